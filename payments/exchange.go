@@ -1,0 +1,186 @@
+package payments
+
+import (
+	"encoding/json"
+	"fmt"
+	"math/big"
+
+	"github.com/ethereum/go-ethereum/common"
+	"github.com/ethereum/go-ethereum/crypto"
+
+	"github.com/openmyst/openmyst/identity"
+)
+
+// exchangeTag domain-separates exchange message digests.
+const exchangeTag = "openmyst/exchange-message/v1"
+
+// ExchangeMessage is the consumer's answer to an invoice: a promise on its
+// channel, locked by the invoice's hashlock, wrapped with the agreement it
+// pays for, the provider and the hermes, and signed by the consumer. The
+// provider forwards it to the hermes for a hermes promise.
+type ExchangeMessage struct {
+	// Promise is the consumer's cumulative promise on its channel.
+	Promise Promise
+	// AgreementID is the agreement the promise pays for.
+	AgreementID *big.Int
+	// AgreementTotal is the cumulative amount paid for the agreement.
+	AgreementTotal *big.Int
+	// Provider is the provider identity to be paid.
+	Provider common.Address
+	// HermesID is the hermes contract address the consumer's channel uses.
+	HermesID common.Address
+	// ChainID binds the message to one chain; it equals Promise.ChainID.
+	ChainID *big.Int
+	// Signature is the consumer's 65-byte signature over Digest.
+	Signature []byte
+}
+
+// Validate checks numeric ranges and that the message and its promise name
+// the same chain.
+func (m *ExchangeMessage) Validate() error {
+	if err := m.Promise.Validate(); err != nil {
+		return fmt.Errorf("promise: %w", err)
+	}
+	for _, f := range []struct {
+		n string
+		x *big.Int
+	}{{"agreement_id", m.AgreementID}, {"agreement_total", m.AgreementTotal}, {"chain_id", m.ChainID}} {
+		if err := checkUint256(f.n, f.x); err != nil {
+			return err
+		}
+	}
+	if m.ChainID.Cmp(m.Promise.ChainID) != 0 {
+		return decodeErr("chain_id %s differs from promise chain_id %s", m.ChainID, m.Promise.ChainID)
+	}
+	return nil
+}
+
+// Digest is keccak256("openmyst/exchange-message/v1" || chainId ||
+// promiseDigest || agreementId || agreementTotal || provider || hermesId).
+func (m *ExchangeMessage) Digest() ([32]byte, error) {
+	if err := m.Validate(); err != nil {
+		return [32]byte{}, err
+	}
+	pd, err := m.Promise.Digest()
+	if err != nil {
+		return [32]byte{}, err
+	}
+	buf := make([]byte, 0, len(exchangeTag)+32*4+40)
+	buf = append(buf, exchangeTag...)
+	buf = put256(buf, m.ChainID)
+	buf = append(buf, pd[:]...)
+	buf = put256(buf, m.AgreementID)
+	buf = put256(buf, m.AgreementTotal)
+	buf = append(buf, m.Provider[:]...)
+	buf = append(buf, m.HermesID[:]...)
+	return crypto.Keccak256Hash(buf), nil
+}
+
+// Sign signs both the promise and the message with the consumer's signer.
+func (m *ExchangeMessage) Sign(s identity.Signer) error {
+	if err := m.Promise.Sign(s); err != nil {
+		return err
+	}
+	d, err := m.Digest()
+	if err != nil {
+		return err
+	}
+	sig, err := s.Sign(d[:])
+	if err != nil {
+		return fmt.Errorf("payments: sign exchange message: %w", err)
+	}
+	m.Signature = sig
+	return nil
+}
+
+// RecoverConsumer returns the consumer identity that signed the message
+// and checks that the same identity signed the promise inside it.
+func (m *ExchangeMessage) RecoverConsumer() (common.Address, error) {
+	d, err := m.Digest()
+	if err != nil {
+		return common.Address{}, err
+	}
+	consumer, err := identity.Recover(d[:], m.Signature)
+	if err != nil {
+		return common.Address{}, fmt.Errorf("exchange message: %w", err)
+	}
+	if err := m.Promise.Verify(consumer); err != nil {
+		return common.Address{}, fmt.Errorf("exchange message promise: %w", err)
+	}
+	return consumer, nil
+}
+
+var exchangeFields = []string{"promise", "agreement_id", "agreement_total", "provider", "hermes_id", "chain_id", "signature"}
+
+type exchangeJSON struct {
+	Promise        Promise `json:"promise"`
+	AgreementID    string  `json:"agreement_id"`
+	AgreementTotal string  `json:"agreement_total"`
+	Provider       string  `json:"provider"`
+	HermesID       string  `json:"hermes_id"`
+	ChainID        string  `json:"chain_id"`
+	Signature      string  `json:"signature"`
+}
+
+// MarshalJSON encodes the wire form.
+func (m ExchangeMessage) MarshalJSON() ([]byte, error) {
+	if err := m.Validate(); err != nil {
+		return nil, err
+	}
+	return json.Marshal(exchangeJSON{
+		Promise:        m.Promise,
+		AgreementID:    decString(m.AgreementID),
+		AgreementTotal: decString(m.AgreementTotal),
+		Provider:       hex0x(m.Provider[:]),
+		HermesID:       hex0x(m.HermesID[:]),
+		ChainID:        decString(m.ChainID),
+		Signature:      hex0x(m.Signature),
+	})
+}
+
+// UnmarshalJSON decodes the wire form strictly (see DecodeExchangeMessage).
+func (m *ExchangeMessage) UnmarshalJSON(data []byte) error {
+	q, err := DecodeExchangeMessage(data)
+	if err != nil {
+		return err
+	}
+	*m = *q
+	return nil
+}
+
+// DecodeExchangeMessage strictly decodes an exchange message's JSON wire
+// form, including its promise, and checks that both name the same chain.
+// Signatures are checked by RecoverConsumer.
+func DecodeExchangeMessage(data []byte) (*ExchangeMessage, error) {
+	fields, err := strictObject(data, exchangeFields...)
+	if err != nil {
+		return nil, fmt.Errorf("exchange message: %w", err)
+	}
+	var m ExchangeMessage
+	p, err := DecodePromise(fields["promise"])
+	if err != nil {
+		return nil, fmt.Errorf("exchange message: %w", err)
+	}
+	m.Promise = *p
+	for _, f := range []struct {
+		n string
+		x **big.Int
+	}{{"agreement_id", &m.AgreementID}, {"agreement_total", &m.AgreementTotal}, {"chain_id", &m.ChainID}} {
+		if *f.x, err = parseUint256(f.n, fields[f.n]); err != nil {
+			return nil, fmt.Errorf("exchange message: %w", err)
+		}
+	}
+	if m.Provider, err = parseAddress("provider", fields["provider"]); err != nil {
+		return nil, fmt.Errorf("exchange message: %w", err)
+	}
+	if m.HermesID, err = parseAddress("hermes_id", fields["hermes_id"]); err != nil {
+		return nil, fmt.Errorf("exchange message: %w", err)
+	}
+	if m.Signature, err = parseSignature("signature", fields["signature"]); err != nil {
+		return nil, fmt.Errorf("exchange message: %w", err)
+	}
+	if err := m.Validate(); err != nil {
+		return nil, fmt.Errorf("exchange message: %w", err)
+	}
+	return &m, nil
+}

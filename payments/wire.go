@@ -1,0 +1,207 @@
+package payments
+
+import (
+	"bytes"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math/big"
+	"strings"
+
+	"github.com/ethereum/go-ethereum/common"
+)
+
+// ErrDecode is wrapped by every decoding error of this package.
+var ErrDecode = errors.New("payments: invalid message")
+
+// MaxMessageSize bounds every JSON wire form accepted by the decoders.
+const MaxMessageSize = 8 << 10
+
+// maxUint256 is 2^256 - 1.
+var maxUint256 = new(big.Int).Sub(new(big.Int).Lsh(big.NewInt(1), 256), big.NewInt(1))
+
+func decodeErr(format string, args ...any) error {
+	return fmt.Errorf("%w: %s", ErrDecode, fmt.Sprintf(format, args...))
+}
+
+// checkUint256 reports whether x is a valid uint256 value.
+func checkUint256(name string, x *big.Int) error {
+	if x == nil {
+		return fmt.Errorf("%w: %s is missing", ErrDecode, name)
+	}
+	if x.Sign() < 0 {
+		return fmt.Errorf("%w: %s is negative", ErrDecode, name)
+	}
+	if x.Cmp(maxUint256) > 0 {
+		return fmt.Errorf("%w: %s exceeds 2^256-1", ErrDecode, name)
+	}
+	return nil
+}
+
+// put256 appends x as 32 bytes big-endian.
+func put256(buf []byte, x *big.Int) []byte {
+	var w [32]byte
+	x.FillBytes(w[:])
+	return append(buf, w[:]...)
+}
+
+// strictObject reads one JSON object whose keys must be exactly fields:
+// no unknown, missing, duplicate or null members and no trailing data.
+func strictObject(data []byte, fields ...string) (map[string]json.RawMessage, error) {
+	if len(data) > MaxMessageSize {
+		return nil, decodeErr("message is %d bytes, limit %d", len(data), MaxMessageSize)
+	}
+	dec := json.NewDecoder(bytes.NewReader(data))
+	tok, err := dec.Token()
+	if err != nil {
+		return nil, decodeErr("not a JSON object: %v", err)
+	}
+	if d, ok := tok.(json.Delim); !ok || d != '{' {
+		return nil, decodeErr("not a JSON object")
+	}
+	want := make(map[string]bool, len(fields))
+	for _, f := range fields {
+		want[f] = true
+	}
+	out := make(map[string]json.RawMessage, len(fields))
+	for dec.More() {
+		tok, err := dec.Token()
+		if err != nil {
+			return nil, decodeErr("bad object key: %v", err)
+		}
+		key, ok := tok.(string)
+		if !ok {
+			return nil, decodeErr("bad object key")
+		}
+		if !want[key] {
+			return nil, decodeErr("unknown field %q", key)
+		}
+		if _, dup := out[key]; dup {
+			return nil, decodeErr("duplicate field %q", key)
+		}
+		var raw json.RawMessage
+		if err := dec.Decode(&raw); err != nil {
+			return nil, decodeErr("field %q: %v", key, err)
+		}
+		if string(raw) == "null" {
+			return nil, decodeErr("field %q is null", key)
+		}
+		out[key] = raw
+	}
+	if _, err := dec.Token(); err != nil { // closing '}'
+		return nil, decodeErr("unterminated object: %v", err)
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return nil, decodeErr("trailing data after object")
+	}
+	for _, f := range fields {
+		if _, ok := out[f]; !ok {
+			return nil, decodeErr("missing field %q", f)
+		}
+	}
+	return out, nil
+}
+
+func rawString(name string, raw json.RawMessage) (string, error) {
+	if len(raw) == 0 || raw[0] != '"' {
+		return "", decodeErr("field %q must be a string", name)
+	}
+	var s string
+	if err := json.Unmarshal(raw, &s); err != nil {
+		return "", decodeErr("field %q: %v", name, err)
+	}
+	return s, nil
+}
+
+// parseUint256 parses a canonical decimal string (no sign, no leading
+// zeros, no exponent) in [0, 2^256).
+func parseUint256(name string, raw json.RawMessage) (*big.Int, error) {
+	s, err := rawString(name, raw)
+	if err != nil {
+		return nil, err
+	}
+	if s == "" {
+		return nil, decodeErr("field %q is empty", name)
+	}
+	if len(s) > 78 {
+		return nil, decodeErr("field %q has %d digits, exceeds uint256", name, len(s))
+	}
+	if s[0] == '-' {
+		return nil, decodeErr("field %q is negative", name)
+	}
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return nil, decodeErr("field %q is not a decimal integer", name)
+		}
+	}
+	if len(s) > 1 && s[0] == '0' {
+		return nil, decodeErr("field %q has leading zeros", name)
+	}
+	x, ok := new(big.Int).SetString(s, 10)
+	if !ok {
+		return nil, decodeErr("field %q is not a decimal integer", name)
+	}
+	if err := checkUint256(name, x); err != nil {
+		return nil, err
+	}
+	return x, nil
+}
+
+// parseHex parses a 0x-prefixed hex string of exactly n bytes.
+func parseHex(name string, raw json.RawMessage, n int) ([]byte, error) {
+	s, err := rawString(name, raw)
+	if err != nil {
+		return nil, err
+	}
+	if !strings.HasPrefix(s, "0x") {
+		return nil, decodeErr("field %q must start with 0x", name)
+	}
+	if len(s) != 2+2*n {
+		return nil, decodeErr("field %q must be %d bytes, got %d hex digits", name, n, len(s)-2)
+	}
+	b, err := hex.DecodeString(s[2:])
+	if err != nil {
+		return nil, decodeErr("field %q is not hex", name)
+	}
+	return b, nil
+}
+
+func parse32(name string, raw json.RawMessage) ([32]byte, error) {
+	var out [32]byte
+	b, err := parseHex(name, raw, 32)
+	if err != nil {
+		return out, err
+	}
+	copy(out[:], b)
+	return out, nil
+}
+
+func parseAddress(name string, raw json.RawMessage) (common.Address, error) {
+	b, err := parseHex(name, raw, common.AddressLength)
+	if err != nil {
+		return common.Address{}, err
+	}
+	return common.BytesToAddress(b), nil
+}
+
+func parseSignature(name string, raw json.RawMessage) ([]byte, error) {
+	b, err := parseHex(name, raw, SignatureLength)
+	if err != nil {
+		return nil, err
+	}
+	if v := b[64]; v != 27 && v != 28 {
+		return nil, decodeErr("field %q has recovery id %d, want 27 or 28", name, v)
+	}
+	return b, nil
+}
+
+func hex0x(b []byte) string { return "0x" + hex.EncodeToString(b) }
+
+func decString(x *big.Int) string {
+	if x == nil {
+		return "0"
+	}
+	return x.String()
+}
