@@ -1,0 +1,187 @@
+package sessionproto
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"reflect"
+	"strings"
+	"sync"
+)
+
+// Decoding errors. Every decode failure wraps ErrMalformed and, where one
+// applies, one of the more specific errors below; the message names the
+// field and the reason.
+var (
+	// ErrMalformed is wrapped by every decoding error.
+	ErrMalformed = errors.New("malformed session message")
+	// ErrUnknownType is an envelope type this version does not know.
+	ErrUnknownType = errors.New("unknown message type")
+	// ErrUnknownField is a JSON key the message does not define.
+	ErrUnknownField = errors.New("unknown field")
+	// ErrMissingField is a required JSON key that is absent or null.
+	ErrMissingField = errors.New("missing field")
+	// ErrDuplicateField is a JSON key that appears twice in one object.
+	ErrDuplicateField = errors.New("duplicate field")
+	// ErrTrailingData is anything after the JSON value in a frame.
+	ErrTrailingData = errors.New("trailing data")
+	// ErrFrameTooLarge is a frame longer than MaxFrameSize (or empty).
+	ErrFrameTooLarge = errors.New("frame size out of range")
+	// ErrTruncated is a stream that ended inside a frame.
+	ErrTruncated = errors.New("truncated frame")
+	// ErrInvalid is a field that decoded but is out of range or badly
+	// formed (see Message.Validate).
+	ErrInvalid = errors.New("invalid field")
+)
+
+type envelope struct {
+	Type Type            `json:"type"`
+	Body json.RawMessage `json:"body"`
+}
+
+// Encode validates m and returns its JSON envelope (a frame payload,
+// without the length prefix).
+func Encode(m Message) ([]byte, error) {
+	if m == nil || reflect.ValueOf(m).IsNil() {
+		return nil, fmt.Errorf("sessionproto: encode: nil message")
+	}
+	if newMessage(m.Type()) == nil {
+		return nil, fmt.Errorf("sessionproto: encode: %w %q", ErrUnknownType, m.Type())
+	}
+	if err := m.Validate(); err != nil {
+		return nil, fmt.Errorf("sessionproto: encode %s: %w", m.Type(), err)
+	}
+	body, err := json.Marshal(m)
+	if err != nil {
+		return nil, fmt.Errorf("sessionproto: encode %s: %w", m.Type(), err)
+	}
+	out, err := json.Marshal(envelope{Type: m.Type(), Body: body})
+	if err != nil {
+		return nil, fmt.Errorf("sessionproto: encode %s envelope: %w", m.Type(), err)
+	}
+	if len(out) > MaxFrameSize {
+		return nil, fmt.Errorf("sessionproto: encode %s: %w: %d bytes, at most %d", m.Type(), ErrFrameTooLarge, len(out), MaxFrameSize)
+	}
+	return out, nil
+}
+
+// Decode strictly decodes one frame payload (a JSON envelope without the
+// length prefix) and validates the message. Every error wraps ErrMalformed.
+func Decode(payload []byte) (Message, error) {
+	if len(payload) == 0 || len(payload) > MaxFrameSize {
+		return nil, malformed(ErrFrameTooLarge, "payload is %d bytes, want 1..%d", len(payload), MaxFrameSize)
+	}
+	var env envelope
+	if err := decodeObject(payload, &env); err != nil {
+		return nil, fmt.Errorf("envelope: %w", err)
+	}
+	m := newMessage(env.Type)
+	if m == nil {
+		return nil, malformed(ErrUnknownType, "%q", truncate(string(env.Type), 40))
+	}
+	if err := decodeObject(env.Body, m); err != nil {
+		return nil, fmt.Errorf("%s: %w", env.Type, err)
+	}
+	if err := m.Validate(); err != nil {
+		return nil, malformed(ErrInvalid, "%s: %v", env.Type, err)
+	}
+	return m, nil
+}
+
+func malformed(kind error, format string, args ...any) error {
+	return fmt.Errorf("%w: %w: %s", ErrMalformed, kind, fmt.Sprintf(format, args...))
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "..."
+}
+
+// fieldSets caches, per struct type, the exact JSON keys it defines and
+// the index of the field behind each. Every field of every message is
+// required.
+var fieldSets sync.Map // reflect.Type -> map[string]int
+
+func jsonFields(t reflect.Type) map[string]int {
+	if v, ok := fieldSets.Load(t); ok {
+		return v.(map[string]int)
+	}
+	set := make(map[string]int, t.NumField())
+	for i := 0; i < t.NumField(); i++ {
+		f := t.Field(i)
+		name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
+		if !f.IsExported() || name == "-" || name == "" {
+			continue
+		}
+		set[name] = i
+	}
+	fieldSets.Store(t, set)
+	return set
+}
+
+// decodeObject decodes data, which must be exactly one JSON object, into the
+// struct v points to. Keys must match the struct's json names exactly (case
+// included), appear once, and all be present and non-null; each value must
+// decode into its field's type. Errors name the field.
+func decodeObject(data []byte, v any) error {
+	sv := reflect.ValueOf(v).Elem()
+	fields := jsonFields(sv.Type())
+	dec := json.NewDecoder(bytes.NewReader(data))
+	tok, err := dec.Token()
+	if err != nil {
+		return malformed(ErrInvalid, "not JSON: %v", err)
+	}
+	if d, ok := tok.(json.Delim); !ok || d != '{' {
+		return malformed(ErrInvalid, "not a JSON object")
+	}
+	seen := make(map[string]bool, len(fields))
+	for dec.More() {
+		tok, err := dec.Token()
+		if err != nil {
+			return malformed(ErrInvalid, "bad JSON: %v", err)
+		}
+		key, ok := tok.(string)
+		if !ok {
+			return malformed(ErrInvalid, "bad JSON object key")
+		}
+		idx, known := fields[key]
+		if !known {
+			return malformed(ErrUnknownField, "%q", truncate(key, 40))
+		}
+		if seen[key] {
+			return malformed(ErrDuplicateField, "%q", key)
+		}
+		seen[key] = true
+		var raw json.RawMessage
+		if err := dec.Decode(&raw); err != nil {
+			return malformed(ErrInvalid, "%s: bad JSON: %v", key, err)
+		}
+		if string(raw) == "null" {
+			return malformed(ErrMissingField, "%q is null", key)
+		}
+		fv := sv.Field(idx)
+		if err := json.Unmarshal(raw, fv.Addr().Interface()); err != nil {
+			var te *json.UnmarshalTypeError
+			if errors.As(err, &te) {
+				return malformed(ErrInvalid, "%s: JSON %s does not fit %s", key, te.Value, te.Type)
+			}
+			return malformed(ErrInvalid, "%s: %v", key, err)
+		}
+	}
+	if _, err := dec.Token(); err != nil {
+		return malformed(ErrInvalid, "bad JSON: %v", err)
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return malformed(ErrTrailingData, "after the JSON object")
+	}
+	for name := range fields {
+		if !seen[name] {
+			return malformed(ErrMissingField, "%q", name)
+		}
+	}
+	return nil
+}

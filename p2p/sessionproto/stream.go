@@ -1,0 +1,177 @@
+package sessionproto
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"sync"
+	"time"
+)
+
+// DefaultTimeout is the per-message read and write deadline used when a
+// Reader or Writer is given a zero timeout.
+const DefaultTimeout = 30 * time.Second
+
+// DeadlineReader is a byte stream with read deadlines, such as a libp2p
+// network.Stream or a net.Conn.
+type DeadlineReader interface {
+	io.Reader
+	SetReadDeadline(t time.Time) error
+}
+
+// DeadlineWriter is a byte stream with write deadlines, such as a libp2p
+// network.Stream or a net.Conn.
+type DeadlineWriter interface {
+	io.Writer
+	SetWriteDeadline(t time.Time) error
+}
+
+// past is a deadline that has already expired, used to abort a blocked
+// read or write when its context is cancelled.
+var past = time.Unix(1, 0)
+
+// Reader reads framed messages. Each ReadMessage must complete (the whole
+// frame arrive) within the Reader's timeout or before ctx ends. A Reader is
+// for one goroutine at a time.
+type Reader struct {
+	r       DeadlineReader
+	timeout time.Duration
+	hdr     [4]byte
+}
+
+// NewReader returns a Reader over r with a per-message timeout (zero means
+// DefaultTimeout).
+func NewReader(r DeadlineReader, timeout time.Duration) *Reader {
+	if timeout <= 0 {
+		timeout = DefaultTimeout
+	}
+	return &Reader{r: r, timeout: timeout}
+}
+
+// ReadMessage reads and strictly decodes the next message. It returns
+// io.EOF when the stream ends cleanly between frames, an error wrapping
+// ErrTruncated when it ends inside one, an error wrapping ErrMalformed for
+// a bad frame, and a deadline or context error when the message does not
+// arrive in time. After any error other than a decode error of a complete
+// frame, the stream is out of sync and must be closed.
+func (r *Reader) ReadMessage(ctx context.Context) (Message, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	deadline := time.Now().Add(r.timeout)
+	if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
+		deadline = d
+	}
+	// A stream refuses a deadline only once it is closed, and then the
+	// read below fails at once (io.EOF for a peer's clean close), so the
+	// error is not fatal here.
+	_ = r.r.SetReadDeadline(deadline)
+	stop := abortOnDone(ctx, func() { _ = r.r.SetReadDeadline(past) })
+	payload, err := readFrame(r.r, r.hdr[:])
+	if stop() {
+		return nil, ctx.Err()
+	}
+	if err != nil {
+		return nil, err
+	}
+	return Decode(payload)
+}
+
+// readFrame reads one length-prefixed frame. hdr is a 4-byte scratch
+// buffer.
+func readFrame(r io.Reader, hdr []byte) ([]byte, error) {
+	if _, err := io.ReadFull(r, hdr[:4]); err != nil {
+		if errors.Is(err, io.ErrUnexpectedEOF) {
+			return nil, malformed(ErrTruncated, "stream ended inside the length prefix")
+		}
+		if errors.Is(err, io.EOF) {
+			return nil, io.EOF
+		}
+		return nil, fmt.Errorf("sessionproto: read frame: %w", err)
+	}
+	n := binary.BigEndian.Uint32(hdr[:4])
+	if n == 0 || n > MaxFrameSize {
+		return nil, malformed(ErrFrameTooLarge, "frame of %d bytes, want 1..%d", n, MaxFrameSize)
+	}
+	payload := make([]byte, n)
+	if _, err := io.ReadFull(r, payload); err != nil {
+		if errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) {
+			return nil, malformed(ErrTruncated, "stream ended inside a %d-byte frame", n)
+		}
+		return nil, fmt.Errorf("sessionproto: read frame: %w", err)
+	}
+	return payload, nil
+}
+
+// Writer writes framed messages. It is safe for concurrent use: each
+// message is written whole, so an invoice loop and a keepalive loop may
+// share one Writer.
+type Writer struct {
+	mu      sync.Mutex
+	w       DeadlineWriter
+	timeout time.Duration
+}
+
+// NewWriter returns a Writer over w with a per-message timeout (zero means
+// DefaultTimeout).
+func NewWriter(w DeadlineWriter, timeout time.Duration) *Writer {
+	if timeout <= 0 {
+		timeout = DefaultTimeout
+	}
+	return &Writer{w: w, timeout: timeout}
+}
+
+// WriteMessage validates, encodes and writes m as one frame, within the
+// Writer's timeout and before ctx ends. After a write error the stream must
+// be closed, since part of a frame may have been sent.
+func (w *Writer) WriteMessage(ctx context.Context, m Message) error {
+	payload, err := Encode(m)
+	if err != nil {
+		return err
+	}
+	frame := make([]byte, 4+len(payload))
+	binary.BigEndian.PutUint32(frame, uint32(len(payload)))
+	copy(frame[4:], payload)
+
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	deadline := time.Now().Add(w.timeout)
+	if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
+		deadline = d
+	}
+	if err := w.w.SetWriteDeadline(deadline); err != nil {
+		return fmt.Errorf("sessionproto: set write deadline: %w", err)
+	}
+	stop := abortOnDone(ctx, func() { _ = w.w.SetWriteDeadline(past) })
+	_, err = w.w.Write(frame)
+	if stop() {
+		return ctx.Err()
+	}
+	if err != nil {
+		return fmt.Errorf("sessionproto: write %s: %w", m.Type(), err)
+	}
+	return nil
+}
+
+// abortOnDone runs abort if ctx ends before the returned stop is called.
+// stop reports whether abort ran (or was running), and waits for it to
+// finish so it cannot affect a later operation's deadline.
+func abortOnDone(ctx context.Context, abort func()) (stop func() bool) {
+	done := make(chan struct{})
+	cancel := context.AfterFunc(ctx, func() {
+		defer close(done)
+		abort()
+	})
+	return func() bool {
+		if cancel() {
+			return false
+		}
+		<-done
+		return true
+	}
+}
