@@ -1,0 +1,136 @@
+package chain
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+
+	"github.com/ethereum/go-ethereum/common"
+)
+
+// Deployment records where the contracts of one chain live. It is written
+// by `myst chain dev` (or a deploy) and read by every command that talks to
+// the chain.
+type Deployment struct {
+	// ChainID is the chain the contracts are deployed on.
+	ChainID uint64 `json:"chainId"`
+	// Token is the MYST token.
+	Token common.Address `json:"token"`
+	// Registry is the identity and hermes registry.
+	Registry common.Address `json:"registry"`
+	// ChannelImplementation is the consumer channel implementation (for ChannelAddress).
+	ChannelImplementation common.Address `json:"channelImplementation"`
+	// HermesImplementation is the hermes implementation (for HermesAddress).
+	HermesImplementation common.Address `json:"hermesImplementation"`
+	// Hermes is the default hermes contract, if one was registered at deploy time.
+	Hermes common.Address `json:"hermes"`
+	// HermesOperator is the operator key address of Hermes.
+	HermesOperator common.Address `json:"hermesOperator"`
+	// Faucet is true for dev deployments where anyone can mint MYST.
+	Faucet bool `json:"faucet"`
+	// DeployBlock is the block the registry was deployed in.
+	DeployBlock uint64 `json:"deployBlock"`
+}
+
+// Validate checks that the required addresses are set.
+func (d Deployment) Validate() error {
+	if d.ChainID == 0 {
+		return errors.New("chain: deployment: chainId is missing or zero")
+	}
+	for name, a := range map[string]common.Address{
+		"token": d.Token, "registry": d.Registry,
+		"channelImplementation": d.ChannelImplementation, "hermesImplementation": d.HermesImplementation,
+	} {
+		if a == (common.Address{}) {
+			return fmt.Errorf("chain: deployment: %s is missing or zero", name)
+		}
+	}
+	if (d.Hermes == common.Address{}) != (d.HermesOperator == common.Address{}) {
+		return errors.New("chain: deployment: hermes and hermesOperator must be set together")
+	}
+	return nil
+}
+
+// ChannelAddress is the consumer channel of ident with the deployment's default hermes.
+func (d Deployment) ChannelAddress(ident common.Address) common.Address {
+	return ChannelAddress(d.Registry, d.ChannelImplementation, ident, d.Hermes)
+}
+
+// DecodeDeployment parses a deployment JSON strictly: unknown fields,
+// missing required fields, trailing data and bad addresses are rejected.
+func DecodeDeployment(data []byte) (Deployment, error) {
+	var raw map[string]json.RawMessage
+	if err := json.Unmarshal(data, &raw); err != nil {
+		return Deployment{}, fmt.Errorf("chain: deployment: %w", err)
+	}
+	for _, k := range []string{"chainId", "token", "registry", "channelImplementation", "hermesImplementation", "hermes", "hermesOperator", "faucet", "deployBlock"} {
+		if _, ok := raw[k]; !ok {
+			return Deployment{}, fmt.Errorf("chain: deployment: field %q is missing", k)
+		}
+	}
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields()
+	var d Deployment
+	if err := dec.Decode(&d); err != nil {
+		return Deployment{}, fmt.Errorf("chain: deployment: %w", err)
+	}
+	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
+		return Deployment{}, errors.New("chain: deployment: trailing data after the JSON object")
+	}
+	if err := d.Validate(); err != nil {
+		return Deployment{}, err
+	}
+	return d, nil
+}
+
+// LoadDeployment reads and strictly decodes a deployment file.
+func LoadDeployment(path string) (Deployment, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return Deployment{}, fmt.Errorf("chain: read deployment: %w", err)
+	}
+	d, err := DecodeDeployment(data)
+	if err != nil {
+		return Deployment{}, fmt.Errorf("%w (file %s)", err, path)
+	}
+	return d, nil
+}
+
+// Save writes the deployment to path atomically (temp file, fsync, rename).
+func (d Deployment) Save(path string) error {
+	if err := d.Validate(); err != nil {
+		return err
+	}
+	data, err := json.MarshalIndent(d, "", "  ")
+	if err != nil {
+		return fmt.Errorf("chain: encode deployment: %w", err)
+	}
+	data = append(data, '\n')
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return fmt.Errorf("chain: save deployment: %w", err)
+	}
+	f, err := os.CreateTemp(filepath.Dir(path), ".deployment-*.json")
+	if err != nil {
+		return fmt.Errorf("chain: save deployment: %w", err)
+	}
+	tmp := f.Name()
+	_, werr := f.Write(data)
+	if werr == nil {
+		werr = f.Sync()
+	}
+	if cerr := f.Close(); werr == nil {
+		werr = cerr
+	}
+	if werr == nil {
+		werr = os.Rename(tmp, path)
+	}
+	if werr != nil {
+		_ = os.Remove(tmp)
+		return fmt.Errorf("chain: save deployment %s: %w", path, werr)
+	}
+	return nil
+}

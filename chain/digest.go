@@ -1,0 +1,143 @@
+package chain
+
+import (
+	"fmt"
+	"math/big"
+
+	"github.com/ethereum/go-ethereum/common"
+	"github.com/ethereum/go-ethereum/common/math"
+	"github.com/ethereum/go-ethereum/crypto"
+
+	"github.com/openmyst/openmyst/identity"
+)
+
+// Action tags: ASCII, right-padded with zeros to 32 bytes (Solidity's
+// bytes32 string literals). See docs/protocol.md.
+var (
+	TagRegisterIdentity = tag("myst.RegisterIdentity")
+	TagSetBeneficiary   = tag("myst.SetBeneficiary")
+	TagChannelWithdraw  = tag("myst.ChannelWithdraw")
+	TagRequestExit      = tag("myst.ChannelRequestExit")
+	TagDecreaseStake    = tag("myst.DecreaseStake")
+)
+
+func tag(s string) [32]byte {
+	var t [32]byte
+	copy(t[:], s)
+	return t
+}
+
+// u256 is the 32-byte big-endian encoding of v; v must be in [0, 2^256).
+func u256(v *big.Int) []byte {
+	if v == nil {
+		v = new(big.Int)
+	}
+	return math.U256Bytes(new(big.Int).Set(v))
+}
+
+// checkU256 rejects nil, negative and too-large values.
+func checkU256(name string, v *big.Int) error {
+	if v == nil {
+		return fmt.Errorf("chain: %s is missing", name)
+	}
+	if v.Sign() < 0 || v.Cmp(maxUint256) > 0 {
+		return fmt.Errorf("chain: %s %s is outside uint256", name, v)
+	}
+	return nil
+}
+
+// PromiseDigest is keccak256(chainId || channelId || amount || fee || hashlock).
+func PromiseDigest(chainID *big.Int, channelID [32]byte, amount, fee *big.Int, hashlock [32]byte) [32]byte {
+	return crypto.Keccak256Hash(u256(chainID), channelID[:], u256(amount), u256(fee), hashlock[:])
+}
+
+// ConsumerChannelID is the channel id of a consumer channel: its address left-padded to 32 bytes.
+func ConsumerChannelID(channel common.Address) [32]byte {
+	return common.BytesToHash(channel.Bytes())
+}
+
+// ProviderChannelID is keccak256(provider || hermes): the id of provider's channel in a Hermes contract.
+func ProviderChannelID(provider, hermes common.Address) [32]byte {
+	return crypto.Keccak256Hash(provider.Bytes(), hermes.Bytes())
+}
+
+// RegisterDigest is what an identity signs to register (docs/protocol.md).
+func RegisterDigest(chainID *big.Int, registry, ident, hermes common.Address, fee *big.Int, beneficiary common.Address) [32]byte {
+	return crypto.Keccak256Hash(u256(chainID), registry.Bytes(), TagRegisterIdentity[:], ident.Bytes(), hermes.Bytes(), u256(fee), beneficiary.Bytes())
+}
+
+// BeneficiaryDigest is what an identity signs to change its beneficiary.
+func BeneficiaryDigest(chainID *big.Int, registry, ident, beneficiary common.Address, nonce uint64) [32]byte {
+	return crypto.Keccak256Hash(u256(chainID), registry.Bytes(), TagSetBeneficiary[:], ident.Bytes(), beneficiary.Bytes(), u256(new(big.Int).SetUint64(nonce)))
+}
+
+// WithdrawDigest is what both the consumer and the hermes operator sign for a cooperative withdrawal.
+func WithdrawDigest(chainID *big.Int, channel common.Address, amount *big.Int, to common.Address, nonce uint64) [32]byte {
+	return crypto.Keccak256Hash(u256(chainID), channel.Bytes(), TagChannelWithdraw[:], u256(amount), to.Bytes(), u256(new(big.Int).SetUint64(nonce)))
+}
+
+// RequestExitDigest is what the consumer signs to start a unilateral exit.
+func RequestExitDigest(chainID *big.Int, channel common.Address, nonce uint64) [32]byte {
+	return crypto.Keccak256Hash(u256(chainID), channel.Bytes(), TagRequestExit[:], u256(new(big.Int).SetUint64(nonce)))
+}
+
+// DecreaseStakeDigest is what a provider signs to take back stake from its provider channel.
+func DecreaseStakeDigest(chainID *big.Int, hermes, provider common.Address, amount *big.Int, nonce uint64) [32]byte {
+	return crypto.Keccak256Hash(u256(chainID), hermes.Bytes(), TagDecreaseStake[:], provider.Bytes(), u256(amount), u256(new(big.Int).SetUint64(nonce)))
+}
+
+// minimalProxyInitCode is the EIP-1167 creation code of a proxy to impl.
+func minimalProxyInitCode(impl common.Address) []byte {
+	code := common.FromHex("3d602d80600a3d3981f3363d3d373d3d3d363d73")
+	code = append(code, impl.Bytes()...)
+	return append(code, common.FromHex("5af43d82803e903d91602b57fd5bf3")...)
+}
+
+// ChannelAddress is the CREATE2 address of ident's consumer channel with
+// hermes: computable before registration, so the channel can be topped up first.
+func ChannelAddress(registry, channelImplementation, ident, hermes common.Address) common.Address {
+	salt := crypto.Keccak256Hash(ident.Bytes(), hermes.Bytes())
+	return crypto.CreateAddress2(registry, salt, crypto.Keccak256(minimalProxyInitCode(channelImplementation)))
+}
+
+// HermesAddress is the CREATE2 address of the Hermes contract of operator.
+func HermesAddress(registry, hermesImplementation, operator common.Address) common.Address {
+	salt := common.BytesToHash(operator.Bytes())
+	return crypto.CreateAddress2(registry, salt, crypto.Keccak256(minimalProxyInitCode(hermesImplementation)))
+}
+
+// Promise is a signed cumulative promise as the contracts take it.
+type Promise struct {
+	ChannelID [32]byte
+	Amount    *big.Int
+	Fee       *big.Int
+	Hashlock  [32]byte
+	Signature []byte
+}
+
+// Digest is the promise digest on chainID.
+func (p *Promise) Digest(chainID *big.Int) [32]byte {
+	return PromiseDigest(chainID, p.ChannelID, p.Amount, p.Fee, p.Hashlock)
+}
+
+// Sign fills p.Signature with signer's signature over p's digest on chainID.
+func (p *Promise) Sign(signer identity.Signer, chainID *big.Int) error {
+	if err := checkU256("amount", p.Amount); err != nil {
+		return err
+	}
+	if err := checkU256("fee", p.Fee); err != nil {
+		return err
+	}
+	d := p.Digest(chainID)
+	sig, err := signer.Sign(d[:])
+	if err != nil {
+		return fmt.Errorf("chain: sign promise: %w", err)
+	}
+	p.Signature = sig
+	return nil
+}
+
+// Hashlock is keccak256(preimage).
+func Hashlock(preimage [32]byte) [32]byte {
+	return crypto.Keccak256Hash(preimage[:])
+}

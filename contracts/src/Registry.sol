@@ -1,0 +1,190 @@
+// SPDX-License-Identifier: MIT
+pragma solidity 0.8.30;
+
+import {Sig} from "./Sig.sol";
+import {IERC20Min} from "./Interfaces.sol";
+import {ConsumerChannel} from "./ConsumerChannel.sol";
+import {Hermes} from "./Hermes.sol";
+
+/// @title Registry: identities, their beneficiaries and channels, and hermes hubs.
+/// @notice Calls acting for an identity carry the identity's signature over
+/// the chain id, this address, an action tag and every parameter, so anyone
+/// (a transactor) may submit them. Channels and hermes contracts are EIP-1167
+/// minimal proxies created with CREATE2 (see docs/protocol.md for addresses).
+contract Registry {
+    bytes32 internal constant REGISTER = "myst.RegisterIdentity";
+    bytes32 internal constant SET_BENEFICIARY = "myst.SetBeneficiary";
+
+    struct Identity {
+        address beneficiary;
+        uint96 nonce;
+    }
+
+    /// @notice The MYST token.
+    IERC20Min public immutable token;
+    /// @notice Implementation every consumer channel proxy delegates to.
+    address public immutable channelImplementation;
+    /// @notice Implementation every hermes proxy delegates to.
+    address public immutable hermesImplementation;
+    /// @notice Least stake a hermes registers with.
+    uint256 public immutable minHermesStake;
+
+    mapping(address => Identity) internal identities;
+    /// @notice True for hermes contracts created by this registry.
+    mapping(address => bool) public isHermes;
+
+    event IdentityRegistered(address indexed identity, address indexed hermes, address channel, address beneficiary);
+    event BeneficiaryChanged(address indexed identity, address beneficiary, uint96 nonce);
+    event HermesRegistered(address indexed operator, address hermes, uint256 stake, uint16 feeBps);
+
+    error AlreadyRegistered(address identity);
+    error NotRegistered(address identity);
+    error UnknownHermes(address hermes);
+    error HermesExists(address hermes);
+    error HermesStakeTooLow(uint256 stake, uint256 min);
+    error BadNonce(uint256 got, uint256 want);
+    error ZeroAddress();
+    error CreateFailed();
+
+    constructor(IERC20Min token_, uint256 minHermesStake_, uint64 exitTimelock, uint64 feeNoticeDelay) {
+        token = token_;
+        minHermesStake = minHermesStake_;
+        channelImplementation = address(new ConsumerChannel(address(this), token_, exitTimelock));
+        hermesImplementation = address(new Hermes(address(this), token_, feeNoticeDelay));
+    }
+
+    // ---- hermes ----
+
+    /// @notice Registers the caller as a hermes operator: creates its Hermes
+    /// proxy (salt = operator), moves `stake` MYST from the caller into it
+    /// (approve the registry first) and initializes it.
+    function registerHermes(uint128 stake, uint16 feeBps, uint128 minChannelStake, uint128 maxChannelStake)
+        external
+        returns (address hermes)
+    {
+        if (stake < minHermesStake) revert HermesStakeTooLow(stake, minHermesStake);
+        bytes32 salt = bytes32(uint256(uint160(msg.sender)));
+        hermes = _clone(hermesImplementation, salt, true);
+        isHermes[hermes] = true;
+        token.transferFrom(msg.sender, hermes, stake);
+        Hermes(hermes).initialize(msg.sender, stake, feeBps, minChannelStake, maxChannelStake);
+        emit HermesRegistered(msg.sender, hermes, stake, feeBps);
+    }
+
+    /// @notice Address of the Hermes contract of `operator` (whether registered or not).
+    function hermesAddress(address operator) external view returns (address) {
+        return _predict(hermesImplementation, bytes32(uint256(uint160(operator))));
+    }
+
+    // ---- identities ----
+
+    /// @notice Digest an identity signs to register.
+    function registerDigest(address identity, address hermes, uint256 fee, address beneficiary_)
+        public
+        view
+        returns (bytes32)
+    {
+        return keccak256(abi.encodePacked(block.chainid, address(this), REGISTER, identity, hermes, fee, beneficiary_));
+    }
+
+    /// @notice Registers `identity` with `hermes`: records its beneficiary and
+    /// creates its consumer channel, paying `fee` MYST from the channel's
+    /// (pre-funded) balance to the caller.
+    function registerIdentity(address identity, address hermes, uint256 fee, address beneficiary_, bytes calldata sig)
+        external
+        returns (address channel)
+    {
+        if (identity == address(0) || beneficiary_ == address(0)) revert ZeroAddress();
+        if (!isHermes[hermes]) revert UnknownHermes(hermes);
+        Identity storage id = identities[identity];
+        if (id.beneficiary != address(0)) revert AlreadyRegistered(identity);
+        Sig.check(registerDigest(identity, hermes, fee, beneficiary_), sig, identity);
+        id.beneficiary = beneficiary_;
+        channel = _clone(channelImplementation, keccak256(abi.encodePacked(identity, hermes)), false);
+        ConsumerChannel(channel).initialize(identity, hermes, msg.sender, fee);
+        emit IdentityRegistered(identity, hermes, channel, beneficiary_);
+    }
+
+    /// @notice Digest an identity signs to change its beneficiary.
+    function beneficiaryDigest(address identity, address beneficiary_, uint256 nonce) public view returns (bytes32) {
+        return keccak256(abi.encodePacked(block.chainid, address(this), SET_BENEFICIARY, identity, beneficiary_, nonce));
+    }
+
+    /// @notice Changes an identity's payout address; nonce must be the last one + 1.
+    function setBeneficiary(address identity, address beneficiary_, uint96 nonce, bytes calldata sig) external {
+        if (beneficiary_ == address(0)) revert ZeroAddress();
+        Identity storage id = identities[identity];
+        if (id.beneficiary == address(0)) revert NotRegistered(identity);
+        uint96 want = id.nonce + 1;
+        if (nonce != want) revert BadNonce(nonce, want);
+        Sig.check(beneficiaryDigest(identity, beneficiary_, nonce), sig, identity);
+        id.beneficiary = beneficiary_;
+        id.nonce = nonce;
+        emit BeneficiaryChanged(identity, beneficiary_, nonce);
+    }
+
+    /// @notice Payout address of `identity`; zero when it is not registered.
+    function beneficiary(address identity) external view returns (address) {
+        return identities[identity].beneficiary;
+    }
+
+    /// @notice Last used beneficiary-change nonce of `identity`.
+    function beneficiaryNonce(address identity) external view returns (uint96) {
+        return identities[identity].nonce;
+    }
+
+    /// @notice True once `identity` registered.
+    function isRegistered(address identity) external view returns (bool) {
+        return identities[identity].beneficiary != address(0);
+    }
+
+    /// @notice The consumer channel (top-up) address of identity with hermes,
+    /// valid before registration.
+    function channelAddress(address identity, address hermes) external view returns (address) {
+        return _predict(channelImplementation, keccak256(abi.encodePacked(identity, hermes)));
+    }
+
+    // ---- equivalence helpers (for off-chain implementations and tests) ----
+
+    /// @notice The promise digest of docs/protocol.md.
+    function promiseDigest(uint256 chainId, bytes32 channelId, uint256 amount, uint256 fee, bytes32 hashlock)
+        external
+        pure
+        returns (bytes32)
+    {
+        return Sig.promiseDigest(chainId, channelId, amount, fee, hashlock);
+    }
+
+    /// @notice The EIP-191 signer of a 32-byte digest; zero for a malformed signature.
+    function recoverSigner(bytes32 digest, bytes calldata sig) external pure returns (address) {
+        return Sig.recover(digest, sig);
+    }
+
+    // ---- EIP-1167 ----
+
+    function _initCode(address impl) private pure returns (bytes memory) {
+        return abi.encodePacked(
+            hex"3d602d80600a3d3981f3363d3d373d3d3d363d73", impl, hex"5af43d82803e903d91602b57fd5bf3"
+        );
+    }
+
+    function _clone(address impl, bytes32 salt, bool isHermes_) private returns (address addr) {
+        bytes memory code = _initCode(impl);
+        assembly {
+            addr := create2(0, add(code, 0x20), mload(code), salt)
+        }
+        if (addr == address(0)) {
+            address want = _predict(impl, salt);
+            if (want.code.length != 0) {
+                if (isHermes_) revert HermesExists(want);
+                revert CreateFailed();
+            }
+            revert CreateFailed();
+        }
+    }
+
+    function _predict(address impl, bytes32 salt) private view returns (address) {
+        bytes32 h = keccak256(abi.encodePacked(bytes1(0xff), address(this), salt, keccak256(_initCode(impl))));
+        return address(uint160(uint256(h)));
+    }
+}
