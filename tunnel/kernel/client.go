@@ -1,0 +1,349 @@
+package kernel
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/netip"
+	"os"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/openmyst/openmyst/tunnel"
+)
+
+// Defaults of ClientConfig.
+const (
+	DefaultClientInterface = "myst0"
+	DefaultKillSwitchTable = "openmyst_killswitch"
+	// DefaultFwMark marks the device's own UDP packets so they bypass the
+	// tunnel routes; it is also the number of the policy routing table.
+	DefaultFwMark = 0x6d79
+	// rulePref is the priority of the suppress rule; the fwmark rule uses
+	// rulePref+1. Both sit before the main table's rule (32766).
+	rulePref = 32100
+)
+
+// ClientConfig configures a kernel-mode consumer tunnel.
+type ClientConfig struct {
+	// Session is the tunnel: our key and addresses, the provider peer,
+	// AllowedIPs (usually tunnel.FullTunnel()), DNS and MTU.
+	Session tunnel.SessionConfig
+	// Interface is the TUN name; DefaultClientInterface if empty.
+	Interface string
+	// FwMark marks WireGuard's own packets and numbers the routing table;
+	// DefaultFwMark if 0.
+	FwMark uint32
+	// NoKillSwitch disables the kill switch (not recommended).
+	NoKillSwitch bool
+	// KillSwitchTable is the nftables table; DefaultKillSwitchTable if empty.
+	KillSwitchTable string
+	// ResolvConf, if set, is a resolv.conf path rewritten to the session's
+	// DNS servers while connected and restored on Close (usually
+	// /etc/resolv.conf). Empty leaves DNS configuration alone; the kill
+	// switch then blocks resolvers outside the tunnel.
+	ResolvConf string
+	// HandshakeTimeout bounds the wait for the first handshake in Connect;
+	// tunnel.DefaultHandshakeTimeout if 0; negative does not wait.
+	HandshakeTimeout time.Duration
+	// Log receives operational messages; slog.Default() if nil.
+	Log *slog.Logger
+}
+
+// Client is a connected kernel-mode consumer tunnel. It implements
+// tunnel.Client and tunnel.Counter.
+type Client struct {
+	cfg ClientConfig
+	log *slog.Logger
+	dev *wgDevice
+
+	mu     sync.Mutex
+	closed bool
+	peer   tunnel.PublicKey
+	ep     netip.AddrPort
+	undo   []func(context.Context) error // run in reverse on Close
+}
+
+var (
+	_ tunnel.Client  = (*Client)(nil)
+	_ tunnel.Counter = (*Client)(nil)
+)
+
+// RemoveKillSwitch deletes a kill switch table left behind by a crashed
+// consumer. Only call it when no tunnel is wanted any more: it re-opens
+// the host to traffic outside the tunnel.
+func RemoveKillSwitch(ctx context.Context, table string) error {
+	if table == "" {
+		table = DefaultKillSwitchTable
+	}
+	if err := validTableName(table); err != nil {
+		return err
+	}
+	return nftDeleteTable(ctx, table)
+}
+
+// Connect brings the tunnel up: kill switch first, then the TUN and
+// wireguard-go device, addresses, policy routing and DNS, then waits for the
+// first handshake. On error everything done is undone, the kill switch
+// last.
+func Connect(ctx context.Context, cfg ClientConfig) (_ *Client, err error) {
+	s := cfg.Session
+	if err := s.Validate(); err != nil {
+		return nil, err
+	}
+	if err := checkTools("ip", "nft"); err != nil {
+		return nil, err
+	}
+	if cfg.Interface == "" {
+		cfg.Interface = DefaultClientInterface
+	}
+	if cfg.KillSwitchTable == "" {
+		cfg.KillSwitchTable = DefaultKillSwitchTable
+	}
+	if cfg.FwMark == 0 {
+		cfg.FwMark = DefaultFwMark
+	}
+	if cfg.HandshakeTimeout == 0 {
+		cfg.HandshakeTimeout = tunnel.DefaultHandshakeTimeout
+	}
+	if cfg.Log == nil {
+		cfg.Log = slog.Default()
+	}
+	if s.MTU == 0 {
+		s.MTU = tunnel.DefaultMTU
+	}
+	if err := validIfName(cfg.Interface); err != nil {
+		return nil, err
+	}
+	c := &Client{cfg: cfg, log: cfg.Log.With("component", "tunnel/kernel client", "iface", cfg.Interface), peer: s.PeerPublicKey, ep: s.Endpoint}
+	defer func() {
+		if err != nil {
+			if uerr := c.teardown(context.WithoutCancel(ctx)); uerr != nil {
+				c.log.Error("undo failed connect", "err", uerr)
+			}
+		}
+	}()
+
+	if !cfg.NoKillSwitch {
+		if err = c.loadKillSwitch(ctx, s.Endpoint); err != nil {
+			return nil, err
+		}
+		table := cfg.KillSwitchTable
+		c.push(func(ctx context.Context) error { return nftDeleteTable(ctx, table) })
+	}
+
+	if c.dev, err = newWGDevice(cfg.Interface, s.MTU, s.PrivateKey, 0, cfg.FwMark, c.log); err != nil {
+		return nil, err
+	}
+	dev := c.dev
+	c.push(func(context.Context) error { dev.close(); return nil })
+	peer := tunnel.PeerConfig{PublicKey: s.PeerPublicKey, AllowedIPs: s.AllowedIPs, Endpoint: s.Endpoint, PersistentKeepalive: s.PersistentKeepalive}
+	if err = c.dev.dev.IpcSet(tunnel.PeerUAPI(peer)); err != nil {
+		return nil, fmt.Errorf("configure provider peer: %w", err)
+	}
+	ifc := c.dev.name
+	has6 := false
+	for _, a := range s.Addresses {
+		args := []string{"addr", "add", a.String(), "dev", ifc}
+		if a.Addr().Is6() {
+			has6 = true
+			args = append([]string{"-6"}, append(args, "nodad")...)
+		}
+		if err = ip(ctx, args...); err != nil {
+			return nil, err
+		}
+	}
+	if err = ip(ctx, "link", "set", ifc, "up"); err != nil {
+		return nil, err
+	}
+	if sc, changed, serr := setSysctl("net/ipv4/conf/all/src_valid_mark", "1"); serr != nil {
+		return nil, serr
+	} else if changed {
+		c.push(func(context.Context) error { return sc.restore() })
+	}
+	if err = c.addRoutes(ctx, ifc, s.AllowedIPs, has6); err != nil {
+		return nil, err
+	}
+	if cfg.ResolvConf != "" && len(s.DNS) > 0 {
+		if err = c.setDNS(cfg.ResolvConf, s.DNS); err != nil {
+			return nil, err
+		}
+	}
+	if cfg.HandshakeTimeout > 0 {
+		if err = tunnel.WaitHandshake(ctx, c, s.PeerPublicKey, cfg.HandshakeTimeout); err != nil {
+			return nil, fmt.Errorf("connect to %s: %w", s.Endpoint, err)
+		}
+	}
+	c.log.Info("kernel tunnel up", "endpoint", s.Endpoint, "killswitch", !cfg.NoKillSwitch)
+	return c, nil
+}
+
+func (c *Client) push(f func(context.Context) error) { c.undo = append(c.undo, f) }
+
+func (c *Client) loadKillSwitch(ctx context.Context, ep netip.AddrPort) error {
+	ks, err := killSwitchRuleset{Table: c.cfg.KillSwitchTable, Iface: c.cfg.Interface, Endpoint: ep}.render()
+	if err != nil {
+		return err
+	}
+	if err := nftLoad(ctx, ks); err != nil {
+		return fmt.Errorf("kill switch: %w", err)
+	}
+	return nil
+}
+
+// addRoutes routes the allowed prefixes into the tunnel through a policy
+// routing table that WireGuard's own (fwmarked) packets skip, like wg-quick.
+func (c *Client) addRoutes(ctx context.Context, ifc string, allowed []netip.Prefix, has6 bool) error {
+	table := strconv.FormatUint(uint64(c.cfg.FwMark), 10)
+	mark := "0x" + strconv.FormatUint(uint64(c.cfg.FwMark), 16)
+	for _, fam := range []string{"-4", "-6"} {
+		var ps []netip.Prefix
+		for _, p := range allowed {
+			if (fam == "-4") == p.Addr().Is4() {
+				ps = append(ps, p)
+			}
+		}
+		if len(ps) == 0 {
+			continue
+		}
+		err := func() error {
+			for _, p := range ps {
+				if err := ip(ctx, fam, "route", "add", p.Masked().String(), "dev", ifc, "table", table); err != nil {
+					return err
+				}
+			}
+			if err := ip(ctx, fam, "rule", "add", "table", "main", "suppress_prefixlength", "0", "pref", strconv.Itoa(rulePref)); err != nil {
+				return err
+			}
+			f := fam
+			c.push(func(ctx context.Context) error {
+				return ip(ctx, f, "rule", "del", "table", "main", "suppress_prefixlength", "0", "pref", strconv.Itoa(rulePref))
+			})
+			if err := ip(ctx, fam, "rule", "add", "not", "fwmark", mark, "table", table, "pref", strconv.Itoa(rulePref+1)); err != nil {
+				return err
+			}
+			c.push(func(ctx context.Context) error {
+				return ip(ctx, f, "rule", "del", "not", "fwmark", mark, "table", table, "pref", strconv.Itoa(rulePref+1))
+			})
+			return nil
+		}()
+		if err != nil {
+			if fam == "-6" && !has6 {
+				// No IPv6 address in the tunnel and IPv6 routing unusable
+				// here: the kill switch still keeps IPv6 from leaking.
+				c.log.Warn("no IPv6 routes through the tunnel", "err", err)
+				continue
+			}
+			return fmt.Errorf("route through tunnel: %w", err)
+		}
+	}
+	return nil
+}
+
+func (c *Client) setDNS(path string, dns []netip.Addr) error {
+	old, err := os.ReadFile(path)
+	if err != nil && !errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("dns: read %s: %w", path, err)
+	}
+	existed := err == nil
+	var b strings.Builder
+	b.WriteString("# written by openmyst while the tunnel is up; restored on disconnect\n")
+	for _, d := range dns {
+		fmt.Fprintf(&b, "nameserver %s\n", d)
+	}
+	if err := os.WriteFile(path, []byte(b.String()), 0o644); err != nil {
+		return fmt.Errorf("dns: write %s: %w", path, err)
+	}
+	c.push(func(context.Context) error {
+		if !existed {
+			return os.Remove(path)
+		}
+		return os.WriteFile(path, old, 0o644)
+	})
+	return nil
+}
+
+// teardown runs the undo stack in reverse and empties it.
+func (c *Client) teardown(ctx context.Context) error {
+	var errs []error
+	for i := len(c.undo) - 1; i >= 0; i-- {
+		if err := c.undo[i](ctx); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	c.undo = nil
+	return errors.Join(errs...)
+}
+
+// Interface returns the TUN interface name.
+func (c *Client) Interface() string { return c.dev.name }
+
+// SetPeer replaces the provider peer in place (a reconnect to another
+// provider or endpoint): the kill switch is reloaded for the new endpoint
+// in one transaction and stays active throughout, routes stay, and
+// nothing leaves outside the tunnel in between.
+func (c *Client) SetPeer(ctx context.Context, pub tunnel.PublicKey, ep netip.AddrPort) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closed {
+		return fmt.Errorf("set peer: %w", tunnel.ErrClosed)
+	}
+	if pub.IsZero() || !ep.IsValid() || ep.Port() == 0 {
+		return fmt.Errorf("set peer: invalid key or endpoint")
+	}
+	if !c.cfg.NoKillSwitch {
+		if err := c.loadKillSwitch(ctx, ep); err != nil {
+			return fmt.Errorf("set peer: %w", err)
+		}
+	}
+	s := c.cfg.Session
+	peer := tunnel.PeerConfig{PublicKey: pub, AllowedIPs: s.AllowedIPs, Endpoint: ep, PersistentKeepalive: s.PersistentKeepalive}
+	uapi := ""
+	if pub != c.peer {
+		uapi = tunnel.RemovePeerUAPI(c.peer)
+	}
+	if err := c.dev.dev.IpcSet(uapi + tunnel.PeerUAPI(peer)); err != nil {
+		return fmt.Errorf("set peer %s: %w", pub, err)
+	}
+	c.peer, c.ep = pub, ep
+	return nil
+}
+
+// PeerStats implements tunnel.Counter for the device's single peer.
+func (c *Client) PeerStats(pub tunnel.PublicKey) (tunnel.PeerStats, bool) {
+	all, err := c.dev.stats()
+	if err != nil {
+		c.log.Warn("read peer stats", "err", err)
+		return tunnel.PeerStats{}, false
+	}
+	st, ok := all[pub]
+	return st, ok
+}
+
+// Stats returns the counters of the provider peer.
+func (c *Client) Stats() tunnel.PeerStats {
+	c.mu.Lock()
+	pub := c.peer
+	c.mu.Unlock()
+	st, _ := c.PeerStats(pub)
+	return st
+}
+
+// Close removes DNS, routes and rules, stops the device and removes the
+// kill switch last. Closing twice returns nil.
+func (c *Client) Close() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closed {
+		return nil
+	}
+	c.closed = true
+	if err := c.teardown(context.Background()); err != nil {
+		return fmt.Errorf("close kernel tunnel %s: %w", c.cfg.Interface, err)
+	}
+	c.log.Info("kernel tunnel down")
+	return nil
+}

@@ -1,0 +1,90 @@
+package kernel
+
+import (
+	"fmt"
+	"log/slog"
+
+	"golang.zx2c4.com/wireguard/conn"
+	"golang.zx2c4.com/wireguard/device"
+	"golang.zx2c4.com/wireguard/tun"
+
+	"github.com/openmyst/openmyst/tunnel"
+)
+
+// wgDevice is a wireguard-go device on a kernel TUN interface.
+type wgDevice struct {
+	name string
+	tun  tun.Device
+	dev  *device.Device
+}
+
+// slogLogger adapts wireguard-go's logger to slog. Verbose messages go to
+// Debug. wireguard-go never logs key material.
+func slogLogger(log *slog.Logger, ifname string) *device.Logger {
+	l := log.With("iface", ifname)
+	return &device.Logger{
+		Verbosef: func(format string, args ...any) { l.Debug(fmt.Sprintf(format, args...)) },
+		Errorf:   func(format string, args ...any) { l.Warn(fmt.Sprintf(format, args...)) },
+	}
+}
+
+// newWGDevice creates the TUN interface name with mtu and a wireguard-go
+// device on it, configured with priv, listenPort (0: any) and fwmark (0:
+// none), and brings the device up (its UDP sockets open in the calling
+// thread's network namespace).
+func newWGDevice(name string, mtu int, priv tunnel.PrivateKey, listenPort uint16, fwmark uint32, log *slog.Logger) (*wgDevice, error) {
+	if err := validIfName(name); err != nil {
+		return nil, err
+	}
+	if linkExists(name) {
+		return nil, fmt.Errorf("create tun %s: an interface with that name already exists", name)
+	}
+	t, err := tun.CreateTUN(name, mtu)
+	if err != nil {
+		return nil, fmt.Errorf("create tun %s: %w", name, err)
+	}
+	if real, err := t.Name(); err == nil {
+		name = real
+	}
+	// The default bind batches with recvmmsg/sendmmsg and uses UDP GSO/GRO
+	// where the kernel supports them; the TUN was opened with IFF_VNET_HDR,
+	// so TCP segments arrive and leave as large GSO/GRO batches.
+	dev := device.NewDevice(t, conn.NewDefaultBind(), slogLogger(log, name))
+	cfg := tunnel.DeviceUAPI(priv, listenPort)
+	if fwmark != 0 {
+		cfg += fmt.Sprintf("fwmark=%d\n", fwmark)
+	}
+	if err := dev.IpcSet(cfg); err != nil {
+		dev.Close()
+		return nil, fmt.Errorf("configure wireguard device %s: %w", name, err)
+	}
+	if err := dev.Up(); err != nil {
+		dev.Close()
+		return nil, fmt.Errorf("bring up wireguard device %s: %w", name, err)
+	}
+	return &wgDevice{name: name, tun: t, dev: dev}, nil
+}
+
+// listenPort returns the UDP port the device listens on.
+func (d *wgDevice) listenPort() (uint16, error) {
+	get, err := d.dev.IpcGet()
+	if err != nil {
+		return 0, fmt.Errorf("read wireguard device %s: %w", d.name, err)
+	}
+	return parseListenPort(get)
+}
+
+// stats returns the counters of every peer.
+func (d *wgDevice) stats() (map[tunnel.PublicKey]tunnel.PeerStats, error) {
+	get, err := d.dev.IpcGet()
+	if err != nil {
+		return nil, fmt.Errorf("read wireguard device %s: %w", d.name, err)
+	}
+	return tunnel.ParseUAPIStats(get)
+}
+
+// close shuts the device down; closing the TUN file deletes the interface
+// together with its addresses and routes.
+func (d *wgDevice) close() {
+	d.dev.Close()
+}

@@ -1,0 +1,38 @@
+// Package kernel is the kernel-mode half of the openmyst data plane: a
+// wireguard-go device on a real TUN interface, with the host's routing and
+// nftables doing the rest.
+//
+// On the provider side, NewExit brings up one device per service, assigns
+// the pool's gateway address to the TUN interface, turns IP forwarding on,
+// and loads a single nftables table (by default "inet openmyst") atomically
+// with `nft -f`: source NAT (masquerade) of the tunnel pool out of every
+// other interface, the exit policy of package tunnel rendered as counted
+// drop rules in the forward path (default deny prefixes, the node's own
+// addresses, operator allow/deny rules with ports, consumer-to-consumer
+// traffic), an input filter that lets consumers reach the node itself only
+// for DNS and ping on the gateway address, DNS on the gateway forwarded
+// (DNAT) to upstream resolvers, TCP MSS clamping, and per-peer bandwidth
+// limits. The table is deleted on Close and, if a crash left it behind, on
+// the next start; the TUN interface disappears with the process.
+//
+// On the consumer side, Connect brings up a device with the provider as its
+// only peer, routes everything through it the way wg-quick does (a fwmark
+// on the device's own UDP socket plus a policy routing table, so the
+// provider's endpoint keeps using the original route), optionally points
+// resolv.conf at the tunnel's DNS, and installs a kill switch: an nftables
+// table ("inet openmyst_killswitch") that rejects every outgoing packet that
+// does not leave through the tunnel interface, except WireGuard's own UDP to
+// the provider endpoint and link-local housekeeping (DHCP, IPv6 neighbour
+// discovery). The kill switch is installed before anything else and removed
+// last, so nothing leaks while connecting, while the provider is gone, or
+// while the peer is being replaced (Client.SetPeer).
+//
+// Both sides enable what makes wireguard-go fast on Linux: the TUN is
+// opened with IFF_VNET_HDR so wireguard-go uses TSO/GSO and GRO batches, and
+// the default bind uses recvmmsg/sendmmsg with UDP GSO/GRO when the kernel
+// has them.
+//
+// Everything here needs root (CAP_NET_ADMIN) and the iproute2 `ip` and
+// nftables `nft` commands. The tests run inside network namespaces they
+// create (package tunnel/netns) and skip with a reason when not root.
+package kernel

@@ -1,0 +1,406 @@
+package kernel
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/netip"
+	"os"
+	"strings"
+	"sync"
+
+	"github.com/openmyst/openmyst/tunnel"
+)
+
+// Defaults of ExitConfig.
+const (
+	DefaultExitInterface = "myst-exit0"
+	DefaultExitTable     = "openmyst"
+)
+
+// ExitConfig configures a kernel-mode provider exit.
+type ExitConfig struct {
+	// Interface is the TUN interface name; DefaultExitInterface if empty.
+	Interface string
+	// PrivateKey is the device key; a fresh one is generated if zero.
+	PrivateKey tunnel.PrivateKey
+	// ListenPort is the WireGuard UDP port; 0 lets the kernel pick one.
+	ListenPort uint16
+	// EndpointAddr is the address consumers are told to send to (the
+	// node's public address); unset, Endpoint reports the unspecified
+	// address with the port.
+	EndpointAddr netip.Addr
+	// MTU of the TUN interface; tunnel.DefaultMTU if 0.
+	MTU int
+	// Pool is the tunnel address pool the session layer allocates consumer
+	// leases from; its gateway goes on the interface. A pool over
+	// tunnel.DefaultPoolV4 and DefaultPoolV6 if nil.
+	Pool *tunnel.AddressPool
+	// Policy is the exit policy rendered into nftables;
+	// tunnel.DefaultExitPolicy() if nil.
+	Policy *tunnel.ExitPolicy
+	// DNSUpstream are the resolvers that DNS queries to the gateway address
+	// are forwarded to (the first of each family is used). If nil, the
+	// non-loopback nameservers of /etc/resolv.conf are used; if there are
+	// none, the gateway serves no DNS.
+	DNSUpstream []netip.Addr
+	// Table is the nftables table (family inet); DefaultExitTable if empty.
+	Table string
+	// Log receives operational messages; slog.Default() if nil.
+	Log *slog.Logger
+}
+
+// Exit is a running kernel-mode provider exit. It implements tunnel.Exit.
+type Exit struct {
+	cfg     ExitConfig
+	log     *slog.Logger
+	dev     *wgDevice
+	pub     tunnel.PublicKey
+	port    uint16
+	gateway tunnel.Lease
+	sysctls []sysctl
+
+	mu      sync.Mutex
+	closed  bool
+	peers   map[tunnel.PublicKey]tunnel.PeerConfig
+	blocked uint64 // last value read from nftables
+}
+
+var _ tunnel.Exit = (*Exit)(nil)
+
+// resolvConfNameservers returns the non-loopback nameservers of path.
+func resolvConfNameservers(path string) []netip.Addr {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil
+	}
+	defer f.Close()
+	var out []netip.Addr
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		fields := strings.Fields(sc.Text())
+		if len(fields) >= 2 && fields[0] == "nameserver" {
+			if a, err := netip.ParseAddr(fields[1]); err == nil && !a.IsLoopback() && !a.IsUnspecified() && a.Zone() == "" {
+				out = append(out, a.Unmap())
+			}
+		}
+	}
+	return out
+}
+
+// RemoveExitLeftovers deletes the exit's nftables table if a crashed run
+// left it behind. NewExit calls it itself; `myst` may call it on start.
+func RemoveExitLeftovers(ctx context.Context, table string) error {
+	if table == "" {
+		table = DefaultExitTable
+	}
+	if err := validTableName(table); err != nil {
+		return err
+	}
+	return nftDeleteTable(ctx, table)
+}
+
+// NewExit brings up a kernel-mode exit: TUN interface and wireguard-go
+// device, gateway addresses, IP forwarding and the nftables table. On
+// error everything already done is undone.
+func NewExit(ctx context.Context, cfg ExitConfig) (_ *Exit, err error) {
+	if err := checkTools("ip", "nft"); err != nil {
+		return nil, err
+	}
+	if cfg.Interface == "" {
+		cfg.Interface = DefaultExitInterface
+	}
+	if cfg.Table == "" {
+		cfg.Table = DefaultExitTable
+	}
+	if cfg.MTU == 0 {
+		cfg.MTU = tunnel.DefaultMTU
+	}
+	if cfg.Log == nil {
+		cfg.Log = slog.Default()
+	}
+	if cfg.Pool == nil {
+		if cfg.Pool, err = tunnel.NewAddressPool(tunnel.DefaultPoolV4, tunnel.DefaultPoolV6); err != nil {
+			return nil, err
+		}
+	}
+	if cfg.Policy == nil {
+		if cfg.Policy, err = tunnel.DefaultExitPolicy(); err != nil {
+			return nil, err
+		}
+	}
+	if cfg.DNSUpstream == nil {
+		cfg.DNSUpstream = resolvConfNameservers("/etc/resolv.conf")
+	}
+	if cfg.PrivateKey.IsZero() {
+		if cfg.PrivateKey, err = tunnel.GenerateKey(); err != nil {
+			return nil, err
+		}
+	}
+	if err := validIfName(cfg.Interface); err != nil {
+		return nil, err
+	}
+	if err := validTableName(cfg.Table); err != nil {
+		return nil, err
+	}
+	pool4, pool6 := cfg.Pool.Ranges()
+	gw := cfg.Pool.Gateway()
+	rs := exitRuleset{
+		Table: cfg.Table, Iface: cfg.Interface,
+		Pool4: pool4, Pool6: pool6, Gateway: gw,
+		Allow: cfg.Policy.AllowRules(), Deny: cfg.Policy.DenyRules(),
+		DenyPrefixes: cfg.Policy.DenyPrefixes(),
+	}
+	for _, a := range cfg.DNSUpstream {
+		switch {
+		case a.Is4() && !rs.DNS4.IsValid():
+			rs.DNS4 = a
+		case a.Is6() && !a.Is4In6() && !rs.DNS6.IsValid():
+			rs.DNS6 = a
+		}
+	}
+	ruleset, err := rs.render()
+	if err != nil {
+		return nil, err
+	}
+	log := cfg.Log.With("component", "tunnel/kernel exit", "iface", cfg.Interface)
+
+	// A crash may have left the table; the TUN went with the process.
+	if err := RemoveExitLeftovers(ctx, cfg.Table); err != nil {
+		return nil, err
+	}
+	e := &Exit{cfg: cfg, log: log, pub: cfg.PrivateKey.PublicKey(), gateway: gw, peers: map[tunnel.PublicKey]tunnel.PeerConfig{}}
+	defer func() {
+		if err != nil {
+			e.teardown(context.WithoutCancel(ctx))
+		}
+	}()
+	if e.dev, err = newWGDevice(cfg.Interface, cfg.MTU, cfg.PrivateKey, cfg.ListenPort, 0, log); err != nil {
+		return nil, err
+	}
+	if e.port, err = e.dev.listenPort(); err != nil {
+		return nil, err
+	}
+	ifc := e.dev.name
+	if err = ip(ctx, "addr", "add", netip.PrefixFrom(gw.V4, pool4.Bits()).String(), "dev", ifc); err != nil {
+		return nil, err
+	}
+	if gw.V6.IsValid() {
+		if err = ip(ctx, "-6", "addr", "add", netip.PrefixFrom(gw.V6, pool6.Bits()).String(), "dev", ifc, "nodad"); err != nil {
+			return nil, err
+		}
+	}
+	if err = ip(ctx, "link", "set", ifc, "up"); err != nil {
+		return nil, err
+	}
+	fwd := []string{"net/ipv4/ip_forward"}
+	if gw.V6.IsValid() {
+		fwd = append(fwd, "net/ipv6/conf/all/forwarding")
+	}
+	for _, k := range fwd {
+		s, changed, serr := setSysctl(k, "1")
+		if serr != nil {
+			return nil, serr
+		}
+		if changed {
+			e.sysctls = append(e.sysctls, s)
+		}
+	}
+	if err = nftLoad(ctx, ruleset); err != nil {
+		return nil, err
+	}
+	log.Info("kernel exit up", "port", e.port, "gateway", gw.V4, "pool", pool4, "dns4", rs.DNS4)
+	return e, nil
+}
+
+// teardown removes the table, the device and restores sysctls; it keeps
+// going on errors and returns them all.
+func (e *Exit) teardown(ctx context.Context) error {
+	var errs []error
+	if err := nftDeleteTable(ctx, e.cfg.Table); err != nil {
+		errs = append(errs, err)
+	}
+	if e.dev != nil {
+		e.dev.close()
+	}
+	for i := len(e.sysctls) - 1; i >= 0; i-- {
+		if err := e.sysctls[i].restore(); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// Close stops the device and removes the firewall table and forwarding
+// settings it installed. Closing twice returns nil.
+func (e *Exit) Close() error {
+	e.mu.Lock()
+	if e.closed {
+		e.mu.Unlock()
+		return nil
+	}
+	e.closed = true
+	e.mu.Unlock()
+	err := e.teardown(context.Background())
+	if err != nil {
+		return fmt.Errorf("close kernel exit %s: %w", e.cfg.Interface, err)
+	}
+	e.log.Info("kernel exit down")
+	return nil
+}
+
+// Interface returns the TUN interface name.
+func (e *Exit) Interface() string { return e.dev.name }
+
+// PublicKey is the device's WireGuard key.
+func (e *Exit) PublicKey() tunnel.PublicKey { return e.pub }
+
+// Endpoint is the UDP address consumers send to.
+func (e *Exit) Endpoint() netip.AddrPort {
+	a := e.cfg.EndpointAddr
+	if !a.IsValid() {
+		a = netip.IPv4Unspecified()
+	}
+	return netip.AddrPortFrom(a, e.port)
+}
+
+// Gateway is the provider's tunnel addresses; DNS is served there when an
+// upstream resolver is known.
+func (e *Exit) Gateway() tunnel.Lease { return e.gateway }
+
+// checkAllowedIPs makes sure a consumer only claims host addresses inside
+// the pool, so no peer can capture other traffic.
+func (e *Exit) checkAllowedIPs(ps []netip.Prefix) error {
+	v4, v6 := e.cfg.Pool.Ranges()
+	for _, p := range ps {
+		a := p.Addr()
+		switch {
+		case a.Is4() && p.Bits() == 32 && v4.Contains(a) && a != e.gateway.V4:
+		case a.Is6() && p.Bits() == 128 && v6.IsValid() && v6.Contains(a) && a != e.gateway.V6:
+		default:
+			return fmt.Errorf("allowed IP %v is not a host address of the tunnel pool", p)
+		}
+	}
+	return nil
+}
+
+// AddPeer admits a consumer (or updates it). A BandwidthLimit becomes a
+// rate limit in each direction in the firewall.
+func (e *Exit) AddPeer(ctx context.Context, cfg tunnel.PeerConfig) error {
+	if err := cfg.Validate(); err != nil {
+		return err
+	}
+	if err := e.checkAllowedIPs(cfg.AllowedIPs); err != nil {
+		return fmt.Errorf("add peer %s: %w", cfg.PublicKey, err)
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.closed {
+		return fmt.Errorf("add peer %s: %w", cfg.PublicKey, tunnel.ErrClosed)
+	}
+	if old, ok := e.peers[cfg.PublicKey]; ok && old.BandwidthLimit != 0 {
+		if err := e.removeLimit(ctx, cfg.PublicKey); err != nil {
+			return fmt.Errorf("add peer %s: %w", cfg.PublicKey, err)
+		}
+	}
+	if err := e.dev.dev.IpcSet(tunnel.PeerUAPI(cfg)); err != nil {
+		return fmt.Errorf("add peer %s: %w", cfg.PublicKey, err)
+	}
+	if cfg.BandwidthLimit != 0 {
+		if err := nftLoad(ctx, renderPeerLimit(e.cfg.Table, cfg.PublicKey, cfg.AllowedIPs, cfg.BandwidthLimit)); err != nil {
+			_ = e.dev.dev.IpcSet(tunnel.RemovePeerUAPI(cfg.PublicKey))
+			delete(e.peers, cfg.PublicKey)
+			return fmt.Errorf("add peer %s: bandwidth limit: %w", cfg.PublicKey, err)
+		}
+	}
+	e.peers[cfg.PublicKey] = cfg
+	return nil
+}
+
+// removeLimit deletes the rate-limit rules of pub. Caller holds e.mu.
+func (e *Exit) removeLimit(ctx context.Context, pub tunnel.PublicKey) error {
+	out, err := run(ctx, "", "nft", "-a", "list", "chain", "inet", e.cfg.Table, "peer_limits")
+	if err != nil {
+		return err
+	}
+	tag := q(peerLimitComment(pub))
+	var cmds strings.Builder
+	for _, line := range strings.Split(out, "\n") {
+		if !strings.Contains(line, "comment "+tag) {
+			continue
+		}
+		_, h, ok := strings.Cut(line, "# handle ")
+		if !ok {
+			continue
+		}
+		fmt.Fprintf(&cmds, "delete rule inet %s peer_limits handle %s\n", e.cfg.Table, strings.TrimSpace(h))
+	}
+	if cmds.Len() == 0 {
+		return nil
+	}
+	return nftLoad(ctx, cmds.String())
+}
+
+// RemovePeer drops a consumer; its packets stop at once. Unknown keys give
+// tunnel.ErrUnknownPeer.
+func (e *Exit) RemovePeer(pub tunnel.PublicKey) error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.closed {
+		return fmt.Errorf("remove peer %s: %w", pub, tunnel.ErrClosed)
+	}
+	cfg, ok := e.peers[pub]
+	if !ok {
+		return fmt.Errorf("remove peer %s: %w", pub, tunnel.ErrUnknownPeer)
+	}
+	if err := e.dev.dev.IpcSet(tunnel.RemovePeerUAPI(pub)); err != nil {
+		return fmt.Errorf("remove peer %s: %w", pub, err)
+	}
+	delete(e.peers, pub)
+	if cfg.BandwidthLimit != 0 {
+		if err := e.removeLimit(context.Background(), pub); err != nil {
+			return fmt.Errorf("remove peer %s: bandwidth limit rules: %w", pub, err)
+		}
+	}
+	return nil
+}
+
+// PeerStats returns the counters of pub, and false if there is no such peer.
+func (e *Exit) PeerStats(pub tunnel.PublicKey) (tunnel.PeerStats, bool) {
+	all, err := e.dev.stats()
+	if err != nil {
+		e.log.Warn("read peer stats", "err", err)
+		return tunnel.PeerStats{}, false
+	}
+	st, ok := all[pub]
+	return st, ok
+}
+
+// AllPeerStats returns the counters of every peer.
+func (e *Exit) AllPeerStats() (map[tunnel.PublicKey]tunnel.PeerStats, error) {
+	return e.dev.stats()
+}
+
+// Blocked returns how many packets the exit policy dropped (summed over the
+// counters of the firewall's deny rules). Connection attempts that the
+// sender retries count once per retry.
+func (e *Exit) Blocked() uint64 {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.closed {
+		return e.blocked
+	}
+	out, err := run(context.Background(), "", "nft", "-j", "list", "table", "inet", e.cfg.Table)
+	if err == nil {
+		var n uint64
+		if n, err = sumBlocked([]byte(out), blockComment); err == nil {
+			e.blocked = n
+		}
+	}
+	if err != nil {
+		e.log.Warn("read exit policy counters", "err", err)
+	}
+	return e.blocked
+}

@@ -1,0 +1,299 @@
+package kernel
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/netip"
+	"os"
+	"os/exec"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/openmyst/openmyst/tunnel"
+	"github.com/openmyst/openmyst/tunnel/netns"
+)
+
+// The namespace tests run the exit and the client in child processes of
+// the test binary started with `ip netns exec`, so the whole process (and
+// every goroutine and socket wireguard-go creates) lives in the namespace.
+// A child reads commands on stdin and answers one line each on stdout.
+
+const helperEnv = "OPENMYST_KERNEL_TEST_HELPER"
+
+func TestMain(m *testing.M) {
+	switch os.Getenv(helperEnv) {
+	case "":
+		os.Exit(m.Run())
+	case "exit":
+		os.Exit(helperExit())
+	case "client":
+		os.Exit(helperClient())
+	default:
+		fmt.Fprintln(os.Stderr, "unknown helper", os.Getenv(helperEnv))
+		os.Exit(2)
+	}
+}
+
+// exitSpec is the exit helper's configuration (JSON in the environment).
+type exitSpec struct {
+	PrivateKey string
+	ListenPort uint16
+	OwnAddrs   []netip.Addr
+	Deny       []string
+	DNS        []netip.Addr
+	Peers      []tunnel.PeerConfig
+}
+
+// clientSpec is the client helper's configuration.
+type clientSpec struct {
+	WGQuick    string
+	ResolvConf string
+}
+
+func helperLog() *slog.Logger {
+	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
+}
+
+func helperExit() int {
+	var spec exitSpec
+	if err := json.Unmarshal([]byte(os.Getenv(helperEnv+"_SPEC")), &spec); err != nil {
+		fmt.Fprintln(os.Stderr, "spec:", err)
+		return 2
+	}
+	priv, err := tunnel.ParsePrivateKey(spec.PrivateKey)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "key:", err)
+		return 2
+	}
+	pc := tunnel.PolicyConfig{OwnAddrs: spec.OwnAddrs, InterfaceAddrs: true}
+	for _, d := range spec.Deny {
+		r, err := tunnel.ParseRule(d)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "rule:", err)
+			return 2
+		}
+		pc.Deny = append(pc.Deny, r)
+	}
+	pol, err := tunnel.NewExitPolicy(pc)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "policy:", err)
+		return 2
+	}
+	ctx := context.Background()
+	e, err := NewExit(ctx, ExitConfig{PrivateKey: priv, ListenPort: spec.ListenPort, Policy: pol, DNSUpstream: spec.DNS, Log: helperLog()})
+	if err != nil {
+		fmt.Println("ERR", err)
+		return 1
+	}
+	defer e.Close()
+	for _, p := range spec.Peers {
+		if err := e.AddPeer(ctx, p); err != nil {
+			fmt.Println("ERR", err)
+			return 1
+		}
+	}
+	fmt.Println("READY", e.Endpoint().Port())
+	sc := bufio.NewScanner(os.Stdin)
+	for sc.Scan() {
+		cmd, arg, _ := strings.Cut(sc.Text(), " ")
+		switch cmd {
+		case "stats":
+			pub, err := tunnel.ParsePublicKey(arg)
+			st, ok := e.PeerStats(pub)
+			if err != nil || !ok {
+				fmt.Println("ERR no such peer")
+				continue
+			}
+			b, _ := json.Marshal(st)
+			fmt.Println(string(b))
+		case "blocked":
+			fmt.Println(e.Blocked())
+		case "addpeer":
+			var p tunnel.PeerConfig
+			if err := json.Unmarshal([]byte(arg), &p); err != nil {
+				fmt.Println("ERR", err)
+				continue
+			}
+			if err := e.AddPeer(ctx, p); err != nil {
+				fmt.Println("ERR", err)
+				continue
+			}
+			fmt.Println("OK")
+		case "removepeer":
+			pub, _ := tunnel.ParsePublicKey(arg)
+			if err := e.RemovePeer(pub); err != nil {
+				fmt.Println("ERR", err)
+				continue
+			}
+			fmt.Println("OK")
+		case "quit":
+			if err := e.Close(); err != nil {
+				fmt.Println("ERR", err)
+				return 1
+			}
+			fmt.Println("OK")
+			return 0
+		default:
+			fmt.Println("ERR unknown command")
+		}
+	}
+	return 0
+}
+
+func helperClient() int {
+	var spec clientSpec
+	if err := json.Unmarshal([]byte(os.Getenv(helperEnv+"_SPEC")), &spec); err != nil {
+		fmt.Fprintln(os.Stderr, "spec:", err)
+		return 2
+	}
+	sess, err := tunnel.ParseWGQuick([]byte(spec.WGQuick))
+	if err != nil {
+		fmt.Println("ERR", err)
+		return 1
+	}
+	c, err := Connect(context.Background(), ClientConfig{Session: sess, ResolvConf: spec.ResolvConf, Log: helperLog()})
+	if err != nil {
+		fmt.Println("ERR", err)
+		return 1
+	}
+	defer c.Close()
+	fmt.Println("READY")
+	sc := bufio.NewScanner(os.Stdin)
+	for sc.Scan() {
+		switch sc.Text() {
+		case "stats":
+			b, _ := json.Marshal(c.Stats())
+			fmt.Println(string(b))
+		case "quit":
+			if err := c.Close(); err != nil {
+				fmt.Println("ERR", err)
+				return 1
+			}
+			fmt.Println("OK")
+			return 0
+		default:
+			fmt.Println("ERR unknown command")
+		}
+	}
+	return 0
+}
+
+// helper is a running helper child as the test sees it.
+type helper struct {
+	t      *testing.T
+	cmd    *exec.Cmd
+	stdin  io.WriteCloser
+	lines  chan string
+	stderr *strings.Builder
+	mu     sync.Mutex
+	done   chan struct{}
+}
+
+// startHelper starts the test binary as a helper of kind inside ns and
+// waits for its READY line, returning the words after READY.
+func startHelper(t *testing.T, ns *netns.NS, kind string, spec any) (*helper, []string) {
+	t.Helper()
+	b, err := json.Marshal(spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := ns.Command(context.Background(), os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), helperEnv+"="+kind, helperEnv+"_SPEC="+string(b))
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	h := &helper{t: t, cmd: cmd, lines: make(chan string, 16), stderr: &strings.Builder{}, done: make(chan struct{})}
+	cmd.Stderr = lockedWriter{&h.mu, h.stderr}
+	if h.stdin, err = cmd.StdinPipe(); err != nil {
+		t.Fatal(err)
+	}
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		sc := bufio.NewScanner(stdout)
+		for sc.Scan() {
+			h.lines <- sc.Text()
+		}
+		close(h.lines)
+		_ = cmd.Wait()
+		close(h.done)
+	}()
+	t.Cleanup(h.kill)
+	line := h.read(20 * time.Second)
+	if !strings.HasPrefix(line, "READY") {
+		t.Fatalf("%s helper did not start: %q\nstderr:\n%s", kind, line, h.logs())
+	}
+	return h, strings.Fields(line)[1:]
+}
+
+func (h *helper) logs() string {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.stderr.String()
+}
+
+func (h *helper) read(timeout time.Duration) string {
+	select {
+	case l, ok := <-h.lines:
+		if !ok {
+			return "<exited>"
+		}
+		return l
+	case <-time.After(timeout):
+		return "<timeout>"
+	}
+}
+
+// call sends one command line and returns the answer line.
+func (h *helper) call(line string) string {
+	h.t.Helper()
+	if _, err := io.WriteString(h.stdin, line+"\n"); err != nil {
+		h.t.Fatalf("helper %q: %v\nstderr:\n%s", line, err, h.logs())
+	}
+	return h.read(15 * time.Second)
+}
+
+// kill SIGKILLs the helper (a crash) and waits for it.
+func (h *helper) kill() {
+	select {
+	case <-h.done:
+		return
+	default:
+	}
+	_ = syscall.Kill(-h.cmd.Process.Pid, syscall.SIGKILL)
+	<-h.done
+}
+
+// quit asks the helper to close cleanly and waits for it to exit.
+func (h *helper) quit() {
+	h.t.Helper()
+	if got := h.call("quit"); got != "OK" {
+		h.t.Fatalf("quit: %q\nstderr:\n%s", got, h.logs())
+	}
+	select {
+	case <-h.done:
+	case <-time.After(10 * time.Second):
+		h.t.Fatal("helper did not exit after quit")
+	}
+}
+
+type lockedWriter struct {
+	mu *sync.Mutex
+	w  io.Writer
+}
+
+func (l lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
+}

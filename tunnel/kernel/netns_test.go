@@ -1,0 +1,406 @@
+package kernel
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/openmyst/openmyst/tunnel"
+	"github.com/openmyst/openmyst/tunnel/netns"
+)
+
+// topology is consumer -- provider -- internet, where the provider also
+// routes plain traffic between the two (so the consumer has a path to the
+// internet outside the tunnel, which the kill switch must close).
+//
+//	consumer vc 198.51.100.2/24  <->  vp 198.51.100.1/24 provider
+//	provider vu 203.0.113.1/24   <->  vi 203.0.113.2/24  internet
+//
+// The internet host also owns 10.9.0.2, 192.168.9.2 and 169.254.9.2, which
+// the provider routes to it: reachable from the provider itself, but denied
+// to consumers by the default exit policy.
+type topology struct {
+	consumer, provider, internet *netns.NS
+}
+
+const (
+	providerUplink = "198.51.100.1"
+	consumerAddr   = "198.51.100.2"
+	providerOut    = "203.0.113.1"
+	internetAddr   = "203.0.113.2"
+)
+
+var deniedTargets = []string{"10.9.0.2", "192.168.9.2", "169.254.9.2"}
+
+func newTopology(t *testing.T) *topology {
+	if _, err := os.Stat("/dev/net/tun"); err != nil {
+		t.Skip("kernel mode tests need /dev/net/tun")
+	}
+	if err := checkTools("ip", "nft"); err != nil {
+		t.Skip(err)
+	}
+	tp := &topology{consumer: netns.New(t, "c"), provider: netns.New(t, "p"), internet: netns.New(t, "i")}
+	netns.Link(t, tp.consumer, "vc", consumerAddr+"/24", tp.provider, "vp", providerUplink+"/24")
+	netns.Link(t, tp.provider, "vu", providerOut+"/24", tp.internet, "vi", internetAddr+"/24")
+	tp.consumer.MustRun("ip", "route", "add", "default", "via", providerUplink)
+	tp.internet.MustRun("ip", "route", "add", "default", "via", providerOut)
+	tp.internet.MustRun("ip", "addr", "add", "10.9.0.2/32", "dev", "lo")
+	tp.internet.MustRun("ip", "addr", "add", "192.168.9.2/32", "dev", "lo")
+	tp.internet.MustRun("ip", "addr", "add", "169.254.9.2/32", "dev", "lo")
+	for _, d := range deniedTargets {
+		tp.provider.MustRun("ip", "route", "add", d+"/32", "via", internetAddr)
+	}
+	tp.provider.MustRun("sysctl", "-qw", "net.ipv4.ip_forward=1")
+	return tp
+}
+
+// serveHTTP serves, on every address of ns at port, "<name> saw <remote
+// addr>" on / and n zero bytes on /bytes?n=N.
+func serveHTTP(t *testing.T, ns *netns.NS, addr, name string) {
+	t.Helper()
+	var ln net.Listener
+	if err := ns.Do(func() (err error) { ln, err = net.Listen("tcp4", addr); return err }); err != nil {
+		t.Fatal(err)
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		host, _, _ := net.SplitHostPort(r.RemoteAddr)
+		fmt.Fprintf(w, "%s saw %s", name, host)
+	})
+	mux.HandleFunc("/bytes", func(w http.ResponseWriter, r *http.Request) {
+		n, err := strconv.Atoi(r.URL.Query().Get("n"))
+		if err != nil || n < 0 || n > 64<<20 {
+			http.Error(w, "bad n", http.StatusBadRequest)
+			return
+		}
+		w.Header().Set("Content-Length", strconv.Itoa(n))
+		_, _ = w.Write(make([]byte, n))
+	})
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	done := make(chan struct{})
+	go func() { _ = srv.Serve(ln); close(done) }()
+	t.Cleanup(func() { _ = srv.Close(); <-done })
+}
+
+// fetch GETs url with a connection created inside ns (optionally bound to
+// device dev, bypassing routing) and returns the body.
+func fetch(ns *netns.NS, url, dev string, timeout time.Duration) (string, error) {
+	d := net.Dialer{Timeout: timeout}
+	if dev != "" {
+		d.Control = func(_, _ string, c syscall.RawConn) error {
+			var serr error
+			err := c.Control(func(fd uintptr) { serr = syscall.SetsockoptString(int(fd), syscall.SOL_SOCKET, syscall.SO_BINDTODEVICE, dev) })
+			if err != nil {
+				return err
+			}
+			return serr
+		}
+	}
+	tr := &http.Transport{
+		DialContext: func(ctx context.Context, network, addr string) (c net.Conn, err error) {
+			err = ns.Do(func() error { c, err = d.DialContext(ctx, network, addr); return err })
+			return c, err
+		},
+		DisableKeepAlives: true,
+	}
+	defer tr.CloseIdleConnections()
+	cl := &http.Client{Transport: tr, Timeout: timeout + 10*time.Second}
+	resp, err := cl.Get(url)
+	if err != nil {
+		return "", err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	return string(b), err
+}
+
+func mustKey(t *testing.T) tunnel.PrivateKey {
+	t.Helper()
+	k, err := tunnel.GenerateKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return k
+}
+
+func peerStats(t *testing.T, h *helper, pub tunnel.PublicKey) tunnel.PeerStats {
+	t.Helper()
+	line := h.call("stats " + pub.String())
+	var st tunnel.PeerStats
+	if err := json.Unmarshal([]byte(line), &st); err != nil {
+		t.Fatalf("stats: %q: %v", line, err)
+	}
+	return st
+}
+
+func nftTables(t *testing.T, ns *netns.NS) string {
+	t.Helper()
+	return ns.MustRun("nft", "list", "tables")
+}
+
+// TestKernelTunnel runs the kernel-mode scenarios on one topology:
+// our client through our exit, the exit policy, the standard wireguard-go
+// and wg tools as a client from our wg-quick export, the kill switch when
+// the exit dies, and clean-up after a crash.
+func TestKernelTunnel(t *testing.T) {
+	tp := newTopology(t)
+	serveHTTP(t, tp.internet, "0.0.0.0:8080", "internet")
+	serveHTTP(t, tp.provider, "0.0.0.0:8081", "provider")
+	serveHTTP(t, tp.provider, "127.0.0.1:8082", "provider-loopback")
+
+	// Positive controls: without a tunnel the internet host and the denied
+	// targets are reachable from the provider itself.
+	for _, a := range append([]string{internetAddr}, deniedTargets...) {
+		if _, err := fetch(tp.provider, "http://"+a+":8080/", "", 3*time.Second); err != nil {
+			t.Fatalf("control: provider cannot reach %s: %v", a, err)
+		}
+	}
+
+	pool, err := tunnel.NewAddressPool(tunnel.DefaultPoolV4, tunnel.DefaultPoolV6)
+	if err != nil {
+		t.Fatal(err)
+	}
+	exitKey := mustKey(t)
+	ours, theirs := mustKey(t), mustKey(t)
+	leaseOurs, _ := pool.Allocate()
+	leaseTheirs, _ := pool.Allocate()
+	spec := exitSpec{
+		PrivateKey: exitKey.String(),
+		ListenPort: 51820,
+		DNS:        []netip.Addr{netip.MustParseAddr(internetAddr)},
+		Peers: []tunnel.PeerConfig{
+			{PublicKey: ours.PublicKey(), AllowedIPs: leaseOurs.Prefixes()},
+			{PublicKey: theirs.PublicKey(), AllowedIPs: leaseTheirs.Prefixes()},
+		},
+	}
+	exit, _ := startHelper(t, tp.provider, "exit", spec)
+	if !strings.Contains(nftTables(t, tp.provider), "table inet "+DefaultExitTable) {
+		t.Fatal("exit did not install its nftables table")
+	}
+	endpoint := netip.MustParseAddrPort(providerUplink + ":51820")
+	session := func(k tunnel.PrivateKey, l tunnel.Lease) tunnel.SessionConfig {
+		return tunnel.SessionConfig{
+			PrivateKey: k, Addresses: l.Prefixes(), DNS: []netip.Addr{pool.Gateway().V4},
+			PeerPublicKey: exitKey.PublicKey(), Endpoint: endpoint,
+			AllowedIPs: tunnel.FullTunnel(), PersistentKeepalive: tunnel.DefaultKeepalive,
+		}
+	}
+	resolv := filepath.Join(t.TempDir(), "resolv.conf")
+	if err := os.WriteFile(resolv, []byte("nameserver 198.51.100.1\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	wq, err := session(ours, leaseOurs).WGQuick()
+	if err != nil {
+		t.Fatal(err)
+	}
+	client, _ := startHelper(t, tp.consumer, "client", clientSpec{WGQuick: string(wq), ResolvConf: resolv})
+
+	t.Run("fetch through our exit", func(t *testing.T) {
+		body, err := fetch(tp.consumer, "http://"+internetAddr+":8080/", "", 5*time.Second)
+		if err != nil {
+			t.Fatal(err)
+		}
+		// The internet host sees the exit's address, not the consumer's.
+		if body != "internet saw "+providerOut {
+			t.Fatalf("body %q: traffic did not leave through the exit", body)
+		}
+		const n = 4 << 20
+		body, err = fetch(tp.consumer, fmt.Sprintf("http://%s:8080/bytes?n=%d", internetAddr, n), "", 10*time.Second)
+		if err != nil || len(body) != n {
+			t.Fatalf("bulk fetch: %d bytes, %v", len(body), err)
+		}
+		pst := peerStats(t, exit, ours.PublicKey())
+		var cst tunnel.PeerStats
+		if err := json.Unmarshal([]byte(client.call("stats")), &cst); err != nil {
+			t.Fatal(err)
+		}
+		if pst.TxBytes < n || cst.RxBytes < n {
+			t.Fatalf("counters below the transfer: exit tx %d, client rx %d, want >= %d", pst.TxBytes, cst.RxBytes, n)
+		}
+		// Both ends count the same WireGuard messages.
+		if diff := float64(pst.TxBytes) - float64(cst.RxBytes); diff < 0 || diff > 0.02*n {
+			t.Fatalf("exit tx %d vs client rx %d differ by more than 2%%", pst.TxBytes, cst.RxBytes)
+		}
+		if pst.LastHandshake.IsZero() {
+			t.Fatal("exit reports no handshake")
+		}
+		if b, _ := os.ReadFile(resolv); !strings.Contains(string(b), "nameserver "+pool.Gateway().V4.String()) {
+			t.Fatalf("resolv.conf not pointed at the tunnel DNS: %q", b)
+		}
+	})
+
+	t.Run("exit policy", func(t *testing.T) {
+		before, _ := strconv.ParseUint(exit.call("blocked"), 10, 64)
+		targets := []string{
+			"http://" + providerUplink + ":8081/", // the node's own addresses
+			"http://" + providerOut + ":8081/",
+			"http://" + pool.Gateway().V4.String() + ":8081/",
+		}
+		for _, d := range deniedTargets {
+			targets = append(targets, "http://"+d+":8080/")
+		}
+		errs := make(chan error, len(targets))
+		for _, u := range targets {
+			go func() {
+				body, err := fetch(tp.consumer, u, "", 1500*time.Millisecond)
+				if err == nil {
+					errs <- fmt.Errorf("%s through the tunnel: got %q, want blocked", u, body)
+					return
+				}
+				errs <- nil
+			}()
+		}
+		for range targets {
+			if err := <-errs; err != nil {
+				t.Error(err)
+			}
+		}
+		after, err := strconv.ParseUint(exit.call("blocked"), 10, 64)
+		if err != nil || after < before+uint64(len(targets)) {
+			t.Fatalf("blocked counter %d -> %d (%v), want at least %d more", before, after, err, len(targets))
+		}
+		// The allowed public address still works after the refusals.
+		if _, err := fetch(tp.consumer, "http://"+internetAddr+":8080/", "", 5*time.Second); err != nil {
+			t.Fatal(err)
+		}
+	})
+
+	t.Run("standard wireguard-go and wg from the wg-quick export", func(t *testing.T) {
+		testStandardTools(t, tp, session(theirs, leaseTheirs))
+	})
+
+	t.Run("kill switch while the exit is gone", func(t *testing.T) {
+		// While connected, a socket forced out of the physical interface
+		// is refused by the kill switch.
+		if body, err := fetch(tp.consumer, "http://"+internetAddr+":8080/", "vc", 1500*time.Millisecond); err == nil {
+			t.Fatalf("bypass of the tunnel while connected: %q", body)
+		}
+		exit.kill() // crash: no clean-up
+		if !strings.Contains(nftTables(t, tp.provider), "table inet "+DefaultExitTable) {
+			t.Fatal("expected the crashed exit's table to be left behind")
+		}
+		for _, dev := range []string{"", "vc"} {
+			if body, err := fetch(tp.consumer, "http://"+internetAddr+":8080/", dev, 1500*time.Millisecond); err == nil {
+				t.Fatalf("traffic (bound to %q) left while the exit is down: %q", dev, body)
+			}
+		}
+		client.quit()
+		if tables := nftTables(t, tp.consumer); strings.Contains(tables, DefaultKillSwitchTable) {
+			t.Fatalf("kill switch left after disconnect: %s", tables)
+		}
+		if rules := tp.consumer.MustRun("ip", "rule"); strings.Contains(rules, "suppress_prefixlength") || strings.Contains(rules, "fwmark") {
+			t.Fatalf("policy rules left after disconnect:\n%s", rules)
+		}
+		if b, _ := os.ReadFile(resolv); string(b) != "nameserver 198.51.100.1\n" {
+			t.Fatalf("resolv.conf not restored: %q", b)
+		}
+		body, err := fetch(tp.consumer, "http://"+internetAddr+":8080/", "", 5*time.Second)
+		if err != nil || body != "internet saw "+consumerAddr {
+			t.Fatalf("direct path after disconnect: %q, %v", body, err)
+		}
+	})
+
+	t.Run("restart after crash removes leftovers", func(t *testing.T) {
+		spec.Peers = spec.Peers[:1]
+		exit2, _ := startHelper(t, tp.provider, "exit", spec)
+		if n := strings.Count(nftTables(t, tp.provider), "table inet "+DefaultExitTable); n != 1 {
+			t.Fatalf("%d exit tables after restart, want 1", n)
+		}
+		exit2.quit()
+		if tables := nftTables(t, tp.provider); strings.Contains(tables, DefaultExitTable) {
+			t.Fatalf("exit table left after Close: %s", tables)
+		}
+		if links := tp.provider.MustRun("ip", "-o", "link"); strings.Contains(links, DefaultExitInterface) {
+			t.Fatalf("exit interface left after Close: %s", links)
+		}
+	})
+}
+
+// testStandardTools brings up Debian's wireguard-go with wg(8) in a fresh
+// namespace from our wg-quick export and fetches through our exit.
+func testStandardTools(t *testing.T, tp *topology, sess tunnel.SessionConfig) {
+	for _, tool := range []string{"wireguard-go", "wg"} {
+		if err := checkTools(tool); err != nil {
+			t.Skipf("%v (Debian packages wireguard-go, wireguard-tools)", err)
+		}
+	}
+	wq, err := sess.WGQuick()
+	if err != nil {
+		t.Fatal(err)
+	}
+	std := netns.New(t, "s")
+	netns.Link(t, std, "vs", "192.0.2.2/24", tp.provider, "vp2", "192.0.2.1/24")
+	std.MustRun("ip", "route", "add", "default", "via", "192.0.2.1")
+	sess.Endpoint = netip.MustParseAddrPort("192.0.2.1:51820")
+
+	conf := filepath.Join(t.TempDir(), "wg0.conf")
+	addrs, err := stripWGQuick(string(wq), conf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := std.Start("env", "WG_PROCESS_FOREGROUND=1", "WG_I_PREFER_BUGGY_USERSPACE_TO_POLISHED_KMOD=1", "wireguard-go", "-f", "wg0")
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		if _, err := std.Run(context.Background(), "ip", "link", "show", "wg0"); err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("wireguard-go did not create wg0:\n%s", p.Output())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	std.MustRun("wg", "setconf", "wg0", conf)
+	for _, a := range addrs {
+		std.MustRun("ip", "addr", "add", a, "dev", "wg0")
+	}
+	std.MustRun("ip", "link", "set", "wg0", "up")
+	std.MustRun("ip", "route", "add", "203.0.113.0/24", "dev", "wg0")
+	body, err := fetch(std, "http://"+internetAddr+":8080/", "", 10*time.Second)
+	if err != nil {
+		t.Fatalf("fetch through standard wireguard-go: %v\nwg show:\n%s\nwireguard-go:\n%s", err, std.MustRun("wg", "show"), p.Output())
+	}
+	if body != "internet saw "+providerOut {
+		t.Fatalf("body %q: not through the exit", body)
+	}
+	if out := std.MustRun("wg", "show", "wg0", "latest-handshakes"); strings.HasSuffix(strings.TrimSpace(out), "\t0") {
+		t.Fatalf("wg reports no handshake: %q", out)
+	}
+	_ = p.Kill()
+}
+
+// stripWGQuick writes the wg(8) part of a wg-quick file to path (what
+// `wg-quick strip` does: drop Address, DNS, MTU and the like) and returns
+// the Address values for `ip addr add`.
+func stripWGQuick(wq, path string) ([]string, error) {
+	wgOnly := map[string]bool{"address": true, "dns": true, "mtu": true, "table": true, "preup": true, "postup": true, "predown": true, "postdown": true, "saveconfig": true}
+	var out strings.Builder
+	var addrs []string
+	sc := bufio.NewScanner(strings.NewReader(wq))
+	for sc.Scan() {
+		line := sc.Text()
+		k, v, ok := strings.Cut(line, "=")
+		key := strings.ToLower(strings.TrimSpace(k))
+		if ok && wgOnly[key] {
+			if key == "address" {
+				for _, a := range strings.Split(v, ",") {
+					addrs = append(addrs, strings.TrimSpace(a))
+				}
+			}
+			continue
+		}
+		out.WriteString(line + "\n")
+	}
+	return addrs, os.WriteFile(path, []byte(out.String()), 0o600)
+}

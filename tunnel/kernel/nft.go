@@ -1,0 +1,302 @@
+package kernel
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/netip"
+	"strconv"
+	"strings"
+
+	"github.com/openmyst/openmyst/tunnel"
+)
+
+// blockComment prefixes the comment of every counted exit-policy drop rule;
+// Blocked sums the packet counters of the rules that carry it.
+const blockComment = "block:"
+
+// exitRuleset is everything the provider's nftables table is rendered from.
+type exitRuleset struct {
+	Table   string
+	Iface   string
+	Pool4   netip.Prefix
+	Pool6   netip.Prefix // invalid: no IPv6
+	Gateway tunnel.Lease
+	DNS4    netip.Addr // upstream resolver for the IPv4 gateway; invalid: none
+	DNS6    netip.Addr // upstream resolver for the IPv6 gateway; invalid: none
+	Allow   []tunnel.Rule
+	Deny    []tunnel.Rule
+	// DenyPrefixes are denied regardless of port (defaults + own addresses).
+	DenyPrefixes []netip.Prefix
+}
+
+func (r exitRuleset) validate() error {
+	if err := validTableName(r.Table); err != nil {
+		return err
+	}
+	if err := validIfName(r.Iface); err != nil {
+		return err
+	}
+	if !r.Pool4.IsValid() || !r.Pool4.Addr().Is4() || !r.Gateway.V4.Is4() {
+		return fmt.Errorf("exit ruleset: need an IPv4 pool and gateway")
+	}
+	if r.Pool6.IsValid() != r.Gateway.V6.IsValid() {
+		return fmt.Errorf("exit ruleset: IPv6 pool and gateway must be set together")
+	}
+	if r.DNS4.IsValid() && !r.DNS4.Is4() || r.DNS6.IsValid() && (!r.DNS6.Is6() || r.DNS6.Is4In6()) {
+		return fmt.Errorf("exit ruleset: DNS upstream of the wrong family")
+	}
+	for _, rl := range append(append([]tunnel.Rule(nil), r.Allow...), r.Deny...) {
+		if !rl.Prefix.IsValid() || rl.PortMax < rl.PortMin {
+			return fmt.Errorf("exit ruleset: invalid rule %v", rl)
+		}
+	}
+	return nil
+}
+
+// ruleMatch renders the match part of an exit-policy rule.
+func ruleMatch(r tunnel.Rule) string {
+	fam := "ip"
+	if r.Prefix.Addr().Is6() {
+		fam = "ip6"
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "%s daddr %s", fam, r.Prefix.Masked())
+	ports := ""
+	if r.PortMin != 0 || r.PortMax != 0 {
+		ports = strconv.Itoa(int(r.PortMin))
+		if r.PortMax != r.PortMin {
+			ports += "-" + strconv.Itoa(int(r.PortMax))
+		}
+	}
+	switch r.Proto {
+	case tunnel.ProtoAny:
+		if ports != "" {
+			b.WriteString(" meta l4proto { tcp, udp } th dport " + ports)
+		}
+	case tunnel.ProtoTCP, tunnel.ProtoUDP:
+		if ports != "" {
+			fmt.Fprintf(&b, " %s dport %s", r.Proto, ports)
+		} else {
+			fmt.Fprintf(&b, " meta l4proto %s", r.Proto)
+		}
+	case tunnel.ProtoICMP:
+		if fam == "ip6" {
+			b.WriteString(" meta l4proto ipv6-icmp")
+		} else {
+			b.WriteString(" meta l4proto icmp")
+		}
+	default:
+		fmt.Fprintf(&b, " meta l4proto %d", uint8(r.Proto))
+		if ports != "" {
+			b.WriteString(" th dport " + ports)
+		}
+	}
+	return b.String()
+}
+
+func q(s string) string { return strconv.Quote(s) }
+
+// render returns an nft -f script that atomically replaces the table.
+func (r exitRuleset) render() (string, error) {
+	if err := r.validate(); err != nil {
+		return "", err
+	}
+	var v4, v6 []string
+	for _, p := range r.DenyPrefixes {
+		p = p.Masked()
+		if p.Addr().Is4() {
+			v4 = append(v4, p.String())
+		} else if p.Addr().Is6() && !p.Addr().Is4In6() {
+			v6 = append(v6, p.String())
+		}
+	}
+	ifc := q(r.Iface)
+	var b strings.Builder
+	w := func(format string, args ...any) { fmt.Fprintf(&b, format+"\n", args...) }
+
+	// Declaring then deleting makes the load idempotent in one transaction.
+	w("table inet %s {}", r.Table)
+	w("delete table inet %s", r.Table)
+	w("table inet %s {", r.Table)
+	w("\tset deny4 {\n\t\ttype ipv4_addr\n\t\tflags interval\n\t\tauto-merge")
+	if len(v4) > 0 {
+		w("\t\telements = { %s }", strings.Join(v4, ", "))
+	}
+	w("\t}")
+	w("\tset deny6 {\n\t\ttype ipv6_addr\n\t\tflags interval\n\t\tauto-merge")
+	if len(v6) > 0 {
+		w("\t\telements = { %s }", strings.Join(v6, ", "))
+	}
+	w("\t}")
+
+	// Forward path: clamp MSS, keep unsolicited connections out of the
+	// tunnel, enforce per-peer limits and the exit policy.
+	w("\tchain forward {")
+	w("\t\ttype filter hook forward priority filter; policy accept;")
+	w("\t\tiifname %s tcp flags & (syn | rst) == syn tcp option maxseg size set rt mtu", ifc)
+	w("\t\toifname %s tcp flags & (syn | rst) == syn tcp option maxseg size set rt mtu", ifc)
+	w("\t\toifname %s iifname != %s ct state new counter drop comment %s", ifc, ifc, q("inbound-new"))
+	w("\t\tiifname %s jump peer_limits", ifc)
+	w("\t\toifname %s jump peer_limits", ifc)
+	w("\t\tiifname %s jump exit_policy", ifc)
+	w("\t}")
+	w("\tchain peer_limits {")
+	w("\t}")
+	w("\tchain exit_policy {")
+	w("\t\tct state established,related accept")
+	w("\t\toifname %s counter drop comment %s", ifc, q(blockComment+"peer-to-peer"))
+	if r.DNS4.IsValid() {
+		w("\t\tct original ip daddr %s meta l4proto { tcp, udp } th dport 53 accept", r.Gateway.V4)
+	}
+	if r.DNS6.IsValid() && r.Gateway.V6.IsValid() {
+		w("\t\tct original ip6 daddr %s meta l4proto { tcp, udp } th dport 53 accept", r.Gateway.V6)
+	}
+	for _, rl := range r.Allow {
+		w("\t\t%s accept", ruleMatch(rl))
+	}
+	for _, rl := range r.Deny {
+		w("\t\t%s counter drop comment %s", ruleMatch(rl), q(blockComment+"operator "+rl.String()))
+	}
+	w("\t\tip daddr @deny4 counter drop comment %s", q(blockComment+"deny4"))
+	w("\t\tip6 daddr @deny6 counter drop comment %s", q(blockComment+"deny6"))
+	if !r.Pool6.IsValid() {
+		// No IPv6 service: nothing may leave as IPv6.
+		w("\t\tmeta nfproto ipv6 counter drop comment %s", q(blockComment+"no-ipv6"))
+	}
+	w("\t}")
+
+	// Input: consumers reach the node itself only for ping on the gateway.
+	w("\tchain input {")
+	w("\t\ttype filter hook input priority filter; policy accept;")
+	w("\t\tiifname %s jump exit_input", ifc)
+	w("\t}")
+	w("\tchain exit_input {")
+	w("\t\tip daddr %s icmp type echo-request accept", r.Gateway.V4)
+	if r.Gateway.V6.IsValid() {
+		w("\t\tip6 daddr %s icmpv6 type echo-request accept", r.Gateway.V6)
+	}
+	w("\t\tcounter drop comment %s", q(blockComment+"node"))
+	w("\t}")
+
+	w("\tchain nat_pre {")
+	w("\t\ttype nat hook prerouting priority dstnat; policy accept;")
+	if r.DNS4.IsValid() {
+		w("\t\tiifname %s ip daddr %s meta l4proto { tcp, udp } th dport 53 dnat ip to %s", ifc, r.Gateway.V4, r.DNS4)
+	}
+	if r.DNS6.IsValid() && r.Gateway.V6.IsValid() {
+		w("\t\tiifname %s ip6 daddr %s meta l4proto { tcp, udp } th dport 53 dnat ip6 to %s", ifc, r.Gateway.V6, r.DNS6)
+	}
+	w("\t}")
+	w("\tchain nat_post {")
+	w("\t\ttype nat hook postrouting priority srcnat; policy accept;")
+	w("\t\toifname != %s ip saddr %s masquerade", ifc, r.Pool4.Masked())
+	if r.Pool6.IsValid() {
+		w("\t\toifname != %s ip6 saddr %s masquerade", ifc, r.Pool6.Masked())
+	}
+	w("\t}")
+	w("}")
+	return b.String(), nil
+}
+
+// peerLimitComment tags the rate-limit rules of one peer.
+func peerLimitComment(pub tunnel.PublicKey) string { return "peer:" + pub.Hex()[:16] }
+
+// renderPeerLimit returns nft commands that add the bandwidth limit rules
+// of one peer (each direction limited to bytesPerSec).
+func renderPeerLimit(table string, pub tunnel.PublicKey, addrs []netip.Prefix, bytesPerSec uint64) string {
+	var b strings.Builder
+	c := q(peerLimitComment(pub))
+	for _, p := range addrs {
+		fam := "ip"
+		if p.Addr().Is6() {
+			fam = "ip6"
+		}
+		for _, dir := range []string{"saddr", "daddr"} {
+			fmt.Fprintf(&b, "add rule inet %s peer_limits %s %s %s limit rate over %d bytes/second drop comment %s\n",
+				table, fam, dir, p.Addr(), bytesPerSec, c)
+		}
+	}
+	return b.String()
+}
+
+// killSwitchRuleset is the consumer's leak protection table.
+type killSwitchRuleset struct {
+	Table    string
+	Iface    string
+	Endpoint netip.AddrPort
+}
+
+func (k killSwitchRuleset) render() (string, error) {
+	if err := validTableName(k.Table); err != nil {
+		return "", err
+	}
+	if err := validIfName(k.Iface); err != nil {
+		return "", err
+	}
+	if !k.Endpoint.IsValid() || k.Endpoint.Port() == 0 {
+		return "", fmt.Errorf("kill switch: invalid endpoint %v", k.Endpoint)
+	}
+	ep := k.Endpoint.Addr().Unmap()
+	fam := "ip"
+	if ep.Is6() {
+		fam = "ip6"
+	}
+	var b strings.Builder
+	w := func(format string, args ...any) { fmt.Fprintf(&b, format+"\n", args...) }
+	w("table inet %s {}", k.Table)
+	w("delete table inet %s", k.Table)
+	w("table inet %s {", k.Table)
+	w("\tchain output {")
+	w("\t\ttype filter hook output priority filter; policy accept;")
+	w("\t\toifname \"lo\" accept")
+	w("\t\toifname %s accept", q(k.Iface))
+	w("\t\t%s daddr %s udp dport %d accept", fam, ep, k.Endpoint.Port())
+	w("\t\tudp sport 68 udp dport 67 accept")
+	w("\t\tudp sport 546 udp dport 547 accept")
+	w("\t\ticmpv6 type { nd-router-solicit, nd-neighbor-solicit, nd-neighbor-advert } accept")
+	w("\t\tcounter reject with icmpx type admin-prohibited comment %s", q("killswitch"))
+	w("\t}")
+	w("}")
+	return b.String(), nil
+}
+
+// sumBlocked sums the packet counters of the counted drop rules in the
+// JSON output of `nft -j list table inet T` whose comment starts with
+// prefix.
+func sumBlocked(listJSON []byte, prefix string) (uint64, error) {
+	var doc struct {
+		Nftables []map[string]json.RawMessage `json:"nftables"`
+	}
+	if err := json.Unmarshal(listJSON, &doc); err != nil {
+		return 0, fmt.Errorf("parse nft json: %w", err)
+	}
+	var total uint64
+	for _, obj := range doc.Nftables {
+		raw, ok := obj["rule"]
+		if !ok {
+			continue
+		}
+		var rule struct {
+			Comment string                       `json:"comment"`
+			Expr    []map[string]json.RawMessage `json:"expr"`
+		}
+		if err := json.Unmarshal(raw, &rule); err != nil {
+			return 0, fmt.Errorf("parse nft json rule: %w", err)
+		}
+		if !strings.HasPrefix(rule.Comment, prefix) {
+			continue
+		}
+		for _, e := range rule.Expr {
+			if c, ok := e["counter"]; ok {
+				var ctr struct {
+					Packets uint64 `json:"packets"`
+				}
+				if err := json.Unmarshal(c, &ctr); err != nil {
+					return 0, fmt.Errorf("parse nft json counter: %w", err)
+				}
+				total += ctr.Packets
+			}
+		}
+	}
+	return total, nil
+}
