@@ -1,0 +1,12 @@
+// Package store is the hermes payment hub's durable state: accepted
+// exchange messages with the consumer and hermes promises, per-consumer and
+// per-provider cumulative state, revealed secrets and settlements.
+//
+// One Store interface has two implementations sharing the SQL core:
+// SQLite (modernc.org/sqlite, WAL, synchronous=FULL) as the embedded
+// default, and PostgreSQL (pgx). Schemas are versioned migrations applied
+// at Open. Every write that acknowledges money is one transaction that has
+// committed durably before the call returns; consumer and provider rows
+// carry a version so two hermes processes sharing one database cannot both
+// extend the same balance (optimistic concurrency: ErrConflict).
+package store

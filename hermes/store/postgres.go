@@ -1,0 +1,48 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+
+	_ "github.com/jackc/pgx/v5/stdlib" // registers the "pgx" database/sql driver
+)
+
+// OpenPostgres connects to the PostgreSQL database at dsn
+// (postgres://user:pass@host:port/db) and applies pending migrations.
+// Commits use the server's synchronous_commit (on by default), so an
+// acknowledged accept is on the server's disk.
+func OpenPostgres(ctx context.Context, dsn string) (Store, error) {
+	db, err := sql.Open("pgx", dsn)
+	if err != nil {
+		return nil, fmt.Errorf("store: open postgres: %w", err)
+	}
+	db.SetMaxOpenConns(8)
+	if err := db.PingContext(ctx); err != nil {
+		_ = db.Close()
+		return nil, fmt.Errorf("store: connect postgres: %w", err)
+	}
+	s := &sqlStore{
+		d: dialect{name: "postgres", blob: "BYTEA", serial: "BIGSERIAL PRIMARY KEY", dollar: true,
+			migrationLock: "SELECT pg_advisory_xact_lock(4060)"},
+		w: db, r: db, close: db.Close,
+	}
+	if err := s.init(ctx); err != nil {
+		_ = db.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+// Open opens the store named by dsn: a postgres:// or postgresql:// URL
+// selects PostgreSQL, anything else is a SQLite file path.
+func Open(ctx context.Context, dsn string) (Store, error) {
+	if isPostgres(dsn) {
+		return OpenPostgres(ctx, dsn)
+	}
+	return OpenSQLite(ctx, dsn)
+}
+
+func isPostgres(dsn string) bool {
+	return len(dsn) >= 11 && (dsn[:11] == "postgres://" || (len(dsn) >= 13 && dsn[:13] == "postgresql://"))
+}

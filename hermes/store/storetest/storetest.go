@@ -1,0 +1,285 @@
+// Package storetest is the conformance suite every hermes store
+// implementation must pass; the SQLite and PostgreSQL tests both call Run.
+package storetest
+
+import (
+	"context"
+	"errors"
+	"math/big"
+	"testing"
+
+	"github.com/ethereum/go-ethereum/common"
+	"github.com/ethereum/go-ethereum/crypto"
+
+	"github.com/openmyst/openmyst/hermes/store"
+	"github.com/openmyst/openmyst/identity"
+	"github.com/openmyst/openmyst/payments"
+)
+
+// Opener opens a fresh, empty store for one test. reopen closes nothing:
+// the suite closes the first store and then calls reopen to open the same
+// database again (restart).
+type Opener func(t *testing.T) (s store.Store, reopen func() store.Store)
+
+var (
+	hermesID = common.HexToAddress("0x00000000000000000000000000000000000000ee")
+	channel  = common.HexToAddress("0x00000000000000000000000000000000000000cc")
+)
+
+func signer(t *testing.T, label string) *identity.KeySigner {
+	k, err := crypto.ToECDSA(crypto.Keccak256([]byte("storetest " + label)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return identity.NewKeySigner(k)
+}
+
+// accept builds a signed Accept moving consumer to amount and provider to
+// earned, expecting the given versions.
+func accept(t *testing.T, consumer, operator identity.Signer, provider common.Address, agreement, amount, earned int64, r []byte, cv, pv int64) store.Accept {
+	t.Helper()
+	m := payments.ExchangeMessage{
+		Promise:     payments.Promise{ChainID: big.NewInt(1337), ChannelID: payments.ConsumerChannelID(channel), Amount: big.NewInt(amount), Fee: big.NewInt(0), Hashlock: payments.Hashlock(r)},
+		AgreementID: big.NewInt(agreement), AgreementTotal: big.NewInt(amount), Provider: provider, HermesID: hermesID, ChainID: big.NewInt(1337),
+	}
+	if err := m.Sign(consumer); err != nil {
+		t.Fatal(err)
+	}
+	d, _ := m.Digest()
+	hp := payments.Promise{ChainID: big.NewInt(1337), ChannelID: payments.ProviderChannelID(provider, hermesID), Amount: big.NewInt(earned), Fee: big.NewInt(0), Hashlock: m.Promise.Hashlock}
+	if err := hp.Sign(operator); err != nil {
+		t.Fatal(err)
+	}
+	return store.Accept{
+		Exchange: store.Exchange{Digest: d, Consumer: consumer.Address(), Provider: provider, AgreementID: m.AgreementID, AgreementTotal: m.AgreementTotal,
+			ConsumerPromise: m.Promise, HermesPromise: hp, ExchangeSignature: m.Signature},
+		Consumer:  store.Consumer{Identity: consumer.Address(), Channel: channel, Promised: big.NewInt(amount), Settled: new(big.Int), Version: cv},
+		Provider:  store.Provider{Identity: provider, Earned: big.NewInt(earned), Version: pv},
+		Agreement: store.Agreement{Consumer: consumer.Address(), Provider: provider, AgreementID: big.NewInt(agreement), Total: big.NewInt(amount)},
+	}
+}
+
+func exchanges(t *testing.T, s store.Store) int64 {
+	t.Helper()
+	st, err := s.Stats(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return st.Exchanges
+}
+
+// Run runs the conformance suite against stores made by open.
+func Run(t *testing.T, open Opener) {
+	t.Run("Empty", func(t *testing.T) { testEmpty(t, open) })
+	t.Run("CommitAndRead", func(t *testing.T) { testCommitAndRead(t, open) })
+	t.Run("Conflicts", func(t *testing.T) { testConflicts(t, open) })
+	t.Run("RevealAndSettle", func(t *testing.T) { testRevealAndSettle(t, open) })
+	t.Run("Restart", func(t *testing.T) { testRestart(t, open) })
+}
+
+func testEmpty(t *testing.T, open Opener) {
+	ctx := context.Background()
+	s, _ := open(t)
+	defer s.Close()
+	c, ags, err := s.Consumer(ctx, common.HexToAddress("0x1"))
+	if err != nil || c.Version != 0 || c.Promised.Sign() != 0 || len(ags) != 0 {
+		t.Fatalf("unknown consumer: %+v %v %v", c, ags, err)
+	}
+	p, err := s.Provider(ctx, common.HexToAddress("0x2"))
+	if err != nil || p.Version != 0 || p.Earned.Sign() != 0 {
+		t.Fatalf("unknown provider: %+v %v", p, err)
+	}
+	if _, err := s.ExchangeByDigest(ctx, [32]byte{1}); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("missing exchange: %v", err)
+	}
+	if _, err := s.RevealR(ctx, common.HexToAddress("0x2"), [32]byte{1}, []byte("r")); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("reveal of unknown hashlock: %v", err)
+	}
+	st, err := s.Stats(ctx)
+	if err != nil || st.SchemaVersion < 1 {
+		t.Fatalf("stats %+v %v", st, err)
+	}
+}
+
+func testCommitAndRead(t *testing.T, open Opener) {
+	ctx := context.Background()
+	s, _ := open(t)
+	defer s.Close()
+	c, op := signer(t, "c"), signer(t, "op")
+	p1, p2 := common.HexToAddress("0xa1"), common.HexToAddress("0xa2")
+	a1 := accept(t, c, op, p1, 1, 100, 100, []byte("r1"), 0, 0)
+	a2 := accept(t, c, op, p2, 2, 250, 150, []byte("r2"), 1, 0)
+	a3 := accept(t, c, op, p1, 1, 300, 150, []byte("r3"), 2, 1)
+	if err := s.Commit(ctx, []store.Accept{a1, a2}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Commit(ctx, []store.Accept{a3}); err != nil {
+		t.Fatal(err)
+	}
+	cs, ags, err := s.Consumer(ctx, c.Address())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cs.Promised.Int64() != 300 || cs.Version != 3 || cs.Channel != channel || len(ags) != 2 {
+		t.Fatalf("consumer %+v agreements %+v", cs, ags)
+	}
+	for _, a := range ags {
+		want := map[common.Address]int64{p1: 300, p2: 250}[a.Provider]
+		if a.Total.Int64() != want {
+			t.Fatalf("agreement %+v, want total %d", a, want)
+		}
+	}
+	ps, err := s.Provider(ctx, p1)
+	if err != nil || ps.Earned.Int64() != 150 || ps.Version != 2 || ps.Unrevealed != 2 {
+		t.Fatalf("provider %+v %v", ps, err)
+	}
+	e, err := s.ExchangeByDigest(ctx, a2.Exchange.Digest)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !e.ConsumerPromise.Equal(&a2.Exchange.ConsumerPromise) || !e.HermesPromise.Equal(&a2.Exchange.HermesPromise) || e.Provider != p2 || e.R != nil {
+		t.Fatalf("exchange read back differs: %+v", e)
+	}
+	if err := e.HermesPromise.Verify(op.Address()); err != nil {
+		t.Fatal(err)
+	}
+	latest, err := s.LatestProviderExchange(ctx, p1)
+	if err != nil || latest.Digest != a3.Exchange.Digest {
+		t.Fatalf("latest provider exchange %x %v", latest.Digest, err)
+	}
+	cons, err := s.Consumers(ctx)
+	if err != nil || len(cons) != 1 || cons[0].Identity != c.Address() {
+		t.Fatalf("consumers %+v %v", cons, err)
+	}
+	if n := exchanges(t, s); n != 3 {
+		t.Fatalf("exchanges %d, want 3", n)
+	}
+}
+
+func testConflicts(t *testing.T, open Opener) {
+	ctx := context.Background()
+	s, _ := open(t)
+	defer s.Close()
+	c, op := signer(t, "c"), signer(t, "op")
+	p := common.HexToAddress("0xa1")
+	if err := s.Commit(ctx, []store.Accept{accept(t, c, op, p, 1, 100, 100, []byte("r1"), 0, 0)}); err != nil {
+		t.Fatal(err)
+	}
+	// Stale consumer version (another process wrote first): nothing stored,
+	// including the valid accept before it in the same batch.
+	other := signer(t, "other")
+	good := accept(t, other, op, common.HexToAddress("0xa9"), 1, 10, 10, []byte("x"), 0, 0)
+	stale := accept(t, c, op, p, 1, 200, 200, []byte("r2"), 0, 1)
+	if err := s.Commit(ctx, []store.Accept{good, stale}); !errors.Is(err, store.ErrConflict) {
+		t.Fatalf("stale consumer version: %v", err)
+	}
+	stalep := accept(t, c, op, p, 1, 200, 200, []byte("r2"), 1, 0)
+	if err := s.Commit(ctx, []store.Accept{stalep}); !errors.Is(err, store.ErrConflict) {
+		t.Fatalf("stale provider version: %v", err)
+	}
+	dup := accept(t, c, op, p, 1, 100, 100, []byte("r1"), 1, 1)
+	if err := s.Commit(ctx, []store.Accept{dup}); !errors.Is(err, store.ErrConflict) {
+		t.Fatalf("duplicate digest: %v", err)
+	}
+	if n := exchanges(t, s); n != 1 {
+		t.Fatalf("exchanges %d after rejected commits, want 1", n)
+	}
+	cs, _, _ := s.Consumer(ctx, c.Address())
+	if cs.Promised.Int64() != 100 || cs.Version != 1 {
+		t.Fatalf("consumer changed by rejected commits: %+v", cs)
+	}
+	if o, _, _ := s.Consumer(ctx, other.Address()); o.Version != 0 {
+		t.Fatalf("batch partially committed: %+v", o)
+	}
+}
+
+func testRevealAndSettle(t *testing.T, open Opener) {
+	ctx := context.Background()
+	s, _ := open(t)
+	defer s.Close()
+	c, op := signer(t, "c"), signer(t, "op")
+	p := common.HexToAddress("0xa1")
+	r1, r2 := crypto.Keccak256([]byte("1")), crypto.Keccak256([]byte("2"))
+	a1 := accept(t, c, op, p, 1, 100, 100, r1, 0, 0)
+	a2 := accept(t, c, op, p, 1, 200, 200, r2, 1, 1)
+	if err := s.Commit(ctx, []store.Accept{a1, a2}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.SettleCandidate(ctx, c.Address()); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("candidate before reveal: %v", err)
+	}
+	if _, err := s.RevealR(ctx, common.HexToAddress("0xbad"), payments.Hashlock(r1), r1); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("reveal for another provider: %v", err)
+	}
+	if n, err := s.RevealR(ctx, p, payments.Hashlock(r1), r1); err != nil || n != 1 {
+		t.Fatalf("reveal: %d %v", n, err)
+	}
+	if n, err := s.RevealR(ctx, p, payments.Hashlock(r1), r1); err != nil || n != 0 {
+		t.Fatalf("retried reveal: %d %v", n, err)
+	}
+	e, err := s.SettleCandidate(ctx, c.Address())
+	if err != nil || e.ConsumerPromise.Amount.Int64() != 100 || string(e.R) != string(r1) {
+		t.Fatalf("candidate %+v %v", e, err)
+	}
+	if _, err := s.RevealR(ctx, p, payments.Hashlock(r2), r2); err != nil {
+		t.Fatal(err)
+	}
+	if e, _ = s.SettleCandidate(ctx, c.Address()); e.ConsumerPromise.Amount.Int64() != 200 {
+		t.Fatalf("candidate amount %s, want 200", e.ConsumerPromise.Amount)
+	}
+	if ps, _ := s.Provider(ctx, p); ps.Unrevealed != 0 {
+		t.Fatalf("unrevealed %d", ps.Unrevealed)
+	}
+	tx := common.HexToHash("0x1234")
+	if err := s.SetSettled(ctx, c.Address(), big.NewInt(200), &store.Settlement{Consumer: c.Address(), Amount: big.NewInt(200), TxHash: tx}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.SetSettled(ctx, c.Address(), big.NewInt(50), nil); err != nil {
+		t.Fatal(err)
+	}
+	cs, _, _ := s.Consumer(ctx, c.Address())
+	if cs.Settled.Int64() != 200 {
+		t.Fatalf("settled %s, want 200 (never lowered)", cs.Settled)
+	}
+	sts, err := s.Settlements(ctx, c.Address())
+	if err != nil || len(sts) != 1 || sts[0].TxHash != tx || sts[0].Amount.Int64() != 200 {
+		t.Fatalf("settlements %+v %v", sts, err)
+	}
+	// A later accept must not reset the settled amount.
+	a3 := accept(t, c, op, p, 1, 300, 300, []byte("3"), 2, 2)
+	if err := s.Commit(ctx, []store.Accept{a3}); err != nil {
+		t.Fatal(err)
+	}
+	if cs, _, _ = s.Consumer(ctx, c.Address()); cs.Settled.Int64() != 200 || cs.Promised.Int64() != 300 {
+		t.Fatalf("after accept: %+v", cs)
+	}
+}
+
+func testRestart(t *testing.T, open Opener) {
+	ctx := context.Background()
+	s, reopen := open(t)
+	c, op := signer(t, "c"), signer(t, "op")
+	p := common.HexToAddress("0xa1")
+	big1 := new(big.Int).Lsh(big.NewInt(1), 255)
+	a := accept(t, c, op, p, 7, 100, 100, []byte("r"), 0, 0)
+	a.Consumer.Promised = big1 // amounts up to 2^256-1 survive storage
+	if err := s.Commit(ctx, []store.Accept{a}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	s = reopen()
+	defer s.Close()
+	cs, ags, err := s.Consumer(ctx, c.Address())
+	if err != nil || cs.Promised.Cmp(big1) != 0 || len(ags) != 1 || ags[0].AgreementID.Int64() != 7 {
+		t.Fatalf("after restart: %+v %+v %v", cs, ags, err)
+	}
+	if _, err := s.ExchangeByDigest(ctx, a.Exchange.Digest); err != nil {
+		t.Fatal(err)
+	}
+	st, _ := s.Stats(ctx)
+	if st.SchemaVersion != 1 || st.Exchanges != 1 {
+		t.Fatalf("stats after restart %+v", st)
+	}
+}
