@@ -15,8 +15,9 @@
 // timestamp and a random nonce so a provider can refuse replays
 // (ReplayGuard). Invoices and exchange messages travel as the payments
 // package's own JSON wire forms, embedded raw and size-capped; this package
-// only checks that they are single JSON objects, and the session layer
-// decodes and verifies them with the payments decoders.
+// only checks that they are single JSON objects; Invoice.Payment and
+// ExchangeMessage.Payment decode them strictly with the payments decoders,
+// and the session layer verifies signatures and amounts.
 //
 // Reader and Writer frame messages over a stream and put a deadline on every
 // read and write, so a silent or slow peer cannot hold a session goroutine
