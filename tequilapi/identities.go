@@ -1,0 +1,223 @@
+package tequilapi
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net/http"
+
+	"github.com/ethereum/go-ethereum/common"
+	"github.com/ethereum/go-ethereum/common/hexutil"
+
+	"github.com/openmyst/openmyst/identity"
+)
+
+// IdentityService is what the identity routes need; *identity.Manager
+// implements it.
+type IdentityService interface {
+	List(ctx context.Context) ([]identity.Identity, error)
+	Get(ctx context.Context, addr common.Address) (identity.Identity, error)
+	New(ctx context.Context, passphrase string) (identity.Identity, error)
+	SetDefault(ctx context.Context, addr common.Address) error
+	Unlock(addr common.Address, passphrase string) error
+	Signer(addr common.Address) (identity.Signer, error)
+}
+
+// IdentityDTO describes one identity.
+type IdentityDTO struct {
+	ID       string `json:"id" doc:"0x address"`
+	Unlocked bool   `json:"unlocked"`
+	Default  bool   `json:"default"`
+}
+
+// IdentityListResponse is the answer of GET /identities.
+type IdentityListResponse struct {
+	Identities []IdentityDTO `json:"identities"`
+}
+
+// CreateIdentityRequest is the body of POST /identities.
+type CreateIdentityRequest struct {
+	Passphrase string `json:"passphrase" doc:"encrypts the key; must not be empty"`
+	SetDefault bool   `json:"set_default,omitempty" doc:"make it the default identity"`
+}
+
+// Validate implements Validator.
+func (r *CreateIdentityRequest) Validate() error {
+	if r.Passphrase == "" {
+		return FieldError("passphrase", "must not be empty")
+	}
+	return nil
+}
+
+// UnlockRequest is the body of PUT /identities/{id}/unlock.
+type UnlockRequest struct {
+	Passphrase string `json:"passphrase"`
+}
+
+// SignRequest is the body of POST /identities/{id}/sign.
+type SignRequest struct {
+	Message string `json:"message" doc:"UTF-8 text, signed with the Ethereum signed-message prefix"`
+}
+
+// SignResponse is the answer of POST /identities/{id}/sign.
+type SignResponse struct {
+	ID        string `json:"id"`
+	Signature string `json:"signature" doc:"0x hex, 65 bytes r||s||v, v in {27,28}"`
+}
+
+func identityDTO(id identity.Identity) IdentityDTO {
+	return IdentityDTO{ID: id.Address.Hex(), Unlocked: id.Unlocked, Default: id.Default}
+}
+
+// identityError maps identity errors to API errors.
+func identityError(err error) error {
+	switch {
+	case errors.Is(err, identity.ErrNotFound):
+		return NewError(http.StatusNotFound, CodeNotFound, err.Error())
+	case errors.Is(err, identity.ErrWrongPassphrase):
+		return &APIError{Status: http.StatusForbidden, Body: ErrorBody{Code: "wrong_passphrase", Message: err.Error(), Fields: map[string]string{"passphrase": "wrong passphrase"}}}
+	case errors.Is(err, identity.ErrLocked):
+		return NewError(http.StatusConflict, "identity_locked", err.Error()+": unlock it first with PUT /identities/{id}/unlock")
+	case errors.Is(err, identity.ErrEmptyPassphrase):
+		return FieldError("passphrase", "must not be empty")
+	case errors.Is(err, identity.ErrExists):
+		return NewError(http.StatusConflict, CodeConflict, err.Error())
+	case errors.Is(err, identity.ErrCorruptKeyFile):
+		return NewError(http.StatusInternalServerError, "keystore_corrupt", err.Error())
+	}
+	return err
+}
+
+func pathIdentity(r *http.Request) (common.Address, error) {
+	addr, err := identity.ParseAddress(r.PathValue("id"))
+	if err != nil {
+		return common.Address{}, &APIError{Status: http.StatusBadRequest, Body: ErrorBody{
+			Code: CodeValidation, Message: err.Error(), Fields: map[string]string{"id": "want 0x followed by 40 hex digits"},
+		}}
+	}
+	return addr, nil
+}
+
+// IdentityRoutes returns the /identities routes over svc.
+func IdentityRoutes(svc IdentityService, log *slog.Logger) []Route {
+	if log == nil {
+		log = slog.Default()
+	}
+	fail := func(w http.ResponseWriter, err error) { WriteError(w, log, identityError(err)) }
+	tags := []string{"identities"}
+	return []Route{
+		{
+			Method: http.MethodGet, Path: "/identities",
+			Op: Operation{Summary: "List identities", Tags: tags, Response: IdentityListResponse{}},
+			Handler: func(w http.ResponseWriter, r *http.Request) {
+				ids, err := svc.List(r.Context())
+				if err != nil {
+					fail(w, err)
+					return
+				}
+				out := IdentityListResponse{Identities: make([]IdentityDTO, 0, len(ids))}
+				for _, id := range ids {
+					out.Identities = append(out.Identities, identityDTO(id))
+				}
+				WriteJSON(w, http.StatusOK, out)
+			},
+		},
+		{
+			Method: http.MethodPost, Path: "/identities",
+			Op: Operation{Summary: "Create an identity", Tags: tags, Request: CreateIdentityRequest{}, Response: IdentityDTO{}, Status: http.StatusCreated},
+			Handler: func(w http.ResponseWriter, r *http.Request) {
+				var req CreateIdentityRequest
+				if err := DecodeJSON(r, &req); err != nil {
+					fail(w, err)
+					return
+				}
+				id, err := svc.New(r.Context(), req.Passphrase)
+				if err != nil {
+					fail(w, err)
+					return
+				}
+				if req.SetDefault && !id.Default {
+					if err := svc.SetDefault(r.Context(), id.Address); err != nil {
+						fail(w, err)
+						return
+					}
+					id.Default = true
+				}
+				log.Info("tequilapi: identity created", "id", id.Address.Hex())
+				WriteJSON(w, http.StatusCreated, identityDTO(id))
+			},
+		},
+		{
+			Method: http.MethodGet, Path: "/identities/{id}",
+			Op: Operation{Summary: "Get one identity", Tags: tags, Response: IdentityDTO{}, Errors: []int{http.StatusBadRequest, http.StatusNotFound}},
+			Handler: func(w http.ResponseWriter, r *http.Request) {
+				addr, err := pathIdentity(r)
+				if err != nil {
+					fail(w, err)
+					return
+				}
+				id, err := svc.Get(r.Context(), addr)
+				if err != nil {
+					fail(w, err)
+					return
+				}
+				WriteJSON(w, http.StatusOK, identityDTO(id))
+			},
+		},
+		{
+			Method: http.MethodPut, Path: "/identities/{id}/unlock",
+			Op: Operation{Summary: "Unlock an identity with its passphrase", Tags: tags, Request: UnlockRequest{}, Response: IdentityDTO{},
+				Errors: []int{http.StatusForbidden, http.StatusNotFound}},
+			Handler: func(w http.ResponseWriter, r *http.Request) {
+				addr, err := pathIdentity(r)
+				if err != nil {
+					fail(w, err)
+					return
+				}
+				var req UnlockRequest
+				if err := DecodeJSON(r, &req); err != nil {
+					fail(w, err)
+					return
+				}
+				if err := svc.Unlock(addr, req.Passphrase); err != nil {
+					fail(w, err)
+					return
+				}
+				id, err := svc.Get(r.Context(), addr)
+				if err != nil {
+					fail(w, err)
+					return
+				}
+				WriteJSON(w, http.StatusOK, identityDTO(id))
+			},
+		},
+		{
+			Method: http.MethodPost, Path: "/identities/{id}/sign",
+			Op: Operation{Summary: "Sign a message with an unlocked identity", Tags: tags, Request: SignRequest{}, Response: SignResponse{},
+				Errors: []int{http.StatusNotFound, http.StatusConflict}},
+			Handler: func(w http.ResponseWriter, r *http.Request) {
+				addr, err := pathIdentity(r)
+				if err != nil {
+					fail(w, err)
+					return
+				}
+				var req SignRequest
+				if err := DecodeJSON(r, &req); err != nil {
+					fail(w, err)
+					return
+				}
+				signer, err := svc.Signer(addr)
+				if err != nil {
+					fail(w, err)
+					return
+				}
+				sig, err := signer.Sign([]byte(req.Message))
+				if err != nil {
+					fail(w, err)
+					return
+				}
+				WriteJSON(w, http.StatusOK, SignResponse{ID: addr.Hex(), Signature: hexutil.Encode(sig)})
+			},
+		},
+	}
+}
