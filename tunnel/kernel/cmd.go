@@ -56,20 +56,6 @@ func nftDeleteTable(ctx context.Context, table string) error {
 	return nil
 }
 
-// nftTableExists reports whether table (family inet) is loaded.
-func nftTableExists(ctx context.Context, table string) (bool, error) {
-	out, err := run(ctx, "", "nft", "list", "tables", "inet")
-	if err != nil {
-		return false, fmt.Errorf("list nftables tables: %w", err)
-	}
-	for _, line := range strings.Split(out, "\n") {
-		if strings.TrimSpace(line) == "table inet "+table {
-			return true, nil
-		}
-	}
-	return false, nil
-}
-
 // sysctl is one /proc/sys setting changed by this package, with the value
 // it had before so it can be put back.
 type sysctl struct {

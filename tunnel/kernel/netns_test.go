@@ -101,7 +101,9 @@ func fetch(ns *netns.NS, url, dev string, timeout time.Duration) (string, error)
 	if dev != "" {
 		d.Control = func(_, _ string, c syscall.RawConn) error {
 			var serr error
-			err := c.Control(func(fd uintptr) { serr = syscall.SetsockoptString(int(fd), syscall.SOL_SOCKET, syscall.SO_BINDTODEVICE, dev) })
+			err := c.Control(func(fd uintptr) {
+				serr = syscall.SetsockoptString(int(fd), syscall.SOL_SOCKET, syscall.SO_BINDTODEVICE, dev)
+			})
 			if err != nil {
 				return err
 			}
@@ -277,6 +279,59 @@ func TestKernelTunnel(t *testing.T) {
 		}
 	})
 
+	t.Run("dns on the gateway is forwarded upstream", func(t *testing.T) {
+		serveUDPEcho(t, tp.internet, internetAddr+":53")
+		var reply string
+		err := tp.consumer.Do(func() error {
+			c, err := net.DialTimeout("udp4", pool.Gateway().V4.String()+":53", 2*time.Second)
+			if err != nil {
+				return err
+			}
+			defer c.Close()
+			_ = c.SetDeadline(time.Now().Add(3 * time.Second))
+			if _, err := c.Write([]byte("query")); err != nil {
+				return err
+			}
+			buf := make([]byte, 512)
+			n, err := c.Read(buf)
+			reply = string(buf[:n])
+			return err
+		})
+		if err != nil || reply != "echo query from "+providerOut {
+			t.Fatalf("DNS via gateway: %q, %v", reply, err)
+		}
+	})
+
+	t.Run("per-peer bandwidth limit", func(t *testing.T) {
+		const limit = 1 << 20 // bytes per second
+		const n = 3 << 20
+		rate := func() float64 {
+			start := time.Now()
+			body, err := fetch(tp.consumer, fmt.Sprintf("http://%s:8080/bytes?n=%d", internetAddr, n), "", 20*time.Second)
+			if err != nil || len(body) != n {
+				t.Fatalf("bulk fetch: %d bytes, %v", len(body), err)
+			}
+			return n / time.Since(start).Seconds()
+		}
+		setLimit := func(bps uint64) {
+			b, _ := json.Marshal(tunnel.PeerConfig{PublicKey: ours.PublicKey(), AllowedIPs: leaseOurs.Prefixes(), BandwidthLimit: bps})
+			if got := exit.call("addpeer " + string(b)); got != "OK" {
+				t.Fatalf("addpeer with limit: %s\n%s", got, exit.logs())
+			}
+		}
+		setLimit(limit)
+		limited := rate()
+		setLimit(0)
+		unlimited := rate()
+		t.Logf("limited %.2f MB/s (limit %.2f), unlimited %.2f MB/s", limited/1e6, float64(limit)/1e6, unlimited/1e6)
+		if limited > 2*limit {
+			t.Errorf("limited transfer ran at %.0f B/s, over twice the %d B/s limit", limited, limit)
+		}
+		if unlimited < 3*limited {
+			t.Errorf("removing the limit did not speed up the transfer: %.0f vs %.0f B/s", unlimited, limited)
+		}
+	})
+
 	t.Run("standard wireguard-go and wg from the wg-quick export", func(t *testing.T) {
 		testStandardTools(t, tp, session(theirs, leaseTheirs))
 	})
@@ -403,4 +458,28 @@ func stripWGQuick(wq, path string) ([]string, error) {
 		out.WriteString(line + "\n")
 	}
 	return addrs, os.WriteFile(path, []byte(out.String()), 0o600)
+}
+
+// serveUDPEcho answers every datagram on addr inside ns with "echo <data>
+// from <source address>".
+func serveUDPEcho(t *testing.T, ns *netns.NS, addr string) {
+	t.Helper()
+	var pc net.PacketConn
+	if err := ns.Do(func() (err error) { pc, err = net.ListenPacket("udp4", addr); return err }); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		buf := make([]byte, 1500)
+		for {
+			n, from, err := pc.ReadFrom(buf)
+			if err != nil {
+				return
+			}
+			host, _, _ := net.SplitHostPort(from.String())
+			_, _ = pc.WriteTo([]byte(fmt.Sprintf("echo %s from %s", buf[:n], host)), from)
+		}
+	}()
+	t.Cleanup(func() { pc.Close(); <-done })
 }
