@@ -1,0 +1,130 @@
+package client
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net/http"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+
+	"github.com/openmyst/openmyst/identity"
+	"github.com/openmyst/openmyst/tequilapi"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+// startServer runs a real Tequilapi server on a loopback port.
+func startServer(t *testing.T) (url, password string) {
+	t.Helper()
+	dir := t.TempDir()
+	pwFile := filepath.Join(dir, tequilapi.PasswordFileName)
+	pw, _, err := tequilapi.EnsurePassword(pwFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := tequilapi.New(tequilapi.Config{PasswordFile: pwFile, Port: 0, Version: "v-test", Log: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ids, err := identity.NewManager(filepath.Join(dir, "keystore"), identity.WithLightScrypt())
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Add(tequilapi.IdentityRoutes(ids, slog.New(slog.DiscardHandler))...)
+	ln, err := s.Listen()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- s.Serve(ctx, ln) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("Serve: %v", err)
+		}
+	})
+	return "http://" + ln.Addr().String(), pw
+}
+
+func TestClientAgainstRealServer(t *testing.T) {
+	ctx := context.Background()
+	url, pw := startServer(t)
+	hc := &http.Client{Transport: &http.Transport{}}
+	defer hc.CloseIdleConnections()
+	c, err := New(url, hc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h, err := c.Healthcheck(ctx)
+	if err != nil || h.Version != "v-test" {
+		t.Fatalf("Healthcheck = %+v, %v", h, err)
+	}
+	if _, err := c.Identities(ctx); !IsCode(err, tequilapi.CodeUnauthorized) {
+		t.Fatalf("Identities without login: %v", err)
+	}
+	var apiErr *Error
+	if _, err := c.Login(ctx, "wrong"); !errors.As(err, &apiErr) || apiErr.Status != 401 {
+		t.Fatalf("Login wrong password: %v", err)
+	}
+	// A wrong password triggers a short backoff; wait it out through the API.
+	for {
+		_, err = c.Login(ctx, pw)
+		if !IsCode(err, tequilapi.CodeTooManyRequests) {
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	id, err := c.CreateIdentity(ctx, "pass", false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr, err := identity.ParseAddress(id.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	list, err := c.Identities(ctx)
+	if err != nil || len(list) != 1 || list[0].ID != id.ID {
+		t.Fatalf("Identities = %+v, %v", list, err)
+	}
+	if _, err := c.Sign(ctx, addr, "m"); !IsCode(err, "identity_locked") {
+		t.Fatalf("Sign locked: %v", err)
+	}
+	if _, err := c.Unlock(ctx, addr, "nope"); !errors.As(err, &apiErr) || apiErr.Code != "wrong_passphrase" || apiErr.Fields["passphrase"] == "" {
+		t.Fatalf("Unlock wrong: %v", err)
+	}
+	if got, err := c.Unlock(ctx, addr, "pass"); err != nil || !got.Unlocked {
+		t.Fatalf("Unlock = %+v, %v", got, err)
+	}
+	sig, err := c.Sign(ctx, addr, "message")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := identity.Verify(addr, []byte("message"), sig); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Identity(ctx, [20]byte{1}); !IsCode(err, tequilapi.CodeNotFound) {
+		t.Fatalf("Identity unknown: %v", err)
+	}
+	if err := c.ChangePassword(ctx, pw, "another password"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Identities(ctx); !IsCode(err, tequilapi.CodeUnauthorized) {
+		t.Fatalf("old token after password change: %v", err)
+	}
+}
+
+func TestNewRejectsBadURL(t *testing.T) {
+	for _, u := range []string{"", "127.0.0.1:4050", "ftp://x", "http://"} {
+		if _, err := New(u, nil); err == nil {
+			t.Errorf("New(%q) accepted", u)
+		}
+	}
+}
