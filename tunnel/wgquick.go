@@ -209,7 +209,7 @@ func (c *SessionConfig) setKey(section, key, v string) error {
 		for _, s := range splitList(v) {
 			p, perr := parsePrefixOrAddr(s)
 			if perr != nil {
-				return fmt.Errorf("Address: %w", perr)
+				return fmt.Errorf("address: %w", perr)
 			}
 			c.Addresses = append(c.Addresses, p)
 		}
@@ -232,10 +232,10 @@ func (c *SessionConfig) setKey(section, key, v string) error {
 	case "[peer]endpoint":
 		ap, perr := netip.ParseAddrPort(v)
 		if perr != nil {
-			return fmt.Errorf("Endpoint must be IP:port: %w", perr)
+			return fmt.Errorf("endpoint must be IP:port: %w", perr)
 		}
 		if ap.Port() == 0 || ap.Addr().Zone() != "" {
-			return fmt.Errorf("Endpoint %q: need a port and no zone", v)
+			return fmt.Errorf("endpoint %q: need a port and no zone", v)
 		}
 		c.Endpoint = ap
 	case "[peer]allowedips":

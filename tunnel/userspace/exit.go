@@ -1,0 +1,312 @@
+package userspace
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/netip"
+	"strings"
+	"sync"
+	"time"
+
+	"golang.org/x/time/rate"
+	"golang.zx2c4.com/wireguard/conn"
+	"golang.zx2c4.com/wireguard/device"
+	"gvisor.dev/gvisor/pkg/tcpip/transport/tcp"
+	"gvisor.dev/gvisor/pkg/tcpip/transport/udp"
+
+	"github.com/openmyst/openmyst/tunnel"
+)
+
+// ExitConfig configures a userspace provider exit.
+type ExitConfig struct {
+	// PrivateKey is the device key; consumers get its public half.
+	PrivateKey tunnel.PrivateKey
+	// ListenPort is the UDP port (0: any free port). wireguard-go's
+	// batched, GSO-capable socket binds it on every local address.
+	ListenPort uint16
+	// AdvertiseAddr is the address consumers reach the port at; Endpoint()
+	// returns it with the bound port. Tests use 127.0.0.1.
+	AdvertiseAddr netip.Addr
+	// Gateway is the provider's own tunnel addresses (AddressPool.Gateway());
+	// DNS to it on port 53 is forwarded to the host resolver.
+	Gateway tunnel.Lease
+	// TunnelRanges are the consumer address ranges (AddressPool.Ranges());
+	// flows from one consumer to another are refused.
+	TunnelRanges []netip.Prefix
+	// Policy decides which destinations are reachable; nil means
+	// tunnel.DefaultExitPolicy().
+	Policy *tunnel.ExitPolicy
+	// DNSUpstream is the resolver DNS is forwarded to; zero means the first
+	// nameserver in /etc/resolv.conf.
+	DNSUpstream netip.AddrPort
+	// MTU of the tunnel; 0 means tunnel.DefaultMTU.
+	MTU int
+	// DialTimeout bounds each outbound connection attempt (default 10s).
+	DialTimeout time.Duration
+	// UDPIdleTimeout ends a UDP flow after this long without traffic (default 60s).
+	UDPIdleTimeout time.Duration
+	// Log receives operational messages; nil means slog.Default().
+	Log *slog.Logger
+}
+
+// Exit is a userspace provider exit: a wireguard-go device over a
+// forwarding gVisor netstack. It implements tunnel.Exit.
+type Exit struct {
+	cfg      ExitConfig
+	log      *slog.Logger
+	policy   *tunnel.ExitPolicy
+	dev      *device.Device
+	tun      *stackTUN
+	counter  tunnel.DeviceCounter
+	pub      tunnel.PublicKey
+	endpoint netip.AddrPort
+	dialer   net.Dialer
+
+	ctx    context.Context // cancelled by Close; parent of every flow
+	cancel context.CancelFunc
+
+	mu     sync.Mutex
+	closed bool
+	wg     sync.WaitGroup // every flow goroutine
+	peers  map[tunnel.PublicKey]*peer
+	bySrc  map[netip.Addr]*peer
+}
+
+var _ tunnel.Exit = (*Exit)(nil)
+
+// peer is the exit's per-consumer state: its flows end when ctx is cancelled.
+type peer struct {
+	cfg    tunnel.PeerConfig
+	ctx    context.Context
+	cancel context.CancelFunc
+	up     *rate.Limiter // consumer -> internet; nil: unlimited
+	down   *rate.Limiter // internet -> consumer
+}
+
+// NewExit starts a userspace exit. It returns when the device is up.
+func NewExit(cfg ExitConfig) (*Exit, error) {
+	if cfg.PrivateKey.IsZero() {
+		return nil, errors.New("userspace exit: missing private key")
+	}
+	if !cfg.Gateway.V4.IsValid() {
+		return nil, errors.New("userspace exit: missing gateway address")
+	}
+	if cfg.MTU == 0 {
+		cfg.MTU = tunnel.DefaultMTU
+	}
+	if cfg.DialTimeout == 0 {
+		cfg.DialTimeout = 10 * time.Second
+	}
+	if cfg.UDPIdleTimeout == 0 {
+		cfg.UDPIdleTimeout = 60 * time.Second
+	}
+	if !cfg.AdvertiseAddr.IsValid() {
+		cfg.AdvertiseAddr = netip.MustParseAddr("127.0.0.1")
+	}
+	log := cfg.Log
+	if log == nil {
+		log = slog.Default()
+	}
+	log = log.With("component", "tunnel/userspace/exit")
+	policy := cfg.Policy
+	if policy == nil {
+		var err error
+		if policy, err = tunnel.DefaultExitPolicy(); err != nil {
+			return nil, err
+		}
+	}
+	if !cfg.DNSUpstream.IsValid() {
+		up, err := hostResolver("/etc/resolv.conf")
+		if err != nil {
+			log.Warn("no host resolver found; DNS through the tunnel will fail", "err", err)
+		}
+		cfg.DNSUpstream = up
+	}
+	addrs := []netip.Addr{cfg.Gateway.V4}
+	if cfg.Gateway.V6.IsValid() {
+		addrs = append(addrs, cfg.Gateway.V6)
+	}
+	st, err := newStackTUN(stackOptions{addrs: addrs, mtu: cfg.MTU, forward: true})
+	if err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	e := &Exit{
+		cfg:    cfg,
+		log:    log,
+		policy: policy,
+		tun:    st,
+		pub:    cfg.PrivateKey.PublicKey(),
+		dialer: net.Dialer{Timeout: cfg.DialTimeout},
+		ctx:    ctx,
+		cancel: cancel,
+		peers:  map[tunnel.PublicKey]*peer{},
+		bySrc:  map[netip.Addr]*peer{},
+	}
+	tcpFwd := tcp.NewForwarder(st.stack, 0, 1024, e.handleTCP)
+	st.stack.SetTransportProtocolHandler(tcp.ProtocolNumber, tcpFwd.HandlePacket)
+	udpFwd := udp.NewForwarder(st.stack, e.handleUDP)
+	st.stack.SetTransportProtocolHandler(udp.ProtocolNumber, udpFwd.HandlePacket)
+
+	e.dev = device.NewDevice(st, conn.NewDefaultBind(), wgLogger(log))
+	e.counter = tunnel.DeviceCounter{Dev: e.dev}
+	if err := e.dev.IpcSet(tunnel.DeviceUAPI(cfg.PrivateKey, cfg.ListenPort)); err != nil {
+		e.dev.Close()
+		cancel()
+		return nil, fmt.Errorf("userspace exit: configure device: %w", err)
+	}
+	if err := e.dev.Up(); err != nil {
+		e.dev.Close()
+		cancel()
+		return nil, fmt.Errorf("userspace exit: device up: %w", err)
+	}
+	port, err := listenPort(e.dev)
+	if err != nil {
+		e.dev.Close()
+		cancel()
+		return nil, err
+	}
+	e.endpoint = netip.AddrPortFrom(cfg.AdvertiseAddr, port)
+	log.Info("userspace exit up", "endpoint", e.endpoint, "public_key", e.pub.String(), "gateway", cfg.Gateway.V4)
+	return e, nil
+}
+
+// listenPort reads the bound UDP port from the device.
+func listenPort(dev *device.Device) (uint16, error) {
+	get, err := dev.IpcGet()
+	if err != nil {
+		return 0, fmt.Errorf("read listen port: %w", err)
+	}
+	for _, line := range strings.Split(get, "\n") {
+		if v, ok := strings.CutPrefix(line, "listen_port="); ok {
+			var p uint16
+			if _, err := fmt.Sscan(v, &p); err != nil || p == 0 {
+				return 0, fmt.Errorf("read listen port: bad value %q", v)
+			}
+			return p, nil
+		}
+	}
+	return 0, errors.New("read listen port: not reported")
+}
+
+func wgLogger(log *slog.Logger) *device.Logger {
+	return &device.Logger{
+		Verbosef: func(format string, args ...any) { log.Debug(fmt.Sprintf(format, args...)) },
+		Errorf:   func(format string, args ...any) { log.Warn(fmt.Sprintf(format, args...)) },
+	}
+}
+
+// AddPeer admits a consumer.
+func (e *Exit) AddPeer(ctx context.Context, cfg tunnel.PeerConfig) error {
+	if err := cfg.Validate(); err != nil {
+		return err
+	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.closed {
+		return fmt.Errorf("add peer: %w", tunnel.ErrClosed)
+	}
+	if _, ok := e.peers[cfg.PublicKey]; ok {
+		return fmt.Errorf("add peer %s: already present", cfg.PublicKey)
+	}
+	for _, pfx := range cfg.AllowedIPs {
+		if !pfx.IsSingleIP() {
+			return fmt.Errorf("add peer %s: allowed IP %s is not a single address", cfg.PublicKey, pfx)
+		}
+		if _, taken := e.bySrc[pfx.Addr()]; taken {
+			return fmt.Errorf("add peer %s: address %s belongs to another peer", cfg.PublicKey, pfx.Addr())
+		}
+	}
+	if err := e.dev.IpcSet(tunnel.PeerUAPI(cfg)); err != nil {
+		return fmt.Errorf("add peer %s: %w", cfg.PublicKey, err)
+	}
+	pctx, cancel := context.WithCancel(e.ctx)
+	p := &peer{cfg: cfg, ctx: pctx, cancel: cancel}
+	if cfg.BandwidthLimit > 0 {
+		// An eighth of a second of traffic, but at least one copy buffer.
+		burst := int(min(cfg.BandwidthLimit/8, 1<<30))
+		burst = max(burst, copyBufSize)
+		p.up = rate.NewLimiter(rate.Limit(cfg.BandwidthLimit), burst)
+		p.down = rate.NewLimiter(rate.Limit(cfg.BandwidthLimit), burst)
+	}
+	e.peers[cfg.PublicKey] = p
+	for _, pfx := range cfg.AllowedIPs {
+		e.bySrc[pfx.Addr()] = p
+	}
+	return nil
+}
+
+// RemovePeer drops a consumer and ends its flows.
+func (e *Exit) RemovePeer(pub tunnel.PublicKey) error {
+	e.mu.Lock()
+	p, ok := e.peers[pub]
+	if !ok {
+		e.mu.Unlock()
+		return fmt.Errorf("remove peer %s: %w", pub, tunnel.ErrUnknownPeer)
+	}
+	delete(e.peers, pub)
+	for _, pfx := range p.cfg.AllowedIPs {
+		delete(e.bySrc, pfx.Addr())
+	}
+	e.mu.Unlock()
+	p.cancel()
+	if err := e.dev.IpcSet(tunnel.RemovePeerUAPI(pub)); err != nil {
+		return fmt.Errorf("remove peer %s: %w", pub, err)
+	}
+	return nil
+}
+
+// PeerStats implements tunnel.Counter.
+func (e *Exit) PeerStats(pub tunnel.PublicKey) (tunnel.PeerStats, bool) {
+	return e.counter.PeerStats(pub)
+}
+
+// Endpoint is the UDP address consumers send to.
+func (e *Exit) Endpoint() netip.AddrPort { return e.endpoint }
+
+// PublicKey is the device's public key.
+func (e *Exit) PublicKey() tunnel.PublicKey { return e.pub }
+
+// Gateway is the provider's tunnel addresses.
+func (e *Exit) Gateway() tunnel.Lease { return e.cfg.Gateway }
+
+// Blocked returns how many flows the exit policy refused.
+func (e *Exit) Blocked() uint64 { return e.policy.Blocked() }
+
+// Close stops the device and every flow. It is safe to call twice.
+func (e *Exit) Close() error {
+	e.mu.Lock()
+	if e.closed {
+		e.mu.Unlock()
+		return nil
+	}
+	e.closed = true
+	e.mu.Unlock()
+	e.cancel()
+	e.dev.Close() // closes the bind and the stack TUN
+	e.wg.Wait()
+	e.log.Info("userspace exit closed", "endpoint", e.endpoint)
+	return nil
+}
+
+// peerFor returns the peer owning a tunnel source address and registers a
+// flow goroutine with the exit's WaitGroup; the caller must call e.wg.Done.
+func (e *Exit) peerFor(src netip.Addr) (*peer, bool) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.closed {
+		return nil, false
+	}
+	p, ok := e.bySrc[src]
+	if !ok {
+		return nil, false
+	}
+	e.wg.Add(1)
+	return p, true
+}

@@ -1,0 +1,215 @@
+package userspace
+
+import (
+	"fmt"
+	"net/netip"
+	"os"
+	"sync"
+	"syscall"
+
+	"golang.zx2c4.com/wireguard/tun"
+	"gvisor.dev/gvisor/pkg/buffer"
+	"gvisor.dev/gvisor/pkg/tcpip"
+	"gvisor.dev/gvisor/pkg/tcpip/header"
+	"gvisor.dev/gvisor/pkg/tcpip/link/channel"
+	"gvisor.dev/gvisor/pkg/tcpip/network/ipv4"
+	"gvisor.dev/gvisor/pkg/tcpip/network/ipv6"
+	"gvisor.dev/gvisor/pkg/tcpip/stack"
+	"gvisor.dev/gvisor/pkg/tcpip/transport/icmp"
+	"gvisor.dev/gvisor/pkg/tcpip/transport/tcp"
+	"gvisor.dev/gvisor/pkg/tcpip/transport/udp"
+)
+
+const (
+	nicID = 1
+	// batchSize is how many packets the device moves per Read/Write call.
+	batchSize = 128
+	// queueLen is the outbound packet queue of the link endpoint.
+	queueLen = 4096
+)
+
+// stackTUN is a tun.Device backed by a gVisor network stack: packets
+// wireguard-go decrypts are injected into the stack, packets the stack
+// sends are read by wireguard-go and encrypted. Unlike wireguard-go's
+// tun/netstack it reads in batches and never blocks the stack's send path.
+type stackTUN struct {
+	ep     *channel.Endpoint
+	stack  *stack.Stack
+	mtu    int
+	events chan tun.Event
+	notify chan struct{}
+	handle *channel.NotificationHandle
+
+	closeOnce sync.Once
+	closed    chan struct{}
+}
+
+type stackOptions struct {
+	addrs   []netip.Addr // local addresses of the NIC
+	mtu     int
+	forward bool // promiscuous + spoofing: terminate flows to any address
+}
+
+func newStackTUN(o stackOptions) (*stackTUN, error) {
+	s := stack.New(stack.Options{
+		// Loopback addresses cross the tunnel in tests and in operator
+		// allow rules; the exit policy, not the stack, decides about them.
+		NetworkProtocols: []stack.NetworkProtocolFactory{
+			ipv4.NewProtocolWithOptions(ipv4.Options{AllowExternalLoopbackTraffic: true}),
+			ipv6.NewProtocolWithOptions(ipv6.Options{AllowExternalLoopbackTraffic: true}),
+		},
+		TransportProtocols: []stack.TransportProtocolFactory{tcp.NewProtocol, udp.NewProtocol, icmp.NewProtocol4, icmp.NewProtocol6},
+		HandleLocal:        !o.forward,
+	})
+	t := &stackTUN{
+		ep:     channel.New(queueLen, uint32(o.mtu), ""),
+		stack:  s,
+		mtu:    o.mtu,
+		events: make(chan tun.Event, 1),
+		notify: make(chan struct{}, 1),
+		closed: make(chan struct{}),
+	}
+	fail := func(what string, err tcpip.Error) (*stackTUN, error) {
+		s.Close()
+		s.Wait()
+		return nil, fmt.Errorf("netstack: %s: %s", what, err)
+	}
+	if err := tuneTCP(s); err != nil {
+		s.Close()
+		s.Wait()
+		return nil, err
+	}
+	t.handle = t.ep.AddNotify(t)
+	if err := s.CreateNIC(nicID, t.ep); err != nil {
+		return fail("create NIC", err)
+	}
+	if o.forward {
+		if err := s.SetPromiscuousMode(nicID, true); err != nil {
+			return fail("promiscuous mode", err)
+		}
+		if err := s.SetSpoofing(nicID, true); err != nil {
+			return fail("spoofing", err)
+		}
+	}
+	var has4, has6 bool
+	for _, a := range o.addrs {
+		proto := ipv4.ProtocolNumber
+		if a.Is6() {
+			proto, has6 = ipv6.ProtocolNumber, true
+		} else {
+			has4 = true
+		}
+		pa := tcpip.ProtocolAddress{Protocol: proto, AddressWithPrefix: tcpip.AddrFromSlice(a.AsSlice()).WithPrefix()}
+		if err := s.AddProtocolAddress(nicID, pa, stack.AddressProperties{}); err != nil {
+			return fail("add address "+a.String(), err)
+		}
+	}
+	if has4 || o.forward {
+		s.AddRoute(tcpip.Route{Destination: header.IPv4EmptySubnet, NIC: nicID})
+	}
+	if has6 || o.forward {
+		s.AddRoute(tcpip.Route{Destination: header.IPv6EmptySubnet, NIC: nicID})
+	}
+	t.events <- tun.EventUp
+	return t, nil
+}
+
+// tuneTCP enables what makes gVisor TCP fast for bulk transfers.
+func tuneTCP(s *stack.Stack) error {
+	sack := tcpip.TCPSACKEnabled(true)
+	moderate := tcpip.TCPModerateReceiveBufferOption(true)
+	rcv := tcpip.TCPReceiveBufferSizeRangeOption{Min: 4 << 10, Default: 1 << 20, Max: 8 << 20}
+	snd := tcpip.TCPSendBufferSizeRangeOption{Min: 4 << 10, Default: 1 << 20, Max: 8 << 20}
+	cc := tcpip.CongestionControlOption("cubic")
+	delay := tcpip.TCPDelayEnabled(false)
+	for name, opt := range map[string]tcpip.SettableTransportProtocolOption{
+		"sack": &sack, "moderate receive buffer": &moderate, "receive buffer": &rcv,
+		"send buffer": &snd, "congestion control": &cc, "nagle": &delay,
+	} {
+		if err := s.SetTransportProtocolOption(tcp.ProtocolNumber, opt); err != nil {
+			return fmt.Errorf("netstack: tcp option %s: %s", name, err)
+		}
+	}
+	return nil
+}
+
+// WriteNotify is called by the link endpoint (on the stack's send path)
+// when a packet is queued; it only wakes Read.
+func (t *stackTUN) WriteNotify() {
+	select {
+	case t.notify <- struct{}{}:
+	default:
+	}
+}
+
+func (t *stackTUN) File() *os.File           { return nil }
+func (t *stackTUN) MTU() (int, error)        { return t.mtu, nil }
+func (t *stackTUN) Name() (string, error)    { return "netstack", nil }
+func (t *stackTUN) Events() <-chan tun.Event { return t.events }
+func (t *stackTUN) BatchSize() int           { return batchSize }
+
+// Read moves up to len(bufs) packets the stack sent into bufs.
+func (t *stackTUN) Read(bufs [][]byte, sizes []int, offset int) (int, error) {
+	for {
+		n := 0
+		for n < len(bufs) {
+			pkt := t.ep.Read()
+			if pkt == nil {
+				break
+			}
+			dst := bufs[n][offset:]
+			size := 0
+			for _, sl := range pkt.AsSlices() {
+				size += copy(dst[size:], sl)
+			}
+			pkt.DecRef()
+			sizes[n] = size
+			n++
+		}
+		if n > 0 {
+			return n, nil
+		}
+		select {
+		case <-t.notify:
+		case <-t.closed:
+			return 0, os.ErrClosed
+		}
+	}
+}
+
+// Write injects decrypted packets into the stack.
+func (t *stackTUN) Write(bufs [][]byte, offset int) (int, error) {
+	for i, b := range bufs {
+		pkt := b[offset:]
+		if len(pkt) == 0 {
+			continue
+		}
+		var proto tcpip.NetworkProtocolNumber
+		switch pkt[0] >> 4 {
+		case 4:
+			proto = header.IPv4ProtocolNumber
+		case 6:
+			proto = header.IPv6ProtocolNumber
+		default:
+			return i, syscall.EAFNOSUPPORT
+		}
+		pb := stack.NewPacketBuffer(stack.PacketBufferOptions{Payload: buffer.MakeWithData(pkt)})
+		t.ep.InjectInbound(proto, pb)
+		pb.DecRef()
+	}
+	return len(bufs), nil
+}
+
+// Close stops the stack and wakes any Read. The device calls it once.
+func (t *stackTUN) Close() error {
+	t.closeOnce.Do(func() {
+		close(t.closed)
+		t.stack.RemoveNIC(nicID)
+		t.ep.RemoveNotify(t.handle)
+		t.ep.Close()
+		t.stack.Close()
+		t.stack.Wait()
+		close(t.events)
+	})
+	return nil
+}

@@ -1,0 +1,484 @@
+package userspace
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"net/netip"
+	"net/url"
+	"os"
+	"strconv"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+	"golang.org/x/net/dns/dnsmessage"
+
+	"github.com/openmyst/openmyst/tunnel"
+)
+
+func TestMain(m *testing.M) {
+	goleak.VerifyTestMain(m)
+}
+
+func testLog() *slog.Logger {
+	if os.Getenv("TUNNEL_TEST_LOG") != "" {
+		return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	}
+	return slog.New(slog.NewTextHandler(io.Discard, nil))
+}
+
+type pair struct {
+	exit   *Exit
+	client *Client
+	pool   *tunnel.AddressPool
+	lease  tunnel.Lease
+	key    tunnel.PrivateKey
+}
+
+// newPair starts an exit on 127.0.0.1 with policy and a client connected to
+// it with SOCKS5 and HTTP proxies on 127.0.0.1.
+func newPair(t *testing.T, policy *tunnel.ExitPolicy, dns netip.AddrPort, limit uint64) *pair {
+	t.Helper()
+	pool, err := tunnel.NewAddressPool(tunnel.DefaultPoolV4, tunnel.DefaultPoolV6)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ek, _ := tunnel.GenerateKey()
+	v4, v6 := pool.Ranges()
+	if !dns.IsValid() {
+		dns = netip.MustParseAddrPort("127.0.0.1:9") // unused
+	}
+	exit, err := NewExit(ExitConfig{
+		PrivateKey:    ek,
+		AdvertiseAddr: netip.MustParseAddr("127.0.0.1"),
+		Gateway:       pool.Gateway(),
+		TunnelRanges:  []netip.Prefix{v4, v6},
+		Policy:        policy,
+		DNSUpstream:   dns,
+		DialTimeout:   3 * time.Second,
+		Log:           testLog(),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { exit.Close() })
+	lease, err := pool.Allocate()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ck, _ := tunnel.GenerateKey()
+	ctx := context.Background()
+	if err := exit.AddPeer(ctx, tunnel.PeerConfig{PublicKey: ck.PublicKey(), AllowedIPs: lease.Prefixes(), BandwidthLimit: limit}); err != nil {
+		t.Fatal(err)
+	}
+	client, err := Connect(ctx, ClientConfig{
+		Session: tunnel.SessionConfig{
+			PrivateKey:    ck,
+			Addresses:     lease.Prefixes(),
+			DNS:           []netip.Addr{pool.Gateway().V4},
+			PeerPublicKey: exit.PublicKey(),
+			Endpoint:      exit.Endpoint(),
+			AllowedIPs:    tunnel.FullTunnel(),
+		},
+		SOCKSListen: "127.0.0.1:0",
+		HTTPListen:  "127.0.0.1:0",
+		Log:         testLog(),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { client.Close() })
+	return &pair{exit: exit, client: client, pool: pool, lease: lease, key: ck}
+}
+
+func socksClient(p *pair) *http.Client {
+	u := &url.URL{Scheme: "socks5", Host: p.client.SOCKSAddr().String()}
+	return &http.Client{Transport: &http.Transport{Proxy: http.ProxyURL(u), DisableKeepAlives: true}, Timeout: 60 * time.Second}
+}
+
+func bodyServer(t *testing.T, body []byte) *httptest.Server {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Length", strconv.Itoa(len(body)))
+		w.Write(body)
+	}))
+	t.Cleanup(srv.Close)
+	return srv
+}
+
+func allowPort(t *testing.T, proto string, port int) *tunnel.ExitPolicy {
+	t.Helper()
+	r, err := tunnel.ParseRule(fmt.Sprintf("%s:127.0.0.1 port %d", proto, port))
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := tunnel.NewExitPolicy(tunnel.PolicyConfig{
+		Allow:    []tunnel.Rule{r},
+		OwnAddrs: []netip.Addr{netip.MustParseAddr("203.0.113.5")},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// TestTransferAndCounters fetches 10 MiB through SOCKS5 -> tunnel -> exit.
+// The httptest server on 127.0.0.1 is reachable only because the test
+// passes an operator allow rule for exactly its port.
+func TestTransferAndCounters(t *testing.T) {
+	const size = 10 << 20
+	body := make([]byte, size)
+	rand.Read(body)
+	srv := bodyServer(t, body)
+	port := srv.Listener.Addr().(*net.TCPAddr).Port
+	p := newPair(t, allowPort(t, "tcp", port), netip.AddrPort{}, 0)
+
+	before := p.client.Stats()
+	pb, _ := p.exit.PeerStats(p.key.PublicKey())
+	resp, err := socksClient(p).Get(srv.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(got, body) {
+		t.Fatalf("body mismatch: got %d bytes", len(got))
+	}
+	// Counters settle once the last ACKs went through.
+	var cs, ps tunnel.PeerStats
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		cs = p.client.Stats()
+		ps, _ = p.exit.PeerStats(p.key.PublicKey())
+		if cs.RxBytes-before.RxBytes == ps.TxBytes-pb.TxBytes && cs.TxBytes-before.TxBytes == ps.RxBytes-pb.RxBytes || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	down := float64(cs.RxBytes - before.RxBytes)
+	provDown := float64(ps.TxBytes - pb.TxBytes)
+	t.Logf("body %d, consumer rx %d tx %d, provider tx %d rx %d (wireguard overhead %.1f%%)",
+		size, cs.RxBytes, cs.TxBytes, ps.TxBytes, ps.RxBytes, 100*(down/size-1))
+	if d := (down - provDown) / provDown; d > 0.02 || d < -0.02 {
+		t.Errorf("consumer rx %v and provider tx %v differ by %.2f%%", down, provDown, 100*d)
+	}
+	// What is counted is WireGuard messages: the body plus IP/TCP headers
+	// and WireGuard framing, a few percent over the body.
+	if down < size || down > size*1.10 {
+		t.Errorf("consumer counted %v bytes for a %d byte body", down, size)
+	}
+	if cs.LastHandshake.IsZero() || ps.LastHandshake.IsZero() {
+		t.Error("handshake time not reported")
+	}
+	if p.exit.Blocked() != 0 {
+		t.Errorf("blocked %d flows in the allowed case", p.exit.Blocked())
+	}
+}
+
+func TestExitPolicyThroughTunnel(t *testing.T) {
+	srv := bodyServer(t, []byte("hello"))
+	port := srv.Listener.Addr().(*net.TCPAddr).Port
+	other := bodyServer(t, []byte("secret"))
+	p := newPair(t, allowPort(t, "tcp", port), netip.AddrPort{}, 0)
+	hc := socksClient(p)
+	hc.Timeout = 10 * time.Second
+
+	blocked := []string{
+		other.URL, // 127.0.0.1, a port not allowed
+		"http://10.0.0.1/", "http://10.255.1.2:8080/", "http://192.168.0.1/", "http://192.168.1.1/",
+		"http://169.254.169.254/latest/meta-data", "http://172.16.0.1/", "http://100.64.0.1/",
+		"http://203.0.113.5/",                             // the node's own address (explicit in the test policy)
+		"http://" + p.pool.Gateway().V4.String() + ":80/", // the provider's tunnel address
+		"http://[::1]:80/", "http://[fd00::1]:80/",
+	}
+	for i, u := range blocked {
+		resp, err := hc.Get(u)
+		if err == nil {
+			resp.Body.Close()
+			t.Errorf("%s: reached through the tunnel", u)
+			continue
+		}
+		if got := p.exit.Blocked(); got != uint64(i+1) {
+			t.Errorf("%s: blocked counter %d, want %d (err %v)", u, got, i+1, err)
+		}
+	}
+	resp, err := hc.Get(srv.URL)
+	if err != nil {
+		t.Fatalf("allowed destination: %v", err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if string(b) != "hello" {
+		t.Fatalf("allowed destination body %q", b)
+	}
+}
+
+func TestHTTPProxy(t *testing.T) {
+	srv := bodyServer(t, []byte("via http proxy"))
+	port := srv.Listener.Addr().(*net.TCPAddr).Port
+	p := newPair(t, allowPort(t, "tcp", port), netip.AddrPort{}, 0)
+	proxyURL := &url.URL{Scheme: "http", Host: p.client.HTTPAddr().String()}
+	for _, tr := range []*http.Transport{
+		{Proxy: http.ProxyURL(proxyURL)}, // plain absolute-URI forwarding
+		{Proxy: http.ProxyURL(proxyURL), ProxyConnectHeader: http.Header{"X": {"1"}}, ForceAttemptHTTP2: false},
+	} {
+		hc := &http.Client{Transport: tr, Timeout: 10 * time.Second}
+		resp, err := hc.Get(srv.URL)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if string(b) != "via http proxy" {
+			t.Fatalf("body %q", b)
+		}
+		tr.CloseIdleConnections()
+	}
+	// CONNECT explicitly.
+	c, err := net.Dial("tcp", p.client.HTTPAddr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	fmt.Fprintf(c, "CONNECT %s HTTP/1.1\r\nHost: %s\r\n\r\nGET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", srv.Listener.Addr(), srv.Listener.Addr())
+	c.SetDeadline(time.Now().Add(10 * time.Second))
+	all, _ := io.ReadAll(c)
+	if !bytes.HasPrefix(all, []byte("HTTP/1.1 200 Connection established\r\n\r\nHTTP/1.1 200 OK")) || !bytes.HasSuffix(all, []byte("via http proxy")) {
+		t.Fatalf("CONNECT response %q", all)
+	}
+	// CONNECT to a blocked destination gives 502.
+	c2, err := net.Dial("tcp", p.client.HTTPAddr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c2.Close()
+	fmt.Fprintf(c2, "CONNECT 10.1.1.1:443 HTTP/1.1\r\nHost: 10.1.1.1:443\r\n\r\n")
+	c2.SetDeadline(time.Now().Add(10 * time.Second))
+	line := make([]byte, 12)
+	io.ReadFull(c2, line)
+	if string(line) != "HTTP/1.1 502" {
+		t.Fatalf("blocked CONNECT answered %q", line)
+	}
+}
+
+// udpEcho serves UDP on 127.0.0.1 and echoes with a prefix.
+func udpEcho(t *testing.T) *net.UDPConn {
+	pc, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		buf := make([]byte, 2048)
+		for {
+			n, from, err := pc.ReadFrom(buf)
+			if err != nil {
+				return
+			}
+			pc.WriteTo(append([]byte("echo:"), buf[:n]...), from)
+		}
+	}()
+	t.Cleanup(func() { pc.Close(); <-done })
+	return pc
+}
+
+func TestSOCKS5UDPAssociate(t *testing.T) {
+	echo := udpEcho(t)
+	port := echo.LocalAddr().(*net.UDPAddr).Port
+	p := newPair(t, allowPort(t, "udp", port), netip.AddrPort{}, 0)
+
+	ctl, err := net.Dial("tcp", p.client.SOCKSAddr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ctl.Close()
+	ctl.SetDeadline(time.Now().Add(10 * time.Second))
+	ctl.Write([]byte{5, 1, 0})
+	resp := make([]byte, 2)
+	if _, err := io.ReadFull(ctl, resp); err != nil || resp[1] != 0 {
+		t.Fatalf("greeting: %v %v", resp, err)
+	}
+	ctl.Write([]byte{5, 3, 0, 1, 0, 0, 0, 0, 0, 0})
+	rep := make([]byte, 10)
+	if _, err := io.ReadFull(ctl, rep); err != nil || rep[1] != 0 || rep[3] != 1 {
+		t.Fatalf("associate reply %v %v", rep, err)
+	}
+	relay := &net.UDPAddr{IP: net.IP(rep[4:8]), Port: int(rep[8])<<8 | int(rep[9])}
+	uc, err := net.DialUDP("udp", nil, relay)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer uc.Close()
+	dg := []byte{0, 0, 0, 1, 127, 0, 0, 1, byte(port >> 8), byte(port)}
+	dg = append(dg, "ping"...)
+	buf := make([]byte, 2048)
+	var n int
+	for try := 0; try < 20; try++ { // UDP: retry until the flow is set up
+		uc.Write(dg)
+		uc.SetReadDeadline(time.Now().Add(250 * time.Millisecond))
+		if n, err = uc.Read(buf); err == nil {
+			break
+		}
+	}
+	if err != nil {
+		t.Fatalf("no UDP reply: %v", err)
+	}
+	if !bytes.Equal(buf[:10], dg[:10]) || string(buf[10:n]) != "echo:ping" {
+		t.Fatalf("reply %q", buf[:n])
+	}
+	// A blocked UDP destination is counted and gets nothing.
+	before := p.exit.Blocked()
+	uc.Write(append([]byte{0, 0, 0, 1, 10, 0, 0, 1, 0, 53}, "x"...))
+	deadline := time.Now().Add(5 * time.Second)
+	for p.exit.Blocked() == before && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if p.exit.Blocked() == before {
+		t.Fatal("blocked UDP destination not counted")
+	}
+}
+
+// dnsServer answers every A query with 198.51.100.42.
+func dnsServer(t *testing.T) netip.AddrPort {
+	pc, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		buf := make([]byte, 1500)
+		for {
+			n, from, err := pc.ReadFrom(buf)
+			if err != nil {
+				return
+			}
+			var m dnsmessage.Message
+			if m.Unpack(buf[:n]) != nil || len(m.Questions) != 1 {
+				continue
+			}
+			m.Response, m.RecursionAvailable = true, true
+			if m.Questions[0].Type == dnsmessage.TypeA {
+				m.Answers = []dnsmessage.Resource{{
+					Header: dnsmessage.ResourceHeader{Name: m.Questions[0].Name, Type: dnsmessage.TypeA, Class: dnsmessage.ClassINET, TTL: 60},
+					Body:   &dnsmessage.AResource{A: [4]byte{198, 51, 100, 42}},
+				}}
+			}
+			out, _ := m.Pack()
+			pc.WriteTo(out, from)
+		}
+	}()
+	t.Cleanup(func() { pc.Close(); <-done })
+	return pc.LocalAddr().(*net.UDPAddr).AddrPort()
+}
+
+func TestDNSThroughTunnel(t *testing.T) {
+	dns := dnsServer(t)
+	pol, _ := tunnel.NewExitPolicy(tunnel.PolicyConfig{})
+	p := newPair(t, pol, dns, 0)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	ips, err := p.client.LookupNetIP(ctx, "ip4", "service.example")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(ips) != 1 || ips[0] != netip.MustParseAddr("198.51.100.42") {
+		t.Fatalf("resolved %v", ips)
+	}
+	if p.exit.Blocked() != 0 {
+		t.Fatalf("DNS counted as blocked")
+	}
+}
+
+func TestHandshakeTimeout(t *testing.T) {
+	// A UDP socket that never answers stands in for an unreachable provider.
+	silent, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer silent.Close()
+	ck, _ := tunnel.GenerateKey()
+	pk, _ := tunnel.GenerateKey()
+	_, err = Connect(context.Background(), ClientConfig{
+		Session: tunnel.SessionConfig{
+			PrivateKey:    ck,
+			Addresses:     []netip.Prefix{netip.MustParsePrefix("10.182.0.2/32")},
+			PeerPublicKey: pk.PublicKey(),
+			Endpoint:      silent.LocalAddr().(*net.UDPAddr).AddrPort(),
+			AllowedIPs:    tunnel.FullTunnel(),
+		},
+		HandshakeTimeout: 300 * time.Millisecond,
+		Log:              testLog(),
+	})
+	if !errors.Is(err, tunnel.ErrHandshakeTimeout) {
+		t.Fatalf("want ErrHandshakeTimeout, got %v", err)
+	}
+}
+
+func TestPeerLifecycle(t *testing.T) {
+	srv := bodyServer(t, []byte("x"))
+	port := srv.Listener.Addr().(*net.TCPAddr).Port
+	p := newPair(t, allowPort(t, "tcp", port), netip.AddrPort{}, 0)
+	pub := p.key.PublicKey()
+	if err := p.exit.AddPeer(context.Background(), tunnel.PeerConfig{PublicKey: pub, AllowedIPs: p.lease.Prefixes()}); err == nil {
+		t.Fatal("duplicate peer accepted")
+	}
+	other, _ := tunnel.GenerateKey()
+	if err := p.exit.AddPeer(context.Background(), tunnel.PeerConfig{PublicKey: other.PublicKey(), AllowedIPs: p.lease.Prefixes()}); err == nil {
+		t.Fatal("address reuse accepted")
+	}
+	if err := p.exit.RemovePeer(pub); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := p.exit.PeerStats(pub); ok {
+		t.Fatal("removed peer still has stats")
+	}
+	if err := p.exit.RemovePeer(pub); !errors.Is(err, tunnel.ErrUnknownPeer) {
+		t.Fatalf("second remove: %v", err)
+	}
+	hc := socksClient(p)
+	hc.Timeout = 2 * time.Second
+	if resp, err := hc.Get(srv.URL); err == nil {
+		resp.Body.Close()
+		t.Fatal("removed peer still reaches the internet")
+	}
+}
+
+func TestBandwidthLimit(t *testing.T) {
+	const limit = 1 << 20 // 1 MiB/s
+	const size = 3 << 19  // 1.5 MiB
+	body := make([]byte, size)
+	srv := bodyServer(t, body)
+	port := srv.Listener.Addr().(*net.TCPAddr).Port
+	p := newPair(t, allowPort(t, "tcp", port), netip.AddrPort{}, limit)
+	start := time.Now()
+	resp, err := socksClient(p).Get(srv.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n, _ := io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	elapsed := time.Since(start)
+	if n != size {
+		t.Fatalf("got %d bytes", n)
+	}
+	// A token bucket with an eighth of a second of burst cannot deliver
+	// size bytes faster than (size - burst) / limit: a lower bound that
+	// holds however slow the machine is.
+	minimum := time.Duration(float64(size-limit/8) / limit * float64(time.Second))
+	if elapsed < minimum {
+		t.Fatalf("1.5 MiB at 1 MiB/s took %v, faster than the limit allows (%v)", elapsed, minimum)
+	}
+	t.Logf("1.5 MiB at a 1 MiB/s limit took %v", elapsed)
+}
