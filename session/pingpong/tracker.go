@@ -1,0 +1,511 @@
+package pingpong
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/big"
+	"sync"
+	"time"
+
+	"github.com/ethereum/go-ethereum/common"
+
+	"github.com/openmyst/openmyst/identity"
+	"github.com/openmyst/openmyst/payments"
+)
+
+// HashlockStore durably keeps the provider's invoice secrets. Put must not
+// return before R is on disk: an invoice leaves only after Put succeeds, so
+// R can always be revealed (and the hermes promise settled) after a crash.
+type HashlockStore interface {
+	// Put stores secret r under its hashlock for agreementID.
+	Put(ctx context.Context, hashlock [32]byte, r [32]byte, agreementID *big.Int) error
+}
+
+// ExchangeStore durably keeps the latest exchange message a consumer sent
+// for an agreement. PutExchange must not return before the message is on
+// disk; the tracker forwards it to the hermes only after that, so a
+// payment the consumer made is never lost to a crash or a hermes outage.
+type ExchangeStore interface {
+	// PutExchange stores em, replacing any earlier one for its agreement.
+	PutExchange(ctx context.Context, em *payments.ExchangeMessage) error
+}
+
+// Hermes is the provider's client of its payment hub.
+type Hermes interface {
+	// RequestPromise forwards a consumer exchange message and returns the
+	// hermes promise to the provider locked by the same hashlock. It must
+	// be idempotent for the same message. Permanent refusals wrap
+	// ErrHermesRejected; any other error is retried.
+	RequestPromise(ctx context.Context, em *payments.ExchangeMessage) (*payments.Promise, error)
+	// RevealR reveals the secret behind a promise's hashlock so the hermes
+	// can claim the consumer's promise. It must be idempotent.
+	RevealR(ctx context.Context, provider common.Address, agreementID *big.Int, r [32]byte) error
+}
+
+// TrackerConfig configures an InvoiceTracker for one session.
+type TrackerConfig struct {
+	// ChainID is the chain the session is paid on.
+	ChainID *big.Int
+	// Provider signs the invoices.
+	Provider identity.Signer
+	// Consumer is the identity that must sign every exchange message.
+	Consumer common.Address
+	// HermesID is the hermes the consumer pays through.
+	HermesID common.Address
+	// AgreementID names the agreement (session) in invoices and promises.
+	AgreementID *big.Int
+	// Price is the agreed price.
+	Price Price
+	// TransactorFee is the fee every consumer promise must carry.
+	TransactorFee *big.Int
+	// Start is when the session started serving traffic.
+	Start time.Time
+
+	// Interval is how often an invoice is sent while value accrues.
+	Interval time.Duration
+	// Threshold, when positive, sends an invoice early as soon as the
+	// value not yet invoiced reaches it (fast downloads).
+	Threshold *big.Int
+	// Grace is how long an invoice may stay unsettled before the session
+	// ends with ErrPaymentTimeout.
+	Grace time.Duration
+	// MaxUnpaid, when set, ends the session with ErrUnpaidLimit as soon as
+	// the value served but not settled exceeds it. It must exceed
+	// Threshold.
+	MaxUnpaid *big.Int
+	// CheckEvery is how often Run re-evaluates the session (default:
+	// Interval/4, at least 10ms). It adds to the exposure bound.
+	CheckEvery time.Duration
+
+	// Hashlocks stores invoice secrets before invoices leave.
+	Hashlocks HashlockStore
+	// Exchanges stores consumer exchange messages before forwarding.
+	Exchanges ExchangeStore
+	// Hermes forwards exchange messages and takes revealed secrets.
+	Hermes Hermes
+	// Send delivers an invoice to the consumer.
+	Send func(ctx context.Context, inv *payments.Invoice) error
+	// OnSettled, when set, is called after each hermes promise with the
+	// agreement total it covers (for session history and earnings).
+	OnSettled func(agreementTotal *big.Int, promise *payments.Promise)
+	// Resume, when set, continues an agreement after a provider restart:
+	// the latest stored exchange message and the secret of its hashlock.
+	// It is forwarded again (idempotently) on the first Tick.
+	Resume *Resume
+	// Log receives the tracker's events (default slog.Default()).
+	Log *slog.Logger
+}
+
+// Resume is a stored exchange message to forward again after a restart.
+type Resume struct {
+	// Exchange is the latest exchange message stored for the agreement.
+	Exchange *payments.ExchangeMessage
+	// R is the secret of Exchange's hashlock (from the HashlockStore).
+	R [32]byte
+}
+
+func (c *TrackerConfig) validate() error {
+	switch {
+	case c.ChainID == nil || c.ChainID.Sign() <= 0:
+		return errors.New("chain id must be positive")
+	case c.Provider == nil:
+		return errors.New("provider signer is required")
+	case c.Consumer == (common.Address{}):
+		return errors.New("consumer is required")
+	case c.HermesID == (common.Address{}):
+		return errors.New("hermes id is required")
+	case c.AgreementID == nil || c.AgreementID.Sign() < 0:
+		return errors.New("agreement id is required")
+	case c.TransactorFee == nil || c.TransactorFee.Sign() < 0:
+		return errors.New("transactor fee must be set and not negative")
+	case c.Start.IsZero():
+		return errors.New("start time is required")
+	case c.Interval <= 0:
+		return errors.New("interval must be positive")
+	case c.Grace <= 0:
+		return errors.New("grace must be positive")
+	case c.Threshold != nil && c.Threshold.Sign() < 0:
+		return errors.New("threshold must not be negative")
+	case c.MaxUnpaid != nil && c.MaxUnpaid.Sign() <= 0:
+		return errors.New("max unpaid must be positive")
+	case c.MaxUnpaid != nil && c.Threshold != nil && c.MaxUnpaid.Cmp(c.Threshold) <= 0:
+		return errors.New("max unpaid must exceed threshold")
+	case c.Hashlocks == nil || c.Exchanges == nil || c.Hermes == nil || c.Send == nil:
+		return errors.New("hashlock store, exchange store, hermes and send are required")
+	}
+	if c.Resume != nil {
+		em := c.Resume.Exchange
+		if em == nil || em.AgreementID == nil || em.AgreementID.Cmp(c.AgreementID) != 0 {
+			return errors.New("resume exchange must be for this agreement")
+		}
+		if payments.Hashlock(c.Resume.R[:]) != em.Promise.Hashlock {
+			return errors.New("resume secret does not match the exchange hashlock")
+		}
+	}
+	return c.Price.Validate()
+}
+
+// invoice is one invoice the tracker sent.
+type invoice struct {
+	hashlock [32]byte
+	r        [32]byte
+	total    *big.Int
+	sentAt   time.Time
+}
+
+// forward is an accepted exchange message not yet turned into a hermes
+// promise (or whose secret is not yet revealed).
+type forward struct {
+	em       *payments.ExchangeMessage
+	r        [32]byte
+	promised bool // hermes promise obtained; only the reveal is left
+}
+
+// TrackerStats is a snapshot of a tracker's accounting, in wei.
+type TrackerStats struct {
+	// Owed is the agreement total at the last Tick.
+	Owed *big.Int
+	// Invoiced is the total of the latest invoice sent.
+	Invoiced *big.Int
+	// Accepted is the total of the latest valid exchange message.
+	Accepted *big.Int
+	// Settled is the total covered by a hermes promise.
+	Settled *big.Int
+	// Invoices counts the invoices sent.
+	Invoices int
+	// UnpaidSince is when the oldest unsettled invoice was sent (zero
+	// when every invoice is settled).
+	UnpaidSince time.Time
+}
+
+// InvoiceTracker is the provider's side of pay-as-you-go for one session.
+// Tick and HandleExchange must not be called concurrently (Run serializes
+// them); Stats is safe from any goroutine.
+type InvoiceTracker struct {
+	cfg TrackerConfig
+	log *slog.Logger
+
+	invoices      []invoice // unsettled, oldest first
+	lastInvoiceAt time.Time
+	invoiceCount  int
+	owed          *big.Int
+	invoiced      *big.Int
+	accepted      *big.Int
+	lastAccepted  *payments.ExchangeMessage
+	settled       *big.Int
+	pending       *forward
+
+	mu    sync.Mutex
+	stats TrackerStats
+}
+
+// NewInvoiceTracker returns a tracker for one session.
+func NewInvoiceTracker(cfg TrackerConfig) (*InvoiceTracker, error) {
+	if err := cfg.validate(); err != nil {
+		return nil, fmt.Errorf("pingpong: invoice tracker: %w", err)
+	}
+	if cfg.CheckEvery <= 0 {
+		cfg.CheckEvery = max(cfg.Interval/4, 10*time.Millisecond)
+	}
+	log := cfg.Log
+	if log == nil {
+		log = slog.Default()
+	}
+	t := &InvoiceTracker{
+		cfg:      cfg,
+		log:      log.With("agreement", cfg.AgreementID.String(), "consumer", cfg.Consumer.Hex()),
+		owed:     new(big.Int),
+		invoiced: new(big.Int),
+		accepted: new(big.Int),
+		settled:  new(big.Int),
+	}
+	if r := cfg.Resume; r != nil {
+		t.accepted.Set(r.Exchange.AgreementTotal)
+		t.invoiced.Set(r.Exchange.AgreementTotal)
+		t.lastAccepted = r.Exchange
+		t.pending = &forward{em: r.Exchange, r: r.R}
+	}
+	t.snapshot()
+	return t, nil
+}
+
+// Stats returns a snapshot of the tracker's accounting.
+func (t *InvoiceTracker) Stats() TrackerStats {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	s := t.stats
+	s.Owed, s.Invoiced = new(big.Int).Set(s.Owed), new(big.Int).Set(s.Invoiced)
+	s.Accepted, s.Settled = new(big.Int).Set(s.Accepted), new(big.Int).Set(s.Settled)
+	return s
+}
+
+func (t *InvoiceTracker) snapshot() {
+	s := TrackerStats{
+		Owed: new(big.Int).Set(t.owed), Invoiced: new(big.Int).Set(t.invoiced),
+		Accepted: new(big.Int).Set(t.accepted), Settled: new(big.Int).Set(t.settled),
+		Invoices: t.invoiceCount,
+	}
+	if len(t.invoices) > 0 {
+		s.UnpaidSince = t.invoices[0].sentAt
+	}
+	t.mu.Lock()
+	t.stats = s
+	t.mu.Unlock()
+}
+
+// Tick prices the session at now with bytes of traffic so far (up plus
+// down, as the tunnel counts them), retries a pending hermes forward,
+// sends an invoice when one is due, and enforces the payment policy. It
+// returns ErrPaymentTimeout or ErrUnpaidLimit when the session must end,
+// or another error when an invoice could not be stored or sent.
+func (t *InvoiceTracker) Tick(ctx context.Context, now time.Time, bytes uint64) error {
+	defer t.snapshot()
+	if t.pending != nil {
+		if err := t.flush(ctx); err != nil {
+			return err
+		}
+	}
+	owed := t.cfg.Price.Total(now.Sub(t.cfg.Start), bytes)
+	if owed.Cmp(t.owed) > 0 {
+		t.owed = owed
+	}
+	if t.invoiceDue(now) {
+		if err := t.sendInvoice(ctx, now); err != nil {
+			return err
+		}
+	}
+	return t.checkPolicy(now)
+}
+
+func (t *InvoiceTracker) invoiceDue(now time.Time) bool {
+	fresh := new(big.Int).Sub(t.owed, t.invoiced)
+	if fresh.Sign() <= 0 {
+		return false
+	}
+	if t.lastInvoiceAt.IsZero() || now.Sub(t.lastInvoiceAt) >= t.cfg.Interval {
+		return true
+	}
+	return t.cfg.Threshold != nil && t.cfg.Threshold.Sign() > 0 && fresh.Cmp(t.cfg.Threshold) >= 0
+}
+
+func (t *InvoiceTracker) sendInvoice(ctx context.Context, now time.Time) error {
+	r, lock, err := payments.NewSecret()
+	if err != nil {
+		return err
+	}
+	if err := t.cfg.Hashlocks.Put(ctx, lock, r, t.cfg.AgreementID); err != nil {
+		return fmt.Errorf("pingpong: store invoice secret: %w", err)
+	}
+	total := new(big.Int).Set(t.owed)
+	inv := &payments.Invoice{
+		ChainID:        t.cfg.ChainID,
+		AgreementID:    t.cfg.AgreementID,
+		AgreementTotal: total,
+		TransactorFee:  t.cfg.TransactorFee,
+		Hashlock:       lock,
+		Provider:       t.cfg.Provider.Address(),
+	}
+	if err := inv.Sign(t.cfg.Provider); err != nil {
+		return fmt.Errorf("pingpong: sign invoice: %w", err)
+	}
+	if err := t.cfg.Send(ctx, inv); err != nil {
+		return fmt.Errorf("pingpong: send invoice: %w", err)
+	}
+	t.invoices = append(t.invoices, invoice{hashlock: lock, r: r, total: total, sentAt: now})
+	t.invoiced = total
+	t.lastInvoiceAt = now
+	t.invoiceCount++
+	t.log.Debug("invoice sent", "total", total.String())
+	return nil
+}
+
+func (t *InvoiceTracker) checkPolicy(now time.Time) error {
+	if len(t.invoices) > 0 {
+		if waited := now.Sub(t.invoices[0].sentAt); waited > t.cfg.Grace {
+			return fmt.Errorf("%w: invoice for %s wei unsettled for %s (grace %s); settled %s wei",
+				ErrPaymentTimeout, t.invoices[0].total, waited.Round(time.Millisecond), t.cfg.Grace, t.settled)
+		}
+	}
+	if t.cfg.MaxUnpaid != nil {
+		unpaid := new(big.Int).Sub(t.owed, t.settled)
+		if unpaid.Cmp(t.cfg.MaxUnpaid) > 0 {
+			return fmt.Errorf("%w: %s wei served but not settled, limit %s", ErrUnpaidLimit, unpaid, t.cfg.MaxUnpaid)
+		}
+	}
+	return nil
+}
+
+// HandleExchange checks an exchange message from the consumer, stores it
+// durably, forwards it to the hermes and reveals the invoice secret. It
+// returns an error wrapping ErrBadExchange (or ErrHermesRejected) when the
+// session must end; a hermes that cannot be reached is retried on later
+// Ticks and does not fail the call.
+func (t *InvoiceTracker) HandleExchange(ctx context.Context, now time.Time, em *payments.ExchangeMessage) error {
+	defer t.snapshot()
+	inv, err := t.checkExchange(em)
+	if err != nil {
+		return fmt.Errorf("%w: %v", ErrBadExchange, err)
+	}
+	if err := t.cfg.Exchanges.PutExchange(ctx, em); err != nil {
+		return fmt.Errorf("pingpong: store exchange message: %w", err)
+	}
+	t.accepted = new(big.Int).Set(em.AgreementTotal)
+	t.lastAccepted = em
+	t.pending = &forward{em: em, r: inv.r}
+	return t.flush(ctx)
+}
+
+func (t *InvoiceTracker) checkExchange(em *payments.ExchangeMessage) (*invoice, error) {
+	if em == nil {
+		return nil, errors.New("empty message")
+	}
+	if err := em.Validate(); err != nil {
+		return nil, err
+	}
+	switch {
+	case em.ChainID.Cmp(t.cfg.ChainID) != 0:
+		return nil, fmt.Errorf("chain id %s, want %s", em.ChainID, t.cfg.ChainID)
+	case em.AgreementID.Cmp(t.cfg.AgreementID) != 0:
+		return nil, fmt.Errorf("agreement id %s, want %s", em.AgreementID, t.cfg.AgreementID)
+	case em.Provider != t.cfg.Provider.Address():
+		return nil, fmt.Errorf("provider %s, want %s", em.Provider.Hex(), t.cfg.Provider.Address().Hex())
+	case em.HermesID != t.cfg.HermesID:
+		return nil, fmt.Errorf("hermes %s, want %s", em.HermesID.Hex(), t.cfg.HermesID.Hex())
+	case em.Promise.Fee.Cmp(t.cfg.TransactorFee) != 0:
+		return nil, fmt.Errorf("promise fee %s, want %s", em.Promise.Fee, t.cfg.TransactorFee)
+	}
+	consumer, err := em.RecoverConsumer()
+	if err != nil {
+		return nil, err
+	}
+	if consumer != t.cfg.Consumer {
+		return nil, fmt.Errorf("signed by %s, want consumer %s", consumer.Hex(), t.cfg.Consumer.Hex())
+	}
+	var inv *invoice
+	for i := range t.invoices {
+		if t.invoices[i].hashlock == em.Promise.Hashlock {
+			inv = &t.invoices[i]
+			break
+		}
+	}
+	if inv == nil {
+		return nil, fmt.Errorf("hashlock %x is not an outstanding invoice", em.Promise.Hashlock[:6])
+	}
+	if em.AgreementTotal.Cmp(t.accepted) <= 0 {
+		return nil, fmt.Errorf("agreement total %s does not increase on %s already paid", em.AgreementTotal, t.accepted)
+	}
+	if em.AgreementTotal.Cmp(inv.total) != 0 {
+		return nil, fmt.Errorf("agreement total %s does not match the invoice's %s", em.AgreementTotal, inv.total)
+	}
+	if em.Promise.Amount.Cmp(em.AgreementTotal) < 0 {
+		return nil, fmt.Errorf("promise amount %s is below the agreement total %s", em.Promise.Amount, em.AgreementTotal)
+	}
+	if prev := t.lastAccepted; prev != nil {
+		if prev.Promise.ChannelID != em.Promise.ChannelID {
+			return nil, errors.New("promise channel changed within the session")
+		}
+		raise := new(big.Int).Sub(em.Promise.Amount, prev.Promise.Amount)
+		owedRaise := new(big.Int).Sub(em.AgreementTotal, prev.AgreementTotal)
+		if raise.Cmp(owedRaise) < 0 {
+			return nil, fmt.Errorf("promise raised by %s, below the %s newly paid", raise, owedRaise)
+		}
+	}
+	return inv, nil
+}
+
+// flush forwards the pending exchange message to the hermes and reveals
+// its secret. A hermes it cannot reach leaves the forward pending.
+func (t *InvoiceTracker) flush(ctx context.Context) error {
+	p := t.pending
+	if !p.promised {
+		promise, err := t.cfg.Hermes.RequestPromise(ctx, p.em)
+		if err != nil {
+			if errors.Is(err, ErrHermesRejected) {
+				return fmt.Errorf("pingpong: forward exchange for %s wei: %w", p.em.AgreementTotal, err)
+			}
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			t.log.Warn("hermes unavailable; exchange message kept for retry", "total", p.em.AgreementTotal.String(), "err", err)
+			return nil
+		}
+		if promise.Hashlock != p.em.Promise.Hashlock || promise.ChainID == nil || promise.ChainID.Cmp(t.cfg.ChainID) != 0 {
+			return fmt.Errorf("%w: hermes promise has the wrong hashlock or chain", ErrHermesRejected)
+		}
+		p.promised = true
+		total := p.em.AgreementTotal
+		if total.Cmp(t.settled) > 0 {
+			t.settled = new(big.Int).Set(total)
+		}
+		kept := t.invoices[:0]
+		for _, inv := range t.invoices {
+			if inv.total.Cmp(t.settled) > 0 {
+				kept = append(kept, inv)
+			}
+		}
+		t.invoices = kept
+		if t.cfg.OnSettled != nil {
+			t.cfg.OnSettled(new(big.Int).Set(total), promise)
+		}
+	}
+	if err := t.cfg.Hermes.RevealR(ctx, t.cfg.Provider.Address(), t.cfg.AgreementID, p.r); err != nil {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		t.log.Warn("reveal of invoice secret failed; will retry", "err", err)
+		return nil
+	}
+	if t.pending == p {
+		t.pending = nil
+	}
+	return nil
+}
+
+// Flush makes one attempt to forward a pending exchange message and reveal
+// its secret; call it after the session ends until it succeeds. It
+// returns an error while something is still pending.
+func (t *InvoiceTracker) Flush(ctx context.Context) error {
+	defer t.snapshot()
+	if t.pending == nil {
+		return nil
+	}
+	if err := t.flush(ctx); err != nil {
+		return err
+	}
+	if t.pending != nil {
+		return fmt.Errorf("pingpong: exchange for %s wei still pending at the hermes", t.pending.em.AgreementTotal)
+	}
+	return nil
+}
+
+// Run drives the tracker until ctx ends, the exchanges channel closes, or
+// the payment policy ends the session: it Ticks every CheckEvery with
+// usage() bytes, and handles each exchange message as it arrives. It
+// returns nil when exchanges is closed, ctx.Err() when ctx ends, and the
+// policy or exchange error otherwise. A pending forward is left for Flush.
+func (t *InvoiceTracker) Run(ctx context.Context, clk Clock, usage func() uint64, exchanges <-chan *payments.ExchangeMessage) error {
+	tick := clk.NewTicker(t.cfg.CheckEvery)
+	defer tick.Stop()
+	if err := t.Tick(ctx, clk.Now(), usage()); err != nil {
+		return err
+	}
+	for {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case now := <-tick.C():
+			if err := t.Tick(ctx, now, usage()); err != nil {
+				return err
+			}
+		case em, ok := <-exchanges:
+			if !ok {
+				return nil
+			}
+			if err := t.HandleExchange(ctx, clk.Now(), em); err != nil {
+				return err
+			}
+		}
+	}
+}
