@@ -1,13 +1,18 @@
 package main
 
 import (
+	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"github.com/spf13/cobra"
 
 	"github.com/openmyst/openmyst/buildinfo"
+	"github.com/openmyst/openmyst/config"
+	"github.com/openmyst/openmyst/tequilapi"
 )
 
 // app is what every subcommand needs once flags, environment and config
@@ -15,6 +20,12 @@ import (
 type app struct {
 	dataDir string
 	log     *slog.Logger
+	// tequilapiAddress and tequilapiPort locate the daemon's REST API (the
+	// daemon listens there, CLI commands look for a running daemon there).
+	tequilapiAddress string
+	tequilapiPort    int
+	// lightScrypt makes new keys use weak scrypt parameters (tests, devnet).
+	lightScrypt bool
 }
 
 // theApp is filled by the root command's PersistentPreRunE before any
@@ -36,15 +47,28 @@ func newRootCmd() *cobra.Command {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 		Version:       buildinfo.String(),
+		// Flags > MYST_* environment > <data-dir>/config.toml > defaults,
+		// for every flag of the command being run; then logging.
+		PersistentPreRunE: func(cmd *cobra.Command, _ []string) error {
+			return theApp.setup(cmd)
+		},
 	}
+	// Let subcommands have their own PersistentPreRunE without losing ours.
+	cobra.EnableTraverseRunHooks = true
 	pf := root.PersistentFlags()
-	pf.StringVar(&theApp.dataDir, "data-dir", defaultDataDir(), "directory for keys, databases and config")
+	pf.StringVar(&theApp.dataDir, config.DataDirFlag, defaultDataDir(), "directory for keys, databases and config (flag or MYST_DATA_DIR only)")
 	pf.String("log-level", "info", "log level: debug, info, warn, error")
 	pf.String("log-format", "text", "log format: text or json")
+	pf.StringVar(&theApp.tequilapiAddress, "tequilapi.address", tequilapi.DefaultAddress, "Tequilapi REST API address")
+	pf.IntVar(&theApp.tequilapiPort, "tequilapi.port", tequilapi.DefaultPort, "Tequilapi REST API port")
+	pf.BoolVar(&theApp.lightScrypt, "keystore.light-scrypt", false, "encrypt new keys with weak, fast scrypt parameters (tests and dev networks only)")
+	_ = pf.MarkHidden("keystore.light-scrypt")
 
 	// Each capability adds its command here, one line each.
 	root.AddCommand(
 		newVersionCmd(),
+		newDaemonCmd(),
+		newIdentityCmd(),
 	)
 	return root
 }
@@ -60,3 +84,64 @@ func newVersionCmd() *cobra.Command {
 		},
 	}
 }
+
+// setup resolves configuration for cmd and sets up logging.
+func (a *app) setup(cmd *cobra.Command) error {
+	fl := cmd.Flags()
+	if !fl.Changed(config.DataDirFlag) {
+		if v := os.Getenv(config.EnvName(config.DataDirFlag)); v != "" {
+			a.dataDir = v
+		}
+	}
+	if a.dataDir == "" {
+		return fmt.Errorf("empty --%s", config.DataDirFlag)
+	}
+	abs, err := filepath.Abs(a.dataDir)
+	if err != nil {
+		return fmt.Errorf("data dir %q: %w", a.dataDir, err)
+	}
+	a.dataDir = abs
+	if err := config.Resolve(cmd, a.dataDir, nil); err != nil {
+		return err
+	}
+	level, _ := fl.GetString("log-level")
+	format, _ := fl.GetString("log-format")
+	log, err := newLogger(cmd.ErrOrStderr(), level, format)
+	if err != nil {
+		return err
+	}
+	a.log = log
+	slog.SetDefault(log)
+	return nil
+}
+
+// newLogger builds the slog logger for --log-level and --log-format.
+func newLogger(w io.Writer, level, format string) (*slog.Logger, error) {
+	var lv slog.Level
+	if err := lv.UnmarshalText([]byte(level)); err != nil {
+		return nil, fmt.Errorf("--log-level %q: want debug, info, warn or error", level)
+	}
+	opts := &slog.HandlerOptions{Level: lv}
+	switch strings.ToLower(format) {
+	case "text":
+		return slog.New(slog.NewTextHandler(w, opts)), nil
+	case "json":
+		return slog.New(slog.NewJSONHandler(w, opts)), nil
+	default:
+		return nil, fmt.Errorf("--log-format %q: want text or json", format)
+	}
+}
+
+// ensureDataDir creates the data dir (mode 0700) if needed.
+func (a *app) ensureDataDir() error {
+	if err := os.MkdirAll(a.dataDir, 0o700); err != nil {
+		return fmt.Errorf("create data dir: %w", err)
+	}
+	return nil
+}
+
+// keystoreDir is where identity keys live.
+func (a *app) keystoreDir() string { return filepath.Join(a.dataDir, "keystore") }
+
+// passwordFile is the Tequilapi password file.
+func (a *app) passwordFile() string { return filepath.Join(a.dataDir, tequilapi.PasswordFileName) }

@@ -1,0 +1,363 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/ethereum/go-ethereum/common"
+	"github.com/ethereum/go-ethereum/common/hexutil"
+	"github.com/spf13/cobra"
+	"golang.org/x/term"
+
+	"github.com/openmyst/openmyst/identity"
+	"github.com/openmyst/openmyst/storage"
+	"github.com/openmyst/openmyst/tequilapi"
+)
+
+// passphraseEnv may hold the passphrase for scripts.
+const passphraseEnv = "MYST_PASSPHRASE"
+
+func newIdentityCmd() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "identity",
+		Short: "Create, list, import, export identities; sign and verify",
+		Long: `Identities are Ethereum addresses whose keys live in <data-dir>/keystore
+(go-ethereum scrypt JSON). When a daemon for the data dir is running, new,
+list and sign go through its Tequilapi; otherwise they work on the keystore
+directly.
+
+Passphrases come from --passphrase-file, or $MYST_PASSPHRASE, or a prompt
+without echo when stdin is a terminal.`,
+	}
+	cmd.AddCommand(newIdentityNewCmd(), newIdentityListCmd(), newIdentityImportCmd(),
+		newIdentityExportCmd(), newIdentitySignCmd(), newIdentityVerifyCmd())
+	return cmd
+}
+
+// readPassphrase gets a passphrase from file, env or a terminal prompt.
+func readPassphrase(cmd *cobra.Command, file, prompt string, confirm bool) (string, error) {
+	if file != "" {
+		data, err := os.ReadFile(file)
+		if err != nil {
+			return "", fmt.Errorf("read passphrase file: %w", err)
+		}
+		pw := strings.TrimRight(string(data), "\r\n")
+		if pw == "" {
+			return "", fmt.Errorf("passphrase file %s is empty", file)
+		}
+		return pw, nil
+	}
+	if pw := os.Getenv(passphraseEnv); pw != "" {
+		return pw, nil
+	}
+	fd := int(os.Stdin.Fd())
+	if !term.IsTerminal(fd) {
+		return "", fmt.Errorf("no passphrase: use --passphrase-file F or $%s, or run in a terminal", passphraseEnv)
+	}
+	ask := func(p string) (string, error) {
+		fmt.Fprint(cmd.ErrOrStderr(), p)
+		b, err := term.ReadPassword(fd)
+		fmt.Fprintln(cmd.ErrOrStderr())
+		if err != nil {
+			return "", fmt.Errorf("read passphrase: %w", err)
+		}
+		return string(b), nil
+	}
+	pw, err := ask(prompt + ": ")
+	if err != nil {
+		return "", err
+	}
+	if pw == "" {
+		return "", errors.New("empty passphrase")
+	}
+	if confirm {
+		again, err := ask("Repeat " + strings.ToLower(prompt[:1]) + prompt[1:] + ": ")
+		if err != nil {
+			return "", err
+		}
+		if again != pw {
+			return "", errors.New("passphrases do not match")
+		}
+	}
+	return pw, nil
+}
+
+// withLocalIdentities opens storage (for the default identity) and the
+// keystore and runs fn. needDB says whether a locked database is an
+// error; if not, fn runs without remembering the default.
+func withLocalIdentities(needDB bool, fn func(m *identity.Manager) error) error {
+	if err := theApp.ensureDataDir(); err != nil {
+		return err
+	}
+	db, err := storage.Open(filepath.Join(theApp.dataDir, storage.FileName))
+	switch {
+	case err == nil:
+		defer db.Close()
+	case errors.Is(err, storage.ErrLocked) && !needDB:
+		db = nil
+	default:
+		return err
+	}
+	m, err := theApp.identityManager(db)
+	if err != nil {
+		return err
+	}
+	defer m.LockAll()
+	return fn(m)
+}
+
+func printIdentity(w io.Writer, id string, isDefault, unlocked bool) {
+	var tags []string
+	if isDefault {
+		tags = append(tags, "default")
+	}
+	if unlocked {
+		tags = append(tags, "unlocked")
+	}
+	fmt.Fprintf(w, "%s\t%s\n", id, strings.Join(tags, ","))
+}
+
+func newIdentityNewCmd() *cobra.Command {
+	var passFile string
+	var setDefault bool
+	cmd := &cobra.Command{
+		Use:   "new",
+		Short: "Create an identity and print its address",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			ctx := cmd.Context()
+			pw, err := readPassphrase(cmd, passFile, "Passphrase for the new identity", true)
+			if err != nil {
+				return err
+			}
+			if c, err := theApp.daemonClient(ctx); err == nil {
+				id, err := c.CreateIdentity(ctx, pw, setDefault)
+				if err != nil {
+					return err
+				}
+				fmt.Fprintln(cmd.OutOrStdout(), id.ID)
+				return nil
+			}
+			return withLocalIdentities(true, func(m *identity.Manager) error {
+				id, err := m.New(ctx, pw)
+				if err != nil {
+					return err
+				}
+				if setDefault && !id.Default {
+					if err := m.SetDefault(ctx, id.Address); err != nil {
+						return err
+					}
+				}
+				fmt.Fprintln(cmd.OutOrStdout(), id.Address.Hex())
+				return nil
+			})
+		},
+	}
+	cmd.Flags().StringVar(&passFile, "passphrase-file", "", "read the passphrase from this file")
+	cmd.Flags().BoolVar(&setDefault, "set-default", false, "make it the default identity")
+	return cmd
+}
+
+func newIdentityListCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:   "list",
+		Short: "List identities: address and flags (default, unlocked)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			ctx := cmd.Context()
+			out := cmd.OutOrStdout()
+			if c, err := theApp.daemonClient(ctx); err == nil {
+				ids, err := c.Identities(ctx)
+				if err != nil {
+					return err
+				}
+				for _, id := range ids {
+					printIdentity(out, id.ID, id.Default, id.Unlocked)
+				}
+				return nil
+			}
+			return withLocalIdentities(true, func(m *identity.Manager) error {
+				ids, err := m.List(ctx)
+				if err != nil {
+					return err
+				}
+				for _, id := range ids {
+					printIdentity(out, id.Address.Hex(), id.Default, id.Unlocked)
+				}
+				return nil
+			})
+		},
+	}
+}
+
+func newIdentityImportCmd() *cobra.Command {
+	var passFile string
+	cmd := &cobra.Command{
+		Use:   "import FILE",
+		Short: "Import a keystore JSON file (keeps its passphrase)",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			ctx := cmd.Context()
+			data, err := os.ReadFile(args[0])
+			if err != nil {
+				return fmt.Errorf("read key file: %w", err)
+			}
+			pw, err := readPassphrase(cmd, passFile, "Passphrase of the key file", false)
+			if err != nil {
+				return err
+			}
+			// Import writes a new key file; a running daemon re-reads the
+			// keystore directory, so this works with or without one.
+			return withLocalIdentities(false, func(m *identity.Manager) error {
+				id, err := m.Import(ctx, data, pw, pw)
+				if err != nil {
+					return err
+				}
+				fmt.Fprintln(cmd.OutOrStdout(), id.Address.Hex())
+				return nil
+			})
+		},
+	}
+	cmd.Flags().StringVar(&passFile, "passphrase-file", "", "read the key file's passphrase from this file")
+	return cmd
+}
+
+func newIdentityExportCmd() *cobra.Command {
+	var outFile string
+	cmd := &cobra.Command{
+		Use:   "export ADDRESS",
+		Short: "Print the identity's keystore JSON (encrypted with its passphrase)",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			addr, err := identity.ParseAddress(args[0])
+			if err != nil {
+				return err
+			}
+			m, err := theApp.identityManager(nil)
+			if err != nil {
+				return err
+			}
+			data, err := m.Export(addr)
+			if err != nil {
+				return err
+			}
+			if outFile != "" {
+				f, err := os.OpenFile(outFile, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+				if err != nil {
+					return fmt.Errorf("export: %w", err)
+				}
+				if _, err := f.Write(data); err != nil {
+					f.Close()
+					return fmt.Errorf("export: %w", err)
+				}
+				return f.Close()
+			}
+			_, err = fmt.Fprintln(cmd.OutOrStdout(), string(data))
+			return err
+		},
+	}
+	cmd.Flags().StringVar(&outFile, "out", "", "write to this new file (mode 0600) instead of stdout")
+	return cmd
+}
+
+func newIdentitySignCmd() *cobra.Command {
+	var passFile string
+	cmd := &cobra.Command{
+		Use:   "sign ADDRESS MESSAGE",
+		Short: "Sign MESSAGE (Ethereum signed-message prefix); prints the 0x signature",
+		Args:  cobra.ExactArgs(2),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			ctx := cmd.Context()
+			addr, err := identity.ParseAddress(args[0])
+			if err != nil {
+				return err
+			}
+			msg := args[1]
+			if c, err := theApp.daemonClient(ctx); err == nil {
+				return signViaDaemon(ctx, cmd, passFile, addr, msg, c)
+			}
+			pw, err := readPassphrase(cmd, passFile, "Passphrase of "+addr.Hex(), false)
+			if err != nil {
+				return err
+			}
+			m, err := theApp.identityManager(nil)
+			if err != nil {
+				return err
+			}
+			defer m.LockAll()
+			if err := m.Unlock(addr, pw); err != nil {
+				return err
+			}
+			s, err := m.Signer(addr)
+			if err != nil {
+				return err
+			}
+			sig, err := s.Sign([]byte(msg))
+			if err != nil {
+				return err
+			}
+			fmt.Fprintln(cmd.OutOrStdout(), hexutil.Encode(sig))
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&passFile, "passphrase-file", "", "read the passphrase from this file (if the identity must be unlocked)")
+	return cmd
+}
+
+type daemonSigner interface {
+	Identity(ctx context.Context, id common.Address) (tequilapi.IdentityDTO, error)
+	Unlock(ctx context.Context, id common.Address, passphrase string) (tequilapi.IdentityDTO, error)
+	Sign(ctx context.Context, id common.Address, message string) ([]byte, error)
+}
+
+// signViaDaemon signs with the daemon, unlocking the identity there first
+// if it is locked.
+func signViaDaemon(ctx context.Context, cmd *cobra.Command, passFile string, addr common.Address, msg string, c daemonSigner) error {
+	id, err := c.Identity(ctx, addr)
+	if err != nil {
+		return err
+	}
+	if !id.Unlocked {
+		pw, err := readPassphrase(cmd, passFile, "Passphrase of "+addr.Hex(), false)
+		if err != nil {
+			return err
+		}
+		if _, err := c.Unlock(ctx, addr, pw); err != nil {
+			return err
+		}
+	}
+	sig, err := c.Sign(ctx, addr, msg)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintln(cmd.OutOrStdout(), hexutil.Encode(sig))
+	return nil
+}
+
+func newIdentityVerifyCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:   "verify ADDRESS MESSAGE SIGNATURE",
+		Short: "Check that SIGNATURE over MESSAGE was made by ADDRESS (exit 1 if not)",
+		Args:  cobra.ExactArgs(3),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			addr, err := identity.ParseAddress(args[0])
+			if err != nil {
+				return err
+			}
+			sig, err := hexutil.Decode(args[2])
+			if err != nil {
+				return fmt.Errorf("signature %q: want 0x-prefixed hex: %w", args[2], err)
+			}
+			if err := identity.Verify(addr, []byte(args[1]), sig); err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "valid signature by %s\n", addr.Hex())
+			return nil
+		},
+	}
+}
