@@ -161,6 +161,9 @@ func readAddr(r io.Reader, atyp byte) (Addr, error) {
 		}
 		a.Name = string(name)
 		if ip, err := netip.ParseAddr(a.Name); err == nil {
+			if ip.Zone() != "" {
+				return a, fmt.Errorf("%w: address with a zone", ErrSOCKSMalformed)
+			}
 			a.IP, a.Name = ip.Unmap(), ""
 		}
 	default:

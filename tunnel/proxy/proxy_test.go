@@ -1,0 +1,258 @@
+package proxy
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"net"
+	"net/netip"
+	"os"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+// hostNet is a Network over the host's own sockets (loopback in tests).
+type hostNet struct{ d net.Dialer }
+
+func (h *hostNet) DialContext(ctx context.Context, network, address string) (net.Conn, error) {
+	host, port, err := net.SplitHostPort(address)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := netip.ParseAddr(host); err != nil {
+		ips, err := h.LookupNetIP(ctx, "ip", host)
+		if err != nil {
+			return nil, err
+		}
+		address = net.JoinHostPort(ips[0].String(), port)
+	}
+	return h.d.DialContext(ctx, network, address)
+}
+func (h *hostNet) ListenPacket(ctx context.Context, network string) (net.PacketConn, error) {
+	var lc net.ListenConfig
+	return lc.ListenPacket(ctx, network, "127.0.0.1:0")
+}
+func (h *hostNet) LookupNetIP(ctx context.Context, network, host string) ([]netip.Addr, error) {
+	if host == "echo.test" {
+		return []netip.Addr{netip.MustParseAddr("127.0.0.1")}, nil
+	}
+	return nil, errors.New("no such host")
+}
+
+func quiet() *slog.Logger {
+	if os.Getenv("TUNNEL_TEST_LOG") != "" {
+		return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	}
+	return slog.New(slog.NewTextHandler(io.Discard, nil))
+}
+
+func startSOCKS(t *testing.T) string {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- NewSOCKS5(&hostNet{}, quiet()).Serve(ctx, ln) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("serve: %v", err)
+		}
+	})
+	return ln.Addr().String()
+}
+
+func tcpEcho(t *testing.T) *net.TCPAddr {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			io.Copy(c, c)
+			c.Close()
+		}
+	}()
+	t.Cleanup(func() { ln.Close(); <-done })
+	return ln.Addr().(*net.TCPAddr)
+}
+
+func dialSOCKS(t *testing.T, addr string, req []byte) (net.Conn, []byte) {
+	t.Helper()
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.SetDeadline(time.Now().Add(5 * time.Second))
+	c.Write([]byte{5, 1, 0})
+	g := make([]byte, 2)
+	if _, err := io.ReadFull(c, g); err != nil || !bytes.Equal(g, []byte{5, 0}) {
+		t.Fatalf("greeting %v %v", g, err)
+	}
+	c.Write(req)
+	rep := make([]byte, 4)
+	if _, err := io.ReadFull(c, rep); err != nil {
+		t.Fatalf("reply: %v", err)
+	}
+	return c, rep
+}
+
+func TestSOCKS5Connect(t *testing.T) {
+	echo := tcpEcho(t)
+	addr := startSOCKS(t)
+	for _, req := range [][]byte{
+		{5, 1, 0, 1, 127, 0, 0, 1, byte(echo.Port >> 8), byte(echo.Port)},
+		append(append([]byte{5, 1, 0, 3, 9}, "echo.test"...), byte(echo.Port>>8), byte(echo.Port)),
+	} {
+		c, rep := dialSOCKS(t, addr, req)
+		if rep[1] != repSucceeded {
+			t.Fatalf("reply code %d", rep[1])
+		}
+		rest := make([]byte, 6) // IPv4 bound address + port
+		io.ReadFull(c, rest)
+		c.Write([]byte("hello"))
+		got := make([]byte, 5)
+		if _, err := io.ReadFull(c, got); err != nil || string(got) != "hello" {
+			t.Fatalf("echo %q %v", got, err)
+		}
+		c.Close()
+	}
+}
+
+func TestSOCKS5Refusals(t *testing.T) {
+	addr := startSOCKS(t)
+	// Closed port: connection refused.
+	ln, _ := net.Listen("tcp", "127.0.0.1:0")
+	port := ln.Addr().(*net.TCPAddr).Port
+	ln.Close()
+	cases := []struct {
+		name string
+		req  []byte
+		code byte
+	}{
+		{"refused", []byte{5, 1, 0, 1, 127, 0, 0, 1, byte(port >> 8), byte(port)}, repConnectionRefused},
+		{"bind", []byte{5, 2, 0, 1, 127, 0, 0, 1, 0, 80}, repCmdNotSupported},
+		{"bad cmd", []byte{5, 9, 0, 1, 127, 0, 0, 1, 0, 80}, repCmdNotSupported},
+		{"bad atyp", []byte{5, 1, 0, 7, 127, 0, 0, 1, 0, 80}, repAtypNotSupported},
+		{"unresolvable", append(append([]byte{5, 1, 0, 3, 7}, "nx.test"...), 0, 80), repGeneralFailure},
+	}
+	for _, c := range cases {
+		conn, rep := dialSOCKS(t, addr, c.req)
+		if rep[1] != c.code {
+			t.Errorf("%s: reply code %d, want %d", c.name, rep[1], c.code)
+		}
+		conn.Close()
+	}
+	// No acceptable auth method.
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(5 * time.Second))
+	c.Write([]byte{5, 1, 2})
+	g := make([]byte, 2)
+	if _, err := io.ReadFull(c, g); err != nil || g[1] != methodNoAcceptable {
+		t.Fatalf("auth-only greeting answered %v %v", g, err)
+	}
+}
+
+func TestReadRequest(t *testing.T) {
+	good := map[string]struct {
+		in   []byte
+		want string
+	}{
+		"ipv4":         {[]byte{5, 1, 0, 1, 1, 2, 3, 4, 0, 80}, "1.2.3.4:80"},
+		"ipv6":         {append(append([]byte{5, 1, 0, 4}, netip.MustParseAddr("2001:db8::1").AsSlice()...), 1, 187), "[2001:db8::1]:443"},
+		"domain":       {append(append([]byte{5, 1, 0, 3, 11}, "example.com"...), 0, 80), "example.com:80"},
+		"ip as domain": {append(append([]byte{5, 1, 0, 3, 7}, "1.2.3.4"...), 0, 80), "1.2.3.4:80"},
+		"udp port 0":   {[]byte{5, 3, 0, 1, 0, 0, 0, 0, 0, 0}, "0.0.0.0:0"},
+	}
+	for name, c := range good {
+		r, err := ReadRequest(bytes.NewReader(c.in))
+		if err != nil {
+			t.Errorf("%s: %v", name, err)
+			continue
+		}
+		if r.Addr.String() != c.want {
+			t.Errorf("%s: %s, want %s", name, r.Addr, c.want)
+		}
+	}
+	bad := map[string][]byte{
+		"version":      {4, 1, 0, 1, 1, 2, 3, 4, 0, 80},
+		"reserved":     {5, 1, 1, 1, 1, 2, 3, 4, 0, 80},
+		"short":        {5, 1, 0, 1, 1, 2},
+		"empty domain": {5, 1, 0, 3, 0, 0, 80},
+		"nul domain":   {5, 1, 0, 3, 1, 0, 0, 80},
+		"port 0":       {5, 1, 0, 1, 1, 2, 3, 4, 0, 0},
+		"bind":         {5, 2, 0, 1, 1, 2, 3, 4, 0, 80},
+	}
+	for name, in := range bad {
+		if _, err := ReadRequest(bytes.NewReader(in)); err == nil {
+			t.Errorf("%s: accepted", name)
+		}
+	}
+}
+
+func FuzzReadRequest(f *testing.F) {
+	f.Add([]byte{5, 1, 0, 1, 1, 2, 3, 4, 0, 80})
+	f.Add(append(append([]byte{5, 1, 0, 3, 11}, "example.com"...), 0, 80))
+	f.Add([]byte{5, 3, 0, 4, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 53})
+	f.Fuzz(func(t *testing.T, data []byte) {
+		r, err := ReadRequest(bytes.NewReader(data))
+		if err != nil {
+			return
+		}
+		// A parsed address re-encodes to a request that parses the same.
+		enc := appendAddr([]byte{5, r.Cmd, 0}, r.Addr)
+		r2, err := ReadRequest(bytes.NewReader(enc))
+		if err != nil || r2 != r {
+			t.Fatalf("re-encode %v -> %v (%v)", r, r2, err)
+		}
+	})
+}
+
+func FuzzParseUDPDatagram(f *testing.F) {
+	f.Add(AppendUDPDatagram(nil, Addr{IP: netip.MustParseAddr("1.2.3.4"), Port: 53}, []byte("q")))
+	f.Add(AppendUDPDatagram(nil, Addr{Name: "example.com", Port: 53}, nil))
+	f.Add([]byte{0, 0, 1, 1, 1, 2, 3, 4, 0, 53})
+	f.Fuzz(func(t *testing.T, data []byte) {
+		a, payload, err := ParseUDPDatagram(data)
+		if err != nil {
+			return
+		}
+		enc := AppendUDPDatagram(nil, a, payload)
+		a2, p2, err := ParseUDPDatagram(enc)
+		if err != nil || a2 != a || !bytes.Equal(p2, payload) {
+			t.Fatalf("re-encode mismatch: %v %v %v", a, a2, err)
+		}
+	})
+}
+
+func TestUDPDatagramRejects(t *testing.T) {
+	for name, in := range map[string][]byte{
+		"short":    {0, 0},
+		"rsv":      {1, 0, 0, 1, 1, 2, 3, 4, 0, 53},
+		"frag":     {0, 0, 1, 1, 1, 2, 3, 4, 0, 53},
+		"port 0":   {0, 0, 0, 1, 1, 2, 3, 4, 0, 0},
+		"bad atyp": {0, 0, 0, 9, 1, 2, 3, 4, 0, 53},
+		"trunc":    {0, 0, 0, 4, 1, 2, 3},
+	} {
+		if _, _, err := ParseUDPDatagram(in); err == nil {
+			t.Errorf("%s: accepted", name)
+		}
+	}
+}
