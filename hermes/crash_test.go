@@ -1,0 +1,385 @@
+package hermes
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"database/sql"
+	"encoding/json"
+	"fmt"
+	"io"
+	"math/big"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/ethereum/go-ethereum/common"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/openmyst/openmyst/hermes/store"
+	"github.com/openmyst/openmyst/payments"
+)
+
+const childEnv = "HERMES_TEST_CHILD_DB"
+
+// runChildIfAsked runs a hermes HTTP server on a file-backed store when the
+// test binary is re-executed as a child by the crash tests. It prints
+// "ADDR host:port" and serves until killed or sent SIGTERM.
+func runChildIfAsked() bool {
+	dsn := os.Getenv(childEnv)
+	if dsn == "" {
+		return false
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM)
+	defer stop()
+	if err := runChild(ctx, dsn); err != nil {
+		fmt.Fprintln(os.Stderr, "child:", err)
+		os.Exit(1)
+	}
+	return true
+}
+
+func runChild(ctx context.Context, dsn string) error {
+	st, err := store.Open(ctx, dsn)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	chain := newFakeChain(testHermes)
+	chain.autoBalance = new(big.Int).Exp(big.NewInt(10), big.NewInt(30), nil)
+	reg := prometheus.NewRegistry()
+	svc, err := New(Config{ChainID: testChainID, HermesID: testHermes, Operator: testSigner("operator"), SettleInterval: time.Hour, Metrics: NewMetrics(reg), MaxBatch: 64}, st, chain)
+	if err != nil {
+		return err
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return err
+	}
+	fmt.Printf("ADDR %s\n", ln.Addr())
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() { defer wg.Done(); _ = svc.Run(ctx) }()
+	err = Serve(ctx, ln, svc.Handler(reg))
+	wg.Wait()
+	return err
+}
+
+type child struct {
+	cmd  *exec.Cmd
+	addr string
+}
+
+func startChild(t *testing.T, dsn string) *child {
+	t.Helper()
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), childEnv+"="+dsn)
+	cmd.Stderr = os.Stderr
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	line, err := bufio.NewReader(out).ReadString('\n')
+	if err != nil || !strings.HasPrefix(line, "ADDR ") {
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait()
+		t.Fatalf("child did not start: %q %v", line, err)
+	}
+	go func() { _, _ = io.Copy(io.Discard, out) }()
+	c := &child{cmd: cmd, addr: strings.TrimSpace(strings.TrimPrefix(line, "ADDR "))}
+	t.Cleanup(c.kill)
+	return c
+}
+
+// kill sends SIGKILL: no shutdown code runs in the child.
+func (c *child) kill() {
+	if c.cmd.ProcessState != nil {
+		return
+	}
+	_ = c.cmd.Process.Signal(syscall.SIGKILL)
+	_ = c.cmd.Wait()
+}
+
+type exchangeReply struct {
+	status int
+	raw    []byte
+	resp   ExchangeResponse
+	code   Code
+}
+
+func postExchange(hc *http.Client, addr string, m *payments.ExchangeMessage) (*exchangeReply, error) {
+	body, err := json.Marshal(m)
+	if err != nil {
+		return nil, err
+	}
+	res, err := hc.Post("http://"+addr+"/v1/exchange", "application/json", bytes.NewReader(body))
+	if err != nil {
+		return nil, err
+	}
+	defer res.Body.Close()
+	raw, err := io.ReadAll(res.Body)
+	if err != nil {
+		return nil, err
+	}
+	r := &exchangeReply{status: res.StatusCode, raw: raw}
+	if res.StatusCode != http.StatusOK {
+		var eb ErrorBody
+		_ = json.Unmarshal(raw, &eb)
+		r.code = eb.Error.Code
+		return r, nil
+	}
+	var wire struct {
+		Promise  json.RawMessage `json:"promise"`
+		Replayed bool            `json:"replayed"`
+	}
+	if err := json.Unmarshal(raw, &wire); err != nil {
+		return nil, err
+	}
+	p, err := payments.DecodePromise(wire.Promise)
+	if err != nil {
+		return nil, err
+	}
+	r.resp = ExchangeResponse{Promise: *p, Replayed: wire.Replayed}
+	return r, nil
+}
+
+// crashWorkload is a set of consumers, each with a sequence of messages
+// spread over a few providers and agreements.
+type crashWorkload struct {
+	perConsumer [][]*payments.ExchangeMessage
+	wantEarned  map[common.Address]int64
+	wantPromise map[common.Address]int64
+}
+
+func newCrashWorkload(t *testing.T, consumers, msgs, providers int) *crashWorkload {
+	w := &crashWorkload{wantEarned: map[common.Address]int64{}, wantPromise: map[common.Address]int64{}}
+	provs := make([]common.Address, providers)
+	for i := range provs {
+		provs[i] = testSigner(fmt.Sprint("crash provider ", i)).Address()
+	}
+	for c := 0; c < consumers; c++ {
+		cs := testSigner(fmt.Sprint("crash consumer ", c))
+		totals := map[int]int64{}
+		var amount int64
+		var seq []*payments.ExchangeMessage
+		for i := 0; i < msgs; i++ {
+			p := (c + i) % providers
+			step := int64(1 + (c*7+i*3)%10)
+			totals[p] += step
+			amount += step
+			w.wantEarned[provs[p]] += step
+			seq = append(seq, msg(t, cs, provs[p], int64(1000+p), totals[p], amount, secret(fmt.Sprint("crash", c, i))))
+		}
+		w.wantPromise[cs.Address()] = amount
+		w.perConsumer = append(w.perConsumer, seq)
+	}
+	return w
+}
+
+// TestKill9DuringExchangeStream: SIGKILL the hermes in the middle of a
+// stream of exchange messages, restart it on the same database, and check
+// that every acknowledged promise is still there, unchanged, that nothing
+// was issued twice and that the totals match.
+func TestKill9DuringExchangeStream(t *testing.T) {
+	t.Run("sqlite", func(t *testing.T) {
+		testKill9(t, filepath.Join(t.TempDir(), "hermes.db"))
+	})
+	t.Run("postgres", func(t *testing.T) {
+		dsn := os.Getenv("MYST_TEST_POSTGRES_DSN")
+		if dsn == "" {
+			t.Skip("MYST_TEST_POSTGRES_DSN unset: start one with scripts/postgres-test.sh")
+		}
+		testKill9(t, freshPostgresSchema(t, dsn))
+	})
+}
+
+func testKill9(t *testing.T, dsn string) {
+	if testing.Short() {
+		t.Skip("starts child processes")
+	}
+	const consumers, msgs, providers = 16, 40, 4
+	w := newCrashWorkload(t, consumers, msgs, providers)
+	hc := &http.Client{Timeout: 10 * time.Second}
+
+	acked := make([]map[int]*exchangeReply, consumers) // consumer -> msg index -> reply
+	next := make([]int, consumers)                     // first message not yet acknowledged
+	run := func(addr string, stopAfter int64) {
+		var total atomic.Int64
+		var wg sync.WaitGroup
+		for c := 0; c < consumers; c++ {
+			if acked[c] == nil {
+				acked[c] = map[int]*exchangeReply{}
+			}
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for next[c] < msgs {
+					if stopAfter > 0 && total.Load() >= stopAfter {
+						return
+					}
+					r, err := postExchange(hc, addr, w.perConsumer[c][next[c]])
+					if err != nil {
+						return // the hermes died; the outcome of this message is unknown
+					}
+					if r.status != http.StatusOK {
+						t.Errorf("consumer %d message %d: %d %s", c, next[c], r.status, r.raw)
+						return
+					}
+					acked[c][next[c]] = r
+					next[c]++
+					total.Add(1)
+				}
+			}()
+		}
+		wg.Wait()
+	}
+
+	ch := startChild(t, dsn)
+	killed := make(chan struct{})
+	go func() {
+		// Kill mid-stream, while requests are in flight.
+		deadline := time.Now().Add(20 * time.Second)
+		for time.Now().Before(deadline) {
+			time.Sleep(5 * time.Millisecond)
+			if progress(ch.addr) >= 150 {
+				break
+			}
+		}
+		ch.kill()
+		close(killed)
+	}()
+	run(ch.addr, 0)
+	<-killed
+	if t.Failed() {
+		return
+	}
+	before := 0
+	for c := range acked {
+		before += len(acked[c])
+	}
+	if before == 0 || before >= consumers*msgs {
+		t.Fatalf("kill did not land mid-stream: %d of %d acknowledged", before, consumers*msgs)
+	}
+	beforeKill := make([]map[int]*exchangeReply, consumers)
+	for c := range acked {
+		beforeKill[c] = map[int]*exchangeReply{}
+		for i, r := range acked[c] {
+			beforeKill[c][i] = r
+		}
+	}
+
+	ch2 := startChild(t, dsn)
+	// Every promise acknowledged before the kill is still there, unchanged.
+	for c := range beforeKill {
+		for i, r := range beforeKill[c] {
+			again, err := postExchange(hc, ch2.addr, w.perConsumer[c][i])
+			if err != nil || again.status != http.StatusOK || !again.resp.Replayed || !again.resp.Promise.Equal(&r.resp.Promise) {
+				t.Fatalf("consumer %d message %d after restart: %+v %v (acked %s)", c, i, again, err, r.raw)
+			}
+		}
+	}
+	run(ch2.addr, 0) // finish the stream, resending the in-flight messages
+	ch2.kill()
+
+	st, err := store.Open(context.Background(), dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	stats, err := st.Stats(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if stats.Exchanges != consumers*msgs {
+		t.Fatalf("stored %d exchanges, want exactly %d", stats.Exchanges, consumers*msgs)
+	}
+	seen := map[string]bool{}
+	for c := range w.perConsumer {
+		for i, m := range w.perConsumer[c] {
+			d, _ := m.Digest()
+			e, err := st.ExchangeByDigest(context.Background(), d)
+			if err != nil {
+				t.Fatalf("consumer %d message %d missing: %v", c, i, err)
+			}
+			r := acked[c][i]
+			if r == nil || !e.HermesPromise.Equal(&r.resp.Promise) {
+				t.Fatalf("consumer %d message %d: stored promise differs from acknowledged", c, i)
+			}
+			key := e.Provider.Hex() + "/" + e.HermesPromise.Amount.String()
+			if seen[key] {
+				t.Fatalf("hermes promise amount %s issued twice to %s", e.HermesPromise.Amount, e.Provider.Hex())
+			}
+			seen[key] = true
+		}
+	}
+	for p, want := range w.wantEarned {
+		ps, err := st.Provider(context.Background(), p)
+		if err != nil || ps.Earned.Int64() != want {
+			t.Fatalf("provider %s earned %v, want %d (%v)", p.Hex(), ps.Earned, want, err)
+		}
+	}
+	for c, want := range w.wantPromise {
+		cs, _, err := st.Consumer(context.Background(), c)
+		if err != nil || cs.Promised.Int64() != want {
+			t.Fatalf("consumer %s promised %v, want %d (%v)", c.Hex(), cs.Promised, want, err)
+		}
+	}
+	t.Logf("killed after %d acknowledged messages; %d total, all present after restart", before, consumers*msgs)
+}
+
+// progress reads the child's accepted counter from /metrics.
+func progress(addr string) int {
+	res, err := http.Get("http://" + addr + "/metrics")
+	if err != nil {
+		return 0
+	}
+	defer res.Body.Close()
+	b, _ := io.ReadAll(res.Body)
+	for _, line := range strings.Split(string(b), "\n") {
+		if strings.HasPrefix(line, "hermes_exchange_accepted_total ") {
+			var v float64
+			fmt.Sscan(strings.TrimPrefix(line, "hermes_exchange_accepted_total "), &v)
+			return int(v)
+		}
+	}
+	return 0
+}
+
+var schemaSeq atomic.Int64
+
+// freshPostgresSchema creates an empty schema and returns a DSN using it.
+func freshPostgresSchema(t *testing.T, dsn string) string {
+	t.Helper()
+	db, err := sql.Open("pgx", dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	name := fmt.Sprintf("hermes_crash_%d_%d", time.Now().UnixNano(), schemaSeq.Add(1))
+	if _, err := db.Exec(`CREATE SCHEMA ` + name); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if db, err := sql.Open("pgx", dsn); err == nil {
+			_, _ = db.Exec(`DROP SCHEMA ` + name + ` CASCADE`)
+			_ = db.Close()
+		}
+	})
+	sep := "?"
+	if strings.Contains(dsn, "?") {
+		sep = "&"
+	}
+	return dsn + sep + "search_path=" + name
+}

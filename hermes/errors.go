@@ -1,0 +1,91 @@
+package hermes
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+)
+
+// Code is a stable, machine-readable rejection reason. It appears in the
+// API's JSON error body and as the "reason" label of the rejection metric.
+type Code string
+
+// Rejection codes.
+const (
+	CodeBadRequest          Code = "bad_request"          // malformed request or message
+	CodeBadSignature        Code = "bad_signature"        // consumer or promise signature invalid
+	CodeWrongChain          Code = "wrong_chain"          // message for another chain
+	CodeWrongHermes         Code = "wrong_hermes"         // message for another hermes
+	CodeNotRegistered       Code = "not_registered"       // consumer not registered with this hermes
+	CodeWrongChannel        Code = "wrong_channel"        // promise channel is not the consumer's channel
+	CodeBadFee              Code = "bad_fee"              // transactor fee outside the rules
+	CodeAmountDecreased     Code = "amount_decreased"     // cumulative amount lower than accepted before
+	CodeUnderpaid           Code = "underpaid"            // promise increase smaller than agreement increase
+	CodeInsufficientBalance Code = "insufficient_balance" // consumer total would exceed channel balance
+	CodeReplayConflict      Code = "replay_conflict"      // same amount as an accepted message, different content
+	CodeUnrevealedLimit     Code = "unrevealed_limit"     // provider must reveal earlier secrets first
+	CodeBadPreimage         Code = "bad_preimage"         // keccak(R) does not match the hashlock
+	CodeNotFound            Code = "not_found"            // no such hashlock / record
+	CodeUnavailable         Code = "unavailable"          // storage or chain temporarily failing; retry
+)
+
+// HTTPStatus is the status the API answers a rejection with.
+func (c Code) HTTPStatus() int {
+	switch c {
+	case CodeBadRequest, CodeWrongChain, CodeWrongHermes, CodeWrongChannel, CodeBadFee, CodeBadPreimage:
+		return http.StatusBadRequest
+	case CodeBadSignature:
+		return http.StatusUnauthorized
+	case CodeNotRegistered:
+		return http.StatusForbidden
+	case CodeNotFound:
+		return http.StatusNotFound
+	case CodeAmountDecreased, CodeReplayConflict, CodeUnderpaid, CodeUnrevealedLimit:
+		return http.StatusConflict
+	case CodeInsufficientBalance:
+		return http.StatusPaymentRequired
+	default:
+		return http.StatusServiceUnavailable
+	}
+}
+
+// Retryable reports whether the same request may succeed later unchanged.
+func (c Code) Retryable() bool { return c == CodeUnavailable }
+
+// Error is a rejection with a stable Code and a human-readable reason.
+type Error struct {
+	// Code is the stable reason.
+	Code Code
+	// Msg explains the rejection.
+	Msg string
+	// Err is the underlying cause, if any.
+	Err error
+}
+
+func (e *Error) Error() string {
+	if e.Err != nil {
+		return fmt.Sprintf("%s: %s: %v", e.Code, e.Msg, e.Err)
+	}
+	return fmt.Sprintf("%s: %s", e.Code, e.Msg)
+}
+
+// Unwrap returns the cause.
+func (e *Error) Unwrap() error { return e.Err }
+
+func reject(code Code, format string, args ...any) *Error {
+	return &Error{Code: code, Msg: fmt.Sprintf(format, args...)}
+}
+
+func unavailable(msg string, err error) *Error {
+	return &Error{Code: CodeUnavailable, Msg: msg, Err: err}
+}
+
+// CodeOf returns the Code of err, CodeUnavailable for errors that are not
+// an *Error.
+func CodeOf(err error) Code {
+	var e *Error
+	if errors.As(err, &e) {
+		return e.Code
+	}
+	return CodeUnavailable
+}

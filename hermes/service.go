@@ -1,0 +1,649 @@
+package hermes
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/big"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/ethereum/go-ethereum/common"
+
+	"github.com/openmyst/openmyst/hermes/store"
+	"github.com/openmyst/openmyst/identity"
+	"github.com/openmyst/openmyst/payments"
+)
+
+// Config configures a hermes Service.
+type Config struct {
+	// ChainID is the chain every message must be bound to.
+	ChainID *big.Int
+	// HermesID is this hermes's contract address.
+	HermesID common.Address
+	// Operator signs the hermes promises to providers.
+	Operator identity.Signer
+	// FeeBasisPoints is the hermes fee the contract deducts when a provider
+	// settles (reported by the info endpoint).
+	FeeBasisPoints uint16
+	// MinConsumerFee is the lowest transactor fee a consumer promise may
+	// carry (it pays the hermes's settlement gas); nil means 0.
+	MinConsumerFee *big.Int
+	// ProviderPromiseFee is the transactor fee put on hermes promises; nil
+	// means 0.
+	ProviderPromiseFee *big.Int
+	// MaxUnrevealed caps how many of a provider's promises may wait for
+	// their secret R before it gets new ones (the hermes's exposure); 0
+	// means no cap.
+	MaxUnrevealed int
+	// SettleThreshold is the smallest revealed, unsettled consumer amount
+	// worth a settlement transaction; nil means 1.
+	SettleThreshold *big.Int
+	// SettleInterval is how often the settlement worker runs (default 30s).
+	SettleInterval time.Duration
+	// ChannelCacheTTL bounds how long an on-chain channel read is trusted
+	// without an event (default 1m).
+	ChannelCacheTTL time.Duration
+	// MaxBatch caps accepts per group commit (default 512).
+	MaxBatch int
+	// Log receives operational logs; nil means slog.Default().
+	Log *slog.Logger
+	// Metrics receives measurements; nil means unregistered instruments.
+	Metrics *Metrics
+}
+
+// Result is the answer to an exchange message.
+type Result struct {
+	// Promise is the operator-signed promise on the provider's channel.
+	Promise payments.Promise
+	// Replayed is true when the message had been accepted before and the
+	// stored promise is returned unchanged.
+	Replayed bool
+}
+
+type agreementKey struct {
+	provider common.Address
+	id       string
+}
+
+// consumerState is the in-memory copy of one consumer's store state. mu is
+// held from the first read until the accept has committed, which
+// serializes a consumer's accepts in this process.
+type consumerState struct {
+	mu         sync.Mutex
+	gen        uint64 // generation loaded at; 0 = not loaded
+	c          store.Consumer
+	agreements map[agreementKey]*big.Int
+}
+
+type providerState struct {
+	mu  sync.Mutex
+	gen uint64
+	p   store.Provider
+}
+
+type op struct {
+	a    store.Accept
+	gen  uint64
+	done chan error
+}
+
+type channelEntry struct {
+	info ChannelInfo
+	at   time.Time
+}
+
+// Service is the hermes payment hub. Create it with New, run its
+// background work with Run, and serve Handler.
+type Service struct {
+	cfg   Config
+	st    store.Store
+	chain Chain
+	log   *slog.Logger
+	m     *Metrics
+
+	gen       atomic.Uint64 // bumped when a commit fails: cached state is stale
+	consumers sync.Map      // common.Address -> *consumerState
+	providers sync.Map      // common.Address -> *providerState
+
+	chMu    sync.Mutex
+	chCache map[common.Address]channelEntry
+
+	ops      chan *op
+	stopping chan struct{} // closed when the committer stops taking ops
+	stopped  chan struct{} // closed when no op will ever be committed again
+	running  atomic.Bool
+}
+
+// New returns a Service over st and chain. Call Run before serving.
+func New(cfg Config, st store.Store, chain Chain) (*Service, error) {
+	if cfg.ChainID == nil || cfg.ChainID.Sign() <= 0 {
+		return nil, errors.New("hermes: config needs a positive chain id")
+	}
+	if cfg.Operator == nil {
+		return nil, errors.New("hermes: config needs an operator signer")
+	}
+	if cfg.HermesID == (common.Address{}) {
+		return nil, errors.New("hermes: config needs the hermes contract address")
+	}
+	if cfg.MinConsumerFee == nil {
+		cfg.MinConsumerFee = new(big.Int)
+	}
+	if cfg.ProviderPromiseFee == nil {
+		cfg.ProviderPromiseFee = new(big.Int)
+	}
+	if cfg.SettleThreshold == nil || cfg.SettleThreshold.Sign() <= 0 {
+		cfg.SettleThreshold = big.NewInt(1)
+	}
+	if cfg.SettleInterval <= 0 {
+		cfg.SettleInterval = 30 * time.Second
+	}
+	if cfg.ChannelCacheTTL <= 0 {
+		cfg.ChannelCacheTTL = time.Minute
+	}
+	if cfg.MaxBatch <= 0 {
+		cfg.MaxBatch = 512
+	}
+	if cfg.Log == nil {
+		cfg.Log = slog.Default()
+	}
+	if cfg.Metrics == nil {
+		cfg.Metrics = NewMetrics(nil)
+	}
+	s := &Service{
+		cfg: cfg, st: st, chain: chain, log: cfg.Log, m: cfg.Metrics,
+		chCache:  make(map[common.Address]channelEntry),
+		ops:      make(chan *op, 4*cfg.MaxBatch),
+		stopping: make(chan struct{}),
+		stopped:  make(chan struct{}),
+	}
+	s.gen.Store(1)
+	return s, nil
+}
+
+// Config returns the effective configuration (defaults filled in).
+func (s *Service) Config() Config { return s.cfg }
+
+// Run runs the group committer, the chain event watcher and the settlement
+// worker until ctx is done. It returns after all of them have stopped.
+// Run may be called once.
+func (s *Service) Run(ctx context.Context) error {
+	if !s.running.CompareAndSwap(false, true) {
+		return errors.New("hermes: Run called twice")
+	}
+	var wg sync.WaitGroup
+	wg.Add(3)
+	go func() { defer wg.Done(); s.commitLoop(ctx) }()
+	go func() { defer wg.Done(); s.watchLoop(ctx) }()
+	go func() { defer wg.Done(); s.settleLoop(ctx) }()
+	wg.Wait()
+	return nil
+}
+
+// commitLoop is the single writer: it takes every waiting op (up to
+// MaxBatch) into one transaction, so one fsync acknowledges many accepts.
+func (s *Service) commitLoop(ctx context.Context) {
+	defer close(s.stopped)
+	batch := make([]*op, 0, s.cfg.MaxBatch)
+	accepts := make([]store.Accept, 0, s.cfg.MaxBatch)
+	wctx := context.WithoutCancel(ctx)
+	for {
+		batch, accepts = batch[:0], accepts[:0]
+		select {
+		case <-ctx.Done():
+			close(s.stopping)
+			for {
+				select {
+				case o := <-s.ops:
+					o.done <- unavailable("hermes is shutting down", ctx.Err())
+				default:
+					return
+				}
+			}
+		case o := <-s.ops:
+			batch = append(batch, o)
+		}
+	fill:
+		for len(batch) < s.cfg.MaxBatch {
+			select {
+			case o := <-s.ops:
+				batch = append(batch, o)
+			default:
+				break fill
+			}
+		}
+		gen := s.gen.Load()
+		live := batch[:0]
+		for _, o := range batch {
+			if o.gen != gen {
+				o.done <- unavailable("state changed while accepting; retry", nil)
+				continue
+			}
+			live = append(live, o)
+			accepts = append(accepts, o.a)
+		}
+		if len(live) == 0 {
+			continue
+		}
+		err := s.st.Commit(wctx, accepts)
+		s.m.BatchSize.Observe(float64(len(live)))
+		if err != nil {
+			// Cached consumer and provider state assumed this batch; drop it.
+			s.gen.Add(1)
+			s.log.Error("hermes: group commit failed", "accepts", len(live), "err", err)
+			err = unavailable("storage commit failed; retry", err)
+		}
+		for _, o := range live {
+			o.done <- err
+		}
+	}
+}
+
+// wait waits until o committed or failed. It waits even if the request
+// context ends: the outcome must be known before the consumer's state is
+// released.
+func (s *Service) wait(o *op) error {
+	select {
+	case err := <-o.done:
+		return err
+	case <-s.stopped:
+		select {
+		case err := <-o.done:
+			return err
+		default:
+			return unavailable("hermes is shutting down", nil)
+		}
+	}
+}
+
+// Exchange checks a consumer's exchange message and, if it is acceptable,
+// stores it durably and returns the hermes promise for the provider. An
+// identical message accepted before returns the stored promise. Rejections
+// are *Error with a stable Code; nothing is stored for them.
+func (s *Service) Exchange(ctx context.Context, m *payments.ExchangeMessage) (*Result, error) {
+	start := time.Now()
+	res, err := s.exchange(ctx, m)
+	s.m.Latency.Observe(time.Since(start).Seconds())
+	switch {
+	case err != nil:
+		s.m.Rejected.WithLabelValues(string(CodeOf(err))).Inc()
+	case res.Replayed:
+		s.m.Replayed.Inc()
+	default:
+		s.m.Accepted.Inc()
+	}
+	return res, err
+}
+
+func (s *Service) exchange(ctx context.Context, m *payments.ExchangeMessage) (*Result, error) {
+	if err := m.Validate(); err != nil {
+		return nil, reject(CodeBadRequest, "%v", err)
+	}
+	if m.ChainID.Cmp(s.cfg.ChainID) != 0 {
+		return nil, reject(CodeWrongChain, "message is for chain %s, this hermes serves chain %s", m.ChainID, s.cfg.ChainID)
+	}
+	if m.HermesID != s.cfg.HermesID {
+		return nil, reject(CodeWrongHermes, "message is for hermes %s, this is %s", m.HermesID.Hex(), s.cfg.HermesID.Hex())
+	}
+	if m.Provider == (common.Address{}) {
+		return nil, reject(CodeBadRequest, "provider is the zero address")
+	}
+	consumer, err := m.RecoverConsumer()
+	if err != nil {
+		return nil, &Error{Code: CodeBadSignature, Msg: "consumer signature does not verify", Err: err}
+	}
+	p := &m.Promise
+	if p.Fee.Cmp(p.Amount) > 0 {
+		return nil, reject(CodeBadFee, "fee %s exceeds promise amount %s", p.Fee, p.Amount)
+	}
+	if p.Fee.Cmp(s.cfg.MinConsumerFee) < 0 {
+		return nil, reject(CodeBadFee, "fee %s below the hermes minimum %s", p.Fee, s.cfg.MinConsumerFee)
+	}
+	info, err := s.channel(ctx, consumer, false)
+	if err != nil {
+		return nil, err
+	}
+	if !info.Registered {
+		return nil, reject(CodeNotRegistered, "consumer %s is not registered", consumer.Hex())
+	}
+	if info.Hermes != s.cfg.HermesID {
+		return nil, reject(CodeNotRegistered, "consumer %s is registered with hermes %s, not this one", consumer.Hex(), info.Hermes.Hex())
+	}
+	if p.ChannelID != payments.ConsumerChannelID(info.Channel) {
+		return nil, reject(CodeWrongChannel, "promise channel %x is not consumer channel %s", p.ChannelID, info.Channel.Hex())
+	}
+	digest, err := m.Digest()
+	if err != nil {
+		return nil, reject(CodeBadRequest, "%v", err)
+	}
+
+	cs := s.consumerEntry(consumer)
+	cs.mu.Lock()
+	defer cs.mu.Unlock()
+	gen := s.gen.Load()
+	if err := s.loadConsumer(ctx, cs, consumer, gen); err != nil {
+		return nil, err
+	}
+
+	// Not above the accepted total: either an identical replay or a reject.
+	if p.Amount.Cmp(cs.c.Promised) <= 0 {
+		e, err := s.st.ExchangeByDigest(ctx, digest)
+		switch {
+		case err == nil && e.Consumer == consumer:
+			return &Result{Promise: e.HermesPromise, Replayed: true}, nil
+		case err != nil && !errors.Is(err, store.ErrNotFound):
+			return nil, unavailable("read stored exchange", err)
+		case p.Amount.Cmp(cs.c.Promised) == 0:
+			return nil, reject(CodeReplayConflict, "amount %s was already accepted for a different message", p.Amount)
+		default:
+			return nil, reject(CodeAmountDecreased, "amount %s is below the accepted %s", p.Amount, cs.c.Promised)
+		}
+	}
+	key := agreementKey{m.Provider, m.AgreementID.String()}
+	prevTotal := cs.agreements[key]
+	if prevTotal == nil {
+		prevTotal = new(big.Int)
+	}
+	if m.AgreementTotal.Cmp(prevTotal) < 0 {
+		return nil, reject(CodeAmountDecreased, "agreement %s total %s is below the accepted %s", m.AgreementID, m.AgreementTotal, prevTotal)
+	}
+	delta := new(big.Int).Sub(m.AgreementTotal, prevTotal)
+	increase := new(big.Int).Sub(p.Amount, cs.c.Promised)
+	if increase.Cmp(delta) < 0 {
+		return nil, reject(CodeUnderpaid, "promise grows by %s but the agreement total by %s", increase, delta)
+	}
+	if !covered(info, p.Amount) {
+		if info, err = s.channel(ctx, consumer, true); err != nil {
+			return nil, err
+		}
+		if !covered(info, p.Amount) {
+			return nil, reject(CodeInsufficientBalance, "promised %s exceeds channel balance %s plus settled %s", p.Amount, info.Balance, info.Settled)
+		}
+	}
+
+	ps := s.providerEntry(m.Provider)
+	ps.mu.Lock()
+	if err := s.loadProvider(ctx, ps, m.Provider, gen); err != nil {
+		ps.mu.Unlock()
+		return nil, err
+	}
+	if s.cfg.MaxUnrevealed > 0 && ps.p.Unrevealed >= int64(s.cfg.MaxUnrevealed) {
+		ps.mu.Unlock()
+		return nil, reject(CodeUnrevealedLimit, "provider has %d promises with unrevealed R; reveal them first", ps.p.Unrevealed)
+	}
+	earned := new(big.Int).Add(ps.p.Earned, delta)
+	hp := payments.Promise{
+		ChainID:   s.cfg.ChainID,
+		ChannelID: payments.ProviderChannelID(m.Provider, s.cfg.HermesID),
+		Amount:    earned,
+		Fee:       s.cfg.ProviderPromiseFee,
+		Hashlock:  p.Hashlock,
+	}
+	if err := hp.Sign(s.cfg.Operator); err != nil {
+		ps.mu.Unlock()
+		return nil, unavailable("sign hermes promise", err)
+	}
+	o := &op{gen: gen, done: make(chan error, 1), a: store.Accept{
+		Exchange: store.Exchange{Digest: digest, Consumer: consumer, Provider: m.Provider, AgreementID: m.AgreementID,
+			AgreementTotal: m.AgreementTotal, ConsumerPromise: *p, HermesPromise: hp, ExchangeSignature: m.Signature},
+		Consumer:  store.Consumer{Identity: consumer, Channel: info.Channel, Promised: p.Amount, Settled: cs.c.Settled, Version: cs.c.Version},
+		Provider:  store.Provider{Identity: m.Provider, Earned: earned, Version: ps.p.Version},
+		Agreement: store.Agreement{Consumer: consumer, Provider: m.Provider, AgreementID: m.AgreementID, Total: m.AgreementTotal},
+	}}
+	// Queue under the provider lock so the provider's cumulative amounts
+	// reach the store in order; a failed batch bumps the generation and
+	// every cached state is reloaded.
+	select {
+	case s.ops <- o:
+	case <-s.stopping:
+		ps.mu.Unlock()
+		return nil, unavailable("hermes is shutting down", nil)
+	}
+	ps.p = store.Provider{Identity: m.Provider, Earned: earned, Unrevealed: ps.p.Unrevealed + 1, Version: ps.p.Version + 1}
+	ps.mu.Unlock()
+
+	if err := s.wait(o); err != nil {
+		cs.gen = 0
+		return nil, err
+	}
+	cs.c = store.Consumer{Identity: consumer, Channel: info.Channel, Promised: p.Amount, Settled: cs.c.Settled, Version: cs.c.Version + 1}
+	cs.agreements[key] = m.AgreementTotal
+	return &Result{Promise: hp}, nil
+}
+
+// covered reports whether a cumulative promise of amount fits the channel:
+// amount - settled <= balance.
+func covered(info ChannelInfo, amount *big.Int) bool {
+	need := new(big.Int).Sub(amount, info.Settled)
+	return need.Cmp(info.Balance) <= 0
+}
+
+func (s *Service) consumerEntry(id common.Address) *consumerState {
+	if v, ok := s.consumers.Load(id); ok {
+		return v.(*consumerState)
+	}
+	v, _ := s.consumers.LoadOrStore(id, &consumerState{})
+	return v.(*consumerState)
+}
+
+func (s *Service) providerEntry(id common.Address) *providerState {
+	if v, ok := s.providers.Load(id); ok {
+		return v.(*providerState)
+	}
+	v, _ := s.providers.LoadOrStore(id, &providerState{})
+	return v.(*providerState)
+}
+
+// loadConsumer (re)reads a consumer's state unless it is current. Caller
+// holds cs.mu.
+func (s *Service) loadConsumer(ctx context.Context, cs *consumerState, id common.Address, gen uint64) error {
+	if cs.gen == gen {
+		return nil
+	}
+	c, ags, err := s.st.Consumer(ctx, id)
+	if err != nil {
+		return unavailable("read consumer state", err)
+	}
+	cs.c = c
+	cs.agreements = make(map[agreementKey]*big.Int, len(ags))
+	for _, a := range ags {
+		cs.agreements[agreementKey{a.Provider, a.AgreementID.String()}] = a.Total
+	}
+	cs.gen = gen
+	return nil
+}
+
+// loadProvider (re)reads a provider's state unless it is current. Caller
+// holds ps.mu.
+func (s *Service) loadProvider(ctx context.Context, ps *providerState, id common.Address, gen uint64) error {
+	if ps.gen == gen {
+		return nil
+	}
+	p, err := s.st.Provider(ctx, id)
+	if err != nil {
+		return unavailable("read provider state", err)
+	}
+	ps.p, ps.gen = p, gen
+	return nil
+}
+
+// channel returns the consumer's on-chain channel state, from the cache
+// unless fresh is set or the entry is older than ChannelCacheTTL.
+func (s *Service) channel(ctx context.Context, consumer common.Address, fresh bool) (ChannelInfo, error) {
+	if !fresh {
+		s.chMu.Lock()
+		e, ok := s.chCache[consumer]
+		s.chMu.Unlock()
+		if ok && time.Since(e.at) < s.cfg.ChannelCacheTTL {
+			return e.info, nil
+		}
+	}
+	info, err := s.chain.ConsumerChannel(ctx, consumer)
+	if err != nil {
+		return ChannelInfo{}, unavailable("read consumer channel from chain", err)
+	}
+	if info.Balance == nil {
+		info.Balance = new(big.Int)
+	}
+	if info.Settled == nil {
+		info.Settled = new(big.Int)
+	}
+	if info.Registered {
+		s.chMu.Lock()
+		s.chCache[consumer] = channelEntry{info: info, at: time.Now()}
+		s.chMu.Unlock()
+	}
+	return info, nil
+}
+
+// invalidate drops a consumer's cached channel state.
+func (s *Service) invalidate(consumer common.Address) {
+	s.chMu.Lock()
+	delete(s.chCache, consumer)
+	s.chMu.Unlock()
+}
+
+// Reveal stores the provider's secret r for the exchanges locked by
+// keccak(r). Revealing again is harmless. It returns how many promises
+// were newly unlocked.
+func (s *Service) Reveal(ctx context.Context, provider common.Address, hashlock [32]byte, r []byte) (int, error) {
+	if len(r) != 32 {
+		return 0, reject(CodeBadPreimage, "R must be 32 bytes, got %d", len(r))
+	}
+	if payments.Hashlock(r) != hashlock {
+		return 0, reject(CodeBadPreimage, "keccak256(R) does not match hashlock %x", hashlock)
+	}
+	n, err := s.st.RevealR(ctx, provider, hashlock, r)
+	if errors.Is(err, store.ErrNotFound) {
+		return 0, reject(CodeNotFound, "provider %s has no promise with hashlock %x", provider.Hex(), hashlock)
+	}
+	if err != nil {
+		return 0, unavailable("store revealed R", err)
+	}
+	if n > 0 {
+		s.m.Reveals.Add(float64(n))
+		ps := s.providerEntry(provider)
+		ps.mu.Lock()
+		if ps.gen != 0 {
+			ps.p.Unrevealed -= int64(n)
+			if ps.p.Unrevealed < 0 {
+				ps.gen = 0
+			}
+		}
+		ps.mu.Unlock()
+	}
+	return n, nil
+}
+
+// ConsumerView is a consumer's state as the API reports it.
+type ConsumerView struct {
+	// Identity is the consumer identity.
+	Identity common.Address `json:"identity"`
+	// Channel is the consumer's channel address.
+	Channel common.Address `json:"channel"`
+	// Promised is the total accepted (cumulative) promise amount.
+	Promised *big.Int `json:"promised"`
+	// Settled is the cumulative amount settled on chain.
+	Settled *big.Int `json:"settled"`
+	// Balance is the channel's on-chain balance.
+	Balance *big.Int `json:"balance"`
+	// Outstanding is Promised - Settled.
+	Outstanding *big.Int `json:"outstanding"`
+}
+
+// Consumer returns a consumer's promised, settled, balance and outstanding
+// amounts.
+func (s *Service) Consumer(ctx context.Context, id common.Address) (ConsumerView, error) {
+	c, _, err := s.st.Consumer(ctx, id)
+	if err != nil {
+		return ConsumerView{}, unavailable("read consumer", err)
+	}
+	info, err := s.channel(ctx, id, false)
+	if err != nil {
+		return ConsumerView{}, err
+	}
+	if !info.Registered && c.Version == 0 {
+		return ConsumerView{}, reject(CodeNotFound, "consumer %s is not registered", id.Hex())
+	}
+	settled := info.Settled
+	if c.Settled.Cmp(settled) > 0 {
+		settled = c.Settled
+	}
+	out := new(big.Int).Sub(c.Promised, settled)
+	if out.Sign() < 0 {
+		out.SetInt64(0)
+	}
+	return ConsumerView{Identity: id, Channel: info.Channel, Promised: c.Promised, Settled: settled, Balance: info.Balance, Outstanding: out}, nil
+}
+
+// ProviderView is a provider's state as the API reports it.
+type ProviderView struct {
+	// Identity is the provider identity.
+	Identity common.Address
+	// ChannelID is the provider's channel id in the hermes contract.
+	ChannelID [32]byte
+	// Earned is the cumulative amount promised to the provider.
+	Earned *big.Int
+	// Settled is how much the provider has settled on chain.
+	Settled *big.Int
+	// Unrevealed counts promises whose R is not yet revealed.
+	Unrevealed int64
+	// Latest is the latest hermes promise (nil if none); settle it on chain
+	// with its R.
+	Latest *payments.Promise
+}
+
+// Provider returns a provider's earnings and its latest hermes promise.
+func (s *Service) Provider(ctx context.Context, id common.Address) (ProviderView, error) {
+	p, err := s.st.Provider(ctx, id)
+	if err != nil {
+		return ProviderView{}, unavailable("read provider", err)
+	}
+	v := ProviderView{Identity: id, ChannelID: payments.ProviderChannelID(id, s.cfg.HermesID), Earned: p.Earned, Unrevealed: p.Unrevealed}
+	if settled, err := s.chain.ProviderSettled(ctx, id); err != nil {
+		return ProviderView{}, unavailable("read provider channel from chain", err)
+	} else {
+		v.Settled = settled
+	}
+	e, err := s.st.LatestProviderExchange(ctx, id)
+	switch {
+	case err == nil:
+		v.Latest = &e.HermesPromise
+	case errors.Is(err, store.ErrNotFound):
+	default:
+		return ProviderView{}, unavailable("read latest provider promise", err)
+	}
+	return v, nil
+}
+
+func (s *Service) watchLoop(ctx context.Context) {
+	for {
+		err := s.chain.WatchChannelEvents(ctx, s.onEvent)
+		if ctx.Err() != nil {
+			return
+		}
+		s.log.Warn("hermes: chain event watch ended; restarting", "err", err)
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(time.Second):
+		}
+	}
+}
+
+func (s *Service) onEvent(e ChannelEvent) {
+	s.invalidate(e.Consumer)
+	if e.Kind == EventSettled && e.Settled != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if err := s.st.SetSettled(ctx, e.Consumer, e.Settled, nil); err != nil {
+			s.log.Error("hermes: reconcile settled amount", "consumer", e.Consumer.Hex(), "err", err)
+		}
+	}
+}
+
+func (s *Service) String() string {
+	return fmt.Sprintf("hermes %s on chain %s", s.cfg.HermesID.Hex(), s.cfg.ChainID)
+}

@@ -1,0 +1,95 @@
+package hermes
+
+import (
+	"context"
+	"errors"
+	"math/big"
+	"time"
+
+	"github.com/openmyst/openmyst/hermes/store"
+)
+
+func (s *Service) settleLoop(ctx context.Context) {
+	t := time.NewTicker(s.cfg.SettleInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			if _, err := s.SettleOnce(ctx); err != nil && ctx.Err() == nil {
+				s.log.Warn("hermes: settlement pass", "err", err)
+			}
+		}
+	}
+}
+
+// SettleOnce runs one settlement pass: for every consumer whose revealed,
+// unsettled promise amount reaches SettleThreshold, it settles the highest
+// revealed promise on chain and records it. It reconciles each consumer's
+// settled amount from the chain first. It returns how many settlements
+// were sent; errors of single consumers are logged and counted, and the
+// first is returned after the pass.
+func (s *Service) SettleOnce(ctx context.Context) (int, error) {
+	consumers, err := s.st.Consumers(ctx)
+	if err != nil {
+		return 0, err
+	}
+	var first error
+	sent := 0
+	for _, c := range consumers {
+		if ctx.Err() != nil {
+			return sent, ctx.Err()
+		}
+		if new(big.Int).Sub(c.Promised, c.Settled).Cmp(s.cfg.SettleThreshold) < 0 {
+			continue
+		}
+		ok, err := s.settleConsumer(ctx, c)
+		if err != nil {
+			s.m.Settlements.WithLabelValues("error").Inc()
+			s.log.Warn("hermes: settle consumer", "consumer", c.Identity.Hex(), "err", err)
+			if first == nil {
+				first = err
+			}
+			continue
+		}
+		if ok {
+			sent++
+		}
+	}
+	return sent, first
+}
+
+func (s *Service) settleConsumer(ctx context.Context, c store.Consumer) (bool, error) {
+	info, err := s.channel(ctx, c.Identity, true)
+	if err != nil {
+		return false, err
+	}
+	if info.Settled.Cmp(c.Settled) > 0 {
+		if err := s.st.SetSettled(ctx, c.Identity, info.Settled, nil); err != nil {
+			return false, err
+		}
+	}
+	e, err := s.st.SettleCandidate(ctx, c.Identity)
+	if errors.Is(err, store.ErrNotFound) {
+		return false, nil // nothing revealed yet
+	}
+	if err != nil {
+		return false, err
+	}
+	amount := e.ConsumerPromise.Amount
+	if new(big.Int).Sub(amount, info.Settled).Cmp(s.cfg.SettleThreshold) < 0 {
+		return false, nil
+	}
+	tx, err := s.chain.SettleConsumerPromise(ctx, c.Identity, e.ConsumerPromise, e.R)
+	if err != nil {
+		return false, err
+	}
+	s.invalidate(c.Identity)
+	if err := s.st.SetSettled(ctx, c.Identity, amount, &store.Settlement{Consumer: c.Identity, Amount: amount, TxHash: tx, At: time.Now()}); err != nil {
+		return true, err
+	}
+	s.m.Settlements.WithLabelValues("ok").Inc()
+	s.log.Info("hermes: settled consumer promise", "consumer", c.Identity.Hex(), "amount", amount.String(), "tx", tx.Hex())
+	return true, nil
+}
