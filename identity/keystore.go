@@ -372,37 +372,28 @@ func (m *Manager) Unlock(addr common.Address, passphrase string) error {
 		return fmt.Errorf("identity: unlock %s: %w %s: %v", addr.Hex(), ErrCorruptKeyFile, f, err)
 	}
 	if key.Address != addr {
-		zeroKey(key.PrivateKey)
 		return fmt.Errorf("identity: unlock %s: %w %s: key decrypts to %s", addr.Hex(), ErrCorruptKeyFile, f, key.Address.Hex())
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	if old, ok := m.unlocked[addr]; ok {
-		zeroKey(old)
-	}
 	m.unlocked[addr] = key.PrivateKey
 	return nil
 }
 
 // Lock forgets the decrypted key of addr. Locking a locked identity is not
-// an error.
+// an error. (Go offers no supported way to wipe an ecdsa key's memory; the
+// key becomes unreachable and is collected.)
 func (m *Manager) Lock(addr common.Address) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	if k, ok := m.unlocked[addr]; ok {
-		zeroKey(k)
-		delete(m.unlocked, addr)
-	}
+	delete(m.unlocked, addr)
 }
 
 // LockAll locks every identity (on shutdown).
 func (m *Manager) LockAll() {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	for a, k := range m.unlocked {
-		zeroKey(k)
-		delete(m.unlocked, a)
-	}
+	clear(m.unlocked)
 }
 
 // IsUnlocked reports whether addr is unlocked.
@@ -411,14 +402,6 @@ func (m *Manager) IsUnlocked(addr common.Address) bool {
 	defer m.mu.RUnlock()
 	_, ok := m.unlocked[addr]
 	return ok
-}
-
-func zeroKey(k *ecdsa.PrivateKey) {
-	if k == nil || k.D == nil {
-		return
-	}
-	b := k.D.Bits()
-	clear(b)
 }
 
 // Signer returns a Signer for addr. The identity must exist; it must be

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	bolt "go.etcd.io/bbolt"
+	berrors "go.etcd.io/bbolt/errors"
 )
 
 // FileName is the name of the node database inside the data dir.
@@ -104,7 +105,7 @@ func Open(path string, opts ...Option) (*DB, error) {
 	}
 	b, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: o.lockTimeout})
 	if err != nil {
-		if errors.Is(err, bolt.ErrTimeout) {
+		if errors.Is(err, berrors.ErrTimeout) {
 			return nil, fmt.Errorf("%w: %s (is a myst daemon running with this data dir?)", ErrLocked, path)
 		}
 		return nil, fmt.Errorf("storage: open %s: %w", path, err)
