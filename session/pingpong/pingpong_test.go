@@ -82,11 +82,11 @@ func (h *harness) step(now time.Time, bytes uint64, pay bool, consumerNow time.T
 	if err := h.tracker.Tick(ctx, now, bytes); err != nil {
 		return err
 	}
-	queued := h.outbox
-	h.outbox = nil
 	if !pay {
 		return nil
 	}
+	queued := h.outbox
+	h.outbox = nil
 	for _, inv := range queued {
 		if h.tamper != nil {
 			inv = h.tamper(inv)

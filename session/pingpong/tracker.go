@@ -44,6 +44,16 @@ type Hermes interface {
 	RevealR(ctx context.Context, provider common.Address, agreementID *big.Int, r [32]byte) error
 }
 
+// Default timing of a tracker. An invoice and its exchange message take
+// about 1.3 KB on the session stream, so a 30 s interval keeps payment
+// control traffic near 2.6 KB per session-minute (docs/session.md); the
+// Threshold, not a shorter interval, keeps exposure small on fast
+// transfers.
+const (
+	DefaultInterval = 30 * time.Second
+	DefaultGrace    = 30 * time.Second
+)
+
 // TrackerConfig configures an InvoiceTracker for one session.
 type TrackerConfig struct {
 	// ChainID is the chain the session is paid on.
@@ -63,13 +73,14 @@ type TrackerConfig struct {
 	// Start is when the session started serving traffic.
 	Start time.Time
 
-	// Interval is how often an invoice is sent while value accrues.
+	// Interval is how often an invoice is sent while value accrues
+	// (zero: DefaultInterval).
 	Interval time.Duration
 	// Threshold, when positive, sends an invoice early as soon as the
 	// value not yet invoiced reaches it (fast downloads).
 	Threshold *big.Int
 	// Grace is how long an invoice may stay unsettled before the session
-	// ends with ErrPaymentTimeout.
+	// ends with ErrPaymentTimeout (zero: DefaultGrace).
 	Grace time.Duration
 	// MaxUnpaid, when set, ends the session with ErrUnpaidLimit as soon as
 	// the value served but not settled exceeds it. It must exceed
@@ -122,10 +133,10 @@ func (c *TrackerConfig) validate() error {
 		return errors.New("transactor fee must be set and not negative")
 	case c.Start.IsZero():
 		return errors.New("start time is required")
-	case c.Interval <= 0:
-		return errors.New("interval must be positive")
-	case c.Grace <= 0:
-		return errors.New("grace must be positive")
+	case c.Interval < 0:
+		return errors.New("interval must not be negative")
+	case c.Grace < 0:
+		return errors.New("grace must not be negative")
 	case c.Threshold != nil && c.Threshold.Sign() < 0:
 		return errors.New("threshold must not be negative")
 	case c.MaxUnpaid != nil && c.MaxUnpaid.Sign() <= 0:
@@ -205,6 +216,12 @@ type InvoiceTracker struct {
 func NewInvoiceTracker(cfg TrackerConfig) (*InvoiceTracker, error) {
 	if err := cfg.validate(); err != nil {
 		return nil, fmt.Errorf("pingpong: invoice tracker: %w", err)
+	}
+	if cfg.Interval == 0 {
+		cfg.Interval = DefaultInterval
+	}
+	if cfg.Grace == 0 {
+		cfg.Grace = DefaultGrace
 	}
 	if cfg.CheckEvery <= 0 {
 		cfg.CheckEvery = max(cfg.Interval/4, 10*time.Millisecond)
