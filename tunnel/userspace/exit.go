@@ -48,8 +48,17 @@ type ExitConfig struct {
 	DialTimeout time.Duration
 	// UDPIdleTimeout ends a UDP flow after this long without traffic (default 60s).
 	UDPIdleTimeout time.Duration
+	// Dialer opens the host-side connections of forwarded flows (TCP and
+	// UDP); nil means a net.Dialer. Tests use it to egress from a network
+	// namespace; a node could bind to an egress interface.
+	Dialer Dialer
 	// Log receives operational messages; nil means slog.Default().
 	Log *slog.Logger
+}
+
+// Dialer opens host-side connections for forwarded flows.
+type Dialer interface {
+	DialContext(ctx context.Context, network, address string) (net.Conn, error)
 }
 
 // Exit is a userspace provider exit: a wireguard-go device over a
@@ -63,7 +72,7 @@ type Exit struct {
 	counter  tunnel.DeviceCounter
 	pub      tunnel.PublicKey
 	endpoint netip.AddrPort
-	dialer   net.Dialer
+	dialer   Dialer
 
 	ctx    context.Context // cancelled by Close; parent of every flow
 	cancel context.CancelFunc
@@ -125,6 +134,9 @@ func NewExit(cfg ExitConfig) (*Exit, error) {
 		}
 		cfg.DNSUpstream = up
 	}
+	if cfg.Dialer == nil {
+		cfg.Dialer = &net.Dialer{}
+	}
 	addrs := []netip.Addr{cfg.Gateway.V4}
 	if cfg.Gateway.V6.IsValid() {
 		addrs = append(addrs, cfg.Gateway.V6)
@@ -140,7 +152,7 @@ func NewExit(cfg ExitConfig) (*Exit, error) {
 		policy: policy,
 		tun:    st,
 		pub:    cfg.PrivateKey.PublicKey(),
-		dialer: net.Dialer{Timeout: cfg.DialTimeout},
+		dialer: cfg.Dialer,
 		ctx:    ctx,
 		cancel: cancel,
 		peers:  map[tunnel.PublicKey]*peer{},

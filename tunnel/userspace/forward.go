@@ -77,7 +77,9 @@ func (e *Exit) handleTCP(r *tcp.ForwarderRequest) {
 		r.Complete(true)
 		return
 	}
-	out, err := e.dialer.DialContext(p.ctx, "tcp", target.String())
+	dctx, cancel := context.WithTimeout(p.ctx, e.cfg.DialTimeout)
+	out, err := e.dialer.DialContext(dctx, "tcp", target.String())
+	cancel()
 	if err != nil {
 		e.log.Debug("tcp dial failed", "dst", target, "err", err)
 		r.Complete(true)
@@ -191,7 +193,9 @@ func (e *Exit) handleUDP(r *udp.ForwarderRequest) {
 // socket until the flow is idle for UDPIdleTimeout or the peer goes away.
 func (e *Exit) relayUDP(p *peer, in net.Conn, target netip.AddrPort) {
 	defer in.Close()
-	out, err := e.dialer.DialContext(p.ctx, "udp", target.String())
+	dctx, cancel := context.WithTimeout(p.ctx, e.cfg.DialTimeout)
+	out, err := e.dialer.DialContext(dctx, "udp", target.String())
+	cancel()
 	if err != nil {
 		e.log.Debug("udp dial failed", "dst", target, "err", err)
 		return

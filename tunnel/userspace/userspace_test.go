@@ -45,7 +45,7 @@ type pair struct {
 
 // newPair starts an exit on 127.0.0.1 with policy and a client connected to
 // it with SOCKS5 and HTTP proxies on 127.0.0.1.
-func newPair(t *testing.T, policy *tunnel.ExitPolicy, dns netip.AddrPort, limit uint64) *pair {
+func newPair(t *testing.T, policy *tunnel.ExitPolicy, dns netip.AddrPort, limit uint64, opts ...func(*ExitConfig)) *pair {
 	t.Helper()
 	pool, err := tunnel.NewAddressPool(tunnel.DefaultPoolV4, tunnel.DefaultPoolV6)
 	if err != nil {
@@ -56,7 +56,7 @@ func newPair(t *testing.T, policy *tunnel.ExitPolicy, dns netip.AddrPort, limit 
 	if !dns.IsValid() {
 		dns = netip.MustParseAddrPort("127.0.0.1:9") // unused
 	}
-	exit, err := NewExit(ExitConfig{
+	cfg := ExitConfig{
 		PrivateKey:    ek,
 		AdvertiseAddr: netip.MustParseAddr("127.0.0.1"),
 		Gateway:       pool.Gateway(),
@@ -65,7 +65,11 @@ func newPair(t *testing.T, policy *tunnel.ExitPolicy, dns netip.AddrPort, limit 
 		DNSUpstream:   dns,
 		DialTimeout:   3 * time.Second,
 		Log:           testLog(),
-	})
+	}
+	for _, o := range opts {
+		o(&cfg)
+	}
+	exit, err := NewExit(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
