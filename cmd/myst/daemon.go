@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"net/http"
 	"path/filepath"
@@ -11,6 +12,7 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	"github.com/openmyst/openmyst/buildinfo"
 	"github.com/openmyst/openmyst/identity"
@@ -18,6 +20,46 @@ import (
 	"github.com/openmyst/openmyst/tequilapi"
 	"github.com/openmyst/openmyst/tequilapi/client"
 )
+
+// daemonNode is what a daemon extension gets: the node's open parts.
+type daemonNode struct {
+	// DataDir is the node's data dir.
+	DataDir string
+	// Log is the node logger.
+	Log *slog.Logger
+	// DB is the node store.
+	DB *storage.DB
+	// Identities is the keystore.
+	Identities *identity.Manager
+	// API is the Tequilapi server; add routes with API.Add before the
+	// extension's start returns.
+	API *tequilapi.Server
+}
+
+// daemonExtension plugs a capability into `myst daemon`. Register one from
+// an init function in your own cmd/myst/<name>.go:
+//
+//	func init() {
+//		registerDaemonExtension(daemonExtension{Name: "proposals", Flags: ..., Start: ...})
+//	}
+type daemonExtension struct {
+	// Name identifies the extension in logs and errors.
+	Name string
+	// Flags declares the extension's daemon flags (optional); they are
+	// resolved from env and config.toml like every flag.
+	Flags func(fs *pflag.FlagSet)
+	// Start starts the extension. It must not block; work runs in
+	// goroutines tied to ctx (canceled at shutdown). stop (optional) is
+	// called at shutdown in reverse start order.
+	Start func(ctx context.Context, n *daemonNode) (stop func(context.Context) error, err error)
+}
+
+var daemonExtensions []daemonExtension
+
+// registerDaemonExtension adds e to every `myst daemon` built afterwards.
+func registerDaemonExtension(e daemonExtension) {
+	daemonExtensions = append(daemonExtensions, e)
+}
 
 func newDaemonCmd() *cobra.Command {
 	var allowRemote bool
@@ -36,6 +78,11 @@ and send the token as "Authorization: Bearer <token>".`,
 		},
 	}
 	cmd.Flags().BoolVar(&allowRemote, "tequilapi.allow-remote", false, "allow Tequilapi to listen on a non-loopback address")
+	for _, e := range daemonExtensions {
+		if e.Flags != nil {
+			e.Flags(cmd.Flags())
+		}
+	}
 	return cmd
 }
 
@@ -80,6 +127,34 @@ func runDaemon(ctx context.Context, cmd *cobra.Command, allowRemote bool) error 
 		return err
 	}
 	srv.Add(tequilapi.IdentityRoutes(ids, log)...)
+
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	node := &daemonNode{DataDir: a.dataDir, Log: log, DB: db, Identities: ids, API: srv}
+	var stops []func(context.Context) error
+	var stopNames []string
+	defer func() {
+		// Stop extensions in reverse order, with a bounded grace period.
+		sctx, scancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+		defer scancel()
+		for i := len(stops) - 1; i >= 0; i-- {
+			if err := stops[i](sctx); err != nil {
+				log.Error("stop "+stopNames[i], "err", err)
+			}
+		}
+	}()
+	for _, e := range daemonExtensions {
+		stop, err := e.Start(ctx, node)
+		if err != nil {
+			return fmt.Errorf("start %s: %w", e.Name, err)
+		}
+		if stop != nil {
+			stops = append(stops, stop)
+			stopNames = append(stopNames, e.Name)
+		}
+		log.Debug("daemon extension started", "name", e.Name)
+	}
+
 	ln, err := srv.Listen()
 	if err != nil {
 		return err
