@@ -212,6 +212,23 @@ func (n *Node) Bootstrap(ctx context.Context) error {
 	if err := n.DHT.Bootstrap(ctx); err != nil {
 		return fmt.Errorf("p2p: DHT bootstrap: %w", err)
 	}
+	if ok == 0 {
+		return nil
+	}
+	// The routing table fills once identify has seen a peer's DHT protocol;
+	// wait a little for that so lookups right after Bootstrap work.
+	wait, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	t := time.NewTicker(10 * time.Millisecond)
+	defer t.Stop()
+	for n.DHT.RoutingTable().Size() == 0 {
+		select {
+		case <-wait.Done():
+			n.log.Warn("p2p: DHT routing table still empty after bootstrap")
+			return nil
+		case <-t.C:
+		}
+	}
 	return nil
 }
 

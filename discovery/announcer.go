@@ -1,0 +1,175 @@
+package discovery
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/host"
+
+	"github.com/openmyst/openmyst/identity"
+	"github.com/openmyst/openmyst/market"
+	"github.com/openmyst/openmyst/p2p"
+)
+
+// AnnouncerConfig configures an Announcer.
+type AnnouncerConfig struct {
+	// Proposal is the offer to announce. ProviderID, PeerID, Addrs, Seq,
+	// IssuedAt, ExpiresAt and Withdrawn are filled in by the announcer.
+	Proposal market.Proposal
+	// Signer is the provider identity.
+	Signer identity.Signer
+	// Host supplies the peer id and current addresses.
+	Host host.Host
+	// TTL is how long each announcement is valid; 0 means 10m. It is
+	// re-announced every TTL/3.
+	TTL time.Duration
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+	// Log receives the announcer's log lines; nil means slog.Default().
+	Log *slog.Logger
+}
+
+// Announcer keeps one provider's proposal alive on the network.
+//
+// Sequence numbers are the announcement's unix time in milliseconds (or the
+// previous one plus one, if larger), so a provider that restarts with the
+// same identity still replaces its older proposals.
+type Announcer struct {
+	svc *Service
+	cfg AnnouncerConfig
+	log *slog.Logger
+
+	mu      sync.Mutex
+	current market.Proposal // what is announced (template fields)
+	lastSeq uint64
+	lastExp int64
+	binding p2p.Binding
+	update  chan struct{}
+}
+
+// NewAnnouncer returns an announcer publishing through svc; Run starts it.
+func NewAnnouncer(svc *Service, cfg AnnouncerConfig) (*Announcer, error) {
+	if cfg.Signer == nil || cfg.Host == nil {
+		return nil, errors.New("discovery: announcer needs a signer and a host")
+	}
+	if cfg.TTL == 0 {
+		cfg.TTL = 10 * time.Minute
+	}
+	if cfg.TTL < 3*time.Second || cfg.TTL > market.MaxTTL {
+		return nil, fmt.Errorf("discovery: announce TTL %s out of range [3s, %s]", cfg.TTL, market.MaxTTL)
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	log := cfg.Log
+	if log == nil {
+		log = slog.Default()
+	}
+	return &Announcer{svc: svc, cfg: cfg, log: log, current: cfg.Proposal, update: make(chan struct{}, 1)}, nil
+}
+
+// Update replaces the announced offer (e.g. a new price) and publishes it
+// at once from Run's goroutine.
+func (a *Announcer) Update(p market.Proposal) {
+	a.mu.Lock()
+	a.current = p
+	a.mu.Unlock()
+	select {
+	case a.update <- struct{}{}:
+	default:
+	}
+}
+
+// Run announces now, re-announces every TTL/3 and on Update, and when ctx
+// ends publishes a signed withdrawal (bounded by 3s) and returns nil. It
+// returns an error only if the very first announcement cannot be built.
+func (a *Announcer) Run(ctx context.Context) error {
+	if err := a.announce(ctx, false); err != nil {
+		return err
+	}
+	t := time.NewTicker(a.cfg.TTL / 3)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 3*time.Second)
+			defer cancel()
+			if err := a.announce(wctx, true); err != nil {
+				a.log.Warn("discovery: withdraw proposal", "err", err)
+			}
+			return nil
+		case <-t.C:
+		case <-a.update:
+		}
+		if err := a.announce(ctx, false); err != nil && ctx.Err() == nil {
+			a.log.Warn("discovery: re-announce proposal", "err", err)
+		}
+	}
+}
+
+// Build signs the next announcement without publishing it.
+func (a *Announcer) Build(withdraw bool) ([]byte, market.Proposal, error) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	now := a.cfg.Now()
+	pid := a.cfg.Host.ID()
+	if a.binding.PeerID != pid || time.Unix(a.binding.ExpiresAt, 0).Sub(now) < 2*a.cfg.TTL {
+		b, err := p2p.NewBinding(a.cfg.Signer, a.current.ChainID, pid, now, max(24*time.Hour, 4*a.cfg.TTL))
+		if err != nil {
+			return nil, market.Proposal{}, err
+		}
+		a.binding = b
+	}
+	p := a.current
+	p.Version = market.ProposalVersion
+	p.ProviderID = a.cfg.Signer.Address()
+	p.PeerID = pid.String()
+	p.Addrs = p.Addrs[:0:0]
+	for _, m := range a.cfg.Host.Addrs() {
+		if len(p.Addrs) == market.MaxAddrs {
+			break
+		}
+		if s := m.String(); len(s) <= market.MaxAddrLen {
+			p.Addrs = append(p.Addrs, s)
+		}
+	}
+	p.Seq = max(a.lastSeq+1, uint64(now.UnixMilli()))
+	p.IssuedAt = now.Unix()
+	p.ExpiresAt = now.Add(a.cfg.TTL).Unix()
+	p.Withdrawn = withdraw
+	if withdraw && a.lastExp > p.ExpiresAt {
+		// The tombstone must outlive the proposal it replaces.
+		p.ExpiresAt = a.lastExp
+	}
+	sp, err := market.Sign(p, a.cfg.Signer)
+	if err != nil {
+		return nil, market.Proposal{}, err
+	}
+	ann := Announcement{Proposal: sp, Binding: a.binding}
+	raw, err := ann.Encode()
+	if err != nil {
+		return nil, market.Proposal{}, err
+	}
+	if len(raw) > MaxMessageSize {
+		return nil, market.Proposal{}, fmt.Errorf("discovery: announcement is %d bytes, max %d", len(raw), MaxMessageSize)
+	}
+	a.lastSeq = p.Seq
+	a.lastExp = p.ExpiresAt
+	return raw, p, nil
+}
+
+func (a *Announcer) announce(ctx context.Context, withdraw bool) error {
+	raw, p, err := a.Build(withdraw)
+	if err != nil {
+		return err
+	}
+	if err := a.svc.Publish(ctx, raw); err != nil {
+		return err
+	}
+	a.log.Debug("discovery: announced", "seq", p.Seq, "withdrawn", withdraw, "expires", p.ExpiresAt)
+	return nil
+}

@@ -1,0 +1,317 @@
+package discovery
+
+import (
+	"bufio"
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"sync"
+	"time"
+
+	pubsub "github.com/libp2p/go-libp2p-pubsub"
+	"github.com/libp2p/go-libp2p/core/host"
+	"github.com/libp2p/go-libp2p/core/network"
+	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/libp2p/go-libp2p/core/protocol"
+)
+
+// SyncProtocol is the stream protocol a late joiner uses to pull the
+// current announcements from a peer: the responder writes each as a
+// 4-byte big-endian length and the bytes, then closes the stream.
+const SyncProtocol protocol.ID = "/openmyst/proposals/sync/1.0.0"
+
+// maxSyncItems bounds one sync response.
+const maxSyncItems = 4096
+
+// Config configures a Service.
+type Config struct {
+	// Validator settings; ChainID selects the topic too.
+	ValidatorConfig
+	// Log receives the service's log lines; nil means slog.Default().
+	Log *slog.Logger
+	// Bootstrapper marks a node that others join through: it answers with
+	// peer exchange on GossipSub prunes so joiners find each other.
+	Bootstrapper bool
+	// HeartbeatInterval is GossipSub's heartbeat; 0 keeps its default (1s).
+	HeartbeatInterval time.Duration
+	// SyncTimeout bounds one sync exchange; 0 means 10s.
+	SyncTimeout time.Duration
+
+}
+
+// Service is a node's proposal gossip: topic, validator, cache and sync.
+type Service struct {
+	host   host.Host
+	log    *slog.Logger
+	ps     *pubsub.PubSub
+	topic  *pubsub.Topic
+	sub    *pubsub.Subscription
+	val    *Validator
+	cache  *Cache
+	syncTO time.Duration
+
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+
+	scoreMu sync.Mutex
+	scores  map[peer.ID]float64
+
+	closeOnce sync.Once
+}
+
+// scoring returns GossipSub peer-score parameters: every invalid message a
+// peer forwards on the topic costs it (count^2 * 10) points, decaying over
+// an hour; at -100 it gets no gossip, at -500 we stop publishing to it, at
+// -1000 (10 invalid messages) everything from it is dropped unread.
+func scoring(topic string) (*pubsub.PeerScoreParams, *pubsub.PeerScoreThresholds) {
+	return &pubsub.PeerScoreParams{
+			SkipAtomicValidation: true,
+			Topics: map[string]*pubsub.TopicScoreParams{
+				topic: {
+					SkipAtomicValidation:           true,
+					TopicWeight:                    1,
+					TimeInMeshQuantum:              time.Second, // divisor in the P1 term, even at weight 0
+					InvalidMessageDeliveriesWeight: -10,
+					InvalidMessageDeliveriesDecay:  pubsub.ScoreParameterDecay(time.Hour),
+				},
+			},
+			AppSpecificScore: func(peer.ID) float64 { return 0 },
+			DecayInterval:    time.Second,
+			DecayToZero:      0.01,
+			RetainScore:      time.Hour,
+		}, &pubsub.PeerScoreThresholds{
+			SkipAtomicValidation: true,
+			GossipThreshold:      -100,
+			PublishThreshold:     -500,
+			GraylistThreshold:    -1000,
+		}
+}
+
+// New starts proposal gossip on h: joins the chain's topic with the
+// validator, subscribes, and serves SyncProtocol. Close stops it.
+func New(h host.Host, cfg Config) (*Service, error) {
+	if cfg.ChainID == 0 {
+		return nil, errors.New("discovery: missing chain id")
+	}
+	log := cfg.Log
+	if log == nil {
+		log = slog.Default()
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	s := &Service{
+		host:   h,
+		log:    log,
+		cache:  NewCache(cfg.Now),
+		cancel: cancel,
+		syncTO: cfg.SyncTimeout,
+		scores: map[peer.ID]float64{},
+	}
+	if s.syncTO == 0 {
+		s.syncTO = 10 * time.Second
+	}
+	s.val = NewValidator(cfg.ValidatorConfig, s.cache)
+	topic := TopicName(cfg.ChainID)
+	params, thresholds := scoring(topic)
+	gp := pubsub.DefaultGossipSubParams()
+	if cfg.HeartbeatInterval > 0 {
+		gp.HeartbeatInterval = cfg.HeartbeatInterval
+	}
+	opts := []pubsub.Option{
+		pubsub.WithGossipSubParams(gp),
+		pubsub.WithPeerExchange(cfg.Bootstrapper),
+		// A node's own announcements go to every topic peer, not only its
+		// mesh: faster first hop and harder to eclipse. They are rare.
+		pubsub.WithFloodPublish(true),
+		// Accept larger frames than MaxMessageSize so oversized announcements
+		// reach the validator and are counted and penalised, not dropped silently.
+		pubsub.WithMaxMessageSize(64 << 10),
+		pubsub.WithPeerScore(params, thresholds),
+		pubsub.WithPeerScoreInspect(pubsub.PeerScoreInspectFn(s.inspect), time.Second),
+		pubsub.WithMessageSignaturePolicy(pubsub.StrictSign),
+	}
+	ps, err := pubsub.NewGossipSub(ctx, h, opts...)
+	if err != nil {
+		cancel()
+		return nil, fmt.Errorf("discovery: start gossipsub: %w", err)
+	}
+	s.ps = ps
+	if err := ps.RegisterTopicValidator(topic, s.val.pubsubValidator); err != nil {
+		cancel()
+		return nil, fmt.Errorf("discovery: register validator: %w", err)
+	}
+	if s.topic, err = ps.Join(topic); err != nil {
+		cancel()
+		return nil, fmt.Errorf("discovery: join %s: %w", topic, err)
+	}
+	if s.sub, err = s.topic.Subscribe(); err != nil {
+		cancel()
+		return nil, fmt.Errorf("discovery: subscribe %s: %w", topic, err)
+	}
+	h.SetStreamHandler(SyncProtocol, s.serveSync)
+	s.wg.Add(1)
+	go s.receive(ctx)
+	return s, nil
+}
+
+func (s *Service) inspect(m map[peer.ID]float64) {
+	s.scoreMu.Lock()
+	s.scores = m
+	s.scoreMu.Unlock()
+}
+
+// receive moves accepted announcements into the cache until ctx ends.
+func (s *Service) receive(ctx context.Context) {
+	defer s.wg.Done()
+	for {
+		msg, err := s.sub.Next(ctx)
+		if err != nil {
+			return
+		}
+		a, ok := msg.ValidatorData.(*Announcement)
+		if !ok {
+			continue
+		}
+		if s.cache.Put(*a, msg.Data) {
+			p := &a.Proposal.Proposal
+			s.log.Debug("discovery: proposal", "provider", p.ProviderID.Hex(), "seq", p.Seq, "withdrawn", p.Withdrawn)
+		}
+	}
+}
+
+// Cache is the node's proposal cache.
+func (s *Service) Cache() *Cache { return s.cache }
+
+// Stats returns the validation counters.
+func (s *Service) Stats() Stats { return s.val.Stats() }
+
+// Validator is the node's validator (its counters are Stats).
+func (s *Service) Validator() *Validator { return s.val }
+
+// TopicPeers are the connected peers subscribed to the proposal topic.
+func (s *Service) TopicPeers() []peer.ID { return s.topic.ListPeers() }
+
+// PeerScore is the latest GossipSub score of p (sampled every second).
+func (s *Service) PeerScore(p peer.ID) (float64, bool) {
+	s.scoreMu.Lock()
+	defer s.scoreMu.Unlock()
+	v, ok := s.scores[p]
+	return v, ok
+}
+
+// Publish sends an encoded announcement on the topic. It passes the local
+// validator first, so an invalid one is refused with an error.
+func (s *Service) Publish(ctx context.Context, raw []byte) error {
+	if err := s.topic.Publish(ctx, raw); err != nil {
+		return fmt.Errorf("discovery: publish: %w", err)
+	}
+	return nil
+}
+
+// Close stops the subscription, the sync handler and GossipSub. The host
+// stays up (its owner closes it).
+func (s *Service) Close() error {
+	s.closeOnce.Do(func() {
+		s.host.RemoveStreamHandler(SyncProtocol)
+		s.sub.Cancel()
+		s.cancel()
+		s.wg.Wait()
+		_ = s.topic.Close()
+	})
+	return nil
+}
+
+func (s *Service) serveSync(st network.Stream) {
+	defer st.Close()
+	_ = st.SetDeadline(time.Now().Add(s.syncTO))
+	w := bufio.NewWriter(st)
+	var hdr [4]byte
+	for _, raw := range s.cache.raws(maxSyncItems) {
+		binary.BigEndian.PutUint32(hdr[:], uint32(len(raw)))
+		if _, err := w.Write(hdr[:]); err != nil {
+			return
+		}
+		if _, err := w.Write(raw); err != nil {
+			return
+		}
+	}
+	if err := w.Flush(); err != nil {
+		s.log.Debug("discovery: sync serve", "peer", st.Conn().RemotePeer().String(), "err", err)
+	}
+}
+
+// SyncFrom pulls p's current announcements, validates each (counted in
+// Stats like gossip) and caches the valid ones. It returns how many were
+// new. A peer that sends anything invalid is cut off.
+func (s *Service) SyncFrom(ctx context.Context, p peer.ID) (int, error) {
+	ctx, cancel := context.WithTimeout(ctx, s.syncTO)
+	defer cancel()
+	st, err := s.host.NewStream(ctx, p, SyncProtocol)
+	if err != nil {
+		return 0, fmt.Errorf("discovery: sync with %s: %w", p, err)
+	}
+	defer st.Close()
+	if dl, ok := ctx.Deadline(); ok {
+		_ = st.SetDeadline(dl)
+	}
+	_ = st.CloseWrite()
+	r := bufio.NewReader(st)
+	added := 0
+	var hdr [4]byte
+	for i := 0; ; i++ {
+		if _, err := io.ReadFull(r, hdr[:]); err != nil {
+			if errors.Is(err, io.EOF) {
+				return added, nil
+			}
+			return added, fmt.Errorf("discovery: sync with %s: %w", p, err)
+		}
+		if i >= maxSyncItems {
+			st.Reset()
+			return added, fmt.Errorf("discovery: sync with %s: more than %d items", p, maxSyncItems)
+		}
+		n := binary.BigEndian.Uint32(hdr[:])
+		if n > MaxMessageSize {
+			st.Reset()
+			s.val.counts[ReasonOversized].Add(1)
+			return added, fmt.Errorf("discovery: sync with %s: item of %d bytes", p, n)
+		}
+		raw := make([]byte, n)
+		if _, err := io.ReadFull(r, raw); err != nil {
+			return added, fmt.Errorf("discovery: sync with %s: %w", p, err)
+		}
+		a, reason, err := s.val.Check(raw, "")
+		switch {
+		case reason == ReasonAccepted:
+			if s.cache.Put(a, raw) {
+				added++
+			}
+		case reason.Reject():
+			st.Reset()
+			return added, fmt.Errorf("discovery: sync with %s: %w", p, err)
+		}
+	}
+}
+
+// SyncConnected syncs from up to max connected topic peers (or any
+// connected peers if none has announced the topic yet) and returns how many
+// announcements were new.
+func (s *Service) SyncConnected(ctx context.Context, max int) int {
+	peers := s.topic.ListPeers()
+	if len(peers) == 0 {
+		peers = s.host.Network().Peers()
+	}
+	total := 0
+	for i, p := range peers {
+		if i >= max {
+			break
+		}
+		n, err := s.SyncFrom(ctx, p)
+		if err != nil {
+			s.log.Debug("discovery: sync", "peer", p.String(), "err", err)
+		}
+		total += n
+	}
+	return total
+}

@@ -1,0 +1,256 @@
+package discovery
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	pubsub "github.com/libp2p/go-libp2p-pubsub"
+	"github.com/libp2p/go-libp2p/core/peer"
+
+	"github.com/openmyst/openmyst/identity"
+	"github.com/openmyst/openmyst/market"
+	"github.com/openmyst/openmyst/p2p"
+)
+
+// Reason is the outcome of validating one announcement.
+type Reason int
+
+// Validation outcomes. Those marked "reject" make GossipSub drop the message
+// and lower the forwarding peer's score; "ignore" drops it without penalty.
+const (
+	ReasonAccepted    Reason = iota // valid and newer than what we hold
+	ReasonStale                     // ignore: sequence not newer than the cached one
+	ReasonRateLimited               // ignore: origin peer over its message rate
+	ReasonOversized                 // reject: larger than MaxMessageSize
+	ReasonMalformed                 // reject: not a well-formed announcement
+	ReasonVersion                   // reject: unknown envelope or proposal version
+	ReasonSignature                 // reject: proposal signature not by its provider
+	ReasonBinding                   // reject: binding bad, or not for this provider/peer/chain, or sender is another peer
+	ReasonExpired                   // reject: proposal or binding past expiry
+	ReasonFuture                    // reject: issued in the future beyond the clock skew
+	ReasonWrongChain                // reject: proposal for another chain
+	numReasons
+)
+
+var reasonNames = [numReasons]string{
+	"accepted", "stale", "rate_limited", "oversized", "malformed", "version",
+	"signature", "binding", "expired", "future", "wrong_chain",
+}
+
+// String is the reason's metric label.
+func (r Reason) String() string {
+	if r < 0 || r >= numReasons {
+		return fmt.Sprintf("reason(%d)", int(r))
+	}
+	return reasonNames[r]
+}
+
+// Reject reports whether the reason makes GossipSub reject the message.
+func (r Reason) Reject() bool { return r >= ReasonOversized }
+
+func classify(err error, sigReason Reason) Reason {
+	switch {
+	case errors.Is(err, identity.ErrBadSignature):
+		return sigReason
+	case errors.Is(err, market.ErrExpired), errors.Is(err, p2p.ErrBindingExpired):
+		return ReasonExpired
+	case errors.Is(err, market.ErrFuture):
+		return ReasonFuture
+	}
+	return ReasonMalformed
+}
+
+// Stats counts validation outcomes since the Validator was made; every
+// message seen over gossip or sync is counted exactly once.
+type Stats struct {
+	Accepted    uint64 `json:"accepted"`
+	Stale       uint64 `json:"stale"`
+	RateLimited uint64 `json:"rate_limited"`
+	Oversized   uint64 `json:"oversized"`
+	Malformed   uint64 `json:"malformed"`
+	Version     uint64 `json:"version"`
+	Signature   uint64 `json:"signature"`
+	Binding     uint64 `json:"binding"`
+	Expired     uint64 `json:"expired"`
+	Future      uint64 `json:"future"`
+	WrongChain  uint64 `json:"wrong_chain"`
+}
+
+// Rejected is the number of rejected messages of any reason.
+func (s Stats) Rejected() uint64 {
+	return s.Oversized + s.Malformed + s.Version + s.Signature + s.Binding + s.Expired + s.Future + s.WrongChain
+}
+
+// ValidatorConfig configures a Validator.
+type ValidatorConfig struct {
+	// ChainID is the only chain whose proposals are accepted.
+	ChainID uint64
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+	// ClockSkew tolerates issue times this far in the future; 0 means 1m.
+	ClockSkew time.Duration
+	// RateBurst and RateInterval limit each origin peer to RateBurst
+	// messages at once, refilled by one every RateInterval; 0 means 8 and
+	// 30s.
+	RateBurst    int
+	RateInterval time.Duration
+}
+
+// Validator checks announcements. It is safe for concurrent use.
+type Validator struct {
+	chainID uint64
+	now     func() time.Time
+	skew    time.Duration
+	cache   *Cache
+	rate    *rateLimiter
+	counts  [numReasons]atomic.Uint64
+}
+
+// NewValidator returns a validator that consults cache for sequence
+// numbers.
+func NewValidator(cfg ValidatorConfig, cache *Cache) *Validator {
+	v := &Validator{chainID: cfg.ChainID, now: cfg.Now, skew: cfg.ClockSkew, cache: cache}
+	if v.now == nil {
+		v.now = time.Now
+	}
+	if v.skew == 0 {
+		v.skew = time.Minute
+	}
+	burst, every := cfg.RateBurst, cfg.RateInterval
+	if burst == 0 {
+		burst = 8
+	}
+	if every == 0 {
+		every = 30 * time.Second
+	}
+	v.rate = newRateLimiter(burst, every)
+	return v
+}
+
+// Check validates raw as received from origin (the peer that published it
+// on GossipSub; empty for announcements pulled over sync, where the binding
+// alone proves the peer). The outcome is counted.
+func (v *Validator) Check(raw []byte, origin peer.ID) (Announcement, Reason, error) {
+	a, r, err := v.check(raw, origin)
+	v.counts[r].Add(1)
+	return a, r, err
+}
+
+func (v *Validator) check(raw []byte, origin peer.ID) (Announcement, Reason, error) {
+	now := v.now()
+	if len(raw) > MaxMessageSize {
+		return Announcement{}, ReasonOversized, fmt.Errorf("discovery: announcement is %d bytes, max %d", len(raw), MaxMessageSize)
+	}
+	if origin != "" && !v.rate.allow(origin, now) {
+		return Announcement{}, ReasonRateLimited, fmt.Errorf("discovery: origin %s over rate limit", origin)
+	}
+	a, r, err := DecodeAnnouncement(raw)
+	if err != nil {
+		return Announcement{}, r, err
+	}
+	p := &a.Proposal.Proposal
+	if p.ChainID != v.chainID {
+		return Announcement{}, ReasonWrongChain, fmt.Errorf("discovery: proposal for chain %d, want %d", p.ChainID, v.chainID)
+	}
+	if origin != "" && origin != a.Binding.PeerID {
+		return Announcement{}, ReasonBinding, fmt.Errorf("discovery: published by %s, bound peer is %s", origin, a.Binding.PeerID)
+	}
+	if err := a.Binding.Verify(now, v.skew); err != nil {
+		return Announcement{}, classify(err, ReasonBinding), err
+	}
+	if err := p.CheckTime(now, v.skew); err != nil {
+		return Announcement{}, classify(err, ReasonMalformed), err
+	}
+	if seq, ok := v.cache.Seq(p.ProviderID); ok && p.Seq <= seq {
+		return Announcement{}, ReasonStale, fmt.Errorf("discovery: seq %d not newer than %d", p.Seq, seq)
+	}
+	return a, ReasonAccepted, nil
+}
+
+// Stats returns the counters.
+func (v *Validator) Stats() Stats {
+	c := func(r Reason) uint64 { return v.counts[r].Load() }
+	return Stats{
+		Accepted: c(ReasonAccepted), Stale: c(ReasonStale), RateLimited: c(ReasonRateLimited),
+		Oversized: c(ReasonOversized), Malformed: c(ReasonMalformed), Version: c(ReasonVersion),
+		Signature: c(ReasonSignature), Binding: c(ReasonBinding), Expired: c(ReasonExpired),
+		Future: c(ReasonFuture), WrongChain: c(ReasonWrongChain),
+	}
+}
+
+// Count returns the counter for one reason.
+func (v *Validator) Count(r Reason) uint64 { return v.counts[r].Load() }
+
+// pubsubValidator adapts Check to GossipSub. The decoded announcement
+// travels to the subscriber in msg.ValidatorData.
+func (v *Validator) pubsubValidator(_ context.Context, _ peer.ID, msg *pubsub.Message) pubsub.ValidationResult {
+	a, r, _ := v.Check(msg.Data, msg.GetFrom())
+	switch {
+	case r == ReasonAccepted:
+		msg.ValidatorData = &a
+		return pubsub.ValidationAccept
+	case r.Reject():
+		return pubsub.ValidationReject
+	default:
+		return pubsub.ValidationIgnore
+	}
+}
+
+// rateLimiter is a token bucket per origin peer.
+type rateLimiter struct {
+	mu      sync.Mutex
+	burst   float64
+	every   time.Duration
+	buckets map[peer.ID]*bucket
+}
+
+type bucket struct {
+	tokens float64
+	last   time.Time
+}
+
+// maxBuckets bounds the limiter's memory; full buckets are forgotten first.
+const maxBuckets = 10000
+
+func newRateLimiter(burst int, every time.Duration) *rateLimiter {
+	return &rateLimiter{burst: float64(burst), every: every, buckets: make(map[peer.ID]*bucket)}
+}
+
+func (l *rateLimiter) allow(id peer.ID, now time.Time) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	b, ok := l.buckets[id]
+	if !ok {
+		if len(l.buckets) >= maxBuckets {
+			l.gc(now)
+		}
+		b = &bucket{tokens: l.burst, last: now}
+		l.buckets[id] = b
+	}
+	if el := now.Sub(b.last); el > 0 {
+		b.tokens = min(l.burst, b.tokens+float64(el)/float64(l.every))
+		b.last = now
+	}
+	if b.tokens < 1 {
+		return false
+	}
+	b.tokens--
+	return true
+}
+
+// gc drops buckets that have refilled completely: forgetting them changes
+// nothing. If that frees nothing, the map is cleared.
+func (l *rateLimiter) gc(now time.Time) {
+	for id, b := range l.buckets {
+		if b.tokens+float64(now.Sub(b.last))/float64(l.every) >= l.burst {
+			delete(l.buckets, id)
+		}
+	}
+	if len(l.buckets) >= maxBuckets {
+		clear(l.buckets)
+	}
+}
