@@ -7,6 +7,7 @@ import (
 	"github.com/ethereum/go-ethereum/common"
 	"github.com/ethereum/go-ethereum/common/math"
 	"github.com/ethereum/go-ethereum/crypto"
+	"github.com/ethereum/go-ethereum/params"
 
 	"github.com/openmyst/openmyst/identity"
 )
@@ -140,4 +141,15 @@ func (p *Promise) Sign(signer identity.Signer, chainID *big.Int) error {
 // Hashlock is keccak256(preimage).
 func Hashlock(preimage [32]byte) [32]byte {
 	return crypto.Keccak256Hash(preimage[:])
+}
+
+// DevChainConfig is the chain configuration of the embedded dev chain and
+// the tests: go-ethereum's all-forks dev config up to Osaka (the rules live
+// EVM chains run), without the experimental Bogota/Amsterdam state-gas
+// repricing (EIP-8037) that go-ethereum's dev default enables.
+func DevChainConfig() *params.ChainConfig {
+	c := *params.AllDevChainProtocolChanges
+	c.BogotaTime = nil
+	c.AmsterdamTime = nil
+	return &c
 }

@@ -1,0 +1,164 @@
+package chain
+
+import (
+	"context"
+	"encoding/json"
+	"math/big"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/ethereum/go-ethereum/common"
+	"github.com/ethereum/go-ethereum/common/hexutil"
+	"github.com/ethereum/go-ethereum/crypto"
+
+	"github.com/openmyst/openmyst/chain/bindings"
+	"github.com/openmyst/openmyst/identity"
+)
+
+// TestPaymentsVectors checks the contracts compute the digests and signers
+// of the payments package's vectors (payments/testdata/vectors.json).
+func TestPaymentsVectors(t *testing.T) {
+	data, err := os.ReadFile(filepath.Join("..", "payments", "testdata", "vectors.json"))
+	if os.IsNotExist(err) {
+		t.Skip("payments/testdata/vectors.json not present")
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	var v struct {
+		Promises []struct {
+			Name      string         `json:"name"`
+			ChainID   string         `json:"chain_id"`
+			ChannelID common.Hash    `json:"channel_id"`
+			Amount    string         `json:"amount"`
+			Fee       string         `json:"fee"`
+			Hashlock  common.Hash    `json:"hashlock"`
+			Preimage  common.Hash    `json:"preimage"`
+			Digest    common.Hash    `json:"digest"`
+			Signer    common.Address `json:"signer"`
+			Signature hexutil.Bytes  `json:"signature"`
+		} `json:"promises"`
+		ProviderChannelIDs []struct {
+			Provider  common.Address `json:"provider"`
+			Hermes    common.Address `json:"hermes"`
+			ChannelID common.Hash    `json:"channel_id"`
+		} `json:"provider_channel_ids"`
+	}
+	if err := json.Unmarshal(data, &v); err != nil {
+		t.Fatal(err)
+	}
+	if len(v.Promises) == 0 {
+		t.Fatal("no promise vectors")
+	}
+	e := newEnv(t, hermesOpts{})
+	for _, p := range v.Promises {
+		chainID, ok1 := new(big.Int).SetString(p.ChainID, 10)
+		amount, ok2 := new(big.Int).SetString(p.Amount, 10)
+		fee, ok3 := new(big.Int).SetString(p.Fee, 10)
+		if !ok1 || !ok2 || !ok3 {
+			t.Fatalf("%s: bad numbers", p.Name)
+		}
+		if Hashlock(p.Preimage) != p.Hashlock {
+			t.Errorf("%s: hashlock is not keccak(preimage)", p.Name)
+		}
+		if got := PromiseDigest(chainID, p.ChannelID, amount, fee, p.Hashlock); common.Hash(got) != p.Digest {
+			t.Errorf("%s: Go digest %x, vector %x", p.Name, got, p.Digest)
+		}
+		got, err := e.client.registry.PromiseDigest(call(e.ctx), chainID, p.ChannelID, amount, fee, p.Hashlock)
+		if err != nil || common.Hash(got) != p.Digest {
+			t.Errorf("%s: contract digest %x, vector %x (%v)", p.Name, got, p.Digest, err)
+		}
+		signer, err := e.client.registry.RecoverSigner(call(e.ctx), p.Digest, p.Signature)
+		if err != nil || signer != p.Signer {
+			t.Errorf("%s: contract recovers %s, vector signer %s (%v)", p.Name, signer.Hex(), p.Signer.Hex(), err)
+		}
+	}
+	for _, pc := range v.ProviderChannelIDs {
+		if got := ProviderChannelID(pc.Provider, pc.Hermes); common.Hash(got) != pc.ChannelID {
+			t.Errorf("provider channel id %x, vector %x", got, pc.ChannelID)
+		}
+	}
+}
+
+// TestSignedMessageDigestsMatchContracts checks every other Go digest
+// against the contract view functions.
+func TestSignedMessageDigestsMatchContracts(t *testing.T) {
+	e := newEnv(t, hermesOpts{})
+	id := e.client.ChainID()
+	a, b, h := common.HexToAddress("0xa1"), common.HexToAddress("0xb2"), e.hermes
+	got, err := e.client.registry.RegisterDigest(call(e.ctx), a, h, MYST(3), b)
+	if want := RegisterDigest(id, e.dep.Registry, a, h, MYST(3), b); err != nil || got != want {
+		t.Fatalf("register digest: contract %x, Go %x (%v)", got, want, err)
+	}
+	hb, err := bindings.NewHermes(h, e.backend)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err = hb.DecreaseStakeDigest(call(e.ctx), a, MYST(2), big.NewInt(7))
+	if want := DecreaseStakeDigest(id, h, a, MYST(2), 7); err != nil || got != want {
+		t.Fatalf("decrease stake digest: contract %x, Go %x (%v)", got, want, err)
+	}
+	ha, err := e.client.registry.HermesAddress(call(e.ctx), e.operator.Address())
+	if err != nil || ha != h || HermesAddress(e.dep.Registry, e.dep.HermesImplementation, e.operator.Address()) != h {
+		t.Fatalf("hermes address: contract %s, registered %s (%v)", ha.Hex(), h.Hex(), err)
+	}
+}
+
+// FuzzPromiseDigestMatchesContract: for random promise fields and keys, the
+// Go digest equals Registry.promiseDigest and a Go signature recovers on
+// chain to the signer.
+func FuzzPromiseDigestMatchesContract(f *testing.F) {
+	f.Add([]byte{0x05, 0x39}, []byte{1, 2, 3}, []byte{0x0d, 0xe0, 0xb6, 0xb3, 0xa7, 0x64, 0x00, 0x00}, []byte{}, []byte{0xaa}, []byte("key one"))
+	f.Add([]byte{1}, make([]byte, 32), []byte{}, []byte{}, []byte{}, []byte("key two"))
+	f.Add(bytesOf(0xff, 32), bytesOf(0xff, 32), bytesOf(0xff, 32), bytesOf(0xff, 32), bytesOf(0xff, 32), []byte{0})
+	e := newEnv(f, hermesOpts{})
+	f.Fuzz(func(t *testing.T, chainID, channelID, amount, fee, hashlock, keySeed []byte) {
+		c, am, fe := word(chainID), word(amount), word(fee)
+		var cid, lock [32]byte
+		copy(cid[:], channelID)
+		copy(lock[:], hashlock)
+		want := PromiseDigest(c, cid, am, fe, lock)
+		got, err := e.client.registry.PromiseDigest(call(context.Background()), c, cid, am, fe, lock)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got != want {
+			t.Fatalf("contract digest %x, Go %x", got, want)
+		}
+		key, err := crypto.ToECDSA(crypto.Keccak256(keySeed))
+		if err != nil {
+			t.Skip("seed is not a valid key")
+		}
+		s := identity.NewKeySigner(key)
+		p := Promise{ChannelID: cid, Amount: am, Fee: fe, Hashlock: lock}
+		if err := p.Sign(s, c); err != nil {
+			t.Fatal(err)
+		}
+		signer, err := e.client.registry.RecoverSigner(call(context.Background()), want, p.Signature)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if signer != s.Address() {
+			t.Fatalf("contract recovers %s, signer %s", signer.Hex(), s.Address().Hex())
+		}
+		if err := identity.Verify(s.Address(), want[:], p.Signature); err != nil {
+			t.Fatal(err)
+		}
+	})
+}
+
+func word(b []byte) *big.Int {
+	if len(b) > 32 {
+		b = b[:32]
+	}
+	return new(big.Int).SetBytes(b)
+}
+
+func bytesOf(v byte, n int) []byte {
+	b := make([]byte, n)
+	for i := range b {
+		b[i] = v
+	}
+	return b
+}
