@@ -159,13 +159,15 @@ func (h *fakeHermes) RequestPromise(_ context.Context, em *payments.ExchangeMess
 	return p, nil
 }
 
-func (h *fakeHermes) RevealR(_ context.Context, _ common.Address, _ *big.Int, r [32]byte) error {
+func (h *fakeHermes) RevealR(_ context.Context, _ common.Address, lock [32]byte, r [32]byte) error {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if h.down {
 		return errHermesDown
 	}
-	lock := payments.Hashlock(r[:])
+	if payments.Hashlock(r[:]) != lock {
+		return fmt.Errorf("secret does not match hashlock")
+	}
 	if _, ok := h.issued[lock]; !ok {
 		return fmt.Errorf("reveal of a secret for no issued promise")
 	}

@@ -39,9 +39,9 @@ type Hermes interface {
 	// be idempotent for the same message. Permanent refusals wrap
 	// ErrHermesRejected; any other error is retried.
 	RequestPromise(ctx context.Context, em *payments.ExchangeMessage) (*payments.Promise, error)
-	// RevealR reveals the secret behind a promise's hashlock so the hermes
-	// can claim the consumer's promise. It must be idempotent.
-	RevealR(ctx context.Context, provider common.Address, agreementID *big.Int, r [32]byte) error
+	// RevealR reveals the secret r behind hashlock (keccak256(r)) so the
+	// hermes can claim the consumer's promise. It must be idempotent.
+	RevealR(ctx context.Context, provider common.Address, hashlock [32]byte, r [32]byte) error
 }
 
 // Default timing of a tracker. An invoice and its exchange message take
@@ -467,7 +467,7 @@ func (t *InvoiceTracker) flush(ctx context.Context) error {
 			t.cfg.OnSettled(new(big.Int).Set(total), promise)
 		}
 	}
-	if err := t.cfg.Hermes.RevealR(ctx, t.cfg.Provider.Address(), t.cfg.AgreementID, p.r); err != nil {
+	if err := t.cfg.Hermes.RevealR(ctx, t.cfg.Provider.Address(), p.em.Promise.Hashlock, p.r); err != nil {
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
