@@ -30,7 +30,7 @@ type testEnv struct {
 	ids    *identity.Manager
 }
 
-func newEnv(t *testing.T, mod func(*Config)) *testEnv {
+func newEnv(t testing.TB, mod func(*Config)) *testEnv {
 	t.Helper()
 	dir := t.TempDir()
 	pwFile := filepath.Join(dir, PasswordFileName)
