@@ -19,6 +19,7 @@ import (
 
 	"golang.zx2c4.com/wireguard/conn"
 	"golang.zx2c4.com/wireguard/device"
+	"golang.zx2c4.com/wireguard/tun/netstack"
 	"golang.zx2c4.com/wireguard/tun/tuntest"
 
 	"github.com/openmyst/openmyst/tunnel"
@@ -122,18 +123,96 @@ func BenchmarkBulkTCP(b *testing.B) {
 	for _, streams := range []int{1, 4} {
 		per := int64(size / streams)
 		srcN := sourceServer(b, per)
+		ref := newUpstreamPair(b, per)
 		for i := 0; i < b.N; i++ {
 			plain := throughput(b, streams, per, func() (net.Conn, error) { return net.Dial("tcp", srcN.String()) })
 			direct := throughput(b, streams, per, func() (net.Conn, error) {
 				return p.client.DialContext(context.Background(), "tcp", srcN.String())
 			})
 			socks := throughput(b, streams, per, func() (net.Conn, error) { return socksDial(p.client.SOCKSAddr().String(), srcN) })
-			fmt.Printf("streams=%d loopback %.0f Mbit/s | tunnel netstack dial %.0f Mbit/s (%.3fx) | tunnel via SOCKS5 %.0f Mbit/s (%.3fx)\n",
-				streams, plain/1e6, direct/1e6, direct/plain, socks/1e6, socks/plain)
+			upstream := throughput(b, streams, per, func() (net.Conn, error) { return ref.dial(context.Background()) })
+			fmt.Printf("streams=%d loopback %.0f Mbit/s | upstream wireguard-go netstack pair %.0f Mbit/s | openmyst netstack dial %.0f Mbit/s (%.2fx upstream) | openmyst via SOCKS5 %.0f Mbit/s (%.2fx upstream, %.3fx loopback)\n",
+				streams, plain/1e6, upstream/1e6, direct/1e6, direct/upstream, socks/1e6, socks/upstream, socks/plain)
+			b.ReportMetric(socks/upstream, fmt.Sprintf("vs-upstream-%dstream", streams))
 			b.ReportMetric(socks/1e6, fmt.Sprintf("socks-Mbit/s-%dstream", streams))
 			b.ReportMetric(socks/plain, fmt.Sprintf("ratio-%dstream", streams))
 		}
 	}
+}
+
+// upstreamPair is the in-process reference: two wireguard-go devices over
+// wireguard-go's own tun/netstack, talking to each other on loopback; the
+// far side serves size bytes per connection from inside its netstack. It
+// is the same crypto and the same gVisor TCP, without the exit forwarder,
+// the policy or the host-socket hop.
+type upstreamPair struct {
+	tnet *netstack.Net
+	dst  netip.AddrPort
+}
+
+func (u *upstreamPair) dial(ctx context.Context) (net.Conn, error) {
+	return u.tnet.DialContextTCPAddrPort(ctx, u.dst)
+}
+
+func newUpstreamPair(b *testing.B, size int64) *upstreamPair {
+	ka, _ := tunnel.GenerateKey()
+	kb, _ := tunnel.GenerateKey()
+	aAddr, bAddr := netip.MustParseAddr("10.99.0.1"), netip.MustParseAddr("10.99.0.2")
+	tunA, netA, err := netstack.CreateNetTUN([]netip.Addr{aAddr}, nil, tunnel.DefaultMTU)
+	if err != nil {
+		b.Fatal(err)
+	}
+	tunB, netB, err := netstack.CreateNetTUN([]netip.Addr{bAddr}, nil, tunnel.DefaultMTU)
+	if err != nil {
+		b.Fatal(err)
+	}
+	silent := device.NewLogger(device.LogLevelSilent, "")
+	devB := device.NewDevice(tunB, conn.NewDefaultBind(), silent)
+	devB.IpcSet(tunnel.DeviceUAPI(kb, 0) + tunnel.PeerUAPI(tunnel.PeerConfig{PublicKey: ka.PublicKey(), AllowedIPs: []netip.Prefix{netip.PrefixFrom(aAddr, 32)}}))
+	devB.Up()
+	port, err := listenPort(devB)
+	if err != nil {
+		b.Fatal(err)
+	}
+	devA := device.NewDevice(tunA, conn.NewDefaultBind(), silent)
+	devA.IpcSet(tunnel.DeviceUAPI(ka, 0) + tunnel.PeerUAPI(tunnel.PeerConfig{PublicKey: kb.PublicKey(),
+		AllowedIPs: []netip.Prefix{netip.PrefixFrom(bAddr, 32)}, Endpoint: netip.AddrPortFrom(netip.MustParseAddr("127.0.0.1"), port)}))
+	devA.Up()
+	ln, err := netB.ListenTCPAddrPort(netip.AddrPortFrom(bAddr, 80))
+	if err != nil {
+		b.Fatal(err)
+	}
+	buf := make([]byte, 256<<10)
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				defer c.Close()
+				for left := size; left > 0; {
+					n := min(left, int64(len(buf)))
+					if _, err := c.Write(buf[:n]); err != nil {
+						return
+					}
+					left -= n
+				}
+			}()
+		}
+	}()
+	b.Cleanup(func() {
+		ln.Close()
+		wg.Wait()
+		devA.Close()
+		devB.Close()
+	})
+	return &upstreamPair{tnet: netA, dst: netip.AddrPortFrom(bAddr, 80)}
 }
 
 // benchPair is newPair for benchmarks, allowing every port on 127.0.0.1.
