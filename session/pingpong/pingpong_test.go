@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ethereum/go-ethereum/common"
+
 	"github.com/openmyst/openmyst/payments"
 )
 
@@ -413,6 +415,36 @@ func TestHermesRejectionEndsSession(t *testing.T) {
 		t.Fatalf("got %v, want ErrHermesRejected", err)
 	}
 }
+
+func TestPermanentClassifier(t *testing.T) {
+	errCode := errors.New("hermes: code insufficient_balance")
+	h := newHarness(t, func(tc *TrackerConfig, _ *PayerConfig) {
+		tc.Permanent = func(err error) bool { return errors.Is(err, errCode) }
+	})
+	h.tracker.cfg.Hermes = hermesFunc(func() error { return errCode })
+	err := h.step(t0.Add(time.Second), mib, true, t0.Add(time.Second), mib)
+	if !errors.Is(err, ErrHermesRejected) || !errors.Is(err, errCode) {
+		t.Fatalf("got %v, want ErrHermesRejected wrapping the hermes error", err)
+	}
+	// An error the classifier calls transient is retried, not fatal.
+	h2 := newHarness(t, func(tc *TrackerConfig, _ *PayerConfig) {
+		tc.Permanent = func(err error) bool { return errors.Is(err, errCode) }
+		tc.Log = slog.New(slog.DiscardHandler)
+	})
+	h2.tracker.cfg.Hermes = hermesFunc(func() error { return errHermesDown })
+	if err := h2.step(t0.Add(time.Second), mib, true, t0.Add(time.Second), mib); err != nil {
+		t.Fatalf("transient hermes error ended the session: %v", err)
+	}
+}
+
+// hermesFunc is a Hermes whose every call fails with f().
+type hermesFunc func() error
+
+func (f hermesFunc) RequestPromise(context.Context, *payments.ExchangeMessage) (*payments.Promise, error) {
+	return nil, f()
+}
+
+func (f hermesFunc) RevealR(context.Context, common.Address, [32]byte, [32]byte) error { return f() }
 
 func TestResumeAfterRestart(t *testing.T) {
 	h := newHarness(t, nil)

@@ -98,6 +98,11 @@ type TrackerConfig struct {
 	Hermes Hermes
 	// Send delivers an invoice to the consumer.
 	Send func(ctx context.Context, inv *payments.Invoice) error
+	// Permanent, when set, classifies a Hermes error as a refusal for good
+	// (the session ends) rather than an outage (retried). Default: errors
+	// wrapping ErrHermesRejected. A hermes HTTP client would treat every
+	// error code but "unavailable" as permanent.
+	Permanent func(err error) bool
 	// OnSettled, when set, is called after each hermes promise with the
 	// agreement total it covers (for session history and earnings).
 	OnSettled func(agreementTotal *big.Int, promise *payments.Promise)
@@ -222,6 +227,9 @@ func NewInvoiceTracker(cfg TrackerConfig) (*InvoiceTracker, error) {
 	}
 	if cfg.Grace == 0 {
 		cfg.Grace = DefaultGrace
+	}
+	if cfg.Permanent == nil {
+		cfg.Permanent = func(err error) bool { return errors.Is(err, ErrHermesRejected) }
 	}
 	if cfg.CheckEvery <= 0 {
 		cfg.CheckEvery = max(cfg.Interval/4, 10*time.Millisecond)
@@ -439,7 +447,10 @@ func (t *InvoiceTracker) flush(ctx context.Context) error {
 	if !p.promised {
 		promise, err := t.cfg.Hermes.RequestPromise(ctx, p.em)
 		if err != nil {
-			if errors.Is(err, ErrHermesRejected) {
+			if t.cfg.Permanent(err) {
+				if !errors.Is(err, ErrHermesRejected) {
+					err = fmt.Errorf("%w: %w", ErrHermesRejected, err)
+				}
 				return fmt.Errorf("pingpong: forward exchange for %s wei: %w", p.em.AgreementTotal, err)
 			}
 			if ctx.Err() != nil {
