@@ -124,6 +124,7 @@ func (t *Transactor) Wait(ctx context.Context, op string, tx *types.Transaction)
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	delay := 10 * time.Millisecond
+	var lastErr error
 	for {
 		r, err := t.backend.TransactionReceipt(ctx, tx.Hash())
 		if err == nil && r != nil {
@@ -132,11 +133,16 @@ func (t *Transactor) Wait(ctx context.Context, op string, tx *types.Transaction)
 			}
 			return r, nil
 		}
+		// Not mined yet, "transaction indexing is in progress", or a
+		// transient RPC error: keep polling until the deadline.
 		if err != nil && !errors.Is(err, ethereum.NotFound) {
-			return nil, fmt.Errorf("chain: %s: receipt of %s: %w", op, tx.Hash().Hex(), err)
+			lastErr = err
 		}
 		select {
 		case <-ctx.Done():
+			if lastErr != nil {
+				return nil, fmt.Errorf("chain: %s: waiting for %s: %w (last error: %v)", op, tx.Hash().Hex(), ctx.Err(), lastErr)
+			}
 			return nil, fmt.Errorf("chain: %s: waiting for %s: %w", op, tx.Hash().Hex(), ctx.Err())
 		case <-time.After(delay):
 		}

@@ -1,0 +1,175 @@
+package devchain
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+
+	"github.com/openmyst/openmyst/chain"
+	"github.com/openmyst/openmyst/identity"
+)
+
+func quietLog() *slog.Logger { return slog.New(slog.DiscardHandler) }
+
+func rawBlockNumber(t *testing.T, url string) string {
+	t.Helper()
+	resp, err := http.Post(url, "application/json", strings.NewReader(`{"jsonrpc":"2.0","id":1,"method":"eth_blockNumber","params":[]}`))
+	if err != nil {
+		t.Fatalf("eth_blockNumber: %v", err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	var r struct {
+		Result string `json:"result"`
+	}
+	if err := json.NewDecoder(bytes.NewReader(body)).Decode(&r); err != nil || !strings.HasPrefix(r.Result, "0x") {
+		t.Fatalf("eth_blockNumber answer %q (%v)", body, err)
+	}
+	return r.Result
+}
+
+func TestDevChainServesJSONRPCAndRunsTheConsumerFlow(t *testing.T) {
+	defer goleak.VerifyNone(t, goleak.IgnoreCurrent(), goleak.IgnoreAnyFunction("github.com/ethereum/go-ethereum/metrics.(*meterTicker).loop"), goleak.IgnoreTopFunction("github.com/ethereum/go-ethereum/core.(*txIndexer).loop"), goleak.IgnoreTopFunction("internal/poll.runtime_pollWait"),
+		// go-ethereum package-level workers, not owned by a chain instance.
+		goleak.IgnoreTopFunction("github.com/ethereum/go-ethereum/core.(*txSenderCacher).cache"),
+		goleak.IgnoreTopFunction("github.com/syndtr/goleveldb/leveldb.(*DB).mpoolDrain"))
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	dc, err := Start(ctx, Config{Port: 0, Log: quietLog()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		if err := dc.Close(); err != nil {
+			t.Error(err)
+		}
+	}()
+	if !strings.HasPrefix(dc.URL(), "http://127.0.0.1:") {
+		t.Fatalf("endpoint %s is not loopback", dc.URL())
+	}
+	before := rawBlockNumber(t, dc.URL())
+
+	cl, err := dc.Dial(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	dep := dc.Deployment()
+	if err := dep.Validate(); err != nil || dep.Hermes == (dep.Token) {
+		t.Fatalf("deployment %+v: %v", dep, err)
+	}
+	tx, err := chain.NewTransactor(ctx, cl, DevKey(TransactorAccount), quietLog())
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := chain.NewClient(ctx, cl, dep, tx, quietLog())
+	if err != nil {
+		t.Fatal(err)
+	}
+	consumer := identity.NewKeySigner(DevKey(7))
+	ch := dep.ChannelAddress(consumer.Address())
+	if _, err := c.Mint(ctx, ch, chain.MYST(5)); err != nil {
+		t.Fatalf("faucet top-up over JSON-RPC: %v", err)
+	}
+	if _, _, err := c.RegisterIdentity(ctx, consumer, dep.Hermes, nil, consumer.Address()); err != nil {
+		t.Fatalf("register over JSON-RPC: %v", err)
+	}
+	st, err := c.ChannelState(ctx, ch)
+	if err != nil || !st.Deployed || st.Balance.Cmp(chain.MYST(5)) != 0 {
+		t.Fatalf("channel %+v (%v)", st, err)
+	}
+	if after := rawBlockNumber(t, dc.URL()); after == before {
+		t.Fatalf("block number did not move (%s) after transactions", after)
+	}
+}
+
+func TestDevChainKeepsStateInDataDir(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	dir := t.TempDir()
+	dc, err := Start(ctx, Config{DataDir: dir, Log: quietLog()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	dep := dc.Deployment()
+	cl, err := dc.Dial(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tx, _ := chain.NewTransactor(ctx, cl, DevKey(TransactorAccount), quietLog())
+	c, err := chain.NewClient(ctx, cl, dep, tx, quietLog())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Mint(ctx, DevAddress(5), chain.MYST(3)); err != nil {
+		t.Fatal(err)
+	}
+	cl.Close()
+	if err := dc.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	dc2, err := Start(ctx, Config{DataDir: dir, Log: quietLog()})
+	if err != nil {
+		t.Fatalf("restart: %v", err)
+	}
+	defer dc2.Close()
+	d2 := dc2.Deployment()
+	d2.DeployBlock = dep.DeployBlock
+	if d2 != dep {
+		t.Fatalf("deployment after restart %+v, want %+v", d2, dep)
+	}
+	cl2, err := dc2.Dial(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl2.Close()
+	c2, err := chain.NewClient(ctx, cl2, d2, nil, quietLog())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b, err := c2.TokenBalance(ctx, DevAddress(5)); err != nil || b.Cmp(chain.MYST(3)) != 0 {
+		t.Fatalf("balance after restart %v (%v)", b, err)
+	}
+}
+
+func TestDevChainPeriodMinesWithoutTransactions(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	dc, err := Start(ctx, Config{Period: time.Second, Log: quietLog()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer dc.Close()
+	first := rawBlockNumber(t, dc.URL())
+	for {
+		if rawBlockNumber(t, dc.URL()) != first {
+			return
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatal("no block mined in period mode")
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+}
+
+func TestDevKeysAreStable(t *testing.T) {
+	if DevAddress(0) == DevAddress(1) {
+		t.Fatal("dev keys collide")
+	}
+	if DevAddress(3) != DevAddress(3) {
+		t.Fatal("dev key not deterministic")
+	}
+	if g := Genesis(); g.Config.ChainID.Uint64() != 1337 || g.Config.BogotaTime != nil || len(g.Alloc) < NumDevAccounts {
+		t.Fatalf("genesis %+v", g.Config)
+	}
+}
