@@ -223,7 +223,7 @@ func (f *forger) publish(t *testing.T, ctx context.Context, raw []byte) {
 
 // signedBy builds a valid-looking announcement for signer bound to pid,
 // letting mut change the proposal before signing.
-func signedBy(t *testing.T, signer identity.Signer, pid peer.ID, now time.Time, mut func(p *market.Proposal, b *p2p.Binding)) []byte {
+func signedBy(t testing.TB, signer identity.Signer, pid peer.ID, now time.Time, mut func(p *market.Proposal, b *p2p.Binding)) []byte {
 	t.Helper()
 	p := offer(t, "NL", "0.01")
 	p.Version = market.ProposalVersion
@@ -364,10 +364,11 @@ func rateLimitedAtEveryNode(t *testing.T, ctx context.Context, net *testNet) {
 	for i := 0; i < sent; i++ {
 		f.publish(t, ctx, signedBy(t, fid, f.node.ID(), base, func(p *market.Proposal, _ *p2p.Binding) { p.Seq += uint64(i) }))
 	}
-	waitFor(t, 15*time.Second, "every node rate-limited the excess", func() bool {
+	waitFor(t, 15*time.Second, "every node validated all messages", func() bool {
 		for i, n := range net.nodes {
 			s := n.svc.Stats()
-			if s.RateLimited-before[i].RateLimited != sent-burst {
+			passed := (s.Accepted + s.Stale) - (before[i].Accepted + before[i].Stale)
+			if s.RateLimited-before[i].RateLimited+passed < sent {
 				return false
 			}
 		}
@@ -375,6 +376,9 @@ func rateLimitedAtEveryNode(t *testing.T, ctx context.Context, net *testNet) {
 	})
 	for i, n := range net.nodes {
 		s := n.svc.Stats()
+		if got := s.RateLimited - before[i].RateLimited; got != sent-burst {
+			t.Errorf("node %d rate-limited %d messages, want %d", i, got, sent-burst)
+		}
 		if got := (s.Accepted + s.Stale) - (before[i].Accepted + before[i].Stale); got != burst {
 			t.Errorf("node %d let %d messages through the limiter, want %d", i, got, burst)
 		}

@@ -39,7 +39,6 @@ type Config struct {
 	HeartbeatInterval time.Duration
 	// SyncTimeout bounds one sync exchange; 0 means 10s.
 	SyncTimeout time.Duration
-
 }
 
 // Service is a node's proposal gossip: topic, validator, cache and sync.

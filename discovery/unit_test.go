@@ -1,0 +1,312 @@
+package discovery
+
+import (
+	"bytes"
+	"testing"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/crypto"
+	"github.com/libp2p/go-libp2p/core/peer"
+
+	"github.com/openmyst/openmyst/market"
+	"github.com/openmyst/openmyst/p2p"
+)
+
+func newPeer(t testing.TB) peer.ID {
+	t.Helper()
+	_, pub, err := crypto.GenerateEd25519Key(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	id, err := peer.IDFromPublicKey(pub)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return id
+}
+
+// fakeClock is a settable clock for unit tests.
+type fakeClock struct{ t time.Time }
+
+func (c *fakeClock) now() time.Time { return c.t }
+
+func TestValidatorReasons(t *testing.T) {
+	clk := &fakeClock{t: time.Unix(1_800_000_000, 0)}
+	cache := NewCache(clk.now)
+	v := NewValidator(ValidatorConfig{ChainID: testChain, Now: clk.now, RateBurst: 100}, cache)
+	s := newSigner(t)
+	pid := newPeer(t)
+	now := clk.t
+	good := signedBy(t, s, pid, now, nil)
+
+	a, r, err := v.Check(good, pid)
+	if r != ReasonAccepted || err != nil {
+		t.Fatalf("good: %s %v", r, err)
+	}
+	if !cache.Put(a, good) {
+		t.Fatal("cache refused a fresh proposal")
+	}
+	if _, r, _ := v.Check(good, pid); r != ReasonStale {
+		t.Fatalf("replay: %s, want stale", r)
+	}
+	if _, r, _ := v.Check(good, ""); r != ReasonStale {
+		t.Fatalf("replay over sync: %s, want stale", r)
+	}
+	if _, r, _ := v.Check(good, newPeer(t)); r != ReasonBinding {
+		t.Fatalf("sent by another peer: %s, want binding", r)
+	}
+	// A binding for another peer than the proposal names.
+	otherBinding := func() []byte {
+		ann, _, err := DecodeAnnouncement(signedBy(t, s, pid, now, func(p *market.Proposal, _ *p2p.Binding) { p.Seq++ }))
+		if err != nil {
+			t.Fatal(err)
+		}
+		ann.Binding, err = p2p.NewBinding(s, testChain, newPeer(t), now, time.Hour)
+		if err != nil {
+			t.Fatal(err)
+		}
+		raw, _ := ann.Encode()
+		return raw
+	}()
+	if _, r, _ := v.Check(otherBinding, ""); r != ReasonBinding {
+		t.Fatalf("binding for another peer: %s", r)
+	}
+	// A binding signed by another identity.
+	otherSigner := func() []byte {
+		ann, _, err := DecodeAnnouncement(signedBy(t, s, pid, now, func(p *market.Proposal, _ *p2p.Binding) { p.Seq++ }))
+		if err != nil {
+			t.Fatal(err)
+		}
+		ann.Binding, err = p2p.NewBinding(newSigner(t), testChain, pid, now, time.Hour)
+		if err != nil {
+			t.Fatal(err)
+		}
+		raw, _ := ann.Encode()
+		return raw
+	}()
+	if _, r, _ := v.Check(otherSigner, pid); r != ReasonBinding {
+		t.Fatalf("binding by another identity: %s", r)
+	}
+	expiredBinding := signedBy(t, s, pid, now, func(p *market.Proposal, b *p2p.Binding) {
+		p.Seq += 5
+		b.ChainID = testChain
+		b.IssuedAt = now.Add(-2 * time.Hour).Unix()
+	})
+	if _, r, _ := v.Check(expiredBinding, pid); r != ReasonExpired {
+		t.Fatalf("expired binding: %s", r)
+	}
+	newer := signedBy(t, s, pid, now, func(p *market.Proposal, _ *p2p.Binding) { p.Seq += 10 })
+	clk.t = now.Add(2 * time.Minute) // past the proposal's 1m expiry
+	if _, r, _ := v.Check(newer, pid); r != ReasonExpired {
+		t.Fatalf("expired proposal: %s", r)
+	}
+	if _, ok := cache.Get(s.Address()); ok {
+		t.Fatal("cache still lists an expired proposal")
+	}
+	if n := len(cache.Query(market.Filter{})); n != 0 {
+		t.Fatalf("query lists %d expired proposals", n)
+	}
+	want := Stats{Accepted: 1, Stale: 2, Binding: 3, Expired: 2}
+	if got := v.Stats(); got != want {
+		t.Fatalf("stats %+v, want %+v", got, want)
+	}
+	if got := v.Stats().Rejected(); got != 5 {
+		t.Fatalf("rejected %d, want 5", got)
+	}
+}
+
+func TestCacheSequenceAndTombstone(t *testing.T) {
+	clk := &fakeClock{t: time.Unix(1_800_000_000, 0)}
+	cache := NewCache(clk.now)
+	s := newSigner(t)
+	pid := newPeer(t)
+	ann := func(seq uint64, gib string, withdrawn bool, ttl time.Duration) (Announcement, []byte) {
+		raw := signedBy(t, s, pid, clk.t, func(p *market.Proposal, _ *p2p.Binding) {
+			p.Seq = seq
+			p.Price.PerGiB = mystAmount(t, gib)
+			p.Withdrawn = withdrawn
+			p.ExpiresAt = clk.t.Add(ttl).Unix()
+		})
+		a, r, err := DecodeAnnouncement(raw)
+		if err != nil {
+			t.Fatalf("%s: %v", r, err)
+		}
+		return a, raw
+	}
+	if !cache.Put(ann(5, "0.2", false, time.Minute)) {
+		t.Fatal("put seq 5")
+	}
+	if cache.Put(ann(4, "0.1", false, time.Minute)) {
+		t.Fatal("older seq replaced newer")
+	}
+	if cache.Put(ann(5, "0.1", false, time.Minute)) {
+		t.Fatal("equal seq replaced")
+	}
+	if !cache.Put(ann(6, "0.3", false, time.Minute)) {
+		t.Fatal("newer seq refused")
+	}
+	if p, _ := cache.Get(s.Address()); p.Price.PerGiB.MYST() != "0.3" {
+		t.Fatalf("price %s, want 0.3", p.Price.PerGiB.MYST())
+	}
+	if !cache.Put(ann(7, "0.3", true, 2*time.Minute)) {
+		t.Fatal("withdrawal refused")
+	}
+	if _, ok := cache.Get(s.Address()); ok || cache.Len() != 0 {
+		t.Fatal("withdrawn proposal still listed")
+	}
+	if cache.Put(ann(6, "0.3", false, time.Minute)) {
+		t.Fatal("replayed proposal resurrected after withdrawal")
+	}
+	if got := cache.raws(10); len(got) != 1 {
+		t.Fatalf("sync serves %d items, want the tombstone", len(got))
+	}
+	clk.t = clk.t.Add(3 * time.Minute)
+	if _, ok := cache.Seq(s.Address()); ok {
+		t.Fatal("tombstone outlived its expiry")
+	}
+	if got := cache.raws(10); len(got) != 0 {
+		t.Fatalf("sync serves %d expired items", len(got))
+	}
+}
+
+func TestRateLimiter(t *testing.T) {
+	l := newRateLimiter(3, 10*time.Second)
+	a, b := newPeer(t), newPeer(t)
+	now := time.Unix(1000, 0)
+	for i := 0; i < 3; i++ {
+		if !l.allow(a, now) {
+			t.Fatalf("burst message %d refused", i)
+		}
+	}
+	if l.allow(a, now) {
+		t.Fatal("4th message in a burst of 3 allowed")
+	}
+	if !l.allow(b, now) {
+		t.Fatal("another origin was limited")
+	}
+	if l.allow(a, now.Add(9*time.Second)) {
+		t.Fatal("refilled too early")
+	}
+	if !l.allow(a, now.Add(10*time.Second)) {
+		t.Fatal("not refilled after one interval")
+	}
+	// Memory stays bounded.
+	for i := 0; i < maxBuckets+10; i++ {
+		l.allow(peer.ID(rune(i)), now)
+	}
+	if len(l.buckets) > maxBuckets {
+		t.Fatalf("%d buckets, max %d", len(l.buckets), maxBuckets)
+	}
+}
+
+func TestAnnouncerBuild(t *testing.T) {
+	ctx := t.Context()
+	clk := &fakeClock{t: time.Unix(1_800_000_000, 0)}
+	n := startNode(t, ctx, nil, netOpts{})
+	defer n.close()
+	s := newSigner(t)
+	a, err := NewAnnouncer(n.svc, AnnouncerConfig{Proposal: offer(t, "LT", "0.1"), Signer: s, Host: n.node.Host, TTL: time.Minute, Now: clk.now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw1, p1, err := a.Build(false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw2, p2, err := a.Build(false) // same millisecond: seq still grows
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p2.Seq <= p1.Seq {
+		t.Fatalf("seq %d then %d", p1.Seq, p2.Seq)
+	}
+	for _, raw := range [][]byte{raw1, raw2} {
+		got, r, err := DecodeAnnouncement(raw)
+		if err != nil {
+			t.Fatalf("%s: %v", r, err)
+		}
+		if got.Binding.PeerID != n.node.ID() || got.Proposal.Proposal.ProviderID != s.Address() {
+			t.Fatal("announcement not bound to the host and identity")
+		}
+	}
+	clk.t = clk.t.Add(30 * time.Second)
+	_, w, err := a.Build(true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !w.Withdrawn || w.Seq <= p2.Seq || w.ExpiresAt < p2.ExpiresAt {
+		t.Fatalf("withdrawal %+v must be newer and outlive %d", w, p2.ExpiresAt)
+	}
+	// A restarted provider (fresh announcer, later clock) still wins.
+	a2, _ := NewAnnouncer(n.svc, AnnouncerConfig{Proposal: offer(t, "LT", "0.1"), Signer: s, Host: n.node.Host, TTL: time.Minute, Now: clk.now})
+	clk.t = clk.t.Add(time.Second)
+	_, p3, err := a2.Build(false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p3.Seq <= w.Seq {
+		t.Fatalf("restarted announcer seq %d not above %d", p3.Seq, w.Seq)
+	}
+	if _, err := NewAnnouncer(n.svc, AnnouncerConfig{Signer: s, Host: n.node.Host, TTL: time.Second}); err == nil {
+		t.Fatal("accepted a 1s TTL")
+	}
+}
+
+func TestDecodeAnnouncementReasons(t *testing.T) {
+	s := newSigner(t)
+	pid := newPeer(t)
+	good := signedBy(t, s, pid, time.Unix(1_800_000_000, 0), nil)
+	cases := map[string]struct {
+		in   []byte
+		want Reason
+	}{
+		"oversized":        {append(good, bytes.Repeat([]byte(" "), MaxMessageSize)...), ReasonOversized},
+		"not json":         {[]byte("hello"), ReasonMalformed},
+		"missing binding":  {bytes.Replace(good, []byte(`,"binding":`), []byte(`,"x":`), 1), ReasonMalformed},
+		"envelope v2":      {bytes.Replace(good, []byte(`{"v":1,`), []byte(`{"v":2,`), 1), ReasonVersion},
+		"proposal v2":      {bytes.Replace(good, []byte(`"version":1,"chain_id"`), []byte(`"version":2,"chain_id"`), 1), ReasonVersion},
+		"tampered price":   {bytes.Replace(good, []byte(`"per_hour":"10000000000000000"`), []byte(`"per_hour":"1"`), 1), ReasonSignature},
+		"tampered binding": {bytes.Replace(good, []byte(`"binding":{"version":1,"chain_id":1337`), []byte(`"binding":{"version":1,"chain_id":1338`), 1), ReasonBinding},
+		"trailing":         {append(append([]byte{}, good...), '1'), ReasonMalformed},
+	}
+	for name, c := range cases {
+		if bytes.Equal(c.in, good) {
+			t.Fatalf("%s: mutation did not apply", name)
+		}
+		_, r, err := DecodeAnnouncement(c.in)
+		if r != c.want || err == nil {
+			t.Errorf("%s: reason %s (%v), want %s", name, r, err, c.want)
+		}
+	}
+	if _, r, err := DecodeAnnouncement(good); r != ReasonAccepted || err != nil {
+		t.Fatalf("good: %s %v", r, err)
+	}
+}
+
+func FuzzDecodeAnnouncement(f *testing.F) {
+	s := newSigner(f)
+	pid := newPeer(f)
+	good := signedBy(f, s, pid, time.Unix(1_800_000_000, 0), nil)
+	f.Add(good)
+	f.Add([]byte(`{"v":1,"proposal":{},"binding":{}}`))
+	f.Add([]byte(`{"v":1,"proposal":{"proposal":{"version":1}},"binding":null}`))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		a, r, err := DecodeAnnouncement(data)
+		if (err == nil) != (r == ReasonAccepted) {
+			t.Fatalf("reason %s with error %v", r, err)
+		}
+		if err != nil {
+			return
+		}
+		if a.Proposal.Proposal.ProviderID != s.Address() || a.Binding.PeerID != pid {
+			t.Fatal("accepted an announcement the seed's keys did not sign")
+		}
+		re, err := a.Encode()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, r, err := DecodeAnnouncement(re); err != nil {
+			t.Fatalf("re-decode: %s %v", r, err)
+		}
+	})
+}
