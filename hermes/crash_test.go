@@ -360,7 +360,9 @@ func progress(addr string) int {
 var schemaSeq atomic.Int64
 
 // freshPostgresSchema creates an empty schema and returns a DSN using it.
-func freshPostgresSchema(t *testing.T, dsn string) string {
+func freshPostgresSchema(t *testing.T, dsn string) string { return freshPostgresSchemaFor(t, dsn) }
+
+func freshPostgresSchemaFor(t testing.TB, dsn string) string {
 	t.Helper()
 	db, err := sql.Open("pgx", dsn)
 	if err != nil {

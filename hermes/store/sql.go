@@ -34,7 +34,7 @@ type sqlStore struct {
 	w, r  *sql.DB
 	close func() error
 
-	insExchange, upConsumer, upProvider, upAgreement *sql.Stmt
+	insExchange *sql.Stmt
 }
 
 // amountWidth is the fixed width amounts are stored with, so that textual
@@ -83,31 +83,19 @@ func (s *sqlStore) q(query string) string {
 func (s *sqlStore) migrations() []string {
 	r := strings.NewReplacer("{{BLOB}}", s.d.blob, "{{SERIAL}}", s.d.serial)
 	m := []string{
-		// 1: initial schema.
-		`CREATE TABLE consumers (
-			identity TEXT PRIMARY KEY,
-			channel TEXT NOT NULL,
-			promised TEXT NOT NULL,
-			settled TEXT NOT NULL,
-			version BIGINT NOT NULL
-		);
-		CREATE TABLE providers (
-			identity TEXT PRIMARY KEY,
-			earned TEXT NOT NULL,
-			version BIGINT NOT NULL
-		);
-		CREATE TABLE agreements (
-			consumer TEXT NOT NULL,
-			provider TEXT NOT NULL,
-			agreement_id TEXT NOT NULL,
-			total TEXT NOT NULL,
-			PRIMARY KEY (consumer, provider, agreement_id)
-		);
-		CREATE TABLE exchanges (
+		// 1: initial schema. exchanges is an append-only journal; the
+		// consumer's and provider's current state is their latest row, and
+		// the unique (consumer, consumer_seq) and (provider, provider_seq)
+		// indexes are the optimistic lock: two writers extending the same
+		// state both try to insert the same sequence number and one fails.
+		`CREATE TABLE exchanges (
 			seq {{SERIAL}},
 			digest {{BLOB}} NOT NULL UNIQUE,
 			consumer TEXT NOT NULL,
+			consumer_seq BIGINT NOT NULL,
 			provider TEXT NOT NULL,
+			provider_seq BIGINT NOT NULL,
+			channel TEXT NOT NULL,
 			agreement_id TEXT NOT NULL,
 			agreement_total TEXT NOT NULL,
 			hashlock {{BLOB}} NOT NULL,
@@ -119,10 +107,13 @@ func (s *sqlStore) migrations() []string {
 			r {{BLOB}},
 			created_at BIGINT NOT NULL
 		);
-		CREATE INDEX exchanges_provider_hashlock ON exchanges (provider, hashlock);
-		CREATE INDEX exchanges_provider_seq ON exchanges (provider, seq);
-		CREATE INDEX exchanges_consumer_amount ON exchanges (consumer, consumer_amount);
-		CREATE INDEX exchanges_unrevealed ON exchanges (provider) WHERE r IS NULL;
+		CREATE UNIQUE INDEX exchanges_consumer_seq ON exchanges (consumer, consumer_seq);
+		CREATE UNIQUE INDEX exchanges_provider_seq ON exchanges (provider, provider_seq);
+		CREATE INDEX exchanges_hashlock ON exchanges (hashlock);
+		CREATE TABLE consumer_settled (
+			consumer TEXT PRIMARY KEY,
+			settled TEXT NOT NULL
+		);
 		CREATE TABLE settlements (
 			id {{SERIAL}},
 			consumer TEXT NOT NULL,
@@ -178,29 +169,13 @@ func (s *sqlStore) migrate(ctx context.Context) error {
 
 func (s *sqlStore) prepare(ctx context.Context) error {
 	var err error
-	prep := func(query string) *sql.Stmt {
-		if err != nil {
-			return nil
-		}
-		var st *sql.Stmt
-		st, err = s.w.PrepareContext(ctx, s.q(query))
-		if err != nil {
-			err = fmt.Errorf("store: prepare %q: %w", query, err)
-		}
-		return st
+	s.insExchange, err = s.w.PrepareContext(ctx, s.q(`INSERT INTO exchanges (digest, consumer, consumer_seq, provider, provider_seq, channel,
+		agreement_id, agreement_total, hashlock, consumer_amount, consumer_promise, hermes_amount, hermes_promise, exchange_signature, created_at)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`))
+	if err != nil {
+		return fmt.Errorf("store: prepare insert: %w", err)
 	}
-	s.insExchange = prep(`INSERT INTO exchanges (digest, consumer, provider, agreement_id, agreement_total, hashlock,
-		consumer_amount, consumer_promise, hermes_amount, hermes_promise, exchange_signature, created_at)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (digest) DO NOTHING`)
-	s.upConsumer = prep(`INSERT INTO consumers (identity, channel, promised, settled, version) VALUES (?, ?, ?, ?, ?)
-		ON CONFLICT (identity) DO UPDATE SET channel = excluded.channel, promised = excluded.promised, version = excluded.version
-		WHERE consumers.version = ?`)
-	s.upProvider = prep(`INSERT INTO providers (identity, earned, version) VALUES (?, ?, ?)
-		ON CONFLICT (identity) DO UPDATE SET earned = excluded.earned, version = excluded.version
-		WHERE providers.version = ?`)
-	s.upAgreement = prep(`INSERT INTO agreements (consumer, provider, agreement_id, total) VALUES (?, ?, ?, ?)
-		ON CONFLICT (consumer, provider, agreement_id) DO UPDATE SET total = excluded.total`)
-	return err
+	return nil
 }
 
 func (s *sqlStore) inTx(ctx context.Context, f func(tx *sql.Tx) error) error {
@@ -221,9 +196,20 @@ func (s *sqlStore) Close() error { return s.close() }
 // Consumer implements Store.
 func (s *sqlStore) Consumer(ctx context.Context, id common.Address) (Consumer, []Agreement, error) {
 	c := Consumer{Identity: id, Promised: new(big.Int), Settled: new(big.Int)}
-	var channel, promised, settled string
-	err := s.r.QueryRowContext(ctx, s.q(`SELECT channel, promised, settled, version FROM consumers WHERE identity = ?`), encAddr(id)).
-		Scan(&channel, &promised, &settled, &c.Version)
+	var settled string
+	err := s.r.QueryRowContext(ctx, s.q(`SELECT settled FROM consumer_settled WHERE consumer = ?`), encAddr(id)).Scan(&settled)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+	case err != nil:
+		return c, nil, fmt.Errorf("store: read consumer %s: %w", id.Hex(), err)
+	default:
+		if c.Settled, err = decAmount(settled); err != nil {
+			return c, nil, err
+		}
+	}
+	var channel, promised string
+	err = s.r.QueryRowContext(ctx, s.q(`SELECT channel, consumer_amount, consumer_seq FROM exchanges WHERE consumer = ? ORDER BY consumer_seq DESC LIMIT 1`), encAddr(id)).
+		Scan(&channel, &promised, &c.Version)
 	switch {
 	case errors.Is(err, sql.ErrNoRows):
 		return c, nil, nil
@@ -234,10 +220,7 @@ func (s *sqlStore) Consumer(ctx context.Context, id common.Address) (Consumer, [
 	if c.Promised, err = decAmount(promised); err != nil {
 		return c, nil, err
 	}
-	if c.Settled, err = decAmount(settled); err != nil {
-		return c, nil, err
-	}
-	rows, err := s.r.QueryContext(ctx, s.q(`SELECT provider, agreement_id, total FROM agreements WHERE consumer = ?`), encAddr(id))
+	rows, err := s.r.QueryContext(ctx, s.q(`SELECT provider, agreement_id, MAX(agreement_total) FROM exchanges WHERE consumer = ? GROUP BY provider, agreement_id`), encAddr(id))
 	if err != nil {
 		return c, nil, fmt.Errorf("store: read agreements of %s: %w", id.Hex(), err)
 	}
@@ -264,7 +247,7 @@ func (s *sqlStore) Consumer(ctx context.Context, id common.Address) (Consumer, [
 func (s *sqlStore) Provider(ctx context.Context, id common.Address) (Provider, error) {
 	p := Provider{Identity: id, Earned: new(big.Int)}
 	var earned string
-	err := s.r.QueryRowContext(ctx, s.q(`SELECT earned, version FROM providers WHERE identity = ?`), encAddr(id)).Scan(&earned, &p.Version)
+	err := s.r.QueryRowContext(ctx, s.q(`SELECT hermes_amount, provider_seq FROM exchanges WHERE provider = ? ORDER BY provider_seq DESC LIMIT 1`), encAddr(id)).Scan(&earned, &p.Version)
 	switch {
 	case errors.Is(err, sql.ErrNoRows):
 		return p, nil
@@ -329,12 +312,12 @@ func (s *sqlStore) ExchangeByDigest(ctx context.Context, digest [32]byte) (Excha
 
 // LatestProviderExchange implements Store.
 func (s *sqlStore) LatestProviderExchange(ctx context.Context, provider common.Address) (Exchange, error) {
-	return scanExchange(s.r.QueryRowContext(ctx, s.q(`SELECT `+exchangeCols+` FROM exchanges WHERE provider = ? ORDER BY seq DESC LIMIT 1`), encAddr(provider)))
+	return scanExchange(s.r.QueryRowContext(ctx, s.q(`SELECT `+exchangeCols+` FROM exchanges WHERE provider = ? ORDER BY provider_seq DESC LIMIT 1`), encAddr(provider)))
 }
 
 // SettleCandidate implements Store.
 func (s *sqlStore) SettleCandidate(ctx context.Context, consumer common.Address) (Exchange, error) {
-	return scanExchange(s.r.QueryRowContext(ctx, s.q(`SELECT `+exchangeCols+` FROM exchanges WHERE consumer = ? AND r IS NOT NULL ORDER BY consumer_amount DESC LIMIT 1`), encAddr(consumer)))
+	return scanExchange(s.r.QueryRowContext(ctx, s.q(`SELECT `+exchangeCols+` FROM exchanges WHERE consumer = ? AND r IS NOT NULL ORDER BY consumer_seq DESC LIMIT 1`), encAddr(consumer)))
 }
 
 func rowsOne(res sql.Result) error {
@@ -354,11 +337,14 @@ func (s *sqlStore) Commit(ctx context.Context, accepts []Accept) error {
 		return nil
 	}
 	err := s.inTx(ctx, func(tx *sql.Tx) error {
-		ins, upC, upP, upA := tx.StmtContext(ctx, s.insExchange), tx.StmtContext(ctx, s.upConsumer), tx.StmtContext(ctx, s.upProvider), tx.StmtContext(ctx, s.upAgreement)
+		ins := tx.StmtContext(ctx, s.insExchange)
 		now := time.Now().UnixNano()
 		for i := range accepts {
 			a := &accepts[i]
 			e := &a.Exchange
+			if e.Consumer != a.Consumer.Identity || e.Provider != a.Provider.Identity {
+				return fmt.Errorf("accept %d names different identities in exchange and state", i)
+			}
 			cp, err := e.ConsumerPromise.MarshalJSON()
 			if err != nil {
 				return err
@@ -367,31 +353,15 @@ func (s *sqlStore) Commit(ctx context.Context, accepts []Accept) error {
 			if err != nil {
 				return err
 			}
-			res, err := ins.ExecContext(ctx, e.Digest[:], encAddr(e.Consumer), encAddr(e.Provider), encAmount(e.AgreementID), encAmount(e.AgreementTotal),
-				e.ConsumerPromise.Hashlock[:], encAmount(e.ConsumerPromise.Amount), string(cp), encAmount(e.HermesPromise.Amount), string(hp), e.ExchangeSignature, now)
+			res, err := ins.ExecContext(ctx, e.Digest[:], encAddr(e.Consumer), a.Consumer.Version+1, encAddr(e.Provider), a.Provider.Version+1,
+				encAddr(a.Consumer.Channel), encAmount(e.AgreementID), encAmount(e.AgreementTotal), e.ConsumerPromise.Hashlock[:],
+				encAmount(a.Consumer.Promised), string(cp), encAmount(a.Provider.Earned), string(hp), e.ExchangeSignature, now)
 			if err != nil {
 				return fmt.Errorf("insert exchange: %w", err)
 			}
 			if err := rowsOne(res); err != nil {
-				return fmt.Errorf("exchange %x already stored: %w", e.Digest[:4], err)
-			}
-			c := &a.Consumer
-			if res, err = upC.ExecContext(ctx, encAddr(c.Identity), encAddr(c.Channel), encAmount(c.Promised), encAmount(c.Settled), c.Version+1, c.Version); err != nil {
-				return fmt.Errorf("upsert consumer: %w", err)
-			}
-			if err := rowsOne(res); err != nil {
-				return fmt.Errorf("consumer %s version %d: %w", c.Identity.Hex(), c.Version, err)
-			}
-			p := &a.Provider
-			if res, err = upP.ExecContext(ctx, encAddr(p.Identity), encAmount(p.Earned), p.Version+1, p.Version); err != nil {
-				return fmt.Errorf("upsert provider: %w", err)
-			}
-			if err := rowsOne(res); err != nil {
-				return fmt.Errorf("provider %s version %d: %w", p.Identity.Hex(), p.Version, err)
-			}
-			ag := &a.Agreement
-			if _, err := upA.ExecContext(ctx, encAddr(ag.Consumer), encAddr(ag.Provider), encAmount(ag.AgreementID), encAmount(ag.Total)); err != nil {
-				return fmt.Errorf("upsert agreement: %w", err)
+				return fmt.Errorf("exchange %x (consumer %s version %d, provider %s version %d): %w",
+					e.Digest[:4], e.Consumer.Hex(), a.Consumer.Version, e.Provider.Hex(), a.Provider.Version, err)
 			}
 		}
 		return nil
@@ -404,7 +374,7 @@ func (s *sqlStore) Commit(ctx context.Context, accepts []Accept) error {
 
 // RevealR implements Store.
 func (s *sqlStore) RevealR(ctx context.Context, provider common.Address, hashlock [32]byte, r []byte) (int, error) {
-	res, err := s.w.ExecContext(ctx, s.q(`UPDATE exchanges SET r = ? WHERE provider = ? AND hashlock = ? AND r IS NULL`), r, encAddr(provider), hashlock[:])
+	res, err := s.w.ExecContext(ctx, s.q(`UPDATE exchanges SET r = ? WHERE hashlock = ? AND provider = ? AND r IS NULL`), r, hashlock[:], encAddr(provider))
 	if err != nil {
 		return 0, fmt.Errorf("store: reveal: %w", err)
 	}
@@ -416,7 +386,7 @@ func (s *sqlStore) RevealR(ctx context.Context, provider common.Address, hashloc
 		return int(n), nil
 	}
 	var total int
-	if err := s.r.QueryRowContext(ctx, s.q(`SELECT COUNT(*) FROM exchanges WHERE provider = ? AND hashlock = ?`), encAddr(provider), hashlock[:]).Scan(&total); err != nil {
+	if err := s.r.QueryRowContext(ctx, s.q(`SELECT COUNT(*) FROM exchanges WHERE hashlock = ? AND provider = ?`), hashlock[:], encAddr(provider)).Scan(&total); err != nil {
 		return 0, fmt.Errorf("store: reveal: %w", err)
 	}
 	if total == 0 {
@@ -427,7 +397,10 @@ func (s *sqlStore) RevealR(ctx context.Context, provider common.Address, hashloc
 
 // Consumers implements Store.
 func (s *sqlStore) Consumers(ctx context.Context) ([]Consumer, error) {
-	rows, err := s.r.QueryContext(ctx, `SELECT identity, channel, promised, settled, version FROM consumers ORDER BY identity`)
+	rows, err := s.r.QueryContext(ctx, `SELECT e.consumer, e.channel, e.consumer_amount, e.consumer_seq, COALESCE(cs.settled, '0')
+		FROM exchanges e LEFT JOIN consumer_settled cs ON cs.consumer = e.consumer
+		WHERE e.consumer_seq = (SELECT MAX(x.consumer_seq) FROM exchanges x WHERE x.consumer = e.consumer)
+		ORDER BY e.consumer`)
 	if err != nil {
 		return nil, fmt.Errorf("store: list consumers: %w", err)
 	}
@@ -436,7 +409,7 @@ func (s *sqlStore) Consumers(ctx context.Context) ([]Consumer, error) {
 	for rows.Next() {
 		var id, ch, pr, st string
 		var c Consumer
-		if err := rows.Scan(&id, &ch, &pr, &st, &c.Version); err != nil {
+		if err := rows.Scan(&id, &ch, &pr, &c.Version, &st); err != nil {
 			return nil, fmt.Errorf("store: list consumers: %w", err)
 		}
 		c.Identity, c.Channel = common.HexToAddress(id), common.HexToAddress(ch)
@@ -454,8 +427,9 @@ func (s *sqlStore) Consumers(ctx context.Context) ([]Consumer, error) {
 // SetSettled implements Store.
 func (s *sqlStore) SetSettled(ctx context.Context, consumer common.Address, settled *big.Int, st *Settlement) error {
 	err := s.inTx(ctx, func(tx *sql.Tx) error {
-		if _, err := tx.ExecContext(ctx, s.q(`UPDATE consumers SET settled = ? WHERE identity = ? AND settled < ?`),
-			encAmount(settled), encAddr(consumer), encAmount(settled)); err != nil {
+		if _, err := tx.ExecContext(ctx, s.q(`INSERT INTO consumer_settled (consumer, settled) VALUES (?, ?)
+			ON CONFLICT (consumer) DO UPDATE SET settled = excluded.settled WHERE consumer_settled.settled < excluded.settled`),
+			encAddr(consumer), encAmount(settled)); err != nil {
 			return err
 		}
 		if st == nil {
@@ -497,7 +471,7 @@ func (s *sqlStore) Settlements(ctx context.Context, consumer common.Address) ([]
 // Stats implements Store.
 func (s *sqlStore) Stats(ctx context.Context) (Stats, error) {
 	var st Stats
-	err := s.r.QueryRowContext(ctx, `SELECT (SELECT COUNT(*) FROM exchanges), (SELECT COUNT(*) FROM consumers), (SELECT COUNT(*) FROM providers),
+	err := s.r.QueryRowContext(ctx, `SELECT (SELECT COUNT(*) FROM exchanges), (SELECT COUNT(DISTINCT consumer) FROM exchanges), (SELECT COUNT(DISTINCT provider) FROM exchanges),
 		(SELECT COALESCE(MAX(version), 0) FROM schema_migrations)`).Scan(&st.Exchanges, &st.Consumers, &st.Providers, &st.SchemaVersion)
 	if err != nil {
 		return st, fmt.Errorf("store: stats: %w", err)

@@ -30,7 +30,7 @@ type Consumer struct {
 	Promised *big.Int
 	// Settled is the cumulative amount settled on chain, as last reconciled.
 	Settled *big.Int
-	// Version increases with every write; 0 means no row exists yet.
+	// Version counts the consumer's accepted exchanges; 0: none yet.
 	Version int64
 }
 
@@ -56,7 +56,7 @@ type Provider struct {
 	Earned *big.Int
 	// Unrevealed counts issued promises whose secret R is not revealed yet.
 	Unrevealed int64
-	// Version increases with every write; 0 means no row exists yet.
+	// Version counts the provider's accepted exchanges; 0: none yet.
 	Version int64
 }
 
@@ -86,8 +86,10 @@ type Exchange struct {
 }
 
 // Accept is everything one accepted exchange message writes. Consumer and
-// Provider hold the NEW state; their Version fields hold the version the
-// write expects to replace (0: the row must not exist yet).
+// Provider hold the NEW amounts (Consumer.Settled is not written: see
+// SetSettled); their Version fields hold the version the write extends
+// (0: nothing accepted for that identity yet). The agreement total is the
+// exchange's.
 type Accept struct {
 	// Exchange is the new journal row.
 	Exchange Exchange
@@ -95,8 +97,6 @@ type Accept struct {
 	Consumer Consumer
 	// Provider is the provider's new state.
 	Provider Provider
-	// Agreement is the agreement's new total.
-	Agreement Agreement
 }
 
 // Settlement records one on-chain settlement of a consumer promise.

@@ -53,9 +53,8 @@ func accept(t *testing.T, consumer, operator identity.Signer, provider common.Ad
 	return store.Accept{
 		Exchange: store.Exchange{Digest: d, Consumer: consumer.Address(), Provider: provider, AgreementID: m.AgreementID, AgreementTotal: m.AgreementTotal,
 			ConsumerPromise: m.Promise, HermesPromise: hp, ExchangeSignature: m.Signature},
-		Consumer:  store.Consumer{Identity: consumer.Address(), Channel: channel, Promised: big.NewInt(amount), Settled: new(big.Int), Version: cv},
-		Provider:  store.Provider{Identity: provider, Earned: big.NewInt(earned), Version: pv},
-		Agreement: store.Agreement{Consumer: consumer.Address(), Provider: provider, AgreementID: big.NewInt(agreement), Total: big.NewInt(amount)},
+		Consumer: store.Consumer{Identity: consumer.Address(), Channel: channel, Promised: big.NewInt(amount), Settled: new(big.Int), Version: cv},
+		Provider: store.Provider{Identity: provider, Earned: big.NewInt(earned), Version: pv},
 	}
 }
 

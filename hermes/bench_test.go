@@ -1,0 +1,225 @@
+package hermes
+
+import (
+	"context"
+	"fmt"
+	"math/big"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"runtime"
+	"sort"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/ethereum/go-ethereum/common"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/openmyst/openmyst/hermes/store"
+	"github.com/openmyst/openmyst/payments"
+)
+
+// benchWorkload pre-signs msgsPer messages for each of `consumers`
+// consumers, spread over `providers` providers.
+func benchWorkload(b *testing.B, consumers, providers, msgsPer int) [][]*payments.ExchangeMessage {
+	provs := make([]common.Address, providers)
+	for i := range provs {
+		provs[i] = testSigner(fmt.Sprint("bench provider ", i)).Address()
+	}
+	out := make([][]*payments.ExchangeMessage, consumers)
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, runtime.GOMAXPROCS(0))
+	for c := 0; c < consumers; c++ {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer wg.Done()
+			defer func() { <-sem }()
+			cs := testSigner(fmt.Sprint("bench consumer ", c))
+			totals := map[int]int64{}
+			var amount int64
+			for i := 0; i < msgsPer; i++ {
+				p := (c*13 + i) % providers
+				totals[p] += 10
+				amount += 10
+				out[c] = append(out[c], msg(b, cs, provs[p], int64(p), totals[p], amount, secret(fmt.Sprint("bench", c, i))))
+			}
+		}()
+	}
+	wg.Wait()
+	return out
+}
+
+type benchResult struct {
+	n        int
+	elapsed  time.Duration
+	p50, p99 time.Duration
+}
+
+func (r benchResult) rate() float64 { return float64(r.n) / r.elapsed.Seconds() }
+
+// drive sends every consumer's messages in order, `workers` consumers'
+// streams at a time, through send, and measures rate and latency.
+func drive(b *testing.B, work [][]*payments.ExchangeMessage, workers int, send func(*payments.ExchangeMessage) error) benchResult {
+	lat := make([][]time.Duration, workers)
+	var wg sync.WaitGroup
+	start := time.Now()
+	for w := 0; w < workers; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			var mine [][]*payments.ExchangeMessage
+			for c := w; c < len(work); c += workers {
+				mine = append(mine, work[c])
+			}
+			for i := 0; ; i++ {
+				sent := false
+				for _, seq := range mine {
+					if i >= len(seq) {
+						continue
+					}
+					sent = true
+					t0 := time.Now()
+					if err := send(seq[i]); err != nil {
+						b.Error(err)
+						return
+					}
+					lat[w] = append(lat[w], time.Since(t0))
+				}
+				if !sent {
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	elapsed := time.Since(start)
+	var all []time.Duration
+	for _, l := range lat {
+		all = append(all, l...)
+	}
+	sort.Slice(all, func(i, j int) bool { return all[i] < all[j] })
+	r := benchResult{n: len(all), elapsed: elapsed}
+	if len(all) > 0 {
+		r.p50, r.p99 = all[len(all)/2], all[len(all)*99/100]
+	}
+	return r
+}
+
+// BenchmarkExchange measures exchange messages accepted per second
+// (signature checks + all acceptance rules + durable group commit) with
+// 1,000 consumers and 100 providers, on SQLite and (when
+// MYST_TEST_POSTGRES_DSN is set) PostgreSQL, over the Service API and over
+// HTTP on loopback. The baseline, measured in the same run on the same
+// messages, is signature verification alone (both consumer signatures,
+// on all cores). Run: go test -run '^$' -bench Exchange -benchtime 1x ./hermes/
+func BenchmarkExchange(b *testing.B) {
+	const consumers, providers = 1000, 100
+	msgsPer := 20
+	if testing.Short() {
+		msgsPer = 2
+	}
+	work := benchWorkload(b, consumers, providers, msgsPer)
+
+	// Baseline: verification alone, in parallel on all cores.
+	verify := drive(b, work, 2*runtime.GOMAXPROCS(0), func(m *payments.ExchangeMessage) error {
+		_, err := m.RecoverConsumer()
+		return err
+	})
+	b.Logf("baseline signature verification only: %.0f msg/s", verify.rate())
+
+	stores := map[string]func(b *testing.B) store.Store{
+		"sqlite": func(b *testing.B) store.Store {
+			s, err := store.OpenSQLite(context.Background(), filepath.Join(b.TempDir(), "hermes.db"))
+			if err != nil {
+				b.Fatal(err)
+			}
+			return s
+		},
+	}
+	if dsn := os.Getenv("MYST_TEST_POSTGRES_DSN"); dsn != "" {
+		stores["postgres"] = func(b *testing.B) store.Store {
+			s, err := store.Open(context.Background(), freshPostgresSchemaFor(b, dsn))
+			if err != nil {
+				b.Fatal(err)
+			}
+			return s
+		}
+	}
+	for _, name := range []string{"sqlite", "postgres"} {
+		open, ok := stores[name]
+		if !ok {
+			b.Logf("%s: skipped (MYST_TEST_POSTGRES_DSN unset)", name)
+			continue
+		}
+		for _, via := range []string{"service", "http"} {
+			b.Run(name+"/"+via, func(b *testing.B) {
+				ts := &timingStore{Store: open(b)}
+				st := store.Store(ts)
+				defer st.Close()
+				chain := newFakeChain(testHermes)
+				chain.autoBalance = new(big.Int).Exp(big.NewInt(10), big.NewInt(30), nil)
+				svc, err := New(Config{ChainID: testChainID, HermesID: testHermes, Operator: testSigner("operator"), SettleInterval: time.Hour,
+					Metrics: NewMetrics(prometheus.NewRegistry())}, st, chain)
+				if err != nil {
+					b.Fatal(err)
+				}
+				ctx, cancel := context.WithCancel(context.Background())
+				var wg sync.WaitGroup
+				wg.Add(1)
+				go func() { defer wg.Done(); _ = svc.Run(ctx) }()
+				defer func() { cancel(); wg.Wait() }()
+
+				send := func(m *payments.ExchangeMessage) error {
+					_, err := svc.Exchange(context.Background(), m)
+					return err
+				}
+				if via == "http" {
+					ln, err := net.Listen("tcp", "127.0.0.1:0")
+					if err != nil {
+						b.Fatal(err)
+					}
+					wg.Add(1)
+					go func() { defer wg.Done(); _ = Serve(ctx, ln, svc.Handler(prometheus.NewRegistry())) }()
+					hc := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 256}}
+					defer hc.CloseIdleConnections()
+					addr := ln.Addr().String()
+					send = func(m *payments.ExchangeMessage) error {
+						r, err := postExchange(hc, addr, m)
+						if err != nil {
+							return err
+						}
+						if r.status != http.StatusOK {
+							return fmt.Errorf("status %d: %s", r.status, r.raw)
+						}
+						return nil
+					}
+				}
+				b.ResetTimer()
+				workers := 128
+				if v, err := strconv.Atoi(os.Getenv("MYST_BENCH_WORKERS")); err == nil && v > 0 {
+					workers = v
+				}
+				r := drive(b, work, workers, send)
+				b.StopTimer()
+				stats, err := st.Stats(context.Background())
+				if err != nil || stats.Exchanges != int64(r.n) {
+					b.Fatalf("stored %d exchanges, sent %d (%v)", stats.Exchanges, r.n, err)
+				}
+				b.ReportMetric(r.rate(), "msg/s")
+				b.ReportMetric(float64(r.p50.Microseconds())/1000, "p50-ms")
+				b.ReportMetric(float64(r.p99.Microseconds())/1000, "p99-ms")
+				b.ReportMetric(r.rate()/verify.rate(), "x-verify-only")
+				if c := ts.commits.Load(); c > 0 {
+					b.Logf("%d group commits, %.1f accepts each, %.2f ms each, %.0f%% of the run in commit",
+						c, float64(ts.accepts.Load())/float64(c), float64(ts.nanos.Load())/1e6/float64(c), 100*float64(ts.nanos.Load())/float64(r.elapsed))
+				}
+				b.Logf("%s via %s, %d requests in flight: %d msgs in %v = %.0f msg/s, p50 %v, p99 %v; %.2fx of verify-only %.0f msg/s",
+					name, via, workers, r.n, r.elapsed.Round(time.Millisecond), r.rate(), r.p50, r.p99, r.rate()/verify.rate(), verify.rate())
+			})
+		}
+	}
+}
