@@ -231,7 +231,7 @@ func (p *Proposal) CheckTime(now time.Time, skew time.Duration) error {
 func (p *Proposal) Expiry() time.Time { return time.Unix(p.ExpiresAt, 0) }
 
 // CanonicalJSON is the canonical encoding of p: encoding/json of the struct
-// (fixed field order, no insignificant whitespace, checksummed addresses,
+// (fixed field order, no insignificant whitespace, lowercase 0x addresses,
 // decimal-string amounts, nil lists as []).
 func (p *Proposal) CanonicalJSON() ([]byte, error) {
 	c := *p

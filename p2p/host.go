@@ -148,7 +148,7 @@ func New(cfg Config) (*Node, error) {
 		return nil, fmt.Errorf("p2p: start DHT: %w", err)
 	}
 	n := &Node{Host: h, DHT: kad, bootstrap: cfg.Bootstrap, log: log}
-	log.Info("p2p node started", "peer", h.ID().String(), "addrs", fmt.Sprint(h.Addrs()))
+	log.Debug("p2p node started", "peer", h.ID().String(), "addrs", fmt.Sprint(h.Addrs()))
 	return n, nil
 }
 

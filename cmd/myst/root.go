@@ -69,6 +69,9 @@ func newRootCmd() *cobra.Command {
 		newVersionCmd(),
 		newDaemonCmd(),
 		newIdentityCmd(),
+		newProposalsCmd(),
+		newChainCmd(),
+		newAccountCmd(),
 	)
 	return root
 }

@@ -1,0 +1,169 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/url"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+
+	"github.com/openmyst/openmyst/discovery"
+	"github.com/openmyst/openmyst/market"
+	"github.com/openmyst/openmyst/p2p"
+)
+
+// p2pFlags are the libp2p settings shared by `myst proposals` and the
+// daemon's discovery extension.
+type p2pFlags struct {
+	listen    []string
+	bootstrap []string
+	nat       bool
+	chainID   uint64
+}
+
+func (f *p2pFlags) register(fs *pflag.FlagSet, listenDefault []string) {
+	fs.StringSliceVar(&f.listen, "p2p.listen", listenDefault, "libp2p listen multiaddrs (comma separated)")
+	fs.StringSliceVar(&f.bootstrap, "p2p.bootstrap", nil, "bootstrap peers: /ip4/.../tcp/PORT/p2p/PEERID, comma separated")
+	fs.Uint64Var(&f.chainID, "discovery.chain-id", 1337, "chain id whose proposals to gossip (1337: the built-in dev chain)")
+}
+
+func newProposalsCmd() *cobra.Command {
+	var (
+		pf       p2pFlags
+		wait     time.Duration
+		asJSON   bool
+		country  string
+		ipType   string
+		maxGiB   string
+		maxHour  string
+		provider string
+		hermes   string
+		sortBy   string
+	)
+	cmd := &cobra.Command{
+		Use:   "proposals",
+		Short: "List provider proposals found on the peer-to-peer network",
+		Long: `Join the openmyst peer-to-peer network through --p2p.bootstrap with a
+short-lived node, collect signed provider proposals for --wait, and print those
+matching the filters, cheapest per GiB first. Prices are in MYST.`,
+		Example: `  myst proposals --p2p.bootstrap /ip4/127.0.0.1/tcp/4001/p2p/12D3KooW... --country DE --max-price-gib 0.2
+  myst proposals --p2p.bootstrap ... --ip-type residential --json`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			q := url.Values{}
+			set := func(k, v string) {
+				if v != "" {
+					q.Set(k, v)
+				}
+			}
+			set(market.QueryCountry, country)
+			set(market.QueryIPType, ipType)
+			set(market.QueryMaxPriceGiB, maxGiB)
+			set(market.QueryMaxPriceHr, maxHour)
+			set(market.QueryProviderID, provider)
+			set(market.QueryHermesID, hermes)
+			set(market.QuerySort, sortBy)
+			filter, err := market.ParseFilter(q)
+			if err != nil {
+				return err
+			}
+			if wait <= 0 || wait > 5*time.Minute {
+				return fmt.Errorf("--wait %s: want (0, 5m]", wait)
+			}
+			ps, err := collectProposals(cmd.Context(), pf, wait, filter)
+			if err != nil {
+				return err
+			}
+			if asJSON {
+				b, err := market.MarshalList(ps)
+				if err != nil {
+					return err
+				}
+				_, err = fmt.Fprintf(cmd.OutOrStdout(), "%s\n", b)
+				return err
+			}
+			return printProposalTable(cmd.OutOrStdout(), ps)
+		},
+	}
+	fs := cmd.Flags()
+	pf.register(fs, []string{"/ip4/0.0.0.0/tcp/0", "/ip4/0.0.0.0/udp/0/quic-v1"})
+	fs.DurationVar(&wait, "wait", 3*time.Second, "how long to listen for proposals")
+	fs.BoolVar(&asJSON, "json", false, "print JSON instead of a table")
+	fs.StringVar(&country, "country", "", "only this country (ISO 3166-1 alpha-2, e.g. DE)")
+	fs.StringVar(&ipType, "ip-type", "", "only this ip type: residential, hosting or mobile")
+	fs.StringVar(&maxGiB, "max-price-gib", "", "highest price per GiB in MYST (e.g. 0.2)")
+	fs.StringVar(&maxHour, "max-price-hour", "", "highest price per hour in MYST")
+	fs.StringVar(&provider, "provider", "", "only this provider identity (0x...)")
+	fs.StringVar(&hermes, "hermes", "", "only providers accepting this hermes (0x...)")
+	fs.StringVar(&sortBy, "sort", "", "order: price (per GiB, default), price-hour or provider")
+	return cmd
+}
+
+// collectProposals runs a temporary consumer node: it bootstraps, pulls
+// the current proposals from its peers, listens on the topic for wait and
+// returns the matches.
+func collectProposals(ctx context.Context, pf p2pFlags, wait time.Duration, filter market.Filter) ([]market.Proposal, error) {
+	log := theApp.log
+	boot, err := p2p.ParseBootstrap(pf.bootstrap)
+	if err != nil {
+		return nil, err
+	}
+	if len(boot) == 0 {
+		return nil, errors.New("no --p2p.bootstrap peers: give at least one peer of the network")
+	}
+	node, err := p2p.New(p2p.Config{ListenAddrs: pf.listen, Bootstrap: boot, DHTMode: p2p.DHTClient, Log: log})
+	if err != nil {
+		return nil, err
+	}
+	defer node.Close()
+	svc, err := discovery.New(node.Host, discovery.Config{ValidatorConfig: discovery.ValidatorConfig{ChainID: pf.chainID}, Log: log})
+	if err != nil {
+		return nil, err
+	}
+	defer svc.Close()
+	deadline, cancel := context.WithTimeout(ctx, wait)
+	defer cancel()
+	if err := node.Bootstrap(deadline); err != nil {
+		return nil, err
+	}
+	n := svc.SyncConnected(deadline, 3)
+	log.Debug("proposals pulled from peers", "new", n)
+	<-deadline.Done()
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	if s := svc.Stats(); s.Rejected() > 0 {
+		log.Info("invalid proposals dropped", "count", s.Rejected())
+	}
+	return svc.Cache().Query(filter), nil
+}
+
+func printProposalTable(w io.Writer, ps []market.Proposal) error {
+	if len(ps) == 0 {
+		_, err := fmt.Fprintln(w, "no proposals found")
+		return err
+	}
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "PROVIDER\tCOUNTRY\tCITY\tIP TYPE\tMYST/GiB\tMYST/HOUR\tACCESS\tEXPIRES")
+	for _, p := range ps {
+		city := p.Location.City
+		if city == "" {
+			city = "-"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n",
+			p.ProviderID.Hex(), p.Location.Country, city, p.Location.IPType,
+			p.Price.PerGiB.MYST(), p.Price.PerHour.MYST(), p.Access.Kind,
+			p.Expiry().UTC().Format(time.RFC3339))
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	_, err := fmt.Fprintf(w, "%d proposal%s\n", len(ps), strings.Repeat("s", min(1, len(ps)-1)))
+	return err
+}
