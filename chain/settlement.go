@@ -1,0 +1,180 @@
+package chain
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math/big"
+
+	"github.com/ethereum/go-ethereum/common"
+	"github.com/ethereum/go-ethereum/common/hexutil"
+	"github.com/ethereum/go-ethereum/core/types"
+
+	"github.com/openmyst/openmyst/identity"
+)
+
+// Settlement kinds.
+const (
+	// KindConsumer is a consumer's promise on its channel (pays the hermes).
+	KindConsumer = "consumer"
+	// KindProvider is a hermes promise on a provider channel (pays the provider's beneficiary).
+	KindProvider = "provider"
+)
+
+// Settlement is everything needed to settle one promise on chain: the
+// signed promise, where it settles and the hashlock's preimage. It is the
+// JSON `myst account promise` writes and `myst account settle` reads.
+type Settlement struct {
+	Kind    string
+	ChainID uint64
+	// Contract is the consumer channel (KindConsumer) or the Hermes contract (KindProvider).
+	Contract common.Address
+	// Provider is the provider identity (KindProvider only).
+	Provider common.Address
+	Promise  Promise
+	Preimage [32]byte
+}
+
+type settlementJSON struct {
+	Kind      string         `json:"kind"`
+	ChainID   uint64         `json:"chainId"`
+	Contract  common.Address `json:"contract"`
+	Provider  common.Address `json:"provider"`
+	ChannelID common.Hash    `json:"channelId"`
+	Amount    string         `json:"amount"`
+	Fee       string         `json:"fee"`
+	Hashlock  common.Hash    `json:"hashlock"`
+	Preimage  common.Hash    `json:"preimage"`
+	Signature hexutil.Bytes  `json:"signature"`
+}
+
+var settlementFields = []string{"kind", "chainId", "contract", "provider", "channelId", "amount", "fee", "hashlock", "preimage", "signature"}
+
+// MarshalJSON encodes amounts as decimal wei strings.
+func (s Settlement) MarshalJSON() ([]byte, error) {
+	return json.Marshal(settlementJSON{
+		Kind: s.Kind, ChainID: s.ChainID, Contract: s.Contract, Provider: s.Provider,
+		ChannelID: s.Promise.ChannelID, Amount: decString(s.Promise.Amount), Fee: decString(s.Promise.Fee),
+		Hashlock: s.Promise.Hashlock, Preimage: s.Preimage, Signature: s.Promise.Signature,
+	})
+}
+
+func decString(v *big.Int) string {
+	if v == nil {
+		return "0"
+	}
+	return v.String()
+}
+
+func parseWei(name, s string) (*big.Int, error) {
+	if s == "" || len(s) > 78 || (len(s) > 1 && s[0] == '0') {
+		return nil, fmt.Errorf("chain: settlement: %s %q is not a canonical decimal", name, s)
+	}
+	for _, c := range s {
+		if c < '0' || c > '9' {
+			return nil, fmt.Errorf("chain: settlement: %s %q is not a canonical decimal", name, s)
+		}
+	}
+	v, _ := new(big.Int).SetString(s, 10)
+	if v.Cmp(maxUint256) > 0 {
+		return nil, fmt.Errorf("chain: settlement: %s is above uint256", name)
+	}
+	return v, nil
+}
+
+// DecodeSettlement parses a settlement strictly and checks it is
+// self-consistent: known kind, all fields present and no others, canonical
+// decimal amounts, fee not above amount, keccak(preimage) == hashlock, the
+// channel id matching the contract (and provider), and a 65-byte
+// signature. It does not check who signed (the contract does; see Verify).
+func DecodeSettlement(data []byte) (Settlement, error) {
+	var raw map[string]json.RawMessage
+	if err := json.Unmarshal(data, &raw); err != nil {
+		return Settlement{}, fmt.Errorf("chain: settlement: %w", err)
+	}
+	for _, k := range settlementFields {
+		if _, ok := raw[k]; !ok {
+			return Settlement{}, fmt.Errorf("chain: settlement: field %q is missing", k)
+		}
+	}
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields()
+	var j settlementJSON
+	if err := dec.Decode(&j); err != nil {
+		return Settlement{}, fmt.Errorf("chain: settlement: %w", err)
+	}
+	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
+		return Settlement{}, errors.New("chain: settlement: trailing data after the JSON object")
+	}
+	s := Settlement{Kind: j.Kind, ChainID: j.ChainID, Contract: j.Contract, Provider: j.Provider, Preimage: j.Preimage}
+	amount, err := parseWei("amount", j.Amount)
+	if err != nil {
+		return Settlement{}, err
+	}
+	fee, err := parseWei("fee", j.Fee)
+	if err != nil {
+		return Settlement{}, err
+	}
+	s.Promise = Promise{ChannelID: j.ChannelID, Amount: amount, Fee: fee, Hashlock: j.Hashlock, Signature: j.Signature}
+	if err := s.check(); err != nil {
+		return Settlement{}, err
+	}
+	return s, nil
+}
+
+func (s Settlement) check() error {
+	if s.ChainID == 0 {
+		return errors.New("chain: settlement: chainId is zero")
+	}
+	if s.Contract == (common.Address{}) {
+		return errors.New("chain: settlement: contract is zero")
+	}
+	switch s.Kind {
+	case KindConsumer:
+		if s.Provider != (common.Address{}) {
+			return errors.New("chain: settlement: a consumer settlement has no provider")
+		}
+		if s.Promise.ChannelID != ConsumerChannelID(s.Contract) {
+			return errors.New("chain: settlement: channelId is not the consumer channel's")
+		}
+	case KindProvider:
+		if s.Provider == (common.Address{}) {
+			return errors.New("chain: settlement: provider is zero")
+		}
+		if s.Promise.ChannelID != ProviderChannelID(s.Provider, s.Contract) {
+			return errors.New("chain: settlement: channelId is not keccak(provider, hermes)")
+		}
+	default:
+		return fmt.Errorf("chain: settlement: kind %q, want %q or %q", s.Kind, KindConsumer, KindProvider)
+	}
+	if s.Promise.Fee.Cmp(s.Promise.Amount) > 0 {
+		return errors.New("chain: settlement: fee is above amount")
+	}
+	if Hashlock(s.Preimage) != s.Promise.Hashlock {
+		return errors.New("chain: settlement: preimage does not match hashlock")
+	}
+	if len(s.Promise.Signature) != identity.SignatureLength {
+		return fmt.Errorf("chain: settlement: signature is %d bytes, want %d", len(s.Promise.Signature), identity.SignatureLength)
+	}
+	return nil
+}
+
+// Signer recovers who signed the promise.
+func (s Settlement) Signer() (common.Address, error) {
+	d := s.Promise.Digest(new(big.Int).SetUint64(s.ChainID))
+	return identity.Recover(d[:], s.Promise.Signature)
+}
+
+// Settle submits the settlement through c.
+func (c *Client) Settle(ctx context.Context, s Settlement) (*types.Receipt, error) {
+	if s.ChainID != c.dep.ChainID {
+		return nil, fmt.Errorf("chain: settlement is for chain %d, client is on chain %d", s.ChainID, c.dep.ChainID)
+	}
+	if s.Kind == KindProvider {
+		return c.SettleProviderPromise(ctx, s.Contract, s.Provider, s.Promise, s.Preimage)
+	}
+	return c.SettleConsumerPromise(ctx, s.Contract, s.Promise, s.Preimage)
+}

@@ -1,0 +1,101 @@
+package main
+
+import (
+	"fmt"
+	"path/filepath"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/openmyst/openmyst/chain/devchain"
+)
+
+// defaultDeploymentPath is where `myst chain dev` writes, and other
+// commands read, the contract addresses.
+func (a *app) defaultDeploymentPath() string {
+	return filepath.Join(a.dataDir, "chain", "deployment.json")
+}
+
+func newChainCmd() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "chain",
+		Short: "Blockchain tools: the embedded dev chain",
+	}
+	cmd.AddCommand(newChainDevCmd())
+	return cmd
+}
+
+func newChainDevCmd() *cobra.Command {
+	var (
+		host, datadir, depPath string
+		port                   int
+		period, exitTimelock   time.Duration
+		feeDelay               time.Duration
+	)
+	cmd := &cobra.Command{
+		Use:   "dev",
+		Short: "Run an in-process go-ethereum dev chain with the openmyst contracts",
+		Long: `Runs a go-ethereum dev chain in this process: a real EVM and JSON-RPC on
+127.0.0.1:8545 (any EVM client works: curl eth_blockNumber, ethclient, ...).
+A block is mined per transaction (--period 0) or every --period. The MYST
+token (with an open dev faucet), the registry and a dev hermes are deployed
+at fixed addresses at start, and the addresses are written to
+--chain.deployment (default <data-dir>/chain/deployment.json) for the other
+commands. --datadir keeps the chain across restarts (in memory otherwise).
+
+The pre-funded dev account keys are public (keccak256("openmyst dev account N")):
+never send real value to them.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			ctx := cmd.Context()
+			if depPath == "" {
+				depPath = theApp.defaultDeploymentPath()
+			}
+			dc, err := devchain.Start(ctx, devchain.Config{
+				Host: host, Port: port, Period: period, DataDir: datadir,
+				ExitTimelock: exitTimelock, FeeNoticeDelay: feeDelay, Log: theApp.log,
+			})
+			if err != nil {
+				return err
+			}
+			defer func() {
+				if err := dc.Close(); err != nil {
+					theApp.log.Error("dev chain close", "err", err)
+				}
+			}()
+			dep := dc.Deployment()
+			if err := dep.Save(depPath); err != nil {
+				return err
+			}
+			w := cmd.OutOrStdout()
+			fmt.Fprintf(w, "dev chain running\n  rpc:        %s\n  chain id:   %d\n  deployment: %s\n", dc.URL(), dep.ChainID, depPath)
+			fmt.Fprintf(w, "  token:      %s (MYST, dev faucet open)\n  registry:   %s\n  hermes:     %s (operator %s)\n", dep.Token.Hex(), dep.Registry.Hex(), dep.Hermes.Hex(), dep.HermesOperator.Hex())
+			fmt.Fprintf(w, "dev accounts (1,000,000 ETH each; keys are public, dev only):\n")
+			for i := range devchain.NumDevAccounts {
+				role := ""
+				switch i {
+				case devchain.DeployerAccount:
+					role = " deployer"
+				case devchain.HermesAccount:
+					role = " hermes operator"
+				case devchain.TransactorAccount:
+					role = " CLI transactor"
+				}
+				fmt.Fprintf(w, "  #%d %s%s\n", i, devchain.DevAddress(i).Hex(), role)
+			}
+			fmt.Fprintf(w, "try: curl -s -H 'Content-Type: application/json' -d '{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"eth_blockNumber\",\"params\":[]}' %s\n", dc.URL())
+			<-ctx.Done()
+			theApp.log.Info("dev chain stopping")
+			return nil
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&host, "host", "127.0.0.1", "JSON-RPC listen host")
+	f.IntVar(&port, "port", 8545, "JSON-RPC port (0 picks a free port)")
+	f.DurationVar(&period, "period", 0, "mine a block every period (whole seconds); 0 mines one per transaction")
+	f.StringVar(&datadir, "datadir", "", "keep the chain in this directory across restarts (default: in memory)")
+	f.StringVar(&depPath, "chain.deployment", "", "write the deployment JSON here (default <data-dir>/chain/deployment.json)")
+	f.DurationVar(&exitTimelock, "exit-timelock", 10*time.Minute, "consumer channel unilateral exit timelock")
+	f.DurationVar(&feeDelay, "fee-notice-delay", time.Hour, "delay before a hermes fee change applies")
+	return cmd
+}
