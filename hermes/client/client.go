@@ -1,0 +1,293 @@
+package client
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"math/rand/v2"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/ethereum/go-ethereum/common"
+
+	"github.com/openmyst/openmyst/hermes"
+	"github.com/openmyst/openmyst/payments"
+)
+
+// APIError is a rejection by the hermes: a stable code and its reason.
+type APIError struct {
+	// Status is the HTTP status.
+	Status int
+	// Code is the hermes's stable rejection code.
+	Code hermes.Code
+	// Message is the hermes's reason.
+	Message string
+}
+
+func (e *APIError) Error() string {
+	return fmt.Sprintf("hermes: %d %s: %s", e.Status, e.Code, e.Message)
+}
+
+// Options tune a Client; zero values pick the defaults.
+type Options struct {
+	// HTTPClient sends the requests (default: 10s timeout).
+	HTTPClient *http.Client
+	// Attempts is how many times a retryable request is tried (default 6).
+	Attempts int
+	// BaseDelay is the first backoff (default 200ms), doubled per attempt
+	// up to MaxDelay (default 5s), with jitter.
+	BaseDelay, MaxDelay time.Duration
+	// Log receives retries and recoveries (default slog.Default()).
+	Log *slog.Logger
+	// Operator, when set, is the hermes operator every hermes promise must
+	// be signed by (see Info).
+	Operator common.Address
+}
+
+// Client is a provider's client of one hermes.
+type Client struct {
+	base string
+	st   HashlockStore
+	o    Options
+}
+
+// New returns a client of the hermes at baseURL (http://host:port) keeping
+// its secrets in st.
+func New(baseURL string, st HashlockStore, o Options) *Client {
+	if o.HTTPClient == nil {
+		o.HTTPClient = &http.Client{Timeout: 10 * time.Second}
+	}
+	if o.Attempts <= 0 {
+		o.Attempts = 6
+	}
+	if o.BaseDelay <= 0 {
+		o.BaseDelay = 200 * time.Millisecond
+	}
+	if o.MaxDelay <= 0 {
+		o.MaxDelay = 5 * time.Second
+	}
+	if o.Log == nil {
+		o.Log = slog.Default()
+	}
+	return &Client{base: strings.TrimRight(baseURL, "/"), st: st, o: o}
+}
+
+// NewHashlock creates a secret R, stores it durably and returns its
+// hashlock. Only after it returns may an invoice carry the hashlock.
+func (c *Client) NewHashlock(ctx context.Context) ([32]byte, error) {
+	r, h, err := payments.NewSecret()
+	if err != nil {
+		return h, err
+	}
+	if err := c.st.Put(ctx, Entry{Hashlock: h, R: r, Created: time.Now().UTC()}); err != nil {
+		return h, fmt.Errorf("hermes client: store secret: %w", err)
+	}
+	return h, nil
+}
+
+// RequestPromise sends the consumer's exchange message to the hermes and
+// returns the hermes promise, then reveals R. The message's hashlock must
+// come from NewHashlock. The message is stored before it is sent and the
+// promise before R is revealed, so Recover can finish after a crash. A
+// failed reveal is not an error here (the promise is valid; Recover or a
+// later call reveals it).
+func (c *Client) RequestPromise(ctx context.Context, m *payments.ExchangeMessage) (*payments.Promise, error) {
+	e, err := c.st.Get(ctx, m.Promise.Hashlock)
+	if err != nil {
+		return nil, fmt.Errorf("hermes client: hashlock of the message: %w", err)
+	}
+	raw, err := json.Marshal(m)
+	if err != nil {
+		return nil, fmt.Errorf("hermes client: encode message: %w", err)
+	}
+	if !bytes.Equal(e.Message, raw) {
+		e.Message, e.Promise, e.Revealed = raw, nil, false
+		if err := c.st.Update(ctx, e); err != nil {
+			return nil, fmt.Errorf("hermes client: store message: %w", err)
+		}
+	}
+	return c.finish(ctx, e, m)
+}
+
+// finish posts e's message (idempotent on the hermes), stores the promise
+// and reveals R.
+func (c *Client) finish(ctx context.Context, e Entry, m *payments.ExchangeMessage) (*payments.Promise, error) {
+	var resp struct {
+		Promise  json.RawMessage `json:"promise"`
+		Replayed bool            `json:"replayed"`
+	}
+	if err := c.do(ctx, http.MethodPost, "/v1/exchange", e.Message, &resp); err != nil {
+		return nil, err
+	}
+	p, err := payments.DecodePromise(resp.Promise)
+	if err != nil {
+		return nil, fmt.Errorf("hermes client: hermes answered a bad promise: %w", err)
+	}
+	if err := c.checkPromise(m, p); err != nil {
+		return nil, err
+	}
+	e.Promise = resp.Promise
+	if err := c.st.Update(ctx, e); err != nil {
+		return nil, fmt.Errorf("hermes client: store hermes promise: %w", err)
+	}
+	if err := c.reveal(ctx, e, m); err != nil {
+		c.o.Log.Warn("hermes client: reveal failed; Recover will retry", "hashlock", fmt.Sprintf("%x", e.Hashlock[:8]), "err", err)
+	}
+	return p, nil
+}
+
+// checkPromise checks the hermes promise is for this provider, chain and
+// hashlock, and signed by Options.Operator when set.
+func (c *Client) checkPromise(m *payments.ExchangeMessage, p *payments.Promise) error {
+	if c.o.Operator != (common.Address{}) {
+		if err := p.Verify(c.o.Operator); err != nil {
+			return fmt.Errorf("hermes client: hermes promise not signed by the operator: %w", err)
+		}
+	}
+	switch {
+	case p.Hashlock != m.Promise.Hashlock:
+		return errors.New("hermes client: hermes promise has another hashlock")
+	case p.ChainID.Cmp(m.ChainID) != 0:
+		return errors.New("hermes client: hermes promise is for another chain")
+	case p.ChannelID != payments.ProviderChannelID(m.Provider, m.HermesID):
+		return errors.New("hermes client: hermes promise is not on this provider's channel")
+	}
+	return nil
+}
+
+func (c *Client) reveal(ctx context.Context, e Entry, m *payments.ExchangeMessage) error {
+	body, err := json.Marshal(hermes.RevealRequest{Provider: m.Provider, Hashlock: e.Hashlock, R: e.R})
+	if err != nil {
+		return err
+	}
+	if err := c.do(ctx, http.MethodPost, "/v1/reveal", body, nil); err != nil {
+		return err
+	}
+	e.Revealed = true
+	return c.st.Update(ctx, e)
+}
+
+// Recover finishes every exchange interrupted by a crash: messages sent
+// without a stored promise are sent again (the hermes answers with the
+// same promise) and stored promises whose R was not acknowledged are
+// revealed. It returns how many entries it finished.
+func (c *Client) Recover(ctx context.Context) (int, error) {
+	es, err := c.st.Unfinished(ctx)
+	if err != nil {
+		return 0, fmt.Errorf("hermes client: list unfinished: %w", err)
+	}
+	done := 0
+	var first error
+	for _, e := range es {
+		m, err := payments.DecodeExchangeMessage(e.Message)
+		if err != nil {
+			return done, fmt.Errorf("hermes client: stored message %x: %w", e.Hashlock[:4], err)
+		}
+		if e.Promise == nil {
+			_, err = c.finish(ctx, e, m)
+			if err == nil {
+				// finish logs reveal failures; check the entry really finished.
+				if e2, gerr := c.st.Get(ctx, e.Hashlock); gerr == nil && !e2.Revealed {
+					err = errors.New("hermes client: reveal still pending")
+				}
+			}
+		} else {
+			err = c.reveal(ctx, e, m)
+		}
+		if err != nil {
+			c.o.Log.Warn("hermes client: recover", "hashlock", fmt.Sprintf("%x", e.Hashlock[:8]), "err", err)
+			if first == nil {
+				first = err
+			}
+			continue
+		}
+		done++
+	}
+	return done, first
+}
+
+// Info returns the hermes's description (operator, chain, fee).
+func (c *Client) Info(ctx context.Context) (hermes.Info, error) {
+	var info hermes.Info
+	err := c.do(ctx, http.MethodGet, "/v1/info", nil, &info)
+	return info, err
+}
+
+// Provider returns the hermes's view of a provider.
+func (c *Client) Provider(ctx context.Context, provider string) (hermes.ProviderResponse, error) {
+	var v hermes.ProviderResponse
+	err := c.do(ctx, http.MethodGet, "/v1/providers/"+provider, nil, &v)
+	return v, err
+}
+
+// do sends a request, retrying network errors and retryable rejections
+// with exponential backoff and jitter; other rejections are *APIError.
+func (c *Client) do(ctx context.Context, method, path string, body []byte, out any) error {
+	delay := c.o.BaseDelay
+	var last error
+	for attempt := 1; attempt <= c.o.Attempts; attempt++ {
+		err := c.once(ctx, method, path, body, out)
+		if err == nil {
+			return nil
+		}
+		var ae *APIError
+		if errors.As(err, &ae) && !ae.Code.Retryable() && ae.Status < 500 {
+			return err
+		}
+		last = err
+		if attempt == c.o.Attempts {
+			break
+		}
+		wait := delay/2 + time.Duration(rand.Int64N(int64(delay)))
+		c.o.Log.Debug("hermes client: retrying", "path", path, "attempt", attempt, "wait", wait, "err", err)
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("hermes client: %s %s: %w (last error: %v)", method, path, ctx.Err(), last)
+		case <-time.After(wait):
+		}
+		delay = min(2*delay, c.o.MaxDelay)
+	}
+	return fmt.Errorf("hermes client: %s %s failed after %d attempts: %w", method, path, c.o.Attempts, last)
+}
+
+func (c *Client) once(ctx context.Context, method, path string, body []byte, out any) error {
+	var rd io.Reader
+	if body != nil {
+		rd = bytes.NewReader(body)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, c.base+path, rd)
+	if err != nil {
+		return err
+	}
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	res, err := c.o.HTTPClient.Do(req)
+	if err != nil {
+		return err
+	}
+	defer res.Body.Close()
+	raw, err := io.ReadAll(io.LimitReader(res.Body, 1<<20))
+	if err != nil {
+		return err
+	}
+	if res.StatusCode != http.StatusOK {
+		var eb hermes.ErrorBody
+		if json.Unmarshal(raw, &eb) != nil || eb.Error.Code == "" {
+			return &APIError{Status: res.StatusCode, Code: hermes.CodeUnavailable, Message: strings.TrimSpace(string(raw))}
+		}
+		return &APIError{Status: res.StatusCode, Code: eb.Error.Code, Message: eb.Error.Message}
+	}
+	if out == nil {
+		return nil
+	}
+	if err := json.Unmarshal(raw, out); err != nil {
+		return fmt.Errorf("hermes client: decode %s answer: %w", path, err)
+	}
+	return nil
+}
