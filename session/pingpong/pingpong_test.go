@@ -25,7 +25,7 @@ var (
 const mib = 1 << 20
 
 type harness struct {
-	t         *testing.T
+	t         testing.TB
 	ev        *events
 	hermes    *fakeHermes
 	hashlocks *fakeHashlocks
@@ -40,7 +40,7 @@ type harness struct {
 	settled []*big.Int // OnSettled totals
 }
 
-func newHarness(t *testing.T, edit func(*TrackerConfig, *PayerConfig)) *harness {
+func newHarness(t testing.TB, edit func(*TrackerConfig, *PayerConfig)) *harness {
 	t.Helper()
 	h := &harness{t: t, ev: &events{}, hermes: newFakeHermes(t, 1e18), exchanges: &fakeExchanges{}, channel: newFakeChannel(1e18)}
 	h.hashlocks = &fakeHashlocks{ev: h.ev}
