@@ -393,10 +393,12 @@ func TestHermesOutage(t *testing.T) {
 	if err := h.tracker.Flush(ctx); err == nil {
 		t.Fatal("Flush succeeded while the hermes is down")
 	}
-	// The hermes returns: nothing is lost.
-	h.hermes.setDown(false)
-	if err := h.tracker.Flush(ctx); err != nil {
-		t.Fatalf("flush after the hermes returned: %v", err)
+	// The hermes returns while Settle retries: nothing is lost.
+	time.AfterFunc(30*time.Millisecond, func() { h.hermes.setDown(false) })
+	sctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	if err := h.tracker.Settle(sctx, 5*time.Millisecond); err != nil {
+		t.Fatalf("settle after the hermes returned: %v", err)
 	}
 	st = h.tracker.Stats()
 	if st.Settled.Cmp(st.Accepted) != 0 || h.hermes.providerTotal().Cmp(st.Accepted) != 0 {

@@ -508,6 +508,29 @@ func (t *InvoiceTracker) Flush(ctx context.Context) error {
 	return nil
 }
 
+// Settle calls Flush every retry until nothing is pending, the hermes
+// refuses for good, or ctx ends. Call it when a session has ended so the
+// consumer's last payment reaches the hermes even after an outage.
+func (t *InvoiceTracker) Settle(ctx context.Context, retry time.Duration) error {
+	if retry <= 0 {
+		retry = time.Second
+	}
+	timer := time.NewTimer(0)
+	defer timer.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("pingpong: settle: %w", ctx.Err())
+		case <-timer.C:
+		}
+		err := t.Flush(ctx)
+		if err == nil || errors.Is(err, ErrHermesRejected) {
+			return err
+		}
+		timer.Reset(retry)
+	}
+}
+
 // Run drives the tracker until ctx ends, the exchanges channel closes, or
 // the payment policy ends the session: it Ticks every CheckEvery with
 // usage() bytes, and handles each exchange message as it arrives. It
