@@ -179,7 +179,7 @@ func secret(b byte) (pre [32]byte, lock [32]byte) {
 	return pre, Hashlock(pre)
 }
 
-func signedPromise(t *testing.T, s identity.Signer, chainID *big.Int, channelID [32]byte, amount, fee *big.Int, lock [32]byte) Promise {
+func signedPromise(t testing.TB, s identity.Signer, chainID *big.Int, channelID [32]byte, amount, fee *big.Int, lock [32]byte) Promise {
 	t.Helper()
 	p := Promise{ChannelID: channelID, Amount: amount, Fee: fee, Hashlock: lock}
 	if err := p.Sign(s, chainID); err != nil {
