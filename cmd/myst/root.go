@@ -72,6 +72,7 @@ func newRootCmd() *cobra.Command {
 		newProposalsCmd(),
 		newChainCmd(),
 		newAccountCmd(),
+		newHermesCmd(),
 	)
 	return root
 }

@@ -1,0 +1,170 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/big"
+	"net"
+	"net/url"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/spf13/cobra"
+
+	"github.com/openmyst/openmyst/chain"
+	"github.com/openmyst/openmyst/chain/devchain"
+	"github.com/openmyst/openmyst/hermes"
+	"github.com/openmyst/openmyst/hermes/onchain"
+	"github.com/openmyst/openmyst/hermes/store"
+	"github.com/openmyst/openmyst/identity"
+)
+
+func newHermesCmd() *cobra.Command {
+	var (
+		f                       accountFlags
+		dbDSN, listen, operator string
+		threshold, minFee       string
+		settleEvery, pollEvery  time.Duration
+		maxUnrevealed, maxBatch int
+	)
+	cmd := &cobra.Command{
+		Use:   "hermes",
+		Short: "Run a hermes payment hub (HTTP API, durable store, settlement worker)",
+		Long: `Runs the hermes payment hub for one Hermes contract: providers post
+consumers' exchange messages to POST /v1/exchange and get hermes promises,
+reveal R on POST /v1/reveal, and query state; the API is described at
+/openapi.json and metrics are at /metrics.
+
+State is in SQLite at <data-dir>/hermes/hermes.db by default, or in
+PostgreSQL with --hermes.db postgres://user@host:port/db. The operator key
+signs hermes promises: --hermes.operator names a keystore identity (unlocked
+with --passphrase-file or $MYST_PASSPHRASE); on a dev deployment (myst chain
+dev) it defaults to the dev hermes operator, whose key is public.
+
+Example against the dev chain:
+  myst chain dev &
+  myst hermes --hermes.listen 127.0.0.1:4060`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			ctx := cmd.Context()
+			s, err := f.open(ctx, true)
+			if err != nil {
+				return err
+			}
+			defer s.close()
+			hs, err := s.client.HermesState(ctx, s.hermes)
+			if err != nil {
+				return fmt.Errorf("read hermes %s: %w", s.hermes.Hex(), err)
+			}
+			thr, ok := new(big.Int).SetString(threshold, 10)
+			if !ok || thr.Sign() <= 0 {
+				return fmt.Errorf("--hermes.settle-threshold: %q is not a positive wei amount", threshold)
+			}
+			mf, ok := new(big.Int).SetString(minFee, 10)
+			if !ok || mf.Sign() < 0 {
+				return fmt.Errorf("--hermes.min-consumer-fee: %q is not a wei amount", minFee)
+			}
+			run := func(signer identity.Signer) error {
+				if signer.Address() != hs.Operator {
+					return fmt.Errorf("operator %s does not operate hermes %s (its operator is %s)", signer.Address().Hex(), s.hermes.Hex(), hs.Operator.Hex())
+				}
+				return runHermes(ctx, cmd, s, hs, signer, hermesRun{
+					db: dbDSN, listen: listen, threshold: thr, minFee: mf, settleEvery: settleEvery, poll: pollEvery,
+					maxUnrevealed: maxUnrevealed, maxBatch: maxBatch,
+				})
+			}
+			if operator == "" {
+				if !s.dep.Faucet {
+					return errors.New("--hermes.operator is required outside dev deployments")
+				}
+				theApp.log.Warn("hermes: using the dev hermes operator key (public; dev chains only)")
+				return run(identity.NewKeySigner(devchain.DevKey(devchain.HermesAccount)))
+			}
+			addr, err := identity.ParseAddress(operator)
+			if err != nil {
+				return fmt.Errorf("--hermes.operator: %w", err)
+			}
+			return f.withSigner(cmd, addr, run)
+		},
+	}
+	fl := cmd.Flags()
+	fl.StringVar(&f.rpc, "chain.rpc", "http://127.0.0.1:8545", "EVM JSON-RPC endpoint")
+	fl.StringVar(&f.deployment, "chain.deployment", "", "contract deployment JSON (default <data-dir>/chain/deployment.json)")
+	fl.StringVar(&f.txKeyFile, "chain.transactor-key-file", "", "file with the hex private key paying settlement gas (default on dev deployments: the dev transactor account)")
+	fl.StringVar(&f.hermes, "hermes.contract", "", "Hermes contract address (default: the deployment's hermes)")
+	fl.StringVar(&operator, "hermes.operator", "", "operator identity in the keystore (default on dev deployments: the dev hermes operator)")
+	fl.StringVar(&f.passFile, "passphrase-file", "", "file holding the operator identity's passphrase (or $MYST_PASSPHRASE)")
+	fl.StringVar(&dbDSN, "hermes.db", "", "SQLite file, or postgres://... for PostgreSQL (default <data-dir>/hermes/hermes.db)")
+	fl.StringVar(&listen, "hermes.listen", "127.0.0.1:4060", "HTTP API listen address")
+	fl.StringVar(&threshold, "hermes.settle-threshold", "1000000000000000000", "settle a consumer's promise on chain once this much (wei) is revealed and unsettled")
+	fl.DurationVar(&settleEvery, "hermes.settle-interval", 30*time.Second, "how often the settlement worker runs")
+	fl.StringVar(&minFee, "hermes.min-consumer-fee", "0", "lowest transactor fee (wei) a consumer promise must carry")
+	fl.IntVar(&maxUnrevealed, "hermes.max-unrevealed", 64, "promises a provider may hold without revealing R (0: no limit)")
+	fl.IntVar(&maxBatch, "hermes.max-batch", 512, "exchange messages per group commit at most")
+	fl.DurationVar(&pollEvery, "hermes.chain-poll", 2*time.Second, "how often to look for top-up events")
+	return cmd
+}
+
+type hermesRun struct {
+	db, listen              string
+	threshold, minFee       *big.Int
+	settleEvery, poll       time.Duration
+	maxUnrevealed, maxBatch int
+}
+
+func runHermes(ctx context.Context, cmd *cobra.Command, s *session, hs chain.HermesState, op identity.Signer, r hermesRun) error {
+	dsn := r.db
+	if dsn == "" {
+		if err := theApp.ensureDataDir(); err != nil {
+			return err
+		}
+		dir := filepath.Join(theApp.dataDir, "hermes")
+		if err := os.MkdirAll(dir, 0o700); err != nil {
+			return fmt.Errorf("create %s: %w", dir, err)
+		}
+		dsn = filepath.Join(dir, "hermes.db")
+	}
+	st, err := store.Open(ctx, dsn)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	svc, err := hermes.New(hermes.Config{
+		ChainID: s.client.ChainID(), HermesID: s.hermes, Operator: op, FeeBasisPoints: hs.FeeBps,
+		MinConsumerFee: r.minFee, MaxUnrevealed: r.maxUnrevealed, SettleThreshold: r.threshold,
+		SettleInterval: r.settleEvery, MaxBatch: r.maxBatch, Log: theApp.log, Metrics: hermes.NewMetrics(reg),
+	}, st, onchain.New(s.client, s.hermes, r.poll, theApp.log))
+	if err != nil {
+		return err
+	}
+	ln, err := net.Listen("tcp", r.listen)
+	if err != nil {
+		return fmt.Errorf("listen %s: %w", r.listen, err)
+	}
+	fmt.Fprintf(cmd.OutOrStdout(), "hermes running\n  api:      http://%s (OpenAPI at /openapi.json, metrics at /metrics)\n  hermes:   %s (fee %d bps)\n  operator: %s\n  chain id: %s\n  store:    %s\n",
+		ln.Addr(), s.hermes.Hex(), hs.FeeBps, op.Address().Hex(), s.client.ChainID(), redactDSN(dsn))
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() { defer wg.Done(); _ = svc.Run(ctx) }()
+	err = hermes.Serve(ctx, ln, svc.Handler(reg))
+	wg.Wait()
+	theApp.log.Info("hermes stopped")
+	return err
+}
+
+// redactDSN hides a password in a postgres:// DSN for printing.
+func redactDSN(dsn string) string {
+	if u, err := url.Parse(dsn); err == nil && u.User != nil {
+		if _, has := u.User.Password(); has {
+			return u.Redacted()
+		}
+	}
+	return dsn
+}
