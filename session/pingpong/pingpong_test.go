@@ -485,3 +485,28 @@ func TestResumeAfterRestart(t *testing.T) {
 		t.Fatal("resume with the wrong secret accepted")
 	}
 }
+
+func TestHermesOutageLoggedOnce(t *testing.T) {
+	var buf strings.Builder
+	h := newHarness(t, func(tc *TrackerConfig, _ *PayerConfig) {
+		tc.Log = slog.New(slog.NewTextHandler(&buf, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	})
+	for i := 1; i <= 25; i++ {
+		now := t0.Add(time.Duration(i) * time.Second)
+		h.hermes.setDown(i >= 2 && i < 20)
+		if err := h.step(now, uint64(i)*mib, true, now, uint64(i)*mib); err != nil {
+			t.Fatal(err)
+		}
+	}
+	out := buf.String()
+	if n := strings.Count(out, "level=WARN"); n != 1 {
+		t.Fatalf("%d warnings for one outage, want 1:\n%s", n, out)
+	}
+	if n := strings.Count(out, "hermes reachable again"); n != 1 {
+		t.Fatalf("recovery logged %d times, want 1:\n%s", n, out)
+	}
+	st := h.tracker.Stats()
+	if st.Settled.Cmp(st.Accepted) != 0 {
+		t.Fatalf("settled %s, accepted %s after recovery", st.Settled, st.Accepted)
+	}
+}

@@ -212,6 +212,7 @@ type InvoiceTracker struct {
 	lastAccepted  *payments.ExchangeMessage
 	settled       *big.Int
 	pending       *forward
+	hermesDown    bool // last hermes call failed (log once per outage)
 
 	mu    sync.Mutex
 	stats TrackerStats
@@ -456,7 +457,7 @@ func (t *InvoiceTracker) flush(ctx context.Context) error {
 			if ctx.Err() != nil {
 				return ctx.Err()
 			}
-			t.log.Warn("hermes unavailable; exchange message kept for retry", "total", p.em.AgreementTotal.String(), "err", err)
+			t.hermesUnavailable("hermes unavailable; exchange message kept for retry", err)
 			return nil
 		}
 		if promise.Hashlock != p.em.Promise.Hashlock || promise.ChainID == nil || promise.ChainID.Cmp(t.cfg.ChainID) != 0 {
@@ -482,13 +483,26 @@ func (t *InvoiceTracker) flush(ctx context.Context) error {
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
-		t.log.Warn("reveal of invoice secret failed; will retry", "err", err)
+		t.hermesUnavailable("reveal of invoice secret failed; will retry", err)
 		return nil
 	}
-	if t.pending == p {
-		t.pending = nil
+	if t.hermesDown {
+		t.hermesDown = false
+		t.log.Info("hermes reachable again; payment forwarded", "total", p.em.AgreementTotal.String())
 	}
+	t.pending = nil
 	return nil
+}
+
+// hermesUnavailable logs a hermes failure at Warn once per outage and at
+// Debug while it lasts.
+func (t *InvoiceTracker) hermesUnavailable(msg string, err error) {
+	level := slog.LevelDebug
+	if !t.hermesDown {
+		level = slog.LevelWarn
+		t.hermesDown = true
+	}
+	t.log.Log(context.Background(), level, msg, "err", err)
 }
 
 // Flush makes one attempt to forward a pending exchange message and reveal
