@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ethereum/go-ethereum/crypto"
 	"go.uber.org/goleak"
 
 	"github.com/openmyst/openmyst/chain"
@@ -162,12 +163,15 @@ func TestDevChainPeriodMinesWithoutTransactions(t *testing.T) {
 	}
 }
 
+const wantDeployer = "0xA0635c01B1c355d6EC3BA5f3Ee8168F9614BCFCb"
+
 func TestDevKeysAreStable(t *testing.T) {
 	if DevAddress(0) == DevAddress(1) {
 		t.Fatal("dev keys collide")
 	}
-	if DevAddress(3) != DevAddress(3) {
-		t.Fatal("dev key not deterministic")
+	// The deployer's address is pinned: the dev chain's contract addresses derive from it.
+	if got := DevAddress(DeployerAccount); got != crypto.PubkeyToAddress(DevKey(DeployerAccount).PublicKey) || got.Hex() != wantDeployer {
+		t.Fatalf("deployer %s, want %s", got.Hex(), wantDeployer)
 	}
 	if g := Genesis(); g.Config.ChainID.Uint64() != 1337 || g.Config.BogotaTime != nil || len(g.Alloc) < NumDevAccounts {
 		t.Fatalf("genesis %+v", g.Config)
