@@ -75,7 +75,9 @@ func (s *Service) Handler(gatherer prometheus.Gatherer) http.Handler {
 type ErrorBody struct {
 	// Error holds the code and reason.
 	Error struct {
-		Code    Code   `json:"code"`
+		// Code is the stable rejection code.
+		Code Code `json:"code"`
+		// Message explains it.
 		Message string `json:"message"`
 	} `json:"error"`
 }
@@ -259,11 +261,17 @@ func (s *Service) handleConsumer(w http.ResponseWriter, r *http.Request) {
 
 // ProviderResponse is the answer to GET /v1/providers/{identity}.
 type ProviderResponse struct {
-	Identity      string            `json:"identity"`
-	ChannelID     string            `json:"channel_id"`
-	Earned        string            `json:"earned"`
-	Settled       string            `json:"settled"`
-	Unrevealed    int64             `json:"unrevealed"`
+	// Identity is the provider (0x-hex).
+	Identity string `json:"identity"`
+	// ChannelID is the provider's channel id in the hermes contract.
+	ChannelID string `json:"channel_id"`
+	// Earned is the cumulative amount promised to the provider (wei).
+	Earned string `json:"earned"`
+	// Settled is how much the provider has settled on chain (wei).
+	Settled string `json:"settled"`
+	// Unrevealed counts promises waiting for their R.
+	Unrevealed int64 `json:"unrevealed"`
+	// LatestPromise is the latest hermes promise, null if none.
 	LatestPromise *payments.Promise `json:"latest_promise"`
 }
 
@@ -286,13 +294,21 @@ func (s *Service) handleProvider(w http.ResponseWriter, r *http.Request) {
 
 // Info describes this hermes (GET /v1/info).
 type Info struct {
-	ChainID         string `json:"chain_id"`
-	HermesID        string `json:"hermes_id"`
-	Operator        string `json:"operator"`
-	FeeBasisPoints  uint16 `json:"fee_basis_points"`
-	MinConsumerFee  string `json:"min_consumer_fee"`
+	// ChainID is the chain this hermes serves.
+	ChainID string `json:"chain_id"`
+	// HermesID is the Hermes contract address.
+	HermesID string `json:"hermes_id"`
+	// Operator signs the hermes promises.
+	Operator string `json:"operator"`
+	// FeeBasisPoints is the hermes fee deducted at provider settlement.
+	FeeBasisPoints uint16 `json:"fee_basis_points"`
+	// MinConsumerFee is the lowest transactor fee on consumer promises (wei).
+	MinConsumerFee string `json:"min_consumer_fee"`
+	// SettleThreshold is the revealed unsettled amount that triggers a
+	// consumer settlement (wei).
 	SettleThreshold string `json:"settle_threshold"`
-	MaxUnrevealed   int    `json:"max_unrevealed"`
+	// MaxUnrevealed caps a provider's promises waiting for R (0: none).
+	MaxUnrevealed int `json:"max_unrevealed"`
 }
 
 func (s *Service) handleInfo(w http.ResponseWriter, _ *http.Request) {

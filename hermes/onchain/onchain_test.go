@@ -157,7 +157,7 @@ func TestHermesOnSimulatedChain(t *testing.T) {
 	// An unregistered consumer is refused.
 	stranger := identity.NewKeySigner(key(t))
 	sm := &payments.ExchangeMessage{
-		Promise: payments.Promise{ChainID: chainID, ChannelID: payments.ConsumerChannelID(c.ChannelAddress(stranger.Address(), hermesAddr)), Amount: big.NewInt(1), Fee: big.NewInt(0)},
+		Promise:     payments.Promise{ChainID: chainID, ChannelID: payments.ConsumerChannelID(c.ChannelAddress(stranger.Address(), hermesAddr)), Amount: big.NewInt(1), Fee: big.NewInt(0)},
 		AgreementID: big.NewInt(1), AgreementTotal: big.NewInt(1), Provider: provider.Address(), HermesID: hermesAddr, ChainID: chainID,
 	}
 	if err := sm.Sign(stranger); err != nil {
@@ -210,7 +210,10 @@ func TestHermesOnSimulatedChain(t *testing.T) {
 	wctx, wstop := context.WithCancel(ctx)
 	var ww sync.WaitGroup
 	ww.Add(1)
-	go func() { defer ww.Done(); _ = adapter.WatchChannelEvents(wctx, func(e hermes.ChannelEvent) { events <- e }) }()
+	go func() {
+		defer ww.Done()
+		_ = adapter.WatchChannelEvents(wctx, func(e hermes.ChannelEvent) { events <- e })
+	}()
 	time.Sleep(100 * time.Millisecond)
 	if _, err := c.Mint(ctx, channel, chain.MYST(5)); err != nil {
 		t.Fatal(err)

@@ -1,0 +1,192 @@
+package hermes
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"sort"
+	"strings"
+	"testing"
+
+	"github.com/ethereum/go-ethereum/common"
+
+	"github.com/openmyst/openmyst/payments"
+)
+
+// TestOpenAPIMatchesRoutes keeps /openapi.json equal to the served routes.
+func TestOpenAPIMatchesRoutes(t *testing.T) {
+	var doc struct {
+		Paths map[string]map[string]json.RawMessage `json:"paths"`
+	}
+	if err := json.Unmarshal(openAPI, &doc); err != nil {
+		t.Fatal(err)
+	}
+	var documented, served []string
+	for path, ops := range doc.Paths {
+		for method := range ops {
+			documented = append(documented, strings.ToUpper(method)+" "+path)
+		}
+	}
+	for _, r := range Routes() {
+		served = append(served, r.Method+" "+r.Path)
+	}
+	served = append(served, "GET /metrics")
+	sort.Strings(documented)
+	sort.Strings(served)
+	if strings.Join(documented, "\n") != strings.Join(served, "\n") {
+		t.Fatalf("openapi.json documents\n%s\nbut the server serves\n%s", strings.Join(documented, "\n"), strings.Join(served, "\n"))
+	}
+}
+
+func post(t *testing.T, h http.Handler, path string, body []byte) (int, []byte) {
+	t.Helper()
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, httptest.NewRequest(http.MethodPost, path, bytes.NewReader(body)))
+	b, _ := io.ReadAll(rec.Body)
+	return rec.Code, b
+}
+
+func errCode(t *testing.T, body []byte) Code {
+	t.Helper()
+	var eb ErrorBody
+	if err := json.Unmarshal(body, &eb); err != nil {
+		t.Fatalf("error body %q: %v", body, err)
+	}
+	return eb.Error.Code
+}
+
+func TestHTTPAPI(t *testing.T) {
+	e := newEnv(t, nil)
+	h := e.svc.Handler(e.reg)
+	c := testSigner("c")
+	e.chain.register(c.Address(), 1000)
+	prov := testSigner("p").Address()
+	r := secret("1")
+	m := msg(t, c, prov, 1, 100, 100, r)
+	raw, _ := json.Marshal(m)
+
+	code, body := post(t, h, "/v1/exchange", raw)
+	if code != http.StatusOK {
+		t.Fatalf("exchange: %d %s", code, body)
+	}
+	var resp struct {
+		Promise  json.RawMessage `json:"promise"`
+		Replayed bool            `json:"replayed"`
+	}
+	if err := json.Unmarshal(body, &resp); err != nil {
+		t.Fatal(err)
+	}
+	hp, err := payments.DecodePromise(resp.Promise)
+	if err != nil || hp.Verify(e.op.Address()) != nil || hp.Hashlock != m.Promise.Hashlock || resp.Replayed {
+		t.Fatalf("promise %s: %v", body, err)
+	}
+	if code, body = post(t, h, "/v1/exchange", raw); code != http.StatusOK || !strings.Contains(string(body), `"replayed":true`) {
+		t.Fatalf("replay: %d %s", code, body)
+	}
+
+	// Strict decoding and specific codes in the JSON error body.
+	var obj map[string]any
+	_ = json.Unmarshal(raw, &obj)
+	obj["extra"] = "1"
+	unknown, _ := json.Marshal(obj)
+	wrongHermes := *m
+	wrongHermes.HermesID = common.HexToAddress("0x1")
+	_ = wrongHermes.Sign(c)
+	wh, _ := json.Marshal(&wrongHermes)
+	for name, tc := range map[string]struct {
+		path   string
+		body   []byte
+		status int
+		code   Code
+	}{
+		"unknown field":   {"/v1/exchange", unknown, 400, CodeBadRequest},
+		"not json":        {"/v1/exchange", []byte("{"), 400, CodeBadRequest},
+		"too large":       {"/v1/exchange", bytes.Repeat([]byte(" "), maxBody+1), 400, CodeBadRequest},
+		"wrong hermes":    {"/v1/exchange", wh, 400, CodeWrongHermes},
+		"bad preimage":    {"/v1/reveal", mustJSON(RevealRequest{Provider: prov, Hashlock: m.Promise.Hashlock, R: [32]byte{1}}), 400, CodeBadPreimage},
+		"reveal unknown":  {"/v1/reveal", revealJSON(prov, secret("zzz")), 404, CodeNotFound},
+		"reveal extra":    {"/v1/reveal", []byte(`{"provider":"0x0000000000000000000000000000000000000001","hashlock":"0x00","r":"0x00","x":1}`), 400, CodeBadRequest},
+		"reveal short r":  {"/v1/reveal", []byte(`{"provider":"0x0000000000000000000000000000000000000001","hashlock":"0x` + strings.Repeat("00", 32) + `","r":"0x00"}`), 400, CodeBadRequest},
+		"reveal missing":  {"/v1/reveal", []byte(`{"provider":"0x0000000000000000000000000000000000000001"}`), 400, CodeBadRequest},
+		"reveal trailing": {"/v1/reveal", append(revealJSON(prov, r), []byte("{}")...), 400, CodeBadRequest},
+	} {
+		code, body := post(t, h, tc.path, tc.body)
+		if code != tc.status || errCode(t, body) != tc.code {
+			t.Errorf("%s: %d %s, want %d %s", name, code, body, tc.status, tc.code)
+		}
+	}
+	if code, body = post(t, h, "/v1/reveal", revealJSON(prov, r)); code != 200 || !strings.Contains(string(body), `"revealed":1`) {
+		t.Fatalf("reveal: %d %s", code, body)
+	}
+	if code, body = post(t, h, "/v1/reveal", revealJSON(prov, r)); code != 200 || !strings.Contains(string(body), `"revealed":0`) {
+		t.Fatalf("retried reveal: %d %s", code, body)
+	}
+
+	for path, want := range map[string]string{
+		"/v1/consumers/" + c.Address().Hex(): `"promised":"100"`,
+		"/v1/providers/" + prov.Hex():        `"earned":"100"`,
+		"/v1/info":                           `"chain_id":"1337"`,
+		"/openapi.json":                      `"openapi"`,
+		"/metrics":                           `hermes_exchange_rejected_total{reason="wrong_hermes"} 1`,
+		"/healthz":                           `ok`,
+	} {
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, path, nil))
+		if rec.Code != 200 || !strings.Contains(rec.Body.String(), want) {
+			t.Errorf("GET %s: %d %s, want %s", path, rec.Code, rec.Body.String(), want)
+		}
+	}
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/v1/consumers/0x12", nil))
+	if rec.Code != 400 {
+		t.Fatalf("bad identity: %d", rec.Code)
+	}
+}
+
+func mustJSON(v any) []byte {
+	b, err := json.Marshal(v)
+	if err != nil {
+		panic(err)
+	}
+	return b
+}
+
+func revealJSON(p common.Address, r []byte) []byte {
+	q := RevealRequest{Provider: p, Hashlock: payments.Hashlock(r)}
+	copy(q.R[:], r)
+	return mustJSON(q)
+}
+
+func FuzzDecodeRevealRequest(f *testing.F) {
+	f.Add(revealJSON(common.HexToAddress("0x1"), secret("a")))
+	f.Add([]byte(`{"provider":"0x00"}`))
+	f.Add([]byte(`null`))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		q, err := DecodeRevealRequest(data)
+		if err != nil {
+			return
+		}
+		again, err := DecodeRevealRequest(mustJSON(q))
+		if err != nil || *again != *q {
+			t.Fatalf("round trip: %+v %v", again, err)
+		}
+	})
+}
+
+func TestErrorCodesHaveStatuses(t *testing.T) {
+	for _, c := range []Code{CodeBadRequest, CodeBadSignature, CodeWrongChain, CodeWrongHermes, CodeNotRegistered, CodeWrongChannel, CodeBadFee,
+		CodeAmountDecreased, CodeUnderpaid, CodeInsufficientBalance, CodeReplayConflict, CodeUnrevealedLimit, CodeBadPreimage, CodeNotFound} {
+		if s := c.HTTPStatus(); s < 400 || s >= 500 || c.Retryable() {
+			t.Errorf("%s: status %d retryable %v", c, s, c.Retryable())
+		}
+	}
+	if CodeUnavailable.HTTPStatus() != 503 || !CodeUnavailable.Retryable() {
+		t.Fatal("unavailable must be a retryable 503")
+	}
+	if CodeOf(errors.New("x")) != CodeUnavailable {
+		t.Fatal("unknown errors must map to unavailable")
+	}
+}
