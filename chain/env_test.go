@@ -16,6 +16,7 @@ import (
 	"github.com/ethereum/go-ethereum/ethclient/simulated"
 	"github.com/ethereum/go-ethereum/node"
 
+	"github.com/openmyst/openmyst/chain/bindings"
 	"github.com/openmyst/openmyst/identity"
 )
 
@@ -186,4 +187,13 @@ func signedPromise(t testing.TB, s identity.Signer, chainID *big.Int, channelID 
 		t.Fatal(err)
 	}
 	return p
+}
+
+func bindingsHermesFor(t testing.TB, e *env) (*bindings.Hermes, error) {
+	t.Helper()
+	h, err := bindings.NewHermes(e.hermes, e.backend)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return h, nil
 }
