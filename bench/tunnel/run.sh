@@ -18,11 +18,15 @@
 #   openmyst-user   tunnel/userspace client in C, iperf3 -> local forwarder -> its SOCKS5 proxy ->
 #                   netstack -> WireGuard -> userspace exit netstack -> host socket in P -> S
 #
-# Usage: sudo bench/tunnel/run.sh        (DUR=seconds per iperf3 run, default 8)
+# Usage: sudo bench/tunnel/run.sh
+#   DUR=seconds per iperf3 run (5), ROUNDS=interleaved rounds, median reported (3),
+#   PATHS=subset of "veth wg_upstream wg_debian kernel userspace"
 # Needs: root, go, iproute2, nftables, iperf3, wireguard-tools (wg), wireguard-go (Debian, optional).
 set -euo pipefail
 
-DUR=${DUR:-8}
+DUR=${DUR:-5}
+ROUNDS=${ROUNDS:-3}
+PATHS=${PATHS:-veth wg_upstream wg_debian kernel userspace}
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 WORK=$(mktemp -d /tmp/omtunbench.XXXXXX)
 SUF=$$
@@ -80,18 +84,23 @@ sleep 0.5
 # iperf3 CLIENT_NS HOST PORT STREAMS -> Gbit/s of the receiver
 measure() {
 	local out
-	out=$(ip netns exec "$1" iperf3 -c "$2" -p "$3" -P "$4" -t "$DUR" -f g 2>&1) || { echo "iperf3 failed: $out" >&2; echo "0"; return; }
+	out=$(timeout $((DUR + 30)) ip netns exec "$1" iperf3 -c "$2" -p "$3" -P "$4" -t "$DUR" -f g 2>&1) || { echo "iperf3 failed: $out" >&2; echo "0"; return; }
 	echo "$out" | awk '/receiver/ { for (i = 1; i <= NF; i++) if ($i == "Gbits/sec") v = $(i-1) } END { print (v == "" ? 0 : v) }'
 }
 
-declare -A R1 R4
-run_pair() { # NAME NS HOST PORT
-	R1[$1]=$(measure "$2" "$3" "$4" 1)
-	R4[$1]=$(measure "$2" "$3" "$4" 4)
-	echo "  $1: ${R1[$1]} / ${R4[$1]} Gbit/s" >&2
+declare -A S1 S4 R1 R4 # all samples, then their medians
+run_pair() { # NAME NS HOST PORT: one sample of each stream count
+	local g1 g4
+	g1=$(measure "$2" "$3" "$4" 1)
+	g4=$(measure "$2" "$3" "$4" 4)
+	S1[$1]="${S1[$1]:-} $g1"
+	S4[$1]="${S4[$1]:-} $g4"
+	echo "  round $round $1: $g1 / $g4 Gbit/s" >&2
 }
+median() { echo "$@" | tr ' ' '\n' | grep . | sort -g | awk '{ v[NR] = $1 } END { print (NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2) }'; }
 
-# wait_ready LOGFILE PID
+# wait_ready LOGFILE PID. Callers remove LOGFILE before starting the
+# process: the background job truncates it only later, asynchronously.
 wait_ready() {
 	for _ in $(seq 1 200); do
 		grep -q READY "$1" 2>/dev/null && return 0
@@ -107,7 +116,7 @@ stop() { for pid in "$@"; do kill -TERM "$pid" 2>/dev/null || true; done; for pi
 echo "measuring (DUR=${DUR}s per run) ..." >&2
 
 # (1) plain veth
-run_pair veth "$C" 203.0.113.2 5201
+path_veth() { run_pair veth "$C" 203.0.113.2 5201; }
 
 # (2)/(5) a bare pair of wireguard-go processes, P routing to S
 wg_pair() { # NAME BINARY TAG
@@ -132,39 +141,60 @@ wg_pair() { # NAME BINARY TAG
 	run_pair "$1" "$C" 203.0.113.2 5201
 	stop "$cpid" "$ppid"
 }
-wg_pair wg-upstream "$WORK/wireguard-go-upstream" u
-if [ -n "$DEBIAN_WG" ]; then wg_pair wg-debian "$DEBIAN_WG" d; fi
+path_wg_upstream() { wg_pair wg-upstream "$WORK/wireguard-go-upstream" u; }
+path_wg_debian() { if [ -n "$DEBIAN_WG" ]; then wg_pair wg-debian "$DEBIAN_WG" d; fi; }
 
-# (3) openmyst kernel mode
 EK=$(wg genkey); CK=$(wg genkey)
-ip netns exec "$P" "$WORK/omtun-kernel" exit -key "$EK" -port 51820 -peer "$(echo "$CK" | wg pubkey)" -peer-ip 10.182.0.2 >"$WORK/k-exit.log" 2>&1 &
+# (3) openmyst kernel mode
+path_kernel() { kernel_path openmyst-kernel; }
+# the same with ExitConfig.FlowOffload (needs nf_flow_table in the kernel;
+# add kernel_offload to PATHS)
+path_kernel_offload() { kernel_path openmyst-kernel-offload -offload; }
+kernel_path() { # NAME [exit flags]
+rm -f "$WORK/k-exit.log"
+ip netns exec "$P" "$WORK/omtun-kernel" exit -key "$EK" -port 51820 -peer "$(echo "$CK" | wg pubkey)" -peer-ip 10.182.0.2 "${@:2}" >"$WORK/k-exit.log" 2>&1 &
 KEXIT=$!
 wait_ready "$WORK/k-exit.log" $KEXIT || die "kernel exit did not start"
+rm -f "$WORK/k-client.log"
 ip netns exec "$C" "$WORK/omtun-kernel" client -key "$CK" -peer "$(echo "$EK" | wg pubkey)" -endpoint 198.51.100.1:51820 -addr 10.182.0.2/32 >"$WORK/k-client.log" 2>&1 &
 KCLIENT=$!
 wait_ready "$WORK/k-client.log" $KCLIENT || die "kernel client did not start"
-run_pair openmyst-kernel "$C" 203.0.113.2 5201
+run_pair "$1" "$C" 203.0.113.2 5201
 stop $KCLIENT $KEXIT
-inP nft list tables | grep -q openmyst && die "kernel exit left its nftables table behind"
-inC nft list tables | grep -q openmyst && die "kernel client left its kill switch behind"
+! inP nft list tables | grep -q openmyst || die "kernel exit left its nftables table behind"
+! inC nft list tables | grep -q openmyst || die "kernel client left its kill switch behind"
+return 0
+}
 
 # (4) openmyst userspace mode
+path_userspace() {
 if [ "$USERSPACE" = 1 ]; then
+	rm -f "$WORK/u-exit.log"
 	ip netns exec "$P" "$WORK/omtun-userspace" exit -key "$EK" -port 51821 -advertise 198.51.100.1 -peer "$(echo "$CK" | wg pubkey)" -peer-ip 10.182.0.2 >"$WORK/u-exit.log" 2>&1 &
 	UEXIT=$!
 	wait_ready "$WORK/u-exit.log" $UEXIT || die "userspace exit did not start"
+	rm -f "$WORK/u-client.log"
 	ip netns exec "$C" "$WORK/omtun-userspace" client -key "$CK" -peer "$(echo "$EK" | wg pubkey)" -endpoint 198.51.100.1:51821 -addr 10.182.0.2/32 -forward 127.0.0.1:15201=203.0.113.2:5201 >"$WORK/u-client.log" 2>&1 &
 	UCLIENT=$!
 	wait_ready "$WORK/u-client.log" $UCLIENT || die "userspace client did not start"
 	run_pair openmyst-user "$C" 127.0.0.1 15201
 	stop $UCLIENT $UEXIT
 fi
+}
+
+# Rounds interleave the paths so that background load on the machine hits
+# them alike; each path reports the median of its rounds.
+for round in $(seq 1 "$ROUNDS"); do
+	for p in $PATHS; do "path_$p"; done
+done
+for k in "${!S1[@]}"; do R1[$k]=$(median ${S1[$k]}); R4[$k]=$(median ${S4[$k]}); done
 
 # Provider RSS with 200 idle peers (and with none, for reference).
 rss_kb() { awk '/^VmRSS/ { print $2 }' "/proc/$1/status"; }
 rss_of() { # MODE(kernel|userspace) PEERS -> kB
 	local bin=$WORK/omtun-$1 extra=()
 	[ "$1" = userspace ] && extra=(-advertise 198.51.100.1)
+	rm -f "$WORK/rss.log"
 	ip netns exec "$P" "$bin" exit -key "$(wg genkey)" -port 51825 -idle-peers "$2" "${extra[@]}" >"$WORK/rss.log" 2>&1 &
 	local pid=$!
 	wait_ready "$WORK/rss.log" $pid || die "exit for RSS did not start"
@@ -176,25 +206,28 @@ RSSK0=$(rss_of kernel 0); RSSK200=$(rss_of kernel 200)
 if [ "$USERSPACE" = 1 ]; then RSSU0=$(rss_of userspace 0); RSSU200=$(rss_of userspace 200); fi
 
 # --- report ---
-ref1=${R1[wg-upstream]} ref4=${R4[wg-upstream]}
+ref1=${R1[wg-upstream]:-0} ref4=${R4[wg-upstream]:-0}
 echo
-echo "tunnel throughput, iperf3 TCP, ${DUR}s per run, $(nproc) CPUs, kernel $(uname -r)"
+echo "tunnel throughput, iperf3 TCP, ${DUR}s per run, median of $ROUNDS interleaved rounds, $(nproc) CPUs, kernel $(uname -r)"
 echo "reference (2) = $UPSTREAM_VER built with go build from go.mod"
 printf '%-18s %12s %9s %12s %9s\n' path "1 stream" "x ref" "4 streams" "x ref"
 row() {
 	printf '%-18s %7s Gb/s %8s %7s Gb/s %8s\n' "$1" "$2" "$(awk -v a="$2" -v b="$ref1" 'BEGIN { printf (b > 0 ? "%.2f" : "n/a"), a / b }')" \
 		"$3" "$(awk -v a="$3" -v b="$ref4" 'BEGIN { printf (b > 0 ? "%.2f" : "n/a"), a / b }')"
 }
-row "(1) veth" "${R1[veth]}" "${R4[veth]}"
+row "(1) veth" "${R1[veth]:-0}" "${R4[veth]:-0}"
 row "(2) wg upstream" "$ref1" "$ref4"
-row "(3) openmyst kern" "${R1[openmyst-kernel]}" "${R4[openmyst-kernel]}"
+row "(3) openmyst kern" "${R1[openmyst-kernel]:-0}" "${R4[openmyst-kernel]:-0}"
+if [ -n "${R1[openmyst-kernel-offload]:-}" ]; then
+	row "    (flow offload)" "${R1[openmyst-kernel-offload]:-0}" "${R4[openmyst-kernel-offload]:-0}"
+fi
 if [ "$USERSPACE" = 1 ]; then
-	row "(4) openmyst user" "${R1[openmyst-user]}" "${R4[openmyst-user]}"
+	row "(4) openmyst user" "${R1[openmyst-user]:-0}" "${R4[openmyst-user]:-0}"
 else
 	echo "(4) openmyst user  missing (tunnel/userspace did not build: $(head -c 200 "$WORK/userspace-build.log"))"
 fi
 if [ -n "$DEBIAN_WG" ]; then
-	row "    debian wg-go" "${R1[wg-debian]}" "${R4[wg-debian]}"
+	row "    debian wg-go" "${R1[wg-debian]:-0}" "${R4[wg-debian]:-0}"
 	echo "    (Debian: $("$DEBIAN_WG" --version | head -1))"
 fi
 echo "targets: kernel >= 0.90x reference, userspace >= 0.50x reference"

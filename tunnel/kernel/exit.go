@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/netip"
 	"os"
 	"strings"
@@ -48,6 +49,13 @@ type ExitConfig struct {
 	DNSUpstream []netip.Addr
 	// Table is the nftables table (family inet); DefaultExitTable if empty.
 	Table string
+	// FlowOffload adds an nftables flowtable that moves established flows
+	// between the TUN and the uplinks onto the kernel's software fast path
+	// (skipping the forward chains; flows of peers with a bandwidth limit
+	// are never offloaded). It is dropped with a warning if the kernel
+	// lacks nf_flow_table. Off by default: the kernels this package is
+	// tested on (see docs/benchmarks.md) do not have it, so it is unproven.
+	FlowOffload bool
 	// Log receives operational messages; slog.Default() if nil.
 	Log *slog.Logger
 }
@@ -161,8 +169,7 @@ func NewExit(ctx context.Context, cfg ExitConfig) (_ *Exit, err error) {
 			rs.DNS6 = a
 		}
 	}
-	ruleset, err := rs.render()
-	if err != nil {
+	if _, err := rs.render(); err != nil {
 		return nil, err
 	}
 	log := cfg.Log.With("component", "tunnel/kernel exit", "iface", cfg.Interface)
@@ -208,11 +215,42 @@ func NewExit(ctx context.Context, cfg ExitConfig) (_ *Exit, err error) {
 			e.sysctls = append(e.sysctls, s)
 		}
 	}
-	if err = nftLoad(ctx, ruleset); err != nil {
+	if cfg.FlowOffload {
+		rs.Offload = offloadDevices(ifc)
+	}
+	ruleset, err := rs.render()
+	if err != nil {
 		return nil, err
 	}
-	log.Info("kernel exit up", "port", e.port, "gateway", gw.V4, "pool", pool4, "dns4", rs.DNS4)
+	if err = nftLoad(ctx, ruleset); err != nil && len(rs.Offload) > 0 {
+		log.Warn("nftables flowtable refused; exit runs without flow offload", "err", err)
+		rs.Offload = nil
+		if ruleset, err = rs.render(); err != nil {
+			return nil, err
+		}
+		err = nftLoad(ctx, ruleset)
+	}
+	if err != nil {
+		return nil, err
+	}
+	log.Info("kernel exit up", "port", e.port, "gateway", gw.V4, "pool", pool4, "dns4", rs.DNS4, "offload", rs.Offload)
 	return e, nil
+}
+
+// offloadDevices returns the TUN and every other interface that is up
+// (not loopback): the devices of the exit's flowtable.
+func offloadDevices(tunName string) []string {
+	devs := []string{tunName}
+	ifs, err := net.Interfaces()
+	if err != nil {
+		return devs
+	}
+	for _, i := range ifs {
+		if i.Name != tunName && i.Flags&net.FlagUp != 0 && i.Flags&net.FlagLoopback == 0 && validIfName(i.Name) == nil {
+			devs = append(devs, i.Name)
+		}
+	}
+	return devs
 }
 
 // teardown removes the table, the device and restores sysctls; it keeps
@@ -301,7 +339,7 @@ func (e *Exit) AddPeer(ctx context.Context, cfg tunnel.PeerConfig) error {
 		return fmt.Errorf("add peer %s: %w", cfg.PublicKey, tunnel.ErrClosed)
 	}
 	if old, ok := e.peers[cfg.PublicKey]; ok && old.BandwidthLimit != 0 {
-		if err := e.removeLimit(ctx, cfg.PublicKey); err != nil {
+		if err := e.removeLimit(ctx, old); err != nil {
 			return fmt.Errorf("add peer %s: %w", cfg.PublicKey, err)
 		}
 	}
@@ -319,14 +357,22 @@ func (e *Exit) AddPeer(ctx context.Context, cfg tunnel.PeerConfig) error {
 	return nil
 }
 
-// removeLimit deletes the rate-limit rules of pub. Caller holds e.mu.
-func (e *Exit) removeLimit(ctx context.Context, pub tunnel.PublicKey) error {
+// removeLimit deletes the rate-limit rules and limited-set elements of
+// peer. Caller holds e.mu.
+func (e *Exit) removeLimit(ctx context.Context, peer tunnel.PeerConfig) error {
 	out, err := run(ctx, "", "nft", "-a", "list", "chain", "inet", e.cfg.Table, "peer_limits")
 	if err != nil {
 		return err
 	}
-	tag := q(peerLimitComment(pub))
+	tag := q(peerLimitComment(peer.PublicKey))
 	var cmds strings.Builder
+	for _, p := range peer.AllowedIPs {
+		set := "limited4"
+		if p.Addr().Is6() {
+			set = "limited6"
+		}
+		fmt.Fprintf(&cmds, "delete element inet %s %s { %s }\n", e.cfg.Table, set, p.Addr())
+	}
 	for _, line := range strings.Split(out, "\n") {
 		if !strings.Contains(line, "comment "+tag) {
 			continue
@@ -360,7 +406,7 @@ func (e *Exit) RemovePeer(pub tunnel.PublicKey) error {
 	}
 	delete(e.peers, pub)
 	if cfg.BandwidthLimit != 0 {
-		if err := e.removeLimit(context.Background(), pub); err != nil {
+		if err := e.removeLimit(context.Background(), cfg); err != nil {
 			return fmt.Errorf("remove peer %s: bandwidth limit rules: %w", pub, err)
 		}
 	}

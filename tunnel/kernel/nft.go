@@ -27,6 +27,10 @@ type exitRuleset struct {
 	Deny    []tunnel.Rule
 	// DenyPrefixes are denied regardless of port (defaults + own addresses).
 	DenyPrefixes []netip.Prefix
+	// Offload lists the devices of a flowtable (the TUN and the uplinks):
+	// established flows then skip the forward path in the kernel's software
+	// fast path. Empty: no flowtable.
+	Offload []string
 }
 
 func (r exitRuleset) validate() error {
@@ -35,6 +39,11 @@ func (r exitRuleset) validate() error {
 	}
 	if err := validIfName(r.Iface); err != nil {
 		return err
+	}
+	for _, d := range r.Offload {
+		if err := validIfName(d); err != nil {
+			return fmt.Errorf("exit ruleset: offload device: %w", err)
+		}
 	}
 	if !r.Pool4.IsValid() || !r.Pool4.Addr().Is4() || !r.Gateway.V4.Is4() {
 		return fmt.Errorf("exit ruleset: need an IPv4 pool and gateway")
@@ -128,6 +137,17 @@ func (r exitRuleset) render() (string, error) {
 		w("\t\telements = { %s }", strings.Join(v6, ", "))
 	}
 	w("\t}")
+	// Peers with a bandwidth limit: their flows are never offloaded, so the
+	// limit keeps applying.
+	w("\tset limited4 {\n\t\ttype ipv4_addr\n\t}")
+	w("\tset limited6 {\n\t\ttype ipv6_addr\n\t}")
+	if len(r.Offload) > 0 {
+		devs := make([]string, len(r.Offload))
+		for i, d := range r.Offload {
+			devs[i] = q(d)
+		}
+		w("\tflowtable ft {\n\t\thook ingress priority filter\n\t\tdevices = { %s }\n\t}", strings.Join(devs, ", "))
+	}
 
 	// Forward path: clamp MSS, keep unsolicited connections out of the
 	// tunnel, enforce per-peer limits and the exit policy.
@@ -138,6 +158,15 @@ func (r exitRuleset) render() (string, error) {
 	w("\t\toifname %s iifname != %s ct state new counter drop comment %s", ifc, ifc, q("inbound-new"))
 	w("\t\tiifname %s jump peer_limits", ifc)
 	w("\t\toifname %s jump peer_limits", ifc)
+	if len(r.Offload) > 0 {
+		// Only flows that exist already (the exit policy accepted their
+		// first packet) are offloaded; the kernel offloads a flow once it
+		// has seen traffic both ways.
+		for _, dir := range []string{"iifname", "oifname"} {
+			w("\t\t%s %s meta nfproto ipv4 meta l4proto { tcp, udp } ct state established ip saddr != @limited4 ip daddr != @limited4 flow add @ft", dir, ifc)
+			w("\t\t%s %s meta nfproto ipv6 meta l4proto { tcp, udp } ct state established ip6 saddr != @limited6 ip6 daddr != @limited6 flow add @ft", dir, ifc)
+		}
+	}
 	w("\t\tiifname %s jump exit_policy", ifc)
 	w("\t}")
 	w("\tchain peer_limits {")
@@ -207,10 +236,11 @@ func renderPeerLimit(table string, pub tunnel.PublicKey, addrs []netip.Prefix, b
 	var b strings.Builder
 	c := q(peerLimitComment(pub))
 	for _, p := range addrs {
-		fam := "ip"
+		fam, set := "ip", "limited4"
 		if p.Addr().Is6() {
-			fam = "ip6"
+			fam, set = "ip6", "limited6"
 		}
+		fmt.Fprintf(&b, "add element inet %s %s { %s }\n", table, set, p.Addr())
 		for _, dir := range []string{"saddr", "daddr"} {
 			fmt.Fprintf(&b, "add rule inet %s peer_limits %s %s %s limit rate over %d bytes/second drop comment %s\n",
 				table, fam, dir, p.Addr(), bytesPerSec, c)

@@ -2,7 +2,7 @@
 // tunnel benchmark (bench/tunnel/run.sh). It prints READY once the tunnel
 // is up and tears everything down on SIGTERM or SIGINT.
 //
-//	omtun-kernel exit   -key K -port P [-peer PUB -peer-ip A] [-idle-peers N]
+//	omtun-kernel exit   -key K -port P [-peer PUB -peer-ip A] [-idle-peers N] [-offload]
 //	omtun-kernel client -key K -peer PUB -endpoint HOST:PORT -addr A/32
 package main
 
@@ -50,6 +50,7 @@ func runExit(ctx context.Context, args []string, log *slog.Logger) error {
 	peer := fs.String("peer", "", "consumer public key (base64)")
 	peerIP := fs.String("peer-ip", "10.182.0.2", "consumer tunnel address")
 	idle := fs.Int("idle-peers", 0, "extra idle peers to add (memory measurement)")
+	offload := fs.Bool("offload", false, "add the nftables flowtable (ExitConfig.FlowOffload)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -61,7 +62,7 @@ func runExit(ctx context.Context, args []string, log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
-	e, err := kernel.NewExit(ctx, kernel.ExitConfig{PrivateKey: priv, ListenPort: uint16(*port), Pool: pool, Log: log})
+	e, err := kernel.NewExit(ctx, kernel.ExitConfig{PrivateKey: priv, ListenPort: uint16(*port), Pool: pool, FlowOffload: *offload, Log: log})
 	if err != nil {
 		return err
 	}
