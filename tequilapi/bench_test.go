@@ -28,6 +28,7 @@ func BenchmarkRequestOverhead(b *testing.B) {
 	bare.HandleFunc("GET /bench", func(w http.ResponseWriter, _ *http.Request) { WriteJSON(w, 200, body) })
 
 	req := httptest.NewRequest("GET", "/bench", nil)
+	req.Host = "127.0.0.1:4050"
 	req.Header.Set("Authorization", "Bearer "+tok)
 	run := func(h http.Handler, n int) time.Duration {
 		start := time.Now()

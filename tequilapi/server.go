@@ -186,7 +186,27 @@ func (s *Server) Handler() http.Handler {
 	})
 }
 
+// loopbackHost reports whether the Host header names this machine by a
+// loopback name (localhost or a loopback IP), with or without a port.
+func loopbackHost(host string) bool {
+	if h, _, err := net.SplitHostPort(host); err == nil {
+		host = h
+	}
+	host = strings.TrimSuffix(strings.TrimPrefix(host, "["), "]")
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
 func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
+	// A loopback-only API answers only requests addressed to a loopback
+	// name, so a web page cannot reach it through DNS rebinding.
+	if !s.cfg.AllowRemote && !loopbackHost(r.Host) {
+		WriteError(w, s.log, NewError(http.StatusForbidden, CodeForbidden, "Host "+r.Host+" is not a loopback address"))
+		return
+	}
 	s.mu.Lock()
 	mux := s.mux
 	s.mu.Unlock()

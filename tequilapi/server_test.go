@@ -449,3 +449,27 @@ func TestServeShutsDown(t *testing.T) {
 		t.Fatal("server still answers after shutdown")
 	}
 }
+
+func TestRebindingHostRejected(t *testing.T) {
+	e := newEnv(t, nil)
+	for host, want := range map[string]int{
+		"evil.example:4050": 403, "evil.example": 403, "192.0.2.1:4050": 403,
+		"localhost:4050": 200, "127.0.0.1:4050": 200, "[::1]:4050": 200, "LOCALHOST": 200,
+	} {
+		req := httptest.NewRequest("GET", "/healthcheck", nil)
+		req.Host = host
+		w := httptest.NewRecorder()
+		e.s.Handler().ServeHTTP(w, req)
+		if w.Code != want {
+			t.Errorf("Host %q: status %d, want %d", host, w.Code, want)
+		}
+	}
+	remote := newEnv(t, func(c *Config) { c.AllowRemote = true })
+	req := httptest.NewRequest("GET", "/healthcheck", nil)
+	req.Host = "node.example:4050"
+	w := httptest.NewRecorder()
+	remote.s.Handler().ServeHTTP(w, req)
+	if w.Code != 200 {
+		t.Errorf("remote-allowed server refused Host node.example: %d", w.Code)
+	}
+}
