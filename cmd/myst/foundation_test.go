@@ -195,7 +195,9 @@ func freePort(t *testing.T) int {
 func startDaemon(t *testing.T, dd string, port int) (*exec.Cmd, <-chan string) {
 	t.Helper()
 	cmd := exec.Command(os.Args[0], "--data-dir", dd, "--tequilapi.port", strconv.Itoa(port), "--keystore.light-scrypt", "daemon")
-	cmd.Env = append(os.Environ(), "MYST_TEST_RUN_MAIN=1")
+	// Keep other daemon parts on loopback and ephemeral ports (env for a
+	// flag that does not exist is ignored).
+	cmd.Env = append(os.Environ(), "MYST_TEST_RUN_MAIN=1", "MYST_P2P_LISTEN=/ip4/127.0.0.1/tcp/0", "MYST_P2P_NAT=false")
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -351,6 +353,7 @@ func TestErrorExitCode(t *testing.T) {
 func TestDaemonExtension(t *testing.T) {
 	saved := daemonExtensions
 	t.Cleanup(func() { daemonExtensions = saved })
+	daemonExtensions = nil // only the test's extension
 	type started struct {
 		greeting string
 		ids      *identity.Manager
