@@ -42,12 +42,12 @@ func newEnv(t *testing.T, mod func(*Config)) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return newEnvStore(t, st, mod)
+	return newEnvStore(t, st, newFakeChain(testHermes), mod)
 }
 
-func newEnvStore(t *testing.T, st store.Store, mod func(*Config)) *env {
+func newEnvStore(t *testing.T, st store.Store, chain *fakeChain, mod func(*Config)) *env {
 	t.Helper()
-	e := &env{st: st, chain: newFakeChain(testHermes), op: testSigner("operator"), reg: prometheus.NewRegistry()}
+	e := &env{st: st, chain: chain, op: testSigner("operator"), reg: prometheus.NewRegistry()}
 	cfg := Config{ChainID: testChainID, HermesID: testHermes, Operator: e.op, SettleInterval: time.Hour, Metrics: NewMetrics(e.reg), MaxBatch: 64}
 	if mod != nil {
 		mod(&cfg)
@@ -335,10 +335,7 @@ func TestDoubleSpendRace(t *testing.T) {
 			if shared {
 				// A second hermes over the same database with its own caches:
 				// only the store's versioned rows keep it honest.
-				e2 := newEnvStore(t, e.st, nil)
-				e2.chain = e.chain
-				e2.svc.chain = e.chain
-				services[1] = e2.svc
+				services[1] = newEnvStore(t, e.st, e.chain, nil).svc
 			}
 			const balance = 1000
 			c := testSigner("c")
