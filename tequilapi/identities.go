@@ -165,6 +165,29 @@ func IdentityRoutes(svc IdentityService, log *slog.Logger) []Route {
 			},
 		},
 		{
+			Method: http.MethodPut, Path: "/identities/{id}/default",
+			Op: Operation{Summary: "Make an identity the node's default", Tags: tags, Response: IdentityDTO{},
+				Errors: []int{http.StatusBadRequest, http.StatusNotFound}},
+			Handler: func(w http.ResponseWriter, r *http.Request) {
+				addr, err := pathIdentity(r)
+				if err != nil {
+					fail(w, err)
+					return
+				}
+				if err := svc.SetDefault(r.Context(), addr); err != nil {
+					fail(w, err)
+					return
+				}
+				id, err := svc.Get(r.Context(), addr)
+				if err != nil {
+					fail(w, err)
+					return
+				}
+				log.Info("tequilapi: default identity set", "id", addr.Hex())
+				WriteJSON(w, http.StatusOK, identityDTO(id))
+			},
+		},
+		{
 			Method: http.MethodPut, Path: "/identities/{id}/unlock",
 			Op: Operation{Summary: "Unlock an identity with its passphrase", Tags: tags, Request: UnlockRequest{}, Response: IdentityDTO{},
 				Errors: []int{http.StatusForbidden, http.StatusNotFound}},

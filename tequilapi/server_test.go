@@ -327,6 +327,16 @@ func TestIdentityFlow(t *testing.T) {
 		t.Fatal("API signature verifies a different message")
 	}
 	e.expectError(t, "POST", "/identities/0x0000000000000000000000000000000000000002/sign", tok, `{"message":"x"}`, 404, CodeNotFound)
+	var def IdentityDTO
+	if resp := e.do(t, "PUT", "/identities/"+id.ID+"/default", tok, "", &def); resp.StatusCode != 200 || !def.Default || def.ID != id.ID {
+		t.Fatalf("set default: %d %+v", resp.StatusCode, def)
+	}
+	var old IdentityDTO
+	e.do(t, "GET", "/identities/"+id2.ID, tok, "", &old)
+	if old.Default {
+		t.Fatal("previous default still marked default")
+	}
+	e.expectError(t, "PUT", "/identities/0x0000000000000000000000000000000000000002/default", tok, "", 404, CodeNotFound)
 }
 
 func TestPanicGivesJSON500(t *testing.T) {
@@ -404,7 +414,7 @@ func TestOpenAPIMatchesRoutes(t *testing.T) {
 		}
 	}
 	for _, want := range []string{"GET /healthcheck", "POST /auth/login", "PUT /auth/password", "GET /identities", "POST /identities",
-		"GET /identities/{id}", "PUT /identities/{id}/unlock", "POST /identities/{id}/sign", "GET /openapi.json"} {
+		"GET /identities/{id}", "PUT /identities/{id}/unlock", "PUT /identities/{id}/default", "POST /identities/{id}/sign", "GET /openapi.json"} {
 		if !documented[want] {
 			t.Errorf("%s missing from openapi.json", want)
 		}

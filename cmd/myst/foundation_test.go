@@ -79,6 +79,23 @@ func TestIdentityNewThenList(t *testing.T) {
 	if err != nil || fi.Mode().Perm() != 0o700 {
 		t.Fatalf("keystore dir: %v %v", fi, err)
 	}
+	out, err = runCLI(t, dd, "identity", "new", "--passphrase-file", passFile(t, "pw2"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	second := strings.TrimSpace(out)
+	if _, err := runCLI(t, dd, "identity", "set-default", second); err != nil {
+		t.Fatal(err)
+	}
+	out, err = runCLI(t, dd, "identity", "list")
+	if err != nil || !strings.Contains(out, second+"\tdefault") || strings.Contains(out, addr+"\tdefault") {
+		t.Fatalf("list after set-default = %q, %v", out, err)
+	}
+	// Shell completion offers the keystore's addresses.
+	out, err = runCLI(t, dd, "__complete", "identity", "sign", "")
+	if err != nil || !strings.Contains(out, addr) || !strings.Contains(out, second) {
+		t.Fatalf("completion = %q, %v", out, err)
+	}
 	// An empty data dir lists nothing.
 	out, err = runCLI(t, t.TempDir(), "identity", "list")
 	if err != nil || out != "" {

@@ -35,8 +35,56 @@ Passphrases come from --passphrase-file, or $MYST_PASSPHRASE, or a prompt
 without echo when stdin is a terminal.`,
 	}
 	cmd.AddCommand(newIdentityNewCmd(), newIdentityListCmd(), newIdentityImportCmd(),
-		newIdentityExportCmd(), newIdentitySignCmd(), newIdentityVerifyCmd())
+		newIdentityExportCmd(), newIdentitySignCmd(), newIdentityVerifyCmd(), newIdentitySetDefaultCmd())
 	return cmd
+}
+
+// completeIdentity completes the first argument with the keystore's
+// addresses (read from the files; needs no passphrase or daemon).
+func completeIdentity(_ *cobra.Command, args []string, _ string) ([]string, cobra.ShellCompDirective) {
+	if len(args) > 0 {
+		return nil, cobra.ShellCompDirectiveNoFileComp
+	}
+	m, err := theApp.identityManager(nil)
+	if err != nil {
+		return nil, cobra.ShellCompDirectiveError
+	}
+	ids, err := m.List(context.Background())
+	if err != nil {
+		return nil, cobra.ShellCompDirectiveError
+	}
+	out := make([]string, 0, len(ids))
+	for _, id := range ids {
+		out = append(out, id.Address.Hex())
+	}
+	return out, cobra.ShellCompDirectiveNoFileComp
+}
+
+func newIdentitySetDefaultCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:               "set-default ADDRESS",
+		Short:             "Make ADDRESS the node's default identity",
+		Args:              cobra.ExactArgs(1),
+		ValidArgsFunction: completeIdentity,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			ctx := cmd.Context()
+			addr, err := identity.ParseAddress(args[0])
+			if err != nil {
+				return err
+			}
+			if c, err := theApp.daemonClient(ctx); err == nil {
+				if _, err := c.SetDefault(ctx, addr); err != nil {
+					return err
+				}
+			} else if err := withLocalIdentities(true, func(m *identity.Manager) error {
+				return m.SetDefault(ctx, addr)
+			}); err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "default identity: %s\n", addr.Hex())
+			return nil
+		},
+	}
 }
 
 // readPassphrase gets a passphrase from file, env or a terminal prompt.
@@ -230,9 +278,10 @@ func newIdentityImportCmd() *cobra.Command {
 func newIdentityExportCmd() *cobra.Command {
 	var outFile string
 	cmd := &cobra.Command{
-		Use:   "export ADDRESS",
-		Short: "Print the identity's keystore JSON (encrypted with its passphrase)",
-		Args:  cobra.ExactArgs(1),
+		Use:               "export ADDRESS",
+		ValidArgsFunction: completeIdentity,
+		Short:             "Print the identity's keystore JSON (encrypted with its passphrase)",
+		Args:              cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			addr, err := identity.ParseAddress(args[0])
 			if err != nil {
@@ -268,9 +317,10 @@ func newIdentityExportCmd() *cobra.Command {
 func newIdentitySignCmd() *cobra.Command {
 	var passFile string
 	cmd := &cobra.Command{
-		Use:   "sign ADDRESS MESSAGE",
-		Short: "Sign MESSAGE (Ethereum signed-message prefix); prints the 0x signature",
-		Args:  cobra.ExactArgs(2),
+		Use:               "sign ADDRESS MESSAGE",
+		ValidArgsFunction: completeIdentity,
+		Short:             "Sign MESSAGE (Ethereum signed-message prefix); prints the 0x signature",
+		Args:              cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
 			addr, err := identity.ParseAddress(args[0])
@@ -341,9 +391,10 @@ func signViaDaemon(ctx context.Context, cmd *cobra.Command, passFile string, add
 
 func newIdentityVerifyCmd() *cobra.Command {
 	return &cobra.Command{
-		Use:   "verify ADDRESS MESSAGE SIGNATURE",
-		Short: "Check that SIGNATURE over MESSAGE was made by ADDRESS (exit 1 if not)",
-		Args:  cobra.ExactArgs(3),
+		Use:               "verify ADDRESS MESSAGE SIGNATURE",
+		ValidArgsFunction: completeIdentity,
+		Short:             "Check that SIGNATURE over MESSAGE was made by ADDRESS (exit 1 if not)",
+		Args:              cobra.ExactArgs(3),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			addr, err := identity.ParseAddress(args[0])
 			if err != nil {

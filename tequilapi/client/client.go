@@ -165,6 +165,13 @@ func (c *Client) Identity(ctx context.Context, id common.Address) (tequilapi.Ide
 	return out, err
 }
 
+// SetDefault makes id the node's default identity.
+func (c *Client) SetDefault(ctx context.Context, id common.Address) (tequilapi.IdentityDTO, error) {
+	var out tequilapi.IdentityDTO
+	err := c.Do(ctx, http.MethodPut, "/identities/"+id.Hex()+"/default", nil, &out)
+	return out, err
+}
+
 // Unlock unlocks an identity in the daemon.
 func (c *Client) Unlock(ctx context.Context, id common.Address, passphrase string) (tequilapi.IdentityDTO, error) {
 	var out tequilapi.IdentityDTO

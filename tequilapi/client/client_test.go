@@ -110,6 +110,17 @@ func TestClientAgainstRealServer(t *testing.T) {
 	if err := identity.Verify(addr, []byte("message"), sig); err != nil {
 		t.Fatal(err)
 	}
+	second, err := c.CreateIdentity(ctx, "pass2", false)
+	if err != nil || second.Default {
+		t.Fatalf("second identity %+v, %v", second, err)
+	}
+	secondAddr, _ := identity.ParseAddress(second.ID)
+	if got, err := c.SetDefault(ctx, secondAddr); err != nil || !got.Default {
+		t.Fatalf("SetDefault = %+v, %v", got, err)
+	}
+	if got, err := c.Identity(ctx, addr); err != nil || got.Default {
+		t.Fatalf("old default = %+v, %v", got, err)
+	}
 	if _, err := c.Identity(ctx, [20]byte{1}); !IsCode(err, tequilapi.CodeNotFound) {
 		t.Fatalf("Identity unknown: %v", err)
 	}
