@@ -171,30 +171,41 @@ func jsonTypeName(t reflect.Type) string {
 
 type jsonField struct {
 	name     string
-	index    int
+	typ      reflect.Type
 	required bool
 	doc      string
 }
 
-// jsonFields lists the exported, JSON-visible fields of struct type t.
-// A field is required unless its tag says omitempty (or omitzero).
+// jsonFields lists the JSON-visible fields of struct type t as
+// encoding/json sees them (untagged embedded structs are flattened). A
+// field is required unless its tag says omitempty (or omitzero).
 func jsonFields(t reflect.Type) []jsonField {
 	var out []jsonField
 	for i := 0; i < t.NumField(); i++ {
 		sf := t.Field(i)
-		if !sf.IsExported() {
-			continue
-		}
 		tag := sf.Tag.Get("json")
 		if tag == "-" {
 			continue
 		}
 		name, opts, _ := strings.Cut(tag, ",")
+		if sf.Anonymous && name == "" {
+			et := sf.Type
+			if et.Kind() == reflect.Pointer {
+				et = et.Elem()
+			}
+			if et.Kind() == reflect.Struct {
+				out = append(out, jsonFields(et)...)
+				continue
+			}
+		}
+		if !sf.IsExported() {
+			continue
+		}
 		if name == "" {
 			name = sf.Name
 		}
 		optional := strings.Contains(","+opts+",", ",omitempty,") || strings.Contains(","+opts+",", ",omitzero,")
-		out = append(out, jsonField{name: name, index: i, required: !optional, doc: sf.Tag.Get("doc")})
+		out = append(out, jsonField{name: name, typ: sf.Type, required: !optional, doc: sf.Tag.Get("doc")})
 	}
 	return out
 }

@@ -80,7 +80,7 @@ func schemaOfType(t reflect.Type, depth int) *Schema {
 	case reflect.Struct:
 		s := &Schema{Type: "object", Properties: map[string]*Schema{}, AdditionalProperties: false}
 		for _, f := range jsonFields(t) {
-			ps := schemaOfType(t.Field(f.index).Type, depth+1)
+			ps := schemaOfType(f.typ, depth+1)
 			if f.doc != "" {
 				cp := *ps
 				cp.Description = f.doc

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"io"
 	"log/slog"
 	"net/http"
@@ -481,5 +482,29 @@ func TestRebindingHostRejected(t *testing.T) {
 	remote.s.Handler().ServeHTTP(w, req)
 	if w.Code != 200 {
 		t.Errorf("remote-allowed server refused Host node.example: %d", w.Code)
+	}
+}
+
+func TestEmbeddedStructFields(t *testing.T) {
+	type Inner struct {
+		A string `json:"a"`
+		B int    `json:"b,omitempty"`
+	}
+	type Outer struct {
+		Inner
+		C bool `json:"c"`
+	}
+	var v Outer
+	if err := DecodeBytes([]byte(`{"a":"x","c":true}`), &v); err != nil || v.A != "x" || !v.C {
+		t.Fatalf("embedded decode: %+v, %v", v, err)
+	}
+	err := DecodeBytes([]byte(`{"c":true}`), &v)
+	var apiErr *APIError
+	if !errors.As(err, &apiErr) || apiErr.Body.Fields["a"] != "required" {
+		t.Fatalf("missing embedded required field: %v", err)
+	}
+	s := SchemaOf(Outer{})
+	if s.Properties["a"] == nil || s.Properties["b"] == nil || s.Properties["Inner"] != nil || len(s.Required) != 2 {
+		t.Fatalf("embedded schema %+v", s)
 	}
 }
