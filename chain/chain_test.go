@@ -1,7 +1,10 @@
 package chain
 
 import (
+	"context"
+	"crypto/ecdsa"
 	"errors"
+	"log/slog"
 	"math/big"
 	"sync"
 	"testing"
@@ -10,6 +13,7 @@ import (
 	"github.com/ethereum/go-ethereum/accounts/abi/bind"
 	"github.com/ethereum/go-ethereum/common"
 	"github.com/ethereum/go-ethereum/core/types"
+	"github.com/ethereum/go-ethereum/crypto"
 
 	"github.com/openmyst/openmyst/chain/bindings"
 	"github.com/openmyst/openmyst/identity"
@@ -518,4 +522,78 @@ func TestProductionTokenHasNoFaucet(t *testing.T) {
 	if b, _ := c.TokenBalance(e.ctx, dtx.Address()); b.Cmp(MYST(1000)) != 0 {
 		t.Fatalf("holder balance %s", FormatMYST(b))
 	}
+}
+
+// TestMinedRevertIsDecoded sends a failing settlement with a fixed gas
+// limit (so no estimation catches it): the transaction is mined with
+// status 0 and the client recovers the reason by replaying the call.
+func TestMinedRevertIsDecoded(t *testing.T) {
+	e := newEnv(t, hermesOpts{})
+	consumer, ch := e.registered(MYST(5))
+	_, lock := secret(2)
+	p := signedPromise(t, consumer, e.client.ChainID(), ConsumerChannelID(ch), MYST(1), new(big.Int), lock)
+	cb, err := bindings.NewConsumerChannel(ch, e.backend)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := e.client.send(e.ctx, "settle with fixed gas", func(o *bind.TransactOpts) (*types.Transaction, error) {
+		o.GasLimit = 200_000
+		return cb.SettlePromise(o, p.Amount, p.Fee, p.Hashlock, [32]byte{0xee}, p.Signature)
+	})
+	if !errors.Is(err, ErrBadPreimage) {
+		t.Fatalf("mined revert: %v, want ErrBadPreimage", err)
+	}
+	if r == nil || r.Status != types.ReceiptStatusFailed {
+		t.Fatalf("receipt %+v, want a mined failed transaction", r)
+	}
+	// The nonce manager continues after a mined failure.
+	if _, err := e.client.Mint(e.ctx, ch, MYST(1)); err != nil {
+		t.Fatalf("next transaction: %v", err)
+	}
+}
+
+// TestReceiptWaitTimesOut: a transaction that is never mined (no block is
+// produced) makes Send fail after ReceiptTimeout with a clear error.
+func TestReceiptWaitTimesOut(t *testing.T) {
+	e := newEnv(t, hermesOpts{})
+	noMining := e.backend.Client // the simulated client without auto-commit
+	tx, err := NewTransactor(e.ctx, noMining, mustKeyWithETH(t, e), slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tx.ReceiptTimeout = 300 * time.Millisecond
+	c, err := NewClient(e.ctx, noMining, e.dep, tx, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = c.Mint(e.ctx, tx.Address(), MYST(1))
+	if !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("unmined transaction: %v, want a deadline error", err)
+	}
+}
+
+// mustKeyWithETH returns a new key funded with some ETH by the env's transactor.
+func mustKeyWithETH(t *testing.T, e *env) *ecdsa.PrivateKey {
+	t.Helper()
+	k := mustKey(t)
+	to := crypto.PubkeyToAddress(k.PublicKey)
+	_, err := e.client.tx.Send(e.ctx, "fund", func(o *bind.TransactOpts) (*types.Transaction, error) {
+		nonce := o.Nonce.Uint64()
+		tip := big.NewInt(1e9)
+		head, err := e.backend.HeaderByNumber(e.ctx, nil)
+		if err != nil {
+			return nil, err
+		}
+		fee := new(big.Int).Add(new(big.Int).Mul(head.BaseFee, big.NewInt(2)), tip)
+		raw := types.NewTx(&types.DynamicFeeTx{ChainID: e.client.ChainID(), Nonce: nonce, GasTipCap: tip, GasFeeCap: fee, Gas: 21000, To: &to, Value: big.NewInt(1e18)})
+		signed, err := o.Signer(o.From, raw)
+		if err != nil {
+			return nil, err
+		}
+		return signed, e.backend.SendTransaction(e.ctx, signed)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return k
 }
