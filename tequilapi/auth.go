@@ -214,20 +214,26 @@ func (e *retryAfterError) retryAfter() string {
 
 // LoginRequest is the body of POST /auth/login.
 type LoginRequest struct {
+	// Username must be "myst".
 	Username string `json:"username" doc:"always \"myst\""`
+	// Password is the content of the password file.
 	Password string `json:"password"`
 }
 
 // LoginResponse is the answer of POST /auth/login.
 type LoginResponse struct {
-	Token     string    `json:"token" doc:"send as Authorization: Bearer <token>"`
+	// Token is the bearer token.
+	Token string `json:"token" doc:"send as Authorization: Bearer <token>"`
+	// ExpiresAt is when Token stops working.
 	ExpiresAt time.Time `json:"expires_at"`
 }
 
 // ChangePasswordRequest is the body of PUT /auth/password.
 type ChangePasswordRequest struct {
+	// CurrentPassword is the password in use.
 	CurrentPassword string `json:"current_password"`
-	NewPassword     string `json:"new_password" doc:"at least 10 characters"`
+	// NewPassword replaces it (at least MinPasswordLength characters).
+	NewPassword string `json:"new_password" doc:"at least 10 characters"`
 }
 
 // Validate implements Validator.

@@ -15,30 +15,42 @@ import (
 // IdentityService is what the identity routes need; *identity.Manager
 // implements it.
 type IdentityService interface {
+	// List returns all identities.
 	List(ctx context.Context) ([]identity.Identity, error)
+	// Get returns one identity (identity.ErrNotFound if unknown).
 	Get(ctx context.Context, addr common.Address) (identity.Identity, error)
+	// New creates an identity.
 	New(ctx context.Context, passphrase string) (identity.Identity, error)
+	// SetDefault makes addr the default identity.
 	SetDefault(ctx context.Context, addr common.Address) error
+	// Unlock decrypts the key of addr.
 	Unlock(addr common.Address, passphrase string) error
+	// Signer signs as addr while it is unlocked.
 	Signer(addr common.Address) (identity.Signer, error)
 }
 
 // IdentityDTO describes one identity.
 type IdentityDTO struct {
-	ID       string `json:"id" doc:"0x address"`
-	Unlocked bool   `json:"unlocked"`
-	Default  bool   `json:"default"`
+	// ID is the 0x address.
+	ID string `json:"id" doc:"0x address"`
+	// Unlocked reports whether the node can sign with it.
+	Unlocked bool `json:"unlocked"`
+	// Default reports whether it is the node's default identity.
+	Default bool `json:"default"`
 }
 
 // IdentityListResponse is the answer of GET /identities.
 type IdentityListResponse struct {
+	// Identities are sorted by address.
 	Identities []IdentityDTO `json:"identities"`
 }
 
 // CreateIdentityRequest is the body of POST /identities.
 type CreateIdentityRequest struct {
+	// Passphrase encrypts the key.
 	Passphrase string `json:"passphrase" doc:"encrypts the key; must not be empty"`
-	SetDefault bool   `json:"set_default,omitempty" doc:"make it the default identity"`
+	// SetDefault makes it the default identity.
+	SetDefault bool `json:"set_default,omitempty" doc:"make it the default identity"`
 }
 
 // Validate implements Validator.
@@ -51,17 +63,21 @@ func (r *CreateIdentityRequest) Validate() error {
 
 // UnlockRequest is the body of PUT /identities/{id}/unlock.
 type UnlockRequest struct {
+	// Passphrase decrypts the key.
 	Passphrase string `json:"passphrase"`
 }
 
 // SignRequest is the body of POST /identities/{id}/sign.
 type SignRequest struct {
+	// Message is signed as UTF-8 bytes with the EIP-191 prefix.
 	Message string `json:"message" doc:"UTF-8 text, signed with the Ethereum signed-message prefix"`
 }
 
 // SignResponse is the answer of POST /identities/{id}/sign.
 type SignResponse struct {
-	ID        string `json:"id"`
+	// ID is the signer.
+	ID string `json:"id"`
+	// Signature is 0x hex of 65 bytes r||s||v.
 	Signature string `json:"signature" doc:"0x hex, 65 bytes r||s||v, v in {27,28}"`
 }
 

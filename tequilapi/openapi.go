@@ -12,43 +12,64 @@ const OpenAPIVersion = "3.0.3"
 
 // Document is an OpenAPI 3 document (the subset this API uses).
 type Document struct {
-	OpenAPI    string                       `json:"openapi"`
-	Info       map[string]string            `json:"info"`
-	Servers    []map[string]string          `json:"servers,omitempty"`
-	Paths      map[string]map[string]*DocOp `json:"paths"`
-	Components map[string]map[string]any    `json:"components"`
-	Security   []map[string][]string        `json:"security"`
+	// OpenAPI is the OpenAPI version.
+	OpenAPI string `json:"openapi"`
+	// Info has title, description and version.
+	Info map[string]string `json:"info"`
+	// Servers lists base URLs (empty: same origin).
+	Servers []map[string]string `json:"servers,omitempty"`
+	// Paths maps path → lower-case method → operation.
+	Paths map[string]map[string]*DocOp `json:"paths"`
+	// Components holds shared schemas and security schemes.
+	Components map[string]map[string]any `json:"components"`
+	// Security is the default requirement (bearer token).
+	Security []map[string][]string `json:"security"`
 }
 
 // DocOp is one operation in the document.
 type DocOp struct {
-	OperationID string                 `json:"operationId"`
-	Summary     string                 `json:"summary,omitempty"`
-	Tags        []string               `json:"tags,omitempty"`
-	Parameters  []DocParam             `json:"parameters,omitempty"`
-	RequestBody *DocBody               `json:"requestBody,omitempty"`
-	Responses   map[string]DocResponse `json:"responses"`
-	Security    *[]map[string][]string `json:"security,omitempty"`
+	// OperationID is unique per operation.
+	OperationID string `json:"operationId"`
+	// Summary is a one-line description.
+	Summary string `json:"summary,omitempty"`
+	// Tags group operations.
+	Tags []string `json:"tags,omitempty"`
+	// Parameters are the path parameters.
+	Parameters []DocParam `json:"parameters,omitempty"`
+	// RequestBody is the JSON body, if any.
+	RequestBody *DocBody `json:"requestBody,omitempty"`
+	// Responses maps status code to response.
+	Responses map[string]DocResponse `json:"responses"`
+	// Security, when set to an empty list, marks a public route.
+	Security *[]map[string][]string `json:"security,omitempty"`
 }
 
 // DocParam is a path parameter.
 type DocParam struct {
-	Name     string  `json:"name"`
-	In       string  `json:"in"`
-	Required bool    `json:"required"`
-	Schema   *Schema `json:"schema"`
+	// Name is the parameter name.
+	Name string `json:"name"`
+	// In is where it is ("path").
+	In string `json:"in"`
+	// Required is true for path parameters.
+	Required bool `json:"required"`
+	// Schema is the value schema.
+	Schema *Schema `json:"schema"`
 }
 
 // DocBody is a JSON request body.
 type DocBody struct {
-	Required bool                          `json:"required"`
-	Content  map[string]map[string]*Schema `json:"content"`
+	// Required says the body must be present.
+	Required bool `json:"required"`
+	// Content maps media type to {"schema": ...}.
+	Content map[string]map[string]*Schema `json:"content"`
 }
 
 // DocResponse is one response.
 type DocResponse struct {
-	Description string                        `json:"description"`
-	Content     map[string]map[string]*Schema `json:"content,omitempty"`
+	// Description is the status text.
+	Description string `json:"description"`
+	// Content maps media type to {"schema": ...}.
+	Content map[string]map[string]*Schema `json:"content,omitempty"`
 }
 
 var pathParam = regexp.MustCompile(`\{([^}]+)\}`)

@@ -10,14 +10,22 @@ import (
 
 // Schema is an OpenAPI 3.0 schema object (the subset this API uses).
 type Schema struct {
-	Type                 string             `json:"type,omitempty"`
-	Format               string             `json:"format,omitempty"`
-	Description          string             `json:"description,omitempty"`
-	Properties           map[string]*Schema `json:"properties,omitempty"`
-	Required             []string           `json:"required,omitempty"`
-	Items                *Schema            `json:"items,omitempty"`
-	AdditionalProperties any                `json:"additionalProperties,omitempty"`
-	Ref                  string             `json:"$ref,omitempty"`
+	// Type is the JSON type: object, array, string, integer, number, boolean.
+	Type string `json:"type,omitempty"`
+	// Format refines Type (int64, date-time, byte).
+	Format string `json:"format,omitempty"`
+	// Description explains the value (from a `doc` struct tag).
+	Description string `json:"description,omitempty"`
+	// Properties are an object's fields.
+	Properties map[string]*Schema `json:"properties,omitempty"`
+	// Required lists the object fields that must be present.
+	Required []string `json:"required,omitempty"`
+	// Items is the schema of an array's elements.
+	Items *Schema `json:"items,omitempty"`
+	// AdditionalProperties is false for structs, a *Schema for maps.
+	AdditionalProperties any `json:"additionalProperties,omitempty"`
+	// Ref points to a schema in the document's components.
+	Ref string `json:"$ref,omitempty"`
 }
 
 var (

@@ -328,10 +328,14 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 
 // HealthcheckResponse is the answer of GET /healthcheck.
 type HealthcheckResponse struct {
-	Version       string    `json:"version"`
-	Uptime        string    `json:"uptime" doc:"Go duration, e.g. 1h2m3s"`
-	UptimeSeconds int64     `json:"uptime_seconds"`
-	StartedAt     time.Time `json:"started_at"`
+	// Version is the node version.
+	Version string `json:"version"`
+	// Uptime is the time since start, e.g. 1h2m3s.
+	Uptime string `json:"uptime" doc:"Go duration, e.g. 1h2m3s"`
+	// UptimeSeconds is Uptime in whole seconds.
+	UptimeSeconds int64 `json:"uptime_seconds"`
+	// StartedAt is when the API started (UTC).
+	StartedAt time.Time `json:"started_at"`
 }
 
 func (s *Server) healthRoutes() []Route {
