@@ -560,3 +560,43 @@ func FuzzDecode(f *testing.F) {
 func TestMain(m *testing.M) {
 	os.Exit(m.Run())
 }
+
+// halfWriter accepts only the first n bytes of a write, then fails.
+type halfWriter struct {
+	n   int
+	got []byte
+}
+
+func (h *halfWriter) Write(p []byte) (int, error) {
+	k := min(h.n, len(p))
+	h.got = append(h.got, p[:k]...)
+	if k < len(p) {
+		return k, errors.New("connection reset")
+	}
+	return k, nil
+}
+
+func (h *halfWriter) SetWriteDeadline(time.Time) error { return nil }
+
+func TestPartialWriteBreaksWriter(t *testing.T) {
+	hw := &halfWriter{n: 10}
+	w := NewWriter(hw, time.Second)
+	if err := w.WriteMessage(context.Background(), &Keepalive{Seq: 1}); err == nil {
+		t.Fatal("partial write reported success")
+	}
+	err := w.WriteMessage(context.Background(), &Destroy{Reason: "bye"})
+	if !errors.Is(err, ErrBroken) {
+		t.Fatalf("write after a partial frame: %v, want ErrBroken", err)
+	}
+	if len(hw.got) != 10 {
+		t.Fatalf("%d bytes reached the stream after it broke, want the first 10 only", len(hw.got))
+	}
+	// A write that fails before sending anything leaves the stream usable.
+	zero := &halfWriter{n: 0}
+	w = NewWriter(zero, time.Second)
+	_ = w.WriteMessage(context.Background(), &Keepalive{Seq: 1})
+	zero.n = 1 << 20
+	if err := w.WriteMessage(context.Background(), &Keepalive{Seq: 2}); err != nil {
+		t.Fatalf("write after a failed, empty write: %v", err)
+	}
+}

@@ -109,10 +109,17 @@ func readFrame(r io.Reader, hdr []byte) ([]byte, error) {
 // message is written whole, so an invoice loop and a keepalive loop may
 // share one Writer.
 type Writer struct {
-	mu      sync.Mutex
-	w       DeadlineWriter
-	timeout time.Duration
+	mu        sync.Mutex
+	w         DeadlineWriter
+	timeout   time.Duration
+	lastWrite time.Time
+	broken    error // set once a frame was cut off mid-write
 }
+
+// ErrBroken is returned by WriteMessage after an earlier write stopped
+// part-way through a frame: the peer can no longer find frame boundaries,
+// so nothing more may be written and the stream must be closed.
+var ErrBroken = errors.New("sessionproto: stream broken by a partial write")
 
 // NewWriter returns a Writer over w with a per-message timeout (zero means
 // DefaultTimeout).
@@ -124,8 +131,11 @@ func NewWriter(w DeadlineWriter, timeout time.Duration) *Writer {
 }
 
 // WriteMessage validates, encodes and writes m as one frame, within the
-// Writer's timeout and before ctx ends. After a write error the stream must
-// be closed, since part of a frame may have been sent.
+// Writer's timeout and before ctx ends. If a write stops part-way through
+// the frame (deadline, cancellation, stream error), every later call fails
+// with ErrBroken and the stream must be closed. A caller that wants a
+// clean shutdown lets in-flight writes finish (context.WithoutCancel)
+// rather than cutting them off.
 func (w *Writer) WriteMessage(ctx context.Context, m Message) error {
 	payload, err := Encode(m)
 	if err != nil {
@@ -137,6 +147,9 @@ func (w *Writer) WriteMessage(ctx context.Context, m Message) error {
 
 	w.mu.Lock()
 	defer w.mu.Unlock()
+	if w.broken != nil {
+		return w.broken
+	}
 	if err := ctx.Err(); err != nil {
 		return err
 	}
@@ -148,14 +161,26 @@ func (w *Writer) WriteMessage(ctx context.Context, m Message) error {
 		return fmt.Errorf("sessionproto: set write deadline: %w", err)
 	}
 	stop := abortOnDone(ctx, func() { _ = w.w.SetWriteDeadline(past) })
-	_, err = w.w.Write(frame)
+	n, err := w.w.Write(frame)
+	if n > 0 && n < len(frame) {
+		w.broken = fmt.Errorf("%w (%d of %d bytes of a %s frame sent)", ErrBroken, n, len(frame), m.Type())
+	}
 	if stop() {
 		return ctx.Err()
 	}
 	if err != nil {
 		return fmt.Errorf("sessionproto: write %s: %w", m.Type(), err)
 	}
+	w.lastWrite = time.Now()
 	return nil
+}
+
+// LastWrite returns when the last message was written whole (zero before
+// the first), so a keepalive loop can stay quiet while other messages flow.
+func (w *Writer) LastWrite() time.Time {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.lastWrite
 }
 
 // abortOnDone runs abort if ctx ends before the returned stop is called.

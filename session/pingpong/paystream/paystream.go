@@ -1,0 +1,307 @@
+package paystream
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/openmyst/openmyst/p2p/sessionproto"
+	"github.com/openmyst/openmyst/payments"
+	"github.com/openmyst/openmyst/session/pingpong"
+)
+
+// DefaultKeepalive is the default Options.Keepalive; DefaultReadTimeout
+// is the per-message timeout to give the session stream's
+// sessionproto.Reader so a peer that stops sending (not even keepalives)
+// is dropped.
+const (
+	DefaultKeepalive   = 10 * time.Second
+	DefaultReadTimeout = 35 * time.Second
+)
+
+// ErrPeerEnded is returned (wrapped, with the reason) when the peer ends
+// the session with a Destroy message or closes the stream.
+var ErrPeerEnded = errors.New("paystream: peer ended the session")
+
+// Options tunes a payment loop. Zero values take the defaults.
+type Options struct {
+	// Keepalive is how long the stream may stay quiet before a keepalive
+	// is sent (default 10 s). It must be well below the peer's read
+	// timeout (the Reader's per-message timeout; DefaultReadTimeout).
+	Keepalive time.Duration
+	// Clock drives the provider's tracker (default pingpong.SystemClock).
+	Clock pingpong.Clock
+	// Log receives the loop's events (default slog.Default()).
+	Log *slog.Logger
+}
+
+func (o *Options) fill() {
+	if o.Keepalive <= 0 {
+		o.Keepalive = DefaultKeepalive
+	}
+	if o.Clock == nil {
+		o.Clock = pingpong.SystemClock{}
+	}
+	if o.Log == nil {
+		o.Log = slog.Default()
+	}
+}
+
+// InvoiceSender returns the Send function for a TrackerConfig that writes
+// each invoice to the session stream. A write that has started is not cut
+// off when ctx ends (the Writer's timeout still bounds it), so ending a
+// session never leaves half a frame on the stream.
+func InvoiceSender(w *sessionproto.Writer) func(context.Context, *payments.Invoice) error {
+	return func(ctx context.Context, inv *payments.Invoice) error {
+		m, err := sessionproto.NewInvoice(inv)
+		if err != nil {
+			return err
+		}
+		return w.WriteMessage(context.WithoutCancel(ctx), m)
+	}
+}
+
+// CodeFor maps a payment loop error to the session protocol error code sent
+// to the peer.
+func CodeFor(err error) sessionproto.ErrorCode {
+	switch {
+	case errors.Is(err, pingpong.ErrPaymentTimeout), errors.Is(err, pingpong.ErrUnpaidLimit):
+		return sessionproto.CodePaymentTimeout
+	case errors.Is(err, pingpong.ErrOvercharge):
+		return sessionproto.CodeOvercharge
+	case errors.Is(err, pingpong.ErrInsufficientBalance), errors.Is(err, pingpong.ErrHermesRejected):
+		return sessionproto.CodeInsufficientFunds
+	case errors.Is(err, pingpong.ErrBadExchange), errors.Is(err, pingpong.ErrBadInvoice), errors.Is(err, sessionproto.ErrMalformed):
+		return sessionproto.CodeBadRequest
+	}
+	return sessionproto.CodeInternal
+}
+
+// keepalive sends a keepalive whenever nothing was written for interval,
+// until ctx ends. It returns the first write error.
+func keepalive(ctx context.Context, w *sessionproto.Writer, interval time.Duration) error {
+	tick := time.NewTicker(interval / 4)
+	defer tick.Stop()
+	var seq uint64
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-tick.C:
+			if last := w.LastWrite(); !last.IsZero() && time.Since(last) < interval {
+				continue
+			}
+			seq++
+			if err := w.WriteMessage(context.WithoutCancel(ctx), &sessionproto.Keepalive{Seq: seq}); err != nil {
+				if ctx.Err() != nil {
+					return nil
+				}
+				return fmt.Errorf("paystream: keepalive: %w", err)
+			}
+		}
+	}
+}
+
+// peerMessage interprets a message that ends the session or breaks the
+// protocol; it returns nil for a keepalive.
+func peerMessage(m sessionproto.Message) error {
+	switch m := m.(type) {
+	case *sessionproto.Keepalive:
+		return nil
+	case *sessionproto.Destroy:
+		return fmt.Errorf("%w: %s", ErrPeerEnded, m.Reason)
+	case *sessionproto.Error:
+		return m
+	}
+	return fmt.Errorf("%w: unexpected %s message", sessionproto.ErrMalformed, m.Type())
+}
+
+// readErr turns a stream read error into the loop's error.
+func readErr(err error) error {
+	if errors.Is(err, io.EOF) {
+		return fmt.Errorf("%w: stream closed", ErrPeerEnded)
+	}
+	return fmt.Errorf("paystream: read: %w", err)
+}
+
+// tellPeer sends the message that ends the session for err: an Error with
+// its code, or nothing when the peer itself ended it. It uses a short
+// context of its own, as ctx may already be done.
+func tellPeer(w *sessionproto.Writer, err error, log *slog.Logger) {
+	var perr *sessionproto.Error
+	if errors.Is(err, ErrPeerEnded) || errors.As(err, &perr) {
+		return
+	}
+	msg := err.Error()
+	if len(msg) > sessionproto.MaxErrorMessageLen {
+		msg = msg[:sessionproto.MaxErrorMessageLen]
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	if werr := w.WriteMessage(ctx, &sessionproto.Error{Code: CodeFor(err), Message: sanitize(msg)}); werr != nil {
+		log.Debug("could not tell the peer why the session ended", "err", werr)
+	}
+}
+
+// sanitize replaces control characters so a message always encodes.
+func sanitize(s string) string {
+	out := []rune(s)
+	for i, r := range out {
+		if r < 0x20 || r == 0x7f || r == 0xfffd {
+			out[i] = ' '
+		}
+	}
+	return string(out)
+}
+
+// group runs goroutines that all stop when the first fails or ctx ends.
+type group struct {
+	wg     sync.WaitGroup
+	cancel context.CancelFunc
+	once   sync.Once
+	err    error
+}
+
+func (g *group) spawn(ctx context.Context, f func(context.Context) error) {
+	g.wg.Add(1)
+	go func() {
+		defer g.wg.Done()
+		if err := f(ctx); err != nil {
+			g.once.Do(func() { g.err = err })
+			g.cancel()
+		}
+	}()
+}
+
+// Provider runs the payment loop of a provider session until the tracker
+// ends it (payment timeout, unpaid cap, bad exchange, hermes refusal), the
+// consumer sends Destroy or an Error or goes silent past the reader's
+// timeout, or ctx ends. usage returns the session's bytes so far (up plus
+// down). It tells the consumer why the session ended (an Error with the
+// code, or Destroy when ctx ends) and returns the cause: nil when ctx
+// ended, an error wrapping ErrPeerEnded when the consumer left, otherwise
+// the failure. The tracker must send through InvoiceSender(w). Afterwards
+// call tracker.Settle so the last payment reaches the hermes.
+func Provider(ctx context.Context, r *sessionproto.Reader, w *sessionproto.Writer, tracker *pingpong.InvoiceTracker, usage func() uint64, opt Options) error {
+	opt.fill()
+	runCtx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	g := &group{cancel: cancel}
+	exchanges := make(chan *payments.ExchangeMessage)
+
+	g.spawn(runCtx, func(ctx context.Context) error { return keepalive(ctx, w, opt.Keepalive) })
+	g.spawn(runCtx, func(ctx context.Context) error {
+		for {
+			m, err := r.ReadMessage(ctx)
+			if err != nil {
+				if ctx.Err() != nil {
+					return nil
+				}
+				return readErr(err)
+			}
+			x, ok := m.(*sessionproto.ExchangeMessage)
+			if !ok {
+				if err := peerMessage(m); err != nil {
+					return err
+				}
+				continue
+			}
+			em, err := x.Payment()
+			if err != nil {
+				return fmt.Errorf("%w: %v", pingpong.ErrBadExchange, err)
+			}
+			select {
+			case exchanges <- em:
+			case <-ctx.Done():
+				return nil
+			}
+		}
+	})
+	g.spawn(runCtx, func(ctx context.Context) error {
+		err := tracker.Run(ctx, opt.Clock, usage, exchanges)
+		if ctx.Err() != nil {
+			return nil
+		}
+		return err
+	})
+	g.wg.Wait()
+	return finish(w, g.err, opt.Log, "provider ended the session")
+}
+
+// Consumer runs the payment loop of a consumer session until ctx ends (the
+// user disconnects), an invoice is refused (overcharge, bad invoice,
+// insufficient balance), or the provider sends Destroy or an Error or goes
+// silent past the reader's timeout. usage returns the consumer's own byte
+// count for the session (up plus down). It tells the provider why it ended
+// (Destroy when ctx ends, an Error with the code on a refusal) and returns
+// the cause: nil when ctx ended, an error wrapping ErrPeerEnded or the
+// provider's *sessionproto.Error when the provider ended it, otherwise the
+// refusal (ErrOvercharge, ...), on which the caller tears the tunnel down.
+func Consumer(ctx context.Context, r *sessionproto.Reader, w *sessionproto.Writer, payer *pingpong.InvoicePayer, usage func() uint64, opt Options) error {
+	opt.fill()
+	runCtx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	g := &group{cancel: cancel}
+	g.spawn(runCtx, func(ctx context.Context) error { return keepalive(ctx, w, opt.Keepalive) })
+	g.spawn(runCtx, func(ctx context.Context) error {
+		for {
+			m, err := r.ReadMessage(ctx)
+			if err != nil {
+				if ctx.Err() != nil {
+					return nil
+				}
+				return readErr(err)
+			}
+			im, ok := m.(*sessionproto.Invoice)
+			if !ok {
+				if err := peerMessage(m); err != nil {
+					return err
+				}
+				continue
+			}
+			inv, err := im.Payment()
+			if err != nil {
+				return fmt.Errorf("%w: %v", pingpong.ErrBadInvoice, err)
+			}
+			em, err := payer.HandleInvoice(ctx, opt.Clock.Now(), usage(), inv)
+			if err != nil {
+				return err
+			}
+			if em == nil {
+				continue
+			}
+			xm, err := sessionproto.NewExchangeMessage(em)
+			if err != nil {
+				return err
+			}
+			if err := w.WriteMessage(context.WithoutCancel(ctx), xm); err != nil {
+				if ctx.Err() != nil {
+					return nil
+				}
+				return fmt.Errorf("paystream: send exchange message: %w", err)
+			}
+		}
+	})
+	g.wg.Wait()
+	return finish(w, g.err, opt.Log, "consumer disconnected")
+}
+
+// finish tells the peer how the session ended and returns the loop's
+// result.
+func finish(w *sessionproto.Writer, err error, log *slog.Logger, destroyReason string) error {
+	if err == nil {
+		// ctx ended: a clean end on our side.
+		wctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		if werr := w.WriteMessage(wctx, &sessionproto.Destroy{Reason: destroyReason}); werr != nil {
+			log.Debug("could not send destroy", "err", werr)
+		}
+		return nil
+	}
+	tellPeer(w, err, log)
+	return err
+}

@@ -1,0 +1,351 @@
+package paystream
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"log/slog"
+	"math/big"
+	"net"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/ethereum/go-ethereum/common"
+	"github.com/ethereum/go-ethereum/crypto"
+	"go.uber.org/goleak"
+
+	"github.com/openmyst/openmyst/identity"
+	"github.com/openmyst/openmyst/p2p/sessionproto"
+	"github.com/openmyst/openmyst/payments"
+	"github.com/openmyst/openmyst/session/pingpong"
+	"github.com/openmyst/openmyst/session/pingpong/paystore"
+	"github.com/openmyst/openmyst/storage"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+func signer(t testing.TB, seed byte) *identity.KeySigner {
+	t.Helper()
+	k, err := crypto.ToECDSA(bytes.Repeat([]byte{seed}, 32))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return identity.NewKeySigner(k)
+}
+
+// hermesStub issues promises like a hermes (checking the consumer's
+// signatures and that totals grow).
+type hermesStub struct {
+	operator *identity.KeySigner
+	mu       sync.Mutex
+	earned   *big.Int
+	totals   map[string]*big.Int
+}
+
+func (h *hermesStub) RequestPromise(_ context.Context, em *payments.ExchangeMessage) (*payments.Promise, error) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if _, err := em.RecoverConsumer(); err != nil {
+		return nil, err
+	}
+	prev := h.totals[em.AgreementID.String()]
+	if prev == nil {
+		prev = new(big.Int)
+	}
+	if em.AgreementTotal.Cmp(prev) <= 0 {
+		return nil, errors.New("total must grow")
+	}
+	h.earned.Add(h.earned, new(big.Int).Sub(em.AgreementTotal, prev))
+	h.totals[em.AgreementID.String()] = new(big.Int).Set(em.AgreementTotal)
+	p := &payments.Promise{ChainID: em.ChainID, ChannelID: payments.ProviderChannelID(em.Provider, em.HermesID),
+		Amount: new(big.Int).Set(h.earned), Fee: new(big.Int), Hashlock: em.Promise.Hashlock}
+	return p, p.Sign(h.operator)
+}
+
+func (h *hermesStub) RevealR(_ context.Context, _ common.Address, lock, r [32]byte) error {
+	if payments.Hashlock(r[:]) != lock {
+		return errors.New("wrong secret")
+	}
+	return nil
+}
+
+func (h *hermesStub) total() *big.Int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return new(big.Int).Set(h.earned)
+}
+
+var quiet = slog.New(slog.DiscardHandler)
+
+// session is both ends of one session's payment stream over net.Pipe,
+// with real node databases and a hermes stub.
+type session struct {
+	provR, consR *sessionproto.Reader
+	provW, consW *sessionproto.Writer
+	provConn     net.Conn
+	consConn     net.Conn
+	tracker      *pingpong.InvoiceTracker
+	payer        *pingpong.InvoicePayer
+	ledger       *paystore.Channel
+	hermes       *hermesStub
+	bytes        atomic.Uint64
+	opt          Options
+	start        time.Time
+}
+
+func newSession(t *testing.T, providerPrice, consumerPrice pingpong.Price, readTimeout time.Duration, grace time.Duration) *session {
+	t.Helper()
+	s := &session{hermes: &hermesStub{operator: signer(t, 3), earned: new(big.Int), totals: map[string]*big.Int{}}}
+	s.provConn, s.consConn = net.Pipe()
+	t.Cleanup(func() { s.provConn.Close(); s.consConn.Close() })
+	s.provR, s.provW = sessionproto.NewReader(s.provConn, readTimeout), sessionproto.NewWriter(s.provConn, time.Second)
+	s.consR, s.consW = sessionproto.NewReader(s.consConn, readTimeout), sessionproto.NewWriter(s.consConn, time.Second)
+	s.opt = Options{Keepalive: readTimeout / 5, Log: quiet}
+
+	dir := t.TempDir()
+	provDB, err := storage.Open(filepath.Join(dir, "p", storage.FileName))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { provDB.Close() })
+	consDB, err := storage.Open(filepath.Join(dir, "c", storage.FileName))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { consDB.Close() })
+
+	prov, cons := signer(t, 1), signer(t, 2)
+	start := time.Now()
+	s.start = start
+	ps := paystore.New(provDB)
+	s.tracker, err = pingpong.NewInvoiceTracker(pingpong.TrackerConfig{
+		ChainID: big.NewInt(1337), Provider: prov, Consumer: cons.Address(), HermesID: s.hermes.operator.Address(),
+		AgreementID: big.NewInt(5), Price: providerPrice, TransactorFee: big.NewInt(0), Start: start,
+		Interval: 30 * time.Millisecond, CheckEvery: 5 * time.Millisecond, Grace: grace,
+		Hashlocks: ps, Exchanges: ps, Hermes: s.hermes, Send: InvoiceSender(s.provW), Log: quiet,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.ledger, err = paystore.New(consDB).Channel(big.NewInt(1337), payments.ConsumerChannelID(common.HexToAddress("0xc0ffee")), big.NewInt(1e18))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.payer, err = pingpong.NewInvoicePayer(pingpong.PayerConfig{
+		ChainID: big.NewInt(1337), Consumer: cons, Provider: prov.Address(), HermesID: s.hermes.operator.Address(),
+		Channel: s.ledger, Price: consumerPrice, MaxFee: big.NewInt(0), Tolerance: pingpong.DefaultTolerance, Start: start,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+// traffic adds bytes until the test ends.
+func (s *session) traffic(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	t.Cleanup(func() { cancel(); wg.Wait() })
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		tick := time.NewTicker(time.Millisecond)
+		defer tick.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-tick.C:
+				s.bytes.Add(256 << 10)
+			}
+		}
+	}()
+}
+
+var (
+	price = pingpong.Price{PerHour: big.NewInt(1e17), PerGiB: big.NewInt(3e17)}
+	free  = pingpong.Price{PerHour: big.NewInt(0), PerGiB: big.NewInt(0)}
+)
+
+func TestPaidSessionOverStream(t *testing.T) {
+	s := newSession(t, price, price, 500*time.Millisecond, time.Second)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	consCtx, disconnect := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	s.traffic(t)
+	var provErr, consErr error
+	wg.Add(2)
+	go func() { defer wg.Done(); provErr = Provider(ctx, s.provR, s.provW, s.tracker, s.bytes.Load, s.opt) }()
+	go func() { defer wg.Done(); consErr = Consumer(consCtx, s.consR, s.consW, s.payer, s.bytes.Load, s.opt) }()
+	time.Sleep(300 * time.Millisecond)
+	disconnect()
+	waitDone(t, &wg, cancel)
+	if consErr != nil {
+		t.Fatalf("consumer: %v", consErr)
+	}
+	if !errors.Is(provErr, ErrPeerEnded) {
+		t.Fatalf("provider: %v, want ErrPeerEnded", provErr)
+	}
+	if err := s.tracker.Settle(context.Background(), 10*time.Millisecond); err != nil {
+		t.Fatal(err)
+	}
+	st, paid := s.tracker.Stats(), s.payer.Stats().Paid
+	promised, err := s.ledger.Promised(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Invoices < 3 || paid.Sign() <= 0 {
+		t.Fatalf("%d invoices, paid %s: want a paid session", st.Invoices, paid)
+	}
+	if st.Settled.Cmp(paid) != 0 || promised.Cmp(paid) != 0 || s.hermes.total().Cmp(paid) != 0 {
+		t.Fatalf("settled %s, ledger %s, hermes %s, paid %s", st.Settled, promised, s.hermes.total(), paid)
+	}
+}
+
+// waitDone waits for wg, failing the test (after cancelling everything)
+// if the loops do not stop.
+func waitDone(t *testing.T, wg *sync.WaitGroup, cancel context.CancelFunc) {
+	t.Helper()
+	done := make(chan struct{})
+	go func() { wg.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		cancel()
+		<-done
+		t.Fatal("payment loops did not stop")
+	}
+	cancel()
+}
+
+// silentPayer reads everything and never pays, but keeps the stream
+// alive with keepalives; it returns the first Error the provider sends.
+func silentPayer(ctx context.Context, r *sessionproto.Reader, w *sessionproto.Writer) *sessionproto.Error {
+	go func() { _ = keepalive(ctx, w, 20*time.Millisecond) }()
+	for {
+		m, err := r.ReadMessage(ctx)
+		if err != nil {
+			return nil
+		}
+		if e, ok := m.(*sessionproto.Error); ok {
+			return e
+		}
+	}
+}
+
+func TestProviderEndsUnpaidSession(t *testing.T) {
+	s := newSession(t, price, price, 500*time.Millisecond, 150*time.Millisecond)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var wg sync.WaitGroup
+	s.traffic(t)
+	var provErr error
+	var told *sessionproto.Error
+	wg.Add(2)
+	go func() { defer wg.Done(); provErr = Provider(ctx, s.provR, s.provW, s.tracker, s.bytes.Load, s.opt) }()
+	go func() { defer wg.Done(); told = silentPayer(ctx, s.consR, s.consW); cancel() }()
+	waitDone(t, &wg, cancel)
+	if !errors.Is(provErr, pingpong.ErrPaymentTimeout) {
+		t.Fatalf("provider: %v, want ErrPaymentTimeout", provErr)
+	}
+	if told == nil || told.Code != sessionproto.CodePaymentTimeout {
+		t.Fatalf("consumer was told %v, want payment_timeout", told)
+	}
+}
+
+func TestConsumerRefusesOvercharge(t *testing.T) {
+	inflated := pingpong.Price{PerHour: big.NewInt(3e17), PerGiB: big.NewInt(9e17)}
+	s := newSession(t, inflated, price, 500*time.Millisecond, time.Second)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var wg sync.WaitGroup
+	s.traffic(t)
+	var provErr, consErr error
+	wg.Add(2)
+	go func() { defer wg.Done(); provErr = Provider(ctx, s.provR, s.provW, s.tracker, s.bytes.Load, s.opt) }()
+	go func() { defer wg.Done(); consErr = Consumer(ctx, s.consR, s.consW, s.payer, s.bytes.Load, s.opt) }()
+	waitDone(t, &wg, cancel)
+	if !errors.Is(consErr, pingpong.ErrOvercharge) {
+		t.Fatalf("consumer: %v, want ErrOvercharge", consErr)
+	}
+	var perr *sessionproto.Error
+	if !errors.As(provErr, &perr) || perr.Code != sessionproto.CodeOvercharge {
+		t.Fatalf("provider: %v, want the consumer's overcharge error", provErr)
+	}
+	// Early invoices can pass within the documented tolerance (its 2 s
+	// clock slack dominates in the first milliseconds), but the consumer
+	// never promised more than the fair total plus that tolerance.
+	promised, _ := s.ledger.Promised(context.Background())
+	allowed := pingpong.DefaultTolerance.Allowed(price, time.Since(s.start), s.bytes.Load())
+	if promised.Cmp(allowed) > 0 || promised.Cmp(s.payer.Stats().Paid) != 0 {
+		t.Fatalf("consumer promised %s (paid %s), fair total with tolerance %s", promised, s.payer.Stats().Paid, allowed)
+	}
+}
+
+func TestSilentPeerDropped(t *testing.T) {
+	s := newSession(t, free, free, 100*time.Millisecond, time.Second)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	// The consumer end is open but nobody reads or writes it; net.Pipe
+	// writes block, so drain what the provider sends.
+	go func() {
+		buf := make([]byte, 4096)
+		for {
+			if _, err := s.consConn.Read(buf); err != nil {
+				return
+			}
+		}
+	}()
+	err := Provider(ctx, s.provR, s.provW, s.tracker, s.bytes.Load, s.opt)
+	var ne net.Error
+	if !errors.As(err, &ne) || !ne.Timeout() {
+		t.Fatalf("provider: %v, want a read timeout", err)
+	}
+	s.consConn.Close()
+}
+
+func TestFreeSessionKeptAlive(t *testing.T) {
+	const readTimeout = 250 * time.Millisecond
+	s := newSession(t, free, free, readTimeout, time.Second)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var wg sync.WaitGroup
+	var provErr, consErr error
+	wg.Add(2)
+	go func() { defer wg.Done(); provErr = Provider(ctx, s.provR, s.provW, s.tracker, s.bytes.Load, s.opt) }()
+	consCtx, disconnect := context.WithCancel(ctx)
+	go func() { defer wg.Done(); consErr = Consumer(consCtx, s.consR, s.consW, s.payer, s.bytes.Load, s.opt) }()
+	// Many read timeouts long, with no invoices: only keepalives keep it up.
+	time.Sleep(5 * readTimeout)
+	disconnect()
+	waitDone(t, &wg, cancel)
+	if consErr != nil || !errors.Is(provErr, ErrPeerEnded) {
+		t.Fatalf("consumer %v, provider %v: want a clean disconnect", consErr, provErr)
+	}
+	if n := s.tracker.Stats().Invoices; n != 0 {
+		t.Fatalf("%d invoices in a free session", n)
+	}
+}
+
+func TestCodeFor(t *testing.T) {
+	cases := map[error]sessionproto.ErrorCode{
+		pingpong.ErrPaymentTimeout:      sessionproto.CodePaymentTimeout,
+		pingpong.ErrUnpaidLimit:         sessionproto.CodePaymentTimeout,
+		pingpong.ErrOvercharge:          sessionproto.CodeOvercharge,
+		pingpong.ErrInsufficientBalance: sessionproto.CodeInsufficientFunds,
+		pingpong.ErrBadExchange:         sessionproto.CodeBadRequest,
+		errors.New("disk on fire"):      sessionproto.CodeInternal,
+	}
+	for err, want := range cases {
+		if got := CodeFor(err); got != want {
+			t.Errorf("CodeFor(%v) = %s, want %s", err, got, want)
+		}
+	}
+	if got := sanitize("a\x00b\nc"); got != "a b c" {
+		t.Fatalf("sanitize: %q", got)
+	}
+}
