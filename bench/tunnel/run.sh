@@ -111,7 +111,19 @@ wait_ready() {
 	return 1
 }
 
-stop() { for pid in "$@"; do kill -TERM "$pid" 2>/dev/null || true; done; for pid in "$@"; do wait "$pid" 2>/dev/null || true; done; }
+# stop PID...: SIGTERM, up to 10 s for a clean exit, then SIGKILL.
+stop() {
+	local pid
+	for pid in "$@"; do kill -TERM "$pid" 2>/dev/null || true; done
+	for pid in "$@"; do
+		for _ in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+		if kill -0 "$pid" 2>/dev/null; then
+			echo "run.sh: pid $pid ignored SIGTERM for 10s, killing" >&2
+			kill -KILL "$pid" 2>/dev/null || true
+		fi
+		wait "$pid" 2>/dev/null || true
+	done
+}
 
 echo "measuring (DUR=${DUR}s per run) ..." >&2
 

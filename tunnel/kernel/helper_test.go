@@ -167,10 +167,32 @@ func helperClient() int {
 	fmt.Println("READY")
 	sc := bufio.NewScanner(os.Stdin)
 	for sc.Scan() {
-		switch sc.Text() {
+		cmd, arg, _ := strings.Cut(sc.Text(), " ")
+		switch cmd {
 		case "stats":
 			b, _ := json.Marshal(c.Stats())
 			fmt.Println(string(b))
+		case "setpeer": // setpeer <pub> <endpoint>
+			f := strings.Fields(arg)
+			if len(f) != 2 {
+				fmt.Println("ERR want pub and endpoint")
+				continue
+			}
+			pub, err := tunnel.ParsePublicKey(f[0])
+			if err != nil {
+				fmt.Println("ERR", err)
+				continue
+			}
+			ep, err := netip.ParseAddrPort(f[1])
+			if err != nil {
+				fmt.Println("ERR", err)
+				continue
+			}
+			if err := c.SetPeer(context.Background(), pub, ep); err != nil {
+				fmt.Println("ERR", err)
+				continue
+			}
+			fmt.Println("OK")
 		case "quit":
 			if err := c.Close(); err != nil {
 				fmt.Println("ERR", err)

@@ -351,6 +351,33 @@ func TestKernelTunnel(t *testing.T) {
 				t.Fatalf("traffic (bound to %q) left while the exit is down: %q", dev, body)
 			}
 		}
+	})
+
+	t.Run("restart after crash, client moves over without leaking", func(t *testing.T) {
+		// A new exit (new key and port) on the same node: it must clear
+		// the crashed one's leftovers, and the client switches to it with
+		// SetPeer while the kill switch stays in place.
+		exitKey2 := mustKey(t)
+		spec2 := spec
+		spec2.PrivateKey, spec2.ListenPort, spec2.Peers = exitKey2.String(), 51821, spec.Peers[:1]
+		exit2, _ := startHelper(t, tp.provider, "exit", spec2)
+		if n := strings.Count(nftTables(t, tp.provider), "table inet "+DefaultExitTable); n != 1 {
+			t.Fatalf("%d exit tables after restart, want 1", n)
+		}
+		if body, err := fetch(tp.consumer, "http://"+internetAddr+":8080/", "", 1500*time.Millisecond); err == nil {
+			t.Fatalf("fetch succeeded before the client moved to the new exit: %q", body)
+		}
+		if got := client.call("setpeer " + exitKey2.PublicKey().String() + " " + providerUplink + ":51821"); got != "OK" {
+			t.Fatalf("setpeer: %s", got)
+		}
+		body, err := fetch(tp.consumer, "http://"+internetAddr+":8080/", "", 10*time.Second)
+		if err != nil || body != "internet saw "+providerOut {
+			t.Fatalf("fetch through the new exit: %q, %v", body, err)
+		}
+		if body, err := fetch(tp.consumer, "http://"+internetAddr+":8080/", "vc", 1500*time.Millisecond); err == nil {
+			t.Fatalf("bypass of the tunnel after SetPeer: %q", body)
+		}
+
 		client.quit()
 		if tables := nftTables(t, tp.consumer); strings.Contains(tables, DefaultKillSwitchTable) {
 			t.Fatalf("kill switch left after disconnect: %s", tables)
@@ -358,27 +385,28 @@ func TestKernelTunnel(t *testing.T) {
 		if rules := tp.consumer.MustRun("ip", "rule"); strings.Contains(rules, "suppress_prefixlength") || strings.Contains(rules, "fwmark") {
 			t.Fatalf("policy rules left after disconnect:\n%s", rules)
 		}
+		if links := tp.consumer.MustRun("ip", "-o", "link"); strings.Contains(links, DefaultClientInterface) {
+			t.Fatalf("client interface left after disconnect: %s", links)
+		}
 		if b, _ := os.ReadFile(resolv); string(b) != "nameserver 198.51.100.1\n" {
 			t.Fatalf("resolv.conf not restored: %q", b)
 		}
-		body, err := fetch(tp.consumer, "http://"+internetAddr+":8080/", "", 5*time.Second)
+		body, err = fetch(tp.consumer, "http://"+internetAddr+":8080/", "", 5*time.Second)
 		if err != nil || body != "internet saw "+consumerAddr {
 			t.Fatalf("direct path after disconnect: %q, %v", body, err)
 		}
-	})
 
-	t.Run("restart after crash removes leftovers", func(t *testing.T) {
-		spec.Peers = spec.Peers[:1]
-		exit2, _ := startHelper(t, tp.provider, "exit", spec)
-		if n := strings.Count(nftTables(t, tp.provider), "table inet "+DefaultExitTable); n != 1 {
-			t.Fatalf("%d exit tables after restart, want 1", n)
-		}
 		exit2.quit()
 		if tables := nftTables(t, tp.provider); strings.Contains(tables, DefaultExitTable) {
 			t.Fatalf("exit table left after Close: %s", tables)
 		}
 		if links := tp.provider.MustRun("ip", "-o", "link"); strings.Contains(links, DefaultExitInterface) {
 			t.Fatalf("exit interface left after Close: %s", links)
+		}
+		if fwd := strings.TrimSpace(tp.provider.MustRun("sysctl", "-n", "net.ipv4.ip_forward")); fwd != "1" {
+			// The test turned forwarding on before the exit started, so
+			// the exit must leave it on.
+			t.Fatalf("ip_forward = %s after Close, want the pre-exit value 1", fwd)
 		}
 	})
 }

@@ -223,3 +223,34 @@ func TestParseListenPort(t *testing.T) {
 		}
 	}
 }
+
+func TestOffloadRender(t *testing.T) {
+	rs := testRuleset(t)
+	rs.Offload = []string{"myst-exit0", "eth0"}
+	out, err := rs.render()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{
+		"flowtable ft {",
+		`devices = { "myst-exit0", "eth0" }`,
+		`ip saddr != @limited4 ip daddr != @limited4 flow add @ft`,
+		`ip6 saddr != @limited6 ip6 daddr != @limited6 flow add @ft`,
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("offload ruleset lacks %q", want)
+		}
+	}
+	// Offload happens before the exit policy verdicts end evaluation.
+	if strings.Index(out, "flow add @ft") > strings.Index(out, "jump exit_policy") {
+		t.Error("flow add rendered after the jump to exit_policy")
+	}
+	rs.Offload = []string{`eth0"`}
+	if _, err := rs.render(); err == nil {
+		t.Error("bad offload device name rendered")
+	}
+	lim := renderPeerLimit("openmyst", tunnel.PublicKey{1}, []netip.Prefix{netip.MustParsePrefix("10.182.0.2/32")}, 1000)
+	if !strings.Contains(lim, "add element inet openmyst limited4 { 10.182.0.2 }") {
+		t.Errorf("peer limit does not exclude the peer from offload:\n%s", lim)
+	}
+}

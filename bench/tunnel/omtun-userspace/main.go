@@ -207,6 +207,17 @@ func forwardViaSOCKS(ctx context.Context, in net.Conn, socks string, tgt netip.A
 		return err
 	}
 	defer out.Close()
+	// Shutting down closes both connections so the copies below end.
+	done := make(chan struct{})
+	defer close(done)
+	go func() {
+		select {
+		case <-ctx.Done():
+			in.Close()
+			out.Close()
+		case <-done:
+		}
+	}()
 	a4 := tgt.Addr().As4()
 	req := []byte{5, 1, 0, 5, 1, 0, 1, a4[0], a4[1], a4[2], a4[3], 0, 0}
 	binary.BigEndian.PutUint16(req[11:], tgt.Port())
