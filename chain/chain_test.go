@@ -597,3 +597,29 @@ func mustKeyWithETH(t *testing.T, e *env) *ecdsa.PrivateKey {
 	}
 	return k
 }
+
+// TestTransactorsSharingAKeyResync: two Transactors for one key (two
+// processes using the same account) keep working: a stale nonce is
+// detected and resynced.
+func TestTransactorsSharingAKeyResync(t *testing.T) {
+	e := newEnv(t, hermesOpts{})
+	key := mustKeyWithETH(t, e)
+	q := slog.New(slog.DiscardHandler)
+	t1, err := NewTransactor(e.ctx, e.backend, key, q)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t2, err := NewTransactor(e.ctx, e.backend, key, q)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c1, _ := NewClient(e.ctx, e.backend, e.dep, t1, q)
+	c2, _ := NewClient(e.ctx, e.backend, e.dep, t2, q)
+	dst := common.HexToAddress("0x00000000000000000000000000000000000d0d02")
+	for i, c := range []*Client{c1, c2, c1, c2, c2, c1} {
+		if _, err := c.Mint(e.ctx, dst, MYST(1)); err != nil {
+			t.Fatalf("mint %d: %v", i, err)
+		}
+	}
+	wantBalance(t, e, dst, MYST(6), "destination")
+}

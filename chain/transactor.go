@@ -83,29 +83,37 @@ func (t *Transactor) Send(ctx context.Context, op string, build func(*bind.Trans
 func (t *Transactor) send(ctx context.Context, op string, build func(*bind.TransactOpts) (*types.Transaction, error)) (*types.Transaction, error) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	if !t.synced {
-		n, err := t.backend.PendingNonceAt(ctx, t.addr)
+	// A nonce clash (another process sending from the same key) resyncs
+	// from the pending nonce and retries once.
+	for attempt := 0; ; attempt++ {
+		if !t.synced {
+			n, err := t.backend.PendingNonceAt(ctx, t.addr)
+			if err != nil {
+				return nil, fmt.Errorf("chain: %s: read nonce: %w", op, err)
+			}
+			t.nextNonce, t.synced = n, true
+		}
+		opts, err := bind.NewKeyedTransactorWithChainID(t.key, t.chainID)
 		if err != nil {
-			return nil, fmt.Errorf("chain: %s: read nonce: %w", op, err)
+			return nil, fmt.Errorf("chain: %s: %w", op, err)
 		}
-		t.nextNonce, t.synced = n, true
-	}
-	opts, err := bind.NewKeyedTransactorWithChainID(t.key, t.chainID)
-	if err != nil {
-		return nil, fmt.Errorf("chain: %s: %w", op, err)
-	}
-	opts.Context = ctx
-	opts.Nonce = new(big.Int).SetUint64(t.nextNonce)
-	tx, err := build(opts)
-	if err != nil {
-		if isNonceError(err) {
-			t.synced = false
+		opts.Context = ctx
+		opts.Nonce = new(big.Int).SetUint64(t.nextNonce)
+		tx, err := build(opts)
+		if err != nil {
+			if isNonceError(err) {
+				t.synced = false
+				if attempt == 0 {
+					t.log.Warn("chain: nonce clash, resyncing", "op", op, "nonce", t.nextNonce)
+					continue
+				}
+			}
+			return nil, wrapCallError(op, err)
 		}
-		return nil, wrapCallError(op, err)
+		t.nextNonce++
+		t.log.Debug("chain: transaction sent", "op", op, "tx", tx.Hash().Hex(), "nonce", tx.Nonce())
+		return tx, nil
 	}
-	t.nextNonce++
-	t.log.Debug("chain: transaction sent", "op", op, "tx", tx.Hash().Hex(), "nonce", tx.Nonce())
-	return tx, nil
 }
 
 func isNonceError(err error) bool {
