@@ -638,11 +638,11 @@ func (s *Service) Provider(ctx context.Context, id common.Address) (ProviderView
 		return ProviderView{}, unavailable("read provider", err)
 	}
 	v := ProviderView{Identity: id, ChannelID: payments.ProviderChannelID(id, s.cfg.HermesID), Earned: p.Earned, Unrevealed: p.Unrevealed}
-	if settled, err := s.chain.ProviderSettled(ctx, id); err != nil {
+	settled, err := s.chain.ProviderSettled(ctx, id)
+	if err != nil {
 		return ProviderView{}, unavailable("read provider channel from chain", err)
-	} else {
-		v.Settled = settled
 	}
+	v.Settled = settled
 	e, err := s.st.LatestProviderExchange(ctx, id)
 	switch {
 	case err == nil:
@@ -680,6 +680,7 @@ func (s *Service) onEvent(e ChannelEvent) {
 	}
 }
 
+// String names the hermes and its chain.
 func (s *Service) String() string {
 	return fmt.Sprintf("hermes %s on chain %s", s.cfg.HermesID.Hex(), s.cfg.ChainID)
 }
