@@ -191,7 +191,11 @@ func Provider(ctx context.Context, r *sessionproto.Reader, w *sessionproto.Write
 	runCtx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	g := &group{cancel: cancel}
-	exchanges := make(chan *payments.ExchangeMessage)
+	// Buffered so the reader keeps reading while the tracker writes an
+	// invoice: on a transport without buffering (net.Pipe) a reader
+	// blocked on the tracker and a tracker blocked on the peer's reader
+	// would otherwise wait for each other.
+	exchanges := make(chan *payments.ExchangeMessage, 16)
 
 	g.spawn(runCtx, func(ctx context.Context) error { return keepalive(ctx, w, opt.Keepalive) })
 	g.spawn(runCtx, func(ctx context.Context) error {
@@ -229,6 +233,15 @@ func Provider(ctx context.Context, r *sessionproto.Reader, w *sessionproto.Write
 		return err
 	})
 	g.wg.Wait()
+	// Exchange messages read but not yet handled (the consumer paid, then
+	// left) are still payments: hand them to the tracker.
+	drainCtx, cancelDrain := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancelDrain()
+	for len(exchanges) > 0 {
+		if err := tracker.HandleExchange(drainCtx, opt.Clock.Now(), <-exchanges); err != nil {
+			opt.Log.Warn("payment received as the session ended was not accepted", "err", err)
+		}
+	}
 	return finish(w, g.err, opt.Log, "provider ended the session")
 }
 
@@ -269,6 +282,9 @@ func Consumer(ctx context.Context, r *sessionproto.Reader, w *sessionproto.Write
 			}
 			em, err := payer.HandleInvoice(ctx, opt.Clock.Now(), usage(), inv)
 			if err != nil {
+				if ctx.Err() != nil {
+					return nil
+				}
 				return err
 			}
 			if em == nil {

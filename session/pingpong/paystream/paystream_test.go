@@ -94,6 +94,20 @@ type session struct {
 	bytes        atomic.Uint64
 	opt          Options
 	start        time.Time
+	trackerCfg   pingpong.TrackerConfig
+}
+
+// rebuildTracker makes the session's tracker with the given invoice
+// interval, sending through the session's current provider Writer.
+func rebuildTracker(t *testing.T, s *session, interval time.Duration) *pingpong.InvoiceTracker {
+	t.Helper()
+	cfg := s.trackerCfg
+	cfg.Interval, cfg.CheckEvery, cfg.Send = interval, interval/4, InvoiceSender(s.provW)
+	tr, err := pingpong.NewInvoiceTracker(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tr
 }
 
 func newSession(t *testing.T, providerPrice, consumerPrice pingpong.Price, readTimeout time.Duration, grace time.Duration) *session {
@@ -120,16 +134,13 @@ func newSession(t *testing.T, providerPrice, consumerPrice pingpong.Price, readT
 	prov, cons := signer(t, 1), signer(t, 2)
 	start := time.Now()
 	s.start = start
-	ps := paystore.New(provDB)
-	s.tracker, err = pingpong.NewInvoiceTracker(pingpong.TrackerConfig{
+	s.trackerCfg = pingpong.TrackerConfig{
 		ChainID: big.NewInt(1337), Provider: prov, Consumer: cons.Address(), HermesID: s.hermes.operator.Address(),
 		AgreementID: big.NewInt(5), Price: providerPrice, TransactorFee: big.NewInt(0), Start: start,
 		Interval: 30 * time.Millisecond, CheckEvery: 5 * time.Millisecond, Grace: grace,
-		Hashlocks: ps, Exchanges: ps, Hermes: s.hermes, Send: InvoiceSender(s.provW), Log: quiet,
-	})
-	if err != nil {
-		t.Fatal(err)
+		Hashlocks: paystore.New(provDB), Exchanges: paystore.New(provDB), Hermes: s.hermes, Send: InvoiceSender(s.provW), Log: quiet,
 	}
+	s.tracker = rebuildTracker(t, s, s.trackerCfg.Interval)
 	s.ledger, err = paystore.New(consDB).Channel(big.NewInt(1337), payments.ConsumerChannelID(common.HexToAddress("0xc0ffee")), big.NewInt(1e18))
 	if err != nil {
 		t.Fatal(err)
