@@ -1,7 +1,8 @@
 // Package onchain adapts the chain package's Client to the hermes.Chain
 // seam: consumer channel state and registration, provider settlement state,
-// consumer promise settlement, and top-up events (polled token transfers
-// into known consumer channels).
+// consumer promise settlement, and top-up and settlement events (polled
+// token transfers into, and PromiseSettled logs of, known consumer
+// channels).
 package onchain
 
 import (
@@ -12,6 +13,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/ethereum/go-ethereum"
 	"github.com/ethereum/go-ethereum/accounts/abi/bind/v2"
 	"github.com/ethereum/go-ethereum/common"
 
@@ -89,13 +91,22 @@ func (a *Chain) SettleConsumerPromise(ctx context.Context, consumer common.Addre
 	return rcpt.TxHash, nil
 }
 
+// promiseSettledTopic is the ConsumerChannel PromiseSettled event id.
+var promiseSettledTopic = common.HexToHash("0xf1f35d7f27f26a682bdc0337a847356cc2e0472adea660bb7d7ab5ac59535cda")
+
 // WatchChannelEvents implements hermes.Chain: every poll interval it reads
-// the token transfers of the new blocks and reports those into a consumer
-// channel the hermes has looked at as top-ups.
+// the new blocks' token transfers into, and PromiseSettled events of,
+// consumer channels the hermes has looked at, and reports them as top-ups
+// and settlements (with the channel's new cumulative settled amount).
 func (a *Chain) WatchChannelEvents(ctx context.Context, sink func(hermes.ChannelEvent)) error {
 	token, err := bindings.NewMystTokenFilterer(a.c.Deployment().Token, a.c.Backend())
 	if err != nil {
 		return fmt.Errorf("onchain: bind token: %w", err)
+	}
+	// Any address: only the parser's ABI is used.
+	channelEvents, err := bindings.NewConsumerChannelFilterer(common.Address{}, a.c.Backend())
+	if err != nil {
+		return fmt.Errorf("onchain: bind channel events: %w", err)
 	}
 	head, err := a.c.Backend().HeaderByNumber(ctx, nil)
 	if err != nil {
@@ -137,6 +148,28 @@ func (a *Chain) WatchChannelEvents(ctx context.Context, sink func(hermes.Channel
 		if err != nil {
 			a.log.Warn("onchain: read transfers", "err", err)
 			continue
+		}
+		logs, err := a.c.Backend().FilterLogs(ctx, ethereum.FilterQuery{
+			FromBlock: new(big.Int).SetUint64(next), ToBlock: new(big.Int).SetUint64(last),
+			Topics: [][]common.Hash{{promiseSettledTopic}},
+		})
+		if err != nil {
+			a.log.Warn("onchain: filter settlements", "err", err)
+			continue
+		}
+		for _, l := range logs {
+			a.mu.Lock()
+			consumer, ok := a.channels[l.Address]
+			a.mu.Unlock()
+			if !ok {
+				continue
+			}
+			ev, err := channelEvents.ParsePromiseSettled(l)
+			if err != nil {
+				a.log.Warn("onchain: parse settlement", "channel", l.Address.Hex(), "err", err)
+				continue
+			}
+			sink(hermes.ChannelEvent{Kind: hermes.EventSettled, Consumer: consumer, Settled: ev.Settled})
 		}
 		next = last + 1
 	}

@@ -167,6 +167,33 @@ func TestHermesOnSimulatedChain(t *testing.T) {
 		t.Fatalf("unregistered consumer: %v", err)
 	}
 
+	events := make(chan hermes.ChannelEvent, 16)
+	wctx, wstop := context.WithCancel(ctx)
+	var ww sync.WaitGroup
+	ww.Add(1)
+	go func() {
+		defer ww.Done()
+		_ = adapter.WatchChannelEvents(wctx, func(e hermes.ChannelEvent) { events <- e })
+	}()
+	defer func() { wstop(); ww.Wait() }()
+	time.Sleep(100 * time.Millisecond) // let the watcher read the head first
+	waitEvent := func(kind hermes.EventKind) hermes.ChannelEvent {
+		t.Helper()
+		for {
+			select {
+			case e := <-events:
+				if e.Kind == kind {
+					if e.Consumer != consumer.Address() {
+						t.Fatalf("event for %s", e.Consumer.Hex())
+					}
+					return e
+				}
+			case <-time.After(10 * time.Second):
+				t.Fatalf("no event of kind %d", kind)
+			}
+		}
+	}
+
 	// The provider reveals; the settlement worker claims the consumer's promise.
 	for _, r := range [][32]byte{r1, r2} {
 		if _, err := svc.Reveal(ctx, provider.Address(), payments.Hashlock(r[:]), r[:]); err != nil {
@@ -180,6 +207,9 @@ func TestHermesOnSimulatedChain(t *testing.T) {
 	cs, err := c.ChannelState(ctx, channel)
 	if err != nil || cs.Settled.Cmp(chain.MYST(4)) != 0 || cs.Balance.Cmp(chain.MYST(6)) != 0 {
 		t.Fatalf("channel after settlement %+v %v", cs, err)
+	}
+	if e := waitEvent(hermes.EventSettled); e.Settled.Cmp(chain.MYST(4)) != 0 {
+		t.Fatalf("settlement event with settled %s", e.Settled)
 	}
 	hermesAfter, _ := c.TokenBalance(ctx, hermesAddr)
 	if new(big.Int).Sub(hermesAfter, hermesBefore).Cmp(chain.MYST(4)) != 0 {
@@ -206,28 +236,10 @@ func TestHermesOnSimulatedChain(t *testing.T) {
 	}
 
 	// A top-up is seen as an event.
-	events := make(chan hermes.ChannelEvent, 4)
-	wctx, wstop := context.WithCancel(ctx)
-	var ww sync.WaitGroup
-	ww.Add(1)
-	go func() {
-		defer ww.Done()
-		_ = adapter.WatchChannelEvents(wctx, func(e hermes.ChannelEvent) { events <- e })
-	}()
-	time.Sleep(100 * time.Millisecond)
 	if _, err := c.Mint(ctx, channel, chain.MYST(5)); err != nil {
 		t.Fatal(err)
 	}
-	select {
-	case e := <-events:
-		if e.Kind != hermes.EventTopUp || e.Consumer != consumer.Address() {
-			t.Fatalf("event %+v", e)
-		}
-	case <-time.After(10 * time.Second):
-		t.Fatal("no top-up event")
-	}
-	wstop()
-	ww.Wait()
+	waitEvent(hermes.EventTopUp)
 	// With the top-up, 11 MYST cumulative now fits (11 - 4 settled <= 11).
 	if _, err := exchange(chain.MYST(11), r3); err != nil {
 		t.Fatalf("after top-up: %v", err)
