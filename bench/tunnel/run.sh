@@ -243,6 +243,8 @@ if [ -n "$DEBIAN_WG" ]; then
 	echo "    (Debian: $("$DEBIAN_WG" --version | head -1))"
 fi
 echo "targets: kernel >= 0.90x reference, userspace >= 0.50x reference"
+echo "samples per round (1 stream | 4 streams, Gbit/s):"
+for k in $(echo "${!S1[@]}" | tr ' ' '\n' | sort); do printf '    %-26s %s |%s\n' "$k" "${S1[$k]}" "${S4[$k]}"; done
 echo
 echo "provider RSS: kernel exit $((RSSK0 / 1024)) MB idle, $((RSSK200 / 1024)) MB with 200 idle peers (target < 100 MB)"
 if [ "$USERSPACE" = 1 ]; then

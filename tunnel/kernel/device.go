@@ -1,6 +1,7 @@
 package kernel
 
 import (
+	"context"
 	"fmt"
 	"log/slog"
 
@@ -19,11 +20,16 @@ type wgDevice struct {
 }
 
 // slogLogger adapts wireguard-go's logger to slog. Verbose messages go to
-// Debug. wireguard-go never logs key material.
+// Debug, and cost nothing (no formatting) when Debug is off. wireguard-go
+// never logs key material.
 func slogLogger(log *slog.Logger, ifname string) *device.Logger {
 	l := log.With("iface", ifname)
+	verbose := device.DiscardLogf
+	if l.Enabled(context.Background(), slog.LevelDebug) {
+		verbose = func(format string, args ...any) { l.Debug(fmt.Sprintf(format, args...)) }
+	}
 	return &device.Logger{
-		Verbosef: func(format string, args ...any) { l.Debug(fmt.Sprintf(format, args...)) },
+		Verbosef: verbose,
 		Errorf:   func(format string, args ...any) { l.Warn(fmt.Sprintf(format, args...)) },
 	}
 }
