@@ -439,6 +439,14 @@ func TestReplayGuard(t *testing.T) {
 	if err := g.Check(&other, issued); err != nil {
 		t.Fatalf("other nonce: %v", err)
 	}
+	// A full guard refuses new nonces until old ones expire.
+	g.Limit = 2
+	third := *req
+	third.Nonce[1] ^= 0xff
+	if err := g.Check(&third, issued); !errors.Is(err, ErrGuardFull) {
+		t.Fatalf("full guard: %v", err)
+	}
+	g.Limit = DefaultReplayLimit
 	// Old nonces are forgotten once their requests can no longer be fresh.
 	g.Check(&SessionRequest{IssuedAt: req.IssuedAt + 1000, Nonce: Nonce{1}}, issued.Add(1000*time.Second))
 	if n := len(g.seen); n != 1 {

@@ -121,15 +121,28 @@ func (m *SessionRequest) CheckFresh(now time.Time, maxSkew time.Duration) error 
 type ReplayGuard struct {
 	// MaxSkew is the freshness window passed to CheckFresh.
 	MaxSkew time.Duration
+	// Limit caps how many nonces are remembered; when it is reached new
+	// requests fail with ErrGuardFull (answer CodeCapacity) until old
+	// nonces expire, so a flood of freshly made identities cannot grow
+	// the guard without bound.
+	Limit int
 
-	mu   sync.Mutex
-	seen map[Nonce]time.Time // nonce -> forget after
+	mu        sync.Mutex
+	seen      map[Nonce]time.Time // nonce -> forget after
+	nextPrune time.Time
 }
 
+// DefaultReplayLimit is the Limit NewReplayGuard sets.
+const DefaultReplayLimit = 1 << 16
+
+// ErrGuardFull is returned by ReplayGuard.Check when it remembers Limit
+// nonces already.
+var ErrGuardFull = errors.New("session request rate too high")
+
 // NewReplayGuard returns a guard that accepts requests issued within
-// maxSkew of the current time.
+// maxSkew of the current time, remembering at most DefaultReplayLimit.
 func NewReplayGuard(maxSkew time.Duration) *ReplayGuard {
-	return &ReplayGuard{MaxSkew: maxSkew, seen: make(map[Nonce]time.Time)}
+	return &ReplayGuard{MaxSkew: maxSkew, Limit: DefaultReplayLimit, seen: make(map[Nonce]time.Time)}
 }
 
 // Check accepts m once: it fails with ErrStale for a request outside the
@@ -142,13 +155,22 @@ func (g *ReplayGuard) Check(m *SessionRequest, now time.Time) error {
 	}
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	for n, until := range g.seen {
-		if now.After(until) {
-			delete(g.seen, n)
+	if g.seen == nil {
+		g.seen = make(map[Nonce]time.Time)
+	}
+	if !now.Before(g.nextPrune) {
+		for n, until := range g.seen {
+			if now.After(until) {
+				delete(g.seen, n)
+			}
 		}
+		g.nextPrune = now.Add(g.MaxSkew / 4)
 	}
 	if _, dup := g.seen[m.Nonce]; dup {
 		return fmt.Errorf("%w: nonce %x", ErrReplay, m.Nonce[:])
+	}
+	if g.Limit > 0 && len(g.seen) >= g.Limit {
+		return fmt.Errorf("%w: %d requests in the last %s", ErrGuardFull, len(g.seen), 2*g.MaxSkew)
 	}
 	g.seen[m.Nonce] = now.Add(2 * g.MaxSkew)
 	return nil
