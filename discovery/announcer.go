@@ -89,6 +89,9 @@ func (a *Announcer) Update(p market.Proposal) {
 // returns an error only if the very first announcement cannot be built.
 func (a *Announcer) Run(ctx context.Context) error {
 	if err := a.announce(ctx, false); err != nil {
+		if ctx.Err() != nil {
+			return nil // stopped before anything was published: nothing to withdraw
+		}
 		return err
 	}
 	t := time.NewTicker(a.cfg.TTL / 3)
@@ -167,7 +170,7 @@ func (a *Announcer) announce(ctx context.Context, withdraw bool) error {
 	if err != nil {
 		return err
 	}
-	if err := a.svc.Publish(ctx, raw); err != nil {
+	if err := a.svc.publish(ctx, raw, !withdraw); err != nil {
 		return err
 	}
 	a.log.Debug("discovery: announced", "seq", p.Seq, "withdrawn", withdraw, "expires", p.ExpiresAt)

@@ -20,6 +20,11 @@ import (
 
 const testChain = 1337
 
+// propagation bounds how long the network tests wait for something to
+// spread. Normally it takes well under a second; the bound is generous
+// for the race detector on a loaded 2-core machine.
+const propagation = 60 * time.Second
+
 var quietLog = slog.New(slog.NewTextHandler(io.Discard, nil))
 
 func newSigner(t testing.TB) *identity.KeySigner {
@@ -154,7 +159,7 @@ func startNet(t testing.TB, ctx context.Context, n int, o netOpts) *testNet {
 	}
 	// Wait until every node sees at least one other topic member, so a
 	// publish can reach it.
-	waitFor(t, 20*time.Second, "every node has topic peers", func() bool {
+	waitFor(t, propagation, "every node has topic peers", func() bool {
 		for _, nd := range net.nodes {
 			if len(nd.svc.TopicPeers()) == 0 {
 				return false

@@ -58,7 +58,10 @@ func allHold(nodes []*testNode, pred func(*testNode) bool) bool {
 // TestNetwork runs the scenarios on one 20-node loopback network in
 // which every node only knows the bootstrap node.
 func TestNetwork(t *testing.T) {
-	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	if testing.Short() {
+		t.Skip("20-node network test; skipped with -short")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
 	net := startNet(t, ctx, 20, netOpts{})
 
@@ -80,7 +83,7 @@ func TestNetwork(t *testing.T) {
 	}
 
 	t.Run("proposal reaches every node", func(t *testing.T) {
-		waitFor(t, 15*time.Second, "all 20 nodes hold the proposal", func() bool { return allHold(net.nodes, priceIs("0.2")) })
+		waitFor(t, propagation, "all 20 nodes hold the proposal", func() bool { return allHold(net.nodes, priceIs("0.2")) })
 		got := net.nodes[19].svc.Cache().Query(market.Filter{Country: "DE", IPType: market.IPResidential})
 		if len(got) != 1 || got[0].PeerID != prov.node.ID().String() || len(got[0].Addrs) == 0 {
 			t.Fatalf("query on a consumer: %+v", got)
@@ -92,7 +95,7 @@ func TestNetwork(t *testing.T) {
 
 	t.Run("update replaces the old proposal", func(t *testing.T) {
 		ann.Update(offer(t, "DE", "0.15"))
-		waitFor(t, 15*time.Second, "all nodes hold the new price", func() bool { return allHold(net.nodes, priceIs("0.15")) })
+		waitFor(t, propagation, "all nodes hold the new price", func() bool { return allHold(net.nodes, priceIs("0.15")) })
 		for _, n := range net.nodes {
 			if l := n.svc.Cache().Len(); l != 1 {
 				t.Fatalf("cache holds %d proposals, want 1 (old one replaced)", l)
@@ -137,7 +140,7 @@ func TestNetwork(t *testing.T) {
 
 	t.Run("clean stop withdraws", func(t *testing.T) {
 		stopProv()
-		waitFor(t, 15*time.Second, "all nodes drop the withdrawn proposal", func() bool {
+		waitFor(t, propagation, "all nodes drop the withdrawn proposal", func() bool {
 			return allHold(net.nodes, func(n *testNode) bool {
 				_, live := n.svc.Cache().Get(provID.Address())
 				_, tomb := n.svc.Cache().Seq(provID.Address())
@@ -159,17 +162,35 @@ func TestNetwork(t *testing.T) {
 		stop := runAnnouncer(t, ctx, a)
 		others := append(append([]*testNode{}, net.nodes[:11]...), net.nodes[12:]...)
 		has := func(n *testNode) bool { _, ok := n.svc.Cache().Get(crashID.Address()); return ok }
-		waitFor(t, 15*time.Second, "all nodes hold the short-lived proposal", func() bool { return allHold(others, has) })
+		waitFor(t, propagation, "all nodes hold the short-lived proposal", func() bool { return allHold(others, has) })
 		// Crash: the node goes away without publishing a withdrawal.
 		crash.close()
 		stop()
-		crashed := time.Now()
-		waitFor(t, ttl+5*time.Second, "all nodes drop the expired proposal", func() bool {
-			return allHold(others, func(n *testNode) bool { return !has(n) })
-		})
-		if el := time.Since(crashed); el < time.Second {
-			t.Fatalf("proposal vanished %s after the crash, before it could have expired", el)
+		expiry := make([]int64, len(others))
+		for i, n := range others {
+			if p, ok := n.svc.Cache().Get(crashID.Address()); ok {
+				expiry[i] = p.ExpiresAt
+			}
 		}
+		gone := make([]bool, len(others))
+		waitFor(t, ttl+propagation, "all nodes drop the expired proposal", func() bool {
+			all := true
+			for i, n := range others {
+				if gone[i] {
+					continue
+				}
+				if has(n) {
+					all = false
+					continue
+				}
+				gone[i] = true
+				// It left because it expired, not for any other reason.
+				if now := time.Now().Unix(); now < expiry[i] {
+					t.Errorf("node %d dropped the proposal at %d, before its expiry %d", i, now, expiry[i])
+				}
+			}
+			return all
+		})
 	})
 }
 
@@ -206,11 +227,17 @@ func newForger(t *testing.T, ctx context.Context, net *testNet) *forger {
 	// Connect to every node so flood publishing hands each one every
 	// forgery directly (honest nodes never forward them).
 	for _, n := range net.nodes {
-		if err := node.Host.Connect(ctx, n.node.AddrInfo()); err != nil {
+		var err error
+		for try := 0; try < 3; try++ { // handshakes can time out on a loaded machine
+			if err = node.Host.Connect(ctx, n.node.AddrInfo()); err == nil {
+				break
+			}
+		}
+		if err != nil {
 			t.Fatal(err)
 		}
 	}
-	waitFor(t, 10*time.Second, "forger sees every node on the topic", func() bool { return len(f.topic.ListPeers()) == len(net.nodes) })
+	waitFor(t, propagation, "forger sees every node on the topic", func() bool { return len(f.topic.ListPeers()) == len(net.nodes) })
 	return f
 }
 
@@ -317,7 +344,7 @@ func forgedAtEveryNode(t *testing.T, ctx context.Context, net *testNet, real *An
 			ReasonWrongChain: s.WrongChain, ReasonOversized: s.Oversized, ReasonMalformed: s.Malformed, ReasonVersion: s.Version,
 		}[r]
 	}
-	waitFor(t, 15*time.Second, "every node counts every forgery", func() bool {
+	waitFor(t, propagation, "every node counts every forgery", func() bool {
 		return allHold(net.nodes, func(n *testNode) bool {
 			s := n.svc.Stats()
 			for r := range msgs {
@@ -344,7 +371,7 @@ func forgedAtEveryNode(t *testing.T, ctx context.Context, net *testNet, real *An
 			t.Errorf("node %d cached the forger's proposal", i)
 		}
 	}
-	waitFor(t, 10*time.Second, "every node lowered the forger's score", func() bool {
+	waitFor(t, propagation, "every node lowered the forger's score", func() bool {
 		return allHold(net.nodes, func(n *testNode) bool {
 			s, ok := n.svc.PeerScore(pid)
 			return ok && s < 0
@@ -364,7 +391,7 @@ func rateLimitedAtEveryNode(t *testing.T, ctx context.Context, net *testNet) {
 	for i := 0; i < sent; i++ {
 		f.publish(t, ctx, signedBy(t, fid, f.node.ID(), base, func(p *market.Proposal, _ *p2p.Binding) { p.Seq += uint64(i) }))
 	}
-	waitFor(t, 15*time.Second, "every node validated all messages", func() bool {
+	waitFor(t, propagation, "every node validated all messages", func() bool {
 		for i, n := range net.nodes {
 			s := n.svc.Stats()
 			passed := (s.Accepted + s.Stale) - (before[i].Accepted + before[i].Stale)

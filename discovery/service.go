@@ -203,7 +203,18 @@ func (s *Service) PeerScore(p peer.ID) (float64, bool) {
 // Publish sends an encoded announcement on the topic. It passes the local
 // validator first, so an invalid one is refused with an error.
 func (s *Service) Publish(ctx context.Context, raw []byte) error {
-	if err := s.topic.Publish(ctx, raw); err != nil {
+	return s.publish(ctx, raw, false)
+}
+
+// publish sends raw; with waitPeer it first waits (bounded by ctx) until
+// the node has a topic peer, so a just-started node's announcement is not
+// published into the void.
+func (s *Service) publish(ctx context.Context, raw []byte, waitPeer bool) error {
+	var opts []pubsub.PubOpt
+	if waitPeer {
+		opts = append(opts, pubsub.WithReadiness(pubsub.MinTopicSize(1)))
+	}
+	if err := s.topic.Publish(ctx, raw, opts...); err != nil {
 		return fmt.Errorf("discovery: publish: %w", err)
 	}
 	return nil
