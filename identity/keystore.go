@@ -84,6 +84,8 @@ type Manager struct {
 
 	mu       sync.RWMutex
 	unlocked map[common.Address]*ecdsa.PrivateKey
+	// writeMu serializes adding key files within this process.
+	writeMu sync.Mutex
 }
 
 // Option configures a Manager.
@@ -272,6 +274,8 @@ func (m *Manager) store(ctx context.Context, priv *ecdsa.PrivateKey, passphrase 
 		return Identity{}, fmt.Errorf("identity: key id: %w", err)
 	}
 	key := &keystore.Key{Id: id, Address: crypto.PubkeyToAddress(priv.PublicKey), PrivateKey: priv}
+	// Fail fast on a broken or duplicate keystore; addFile checks again
+	// under the lock.
 	files, err := m.scan()
 	if err != nil {
 		return Identity{}, err
@@ -279,13 +283,13 @@ func (m *Manager) store(ctx context.Context, priv *ecdsa.PrivateKey, passphrase 
 	if f, ok := files[key.Address]; ok {
 		return Identity{}, fmt.Errorf("identity: %w: %s in %s", ErrExists, key.Address.Hex(), f)
 	}
+	// Encrypt (slow) before taking the locks.
 	keyjson, err := keystore.EncryptKey(key, passphrase, m.scryptN, m.scryptP)
 	if err != nil {
 		return Identity{}, fmt.Errorf("identity: encrypt key: %w", err)
 	}
-	path := filepath.Join(m.dir, keyFileName(key.Address, time.Now()))
-	if err := writeNewFile(path, keyjson); err != nil {
-		return Identity{}, fmt.Errorf("identity: write keystore file: %w", err)
+	if err := m.addFile(key.Address, keyjson); err != nil {
+		return Identity{}, err
 	}
 	if _, ok, err := m.storedDefault(ctx); err == nil && !ok {
 		if err := m.SetDefault(ctx, key.Address); err != nil {
@@ -293,6 +297,32 @@ func (m *Manager) store(ctx context.Context, priv *ecdsa.PrivateKey, passphrase 
 		}
 	}
 	return m.Get(ctx, key.Address)
+}
+
+// addFile writes keyjson as a new key file unless addr is already in the
+// keystore. The check and the write happen under the in-process mutex and
+// the keystore's lock file, so concurrent adders (also in other processes)
+// cannot both add the same address.
+func (m *Manager) addFile(addr common.Address, keyjson []byte) error {
+	m.writeMu.Lock()
+	defer m.writeMu.Unlock()
+	unlock, err := lockDir(m.dir)
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	files, err := m.scan()
+	if err != nil {
+		return err
+	}
+	if f, ok := files[addr]; ok {
+		return fmt.Errorf("identity: %w: %s in %s", ErrExists, addr.Hex(), f)
+	}
+	path := filepath.Join(m.dir, keyFileName(addr, time.Now()))
+	if err := writeNewFile(path, keyjson); err != nil {
+		return fmt.Errorf("identity: write keystore file: %w", err)
+	}
+	return nil
 }
 
 // keyFileName follows geth's UTC--<ISO8601 with dashes>--<address hex>.
