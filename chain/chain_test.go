@@ -195,7 +195,7 @@ func TestProviderSettle(t *testing.T) {
 	}
 	provider, _ := e.registered(nil)
 	beneficiary := common.HexToAddress("0x00000000000000000000000000000000000be4e1")
-	if _, err := e.client.SetBeneficiary(e.ctx, provider, beneficiary); err != nil {
+	if _, err := e.client.SetBeneficiary(e.ctx, provider, beneficiary, e.hermes, nil); err != nil {
 		t.Fatal(err)
 	}
 	pcid := ProviderChannelID(provider.Address(), e.hermes)
@@ -312,7 +312,7 @@ func TestProviderSettle(t *testing.T) {
 
 	// Stake back, signed by the provider; replay refused.
 	before := e.balance(beneficiary)
-	if _, err := e.client.DecreaseStake(e.ctx, provider, e.hermes, MYST(20)); err != nil {
+	if _, err := e.client.DecreaseStake(e.ctx, provider, e.hermes, MYST(20), nil); err != nil {
 		t.Fatal(err)
 	}
 	wantBalance(t, e, beneficiary, new(big.Int).Add(before, MYST(20)), "beneficiary after unstake")
@@ -339,18 +339,18 @@ func TestBeneficiaryChangeReplay(t *testing.T) {
 	b1 := common.HexToAddress("0x00000000000000000000000000000000000000b1")
 	b2 := common.HexToAddress("0x00000000000000000000000000000000000000b2")
 	// Sign nonce 1 for b1, submit it, then change to b2 (nonce 2), then replay nonce 1.
-	d := BeneficiaryDigest(e.client.chainID, e.dep.Registry, s.Address(), b1, 1)
+	d := BeneficiaryDigest(e.client.chainID, e.dep.Registry, s.Address(), b1, e.hermes, new(big.Int), 1)
 	sig1, _ := s.Sign(d[:])
 	submit := func(b common.Address, n int64, sig []byte) error {
 		_, err := e.client.send(e.ctx, "set beneficiary", func(o *bind.TransactOpts) (*types.Transaction, error) {
-			return e.client.registry.SetBeneficiary(o, s.Address(), b, big.NewInt(n), sig)
+			return e.client.registry.SetBeneficiary(o, s.Address(), b, e.hermes, new(big.Int), big.NewInt(n), sig)
 		})
 		return err
 	}
 	if err := submit(b1, 1, sig1); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := e.client.SetBeneficiary(e.ctx, s, b2); err != nil {
+	if _, err := e.client.SetBeneficiary(e.ctx, s, b2, e.hermes, nil); err != nil {
 		t.Fatal(err)
 	}
 	if err := submit(b1, 1, sig1); !errors.Is(err, ErrBadNonce) {
@@ -364,7 +364,7 @@ func TestBeneficiaryChangeReplay(t *testing.T) {
 		t.Fatalf("beneficiary %s, want %s", got.Hex(), b2.Hex())
 	}
 	// Contract digest equals the Go digest.
-	cd, err := e.client.registry.BeneficiaryDigest(call(e.ctx), s.Address(), b1, big.NewInt(1))
+	cd, err := e.client.registry.BeneficiaryDigest(call(e.ctx), s.Address(), b1, e.hermes, new(big.Int), big.NewInt(1))
 	if err != nil || cd != d {
 		t.Fatalf("beneficiary digest: contract %x Go %x (%v)", cd, d, err)
 	}
@@ -374,16 +374,16 @@ func TestUnilateralExit(t *testing.T) {
 	e := newEnv(t, hermesOpts{})
 	consumer, ch := e.registered(MYST(10))
 	beneficiary := common.HexToAddress("0x00000000000000000000000000000000000c0501")
-	if _, err := e.client.SetBeneficiary(e.ctx, consumer, beneficiary); err != nil {
+	if _, err := e.client.SetBeneficiary(e.ctx, consumer, beneficiary, e.hermes, nil); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := e.client.FinalizeExit(e.ctx, ch); !errors.Is(err, ErrExitNotRequested) {
 		t.Fatalf("finalize without request: %v", err)
 	}
-	if _, err := e.client.RequestExit(e.ctx, consumer, ch); err != nil {
+	if _, err := e.client.RequestExit(e.ctx, consumer, ch, nil); err != nil {
 		t.Fatalf("request exit: %v", err)
 	}
-	if _, err := e.client.RequestExit(e.ctx, consumer, ch); !errors.Is(err, ErrExitAlreadyRequested) {
+	if _, err := e.client.RequestExit(e.ctx, consumer, ch, nil); !errors.Is(err, ErrExitAlreadyRequested) {
 		t.Fatalf("second request: %v", err)
 	}
 	if _, err := e.client.FinalizeExit(e.ctx, ch); !errors.Is(err, ErrExitLocked) {
@@ -418,10 +418,10 @@ func TestCooperativeWithdraw(t *testing.T) {
 	consumer, ch := e.registered(MYST(10))
 	to := common.HexToAddress("0x00000000000000000000000000000000000c0502")
 	// Without the hermes's co-signature (consumer signs twice): refused.
-	if _, err := e.client.Withdraw(e.ctx, ch, MYST(4), to, consumer, consumer); !errors.Is(err, ErrBadSignature) {
+	if _, err := e.client.Withdraw(e.ctx, ch, MYST(4), to, nil, consumer, consumer); !errors.Is(err, ErrBadSignature) {
 		t.Fatalf("withdraw without hermes: %v", err)
 	}
-	if _, err := e.client.Withdraw(e.ctx, ch, MYST(4), to, consumer, e.operator); err != nil {
+	if _, err := e.client.Withdraw(e.ctx, ch, MYST(4), to, nil, consumer, e.operator); err != nil {
 		t.Fatalf("withdraw: %v", err)
 	}
 	wantBalance(t, e, to, MYST(4), "withdrawn")
@@ -430,12 +430,12 @@ func TestCooperativeWithdraw(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	got, err := cd.WithdrawDigest(call(e.ctx), MYST(4), to, big.NewInt(1))
-	if want := WithdrawDigest(e.client.ChainID(), ch, MYST(4), to, 1); err != nil || got != want {
+	got, err := cd.WithdrawDigest(call(e.ctx), MYST(4), to, big.NewInt(3), big.NewInt(1))
+	if want := WithdrawDigest(e.client.ChainID(), ch, MYST(4), to, big.NewInt(3), 1); err != nil || got != want {
 		t.Fatalf("withdraw digest contract %x, Go %x (%v)", got, want, err)
 	}
-	got, err = cd.RequestExitDigest(call(e.ctx), big.NewInt(2))
-	if want := RequestExitDigest(e.client.ChainID(), ch, 2); err != nil || got != want {
+	got, err = cd.RequestExitDigest(call(e.ctx), big.NewInt(5), big.NewInt(2))
+	if want := RequestExitDigest(e.client.ChainID(), ch, big.NewInt(5), 2); err != nil || got != want {
 		t.Fatalf("exit digest contract %x, Go %x (%v)", got, want, err)
 	}
 }
@@ -622,4 +622,68 @@ func TestTransactorsSharingAKeyResync(t *testing.T) {
 		}
 	}
 	wantBalance(t, e, dst, MYST(6), "destination")
+}
+
+// TestTransactorFeesOnSignedMessages: every identity-signed call can pay
+// the submitting transactor a fee the identity signed for.
+func TestTransactorFeesOnSignedMessages(t *testing.T) {
+	e := newEnv(t, hermesOpts{minStake: MYST(1), maxStake: MYST(100)})
+	consumer, ch := e.registered(MYST(10))
+	txAddr := e.client.tx.Address()
+	paid := func(what string, want *big.Int, f func() error) {
+		t.Helper()
+		before := e.balance(txAddr)
+		if err := f(); err != nil {
+			t.Fatalf("%s: %v", what, err)
+		}
+		if got := new(big.Int).Sub(e.balance(txAddr), before); got.Cmp(want) != 0 {
+			t.Fatalf("%s: transactor got %s MYST, want %s", what, FormatMYST(got), FormatMYST(want))
+		}
+	}
+	ben := common.HexToAddress("0x00000000000000000000000000000000000fee01")
+	paid("set beneficiary", MYST(1), func() error {
+		_, err := e.client.SetBeneficiary(e.ctx, consumer, ben, e.hermes, MYST(1))
+		return err
+	})
+	// A fee from a channel that does not exist (identity has no channel with that hermes).
+	if _, err := e.client.SetBeneficiary(e.ctx, consumer, ben, common.HexToAddress("0x1234"), MYST(1)); !errors.Is(err, ErrUnknownHermes) {
+		t.Fatalf("fee from a missing channel: %v", err)
+	}
+	// A fee the channel cannot pay.
+	if _, err := e.client.SetBeneficiary(e.ctx, consumer, ben, e.hermes, MYST(100)); !errors.Is(err, ErrInsufficientBalance) {
+		t.Fatalf("fee above the channel balance: %v", err)
+	}
+	paid("cooperative withdraw", MYST(1), func() error {
+		_, err := e.client.Withdraw(e.ctx, ch, MYST(2), ben, MYST(1), consumer, e.operator)
+		return err
+	})
+	half, _ := ParseMYST("0.5")
+	paid("request exit", half, func() error {
+		_, err := e.client.RequestExit(e.ctx, consumer, ch, half)
+		return err
+	})
+	rest, _ := ParseMYST("5.5") // 10 - 1 - 2 - 1 - 0.5
+	wantBalance(t, e, ch, rest, "channel")
+
+	// Provider stake returned with a fee for the transactor.
+	provider, _ := e.registered(nil)
+	if _, err := e.client.SetBeneficiary(e.ctx, provider, ben, e.hermes, nil); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.client.Mint(e.ctx, txAddr, MYST(5)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.client.IncreaseStake(e.ctx, e.hermes, provider.Address(), MYST(5)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.client.DecreaseStake(e.ctx, provider, e.hermes, MYST(2), MYST(3)); !errors.Is(err, ErrFeeAboveAmount) {
+		t.Fatalf("fee above the stake returned: %v", err)
+	}
+	benBefore := e.balance(ben)
+	paid("decrease stake", half, func() error {
+		_, err := e.client.DecreaseStake(e.ctx, provider, e.hermes, MYST(2), half)
+		return err
+	})
+	onehalf, _ := ParseMYST("1.5")
+	wantBalance(t, e, ben, new(big.Int).Add(benBefore, onehalf), "provider beneficiary")
 }

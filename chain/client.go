@@ -90,6 +90,13 @@ func (c *Client) send(ctx context.Context, op string, build func(*bind.TransactO
 
 func call(ctx context.Context) *bind.CallOpts { return &bind.CallOpts{Context: ctx} }
 
+func orZero(v *big.Int) *big.Int {
+	if v == nil {
+		return new(big.Int)
+	}
+	return v
+}
+
 func sign(signer identity.Signer, d [32]byte, what string) ([]byte, error) {
 	sig, err := signer.Sign(d[:])
 	if err != nil {
@@ -206,20 +213,22 @@ func (c *Client) Beneficiary(ctx context.Context, ident common.Address) (common.
 	return b, nil
 }
 
-// SetBeneficiary changes signer's payout address with the next nonce.
-func (c *Client) SetBeneficiary(ctx context.Context, signer identity.Signer, beneficiary common.Address) (*types.Receipt, error) {
+// SetBeneficiary changes signer's payout address with the next nonce. A
+// non-nil, non-zero fee is paid to the transactor from signer's channel with hermes.
+func (c *Client) SetBeneficiary(ctx context.Context, signer identity.Signer, beneficiary, hermes common.Address, fee *big.Int) (*types.Receipt, error) {
+	fee = orZero(fee)
 	id := signer.Address()
 	n, err := c.registry.BeneficiaryNonce(call(ctx), id)
 	if err != nil {
 		return nil, wrapCallError("beneficiary nonce", err)
 	}
 	nonce := n.Uint64() + 1
-	sig, err := sign(signer, BeneficiaryDigest(c.chainID, c.dep.Registry, id, beneficiary, nonce), "beneficiary change")
+	sig, err := sign(signer, BeneficiaryDigest(c.chainID, c.dep.Registry, id, beneficiary, hermes, fee, nonce), "beneficiary change")
 	if err != nil {
 		return nil, err
 	}
 	return c.send(ctx, "set beneficiary", func(o *bind.TransactOpts) (*types.Transaction, error) {
-		return c.registry.SetBeneficiary(o, id, beneficiary, new(big.Int).SetUint64(nonce), sig)
+		return c.registry.SetBeneficiary(o, id, beneficiary, hermes, fee, new(big.Int).SetUint64(nonce), sig)
 	})
 }
 
@@ -298,8 +307,10 @@ func (c *Client) SettleConsumerPromise(ctx context.Context, channel common.Addre
 	})
 }
 
-// RequestExit starts signer's unilateral exit from channel.
-func (c *Client) RequestExit(ctx context.Context, signer identity.Signer, channel common.Address) (*types.Receipt, error) {
+// RequestExit starts signer's unilateral exit from channel; fee (may be nil)
+// goes from the channel to the transactor.
+func (c *Client) RequestExit(ctx context.Context, signer identity.Signer, channel common.Address, fee *big.Int) (*types.Receipt, error) {
+	fee = orZero(fee)
 	ch, err := bindings.NewConsumerChannel(channel, c.backend)
 	if err != nil {
 		return nil, fmt.Errorf("chain: bind channel: %w", err)
@@ -309,12 +320,12 @@ func (c *Client) RequestExit(ctx context.Context, signer identity.Signer, channe
 		return nil, wrapCallError("channel nonce", err)
 	}
 	nonce := n.Uint64() + 1
-	sig, err := sign(signer, RequestExitDigest(c.chainID, channel, nonce), "exit request")
+	sig, err := sign(signer, RequestExitDigest(c.chainID, channel, fee, nonce), "exit request")
 	if err != nil {
 		return nil, err
 	}
 	return c.send(ctx, "request exit", func(o *bind.TransactOpts) (*types.Transaction, error) {
-		return ch.RequestExit(o, new(big.Int).SetUint64(nonce), sig)
+		return ch.RequestExit(o, fee, new(big.Int).SetUint64(nonce), sig)
 	})
 }
 
@@ -327,9 +338,10 @@ func (c *Client) FinalizeExit(ctx context.Context, channel common.Address) (*typ
 	return c.send(ctx, "finalize exit", func(o *bind.TransactOpts) (*types.Transaction, error) { return ch.FinalizeExit(o) })
 }
 
-// Withdraw is the cooperative exit: amount goes to `to` at once, signed by
-// the consumer and the hermes operator.
-func (c *Client) Withdraw(ctx context.Context, channel common.Address, amount *big.Int, to common.Address, consumer, hermesOperator identity.Signer) (*types.Receipt, error) {
+// Withdraw is the cooperative exit: amount goes to `to` at once (fee, may be
+// nil, to the transactor), signed by the consumer and the hermes operator.
+func (c *Client) Withdraw(ctx context.Context, channel common.Address, amount *big.Int, to common.Address, fee *big.Int, consumer, hermesOperator identity.Signer) (*types.Receipt, error) {
+	fee = orZero(fee)
 	ch, err := bindings.NewConsumerChannel(channel, c.backend)
 	if err != nil {
 		return nil, fmt.Errorf("chain: bind channel: %w", err)
@@ -339,7 +351,7 @@ func (c *Client) Withdraw(ctx context.Context, channel common.Address, amount *b
 		return nil, wrapCallError("channel nonce", err)
 	}
 	nonce := n.Uint64() + 1
-	d := WithdrawDigest(c.chainID, channel, amount, to, nonce)
+	d := WithdrawDigest(c.chainID, channel, amount, to, fee, nonce)
 	cs, err := sign(consumer, d, "withdrawal (consumer)")
 	if err != nil {
 		return nil, err
@@ -349,7 +361,7 @@ func (c *Client) Withdraw(ctx context.Context, channel common.Address, amount *b
 		return nil, err
 	}
 	return c.send(ctx, "withdraw from channel", func(o *bind.TransactOpts) (*types.Transaction, error) {
-		return ch.Withdraw(o, amount, to, new(big.Int).SetUint64(nonce), cs, hs)
+		return ch.Withdraw(o, amount, to, fee, new(big.Int).SetUint64(nonce), cs, hs)
 	})
 }
 
@@ -467,8 +479,10 @@ func (c *Client) IncreaseStake(ctx context.Context, hermes, provider common.Addr
 	})
 }
 
-// DecreaseStake returns amount of signer's provider stake in hermes to its beneficiary.
-func (c *Client) DecreaseStake(ctx context.Context, signer identity.Signer, hermes common.Address, amount *big.Int) (*types.Receipt, error) {
+// DecreaseStake returns amount of signer's provider stake in hermes to its
+// beneficiary, minus fee (may be nil) for the transactor.
+func (c *Client) DecreaseStake(ctx context.Context, signer identity.Signer, hermes common.Address, amount, fee *big.Int) (*types.Receipt, error) {
+	fee = orZero(fee)
 	h, err := bindings.NewHermes(hermes, c.backend)
 	if err != nil {
 		return nil, fmt.Errorf("chain: bind hermes: %w", err)
@@ -478,12 +492,12 @@ func (c *Client) DecreaseStake(ctx context.Context, signer identity.Signer, herm
 		return nil, err
 	}
 	nonce := ch.Nonce + 1
-	sig, err := sign(signer, DecreaseStakeDigest(c.chainID, hermes, signer.Address(), amount, nonce), "stake decrease")
+	sig, err := sign(signer, DecreaseStakeDigest(c.chainID, hermes, signer.Address(), amount, fee, nonce), "stake decrease")
 	if err != nil {
 		return nil, err
 	}
 	return c.send(ctx, "decrease provider stake", func(o *bind.TransactOpts) (*types.Transaction, error) {
-		return h.DecreaseStake(o, signer.Address(), amount, uint32(nonce), sig)
+		return h.DecreaseStake(o, signer.Address(), amount, fee, uint32(nonce), sig)
 	})
 }
 

@@ -67,24 +67,28 @@ func RegisterDigest(chainID *big.Int, registry, ident, hermes common.Address, fe
 	return crypto.Keccak256Hash(u256(chainID), registry.Bytes(), TagRegisterIdentity[:], ident.Bytes(), hermes.Bytes(), u256(fee), beneficiary.Bytes())
 }
 
-// BeneficiaryDigest is what an identity signs to change its beneficiary.
-func BeneficiaryDigest(chainID *big.Int, registry, ident, beneficiary common.Address, nonce uint64) [32]byte {
-	return crypto.Keccak256Hash(u256(chainID), registry.Bytes(), TagSetBeneficiary[:], ident.Bytes(), beneficiary.Bytes(), u256(new(big.Int).SetUint64(nonce)))
+// BeneficiaryDigest is what an identity signs to change its beneficiary;
+// a non-zero fee is paid to the transactor from its channel with hermes.
+func BeneficiaryDigest(chainID *big.Int, registry, ident, beneficiary, hermes common.Address, fee *big.Int, nonce uint64) [32]byte {
+	return crypto.Keccak256Hash(u256(chainID), registry.Bytes(), TagSetBeneficiary[:], ident.Bytes(), beneficiary.Bytes(), hermes.Bytes(), u256(fee), u256(new(big.Int).SetUint64(nonce)))
 }
 
-// WithdrawDigest is what both the consumer and the hermes operator sign for a cooperative withdrawal.
-func WithdrawDigest(chainID *big.Int, channel common.Address, amount *big.Int, to common.Address, nonce uint64) [32]byte {
-	return crypto.Keccak256Hash(u256(chainID), channel.Bytes(), TagChannelWithdraw[:], u256(amount), to.Bytes(), u256(new(big.Int).SetUint64(nonce)))
+// WithdrawDigest is what both the consumer and the hermes operator sign for
+// a cooperative withdrawal of amount to `to`, plus fee to the transactor.
+func WithdrawDigest(chainID *big.Int, channel common.Address, amount *big.Int, to common.Address, fee *big.Int, nonce uint64) [32]byte {
+	return crypto.Keccak256Hash(u256(chainID), channel.Bytes(), TagChannelWithdraw[:], u256(amount), to.Bytes(), u256(fee), u256(new(big.Int).SetUint64(nonce)))
 }
 
-// RequestExitDigest is what the consumer signs to start a unilateral exit.
-func RequestExitDigest(chainID *big.Int, channel common.Address, nonce uint64) [32]byte {
-	return crypto.Keccak256Hash(u256(chainID), channel.Bytes(), TagRequestExit[:], u256(new(big.Int).SetUint64(nonce)))
+// RequestExitDigest is what the consumer signs to start a unilateral exit
+// (fee goes to the transactor).
+func RequestExitDigest(chainID *big.Int, channel common.Address, fee *big.Int, nonce uint64) [32]byte {
+	return crypto.Keccak256Hash(u256(chainID), channel.Bytes(), TagRequestExit[:], u256(fee), u256(new(big.Int).SetUint64(nonce)))
 }
 
-// DecreaseStakeDigest is what a provider signs to take back stake from its provider channel.
-func DecreaseStakeDigest(chainID *big.Int, hermes, provider common.Address, amount *big.Int, nonce uint64) [32]byte {
-	return crypto.Keccak256Hash(u256(chainID), hermes.Bytes(), TagDecreaseStake[:], provider.Bytes(), u256(amount), u256(new(big.Int).SetUint64(nonce)))
+// DecreaseStakeDigest is what a provider signs to take back amount of its
+// stake (fee of it goes to the transactor).
+func DecreaseStakeDigest(chainID *big.Int, hermes, provider common.Address, amount, fee *big.Int, nonce uint64) [32]byte {
+	return crypto.Keccak256Hash(u256(chainID), hermes.Bytes(), TagDecreaseStake[:], provider.Bytes(), u256(amount), u256(fee), u256(new(big.Int).SetUint64(nonce)))
 }
 
 // minimalProxyInitCode is the EIP-1167 creation code of a proxy to impl.

@@ -95,8 +95,8 @@ func TestSignedMessageDigestsMatchContracts(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	got, err = hb.DecreaseStakeDigest(call(e.ctx), a, MYST(2), big.NewInt(7))
-	if want := DecreaseStakeDigest(id, h, a, MYST(2), 7); err != nil || got != want {
+	got, err = hb.DecreaseStakeDigest(call(e.ctx), a, MYST(2), big.NewInt(9), big.NewInt(7))
+	if want := DecreaseStakeDigest(id, h, a, MYST(2), big.NewInt(9), 7); err != nil || got != want {
 		t.Fatalf("decrease stake digest: contract %x, Go %x (%v)", got, want, err)
 	}
 	ha, err := e.client.registry.HermesAddress(call(e.ctx), e.operator.Address())

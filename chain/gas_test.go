@@ -71,9 +71,9 @@ func gasRun(t testing.TB, e *env, round int) map[string]uint64 {
 	r, err = e.client.SettleProviderPromise(e.ctx, e.hermes, provider.Address(), pp, pre)
 	rec("provider settle (later, with transactor fee)", r, err)
 
-	r, err = e.client.Withdraw(e.ctx, ch, MYST(1), consumer.Address(), consumer, e.operator)
+	r, err = e.client.Withdraw(e.ctx, ch, MYST(1), consumer.Address(), nil, consumer, e.operator)
 	rec("exit: cooperative withdraw", r, err)
-	r, err = e.client.RequestExit(e.ctx, consumer, ch)
+	r, err = e.client.RequestExit(e.ctx, consumer, ch, nil)
 	rec("exit: request (unilateral)", r, err)
 	e.backend.adjustTime(t, testExitTimelock+1)
 	r, err = e.client.FinalizeExit(e.ctx, ch)

@@ -35,7 +35,7 @@ var (
 
 // ConsumerChannelMetaData contains all meta data concerning the ConsumerChannel contract.
 var ConsumerChannelMetaData = &bind.MetaData{
-	ABI: "[{\"inputs\":[{\"internalType\":\"address\",\"name\":\"registry_\",\"type\":\"address\"},{\"internalType\":\"contractIERC20Min\",\"name\":\"token_\",\"type\":\"address\"},{\"internalType\":\"uint64\",\"name\":\"exitTimelock_\",\"type\":\"uint64\"}],\"stateMutability\":\"nonpayable\",\"type\":\"constructor\"},{\"inputs\":[],\"name\":\"AlreadyInitialized\",\"type\":\"error\"},{\"inputs\":[{\"internalType\":\"uint256\",\"name\":\"got\",\"type\":\"uint256\"},{\"internalType\":\"uint256\",\"name\":\"want\",\"type\":\"uint256\"}],\"name\":\"BadNonce\",\"type\":\"error\"},{\"inputs\":[],\"name\":\"BadPreimage\",\"type\":\"error\"},{\"inputs\":[],\"name\":\"BadSignature\",\"type\":\"error\"},{\"inputs\":[],\"name\":\"ChannelEmpty\",\"type\":\"error\"},{\"inputs\":[{\"internalType\":\"uint64\",\"name\":\"unlockAt\",\"type\":\"uint64\"}],\"name\":\"ExitAlreadyRequested\",\"type\":\"error\"},{\"inputs\":[{\"internalType\":\"uint64\",\"name\":\"unlockAt\",\"type\":\"uint64\"},{\"internalType\":\"uint256\",\"name\":\"now_\",\"type\":\"uint256\"}],\"name\":\"ExitLocked\",\"type\":\"error\"},{\"inputs\":[],\"name\":\"ExitNotRequested\",\"type\":\"error\"},{\"inputs\":[{\"internalType\":\"uint256\",\"name\":\"fee\",\"type\":\"uint256\"},{\"internalType\":\"uint256\",\"name\":\"amount\",\"type\":\"uint256\"}],\"name\":\"FeeAboveAmount\",\"type\":\"error\"},{\"inputs\":[],\"name\":\"NotInitialized\",\"type\":\"error\"},{\"inputs\":[],\"name\":\"NotRegistry\",\"type\":\"error\"},{\"inputs\":[{\"internalType\":\"uint256\",\"name\":\"amount\",\"type\":\"uint256\"},{\"internalType\":\"uint256\",\"name\":\"settled\",\"type\":\"uint256\"}],\"name\":\"NothingToSettle\",\"type\":\"error\"},{\"inputs\":[],\"name\":\"ZeroAddress\",\"type\":\"error\"},{\"anonymous\":false,\"inputs\":[{\"indexed\":true,\"internalType\":\"address\",\"name\":\"to\",\"type\":\"address\"},{\"indexed\":false,\"internalType\":\"uint256\",\"name\":\"amount\",\"type\":\"uint256\"}],\"name\":\"ExitFinalized\",\"type\":\"event\"},{\"anonymous\":false,\"inputs\":[{\"indexed\":false,\"internalType\":\"uint64\",\"name\":\"unlockAt\",\"type\":\"uint64\"}],\"name\":\"ExitRequested\",\"type\":\"event\"},{\"anonymous\":false,\"inputs\":[{\"indexed\":false,\"internalType\":\"uint256\",\"name\":\"paid\",\"type\":\"uint256\"},{\"indexed\":false,\"internalType\":\"uint256\",\"name\":\"fee\",\"type\":\"uint256\"},{\"indexed\":false,\"internalType\":\"uint256\",\"name\":\"settled\",\"type\":\"uint256\"},{\"indexed\":false,\"internalType\":\"bytes32\",\"name\":\"hashlock\",\"type\":\"bytes32\"}],\"name\":\"PromiseSettled\",\"type\":\"event\"},{\"anonymous\":false,\"inputs\":[{\"indexed\":true,\"internalType\":\"address\",\"name\":\"to\",\"type\":\"address\"},{\"indexed\":false,\"internalType\":\"uint256\",\"name\":\"amount\",\"type\":\"uint256\"},{\"indexed\":false,\"internalType\":\"uint96\",\"name\":\"nonce\",\"type\":\"uint96\"}],\"name\":\"Withdrawn\",\"type\":\"event\"},{\"inputs\":[],\"name\":\"channelId\",\"outputs\":[{\"internalType\":\"bytes32\",\"name\":\"\",\"type\":\"bytes32\"}],\"stateMutability\":\"view\",\"type\":\"function\"},{\"inputs\":[],\"name\":\"exitTimelock\",\"outputs\":[{\"internalType\":\"uint64\",\"name\":\"\",\"type\":\"uint64\"}],\"stateMutability\":\"view\",\"type\":\"function\"},{\"inputs\":[],\"name\":\"exitUnlockAt\",\"outputs\":[{\"internalType\":\"uint64\",\"name\":\"\",\"type\":\"uint64\"}],\"stateMutability\":\"view\",\"type\":\"function\"},{\"inputs\":[],\"name\":\"finalizeExit\",\"outputs\":[],\"stateMutability\":\"nonpayable\",\"type\":\"function\"},{\"inputs\":[],\"name\":\"hermes\",\"outputs\":[{\"internalType\":\"address\",\"name\":\"\",\"type\":\"address\"}],\"stateMutability\":\"view\",\"type\":\"function\"},{\"inputs\":[],\"name\":\"identity\",\"outputs\":[{\"internalType\":\"address\",\"name\":\"\",\"type\":\"address\"}],\"stateMutability\":\"view\",\"type\":\"function\"},{\"inputs\":[{\"internalType\":\"address\",\"name\":\"identity_\",\"type\":\"address\"},{\"internalType\":\"address\",\"name\":\"hermes_\",\"type\":\"address\"},{\"internalType\":\"address\",\"name\":\"feeTo\",\"type\":\"address\"},{\"internalType\":\"uint256\",\"name\":\"fee\",\"type\":\"uint256\"}],\"name\":\"initialize\",\"outputs\":[],\"stateMutability\":\"nonpayable\",\"type\":\"function\"},{\"inputs\":[],\"name\":\"nonce\",\"outputs\":[{\"internalType\":\"uint96\",\"name\":\"\",\"type\":\"uint96\"}],\"stateMutability\":\"view\",\"type\":\"function\"},{\"inputs\":[],\"name\":\"registry\",\"outputs\":[{\"internalType\":\"address\",\"name\":\"\",\"type\":\"address\"}],\"stateMutability\":\"view\",\"type\":\"function\"},{\"inputs\":[{\"internalType\":\"uint96\",\"name\":\"nonce_\",\"type\":\"uint96\"},{\"internalType\":\"bytes\",\"name\":\"identitySig\",\"type\":\"bytes\"}],\"name\":\"requestExit\",\"outputs\":[],\"stateMutability\":\"nonpayable\",\"type\":\"function\"},{\"inputs\":[{\"internalType\":\"uint256\",\"name\":\"nonce_\",\"type\":\"uint256\"}],\"name\":\"requestExitDigest\",\"outputs\":[{\"internalType\":\"bytes32\",\"name\":\"\",\"type\":\"bytes32\"}],\"stateMutability\":\"view\",\"type\":\"function\"},{\"inputs\":[{\"internalType\":\"uint256\",\"name\":\"amount\",\"type\":\"uint256\"},{\"internalType\":\"uint256\",\"name\":\"fee\",\"type\":\"uint256\"},{\"internalType\":\"bytes32\",\"name\":\"hashlock\",\"type\":\"bytes32\"},{\"internalType\":\"bytes32\",\"name\":\"preimage\",\"type\":\"bytes32\"},{\"internalType\":\"bytes\",\"name\":\"signature\",\"type\":\"bytes\"}],\"name\":\"settlePromise\",\"outputs\":[],\"stateMutability\":\"nonpayable\",\"type\":\"function\"},{\"inputs\":[],\"name\":\"settled\",\"outputs\":[{\"internalType\":\"uint256\",\"name\":\"\",\"type\":\"uint256\"}],\"stateMutability\":\"view\",\"type\":\"function\"},{\"inputs\":[],\"name\":\"token\",\"outputs\":[{\"internalType\":\"contractIERC20Min\",\"name\":\"\",\"type\":\"address\"}],\"stateMutability\":\"view\",\"type\":\"function\"},{\"inputs\":[{\"internalType\":\"uint256\",\"name\":\"amount\",\"type\":\"uint256\"},{\"internalType\":\"address\",\"name\":\"to\",\"type\":\"address\"},{\"internalType\":\"uint96\",\"name\":\"nonce_\",\"type\":\"uint96\"},{\"internalType\":\"bytes\",\"name\":\"identitySig\",\"type\":\"bytes\"},{\"internalType\":\"bytes\",\"name\":\"hermesSig\",\"type\":\"bytes\"}],\"name\":\"withdraw\",\"outputs\":[],\"stateMutability\":\"nonpayable\",\"type\":\"function\"},{\"inputs\":[{\"internalType\":\"uint256\",\"name\":\"amount\",\"type\":\"uint256\"},{\"internalType\":\"address\",\"name\":\"to\",\"type\":\"address\"},{\"internalType\":\"uint256\",\"name\":\"nonce_\",\"type\":\"uint256\"}],\"name\":\"withdrawDigest\",\"outputs\":[{\"internalType\":\"bytes32\",\"name\":\"\",\"type\":\"bytes32\"}],\"stateMutability\":\"view\",\"type\":\"function\"}]",
+	ABI: "[{\"inputs\":[{\"internalType\":\"address\",\"name\":\"registry_\",\"type\":\"address\"},{\"internalType\":\"contractIERC20Min\",\"name\":\"token_\",\"type\":\"address\"},{\"internalType\":\"uint64\",\"name\":\"exitTimelock_\",\"type\":\"uint64\"}],\"stateMutability\":\"nonpayable\",\"type\":\"constructor\"},{\"inputs\":[],\"name\":\"AlreadyInitialized\",\"type\":\"error\"},{\"inputs\":[{\"internalType\":\"uint256\",\"name\":\"got\",\"type\":\"uint256\"},{\"internalType\":\"uint256\",\"name\":\"want\",\"type\":\"uint256\"}],\"name\":\"BadNonce\",\"type\":\"error\"},{\"inputs\":[],\"name\":\"BadPreimage\",\"type\":\"error\"},{\"inputs\":[],\"name\":\"BadSignature\",\"type\":\"error\"},{\"inputs\":[],\"name\":\"ChannelEmpty\",\"type\":\"error\"},{\"inputs\":[{\"internalType\":\"uint64\",\"name\":\"unlockAt\",\"type\":\"uint64\"}],\"name\":\"ExitAlreadyRequested\",\"type\":\"error\"},{\"inputs\":[{\"internalType\":\"uint64\",\"name\":\"unlockAt\",\"type\":\"uint64\"},{\"internalType\":\"uint256\",\"name\":\"now_\",\"type\":\"uint256\"}],\"name\":\"ExitLocked\",\"type\":\"error\"},{\"inputs\":[],\"name\":\"ExitNotRequested\",\"type\":\"error\"},{\"inputs\":[{\"internalType\":\"uint256\",\"name\":\"fee\",\"type\":\"uint256\"},{\"internalType\":\"uint256\",\"name\":\"amount\",\"type\":\"uint256\"}],\"name\":\"FeeAboveAmount\",\"type\":\"error\"},{\"inputs\":[],\"name\":\"NotInitialized\",\"type\":\"error\"},{\"inputs\":[],\"name\":\"NotRegistry\",\"type\":\"error\"},{\"inputs\":[{\"internalType\":\"uint256\",\"name\":\"amount\",\"type\":\"uint256\"},{\"internalType\":\"uint256\",\"name\":\"settled\",\"type\":\"uint256\"}],\"name\":\"NothingToSettle\",\"type\":\"error\"},{\"inputs\":[],\"name\":\"ZeroAddress\",\"type\":\"error\"},{\"anonymous\":false,\"inputs\":[{\"indexed\":true,\"internalType\":\"address\",\"name\":\"to\",\"type\":\"address\"},{\"indexed\":false,\"internalType\":\"uint256\",\"name\":\"amount\",\"type\":\"uint256\"}],\"name\":\"ExitFinalized\",\"type\":\"event\"},{\"anonymous\":false,\"inputs\":[{\"indexed\":false,\"internalType\":\"uint64\",\"name\":\"unlockAt\",\"type\":\"uint64\"}],\"name\":\"ExitRequested\",\"type\":\"event\"},{\"anonymous\":false,\"inputs\":[{\"indexed\":false,\"internalType\":\"uint256\",\"name\":\"paid\",\"type\":\"uint256\"},{\"indexed\":false,\"internalType\":\"uint256\",\"name\":\"fee\",\"type\":\"uint256\"},{\"indexed\":false,\"internalType\":\"uint256\",\"name\":\"settled\",\"type\":\"uint256\"},{\"indexed\":false,\"internalType\":\"bytes32\",\"name\":\"hashlock\",\"type\":\"bytes32\"}],\"name\":\"PromiseSettled\",\"type\":\"event\"},{\"anonymous\":false,\"inputs\":[{\"indexed\":true,\"internalType\":\"address\",\"name\":\"to\",\"type\":\"address\"},{\"indexed\":false,\"internalType\":\"uint256\",\"name\":\"amount\",\"type\":\"uint256\"},{\"indexed\":false,\"internalType\":\"uint96\",\"name\":\"nonce\",\"type\":\"uint96\"}],\"name\":\"Withdrawn\",\"type\":\"event\"},{\"inputs\":[],\"name\":\"channelId\",\"outputs\":[{\"internalType\":\"bytes32\",\"name\":\"\",\"type\":\"bytes32\"}],\"stateMutability\":\"view\",\"type\":\"function\"},{\"inputs\":[],\"name\":\"exitTimelock\",\"outputs\":[{\"internalType\":\"uint64\",\"name\":\"\",\"type\":\"uint64\"}],\"stateMutability\":\"view\",\"type\":\"function\"},{\"inputs\":[],\"name\":\"exitUnlockAt\",\"outputs\":[{\"internalType\":\"uint64\",\"name\":\"\",\"type\":\"uint64\"}],\"stateMutability\":\"view\",\"type\":\"function\"},{\"inputs\":[],\"name\":\"finalizeExit\",\"outputs\":[],\"stateMutability\":\"nonpayable\",\"type\":\"function\"},{\"inputs\":[],\"name\":\"hermes\",\"outputs\":[{\"internalType\":\"address\",\"name\":\"\",\"type\":\"address\"}],\"stateMutability\":\"view\",\"type\":\"function\"},{\"inputs\":[],\"name\":\"identity\",\"outputs\":[{\"internalType\":\"address\",\"name\":\"\",\"type\":\"address\"}],\"stateMutability\":\"view\",\"type\":\"function\"},{\"inputs\":[{\"internalType\":\"address\",\"name\":\"identity_\",\"type\":\"address\"},{\"internalType\":\"address\",\"name\":\"hermes_\",\"type\":\"address\"},{\"internalType\":\"address\",\"name\":\"feeTo\",\"type\":\"address\"},{\"internalType\":\"uint256\",\"name\":\"fee\",\"type\":\"uint256\"}],\"name\":\"initialize\",\"outputs\":[],\"stateMutability\":\"nonpayable\",\"type\":\"function\"},{\"inputs\":[],\"name\":\"nonce\",\"outputs\":[{\"internalType\":\"uint96\",\"name\":\"\",\"type\":\"uint96\"}],\"stateMutability\":\"view\",\"type\":\"function\"},{\"inputs\":[{\"internalType\":\"address\",\"name\":\"to\",\"type\":\"address\"},{\"internalType\":\"uint256\",\"name\":\"fee\",\"type\":\"uint256\"}],\"name\":\"payFee\",\"outputs\":[],\"stateMutability\":\"nonpayable\",\"type\":\"function\"},{\"inputs\":[],\"name\":\"registry\",\"outputs\":[{\"internalType\":\"address\",\"name\":\"\",\"type\":\"address\"}],\"stateMutability\":\"view\",\"type\":\"function\"},{\"inputs\":[{\"internalType\":\"uint256\",\"name\":\"fee\",\"type\":\"uint256\"},{\"internalType\":\"uint96\",\"name\":\"nonce_\",\"type\":\"uint96\"},{\"internalType\":\"bytes\",\"name\":\"identitySig\",\"type\":\"bytes\"}],\"name\":\"requestExit\",\"outputs\":[],\"stateMutability\":\"nonpayable\",\"type\":\"function\"},{\"inputs\":[{\"internalType\":\"uint256\",\"name\":\"fee\",\"type\":\"uint256\"},{\"internalType\":\"uint256\",\"name\":\"nonce_\",\"type\":\"uint256\"}],\"name\":\"requestExitDigest\",\"outputs\":[{\"internalType\":\"bytes32\",\"name\":\"\",\"type\":\"bytes32\"}],\"stateMutability\":\"view\",\"type\":\"function\"},{\"inputs\":[{\"internalType\":\"uint256\",\"name\":\"amount\",\"type\":\"uint256\"},{\"internalType\":\"uint256\",\"name\":\"fee\",\"type\":\"uint256\"},{\"internalType\":\"bytes32\",\"name\":\"hashlock\",\"type\":\"bytes32\"},{\"internalType\":\"bytes32\",\"name\":\"preimage\",\"type\":\"bytes32\"},{\"internalType\":\"bytes\",\"name\":\"signature\",\"type\":\"bytes\"}],\"name\":\"settlePromise\",\"outputs\":[],\"stateMutability\":\"nonpayable\",\"type\":\"function\"},{\"inputs\":[],\"name\":\"settled\",\"outputs\":[{\"internalType\":\"uint256\",\"name\":\"\",\"type\":\"uint256\"}],\"stateMutability\":\"view\",\"type\":\"function\"},{\"inputs\":[],\"name\":\"token\",\"outputs\":[{\"internalType\":\"contractIERC20Min\",\"name\":\"\",\"type\":\"address\"}],\"stateMutability\":\"view\",\"type\":\"function\"},{\"inputs\":[{\"internalType\":\"uint256\",\"name\":\"amount\",\"type\":\"uint256\"},{\"internalType\":\"address\",\"name\":\"to\",\"type\":\"address\"},{\"internalType\":\"uint256\",\"name\":\"fee\",\"type\":\"uint256\"},{\"internalType\":\"uint96\",\"name\":\"nonce_\",\"type\":\"uint96\"},{\"internalType\":\"bytes\",\"name\":\"identitySig\",\"type\":\"bytes\"},{\"internalType\":\"bytes\",\"name\":\"hermesSig\",\"type\":\"bytes\"}],\"name\":\"withdraw\",\"outputs\":[],\"stateMutability\":\"nonpayable\",\"type\":\"function\"},{\"inputs\":[{\"internalType\":\"uint256\",\"name\":\"amount\",\"type\":\"uint256\"},{\"internalType\":\"address\",\"name\":\"to\",\"type\":\"address\"},{\"internalType\":\"uint256\",\"name\":\"fee\",\"type\":\"uint256\"},{\"internalType\":\"uint256\",\"name\":\"nonce_\",\"type\":\"uint256\"}],\"name\":\"withdrawDigest\",\"outputs\":[{\"internalType\":\"bytes32\",\"name\":\"\",\"type\":\"bytes32\"}],\"stateMutability\":\"view\",\"type\":\"function\"}]",
 }
 
 // ConsumerChannelABI is the input ABI used to generate the binding from.
@@ -401,12 +401,12 @@ func (_ConsumerChannel *ConsumerChannelCallerSession) Registry() (common.Address
 	return _ConsumerChannel.Contract.Registry(&_ConsumerChannel.CallOpts)
 }
 
-// RequestExitDigest is a free data retrieval call binding the contract method 0x769b61ce.
+// RequestExitDigest is a free data retrieval call binding the contract method 0x04c821bb.
 //
-// Solidity: function requestExitDigest(uint256 nonce_) view returns(bytes32)
-func (_ConsumerChannel *ConsumerChannelCaller) RequestExitDigest(opts *bind.CallOpts, nonce_ *big.Int) ([32]byte, error) {
+// Solidity: function requestExitDigest(uint256 fee, uint256 nonce_) view returns(bytes32)
+func (_ConsumerChannel *ConsumerChannelCaller) RequestExitDigest(opts *bind.CallOpts, fee *big.Int, nonce_ *big.Int) ([32]byte, error) {
 	var out []interface{}
-	err := _ConsumerChannel.contract.Call(opts, &out, "requestExitDigest", nonce_)
+	err := _ConsumerChannel.contract.Call(opts, &out, "requestExitDigest", fee, nonce_)
 
 	if err != nil {
 		return *new([32]byte), err
@@ -418,18 +418,18 @@ func (_ConsumerChannel *ConsumerChannelCaller) RequestExitDigest(opts *bind.Call
 
 }
 
-// RequestExitDigest is a free data retrieval call binding the contract method 0x769b61ce.
+// RequestExitDigest is a free data retrieval call binding the contract method 0x04c821bb.
 //
-// Solidity: function requestExitDigest(uint256 nonce_) view returns(bytes32)
-func (_ConsumerChannel *ConsumerChannelSession) RequestExitDigest(nonce_ *big.Int) ([32]byte, error) {
-	return _ConsumerChannel.Contract.RequestExitDigest(&_ConsumerChannel.CallOpts, nonce_)
+// Solidity: function requestExitDigest(uint256 fee, uint256 nonce_) view returns(bytes32)
+func (_ConsumerChannel *ConsumerChannelSession) RequestExitDigest(fee *big.Int, nonce_ *big.Int) ([32]byte, error) {
+	return _ConsumerChannel.Contract.RequestExitDigest(&_ConsumerChannel.CallOpts, fee, nonce_)
 }
 
-// RequestExitDigest is a free data retrieval call binding the contract method 0x769b61ce.
+// RequestExitDigest is a free data retrieval call binding the contract method 0x04c821bb.
 //
-// Solidity: function requestExitDigest(uint256 nonce_) view returns(bytes32)
-func (_ConsumerChannel *ConsumerChannelCallerSession) RequestExitDigest(nonce_ *big.Int) ([32]byte, error) {
-	return _ConsumerChannel.Contract.RequestExitDigest(&_ConsumerChannel.CallOpts, nonce_)
+// Solidity: function requestExitDigest(uint256 fee, uint256 nonce_) view returns(bytes32)
+func (_ConsumerChannel *ConsumerChannelCallerSession) RequestExitDigest(fee *big.Int, nonce_ *big.Int) ([32]byte, error) {
+	return _ConsumerChannel.Contract.RequestExitDigest(&_ConsumerChannel.CallOpts, fee, nonce_)
 }
 
 // Settled is a free data retrieval call binding the contract method 0x8f775839.
@@ -494,12 +494,12 @@ func (_ConsumerChannel *ConsumerChannelCallerSession) Token() (common.Address, e
 	return _ConsumerChannel.Contract.Token(&_ConsumerChannel.CallOpts)
 }
 
-// WithdrawDigest is a free data retrieval call binding the contract method 0x2d57a33b.
+// WithdrawDigest is a free data retrieval call binding the contract method 0x4073a95b.
 //
-// Solidity: function withdrawDigest(uint256 amount, address to, uint256 nonce_) view returns(bytes32)
-func (_ConsumerChannel *ConsumerChannelCaller) WithdrawDigest(opts *bind.CallOpts, amount *big.Int, to common.Address, nonce_ *big.Int) ([32]byte, error) {
+// Solidity: function withdrawDigest(uint256 amount, address to, uint256 fee, uint256 nonce_) view returns(bytes32)
+func (_ConsumerChannel *ConsumerChannelCaller) WithdrawDigest(opts *bind.CallOpts, amount *big.Int, to common.Address, fee *big.Int, nonce_ *big.Int) ([32]byte, error) {
 	var out []interface{}
-	err := _ConsumerChannel.contract.Call(opts, &out, "withdrawDigest", amount, to, nonce_)
+	err := _ConsumerChannel.contract.Call(opts, &out, "withdrawDigest", amount, to, fee, nonce_)
 
 	if err != nil {
 		return *new([32]byte), err
@@ -511,18 +511,18 @@ func (_ConsumerChannel *ConsumerChannelCaller) WithdrawDigest(opts *bind.CallOpt
 
 }
 
-// WithdrawDigest is a free data retrieval call binding the contract method 0x2d57a33b.
+// WithdrawDigest is a free data retrieval call binding the contract method 0x4073a95b.
 //
-// Solidity: function withdrawDigest(uint256 amount, address to, uint256 nonce_) view returns(bytes32)
-func (_ConsumerChannel *ConsumerChannelSession) WithdrawDigest(amount *big.Int, to common.Address, nonce_ *big.Int) ([32]byte, error) {
-	return _ConsumerChannel.Contract.WithdrawDigest(&_ConsumerChannel.CallOpts, amount, to, nonce_)
+// Solidity: function withdrawDigest(uint256 amount, address to, uint256 fee, uint256 nonce_) view returns(bytes32)
+func (_ConsumerChannel *ConsumerChannelSession) WithdrawDigest(amount *big.Int, to common.Address, fee *big.Int, nonce_ *big.Int) ([32]byte, error) {
+	return _ConsumerChannel.Contract.WithdrawDigest(&_ConsumerChannel.CallOpts, amount, to, fee, nonce_)
 }
 
-// WithdrawDigest is a free data retrieval call binding the contract method 0x2d57a33b.
+// WithdrawDigest is a free data retrieval call binding the contract method 0x4073a95b.
 //
-// Solidity: function withdrawDigest(uint256 amount, address to, uint256 nonce_) view returns(bytes32)
-func (_ConsumerChannel *ConsumerChannelCallerSession) WithdrawDigest(amount *big.Int, to common.Address, nonce_ *big.Int) ([32]byte, error) {
-	return _ConsumerChannel.Contract.WithdrawDigest(&_ConsumerChannel.CallOpts, amount, to, nonce_)
+// Solidity: function withdrawDigest(uint256 amount, address to, uint256 fee, uint256 nonce_) view returns(bytes32)
+func (_ConsumerChannel *ConsumerChannelCallerSession) WithdrawDigest(amount *big.Int, to common.Address, fee *big.Int, nonce_ *big.Int) ([32]byte, error) {
+	return _ConsumerChannel.Contract.WithdrawDigest(&_ConsumerChannel.CallOpts, amount, to, fee, nonce_)
 }
 
 // FinalizeExit is a paid mutator transaction binding the contract method 0x07e8ec1f.
@@ -567,25 +567,46 @@ func (_ConsumerChannel *ConsumerChannelTransactorSession) Initialize(identity_ c
 	return _ConsumerChannel.Contract.Initialize(&_ConsumerChannel.TransactOpts, identity_, hermes_, feeTo, fee)
 }
 
-// RequestExit is a paid mutator transaction binding the contract method 0xfb38d885.
+// PayFee is a paid mutator transaction binding the contract method 0x72746eaf.
 //
-// Solidity: function requestExit(uint96 nonce_, bytes identitySig) returns()
-func (_ConsumerChannel *ConsumerChannelTransactor) RequestExit(opts *bind.TransactOpts, nonce_ *big.Int, identitySig []byte) (*types.Transaction, error) {
-	return _ConsumerChannel.contract.Transact(opts, "requestExit", nonce_, identitySig)
+// Solidity: function payFee(address to, uint256 fee) returns()
+func (_ConsumerChannel *ConsumerChannelTransactor) PayFee(opts *bind.TransactOpts, to common.Address, fee *big.Int) (*types.Transaction, error) {
+	return _ConsumerChannel.contract.Transact(opts, "payFee", to, fee)
 }
 
-// RequestExit is a paid mutator transaction binding the contract method 0xfb38d885.
+// PayFee is a paid mutator transaction binding the contract method 0x72746eaf.
 //
-// Solidity: function requestExit(uint96 nonce_, bytes identitySig) returns()
-func (_ConsumerChannel *ConsumerChannelSession) RequestExit(nonce_ *big.Int, identitySig []byte) (*types.Transaction, error) {
-	return _ConsumerChannel.Contract.RequestExit(&_ConsumerChannel.TransactOpts, nonce_, identitySig)
+// Solidity: function payFee(address to, uint256 fee) returns()
+func (_ConsumerChannel *ConsumerChannelSession) PayFee(to common.Address, fee *big.Int) (*types.Transaction, error) {
+	return _ConsumerChannel.Contract.PayFee(&_ConsumerChannel.TransactOpts, to, fee)
 }
 
-// RequestExit is a paid mutator transaction binding the contract method 0xfb38d885.
+// PayFee is a paid mutator transaction binding the contract method 0x72746eaf.
 //
-// Solidity: function requestExit(uint96 nonce_, bytes identitySig) returns()
-func (_ConsumerChannel *ConsumerChannelTransactorSession) RequestExit(nonce_ *big.Int, identitySig []byte) (*types.Transaction, error) {
-	return _ConsumerChannel.Contract.RequestExit(&_ConsumerChannel.TransactOpts, nonce_, identitySig)
+// Solidity: function payFee(address to, uint256 fee) returns()
+func (_ConsumerChannel *ConsumerChannelTransactorSession) PayFee(to common.Address, fee *big.Int) (*types.Transaction, error) {
+	return _ConsumerChannel.Contract.PayFee(&_ConsumerChannel.TransactOpts, to, fee)
+}
+
+// RequestExit is a paid mutator transaction binding the contract method 0x8dce28b7.
+//
+// Solidity: function requestExit(uint256 fee, uint96 nonce_, bytes identitySig) returns()
+func (_ConsumerChannel *ConsumerChannelTransactor) RequestExit(opts *bind.TransactOpts, fee *big.Int, nonce_ *big.Int, identitySig []byte) (*types.Transaction, error) {
+	return _ConsumerChannel.contract.Transact(opts, "requestExit", fee, nonce_, identitySig)
+}
+
+// RequestExit is a paid mutator transaction binding the contract method 0x8dce28b7.
+//
+// Solidity: function requestExit(uint256 fee, uint96 nonce_, bytes identitySig) returns()
+func (_ConsumerChannel *ConsumerChannelSession) RequestExit(fee *big.Int, nonce_ *big.Int, identitySig []byte) (*types.Transaction, error) {
+	return _ConsumerChannel.Contract.RequestExit(&_ConsumerChannel.TransactOpts, fee, nonce_, identitySig)
+}
+
+// RequestExit is a paid mutator transaction binding the contract method 0x8dce28b7.
+//
+// Solidity: function requestExit(uint256 fee, uint96 nonce_, bytes identitySig) returns()
+func (_ConsumerChannel *ConsumerChannelTransactorSession) RequestExit(fee *big.Int, nonce_ *big.Int, identitySig []byte) (*types.Transaction, error) {
+	return _ConsumerChannel.Contract.RequestExit(&_ConsumerChannel.TransactOpts, fee, nonce_, identitySig)
 }
 
 // SettlePromise is a paid mutator transaction binding the contract method 0x8e24280c.
@@ -609,25 +630,25 @@ func (_ConsumerChannel *ConsumerChannelTransactorSession) SettlePromise(amount *
 	return _ConsumerChannel.Contract.SettlePromise(&_ConsumerChannel.TransactOpts, amount, fee, hashlock, preimage, signature)
 }
 
-// Withdraw is a paid mutator transaction binding the contract method 0x93bc977c.
+// Withdraw is a paid mutator transaction binding the contract method 0x21fb412b.
 //
-// Solidity: function withdraw(uint256 amount, address to, uint96 nonce_, bytes identitySig, bytes hermesSig) returns()
-func (_ConsumerChannel *ConsumerChannelTransactor) Withdraw(opts *bind.TransactOpts, amount *big.Int, to common.Address, nonce_ *big.Int, identitySig []byte, hermesSig []byte) (*types.Transaction, error) {
-	return _ConsumerChannel.contract.Transact(opts, "withdraw", amount, to, nonce_, identitySig, hermesSig)
+// Solidity: function withdraw(uint256 amount, address to, uint256 fee, uint96 nonce_, bytes identitySig, bytes hermesSig) returns()
+func (_ConsumerChannel *ConsumerChannelTransactor) Withdraw(opts *bind.TransactOpts, amount *big.Int, to common.Address, fee *big.Int, nonce_ *big.Int, identitySig []byte, hermesSig []byte) (*types.Transaction, error) {
+	return _ConsumerChannel.contract.Transact(opts, "withdraw", amount, to, fee, nonce_, identitySig, hermesSig)
 }
 
-// Withdraw is a paid mutator transaction binding the contract method 0x93bc977c.
+// Withdraw is a paid mutator transaction binding the contract method 0x21fb412b.
 //
-// Solidity: function withdraw(uint256 amount, address to, uint96 nonce_, bytes identitySig, bytes hermesSig) returns()
-func (_ConsumerChannel *ConsumerChannelSession) Withdraw(amount *big.Int, to common.Address, nonce_ *big.Int, identitySig []byte, hermesSig []byte) (*types.Transaction, error) {
-	return _ConsumerChannel.Contract.Withdraw(&_ConsumerChannel.TransactOpts, amount, to, nonce_, identitySig, hermesSig)
+// Solidity: function withdraw(uint256 amount, address to, uint256 fee, uint96 nonce_, bytes identitySig, bytes hermesSig) returns()
+func (_ConsumerChannel *ConsumerChannelSession) Withdraw(amount *big.Int, to common.Address, fee *big.Int, nonce_ *big.Int, identitySig []byte, hermesSig []byte) (*types.Transaction, error) {
+	return _ConsumerChannel.Contract.Withdraw(&_ConsumerChannel.TransactOpts, amount, to, fee, nonce_, identitySig, hermesSig)
 }
 
-// Withdraw is a paid mutator transaction binding the contract method 0x93bc977c.
+// Withdraw is a paid mutator transaction binding the contract method 0x21fb412b.
 //
-// Solidity: function withdraw(uint256 amount, address to, uint96 nonce_, bytes identitySig, bytes hermesSig) returns()
-func (_ConsumerChannel *ConsumerChannelTransactorSession) Withdraw(amount *big.Int, to common.Address, nonce_ *big.Int, identitySig []byte, hermesSig []byte) (*types.Transaction, error) {
-	return _ConsumerChannel.Contract.Withdraw(&_ConsumerChannel.TransactOpts, amount, to, nonce_, identitySig, hermesSig)
+// Solidity: function withdraw(uint256 amount, address to, uint256 fee, uint96 nonce_, bytes identitySig, bytes hermesSig) returns()
+func (_ConsumerChannel *ConsumerChannelTransactorSession) Withdraw(amount *big.Int, to common.Address, fee *big.Int, nonce_ *big.Int, identitySig []byte, hermesSig []byte) (*types.Transaction, error) {
+	return _ConsumerChannel.Contract.Withdraw(&_ConsumerChannel.TransactOpts, amount, to, fee, nonce_, identitySig, hermesSig)
 }
 
 // ConsumerChannelExitFinalizedIterator is returned from FilterExitFinalized and is used to iterate over the raw logs and unpacked data for ExitFinalized events raised by the ConsumerChannel contract.

@@ -419,7 +419,7 @@ func newAccountBeneficiaryCmd(f *accountFlags) *cobra.Command {
 			}
 			defer s.close()
 			return f.withSigner(cmd, s.id, func(sg identity.Signer) error {
-				r, err := s.client.SetBeneficiary(cmd.Context(), sg, ben)
+				r, err := s.client.SetBeneficiary(cmd.Context(), sg, ben, s.hermes, nil)
 				if err != nil {
 					return err
 				}
@@ -537,7 +537,7 @@ hermes can still settle promises it holds; afterwards 'myst account exit
 				return nil
 			}
 			return f.withSigner(cmd, s.id, func(sg identity.Signer) error {
-				r, err := s.client.RequestExit(ctx, sg, ch)
+				r, err := s.client.RequestExit(ctx, sg, ch, nil)
 				if err != nil {
 					return err
 				}

@@ -96,43 +96,59 @@ contract ConsumerChannel {
     }
 
     /// @notice Digest both the identity and the hermes operator sign to withdraw at once.
-    function withdrawDigest(uint256 amount, address to, uint256 nonce_) public view returns (bytes32) {
-        return keccak256(abi.encodePacked(block.chainid, address(this), WITHDRAW, amount, to, nonce_));
+    function withdrawDigest(uint256 amount, address to, uint256 fee, uint256 nonce_) public view returns (bytes32) {
+        return keccak256(abi.encodePacked(block.chainid, address(this), WITHDRAW, amount, to, fee, nonce_));
     }
 
-    /// @notice Cooperative exit: withdraws `amount` to `to` at once, with the
-    /// identity's and the hermes operator's signatures. Cancels a pending exit.
-    function withdraw(uint256 amount, address to, uint96 nonce_, bytes calldata identitySig, bytes calldata hermesSig)
-        external
-    {
+    /// @notice Cooperative exit: withdraws `amount` to `to` at once (and `fee`
+    /// to the caller), with the identity's and the hermes operator's
+    /// signatures. Cancels a pending exit.
+    function withdraw(
+        uint256 amount,
+        address to,
+        uint256 fee,
+        uint96 nonce_,
+        bytes calldata identitySig,
+        bytes calldata hermesSig
+    ) external {
         if (to == address(0)) revert ZeroAddress();
         uint96 want = nonce + 1;
         if (nonce_ != want) revert BadNonce(nonce_, want);
-        bytes32 d = withdrawDigest(amount, to, nonce_);
+        bytes32 d = withdrawDigest(amount, to, fee, nonce_);
         Sig.check(d, identitySig, identity);
         Sig.check(d, hermesSig, IHermesView(hermes).operator());
         nonce = nonce_;
         exitUnlockAt = 0;
         token.transfer(to, amount);
+        if (fee > 0) token.transfer(msg.sender, fee);
         emit Withdrawn(to, amount, nonce_);
     }
 
     /// @notice Digest the identity signs to start a unilateral exit.
-    function requestExitDigest(uint256 nonce_) public view returns (bytes32) {
-        return keccak256(abi.encodePacked(block.chainid, address(this), REQUEST_EXIT, nonce_));
+    function requestExitDigest(uint256 fee, uint256 nonce_) public view returns (bytes32) {
+        return keccak256(abi.encodePacked(block.chainid, address(this), REQUEST_EXIT, fee, nonce_));
     }
 
-    /// @notice Starts a unilateral exit; the hermes can still settle until exitUnlockAt.
-    function requestExit(uint96 nonce_, bytes calldata identitySig) external {
+    /// @notice Starts a unilateral exit, paying `fee` to the caller; the hermes
+    /// can still settle until exitUnlockAt.
+    function requestExit(uint256 fee, uint96 nonce_, bytes calldata identitySig) external {
         uint64 u = exitUnlockAt;
         if (u != 0) revert ExitAlreadyRequested(u);
         uint96 want = nonce + 1;
         if (nonce_ != want) revert BadNonce(nonce_, want);
-        Sig.check(requestExitDigest(nonce_), identitySig, identity);
+        Sig.check(requestExitDigest(fee, nonce_), identitySig, identity);
         nonce = nonce_;
         u = uint64(block.timestamp) + exitTimelock;
         exitUnlockAt = u;
+        if (fee > 0) token.transfer(msg.sender, fee);
         emit ExitRequested(u);
+    }
+
+    /// @notice Pays a transactor fee for an identity-signed Registry call
+    /// (the Registry checked the signature). Only the Registry.
+    function payFee(address to, uint256 fee) external {
+        if (msg.sender != registry) revert NotRegistry();
+        token.transfer(to, fee);
     }
 
     /// @notice After the timelock, pays the whole remaining balance to the

@@ -193,24 +193,33 @@ contract Hermes {
     }
 
     /// @notice Digest a provider signs to take `amount` of its stake back.
-    function decreaseStakeDigest(address provider, uint256 amount, uint256 nonce) public view returns (bytes32) {
-        return keccak256(abi.encodePacked(block.chainid, address(this), DECREASE_STAKE, provider, amount, nonce));
+    function decreaseStakeDigest(address provider, uint256 amount, uint256 fee_, uint256 nonce)
+        public
+        view
+        returns (bytes32)
+    {
+        return keccak256(abi.encodePacked(block.chainid, address(this), DECREASE_STAKE, provider, amount, fee_, nonce));
     }
 
-    /// @notice Returns `amount` of a provider's stake to its beneficiary, with the
-    /// provider's signature. The remaining stake must be 0 or at least minChannelStake.
-    function decreaseStake(address provider, uint96 amount, uint32 nonce, bytes calldata signature) external {
+    /// @notice Returns `amount` of a provider's stake, minus the transactor fee
+    /// `fee` (paid to the caller), to its beneficiary, with the provider's
+    /// signature. The remaining stake must be 0 or at least minChannelStake.
+    function decreaseStake(address provider, uint96 amount, uint256 fee_, uint32 nonce, bytes calldata signature)
+        external
+    {
         Channel storage c = channels[channelId(provider)];
         uint32 want = c.nonce + 1;
         if (nonce != want) revert BadNonce(nonce, want);
-        Sig.check(decreaseStakeDigest(provider, amount, nonce), signature, provider);
+        Sig.check(decreaseStakeDigest(provider, amount, fee_, nonce), signature, provider);
+        if (fee_ > amount) revert FeeAboveAmount(fee_, amount);
         if (amount > c.stake) revert StakeOutOfRange(amount, 0, c.stake);
         uint256 ns = c.stake - amount;
         if (ns != 0 && ns < minChannelStake) revert StakeOutOfRange(ns, minChannelStake, maxChannelStake);
         c.stake = uint96(ns);
         c.nonce = nonce;
         totalProviderStake -= amount;
-        token.transfer(IRegistryView(registry).beneficiary(provider), amount);
+        token.transfer(IRegistryView(registry).beneficiary(provider), amount - fee_);
+        if (fee_ > 0) token.transfer(msg.sender, fee_);
         emit StakeChanged(provider, ns);
     }
 

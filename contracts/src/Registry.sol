@@ -106,20 +106,40 @@ contract Registry {
     }
 
     /// @notice Digest an identity signs to change its beneficiary.
-    function beneficiaryDigest(address identity, address beneficiary_, uint256 nonce) public view returns (bytes32) {
-        return keccak256(abi.encodePacked(block.chainid, address(this), SET_BENEFICIARY, identity, beneficiary_, nonce));
+    function beneficiaryDigest(address identity, address beneficiary_, address hermes, uint256 fee, uint256 nonce)
+        public
+        view
+        returns (bytes32)
+    {
+        return keccak256(
+            abi.encodePacked(block.chainid, address(this), SET_BENEFICIARY, identity, beneficiary_, hermes, fee, nonce)
+        );
     }
 
-    /// @notice Changes an identity's payout address; nonce must be the last one + 1.
-    function setBeneficiary(address identity, address beneficiary_, uint96 nonce, bytes calldata sig) external {
+    /// @notice Changes an identity's payout address; nonce must be the last
+    /// one + 1. A non-zero `fee` is paid to the caller from the identity's
+    /// channel with `hermes`.
+    function setBeneficiary(
+        address identity,
+        address beneficiary_,
+        address hermes,
+        uint256 fee,
+        uint96 nonce,
+        bytes calldata sig
+    ) external {
         if (beneficiary_ == address(0)) revert ZeroAddress();
         Identity storage id = identities[identity];
         if (id.beneficiary == address(0)) revert NotRegistered(identity);
         uint96 want = id.nonce + 1;
         if (nonce != want) revert BadNonce(nonce, want);
-        Sig.check(beneficiaryDigest(identity, beneficiary_, nonce), sig, identity);
+        Sig.check(beneficiaryDigest(identity, beneficiary_, hermes, fee, nonce), sig, identity);
         id.beneficiary = beneficiary_;
         id.nonce = nonce;
+        if (fee > 0) {
+            address ch = _predict(channelImplementation, keccak256(abi.encodePacked(identity, hermes)));
+            if (ch.code.length == 0) revert UnknownHermes(hermes);
+            ConsumerChannel(ch).payFee(msg.sender, fee);
+        }
         emit BeneficiaryChanged(identity, beneficiary_, nonce);
     }
 
