@@ -1,0 +1,149 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"math/big"
+	"net/http"
+	"path/filepath"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/ethereum/go-ethereum/crypto"
+	"github.com/ethereum/go-ethereum/ethclient"
+
+	"github.com/openmyst/openmyst/chain"
+	"github.com/openmyst/openmyst/chain/devchain"
+	hermesclient "github.com/openmyst/openmyst/hermes/client"
+	"github.com/openmyst/openmyst/identity"
+	"github.com/openmyst/openmyst/payments"
+	"github.com/openmyst/openmyst/storage"
+)
+
+// TestHermesAgainstChainDev runs `myst hermes` against `myst chain dev`
+// (both in-process): a registered consumer's exchange message gets a
+// promise signed by the deployment's hermes operator, and the provider
+// settles that promise on chain.
+func TestHermesAgainstChainDev(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a dev chain")
+	}
+	rpc, depPath := startChainDev(t)
+	port := freePort(t)
+	dd := t.TempDir()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	var out bytes.Buffer
+	go func() {
+		root := newRootCmd()
+		root.SetOut(&out)
+		root.SetErr(&bytes.Buffer{})
+		root.SetArgs([]string{"--data-dir", dd, "--log-level", "warn", "hermes", "--chain.rpc", rpc, "--chain.deployment", depPath,
+			"--hermes.listen", "127.0.0.1:" + strconv.Itoa(port), "--hermes.settle-interval", "1h"})
+		done <- root.ExecuteContext(ctx)
+	}()
+	defer func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("myst hermes: %v", err)
+		}
+	}()
+	base := "http://127.0.0.1:" + strconv.Itoa(port)
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		res, err := http.Get(base + "/healthz")
+		if err == nil {
+			res.Body.Close()
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("myst hermes did not come up: %v", err)
+		}
+		select {
+		case err := <-done:
+			t.Fatalf("myst hermes exited: %v", err)
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+
+	dep, err := chain.LoadDeployment(depPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	eth, err := ethclient.DialContext(ctx, rpc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer eth.Close()
+	tx, err := chain.NewTransactor(ctx, eth, devchain.DevKey(devchain.TransactorAccount), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := chain.NewClient(ctx, eth, dep, tx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	newSigner := func() *identity.KeySigner {
+		k, err := crypto.GenerateKey()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return identity.NewKeySigner(k)
+	}
+	consumer, provider := newSigner(), newSigner()
+	channel := c.ChannelAddress(consumer.Address(), dep.Hermes)
+	if _, err := c.Mint(ctx, channel, chain.MYST(5)); err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range []identity.Signer{consumer, provider} {
+		if _, _, err := c.RegisterIdentity(ctx, s, dep.Hermes, nil, s.Address()); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	db, err := storage.Open(filepath.Join(t.TempDir(), "node.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	hl, err := hermesclient.NewStorageHashlocks(ctx, db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	hc := hermesclient.New(base, hl, hermesclient.Options{Operator: dep.HermesOperator})
+	info, err := hc.Info(ctx)
+	if err != nil || info.ChainID != fmt.Sprint(dep.ChainID) {
+		t.Fatalf("info %+v %v", info, err)
+	}
+	lock, err := hc.NewHashlock(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	chainID := new(big.Int).SetUint64(dep.ChainID)
+	m := &payments.ExchangeMessage{
+		Promise:     payments.Promise{ChainID: chainID, ChannelID: payments.ConsumerChannelID(channel), Amount: chain.MYST(2), Fee: big.NewInt(0), Hashlock: lock},
+		AgreementID: big.NewInt(1), AgreementTotal: chain.MYST(2), Provider: provider.Address(), HermesID: dep.Hermes, ChainID: chainID,
+	}
+	if err := m.Sign(consumer); err != nil {
+		t.Fatal(err)
+	}
+	p, err := hc.RequestPromise(ctx, m) // checks the operator's signature
+	if err != nil {
+		t.Fatal(err)
+	}
+	entry, err := hl.Get(ctx, lock)
+	if err != nil || !entry.Revealed {
+		t.Fatalf("hashlock entry %+v %v", entry, err)
+	}
+	before, _ := c.TokenBalance(ctx, provider.Address())
+	if _, err := c.SettleProviderPromise(ctx, dep.Hermes, provider.Address(),
+		chain.Promise{ChannelID: p.ChannelID, Amount: p.Amount, Fee: p.Fee, Hashlock: p.Hashlock, Signature: p.Signature}, entry.R); err != nil {
+		t.Fatalf("provider settlement: %v", err)
+	}
+	after, _ := c.TokenBalance(ctx, provider.Address())
+	if got := new(big.Int).Sub(after, before); got.Sign() <= 0 || got.Cmp(chain.MYST(2)) > 0 {
+		t.Fatalf("provider received %s wei for a 2 MYST promise", got)
+	}
+}
