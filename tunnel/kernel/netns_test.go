@@ -27,10 +27,11 @@ import (
 //
 //	consumer vc 198.51.100.2/24  <->  vp 198.51.100.1/24 provider
 //	provider vu 203.0.113.1/24   <->  vi 203.0.113.2/24  internet
+//	            2001:db8:1::1/64          2001:db8:1::2/64
 //
 // The internet host also owns 10.9.0.2, 192.168.9.2 and 169.254.9.2, which
-// the provider routes to it: reachable from the provider itself, but denied
-// to consumers by the default exit policy.
+// the provider routes to it, and fd00:9::2: reachable from the provider
+// itself, but denied to consumers by the default exit policy.
 type topology struct {
 	consumer, provider, internet *netns.NS
 }
@@ -44,6 +45,14 @@ const (
 
 var deniedTargets = []string{"10.9.0.2", "192.168.9.2", "169.254.9.2"}
 
+// IPv6: documentation addresses for the internet link, and a unique-local
+// address (fc00::/7, denied by default) on the internet host.
+const (
+	providerOut6  = "2001:db8:1::1"
+	internetAddr6 = "2001:db8:1::2"
+	deniedTarget6 = "fd00:9::2"
+)
+
 func newTopology(t *testing.T) *topology {
 	if _, err := os.Stat("/dev/net/tun"); err != nil {
 		t.Skip("kernel mode tests need /dev/net/tun")
@@ -53,7 +62,10 @@ func newTopology(t *testing.T) *topology {
 	}
 	tp := &topology{consumer: netns.New(t, "c"), provider: netns.New(t, "p"), internet: netns.New(t, "i")}
 	netns.Link(t, tp.consumer, "vc", consumerAddr+"/24", tp.provider, "vp", providerUplink+"/24")
-	netns.Link(t, tp.provider, "vu", providerOut+"/24", tp.internet, "vi", internetAddr+"/24")
+	netns.Link(t, tp.provider, "vu", providerOut+"/24,"+providerOut6+"/64", tp.internet, "vi", internetAddr+"/24,"+internetAddr6+"/64")
+	tp.internet.MustRun("ip", "-6", "route", "add", "default", "via", providerOut6)
+	tp.internet.MustRun("ip", "-6", "addr", "add", deniedTarget6+"/128", "dev", "lo")
+	tp.provider.MustRun("ip", "-6", "route", "add", deniedTarget6+"/128", "via", internetAddr6)
 	tp.consumer.MustRun("ip", "route", "add", "default", "via", providerUplink)
 	tp.internet.MustRun("ip", "route", "add", "default", "via", providerOut)
 	tp.internet.MustRun("ip", "addr", "add", "10.9.0.2/32", "dev", "lo")
@@ -63,6 +75,7 @@ func newTopology(t *testing.T) *topology {
 		tp.provider.MustRun("ip", "route", "add", d+"/32", "via", internetAddr)
 	}
 	tp.provider.MustRun("sysctl", "-qw", "net.ipv4.ip_forward=1")
+	tp.provider.MustRun("sysctl", "-qw", "net.ipv6.conf.all.forwarding=1")
 	return tp
 }
 
@@ -71,7 +84,7 @@ func newTopology(t *testing.T) *topology {
 func serveHTTP(t *testing.T, ns *netns.NS, addr, name string) {
 	t.Helper()
 	var ln net.Listener
-	if err := ns.Do(func() (err error) { ln, err = net.Listen("tcp4", addr); return err }); err != nil {
+	if err := ns.Do(func() (err error) { ln, err = net.Listen("tcp", addr); return err }); err != nil {
 		t.Fatal(err)
 	}
 	mux := http.NewServeMux()
@@ -158,7 +171,7 @@ func nftTables(t *testing.T, ns *netns.NS) string {
 // the exit dies, and clean-up after a crash.
 func TestKernelTunnel(t *testing.T) {
 	tp := newTopology(t)
-	serveHTTP(t, tp.internet, "0.0.0.0:8080", "internet")
+	serveHTTP(t, tp.internet, ":8080", "internet")
 	serveHTTP(t, tp.provider, "0.0.0.0:8081", "provider")
 	serveHTTP(t, tp.provider, "127.0.0.1:8082", "provider-loopback")
 
@@ -240,6 +253,19 @@ func TestKernelTunnel(t *testing.T) {
 		}
 		if b, _ := os.ReadFile(resolv); !strings.Contains(string(b), "nameserver "+pool.Gateway().V4.String()) {
 			t.Fatalf("resolv.conf not pointed at the tunnel DNS: %q", b)
+		}
+	})
+
+	t.Run("ipv6 through our exit", func(t *testing.T) {
+		body, err := fetch(tp.consumer, "http://["+internetAddr6+"]:8080/", "", 5*time.Second)
+		if err != nil || body != "internet saw "+providerOut6 {
+			t.Fatalf("IPv6 fetch: %q, %v", body, err)
+		}
+		if _, err := fetch(tp.provider, "http://["+deniedTarget6+"]:8080/", "", 3*time.Second); err != nil {
+			t.Fatalf("control: provider cannot reach %s: %v", deniedTarget6, err)
+		}
+		if body, err := fetch(tp.consumer, "http://["+deniedTarget6+"]:8080/", "", 1500*time.Millisecond); err == nil {
+			t.Fatalf("unique-local %s through the tunnel: got %q, want blocked", deniedTarget6, body)
 		}
 	})
 
