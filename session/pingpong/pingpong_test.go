@@ -509,3 +509,26 @@ func TestHermesOutageLoggedOnce(t *testing.T) {
 		t.Fatalf("settled %s, accepted %s after recovery", st.Settled, st.Accepted)
 	}
 }
+
+func TestNoInvoiceBelowTransactorFee(t *testing.T) {
+	fee := big.NewInt(50)
+	cheap := Price{PerHour: big.NewInt(3600), PerGiB: big.NewInt(0)} // 1 wei per second
+	h := newHarness(t, func(tc *TrackerConfig, pc *PayerConfig) {
+		tc.Price, pc.Price = cheap, cheap
+		tc.TransactorFee, pc.MaxFee = fee, fee
+	})
+	for i := 1; i <= 60; i++ {
+		now := t0.Add(time.Duration(i) * time.Second)
+		if err := h.step(now, 0, true, now, 0); err != nil {
+			t.Fatalf("t=%ds: %v", i, err)
+		}
+		st := h.tracker.Stats()
+		if i < 50 && st.Invoices != 0 {
+			t.Fatalf("invoice for %s wei, below the %s fee", st.Invoiced, fee)
+		}
+	}
+	st := h.tracker.Stats()
+	if st.Invoices == 0 || st.Settled.Cmp(fee) < 0 {
+		t.Fatalf("stats %+v: want invoices once the total covers the fee", st)
+	}
+}

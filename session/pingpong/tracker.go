@@ -310,6 +310,11 @@ func (t *InvoiceTracker) invoiceDue(now time.Time) bool {
 	if fresh.Sign() <= 0 {
 		return false
 	}
+	// A promise must cover its own transactor fee, so a total below the
+	// fee waits (a hermes would refuse the promise).
+	if t.owed.Cmp(t.cfg.TransactorFee) < 0 {
+		return false
+	}
 	if t.lastInvoiceAt.IsZero() || now.Sub(t.lastInvoiceAt) >= t.cfg.Interval {
 		return true
 	}
