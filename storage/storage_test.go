@@ -1,15 +1,46 @@
 package storage
 
 import (
+	"bufio"
 	"context"
+	"encoding/binary"
 	"errors"
+	"fmt"
+	"os"
+	"os/exec"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"testing"
 
 	"go.uber.org/goleak"
 )
 
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+func TestMain(m *testing.M) {
+	if path := os.Getenv("MYST_STORAGE_CRASH_WRITER"); path != "" {
+		crashWriter(path)
+		return
+	}
+	goleak.VerifyTestMain(m)
+}
+
+// crashWriter is the child of TestKillAfterAckKeepsData: it writes records
+// forever and acknowledges each on stdout after Update returned.
+func crashWriter(path string) {
+	db, err := Open(path)
+	if err != nil {
+		fmt.Println("error", err)
+		os.Exit(2)
+	}
+	for i := uint64(0); ; i++ {
+		key := binary.BigEndian.AppendUint64(nil, i)
+		if err := db.Update(context.Background(), func(tx *Tx) error { return tx.Put(BucketPromises, key, []byte("promise")) }); err != nil {
+			fmt.Println("error", err)
+			os.Exit(2)
+		}
+		fmt.Println("ack", i)
+	}
+}
 
 func TestOpenCreatesSchemaAndReopenKeepsData(t *testing.T) {
 	ctx := context.Background()
@@ -194,6 +225,56 @@ func TestTxErrors(t *testing.T) {
 		}
 		if err := tx.Delete(BucketSessions, []byte("absent")); err != nil {
 			return err
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestKillAfterAckKeepsData kills a writing process with SIGKILL and checks
+// that every write it had acknowledged is in the reopened database.
+func TestKillAfterAckKeepsData(t *testing.T) {
+	path := filepath.Join(t.TempDir(), FileName)
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), "MYST_STORAGE_CRASH_WRITER="+path)
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	last := int64(-1)
+	sc := bufio.NewScanner(out)
+	for sc.Scan() {
+		line := sc.Text()
+		n, ok := strings.CutPrefix(line, "ack ")
+		if !ok {
+			t.Fatalf("writer: %s", line)
+		}
+		last, _ = strconv.ParseInt(n, 10, 64)
+		if last >= 30 {
+			break
+		}
+	}
+	if err := cmd.Process.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	_ = cmd.Wait()
+	if last < 30 {
+		t.Fatalf("writer acknowledged only up to %d", last)
+	}
+	db, err := Open(path)
+	if err != nil {
+		t.Fatalf("reopen after kill: %v", err)
+	}
+	defer db.Close()
+	if err := db.View(context.Background(), func(tx *Tx) error {
+		for i := int64(0); i <= last; i++ {
+			if _, ok, err := tx.Get(BucketPromises, binary.BigEndian.AppendUint64(nil, uint64(i))); err != nil || !ok {
+				return fmt.Errorf("acknowledged record %d lost (ok=%v, err=%v)", i, ok, err)
+			}
 		}
 		return nil
 	}); err != nil {
