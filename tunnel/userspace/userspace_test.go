@@ -486,3 +486,102 @@ func TestBandwidthLimit(t *testing.T) {
 	}
 	t.Logf("1.5 MiB at a 1 MiB/s limit took %v", elapsed)
 }
+
+func TestIPv6ThroughTunnel(t *testing.T) {
+	ln, err := net.Listen("tcp", "[::1]:0")
+	if err != nil {
+		t.Skipf("no IPv6 loopback: %v", err)
+	}
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.WriteString(w, "v6 from "+r.RemoteAddr)
+	}))
+	srv.Listener.Close()
+	srv.Listener = ln
+	srv.Start()
+	defer srv.Close()
+	port := ln.Addr().(*net.TCPAddr).Port
+	r, _ := tunnel.ParseRule(fmt.Sprintf("tcp:::1 port %d", port))
+	pol, _ := tunnel.NewExitPolicy(tunnel.PolicyConfig{Allow: []tunnel.Rule{r}})
+	p := newPair(t, pol, netip.AddrPort{}, 0)
+	resp, err := socksClient(p).Get(srv.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if string(b[:len("v6 from [::1]:")]) != "v6 from [::1]:" {
+		t.Fatalf("body %q", b)
+	}
+}
+
+// endless streams zeros until the client goes away, then closes gone.
+func endless(t *testing.T) (*httptest.Server, chan struct{}) {
+	buf := make([]byte, 32<<10)
+	gone := make(chan struct{}, 16)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		defer func() { gone <- struct{}{} }()
+		for {
+			if _, err := w.Write(buf); err != nil {
+				return
+			}
+		}
+	}))
+	t.Cleanup(srv.Close)
+	return srv, gone
+}
+
+// TestRemovePeerEndsFlows checks that removing a peer cuts its running
+// transfer on the exit's host side (the consumer hears nothing more: its
+// peer is gone), and via goleak in TestMain that nothing is left running.
+func TestRemovePeerEndsFlows(t *testing.T) {
+	srv, gone := endless(t)
+	port := srv.Listener.Addr().(*net.TCPAddr).Port
+	p := newPair(t, allowPort(t, "tcp", port), netip.AddrPort{}, 0)
+	resp, err := socksClient(p).Get(srv.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if _, err := io.ReadFull(resp.Body, make([]byte, 1<<20)); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.exit.RemovePeer(p.key.PublicKey()); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-gone:
+	case <-time.After(30 * time.Second):
+		t.Fatal("exit still pulls from the server 30s after RemovePeer")
+	}
+	p.client.Close() // ends the consumer side, which cannot hear the exit any more
+}
+
+// TestCloseDuringTransfer closes both ends mid-transfer; goleak in TestMain
+// then proves every goroutine stopped.
+func TestCloseDuringTransfer(t *testing.T) {
+	srv, _ := endless(t)
+	port := srv.Listener.Addr().(*net.TCPAddr).Port
+	p := newPair(t, allowPort(t, "tcp", port), netip.AddrPort{}, 0)
+	resp, err := socksClient(p).Get(srv.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if _, err := io.ReadFull(resp.Body, make([]byte, 1<<20)); err != nil {
+		t.Fatal(err)
+	}
+	closed := make(chan struct{})
+	go func() {
+		p.exit.Close()
+		p.client.Close()
+		close(closed)
+	}()
+	select {
+	case <-closed:
+	case <-time.After(30 * time.Second):
+		t.Fatal("Close blocked with a flow running")
+	}
+	if _, err := io.Copy(io.Discard, resp.Body); err == nil {
+		t.Fatal("transfer ended cleanly after Close")
+	}
+}
