@@ -209,6 +209,16 @@ func (c *Client) addRoutes(ctx context.Context, ifc string, allowed []netip.Pref
 		if len(ps) == 0 {
 			continue
 		}
+		// A crashed client may have left its rules behind (its routes and
+		// TUN went with the process): remove them so they are not doubled.
+		for _, spec := range [][]string{
+			{"table", "main", "suppress_prefixlength", "0", "pref", strconv.Itoa(rulePref)},
+			{"not", "fwmark", mark, "table", table, "pref", strconv.Itoa(rulePref + 1)},
+		} {
+			for i := 0; i < 16 && ip(ctx, append([]string{fam, "rule", "del"}, spec...)...) == nil; i++ {
+				c.log.Info("removed a policy rule left by an earlier run", "rule", strings.Join(spec, " "))
+			}
+		}
 		err := func() error {
 			for _, p := range ps {
 				if err := ip(ctx, fam, "route", "add", p.Masked().String(), "dev", ifc, "table", table); err != nil {

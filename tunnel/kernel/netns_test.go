@@ -220,7 +220,14 @@ func TestKernelTunnel(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// Leftovers of a crashed client: Connect must cope with them.
+	tp.consumer.MustRun("ip", "rule", "add", "table", "main", "suppress_prefixlength", "0", "pref", "32100")
+	tp.consumer.MustRun("ip", "rule", "add", "not", "fwmark", "0x6d79", "table", "28025", "pref", "32101")
+	tp.consumer.MustRun("nft", "add", "table", "inet", DefaultKillSwitchTable)
 	client, _ := startHelper(t, tp.consumer, "client", clientSpec{WGQuick: string(wq), ResolvConf: resolv})
+	if rules := tp.consumer.MustRun("ip", "rule"); strings.Count(rules, "suppress_prefixlength") != 1 || strings.Count(rules, "fwmark") != 1 {
+		t.Fatalf("policy rules doubled after a crashed run:\n%s", rules)
+	}
 
 	t.Run("fetch through our exit", func(t *testing.T) {
 		body, err := fetch(tp.consumer, "http://"+internetAddr+":8080/", "", 5*time.Second)
@@ -329,6 +336,8 @@ func TestKernelTunnel(t *testing.T) {
 	})
 
 	t.Run("per-peer bandwidth limit", func(t *testing.T) {
+		// The limiter's bucket starts full (one second of traffic), so a
+		// 3-second-budget transfer averages up to 1.5x the limit.
 		const limit = 1 << 20 // bytes per second
 		const n = 3 << 20
 		rate := func() float64 {
