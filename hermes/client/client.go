@@ -29,6 +29,7 @@ type APIError struct {
 	Message string
 }
 
+// Error implements error.
 func (e *APIError) Error() string {
 	return fmt.Sprintf("hermes: %d %s: %s", e.Status, e.Code, e.Message)
 }
