@@ -379,6 +379,8 @@ func (s *Service) exchange(ctx context.Context, m *payments.ExchangeMessage) (*R
 		if !covered(info, p.Amount) {
 			return nil, reject(CodeInsufficientBalance, "promised %s exceeds channel balance %s plus settled %s", p.Amount, info.Balance, info.Settled)
 		}
+		slot = s.acquireCPU()
+		defer slot.release()
 	}
 
 	ps := s.providerEntry(m.Provider)
