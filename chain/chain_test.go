@@ -687,3 +687,52 @@ func TestTransactorFeesOnSignedMessages(t *testing.T) {
 	onehalf, _ := ParseMYST("1.5")
 	wantBalance(t, e, ben, new(big.Int).Add(benBefore, onehalf), "provider beneficiary")
 }
+
+// TestOpenChannelWithSecondHermes: a registered identity opens a channel
+// with another hermes (pre-funded, paying a fee); it cannot do so twice,
+// nor before registering.
+func TestOpenChannelWithSecondHermes(t *testing.T) {
+	e := newEnv(t, hermesOpts{})
+	op2 := mustKeyWithETH(t, e)
+	op2Tx, err := NewTransactor(e.ctx, e.backend, op2, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.client.Mint(e.ctx, op2Tx.Address(), MYST(10)); err != nil {
+		t.Fatal(err)
+	}
+	h2, err := RegisterHermes(e.ctx, op2Tx, e.dep, HermesParams{Stake: MYST(10), MinChannelStake: MYST(1), MaxChannelStake: MYST(10)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	stranger := identity.NewKeySigner(mustKey(t))
+	if _, _, err := e.client.OpenChannel(e.ctx, stranger, h2, nil); !errors.Is(err, ErrNotRegistered) {
+		t.Fatalf("open before registering: %v", err)
+	}
+	consumer, ch1 := e.registered(nil)
+	ch2 := e.client.ChannelAddress(consumer.Address(), h2)
+	if ch2 == ch1 {
+		t.Fatal("same channel address for two hermeses")
+	}
+	if _, err := e.client.Mint(e.ctx, ch2, MYST(3)); err != nil {
+		t.Fatal(err)
+	}
+	got, _, err := e.client.OpenChannel(e.ctx, consumer, h2, MYST(1))
+	if err != nil || got != ch2 {
+		t.Fatalf("open channel %s (%v), want %s", got.Hex(), err, ch2.Hex())
+	}
+	st, err := e.client.ChannelState(e.ctx, ch2)
+	if err != nil || !st.Deployed || st.Hermes != h2 || st.Balance.Cmp(MYST(2)) != 0 {
+		t.Fatalf("second channel %+v (%v)", st, err)
+	}
+	if _, _, err := e.client.OpenChannel(e.ctx, consumer, h2, nil); !errors.Is(err, ErrChannelExists) {
+		t.Fatalf("second open: %v", err)
+	}
+	if _, _, err := e.client.OpenChannel(e.ctx, consumer, e.hermes, nil); !errors.Is(err, ErrChannelExists) {
+		t.Fatalf("open the registration channel again: %v", err)
+	}
+	d, err := e.client.registry.OpenChannelDigest(call(e.ctx), consumer.Address(), h2, MYST(1))
+	if want := OpenChannelDigest(e.client.ChainID(), e.dep.Registry, consumer.Address(), h2, MYST(1)); err != nil || d != want {
+		t.Fatalf("open channel digest contract %x Go %x (%v)", d, want, err)
+	}
+}

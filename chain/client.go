@@ -195,6 +195,21 @@ func (c *Client) RegisterIdentity(ctx context.Context, signer identity.Signer, h
 	return c.ChannelAddress(id, hermes), r, err
 }
 
+// OpenChannel creates registered signer's consumer channel with one more
+// hermes; fee (may be nil) goes from the pre-funded channel to the transactor.
+func (c *Client) OpenChannel(ctx context.Context, signer identity.Signer, hermes common.Address, fee *big.Int) (common.Address, *types.Receipt, error) {
+	fee = orZero(fee)
+	id := signer.Address()
+	sig, err := sign(signer, OpenChannelDigest(c.chainID, c.dep.Registry, id, hermes, fee), "channel opening")
+	if err != nil {
+		return common.Address{}, nil, err
+	}
+	r, err := c.send(ctx, "open channel", func(o *bind.TransactOpts) (*types.Transaction, error) {
+		return c.registry.OpenChannel(o, id, hermes, fee, sig)
+	})
+	return c.ChannelAddress(id, hermes), r, err
+}
+
 // IsRegistered reports whether ident is registered.
 func (c *Client) IsRegistered(ctx context.Context, ident common.Address) (bool, error) {
 	ok, err := c.registry.IsRegistered(call(ctx), ident)

@@ -17,6 +17,7 @@ import (
 var (
 	TagRegisterIdentity = tag("myst.RegisterIdentity")
 	TagSetBeneficiary   = tag("myst.SetBeneficiary")
+	TagOpenChannel      = tag("myst.OpenChannel")
 	TagChannelWithdraw  = tag("myst.ChannelWithdraw")
 	TagRequestExit      = tag("myst.ChannelRequestExit")
 	TagDecreaseStake    = tag("myst.DecreaseStake")
@@ -65,6 +66,11 @@ func ProviderChannelID(provider, hermes common.Address) [32]byte {
 // RegisterDigest is what an identity signs to register (docs/protocol.md).
 func RegisterDigest(chainID *big.Int, registry, ident, hermes common.Address, fee *big.Int, beneficiary common.Address) [32]byte {
 	return crypto.Keccak256Hash(u256(chainID), registry.Bytes(), TagRegisterIdentity[:], ident.Bytes(), hermes.Bytes(), u256(fee), beneficiary.Bytes())
+}
+
+// OpenChannelDigest is what a registered identity signs to open a channel with another hermes.
+func OpenChannelDigest(chainID *big.Int, registry, ident, hermes common.Address, fee *big.Int) [32]byte {
+	return crypto.Keccak256Hash(u256(chainID), registry.Bytes(), TagOpenChannel[:], ident.Bytes(), hermes.Bytes(), u256(fee))
 }
 
 // BeneficiaryDigest is what an identity signs to change its beneficiary;

@@ -25,6 +25,7 @@ var (
 	ErrNotRegistered             = errors.New("identity is not registered")
 	ErrUnknownHermes             = errors.New("hermes is not registered")
 	ErrHermesExists              = errors.New("operator already has a hermes")
+	ErrChannelExists             = errors.New("identity already has a channel with this hermes")
 	ErrHermesStakeTooLow         = errors.New("hermes stake is below the minimum")
 	ErrBadNonce                  = errors.New("nonce is not the next one (replayed or out of order message)")
 	ErrExitAlreadyRequested      = errors.New("an exit is already pending")
@@ -60,6 +61,7 @@ var sentinelByName = map[string]error{
 	"NotRegistered":             ErrNotRegistered,
 	"UnknownHermes":             ErrUnknownHermes,
 	"HermesExists":              ErrHermesExists,
+	"ChannelExists":             ErrChannelExists,
 	"HermesStakeTooLow":         ErrHermesStakeTooLow,
 	"BadNonce":                  ErrBadNonce,
 	"ExitAlreadyRequested":      ErrExitAlreadyRequested,

@@ -14,6 +14,7 @@ import {Hermes} from "./Hermes.sol";
 contract Registry {
     bytes32 internal constant REGISTER = "myst.RegisterIdentity";
     bytes32 internal constant SET_BENEFICIARY = "myst.SetBeneficiary";
+    bytes32 internal constant OPEN_CHANNEL = "myst.OpenChannel";
 
     struct Identity {
         address beneficiary;
@@ -34,6 +35,7 @@ contract Registry {
     mapping(address => bool) public isHermes;
 
     event IdentityRegistered(address indexed identity, address indexed hermes, address channel, address beneficiary);
+    event ChannelOpened(address indexed identity, address indexed hermes, address channel);
     event BeneficiaryChanged(address indexed identity, address beneficiary, uint96 nonce);
     event HermesRegistered(address indexed operator, address hermes, uint256 stake, uint16 feeBps);
 
@@ -45,6 +47,7 @@ contract Registry {
     error BadNonce(uint256 got, uint256 want);
     error ZeroAddress();
     error CreateFailed();
+    error ChannelExists(address channel);
 
     constructor(IERC20Min token_, uint256 minHermesStake_, uint64 exitTimelock, uint64 feeNoticeDelay) {
         token = token_;
@@ -103,6 +106,30 @@ contract Registry {
         channel = _clone(channelImplementation, keccak256(abi.encodePacked(identity, hermes)), false);
         ConsumerChannel(channel).initialize(identity, hermes, msg.sender, fee);
         emit IdentityRegistered(identity, hermes, channel, beneficiary_);
+    }
+
+    /// @notice Digest a registered identity signs to open a channel with another hermes.
+    function openChannelDigest(address identity, address hermes, uint256 fee) public view returns (bytes32) {
+        return keccak256(abi.encodePacked(block.chainid, address(this), OPEN_CHANNEL, identity, hermes, fee));
+    }
+
+    /// @notice Creates a registered identity's consumer channel with one more
+    /// hermes, paying `fee` from that (pre-funded) channel to the caller.
+    /// Each (identity, hermes) channel is created once, so the signature
+    /// cannot be replayed.
+    function openChannel(address identity, address hermes, uint256 fee, bytes calldata sig)
+        external
+        returns (address channel)
+    {
+        if (!isHermes[hermes]) revert UnknownHermes(hermes);
+        if (identities[identity].beneficiary == address(0)) revert NotRegistered(identity);
+        bytes32 salt = keccak256(abi.encodePacked(identity, hermes));
+        address want = _predict(channelImplementation, salt);
+        if (want.code.length != 0) revert ChannelExists(want);
+        Sig.check(openChannelDigest(identity, hermes, fee), sig, identity);
+        channel = _clone(channelImplementation, salt, false);
+        ConsumerChannel(channel).initialize(identity, hermes, msg.sender, fee);
+        emit ChannelOpened(identity, hermes, channel);
     }
 
     /// @notice Digest an identity signs to change its beneficiary.
