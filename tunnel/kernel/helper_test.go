@@ -16,6 +16,8 @@ import (
 	"testing"
 	"time"
 
+	"go.uber.org/goleak"
+
 	"github.com/openmyst/openmyst/tunnel"
 	"github.com/openmyst/openmyst/tunnel/netns"
 )
@@ -30,7 +32,9 @@ const helperEnv = "OPENMYST_KERNEL_TEST_HELPER"
 func TestMain(m *testing.M) {
 	switch os.Getenv(helperEnv) {
 	case "":
-		os.Exit(m.Run())
+		// Every goroutine the tests start in this process (servers,
+		// helper readers, dials inside namespaces) must be gone at the end.
+		goleak.VerifyTestMain(m)
 	case "exit":
 		os.Exit(helperExit())
 	case "client":

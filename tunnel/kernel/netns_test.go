@@ -229,7 +229,13 @@ func TestKernelTunnel(t *testing.T) {
 		t.Fatalf("policy rules doubled after a crashed run:\n%s", rules)
 	}
 
+	serveUDPEcho(t, tp.provider, providerUplink+":53") // a LAN resolver
 	t.Run("fetch through our exit", func(t *testing.T) {
+		// DNS to a resolver outside the tunnel would leak: the kill switch
+		// refuses it.
+		if reply, err := udpQuery(tp.consumer, providerUplink+":53"); err == nil {
+			t.Fatalf("DNS to the LAN resolver outside the tunnel answered: %q", reply)
+		}
 		body, err := fetch(tp.consumer, "http://"+internetAddr+":8080/", "", 5*time.Second)
 		if err != nil {
 			t.Fatal(err)
@@ -314,22 +320,7 @@ func TestKernelTunnel(t *testing.T) {
 
 	t.Run("dns on the gateway is forwarded upstream", func(t *testing.T) {
 		serveUDPEcho(t, tp.internet, internetAddr+":53")
-		var reply string
-		err := tp.consumer.Do(func() error {
-			c, err := net.DialTimeout("udp4", pool.Gateway().V4.String()+":53", 2*time.Second)
-			if err != nil {
-				return err
-			}
-			defer c.Close()
-			_ = c.SetDeadline(time.Now().Add(3 * time.Second))
-			if _, err := c.Write([]byte("query")); err != nil {
-				return err
-			}
-			buf := make([]byte, 512)
-			n, err := c.Read(buf)
-			reply = string(buf[:n])
-			return err
-		})
+		reply, err := udpQuery(tp.consumer, pool.Gateway().V4.String()+":53")
 		if err != nil || reply != "echo query from "+providerOut {
 			t.Fatalf("DNS via gateway: %q, %v", reply, err)
 		}
@@ -429,6 +420,9 @@ func TestKernelTunnel(t *testing.T) {
 		body, err = fetch(tp.consumer, "http://"+internetAddr+":8080/", "", 5*time.Second)
 		if err != nil || body != "internet saw "+consumerAddr {
 			t.Fatalf("direct path after disconnect: %q, %v", body, err)
+		}
+		if reply, err := udpQuery(tp.consumer, providerUplink+":53"); err != nil || reply != "echo query from "+consumerAddr {
+			t.Fatalf("LAN resolver after disconnect: %q, %v", reply, err)
 		}
 
 		exit2.quit()
@@ -545,4 +539,24 @@ func serveUDPEcho(t *testing.T, ns *netns.NS, addr string) {
 		}
 	}()
 	t.Cleanup(func() { pc.Close(); <-done })
+}
+
+// udpQuery sends "query" from inside ns to addr and returns the answer.
+func udpQuery(ns *netns.NS, addr string) (reply string, err error) {
+	err = ns.Do(func() error {
+		c, err := net.DialTimeout("udp", addr, 2*time.Second)
+		if err != nil {
+			return err
+		}
+		defer c.Close()
+		_ = c.SetDeadline(time.Now().Add(1500 * time.Millisecond))
+		if _, err := c.Write([]byte("query")); err != nil {
+			return err
+		}
+		buf := make([]byte, 512)
+		n, err := c.Read(buf)
+		reply = string(buf[:n])
+		return err
+	})
+	return reply, err
 }

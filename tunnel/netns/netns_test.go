@@ -8,6 +8,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"go.uber.org/goleak"
 )
 
 func TestLinkPingAndDo(t *testing.T) {
@@ -81,6 +83,8 @@ func TestDoError(t *testing.T) {
 		t.Fatalf("Do returned %v, want %q", err, want)
 	}
 }
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
 type errString string
 
