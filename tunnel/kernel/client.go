@@ -291,6 +291,10 @@ func (c *Client) teardown(ctx context.Context) error {
 // Interface returns the TUN interface name.
 func (c *Client) Interface() string { return c.dev.name }
 
+// TUNBatchSize reports how many packets wireguard-go moves per TUN read or
+// write: above 1 means the kernel's TUN offloads are in use.
+func (c *Client) TUNBatchSize() int { return c.dev.tunBatchSize() }
+
 // SetPeer replaces the provider peer in place (a reconnect to another
 // provider or endpoint): the kill switch is reloaded for the new endpoint
 // in one transaction and stays active throughout, routes stay, and

@@ -94,3 +94,8 @@ func (d *wgDevice) stats() (map[tunnel.PublicKey]tunnel.PeerStats, error) {
 func (d *wgDevice) close() {
 	d.dev.Close()
 }
+
+// tunBatchSize is how many packets one TUN read or write moves: above 1
+// when the kernel accepted IFF_VNET_HDR and the TSO/checksum offloads, so
+// wireguard-go exchanges GSO/GRO super-packets with the kernel.
+func (d *wgDevice) tunBatchSize() int { return d.tun.BatchSize() }

@@ -292,6 +292,11 @@ func (e *Exit) Close() error {
 // Interface returns the TUN interface name.
 func (e *Exit) Interface() string { return e.dev.name }
 
+// TUNBatchSize reports how many packets wireguard-go moves per TUN read or
+// write: above 1 means the kernel's TUN offloads (TSO/GRO via
+// IFF_VNET_HDR) are in use; 1 means the slow path.
+func (e *Exit) TUNBatchSize() int { return e.dev.tunBatchSize() }
+
 // PublicKey is the device's WireGuard key.
 func (e *Exit) PublicKey() tunnel.PublicKey { return e.pub }
 

@@ -103,7 +103,7 @@ func helperExit() int {
 			return 1
 		}
 	}
-	fmt.Println("READY", e.Endpoint().Port())
+	fmt.Println("READY", e.Endpoint().Port(), e.TUNBatchSize())
 	sc := bufio.NewScanner(os.Stdin)
 	for sc.Scan() {
 		cmd, arg, _ := strings.Cut(sc.Text(), " ")
@@ -168,7 +168,7 @@ func helperClient() int {
 		return 1
 	}
 	defer c.Close()
-	fmt.Println("READY")
+	fmt.Println("READY", c.TUNBatchSize())
 	sc := bufio.NewScanner(os.Stdin)
 	for sc.Scan() {
 		cmd, arg, _ := strings.Cut(sc.Text(), " ")

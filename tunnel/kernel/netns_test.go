@@ -200,7 +200,10 @@ func TestKernelTunnel(t *testing.T) {
 			{PublicKey: theirs.PublicKey(), AllowedIPs: leaseTheirs.Prefixes()},
 		},
 	}
-	exit, _ := startHelper(t, tp.provider, "exit", spec)
+	exit, ready := startHelper(t, tp.provider, "exit", spec)
+	if len(ready) != 2 || ready[1] == "1" {
+		t.Fatalf("exit TUN batch size %v: kernel TUN offloads not in use", ready)
+	}
 	if !strings.Contains(nftTables(t, tp.provider), "table inet "+DefaultExitTable) {
 		t.Fatal("exit did not install its nftables table")
 	}
@@ -224,7 +227,10 @@ func TestKernelTunnel(t *testing.T) {
 	tp.consumer.MustRun("ip", "rule", "add", "table", "main", "suppress_prefixlength", "0", "pref", "32100")
 	tp.consumer.MustRun("ip", "rule", "add", "not", "fwmark", "0x6d79", "table", "28025", "pref", "32101")
 	tp.consumer.MustRun("nft", "add", "table", "inet", DefaultKillSwitchTable)
-	client, _ := startHelper(t, tp.consumer, "client", clientSpec{WGQuick: string(wq), ResolvConf: resolv})
+	client, ready := startHelper(t, tp.consumer, "client", clientSpec{WGQuick: string(wq), ResolvConf: resolv})
+	if len(ready) != 1 || ready[0] == "1" {
+		t.Fatalf("client TUN batch size %v: kernel TUN offloads not in use", ready)
+	}
 	if rules := tp.consumer.MustRun("ip", "rule"); strings.Count(rules, "suppress_prefixlength") != 1 || strings.Count(rules, "fwmark") != 1 {
 		t.Fatalf("policy rules doubled after a crashed run:\n%s", rules)
 	}
