@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/netip"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -269,6 +270,16 @@ func (c *Client) ListenPacket(_ context.Context, network string) (net.PacketConn
 
 // LookupNetIP resolves host with the tunnel's DNS server. It implements
 // proxy.Network.
+//
+// Names are looked up as fully qualified (a trailing dot is added), so the
+// host's resolv.conf search domains, which may name private networks, are
+// never sent to the provider.
 func (c *Client) LookupNetIP(ctx context.Context, network, host string) ([]netip.Addr, error) {
+	if ip, err := netip.ParseAddr(host); err == nil {
+		return []netip.Addr{ip}, nil
+	}
+	if !strings.HasSuffix(host, ".") {
+		host += "."
+	}
 	return c.resolver.LookupNetIP(ctx, network, host)
 }

@@ -353,8 +353,9 @@ func TestSOCKS5UDPAssociate(t *testing.T) {
 	}
 }
 
-// dnsServer answers every A query with 198.51.100.42.
-func dnsServer(t *testing.T) netip.AddrPort {
+// dnsServer answers every A query with 198.51.100.42 and sends each
+// queried name on names.
+func dnsServer(t *testing.T, names chan<- string) netip.AddrPort {
 	pc, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
 	if err != nil {
 		t.Fatal(err)
@@ -372,6 +373,10 @@ func dnsServer(t *testing.T) netip.AddrPort {
 			if m.Unpack(buf[:n]) != nil || len(m.Questions) != 1 {
 				continue
 			}
+			select {
+			case names <- m.Questions[0].Name.String():
+			default:
+			}
 			m.Response, m.RecursionAvailable = true, true
 			if m.Questions[0].Type == dnsmessage.TypeA {
 				m.Answers = []dnsmessage.Resource{{
@@ -388,7 +393,8 @@ func dnsServer(t *testing.T) netip.AddrPort {
 }
 
 func TestDNSThroughTunnel(t *testing.T) {
-	dns := dnsServer(t)
+	names := make(chan string, 16)
+	dns := dnsServer(t, names)
 	pol, _ := tunnel.NewExitPolicy(tunnel.PolicyConfig{})
 	p := newPair(t, pol, dns, 0)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -402,6 +408,12 @@ func TestDNSThroughTunnel(t *testing.T) {
 	}
 	if p.exit.Blocked() != 0 {
 		t.Fatalf("DNS counted as blocked")
+	}
+	// Only the fully qualified name went out: no host search domains.
+	for len(names) > 0 {
+		if n := <-names; n != "service.example." {
+			t.Errorf("provider's resolver saw %q", n)
+		}
 	}
 }
 
