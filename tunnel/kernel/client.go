@@ -118,6 +118,11 @@ func Connect(ctx context.Context, cfg ClientConfig) (_ *Client, err error) {
 	if err := validIfName(cfg.Interface); err != nil {
 		return nil, err
 	}
+	// The TUN lives exactly as long as its client process: if it exists,
+	// another client is connected and its kill switch must not be replaced.
+	if linkExists(cfg.Interface) {
+		return nil, fmt.Errorf("kernel client: interface %s exists: another tunnel is connected", cfg.Interface)
+	}
 	c := &Client{cfg: cfg, log: cfg.Log.With("component", "tunnel/kernel client", "iface", cfg.Interface), peer: s.PeerPublicKey, ep: s.Endpoint}
 	defer func() {
 		if err != nil {

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"strings"
@@ -88,9 +89,11 @@ func (s sysctl) restore() error {
 	return nil
 }
 
-// linkExists reports whether a network interface called name exists.
+// linkExists reports whether a network interface called name exists in
+// the calling thread's network namespace (netlink, not /sys, which shows
+// the namespace sysfs was mounted in).
 func linkExists(name string) bool {
-	_, err := os.Stat("/sys/class/net/" + name)
+	_, err := net.InterfaceByName(name)
 	return err == nil
 }
 

@@ -174,6 +174,11 @@ func NewExit(ctx context.Context, cfg ExitConfig) (_ *Exit, err error) {
 	}
 	log := cfg.Log.With("component", "tunnel/kernel exit", "iface", cfg.Interface)
 
+	// The TUN lives exactly as long as its exit process: if it exists,
+	// another exit is running and its firewall must not be touched.
+	if linkExists(cfg.Interface) {
+		return nil, fmt.Errorf("kernel exit: interface %s exists: another exit is running", cfg.Interface)
+	}
 	// A crash may have left the table; the TUN went with the process.
 	if err := RemoveExitLeftovers(ctx, cfg.Table); err != nil {
 		return nil, err

@@ -207,6 +207,18 @@ func TestKernelTunnel(t *testing.T) {
 	if !strings.Contains(nftTables(t, tp.provider), "table inet "+DefaultExitTable) {
 		t.Fatal("exit did not install its nftables table")
 	}
+	// A second exit on the same node must refuse to start and leave the
+	// running exit's firewall alone.
+	err = tp.provider.Do(func() error {
+		_, err := NewExit(t.Context(), ExitConfig{ListenPort: 51899})
+		return err
+	})
+	if err == nil || !strings.Contains(err.Error(), "another exit is running") {
+		t.Fatalf("second exit: %v, want refusal", err)
+	}
+	if !strings.Contains(nftTables(t, tp.provider), "table inet "+DefaultExitTable) {
+		t.Fatal("a refused second exit removed the running exit's table")
+	}
 	endpoint := netip.MustParseAddrPort(providerUplink + ":51820")
 	session := func(k tunnel.PrivateKey, l tunnel.Lease) tunnel.SessionConfig {
 		return tunnel.SessionConfig{
@@ -230,6 +242,13 @@ func TestKernelTunnel(t *testing.T) {
 	client, ready := startHelper(t, tp.consumer, "client", clientSpec{WGQuick: string(wq), ResolvConf: resolv})
 	if len(ready) != 1 || ready[0] == "1" {
 		t.Fatalf("client TUN batch size %v: kernel TUN offloads not in use", ready)
+	}
+	err = tp.consumer.Do(func() error {
+		_, err := Connect(t.Context(), ClientConfig{Session: session(theirs, leaseTheirs)})
+		return err
+	})
+	if err == nil || !strings.Contains(err.Error(), "another tunnel is connected") {
+		t.Fatalf("second client: %v, want refusal", err)
 	}
 	if rules := tp.consumer.MustRun("ip", "rule"); strings.Count(rules, "suppress_prefixlength") != 1 || strings.Count(rules, "fwmark") != 1 {
 		t.Fatalf("policy rules doubled after a crashed run:\n%s", rules)
