@@ -75,7 +75,10 @@ type fakeExchanges struct {
 	count  int
 }
 
-func (s *fakeExchanges) PutExchange(_ context.Context, em *payments.ExchangeMessage) error {
+func (s *fakeExchanges) PutExchange(ctx context.Context, em *payments.ExchangeMessage) error {
+	if err := ctx.Err(); err != nil { // as the bbolt store does
+		return err
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.latest = em

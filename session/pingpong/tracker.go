@@ -372,14 +372,17 @@ func (t *InvoiceTracker) checkPolicy(now time.Time) error {
 // durably, forwards it to the hermes and reveals the invoice secret. It
 // returns an error wrapping ErrBadExchange (or ErrHermesRejected) when the
 // session must end; a hermes that cannot be reached is retried on later
-// Ticks and does not fail the call.
+// Ticks and does not fail the call. A valid message is stored even if ctx
+// has ended; only the forward is then left pending (see Flush, Settle).
 func (t *InvoiceTracker) HandleExchange(ctx context.Context, now time.Time, em *payments.ExchangeMessage) error {
 	defer t.snapshot()
 	inv, err := t.checkExchange(em)
 	if err != nil {
 		return fmt.Errorf("%w: %v", ErrBadExchange, err)
 	}
-	if err := t.cfg.Exchanges.PutExchange(ctx, em); err != nil {
+	// A valid payment is stored even when ctx is ending (the session is
+	// closing as it arrives): it is money the consumer has signed away.
+	if err := t.cfg.Exchanges.PutExchange(context.WithoutCancel(ctx), em); err != nil {
 		return fmt.Errorf("pingpong: store exchange message: %w", err)
 	}
 	t.accepted = new(big.Int).Set(em.AgreementTotal)

@@ -294,3 +294,23 @@ func TestConfigValidation(t *testing.T) {
 		}
 	}
 }
+
+func TestExchangeStoredWhenContextEnded(t *testing.T) {
+	h := newHarness(t, nil)
+	_, em, now := firstExchange(t, h)
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel() // the session is closing as the payment arrives
+	if err := h.tracker.HandleExchange(ctx, now, em); err != nil && !errors.Is(err, context.Canceled) {
+		t.Fatalf("got %v", err)
+	}
+	if h.exchanges.latest == nil || h.exchanges.latest.AgreementTotal.Cmp(em.AgreementTotal) != 0 {
+		t.Fatal("a valid payment was dropped because the context had ended")
+	}
+	// It is forwarded afterwards.
+	if err := h.tracker.Flush(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if got := h.hermes.providerTotal(); got.Cmp(em.AgreementTotal) != 0 {
+		t.Fatalf("hermes promised %s, want %s", got, em.AgreementTotal)
+	}
+}

@@ -196,6 +196,7 @@ func Provider(ctx context.Context, r *sessionproto.Reader, w *sessionproto.Write
 	// blocked on the tracker and a tracker blocked on the peer's reader
 	// would otherwise wait for each other.
 	exchanges := make(chan *payments.ExchangeMessage, 16)
+	var late []*payments.ExchangeMessage // read as the session ended; owned by the reader until Wait
 
 	g.spawn(runCtx, func(ctx context.Context) error { return keepalive(ctx, w, opt.Keepalive) })
 	g.spawn(runCtx, func(ctx context.Context) error {
@@ -221,6 +222,7 @@ func Provider(ctx context.Context, r *sessionproto.Reader, w *sessionproto.Write
 			select {
 			case exchanges <- em:
 			case <-ctx.Done():
+				late = append(late, em)
 				return nil
 			}
 		}
@@ -238,7 +240,10 @@ func Provider(ctx context.Context, r *sessionproto.Reader, w *sessionproto.Write
 	drainCtx, cancelDrain := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 	defer cancelDrain()
 	for len(exchanges) > 0 {
-		if err := tracker.HandleExchange(drainCtx, opt.Clock.Now(), <-exchanges); err != nil {
+		late = append([]*payments.ExchangeMessage{<-exchanges}, late...)
+	}
+	for _, em := range late {
+		if err := tracker.HandleExchange(drainCtx, opt.Clock.Now(), em); err != nil {
 			opt.Log.Warn("payment received as the session ended was not accepted", "err", err)
 		}
 	}
