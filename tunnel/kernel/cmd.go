@@ -83,7 +83,11 @@ func setSysctl(key, value string) (s sysctl, changed bool, err error) {
 }
 
 func (s sysctl) restore() error {
-	if err := os.WriteFile(s.path, []byte(s.old+"\n"), 0o644); err != nil {
+	err := os.WriteFile(s.path, []byte(s.old+"\n"), 0o644)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil // the interface is gone, and its setting with it
+	}
+	if err != nil {
 		return fmt.Errorf("restore %s=%s: %w", s.path, s.old, err)
 	}
 	return nil

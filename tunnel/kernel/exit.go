@@ -209,6 +209,18 @@ func NewExit(ctx context.Context, cfg ExitConfig) (_ *Exit, err error) {
 	}
 	fwd := []string{"net/ipv4/ip_forward"}
 	if gw.V6.IsValid() {
+		// With forwarding on, Linux ignores router advertisements on
+		// interfaces with accept_ra=1, and a home node would lose its IPv6
+		// default route at the next RA: keep accepting them (accept_ra=2).
+		for _, k := range acceptRAKeys(ifc) {
+			s, changed, serr := setSysctl(k, "2")
+			if serr != nil {
+				return nil, serr
+			}
+			if changed {
+				e.sysctls = append(e.sysctls, s)
+			}
+		}
 		fwd = append(fwd, "net/ipv6/conf/all/forwarding")
 	}
 	for _, k := range fwd {
@@ -240,6 +252,27 @@ func NewExit(ctx context.Context, cfg ExitConfig) (_ *Exit, err error) {
 	}
 	log.Info("kernel exit up", "port", e.port, "gateway", gw.V4, "pool", pool4, "dns4", rs.DNS4, "offload", rs.Offload)
 	return e, nil
+}
+
+// acceptRAKeys returns the accept_ra sysctls of interfaces (except skip)
+// that accept router advertisements only while not forwarding (accept_ra=1).
+func acceptRAKeys(skip string) []string {
+	dirs, err := os.ReadDir("/proc/sys/net/ipv6/conf")
+	if err != nil {
+		return nil
+	}
+	var keys []string
+	for _, d := range dirs {
+		switch d.Name() {
+		case "all", "default", "lo", skip:
+			continue
+		}
+		k := "net/ipv6/conf/" + d.Name() + "/accept_ra"
+		if v, err := os.ReadFile("/proc/sys/" + k); err == nil && strings.TrimSpace(string(v)) == "1" {
+			keys = append(keys, k)
+		}
+	}
+	return keys
 }
 
 // offloadDevices returns the TUN and every other interface that is up

@@ -204,6 +204,9 @@ func TestKernelTunnel(t *testing.T) {
 	if len(ready) != 2 || ready[1] == "1" {
 		t.Fatalf("exit TUN batch size %v: kernel TUN offloads not in use", ready)
 	}
+	if ra := strings.TrimSpace(tp.provider.MustRun("sysctl", "-n", "net.ipv6.conf.vu.accept_ra")); ra != "2" {
+		t.Fatalf("uplink accept_ra = %s with the exit forwarding IPv6, want 2 (keep router advertisements)", ra)
+	}
 	if !strings.Contains(nftTables(t, tp.provider), "table inet "+DefaultExitTable) {
 		t.Fatal("exit did not install its nftables table")
 	}
@@ -411,6 +414,7 @@ func TestKernelTunnel(t *testing.T) {
 		exitKey2 := mustKey(t)
 		spec2 := spec
 		spec2.PrivateKey, spec2.ListenPort, spec2.Peers = exitKey2.String(), 51821, spec.Peers[:1]
+		tp.provider.MustRun("sysctl", "-qw", "net.ipv6.conf.vu.accept_ra=1") // the crash left 2
 		exit2, _ := startHelper(t, tp.provider, "exit", spec2)
 		if n := strings.Count(nftTables(t, tp.provider), "table inet "+DefaultExitTable); n != 1 {
 			t.Fatalf("%d exit tables after restart, want 1", n)
@@ -456,6 +460,9 @@ func TestKernelTunnel(t *testing.T) {
 		}
 		if links := tp.provider.MustRun("ip", "-o", "link"); strings.Contains(links, DefaultExitInterface) {
 			t.Fatalf("exit interface left after Close: %s", links)
+		}
+		if ra := strings.TrimSpace(tp.provider.MustRun("sysctl", "-n", "net.ipv6.conf.vu.accept_ra")); ra != "1" {
+			t.Fatalf("uplink accept_ra = %s after Close, want it restored to 1", ra)
 		}
 		if fwd := strings.TrimSpace(tp.provider.MustRun("sysctl", "-n", "net.ipv4.ip_forward")); fwd != "1" {
 			// The test turned forwarding on before the exit started, so
