@@ -12,8 +12,16 @@
 // traffic), an input filter that lets consumers reach the node itself only
 // for DNS and ping on the gateway address, DNS on the gateway forwarded
 // (DNAT) to upstream resolvers, TCP MSS clamping, and per-peer bandwidth
-// limits. The table is deleted on Close and, if a crash left it behind, on
-// the next start; the TUN interface disappears with the process.
+// limits (nftables limits; the bucket starts full, so a flow may burst one
+// second of traffic). The table is deleted on Close and, if a crash left it
+// behind, on the next start; the TUN interface disappears with the process,
+// so an existing interface means another exit is running and NewExit
+// refuses to start rather than touch its firewall. Forwarding sysctls it
+// turns on are restored on Close; while IPv6 is forwarded, interfaces with
+// accept_ra=1 get accept_ra=2 so the node keeps its IPv6 default route.
+// Blocked counts dropped packets (a retried connection counts per retry).
+// RemovePeer stops a consumer's packets at once; conntrack entries of its
+// flows are left to expire.
 //
 // On the consumer side, Connect brings up a device with the provider as its
 // only peer, routes everything through it the way wg-quick does (a fwmark
@@ -25,7 +33,11 @@
 // the provider endpoint and link-local housekeeping (DHCP, IPv6 neighbour
 // discovery). The kill switch is installed before anything else and removed
 // last, so nothing leaks while connecting, while the provider is gone, or
-// while the peer is being replaced (Client.SetPeer).
+// while the peer is being replaced (Client.SetPeer). Policy rules left by a
+// crashed client are cleared on the next Connect; a crashed client's kill
+// switch stays (fail closed) until the next Connect replaces it or
+// RemoveKillSwitch removes it, and resolv.conf is not restored after a
+// crash.
 //
 // Both sides enable what makes wireguard-go fast on Linux: the TUN is
 // opened with IFF_VNET_HDR so wireguard-go uses TSO/GSO and GRO batches, and
