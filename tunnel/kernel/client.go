@@ -37,7 +37,10 @@ type ClientConfig struct {
 	// FwMark marks WireGuard's own packets and numbers the routing table;
 	// DefaultFwMark if 0.
 	FwMark uint32
-	// NoKillSwitch disables the kill switch (not recommended).
+	// NoKillSwitch disables the kill switch (not recommended for a full
+	// tunnel). The kill switch allows nothing but the tunnel, so a split
+	// tunnel (AllowedIPs narrower than tunnel.FullTunnel()) that must keep
+	// reaching other networks directly needs it off.
 	NoKillSwitch bool
 	// KillSwitchTable is the nftables table; DefaultKillSwitchTable if empty.
 	KillSwitchTable string
