@@ -24,11 +24,16 @@ import (
 type ExitConfig struct {
 	// PrivateKey is the device key; consumers get its public half.
 	PrivateKey tunnel.PrivateKey
-	// ListenPort is the UDP port (0: any free port). wireguard-go's
-	// batched, GSO-capable socket binds it on every local address.
+	// ListenPort is the UDP port (0: any free port).
 	ListenPort uint16
+	// ListenAddr, if set to a specific address, binds the UDP port there
+	// only (tests use 127.0.0.1), with a simple one-datagram-per-call
+	// socket. Unset or unspecified uses wireguard-go's batched, UDP
+	// GSO/GRO-capable socket on every local address: the fast default.
+	ListenAddr netip.Addr
 	// AdvertiseAddr is the address consumers reach the port at; Endpoint()
-	// returns it with the bound port. Tests use 127.0.0.1.
+	// returns it with the bound port. Defaults to ListenAddr if set, else
+	// 127.0.0.1.
 	AdvertiseAddr netip.Addr
 	// Gateway is the provider's own tunnel addresses (AddressPool.Gateway());
 	// DNS to it on port 53 is forwarded to the host resolver.
@@ -114,6 +119,9 @@ func NewExit(cfg ExitConfig) (*Exit, error) {
 	}
 	if !cfg.AdvertiseAddr.IsValid() {
 		cfg.AdvertiseAddr = netip.MustParseAddr("127.0.0.1")
+		if cfg.ListenAddr.IsValid() && !cfg.ListenAddr.IsUnspecified() {
+			cfg.AdvertiseAddr = cfg.ListenAddr
+		}
 	}
 	log := cfg.Log
 	if log == nil {
@@ -163,7 +171,11 @@ func NewExit(cfg ExitConfig) (*Exit, error) {
 	udpFwd := udp.NewForwarder(st.stack, e.handleUDP)
 	st.stack.SetTransportProtocolHandler(udp.ProtocolNumber, udpFwd.HandlePacket)
 
-	e.dev = device.NewDevice(st, conn.NewDefaultBind(), wgLogger(log))
+	var bind conn.Bind = conn.NewDefaultBind()
+	if cfg.ListenAddr.IsValid() && !cfg.ListenAddr.IsUnspecified() {
+		bind = newBoundBind(cfg.ListenAddr.Unmap())
+	}
+	e.dev = device.NewDevice(st, bind, wgLogger(log))
 	e.counter = tunnel.DeviceCounter{Dev: e.dev}
 	if err := e.dev.IpcSet(tunnel.DeviceUAPI(cfg.PrivateKey, cfg.ListenPort)); err != nil {
 		e.dev.Close()

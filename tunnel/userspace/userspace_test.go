@@ -57,14 +57,14 @@ func newPair(t *testing.T, policy *tunnel.ExitPolicy, dns netip.AddrPort, limit 
 		dns = netip.MustParseAddrPort("127.0.0.1:9") // unused
 	}
 	cfg := ExitConfig{
-		PrivateKey:    ek,
-		AdvertiseAddr: netip.MustParseAddr("127.0.0.1"),
-		Gateway:       pool.Gateway(),
-		TunnelRanges:  []netip.Prefix{v4, v6},
-		Policy:        policy,
-		DNSUpstream:   dns,
-		DialTimeout:   3 * time.Second,
-		Log:           testLog(),
+		PrivateKey:   ek,
+		ListenAddr:   netip.MustParseAddr("127.0.0.1"),
+		Gateway:      pool.Gateway(),
+		TunnelRanges: []netip.Prefix{v4, v6},
+		Policy:       policy,
+		DNSUpstream:  dns,
+		DialTimeout:  3 * time.Second,
+		Log:          testLog(),
 	}
 	for _, o := range opts {
 		o(&cfg)
@@ -596,4 +596,21 @@ func TestCloseDuringTransfer(t *testing.T) {
 	if _, err := io.Copy(io.Discard, resp.Body); err == nil {
 		t.Fatal("transfer ended cleanly after Close")
 	}
+}
+
+// TestListenAddrBindsOnlyThere checks that ListenAddr keeps the exit's UDP
+// port off other addresses: another socket can still take the same port on
+// 127.0.0.2, which a wildcard bind would refuse.
+func TestListenAddrBindsOnlyThere(t *testing.T) {
+	pol, _ := tunnel.NewExitPolicy(tunnel.PolicyConfig{})
+	p := newPair(t, pol, netip.AddrPort{}, 0)
+	ep := p.exit.Endpoint()
+	if ep.Addr() != netip.MustParseAddr("127.0.0.1") {
+		t.Fatalf("endpoint %v", ep)
+	}
+	other, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 2), Port: int(ep.Port())})
+	if err != nil {
+		t.Fatalf("port %d taken beyond 127.0.0.1: %v", ep.Port(), err)
+	}
+	other.Close()
 }
