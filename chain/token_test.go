@@ -116,3 +116,21 @@ func TestHermesOperatorWithdrawAndDuplicateHermes(t *testing.T) {
 		t.Fatalf("low stake: %v", err)
 	}
 }
+
+func TestRegisterHermesRejectsBadStakeRange(t *testing.T) {
+	e := newEnv(t, hermesOpts{})
+	tx := e.client.tx
+	if _, err := e.client.Mint(e.ctx, tx.Address(), MYST(100)); err != nil {
+		t.Fatal(err)
+	}
+	tooBig := new(big.Int).Lsh(big.NewInt(1), 96) // above the uint96 stake field
+	if _, err := RegisterHermes(e.ctx, tx, e.dep, HermesParams{Stake: MYST(10), MinChannelStake: new(big.Int), MaxChannelStake: tooBig}); !errors.Is(err, ErrStakeOutOfRange) {
+		t.Fatalf("max stake above uint96: %v", err)
+	}
+	if _, err := RegisterHermes(e.ctx, tx, e.dep, HermesParams{Stake: MYST(10), MinChannelStake: MYST(2), MaxChannelStake: MYST(1)}); !errors.Is(err, ErrStakeOutOfRange) {
+		t.Fatalf("min above max: %v", err)
+	}
+	if _, err := RegisterHermes(e.ctx, tx, e.dep, HermesParams{Stake: MYST(10), FeeBps: 2001, MinChannelStake: MYST(1), MaxChannelStake: MYST(2)}); !errors.Is(err, ErrFeeTooHigh) {
+		t.Fatalf("fee above cap: %v", err)
+	}
+}

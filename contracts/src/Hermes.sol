@@ -95,7 +95,7 @@ contract Hermes {
         if (msg.sender != registry) revert NotRegistry();
         if (operator != address(0)) revert AlreadyInitialized();
         if (feeBps_ > MAX_FEE_BPS) revert FeeTooHigh(feeBps_, MAX_FEE_BPS);
-        if (minStake > maxStake) revert StakeOutOfRange(minStake, minStake, maxStake);
+        if (minStake > maxStake || maxStake > type(uint96).max) revert StakeOutOfRange(minStake, minStake, maxStake);
         operator = operator_;
         feeBps = feeBps_;
         status = Status.Active;
