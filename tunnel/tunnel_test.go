@@ -357,3 +357,19 @@ func TestWaitHandshake(t *testing.T) {
 		t.Fatalf("want ErrHandshakeTimeout, got %v", err)
 	}
 }
+
+func FuzzParseRule(f *testing.F) {
+	for _, s := range []string{"10.0.0.0/8", "tcp:1.2.3.4 port 80", "udp:2001:db8::/32 port 1000-2000", "::1", "x"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		r, err := ParseRule(s)
+		if err != nil {
+			return
+		}
+		r2, err := ParseRule(r.String())
+		if err != nil || r2 != r {
+			t.Fatalf("%q -> %q -> %v (%v)", s, r, r2, err)
+		}
+	})
+}
