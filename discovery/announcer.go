@@ -15,6 +15,9 @@ import (
 	"github.com/openmyst/openmyst/p2p"
 )
 
+// withdrawLinger is how long Run waits after publishing the withdrawal.
+const withdrawLinger = 500 * time.Millisecond
+
 // AnnouncerConfig configures an Announcer.
 type AnnouncerConfig struct {
 	// Proposal is the offer to announce. ProviderID, PeerID, Addrs, Seq,
@@ -103,6 +106,13 @@ func (a *Announcer) Run(ctx context.Context) error {
 			defer cancel()
 			if err := a.announce(wctx, true); err != nil {
 				a.log.Warn("discovery: withdraw proposal", "err", err)
+				return nil
+			}
+			// GossipSub sends asynchronously and has no flush: give the
+			// withdrawal a moment on the wire before the host may close.
+			select {
+			case <-time.After(withdrawLinger):
+			case <-wctx.Done():
 			}
 			return nil
 		case <-t.C:
