@@ -53,6 +53,10 @@ type ExitConfig struct {
 	DialTimeout time.Duration
 	// UDPIdleTimeout ends a UDP flow after this long without traffic (default 60s).
 	UDPIdleTimeout time.Duration
+	// MaxFlowsPerPeer caps one consumer's concurrent TCP+UDP flows, so no
+	// session can exhaust the node's sockets (default 2048). Flows over the
+	// cap are refused (TCP gets a RST).
+	MaxFlowsPerPeer int
 	// Dialer opens the host-side connections of forwarded flows (TCP and
 	// UDP); nil means a net.Dialer. Tests use it to egress from a network
 	// namespace; a node could bind to an egress interface.
@@ -98,6 +102,7 @@ type peer struct {
 	cancel context.CancelFunc
 	up     *rate.Limiter // consumer -> internet; nil: unlimited
 	down   *rate.Limiter // internet -> consumer
+	flows  int           // live flows; guarded by Exit.mu
 }
 
 // NewExit starts a userspace exit. It returns when the device is up.
@@ -116,6 +121,9 @@ func NewExit(cfg ExitConfig) (*Exit, error) {
 	}
 	if cfg.UDPIdleTimeout == 0 {
 		cfg.UDPIdleTimeout = 60 * time.Second
+	}
+	if cfg.MaxFlowsPerPeer <= 0 {
+		cfg.MaxFlowsPerPeer = 2048
 	}
 	if !cfg.AdvertiseAddr.IsValid() {
 		cfg.AdvertiseAddr = netip.MustParseAddr("127.0.0.1")
@@ -319,8 +327,9 @@ func (e *Exit) Close() error {
 	return nil
 }
 
-// peerFor returns the peer owning a tunnel source address and registers a
-// flow goroutine with the exit's WaitGroup; the caller must call e.wg.Done.
+// peerFor returns the peer owning a tunnel source address and takes a flow
+// slot for it: the caller must call e.flowDone(p) when the flow ends. It
+// fails for unknown sources, a closed exit, or a peer at its flow cap.
 func (e *Exit) peerFor(src netip.Addr) (*peer, bool) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
@@ -331,6 +340,19 @@ func (e *Exit) peerFor(src netip.Addr) (*peer, bool) {
 	if !ok {
 		return nil, false
 	}
+	if p.flows >= e.cfg.MaxFlowsPerPeer {
+		e.log.Debug("flow refused: peer at its flow cap", "peer", p.cfg.PublicKey.String(), "cap", e.cfg.MaxFlowsPerPeer)
+		return nil, false
+	}
+	p.flows++
 	e.wg.Add(1)
 	return p, true
+}
+
+// flowDone releases the flow slot peerFor took.
+func (e *Exit) flowDone(p *peer) {
+	e.mu.Lock()
+	p.flows--
+	e.mu.Unlock()
+	e.wg.Done()
 }

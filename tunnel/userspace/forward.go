@@ -70,7 +70,7 @@ func (e *Exit) handleTCP(r *tcp.ForwarderRequest) {
 		r.Complete(true)
 		return
 	}
-	defer e.wg.Done()
+	defer e.flowDone(p)
 	target, err := e.route(dst, tunnel.ProtoTCP)
 	if err != nil {
 		e.log.Debug("tcp flow refused", "peer", p.cfg.PublicKey.String(), "err", err)
@@ -171,20 +171,20 @@ func (e *Exit) handleUDP(r *udp.ForwarderRequest) {
 	}
 	target, err := e.route(dst, tunnel.ProtoUDP)
 	if err != nil {
-		e.wg.Done()
+		e.flowDone(p)
 		e.log.Debug("udp flow refused", "peer", p.cfg.PublicKey.String(), "err", err)
 		return
 	}
 	var wq waiter.Queue
 	ep, terr := r.CreateEndpoint(&wq)
 	if terr != nil {
-		e.wg.Done()
+		e.flowDone(p)
 		e.log.Debug("udp endpoint failed", "dst", dst, "err", terr)
 		return
 	}
 	in := gonet.NewUDPConn(&wq, ep)
 	go func() {
-		defer e.wg.Done()
+		defer e.flowDone(p)
 		e.relayUDP(p, in, target)
 	}()
 }

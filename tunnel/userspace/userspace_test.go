@@ -618,3 +618,70 @@ func TestListenAddrBindsOnlyThere(t *testing.T) {
 	}
 	other.Close()
 }
+
+// socksConnect opens a SOCKS5 CONNECT to dst and reports the reply code.
+func socksConnect(t *testing.T, socks string, dst *net.TCPAddr) (net.Conn, byte) {
+	t.Helper()
+	c, err := net.Dial("tcp", socks)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.SetDeadline(time.Now().Add(10 * time.Second))
+	ip := dst.IP.To4()
+	c.Write([]byte{5, 1, 0, 5, 1, 0, 1, ip[0], ip[1], ip[2], ip[3], byte(dst.Port >> 8), byte(dst.Port)})
+	rep := make([]byte, 12)
+	if _, err := io.ReadFull(c, rep); err != nil {
+		c.Close()
+		return nil, 0xff
+	}
+	c.SetDeadline(time.Time{})
+	return c, rep[3]
+}
+
+func TestMaxFlowsPerPeer(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() { io.Copy(c, c); c.Close() }()
+		}
+	}()
+	defer func() { ln.Close(); <-done }()
+	dst := ln.Addr().(*net.TCPAddr)
+	p := newPair(t, allowPort(t, "tcp", dst.Port), netip.AddrPort{}, 0, func(c *ExitConfig) { c.MaxFlowsPerPeer = 2 })
+	socks := p.client.SOCKSAddr().String()
+	c1, code := socksConnect(t, socks, dst)
+	if code != 0 {
+		t.Fatalf("first flow refused: %d", code)
+	}
+	c2, code := socksConnect(t, socks, dst)
+	if code != 0 {
+		t.Fatalf("second flow refused: %d", code)
+	}
+	defer c2.Close()
+	if c3, code := socksConnect(t, socks, dst); code == 0 {
+		c3.Close()
+		t.Fatal("third flow admitted over a cap of 2")
+	}
+	c1.Close()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		c, code := socksConnect(t, socks, dst)
+		if code == 0 {
+			c.Close()
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("flow slot not released after the first flow closed")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
