@@ -182,7 +182,7 @@ var (
 )
 
 func TestPaidSessionOverStream(t *testing.T) {
-	s := newSession(t, price, price, 500*time.Millisecond, time.Second)
+	s := newSession(t, price, price, 2*time.Second, time.Second)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	consCtx, disconnect := context.WithCancel(ctx)
@@ -249,7 +249,7 @@ func silentPayer(ctx context.Context, r *sessionproto.Reader, w *sessionproto.Wr
 }
 
 func TestProviderEndsUnpaidSession(t *testing.T) {
-	s := newSession(t, price, price, 500*time.Millisecond, 150*time.Millisecond)
+	s := newSession(t, price, price, 2*time.Second, 150*time.Millisecond)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	var wg sync.WaitGroup
@@ -270,7 +270,7 @@ func TestProviderEndsUnpaidSession(t *testing.T) {
 
 func TestConsumerRefusesOvercharge(t *testing.T) {
 	inflated := pingpong.Price{PerHour: big.NewInt(3e17), PerGiB: big.NewInt(9e17)}
-	s := newSession(t, inflated, price, 500*time.Millisecond, time.Second)
+	s := newSession(t, inflated, price, 2*time.Second, time.Second)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	var wg sync.WaitGroup
@@ -320,7 +320,7 @@ func TestSilentPeerDropped(t *testing.T) {
 }
 
 func TestFreeSessionKeptAlive(t *testing.T) {
-	const readTimeout = 250 * time.Millisecond
+	const readTimeout = 400 * time.Millisecond
 	s := newSession(t, free, free, readTimeout, time.Second)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
@@ -331,7 +331,7 @@ func TestFreeSessionKeptAlive(t *testing.T) {
 	consCtx, disconnect := context.WithCancel(ctx)
 	go func() { defer wg.Done(); consErr = Consumer(consCtx, s.consR, s.consW, s.payer, s.bytes.Load, s.opt) }()
 	// Many read timeouts long, with no invoices: only keepalives keep it up.
-	time.Sleep(5 * readTimeout)
+	time.Sleep(4 * readTimeout)
 	disconnect()
 	waitDone(t, &wg, cancel)
 	if consErr != nil || !errors.Is(provErr, ErrPeerEnded) {

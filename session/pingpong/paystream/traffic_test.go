@@ -26,9 +26,9 @@ func (c countingConn) Write(p []byte) (int, error) {
 // TestControlTrafficPerMinute measures the payment control traffic of a
 // session (both directions, framed, before stream encryption) at the
 // production timing (30 s invoices, 10 s keepalives) with time scaled
-// down 200x, and checks it against the 4 KB per session-minute target.
+// down 100x, and checks it against the 4 KB per session-minute target.
 func TestControlTrafficPerMinute(t *testing.T) {
-	const scale = 200 // 1 s of session time = 5 ms of test time
+	const scale = 100 // 1 s of session time = 10 ms of test time
 	s := newSession(t, price, price, 35*time.Second/scale, time.Second)
 	var provBytes, consBytes atomic.Int64
 	s.provW = sessionproto.NewWriter(countingConn{s.provConn, &provBytes}, time.Second)
@@ -45,7 +45,7 @@ func TestControlTrafficPerMinute(t *testing.T) {
 	var provErr, consErr error
 	go func() { defer wg.Done(); provErr = Provider(ctx, s.provR, s.provW, s.tracker, s.bytes.Load, s.opt) }()
 	go func() { defer wg.Done(); consErr = Consumer(consCtx, s.consR, s.consW, s.payer, s.bytes.Load, s.opt) }()
-	const minutes = 5
+	const minutes = 3
 	time.Sleep(minutes * time.Minute / scale)
 	disconnect()
 	waitDone(t, &wg, cancel)
