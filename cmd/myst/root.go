@@ -73,6 +73,7 @@ func newRootCmd() *cobra.Command {
 		newChainCmd(),
 		newAccountCmd(),
 		newHermesCmd(),
+		newTunnelCmd(),
 	)
 	return root
 }

@@ -1,0 +1,86 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/openmyst/openmyst/tunnel"
+	"github.com/openmyst/openmyst/tunnel/userspace"
+)
+
+func newTunnelCmd() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "tunnel",
+		Short: "WireGuard tunnel tools: userspace client from a wg-quick file, key generation",
+	}
+	cmd.AddCommand(newTunnelConnectCmd(), newTunnelGenkeyCmd())
+	return cmd
+}
+
+func newTunnelConnectCmd() *cobra.Command {
+	var cfgFile, socks, httpAddr string
+	var timeout time.Duration
+	cmd := &cobra.Command{
+		Use:   "connect",
+		Short: "Bring up a userspace tunnel from a wg-quick file and serve SOCKS5/HTTP proxies on loopback",
+		Long: `connect reads a wg-quick configuration (as exported for a session),
+brings the tunnel up without privileges (gVisor netstack), waits for the
+WireGuard handshake and serves a SOCKS5 proxy (CONNECT, UDP ASSOCIATE) and
+an HTTP proxy (CONNECT, absolute http:// URIs) on loopback until interrupted.
+Names are resolved by the config's DNS server through the tunnel.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			data, err := os.ReadFile(cfgFile)
+			if err != nil {
+				return fmt.Errorf("read wg-quick config: %w", err)
+			}
+			sc, err := tunnel.ParseWGQuick(data)
+			if err != nil {
+				return err
+			}
+			c, err := userspace.Connect(cmd.Context(), userspace.ClientConfig{
+				Session: sc, SOCKSListen: socks, HTTPListen: httpAddr, HandshakeTimeout: timeout, Log: theApp.log,
+			})
+			if err != nil {
+				return err
+			}
+			defer c.Close()
+			if a := c.SOCKSAddr(); a != nil {
+				fmt.Fprintf(cmd.OutOrStdout(), "socks5 proxy on %s\n", a)
+			}
+			if a := c.HTTPAddr(); a != nil {
+				fmt.Fprintf(cmd.OutOrStdout(), "http proxy on %s\n", a)
+			}
+			<-cmd.Context().Done()
+			st := c.Stats()
+			fmt.Fprintf(cmd.OutOrStdout(), "disconnected: rx %d bytes, tx %d bytes\n", st.RxBytes, st.TxBytes)
+			return nil
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&cfgFile, "tunnel.wg-config", "", "wg-quick configuration file of the session (required)")
+	f.StringVar(&socks, "tunnel.socks", "127.0.0.1:1080", "SOCKS5 listen address (loopback; empty disables)")
+	f.StringVar(&httpAddr, "tunnel.http", "127.0.0.1:8118", "HTTP proxy listen address (loopback; empty disables)")
+	f.DurationVar(&timeout, "tunnel.handshake-timeout", tunnel.DefaultHandshakeTimeout, "give up when no WireGuard handshake completes in this time")
+	_ = cmd.MarkFlagRequired("tunnel.wg-config")
+	return cmd
+}
+
+func newTunnelGenkeyCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:   "genkey",
+		Short: "Print a new WireGuard private key and its public key (base64, like wg genkey | wg pubkey)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			k, err := tunnel.GenerateKey()
+			if err != nil {
+				return err
+			}
+			_, err = fmt.Fprintf(cmd.OutOrStdout(), "private %s\npublic %s\n", k, k.PublicKey())
+			return err
+		},
+	}
+}
