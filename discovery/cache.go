@@ -13,7 +13,8 @@ import (
 // expires. Withdrawals are kept as tombstones until their own expiry so an
 // older proposal cannot come back. It is safe for concurrent use.
 type Cache struct {
-	now func() time.Time
+	now   func() time.Time
+	limit int
 
 	mu      sync.RWMutex
 	entries map[common.Address]*cacheEntry
@@ -29,8 +30,13 @@ func NewCache(now func() time.Time) *Cache {
 	if now == nil {
 		now = time.Now
 	}
-	return &Cache{now: now, entries: make(map[common.Address]*cacheEntry)}
+	return &Cache{now: now, limit: MaxCacheEntries, entries: make(map[common.Address]*cacheEntry)}
 }
+
+// MaxCacheEntries bounds the providers a cache holds (tombstones
+// included); when full, proposals of new providers are refused until
+// entries expire, so a flood of fresh identities cannot exhaust memory.
+const MaxCacheEntries = 50000
 
 // Put stores a validated announcement (raw is its wire form) if its
 // sequence number is newer than the provider's cached one and it has not
@@ -42,8 +48,15 @@ func (c *Cache) Put(a Announcement, raw []byte) bool {
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if e, ok := c.entries[p.ProviderID]; ok && e.ann.Proposal.Proposal.Seq >= p.Seq {
+	e, ok := c.entries[p.ProviderID]
+	if ok && e.ann.Proposal.Proposal.Seq >= p.Seq {
 		return false
+	}
+	if !ok && len(c.entries) >= c.limit {
+		c.pruneLocked()
+		if len(c.entries) >= c.limit {
+			return false
+		}
 	}
 	c.entries[p.ProviderID] = &cacheEntry{ann: a, raw: append([]byte(nil), raw...)}
 	return true
@@ -116,9 +129,13 @@ func (c *Cache) Len() int {
 
 // prune drops expired entries, tombstones included.
 func (c *Cache) prune() {
-	now := c.now().Unix()
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	c.pruneLocked()
+}
+
+func (c *Cache) pruneLocked() {
+	now := c.now().Unix()
 	for id, e := range c.entries {
 		if now >= e.ann.Proposal.Proposal.ExpiresAt {
 			delete(c.entries, id)

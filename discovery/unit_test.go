@@ -169,6 +169,34 @@ func TestCacheSequenceAndTombstone(t *testing.T) {
 	}
 }
 
+func TestCacheLimit(t *testing.T) {
+	clk := &fakeClock{t: time.Unix(1_800_000_000, 0)}
+	cache := NewCache(clk.now)
+	cache.limit = 2
+	put := func(ttl time.Duration) (bool, *market.Proposal) {
+		s := newSigner(t)
+		raw := signedBy(t, s, newPeer(t), clk.t, func(p *market.Proposal, _ *p2p.Binding) { p.ExpiresAt = clk.t.Add(ttl).Unix() })
+		a, _, err := DecodeAnnouncement(raw)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return cache.Put(a, raw), &a.Proposal.Proposal
+	}
+	if ok, _ := put(time.Minute); !ok {
+		t.Fatal("first")
+	}
+	if ok, _ := put(2 * time.Minute); !ok {
+		t.Fatal("second")
+	}
+	if ok, _ := put(time.Minute); ok {
+		t.Fatal("third provider accepted into a full cache")
+	}
+	clk.t = clk.t.Add(90 * time.Second) // the first one expires
+	if ok, _ := put(time.Minute); !ok {
+		t.Fatal("refused although an entry expired")
+	}
+}
+
 func TestRateLimiter(t *testing.T) {
 	l := newRateLimiter(3, 10*time.Second)
 	a, b := newPeer(t), newPeer(t)
