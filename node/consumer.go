@@ -1,0 +1,197 @@
+package node
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/big"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/ethereum/go-ethereum/common"
+	"github.com/libp2p/go-libp2p/core/peer"
+
+	"github.com/openmyst/openmyst/chain"
+	"github.com/openmyst/openmyst/discovery"
+	"github.com/openmyst/openmyst/identity"
+	"github.com/openmyst/openmyst/market"
+	"github.com/openmyst/openmyst/p2p"
+	"github.com/openmyst/openmyst/payments"
+	"github.com/openmyst/openmyst/session"
+	"github.com/openmyst/openmyst/session/consumer"
+	"github.com/openmyst/openmyst/session/pingpong/paystore"
+	"github.com/openmyst/openmyst/storage"
+)
+
+// ConsumerConfig configures a consumer node.
+type ConsumerConfig struct {
+	// DataDir holds the node database and p2p key.
+	DataDir string
+	// Signer is the consumer identity (registered, channel funded).
+	Signer identity.Signer
+	// Chain is the chain client (read-only use).
+	Chain *chain.Client
+	// Hermes is the consumer's hermes.
+	Hermes common.Address
+	// Bootstrap are the p2p bootstrap peers; ListenAddrs the libp2p
+	// listen addresses (default loopback TCP on a free port).
+	Bootstrap   []peer.AddrInfo
+	ListenAddrs []string
+	// MaxFee is the largest transactor fee per promise accepted.
+	MaxFee *big.Int
+	// Keepalive and ReadTimeout tune session streams (0: defaults).
+	Keepalive   time.Duration
+	ReadTimeout time.Duration
+	// Log receives events (default slog.Default()).
+	Log *slog.Logger
+}
+
+// Consumer is a running consumer node.
+type Consumer struct {
+	cfg       ConsumerConfig
+	DB        *storage.DB
+	History   *session.History
+	Channel   *paystore.Channel
+	P2P       *p2p.Node
+	Discovery *discovery.Service
+	Sessions  *consumer.Manager
+	// ChannelAddress is the consumer's channel contract.
+	ChannelAddress common.Address
+}
+
+// StartConsumer opens the node database and channel ledger (its balance
+// read from the chain) and joins the p2p network.
+func StartConsumer(ctx context.Context, cfg ConsumerConfig) (_ *Consumer, err error) {
+	if cfg.Signer == nil || cfg.Chain == nil || cfg.DataDir == "" {
+		return nil, errors.New("node: consumer needs a signer, a chain and a data dir")
+	}
+	if cfg.Log == nil {
+		cfg.Log = slog.Default()
+	}
+	if cfg.ListenAddrs == nil {
+		cfg.ListenAddrs = []string{"/ip4/127.0.0.1/tcp/0"}
+	}
+	log := cfg.Log.With("consumer", cfg.Signer.Address().Hex())
+	c := &Consumer{cfg: cfg}
+	var closers []func()
+	defer func() {
+		if err != nil {
+			for i := len(closers) - 1; i >= 0; i-- {
+				closers[i]()
+			}
+		}
+	}()
+	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+		return nil, fmt.Errorf("node: %w", err)
+	}
+	if c.DB, err = storage.Open(filepath.Join(cfg.DataDir, storage.FileName)); err != nil {
+		return nil, err
+	}
+	closers = append(closers, func() { _ = c.DB.Close() })
+	c.History = session.NewHistory(c.DB)
+	chainID := cfg.Chain.ChainID()
+	c.ChannelAddress = cfg.Chain.ChannelAddress(cfg.Signer.Address(), cfg.Hermes)
+	limit, err := channelLimit(ctx, cfg.Chain, c.ChannelAddress)
+	if err != nil {
+		return nil, err
+	}
+	if c.Channel, err = paystore.New(c.DB).Channel(chainID, payments.ConsumerChannelID(c.ChannelAddress), limit); err != nil {
+		return nil, err
+	}
+	key, err := p2p.LoadOrCreateKey(filepath.Join(cfg.DataDir, p2p.KeyFile))
+	if err != nil {
+		return nil, err
+	}
+	if c.P2P, err = p2p.New(p2p.Config{Key: key, ListenAddrs: cfg.ListenAddrs, Bootstrap: cfg.Bootstrap, DHTMode: p2p.DHTClient, Log: log}); err != nil {
+		return nil, err
+	}
+	closers = append(closers, func() { _ = c.P2P.Close() })
+	if c.Discovery, err = discovery.New(c.P2P.Host, discovery.Config{ValidatorConfig: discovery.ValidatorConfig{ChainID: chainID.Uint64()}, HeartbeatInterval: 200 * time.Millisecond, Log: log}); err != nil {
+		return nil, err
+	}
+	closers = append(closers, func() { _ = c.Discovery.Close() })
+	if len(cfg.Bootstrap) > 0 {
+		if err := c.P2P.Bootstrap(ctx); err != nil {
+			return nil, err
+		}
+	}
+	if c.Sessions, err = consumer.New(consumer.Config{
+		Signer: cfg.Signer, ChainID: chainID, Hermes: cfg.Hermes, Host: c.P2P.Host, Finder: c.P2P, Channel: c.Channel,
+		MaxFee: cfg.MaxFee, History: c.History, Keepalive: cfg.Keepalive, ReadTimeout: cfg.ReadTimeout, Log: log,
+	}); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+// channelLimit is the most a channel's promises may total: its balance
+// plus what was already settled from it.
+func channelLimit(ctx context.Context, c *chain.Client, channel common.Address) (*big.Int, error) {
+	st, err := c.ChannelState(ctx, channel)
+	if err != nil {
+		return nil, fmt.Errorf("node: read channel %s: %w", channel.Hex(), err)
+	}
+	limit := new(big.Int)
+	if st.Balance != nil {
+		limit.Add(limit, st.Balance)
+	}
+	if st.Settled != nil {
+		limit.Add(limit, st.Settled)
+	}
+	return limit, nil
+}
+
+// Address is the consumer identity.
+func (c *Consumer) Address() common.Address { return c.cfg.Signer.Address() }
+
+// Proposals pulls the current proposals from connected peers and returns
+// the cached ones matching f.
+func (c *Consumer) Proposals(ctx context.Context, f market.Filter) []market.Proposal {
+	c.Discovery.SyncConnected(ctx, 3)
+	return c.Discovery.Cache().Query(f)
+}
+
+// WaitProposals waits until at least n proposals match f.
+func (c *Consumer) WaitProposals(ctx context.Context, f market.Filter, n int) ([]market.Proposal, error) {
+	for {
+		if ps := c.Discovery.Cache().Query(f); len(ps) >= n {
+			return ps, nil
+		}
+		sctx, cancel := context.WithTimeout(ctx, time.Second)
+		c.Discovery.SyncConnected(sctx, 3)
+		cancel()
+		select {
+		case <-ctx.Done():
+			return c.Discovery.Cache().Query(f), fmt.Errorf("node: waiting for %d proposals: %w", n, ctx.Err())
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
+
+// Connect picks the best proposal matching f and connects to it.
+func (c *Consumer) Connect(ctx context.Context, f market.Filter, o consumer.Options) (*consumer.Connection, error) {
+	p, err := consumer.Pick(c.Discovery.Cache().Query(f), f)
+	if err != nil {
+		return nil, err
+	}
+	return c.Sessions.Connect(ctx, p, o)
+}
+
+// RefreshBalance re-reads the channel balance (after a top-up).
+func (c *Consumer) RefreshBalance(ctx context.Context) error {
+	limit, err := channelLimit(ctx, c.cfg.Chain, c.ChannelAddress)
+	if err != nil {
+		return err
+	}
+	return c.Channel.SetBalance(limit)
+}
+
+// Close leaves the network and closes the database. Open connections
+// should be disconnected first.
+func (c *Consumer) Close() error {
+	_ = c.Discovery.Close()
+	_ = c.P2P.Close()
+	return c.DB.Close()
+}

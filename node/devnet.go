@@ -1,0 +1,245 @@
+package node
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/big"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/ethereum/go-ethereum/ethclient"
+	"github.com/libp2p/go-libp2p/core/peer"
+
+	"github.com/openmyst/openmyst/chain"
+	"github.com/openmyst/openmyst/chain/devchain"
+	"github.com/openmyst/openmyst/discovery"
+	"github.com/openmyst/openmyst/identity"
+	"github.com/openmyst/openmyst/market"
+	"github.com/openmyst/openmyst/p2p"
+	"github.com/openmyst/openmyst/payments"
+	"github.com/openmyst/openmyst/tunnel"
+)
+
+// ProviderSpec describes one devnet provider.
+type ProviderSpec struct {
+	// Country, City and IPType are its location.
+	Country, City string
+	IPType        market.IPType
+	// PerHour and PerGiB are its price in MYST ("0" for a free node).
+	PerHour, PerGiB string
+}
+
+// DefaultProviders are the devnet's three providers: two paid ones in
+// different countries and prices, and a free test node.
+var DefaultProviders = []ProviderSpec{
+	{Country: "DE", City: "Berlin", IPType: market.IPResidential, PerHour: "0.06", PerGiB: "0.1"},
+	{Country: "US", City: "Austin", IPType: market.IPHosting, PerHour: "0.04", PerGiB: "0.2"},
+	{Country: "NL", City: "Amsterdam", IPType: market.IPResidential, PerHour: "0", PerGiB: "0"},
+}
+
+// Dev account indexes the devnet's identities use (their keys are public:
+// devchain.DevKey).
+const (
+	devProviderAccount = 3 // providers are 3, 4, 5
+	devConsumerAccount = 8
+)
+
+// DevnetConfig configures a devnet.
+type DevnetConfig struct {
+	// DataDir holds every node's state; "" makes (and removes) a temp dir.
+	DataDir string
+	// Providers to start (default DefaultProviders).
+	Providers []ProviderSpec
+	// Allow opens exit destinations on every provider (e.g. a loopback
+	// test server); the default policy denies loopback and private nets.
+	Allow []tunnel.Rule
+	// ConsumerFunds is the consumer's channel top-up (default 100 MYST).
+	ConsumerFunds *big.Int
+	// Payment tunes the providers' sessions.
+	Payment Payment
+	// HermesMinFee is the transactor fee consumer promises carry.
+	HermesMinFee *big.Int
+	// ChainPort is the dev chain's JSON-RPC port (0: any free port).
+	ChainPort int
+	// Tamper makes provider i overcharge (tests only).
+	Tamper map[int]func(*payments.Invoice)
+	// Progress receives human-readable progress lines.
+	Progress func(string)
+	// Log receives events (default slog.Default()).
+	Log *slog.Logger
+}
+
+// Devnet is a whole openmyst network in one process on loopback.
+type Devnet struct {
+	// DataDir is where the state lives.
+	DataDir string
+	// Chain is the dev chain; Client its client (dev transactor).
+	Chain  *devchain.Chain
+	Client *chain.Client
+	eth    *ethclient.Client
+	// Hermes is the hermes.
+	Hermes *Hermes
+	// Boot is the bootstrap peer.
+	Boot     *p2p.Node
+	bootDisc *discovery.Service
+	// Providers are the providers, in spec order.
+	Providers []*Provider
+	// ConsumerSigner is the funded, registered consumer identity.
+	ConsumerSigner identity.Signer
+	cfg            DevnetConfig
+	tmp            bool
+}
+
+// StartDevnet starts a dev chain with the contracts, a hermes, a
+// bootstrap peer and the providers, and registers and funds a consumer
+// identity from the dev faucet.
+func StartDevnet(ctx context.Context, cfg DevnetConfig) (_ *Devnet, err error) {
+	if cfg.Log == nil {
+		cfg.Log = slog.Default()
+	}
+	if cfg.Progress == nil {
+		cfg.Progress = func(string) {}
+	}
+	if cfg.Providers == nil {
+		cfg.Providers = DefaultProviders
+	}
+	if cfg.ConsumerFunds == nil {
+		cfg.ConsumerFunds = chain.MYST(100)
+	}
+	d := &Devnet{cfg: cfg, DataDir: cfg.DataDir}
+	defer func() {
+		if err != nil {
+			_ = d.Close()
+		}
+	}()
+	if d.DataDir == "" {
+		if d.DataDir, err = os.MkdirTemp("", "myst-devnet-"); err != nil {
+			return nil, err
+		}
+		d.tmp = true
+	}
+	log := cfg.Log
+	cfg.Progress("starting the dev chain")
+	if d.Chain, err = devchain.Start(ctx, devchain.Config{Port: cfg.ChainPort, Log: log}); err != nil {
+		return nil, fmt.Errorf("node: dev chain: %w", err)
+	}
+	if d.eth, err = d.Chain.Dial(ctx); err != nil {
+		return nil, err
+	}
+	tx, err := chain.NewTransactor(ctx, d.eth, devchain.DevKey(devchain.TransactorAccount), log)
+	if err != nil {
+		return nil, err
+	}
+	if d.Client, err = chain.NewClient(ctx, d.eth, d.Chain.Deployment(), tx, log); err != nil {
+		return nil, err
+	}
+	dep := d.Chain.Deployment()
+	cfg.Progress("starting the hermes")
+	if err := os.MkdirAll(filepath.Join(d.DataDir, "hermes"), 0o700); err != nil {
+		return nil, err
+	}
+	if d.Hermes, err = StartHermes(ctx, HermesConfig{
+		Chain: d.Client, Hermes: dep.Hermes, Operator: identity.NewKeySigner(devchain.DevKey(devchain.HermesAccount)),
+		DSN: filepath.Join(d.DataDir, "hermes", "hermes.db"), MinConsumerFee: cfg.HermesMinFee, Log: log,
+	}); err != nil {
+		return nil, err
+	}
+	cfg.Progress("starting the bootstrap peer")
+	if d.Boot, err = p2p.New(p2p.Config{ListenAddrs: []string{"/ip4/127.0.0.1/tcp/0"}, DHTMode: p2p.DHTServer, Log: log}); err != nil {
+		return nil, err
+	}
+	if d.bootDisc, err = discovery.New(d.Boot.Host, discovery.Config{ValidatorConfig: discovery.ValidatorConfig{ChainID: dep.ChainID}, Bootstrapper: true, HeartbeatInterval: 200 * time.Millisecond, Log: log}); err != nil {
+		return nil, err
+	}
+
+	cfg.Progress("funding and registering the consumer from the dev faucet")
+	d.ConsumerSigner = identity.NewKeySigner(devchain.DevKey(devConsumerAccount))
+	channel := d.Client.ChannelAddress(d.ConsumerSigner.Address(), dep.Hermes)
+	if _, err := d.Client.Mint(ctx, channel, cfg.ConsumerFunds); err != nil {
+		return nil, fmt.Errorf("node: fund consumer channel: %w", err)
+	}
+	if err := EnsureRegistered(ctx, d.Client, d.ConsumerSigner, dep.Hermes, cfg.Progress); err != nil {
+		return nil, err
+	}
+
+	for i, spec := range cfg.Providers {
+		ph, err := market.ParseMYST(spec.PerHour)
+		if err != nil {
+			return nil, fmt.Errorf("node: provider %d price: %w", i, err)
+		}
+		pg, err := market.ParseMYST(spec.PerGiB)
+		if err != nil {
+			return nil, fmt.Errorf("node: provider %d price: %w", i, err)
+		}
+		ipType := spec.IPType
+		if ipType == "" {
+			ipType = market.IPResidential
+		}
+		cfg.Progress(fmt.Sprintf("starting provider %d (%s, %s MYST/h, %s MYST/GiB)", i+1, spec.Country, spec.PerHour, spec.PerGiB))
+		p, err := StartProvider(ctx, ProviderConfig{
+			DataDir: filepath.Join(d.DataDir, fmt.Sprintf("provider%d", i+1)),
+			Signer:  identity.NewKeySigner(devchain.DevKey(devProviderAccount + i)),
+			Chain:   d.Client, Hermes: dep.Hermes, HermesURL: d.Hermes.URL(),
+			Bootstrap: []peer.AddrInfo{d.Boot.AddrInfo()},
+			Location:  market.Location{Country: spec.Country, City: spec.City, IPType: ipType},
+			Price:     market.Price{PerHour: market.NewAmount(ph), PerGiB: market.NewAmount(pg)},
+			Allow:     cfg.Allow, TransactorFee: cfg.HermesMinFee, Payment: cfg.Payment, TamperInvoice: cfg.Tamper[i],
+			Progress: cfg.Progress, Log: log,
+		})
+		if err != nil {
+			return nil, fmt.Errorf("node: provider %d: %w", i+1, err)
+		}
+		d.Providers = append(d.Providers, p)
+	}
+	for _, p := range d.Providers {
+		if err := p.WaitPublished(ctx); err != nil {
+			return nil, err
+		}
+	}
+	return d, nil
+}
+
+// BootstrapAddrs are the bootstrap peer's multiaddrs (for --p2p.bootstrap).
+func (d *Devnet) BootstrapAddrs() []string { return d.Boot.Multiaddrs() }
+
+// StartConsumer starts a consumer node for the devnet's consumer identity
+// in dataDir ("": <DataDir>/consumer).
+func (d *Devnet) StartConsumer(ctx context.Context, dataDir string) (*Consumer, error) {
+	if dataDir == "" {
+		dataDir = filepath.Join(d.DataDir, "consumer")
+	}
+	return StartConsumer(ctx, ConsumerConfig{
+		DataDir: dataDir, Signer: d.ConsumerSigner, Chain: d.Client, Hermes: d.Chain.Deployment().Hermes,
+		Bootstrap: []peer.AddrInfo{d.Boot.AddrInfo()}, MaxFee: d.cfg.HermesMinFee, Log: d.cfg.Log,
+	})
+}
+
+// Close stops everything in reverse order and removes a temp data dir.
+func (d *Devnet) Close() error {
+	var errs []error
+	for i := len(d.Providers) - 1; i >= 0; i-- {
+		errs = append(errs, d.Providers[i].Close())
+	}
+	if d.bootDisc != nil {
+		errs = append(errs, d.bootDisc.Close())
+	}
+	if d.Boot != nil {
+		errs = append(errs, d.Boot.Close())
+	}
+	if d.Hermes != nil {
+		errs = append(errs, d.Hermes.Close())
+	}
+	if d.eth != nil {
+		d.eth.Close()
+	}
+	if d.Chain != nil {
+		errs = append(errs, d.Chain.Close())
+	}
+	if d.tmp {
+		errs = append(errs, os.RemoveAll(d.DataDir))
+	}
+	return errors.Join(errs...)
+}

@@ -1,0 +1,373 @@
+package node
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"math/big"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"os"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/openmyst/openmyst/chain"
+	"github.com/openmyst/openmyst/market"
+	"github.com/openmyst/openmyst/p2p/sessionproto"
+	"github.com/openmyst/openmyst/payments"
+	"github.com/openmyst/openmyst/session/consumer"
+	"github.com/openmyst/openmyst/session/pingpong"
+	"github.com/openmyst/openmyst/session/provider"
+	"github.com/openmyst/openmyst/tunnel"
+)
+
+// testPayment makes sessions pay every second so the tests see many
+// invoices in a few seconds.
+var testPayment = Payment{
+	Interval: time.Second, CheckEvery: 100 * time.Millisecond, Grace: 2 * time.Second,
+	Keepalive: time.Second, ReadTimeout: 5 * time.Second,
+}
+
+func testLog() *slog.Logger {
+	if os.Getenv("MYST_TEST_LOG") != "" {
+		return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	}
+	return slog.New(slog.DiscardHandler)
+}
+
+// payload is a deterministic download body.
+func payload(n int) []byte {
+	b := make([]byte, n)
+	for i := range b {
+		b[i] = byte(i*7 + i>>11)
+	}
+	return b
+}
+
+// startServer serves payload at / on loopback and returns the exit rule
+// that lets providers reach it.
+func startServer(t *testing.T, body []byte) (*httptest.Server, tunnel.Rule) {
+	t.Helper()
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Length", fmt.Sprint(len(body)))
+		_, _ = w.Write(body)
+	}))
+	t.Cleanup(srv.Close)
+	_, port, _ := net.SplitHostPort(srv.Listener.Addr().String())
+	rule, err := tunnel.ParseRule("tcp:127.0.0.1/32 port " + port)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return srv, rule
+}
+
+// download fetches url through the SOCKS5 proxy at socks.
+func download(ctx context.Context, socks net.Addr, target string) ([]byte, error) {
+	proxyURL := &url.URL{Scheme: "socks5", Host: socks.String()}
+	tr := &http.Transport{Proxy: http.ProxyURL(proxyURL), DisableKeepAlives: true}
+	defer tr.CloseIdleConnections()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, target, nil)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := (&http.Client{Transport: tr}).Do(req)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	return io.ReadAll(resp.Body)
+}
+
+func tokenBalance(t *testing.T, ctx context.Context, c *chain.Client, a interface{ Hex() string }, addr [20]byte) *big.Int {
+	t.Helper()
+	b, err := c.TokenBalance(ctx, addr)
+	if err != nil {
+		t.Fatalf("balance of %s: %v", a.Hex(), err)
+	}
+	return b
+}
+
+// TestEndToEnd runs a devnet in-process and drives paid sessions through
+// it: an honest session settled on chain with exact balances, a consumer
+// that stops paying, and an overcharging provider.
+func TestEndToEnd(t *testing.T) {
+	if testing.Short() {
+		t.Skip("end-to-end devnet test; skipped with -short")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	body := payload(4 << 20)
+	srv, rule := startServer(t, body)
+
+	d, err := StartDevnet(ctx, DevnetConfig{
+		DataDir: t.TempDir(), Allow: []tunnel.Rule{rule}, Payment: testPayment, Log: testLog(),
+		// Provider 1 (US) overcharges: it triples every invoice.
+		Tamper: map[int]func(*payments.Invoice){1: func(inv *payments.Invoice) {
+			inv.AgreementTotal = new(big.Int).Add(new(big.Int).Mul(inv.AgreementTotal, big.NewInt(3)), big.NewInt(1e15))
+		}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		if err := d.Close(); err != nil {
+			t.Errorf("close devnet: %v", err)
+		}
+	}()
+	c, err := d.StartConsumer(ctx, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	ps, err := c.WaitProposals(ctx, market.Filter{}, 3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(ps) != 3 {
+		t.Fatalf("%d proposals, want 3", len(ps))
+	}
+
+	t.Run("paid session settles on chain with exact balances", func(t *testing.T) {
+		testPaidSession(t, ctx, d, c, srv.URL, body)
+	})
+	t.Run("consumer stops paying", func(t *testing.T) {
+		testStopPaying(t, ctx, d, c)
+	})
+	t.Run("overcharging provider is refused", func(t *testing.T) {
+		testOvercharge(t, ctx, d, c)
+	})
+}
+
+func endedWatcher(p *Provider) <-chan provider.Ended {
+	ch := make(chan provider.Ended, 8)
+	p.Sessions.OnEnded(func(e provider.Ended) {
+		select {
+		case ch <- e:
+		default:
+		}
+	})
+	return ch
+}
+
+func waitEnded(t *testing.T, ch <-chan provider.Ended, within time.Duration) provider.Ended {
+	t.Helper()
+	select {
+	case e := <-ch:
+		return e
+	case <-time.After(within):
+		t.Fatalf("provider session did not end within %s", within)
+		return provider.Ended{}
+	}
+}
+
+func testPaidSession(t *testing.T, ctx context.Context, d *Devnet, c *Consumer, target string, body []byte) {
+	prov := d.Providers[0]
+	ended := endedWatcher(prov)
+	dep := d.Chain.Deployment()
+	cl := d.Client
+	chBefore, err := cl.ChannelState(ctx, c.ChannelAddress)
+	if err != nil {
+		t.Fatal(err)
+	}
+	provBefore := tokenBalance(t, ctx, cl, prov.Address(), prov.Address())
+	hermesBefore := tokenBalance(t, ctx, cl, dep.Hermes, dep.Hermes)
+
+	conn, err := c.Connect(ctx, market.Filter{Country: "DE"}, consumer.Options{SOCKSListen: "127.0.0.1:0"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if conn.Proposal().ProviderID != prov.Address() {
+		t.Fatalf("connected to %s, want the DE provider %s", conn.Proposal().ProviderID.Hex(), prov.Address().Hex())
+	}
+	got, err := download(ctx, conn.SOCKSAddr(), target)
+	if err != nil {
+		t.Fatalf("download through the tunnel: %v", err)
+	}
+	if sha256.Sum256(got) != sha256.Sum256(body) {
+		t.Fatalf("downloaded %d bytes, not the %d-byte payload", len(got), len(body))
+	}
+	// Let a few invoices be paid.
+	deadline := time.Now().Add(20 * time.Second)
+	for conn.PayerStats().Invoices < 3 {
+		if time.Now().After(deadline) {
+			t.Fatalf("only %d invoices paid", conn.PayerStats().Invoices)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	st := conn.Status()
+	if !st.Running || st.RxBytes < uint64(len(body)) {
+		t.Fatalf("status %+v: want running with at least %d bytes received", st, len(body))
+	}
+	if err := conn.Disconnect(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := conn.Err(); err != nil {
+		t.Fatalf("clean disconnect ended with %v", err)
+	}
+	e := waitEnded(t, ended, 10*time.Second)
+	if !errors.Is(e.Err, nil) && !isPeerEnded(e.Err) {
+		t.Fatalf("provider session ended with %v", e.Err)
+	}
+	paid := conn.PayerStats().Paid
+	if paid.Sign() <= 0 {
+		t.Fatal("consumer paid nothing")
+	}
+	promised, err := c.Channel.Promised(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if promised.Cmp(paid) != 0 {
+		t.Fatalf("channel ledger %s, session paid %s", promised, paid)
+	}
+	if e.Stats.Settled.Cmp(paid) != 0 {
+		t.Fatalf("provider settled with hermes %s, consumer paid %s", e.Stats.Settled, paid)
+	}
+	// The provider's bytes and the consumer's agree within the tolerance.
+	if e.Bytes < uint64(len(body)) {
+		t.Fatalf("provider counted %d bytes for a %d-byte download", e.Bytes, len(body))
+	}
+	rec, ok, err := prov.History.Get(ctx, e.ID)
+	if err != nil || !ok || rec.End.IsZero() || rec.PaidInt().Cmp(paid) != 0 {
+		t.Fatalf("provider history %+v %v %v, want ended with paid %s", rec, ok, err, paid)
+	}
+
+	// The hermes claims the consumer's promise, the provider settles.
+	if _, err := d.Hermes.Service.SettleOnce(ctx); err != nil {
+		t.Fatalf("hermes settlement: %v", err)
+	}
+	earn, err := prov.Earnings(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if earn.Earned.Cmp(paid) != 0 {
+		t.Fatalf("hermes earned %s for the provider, consumer paid %s", earn.Earned, paid)
+	}
+	s, err := prov.Settle(ctx)
+	if err != nil {
+		t.Fatalf("provider settlement: %v", err)
+	}
+	if s.Amount.Cmp(paid) != 0 {
+		t.Fatalf("settled %s, want %s", s.Amount, paid)
+	}
+	if _, err := prov.Settle(ctx); !errors.Is(err, ErrNothingToSettle) {
+		t.Fatalf("second settle: %v, want ErrNothingToSettle", err)
+	}
+
+	chAfter, err := cl.ChannelState(ctx, c.ChannelAddress)
+	if err != nil {
+		t.Fatal(err)
+	}
+	provAfter := tokenBalance(t, ctx, cl, prov.Address(), prov.Address())
+	hermesAfter := tokenBalance(t, ctx, cl, dep.Hermes, dep.Hermes)
+	consumerPaid := new(big.Int).Sub(chBefore.Balance, chAfter.Balance)
+	providerGot := new(big.Int).Sub(provAfter, provBefore)
+	hermesFee := new(big.Int).Sub(hermesAfter, hermesBefore)
+	if consumerPaid.Cmp(paid) != 0 {
+		t.Fatalf("consumer channel paid %s on chain, promised %s", consumerPaid, paid)
+	}
+	hs, err := cl.HermesState(ctx, dep.Hermes)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantFee := new(big.Int).Div(new(big.Int).Mul(paid, big.NewInt(int64(hs.FeeBps))), big.NewInt(10000))
+	if hermesFee.Cmp(wantFee) != 0 {
+		t.Fatalf("hermes kept %s, want its %d bps fee %s", hermesFee, hs.FeeBps, wantFee)
+	}
+	// Transactor fees are zero on this devnet, so paid = received + fee.
+	if sum := new(big.Int).Add(providerGot, hermesFee); sum.Cmp(consumerPaid) != 0 {
+		t.Fatalf("consumer paid %s but provider got %s + hermes fee %s = %s", consumerPaid, providerGot, hermesFee, sum)
+	}
+	t.Logf("paid %s wei for %d bytes in %d invoices; provider got %s, hermes fee %s, settlement tx %s",
+		paid, e.Bytes, conn.PayerStats().Invoices, providerGot, hermesFee, s.Tx.Hex())
+}
+
+func isPeerEnded(err error) bool {
+	return err != nil && (errors.Is(err, errPeerEnded) || bytes.Contains([]byte(err.Error()), []byte("peer ended")))
+}
+
+var errPeerEnded = errors.New("paystream: peer ended the session")
+
+func testStopPaying(t *testing.T, ctx context.Context, d *Devnet, c *Consumer) {
+	prov := d.Providers[0]
+	ended := endedWatcher(prov)
+	before, err := c.Channel.Promised(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	conn, err := c.Connect(ctx, market.Filter{ProviderID: prov.Address()}, consumer.Options{StopPaying: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Bound: first invoice after Interval, cut off Grace later, noticed
+	// within CheckEvery; plus generous scheduling slack.
+	bound := testPayment.Interval + testPayment.Grace + testPayment.CheckEvery
+	e := waitEnded(t, ended, bound+10*time.Second)
+	took := time.Since(start)
+	if !errors.Is(e.Err, pingpong.ErrPaymentTimeout) {
+		t.Fatalf("provider ended the session with %v, want a payment timeout", e.Err)
+	}
+	<-conn.Done()
+	var perr *sessionproto.Error
+	if err := conn.Err(); !errors.As(err, &perr) || perr.Code != sessionproto.CodePaymentTimeout {
+		t.Fatalf("consumer saw %v, want a payment_timeout error", err)
+	}
+	if e.Stats.Settled.Sign() != 0 {
+		t.Fatalf("settled %s from a consumer that never paid", e.Stats.Settled)
+	}
+	// Unpaid exposure: what the session was worth when cut off, which is
+	// at most the price of bound plus the time it took to be noticed.
+	p, _ := prov.Proposal()
+	price := pingpong.Price{PerHour: p.Price.PerHour.Int(), PerGiB: p.Price.PerGiB.Int()}
+	limit := price.Total(took+time.Second, e.Bytes)
+	if e.Stats.Owed.Cmp(limit) > 0 {
+		t.Fatalf("unpaid %s above the bound %s", e.Stats.Owed, limit)
+	}
+	after, err := c.Channel.Promised(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if after.Cmp(before) != 0 {
+		t.Fatalf("consumer promised %s more while not paying", new(big.Int).Sub(after, before))
+	}
+	t.Logf("cut off after %s (bound %s + slack), unpaid %s wei", took.Round(time.Millisecond), bound, e.Stats.Owed)
+}
+
+func testOvercharge(t *testing.T, ctx context.Context, d *Devnet, c *Consumer) {
+	prov := d.Providers[1]
+	before, err := c.Channel.Promised(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	conn, err := c.Connect(ctx, market.Filter{ProviderID: prov.Address()}, consumer.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-conn.Done():
+	case <-time.After(15 * time.Second):
+		t.Fatal("consumer did not disconnect from the overcharging provider")
+	}
+	if err := conn.Err(); !errors.Is(err, pingpong.ErrOvercharge) {
+		t.Fatalf("consumer ended with %v, want ErrOvercharge", err)
+	}
+	if paid := conn.PayerStats().Paid; paid != nil && paid.Sign() != 0 {
+		t.Fatalf("paid %s to an overcharging provider", paid)
+	}
+	after, err := c.Channel.Promised(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if after.Cmp(before) != 0 {
+		t.Fatalf("promised %s more to an overcharging provider", new(big.Int).Sub(after, before))
+	}
+}
+
+var _ sync.Locker = (*sync.Mutex)(nil)

@@ -1,0 +1,164 @@
+package node
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/big"
+	"net"
+	"sync"
+	"time"
+
+	"github.com/ethereum/go-ethereum/common"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/openmyst/openmyst/chain"
+	"github.com/openmyst/openmyst/hermes"
+	"github.com/openmyst/openmyst/hermes/onchain"
+	"github.com/openmyst/openmyst/hermes/store"
+	"github.com/openmyst/openmyst/identity"
+)
+
+// HermesConfig configures an in-process hermes.
+type HermesConfig struct {
+	// Chain is the chain client (its transactor pays settlement gas).
+	Chain *chain.Client
+	// Hermes is the Hermes contract; Operator signs hermes promises.
+	Hermes   common.Address
+	Operator identity.Signer
+	// DSN is the store: a SQLite file path or postgres://...
+	DSN string
+	// Listen is the HTTP API address (default 127.0.0.1:0).
+	Listen string
+	// SettleThreshold and SettleInterval drive the settlement worker
+	// (defaults 1 wei and 30 s).
+	SettleThreshold *big.Int
+	SettleInterval  time.Duration
+	// MinConsumerFee is the transactor fee consumer promises carry.
+	MinConsumerFee *big.Int
+	// Log receives events (default slog.Default()).
+	Log *slog.Logger
+}
+
+// Hermes is a running hermes: service, store, HTTP API.
+type Hermes struct {
+	// Service is the hermes service (for in-process checks).
+	Service *hermes.Service
+	st      store.Store
+	ln      net.Listener
+	listen  string
+	log     *slog.Logger
+	reg     *prometheus.Registry
+
+	mu      sync.Mutex
+	cancel  context.CancelFunc // the whole hermes
+	httpCtl context.CancelFunc // the HTTP server only
+	wg      sync.WaitGroup
+	httpWG  sync.WaitGroup
+}
+
+// StartHermes starts a hermes and its HTTP API.
+func StartHermes(ctx context.Context, cfg HermesConfig) (*Hermes, error) {
+	if cfg.Chain == nil || cfg.Operator == nil || cfg.DSN == "" {
+		return nil, errors.New("node: hermes needs a chain, an operator and a store")
+	}
+	if cfg.Log == nil {
+		cfg.Log = slog.Default()
+	}
+	if cfg.Listen == "" {
+		cfg.Listen = "127.0.0.1:0"
+	}
+	if cfg.SettleThreshold == nil {
+		cfg.SettleThreshold = big.NewInt(1)
+	}
+	if cfg.SettleInterval <= 0 {
+		cfg.SettleInterval = 30 * time.Second
+	}
+	if cfg.MinConsumerFee == nil {
+		cfg.MinConsumerFee = new(big.Int)
+	}
+	hs, err := cfg.Chain.HermesState(ctx, cfg.Hermes)
+	if err != nil {
+		return nil, fmt.Errorf("node: read hermes %s: %w", cfg.Hermes.Hex(), err)
+	}
+	st, err := store.Open(ctx, cfg.DSN)
+	if err != nil {
+		return nil, fmt.Errorf("node: open hermes store: %w", err)
+	}
+	reg := prometheus.NewRegistry()
+	svc, err := hermes.New(hermes.Config{
+		ChainID: cfg.Chain.ChainID(), HermesID: cfg.Hermes, Operator: cfg.Operator, FeeBasisPoints: hs.FeeBps,
+		MinConsumerFee: cfg.MinConsumerFee, MaxUnrevealed: 64, SettleThreshold: cfg.SettleThreshold,
+		SettleInterval: cfg.SettleInterval, Log: cfg.Log, Metrics: hermes.NewMetrics(reg),
+	}, st, onchain.New(cfg.Chain, cfg.Hermes, time.Second, cfg.Log))
+	if err != nil {
+		st.Close()
+		return nil, fmt.Errorf("node: hermes: %w", err)
+	}
+	rctx, cancel := context.WithCancel(context.Background())
+	h := &Hermes{Service: svc, st: st, listen: cfg.Listen, log: cfg.Log, reg: reg, cancel: cancel}
+	h.wg.Add(1)
+	go func() { defer h.wg.Done(); _ = svc.Run(rctx) }()
+	if err := h.StartAPI(); err != nil {
+		h.Close()
+		return nil, err
+	}
+	return h, nil
+}
+
+// URL is the HTTP API base URL.
+func (h *Hermes) URL() string {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return "http://" + h.listen
+}
+
+// StopAPI stops the HTTP API (the hermes looks unavailable to providers)
+// without stopping the service; StartAPI brings it back on the same
+// address. Used to test hermes outages.
+func (h *Hermes) StopAPI() {
+	h.mu.Lock()
+	ctl := h.httpCtl
+	h.httpCtl = nil
+	h.mu.Unlock()
+	if ctl != nil {
+		ctl()
+		h.httpWG.Wait()
+	}
+}
+
+// StartAPI starts the HTTP API on the configured address (after the first
+// start: the same address).
+func (h *Hermes) StartAPI() error {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.httpCtl != nil {
+		return nil
+	}
+	var ln net.Listener
+	var err error
+	for i := 0; i < 50; i++ { // the old socket may linger a moment
+		if ln, err = net.Listen("tcp", h.listen); err == nil {
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if err != nil {
+		return fmt.Errorf("node: hermes listen %s: %w", h.listen, err)
+	}
+	h.listen = ln.Addr().String()
+	ctx, cancel := context.WithCancel(context.Background())
+	h.httpCtl = cancel
+	h.httpWG.Add(1)
+	go func() { defer h.httpWG.Done(); _ = hermes.Serve(ctx, ln, h.Service.Handler(h.reg)) }()
+	return nil
+}
+
+// Close stops the API, the service and the store.
+func (h *Hermes) Close() error {
+	h.StopAPI()
+	h.cancel()
+	h.wg.Wait()
+	return h.st.Close()
+}

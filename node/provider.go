@@ -1,0 +1,465 @@
+package node
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/big"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/ethereum/go-ethereum/common"
+	"github.com/libp2p/go-libp2p/core/peer"
+
+	"github.com/openmyst/openmyst/chain"
+	"github.com/openmyst/openmyst/discovery"
+	hclient "github.com/openmyst/openmyst/hermes/client"
+	"github.com/openmyst/openmyst/identity"
+	"github.com/openmyst/openmyst/market"
+	"github.com/openmyst/openmyst/p2p"
+	"github.com/openmyst/openmyst/p2p/sessionproto"
+	"github.com/openmyst/openmyst/payments"
+	"github.com/openmyst/openmyst/session"
+	"github.com/openmyst/openmyst/session/pingpong"
+	"github.com/openmyst/openmyst/session/pingpong/paystore"
+	"github.com/openmyst/openmyst/session/provider"
+	"github.com/openmyst/openmyst/storage"
+	"github.com/openmyst/openmyst/tunnel"
+	"github.com/openmyst/openmyst/tunnel/userspace"
+)
+
+// Payment tunes the pay-as-you-go loop of a provider's sessions. Zero
+// values take the pingpong defaults.
+type Payment struct {
+	Interval   time.Duration
+	Threshold  *big.Int
+	Grace      time.Duration
+	MaxUnpaid  *big.Int
+	CheckEvery time.Duration
+	Keepalive  time.Duration
+	// ReadTimeout is how long a silent peer is tolerated.
+	ReadTimeout time.Duration
+}
+
+// ProviderConfig configures a provider node.
+type ProviderConfig struct {
+	// DataDir holds the node database and the p2p key.
+	DataDir string
+	// Signer is the provider identity.
+	Signer identity.Signer
+	// Chain is the chain client (its transactor registers and settles).
+	Chain *chain.Client
+	// Hermes is the accepted hermes; HermesURL its API.
+	Hermes    common.Address
+	HermesURL string
+	// Bootstrap are the p2p bootstrap peers; ListenAddrs the libp2p
+	// listen addresses (default loopback TCP on a free port).
+	Bootstrap   []peer.AddrInfo
+	ListenAddrs []string
+	// NAT turns on libp2p NAT traversal.
+	NAT bool
+	// Location and Price are announced in the proposal.
+	Location market.Location
+	Price    market.Price
+	// ProposalTTL is each announcement's validity (default 10 min).
+	ProposalTTL time.Duration
+	// WGPort is the WireGuard UDP port (0: any); AdvertiseAddr the address
+	// consumers reach it at (default 127.0.0.1).
+	WGPort        uint16
+	AdvertiseAddr netip.Addr
+	// Allow opens exit destinations the default policy denies (e.g. a
+	// loopback test server).
+	Allow []tunnel.Rule
+	// TransactorFee is the fee consumer promises must carry.
+	TransactorFee *big.Int
+	// Payment tunes sessions.
+	Payment Payment
+	// TamperInvoice makes the provider overcharge (tests only).
+	TamperInvoice func(*payments.Invoice)
+	// Progress, when set, receives human-readable progress lines
+	// (registration, waiting for the chain).
+	Progress func(string)
+	// Log receives events (default slog.Default()).
+	Log *slog.Logger
+}
+
+// Provider is a running provider node.
+type Provider struct {
+	cfg       ProviderConfig
+	log       *slog.Logger
+	DB        *storage.DB
+	History   *session.History
+	Pay       *paystore.Store
+	P2P       *p2p.Node
+	Discovery *discovery.Service
+	Exit      *userspace.Exit
+	Sessions  *provider.Manager
+	Hermes    *hclient.Client
+	hashlocks *hclient.StorageHashlocks
+
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+}
+
+// StartProvider registers the identity if needed, opens the node
+// database, starts the exit, the libp2p host with proposal gossip and the
+// session manager, and announces the proposal.
+func StartProvider(ctx context.Context, cfg ProviderConfig) (_ *Provider, err error) {
+	if cfg.Signer == nil || cfg.Chain == nil || cfg.HermesURL == "" || cfg.DataDir == "" {
+		return nil, errors.New("node: provider needs a signer, a chain, a hermes URL and a data dir")
+	}
+	if cfg.Log == nil {
+		cfg.Log = slog.Default()
+	}
+	if cfg.Progress == nil {
+		cfg.Progress = func(string) {}
+	}
+	if !cfg.AdvertiseAddr.IsValid() {
+		cfg.AdvertiseAddr = netip.MustParseAddr("127.0.0.1")
+	}
+	if cfg.ListenAddrs == nil {
+		cfg.ListenAddrs = []string{"/ip4/127.0.0.1/tcp/0"}
+	}
+	if cfg.TransactorFee == nil {
+		cfg.TransactorFee = new(big.Int)
+	}
+	log := cfg.Log.With("provider", cfg.Signer.Address().Hex())
+	p := &Provider{cfg: cfg, log: log}
+	var closers []func()
+	defer func() {
+		if err != nil {
+			for i := len(closers) - 1; i >= 0; i-- {
+				closers[i]()
+			}
+		}
+	}()
+
+	if err := EnsureRegistered(ctx, cfg.Chain, cfg.Signer, cfg.Hermes, cfg.Progress); err != nil {
+		return nil, err
+	}
+	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+		return nil, fmt.Errorf("node: %w", err)
+	}
+	if p.DB, err = storage.Open(filepath.Join(cfg.DataDir, storage.FileName)); err != nil {
+		return nil, err
+	}
+	closers = append(closers, func() { _ = p.DB.Close() })
+	p.History = session.NewHistory(p.DB)
+	p.Pay = paystore.New(p.DB)
+	if p.hashlocks, err = hclient.NewStorageHashlocks(ctx, p.DB); err != nil {
+		return nil, err
+	}
+	p.Hermes = hclient.New(cfg.HermesURL, p.hashlocks, hclient.Options{Attempts: 2, BaseDelay: 50 * time.Millisecond, MaxDelay: 200 * time.Millisecond, Log: log})
+	// Whatever a crash interrupted goes to the hermes first.
+	if n, rerr := p.Hermes.Recover(ctx); rerr != nil {
+		log.Warn("node: recover pending hermes exchanges", "err", rerr)
+	} else if n > 0 {
+		log.Info("node: recovered pending hermes exchanges", "count", n)
+	}
+
+	pool, err := tunnel.NewAddressPool(tunnel.DefaultPoolV4, tunnel.DefaultPoolV6)
+	if err != nil {
+		return nil, err
+	}
+	policy, err := tunnel.NewExitPolicy(tunnel.PolicyConfig{Allow: cfg.Allow, InterfaceAddrs: true})
+	if err != nil {
+		return nil, err
+	}
+	wgKey, err := loadOrCreateWGKey(filepath.Join(cfg.DataDir, "wg.key"))
+	if err != nil {
+		return nil, err
+	}
+	v4, v6 := pool.Ranges()
+	p.Exit, err = userspace.NewExit(userspace.ExitConfig{
+		PrivateKey: wgKey, ListenPort: cfg.WGPort, AdvertiseAddr: cfg.AdvertiseAddr, Gateway: pool.Gateway(),
+		TunnelRanges: []netip.Prefix{v4, v6}, Policy: policy, Log: log,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("node: exit: %w", err)
+	}
+	closers = append(closers, func() { _ = p.Exit.Close() })
+
+	key, err := p2p.LoadOrCreateKey(filepath.Join(cfg.DataDir, p2p.KeyFile))
+	if err != nil {
+		return nil, err
+	}
+	if p.P2P, err = p2p.New(p2p.Config{Key: key, ListenAddrs: cfg.ListenAddrs, Bootstrap: cfg.Bootstrap, DHTMode: p2p.DHTServer, NAT: cfg.NAT, Log: log}); err != nil {
+		return nil, err
+	}
+	closers = append(closers, func() { _ = p.P2P.Close() })
+	chainID := cfg.Chain.ChainID()
+	if p.Discovery, err = discovery.New(p.P2P.Host, discovery.Config{ValidatorConfig: discovery.ValidatorConfig{ChainID: chainID.Uint64()}, HeartbeatInterval: 200 * time.Millisecond, Log: log}); err != nil {
+		return nil, err
+	}
+	closers = append(closers, func() { _ = p.Discovery.Close() })
+	if len(cfg.Bootstrap) > 0 {
+		if err := p.P2P.Bootstrap(ctx); err != nil {
+			return nil, err
+		}
+	}
+
+	self := cfg.Signer.Address()
+	pay := cfg.Payment
+	p.Sessions, err = provider.New(provider.Config{
+		Signer: cfg.Signer, ChainID: chainID,
+		Proposal: func() (market.Proposal, bool) { return p.Discovery.Cache().Get(self) },
+		Exit:     p.Exit, Pool: pool, Funds: chainFunds{cfg.Chain},
+		Hermes: hermesAdapter{c: p.Hermes, st: p.hashlocks}, Permanent: permanentHermesError,
+		Store: dualStore{pay: p.Pay, hl: p.hashlocks}, History: p.History, TransactorFee: cfg.TransactorFee,
+		Interval: pay.Interval, Threshold: pay.Threshold, Grace: pay.Grace, MaxUnpaid: pay.MaxUnpaid, CheckEvery: pay.CheckEvery,
+		Keepalive: pay.Keepalive, ReadTimeout: pay.ReadTimeout, TamperInvoice: cfg.TamperInvoice, Log: log,
+	})
+	if err != nil {
+		return nil, err
+	}
+	p.P2P.Host.SetStreamHandler(sessionproto.ProtocolID, p.Sessions.Handle)
+	closers = append(closers, func() { p.P2P.Host.RemoveStreamHandler(sessionproto.ProtocolID); _ = p.Sessions.Close() })
+
+	ann, err := discovery.NewAnnouncer(p.Discovery, discovery.AnnouncerConfig{
+		Proposal: market.Proposal{
+			ChainID: chainID.Uint64(), ServiceType: market.ServiceWireGuard, Location: cfg.Location, Price: cfg.Price,
+			Hermes: []common.Address{cfg.Hermes}, Access: market.AccessPolicy{Kind: market.AccessPublic},
+		},
+		Signer: cfg.Signer, Host: p.P2P.Host, TTL: cfg.ProposalTTL, Log: log,
+	})
+	if err != nil {
+		return nil, err
+	}
+	rctx, cancel := context.WithCancel(context.Background())
+	p.cancel = cancel
+	p.wg.Add(1)
+	go func() {
+		defer p.wg.Done()
+		if err := ann.Run(rctx); err != nil {
+			log.Error("node: announcer stopped", "err", err)
+		}
+	}()
+	return p, nil
+}
+
+// Address is the provider identity.
+func (p *Provider) Address() common.Address { return p.cfg.Signer.Address() }
+
+// Proposal returns the provider's current published proposal.
+func (p *Provider) Proposal() (market.Proposal, bool) { return p.Discovery.Cache().Get(p.Address()) }
+
+// WaitPublished waits until the provider's proposal is published.
+func (p *Provider) WaitPublished(ctx context.Context) error {
+	for {
+		if _, ok := p.Proposal(); ok {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("node: proposal of %s not published: %w", p.Address().Hex(), ctx.Err())
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+}
+
+// Close ends every session (the consumers get a Destroy), withdraws the
+// proposal and stops the node.
+func (p *Provider) Close() error {
+	p.P2P.Host.RemoveStreamHandler(sessionproto.ProtocolID)
+	_ = p.Sessions.Close()
+	p.cancel()
+	p.wg.Wait()
+	_ = p.Discovery.Close()
+	_ = p.P2P.Close()
+	_ = p.Exit.Close()
+	return p.DB.Close()
+}
+
+// Earnings is what the hermes owes the provider and what is settled.
+type Earnings struct {
+	// Earned is the cumulative hermes promise amount (before the hermes
+	// fee), in wei.
+	Earned *big.Int `json:"earned"`
+	// Settled is what the provider channel has settled on chain, in wei.
+	Settled *big.Int `json:"settled"`
+	// Unsettled is Earned-Settled.
+	Unsettled *big.Int `json:"unsettled"`
+}
+
+// Earnings reads the provider's earnings from the hermes and the chain.
+func (p *Provider) Earnings(ctx context.Context) (Earnings, error) {
+	v, err := p.Hermes.Provider(ctx, p.Address().Hex())
+	if err != nil {
+		return Earnings{}, fmt.Errorf("node: hermes view: %w", err)
+	}
+	e := Earnings{Earned: new(big.Int), Settled: new(big.Int)}
+	if v.LatestPromise != nil {
+		e.Earned.Set(v.LatestPromise.Amount)
+	}
+	pc, err := p.cfg.Chain.ProviderChannel(ctx, p.cfg.Hermes, p.Address())
+	if err != nil {
+		return Earnings{}, fmt.Errorf("node: provider channel: %w", err)
+	}
+	if pc.Settled != nil {
+		e.Settled.Set(pc.Settled)
+	}
+	e.Unsettled = new(big.Int).Sub(e.Earned, e.Settled)
+	return e, nil
+}
+
+// Settlement is one provider settlement on chain.
+type Settlement struct {
+	// Tx is the settlement transaction.
+	Tx common.Hash `json:"tx"`
+	// Amount is the cumulative hermes promise settled, in wei.
+	Amount *big.Int `json:"amount"`
+}
+
+// ErrNothingToSettle is returned by Settle when the hermes holds no
+// promise above what is settled.
+var ErrNothingToSettle = errors.New("node: nothing to settle")
+
+// Settle settles the latest hermes promise on chain with its secret R
+// (from the node database, so it works after a restart). The provider's
+// beneficiary receives the promise minus the hermes fee.
+func (p *Provider) Settle(ctx context.Context) (Settlement, error) {
+	v, err := p.Hermes.Provider(ctx, p.Address().Hex())
+	if err != nil {
+		return Settlement{}, fmt.Errorf("node: hermes view: %w", err)
+	}
+	lp := v.LatestPromise
+	if lp == nil {
+		return Settlement{}, ErrNothingToSettle
+	}
+	e, err := p.Earnings(ctx)
+	if err != nil {
+		return Settlement{}, err
+	}
+	if e.Unsettled.Sign() <= 0 {
+		return Settlement{}, ErrNothingToSettle
+	}
+	r, _, err := p.Pay.Secret(ctx, lp.Hashlock)
+	if err != nil {
+		entry, herr := p.hashlocks.Get(ctx, lp.Hashlock)
+		if herr != nil {
+			return Settlement{}, fmt.Errorf("node: secret of the latest hermes promise: %w", err)
+		}
+		r = entry.R
+	}
+	rc, err := p.cfg.Chain.SettleProviderPromise(ctx, p.cfg.Hermes, p.Address(),
+		chain.Promise{ChannelID: lp.ChannelID, Amount: lp.Amount, Fee: lp.Fee, Hashlock: lp.Hashlock, Signature: lp.Signature}, r)
+	if err != nil {
+		return Settlement{}, fmt.Errorf("node: settle on chain: %w", err)
+	}
+	return Settlement{Tx: rc.TxHash, Amount: new(big.Int).Set(lp.Amount)}, nil
+}
+
+// EnsureRegistered registers signer on chain with hermes unless it is
+// registered already, reporting progress.
+func EnsureRegistered(ctx context.Context, c *chain.Client, signer identity.Signer, hermesID common.Address, progress func(string)) error {
+	if progress == nil {
+		progress = func(string) {}
+	}
+	ok, err := c.IsRegistered(ctx, signer.Address())
+	if err != nil {
+		return fmt.Errorf("node: registration of %s: %w", signer.Address().Hex(), err)
+	}
+	if ok {
+		return nil
+	}
+	progress(fmt.Sprintf("registering identity %s with hermes %s; waiting for the chain...", signer.Address().Hex(), hermesID.Hex()))
+	if _, _, err := c.RegisterIdentity(ctx, signer, hermesID, nil, common.Address{}); err != nil && !errors.Is(err, chain.ErrAlreadyRegistered) {
+		return fmt.Errorf("node: register %s: %w", signer.Address().Hex(), err)
+	}
+	progress(fmt.Sprintf("identity %s registered", signer.Address().Hex()))
+	return nil
+}
+
+// chainFunds checks consumers on chain.
+type chainFunds struct{ c *chain.Client }
+
+func (f chainFunds) ConsumerFunds(ctx context.Context, consumer, hermesID common.Address) (bool, *big.Int, error) {
+	ok, err := f.c.IsRegistered(ctx, consumer)
+	if err != nil || !ok {
+		return false, nil, err
+	}
+	st, err := f.c.ChannelState(ctx, f.c.ChannelAddress(consumer, hermesID))
+	if err != nil {
+		return true, nil, err
+	}
+	return true, st.Balance, nil
+}
+
+// dualStore keeps invoice secrets both in the pay-as-you-go store (for
+// resume and settlement) and in the hermes client's store (which needs
+// them to reveal R and to recover after a crash).
+type dualStore struct {
+	pay *paystore.Store
+	hl  *hclient.StorageHashlocks
+}
+
+func (d dualStore) Put(ctx context.Context, lock, r [32]byte, agreementID *big.Int) error {
+	if err := d.pay.Put(ctx, lock, r, agreementID); err != nil {
+		return err
+	}
+	return d.hl.Put(ctx, hclient.Entry{Hashlock: lock, R: r, Created: time.Now().UTC()})
+}
+
+func (d dualStore) PutExchange(ctx context.Context, em *payments.ExchangeMessage) error {
+	return d.pay.PutExchange(ctx, em)
+}
+
+// hermesAdapter is pingpong.Hermes over the hermes HTTP client.
+type hermesAdapter struct {
+	c  *hclient.Client
+	st *hclient.StorageHashlocks
+}
+
+func (h hermesAdapter) RequestPromise(ctx context.Context, em *payments.ExchangeMessage) (*payments.Promise, error) {
+	return h.c.RequestPromise(ctx, em)
+}
+
+func (h hermesAdapter) RevealR(ctx context.Context, _ common.Address, lock, _ [32]byte) error {
+	e, err := h.st.Get(ctx, lock)
+	if err != nil {
+		return err
+	}
+	if e.Revealed {
+		return nil
+	}
+	if _, err := h.c.Recover(ctx); err != nil {
+		return err
+	}
+	if e, err = h.st.Get(ctx, lock); err != nil {
+		return err
+	}
+	if !e.Revealed {
+		return errors.New("node: reveal still pending")
+	}
+	return nil
+}
+
+// permanentHermesError is a hermes rejection other than "unavailable".
+func permanentHermesError(err error) bool {
+	var ae *hclient.APIError
+	return errors.As(err, &ae) && !ae.Code.Retryable()
+}
+
+var _ pingpong.Hermes = hermesAdapter{}
+
+// loadOrCreateWGKey keeps the exit's WireGuard key in a 0600 file.
+func loadOrCreateWGKey(path string) (tunnel.PrivateKey, error) {
+	if b, err := os.ReadFile(path); err == nil {
+		return tunnel.ParsePrivateKey(string(b))
+	} else if !errors.Is(err, os.ErrNotExist) {
+		return tunnel.PrivateKey{}, err
+	}
+	k, err := tunnel.GenerateKey()
+	if err != nil {
+		return k, err
+	}
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, []byte(k.String()), 0o600); err != nil {
+		return k, err
+	}
+	return k, os.Rename(tmp, path)
+}

@@ -1,0 +1,410 @@
+// Package consumer is the consumer's connection manager: it picks a
+// proposal (or takes the one given), opens the session control stream to
+// the provider over libp2p, sends the signed SessionRequest, brings up the
+// userspace WireGuard tunnel with its local SOCKS5/HTTP proxies, and pays
+// the provider's invoices (session/pingpong/paystream) until the user
+// disconnects or the session fails. An invoice above the fair total is
+// refused and the tunnel torn down; nothing is ever promised beyond the
+// channel ledger's balance.
+package consumer
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/big"
+	"net"
+	"net/netip"
+	"sync"
+	"time"
+
+	"github.com/ethereum/go-ethereum/common"
+	"github.com/libp2p/go-libp2p/core/host"
+	"github.com/libp2p/go-libp2p/core/network"
+	"github.com/libp2p/go-libp2p/core/peer"
+	ma "github.com/multiformats/go-multiaddr"
+
+	"github.com/openmyst/openmyst/identity"
+	"github.com/openmyst/openmyst/market"
+	"github.com/openmyst/openmyst/p2p/sessionproto"
+	"github.com/openmyst/openmyst/session"
+	"github.com/openmyst/openmyst/session/pingpong"
+	"github.com/openmyst/openmyst/session/pingpong/paystream"
+	"github.com/openmyst/openmyst/tunnel"
+	"github.com/openmyst/openmyst/tunnel/userspace"
+)
+
+// ErrNoProposal is returned when no proposal matches the filter.
+var ErrNoProposal = errors.New("consumer: no matching proposal")
+
+// PeerFinder finds a provider's addresses when its proposal lists none
+// (the DHT; p2p.Node implements it).
+type PeerFinder interface {
+	FindPeer(ctx context.Context, id peer.ID) (peer.AddrInfo, error)
+}
+
+// Config configures a Manager.
+type Config struct {
+	// Signer is the consumer identity (signs requests and promises).
+	Signer identity.Signer
+	// ChainID is the chain the consumer pays on.
+	ChainID *big.Int
+	// Hermes is the payment hub of the consumer's channel.
+	Hermes common.Address
+	// Host opens the session streams.
+	Host host.Host
+	// Finder, when set, looks providers up in the DHT.
+	Finder PeerFinder
+	// Channel is the consumer's channel ledger, shared by all sessions.
+	Channel pingpong.Channel
+	// MaxFee is the largest transactor fee per promise accepted.
+	MaxFee *big.Int
+	// Tolerance bounds invoices (zero: pingpong.DefaultTolerance).
+	Tolerance *pingpong.Tolerance
+	// History records sessions (optional).
+	History *session.History
+	// Keepalive and ReadTimeout tune the session stream.
+	Keepalive   time.Duration
+	ReadTimeout time.Duration
+	// HandshakeTimeout bounds the WireGuard handshake.
+	HandshakeTimeout time.Duration
+	// Log receives events (default slog.Default()).
+	Log *slog.Logger
+}
+
+// Options are per-connection settings.
+type Options struct {
+	// SOCKSListen is the local SOCKS5 address ("127.0.0.1:0" picks a
+	// port; empty disables it).
+	SOCKSListen string
+	// HTTPListen is the local HTTP proxy address (empty disables it).
+	HTTPListen string
+	// StopPaying, for tests only, makes the consumer ignore invoices (it
+	// keeps the stream alive but never pays).
+	StopPaying bool
+}
+
+// Manager opens consumer sessions.
+type Manager struct {
+	cfg Config
+	log *slog.Logger
+}
+
+// New returns a Manager.
+func New(cfg Config) (*Manager, error) {
+	switch {
+	case cfg.Signer == nil || cfg.ChainID == nil || cfg.Host == nil || cfg.Channel == nil:
+		return nil, errors.New("consumer: signer, chain id, host and channel are required")
+	case cfg.Hermes == (common.Address{}):
+		return nil, errors.New("consumer: no hermes")
+	}
+	if cfg.MaxFee == nil {
+		cfg.MaxFee = new(big.Int)
+	}
+	if cfg.Tolerance == nil {
+		t := pingpong.DefaultTolerance
+		cfg.Tolerance = &t
+	}
+	if cfg.ReadTimeout <= 0 {
+		cfg.ReadTimeout = paystream.DefaultReadTimeout
+	}
+	if cfg.Keepalive <= 0 {
+		cfg.Keepalive = paystream.DefaultKeepalive
+	}
+	if cfg.Log == nil {
+		cfg.Log = slog.Default()
+	}
+	return &Manager{cfg: cfg, log: cfg.Log}, nil
+}
+
+// Pick returns the first proposal of ps matching f in f's order.
+func Pick(ps []market.Proposal, f market.Filter) (market.Proposal, error) {
+	m := f.Apply(ps)
+	if len(m) == 0 {
+		return market.Proposal{}, ErrNoProposal
+	}
+	return m[0], nil
+}
+
+// Status is a snapshot of a connection.
+type Status struct {
+	// SessionID is the provider-chosen session id.
+	SessionID string `json:"session_id"`
+	// Provider is the provider identity.
+	Provider common.Address `json:"provider"`
+	// Country is the proposal's country.
+	Country string `json:"country"`
+	// Start is when the tunnel came up.
+	Start time.Time `json:"start"`
+	// Duration is how long it has been up.
+	Duration time.Duration `json:"duration"`
+	// RxBytes and TxBytes are the tunnel counters.
+	RxBytes uint64 `json:"rx_bytes"`
+	TxBytes uint64 `json:"tx_bytes"`
+	// Spent is the total promised for this session, in wei.
+	Spent *big.Int `json:"spent"`
+	// Invoices counts invoices paid.
+	Invoices int `json:"invoices"`
+	// Rate is Spent per hour at the current pace, in wei.
+	Rate *big.Int `json:"rate_per_hour"`
+	// Running is false once the session has ended.
+	Running bool `json:"running"`
+	// Err is why it ended ("" while running or after a clean disconnect).
+	Err string `json:"error,omitempty"`
+}
+
+// Connection is one open consumer session.
+type Connection struct {
+	m        *Manager
+	proposal market.Proposal
+	id       string
+	stream   network.Stream
+	tun      *userspace.Client
+	payer    *pingpong.InvoicePayer
+	start    time.Time
+	// ConnectedAt is when Connect returned (tunnel up).
+	ConnectedAt time.Time
+	cancel      context.CancelFunc
+	done        chan struct{}
+	err         error
+}
+
+// Connect opens a session on proposal p and brings the tunnel up. The
+// session runs until Disconnect or a failure (see Done and Err).
+func (m *Manager) Connect(ctx context.Context, p market.Proposal, o Options) (*Connection, error) {
+	pid, err := p.Peer()
+	if err != nil {
+		return nil, fmt.Errorf("consumer: proposal peer: %w", err)
+	}
+	info := peer.AddrInfo{ID: pid}
+	for _, a := range p.Addrs {
+		if maddr, err := ma.NewMultiaddr(a); err == nil {
+			info.Addrs = append(info.Addrs, maddr)
+		}
+	}
+	if len(info.Addrs) == 0 && m.cfg.Finder != nil {
+		if found, err := m.cfg.Finder.FindPeer(ctx, pid); err == nil {
+			info = found
+		}
+	}
+	if err := m.cfg.Host.Connect(ctx, info); err != nil {
+		return nil, fmt.Errorf("consumer: connect to provider %s: %w", p.ProviderID.Hex(), err)
+	}
+	s, err := m.cfg.Host.NewStream(ctx, pid, sessionproto.ProtocolID)
+	if err != nil {
+		return nil, fmt.Errorf("consumer: open session stream: %w", err)
+	}
+	c, err := m.open(ctx, s, p, o)
+	if err != nil {
+		_ = s.Reset()
+		return nil, err
+	}
+	return c, nil
+}
+
+func (m *Manager) open(ctx context.Context, s network.Stream, p market.Proposal, o Options) (*Connection, error) {
+	wgKey, err := tunnel.GenerateKey()
+	if err != nil {
+		return nil, err
+	}
+	req, err := sessionproto.RequestFor(&p, m.cfg.Hermes, sessionproto.Key(wgKey.PublicKey()), time.Now())
+	if err != nil {
+		return nil, fmt.Errorf("consumer: build request: %w", err)
+	}
+	if err := req.Sign(m.cfg.Signer); err != nil {
+		return nil, fmt.Errorf("consumer: sign request: %w", err)
+	}
+	r := sessionproto.NewReader(s, 15*time.Second)
+	w := sessionproto.NewWriter(s, 15*time.Second)
+	if err := w.WriteMessage(ctx, req); err != nil {
+		return nil, fmt.Errorf("consumer: send request: %w", err)
+	}
+	msg, err := r.ReadMessage(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("consumer: read response: %w", err)
+	}
+	var resp *sessionproto.SessionResponse
+	switch v := msg.(type) {
+	case *sessionproto.SessionResponse:
+		resp = v
+	case *sessionproto.Error:
+		return nil, fmt.Errorf("consumer: provider refused: %w", v)
+	default:
+		return nil, fmt.Errorf("consumer: unexpected %s instead of a response", msg.Type())
+	}
+	ep, err := netip.ParseAddrPort(resp.Endpoint)
+	if err != nil {
+		return nil, fmt.Errorf("consumer: provider endpoint %q: %w", resp.Endpoint, err)
+	}
+	tun, err := userspace.Connect(ctx, userspace.ClientConfig{
+		Session: tunnel.SessionConfig{
+			PrivateKey: wgKey, Addresses: resp.ConsumerAddrs, DNS: resp.DNS, PeerPublicKey: tunnel.PublicKey(resp.ProviderWGKey),
+			Endpoint: ep, AllowedIPs: tunnel.FullTunnel(), PersistentKeepalive: tunnel.DefaultKeepalive,
+		},
+		SOCKSListen: o.SOCKSListen, HTTPListen: o.HTTPListen, HandshakeTimeout: m.cfg.HandshakeTimeout, Log: m.log,
+	})
+	if err != nil {
+		_ = w.WriteMessage(ctx, &sessionproto.Destroy{Reason: "tunnel failed"})
+		return nil, fmt.Errorf("consumer: bring the tunnel up: %w", err)
+	}
+	start := time.Now()
+	price := pingpong.Price{PerHour: req.PricePerHour.Big(), PerGiB: req.PricePerGiB.Big()}
+	payer, err := pingpong.NewInvoicePayer(pingpong.PayerConfig{
+		ChainID: m.cfg.ChainID, Consumer: m.cfg.Signer, Provider: p.ProviderID, HermesID: m.cfg.Hermes,
+		Channel: m.cfg.Channel, Price: price, MaxFee: m.cfg.MaxFee, Tolerance: *m.cfg.Tolerance, Start: start,
+	})
+	if err != nil {
+		_ = tun.Close()
+		return nil, err
+	}
+	id := resp.SessionID.String()
+	if m.cfg.History != nil {
+		if err := m.cfg.History.Put(ctx, session.Record{
+			ID: id, Role: session.RoleConsumer, Provider: p.ProviderID, Consumer: m.cfg.Signer.Address(), Hermes: m.cfg.Hermes,
+			PricePerHour: price.PerHour.String(), PricePerGiB: price.PerGiB.String(), Start: start, Paid: "0",
+		}); err != nil {
+			_ = tun.Close()
+			return nil, err
+		}
+	}
+	rctx, cancel := context.WithCancel(context.Background())
+	c := &Connection{m: m, proposal: p, id: id, stream: s, tun: tun, payer: payer, start: start, ConnectedAt: time.Now(), cancel: cancel, done: make(chan struct{})}
+	usage := func() uint64 { st := tun.Stats(); return st.RxBytes + st.TxBytes }
+	pr := sessionproto.NewReader(s, m.cfg.ReadTimeout)
+	go func() {
+		defer close(c.done)
+		var err error
+		if o.StopPaying {
+			err = ignoreInvoices(rctx, pr, w, m.cfg.Keepalive)
+		} else {
+			err = paystream.Consumer(rctx, pr, w, payer, usage, paystream.Options{Keepalive: m.cfg.Keepalive, Log: m.log.With("session", id)})
+		}
+		c.err = err
+		_ = tun.Close()
+		_ = s.Close()
+		if m.cfg.History != nil {
+			st := tun.Stats()
+			reason := "disconnected"
+			if err != nil {
+				reason = err.Error()
+			}
+			if uerr := m.cfg.History.Update(context.Background(), id, func(r *session.Record) {
+				r.End, r.Bytes, r.Paid, r.Reason = time.Now(), st.RxBytes+st.TxBytes, payer.Stats().Paid.String(), reason
+			}); uerr != nil {
+				m.log.Warn("consumer: record session end", "session", id, "err", uerr)
+			}
+		}
+		m.log.Info("consumer: session ended", "session", id, "err", err)
+	}()
+	return c, nil
+}
+
+// ignoreInvoices keeps a session's stream alive without paying anything
+// (Options.StopPaying, for tests of the provider's cut-off).
+func ignoreInvoices(ctx context.Context, r *sessionproto.Reader, w *sessionproto.Writer, keepalive time.Duration) error {
+	var wg sync.WaitGroup
+	kctx, stop := context.WithCancel(ctx)
+	defer func() { stop(); wg.Wait() }()
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		t := time.NewTicker(keepalive)
+		defer t.Stop()
+		var seq uint64
+		for {
+			select {
+			case <-kctx.Done():
+				return
+			case <-t.C:
+				seq++
+				_ = w.WriteMessage(kctx, &sessionproto.Keepalive{Seq: seq})
+			}
+		}
+	}()
+	for {
+		msg, err := r.ReadMessage(ctx)
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			return err
+		}
+		switch v := msg.(type) {
+		case *sessionproto.Destroy:
+			return fmt.Errorf("%w: %s", paystream.ErrPeerEnded, v.Reason)
+		case *sessionproto.Error:
+			return v
+		}
+	}
+}
+
+// ID is the session id.
+func (c *Connection) ID() string { return c.id }
+
+// Proposal is the proposal the session was opened on.
+func (c *Connection) Proposal() market.Proposal { return c.proposal }
+
+// SOCKSAddr is the local SOCKS5 proxy address (nil if disabled).
+func (c *Connection) SOCKSAddr() net.Addr { return c.tun.SOCKSAddr() }
+
+// HTTPAddr is the local HTTP proxy address (nil if disabled).
+func (c *Connection) HTTPAddr() net.Addr { return c.tun.HTTPAddr() }
+
+// DialContext opens a connection through the tunnel.
+func (c *Connection) DialContext(ctx context.Context, network, address string) (net.Conn, error) {
+	return c.tun.DialContext(ctx, network, address)
+}
+
+// Done is closed when the session has ended and the tunnel is down.
+func (c *Connection) Done() <-chan struct{} { return c.done }
+
+// Err is why the session ended: nil after Disconnect, the provider's
+// reason or the refusal (pingpong.ErrOvercharge, ...) otherwise. Valid
+// after Done is closed.
+func (c *Connection) Err() error {
+	<-c.done
+	return c.err
+}
+
+// Disconnect ends the session cleanly (the provider gets a Destroy) and
+// waits until the tunnel is down or ctx ends.
+func (c *Connection) Disconnect(ctx context.Context) error {
+	c.cancel()
+	select {
+	case <-c.done:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// Status returns a snapshot of the session.
+func (c *Connection) Status() Status {
+	st := c.tun.Stats()
+	ps := c.payer.Stats()
+	now := time.Now()
+	s := Status{
+		SessionID: c.id, Provider: c.proposal.ProviderID, Country: c.proposal.Location.Country, Start: c.start,
+		Duration: now.Sub(c.start), RxBytes: st.RxBytes, TxBytes: st.TxBytes, Spent: ps.Paid, Invoices: ps.Invoices,
+		Rate: new(big.Int),
+	}
+	if s.Spent == nil {
+		s.Spent = new(big.Int)
+	}
+	if d := s.Duration; d > 0 {
+		s.Rate = new(big.Int).Div(new(big.Int).Mul(s.Spent, big.NewInt(int64(time.Hour))), big.NewInt(int64(d)))
+	}
+	select {
+	case <-c.done:
+		if c.err != nil {
+			s.Err = c.err.Error()
+		}
+	default:
+		s.Running = true
+	}
+	return s
+}
+
+// PayerStats returns the payment accounting of the session.
+func (c *Connection) PayerStats() pingpong.PayerStats { return c.payer.Stats() }

@@ -1,0 +1,409 @@
+// Package provider is the provider's session manager: it serves the
+// session control protocol (p2p/sessionproto) on libp2p streams, validates
+// each signed SessionRequest (signature, freshness, the current proposal,
+// price, hermes, the consumer's registration and channel funds), admits the
+// consumer's WireGuard key on the exit with a fresh tunnel address, answers
+// with a SessionResponse and then runs the pay-as-you-go loop
+// (session/pingpong/paystream) until the consumer leaves, stops paying or
+// the manager closes. Every session is recorded in the node's session
+// history with its bytes and paid total.
+package provider
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/big"
+	"net/netip"
+	"sync"
+	"time"
+
+	"github.com/ethereum/go-ethereum/common"
+	"github.com/libp2p/go-libp2p/core/network"
+
+	"github.com/openmyst/openmyst/identity"
+	"github.com/openmyst/openmyst/market"
+	"github.com/openmyst/openmyst/p2p/sessionproto"
+	"github.com/openmyst/openmyst/payments"
+	"github.com/openmyst/openmyst/session"
+	"github.com/openmyst/openmyst/session/pingpong"
+	"github.com/openmyst/openmyst/session/pingpong/paystream"
+	"github.com/openmyst/openmyst/tunnel"
+)
+
+// Funds tells whether a consumer may open a paid session.
+type Funds interface {
+	// ConsumerFunds reports whether consumer is registered and the balance
+	// of its channel with hermes, in wei.
+	ConsumerFunds(ctx context.Context, consumer, hermes common.Address) (registered bool, balance *big.Int, err error)
+}
+
+// Store is the provider's durable pay-as-you-go state.
+type Store interface {
+	pingpong.HashlockStore
+	pingpong.ExchangeStore
+}
+
+// Config configures a Manager.
+type Config struct {
+	// Signer is the provider identity (signs invoices).
+	Signer identity.Signer
+	// ChainID is the chain sessions are paid on.
+	ChainID *big.Int
+	// Proposal returns the provider's current proposal, or false while
+	// none is published.
+	Proposal func() (market.Proposal, bool)
+	// Exit is the tunnel exit consumers are admitted to.
+	Exit tunnel.Exit
+	// Pool hands out consumer tunnel addresses.
+	Pool *tunnel.AddressPool
+	// DNS are the resolvers offered to consumers (default: the exit's
+	// gateway address).
+	DNS []netip.Addr
+	// Funds checks consumers' registration and channel balance.
+	Funds Funds
+	// Hermes forwards exchange messages; Permanent classifies its errors
+	// (see pingpong.TrackerConfig).
+	Hermes    pingpong.Hermes
+	Permanent func(error) bool
+	// Store keeps invoice secrets and exchange messages durably.
+	Store Store
+	// History records sessions.
+	History *session.History
+	// TransactorFee is the fee every consumer promise must carry.
+	TransactorFee *big.Int
+	// Interval, Threshold, Grace, MaxUnpaid and CheckEvery tune the
+	// invoice tracker (see pingpong.TrackerConfig).
+	Interval   time.Duration
+	Threshold  *big.Int
+	Grace      time.Duration
+	MaxUnpaid  *big.Int
+	CheckEvery time.Duration
+	// Keepalive and ReadTimeout tune the session stream (defaults from
+	// paystream).
+	Keepalive   time.Duration
+	ReadTimeout time.Duration
+	// MaxSessions caps concurrent sessions (0: 1000).
+	MaxSessions int
+	// TamperInvoice, when set, changes every invoice before it is signed
+	// and sent. Only tests set it, to play an overcharging provider.
+	TamperInvoice func(*payments.Invoice)
+	// Log receives the manager's events (default slog.Default()).
+	Log *slog.Logger
+}
+
+// Status is a snapshot of one running session.
+type Status struct {
+	// ID is the session id.
+	ID string
+	// Consumer is the paying identity.
+	Consumer common.Address
+	// Start is when the session was admitted.
+	Start time.Time
+	// Bytes is the tunnel traffic so far, up plus down.
+	Bytes uint64
+	// Tracker is the payment accounting.
+	Tracker pingpong.TrackerStats
+}
+
+// Ended describes a session that ended, for callers that watch.
+type Ended struct {
+	// ID is the session id.
+	ID string
+	// Err is why it ended (nil: the consumer left or the manager closed).
+	Err error
+	// Stats is the final payment accounting.
+	Stats pingpong.TrackerStats
+	// Bytes is the final traffic count.
+	Bytes uint64
+}
+
+// Manager serves provider sessions. Create it with New, pass Handle to the
+// libp2p host as the ProtocolID stream handler and Close it to end every
+// session.
+type Manager struct {
+	cfg    Config
+	log    *slog.Logger
+	guard  *sessionproto.ReplayGuard
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+
+	mu       sync.Mutex
+	sessions map[string]*live
+	closed   bool
+	ended    []func(Ended)
+}
+
+type live struct {
+	id       string
+	consumer common.Address
+	start    time.Time
+	pub      tunnel.PublicKey
+	tracker  *pingpong.InvoiceTracker
+}
+
+// New returns a Manager.
+func New(cfg Config) (*Manager, error) {
+	switch {
+	case cfg.Signer == nil:
+		return nil, errors.New("provider: no signer")
+	case cfg.ChainID == nil:
+		return nil, errors.New("provider: no chain id")
+	case cfg.Proposal == nil:
+		return nil, errors.New("provider: no proposal source")
+	case cfg.Exit == nil || cfg.Pool == nil:
+		return nil, errors.New("provider: no exit or address pool")
+	case cfg.Funds == nil || cfg.Hermes == nil || cfg.Store == nil || cfg.History == nil:
+		return nil, errors.New("provider: funds, hermes, store and history are required")
+	}
+	if cfg.TransactorFee == nil {
+		cfg.TransactorFee = new(big.Int)
+	}
+	if cfg.Log == nil {
+		cfg.Log = slog.Default()
+	}
+	if cfg.MaxSessions <= 0 {
+		cfg.MaxSessions = 1000
+	}
+	if cfg.ReadTimeout <= 0 {
+		cfg.ReadTimeout = paystream.DefaultReadTimeout
+	}
+	if cfg.Keepalive <= 0 {
+		cfg.Keepalive = paystream.DefaultKeepalive
+	}
+	if len(cfg.DNS) == 0 {
+		if gw := cfg.Exit.Gateway(); gw.V4.IsValid() {
+			cfg.DNS = []netip.Addr{gw.V4}
+		}
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	return &Manager{
+		cfg: cfg, log: cfg.Log, guard: sessionproto.NewReplayGuard(2 * time.Minute),
+		ctx: ctx, cancel: cancel, sessions: map[string]*live{},
+	}, nil
+}
+
+// OnEnded registers fn to be called (from the session's goroutine) after
+// each session ends.
+func (m *Manager) OnEnded(fn func(Ended)) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.ended = append(m.ended, fn)
+}
+
+// Close ends every session (each consumer gets a Destroy), waits for
+// their goroutines and last hermes forwards (bounded), and refuses new
+// streams.
+func (m *Manager) Close() error {
+	m.mu.Lock()
+	m.closed = true
+	m.mu.Unlock()
+	m.cancel()
+	m.wg.Wait()
+	return nil
+}
+
+// Sessions returns the running sessions.
+func (m *Manager) Sessions() []Status {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	out := make([]Status, 0, len(m.sessions))
+	for _, s := range m.sessions {
+		st, _ := m.cfg.Exit.PeerStats(s.pub)
+		out = append(out, Status{ID: s.id, Consumer: s.consumer, Start: s.start, Bytes: st.RxBytes + st.TxBytes, Tracker: s.tracker.Stats()})
+	}
+	return out
+}
+
+// Handle serves one session control stream; it is the libp2p stream
+// handler for sessionproto.ProtocolID and returns when the session ends.
+func (m *Manager) Handle(s network.Stream) {
+	m.mu.Lock()
+	if m.closed {
+		m.mu.Unlock()
+		_ = s.Reset()
+		return
+	}
+	m.wg.Add(1)
+	m.mu.Unlock()
+	defer m.wg.Done()
+	defer s.Close()
+	if err := m.serve(m.ctx, s); err != nil {
+		m.log.Info("provider: session ended", "peer", s.Conn().RemotePeer(), "err", err)
+	}
+}
+
+// refuse sends an Error and returns it as the session's failure.
+func refuse(ctx context.Context, w *sessionproto.Writer, code sessionproto.ErrorCode, msg string) error {
+	e := &sessionproto.Error{Code: code, Message: msg}
+	_ = w.WriteMessage(ctx, e)
+	return e
+}
+
+func (m *Manager) serve(ctx context.Context, s sessionStream) error {
+	r := sessionproto.NewReader(s, 15*time.Second)
+	w := sessionproto.NewWriter(s, 15*time.Second)
+	msg, err := r.ReadMessage(ctx)
+	if err != nil {
+		return fmt.Errorf("read request: %w", err)
+	}
+	req, ok := msg.(*sessionproto.SessionRequest)
+	if !ok {
+		return refuse(ctx, w, sessionproto.CodeBadRequest, fmt.Sprintf("expected session_request, got %s", msg.Type()))
+	}
+	now := time.Now()
+	if err := req.VerifySignature(); err != nil {
+		return refuse(ctx, w, sessionproto.CodeBadSignature, "request signature does not verify")
+	}
+	if err := m.guard.Check(req, now); err != nil {
+		if errors.Is(err, sessionproto.ErrGuardFull) {
+			return refuse(ctx, w, sessionproto.CodeCapacity, "too many session requests")
+		}
+		return refuse(ctx, w, sessionproto.CodeBadRequest, err.Error())
+	}
+	p, ok := m.cfg.Proposal()
+	if !ok {
+		return refuse(ctx, w, sessionproto.CodeProposalExpired, "no proposal is published")
+	}
+	if e := req.CheckAgainst(&p, now); e != nil {
+		_ = w.WriteMessage(ctx, e)
+		return e
+	}
+	if req.ChainID != m.cfg.ChainID.Uint64() {
+		return refuse(ctx, w, sessionproto.CodeBadRequest, "wrong chain")
+	}
+	price := pingpong.Price{PerHour: req.PricePerHour.Big(), PerGiB: req.PricePerGiB.Big()}
+	registered, balance, err := m.cfg.Funds.ConsumerFunds(ctx, req.Consumer, req.Hermes)
+	if err != nil {
+		return refuse(ctx, w, sessionproto.CodeInternal, "cannot check the consumer's channel now")
+	}
+	if !registered {
+		return refuse(ctx, w, sessionproto.CodeNotRegistered, "consumer identity is not registered")
+	}
+	if !price.IsFree() && (balance == nil || balance.Sign() <= 0) {
+		return refuse(ctx, w, sessionproto.CodeInsufficientFunds, "consumer channel has no balance")
+	}
+
+	m.mu.Lock()
+	full := len(m.sessions) >= m.cfg.MaxSessions
+	m.mu.Unlock()
+	if full {
+		return refuse(ctx, w, sessionproto.CodeCapacity, "provider is at its session limit")
+	}
+
+	var sid sessionproto.SessionID
+	if _, err := rand.Read(sid[:]); err != nil {
+		return refuse(ctx, w, sessionproto.CodeInternal, "")
+	}
+	lease, err := m.cfg.Pool.Allocate()
+	if err != nil {
+		return refuse(ctx, w, sessionproto.CodeCapacity, "no tunnel address free")
+	}
+	defer func() { _ = m.cfg.Pool.Release(lease) }()
+	pub := tunnel.PublicKey(req.WGPublicKey)
+	if err := m.cfg.Exit.AddPeer(ctx, tunnel.PeerConfig{PublicKey: pub, AllowedIPs: lease.Prefixes()}); err != nil {
+		return refuse(ctx, w, sessionproto.CodeInternal, "cannot admit the tunnel peer")
+	}
+	defer func() { _ = m.cfg.Exit.RemovePeer(pub) }()
+	usage := func() uint64 {
+		st, _ := m.cfg.Exit.PeerStats(pub)
+		return st.RxBytes + st.TxBytes
+	}
+
+	start := time.Now()
+	id := sid.String()
+	rec := session.Record{
+		ID: id, Role: session.RoleProvider, Provider: m.cfg.Signer.Address(), Consumer: req.Consumer, Hermes: req.Hermes,
+		PricePerHour: price.PerHour.String(), PricePerGiB: price.PerGiB.String(), Start: start, Paid: "0",
+	}
+	if err := m.cfg.History.Put(ctx, rec); err != nil {
+		return refuse(ctx, w, sessionproto.CodeInternal, "")
+	}
+	send := paystream.InvoiceSender(w)
+	if m.cfg.TamperInvoice != nil {
+		inner := send
+		send = func(ctx context.Context, inv *payments.Invoice) error {
+			c := *inv
+			m.cfg.TamperInvoice(&c)
+			if err := c.Sign(m.cfg.Signer); err != nil {
+				return err
+			}
+			return inner(ctx, &c)
+		}
+	}
+	tracker, err := pingpong.NewInvoiceTracker(pingpong.TrackerConfig{
+		ChainID: m.cfg.ChainID, Provider: m.cfg.Signer, Consumer: req.Consumer, HermesID: req.Hermes,
+		AgreementID: new(big.Int).SetBytes(sid[:]), Price: price, TransactorFee: m.cfg.TransactorFee, Start: start,
+		Interval: m.cfg.Interval, Threshold: m.cfg.Threshold, Grace: m.cfg.Grace, MaxUnpaid: m.cfg.MaxUnpaid, CheckEvery: m.cfg.CheckEvery,
+		Hashlocks: m.cfg.Store, Exchanges: m.cfg.Store, Hermes: m.cfg.Hermes, Permanent: m.cfg.Permanent, Send: send,
+		OnSettled: func(total *big.Int, _ *payments.Promise) {
+			b := usage()
+			if err := m.cfg.History.Update(context.WithoutCancel(ctx), id, func(r *session.Record) { r.Paid, r.Bytes = total.String(), b }); err != nil {
+				m.log.Warn("provider: record payment", "session", id, "err", err)
+			}
+		},
+		Log: m.log.With("session", id),
+	})
+	if err != nil {
+		return refuse(ctx, w, sessionproto.CodeInternal, "")
+	}
+	gw := m.cfg.Exit.Gateway()
+	resp := &sessionproto.SessionResponse{
+		SessionID: sid, ProviderWGKey: sessionproto.Key(m.cfg.Exit.PublicKey()), Endpoint: m.cfg.Exit.Endpoint().String(),
+		ConsumerAddrs: lease.Prefixes(), ProviderAddr: gw.V4, DNS: m.cfg.DNS,
+	}
+	if err := w.WriteMessage(ctx, resp); err != nil {
+		return fmt.Errorf("send response: %w", err)
+	}
+	l := &live{id: id, consumer: req.Consumer, start: start, pub: pub, tracker: tracker}
+	m.mu.Lock()
+	m.sessions[id] = l
+	m.mu.Unlock()
+	m.log.Info("provider: session started", "session", id, "consumer", req.Consumer.Hex(), "tunnel_ip", lease.V4)
+
+	pr := sessionproto.NewReader(s, m.cfg.ReadTimeout)
+	runErr := paystream.Provider(ctx, pr, w, tracker, usage, paystream.Options{Keepalive: m.cfg.Keepalive, Log: m.log.With("session", id)})
+
+	m.mu.Lock()
+	delete(m.sessions, id)
+	m.mu.Unlock()
+	// The consumer's last payment still reaches the hermes, bounded so a
+	// closing node does not hang on a hermes outage (the exchange message
+	// is on disk and hermes/client Recover or a restart forwards it).
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	if err := tracker.Settle(sctx, 200*time.Millisecond); err != nil {
+		m.log.Warn("provider: last payment not forwarded yet", "session", id, "err", err)
+	}
+	cancel()
+	bytes := usage()
+	st := tracker.Stats()
+	reason := "consumer left"
+	if runErr != nil {
+		reason = runErr.Error()
+	}
+	if err := m.cfg.History.Update(context.WithoutCancel(ctx), id, func(r *session.Record) {
+		r.End, r.Bytes, r.Reason = time.Now(), bytes, reason
+		if st.Settled != nil {
+			r.Paid = st.Settled.String()
+		}
+	}); err != nil {
+		m.log.Warn("provider: record session end", "session", id, "err", err)
+	}
+	m.mu.Lock()
+	fns := append([]func(Ended){}, m.ended...)
+	m.mu.Unlock()
+	for _, fn := range fns {
+		fn(Ended{ID: id, Err: runErr, Stats: st, Bytes: bytes})
+	}
+	m.log.Info("provider: session ended", "session", id, "bytes", bytes, "settled", st.Settled, "reason", reason)
+	return runErr
+}
+
+// sessionStream is what a session needs of a libp2p stream.
+type sessionStream interface {
+	sessionproto.DeadlineReader
+	sessionproto.DeadlineWriter
+}
