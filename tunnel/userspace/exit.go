@@ -255,9 +255,6 @@ func (e *Exit) AddPeer(ctx context.Context, cfg tunnel.PeerConfig) error {
 			return fmt.Errorf("add peer %s: address %s belongs to another peer", cfg.PublicKey, pfx.Addr())
 		}
 	}
-	if err := e.dev.IpcSet(tunnel.PeerUAPI(cfg)); err != nil {
-		return fmt.Errorf("add peer %s: %w", cfg.PublicKey, err)
-	}
 	pctx, cancel := context.WithCancel(e.ctx)
 	p := &peer{cfg: cfg, ctx: pctx, cancel: cancel}
 	if cfg.BandwidthLimit > 0 {
@@ -270,6 +267,19 @@ func (e *Exit) AddPeer(ctx context.Context, cfg tunnel.PeerConfig) error {
 	e.peers[cfg.PublicKey] = p
 	for _, pfx := range cfg.AllowedIPs {
 		e.bySrc[pfx.Addr()] = p
+	}
+	// Configure the device without holding e.mu: wireguard-go may wait for
+	// its receive goroutines, which can be inside the stack asking for e.mu.
+	e.mu.Unlock()
+	err := e.dev.IpcSet(tunnel.PeerUAPI(cfg))
+	e.mu.Lock()
+	if err != nil {
+		delete(e.peers, cfg.PublicKey)
+		for _, pfx := range cfg.AllowedIPs {
+			delete(e.bySrc, pfx.Addr())
+		}
+		cancel()
+		return fmt.Errorf("add peer %s: %w", cfg.PublicKey, err)
 	}
 	return nil
 }

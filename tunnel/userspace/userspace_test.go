@@ -685,3 +685,89 @@ func TestMaxFlowsPerPeer(t *testing.T) {
 		time.Sleep(50 * time.Millisecond)
 	}
 }
+
+// TestSeveralPeersSeparateCounters runs three consumers through one exit at
+// once, each fetching a different amount, and checks that each peer's
+// counters on the provider match that consumer's own.
+func TestSeveralPeersSeparateCounters(t *testing.T) {
+	body := make([]byte, 4<<20)
+	srv := bodyServer(t, body)
+	port := srv.Listener.Addr().(*net.TCPAddr).Port
+	p := newPair(t, allowPort(t, "tcp", port), netip.AddrPort{}, 0)
+	type consumer struct {
+		c     *Client
+		pub   tunnel.PublicKey
+		fetch int
+	}
+	cons := []consumer{{c: p.client, pub: p.key.PublicKey(), fetch: 1}}
+	for _, fetch := range []int{2, 3} {
+		lease, err := p.pool.Allocate()
+		if err != nil {
+			t.Fatal(err)
+		}
+		k, _ := tunnel.GenerateKey()
+		if err := p.exit.AddPeer(context.Background(), tunnel.PeerConfig{PublicKey: k.PublicKey(), AllowedIPs: lease.Prefixes()}); err != nil {
+			t.Fatal(err)
+		}
+		c, err := Connect(context.Background(), ClientConfig{
+			Session: tunnel.SessionConfig{PrivateKey: k, Addresses: lease.Prefixes(), PeerPublicKey: p.exit.PublicKey(),
+				Endpoint: p.exit.Endpoint(), AllowedIPs: tunnel.FullTunnel()},
+			SOCKSListen: "127.0.0.1:0", Log: testLog(),
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { c.Close() })
+		cons = append(cons, consumer{c: c, pub: k.PublicKey(), fetch: fetch})
+	}
+	errs := make(chan error, len(cons))
+	for _, cn := range cons {
+		go func() {
+			u := &url.URL{Scheme: "socks5", Host: cn.c.SOCKSAddr().String()}
+			hc := &http.Client{Transport: &http.Transport{Proxy: http.ProxyURL(u), DisableKeepAlives: true}, Timeout: 60 * time.Second}
+			for range cn.fetch {
+				resp, err := hc.Get(srv.URL)
+				if err != nil {
+					errs <- err
+					return
+				}
+				n, err := io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+				if err == nil && n != int64(len(body)) {
+					err = fmt.Errorf("short body %d", n)
+				}
+				if err != nil {
+					errs <- err
+					return
+				}
+			}
+			errs <- nil
+		}()
+	}
+	for range cons {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for _, cn := range cons {
+		for {
+			cs := cn.c.Stats()
+			ps, ok := p.exit.PeerStats(cn.pub)
+			if !ok {
+				t.Fatalf("no provider stats for %s", cn.pub)
+			}
+			if cs.RxBytes == ps.TxBytes && cs.TxBytes == ps.RxBytes {
+				want := float64(cn.fetch * len(body))
+				if got := float64(cs.RxBytes); got < want || got > want*1.1 {
+					t.Errorf("consumer fetching %d bodies counted %v bytes", cn.fetch, got)
+				}
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%s: consumer rx/tx %d/%d, provider tx/rx %d/%d", cn.pub, cs.RxBytes, cs.TxBytes, ps.TxBytes, ps.RxBytes)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+}
