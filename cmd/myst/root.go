@@ -73,6 +73,8 @@ func newRootCmd() *cobra.Command {
 		newChainCmd(),
 		newAccountCmd(),
 		newHermesCmd(),
+		newDevnetCmd(),
+		newDemoCmd(),
 		newTunnelCmd(),
 	)
 	return root

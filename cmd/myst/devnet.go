@@ -1,0 +1,91 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/openmyst/openmyst/chain/devchain"
+	"github.com/openmyst/openmyst/config"
+	"github.com/openmyst/openmyst/node"
+)
+
+// devnetLog is the log of in-process networks: warnings only unless
+// --log-level was given, so progress and reports stay readable.
+func devnetLog(cmd *cobra.Command) *slog.Logger {
+	if f := cmd.Flag("log-level"); f != nil && f.Changed {
+		return theApp.log
+	}
+	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+}
+
+// devnetDataDir is --data-dir when given explicitly, else "" (a temp dir).
+func devnetDataDir(cmd *cobra.Command) string {
+	if f := cmd.Flag(config.DataDirFlag); (f != nil && f.Changed) || os.Getenv("MYST_DATA_DIR") != "" {
+		return theApp.dataDir
+	}
+	return ""
+}
+
+func progressTo(w io.Writer) func(string) {
+	return func(s string) { fmt.Fprintf(w, "  .. %s\n", s) }
+}
+
+func newDevnetCmd() *cobra.Command {
+	var chainPort int
+	return &cobra.Command{
+		Use:   "devnet",
+		Short: "Run a whole openmyst network in one process on loopback",
+		Long: `Starts, in this process and on loopback only: a dev chain with the
+contracts deployed, a hermes, a bootstrap peer, three providers in userspace
+mode (DE and US paid nodes and a free NL test node) and a consumer identity
+funded from the dev faucet. Prints how to use it and runs until interrupted.
+State lives in a temp dir (removed on exit) unless --data-dir is given.
+
+The dev keys are public (dev chains only).`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			ctx := cmd.Context()
+			out := cmd.OutOrStdout()
+			fmt.Fprintln(out, "starting devnet")
+			d, err := node.StartDevnet(ctx, node.DevnetConfig{
+				DataDir: devnetDataDir(cmd), ChainPort: chainPort, Progress: progressTo(out), Log: devnetLog(cmd),
+			})
+			if err != nil {
+				return err
+			}
+			defer d.Close()
+			dep := d.Chain.Deployment()
+			boot := strings.Join(d.BootstrapAddrs(), ",")
+			fmt.Fprintf(out, `
+devnet running (Ctrl-C to stop)
+  data dir:   %s
+  chain:      %s (chain id %d)
+  token:      %s
+  hermes:     %s  api %s
+  bootstrap:  %s
+  consumer:   %s (registered, channel funded; dev key %d)
+  providers:
+`, d.DataDir, d.Chain.URL(), dep.ChainID, dep.Token.Hex(), dep.Hermes.Hex(), d.Hermes.URL(), boot, d.ConsumerSigner.Address().Hex(), 8)
+			for _, p := range d.Providers {
+				pr, _ := p.Proposal()
+				fmt.Fprintf(out, "    %s  %s %-12s %s MYST/h  %s MYST/GiB  peer %s\n", p.Address().Hex(), pr.Location.Country,
+					pr.Location.IPType, pr.Price.PerHour.MYST(), pr.Price.PerGiB.MYST(), p.P2P.ID())
+			}
+			fmt.Fprintf(out, `
+use it:
+  myst proposals --p2p.bootstrap %s
+  myst account balance --chain.rpc %s --identity %s
+  myst demo            (a whole paid session on its own devnet)
+`, boot, d.Chain.URL(), d.ConsumerSigner.Address().Hex())
+			_ = devchain.NumDevAccounts
+			<-ctx.Done()
+			fmt.Fprintln(out, "stopping devnet")
+			return nil
+		},
+	}
+}
