@@ -41,7 +41,11 @@ func TestDevChainServesJSONRPCAndRunsTheConsumerFlow(t *testing.T) {
 	defer goleak.VerifyNone(t, goleak.IgnoreCurrent(), goleak.IgnoreAnyFunction("github.com/ethereum/go-ethereum/metrics.(*meterTicker).loop"), goleak.IgnoreTopFunction("github.com/ethereum/go-ethereum/core.(*txIndexer).loop"), goleak.IgnoreTopFunction("internal/poll.runtime_pollWait"),
 		// go-ethereum package-level workers, not owned by a chain instance.
 		goleak.IgnoreTopFunction("github.com/ethereum/go-ethereum/core.(*txSenderCacher).cache"),
-		goleak.IgnoreTopFunction("github.com/syndtr/goleveldb/leveldb.(*DB).mpoolDrain"))
+		goleak.IgnoreTopFunction("github.com/syndtr/goleveldb/leveldb.(*DB).mpoolDrain"),
+		// go-ethereum's on-demand sealing goroutine finishes a block it had
+		// started after the node is closed; it ends on its own.
+		goleak.IgnoreAnyFunction("github.com/ethereum/go-ethereum/eth/catalyst.(*simulatedBeaconAPI).loop.func1"),
+		goleak.IgnoreAnyFunction("github.com/ethereum/go-ethereum/miner.(*Miner).buildPayload.func1"))
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	dc, err := Start(ctx, Config{Port: 0, Log: quietLog()})
