@@ -485,6 +485,9 @@ func testStandardTools(t *testing.T, tp *topology, sess tunnel.SessionConfig) {
 		t.Fatal(err)
 	}
 	std := netns.New(t, "s")
+	// wireguard-go keeps its UAPI socket in /var/run/wireguard, shared by
+	// every namespace: the name must not clash with other tests' devices.
+	ifc := fmt.Sprintf("omwg%d", os.Getpid()%1000000)
 	netns.Link(t, std, "vs", "192.0.2.2/24", tp.provider, "vp2", "192.0.2.1/24")
 	std.MustRun("ip", "route", "add", "default", "via", "192.0.2.1")
 	sess.Endpoint = netip.MustParseAddrPort("192.0.2.1:51820")
@@ -494,23 +497,23 @@ func testStandardTools(t *testing.T, tp *topology, sess tunnel.SessionConfig) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := std.Start("env", "WG_PROCESS_FOREGROUND=1", "WG_I_PREFER_BUGGY_USERSPACE_TO_POLISHED_KMOD=1", "wireguard-go", "-f", "wg0")
+	p := std.Start("env", "WG_PROCESS_FOREGROUND=1", "WG_I_PREFER_BUGGY_USERSPACE_TO_POLISHED_KMOD=1", "wireguard-go", "-f", ifc)
 	deadline := time.Now().Add(10 * time.Second)
 	for {
-		if _, err := std.Run(context.Background(), "ip", "link", "show", "wg0"); err == nil {
+		if _, err := std.Run(context.Background(), "ip", "link", "show", ifc); err == nil {
 			break
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("wireguard-go did not create wg0:\n%s", p.Output())
+			t.Fatalf("wireguard-go did not create %s:\n%s", ifc, p.Output())
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	std.MustRun("wg", "setconf", "wg0", conf)
+	std.MustRun("wg", "setconf", ifc, conf)
 	for _, a := range addrs {
-		std.MustRun("ip", "addr", "add", a, "dev", "wg0")
+		std.MustRun("ip", "addr", "add", a, "dev", ifc)
 	}
-	std.MustRun("ip", "link", "set", "wg0", "up")
-	std.MustRun("ip", "route", "add", "203.0.113.0/24", "dev", "wg0")
+	std.MustRun("ip", "link", "set", ifc, "up")
+	std.MustRun("ip", "route", "add", "203.0.113.0/24", "dev", ifc)
 	body, err := fetch(std, "http://"+internetAddr+":8080/", "", 10*time.Second)
 	if err != nil {
 		t.Fatalf("fetch through standard wireguard-go: %v\nwg show:\n%s\nwireguard-go:\n%s", err, std.MustRun("wg", "show"), p.Output())
@@ -518,7 +521,7 @@ func testStandardTools(t *testing.T, tp *topology, sess tunnel.SessionConfig) {
 	if body != "internet saw "+providerOut {
 		t.Fatalf("body %q: not through the exit", body)
 	}
-	if out := std.MustRun("wg", "show", "wg0", "latest-handshakes"); strings.HasSuffix(strings.TrimSpace(out), "\t0") {
+	if out := std.MustRun("wg", "show", ifc, "latest-handshakes"); strings.HasSuffix(strings.TrimSpace(out), "\t0") {
 		t.Fatalf("wg reports no handshake: %q", out)
 	}
 	_ = p.Kill()
