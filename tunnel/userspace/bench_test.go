@@ -79,6 +79,72 @@ func socksDial(socks string, dst *net.TCPAddr) (net.Conn, error) {
 	return c, nil
 }
 
+// sinkServer reads and discards everything sent to it.
+func sinkServer(b *testing.B) *net.TCPAddr {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				io.Copy(io.Discard, c)
+				c.Close()
+			}()
+		}
+	}()
+	b.Cleanup(func() { ln.Close(); wg.Wait() })
+	return ln.Addr().(*net.TCPAddr)
+}
+
+// uploadThroughput sends size bytes on each of streams connections and
+// returns bits per second.
+func uploadThroughput(b *testing.B, streams int, size int64, dial func() (net.Conn, error)) float64 {
+	start := time.Now()
+	var wg sync.WaitGroup
+	errs := make(chan error, streams)
+	for range streams {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			c, err := dial()
+			if err != nil {
+				errs <- err
+				return
+			}
+			defer c.Close()
+			buf := make([]byte, 256<<10)
+			for left := size; left > 0; {
+				n := min(left, int64(len(buf)))
+				if _, err := c.Write(buf[:n]); err != nil {
+					errs <- err
+					return
+				}
+				left -= n
+			}
+			if cw, ok := c.(interface{ CloseWrite() error }); ok {
+				cw.CloseWrite()
+			}
+			io.Copy(io.Discard, c) // wait until the far end has read it all
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		b.Fatal(err)
+	}
+	return float64(streams) * float64(size) * 8 / time.Since(start).Seconds()
+}
+
 // throughput downloads size bytes on each of streams connections in
 // parallel and returns bits per second.
 func throughput(b *testing.B, streams int, size int64, dial func() (net.Conn, error)) float64 {
@@ -120,6 +186,7 @@ func BenchmarkBulkTCP(b *testing.B) {
 	const size = 256 << 20
 	src := sourceServer(b, size)
 	p := benchPair(b, src.Port)
+	sink := sinkServer(b)
 	for _, streams := range []int{1, 4} {
 		per := int64(size / streams)
 		srcN := sourceServer(b, per)
@@ -134,6 +201,10 @@ func BenchmarkBulkTCP(b *testing.B) {
 			fmt.Printf("streams=%d loopback %.0f Mbit/s | upstream wireguard-go netstack pair %.0f Mbit/s | openmyst netstack dial %.0f Mbit/s (%.2fx upstream) | openmyst via SOCKS5 %.0f Mbit/s (%.2fx upstream, %.3fx loopback)\n",
 				streams, plain/1e6, upstream/1e6, direct/1e6, direct/upstream, socks/1e6, socks/upstream, socks/plain)
 			b.ReportMetric(socks/upstream, fmt.Sprintf("vs-upstream-%dstream", streams))
+			plainUp := uploadThroughput(b, streams, per, func() (net.Conn, error) { return net.Dial("tcp", sink.String()) })
+			socksUp := uploadThroughput(b, streams, per, func() (net.Conn, error) { return socksDial(p.client.SOCKSAddr().String(), sink) })
+			fmt.Printf("streams=%d upload: loopback %.0f Mbit/s | openmyst via SOCKS5 %.0f Mbit/s (%.3fx loopback)\n",
+				streams, plainUp/1e6, socksUp/1e6, socksUp/plainUp)
 			b.ReportMetric(socks/1e6, fmt.Sprintf("socks-Mbit/s-%dstream", streams))
 			b.ReportMetric(socks/plain, fmt.Sprintf("ratio-%dstream", streams))
 		}
