@@ -256,3 +256,74 @@ func TestUDPDatagramRejects(t *testing.T) {
 		}
 	}
 }
+
+func udpEcho(t *testing.T) *net.UDPConn {
+	pc, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		buf := make([]byte, 2048)
+		for {
+			n, from, err := pc.ReadFrom(buf)
+			if err != nil {
+				return
+			}
+			pc.WriteTo(append([]byte("echo:"), buf[:n]...), from)
+		}
+	}()
+	t.Cleanup(func() { pc.Close(); <-done })
+	return pc
+}
+
+func TestSOCKS5UDPAssociateDomainAndSource(t *testing.T) {
+	echo := udpEcho(t)
+	port := echo.LocalAddr().(*net.UDPAddr).Port
+	addr := startSOCKS(t)
+	uc, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer uc.Close()
+	myPort := uc.LocalAddr().(*net.UDPAddr).Port
+	// Announce our exact source: datagrams from anywhere else are ignored.
+	ctl, rep := dialSOCKS(t, addr, []byte{5, 3, 0, 1, 127, 0, 0, 1, byte(myPort >> 8), byte(myPort)})
+	defer ctl.Close()
+	if rep[1] != repSucceeded || rep[3] != atypIPv4 {
+		t.Fatalf("associate reply %v", rep)
+	}
+	bnd := make([]byte, 6)
+	io.ReadFull(ctl, bnd)
+	relay := &net.UDPAddr{IP: net.IP(bnd[:4]), Port: int(bnd[4])<<8 | int(bnd[5])}
+
+	dg := AppendUDPDatagram(nil, Addr{Name: "echo.test", Port: uint16(port)}, []byte("hi"))
+	// A stranger's datagram is dropped.
+	stranger, _ := net.DialUDP("udp", nil, relay)
+	defer stranger.Close()
+	stranger.Write(dg)
+	stranger.SetReadDeadline(time.Now().Add(300 * time.Millisecond))
+	if _, err := stranger.Read(make([]byte, 100)); err == nil {
+		t.Fatal("relay answered a source other than the announced one")
+	}
+	buf := make([]byte, 2048)
+	var n int
+	for try := 0; try < 20; try++ {
+		uc.WriteTo(dg, relay)
+		uc.SetReadDeadline(time.Now().Add(250 * time.Millisecond))
+		if n, _, err = uc.ReadFrom(buf); err == nil {
+			break
+		}
+	}
+	if err != nil {
+		t.Fatalf("no reply: %v", err)
+	}
+	src, payload, err := ParseUDPDatagram(buf[:n])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if src.IP != netip.MustParseAddr("127.0.0.1") || src.Port != uint16(port) || string(payload) != "echo:hi" {
+		t.Fatalf("reply from %v: %q", src, payload)
+	}
+}
