@@ -51,6 +51,7 @@ type exitSpec struct {
 	ListenPort uint16
 	OwnAddrs   []netip.Addr
 	Deny       []string
+	Allow      []string
 	DNS        []netip.Addr
 	Peers      []tunnel.PeerConfig
 }
@@ -84,6 +85,14 @@ func helperExit() int {
 			return 2
 		}
 		pc.Deny = append(pc.Deny, r)
+	}
+	for _, a := range spec.Allow {
+		r, err := tunnel.ParseRule(a)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "rule:", err)
+			return 2
+		}
+		pc.Allow = append(pc.Allow, r)
 	}
 	pol, err := tunnel.NewExitPolicy(pc)
 	if err != nil {

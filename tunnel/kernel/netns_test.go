@@ -45,6 +45,11 @@ const (
 
 var deniedTargets = []string{"10.9.0.2", "192.168.9.2", "169.254.9.2"}
 
+// allowedPrivate is a private address the operator allows on port 8080
+// only; the internet host also serves port 8081, which the operator denies
+// on the public address.
+const allowedPrivate = "10.9.0.3"
+
 // IPv6: documentation addresses for the internet link, and a unique-local
 // address (fc00::/7, denied by default) on the internet host.
 const (
@@ -71,7 +76,8 @@ func newTopology(t *testing.T) *topology {
 	tp.internet.MustRun("ip", "addr", "add", "10.9.0.2/32", "dev", "lo")
 	tp.internet.MustRun("ip", "addr", "add", "192.168.9.2/32", "dev", "lo")
 	tp.internet.MustRun("ip", "addr", "add", "169.254.9.2/32", "dev", "lo")
-	for _, d := range deniedTargets {
+	tp.internet.MustRun("ip", "addr", "add", allowedPrivate+"/32", "dev", "lo")
+	for _, d := range append([]string{allowedPrivate}, deniedTargets...) {
 		tp.provider.MustRun("ip", "route", "add", d+"/32", "via", internetAddr)
 	}
 	tp.provider.MustRun("sysctl", "-qw", "net.ipv4.ip_forward=1")
@@ -172,6 +178,7 @@ func nftTables(t *testing.T, ns *netns.NS) string {
 func TestKernelTunnel(t *testing.T) {
 	tp := newTopology(t)
 	serveHTTP(t, tp.internet, ":8080", "internet")
+	serveHTTP(t, tp.internet, ":8081", "internet-8081")
 	serveHTTP(t, tp.provider, "0.0.0.0:8081", "provider")
 	serveHTTP(t, tp.provider, "127.0.0.1:8082", "provider-loopback")
 
@@ -195,6 +202,8 @@ func TestKernelTunnel(t *testing.T) {
 		PrivateKey: exitKey.String(),
 		ListenPort: 51820,
 		DNS:        []netip.Addr{netip.MustParseAddr(internetAddr)},
+		Allow:      []string{"tcp:" + allowedPrivate + " port 8080"},
+		Deny:       []string{"tcp:" + internetAddr + "/32 port 8081"},
 		Peers: []tunnel.PeerConfig{
 			{PublicKey: ours.PublicKey(), AllowedIPs: leaseOurs.Prefixes()},
 			{PublicKey: theirs.PublicKey(), AllowedIPs: leaseTheirs.Prefixes()},
@@ -320,6 +329,10 @@ func TestKernelTunnel(t *testing.T) {
 		for _, d := range deniedTargets {
 			targets = append(targets, "http://"+d+":8080/")
 		}
+		targets = append(targets,
+			"http://"+internetAddr+":8081/",   // operator deny (port)
+			"http://"+allowedPrivate+":8081/", // allowed on 8080 only
+		)
 		errs := make(chan error, len(targets))
 		for _, u := range targets {
 			go func() {
@@ -340,9 +353,12 @@ func TestKernelTunnel(t *testing.T) {
 		if err != nil || after < before+uint64(len(targets)) {
 			t.Fatalf("blocked counter %d -> %d (%v), want at least %d more", before, after, err, len(targets))
 		}
-		// The allowed public address still works after the refusals.
-		if _, err := fetch(tp.consumer, "http://"+internetAddr+":8080/", "", 5*time.Second); err != nil {
-			t.Fatal(err)
+		// The allowed public address still works after the refusals, and
+		// the operator's allow rule opens one private port.
+		for _, u := range []string{"http://" + internetAddr + ":8080/", "http://" + allowedPrivate + ":8080/"} {
+			if _, err := fetch(tp.consumer, u, "", 5*time.Second); err != nil {
+				t.Fatalf("%s: %v", u, err)
+			}
 		}
 	})
 
