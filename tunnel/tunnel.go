@@ -94,6 +94,18 @@ type PeerStats struct {
 	LastHandshake time.Time // zero if no handshake completed yet
 }
 
+// RejectAfter is WireGuard's Reject-After-Time: a session key older than
+// this is never used, so a peer whose last handshake is older has no
+// working tunnel (with traffic or keepalives, handshakes repeat every two
+// minutes).
+const RejectAfter = 180 * time.Second
+
+// Alive reports whether the peer completed a handshake recently enough
+// for its tunnel to carry traffic at now.
+func (s PeerStats) Alive(now time.Time) bool {
+	return !s.LastHandshake.IsZero() && now.Sub(s.LastHandshake) < RejectAfter
+}
+
 // Counter reads per-peer statistics; the session layer bills from it.
 type Counter interface {
 	// PeerStats returns the counters of pub, and false if there is no such peer.

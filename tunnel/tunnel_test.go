@@ -373,3 +373,16 @@ func FuzzParseRule(f *testing.F) {
 		}
 	})
 }
+
+func TestPeerStatsAlive(t *testing.T) {
+	now := time.Unix(1_700_000_000, 0)
+	if (PeerStats{}).Alive(now) {
+		t.Error("never-handshaken peer is alive")
+	}
+	if !(PeerStats{LastHandshake: now.Add(-2 * time.Minute)}).Alive(now) {
+		t.Error("peer with a 2-minute-old handshake is dead")
+	}
+	if (PeerStats{LastHandshake: now.Add(-RejectAfter)}).Alive(now) {
+		t.Error("peer past Reject-After-Time is alive")
+	}
+}
