@@ -90,6 +90,7 @@ type Devnet struct {
 	// ConsumerSigner is the funded, registered consumer identity.
 	ConsumerSigner identity.Signer
 	cfg            DevnetConfig
+	provCfgs       []ProviderConfig
 	tmp            bool
 }
 
@@ -179,7 +180,7 @@ func StartDevnet(ctx context.Context, cfg DevnetConfig) (_ *Devnet, err error) {
 			ipType = market.IPResidential
 		}
 		cfg.Progress(fmt.Sprintf("starting provider %d (%s, %s MYST/h, %s MYST/GiB)", i+1, spec.Country, spec.PerHour, spec.PerGiB))
-		p, err := StartProvider(ctx, ProviderConfig{
+		pc := ProviderConfig{
 			DataDir: filepath.Join(d.DataDir, fmt.Sprintf("provider%d", i+1)),
 			Signer:  identity.NewKeySigner(devchain.DevKey(devProviderAccount + i)),
 			Chain:   d.Client, Hermes: dep.Hermes, HermesURL: d.Hermes.URL(),
@@ -188,11 +189,13 @@ func StartDevnet(ctx context.Context, cfg DevnetConfig) (_ *Devnet, err error) {
 			Price:     market.Price{PerHour: market.NewAmount(ph), PerGiB: market.NewAmount(pg)},
 			Allow:     cfg.Allow, TransactorFee: cfg.HermesMinFee, Payment: cfg.Payment, TamperInvoice: cfg.Tamper[i],
 			Progress: cfg.Progress, Log: log,
-		})
+		}
+		p, err := StartProvider(ctx, pc)
 		if err != nil {
 			return nil, fmt.Errorf("node: provider %d: %w", i+1, err)
 		}
 		d.Providers = append(d.Providers, p)
+		d.provCfgs = append(d.provCfgs, pc)
 	}
 	for _, p := range d.Providers {
 		if err := p.WaitPublished(ctx); err != nil {
@@ -200,6 +203,23 @@ func StartDevnet(ctx context.Context, cfg DevnetConfig) (_ *Devnet, err error) {
 		}
 	}
 	return d, nil
+}
+
+// RestartProvider stops provider i (its sessions end) and starts it again
+// from the same data dir, identity and settings, as after a process
+// restart. The new node replaces Providers[i].
+func (d *Devnet) RestartProvider(ctx context.Context, i int) (*Provider, error) {
+	if i < 0 || i >= len(d.Providers) {
+		return nil, fmt.Errorf("node: no provider %d", i)
+	}
+	_ = d.Providers[i].Close()
+	d.Providers = append(d.Providers[:i:i], d.Providers[i+1:]...)
+	p, err := StartProvider(ctx, d.provCfgs[i])
+	if err != nil {
+		return nil, err
+	}
+	d.Providers = append(d.Providers[:i:i], append([]*Provider{p}, d.Providers[i:]...)...)
+	return p, p.WaitPublished(ctx)
 }
 
 // BootstrapAddrs are the bootstrap peer's multiaddrs (for --p2p.bootstrap).

@@ -143,6 +143,142 @@ func TestEndToEnd(t *testing.T) {
 	t.Run("overcharging provider is refused", func(t *testing.T) {
 		testOvercharge(t, ctx, d, c)
 	})
+	t.Run("hermes outage ends the session and loses nothing", func(t *testing.T) {
+		testHermesOutage(t, ctx, d, c)
+	})
+	t.Run("provider restart keeps acknowledged earnings settleable", func(t *testing.T) {
+		testProviderRestart(t, ctx, d, c)
+	})
+}
+
+// waitInvoices waits until conn has paid n invoices.
+func waitInvoices(t *testing.T, conn *consumer.Connection, n int) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for conn.PayerStats().Invoices < n {
+		if time.Now().After(deadline) {
+			t.Fatalf("only %d invoices paid, want %d", conn.PayerStats().Invoices, n)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func testHermesOutage(t *testing.T, ctx context.Context, d *Devnet, c *Consumer) {
+	prov := d.Providers[0]
+	ended := endedWatcher(prov)
+	before, err := prov.Earnings(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	conn, err := c.Connect(ctx, market.Filter{ProviderID: prov.Address()}, consumer.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitInvoices(t, conn, 2)
+	d.Hermes.StopAPI()
+	restarted := false
+	defer func() {
+		if !restarted {
+			_ = d.Hermes.StartAPI()
+		}
+	}()
+	// The consumer keeps paying, but no payment settles: the provider
+	// ends the session after the grace period.
+	select {
+	case <-conn.Done():
+	case <-time.After(testPayment.Interval + testPayment.Grace + 10*time.Second):
+		t.Fatal("session outlived the hermes outage by more than the grace period")
+	}
+	var perr *sessionproto.Error
+	if err := conn.Err(); !errors.As(err, &perr) || perr.Code != sessionproto.CodePaymentTimeout {
+		t.Fatalf("consumer saw %v, want payment_timeout", err)
+	}
+	paid := conn.PayerStats().Paid
+	if err := d.Hermes.StartAPI(); err != nil {
+		t.Fatal(err)
+	}
+	restarted = true
+	e := waitEnded(t, ended, 20*time.Second)
+	if !errors.Is(e.Err, pingpong.ErrPaymentTimeout) {
+		t.Fatalf("provider ended with %v, want a payment timeout", e.Err)
+	}
+	after, err := prov.Earnings(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := new(big.Int).Sub(after.Earned, before.Earned); got.Cmp(paid) != 0 {
+		t.Fatalf("hermes credited %s after the outage, consumer paid %s", got, paid)
+	}
+	rec, _, err := prov.History.Get(ctx, e.ID)
+	if err != nil || rec.PaidInt().Cmp(paid) != 0 {
+		t.Fatalf("history paid %s (%v), consumer paid %s", rec.Paid, err, paid)
+	}
+}
+
+func testProviderRestart(t *testing.T, ctx context.Context, d *Devnet, c *Consumer) {
+	prov := d.Providers[0]
+	before, err := prov.Earnings(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	conn, err := c.Connect(ctx, market.Filter{ProviderID: prov.Address()}, consumer.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitInvoices(t, conn, 3)
+	np, err := d.RestartProvider(ctx, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-conn.Done():
+	case <-time.After(10 * time.Second):
+		t.Fatal("consumer session survived the provider going away")
+	}
+	paid := conn.PayerStats().Paid
+	// Everything the consumer promised reaches the hermes: what the old
+	// process had not forwarded is recovered by the new one at start.
+	deadline := time.Now().Add(15 * time.Second)
+	var after Earnings
+	for {
+		if after, err = np.Earnings(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if new(big.Int).Sub(after.Earned, before.Earned).Cmp(paid) == 0 || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if got := new(big.Int).Sub(after.Earned, before.Earned); got.Cmp(paid) != 0 {
+		t.Fatalf("hermes credited %s across the restart, consumer paid %s", got, paid)
+	}
+	if _, err := d.Hermes.Service.SettleOnce(ctx); err != nil {
+		t.Fatal(err)
+	}
+	balBefore, err := d.Client.TokenBalance(ctx, np.Address())
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := np.Settle(ctx)
+	if err != nil {
+		t.Fatalf("settle after restart: %v", err)
+	}
+	if s.Amount.Cmp(after.Earned) != 0 {
+		t.Fatalf("settled %s, hermes promised %s", s.Amount, after.Earned)
+	}
+	balAfter, err := d.Client.TokenBalance(ctx, np.Address())
+	if err != nil {
+		t.Fatal(err)
+	}
+	hs, err := d.Client.HermesState(ctx, d.Chain.Deployment().Hermes)
+	if err != nil {
+		t.Fatal(err)
+	}
+	delta := new(big.Int).Sub(after.Earned, after.Settled)
+	want := new(big.Int).Sub(delta, new(big.Int).Div(new(big.Int).Mul(delta, big.NewInt(int64(hs.FeeBps))), big.NewInt(10000)))
+	if got := new(big.Int).Sub(balAfter, balBefore); got.Cmp(want) != 0 {
+		t.Fatalf("provider received %s after restart, want %s", got, want)
+	}
 }
 
 func endedWatcher(p *Provider) <-chan provider.Ended {

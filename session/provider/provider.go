@@ -18,6 +18,7 @@ import (
 	"math/big"
 	"net/netip"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/ethereum/go-ethereum/common"
@@ -307,10 +308,18 @@ func (m *Manager) serve(ctx context.Context, s sessionStream) error {
 	if err := m.cfg.Exit.AddPeer(ctx, tunnel.PeerConfig{PublicKey: pub, AllowedIPs: lease.Prefixes()}); err != nil {
 		return refuse(ctx, w, sessionproto.CodeInternal, "cannot admit the tunnel peer")
 	}
-	defer func() { _ = m.cfg.Exit.RemovePeer(pub) }()
+	removed := false
+	defer func() {
+		if !removed {
+			_ = m.cfg.Exit.RemovePeer(pub)
+		}
+	}()
+	var lastBytes atomic.Uint64 // the count survives RemovePeer
 	usage := func() uint64 {
-		st, _ := m.cfg.Exit.PeerStats(pub)
-		return st.RxBytes + st.TxBytes
+		if st, ok := m.cfg.Exit.PeerStats(pub); ok {
+			lastBytes.Store(st.RxBytes + st.TxBytes)
+		}
+		return lastBytes.Load()
 	}
 
 	start := time.Now()
@@ -370,15 +379,16 @@ func (m *Manager) serve(ctx context.Context, s sessionStream) error {
 	m.mu.Lock()
 	delete(m.sessions, id)
 	m.mu.Unlock()
-	// The consumer's last payment still reaches the hermes, bounded so a
-	// closing node does not hang on a hermes outage (the exchange message
-	// is on disk and hermes/client Recover or a restart forwards it).
-	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
-	if err := tracker.Settle(sctx, 200*time.Millisecond); err != nil {
-		m.log.Warn("provider: last payment not forwarded yet", "session", id, "err", err)
-	}
-	cancel()
 	bytes := usage()
+	_ = m.cfg.Exit.RemovePeer(pub)
+	removed = true
+	_ = s.Close()
+	// The consumer's last payment still reaches the hermes: retried until
+	// it does or the manager closes (then the exchange message is on disk
+	// and the hermes client's Recover forwards it after a restart).
+	if err := tracker.Settle(ctx, 250*time.Millisecond); err != nil && ctx.Err() == nil {
+		m.log.Warn("provider: last payment not forwarded", "session", id, "err", err)
+	}
 	st := tracker.Stats()
 	reason := "consumer left"
 	if runErr != nil {
@@ -406,4 +416,5 @@ func (m *Manager) serve(ctx context.Context, s sessionStream) error {
 type sessionStream interface {
 	sessionproto.DeadlineReader
 	sessionproto.DeadlineWriter
+	Close() error
 }
