@@ -26,6 +26,7 @@ var _ conn.Bind = (*boundBind)(nil)
 
 func newBoundBind(addr netip.Addr) *boundBind { return &boundBind{addr: addr} }
 
+// Open implements conn.Bind.
 func (b *boundBind) Open(port uint16) ([]conn.ReceiveFunc, uint16, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
@@ -56,6 +57,7 @@ func (b *boundBind) Open(port uint16) ([]conn.ReceiveFunc, uint16, error) {
 	return []conn.ReceiveFunc{recv}, uint16(pc.LocalAddr().(*net.UDPAddr).Port), nil
 }
 
+// Close implements conn.Bind.
 func (b *boundBind) Close() error {
 	b.mu.Lock()
 	defer b.mu.Unlock()
@@ -67,8 +69,10 @@ func (b *boundBind) Close() error {
 	return err
 }
 
+// SetMark implements conn.Bind.
 func (b *boundBind) SetMark(uint32) error { return nil }
 
+// Send implements conn.Bind.
 func (b *boundBind) Send(bufs [][]byte, ep conn.Endpoint) error {
 	b.mu.Lock()
 	pc := b.pc
@@ -90,6 +94,7 @@ func (b *boundBind) Send(bufs [][]byte, ep conn.Endpoint) error {
 	return errors.Join(errs...)
 }
 
+// ParseEndpoint implements conn.Bind.
 func (b *boundBind) ParseEndpoint(s string) (conn.Endpoint, error) {
 	ap, err := netip.ParseAddrPort(s)
 	if err != nil {
@@ -98,4 +103,5 @@ func (b *boundBind) ParseEndpoint(s string) (conn.Endpoint, error) {
 	return &conn.StdNetEndpoint{AddrPort: ap}, nil
 }
 
+// BatchSize implements conn.Bind.
 func (b *boundBind) BatchSize() int { return 1 }

@@ -179,6 +179,7 @@ func (t *stackTUN) WriteNotify() {
 	}
 }
 
+// File, MTU, Name, Events and BatchSize implement tun.Device.
 func (t *stackTUN) File() *os.File           { return nil }
 func (t *stackTUN) MTU() (int, error)        { return t.mtu, nil }
 func (t *stackTUN) Name() (string, error)    { return "netstack", nil }
