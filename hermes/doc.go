@@ -3,14 +3,22 @@
 //
 // A provider posts a consumer's ExchangeMessage; the Service checks it (the
 // consumer's signatures, chain and hermes ids, registration and channel
-// derivation through the Chain seam, that cumulative amounts never
-// decrease, that the consumer's total stays within its on-chain channel
-// balance, fee rules), stores it durably and answers with a promise signed
+// derivation through the Chain seam, that every agreement's total never
+// decreases, that the sum of agreement increases credited to providers
+// ("consumed") stays within the highest promise the consumer signed, that
+// this highest promise stays within its on-chain channel balance, fee
+// rules), stores it durably and answers with a promise signed
 // by the hermes operator on the provider's channel, locked by the same
 // hashlock. Accepts of one consumer are serialized in process and guarded
 // by versioned rows in the store; accepts of different consumers are
 // batched into group commits, and nothing is acknowledged before its batch
 // has committed. The same message twice returns the same promise.
+//
+// A consumer may pay several sessions at once; its promises are cumulative
+// over its channel and may arrive out of order (session B's 150, which
+// counts session A's 100, before A's 100). Both are accepted: the order of
+// arrival never loses a paid promise, and the highest promise is the one
+// settled on chain. docs/protocol.md lists the rules in order.
 //
 // The settlement worker settles consumers' promises on chain once the
 // revealed, unsettled amount is worth the gas, and reconciles from chain

@@ -344,40 +344,63 @@ func (s *Service) exchange(ctx context.Context, m *payments.ExchangeMessage) (*R
 		return nil, err
 	}
 
-	// Not above the accepted total: either an identical replay or a reject.
-	if p.Amount.Cmp(cs.c.Promised) <= 0 {
+	// A consumer runs several sessions at once and promises are cumulative
+	// over its whole channel, so they may arrive out of order: session B's
+	// promise (which already counts session A's payments) can come before
+	// A's. The rules, per consumer:
+	//   - per (provider, agreement) the total never decreases; delta is its
+	//     increase;
+	//   - consumed (the sum of accepted deltas, what providers were promised
+	//     on the consumer's behalf) plus delta must stay within the highest
+	//     promise the consumer has signed, max(promised, p.Amount);
+	//   - a message must add something: delta > 0, or a promise above the
+	//     highest; otherwise it is an identical replay (same digest: same
+	//     answer) or a reject.
+	key := agreementKey{m.Provider, m.AgreementID.String()}
+	prevTotal := cs.agreements[key]
+	if prevTotal == nil {
+		prevTotal = new(big.Int)
+	}
+	delta := new(big.Int).Sub(m.AgreementTotal, prevTotal)
+	if delta.Sign() <= 0 && p.Amount.Cmp(cs.c.Promised) <= 0 {
 		e, err := s.st.ExchangeByDigest(ctx, digest)
 		switch {
 		case err == nil && e.Consumer == consumer:
 			return &Result{Promise: e.HermesPromise, Replayed: true}, nil
 		case err != nil && !errors.Is(err, store.ErrNotFound):
 			return nil, unavailable("read stored exchange", err)
+		case delta.Sign() < 0:
+			return nil, reject(CodeAmountDecreased, "agreement %s total %s is below the accepted %s", m.AgreementID, m.AgreementTotal, prevTotal)
 		case p.Amount.Cmp(cs.c.Promised) == 0:
 			return nil, reject(CodeReplayConflict, "amount %s was already accepted for a different message", p.Amount)
 		default:
-			return nil, reject(CodeAmountDecreased, "amount %s is below the accepted %s", p.Amount, cs.c.Promised)
+			return nil, reject(CodeAmountDecreased, "amount %s is below the accepted %s and agreement %s total %s did not grow", p.Amount, cs.c.Promised, m.AgreementID, m.AgreementTotal)
 		}
 	}
-	key := agreementKey{m.Provider, m.AgreementID.String()}
-	prevTotal := cs.agreements[key]
-	if prevTotal == nil {
-		prevTotal = new(big.Int)
-	}
-	if m.AgreementTotal.Cmp(prevTotal) < 0 {
+	if delta.Sign() < 0 {
 		return nil, reject(CodeAmountDecreased, "agreement %s total %s is below the accepted %s", m.AgreementID, m.AgreementTotal, prevTotal)
 	}
-	delta := new(big.Int).Sub(m.AgreementTotal, prevTotal)
-	increase := new(big.Int).Sub(p.Amount, cs.c.Promised)
-	if increase.Cmp(delta) < 0 {
-		return nil, reject(CodeUnderpaid, "promise grows by %s but the agreement total by %s", increase, delta)
+	if p.Amount.Cmp(cs.c.Promised) == 0 {
+		// A legitimate consumer's promises strictly increase, so a second,
+		// different promise of the highest amount is a conflict.
+		return nil, reject(CodeReplayConflict, "amount %s was already accepted for a different message", p.Amount)
 	}
-	if !covered(info, p.Amount) {
+	highest := cs.c.Promised
+	if p.Amount.Cmp(highest) > 0 {
+		highest = p.Amount
+	}
+	consumed := new(big.Int).Add(cs.c.Consumed, delta)
+	if consumed.Cmp(highest) > 0 {
+		return nil, reject(CodeUnderpaid, "agreement %s grows by %s, but %s is already promised to providers and the highest promise is %s",
+			m.AgreementID, delta, cs.c.Consumed, highest)
+	}
+	if !covered(info, highest) {
 		slot.release()
 		if info, err = s.channel(ctx, consumer, true); err != nil {
 			return nil, err
 		}
-		if !covered(info, p.Amount) {
-			return nil, reject(CodeInsufficientBalance, "promised %s exceeds channel balance %s plus settled %s", p.Amount, info.Balance, info.Settled)
+		if !covered(info, highest) {
+			return nil, reject(CodeInsufficientBalance, "promised %s exceeds channel balance %s plus settled %s", highest, info.Balance, info.Settled)
 		}
 		slot = s.acquireCPU()
 		defer slot.release()
@@ -408,7 +431,7 @@ func (s *Service) exchange(ctx context.Context, m *payments.ExchangeMessage) (*R
 	o := &op{gen: gen, done: make(chan error, 1), a: store.Accept{
 		Exchange: store.Exchange{Digest: digest, Consumer: consumer, Provider: m.Provider, AgreementID: m.AgreementID,
 			AgreementTotal: m.AgreementTotal, ConsumerPromise: *p, HermesPromise: hp, ExchangeSignature: m.Signature},
-		Consumer: store.Consumer{Identity: consumer, Channel: info.Channel, Promised: p.Amount, Settled: cs.c.Settled, Version: cs.c.Version},
+		Consumer: store.Consumer{Identity: consumer, Channel: info.Channel, Promised: highest, Consumed: consumed, Settled: cs.c.Settled, Version: cs.c.Version},
 		Provider: store.Provider{Identity: m.Provider, Earned: earned, Version: ps.p.Version},
 	}}
 	// Queue under the provider lock so the provider's cumulative amounts
@@ -428,7 +451,7 @@ func (s *Service) exchange(ctx context.Context, m *payments.ExchangeMessage) (*R
 		cs.gen = 0
 		return nil, err
 	}
-	cs.c = store.Consumer{Identity: consumer, Channel: info.Channel, Promised: p.Amount, Settled: cs.c.Settled, Version: cs.c.Version + 1}
+	cs.c = store.Consumer{Identity: consumer, Channel: info.Channel, Promised: highest, Consumed: consumed, Settled: cs.c.Settled, Version: cs.c.Version + 1}
 	cs.agreements[key] = m.AgreementTotal
 	return &Result{Promise: hp}, nil
 }

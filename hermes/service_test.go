@@ -479,3 +479,62 @@ func counterValue(c prometheus.Counter) float64 {
 	}
 	return m.GetCounter().GetValue()
 }
+
+// TestConcurrentSessionsOutOfOrder: a consumer pays two sessions at once.
+// Its promises are cumulative over the channel, so session B's promise
+// (150, counting A's 100) can reach the hermes before session A's (100).
+// Both were paid for and both must be accepted; a message that claims more
+// than the consumer signed for is still refused, also after a restart
+// (consumed is durable).
+func TestConcurrentSessionsOutOfOrder(t *testing.T) {
+	ctx := context.Background()
+	st, err := store.OpenSQLite(ctx, filepath.Join(t.TempDir(), "hermes.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	chain := newFakeChain(testHermes)
+	e := newEnvStore(t, st, chain, nil)
+	c := testSigner("c")
+	chain.register(c.Address(), 1000)
+	pA, pB := testSigner("pA").Address(), testSigner("pB").Address()
+
+	a1 := msg(t, c, pA, 1, 100, 100, secret("a1")) // session A: 100
+	b1 := msg(t, c, pB, 2, 50, 150, secret("b1"))  // session B: 50 more
+	a2 := msg(t, c, pA, 1, 120, 170, secret("a2")) // session A: 20 more
+	for _, m := range []*payments.ExchangeMessage{b1, a1, a2} {
+		if _, err := e.svc.Exchange(ctx, m); err != nil {
+			t.Fatalf("agreement %s total %s promise %s: %v", m.AgreementID, m.AgreementTotal, m.Promise.Amount, err)
+		}
+	}
+	res, err := e.svc.Exchange(ctx, a1)
+	if err != nil || !res.Replayed || res.Promise.Amount.Int64() != 100 {
+		t.Fatalf("replay of the late promise: %+v %v", res, err)
+	}
+	for p, want := range map[common.Address]int64{pA: 120, pB: 50} {
+		v, err := e.svc.Provider(ctx, p)
+		if err != nil || v.Earned.Int64() != want {
+			t.Fatalf("provider earned %v %v, want %d", v.Earned, err, want)
+		}
+	}
+	cs, _, err := st.Consumer(ctx, c.Address())
+	if err != nil || cs.Promised.Int64() != 170 || cs.Consumed.Int64() != 170 {
+		t.Fatalf("consumer state %+v %v, want promised 170 consumed 170", cs, err)
+	}
+	// Everything signed (170) is promised to providers: a new session whose
+	// promise is below the highest has nothing left to draw on.
+	over := msg(t, c, pB, 3, 10, 160, secret("over"))
+	if _, err := e.svc.Exchange(ctx, over); CodeOf(err) != CodeUnderpaid {
+		t.Fatalf("claim beyond the signed promises: %v, want %s", err, CodeUnderpaid)
+	}
+	// A second hermes over the same store (fresh caches) reads consumed back.
+	e2 := newEnvStore(t, st, chain, nil)
+	if _, err := e2.svc.Exchange(ctx, over); CodeOf(err) != CodeUnderpaid {
+		t.Fatalf("after reload: %v, want %s", err, CodeUnderpaid)
+	}
+	if _, err := e2.svc.Exchange(ctx, msg(t, c, pB, 3, 10, 180, secret("ok"))); err != nil {
+		t.Fatalf("paid new session after reload: %v", err)
+	}
+	if cs, _, _ = st.Consumer(ctx, c.Address()); cs.Promised.Int64() != 180 || cs.Consumed.Int64() != 180 {
+		t.Fatalf("consumer state %+v, want promised 180 consumed 180", cs)
+	}
+}

@@ -35,6 +35,9 @@ type sqlStore struct {
 	close func() error
 
 	insExchange *sql.Stmt
+	// maxVersion stops migrations after that version (tests of upgrades);
+	// 0 applies all.
+	maxVersion int
 }
 
 // amountWidth is the fixed width amounts are stored with, so that textual
@@ -80,15 +83,23 @@ func (s *sqlStore) q(query string) string {
 	return b.String()
 }
 
-func (s *sqlStore) migrations() []string {
+// migration is one schema version: SQL statements separated by ";", then
+// an optional Go step in the same transaction (for data changes SQL cannot
+// express in both dialects, such as 256-bit sums).
+type migration struct {
+	sql string
+	fn  func(ctx context.Context, s *sqlStore, tx *sql.Tx) error
+}
+
+func (s *sqlStore) migrations() []migration {
 	r := strings.NewReplacer("{{BLOB}}", s.d.blob, "{{SERIAL}}", s.d.serial)
-	m := []string{
+	m := []migration{
 		// 1: initial schema. exchanges is an append-only journal; the
 		// consumer's and provider's current state is their latest row, and
 		// the unique (consumer, consumer_seq) and (provider, provider_seq)
 		// indexes are the optimistic lock: two writers extending the same
 		// state both try to insert the same sequence number and one fails.
-		`CREATE TABLE exchanges (
+		{sql: `CREATE TABLE exchanges (
 			seq {{SERIAL}},
 			digest {{BLOB}} NOT NULL UNIQUE,
 			consumer TEXT NOT NULL,
@@ -121,12 +132,59 @@ func (s *sqlStore) migrations() []string {
 			tx_hash TEXT NOT NULL,
 			at BIGINT NOT NULL
 		);
-		CREATE INDEX settlements_consumer ON settlements (consumer, id);`,
+		CREATE INDEX settlements_consumer ON settlements (consumer, id);`},
+		// 2: concurrent sessions. consumer_amount stays the consumer's
+		// highest accepted promise (state), promise_amount is this row's
+		// own promise amount (a late promise of another session may be
+		// lower than the highest), and consumed is the consumer's sum of
+		// accepted agreement deltas after this row. Under schema 1 every
+		// accepted promise was the new highest, and the deltas of a
+		// consumer sum to its agreements' totals: backfill from those.
+		{sql: `ALTER TABLE exchanges ADD COLUMN promise_amount TEXT;
+		ALTER TABLE exchanges ADD COLUMN consumed TEXT;
+		UPDATE exchanges SET promise_amount = consumer_amount`, fn: backfillConsumed},
 	}
 	for i := range m {
-		m[i] = r.Replace(m[i])
+		m[i].sql = r.Replace(m[i].sql)
 	}
 	return m
+}
+
+// backfillConsumed sets consumed on every consumer's latest row to the sum
+// of its agreements' highest totals (migration 2).
+func backfillConsumed(ctx context.Context, s *sqlStore, tx *sql.Tx) error {
+	rows, err := tx.QueryContext(ctx, `SELECT consumer, MAX(agreement_total) FROM exchanges GROUP BY consumer, provider, agreement_id`)
+	if err != nil {
+		return err
+	}
+	sums := map[string]*big.Int{}
+	for rows.Next() {
+		var c, total string
+		if err := rows.Scan(&c, &total); err != nil {
+			rows.Close()
+			return err
+		}
+		t, err := decAmount(total)
+		if err != nil {
+			rows.Close()
+			return err
+		}
+		if sums[c] == nil {
+			sums[c] = new(big.Int)
+		}
+		sums[c].Add(sums[c], t)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	for c, sum := range sums {
+		if _, err := tx.ExecContext(ctx, s.q(`UPDATE exchanges SET consumed = ? WHERE consumer = ? AND consumer_seq = (SELECT MAX(x.consumer_seq) FROM exchanges x WHERE x.consumer = ?)`),
+			encAmount(sum), c, c); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // migrate applies every migration newer than the stored schema version,
@@ -137,6 +195,9 @@ func (s *sqlStore) migrate(ctx context.Context) error {
 	}
 	for i, m := range s.migrations() {
 		version := i + 1
+		if s.maxVersion > 0 && version > s.maxVersion {
+			break
+		}
 		if err := s.inTx(ctx, func(tx *sql.Tx) error {
 			if s.d.migrationLock != "" {
 				if _, err := tx.ExecContext(ctx, s.d.migrationLock); err != nil {
@@ -150,12 +211,17 @@ func (s *sqlStore) migrate(ctx context.Context) error {
 			if n > 0 {
 				return nil
 			}
-			for _, stmt := range strings.Split(m, ";") {
+			for _, stmt := range strings.Split(m.sql, ";") {
 				if strings.TrimSpace(stmt) == "" {
 					continue
 				}
 				if _, err := tx.ExecContext(ctx, stmt); err != nil {
 					return fmt.Errorf("%s: %w", strings.TrimSpace(stmt), err)
+				}
+			}
+			if m.fn != nil {
+				if err := m.fn(ctx, s, tx); err != nil {
+					return err
 				}
 			}
 			_, err := tx.ExecContext(ctx, s.q(`INSERT INTO schema_migrations (version, applied_at) VALUES (?, ?)`), version, time.Now().Unix())
@@ -170,8 +236,8 @@ func (s *sqlStore) migrate(ctx context.Context) error {
 func (s *sqlStore) prepare(ctx context.Context) error {
 	var err error
 	s.insExchange, err = s.w.PrepareContext(ctx, s.q(`INSERT INTO exchanges (digest, consumer, consumer_seq, provider, provider_seq, channel,
-		agreement_id, agreement_total, hashlock, consumer_amount, consumer_promise, hermes_amount, hermes_promise, exchange_signature, created_at)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`))
+		agreement_id, agreement_total, hashlock, consumer_amount, promise_amount, consumed, consumer_promise, hermes_amount, hermes_promise, exchange_signature, created_at)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`))
 	if err != nil {
 		return fmt.Errorf("store: prepare insert: %w", err)
 	}
@@ -195,7 +261,7 @@ func (s *sqlStore) Close() error { return s.close() }
 
 // Consumer implements Store.
 func (s *sqlStore) Consumer(ctx context.Context, id common.Address) (Consumer, []Agreement, error) {
-	c := Consumer{Identity: id, Promised: new(big.Int), Settled: new(big.Int)}
+	c := Consumer{Identity: id, Promised: new(big.Int), Consumed: new(big.Int), Settled: new(big.Int)}
 	var settled string
 	err := s.r.QueryRowContext(ctx, s.q(`SELECT settled FROM consumer_settled WHERE consumer = ?`), encAddr(id)).Scan(&settled)
 	switch {
@@ -208,8 +274,9 @@ func (s *sqlStore) Consumer(ctx context.Context, id common.Address) (Consumer, [
 		}
 	}
 	var channel, promised string
-	err = s.r.QueryRowContext(ctx, s.q(`SELECT channel, consumer_amount, consumer_seq FROM exchanges WHERE consumer = ? ORDER BY consumer_seq DESC LIMIT 1`), encAddr(id)).
-		Scan(&channel, &promised, &c.Version)
+	var consumed sql.NullString
+	err = s.r.QueryRowContext(ctx, s.q(`SELECT channel, consumer_amount, consumed, consumer_seq FROM exchanges WHERE consumer = ? ORDER BY consumer_seq DESC LIMIT 1`), encAddr(id)).
+		Scan(&channel, &promised, &consumed, &c.Version)
 	switch {
 	case errors.Is(err, sql.ErrNoRows):
 		return c, nil, nil
@@ -218,6 +285,12 @@ func (s *sqlStore) Consumer(ctx context.Context, id common.Address) (Consumer, [
 	}
 	c.Channel = common.HexToAddress(channel)
 	if c.Promised, err = decAmount(promised); err != nil {
+		return c, nil, err
+	}
+	if !consumed.Valid {
+		return c, nil, fmt.Errorf("store: consumer %s: latest exchange has no consumed amount", id.Hex())
+	}
+	if c.Consumed, err = decAmount(consumed.String); err != nil {
 		return c, nil, err
 	}
 	rows, err := s.r.QueryContext(ctx, s.q(`SELECT provider, agreement_id, MAX(agreement_total) FROM exchanges WHERE consumer = ? GROUP BY provider, agreement_id`), encAddr(id))
@@ -317,7 +390,7 @@ func (s *sqlStore) LatestProviderExchange(ctx context.Context, provider common.A
 
 // SettleCandidate implements Store.
 func (s *sqlStore) SettleCandidate(ctx context.Context, consumer common.Address) (Exchange, error) {
-	return scanExchange(s.r.QueryRowContext(ctx, s.q(`SELECT `+exchangeCols+` FROM exchanges WHERE consumer = ? AND r IS NOT NULL ORDER BY consumer_seq DESC LIMIT 1`), encAddr(consumer)))
+	return scanExchange(s.r.QueryRowContext(ctx, s.q(`SELECT `+exchangeCols+` FROM exchanges WHERE consumer = ? AND r IS NOT NULL ORDER BY promise_amount DESC, consumer_seq DESC LIMIT 1`), encAddr(consumer)))
 }
 
 func rowsOne(res sql.Result) error {
@@ -355,7 +428,7 @@ func (s *sqlStore) Commit(ctx context.Context, accepts []Accept) error {
 			}
 			res, err := ins.ExecContext(ctx, e.Digest[:], encAddr(e.Consumer), a.Consumer.Version+1, encAddr(e.Provider), a.Provider.Version+1,
 				encAddr(a.Consumer.Channel), encAmount(e.AgreementID), encAmount(e.AgreementTotal), e.ConsumerPromise.Hashlock[:],
-				encAmount(a.Consumer.Promised), string(cp), encAmount(a.Provider.Earned), string(hp), e.ExchangeSignature, now)
+				encAmount(a.Consumer.Promised), encAmount(e.ConsumerPromise.Amount), encAmount(a.Consumer.Consumed), string(cp), encAmount(a.Provider.Earned), string(hp), e.ExchangeSignature, now)
 			if err != nil {
 				return fmt.Errorf("insert exchange: %w", err)
 			}
@@ -397,7 +470,7 @@ func (s *sqlStore) RevealR(ctx context.Context, provider common.Address, hashloc
 
 // Consumers implements Store.
 func (s *sqlStore) Consumers(ctx context.Context) ([]Consumer, error) {
-	rows, err := s.r.QueryContext(ctx, `SELECT e.consumer, e.channel, e.consumer_amount, e.consumer_seq, COALESCE(cs.settled, '0')
+	rows, err := s.r.QueryContext(ctx, `SELECT e.consumer, e.channel, e.consumer_amount, COALESCE(e.consumed, '0'), e.consumer_seq, COALESCE(cs.settled, '0')
 		FROM exchanges e LEFT JOIN consumer_settled cs ON cs.consumer = e.consumer
 		WHERE e.consumer_seq = (SELECT MAX(x.consumer_seq) FROM exchanges x WHERE x.consumer = e.consumer)
 		ORDER BY e.consumer`)
@@ -407,13 +480,16 @@ func (s *sqlStore) Consumers(ctx context.Context) ([]Consumer, error) {
 	defer rows.Close()
 	var out []Consumer
 	for rows.Next() {
-		var id, ch, pr, st string
+		var id, ch, pr, cn, st string
 		var c Consumer
-		if err := rows.Scan(&id, &ch, &pr, &c.Version, &st); err != nil {
+		if err := rows.Scan(&id, &ch, &pr, &cn, &c.Version, &st); err != nil {
 			return nil, fmt.Errorf("store: list consumers: %w", err)
 		}
 		c.Identity, c.Channel = common.HexToAddress(id), common.HexToAddress(ch)
 		if c.Promised, err = decAmount(pr); err != nil {
+			return nil, err
+		}
+		if c.Consumed, err = decAmount(cn); err != nil {
 			return nil, err
 		}
 		if c.Settled, err = decAmount(st); err != nil {

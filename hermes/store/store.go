@@ -28,6 +28,11 @@ type Consumer struct {
 	// Promised is the highest consumer promise amount accepted (cumulative
 	// over the channel, across all providers).
 	Promised *big.Int
+	// Consumed is the sum of the agreement deltas accepted from the
+	// consumer (what the hermes has promised providers on its behalf). A
+	// consumer runs several sessions at once, so its promises can reach the
+	// hermes out of order; Consumed <= Promised always holds.
+	Consumed *big.Int
 	// Settled is the cumulative amount settled on chain, as last reconciled.
 	Settled *big.Int
 	// Version counts the consumer's accepted exchanges; 0: none yet.
@@ -130,8 +135,8 @@ type Store interface {
 	// returns how many were newly revealed (0 on a retry); ErrNotFound if
 	// the provider has no exchange with that hashlock.
 	RevealR(ctx context.Context, provider common.Address, hashlock [32]byte, r []byte) (int, error)
-	// SettleCandidate returns the consumer's highest-amount exchange whose
-	// R is revealed, or ErrNotFound.
+	// SettleCandidate returns the consumer's exchange with the highest
+	// promise amount among those whose R is revealed, or ErrNotFound.
 	SettleCandidate(ctx context.Context, consumer common.Address) (Exchange, error)
 	// Consumers lists every consumer's state.
 	Consumers(ctx context.Context) ([]Consumer, error)

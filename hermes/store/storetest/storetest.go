@@ -53,7 +53,7 @@ func accept(t *testing.T, consumer, operator identity.Signer, provider common.Ad
 	return store.Accept{
 		Exchange: store.Exchange{Digest: d, Consumer: consumer.Address(), Provider: provider, AgreementID: m.AgreementID, AgreementTotal: m.AgreementTotal,
 			ConsumerPromise: m.Promise, HermesPromise: hp, ExchangeSignature: m.Signature},
-		Consumer: store.Consumer{Identity: consumer.Address(), Channel: channel, Promised: big.NewInt(amount), Settled: new(big.Int), Version: cv},
+		Consumer: store.Consumer{Identity: consumer.Address(), Channel: channel, Promised: big.NewInt(amount), Consumed: big.NewInt(amount), Settled: new(big.Int), Version: cv},
 		Provider: store.Provider{Identity: provider, Earned: big.NewInt(earned), Version: pv},
 	}
 }
@@ -74,6 +74,7 @@ func Run(t *testing.T, open Opener) {
 	t.Run("Conflicts", func(t *testing.T) { testConflicts(t, open) })
 	t.Run("RevealAndSettle", func(t *testing.T) { testRevealAndSettle(t, open) })
 	t.Run("Restart", func(t *testing.T) { testRestart(t, open) })
+	t.Run("LatePromise", func(t *testing.T) { testLatePromise(t, open) })
 }
 
 func testEmpty(t *testing.T, open Opener) {
@@ -278,7 +279,53 @@ func testRestart(t *testing.T, open Opener) {
 		t.Fatal(err)
 	}
 	st, _ := s.Stats(ctx)
-	if st.SchemaVersion != 1 || st.Exchanges != 1 {
+	if st.SchemaVersion != 2 || st.Exchanges != 1 {
 		t.Fatalf("stats after restart %+v", st)
+	}
+}
+
+// testLatePromise: a consumer's sessions deliver promises out of order, so
+// a later row can carry a lower promise than the highest accepted. The
+// state keeps the highest promise and the consumed sum; the settlement
+// candidate is the highest revealed promise, not the latest row.
+func testLatePromise(t *testing.T, open Opener) {
+	ctx := context.Background()
+	s, reopen := open(t)
+	c, op := signer(t, "c"), signer(t, "op")
+	p1, p2 := common.HexToAddress("0xa1"), common.HexToAddress("0xa2")
+	rB, rA := crypto.Keccak256([]byte("B")), crypto.Keccak256([]byte("A"))
+	// Session B's promise 150 (its own total 50) first, then session A's
+	// promise 100 (total 100): consumed 50, then 150; highest stays 150.
+	b := accept(t, c, op, p2, 2, 150, 50, rB, 0, 0)
+	b.Exchange.AgreementTotal, b.Consumer.Consumed = big.NewInt(50), big.NewInt(50)
+	a := accept(t, c, op, p1, 1, 100, 100, rA, 1, 0)
+	a.Consumer.Promised, a.Consumer.Consumed = big.NewInt(150), big.NewInt(150)
+	if err := s.Commit(ctx, []store.Accept{b, a}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	s = reopen()
+	defer s.Close()
+	cs, ags, err := s.Consumer(ctx, c.Address())
+	if err != nil || cs.Promised.Int64() != 150 || cs.Consumed.Int64() != 150 || cs.Version != 2 || len(ags) != 2 {
+		t.Fatalf("consumer %+v agreements %+v %v", cs, ags, err)
+	}
+	cons, err := s.Consumers(ctx)
+	if err != nil || len(cons) != 1 || cons[0].Promised.Int64() != 150 || cons[0].Consumed.Int64() != 150 {
+		t.Fatalf("consumers %+v %v", cons, err)
+	}
+	if _, err := s.RevealR(ctx, p1, payments.Hashlock(rA), rA); err != nil {
+		t.Fatal(err)
+	}
+	if e, err := s.SettleCandidate(ctx, c.Address()); err != nil || e.ConsumerPromise.Amount.Int64() != 100 {
+		t.Fatalf("candidate with only A revealed: %+v %v", e.ConsumerPromise.Amount, err)
+	}
+	if _, err := s.RevealR(ctx, p2, payments.Hashlock(rB), rB); err != nil {
+		t.Fatal(err)
+	}
+	if e, err := s.SettleCandidate(ctx, c.Address()); err != nil || e.ConsumerPromise.Amount.Int64() != 150 {
+		t.Fatalf("candidate with both revealed: %v %v, want the highest promise 150", e.ConsumerPromise.Amount, err)
 	}
 }

@@ -1,0 +1,128 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"math/big"
+
+	"github.com/ethereum/go-ethereum/common"
+)
+
+// v1Rows writes a consumer's history the way schema 1 stored it: every
+// accepted promise was the consumer's new highest, so consumer_amount was
+// both the state and the row's promise. Agreement 1 with provider a1 went
+// 100 -> 300, agreement 2 with a2 reached 250: consumed = 550, highest 550.
+func v1Rows(t *testing.T, s *sqlStore, consumer string) {
+	t.Helper()
+	ctx := context.Background()
+	rows := []struct {
+		seq, pseq      int64
+		provider       string
+		agreement      int64
+		total, promise int64
+	}{
+		{1, 1, "0x00000000000000000000000000000000000000a1", 1, 100, 100},
+		{2, 1, "0x00000000000000000000000000000000000000a2", 2, 250, 350},
+		{3, 2, "0x00000000000000000000000000000000000000a1", 1, 300, 550},
+	}
+	for i, r := range rows {
+		_, err := s.w.ExecContext(ctx, s.q(`INSERT INTO exchanges (digest, consumer, consumer_seq, provider, provider_seq, channel,
+			agreement_id, agreement_total, hashlock, consumer_amount, consumer_promise, hermes_amount, hermes_promise, exchange_signature, created_at)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
+			[]byte(fmt.Sprintf("%032d", i)), consumer, r.seq, r.provider, r.pseq, "0xcc", encAmount(bigInt(r.agreement)), encAmount(bigInt(r.total)),
+			[]byte(fmt.Sprintf("%032d", i)), encAmount(bigInt(r.promise)), "{}", encAmount(bigInt(r.total)), "{}", []byte{1}, time.Now().UnixNano())
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// testUpgradeFromV1 migrates a store holding schema-1 rows and checks the
+// backfilled consumed amount and promise amounts.
+func testUpgradeFromV1(t *testing.T, v1 *sqlStore, reopen func() Store) {
+	ctx := context.Background()
+	v1.maxVersion = 1
+	if err := v1.migrate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	consumer := "0x00000000000000000000000000000000000000c1"
+	v1Rows(t, v1, consumer)
+	s := reopen()
+	defer s.Close()
+	st, err := s.Stats(ctx)
+	if err != nil || st.SchemaVersion != 2 {
+		t.Fatalf("stats after upgrade %+v %v", st, err)
+	}
+	c, ags, err := s.Consumer(ctx, common.HexToAddress(consumer))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Consumed.Int64() != 550 || c.Promised.Int64() != 550 || c.Version != 3 || len(ags) != 2 {
+		t.Fatalf("upgraded consumer %+v agreements %+v, want consumed 550 = 300 + 250", c, ags)
+	}
+	var n int
+	if err := v1.r.QueryRowContext(ctx, `SELECT COUNT(*) FROM exchanges WHERE promise_amount = consumer_amount`).Scan(&n); err != nil || n != 3 {
+		t.Fatalf("rows with backfilled promise_amount: %d %v", n, err)
+	}
+}
+
+func TestSQLiteUpgradeFromV1(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "hermes.db")
+	db, err := sql.Open("sqlite", "file:"+path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	v1 := &sqlStore{d: dialect{name: "sqlite", blob: "BLOB", serial: "INTEGER PRIMARY KEY AUTOINCREMENT"}, w: db, r: db}
+	testUpgradeFromV1(t, v1, func() Store {
+		s, err := OpenSQLite(context.Background(), path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	})
+}
+
+func TestPostgresUpgradeFromV1(t *testing.T) {
+	dsn := os.Getenv("MYST_TEST_POSTGRES_DSN")
+	if dsn == "" {
+		t.Skip("MYST_TEST_POSTGRES_DSN unset: start one with scripts/postgres-test.sh")
+	}
+	admin, err := sql.Open("pgx", dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer admin.Close()
+	schema := fmt.Sprintf("hermes_upgrade_%d", time.Now().UnixNano())
+	if _, err := admin.Exec(`CREATE SCHEMA ` + schema); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _, _ = admin.Exec(`DROP SCHEMA ` + schema + ` CASCADE`) }()
+	sep := "?"
+	if strings.Contains(dsn, "?") {
+		sep = "&"
+	}
+	d := dsn + sep + "search_path=" + schema
+	db, err := sql.Open("pgx", d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	v1 := &sqlStore{d: dialect{name: "postgres", blob: "BYTEA", serial: "BIGSERIAL PRIMARY KEY", dollar: true}, w: db, r: db}
+	testUpgradeFromV1(t, v1, func() Store {
+		s, err := OpenPostgres(context.Background(), d)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	})
+}
+
+func bigInt(x int64) *big.Int { return big.NewInt(x) }
