@@ -117,6 +117,9 @@ func TestNetwork(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
+		// Forget the provider so its addresses can only come from a lookup.
+		_ = late.node.Host.Network().ClosePeer(pid)
+		late.node.DHT.RoutingTable().RemovePeer(pid)
 		late.node.Host.Peerstore().ClearAddrs(pid)
 		pi, err := late.node.FindPeer(ctx, pid)
 		if err != nil {

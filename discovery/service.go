@@ -115,6 +115,13 @@ func New(h host.Host, cfg Config) (*Service, error) {
 	topic := TopicName(cfg.ChainID)
 	params, thresholds := scoring(topic)
 	gp := pubsub.DefaultGossipSubParams()
+	// Proposals are few and small: gossip their ids wider and longer so a
+	// node outside every mesh still learns of an update within a few
+	// heartbeats instead of waiting for the next re-announce.
+	gp.Dlazy = 12
+	gp.GossipFactor = 0.5
+	gp.HistoryLength = 10
+	gp.HistoryGossip = 6
 	if cfg.HeartbeatInterval > 0 {
 		gp.HeartbeatInterval = cfg.HeartbeatInterval
 	}

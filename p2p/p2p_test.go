@@ -192,9 +192,10 @@ func TestFindPeerThroughBootstrap(t *testing.T) {
 	if err := consumer.Bootstrap(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if consumer.Host.Network().Connectedness(provider.ID()) == 1 {
-		t.Fatal("consumer already connected to provider; the test needs it to look it up")
-	}
+	// The DHT's own refresh may have connected them: forget the provider
+	// so its addresses can only come from a lookup.
+	_ = consumer.Host.Network().ClosePeer(provider.ID())
+	consumer.DHT.RoutingTable().RemovePeer(provider.ID())
 	consumer.Host.Peerstore().ClearAddrs(provider.ID())
 	// The provider must be in the bootstrap's routing table before the
 	// lookup can succeed; poll for it.
@@ -204,6 +205,10 @@ func TestFindPeerThroughBootstrap(t *testing.T) {
 			t.Fatal("routing tables not filled (bootstrap must know the provider, consumer the bootstrap)")
 		}
 		time.Sleep(50 * time.Millisecond)
+	}
+	consumer.Host.Peerstore().ClearAddrs(provider.ID())
+	if got := consumer.Host.Peerstore().Addrs(provider.ID()); len(got) != 0 {
+		t.Fatalf("consumer still knows provider addrs %v", got)
 	}
 	pi, err := consumer.FindPeer(ctx, provider.ID())
 	if err != nil {
