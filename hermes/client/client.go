@@ -34,10 +34,31 @@ func (e *APIError) Error() string {
 	return fmt.Sprintf("hermes: %d %s: %s", e.Status, e.Code, e.Message)
 }
 
+// ErrUnavailable is wrapped by every error that did not get an answer from
+// the hermes (network errors, timeouts, 5xx, retryable rejections, the
+// caller's deadline reached between retries): the same request may succeed
+// later. Rejections (*APIError with a non-retryable code) never wrap it.
+var ErrUnavailable = errors.New("hermes unavailable")
+
+// Retryable reports whether err (from a Client method) may go away if the
+// same request is sent again later.
+func Retryable(err error) bool { return errors.Is(err, ErrUnavailable) }
+
+// DefaultAttemptTimeout bounds one HTTP attempt when
+// Options.AttemptTimeout is zero.
+const DefaultAttemptTimeout = 5 * time.Second
+
 // Options tune a Client; zero values pick the defaults.
 type Options struct {
-	// HTTPClient sends the requests (default: 10s timeout).
+	// HTTPClient sends the requests (default: a client without its own
+	// timeout; AttemptTimeout bounds each attempt).
 	HTTPClient *http.Client
+	// AttemptTimeout bounds each HTTP attempt, so a hung hermes cannot
+	// stall the caller (the provider's invoice loop) for longer than this
+	// per try (default DefaultAttemptTimeout). The caller's ctx bounds the
+	// whole call, retries and backoff included: no backoff sleep is started
+	// that would end after ctx's deadline.
+	AttemptTimeout time.Duration
 	// Attempts is how many times a retryable request is tried (default 6).
 	Attempts int
 	// BaseDelay is the first backoff (default 200ms), doubled per attempt
@@ -61,7 +82,10 @@ type Client struct {
 // its secrets in st.
 func New(baseURL string, st HashlockStore, o Options) *Client {
 	if o.HTTPClient == nil {
-		o.HTTPClient = &http.Client{Timeout: 10 * time.Second}
+		o.HTTPClient = &http.Client{}
+	}
+	if o.AttemptTimeout <= 0 {
+		o.AttemptTimeout = DefaultAttemptTimeout
 	}
 	if o.Attempts <= 0 {
 		o.Attempts = 6
@@ -228,11 +252,21 @@ func (c *Client) Provider(ctx context.Context, provider string) (hermes.Provider
 
 // do sends a request, retrying network errors and retryable rejections
 // with exponential backoff and jitter; other rejections are *APIError.
+// Each attempt is bounded by AttemptTimeout, the whole call by ctx; every
+// error except a rejection wraps ErrUnavailable.
 func (c *Client) do(ctx context.Context, method, path string, body []byte, out any) error {
 	delay := c.o.BaseDelay
 	var last error
 	for attempt := 1; attempt <= c.o.Attempts; attempt++ {
-		err := c.once(ctx, method, path, body, out)
+		if ctx.Err() != nil {
+			return c.giveUp(ctx, method, path, last)
+		}
+		actx, cancel := context.WithTimeout(ctx, c.o.AttemptTimeout)
+		err := c.once(actx, method, path, body, out)
+		if err != nil && actx.Err() != nil && ctx.Err() == nil {
+			err = fmt.Errorf("attempt timed out after %s: %w", c.o.AttemptTimeout, err)
+		}
+		cancel()
 		if err == nil {
 			return nil
 		}
@@ -241,19 +275,41 @@ func (c *Client) do(ctx context.Context, method, path string, body []byte, out a
 			return err
 		}
 		last = err
-		if attempt == c.o.Attempts {
+		if attempt == c.o.Attempts || ctx.Err() != nil {
 			break
 		}
 		wait := delay/2 + time.Duration(rand.Int64N(int64(delay)))
+		if dl, ok := ctx.Deadline(); ok && time.Until(dl) < wait {
+			// The next attempt could not start before the caller's deadline.
+			return c.giveUp(ctx, method, path, last)
+		}
 		c.o.Log.Debug("hermes client: retrying", "path", path, "attempt", attempt, "wait", wait, "err", err)
+		t := time.NewTimer(wait)
 		select {
 		case <-ctx.Done():
-			return fmt.Errorf("hermes client: %s %s: %w (last error: %v)", method, path, ctx.Err(), last)
-		case <-time.After(wait):
+			t.Stop()
+			return c.giveUp(ctx, method, path, last)
+		case <-t.C:
 		}
 		delay = min(2*delay, c.o.MaxDelay)
 	}
-	return fmt.Errorf("hermes client: %s %s failed after %d attempts: %w", method, path, c.o.Attempts, last)
+	if ctx.Err() != nil {
+		return c.giveUp(ctx, method, path, last)
+	}
+	return fmt.Errorf("hermes client: %s %s failed after %d attempts: %w: %w", method, path, c.o.Attempts, ErrUnavailable, last)
+}
+
+// giveUp is the error of a call whose ctx ended (or whose deadline leaves
+// no room for another attempt).
+func (c *Client) giveUp(ctx context.Context, method, path string, last error) error {
+	cause := ctx.Err()
+	if cause == nil {
+		cause = context.DeadlineExceeded
+	}
+	if last == nil {
+		return fmt.Errorf("hermes client: %s %s: %w: %w", method, path, ErrUnavailable, cause)
+	}
+	return fmt.Errorf("hermes client: %s %s: %w: %w (last error: %w)", method, path, ErrUnavailable, cause, last)
 }
 
 func (c *Client) once(ctx context.Context, method, path string, body []byte, out any) error {

@@ -262,3 +262,98 @@ func TestHashlockIsDurableBeforeReturn(t *testing.T) {
 		t.Fatalf("secret after reopen: %+v %v", e, err)
 	}
 }
+
+// hungHermes is a server that accepts requests and never answers until the
+// test ends.
+func hungHermes(t *testing.T) (*httptest.Server, *atomic.Int32) {
+	var seen atomic.Int32
+	stop := make(chan struct{})
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		seen.Add(1)
+		select {
+		case <-r.Context().Done():
+		case <-stop:
+		}
+	}))
+	t.Cleanup(func() {
+		close(stop)
+		srv.CloseClientConnections()
+		srv.Close()
+	})
+	return srv, &seen
+}
+
+// TestHungHermesPerAttemptTimeout: each attempt against a hermes that never
+// answers ends after AttemptTimeout, the retries run out, and the call
+// returns a retryable (not permanent) error well within the caller's bound.
+func TestHungHermesPerAttemptTimeout(t *testing.T) {
+	srv, seen := hungHermes(t)
+	hl, db := openHashlocks(t, filepath.Join(t.TempDir(), "node.db"))
+	defer db.Close()
+	const attempt = 100 * time.Millisecond
+	c := New(srv.URL, hl, Options{AttemptTimeout: attempt, Attempts: 3, BaseDelay: time.Millisecond, MaxDelay: 2 * time.Millisecond})
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	h, err := c.NewHashlock(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	_, err = c.RequestPromise(ctx, message(t, signer("consumer"), signer("provider").Address(), 100, h))
+	elapsed := time.Since(start)
+	if err == nil || !Retryable(err) || !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("hung hermes: %v, want a retryable timeout", err)
+	}
+	var ae *APIError
+	if errors.As(err, &ae) {
+		t.Fatalf("a timeout must not look like a rejection: %v", err)
+	}
+	if n := seen.Load(); n != 3 {
+		t.Fatalf("hung hermes saw %d attempts, want 3", n)
+	}
+	// Three bounded attempts; without the per-attempt timeout the call
+	// would hang until the caller's minute runs out.
+	if elapsed > 20*attempt {
+		t.Fatalf("call took %s for 3 attempts of %s", elapsed, attempt)
+	}
+	if ctx.Err() != nil {
+		t.Fatal("the caller's context ran out: attempts were not bounded")
+	}
+}
+
+// TestHungHermesCallerDeadline: with the default (long) attempt timeout,
+// the caller's deadline bounds the whole call, including backoff.
+func TestHungHermesCallerDeadline(t *testing.T) {
+	srv, seen := hungHermes(t)
+	hl, db := openHashlocks(t, filepath.Join(t.TempDir(), "node.db"))
+	defer db.Close()
+	c := New(srv.URL, hl, Options{BaseDelay: time.Second})
+	if c.o.AttemptTimeout != DefaultAttemptTimeout {
+		t.Fatalf("default attempt timeout %s", c.o.AttemptTimeout)
+	}
+	h, err := c.NewHashlock(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	const bound = 300 * time.Millisecond
+	ctx, cancel := context.WithTimeout(context.Background(), bound)
+	defer cancel()
+	start := time.Now()
+	_, err = c.RequestPromise(ctx, message(t, signer("consumer"), signer("provider").Address(), 100, h))
+	elapsed := time.Since(start)
+	if !Retryable(err) || !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("hung hermes under a deadline: %v, want a retryable deadline error", err)
+	}
+	if elapsed > bound+2*time.Second {
+		t.Fatalf("call took %s with a %s deadline", elapsed, bound)
+	}
+	if n := seen.Load(); n != 1 {
+		t.Fatalf("hung hermes saw %d attempts, want 1 (no backoff past the deadline)", n)
+	}
+	// Info and Provider go through the same path.
+	ctx2, cancel2 := context.WithTimeout(context.Background(), bound)
+	defer cancel2()
+	if _, err := c.Info(ctx2); !Retryable(err) {
+		t.Fatalf("info against a hung hermes: %v", err)
+	}
+}
