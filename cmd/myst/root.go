@@ -75,6 +75,10 @@ func newRootCmd() *cobra.Command {
 		newHermesCmd(),
 		newDevnetCmd(),
 		newDemoCmd(),
+		newServiceCmd(),
+		newConnectCmd(),
+		newDisconnectCmd(),
+		newStatusCmd(),
 		newTunnelCmd(),
 	)
 	return root

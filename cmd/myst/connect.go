@@ -1,0 +1,239 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"sync"
+	"text/tabwriter"
+	"time"
+
+	"github.com/ethereum/go-ethereum/common"
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+
+	"github.com/openmyst/openmyst/chain"
+	"github.com/openmyst/openmyst/identity"
+	"github.com/openmyst/openmyst/node"
+	"github.com/openmyst/openmyst/p2p"
+	mystsession "github.com/openmyst/openmyst/session"
+	"github.com/openmyst/openmyst/tequilapi"
+)
+
+// consumerFlags configure the daemon's consumer (PUT /connection).
+type consumerFlags struct {
+	identity, passFile, socks string
+	rpc, deployment, hermes   string
+}
+
+var consFlags consumerFlags
+
+func init() {
+	registerDaemonExtension(daemonExtension{
+		Name: "connection",
+		Flags: func(fs *pflag.FlagSet) {
+			f := &consFlags
+			fs.StringVar(&f.identity, "consumer.identity", "", "consumer identity paying for connections (default: the default identity)")
+			fs.StringVar(&f.passFile, "consumer.passphrase-file", "", "file with the consumer identity's passphrase (or $"+passphraseEnv+")")
+			fs.StringVar(&f.socks, "consumer.socks", "127.0.0.1:1080", "default local SOCKS5 proxy address of a connection")
+			fs.StringVar(&f.rpc, "consumer.chain-rpc", "http://127.0.0.1:8545", "EVM JSON-RPC endpoint the consumer reads its channel from")
+			fs.StringVar(&f.deployment, "consumer.chain-deployment", "", "contract deployment JSON (default <data-dir>/chain/deployment.json)")
+			fs.StringVar(&f.hermes, "consumer.hermes", "", "hermes contract of the consumer's channel (default: the deployment's hermes)")
+		},
+		Start: startConnection,
+	})
+}
+
+// startConnection adds PUT/GET/DELETE /connection and GET /sessions. The
+// consumer node (its own p2p host and database under <data-dir>/consumer)
+// starts on the first connect, so a daemon without a chain still runs.
+func startConnection(ctx context.Context, n *daemonNode) (func(context.Context) error, error) {
+	f := consFlags
+	var (
+		mu    sync.Mutex
+		cons  *node.Consumer
+		close []func()
+	)
+	get := func(rctx context.Context) (*node.Consumer, error) {
+		mu.Lock()
+		defer mu.Unlock()
+		if cons != nil {
+			return cons, nil
+		}
+		af := accountFlags{rpc: f.rpc, deployment: f.deployment, hermes: f.hermes}
+		s, err := af.open(rctx, false)
+		if err != nil {
+			return nil, tequilapi.NewError(http.StatusServiceUnavailable, "no_chain", err.Error())
+		}
+		signer, err := unlockFrom(rctx, n.Identities, f.identity, f.passFile)
+		if err != nil {
+			s.close()
+			return nil, tequilapi.NewError(http.StatusConflict, "identity_locked", err.Error())
+		}
+		boot, err := p2p.ParseBootstrap(discFlags.p2p.bootstrap)
+		if err != nil {
+			s.close()
+			return nil, err
+		}
+		c, err := node.StartConsumer(ctx, node.ConsumerConfig{
+			DataDir: filepath.Join(n.DataDir, "consumer"), Signer: signer, Chain: s.client, Hermes: s.hermes,
+			Bootstrap: boot, ListenAddrs: []string{"/ip4/0.0.0.0/tcp/0", "/ip4/0.0.0.0/udp/0/quic-v1"}, Log: n.Log,
+		})
+		if err != nil {
+			s.close()
+			return nil, err
+		}
+		cons = c
+		close = append(close, s.close)
+		return c, nil
+	}
+	api := &node.ConnectionAPI{Consumer: get, DefaultSOCKS: f.socks}
+	n.API.Add(tequilapi.ConnectionRoutes(api, n.Log)...)
+	n.API.Add(tequilapi.SessionRoutes(node.HistoryAPI{History: func() *mystsession.History {
+		mu.Lock()
+		defer mu.Unlock()
+		if cons == nil {
+			return nil
+		}
+		return cons.History
+	}}, n.Log)...)
+	return func(sctx context.Context) error {
+		err := api.Close(sctx)
+		mu.Lock()
+		defer mu.Unlock()
+		if cons != nil {
+			err = errors.Join(err, cons.Close())
+		}
+		for _, c := range close {
+			c()
+		}
+		return err
+	}, nil
+}
+
+// unlockFrom unlocks addr (or the default identity) in ids.
+func unlockFrom(ctx context.Context, ids *identity.Manager, addrFlag, passFile string) (identity.Signer, error) {
+	var addr common.Address
+	var err error
+	if addrFlag != "" {
+		addr, err = identity.ParseAddress(addrFlag)
+	} else {
+		addr, err = ids.Default(ctx)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("consumer identity: %w", err)
+	}
+	if !ids.IsUnlocked(addr) {
+		if passFile == "" && os.Getenv(passphraseEnv) == "" {
+			return nil, fmt.Errorf("identity %s is locked: unlock it (POST /identities/{id}/unlock) or give --consumer.passphrase-file", addr.Hex())
+		}
+		pw, err := readPassphrase(nil, passFile, "", false)
+		if err != nil {
+			return nil, err
+		}
+		if err := ids.Unlock(addr, pw); err != nil {
+			return nil, fmt.Errorf("unlock %s: %w", addr.Hex(), err)
+		}
+	}
+	return ids.Signer(addr)
+}
+
+func newConnectCmd() *cobra.Command {
+	var req tequilapi.ConnectRequest
+	cmd := &cobra.Command{
+		Use:   "connect [PROVIDER_ID]",
+		Short: "Connect through the running daemon (PUT /connection) and open a local SOCKS5 proxy",
+		Example: `  myst connect --country DE --max-price-gib 0.2
+  myst connect 0xd6F8612193c308Cf6FfEd67911C907213e345BC0 --proxy 127.0.0.1:1080`,
+		Args: cobra.MaximumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if len(args) == 1 {
+				req.ProviderID = args[0]
+			}
+			if err := req.Validate(); err != nil {
+				return err
+			}
+			c, err := theApp.daemonClient(cmd.Context())
+			if err != nil {
+				return fmt.Errorf("%w: start `myst daemon` first", err)
+			}
+			var st tequilapi.ConnectionStatus
+			if err := c.Do(cmd.Context(), http.MethodPut, "/connection", req, &st); err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "connected to %s (%s); SOCKS5 proxy on %s\n", st.Provider, st.Country, st.SOCKS)
+			return nil
+		},
+	}
+	fl := cmd.Flags()
+	fl.StringVar(&req.Country, "country", "", "provider country (ISO 3166-1 alpha-2)")
+	fl.StringVar(&req.IPType, "ip-type", "", "residential, hosting or mobile")
+	fl.StringVar(&req.MaxPriceGiB, "max-price-gib", "", "highest price per GiB in MYST")
+	fl.StringVar(&req.MaxPriceHour, "max-price-hour", "", "highest price per hour in MYST")
+	fl.StringVar(&req.SOCKSListen, "proxy", "", "local SOCKS5 proxy address (default: the daemon's --consumer.socks)")
+	return cmd
+}
+
+func newDisconnectCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:   "disconnect",
+		Short: "Disconnect the daemon's connection (DELETE /connection)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			c, err := theApp.daemonClient(cmd.Context())
+			if err != nil {
+				return fmt.Errorf("%w: start `myst daemon` first", err)
+			}
+			if err := c.Do(cmd.Context(), http.MethodDelete, "/connection", nil, nil); err != nil {
+				return err
+			}
+			fmt.Fprintln(cmd.OutOrStdout(), "disconnected")
+			return nil
+		},
+	}
+}
+
+func newStatusCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:   "status",
+		Short: "Show the daemon's connection: provider, duration, bytes, spent, rate (GET /connection)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			c, err := theApp.daemonClient(cmd.Context())
+			if err != nil {
+				return fmt.Errorf("%w: start `myst daemon` first", err)
+			}
+			var st tequilapi.ConnectionStatus
+			if err := c.Do(cmd.Context(), http.MethodGet, "/connection", nil, &st); err != nil {
+				return err
+			}
+			return printStatus(cmd.OutOrStdout(), st)
+		},
+	}
+}
+
+func printStatus(w io.Writer, st tequilapi.ConnectionStatus) error {
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	state := "connected"
+	if !st.Running {
+		state = "ended " + st.Error
+	}
+	wei := func(s string) string {
+		v, err := chain.ParseMYST("0")
+		if err != nil {
+			return s
+		}
+		if _, ok := v.SetString(s, 10); !ok {
+			return s
+		}
+		return chain.FormatMYST(v) + " MYST"
+	}
+	fmt.Fprintf(tw, "state\t%s\nprovider\t%s (%s)\nsocks5\t%s\nduration\t%s\nbytes\t%d down, %d up\nspent\t%s\nrate\t%s per hour\n",
+		state, st.Provider, st.Country, st.SOCKS, (time.Duration(st.DurationSeconds * float64(time.Second))).Round(time.Second),
+		st.RxBytes, st.TxBytes, wei(st.Spent), wei(st.RatePerHour))
+	return tw.Flush()
+}

@@ -1,0 +1,157 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"net/netip"
+	"path/filepath"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/openmyst/openmyst/buildinfo"
+	"github.com/openmyst/openmyst/identity"
+	"github.com/openmyst/openmyst/market"
+	"github.com/openmyst/openmyst/node"
+	"github.com/openmyst/openmyst/p2p"
+	mystsession "github.com/openmyst/openmyst/session"
+	"github.com/openmyst/openmyst/tequilapi"
+	"github.com/openmyst/openmyst/tunnel"
+)
+
+func newServiceCmd() *cobra.Command {
+	var (
+		f                        accountFlags
+		hermesURL, exitMode      string
+		bootstrap, listen, allow []string
+		country, city, ipType    string
+		priceHour, priceGiB      string
+		advertise                string
+		wgPort                   uint16
+		api                      bool
+	)
+	cmd := &cobra.Command{
+		Use:   "service",
+		Short: "Run a provider: register, publish a proposal, serve paid WireGuard sessions",
+		Long: `Registers the identity on chain if needed (waiting for the chain), publishes
+a signed wireguard proposal over libp2p and serves sessions: every consumer is
+checked (signature, proposal, price, registration, channel funds), gets a
+tunnel address on the userspace exit, and pays per second and per byte
+through the hermes. Ends a session when payment stops for longer than the
+grace period. Session history and earnings are kept in
+<data-dir>/provider; with --service.api the Tequilapi serves GET /sessions,
+GET /earnings and POST /settle.`,
+		Example: `  myst chain dev &  myst hermes &
+  myst service --identity 0x... --passphrase-file pw --p2p.bootstrap /ip4/... --location.country DE`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			ctx := cmd.Context()
+			mode, err := tunnel.ParseMode(exitMode)
+			if err != nil {
+				return err
+			}
+			if mode != tunnel.ModeUserspace {
+				return errors.New("--exit-mode kernel is not wired into myst service yet (tunnel/kernel exists; use userspace)")
+			}
+			ipt, err := market.ParseIPType(ipType)
+			if err != nil {
+				return err
+			}
+			if !market.ValidCountry(strings.ToUpper(country)) {
+				return fmt.Errorf("--location.country %q: want an ISO 3166-1 alpha-2 code", country)
+			}
+			ph, err := market.ParseMYST(priceHour)
+			if err != nil {
+				return fmt.Errorf("--price.per-hour: %w", err)
+			}
+			pg, err := market.ParseMYST(priceGiB)
+			if err != nil {
+				return fmt.Errorf("--price.per-gib: %w", err)
+			}
+			adv, err := netip.ParseAddr(advertise)
+			if err != nil {
+				return fmt.Errorf("--wg.advertise: %w", err)
+			}
+			var rules []tunnel.Rule
+			for _, a := range allow {
+				r, err := tunnel.ParseRule(a)
+				if err != nil {
+					return fmt.Errorf("--exit.allow: %w", err)
+				}
+				rules = append(rules, r)
+			}
+			boot, err := p2p.ParseBootstrap(bootstrap)
+			if err != nil {
+				return err
+			}
+			s, err := f.session(cmd, true)
+			if err != nil {
+				return err
+			}
+			defer s.close()
+			out := cmd.OutOrStdout()
+			return f.withSigner(cmd, s.id, func(signer identity.Signer) error {
+				p, err := node.StartProvider(ctx, node.ProviderConfig{
+					DataDir: filepath.Join(theApp.dataDir, "provider"), Signer: signer, Chain: s.client,
+					Hermes: s.hermes, HermesURL: hermesURL, Bootstrap: boot, ListenAddrs: listen, NAT: true,
+					Location: market.Location{Country: strings.ToUpper(country), City: city, IPType: ipt},
+					Price:    market.Price{PerHour: market.NewAmount(ph), PerGiB: market.NewAmount(pg)},
+					WGPort:   wgPort, AdvertiseAddr: adv, Allow: rules,
+					Progress: func(m string) { fmt.Fprintln(out, m) }, Log: theApp.log,
+				})
+				if err != nil {
+					return err
+				}
+				defer p.Close()
+				fmt.Fprintf(out, "provider %s serving: %s, %s MYST/h, %s MYST/GiB, wireguard %s, peer %s\n",
+					signer.Address().Hex(), strings.ToUpper(country), priceHour, priceGiB, p.Exit.Endpoint(), p.P2P.ID())
+				for _, a := range p.P2P.Multiaddrs() {
+					fmt.Fprintf(out, "  p2p: %s\n", a)
+				}
+				if !api {
+					<-ctx.Done()
+					return nil
+				}
+				srv, err := tequilapi.New(tequilapi.Config{
+					Address: theApp.tequilapiAddress, Port: theApp.tequilapiPort, PasswordFile: theApp.passwordFile(),
+					Version: buildinfo.String(), Log: theApp.log,
+				})
+				if err != nil {
+					return err
+				}
+				if _, _, err := tequilapi.EnsurePassword(theApp.passwordFile()); err != nil {
+					return err
+				}
+				srv.Add(tequilapi.SessionRoutes(node.HistoryAPI{History: func() *mystsession.History { return p.History }}, theApp.log)...)
+				srv.Add(tequilapi.EarningsRoutes(node.EarningsAPI{Provider: p}, theApp.log)...)
+				ln, err := srv.Listen()
+				if err != nil {
+					return err
+				}
+				fmt.Fprintf(out, "tequilapi: http://%s (GET /sessions, GET /earnings, POST /settle)\n", ln.Addr())
+				return srv.Serve(ctx, ln)
+			})
+		},
+	}
+	fl := cmd.Flags()
+	fl.StringVar(&f.rpc, "chain.rpc", "http://127.0.0.1:8545", "EVM JSON-RPC endpoint")
+	fl.StringVar(&f.deployment, "chain.deployment", "", "contract deployment JSON (default <data-dir>/chain/deployment.json)")
+	fl.StringVar(&f.txKeyFile, "chain.transactor-key-file", "", "file with the hex private key paying gas (default on dev deployments: the dev transactor)")
+	fl.StringVar(&f.identity, "identity", "", "provider identity (default: the default identity)")
+	fl.StringVar(&f.passFile, "passphrase-file", "", "file holding the identity passphrase (or $MYST_PASSPHRASE)")
+	fl.StringVar(&f.hermes, "hermes.contract", "", "accepted hermes contract (default: the deployment's hermes)")
+	fl.StringVar(&hermesURL, "hermes.url", "http://127.0.0.1:4060", "hermes HTTP API")
+	fl.StringSliceVar(&bootstrap, "p2p.bootstrap", nil, "bootstrap peers: /ip4/.../tcp/PORT/p2p/PEERID, comma separated")
+	fl.StringSliceVar(&listen, "p2p.listen", []string{"/ip4/0.0.0.0/tcp/4001", "/ip4/0.0.0.0/udp/4001/quic-v1"}, "libp2p listen multiaddrs")
+	fl.StringVar(&exitMode, "exit-mode", "userspace", "exit mode: userspace (gVisor netstack, no privileges) or kernel")
+	fl.StringVar(&country, "location.country", "", "country, ISO 3166-1 alpha-2 (required; no GeoIP yet)")
+	fl.StringVar(&city, "location.city", "", "city")
+	fl.StringVar(&ipType, "location.ip-type", "residential", "residential, hosting or mobile")
+	fl.StringVar(&priceHour, "price.per-hour", "0.005", "price per hour in MYST")
+	fl.StringVar(&priceGiB, "price.per-gib", "0.1", "price per GiB in MYST")
+	fl.StringVar(&advertise, "wg.advertise", "127.0.0.1", "address consumers reach the WireGuard port at (your public IP)")
+	fl.Uint16Var(&wgPort, "wg.port", 51820, "WireGuard UDP port")
+	fl.StringSliceVar(&allow, "exit.allow", nil, "extra exit allow rules, e.g. \"tcp:127.0.0.1/32 port 8080\" (use sparingly)")
+	fl.BoolVar(&api, "service.api", true, "serve GET /sessions, GET /earnings and POST /settle on the Tequilapi address")
+	return cmd
+}
