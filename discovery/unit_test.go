@@ -5,9 +5,11 @@ import (
 	"testing"
 	"time"
 
+	ethcrypto "github.com/ethereum/go-ethereum/crypto"
 	"github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/peer"
 
+	"github.com/openmyst/openmyst/identity"
 	"github.com/openmyst/openmyst/market"
 	"github.com/openmyst/openmyst/p2p"
 )
@@ -312,8 +314,20 @@ func TestDecodeAnnouncementReasons(t *testing.T) {
 }
 
 func FuzzDecodeAnnouncement(f *testing.F) {
-	s := newSigner(f)
-	pid := newPeer(f)
+	// Fixed keys: fuzz workers rebuild the seed in their own process.
+	k, err := ethcrypto.ToECDSA(bytes.Repeat([]byte{0x42}, 32))
+	if err != nil {
+		f.Fatal(err)
+	}
+	s := identity.NewKeySigner(k)
+	pk, _, err := crypto.GenerateEd25519Key(bytes.NewReader(bytes.Repeat([]byte{7}, 64)))
+	if err != nil {
+		f.Fatal(err)
+	}
+	pid, err := peer.IDFromPrivateKey(pk)
+	if err != nil {
+		f.Fatal(err)
+	}
 	good := signedBy(f, s, pid, time.Unix(1_800_000_000, 0), nil)
 	f.Add(good)
 	f.Add([]byte(`{"v":1,"proposal":{},"binding":{}}`))

@@ -318,8 +318,17 @@ func TestParseFilterRejects(t *testing.T) {
 	}
 }
 
+// fixedSigner is the same identity in every process, as fuzz workers need.
+func fixedSigner(t testing.TB) *identity.KeySigner {
+	k, err := crypto.ToECDSA(bytes.Repeat([]byte{0x42}, 32))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return identity.NewKeySigner(k)
+}
+
 func FuzzDecodeSignedProposal(f *testing.F) {
-	s := testSigner(f)
+	s := fixedSigner(f)
 	sp, err := Sign(testProposal(f, s), s)
 	if err != nil {
 		f.Fatal(err)

@@ -1,6 +1,7 @@
 package p2p
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"os"
@@ -10,6 +11,7 @@ import (
 	"time"
 
 	"github.com/ethereum/go-ethereum/crypto"
+	ic "github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/peer"
 	"go.uber.org/goleak"
 
@@ -135,8 +137,21 @@ func TestBinding(t *testing.T) {
 }
 
 func FuzzDecodeBinding(f *testing.F) {
-	s := newSigner(f)
-	b, err := NewBinding(s, 1, newPeerID(f), time.Unix(1_700_000_000, 0), time.Hour)
+	// Fixed keys: fuzz workers rebuild the seed in their own process.
+	k, err := crypto.ToECDSA(bytes.Repeat([]byte{0x42}, 32))
+	if err != nil {
+		f.Fatal(err)
+	}
+	s := identity.NewKeySigner(k)
+	pk, _, err := ic.GenerateEd25519Key(bytes.NewReader(bytes.Repeat([]byte{7}, 64)))
+	if err != nil {
+		f.Fatal(err)
+	}
+	pid, err := peer.IDFromPrivateKey(pk)
+	if err != nil {
+		f.Fatal(err)
+	}
+	b, err := NewBinding(s, 1, pid, time.Unix(1_700_000_000, 0), time.Hour)
 	if err != nil {
 		f.Fatal(err)
 	}
