@@ -119,6 +119,12 @@ type Ended struct {
 	Stats pingpong.TrackerStats
 	// Bytes is the final traffic count.
 	Bytes uint64
+	// ControlBytes is the session control stream traffic (requests,
+	// invoices, exchange messages, keepalives; both directions, frames
+	// with their length prefix, without libp2p framing).
+	ControlBytes uint64
+	// Duration is how long the session ran.
+	Duration time.Duration
 }
 
 // Manager serves provider sessions. Create it with New, pass Handle to the
@@ -232,7 +238,7 @@ func (m *Manager) Handle(s network.Stream) {
 	m.mu.Unlock()
 	defer m.wg.Done()
 	defer s.Close()
-	if err := m.serve(m.ctx, s); err != nil {
+	if err := m.serve(m.ctx, &countingStream{sessionStream: s}); err != nil {
 		m.log.Info("provider: session ended", "peer", s.Conn().RemotePeer(), "err", err)
 	}
 }
@@ -244,7 +250,7 @@ func refuse(ctx context.Context, w *sessionproto.Writer, code sessionproto.Error
 	return e
 }
 
-func (m *Manager) serve(ctx context.Context, s sessionStream) error {
+func (m *Manager) serve(ctx context.Context, s *countingStream) error {
 	r := sessionproto.NewReader(s, 15*time.Second)
 	w := sessionproto.NewWriter(s, 15*time.Second)
 	msg, err := r.ReadMessage(ctx)
@@ -364,13 +370,17 @@ func (m *Manager) serve(ctx context.Context, s sessionStream) error {
 		SessionID: sid, ProviderWGKey: sessionproto.Key(m.cfg.Exit.PublicKey()), Endpoint: m.cfg.Exit.Endpoint().String(),
 		ConsumerAddrs: lease.Prefixes(), ProviderAddr: gw.V4, DNS: m.cfg.DNS,
 	}
-	if err := w.WriteMessage(ctx, resp); err != nil {
-		return fmt.Errorf("send response: %w", err)
-	}
 	l := &live{id: id, consumer: req.Consumer, start: start, pub: pub, tracker: tracker}
 	m.mu.Lock()
 	m.sessions[id] = l
 	m.mu.Unlock()
+	if err := w.WriteMessage(ctx, resp); err != nil {
+		m.mu.Lock()
+		delete(m.sessions, id)
+		m.mu.Unlock()
+		_ = m.cfg.History.Update(context.WithoutCancel(ctx), id, func(r *session.Record) { r.End, r.Reason = time.Now(), "response not delivered" })
+		return fmt.Errorf("send response: %w", err)
+	}
 	m.log.Info("provider: session started", "session", id, "consumer", req.Consumer.Hex(), "tunnel_ip", lease.V4)
 
 	pr := sessionproto.NewReader(s, m.cfg.ReadTimeout)
@@ -406,10 +416,28 @@ func (m *Manager) serve(ctx context.Context, s sessionStream) error {
 	fns := append([]func(Ended){}, m.ended...)
 	m.mu.Unlock()
 	for _, fn := range fns {
-		fn(Ended{ID: id, Err: runErr, Stats: st, Bytes: bytes})
+		fn(Ended{ID: id, Err: runErr, Stats: st, Bytes: bytes, ControlBytes: s.n.Load(), Duration: time.Since(start)})
 	}
 	m.log.Info("provider: session ended", "session", id, "bytes", bytes, "settled", st.Settled, "reason", reason)
 	return runErr
+}
+
+// countingStream counts the bytes of a session control stream.
+type countingStream struct {
+	sessionStream
+	n atomic.Uint64
+}
+
+func (c *countingStream) Read(b []byte) (int, error) {
+	n, err := c.sessionStream.Read(b)
+	c.n.Add(uint64(n))
+	return n, err
+}
+
+func (c *countingStream) Write(b []byte) (int, error) {
+	n, err := c.sessionStream.Write(b)
+	c.n.Add(uint64(n))
+	return n, err
 }
 
 // sessionStream is what a session needs of a libp2p stream.

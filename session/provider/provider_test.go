@@ -1,0 +1,313 @@
+package provider
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"math/big"
+	"net"
+	"net/netip"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/ethereum/go-ethereum/common"
+	"github.com/ethereum/go-ethereum/crypto"
+	"go.uber.org/goleak"
+
+	"github.com/openmyst/openmyst/identity"
+	"github.com/openmyst/openmyst/market"
+	"github.com/openmyst/openmyst/p2p/sessionproto"
+	"github.com/openmyst/openmyst/payments"
+	"github.com/openmyst/openmyst/session"
+	"github.com/openmyst/openmyst/session/pingpong/paystore"
+	"github.com/openmyst/openmyst/session/pingpong/paystream"
+	"github.com/openmyst/openmyst/storage"
+	"github.com/openmyst/openmyst/tunnel"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+// fakeExit records admitted peers (the real exits are tested in
+// tunnel/userspace and joined in node's end-to-end tests).
+type fakeExit struct {
+	mu    sync.Mutex
+	peers map[tunnel.PublicKey]tunnel.PeerConfig
+	added int
+}
+
+func (e *fakeExit) PeerStats(pub tunnel.PublicKey) (tunnel.PeerStats, bool) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	_, ok := e.peers[pub]
+	return tunnel.PeerStats{RxBytes: 1000, TxBytes: 2000}, ok
+}
+func (e *fakeExit) AddPeer(_ context.Context, cfg tunnel.PeerConfig) error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.peers[cfg.PublicKey] = cfg
+	e.added++
+	return nil
+}
+func (e *fakeExit) RemovePeer(pub tunnel.PublicKey) error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if _, ok := e.peers[pub]; !ok {
+		return tunnel.ErrUnknownPeer
+	}
+	delete(e.peers, pub)
+	return nil
+}
+func (e *fakeExit) Endpoint() netip.AddrPort { return netip.MustParseAddrPort("127.0.0.1:51820") }
+func (e *fakeExit) PublicKey() tunnel.PublicKey {
+	return tunnel.PublicKey{1, 2, 3}
+}
+func (e *fakeExit) Gateway() tunnel.Lease {
+	return tunnel.Lease{V4: netip.MustParseAddr("10.182.0.1")}
+}
+func (e *fakeExit) Blocked() uint64 { return 0 }
+func (e *fakeExit) Close() error    { return nil }
+func (e *fakeExit) count() int {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return len(e.peers)
+}
+
+type fakeFunds struct {
+	registered bool
+	balance    *big.Int
+	err        error
+}
+
+func (f fakeFunds) ConsumerFunds(context.Context, common.Address, common.Address) (bool, *big.Int, error) {
+	return f.registered, f.balance, f.err
+}
+
+type noHermes struct{}
+
+func (noHermes) RequestPromise(context.Context, *payments.ExchangeMessage) (*payments.Promise, error) {
+	return nil, errors.New("no hermes in this test")
+}
+func (noHermes) RevealR(context.Context, common.Address, [32]byte, [32]byte) error { return nil }
+
+type env struct {
+	m        *Manager
+	exit     *fakeExit
+	hist     *session.History
+	consumer *identity.KeySigner
+	proposal market.Proposal
+	hermes   common.Address
+}
+
+func signer(t *testing.T) *identity.KeySigner {
+	t.Helper()
+	k, err := crypto.GenerateKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return identity.NewKeySigner(k)
+}
+
+func newEnv(t *testing.T, funds fakeFunds, published bool) *env {
+	t.Helper()
+	db, err := storage.Open(filepath.Join(t.TempDir(), storage.FileName))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	prov := signer(t)
+	e := &env{exit: &fakeExit{peers: map[tunnel.PublicKey]tunnel.PeerConfig{}}, hist: session.NewHistory(db), consumer: signer(t),
+		hermes: common.HexToAddress("0x4e524d4553")}
+	now := time.Now()
+	e.proposal = market.Proposal{
+		Version: market.ProposalVersion, ChainID: 1337, ProviderID: prov.Address(), PeerID: "12D3KooWtest",
+		ServiceType: market.ServiceWireGuard, Location: market.Location{Country: "DE", IPType: market.IPResidential},
+		Price:  market.Price{PerHour: market.NewAmount(big.NewInt(1e16)), PerGiB: market.NewAmount(big.NewInt(1e17))},
+		Hermes: []common.Address{e.hermes}, Access: market.AccessPolicy{Kind: market.AccessPublic},
+		Seq: 7, IssuedAt: now.Unix(), ExpiresAt: now.Add(time.Hour).Unix(),
+	}
+	pool, err := tunnel.NewAddressPool(tunnel.DefaultPoolV4, tunnel.DefaultPoolV6)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ps := paystore.New(db)
+	e.m, err = New(Config{
+		Signer: prov, ChainID: big.NewInt(1337),
+		Proposal: func() (market.Proposal, bool) { return e.proposal, published },
+		Exit:     e.exit, Pool: pool, Funds: funds, Hermes: noHermes{}, Store: ps, History: e.hist,
+		Interval: time.Hour, Grace: time.Hour, Keepalive: 50 * time.Millisecond, ReadTimeout: 2 * time.Second,
+		Log: slog.New(slog.DiscardHandler),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { e.m.Close() })
+	return e
+}
+
+// open sends req on a fresh pipe and returns the provider's first answer
+// and the consumer end of the stream; serve's result arrives on done.
+func (e *env) open(t *testing.T, req *sessionproto.SessionRequest) (sessionproto.Message, net.Conn, *sessionproto.Reader, *sessionproto.Writer, chan error) {
+	t.Helper()
+	a, b := net.Pipe()
+	t.Cleanup(func() { a.Close(); b.Close() })
+	done := make(chan error, 1)
+	go func() { done <- e.m.serve(e.m.ctx, &countingStream{sessionStream: a}) }()
+	r, w := sessionproto.NewReader(b, 5*time.Second), sessionproto.NewWriter(b, 5*time.Second)
+	if err := w.WriteMessage(context.Background(), req); err != nil {
+		t.Fatal(err)
+	}
+	msg, err := r.ReadMessage(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return msg, b, r, w, done
+}
+
+func (e *env) request(t *testing.T) *sessionproto.SessionRequest {
+	t.Helper()
+	req, err := sessionproto.RequestFor(&e.proposal, e.hermes, sessionproto.Key{9, 9, 9}, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := req.Sign(e.consumer); err != nil {
+		t.Fatal(err)
+	}
+	return req
+}
+
+func TestAcceptedSessionEndsOnDestroy(t *testing.T) {
+	e := newEnv(t, fakeFunds{registered: true, balance: big.NewInt(1e18)}, true)
+	msg, _, r, w, done := e.open(t, e.request(t))
+	resp, ok := msg.(*sessionproto.SessionResponse)
+	if !ok {
+		t.Fatalf("got %T %v, want a session response", msg, msg)
+	}
+	if len(resp.ConsumerAddrs) == 0 || !tunnel.DefaultPoolV4.Contains(resp.ConsumerAddrs[0].Addr()) {
+		t.Fatalf("consumer addrs %v not from the pool", resp.ConsumerAddrs)
+	}
+	if resp.Endpoint != "127.0.0.1:51820" || resp.ProviderWGKey != (sessionproto.Key{1, 2, 3}) {
+		t.Fatalf("response %+v does not describe the exit", resp)
+	}
+	if e.exit.count() != 1 || len(e.m.Sessions()) != 1 {
+		t.Fatalf("%d exit peers, %d sessions; want 1 and 1", e.exit.count(), len(e.m.Sessions()))
+	}
+	// The provider speaks the payment protocol on the stream.
+	if m, err := r.ReadMessage(context.Background()); err != nil {
+		t.Fatal(err)
+	} else if m.Type() != sessionproto.TypeKeepalive && m.Type() != sessionproto.TypeInvoice {
+		t.Fatalf("got %T, want a keepalive or an invoice", m)
+	}
+	if err := w.WriteMessage(context.Background(), &sessionproto.Destroy{Reason: "user"}); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-done:
+		if err == nil || !errors.Is(err, errPeerEndedForTest()) {
+			t.Fatalf("serve returned %v, want the peer ended", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("session did not end on Destroy")
+	}
+	if e.exit.count() != 0 || len(e.m.Sessions()) != 0 {
+		t.Fatal("peer or session left behind")
+	}
+	rs, err := e.hist.List(context.Background())
+	if err != nil || len(rs) != 1 {
+		t.Fatalf("history %v %v", rs, err)
+	}
+	if rs[0].End.IsZero() || rs[0].Consumer != e.consumer.Address() || rs[0].Bytes != 3000 || rs[0].Role != session.RoleProvider {
+		t.Fatalf("history record %+v", rs[0])
+	}
+}
+
+func TestRefusals(t *testing.T) {
+	funded := fakeFunds{registered: true, balance: big.NewInt(1e18)}
+	cases := []struct {
+		name      string
+		funds     fakeFunds
+		published bool
+		mutate    func(e *env, req *sessionproto.SessionRequest)
+		want      sessionproto.ErrorCode
+	}{
+		{"bad signature", funded, true, func(e *env, req *sessionproto.SessionRequest) { req.Signature[5] ^= 1 }, sessionproto.CodeBadSignature},
+		{"price mismatch", funded, true, func(e *env, req *sessionproto.SessionRequest) {
+			req.PricePerGiB = sessionproto.MustAmount(big.NewInt(1))
+			if err := req.Sign(e.consumer); err != nil {
+				panic(err)
+			}
+		}, sessionproto.CodePriceMismatch},
+		{"stale proposal", funded, true, func(e *env, req *sessionproto.SessionRequest) {
+			req.ProposalSeq = 6
+			if err := req.Sign(e.consumer); err != nil {
+				panic(err)
+			}
+		}, sessionproto.CodeProposalExpired},
+		{"other hermes", funded, true, func(e *env, req *sessionproto.SessionRequest) {
+			req.Hermes = common.HexToAddress("0x1234")
+			if err := req.Sign(e.consumer); err != nil {
+				panic(err)
+			}
+		}, sessionproto.CodeHermesNotAccepted},
+		{"not published", funded, false, nil, sessionproto.CodeProposalExpired},
+		{"not registered", fakeFunds{}, true, nil, sessionproto.CodeNotRegistered},
+		{"empty channel", fakeFunds{registered: true, balance: new(big.Int)}, true, nil, sessionproto.CodeInsufficientFunds},
+		{"chain unreachable", fakeFunds{err: errors.New("rpc down")}, true, nil, sessionproto.CodeInternal},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			e := newEnv(t, tc.funds, tc.published)
+			req := e.request(t)
+			if tc.mutate != nil {
+				tc.mutate(e, req)
+			}
+			msg, _, _, _, done := e.open(t, req)
+			em, ok := msg.(*sessionproto.Error)
+			if !ok || em.Code != tc.want {
+				t.Fatalf("got %T %v, want error %s", msg, msg, tc.want)
+			}
+			<-done
+			if e.exit.added != 0 {
+				t.Fatal("a refused consumer was admitted to the exit")
+			}
+		})
+	}
+}
+
+func TestReplayRefused(t *testing.T) {
+	e := newEnv(t, fakeFunds{registered: true, balance: big.NewInt(1e18)}, true)
+	req := e.request(t)
+	msg, conn, _, _, _ := e.open(t, req)
+	if _, ok := msg.(*sessionproto.SessionResponse); !ok {
+		t.Fatalf("first request: %v", msg)
+	}
+	conn.Close()
+	msg, _, _, _, _ = e.open(t, req)
+	if em, ok := msg.(*sessionproto.Error); !ok || em.Code != sessionproto.CodeBadRequest {
+		t.Fatalf("replayed request answered %v", msg)
+	}
+}
+
+func TestFirstMessageMustBeRequest(t *testing.T) {
+	e := newEnv(t, fakeFunds{registered: true, balance: big.NewInt(1e18)}, true)
+	a, b := net.Pipe()
+	defer a.Close()
+	defer b.Close()
+	done := make(chan error, 1)
+	go func() { done <- e.m.serve(e.m.ctx, &countingStream{sessionStream: a}) }()
+	w, r := sessionproto.NewWriter(b, time.Second), sessionproto.NewReader(b, time.Second)
+	if err := w.WriteMessage(context.Background(), &sessionproto.Keepalive{Seq: 1}); err != nil {
+		t.Fatal(err)
+	}
+	msg, err := r.ReadMessage(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if em, ok := msg.(*sessionproto.Error); !ok || em.Code != sessionproto.CodeBadRequest {
+		t.Fatalf("got %v, want bad_request", msg)
+	}
+	<-done
+}
+
+func errPeerEndedForTest() error { return paystream.ErrPeerEnded }
