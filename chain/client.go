@@ -140,9 +140,14 @@ func (c *Client) Approve(ctx context.Context, spender common.Address, amount *bi
 
 // HermesParams configures a new hermes.
 type HermesParams struct {
-	Stake           *big.Int
-	FeeBps          uint16
+	// Stake is the operator's stake, moved into the hermes contract (≥ the registry minimum).
+	Stake *big.Int
+	// FeeBps is the hermes fee in basis points (≤ 2000).
+	FeeBps uint16
+	// MinChannelStake is every provider channel's settlement limit without
+	// stake, and the least non-zero provider stake.
 	MinChannelStake *big.Int
+	// MaxChannelStake is the largest provider stake (≤ 2^96-1).
 	MaxChannelStake *big.Int
 }
 
@@ -251,10 +256,14 @@ func (c *Client) SetBeneficiary(ctx context.Context, signer identity.Signer, ben
 
 // ChannelState is a consumer channel as seen on chain.
 type ChannelState struct {
-	Address  common.Address
+	// Address is the channel (top-up) address.
+	Address common.Address
+	// Deployed is false before registration (the address may already hold MYST).
 	Deployed bool
+	// Identity is the consumer that signs promises on the channel.
 	Identity common.Address
-	Hermes   common.Address
+	// Hermes is the hermes contract settled promises pay.
+	Hermes common.Address
 	// Balance is the MYST the channel holds now (wei).
 	Balance *big.Int
 	// Settled is the cumulative amount paid to the hermes.
@@ -407,16 +416,24 @@ func (s HermesStatus) String() string {
 
 // HermesState is a Hermes contract as seen on chain.
 type HermesState struct {
-	Address            common.Address
-	Operator           common.Address
-	Status             HermesStatus
-	FeeBps             uint16
-	HermesStake        *big.Int
+	// Address is the hermes contract.
+	Address common.Address
+	// Operator signs provider promises and manages the hermes.
+	Operator common.Address
+	// Status is active or penalty.
+	Status HermesStatus
+	// FeeBps is the fee in effect now (a pending change counts once due).
+	FeeBps uint16
+	// HermesStake is the operator's stake.
+	HermesStake *big.Int
+	// TotalProviderStake is the sum of provider stakes.
 	TotalProviderStake *big.Int
-	MinChannelStake    *big.Int
-	MaxChannelStake    *big.Int
-	Balance            *big.Int
-	Available          *big.Int
+	// MinChannelStake and MaxChannelStake bound provider stakes (see HermesParams).
+	MinChannelStake, MaxChannelStake *big.Int
+	// Balance is the contract's MYST balance.
+	Balance *big.Int
+	// Available is what the operator may withdraw (balance above all stakes).
+	Available *big.Int
 }
 
 // HermesState reads a hermes contract.
@@ -449,10 +466,14 @@ func (c *Client) HermesState(ctx context.Context, hermes common.Address) (Hermes
 
 // ProviderChannelState is a provider channel in a Hermes contract.
 type ProviderChannelState struct {
-	ID      [32]byte
+	// ID is keccak256(provider ‖ hermes).
+	ID [32]byte
+	// Settled is the cumulative amount paid out on the channel.
 	Settled *big.Int
-	Stake   *big.Int
-	Nonce   uint64
+	// Stake is the provider's stake (raises its settlement limit).
+	Stake *big.Int
+	// Nonce is the last used DecreaseStake nonce.
+	Nonce uint64
 }
 
 // ProviderChannel reads provider's channel in hermes.

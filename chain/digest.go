@@ -119,10 +119,15 @@ func HermesAddress(registry, hermesImplementation, operator common.Address) comm
 
 // Promise is a signed cumulative promise as the contracts take it.
 type Promise struct {
+	// ChannelID is ConsumerChannelID or ProviderChannelID.
 	ChannelID [32]byte
-	Amount    *big.Int
-	Fee       *big.Int
-	Hashlock  [32]byte
+	// Amount is cumulative, in MYST wei.
+	Amount *big.Int
+	// Fee is the transactor fee of one settlement, out of the amount paid.
+	Fee *big.Int
+	// Hashlock is keccak256 of the 32-byte secret revealed at settlement.
+	Hashlock [32]byte
+	// Signature is the 65-byte EIP-191 signature over Digest.
 	Signature []byte
 }
 

@@ -28,13 +28,17 @@ const (
 // signed promise, where it settles and the hashlock's preimage. It is the
 // JSON `myst account promise` writes and `myst account settle` reads.
 type Settlement struct {
-	Kind    string
+	// Kind is KindConsumer or KindProvider.
+	Kind string
+	// ChainID is the chain the promise is signed for.
 	ChainID uint64
 	// Contract is the consumer channel (KindConsumer) or the Hermes contract (KindProvider).
 	Contract common.Address
 	// Provider is the provider identity (KindProvider only).
 	Provider common.Address
-	Promise  Promise
+	// Promise is the signed promise.
+	Promise Promise
+	// Preimage is the hashlock secret R.
 	Preimage [32]byte
 }
 
