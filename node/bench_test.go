@@ -313,4 +313,3 @@ func rssKiB() uint64 {
 	}
 	return 0
 }
-

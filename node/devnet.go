@@ -138,6 +138,12 @@ func StartDevnet(ctx context.Context, cfg DevnetConfig) (_ *Devnet, err error) {
 		return nil, err
 	}
 	dep := d.Chain.Deployment()
+	if err := os.MkdirAll(filepath.Join(d.DataDir, "chain"), 0o700); err != nil {
+		return nil, err
+	}
+	if err := dep.Save(d.DeploymentPath()); err != nil {
+		return nil, fmt.Errorf("node: save deployment: %w", err)
+	}
 	cfg.Progress("starting the hermes")
 	if err := os.MkdirAll(filepath.Join(d.DataDir, "hermes"), 0o700); err != nil {
 		return nil, err
@@ -221,6 +227,10 @@ func (d *Devnet) RestartProvider(ctx context.Context, i int) (*Provider, error) 
 	d.Providers = append(d.Providers[:i:i], append([]*Provider{p}, d.Providers[i:]...)...)
 	return p, p.WaitPublished(ctx)
 }
+
+// DeploymentPath is where the devnet wrote its contract deployment (for
+// --chain.deployment).
+func (d *Devnet) DeploymentPath() string { return filepath.Join(d.DataDir, "chain", "deployment.json") }
 
 // BootstrapAddrs are the bootstrap peer's multiaddrs (for --p2p.bootstrap).
 func (d *Devnet) BootstrapAddrs() []string { return d.Boot.Multiaddrs() }

@@ -9,7 +9,6 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/openmyst/openmyst/chain/devchain"
 	"github.com/openmyst/openmyst/config"
 	"github.com/openmyst/openmyst/node"
 )
@@ -68,7 +67,7 @@ devnet running (Ctrl-C to stop)
   token:      %s
   hermes:     %s  api %s
   bootstrap:  %s
-  consumer:   %s (registered, channel funded; dev key %d)
+  consumer:   %s (registered, channel funded; dev account %d)
   providers:
 `, d.DataDir, d.Chain.URL(), dep.ChainID, dep.Token.Hex(), dep.Hermes.Hex(), d.Hermes.URL(), boot, d.ConsumerSigner.Address().Hex(), 8)
 			for _, p := range d.Providers {
@@ -79,10 +78,10 @@ devnet running (Ctrl-C to stop)
 			fmt.Fprintf(out, `
 use it:
   myst proposals --p2p.bootstrap %s
-  myst account balance --chain.rpc %s --identity %s
+  myst account balance --chain.rpc %s --chain.deployment %s --identity %s
+  curl %s/v1/providers/<provider>
   myst demo            (a whole paid session on its own devnet)
-`, boot, d.Chain.URL(), d.ConsumerSigner.Address().Hex())
-			_ = devchain.NumDevAccounts
+`, boot, d.Chain.URL(), d.DeploymentPath(), d.ConsumerSigner.Address().Hex(), d.Hermes.URL())
 			<-ctx.Done()
 			fmt.Fprintln(out, "stopping devnet")
 			return nil
