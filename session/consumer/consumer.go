@@ -21,7 +21,6 @@ import (
 
 	"github.com/ethereum/go-ethereum/common"
 	"github.com/libp2p/go-libp2p/core/host"
-	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
 	ma "github.com/multiformats/go-multiaddr"
 
@@ -159,7 +158,7 @@ type Connection struct {
 	m        *Manager
 	proposal market.Proposal
 	id       string
-	stream   network.Stream
+	stream   stream
 	tun      *userspace.Client
 	payer    *pingpong.InvoicePayer
 	start    time.Time
@@ -203,7 +202,14 @@ func (m *Manager) Connect(ctx context.Context, p market.Proposal, o Options) (*C
 	return c, nil
 }
 
-func (m *Manager) open(ctx context.Context, s network.Stream, p market.Proposal, o Options) (*Connection, error) {
+// stream is what a session needs of a libp2p stream.
+type stream interface {
+	sessionproto.DeadlineReader
+	sessionproto.DeadlineWriter
+	Close() error
+}
+
+func (m *Manager) open(ctx context.Context, s stream, p market.Proposal, o Options) (*Connection, error) {
 	wgKey, err := tunnel.GenerateKey()
 	if err != nil {
 		return nil, err
