@@ -11,6 +11,7 @@ import (
 	"runtime"
 	"sort"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -57,15 +58,26 @@ type benchResult struct {
 	n        int
 	elapsed  time.Duration
 	p50, p99 time.Duration
+	// cpu is the process CPU time used during the run.
+	cpu time.Duration
 }
 
 func (r benchResult) rate() float64 { return float64(r.n) / r.elapsed.Seconds() }
+
+// cpuPerMsg is the process CPU time per message in microseconds.
+func (r benchResult) cpuPerMsg() float64 {
+	if r.n == 0 {
+		return 0
+	}
+	return float64(r.cpu.Microseconds()) / float64(r.n)
+}
 
 // drive sends every consumer's messages in order, `workers` consumers'
 // streams at a time, through send, and measures rate and latency.
 func drive(b *testing.B, work [][]*payments.ExchangeMessage, workers int, send func(*payments.ExchangeMessage) error) benchResult {
 	lat := make([][]time.Duration, workers)
 	var wg sync.WaitGroup
+	cpu0 := processCPU()
 	start := time.Now()
 	for w := 0; w < workers; w++ {
 		wg.Add(1)
@@ -97,12 +109,13 @@ func drive(b *testing.B, work [][]*payments.ExchangeMessage, workers int, send f
 	}
 	wg.Wait()
 	elapsed := time.Since(start)
+	cpu := processCPU() - cpu0
 	var all []time.Duration
 	for _, l := range lat {
 		all = append(all, l...)
 	}
 	sort.Slice(all, func(i, j int) bool { return all[i] < all[j] })
-	r := benchResult{n: len(all), elapsed: elapsed}
+	r := benchResult{n: len(all), elapsed: elapsed, cpu: cpu}
 	if len(all) > 0 {
 		r.p50, r.p99 = all[len(all)/2], all[len(all)*99/100]
 	}
@@ -116,6 +129,7 @@ func drive(b *testing.B, work [][]*payments.ExchangeMessage, workers int, send f
 func driveRate(b *testing.B, work [][]*payments.ExchangeMessage, rate float64, send func(*payments.ExchangeMessage) error) benchResult {
 	lat := make([][]time.Duration, len(work))
 	var wg sync.WaitGroup
+	cpu0 := processCPU()
 	start := time.Now().Add(50 * time.Millisecond)
 	for c := range work {
 		wg.Add(1)
@@ -134,12 +148,13 @@ func driveRate(b *testing.B, work [][]*payments.ExchangeMessage, rate float64, s
 	}
 	wg.Wait()
 	elapsed := time.Since(start)
+	cpu := processCPU() - cpu0
 	var all []time.Duration
 	for _, l := range lat {
 		all = append(all, l...)
 	}
 	sort.Slice(all, func(i, j int) bool { return all[i] < all[j] })
-	r := benchResult{n: len(all), elapsed: elapsed}
+	r := benchResult{n: len(all), elapsed: elapsed, cpu: cpu}
 	if len(all) > 0 {
 		r.p50, r.p99 = all[len(all)/2], all[len(all)*99/100]
 	}
@@ -168,7 +183,7 @@ func BenchmarkExchange(b *testing.B) {
 		_, err := m.RecoverConsumer()
 		return err
 	})
-	b.Logf("baseline signature verification only: %.0f msg/s", verify.rate())
+	b.Logf("baseline signature verification only: %.0f msg/s, %.0f us CPU/msg", verify.rate(), verify.cpuPerMsg())
 
 	stores := map[string]func(b *testing.B) store.Store{
 		"sqlite": func(b *testing.B) store.Store {
@@ -201,8 +216,9 @@ func BenchmarkExchange(b *testing.B) {
 				defer st.Close()
 				chain := newFakeChain(testHermes)
 				chain.autoBalance = new(big.Int).Exp(big.NewInt(10), big.NewInt(30), nil)
+				slots, _ := strconv.Atoi(os.Getenv("MYST_BENCH_CPU_SLOTS"))
 				svc, err := New(Config{ChainID: testChainID, HermesID: testHermes, Operator: testSigner("operator"), SettleInterval: time.Hour,
-					Metrics: NewMetrics(prometheus.NewRegistry())}, st, chain)
+					Metrics: NewMetrics(prometheus.NewRegistry()), CPUSlots: slots}, st, chain)
 				if err != nil {
 					b.Fatal(err)
 				}
@@ -259,13 +275,28 @@ func BenchmarkExchange(b *testing.B) {
 				b.ReportMetric(float64(r.p50.Microseconds())/1000, "p50-ms")
 				b.ReportMetric(float64(r.p99.Microseconds())/1000, "p99-ms")
 				b.ReportMetric(r.rate()/verify.rate(), "x-verify-only")
+				b.ReportMetric(r.cpuPerMsg(), "cpu-us/msg")
+				b.ReportMetric(r.cpuPerMsg()/verify.cpuPerMsg(), "cpu-x-verify-only")
 				if c := ts.commits.Load(); c > 0 {
 					b.Logf("%d group commits, %.1f accepts each, %.2f ms each, %.0f%% of the run in commit",
 						c, float64(ts.accepts.Load())/float64(c), float64(ts.nanos.Load())/1e6/float64(c), 100*float64(ts.nanos.Load())/float64(r.elapsed))
 				}
-				b.Logf("%s via %s, %s: %d msgs in %v = %.0f msg/s, p50 %v, p99 %v; %.2fx of verify-only %.0f msg/s",
-					name, via, mode, r.n, r.elapsed.Round(time.Millisecond), r.rate(), r.p50, r.p99, r.rate()/verify.rate(), verify.rate())
+				b.Logf("%s via %s, %s: %d msgs in %v = %.0f msg/s, p50 %v, p99 %v; %.2fx of verify-only %.0f msg/s; CPU %.0f us/msg (%.2fx verify-only's %.0f); load %s",
+					name, via, mode, r.n, r.elapsed.Round(time.Millisecond), r.rate(), r.p50, r.p99, r.rate()/verify.rate(), verify.rate(),
+					r.cpuPerMsg(), r.cpuPerMsg()/verify.cpuPerMsg(), verify.cpuPerMsg(), loadAverage())
 			})
 		}
 	}
+}
+
+// loadAverage is the machine's 1-minute load average (for the log), or "?".
+func loadAverage() string {
+	raw, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return "?"
+	}
+	if f := strings.Fields(string(raw)); len(f) > 0 {
+		return f[0]
+	}
+	return "?"
 }

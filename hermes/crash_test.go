@@ -309,7 +309,7 @@ func testKill9(t *testing.T, dsn string) {
 	for c := range w.perConsumer {
 		for i, m := range w.perConsumer[c] {
 			d, _ := m.Digest()
-			e, err := st.ExchangeByDigest(context.Background(), d)
+			e, err := st.ExchangeByDigest(context.Background(), m.Promise.Hashlock, d)
 			if err != nil {
 				t.Fatalf("consumer %d message %d missing: %v", c, i, err)
 			}

@@ -49,6 +49,11 @@ type Config struct {
 	ChannelCacheTTL time.Duration
 	// MaxBatch caps accepts per group commit (default 512).
 	MaxBatch int
+	// CPUSlots is how many requests may run their CPU-bound part
+	// (signature checks, rules, signing) at once; 0 means the default,
+	// GOMAXPROCS-1 (at least 1), which keeps a processor free for the
+	// group committer.
+	CPUSlots int
 	// Log receives operational logs; nil means slog.Default().
 	Log *slog.Logger
 	// Metrics receives measurements; nil means unregistered instruments.
@@ -155,6 +160,9 @@ func New(cfg Config, st store.Store, chain Chain) (*Service, error) {
 	if cfg.MaxBatch <= 0 {
 		cfg.MaxBatch = 512
 	}
+	if cfg.CPUSlots <= 0 {
+		cfg.CPUSlots = max(1, runtime.GOMAXPROCS(0)-1)
+	}
 	if cfg.Log == nil {
 		cfg.Log = slog.Default()
 	}
@@ -164,7 +172,7 @@ func New(cfg Config, st store.Store, chain Chain) (*Service, error) {
 	s := &Service{
 		cfg: cfg, st: st, chain: chain, log: cfg.Log, m: cfg.Metrics,
 		chCache:  make(map[common.Address]channelEntry),
-		cpu:      make(chan struct{}, max(1, runtime.GOMAXPROCS(0)-1)),
+		cpu:      make(chan struct{}, cfg.CPUSlots),
 		ops:      make(chan *op, 4*cfg.MaxBatch),
 		stopping: make(chan struct{}),
 		stopped:  make(chan struct{}),
@@ -363,7 +371,7 @@ func (s *Service) exchange(ctx context.Context, m *payments.ExchangeMessage) (*R
 	}
 	delta := new(big.Int).Sub(m.AgreementTotal, prevTotal)
 	if delta.Sign() <= 0 && p.Amount.Cmp(cs.c.Promised) <= 0 {
-		e, err := s.st.ExchangeByDigest(ctx, digest)
+		e, err := s.st.ExchangeByDigest(ctx, p.Hashlock, digest)
 		switch {
 		case err == nil && e.Consumer == consumer:
 			return &Result{Promise: e.HermesPromise, Replayed: true}, nil

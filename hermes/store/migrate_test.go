@@ -57,7 +57,7 @@ func testUpgradeFromV1(t *testing.T, v1 *sqlStore, reopen func() Store) {
 	s := reopen()
 	defer s.Close()
 	st, err := s.Stats(ctx)
-	if err != nil || st.SchemaVersion != 2 {
+	if err != nil || st.SchemaVersion != 3 {
 		t.Fatalf("stats after upgrade %+v %v", st, err)
 	}
 	c, ags, err := s.Consumer(ctx, common.HexToAddress(consumer))
@@ -70,6 +70,21 @@ func testUpgradeFromV1(t *testing.T, v1 *sqlStore, reopen func() Store) {
 	var n int
 	if err := v1.r.QueryRowContext(ctx, `SELECT COUNT(*) FROM exchanges WHERE promise_amount = consumer_amount`).Scan(&n); err != nil || n != 3 {
 		t.Fatalf("rows with backfilled promise_amount: %d %v", n, err)
+	}
+	// Schema 3: a digest is still unique (now through (hashlock, digest))
+	// and new rows continue the sequence.
+	ins := v1.q(`INSERT INTO exchanges (digest, consumer, consumer_seq, provider, provider_seq, channel, agreement_id, agreement_total, hashlock,
+		consumer_amount, consumer_promise, hermes_amount, hermes_promise, exchange_signature, created_at) VALUES (?, ?, ?, ?, ?, '', '', '', ?, '', '', '', '', ?, 0)`)
+	if _, err := v1.w.ExecContext(ctx, ins, []byte(fmt.Sprintf("%032d", 0)), consumer, 99, "0xa9", 99, []byte(fmt.Sprintf("%032d", 0)), []byte{1}); err == nil {
+		t.Fatal("duplicate digest inserted after the upgrade")
+	}
+	if _, err := v1.w.ExecContext(ctx, ins, []byte(fmt.Sprintf("%032d", 7)), consumer, 4, "0xa9", 1, []byte(fmt.Sprintf("%032d", 7)), []byte{1}); err != nil {
+		t.Fatal(err)
+	}
+	var seq int64
+	// (PostgreSQL sequences may skip the value of the failed insert.)
+	if err := v1.r.QueryRowContext(ctx, `SELECT seq FROM exchanges WHERE consumer_seq = 4`).Scan(&seq); err != nil || seq <= 3 {
+		t.Fatalf("sequence after upgrade %d %v, want > 3", seq, err)
 	}
 }
 

@@ -143,11 +143,68 @@ func (s *sqlStore) migrations() []migration {
 		{sql: `ALTER TABLE exchanges ADD COLUMN promise_amount TEXT;
 		ALTER TABLE exchanges ADD COLUMN consumed TEXT;
 		UPDATE exchanges SET promise_amount = consumer_amount`, fn: backfillConsumed},
+		// 3: one random-key index fewer per accept. The digest's own unique
+		// index and the hashlock index become one unique (hashlock, digest)
+		// index (a digest covers the promise and so its hashlock: the
+		// uniqueness is the same). Every accept dirtied a random leaf page
+		// of each; each dirty page is a WAL frame written at commit.
+		{fn: mergeDigestIndex},
 	}
 	for i := range m {
 		m[i].sql = r.Replace(m[i].sql)
 	}
 	return m
+}
+
+// mergeDigestIndex is migration 3. SQLite cannot drop the inline UNIQUE
+// constraint of schema 1, so it rebuilds the table; PostgreSQL drops it.
+func mergeDigestIndex(ctx context.Context, s *sqlStore, tx *sql.Tx) error {
+	var stmts []string
+	if s.d.name == "postgres" {
+		stmts = []string{
+			`ALTER TABLE exchanges DROP CONSTRAINT exchanges_digest_key`,
+			`DROP INDEX exchanges_hashlock`,
+			`CREATE UNIQUE INDEX exchanges_hashlock_digest ON exchanges (hashlock, digest)`,
+		}
+	} else {
+		cols := `seq, digest, consumer, consumer_seq, provider, provider_seq, channel, agreement_id, agreement_total, hashlock,
+			consumer_amount, consumer_promise, hermes_amount, hermes_promise, exchange_signature, r, created_at, promise_amount, consumed`
+		stmts = []string{
+			`CREATE TABLE exchanges_v3 (
+				seq INTEGER PRIMARY KEY AUTOINCREMENT,
+				digest BLOB NOT NULL,
+				consumer TEXT NOT NULL,
+				consumer_seq BIGINT NOT NULL,
+				provider TEXT NOT NULL,
+				provider_seq BIGINT NOT NULL,
+				channel TEXT NOT NULL,
+				agreement_id TEXT NOT NULL,
+				agreement_total TEXT NOT NULL,
+				hashlock BLOB NOT NULL,
+				consumer_amount TEXT NOT NULL,
+				consumer_promise TEXT NOT NULL,
+				hermes_amount TEXT NOT NULL,
+				hermes_promise TEXT NOT NULL,
+				exchange_signature BLOB NOT NULL,
+				r BLOB,
+				created_at BIGINT NOT NULL,
+				promise_amount TEXT,
+				consumed TEXT
+			)`,
+			`INSERT INTO exchanges_v3 (` + cols + `) SELECT ` + cols + ` FROM exchanges`,
+			`DROP TABLE exchanges`,
+			`ALTER TABLE exchanges_v3 RENAME TO exchanges`,
+			`CREATE UNIQUE INDEX exchanges_consumer_seq ON exchanges (consumer, consumer_seq)`,
+			`CREATE UNIQUE INDEX exchanges_provider_seq ON exchanges (provider, provider_seq)`,
+			`CREATE UNIQUE INDEX exchanges_hashlock_digest ON exchanges (hashlock, digest)`,
+		}
+	}
+	for _, q := range stmts {
+		if _, err := tx.ExecContext(ctx, q); err != nil {
+			return fmt.Errorf("%s: %w", strings.Fields(q)[0], err)
+		}
+	}
+	return nil
 }
 
 // backfillConsumed sets consumed on every consumer's latest row to the sum
@@ -379,8 +436,8 @@ func scanExchange(row interface{ Scan(...any) error }) (Exchange, error) {
 }
 
 // ExchangeByDigest implements Store.
-func (s *sqlStore) ExchangeByDigest(ctx context.Context, digest [32]byte) (Exchange, error) {
-	return scanExchange(s.r.QueryRowContext(ctx, s.q(`SELECT `+exchangeCols+` FROM exchanges WHERE digest = ?`), digest[:]))
+func (s *sqlStore) ExchangeByDigest(ctx context.Context, hashlock, digest [32]byte) (Exchange, error) {
+	return scanExchange(s.r.QueryRowContext(ctx, s.q(`SELECT `+exchangeCols+` FROM exchanges WHERE hashlock = ? AND digest = ?`), hashlock[:], digest[:]))
 }
 
 // LatestProviderExchange implements Store.

@@ -123,8 +123,9 @@ type Store interface {
 	Consumer(ctx context.Context, id common.Address) (Consumer, []Agreement, error)
 	// Provider returns a provider's state (Version 0 if never seen).
 	Provider(ctx context.Context, id common.Address) (Provider, error)
-	// ExchangeByDigest returns the exchange stored under digest, or ErrNotFound.
-	ExchangeByDigest(ctx context.Context, digest [32]byte) (Exchange, error)
+	// ExchangeByDigest returns the exchange stored under digest, whose
+	// promise is locked by hashlock (the index is on both), or ErrNotFound.
+	ExchangeByDigest(ctx context.Context, hashlock, digest [32]byte) (Exchange, error)
 	// LatestProviderExchange returns the exchange holding the provider's
 	// latest (highest) hermes promise, or ErrNotFound.
 	LatestProviderExchange(ctx context.Context, provider common.Address) (Exchange, error)

@@ -89,7 +89,7 @@ func testEmpty(t *testing.T, open Opener) {
 	if err != nil || p.Version != 0 || p.Earned.Sign() != 0 {
 		t.Fatalf("unknown provider: %+v %v", p, err)
 	}
-	if _, err := s.ExchangeByDigest(ctx, [32]byte{1}); !errors.Is(err, store.ErrNotFound) {
+	if _, err := s.ExchangeByDigest(ctx, [32]byte{2}, [32]byte{1}); !errors.Is(err, store.ErrNotFound) {
 		t.Fatalf("missing exchange: %v", err)
 	}
 	if _, err := s.RevealR(ctx, common.HexToAddress("0x2"), [32]byte{1}, []byte("r")); !errors.Is(err, store.ErrNotFound) {
@@ -133,7 +133,7 @@ func testCommitAndRead(t *testing.T, open Opener) {
 	if err != nil || ps.Earned.Int64() != 150 || ps.Version != 2 || ps.Unrevealed != 2 {
 		t.Fatalf("provider %+v %v", ps, err)
 	}
-	e, err := s.ExchangeByDigest(ctx, a2.Exchange.Digest)
+	e, err := s.ExchangeByDigest(ctx, a2.Exchange.ConsumerPromise.Hashlock, a2.Exchange.Digest)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -275,11 +275,11 @@ func testRestart(t *testing.T, open Opener) {
 	if err != nil || cs.Promised.Cmp(big1) != 0 || len(ags) != 1 || ags[0].AgreementID.Int64() != 7 {
 		t.Fatalf("after restart: %+v %+v %v", cs, ags, err)
 	}
-	if _, err := s.ExchangeByDigest(ctx, a.Exchange.Digest); err != nil {
+	if _, err := s.ExchangeByDigest(ctx, a.Exchange.ConsumerPromise.Hashlock, a.Exchange.Digest); err != nil {
 		t.Fatal(err)
 	}
 	st, _ := s.Stats(ctx)
-	if st.SchemaVersion != 2 || st.Exchanges != 1 {
+	if st.SchemaVersion != 3 || st.Exchanges != 1 {
 		t.Fatalf("stats after restart %+v", st)
 	}
 }
