@@ -46,7 +46,6 @@ type Hermes struct {
 	// Service is the hermes service (for in-process checks).
 	Service *hermes.Service
 	st      store.Store
-	ln      net.Listener
 	listen  string
 	log     *slog.Logger
 	reg     *prometheus.Registry
