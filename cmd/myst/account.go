@@ -107,20 +107,26 @@ func (f *accountFlags) open(ctx context.Context, withTx bool) (*session, error) 
 
 func (f *accountFlags) transactorKey(dep chain.Deployment) (*ecdsa.PrivateKey, error) {
 	if f.txKeyFile != "" {
-		data, err := os.ReadFile(f.txKeyFile)
-		if err != nil {
-			return nil, fmt.Errorf("read transactor key: %w", err)
-		}
-		k, err := crypto.HexToECDSA(strings.TrimPrefix(strings.TrimSpace(string(data)), "0x"))
-		if err != nil {
-			return nil, fmt.Errorf("transactor key file %s: not a hex private key", f.txKeyFile)
-		}
-		return k, nil
+		return readKeyFile(f.txKeyFile)
 	}
 	if !dep.Faucet {
 		return nil, errors.New("not a dev deployment: pass --chain.transactor-key-file with the key that pays gas")
 	}
 	return devchain.DevKey(devchain.TransactorAccount), nil
+}
+
+// readKeyFile reads a hex private key (the account paying gas). The key is
+// never printed, not even in errors.
+func readKeyFile(path string) (*ecdsa.PrivateKey, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("read transactor key: %w", err)
+	}
+	k, err := crypto.HexToECDSA(strings.TrimPrefix(strings.TrimSpace(string(data)), "0x"))
+	if err != nil {
+		return nil, fmt.Errorf("transactor key file %s: not a hex private key", path)
+	}
+	return k, nil
 }
 
 // identityAddress resolves --identity or the keystore's default identity.

@@ -1,13 +1,18 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"path/filepath"
 	"time"
 
+	"github.com/ethereum/go-ethereum/common"
+	"github.com/ethereum/go-ethereum/ethclient"
 	"github.com/spf13/cobra"
 
+	"github.com/openmyst/openmyst/chain"
 	"github.com/openmyst/openmyst/chain/devchain"
+	"github.com/openmyst/openmyst/identity"
 )
 
 // defaultDeploymentPath is where `myst chain dev` writes, and other
@@ -19,9 +24,9 @@ func (a *app) defaultDeploymentPath() string {
 func newChainCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "chain",
-		Short: "Blockchain tools: the embedded dev chain",
+		Short: "Blockchain tools: the embedded dev chain, contract deployment",
 	}
-	cmd.AddCommand(newChainDevCmd())
+	cmd.AddCommand(newChainDevCmd(), newChainDeployCmd())
 	return cmd
 }
 
@@ -97,5 +102,83 @@ never send real value to them.`,
 	f.StringVar(&depPath, "chain.deployment", "", "write the deployment JSON here (default <data-dir>/chain/deployment.json)")
 	f.DurationVar(&exitTimelock, "exit-timelock", 10*time.Minute, "consumer channel unilateral exit timelock")
 	f.DurationVar(&feeDelay, "fee-notice-delay", time.Hour, "delay before a hermes fee change applies")
+	return cmd
+}
+
+func newChainDeployCmd() *cobra.Command {
+	var (
+		rpc, keyFile, out, supply, holder, minStake string
+		faucet                                      bool
+		exitTimelock, feeDelay                      time.Duration
+	)
+	cmd := &cobra.Command{
+		Use:   "deploy",
+		Short: "Deploy the MYST token and the registry to any EVM chain",
+		Long: `Deploys the MYST token (mints --supply to --holder; --faucet makes it a dev
+token anyone can mint) and the Registry (which creates the channel and hermes
+implementations) from the account in --chain.transactor-key-file, and writes
+the deployment JSON to --out for the other commands (--chain.deployment).
+Hermes hubs register themselves afterwards (myst hermes).`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			ctx := cmd.Context()
+			if keyFile == "" {
+				return errors.New("--chain.transactor-key-file is required (the deployer pays gas)")
+			}
+			if out == "" {
+				out = theApp.defaultDeploymentPath()
+			}
+			sup, err := chain.ParseMYST(supply)
+			if err != nil {
+				return fmt.Errorf("--supply: %w", err)
+			}
+			ms, err := chain.ParseMYST(minStake)
+			if err != nil {
+				return fmt.Errorf("--min-hermes-stake: %w", err)
+			}
+			var h common.Address
+			if holder != "" {
+				if h, err = identity.ParseAddress(holder); err != nil {
+					return fmt.Errorf("--holder: %w", err)
+				}
+			}
+			key, err := readKeyFile(keyFile)
+			if err != nil {
+				return err
+			}
+			eth, err := ethclient.DialContext(ctx, rpc)
+			if err != nil {
+				return fmt.Errorf("dial %s: %w", rpc, err)
+			}
+			defer eth.Close()
+			tx, err := chain.NewTransactor(ctx, eth, key, theApp.log)
+			if err != nil {
+				return err
+			}
+			dep, err := chain.Deploy(ctx, tx, chain.DeployParams{
+				Faucet: faucet, Supply: sup, Holder: h, MinHermesStake: ms,
+				ExitTimelock: exitTimelock, FeeNoticeDelay: feeDelay,
+			})
+			if err != nil {
+				return err
+			}
+			if err := dep.Save(out); err != nil {
+				return err
+			}
+			w := cmd.OutOrStdout()
+			fmt.Fprintf(w, "deployed on chain %d (block %d)\n  token:    %s\n  registry: %s\n  deployment: %s\n", dep.ChainID, dep.DeployBlock, dep.Token.Hex(), dep.Registry.Hex(), out)
+			return nil
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&rpc, "chain.rpc", "http://127.0.0.1:8545", "EVM JSON-RPC endpoint")
+	f.StringVar(&keyFile, "chain.transactor-key-file", "", "file with the deployer's hex private key")
+	f.StringVar(&out, "out", "", "deployment JSON to write (default <data-dir>/chain/deployment.json)")
+	f.StringVar(&supply, "supply", "0", "MYST minted to --holder at deployment")
+	f.StringVar(&holder, "holder", "", "receives --supply (default: the deployer)")
+	f.StringVar(&minStake, "min-hermes-stake", "100", "least MYST stake a hermes registers with")
+	f.BoolVar(&faucet, "faucet", false, "dev token: anyone may mint (never on a real network)")
+	f.DurationVar(&exitTimelock, "exit-timelock", 24*time.Hour, "consumer channel unilateral exit timelock")
+	f.DurationVar(&feeDelay, "fee-notice-delay", 7*24*time.Hour, "delay before a hermes fee change applies")
 	return cmd
 }

@@ -155,3 +155,28 @@ func TestAccountCLIEndToEnd(t *testing.T) {
 		t.Fatalf("--wei output:\n%s", out)
 	}
 }
+
+// TestChainDeployToAnyEVM deploys a production-style (no faucet) set of
+// contracts through `myst chain deploy` to a running chain over JSON-RPC.
+func TestChainDeployToAnyEVM(t *testing.T) {
+	rpc, _ := startChainDev(t)
+	keyFile := filepath.Join(t.TempDir(), "deployer.key")
+	if err := os.WriteFile(keyFile, []byte(gethcommon.Bytes2Hex(crypto.FromECDSA(devchain.DevKey(4)))+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	out := filepath.Join(t.TempDir(), "prod.json")
+	res := mustRun(t, t.TempDir(), "chain", "deploy", "--chain.rpc", rpc, "--chain.transactor-key-file", keyFile, "--out", out, "--supply", "1000000")
+	if !strings.Contains(res, "deployed on chain 1337") {
+		t.Fatalf("deploy output:\n%s", res)
+	}
+	// The new deployment has no faucet: topping up must come from the transactor's own MYST.
+	dd := t.TempDir()
+	pf := passFile(t, "pw")
+	mustRun(t, dd, "identity", "new", "--passphrase-file", pf)
+	if _, err := runCLI(t, dd, "account", "balance", "--chain.rpc", rpc, "--chain.deployment", out); err == nil || !strings.Contains(err.Error(), "hermes") {
+		t.Fatalf("balance without a hermes: %v", err)
+	}
+	if _, err := runCLI(t, dd, "chain", "deploy", "--chain.rpc", rpc, "--out", out); err == nil {
+		t.Fatal("deploy without a key accepted")
+	}
+}
