@@ -52,8 +52,9 @@ type Service struct {
 	cache  *Cache
 	syncTO time.Duration
 
-	cancel context.CancelFunc
-	wg     sync.WaitGroup
+	cancel    context.CancelFunc
+	wg        sync.WaitGroup
+	syncLimit *rateLimiter // per requesting peer
 
 	scoreMu sync.Mutex
 	scores  map[peer.ID]float64
@@ -107,6 +108,8 @@ func New(h host.Host, cfg Config) (*Service, error) {
 		cancel: cancel,
 		syncTO: cfg.SyncTimeout,
 		scores: map[peer.ID]float64{},
+		// A peer may pull the whole cache 3 times at once, then once a minute.
+		syncLimit: newRateLimiter(3, time.Minute),
 	}
 	if s.syncTO == 0 {
 		s.syncTO = 10 * time.Second
@@ -242,6 +245,10 @@ func (s *Service) Close() error {
 
 func (s *Service) serveSync(st network.Stream) {
 	defer st.Close()
+	if !s.syncLimit.allow(st.Conn().RemotePeer(), time.Now()) {
+		_ = st.Reset()
+		return
+	}
 	_ = st.SetDeadline(time.Now().Add(s.syncTO))
 	w := bufio.NewWriter(st)
 	var hdr [4]byte

@@ -352,3 +352,29 @@ func FuzzDecodeAnnouncement(f *testing.F) {
 		}
 	})
 }
+
+func TestSyncServeLimit(t *testing.T) {
+	ctx := t.Context()
+	a := startNode(t, ctx, nil, netOpts{})
+	defer a.close()
+	b := startNode(t, ctx, []peer.AddrInfo{a.node.AddrInfo()}, netOpts{})
+	defer b.close()
+	s := newSigner(t)
+	raw := signedBy(t, s, a.node.ID(), time.Now(), nil)
+	ann, _, err := DecodeAnnouncement(raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a.svc.Cache().Put(ann, raw)
+	if n, err := b.svc.SyncFrom(ctx, a.node.ID()); n != 1 || err != nil {
+		t.Fatalf("first sync: %d %v", n, err)
+	}
+	for i := 0; i < 2; i++ {
+		if _, err := b.svc.SyncFrom(ctx, a.node.ID()); err != nil {
+			t.Fatalf("sync %d within the burst: %v", i+2, err)
+		}
+	}
+	if _, err := b.svc.SyncFrom(ctx, a.node.ID()); err == nil {
+		t.Fatal("4th sync in a row was served")
+	}
+}
