@@ -162,6 +162,27 @@ func (p *Proposal) Validate() error {
 			return fmt.Errorf("market: proposal: addr %q: %w", a, err)
 		}
 	}
+	if err := p.ValidateOffer(); err != nil {
+		return err
+	}
+	if p.Seq == 0 {
+		return errors.New("market: proposal: missing seq")
+	}
+	if p.IssuedAt <= 0 {
+		return errors.New("market: proposal: missing issued_at")
+	}
+	if p.ExpiresAt <= p.IssuedAt {
+		return fmt.Errorf("market: proposal: expires_at %d not after issued_at %d", p.ExpiresAt, p.IssuedAt)
+	}
+	if time.Duration(p.ExpiresAt-p.IssuedAt)*time.Second > MaxTTL {
+		return fmt.Errorf("market: proposal: valid for %ds, max %s", p.ExpiresAt-p.IssuedAt, MaxTTL)
+	}
+	return nil
+}
+
+// ValidateOffer checks the fields a provider configures: service type,
+// location, price, hermes ids and access policy. Validate includes it.
+func (p *Proposal) ValidateOffer() error {
 	if _, err := ParseServiceType(string(p.ServiceType)); err != nil {
 		return fmt.Errorf("market: proposal: %w", err)
 	}
@@ -179,18 +200,6 @@ func (p *Proposal) Validate() error {
 	}
 	if err := p.Access.Validate(); err != nil {
 		return fmt.Errorf("market: proposal: %w", err)
-	}
-	if p.Seq == 0 {
-		return errors.New("market: proposal: missing seq")
-	}
-	if p.IssuedAt <= 0 {
-		return errors.New("market: proposal: missing issued_at")
-	}
-	if p.ExpiresAt <= p.IssuedAt {
-		return fmt.Errorf("market: proposal: expires_at %d not after issued_at %d", p.ExpiresAt, p.IssuedAt)
-	}
-	if time.Duration(p.ExpiresAt-p.IssuedAt)*time.Second > MaxTTL {
-		return fmt.Errorf("market: proposal: valid for %ds, max %s", p.ExpiresAt-p.IssuedAt, MaxTTL)
 	}
 	return nil
 }
