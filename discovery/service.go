@@ -23,6 +23,12 @@ import (
 // 4-byte big-endian length and the bytes, then closes the stream.
 const SyncProtocol protocol.ID = "/openmyst/proposals/sync/1.0.0"
 
+// Per-peer limit on serving sync.
+const (
+	syncBurst = 10
+	syncEvery = 6 * time.Second
+)
+
 // maxSyncItems bounds one sync response.
 const maxSyncItems = 4096
 
@@ -108,8 +114,9 @@ func New(h host.Host, cfg Config) (*Service, error) {
 		cancel: cancel,
 		syncTO: cfg.SyncTimeout,
 		scores: map[peer.ID]float64{},
-		// A peer may pull the whole cache 3 times at once, then once a minute.
-		syncLimit: newRateLimiter(3, time.Minute),
+		// A peer may pull the whole cache syncBurst times at once, then
+		// once per syncEvery.
+		syncLimit: newRateLimiter(syncBurst, syncEvery),
 	}
 	if s.syncTO == 0 {
 		s.syncTO = 10 * time.Second

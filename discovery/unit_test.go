@@ -369,12 +369,12 @@ func TestSyncServeLimit(t *testing.T) {
 	if n, err := b.svc.SyncFrom(ctx, a.node.ID()); n != 1 || err != nil {
 		t.Fatalf("first sync: %d %v", n, err)
 	}
-	for i := 0; i < 2; i++ {
+	for i := 0; i < syncBurst-1; i++ {
 		if _, err := b.svc.SyncFrom(ctx, a.node.ID()); err != nil {
 			t.Fatalf("sync %d within the burst: %v", i+2, err)
 		}
 	}
 	if _, err := b.svc.SyncFrom(ctx, a.node.ID()); err == nil {
-		t.Fatal("4th sync in a row was served")
+		t.Fatal("sync beyond the burst was served")
 	}
 }
