@@ -29,6 +29,7 @@ import (
 	"github.com/openmyst/openmyst/session/provider"
 	"github.com/openmyst/openmyst/storage"
 	"github.com/openmyst/openmyst/tunnel"
+	"github.com/openmyst/openmyst/tunnel/kernel"
 	"github.com/openmyst/openmyst/tunnel/userspace"
 )
 
@@ -71,6 +72,9 @@ type ProviderConfig struct {
 	// consumers reach it at (default 127.0.0.1).
 	WGPort        uint16
 	AdvertiseAddr netip.Addr
+	// ExitMode is userspace (default: gVisor netstack, no privileges) or
+	// kernel (TUN + nftables, root).
+	ExitMode tunnel.Mode
 	// Allow opens exit destinations the default policy denies (e.g. a
 	// loopback test server).
 	Allow []tunnel.Rule
@@ -96,7 +100,7 @@ type Provider struct {
 	Pay       *paystore.Store
 	P2P       *p2p.Node
 	Discovery *discovery.Service
-	Exit      *userspace.Exit
+	Exit      tunnel.Exit
 	Sessions  *provider.Manager
 	Hermes    *hclient.Client
 	hashlocks *hclient.StorageHashlocks
@@ -173,11 +177,20 @@ func StartProvider(ctx context.Context, cfg ProviderConfig) (_ *Provider, err er
 	if err != nil {
 		return nil, err
 	}
-	v4, v6 := pool.Ranges()
-	p.Exit, err = userspace.NewExit(userspace.ExitConfig{
-		PrivateKey: wgKey, ListenPort: cfg.WGPort, AdvertiseAddr: cfg.AdvertiseAddr, Gateway: pool.Gateway(),
-		TunnelRanges: []netip.Prefix{v4, v6}, Policy: policy, Log: log,
-	})
+	switch cfg.ExitMode {
+	case "", tunnel.ModeUserspace:
+		v4, v6 := pool.Ranges()
+		p.Exit, err = userspace.NewExit(userspace.ExitConfig{
+			PrivateKey: wgKey, ListenPort: cfg.WGPort, AdvertiseAddr: cfg.AdvertiseAddr, Gateway: pool.Gateway(),
+			TunnelRanges: []netip.Prefix{v4, v6}, Policy: policy, Log: log,
+		})
+	case tunnel.ModeKernel:
+		p.Exit, err = kernel.NewExit(ctx, kernel.ExitConfig{
+			PrivateKey: wgKey, ListenPort: cfg.WGPort, EndpointAddr: cfg.AdvertiseAddr, Pool: pool, Policy: policy, Log: log,
+		})
+	default:
+		err = fmt.Errorf("unknown exit mode %q", cfg.ExitMode)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("node: exit: %w", err)
 	}

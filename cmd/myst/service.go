@@ -1,7 +1,6 @@
 package main
 
 import (
-	"errors"
 	"fmt"
 	"net/netip"
 	"path/filepath"
@@ -50,9 +49,6 @@ GET /earnings and POST /settle.`,
 			if err != nil {
 				return err
 			}
-			if mode != tunnel.ModeUserspace {
-				return errors.New("--exit-mode kernel is not wired into myst service yet (tunnel/kernel exists; use userspace)")
-			}
 			ipt, err := market.ParseIPType(ipType)
 			if err != nil {
 				return err
@@ -96,7 +92,7 @@ GET /earnings and POST /settle.`,
 					Hermes: s.hermes, HermesURL: hermesURL, Bootstrap: boot, ListenAddrs: listen, NAT: true,
 					Location: market.Location{Country: strings.ToUpper(country), City: city, IPType: ipt},
 					Price:    market.Price{PerHour: market.NewAmount(ph), PerGiB: market.NewAmount(pg)},
-					WGPort:   wgPort, AdvertiseAddr: adv, Allow: rules,
+					WGPort:   wgPort, AdvertiseAddr: adv, Allow: rules, ExitMode: mode,
 					Progress: func(m string) { fmt.Fprintln(out, m) }, Log: theApp.log,
 				})
 				if err != nil {
