@@ -192,10 +192,7 @@ func (f *discoveryFlags) offer() (market.Proposal, error) {
 		Hermes:      hermes,
 		Access:      access,
 	}
-	if err := p.Location.Validate(); err != nil {
-		return p, err
-	}
-	if err := p.Access.Validate(); err != nil {
+	if err := p.ValidateOffer(); err != nil {
 		return p, err
 	}
 	return p, nil
