@@ -162,3 +162,56 @@ func bytesOf(v byte, n int) []byte {
 	}
 	return b
 }
+
+// FuzzIdentityDigestsMatchContracts: for random fields, every action-tagged
+// digest computed in Go equals the contract's view function.
+func FuzzIdentityDigestsMatchContracts(f *testing.F) {
+	f.Add([]byte{1}, []byte{2}, []byte{3}, []byte{4}, uint64(1))
+	f.Add(bytesOf(0xff, 20), bytesOf(0xff, 20), bytesOf(0xff, 32), bytesOf(0xff, 32), uint64(1<<63))
+	f.Add([]byte{}, []byte{}, []byte{}, []byte{}, uint64(0))
+	e := newEnv(f, hermesOpts{})
+	_, ch := e.registered(nil)
+	cb, err := bindings.NewConsumerChannel(ch, e.backend)
+	if err != nil {
+		f.Fatal(err)
+	}
+	hb, err := bindings.NewHermes(e.hermes, e.backend)
+	if err != nil {
+		f.Fatal(err)
+	}
+	id := e.client.ChainID()
+	reg := e.dep.Registry
+	f.Fuzz(func(t *testing.T, a1, a2, n1, n2 []byte, nonce uint64) {
+		x, y := common.BytesToAddress(a1), common.BytesToAddress(a2)
+		u, v := word(n1), word(n2)
+		o := call(context.Background())
+		check := func(name string, got [32]byte, err error, want [32]byte) {
+			t.Helper()
+			if err != nil {
+				t.Fatalf("%s: %v", name, err)
+			}
+			if got != want {
+				t.Fatalf("%s: contract %x, Go %x", name, got, want)
+			}
+		}
+		bn := new(big.Int).SetUint64(nonce)
+		got, err := e.client.registry.RegisterDigest(o, x, y, u, x)
+		check("register", got, err, RegisterDigest(id, reg, x, y, u, x))
+		got, err = e.client.registry.OpenChannelDigest(o, x, y, u)
+		check("open channel", got, err, OpenChannelDigest(id, reg, x, y, u))
+		got, err = e.client.registry.BeneficiaryDigest(o, x, y, x, v, bn)
+		check("beneficiary", got, err, BeneficiaryDigest(id, reg, x, y, x, v, nonce))
+		got, err = cb.WithdrawDigest(o, u, y, v, bn)
+		check("withdraw", got, err, WithdrawDigest(id, ch, u, y, v, nonce))
+		got, err = cb.RequestExitDigest(o, u, bn)
+		check("request exit", got, err, RequestExitDigest(id, ch, u, nonce))
+		got, err = hb.DecreaseStakeDigest(o, x, u, v, bn)
+		check("decrease stake", got, err, DecreaseStakeDigest(id, e.hermes, x, u, v, nonce))
+		cid, err := hb.ChannelId(o, x)
+		check("provider channel id", cid, err, ProviderChannelID(x, e.hermes))
+		ca, err := e.client.registry.ChannelAddress(o, x, y)
+		if err != nil || ca != ChannelAddress(reg, e.dep.ChannelImplementation, x, y) {
+			t.Fatalf("channel address: contract %s (%v)", ca.Hex(), err)
+		}
+	})
+}
