@@ -1,0 +1,126 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/ethereum/go-ethereum/common"
+
+	"github.com/openmyst/openmyst/chain"
+	"github.com/openmyst/openmyst/identity"
+	"github.com/openmyst/openmyst/node"
+	"github.com/openmyst/openmyst/tunnel"
+)
+
+// TestConnectThroughDaemon: against an in-process devnet, `myst daemon`
+// (a subprocess) connects on `myst connect --country DE`, bytes flow
+// through its SOCKS5 proxy, `myst status` and GET /sessions show the
+// session, and `myst disconnect` ends it.
+func TestConnectThroughDaemon(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs a devnet and a daemon subprocess")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	body := strings.Repeat("openmyst ", 100_000)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { _, _ = io.WriteString(w, body) }))
+	defer srv.Close()
+	_, port, _ := net.SplitHostPort(srv.Listener.Addr().String())
+	rule, err := tunnel.ParseRule("tcp:127.0.0.1/32 port " + port)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, err := node.StartDevnet(ctx, node.DevnetConfig{DataDir: t.TempDir(), Allow: []tunnel.Rule{rule}, Log: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+
+	// A fresh consumer identity in the daemon's keystore, registered and
+	// funded on the devnet.
+	dd := t.TempDir()
+	pf := passFile(t, "consumer-pw")
+	out, err := runCLI(t, dd, "identity", "new", "--passphrase-file", pf, "--set-default")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := common.HexToAddress(strings.TrimSpace(out))
+	ids, err := identity.NewManager(filepath.Join(dd, "keystore"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := ids.Unlock(addr, "consumer-pw"); err != nil {
+		t.Fatal(err)
+	}
+	signer, err := ids.Signer(addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	hermesID := d.Chain.Deployment().Hermes
+	if _, err := d.Client.Mint(ctx, d.Client.ChannelAddress(addr, hermesID), chain.MYST(5)); err != nil {
+		t.Fatal(err)
+	}
+	if err := node.EnsureRegistered(ctx, d.Client, signer, hermesID, nil); err != nil {
+		t.Fatal(err)
+	}
+	ids.LockAll()
+
+	apiPort := freePort(t)
+	daemon, lines := startDaemonWith(t, dd, apiPort, "--p2p.bootstrap", d.BootstrapAddrs()[0],
+		"--consumer.passphrase-file", pf, "--consumer.chain-rpc", d.Chain.URL(), "--consumer.chain-deployment", d.DeploymentPath())
+	var seen []string
+	waitLine(t, lines, "node started", &seen)
+	api := []string{"--tequilapi.port", strconv.Itoa(apiPort)}
+
+	socks := fmt.Sprintf("127.0.0.1:%d", freePort(t))
+	out, err = runCLI(t, dd, append(api, "connect", "--country", "DE", "--proxy", socks)...)
+	if err != nil {
+		t.Fatalf("myst connect: %v %s", err, out)
+	}
+	if !strings.Contains(out, d.Providers[0].Address().Hex()) || !strings.Contains(out, socks) {
+		t.Fatalf("connect printed %q, want the DE provider and %s", out, socks)
+	}
+	tr := &http.Transport{Proxy: http.ProxyURL(&url.URL{Scheme: "socks5", Host: socks})}
+	resp, err := (&http.Client{Transport: tr, Timeout: 30 * time.Second}).Get(srv.URL)
+	if err != nil {
+		t.Fatalf("GET through the daemon's SOCKS5 proxy: %v", err)
+	}
+	got, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	tr.CloseIdleConnections()
+	if err != nil || string(got) != body {
+		t.Fatalf("downloaded %d bytes (%v), want %d", len(got), err, len(body))
+	}
+	out, err = runCLI(t, dd, append(api, "status")...)
+	if err != nil || !regexp.MustCompile(`state\s+connected`).MatchString(out) || !strings.Contains(out, "(DE)") {
+		t.Fatalf("myst status: %v\n%s", err, out)
+	}
+	if _, err := runCLI(t, dd, append(api, "connect")...); err == nil {
+		t.Fatal("a second connect succeeded while connected")
+	}
+	base := "http://127.0.0.1:" + strconv.Itoa(apiPort)
+	token := login(t, base, dd)
+	if b, code := getAuth(t, base+"/sessions", token); code != 200 || !strings.Contains(b, `"role":"consumer"`) {
+		t.Fatalf("GET /sessions: %d %s", code, b)
+	}
+	out, err = runCLI(t, dd, append(api, "disconnect")...)
+	if err != nil || !strings.Contains(out, "disconnected") {
+		t.Fatalf("myst disconnect: %v %s", err, out)
+	}
+	if _, err := runCLI(t, dd, append(api, "status")...); err == nil {
+		t.Fatal("status after disconnect succeeded")
+	}
+	stopDaemon(t, daemon, lines)
+}
