@@ -401,6 +401,10 @@ func rateLimitedAtEveryNode(t *testing.T, ctx context.Context, net *testNet) {
 			if s.RateLimited-before[i].RateLimited+passed < sent {
 				return false
 			}
+			// Accepted messages reach the cache just after validation.
+			if _, ok := n.svc.Cache().Get(fid.Address()); !ok {
+				return false
+			}
 		}
 		return true
 	})
