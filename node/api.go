@@ -4,24 +4,52 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"sync"
 	"time"
 
+	"github.com/ethereum/go-ethereum/common"
+
+	"github.com/openmyst/openmyst/market"
 	"github.com/openmyst/openmyst/session"
 	"github.com/openmyst/openmyst/session/consumer"
+	"github.com/openmyst/openmyst/session/pingpong"
 	"github.com/openmyst/openmyst/tequilapi"
 )
 
 // ConnectionAPI serves Tequilapi's connection routes from a consumer node:
-// one connection at a time.
+// one connection at a time, re-established when it drops.
+//
+// Reconnect policy: when a session ends without Disconnect, it is opened
+// again on the best proposal matching the same filter, after 1 s, 2 s,
+// 4 s, ... up to Reconnect attempts, with the same local SOCKS5 address. A
+// provider that overcharged or sent a bad invoice is excluded from then on;
+// after insufficient channel balance there is no retry (top up first).
 type ConnectionAPI struct {
 	// Consumer returns the consumer node, starting it on first use.
 	Consumer func(ctx context.Context) (*Consumer, error)
 	// DefaultSOCKS is the SOCKS5 address when a request names none.
 	DefaultSOCKS string
+	// Reconnect is how many attempts re-establish a dropped connection
+	// (0: 3; negative: never).
+	Reconnect int
+	// Log receives reconnect events (default slog.Default()).
+	Log *slog.Logger
 
-	mu   sync.Mutex
-	conn *consumer.Connection
+	mu  sync.Mutex
+	cur *managed
+}
+
+// managed is one user connection across reconnects.
+type managed struct {
+	filter     market.Filter
+	socks      string
+	conn       *consumer.Connection // guarded by ConnectionAPI.mu
+	reconnects int                  // guarded by ConnectionAPI.mu
+	ended      bool                 // guarded by ConnectionAPI.mu: gave up
+	exclude    map[common.Address]bool
+	cancel     context.CancelFunc
+	done       chan struct{}
 }
 
 var _ tequilapi.ConnectionService = (*ConnectionAPI)(nil)
@@ -29,15 +57,11 @@ var _ tequilapi.ConnectionService = (*ConnectionAPI)(nil)
 // Connect implements tequilapi.ConnectionService.
 func (a *ConnectionAPI) Connect(ctx context.Context, req tequilapi.ConnectRequest) (tequilapi.ConnectionStatus, error) {
 	a.mu.Lock()
-	defer a.mu.Unlock()
-	if a.conn != nil {
-		select {
-		case <-a.conn.Done():
-			a.conn = nil
-		default:
-			return tequilapi.ConnectionStatus{}, tequilapi.ErrAlreadyConnected
-		}
+	if a.cur != nil && !a.cur.ended {
+		a.mu.Unlock()
+		return tequilapi.ConnectionStatus{}, tequilapi.ErrAlreadyConnected
 	}
+	a.mu.Unlock()
 	c, err := a.Consumer(ctx)
 	if err != nil {
 		return tequilapi.ConnectionStatus{}, err
@@ -46,44 +70,146 @@ func (a *ConnectionAPI) Connect(ctx context.Context, req tequilapi.ConnectReques
 	if err != nil {
 		return tequilapi.ConnectionStatus{}, err
 	}
-	socks := req.SOCKSListen
-	if socks == "" {
-		socks = a.DefaultSOCKS
+	m := &managed{filter: f, socks: req.SOCKSListen, exclude: map[common.Address]bool{}, done: make(chan struct{})}
+	if m.socks == "" {
+		m.socks = a.DefaultSOCKS
 	}
-	wctx, cancel := context.WithTimeout(ctx, 15*time.Second)
-	ps, _ := c.WaitProposals(wctx, f, 1)
+	conn, err := a.dial(ctx, c, m, 15*time.Second)
+	if err != nil {
+		return tequilapi.ConnectionStatus{}, err
+	}
+	m.conn = conn
+	a.mu.Lock()
+	if a.cur != nil && !a.cur.ended {
+		a.mu.Unlock()
+		_ = conn.Disconnect(ctx)
+		return tequilapi.ConnectionStatus{}, tequilapi.ErrAlreadyConnected
+	}
+	a.cur = m
+	a.mu.Unlock()
+	wctx, cancel := context.WithCancel(context.Background())
+	m.cancel = cancel
+	go a.watch(wctx, c, m)
+	return a.status(m), nil
+}
+
+// dial opens a session on the best proposal for m.
+func (a *ConnectionAPI) dial(ctx context.Context, c *Consumer, m *managed, wait time.Duration) (*consumer.Connection, error) {
+	wctx, cancel := context.WithTimeout(ctx, wait)
+	ps, _ := c.WaitProposals(wctx, m.filter, 1)
 	cancel()
-	p, err := consumer.Pick(ps, f)
-	if err != nil {
-		return tequilapi.ConnectionStatus{}, err
+	var allowed []market.Proposal
+	for _, p := range ps {
+		if !m.exclude[p.ProviderID] {
+			allowed = append(allowed, p)
+		}
 	}
-	conn, err := c.Sessions.Connect(ctx, p, consumer.Options{SOCKSListen: socks})
+	p, err := consumer.Pick(allowed, m.filter)
 	if err != nil {
-		return tequilapi.ConnectionStatus{}, err
+		return nil, err
 	}
-	a.conn = conn
-	return statusDTO(conn), nil
+	return c.Sessions.Connect(ctx, p, consumer.Options{SOCKSListen: m.socks})
+}
+
+// watch re-establishes m's connection when it drops, per the policy.
+func (a *ConnectionAPI) watch(ctx context.Context, c *Consumer, m *managed) {
+	defer close(m.done)
+	log := a.Log
+	if log == nil {
+		log = slog.Default()
+	}
+	attempts := a.Reconnect
+	if attempts == 0 {
+		attempts = 3
+	}
+	giveUp := func() {
+		a.mu.Lock()
+		m.ended = true
+		a.mu.Unlock()
+	}
+	for {
+		a.mu.Lock()
+		conn := m.conn
+		a.mu.Unlock()
+		select {
+		case <-ctx.Done():
+			return
+		case <-conn.Done():
+		}
+		err := conn.Err()
+		switch {
+		case ctx.Err() != nil:
+			return
+		case attempts < 0 || errors.Is(err, pingpong.ErrInsufficientBalance):
+			log.Warn("consumer: connection ended; not reconnecting", "err", err)
+			giveUp()
+			return
+		case errors.Is(err, pingpong.ErrOvercharge) || errors.Is(err, pingpong.ErrBadInvoice):
+			m.exclude[conn.Proposal().ProviderID] = true
+		}
+		var next *consumer.Connection
+		for i := 0; i < attempts && next == nil; i++ {
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(time.Second << i):
+			}
+			var derr error
+			if next, derr = a.dial(ctx, c, m, 5*time.Second); derr != nil {
+				log.Info("consumer: reconnect failed", "attempt", i+1, "err", derr)
+			}
+		}
+		if next == nil {
+			log.Warn("consumer: connection lost; reconnecting failed", "err", err)
+			giveUp()
+			return
+		}
+		log.Info("consumer: reconnected", "provider", next.Proposal().ProviderID.Hex(), "after", err)
+		a.mu.Lock()
+		m.conn = next
+		m.reconnects++
+		a.mu.Unlock()
+	}
 }
 
 // Status implements tequilapi.ConnectionService.
 func (a *ConnectionAPI) Status(context.Context) (tequilapi.ConnectionStatus, error) {
 	a.mu.Lock()
-	defer a.mu.Unlock()
-	if a.conn == nil {
+	m := a.cur
+	a.mu.Unlock()
+	if m == nil {
 		return tequilapi.ConnectionStatus{}, tequilapi.ErrNotConnected
 	}
-	return statusDTO(a.conn), nil
+	return a.status(m), nil
+}
+
+func (a *ConnectionAPI) status(m *managed) tequilapi.ConnectionStatus {
+	a.mu.Lock()
+	conn, n := m.conn, m.reconnects
+	a.mu.Unlock()
+	st := statusDTO(conn)
+	st.Reconnects = n
+	return st
 }
 
 // Disconnect implements tequilapi.ConnectionService.
 func (a *ConnectionAPI) Disconnect(ctx context.Context) error {
 	a.mu.Lock()
-	conn := a.conn
-	a.conn = nil
+	m := a.cur
+	a.cur = nil
 	a.mu.Unlock()
-	if conn == nil {
+	if m == nil {
 		return tequilapi.ErrNotConnected
 	}
+	m.cancel()
+	select {
+	case <-m.done:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	a.mu.Lock()
+	conn := m.conn
+	a.mu.Unlock()
 	return conn.Disconnect(ctx)
 }
 

@@ -25,6 +25,7 @@ import (
 	"github.com/openmyst/openmyst/session/consumer"
 	"github.com/openmyst/openmyst/session/pingpong"
 	"github.com/openmyst/openmyst/session/provider"
+	"github.com/openmyst/openmyst/tequilapi"
 	"github.com/openmyst/openmyst/tunnel"
 )
 
@@ -149,6 +150,57 @@ func TestEndToEnd(t *testing.T) {
 	t.Run("provider restart keeps acknowledged earnings settleable", func(t *testing.T) {
 		testProviderRestart(t, ctx, d, c)
 	})
+	t.Run("connection is re-established after the provider restarts", func(t *testing.T) {
+		testReconnect(t, ctx, d, c, srv.URL, body)
+	})
+}
+
+func testReconnect(t *testing.T, ctx context.Context, d *Devnet, c *Consumer, target string, body []byte) {
+	api := &ConnectionAPI{Consumer: func(context.Context) (*Consumer, error) { return c, nil }, Log: testLog()}
+	defer api.Close(ctx)
+	st, err := api.Connect(ctx, tequilapi.ConnectRequest{Country: "DE", SOCKSListen: "127.0.0.1:0"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Provider != d.Providers[0].Address().Hex() || !st.Running {
+		t.Fatalf("status %+v", st)
+	}
+	// SOCKSListen ":0" picks a new port per session; fetch through the
+	// tunnel instead.
+	if _, err := d.RestartProvider(ctx, 0); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	var now tequilapi.ConnectionStatus
+	for {
+		if now, err = api.Status(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if now.Reconnects == 1 && now.Running {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("not reconnected: %+v", now)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if now.SessionID == st.SessionID || now.Provider != st.Provider {
+		t.Fatalf("after reconnect %+v, before %+v", now, st)
+	}
+	sa, err := net.ResolveTCPAddr("tcp", now.SOCKS)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := download(ctx, sa, target)
+	if err != nil || !bytes.Equal(got, body) {
+		t.Fatalf("download after reconnect: %d bytes, %v", len(got), err)
+	}
+	if err := api.Disconnect(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := api.Status(ctx); !errors.Is(err, tequilapi.ErrNotConnected) {
+		t.Fatalf("status after disconnect: %v", err)
+	}
 }
 
 // waitInvoices waits until conn has paid n invoices.
@@ -206,17 +258,37 @@ func testHermesOutage(t *testing.T, ctx context.Context, d *Devnet, c *Consumer)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := new(big.Int).Sub(after.Earned, before.Earned); got.Cmp(paid) != 0 {
-		t.Fatalf("hermes credited %s after the outage, consumer paid %s", got, paid)
+	// Everything the provider accepted reached the hermes.
+	if got := new(big.Int).Sub(after.Earned, before.Earned); got.Cmp(e.Stats.Accepted) != 0 {
+		t.Fatalf("hermes credited %s after the outage, provider accepted %s", got, e.Stats.Accepted)
 	}
+	checkInFlight(t, prov, paid, e.Stats.Accepted)
 	rec, _, err := prov.History.Get(ctx, e.ID)
-	if err != nil || rec.PaidInt().Cmp(paid) != 0 {
-		t.Fatalf("history paid %s (%v), consumer paid %s", rec.Paid, err, paid)
+	if err != nil || rec.PaidInt().Cmp(e.Stats.Accepted) != 0 {
+		t.Fatalf("history paid %s (%v), provider accepted %s", rec.Paid, err, e.Stats.Accepted)
+	}
+}
+
+// checkInFlight: the consumer may have paid one invoice more than the
+// provider accepted (an exchange message in flight when the provider ended
+// the session); never more than one interval's worth.
+func checkInFlight(t *testing.T, prov *Provider, paid, accepted *big.Int) {
+	t.Helper()
+	gap := new(big.Int).Sub(paid, accepted)
+	p, _ := prov.Proposal()
+	price := pingpong.Price{PerHour: p.Price.PerHour.Int(), PerGiB: p.Price.PerGiB.Int()}
+	limit := pingpong.DefaultTolerance.Allowed(price, testPayment.Interval+testPayment.CheckEvery, 1<<20)
+	if gap.Sign() < 0 || gap.Cmp(limit) > 0 {
+		t.Fatalf("consumer paid %s, provider accepted %s: gap %s outside [0, %s]", paid, accepted, gap, limit)
+	}
+	if gap.Sign() > 0 {
+		t.Logf("an exchange message of %s wei was in flight when the session ended", gap)
 	}
 }
 
 func testProviderRestart(t *testing.T, ctx context.Context, d *Devnet, c *Consumer) {
 	prov := d.Providers[0]
+	ended := endedWatcher(prov)
 	before, err := prov.Earnings(ctx)
 	if err != nil {
 		t.Fatal(err)
@@ -236,7 +308,10 @@ func testProviderRestart(t *testing.T, ctx context.Context, d *Devnet, c *Consum
 		t.Fatal("consumer session survived the provider going away")
 	}
 	paid := conn.PayerStats().Paid
-	// Everything the consumer promised reaches the hermes: what the old
+	e := waitEnded(t, ended, 10*time.Second)
+	checkInFlight(t, np, paid, e.Stats.Accepted)
+	paid = e.Stats.Accepted
+	// Everything the provider accepted reaches the hermes: what the old
 	// process had not forwarded is recovered by the new one at start.
 	deadline := time.Now().Add(15 * time.Second)
 	var after Earnings

@@ -84,8 +84,11 @@ type ConnectionStatus struct {
 	Spent string `json:"spent"`
 	// RatePerHour is the spend rate, wei per hour.
 	RatePerHour string `json:"rate_per_hour"`
-	// Running is false once the session has ended.
+	// Running is false once the session has ended (and reconnecting
+	// gave up).
 	Running bool `json:"running"`
+	// Reconnects counts sessions re-established after a drop.
+	Reconnects int `json:"reconnects"`
 	// Error is why the session ended, if it failed.
 	Error string `json:"error,omitempty"`
 }
