@@ -298,9 +298,44 @@ type Earnings struct {
 	Unsettled *big.Int `json:"unsettled"`
 }
 
+// Settler reads a provider's earnings and settles them on chain. It
+// needs no identity key: the hermes signed the promise and the chain
+// client's transactor pays the gas.
+type Settler struct {
+	// Chain is the chain client; Hermes the hermes contract.
+	Chain  *chain.Client
+	Hermes common.Address
+	// Provider is the provider identity.
+	Provider common.Address
+	// Client is the hermes API client.
+	Client *hclient.Client
+	// Pay and Hashlocks are the provider's stores of invoice secrets.
+	Pay       *paystore.Store
+	Hashlocks *hclient.StorageHashlocks
+}
+
+// NewSettler returns a Settler over a provider's node database.
+func NewSettler(ctx context.Context, db *storage.DB, c *chain.Client, hermesID common.Address, hermesURL string, provider common.Address) (*Settler, error) {
+	hl, err := hclient.NewStorageHashlocks(ctx, db)
+	if err != nil {
+		return nil, err
+	}
+	return &Settler{Chain: c, Hermes: hermesID, Provider: provider, Client: hclient.New(hermesURL, hl, hclient.Options{}), Pay: paystore.New(db), Hashlocks: hl}, nil
+}
+
+func (p *Provider) settler() *Settler {
+	return &Settler{Chain: p.cfg.Chain, Hermes: p.cfg.Hermes, Provider: p.Address(), Client: p.Hermes, Pay: p.Pay, Hashlocks: p.hashlocks}
+}
+
 // Earnings reads the provider's earnings from the hermes and the chain.
-func (p *Provider) Earnings(ctx context.Context) (Earnings, error) {
-	v, err := p.Hermes.Provider(ctx, p.Address().Hex())
+func (p *Provider) Earnings(ctx context.Context) (Earnings, error) { return p.settler().Earnings(ctx) }
+
+// Settle settles the latest hermes promise on chain (see Settler.Settle).
+func (p *Provider) Settle(ctx context.Context) (Settlement, error) { return p.settler().Settle(ctx) }
+
+// Earnings reads the provider's earnings from the hermes and the chain.
+func (p *Settler) Earnings(ctx context.Context) (Earnings, error) {
+	v, err := p.Client.Provider(ctx, p.Provider.Hex())
 	if err != nil {
 		return Earnings{}, fmt.Errorf("node: hermes view: %w", err)
 	}
@@ -308,7 +343,7 @@ func (p *Provider) Earnings(ctx context.Context) (Earnings, error) {
 	if v.LatestPromise != nil {
 		e.Earned.Set(v.LatestPromise.Amount)
 	}
-	pc, err := p.cfg.Chain.ProviderChannel(ctx, p.cfg.Hermes, p.Address())
+	pc, err := p.Chain.ProviderChannel(ctx, p.Hermes, p.Provider)
 	if err != nil {
 		return Earnings{}, fmt.Errorf("node: provider channel: %w", err)
 	}
@@ -334,8 +369,8 @@ var ErrNothingToSettle = errors.New("node: nothing to settle")
 // Settle settles the latest hermes promise on chain with its secret R
 // (from the node database, so it works after a restart). The provider's
 // beneficiary receives the promise minus the hermes fee.
-func (p *Provider) Settle(ctx context.Context) (Settlement, error) {
-	v, err := p.Hermes.Provider(ctx, p.Address().Hex())
+func (p *Settler) Settle(ctx context.Context) (Settlement, error) {
+	v, err := p.Client.Provider(ctx, p.Provider.Hex())
 	if err != nil {
 		return Settlement{}, fmt.Errorf("node: hermes view: %w", err)
 	}
@@ -352,13 +387,13 @@ func (p *Provider) Settle(ctx context.Context) (Settlement, error) {
 	}
 	r, _, err := p.Pay.Secret(ctx, lp.Hashlock)
 	if err != nil {
-		entry, herr := p.hashlocks.Get(ctx, lp.Hashlock)
+		entry, herr := p.Hashlocks.Get(ctx, lp.Hashlock)
 		if herr != nil {
 			return Settlement{}, fmt.Errorf("node: secret of the latest hermes promise: %w", err)
 		}
 		r = entry.R
 	}
-	rc, err := p.cfg.Chain.SettleProviderPromise(ctx, p.cfg.Hermes, p.Address(),
+	rc, err := p.Chain.SettleProviderPromise(ctx, p.Hermes, p.Provider,
 		chain.Promise{ChannelID: lp.ChannelID, Amount: lp.Amount, Fee: lp.Fee, Hashlock: lp.Hashlock, Signature: lp.Signature}, r)
 	if err != nil {
 		return Settlement{}, fmt.Errorf("node: settle on chain: %w", err)

@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"net/http"
 	"net/netip"
 	"path/filepath"
 	"strings"
@@ -14,7 +15,9 @@ import (
 	"github.com/openmyst/openmyst/node"
 	"github.com/openmyst/openmyst/p2p"
 	mystsession "github.com/openmyst/openmyst/session"
+	"github.com/openmyst/openmyst/storage"
 	"github.com/openmyst/openmyst/tequilapi"
+	"github.com/openmyst/openmyst/tequilapi/client"
 	"github.com/openmyst/openmyst/tunnel"
 )
 
@@ -108,14 +111,18 @@ GET /earnings and POST /settle.`,
 					<-ctx.Done()
 					return nil
 				}
+				pw, created, err := tequilapi.EnsurePassword(theApp.passwordFile())
+				if err != nil {
+					return err
+				}
+				if created {
+					fmt.Fprintf(cmd.ErrOrStderr(), "Tequilapi password for user %q (shown once, stored in %s): %s\n", tequilapi.Username, theApp.passwordFile(), pw)
+				}
 				srv, err := tequilapi.New(tequilapi.Config{
 					Address: theApp.tequilapiAddress, Port: theApp.tequilapiPort, PasswordFile: theApp.passwordFile(),
 					Version: buildinfo.String(), Log: theApp.log,
 				})
 				if err != nil {
-					return err
-				}
-				if _, _, err := tequilapi.EnsurePassword(theApp.passwordFile()); err != nil {
 					return err
 				}
 				srv.Add(tequilapi.SessionRoutes(node.HistoryAPI{History: func() *mystsession.History { return p.History }}, theApp.log)...)
@@ -149,5 +156,65 @@ GET /earnings and POST /settle.`,
 	fl.Uint16Var(&wgPort, "wg.port", 51820, "WireGuard UDP port")
 	fl.StringSliceVar(&allow, "exit.allow", nil, "extra exit allow rules, e.g. \"tcp:127.0.0.1/32 port 8080\" (use sparingly)")
 	fl.BoolVar(&api, "service.api", true, "serve GET /sessions, GET /earnings and POST /settle on the Tequilapi address")
+	cmd.AddCommand(newServiceSettleCmd())
+	return cmd
+}
+
+func newServiceSettleCmd() *cobra.Command {
+	var f accountFlags
+	var hermesURL string
+	cmd := &cobra.Command{
+		Use:   "settle",
+		Short: "Settle the provider's hermes earnings on chain (POST /settle on a running service, else from <data-dir>/provider)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			ctx := cmd.Context()
+			out := cmd.OutOrStdout()
+			if c, err := theApp.daemonClient(ctx); err == nil {
+				var res tequilapi.SettleDTO
+				err := c.Do(ctx, http.MethodPost, "/settle", nil, &res)
+				if err == nil {
+					fmt.Fprintf(out, "settled %s wei cumulative: tx %s\n", res.Amount, res.Tx)
+					return nil
+				}
+				if !client.IsCode(err, tequilapi.CodeNotFound) {
+					return err
+				}
+			}
+			s, err := f.session(cmd, true)
+			if err != nil {
+				return err
+			}
+			defer s.close()
+			db, err := storage.Open(filepath.Join(theApp.dataDir, "provider", storage.FileName))
+			if err != nil {
+				return fmt.Errorf("provider database: %w", err)
+			}
+			defer db.Close()
+			st, err := node.NewSettler(ctx, db, s.client, s.hermes, hermesURL, s.id)
+			if err != nil {
+				return err
+			}
+			e, err := st.Earnings(ctx)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(out, "earned %s, settled %s, unsettled %s\n", f.amount(e.Earned), f.amount(e.Settled), f.amount(e.Unsettled))
+			res, err := st.Settle(ctx)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(out, "settled %s cumulative: tx %s\n", f.amount(res.Amount), res.Tx.Hex())
+			return nil
+		},
+	}
+	fl := cmd.Flags()
+	fl.StringVar(&f.rpc, "chain.rpc", "http://127.0.0.1:8545", "EVM JSON-RPC endpoint")
+	fl.StringVar(&f.deployment, "chain.deployment", "", "contract deployment JSON (default <data-dir>/chain/deployment.json)")
+	fl.StringVar(&f.txKeyFile, "chain.transactor-key-file", "", "file with the hex private key paying gas (default on dev deployments: the dev transactor)")
+	fl.StringVar(&f.identity, "identity", "", "provider identity (default: the default identity)")
+	fl.StringVar(&f.hermes, "hermes.contract", "", "hermes contract (default: the deployment's hermes)")
+	fl.StringVar(&hermesURL, "hermes.url", "http://127.0.0.1:4060", "hermes HTTP API")
+	fl.BoolVar(&f.wei, "wei", false, "show amounts in wei")
 	return cmd
 }
