@@ -157,4 +157,3 @@ func TestServiceEndToEnd(t *testing.T) {
 	_ = cmd.Process.Signal(os.Interrupt)
 	_ = cmd.Wait()
 }
-
