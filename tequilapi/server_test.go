@@ -21,7 +21,15 @@ import (
 	"github.com/openmyst/openmyst/identity"
 )
 
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+func TestMain(m *testing.M) {
+	goleak.VerifyTestMain(m,
+		// go-ethereum package-level workers left by the account tests' dev
+		// chain, not owned by a chain instance (as in chain/devchain).
+		goleak.IgnoreTopFunction("github.com/ethereum/go-ethereum/core.(*txSenderCacher).cache"),
+		goleak.IgnoreTopFunction("github.com/syndtr/goleveldb/leveldb.(*DB).mpoolDrain"),
+		goleak.IgnoreAnyFunction("github.com/ethereum/go-ethereum/eth/catalyst.(*simulatedBeaconAPI).loop.func1"),
+		goleak.IgnoreAnyFunction("github.com/ethereum/go-ethereum/miner.(*Miner).buildPayload.func1"))
+}
 
 type testEnv struct {
 	s      *Server
