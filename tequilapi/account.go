@@ -369,7 +369,9 @@ func AccountRoutes(ids IdentityService, chains ChainSource, log *slog.Logger) []
 	}
 }
 
-func (a *accountRoutes) fail(w http.ResponseWriter, err error) { WriteError(w, a.log, accountError(err)) }
+func (a *accountRoutes) fail(w http.ResponseWriter, err error) {
+	WriteError(w, a.log, accountError(err))
+}
 
 // known parses the path identity and checks that the keystore holds it.
 func (a *accountRoutes) known(r *http.Request) (common.Address, error) {

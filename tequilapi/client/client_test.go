@@ -15,7 +15,15 @@ import (
 	"github.com/openmyst/openmyst/tequilapi"
 )
 
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+func TestMain(m *testing.M) {
+	goleak.VerifyTestMain(m,
+		// go-ethereum package-level workers left by the account tests' dev
+		// chain, not owned by a chain instance (as in chain/devchain).
+		goleak.IgnoreTopFunction("github.com/ethereum/go-ethereum/core.(*txSenderCacher).cache"),
+		goleak.IgnoreTopFunction("github.com/syndtr/goleveldb/leveldb.(*DB).mpoolDrain"),
+		goleak.IgnoreAnyFunction("github.com/ethereum/go-ethereum/eth/catalyst.(*simulatedBeaconAPI).loop.func1"),
+		goleak.IgnoreAnyFunction("github.com/ethereum/go-ethereum/miner.(*Miner).buildPayload.func1"))
+}
 
 // startServer runs a real Tequilapi server on a loopback port.
 func startServer(t *testing.T) (url, password string) {
