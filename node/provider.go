@@ -33,8 +33,21 @@ import (
 	"github.com/openmyst/openmyst/tunnel/userspace"
 )
 
+// DefaultThresholds are a provider's invoice threshold and unpaid cap
+// when none are configured: an early invoice as soon as a minute plus
+// 256 MiB of service is unbilled, and the session ends when four times
+// that is served but not settled. A free price has neither.
+func DefaultThresholds(price pingpong.Price) (threshold, maxUnpaid *big.Int) {
+	threshold = price.Total(time.Minute, 256<<20)
+	if threshold.Sign() <= 0 {
+		return nil, nil
+	}
+	return threshold, new(big.Int).Mul(threshold, big.NewInt(4))
+}
+
 // Payment tunes the pay-as-you-go loop of a provider's sessions. Zero
-// values take the pingpong defaults.
+// values take the pingpong defaults, and DefaultThresholds when both
+// Threshold and MaxUnpaid are nil.
 type Payment struct {
 	Interval   time.Duration
 	Threshold  *big.Int
@@ -217,6 +230,9 @@ func StartProvider(ctx context.Context, cfg ProviderConfig) (_ *Provider, err er
 
 	self := cfg.Signer.Address()
 	pay := cfg.Payment
+	if pay.Threshold == nil && pay.MaxUnpaid == nil {
+		pay.Threshold, pay.MaxUnpaid = DefaultThresholds(pingpong.Price{PerHour: cfg.Price.PerHour.Int(), PerGiB: cfg.Price.PerGiB.Int()})
+	}
 	p.Sessions, err = provider.New(provider.Config{
 		Signer: cfg.Signer, ChainID: chainID,
 		Proposal: func() (market.Proposal, bool) { return p.Discovery.Cache().Get(self) },
