@@ -3,6 +3,9 @@
 package hermes
 
 import (
+	"os"
+	"strconv"
+	"strings"
 	"syscall"
 	"time"
 )
@@ -16,4 +19,28 @@ func processCPU() time.Duration {
 		return 0
 	}
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// processIO returns this process's write syscalls and bytes written so far
+// (/proc/self/io syscw and wchar; zeros where unavailable). Unlike time,
+// they do not depend on what else runs on the machine.
+func processIO() (syscalls, bytes int64) {
+	raw, err := os.ReadFile("/proc/self/io")
+	if err != nil {
+		return 0, 0
+	}
+	for _, line := range strings.Split(string(raw), "\n") {
+		k, v, ok := strings.Cut(line, ": ")
+		if !ok {
+			continue
+		}
+		n, _ := strconv.ParseInt(strings.TrimSpace(v), 10, 64)
+		switch k {
+		case "syscw":
+			syscalls = n
+		case "wchar":
+			bytes = n
+		}
+	}
+	return syscalls, bytes
 }

@@ -19,10 +19,10 @@ const (
 	CodeNotRegistered       Code = "not_registered"       // consumer not registered with this hermes
 	CodeWrongChannel        Code = "wrong_channel"        // promise channel is not the consumer's channel
 	CodeBadFee              Code = "bad_fee"              // transactor fee outside the rules
-	CodeAmountDecreased     Code = "amount_decreased"     // cumulative amount lower than accepted before
-	CodeUnderpaid           Code = "underpaid"            // promise increase smaller than agreement increase
+	CodeAmountDecreased     Code = "amount_decreased"     // agreement total lower than accepted, or a message that adds nothing
+	CodeUnderpaid           Code = "underpaid"            // agreement increase not covered by the consumer's highest promise
 	CodeInsufficientBalance Code = "insufficient_balance" // consumer total would exceed channel balance
-	CodeReplayConflict      Code = "replay_conflict"      // same amount as an accepted message, different content
+	CodeReplayConflict      Code = "replay_conflict"      // the highest accepted promise amount again, different message
 	CodeUnrevealedLimit     Code = "unrevealed_limit"     // provider must reveal earlier secrets first
 	CodeBadPreimage         Code = "bad_preimage"         // keccak(R) does not match the hashlock
 	CodeNotFound            Code = "not_found"            // no such hashlock / record
