@@ -6,6 +6,7 @@ import (
 	"net/netip"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -31,6 +32,7 @@ func newServiceCmd() *cobra.Command {
 		advertise                string
 		wgPort                   uint16
 		api                      bool
+		payInterval, payGrace    time.Duration
 	)
 	cmd := &cobra.Command{
 		Use:   "service",
@@ -96,6 +98,7 @@ GET /earnings and POST /settle.`,
 					Location: market.Location{Country: strings.ToUpper(country), City: city, IPType: ipt},
 					Price:    market.Price{PerHour: market.NewAmount(ph), PerGiB: market.NewAmount(pg)},
 					WGPort:   wgPort, AdvertiseAddr: adv, Allow: rules, ExitMode: mode,
+					Payment:  node.Payment{Interval: payInterval, Grace: payGrace},
 					Progress: func(m string) { fmt.Fprintln(out, m) }, Log: theApp.log,
 				})
 				if err != nil {
@@ -156,6 +159,8 @@ GET /earnings and POST /settle.`,
 	fl.Uint16Var(&wgPort, "wg.port", 51820, "WireGuard UDP port")
 	fl.StringSliceVar(&allow, "exit.allow", nil, "extra exit allow rules, e.g. \"tcp:127.0.0.1/32 port 8080\" (use sparingly)")
 	fl.BoolVar(&api, "service.api", true, "serve GET /sessions, GET /earnings and POST /settle on the Tequilapi address")
+	fl.DurationVar(&payInterval, "payment.interval", 0, "invoice interval (default 30s)")
+	fl.DurationVar(&payGrace, "payment.grace", 0, "how long an invoice may stay unpaid before the session ends (default 30s)")
 	cmd.AddCommand(newServiceSettleCmd())
 	return cmd
 }

@@ -3,8 +3,10 @@ package main
 import (
 	"bufio"
 	"context"
+	"encoding/json"
 	"io"
 	"log/slog"
+	"math/big"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -13,12 +15,14 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/openmyst/openmyst/market"
 	"github.com/openmyst/openmyst/node"
 	"github.com/openmyst/openmyst/session/consumer"
+	"github.com/openmyst/openmyst/tequilapi"
 )
 
 // TestServiceEndToEnd: `myst service` (a subprocess) registers a fresh
@@ -51,39 +55,10 @@ func TestServiceEndToEnd(t *testing.T) {
 	}
 	provider := strings.TrimSpace(out)
 	apiPort := freePort(t)
-	cmd := exec.Command(os.Args[0], "--data-dir", dd, "--tequilapi.port", strconv.Itoa(apiPort), "--keystore.light-scrypt", "service",
-		"--passphrase-file", pf, "--chain.rpc", d.Chain.URL(), "--chain.deployment", d.DeploymentPath(), "--hermes.url", d.Hermes.URL(),
+	svcArgs := []string{"--passphrase-file", pf, "--chain.rpc", d.Chain.URL(), "--chain.deployment", d.DeploymentPath(), "--hermes.url", d.Hermes.URL(),
 		"--p2p.bootstrap", d.BootstrapAddrs()[0], "--p2p.listen", "/ip4/127.0.0.1/tcp/0", "--wg.port", "0",
-		"--location.country", "FR", "--price.per-hour", "0.1", "--price.per-gib", "0.5", "--exit.allow", "tcp:127.0.0.1/32 port "+port)
-	cmd.Env = append(os.Environ(), "MYST_TEST_RUN_MAIN=1")
-	var stderr strings.Builder
-	cmd.Stderr = &stderr
-	defer func() {
-		if t.Failed() {
-			t.Logf("service stderr:\n%s", stderr.String())
-		}
-	}()
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer func() {
-		if cmd.ProcessState == nil {
-			_ = cmd.Process.Kill()
-			_ = cmd.Wait()
-		}
-	}()
-	lines := make(chan string, 100)
-	go func() {
-		defer close(lines)
-		sc := bufio.NewScanner(stdout)
-		for sc.Scan() {
-			lines <- sc.Text()
-		}
-	}()
+		"--location.country", "FR", "--price.per-hour", "0.1", "--price.per-gib", "0.5", "--exit.allow", "tcp:127.0.0.1/32 port " + port}
+	cmd, lines := startService(t, dd, apiPort, svcArgs...)
 	var seen []string
 	waitLine(t, lines, "registered", &seen)
 	waitLine(t, lines, "tequilapi: http://", &seen)
@@ -156,4 +131,152 @@ func TestServiceEndToEnd(t *testing.T) {
 	}
 	_ = cmd.Process.Signal(os.Interrupt)
 	_ = cmd.Wait()
+}
+
+// startService starts `myst service` as a subprocess; its stdout lines
+// arrive on the channel, its stderr is logged if the test fails.
+func startService(t *testing.T, dd string, apiPort int, args ...string) (*exec.Cmd, <-chan string) {
+	t.Helper()
+	cmd := exec.Command(os.Args[0], append([]string{"--data-dir", dd, "--tequilapi.port", strconv.Itoa(apiPort), "--keystore.light-scrypt", "service"}, args...)...)
+	cmd.Env = append(os.Environ(), "MYST_TEST_RUN_MAIN=1")
+	stderr := &lockedBuffer{}
+	cmd.Stderr = stderr
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	lines := make(chan string, 100)
+	go func() {
+		defer close(lines)
+		sc := bufio.NewScanner(stdout)
+		for sc.Scan() {
+			lines <- sc.Text()
+		}
+	}()
+	t.Cleanup(func() {
+		if cmd.ProcessState == nil {
+			_ = cmd.Process.Kill()
+			_ = cmd.Wait()
+		}
+		if t.Failed() {
+			t.Logf("service stderr:\n%s", stderr.String())
+		}
+	})
+	return cmd, lines
+}
+
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// TestServiceKilledMidSession: `myst service` is SIGKILLed while a
+// consumer pays; restarted from the same data dir it recovers what it had
+// stored, the hermes credits it, and `myst service settle` settles it on
+// chain. At most the one exchange message in flight at the kill is lost.
+func TestServiceKilledMidSession(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs a devnet and service subprocesses")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	d, err := node.StartDevnet(ctx, node.DevnetConfig{DataDir: t.TempDir(), Providers: []node.ProviderSpec{}, Log: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	dd := t.TempDir()
+	pf := passFile(t, "provider-pw")
+	if _, err := runCLI(t, dd, "identity", "new", "--passphrase-file", pf, "--set-default"); err != nil {
+		t.Fatal(err)
+	}
+	apiPort := freePort(t)
+	args := []string{"--passphrase-file", pf, "--chain.rpc", d.Chain.URL(), "--chain.deployment", d.DeploymentPath(), "--hermes.url", d.Hermes.URL(),
+		"--p2p.bootstrap", d.BootstrapAddrs()[0], "--p2p.listen", "/ip4/127.0.0.1/tcp/0", "--wg.port", "0",
+		"--location.country", "FR", "--price.per-hour", "3.6", "--price.per-gib", "0", "--payment.interval", "500ms", "--payment.grace", "5s"}
+	cmd, lines := startService(t, dd, apiPort, args...)
+	var seen []string
+	waitLine(t, lines, "tequilapi: http://", &seen)
+
+	c, err := d.StartConsumer(ctx, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	ps, err := c.WaitProposals(ctx, market.Filter{Country: "FR"}, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	conn, err := c.Sessions.Connect(ctx, ps[0], consumer.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for conn.PayerStats().Invoices < 4 {
+		if time.Now().After(deadline) {
+			t.Fatalf("only %d invoices paid", conn.PayerStats().Invoices)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if err := cmd.Process.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	_ = cmd.Wait()
+	select {
+	case <-conn.Done():
+	case <-time.After(60 * time.Second):
+		t.Fatal("consumer did not notice the provider dying")
+	}
+	paid := conn.PayerStats().Paid
+
+	_, lines = startService(t, dd, apiPort, args...)
+	seen = nil
+	waitLine(t, lines, "tequilapi: http://", &seen)
+	base := "http://127.0.0.1:" + strconv.Itoa(apiPort)
+	token := login(t, base, dd)
+	// 3.6 MYST/h is 1e15 wei per second: one 500 ms invoice is 5e14 wei;
+	// allow two for the exchange in flight and clock slack.
+	maxGap := big.NewInt(1e15)
+	var earned *big.Int
+	deadline = time.Now().Add(20 * time.Second)
+	for {
+		b, code := getAuth(t, base+"/earnings", token)
+		var e tequilapi.EarningsDTO
+		if code == 200 && json.Unmarshal([]byte(b), &e) == nil {
+			earned, _ = new(big.Int).SetString(e.Earned, 10)
+		}
+		if earned != nil && new(big.Int).Sub(paid, earned).Cmp(maxGap) <= 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("after the restart the hermes credits %v, consumer paid %s", earned, paid)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	if earned.Cmp(paid) > 0 {
+		t.Fatalf("hermes credits %s, more than the consumer paid (%s)", earned, paid)
+	}
+	if _, err := d.Hermes.Service.SettleOnce(ctx); err != nil {
+		t.Fatal(err)
+	}
+	out, err := runCLI(t, dd, "--tequilapi.port", strconv.Itoa(apiPort), "service", "settle")
+	if err != nil || !strings.Contains(out, "settled "+earned.String()+" wei cumulative: tx 0x") {
+		t.Fatalf("myst service settle after the kill: %v %q (earned %s)", err, out, earned)
+	}
+	t.Logf("consumer paid %s wei; after SIGKILL and restart the provider settled %s wei", paid, earned)
 }
