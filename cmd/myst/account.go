@@ -22,6 +22,7 @@ import (
 	"github.com/openmyst/openmyst/chain"
 	"github.com/openmyst/openmyst/chain/devchain"
 	"github.com/openmyst/openmyst/identity"
+	"github.com/openmyst/openmyst/tequilapi"
 )
 
 // accountFlags are shared by the account subcommands.
@@ -134,6 +135,10 @@ func (f *accountFlags) identityAddress(ctx context.Context) (common.Address, err
 	if f.identity != "" {
 		return identity.ParseAddress(f.identity)
 	}
+	if c, err := theApp.daemonClient(ctx); err == nil {
+		// The daemon holds the database that remembers the default.
+		return f.daemonIdentity(ctx, c)
+	}
 	var addr common.Address
 	err := withLocalIdentities(false, func(m *identity.Manager) error {
 		a, err := m.Default(ctx)
@@ -188,7 +193,13 @@ func newAccountCmd() *cobra.Command {
 		Long: `Acts on chain for an identity (--identity, default the keystore's default
 identity). Amounts are MYST with up to 18 decimals ("1.5"); --wei prints raw
 wei. Gas is paid by --chain.transactor-key-file, or on dev deployments by
-the dev transactor account, so identities never need ETH.`,
+the dev transactor account, so identities never need ETH.
+
+When a daemon runs for the data dir (and no --hermes is given), register,
+topup, balance, beneficiary and settle of a provider promise go through its
+Tequilapi and act on the daemon's chain (its --chain.* flags), with the
+identity unlocked in the daemon; if the daemon has no chain they act on
+the chain directly.`,
 	}
 	f.register(cmd)
 	cmd.AddCommand(newAccountRegisterCmd(f), newAccountTopupCmd(f), newAccountBalanceCmd(f),
@@ -203,6 +214,11 @@ func newAccountRegisterCmd(f *accountFlags) *cobra.Command {
 		Short: "Register the identity with the hermes and create its channel",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if c := f.daemon(cmd); c != nil {
+				if done, err := daemonHandled(f.registerViaDaemon(cmd, c, beneficiary, fee)); done {
+					return err
+				}
+			}
 			s, err := f.session(cmd, true)
 			if err != nil {
 				return err
@@ -252,6 +268,11 @@ is transferred from the transactor account.`,
 			if amount.Sign() == 0 {
 				return errors.New("amount must be above zero")
 			}
+			if c := f.daemon(cmd); c != nil {
+				if done, err := daemonHandled(f.topupViaDaemon(cmd, c, args[0], fromTransactor)); done {
+					return err
+				}
+			}
 			s, err := f.session(cmd, true)
 			if err != nil {
 				return err
@@ -288,6 +309,11 @@ func newAccountBalanceCmd(f *accountFlags) *cobra.Command {
 		Short: "Show the identity's registration, channel and provider channel",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if c := f.daemon(cmd); c != nil {
+				if done, err := daemonHandled(f.balanceViaDaemon(cmd, c)); done {
+					return err
+				}
+			}
 			s, err := f.session(cmd, false)
 			if err != nil {
 				return err
@@ -358,6 +384,12 @@ hermes fee. Anyone may submit; the transactor gets the promise's fee.`,
 			if err != nil {
 				return err
 			}
+			if c := f.daemon(cmd); c != nil && st.Kind == chain.KindProvider {
+				// Through the daemon when it holds the provider identity.
+				if done, err := daemonHandled(f.settleViaDaemon(cmd, c, st), tequilapi.CodeNotFound); done {
+					return err
+				}
+			}
 			s, err := f.open(cmd.Context(), true)
 			if err != nil {
 				return err
@@ -418,6 +450,11 @@ func newAccountBeneficiaryCmd(f *accountFlags) *cobra.Command {
 			ben, err := identity.ParseAddress(args[0])
 			if err != nil {
 				return err
+			}
+			if c := f.daemon(cmd); c != nil {
+				if done, err := daemonHandled(f.beneficiaryViaDaemon(cmd, c, ben)); done {
+					return err
+				}
 			}
 			s, err := f.session(cmd, true)
 			if err != nil {
