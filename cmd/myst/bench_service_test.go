@@ -1,0 +1,206 @@
+package main
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"fmt"
+	"io"
+	"log/slog"
+	"math/big"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/ethereum/go-ethereum/crypto"
+
+	"github.com/openmyst/openmyst/chain"
+	"github.com/openmyst/openmyst/identity"
+	"github.com/openmyst/openmyst/market"
+	"github.com/openmyst/openmyst/node"
+	"github.com/openmyst/openmyst/p2p"
+	"github.com/openmyst/openmyst/payments"
+	"github.com/openmyst/openmyst/session/consumer"
+	"github.com/openmyst/openmyst/session/pingpong/paystore"
+)
+
+// TestBenchServiceRSS runs `myst service` as its own process and N
+// concurrent consumer sessions against it for a while (production payment
+// timing), and reports the provider process's RSS; every session must
+// survive. Only with MYST_BENCH=1 (MYST_BENCH_SESSIONS, MYST_BENCH_SECONDS
+// override 100 and 60).
+func TestBenchServiceRSS(t *testing.T) {
+	if os.Getenv("MYST_BENCH") == "" {
+		t.Skip("benchmark; set MYST_BENCH=1")
+	}
+	n := benchEnv("MYST_BENCH_SESSIONS", 100)
+	seconds := benchEnv("MYST_BENCH_SECONDS", 60)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Duration(seconds)*time.Second+10*time.Minute)
+	defer cancel()
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { _, _ = io.WriteString(w, strings.Repeat("x", 1024)) }))
+	defer srv.Close()
+	_, port, _ := net.SplitHostPort(srv.Listener.Addr().String())
+	d, err := node.StartDevnet(ctx, node.DevnetConfig{DataDir: t.TempDir(), Providers: []node.ProviderSpec{}, Log: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	dd := t.TempDir()
+	pf := passFile(t, "provider-pw")
+	if _, err := runCLI(t, dd, "identity", "new", "--passphrase-file", pf, "--set-default"); err != nil {
+		t.Fatal(err)
+	}
+	cmd, lines := startService(t, dd, freePort(t), "--passphrase-file", pf, "--chain.rpc", d.Chain.URL(), "--chain.deployment", d.DeploymentPath(),
+		"--hermes.url", d.Hermes.URL(), "--p2p.bootstrap", d.BootstrapAddrs()[0], "--p2p.listen", "/ip4/127.0.0.1/tcp/0", "--wg.port", "0",
+		"--location.country", "FR", "--exit.allow", "tcp:127.0.0.1/32 port "+port)
+	var seen []string
+	waitLine(t, lines, "tequilapi: http://", &seen)
+	rss := func() uint64 {
+		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", cmd.Process.Pid))
+		if err != nil {
+			return 0
+		}
+		for _, l := range strings.Split(string(b), "\n") {
+			if strings.HasPrefix(l, "VmRSS:") {
+				v, _ := strconv.ParseUint(strings.Fields(l)[1], 10, 64)
+				return v
+			}
+		}
+		return 0
+	}
+
+	c, err := d.StartConsumer(ctx, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	ps, err := c.WaitProposals(ctx, market.Filter{Country: "FR"}, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dep := d.Chain.Deployment()
+	store := paystore.New(c.DB)
+	mgrs := make([]*consumer.Manager, n)
+	hosts := make([]*p2p.Node, n)
+	defer func() {
+		for _, h := range hosts {
+			if h != nil {
+				h.Close()
+			}
+		}
+	}()
+	var wg sync.WaitGroup
+	errs := make(chan error, n)
+	sem := make(chan struct{}, 8)
+	for i := 0; i < n; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			sem <- struct{}{}
+			defer func() { <-sem }()
+			k, err := crypto.GenerateKey()
+			if err != nil {
+				errs <- err
+				return
+			}
+			if err := fundConsumer(ctx, d, k); err != nil {
+				errs <- err
+				return
+			}
+			s := identity.NewKeySigner(k)
+			ch := d.Client.ChannelAddress(s.Address(), dep.Hermes)
+			ledger, err := store.Channel(d.Client.ChainID(), payments.ConsumerChannelID(ch), chain.MYST(10))
+			if err != nil {
+				errs <- err
+				return
+			}
+			if hosts[i], err = p2p.New(p2p.Config{ListenAddrs: []string{}, DHTMode: p2p.DHTClient, Log: slog.New(slog.DiscardHandler)}); err != nil {
+				errs <- err
+				return
+			}
+			mgrs[i], err = consumer.New(consumer.Config{Signer: s, ChainID: d.Client.ChainID(), Hermes: dep.Hermes, Host: hosts[i].Host, Channel: ledger, Log: slog.New(slog.DiscardHandler)})
+			if err != nil {
+				errs <- err
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	idle := rss()
+	conns := make([]*consumer.Connection, n)
+	for i, m := range mgrs {
+		if conns[i], err = m.Connect(ctx, ps[0], consumer.Options{}); err != nil {
+			t.Fatalf("session %d: %v", i, err)
+		}
+	}
+	stop := make(chan struct{})
+	var traffic sync.WaitGroup
+	for _, conn := range conns {
+		traffic.Add(1)
+		go func() {
+			defer traffic.Done()
+			tr := &http.Transport{DialContext: conn.DialContext, DisableKeepAlives: true}
+			tk := time.NewTicker(2 * time.Second)
+			defer tk.Stop()
+			for {
+				select {
+				case <-stop:
+					return
+				case <-tk.C:
+					if resp, err := (&http.Client{Transport: tr, Timeout: 10 * time.Second}).Get(srv.URL); err == nil {
+						_, _ = io.Copy(io.Discard, resp.Body)
+						resp.Body.Close()
+					}
+				}
+			}
+		}()
+	}
+	peak := idle
+	for end := time.Now().Add(time.Duration(seconds) * time.Second); time.Now().Before(end); {
+		time.Sleep(time.Second)
+		peak = max(peak, rss())
+	}
+	close(stop)
+	traffic.Wait()
+	dropped := 0
+	paid := new(big.Int)
+	for _, conn := range conns {
+		if !conn.Status().Running {
+			dropped++
+		}
+		if err := conn.Disconnect(ctx); err != nil {
+			t.Fatal(err)
+		}
+		paid.Add(paid, conn.PayerStats().Paid)
+	}
+	t.Logf("myst service process with %d concurrent sessions for %ds: RSS idle %d MiB, peak %d MiB (+%d KiB per session); dropped %d; consumers paid %s wei",
+		n, seconds, idle>>10, peak>>10, (peak-idle)/uint64(n), dropped, paid)
+	if dropped != 0 {
+		t.Fatalf("%d sessions dropped", dropped)
+	}
+}
+
+func benchEnv(name string, def int) int {
+	if v, err := strconv.Atoi(os.Getenv(name)); err == nil && v > 0 {
+		return v
+	}
+	return def
+}
+
+// fundConsumer registers key's identity and funds its channel with 10 MYST.
+func fundConsumer(ctx context.Context, d *node.Devnet, k *ecdsa.PrivateKey) error {
+	s := identity.NewKeySigner(k)
+	hermesID := d.Chain.Deployment().Hermes
+	if _, err := d.Client.Mint(ctx, d.Client.ChannelAddress(s.Address(), hermesID), chain.MYST(10)); err != nil {
+		return err
+	}
+	return node.EnsureRegistered(ctx, d.Client, s, hermesID, nil)
+}
