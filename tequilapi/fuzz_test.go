@@ -17,6 +17,8 @@ func FuzzDecodeJSON(f *testing.F) {
 		`{"username":"myst","password":"p"}`, `{"current_password":"a","new_password":"bbbbbbbbbbbb"}`,
 		`{`, `}`, `null`, `[]`, `""`, `{"passphrase":null}`, `{"passphrase":"x"}{}`, `{"a":1}`,
 		"{\"passphrase\":\"\\ud800\"}", `{"passphrase":"x","passphrase":"y"}`, `{"PASSPHRASE":"x"}`,
+		`{"amount":"1.5"}`, `{"amount":"1.5","from_transactor":true}`, `{"amount":"-1"}`, `{"amount":"0.0000000000000000001"}`,
+		`{"address":"0x00000000000000000000000000000000000000bb"}`, `{"beneficiary":"0x00000000000000000000000000000000000000bb","fee":"0"}`,
 	} {
 		f.Add([]byte(s))
 	}
@@ -26,6 +28,9 @@ func FuzzDecodeJSON(f *testing.F) {
 		check(t, body, &LoginRequest{})
 		check(t, body, &ChangePasswordRequest{})
 		check(t, body, &UnlockRequest{})
+		check(t, body, &TopupRequest{})
+		check(t, body, &BeneficiaryRequest{})
+		check(t, body, &RegisterRequest{})
 	})
 }
 
