@@ -88,27 +88,27 @@ type AccountDTO struct {
 	Channel string `json:"channel" doc:"top-up address; known before registration"`
 	// ChannelDeployed is false before registration.
 	ChannelDeployed bool `json:"channel_deployed"`
-	// ChannelBalance is the MYST the channel holds.
+	// ChannelBalance and ChannelBalanceWei are the MYST the channel holds.
 	ChannelBalance    string `json:"channel_balance" doc:"MYST, decimal"`
 	ChannelBalanceWei string `json:"channel_balance_wei" doc:"wei, decimal integer"`
-	// Settled is what the hermes has settled from the channel so far.
+	// Settled and SettledWei are what the hermes has settled from the channel so far.
 	Settled    string `json:"settled" doc:"MYST, decimal"`
 	SettledWei string `json:"settled_wei" doc:"wei, decimal integer"`
 	// ExitUnlockAt is when a pending unilateral exit can be finalized.
 	ExitUnlockAt *time.Time `json:"exit_unlock_at,omitempty"`
 	// Beneficiary is the payout address (empty when not registered).
 	Beneficiary string `json:"beneficiary,omitempty"`
-	// BeneficiaryBalance is the beneficiary's MYST token balance.
+	// BeneficiaryBalance and BeneficiaryBalanceWei are the beneficiary's MYST token balance.
 	BeneficiaryBalance    string `json:"beneficiary_balance,omitempty" doc:"MYST, decimal"`
 	BeneficiaryBalanceWei string `json:"beneficiary_balance_wei,omitempty" doc:"wei, decimal integer"`
-	// TokenBalance is the identity address's own MYST token balance.
+	// TokenBalance and TokenBalanceWei are the identity address's own MYST token balance.
 	TokenBalance    string `json:"token_balance" doc:"MYST, decimal"`
 	TokenBalanceWei string `json:"token_balance_wei" doc:"wei, decimal integer"`
-	// ProviderSettled is what the identity, as a provider, has settled
-	// from its channel in the hermes.
+	// ProviderSettled and ProviderSettledWei are what the identity, as a
+	// provider, has settled from its channel in the hermes.
 	ProviderSettled    string `json:"provider_settled" doc:"MYST, decimal"`
 	ProviderSettledWei string `json:"provider_settled_wei" doc:"wei, decimal integer"`
-	// ProviderStake is the stake of that provider channel.
+	// ProviderStake and ProviderStakeWei are the stake of that provider channel.
 	ProviderStake    string `json:"provider_stake" doc:"MYST, decimal"`
 	ProviderStakeWei string `json:"provider_stake_wei" doc:"wei, decimal integer"`
 }
@@ -182,10 +182,10 @@ type TopupResponse struct {
 	Channel string `json:"channel"`
 	// Minted is true when the MYST came from the dev faucet.
 	Minted bool `json:"minted"`
-	// Amount is what was added.
+	// Amount and AmountWei are what was added.
 	Amount    string `json:"amount" doc:"MYST, decimal"`
 	AmountWei string `json:"amount_wei" doc:"wei, decimal integer"`
-	// ChannelBalance is the channel's balance after the top-up.
+	// ChannelBalance and ChannelBalanceWei are the channel's balance after the top-up.
 	ChannelBalance    string `json:"channel_balance" doc:"MYST, decimal"`
 	ChannelBalanceWei string `json:"channel_balance_wei" doc:"wei, decimal integer"`
 }
@@ -245,14 +245,14 @@ type AccountSettleResponse struct {
 	// Kind is "provider" (a hermes promise paying the identity's
 	// beneficiary) or "consumer" (the identity's promise paying its hermes).
 	Kind string `json:"kind"`
-	// Paid is what this settlement moved (before the hermes fee for a
-	// provider settlement).
+	// Paid and PaidWei are what this settlement moved (before the hermes
+	// fee for a provider settlement).
 	Paid    string `json:"paid" doc:"MYST, decimal"`
 	PaidWei string `json:"paid_wei" doc:"wei, decimal integer"`
-	// Settled is the cumulative settled amount now.
+	// Settled and SettledWei are the cumulative settled amount now.
 	Settled    string `json:"settled" doc:"MYST, decimal"`
 	SettledWei string `json:"settled_wei" doc:"wei, decimal integer"`
-	// Promised is the promise's cumulative amount.
+	// Promised and PromisedWei are the promise's cumulative amount.
 	Promised    string `json:"promised" doc:"MYST, decimal"`
 	PromisedWei string `json:"promised_wei" doc:"wei, decimal integer"`
 	// Beneficiary received a provider settlement.

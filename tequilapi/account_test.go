@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"math/big"
 	"net/http"
@@ -390,4 +391,98 @@ func FuzzAccountRequests(f *testing.F) {
 			t.Fatalf("settlement round trip changed %s to %s", again, b2)
 		}
 	})
+}
+
+// BenchmarkAccountRoutes measures the account routes against the same
+// chain work done directly with the chain client in the same run, and
+// reports the ratio (http/direct): what Tequilapi (auth, JSON, identity
+// lookup) adds on top of the chain round trips.
+//
+//	go test -run '^$' -bench AccountRoutes ./tequilapi/
+func BenchmarkAccountRoutes(b *testing.B) {
+	ctx := context.Background()
+	dc, err := devchain.Start(ctx, devchain.Config{Log: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer dc.Close()
+	eth, err := dc.Dial(ctx)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer eth.Close()
+	tx, err := chain.NewTransactor(ctx, eth, devchain.DevKey(devchain.TransactorAccount), nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	dep := dc.Deployment()
+	c, err := chain.NewClient(ctx, eth, dep, tx, slog.New(slog.DiscardHandler))
+	if err != nil {
+		b.Fatal(err)
+	}
+	e := newEnv(b, nil)
+	e.s.Add(AccountRoutes(e.ids, ChainSourceFunc(func(context.Context) (*chain.Client, common.Address, error) {
+		return c, dep.Hermes, nil
+	}), slog.New(slog.DiscardHandler))...)
+	tok, _, err := e.s.auth.login(Username, e.pw)
+	if err != nil {
+		b.Fatal(err)
+	}
+	id, err := e.ids.New(ctx, "pw")
+	if err != nil {
+		b.Fatal(err)
+	}
+	hc := e.ts.Client()
+	call := func(method, path, body string) {
+		req, _ := http.NewRequest(method, e.ts.URL+path, strings.NewReader(body))
+		req.Header.Set("Authorization", "Bearer "+tok)
+		resp, err := hc.Do(req)
+		if err != nil {
+			b.Fatal(err)
+		}
+		_, _ = io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 200 {
+			b.Fatalf("%s %s: %d", method, path, resp.StatusCode)
+		}
+	}
+	base := "/identities/" + id.Address.Hex()
+	ch := c.ChannelAddress(id.Address, dep.Hermes)
+	for _, bc := range []struct {
+		name         string
+		direct, http func()
+	}{
+		{"account",
+			func() {
+				if _, err := readAccount(ctx, c, dep.Hermes, id.Address); err != nil {
+					b.Fatal(err)
+				}
+			},
+			func() { call("GET", base+"/account", "") }},
+		{"topup",
+			func() {
+				if _, err := c.Mint(ctx, ch, big.NewInt(1)); err != nil {
+					b.Fatal(err)
+				}
+				if _, err := c.TokenBalance(ctx, ch); err != nil {
+					b.Fatal(err)
+				}
+			},
+			func() { call("POST", base+"/topup", `{"amount":"0.000000000000000001"}`) }},
+	} {
+		b.Run(bc.name, func(b *testing.B) {
+			var direct, viaHTTP time.Duration
+			for b.Loop() {
+				t0 := time.Now()
+				bc.direct()
+				t1 := time.Now()
+				bc.http()
+				viaHTTP += time.Since(t1)
+				direct += t1.Sub(t0)
+			}
+			b.ReportMetric(float64(direct.Microseconds())/float64(b.N), "direct-µs/op")
+			b.ReportMetric(float64(viaHTTP.Microseconds())/float64(b.N), "http-µs/op")
+			b.ReportMetric(float64(viaHTTP)/float64(direct), "http/direct")
+		})
+	}
 }
