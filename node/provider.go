@@ -441,6 +441,7 @@ func EnsureRegistered(ctx context.Context, c *chain.Client, signer identity.Sign
 // chainFunds checks consumers on chain.
 type chainFunds struct{ c *chain.Client }
 
+// ConsumerFunds implements provider.Funds: registration and channel balance.
 func (f chainFunds) ConsumerFunds(ctx context.Context, consumer, hermesID common.Address) (bool, *big.Int, error) {
 	ok, err := f.c.IsRegistered(ctx, consumer)
 	if err != nil || !ok {
@@ -461,6 +462,7 @@ type dualStore struct {
 	hl  *hclient.StorageHashlocks
 }
 
+// Put stores R in both stores, the pay-as-you-go one first.
 func (d dualStore) Put(ctx context.Context, lock, r [32]byte, agreementID *big.Int) error {
 	if err := d.pay.Put(ctx, lock, r, agreementID); err != nil {
 		return err
@@ -468,6 +470,7 @@ func (d dualStore) Put(ctx context.Context, lock, r [32]byte, agreementID *big.I
 	return d.hl.Put(ctx, hclient.Entry{Hashlock: lock, R: r, Created: time.Now().UTC()})
 }
 
+// PutExchange implements pingpong.ExchangeStore.
 func (d dualStore) PutExchange(ctx context.Context, em *payments.ExchangeMessage) error {
 	return d.pay.PutExchange(ctx, em)
 }
@@ -478,10 +481,12 @@ type hermesAdapter struct {
 	st *hclient.StorageHashlocks
 }
 
+// RequestPromise posts the exchange message (the client reveals R after).
 func (h hermesAdapter) RequestPromise(ctx context.Context, em *payments.ExchangeMessage) (*payments.Promise, error) {
 	return h.c.RequestPromise(ctx, em)
 }
 
+// RevealR succeeds once the client has revealed R, retrying through Recover.
 func (h hermesAdapter) RevealR(ctx context.Context, _ common.Address, lock, _ [32]byte) error {
 	e, err := h.st.Get(ctx, lock)
 	if err != nil {

@@ -428,12 +428,14 @@ type countingStream struct {
 	n atomic.Uint64
 }
 
+// Read counts what it reads.
 func (c *countingStream) Read(b []byte) (int, error) {
 	n, err := c.sessionStream.Read(b)
 	c.n.Add(uint64(n))
 	return n, err
 }
 
+// Write counts what it writes.
 func (c *countingStream) Write(b []byte) (int, error) {
 	n, err := c.sessionStream.Write(b)
 	c.n.Add(uint64(n))
