@@ -13,6 +13,7 @@ import (
 	"net/http/httptest"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -484,5 +485,108 @@ func BenchmarkAccountRoutes(b *testing.B) {
 			b.ReportMetric(float64(viaHTTP.Microseconds())/float64(b.N), "http-µs/op")
 			b.ReportMetric(float64(viaHTTP)/float64(direct), "http/direct")
 		})
+	}
+}
+
+// TestAccountConsumerSettleReadOnlyAndConcurrentTopups: a consumer promise
+// on the identity's own channel settles to the hermes; concurrent top-ups
+// all land; a read-only chain serves the account but refuses writes.
+func TestAccountConsumerSettleReadOnlyAndConcurrentTopups(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a dev chain")
+	}
+	dc := startDevChain(t)
+	e := newAccountEnv(t, dc)
+	id := e.newIdentity(t)
+	base := "/identities/" + id.Hex()
+
+	// Concurrent top-ups (the transactor orders its nonces).
+	const n = 4
+	var wg sync.WaitGroup
+	codes := make(chan int, n)
+	for range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			req, _ := http.NewRequest("POST", e.ts.URL+base+"/topup", strings.NewReader(`{"amount":"0.25"}`))
+			req.Header.Set("Authorization", "Bearer "+e.token)
+			resp, err := e.ts.Client().Do(req)
+			if err != nil {
+				codes <- 0
+				return
+			}
+			resp.Body.Close()
+			codes <- resp.StatusCode
+		}()
+	}
+	wg.Wait()
+	close(codes)
+	for c := range codes {
+		if c != 200 {
+			t.Fatalf("concurrent topup status %d", c)
+		}
+	}
+	if a := e.account(t, id); a.ChannelBalance != "1" {
+		t.Fatalf("after %d concurrent top-ups of 0.25: %s", n, a.ChannelBalance)
+	}
+	if resp := e.do(t, "POST", base+"/register", e.token, `{"fee":"0.1"}`, nil); resp.StatusCode != 200 {
+		t.Fatalf("register with fee: %d", resp.StatusCode)
+	}
+	if a := e.account(t, id); a.ChannelBalance != "0.9" {
+		t.Fatalf("after a 0.1 registration fee: %s", a.ChannelBalance)
+	}
+
+	// The consumer promises its hermes 0.4 MYST; settled through the route.
+	sg, err := e.ids.Signer(id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var pre [32]byte
+	if _, err := rand.Read(pre[:]); err != nil {
+		t.Fatal(err)
+	}
+	ch := e.client.ChannelAddress(id, e.dep.Hermes)
+	st := chain.Settlement{Kind: chain.KindConsumer, ChainID: e.dep.ChainID, Contract: ch, Preimage: pre,
+		Promise: chain.Promise{ChannelID: chain.ConsumerChannelID(ch), Amount: chain.MYST(4), Fee: new(big.Int), Hashlock: chain.Hashlock(pre)}}
+	st.Promise.Amount.Div(st.Promise.Amount, big.NewInt(10))
+	if err := st.Promise.Sign(sg, e.client.ChainID()); err != nil {
+		t.Fatal(err)
+	}
+	var sr AccountSettleResponse
+	if resp := e.do(t, "POST", base+"/settle", e.token, settleBody(t, st), &sr); resp.StatusCode != 200 {
+		t.Fatalf("consumer settle: %d", resp.StatusCode)
+	}
+	if sr.Kind != chain.KindConsumer || sr.Paid != "0.4" || sr.Settled != "0.4" || sr.Beneficiary != "" {
+		t.Fatalf("consumer settle answer %+v", sr)
+	}
+	if a := e.account(t, id); a.ChannelBalance != "0.5" || a.Settled != "0.4" {
+		t.Fatalf("account after consumer settle: %+v", a)
+	}
+	// Someone else's channel is not this identity's to settle here.
+	other := e.newIdentity(t)
+	if eb := e.expectError(t, "POST", "/identities/"+other.Hex()+"/settle", e.token, settleBody(t, st), 400, CodeValidation); eb.Fields["settlement"] == "" {
+		t.Fatalf("settle on another identity: %+v", eb)
+	}
+
+	// Read-only: the account reads, writes answer 503.
+	ro, err := chain.NewClient(context.Background(), e.client.Backend(), e.dep, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := newEnv(t, nil)
+	r.s.Add(AccountRoutes(r.ids, ChainSourceFunc(func(context.Context) (*chain.Client, common.Address, error) {
+		return ro, e.dep.Hermes, nil
+	}), nil)...)
+	rtok := r.login(t)
+	rid, err := r.ids.New(context.Background(), "pw")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var a AccountDTO
+	if resp := r.do(t, "GET", "/identities/"+rid.Address.Hex()+"/account", rtok, "", &a); resp.StatusCode != 200 || a.Registered {
+		t.Fatalf("read-only account: %d %+v", resp.StatusCode, a)
+	}
+	if eb := r.expectError(t, "POST", "/identities/"+rid.Address.Hex()+"/topup", rtok, `{"amount":"1"}`, 503, CodeChainUnavailable); !strings.Contains(eb.Message, "transactor") {
+		t.Fatalf("read-only topup: %+v", eb)
 	}
 }
