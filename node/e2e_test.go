@@ -14,7 +14,6 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"os"
-	"sync"
 	"testing"
 	"time"
 
@@ -24,6 +23,7 @@ import (
 	"github.com/openmyst/openmyst/payments"
 	"github.com/openmyst/openmyst/session/consumer"
 	"github.com/openmyst/openmyst/session/pingpong"
+	"github.com/openmyst/openmyst/session/pingpong/paystream"
 	"github.com/openmyst/openmyst/session/provider"
 	"github.com/openmyst/openmyst/tequilapi"
 	"github.com/openmyst/openmyst/tunnel"
@@ -423,7 +423,7 @@ func testPaidSession(t *testing.T, ctx context.Context, d *Devnet, c *Consumer, 
 		t.Fatalf("clean disconnect ended with %v", err)
 	}
 	e := waitEnded(t, ended, 10*time.Second)
-	if !errors.Is(e.Err, nil) && !isPeerEnded(e.Err) {
+	if e.Err != nil && !isPeerEnded(e.Err) {
 		t.Fatalf("provider session ended with %v", e.Err)
 	}
 	paid := conn.PayerStats().Paid
@@ -499,11 +499,7 @@ func testPaidSession(t *testing.T, ctx context.Context, d *Devnet, c *Consumer, 
 		paid, e.Bytes, conn.PayerStats().Invoices, providerGot, hermesFee, s.Tx.Hex())
 }
 
-func isPeerEnded(err error) bool {
-	return err != nil && (errors.Is(err, errPeerEnded) || bytes.Contains([]byte(err.Error()), []byte("peer ended")))
-}
-
-var errPeerEnded = errors.New("paystream: peer ended the session")
+func isPeerEnded(err error) bool { return errors.Is(err, paystream.ErrPeerEnded) }
 
 func testStopPaying(t *testing.T, ctx context.Context, d *Devnet, c *Consumer) {
 	prov := d.Providers[0]
@@ -580,5 +576,3 @@ func testOvercharge(t *testing.T, ctx context.Context, d *Devnet, c *Consumer) {
 		t.Fatalf("promised %s more to an overcharging provider", new(big.Int).Sub(after, before))
 	}
 }
-
-var _ sync.Locker = (*sync.Mutex)(nil)
