@@ -49,6 +49,14 @@ type ClientConfig struct {
 	// /etc/resolv.conf). Empty leaves DNS configuration alone; the kill
 	// switch then blocks resolvers outside the tunnel.
 	ResolvConf string
+	// Direct are TCP/UDP destinations (address and port) reached outside
+	// the tunnel: the kill switch accepts them and the tunnel's routing
+	// table throws their addresses back to the main table. The consumer
+	// lists the provider's session control (libp2p) address here, since
+	// the provider's exit does not forward to its own addresses and the
+	// established control connection would otherwise be cut when the
+	// tunnel comes up.
+	Direct []netip.AddrPort
 	// HandshakeTimeout bounds the wait for the first handshake in Connect;
 	// tunnel.DefaultHandshakeTimeout if 0; negative does not wait.
 	HandshakeTimeout time.Duration
@@ -192,7 +200,7 @@ func Connect(ctx context.Context, cfg ClientConfig) (_ *Client, err error) {
 func (c *Client) push(f func(context.Context) error) { c.undo = append(c.undo, f) }
 
 func (c *Client) loadKillSwitch(ctx context.Context, ep netip.AddrPort) error {
-	ks, err := killSwitchRuleset{Table: c.cfg.KillSwitchTable, Iface: c.cfg.Interface, Endpoint: ep}.render()
+	ks, err := killSwitchRuleset{Table: c.cfg.KillSwitchTable, Iface: c.cfg.Interface, Endpoint: ep, Direct: c.cfg.Direct}.render()
 	if err != nil {
 		return err
 	}
@@ -230,6 +238,15 @@ func (c *Client) addRoutes(ctx context.Context, ifc string, allowed []netip.Pref
 		err := func() error {
 			for _, p := range ps {
 				if err := ip(ctx, fam, "route", "add", p.Masked().String(), "dev", ifc, "table", table); err != nil {
+					return err
+				}
+			}
+			for _, d := range c.cfg.Direct {
+				a := d.Addr().Unmap()
+				if (fam == "-4") != a.Is4() {
+					continue
+				}
+				if err := ip(ctx, fam, "route", "replace", "throw", netip.PrefixFrom(a, a.BitLen()).String(), "table", table); err != nil {
 					return err
 				}
 			}

@@ -254,6 +254,9 @@ type killSwitchRuleset struct {
 	Table    string
 	Iface    string
 	Endpoint netip.AddrPort
+	// Direct are TCP/UDP destinations accepted outside the tunnel (the
+	// provider's session control connection).
+	Direct []netip.AddrPort
 }
 
 func (k killSwitchRuleset) render() (string, error) {
@@ -281,6 +284,16 @@ func (k killSwitchRuleset) render() (string, error) {
 	w("\t\toifname \"lo\" accept")
 	w("\t\toifname %s accept", q(k.Iface))
 	w("\t\t%s daddr %s udp dport %d accept", fam, ep, k.Endpoint.Port())
+	for _, d := range k.Direct {
+		if !d.IsValid() || d.Port() == 0 {
+			return "", fmt.Errorf("kill switch: invalid direct destination %v", d)
+		}
+		dfam := "ip"
+		if d.Addr().Unmap().Is6() {
+			dfam = "ip6"
+		}
+		w("\t\t%s daddr %s meta l4proto { tcp, udp } th dport %d accept", dfam, d.Addr().Unmap(), d.Port())
+	}
 	w("\t\tudp sport 68 udp dport 67 accept")
 	w("\t\tudp sport 546 udp dport 547 accept")
 	w("\t\ticmpv6 type { nd-router-solicit, nd-neighbor-solicit, nd-neighbor-advert } accept")

@@ -125,6 +125,16 @@ func TestKillSwitchRender(t *testing.T) {
 	if _, err := (killSwitchRuleset{Table: "ks", Iface: "myst0"}).render(); err == nil {
 		t.Error("kill switch without endpoint rendered")
 	}
+	out, err = killSwitchRuleset{Table: "ks", Iface: "myst0", Endpoint: netip.MustParseAddrPort("198.51.100.1:51820"),
+		Direct: []netip.AddrPort{netip.MustParseAddrPort("198.51.100.1:4001"), netip.MustParseAddrPort("[2001:db8::2]:4002")}}.render()
+	for _, want := range []string{"ip daddr 198.51.100.1 meta l4proto { tcp, udp } th dport 4001 accept", "ip6 daddr 2001:db8::2 meta l4proto { tcp, udp } th dport 4002 accept"} {
+		if err != nil || !strings.Contains(out, want) {
+			t.Errorf("direct destinations: %v, lacks %q\n%s", err, want, out)
+		}
+	}
+	if _, err := (killSwitchRuleset{Table: "ks", Iface: "myst0", Endpoint: netip.MustParseAddrPort("198.51.100.1:51820"), Direct: []netip.AddrPort{netip.MustParseAddrPort("198.51.100.1:0")}}).render(); err == nil {
+		t.Error("kill switch with a port-0 direct destination rendered")
+	}
 }
 
 // TestRulesetsLoad loads the rendered rulesets into a real kernel (inside
@@ -139,7 +149,7 @@ func TestRulesetsLoad(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ks, err := killSwitchRuleset{Table: "openmyst_killswitch", Iface: "myst0", Endpoint: netip.MustParseAddrPort("198.51.100.1:51820")}.render()
+	ks, err := killSwitchRuleset{Table: "openmyst_killswitch", Iface: "myst0", Endpoint: netip.MustParseAddrPort("198.51.100.1:51820"), Direct: []netip.AddrPort{netip.MustParseAddrPort("198.51.100.1:4001")}}.render()
 	if err != nil {
 		t.Fatal(err)
 	}
