@@ -79,6 +79,10 @@ type Options struct {
 	SOCKSListen string
 	// HTTPListen is the local HTTP proxy address (empty disables it).
 	HTTPListen string
+	// Tunnel, when set, brings the client tunnel up instead of the
+	// userspace one (KernelTunnel: a kernel TUN with routes and kill
+	// switch); the proxy addresses above are then ignored.
+	Tunnel TunnelOpener
 	// StopPaying, for tests only, makes the consumer ignore invoices (it
 	// keeps the stream alive but never pays).
 	StopPaying bool
@@ -159,7 +163,8 @@ type Connection struct {
 	proposal market.Proposal
 	id       string
 	stream   stream
-	tun      *userspace.Client
+	tun      ClientTunnel
+	us       *userspace.Client // nil for a kernel tunnel
 	payer    *pingpong.InvoicePayer
 	start    time.Time
 	// ConnectedAt is when Connect returned (tunnel up).
@@ -243,13 +248,20 @@ func (m *Manager) open(ctx context.Context, s stream, p market.Proposal, o Optio
 	if err != nil {
 		return nil, fmt.Errorf("consumer: provider endpoint %q: %w", resp.Endpoint, err)
 	}
-	tun, err := userspace.Connect(ctx, userspace.ClientConfig{
-		Session: tunnel.SessionConfig{
-			PrivateKey: wgKey, Addresses: resp.ConsumerAddrs, DNS: resp.DNS, PeerPublicKey: tunnel.PublicKey(resp.ProviderWGKey),
-			Endpoint: ep, AllowedIPs: tunnel.FullTunnel(), PersistentKeepalive: tunnel.DefaultKeepalive,
-		},
-		SOCKSListen: o.SOCKSListen, HTTPListen: o.HTTPListen, HandshakeTimeout: m.cfg.HandshakeTimeout, Log: m.log,
-	})
+	sess := tunnel.SessionConfig{
+		PrivateKey: wgKey, Addresses: resp.ConsumerAddrs, DNS: resp.DNS, PeerPublicKey: tunnel.PublicKey(resp.ProviderWGKey),
+		Endpoint: ep, AllowedIPs: tunnel.FullTunnel(), PersistentKeepalive: tunnel.DefaultKeepalive,
+	}
+	var tun ClientTunnel
+	var us *userspace.Client
+	if o.Tunnel != nil {
+		tun, err = o.Tunnel(ctx, sess, controlAddrs(s))
+	} else {
+		us, err = userspace.Connect(ctx, userspace.ClientConfig{
+			Session: sess, SOCKSListen: o.SOCKSListen, HTTPListen: o.HTTPListen, HandshakeTimeout: m.cfg.HandshakeTimeout, Log: m.log,
+		})
+		tun = us
+	}
 	if err != nil {
 		_ = w.WriteMessage(ctx, &sessionproto.Destroy{Reason: "tunnel failed"})
 		return nil, fmt.Errorf("consumer: bring the tunnel up: %w", err)
@@ -275,7 +287,7 @@ func (m *Manager) open(ctx context.Context, s stream, p market.Proposal, o Optio
 		}
 	}
 	rctx, cancel := context.WithCancel(context.Background())
-	c := &Connection{m: m, proposal: p, id: id, stream: s, tun: tun, payer: payer, start: start, ConnectedAt: time.Now(), cancel: cancel, done: make(chan struct{})}
+	c := &Connection{m: m, proposal: p, id: id, stream: s, tun: tun, us: us, payer: payer, start: start, ConnectedAt: time.Now(), cancel: cancel, done: make(chan struct{})}
 	usage := func() uint64 { st := tun.Stats(); return st.RxBytes + st.TxBytes }
 	pr := sessionproto.NewReader(s, m.cfg.ReadTimeout)
 	go func() {
@@ -352,14 +364,29 @@ func (c *Connection) ID() string { return c.id }
 func (c *Connection) Proposal() market.Proposal { return c.proposal }
 
 // SOCKSAddr is the local SOCKS5 proxy address (nil if disabled).
-func (c *Connection) SOCKSAddr() net.Addr { return c.tun.SOCKSAddr() }
+func (c *Connection) SOCKSAddr() net.Addr {
+	if c.us == nil {
+		return nil
+	}
+	return c.us.SOCKSAddr()
+}
 
 // HTTPAddr is the local HTTP proxy address (nil if disabled).
-func (c *Connection) HTTPAddr() net.Addr { return c.tun.HTTPAddr() }
+func (c *Connection) HTTPAddr() net.Addr {
+	if c.us == nil {
+		return nil
+	}
+	return c.us.HTTPAddr()
+}
 
-// DialContext opens a connection through the tunnel.
+// DialContext opens a connection through the tunnel (for a kernel
+// tunnel, an ordinary dial: the host's routes lead into the tunnel).
 func (c *Connection) DialContext(ctx context.Context, network, address string) (net.Conn, error) {
-	return c.tun.DialContext(ctx, network, address)
+	if c.us == nil {
+		var d net.Dialer
+		return d.DialContext(ctx, network, address)
+	}
+	return c.us.DialContext(ctx, network, address)
 }
 
 // Done is closed when the session has ended and the tunnel is down.
