@@ -36,9 +36,17 @@ type ConsumerConfig struct {
 	// Hermes is the consumer's hermes.
 	Hermes common.Address
 	// Bootstrap are the p2p bootstrap peers; ListenAddrs the libp2p
-	// listen addresses (default loopback TCP on a free port).
+	// listen addresses (default loopback TCP on a free port). Both are
+	// ignored when P2P is set.
 	Bootstrap   []peer.AddrInfo
 	ListenAddrs []string
+	// P2P and Discovery, when both set, are the node's running libp2p
+	// host and discovery service: the consumer shares them (one host, one
+	// peer id per node) and Close leaves them running for their owner.
+	// When nil, the consumer starts its own from <DataDir>/p2p.key
+	// (standalone mode: devnet, tests).
+	P2P       *p2p.Node
+	Discovery *discovery.Service
 	// MaxFee is the largest transactor fee per promise accepted.
 	MaxFee *big.Int
 	// Keepalive and ReadTimeout tune session streams (0: defaults).
@@ -59,6 +67,9 @@ type Consumer struct {
 	Sessions  *consumer.Manager
 	// ChannelAddress is the consumer's channel contract.
 	ChannelAddress common.Address
+	// ownP2P is whether P2P and Discovery were started here (and are
+	// closed by Close).
+	ownP2P bool
 }
 
 // StartConsumer opens the node database and channel ledger (its balance
@@ -100,22 +111,13 @@ func StartConsumer(ctx context.Context, cfg ConsumerConfig) (_ *Consumer, err er
 	if c.Channel, err = paystore.New(c.DB).Channel(chainID, payments.ConsumerChannelID(c.ChannelAddress), limit); err != nil {
 		return nil, err
 	}
-	key, err := p2p.LoadOrCreateKey(filepath.Join(cfg.DataDir, p2p.KeyFile))
-	if err != nil {
-		return nil, err
+	if (cfg.P2P == nil) != (cfg.Discovery == nil) {
+		return nil, errors.New("node: consumer needs both a shared p2p node and its discovery service, or neither")
 	}
-	if c.P2P, err = p2p.New(p2p.Config{Key: key, ListenAddrs: cfg.ListenAddrs, Bootstrap: cfg.Bootstrap, DHTMode: p2p.DHTClient, Log: log}); err != nil {
+	if cfg.P2P != nil {
+		c.P2P, c.Discovery = cfg.P2P, cfg.Discovery
+	} else if err := c.startP2P(ctx, chainID.Uint64(), log, &closers); err != nil {
 		return nil, err
-	}
-	closers = append(closers, func() { _ = c.P2P.Close() })
-	if c.Discovery, err = discovery.New(c.P2P.Host, discovery.Config{ValidatorConfig: discovery.ValidatorConfig{ChainID: chainID.Uint64()}, HeartbeatInterval: 200 * time.Millisecond, Log: log}); err != nil {
-		return nil, err
-	}
-	closers = append(closers, func() { _ = c.Discovery.Close() })
-	if len(cfg.Bootstrap) > 0 {
-		if err := c.P2P.Bootstrap(ctx); err != nil {
-			return nil, err
-		}
 	}
 	if c.Sessions, err = consumer.New(consumer.Config{
 		Signer: cfg.Signer, ChainID: chainID, Hermes: cfg.Hermes, Host: c.P2P.Host, Finder: c.P2P, Channel: c.Channel,
@@ -124,6 +126,30 @@ func StartConsumer(ctx context.Context, cfg ConsumerConfig) (_ *Consumer, err er
 		return nil, err
 	}
 	return c, nil
+}
+
+// startP2P starts the consumer's own libp2p host and discovery service.
+func (c *Consumer) startP2P(ctx context.Context, chainID uint64, log *slog.Logger, closers *[]func()) (err error) {
+	cfg := c.cfg
+	key, err := p2p.LoadOrCreateKey(filepath.Join(cfg.DataDir, p2p.KeyFile))
+	if err != nil {
+		return err
+	}
+	if c.P2P, err = p2p.New(p2p.Config{Key: key, ListenAddrs: cfg.ListenAddrs, Bootstrap: cfg.Bootstrap, DHTMode: p2p.DHTClient, Log: log}); err != nil {
+		return err
+	}
+	*closers = append(*closers, func() { _ = c.P2P.Close() })
+	if c.Discovery, err = discovery.New(c.P2P.Host, discovery.Config{ValidatorConfig: discovery.ValidatorConfig{ChainID: chainID}, HeartbeatInterval: 200 * time.Millisecond, Log: log}); err != nil {
+		return err
+	}
+	*closers = append(*closers, func() { _ = c.Discovery.Close() })
+	c.ownP2P = true
+	if len(cfg.Bootstrap) > 0 {
+		if err := c.P2P.Bootstrap(ctx); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // channelLimit is the most a channel's promises may total: its balance
@@ -188,10 +214,12 @@ func (c *Consumer) RefreshBalance(ctx context.Context) error {
 	return c.Channel.SetBalance(limit)
 }
 
-// Close leaves the network and closes the database. Open connections
-// should be disconnected first.
+// Close leaves the network (unless the p2p node is shared) and closes the
+// database. Open connections should be disconnected first.
 func (c *Consumer) Close() error {
-	_ = c.Discovery.Close()
-	_ = c.P2P.Close()
+	if c.ownP2P {
+		_ = c.Discovery.Close()
+		_ = c.P2P.Close()
+	}
 	return c.DB.Close()
 }

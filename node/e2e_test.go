@@ -135,6 +135,9 @@ func TestEndToEnd(t *testing.T) {
 		t.Fatalf("%d proposals, want 3", len(ps))
 	}
 
+	t.Run("a consumer shares its node's p2p host", func(t *testing.T) {
+		testSharedHost(t, ctx, d, c)
+	})
 	t.Run("paid session settles on chain with exact balances", func(t *testing.T) {
 		testPaidSession(t, ctx, d, c, srv.URL, body)
 	})
@@ -153,6 +156,35 @@ func TestEndToEnd(t *testing.T) {
 	t.Run("connection is re-established after the provider restarts", func(t *testing.T) {
 		testReconnect(t, ctx, d, c, srv.URL, body)
 	})
+}
+
+// testSharedHost: a consumer given a node's p2p host and discovery uses
+// them (same peer id, same cache, no listener of its own) and leaves them
+// running when it closes; the later subtests run on that host.
+func testSharedHost(t *testing.T, ctx context.Context, d *Devnet, c *Consumer) {
+	listen := len(c.P2P.Host.Network().ListenAddresses())
+	c2, err := StartConsumer(ctx, ConsumerConfig{
+		DataDir: t.TempDir(), Signer: d.ConsumerSigner, Chain: d.Client, Hermes: d.Chain.Deployment().Hermes,
+		P2P: c.P2P, Discovery: c.Discovery, Log: testLog(),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c2.P2P.ID() != c.P2P.ID() || c2.Discovery != c.Discovery {
+		t.Fatalf("shared consumer runs host %s, want the node's %s", c2.P2P.ID(), c.P2P.ID())
+	}
+	if got := len(c2.Proposals(ctx, market.Filter{})); got != 3 {
+		t.Fatalf("shared consumer sees %d proposals, want the node's 3", got)
+	}
+	if err := c2.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if got := len(c.P2P.Host.Network().ListenAddresses()); got != listen || got == 0 {
+		t.Fatalf("node host listens on %d addresses after the shared consumer closed, want %d", got, listen)
+	}
+	if _, err := StartConsumer(ctx, ConsumerConfig{DataDir: t.TempDir(), Signer: d.ConsumerSigner, Chain: d.Client, P2P: c.P2P}); err == nil {
+		t.Fatal("a consumer with a host but no discovery service started")
+	}
 }
 
 func testReconnect(t *testing.T, ctx context.Context, d *Devnet, c *Consumer, target string, body []byte) {

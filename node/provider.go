@@ -76,6 +76,13 @@ type ProviderConfig struct {
 	ListenAddrs []string
 	// NAT turns on libp2p NAT traversal.
 	NAT bool
+	// P2P and Discovery, when both set, are the node's running libp2p
+	// host and discovery service: the provider shares them (one host, one
+	// peer id per node; Bootstrap, ListenAddrs and NAT are then ignored)
+	// and Close leaves them running for their owner. When nil, the
+	// provider starts its own from <DataDir>/p2p.key.
+	P2P       *p2p.Node
+	Discovery *discovery.Service
 	// Location and Price are announced in the proposal.
 	Location market.Location
 	Price    market.Price
@@ -117,6 +124,9 @@ type Provider struct {
 	Sessions  *provider.Manager
 	Hermes    *hclient.Client
 	hashlocks *hclient.StorageHashlocks
+
+	// ownP2P is whether P2P and Discovery were started here.
+	ownP2P bool
 
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
@@ -209,23 +219,14 @@ func StartProvider(ctx context.Context, cfg ProviderConfig) (_ *Provider, err er
 	}
 	closers = append(closers, func() { _ = p.Exit.Close() })
 
-	key, err := p2p.LoadOrCreateKey(filepath.Join(cfg.DataDir, p2p.KeyFile))
-	if err != nil {
-		return nil, err
-	}
-	if p.P2P, err = p2p.New(p2p.Config{Key: key, ListenAddrs: cfg.ListenAddrs, Bootstrap: cfg.Bootstrap, DHTMode: p2p.DHTServer, NAT: cfg.NAT, Log: log}); err != nil {
-		return nil, err
-	}
-	closers = append(closers, func() { _ = p.P2P.Close() })
 	chainID := cfg.Chain.ChainID()
-	if p.Discovery, err = discovery.New(p.P2P.Host, discovery.Config{ValidatorConfig: discovery.ValidatorConfig{ChainID: chainID.Uint64()}, HeartbeatInterval: 200 * time.Millisecond, Log: log}); err != nil {
-		return nil, err
+	if (cfg.P2P == nil) != (cfg.Discovery == nil) {
+		return nil, errors.New("node: provider needs both a shared p2p node and its discovery service, or neither")
 	}
-	closers = append(closers, func() { _ = p.Discovery.Close() })
-	if len(cfg.Bootstrap) > 0 {
-		if err := p.P2P.Bootstrap(ctx); err != nil {
-			return nil, err
-		}
+	if cfg.P2P != nil {
+		p.P2P, p.Discovery = cfg.P2P, cfg.Discovery
+	} else if err := p.startP2P(ctx, chainID.Uint64(), &closers); err != nil {
+		return nil, err
 	}
 
 	self := cfg.Signer.Address()
@@ -270,6 +271,30 @@ func StartProvider(ctx context.Context, cfg ProviderConfig) (_ *Provider, err er
 	return p, nil
 }
 
+// startP2P starts the provider's own libp2p host and discovery service.
+func (p *Provider) startP2P(ctx context.Context, chainID uint64, closers *[]func()) (err error) {
+	cfg := p.cfg
+	key, err := p2p.LoadOrCreateKey(filepath.Join(cfg.DataDir, p2p.KeyFile))
+	if err != nil {
+		return err
+	}
+	if p.P2P, err = p2p.New(p2p.Config{Key: key, ListenAddrs: cfg.ListenAddrs, Bootstrap: cfg.Bootstrap, DHTMode: p2p.DHTServer, NAT: cfg.NAT, Log: p.log}); err != nil {
+		return err
+	}
+	*closers = append(*closers, func() { _ = p.P2P.Close() })
+	if p.Discovery, err = discovery.New(p.P2P.Host, discovery.Config{ValidatorConfig: discovery.ValidatorConfig{ChainID: chainID}, HeartbeatInterval: 200 * time.Millisecond, Log: p.log}); err != nil {
+		return err
+	}
+	*closers = append(*closers, func() { _ = p.Discovery.Close() })
+	p.ownP2P = true
+	if len(cfg.Bootstrap) > 0 {
+		if err := p.P2P.Bootstrap(ctx); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // Address is the provider identity.
 func (p *Provider) Address() common.Address { return p.cfg.Signer.Address() }
 
@@ -297,8 +322,10 @@ func (p *Provider) Close() error {
 	_ = p.Sessions.Close()
 	p.cancel()
 	p.wg.Wait()
-	_ = p.Discovery.Close()
-	_ = p.P2P.Close()
+	if p.ownP2P {
+		_ = p.Discovery.Close()
+		_ = p.P2P.Close()
+	}
 	_ = p.Exit.Close()
 	return p.DB.Close()
 }

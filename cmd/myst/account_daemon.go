@@ -22,35 +22,25 @@ import (
 	"github.com/openmyst/openmyst/tequilapi/client"
 )
 
-// accountDaemonFlags configure the daemon's chain for the account routes.
-type accountDaemonFlags struct {
+// daemonChainFlags configure the daemon's one chain source, shared by the
+// account routes and the consumer.
+type daemonChainFlags struct {
 	rpc, deployment, txKeyFile, hermes string
 }
 
-var acctDaemonFlags accountDaemonFlags
+var daemonChain daemonChainFlags
 
-func init() {
-	registerDaemonExtension(daemonExtension{
-		Name: "account",
-		Flags: func(fs *pflag.FlagSet) {
-			f := &acctDaemonFlags
-			fs.StringVar(&f.rpc, "chain.rpc", "http://127.0.0.1:8545", "EVM JSON-RPC endpoint of the account routes")
-			fs.StringVar(&f.deployment, "chain.deployment", "", "contract deployment JSON (default <data-dir>/chain/deployment.json)")
-			fs.StringVar(&f.txKeyFile, "chain.transactor-key-file", "", "file with the hex private key paying gas (default on dev deployments: the dev transactor account; without one, the account routes are read-only)")
-			fs.StringVar(&f.hermes, "chain.hermes", "", "hermes contract of the identities' channels (default: the deployment's hermes)")
-		},
-		Start: startAccountRoutes,
-	})
+func (f *daemonChainFlags) register(fs *pflag.FlagSet) {
+	fs.StringVar(&f.rpc, "chain.rpc", "http://127.0.0.1:8545", "EVM JSON-RPC endpoint of the node (account routes, the consumer's channel)")
+	fs.StringVar(&f.deployment, "chain.deployment", "", "contract deployment JSON (default <data-dir>/chain/deployment.json)")
+	fs.StringVar(&f.txKeyFile, "chain.transactor-key-file", "", "file with the hex private key paying gas (default on dev deployments: the dev transactor account; without one, the account routes are read-only)")
+	fs.StringVar(&f.hermes, "chain.hermes", "", "hermes contract of the identities' channels (default: the deployment's hermes)")
 }
 
-// startAccountRoutes adds the /identities/{id}/{account,register,topup,
-// settle,beneficiary} routes. The chain is connected on first use, so the
-// daemon starts without one; the routes answer 503 chain_unavailable until
-// it is reachable.
-func startAccountRoutes(_ context.Context, n *daemonNode) (func(context.Context) error, error) {
-	f := acctDaemonFlags
+// conn returns the lazily-connected chain source the flags describe.
+func (f daemonChainFlags) conn(a *app, log *slog.Logger) (*chainConn, error) {
 	if f.deployment == "" {
-		f.deployment = theApp.defaultDeploymentPath()
+		f.deployment = a.defaultDeploymentPath()
 	}
 	var hermes common.Address
 	if f.hermes != "" {
@@ -60,10 +50,21 @@ func startAccountRoutes(_ context.Context, n *daemonNode) (func(context.Context)
 		}
 		hermes = h
 	}
-	cc := &chainConn{rpc: f.rpc, deployment: f.deployment, txKeyFile: f.txKeyFile, hermes: hermes, log: n.Log}
-	n.API.Add(tequilapi.AccountRoutes(n.Identities, cc, n.Log)...)
-	n.Log.Info("account routes: chain connects on first use", "rpc", f.rpc, "deployment", f.deployment)
-	return func(context.Context) error { cc.close(); return nil }, nil
+	log.Info("chain connects on first use", "rpc", f.rpc, "deployment", f.deployment)
+	return &chainConn{rpc: f.rpc, deployment: f.deployment, txKeyFile: f.txKeyFile, hermes: hermes, log: log}, nil
+}
+
+func init() {
+	registerDaemonExtension(daemonExtension{Name: "account", Start: startAccountRoutes})
+}
+
+// startAccountRoutes adds the /identities/{id}/{account,register,topup,
+// settle,beneficiary} routes on the daemon's chain source. The chain is
+// connected on first use, so the daemon starts without one; the routes
+// answer 503 chain_unavailable until it is reachable.
+func startAccountRoutes(_ context.Context, n *daemonNode) (func(context.Context) error, error) {
+	n.API.Add(tequilapi.AccountRoutes(n.Identities, n.Chain, n.Log)...)
+	return nil, nil
 }
 
 // chainConn is a tequilapi.ChainSource that connects lazily, retries after
@@ -127,7 +128,7 @@ func (cc *chainConn) Chain(ctx context.Context) (*chain.Client, common.Address, 
 		return nil, common.Address{}, fmt.Errorf("%w: %s: %w", tequilapi.ErrChainUnavailable, cc.rpc, err)
 	}
 	cc.eth, cc.client, cc.h = eth, c, h
-	cc.log.Info("account routes: chain connected", "rpc", cc.rpc, "chainId", dep.ChainID, "hermes", h.Hex(), "read_only", tx == nil)
+	cc.log.Info("chain connected", "rpc", cc.rpc, "chainId", dep.ChainID, "hermes", h.Hex(), "read_only", tx == nil)
 	return c, h, nil
 }
 

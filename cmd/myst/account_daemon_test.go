@@ -93,6 +93,10 @@ func TestAccountThroughDaemon(t *testing.T) {
 	if code != 503 || !strings.Contains(body, `"chain_unavailable"`) || !strings.Contains(body, "missing.json") {
 		t.Fatalf("account without chain: %d %s", code, body)
 	}
+	// The consumer shares the daemon's chain source and its error code.
+	if out, err := runCLI(t, dd2, "connect"); err == nil || !strings.Contains(out+err.Error(), "chain_unavailable") {
+		t.Fatalf("connect without chain: %v %s", err, out)
+	}
 	out = mustRun(t, dd2, "account", "balance", "--chain.rpc", rpc, "--chain.deployment", dep)
 	if !strings.Contains(out, "identity:     "+id2) || !strings.Contains(out, "registered:   false") {
 		t.Fatalf("fallback balance output:\n%s", out)

@@ -19,7 +19,6 @@ import (
 	"github.com/openmyst/openmyst/chain"
 	"github.com/openmyst/openmyst/identity"
 	"github.com/openmyst/openmyst/node"
-	"github.com/openmyst/openmyst/p2p"
 	mystsession "github.com/openmyst/openmyst/session"
 	"github.com/openmyst/openmyst/tequilapi"
 )
@@ -27,7 +26,6 @@ import (
 // consumerFlags configure the daemon's consumer (PUT /connection).
 type consumerFlags struct {
 	identity, passFile, socks string
-	rpc, deployment, hermes   string
 }
 
 var consFlags consumerFlags
@@ -40,23 +38,20 @@ func init() {
 			fs.StringVar(&f.identity, "consumer.identity", "", "consumer identity paying for connections (default: the default identity)")
 			fs.StringVar(&f.passFile, "consumer.passphrase-file", "", "file with the consumer identity's passphrase (or $"+passphraseEnv+")")
 			fs.StringVar(&f.socks, "consumer.socks", "127.0.0.1:1080", "default local SOCKS5 proxy address of a connection")
-			fs.StringVar(&f.rpc, "consumer.chain-rpc", "http://127.0.0.1:8545", "EVM JSON-RPC endpoint the consumer reads its channel from")
-			fs.StringVar(&f.deployment, "consumer.chain-deployment", "", "contract deployment JSON (default <data-dir>/chain/deployment.json)")
-			fs.StringVar(&f.hermes, "consumer.hermes", "", "hermes contract of the consumer's channel (default: the deployment's hermes)")
 		},
 		Start: startConnection,
 	})
 }
 
 // startConnection adds PUT/GET/DELETE /connection and GET /sessions. The
-// consumer node (its own p2p host and database under <data-dir>/consumer)
-// starts on the first connect, so a daemon without a chain still runs.
+// consumer (its database under <data-dir>/consumer) starts on the first
+// connect, on the daemon's chain source and its one p2p host, so a daemon
+// without a chain still runs.
 func startConnection(ctx context.Context, n *daemonNode) (func(context.Context) error, error) {
 	f := consFlags
 	var (
-		mu    sync.Mutex
-		cons  *node.Consumer
-		close []func()
+		mu   sync.Mutex
+		cons *node.Consumer
 	)
 	get := func(rctx context.Context) (*node.Consumer, error) {
 		mu.Lock()
@@ -64,31 +59,11 @@ func startConnection(ctx context.Context, n *daemonNode) (func(context.Context) 
 		if cons != nil {
 			return cons, nil
 		}
-		af := accountFlags{rpc: f.rpc, deployment: f.deployment, hermes: f.hermes}
-		s, err := af.open(rctx, false)
+		c, err := startDaemonConsumer(ctx, rctx, n, f)
 		if err != nil {
-			return nil, tequilapi.NewError(http.StatusServiceUnavailable, "no_chain", err.Error())
-		}
-		signer, err := unlockFrom(rctx, n.Identities, f.identity, f.passFile)
-		if err != nil {
-			s.close()
-			return nil, tequilapi.NewError(http.StatusConflict, "identity_locked", err.Error())
-		}
-		boot, err := p2p.ParseBootstrap(discFlags.p2p.bootstrap)
-		if err != nil {
-			s.close()
-			return nil, err
-		}
-		c, err := node.StartConsumer(ctx, node.ConsumerConfig{
-			DataDir: filepath.Join(n.DataDir, "consumer"), Signer: signer, Chain: s.client, Hermes: s.hermes,
-			Bootstrap: boot, ListenAddrs: []string{"/ip4/0.0.0.0/tcp/0", "/ip4/0.0.0.0/udp/0/quic-v1"}, Log: n.Log,
-		})
-		if err != nil {
-			s.close()
 			return nil, err
 		}
 		cons = c
-		close = append(close, s.close)
 		return c, nil
 	}
 	api := &node.ConnectionAPI{Consumer: get, DefaultSOCKS: f.socks}
@@ -108,11 +83,32 @@ func startConnection(ctx context.Context, n *daemonNode) (func(context.Context) 
 		if cons != nil {
 			err = errors.Join(err, cons.Close())
 		}
-		for _, c := range close {
-			c()
-		}
 		return err
 	}, nil
+}
+
+// startDaemonConsumer starts the daemon's consumer on its chain source and
+// p2p node; ctx bounds the consumer's life, rctx the start.
+func startDaemonConsumer(ctx, rctx context.Context, n *daemonNode, f consumerFlags) (*node.Consumer, error) {
+	cl, hermes, err := n.Chain.Chain(rctx)
+	if err != nil {
+		return nil, tequilapi.NewError(http.StatusServiceUnavailable, tequilapi.CodeChainUnavailable, err.Error())
+	}
+	if n.P2P == nil || n.Discovery == nil {
+		return nil, tequilapi.NewError(http.StatusServiceUnavailable, "p2p_unavailable", "the daemon's p2p node is not running")
+	}
+	if want := cl.ChainID().Uint64(); discFlags.p2p.chainID != want {
+		return nil, tequilapi.NewError(http.StatusServiceUnavailable, tequilapi.CodeChainUnavailable,
+			fmt.Sprintf("the chain has id %d but the p2p node gossips proposals of chain %d: restart the daemon with --discovery.chain-id %d", want, discFlags.p2p.chainID, want))
+	}
+	signer, err := unlockFrom(rctx, n.Identities, f.identity, f.passFile)
+	if err != nil {
+		return nil, tequilapi.NewError(http.StatusConflict, "identity_locked", err.Error())
+	}
+	return node.StartConsumer(ctx, node.ConsumerConfig{
+		DataDir: filepath.Join(n.DataDir, "consumer"), Signer: signer, Chain: cl, Hermes: hermes,
+		P2P: n.P2P, Discovery: n.Discovery, Log: n.Log,
+	})
 }
 
 // unlockFrom unlocks addr (or the default identity) in ids.

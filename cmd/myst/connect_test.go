@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"os"
 	"path/filepath"
 	"regexp"
 	"strconv"
@@ -79,9 +80,10 @@ func TestConnectThroughDaemon(t *testing.T) {
 
 	apiPort := freePort(t)
 	daemon, lines := startDaemonWith(t, dd, apiPort, "--p2p.bootstrap", d.BootstrapAddrs()[0],
-		"--consumer.passphrase-file", pf, "--consumer.chain-rpc", d.Chain.URL(), "--consumer.chain-deployment", d.DeploymentPath())
+		"--consumer.passphrase-file", pf, "--chain.rpc", d.Chain.URL(), "--chain.deployment", d.DeploymentPath())
 	var seen []string
 	waitLine(t, lines, "node started", &seen)
+	listeners := tcpListeners(t, daemon.Process.Pid)
 	api := []string{"--tequilapi.port", strconv.Itoa(apiPort)}
 
 	socks := fmt.Sprintf("127.0.0.1:%d", freePort(t))
@@ -91,6 +93,11 @@ func TestConnectThroughDaemon(t *testing.T) {
 	}
 	if !strings.Contains(out, d.Providers[0].Address().Hex()) || !strings.Contains(out, socks) {
 		t.Fatalf("connect printed %q, want the DE provider and %s", out, socks)
+	}
+	// One libp2p host per node: the consumer opened no listener of its
+	// own (only the SOCKS5 proxy is new).
+	if got := tcpListeners(t, daemon.Process.Pid); got != listeners+1 {
+		t.Fatalf("daemon listens on %d TCP sockets after connect, want %d (its own + the SOCKS5 proxy)", got, listeners+1)
 	}
 	tr := &http.Transport{Proxy: http.ProxyURL(&url.URL{Scheme: "socks5", Host: socks})}
 	resp, err := (&http.Client{Transport: tr, Timeout: 30 * time.Second}).Get(srv.URL)
@@ -123,4 +130,37 @@ func TestConnectThroughDaemon(t *testing.T) {
 		t.Fatal("status after disconnect succeeded")
 	}
 	stopDaemon(t, daemon, lines)
+}
+
+// tcpListeners counts the listening TCP sockets process pid holds.
+func tcpListeners(t *testing.T, pid int) int {
+	t.Helper()
+	fds, err := os.ReadDir(fmt.Sprintf("/proc/%d/fd", pid))
+	if err != nil {
+		t.Skipf("no /proc to count listeners: %v", err)
+	}
+	inodes := map[string]bool{}
+	for _, fd := range fds {
+		l, err := os.Readlink(fmt.Sprintf("/proc/%d/fd/%s", pid, fd.Name()))
+		if err == nil && strings.HasPrefix(l, "socket:[") {
+			inodes[strings.TrimSuffix(strings.TrimPrefix(l, "socket:["), "]")] = true
+		}
+	}
+	n := 0
+	for _, f := range []string{"tcp", "tcp6"} {
+		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/net/%s", pid, f))
+		if err != nil {
+			continue
+		}
+		for _, line := range strings.Split(string(b), "\n")[1:] {
+			fs := strings.Fields(line)
+			if len(fs) > 9 && fs[3] == "0A" && inodes[fs[9]] {
+				n++
+			}
+		}
+	}
+	if n == 0 {
+		t.Fatalf("process %d has no TCP listener", pid)
+	}
+	return n
 }

@@ -15,7 +15,9 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/openmyst/openmyst/buildinfo"
+	"github.com/openmyst/openmyst/discovery"
 	"github.com/openmyst/openmyst/identity"
+	"github.com/openmyst/openmyst/p2p"
 	"github.com/openmyst/openmyst/storage"
 	"github.com/openmyst/openmyst/tequilapi"
 	"github.com/openmyst/openmyst/tequilapi/client"
@@ -34,6 +36,16 @@ type daemonNode struct {
 	// API is the Tequilapi server; add routes with API.Add before the
 	// extension's start returns.
 	API *tequilapi.Server
+	// Chain is the node's one chain source (--chain.rpc,
+	// --chain.deployment), connected on first use; every extension that
+	// needs the chain uses it.
+	Chain *chainConn
+	// P2P and Discovery are the node's one libp2p host and discovery
+	// service, set by the discovery extension when it starts; extensions
+	// that need the p2p network (the consumer, a provider) read them when
+	// they start their work, and never start a host of their own.
+	P2P       *p2p.Node
+	Discovery *discovery.Service
 }
 
 // daemonExtension plugs a capability into `myst daemon`. Register one from
@@ -45,6 +57,10 @@ type daemonNode struct {
 type daemonExtension struct {
 	// Name identifies the extension in logs and errors.
 	Name string
+	// Base marks an extension others build on (the p2p node): base
+	// extensions start before the others and stop after them, whatever
+	// the registration order.
+	Base bool
 	// Flags declares the extension's daemon flags (optional); they are
 	// resolved from env and config.toml like every flag.
 	Flags func(fs *pflag.FlagSet)
@@ -78,6 +94,7 @@ and send the token as "Authorization: Bearer <token>".`,
 		},
 	}
 	cmd.Flags().BoolVar(&allowRemote, "tequilapi.allow-remote", false, "allow Tequilapi to listen on a non-loopback address")
+	daemonChain.register(cmd.Flags())
 	for _, e := range daemonExtensions {
 		if e.Flags != nil {
 			e.Flags(cmd.Flags())
@@ -128,9 +145,15 @@ func runDaemon(ctx context.Context, cmd *cobra.Command, allowRemote bool) error 
 	}
 	srv.Add(tequilapi.IdentityRoutes(ids, log)...)
 
+	cc, err := daemonChain.conn(a, log)
+	if err != nil {
+		return err
+	}
+	defer cc.close()
+
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	node := &daemonNode{DataDir: a.dataDir, Log: log, DB: db, Identities: ids, API: srv}
+	node := &daemonNode{DataDir: a.dataDir, Log: log, DB: db, Identities: ids, API: srv, Chain: cc}
 	var stops []func(context.Context) error
 	var stopNames []string
 	defer func() {
@@ -143,7 +166,7 @@ func runDaemon(ctx context.Context, cmd *cobra.Command, allowRemote bool) error 
 			}
 		}
 	}()
-	for _, e := range daemonExtensions {
+	for _, e := range startOrder(daemonExtensions) {
 		stop, err := e.Start(ctx, node)
 		if err != nil {
 			return fmt.Errorf("start %s: %w", e.Name, err)
@@ -163,6 +186,20 @@ func runDaemon(ctx context.Context, cmd *cobra.Command, allowRemote bool) error 
 	err = srv.Serve(ctx, ln)
 	log.Info("node stopping")
 	return err
+}
+
+// startOrder is the extensions, base ones first, otherwise in
+// registration order.
+func startOrder(es []daemonExtension) []daemonExtension {
+	out := make([]daemonExtension, 0, len(es))
+	for _, base := range []bool{true, false} {
+		for _, e := range es {
+			if e.Base == base {
+				out = append(out, e)
+			}
+		}
+	}
+	return out
 }
 
 // identityManager opens the keystore; db may be nil (default identity then

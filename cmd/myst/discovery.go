@@ -47,6 +47,7 @@ var discFlags discoveryFlags
 func init() {
 	registerDaemonExtension(daemonExtension{
 		Name: "discovery",
+		Base: true,
 		Flags: func(fs *pflag.FlagSet) {
 			f := &discFlags
 			f.p2p.register(fs, p2p.DefaultListenAddrs)
@@ -103,6 +104,7 @@ func startDiscovery(ctx context.Context, n *daemonNode) (func(context.Context) e
 		node.Close()
 		return nil, err
 	}
+	n.P2P, n.Discovery = node, svc
 	n.API.Add(proposalRoute(svc.Cache(), log))
 	for _, a := range node.Multiaddrs() {
 		log.Info("p2p: reachable as", "addr", a)
