@@ -81,7 +81,9 @@ type Options struct {
 	HTTPListen string
 	// Tunnel, when set, brings the client tunnel up instead of the
 	// userspace one (KernelTunnel: a kernel TUN with routes and kill
-	// switch); the proxy addresses above are then ignored.
+	// switch); the proxy addresses above are then ignored. Such a tunnel
+	// fails closed: when the session fails (the provider is gone, an
+	// overcharge) it stays up, kill switch included, until Disconnect.
 	Tunnel TunnelOpener
 	// StopPaying, for tests only, makes the consumer ignore invoices (it
 	// keeps the stream alive but never pays).
@@ -299,7 +301,11 @@ func (m *Manager) open(ctx context.Context, s stream, p market.Proposal, o Optio
 			err = paystream.Consumer(rctx, pr, w, payer, usage, paystream.Options{Keepalive: m.cfg.Keepalive, Log: m.log.With("session", id)})
 		}
 		c.err = err
-		_ = tun.Close()
+		if err == nil || o.Tunnel == nil {
+			_ = tun.Close()
+		} else {
+			m.log.Warn("consumer: session failed; the tunnel and its kill switch stay up until disconnect", "session", id, "err", err)
+		}
 		_ = s.Close()
 		if m.cfg.History != nil {
 			st := tun.Stats()
@@ -406,7 +412,8 @@ func (c *Connection) Disconnect(ctx context.Context) error {
 	c.cancel()
 	select {
 	case <-c.done:
-		return nil
+		// A failed kernel session left its tunnel up (fail closed).
+		return c.tun.Close()
 	case <-ctx.Done():
 		return ctx.Err()
 	}

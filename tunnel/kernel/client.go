@@ -246,9 +246,12 @@ func (c *Client) addRoutes(ctx context.Context, ifc string, allowed []netip.Pref
 				if (fam == "-4") != a.Is4() {
 					continue
 				}
-				if err := ip(ctx, fam, "route", "replace", "throw", netip.PrefixFrom(a, a.BitLen()).String(), "table", table); err != nil {
+				dst, f := netip.PrefixFrom(a, a.BitLen()).String(), fam
+				if err := ip(ctx, f, "route", "replace", "throw", dst, "table", table); err != nil {
 					return err
 				}
+				// Unlike the device routes, a throw route outlives the TUN.
+				c.push(func(ctx context.Context) error { return ip(ctx, f, "route", "del", "throw", dst, "table", table) })
 			}
 			if err := ip(ctx, fam, "rule", "add", "table", "main", "suppress_prefixlength", "0", "pref", strconv.Itoa(rulePref)); err != nil {
 				return err

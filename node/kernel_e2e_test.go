@@ -1,0 +1,492 @@
+package node
+
+import (
+	"bufio"
+	"context"
+	"crypto/sha256"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math/big"
+	"net"
+	"net/http"
+	"net/netip"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/ethereum/go-ethereum/ethclient"
+	"github.com/libp2p/go-libp2p/core/peer"
+
+	"github.com/openmyst/openmyst/chain"
+	"github.com/openmyst/openmyst/chain/devchain"
+	"github.com/openmyst/openmyst/identity"
+	"github.com/openmyst/openmyst/market"
+	"github.com/openmyst/openmyst/session/consumer"
+	"github.com/openmyst/openmyst/tunnel"
+	"github.com/openmyst/openmyst/tunnel/netns"
+)
+
+// Environment of the kernel end-to-end test's child processes.
+const (
+	kernelRoleEnv = "MYST_KERNEL_E2E_ROLE" // "hub" or "consumer"
+	kernelDirEnv  = "MYST_KERNEL_E2E_DIR"  // shared state directory
+)
+
+// Addresses of the kernel end-to-end topology:
+//
+//	consumer ns  c0 10.99.0.2 ── p0 10.99.0.1, 10.99.0.3  hub ns (dev chain,
+//	                                                      hermes, bootstrap,
+//	                                                      kernel-mode provider)
+//	inet ns      i0 203.0.113.2 ── u0 203.0.113.1         hub ns
+//
+// The consumer's default route points at the hub, which forwards (the
+// kernel exit turns forwarding on), and the internet host routes the
+// consumer's subnet back: a packet leaking outside the tunnel would reach
+// the internet host with the consumer's own source address.
+const (
+	kHubAddr     = "10.99.0.1"
+	kHubAddr2    = "10.99.0.3" // reached directly (connected route), never through the tunnel
+	kConsAddr    = "10.99.0.2"
+	kInetAddr    = "203.0.113.2"
+	kWebPort     = 80
+	kPayloadSize = 1 << 20
+)
+
+// kernelState is what the hub child tells the consumer child.
+type kernelState struct {
+	ChainURL   string          `json:"chain_url"`
+	Deployment string          `json:"deployment"`
+	Proposal   market.Proposal `json:"proposal"`
+}
+
+// TestKernelSessionEndToEnd runs a paid session in kernel mode through
+// the product's parts in network namespaces: a child process in the hub
+// namespace runs the dev chain, hermes, bootstrap and a provider with
+// ExitMode kernel (kernel.NewExit); a child in the consumer namespace runs
+// a consumer node whose connection uses consumer.KernelTunnel (TUN,
+// routes, kill switch, resolv.conf). It fetches from an "internet" host on
+// 203.0.113.2 through the tunnel, pays invoices the hermes accepts (the
+// provider's earnings grow), and after the provider process is killed
+// nothing leaves the consumer outside the tunnel; disconnect restores the
+// consumer's routing, firewall and resolv.conf.
+func TestKernelSessionEndToEnd(t *testing.T) {
+	if role := os.Getenv(kernelRoleEnv); role != "" {
+		runKernelChild(t, role, os.Getenv(kernelDirEnv))
+		return
+	}
+	if testing.Short() {
+		t.Skip("runs a devnet and a kernel-mode session in network namespaces")
+	}
+	if err := netns.Available(); err != nil {
+		if os.Getenv(netns.RequireEnv) == "1" {
+			t.Fatal(err)
+		}
+		t.Skip(err)
+	}
+	for _, tool := range []string{"ip", "nft", "env"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			t.Skipf("kernel end-to-end test needs %s: %v", tool, err)
+		}
+	}
+	start := time.Now()
+	hub := netns.New(t, "khub")
+	cons := netns.New(t, "kcons")
+	inet := netns.New(t, "kinet")
+	netns.Link(t, hub, "p0", kHubAddr+"/24,"+kHubAddr2+"/24", cons, "c0", kConsAddr+"/24")
+	netns.Link(t, hub, "u0", "203.0.113.1/24", inet, "i0", kInetAddr+"/24")
+	cons.MustRun("ip", "route", "add", "default", "via", kHubAddr)
+	inet.MustRun("ip", "route", "add", "10.99.0.0/24", "via", "203.0.113.1")
+	hub.MustRun("sysctl", "-qw", "net.ipv4.ip_forward=1")
+
+	// The internet host, and a direct-path listener on the hub's second
+	// address; both sockets are opened inside their namespaces.
+	body := payload(kPayloadSize)
+	var mu sync.Mutex
+	var webFrom []string
+	var web net.Listener
+	if err := inet.Do(func() (err error) { web, err = net.Listen("tcp", fmt.Sprintf("%s:%d", kInetAddr, kWebPort)); return err }); err != nil {
+		t.Fatal(err)
+	}
+	srv := &http.Server{ReadHeaderTimeout: 5 * time.Second, Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		webFrom = append(webFrom, r.RemoteAddr)
+		mu.Unlock()
+		w.Header().Set("Content-Length", fmt.Sprint(len(body)))
+		_, _ = w.Write(body)
+	})}
+	go func() { _ = srv.Serve(web) }()
+	defer srv.Close()
+	var direct net.Listener
+	if err := hub.Do(func() (err error) { direct, err = net.Listen("tcp", kHubAddr2+":9000"); return err }); err != nil {
+		t.Fatal(err)
+	}
+	defer direct.Close()
+	var directAccepted atomic.Int64
+	go func() {
+		for {
+			c, err := direct.Accept()
+			if err != nil {
+				return
+			}
+			directAccepted.Add(1)
+			_ = c.Close()
+		}
+	}()
+
+	dir := t.TempDir()
+	child := func(ns *netns.NS, role string) []string {
+		return []string{kernelRoleEnv + "=" + role, kernelDirEnv + "=" + dir, os.Args[0], "-test.run=^TestKernelSessionEndToEnd$", "-test.count=1", "-test.v", "-test.timeout=85s"}
+	}
+	hubProc := hub.Start("env", child(hub, "hub")...)
+	ctx, cancel := context.WithTimeout(context.Background(), 85*time.Second)
+	defer cancel()
+	consCmd := cons.Command(ctx, "env", child(cons, "consumer")...)
+	var consOut strings.Builder
+	consCmd.Stdout, consCmd.Stderr = &consOut, &consOut
+	if err := consCmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	consDone := make(chan error, 1)
+	go func() { consDone <- consCmd.Wait() }()
+	fail := func(format string, args ...any) {
+		t.Helper()
+		_ = consCmd.Process.Kill()
+		<-consDone
+		t.Fatalf(format+"\n--- hub:\n%s\n--- consumer:\n%s", append(args, hubProc.Output(), consOut.String())...)
+	}
+
+	// Wait for the consumer to have paid, then read the provider's
+	// earnings as the hermes reports them.
+	if err := waitFile(ctx, filepath.Join(dir, "ready"), consDone); err != nil {
+		fail("consumer not ready: %v", err)
+	}
+	earned, err := waitEarned(ctx, hubProc)
+	if err != nil {
+		fail("provider earnings: %v", err)
+	}
+	mu.Lock()
+	served := len(webFrom)
+	mu.Unlock()
+	if served == 0 {
+		fail("the internet host served nothing")
+	}
+	// Kill the provider (and the whole hub) and let the consumer probe.
+	_ = hubProc.Kill()
+	directBefore := directAccepted.Load()
+	if err := os.WriteFile(filepath.Join(dir, "killed"), nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-consDone; err != nil {
+		t.Fatalf("consumer child: %v\n%s", err, consOut.String())
+	}
+	out := consOut.String()
+	if !strings.Contains(out, "KERNEL-E2E-CONSUMER-OK") {
+		t.Fatalf("consumer child did not finish:\n%s", out)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	for _, from := range webFrom {
+		if strings.HasPrefix(from, kConsAddr+":") {
+			t.Errorf("the internet host saw the consumer's own address %s: traffic left outside the tunnel", from)
+		}
+	}
+	if len(webFrom) != served {
+		t.Errorf("the internet host served %d requests after the provider died (before: %d)", len(webFrom)-served, served)
+	}
+	// The consumer dials the direct listener once before connecting and
+	// once after disconnecting, never while the kill switch is up.
+	if got := directAccepted.Load(); directBefore != 1 || got != 2 {
+		t.Errorf("direct listener accepted %d before the kill and %d in all, want 1 and 2", directBefore, got)
+	}
+	for _, l := range strings.Split(out, "\n") {
+		if strings.Contains(l, "KERNEL-E2E ") {
+			t.Log(strings.TrimSpace(l))
+		}
+	}
+	t.Logf("provider earned %s wei; whole test %s", earned, time.Since(start).Round(100*time.Millisecond))
+}
+
+// waitFile waits until path exists, ctx ends or the child exits.
+func waitFile(ctx context.Context, path string, exited <-chan error) error {
+	for {
+		if _, err := os.Stat(path); err == nil {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case err := <-exited:
+			return fmt.Errorf("child exited first: %v", err)
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+}
+
+// waitEarned waits for the hub child to report earnings above zero.
+func waitEarned(ctx context.Context, hub *netns.Proc) (*big.Int, error) {
+	for {
+		sc := bufio.NewScanner(strings.NewReader(hub.Output()))
+		last := ""
+		for sc.Scan() {
+			if l := sc.Text(); strings.HasPrefix(l, "KERNEL-E2E-HUB earned=") {
+				last = strings.TrimPrefix(l, "KERNEL-E2E-HUB earned=")
+			}
+		}
+		if v, ok := new(big.Int).SetString(last, 10); ok && v.Sign() > 0 {
+			return v, nil
+		}
+		select {
+		case <-ctx.Done():
+			return nil, fmt.Errorf("no earnings reported (last %q): %w", last, ctx.Err())
+		case <-hub.Exited():
+			return nil, errors.New("hub exited")
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+}
+
+func runKernelChild(t *testing.T, role, dir string) {
+	if dir == "" {
+		t.Fatal("no state dir")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 80*time.Second)
+	defer cancel()
+	switch role {
+	case "hub":
+		runKernelHub(ctx, t, dir)
+	case "consumer":
+		runKernelConsumer(ctx, t, dir)
+	default:
+		t.Fatalf("unknown role %q", role)
+	}
+}
+
+// runKernelHub runs the devnet and a kernel-mode provider until killed.
+func runKernelHub(ctx context.Context, t *testing.T, dir string) {
+	log := testLog()
+	d, err := StartDevnet(ctx, DevnetConfig{DataDir: filepath.Join(dir, "devnet"), Providers: []ProviderSpec{}, Payment: testPayment, Log: log})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	// The consumer reads its channel from the chain: proxy the loopback
+	// JSON-RPC port onto the hub's link address.
+	u, err := url.Parse(d.Chain.URL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", kHubAddr+":0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go proxyTCP(ln, u.Host)
+	rule, err := tunnel.ParseRule(fmt.Sprintf("tcp:%s/32 port %d", kInetAddr, kWebPort))
+	if err != nil {
+		t.Fatal(err)
+	}
+	dep := d.Chain.Deployment()
+	ph, _ := market.ParseMYST("0.06")
+	pg, _ := market.ParseMYST("0.1")
+	p, err := StartProvider(ctx, ProviderConfig{
+		DataDir: filepath.Join(dir, "provider"), Signer: identity.NewKeySigner(devchain.DevKey(devProviderAccount)),
+		Chain: d.Client, Hermes: dep.Hermes, HermesURL: d.Hermes.URL(), Bootstrap: []peer.AddrInfo{d.Boot.AddrInfo()},
+		ListenAddrs: []string{"/ip4/" + kHubAddr + "/tcp/0"}, AdvertiseAddr: netip.MustParseAddr(kHubAddr), ExitMode: tunnel.ModeKernel,
+		Location: market.Location{Country: "DE", IPType: market.IPResidential},
+		Price:    market.Price{PerHour: market.NewAmount(ph), PerGiB: market.NewAmount(pg)},
+		Allow:    []tunnel.Rule{rule}, Payment: testPayment, Log: log,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	if err := p.WaitPublished(ctx); err != nil {
+		t.Fatal(err)
+	}
+	prop, ok := p.Proposal()
+	if !ok {
+		t.Fatal("provider has no proposal")
+	}
+	b, err := json.Marshal(kernelState{ChainURL: "http://" + ln.Addr().String(), Deployment: d.DeploymentPath(), Proposal: prop})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmp := filepath.Join(dir, "state.json.tmp")
+	if err := os.WriteFile(tmp, b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(tmp, filepath.Join(dir, "state.json")); err != nil {
+		t.Fatal(err)
+	}
+	fmt.Println("KERNEL-E2E-HUB up")
+	for ctx.Err() == nil {
+		if e, err := p.Earnings(ctx); err == nil {
+			fmt.Printf("KERNEL-E2E-HUB earned=%s\n", e.Earned)
+		}
+		time.Sleep(300 * time.Millisecond)
+	}
+}
+
+// proxyTCP forwards every connection accepted on ln to target.
+func proxyTCP(ln net.Listener, target string) {
+	for {
+		c, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		go func() {
+			defer c.Close()
+			u, err := net.Dial("tcp", target)
+			if err != nil {
+				return
+			}
+			defer u.Close()
+			go func() { _, _ = io.Copy(u, c); _ = u.(*net.TCPConn).CloseWrite() }()
+			_, _ = io.Copy(c, u)
+		}()
+	}
+}
+
+// runKernelConsumer connects in kernel mode, fetches, pays, and probes
+// for leaks after the hub is killed.
+func runKernelConsumer(ctx context.Context, t *testing.T, dir string) {
+	log := testLog()
+	var st kernelState
+	if err := waitFile(ctx, filepath.Join(dir, "state.json"), nil); err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(filepath.Join(dir, "state.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(b, &st); err != nil {
+		t.Fatal(err)
+	}
+	dep, err := chain.LoadDeployment(st.Deployment)
+	if err != nil {
+		t.Fatal(err)
+	}
+	eth, err := ethclient.DialContext(ctx, st.ChainURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer eth.Close()
+	cc, err := chain.NewClient(ctx, eth, dep, nil, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	directDial := func() error {
+		c, err := net.DialTimeout("tcp", kHubAddr2+":9000", 2*time.Second)
+		if err == nil {
+			_ = c.Close()
+		}
+		return err
+	}
+	// Before the tunnel the direct path works: the probes below can fail
+	// only because of the kill switch.
+	if err := directDial(); err != nil {
+		t.Fatalf("direct path before connecting: %v", err)
+	}
+	resolv := filepath.Join(dir, "resolv.conf")
+	origResolv := "nameserver 192.0.2.53\n"
+	if err := os.WriteFile(resolv, []byte(origResolv), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	c, err := StartConsumer(ctx, ConsumerConfig{
+		DataDir: filepath.Join(dir, "consumer"), Signer: identity.NewKeySigner(devchain.DevKey(devConsumerAccount)), Chain: cc,
+		Hermes: dep.Hermes, ListenAddrs: []string{"/ip4/" + kConsAddr + "/tcp/0"}, Keepalive: time.Second, ReadTimeout: 5 * time.Second, Log: log,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	t0 := time.Now()
+	conn, err := c.Sessions.Connect(ctx, st.Proposal, consumer.Options{Tunnel: consumer.KernelTunnel(consumer.KernelConfig{ResolvConf: resolv, Log: log})})
+	if err != nil {
+		t.Fatal(err)
+	}
+	up := time.Since(t0)
+	target := fmt.Sprintf("http://%s:%d/", kInetAddr, kWebPort)
+	hc := &http.Client{Timeout: 20 * time.Second, Transport: &http.Transport{DisableKeepAlives: true}}
+	resp, err := hc.Get(target)
+	if err != nil {
+		t.Fatalf("fetch through the kernel tunnel: %v", err)
+	}
+	first := make([]byte, 1)
+	if _, err := io.ReadFull(resp.Body, first); err != nil {
+		t.Fatal(err)
+	}
+	firstByte := time.Since(t0)
+	rest, err := io.ReadAll(resp.Body)
+	_ = resp.Body.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := append(first, rest...); sha256.Sum256(got) != sha256.Sum256(payload(kPayloadSize)) {
+		t.Fatalf("fetched %d bytes, not the payload", len(got))
+	}
+	fmt.Printf("KERNEL-E2E connect->tunnel up %s, connect->first byte %s, 1 MiB in %s\n", up.Round(time.Millisecond), firstByte.Round(time.Millisecond), time.Since(t0).Round(time.Millisecond))
+	if r, err := os.ReadFile(resolv); err != nil || !strings.Contains(string(r), "written by openmyst") {
+		t.Fatalf("resolv.conf while connected: %q %v", r, err)
+	}
+	if _, err := exec.Command("nft", "list", "table", "inet", "openmyst_killswitch").CombinedOutput(); err != nil {
+		t.Fatalf("no kill switch while connected: %v", err)
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for conn.PayerStats().Invoices < 2 {
+		if time.Now().After(deadline) {
+			t.Fatalf("only %d invoices paid", conn.PayerStats().Invoices)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if st := conn.Status(); !st.Running || st.RxBytes < kPayloadSize {
+		t.Fatalf("status %+v: want running with at least the payload received", st)
+	}
+	fmt.Printf("KERNEL-E2E paid %s wei in %d invoices\n", conn.PayerStats().Paid, conn.PayerStats().Invoices)
+	if err := os.WriteFile(filepath.Join(dir, "ready"), nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := waitFile(ctx, filepath.Join(dir, "killed"), nil); err != nil {
+		t.Fatal(err)
+	}
+
+	// The provider is gone: nothing may leave outside the tunnel.
+	if resp, err := (&http.Client{Timeout: 2 * time.Second}).Get(target); err == nil {
+		_ = resp.Body.Close()
+		out, _ := exec.Command("sh", "-c", "ip rule; ip route show table all; nft list ruleset; ip -br link; ps aux | grep -c node.test").CombinedOutput()
+		t.Fatalf("fetched from the internet host with the provider dead:\n%s", out)
+	}
+	if err := directDial(); err == nil {
+		t.Fatal("direct connection outside the tunnel succeeded under the kill switch")
+	}
+	dctx, dcancel := context.WithTimeout(ctx, 15*time.Second)
+	defer dcancel()
+	if err := conn.Disconnect(dctx); err != nil {
+		t.Fatalf("disconnect: %v", err)
+	}
+	// Disconnect restored everything.
+	if out, err := exec.Command("nft", "list", "table", "inet", "openmyst_killswitch").CombinedOutput(); err == nil {
+		t.Fatalf("kill switch left after disconnect:\n%s", out)
+	}
+	if r, err := os.ReadFile(resolv); err != nil || string(r) != origResolv {
+		t.Fatalf("resolv.conf after disconnect: %q %v", r, err)
+	}
+	if _, err := net.InterfaceByName("myst0"); err == nil {
+		t.Fatal("myst0 left after disconnect")
+	}
+	if out, err := exec.Command("sh", "-c", "ip rule; ip route show table all").CombinedOutput(); err != nil || strings.Contains(string(out), "myst0") || strings.Contains(string(out), "throw") || strings.Contains(string(out), "fwmark") {
+		t.Fatalf("routing left after disconnect (%v):\n%s", err, out)
+	}
+	if err := directDial(); err != nil {
+		t.Fatalf("direct path after disconnect: %v", err)
+	}
+	fmt.Println("KERNEL-E2E-CONSUMER-OK")
+}
