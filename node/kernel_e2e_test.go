@@ -112,7 +112,10 @@ func TestKernelSessionEndToEnd(t *testing.T) {
 	var mu sync.Mutex
 	var webFrom []string
 	var web net.Listener
-	if err := inet.Do(func() (err error) { web, err = net.Listen("tcp", fmt.Sprintf("%s:%d", kInetAddr, kWebPort)); return err }); err != nil {
+	if err := inet.Do(func() (err error) {
+		web, err = net.Listen("tcp", fmt.Sprintf("%s:%d", kInetAddr, kWebPort))
+		return err
+	}); err != nil {
 		t.Fatal(err)
 	}
 	srv := &http.Server{ReadHeaderTimeout: 5 * time.Second, Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
