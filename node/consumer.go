@@ -49,6 +49,10 @@ type ConsumerConfig struct {
 	Discovery *discovery.Service
 	// MaxFee is the largest transactor fee per promise accepted.
 	MaxFee *big.Int
+	// BalanceEvery is how often open connections re-read the channel
+	// balance from the chain (zero: consumer.DefaultBalanceEvery); it is
+	// also re-read before each connect and before refusing a payment.
+	BalanceEvery time.Duration
 	// Keepalive and ReadTimeout tune session streams (0: defaults).
 	Keepalive   time.Duration
 	ReadTimeout time.Duration
@@ -121,6 +125,7 @@ func StartConsumer(ctx context.Context, cfg ConsumerConfig) (_ *Consumer, err er
 	}
 	if c.Sessions, err = consumer.New(consumer.Config{
 		Signer: cfg.Signer, ChainID: chainID, Hermes: cfg.Hermes, Host: c.P2P.Host, Finder: c.P2P, Channel: c.Channel,
+		Balance: c, BalanceEvery: cfg.BalanceEvery,
 		MaxFee: cfg.MaxFee, History: c.History, Keepalive: cfg.Keepalive, ReadTimeout: cfg.ReadTimeout, Log: log,
 	}); err != nil {
 		return nil, err
@@ -205,7 +210,8 @@ func (c *Consumer) Connect(ctx context.Context, f market.Filter, o consumer.Opti
 	return c.Sessions.Connect(ctx, p, o)
 }
 
-// RefreshBalance re-reads the channel balance (after a top-up).
+// RefreshBalance re-reads the channel balance (after a top-up) into the
+// ledger; the session manager calls it (consumer.BalanceSource).
 func (c *Consumer) RefreshBalance(ctx context.Context) error {
 	limit, err := channelLimit(ctx, c.cfg.Chain, c.ChannelAddress)
 	if err != nil {

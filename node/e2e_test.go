@@ -17,7 +17,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ethereum/go-ethereum/crypto"
+
 	"github.com/openmyst/openmyst/chain"
+	"github.com/openmyst/openmyst/identity"
 	"github.com/openmyst/openmyst/market"
 	"github.com/openmyst/openmyst/p2p/sessionproto"
 	"github.com/openmyst/openmyst/payments"
@@ -138,6 +141,9 @@ func TestEndToEnd(t *testing.T) {
 	t.Run("a consumer shares its node's p2p host", func(t *testing.T) {
 		testSharedHost(t, ctx, d, c)
 	})
+	t.Run("a top-up after the consumer started pays the next session", func(t *testing.T) {
+		testTopUpAfterStart(t, ctx, d, c)
+	})
 	t.Run("paid session settles on chain with exact balances", func(t *testing.T) {
 		testPaidSession(t, ctx, d, c, srv.URL, body)
 	})
@@ -184,6 +190,47 @@ func testSharedHost(t *testing.T, ctx context.Context, d *Devnet, c *Consumer) {
 	}
 	if _, err := StartConsumer(ctx, ConsumerConfig{DataDir: t.TempDir(), Signer: d.ConsumerSigner, Chain: d.Client, P2P: c.P2P}); err == nil {
 		t.Fatal("a consumer with a host but no discovery service started")
+	}
+}
+
+// testTopUpAfterStart: a consumer started on an empty channel (ledger
+// balance 0) is topped up afterwards; its next session pays invoices from
+// the new balance instead of refusing the first one.
+func testTopUpAfterStart(t *testing.T, ctx context.Context, d *Devnet, c *Consumer) {
+	k, err := crypto.GenerateKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	signer := identity.NewKeySigner(k)
+	hermesID := d.Chain.Deployment().Hermes
+	if err := EnsureRegistered(ctx, d.Client, signer, hermesID, nil); err != nil {
+		t.Fatal(err)
+	}
+	c2, err := StartConsumer(ctx, ConsumerConfig{
+		DataDir: t.TempDir(), Signer: signer, Chain: d.Client, Hermes: hermesID, MaxFee: d.cfg.HermesMinFee,
+		P2P: c.P2P, Discovery: c.Discovery, Log: testLog(),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c2.Close()
+	if _, err := d.Client.Mint(ctx, c2.ChannelAddress, chain.MYST(1)); err != nil {
+		t.Fatal(err)
+	}
+	conn, err := c2.Connect(ctx, market.Filter{Country: "DE"}, consumer.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitInvoices(t, conn, 2)
+	if err := conn.Disconnect(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := conn.Err(); err != nil {
+		t.Fatalf("session on the topped-up channel ended with %v", err)
+	}
+	promised, err := c2.Channel.Promised(ctx)
+	if err != nil || promised.Sign() <= 0 || promised.Cmp(conn.PayerStats().Paid) != 0 {
+		t.Fatalf("ledger promised %v (%v), session paid %s", promised, err, conn.PayerStats().Paid)
 	}
 }
 

@@ -43,6 +43,16 @@ type PeerFinder interface {
 	FindPeer(ctx context.Context, id peer.ID) (peer.AddrInfo, error)
 }
 
+// BalanceSource re-reads the consumer's channel balance from the chain
+// into the channel ledger (it sees top-ups made after the node started).
+type BalanceSource interface {
+	RefreshBalance(ctx context.Context) error
+}
+
+// DefaultBalanceEvery is how often an open connection re-reads the channel
+// balance when Config.BalanceEvery is zero.
+const DefaultBalanceEvery = 30 * time.Second
+
 // Config configures a Manager.
 type Config struct {
 	// Signer is the consumer identity (signs requests and promises).
@@ -57,6 +67,14 @@ type Config struct {
 	Finder PeerFinder
 	// Channel is the consumer's channel ledger, shared by all sessions.
 	Channel pingpong.Channel
+	// Balance, when set, re-reads the channel balance before each
+	// connect, once before refusing a payment the known balance does not
+	// cover, and every BalanceEvery while a connection is open. A failed
+	// re-read keeps the balance already known.
+	Balance BalanceSource
+	// BalanceEvery is the re-read period of open connections (zero:
+	// DefaultBalanceEvery).
+	BalanceEvery time.Duration
 	// MaxFee is the largest transactor fee per promise accepted.
 	MaxFee *big.Int
 	// Tolerance bounds invoices (zero: pingpong.DefaultTolerance).
@@ -120,7 +138,62 @@ func New(cfg Config) (*Manager, error) {
 	if cfg.Log == nil {
 		cfg.Log = slog.Default()
 	}
+	if cfg.BalanceEvery <= 0 {
+		cfg.BalanceEvery = DefaultBalanceEvery
+	}
+	if cfg.Balance != nil {
+		cfg.Channel = &refreshingChannel{Channel: cfg.Channel, src: cfg.Balance, log: cfg.Log}
+	}
 	return &Manager{cfg: cfg, log: cfg.Log}, nil
+}
+
+// refreshingChannel re-reads the balance once when a raise would exceed
+// it, and retries the raise once.
+type refreshingChannel struct {
+	pingpong.Channel
+	src BalanceSource
+	log *slog.Logger
+}
+
+// Raise implements pingpong.Channel.
+func (c *refreshingChannel) Raise(ctx context.Context, delta *big.Int) (*big.Int, error) {
+	v, err := c.Channel.Raise(ctx, delta)
+	if !errors.Is(err, pingpong.ErrInsufficientBalance) {
+		return v, err
+	}
+	if rerr := c.src.RefreshBalance(ctx); rerr != nil {
+		c.log.Warn("consumer: re-read channel balance", "err", rerr)
+		return v, err
+	}
+	return c.Channel.Raise(ctx, delta)
+}
+
+// refreshBalance re-reads the channel balance, logging a failure.
+func (m *Manager) refreshBalance(ctx context.Context) {
+	if m.cfg.Balance == nil {
+		return
+	}
+	if err := m.cfg.Balance.RefreshBalance(ctx); err != nil {
+		m.log.Warn("consumer: re-read channel balance", "err", err)
+	}
+}
+
+// watchBalance re-reads the channel balance every BalanceEvery until ctx
+// ends.
+func (m *Manager) watchBalance(ctx context.Context) {
+	if m.cfg.Balance == nil {
+		return
+	}
+	t := time.NewTicker(m.cfg.BalanceEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			m.refreshBalance(ctx)
+		}
+	}
 }
 
 // Pick returns the first proposal of ps matching f in f's order.
@@ -217,6 +290,7 @@ type stream interface {
 }
 
 func (m *Manager) open(ctx context.Context, s stream, p market.Proposal, o Options) (*Connection, error) {
+	m.refreshBalance(ctx) // a top-up since the last session counts
 	wgKey, err := tunnel.GenerateKey()
 	if err != nil {
 		return nil, err
@@ -294,6 +368,10 @@ func (m *Manager) open(ctx context.Context, s stream, p market.Proposal, o Optio
 	pr := sessionproto.NewReader(s, m.cfg.ReadTimeout)
 	go func() {
 		defer close(c.done)
+		bctx, bstop := context.WithCancel(rctx)
+		bdone := make(chan struct{})
+		go func() { defer close(bdone); m.watchBalance(bctx) }()
+		defer func() { bstop(); <-bdone }()
 		var err error
 		if o.StopPaying {
 			err = ignoreInvoices(rctx, pr, w, m.cfg.Keepalive)

@@ -3,19 +3,23 @@ package consumer
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"math/big"
 	"net"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/ethereum/go-ethereum/common"
 	"github.com/ethereum/go-ethereum/crypto"
+	"github.com/libp2p/go-libp2p/core/host"
 	"go.uber.org/goleak"
 
 	"github.com/openmyst/openmyst/identity"
 	"github.com/openmyst/openmyst/market"
 	"github.com/openmyst/openmyst/p2p/sessionproto"
+	"github.com/openmyst/openmyst/session/pingpong"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -97,3 +101,109 @@ func TestRefusedRequest(t *testing.T) {
 		}
 	}
 }
+
+// balanceLedger is a channel ledger with a known balance; topUp is what
+// the chain holds (applied by its RefreshBalance).
+type balanceLedger struct {
+	mu                       sync.Mutex
+	promised, balance, chain *big.Int
+	refreshes                int
+	refreshErr               error
+}
+
+func (l *balanceLedger) ID() [32]byte { return [32]byte{2} }
+
+func (l *balanceLedger) Raise(_ context.Context, delta *big.Int) (*big.Int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	next := new(big.Int).Add(l.promised, delta)
+	if next.Cmp(l.balance) > 0 {
+		return nil, fmt.Errorf("%w: %s > %s", pingpong.ErrInsufficientBalance, next, l.balance)
+	}
+	l.promised = next
+	return new(big.Int).Set(next), nil
+}
+
+func (l *balanceLedger) RefreshBalance(context.Context) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.refreshes++
+	if l.refreshErr != nil {
+		return l.refreshErr
+	}
+	l.balance = new(big.Int).Set(l.chain)
+	return nil
+}
+
+func (l *balanceLedger) count() int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.refreshes
+}
+
+// TestBalanceRefresh: a payment above the known balance re-reads it once
+// (a top-up since the start is used), is refused when the chain has no
+// more either, and a failed re-read keeps the refusal; the connect path
+// and open connections re-read it too.
+func TestBalanceRefresh(t *testing.T) {
+	k, err := crypto.GenerateKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	l := &balanceLedger{promised: big.NewInt(0), balance: big.NewInt(100), chain: big.NewInt(100)}
+	m, err := New(Config{Signer: identity.NewKeySigner(k), ChainID: big.NewInt(1337), Hermes: common.HexToAddress("0x4e"),
+		Host: fakeHost{}, Channel: l, Balance: l, BalanceEvery: 5 * time.Millisecond, Log: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	if v, err := m.cfg.Channel.Raise(ctx, big.NewInt(60)); err != nil || v.Int64() != 60 || l.count() != 0 {
+		t.Fatalf("covered raise: %v %v, %d re-reads", v, err, l.count())
+	}
+	l.chain = big.NewInt(200) // topped up after the start
+	if v, err := m.cfg.Channel.Raise(ctx, big.NewInt(100)); err != nil || v.Int64() != 160 || l.count() != 1 {
+		t.Fatalf("raise after a top-up: %v %v, %d re-reads", v, err, l.count())
+	}
+	if _, err := m.cfg.Channel.Raise(ctx, big.NewInt(41)); !errors.Is(err, pingpong.ErrInsufficientBalance) || l.count() != 2 {
+		t.Fatalf("raise above the chain balance: %v, %d re-reads", err, l.count())
+	}
+	l.chain, l.refreshErr = big.NewInt(1000), errors.New("rpc down")
+	if _, err := m.cfg.Channel.Raise(ctx, big.NewInt(41)); !errors.Is(err, pingpong.ErrInsufficientBalance) || l.count() != 3 {
+		t.Fatalf("raise with the chain down: %v, %d re-reads", err, l.count())
+	}
+	l.refreshErr = nil
+
+	// Connecting re-reads the balance before the request leaves.
+	a, b := net.Pipe()
+	go func() {
+		defer b.Close()
+		r, w := sessionproto.NewReader(b, time.Second), sessionproto.NewWriter(b, time.Second)
+		if _, err := r.ReadMessage(ctx); err == nil {
+			_ = w.WriteMessage(ctx, &sessionproto.Error{Code: sessionproto.CodeInsufficientFunds, Message: "no"})
+		}
+	}()
+	before := l.count()
+	_, _ = m.open(ctx, a, proposal("DE", 20), Options{})
+	a.Close()
+	if l.count() != before+1 {
+		t.Fatalf("connect re-read the balance %d times, want once", l.count()-before)
+	}
+
+	// An open connection re-reads it periodically until it ends.
+	wctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() { defer close(done); m.watchBalance(wctx) }()
+	before = l.count()
+	deadline := time.Now().Add(5 * time.Second)
+	for l.count() < before+3 {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d periodic re-reads in 5 s at a 5 ms period", l.count()-before)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	cancel()
+	<-done
+}
+
+// fakeHost satisfies New's host check; these tests never dial.
+type fakeHost struct{ host.Host }
