@@ -140,11 +140,13 @@ func unlockFrom(ctx context.Context, ids *identity.Manager, addrFlag, passFile s
 
 func newConnectCmd() *cobra.Command {
 	var req tequilapi.ConnectRequest
+	var tun tunFlags
 	cmd := &cobra.Command{
 		Use:   "connect [PROVIDER_ID]",
 		Short: "Connect through the running daemon (PUT /connection) and open a local SOCKS5 proxy",
 		Example: `  myst connect --country DE --max-price-gib 0.2
-  myst connect 0xd6F8612193c308Cf6FfEd67911C907213e345BC0 --proxy 127.0.0.1:1080`,
+  myst connect 0xd6F8612193c308Cf6FfEd67911C907213e345BC0 --proxy 127.0.0.1:1080
+  sudo myst connect --tun --country DE --p2p.bootstrap /ip4/.../tcp/4001/p2p/...   # kernel tunnel, kill switch, foreground`,
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if len(args) == 1 {
@@ -152,6 +154,9 @@ func newConnectCmd() *cobra.Command {
 			}
 			if err := req.Validate(); err != nil {
 				return err
+			}
+			if tun.on {
+				return runConnectTun(cmd, req, &tun)
 			}
 			c, err := theApp.daemonClient(cmd.Context())
 			if err != nil {
@@ -171,6 +176,7 @@ func newConnectCmd() *cobra.Command {
 	fl.StringVar(&req.MaxPriceGiB, "max-price-gib", "", "highest price per GiB in MYST")
 	fl.StringVar(&req.MaxPriceHour, "max-price-hour", "", "highest price per hour in MYST")
 	fl.StringVar(&req.SOCKSListen, "proxy", "", "local SOCKS5 proxy address (default: the daemon's --consumer.socks)")
+	tun.register(fl)
 	return cmd
 }
 
