@@ -122,4 +122,3 @@ func runConnectTun(cmd *cobra.Command, req tequilapi.ConnectRequest, t *tunFlags
 		return nil
 	})
 }
-
