@@ -21,6 +21,8 @@ import (
 const (
 	DefaultKeepalive   = 10 * time.Second
 	DefaultReadTimeout = 35 * time.Second
+	// DefaultDrain is the default Options.Drain.
+	DefaultDrain = 2 * time.Second
 )
 
 // ErrPeerEnded is returned (wrapped, with the reason) when the peer ends
@@ -33,6 +35,12 @@ type Options struct {
 	// is sent (default 10 s). It must be well below the peer's read
 	// timeout (the Reader's per-message timeout; DefaultReadTimeout).
 	Keepalive time.Duration
+	// Drain is how long a provider keeps reading the stream after it has
+	// ended the session (its Error or Destroy sent), for an exchange
+	// message the consumer sent before it saw the end (default 2 s). The
+	// drain stops early when the consumer closes the stream or answers
+	// with Destroy or Error.
+	Drain time.Duration
 	// Clock drives the provider's tracker (default pingpong.SystemClock).
 	Clock pingpong.Clock
 	// Log receives the loop's events (default slog.Default()).
@@ -42,6 +50,9 @@ type Options struct {
 func (o *Options) fill() {
 	if o.Keepalive <= 0 {
 		o.Keepalive = DefaultKeepalive
+	}
+	if o.Drain <= 0 {
+		o.Drain = DefaultDrain
 	}
 	if o.Clock == nil {
 		o.Clock = pingpong.SystemClock{}
@@ -171,10 +182,15 @@ func (g *group) spawn(ctx context.Context, f func(context.Context) error) {
 	go func() {
 		defer g.wg.Done()
 		if err := f(ctx); err != nil {
-			g.once.Do(func() { g.err = err })
-			g.cancel()
+			g.fail(err)
 		}
 	}()
+}
+
+// fail records err (the first one wins) and stops the group.
+func (g *group) fail(err error) {
+	g.once.Do(func() { g.err = err })
+	g.cancel()
 }
 
 // Provider runs the payment loop of a provider session until the tracker
@@ -186,6 +202,12 @@ func (g *group) spawn(ctx context.Context, f func(context.Context) error) {
 // ended, an error wrapping ErrPeerEnded when the consumer left, otherwise
 // the failure. The tracker must send through InvoiceSender(w). Afterwards
 // call tracker.Settle so the last payment reaches the hermes.
+//
+// When the provider ends the session, an exchange message the consumer
+// sent before it saw the end is still on its way: the provider keeps
+// reading for up to Options.Drain after its Error or Destroy and hands
+// every exchange message it reads to the tracker, so a payment the
+// consumer counted reaches the hermes too.
 func Provider(ctx context.Context, r *sessionproto.Reader, w *sessionproto.Writer, tracker *pingpong.InvoiceTracker, usage func() uint64, opt Options) error {
 	opt.fill()
 	runCtx, cancel := context.WithCancel(ctx)
@@ -196,37 +218,56 @@ func Provider(ctx context.Context, r *sessionproto.Reader, w *sessionproto.Write
 	// blocked on the tracker and a tracker blocked on the peer's reader
 	// would otherwise wait for each other.
 	exchanges := make(chan *payments.ExchangeMessage, 16)
-	var late []*payments.ExchangeMessage // read as the session ended; owned by the reader until Wait
+	var late []*payments.ExchangeMessage // read after the session ended; owned by the reader until readDone
 
-	g.spawn(runCtx, func(ctx context.Context) error { return keepalive(ctx, w, opt.Keepalive) })
-	g.spawn(runCtx, func(ctx context.Context) error {
+	// The reader outlives the session by the drain: it stops on the
+	// consumer's end (Destroy, Error, closed stream), a read error, or
+	// when readCtx is canceled after the drain.
+	readCtx, stopRead := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopRead()
+	readDone := make(chan struct{})
+	go func() {
+		defer close(readDone)
+		// failed reports an error that ends the session while it runs;
+		// after the session ended it only ends the drain.
+		failed := func(err error) {
+			if runCtx.Err() == nil {
+				g.fail(err)
+			}
+		}
 		for {
-			m, err := r.ReadMessage(ctx)
+			m, err := r.ReadMessage(readCtx)
 			if err != nil {
-				if ctx.Err() != nil {
-					return nil
+				if readCtx.Err() == nil {
+					failed(readErr(err))
 				}
-				return readErr(err)
+				return
 			}
 			x, ok := m.(*sessionproto.ExchangeMessage)
 			if !ok {
 				if err := peerMessage(m); err != nil {
-					return err
+					failed(err)
+					return
 				}
 				continue
 			}
 			em, err := x.Payment()
 			if err != nil {
-				return fmt.Errorf("%w: %v", pingpong.ErrBadExchange, err)
+				failed(fmt.Errorf("%w: %v", pingpong.ErrBadExchange, err))
+				return
+			}
+			if runCtx.Err() != nil {
+				late = append(late, em)
+				continue
 			}
 			select {
 			case exchanges <- em:
-			case <-ctx.Done():
+			case <-runCtx.Done():
 				late = append(late, em)
-				return nil
 			}
 		}
-	})
+	}()
+	g.spawn(runCtx, func(ctx context.Context) error { return keepalive(ctx, w, opt.Keepalive) })
 	g.spawn(runCtx, func(ctx context.Context) error {
 		err := tracker.Run(ctx, opt.Clock, usage, exchanges)
 		if ctx.Err() != nil {
@@ -235,19 +276,28 @@ func Provider(ctx context.Context, r *sessionproto.Reader, w *sessionproto.Write
 		return err
 	})
 	g.wg.Wait()
+	err := finish(w, g.err, opt.Log, "provider ended the session")
+	// Drain: the consumer may have paid an invoice just before it read
+	// our end; its exchange message arrives after it.
+	drain := time.AfterFunc(opt.Drain, stopRead)
+	<-readDone
+	drain.Stop()
+
 	// Exchange messages read but not yet handled (the consumer paid, then
-	// left) are still payments: hand them to the tracker.
-	drainCtx, cancelDrain := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
-	defer cancelDrain()
+	// the session ended) are still payments: hand them to the tracker,
+	// the buffered ones first (they were read first).
+	handleCtx, cancelHandle := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancelHandle()
+	var pending []*payments.ExchangeMessage
 	for len(exchanges) > 0 {
-		late = append([]*payments.ExchangeMessage{<-exchanges}, late...)
+		pending = append(pending, <-exchanges)
 	}
-	for _, em := range late {
-		if err := tracker.HandleExchange(drainCtx, opt.Clock.Now(), em); err != nil {
+	for _, em := range append(pending, late...) {
+		if err := tracker.HandleExchange(handleCtx, opt.Clock.Now(), em); err != nil {
 			opt.Log.Warn("payment received as the session ended was not accepted", "err", err)
 		}
 	}
-	return finish(w, g.err, opt.Log, "provider ended the session")
+	return err
 }
 
 // Consumer runs the payment loop of a consumer session until ctx ends (the

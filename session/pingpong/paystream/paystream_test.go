@@ -117,7 +117,7 @@ func newSession(t *testing.T, providerPrice, consumerPrice pingpong.Price, readT
 	t.Cleanup(func() { s.provConn.Close(); s.consConn.Close() })
 	s.provR, s.provW = sessionproto.NewReader(s.provConn, readTimeout), sessionproto.NewWriter(s.provConn, time.Second)
 	s.consR, s.consW = sessionproto.NewReader(s.consConn, readTimeout), sessionproto.NewWriter(s.consConn, time.Second)
-	s.opt = Options{Keepalive: readTimeout / 5, Log: quiet}
+	s.opt = Options{Keepalive: readTimeout / 5, Drain: 300 * time.Millisecond, Log: quiet}
 
 	dir := t.TempDir()
 	provDB, err := storage.Open(filepath.Join(dir, "p", storage.FileName))
@@ -359,4 +359,106 @@ func TestCodeFor(t *testing.T) {
 	if got := sanitize("a\x00b\nc"); got != "a b c" {
 		t.Fatalf("sanitize: %q", got)
 	}
+}
+
+// TestExchangeInFlightAtProviderEnd: the consumer pays an invoice, the
+// provider ends the session before reading that payment, and the
+// exchange message arrives after the provider's Destroy. The provider
+// still forwards it, so what the consumer's ledger counts is what the
+// hermes promised the provider: no overpay.
+func TestExchangeInFlightAtProviderEnd(t *testing.T) {
+	s := newSession(t, price, price, 2*time.Second, time.Second)
+	s.traffic(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	provDone := make(chan error, 1)
+	go func() { provDone <- Provider(ctx, s.provR, s.provW, s.tracker, s.bytes.Load, s.opt) }()
+
+	// The consumer reads an invoice and pays it (its ledger counts it).
+	var em *payments.ExchangeMessage
+	for em == nil {
+		m, err := s.consR.ReadMessage(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		im, ok := m.(*sessionproto.Invoice)
+		if !ok {
+			continue
+		}
+		inv, err := im.Payment()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if em, err = s.payer.HandleInvoice(ctx, time.Now(), s.bytes.Load(), inv); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// The provider shuts down; the consumer sees its Destroy only after
+	// it sent the exchange message.
+	cancel()
+	for {
+		m, err := s.consR.ReadMessage(context.Background())
+		if err != nil {
+			t.Fatalf("consumer read before the destroy: %v", err)
+		}
+		if _, ok := m.(*sessionproto.Destroy); ok {
+			break
+		}
+	}
+	xm, err := sessionproto.NewExchangeMessage(em)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.consW.WriteMessage(context.Background(), xm); err != nil {
+		t.Fatalf("exchange message sent after the provider's destroy was not read: %v", err)
+	}
+	s.consConn.Close()
+	select {
+	case err := <-provDone:
+		if err != nil {
+			t.Fatalf("provider: %v, want a clean end", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("provider did not stop")
+	}
+	if err := s.tracker.Settle(context.Background(), 10*time.Millisecond); err != nil {
+		t.Fatal(err)
+	}
+	promised, err := s.ledger.Promised(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if promised.Sign() <= 0 || s.hermes.total().Cmp(promised) != 0 || s.tracker.Stats().Settled.Cmp(promised) != 0 {
+		t.Fatalf("consumer ledger %s, hermes promised %s, tracker settled %s: the in-flight payment was lost",
+			promised, s.hermes.total(), s.tracker.Stats().Settled)
+	}
+}
+
+// TestProviderDrainBounded: a consumer that neither answers nor closes
+// the stream after the provider ended the session holds the provider
+// only for the drain time.
+func TestProviderDrainBounded(t *testing.T) {
+	s := newSession(t, free, free, 2*time.Second, time.Second)
+	s.opt.Drain = 50 * time.Millisecond
+	go func() {
+		buf := make([]byte, 4096)
+		for {
+			if _, err := s.consConn.Read(buf); err != nil {
+				return
+			}
+		}
+	}()
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	done := make(chan error, 1)
+	go func() { done <- Provider(ctx, s.provR, s.provW, s.tracker, s.bytes.Load, s.opt) }()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("provider: %v", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("provider waited for the silent consumer beyond the drain")
+	}
+	s.consConn.Close()
 }
