@@ -538,3 +538,76 @@ func TestConcurrentSessionsOutOfOrder(t *testing.T) {
 		t.Fatalf("consumer state %+v, want promised 180 consumed 180", cs)
 	}
 }
+
+// TestConcurrentSessionsRace: an honest consumer pays two sessions with one
+// cumulative chain of promises (50, 100, ..., 1000, alternating between the
+// two providers' agreements), and the two providers post their streams
+// concurrently, so the hermes sees the chain in any interleaving. Every
+// message must be accepted (retrying only "unavailable"), the providers
+// together must earn exactly what the consumer signed, and nothing beyond
+// the channel balance. Also with two hermes processes over one store.
+func TestConcurrentSessionsRace(t *testing.T) {
+	for _, shared := range []bool{false, true} {
+		t.Run(fmt.Sprintf("two_hermes_processes=%v", shared), func(t *testing.T) {
+			e := newEnv(t, nil)
+			services := []*Service{e.svc, e.svc}
+			if shared {
+				services[1] = newEnvStore(t, e.st, e.chain, nil).svc
+			}
+			const balance, step, n = 1000, 50, 20
+			c := testSigner("c")
+			e.chain.register(c.Address(), balance)
+			provs := []common.Address{testSigner("p1").Address(), testSigner("p2").Address()}
+			var msgs [2][]*payments.ExchangeMessage
+			totals := [2]int64{}
+			for i := int64(1); i <= n; i++ {
+				p := i % 2
+				totals[p] += step
+				msgs[p] = append(msgs[p], msg(t, c, provs[p], 10+p, totals[p], step*i, secret(fmt.Sprint("chain", i))))
+			}
+			var wg sync.WaitGroup
+			errs := make(chan error, n)
+			for p := range provs {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					for _, m := range msgs[p] {
+						for try := 0; ; try++ {
+							_, err := services[p].Exchange(context.Background(), m)
+							if CodeOf(err) == CodeUnavailable && try < 100 {
+								continue // a conflict between the two processes: retry
+							}
+							if err != nil {
+								errs <- fmt.Errorf("provider %d total %s promise %s: %w", p, m.AgreementTotal, m.Promise.Amount, err)
+							}
+							break
+						}
+					}
+				}()
+			}
+			wg.Wait()
+			close(errs)
+			for err := range errs {
+				t.Error(err)
+			}
+			var earned int64
+			for p, id := range provs {
+				ps, err := e.st.Provider(context.Background(), id)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if ps.Earned.Int64() != totals[p] {
+					t.Errorf("provider %d earned %s, its agreement total is %d", p, ps.Earned, totals[p])
+				}
+				earned += ps.Earned.Int64()
+			}
+			cs, _, err := e.st.Consumer(context.Background(), c.Address())
+			if err != nil {
+				t.Fatal(err)
+			}
+			if cs.Promised.Int64() != balance || cs.Consumed.Int64() != earned || earned != balance {
+				t.Fatalf("consumer promised %s consumed %s, providers earned %d, balance %d", cs.Promised, cs.Consumed, earned, balance)
+			}
+		})
+	}
+}
