@@ -1,0 +1,410 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"math/big"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/ethereum/go-ethereum/accounts/keystore"
+
+	"github.com/openmyst/openmyst/chain/devchain"
+	hclient "github.com/openmyst/openmyst/hermes/client"
+	"github.com/openmyst/openmyst/node"
+	"github.com/openmyst/openmyst/tunnel/netns"
+)
+
+// Environment of TestConnectTunEndToEnd's hub child.
+const (
+	tunRoleEnv     = "MYST_TUN_E2E_ROLE"
+	tunDirEnv      = "MYST_TUN_E2E_DIR"
+	tunProviderEnv = "MYST_TUN_E2E_PROVIDER"
+)
+
+// Topology (all namespaces created by the test):
+//
+//	cons ns c0 10.99.0.2 ── p0 10.99.0.1, 10.99.0.3 hub ns: devnet child (chain,
+//	                                                hermes, bootstrap; chain and
+//	                                                bootstrap proxied onto
+//	                                                10.99.0.1) and `myst service
+//	                                                --exit-mode kernel`
+//	inet ns i0 203.0.113.2 ── u0 203.0.113.1        hub ns
+const (
+	tHub, tHub2, tCons, tInet = "10.99.0.1", "10.99.0.3", "10.99.0.2", "203.0.113.2"
+	tDevnetConsumerAccount    = 8 // node's devnet consumer (funded, registered)
+)
+
+// tunHubState is what the hub child writes for the test.
+type tunHubState struct {
+	ChainURL      string `json:"chain_url"`       // on loopback, for the service
+	ChainProxyURL string `json:"chain_proxy_url"` // on 10.99.0.1, for the consumer
+	Deployment    string `json:"deployment"`
+	HermesURL     string `json:"hermes_url"`
+	Bootstrap     string `json:"bootstrap"`      // loopback multiaddr
+	BootstrapLink string `json:"bootstrap_link"` // proxied onto 10.99.0.1
+}
+
+// TestConnectTunEndToEnd drives the product's commands in network
+// namespaces: `myst service --exit-mode kernel` serves a paid session to
+// `myst connect --tun`; the consumer fetches from an "internet" host
+// (203.0.113.2) through the kernel tunnel, the hermes accepts its promises
+// (provider earnings > 0), and after the service is SIGKILLed nothing
+// leaves the consumer outside the tunnel until Ctrl-C (SIGINT), which
+// restores routes, kill switch and resolv.conf.
+func TestConnectTunEndToEnd(t *testing.T) {
+	if os.Getenv(tunRoleEnv) == "hub" {
+		runTunHub(t)
+		return
+	}
+	if testing.Short() {
+		t.Skip("runs a devnet, myst service and myst connect --tun in network namespaces")
+	}
+	if err := netns.Available(); err != nil {
+		if os.Getenv(netns.RequireEnv) == "1" {
+			t.Fatal(err)
+		}
+		t.Skip(err)
+	}
+	if _, err := exec.LookPath("nft"); err != nil {
+		t.Skip("needs nft:", err)
+	}
+	start := time.Now()
+	hub := netns.New(t, "thub")
+	cons := netns.New(t, "tcons")
+	inet := netns.New(t, "tinet")
+	netns.Link(t, hub, "p0", tHub+"/24,"+tHub2+"/24", cons, "c0", tCons+"/24")
+	netns.Link(t, hub, "u0", "203.0.113.1/24", inet, "i0", tInet+"/24")
+	cons.MustRun("ip", "route", "add", "default", "via", tHub)
+	inet.MustRun("ip", "route", "add", "10.99.0.0/24", "via", "203.0.113.1")
+	hub.MustRun("sysctl", "-qw", "net.ipv4.ip_forward=1")
+
+	body := []byte(strings.Repeat("openmyst kernel mode ", 50000))
+	var mu sync.Mutex
+	var webFrom []string
+	var web net.Listener
+	if err := inet.Do(func() (err error) {
+		web, err = net.Listen("tcp", tInet+":80")
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	srv := &http.Server{ReadHeaderTimeout: 5 * time.Second, Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		webFrom = append(webFrom, r.RemoteAddr)
+		mu.Unlock()
+		_, _ = w.Write(body)
+	})}
+	go func() { _ = srv.Serve(web) }()
+	defer srv.Close()
+	var direct net.Listener
+	if err := hub.Do(func() (err error) {
+		direct, err = net.Listen("tcp", tHub2+":9000")
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	defer direct.Close()
+	var directAccepted atomic.Int64
+	go func() {
+		for {
+			c, err := direct.Accept()
+			if err != nil {
+				return
+			}
+			directAccepted.Add(1)
+			_ = c.Close()
+		}
+	}()
+	// consDial dials from inside the consumer namespace.
+	consDial := func(ctx context.Context, network, addr string) (c net.Conn, err error) {
+		derr := cons.Do(func() error {
+			c, err = (&net.Dialer{Timeout: 3 * time.Second}).DialContext(ctx, network, addr)
+			return err
+		})
+		if err == nil && derr != nil {
+			err = derr
+		}
+		return c, err
+	}
+	consGet := func(ctx context.Context) ([]byte, time.Duration, error) {
+		t0 := time.Now()
+		hc := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{DialContext: consDial, DisableKeepAlives: true}}
+		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+tInet+"/", nil)
+		resp, err := hc.Do(req)
+		if err != nil {
+			return nil, 0, err
+		}
+		defer resp.Body.Close()
+		first := make([]byte, 1)
+		if _, err := io.ReadFull(resp.Body, first); err != nil {
+			return nil, 0, err
+		}
+		d := time.Since(t0)
+		rest, err := io.ReadAll(resp.Body)
+		return append(first, rest...), d, err
+	}
+	directDial := func(ctx context.Context) error {
+		c, err := consDial(ctx, "tcp", tHub2+":9000")
+		if err == nil {
+			_ = c.Close()
+		}
+		return err
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 85*time.Second)
+	defer cancel()
+	if err := directDial(ctx); err != nil {
+		t.Fatalf("direct path before connecting: %v", err)
+	}
+
+	// Identities: a fresh provider, and the devnet's funded consumer
+	// imported into the consumer's keystore.
+	provDD, consDD, dir := t.TempDir(), t.TempDir(), t.TempDir()
+	pf := passFile(t, "tun-e2e")
+	out, err := runCLI(t, provDD, "identity", "new", "--passphrase-file", pf, "--set-default")
+	if err != nil {
+		t.Fatal(err)
+	}
+	provider := strings.TrimSpace(out)
+	ks := keystore.NewKeyStore(filepath.Join(dir, "ks"), keystore.LightScryptN, keystore.LightScryptP)
+	acct, err := ks.ImportECDSA(devchain.DevKey(tDevnetConsumerAccount), "tun-e2e")
+	if err != nil {
+		t.Fatal(err)
+	}
+	kf := acct.URL.Path
+	if _, err := runCLI(t, consDD, "identity", "import", kf, "--passphrase-file", pf); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := runCLI(t, consDD, "identity", "set-default", acct.Address.Hex()); err != nil {
+		t.Fatal(err)
+	}
+
+	hubProc := hub.Start("env", tunRoleEnv+"=hub", tunDirEnv+"="+dir, tunProviderEnv+"="+provider,
+		os.Args[0], "-test.run=^TestConnectTunEndToEnd$", "-test.count=1", "-test.v", "-test.timeout=85s")
+	var st tunHubState
+	for {
+		if b, err := os.ReadFile(filepath.Join(dir, "state.json")); err == nil {
+			if err := json.Unmarshal(b, &st); err != nil {
+				t.Fatal(err)
+			}
+			break
+		}
+		select {
+		case <-hubProc.Exited():
+			t.Fatalf("hub exited:\n%s", hubProc.Output())
+		case <-ctx.Done():
+			t.Fatalf("hub not ready:\n%s", hubProc.Output())
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+	mainEnv := func(args ...string) []string { return append([]string{"MYST_TEST_RUN_MAIN=1", os.Args[0]}, args...) }
+	svc := hub.Start("env", mainEnv("--data-dir", provDD, "--keystore.light-scrypt", "service", "--passphrase-file", pf,
+		"--chain.rpc", st.ChainURL, "--chain.deployment", st.Deployment, "--hermes.url", st.HermesURL, "--p2p.bootstrap", st.Bootstrap,
+		"--p2p.listen", "/ip4/"+tHub+"/tcp/0", "--wg.port", "0", "--wg.advertise", tHub, "--exit-mode", "kernel",
+		"--exit.allow", "tcp:"+tInet+"/32 port 80", "--location.country", "DE", "--price.per-hour", "0.1", "--price.per-gib", "0.5",
+		"--payment.interval", "1s", "--service.api=false")...)
+	waitOutput(ctx, t, svc, "serving", "myst service")
+
+	resolv := filepath.Join(dir, "resolv.conf")
+	const origResolv = "nameserver 192.0.2.53\n"
+	if err := os.WriteFile(resolv, []byte(origResolv), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	connStart := time.Now()
+	conn := cons.Start("env", mainEnv("--data-dir", consDD, "--keystore.light-scrypt", "connect", "--tun", "--country", "DE",
+		"--passphrase-file", pf, "--chain.rpc", st.ChainProxyURL, "--chain.deployment", st.Deployment,
+		"--p2p.bootstrap", st.BootstrapLink, "--p2p.listen", "/ip4/"+tCons+"/tcp/0", "--tun.resolv-conf", resolv)...)
+	waitOutput(ctx, t, conn, "connected to "+provider, "myst connect --tun")
+	got, firstByte, err := consGet(ctx)
+	if err != nil {
+		t.Fatalf("fetch through the kernel tunnel: %v\n--- connect:\n%s", err, conn.Output())
+	}
+	if string(got) != string(body) {
+		t.Fatalf("fetched %d bytes, want the %d-byte body", len(got), len(body))
+	}
+	t.Logf("myst connect --tun: start->connected line %s; fetch->first byte %s", time.Since(connStart).Round(time.Millisecond), firstByte.Round(time.Millisecond))
+	if r, _ := os.ReadFile(resolv); !strings.Contains(string(r), "written by openmyst") {
+		t.Errorf("resolv.conf while connected: %q", r)
+	}
+	if _, err := cons.Run(ctx, "nft", "list", "table", "inet", "openmyst_killswitch"); err != nil {
+		t.Errorf("no kill switch while connected: %v", err)
+	}
+	earned := waitHubEarned(ctx, t, hubProc)
+
+	// Kill the provider: the consumer's session fails, the kill switch stays.
+	if err := svc.Kill(); err == nil {
+		t.Log("myst service exited cleanly before the kill")
+	}
+	waitOutput(ctx, t, conn, "kill switch stays up", "myst connect --tun")
+	mu.Lock()
+	served := len(webFrom)
+	mu.Unlock()
+	if _, _, err := consGet(ctx); err == nil {
+		t.Error("fetched from the internet host with the provider dead")
+	}
+	if err := directDial(ctx); err == nil {
+		t.Error("direct connection outside the tunnel succeeded under the kill switch")
+	}
+	if err := conn.Signal(syscall.SIGINT, 20*time.Second); err != nil {
+		t.Fatalf("myst connect --tun did not stop on SIGINT: %v\n%s", err, conn.Output())
+	}
+	if !strings.Contains(conn.Output(), "restored") {
+		t.Fatalf("myst connect --tun did not report the restore:\n%s", conn.Output())
+	}
+	if out, err := cons.Run(ctx, "nft", "list", "table", "inet", "openmyst_killswitch"); err == nil {
+		t.Errorf("kill switch left after disconnect:\n%s", out)
+	}
+	if out, _ := cons.Run(ctx, "sh", "-c", "ip rule; ip route show table all; ip link"); strings.Contains(out, "myst0") || strings.Contains(out, "fwmark") || strings.Contains(out, "throw") {
+		t.Errorf("routing left after disconnect:\n%s", out)
+	}
+	if r, _ := os.ReadFile(resolv); string(r) != origResolv {
+		t.Errorf("resolv.conf after disconnect: %q, want %q", r, origResolv)
+	}
+	if err := directDial(ctx); err != nil {
+		t.Errorf("direct path after disconnect: %v", err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	for _, from := range webFrom {
+		if strings.HasPrefix(from, tCons+":") {
+			t.Errorf("the internet host saw the consumer's own address %s", from)
+		}
+	}
+	if len(webFrom) != served {
+		t.Errorf("the internet host served %d requests after the provider died", len(webFrom)-served)
+	}
+	if got := directAccepted.Load(); got != 2 {
+		t.Errorf("direct listener accepted %d connections, want 2 (before connect, after disconnect)", got)
+	}
+	t.Logf("provider earned %s wei (hermes); whole test %s", earned, time.Since(start).Round(100*time.Millisecond))
+}
+
+// waitOutput waits until p has printed substr.
+func waitOutput(ctx context.Context, t *testing.T, p *netns.Proc, substr, what string) {
+	t.Helper()
+	for !strings.Contains(p.Output(), substr) {
+		select {
+		case <-p.Exited():
+			if strings.Contains(p.Output(), substr) {
+				return
+			}
+			t.Fatalf("%s exited before printing %q:\n%s", what, substr, p.Output())
+		case <-ctx.Done():
+			t.Fatalf("%s did not print %q:\n%s", what, substr, p.Output())
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+}
+
+// waitHubEarned waits for the hub child to report provider earnings > 0.
+func waitHubEarned(ctx context.Context, t *testing.T, hub *netns.Proc) *big.Int {
+	t.Helper()
+	for {
+		last := ""
+		sc := bufio.NewScanner(strings.NewReader(hub.Output()))
+		for sc.Scan() {
+			if l := sc.Text(); strings.HasPrefix(l, "TUN-E2E-HUB earned=") {
+				last = strings.TrimPrefix(l, "TUN-E2E-HUB earned=")
+			}
+		}
+		if v, ok := new(big.Int).SetString(last, 10); ok && v.Sign() > 0 {
+			return v
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatalf("no provider earnings from the hermes (last %q):\n%s", last, hub.Output())
+		case <-hub.Exited():
+			t.Fatalf("hub exited:\n%s", hub.Output())
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+}
+
+// runTunHub is the hub child: a devnet without providers, its chain and
+// bootstrap proxied onto the consumer link, reporting the provider's
+// hermes earnings until killed.
+func runTunHub(t *testing.T) {
+	dir, provider := os.Getenv(tunDirEnv), os.Getenv(tunProviderEnv)
+	ctx, cancel := context.WithTimeout(context.Background(), 80*time.Second)
+	defer cancel()
+	d, err := node.StartDevnet(ctx, node.DevnetConfig{DataDir: filepath.Join(dir, "devnet"), Providers: []node.ProviderSpec{}, Log: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	proxy := func(target string) string {
+		ln, err := net.Listen("tcp", tHub+":0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = ln.Close() })
+		go tunProxy(ln, target)
+		return ln.Addr().String()
+	}
+	u, err := url.Parse(d.Chain.URL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	boot := d.BootstrapAddrs()[0] // /ip4/127.0.0.1/tcp/PORT/p2p/ID
+	parts := strings.Split(boot, "/")
+	if len(parts) < 7 || parts[3] != "tcp" {
+		t.Fatalf("unexpected bootstrap address %s", boot)
+	}
+	bootLink := proxy("127.0.0.1:" + parts[4])
+	bh, bp, _ := net.SplitHostPort(bootLink)
+	st := tunHubState{
+		ChainURL: d.Chain.URL(), ChainProxyURL: "http://" + proxy(u.Host), Deployment: d.DeploymentPath(), HermesURL: d.Hermes.URL(),
+		Bootstrap: boot, BootstrapLink: fmt.Sprintf("/ip4/%s/tcp/%s/p2p/%s", bh, bp, parts[6]),
+	}
+	b, err := json.Marshal(st)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "state.json.tmp"), b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(filepath.Join(dir, "state.json.tmp"), filepath.Join(dir, "state.json")); err != nil {
+		t.Fatal(err)
+	}
+	hc := hclient.New(d.Hermes.URL(), nil, hclient.Options{})
+	for ctx.Err() == nil {
+		if v, err := hc.Provider(ctx, provider); err == nil && v.LatestPromise != nil {
+			fmt.Printf("TUN-E2E-HUB earned=%s\n", v.LatestPromise.Amount)
+		}
+		time.Sleep(300 * time.Millisecond)
+	}
+}
+
+// tunProxy forwards every connection accepted on ln to target.
+func tunProxy(ln net.Listener, target string) {
+	for {
+		c, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		go func() {
+			defer c.Close()
+			u, err := net.Dial("tcp", target)
+			if err != nil {
+				return
+			}
+			defer u.Close()
+			go func() { _, _ = io.Copy(u, c); _ = u.(*net.TCPConn).CloseWrite() }()
+			_, _ = io.Copy(c, u)
+		}()
+	}
+}
