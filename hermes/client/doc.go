@@ -9,4 +9,11 @@
 // posting it and the hermes promise before revealing R. The hermes answers
 // a repeated message with the same promise and ignores a repeated reveal,
 // so every step is safe to redo.
+//
+// Calls run inside the provider's invoice loop, so none may hang: every
+// HTTP attempt is bounded by Options.AttemptTimeout (default 5s), the whole
+// call (retries and backoff) by the caller's ctx, and a call that got no
+// answer returns an error wrapping ErrUnavailable (Retryable reports it):
+// keep the message and try again later. Only a rejection (*APIError with a
+// non-retryable code) is final.
 package client
