@@ -16,6 +16,8 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -119,9 +121,11 @@ func TestKernelSessionEndToEnd(t *testing.T) {
 		t.Fatal(err)
 	}
 	srv := &http.Server{ReadHeaderTimeout: 5 * time.Second, Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		mu.Lock()
-		webFrom = append(webFrom, r.RemoteAddr)
-		mu.Unlock()
+		if r.URL.Path != "/direct" { // the benchmark's no-tunnel baseline
+			mu.Lock()
+			webFrom = append(webFrom, r.RemoteAddr)
+			mu.Unlock()
+		}
 		w.Header().Set("Content-Length", fmt.Sprint(len(body)))
 		_, _ = w.Write(body)
 	})}
@@ -146,7 +150,7 @@ func TestKernelSessionEndToEnd(t *testing.T) {
 
 	dir := t.TempDir()
 	child := func(ns *netns.NS, role string) []string {
-		return []string{kernelRoleEnv + "=" + role, kernelDirEnv + "=" + dir, os.Args[0], "-test.run=^TestKernelSessionEndToEnd$", "-test.count=1", "-test.v", "-test.timeout=85s"}
+		return []string{kernelRoleEnv + "=" + role, kernelDirEnv + "=" + dir, "MYST_BENCH_ROUNDS=" + os.Getenv("MYST_BENCH_ROUNDS"), os.Args[0], "-test.run=^TestKernelSessionEndToEnd$", "-test.count=1", "-test.v", "-test.timeout=85s"}
 	}
 	hubProc := hub.Start("env", child(hub, "hub")...)
 	ctx, cancel := context.WithTimeout(context.Background(), 85*time.Second)
@@ -411,13 +415,16 @@ func runKernelConsumer(ctx context.Context, t *testing.T, dir string) {
 		t.Fatal(err)
 	}
 	defer c.Close()
+	target := fmt.Sprintf("http://%s:%d/", kInetAddr, kWebPort)
+	if n, _ := strconv.Atoi(os.Getenv("MYST_BENCH_ROUNDS")); n > 0 {
+		benchKernelConnect(ctx, t, c, st.Proposal, target, resolv, n)
+	}
 	t0 := time.Now()
 	conn, err := c.Sessions.Connect(ctx, st.Proposal, consumer.Options{Tunnel: consumer.KernelTunnel(consumer.KernelConfig{ResolvConf: resolv, Log: log})})
 	if err != nil {
 		t.Fatal(err)
 	}
 	up := time.Since(t0)
-	target := fmt.Sprintf("http://%s:%d/", kInetAddr, kWebPort)
 	hc := &http.Client{Timeout: 20 * time.Second, Transport: &http.Transport{DisableKeepAlives: true}}
 	resp, err := hc.Get(target)
 	if err != nil {
@@ -492,4 +499,59 @@ func runKernelConsumer(ctx context.Context, t *testing.T, dir string) {
 		t.Fatalf("direct path after disconnect: %v", err)
 	}
 	fmt.Println("KERNEL-E2E-CONSUMER-OK")
+}
+
+// kernelFirstByte GETs target with a fresh connection and returns the time to
+// the first body byte.
+func kernelFirstByte(ctx context.Context, target string) (time.Duration, error) {
+	t0 := time.Now()
+	hc := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{DisableKeepAlives: true}}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, target, nil)
+	if err != nil {
+		return 0, err
+	}
+	resp, err := hc.Do(req)
+	if err != nil {
+		return 0, err
+	}
+	defer resp.Body.Close()
+	if _, err := io.ReadFull(resp.Body, make([]byte, 1)); err != nil {
+		return 0, err
+	}
+	return time.Since(t0), nil
+}
+
+// benchKernelConnect measures connect -> first byte in kernel mode over n
+// rounds (connect, GET, disconnect), against a direct GET of the same URL
+// without a tunnel (the consumer's default route reaches the internet host
+// through the hub) measured in the same run.
+func benchKernelConnect(ctx context.Context, t *testing.T, c *Consumer, p market.Proposal, target, resolv string, n int) {
+	var direct, kern []time.Duration
+	for i := 0; i < n; i++ {
+		d, err := kernelFirstByte(ctx, target+"direct")
+		if err != nil {
+			t.Fatalf("direct GET: %v", err)
+		}
+		direct = append(direct, d)
+		t0 := time.Now()
+		conn, err := c.Sessions.Connect(ctx, p, consumer.Options{Tunnel: consumer.KernelTunnel(consumer.KernelConfig{ResolvConf: resolv})})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := kernelFirstByte(ctx, target); err != nil {
+			t.Fatalf("GET through the tunnel: %v", err)
+		}
+		kern = append(kern, time.Since(t0))
+		if err := conn.Disconnect(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	pct := func(ds []time.Duration, q float64) time.Duration {
+		s := append([]time.Duration(nil), ds...)
+		sort.Slice(s, func(i, j int) bool { return s[i] < s[j] })
+		return s[int(q*float64(len(s)-1))]
+	}
+	fmt.Printf("KERNEL-E2E bench %d rounds: kernel connect->first byte p50 %s p90 %s; direct GET first byte p50 %s (ratio %.0fx)\n",
+		n, pct(kern, 0.5).Round(100*time.Microsecond), pct(kern, 0.9).Round(100*time.Microsecond), pct(direct, 0.5).Round(10*time.Microsecond),
+		float64(pct(kern, 0.5))/float64(pct(direct, 0.5)))
 }
