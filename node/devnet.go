@@ -60,8 +60,15 @@ type DevnetConfig struct {
 	ConsumerFunds *big.Int
 	// Payment tunes the providers' sessions.
 	Payment Payment
-	// HermesMinFee is the transactor fee consumer promises carry.
+	// HermesMinFee is the transactor fee consumer promises carry (paid
+	// to the transactor when the hermes settles them).
 	HermesMinFee *big.Int
+	// ProviderPromiseFee is the transactor fee on the hermes's promises
+	// to providers (paid when a provider settles).
+	ProviderPromiseFee *big.Int
+	// RegistrationFee is the transactor fee the consumer's registration
+	// pays from its channel.
+	RegistrationFee *big.Int
 	// ChainPort is the dev chain's JSON-RPC port (0: any free port).
 	ChainPort int
 	// Tamper makes provider i overcharge (tests only).
@@ -150,7 +157,7 @@ func StartDevnet(ctx context.Context, cfg DevnetConfig) (_ *Devnet, err error) {
 	}
 	if d.Hermes, err = StartHermes(ctx, HermesConfig{
 		Chain: d.Client, Hermes: dep.Hermes, Operator: identity.NewKeySigner(devchain.DevKey(devchain.HermesAccount)),
-		DSN: filepath.Join(d.DataDir, "hermes", "hermes.db"), MinConsumerFee: cfg.HermesMinFee, Log: log,
+		DSN: filepath.Join(d.DataDir, "hermes", "hermes.db"), MinConsumerFee: cfg.HermesMinFee, ProviderPromiseFee: cfg.ProviderPromiseFee, Log: log,
 	}); err != nil {
 		return nil, err
 	}
@@ -168,7 +175,7 @@ func StartDevnet(ctx context.Context, cfg DevnetConfig) (_ *Devnet, err error) {
 	if _, err := d.Client.Mint(ctx, channel, cfg.ConsumerFunds); err != nil {
 		return nil, fmt.Errorf("node: fund consumer channel: %w", err)
 	}
-	if err := EnsureRegistered(ctx, d.Client, d.ConsumerSigner, dep.Hermes, cfg.Progress); err != nil {
+	if err := EnsureRegisteredFee(ctx, d.Client, d.ConsumerSigner, dep.Hermes, cfg.RegistrationFee, cfg.Progress); err != nil {
 		return nil, err
 	}
 

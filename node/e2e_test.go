@@ -32,6 +32,15 @@ import (
 	"github.com/openmyst/openmyst/tunnel"
 )
 
+// Transactor fees of the end-to-end devnet, in wei: on consumer promises
+// (the hermes's settlement), on hermes promises (the provider's
+// settlement) and on registration.
+var (
+	e2eConsumerFee     = big.NewInt(3_000_000_000)
+	e2eProviderFee     = big.NewInt(5_000_000_000)
+	e2eRegistrationFee = big.NewInt(7_000_000_000_000_000)
+)
+
 // testPayment makes sessions pay every second so the tests see many
 // invoices in a few seconds.
 var testPayment = Payment{
@@ -112,6 +121,9 @@ func TestEndToEnd(t *testing.T) {
 
 	d, err := StartDevnet(ctx, DevnetConfig{
 		DataDir: t.TempDir(), Allow: []tunnel.Rule{rule}, Payment: testPayment, Log: testLog(),
+		// Non-zero transactor fees everywhere, so the balance equations
+		// test them.
+		HermesMinFee: e2eConsumerFee, ProviderPromiseFee: e2eProviderFee, RegistrationFee: e2eRegistrationFee,
 		// Provider 1 (US) overcharges: it triples every invoice.
 		Tamper: map[int]func(*payments.Invoice){1: func(inv *payments.Invoice) {
 			inv.AgreementTotal = new(big.Int).Add(new(big.Int).Mul(inv.AgreementTotal, big.NewInt(3)), big.NewInt(1e15))
@@ -130,6 +142,11 @@ func TestEndToEnd(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer c.Close()
+	// The registration fee came out of the consumer's channel.
+	if st, err := d.Client.ChannelState(ctx, c.ChannelAddress); err != nil ||
+		st.Balance.Cmp(new(big.Int).Sub(chain.MYST(100), e2eRegistrationFee)) != 0 {
+		t.Fatalf("consumer channel after registration: %v %v, want 100 MYST - the %s wei fee", st.Balance, err, e2eRegistrationFee)
+	}
 	ps, err := c.WaitProposals(ctx, market.Filter{}, 3)
 	if err != nil {
 		t.Fatal(err)
@@ -140,9 +157,6 @@ func TestEndToEnd(t *testing.T) {
 
 	t.Run("a consumer shares its node's p2p host", func(t *testing.T) {
 		testSharedHost(t, ctx, d, c)
-	})
-	t.Run("a top-up after the consumer started pays the next session", func(t *testing.T) {
-		testTopUpAfterStart(t, ctx, d, c)
 	})
 	t.Run("paid session settles on chain with exact balances", func(t *testing.T) {
 		testPaidSession(t, ctx, d, c, srv.URL, body)
@@ -161,6 +175,10 @@ func TestEndToEnd(t *testing.T) {
 	})
 	t.Run("connection is re-established after the provider restarts", func(t *testing.T) {
 		testReconnect(t, ctx, d, c, srv.URL, body)
+	})
+	// Last: its payments to the DE provider stay unsettled.
+	t.Run("a top-up after the consumer started pays the next session", func(t *testing.T) {
+		testTopUpAfterStart(t, ctx, d, c)
 	})
 }
 
@@ -203,8 +221,23 @@ func testTopUpAfterStart(t *testing.T, ctx context.Context, d *Devnet, c *Consum
 	}
 	signer := identity.NewKeySigner(k)
 	hermesID := d.Chain.Deployment().Hermes
-	if err := EnsureRegistered(ctx, d.Client, signer, hermesID, nil); err != nil {
+	// Registration pays its transactor fee out of the pre-funded channel:
+	// consumer paid (the whole pre-fund) = transactor fee.
+	channel := d.Client.ChannelAddress(signer.Address(), hermesID)
+	if _, err := d.Client.Mint(ctx, channel, e2eRegistrationFee); err != nil {
 		t.Fatal(err)
+	}
+	tx := d.Client.Transactor().Address()
+	txBefore := tokenBalance(t, ctx, d.Client, tx, tx)
+	if err := EnsureRegisteredFee(ctx, d.Client, signer, hermesID, e2eRegistrationFee, nil); err != nil {
+		t.Fatal(err)
+	}
+	st, err := d.Client.ChannelState(ctx, channel)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := new(big.Int).Sub(tokenBalance(t, ctx, d.Client, tx, tx), txBefore); st.Balance.Sign() != 0 || got.Cmp(e2eRegistrationFee) != 0 {
+		t.Fatalf("registration: channel left %s, transactor got %s, want 0 and the %s fee", st.Balance, got, e2eRegistrationFee)
 	}
 	c2, err := StartConsumer(ctx, ConsumerConfig{
 		DataDir: t.TempDir(), Signer: signer, Chain: d.Client, Hermes: hermesID, MaxFee: d.cfg.HermesMinFee,
@@ -430,8 +463,9 @@ func testProviderRestart(t *testing.T, ctx context.Context, d *Devnet, c *Consum
 	}
 	delta := new(big.Int).Sub(after.Earned, after.Settled)
 	want := new(big.Int).Sub(delta, new(big.Int).Div(new(big.Int).Mul(delta, big.NewInt(int64(hs.FeeBps))), big.NewInt(10000)))
+	want.Sub(want, e2eProviderFee) // the settlement's transactor fee
 	if got := new(big.Int).Sub(balAfter, balBefore); got.Cmp(want) != 0 {
-		t.Fatalf("provider received %s after restart, want %s", got, want)
+		t.Fatalf("provider received %s after restart, want %s (minus the hermes fee and the %s transactor fee)", got, want, e2eProviderFee)
 	}
 }
 
@@ -468,6 +502,8 @@ func testPaidSession(t *testing.T, ctx context.Context, d *Devnet, c *Consumer, 
 	}
 	provBefore := tokenBalance(t, ctx, cl, prov.Address(), prov.Address())
 	hermesBefore := tokenBalance(t, ctx, cl, dep.Hermes, dep.Hermes)
+	tx := cl.Transactor().Address()
+	txBefore := tokenBalance(t, ctx, cl, tx, tx)
 
 	conn, err := c.Connect(ctx, market.Filter{Country: "DE"}, consumer.Options{SOCKSListen: "127.0.0.1:0"})
 	if err != nil {
@@ -556,9 +592,13 @@ func testPaidSession(t *testing.T, ctx context.Context, d *Devnet, c *Consumer, 
 	}
 	provAfter := tokenBalance(t, ctx, cl, prov.Address(), prov.Address())
 	hermesAfter := tokenBalance(t, ctx, cl, dep.Hermes, dep.Hermes)
+	txAfter := tokenBalance(t, ctx, cl, tx, tx)
 	consumerPaid := new(big.Int).Sub(chBefore.Balance, chAfter.Balance)
 	providerGot := new(big.Int).Sub(provAfter, provBefore)
-	hermesFee := new(big.Int).Sub(hermesAfter, hermesBefore)
+	// The hermes keeps its fee but paid the consumer settlement's
+	// transactor fee out of what the consumer's channel sent it.
+	hermesNet := new(big.Int).Sub(hermesAfter, hermesBefore)
+	transactorGot := new(big.Int).Sub(txAfter, txBefore)
 	if consumerPaid.Cmp(paid) != 0 {
 		t.Fatalf("consumer channel paid %s on chain, promised %s", consumerPaid, paid)
 	}
@@ -566,16 +606,27 @@ func testPaidSession(t *testing.T, ctx context.Context, d *Devnet, c *Consumer, 
 	if err != nil {
 		t.Fatal(err)
 	}
-	wantFee := new(big.Int).Div(new(big.Int).Mul(paid, big.NewInt(int64(hs.FeeBps))), big.NewInt(10000))
-	if hermesFee.Cmp(wantFee) != 0 {
-		t.Fatalf("hermes kept %s, want its %d bps fee %s", hermesFee, hs.FeeBps, wantFee)
+	hermesFee := new(big.Int).Div(new(big.Int).Mul(paid, big.NewInt(int64(hs.FeeBps))), big.NewInt(10000))
+	if want := new(big.Int).Sub(hermesFee, e2eConsumerFee); hermesNet.Cmp(want) != 0 {
+		t.Fatalf("hermes kept %s, want its %d bps fee %s minus the consumer settlement's transactor fee %s", hermesNet, hs.FeeBps, hermesFee, e2eConsumerFee)
 	}
-	// Transactor fees are zero on this devnet, so paid = received + fee.
-	if sum := new(big.Int).Add(providerGot, hermesFee); sum.Cmp(consumerPaid) != 0 {
-		t.Fatalf("consumer paid %s but provider got %s + hermes fee %s = %s", consumerPaid, providerGot, hermesFee, sum)
+	// One consumer settlement and one provider settlement.
+	if want := new(big.Int).Add(e2eConsumerFee, e2eProviderFee); transactorGot.Cmp(want) != 0 {
+		t.Fatalf("transactor got %s, want the two settlement fees %s", transactorGot, want)
 	}
-	t.Logf("paid %s wei for %d bytes in %d invoices; provider got %s, hermes fee %s, settlement tx %s",
-		paid, e.Bytes, conn.PayerStats().Invoices, providerGot, hermesFee, s.Tx.Hex())
+	// consumer paid = provider received + hermes fee + transactor fees
+	// (the consumer settlement's fee reached the transactor through the
+	// hermes: hermesNet + transactorGot = hermes fee + both fees).
+	sum := new(big.Int).Add(providerGot, hermesNet)
+	sum.Add(sum, transactorGot)
+	if sum.Cmp(consumerPaid) != 0 {
+		t.Fatalf("consumer paid %s but provider got %s + hermes %s + transactor fees %s = %s", consumerPaid, providerGot, hermesNet, transactorGot, sum)
+	}
+	if want := new(big.Int).Sub(paid, hermesFee); want.Sub(want, e2eProviderFee).Cmp(providerGot) != 0 {
+		t.Fatalf("provider got %s, want paid %s - hermes fee %s - transactor fee %s", providerGot, paid, hermesFee, e2eProviderFee)
+	}
+	t.Logf("paid %s wei for %d bytes in %d invoices; provider got %s, hermes fee %s, transactor fees %s, settlement tx %s",
+		paid, e.Bytes, conn.PayerStats().Invoices, providerGot, hermesFee, transactorGot, s.Tx.Hex())
 }
 
 func isPeerEnded(err error) bool { return errors.Is(err, paystream.ErrPeerEnded) }

@@ -37,6 +37,9 @@ type HermesConfig struct {
 	SettleInterval  time.Duration
 	// MinConsumerFee is the transactor fee consumer promises carry.
 	MinConsumerFee *big.Int
+	// ProviderPromiseFee is the transactor fee the hermes puts on its
+	// promises to providers (paid to whoever settles them; nil: 0).
+	ProviderPromiseFee *big.Int
 	// Log receives events (default slog.Default()).
 	Log *slog.Logger
 }
@@ -88,7 +91,7 @@ func StartHermes(ctx context.Context, cfg HermesConfig) (*Hermes, error) {
 	reg := prometheus.NewRegistry()
 	svc, err := hermes.New(hermes.Config{
 		ChainID: cfg.Chain.ChainID(), HermesID: cfg.Hermes, Operator: cfg.Operator, FeeBasisPoints: hs.FeeBps,
-		MinConsumerFee: cfg.MinConsumerFee, MaxUnrevealed: 64, SettleThreshold: cfg.SettleThreshold,
+		MinConsumerFee: cfg.MinConsumerFee, ProviderPromiseFee: cfg.ProviderPromiseFee, MaxUnrevealed: 64, SettleThreshold: cfg.SettleThreshold,
 		SettleInterval: cfg.SettleInterval, Log: cfg.Log, Metrics: hermes.NewMetrics(reg),
 	}, st, onchain.New(cfg.Chain, cfg.Hermes, time.Second, cfg.Log))
 	if err != nil {

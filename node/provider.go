@@ -447,6 +447,12 @@ func (p *Settler) Settle(ctx context.Context) (Settlement, error) {
 // EnsureRegistered registers signer on chain with hermes unless it is
 // registered already, reporting progress.
 func EnsureRegistered(ctx context.Context, c *chain.Client, signer identity.Signer, hermesID common.Address, progress func(string)) error {
+	return EnsureRegisteredFee(ctx, c, signer, hermesID, nil, progress)
+}
+
+// EnsureRegisteredFee is EnsureRegistered paying fee (nil: none) from
+// the identity's pre-funded channel to the chain client's transactor.
+func EnsureRegisteredFee(ctx context.Context, c *chain.Client, signer identity.Signer, hermesID common.Address, fee *big.Int, progress func(string)) error {
 	if progress == nil {
 		progress = func(string) {}
 	}
@@ -458,7 +464,7 @@ func EnsureRegistered(ctx context.Context, c *chain.Client, signer identity.Sign
 		return nil
 	}
 	progress(fmt.Sprintf("registering identity %s with hermes %s; waiting for the chain...", signer.Address().Hex(), hermesID.Hex()))
-	if _, _, err := c.RegisterIdentity(ctx, signer, hermesID, nil, common.Address{}); err != nil && !errors.Is(err, chain.ErrAlreadyRegistered) {
+	if _, _, err := c.RegisterIdentity(ctx, signer, hermesID, fee, common.Address{}); err != nil && !errors.Is(err, chain.ErrAlreadyRegistered) {
 		return fmt.Errorf("node: register %s: %w", signer.Address().Hex(), err)
 	}
 	progress(fmt.Sprintf("identity %s registered", signer.Address().Hex()))
