@@ -143,7 +143,7 @@ func newConnectCmd() *cobra.Command {
 	var tun tunFlags
 	cmd := &cobra.Command{
 		Use:   "connect [PROVIDER_ID]",
-		Short: "Connect through the running daemon (PUT /connection) and open a local SOCKS5 proxy",
+		Short: "Connect through the running daemon (PUT /connection) and open a local SOCKS5 proxy, or with --tun route the whole host through a kernel tunnel",
 		Example: `  myst connect --country DE --max-price-gib 0.2
   myst connect 0xd6F8612193c308Cf6FfEd67911C907213e345BC0 --proxy 127.0.0.1:1080
   sudo myst connect --tun --country DE --p2p.bootstrap /ip4/.../tcp/4001/p2p/...   # kernel tunnel, kill switch, foreground`,

@@ -408,3 +408,44 @@ func tunProxy(ln net.Listener, target string) {
 		}()
 	}
 }
+
+// TestConnectTunFlags: --tun refuses --proxy, and refuses to run without
+// root before touching anything (checked as user nobody when the test runs
+// as root).
+func TestConnectTunFlags(t *testing.T) {
+	_, err := runCLI(t, t.TempDir(), "connect", "--tun", "--proxy", "127.0.0.1:1080")
+	if err == nil || !strings.Contains(err.Error(), "exclude") {
+		t.Fatalf("--tun --proxy: err = %v, want a refusal", err)
+	}
+	if os.Geteuid() != 0 {
+		_, err := runCLI(t, t.TempDir(), "connect", "--tun")
+		if err == nil || !strings.Contains(err.Error(), "needs root") {
+			t.Fatalf("--tun as non-root: err = %v, want the root error", err)
+		}
+		return
+	}
+	dd, err := os.MkdirTemp("", "myst-tun-nobody-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer os.RemoveAll(dd)
+	if err := os.Chmod(dd, 0o777); err != nil {
+		t.Fatal(err)
+	}
+	// The test binary's own directory is private to root: run a copy.
+	bin, err := os.ReadFile(os.Args[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	exe := filepath.Join(dd, "myst.test")
+	if err := os.WriteFile(exe, bin, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(exe, "--data-dir", filepath.Join(dd, "data"), "connect", "--tun")
+	cmd.Env = append(os.Environ(), "MYST_TEST_RUN_MAIN=1")
+	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
+	out, err := cmd.CombinedOutput()
+	if err == nil || !strings.Contains(string(out), "needs root") {
+		t.Fatalf("--tun as nobody: %v\n%s", err, out)
+	}
+}
