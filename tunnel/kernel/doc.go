@@ -30,7 +30,9 @@
 // resolv.conf at the tunnel's DNS, and installs a kill switch: an nftables
 // table ("inet openmyst_killswitch") that rejects every outgoing packet that
 // does not leave through the tunnel interface, except WireGuard's own UDP to
-// the provider endpoint and link-local housekeeping (DHCP, IPv6 neighbour
+// the provider endpoint, the ClientConfig.Direct destinations (the session's
+// control connection to the provider, also thrown out of the tunnel's
+// routing table) and link-local housekeeping (DHCP, IPv6 neighbour
 // discovery). The kill switch is installed before anything else and removed
 // last, so nothing leaks while connecting, while the provider is gone, or
 // while the peer is being replaced (Client.SetPeer). Policy rules left by a
