@@ -1,14 +1,18 @@
 package main
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/netip"
 	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	"github.com/openmyst/openmyst/buildinfo"
 	"github.com/openmyst/openmyst/identity"
@@ -222,4 +226,201 @@ func newServiceSettleCmd() *cobra.Command {
 	fl.StringVar(&hermesURL, "hermes.url", "http://127.0.0.1:4060", "hermes HTTP API")
 	fl.BoolVar(&f.wei, "wei", false, "show amounts in wei")
 	return cmd
+}
+
+// daemonProviderFlags configure the provider a daemon runs with
+// --provider.serve on its own p2p host. Identity, location and prices come
+// from the discovery part's --provider.* / --location.* / --price.* flags.
+type daemonProviderFlags struct {
+	serve                 bool
+	hermesURL, exitMode   string
+	advertise             string
+	allow                 []string
+	wgPort                uint16
+	payInterval, payGrace time.Duration
+}
+
+var provFlags daemonProviderFlags
+
+// providerRetry is how long the daemon waits before retrying a provider
+// start that failed (chain not reachable yet, ...).
+const providerRetry = 5 * time.Second
+
+func init() {
+	registerDaemonExtension(daemonExtension{
+		Name: "provider",
+		Flags: func(fs *pflag.FlagSet) {
+			f := &provFlags
+			fs.BoolVar(&f.serve, "provider.serve", false, "serve paid WireGuard sessions on the daemon's p2p host (like myst service): registers --provider.identity, announces its proposal (--location.*, --price.*) and adds GET /earnings, POST /settle")
+			fs.StringVar(&f.hermesURL, "provider.hermes-url", "http://127.0.0.1:4060", "hermes HTTP API of the served provider")
+			fs.StringVar(&f.exitMode, "exit.mode", "userspace", "exit mode of the served provider: userspace (no privileges) or kernel")
+			fs.StringSliceVar(&f.allow, "exit.allow", nil, "extra exit allow rules of the served provider, e.g. \"tcp:127.0.0.1/32 port 8080\"")
+			fs.StringVar(&f.advertise, "wg.advertise", "127.0.0.1", "address consumers reach the served provider's WireGuard port at")
+			fs.Uint16Var(&f.wgPort, "wg.port", 51820, "WireGuard UDP port of the served provider")
+			fs.DurationVar(&f.payInterval, "payment.interval", 0, "invoice interval of the served provider (default 30s)")
+			fs.DurationVar(&f.payGrace, "payment.grace", 0, "how long an invoice may stay unpaid before the session ends (default 30s)")
+		},
+		Start: startDaemonProvider,
+	})
+}
+
+// startDaemonProvider runs a node.Provider on the daemon's p2p host and
+// chain source. It starts in the background (registration waits for the
+// chain) and retries until the chain is reachable.
+func startDaemonProvider(ctx context.Context, n *daemonNode) (func(context.Context) error, error) {
+	f := provFlags
+	if !f.serve {
+		return nil, nil
+	}
+	if discFlags.announce {
+		return nil, errors.New("--provider.serve announces the provider's proposal itself: drop --provider.announce")
+	}
+	if n.P2P == nil || n.Discovery == nil {
+		return nil, errors.New("--provider.serve needs the daemon's p2p node")
+	}
+	cfg, err := f.config(n)
+	if err != nil {
+		return nil, err
+	}
+	signer, err := discFlags.signer(ctx, n.Identities)
+	if err != nil {
+		return nil, err
+	}
+	cfg.Signer = signer
+	ep := &daemonEarnings{}
+	n.API.Add(tequilapi.EarningsRoutes(ep, n.Log)...)
+
+	ctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for {
+			p, err := f.start(ctx, n, cfg)
+			if err == nil {
+				ep.set(p)
+				n.Log.Info("provider serving", "provider", signer.Address().Hex(), "peer", n.P2P.ID().String(),
+					"wireguard", p.Exit.Endpoint().String(), "country", cfg.Location.Country)
+				return
+			}
+			if ctx.Err() != nil {
+				return
+			}
+			n.Log.Warn("provider: start failed; retrying", "err", err, "in", providerRetry)
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(providerRetry):
+			}
+		}
+	}()
+	return func(context.Context) error {
+		cancel()
+		<-done
+		if p := ep.get(); p != nil {
+			return p.Close()
+		}
+		return nil
+	}, nil
+}
+
+// config builds the provider configuration the flags describe (without
+// chain and signer).
+func (f daemonProviderFlags) config(n *daemonNode) (node.ProviderConfig, error) {
+	var cfg node.ProviderConfig
+	mode, err := tunnel.ParseMode(f.exitMode)
+	if err != nil {
+		return cfg, err
+	}
+	d := discFlags
+	country := strings.ToUpper(d.country)
+	if !market.ValidCountry(country) {
+		return cfg, fmt.Errorf("--provider.serve needs --location.country (ISO 3166-1 alpha-2), got %q", d.country)
+	}
+	ipt, err := market.ParseIPType(d.ipType)
+	if err != nil {
+		return cfg, err
+	}
+	ph, err := market.ParseMYST(d.priceHour)
+	if err != nil {
+		return cfg, fmt.Errorf("--price.per-hour: %w", err)
+	}
+	pg, err := market.ParseMYST(d.priceGiB)
+	if err != nil {
+		return cfg, fmt.Errorf("--price.per-gib: %w", err)
+	}
+	adv, err := netip.ParseAddr(f.advertise)
+	if err != nil {
+		return cfg, fmt.Errorf("--wg.advertise: %w", err)
+	}
+	var rules []tunnel.Rule
+	for _, a := range f.allow {
+		r, err := tunnel.ParseRule(a)
+		if err != nil {
+			return cfg, fmt.Errorf("--exit.allow: %w", err)
+		}
+		rules = append(rules, r)
+	}
+	return node.ProviderConfig{
+		DataDir: filepath.Join(n.DataDir, "provider"), HermesURL: f.hermesURL,
+		P2P: n.P2P, Discovery: n.Discovery,
+		Location: market.Location{Country: country, City: d.city, ASN: d.asn, IPType: ipt},
+		Price:    market.Price{PerHour: market.NewAmount(ph), PerGiB: market.NewAmount(pg)},
+		WGPort:   f.wgPort, AdvertiseAddr: adv, Allow: rules, ExitMode: mode,
+		Payment:  node.Payment{Interval: f.payInterval, Grace: f.payGrace},
+		Progress: func(m string) { n.Log.Info("provider: " + m) }, Log: n.Log,
+	}, nil
+}
+
+// start connects the chain and starts the provider once.
+func (f daemonProviderFlags) start(ctx context.Context, n *daemonNode, cfg node.ProviderConfig) (*node.Provider, error) {
+	cl, hermes, err := n.Chain.Chain(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if want := cl.ChainID().Uint64(); discFlags.p2p.chainID != want {
+		return nil, fmt.Errorf("the chain has id %d but the p2p node gossips proposals of chain %d: restart the daemon with --discovery.chain-id %d", want, discFlags.p2p.chainID, want)
+	}
+	cfg.Chain, cfg.Hermes = cl, hermes
+	return node.StartProvider(ctx, cfg)
+}
+
+// daemonEarnings is tequilapi.EarningsService over the daemon's provider
+// once it has started (503 provider_starting before).
+type daemonEarnings struct {
+	mu sync.Mutex
+	p  *node.Provider
+}
+
+func (e *daemonEarnings) set(p *node.Provider) { e.mu.Lock(); e.p = p; e.mu.Unlock() }
+
+func (e *daemonEarnings) get() *node.Provider {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.p
+}
+
+func (e *daemonEarnings) api() (node.EarningsAPI, error) {
+	p := e.get()
+	if p == nil {
+		return node.EarningsAPI{}, tequilapi.NewError(http.StatusServiceUnavailable, "provider_starting", "the provider has not started yet (see the daemon log)")
+	}
+	return node.EarningsAPI{Provider: p}, nil
+}
+
+// Earnings implements tequilapi.EarningsService.
+func (e *daemonEarnings) Earnings(ctx context.Context) (tequilapi.EarningsDTO, error) {
+	a, err := e.api()
+	if err != nil {
+		return tequilapi.EarningsDTO{}, err
+	}
+	return a.Earnings(ctx)
+}
+
+// Settle implements tequilapi.EarningsService.
+func (e *daemonEarnings) Settle(ctx context.Context) (tequilapi.SettleDTO, error) {
+	a, err := e.api()
+	if err != nil {
+		return tequilapi.SettleDTO{}, err
+	}
+	return a.Settle(ctx)
 }

@@ -12,6 +12,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
@@ -19,8 +20,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/libp2p/go-libp2p/core/peer"
+
 	"github.com/openmyst/openmyst/market"
 	"github.com/openmyst/openmyst/node"
+	"github.com/openmyst/openmyst/p2p"
 	"github.com/openmyst/openmyst/session/consumer"
 	"github.com/openmyst/openmyst/tequilapi"
 )
@@ -279,4 +283,103 @@ func TestServiceKilledMidSession(t *testing.T) {
 		t.Fatalf("myst service settle after the kill: %v %q (earned %s)", err, out, earned)
 	}
 	t.Logf("consumer paid %s wei; after SIGKILL and restart the provider settled %s wei", paid, earned)
+}
+
+// TestDaemonServesProvider: `myst daemon --provider.serve` runs a provider
+// on the daemon's one libp2p host: its proposal carries the peer id of
+// <data-dir>/p2p.key, an in-process consumer gets a paid session through
+// it, and GET /earnings shows what the consumer paid.
+func TestDaemonServesProvider(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs a devnet and a daemon subprocess")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		_, _ = io.WriteString(w, strings.Repeat("x", 1<<20))
+	}))
+	defer srv.Close()
+	_, port, _ := net.SplitHostPort(srv.Listener.Addr().String())
+	d, err := node.StartDevnet(ctx, node.DevnetConfig{DataDir: t.TempDir(), Providers: []node.ProviderSpec{}, Log: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+
+	dd := t.TempDir()
+	pf := passFile(t, "provider-pw")
+	out, err := runCLI(t, dd, "identity", "new", "--passphrase-file", pf, "--set-default")
+	if err != nil {
+		t.Fatal(err)
+	}
+	provider := strings.TrimSpace(out)
+	apiPort := freePort(t)
+	daemon, lines := startDaemonWith(t, dd, apiPort, "--p2p.bootstrap", d.BootstrapAddrs()[0],
+		"--chain.rpc", d.Chain.URL(), "--chain.deployment", d.DeploymentPath(),
+		"--provider.serve", "--provider.passphrase-file", pf, "--provider.hermes-url", d.Hermes.URL(),
+		"--location.country", "FR", "--price.per-hour", "0.1", "--price.per-gib", "0.5",
+		"--wg.port", "0", "--payment.interval", "1s", "--exit.allow", "tcp:127.0.0.1/32 port "+port)
+	var seen []string
+	waitLine(t, lines, "provider serving", &seen)
+
+	key, err := p2p.LoadOrCreateKey(filepath.Join(dd, p2p.KeyFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	daemonPeer, err := peer.IDFromPrivateKey(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := d.StartConsumer(ctx, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	ps, err := c.WaitProposals(ctx, market.Filter{Country: "FR"}, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.EqualFold(ps[0].ProviderID.Hex(), provider) || ps[0].PeerID != daemonPeer.String() {
+		t.Fatalf("proposal of %s on peer %s, want %s on the daemon's peer %s", ps[0].ProviderID.Hex(), ps[0].PeerID, provider, daemonPeer)
+	}
+	conn, err := c.Sessions.Connect(ctx, ps[0], consumer.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr := &http.Transport{DialContext: conn.DialContext}
+	resp, err := (&http.Client{Transport: tr, Timeout: 20 * time.Second}).Get(srv.URL)
+	if err != nil {
+		t.Fatalf("GET through the daemon's exit: %v", err)
+	}
+	n, _ := io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	tr.CloseIdleConnections()
+	if n != 1<<20 {
+		t.Fatalf("got %d bytes", n)
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for conn.PayerStats().Invoices < 2 && time.Now().Before(deadline) {
+		time.Sleep(100 * time.Millisecond)
+	}
+	if conn.PayerStats().Invoices < 2 {
+		t.Fatalf("%d invoices paid, want 2", conn.PayerStats().Invoices)
+	}
+	if err := conn.Disconnect(ctx); err != nil {
+		t.Fatal(err)
+	}
+	paid := conn.PayerStats().Paid
+	base := "http://127.0.0.1:" + strconv.Itoa(apiPort)
+	token := login(t, base, dd)
+	deadline = time.Now().Add(20 * time.Second)
+	for {
+		b, code := getAuth(t, base+"/earnings", token)
+		if code == 200 && strings.Contains(b, `"earned":"`+paid.String()+`"`) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("GET /earnings: %d %s, want earned %s", code, b, paid)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	stopDaemon(t, daemon, lines)
 }
