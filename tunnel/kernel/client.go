@@ -76,6 +76,13 @@ type Client struct {
 	peer   tunnel.PublicKey
 	ep     netip.AddrPort
 	undo   []func(context.Context) error // run in reverse on Close
+	// throws are the direct addresses with a throw route in the tunnel's
+	// routing table; fams the address families ("-4", "-6") routed into
+	// the tunnel; dnsSet whether ResolvConf was rewritten (its undo is on
+	// the stack).
+	throws map[netip.Addr]bool
+	fams   map[string]bool
+	dnsSet bool
 }
 
 var (
@@ -134,7 +141,12 @@ func Connect(ctx context.Context, cfg ClientConfig) (_ *Client, err error) {
 	if linkExists(cfg.Interface) {
 		return nil, fmt.Errorf("kernel client: interface %s exists: another tunnel is connected", cfg.Interface)
 	}
-	c := &Client{cfg: cfg, log: cfg.Log.With("component", "tunnel/kernel client", "iface", cfg.Interface), peer: s.PeerPublicKey, ep: s.Endpoint}
+	cfg.Direct = append([]netip.AddrPort(nil), cfg.Direct...)
+	cfg.Session = s
+	c := &Client{
+		cfg: cfg, log: cfg.Log.With("component", "tunnel/kernel client", "iface", cfg.Interface), peer: s.PeerPublicKey, ep: s.Endpoint,
+		throws: map[netip.Addr]bool{}, fams: map[string]bool{},
+	}
 	defer func() {
 		if err != nil {
 			if uerr := c.teardown(context.WithoutCancel(ctx)); uerr != nil {
@@ -156,6 +168,9 @@ func Connect(ctx context.Context, cfg ClientConfig) (_ *Client, err error) {
 	}
 	dev := c.dev
 	c.push(func(context.Context) error { dev.close(); return nil })
+	// Unlike the device routes, throw routes outlive the TUN; this runs
+	// after the policy rules are gone.
+	c.push(func(ctx context.Context) error { return c.setThrows(ctx, nil, nil) })
 	peer := tunnel.PeerConfig{PublicKey: s.PeerPublicKey, AllowedIPs: s.AllowedIPs, Endpoint: s.Endpoint, PersistentKeepalive: s.PersistentKeepalive}
 	if err = c.dev.dev.IpcSet(tunnel.PeerUAPI(peer)); err != nil {
 		return nil, fmt.Errorf("configure provider peer: %w", err)
@@ -200,7 +215,14 @@ func Connect(ctx context.Context, cfg ClientConfig) (_ *Client, err error) {
 func (c *Client) push(f func(context.Context) error) { c.undo = append(c.undo, f) }
 
 func (c *Client) loadKillSwitch(ctx context.Context, ep netip.AddrPort) error {
-	ks, err := killSwitchRuleset{Table: c.cfg.KillSwitchTable, Iface: c.cfg.Interface, Endpoint: ep, Direct: c.cfg.Direct}.render()
+	return c.loadKillSwitchFor(ctx, ep, c.cfg.Direct)
+}
+
+// loadKillSwitchFor replaces the kill switch table in one nft transaction:
+// the old ruleset stays in force until the new one is, and stays if the
+// load fails.
+func (c *Client) loadKillSwitchFor(ctx context.Context, ep netip.AddrPort, direct []netip.AddrPort) error {
+	ks, err := killSwitchRuleset{Table: c.cfg.KillSwitchTable, Iface: c.cfg.Interface, Endpoint: ep, Direct: direct}.render()
 	if err != nil {
 		return err
 	}
@@ -241,17 +263,8 @@ func (c *Client) addRoutes(ctx context.Context, ifc string, allowed []netip.Pref
 					return err
 				}
 			}
-			for _, d := range c.cfg.Direct {
-				a := d.Addr().Unmap()
-				if (fam == "-4") != a.Is4() {
-					continue
-				}
-				dst, f := netip.PrefixFrom(a, a.BitLen()).String(), fam
-				if err := ip(ctx, f, "route", "replace", "throw", dst, "table", table); err != nil {
-					return err
-				}
-				// Unlike the device routes, a throw route outlives the TUN.
-				c.push(func(ctx context.Context) error { return ip(ctx, f, "route", "del", "throw", dst, "table", table) })
+			if err := c.setThrows(ctx, map[string]bool{fam: true}, c.cfg.Direct); err != nil {
+				return err
 			}
 			if err := ip(ctx, fam, "rule", "add", "table", "main", "suppress_prefixlength", "0", "pref", strconv.Itoa(rulePref)); err != nil {
 				return err
@@ -277,16 +290,80 @@ func (c *Client) addRoutes(ctx context.Context, ifc string, allowed []netip.Pref
 			}
 			return fmt.Errorf("route through tunnel: %w", err)
 		}
+		c.fams[fam] = true
 	}
 	return nil
 }
 
+func (c *Client) routeTable() string { return strconv.FormatUint(uint64(c.cfg.FwMark), 10) }
+
+func famOf(a netip.Addr) string {
+	if a.Unmap().Is4() {
+		return "-4"
+	}
+	return "-6"
+}
+
+// setThrows makes the throw routes of the tunnel's routing table, for the
+// families in fams, exactly the addresses of direct: their traffic takes
+// the main table (outside the tunnel). Throw routes of other families are
+// removed; nil fams and direct remove every throw route.
+func (c *Client) setThrows(ctx context.Context, fams map[string]bool, direct []netip.AddrPort) error {
+	table := c.routeTable()
+	want := map[netip.Addr]bool{}
+	for _, d := range direct {
+		if a := d.Addr().Unmap(); fams[famOf(a)] {
+			want[a] = true
+		}
+	}
+	var errs []error
+	for a := range want {
+		if c.throws[a] {
+			continue
+		}
+		if err := ip(ctx, famOf(a), "route", "replace", "throw", netip.PrefixFrom(a, a.BitLen()).String(), "table", table); err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		c.throws[a] = true
+	}
+	for a := range c.throws {
+		if want[a] {
+			continue
+		}
+		if err := ip(ctx, famOf(a), "route", "del", "throw", netip.PrefixFrom(a, a.BitLen()).String(), "table", table); err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		delete(c.throws, a)
+	}
+	return errors.Join(errs...)
+}
+
 func (c *Client) setDNS(path string, dns []netip.Addr) error {
+	if c.dnsSet {
+		// The first call's undo restores the original.
+		return writeResolvConf(path, dns)
+	}
 	old, err := os.ReadFile(path)
 	if err != nil && !errors.Is(err, os.ErrNotExist) {
 		return fmt.Errorf("dns: read %s: %w", path, err)
 	}
 	existed := err == nil
+	if err := writeResolvConf(path, dns); err != nil {
+		return err
+	}
+	c.dnsSet = true
+	c.push(func(context.Context) error {
+		if !existed {
+			return os.Remove(path)
+		}
+		return os.WriteFile(path, old, 0o644)
+	})
+	return nil
+}
+
+func writeResolvConf(path string, dns []netip.Addr) error {
 	var b strings.Builder
 	b.WriteString("# written by openmyst while the tunnel is up; restored on disconnect\n")
 	for _, d := range dns {
@@ -295,12 +372,6 @@ func (c *Client) setDNS(path string, dns []netip.Addr) error {
 	if err := os.WriteFile(path, []byte(b.String()), 0o644); err != nil {
 		return fmt.Errorf("dns: write %s: %w", path, err)
 	}
-	c.push(func(context.Context) error {
-		if !existed {
-			return os.Remove(path)
-		}
-		return os.WriteFile(path, old, 0o644)
-	})
 	return nil
 }
 
@@ -324,33 +395,185 @@ func (c *Client) Interface() string { return c.dev.name }
 func (c *Client) TUNBatchSize() int { return c.dev.tunBatchSize() }
 
 // SetPeer replaces the provider peer in place (a reconnect to another
-// provider or endpoint): the kill switch is reloaded for the new endpoint
-// in one transaction and stays active throughout, routes stay, and
-// nothing leaves outside the tunnel in between.
+// endpoint with the same tunnel key and addresses): the kill switch is
+// reloaded for the new endpoint in one transaction and stays active
+// throughout, routes stay, and nothing leaves outside the tunnel in
+// between. It does not wait for a handshake.
 func (c *Client) SetPeer(ctx context.Context, pub tunnel.PublicKey, ep netip.AddrPort) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.closed {
-		return fmt.Errorf("set peer: %w", tunnel.ErrClosed)
-	}
 	if pub.IsZero() || !ep.IsValid() || ep.Port() == 0 {
 		return fmt.Errorf("set peer: invalid key or endpoint")
 	}
-	if !c.cfg.NoKillSwitch {
-		if err := c.loadKillSwitch(ctx, ep); err != nil {
-			return fmt.Errorf("set peer: %w", err)
+	s := c.cfg.Session
+	s.PeerPublicKey, s.Endpoint = pub, ep
+	if err := c.reconfigure(ctx, s, c.cfg.Direct, false); err != nil {
+		return fmt.Errorf("set peer: %w", err)
+	}
+	return nil
+}
+
+// Reconfigure moves the connected tunnel to a new session in place (a
+// reconnect to another provider): our WireGuard key, the provider peer and
+// endpoint, the tunnel addresses, MTU, AllowedIPs routes, DNS and the
+// direct destinations (ClientConfig.Direct) are replaced while the TUN,
+// the policy rules and the kill switch stay. The kill switch is replaced
+// first, in one nft transaction, so there is no instant without one; the
+// old ruleset stays if that load fails. It then waits for the handshake
+// with the new peer (ClientConfig.HandshakeTimeout).
+//
+// On any error the client stays open and fails closed: the kill switch
+// admits only the new endpoint and direct destinations (or, if its load
+// failed, the old ones), and nothing else leaves outside the tunnel. The
+// caller may call Reconfigure again or Close.
+func (c *Client) Reconfigure(ctx context.Context, s tunnel.SessionConfig, direct []netip.AddrPort) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if err := c.reconfigure(ctx, s, direct, true); err != nil {
+		return fmt.Errorf("reconfigure kernel tunnel %s: %w", c.cfg.Interface, err)
+	}
+	c.log.Info("kernel tunnel reconfigured", "endpoint", s.Endpoint)
+	return nil
+}
+
+// SetDirect replaces the direct destinations (ClientConfig.Direct) of the
+// current session: one kill switch transaction and the throw routes.
+// A consumer uses it to reach a new provider's control address (and its
+// bootstrap peers) while the tunnel is down and the kill switch is up.
+func (c *Client) SetDirect(ctx context.Context, direct []netip.AddrPort) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closed {
+		return fmt.Errorf("set direct: %w", tunnel.ErrClosed)
+	}
+	for _, d := range direct {
+		if !d.IsValid() || d.Port() == 0 {
+			return fmt.Errorf("set direct: invalid destination %v", d)
 		}
 	}
-	s := c.cfg.Session
-	peer := tunnel.PeerConfig{PublicKey: pub, AllowedIPs: s.AllowedIPs, Endpoint: ep, PersistentKeepalive: s.PersistentKeepalive}
-	uapi := ""
-	if pub != c.peer {
-		uapi = tunnel.RemovePeerUAPI(c.peer)
+	direct = append([]netip.AddrPort(nil), direct...)
+	if !c.cfg.NoKillSwitch {
+		if err := c.loadKillSwitchFor(ctx, c.ep, direct); err != nil {
+			return fmt.Errorf("set direct: %w", err)
+		}
+	}
+	c.cfg.Direct = direct
+	if err := c.setThrows(ctx, c.fams, direct); err != nil {
+		return fmt.Errorf("set direct: route outside the tunnel: %w", err)
+	}
+	return nil
+}
+
+// reconfigure implements Reconfigure and SetPeer; c.mu is held.
+func (c *Client) reconfigure(ctx context.Context, s tunnel.SessionConfig, direct []netip.AddrPort, wait bool) error {
+	if c.closed {
+		return tunnel.ErrClosed
+	}
+	if err := s.Validate(); err != nil {
+		return err
+	}
+	for _, d := range direct {
+		if !d.IsValid() || d.Port() == 0 {
+			return fmt.Errorf("invalid direct destination %v", d)
+		}
+	}
+	if s.MTU == 0 {
+		s.MTU = tunnel.DefaultMTU
+	}
+	direct = append([]netip.AddrPort(nil), direct...)
+	old := c.cfg.Session
+	// 1. The kill switch for the new endpoint and direct destinations, in
+	// one transaction: the old one is in force until the new one is.
+	if !c.cfg.NoKillSwitch {
+		if err := c.loadKillSwitchFor(ctx, s.Endpoint, direct); err != nil {
+			return err
+		}
+	}
+	c.cfg.Direct = direct
+	ifc := c.dev.name
+	// 2. Direct destinations leave the tunnel's routing table before the
+	// new peer is dialled.
+	if err := c.setThrows(ctx, c.fams, direct); err != nil {
+		return fmt.Errorf("route outside the tunnel: %w", err)
+	}
+	// 3. Our key and the peer, in one UAPI transaction: the old peer and
+	// its sessions go, the listening port stays.
+	peer := tunnel.PeerConfig{PublicKey: s.PeerPublicKey, AllowedIPs: s.AllowedIPs, Endpoint: s.Endpoint, PersistentKeepalive: s.PersistentKeepalive}
+	uapi := "replace_peers=true\n"
+	if s.PrivateKey != old.PrivateKey {
+		uapi = "private_key=" + s.PrivateKey.Hex() + "\n" + uapi
 	}
 	if err := c.dev.dev.IpcSet(uapi + tunnel.PeerUAPI(peer)); err != nil {
-		return fmt.Errorf("set peer %s: %w", pub, err)
+		return fmt.Errorf("configure provider peer %s: %w", s.PeerPublicKey, err)
 	}
-	c.peer, c.ep = pub, ep
+	c.peer, c.ep = s.PeerPublicKey, s.Endpoint
+	// The session is the new one from here: a failure below leaves a
+	// partly configured (and fail-closed) tunnel a retry completes.
+	c.cfg.Session = s
+	if s.MTU != old.MTU {
+		if err := ip(ctx, "link", "set", "dev", ifc, "mtu", strconv.Itoa(s.MTU)); err != nil {
+			return err
+		}
+	}
+	// 4. Addresses: add the new ones, then drop the old ones.
+	has := map[netip.Prefix]bool{}
+	for _, a := range old.Addresses {
+		has[a] = true
+	}
+	keep := map[netip.Prefix]bool{}
+	for _, a := range s.Addresses {
+		keep[a] = true
+		if has[a] {
+			continue
+		}
+		args := []string{"addr", "replace", a.String(), "dev", ifc}
+		if a.Addr().Is6() {
+			args = append([]string{"-6"}, append(args, "nodad")...)
+		}
+		if err := ip(ctx, args...); err != nil {
+			return err
+		}
+	}
+	for _, a := range old.Addresses {
+		if keep[a] {
+			continue
+		}
+		if err := ip(ctx, "addr", "del", a.String(), "dev", ifc); err != nil {
+			return err
+		}
+	}
+	// 5. Routes of the AllowedIPs, for the families already routed into
+	// the tunnel (the policy rules were set up by Connect).
+	table := c.routeTable()
+	want := map[netip.Prefix]bool{}
+	for _, p := range s.AllowedIPs {
+		want[p.Masked()] = true
+	}
+	for p := range want {
+		if c.fams[famOf(p.Addr())] {
+			if err := ip(ctx, famOf(p.Addr()), "route", "replace", p.String(), "dev", ifc, "table", table); err != nil {
+				return fmt.Errorf("route through tunnel: %w", err)
+			}
+		}
+	}
+	for _, p := range old.AllowedIPs {
+		if p = p.Masked(); !want[p] && c.fams[famOf(p.Addr())] {
+			if err := ip(ctx, famOf(p.Addr()), "route", "del", p.String(), "dev", ifc, "table", table); err != nil {
+				return fmt.Errorf("route through tunnel: %w", err)
+			}
+		}
+	}
+	// 6. DNS.
+	if c.cfg.ResolvConf != "" && len(s.DNS) > 0 {
+		if err := c.setDNS(c.cfg.ResolvConf, s.DNS); err != nil {
+			return err
+		}
+	}
+	if wait && c.cfg.HandshakeTimeout > 0 {
+		if err := tunnel.WaitHandshake(ctx, c, s.PeerPublicKey, c.cfg.HandshakeTimeout); err != nil {
+			return fmt.Errorf("connect to %s: %w", s.Endpoint, err)
+		}
+	}
 	return nil
 }
 

@@ -3,6 +3,7 @@ package kernel
 import (
 	"bufio"
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -54,6 +55,12 @@ type exitSpec struct {
 	Allow      []string
 	DNS        []netip.Addr
 	Peers      []tunnel.PeerConfig
+}
+
+// reconfigureSpec is the argument of the client helper's reconfigure.
+type reconfigureSpec struct {
+	WGQuick string
+	Direct  []netip.AddrPort
 }
 
 // clientSpec is the client helper's configuration.
@@ -202,6 +209,24 @@ func helperClient() int {
 				continue
 			}
 			if err := c.SetPeer(context.Background(), pub, ep); err != nil {
+				fmt.Println("ERR", err)
+				continue
+			}
+			fmt.Println("OK")
+		case "reconfigure": // reconfigure <base64 JSON of reconfigureSpec>
+			var rs reconfigureSpec
+			b, err := base64.StdEncoding.DecodeString(arg)
+			if err == nil {
+				err = json.Unmarshal(b, &rs)
+			}
+			var ns tunnel.SessionConfig
+			if err == nil {
+				ns, err = tunnel.ParseWGQuick([]byte(rs.WGQuick))
+			}
+			if err == nil {
+				err = c.Reconfigure(context.Background(), ns, rs.Direct)
+			}
+			if err != nil {
 				fmt.Println("ERR", err)
 				continue
 			}

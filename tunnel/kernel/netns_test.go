@@ -3,6 +3,7 @@ package kernel
 import (
 	"bufio"
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -425,11 +426,17 @@ func TestKernelTunnel(t *testing.T) {
 
 	t.Run("restart after crash, client moves over without leaking", func(t *testing.T) {
 		// A new exit (new key and port) on the same node: it must clear
-		// the crashed one's leftovers, and the client switches to it with
-		// SetPeer while the kill switch stays in place.
-		exitKey2 := mustKey(t)
+		// the crashed one's leftovers, and the client moves to it with
+		// Reconfigure (a new session: our key, tunnel address, DNS and a
+		// direct destination change) while the kill switch stays in place.
+		exitKey2, ours2 := mustKey(t), mustKey(t)
+		lease2, err := pool.Allocate()
+		if err != nil {
+			t.Fatal(err)
+		}
 		spec2 := spec
-		spec2.PrivateKey, spec2.ListenPort, spec2.Peers = exitKey2.String(), 51821, spec.Peers[:1]
+		spec2.PrivateKey, spec2.ListenPort = exitKey2.String(), 51821
+		spec2.Peers = []tunnel.PeerConfig{{PublicKey: ours2.PublicKey(), AllowedIPs: lease2.Prefixes()}}
 		tp.provider.MustRun("sysctl", "-qw", "net.ipv6.conf.vu.accept_ra=1") // the crash left 2
 		exit2, _ := startHelper(t, tp.provider, "exit", spec2)
 		if n := strings.Count(nftTables(t, tp.provider), "table inet "+DefaultExitTable); n != 1 {
@@ -438,15 +445,68 @@ func TestKernelTunnel(t *testing.T) {
 		if body, err := fetch(tp.consumer, "http://"+internetAddr+":8080/", "", 1500*time.Millisecond); err == nil {
 			t.Fatalf("fetch succeeded before the client moved to the new exit: %q", body)
 		}
-		if got := client.call("setpeer " + exitKey2.PublicKey().String() + " " + providerUplink + ":51821"); got != "OK" {
-			t.Fatalf("setpeer: %s", got)
+		// Probe for leaks during the whole move: any answer showing the
+		// consumer's own address left outside the tunnel.
+		leaks := make(chan string, 64)
+		pctx, stopProbe := context.WithCancel(t.Context())
+		probeDone := make(chan struct{})
+		go func() {
+			defer close(probeDone)
+			for pctx.Err() == nil {
+				for _, dev := range []string{"", "vc"} {
+					if body, err := fetch(tp.consumer, "http://"+internetAddr+":8080/", dev, 300*time.Millisecond); err == nil && !strings.HasSuffix(body, " saw "+providerOut) {
+						select {
+						case leaks <- dev + ": " + body:
+						default:
+						}
+					}
+				}
+			}
+		}()
+		sess2 := session(ours2, lease2)
+		sess2.PeerPublicKey, sess2.Endpoint = exitKey2.PublicKey(), netip.MustParseAddrPort(providerUplink+":51821")
+		sess2.DNS = []netip.Addr{netip.MustParseAddr(providerUplink)}
+		wq2, err := sess2.WGQuick()
+		if err != nil {
+			t.Fatal(err)
+		}
+		direct := netip.MustParseAddrPort(deniedTargets[0] + ":8080")
+		arg, _ := json.Marshal(reconfigureSpec{WGQuick: string(wq2), Direct: []netip.AddrPort{direct}})
+		got := client.call("reconfigure " + base64.StdEncoding.EncodeToString(arg))
+		time.Sleep(500 * time.Millisecond) // keep probing on the new session
+		stopProbe()
+		<-probeDone
+		close(leaks)
+		for l := range leaks {
+			t.Errorf("leak during reconfigure: %s", l)
+		}
+		if got != "OK" {
+			t.Fatalf("reconfigure: %s\nstderr:\n%s", got, client.logs())
 		}
 		body, err := fetch(tp.consumer, "http://"+internetAddr+":8080/", "", 10*time.Second)
 		if err != nil || body != "internet saw "+providerOut {
 			t.Fatalf("fetch through the new exit: %q, %v", body, err)
 		}
 		if body, err := fetch(tp.consumer, "http://"+internetAddr+":8080/", "vc", 1500*time.Millisecond); err == nil {
-			t.Fatalf("bypass of the tunnel after SetPeer: %q", body)
+			t.Fatalf("bypass of the tunnel after Reconfigure: %q", body)
+		}
+		// The direct destination is reached outside the tunnel (the exit
+		// policy denies it through the tunnel), and only its port.
+		if body, err := fetch(tp.consumer, "http://"+direct.String()+"/", "", 5*time.Second); err != nil || body != "internet saw "+consumerAddr {
+			t.Fatalf("direct destination after Reconfigure: %q, %v", body, err)
+		}
+		if body, err := fetch(tp.consumer, "http://"+deniedTargets[0]+":8081/", "", 1500*time.Millisecond); err == nil {
+			t.Fatalf("another port of the direct address left the host: %q", body)
+		}
+		addrs := tp.consumer.MustRun("ip", "-o", "addr", "show", "dev", DefaultClientInterface)
+		if !strings.Contains(addrs, lease2.V4.String()+"/") || strings.Contains(addrs, leaseOurs.V4.String()+"/") {
+			t.Fatalf("tunnel addresses after Reconfigure, want only %s: %s", lease2.V4, addrs)
+		}
+		if b, _ := os.ReadFile(resolv); !strings.Contains(string(b), "nameserver "+providerUplink+"\n") {
+			t.Fatalf("resolv.conf after Reconfigure: %q", b)
+		}
+		if st := peerStats(t, client, exitKey2.PublicKey()); st.LastHandshake.IsZero() {
+			t.Fatal("no handshake with the new exit")
 		}
 
 		client.quit()
@@ -458,6 +518,9 @@ func TestKernelTunnel(t *testing.T) {
 		}
 		if links := tp.consumer.MustRun("ip", "-o", "link"); strings.Contains(links, DefaultClientInterface) {
 			t.Fatalf("client interface left after disconnect: %s", links)
+		}
+		if routes := tp.consumer.MustRun("ip", "route", "show", "table", "all"); strings.Contains(routes, "throw") {
+			t.Fatalf("throw routes left after disconnect:\n%s", routes)
 		}
 		if b, _ := os.ReadFile(resolv); string(b) != "nameserver 198.51.100.1\n" {
 			t.Fatalf("resolv.conf not restored: %q", b)
