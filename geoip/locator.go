@@ -20,6 +20,22 @@ type Override struct {
 	IPType  market.IPType
 }
 
+// Validate checks the fields that are set (the country in upper case).
+func (o Override) Validate() error {
+	if o.Country != "" && !market.ValidCountry(o.Country) {
+		return fmt.Errorf("geoip: --location.country %q: want an ISO 3166-1 alpha-2 code", o.Country)
+	}
+	if o.IPType != "" {
+		if _, err := market.ParseIPType(string(o.IPType)); err != nil {
+			return fmt.Errorf("geoip: --location.ip-type: %w", err)
+		}
+	}
+	if err := (market.Location{Country: "DE", City: o.City, IPType: market.IPResidential}).Validate(); err != nil {
+		return fmt.Errorf("geoip: --location.city: %w", err)
+	}
+	return nil
+}
+
 // LocatorConfig configures a Locator.
 type LocatorConfig struct {
 	// DB is the database; nil means no detection (the flags alone).
@@ -47,16 +63,8 @@ func NewLocator(cfg LocatorConfig) (*Locator, error) {
 	}
 	o := &cfg.Override
 	o.Country = strings.ToUpper(o.Country)
-	if o.Country != "" && !market.ValidCountry(o.Country) {
-		return nil, fmt.Errorf("geoip: --location.country %q: want an ISO 3166-1 alpha-2 code", o.Country)
-	}
-	if o.IPType != "" {
-		if _, err := market.ParseIPType(string(o.IPType)); err != nil {
-			return nil, fmt.Errorf("geoip: --location.ip-type: %w", err)
-		}
-	}
-	if err := (market.Location{Country: "DE", City: o.City, IPType: market.IPResidential}).Validate(); err != nil {
-		return nil, fmt.Errorf("geoip: --location.city: %w", err)
+	if err := o.Validate(); err != nil {
+		return nil, err
 	}
 	if cfg.IP.IsValid() {
 		if cfg.DB == nil {

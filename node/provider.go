@@ -85,7 +85,10 @@ type ProviderConfig struct {
 	Discovery *discovery.Service
 	// Location and Price are announced in the proposal.
 	Location market.Location
-	Price    market.Price
+	// Locator, when set, decides the announced location once the p2p host
+	// is up (from HostIPs); Location is then ignored.
+	Locator Locator
+	Price   market.Price
 	// ProposalTTL is each announcement's validity (default 10 min).
 	ProposalTTL time.Duration
 	// WGPort is the WireGuard UDP port (0: any); AdvertiseAddr the address
@@ -127,6 +130,8 @@ type Provider struct {
 
 	// ownP2P is whether P2P and Discovery were started here.
 	ownP2P bool
+	// loc is the announced location.
+	loc market.Location
 
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
@@ -249,9 +254,15 @@ func StartProvider(ctx context.Context, cfg ProviderConfig) (_ *Provider, err er
 	p.P2P.Host.SetStreamHandler(sessionproto.ProtocolID, p.Sessions.Handle)
 	closers = append(closers, func() { p.P2P.Host.RemoveStreamHandler(sessionproto.ProtocolID); _ = p.Sessions.Close() })
 
+	p.loc = cfg.Location
+	if cfg.Locator != nil {
+		if p.loc, err = cfg.Locator.Locate(HostIPs(p.P2P.Host)); err != nil {
+			return nil, fmt.Errorf("node: provider location: %w", err)
+		}
+	}
 	ann, err := discovery.NewAnnouncer(p.Discovery, discovery.AnnouncerConfig{
 		Proposal: market.Proposal{
-			ChainID: chainID.Uint64(), ServiceType: market.ServiceWireGuard, Location: cfg.Location, Price: cfg.Price,
+			ChainID: chainID.Uint64(), ServiceType: market.ServiceWireGuard, Location: p.loc, Price: cfg.Price,
 			Hermes: []common.Address{cfg.Hermes}, Access: market.AccessPolicy{Kind: market.AccessPublic},
 		},
 		Signer: cfg.Signer, Host: p.P2P.Host, TTL: cfg.ProposalTTL, Log: log,
@@ -294,6 +305,9 @@ func (p *Provider) startP2P(ctx context.Context, chainID uint64, closers *[]func
 	}
 	return nil
 }
+
+// Location is the location the provider announces.
+func (p *Provider) Location() market.Location { return p.loc }
 
 // Address is the provider identity.
 func (p *Provider) Address() common.Address { return p.cfg.Signer.Address() }

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/ethereum/go-ethereum/common"
+	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/spf13/pflag"
 
 	"github.com/openmyst/openmyst/discovery"
@@ -40,6 +41,9 @@ type discoveryFlags struct {
 	priceGiB   string
 	hermes     []string
 	accessList []string
+	// geo holds --location.geoip-db, --location.geoip-asn-db and
+	// --location.ip (location.go).
+	geo locationFlags
 }
 
 var discFlags discoveryFlags
@@ -57,10 +61,11 @@ func init() {
 			fs.StringVar(&f.identity, "provider.identity", "", "provider identity (0x...; default: the default identity)")
 			fs.StringVar(&f.passFile, "provider.passphrase-file", "", "file with the provider identity's passphrase (or $"+passphraseEnv+")")
 			fs.DurationVar(&f.ttl, "provider.proposal-ttl", 10*time.Minute, "validity of each announcement; re-announced every third of it")
-			fs.StringVar(&f.country, "location.country", "", "provider country, ISO 3166-1 alpha-2 (required to announce; no GeoIP yet)")
-			fs.StringVar(&f.city, "location.city", "", "provider city")
-			fs.Uint32Var(&f.asn, "location.asn", 0, "provider autonomous system number")
-			fs.StringVar(&f.ipType, "location.ip-type", "residential", "residential, hosting or mobile")
+			fs.StringVar(&f.country, "location.country", "", "provider country, ISO 3166-1 alpha-2 (required to announce unless --location.geoip-db detects it; overrides it)")
+			fs.StringVar(&f.city, "location.city", "", "provider city (overrides --location.geoip-db)")
+			fs.Uint32Var(&f.asn, "location.asn", 0, "provider autonomous system number (overrides --location.geoip-db)")
+			fs.StringVar(&f.ipType, "location.ip-type", "", ipTypeUsage)
+			f.geo.registerDetection(fs)
 			fs.StringVar(&f.priceHour, "price.per-hour", "0.005", "price per hour in MYST")
 			fs.StringVar(&f.priceGiB, "price.per-gib", "0.1", "price per GiB in MYST")
 			fs.StringSliceVar(&f.hermes, "provider.hermes", nil, "accepted hermes ids (0x..., comma separated; required to announce)")
@@ -80,8 +85,12 @@ func startDiscovery(ctx context.Context, n *daemonNode) (func(context.Context) e
 		return nil, err
 	}
 	var offer market.Proposal
+	var locateLater func(host.Host) (market.Location, error)
 	if f.announce {
 		if offer, err = f.offer(); err != nil {
+			return nil, err
+		}
+		if offer.Location, locateLater, err = f.announceLocation(log); err != nil {
 			return nil, err
 		}
 	}
@@ -132,6 +141,14 @@ func startDiscovery(ctx context.Context, n *daemonNode) (func(context.Context) e
 		if signer == nil {
 			return
 		}
+		if locateLater != nil {
+			loc, err := locateLater(node.Host)
+			if err != nil {
+				log.Error("discovery: not announcing", "err", err)
+				return
+			}
+			offer.Location = loc
+		}
 		ann, err := discovery.NewAnnouncer(svc, discovery.AnnouncerConfig{
 			Proposal: offer, Signer: signer, Host: node.Host, TTL: f.ttl, Log: log,
 		})
@@ -155,12 +172,9 @@ func startDiscovery(ctx context.Context, n *daemonNode) (func(context.Context) e
 // offer builds the provider's proposal template from the flags.
 func (f *discoveryFlags) offer() (market.Proposal, error) {
 	var p market.Proposal
-	if f.country == "" {
-		return p, errors.New("--provider.announce needs --location.country (GeoIP detection is not built yet)")
-	}
-	ipt, err := market.ParseIPType(f.ipType)
-	if err != nil {
-		return p, err
+	lf := f.location()
+	if err := lf.check(); err != nil {
+		return p, fmt.Errorf("--provider.announce: %w", err)
 	}
 	hour, err := market.ParseMYST(f.priceHour)
 	if err != nil {
@@ -189,7 +203,7 @@ func (f *discoveryFlags) offer() (market.Proposal, error) {
 		Version:     market.ProposalVersion,
 		ChainID:     f.p2p.chainID,
 		ServiceType: market.ServiceWireGuard,
-		Location:    market.Location{Country: strings.ToUpper(f.country), City: f.city, ASN: f.asn, IPType: ipt},
+		Location:    lf.provisional(),
 		Price:       market.Price{PerHour: market.NewAmount(hour), PerGiB: market.NewAmount(gib)},
 		Hermes:      hermes,
 		Access:      access,

@@ -7,7 +7,6 @@ import (
 	"net/http"
 	"net/netip"
 	"path/filepath"
-	"strings"
 	"sync"
 	"time"
 
@@ -31,7 +30,7 @@ func newServiceCmd() *cobra.Command {
 		f                        accountFlags
 		hermesURL, exitMode      string
 		bootstrap, listen, allow []string
-		country, city, ipType    string
+		loc                      locationFlags
 		priceHour, priceGiB      string
 		advertise                string
 		wgPort                   uint16
@@ -58,12 +57,8 @@ GET /earnings and POST /settle.`,
 			if err != nil {
 				return err
 			}
-			ipt, err := market.ParseIPType(ipType)
-			if err != nil {
+			if err := loc.check(); err != nil {
 				return err
-			}
-			if !market.ValidCountry(strings.ToUpper(country)) {
-				return fmt.Errorf("--location.country %q: want an ISO 3166-1 alpha-2 code", country)
 			}
 			ph, err := market.ParseMYST(priceHour)
 			if err != nil {
@@ -95,13 +90,18 @@ GET /earnings and POST /settle.`,
 			}
 			defer s.close()
 			out := cmd.OutOrStdout()
+			locator, closeDB, err := loc.locator(theApp.log)
+			if err != nil {
+				return err
+			}
+			defer closeDB()
 			return f.withSigner(cmd, s.id, func(signer identity.Signer) error {
 				p, err := node.StartProvider(ctx, node.ProviderConfig{
 					DataDir: filepath.Join(theApp.dataDir, "provider"), Signer: signer, Chain: s.client,
 					Hermes: s.hermes, HermesURL: hermesURL, Bootstrap: boot, ListenAddrs: listen, NAT: true,
-					Location: market.Location{Country: strings.ToUpper(country), City: city, IPType: ipt},
-					Price:    market.Price{PerHour: market.NewAmount(ph), PerGiB: market.NewAmount(pg)},
-					WGPort:   wgPort, AdvertiseAddr: adv, Allow: rules, ExitMode: mode,
+					Locator: locator,
+					Price:   market.Price{PerHour: market.NewAmount(ph), PerGiB: market.NewAmount(pg)},
+					WGPort:  wgPort, AdvertiseAddr: adv, Allow: rules, ExitMode: mode,
 					Payment:  node.Payment{Interval: payInterval, Grace: payGrace},
 					Progress: func(m string) { fmt.Fprintln(out, m) }, Log: theApp.log,
 				})
@@ -109,8 +109,10 @@ GET /earnings and POST /settle.`,
 					return err
 				}
 				defer p.Close()
+				l := p.Location()
 				fmt.Fprintf(out, "provider %s serving: %s, %s MYST/h, %s MYST/GiB, wireguard %s, peer %s\n",
-					signer.Address().Hex(), strings.ToUpper(country), priceHour, priceGiB, p.Exit.Endpoint(), p.P2P.ID())
+					signer.Address().Hex(), l.Country, priceHour, priceGiB, p.Exit.Endpoint(), p.P2P.ID())
+				fmt.Fprintf(out, "  location: country %s, city %q, asn %d, ip type %s\n", l.Country, l.City, l.ASN, l.IPType)
 				for _, a := range p.P2P.Multiaddrs() {
 					fmt.Fprintf(out, "  p2p: %s\n", a)
 				}
@@ -154,9 +156,11 @@ GET /earnings and POST /settle.`,
 	fl.StringSliceVar(&bootstrap, "p2p.bootstrap", nil, "bootstrap peers: /ip4/.../tcp/PORT/p2p/PEERID, comma separated")
 	fl.StringSliceVar(&listen, "p2p.listen", []string{"/ip4/0.0.0.0/tcp/4001", "/ip4/0.0.0.0/udp/4001/quic-v1"}, "libp2p listen multiaddrs")
 	fl.StringVar(&exitMode, "exit-mode", "userspace", "exit mode: userspace (gVisor netstack, no privileges) or kernel")
-	fl.StringVar(&country, "location.country", "", "country, ISO 3166-1 alpha-2 (required; no GeoIP yet)")
-	fl.StringVar(&city, "location.city", "", "city")
-	fl.StringVar(&ipType, "location.ip-type", "residential", "residential, hosting or mobile")
+	fl.StringVar(&loc.country, "location.country", "", "country, ISO 3166-1 alpha-2 (required unless --location.geoip-db detects it; overrides it)")
+	fl.StringVar(&loc.city, "location.city", "", "city (overrides --location.geoip-db)")
+	fl.Uint32Var(&loc.asn, "location.asn", 0, "autonomous system number (overrides --location.geoip-db)")
+	fl.StringVar(&loc.ipType, "location.ip-type", "", ipTypeUsage)
+	loc.registerDetection(fl)
 	fl.StringVar(&priceHour, "price.per-hour", "0.005", "price per hour in MYST")
 	fl.StringVar(&priceGiB, "price.per-gib", "0.1", "price per GiB in MYST")
 	fl.StringVar(&advertise, "wg.advertise", "127.0.0.1", "address consumers reach the WireGuard port at (your public IP)")
@@ -282,8 +286,15 @@ func startDaemonProvider(ctx context.Context, n *daemonNode) (func(context.Conte
 	if err != nil {
 		return nil, err
 	}
+	lf := discFlags.location()
+	locator, closeDB, err := lf.locator(n.Log)
+	if err != nil {
+		return nil, err
+	}
+	cfg.Locator = locator
 	signer, err := discFlags.signer(ctx, n.Identities)
 	if err != nil {
+		closeDB()
 		return nil, err
 	}
 	cfg.Signer = signer
@@ -316,6 +327,7 @@ func startDaemonProvider(ctx context.Context, n *daemonNode) (func(context.Conte
 	return func(context.Context) error {
 		cancel()
 		<-done
+		defer closeDB()
 		if p := ep.get(); p != nil {
 			return p.Close()
 		}
@@ -332,13 +344,9 @@ func (f daemonProviderFlags) config(n *daemonNode) (node.ProviderConfig, error) 
 		return cfg, err
 	}
 	d := discFlags
-	country := strings.ToUpper(d.country)
-	if !market.ValidCountry(country) {
-		return cfg, fmt.Errorf("--provider.serve needs --location.country (ISO 3166-1 alpha-2), got %q", d.country)
-	}
-	ipt, err := market.ParseIPType(d.ipType)
-	if err != nil {
-		return cfg, err
+	lf := d.location()
+	if err := lf.check(); err != nil {
+		return cfg, fmt.Errorf("--provider.serve: %w", err)
 	}
 	ph, err := market.ParseMYST(d.priceHour)
 	if err != nil {
@@ -363,9 +371,8 @@ func (f daemonProviderFlags) config(n *daemonNode) (node.ProviderConfig, error) 
 	return node.ProviderConfig{
 		DataDir: filepath.Join(n.DataDir, "provider"), HermesURL: f.hermesURL,
 		P2P: n.P2P, Discovery: n.Discovery,
-		Location: market.Location{Country: country, City: d.city, ASN: d.asn, IPType: ipt},
-		Price:    market.Price{PerHour: market.NewAmount(ph), PerGiB: market.NewAmount(pg)},
-		WGPort:   f.wgPort, AdvertiseAddr: adv, Allow: rules, ExitMode: mode,
+		Price:  market.Price{PerHour: market.NewAmount(ph), PerGiB: market.NewAmount(pg)},
+		WGPort: f.wgPort, AdvertiseAddr: adv, Allow: rules, ExitMode: mode,
 		Payment:  node.Payment{Interval: f.payInterval, Grace: f.payGrace},
 		Progress: func(m string) { n.Log.Info("provider: " + m) }, Log: n.Log,
 	}, nil

@@ -1,0 +1,178 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/maxmind/mmdbwriter"
+	"github.com/maxmind/mmdbwriter/mmdbtype"
+
+	"github.com/openmyst/openmyst/market"
+	"github.com/openmyst/openmyst/p2p"
+)
+
+// testGeoDB writes a GeoLite2-City style database mapping 203.0.113.0/24
+// to Amsterdam, AS64500, and 10.0.0.0/8 (never to be looked up) to the US.
+func testGeoDB(t *testing.T) string {
+	t.Helper()
+	tree, err := mmdbwriter.New(mmdbwriter.Options{DatabaseType: "GeoLite2-City", IncludeReservedNetworks: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for prefix, rec := range map[string]mmdbtype.Map{
+		"203.0.113.0/24": {
+			"country":                  mmdbtype.Map{"iso_code": mmdbtype.String("NL")},
+			"city":                     mmdbtype.Map{"names": mmdbtype.Map{"en": mmdbtype.String("Amsterdam")}},
+			"autonomous_system_number": mmdbtype.Uint32(64500),
+		},
+		"10.0.0.0/8": {"country": mmdbtype.Map{"iso_code": mmdbtype.String("US")}},
+	} {
+		_, n, _ := net.ParseCIDR(prefix)
+		if err := tree.Insert(n, rec); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var buf bytes.Buffer
+	if _, err := tree.WriteTo(&buf); err != nil {
+		t.Fatal(err)
+	}
+	p := filepath.Join(t.TempDir(), "city.mmdb")
+	if err := os.WriteFile(p, buf.Bytes(), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func geoOffer(t *testing.T, f discoveryFlags) (market.Location, error) {
+	t.Helper()
+	f.priceHour, f.priceGiB, f.p2p.chainID = "0.01", "0.2", 1337
+	f.hermes = []string{"0x00000000000000000000000000000000000000aa"}
+	p, err := f.offer()
+	if err != nil {
+		return market.Location{}, err
+	}
+	loc, later, err := f.announceLocation(slog.New(slog.DiscardHandler))
+	if err != nil {
+		return loc, err
+	}
+	if later != nil {
+		t.Fatal("--location.ip given but the location waits for the host")
+	}
+	p.Location = loc
+	return loc, p.ValidateOffer()
+}
+
+// TestOfferGeoIP: a proposal built with --location.geoip-db and
+// --location.ip carries the database's country, city and ASN; each flag
+// overrides its field; bad files and private addresses are refused.
+func TestOfferGeoIP(t *testing.T) {
+	db := testGeoDB(t)
+	loc, err := geoOffer(t, discoveryFlags{geo: locationFlags{db: db, ip: "203.0.113.7"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := (market.Location{Country: "NL", City: "Amsterdam", ASN: 64500, IPType: market.IPResidential}); loc != want {
+		t.Fatalf("location %+v, want %+v", loc, want)
+	}
+	loc, err = geoOffer(t, discoveryFlags{country: "be", city: "Brussels", asn: 7, ipType: "mobile", geo: locationFlags{db: db, ip: "203.0.113.7"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := (market.Location{Country: "BE", City: "Brussels", ASN: 7, IPType: market.IPMobile}); loc != want {
+		t.Fatalf("overridden location %+v, want %+v", loc, want)
+	}
+	// Not in the database: the flags alone, or an error without a country.
+	if loc, err = geoOffer(t, discoveryFlags{country: "AT", geo: locationFlags{db: db, ip: "198.51.100.1"}}); err != nil || loc.Country != "AT" || loc.ASN != 0 {
+		t.Fatalf("miss: %+v %v", loc, err)
+	}
+	if _, err = geoOffer(t, discoveryFlags{geo: locationFlags{db: db, ip: "198.51.100.1"}}); err == nil || !strings.Contains(err.Error(), "--location.country") {
+		t.Fatalf("miss without country: %v", err)
+	}
+	// Without --location.ip the host's addresses decide, after bootstrap;
+	// a loopback-only host has no public address, so the flags stay.
+	f := discoveryFlags{country: "SE", geo: locationFlags{db: db}}
+	_, later, err := f.announceLocation(slog.New(slog.DiscardHandler))
+	if err != nil || later == nil {
+		t.Fatalf("no --location.ip: later=%v err=%v", later != nil, err)
+	}
+	h, err := p2p.New(p2p.Config{ListenAddrs: []string{"/ip4/127.0.0.1/tcp/0"}, DHTMode: p2p.DHTClient, Log: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer h.Close()
+	if loc, err = later(h.Host); err != nil || loc != (market.Location{Country: "SE", IPType: market.IPResidential}) {
+		t.Fatalf("loopback host: %+v %v", loc, err)
+	}
+	bad := filepath.Join(t.TempDir(), "bad.mmdb")
+	if err := os.WriteFile(bad, []byte("not a database"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for name, f := range map[string]discoveryFlags{
+		"private ip":        {geo: locationFlags{db: db, ip: "10.1.2.3"}},
+		"bad ip":            {geo: locationFlags{db: db, ip: "203.0.113"}},
+		"ip without db":     {country: "DE", geo: locationFlags{ip: "203.0.113.7"}},
+		"asn db without db": {country: "DE", geo: locationFlags{asnDB: db}},
+		"corrupt db":        {geo: locationFlags{db: bad, ip: "203.0.113.7"}},
+		"missing db":        {geo: locationFlags{db: bad + ".missing", ip: "203.0.113.7"}},
+		"no country no db":  {},
+		"bad ip type":       {ipType: "cloud", geo: locationFlags{db: db, ip: "203.0.113.7"}},
+	} {
+		_, err := geoOffer(t, f)
+		if err == nil {
+			t.Errorf("%s: accepted", name)
+			continue
+		}
+		if (name == "corrupt db" || name == "missing db") && !strings.Contains(err.Error(), f.geo.db) {
+			t.Errorf("%s: error does not name the file: %v", name, err)
+		}
+	}
+}
+
+// TestDaemonAnnouncesGeoIPLocation: `myst daemon --provider.announce
+// --location.geoip-db F --location.ip 203.0.113.7` announces the
+// database's location; `myst proposals` on another node lists it.
+func TestDaemonAnnouncesGeoIPLocation(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts daemon subprocesses")
+	}
+	db := testGeoDB(t)
+	bootDir, provDir := t.TempDir(), t.TempDir()
+	_, bootLines := startDaemonWith(t, bootDir, freePort(t), "--p2p.bootstrapper")
+	var seen []string
+	l := waitLine(t, bootLines, "p2p: reachable as", &seen)
+	bootAddr := l[strings.Index(l, "addr=")+len("addr="):]
+	waitLine(t, bootLines, "node started", &seen)
+
+	pf := passFile(t, "provider-pw")
+	out, err := runCLI(t, provDir, "identity", "new", "--passphrase-file", pf, "--set-default")
+	if err != nil {
+		t.Fatal(err)
+	}
+	provider := strings.TrimSpace(out)
+	_, provLines := startDaemonWith(t, provDir, freePort(t),
+		"--p2p.bootstrap", bootAddr, "--provider.announce", "--provider.passphrase-file", pf,
+		"--location.geoip-db", db, "--location.ip", "203.0.113.7", "--location.ip-type", "hosting",
+		"--provider.hermes", "0x00000000000000000000000000000000000000aa")
+	var pseen []string
+	waitLine(t, provLines, "geoip: location detected", &pseen)
+	waitLine(t, provLines, "discovery: announcing proposal", &pseen)
+
+	out, err = runCLI(t, t.TempDir(), "proposals", "--p2p.bootstrap", bootAddr, "--p2p.listen", "/ip4/127.0.0.1/tcp/0", "--wait", "2s", "--json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ps []market.Proposal
+	if err := json.Unmarshal([]byte(out), &ps); err != nil {
+		t.Fatalf("--json output %q: %v", out, err)
+	}
+	want := market.Location{Country: "NL", City: "Amsterdam", ASN: 64500, IPType: market.IPHosting}
+	if len(ps) != 1 || !strings.EqualFold(ps[0].ProviderID.Hex(), provider) || ps[0].Location != want {
+		t.Fatalf("proposals = %+v, want %s at %+v", ps, provider, want)
+	}
+}
