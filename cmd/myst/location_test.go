@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"log/slog"
 	"net"
@@ -9,11 +10,13 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/maxmind/mmdbwriter"
 	"github.com/maxmind/mmdbwriter/mmdbtype"
 
 	"github.com/openmyst/openmyst/market"
+	"github.com/openmyst/openmyst/node"
 	"github.com/openmyst/openmyst/p2p"
 )
 
@@ -174,5 +177,49 @@ func TestDaemonAnnouncesGeoIPLocation(t *testing.T) {
 	want := market.Location{Country: "NL", City: "Amsterdam", ASN: 64500, IPType: market.IPHosting}
 	if len(ps) != 1 || !strings.EqualFold(ps[0].ProviderID.Hex(), provider) || ps[0].Location != want {
 		t.Fatalf("proposals = %+v, want %s at %+v", ps, provider, want)
+	}
+}
+
+// TestServiceGeoIPProposal: `myst service --location.geoip-db F
+// --location.ip 203.0.113.7 --location.city Haarlem` registers on a devnet
+// and publishes a proposal with the database's country and ASN and the
+// flag's city; a consumer sees it.
+func TestServiceGeoIPProposal(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs a devnet and a service subprocess")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	d, err := node.StartDevnet(ctx, node.DevnetConfig{DataDir: t.TempDir(), Providers: []node.ProviderSpec{}, Log: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	dd := t.TempDir()
+	pf := passFile(t, "provider-pw")
+	out, err := runCLI(t, dd, "identity", "new", "--passphrase-file", pf, "--set-default")
+	if err != nil {
+		t.Fatal(err)
+	}
+	provider := strings.TrimSpace(out)
+	_, lines := startService(t, dd, freePort(t), "--passphrase-file", pf, "--chain.rpc", d.Chain.URL(), "--chain.deployment", d.DeploymentPath(),
+		"--hermes.url", d.Hermes.URL(), "--p2p.bootstrap", d.BootstrapAddrs()[0], "--p2p.listen", "/ip4/127.0.0.1/tcp/0", "--wg.port", "0",
+		"--service.api=false", "--location.geoip-db", testGeoDB(t), "--location.ip", "203.0.113.7", "--location.city", "Haarlem")
+	var seen []string
+	if l := waitLine(t, lines, "location: country", &seen); !strings.Contains(l, `country NL, city "Haarlem", asn 64500, ip type residential`) {
+		t.Fatalf("service printed %q", l)
+	}
+	c, err := d.StartConsumer(ctx, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	ps, err := c.WaitProposals(ctx, market.Filter{Country: "NL"}, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := market.Location{Country: "NL", City: "Haarlem", ASN: 64500, IPType: market.IPResidential}
+	if !strings.EqualFold(ps[0].ProviderID.Hex(), provider) || ps[0].Location != want {
+		t.Fatalf("proposal %+v, want %s at %+v", ps[0], provider, want)
 	}
 }
