@@ -34,6 +34,9 @@ const (
 	tunRoleEnv     = "MYST_TUN_E2E_ROLE"
 	tunDirEnv      = "MYST_TUN_E2E_DIR"
 	tunProviderEnv = "MYST_TUN_E2E_PROVIDER"
+	// tunProvider2Env, if set, names a second provider whose earnings the
+	// hub reports as "TUN-E2E-HUB earned2=".
+	tunProvider2Env = "MYST_TUN_E2E_PROVIDER2"
 )
 
 // Topology (all namespaces created by the test):
@@ -57,6 +60,7 @@ type tunHubState struct {
 	HermesURL     string `json:"hermes_url"`
 	Bootstrap     string `json:"bootstrap"`      // loopback multiaddr
 	BootstrapLink string `json:"bootstrap_link"` // proxied onto 10.99.0.1
+	HermesLink    string `json:"hermes_link"`    // proxied onto 10.99.0.1
 }
 
 // TestConnectTunEndToEnd drives the product's commands in network
@@ -313,12 +317,19 @@ func waitOutput(ctx context.Context, t *testing.T, p *netns.Proc, substr, what s
 // waitHubEarned waits for the hub child to report provider earnings > 0.
 func waitHubEarned(ctx context.Context, t *testing.T, hub *netns.Proc) *big.Int {
 	t.Helper()
+	return waitHubEarnedKey(ctx, t, hub, "earned")
+}
+
+// waitHubEarnedKey waits for a "TUN-E2E-HUB <key>=" line with a positive
+// amount.
+func waitHubEarnedKey(ctx context.Context, t *testing.T, hub *netns.Proc, key string) *big.Int {
+	t.Helper()
 	for {
 		last := ""
 		sc := bufio.NewScanner(strings.NewReader(hub.Output()))
 		for sc.Scan() {
-			if l := sc.Text(); strings.HasPrefix(l, "TUN-E2E-HUB earned=") {
-				last = strings.TrimPrefix(l, "TUN-E2E-HUB earned=")
+			if l := sc.Text(); strings.HasPrefix(l, "TUN-E2E-HUB "+key+"=") {
+				last = strings.TrimPrefix(l, "TUN-E2E-HUB "+key+"=")
 			}
 		}
 		if v, ok := new(big.Int).SetString(last, 10); ok && v.Sign() > 0 {
@@ -370,6 +381,11 @@ func runTunHub(t *testing.T) {
 		ChainURL: d.Chain.URL(), ChainProxyURL: "http://" + proxy(u.Host), Deployment: d.DeploymentPath(), HermesURL: d.Hermes.URL(),
 		Bootstrap: boot, BootstrapLink: fmt.Sprintf("/ip4/%s/tcp/%s/p2p/%s", bh, bp, parts[6]),
 	}
+	hu, err := url.Parse(d.Hermes.URL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	st.HermesLink = "http://" + proxy(hu.Host)
 	b, err := json.Marshal(st)
 	if err != nil {
 		t.Fatal(err)
@@ -384,6 +400,11 @@ func runTunHub(t *testing.T) {
 	for ctx.Err() == nil {
 		if v, err := hc.Provider(ctx, provider); err == nil && v.LatestPromise != nil {
 			fmt.Printf("TUN-E2E-HUB earned=%s\n", v.LatestPromise.Amount)
+		}
+		if p2 := os.Getenv(tunProvider2Env); p2 != "" {
+			if v, err := hc.Provider(ctx, p2); err == nil && v.LatestPromise != nil {
+				fmt.Printf("TUN-E2E-HUB earned2=%s\n", v.LatestPromise.Amount)
+			}
 		}
 		time.Sleep(300 * time.Millisecond)
 	}

@@ -1,0 +1,274 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/ethereum/go-ethereum/accounts/keystore"
+
+	"github.com/openmyst/openmyst/chain/devchain"
+	"github.com/openmyst/openmyst/tunnel/netns"
+)
+
+// Second provider's namespace, routed through the hub:
+//
+//	prov2 ns q1 10.99.1.2 ── q0 10.99.1.1 hub ns
+const tProv2, tProv2Hub = "10.99.1.2", "10.99.1.1"
+
+// TestConnectTunReconnect: two `myst service --exit-mode kernel` providers
+// (the cheaper one in the hub namespace, the other in its own); `myst
+// connect --tun` connects to the cheaper one, which is then SIGKILLed. The
+// consumer reconnects to the second provider in place: while it does, a
+// probe loop from the consumer namespace never gets a connection outside
+// the tunnel and the internet host never sees the consumer's own address;
+// afterwards traffic flows through the second provider (the internet host
+// sees its address), the second provider gets paid through the hermes,
+// and Ctrl-C restores routes, kill switch and resolv.conf.
+func TestConnectTunReconnect(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs a devnet, two myst service and myst connect --tun in network namespaces")
+	}
+	if err := netns.Available(); err != nil {
+		if os.Getenv(netns.RequireEnv) == "1" {
+			t.Fatal(err)
+		}
+		t.Skip(err)
+	}
+	if _, err := exec.LookPath("nft"); err != nil {
+		t.Skip("needs nft:", err)
+	}
+	start := time.Now()
+	hub := netns.New(t, "rhub")
+	cons := netns.New(t, "rcons")
+	inet := netns.New(t, "rinet")
+	prov2 := netns.New(t, "rprov2")
+	netns.Link(t, hub, "p0", tHub+"/24,"+tHub2+"/24", cons, "c0", tCons+"/24")
+	netns.Link(t, hub, "u0", "203.0.113.1/24", inet, "i0", tInet+"/24")
+	netns.Link(t, hub, "q0", tProv2Hub+"/24", prov2, "q1", tProv2+"/24")
+	cons.MustRun("ip", "route", "add", "default", "via", tHub)
+	prov2.MustRun("ip", "route", "add", "default", "via", tProv2Hub)
+	inet.MustRun("ip", "route", "add", "10.99.0.0/16", "via", "203.0.113.1")
+	hub.MustRun("sysctl", "-qw", "net.ipv4.ip_forward=1")
+	prov2.MustRun("sysctl", "-qw", "net.ipv4.ip_forward=1")
+
+	var mu sync.Mutex
+	var webFrom []string
+	var web net.Listener
+	if err := inet.Do(func() (err error) { web, err = net.Listen("tcp", tInet+":80"); return err }); err != nil {
+		t.Fatal(err)
+	}
+	srv := &http.Server{ReadHeaderTimeout: 5 * time.Second, Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		webFrom = append(webFrom, r.RemoteAddr)
+		mu.Unlock()
+		_, _ = io.WriteString(w, "hello from the internet")
+	})}
+	go func() { _ = srv.Serve(web) }()
+	defer srv.Close()
+	var direct net.Listener
+	if err := hub.Do(func() (err error) { direct, err = net.Listen("tcp", tHub2+":9000"); return err }); err != nil {
+		t.Fatal(err)
+	}
+	defer direct.Close()
+	var directAccepted atomic.Int64
+	go func() {
+		for {
+			c, err := direct.Accept()
+			if err != nil {
+				return
+			}
+			directAccepted.Add(1)
+			_ = c.Close()
+		}
+	}()
+	consDial := func(ctx context.Context, network, addr string) (c net.Conn, err error) {
+		derr := cons.Do(func() error {
+			c, err = (&net.Dialer{Timeout: 2 * time.Second}).DialContext(ctx, network, addr)
+			return err
+		})
+		if err == nil && derr != nil {
+			err = derr
+		}
+		return c, err
+	}
+	consGet := func(ctx context.Context) error {
+		hc := &http.Client{Timeout: 3 * time.Second, Transport: &http.Transport{DialContext: consDial, DisableKeepAlives: true}}
+		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+tInet+"/", nil)
+		resp, err := hc.Do(req)
+		if err != nil {
+			return err
+		}
+		defer resp.Body.Close()
+		_, err = io.ReadAll(resp.Body)
+		return err
+	}
+	directDial := func(ctx context.Context) error {
+		c, err := consDial(ctx, "tcp", tHub2+":9000")
+		if err == nil {
+			_ = c.Close()
+		}
+		return err
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 85*time.Second)
+	defer cancel()
+	if err := directDial(ctx); err != nil {
+		t.Fatalf("direct path before connecting: %v", err)
+	}
+
+	prov1DD, prov2DD, consDD, dir := t.TempDir(), t.TempDir(), t.TempDir(), t.TempDir()
+	pf := passFile(t, "tun-e2e")
+	newProvider := func(dd string) string {
+		out, err := runCLI(t, dd, "identity", "new", "--passphrase-file", pf, "--set-default")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return strings.TrimSpace(out)
+	}
+	provider1, provider2 := newProvider(prov1DD), newProvider(prov2DD)
+	ks := keystore.NewKeyStore(filepath.Join(dir, "ks"), keystore.LightScryptN, keystore.LightScryptP)
+	acct, err := ks.ImportECDSA(devchain.DevKey(tDevnetConsumerAccount), "tun-e2e")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := runCLI(t, consDD, "identity", "import", acct.URL.Path, "--passphrase-file", pf); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := runCLI(t, consDD, "identity", "set-default", acct.Address.Hex()); err != nil {
+		t.Fatal(err)
+	}
+
+	hubProc := hub.Start("env", tunRoleEnv+"=hub", tunDirEnv+"="+dir, tunProviderEnv+"="+provider1, tunProvider2Env+"="+provider2,
+		os.Args[0], "-test.run=^TestConnectTunEndToEnd$", "-test.count=1", "-test.v", "-test.timeout=85s")
+	var st tunHubState
+	for {
+		if b, err := os.ReadFile(filepath.Join(dir, "state.json")); err == nil {
+			if err := json.Unmarshal(b, &st); err != nil {
+				t.Fatal(err)
+			}
+			break
+		}
+		select {
+		case <-hubProc.Exited():
+			t.Fatalf("hub exited:\n%s", hubProc.Output())
+		case <-ctx.Done():
+			t.Fatalf("hub not ready:\n%s", hubProc.Output())
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+	mainEnv := func(args ...string) []string { return append([]string{"MYST_TEST_RUN_MAIN=1", os.Args[0]}, args...) }
+	service := func(ns *netns.NS, dd, chainURL, hermesURL, boot, addr, perGiB string) *netns.Proc {
+		return ns.Start("env", mainEnv("--data-dir", dd, "--keystore.light-scrypt", "service", "--passphrase-file", pf,
+			"--chain.rpc", chainURL, "--chain.deployment", st.Deployment, "--hermes.url", hermesURL, "--p2p.bootstrap", boot,
+			"--p2p.listen", "/ip4/"+addr+"/tcp/0", "--wg.port", "0", "--wg.advertise", addr, "--exit-mode", "kernel",
+			"--exit.allow", "tcp:"+tInet+"/32 port 80", "--location.country", "DE", "--price.per-hour", "0.1", "--price.per-gib", perGiB,
+			"--payment.interval", "1s", "--service.api=false")...)
+	}
+	// Provider 1 first, so the consumer connects to it; provider 2 comes
+	// up while the consumer is connected and reaches it by gossip through
+	// the bootstrap peer (a control destination outside the tunnel).
+	svc1 := service(hub, prov1DD, st.ChainURL, st.HermesURL, st.Bootstrap, tHub, "0.5")
+	waitOutput(ctx, t, svc1, "serving", "myst service (provider 1)")
+
+	resolv := filepath.Join(dir, "resolv.conf")
+	const origResolv = "nameserver 192.0.2.53\n"
+	if err := os.WriteFile(resolv, []byte(origResolv), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	conn := cons.Start("env", mainEnv("--data-dir", consDD, "--keystore.light-scrypt", "connect", "--tun", "--country", "DE",
+		"--passphrase-file", pf, "--chain.rpc", st.ChainProxyURL, "--chain.deployment", st.Deployment,
+		"--p2p.bootstrap", st.BootstrapLink, "--p2p.listen", "/ip4/"+tCons+"/tcp/0", "--tun.resolv-conf", resolv)...)
+	defer func() { _ = conn.Signal(syscall.SIGINT, 20*time.Second) }()
+	waitOutput(ctx, t, conn, "connected to "+provider1, "myst connect --tun")
+	if strings.Contains(conn.Output(), "session ended") {
+		t.Fatalf("the first session ended:\n%s", conn.Output())
+	}
+	if err := consGet(ctx); err != nil {
+		t.Fatalf("fetch through provider 1: %v\n--- connect:\n%s", err, conn.Output())
+	}
+	waitHubEarned(ctx, t, hubProc)
+	svc2 := service(prov2, prov2DD, st.ChainProxyURL, st.HermesLink, st.BootstrapLink, tProv2, "0.6")
+	defer func() { _ = svc2.Signal(syscall.SIGINT, 10*time.Second) }()
+	waitOutput(ctx, t, svc2, "serving", "myst service (provider 2)")
+
+	// The leak probe runs from before the kill until traffic flows again.
+	var leaks atomic.Int64
+	pctx, stopProbe := context.WithCancel(ctx)
+	probeDone := make(chan struct{})
+	go func() {
+		defer close(probeDone)
+		for pctx.Err() == nil {
+			if directDial(pctx) == nil {
+				leaks.Add(1)
+			}
+			_ = consGet(pctx) // through the tunnel or not at all
+			time.Sleep(100 * time.Millisecond)
+		}
+	}()
+	directBefore := directAccepted.Load()
+	killed := time.Now()
+	if err := svc1.Kill(); err == nil {
+		t.Log("provider 1 exited cleanly before the kill")
+	}
+	waitOutput(ctx, t, conn, "reconnected to "+provider2, "myst connect --tun")
+	reconnected := time.Since(killed)
+	var err2 error
+	for i := 0; i < 20; i++ {
+		if err2 = consGet(ctx); err2 == nil {
+			break
+		}
+		time.Sleep(250 * time.Millisecond)
+	}
+	stopProbe()
+	<-probeDone
+	if err2 != nil {
+		t.Fatalf("fetch through provider 2: %v\n--- connect:\n%s", err2, conn.Output())
+	}
+	if n := leaks.Load(); n != 0 || directAccepted.Load() != directBefore {
+		t.Errorf("%d direct connections outside the tunnel during the reconnect (listener saw %d)", n, directAccepted.Load()-directBefore)
+	}
+	mu.Lock()
+	last := webFrom[len(webFrom)-1]
+	for _, from := range webFrom {
+		if strings.HasPrefix(from, tCons+":") {
+			t.Errorf("the internet host saw the consumer's own address %s", from)
+		}
+	}
+	mu.Unlock()
+	if !strings.HasPrefix(last, tProv2+":") {
+		t.Errorf("after the reconnect the internet host saw %s, want provider 2 (%s)", last, tProv2)
+	}
+	earned2 := waitHubEarnedKey(ctx, t, hubProc, "earned2")
+
+	if err := conn.Signal(syscall.SIGINT, 20*time.Second); err != nil {
+		t.Fatalf("myst connect --tun did not stop on SIGINT: %v\n%s", err, conn.Output())
+	}
+	if !strings.Contains(conn.Output(), "restored") {
+		t.Fatalf("myst connect --tun did not report the restore:\n%s", conn.Output())
+	}
+	if out, err := cons.Run(ctx, "nft", "list", "table", "inet", "openmyst_killswitch"); err == nil {
+		t.Errorf("kill switch left after disconnect:\n%s", out)
+	}
+	if out, _ := cons.Run(ctx, "sh", "-c", "ip rule; ip route show table all; ip link"); strings.Contains(out, "myst0") || strings.Contains(out, "fwmark") || strings.Contains(out, "throw") {
+		t.Errorf("routing left after disconnect:\n%s", out)
+	}
+	if r, _ := os.ReadFile(resolv); string(r) != origResolv {
+		t.Errorf("resolv.conf after disconnect: %q, want %q", r, origResolv)
+	}
+	if err := directDial(ctx); err != nil {
+		t.Errorf("direct path after disconnect: %v", err)
+	}
+	t.Logf("kill -> reconnected line %s; provider 2 earned %s wei; whole test %s",
+		reconnected.Round(time.Millisecond), earned2, time.Since(start).Round(100*time.Millisecond))
+}
