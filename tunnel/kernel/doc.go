@@ -35,7 +35,12 @@
 // routing table) and link-local housekeeping (DHCP, IPv6 neighbour
 // discovery). The kill switch is installed before anything else and removed
 // last, so nothing leaks while connecting, while the provider is gone, or
-// while the peer is being replaced (Client.SetPeer). Policy rules left by a
+// while the peer is being replaced (Client.SetPeer). Client.Reconfigure
+// moves a connected client to a whole new session in place (our key, the
+// peer, tunnel addresses, MTU, routes, DNS, direct destinations), replacing
+// the kill switch first in one nft transaction; Client.SetDirect changes
+// only the direct destinations (a consumer opening the next provider's
+// control address while the tunnel is down). Policy rules left by a
 // crashed client are cleared on the next Connect; a crashed client's kill
 // switch stays (fail closed) until the next Connect replaces it or
 // RemoveKillSwitch removes it, and resolv.conf is not restored after a
