@@ -466,13 +466,31 @@ func TestKernelTunnel(t *testing.T) {
 		sess2 := session(ours2, lease2)
 		sess2.PeerPublicKey, sess2.Endpoint = exitKey2.PublicKey(), netip.MustParseAddrPort(providerUplink+":51821")
 		sess2.DNS = []netip.Addr{netip.MustParseAddr(providerUplink)}
-		wq2, err := sess2.WGQuick()
-		if err != nil {
-			t.Fatal(err)
-		}
 		direct := netip.MustParseAddrPort(deniedTargets[0] + ":8080")
-		arg, _ := json.Marshal(reconfigureSpec{WGQuick: string(wq2), Direct: []netip.AddrPort{direct}})
-		got := client.call("reconfigure " + base64.StdEncoding.EncodeToString(arg))
+		reconfigure := func(s tunnel.SessionConfig, direct ...netip.AddrPort) string {
+			wq, err := s.WGQuick()
+			if err != nil {
+				t.Fatal(err)
+			}
+			arg, _ := json.Marshal(reconfigureSpec{WGQuick: string(wq), Direct: direct})
+			return client.call("reconfigure " + base64.StdEncoding.EncodeToString(arg))
+		}
+		// Refused before anything changes: an invalid direct destination.
+		if got := reconfigure(sess2, netip.MustParseAddrPort(deniedTargets[0]+":0")); !strings.HasPrefix(got, "ERR") {
+			t.Fatalf("reconfigure with port 0: %q, want ERR", got)
+		}
+		// A provider that never answers: Reconfigure fails after the
+		// handshake timeout and the client stays fail-closed, then a
+		// second Reconfigure completes the move.
+		dead := sess2
+		dead.Endpoint = netip.MustParseAddrPort(providerUplink + ":51899")
+		if got := reconfigure(dead, direct); !strings.Contains(got, "handshake") {
+			t.Fatalf("reconfigure to a dead endpoint: %q, want a handshake error", got)
+		}
+		if !strings.Contains(nftTables(t, tp.consumer), DefaultKillSwitchTable) {
+			t.Fatal("no kill switch after a failed Reconfigure")
+		}
+		got := reconfigure(sess2, direct)
 		time.Sleep(500 * time.Millisecond) // keep probing on the new session
 		stopProbe()
 		<-probeDone
