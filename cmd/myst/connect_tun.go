@@ -124,20 +124,7 @@ func runConnectTun(cmd *cobra.Command, req tequilapi.ConnectRequest, t *tunFlags
 			wctx, cancel := context.WithTimeout(ctx, wait)
 			ps, _ := c.WaitProposals(wctx, f, 1)
 			cancel()
-			var fresh, stale []market.Proposal
-			for _, p := range ps {
-				switch {
-				case exclude[p.ProviderID]:
-				case avoid[p.ProviderID]:
-					stale = append(stale, p)
-				default:
-					fresh = append(fresh, p)
-				}
-			}
-			if len(fresh) == 0 {
-				fresh = stale
-			}
-			p, err := consumer.Pick(fresh, f)
+			p, err := pickReconnect(ps, f, exclude, avoid)
 			if err != nil {
 				return nil, p, fmt.Errorf("%w (waited %s)", err, wait)
 			}
@@ -222,6 +209,26 @@ func runConnectTun(cmd *cobra.Command, req tequilapi.ConnectRequest, t *tunFlags
 			st.Duration.Round(time.Second), st.RxBytes, st.TxBytes, st.Spent)
 		return nil
 	})
+}
+
+// pickReconnect picks the best proposal of ps matching f, never one of an
+// excluded provider, and one of a provider in avoid (just failed) only
+// when there is no other.
+func pickReconnect(ps []market.Proposal, f market.Filter, exclude, avoid map[common.Address]bool) (market.Proposal, error) {
+	var fresh, stale []market.Proposal
+	for _, p := range ps {
+		switch {
+		case exclude[p.ProviderID]:
+		case avoid[p.ProviderID]:
+			stale = append(stale, p)
+		default:
+			fresh = append(fresh, p)
+		}
+	}
+	if len(fresh) == 0 {
+		fresh = stale
+	}
+	return consumer.Pick(fresh, f)
 }
 
 // rpcControlAddrs returns the addresses and port of a chain RPC URL
