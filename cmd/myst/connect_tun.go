@@ -123,6 +123,14 @@ func runConnectTun(cmd *cobra.Command, req tequilapi.ConnectRequest, t *tunFlags
 		dial := func(wait time.Duration, avoid map[common.Address]bool) (*consumer.Connection, market.Proposal, error) {
 			wctx, cancel := context.WithTimeout(ctx, wait)
 			ps, _ := c.WaitProposals(wctx, f, 1)
+			if usable := pickable(ps, exclude, avoid); usable == 0 && len(ps) > 0 {
+				// Only providers that just failed are known (their
+				// proposals outlive them): wait for one more to arrive
+				// through the bootstrap peers.
+				if more, _ := c.WaitProposals(wctx, f, len(ps)+1); len(more) > len(ps) {
+					ps = more
+				}
+			}
 			cancel()
 			p, err := pickReconnect(ps, f, exclude, avoid)
 			if err != nil {
@@ -229,6 +237,18 @@ func pickReconnect(ps []market.Proposal, f market.Filter, exclude, avoid map[com
 		fresh = stale
 	}
 	return consumer.Pick(fresh, f)
+}
+
+// pickable counts the proposals of ps of providers neither excluded nor
+// avoided.
+func pickable(ps []market.Proposal, exclude, avoid map[common.Address]bool) int {
+	n := 0
+	for _, p := range ps {
+		if !exclude[p.ProviderID] && !avoid[p.ProviderID] {
+			n++
+		}
+	}
+	return n
 }
 
 // rpcControlAddrs returns the addresses and port of a chain RPC URL

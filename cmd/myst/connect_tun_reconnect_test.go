@@ -27,9 +27,11 @@ import (
 //	prov2 ns q1 10.99.1.2 ── q0 10.99.1.1 hub ns
 const tProv2, tProv2Hub = "10.99.1.2", "10.99.1.1"
 
-// TestConnectTunReconnect: two `myst service --exit-mode kernel` providers
-// (the cheaper one in the hub namespace, the other in its own); `myst
-// connect --tun` connects to the cheaper one, which is then SIGKILLed. The
+// TestConnectTunReconnect: two `myst service --exit-mode kernel` providers,
+// one in the hub namespace, the other in its own; `myst connect --tun`
+// connects to the first, which is then SIGKILLed, and only then the second
+// starts, so its proposal reaches the consumer while the kill switch is up
+// (gossip through the bootstrap peer, a control destination). The
 // consumer reconnects to the second provider in place: while it does, a
 // probe loop from the consumer namespace never gets a connection outside
 // the tunnel and the internet host never sees the consumer's own address;
@@ -175,9 +177,7 @@ func TestConnectTunReconnect(t *testing.T) {
 			"--exit.allow", "tcp:"+tInet+"/32 port 80", "--location.country", "DE", "--price.per-hour", "0.1", "--price.per-gib", perGiB,
 			"--payment.interval", "1s", "--service.api=false")...)
 	}
-	// Provider 1 first, so the consumer connects to it; provider 2 comes
-	// up while the consumer is connected and reaches it by gossip through
-	// the bootstrap peer (a control destination outside the tunnel).
+	// Provider 1 first, so the consumer connects to it.
 	svc1 := service(hub, prov1DD, st.ChainURL, st.HermesURL, st.Bootstrap, tHub, "0.5")
 	waitOutput(ctx, t, svc1, "serving", "myst service (provider 1)")
 
@@ -198,9 +198,6 @@ func TestConnectTunReconnect(t *testing.T) {
 		t.Fatalf("fetch through provider 1: %v\n--- connect:\n%s", err, conn.Output())
 	}
 	waitHubEarned(ctx, t, hubProc)
-	svc2 := service(prov2, prov2DD, st.ChainProxyURL, st.HermesLink, st.BootstrapLink, tProv2, "0.6")
-	defer func() { _ = svc2.Signal(syscall.SIGINT, 10*time.Second) }()
-	waitOutput(ctx, t, svc2, "serving", "myst service (provider 2)")
 
 	// The leak probe runs from before the kill until traffic flows again.
 	var leaks atomic.Int64
@@ -221,6 +218,11 @@ func TestConnectTunReconnect(t *testing.T) {
 	if err := svc1.Kill(); err == nil {
 		t.Log("provider 1 exited cleanly before the kill")
 	}
+	// Provider 2 only comes up now: its proposal reaches the consumer by
+	// gossip through the bootstrap peer while the kill switch is up.
+	svc2 := service(prov2, prov2DD, st.ChainProxyURL, st.HermesLink, st.BootstrapLink, tProv2, "0.6")
+	defer func() { _ = svc2.Signal(syscall.SIGINT, 10*time.Second) }()
+	waitOutput(ctx, t, svc2, "serving", "myst service (provider 2)")
 	waitOutput(ctx, t, conn, "reconnected to "+provider2, "myst connect --tun")
 	reconnected := time.Since(killed)
 	var err2 error
@@ -269,6 +271,7 @@ func TestConnectTunReconnect(t *testing.T) {
 	if err := directDial(ctx); err != nil {
 		t.Errorf("direct path after disconnect: %v", err)
 	}
+	t.Logf("myst connect --tun printed:\n%s", conn.Output())
 	t.Logf("kill -> reconnected line %s; provider 2 earned %s wei; whole test %s",
 		reconnected.Round(time.Millisecond), earned2, time.Since(start).Round(100*time.Millisecond))
 }

@@ -258,6 +258,9 @@ func TestConnectTunEndToEnd(t *testing.T) {
 		t.Log("myst service exited cleanly before the kill")
 	}
 	waitOutput(ctx, t, conn, "kill switch stays up", "myst connect --tun")
+	if !strings.Contains(conn.Output(), "reconnect try 3 failed") {
+		t.Errorf("myst connect --tun gave up before 3 reconnect tries:\n%s", conn.Output())
+	}
 	mu.Lock()
 	served := len(webFrom)
 	mu.Unlock()
