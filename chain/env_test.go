@@ -38,11 +38,22 @@ func (b *autoCommit) SendTransaction(ctx context.Context, tx *types.Transaction)
 	return nil
 }
 
-// adjustTime moves the chain clock forward by d (mines one empty block).
+// adjustTime moves the chain clock forward by d (mines one empty block,
+// after committing whatever the pool still lists as pending).
+//
+// The simulated backend's AdjustTime refuses when the txpool reports pending
+// transactions, and it checks without syncing the pool first: after
+// SendTransaction's Commit has mined a transaction, the pool drops it from
+// its pending set only when its background reset for the new head runs, so
+// a transaction that is already mined (its receipt was read) can still be
+// listed as pending for a moment. Commit syncs the pool (TxPool.Sync) before
+// sealing, so after it the pending set is empty; b.mu keeps other
+// transactions out until AdjustTime has run.
 func (b *autoCommit) adjustTime(t testing.TB, d time.Duration) {
 	t.Helper()
 	b.mu.Lock()
 	defer b.mu.Unlock()
+	b.sim.Commit()
 	if err := b.sim.AdjustTime(d); err != nil {
 		t.Fatalf("adjust time: %v", err)
 	}
