@@ -19,12 +19,19 @@ func TestMain(m *testing.M) {
 }
 
 // runSession drives a tracker with Run on the system clock and a consumer
-// goroutine paying with an InvoicePayer, like the session layer will over
-// a stream. payFor bounds how long the consumer pays.
+// goroutine paying with an InvoicePayer, like paystream does over a
+// stream. payFor bounds how long the consumer pays.
+//
+// Like paystream.Provider, it hands the tracker every exchange message
+// the consumer sent that Run had not handled when it returned (still
+// buffered in the channel, or paid as the session ended), then settles:
+// the payer counts a payment when it sends it, so the tracker must see
+// it too.
 func runSession(ctx context.Context, t *testing.T, h *harness, payFor time.Duration) error {
 	t.Helper()
 	invoices := make(chan *payments.Invoice, 16)
 	exchanges := make(chan *payments.ExchangeMessage, 16)
+	var late []*payments.ExchangeMessage // paid as the session ended; owned by the consumer until wg.Wait
 	var bytes atomic.Uint64
 	start := time.Now()
 	h.tracker.cfg.Start, h.payer.cfg.Start = start, start
@@ -74,6 +81,7 @@ func runSession(ctx context.Context, t *testing.T, h *harness, payFor time.Durat
 				select {
 				case exchanges <- em:
 				case <-runCtx.Done():
+					late = append(late, em)
 					return
 				}
 			}
@@ -82,6 +90,20 @@ func runSession(ctx context.Context, t *testing.T, h *harness, payFor time.Durat
 	err := h.tracker.Run(runCtx, SystemClock{}, bytes.Load, exchanges)
 	stop()
 	wg.Wait()
+	handleCtx, cancelHandle := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancelHandle()
+	var pending []*payments.ExchangeMessage
+	for len(exchanges) > 0 {
+		pending = append(pending, <-exchanges)
+	}
+	for _, em := range append(pending, late...) {
+		if err := h.tracker.HandleExchange(handleCtx, time.Now(), em); err != nil {
+			t.Errorf("exchange message sent as the session ended: %v", err)
+		}
+	}
+	if err := h.tracker.Settle(handleCtx, 10*time.Millisecond); err != nil {
+		t.Errorf("settle: %v", err)
+	}
 	return err
 }
 

@@ -558,6 +558,9 @@ func (t *InvoiceTracker) Settle(ctx context.Context, retry time.Duration) error 
 // usage() bytes, and handles each exchange message as it arrives. It
 // returns nil when exchanges is closed, ctx.Err() when ctx ends, and the
 // policy or exchange error otherwise. A pending forward is left for Flush.
+// Exchange messages still in the channel when Run returns are payments the
+// consumer has counted: the caller must pass them to HandleExchange (as
+// paystream.Provider does) before it settles.
 func (t *InvoiceTracker) Run(ctx context.Context, clk Clock, usage func() uint64, exchanges <-chan *payments.ExchangeMessage) error {
 	tick := clk.NewTicker(t.cfg.CheckEvery)
 	defer tick.Stop()
