@@ -244,7 +244,7 @@ func StartProvider(ctx context.Context, cfg ProviderConfig) (_ *Provider, err er
 		Proposal: func() (market.Proposal, bool) { return p.Discovery.Cache().Get(self) },
 		Exit:     p.Exit, Pool: pool, Funds: chainFunds{cfg.Chain},
 		Hermes: hermesAdapter{c: p.Hermes, st: p.hashlocks}, Permanent: permanentHermesError,
-		Store: dualStore{pay: p.Pay, hl: p.hashlocks}, History: p.History, TransactorFee: cfg.TransactorFee,
+		Store: dualStore{db: p.DB, pay: p.Pay}, History: p.History, TransactorFee: cfg.TransactorFee,
 		Interval: pay.Interval, Threshold: pay.Threshold, Grace: pay.Grace, MaxUnpaid: pay.MaxUnpaid, CheckEvery: pay.CheckEvery,
 		Keepalive: pay.Keepalive, ReadTimeout: pay.ReadTimeout, TamperInvoice: cfg.TamperInvoice, Log: log,
 	})
@@ -503,18 +503,25 @@ func (f chainFunds) ConsumerFunds(ctx context.Context, consumer, hermesID common
 
 // dualStore keeps invoice secrets both in the pay-as-you-go store (for
 // resume and settlement) and in the hermes client's store (which needs
-// them to reveal R and to recover after a crash).
+// them to reveal R and to recover after a crash). Both live in the node
+// database, so one transaction (one fsync) writes both.
 type dualStore struct {
+	db  *storage.DB
 	pay *paystore.Store
-	hl  *hclient.StorageHashlocks
 }
 
-// Put stores R in both stores, the pay-as-you-go one first.
+// Put stores R in both stores in one durable commit.
 func (d dualStore) Put(ctx context.Context, lock, r [32]byte, agreementID *big.Int) error {
-	if err := d.pay.Put(ctx, lock, r, agreementID); err != nil {
-		return err
+	err := d.db.Update(ctx, func(tx *storage.Tx) error {
+		if err := paystore.PutSecretTx(tx, lock, r, agreementID); err != nil {
+			return err
+		}
+		return hclient.PutTx(tx, hclient.Entry{Hashlock: lock, R: r, Created: time.Now().UTC()})
+	})
+	if err != nil {
+		return fmt.Errorf("node: store invoice secret: %w", err)
 	}
-	return d.hl.Put(ctx, hclient.Entry{Hashlock: lock, R: r, Created: time.Now().UTC()})
+	return nil
 }
 
 // PutExchange implements pingpong.ExchangeStore.

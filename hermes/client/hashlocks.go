@@ -105,20 +105,25 @@ func trim0x(s string) string {
 
 // Put implements HashlockStore.
 func (s *StorageHashlocks) Put(ctx context.Context, e Entry) error {
+	return s.db.Update(ctx, func(tx *storage.Tx) error { return PutTx(tx, e) })
+}
+
+// PutTx is Put inside a caller's storage transaction (the bucket must
+// exist: NewStorageHashlocks creates it), so a node can write the entry
+// together with other records in one durable commit.
+func PutTx(tx *storage.Tx, e Entry) error {
 	v, err := encodeEntry(e)
 	if err != nil {
 		return err
 	}
-	return s.db.Update(ctx, func(tx *storage.Tx) error {
-		_, ok, err := tx.Get(Bucket, e.Hashlock[:])
-		if err != nil {
-			return err
-		}
-		if ok {
-			return fmt.Errorf("hermes client: hashlock %x already stored", e.Hashlock[:4])
-		}
-		return tx.Put(Bucket, e.Hashlock[:], v)
-	})
+	_, ok, err := tx.Get(Bucket, e.Hashlock[:])
+	if err != nil {
+		return err
+	}
+	if ok {
+		return fmt.Errorf("hermes client: hashlock %x already stored", e.Hashlock[:4])
+	}
+	return tx.Put(Bucket, e.Hashlock[:], v)
 }
 
 // Get implements HashlockStore.

@@ -56,6 +56,15 @@ func checkID(name string, x *big.Int) error {
 // secret again is a no-op, and a different secret for a stored hashlock is
 // refused.
 func (s *Store) Put(ctx context.Context, hashlock [32]byte, r [32]byte, agreementID *big.Int) error {
+	if err := s.db.Update(ctx, func(tx *storage.Tx) error { return PutSecretTx(tx, hashlock, r, agreementID) }); err != nil {
+		return fmt.Errorf("paystore: store secret: %w", err)
+	}
+	return nil
+}
+
+// PutSecretTx is Put inside a caller's storage transaction, so a node can
+// write the secret together with other records in one durable commit.
+func PutSecretTx(tx *storage.Tx, hashlock [32]byte, r [32]byte, agreementID *big.Int) error {
 	if payments.Hashlock(r[:]) != hashlock {
 		return errors.New("paystore: secret does not hash to its hashlock")
 	}
@@ -65,23 +74,17 @@ func (s *Store) Put(ctx context.Context, hashlock [32]byte, r [32]byte, agreemen
 	val := make([]byte, 0, 64)
 	val = append(val, r[:]...)
 	val = append(val, math.U256Bytes(new(big.Int).Set(agreementID))...)
-	err := s.db.Update(ctx, func(tx *storage.Tx) error {
-		old, ok, err := tx.Get(storage.BucketPromises, secretKey(hashlock))
-		if err != nil {
-			return err
-		}
-		if ok {
-			if string(old) == string(val) {
-				return nil
-			}
-			return fmt.Errorf("paystore: hashlock %x already stored with another secret or agreement", hashlock[:6])
-		}
-		return tx.Put(storage.BucketPromises, secretKey(hashlock), val)
-	})
+	old, ok, err := tx.Get(storage.BucketPromises, secretKey(hashlock))
 	if err != nil {
-		return fmt.Errorf("paystore: store secret: %w", err)
+		return err
 	}
-	return nil
+	if ok {
+		if string(old) == string(val) {
+			return nil
+		}
+		return fmt.Errorf("paystore: hashlock %x already stored with another secret or agreement", hashlock[:6])
+	}
+	return tx.Put(storage.BucketPromises, secretKey(hashlock), val)
 }
 
 // Secret returns the stored secret of hashlock and its agreement id.
