@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"math/big"
 	"strings"
+
+	"github.com/openmyst/openmyst/market"
 )
 
 // Decimals is the number of decimals of MYST: 1 MYST = 10^18 wei.
@@ -22,33 +24,9 @@ var ErrBadAmount = errors.New("bad MYST amount")
 // "12.000000000000000001") into wei, exactly. At most 18 fractional digits;
 // no sign, exponent, spaces or thousands separators.
 func ParseMYST(s string) (*big.Int, error) {
-	if s == "" {
-		return nil, fmt.Errorf("%w: empty", ErrBadAmount)
-	}
-	whole, frac, hasDot := strings.Cut(s, ".")
-	if hasDot && frac == "" {
-		return nil, fmt.Errorf("%w: %q: no digits after the point", ErrBadAmount, s)
-	}
-	if whole == "" {
-		return nil, fmt.Errorf("%w: %q: no digits before the point", ErrBadAmount, s)
-	}
-	if len(frac) > Decimals {
-		return nil, fmt.Errorf("%w: %q: more than %d decimals", ErrBadAmount, s, Decimals)
-	}
-	for _, part := range []string{whole, frac} {
-		for _, c := range part {
-			if c < '0' || c > '9' {
-				return nil, fmt.Errorf("%w: %q: unexpected character %q", ErrBadAmount, s, c)
-			}
-		}
-	}
-	digits := whole + frac + strings.Repeat("0", Decimals-len(frac))
-	v, ok := new(big.Int).SetString(digits, 10)
-	if !ok {
-		return nil, fmt.Errorf("%w: %q", ErrBadAmount, s)
-	}
-	if v.Cmp(maxUint256) > 0 {
-		return nil, fmt.Errorf("%w: %q: above uint256", ErrBadAmount, s)
+	v, err := market.ParseMYST(s)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrBadAmount, err)
 	}
 	return v, nil
 }
