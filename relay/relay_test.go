@@ -1,0 +1,281 @@
+package relay
+
+import (
+	"bytes"
+	"net"
+	"net/netip"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/pion/turn/v4"
+)
+
+var testSecret = []byte("0123456789abcdef0123456789abcdef")
+
+func startRelay(t *testing.T, mod func(*Config)) *Server {
+	t.Helper()
+	cfg := Config{
+		UDP:               "127.0.0.1:0",
+		TCP:               "127.0.0.1:0",
+		PublicIP:          netip.MustParseAddr("127.0.0.1"),
+		RelayBind:         netip.MustParseAddr("127.0.0.1"),
+		Secret:            testSecret,
+		AllowPrivatePeers: true,
+	}
+	if mod != nil {
+		mod(&cfg)
+	}
+	s, err := Start(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
+// client makes a TURN client over UDP (or TCP) with credentials for user.
+func client(t *testing.T, s *Server, tcp bool, user, password string) *turn.Client {
+	t.Helper()
+	var conn net.PacketConn
+	server := s.Addrs().UDP.String()
+	if tcp {
+		c, err := net.Dial("tcp", s.Addrs().TCP.String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		conn = turn.NewSTUNConn(c)
+		server = s.Addrs().TCP.String()
+	} else {
+		pc, err := net.ListenPacket("udp4", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		conn = pc
+	}
+	if password == "" {
+		var err error
+		user, password, err = Credentials(testSecret, user, time.Minute)
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	c, err := turn.NewClient(&turn.ClientConfig{
+		STUNServerAddr: server, TURNServerAddr: server,
+		Username: user, Password: password, Realm: DefaultRealm,
+		Conn: conn, RTO: 200 * time.Millisecond,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Listen(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close(); conn.Close() })
+	return c
+}
+
+// echoPeer answers every datagram with the same bytes.
+func echoPeer(t *testing.T) net.PacketConn {
+	t.Helper()
+	pc, err := net.ListenPacket("udp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { pc.Close() })
+	go func() {
+		buf := make([]byte, 2048)
+		for {
+			n, from, err := pc.ReadFrom(buf)
+			if err != nil {
+				return
+			}
+			_, _ = pc.WriteTo(buf[:n], from)
+		}
+	}()
+	return pc
+}
+
+func roundTrip(t *testing.T, relayed net.PacketConn, peer net.Addr, msg []byte) error {
+	t.Helper()
+	if _, err := relayed.WriteTo(msg, peer); err != nil {
+		return err
+	}
+	_ = relayed.SetReadDeadline(time.Now().Add(2 * time.Second))
+	buf := make([]byte, 2048)
+	n, from, err := relayed.ReadFrom(buf)
+	if err != nil {
+		return err
+	}
+	if from.String() != peer.String() || !bytes.Equal(buf[:n], msg) {
+		t.Fatalf("got %q from %v, want %q from %v", buf[:n], from, msg, peer)
+	}
+	return nil
+}
+
+func TestSTUNBinding(t *testing.T) {
+	s := startRelay(t, nil)
+	c := client(t, s, false, "u", "")
+	addr, err := c.SendBindingRequest()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasPrefix(addr.String(), "127.0.0.1:") {
+		t.Fatalf("mapped address %v", addr)
+	}
+}
+
+func TestRelayUDPAndTCP(t *testing.T) {
+	s := startRelay(t, nil)
+	peer := echoPeer(t)
+	for _, tcp := range []bool{false, true} {
+		c := client(t, s, tcp, "node", "")
+		relayed, err := c.Allocate()
+		if err != nil {
+			t.Fatalf("allocate (tcp=%v): %v", tcp, err)
+		}
+		if err := roundTrip(t, relayed, peer.LocalAddr(), []byte("wireguard ciphertext")); err != nil {
+			t.Fatalf("relay round trip (tcp=%v): %v", tcp, err)
+		}
+		relayed.Close()
+	}
+}
+
+func TestRelayRefusesBadCredentials(t *testing.T) {
+	s := startRelay(t, nil)
+	user, _, err := Credentials(testSecret, "node", time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := client(t, s, false, user, "d3Jvbmc=").Allocate(); err == nil {
+		t.Fatal("allocated with a wrong password")
+	}
+	// Expired credentials: right HMAC, past expiry.
+	user, pass, err := Credentials(testSecret, "node", -time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := client(t, s, false, user, pass).Allocate(); err == nil {
+		t.Fatal("allocated with expired credentials")
+	}
+	// Another relay's secret.
+	user, pass, err = Credentials([]byte("another secret, 32 bytes long!!!"), "node", time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := client(t, s, false, user, pass).Allocate(); err == nil {
+		t.Fatal("allocated with another relay's credentials")
+	}
+}
+
+func TestRelayRefusesPrivatePeers(t *testing.T) {
+	s := startRelay(t, func(c *Config) { c.AllowPrivatePeers = false })
+	peer := echoPeer(t)
+	relayed, err := client(t, s, false, "node", "").Allocate()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer relayed.Close()
+	if err := roundTrip(t, relayed, peer.LocalAddr(), []byte("to the operator's loopback")); err == nil {
+		t.Fatal("the relay forwarded to its own loopback")
+	}
+}
+
+func TestPeerAllowed(t *testing.T) {
+	for _, tc := range []struct {
+		addr         string
+		allowPrivate bool
+		want         bool
+	}{
+		{"198.18.0.7", false, true},
+		{"25.18.0.1", false, true},
+		{"2001:db8::1", false, true},
+		{"127.0.0.1", false, false},
+		{"127.0.0.1", true, true},
+		{"10.1.2.3", false, false},
+		{"192.168.1.1", false, false},
+		{"fd00::1", false, false},
+		{"169.254.169.254", true, false}, // cloud metadata: never
+		{"fe80::1", true, false},
+		{"0.0.0.0", true, false},
+		{"224.0.0.1", true, false},
+		{"255.255.255.255", true, false},
+	} {
+		if got := PeerAllowed(netip.MustParseAddr(tc.addr), tc.allowPrivate); got != tc.want {
+			t.Errorf("PeerAllowed(%s, private=%v) = %v, want %v", tc.addr, tc.allowPrivate, got, tc.want)
+		}
+	}
+}
+
+func TestRelayBoundsAllocations(t *testing.T) {
+	s := startRelay(t, func(c *Config) { c.MaxAllocations = 1 })
+	first, err := client(t, s, false, "a", "").Allocate()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := client(t, s, false, "b", "").Allocate(); err == nil {
+		t.Fatal("a second allocation past the maximum of one")
+	}
+	first.Close()
+	deadline := time.Now().Add(5 * time.Second)
+	for s.Allocations() != 0 && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+	}
+	if _, err := client(t, s, false, "c", "").Allocate(); err != nil {
+		t.Fatalf("no allocation after the first was released: %v", err)
+	}
+}
+
+// TestRelayCapsBandwidth sends as fast as it can through a relay capped at
+// 256 KiB/s and checks that what arrives is within the cap for the time it
+// took (plus one burst).
+func TestRelayCapsBandwidth(t *testing.T) {
+	const capBps = 256 << 10
+	s := startRelay(t, func(c *Config) { c.Bandwidth = capBps })
+	sink, err := net.ListenPacket("udp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sink.Close()
+	relayed, err := client(t, s, false, "node", "").Allocate()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer relayed.Close()
+	got := make(chan int)
+	go func() {
+		total := 0
+		buf := make([]byte, 2048)
+		for {
+			_ = sink.SetReadDeadline(time.Now().Add(500 * time.Millisecond))
+			n, _, err := sink.ReadFrom(buf)
+			if err != nil {
+				got <- total
+				return
+			}
+			total += n
+		}
+	}()
+	msg := make([]byte, 1200)
+	start := time.Now()
+	sent := 0
+	for time.Since(start) < 1500*time.Millisecond {
+		if _, err := relayed.WriteTo(msg, sink.LocalAddr()); err != nil {
+			t.Fatal(err)
+		}
+		sent += len(msg)
+	}
+	elapsed := time.Since(start)
+	recv := <-got
+	limit := int(float64(capBps)*elapsed.Seconds()) + max(capBps/10, 64<<10) + 64<<10
+	t.Logf("sent %d B, received %d B in %v (cap %d B/s, bound %d B)", sent, recv, elapsed, capBps, limit)
+	if sent <= limit {
+		t.Fatalf("sent only %d B in %v, within the cap: the test proves nothing", sent, elapsed)
+	}
+	if recv > limit {
+		t.Fatalf("received %d B through a relay capped at %d B/s over %v (bound %d)", recv, capBps, elapsed, limit)
+	}
+	if recv == 0 {
+		t.Fatal("nothing arrived")
+	}
+}
