@@ -25,6 +25,7 @@ import (
 	"github.com/ethereum/go-ethereum/common"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/openmyst/openmyst/hermes/api"
 	"github.com/openmyst/openmyst/hermes/store"
 	"github.com/openmyst/openmyst/payments"
 )
@@ -115,7 +116,7 @@ func (c *child) kill() {
 type exchangeReply struct {
 	status int
 	raw    []byte
-	resp   ExchangeResponse
+	resp   api.ExchangeResponse
 	code   Code
 }
 
@@ -135,7 +136,7 @@ func postExchange(hc *http.Client, addr string, m *payments.ExchangeMessage) (*e
 	}
 	r := &exchangeReply{status: res.StatusCode, raw: raw}
 	if res.StatusCode != http.StatusOK {
-		var eb ErrorBody
+		var eb api.ErrorBody
 		_ = json.Unmarshal(raw, &eb)
 		r.code = eb.Error.Code
 		return r, nil
@@ -151,7 +152,7 @@ func postExchange(hc *http.Client, addr string, m *payments.ExchangeMessage) (*e
 	if err != nil {
 		return nil, err
 	}
-	r.resp = ExchangeResponse{Promise: *p, Replayed: wire.Replayed}
+	r.resp = api.ExchangeResponse{Promise: *p, Replayed: wire.Replayed}
 	return r, nil
 }
 

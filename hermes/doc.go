@@ -25,6 +25,8 @@
 // events. The HTTP API (Handler) is described by the OpenAPI document it
 // serves at /openapi.json; Prometheus metrics are at /metrics.
 //
-// Subpackages: store (SQLite and PostgreSQL state) and client (the
-// provider-side client that keeps R durable and recovers after a crash).
+// Subpackages: api (the wire contract: paths, bodies, rejection codes),
+// store (SQLite and PostgreSQL state) and client (the provider-side client
+// that keeps R durable and recovers after a crash; it imports api, never
+// this package or store, so it links no SQL driver).
 package hermes

@@ -1,7 +1,6 @@
 package hermes
 
 import (
-	"bytes"
 	"context"
 	_ "embed"
 	"encoding/hex"
@@ -19,6 +18,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/openmyst/openmyst/hermes/api"
 	"github.com/openmyst/openmyst/payments"
 )
 
@@ -41,15 +41,15 @@ type Route struct {
 // Routes lists the HTTP API's endpoints.
 func Routes() []Route {
 	return []Route{
-		{http.MethodPost, "/v1/exchange", (*Service).handleExchange},
-		{http.MethodPost, "/v1/reveal", (*Service).handleReveal},
-		{http.MethodGet, "/v1/consumers/{identity}", (*Service).handleConsumer},
-		{http.MethodGet, "/v1/providers/{identity}", (*Service).handleProvider},
-		{http.MethodGet, "/v1/info", (*Service).handleInfo},
-		{http.MethodGet, "/healthz", func(_ *Service, w http.ResponseWriter, _ *http.Request) {
+		{http.MethodPost, api.PathExchange, (*Service).handleExchange},
+		{http.MethodPost, api.PathReveal, (*Service).handleReveal},
+		{http.MethodGet, api.PathConsumers + "{identity}", (*Service).handleConsumer},
+		{http.MethodGet, api.PathProviders + "{identity}", (*Service).handleProvider},
+		{http.MethodGet, api.PathInfo, (*Service).handleInfo},
+		{http.MethodGet, api.PathHealth, func(_ *Service, w http.ResponseWriter, _ *http.Request) {
 			writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 		}},
-		{http.MethodGet, "/openapi.json", func(_ *Service, w http.ResponseWriter, _ *http.Request) {
+		{http.MethodGet, api.PathOpenAPI, func(_ *Service, w http.ResponseWriter, _ *http.Request) {
 			w.Header().Set("Content-Type", "application/json")
 			_, _ = w.Write(openAPI)
 		}},
@@ -71,17 +71,6 @@ func (s *Service) Handler(gatherer prometheus.Gatherer) http.Handler {
 	return mux
 }
 
-// ErrorBody is the JSON body of every API error.
-type ErrorBody struct {
-	// Error holds the code and reason.
-	Error struct {
-		// Code is the stable rejection code.
-		Code Code `json:"code"`
-		// Message explains it.
-		Message string `json:"message"`
-	} `json:"error"`
-}
-
 func writeJSON(w http.ResponseWriter, status int, v any) {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)
@@ -89,7 +78,7 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 }
 
 func writeErr(w http.ResponseWriter, err error) {
-	var b ErrorBody
+	var b api.ErrorBody
 	b.Error.Code = CodeOf(err)
 	b.Error.Message = err.Error()
 	var e *Error
@@ -105,14 +94,6 @@ func readBody(w http.ResponseWriter, r *http.Request) ([]byte, error) {
 		return nil, reject(CodeBadRequest, "read body: %v", err)
 	}
 	return body, nil
-}
-
-// ExchangeResponse is the answer to POST /v1/exchange.
-type ExchangeResponse struct {
-	// Promise is the hermes promise for the provider.
-	Promise payments.Promise `json:"promise"`
-	// Replayed is true when the message had been accepted before.
-	Replayed bool `json:"replayed"`
 }
 
 func (s *Service) handleExchange(w http.ResponseWriter, r *http.Request) {
@@ -135,77 +116,7 @@ func (s *Service) handleExchange(w http.ResponseWriter, r *http.Request) {
 		writeErr(w, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, ExchangeResponse{Promise: res.Promise, Replayed: res.Replayed})
-}
-
-// RevealRequest is the body of POST /v1/reveal.
-type RevealRequest struct {
-	// Provider is the provider identity the hashlock was issued to.
-	Provider common.Address
-	// Hashlock is keccak256(R).
-	Hashlock [32]byte
-	// R is the 32-byte secret.
-	R [32]byte
-}
-
-// MarshalJSON encodes the wire form {"provider","hashlock","r"} as 0x-hex.
-func (q RevealRequest) MarshalJSON() ([]byte, error) {
-	return json.Marshal(map[string]string{
-		"provider": strings.ToLower(q.Provider.Hex()),
-		"hashlock": "0x" + hex.EncodeToString(q.Hashlock[:]),
-		"r":        "0x" + hex.EncodeToString(q.R[:]),
-	})
-}
-
-// DecodeRevealRequest strictly decodes a reveal request: exactly the
-// fields provider, hashlock and r, as 0x-hex of 20, 32 and 32 bytes.
-func DecodeRevealRequest(data []byte) (*RevealRequest, error) {
-	var raw struct {
-		Provider *string `json:"provider"`
-		Hashlock *string `json:"hashlock"`
-		R        *string `json:"r"`
-	}
-	dec := json.NewDecoder(bytes.NewReader(data))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&raw); err != nil {
-		return nil, fmt.Errorf("reveal request: %w", err)
-	}
-	if _, err := dec.Token(); err != io.EOF {
-		return nil, errors.New("reveal request: trailing data")
-	}
-	var q RevealRequest
-	for _, f := range []struct {
-		name string
-		v    *string
-		dst  []byte
-	}{{"provider", raw.Provider, q.Provider[:]}, {"hashlock", raw.Hashlock, q.Hashlock[:]}, {"r", raw.R, q.R[:]}} {
-		if f.v == nil {
-			return nil, fmt.Errorf("reveal request: missing field %q", f.name)
-		}
-		if err := decodeHexExact(*f.v, f.dst); err != nil {
-			return nil, fmt.Errorf("reveal request: field %q: %w", f.name, err)
-		}
-	}
-	return &q, nil
-}
-
-func decodeHexExact(s string, dst []byte) error {
-	if !strings.HasPrefix(s, "0x") {
-		return errors.New("must start with 0x")
-	}
-	if len(s) != 2+2*len(dst) {
-		return fmt.Errorf("must be %d bytes", len(dst))
-	}
-	if _, err := hex.Decode(dst, []byte(s[2:])); err != nil {
-		return errors.New("not hex")
-	}
-	return nil
-}
-
-// RevealResponse is the answer to POST /v1/reveal.
-type RevealResponse struct {
-	// Revealed is how many promises were newly unlocked (0 on a retry).
-	Revealed int `json:"revealed"`
+	writeJSON(w, http.StatusOK, api.ExchangeResponse{Promise: res.Promise, Replayed: res.Replayed})
 }
 
 func (s *Service) handleReveal(w http.ResponseWriter, r *http.Request) {
@@ -214,7 +125,7 @@ func (s *Service) handleReveal(w http.ResponseWriter, r *http.Request) {
 		writeErr(w, err)
 		return
 	}
-	q, err := DecodeRevealRequest(body)
+	q, err := api.DecodeRevealRequest(body)
 	if err != nil {
 		writeErr(w, reject(CodeBadRequest, "%v", err))
 		return
@@ -224,12 +135,12 @@ func (s *Service) handleReveal(w http.ResponseWriter, r *http.Request) {
 		writeErr(w, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, RevealResponse{Revealed: n})
+	writeJSON(w, http.StatusOK, api.RevealResponse{Revealed: n})
 }
 
 func pathIdentity(r *http.Request) (common.Address, error) {
 	var a common.Address
-	if err := decodeHexExact(strings.ToLower(r.PathValue("identity")), a[:]); err != nil {
+	if err := api.DecodeHexExact(strings.ToLower(r.PathValue("identity")), a[:]); err != nil {
 		return a, reject(CodeBadRequest, "identity: %v", err)
 	}
 	return a, nil
@@ -259,22 +170,6 @@ func (s *Service) handleConsumer(w http.ResponseWriter, r *http.Request) {
 	})
 }
 
-// ProviderResponse is the answer to GET /v1/providers/{identity}.
-type ProviderResponse struct {
-	// Identity is the provider (0x-hex).
-	Identity string `json:"identity"`
-	// ChannelID is the provider's channel id in the hermes contract.
-	ChannelID string `json:"channel_id"`
-	// Earned is the cumulative amount promised to the provider (wei).
-	Earned string `json:"earned"`
-	// Settled is how much the provider has settled on chain (wei).
-	Settled string `json:"settled"`
-	// Unrevealed counts promises waiting for their R.
-	Unrevealed int64 `json:"unrevealed"`
-	// LatestPromise is the latest hermes promise, null if none.
-	LatestPromise *payments.Promise `json:"latest_promise"`
-}
-
 func (s *Service) handleProvider(w http.ResponseWriter, r *http.Request) {
 	id, err := pathIdentity(r)
 	if err != nil {
@@ -286,33 +181,14 @@ func (s *Service) handleProvider(w http.ResponseWriter, r *http.Request) {
 		writeErr(w, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, ProviderResponse{
+	writeJSON(w, http.StatusOK, api.ProviderResponse{
 		Identity: strings.ToLower(v.Identity.Hex()), ChannelID: "0x" + hex.EncodeToString(v.ChannelID[:]),
 		Earned: dec(v.Earned), Settled: dec(v.Settled), Unrevealed: v.Unrevealed, LatestPromise: v.Latest,
 	})
 }
 
-// Info describes this hermes (GET /v1/info).
-type Info struct {
-	// ChainID is the chain this hermes serves.
-	ChainID string `json:"chain_id"`
-	// HermesID is the Hermes contract address.
-	HermesID string `json:"hermes_id"`
-	// Operator signs the hermes promises.
-	Operator string `json:"operator"`
-	// FeeBasisPoints is the hermes fee deducted at provider settlement.
-	FeeBasisPoints uint16 `json:"fee_basis_points"`
-	// MinConsumerFee is the lowest transactor fee on consumer promises (wei).
-	MinConsumerFee string `json:"min_consumer_fee"`
-	// SettleThreshold is the revealed unsettled amount that triggers a
-	// consumer settlement (wei).
-	SettleThreshold string `json:"settle_threshold"`
-	// MaxUnrevealed caps a provider's promises waiting for R (0: none).
-	MaxUnrevealed int `json:"max_unrevealed"`
-}
-
 func (s *Service) handleInfo(w http.ResponseWriter, _ *http.Request) {
-	writeJSON(w, http.StatusOK, Info{
+	writeJSON(w, http.StatusOK, api.Info{
 		ChainID: dec(s.cfg.ChainID), HermesID: strings.ToLower(s.cfg.HermesID.Hex()), Operator: strings.ToLower(s.cfg.Operator.Address().Hex()),
 		FeeBasisPoints: s.cfg.FeeBasisPoints, MinConsumerFee: dec(s.cfg.MinConsumerFee), SettleThreshold: dec(s.cfg.SettleThreshold), MaxUnrevealed: s.cfg.MaxUnrevealed,
 	})

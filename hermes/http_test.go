@@ -13,6 +13,7 @@ import (
 
 	"github.com/ethereum/go-ethereum/common"
 
+	"github.com/openmyst/openmyst/hermes/api"
 	"github.com/openmyst/openmyst/payments"
 )
 
@@ -51,7 +52,7 @@ func post(t *testing.T, h http.Handler, path string, body []byte) (int, []byte) 
 
 func errCode(t *testing.T, body []byte) Code {
 	t.Helper()
-	var eb ErrorBody
+	var eb api.ErrorBody
 	if err := json.Unmarshal(body, &eb); err != nil {
 		t.Fatalf("error body %q: %v", body, err)
 	}
@@ -106,7 +107,7 @@ func TestHTTPAPI(t *testing.T) {
 		"not json":        {"/v1/exchange", []byte("{"), 400, CodeBadRequest},
 		"too large":       {"/v1/exchange", bytes.Repeat([]byte(" "), maxBody+1), 400, CodeBadRequest},
 		"wrong hermes":    {"/v1/exchange", wh, 400, CodeWrongHermes},
-		"bad preimage":    {"/v1/reveal", mustJSON(RevealRequest{Provider: prov, Hashlock: m.Promise.Hashlock, R: [32]byte{1}}), 400, CodeBadPreimage},
+		"bad preimage":    {"/v1/reveal", mustJSON(api.RevealRequest{Provider: prov, Hashlock: m.Promise.Hashlock, R: [32]byte{1}}), 400, CodeBadPreimage},
 		"reveal unknown":  {"/v1/reveal", revealJSON(prov, secret("zzz")), 404, CodeNotFound},
 		"reveal extra":    {"/v1/reveal", []byte(`{"provider":"0x0000000000000000000000000000000000000001","hashlock":"0x00","r":"0x00","x":1}`), 400, CodeBadRequest},
 		"reveal short r":  {"/v1/reveal", []byte(`{"provider":"0x0000000000000000000000000000000000000001","hashlock":"0x` + strings.Repeat("00", 32) + `","r":"0x00"}`), 400, CodeBadRequest},
@@ -155,25 +156,9 @@ func mustJSON(v any) []byte {
 }
 
 func revealJSON(p common.Address, r []byte) []byte {
-	q := RevealRequest{Provider: p, Hashlock: payments.Hashlock(r)}
+	q := api.RevealRequest{Provider: p, Hashlock: payments.Hashlock(r)}
 	copy(q.R[:], r)
 	return mustJSON(q)
-}
-
-func FuzzDecodeRevealRequest(f *testing.F) {
-	f.Add(revealJSON(common.HexToAddress("0x1"), secret("a")))
-	f.Add([]byte(`{"provider":"0x00"}`))
-	f.Add([]byte(`null`))
-	f.Fuzz(func(t *testing.T, data []byte) {
-		q, err := DecodeRevealRequest(data)
-		if err != nil {
-			return
-		}
-		again, err := DecodeRevealRequest(mustJSON(q))
-		if err != nil || *again != *q {
-			t.Fatalf("round trip: %+v %v", again, err)
-		}
-	})
 }
 
 func TestErrorCodesHaveStatuses(t *testing.T) {

@@ -15,7 +15,7 @@ import (
 
 	"github.com/ethereum/go-ethereum/common"
 
-	"github.com/openmyst/openmyst/hermes"
+	"github.com/openmyst/openmyst/hermes/api"
 	"github.com/openmyst/openmyst/payments"
 )
 
@@ -24,7 +24,7 @@ type APIError struct {
 	// Status is the HTTP status.
 	Status int
 	// Code is the hermes's stable rejection code.
-	Code hermes.Code
+	Code api.Code
 	// Message is the hermes's reason.
 	Message string
 }
@@ -146,7 +146,7 @@ func (c *Client) finish(ctx context.Context, e Entry, m *payments.ExchangeMessag
 		Promise  json.RawMessage `json:"promise"`
 		Replayed bool            `json:"replayed"`
 	}
-	if err := c.do(ctx, http.MethodPost, "/v1/exchange", e.Message, &resp); err != nil {
+	if err := c.do(ctx, http.MethodPost, api.PathExchange, e.Message, &resp); err != nil {
 		return nil, err
 	}
 	p, err := payments.DecodePromise(resp.Promise)
@@ -186,11 +186,11 @@ func (c *Client) checkPromise(m *payments.ExchangeMessage, p *payments.Promise) 
 }
 
 func (c *Client) reveal(ctx context.Context, e Entry, m *payments.ExchangeMessage) error {
-	body, err := json.Marshal(hermes.RevealRequest{Provider: m.Provider, Hashlock: e.Hashlock, R: e.R})
+	body, err := json.Marshal(api.RevealRequest{Provider: m.Provider, Hashlock: e.Hashlock, R: e.R})
 	if err != nil {
 		return err
 	}
-	if err := c.do(ctx, http.MethodPost, "/v1/reveal", body, nil); err != nil {
+	if err := c.do(ctx, http.MethodPost, api.PathReveal, body, nil); err != nil {
 		return err
 	}
 	e.Revealed = true
@@ -237,16 +237,16 @@ func (c *Client) Recover(ctx context.Context) (int, error) {
 }
 
 // Info returns the hermes's description (operator, chain, fee).
-func (c *Client) Info(ctx context.Context) (hermes.Info, error) {
-	var info hermes.Info
-	err := c.do(ctx, http.MethodGet, "/v1/info", nil, &info)
+func (c *Client) Info(ctx context.Context) (api.Info, error) {
+	var info api.Info
+	err := c.do(ctx, http.MethodGet, api.PathInfo, nil, &info)
 	return info, err
 }
 
 // Provider returns the hermes's view of a provider.
-func (c *Client) Provider(ctx context.Context, provider string) (hermes.ProviderResponse, error) {
-	var v hermes.ProviderResponse
-	err := c.do(ctx, http.MethodGet, "/v1/providers/"+provider, nil, &v)
+func (c *Client) Provider(ctx context.Context, provider string) (api.ProviderResponse, error) {
+	var v api.ProviderResponse
+	err := c.do(ctx, http.MethodGet, api.PathProviders+provider, nil, &v)
 	return v, err
 }
 
@@ -322,7 +322,7 @@ func (c *Client) once(ctx context.Context, method, path string, body []byte, out
 		return err
 	}
 	if body != nil {
-		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Content-Type", api.ContentType)
 	}
 	res, err := c.o.HTTPClient.Do(req)
 	if err != nil {
@@ -334,9 +334,9 @@ func (c *Client) once(ctx context.Context, method, path string, body []byte, out
 		return err
 	}
 	if res.StatusCode != http.StatusOK {
-		var eb hermes.ErrorBody
+		var eb api.ErrorBody
 		if json.Unmarshal(raw, &eb) != nil || eb.Error.Code == "" {
-			return &APIError{Status: res.StatusCode, Code: hermes.CodeUnavailable, Message: strings.TrimSpace(string(raw))}
+			return &APIError{Status: res.StatusCode, Code: api.CodeUnavailable, Message: strings.TrimSpace(string(raw))}
 		}
 		return &APIError{Status: res.StatusCode, Code: eb.Error.Code, Message: eb.Error.Message}
 	}

@@ -18,6 +18,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/openmyst/openmyst/hermes"
+	"github.com/openmyst/openmyst/hermes/api"
 	"github.com/openmyst/openmyst/hermes/store"
 	"github.com/openmyst/openmyst/identity"
 	"github.com/openmyst/openmyst/payments"
@@ -170,7 +171,7 @@ func TestRequestPromiseRevealsAndRetries(t *testing.T) {
 	before := e.requests.Load()
 	_, err = c.RequestPromise(ctx, message(t, consumer, provider, 50, h2))
 	var ae *APIError
-	if !errors.As(err, &ae) || ae.Code != hermes.CodeAmountDecreased {
+	if !errors.As(err, &ae) || ae.Code != api.CodeAmountDecreased {
 		t.Fatalf("decreasing message: %v", err)
 	}
 	if n := e.requests.Load() - before; n != 1 {
