@@ -19,6 +19,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/openmyst/openmyst/hermes/api"
+	"github.com/openmyst/openmyst/identity"
 	"github.com/openmyst/openmyst/payments"
 )
 
@@ -104,8 +105,12 @@ func (s *Service) handleExchange(w http.ResponseWriter, r *http.Request) {
 	}
 	m, err := payments.DecodeExchangeMessage(body)
 	if err != nil {
-		s.m.Rejected.WithLabelValues(string(CodeBadRequest)).Inc()
-		writeErr(w, reject(CodeBadRequest, "%v", err))
+		code := CodeBadRequest
+		if errors.Is(err, identity.ErrBadSignature) { // e.g. high s: the chain would refuse it
+			code = CodeBadSignature
+		}
+		s.m.Rejected.WithLabelValues(string(code)).Inc()
+		writeErr(w, reject(code, "%v", err))
 		return
 	}
 	res, err := s.Exchange(r.Context(), m)

@@ -1,6 +1,7 @@
 package identity
 
 import (
+	"bytes"
 	"crypto/ecdsa"
 	"errors"
 	"fmt"
@@ -45,34 +46,97 @@ func NewKeySigner(key *ecdsa.PrivateKey) *KeySigner {
 // Address implements Signer.
 func (s *KeySigner) Address() common.Address { return s.addr }
 
-// Sign implements Signer.
+// Sign implements Signer. go-ethereum's crypto.Sign produces canonical
+// low-s signatures (libsecp256k1 normalizes s); Sign checks the result with
+// CheckSignature anyway, so no signature the contracts would refuse ever
+// leaves this process.
 func (s *KeySigner) Sign(message []byte) ([]byte, error) {
 	sig, err := crypto.Sign(accounts.TextHash(message), s.key)
 	if err != nil {
 		return nil, fmt.Errorf("identity: sign as %s: %w", s.addr.Hex(), err)
 	}
-	sig[64] += 27
+	return finishSignature(sig, s.addr)
+}
+
+// finishSignature turns go-ethereum's recovery id (0 or 1) into v (27 or
+// 28) and refuses anything CheckSignature refuses.
+func finishSignature(sig []byte, addr common.Address) ([]byte, error) {
+	if len(sig) == SignatureLength {
+		sig[64] += 27
+	}
+	if err := CheckSignature(sig); err != nil {
+		return nil, fmt.Errorf("identity: sign as %s produced a non-canonical signature: %w", addr.Hex(), err)
+	}
 	return sig, nil
 }
 
-// Recover returns the identity that produced sig over message (signed with
-// the Ethereum signed-message prefix).
-func Recover(message, sig []byte) (common.Address, error) {
+// secp256k1 group order N and N/2, big-endian. Sig.sol's HALF_N is halfN.
+var (
+	curveN = [32]byte{
+		0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xfe,
+		0xba, 0xae, 0xdc, 0xe6, 0xaf, 0x48, 0xa0, 0x3b, 0xbf, 0xd2, 0x5e, 0x8c, 0xd0, 0x36, 0x41, 0x41,
+	}
+	halfN = [32]byte{
+		0x7f, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+		0x5d, 0x57, 0x6e, 0x73, 0x57, 0xa4, 0x50, 0x1d, 0xdf, 0xe9, 0x2f, 0x46, 0x68, 0x1b, 0x20, 0xa0,
+	}
+	zero32 [32]byte
+)
+
+// CheckSignature checks the encoding of a 65-byte r || s || v signature
+// exactly as the contracts do (contracts/src/Sig.sol plus the ecrecover
+// precompile it calls), without recovering the signer:
+//
+//   - the length is 65 bytes;
+//   - v is 27 or 28;
+//   - 1 <= r < N (secp256k1 group order);
+//   - 1 <= s <= N/2 (EIP-2 low s: the upper half is the malleated twin).
+//
+// Recover additionally refuses an r that is not the x coordinate of a curve
+// point (the precompile returns nothing) and a signer of address zero. The
+// error wraps ErrBadSignature.
+func CheckSignature(sig []byte) error {
 	if len(sig) != SignatureLength {
-		return common.Address{}, fmt.Errorf("%w: length %d, want %d", ErrBadSignature, len(sig), SignatureLength)
+		return fmt.Errorf("%w: length %d, want %d", ErrBadSignature, len(sig), SignatureLength)
 	}
-	v := sig[64]
-	if v != 27 && v != 28 {
-		return common.Address{}, fmt.Errorf("%w: recovery id %d, want 27 or 28", ErrBadSignature, v)
+	if v := sig[64]; v != 27 && v != 28 {
+		return fmt.Errorf("%w: recovery id v=%d, want 27 or 28", ErrBadSignature, v)
 	}
-	norm := make([]byte, SignatureLength)
-	copy(norm, sig)
-	norm[64] = v - 27
-	pub, err := crypto.SigToPub(accounts.TextHash(message), norm)
+	r, s := sig[0:32], sig[32:64]
+	switch {
+	case bytes.Equal(r, zero32[:]):
+		return fmt.Errorf("%w: r is zero", ErrBadSignature)
+	case bytes.Compare(r, curveN[:]) >= 0:
+		return fmt.Errorf("%w: r is not below the curve order", ErrBadSignature)
+	case bytes.Equal(s, zero32[:]):
+		return fmt.Errorf("%w: s is zero", ErrBadSignature)
+	case bytes.Compare(s, halfN[:]) > 0:
+		return fmt.Errorf("%w: s is in the upper half of the curve order (malleable, refused by the contracts)", ErrBadSignature)
+	}
+	return nil
+}
+
+// Recover returns the identity that produced sig over message (signed with
+// the Ethereum signed-message prefix). It accepts exactly the signatures
+// the contracts accept (see CheckSignature): it is the one signature
+// verifier of openmyst, used by every signed object.
+func Recover(message, sig []byte) (common.Address, error) {
+	if err := CheckSignature(sig); err != nil {
+		return common.Address{}, err
+	}
+	var norm [SignatureLength]byte
+	copy(norm[:], sig)
+	norm[64] -= 27
+	pub, err := crypto.Ecrecover(accounts.TextHash(message), norm[:])
 	if err != nil {
 		return common.Address{}, fmt.Errorf("%w: %v", ErrBadSignature, err)
 	}
-	return crypto.PubkeyToAddress(*pub), nil
+	// The ecrecover precompile's address: keccak256(X || Y)[12:].
+	addr := common.BytesToAddress(crypto.Keccak256(pub[1:])[12:])
+	if addr == (common.Address{}) {
+		return common.Address{}, fmt.Errorf("%w: recovers to the zero address", ErrBadSignature)
+	}
+	return addr, nil
 }
 
 // Verify checks that sig over message was made by addr.

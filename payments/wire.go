@@ -11,6 +11,8 @@ import (
 	"strings"
 
 	"github.com/ethereum/go-ethereum/common"
+
+	"github.com/openmyst/openmyst/identity"
 )
 
 // ErrDecode is wrapped by every decoding error of this package.
@@ -191,8 +193,10 @@ func parseSignature(name string, raw json.RawMessage) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	if v := b[64]; v != 27 && v != 28 {
-		return nil, decodeErr("field %q has recovery id %d, want 27 or 28", name, v)
+	// The contracts' rules (identity.CheckSignature): a signature the chain
+	// would refuse is refused at decode, before any recovery.
+	if err := identity.CheckSignature(b); err != nil {
+		return nil, fmt.Errorf("%w: field %q: %w", ErrDecode, name, err)
 	}
 	return b, nil
 }

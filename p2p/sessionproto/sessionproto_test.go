@@ -20,6 +20,7 @@ import (
 	"github.com/ethereum/go-ethereum/crypto"
 
 	"github.com/openmyst/openmyst/identity"
+	"github.com/openmyst/openmyst/identity/sigtest"
 )
 
 func testSigner(t testing.TB, seed byte) *identity.KeySigner {
@@ -371,12 +372,7 @@ func TestSignatureChecks(t *testing.T) {
 	})
 	t.Run("high s", func(t *testing.T) {
 		r := *req
-		sig := append([]byte{}, req.Signature...)
-		n := crypto.S256().Params().N
-		s := new(big.Int).SetBytes(sig[32:64])
-		new(big.Int).Sub(n, s).FillBytes(sig[32:64])
-		sig[64] ^= 1 // 27 <-> 28
-		r.Signature = sig
+		r.Signature = sigtest.HighS(req.Signature)
 		if err := r.VerifySignature(); !errors.Is(err, identity.ErrBadSignature) || !strings.Contains(err.Error(), "upper half") {
 			t.Fatalf("got %v", err)
 		}

@@ -72,19 +72,10 @@ func (m *SessionRequest) Sign(s identity.Signer) error {
 	return nil
 }
 
-// secp256k1halfN is half the curve order; signatures must have s at most
-// this (EIP-2) so a signature has exactly one valid encoding.
-var secp256k1halfN = new(big.Int).Rsh(crypto.S256().Params().N, 1)
-
-// VerifySignature checks that Signature is the Consumer's low-s signature
-// over Digest. The error wraps identity.ErrBadSignature.
+// VerifySignature checks that Signature is the Consumer's signature over
+// Digest, under identity.Recover's rules (those of the contracts: 65 bytes,
+// v in {27, 28}, low s). The error wraps identity.ErrBadSignature.
 func (m *SessionRequest) VerifySignature() error {
-	if len(m.Signature) != signatureLength {
-		return fmt.Errorf("%w: %d bytes, want %d", identity.ErrBadSignature, len(m.Signature), signatureLength)
-	}
-	if new(big.Int).SetBytes(m.Signature[32:64]).Cmp(secp256k1halfN) > 0 {
-		return fmt.Errorf("%w: s is in the upper half of the curve order", identity.ErrBadSignature)
-	}
 	d := m.Digest()
 	if err := identity.Verify(m.Consumer, d[:], m.Signature); err != nil {
 		return fmt.Errorf("session request: %w", err)

@@ -1,0 +1,48 @@
+package identity
+
+import (
+	"io/fs"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+)
+
+// TestOneSignatureVerifier: no production code outside this package
+// recovers or verifies secp256k1 signatures itself, so every signed object
+// goes through Recover and accepts exactly what the contracts accept.
+func TestOneSignatureVerifier(t *testing.T) {
+	recovery := regexp.MustCompile(`crypto\.(SigToPub|Ecrecover|VerifySignature|ValidateSignatureValues)\b|secp256k1\.(RecoverPubkey|VerifySignature)\b|ecdsa\.Verify(ASN1)?\b`)
+	root := ".."
+	var offenders []string
+	err := filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if d.IsDir() {
+			switch d.Name() {
+			case "node_modules", ".git", "bindings", "identity":
+				return filepath.SkipDir
+			}
+			return nil
+		}
+		if !strings.HasSuffix(path, ".go") || strings.HasSuffix(path, "_test.go") {
+			return nil
+		}
+		src, err := os.ReadFile(path)
+		if err != nil {
+			return err
+		}
+		if loc := recovery.FindIndex(src); loc != nil {
+			offenders = append(offenders, path+": "+string(src[loc[0]:loc[1]]))
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(offenders) > 0 {
+		t.Fatalf("signature recovery outside identity.Recover:\n%s", strings.Join(offenders, "\n"))
+	}
+}
