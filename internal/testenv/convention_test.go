@@ -54,8 +54,8 @@ func TestSkipsGoThroughTestenv(t *testing.T) {
 		if !strings.HasSuffix(path, ".go") {
 			return nil
 		}
-		if filepath.Dir(path) == self && !strings.HasSuffix(path, "_test.go") {
-			return nil // the helpers themselves
+		if filepath.Dir(path) == self {
+			return nil // the helpers and this checker's own test inputs
 		}
 		rel, _ := filepath.Rel(root, path)
 		bad = append(bad, checkFile(t, path, rel)...)
@@ -77,7 +77,7 @@ func checkFile(t *testing.T, path, rel string) []string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !bytes.Contains(src, []byte(".Skip")) {
+	if !bytes.Contains(src, []byte(".Skip")) && !bytes.Contains(src, []byte("RequireEnv")) && !bytes.Contains(src, []byte(RequireEnv)) {
 		return nil
 	}
 	fset := token.NewFileSet()
@@ -94,6 +94,16 @@ func checkFile(t *testing.T, path, rel string) []string {
 			return true
 		}
 		stack = append(stack, n)
+		// A second home for the skip-or-fail decision: reading the
+		// variable itself instead of calling a helper.
+		if lit, ok := n.(*ast.BasicLit); ok && strings.Contains(lit.Value, RequireEnv) {
+			bad = append(bad, rel+":"+itoa(fset.Position(lit.Pos()).Line)+": reads "+RequireEnv+" outside internal/testenv (use its helpers)")
+		}
+		if sel, ok := n.(*ast.SelectorExpr); ok && sel.Sel.Name == "RequireEnv" {
+			if x, ok := sel.X.(*ast.Ident); !ok || x.Name != "testenv" {
+				bad = append(bad, rel+":"+itoa(fset.Position(sel.Pos()).Line)+": a RequireEnv outside internal/testenv (use its helpers)")
+			}
+		}
 		call, ok := n.(*ast.CallExpr)
 		if !ok {
 			return true
