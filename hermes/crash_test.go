@@ -27,6 +27,7 @@ import (
 
 	"github.com/openmyst/openmyst/hermes/api"
 	"github.com/openmyst/openmyst/hermes/store"
+	"github.com/openmyst/openmyst/internal/testenv"
 	"github.com/openmyst/openmyst/payments"
 )
 
@@ -198,10 +199,7 @@ func TestKill9DuringExchangeStream(t *testing.T) {
 		testKill9(t, filepath.Join(t.TempDir(), "hermes.db"))
 	})
 	t.Run("postgres", func(t *testing.T) {
-		dsn := os.Getenv("MYST_TEST_POSTGRES_DSN")
-		if dsn == "" {
-			t.Skip("MYST_TEST_POSTGRES_DSN unset: start one with scripts/postgres-test.sh")
-		}
+		dsn := testenv.RequirePostgres(t)
 		testKill9(t, freshPostgresSchema(t, dsn))
 	})
 }

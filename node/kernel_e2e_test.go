@@ -30,6 +30,7 @@ import (
 	"github.com/openmyst/openmyst/chain"
 	"github.com/openmyst/openmyst/chain/devchain"
 	"github.com/openmyst/openmyst/identity"
+	"github.com/openmyst/openmyst/internal/testenv"
 	"github.com/openmyst/openmyst/market"
 	"github.com/openmyst/openmyst/session/consumer"
 	"github.com/openmyst/openmyst/tunnel"
@@ -87,17 +88,9 @@ func TestKernelSessionEndToEnd(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs a devnet and a kernel-mode session in network namespaces")
 	}
-	if err := netns.Available(); err != nil {
-		if os.Getenv(netns.RequireEnv) == "1" {
-			t.Fatal(err)
-		}
-		t.Skip(err)
-	}
-	for _, tool := range []string{"ip", "nft", "env"} {
-		if _, err := exec.LookPath(tool); err != nil {
-			t.Skipf("kernel end-to-end test needs %s: %v", tool, err)
-		}
-	}
+	testenv.RequireNetns(t)
+	testenv.RequireTUN(t)
+	testenv.RequireTools(t, "ip", "nft", "env")
 	start := time.Now()
 	hub := netns.New(t, "khub")
 	cons := netns.New(t, "kcons")

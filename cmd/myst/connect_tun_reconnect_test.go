@@ -7,7 +7,6 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -19,6 +18,7 @@ import (
 	"github.com/ethereum/go-ethereum/accounts/keystore"
 
 	"github.com/openmyst/openmyst/chain/devchain"
+	"github.com/openmyst/openmyst/internal/testenv"
 	"github.com/openmyst/openmyst/tunnel/netns"
 )
 
@@ -42,15 +42,9 @@ func TestConnectTunReconnect(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs a devnet, two myst service and myst connect --tun in network namespaces")
 	}
-	if err := netns.Available(); err != nil {
-		if os.Getenv(netns.RequireEnv) == "1" {
-			t.Fatal(err)
-		}
-		t.Skip(err)
-	}
-	if _, err := exec.LookPath("nft"); err != nil {
-		t.Skip("needs nft:", err)
-	}
+	testenv.RequireNetns(t)
+	testenv.RequireTUN(t)
+	testenv.RequireTools(t, "nft")
 	start := time.Now()
 	hub := netns.New(t, "rhub")
 	cons := netns.New(t, "rcons")

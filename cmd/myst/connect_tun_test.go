@@ -27,6 +27,7 @@ import (
 
 	"github.com/openmyst/openmyst/chain/devchain"
 	hclient "github.com/openmyst/openmyst/hermes/client"
+	"github.com/openmyst/openmyst/internal/testenv"
 	"github.com/openmyst/openmyst/market"
 	"github.com/openmyst/openmyst/node"
 	"github.com/openmyst/openmyst/session/consumer"
@@ -82,15 +83,9 @@ func TestConnectTunEndToEnd(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs a devnet, myst service and myst connect --tun in network namespaces")
 	}
-	if err := netns.Available(); err != nil {
-		if os.Getenv(netns.RequireEnv) == "1" {
-			t.Fatal(err)
-		}
-		t.Skip(err)
-	}
-	if _, err := exec.LookPath("nft"); err != nil {
-		t.Skip("needs nft:", err)
-	}
+	testenv.RequireNetns(t)
+	testenv.RequireTUN(t)
+	testenv.RequireTools(t, "nft")
 	start := time.Now()
 	hub := netns.New(t, "thub")
 	cons := netns.New(t, "tcons")

@@ -4,7 +4,6 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -13,6 +12,8 @@ import (
 	"math/big"
 
 	"github.com/ethereum/go-ethereum/common"
+
+	"github.com/openmyst/openmyst/internal/testenv"
 )
 
 // v1Rows writes a consumer's history the way schema 1 stored it: every
@@ -106,10 +107,7 @@ func TestSQLiteUpgradeFromV1(t *testing.T) {
 }
 
 func TestPostgresUpgradeFromV1(t *testing.T) {
-	dsn := os.Getenv("MYST_TEST_POSTGRES_DSN")
-	if dsn == "" {
-		t.Skip("MYST_TEST_POSTGRES_DSN unset: start one with scripts/postgres-test.sh")
-	}
+	dsn := testenv.RequirePostgres(t)
 	admin, err := sql.Open("pgx", dsn)
 	if err != nil {
 		t.Fatal(err)

@@ -4,7 +4,6 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
-	"os"
 	"path/filepath"
 	"strings"
 	"sync/atomic"
@@ -13,6 +12,7 @@ import (
 
 	"github.com/openmyst/openmyst/hermes/store"
 	"github.com/openmyst/openmyst/hermes/store/storetest"
+	"github.com/openmyst/openmyst/internal/testenv"
 )
 
 func TestSQLite(t *testing.T) {
@@ -49,13 +49,11 @@ func TestSQLiteDurabilitySettings(t *testing.T) {
 
 var schemaSeq atomic.Int64
 
-// PostgresDSN returns the test database DSN or skips the test.
+// postgresDSN returns the test database DSN, or skips the test (fails it
+// under OPENMYST_REQUIRE_NETNS=1).
 func postgresDSN(t *testing.T) string {
-	dsn := os.Getenv("MYST_TEST_POSTGRES_DSN")
-	if dsn == "" {
-		t.Skip("MYST_TEST_POSTGRES_DSN unset: start one with scripts/postgres-test.sh (make postgres-test)")
-	}
-	return dsn
+	t.Helper()
+	return testenv.RequirePostgres(t)
 }
 
 // freshSchema creates an empty schema and returns a DSN that uses it.

@@ -31,6 +31,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/openmyst/openmyst/internal/testenv"
 	"github.com/openmyst/openmyst/tunnel/netns"
 )
 
@@ -127,23 +128,12 @@ type Lab struct {
 func New(tb testing.TB) *Lab {
 	tb.Helper()
 	inet := netns.New(tb, "inet")
-	if _, err := exec.LookPath("nft"); err != nil {
-		failOrSkip(tb, fmt.Sprintf("natlab needs nftables' nft command: %v", err))
-	}
+	testenv.RequireTools(tb, "nft")
 	inet.MustRun("ip", "link", "add", "br0", "type", "bridge")
 	inet.MustRun("ip", "addr", "add", InternetGateway.String()+"/16", "dev", "br0")
 	inet.MustRun("ip", "link", "set", "br0", "up")
 	inet.MustRun("sysctl", "-qw", "net.ipv4.ip_forward=1")
 	return &Lab{tb: tb, inet: inet, nextHost: 9}
-}
-
-// failOrSkip skips tb, or fails it where netns.RequireEnv forbids skipping.
-func failOrSkip(tb testing.TB, reason string) {
-	tb.Helper()
-	if os.Getenv(netns.RequireEnv) == "1" {
-		tb.Fatalf("%s (and %s=1 forbids skipping)", reason, netns.RequireEnv)
-	}
-	tb.Skip(reason)
 }
 
 // Internet is the namespace that holds the internet segment; processes
@@ -378,7 +368,7 @@ func (s *Site) StartUPnP(tb testing.TB, extra ...string) *netns.Proc {
 	}
 	bin, err := exec.LookPath("miniupnpd")
 	if err != nil {
-		failOrSkip(tb, fmt.Sprintf("natlab: the UPnP router needs Debian's miniupnpd: %v", err))
+		testenv.SkipOrFail(tb, "natlab: the UPnP router needs Debian's miniupnpd: %v", err)
 	}
 	runNft(tb, s.Router, `table inet miniupnpd {
 	chain forward {

@@ -2,18 +2,19 @@ package natlab
 
 import (
 	"net/netip"
-	"os/exec"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/openmyst/openmyst/internal/testenv"
 )
 
 // TestUPnPRouter shows that the lab's UPnP router is a working IGD: a
 // mapping made with miniupnpc's reference client opens the router's WAN
 // port to the host, and removing it closes the port again.
 func TestUPnPRouter(t *testing.T) {
-	if _, err := exec.LookPath("upnpc"); err != nil {
-		failOrSkip(t, "the UPnP lab test needs Debian's miniupnpc (upnpc): "+err.Error())
+	if err := testenv.ToolsError("upnpc"); err != nil {
+		testenv.SkipOrFail(t, "the UPnP lab test needs Debian's miniupnpc: %v", err)
 	}
 	lab := New(t)
 	site := lab.Site("up", UPnP)

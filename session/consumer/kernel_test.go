@@ -20,6 +20,7 @@ func TestControlAddrsOfNonLibp2pStream(t *testing.T) {
 
 func TestKernelTunnelNeedsRoot(t *testing.T) {
 	if os.Geteuid() == 0 {
+		// testenv:skip-ok: the opposite of a missing capability; CI (root) runs the kernel tunnel itself.
 		t.Skip("running as root: the root check cannot fail here (the kernel tunnel itself is tested in node's netns end-to-end test)")
 	}
 	_, err := KernelTunnel(KernelConfig{})(context.Background(), tunnel.SessionConfig{}, nil)

@@ -18,6 +18,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/openmyst/openmyst/internal/testenv"
 	"github.com/openmyst/openmyst/tunnel"
 	"github.com/openmyst/openmyst/tunnel/netns"
 )
@@ -60,12 +61,8 @@ const (
 )
 
 func newTopology(t *testing.T) *topology {
-	if _, err := os.Stat("/dev/net/tun"); err != nil {
-		t.Skip("kernel mode tests need /dev/net/tun")
-	}
-	if err := checkTools("ip", "nft"); err != nil {
-		t.Skip(err)
-	}
+	testenv.RequireTUN(t)
+	testenv.RequireTools(t, "ip", "nft")
 	tp := &topology{consumer: netns.New(t, "c"), provider: netns.New(t, "p"), internet: netns.New(t, "i")}
 	netns.Link(t, tp.consumer, "vc", consumerAddr+"/24", tp.provider, "vp", providerUplink+"/24")
 	netns.Link(t, tp.provider, "vu", providerOut+"/24,"+providerOut6+"/64", tp.internet, "vi", internetAddr+"/24,"+internetAddr6+"/64")
@@ -572,10 +569,8 @@ func TestKernelTunnel(t *testing.T) {
 // testStandardTools brings up Debian's wireguard-go with wg(8) in a fresh
 // namespace from our wg-quick export and fetches through our exit.
 func testStandardTools(t *testing.T, tp *topology, sess tunnel.SessionConfig) {
-	for _, tool := range []string{"wireguard-go", "wg"} {
-		if err := checkTools(tool); err != nil {
-			t.Skipf("%v (Debian packages wireguard-go, wireguard-tools)", err)
-		}
+	if err := checkTools("wireguard-go", "wg"); err != nil {
+		testenv.SkipOrFail(t, "%v (Debian packages wireguard-go, wireguard-tools)", err)
 	}
 	wq, err := sess.WGQuick()
 	if err != nil {

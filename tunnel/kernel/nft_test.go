@@ -5,6 +5,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/openmyst/openmyst/internal/testenv"
 	"github.com/openmyst/openmyst/tunnel"
 	"github.com/openmyst/openmyst/tunnel/netns"
 )
@@ -140,9 +141,7 @@ func TestKillSwitchRender(t *testing.T) {
 // TestRulesetsLoad loads the rendered rulesets into a real kernel (inside
 // a namespace) so nft's own parser and the kernel validate them.
 func TestRulesetsLoad(t *testing.T) {
-	if err := checkTools("nft"); err != nil {
-		t.Skip(err)
-	}
+	testenv.RequireTools(t, "nft")
 	ns := netns.New(t, "nft")
 	rs := testRuleset(t)
 	out, err := rs.render()

@@ -17,36 +17,12 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
-)
 
-// RequireEnv is the environment variable that turns the harness's skips
-// into failures: set it to 1 on CI so a broken runner cannot silently skip
-// every namespace test.
-const RequireEnv = "OPENMYST_REQUIRE_NETNS"
+	"github.com/openmyst/openmyst/internal/testenv"
+)
 
 // runDir is where iproute2 keeps the bind mounts of named namespaces.
 const runDir = "/run/netns"
-
-// Available reports why namespaces cannot be used here, or nil when the
-// process runs as root and the `ip` command exists. It does not create
-// anything; New also skips when `ip netns add` itself fails.
-func Available() error {
-	if os.Geteuid() != 0 {
-		return errors.New("network namespace tests need root (CAP_SYS_ADMIN, CAP_NET_ADMIN); CI runs them as root")
-	}
-	if _, err := exec.LookPath("ip"); err != nil {
-		return fmt.Errorf("network namespace tests need iproute2's ip command: %w", err)
-	}
-	return nil
-}
-
-func skipOrFail(tb testing.TB, reason string) {
-	tb.Helper()
-	if os.Getenv(RequireEnv) == "1" {
-		tb.Fatalf("%s (and %s=1 forbids skipping)", reason, RequireEnv)
-	}
-	tb.Skip(reason)
-}
 
 // NS is one named network namespace owned by a test.
 type NS struct {
@@ -60,16 +36,14 @@ type NS struct {
 // skips the test, with the reason, when namespaces are not usable.
 func New(tb testing.TB, label string) *NS {
 	tb.Helper()
-	if err := Available(); err != nil {
-		skipOrFail(tb, err.Error())
-	}
+	testenv.RequireNetns(tb)
 	var rnd [4]byte
 	if _, err := rand.Read(rnd[:]); err != nil {
 		tb.Fatalf("netns: random name: %v", err)
 	}
 	name := "omt-" + label + "-" + hex.EncodeToString(rnd[:])
 	if out, err := exec.Command("ip", "netns", "add", name).CombinedOutput(); err != nil {
-		skipOrFail(tb, fmt.Sprintf("cannot create a network namespace (ip netns add: %v: %s)", err, bytes.TrimSpace(out)))
+		testenv.SkipOrFail(tb, "cannot create a network namespace (ip netns add: %v: %s)", err, bytes.TrimSpace(out))
 	}
 	n := &NS{name: name, tb: tb}
 	tb.Cleanup(n.destroy)

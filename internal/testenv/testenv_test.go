@@ -1,0 +1,104 @@
+package testenv
+
+import (
+	"os"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"testing"
+)
+
+// recTB records whether a helper skipped or failed; both end the calling
+// goroutine like the real ones do.
+type recTB struct {
+	testing.TB
+	skipped, failed bool
+}
+
+func (r *recTB) Helper()               {}
+func (r *recTB) Skip(...any)           { r.skipped = true; runtime.Goexit() }
+func (r *recTB) Fatalf(string, ...any) { r.failed = true; runtime.Goexit() }
+
+func run(f func(testing.TB)) *recTB {
+	r := &recTB{}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		f(r)
+	}()
+	<-done
+	return r
+}
+
+func TestSkipOrFailFollowsRequireEnv(t *testing.T) {
+	t.Setenv(PostgresEnv, "")
+	t.Setenv(RequireEnv, "")
+	if r := run(func(tb testing.TB) { RequirePostgres(tb) }); !r.skipped || r.failed {
+		t.Fatalf("without %s: skipped=%v failed=%v, want a skip", RequireEnv, r.skipped, r.failed)
+	}
+	t.Setenv(RequireEnv, "1")
+	if r := run(func(tb testing.TB) { RequirePostgres(tb) }); r.skipped || !r.failed {
+		t.Fatalf("with %s=1: skipped=%v failed=%v, want a failure", RequireEnv, r.skipped, r.failed)
+	}
+	if r := run(func(tb testing.TB) { RequireTools(tb, "no-such-tool-openmyst") }); !r.failed {
+		t.Fatal("a missing tool did not fail under RequireEnv=1")
+	}
+	t.Setenv(PostgresEnv, "postgres://x")
+	var dsn string
+	if r := run(func(tb testing.TB) { dsn = RequirePostgres(tb) }); r.skipped || r.failed || dsn != "postgres://x" {
+		t.Fatalf("with a DSN: skipped=%v failed=%v dsn=%q", r.skipped, r.failed, dsn)
+	}
+}
+
+// TestConventionCatchesBareSkips proves the convention check flags the
+// skips it is meant to and lets -short and marked skips through.
+func TestConventionCatchesBareSkips(t *testing.T) {
+	src := `package x
+
+import (
+	"os"
+	"os/exec"
+	"testing"
+)
+
+func TestA(t *testing.T) {
+	if os.Getenv("MYST_TEST_POSTGRES_DSN") == "" {
+		t.Skip("no database")
+	}
+	if _, err := exec.LookPath("nft"); err != nil {
+		t.Skip(err)
+	}
+	if _, err := os.Stat("/dev/net/tun"); err != nil {
+		t.Skipf("no tun: %v", err)
+	}
+	if os.Geteuid() != 0 {
+		t.Skip("not root")
+	}
+	if err := os.Remove("x"); err != nil {
+		t.Skip(err)
+	}
+	if testing.Short() {
+		t.Skip("slow, uses nft in namespaces")
+	}
+	if os.Geteuid() == 0 {
+		// testenv:skip-ok: only meaningful without root
+		t.Skip("root")
+	}
+	if os.Getenv("OPENMYST_REQUIRE_NETNS") != "1" {
+		t.Skip("not on CI")
+	}
+}
+`
+	path := filepath.Join(t.TempDir(), "x_test.go")
+	if err := os.WriteFile(path, []byte(src), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	bad := checkFile(t, path, "x_test.go")
+	var lines []string
+	for _, b := range bad {
+		lines = append(lines, strings.SplitN(b, ":", 3)[1])
+	}
+	if got, want := strings.Join(lines, ","), "11,14,17,20,23,32,33"; got != want {
+		t.Fatalf("flagged lines %s, want %s:\n%s", got, want, strings.Join(bad, "\n"))
+	}
+}
