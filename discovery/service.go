@@ -16,6 +16,8 @@ import (
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/libp2p/go-libp2p/core/protocol"
+
+	"github.com/openmyst/openmyst/ratelimit"
 )
 
 // SyncProtocol is the stream protocol a late joiner uses to pull the
@@ -60,7 +62,7 @@ type Service struct {
 
 	cancel    context.CancelFunc
 	wg        sync.WaitGroup
-	syncLimit *rateLimiter // per requesting peer
+	syncLimit *ratelimit.Keyed[peer.ID] // per requesting peer
 
 	scoreMu sync.Mutex
 	scores  map[peer.ID]float64
@@ -252,7 +254,7 @@ func (s *Service) Close() error {
 
 func (s *Service) serveSync(st network.Stream) {
 	defer st.Close()
-	if !s.syncLimit.allow(st.Conn().RemotePeer(), time.Now()) {
+	if !s.syncLimit.Allow(st.Conn().RemotePeer(), time.Now()) {
 		_ = st.Reset()
 		return
 	}

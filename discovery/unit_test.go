@@ -204,28 +204,28 @@ func TestRateLimiter(t *testing.T) {
 	a, b := newPeer(t), newPeer(t)
 	now := time.Unix(1000, 0)
 	for i := 0; i < 3; i++ {
-		if !l.allow(a, now) {
+		if !l.Allow(a, now) {
 			t.Fatalf("burst message %d refused", i)
 		}
 	}
-	if l.allow(a, now) {
+	if l.Allow(a, now) {
 		t.Fatal("4th message in a burst of 3 allowed")
 	}
-	if !l.allow(b, now) {
+	if !l.Allow(b, now) {
 		t.Fatal("another origin was limited")
 	}
-	if l.allow(a, now.Add(9*time.Second)) {
+	if l.Allow(a, now.Add(9*time.Second)) {
 		t.Fatal("refilled too early")
 	}
-	if !l.allow(a, now.Add(10*time.Second)) {
+	if !l.Allow(a, now.Add(10*time.Second)) {
 		t.Fatal("not refilled after one interval")
 	}
 	// Memory stays bounded.
 	for i := 0; i < maxBuckets+10; i++ {
-		l.allow(peer.ID(rune(i)), now)
+		l.Allow(peer.ID(rune(i)), now)
 	}
-	if len(l.buckets) > maxBuckets {
-		t.Fatalf("%d buckets, max %d", len(l.buckets), maxBuckets)
+	if l.Len() > maxBuckets {
+		t.Fatalf("%d buckets, max %d", l.Len(), maxBuckets)
 	}
 }
 

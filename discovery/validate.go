@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -14,6 +13,7 @@ import (
 	"github.com/openmyst/openmyst/identity"
 	"github.com/openmyst/openmyst/market"
 	"github.com/openmyst/openmyst/p2p"
+	"github.com/openmyst/openmyst/ratelimit"
 )
 
 // Reason is the outcome of validating one announcement.
@@ -106,7 +106,7 @@ type Validator struct {
 	now     func() time.Time
 	skew    time.Duration
 	cache   *Cache
-	rate    *rateLimiter
+	rate    *ratelimit.Keyed[peer.ID]
 	counts  [numReasons]atomic.Uint64
 }
 
@@ -145,7 +145,7 @@ func (v *Validator) check(raw []byte, origin peer.ID) (Announcement, Reason, err
 	if len(raw) > MaxMessageSize {
 		return Announcement{}, ReasonOversized, fmt.Errorf("discovery: announcement is %d bytes, max %d", len(raw), MaxMessageSize)
 	}
-	if origin != "" && !v.rate.allow(origin, now) {
+	if origin != "" && !v.rate.Allow(origin, now) {
 		return Announcement{}, ReasonRateLimited, fmt.Errorf("discovery: origin %s over rate limit", origin)
 	}
 	a, r, err := DecodeAnnouncement(raw)
@@ -200,57 +200,10 @@ func (v *Validator) pubsubValidator(_ context.Context, _ peer.ID, msg *pubsub.Me
 	}
 }
 
-// rateLimiter is a token bucket per origin peer.
-type rateLimiter struct {
-	mu      sync.Mutex
-	burst   float64
-	every   time.Duration
-	buckets map[peer.ID]*bucket
-}
-
-type bucket struct {
-	tokens float64
-	last   time.Time
-}
-
-// maxBuckets bounds the limiter's memory; full buckets are forgotten first.
+// maxBuckets bounds the per-peer rate limiters' memory: the least recently
+// seen peers are forgotten first (and start again with a full bucket).
 const maxBuckets = 10000
 
-func newRateLimiter(burst int, every time.Duration) *rateLimiter {
-	return &rateLimiter{burst: float64(burst), every: every, buckets: make(map[peer.ID]*bucket)}
-}
-
-func (l *rateLimiter) allow(id peer.ID, now time.Time) bool {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	b, ok := l.buckets[id]
-	if !ok {
-		if len(l.buckets) >= maxBuckets {
-			l.gc(now)
-		}
-		b = &bucket{tokens: l.burst, last: now}
-		l.buckets[id] = b
-	}
-	if el := now.Sub(b.last); el > 0 {
-		b.tokens = min(l.burst, b.tokens+float64(el)/float64(l.every))
-		b.last = now
-	}
-	if b.tokens < 1 {
-		return false
-	}
-	b.tokens--
-	return true
-}
-
-// gc drops buckets that have refilled completely: forgetting them changes
-// nothing. If that frees nothing, the map is cleared.
-func (l *rateLimiter) gc(now time.Time) {
-	for id, b := range l.buckets {
-		if b.tokens+float64(now.Sub(b.last))/float64(l.every) >= l.burst {
-			delete(l.buckets, id)
-		}
-	}
-	if len(l.buckets) >= maxBuckets {
-		clear(l.buckets)
-	}
+func newRateLimiter(burst int, every time.Duration) *ratelimit.Keyed[peer.ID] {
+	return ratelimit.Every[peer.ID](every, burst, maxBuckets)
 }

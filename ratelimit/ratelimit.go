@@ -1,0 +1,91 @@
+// Package ratelimit limits events per key — a peer, a source address, an
+// identity — with one golang.org/x/time/rate token bucket per key. The
+// buckets live in a least-recently-used cache of bounded size, so a
+// stranger who invents keys cannot grow memory: at worst a key forgotten
+// for being the least recently seen starts again with a full bucket.
+package ratelimit
+
+import (
+	"math"
+	"sync"
+	"time"
+
+	"github.com/hashicorp/golang-lru/v2/simplelru"
+	"golang.org/x/time/rate"
+)
+
+// DefaultMaxKeys is the number of keys a Keyed remembers when New is given
+// a non-positive cap.
+const DefaultMaxKeys = 1 << 16
+
+// Keyed is a set of token buckets, one per key, each refilled at the same
+// rate and holding at most the same burst. It is safe for concurrent use.
+type Keyed[K comparable] struct {
+	limit   rate.Limit
+	burst   int
+	maxKeys int
+
+	mu      sync.Mutex
+	buckets *simplelru.LRU[K, *rate.Limiter]
+}
+
+// New returns buckets that each allow burst events at once and refill at
+// limit events per second (rate.Inf: no limit), remembering at most
+// maxKeys keys (DefaultMaxKeys if maxKeys <= 0).
+func New[K comparable](limit rate.Limit, burst, maxKeys int) *Keyed[K] {
+	if maxKeys <= 0 {
+		maxKeys = DefaultMaxKeys
+	}
+	l, err := simplelru.NewLRU[K, *rate.Limiter](maxKeys, nil)
+	if err != nil { // only for a non-positive size, excluded above
+		panic(err)
+	}
+	return &Keyed[K]{limit: limit, burst: burst, maxKeys: maxKeys, buckets: l}
+}
+
+// Every returns a Keyed whose buckets refill one event per interval.
+func Every[K comparable](interval time.Duration, burst, maxKeys int) *Keyed[K] {
+	return New[K](rate.Every(interval), burst, maxKeys)
+}
+
+// Allow reports whether one event for key at now is within the limit, and
+// takes a token if it is.
+func (k *Keyed[K]) Allow(key K, now time.Time) bool {
+	ok, _ := k.Reserve(key, now)
+	return ok
+}
+
+// Reserve is Allow that also says, when the event is refused, how long
+// until a token will be available (the Retry-After of an HTTP 429; the
+// largest Duration when no event is ever allowed). A refused event takes
+// no token.
+func (k *Keyed[K]) Reserve(key K, now time.Time) (ok bool, retryAfter time.Duration) {
+	if k.limit == rate.Inf {
+		return true, 0
+	}
+	k.mu.Lock()
+	b, found := k.buckets.Get(key)
+	if !found {
+		b = rate.NewLimiter(k.limit, k.burst)
+		k.buckets.Add(key, b)
+	}
+	k.mu.Unlock()
+	if b.AllowN(now, 1) {
+		return true, 0
+	}
+	if k.burst < 1 || k.limit <= 0 {
+		return false, time.Duration(math.MaxInt64) // never
+	}
+	missing := 1 - b.TokensAt(now)
+	return false, max(time.Duration(missing/float64(k.limit)*float64(time.Second)), time.Nanosecond)
+}
+
+// Len is the number of keys remembered.
+func (k *Keyed[K]) Len() int {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	return k.buckets.Len()
+}
+
+// Cap is the most keys remembered at once.
+func (k *Keyed[K]) Cap() int { return k.maxKeys }
