@@ -56,10 +56,10 @@ Example against the dev chain:
 			if err != nil {
 				return err
 			}
-			defer s.close()
-			hs, err := s.client.HermesState(ctx, s.hermes)
+			defer s.Close()
+			hs, err := s.Client.HermesState(ctx, s.Hermes)
 			if err != nil {
-				return fmt.Errorf("read hermes %s: %w", s.hermes.Hex(), err)
+				return fmt.Errorf("read hermes %s: %w", s.Hermes.Hex(), err)
 			}
 			thr, ok := new(big.Int).SetString(threshold, 10)
 			if !ok || thr.Sign() <= 0 {
@@ -71,7 +71,7 @@ Example against the dev chain:
 			}
 			run := func(signer identity.Signer) error {
 				if signer.Address() != hs.Operator {
-					return fmt.Errorf("operator %s does not operate hermes %s (its operator is %s)", signer.Address().Hex(), s.hermes.Hex(), hs.Operator.Hex())
+					return fmt.Errorf("operator %s does not operate hermes %s (its operator is %s)", signer.Address().Hex(), s.Hermes.Hex(), hs.Operator.Hex())
 				}
 				return runHermes(ctx, cmd, s, hs, signer, hermesRun{
 					db: dbDSN, listen: listen, threshold: thr, minFee: mf, settleEvery: settleEvery, poll: pollEvery,
@@ -79,7 +79,7 @@ Example against the dev chain:
 				})
 			}
 			if operator == "" {
-				if !s.dep.Faucet {
+				if !s.Client.Deployment().Faucet {
 					return errors.New("--hermes.operator is required outside dev deployments")
 				}
 				theApp.log.Warn("hermes: using the dev hermes operator key (public; dev chains only)")
@@ -137,10 +137,10 @@ func runHermes(ctx context.Context, cmd *cobra.Command, s *session, hs chain.Her
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	svc, err := hermes.New(hermes.Config{
-		ChainID: s.client.ChainID(), HermesID: s.hermes, Operator: op, FeeBasisPoints: hs.FeeBps,
+		ChainID: s.Client.ChainID(), HermesID: s.Hermes, Operator: op, FeeBasisPoints: hs.FeeBps,
 		MinConsumerFee: r.minFee, MaxUnrevealed: r.maxUnrevealed, SettleThreshold: r.threshold,
 		SettleInterval: r.settleEvery, MaxBatch: r.maxBatch, Log: theApp.log, Metrics: hermes.NewMetrics(reg),
-	}, st, onchain.New(s.client, s.hermes, r.poll, theApp.log))
+	}, st, onchain.New(s.Client, s.Hermes, r.poll, theApp.log))
 	if err != nil {
 		return err
 	}
@@ -149,7 +149,7 @@ func runHermes(ctx context.Context, cmd *cobra.Command, s *session, hs chain.Her
 		return fmt.Errorf("listen %s: %w", r.listen, err)
 	}
 	fmt.Fprintf(cmd.OutOrStdout(), "hermes running\n  api:      http://%s (OpenAPI at /openapi.json, metrics at /metrics)\n  hermes:   %s (fee %d bps)\n  operator: %s\n  chain id: %s\n  store:    %s\n",
-		ln.Addr(), s.hermes.Hex(), hs.FeeBps, op.Address().Hex(), s.client.ChainID(), redactDSN(dsn))
+		ln.Addr(), s.Hermes.Hex(), hs.FeeBps, op.Address().Hex(), s.Client.ChainID(), redactDSN(dsn))
 	var wg sync.WaitGroup
 	wg.Add(1)
 	go func() { defer wg.Done(); _ = svc.Run(ctx) }()
