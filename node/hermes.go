@@ -12,6 +12,7 @@ import (
 
 	"github.com/ethereum/go-ethereum/common"
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/openmyst/openmyst/chain"
 	"github.com/openmyst/openmyst/hermes"
@@ -40,6 +41,17 @@ type HermesConfig struct {
 	// ProviderPromiseFee is the transactor fee the hermes puts on its
 	// promises to providers (paid to whoever settles them; nil: 0).
 	ProviderPromiseFee *big.Int
+	// MaxUnrevealed caps a provider's promises waiting for R (0: 64;
+	// negative: no limit).
+	MaxUnrevealed int
+	// MaxBatch caps exchange messages per group commit (0: the hermes
+	// default).
+	MaxBatch int
+	// ChainPoll is how often to look for top-up events (default 1 s).
+	ChainPoll time.Duration
+	// ProcessMetrics adds the Go runtime and process collectors to
+	// /metrics.
+	ProcessMetrics bool
 	// Log receives events (default slog.Default()).
 	Log *slog.Logger
 }
@@ -48,10 +60,12 @@ type HermesConfig struct {
 type Hermes struct {
 	// Service is the hermes service (for in-process checks).
 	Service *hermes.Service
-	st      store.Store
-	listen  string
-	log     *slog.Logger
-	reg     *prometheus.Registry
+	// FeeBps is the hermes fee in basis points, read from the chain.
+	FeeBps uint16
+	st     store.Store
+	listen string
+	log    *slog.Logger
+	reg    *prometheus.Registry
 
 	mu      sync.Mutex
 	cancel  context.CancelFunc // the whole hermes
@@ -80,26 +94,41 @@ func StartHermes(ctx context.Context, cfg HermesConfig) (*Hermes, error) {
 	if cfg.MinConsumerFee == nil {
 		cfg.MinConsumerFee = new(big.Int)
 	}
+	switch {
+	case cfg.MaxUnrevealed == 0:
+		cfg.MaxUnrevealed = 64
+	case cfg.MaxUnrevealed < 0:
+		cfg.MaxUnrevealed = 0
+	}
+	if cfg.ChainPoll <= 0 {
+		cfg.ChainPoll = time.Second
+	}
 	hs, err := cfg.Chain.HermesState(ctx, cfg.Hermes)
 	if err != nil {
 		return nil, fmt.Errorf("node: read hermes %s: %w", cfg.Hermes.Hex(), err)
+	}
+	if cfg.Operator.Address() != hs.Operator {
+		return nil, fmt.Errorf("operator %s does not operate hermes %s (its operator is %s)", cfg.Operator.Address().Hex(), cfg.Hermes.Hex(), hs.Operator.Hex())
 	}
 	st, err := store.Open(ctx, cfg.DSN)
 	if err != nil {
 		return nil, fmt.Errorf("node: open hermes store: %w", err)
 	}
 	reg := prometheus.NewRegistry()
+	if cfg.ProcessMetrics {
+		reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	}
 	svc, err := hermes.New(hermes.Config{
 		ChainID: cfg.Chain.ChainID(), HermesID: cfg.Hermes, Operator: cfg.Operator, FeeBasisPoints: hs.FeeBps,
-		MinConsumerFee: cfg.MinConsumerFee, ProviderPromiseFee: cfg.ProviderPromiseFee, MaxUnrevealed: 64, SettleThreshold: cfg.SettleThreshold,
-		SettleInterval: cfg.SettleInterval, Log: cfg.Log, Metrics: hermes.NewMetrics(reg),
-	}, st, onchain.New(cfg.Chain, cfg.Hermes, time.Second, cfg.Log))
+		MinConsumerFee: cfg.MinConsumerFee, ProviderPromiseFee: cfg.ProviderPromiseFee, MaxUnrevealed: cfg.MaxUnrevealed, SettleThreshold: cfg.SettleThreshold,
+		SettleInterval: cfg.SettleInterval, MaxBatch: cfg.MaxBatch, Log: cfg.Log, Metrics: hermes.NewMetrics(reg),
+	}, st, onchain.New(cfg.Chain, cfg.Hermes, cfg.ChainPoll, cfg.Log))
 	if err != nil {
 		st.Close()
 		return nil, fmt.Errorf("node: hermes: %w", err)
 	}
 	rctx, cancel := context.WithCancel(context.Background())
-	h := &Hermes{Service: svc, st: st, listen: cfg.Listen, log: cfg.Log, reg: reg, cancel: cancel}
+	h := &Hermes{Service: svc, FeeBps: hs.FeeBps, st: st, listen: cfg.Listen, log: cfg.Log, reg: reg, cancel: cancel}
 	h.wg.Add(1)
 	go func() { defer h.wg.Done(); _ = svc.Run(rctx) }()
 	if err := h.StartAPI(); err != nil {

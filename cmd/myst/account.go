@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"crypto/ecdsa"
 	"crypto/rand"
 	"encoding/json"
 	"errors"
@@ -10,18 +9,15 @@ import (
 	"io"
 	"math/big"
 	"os"
-	"strings"
 
 	"github.com/ethereum/go-ethereum/common"
 	"github.com/ethereum/go-ethereum/common/hexutil"
 	"github.com/ethereum/go-ethereum/core/types"
-	"github.com/ethereum/go-ethereum/crypto"
-	"github.com/ethereum/go-ethereum/ethclient"
 	"github.com/spf13/cobra"
 
 	"github.com/openmyst/openmyst/chain"
-	"github.com/openmyst/openmyst/chain/devchain"
 	"github.com/openmyst/openmyst/identity"
+	"github.com/openmyst/openmyst/node"
 	"github.com/openmyst/openmyst/tequilapi"
 )
 
@@ -45,14 +41,9 @@ func (f *accountFlags) register(cmd *cobra.Command) {
 
 // session is an open chain client plus the resolved identity address.
 type session struct {
-	client *chain.Client
-	eth    *ethclient.Client
-	dep    chain.Deployment
-	id     common.Address
-	hermes common.Address
+	*node.Chain
+	id common.Address
 }
-
-func (s *session) close() { s.eth.Close() }
 
 func (f *accountFlags) amount(v *big.Int) string {
 	if f.wei {
@@ -63,71 +54,25 @@ func (f *accountFlags) amount(v *big.Int) string {
 
 // open connects to the chain; withTx loads the key that pays gas.
 func (f *accountFlags) open(ctx context.Context, withTx bool) (*session, error) {
-	path := f.deployment
-	if path == "" {
-		path = theApp.defaultDeploymentPath()
+	cfg := node.ChainConfig{RPC: f.rpc, Deployment: f.deployment, TransactorKeyFile: f.txKeyFile, Log: theApp.log}
+	if cfg.Deployment == "" {
+		cfg.Deployment = theApp.defaultDeploymentPath()
 	}
-	dep, err := chain.LoadDeployment(path)
-	if err != nil {
-		return nil, fmt.Errorf("%w (start `myst chain dev` or pass --chain.deployment)", err)
-	}
-	eth, err := ethclient.DialContext(ctx, f.rpc)
-	if err != nil {
-		return nil, fmt.Errorf("dial %s: %w", f.rpc, err)
-	}
-	var tx *chain.Transactor
 	if withTx {
-		key, err := f.transactorKey(dep)
-		if err != nil {
-			eth.Close()
-			return nil, err
-		}
-		if tx, err = chain.NewTransactor(ctx, eth, key, theApp.log); err != nil {
-			eth.Close()
-			return nil, err
-		}
+		cfg.Tx = node.TxRequired
 	}
-	c, err := chain.NewClient(ctx, eth, dep, tx, theApp.log)
-	if err != nil {
-		eth.Close()
-		return nil, err
-	}
-	s := &session{client: c, eth: eth, dep: dep, hermes: dep.Hermes}
 	if f.hermes != "" {
-		if s.hermes, err = identity.ParseAddress(f.hermes); err != nil {
-			eth.Close()
+		h, err := identity.ParseAddress(f.hermes)
+		if err != nil {
 			return nil, fmt.Errorf("--hermes: %w", err)
 		}
+		cfg.Hermes = h
 	}
-	if s.hermes == (common.Address{}) {
-		eth.Close()
-		return nil, errors.New("no hermes: the deployment has none, pass --hermes")
-	}
-	return s, nil
-}
-
-func (f *accountFlags) transactorKey(dep chain.Deployment) (*ecdsa.PrivateKey, error) {
-	if f.txKeyFile != "" {
-		return readKeyFile(f.txKeyFile)
-	}
-	if !dep.Faucet {
-		return nil, errors.New("not a dev deployment: pass --chain.transactor-key-file with the key that pays gas")
-	}
-	return devchain.DevKey(devchain.TransactorAccount), nil
-}
-
-// readKeyFile reads a hex private key (the account paying gas). The key is
-// never printed, not even in errors.
-func readKeyFile(path string) (*ecdsa.PrivateKey, error) {
-	data, err := os.ReadFile(path)
+	c, err := node.OpenChain(ctx, cfg)
 	if err != nil {
-		return nil, fmt.Errorf("read transactor key: %w", err)
+		return nil, err
 	}
-	k, err := crypto.HexToECDSA(strings.TrimPrefix(strings.TrimSpace(string(data)), "0x"))
-	if err != nil {
-		return nil, fmt.Errorf("transactor key file %s: not a hex private key", path)
-	}
-	return k, nil
+	return &session{Chain: c}, nil
 }
 
 // identityAddress resolves --identity or the keystore's default identity.
@@ -175,7 +120,7 @@ func (f *accountFlags) session(cmd *cobra.Command, withTx bool) (*session, error
 		return nil, err
 	}
 	if s.id, err = f.identityAddress(cmd.Context()); err != nil {
-		s.close()
+		s.Close()
 		return nil, err
 	}
 	return s, nil
@@ -223,7 +168,7 @@ func newAccountRegisterCmd(f *accountFlags) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			defer s.close()
+			defer s.Close()
 			feeWei, err := chain.ParseMYST(fee)
 			if err != nil {
 				return fmt.Errorf("--fee: %w", err)
@@ -235,7 +180,7 @@ func newAccountRegisterCmd(f *accountFlags) *cobra.Command {
 				}
 			}
 			return f.withSigner(cmd, s.id, func(sg identity.Signer) error {
-				ch, r, err := s.client.RegisterIdentity(cmd.Context(), sg, s.hermes, feeWei, ben)
+				ch, r, err := s.Client.RegisterIdentity(cmd.Context(), sg, s.Hermes, feeWei, ben)
 				if err != nil {
 					return err
 				}
@@ -277,21 +222,21 @@ is transferred from the transactor account.`,
 			if err != nil {
 				return err
 			}
-			defer s.close()
+			defer s.Close()
 			ctx := cmd.Context()
-			ch := s.client.ChannelAddress(s.id, s.hermes)
+			ch := s.Client.ChannelAddress(s.id, s.Hermes)
 			var r *types.Receipt
-			if s.dep.Faucet && !fromTransactor {
-				r, err = s.client.Mint(ctx, ch, amount)
+			if s.Client.Deployment().Faucet && !fromTransactor {
+				r, err = s.Client.Mint(ctx, ch, amount)
 			} else {
-				r, err = s.client.TopUp(ctx, ch, amount)
+				r, err = s.Client.TopUp(ctx, ch, amount)
 			}
 			if err != nil {
 				return err
 			}
 			w := cmd.OutOrStdout()
 			printTx(w, "topped up "+ch.Hex()+" with "+f.amount(amount), r)
-			bal, err := s.client.TokenBalance(ctx, ch)
+			bal, err := s.Client.TokenBalance(ctx, ch)
 			if err != nil {
 				return err
 			}
@@ -318,9 +263,9 @@ func newAccountBalanceCmd(f *accountFlags) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			defer s.close()
+			defer s.Close()
 			ctx := cmd.Context()
-			c := s.client
+			c := s.Client
 			reg, err := c.IsRegistered(ctx, s.id)
 			if err != nil {
 				return err
@@ -333,11 +278,11 @@ func newAccountBalanceCmd(f *accountFlags) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			st, err := c.ChannelState(ctx, c.ChannelAddress(s.id, s.hermes))
+			st, err := c.ChannelState(ctx, c.ChannelAddress(s.id, s.Hermes))
 			if err != nil {
 				return err
 			}
-			pc, err := c.ProviderChannel(ctx, s.hermes, s.id)
+			pc, err := c.ProviderChannel(ctx, s.Hermes, s.id)
 			if err != nil {
 				return err
 			}
@@ -351,7 +296,7 @@ func newAccountBalanceCmd(f *accountFlags) *cobra.Command {
 				fmt.Fprintf(w, "beneficiary:  %s (%s)\n", ben.Hex(), f.amount(bb))
 			}
 			fmt.Fprintf(w, "wallet:       %s\n", f.amount(own))
-			fmt.Fprintf(w, "hermes:       %s\n", s.hermes.Hex())
+			fmt.Fprintf(w, "hermes:       %s\n", s.Hermes.Hex())
 			fmt.Fprintf(w, "channel:      %s (deployed: %v)\n  balance:    %s\n  settled:    %s\n", st.Address.Hex(), st.Deployed, f.amount(st.Balance), f.amount(st.Settled))
 			if !st.ExitUnlockAt.IsZero() {
 				fmt.Fprintf(w, "  exit:       pending, can be finalized from %s\n", st.ExitUnlockAt.Format("2006-01-02 15:04:05 MST"))
@@ -394,23 +339,23 @@ hermes fee. Anyone may submit; the transactor gets the promise's fee.`,
 			if err != nil {
 				return err
 			}
-			defer s.close()
+			defer s.Close()
 			ctx := cmd.Context()
 			w := cmd.OutOrStdout()
 			if st.Kind == chain.KindProvider {
-				before, err := s.client.ProviderChannel(ctx, st.Contract, st.Provider)
+				before, err := s.Client.ProviderChannel(ctx, st.Contract, st.Provider)
 				if err != nil {
 					return err
 				}
-				r, err := s.client.Settle(ctx, st)
+				r, err := s.Client.Settle(ctx, st)
 				if err != nil {
 					return err
 				}
-				after, err := s.client.ProviderChannel(ctx, st.Contract, st.Provider)
+				after, err := s.Client.ProviderChannel(ctx, st.Contract, st.Provider)
 				if err != nil {
 					return err
 				}
-				ben, err := s.client.Beneficiary(ctx, st.Provider)
+				ben, err := s.Client.Beneficiary(ctx, st.Provider)
 				if err != nil {
 					return err
 				}
@@ -419,15 +364,15 @@ hermes fee. Anyone may submit; the transactor gets the promise's fee.`,
 					f.amount(new(big.Int).Sub(after.Settled, before.Settled)), ben.Hex(), f.amount(after.Settled), f.amount(st.Promise.Amount))
 				return nil
 			}
-			before, err := s.client.ChannelState(ctx, st.Contract)
+			before, err := s.Client.ChannelState(ctx, st.Contract)
 			if err != nil {
 				return err
 			}
-			r, err := s.client.Settle(ctx, st)
+			r, err := s.Client.Settle(ctx, st)
 			if err != nil {
 				return err
 			}
-			after, err := s.client.ChannelState(ctx, st.Contract)
+			after, err := s.Client.ChannelState(ctx, st.Contract)
 			if err != nil {
 				return err
 			}
@@ -460,9 +405,9 @@ func newAccountBeneficiaryCmd(f *accountFlags) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			defer s.close()
+			defer s.Close()
 			return f.withSigner(cmd, s.id, func(sg identity.Signer) error {
-				r, err := s.client.SetBeneficiary(cmd.Context(), sg, ben, s.hermes, nil)
+				r, err := s.Client.SetBeneficiary(cmd.Context(), sg, ben, s.Hermes, nil)
 				if err != nil {
 					return err
 				}
@@ -511,22 +456,22 @@ into the file: in a real session only the provider knows it until it is paid.`,
 			if err != nil {
 				return err
 			}
-			defer s.close()
-			st := chain.Settlement{ChainID: s.dep.ChainID, Preimage: pre}
+			defer s.Close()
+			st := chain.Settlement{ChainID: s.Client.Deployment().ChainID, Preimage: pre}
 			st.Promise = chain.Promise{Amount: am, Fee: fe, Hashlock: chain.Hashlock(pre)}
 			if provider != "" {
 				p, err := identity.ParseAddress(provider)
 				if err != nil {
 					return fmt.Errorf("--provider: %w", err)
 				}
-				st.Kind, st.Contract, st.Provider = chain.KindProvider, s.hermes, p
-				st.Promise.ChannelID = chain.ProviderChannelID(p, s.hermes)
+				st.Kind, st.Contract, st.Provider = chain.KindProvider, s.Hermes, p
+				st.Promise.ChannelID = chain.ProviderChannelID(p, s.Hermes)
 			} else {
-				st.Kind, st.Contract = chain.KindConsumer, s.client.ChannelAddress(s.id, s.hermes)
+				st.Kind, st.Contract = chain.KindConsumer, s.Client.ChannelAddress(s.id, s.Hermes)
 				st.Promise.ChannelID = chain.ConsumerChannelID(st.Contract)
 			}
 			return f.withSigner(cmd, s.id, func(sg identity.Signer) error {
-				if err := st.Promise.Sign(sg, s.client.ChainID()); err != nil {
+				if err := st.Promise.Sign(sg, s.Client.ChainID()); err != nil {
 					return err
 				}
 				data, err := json.MarshalIndent(st, "", "  ")
@@ -567,12 +512,12 @@ hermes can still settle promises it holds; afterwards 'myst account exit
 			if err != nil {
 				return err
 			}
-			defer s.close()
+			defer s.Close()
 			ctx := cmd.Context()
-			ch := s.client.ChannelAddress(s.id, s.hermes)
+			ch := s.Client.ChannelAddress(s.id, s.Hermes)
 			w := cmd.OutOrStdout()
 			if finalize {
-				r, err := s.client.FinalizeExit(ctx, ch)
+				r, err := s.Client.FinalizeExit(ctx, ch)
 				if err != nil {
 					return err
 				}
@@ -580,12 +525,12 @@ hermes can still settle promises it holds; afterwards 'myst account exit
 				return nil
 			}
 			return f.withSigner(cmd, s.id, func(sg identity.Signer) error {
-				r, err := s.client.RequestExit(ctx, sg, ch, nil)
+				r, err := s.Client.RequestExit(ctx, sg, ch, nil)
 				if err != nil {
 					return err
 				}
 				printTx(w, "exit requested", r)
-				st, err := s.client.ChannelState(ctx, ch)
+				st, err := s.Client.ChannelState(ctx, ch)
 				if err != nil {
 					return err
 				}

@@ -2,22 +2,18 @@ package main
 
 import (
 	"context"
-	"crypto/ecdsa"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
-	"sync"
-	"time"
 
 	"github.com/ethereum/go-ethereum/common"
-	"github.com/ethereum/go-ethereum/ethclient"
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
 	"github.com/openmyst/openmyst/chain"
-	"github.com/openmyst/openmyst/chain/devchain"
 	"github.com/openmyst/openmyst/identity"
+	"github.com/openmyst/openmyst/node"
 	"github.com/openmyst/openmyst/tequilapi"
 	"github.com/openmyst/openmyst/tequilapi/client"
 )
@@ -38,20 +34,19 @@ func (f *daemonChainFlags) register(fs *pflag.FlagSet) {
 }
 
 // conn returns the lazily-connected chain source the flags describe.
-func (f daemonChainFlags) conn(a *app, log *slog.Logger) (*chainConn, error) {
-	if f.deployment == "" {
-		f.deployment = a.defaultDeploymentPath()
+func (f daemonChainFlags) conn(a *app, log *slog.Logger) (*node.ChainConn, error) {
+	cfg := node.ChainConfig{RPC: f.rpc, Deployment: f.deployment, TransactorKeyFile: f.txKeyFile, Log: log}
+	if cfg.Deployment == "" {
+		cfg.Deployment = a.defaultDeploymentPath()
 	}
-	var hermes common.Address
 	if f.hermes != "" {
 		h, err := identity.ParseAddress(f.hermes)
 		if err != nil {
 			return nil, fmt.Errorf("--chain.hermes: %w", err)
 		}
-		hermes = h
+		cfg.Hermes = h
 	}
-	log.Info("chain connects on first use", "rpc", f.rpc, "deployment", f.deployment)
-	return &chainConn{rpc: f.rpc, deployment: f.deployment, txKeyFile: f.txKeyFile, hermes: hermes, log: log}, nil
+	return node.NewChainConn(cfg), nil
 }
 
 func init() {
@@ -64,92 +59,6 @@ func init() {
 // answer 503 chain_unavailable until it is reachable.
 func startAccountRoutes(_ context.Context, n *daemonNode) (func(context.Context) error, error) {
 	n.API.Add(tequilapi.AccountRoutes(n.Identities, n.Chain, n.Log)...)
-	return nil, nil
-}
-
-// chainConn is a tequilapi.ChainSource that connects lazily, retries after
-// a failure and checks the chain still answers before each use.
-type chainConn struct {
-	rpc, deployment, txKeyFile string
-	hermes                     common.Address
-	log                        *slog.Logger
-
-	mu     sync.Mutex
-	eth    *ethclient.Client
-	client *chain.Client
-	h      common.Address
-}
-
-// chainPingTimeout bounds the connect and liveness checks.
-const chainPingTimeout = 5 * time.Second
-
-// Chain implements tequilapi.ChainSource.
-func (cc *chainConn) Chain(ctx context.Context) (*chain.Client, common.Address, error) {
-	cc.mu.Lock()
-	defer cc.mu.Unlock()
-	pctx, cancel := context.WithTimeout(ctx, chainPingTimeout)
-	defer cancel()
-	if cc.client != nil {
-		if _, err := cc.eth.BlockNumber(pctx); err != nil {
-			return nil, common.Address{}, fmt.Errorf("%w: %s does not answer: %w", tequilapi.ErrChainUnavailable, cc.rpc, err)
-		}
-		return cc.client, cc.h, nil
-	}
-	dep, err := chain.LoadDeployment(cc.deployment)
-	if err != nil {
-		return nil, common.Address{}, fmt.Errorf("%w: %w (start `myst chain dev` or pass --chain.deployment to the daemon)", tequilapi.ErrChainUnavailable, err)
-	}
-	h := cc.hermes
-	if h == (common.Address{}) {
-		h = dep.Hermes
-	}
-	if h == (common.Address{}) {
-		return nil, common.Address{}, fmt.Errorf("%w: the deployment has no hermes: pass --chain.hermes to the daemon", tequilapi.ErrChainUnavailable)
-	}
-	eth, err := ethclient.DialContext(pctx, cc.rpc)
-	if err != nil {
-		return nil, common.Address{}, fmt.Errorf("%w: dial %s: %w", tequilapi.ErrChainUnavailable, cc.rpc, err)
-	}
-	var tx *chain.Transactor
-	key, err := daemonTransactorKey(cc.txKeyFile, dep)
-	if err != nil {
-		eth.Close()
-		return nil, common.Address{}, fmt.Errorf("%w: %w", tequilapi.ErrChainUnavailable, err)
-	}
-	if key != nil {
-		if tx, err = chain.NewTransactor(pctx, eth, key, cc.log); err != nil {
-			eth.Close()
-			return nil, common.Address{}, fmt.Errorf("%w: %s: %w", tequilapi.ErrChainUnavailable, cc.rpc, err)
-		}
-	}
-	c, err := chain.NewClient(pctx, eth, dep, tx, cc.log)
-	if err != nil {
-		eth.Close()
-		return nil, common.Address{}, fmt.Errorf("%w: %s: %w", tequilapi.ErrChainUnavailable, cc.rpc, err)
-	}
-	cc.eth, cc.client, cc.h = eth, c, h
-	cc.log.Info("chain connected", "rpc", cc.rpc, "chainId", dep.ChainID, "hermes", h.Hex(), "read_only", tx == nil)
-	return c, h, nil
-}
-
-func (cc *chainConn) close() {
-	cc.mu.Lock()
-	defer cc.mu.Unlock()
-	if cc.eth != nil {
-		cc.eth.Close()
-		cc.eth, cc.client = nil, nil
-	}
-}
-
-// daemonTransactorKey is the key paying gas: the key file, the dev
-// transactor on dev deployments, or nil (read-only).
-func daemonTransactorKey(file string, dep chain.Deployment) (*ecdsa.PrivateKey, error) {
-	switch {
-	case file != "":
-		return readKeyFile(file)
-	case dep.Faucet:
-		return devchain.DevKey(devchain.TransactorAccount), nil
-	}
 	return nil, nil
 }
 

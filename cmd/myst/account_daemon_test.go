@@ -1,9 +1,6 @@
 package main
 
 import (
-	"context"
-	"errors"
-	"log/slog"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -11,9 +8,7 @@ import (
 
 	gethcommon "github.com/ethereum/go-ethereum/common"
 
-	"github.com/openmyst/openmyst/chain"
 	"github.com/openmyst/openmyst/chain/devchain"
-	"github.com/openmyst/openmyst/tequilapi"
 )
 
 // TestAccountThroughDaemon: with a daemon running for the data dir, `myst
@@ -102,60 +97,4 @@ func TestAccountThroughDaemon(t *testing.T) {
 		t.Fatalf("fallback balance output:\n%s", out)
 	}
 	stopDaemon(t, d2, lines2)
-}
-
-// TestChainConnLazy: the daemon's chain source reports chain_unavailable
-// while the deployment is missing or the RPC does not answer, connects once
-// both are there, and is read-only on a non-dev deployment without a key.
-func TestChainConnLazy(t *testing.T) {
-	if testing.Short() {
-		t.Skip("starts a dev chain")
-	}
-	rpc, depFile := startChainDev(t)
-	ctx := context.Background()
-	log := slog.New(slog.DiscardHandler)
-	later := filepath.Join(t.TempDir(), "later.json")
-	cc := &chainConn{rpc: rpc, deployment: later, log: log}
-	defer cc.close()
-	if _, _, err := cc.Chain(ctx); !errors.Is(err, tequilapi.ErrChainUnavailable) || !strings.Contains(err.Error(), "later.json") {
-		t.Fatalf("missing deployment: %v", err)
-	}
-	dep, err := chain.LoadDeployment(depFile)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := dep.Save(later); err != nil {
-		t.Fatal(err)
-	}
-	c, h, err := cc.Chain(ctx)
-	if err != nil || h != dep.Hermes || c.Transactor() == nil || c.Transactor().Address() != devchain.DevAddress(devchain.TransactorAccount) {
-		t.Fatalf("connected: %v %v %v", c, h, err)
-	}
-	if c2, _, err := cc.Chain(ctx); err != nil || c2 != c {
-		t.Fatalf("second use: %v, same client %v", err, c2 == c)
-	}
-
-	down := &chainConn{rpc: "http://127.0.0.1:" + strconv.Itoa(freePort(t)), deployment: depFile, log: log}
-	if _, _, err := down.Chain(ctx); !errors.Is(err, tequilapi.ErrChainUnavailable) {
-		t.Fatalf("RPC down: %v", err)
-	}
-
-	// Not a dev deployment and no key: read-only.
-	prod := dep
-	prod.Faucet = false
-	prodFile := filepath.Join(t.TempDir(), "prod.json")
-	if err := prod.Save(prodFile); err != nil {
-		t.Fatal(err)
-	}
-	ro := &chainConn{rpc: rpc, deployment: prodFile, log: log}
-	defer ro.close()
-	if c, _, err := ro.Chain(ctx); err != nil || c.Transactor() != nil {
-		t.Fatalf("read-only: %v %v", c, err)
-	}
-	other := gethcommon.HexToAddress("0x00000000000000000000000000000000000000aa")
-	withHermes := &chainConn{rpc: rpc, deployment: depFile, hermes: other, log: log}
-	defer withHermes.close()
-	if _, h, err := withHermes.Chain(ctx); err != nil || h != other {
-		t.Fatalf("--chain.hermes: %v %v", h, err)
-	}
 }

@@ -13,6 +13,7 @@ import (
 	"github.com/openmyst/openmyst/chain"
 	"github.com/openmyst/openmyst/chain/devchain"
 	"github.com/openmyst/openmyst/identity"
+	"github.com/openmyst/openmyst/node"
 )
 
 // defaultDeploymentPath is where `myst chain dev` writes, and other
@@ -142,7 +143,7 @@ Hermes hubs register themselves afterwards (myst hermes).`,
 					return fmt.Errorf("--holder: %w", err)
 				}
 			}
-			key, err := readKeyFile(keyFile)
+			key, err := node.ReadKeyFile(keyFile)
 			if err != nil {
 				return err
 			}

@@ -99,10 +99,10 @@ func runConnectTun(cmd *cobra.Command, req tequilapi.ConnectRequest, t *tunFlags
 	if err != nil {
 		return err
 	}
-	defer s.close()
+	defer s.Close()
 	return t.acct.withSigner(cmd, s.id, func(signer identity.Signer) (rerr error) {
 		c, err := node.StartConsumer(ctx, node.ConsumerConfig{
-			DataDir: filepath.Join(theApp.dataDir, "consumer"), Signer: signer, Chain: s.client, Hermes: s.hermes,
+			DataDir: filepath.Join(theApp.dataDir, "consumer"), Signer: signer, Chain: s.Client, Hermes: s.Hermes,
 			Bootstrap: boot, ListenAddrs: t.listen, Log: theApp.log,
 		})
 		if err != nil {

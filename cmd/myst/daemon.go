@@ -17,6 +17,7 @@ import (
 	"github.com/openmyst/openmyst/buildinfo"
 	"github.com/openmyst/openmyst/discovery"
 	"github.com/openmyst/openmyst/identity"
+	"github.com/openmyst/openmyst/node"
 	"github.com/openmyst/openmyst/p2p"
 	"github.com/openmyst/openmyst/storage"
 	"github.com/openmyst/openmyst/tequilapi"
@@ -39,7 +40,7 @@ type daemonNode struct {
 	// Chain is the node's one chain source (--chain.rpc,
 	// --chain.deployment), connected on first use; every extension that
 	// needs the chain uses it.
-	Chain *chainConn
+	Chain *node.ChainConn
 	// P2P and Discovery are the node's one libp2p host and discovery
 	// service, set by the discovery extension when it starts; extensions
 	// that need the p2p network (the consumer, a provider) read them when
@@ -149,7 +150,7 @@ func runDaemon(ctx context.Context, cmd *cobra.Command, allowRemote bool) error 
 	if err != nil {
 		return err
 	}
-	defer cc.close()
+	defer cc.Close()
 
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()

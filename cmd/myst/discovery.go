@@ -4,8 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"log/slog"
-	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -114,7 +112,7 @@ func startDiscovery(ctx context.Context, n *daemonNode) (func(context.Context) e
 		return nil, err
 	}
 	n.P2P, n.Discovery = node, svc
-	n.API.Add(proposalRoute(svc.Cache(), log))
+	n.API.Add(tequilapi.ProposalRoutes(svc.Cache(), log)...)
 	for _, a := range node.Multiaddrs() {
 		log.Info("p2p: reachable as", "addr", a)
 	}
@@ -251,34 +249,4 @@ func parseAddrs(ss []string) ([]common.Address, error) {
 		out = append(out, a)
 	}
 	return out, nil
-}
-
-// proposalRoute is Tequilapi GET /proposals: the cached proposals matching
-// the query (market.ParseFilter names), in the stable JSON list form.
-func proposalRoute(cache *discovery.Cache, log *slog.Logger) tequilapi.Route {
-	return tequilapi.Route{
-		Method: http.MethodGet,
-		Path:   "/proposals",
-		Op: tequilapi.Operation{
-			Summary:  "Provider proposals seen on the p2p network; filters: service_type, country, ip_type, max_price_hour, max_price_gib (MYST), provider_id, hermes_id, sort",
-			Tags:     []string{"proposals"},
-			Response: []market.Proposal{},
-			Errors:   []int{http.StatusBadRequest},
-		},
-		Handler: func(w http.ResponseWriter, r *http.Request) {
-			f, err := market.ParseFilter(r.URL.Query())
-			if err != nil {
-				tequilapi.WriteError(w, log, tequilapi.NewError(http.StatusBadRequest, "bad_filter", err.Error()))
-				return
-			}
-			b, err := market.MarshalList(cache.Query(f))
-			if err != nil {
-				log.Error("encode proposals", "err", err)
-				http.Error(w, "internal error", http.StatusInternalServerError)
-				return
-			}
-			w.Header().Set("Content-Type", "application/json")
-			_, _ = w.Write(append(b, '\n'))
-		},
-	}
 }

@@ -5,23 +5,16 @@ import (
 	"errors"
 	"fmt"
 	"math/big"
-	"net"
 	"net/url"
 	"os"
 	"path/filepath"
-	"sync"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/spf13/cobra"
 
-	"github.com/openmyst/openmyst/chain"
 	"github.com/openmyst/openmyst/chain/devchain"
-	"github.com/openmyst/openmyst/hermes"
-	"github.com/openmyst/openmyst/hermes/onchain"
-	"github.com/openmyst/openmyst/hermes/store"
 	"github.com/openmyst/openmyst/identity"
+	"github.com/openmyst/openmyst/node"
 )
 
 func newHermesCmd() *cobra.Command {
@@ -56,11 +49,7 @@ Example against the dev chain:
 			if err != nil {
 				return err
 			}
-			defer s.close()
-			hs, err := s.client.HermesState(ctx, s.hermes)
-			if err != nil {
-				return fmt.Errorf("read hermes %s: %w", s.hermes.Hex(), err)
-			}
+			defer s.Close()
 			thr, ok := new(big.Int).SetString(threshold, 10)
 			if !ok || thr.Sign() <= 0 {
 				return fmt.Errorf("--hermes.settle-threshold: %q is not a positive wei amount", threshold)
@@ -69,17 +58,19 @@ Example against the dev chain:
 			if !ok || mf.Sign() < 0 {
 				return fmt.Errorf("--hermes.min-consumer-fee: %q is not a wei amount", minFee)
 			}
+			if maxUnrevealed == 0 {
+				maxUnrevealed = -1 // the flag's 0 is no limit
+			}
+			cfg := node.HermesConfig{
+				Chain: s.Client, Hermes: s.Hermes, DSN: dbDSN, Listen: listen, SettleThreshold: thr, SettleInterval: settleEvery,
+				MinConsumerFee: mf, MaxUnrevealed: maxUnrevealed, MaxBatch: maxBatch, ChainPoll: pollEvery, ProcessMetrics: true, Log: theApp.log,
+			}
 			run := func(signer identity.Signer) error {
-				if signer.Address() != hs.Operator {
-					return fmt.Errorf("operator %s does not operate hermes %s (its operator is %s)", signer.Address().Hex(), s.hermes.Hex(), hs.Operator.Hex())
-				}
-				return runHermes(ctx, cmd, s, hs, signer, hermesRun{
-					db: dbDSN, listen: listen, threshold: thr, minFee: mf, settleEvery: settleEvery, poll: pollEvery,
-					maxUnrevealed: maxUnrevealed, maxBatch: maxBatch,
-				})
+				cfg.Operator = signer
+				return runHermes(ctx, cmd, cfg)
 			}
 			if operator == "" {
-				if !s.dep.Faucet {
+				if !s.Client.Deployment().Faucet {
 					return errors.New("--hermes.operator is required outside dev deployments")
 				}
 				theApp.log.Warn("hermes: using the dev hermes operator key (public; dev chains only)")
@@ -110,51 +101,24 @@ Example against the dev chain:
 	return cmd
 }
 
-type hermesRun struct {
-	db, listen              string
-	threshold, minFee       *big.Int
-	settleEvery, poll       time.Duration
-	maxUnrevealed, maxBatch int
-}
-
-func runHermes(ctx context.Context, cmd *cobra.Command, s *session, hs chain.HermesState, op identity.Signer, r hermesRun) error {
-	dsn := r.db
-	if dsn == "" {
-		if err := theApp.ensureDataDir(); err != nil {
-			return err
-		}
+// runHermes runs the hermes cfg describes until ctx ends; the store
+// defaults to <data-dir>/hermes/hermes.db.
+func runHermes(ctx context.Context, cmd *cobra.Command, cfg node.HermesConfig) error {
+	if cfg.DSN == "" {
 		dir := filepath.Join(theApp.dataDir, "hermes")
 		if err := os.MkdirAll(dir, 0o700); err != nil {
 			return fmt.Errorf("create %s: %w", dir, err)
 		}
-		dsn = filepath.Join(dir, "hermes.db")
+		cfg.DSN = filepath.Join(dir, "hermes.db")
 	}
-	st, err := store.Open(ctx, dsn)
+	h, err := node.StartHermes(ctx, cfg)
 	if err != nil {
 		return err
 	}
-	defer st.Close()
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	svc, err := hermes.New(hermes.Config{
-		ChainID: s.client.ChainID(), HermesID: s.hermes, Operator: op, FeeBasisPoints: hs.FeeBps,
-		MinConsumerFee: r.minFee, MaxUnrevealed: r.maxUnrevealed, SettleThreshold: r.threshold,
-		SettleInterval: r.settleEvery, MaxBatch: r.maxBatch, Log: theApp.log, Metrics: hermes.NewMetrics(reg),
-	}, st, onchain.New(s.client, s.hermes, r.poll, theApp.log))
-	if err != nil {
-		return err
-	}
-	ln, err := net.Listen("tcp", r.listen)
-	if err != nil {
-		return fmt.Errorf("listen %s: %w", r.listen, err)
-	}
-	fmt.Fprintf(cmd.OutOrStdout(), "hermes running\n  api:      http://%s (OpenAPI at /openapi.json, metrics at /metrics)\n  hermes:   %s (fee %d bps)\n  operator: %s\n  chain id: %s\n  store:    %s\n",
-		ln.Addr(), s.hermes.Hex(), hs.FeeBps, op.Address().Hex(), s.client.ChainID(), redactDSN(dsn))
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() { defer wg.Done(); _ = svc.Run(ctx) }()
-	err = hermes.Serve(ctx, ln, svc.Handler(reg))
-	wg.Wait()
+	fmt.Fprintf(cmd.OutOrStdout(), "hermes running\n  api:      %s (OpenAPI at /openapi.json, metrics at /metrics)\n  hermes:   %s (fee %d bps)\n  operator: %s\n  chain id: %s\n  store:    %s\n",
+		h.URL(), cfg.Hermes.Hex(), h.FeeBps, cfg.Operator.Address().Hex(), cfg.Chain.ChainID(), redactDSN(cfg.DSN))
+	<-ctx.Done()
+	err = h.Close()
 	theApp.log.Info("hermes stopped")
 	return err
 }

@@ -88,7 +88,7 @@ GET /earnings and POST /settle.`,
 			if err != nil {
 				return err
 			}
-			defer s.close()
+			defer s.Close()
 			out := cmd.OutOrStdout()
 			locator, closeDB, err := loc.locator(theApp.log)
 			if err != nil {
@@ -97,8 +97,8 @@ GET /earnings and POST /settle.`,
 			defer closeDB()
 			return f.withSigner(cmd, s.id, func(signer identity.Signer) error {
 				p, err := node.StartProvider(ctx, node.ProviderConfig{
-					DataDir: filepath.Join(theApp.dataDir, "provider"), Signer: signer, Chain: s.client,
-					Hermes: s.hermes, HermesURL: hermesURL, Bootstrap: boot, ListenAddrs: listen, NAT: true,
+					DataDir: filepath.Join(theApp.dataDir, "provider"), Signer: signer, Chain: s.Client,
+					Hermes: s.Hermes, HermesURL: hermesURL, Bootstrap: boot, ListenAddrs: listen, NAT: true,
 					Locator: locator,
 					Price:   market.Price{PerHour: market.NewAmount(ph), PerGiB: market.NewAmount(pg)},
 					WGPort:  wgPort, AdvertiseAddr: adv, Allow: rules, ExitMode: mode,
@@ -198,13 +198,13 @@ func newServiceSettleCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			defer s.close()
+			defer s.Close()
 			db, err := storage.Open(filepath.Join(theApp.dataDir, "provider", storage.FileName))
 			if err != nil {
 				return fmt.Errorf("provider database: %w", err)
 			}
 			defer db.Close()
-			st, err := node.NewSettler(ctx, db, s.client, s.hermes, hermesURL, s.id)
+			st, err := node.NewSettler(ctx, db, s.Client, s.Hermes, hermesURL, s.id)
 			if err != nil {
 				return err
 			}

@@ -1,0 +1,193 @@
+package node
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/ethereum/go-ethereum/common"
+	"github.com/ethereum/go-ethereum/crypto"
+	"github.com/ethereum/go-ethereum/ethclient"
+
+	"github.com/openmyst/openmyst/chain"
+	"github.com/openmyst/openmyst/chain/devchain"
+	"github.com/openmyst/openmyst/tequilapi"
+)
+
+// TxMode says whether a chain connection loads a key that pays gas.
+type TxMode int
+
+const (
+	// TxNone: read-only, no key is loaded.
+	TxNone TxMode = iota
+	// TxOptional: the key file, else the dev transactor on a dev
+	// deployment, else read-only.
+	TxOptional
+	// TxRequired: the key file, else the dev transactor on a dev
+	// deployment, else an error.
+	TxRequired
+)
+
+// ChainConfig locates a chain and its contracts.
+type ChainConfig struct {
+	// RPC is the EVM JSON-RPC endpoint.
+	RPC string
+	// Deployment is the contract deployment JSON file.
+	Deployment string
+	// TransactorKeyFile holds the hex private key paying gas (optional).
+	TransactorKeyFile string
+	// Hermes is the hermes contract of the channels (zero: the
+	// deployment's hermes).
+	Hermes common.Address
+	// Tx says whether to load a key paying gas.
+	Tx TxMode
+	// Log receives events (default slog.Default()).
+	Log *slog.Logger
+}
+
+// Chain is an open chain client and the hermes it acts with.
+type Chain struct {
+	// Client is the chain client.
+	Client *chain.Client
+	// Hermes is the hermes contract of the identities' channels.
+	Hermes common.Address
+	eth    *ethclient.Client
+}
+
+// Close disconnects from the RPC endpoint.
+func (c *Chain) Close() { c.eth.Close() }
+
+// OpenChain loads the deployment, dials the RPC endpoint and, per cfg.Tx,
+// loads the key paying gas.
+func OpenChain(ctx context.Context, cfg ChainConfig) (*Chain, error) {
+	log := cfg.Log
+	if log == nil {
+		log = slog.Default()
+	}
+	dep, err := chain.LoadDeployment(cfg.Deployment)
+	if err != nil {
+		return nil, fmt.Errorf("%w (start `myst chain dev` or pass --chain.deployment)", err)
+	}
+	h := cfg.Hermes
+	if h == (common.Address{}) {
+		h = dep.Hermes
+	}
+	if h == (common.Address{}) {
+		return nil, errors.New("no hermes: the deployment has none, name the hermes contract")
+	}
+	var key *ecdsa.PrivateKey
+	if cfg.Tx != TxNone {
+		if key, err = TransactorKey(cfg.TransactorKeyFile, dep); err != nil {
+			return nil, err
+		}
+		if key == nil && cfg.Tx == TxRequired {
+			return nil, errors.New("not a dev deployment: pass --chain.transactor-key-file with the key that pays gas")
+		}
+	}
+	eth, err := ethclient.DialContext(ctx, cfg.RPC)
+	if err != nil {
+		return nil, fmt.Errorf("dial %s: %w", cfg.RPC, err)
+	}
+	var tx *chain.Transactor
+	if key != nil {
+		if tx, err = chain.NewTransactor(ctx, eth, key, log); err != nil {
+			eth.Close()
+			return nil, fmt.Errorf("%s: %w", cfg.RPC, err)
+		}
+	}
+	c, err := chain.NewClient(ctx, eth, dep, tx, log)
+	if err != nil {
+		eth.Close()
+		return nil, fmt.Errorf("%s: %w", cfg.RPC, err)
+	}
+	return &Chain{Client: c, Hermes: h, eth: eth}, nil
+}
+
+// TransactorKey is the key paying gas: the key file, the dev transactor on
+// dev deployments, or nil (read-only).
+func TransactorKey(file string, dep chain.Deployment) (*ecdsa.PrivateKey, error) {
+	switch {
+	case file != "":
+		return ReadKeyFile(file)
+	case dep.Faucet:
+		return devchain.DevKey(devchain.TransactorAccount), nil
+	}
+	return nil, nil
+}
+
+// ReadKeyFile reads a hex private key (the account paying gas). The key is
+// never printed, not even in errors.
+func ReadKeyFile(path string) (*ecdsa.PrivateKey, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("read transactor key: %w", err)
+	}
+	k, err := crypto.HexToECDSA(strings.TrimPrefix(strings.TrimSpace(string(data)), "0x"))
+	if err != nil {
+		return nil, fmt.Errorf("transactor key file %s: not a hex private key", path)
+	}
+	return k, nil
+}
+
+// ChainConn is a node's one chain source: it connects on first use
+// (TxOptional: read-only without a key), retries after a failure and
+// checks the chain still answers before each use, so a node starts
+// without a chain. It implements tequilapi.ChainSource.
+type ChainConn struct {
+	cfg ChainConfig
+
+	mu sync.Mutex
+	c  *Chain
+}
+
+// NewChainConn returns the lazily-connected chain source cfg describes
+// (cfg.Tx is ignored: a key is used when there is one).
+func NewChainConn(cfg ChainConfig) *ChainConn {
+	cfg.Tx = TxOptional
+	if cfg.Log == nil {
+		cfg.Log = slog.Default()
+	}
+	cfg.Log.Info("chain connects on first use", "rpc", cfg.RPC, "deployment", cfg.Deployment)
+	return &ChainConn{cfg: cfg}
+}
+
+// chainPingTimeout bounds the connect and liveness checks.
+const chainPingTimeout = 5 * time.Second
+
+// Chain implements tequilapi.ChainSource. Errors wrap
+// tequilapi.ErrChainUnavailable.
+func (cc *ChainConn) Chain(ctx context.Context) (*chain.Client, common.Address, error) {
+	cc.mu.Lock()
+	defer cc.mu.Unlock()
+	pctx, cancel := context.WithTimeout(ctx, chainPingTimeout)
+	defer cancel()
+	if cc.c != nil {
+		if _, err := cc.c.eth.BlockNumber(pctx); err != nil {
+			return nil, common.Address{}, fmt.Errorf("%w: %s does not answer: %w", tequilapi.ErrChainUnavailable, cc.cfg.RPC, err)
+		}
+		return cc.c.Client, cc.c.Hermes, nil
+	}
+	c, err := OpenChain(pctx, cc.cfg)
+	if err != nil {
+		return nil, common.Address{}, fmt.Errorf("%w: %w", tequilapi.ErrChainUnavailable, err)
+	}
+	cc.c = c
+	cc.cfg.Log.Info("chain connected", "rpc", cc.cfg.RPC, "chainId", c.Client.Deployment().ChainID, "hermes", c.Hermes.Hex(), "read_only", c.Client.Transactor() == nil)
+	return c.Client, c.Hermes, nil
+}
+
+// Close disconnects; a later Chain connects again.
+func (cc *ChainConn) Close() {
+	cc.mu.Lock()
+	defer cc.mu.Unlock()
+	if cc.c != nil {
+		cc.c.Close()
+		cc.c = nil
+	}
+}
