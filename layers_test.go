@@ -41,14 +41,16 @@ type room struct {
 // rooms is THE layering table. Lower layers never import higher ones; rooms
 // on the same layer never import each other.
 var rooms = []room{
-	{"base", 0, []string{"buildinfo", "config", "storage", "identity", "payments"},
-		"build info, configuration, node-local storage, keys and signatures, promise/invoice values"},
+	{"base", 0, []string{"buildinfo", "config", "storage", "identity", "payments", "ratelimit", "internal/testenv"},
+		"build info, configuration, node-local storage, keys and signatures, promise/invoice values, rate limits, test capability checks"},
 	{"chain", 1, []string{"chain"},
 		"contract bindings, the chain client, the in-process dev chain"},
 	{"market", 2, []string{"market", "p2p", "discovery", "geoip"},
 		"proposals, the libp2p host and session protocol, discovery, location"},
-	{"tunnel", 2, []string{"tunnel"},
-		"the WireGuard data plane (userspace and kernel), proxies, exit policy"},
+	{"tunnel", 2, []string{"tunnel", "internal/natlab"},
+		"the WireGuard data plane (userspace and kernel), proxies, exit policy, the namespace and NAT labs"},
+	{"nat", 2, []string{"nat", "relay"},
+		"NAT traversal: port mapping; the relay role (STUN, TURN)"},
 	{"session", 3, []string{"session"},
 		"provider and consumer sessions, invoice tracking and paying, history"},
 	{"hermes", 3, []string{"hermes"},
