@@ -325,6 +325,14 @@ func natRouter(tb testing.TB, ns *netns.NS, kind Kind, host netip.Addr, forward 
 		ct state established,related accept
 		ct status dnat accept
 	}
+	chain input {
+		# Like a home router's firewall: nothing new from the internet
+		# reaches the router itself. Dropping here also keeps conntrack
+		# from confirming an entry for the unsolicited flow, which would
+		# make masquerade move a later outbound flow to another port.
+		type filter hook input priority filter; policy accept;
+		iifname "wan0" ct state new drop
+	}
 }
 `, pre.String(), masq, fwd.String())
 	runNft(tb, ns, rules)

@@ -1,0 +1,244 @@
+// Package ice connects two nodes for a session's WireGuard datagrams
+// through NATs with Interactive Connectivity Establishment (RFC 8445),
+// using pion/ice, the library Netbird uses for the same job. Each side
+// gathers candidates — host addresses, server-reflexive addresses learnt
+// from the network's STUN servers, and relayed addresses allocated on its
+// TURN relays — sends them to the other side as an Offer over the signed
+// session stream, and runs connectivity checks; the pair that works with
+// the best priority carries WireGuard (through Bind). A direct pair
+// (host, server- or peer-reflexive) is preferred; a relayed one is the
+// fallback when no direct path exists.
+package ice
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/netip"
+	"strings"
+	"sync"
+	"time"
+
+	pion "github.com/pion/ice/v4"
+	"github.com/pion/logging"
+	"github.com/pion/stun/v3"
+)
+
+// Server is a STUN or TURN server: "stun:host:port",
+// "turn:host:port?transport=udp|tcp" or "turns:host:port" (TURN over TLS),
+// with credentials for TURN.
+type Server struct {
+	URL      string
+	Username string
+	Password string
+}
+
+// Config configures an Agent.
+type Config struct {
+	// Servers are the network's STUN and TURN servers.
+	Servers []Server
+	// Policy says which remote candidates are acceptable.
+	Policy CandidatePolicy
+	// RelayOnly gathers only relayed candidates (for networks where the
+	// user wants the relay, and for tests).
+	RelayOnly bool
+	// Timeout bounds the connectivity checks; zero means DefaultTimeout.
+	Timeout time.Duration
+	// GatherTimeout bounds gathering: candidates that are not in by then
+	// (a STUN or TURN server that a firewall silently drops) are left
+	// out. Zero means DefaultGatherTimeout.
+	GatherTimeout time.Duration
+	// Logger receives progress; nil means slog.Default().
+	Logger *slog.Logger
+}
+
+// Default time limits.
+const (
+	// DefaultTimeout bounds how long Connect waits for a working pair.
+	DefaultTimeout = 15 * time.Second
+	// DefaultGatherTimeout bounds how long Gather waits for candidates.
+	DefaultGatherTimeout = 3 * time.Second
+)
+
+// Path kinds.
+const (
+	PathDirect = "direct"
+	PathRelay  = "relay"
+)
+
+// Path describes the selected candidate pair.
+type Path struct {
+	// Kind is PathDirect or PathRelay.
+	Kind string
+	// Local and Remote are the candidate types of the pair ("host",
+	// "srflx", "prflx", "relay").
+	Local, Remote string
+	// RemoteAddr is where this side sends (the peer's or its relay's
+	// address).
+	RemoteAddr netip.AddrPort
+}
+
+// Agent is one side of one session's ICE.
+type Agent struct {
+	cfg         Config
+	controlling bool
+	agent       *pion.Agent
+	log         *slog.Logger
+
+	gathered chan struct{}
+	mu       sync.Mutex
+	local    []string
+}
+
+// NewAgent makes an agent. The consumer (which dials) is controlling,
+// the provider controlled.
+func NewAgent(cfg Config, controlling bool) (*Agent, error) {
+	if cfg.Timeout <= 0 {
+		cfg.Timeout = DefaultTimeout
+	}
+	if cfg.GatherTimeout <= 0 {
+		cfg.GatherTimeout = DefaultGatherTimeout
+	}
+	log := cfg.Logger
+	if log == nil {
+		log = slog.Default()
+	}
+	var urls []*stun.URI
+	for _, s := range cfg.Servers {
+		u, err := stun.ParseURI(s.URL)
+		if err != nil {
+			return nil, fmt.Errorf("ice: server %q: %w", s.URL, err)
+		}
+		u.Username, u.Password = s.Username, s.Password
+		urls = append(urls, u)
+	}
+	types := []pion.CandidateType{pion.CandidateTypeHost, pion.CandidateTypeServerReflexive, pion.CandidateTypeRelay}
+	if cfg.RelayOnly {
+		types = []pion.CandidateType{pion.CandidateTypeRelay}
+	}
+	lf := logging.NewDefaultLoggerFactory()
+	lf.DefaultLogLevel = logging.LogLevelError
+	disconnected, failed, keepalive := 5*time.Second, 25*time.Second, 2*time.Second
+	check := 200 * time.Millisecond
+	pa, err := pion.NewAgent(&pion.AgentConfig{
+		Urls:                urls,
+		NetworkTypes:        []pion.NetworkType{pion.NetworkTypeUDP4, pion.NetworkTypeUDP6},
+		CandidateTypes:      types,
+		LoggerFactory:       lf,
+		DisconnectedTimeout: &disconnected,
+		FailedTimeout:       &failed,
+		KeepaliveInterval:   &keepalive,
+		CheckInterval:       &check,
+		MulticastDNSMode:    pion.MulticastDNSModeDisabled,
+		STUNGatherTimeout:   &cfg.GatherTimeout,
+		IPFilter: func(ip net.IP) bool {
+			// Never offer loopback or link-local host candidates; private
+			// ones only where the policy accepts them from peers too.
+			a, ok := netip.AddrFromSlice(ip)
+			return ok && !a.Unmap().IsLoopback() && !a.IsLinkLocalUnicast() && (cfg.Policy.AllowPrivate || !a.Unmap().IsPrivate())
+		},
+	})
+	if err != nil {
+		return nil, fmt.Errorf("ice: new agent: %w", err)
+	}
+	a := &Agent{cfg: cfg, controlling: controlling, agent: pa, log: log.With("component", "ice"), gathered: make(chan struct{})}
+	if err := pa.OnCandidate(func(c pion.Candidate) {
+		if c == nil {
+			close(a.gathered)
+			return
+		}
+		a.mu.Lock()
+		if len(a.local) < MaxCandidates {
+			a.local = append(a.local, c.Marshal())
+		}
+		a.mu.Unlock()
+	}); err != nil {
+		pa.Close()
+		return nil, fmt.Errorf("ice: %w", err)
+	}
+	return a, nil
+}
+
+// Gather collects this side's candidates, for at most the gather
+// timeout, and returns the Offer to send.
+func (a *Agent) Gather(ctx context.Context) (Offer, error) {
+	ctx, cancel := context.WithTimeout(ctx, a.cfg.GatherTimeout)
+	defer cancel()
+	ufrag, pwd, err := a.agent.GetLocalUserCredentials()
+	if err != nil {
+		return Offer{}, fmt.Errorf("ice: credentials: %w", err)
+	}
+	if err := a.agent.GatherCandidates(); err != nil {
+		return Offer{}, fmt.Errorf("ice: gather: %w", err)
+	}
+	select {
+	case <-a.gathered:
+	case <-ctx.Done():
+		// Whatever came in time is the offer; a parent context that
+		// ended is an error.
+		if context.Cause(ctx) != context.DeadlineExceeded {
+			return Offer{}, fmt.Errorf("ice: gather: %w", ctx.Err())
+		}
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if len(a.local) == 0 {
+		return Offer{}, errors.New("ice: no candidates gathered (no usable interface, STUN or TURN server)")
+	}
+	return Offer{Ufrag: ufrag, Pwd: pwd, Candidates: append([]string(nil), a.local...)}, nil
+}
+
+// Connect runs the connectivity checks against the peer's offer and
+// returns the connection over the selected pair. The offer must have been
+// validated (DecodeOffer or Offer.Validate) under this agent's policy.
+func (a *Agent) Connect(ctx context.Context, remote Offer) (net.Conn, error) {
+	cands, err := remote.Validate(a.cfg.Policy)
+	if err != nil {
+		return nil, err
+	}
+	for _, c := range cands {
+		if err := a.agent.AddRemoteCandidate(c); err != nil {
+			return nil, fmt.Errorf("ice: remote candidate: %w", err)
+		}
+	}
+	ctx, cancel := context.WithTimeout(ctx, a.cfg.Timeout)
+	defer cancel()
+	var conn *pion.Conn
+	if a.controlling {
+		conn, err = a.agent.Dial(ctx, remote.Ufrag, remote.Pwd)
+	} else {
+		conn, err = a.agent.Accept(ctx, remote.Ufrag, remote.Pwd)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("ice: no working candidate pair: %w", err)
+	}
+	p := a.Path()
+	a.log.Info("ice connected", "path", p.Kind, "local", p.Local, "remote", p.Remote, "to", p.RemoteAddr)
+	return conn, nil
+}
+
+// Path returns the selected pair, or a zero Path before one is selected.
+func (a *Agent) Path() Path {
+	pair, err := a.agent.GetSelectedCandidatePair()
+	if err != nil || pair == nil {
+		return Path{}
+	}
+	p := Path{Local: pair.Local.Type().String(), Remote: pair.Remote.Type().String(), Kind: PathDirect}
+	if pair.Local.Type() == pion.CandidateTypeRelay || pair.Remote.Type() == pion.CandidateTypeRelay {
+		p.Kind = PathRelay
+	}
+	if ip, err := netip.ParseAddr(pair.Remote.Address()); err == nil {
+		p.RemoteAddr = netip.AddrPortFrom(ip.Unmap(), uint16(pair.Remote.Port()))
+	}
+	return p
+}
+
+// Close stops the agent and every candidate socket and allocation.
+func (a *Agent) Close() error {
+	if err := a.agent.Close(); err != nil && !strings.Contains(err.Error(), "closed") {
+		return fmt.Errorf("ice: close: %w", err)
+	}
+	return nil
+}

@@ -1,0 +1,130 @@
+package ice
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/netip"
+	"strings"
+	"testing"
+)
+
+func goodOffer() Offer {
+	return Offer{
+		Ufrag: "YSrLPoYAfVTnNuYJ",
+		Pwd:   "uJGkqqlHamqDNXHQYkiIigvkZudiesAI",
+		Candidates: []string{
+			"3219196220 1 udp 2130706431 198.18.0.13 42632 typ host",
+			"3941731551 1 udp 1694498815 198.18.0.13 56507 typ srflx raddr 0.0.0.0 rport 56507",
+			"1314363936 1 udp 16777215 198.18.0.1 34756 typ relay raddr 198.18.0.13 rport 51707",
+		},
+	}
+}
+
+func TestOfferValidate(t *testing.T) {
+	if cands, err := goodOffer().Validate(CandidatePolicy{}); err != nil || len(cands) != 3 {
+		t.Fatalf("good offer: %d candidates, %v", len(cands), err)
+	}
+	withCand := func(c string) func(*Offer) {
+		return func(o *Offer) { o.Candidates = append(o.Candidates, c) }
+	}
+	for name, tc := range map[string]struct {
+		mod  func(*Offer)
+		want error
+	}{
+		"short ufrag":     {func(o *Offer) { o.Ufrag = "abc" }, ErrBadOffer},
+		"ufrag char":      {func(o *Offer) { o.Ufrag = "abc d" }, ErrBadOffer},
+		"short pwd":       {func(o *Offer) { o.Pwd = "short" }, ErrBadOffer},
+		"long pwd":        {func(o *Offer) { o.Pwd = strings.Repeat("a", 65) }, ErrBadOffer},
+		"no candidates":   {func(o *Offer) { o.Candidates = nil }, ErrBadOffer},
+		"too many":        {func(o *Offer) { o.Candidates = make([]string, MaxCandidates+1) }, ErrBadOffer},
+		"garbage":         {withCand("not a candidate"), ErrBadCandidate},
+		"loopback":        {withCand("1 1 udp 2130706431 127.0.0.1 5000 typ host"), ErrBadCandidate},
+		"private":         {withCand("1 1 udp 2130706431 192.168.1.2 5000 typ host"), ErrBadCandidate},
+		"metadata":        {withCand("1 1 udp 2130706431 169.254.169.254 80 typ host"), ErrBadCandidate},
+		"link-local v6":   {withCand("1 1 udp 2130706431 fe80::1 5000 typ host"), ErrBadCandidate},
+		"unspecified":     {withCand("1 1 udp 2130706431 0.0.0.0 5000 typ host"), ErrBadCandidate},
+		"multicast":       {withCand("1 1 udp 2130706431 239.255.255.250 1900 typ host"), ErrBadCandidate},
+		"broadcast":       {withCand("1 1 udp 2130706431 255.255.255.255 5000 typ host"), ErrBadCandidate},
+		"hostname (mDNS)": {withCand("1 1 udp 2130706431 a.local 5000 typ host"), ErrBadCandidate},
+		"tcp":             {withCand("1 1 tcp 2130706431 198.18.0.2 5000 typ host tcptype passive"), ErrBadCandidate},
+		"port 0":          {withCand("1 1 udp 2130706431 198.18.0.2 0 typ host"), ErrBadCandidate},
+		"oversize":        {withCand("1 1 udp 2130706431 198.18.0.2 5000 typ host " + strings.Repeat("x", 300)), ErrBadCandidate},
+	} {
+		t.Run(name, func(t *testing.T) {
+			o := goodOffer()
+			tc.mod(&o)
+			if _, err := o.Validate(CandidatePolicy{}); !errors.Is(err, tc.want) {
+				t.Fatalf("error %v, want %v", err, tc.want)
+			}
+		})
+	}
+	// A devnet accepts its loopback and private candidates, never the rest.
+	o := goodOffer()
+	o.Candidates = append(o.Candidates, "1 1 udp 2130706431 127.0.0.1 5000 typ host", "1 1 udp 2130706431 10.0.0.2 5000 typ host")
+	if _, err := o.Validate(CandidatePolicy{AllowPrivate: true}); err != nil {
+		t.Fatalf("devnet policy: %v", err)
+	}
+	o.Candidates = append(o.Candidates, "1 1 udp 2130706431 169.254.169.254 80 typ host")
+	if _, err := o.Validate(CandidatePolicy{AllowPrivate: true}); !errors.Is(err, ErrBadCandidate) {
+		t.Fatalf("devnet policy accepted the metadata address: %v", err)
+	}
+}
+
+func TestDecodeOfferStrict(t *testing.T) {
+	b, _ := json.Marshal(goodOffer())
+	if _, _, err := DecodeOffer(b, CandidatePolicy{}); err != nil {
+		t.Fatal(err)
+	}
+	for name, in := range map[string]string{
+		"unknown field": strings.Replace(string(b), `"ufrag"`, `"x":1,"ufrag"`, 1),
+		"trailing":      string(b) + "{}",
+		"not json":      "ice",
+		"oversize":      `{"ufrag":"` + strings.Repeat("a", MaxOfferSize) + `"}`,
+	} {
+		if _, _, err := DecodeOffer([]byte(in), CandidatePolicy{}); !errors.Is(err, ErrBadOffer) {
+			t.Errorf("%s: error %v, want ErrBadOffer", name, err)
+		}
+	}
+}
+
+func TestCandidatePolicy(t *testing.T) {
+	for _, tc := range []struct {
+		a       string
+		private bool
+		want    bool
+	}{
+		{"198.18.0.1", false, true}, {"2001:db8::2", false, true},
+		{"10.0.0.1", false, false}, {"10.0.0.1", true, true},
+		{"::1", true, true}, {"::1", false, false},
+		{"169.254.169.254", true, false}, {"ff02::1", true, false},
+		{"::ffff:127.0.0.1", false, false},
+	} {
+		if got := (CandidatePolicy{AllowPrivate: tc.private}).Allowed(netip.MustParseAddr(tc.a)); got != tc.want {
+			t.Errorf("Allowed(%s, private=%v) = %v", tc.a, tc.private, got)
+		}
+	}
+}
+
+// FuzzDecodeOffer: no input panics, and an accepted offer re-encodes to
+// one that is accepted again with the same candidates.
+func FuzzDecodeOffer(f *testing.F) {
+	b, _ := json.Marshal(goodOffer())
+	f.Add(b)
+	f.Add([]byte(`{"ufrag":"abcd","pwd":"0123456789012345678901","candidates":["1 1 udp 1 198.18.0.1 1 typ host"]}`))
+	f.Add([]byte(`{"candidates":["1 1 udp 1 ::1 1 typ host generation 0"]}`))
+	f.Fuzz(func(t *testing.T, in []byte) {
+		o, cands, err := DecodeOffer(in, CandidatePolicy{})
+		if err != nil {
+			return
+		}
+		again, _ := json.Marshal(o)
+		_, cands2, err := DecodeOffer(again, CandidatePolicy{})
+		if err != nil {
+			t.Fatalf("re-encoded offer refused: %v", err)
+		}
+		if fmt.Sprint(len(cands)) != fmt.Sprint(len(cands2)) {
+			t.Fatalf("candidates changed: %d -> %d", len(cands), len(cands2))
+		}
+	})
+}
