@@ -350,18 +350,26 @@ func runNft(tb testing.TB, ns *netns.NS, rules string) {
 // SetDelay adds a one-way delay of d (tc netem) to every internet link
 // made so far, in the direction from the internet to the attached
 // namespace, so a packet between two attached namespaces is delayed once
-// by d each way. d = 0 removes the delay.
-func (l *Lab) SetDelay(d time.Duration) {
+// by d each way. d = 0 removes the delay. It returns an error, and changes
+// nothing, where the kernel has no netem (CONFIG_NET_SCH_NETEM).
+func (l *Lab) SetDelay(d time.Duration) error {
 	l.tb.Helper()
 	l.mu.Lock()
 	links := append([]string(nil), l.links...)
 	l.mu.Unlock()
-	for _, ifc := range links {
+	for i, ifc := range links {
 		_, _ = l.inet.Run(l.tb.Context(), "tc", "qdisc", "del", "dev", ifc, "root")
-		if d > 0 {
-			l.inet.MustRun("tc", "qdisc", "add", "dev", ifc, "root", "netem", "delay", fmt.Sprintf("%dus", d.Microseconds()))
+		if d <= 0 {
+			continue
+		}
+		if _, err := l.inet.Run(l.tb.Context(), "tc", "qdisc", "add", "dev", ifc, "root", "netem", "delay", fmt.Sprintf("%dus", d.Microseconds())); err != nil {
+			for _, done := range links[:i] {
+				_, _ = l.inet.Run(l.tb.Context(), "tc", "qdisc", "del", "dev", done, "root")
+			}
+			return fmt.Errorf("natlab: delay: %w", err)
 		}
 	}
+	return nil
 }
 
 // StartUPnP runs miniupnpd (Debian's package; UPnP IGD, NAT-PMP and PCP)

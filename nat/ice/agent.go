@@ -121,18 +121,27 @@ func NewAgent(cfg Config, controlling bool) (*Agent, error) {
 	lf := logging.NewDefaultLoggerFactory()
 	lf.DefaultLogLevel = logging.LogLevelError
 	disconnected, failed, keepalive := 5*time.Second, 25*time.Second, 2*time.Second
-	check := 200 * time.Millisecond
+	check := 50 * time.Millisecond
+	// Accept a direct pair as soon as it works (a host pair at once, a
+	// server- or peer-reflexive one after 100 ms in case a host pair is
+	// about to succeed); a relayed one only when nothing direct worked
+	// for 2 s.
+	hostWait, srflxWait, prflxWait, relayWait := time.Duration(0), 100*time.Millisecond, 100*time.Millisecond, 2*time.Second
 	pa, err := pion.NewAgent(&pion.AgentConfig{
-		Urls:                urls,
-		NetworkTypes:        []pion.NetworkType{pion.NetworkTypeUDP4, pion.NetworkTypeUDP6},
-		CandidateTypes:      types,
-		LoggerFactory:       lf,
-		DisconnectedTimeout: &disconnected,
-		FailedTimeout:       &failed,
-		KeepaliveInterval:   &keepalive,
-		CheckInterval:       &check,
-		MulticastDNSMode:    pion.MulticastDNSModeDisabled,
-		STUNGatherTimeout:   &cfg.GatherTimeout,
+		Urls:                   urls,
+		NetworkTypes:           []pion.NetworkType{pion.NetworkTypeUDP4, pion.NetworkTypeUDP6},
+		CandidateTypes:         types,
+		LoggerFactory:          lf,
+		DisconnectedTimeout:    &disconnected,
+		FailedTimeout:          &failed,
+		KeepaliveInterval:      &keepalive,
+		CheckInterval:          &check,
+		MulticastDNSMode:       pion.MulticastDNSModeDisabled,
+		STUNGatherTimeout:      &cfg.GatherTimeout,
+		HostAcceptanceMinWait:  &hostWait,
+		SrflxAcceptanceMinWait: &srflxWait,
+		PrflxAcceptanceMinWait: &prflxWait,
+		RelayAcceptanceMinWait: &relayWait,
 		IPFilter: func(ip net.IP) bool {
 			// Never offer loopback or link-local host candidates; private
 			// ones only where the policy accepts them from peers too.

@@ -16,6 +16,7 @@ import (
 	"os"
 	"os/exec"
 	"os/signal"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -40,6 +41,9 @@ const (
 	childSecretEnv  = "ICE_LAB_SECRET"
 	childPublicEnv  = "ICE_LAB_PUBLIC"
 	childRelayOnly  = "ICE_LAB_RELAY_ONLY"
+	childBulkEnv    = "ICE_LAB_BULK" // bytes the consumer also fetches, timed
+	// childRelayBandwidthEnv sets the relay's per-allocation cap (bytes/s).
+	childRelayBandwidthEnv = "ICE_LAB_RELAY_BANDWIDTH"
 )
 
 // Tunnel addresses and the payload of the lab sessions.
@@ -67,10 +71,12 @@ func TestMain(m *testing.M) {
 }
 
 func runRelay() int {
+	bw, _ := strconv.Atoi(os.Getenv(childRelayBandwidthEnv))
 	s, err := relay.Start(relay.Config{
 		UDP: ":3478", TCP: ":3478",
-		PublicIP: netip.MustParseAddr(os.Getenv(childPublicEnv)),
-		Secret:   []byte(labSecret),
+		PublicIP:  netip.MustParseAddr(os.Getenv(childPublicEnv)),
+		Secret:    []byte(labSecret),
+		Bandwidth: bw,
 	})
 	if err != nil {
 		fmt.Printf("FATAL %v\n", err)
@@ -111,6 +117,7 @@ func runPeer(role string) error {
 		return err
 	}
 	defer agent.Close()
+	t0 := time.Now() // the session's start, for connect → first byte
 	gctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	offer, err := agent.Gather(gctx)
 	cancel()
@@ -186,7 +193,20 @@ func runPeer(role string) error {
 			return err
 		}
 		body := payload()
-		srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write(body) })}
+		srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if n, err := strconv.Atoi(r.URL.Query().Get("bulk")); err == nil && n > 0 {
+				chunk := make([]byte, 64<<10)
+				for n > 0 {
+					k := min(n, len(chunk))
+					if _, err := w.Write(chunk[:k]); err != nil {
+						return
+					}
+					n -= k
+				}
+				return
+			}
+			_, _ = w.Write(body)
+		})}
 		go srv.Serve(ln)
 		defer srv.Close()
 		fmt.Println("SERVING")
@@ -203,13 +223,33 @@ func runPeer(role string) error {
 			time.Sleep(200 * time.Millisecond)
 			continue
 		}
+		first := make([]byte, 1)
+		if _, err := io.ReadFull(resp.Body, first); err != nil {
+			resp.Body.Close()
+			return fmt.Errorf("fetch: %w", err)
+		}
+		fmt.Printf("FIRSTBYTE %d\n", time.Since(t0).Microseconds())
 		h := sha256.New()
+		h.Write(first)
 		n, err := io.Copy(h, resp.Body)
 		resp.Body.Close()
 		if err != nil {
 			return fmt.Errorf("fetch: %w", err)
 		}
-		fmt.Printf("FETCHED %d %x\n", n, h.Sum(nil))
+		fmt.Printf("FETCHED %d %x\n", n+1, h.Sum(nil))
+		if bulk, _ := strconv.Atoi(os.Getenv(childBulkEnv)); bulk > 0 {
+			start := time.Now()
+			resp, err := client.Get(fmt.Sprintf("http://%s:8080/?bulk=%d", providerTunnelIP, bulk))
+			if err != nil {
+				return fmt.Errorf("bulk: %w", err)
+			}
+			n, err := io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+			if err != nil || n != int64(bulk) {
+				return fmt.Errorf("bulk: %d of %d bytes: %v", n, bulk, err)
+			}
+			fmt.Printf("BULK %d %d\n", n, time.Since(start).Microseconds())
+		}
 		return nil
 	}
 	return fmt.Errorf("no HTTP through the tunnel: %v", lastErr)
@@ -224,6 +264,8 @@ type child struct {
 	out    strings.Builder
 	errOut lockedBuffer
 	done   chan struct{}
+
+	stopOnce sync.Once
 }
 
 // lockedBuffer collects a child's stderr.
@@ -244,7 +286,7 @@ func (l *lockedBuffer) String() string {
 	return l.b.String()
 }
 
-func startChild(t *testing.T, ns *netns.NS, env ...string) *child {
+func startChild(t testing.TB, ns *netns.NS, env ...string) *child {
 	t.Helper()
 	cmd := ns.Command(context.Background(), os.Args[0], "-test.run=^$")
 	cmd.Env = append(os.Environ(), env...)
@@ -272,21 +314,26 @@ func startChild(t *testing.T, ns *netns.NS, env ...string) *child {
 		}
 		close(c.lines)
 	}()
-	t.Cleanup(func() {
-		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGTERM)
-		select {
-		case <-c.done:
-		case <-time.After(5 * time.Second):
-			_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
-			<-c.done
-		}
-		_ = cmd.Wait()
-	})
+	t.Cleanup(c.stop)
 	return c
 }
 
+// stop ends the child (SIGTERM, then SIGKILL after 5 s) and waits for it.
+func (c *child) stop() {
+	c.stopOnce.Do(func() {
+		_ = syscall.Kill(-c.cmd.Process.Pid, syscall.SIGTERM)
+		select {
+		case <-c.done:
+		case <-time.After(5 * time.Second):
+			_ = syscall.Kill(-c.cmd.Process.Pid, syscall.SIGKILL)
+			<-c.done
+		}
+		_ = c.cmd.Wait()
+	})
+}
+
 // expect waits for a line starting with prefix and returns the rest.
-func (c *child) expect(t *testing.T, prefix string, within time.Duration) string {
+func (c *child) expect(t testing.TB, prefix string, within time.Duration) string {
 	t.Helper()
 	timer := time.NewTimer(within)
 	defer timer.Stop()
@@ -312,17 +359,31 @@ func (c *child) expect(t *testing.T, prefix string, within time.Duration) string
 	}
 }
 
+// pairResult is what one lab session measured.
+type pairResult struct {
+	path      Path
+	firstByte time.Duration // session start → first byte through the tunnel
+	bulkBytes int64
+	bulkTime  time.Duration
+}
+
 // labPair runs one consumer × provider session over ICE in the NAT lab and
-// returns the path the consumer used.
-func labPair(t *testing.T, lab *natlab.Lab, servers []Server, cons, prov *natlab.Site, relayOnly bool) Path {
+// returns the path the consumer used. bulk > 0 also times a transfer of
+// that many bytes.
+func labPair(t testing.TB, lab *natlab.Lab, servers []Server, cons, prov *natlab.Site, relayOnly bool, bulk int) pairResult {
 	t.Helper()
 	sv, _ := json.Marshal(servers)
 	env := []string{childServersEnv + "=" + string(sv)}
 	if relayOnly {
 		env = append(env, childRelayOnly+"=1")
 	}
+	if bulk > 0 {
+		env = append(env, fmt.Sprintf("%s=%d", childBulkEnv, bulk))
+	}
 	p := startChild(t, prov.Host.NS, append(env, childRoleEnv+"=provider")...)
+	defer p.stop()
 	c := startChild(t, cons.Host.NS, append(env, childRoleEnv+"=consumer")...)
+	defer c.stop()
 	pOffer, pKey := p.expect(t, "OFFER", 15*time.Second), p.expect(t, "KEY", time.Second)
 	cOffer, cKey := c.expect(t, "OFFER", 15*time.Second), c.expect(t, "KEY", time.Second)
 	fmt.Fprintf(p.stdin, "PEER %s %s\n", cOffer, cKey)
@@ -330,22 +391,27 @@ func labPair(t *testing.T, lab *natlab.Lab, servers []Server, cons, prov *natlab
 	f := strings.Fields(c.expect(t, "PATH", 30*time.Second))
 	p.expect(t, "PATH", 30*time.Second)
 	p.expect(t, "SERVING", 10*time.Second)
+	fb, _ := strconv.ParseInt(c.expect(t, "FIRSTBYTE", 30*time.Second), 10, 64)
 	got := strings.Fields(c.expect(t, "FETCHED", 30*time.Second))
 	sum := sha256.Sum256(payload())
 	if len(got) != 2 || got[0] != fmt.Sprint(payloadSize) || got[1] != hex.EncodeToString(sum[:]) {
 		t.Fatalf("fetched %v, want %d bytes with sha256 %x", got, payloadSize, sum)
 	}
-	path := Path{Kind: f[0], Local: f[1], Remote: f[2]}
-	return path
+	r := pairResult{path: Path{Kind: f[0], Local: f[1], Remote: f[2]}, firstByte: time.Duration(fb) * time.Microsecond}
+	if bulk > 0 {
+		b := strings.Fields(c.expect(t, "BULK", 120*time.Second))
+		r.bulkBytes, _ = strconv.ParseInt(b[0], 10, 64)
+		us, _ := strconv.ParseInt(b[1], 10, 64)
+		r.bulkTime = time.Duration(us) * time.Microsecond
+	}
+	return r
 }
 
-// TestLabPairs connects a consumer and a provider over ICE + WireGuard
-// behind every combination of NATs in the lab, fetches a file through the
-// tunnel whose bytes must match, and checks which path was chosen: direct
-// wherever hole punching can work, through the relay elsewhere.
-func TestLabPairs(t *testing.T) {
-	lab := natlab.New(t)
-	rl := startChild(t, lab.Internet(), childRoleEnv+"=relay", childPublicEnv+"="+natlab.InternetGateway.String())
+// startLabRelay runs the relay role in the lab's internet namespace and
+// returns the STUN and TURN servers to use, and the relay's process.
+func startLabRelay(t testing.TB, lab *natlab.Lab, env ...string) ([]Server, *child) {
+	t.Helper()
+	rl := startChild(t, lab.Internet(), append(env, childRoleEnv+"=relay", childPublicEnv+"="+natlab.InternetGateway.String())...)
 	rl.expect(t, "READY", 10*time.Second)
 	user, pass, err := relay.Credentials([]byte(labSecret), "lab", time.Hour)
 	if err != nil {
@@ -357,10 +423,16 @@ func TestLabPairs(t *testing.T) {
 		{URL: "turn:" + gw + ":3478?transport=udp", Username: user, Password: pass},
 		{URL: "turn:" + gw + ":3478?transport=tcp", Username: user, Password: pass},
 	}
-	if os.Getenv("ICE_LAB_NO_TURN") == "1" {
-		servers = servers[:1]
-	}
+	return servers, rl
+}
 
+// TestLabPairs connects a consumer and a provider over ICE + WireGuard
+// behind every combination of NATs in the lab, fetches a file through the
+// tunnel whose bytes must match, and checks which path was chosen: direct
+// wherever hole punching can work, through the relay elsewhere.
+func TestLabPairs(t *testing.T) {
+	lab := natlab.New(t)
+	servers, _ := startLabRelay(t, lab)
 	// Forwarded and UPnP routers behave as EndpointIndependent ones until
 	// a node advertises its mapped port as a candidate (nat/portmap makes
 	// the mapping; feeding it to ICE is not built yet), so they are left
@@ -376,7 +448,7 @@ func TestLabPairs(t *testing.T) {
 				t.Parallel()
 				cons, prov := lab.Site("c"+ck.String()[:3], ck), lab.Site("p"+pk.String()[:3], pk)
 				start := time.Now()
-				path := labPair(t, lab, servers, cons, prov, false)
+				path := labPair(t, lab, servers, cons, prov, false, 0).path
 				want := expectedPath(ck, pk)
 				t.Logf("path %s (%s/%s) in %v", path.Kind, path.Local, path.Remote, time.Since(start).Round(time.Millisecond))
 				if path.Kind != want {

@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# Reachability benchmark: in the NAT lab (network namespaces, root), one
+# ICE + WireGuard session per kind of path — public, hole-punched,
+# double NAT, relayed over UDP, relayed over TCP — measuring connect → first
+# byte and bulk throughput through the tunnel, each as a ratio of the
+# public pair measured in the same run, and the relay's CPU per Gbit/s.
+#
+#   sudo bench/reach/run.sh [RUNS]      (default 5 sessions per pair)
+#
+# ICE_LAB_BENCH_BULK sets the bulk transfer size in bytes (default 32 MiB).
+# The 20 ms one-way delay of the issue's method needs tc netem; on a kernel
+# without it the table says "NO added delay".
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+runs="${1:-5}"
+OPENMYST_REQUIRE_NETNS=1 go test -run '^$' -bench '^BenchmarkLabPaths$' -benchtime "${runs}x" -timeout 30m ./nat/ice 2>&1 |
+	awk '/NO added delay|one-way delay|pair +path|^ +(public|punched|doublenat|relay-udp|relay-tcp) |relay CPU|^ok|FAIL/' |
+	tail -n 9
