@@ -57,7 +57,7 @@ func BenchmarkLabPaths(b *testing.B) {
 	b.ResetTimer()
 	for range b.N {
 		for i, p := range pairs {
-			cpu0 := procCPU(rl.cmd.Process.Pid)
+			cpu0 := procCPU(rl.Pid())
 			r := labPair(b, lab, servers, sites[i].c, sites[i].p, false, bulk)
 			if r.path.Kind != p.want {
 				b.Fatalf("%s: path %s, want %s", p.name, r.path.Kind, p.want)
@@ -65,7 +65,7 @@ func BenchmarkLabPaths(b *testing.B) {
 			fb[i] = append(fb[i], r.firstByte)
 			tput[i] = append(tput[i], float64(r.bulkBytes)*8/r.bulkTime.Seconds()/1e6)
 			if r.path.Kind == PathRelay {
-				relayCPU += procCPU(rl.cmd.Process.Pid) - cpu0
+				relayCPU += procCPU(rl.Pid()) - cpu0
 				relayBytes += r.bulkBytes + payloadSize
 			}
 		}

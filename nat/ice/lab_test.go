@@ -2,7 +2,6 @@ package ice
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/base64"
@@ -18,7 +17,6 @@ import (
 	"os/signal"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -29,7 +27,6 @@ import (
 	"github.com/openmyst/openmyst/internal/natlab"
 	"github.com/openmyst/openmyst/relay"
 	"github.com/openmyst/openmyst/tunnel"
-	"github.com/openmyst/openmyst/tunnel/netns"
 )
 
 // The lab test runs each role in a child process of the test binary,
@@ -255,110 +252,6 @@ func runPeer(role string) error {
 	return fmt.Errorf("no HTTP through the tunnel: %v", lastErr)
 }
 
-// child is a role process inside a namespace, with its stdin for the
-// signalling lines.
-type child struct {
-	cmd    *exec.Cmd
-	stdin  io.WriteCloser
-	lines  chan string
-	out    strings.Builder
-	errOut lockedBuffer
-	done   chan struct{}
-
-	stopOnce sync.Once
-}
-
-// lockedBuffer collects a child's stderr.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
-func startChild(t testing.TB, ns *netns.NS, env ...string) *child {
-	t.Helper()
-	cmd := ns.Command(context.Background(), os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(), env...)
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	stdin, err := cmd.StdinPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	c := &child{cmd: cmd, lines: make(chan string, 64), done: make(chan struct{})}
-	cmd.Stderr = &c.errOut
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	c.stdin = stdin
-	go func() {
-		defer close(c.done)
-		s := bufio.NewScanner(stdout)
-		s.Buffer(make([]byte, 64<<10), 1<<20)
-		for s.Scan() {
-			c.lines <- s.Text()
-		}
-		close(c.lines)
-	}()
-	t.Cleanup(c.stop)
-	return c
-}
-
-// stop ends the child (SIGTERM, then SIGKILL after 5 s) and waits for it.
-func (c *child) stop() {
-	c.stopOnce.Do(func() {
-		_ = syscall.Kill(-c.cmd.Process.Pid, syscall.SIGTERM)
-		select {
-		case <-c.done:
-		case <-time.After(5 * time.Second):
-			_ = syscall.Kill(-c.cmd.Process.Pid, syscall.SIGKILL)
-			<-c.done
-		}
-		_ = c.cmd.Wait()
-	})
-}
-
-// expect waits for a line starting with prefix and returns the rest.
-func (c *child) expect(t testing.TB, prefix string, within time.Duration) string {
-	t.Helper()
-	timer := time.NewTimer(within)
-	defer timer.Stop()
-	for {
-		select {
-		case l, ok := <-c.lines:
-			if !ok {
-				t.Fatalf("child exited before %q:\n%s\nstderr:\n%s", prefix, c.out.String(), c.errOut.String())
-			}
-			c.out.WriteString(l + "\n")
-			if rest, ok := strings.CutPrefix(l, prefix+" "); ok {
-				return rest
-			}
-			if l == prefix {
-				return ""
-			}
-			if strings.HasPrefix(l, "FATAL ") {
-				t.Fatalf("child: %s\n%s\nstderr:\n%s", l, c.out.String(), c.errOut.String())
-			}
-		case <-timer.C:
-			t.Fatalf("no %q within %v:\n%s\nstderr:\n%s", prefix, within, c.out.String(), c.errOut.String())
-		}
-	}
-}
-
 // pairResult is what one lab session measured.
 type pairResult struct {
 	path      Path
@@ -380,26 +273,26 @@ func labPair(t testing.TB, lab *natlab.Lab, servers []Server, cons, prov *natlab
 	if bulk > 0 {
 		env = append(env, fmt.Sprintf("%s=%d", childBulkEnv, bulk))
 	}
-	p := startChild(t, prov.Host.NS, append(env, childRoleEnv+"=provider")...)
-	defer p.stop()
-	c := startChild(t, cons.Host.NS, append(env, childRoleEnv+"=consumer")...)
-	defer c.stop()
-	pOffer, pKey := p.expect(t, "OFFER", 15*time.Second), p.expect(t, "KEY", time.Second)
-	cOffer, cKey := c.expect(t, "OFFER", 15*time.Second), c.expect(t, "KEY", time.Second)
-	fmt.Fprintf(p.stdin, "PEER %s %s\n", cOffer, cKey)
-	fmt.Fprintf(c.stdin, "PEER %s %s\n", pOffer, pKey)
-	f := strings.Fields(c.expect(t, "PATH", 30*time.Second))
-	p.expect(t, "PATH", 30*time.Second)
-	p.expect(t, "SERVING", 10*time.Second)
-	fb, _ := strconv.ParseInt(c.expect(t, "FIRSTBYTE", 30*time.Second), 10, 64)
-	got := strings.Fields(c.expect(t, "FETCHED", 30*time.Second))
+	p := natlab.StartChild(t, prov.Host.NS, append(env, childRoleEnv+"=provider")...)
+	defer p.Stop()
+	c := natlab.StartChild(t, cons.Host.NS, append(env, childRoleEnv+"=consumer")...)
+	defer c.Stop()
+	pOffer, pKey := p.Expect(t, "OFFER", 15*time.Second), p.Expect(t, "KEY", time.Second)
+	cOffer, cKey := c.Expect(t, "OFFER", 15*time.Second), c.Expect(t, "KEY", time.Second)
+	p.Send(t, "PEER %s %s", cOffer, cKey)
+	c.Send(t, "PEER %s %s", pOffer, pKey)
+	f := strings.Fields(c.Expect(t, "PATH", 30*time.Second))
+	p.Expect(t, "PATH", 30*time.Second)
+	p.Expect(t, "SERVING", 10*time.Second)
+	fb, _ := strconv.ParseInt(c.Expect(t, "FIRSTBYTE", 30*time.Second), 10, 64)
+	got := strings.Fields(c.Expect(t, "FETCHED", 30*time.Second))
 	sum := sha256.Sum256(payload())
 	if len(got) != 2 || got[0] != fmt.Sprint(payloadSize) || got[1] != hex.EncodeToString(sum[:]) {
 		t.Fatalf("fetched %v, want %d bytes with sha256 %x", got, payloadSize, sum)
 	}
 	r := pairResult{path: Path{Kind: f[0], Local: f[1], Remote: f[2]}, firstByte: time.Duration(fb) * time.Microsecond}
 	if bulk > 0 {
-		b := strings.Fields(c.expect(t, "BULK", 120*time.Second))
+		b := strings.Fields(c.Expect(t, "BULK", 120*time.Second))
 		r.bulkBytes, _ = strconv.ParseInt(b[0], 10, 64)
 		us, _ := strconv.ParseInt(b[1], 10, 64)
 		r.bulkTime = time.Duration(us) * time.Microsecond
@@ -409,10 +302,10 @@ func labPair(t testing.TB, lab *natlab.Lab, servers []Server, cons, prov *natlab
 
 // startLabRelay runs the relay role in the lab's internet namespace and
 // returns the STUN and TURN servers to use, and the relay's process.
-func startLabRelay(t testing.TB, lab *natlab.Lab, env ...string) ([]Server, *child) {
+func startLabRelay(t testing.TB, lab *natlab.Lab, env ...string) ([]Server, *natlab.Child) {
 	t.Helper()
-	rl := startChild(t, lab.Internet(), append(env, childRoleEnv+"=relay", childPublicEnv+"="+natlab.InternetGateway.String())...)
-	rl.expect(t, "READY", 10*time.Second)
+	rl := natlab.StartChild(t, lab.Internet(), append(env, childRoleEnv+"=relay", childPublicEnv+"="+natlab.InternetGateway.String())...)
+	rl.Expect(t, "READY", 10*time.Second)
 	user, pass, err := relay.Credentials([]byte(labSecret), "lab", time.Hour)
 	if err != nil {
 		t.Fatal(err)
