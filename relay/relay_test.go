@@ -187,7 +187,7 @@ func TestPeerAllowed(t *testing.T) {
 		allowPrivate bool
 		want         bool
 	}{
-		{"198.18.0.7", false, true},
+		{"25.0.0.7", false, true},
 		{"25.18.0.1", false, true},
 		{"2001:db8::1", false, true},
 		{"127.0.0.1", false, false},

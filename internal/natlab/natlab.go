@@ -7,10 +7,10 @@
 //
 // Topology:
 //
-//	inet ns: bridge br0, 198.18.0.1/16 (the "internet"; also a place to
+//	inet ns: bridge br0, 25.0.0.1/16 (the "internet"; also a place to
 //	         run services: chain, hermes, bootstrap/STUN/relay)
-//	  ├─ public host: wan0 198.18.0.N/16
-//	  └─ router ns: wan0 198.18.0.N/16, lan0 192.168.S.1/24
+//	  ├─ public host: wan0 25.0.X.Y/16
+//	  └─ router ns: wan0 25.0.X.Y/16, lan0 192.168.S.1/24
 //	       └─ site host: eth0 192.168.S.2/24 (default route via the router)
 //
 // A carrier-grade NAT (DoubleNAT) puts a second router between the home
@@ -96,12 +96,17 @@ func (k Kind) String() string {
 	return fmt.Sprintf("kind(%d)", int(k))
 }
 
-// Internet addressing.
+// Internet addressing. The lab's internet is not in a reserved range
+// (RFC 2544 benchmarking, RFC 5737 documentation, ...): libp2p
+// (go-multiaddr's IsPublicAddr), miniupnpd and openmyst's own exit policy
+// all treat those as unroutable, so a lab on them would not behave like
+// the internet. The addresses exist only inside the lab's namespaces,
+// which have no link to any other network.
 var (
-	internetPrefix = netip.MustParsePrefix("198.18.0.0/16")
+	internetPrefix = netip.MustParsePrefix("25.0.0.0/16")
 	// InternetGateway is the inet namespace's own address on the
 	// internet segment, where tests run shared services.
-	InternetGateway = netip.MustParseAddr("198.18.0.1")
+	InternetGateway = netip.MustParseAddr("25.0.0.1")
 )
 
 // upnpWANPrefix holds the WAN addresses of UPnP routers. miniupnpd 2.3.1

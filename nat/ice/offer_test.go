@@ -14,9 +14,9 @@ func goodOffer() Offer {
 		Ufrag: "YSrLPoYAfVTnNuYJ",
 		Pwd:   "uJGkqqlHamqDNXHQYkiIigvkZudiesAI",
 		Candidates: []string{
-			"3219196220 1 udp 2130706431 198.18.0.13 42632 typ host",
-			"3941731551 1 udp 1694498815 198.18.0.13 56507 typ srflx raddr 0.0.0.0 rport 56507",
-			"1314363936 1 udp 16777215 198.18.0.1 34756 typ relay raddr 198.18.0.13 rport 51707",
+			"3219196220 1 udp 2130706431 25.0.0.13 42632 typ host",
+			"3941731551 1 udp 1694498815 25.0.0.13 56507 typ srflx raddr 0.0.0.0 rport 56507",
+			"1314363936 1 udp 16777215 25.0.0.1 34756 typ relay raddr 25.0.0.13 rport 51707",
 		},
 	}
 }
@@ -47,9 +47,9 @@ func TestOfferValidate(t *testing.T) {
 		"multicast":       {withCand("1 1 udp 2130706431 239.255.255.250 1900 typ host"), ErrBadCandidate},
 		"broadcast":       {withCand("1 1 udp 2130706431 255.255.255.255 5000 typ host"), ErrBadCandidate},
 		"hostname (mDNS)": {withCand("1 1 udp 2130706431 a.local 5000 typ host"), ErrBadCandidate},
-		"tcp":             {withCand("1 1 tcp 2130706431 198.18.0.2 5000 typ host tcptype passive"), ErrBadCandidate},
-		"port 0":          {withCand("1 1 udp 2130706431 198.18.0.2 0 typ host"), ErrBadCandidate},
-		"oversize":        {withCand("1 1 udp 2130706431 198.18.0.2 5000 typ host " + strings.Repeat("x", 300)), ErrBadCandidate},
+		"tcp":             {withCand("1 1 tcp 2130706431 25.0.0.2 5000 typ host tcptype passive"), ErrBadCandidate},
+		"port 0":          {withCand("1 1 udp 2130706431 25.0.0.2 0 typ host"), ErrBadCandidate},
+		"oversize":        {withCand("1 1 udp 2130706431 25.0.0.2 5000 typ host " + strings.Repeat("x", 300)), ErrBadCandidate},
 	} {
 		t.Run(name, func(t *testing.T) {
 			o := goodOffer()
@@ -94,7 +94,7 @@ func TestCandidatePolicy(t *testing.T) {
 		private bool
 		want    bool
 	}{
-		{"198.18.0.1", false, true}, {"2001:db8::2", false, true},
+		{"25.0.0.1", false, true}, {"2001:db8::2", false, true},
 		{"10.0.0.1", false, false}, {"10.0.0.1", true, true},
 		{"::1", true, true}, {"::1", false, false},
 		{"169.254.169.254", true, false}, {"ff02::1", true, false},
@@ -111,7 +111,7 @@ func TestCandidatePolicy(t *testing.T) {
 func FuzzDecodeOffer(f *testing.F) {
 	b, _ := json.Marshal(goodOffer())
 	f.Add(b)
-	f.Add([]byte(`{"ufrag":"abcd","pwd":"0123456789012345678901","candidates":["1 1 udp 1 198.18.0.1 1 typ host"]}`))
+	f.Add([]byte(`{"ufrag":"abcd","pwd":"0123456789012345678901","candidates":["1 1 udp 1 25.0.0.1 1 typ host"]}`))
 	f.Add([]byte(`{"candidates":["1 1 udp 1 ::1 1 typ host generation 0"]}`))
 	f.Fuzz(func(t *testing.T, in []byte) {
 		o, cands, err := DecodeOffer(in, CandidatePolicy{})
