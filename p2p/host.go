@@ -60,9 +60,13 @@ type Config struct {
 	// punching and auto relay through the bootstrap peers. Production on,
 	// loopback tests off.
 	NAT bool
-	// RelayService makes this node a circuit relay v2 for others (bootstrap
-	// nodes with a public address).
+	// RelayService makes this node a circuit relay v2 for others, and an
+	// AutoNAT server (bootstrap nodes with a public address).
 	RelayService bool
+	// PublicAddrsOnly advertises, to peers and in DHT records, only the
+	// addresses a peer elsewhere on the internet can use (PublicAddrs);
+	// off for loopback devnets.
+	PublicAddrsOnly bool
 	// ConnLow and ConnHigh are the connection manager watermarks; 0 means
 	// 100 and 400.
 	ConnLow, ConnHigh int
@@ -125,8 +129,15 @@ func New(cfg Config) (*Node, error) {
 			opts = append(opts, libp2p.EnableAutoRelayWithStaticRelays(cfg.Bootstrap))
 		}
 	}
+	if cfg.PublicAddrsOnly {
+		opts = append(opts, libp2p.AddrsFactory(PublicAddrs))
+	}
 	if cfg.RelayService {
-		opts = append(opts, libp2p.EnableRelayService())
+		// A relay is a public node by its operator's word: libp2p starts
+		// the relay service only on a node it believes public. It also
+		// answers AutoNAT dial-back requests, so nodes behind NAT learn
+		// that they need a relay.
+		opts = append(opts, libp2p.EnableRelayService(), libp2p.EnableNATService(), libp2p.ForceReachabilityPublic())
 	}
 	h, err := libp2p.New(opts...)
 	if err != nil {
@@ -142,6 +153,7 @@ func New(cfg Config) (*Node, error) {
 		dht.BootstrapPeers(cfg.Bootstrap...),
 		dht.DisableProviders(),
 		dht.DisableValues(),
+		dht.AddressFilter(addrFilter(cfg.PublicAddrsOnly)),
 	)
 	if err != nil {
 		h.Close()

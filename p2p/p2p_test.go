@@ -19,6 +19,9 @@ import (
 )
 
 func TestMain(m *testing.M) {
+	if role := os.Getenv(labRoleEnv); role != "" {
+		os.Exit(runLabRole(role))
+	}
 	goleak.VerifyTestMain(m,
 		// go-libp2p and its dependencies keep a few process-wide workers.
 		goleak.IgnoreTopFunction("github.com/ipfs/go-log/v2/writer.(*MirrorWriter).logRoutine"),
