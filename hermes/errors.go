@@ -14,6 +14,7 @@ type Code = api.Code
 // Rejection codes (see package api).
 const (
 	CodeBadRequest          = api.CodeBadRequest
+	CodeUnsupportedMedia    = api.CodeUnsupportedMedia
 	CodeBadSignature        = api.CodeBadSignature
 	CodeWrongChain          = api.CodeWrongChain
 	CodeWrongHermes         = api.CodeWrongHermes

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"math/big"
+	"mime"
 	"net"
 	"net/http"
 	"strings"
@@ -89,7 +90,14 @@ func writeErr(w http.ResponseWriter, err error) {
 	writeJSON(w, b.Error.Code.HTTPStatus(), b)
 }
 
+// readBody reads a request body of at most maxBody bytes, which must be
+// declared Content-Type: application/json (parameters such as charset
+// allowed): anything else is refused before it is read.
 func readBody(w http.ResponseWriter, r *http.Request) ([]byte, error) {
+	ct := r.Header.Get("Content-Type")
+	if mt, _, err := mime.ParseMediaType(ct); err != nil || mt != api.ContentType {
+		return nil, reject(CodeUnsupportedMedia, "Content-Type %q: the body must be %s", ct, api.ContentType)
+	}
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBody))
 	if err != nil {
 		return nil, reject(CodeBadRequest, "read body: %v", err)

@@ -2,6 +2,7 @@ package hermes
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"io"
@@ -44,10 +45,53 @@ func TestOpenAPIMatchesRoutes(t *testing.T) {
 
 func post(t *testing.T, h http.Handler, path string, body []byte) (int, []byte) {
 	t.Helper()
+	return postAs(t, h, path, "application/json", body)
+}
+
+// postAs posts body declared as contentType ("": no header).
+func postAs(t *testing.T, h http.Handler, path, contentType string, body []byte) (int, []byte) {
+	t.Helper()
 	rec := httptest.NewRecorder()
-	h.ServeHTTP(rec, httptest.NewRequest(http.MethodPost, path, bytes.NewReader(body)))
+	req := httptest.NewRequest(http.MethodPost, path, bytes.NewReader(body))
+	if contentType != "" {
+		req.Header.Set("Content-Type", contentType)
+	}
+	h.ServeHTTP(rec, req)
 	b, _ := io.ReadAll(rec.Body)
 	return rec.Code, b
+}
+
+// TestContentTypeRequired: request bodies must be declared
+// application/json (parameters allowed); anything else is a 415 with the
+// JSON error body and is not acted on.
+func TestContentTypeRequired(t *testing.T) {
+	e := newEnv(t, nil)
+	h := e.svc.Handler(e.reg)
+	c := testSigner("c")
+	e.chain.register(c.Address(), 1000)
+	prov := testSigner("p").Address()
+	r := secret("ct")
+	raw, _ := json.Marshal(msg(t, c, prov, 1, 100, 100, r))
+	for _, ct := range []string{"", "text/plain", "application/x-www-form-urlencoded", "application/jsonx", "application/json-seq", "multipart/form-data; boundary=x", "application/json;;"} {
+		for _, path := range []string{"/v1/exchange", "/v1/reveal"} {
+			body := raw
+			if path == "/v1/reveal" {
+				body = revealJSON(prov, r)
+			}
+			code, b := postAs(t, h, path, ct, body)
+			if code != http.StatusUnsupportedMediaType || errCode(t, b) != CodeUnsupportedMedia {
+				t.Errorf("%s as %q: %d %s, want 415 %s", path, ct, code, b, CodeUnsupportedMedia)
+			}
+		}
+	}
+	if pv, err := e.svc.Provider(context.Background(), prov); err != nil || pv.Earned.Sign() != 0 {
+		t.Fatalf("a refused body was acted on: %+v %v", pv, err)
+	}
+	for _, ct := range []string{"application/json", "application/json; charset=utf-8", "Application/JSON"} {
+		if code, b := postAs(t, h, "/v1/exchange", ct, raw); code != http.StatusOK {
+			t.Errorf("exchange as %q: %d %s", ct, code, b)
+		}
+	}
 }
 
 func errCode(t *testing.T, body []byte) Code {

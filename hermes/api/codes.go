@@ -10,6 +10,7 @@ type Code string
 // Rejection codes.
 const (
 	CodeBadRequest          Code = "bad_request"          // malformed request or message
+	CodeUnsupportedMedia    Code = "unsupported_media"    // request body is not Content-Type: application/json
 	CodeBadSignature        Code = "bad_signature"        // consumer or promise signature invalid
 	CodeWrongChain          Code = "wrong_chain"          // message for another chain
 	CodeWrongHermes         Code = "wrong_hermes"         // message for another hermes
@@ -31,6 +32,8 @@ func (c Code) HTTPStatus() int {
 	switch c {
 	case CodeBadRequest, CodeWrongChain, CodeWrongHermes, CodeWrongChannel, CodeBadFee, CodeBadPreimage:
 		return http.StatusBadRequest
+	case CodeUnsupportedMedia:
+		return http.StatusUnsupportedMediaType
 	case CodeBadSignature:
 		return http.StatusUnauthorized
 	case CodeNotRegistered:

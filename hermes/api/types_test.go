@@ -37,7 +37,7 @@ func FuzzDecodeRevealRequest(f *testing.F) {
 }
 
 func TestErrorCodesHaveStatuses(t *testing.T) {
-	for _, c := range []Code{CodeBadRequest, CodeBadSignature, CodeWrongChain, CodeWrongHermes, CodeNotRegistered, CodeWrongChannel, CodeBadFee,
+	for _, c := range []Code{CodeBadRequest, CodeUnsupportedMedia, CodeBadSignature, CodeWrongChain, CodeWrongHermes, CodeNotRegistered, CodeWrongChannel, CodeBadFee,
 		CodeAmountDecreased, CodeUnderpaid, CodeInsufficientBalance, CodeReplayConflict, CodeUnrevealedLimit, CodeBadPreimage, CodeNotFound} {
 		if s := c.HTTPStatus(); s < 400 || s >= 500 || c.Retryable() {
 			t.Errorf("%s: status %d retryable %v", c, s, c.Retryable())
