@@ -196,7 +196,7 @@ func StartDevnet(ctx context.Context, cfg DevnetConfig) (_ *Devnet, err error) {
 		pc := ProviderConfig{
 			DataDir: filepath.Join(d.DataDir, fmt.Sprintf("provider%d", i+1)),
 			Signer:  identity.NewKeySigner(devchain.DevKey(devProviderAccount + i)),
-			Chain:   d.Client, Hermes: dep.Hermes, HermesURL: d.Hermes.URL(),
+			Chain:   d.Client, Hermes: dep.Hermes, HermesURL: d.Hermes.URL(), HermesPromiseFee: cfg.ProviderPromiseFee,
 			Bootstrap: []peer.AddrInfo{d.Boot.AddrInfo()},
 			Location:  market.Location{Country: spec.Country, City: spec.City, IPType: ipType},
 			Price:     market.Price{PerHour: market.NewAmount(ph), PerGiB: market.NewAmount(pg)},

@@ -67,9 +67,15 @@ type ProviderConfig struct {
 	Signer identity.Signer
 	// Chain is the chain client (its transactor registers and settles).
 	Chain *chain.Client
-	// Hermes is the accepted hermes; HermesURL its API.
+	// Hermes is the accepted hermes; HermesURL its API (https://, or
+	// http:// to loopback); HermesTLS how its certificate is trusted.
 	Hermes    common.Address
 	HermesURL string
+	HermesTLS HermesTLS
+	// HermesPromiseFee is the transactor fee a hermes promise may carry
+	// whatever its amount (nil: none; a larger one must stay within the
+	// hermes's on-chain fee rate).
+	HermesPromiseFee *big.Int
 	// Bootstrap are the p2p bootstrap peers; ListenAddrs the libp2p
 	// listen addresses (default loopback TCP on a free port).
 	Bootstrap   []peer.AddrInfo
@@ -185,7 +191,13 @@ func StartProvider(ctx context.Context, cfg ProviderConfig) (_ *Provider, err er
 	if p.hashlocks, err = hclient.NewStorageHashlocks(ctx, p.DB); err != nil {
 		return nil, err
 	}
-	p.Hermes = hclient.New(cfg.HermesURL, p.hashlocks, hclient.Options{Attempts: 2, BaseDelay: 50 * time.Millisecond, MaxDelay: 200 * time.Millisecond, Log: log})
+	p.Hermes, err = hclient.New(cfg.HermesURL, p.hashlocks, hclient.Options{
+		Attempts: 2, BaseDelay: 50 * time.Millisecond, MaxDelay: 200 * time.Millisecond, Log: log,
+		Chain: HermesTerms{cfg.Chain}, HermesID: cfg.Hermes, MaxPromiseFee: cfg.HermesPromiseFee, RootCAs: cfg.HermesTLS.CA, AllowInsecureHTTP: cfg.HermesTLS.AllowInsecureHTTP,
+	})
+	if err != nil {
+		return nil, err
+	}
 	// Whatever a crash interrupted goes to the hermes first.
 	if n, rerr := p.Hermes.Recover(ctx); rerr != nil {
 		log.Warn("node: recover pending hermes exchanges", "err", rerr)
@@ -372,12 +384,16 @@ type Settler struct {
 }
 
 // NewSettler returns a Settler over a provider's node database.
-func NewSettler(ctx context.Context, db *storage.DB, c *chain.Client, hermesID common.Address, hermesURL string, provider common.Address) (*Settler, error) {
+func NewSettler(ctx context.Context, db *storage.DB, c *chain.Client, hermesID common.Address, hermesURL string, ht HermesTLS, provider common.Address) (*Settler, error) {
 	hl, err := hclient.NewStorageHashlocks(ctx, db)
 	if err != nil {
 		return nil, err
 	}
-	return &Settler{Chain: c, Hermes: hermesID, Provider: provider, Client: hclient.New(hermesURL, hl, hclient.Options{}), Pay: paystore.New(db), Hashlocks: hl}, nil
+	hc, err := hclient.New(hermesURL, hl, hclient.Options{Chain: HermesTerms{c}, HermesID: hermesID, RootCAs: ht.CA, AllowInsecureHTTP: ht.AllowInsecureHTTP})
+	if err != nil {
+		return nil, err
+	}
+	return &Settler{Chain: c, Hermes: hermesID, Provider: provider, Client: hc, Pay: paystore.New(db), Hashlocks: hl}, nil
 }
 
 func (p *Provider) settler() *Settler {
@@ -561,10 +577,11 @@ func (h hermesAdapter) RevealR(ctx context.Context, _ common.Address, lock, _ [3
 	return nil
 }
 
-// permanentHermesError is a hermes rejection other than "unavailable".
+// permanentHermesError is a hermes rejection other than "unavailable",
+// or a hermes promise the client refused.
 func permanentHermesError(err error) bool {
 	var ae *hclient.APIError
-	return errors.As(err, &ae) && !ae.Code.Retryable()
+	return errors.As(err, &ae) && !ae.Code.Retryable() || errors.Is(err, hclient.ErrUntrustedPromise)
 }
 
 var _ pingpong.Hermes = hermesAdapter{}

@@ -167,6 +167,7 @@ func TestConnectTunReconnect(t *testing.T) {
 	service := func(ns *netns.NS, dd, chainURL, hermesURL, boot, addr, perGiB string) *netns.Proc {
 		return ns.Start("env", mainEnv("--data-dir", dd, "--keystore.light-scrypt", "service", "--passphrase-file", pf,
 			"--chain.rpc", chainURL, "--chain.deployment", st.Deployment, "--hermes.url", hermesURL, "--p2p.bootstrap", boot,
+			"--hermes.insecure-http", // provider 2 reaches the hub's hermes over the test's veth link, plain http
 			"--p2p.listen", "/ip4/"+addr+"/tcp/0", "--wg.port", "0", "--wg.advertise", addr, "--exit-mode", "kernel",
 			"--exit.allow", "tcp:"+tInet+"/32 port 80", "--location.country", "DE", "--price.per-hour", "0.1", "--price.per-gib", perGiB,
 			"--payment.interval", "1s", "--service.api=false")...)

@@ -398,7 +398,10 @@ func runTunHub(t *testing.T) {
 	if err := os.Rename(filepath.Join(dir, "state.json.tmp"), filepath.Join(dir, "state.json")); err != nil {
 		t.Fatal(err)
 	}
-	hc := hclient.New(d.Hermes.URL(), nil, hclient.Options{})
+	hc, err := hclient.New(d.Hermes.URL(), nil, hclient.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
 	for ctx.Err() == nil {
 		if v, err := hc.Provider(ctx, provider); err == nil && v.LatestPromise != nil {
 			fmt.Printf("TUN-E2E-HUB earned=%s\n", v.LatestPromise.Amount)

@@ -18,6 +18,7 @@ import (
 	"github.com/openmyst/openmyst/chain/devchain"
 	hermesclient "github.com/openmyst/openmyst/hermes/client"
 	"github.com/openmyst/openmyst/identity"
+	"github.com/openmyst/openmyst/node"
 	"github.com/openmyst/openmyst/payments"
 	"github.com/openmyst/openmyst/storage"
 )
@@ -112,7 +113,10 @@ func TestHermesAgainstChainDev(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	hc := hermesclient.New(base, hl, hermesclient.Options{Operator: dep.HermesOperator})
+	hc, err := hermesclient.New(base, hl, hermesclient.Options{Chain: node.HermesTerms{C: c}, HermesID: dep.Hermes})
+	if err != nil {
+		t.Fatal(err)
+	}
 	info, err := hc.Info(ctx)
 	if err != nil || info.ChainID != fmt.Sprint(dep.ChainID) {
 		t.Fatalf("info %+v %v", info, err)

@@ -29,6 +29,7 @@ func newServiceCmd() *cobra.Command {
 	var (
 		f                        accountFlags
 		hermesURL, exitMode      string
+		hermesTLS                hermesTLSFlags
 		bootstrap, listen, allow []string
 		loc                      locationFlags
 		priceHour, priceGiB      string
@@ -84,6 +85,10 @@ GET /earnings and POST /settle.`,
 			if err != nil {
 				return err
 			}
+			ht, err := hermesTLS.load()
+			if err != nil {
+				return err
+			}
 			s, err := f.session(cmd, true)
 			if err != nil {
 				return err
@@ -98,7 +103,7 @@ GET /earnings and POST /settle.`,
 			return f.withSigner(cmd, s.id, func(signer identity.Signer) error {
 				p, err := node.StartProvider(ctx, node.ProviderConfig{
 					DataDir: filepath.Join(theApp.dataDir, "provider"), Signer: signer, Chain: s.Client,
-					Hermes: s.Hermes, HermesURL: hermesURL, Bootstrap: boot, ListenAddrs: listen, NAT: true,
+					Hermes: s.Hermes, HermesURL: hermesURL, HermesTLS: ht, Bootstrap: boot, ListenAddrs: listen, NAT: true,
 					Locator: locator,
 					Price:   market.Price{PerHour: market.NewAmount(ph), PerGiB: market.NewAmount(pg)},
 					WGPort:  wgPort, AdvertiseAddr: adv, Allow: rules, ExitMode: mode,
@@ -152,7 +157,8 @@ GET /earnings and POST /settle.`,
 	fl.StringVar(&f.identity, "identity", "", "provider identity (default: the default identity)")
 	fl.StringVar(&f.passFile, "passphrase-file", "", "file holding the identity passphrase (or $MYST_PASSPHRASE)")
 	fl.StringVar(&f.hermes, "hermes.contract", "", "accepted hermes contract (default: the deployment's hermes)")
-	fl.StringVar(&hermesURL, "hermes.url", "http://127.0.0.1:4060", "hermes HTTP API")
+	fl.StringVar(&hermesURL, "hermes.url", "http://127.0.0.1:4060", "hermes API: https://..., or http:// to loopback")
+	hermesTLS.register(fl, "hermes.")
 	fl.StringSliceVar(&bootstrap, "p2p.bootstrap", nil, "bootstrap peers: /ip4/.../tcp/PORT/p2p/PEERID, comma separated")
 	fl.StringSliceVar(&listen, "p2p.listen", []string{"/ip4/0.0.0.0/tcp/4001", "/ip4/0.0.0.0/udp/4001/quic-v1"}, "libp2p listen multiaddrs")
 	fl.StringVar(&exitMode, "exit-mode", "userspace", "exit mode: userspace (gVisor netstack, no privileges) or kernel")
@@ -176,6 +182,7 @@ GET /earnings and POST /settle.`,
 func newServiceSettleCmd() *cobra.Command {
 	var f accountFlags
 	var hermesURL string
+	var hermesTLS hermesTLSFlags
 	cmd := &cobra.Command{
 		Use:   "settle",
 		Short: "Settle the provider's hermes earnings on chain (POST /settle on a running service, else from <data-dir>/provider)",
@@ -204,7 +211,11 @@ func newServiceSettleCmd() *cobra.Command {
 				return fmt.Errorf("provider database: %w", err)
 			}
 			defer db.Close()
-			st, err := node.NewSettler(ctx, db, s.Client, s.Hermes, hermesURL, s.id)
+			ht, err := hermesTLS.load()
+			if err != nil {
+				return err
+			}
+			st, err := node.NewSettler(ctx, db, s.Client, s.Hermes, hermesURL, ht, s.id)
 			if err != nil {
 				return err
 			}
@@ -227,7 +238,8 @@ func newServiceSettleCmd() *cobra.Command {
 	fl.StringVar(&f.txKeyFile, "chain.transactor-key-file", "", "file with the hex private key paying gas (default on dev deployments: the dev transactor)")
 	fl.StringVar(&f.identity, "identity", "", "provider identity (default: the default identity)")
 	fl.StringVar(&f.hermes, "hermes.contract", "", "hermes contract (default: the deployment's hermes)")
-	fl.StringVar(&hermesURL, "hermes.url", "http://127.0.0.1:4060", "hermes HTTP API")
+	fl.StringVar(&hermesURL, "hermes.url", "http://127.0.0.1:4060", "hermes API: https://..., or http:// to loopback")
+	hermesTLS.register(fl, "hermes.")
 	fl.BoolVar(&f.wei, "wei", false, "show amounts in wei")
 	return cmd
 }
@@ -238,6 +250,7 @@ func newServiceSettleCmd() *cobra.Command {
 type daemonProviderFlags struct {
 	serve                 bool
 	hermesURL, exitMode   string
+	hermesTLS             hermesTLSFlags
 	advertise             string
 	allow                 []string
 	wgPort                uint16
@@ -256,7 +269,8 @@ func init() {
 		Flags: func(fs *pflag.FlagSet) {
 			f := &provFlags
 			fs.BoolVar(&f.serve, "provider.serve", false, "serve paid WireGuard sessions on the daemon's p2p host (like myst service): registers --provider.identity, announces its proposal (--location.*, --price.*) and adds GET /earnings, POST /settle")
-			fs.StringVar(&f.hermesURL, "provider.hermes-url", "http://127.0.0.1:4060", "hermes HTTP API of the served provider")
+			fs.StringVar(&f.hermesURL, "provider.hermes-url", "http://127.0.0.1:4060", "hermes API of the served provider: https://..., or http:// to loopback")
+			f.hermesTLS.register(fs, "provider.hermes-")
 			fs.StringVar(&f.exitMode, "exit.mode", "userspace", "exit mode of the served provider: userspace (no privileges) or kernel")
 			fs.StringSliceVar(&f.allow, "exit.allow", nil, "extra exit allow rules of the served provider, e.g. \"tcp:127.0.0.1/32 port 8080\"")
 			fs.StringVar(&f.advertise, "wg.advertise", "127.0.0.1", "address consumers reach the served provider's WireGuard port at")
@@ -368,8 +382,12 @@ func (f daemonProviderFlags) config(n *daemonNode) (node.ProviderConfig, error) 
 		}
 		rules = append(rules, r)
 	}
+	ht, err := f.hermesTLS.load()
+	if err != nil {
+		return cfg, err
+	}
 	return node.ProviderConfig{
-		DataDir: filepath.Join(n.DataDir, "provider"), HermesURL: f.hermesURL,
+		DataDir: filepath.Join(n.DataDir, "provider"), HermesURL: f.hermesURL, HermesTLS: ht,
 		P2P: n.P2P, Discovery: n.Discovery,
 		Price:  market.Price{PerHour: market.NewAmount(ph), PerGiB: market.NewAmount(pg)},
 		WGPort: f.wgPort, AdvertiseAddr: adv, Allow: rules, ExitMode: mode,
@@ -430,4 +448,27 @@ func (e *daemonEarnings) Settle(ctx context.Context) (tequilapi.SettleDTO, error
 		return tequilapi.SettleDTO{}, err
 	}
 	return a.Settle(ctx)
+}
+
+// hermesTLSFlags say how a provider trusts its hermes's HTTPS API.
+type hermesTLSFlags struct {
+	prefix   string
+	ca       string
+	insecure bool
+}
+
+// register adds <prefix>ca and <prefix>insecure-http to fl.
+func (h *hermesTLSFlags) register(fl *pflag.FlagSet, prefix string) {
+	h.prefix = prefix
+	fl.StringVar(&h.ca, prefix+"ca", "", "PEM file of the CA that signed the hermes's TLS certificate (default: the system roots)")
+	fl.BoolVar(&h.insecure, prefix+"insecure-http", false, "allow a plain http:// hermes URL to a non-loopback host (unencrypted; never on a real network)")
+}
+
+// load reads the CA file.
+func (h hermesTLSFlags) load() (node.HermesTLS, error) {
+	t, err := node.LoadHermesTLS(h.ca, h.insecure)
+	if err != nil {
+		return t, fmt.Errorf("--%sca: %w", h.prefix, err)
+	}
+	return t, nil
 }

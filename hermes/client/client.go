@@ -3,14 +3,18 @@ package client
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
+	"math/big"
 	"math/rand/v2"
 	"net/http"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/ethereum/go-ethereum/common"
@@ -66,9 +70,29 @@ type Options struct {
 	BaseDelay, MaxDelay time.Duration
 	// Log receives retries and recoveries (default slog.Default()).
 	Log *slog.Logger
-	// Operator, when set, is the hermes operator every hermes promise must
-	// be signed by (see Info).
-	Operator common.Address
+	// Chain reads the hermes's operator and fee from the chain; every
+	// hermes promise is checked against them before R is revealed. Without
+	// it RequestPromise refuses every promise (a client that only reads,
+	// like a settler, may leave it nil).
+	Chain Chain
+	// HermesID is the Hermes contract the provider trusts; exchange
+	// messages for another hermes are refused.
+	HermesID common.Address
+	// TermsMaxAge caps how long the on-chain terms are cached (default
+	// DefaultTermsMaxAge); they are re-read sooner when a fee change could
+	// take effect.
+	TermsMaxAge time.Duration
+	// MaxPromiseFee is the transactor fee (wei) a hermes promise may carry
+	// whatever its amount (nil: none). A larger fee must be within the
+	// hermes's on-chain fee rate on the promise's amount.
+	MaxPromiseFee *big.Int
+	// RootCAs verifies an https:// hermes's certificate (nil: the system
+	// pool). Ignored when HTTPClient is set.
+	RootCAs *x509.CertPool
+	// AllowInsecureHTTP permits a plain http:// URL to a host that is not
+	// loopback. Without it only https:// URLs and http:// to loopback (a
+	// devnet) are accepted.
+	AllowInsecureHTTP bool
 }
 
 // Client is a provider's client of one hermes.
@@ -76,13 +100,30 @@ type Client struct {
 	base string
 	st   HashlockStore
 	o    Options
+	tc   termsCache
+
+	// ledMu serializes checking hermes promises against led and storing
+	// them, so the ledger always matches the stored promises.
+	ledMu sync.Mutex
+	led   ledger
 }
 
-// New returns a client of the hermes at baseURL (http://host:port) keeping
-// its secrets in st.
-func New(baseURL string, st HashlockStore, o Options) *Client {
+// New returns a client of the hermes at baseURL keeping its secrets in st.
+// baseURL is https://host[:port]; plain http:// is accepted for a loopback
+// host (a devnet), and for any other host only with
+// Options.AllowInsecureHTTP. The choice is logged.
+func New(baseURL string, st HashlockStore, o Options) (*Client, error) {
+	if o.Log == nil {
+		o.Log = slog.Default()
+	}
+	base, err := checkBaseURL(baseURL, o.AllowInsecureHTTP, o.Log)
+	if err != nil {
+		return nil, err
+	}
 	if o.HTTPClient == nil {
-		o.HTTPClient = &http.Client{}
+		tr := http.DefaultTransport.(*http.Transport).Clone()
+		tr.TLSClientConfig = &tls.Config{RootCAs: o.RootCAs, MinVersion: tls.VersionTLS12}
+		o.HTTPClient = &http.Client{Transport: tr}
 	}
 	if o.AttemptTimeout <= 0 {
 		o.AttemptTimeout = DefaultAttemptTimeout
@@ -96,10 +137,10 @@ func New(baseURL string, st HashlockStore, o Options) *Client {
 	if o.MaxDelay <= 0 {
 		o.MaxDelay = 5 * time.Second
 	}
-	if o.Log == nil {
-		o.Log = slog.Default()
+	if o.TermsMaxAge <= 0 {
+		o.TermsMaxAge = DefaultTermsMaxAge
 	}
-	return &Client{base: strings.TrimRight(baseURL, "/"), st: st, o: o}
+	return &Client{base: base, st: st, o: o}, nil
 }
 
 // NewHashlock creates a secret R, stores it durably and returns its
@@ -151,14 +192,10 @@ func (c *Client) finish(ctx context.Context, e Entry, m *payments.ExchangeMessag
 	}
 	p, err := payments.DecodePromise(resp.Promise)
 	if err != nil {
-		return nil, fmt.Errorf("hermes client: hermes answered a bad promise: %w", err)
+		return nil, fmt.Errorf("%w: hermes answered a malformed promise: %v", ErrUntrustedPromise, err)
 	}
-	if err := c.checkPromise(m, p); err != nil {
+	if err := c.accept(ctx, &e, m, p, resp.Promise); err != nil {
 		return nil, err
-	}
-	e.Promise = resp.Promise
-	if err := c.st.Update(ctx, e); err != nil {
-		return nil, fmt.Errorf("hermes client: store hermes promise: %w", err)
 	}
 	if err := c.reveal(ctx, e, m); err != nil {
 		c.o.Log.Warn("hermes client: reveal failed; Recover will retry", "hashlock", fmt.Sprintf("%x", e.Hashlock[:8]), "err", err)
@@ -166,22 +203,22 @@ func (c *Client) finish(ctx context.Context, e Entry, m *payments.ExchangeMessag
 	return p, nil
 }
 
-// checkPromise checks the hermes promise is for this provider, chain and
-// hashlock, and signed by Options.Operator when set.
-func (c *Client) checkPromise(m *payments.ExchangeMessage, p *payments.Promise) error {
-	if c.o.Operator != (common.Address{}) {
-		if err := p.Verify(c.o.Operator); err != nil {
-			return fmt.Errorf("hermes client: hermes promise not signed by the operator: %w", err)
+// accept checks the hermes promise p (wire form raw) answering m and
+// stores it in e; nothing is stored for a promise that fails the checks.
+func (c *Client) accept(ctx context.Context, e *Entry, m *payments.ExchangeMessage, p *payments.Promise, raw []byte) error {
+	c.ledMu.Lock()
+	defer c.ledMu.Unlock()
+	if err := c.verifyPromise(ctx, m, p); err != nil {
+		if errors.Is(err, ErrUntrustedPromise) {
+			c.o.Log.Error("hermes client: refused a hermes promise; R stays secret", "hashlock", fmt.Sprintf("%x", e.Hashlock[:8]), "err", err)
 		}
+		return err
 	}
-	switch {
-	case p.Hashlock != m.Promise.Hashlock:
-		return errors.New("hermes client: hermes promise has another hashlock")
-	case p.ChainID.Cmp(m.ChainID) != 0:
-		return errors.New("hermes client: hermes promise is for another chain")
-	case p.ChannelID != payments.ProviderChannelID(m.Provider, m.HermesID):
-		return errors.New("hermes client: hermes promise is not on this provider's channel")
+	e.Promise = raw
+	if err := c.st.Update(ctx, *e); err != nil {
+		return fmt.Errorf("hermes client: store hermes promise: %w", err)
 	}
+	c.led.add(m, p)
 	return nil
 }
 

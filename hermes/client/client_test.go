@@ -2,6 +2,7 @@ package client
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"math/big"
 	"net/http"
@@ -70,6 +71,10 @@ type env struct {
 	// them, or (afterwards) by dropping the hermes's answer.
 	failBefore, failAfter atomic.Int32
 	requests              atomic.Int32
+	// tamper, when set, rewrites the promise of every exchange answer (a
+	// lying hermes); reveals counts reveal requests.
+	tamper  atomic.Pointer[func(*payments.Promise)]
+	reveals atomic.Int32
 }
 
 func newEnv(t *testing.T) *env {
@@ -98,6 +103,23 @@ func newEnv(t *testing.T) *env {
 		if e.failAfter.Add(-1) >= 0 {
 			h.ServeHTTP(httptest.NewRecorder(), r) // the hermes acts, the answer is lost
 			http.Error(w, "injected lost answer", http.StatusBadGateway)
+			return
+		}
+		if r.URL.Path == api.PathReveal {
+			e.reveals.Add(1)
+		}
+		if f := e.tamper.Load(); f != nil && r.URL.Path == api.PathExchange {
+			rec := httptest.NewRecorder()
+			h.ServeHTTP(rec, r)
+			var resp api.ExchangeResponse
+			if rec.Code != http.StatusOK || json.Unmarshal(rec.Body.Bytes(), &resp) != nil {
+				w.WriteHeader(rec.Code)
+				_, _ = w.Write(rec.Body.Bytes())
+				return
+			}
+			(*f)(&resp.Promise)
+			w.Header().Set("Content-Type", "application/json")
+			_ = json.NewEncoder(w).Encode(resp)
 			return
 		}
 		h.ServeHTTP(w, r)
@@ -134,8 +156,52 @@ func message(t *testing.T, consumer identity.Signer, provider common.Address, to
 	return m
 }
 
+// fakeTerms is the Chain of the tests: fixed terms, counting reads.
+type fakeTerms struct {
+	mu    sync.Mutex
+	t     Terms
+	err   error
+	reads int
+}
+
+func (f *fakeTerms) HermesTerms(_ context.Context, h common.Address) (Terms, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.reads++
+	if h != hermesID {
+		return Terms{}, errors.New("not a registered hermes")
+	}
+	return f.t, f.err
+}
+
+func (f *fakeTerms) set(t Terms) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.t = t
+}
+
+func (f *fakeTerms) count() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.reads
+}
+
+// termsOf are the on-chain terms of e's hermes: its operator, a 1% fee.
+func termsOf(e *env) *fakeTerms {
+	return &fakeTerms{t: Terms{ChainID: chainID, Operator: e.operator.Address(), FeeBps: 100, FeeNoticeDelay: time.Hour, ChainTime: time.Now()}}
+}
+
 func fastOptions(e *env) Options {
-	return Options{BaseDelay: time.Millisecond, MaxDelay: 5 * time.Millisecond, Operator: e.operator.Address()}
+	return Options{BaseDelay: time.Millisecond, MaxDelay: 5 * time.Millisecond, Chain: termsOf(e), HermesID: hermesID}
+}
+
+func mustNew(t *testing.T, url string, st HashlockStore, o Options) *Client {
+	t.Helper()
+	c, err := New(url, st, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
 }
 
 func TestRequestPromiseRevealsAndRetries(t *testing.T) {
@@ -143,7 +209,7 @@ func TestRequestPromiseRevealsAndRetries(t *testing.T) {
 	ctx := context.Background()
 	hl, db := openHashlocks(t, filepath.Join(t.TempDir(), "node.db"))
 	defer db.Close()
-	c := New(e.srv.URL, hl, fastOptions(e))
+	c := mustNew(t, e.srv.URL, hl, fastOptions(e))
 	consumer, provider := signer("consumer"), signer("provider").Address()
 
 	h, err := c.NewHashlock(ctx)
@@ -194,7 +260,7 @@ func TestRecoverAfterCrash(t *testing.T) {
 	consumer, provider := signer("consumer"), signer("provider").Address()
 	opts := fastOptions(e)
 	opts.Attempts = 1
-	c := New(e.srv.URL, hl, opts)
+	c := mustNew(t, e.srv.URL, hl, opts)
 
 	h1, err := c.NewHashlock(ctx)
 	if err != nil {
@@ -224,7 +290,7 @@ func TestRecoverAfterCrash(t *testing.T) {
 	if err := hl.Update(ctx, e2); err != nil {
 		t.Fatal(err)
 	}
-	c = New(e.srv.URL, hl, fastOptions(e))
+	c = mustNew(t, e.srv.URL, hl, fastOptions(e))
 	n, err := c.Recover(ctx)
 	if err != nil || n != 2 {
 		t.Fatalf("recover: %d %v", n, err)
@@ -250,7 +316,7 @@ func TestRecoverAfterCrash(t *testing.T) {
 func TestHashlockIsDurableBeforeReturn(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "node.db")
 	hl, db := openHashlocks(t, path)
-	c := New("http://127.0.0.1:1", hl, Options{})
+	c := mustNew(t, "http://127.0.0.1:1", hl, Options{})
 	h, err := c.NewHashlock(context.Background())
 	if err != nil {
 		t.Fatal(err)
@@ -292,7 +358,7 @@ func TestHungHermesPerAttemptTimeout(t *testing.T) {
 	hl, db := openHashlocks(t, filepath.Join(t.TempDir(), "node.db"))
 	defer db.Close()
 	const attempt = 100 * time.Millisecond
-	c := New(srv.URL, hl, Options{AttemptTimeout: attempt, Attempts: 3, BaseDelay: time.Millisecond, MaxDelay: 2 * time.Millisecond})
+	c := mustNew(t, srv.URL, hl, Options{AttemptTimeout: attempt, Attempts: 3, BaseDelay: time.Millisecond, MaxDelay: 2 * time.Millisecond})
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	h, err := c.NewHashlock(ctx)
@@ -328,7 +394,7 @@ func TestHungHermesCallerDeadline(t *testing.T) {
 	srv, seen := hungHermes(t)
 	hl, db := openHashlocks(t, filepath.Join(t.TempDir(), "node.db"))
 	defer db.Close()
-	c := New(srv.URL, hl, Options{BaseDelay: time.Second})
+	c := mustNew(t, srv.URL, hl, Options{BaseDelay: time.Second})
 	if c.o.AttemptTimeout != DefaultAttemptTimeout {
 		t.Fatalf("default attempt timeout %s", c.o.AttemptTimeout)
 	}

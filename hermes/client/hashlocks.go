@@ -43,6 +43,8 @@ type HashlockStore interface {
 	Update(ctx context.Context, e Entry) error
 	// Unfinished lists entries with a message whose R is not revealed yet.
 	Unfinished(ctx context.Context) ([]Entry, error)
+	// Promised lists entries holding a hermes promise.
+	Promised(ctx context.Context) ([]Entry, error)
 }
 
 // Bucket is the storage bucket the StorageHashlocks use.
@@ -163,6 +165,16 @@ func (s *StorageHashlocks) Update(ctx context.Context, e Entry) error {
 
 // Unfinished implements HashlockStore.
 func (s *StorageHashlocks) Unfinished(ctx context.Context) ([]Entry, error) {
+	return s.list(ctx, func(e Entry) bool { return e.Message != nil && !e.Revealed })
+}
+
+// Promised implements HashlockStore.
+func (s *StorageHashlocks) Promised(ctx context.Context) ([]Entry, error) {
+	return s.list(ctx, func(e Entry) bool { return e.Message != nil && e.Promise != nil })
+}
+
+// list returns the entries keep selects.
+func (s *StorageHashlocks) list(ctx context.Context, keep func(Entry) bool) ([]Entry, error) {
 	var out []Entry
 	err := s.db.View(ctx, func(tx *storage.Tx) error {
 		return tx.ForEach(Bucket, func(k, v []byte) error {
@@ -170,7 +182,7 @@ func (s *StorageHashlocks) Unfinished(ctx context.Context) ([]Entry, error) {
 			if err != nil {
 				return err
 			}
-			if e.Message != nil && !e.Revealed {
+			if keep(e) {
 				out = append(out, e)
 			}
 			return nil

@@ -1,0 +1,245 @@
+package client
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/big"
+	"sync"
+	"time"
+
+	"github.com/ethereum/go-ethereum/common"
+
+	"github.com/openmyst/openmyst/payments"
+)
+
+// Terms are a hermes's terms as registered on chain (the Registry created
+// its Hermes contract; the contract holds its operator and fee). The
+// client checks hermes promises against these, never against what the
+// hermes says about itself at /v1/info.
+type Terms struct {
+	// ChainID is the chain the terms were read from.
+	ChainID *big.Int
+	// Operator is the key that signs the hermes's promises (fixed when the
+	// hermes registers; the contract has no way to change it).
+	Operator common.Address
+	// FeeBps is the hermes fee in force at ChainTime (the contract's fee():
+	// an announced fee once its time has come).
+	FeeBps uint16
+	// PendingFeeBps and FeeEffectiveAt are an announced fee change (zero
+	// FeeEffectiveAt: none). A change takes effect at FeeEffectiveAt at the
+	// earliest, and a new announcement FeeNoticeDelay after it is made.
+	PendingFeeBps  uint16
+	FeeEffectiveAt time.Time
+	// FeeNoticeDelay is the contract's notice period for fee changes.
+	FeeNoticeDelay time.Duration
+	// ChainTime is the time of the block the terms were read at.
+	ChainTime time.Time
+}
+
+// validFor is how long t stays exact: no fee change can take effect before
+// the pending one's time (after which it may have been superseded, so the
+// chain is asked again) or before a notice period has passed since the
+// read. The operator never changes.
+func (t Terms) validFor() time.Duration {
+	d := t.FeeNoticeDelay
+	if !t.FeeEffectiveAt.IsZero() && t.FeeEffectiveAt.After(t.ChainTime) {
+		d = min(d, t.FeeEffectiveAt.Sub(t.ChainTime))
+	}
+	return max(d, 0)
+}
+
+// Chain reads a hermes's registered terms. It fails for an address that is
+// not a hermes created by the chain's Registry.
+type Chain interface {
+	// HermesTerms reads the terms of the Hermes contract at hermes.
+	HermesTerms(ctx context.Context, hermes common.Address) (Terms, error)
+}
+
+// ErrUntrustedPromise is wrapped by every refusal of a hermes promise that
+// does not pass the client's checks (signer, chain, channel, hashlock,
+// amount, fee). R is not revealed for it; the refusal is final for the
+// exchange.
+var ErrUntrustedPromise = errors.New("hermes client: untrusted hermes promise")
+
+// DefaultTermsMaxAge bounds how long terms are cached when
+// Options.TermsMaxAge is zero, even when the chain would allow longer.
+const DefaultTermsMaxAge = 10 * time.Minute
+
+// termsCache holds the last terms read and until when they are exact.
+type termsCache struct {
+	mu      sync.Mutex
+	t       Terms
+	expires time.Time
+}
+
+// terms returns the hermes's on-chain terms, from the cache while they
+// cannot have changed. A chain failure wraps ErrUnavailable.
+func (c *Client) terms(ctx context.Context) (Terms, error) {
+	c.tc.mu.Lock()
+	defer c.tc.mu.Unlock()
+	now := time.Now()
+	if c.tc.t.ChainID != nil && now.Before(c.tc.expires) {
+		return c.tc.t, nil
+	}
+	if c.o.Chain == nil {
+		return Terms{}, fmt.Errorf("%w: no chain to read the hermes's terms from (Options.Chain)", ErrUntrustedPromise)
+	}
+	t, err := c.o.Chain.HermesTerms(ctx, c.o.HermesID)
+	if err != nil {
+		return Terms{}, fmt.Errorf("hermes client: read terms of hermes %s from the chain: %w: %w", c.o.HermesID.Hex(), ErrUnavailable, err)
+	}
+	if t.ChainID == nil || t.ChainID.Sign() <= 0 || t.Operator == (common.Address{}) {
+		return Terms{}, fmt.Errorf("%w: hermes %s has no operator or chain id on chain", ErrUntrustedPromise, c.o.HermesID.Hex())
+	}
+	c.tc.t, c.tc.expires = t, now.Add(min(t.validFor(), c.o.TermsMaxAge))
+	return t, nil
+}
+
+// Terms returns the hermes's on-chain terms the client checks promises
+// against (cached while they cannot change).
+func (c *Client) Terms(ctx context.Context) (Terms, error) { return c.terms(ctx) }
+
+// agreementKey names one agreement of one provider with one consumer
+// channel.
+type agreementKey struct {
+	provider common.Address
+	channel  [32]byte
+	id       string
+}
+
+// ledger is what the provider is owed by this hermes according to the
+// hermes promises it accepted: per agreement the highest total a hermes
+// promise was issued for, their sum per provider (what the hermes's
+// cumulative promise must reach) and the highest hermes promise held.
+type ledger struct {
+	loaded  bool
+	totals  map[agreementKey]*big.Int
+	owed    map[common.Address]*big.Int
+	highest map[common.Address]*big.Int
+}
+
+func (l *ledger) add(m *payments.ExchangeMessage, p *payments.Promise) {
+	k := agreementKey{m.Provider, m.Promise.ChannelID, m.AgreementID.String()}
+	owed := l.owed[m.Provider]
+	if owed == nil {
+		owed = new(big.Int)
+		l.owed[m.Provider] = owed
+	}
+	if old := l.totals[k]; old == nil || m.AgreementTotal.Cmp(old) > 0 {
+		if old != nil {
+			owed.Sub(owed, old)
+		}
+		owed.Add(owed, m.AgreementTotal)
+		l.totals[k] = new(big.Int).Set(m.AgreementTotal)
+	}
+	if h := l.highest[m.Provider]; h == nil || p.Amount.Cmp(h) > 0 {
+		l.highest[m.Provider] = new(big.Int).Set(p.Amount)
+	}
+}
+
+// check reports whether, with p accepted for m, the highest hermes promise
+// the provider holds covers every agreement total it was promised for.
+// An honest hermes always passes: its promise amounts are the provider's
+// cumulative earnings, so the latest one it issued counts every accepted
+// agreement increase, including those of messages whose answer was lost.
+func (l *ledger) check(m *payments.ExchangeMessage, p *payments.Promise) error {
+	k := agreementKey{m.Provider, m.Promise.ChannelID, m.AgreementID.String()}
+	owed := new(big.Int)
+	if o := l.owed[m.Provider]; o != nil {
+		owed.Set(o)
+	}
+	if old := l.totals[k]; old == nil {
+		owed.Add(owed, m.AgreementTotal)
+	} else if m.AgreementTotal.Cmp(old) > 0 {
+		owed.Add(owed, new(big.Int).Sub(m.AgreementTotal, old))
+	}
+	highest := p.Amount
+	if h := l.highest[m.Provider]; h != nil && h.Cmp(highest) > 0 {
+		highest = h
+	}
+	if highest.Cmp(owed) < 0 {
+		return fmt.Errorf("%w: amount %s: the highest hermes promise held (%s) does not cover the %s promised for this provider's agreements",
+			ErrUntrustedPromise, p.Amount, highest, owed)
+	}
+	return nil
+}
+
+// loadLedger builds the ledger from the hermes promises stored for this
+// hermes and chain (each checked again against the operator).
+func (c *Client) loadLedger(ctx context.Context, t Terms) error {
+	if c.led.loaded {
+		return nil
+	}
+	es, err := c.st.Promised(ctx)
+	if err != nil {
+		return fmt.Errorf("hermes client: list stored promises: %w", err)
+	}
+	l := ledger{totals: map[agreementKey]*big.Int{}, owed: map[common.Address]*big.Int{}, highest: map[common.Address]*big.Int{}}
+	for _, e := range es {
+		m, err := payments.DecodeExchangeMessage(e.Message)
+		if err != nil {
+			return fmt.Errorf("hermes client: stored message %x: %w", e.Hashlock[:4], err)
+		}
+		if m.HermesID != c.o.HermesID || m.ChainID.Cmp(t.ChainID) != 0 {
+			continue
+		}
+		p, err := payments.DecodePromise(e.Promise)
+		if err != nil {
+			return fmt.Errorf("hermes client: stored promise %x: %w", e.Hashlock[:4], err)
+		}
+		if err := p.Verify(t.Operator); err != nil {
+			c.o.Log.Warn("hermes client: ignoring a stored hermes promise not signed by the operator", "hashlock", fmt.Sprintf("%x", e.Hashlock[:8]))
+			continue
+		}
+		l.add(m, p)
+	}
+	l.loaded = true
+	c.led = l
+	return nil
+}
+
+// verifyPromise checks the hermes promise p answering m before anything
+// of it is stored or R revealed: signed by the operator registered on
+// chain, on this chain, on the provider's channel in this hermes, with m's
+// hashlock, a transactor fee within the hermes's on-chain fee rate, and an
+// amount that keeps every accepted agreement increase covered. Call with
+// c.ledMu held.
+func (c *Client) verifyPromise(ctx context.Context, m *payments.ExchangeMessage, p *payments.Promise) error {
+	t, err := c.terms(ctx)
+	if err != nil {
+		return err
+	}
+	if err := c.loadLedger(ctx, t); err != nil {
+		return err
+	}
+	bad := func(format string, args ...any) error {
+		return fmt.Errorf("%w: %s", ErrUntrustedPromise, fmt.Sprintf(format, args...))
+	}
+	switch {
+	case m.HermesID != c.o.HermesID:
+		return bad("message is for hermes %s, this client trusts %s", m.HermesID.Hex(), c.o.HermesID.Hex())
+	case m.ChainID.Cmp(t.ChainID) != 0 || p.ChainID.Cmp(t.ChainID) != 0:
+		return bad("promise for chain %s, message for chain %s, the hermes is on chain %s", p.ChainID, m.ChainID, t.ChainID)
+	case p.ChannelID != payments.ProviderChannelID(m.Provider, c.o.HermesID):
+		return bad("promise is not on the provider's channel in hermes %s", c.o.HermesID.Hex())
+	case p.Hashlock != m.Promise.Hashlock:
+		return bad("promise has another hashlock")
+	}
+	if err := p.Verify(t.Operator); err != nil {
+		return bad("not signed by the hermes operator %s registered on chain: %v", t.Operator.Hex(), err)
+	}
+	// The hermes learns R, so it could settle the promise itself and take
+	// its transactor fee: that fee may take no larger share of the amount
+	// than the hermes's own on-chain fee rate, unless it is within the
+	// provider's absolute allowance for settlement gas.
+	maxFee := new(big.Int).Mul(p.Amount, big.NewInt(int64(t.FeeBps)))
+	maxFee.Quo(maxFee, big.NewInt(10000))
+	if c.o.MaxPromiseFee != nil && c.o.MaxPromiseFee.Cmp(maxFee) > 0 {
+		maxFee.Set(c.o.MaxPromiseFee)
+	}
+	if p.Fee.Cmp(maxFee) > 0 || p.Fee.Cmp(p.Amount) > 0 {
+		return bad("transactor fee %s exceeds %s (the hermes's on-chain fee of %d bps on amount %s, or the allowance %v) or the amount", p.Fee, maxFee, t.FeeBps, p.Amount, c.o.MaxPromiseFee)
+	}
+	return c.led.check(m, p)
+}

@@ -1,0 +1,265 @@
+package client
+
+import (
+	"context"
+	"errors"
+	"math/big"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/ethereum/go-ethereum/common"
+
+	"github.com/openmyst/openmyst/payments"
+)
+
+// resign returns a tamper that changes a hermes promise with f and signs
+// it again with the key of label ("operator": the real operator).
+func resign(t *testing.T, e *env, label string, f func(*payments.Promise)) *func(*payments.Promise) {
+	key := e.operator
+	if label != "operator" {
+		key = signer(label)
+	}
+	fn := func(p *payments.Promise) {
+		f(p)
+		if err := p.Sign(key); err != nil {
+			t.Error(err)
+		}
+	}
+	return &fn
+}
+
+// TestLyingHermesPromiseRefused: a hermes that answers with a promise that
+// is not what the provider is owed — signed by another key, for another
+// chain or channel or hashlock, an amount that does not cover the
+// agreement, a transactor fee above the on-chain fee rate — gets no R:
+// the client refuses, stores nothing and never calls reveal. (Before the
+// checks, a promise signed by any key, of any amount and fee was taken
+// and R revealed.)
+func TestLyingHermesPromiseRefused(t *testing.T) {
+	otherProvider := signer("someone else").Address()
+	cases := map[string]struct {
+		signer string
+		change func(*payments.Promise)
+	}{
+		"wrong signer":  {"not the operator", func(*payments.Promise) {}},
+		"wrong chain":   {"operator", func(p *payments.Promise) { p.ChainID = big.NewInt(1338) }},
+		"wrong channel": {"operator", func(p *payments.Promise) { p.ChannelID = payments.ProviderChannelID(otherProvider, hermesID) }},
+		"wrong hermes channel": {"operator", func(p *payments.Promise) {
+			p.ChannelID = payments.ProviderChannelID(signer("provider").Address(), common.HexToAddress("0x5"))
+		}},
+		"wrong hashlock":  {"operator", func(p *payments.Promise) { p.Hashlock[0] ^= 1 }},
+		"amount too low":  {"operator", func(p *payments.Promise) { p.Amount = big.NewInt(99) }},
+		"fee above rate":  {"operator", func(p *payments.Promise) { p.Fee = big.NewInt(2) }}, // 1% of 100 is 1
+		"fee above total": {"operator", func(p *payments.Promise) { p.Fee = big.NewInt(101) }},
+	}
+	for name, tc := range cases {
+		t.Run(name, func(t *testing.T) {
+			e := newEnv(t)
+			ctx := context.Background()
+			hl, db := openHashlocks(t, filepath.Join(t.TempDir(), "node.db"))
+			defer db.Close()
+			c := mustNew(t, e.srv.URL, hl, fastOptions(e))
+			consumer, provider := signer("consumer"), signer("provider").Address()
+			h, err := c.NewHashlock(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			e.tamper.Store(resign(t, e, tc.signer, tc.change))
+			_, err = c.RequestPromise(ctx, message(t, consumer, provider, 100, h))
+			if !errors.Is(err, ErrUntrustedPromise) {
+				t.Fatalf("lying hermes: %v, want ErrUntrustedPromise", err)
+			}
+			if Retryable(err) {
+				t.Fatalf("a refused promise must be final: %v", err)
+			}
+			ent, _ := hl.Get(ctx, h)
+			if ent.Promise != nil || ent.Revealed {
+				t.Fatalf("refused promise stored (%s) or revealed (%v)", ent.Promise, ent.Revealed)
+			}
+			// Recover retries the exchange and refuses again; R stays secret.
+			if _, err := c.Recover(ctx); !errors.Is(err, ErrUntrustedPromise) {
+				t.Fatalf("recover against the lying hermes: %v", err)
+			}
+			if n := e.reveals.Load(); n != 0 {
+				t.Fatalf("client sent %d reveals to a lying hermes", n)
+			}
+			pv, err := e.svc.Provider(ctx, provider)
+			if err != nil || pv.Unrevealed != 1 {
+				t.Fatalf("hermes provider view %+v %v: R must still be unrevealed", pv, err)
+			}
+		})
+	}
+}
+
+// TestHermesUnderCreditsSecondAgreement: after an honest exchange, a
+// hermes that answers a second agreement with a promise that does not add
+// its increase (it keeps the earlier amount, validly signed) is refused.
+func TestHermesUnderCreditsSecondAgreement(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	hl, db := openHashlocks(t, filepath.Join(t.TempDir(), "node.db"))
+	defer db.Close()
+	c := mustNew(t, e.srv.URL, hl, fastOptions(e))
+	consumer, provider := signer("consumer"), signer("provider").Address()
+	h1, _ := c.NewHashlock(ctx)
+	if _, err := c.RequestPromise(ctx, message(t, consumer, provider, 100, h1)); err != nil {
+		t.Fatal(err)
+	}
+	h2, _ := c.NewHashlock(ctx)
+	m2 := message(t, consumer, provider, 150, h2)
+	m2.AgreementID, m2.AgreementTotal = big.NewInt(2), big.NewInt(50)
+	if err := m2.Sign(consumer); err != nil {
+		t.Fatal(err)
+	}
+	e.tamper.Store(resign(t, e, "operator", func(p *payments.Promise) { p.Amount = big.NewInt(120) }))
+	if _, err := c.RequestPromise(ctx, m2); !errors.Is(err, ErrUntrustedPromise) {
+		t.Fatalf("under-crediting hermes: %v", err)
+	}
+	// A fresh client (restart) rebuilds the ledger from the store and
+	// still refuses; the honest answer (150) is then accepted.
+	c = mustNew(t, e.srv.URL, hl, fastOptions(e))
+	if _, err := c.RequestPromise(ctx, m2); !errors.Is(err, ErrUntrustedPromise) {
+		t.Fatalf("under-crediting hermes after restart: %v", err)
+	}
+	e.tamper.Store(nil)
+	p, err := c.RequestPromise(ctx, m2)
+	if err != nil || p.Amount.Int64() != 150 {
+		t.Fatalf("honest answer: %v %v", p, err)
+	}
+}
+
+// TestLedgerOutOfOrder: promises of concurrent exchanges may arrive in any
+// order; an honest hermes's answers always pass, one that counts two
+// increases once does not.
+func TestLedgerOutOfOrder(t *testing.T) {
+	l := ledger{totals: map[agreementKey]*big.Int{}, owed: map[common.Address]*big.Int{}, highest: map[common.Address]*big.Int{}}
+	prov := common.HexToAddress("0x1")
+	msg := func(agreement, total int64) *payments.ExchangeMessage {
+		return &payments.ExchangeMessage{Provider: prov, AgreementID: big.NewInt(agreement), AgreementTotal: big.NewInt(total)}
+	}
+	prom := func(amount int64) *payments.Promise { return &payments.Promise{Amount: big.NewInt(amount)} }
+	// The hermes accepted A (10) then B (20): promises 10 and 30; B's
+	// answer arrives first.
+	for _, s := range []struct {
+		m *payments.ExchangeMessage
+		p *payments.Promise
+	}{{msg(2, 20), prom(30)}, {msg(1, 10), prom(10)}, {msg(1, 25), prom(45)}} {
+		if err := l.check(s.m, s.p); err != nil {
+			t.Fatalf("honest answer refused: %v", err)
+		}
+		l.add(s.m, s.p)
+	}
+	if got := l.owed[prov].Int64(); got != 45 {
+		t.Fatalf("owed %d, want 45", got)
+	}
+	// Agreement 3 adds 5, but the promise stays at 45.
+	if err := l.check(msg(3, 5), prom(45)); !errors.Is(err, ErrUntrustedPromise) {
+		t.Fatalf("double-counted increase accepted: %v", err)
+	}
+}
+
+// TestTermsCache: terms are read once while no fee change can take
+// effect, again when an announced change's time comes, and on every use
+// when the notice delay is zero.
+func TestTermsCache(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	hl, db := openHashlocks(t, filepath.Join(t.TempDir(), "node.db"))
+	defer db.Close()
+	ft := termsOf(e)
+	o := fastOptions(e)
+	o.Chain = ft
+	c := mustNew(t, e.srv.URL, hl, o)
+	for range 3 {
+		if _, err := c.Terms(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := ft.count(); n != 1 {
+		t.Fatalf("%d chain reads with a one-hour notice delay, want 1", n)
+	}
+	// An announced change 150ms ahead: the cache ends when it takes effect.
+	now := time.Now()
+	c = mustNew(t, e.srv.URL, hl, o)
+	ft.set(Terms{ChainID: chainID, Operator: e.operator.Address(), FeeBps: 100, PendingFeeBps: 300, FeeEffectiveAt: now.Add(150 * time.Millisecond),
+		FeeNoticeDelay: time.Hour, ChainTime: now})
+	before := ft.count()
+	tm, _ := c.Terms(ctx)
+	if _, err := c.Terms(ctx); err != nil || ft.count() != before+1 || tm.FeeBps != 100 {
+		t.Fatalf("before the change: reads %d, fee %d, %v", ft.count()-before, tm.FeeBps, err)
+	}
+	ft.set(Terms{ChainID: chainID, Operator: e.operator.Address(), FeeBps: 300, FeeNoticeDelay: time.Hour, ChainTime: now.Add(200 * time.Millisecond)})
+	deadline := time.Now().Add(10 * time.Second)
+	for tm.FeeBps != 300 && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+		tm, _ = c.Terms(ctx)
+	}
+	if tm.FeeBps != 300 {
+		t.Fatal("the announced fee was never read after it took effect")
+	}
+	// No notice delay: every use reads the chain.
+	ft.set(Terms{ChainID: chainID, Operator: e.operator.Address(), FeeBps: 100, ChainTime: time.Now()})
+	c = mustNew(t, e.srv.URL, hl, o)
+	before = ft.count()
+	for range 3 {
+		_, _ = c.Terms(ctx)
+	}
+	if n := ft.count() - before; n != 3 {
+		t.Fatalf("%d reads with no notice delay, want 3", n)
+	}
+	// A chain failure is retryable and reveals nothing.
+	ft.mu.Lock()
+	ft.err = errors.New("rpc down")
+	ft.mu.Unlock()
+	h, _ := c.NewHashlock(ctx)
+	if _, err := c.RequestPromise(ctx, message(t, signer("consumer"), signer("provider").Address(), 100, h)); !Retryable(err) {
+		t.Fatalf("chain down: %v, want retryable", err)
+	}
+	if n := e.reveals.Load(); n != 0 {
+		t.Fatalf("%d reveals without on-chain terms", n)
+	}
+}
+
+// TestNoChainRefuses: a client without a chain to read the terms from
+// reveals nothing.
+func TestNoChainRefuses(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	hl, db := openHashlocks(t, filepath.Join(t.TempDir(), "node.db"))
+	defer db.Close()
+	c := mustNew(t, e.srv.URL, hl, Options{BaseDelay: time.Millisecond, HermesID: hermesID})
+	h, _ := c.NewHashlock(ctx)
+	if _, err := c.RequestPromise(ctx, message(t, signer("consumer"), signer("provider").Address(), 100, h)); !errors.Is(err, ErrUntrustedPromise) {
+		t.Fatalf("no chain: %v", err)
+	}
+	if e.reveals.Load() != 0 {
+		t.Fatal("revealed without a chain")
+	}
+}
+
+// TestPromiseFeeAllowance: a fixed transactor fee above the on-chain rate
+// passes within the provider's allowance, and not beyond it.
+func TestPromiseFeeAllowance(t *testing.T) {
+	for _, tc := range []struct {
+		fee int64
+		ok  bool
+	}{{5, true}, {6, false}} {
+		e := newEnv(t)
+		ctx := context.Background()
+		hl, db := openHashlocks(t, filepath.Join(t.TempDir(), "node.db"))
+		o := fastOptions(e)
+		o.MaxPromiseFee = big.NewInt(5) // 1% of 100 would be 1
+		c := mustNew(t, e.srv.URL, hl, o)
+		h, _ := c.NewHashlock(ctx)
+		e.tamper.Store(resign(t, e, "operator", func(p *payments.Promise) { p.Fee = big.NewInt(tc.fee) }))
+		_, err := c.RequestPromise(ctx, message(t, signer("consumer"), signer("provider").Address(), 100, h))
+		if tc.ok != (err == nil) || !tc.ok && !errors.Is(err, ErrUntrustedPromise) {
+			t.Errorf("fee %d with allowance 5: %v", tc.fee, err)
+		}
+		if got := e.reveals.Load() == 1; got != tc.ok {
+			t.Errorf("fee %d: revealed %v", tc.fee, got)
+		}
+		_ = db.Close()
+	}
+}
