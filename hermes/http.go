@@ -2,6 +2,7 @@ package hermes
 
 import (
 	"context"
+	"crypto/tls"
 	_ "embed"
 	"encoding/hex"
 	"encoding/json"
@@ -207,11 +208,30 @@ func (s *Service) handleInfo(w http.ResponseWriter, _ *http.Request) {
 	})
 }
 
-// Serve serves h on ln until ctx is done, then shuts down gracefully.
+// Serve serves h on ln (plain HTTP) until ctx is done, then shuts down
+// gracefully.
 func Serve(ctx context.Context, ln net.Listener, h http.Handler) error {
-	srv := &http.Server{Handler: h, ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 15 * time.Second, WriteTimeout: 30 * time.Second}
+	return serve(ctx, ln, h, nil)
+}
+
+// ServeTLS is Serve over TLS with cfg (see CertFiles.TLSConfig).
+func ServeTLS(ctx context.Context, ln net.Listener, h http.Handler, cfg *tls.Config) error {
+	if cfg == nil {
+		return errors.New("hermes: ServeTLS needs a TLS config")
+	}
+	return serve(ctx, ln, h, cfg)
+}
+
+func serve(ctx context.Context, ln net.Listener, h http.Handler, cfg *tls.Config) error {
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 15 * time.Second, WriteTimeout: 30 * time.Second, TLSConfig: cfg}
 	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(ln) }()
+	go func() {
+		if cfg != nil {
+			errc <- srv.ServeTLS(ln, "", "")
+			return
+		}
+		errc <- srv.Serve(ln)
+	}()
 	select {
 	case err := <-errc:
 		return fmt.Errorf("hermes: serve %s: %w", ln.Addr(), err)

@@ -2,6 +2,7 @@ package node
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -16,6 +17,7 @@ import (
 
 	"github.com/openmyst/openmyst/chain"
 	"github.com/openmyst/openmyst/hermes"
+	"github.com/openmyst/openmyst/hermes/api"
 	"github.com/openmyst/openmyst/hermes/onchain"
 	"github.com/openmyst/openmyst/hermes/store"
 	"github.com/openmyst/openmyst/identity"
@@ -30,8 +32,13 @@ type HermesConfig struct {
 	Operator identity.Signer
 	// DSN is the store: a SQLite file path or postgres://...
 	DSN string
-	// Listen is the HTTP API address (default 127.0.0.1:0).
+	// Listen is the API address (default 127.0.0.1:0). Without TLS it
+	// must be loopback unless InsecureHTTP is set.
 	Listen string
+	// TLS, when set, serves the API over HTTPS (see hermes.CertFiles).
+	TLS *tls.Config
+	// InsecureHTTP permits plain HTTP on a non-loopback Listen.
+	InsecureHTTP bool
 	// SettleThreshold and SettleInterval drive the settlement worker
 	// (defaults 1 wei and 30 s).
 	SettleThreshold *big.Int
@@ -64,6 +71,7 @@ type Hermes struct {
 	FeeBps uint16
 	st     store.Store
 	listen string
+	tls    *tls.Config
 	log    *slog.Logger
 	reg    *prometheus.Registry
 
@@ -84,6 +92,9 @@ func StartHermes(ctx context.Context, cfg HermesConfig) (*Hermes, error) {
 	}
 	if cfg.Listen == "" {
 		cfg.Listen = "127.0.0.1:0"
+	}
+	if err := checkHermesListen(cfg); err != nil {
+		return nil, err
 	}
 	if cfg.SettleThreshold == nil {
 		cfg.SettleThreshold = big.NewInt(1)
@@ -128,7 +139,7 @@ func StartHermes(ctx context.Context, cfg HermesConfig) (*Hermes, error) {
 		return nil, fmt.Errorf("node: hermes: %w", err)
 	}
 	rctx, cancel := context.WithCancel(context.Background())
-	h := &Hermes{Service: svc, FeeBps: hs.FeeBps, st: st, listen: cfg.Listen, log: cfg.Log, reg: reg, cancel: cancel}
+	h := &Hermes{Service: svc, FeeBps: hs.FeeBps, st: st, listen: cfg.Listen, tls: cfg.TLS, log: cfg.Log, reg: reg, cancel: cancel}
 	h.wg.Add(1)
 	go func() { defer h.wg.Done(); _ = svc.Run(rctx) }()
 	if err := h.StartAPI(); err != nil {
@@ -138,10 +149,34 @@ func StartHermes(ctx context.Context, cfg HermesConfig) (*Hermes, error) {
 	return h, nil
 }
 
-// URL is the HTTP API base URL.
+// checkHermesListen allows plain HTTP on a loopback address (devnets)
+// and, with InsecureHTTP, anywhere; TLS anywhere. It logs plain HTTP.
+func checkHermesListen(cfg HermesConfig) error {
+	if cfg.TLS != nil {
+		return nil
+	}
+	host, _, err := net.SplitHostPort(cfg.Listen)
+	if err != nil {
+		return fmt.Errorf("node: hermes listen address %q: %w", cfg.Listen, err)
+	}
+	switch {
+	case api.Loopback(host):
+		cfg.Log.Info("hermes: plain HTTP API on a loopback address (devnet only; serve TLS on a real network)", "listen", cfg.Listen)
+	case cfg.InsecureHTTP:
+		cfg.Log.Warn("hermes: INSECURE plain HTTP API on a non-loopback address: promises and secrets travel unencrypted", "listen", cfg.Listen)
+	default:
+		return fmt.Errorf("node: hermes listen address %s is not loopback: serve HTTPS (--tls.cert/--tls.key) or allow plain HTTP explicitly (--hermes.insecure-http)", cfg.Listen)
+	}
+	return nil
+}
+
+// URL is the API base URL (https:// when served over TLS).
 func (h *Hermes) URL() string {
 	h.mu.Lock()
 	defer h.mu.Unlock()
+	if h.tls != nil {
+		return "https://" + h.listen
+	}
 	return "http://" + h.listen
 }
 
@@ -182,7 +217,14 @@ func (h *Hermes) StartAPI() error {
 	ctx, cancel := context.WithCancel(context.Background())
 	h.httpCtl = cancel
 	h.httpWG.Add(1)
-	go func() { defer h.httpWG.Done(); _ = hermes.Serve(ctx, ln, h.Service.Handler(h.reg)) }()
+	go func() {
+		defer h.httpWG.Done()
+		if h.tls != nil {
+			_ = hermes.ServeTLS(ctx, ln, h.Service.Handler(h.reg), h.tls)
+			return
+		}
+		_ = hermes.Serve(ctx, ln, h.Service.Handler(h.reg))
+	}()
 	return nil
 }
 

@@ -13,6 +13,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/openmyst/openmyst/chain/devchain"
+	"github.com/openmyst/openmyst/hermes"
 	"github.com/openmyst/openmyst/identity"
 	"github.com/openmyst/openmyst/node"
 )
@@ -24,6 +25,8 @@ func newHermesCmd() *cobra.Command {
 		threshold, minFee       string
 		settleEvery, pollEvery  time.Duration
 		maxUnrevealed, maxBatch int
+		tlsCert, tlsKey         string
+		insecureHTTP            bool
 	)
 	cmd := &cobra.Command{
 		Use:   "hermes",
@@ -38,6 +41,11 @@ PostgreSQL with --hermes.db postgres://user@host:port/db. The operator key
 signs hermes promises: --hermes.operator names a keystore identity (unlocked
 with --passphrase-file or $MYST_PASSPHRASE); on a dev deployment (myst chain
 dev) it defaults to the dev hermes operator, whose key is public.
+
+The API is served over HTTPS with --tls.cert and --tls.key (PEM files,
+re-read when they change). Without them it is plain HTTP, which is only
+accepted on a loopback --hermes.listen address (a devnet) unless
+--hermes.insecure-http is given.
 
 Example against the dev chain:
   myst chain dev &
@@ -61,9 +69,20 @@ Example against the dev chain:
 			if maxUnrevealed == 0 {
 				maxUnrevealed = -1 // the flag's 0 is no limit
 			}
+			if (tlsCert == "") != (tlsKey == "") {
+				return errors.New("--tls.cert and --tls.key go together")
+			}
 			cfg := node.HermesConfig{
 				Chain: s.Client, Hermes: s.Hermes, DSN: dbDSN, Listen: listen, SettleThreshold: thr, SettleInterval: settleEvery,
 				MinConsumerFee: mf, MaxUnrevealed: maxUnrevealed, MaxBatch: maxBatch, ChainPoll: pollEvery, ProcessMetrics: true, Log: theApp.log,
+				InsecureHTTP: insecureHTTP,
+			}
+			if tlsCert != "" {
+				cf, err := hermes.LoadCertFiles(tlsCert, tlsKey, theApp.log)
+				if err != nil {
+					return err
+				}
+				cfg.TLS = cf.TLSConfig()
 			}
 			run := func(signer identity.Signer) error {
 				cfg.Operator = signer
@@ -91,7 +110,10 @@ Example against the dev chain:
 	fl.StringVar(&operator, "hermes.operator", "", "operator identity in the keystore (default on dev deployments: the dev hermes operator)")
 	fl.StringVar(&f.passFile, "passphrase-file", "", "file holding the operator identity's passphrase (or $MYST_PASSPHRASE)")
 	fl.StringVar(&dbDSN, "hermes.db", "", "SQLite file, or postgres://... for PostgreSQL (default <data-dir>/hermes/hermes.db)")
-	fl.StringVar(&listen, "hermes.listen", "127.0.0.1:4060", "HTTP API listen address")
+	fl.StringVar(&listen, "hermes.listen", "127.0.0.1:4060", "API listen address")
+	fl.StringVar(&tlsCert, "tls.cert", "", "PEM certificate chain: serve the API over HTTPS (with --tls.key)")
+	fl.StringVar(&tlsKey, "tls.key", "", "PEM private key of --tls.cert")
+	fl.BoolVar(&insecureHTTP, "hermes.insecure-http", false, "allow plain HTTP on a non-loopback --hermes.listen (unencrypted; never on a real network)")
 	fl.StringVar(&threshold, "hermes.settle-threshold", "1000000000000000000", "settle a consumer's promise on chain once this much (wei) is revealed and unsettled")
 	fl.DurationVar(&settleEvery, "hermes.settle-interval", 30*time.Second, "how often the settlement worker runs")
 	fl.StringVar(&minFee, "hermes.min-consumer-fee", "0", "lowest transactor fee (wei) a consumer promise must carry")

@@ -3,11 +3,13 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	"fmt"
 	"math/big"
 	"net/http"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -17,6 +19,7 @@ import (
 	"github.com/openmyst/openmyst/chain"
 	"github.com/openmyst/openmyst/chain/devchain"
 	hermesclient "github.com/openmyst/openmyst/hermes/client"
+	"github.com/openmyst/openmyst/hermes/tlstest"
 	"github.com/openmyst/openmyst/identity"
 	"github.com/openmyst/openmyst/node"
 	"github.com/openmyst/openmyst/payments"
@@ -24,9 +27,12 @@ import (
 )
 
 // TestHermesAgainstChainDev runs `myst hermes` against `myst chain dev`
-// (both in-process): a registered consumer's exchange message gets a
-// promise signed by the deployment's hermes operator, and the provider
-// settles that promise on chain.
+// (both in-process), serving HTTPS with a certificate from a throwaway CA
+// that the client trusts: a registered consumer's exchange message gets a
+// promise signed by the deployment's hermes operator (checked against the
+// chain), and the provider settles that promise on chain. Plain HTTP to
+// the TLS port fails, and a non-loopback listen address without TLS is
+// refused.
 func TestHermesAgainstChainDev(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts a dev chain")
@@ -34,6 +40,9 @@ func TestHermesAgainstChainDev(t *testing.T) {
 	rpc, depPath := startChainDev(t)
 	port := freePort(t)
 	dd := t.TempDir()
+	ca := tlstest.New(t, t.TempDir())
+	https := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: ca.Pool, MinVersion: tls.VersionTLS12}}}
+	defer https.CloseIdleConnections()
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	var out bytes.Buffer
@@ -42,7 +51,7 @@ func TestHermesAgainstChainDev(t *testing.T) {
 		root.SetOut(&out)
 		root.SetErr(&bytes.Buffer{})
 		root.SetArgs([]string{"--data-dir", dd, "--log-level", "warn", "hermes", "--chain.rpc", rpc, "--chain.deployment", depPath,
-			"--hermes.listen", "127.0.0.1:" + strconv.Itoa(port), "--hermes.settle-interval", "1h"})
+			"--hermes.listen", "127.0.0.1:" + strconv.Itoa(port), "--hermes.settle-interval", "1h", "--tls.cert", ca.CertFile, "--tls.key", ca.KeyFile})
 		done <- root.ExecuteContext(ctx)
 	}()
 	defer func() {
@@ -51,10 +60,10 @@ func TestHermesAgainstChainDev(t *testing.T) {
 			t.Errorf("myst hermes: %v", err)
 		}
 	}()
-	base := "http://127.0.0.1:" + strconv.Itoa(port)
+	base := "https://127.0.0.1:" + strconv.Itoa(port)
 	deadline := time.Now().Add(30 * time.Second)
 	for {
-		res, err := http.Get(base + "/healthz")
+		res, err := https.Get(base + "/healthz")
 		if err == nil {
 			res.Body.Close()
 			break
@@ -67,6 +76,25 @@ func TestHermesAgainstChainDev(t *testing.T) {
 			t.Fatalf("myst hermes exited: %v", err)
 		case <-time.After(100 * time.Millisecond):
 		}
+	}
+
+	if res, err := http.Get("http://127.0.0.1:" + strconv.Itoa(port) + "/healthz"); err == nil {
+		res.Body.Close()
+		if res.StatusCode == http.StatusOK {
+			t.Fatal("plain HTTP answered on the TLS port")
+		}
+	}
+	if !strings.Contains(out.String(), "https://127.0.0.1:") {
+		t.Errorf("myst hermes did not announce its https URL:\n%s", out.String())
+	}
+	// Plain HTTP on a non-loopback address is refused before listening.
+	root := newRootCmd()
+	root.SetOut(&bytes.Buffer{})
+	root.SetErr(&bytes.Buffer{})
+	root.SetArgs([]string{"--data-dir", t.TempDir(), "--log-level", "warn", "hermes", "--chain.rpc", rpc, "--chain.deployment", depPath,
+		"--hermes.listen", "0.0.0.0:" + strconv.Itoa(freePort(t))})
+	if err := root.ExecuteContext(ctx); err == nil || !strings.Contains(err.Error(), "--tls.cert") {
+		t.Fatalf("plain HTTP on 0.0.0.0: %v, want a refusal naming --tls.cert", err)
 	}
 
 	dep, err := chain.LoadDeployment(depPath)
@@ -113,7 +141,7 @@ func TestHermesAgainstChainDev(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	hc, err := hermesclient.New(base, hl, hermesclient.Options{Chain: node.HermesTerms{C: c}, HermesID: dep.Hermes})
+	hc, err := hermesclient.New(base, hl, hermesclient.Options{Chain: node.HermesTerms{C: c}, HermesID: dep.Hermes, RootCAs: ca.Pool})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -133,7 +161,7 @@ func TestHermesAgainstChainDev(t *testing.T) {
 	if err := m.Sign(consumer); err != nil {
 		t.Fatal(err)
 	}
-	p, err := hc.RequestPromise(ctx, m) // checks the operator's signature
+	p, err := hc.RequestPromise(ctx, m) // checks the promise against the chain
 	if err != nil {
 		t.Fatal(err)
 	}
