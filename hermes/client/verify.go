@@ -238,8 +238,14 @@ func (c *Client) verifyPromise(ctx context.Context, m *payments.ExchangeMessage,
 	if c.o.MaxPromiseFee != nil && c.o.MaxPromiseFee.Cmp(maxFee) > 0 {
 		maxFee.Set(c.o.MaxPromiseFee)
 	}
-	if p.Fee.Cmp(maxFee) > 0 || p.Fee.Cmp(p.Amount) > 0 {
-		return bad("transactor fee %s exceeds %s (the hermes's on-chain fee of %d bps on amount %s, or the allowance %v) or the amount", p.Fee, maxFee, t.FeeBps, p.Amount, c.o.MaxPromiseFee)
+	if p.Fee.Cmp(maxFee) > 0 {
+		return bad("transactor fee %s exceeds %s (the hermes's on-chain fee of %d bps on amount %s, or the allowance %v)", p.Fee, maxFee, t.FeeBps, p.Amount, c.o.MaxPromiseFee)
+	}
+	// The contract refuses a settlement whose transactor fee plus hermes
+	// fee exceed what it pays out (FeeAboveAmount).
+	hermesFee := new(big.Int).Mul(p.Amount, big.NewInt(int64(t.FeeBps)))
+	if hermesFee.Quo(hermesFee, big.NewInt(10000)).Add(hermesFee, p.Fee).Cmp(p.Amount) > 0 {
+		return bad("transactor fee %s plus the hermes fee exceed amount %s: the contract would refuse to settle it", p.Fee, p.Amount)
 	}
 	return c.led.check(m, p)
 }

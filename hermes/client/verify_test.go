@@ -244,18 +244,21 @@ func TestPromiseFeeAllowance(t *testing.T) {
 	for _, tc := range []struct {
 		fee int64
 		ok  bool
-	}{{5, true}, {6, false}} {
+	}{{5, true}, {6, false}, {100, false}} {
 		e := newEnv(t)
 		ctx := context.Background()
 		hl, db := openHashlocks(t, filepath.Join(t.TempDir(), "node.db"))
 		o := fastOptions(e)
 		o.MaxPromiseFee = big.NewInt(5) // 1% of 100 would be 1
+		if tc.fee == 100 {
+			o.MaxPromiseFee = big.NewInt(100) // 100 + the 1% hermes fee > 100: unsettleable
+		}
 		c := mustNew(t, e.srv.URL, hl, o)
 		h, _ := c.NewHashlock(ctx)
 		e.tamper.Store(resign(t, e, "operator", func(p *payments.Promise) { p.Fee = big.NewInt(tc.fee) }))
 		_, err := c.RequestPromise(ctx, message(t, signer("consumer"), signer("provider").Address(), 100, h))
 		if tc.ok != (err == nil) || !tc.ok && !errors.Is(err, ErrUntrustedPromise) {
-			t.Errorf("fee %d with allowance 5: %v", tc.fee, err)
+			t.Errorf("fee %d: %v", tc.fee, err)
 		}
 		if got := e.reveals.Load() == 1; got != tc.ok {
 			t.Errorf("fee %d: revealed %v", tc.fee, got)
