@@ -451,6 +451,11 @@ func (p *Settler) Settle(ctx context.Context) (Settlement, error) {
 	if lp == nil {
 		return Settlement{}, ErrNothingToSettle
 	}
+	// The hermes's view is its own claim: check the promise against the
+	// chain before paying gas for it.
+	if err := p.Client.CheckSettleable(ctx, p.Provider, lp); err != nil {
+		return Settlement{}, fmt.Errorf("node: the hermes's latest promise: %w", err)
+	}
 	e, err := p.Earnings(ctx)
 	if err != nil {
 		return Settlement{}, err

@@ -229,23 +229,53 @@ func (c *Client) verifyPromise(ctx context.Context, m *payments.ExchangeMessage,
 	if err := p.Verify(t.Operator); err != nil {
 		return bad("not signed by the hermes operator %s registered on chain: %v", t.Operator.Hex(), err)
 	}
-	// The hermes learns R, so it could settle the promise itself and take
-	// its transactor fee: that fee may take no larger share of the amount
-	// than the hermes's own on-chain fee rate, unless it is within the
-	// provider's absolute allowance for settlement gas.
+	if err := c.checkFee(t, p); err != nil {
+		return err
+	}
+	return c.led.check(m, p)
+}
+
+// CheckSettleable checks a hermes promise the provider is about to settle
+// on chain (for instance the latest one the hermes reports): signed by the
+// hermes's registered operator, on provider's channel in the trusted
+// hermes, for the chain, and with fees the contract accepts. It wraps
+// ErrUntrustedPromise when p fails.
+func (c *Client) CheckSettleable(ctx context.Context, provider common.Address, p *payments.Promise) error {
+	t, err := c.terms(ctx)
+	if err != nil {
+		return err
+	}
+	switch {
+	case p.ChainID == nil || p.ChainID.Cmp(t.ChainID) != 0:
+		return fmt.Errorf("%w: promise for chain %v, the hermes is on chain %s", ErrUntrustedPromise, p.ChainID, t.ChainID)
+	case p.ChannelID != payments.ProviderChannelID(provider, c.o.HermesID):
+		return fmt.Errorf("%w: promise is not on provider %s's channel in hermes %s", ErrUntrustedPromise, provider.Hex(), c.o.HermesID.Hex())
+	}
+	if err := p.Verify(t.Operator); err != nil {
+		return fmt.Errorf("%w: not signed by the hermes operator %s registered on chain: %v", ErrUntrustedPromise, t.Operator.Hex(), err)
+	}
+	return c.checkFee(t, p)
+}
+
+// checkFee checks p's transactor fee. The hermes learns R, so it could
+// settle the promise itself and take that fee: it may take no larger share
+// of the amount than the hermes's own on-chain fee rate, unless it is
+// within the provider's absolute allowance for settlement gas; and fee
+// plus hermes fee must not exceed the amount (the contract refuses that
+// settlement with FeeAboveAmount).
+func (c *Client) checkFee(t Terms, p *payments.Promise) error {
 	maxFee := new(big.Int).Mul(p.Amount, big.NewInt(int64(t.FeeBps)))
 	maxFee.Quo(maxFee, big.NewInt(10000))
 	if c.o.MaxPromiseFee != nil && c.o.MaxPromiseFee.Cmp(maxFee) > 0 {
 		maxFee.Set(c.o.MaxPromiseFee)
 	}
 	if p.Fee.Cmp(maxFee) > 0 {
-		return bad("transactor fee %s exceeds %s (the hermes's on-chain fee of %d bps on amount %s, or the allowance %v)", p.Fee, maxFee, t.FeeBps, p.Amount, c.o.MaxPromiseFee)
+		return fmt.Errorf("%w: transactor fee %s exceeds %s (the hermes's on-chain fee of %d bps on amount %s, or the allowance %v)", ErrUntrustedPromise, p.Fee, maxFee, t.FeeBps, p.Amount, c.o.MaxPromiseFee)
 	}
-	// The contract refuses a settlement whose transactor fee plus hermes
-	// fee exceed what it pays out (FeeAboveAmount).
 	hermesFee := new(big.Int).Mul(p.Amount, big.NewInt(int64(t.FeeBps)))
-	if hermesFee.Quo(hermesFee, big.NewInt(10000)).Add(hermesFee, p.Fee).Cmp(p.Amount) > 0 {
-		return bad("transactor fee %s plus the hermes fee exceed amount %s: the contract would refuse to settle it", p.Fee, p.Amount)
+	hermesFee.Quo(hermesFee, big.NewInt(10000))
+	if hermesFee.Add(hermesFee, p.Fee).Cmp(p.Amount) > 0 {
+		return fmt.Errorf("%w: transactor fee %s plus the hermes fee exceed amount %s: the contract would refuse to settle it", ErrUntrustedPromise, p.Fee, p.Amount)
 	}
-	return c.led.check(m, p)
+	return nil
 }

@@ -13,6 +13,15 @@ import (
 	"github.com/openmyst/openmyst/payments"
 )
 
+// clientOf returns a client of e's hermes with o, over a fresh node
+// database closed when the test ends.
+func clientOf(t *testing.T, e *env, o Options) (*Client, *StorageHashlocks) {
+	t.Helper()
+	hl, db := openHashlocks(t, filepath.Join(t.TempDir(), "node.db"))
+	t.Cleanup(func() { _ = db.Close() })
+	return mustNew(t, e.srv.URL, hl, o), hl
+}
+
 // resign returns a tamper that changes a hermes promise with f and signs
 // it again with the key of label ("operator": the real operator).
 func resign(t *testing.T, e *env, label string, f func(*payments.Promise)) *func(*payments.Promise) {
@@ -57,9 +66,7 @@ func TestLyingHermesPromiseRefused(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			e := newEnv(t)
 			ctx := context.Background()
-			hl, db := openHashlocks(t, filepath.Join(t.TempDir(), "node.db"))
-			defer db.Close()
-			c := mustNew(t, e.srv.URL, hl, fastOptions(e))
+			c, hl := clientOf(t, e, fastOptions(e))
 			consumer, provider := signer("consumer"), signer("provider").Address()
 			h, err := c.NewHashlock(ctx)
 			if err != nil {
@@ -98,9 +105,7 @@ func TestLyingHermesPromiseRefused(t *testing.T) {
 func TestHermesUnderCreditsSecondAgreement(t *testing.T) {
 	e := newEnv(t)
 	ctx := context.Background()
-	hl, db := openHashlocks(t, filepath.Join(t.TempDir(), "node.db"))
-	defer db.Close()
-	c := mustNew(t, e.srv.URL, hl, fastOptions(e))
+	c, hl := clientOf(t, e, fastOptions(e))
 	consumer, provider := signer("consumer"), signer("provider").Address()
 	h1, _ := c.NewHashlock(ctx)
 	if _, err := c.RequestPromise(ctx, message(t, consumer, provider, 100, h1)); err != nil {
@@ -165,12 +170,10 @@ func TestLedgerOutOfOrder(t *testing.T) {
 func TestTermsCache(t *testing.T) {
 	e := newEnv(t)
 	ctx := context.Background()
-	hl, db := openHashlocks(t, filepath.Join(t.TempDir(), "node.db"))
-	defer db.Close()
 	ft := termsOf(e)
 	o := fastOptions(e)
 	o.Chain = ft
-	c := mustNew(t, e.srv.URL, hl, o)
+	c, hl := clientOf(t, e, o)
 	for range 3 {
 		if _, err := c.Terms(ctx); err != nil {
 			t.Fatal(err)
@@ -226,9 +229,7 @@ func TestTermsCache(t *testing.T) {
 func TestNoChainRefuses(t *testing.T) {
 	e := newEnv(t)
 	ctx := context.Background()
-	hl, db := openHashlocks(t, filepath.Join(t.TempDir(), "node.db"))
-	defer db.Close()
-	c := mustNew(t, e.srv.URL, hl, Options{BaseDelay: time.Millisecond, HermesID: hermesID})
+	c, _ := clientOf(t, e, Options{BaseDelay: time.Millisecond, HermesID: hermesID})
 	h, _ := c.NewHashlock(ctx)
 	if _, err := c.RequestPromise(ctx, message(t, signer("consumer"), signer("provider").Address(), 100, h)); !errors.Is(err, ErrUntrustedPromise) {
 		t.Fatalf("no chain: %v", err)
@@ -247,13 +248,12 @@ func TestPromiseFeeAllowance(t *testing.T) {
 	}{{5, true}, {6, false}, {100, false}} {
 		e := newEnv(t)
 		ctx := context.Background()
-		hl, db := openHashlocks(t, filepath.Join(t.TempDir(), "node.db"))
 		o := fastOptions(e)
 		o.MaxPromiseFee = big.NewInt(5) // 1% of 100 would be 1
 		if tc.fee == 100 {
 			o.MaxPromiseFee = big.NewInt(100) // 100 + the 1% hermes fee > 100: unsettleable
 		}
-		c := mustNew(t, e.srv.URL, hl, o)
+		c, _ := clientOf(t, e, o)
 		h, _ := c.NewHashlock(ctx)
 		e.tamper.Store(resign(t, e, "operator", func(p *payments.Promise) { p.Fee = big.NewInt(tc.fee) }))
 		_, err := c.RequestPromise(ctx, message(t, signer("consumer"), signer("provider").Address(), 100, h))
@@ -263,6 +263,36 @@ func TestPromiseFeeAllowance(t *testing.T) {
 		if got := e.reveals.Load() == 1; got != tc.ok {
 			t.Errorf("fee %d: revealed %v", tc.fee, got)
 		}
-		_ = db.Close()
+	}
+}
+
+// TestCheckSettleable: a promise reported by the hermes is checked before
+// the provider pays gas to settle it.
+func TestCheckSettleable(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	c, _ := clientOf(t, e, fastOptions(e))
+	provider := signer("provider").Address()
+	good := func() *payments.Promise {
+		p := &payments.Promise{ChainID: chainID, ChannelID: payments.ProviderChannelID(provider, hermesID), Amount: big.NewInt(100), Fee: big.NewInt(0)}
+		if err := p.Sign(e.operator); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	if err := c.CheckSettleable(ctx, provider, good()); err != nil {
+		t.Fatal(err)
+	}
+	for name, f := range map[string]func(*payments.Promise){
+		"signer":  func(p *payments.Promise) { _ = p.Sign(signer("x")) },
+		"chain":   func(p *payments.Promise) { p.ChainID = big.NewInt(5); _ = p.Sign(e.operator) },
+		"channel": func(p *payments.Promise) { p.ChannelID[0] ^= 1; _ = p.Sign(e.operator) },
+		"fee":     func(p *payments.Promise) { p.Fee = big.NewInt(50); _ = p.Sign(e.operator) },
+	} {
+		p := good()
+		f(p)
+		if err := c.CheckSettleable(ctx, provider, p); !errors.Is(err, ErrUntrustedPromise) {
+			t.Errorf("%s: %v", name, err)
+		}
 	}
 }
