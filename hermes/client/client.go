@@ -163,7 +163,11 @@ func (c *Client) NewHashlock(ctx context.Context) ([32]byte, error) {
 // failed reveal is not an error here (the promise is valid; Recover or a
 // later call reveals it).
 func (c *Client) RequestPromise(ctx context.Context, m *payments.ExchangeMessage) (*payments.Promise, error) {
-	e, err := c.st.Get(ctx, m.Promise.Hashlock)
+	// The message is money the consumer signed away: it is stored even when
+	// ctx is ending (a provider shutting down as it arrives), so Recover
+	// forwards it after a restart.
+	keep := context.WithoutCancel(ctx)
+	e, err := c.st.Get(keep, m.Promise.Hashlock)
 	if err != nil {
 		return nil, fmt.Errorf("hermes client: hashlock of the message: %w", err)
 	}
@@ -173,7 +177,7 @@ func (c *Client) RequestPromise(ctx context.Context, m *payments.ExchangeMessage
 	}
 	if !bytes.Equal(e.Message, raw) {
 		e.Message, e.Promise, e.Revealed = raw, nil, false
-		if err := c.st.Update(ctx, e); err != nil {
+		if err := c.st.Update(keep, e); err != nil {
 			return nil, fmt.Errorf("hermes client: store message: %w", err)
 		}
 	}
@@ -215,7 +219,8 @@ func (c *Client) accept(ctx context.Context, e *Entry, m *payments.ExchangeMessa
 		return err
 	}
 	e.Promise = raw
-	if err := c.st.Update(ctx, *e); err != nil {
+	// A promise the hermes issued is stored even when ctx is ending.
+	if err := c.st.Update(context.WithoutCancel(ctx), *e); err != nil {
 		return fmt.Errorf("hermes client: store hermes promise: %w", err)
 	}
 	c.led.add(m, p)
@@ -231,7 +236,7 @@ func (c *Client) reveal(ctx context.Context, e Entry, m *payments.ExchangeMessag
 		return err
 	}
 	e.Revealed = true
-	return c.st.Update(ctx, e)
+	return c.st.Update(context.WithoutCancel(ctx), e)
 }
 
 // Recover finishes every exchange interrupted by a crash: messages sent

@@ -424,3 +424,33 @@ func TestHungHermesCallerDeadline(t *testing.T) {
 		t.Fatalf("info against a hung hermes: %v", err)
 	}
 }
+
+// TestMessageStoredWhenCtxEnds: a message handed over as the provider
+// shuts down (ctx already cancelled) is still stored, so Recover forwards
+// it after the restart; before, the cancelled ctx failed the store write
+// and the consumer's payment never reached the hermes.
+func TestMessageStoredWhenCtxEnds(t *testing.T) {
+	e := newEnv(t)
+	hl, db := openHashlocks(t, filepath.Join(t.TempDir(), "node.db"))
+	defer db.Close()
+	c := mustNew(t, e.srv.URL, hl, fastOptions(e))
+	consumer, provider := signer("consumer"), signer("provider").Address()
+	h, err := c.NewHashlock(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if _, err := c.RequestPromise(ctx, message(t, consumer, provider, 100, h)); !Retryable(err) {
+		t.Fatalf("request with an ended ctx: %v, want retryable", err)
+	}
+	if ent, err := hl.Get(context.Background(), h); err != nil || ent.Message == nil {
+		t.Fatalf("message not stored: %+v %v", ent, err)
+	}
+	if n, err := c.Recover(context.Background()); err != nil || n != 1 {
+		t.Fatalf("recover: %d %v", n, err)
+	}
+	if pv, err := e.svc.Provider(context.Background(), provider); err != nil || pv.Earned.Int64() != 100 || pv.Unrevealed != 0 {
+		t.Fatalf("hermes after recovery: %+v %v", pv, err)
+	}
+}
