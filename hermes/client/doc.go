@@ -10,6 +10,20 @@
 // a repeated message with the same promise and ignores a repeated reveal,
 // so every step is safe to redo.
 //
+// Before a hermes promise is stored or R revealed, the client checks it
+// against the hermes's terms as registered on chain (Options.Chain): the
+// operator's signature, chain id, the provider's channel in the trusted
+// hermes (Options.HermesID), the hashlock, a transactor fee within the
+// on-chain fee rate (or Options.MaxPromiseFee) that the contract would
+// accept, and an amount that keeps every agreement total it was promised
+// for covered. A promise that fails wraps ErrUntrustedPromise; R stays
+// secret. docs/protocol.md lists the rules.
+//
+// The hermes is reached over https:// (Options.RootCAs, else the system
+// roots); plain http:// only to a loopback host, or anywhere with
+// Options.AllowInsecureHTTP. It imports only the wire contract
+// (hermes/api), never the hermes service or its SQL stores.
+//
 // Calls run inside the provider's invoice loop, so none may hang: every
 // HTTP attempt is bounded by Options.AttemptTimeout (default 5s), the whole
 // call (retries and backoff) by the caller's ctx, and a call that got no
