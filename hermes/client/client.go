@@ -55,7 +55,8 @@ const DefaultAttemptTimeout = 5 * time.Second
 // Options tune a Client; zero values pick the defaults.
 type Options struct {
 	// HTTPClient sends the requests (default: a client without its own
-	// timeout; AttemptTimeout bounds each attempt).
+	// timeout, AttemptTimeout bounds each attempt, that follows no
+	// redirects, so a URL's scheme and host are the ones checked).
 	HTTPClient *http.Client
 	// AttemptTimeout bounds each HTTP attempt, so a hung hermes cannot
 	// stall the caller (the provider's invoice loop) for longer than this
@@ -123,7 +124,7 @@ func New(baseURL string, st HashlockStore, o Options) (*Client, error) {
 	if o.HTTPClient == nil {
 		tr := http.DefaultTransport.(*http.Transport).Clone()
 		tr.TLSClientConfig = &tls.Config{RootCAs: o.RootCAs, MinVersion: tls.VersionTLS12}
-		o.HTTPClient = &http.Client{Transport: tr}
+		o.HTTPClient = &http.Client{Transport: tr, CheckRedirect: noRedirects}
 	}
 	if o.AttemptTimeout <= 0 {
 		o.AttemptTimeout = DefaultAttemptTimeout

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"net/url"
 	"strings"
 
@@ -41,3 +42,9 @@ func checkBaseURL(raw string, allowInsecure bool, log *slog.Logger) (string, err
 	}
 	return strings.TrimRight(u.String(), "/"), nil
 }
+
+// errRedirect refuses a redirect: the API has none, and following one
+// could leave the checked scheme and host (https to plain http).
+var errRedirect = errors.New("hermes client: the hermes answered with a redirect, which is not followed")
+
+func noRedirects(*http.Request, []*http.Request) error { return errRedirect }

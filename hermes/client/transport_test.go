@@ -4,9 +4,11 @@ import (
 	"context"
 	"crypto/tls"
 	"errors"
+	"net/http"
 	"net/http/httptest"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 
 	"github.com/openmyst/openmyst/hermes/tlstest"
@@ -98,3 +100,24 @@ func TestHermesURLPolicy(t *testing.T) {
 }
 
 var errAny = errors.New("any error")
+
+// TestNoRedirects: the client never follows a redirect (which could take
+// it from the checked https host to plain http elsewhere).
+func TestNoRedirects(t *testing.T) {
+	var elsewhere atomic.Int32
+	other := httptest.NewServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) { elsewhere.Add(1) }))
+	defer other.Close()
+	redirector := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		http.Redirect(w, r, other.URL+r.URL.Path, http.StatusTemporaryRedirect)
+	}))
+	defer redirector.Close()
+	hl, db := openHashlocks(t, filepath.Join(t.TempDir(), "node.db"))
+	defer db.Close()
+	c := mustNew(t, redirector.URL, hl, Options{Attempts: 1})
+	if _, err := c.Info(context.Background()); err == nil || !strings.Contains(err.Error(), "redirect") {
+		t.Fatalf("redirect: %v", err)
+	}
+	if n := elsewhere.Load(); n != 0 {
+		t.Fatalf("the redirect was followed %d times", n)
+	}
+}
