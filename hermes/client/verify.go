@@ -112,6 +112,10 @@ type agreementKey struct {
 // hermes promises it accepted: per agreement the highest total a hermes
 // promise was issued for, their sum per provider (what the hermes's
 // cumulative promise must reach) and the highest hermes promise held.
+// It holds one entry per agreement with a stored hermes promise (so it is
+// bounded by the node database's hashlock entries, which hold more);
+// keys come from exchange messages the provider's session already
+// validated, not from the hermes.
 type ledger struct {
 	loaded  bool
 	totals  map[agreementKey]*big.Int
