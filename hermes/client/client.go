@@ -102,6 +102,7 @@ type Client struct {
 	st   HashlockStore
 	o    Options
 	tc   termsCache
+	now  func() time.Time // the clock of the terms cache
 
 	// ledMu serializes checking hermes promises against led and storing
 	// them, so the ledger always matches the stored promises.
@@ -141,7 +142,7 @@ func New(baseURL string, st HashlockStore, o Options) (*Client, error) {
 	if o.TermsMaxAge <= 0 {
 		o.TermsMaxAge = DefaultTermsMaxAge
 	}
-	return &Client{base: base, st: st, o: o}, nil
+	return &Client{base: base, st: st, o: o, now: time.Now}, nil
 }
 
 // NewHashlock creates a secret R, stores it durably and returns its

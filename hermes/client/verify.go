@@ -78,7 +78,7 @@ type termsCache struct {
 func (c *Client) terms(ctx context.Context) (Terms, error) {
 	c.tc.mu.Lock()
 	defer c.tc.mu.Unlock()
-	now := time.Now()
+	now := c.now()
 	if c.tc.t.ChainID != nil && now.Before(c.tc.expires) {
 		return c.tc.t, nil
 	}

@@ -182,24 +182,34 @@ func TestTermsCache(t *testing.T) {
 	if n := ft.count(); n != 1 {
 		t.Fatalf("%d chain reads with a one-hour notice delay, want 1", n)
 	}
-	// An announced change 150ms ahead: the cache ends when it takes effect.
+	// An announced change a minute ahead: the cache ends when it takes
+	// effect (the client's clock is the test's).
 	now := time.Now()
+	clock := now
 	c = mustNew(t, e.srv.URL, hl, o)
-	ft.set(Terms{ChainID: chainID, Operator: e.operator.Address(), FeeBps: 100, PendingFeeBps: 300, FeeEffectiveAt: now.Add(150 * time.Millisecond),
+	c.now = func() time.Time { return clock }
+	ft.set(Terms{ChainID: chainID, Operator: e.operator.Address(), FeeBps: 100, PendingFeeBps: 300, FeeEffectiveAt: now.Add(time.Minute),
 		FeeNoticeDelay: time.Hour, ChainTime: now})
 	before := ft.count()
 	tm, _ := c.Terms(ctx)
+	clock = now.Add(59 * time.Second)
 	if _, err := c.Terms(ctx); err != nil || ft.count() != before+1 || tm.FeeBps != 100 {
 		t.Fatalf("before the change: reads %d, fee %d, %v", ft.count()-before, tm.FeeBps, err)
 	}
-	ft.set(Terms{ChainID: chainID, Operator: e.operator.Address(), FeeBps: 300, FeeNoticeDelay: time.Hour, ChainTime: now.Add(200 * time.Millisecond)})
-	deadline := time.Now().Add(10 * time.Second)
-	for tm.FeeBps != 300 && time.Now().Before(deadline) {
-		time.Sleep(20 * time.Millisecond)
-		tm, _ = c.Terms(ctx)
+	ft.set(Terms{ChainID: chainID, Operator: e.operator.Address(), FeeBps: 300, FeeNoticeDelay: time.Hour, ChainTime: now.Add(time.Minute)})
+	clock = now.Add(time.Minute)
+	if tm, _ = c.Terms(ctx); tm.FeeBps != 300 || ft.count() != before+2 {
+		t.Fatalf("when the change takes effect: fee %d after %d reads, want 300 from a new read", tm.FeeBps, ft.count()-before)
 	}
-	if tm.FeeBps != 300 {
-		t.Fatal("the announced fee was never read after it took effect")
+	// Without a pending change, the cache lasts one notice delay, capped
+	// by TermsMaxAge (10 minutes by default).
+	clock = now.Add(time.Minute + 9*time.Minute)
+	if _, _ = c.Terms(ctx); ft.count() != before+2 {
+		t.Fatalf("terms read again within TermsMaxAge (%d reads)", ft.count()-before)
+	}
+	clock = now.Add(time.Minute + 10*time.Minute)
+	if _, _ = c.Terms(ctx); ft.count() != before+3 {
+		t.Fatalf("terms not read again after TermsMaxAge (%d reads)", ft.count()-before)
 	}
 	// No notice delay: every use reads the chain.
 	ft.set(Terms{ChainID: chainID, Operator: e.operator.Address(), FeeBps: 100, ChainTime: time.Now()})
