@@ -4,9 +4,15 @@ import (
 	"bytes"
 	"context"
 	"crypto/tls"
+	"encoding/json"
+	"errors"
 	"fmt"
+	"io"
 	"math/big"
 	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -18,6 +24,7 @@ import (
 
 	"github.com/openmyst/openmyst/chain"
 	"github.com/openmyst/openmyst/chain/devchain"
+	"github.com/openmyst/openmyst/hermes/api"
 	hermesclient "github.com/openmyst/openmyst/hermes/client"
 	"github.com/openmyst/openmyst/hermes/tlstest"
 	"github.com/openmyst/openmyst/identity"
@@ -177,5 +184,67 @@ func TestHermesAgainstChainDev(t *testing.T) {
 	after, _ := c.TokenBalance(ctx, provider.Address())
 	if got := new(big.Int).Sub(after, before); got.Sign() <= 0 || got.Cmp(chain.MYST(2)) > 0 {
 		t.Fatalf("provider received %s wei for a 2 MYST promise", got)
+	}
+
+	// A hermes that answers the next message with a promise signed by
+	// another key (here: a tampering proxy in front of the real one) gets no
+	// R: the client checks the signer against the operator on chain.
+	impostor := newSigner()
+	target, err := url.Parse(base)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rp := httputil.NewSingleHostReverseProxy(target)
+	rp.Transport = https.Transport
+	rp.ModifyResponse = func(res *http.Response) error {
+		if res.Request.URL.Path != "/v1/exchange" || res.StatusCode != http.StatusOK {
+			return nil
+		}
+		var er api.ExchangeResponse
+		raw, err := io.ReadAll(res.Body)
+		if err != nil {
+			return err
+		}
+		res.Body.Close()
+		if err := json.Unmarshal(raw, &er); err != nil {
+			return err
+		}
+		if err := er.Promise.Sign(impostor); err != nil {
+			return err
+		}
+		if raw, err = json.Marshal(er); err != nil {
+			return err
+		}
+		res.Body = io.NopCloser(bytes.NewReader(raw))
+		res.ContentLength = int64(len(raw))
+		res.Header.Set("Content-Length", strconv.Itoa(len(raw)))
+		return nil
+	}
+	proxy := httptest.NewServer(rp)
+	defer proxy.Close()
+	lied, err := hermesclient.New(proxy.URL, hl, hermesclient.Options{Chain: node.HermesTerms{C: c}, HermesID: dep.Hermes, Attempts: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	lock2, err := lied.NewHashlock(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m2 := &payments.ExchangeMessage{
+		Promise:     payments.Promise{ChainID: chainID, ChannelID: payments.ConsumerChannelID(channel), Amount: chain.MYST(3), Fee: big.NewInt(0), Hashlock: lock2},
+		AgreementID: big.NewInt(1), AgreementTotal: chain.MYST(3), Provider: provider.Address(), HermesID: dep.Hermes, ChainID: chainID,
+	}
+	if err := m2.Sign(consumer); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := lied.RequestPromise(ctx, m2); !errors.Is(err, hermesclient.ErrUntrustedPromise) {
+		t.Fatalf("promise signed by an impostor: %v, want ErrUntrustedPromise", err)
+	}
+	if e2, err := hl.Get(ctx, lock2); err != nil || e2.Revealed || e2.Promise != nil {
+		t.Fatalf("impostor's promise stored or revealed: %+v %v", e2, err)
+	}
+	pv, err := hc.Provider(ctx, provider.Address().Hex())
+	if err != nil || pv.Unrevealed != 1 {
+		t.Fatalf("hermes view %+v %v: the second R must stay unrevealed", pv, err)
 	}
 }
