@@ -56,6 +56,10 @@ type Chain interface {
 	HermesTerms(ctx context.Context, hermes common.Address) (Terms, error)
 }
 
+// maxSettleable bounds a provider promise's amount: Hermes.settlePromise
+// refuses 2^128 and above (AmountTooLarge).
+var maxSettleable = new(big.Int).Lsh(big.NewInt(1), 128)
+
 // ErrUntrustedPromise is wrapped by every refusal of a hermes promise that
 // does not pass the client's checks (signer, chain, channel, hashlock,
 // amount, fee). R is not revealed for it; the refusal is final for the
@@ -233,6 +237,9 @@ func (c *Client) verifyPromise(ctx context.Context, m *payments.ExchangeMessage,
 	if err := p.Verify(t.Operator); err != nil {
 		return bad("not signed by the hermes operator %s registered on chain: %v", t.Operator.Hex(), err)
 	}
+	if p.Amount.Cmp(maxSettleable) >= 0 {
+		return bad("amount %s is not below 2^128: the contract would refuse to settle it (AmountTooLarge)", p.Amount)
+	}
 	if err := c.checkFee(t, p); err != nil {
 		return err
 	}
@@ -257,6 +264,9 @@ func (c *Client) CheckSettleable(ctx context.Context, provider common.Address, p
 	}
 	if err := p.Verify(t.Operator); err != nil {
 		return fmt.Errorf("%w: not signed by the hermes operator %s registered on chain: %v", ErrUntrustedPromise, t.Operator.Hex(), err)
+	}
+	if p.Amount.Cmp(maxSettleable) >= 0 {
+		return fmt.Errorf("%w: amount %s is not below 2^128 (AmountTooLarge)", ErrUntrustedPromise, p.Amount)
 	}
 	return c.checkFee(t, p)
 }

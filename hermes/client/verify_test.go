@@ -59,7 +59,8 @@ func TestLyingHermesPromiseRefused(t *testing.T) {
 		}},
 		"wrong hashlock":  {"operator", func(p *payments.Promise) { p.Hashlock[0] ^= 1 }},
 		"amount too low":  {"operator", func(p *payments.Promise) { p.Amount = big.NewInt(99) }},
-		"fee above rate":  {"operator", func(p *payments.Promise) { p.Fee = big.NewInt(2) }}, // 1% of 100 is 1
+		"amount 2^128":    {"operator", func(p *payments.Promise) { p.Amount = new(big.Int).Lsh(big.NewInt(1), 128) }}, // covers anything, settles nothing
+		"fee above rate":  {"operator", func(p *payments.Promise) { p.Fee = big.NewInt(2) }},                           // 1% of 100 is 1
 		"fee above total": {"operator", func(p *payments.Promise) { p.Fee = big.NewInt(101) }},
 	}
 	for name, tc := range cases {
@@ -298,6 +299,7 @@ func TestCheckSettleable(t *testing.T) {
 		"chain":   func(p *payments.Promise) { p.ChainID = big.NewInt(5); _ = p.Sign(e.operator) },
 		"channel": func(p *payments.Promise) { p.ChannelID[0] ^= 1; _ = p.Sign(e.operator) },
 		"fee":     func(p *payments.Promise) { p.Fee = big.NewInt(50); _ = p.Sign(e.operator) },
+		"2^128":   func(p *payments.Promise) { p.Amount = new(big.Int).Lsh(big.NewInt(1), 128); _ = p.Sign(e.operator) },
 	} {
 		p := good()
 		f(p)
