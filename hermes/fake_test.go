@@ -24,8 +24,13 @@ type fakeChain struct {
 	reads       int
 	settles     []fakeSettle
 	settleErr   error
-	sink        func(ChannelEvent)
-	sinkReady   chan struct{}
+	settleCalls int // SettleConsumerPromise calls, refused ones included
+	// beforeSettle, if set, runs at the start of SettleConsumerPromise
+	// (without f.mu held): tests use it to settle first as someone else
+	// or to widen a race window.
+	beforeSettle func(consumer common.Address, p payments.Promise, r []byte)
+	sink         func(ChannelEvent)
+	sinkReady    chan struct{}
 }
 
 type fakeSettle struct {
@@ -79,6 +84,13 @@ func (f *fakeChain) ProviderSettled(context.Context, common.Address) (*big.Int, 
 // SettleConsumerPromise moves amount-settled from the channel balance, as
 // the contract does, after checking the promise like the contract would.
 func (f *fakeChain) SettleConsumerPromise(_ context.Context, consumer common.Address, p payments.Promise, r []byte) (common.Hash, error) {
+	f.mu.Lock()
+	hook := f.beforeSettle
+	f.settleCalls++
+	f.mu.Unlock()
+	if hook != nil {
+		hook(consumer, p, r)
+	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if f.settleErr != nil {

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ethereum/go-ethereum/common"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/openmyst/openmyst/hermes/store"
@@ -92,4 +93,77 @@ func TestExchangeAfterShutdown(t *testing.T) {
 	if err := svc.Run(context.Background()); err == nil {
 		t.Fatal("second Run accepted")
 	}
+}
+
+// TestSettleRacesAreHarmless: settlement passes of one hermes run one at a
+// time (the worker and an explicit SettleOnce used to send the same
+// promise twice, and the second reverted with NothingToSettle), and a
+// promise settled on chain by someone else between the hermes' read and
+// its transaction (another hermes process on the same database) is
+// reconciled, not reported as a failure.
+func TestSettleRacesAreHarmless(t *testing.T) {
+	setup := func(t *testing.T) (*env, *payments.ExchangeMessage, []byte) {
+		e := newEnv(t, nil)
+		c := testSigner("c")
+		e.chain.register(c.Address(), 1000)
+		prov := testSigner("p").Address()
+		r := secret("1")
+		m := msg(t, c, prov, 1, 100, 100, r)
+		if _, err := e.svc.Exchange(context.Background(), m); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := e.svc.Reveal(context.Background(), prov, payments.Hashlock(r), r); err != nil {
+			t.Fatal(err)
+		}
+		return e, m, r
+	}
+	t.Run("concurrent passes in one hermes", func(t *testing.T) {
+		e, _, _ := setup(t)
+		// Widen the window between a pass's reads and its transaction.
+		e.chain.beforeSettle = func(common.Address, payments.Promise, []byte) { time.Sleep(20 * time.Millisecond) }
+		var wg sync.WaitGroup
+		errs := make(chan error, 4)
+		for range 4 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				if _, err := e.svc.SettleOnce(context.Background()); err != nil {
+					errs <- err
+				}
+			}()
+		}
+		wg.Wait()
+		close(errs)
+		for err := range errs {
+			t.Errorf("concurrent settlement pass: %v", err)
+		}
+		e.chain.mu.Lock()
+		defer e.chain.mu.Unlock()
+		if e.chain.settleCalls != 1 || len(e.chain.settles) != 1 {
+			t.Fatalf("%d settlement transactions sent, %d settled; want exactly one", e.chain.settleCalls, len(e.chain.settles))
+		}
+	})
+	t.Run("settled by someone else meanwhile", func(t *testing.T) {
+		e, m, r := setup(t)
+		c := testSigner("c").Address()
+		e.chain.beforeSettle = func(common.Address, payments.Promise, []byte) {
+			e.chain.mu.Lock()
+			e.chain.beforeSettle = nil // only once: the next call is the other settler's
+			e.chain.mu.Unlock()
+			if _, err := e.chain.SettleConsumerPromise(context.Background(), c, m.Promise, r); err != nil {
+				t.Errorf("the other settler: %v", err)
+			}
+		}
+		n, err := e.svc.SettleOnce(context.Background())
+		if err != nil || n != 0 {
+			t.Fatalf("SettleOnce after someone else settled: %d, %v; want 0 and no error", n, err)
+		}
+		cs, _, err := e.st.Consumer(context.Background(), c)
+		if err != nil || cs.Settled.Int64() != 100 {
+			t.Fatalf("stored settled %v %v, want 100 from the chain", cs.Settled, err)
+		}
+		if n, err := e.svc.SettleOnce(context.Background()); err != nil || n != 0 {
+			t.Fatalf("next pass: %d %v, want nothing to do", n, err)
+		}
+	})
 }

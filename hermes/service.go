@@ -117,6 +117,10 @@ type Service struct {
 	chMu    sync.Mutex
 	chCache map[common.Address]channelEntry
 
+	// settleMu makes settlement passes (the worker's and SettleOnce
+	// callers') run one at a time, so two never send the same promise.
+	settleMu sync.Mutex
+
 	// cpu admits GOMAXPROCS-1 (at least 1) requests at a time into their
 	// CPU-bound part (signature checks, rules, signing), so hundreds of
 	// concurrent requests do not fill the scheduler's run queue in front of

@@ -1,6 +1,7 @@
 package hermes
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -326,14 +327,20 @@ func TestBalanceReReadAndTopUpEvent(t *testing.T) {
 // TestDoubleSpendRace: one consumer with balance 1000 signs two full chains
 // of promises (100..1000), one per provider, as if each provider were the
 // only one, and both providers post concurrently. The hermes must never
-// promise providers more than the channel holds.
+// promise providers more than the channel holds. Also with two Services
+// sharing one store object in this process (not two OS processes: that
+// race over one PostgreSQL is tested with real `myst hermes` processes).
 func TestDoubleSpendRace(t *testing.T) {
 	for _, shared := range []bool{false, true} {
-		t.Run(fmt.Sprintf("two_hermes_processes=%v", shared), func(t *testing.T) {
+		name := "one_service"
+		if shared {
+			name = "two_services_one_store_in_process"
+		}
+		t.Run(name, func(t *testing.T) {
 			e := newEnv(t, nil)
 			services := []*Service{e.svc, e.svc}
 			if shared {
-				// A second hermes over the same database with its own caches:
+				// A second Service over the same store with its own caches:
 				// only the store's versioned rows keep it honest.
 				services[1] = newEnvStore(t, e.st, e.chain, nil).svc
 			}
@@ -427,8 +434,19 @@ func TestRevealAndSettlement(t *testing.T) {
 	if n, err := e.svc.SettleOnce(ctx); err != nil || n != 1 {
 		t.Fatalf("settle: %d %v", n, err)
 	}
-	if len(e.chain.settles) != 1 || e.chain.settles[0].promise.Amount.Int64() != 300 {
-		t.Fatalf("chain settlements %+v", e.chain.settles)
+	if len(e.chain.settles) != 1 || e.chain.settles[0].promise.Amount.Int64() != 300 || !bytes.Equal(e.chain.settles[0].r, r2) {
+		t.Fatalf("chain settlements %+v, want one of the 300 promise with R2", e.chain.settles)
+	}
+	// The chain's channel moved exactly the settled amount.
+	onChain := func() (balance, settled int64) {
+		info, err := e.chain.ConsumerChannel(ctx, c.Address())
+		if err != nil {
+			t.Fatal(err)
+		}
+		return info.Balance.Int64(), info.Settled.Int64()
+	}
+	if bal, set := onChain(); bal != 700 || set != 300 {
+		t.Fatalf("channel on chain: balance %d settled %d, want 700 and 300", bal, set)
 	}
 	v, err := e.svc.Consumer(ctx, c.Address())
 	if err != nil || v.Settled.Int64() != 300 || v.Outstanding.Sign() != 0 || v.Balance.Int64() != 700 {
@@ -444,9 +462,37 @@ func TestRevealAndSettlement(t *testing.T) {
 	if got := counterValue(e.svc.m.Settlements.WithLabelValues("ok")); got != 1 {
 		t.Fatalf("settlement metric %v", got)
 	}
-	// Settlement still possible after more promises; the channel's settled
-	// amount moves on chain and is reconciled from the settlement event.
-	e.chain.emit(ChannelEvent{Kind: EventSettled, Consumer: c.Address(), Settled: big.NewInt(300)})
+	if cs, _, err := e.st.Consumer(ctx, c.Address()); err != nil || cs.Settled.Int64() != 300 {
+		t.Fatalf("stored settled %v %v, want 300", cs.Settled, err)
+	}
+	// More promises; this time someone else settles the revealed one on
+	// chain (anyone holding R may). The hermes learns it from the
+	// settlement event alone: its stored settled amount moves to the
+	// chain's, nothing is outstanding and it does not settle again.
+	r3 := secret("3")
+	m3 := msg(t, c, prov, 1, 450, 450, r3)
+	if _, err := e.svc.Exchange(ctx, m3); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.svc.Reveal(ctx, prov, payments.Hashlock(r3), r3); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.chain.SettleConsumerPromise(ctx, c.Address(), m3.Promise, r3); err != nil {
+		t.Fatal(err)
+	}
+	e.chain.emit(ChannelEvent{Kind: EventSettled, Consumer: c.Address(), Settled: big.NewInt(450)})
+	if cs, _, err := e.st.Consumer(ctx, c.Address()); err != nil || cs.Settled.Int64() != 450 {
+		t.Fatalf("stored settled after the settlement event %v %v, want 450", cs.Settled, err)
+	}
+	if v, err := e.svc.Consumer(ctx, c.Address()); err != nil || v.Settled.Int64() != 450 || v.Outstanding.Sign() != 0 || v.Balance.Int64() != 550 {
+		t.Fatalf("consumer after the external settlement %+v %v, want settled 450, balance 550, nothing outstanding", v, err)
+	}
+	if n, err := e.svc.SettleOnce(ctx); err != nil || n != 0 {
+		t.Fatalf("settle after the external settlement: %d %v, want nothing to do", n, err)
+	}
+	if bal, set := onChain(); bal != 550 || set != 450 || len(e.chain.settles) != 2 {
+		t.Fatalf("channel on chain: balance %d settled %d after %d settlements, want 550, 450 and 2", bal, set, len(e.chain.settles))
+	}
 }
 
 func TestUnrevealedLimit(t *testing.T) {
@@ -526,7 +572,8 @@ func TestConcurrentSessionsOutOfOrder(t *testing.T) {
 	if _, err := e.svc.Exchange(ctx, over); CodeOf(err) != CodeUnderpaid {
 		t.Fatalf("claim beyond the signed promises: %v, want %s", err, CodeUnderpaid)
 	}
-	// A second hermes over the same store (fresh caches) reads consumed back.
+	// A second Service over the same store object (fresh caches, same
+	// process) reads consumed back.
 	e2 := newEnvStore(t, st, chain, nil)
 	if _, err := e2.svc.Exchange(ctx, over); CodeOf(err) != CodeUnderpaid {
 		t.Fatalf("after reload: %v, want %s", err, CodeUnderpaid)
@@ -545,10 +592,18 @@ func TestConcurrentSessionsOutOfOrder(t *testing.T) {
 // concurrently, so the hermes sees the chain in any interleaving. Every
 // message must be accepted (retrying only "unavailable"), the providers
 // together must earn exactly what the consumer signed, and nothing beyond
-// the channel balance. Also with two hermes processes over one store.
+// the channel balance. Also with two Services (each with its own caches)
+// sharing one store object in this one process: that checks the services'
+// cache invalidation and conflict retries, not separate processes, whose
+// race over one PostgreSQL is tested with real `myst hermes` OS processes
+// elsewhere (issue 10 §5).
 func TestConcurrentSessionsRace(t *testing.T) {
 	for _, shared := range []bool{false, true} {
-		t.Run(fmt.Sprintf("two_hermes_processes=%v", shared), func(t *testing.T) {
+		name := "one_service"
+		if shared {
+			name = "two_services_one_store_in_process"
+		}
+		t.Run(name, func(t *testing.T) {
 			e := newEnv(t, nil)
 			services := []*Service{e.svc, e.svc}
 			if shared {
@@ -575,7 +630,7 @@ func TestConcurrentSessionsRace(t *testing.T) {
 						for try := 0; ; try++ {
 							_, err := services[p].Exchange(context.Background(), m)
 							if CodeOf(err) == CodeUnavailable && try < 100 {
-								continue // a conflict between the two processes: retry
+								continue // a conflict between the two services: retry
 							}
 							if err != nil {
 								errs <- fmt.Errorf("provider %d total %s promise %s: %w", p, m.AgreementTotal, m.Promise.Amount, err)

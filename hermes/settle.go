@@ -29,8 +29,10 @@ func (s *Service) settleLoop(ctx context.Context) {
 // revealed promise on chain and records it. It reconciles each consumer's
 // settled amount from the chain first. It returns how many settlements
 // were sent; errors of single consumers are logged and counted, and the
-// first is returned after the pass.
+// first is returned after the pass. Passes run one at a time.
 func (s *Service) SettleOnce(ctx context.Context) (int, error) {
+	s.settleMu.Lock()
+	defer s.settleMu.Unlock()
 	consumers, err := s.st.Consumers(ctx)
 	if err != nil {
 		return 0, err
@@ -83,6 +85,18 @@ func (s *Service) settleConsumer(ctx context.Context, c store.Consumer) (bool, e
 	}
 	tx, err := s.chain.SettleConsumerPromise(ctx, c.Identity, e.ConsumerPromise, e.R)
 	if err != nil {
+		// Someone else (another hermes process on the same database, or
+		// anyone holding R) may have settled it since the read above:
+		// then the chain refuses with nothing to settle. That is not a
+		// failure: take the chain's settled amount and move on.
+		if info, rerr := s.channel(ctx, c.Identity, true); rerr == nil && info.Settled.Cmp(amount) >= 0 {
+			s.invalidate(c.Identity)
+			if serr := s.st.SetSettled(ctx, c.Identity, info.Settled, nil); serr != nil {
+				return false, serr
+			}
+			s.log.Info("hermes: consumer promise was already settled on chain", "consumer", c.Identity.Hex(), "amount", amount.String(), "settled", info.Settled.String())
+			return false, nil
+		}
 		return false, err
 	}
 	s.invalidate(c.Identity)

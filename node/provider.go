@@ -130,9 +130,12 @@ type Provider struct {
 	P2P       *p2p.Node
 	Discovery *discovery.Service
 	Exit      tunnel.Exit
-	Sessions  *provider.Manager
-	Hermes    *hclient.Client
-	hashlocks *hclient.StorageHashlocks
+	// ExitPolicy is the exit's policy; feed the node's public or mapped
+	// addresses to its SetExtraDenied as reachability learns them.
+	ExitPolicy *tunnel.ExitPolicy
+	Sessions   *provider.Manager
+	Hermes     *hclient.Client
+	hashlocks  *hclient.StorageHashlocks
 
 	// ownP2P is whether P2P and Discovery were started here.
 	ownP2P bool
@@ -209,10 +212,13 @@ func StartProvider(ctx context.Context, cfg ProviderConfig) (_ *Provider, err er
 	if err != nil {
 		return nil, err
 	}
-	policy, err := tunnel.NewExitPolicy(tunnel.PolicyConfig{Allow: cfg.Allow, InterfaceAddrs: true})
+	// The advertised address may not be on an interface (a NAT mapping):
+	// consumers must not reach it through the exit either.
+	policy, err := tunnel.NewExitPolicy(tunnel.PolicyConfig{Allow: cfg.Allow, InterfaceAddrs: true, ExtraDenied: []netip.Addr{cfg.AdvertiseAddr}})
 	if err != nil {
 		return nil, err
 	}
+	p.ExitPolicy = policy
 	wgKey, err := loadOrCreateWGKey(filepath.Join(cfg.DataDir, "wg.key"))
 	if err != nil {
 		return nil, err

@@ -1,13 +1,18 @@
 package tunnel
 
 import (
+	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"net/netip"
+	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
+	"time"
 )
 
 // Proto is an IP transport protocol number as used by the exit policy.
@@ -167,6 +172,13 @@ func DefaultDenyPrefixes() []netip.Prefix {
 	}
 }
 
+// DefaultAddrPollInterval is how often an exit re-reads the host's
+// interface addresses (ExitPolicy.WatchInterfaceAddrs) when its policy
+// denies them: an address added to an interface is denied to consumers
+// within this interval. Polling (one netlink dump per interval) rather than
+// netlink address events keeps the policy free of a netlink dependency.
+const DefaultAddrPollInterval = 2 * time.Second
+
 // PolicyConfig configures an ExitPolicy.
 type PolicyConfig struct {
 	// Allow rules take precedence over everything else, including the
@@ -178,9 +190,20 @@ type PolicyConfig struct {
 	// OwnAddrs are the node's own addresses, denied like loopback. Tests
 	// pass them explicitly.
 	OwnAddrs []netip.Addr
-	// InterfaceAddrs adds every address of the host's interfaces to
-	// OwnAddrs when the policy is built (what a real node wants).
+	// InterfaceAddrs adds every address of the host's interfaces to the
+	// denied own addresses: read when the policy is built and again on
+	// every RefreshInterfaceAddrs (an exit calls it periodically through
+	// WatchInterfaceAddrs). What a real node wants.
 	InterfaceAddrs bool
+	// ListAddrs lists the interface addresses InterfaceAddrs denies; nil
+	// means every address of every interface in this process's network
+	// namespace (HostAddrs). An exit that egresses from another namespace
+	// lists that namespace's addresses.
+	ListAddrs func() ([]netip.Addr, error)
+	// ExtraDenied are further addresses of the node that are not on its
+	// interfaces: its public, advertised or NAT-mapped addresses. They can
+	// be replaced later with SetExtraDenied.
+	ExtraDenied []netip.Addr
 	// NoDefaults drops DefaultDenyPrefixes. Only for lab setups.
 	NoDefaults bool
 }
@@ -188,43 +211,63 @@ type PolicyConfig struct {
 // ExitPolicy decides which destinations a consumer's traffic may reach
 // from the exit. Evaluation order: Allow rules (first match allows), then
 // Deny rules, own addresses and the default deny list (any match blocks),
-// then allow. It is safe for concurrent use.
+// then allow. Own addresses are the configured OwnAddrs, the host's
+// interface addresses (InterfaceAddrs, re-read by RefreshInterfaceAddrs)
+// and the extra denied ones (SetExtraDenied); Changed signals when they
+// change, so firewall renderings can follow. It is safe for concurrent use.
 type ExitPolicy struct {
-	allow    []Rule
-	deny     []Rule
-	own      []netip.Addr
-	defaults []netip.Prefix
-	blocked  atomic.Uint64
+	allow     []Rule
+	deny      []Rule
+	static    []netip.Addr
+	listAddrs func() ([]netip.Addr, error) // nil: InterfaceAddrs off
+	defaults  []netip.Prefix
+	blocked   atomic.Uint64
+
+	own atomic.Pointer[ownAddrs] // static ∪ iface ∪ extra, read by Check
+
+	mu      sync.Mutex // guards iface, extra, changed and writes of own
+	iface   []netip.Addr
+	extra   []netip.Addr
+	changed chan struct{}
+}
+
+// ownAddrs is one immutable snapshot of the denied own addresses.
+type ownAddrs struct {
+	set    map[netip.Addr]struct{}
+	sorted []netip.Addr
 }
 
 // NewExitPolicy builds a policy from cfg.
 func NewExitPolicy(cfg PolicyConfig) (*ExitPolicy, error) {
 	p := &ExitPolicy{
-		allow: append([]Rule(nil), cfg.Allow...),
-		deny:  append([]Rule(nil), cfg.Deny...),
+		allow:   append([]Rule(nil), cfg.Allow...),
+		deny:    append([]Rule(nil), cfg.Deny...),
+		changed: make(chan struct{}),
 	}
 	if !cfg.NoDefaults {
 		p.defaults = DefaultDenyPrefixes()
 	}
-	for _, a := range cfg.OwnAddrs {
-		if !a.IsValid() {
-			return nil, fmt.Errorf("exit policy: invalid own address")
-		}
-		p.own = append(p.own, unmap(a).WithZone(""))
+	var err error
+	if p.static, err = cleanAddrs(cfg.OwnAddrs); err != nil {
+		return nil, fmt.Errorf("exit policy: own address: %w", err)
+	}
+	if p.extra, err = cleanAddrs(cfg.ExtraDenied); err != nil {
+		return nil, fmt.Errorf("exit policy: extra denied address: %w", err)
 	}
 	if cfg.InterfaceAddrs {
-		addrs, err := net.InterfaceAddrs()
+		p.listAddrs = cfg.ListAddrs
+		if p.listAddrs == nil {
+			p.listAddrs = HostAddrs
+		}
+		addrs, err := p.listAddrs()
 		if err != nil {
 			return nil, fmt.Errorf("exit policy: list interface addresses: %w", err)
 		}
-		for _, ia := range addrs {
-			if ipn, ok := ia.(*net.IPNet); ok {
-				if a, ok := netip.AddrFromSlice(ipn.IP); ok {
-					p.own = append(p.own, unmap(a))
-				}
-			}
+		if p.iface, err = cleanAddrs(addrs); err != nil {
+			return nil, fmt.Errorf("exit policy: interface address: %w", err)
 		}
 	}
+	p.own.Store(p.unionLocked())
 	for _, r := range append(append([]Rule(nil), p.allow...), p.deny...) {
 		if !r.Prefix.IsValid() {
 			return nil, fmt.Errorf("exit policy: rule with invalid prefix")
@@ -234,6 +277,145 @@ func NewExitPolicy(cfg PolicyConfig) (*ExitPolicy, error) {
 		}
 	}
 	return p, nil
+}
+
+// HostAddrs returns every address of every interface of this process's
+// network namespace, IPv4-mapped ones unmapped, zones dropped.
+func HostAddrs() ([]netip.Addr, error) {
+	addrs, err := net.InterfaceAddrs()
+	if err != nil {
+		return nil, err
+	}
+	var out []netip.Addr
+	for _, ia := range addrs {
+		if ipn, ok := ia.(*net.IPNet); ok {
+			if a, ok := netip.AddrFromSlice(ipn.IP); ok {
+				out = append(out, unmap(a))
+			}
+		}
+	}
+	return out, nil
+}
+
+// cleanAddrs validates, unmaps, drops zones, sorts and deduplicates addrs.
+func cleanAddrs(addrs []netip.Addr) ([]netip.Addr, error) {
+	out := make([]netip.Addr, 0, len(addrs))
+	for _, a := range addrs {
+		if !a.IsValid() {
+			return nil, fmt.Errorf("invalid address")
+		}
+		out = append(out, unmap(a).WithZone(""))
+	}
+	slices.SortFunc(out, netip.Addr.Compare)
+	return slices.Compact(out), nil
+}
+
+// unionLocked builds the own-address snapshot; callers hold p.mu (or own
+// p exclusively, as NewExitPolicy does).
+func (p *ExitPolicy) unionLocked() *ownAddrs {
+	all := make([]netip.Addr, 0, len(p.static)+len(p.iface)+len(p.extra))
+	all = append(append(append(all, p.static...), p.iface...), p.extra...)
+	slices.SortFunc(all, netip.Addr.Compare)
+	all = slices.Compact(all)
+	o := &ownAddrs{set: make(map[netip.Addr]struct{}, len(all)), sorted: all}
+	for _, a := range all {
+		o.set[a] = struct{}{}
+	}
+	return o
+}
+
+// publishLocked stores the new snapshot and wakes Changed's waiters if
+// the set of own addresses changed. Callers hold p.mu.
+func (p *ExitPolicy) publishLocked() bool {
+	next := p.unionLocked()
+	if slices.Equal(next.sorted, p.own.Load().sorted) {
+		return false
+	}
+	p.own.Store(next)
+	close(p.changed)
+	p.changed = make(chan struct{})
+	return true
+}
+
+// SetExtraDenied replaces the node's denied addresses that are not on its
+// interfaces (public, advertised, NAT-mapped: what reachability discovery
+// learns). Exits that render the policy into a firewall update it.
+func (p *ExitPolicy) SetExtraDenied(addrs []netip.Addr) error {
+	clean, err := cleanAddrs(addrs)
+	if err != nil {
+		return fmt.Errorf("exit policy: extra denied address: %w", err)
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.extra = clean
+	p.publishLocked()
+	return nil
+}
+
+// RefreshInterfaceAddrs re-reads the host's interface addresses (when
+// the policy was built with InterfaceAddrs) and reports whether the denied
+// own addresses changed. A failed read keeps the previous addresses.
+func (p *ExitPolicy) RefreshInterfaceAddrs() (bool, error) {
+	if p.listAddrs == nil {
+		return false, nil
+	}
+	addrs, err := p.listAddrs()
+	if err != nil {
+		return false, fmt.Errorf("exit policy: list interface addresses: %w", err)
+	}
+	clean, err := cleanAddrs(addrs)
+	if err != nil {
+		return false, fmt.Errorf("exit policy: interface address: %w", err)
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.iface = clean
+	return p.publishLocked(), nil
+}
+
+// WatchInterfaceAddrs calls RefreshInterfaceAddrs every interval
+// (DefaultAddrPollInterval if 0) until ctx ends; it returns at once when
+// the policy does not deny interface addresses. Read errors go to log
+// (nil: slog.Default()). The caller owns the goroutine it runs in.
+func (p *ExitPolicy) WatchInterfaceAddrs(ctx context.Context, interval time.Duration, log *slog.Logger) {
+	if p.listAddrs == nil {
+		return
+	}
+	if interval <= 0 {
+		interval = DefaultAddrPollInterval
+	}
+	if log == nil {
+		log = slog.Default()
+	}
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		changed, err := p.RefreshInterfaceAddrs()
+		if err != nil {
+			log.Warn("exit policy: re-read interface addresses", "err", err)
+		} else if changed {
+			log.Info("exit policy: the node's addresses changed", "own", fmt.Sprint(p.OwnAddrs()))
+		}
+	}
+}
+
+// Changed returns a channel that is closed the next time the denied own
+// addresses change (RefreshInterfaceAddrs, SetExtraDenied). Take it
+// before reading OwnAddrs or DenyPrefixes so no change is missed.
+func (p *ExitPolicy) Changed() <-chan struct{} {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.changed
+}
+
+// OwnAddrs returns the currently denied own addresses, sorted.
+func (p *ExitPolicy) OwnAddrs() []netip.Addr {
+	return slices.Clone(p.own.Load().sorted)
 }
 
 // DefaultExitPolicy is the policy a node runs with when the operator set
@@ -267,10 +449,8 @@ func (p *ExitPolicy) Check(dst netip.AddrPort, proto Proto) error {
 			return fmt.Errorf("%w: %s %s matches operator deny %s", ErrBlocked, proto, dst, r)
 		}
 	}
-	for _, o := range p.own {
-		if o == a {
-			return fmt.Errorf("%w: %s is the node's own address", ErrBlocked, a)
-		}
+	if _, ok := p.own.Load().set[a]; ok {
+		return fmt.Errorf("%w: %s is the node's own address", ErrBlocked, a)
 	}
 	for _, pfx := range p.defaults {
 		if pfx.Contains(a) {
@@ -304,11 +484,12 @@ func (p *ExitPolicy) AllowRules() []Rule { return append([]Rule(nil), p.allow...
 func (p *ExitPolicy) DenyRules() []Rule { return append([]Rule(nil), p.deny...) }
 
 // DenyPrefixes returns every prefix denied regardless of port: the default
-// list plus each own address as a /32 or /128. A firewall renders these
-// after the AllowRules and DenyRules, in that order.
+// list plus each current own address as a /32 or /128. A firewall renders
+// these after the AllowRules and DenyRules, in that order, and renders
+// them again when Changed fires.
 func (p *ExitPolicy) DenyPrefixes() []netip.Prefix {
 	out := append([]netip.Prefix(nil), p.defaults...)
-	for _, a := range p.own {
+	for _, a := range p.own.Load().sorted {
 		out = append(out, netip.PrefixFrom(a, a.BitLen()))
 	}
 	return out

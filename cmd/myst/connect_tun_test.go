@@ -130,6 +130,10 @@ func TestConnectTunEndToEnd(t *testing.T) {
 				return
 			}
 			directAccepted.Add(1)
+			// Tell the dialer it was accepted (and counted): a dial
+			// returns once the kernel finished the handshake, before
+			// this goroutine ran, so counting after the dial raced.
+			_, _ = c.Write([]byte{1})
 			_ = c.Close()
 		}
 	}()
@@ -161,12 +165,19 @@ func TestConnectTunEndToEnd(t *testing.T) {
 		rest, err := io.ReadAll(resp.Body)
 		return append(first, rest...), d, err
 	}
+	// directDial connects to the direct listener and waits until it has
+	// accepted (and counted) the connection.
 	directDial := func(ctx context.Context) error {
 		c, err := consDial(ctx, "tcp", tHub2+":9000")
-		if err == nil {
-			_ = c.Close()
+		if err != nil {
+			return err
 		}
-		return err
+		defer c.Close()
+		_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
+		if _, err := io.ReadFull(c, make([]byte, 1)); err != nil {
+			return fmt.Errorf("direct listener did not accept: %w", err)
+		}
+		return nil
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 85*time.Second)
 	defer cancel()

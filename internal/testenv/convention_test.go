@@ -20,9 +20,10 @@ import (
 const skipOK = "testenv:skip-ok"
 
 // capability matches what a skip must not decide on its own: root, network
-// namespaces, TUN, nft, wireguard tools or PostgreSQL. Such skips go through
-// the Require* helpers so that CI fails instead of skipping.
-var capability = regexp.MustCompile(`(?i)geteuid|\broot\b|netns|namespace|/dev/net/tun|\btun\b|\bnft\b|checktools|lookpath|wireguard|postgres|_dsn\b|\bavailable\(`)
+// namespaces, TUN, nft, wireguard tools, PostgreSQL, IPv6 or chromium.
+// Such skips go through the Require* helpers (or SkipOrFail) so that CI
+// fails instead of skipping.
+var capability = regexp.MustCompile(`(?i)geteuid|\broot\b|netns|namespace|/dev/net/tun|\btun\b|\bnft\b|checktools|lookpath|wireguard|postgres|_dsn\b|\bavailable\(|ipv6|chrom`)
 
 // TestSkipsGoThroughTestenv walks the module and fails for every t.Skip,
 // Skipf or SkipNow outside this package that skips for a missing

@@ -15,6 +15,10 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"syscall"
 	"testing"
 )
 
@@ -112,4 +116,57 @@ func RequirePostgres(tb testing.TB) string {
 		SkipOrFail(tb, "%s unset: start one with scripts/postgres-test.sh (make postgres)", PostgresEnv)
 	}
 	return dsn
+}
+
+// nobodyEnv marks the copy of a test binary that AsNobody runs.
+const nobodyEnv = "OPENMYST_TESTENV_AS_NOBODY"
+
+// AsNobody lets a test that checks behaviour without root (a "needs root"
+// refusal) run on a root CI instead of skipping there. Not root, it
+// returns false and the caller runs its checks inline. As root, it runs
+// the calling test again — alone, in a copy of the test binary, as user
+// nobody (uid and gid 65534) — fails t if that run fails or runs no test,
+// and returns true: the caller then returns.
+func AsNobody(t *testing.T) bool {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		return false
+	}
+	if os.Getenv(nobodyEnv) == "1" {
+		t.Fatal("testenv.AsNobody: still root in the nobody run")
+	}
+	dir, err := os.MkdirTemp("", "openmyst-nobody-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	if err := os.Chmod(dir, 0o777); err != nil {
+		t.Fatal(err)
+	}
+	// The test binary's own directory is private to root: run a copy.
+	bin, err := os.ReadFile(os.Args[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	exe := filepath.Join(dir, "nobody.test")
+	if err := os.WriteFile(exe, bin, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	parts := strings.Split(t.Name(), "/")
+	for i, p := range parts {
+		parts[i] = "^" + regexp.QuoteMeta(p) + "$"
+	}
+	cmd := exec.CommandContext(t.Context(), exe, "-test.run", strings.Join(parts, "/"), "-test.count=1", "-test.v")
+	cmd.Dir = dir
+	cmd.Env = append(os.Environ(), nobodyEnv+"=1", "TMPDIR="+dir, "HOME="+dir)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("%s as nobody: %v\n%s", t.Name(), err, out)
+	}
+	if !strings.Contains(string(out), "--- PASS: "+parts[0][1:len(parts[0])-1]) {
+		t.Fatalf("%s as nobody ran no test:\n%s", t.Name(), out)
+	}
+	t.Logf("ran as nobody:\n%s", out)
+	return true
 }

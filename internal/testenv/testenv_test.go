@@ -102,3 +102,14 @@ func TestA(t *testing.T) {
 		t.Fatalf("flagged lines %s, want %s:\n%s", got, want, strings.Join(bad, "\n"))
 	}
 }
+
+// TestAsNobody: as root the test reruns itself as nobody, where the uid
+// really is 65534.
+func TestAsNobody(t *testing.T) {
+	if AsNobody(t) {
+		return
+	}
+	if os.Getenv(nobodyEnv) == "1" && (os.Geteuid() != 65534 || os.Getegid() != 65534) {
+		t.Fatalf("nobody run as uid %d gid %d", os.Geteuid(), os.Getegid())
+	}
+}

@@ -9,8 +9,10 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"slices"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/openmyst/openmyst/tunnel"
 )
@@ -40,8 +42,14 @@ type ExitConfig struct {
 	// tunnel.DefaultPoolV4 and DefaultPoolV6 if nil.
 	Pool *tunnel.AddressPool
 	// Policy is the exit policy rendered into nftables;
-	// tunnel.DefaultExitPolicy() if nil.
+	// tunnel.DefaultExitPolicy() if nil. While the exit runs it re-reads
+	// the host's addresses the policy denies every AddrPollInterval, and
+	// whenever the policy's own addresses change (new interface address,
+	// SetExtraDenied) the deny sets are replaced in one nft transaction.
 	Policy *tunnel.ExitPolicy
+	// AddrPollInterval is how often the policy's interface addresses are
+	// re-read; 0 means tunnel.DefaultAddrPollInterval.
+	AddrPollInterval time.Duration
 	// DNSUpstream are the resolvers that DNS queries to the gateway address
 	// are forwarded to (the first of each family is used). If nil, the
 	// non-loopback nameservers of /etc/resolv.conf are used; if there are
@@ -70,10 +78,14 @@ type Exit struct {
 	gateway tunnel.Lease
 	sysctls []sysctl
 
+	stopWatch context.CancelFunc // ends the policy watchers
+	watchers  sync.WaitGroup
+
 	mu      sync.Mutex
 	closed  bool
 	peers   map[tunnel.PublicKey]tunnel.PeerConfig
-	blocked uint64 // last value read from nftables
+	blocked uint64         // last value read from nftables
+	denied  []netip.Prefix // the deny sets' content as last loaded
 }
 
 var _ tunnel.Exit = (*Exit)(nil)
@@ -155,6 +167,9 @@ func NewExit(ctx context.Context, cfg ExitConfig) (_ *Exit, err error) {
 	}
 	pool4, pool6 := cfg.Pool.Ranges()
 	gw := cfg.Pool.Gateway()
+	// Taken before the deny prefixes are read: a change after this point
+	// is applied by followPolicy.
+	policyChanged := cfg.Policy.Changed()
 	rs := exitRuleset{
 		Table: cfg.Table, Iface: cfg.Interface,
 		Pool4: pool4, Pool6: pool6, Gateway: gw,
@@ -250,8 +265,65 @@ func NewExit(ctx context.Context, cfg ExitConfig) (_ *Exit, err error) {
 	if err != nil {
 		return nil, err
 	}
+	e.denied = rs.DenyPrefixes
+	wctx, stop := context.WithCancel(context.WithoutCancel(ctx))
+	e.stopWatch = stop
+	e.watchers.Add(2)
+	go func() {
+		defer e.watchers.Done()
+		cfg.Policy.WatchInterfaceAddrs(wctx, cfg.AddrPollInterval, log)
+	}()
+	go func() {
+		defer e.watchers.Done()
+		e.followPolicy(wctx, policyChanged)
+	}()
 	log.Info("kernel exit up", "port", e.port, "gateway", gw.V4, "pool", pool4, "dns4", rs.DNS4, "offload", rs.Offload)
 	return e, nil
+}
+
+// followPolicy reloads the deny sets whenever the policy's own addresses
+// change, until ctx ends. A failed load is retried every AddrPollInterval.
+func (e *Exit) followPolicy(ctx context.Context, changed <-chan struct{}) {
+	interval := e.cfg.AddrPollInterval
+	if interval <= 0 {
+		interval = tunnel.DefaultAddrPollInterval
+	}
+	var retry <-chan time.Time
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-changed:
+		case <-retry:
+		}
+		changed = e.cfg.Policy.Changed()
+		retry = nil
+		if err := e.syncDenySets(ctx); err != nil {
+			if ctx.Err() != nil {
+				return
+			}
+			e.log.Error("exit policy: update the firewall's deny sets; retrying", "err", err)
+			retry = time.After(interval)
+		}
+	}
+}
+
+// syncDenySets replaces the deny sets' elements with the policy's current
+// DenyPrefixes in one nft transaction (no moment without them), unless
+// they are unchanged or the exit is closed.
+func (e *Exit) syncDenySets(ctx context.Context) error {
+	want := e.cfg.Policy.DenyPrefixes()
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.closed || slices.Equal(want, e.denied) {
+		return nil
+	}
+	if err := nftLoad(ctx, renderDenySets(e.cfg.Table, want)); err != nil {
+		return err
+	}
+	e.denied = want
+	e.log.Info("exit policy: deny sets updated", "own", fmt.Sprint(e.cfg.Policy.OwnAddrs()))
+	return nil
 }
 
 // acceptRAKeys returns the accept_ra sysctls of interfaces (except skip)
@@ -294,6 +366,10 @@ func offloadDevices(tunName string) []string {
 // teardown removes the table, the device and restores sysctls; it keeps
 // going on errors and returns them all.
 func (e *Exit) teardown(ctx context.Context) error {
+	if e.stopWatch != nil {
+		e.stopWatch()
+		e.watchers.Wait()
+	}
 	var errs []error
 	if err := nftDeleteTable(ctx, e.cfg.Table); err != nil {
 		errs = append(errs, err)

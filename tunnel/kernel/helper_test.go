@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -107,7 +108,7 @@ func helperExit() int {
 		return 2
 	}
 	ctx := context.Background()
-	e, err := NewExit(ctx, ExitConfig{PrivateKey: priv, ListenPort: spec.ListenPort, Policy: pol, DNSUpstream: spec.DNS, Log: helperLog()})
+	e, err := NewExit(ctx, ExitConfig{PrivateKey: priv, ListenPort: spec.ListenPort, Policy: pol, DNSUpstream: spec.DNS, AddrPollInterval: 100 * time.Millisecond, Log: helperLog()})
 	if err != nil {
 		fmt.Println("ERR", err)
 		return 1
@@ -135,6 +136,24 @@ func helperExit() int {
 			fmt.Println(string(b))
 		case "blocked":
 			fmt.Println(e.Blocked())
+		case "setextra":
+			// The node's public/mapped addresses, comma separated.
+			var addrs []netip.Addr
+			var perr error
+			for _, f := range strings.FieldsFunc(arg, func(r rune) bool { return r == ',' }) {
+				a, err := netip.ParseAddr(f)
+				perr = errors.Join(perr, err)
+				addrs = append(addrs, a)
+			}
+			if perr != nil {
+				fmt.Println("ERR", perr)
+				continue
+			}
+			if err := pol.SetExtraDenied(addrs); err != nil {
+				fmt.Println("ERR", err)
+				continue
+			}
+			fmt.Println("OK")
 		case "addpeer":
 			var p tunnel.PeerConfig
 			if err := json.Unmarshal([]byte(arg), &p); err != nil {

@@ -360,6 +360,61 @@ func TestKernelTunnel(t *testing.T) {
 		}
 	})
 
+	t.Run("exit policy follows the provider's addresses", func(t *testing.T) {
+		denySet := func() string { return tp.provider.MustRun("nft", "list", "set", "inet", DefaultExitTable, "deny4") }
+		waitFor := func(what string, cond func() bool) {
+			t.Helper()
+			deadline := time.Now().Add(10 * time.Second)
+			for !cond() {
+				if time.Now().After(deadline) {
+					t.Fatalf("%s: not within 10s; deny4:\n%s\nexit log:\n%s", what, denySet(), exit.logs())
+				}
+				time.Sleep(50 * time.Millisecond)
+			}
+		}
+		// An address the provider gains after the exit started goes into
+		// the firewall's deny set (local delivery is also refused by the
+		// input chain; the set keeps the two paths in agreement).
+		const added = "203.0.113.99"
+		tp.provider.MustRun("ip", "addr", "add", added+"/32", "dev", "lo")
+		waitFor("new interface address in the deny set", func() bool { return strings.Contains(denySet(), added) })
+		tp.provider.MustRun("ip", "addr", "del", added+"/32", "dev", "lo")
+		waitFor("removed interface address out of the deny set", func() bool { return !strings.Contains(denySet(), added) })
+
+		// A public address that is the provider's but not on its
+		// interfaces (say, its NAT mapping on a router) is reachable
+		// until the node learns it, then refused in the forward path.
+		const mapped = "203.0.113.77"
+		tp.internet.MustRun("ip", "addr", "add", mapped+"/32", "dev", "lo")
+		defer tp.internet.MustRun("ip", "addr", "del", mapped+"/32", "dev", "lo")
+		url := "http://" + mapped + ":8080/"
+		if body, err := fetch(tp.consumer, url, "", 5*time.Second); err != nil || body != "internet saw "+providerOut {
+			t.Fatalf("control: %s before it is denied: %q %v", url, body, err)
+		}
+		before, _ := strconv.ParseUint(exit.call("blocked"), 10, 64)
+		if got := exit.call("setextra " + mapped); got != "OK" {
+			t.Fatalf("setextra: %s", got)
+		}
+		waitFor("extra denied address in the deny set", func() bool { return strings.Contains(denySet(), mapped) })
+		if body, err := fetch(tp.consumer, url, "", 1500*time.Millisecond); err == nil {
+			t.Fatalf("%s through the tunnel after SetExtraDenied: %q, want blocked", url, body)
+		}
+		if after, err := strconv.ParseUint(exit.call("blocked"), 10, 64); err != nil || after <= before {
+			t.Fatalf("blocked counter %d -> %d (%v): the refusal was not the exit policy's", before, after, err)
+		}
+		// The rest of the policy (operator rules, defaults) is unchanged.
+		if !strings.Contains(denySet(), "10.0.0.0/8") {
+			t.Fatalf("default prefixes lost from the deny set:\n%s", denySet())
+		}
+		if got := exit.call("setextra "); got != "OK" {
+			t.Fatalf("setextra (none): %s", got)
+		}
+		waitFor("extra address out of the deny set", func() bool { return !strings.Contains(denySet(), mapped) })
+		if _, err := fetch(tp.consumer, url, "", 5*time.Second); err != nil {
+			t.Fatalf("%s after the extra addresses were cleared: %v", url, err)
+		}
+	})
+
 	t.Run("dns on the gateway is forwarded upstream", func(t *testing.T) {
 		serveUDPEcho(t, tp.internet, internetAddr+":53")
 		reply, err := udpQuery(tp.consumer, pool.Gateway().V4.String()+":53")

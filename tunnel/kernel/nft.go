@@ -105,13 +105,9 @@ func ruleMatch(r tunnel.Rule) string {
 
 func q(s string) string { return strconv.Quote(s) }
 
-// render returns an nft -f script that atomically replaces the table.
-func (r exitRuleset) render() (string, error) {
-	if err := r.validate(); err != nil {
-		return "", err
-	}
-	var v4, v6 []string
-	for _, p := range r.DenyPrefixes {
+// splitFamilies renders prefixes as nft set elements, IPv4 and IPv6 apart.
+func splitFamilies(prefixes []netip.Prefix) (v4, v6 []string) {
+	for _, p := range prefixes {
 		p = p.Masked()
 		if p.Addr().Is4() {
 			v4 = append(v4, p.String())
@@ -119,6 +115,34 @@ func (r exitRuleset) render() (string, error) {
 			v6 = append(v6, p.String())
 		}
 	}
+	return v4, v6
+}
+
+// renderDenySets returns an nft -f script that replaces the elements of
+// the exit table's deny4 and deny6 sets with prefixes. nft -f applies a
+// script as one transaction, so no packet sees the sets half updated; the
+// rules, their counters and the peer limits stay as they are.
+func renderDenySets(table string, prefixes []netip.Prefix) string {
+	v4, v6 := splitFamilies(prefixes)
+	var b strings.Builder
+	for _, set := range []struct {
+		name  string
+		elems []string
+	}{{"deny4", v4}, {"deny6", v6}} {
+		fmt.Fprintf(&b, "flush set inet %s %s\n", table, set.name)
+		if len(set.elems) > 0 {
+			fmt.Fprintf(&b, "add element inet %s %s { %s }\n", table, set.name, strings.Join(set.elems, ", "))
+		}
+	}
+	return b.String()
+}
+
+// render returns an nft -f script that atomically replaces the table.
+func (r exitRuleset) render() (string, error) {
+	if err := r.validate(); err != nil {
+		return "", err
+	}
+	v4, v6 := splitFamilies(r.DenyPrefixes)
 	ifc := q(r.Iface)
 	var b strings.Builder
 	w := func(format string, args ...any) { fmt.Fprintf(&b, format+"\n", args...) }

@@ -167,6 +167,25 @@ func TestRulesetsLoad(t *testing.T) {
 	if got := strings.Count(ns.MustRun("nft", "list", "chain", "inet", "openmyst", "peer_limits"), "limit rate over"); got != 4 {
 		t.Fatalf("peer limit rules = %d, want 4", got)
 	}
+	// Replacing the deny sets (the policy's own addresses changed): the
+	// new address is in, the dropped one is out, overlap with a default
+	// prefix is accepted, and the peer limits are untouched.
+	deny := append(tunnel.DefaultDenyPrefixes(), netip.MustParsePrefix("203.0.113.77/32"), netip.MustParsePrefix("10.1.2.3/32"), netip.MustParsePrefix("2001:db8::77/128"))
+	for i := 0; i < 2; i++ { // twice: reloading the same content is fine too
+		cmd := ns.Command(t.Context(), "nft", "-f", "-")
+		cmd.Stdin = strings.NewReader(renderDenySets("openmyst", deny))
+		if b, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("deny set reload: nft -f: %v: %s", err, b)
+		}
+	}
+	set4, set6 := ns.MustRun("nft", "list", "set", "inet", "openmyst", "deny4"), ns.MustRun("nft", "list", "set", "inet", "openmyst", "deny6")
+	if !strings.Contains(set4, "203.0.113.77") || strings.Contains(set4, "192.0.2.10") || !strings.Contains(set4, "10.0.0.0/8") ||
+		!strings.Contains(set6, "2001:db8::77") || strings.Contains(set6, "2001:db8::10") {
+		t.Fatalf("deny sets after the reload:\n%s\n%s", set4, set6)
+	}
+	if got := strings.Count(ns.MustRun("nft", "list", "chain", "inet", "openmyst", "peer_limits"), "limit rate over"); got != 4 {
+		t.Fatalf("peer limit rules after the deny set reload = %d, want 4", got)
+	}
 }
 
 const sampleList = `{"nftables": [{"metainfo": {"version": "1.0.6", "release_name": "Lester Gooch #5", "json_schema_version": 1}},

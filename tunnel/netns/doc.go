@@ -6,8 +6,9 @@
 //
 // It needs root (CAP_SYS_ADMIN and CAP_NET_ADMIN) and the `ip` command; when
 // either is missing, or when the kernel refuses `ip netns add` (for example
-// inside an unprivileged container), New skips the test with the reason, so
-// the same tests run everywhere and do real work on CI, which runs as root.
+// inside an unprivileged container), New skips the test with the reason
+// through internal/testenv, so the same tests run everywhere; on CI (root,
+// OPENMYST_REQUIRE_NETNS=1) the same situation fails the test instead.
 //
 // Nothing here touches the host's own interfaces, routes or firewall: links
 // are created directly inside the namespaces.

@@ -42,8 +42,13 @@ type ExitConfig struct {
 	// flows from one consumer to another are refused.
 	TunnelRanges []netip.Prefix
 	// Policy decides which destinations are reachable; nil means
-	// tunnel.DefaultExitPolicy().
+	// tunnel.DefaultExitPolicy(). While the exit runs it re-reads the
+	// host's addresses the policy denies every AddrPollInterval.
 	Policy *tunnel.ExitPolicy
+	// AddrPollInterval is how often the policy's interface addresses are
+	// re-read (ExitPolicy.WatchInterfaceAddrs); 0 means
+	// tunnel.DefaultAddrPollInterval.
+	AddrPollInterval time.Duration
 	// DNSUpstream is the resolver DNS is forwarded to; zero means the first
 	// nameserver in /etc/resolv.conf.
 	DNSUpstream netip.AddrPort
@@ -202,6 +207,13 @@ func NewExit(cfg ExitConfig) (*Exit, error) {
 		return nil, err
 	}
 	e.endpoint = netip.AddrPortFrom(cfg.AdvertiseAddr, port)
+	// The node's addresses can change while it runs (DHCP, a new
+	// interface): the policy follows them. Close waits for the watcher.
+	e.wg.Add(1)
+	go func() {
+		defer e.wg.Done()
+		policy.WatchInterfaceAddrs(ctx, cfg.AddrPollInterval, log)
+	}()
 	log.Info("userspace exit up", "endpoint", e.endpoint, "public_key", e.pub.String(), "gateway", cfg.Gateway.V4)
 	return e, nil
 }

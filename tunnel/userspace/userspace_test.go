@@ -21,6 +21,7 @@ import (
 	"go.uber.org/goleak"
 	"golang.org/x/net/dns/dnsmessage"
 
+	"github.com/openmyst/openmyst/internal/testenv"
 	"github.com/openmyst/openmyst/tunnel"
 )
 
@@ -506,7 +507,7 @@ func TestBandwidthLimit(t *testing.T) {
 func TestIPv6ThroughTunnel(t *testing.T) {
 	ln, err := net.Listen("tcp", "[::1]:0")
 	if err != nil {
-		t.Skipf("no IPv6 loopback: %v", err)
+		testenv.SkipOrFail(t, "no IPv6 loopback: %v", err)
 	}
 	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		io.WriteString(w, "v6 from "+r.RemoteAddr)

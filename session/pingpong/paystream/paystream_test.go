@@ -436,10 +436,14 @@ func TestExchangeInFlightAtProviderEnd(t *testing.T) {
 
 // TestProviderDrainBounded: a consumer that neither answers nor closes
 // the stream after the provider ended the session holds the provider
-// only for the drain time.
+// only for the drain time. The reader's timeout is an hour, so nothing
+// but the drain can end the provider's read: with the drain ignored the
+// provider never returns and the test fails; it also returns no earlier
+// than the drain (it did keep reading for late payments).
 func TestProviderDrainBounded(t *testing.T) {
-	s := newSession(t, free, free, 2*time.Second, time.Second)
-	s.opt.Drain = 50 * time.Millisecond
+	s := newSession(t, free, free, time.Hour, time.Second)
+	const drain = 50 * time.Millisecond
+	s.opt.Drain = drain
 	go func() {
 		buf := make([]byte, 4096)
 		for {
@@ -451,13 +455,21 @@ func TestProviderDrainBounded(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
 	done := make(chan error, 1)
+	start := time.Now()
 	go func() { done <- Provider(ctx, s.provR, s.provW, s.tracker, s.bytes.Load, s.opt) }()
 	select {
 	case err := <-done:
 		if err != nil {
 			t.Fatalf("provider: %v", err)
 		}
+		if took := time.Since(start); took < drain {
+			t.Fatalf("provider returned after %v, before the %v drain: it did not wait for late payments", took, drain)
+		}
 	case <-time.After(10 * time.Second):
+		// The session ended at once (ctx was canceled) and the reader
+		// would wait an hour: only the drain can have ended it.
+		s.consConn.Close()
+		<-done
 		t.Fatal("provider waited for the silent consumer beyond the drain")
 	}
 	s.consConn.Close()
