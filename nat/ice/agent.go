@@ -5,7 +5,7 @@
 // from the network's STUN servers, and relayed addresses allocated on its
 // TURN relays — sends them to the other side as an Offer over the signed
 // session stream, and runs connectivity checks; the pair that works with
-// the best priority carries WireGuard (through Bind). A direct pair
+// the best priority carries WireGuard (through tunnel/connbind). A direct pair
 // (host, server- or peer-reflexive) is preferred; a relayed one is the
 // fallback when no direct path exists.
 package ice

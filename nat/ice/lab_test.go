@@ -27,6 +27,7 @@ import (
 	"github.com/openmyst/openmyst/internal/natlab"
 	"github.com/openmyst/openmyst/relay"
 	"github.com/openmyst/openmyst/tunnel"
+	"github.com/openmyst/openmyst/tunnel/connbind"
 )
 
 // The lab test runs each role in a child process of the test binary,
@@ -151,7 +152,7 @@ func runPeer(role string) error {
 	p := agent.Path()
 	fmt.Printf("PATH %s %s %s %s\n", p.Kind, p.Local, p.Remote, p.RemoteAddr)
 
-	bind := NewBind()
+	bind := connbind.New(nil)
 	defer bind.Shutdown()
 	ep, err := bind.Add("peer", conn)
 	if err != nil {

@@ -1,4 +1,10 @@
-package ice
+// Package connbind is a wireguard-go conn.Bind that carries some peers'
+// datagrams over connections of their own — an ICE connection through a
+// NAT or a TURN relay (nat/ice) — and every other peer's over an inner
+// Bind such as wireguard-go's UDP socket. A provider's exit serves
+// consumers that reach it directly and consumers behind NATs on one
+// WireGuard device.
+package connbind
 
 import (
 	"errors"
@@ -11,12 +17,13 @@ import (
 	"golang.zx2c4.com/wireguard/conn"
 )
 
-// Bind is a wireguard-go conn.Bind whose endpoints are ICE connections,
-// one per peer, instead of UDP addresses: WireGuard sends a peer's
-// datagrams over the candidate pair ICE selected for it (direct or through
-// a relay) and receives from all of them. Add a connection with Add and
-// configure the peer's endpoint as the returned name.
+// Bind is a conn.Bind whose endpoints are either connections added with
+// Add (one per peer: WireGuard sends that peer's datagrams over it and
+// receives from it) or the inner Bind's endpoints. Configure a peer's
+// endpoint as the string Add returns.
 type Bind struct {
+	inner conn.Bind // nil: connections only
+
 	mu     sync.Mutex
 	conns  map[string]*bindConn
 	recv   chan packet
@@ -37,26 +44,28 @@ type packet struct {
 
 var _ conn.Bind = (*Bind)(nil)
 
-// endpointPrefix marks an ICE endpoint in WireGuard's configuration.
-const endpointPrefix = "ice:"
+// endpointPrefix marks a connection endpoint in WireGuard's configuration.
+const endpointPrefix = "conn:"
 
-// NewBind returns an empty Bind.
-func NewBind() *Bind {
-	return &Bind{conns: make(map[string]*bindConn), recv: make(chan packet, 256), stop: make(chan struct{})}
+// New returns a Bind with no connections, delegating every other endpoint
+// to inner (nil for none).
+func New(inner conn.Bind) *Bind {
+	return &Bind{inner: inner, conns: make(map[string]*bindConn), recv: make(chan packet, 256), stop: make(chan struct{})}
 }
 
 // Add carries the peer's datagrams over c and returns the endpoint string
-// to configure for the peer ("ice:<id>"). id is a short name without
+// to configure for the peer ("conn:<id>"). c must keep datagram
+// boundaries (one Read returns one Write), as ICE and UDP connections do. id is a short name without
 // spaces or newlines, unique among the Bind's connections. Datagrams read
 // from c reach WireGuard until Remove or until c fails.
 func (b *Bind) Add(id string, c net.Conn) (string, error) {
 	if id == "" || strings.ContainsAny(id, " \n=") || len(id) > 64 {
-		return "", fmt.Errorf("ice: bind id %q", id)
+		return "", fmt.Errorf("connbind: id %q", id)
 	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if _, ok := b.conns[id]; ok {
-		return "", fmt.Errorf("ice: bind id %q is in use", id)
+		return "", fmt.Errorf("connbind: id %q is in use", id)
 	}
 	bc := &bindConn{name: id, c: c, done: make(chan struct{})}
 	b.conns[id] = bc
@@ -116,13 +125,22 @@ func (b *Bind) read(bc *bindConn) {
 	}
 }
 
-// Open implements conn.Bind. The port is meaningless for ICE endpoints
-// and reported as 0.
-func (b *Bind) Open(uint16) ([]conn.ReceiveFunc, uint16, error) {
+// Open implements conn.Bind: it opens the inner Bind on port, and adds
+// the receive function of the connections.
+func (b *Bind) Open(port uint16) ([]conn.ReceiveFunc, uint16, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if b.closed != nil {
 		return nil, 0, conn.ErrBindAlreadyOpen
+	}
+	var fns []conn.ReceiveFunc
+	var actual uint16
+	if b.inner != nil {
+		var err error
+		fns, actual, err = b.inner.Open(port)
+		if err != nil {
+			return nil, 0, err
+		}
 	}
 	closed := make(chan struct{})
 	b.closed = closed
@@ -138,7 +156,7 @@ func (b *Bind) Open(uint16) ([]conn.ReceiveFunc, uint16, error) {
 			return 0, net.ErrClosed
 		}
 	}
-	return []conn.ReceiveFunc{fn}, 0, nil
+	return append(fns, fn), actual, nil
 }
 
 // Close implements conn.Bind: the receive functions return net.ErrClosed.
@@ -150,23 +168,40 @@ func (b *Bind) Close() error {
 		close(b.closed)
 		b.closed = nil
 	}
+	if b.inner != nil {
+		return b.inner.Close()
+	}
 	return nil
 }
 
-// SetMark implements conn.Bind; ICE sockets are not marked.
-func (b *Bind) SetMark(uint32) error { return nil }
+// SetMark implements conn.Bind for the inner Bind's sockets.
+func (b *Bind) SetMark(mark uint32) error {
+	if b.inner != nil {
+		return b.inner.SetMark(mark)
+	}
+	return nil
+}
 
-// BatchSize implements conn.Bind.
-func (b *Bind) BatchSize() int { return 1 }
+// BatchSize implements conn.Bind: the inner Bind's (the connections'
+// receive function fills one buffer a call).
+func (b *Bind) BatchSize() int {
+	if b.inner != nil {
+		return b.inner.BatchSize()
+	}
+	return 1
+}
 
 // ErrUnknownEndpoint is returned for an endpoint whose connection is gone.
-var ErrUnknownEndpoint = errors.New("ice: no connection for endpoint")
+var ErrUnknownEndpoint = errors.New("connbind: no connection for endpoint")
 
 // Send implements conn.Bind.
 func (b *Bind) Send(bufs [][]byte, ep conn.Endpoint) error {
 	e, ok := ep.(Endpoint)
 	if !ok {
-		return fmt.Errorf("ice: endpoint %T is not an ICE endpoint", ep)
+		if b.inner == nil {
+			return fmt.Errorf("connbind: endpoint %T is not a connection", ep)
+		}
+		return b.inner.Send(bufs, ep)
 	}
 	b.mu.Lock()
 	bc := b.conns[e.id]
@@ -176,22 +211,29 @@ func (b *Bind) Send(bufs [][]byte, ep conn.Endpoint) error {
 	}
 	for _, buf := range bufs {
 		if _, err := bc.c.Write(buf); err != nil {
-			return fmt.Errorf("ice: send to %q: %w", e.id, err)
+			return fmt.Errorf("connbind: send to %q: %w", e.id, err)
 		}
 	}
 	return nil
 }
 
-// ParseEndpoint implements conn.Bind: "ice:<id>".
+// ParseEndpoint implements conn.Bind: "conn:<id>", or whatever the inner
+// Bind parses.
 func (b *Bind) ParseEndpoint(s string) (conn.Endpoint, error) {
 	id, ok := strings.CutPrefix(s, endpointPrefix)
-	if !ok || id == "" {
-		return nil, fmt.Errorf("ice: endpoint %q is not ice:<id>", s)
+	if !ok {
+		if b.inner == nil {
+			return nil, fmt.Errorf("connbind: endpoint %q is not conn:<id>", s)
+		}
+		return b.inner.ParseEndpoint(s)
+	}
+	if id == "" {
+		return nil, fmt.Errorf("connbind: endpoint %q has no id", s)
 	}
 	return Endpoint{id: id}, nil
 }
 
-// Endpoint is an ICE connection as a WireGuard endpoint.
+// Endpoint is a connection as a WireGuard endpoint.
 type Endpoint struct{ id string }
 
 var _ conn.Endpoint = Endpoint{}
@@ -208,7 +250,7 @@ func (e Endpoint) DstToString() string { return endpointPrefix + e.id }
 // DstToBytes implements conn.Endpoint (the input of WireGuard's cookie MAC).
 func (e Endpoint) DstToBytes() []byte { return []byte(endpointPrefix + e.id) }
 
-// DstIP implements conn.Endpoint; an ICE endpoint has no single address.
+// DstIP implements conn.Endpoint; a connection has no single address.
 func (Endpoint) DstIP() netip.Addr { return netip.Addr{} }
 
 // SrcIP implements conn.Endpoint.

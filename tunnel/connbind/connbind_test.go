@@ -1,0 +1,205 @@
+package connbind
+
+import (
+	"context"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"net"
+	"net/netip"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"golang.zx2c4.com/wireguard/conn"
+	"golang.zx2c4.com/wireguard/device"
+	"golang.zx2c4.com/wireguard/tun/netstack"
+
+	"github.com/openmyst/openmyst/tunnel"
+)
+
+type node struct {
+	key  tunnel.PrivateKey
+	dev  *device.Device
+	net  *netstack.Net
+	addr netip.Addr
+}
+
+func newNode(t *testing.T, addr string, bind conn.Bind) *node {
+	t.Helper()
+	key, err := tunnel.GenerateKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := netip.MustParseAddr(addr)
+	tdev, tnet, err := netstack.CreateNetTUN([]netip.Addr{a}, nil, 1420)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dev := device.NewDevice(tdev, bind, device.NewLogger(device.LogLevelSilent, ""))
+	t.Cleanup(dev.Close)
+	if err := dev.IpcSet("private_key=" + hex.EncodeToString(key[:]) + "\n"); err != nil {
+		t.Fatal(err)
+	}
+	return &node{key: key, dev: dev, net: tnet, addr: a}
+}
+
+func (n *node) peer(t *testing.T, other *node, endpoint string) {
+	t.Helper()
+	pub := other.key.PublicKey()
+	cfg := fmt.Sprintf("public_key=%s\nallowed_ip=%s/32\n", hex.EncodeToString(pub[:]), other.addr)
+	if endpoint != "" {
+		cfg += "endpoint=" + endpoint + "\npersistent_keepalive_interval=1\n"
+	}
+	if err := n.dev.IpcSet(cfg); err != nil {
+		t.Fatal(err)
+	}
+	if err := n.dev.Up(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// udpPair is two connected UDP sockets on loopback: datagram connections
+// like ICE's.
+func udpPair(t *testing.T) (net.Conn, net.Conn) {
+	t.Helper()
+	a, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a.Close()
+	b.Close()
+	ca, err := net.DialUDP("udp4", a.LocalAddr().(*net.UDPAddr), b.LocalAddr().(*net.UDPAddr))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cb, err := net.DialUDP("udp4", b.LocalAddr().(*net.UDPAddr), a.LocalAddr().(*net.UDPAddr))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ca, cb
+}
+
+// echo serves an echo over TCP on the node's tunnel address.
+func (n *node) echo(t *testing.T) {
+	t.Helper()
+	ln, err := n.net.ListenTCP(&net.TCPAddr{IP: n.addr.AsSlice(), Port: 7})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() { defer c.Close(); _, _ = io.Copy(c, c) }()
+		}
+	}()
+}
+
+func roundTrip(t *testing.T, from, to *node, msg string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	c, err := from.net.DialContext(ctx, "tcp4", netip.AddrPortFrom(to.addr, 7).String())
+	if err != nil {
+		t.Fatalf("%s -> %s: %v", from.addr, to.addr, err)
+	}
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(10 * time.Second))
+	if _, err := c.Write([]byte(msg)); err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]byte, len(msg))
+	if _, err := io.ReadFull(c, buf); err != nil || string(buf) != msg {
+		t.Fatalf("%s -> %s: echo %q, %v", from.addr, to.addr, buf, err)
+	}
+}
+
+// TestBindServesConnectionsAndUDP: one WireGuard device (the exit) talks
+// to one peer over an added connection and to another over its ordinary
+// UDP socket, at the same time.
+func TestBindServesConnectionsAndUDP(t *testing.T) {
+	exitBind := New(conn.NewDefaultBind())
+	exit := newNode(t, "10.9.0.1", exitBind)
+	consBind := New(nil)
+	overConn := newNode(t, "10.9.0.2", consBind)
+	overUDP := newNode(t, "10.9.0.3", conn.NewDefaultBind())
+	exit.echo(t)
+
+	ca, cb := udpPair(t)
+	epExit, err := exitBind.Add("consumer-a", ca)
+	if err != nil {
+		t.Fatal(err)
+	}
+	epCons, err := consBind.Add("provider", cb)
+	if err != nil {
+		t.Fatal(err)
+	}
+	exit.peer(t, overConn, epExit)
+	exit.peer(t, overUDP, "")
+	overConn.peer(t, exit, epCons)
+	overUDP.peer(t, exit, fmt.Sprintf("127.0.0.1:%d", listenPort(t, exit.dev)))
+
+	roundTrip(t, overConn, exit, "over a connection")
+	roundTrip(t, overUDP, exit, "over UDP")
+	roundTrip(t, overConn, exit, "and again over the connection")
+
+	// A removed connection carries nothing more.
+	exitBind.Remove("consumer-a")
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+	defer cancel()
+	if c, err := overConn.net.DialContext(ctx, "tcp4", "10.9.0.1:7"); err == nil {
+		c.Close()
+		t.Fatal("connected through a removed connection")
+	}
+	roundTrip(t, overUDP, exit, "UDP still works")
+}
+
+func TestParseEndpoint(t *testing.T) {
+	b := New(conn.NewDefaultBind())
+	if ep, err := b.ParseEndpoint("conn:abc"); err != nil || ep.DstToString() != "conn:abc" {
+		t.Fatalf("conn endpoint: %v %v", ep, err)
+	}
+	if ep, err := b.ParseEndpoint("127.0.0.1:51820"); err != nil || ep.DstToString() != "127.0.0.1:51820" {
+		t.Fatalf("UDP endpoint through the inner bind: %v %v", ep, err)
+	}
+	for _, bad := range []string{"conn:", "nonsense"} {
+		if _, err := New(nil).ParseEndpoint(bad); err == nil {
+			t.Errorf("parsed %q", bad)
+		}
+	}
+	for _, bad := range []string{"", "a b", "a\nb", "k=v"} {
+		if _, err := b.Add(bad, nil); err == nil {
+			t.Errorf("added id %q", bad)
+		}
+	}
+	if err := b.Send([][]byte{{1}}, Endpoint{id: "gone"}); err == nil {
+		t.Error("sent to an unknown connection")
+	}
+}
+
+func listenPort(t *testing.T, dev *device.Device) int {
+	t.Helper()
+	cfg, err := dev.IpcGet()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, l := range strings.Split(cfg, "\n") {
+		if v, ok := strings.CutPrefix(l, "listen_port="); ok {
+			p, err := strconv.Atoi(v)
+			if err == nil && p > 0 {
+				return p
+			}
+		}
+	}
+	t.Fatalf("no listen_port in %q", cfg)
+	return 0
+}
