@@ -240,7 +240,11 @@ func (c *Client) verifyPromise(ctx context.Context, m *payments.ExchangeMessage,
 	if p.Amount.Cmp(maxSettleable) >= 0 {
 		return bad("amount %s is not below 2^128: the contract would refuse to settle it (AmountTooLarge)", p.Amount)
 	}
-	if err := c.checkFee(t, p); err != nil {
+	increment := new(big.Int).Set(p.Amount)
+	if h := c.led.highest[m.Provider]; h != nil {
+		increment.Sub(increment, h)
+	}
+	if err := c.checkFee(t, p, increment); err != nil {
 		return err
 	}
 	return c.led.check(m, p)
@@ -249,7 +253,7 @@ func (c *Client) verifyPromise(ctx context.Context, m *payments.ExchangeMessage,
 // CheckSettleable checks a hermes promise the provider is about to settle
 // on chain (for instance the latest one the hermes reports): signed by the
 // hermes's registered operator, on provider's channel in the trusted
-// hermes, for the chain, and with fees the contract accepts. It wraps
+// hermes, for the chain, below 2^128, and with fees the contract accepts. It wraps
 // ErrUntrustedPromise when p fails.
 func (c *Client) CheckSettleable(ctx context.Context, provider common.Address, p *payments.Promise) error {
 	t, err := c.terms(ctx)
@@ -268,28 +272,43 @@ func (c *Client) CheckSettleable(ctx context.Context, provider common.Address, p
 	if p.Amount.Cmp(maxSettleable) >= 0 {
 		return fmt.Errorf("%w: amount %s is not below 2^128 (AmountTooLarge)", ErrUntrustedPromise, p.Amount)
 	}
-	return c.checkFee(t, p)
+	// The provider settles it itself, so its own transactor gets the fee:
+	// only what the contract refuses matters here.
+	return settleableFee(t, p)
 }
 
-// checkFee checks p's transactor fee. The hermes learns R, so it could
-// settle the promise itself and take that fee: it may take no larger share
-// of the amount than the hermes's own on-chain fee rate, unless it is
-// within the provider's absolute allowance for settlement gas; and fee
-// plus hermes fee must not exceed the amount (the contract refuses that
-// settlement with FeeAboveAmount).
-func (c *Client) checkFee(t Terms, p *payments.Promise) error {
-	maxFee := new(big.Int).Mul(p.Amount, big.NewInt(int64(t.FeeBps)))
-	maxFee.Quo(maxFee, big.NewInt(10000))
-	if c.o.MaxPromiseFee != nil && c.o.MaxPromiseFee.Cmp(maxFee) > 0 {
-		maxFee.Set(c.o.MaxPromiseFee)
-	}
-	if p.Fee.Cmp(maxFee) > 0 {
-		return fmt.Errorf("%w: transactor fee %s exceeds %s (the hermes's on-chain fee of %d bps on amount %s, or the allowance %v)", ErrUntrustedPromise, p.Fee, maxFee, t.FeeBps, p.Amount, c.o.MaxPromiseFee)
-	}
+// settleableFee checks that the contract would not refuse to settle p
+// for its fees: transactor fee plus hermes fee within the amount
+// (FeeAboveAmount, for a first settlement of the channel).
+func settleableFee(t Terms, p *payments.Promise) error {
 	hermesFee := new(big.Int).Mul(p.Amount, big.NewInt(int64(t.FeeBps)))
 	hermesFee.Quo(hermesFee, big.NewInt(10000))
 	if hermesFee.Add(hermesFee, p.Fee).Cmp(p.Amount) > 0 {
 		return fmt.Errorf("%w: transactor fee %s plus the hermes fee exceed amount %s: the contract would refuse to settle it", ErrUntrustedPromise, p.Fee, p.Amount)
 	}
 	return nil
+}
+
+// checkFee checks the transactor fee of p, a promise that raises the
+// highest one the provider held by increment. The hermes learns R, so it
+// could settle each of its promises itself and keep each one's fee: a
+// promise's fee may be at most the hermes's on-chain fee rate on what that
+// promise adds, so all the fees together stay within that rate on the
+// provider's earnings; or at most the provider's absolute allowance for
+// settlement gas (Options.MaxPromiseFee). And the contract must accept the
+// fees (settleableFee).
+func (c *Client) checkFee(t Terms, p *payments.Promise, increment *big.Int) error {
+	maxFee := new(big.Int)
+	if increment.Sign() > 0 {
+		maxFee.Mul(increment, big.NewInt(int64(t.FeeBps)))
+		maxFee.Quo(maxFee, big.NewInt(10000))
+	}
+	if c.o.MaxPromiseFee != nil && c.o.MaxPromiseFee.Cmp(maxFee) > 0 {
+		maxFee.Set(c.o.MaxPromiseFee)
+	}
+	if p.Fee.Cmp(maxFee) > 0 {
+		return fmt.Errorf("%w: transactor fee %s exceeds %s (the hermes's on-chain fee of %d bps on the %s this promise adds, or the allowance %v)",
+			ErrUntrustedPromise, p.Fee, maxFee, t.FeeBps, increment, c.o.MaxPromiseFee)
+	}
+	return settleableFee(t, p)
 }

@@ -298,7 +298,7 @@ func TestCheckSettleable(t *testing.T) {
 		"signer":  func(p *payments.Promise) { _ = p.Sign(signer("x")) },
 		"chain":   func(p *payments.Promise) { p.ChainID = big.NewInt(5); _ = p.Sign(e.operator) },
 		"channel": func(p *payments.Promise) { p.ChannelID[0] ^= 1; _ = p.Sign(e.operator) },
-		"fee":     func(p *payments.Promise) { p.Fee = big.NewInt(50); _ = p.Sign(e.operator) },
+		"fee":     func(p *payments.Promise) { p.Fee = big.NewInt(100); _ = p.Sign(e.operator) }, // 100 + the 1% hermes fee > 100
 		"2^128":   func(p *payments.Promise) { p.Amount = new(big.Int).Lsh(big.NewInt(1), 128); _ = p.Sign(e.operator) },
 	} {
 		p := good()
@@ -306,5 +306,34 @@ func TestCheckSettleable(t *testing.T) {
 		if err := c.CheckSettleable(ctx, provider, p); !errors.Is(err, ErrUntrustedPromise) {
 			t.Errorf("%s: %v", name, err)
 		}
+	}
+}
+
+// TestPromiseFeeOnIncrement: the fee rate applies to what a promise adds,
+// not to the cumulative amount, so a hermes cannot take the on-chain rate
+// of everything earned so far from each small increment (it could settle
+// every promise itself and keep each fee).
+func TestPromiseFeeOnIncrement(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	c, _ := clientOf(t, e, fastOptions(e))
+	consumer, provider := signer("consumer"), signer("provider").Address()
+	h1, _ := c.NewHashlock(ctx)
+	if _, err := c.RequestPromise(ctx, message(t, consumer, provider, 10000, h1)); err != nil {
+		t.Fatal(err)
+	}
+	// Agreement 2 adds 50: 1% of it is 0, while 1% of the new 10,050 is 100.
+	h2, _ := c.NewHashlock(ctx)
+	m2 := message(t, consumer, provider, 10050, h2)
+	m2.AgreementID, m2.AgreementTotal = big.NewInt(2), big.NewInt(50)
+	if err := m2.Sign(consumer); err != nil {
+		t.Fatal(err)
+	}
+	e.tamper.Store(resign(t, e, "operator", func(p *payments.Promise) { p.Fee = big.NewInt(100) }))
+	if _, err := c.RequestPromise(ctx, m2); !errors.Is(err, ErrUntrustedPromise) {
+		t.Fatalf("fee of 1%% of the cumulative amount on a 50 increment: %v", err)
+	}
+	if n := e.reveals.Load(); n != 1 {
+		t.Fatalf("%d reveals, want only the first", n)
 	}
 }
