@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"net/netip"
 	"time"
 )
@@ -65,6 +66,11 @@ type PeerConfig struct {
 	// BandwidthLimit caps this peer's exit traffic in bytes per second in
 	// each direction; 0 means unlimited.
 	BandwidthLimit uint64
+	// Conn, if set, carries this peer's datagrams instead of the device's
+	// UDP socket: an ICE connection through NATs or a relay (nat/ice). It
+	// must keep datagram boundaries. The device owns it from AddPeer on
+	// and closes it when the peer is removed; Endpoint is then ignored.
+	Conn net.Conn
 }
 
 // Validate checks the fields a device needs.

@@ -3,6 +3,7 @@ package tunnel
 import (
 	"bufio"
 	"fmt"
+	"github.com/openmyst/openmyst/tunnel/connbind"
 	"strconv"
 	"strings"
 	"time"
@@ -19,7 +20,10 @@ func DeviceUAPI(priv PrivateKey, listenPort uint16) string {
 func PeerUAPI(p PeerConfig) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "public_key=%s\n", p.PublicKey.Hex())
-	if p.Endpoint.IsValid() {
+	switch {
+	case p.Conn != nil:
+		fmt.Fprintf(&b, "endpoint=%s\n", connbind.EndpointOf(p.PublicKey.Hex()))
+	case p.Endpoint.IsValid():
 		fmt.Fprintf(&b, "endpoint=%s\n", p.Endpoint)
 	}
 	fmt.Fprintf(&b, "persistent_keepalive_interval=%d\n", int(p.PersistentKeepalive/time.Second))

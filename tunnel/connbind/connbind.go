@@ -47,6 +47,9 @@ var _ conn.Bind = (*Bind)(nil)
 // endpointPrefix marks a connection endpoint in WireGuard's configuration.
 const endpointPrefix = "conn:"
 
+// EndpointOf is the endpoint string of the connection added as id.
+func EndpointOf(id string) string { return endpointPrefix + id }
+
 // New returns a Bind with no connections, delegating every other endpoint
 // to inner (nil for none).
 func New(inner conn.Bind) *Bind {
@@ -70,7 +73,7 @@ func (b *Bind) Add(id string, c net.Conn) (string, error) {
 	bc := &bindConn{name: id, c: c, done: make(chan struct{})}
 	b.conns[id] = bc
 	go b.read(bc)
-	return endpointPrefix + id, nil
+	return EndpointOf(id), nil
 }
 
 // Remove stops carrying id's datagrams and closes its connection.

@@ -1,4 +1,4 @@
-package connbind
+package connbind_test
 
 import (
 	"context"
@@ -17,6 +17,8 @@ import (
 	"golang.zx2c4.com/wireguard/tun/netstack"
 
 	"github.com/openmyst/openmyst/tunnel"
+	"github.com/openmyst/openmyst/tunnel/connbind"
+	"github.com/openmyst/openmyst/tunnel/connbind/connbindtest"
 )
 
 type node struct {
@@ -58,31 +60,6 @@ func (n *node) peer(t *testing.T, other *node, endpoint string) {
 	if err := n.dev.Up(); err != nil {
 		t.Fatal(err)
 	}
-}
-
-// udpPair is two connected UDP sockets on loopback: datagram connections
-// like ICE's.
-func udpPair(t *testing.T) (net.Conn, net.Conn) {
-	t.Helper()
-	a, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	a.Close()
-	b.Close()
-	ca, err := net.DialUDP("udp4", a.LocalAddr().(*net.UDPAddr), b.LocalAddr().(*net.UDPAddr))
-	if err != nil {
-		t.Fatal(err)
-	}
-	cb, err := net.DialUDP("udp4", b.LocalAddr().(*net.UDPAddr), a.LocalAddr().(*net.UDPAddr))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return ca, cb
 }
 
 // echo serves an echo over TCP on the node's tunnel address.
@@ -127,14 +104,14 @@ func roundTrip(t *testing.T, from, to *node, msg string) {
 // to one peer over an added connection and to another over its ordinary
 // UDP socket, at the same time.
 func TestBindServesConnectionsAndUDP(t *testing.T) {
-	exitBind := New(conn.NewDefaultBind())
+	exitBind := connbind.New(conn.NewDefaultBind())
 	exit := newNode(t, "10.9.0.1", exitBind)
-	consBind := New(nil)
+	consBind := connbind.New(nil)
 	overConn := newNode(t, "10.9.0.2", consBind)
 	overUDP := newNode(t, "10.9.0.3", conn.NewDefaultBind())
 	exit.echo(t)
 
-	ca, cb := udpPair(t)
+	ca, cb := connbindtest.UDPPair(t)
 	epExit, err := exitBind.Add("consumer-a", ca)
 	if err != nil {
 		t.Fatal(err)
@@ -164,7 +141,7 @@ func TestBindServesConnectionsAndUDP(t *testing.T) {
 }
 
 func TestParseEndpoint(t *testing.T) {
-	b := New(conn.NewDefaultBind())
+	b := connbind.New(conn.NewDefaultBind())
 	if ep, err := b.ParseEndpoint("conn:abc"); err != nil || ep.DstToString() != "conn:abc" {
 		t.Fatalf("conn endpoint: %v %v", ep, err)
 	}
@@ -172,7 +149,7 @@ func TestParseEndpoint(t *testing.T) {
 		t.Fatalf("UDP endpoint through the inner bind: %v %v", ep, err)
 	}
 	for _, bad := range []string{"conn:", "nonsense"} {
-		if _, err := New(nil).ParseEndpoint(bad); err == nil {
+		if _, err := connbind.New(nil).ParseEndpoint(bad); err == nil {
 			t.Errorf("parsed %q", bad)
 		}
 	}
@@ -181,7 +158,8 @@ func TestParseEndpoint(t *testing.T) {
 			t.Errorf("added id %q", bad)
 		}
 	}
-	if err := b.Send([][]byte{{1}}, Endpoint{id: "gone"}); err == nil {
+	gone, _ := b.ParseEndpoint("conn:gone")
+	if err := b.Send([][]byte{{1}}, gone); err == nil {
 		t.Error("sent to an unknown connection")
 	}
 }

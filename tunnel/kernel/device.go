@@ -3,6 +3,7 @@ package kernel
 import (
 	"context"
 	"fmt"
+	"github.com/openmyst/openmyst/tunnel/connbind"
 	"log/slog"
 
 	"golang.zx2c4.com/wireguard/conn"
@@ -17,6 +18,7 @@ type wgDevice struct {
 	name string
 	tun  tun.Device
 	dev  *device.Device
+	bind *connbind.Bind // the UDP socket plus peers over connections
 }
 
 // slogLogger adapts wireguard-go's logger to slog. Verbose messages go to
@@ -55,7 +57,8 @@ func newWGDevice(name string, mtu int, priv tunnel.PrivateKey, listenPort uint16
 	// The default bind batches with recvmmsg/sendmmsg and uses UDP GSO/GRO
 	// where the kernel supports them; the TUN was opened with IFF_VNET_HDR,
 	// so TCP segments arrive and leave as large GSO/GRO batches.
-	dev := device.NewDevice(t, conn.NewDefaultBind(), slogLogger(log, name))
+	bind := connbind.New(conn.NewDefaultBind())
+	dev := device.NewDevice(t, bind, slogLogger(log, name))
 	cfg := tunnel.DeviceUAPI(priv, listenPort)
 	if fwmark != 0 {
 		cfg += fmt.Sprintf("fwmark=%d\n", fwmark)
@@ -68,7 +71,7 @@ func newWGDevice(name string, mtu int, priv tunnel.PrivateKey, listenPort uint16
 		dev.Close()
 		return nil, fmt.Errorf("bring up wireguard device %s: %w", name, err)
 	}
-	return &wgDevice{name: name, tun: t, dev: dev}, nil
+	return &wgDevice{name: name, tun: t, dev: dev, bind: bind}, nil
 }
 
 // listenPort returns the UDP port the device listens on.
@@ -93,6 +96,31 @@ func (d *wgDevice) stats() (map[tunnel.PublicKey]tunnel.PeerStats, error) {
 // together with its addresses and routes.
 func (d *wgDevice) close() {
 	d.dev.Close()
+	d.bind.Shutdown()
+}
+
+// setPeer adds or updates a peer, carrying it over cfg.Conn if set.
+func (d *wgDevice) setPeer(cfg tunnel.PeerConfig) error {
+	if cfg.Conn != nil {
+		d.bind.Remove(cfg.PublicKey.Hex()) // an update may bring a new connection
+		if _, err := d.bind.Add(cfg.PublicKey.Hex(), cfg.Conn); err != nil {
+			return err
+		}
+	}
+	if err := d.dev.IpcSet(tunnel.PeerUAPI(cfg)); err != nil {
+		if cfg.Conn != nil {
+			d.bind.Remove(cfg.PublicKey.Hex())
+		}
+		return err
+	}
+	return nil
+}
+
+// removePeer removes a peer and closes its connection, if it had one.
+func (d *wgDevice) removePeer(pub tunnel.PublicKey) error {
+	err := d.dev.IpcSet(tunnel.RemovePeerUAPI(pub))
+	d.bind.Remove(pub.Hex())
+	return err
 }
 
 // tunBatchSize is how many packets one TUN read or write moves: above 1

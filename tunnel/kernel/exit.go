@@ -462,12 +462,12 @@ func (e *Exit) AddPeer(ctx context.Context, cfg tunnel.PeerConfig) error {
 			return fmt.Errorf("add peer %s: %w", cfg.PublicKey, err)
 		}
 	}
-	if err := e.dev.dev.IpcSet(tunnel.PeerUAPI(cfg)); err != nil {
+	if err := e.dev.setPeer(cfg); err != nil {
 		return fmt.Errorf("add peer %s: %w", cfg.PublicKey, err)
 	}
 	if cfg.BandwidthLimit != 0 {
 		if err := nftLoad(ctx, renderPeerLimit(e.cfg.Table, cfg.PublicKey, cfg.AllowedIPs, cfg.BandwidthLimit)); err != nil {
-			_ = e.dev.dev.IpcSet(tunnel.RemovePeerUAPI(cfg.PublicKey))
+			_ = e.dev.removePeer(cfg.PublicKey)
 			delete(e.peers, cfg.PublicKey)
 			return fmt.Errorf("add peer %s: bandwidth limit: %w", cfg.PublicKey, err)
 		}
@@ -520,7 +520,7 @@ func (e *Exit) RemovePeer(pub tunnel.PublicKey) error {
 	if !ok {
 		return fmt.Errorf("remove peer %s: %w", pub, tunnel.ErrUnknownPeer)
 	}
-	if err := e.dev.dev.IpcSet(tunnel.RemovePeerUAPI(pub)); err != nil {
+	if err := e.dev.removePeer(pub); err != nil {
 		return fmt.Errorf("remove peer %s: %w", pub, err)
 	}
 	delete(e.peers, pub)

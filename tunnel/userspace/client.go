@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/openmyst/openmyst/tunnel/connbind"
 	"log/slog"
 	"net"
 	"net/netip"
@@ -37,6 +38,11 @@ type ClientConfig struct {
 	HandshakeTimeout time.Duration
 	// Log receives operational messages; nil means slog.Default().
 	Log *slog.Logger
+	// Conn, if set, carries the tunnel's datagrams instead of UDP to
+	// Session.Endpoint: an ICE connection through NATs or a relay
+	// (nat/ice). It must keep datagram boundaries. The client owns it and
+	// closes it on Close (or when Connect fails).
+	Conn net.Conn
 }
 
 // Client is a connected userspace consumer tunnel with its local proxies.
@@ -44,6 +50,7 @@ type ClientConfig struct {
 type Client struct {
 	log      *slog.Logger
 	dev      *device.Device
+	bind     *connbind.Bind
 	tun      *stackTUN
 	peer     tunnel.PublicKey
 	counter  tunnel.DeviceCounter
@@ -94,29 +101,42 @@ func Connect(ctx context.Context, cfg ClientConfig) (*Client, error) {
 	}
 	st, err := newStackTUN(stackOptions{addrs: addrs, mtu: sc.MTU})
 	if err != nil {
+		if cfg.Conn != nil {
+			cfg.Conn.Close()
+		}
 		return nil, err
 	}
 	c := &Client{log: log, tun: st, peer: sc.PeerPublicKey, dns: sc.DNS}
 	c.resolver = &net.Resolver{PreferGo: true, Dial: c.dialDNS}
-	c.dev = device.NewDevice(st, conn.NewDefaultBind(), wgLogger(log))
+	c.bind = connbind.New(conn.NewDefaultBind())
+	c.dev = device.NewDevice(st, c.bind, wgLogger(log))
 	c.counter = tunnel.DeviceCounter{Dev: c.dev}
+	fail := func(err error) (*Client, error) {
+		c.dev.Close()
+		c.bind.Shutdown()
+		return nil, err
+	}
+	if cfg.Conn != nil {
+		if _, err := c.bind.Add(sc.PeerPublicKey.Hex(), cfg.Conn); err != nil {
+			cfg.Conn.Close()
+			return fail(fmt.Errorf("userspace client: %w", err))
+		}
+	}
 	uapi := tunnel.DeviceUAPI(sc.PrivateKey, 0) + tunnel.PeerUAPI(tunnel.PeerConfig{
 		PublicKey:           sc.PeerPublicKey,
 		AllowedIPs:          sc.AllowedIPs,
 		Endpoint:            sc.Endpoint,
 		PersistentKeepalive: sc.PersistentKeepalive,
+		Conn:                cfg.Conn,
 	})
 	if err := c.dev.IpcSet(uapi); err != nil {
-		c.dev.Close()
-		return nil, fmt.Errorf("userspace client: configure device: %w", err)
+		return fail(fmt.Errorf("userspace client: configure device: %w", err))
 	}
 	if err := c.dev.Up(); err != nil {
-		c.dev.Close()
-		return nil, fmt.Errorf("userspace client: device up: %w", err)
+		return fail(fmt.Errorf("userspace client: device up: %w", err))
 	}
 	if err := tunnel.WaitHandshake(ctx, c.counter, sc.PeerPublicKey, cfg.HandshakeTimeout); err != nil {
-		c.dev.Close()
-		return nil, fmt.Errorf("userspace client to %s: %w", sc.Endpoint, err)
+		return fail(fmt.Errorf("userspace client to %s: %w", sc.Endpoint, err))
 	}
 	sctx, cancel := context.WithCancel(context.Background())
 	c.cancel = cancel
@@ -189,6 +209,7 @@ func (c *Client) Close() error {
 		}
 		c.wg.Wait()
 		c.dev.Close()
+		c.bind.Shutdown()
 	})
 	return nil
 }

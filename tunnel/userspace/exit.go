@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/openmyst/openmyst/tunnel/connbind"
 	"log/slog"
 	"net"
 	"net/netip"
@@ -82,6 +83,7 @@ type Exit struct {
 	log      *slog.Logger
 	policy   *tunnel.ExitPolicy
 	dev      *device.Device
+	bind     *connbind.Bind // the UDP socket plus peers over connections
 	tun      *stackTUN
 	counter  tunnel.DeviceCounter
 	pub      tunnel.PublicKey
@@ -184,11 +186,12 @@ func NewExit(cfg ExitConfig) (*Exit, error) {
 	udpFwd := udp.NewForwarder(st.stack, e.handleUDP)
 	st.stack.SetTransportProtocolHandler(udp.ProtocolNumber, udpFwd.HandlePacket)
 
-	var bind conn.Bind = conn.NewDefaultBind()
+	var udp conn.Bind = conn.NewDefaultBind()
 	if cfg.ListenAddr.IsValid() && !cfg.ListenAddr.IsUnspecified() {
-		bind = newBoundBind(cfg.ListenAddr.Unmap())
+		udp = newBoundBind(cfg.ListenAddr.Unmap())
 	}
-	e.dev = device.NewDevice(st, bind, wgLogger(log))
+	e.bind = connbind.New(udp)
+	e.dev = device.NewDevice(st, e.bind, wgLogger(log))
 	e.counter = tunnel.DeviceCounter{Dev: e.dev}
 	if err := e.dev.IpcSet(tunnel.DeviceUAPI(cfg.PrivateKey, cfg.ListenPort)); err != nil {
 		e.dev.Close()
@@ -283,7 +286,16 @@ func (e *Exit) AddPeer(ctx context.Context, cfg tunnel.PeerConfig) error {
 	// Configure the device without holding e.mu: wireguard-go may wait for
 	// its receive goroutines, which can be inside the stack asking for e.mu.
 	e.mu.Unlock()
-	err := e.dev.IpcSet(tunnel.PeerUAPI(cfg))
+	var err error
+	if cfg.Conn != nil {
+		_, err = e.bind.Add(cfg.PublicKey.Hex(), cfg.Conn)
+	}
+	if err == nil {
+		err = e.dev.IpcSet(tunnel.PeerUAPI(cfg))
+		if err != nil && cfg.Conn != nil {
+			e.bind.Remove(cfg.PublicKey.Hex())
+		}
+	}
 	e.mu.Lock()
 	if err != nil {
 		delete(e.peers, cfg.PublicKey)
@@ -310,7 +322,9 @@ func (e *Exit) RemovePeer(pub tunnel.PublicKey) error {
 	}
 	e.mu.Unlock()
 	p.cancel()
-	if err := e.dev.IpcSet(tunnel.RemovePeerUAPI(pub)); err != nil {
+	err := e.dev.IpcSet(tunnel.RemovePeerUAPI(pub))
+	e.bind.Remove(pub.Hex()) // closes the peer's connection, if it had one
+	if err != nil {
 		return fmt.Errorf("remove peer %s: %w", pub, err)
 	}
 	return nil
@@ -343,7 +357,8 @@ func (e *Exit) Close() error {
 	e.closed = true
 	e.mu.Unlock()
 	e.cancel()
-	e.dev.Close() // closes the bind and the stack TUN
+	e.dev.Close()     // closes the bind and the stack TUN
+	e.bind.Shutdown() // and the peers' connections
 	e.wg.Wait()
 	e.log.Info("userspace exit closed", "endpoint", e.endpoint)
 	return nil

@@ -18,6 +18,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/openmyst/openmyst/tunnel/connbind/connbindtest"
+
 	"go.uber.org/goleak"
 	"golang.org/x/net/dns/dnsmessage"
 
@@ -47,6 +49,14 @@ type pair struct {
 // newPair starts an exit on 127.0.0.1 with policy and a client connected to
 // it with SOCKS5 and HTTP proxies on 127.0.0.1.
 func newPair(t *testing.T, policy *tunnel.ExitPolicy, dns netip.AddrPort, limit uint64, opts ...func(*ExitConfig)) *pair {
+	t.Helper()
+	return newPairOver(t, nil, nil, policy, dns, limit, opts...)
+}
+
+// newPairOver is newPair with the tunnel's datagrams carried over the
+// connections exitConn (the exit's end) and clientConn instead of UDP,
+// when they are not nil.
+func newPairOver(t *testing.T, exitConn, clientConn net.Conn, policy *tunnel.ExitPolicy, dns netip.AddrPort, limit uint64, opts ...func(*ExitConfig)) *pair {
 	t.Helper()
 	pool, err := tunnel.NewAddressPool(tunnel.DefaultPoolV4, tunnel.DefaultPoolV6)
 	if err != nil {
@@ -81,7 +91,7 @@ func newPair(t *testing.T, policy *tunnel.ExitPolicy, dns netip.AddrPort, limit 
 	}
 	ck, _ := tunnel.GenerateKey()
 	ctx := context.Background()
-	if err := exit.AddPeer(ctx, tunnel.PeerConfig{PublicKey: ck.PublicKey(), AllowedIPs: lease.Prefixes(), BandwidthLimit: limit}); err != nil {
+	if err := exit.AddPeer(ctx, tunnel.PeerConfig{PublicKey: ck.PublicKey(), AllowedIPs: lease.Prefixes(), BandwidthLimit: limit, Conn: exitConn}); err != nil {
 		t.Fatal(err)
 	}
 	client, err := Connect(ctx, ClientConfig{
@@ -96,6 +106,7 @@ func newPair(t *testing.T, policy *tunnel.ExitPolicy, dns netip.AddrPort, limit 
 		SOCKSListen: "127.0.0.1:0",
 		HTTPListen:  "127.0.0.1:0",
 		Log:         testLog(),
+		Conn:        clientConn,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -770,5 +781,38 @@ func TestSeveralPeersSeparateCounters(t *testing.T) {
 			}
 			time.Sleep(20 * time.Millisecond)
 		}
+	}
+}
+
+// TestPeerOverConnection carries a session's datagrams over a connection
+// (as ICE through NATs does) instead of the exit's UDP socket: the
+// transfer arrives whole, both sides count it, and removing the peer
+// closes the connection.
+func TestPeerOverConnection(t *testing.T) {
+	body := make([]byte, 2<<20)
+	rand.Read(body)
+	srv := bodyServer(t, body)
+	port := srv.Listener.Addr().(*net.TCPAddr).Port
+	exitEnd, clientEnd := connbindtest.UDPPair(t)
+	p := newPairOver(t, exitEnd, clientEnd, allowPort(t, "tcp", port), netip.AddrPort{}, 0)
+
+	resp, err := socksClient(p).Get(srv.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if err != nil || !bytes.Equal(got, body) {
+		t.Fatalf("body: %d bytes, %v", len(got), err)
+	}
+	ps, _ := p.exit.PeerStats(p.key.PublicKey())
+	if ps.TxBytes < uint64(len(body)) {
+		t.Fatalf("exit sent %d bytes for a %d byte body", ps.TxBytes, len(body))
+	}
+	if err := p.exit.RemovePeer(p.key.PublicKey()); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := exitEnd.Write([]byte("x")); err == nil {
+		t.Fatal("the exit's end of the connection is still open after RemovePeer")
 	}
 }
