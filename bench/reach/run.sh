@@ -13,6 +13,6 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 runs="${1:-5}"
-OPENMYST_REQUIRE_NETNS=1 go test -run '^$' -bench '^BenchmarkLabPaths$' -benchtime "${runs}x" -timeout 30m ./nat/ice 2>&1 |
+ICE_LAB_BENCH_RUNS="$runs" OPENMYST_REQUIRE_NETNS=1 go test -run '^$' -bench '^BenchmarkLabPaths$' -benchtime 1x -timeout 30m ./nat/ice 2>&1 |
 	awk '/NO added delay|one-way delay|pair +path|^ +(public|punched|doublenat|relay-udp|relay-tcp) |relay CPU|^ok|FAIL/' |
 	tail -n 9

@@ -17,7 +17,8 @@ import (
 // checks, WireGuard handshake, HTTP GET) and bulk throughput through the
 // tunnel for each kind of path, against the public pair measured in the
 // same run, and the relay's CPU per Gbit/s of relayed traffic. Each
-// iteration runs one session per pair; run it with bench/reach/run.sh.
+// iteration runs ICE_LAB_BENCH_RUNS sessions per pair (default 5), pairs
+// interleaved; run it with bench/reach/run.sh (-benchtime 1x).
 func BenchmarkLabPaths(b *testing.B) {
 	lab := natlab.New(b)
 	// The relay's cap is raised so that the benchmark measures the relay,
@@ -54,8 +55,12 @@ func BenchmarkLabPaths(b *testing.B) {
 	tput := make([][]float64, len(pairs)) // Mbit/s
 	var relayCPU time.Duration
 	var relayBytes int64
+	runs := 5
+	if v, err := strconv.Atoi(os.Getenv("ICE_LAB_BENCH_RUNS")); err == nil && v > 0 {
+		runs = v
+	}
 	b.ResetTimer()
-	for range b.N {
+	for range b.N * runs {
 		for i, p := range pairs {
 			cpu0 := procCPU(rl.Pid())
 			r := labPair(b, lab, servers, sites[i].c, sites[i].p, false, bulk)
@@ -72,7 +77,7 @@ func BenchmarkLabPaths(b *testing.B) {
 	}
 	b.StopTimer()
 	var out strings.Builder
-	fmt.Fprintf(&out, "\n%s; %d runs per pair; bulk %d MiB\n", delay, b.N, bulk>>20)
+	fmt.Fprintf(&out, "\n%s; %d runs per pair; bulk %d MiB\n", delay, len(fb[0]), bulk>>20)
 	fmt.Fprintf(&out, "%-10s %-7s %14s %8s %14s %8s\n", "pair", "path", "first byte p50", "ratio", "Mbit/s p50", "ratio")
 	base := median(fb[0])
 	baseT := medianF(tput[0])
