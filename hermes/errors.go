@@ -3,6 +3,7 @@ package hermes
 import (
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/openmyst/openmyst/hermes/api"
 )
@@ -29,6 +30,7 @@ const (
 	CodeBadPreimage         = api.CodeBadPreimage
 	CodeNotFound            = api.CodeNotFound
 	CodeUnavailable         = api.CodeUnavailable
+	CodeRateLimited         = api.CodeRateLimited
 )
 
 // Error is a rejection with a stable Code and a human-readable reason.
@@ -39,6 +41,9 @@ type Error struct {
 	Msg string
 	// Err is the underlying cause, if any.
 	Err error
+	// RetryAfter, for CodeRateLimited, is how long until the same request
+	// may be accepted (the HTTP Retry-After).
+	RetryAfter time.Duration
 }
 
 // Error implements error.
@@ -54,6 +59,10 @@ func (e *Error) Unwrap() error { return e.Err }
 
 func reject(code Code, format string, args ...any) *Error {
 	return &Error{Code: code, Msg: fmt.Sprintf(format, args...)}
+}
+
+func rateLimited(after time.Duration, format string, args ...any) *Error {
+	return &Error{Code: CodeRateLimited, Msg: fmt.Sprintf(format, args...), RetryAfter: after}
 }
 
 func unavailable(msg string, err error) *Error {

@@ -9,10 +9,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"math/big"
 	"mime"
 	"net"
 	"net/http"
+	"net/netip"
+	"strconv"
 	"strings"
 	"time"
 
@@ -65,7 +68,11 @@ func (s *Service) Handler(gatherer prometheus.Gatherer) http.Handler {
 	mux := http.NewServeMux()
 	for _, rt := range Routes() {
 		h := rt.handler
-		mux.HandleFunc(rt.Method+" "+rt.Path, func(w http.ResponseWriter, r *http.Request) { h(s, w, r) })
+		f := func(w http.ResponseWriter, r *http.Request) { h(s, w, r) }
+		if strings.HasPrefix(rt.Path, "/v1/") {
+			f = s.limitSource(f)
+		}
+		mux.HandleFunc(rt.Method+" "+rt.Path, f)
 	}
 	if gatherer == nil {
 		gatherer = prometheus.DefaultGatherer
@@ -88,7 +95,42 @@ func writeErr(w http.ResponseWriter, err error) {
 	if errors.As(err, &e) && e.Code == CodeUnavailable {
 		b.Error.Message = e.Msg // internal causes stay in the logs
 	}
+	if e != nil && e.Code == CodeRateLimited {
+		// Whole seconds, rounded up (RFC 9110 §10.2.3).
+		secs := int64(math.Ceil(min(e.RetryAfter, time.Hour).Seconds()))
+		w.Header().Set("Retry-After", strconv.FormatInt(max(secs, 1), 10))
+	}
 	writeJSON(w, b.Error.Code.HTTPStatus(), b)
+}
+
+// limitSource wraps an API handler with the per-source rate limit: over
+// it, the request is answered 429 rate_limited before its body is read.
+func (s *Service) limitSource(h http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		src := sourceKey(r.RemoteAddr)
+		if ok, after := s.sources.Reserve(src, s.now()); !ok {
+			s.m.RateLimited.WithLabelValues("source").Inc()
+			writeErr(w, rateLimited(after, "source %s is over its request rate", src))
+			return
+		}
+		h(w, r)
+	}
+}
+
+// sourceKey is the rate-limit key of a remote address: the IPv4 address,
+// or the /64 an IPv6 address is in (one host usually holds a whole /64).
+// An unparsable address (not from a TCP listener) shares the zero key.
+func sourceKey(remote string) netip.Addr {
+	ap, err := netip.ParseAddrPort(remote)
+	if err != nil {
+		return netip.Addr{}
+	}
+	a := ap.Addr().Unmap()
+	if a.Is6() {
+		p, _ := a.Prefix(64)
+		return p.Addr()
+	}
+	return a
 }
 
 // readBody reads a request body of at most maxBody bytes, which must be

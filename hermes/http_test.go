@@ -215,6 +215,9 @@ func TestErrorCodesHaveStatuses(t *testing.T) {
 	if CodeUnavailable.HTTPStatus() != 503 || !CodeUnavailable.Retryable() {
 		t.Fatal("unavailable must be a retryable 503")
 	}
+	if CodeRateLimited.HTTPStatus() != 429 || !CodeRateLimited.Retryable() {
+		t.Fatal("rate_limited must be a retryable 429")
+	}
 	if CodeOf(errors.New("x")) != CodeUnavailable {
 		t.Fatal("unknown errors must map to unavailable")
 	}

@@ -20,6 +20,12 @@ type Metrics struct {
 	Reveals prometheus.Counter
 	// Settlements counts consumer settlements by result (ok, error).
 	Settlements *prometheus.CounterVec
+	// RateLimited counts requests refused with rate_limited, by scope
+	// (source, identity).
+	RateLimited *prometheus.CounterVec
+	// ChainReads counts consumer channel reads from the chain (cache
+	// misses).
+	ChainReads prometheus.Counter
 }
 
 // NewMetrics creates the instruments and registers them with reg (which
@@ -35,9 +41,11 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Buckets: prometheus.ExponentialBuckets(1, 2, 10)}),
 		Reveals:     prometheus.NewCounter(prometheus.CounterOpts{Name: "hermes_reveals_total", Help: "Secrets R revealed by providers."}),
 		Settlements: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "hermes_settlements_total", Help: "Consumer promise settlements on chain, by result."}, []string{"result"}),
+		RateLimited: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "hermes_rate_limited_total", Help: "Requests refused for a source address or consumer identity over its rate, by scope."}, []string{"scope"}),
+		ChainReads:  prometheus.NewCounter(prometheus.CounterOpts{Name: "hermes_chain_channel_reads_total", Help: "Consumer channel reads from the chain (cache misses)."}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.Accepted, m.Replayed, m.Rejected, m.Latency, m.BatchSize, m.Reveals, m.Settlements)
+		reg.MustRegister(m.Accepted, m.Replayed, m.Rejected, m.Latency, m.BatchSize, m.Reveals, m.Settlements, m.RateLimited, m.ChainReads)
 	}
 	return m
 }

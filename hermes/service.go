@@ -6,16 +6,21 @@ import (
 	"fmt"
 	"log/slog"
 	"math/big"
+	"net/netip"
 	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/ethereum/go-ethereum/common"
+	"github.com/hashicorp/golang-lru/v2/simplelru"
+	"golang.org/x/sync/singleflight"
+	"golang.org/x/time/rate"
 
 	"github.com/openmyst/openmyst/hermes/store"
 	"github.com/openmyst/openmyst/identity"
 	"github.com/openmyst/openmyst/payments"
+	"github.com/openmyst/openmyst/ratelimit"
 )
 
 // Config configures a hermes Service.
@@ -47,6 +52,36 @@ type Config struct {
 	// ChannelCacheTTL bounds how long an on-chain channel read is trusted
 	// without an event (default 1m).
 	ChannelCacheTTL time.Duration
+	// NegativeCacheTTL is how long a negative chain answer (the identity is
+	// not registered, or has no channel with this hermes) is remembered, so
+	// a flood of messages from an unregistered key costs one chain read per
+	// TTL (default 10s). A consumer that has just registered waits at most
+	// this long (or until a top-up event of its channel) to be accepted.
+	NegativeCacheTTL time.Duration
+	// MaxTracked caps each in-memory map keyed by remote input: cached
+	// channel reads, consumers' and providers' cached state, and the
+	// per-source and per-identity rate limiters. The least recently used
+	// entry is forgotten first (state is reloaded from the store, a limiter
+	// restarts full). 0 means DefaultMaxTracked (65,536; about 30 MB at
+	// most for all of them).
+	MaxTracked int
+	// SourceRate and SourceBurst limit the HTTP API requests of one source
+	// address (an IPv4 address or an IPv6 /64): SourceBurst at once,
+	// refilled at SourceRate per second; over it the API answers 429
+	// rate_limited with Retry-After. 0 means the defaults
+	// (DefaultSourceRate, DefaultSourceBurst); a negative SourceRate turns
+	// the limit off.
+	SourceRate  float64
+	SourceBurst int
+	// IdentityRate and IdentityBurst limit the exchange messages of one
+	// consumer identity (checked right after its signature): IdentityBurst
+	// at once, refilled at IdentityRate per second. 0 means the defaults
+	// (DefaultIdentityRate, DefaultIdentityBurst); a negative IdentityRate
+	// turns the limit off.
+	IdentityRate  float64
+	IdentityBurst int
+	// clock replaces time.Now for cache ages and rate limits (tests).
+	clock func() time.Time
 	// MaxBatch caps accepts per group commit (default 512).
 	MaxBatch int
 	// CPUSlots is how many requests may run their CPU-bound part
@@ -101,6 +136,17 @@ type channelEntry struct {
 	at   time.Time
 }
 
+// Rate limit defaults (see Config). An honest provider posts one message
+// per session every few seconds and an honest consumer pays a handful of
+// sessions at once, so these leave ample room for many providers behind
+// one address and for a consumer with dozens of sessions.
+const (
+	DefaultSourceRate    = 200
+	DefaultSourceBurst   = 400
+	DefaultIdentityRate  = 20
+	DefaultIdentityBurst = 100
+)
+
 // Service is the hermes payment hub. Create it with New, run its
 // background work with Run, and serve Handler.
 type Service struct {
@@ -111,11 +157,16 @@ type Service struct {
 	m     *Metrics
 
 	gen       atomic.Uint64 // bumped when a commit fails: cached state is stale
-	consumers sync.Map      // common.Address -> *consumerState
-	providers sync.Map      // common.Address -> *providerState
+	consumers *stateCache[consumerState]
+	providers *stateCache[providerState]
 
 	chMu    sync.Mutex
-	chCache map[common.Address]channelEntry
+	chCache *simplelru.LRU[common.Address, channelEntry] // positive and negative answers
+	chRead  singleflight.Group                           // one chain read per consumer at a time
+
+	sources    *ratelimit.Keyed[netip.Addr]     // per source address (HTTP)
+	identities *ratelimit.Keyed[common.Address] // per consumer identity
+	now        func() time.Time                 // the clock for cache ages and limits
 
 	// settleMu makes settlement passes (the worker's and SettleOnce
 	// callers') run one at a time, so two never send the same promise.
@@ -161,6 +212,24 @@ func New(cfg Config, st store.Store, chain Chain) (*Service, error) {
 	if cfg.ChannelCacheTTL <= 0 {
 		cfg.ChannelCacheTTL = time.Minute
 	}
+	if cfg.NegativeCacheTTL <= 0 {
+		cfg.NegativeCacheTTL = 10 * time.Second
+	}
+	if cfg.MaxTracked <= 0 {
+		cfg.MaxTracked = DefaultMaxTracked
+	}
+	if cfg.SourceRate == 0 {
+		cfg.SourceRate = DefaultSourceRate
+	}
+	if cfg.SourceBurst <= 0 {
+		cfg.SourceBurst = DefaultSourceBurst
+	}
+	if cfg.IdentityRate == 0 {
+		cfg.IdentityRate = DefaultIdentityRate
+	}
+	if cfg.IdentityBurst <= 0 {
+		cfg.IdentityBurst = DefaultIdentityBurst
+	}
 	if cfg.MaxBatch <= 0 {
 		cfg.MaxBatch = 512
 	}
@@ -170,19 +239,39 @@ func New(cfg Config, st store.Store, chain Chain) (*Service, error) {
 	if cfg.Log == nil {
 		cfg.Log = slog.Default()
 	}
+	if cfg.clock == nil {
+		cfg.clock = time.Now
+	}
 	if cfg.Metrics == nil {
 		cfg.Metrics = NewMetrics(nil)
 	}
+	chCache, err := simplelru.NewLRU[common.Address, channelEntry](cfg.MaxTracked, nil)
+	if err != nil {
+		return nil, fmt.Errorf("hermes: channel cache: %w", err)
+	}
 	s := &Service{
 		cfg: cfg, st: st, chain: chain, log: cfg.Log, m: cfg.Metrics,
-		chCache:  make(map[common.Address]channelEntry),
-		cpu:      make(chan struct{}, cfg.CPUSlots),
-		ops:      make(chan *op, 4*cfg.MaxBatch),
-		stopping: make(chan struct{}),
-		stopped:  make(chan struct{}),
+		consumers:  newStateCache[consumerState](cfg.MaxTracked),
+		providers:  newStateCache[providerState](cfg.MaxTracked),
+		chCache:    chCache,
+		sources:    ratelimit.New[netip.Addr](limitOf(cfg.SourceRate), cfg.SourceBurst, cfg.MaxTracked),
+		identities: ratelimit.New[common.Address](limitOf(cfg.IdentityRate), cfg.IdentityBurst, cfg.MaxTracked),
+		now:        cfg.clock,
+		cpu:        make(chan struct{}, cfg.CPUSlots),
+		ops:        make(chan *op, 4*cfg.MaxBatch),
+		stopping:   make(chan struct{}),
+		stopped:    make(chan struct{}),
 	}
 	s.gen.Store(1)
 	return s, nil
+}
+
+// limitOf maps a configured rate to a limiter rate: negative is no limit.
+func limitOf(perSecond float64) rate.Limit {
+	if perSecond < 0 {
+		return rate.Inf
+	}
+	return rate.Limit(perSecond)
 }
 
 // Config returns the effective configuration (defaults filled in).
@@ -316,16 +405,23 @@ func (s *Service) exchange(ctx context.Context, m *payments.ExchangeMessage) (*R
 	if m.Provider == (common.Address{}) {
 		return nil, reject(CodeBadRequest, "provider is the zero address")
 	}
-	consumer, err := m.RecoverConsumer()
-	if err != nil {
-		return nil, &Error{Code: CodeBadSignature, Msg: "consumer signature does not verify", Err: err}
-	}
 	p := &m.Promise
 	if p.Fee.Cmp(p.Amount) > 0 {
 		return nil, reject(CodeBadFee, "fee %s exceeds promise amount %s", p.Fee, p.Amount)
 	}
 	if p.Fee.Cmp(s.cfg.MinConsumerFee) < 0 {
 		return nil, reject(CodeBadFee, "fee %s below the hermes minimum %s", p.Fee, s.cfg.MinConsumerFee)
+	}
+	// The cheap checks are done; the signatures are the first real cost,
+	// the identity's rate and the cached registration come before any
+	// chain read.
+	consumer, err := m.RecoverConsumer()
+	if err != nil {
+		return nil, &Error{Code: CodeBadSignature, Msg: "consumer signature does not verify", Err: err}
+	}
+	if ok, after := s.identities.Reserve(consumer, s.now()); !ok {
+		s.m.RateLimited.WithLabelValues("identity").Inc()
+		return nil, rateLimited(after, "consumer %s is over its message rate", consumer.Hex())
 	}
 	slot.release()
 	info, err := s.channel(ctx, consumer, false)
@@ -346,7 +442,8 @@ func (s *Service) exchange(ctx context.Context, m *payments.ExchangeMessage) (*R
 		return nil, reject(CodeBadRequest, "%v", err)
 	}
 
-	cs := s.consumerEntry(consumer)
+	cs := s.consumers.acquire(consumer)
+	defer s.consumers.release(consumer)
 	cs.mu.Lock()
 	defer cs.mu.Unlock()
 	slot = s.acquireCPU()
@@ -418,7 +515,8 @@ func (s *Service) exchange(ctx context.Context, m *payments.ExchangeMessage) (*R
 		defer slot.release()
 	}
 
-	ps := s.providerEntry(m.Provider)
+	ps := s.providers.acquire(m.Provider)
+	defer s.providers.release(m.Provider)
 	ps.mu.Lock()
 	if err := s.loadProvider(ctx, ps, m.Provider, gen); err != nil {
 		ps.mu.Unlock()
@@ -493,22 +591,6 @@ func covered(info ChannelInfo, amount *big.Int) bool {
 	return need.Cmp(info.Balance) <= 0
 }
 
-func (s *Service) consumerEntry(id common.Address) *consumerState {
-	if v, ok := s.consumers.Load(id); ok {
-		return v.(*consumerState)
-	}
-	v, _ := s.consumers.LoadOrStore(id, &consumerState{})
-	return v.(*consumerState)
-}
-
-func (s *Service) providerEntry(id common.Address) *providerState {
-	if v, ok := s.providers.Load(id); ok {
-		return v.(*providerState)
-	}
-	v, _ := s.providers.LoadOrStore(id, &providerState{})
-	return v.(*providerState)
-}
-
 // loadConsumer (re)reads a consumer's state unless it is current. Caller
 // holds cs.mu.
 func (s *Service) loadConsumer(ctx context.Context, cs *consumerState, id common.Address, gen uint64) error {
@@ -543,38 +625,66 @@ func (s *Service) loadProvider(ctx context.Context, ps *providerState, id common
 }
 
 // channel returns the consumer's on-chain channel state, from the cache
-// unless fresh is set or the entry is older than ChannelCacheTTL.
+// unless fresh is set or the entry is too old: ChannelCacheTTL for a
+// registered consumer, NegativeCacheTTL for one that is not registered
+// with this hermes. Concurrent reads of one consumer share one chain read.
 func (s *Service) channel(ctx context.Context, consumer common.Address, fresh bool) (ChannelInfo, error) {
 	if !fresh {
 		s.chMu.Lock()
-		e, ok := s.chCache[consumer]
+		e, ok := s.chCache.Get(consumer)
 		s.chMu.Unlock()
-		if ok && time.Since(e.at) < s.cfg.ChannelCacheTTL {
+		if ok && s.now().Sub(e.at) < s.ttl(e.info) {
 			return e.info, nil
 		}
 	}
-	info, err := s.chain.ConsumerChannel(ctx, consumer)
-	if err != nil {
-		return ChannelInfo{}, unavailable("read consumer channel from chain", err)
+	key := consumer.Hex()
+	if fresh {
+		key += "/fresh" // a fresh read must not join an older one
 	}
-	if info.Balance == nil {
-		info.Balance = new(big.Int)
-	}
-	if info.Settled == nil {
-		info.Settled = new(big.Int)
-	}
-	if info.Registered {
+	ch := s.chRead.DoChan(key, func() (any, error) {
+		// Shared by every caller: not bound to the first caller's context.
+		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+		defer cancel()
+		at := s.now()
+		s.m.ChainReads.Inc()
+		info, err := s.chain.ConsumerChannel(rctx, consumer)
+		if err != nil {
+			return ChannelInfo{}, err
+		}
+		if info.Balance == nil {
+			info.Balance = new(big.Int)
+		}
+		if info.Settled == nil {
+			info.Settled = new(big.Int)
+		}
 		s.chMu.Lock()
-		s.chCache[consumer] = channelEntry{info: info, at: time.Now()}
+		s.chCache.Add(consumer, channelEntry{info: info, at: at})
 		s.chMu.Unlock()
+		return info, nil
+	})
+	select {
+	case <-ctx.Done():
+		return ChannelInfo{}, unavailable("read consumer channel from chain", ctx.Err())
+	case r := <-ch:
+		if r.Err != nil {
+			return ChannelInfo{}, unavailable("read consumer channel from chain", r.Err)
+		}
+		return r.Val.(ChannelInfo), nil
 	}
-	return info, nil
+}
+
+// ttl is how long a channel read is trusted.
+func (s *Service) ttl(info ChannelInfo) time.Duration {
+	if info.Registered && info.Hermes == s.cfg.HermesID {
+		return s.cfg.ChannelCacheTTL
+	}
+	return s.cfg.NegativeCacheTTL
 }
 
 // invalidate drops a consumer's cached channel state.
 func (s *Service) invalidate(consumer common.Address) {
 	s.chMu.Lock()
-	delete(s.chCache, consumer)
+	s.chCache.Remove(consumer)
 	s.chMu.Unlock()
 }
 
@@ -597,7 +707,7 @@ func (s *Service) Reveal(ctx context.Context, provider common.Address, hashlock 
 	}
 	if n > 0 {
 		s.m.Reveals.Add(float64(n))
-		ps := s.providerEntry(provider)
+		ps := s.providers.acquire(provider)
 		ps.mu.Lock()
 		if ps.gen != 0 {
 			ps.p.Unrevealed -= int64(n)
@@ -606,6 +716,7 @@ func (s *Service) Reveal(ctx context.Context, provider common.Address, hashlock 
 			}
 		}
 		ps.mu.Unlock()
+		s.providers.release(provider)
 	}
 	return n, nil
 }

@@ -598,16 +598,19 @@ func TestConcurrentSessionsOutOfOrder(t *testing.T) {
 // race over one PostgreSQL is tested with real `myst hermes` OS processes
 // elsewhere (issue 10 §5).
 func TestConcurrentSessionsRace(t *testing.T) {
+	// The providers retry "unavailable" at once, many times: no identity
+	// rate limit here (TestIdentityRateLimit tests it).
+	unlimited := func(c *Config) { c.IdentityRate = -1 }
 	for _, shared := range []bool{false, true} {
 		name := "one_service"
 		if shared {
 			name = "two_services_one_store_in_process"
 		}
 		t.Run(name, func(t *testing.T) {
-			e := newEnv(t, nil)
+			e := newEnv(t, unlimited)
 			services := []*Service{e.svc, e.svc}
 			if shared {
-				services[1] = newEnvStore(t, e.st, e.chain, nil).svc
+				services[1] = newEnvStore(t, e.st, e.chain, unlimited).svc
 			}
 			const balance, step, n = 1000, 50, 20
 			c := testSigner("c")

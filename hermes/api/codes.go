@@ -25,6 +25,7 @@ const (
 	CodeBadPreimage         Code = "bad_preimage"         // keccak(R) does not match the hashlock
 	CodeNotFound            Code = "not_found"            // no such hashlock / record
 	CodeUnavailable         Code = "unavailable"          // storage or chain temporarily failing; retry
+	CodeRateLimited         Code = "rate_limited"         // source address or identity over its rate; retry after Retry-After
 )
 
 // HTTPStatus is the status the API answers a rejection with.
@@ -44,13 +45,16 @@ func (c Code) HTTPStatus() int {
 		return http.StatusConflict
 	case CodeInsufficientBalance:
 		return http.StatusPaymentRequired
+	case CodeRateLimited:
+		return http.StatusTooManyRequests
 	default:
 		return http.StatusServiceUnavailable
 	}
 }
 
 // Retryable reports whether the same request may succeed later unchanged.
-func (c Code) Retryable() bool { return c == CodeUnavailable }
+// A rate_limited request may, after the response's Retry-After.
+func (c Code) Retryable() bool { return c == CodeUnavailable || c == CodeRateLimited }
 
 // ErrorBody is the JSON body of every API error.
 type ErrorBody struct {

@@ -46,6 +46,9 @@ func TestErrorCodesHaveStatuses(t *testing.T) {
 	if CodeUnavailable.HTTPStatus() != 503 || !CodeUnavailable.Retryable() {
 		t.Fatal("unavailable must be a retryable 503")
 	}
+	if CodeRateLimited.HTTPStatus() != 429 || !CodeRateLimited.Retryable() {
+		t.Fatal("rate_limited must be a retryable 429")
+	}
 }
 
 func TestLoopback(t *testing.T) {

@@ -16,12 +16,20 @@ import (
 	"github.com/ethereum/go-ethereum"
 	"github.com/ethereum/go-ethereum/accounts/abi/bind/v2"
 	"github.com/ethereum/go-ethereum/common"
+	"github.com/hashicorp/golang-lru/v2/simplelru"
 
 	"github.com/openmyst/openmyst/chain"
 	"github.com/openmyst/openmyst/chain/bindings"
 	"github.com/openmyst/openmyst/hermes"
 	"github.com/openmyst/openmyst/payments"
 )
+
+// MaxWatchedChannels caps the consumer channels whose events a Chain
+// watches: the channels of registered consumers the hermes has read, the
+// least recently read forgotten first. A forgotten channel's top-ups and
+// settlements are then only seen when the hermes re-reads it (after its
+// cache TTL, or at once when a promise exceeds the cached balance).
+const MaxWatchedChannels = 1 << 16
 
 // Chain implements hermes.Chain over a chain.Client for one hermes contract.
 type Chain struct {
@@ -31,7 +39,7 @@ type Chain struct {
 	log    *slog.Logger
 
 	mu       sync.Mutex
-	channels map[common.Address]common.Address // channel -> consumer
+	channels *simplelru.LRU[common.Address, common.Address] // channel -> consumer
 }
 
 // New returns the adapter for the hermes contract at hermesAddr; poll is
@@ -43,28 +51,44 @@ func New(c *chain.Client, hermesAddr common.Address, poll time.Duration, log *sl
 	if log == nil {
 		log = slog.Default()
 	}
-	return &Chain{c: c, hermes: hermesAddr, poll: poll, log: log, channels: map[common.Address]common.Address{}}
+	return newChain(c, hermesAddr, poll, log, MaxWatchedChannels)
+}
+
+func newChain(c *chain.Client, hermesAddr common.Address, poll time.Duration, log *slog.Logger, maxChannels int) *Chain {
+	channels, err := simplelru.NewLRU[common.Address, common.Address](maxChannels, nil)
+	if err != nil { // only for a non-positive size
+		panic(err)
+	}
+	return &Chain{c: c, hermes: hermesAddr, poll: poll, log: log, channels: channels}
 }
 
 var _ hermes.Chain = (*Chain)(nil)
 
 // ConsumerChannel implements hermes.Chain. A consumer counts as registered
 // with this hermes when its identity is registered and its channel for this
-// hermes is deployed.
+// hermes is deployed. The registration is read first: an unregistered
+// identity (what a flood of fresh keys brings) costs one chain call, and
+// only registered consumers' channels are watched for events.
 func (a *Chain) ConsumerChannel(ctx context.Context, consumer common.Address) (hermes.ChannelInfo, error) {
 	ch := a.c.ChannelAddress(consumer, a.hermes)
 	reg, err := a.c.IsRegistered(ctx, consumer)
 	if err != nil {
 		return hermes.ChannelInfo{}, err
 	}
+	if !reg {
+		return hermes.ChannelInfo{Channel: ch, Balance: new(big.Int), Settled: new(big.Int)}, nil
+	}
 	st, err := a.c.ChannelState(ctx, ch)
 	if err != nil {
 		return hermes.ChannelInfo{}, err
 	}
-	a.mu.Lock()
-	a.channels[ch] = consumer
-	a.mu.Unlock()
-	return hermes.ChannelInfo{Channel: ch, Registered: reg && st.Deployed && st.Identity == consumer, Hermes: st.Hermes, Balance: st.Balance, Settled: st.Settled}, nil
+	registered := st.Deployed && st.Identity == consumer
+	if registered {
+		a.mu.Lock()
+		a.channels.Add(ch, consumer)
+		a.mu.Unlock()
+	}
+	return hermes.ChannelInfo{Channel: ch, Registered: registered, Hermes: st.Hermes, Balance: st.Balance, Settled: st.Settled}, nil
 }
 
 // ProviderSettled implements hermes.Chain.
@@ -137,7 +161,7 @@ func (a *Chain) WatchChannelEvents(ctx context.Context, sink func(hermes.Channel
 		}
 		for it.Next() {
 			a.mu.Lock()
-			consumer, ok := a.channels[it.Event.To]
+			consumer, ok := a.channels.Peek(it.Event.To)
 			a.mu.Unlock()
 			if ok {
 				sink(hermes.ChannelEvent{Kind: hermes.EventTopUp, Consumer: consumer})
@@ -159,7 +183,7 @@ func (a *Chain) WatchChannelEvents(ctx context.Context, sink func(hermes.Channel
 		}
 		for _, l := range logs {
 			a.mu.Lock()
-			consumer, ok := a.channels[l.Address]
+			consumer, ok := a.channels.Peek(l.Address)
 			a.mu.Unlock()
 			if !ok {
 				continue

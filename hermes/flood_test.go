@@ -1,0 +1,312 @@
+package hermes
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math/big"
+	"net"
+	"net/http"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/ethereum/go-ethereum/common"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/openmyst/openmyst/hermes/api"
+	"github.com/openmyst/openmyst/hermes/store"
+)
+
+// countingChain counts the consumer channel reads that reach the chain.
+type countingChain struct {
+	Chain
+	reads atomic.Int64
+}
+
+func (c *countingChain) ConsumerChannel(ctx context.Context, consumer common.Address) (ChannelInfo, error) {
+	c.reads.Add(1)
+	return c.Chain.ConsumerChannel(ctx, consumer)
+}
+
+// testClock is a settable clock for cache ages and rate limits.
+type testClock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *testClock) now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
+
+func (c *testClock) add(d time.Duration) {
+	c.mu.Lock()
+	c.t = c.t.Add(d)
+	c.mu.Unlock()
+}
+
+// newCountingEnv runs a Service over a counting wrapper of a fake chain,
+// on a settable clock, with a fresh SQLite store.
+func newCountingEnv(t *testing.T, mod func(*Config)) (*env, *countingChain, *testClock) {
+	t.Helper()
+	st, err := store.OpenSQLite(context.Background(), filepath.Join(t.TempDir(), "hermes.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	clk := &testClock{t: time.Unix(1_800_000_000, 0)}
+	e := &env{st: st, chain: newFakeChain(testHermes), op: testSigner("operator"), reg: prometheus.NewRegistry()}
+	cc := &countingChain{Chain: e.chain}
+	cfg := Config{ChainID: testChainID, HermesID: testHermes, Operator: e.op, SettleInterval: time.Hour, Metrics: NewMetrics(e.reg), MaxBatch: 64, clock: clk.now}
+	if mod != nil {
+		mod(&cfg)
+	}
+	if e.svc, err = New(cfg, st, cc); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); _ = e.svc.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		<-done
+		_ = st.Close()
+	})
+	return e, cc, clk
+}
+
+// TestNegativeCache: a second message from an unregistered identity, or
+// from one without a channel with this hermes, costs no chain read until
+// NegativeCacheTTL has passed.
+func TestNegativeCache(t *testing.T) {
+	const ttl = 10 * time.Second
+	e, cc, clk := newCountingEnv(t, func(c *Config) { c.NegativeCacheTTL = ttl })
+	ctx := context.Background()
+	prov := testSigner("p").Address()
+
+	stranger := testSigner("stranger")
+	for i := int64(1); i <= 3; i++ {
+		_, err := e.svc.Exchange(ctx, msg(t, stranger, prov, 1, i, i, secret(fmt.Sprint("s", i))))
+		if CodeOf(err) != CodeNotRegistered {
+			t.Fatalf("message %d of an unregistered identity: %v", i, err)
+		}
+		if n := cc.reads.Load(); n != 1 {
+			t.Fatalf("after %d messages of one unregistered identity: %d chain reads, want 1", i, n)
+		}
+	}
+
+	// Registered, but with another hermes: also a negative answer.
+	other := testSigner("other hermes consumer")
+	e.chain.mu.Lock()
+	e.chain.channels[other.Address()] = &ChannelInfo{Channel: fakeChannelAddress(other.Address(), testHermes), Registered: true,
+		Hermes: common.HexToAddress("0x0101010101010101010101010101010101010101"), Balance: big.NewInt(1000), Settled: new(big.Int)}
+	e.chain.mu.Unlock()
+	for i := int64(1); i <= 2; i++ {
+		if _, err := e.svc.Exchange(ctx, msg(t, other, prov, 1, i, i, secret(fmt.Sprint("o", i)))); CodeOf(err) != CodeNotRegistered {
+			t.Fatalf("message %d for another hermes: %v", i, err)
+		}
+	}
+	if n := cc.reads.Load(); n != 2 {
+		t.Fatalf("two identities' negative answers took %d chain reads, want 2", n)
+	}
+
+	// The stranger registers: after the TTL it is read again and accepted.
+	e.chain.register(stranger.Address(), 1000)
+	clk.add(ttl - time.Second)
+	if _, err := e.svc.Exchange(ctx, msg(t, stranger, prov, 1, 4, 4, secret("s4"))); CodeOf(err) != CodeNotRegistered || cc.reads.Load() != 2 {
+		t.Fatalf("within the TTL: %v, %d chain reads", err, cc.reads.Load())
+	}
+	clk.add(time.Second)
+	if _, err := e.svc.Exchange(ctx, msg(t, stranger, prov, 1, 5, 5, secret("s5"))); err != nil {
+		t.Fatalf("registered after the TTL: %v", err)
+	}
+	if n := cc.reads.Load(); n != 3 {
+		t.Fatalf("%d chain reads, want 3", n)
+	}
+	// A registered consumer is cached for ChannelCacheTTL, not the
+	// negative TTL.
+	clk.add(ttl)
+	if _, err := e.svc.Exchange(ctx, msg(t, stranger, prov, 1, 6, 6, secret("s6"))); err != nil || cc.reads.Load() != 3 {
+		t.Fatalf("registered consumer within ChannelCacheTTL: %v, %d chain reads", err, cc.reads.Load())
+	}
+}
+
+// TestStateBoundedUnderManyIdentities: however many distinct identities
+// (registered or not) write, every map keyed by them stays within
+// MaxTracked, and a consumer whose cached state was forgotten still gets
+// the right cumulative promise (its state is reloaded from the store).
+func TestStateBoundedUnderManyIdentities(t *testing.T) {
+	const maxTracked, n = 8, 60
+	e, _, _ := newCountingEnv(t, func(c *Config) { c.MaxTracked = maxTracked })
+	e.chain.autoBalance = big.NewInt(1_000_000)
+	ctx := context.Background()
+	check := func(when string) {
+		t.Helper()
+		e.svc.chMu.Lock()
+		channels := e.svc.chCache.Len()
+		e.svc.chMu.Unlock()
+		for name, got := range map[string]int{"consumers": e.svc.consumers.len(), "providers": e.svc.providers.len(),
+			"channel cache": channels, "identity limiters": e.svc.identities.Len()} {
+			if got > maxTracked {
+				t.Fatalf("%s: %s holds %d entries, cap %d", when, name, got, maxTracked)
+			}
+		}
+	}
+	first := testSigner("consumer 0")
+	for i := 0; i < n; i++ {
+		c := testSigner(fmt.Sprint("consumer ", i))
+		p := testSigner(fmt.Sprint("provider ", i)).Address()
+		if _, err := e.svc.Exchange(ctx, msg(t, c, p, 1, 10, 10, secret(fmt.Sprint("r", i)))); err != nil {
+			t.Fatalf("consumer %d: %v", i, err)
+		}
+		check(fmt.Sprintf("after %d registered consumers", i+1))
+	}
+	e.chain.autoBalance = nil
+	for i := 0; i < n; i++ {
+		c := testSigner(fmt.Sprint("stranger ", i))
+		if _, err := e.svc.Exchange(ctx, msg(t, c, testSigner("p").Address(), 1, 1, 1, secret(fmt.Sprint("x", i)))); CodeOf(err) != CodeNotRegistered {
+			t.Fatalf("stranger %d: %v", i, err)
+		}
+		check(fmt.Sprintf("after %d strangers", i+1))
+	}
+	// consumer 0 was forgotten long ago; its next promise builds on the
+	// stored state.
+	res, err := e.svc.Exchange(ctx, msg(t, first, testSigner("provider 0").Address(), 1, 25, 25, secret("again")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Promise.Amount.Int64() != 25 {
+		t.Fatalf("provider 0 promised %s after its consumer's state was reloaded, want 25", res.Promise.Amount)
+	}
+	if _, err := e.svc.Exchange(ctx, msg(t, first, testSigner("provider 0").Address(), 1, 20, 30, secret("lower"))); CodeOf(err) != CodeAmountDecreased {
+		t.Fatalf("a lower agreement total after reload: %v", err)
+	}
+}
+
+// TestIdentityRateLimit: one consumer over its burst is refused with
+// rate_limited and a retry delay; another consumer is not affected, and
+// the first is accepted again once its bucket refilled.
+func TestIdentityRateLimit(t *testing.T) {
+	e, _, clk := newCountingEnv(t, func(c *Config) { c.IdentityRate, c.IdentityBurst = 2, 3 })
+	ctx := context.Background()
+	c, d := testSigner("c"), testSigner("d")
+	e.chain.register(c.Address(), 1000)
+	e.chain.register(d.Address(), 1000)
+	p := testSigner("p").Address()
+	for i := int64(1); i <= 3; i++ {
+		if _, err := e.svc.Exchange(ctx, msg(t, c, p, 1, i, i, secret(fmt.Sprint("c", i)))); err != nil {
+			t.Fatalf("message %d within the burst: %v", i, err)
+		}
+	}
+	_, err := e.svc.Exchange(ctx, msg(t, c, p, 1, 4, 4, secret("c4")))
+	var re *Error
+	if CodeOf(err) != CodeRateLimited || !errors.As(err, &re) || re.RetryAfter != 500*time.Millisecond {
+		t.Fatalf("4th message in a burst of 3 at 2/s: %v (want rate_limited, retry after 500ms)", err)
+	}
+	if _, err := e.svc.Exchange(ctx, msg(t, d, p, 2, 1, 1, secret("d1"))); err != nil {
+		t.Fatalf("another consumer: %v", err)
+	}
+	clk.add(500 * time.Millisecond)
+	if _, err := e.svc.Exchange(ctx, msg(t, c, p, 1, 4, 4, secret("c4"))); err != nil {
+		t.Fatalf("after the refill: %v", err)
+	}
+}
+
+// TestSourceRateLimit: over HTTP, a source address over its burst gets 429
+// with the JSON error body and Retry-After, before its body is read, while
+// honest traffic from another address still passes.
+func TestSourceRateLimit(t *testing.T) {
+	const burst = 5
+	e, _, _ := newCountingEnv(t, func(c *Config) { c.SourceRate, c.SourceBurst = 0.5, burst })
+	c := testSigner("c")
+	e.chain.register(c.Address(), 1_000_000)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	served := make(chan struct{})
+	go func() { defer close(served); _ = Serve(ctx, ln, e.svc.Handler(prometheus.NewRegistry())) }()
+	defer func() { cancel(); <-served }()
+	from := func(ip string) *http.Client {
+		d := &net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(ip)}}
+		return &http.Client{Transport: &http.Transport{DialContext: d.DialContext}}
+	}
+	flooder, honest := from("127.0.0.2"), from("127.0.0.3")
+	defer flooder.CloseIdleConnections()
+	defer honest.CloseIdleConnections()
+	url := "http://" + ln.Addr().String() + "/v1/exchange"
+
+	for i := 0; i < 2*burst; i++ {
+		res, err := flooder.Post(url, "application/json", bytes.NewReader([]byte(`{"junk":true}`)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		raw, _ := io.ReadAll(res.Body)
+		res.Body.Close()
+		var eb api.ErrorBody
+		if err := json.Unmarshal(raw, &eb); err != nil {
+			t.Fatalf("request %d: status %d, body %q is not the JSON error shape", i, res.StatusCode, raw)
+		}
+		if i < burst {
+			if res.StatusCode != http.StatusBadRequest || eb.Error.Code != CodeBadRequest {
+				t.Fatalf("junk %d within the burst: %d %s", i, res.StatusCode, raw)
+			}
+			continue
+		}
+		if res.StatusCode != http.StatusTooManyRequests || eb.Error.Code != CodeRateLimited {
+			t.Fatalf("junk %d over the burst: %d %s", i, res.StatusCode, raw)
+		}
+		if ra, err := strconv.Atoi(res.Header.Get("Retry-After")); err != nil || ra < 1 || ra > 2 {
+			t.Fatalf("Retry-After %q, want 1..2 s at 0.5/s", res.Header.Get("Retry-After"))
+		}
+	}
+	for i := int64(1); i <= burst; i++ {
+		r, err := postExchange(honest, ln.Addr().String(), msg(t, c, testSigner("p").Address(), 1, i, i, secret(fmt.Sprint(i))))
+		if err != nil || r.status != http.StatusOK {
+			t.Fatalf("honest message %d from another address: %+v %v", i, r, err)
+		}
+	}
+	if got := testutilCounter(t, e, "hermes_rate_limited_total"); got != burst {
+		t.Fatalf("hermes_rate_limited_total %v, want %d", got, burst)
+	}
+}
+
+// testutilCounter sums a counter family in the env's registry.
+func testutilCounter(t *testing.T, e *env, name string) float64 {
+	t.Helper()
+	mfs, err := e.reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var sum float64
+	for _, mf := range mfs {
+		if mf.GetName() == name {
+			for _, m := range mf.GetMetric() {
+				sum += m.GetCounter().GetValue()
+			}
+		}
+	}
+	return sum
+}
+
+func TestSourceKey(t *testing.T) {
+	for in, want := range map[string]string{
+		"127.0.0.2:4000":                  "127.0.0.2",
+		"[::ffff:10.1.2.3]:80":            "10.1.2.3",
+		"[2001:db8:1:2:aaaa:bbbb:c:d]:80": "2001:db8:1:2::",
+		"[2001:db8:1:2::1]:81":            "2001:db8:1:2::",
+		"pipe":                            "invalid IP",
+	} {
+		if got := sourceKey(in).String(); got != want {
+			t.Errorf("sourceKey(%q) = %s, want %s", in, got, want)
+		}
+	}
+}

@@ -1,0 +1,126 @@
+package onchain
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"log/slog"
+	"math/big"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/ethereum/go-ethereum"
+	"github.com/ethereum/go-ethereum/common"
+	"github.com/ethereum/go-ethereum/core/types"
+	"github.com/ethereum/go-ethereum/crypto"
+	"github.com/ethereum/go-ethereum/eth/ethconfig"
+	"github.com/ethereum/go-ethereum/ethclient/simulated"
+	"github.com/ethereum/go-ethereum/node"
+
+	"github.com/openmyst/openmyst/chain"
+	"github.com/openmyst/openmyst/identity"
+)
+
+// countingBackend counts the chain reads (eth_call, eth_getCode,
+// eth_getBalance) made through it.
+type countingBackend struct {
+	*autoCommit
+	reads atomic.Int64
+}
+
+func (b *countingBackend) CallContract(ctx context.Context, msg ethereum.CallMsg, block *big.Int) ([]byte, error) {
+	b.reads.Add(1)
+	return b.autoCommit.CallContract(ctx, msg, block)
+}
+
+func (b *countingBackend) CodeAt(ctx context.Context, a common.Address, block *big.Int) ([]byte, error) {
+	b.reads.Add(1)
+	return b.autoCommit.CodeAt(ctx, a, block)
+}
+
+func (b *countingBackend) BalanceAt(ctx context.Context, a common.Address, block *big.Int) (*big.Int, error) {
+	b.reads.Add(1)
+	return b.autoCommit.BalanceAt(ctx, a, block)
+}
+
+// TestConsumerChannelFloodCost: an unregistered identity (what a flood of
+// fresh keys brings) costs one chain read and is not watched; the watched
+// channels stay within their cap however many registered consumers the
+// hermes reads.
+func TestConsumerChannelFloodCost(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	deployer, txKey, opKey := key(t), key(t), key(t)
+	alloc := types.GenesisAlloc{}
+	for _, k := range []*ecdsa.PrivateKey{deployer, txKey, opKey} {
+		alloc[crypto.PubkeyToAddress(k.PublicKey)] = types.Account{Balance: new(big.Int).Mul(big.NewInt(1000), big.NewInt(1e18))}
+	}
+	sim := simulated.NewBackend(alloc, func(_ *node.Config, ec *ethconfig.Config) { ec.Genesis.Config = chain.DevChainConfig() })
+	defer sim.Close()
+	b := &countingBackend{autoCommit: &autoCommit{Client: sim.Client(), sim: sim}}
+	quiet := slog.New(slog.DiscardHandler)
+	dtx, err := chain.NewTransactor(ctx, b, deployer, quiet)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dep, err := chain.Deploy(ctx, dtx, chain.DeployParams{Faucet: true, MinHermesStake: chain.MYST(10), ExitTimelock: time.Hour, FeeNoticeDelay: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	opTx, err := chain.NewTransactor(ctx, b, opKey, quiet)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tx, err := chain.NewTransactor(ctx, b, txKey, quiet)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := chain.NewClient(ctx, b, dep, tx, quiet)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Mint(ctx, opTx.Address(), chain.MYST(100)); err != nil {
+		t.Fatal(err)
+	}
+	hermesAddr, err := chain.RegisterHermes(ctx, opTx, dep, chain.HermesParams{Stake: chain.MYST(100), FeeBps: 100, MinChannelStake: chain.MYST(50), MaxChannelStake: chain.MYST(1000)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	const maxChannels = 2
+	a := newChain(c, hermesAddr, time.Second, quiet, maxChannels)
+
+	for i := 0; i < 5; i++ {
+		stranger := identity.NewKeySigner(key(t)).Address()
+		before := b.reads.Load()
+		info, err := a.ConsumerChannel(ctx, stranger)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n := b.reads.Load() - before; n != 1 {
+			t.Fatalf("unregistered identity cost %d chain reads, want 1", n)
+		}
+		if info.Registered || info.Channel != c.ChannelAddress(stranger, hermesAddr) || info.Balance == nil || info.Settled == nil {
+			t.Fatalf("unregistered identity: %+v", info)
+		}
+	}
+	if n := a.channels.Len(); n != 0 {
+		t.Fatalf("%d unregistered identities' channels are watched", n)
+	}
+
+	for i := 0; i < maxChannels+2; i++ {
+		s := identity.NewKeySigner(key(t))
+		if _, _, err := c.RegisterIdentity(ctx, s, hermesAddr, nil, common.Address{}); err != nil {
+			t.Fatal(err)
+		}
+		info, err := a.ConsumerChannel(ctx, s.Address())
+		if err != nil || !info.Registered || info.Hermes != hermesAddr {
+			t.Fatalf("registered consumer: %+v %v", info, err)
+		}
+		if n := a.channels.Len(); n > maxChannels {
+			t.Fatalf("%d channels watched, cap %d", n, maxChannels)
+		}
+		if consumer, ok := a.channels.Peek(info.Channel); !ok || consumer != s.Address() {
+			t.Fatal("the consumer just read is not watched")
+		}
+	}
+}
