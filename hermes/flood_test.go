@@ -87,7 +87,7 @@ func newCountingEnv(t *testing.T, mod func(*Config)) (*env, *countingChain, *tes
 // NegativeCacheTTL has passed.
 func TestNegativeCache(t *testing.T) {
 	const ttl = 10 * time.Second
-	e, cc, clk := newCountingEnv(t, func(c *Config) { c.NegativeCacheTTL = ttl })
+	e, cc, clk := newCountingEnv(t, func(c *Config) { c.Limits.NegativeCacheTTL = ttl })
 	ctx := context.Background()
 	prov := testSigner("p").Address()
 
@@ -144,7 +144,7 @@ func TestNegativeCache(t *testing.T) {
 // the right cumulative promise (its state is reloaded from the store).
 func TestStateBoundedUnderManyIdentities(t *testing.T) {
 	const maxTracked, n = 8, 60
-	e, _, _ := newCountingEnv(t, func(c *Config) { c.MaxTracked = maxTracked })
+	e, _, _ := newCountingEnv(t, func(c *Config) { c.Limits.MaxTracked = maxTracked })
 	e.chain.autoBalance = big.NewInt(1_000_000)
 	ctx := context.Background()
 	check := func(when string) {
@@ -194,7 +194,7 @@ func TestStateBoundedUnderManyIdentities(t *testing.T) {
 // rate_limited and a retry delay; another consumer is not affected, and
 // the first is accepted again once its bucket refilled.
 func TestIdentityRateLimit(t *testing.T) {
-	e, _, clk := newCountingEnv(t, func(c *Config) { c.IdentityRate, c.IdentityBurst = 2, 3 })
+	e, _, clk := newCountingEnv(t, func(c *Config) { c.Limits.IdentityRate, c.Limits.IdentityBurst = 2, 3 })
 	ctx := context.Background()
 	c, d := testSigner("c"), testSigner("d")
 	e.chain.register(c.Address(), 1000)
@@ -224,7 +224,7 @@ func TestIdentityRateLimit(t *testing.T) {
 // honest traffic from another address still passes.
 func TestSourceRateLimit(t *testing.T) {
 	const burst = 5
-	e, _, _ := newCountingEnv(t, func(c *Config) { c.SourceRate, c.SourceBurst = 0.5, burst })
+	e, _, _ := newCountingEnv(t, func(c *Config) { c.Limits.SourceRate, c.Limits.SourceBurst = 0.5, burst })
 	c := testSigner("c")
 	e.chain.register(c.Address(), 1_000_000)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")

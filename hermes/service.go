@@ -52,6 +52,27 @@ type Config struct {
 	// ChannelCacheTTL bounds how long an on-chain channel read is trusted
 	// without an event (default 1m).
 	ChannelCacheTTL time.Duration
+	// Limits bound what strangers can make the hermes spend (memory, chain
+	// reads, CPU); zero fields take the defaults.
+	Limits Limits
+	// clock replaces time.Now for cache ages and rate limits (tests).
+	clock func() time.Time
+	// MaxBatch caps accepts per group commit (default 512).
+	MaxBatch int
+	// CPUSlots is how many requests may run their CPU-bound part
+	// (signature checks, rules, signing) at once; 0 means the default,
+	// GOMAXPROCS-1 (at least 1), which keeps a processor free for the
+	// group committer.
+	CPUSlots int
+	// Log receives operational logs; nil means slog.Default().
+	Log *slog.Logger
+	// Metrics receives measurements; nil means unregistered instruments.
+	Metrics *Metrics
+}
+
+// Limits are the hermes's defences against floods. The zero value means
+// the defaults, which `myst hermes` exposes as flags.
+type Limits struct {
 	// NegativeCacheTTL is how long a negative chain answer (the identity is
 	// not registered, or has no channel with this hermes) is remembered, so
 	// a flood of messages from an unregistered key costs one chain read per
@@ -62,8 +83,7 @@ type Config struct {
 	// channel reads, consumers' and providers' cached state, and the
 	// per-source and per-identity rate limiters. The least recently used
 	// entry is forgotten first (state is reloaded from the store, a limiter
-	// restarts full). 0 means DefaultMaxTracked (65,536; about 30 MB at
-	// most for all of them).
+	// restarts full). 0 means DefaultMaxTracked (65,536).
 	MaxTracked int
 	// SourceRate and SourceBurst limit the HTTP API requests of one source
 	// address (an IPv4 address or an IPv6 /64): SourceBurst at once,
@@ -80,19 +100,6 @@ type Config struct {
 	// turns the limit off.
 	IdentityRate  float64
 	IdentityBurst int
-	// clock replaces time.Now for cache ages and rate limits (tests).
-	clock func() time.Time
-	// MaxBatch caps accepts per group commit (default 512).
-	MaxBatch int
-	// CPUSlots is how many requests may run their CPU-bound part
-	// (signature checks, rules, signing) at once; 0 means the default,
-	// GOMAXPROCS-1 (at least 1), which keeps a processor free for the
-	// group committer.
-	CPUSlots int
-	// Log receives operational logs; nil means slog.Default().
-	Log *slog.Logger
-	// Metrics receives measurements; nil means unregistered instruments.
-	Metrics *Metrics
 }
 
 // Result is the answer to an exchange message.
@@ -136,7 +143,7 @@ type channelEntry struct {
 	at   time.Time
 }
 
-// Rate limit defaults (see Config). An honest provider posts one message
+// Rate limit defaults (see Limits). An honest provider posts one message
 // per session every few seconds and an honest consumer pays a handful of
 // sessions at once, so these leave ample room for many providers behind
 // one address and for a consumer with dozens of sessions.
@@ -145,6 +152,8 @@ const (
 	DefaultSourceBurst   = 400
 	DefaultIdentityRate  = 20
 	DefaultIdentityBurst = 100
+	// DefaultNegativeCacheTTL is the default of Limits.NegativeCacheTTL.
+	DefaultNegativeCacheTTL = 10 * time.Second
 )
 
 // Service is the hermes payment hub. Create it with New, run its
@@ -212,24 +221,7 @@ func New(cfg Config, st store.Store, chain Chain) (*Service, error) {
 	if cfg.ChannelCacheTTL <= 0 {
 		cfg.ChannelCacheTTL = time.Minute
 	}
-	if cfg.NegativeCacheTTL <= 0 {
-		cfg.NegativeCacheTTL = 10 * time.Second
-	}
-	if cfg.MaxTracked <= 0 {
-		cfg.MaxTracked = DefaultMaxTracked
-	}
-	if cfg.SourceRate == 0 {
-		cfg.SourceRate = DefaultSourceRate
-	}
-	if cfg.SourceBurst <= 0 {
-		cfg.SourceBurst = DefaultSourceBurst
-	}
-	if cfg.IdentityRate == 0 {
-		cfg.IdentityRate = DefaultIdentityRate
-	}
-	if cfg.IdentityBurst <= 0 {
-		cfg.IdentityBurst = DefaultIdentityBurst
-	}
+	cfg.Limits = cfg.Limits.withDefaults()
 	if cfg.MaxBatch <= 0 {
 		cfg.MaxBatch = 512
 	}
@@ -245,17 +237,17 @@ func New(cfg Config, st store.Store, chain Chain) (*Service, error) {
 	if cfg.Metrics == nil {
 		cfg.Metrics = NewMetrics(nil)
 	}
-	chCache, err := simplelru.NewLRU[common.Address, channelEntry](cfg.MaxTracked, nil)
+	chCache, err := simplelru.NewLRU[common.Address, channelEntry](cfg.Limits.MaxTracked, nil)
 	if err != nil {
 		return nil, fmt.Errorf("hermes: channel cache: %w", err)
 	}
 	s := &Service{
 		cfg: cfg, st: st, chain: chain, log: cfg.Log, m: cfg.Metrics,
-		consumers:  newStateCache[consumerState](cfg.MaxTracked),
-		providers:  newStateCache[providerState](cfg.MaxTracked),
+		consumers:  newStateCache[consumerState](cfg.Limits.MaxTracked),
+		providers:  newStateCache[providerState](cfg.Limits.MaxTracked),
 		chCache:    chCache,
-		sources:    ratelimit.New[netip.Addr](limitOf(cfg.SourceRate), cfg.SourceBurst, cfg.MaxTracked),
-		identities: ratelimit.New[common.Address](limitOf(cfg.IdentityRate), cfg.IdentityBurst, cfg.MaxTracked),
+		sources:    ratelimit.New[netip.Addr](limitOf(cfg.Limits.SourceRate), cfg.Limits.SourceBurst, cfg.Limits.MaxTracked),
+		identities: ratelimit.New[common.Address](limitOf(cfg.Limits.IdentityRate), cfg.Limits.IdentityBurst, cfg.Limits.MaxTracked),
 		now:        cfg.clock,
 		cpu:        make(chan struct{}, cfg.CPUSlots),
 		ops:        make(chan *op, 4*cfg.MaxBatch),
@@ -264,6 +256,29 @@ func New(cfg Config, st store.Store, chain Chain) (*Service, error) {
 	}
 	s.gen.Store(1)
 	return s, nil
+}
+
+// withDefaults fills in the zero fields.
+func (l Limits) withDefaults() Limits {
+	if l.NegativeCacheTTL <= 0 {
+		l.NegativeCacheTTL = DefaultNegativeCacheTTL
+	}
+	if l.MaxTracked <= 0 {
+		l.MaxTracked = DefaultMaxTracked
+	}
+	if l.SourceRate == 0 {
+		l.SourceRate = DefaultSourceRate
+	}
+	if l.SourceBurst <= 0 {
+		l.SourceBurst = DefaultSourceBurst
+	}
+	if l.IdentityRate == 0 {
+		l.IdentityRate = DefaultIdentityRate
+	}
+	if l.IdentityBurst <= 0 {
+		l.IdentityBurst = DefaultIdentityBurst
+	}
+	return l
 }
 
 // limitOf maps a configured rate to a limiter rate: negative is no limit.
@@ -678,7 +693,7 @@ func (s *Service) ttl(info ChannelInfo) time.Duration {
 	if info.Registered && info.Hermes == s.cfg.HermesID {
 		return s.cfg.ChannelCacheTTL
 	}
-	return s.cfg.NegativeCacheTTL
+	return s.cfg.Limits.NegativeCacheTTL
 }
 
 // invalidate drops a consumer's cached channel state.

@@ -600,7 +600,7 @@ func TestConcurrentSessionsOutOfOrder(t *testing.T) {
 func TestConcurrentSessionsRace(t *testing.T) {
 	// The providers retry "unavailable" at once, many times: no identity
 	// rate limit here (TestIdentityRateLimit tests it).
-	unlimited := func(c *Config) { c.IdentityRate = -1 }
+	unlimited := func(c *Config) { c.Limits.IdentityRate = -1 }
 	for _, shared := range []bool{false, true} {
 		name := "one_service"
 		if shared {

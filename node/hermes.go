@@ -59,6 +59,9 @@ type HermesConfig struct {
 	// ProcessMetrics adds the Go runtime and process collectors to
 	// /metrics.
 	ProcessMetrics bool
+	// Limits are the flood defences (rate limits, negative cache, map
+	// caps); zero fields take the hermes defaults.
+	Limits hermes.Limits
 	// Log receives events (default slog.Default()).
 	Log *slog.Logger
 }
@@ -132,7 +135,7 @@ func StartHermes(ctx context.Context, cfg HermesConfig) (*Hermes, error) {
 	svc, err := hermes.New(hermes.Config{
 		ChainID: cfg.Chain.ChainID(), HermesID: cfg.Hermes, Operator: cfg.Operator, FeeBasisPoints: hs.FeeBps,
 		MinConsumerFee: cfg.MinConsumerFee, ProviderPromiseFee: cfg.ProviderPromiseFee, MaxUnrevealed: cfg.MaxUnrevealed, SettleThreshold: cfg.SettleThreshold,
-		SettleInterval: cfg.SettleInterval, MaxBatch: cfg.MaxBatch, Log: cfg.Log, Metrics: hermes.NewMetrics(reg),
+		SettleInterval: cfg.SettleInterval, MaxBatch: cfg.MaxBatch, Log: cfg.Log, Metrics: hermes.NewMetrics(reg), Limits: cfg.Limits,
 	}, st, onchain.New(cfg.Chain, cfg.Hermes, cfg.ChainPoll, cfg.Log))
 	if err != nil {
 		st.Close()

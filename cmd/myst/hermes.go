@@ -27,6 +27,7 @@ func newHermesCmd() *cobra.Command {
 		maxUnrevealed, maxBatch int
 		tlsCert, tlsKey         string
 		insecureHTTP            bool
+		limits                  hermes.Limits
 	)
 	cmd := &cobra.Command{
 		Use:   "hermes",
@@ -75,7 +76,7 @@ Example against the dev chain:
 			cfg := node.HermesConfig{
 				Chain: s.Client, Hermes: s.Hermes, DSN: dbDSN, Listen: listen, SettleThreshold: thr, SettleInterval: settleEvery,
 				MinConsumerFee: mf, MaxUnrevealed: maxUnrevealed, MaxBatch: maxBatch, ChainPoll: pollEvery, ProcessMetrics: true, Log: theApp.log,
-				InsecureHTTP: insecureHTTP,
+				InsecureHTTP: insecureHTTP, Limits: limits,
 			}
 			if tlsCert != "" {
 				cf, err := hermes.LoadCertFiles(tlsCert, tlsKey, theApp.log)
@@ -120,6 +121,12 @@ Example against the dev chain:
 	fl.IntVar(&maxUnrevealed, "hermes.max-unrevealed", 64, "promises a provider may hold without revealing R (0: no limit)")
 	fl.IntVar(&maxBatch, "hermes.max-batch", 512, "exchange messages per group commit at most")
 	fl.DurationVar(&pollEvery, "hermes.chain-poll", 2*time.Second, "how often to look for top-up events")
+	fl.Float64Var(&limits.SourceRate, "hermes.source-rate", hermes.DefaultSourceRate, "API requests per second one source address (IPv4, or IPv6 /64) may make; over it: 429 (negative: no limit)")
+	fl.IntVar(&limits.SourceBurst, "hermes.source-burst", hermes.DefaultSourceBurst, "API requests one source address may make at once")
+	fl.Float64Var(&limits.IdentityRate, "hermes.identity-rate", hermes.DefaultIdentityRate, "exchange messages per second one consumer identity may send; over it: 429 (negative: no limit)")
+	fl.IntVar(&limits.IdentityBurst, "hermes.identity-burst", hermes.DefaultIdentityBurst, "exchange messages one consumer identity may send at once")
+	fl.DurationVar(&limits.NegativeCacheTTL, "hermes.negative-cache-ttl", hermes.DefaultNegativeCacheTTL, "how long an unregistered identity (or one without a channel with this hermes) is remembered as such")
+	fl.IntVar(&limits.MaxTracked, "hermes.max-tracked", hermes.DefaultMaxTracked, "entries at most in each in-memory map keyed by remote input (channel cache, consumer/provider state, rate limiters); least recently used forgotten first")
 	return cmd
 }
 
