@@ -224,7 +224,9 @@ func TestIdentityRateLimit(t *testing.T) {
 // honest traffic from another address still passes.
 func TestSourceRateLimit(t *testing.T) {
 	const burst = 5
-	e, _, _ := newCountingEnv(t, func(c *Config) { c.Limits.SourceRate, c.Limits.SourceBurst = 0.5, burst })
+	e, _, _ := newCountingEnv(t, func(c *Config) {
+		c.Limits.SourceRate, c.Limits.SourceBurst, c.Limits.RejectPenalty = 50, burst, -1
+	})
 	c := testSigner("c")
 	e.chain.register(c.Address(), 1_000_000)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -264,8 +266,8 @@ func TestSourceRateLimit(t *testing.T) {
 		if res.StatusCode != http.StatusTooManyRequests || eb.Error.Code != CodeRateLimited {
 			t.Fatalf("junk %d over the burst: %d %s", i, res.StatusCode, raw)
 		}
-		if ra, err := strconv.Atoi(res.Header.Get("Retry-After")); err != nil || ra < 1 || ra > 2 {
-			t.Fatalf("Retry-After %q, want 1..2 s at 0.5/s", res.Header.Get("Retry-After"))
+		if ra, err := strconv.Atoi(res.Header.Get("Retry-After")); err != nil || ra != 1 {
+			t.Fatalf("Retry-After %q, want 1 (20 ms, rounded up)", res.Header.Get("Retry-After"))
 		}
 	}
 	for i := int64(1); i <= burst; i++ {
@@ -307,6 +309,53 @@ func TestSourceKey(t *testing.T) {
 	} {
 		if got := sourceKey(in).String(); got != want {
 			t.Errorf("sourceKey(%q) = %s, want %s", in, got, want)
+		}
+	}
+}
+
+// TestSourceRejectPenalty: requests rejected as junk cost their source
+// RejectPenalty more tokens, so a junk sender is limited after a few
+// requests while an honest source is not.
+func TestSourceRejectPenalty(t *testing.T) {
+	e, _, _ := newCountingEnv(t, func(c *Config) {
+		c.Limits.SourceRate, c.Limits.SourceBurst, c.Limits.RejectPenalty = 50, 20, 10
+	})
+	c := testSigner("c")
+	e.chain.register(c.Address(), 1_000_000)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	served := make(chan struct{})
+	go func() { defer close(served); _ = Serve(ctx, ln, e.svc.Handler(prometheus.NewRegistry())) }()
+	defer func() { cancel(); <-served }()
+	from := func(ip string) *http.Client {
+		d := &net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(ip)}}
+		return &http.Client{Transport: &http.Transport{DialContext: d.DialContext}}
+	}
+	junk, honest := from("127.0.0.4"), from("127.0.0.5")
+	defer junk.CloseIdleConnections()
+	defer honest.CloseIdleConnections()
+	url := "http://" + ln.Addr().String() + "/v1/exchange"
+	// 20 tokens: two junk requests (1 + 10 each) go through, the third is
+	// over the limit.
+	for i, want := range []int{http.StatusBadRequest, http.StatusBadRequest, http.StatusTooManyRequests} {
+		res, err := junk.Post(url, "application/json", bytes.NewReader([]byte(`{`)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, _ = io.Copy(io.Discard, res.Body)
+		res.Body.Close()
+		if res.StatusCode != want {
+			t.Fatalf("junk request %d: status %d, want %d", i, res.StatusCode, want)
+		}
+	}
+	// An honest source sends its whole burst.
+	for i := int64(1); i <= 20; i++ {
+		r, err := postExchange(honest, ln.Addr().String(), msg(t, c, testSigner("p").Address(), 1, i, i, secret(fmt.Sprint(i))))
+		if err != nil || r.status != http.StatusOK {
+			t.Fatalf("honest message %d: %+v %v", i, r, err)
 		}
 	}
 }

@@ -93,6 +93,12 @@ type Limits struct {
 	// the limit off.
 	SourceRate  float64
 	SourceBurst int
+	// RejectPenalty is how many more tokens a request answered 400, 401
+	// or 403 (junk, a bad signature, an unregistered identity) takes from
+	// its source's bucket, so a source that sends such requests is slowed
+	// to SourceRate/(1+RejectPenalty). 0 means DefaultRejectPenalty; a
+	// negative value means none.
+	RejectPenalty int
 	// IdentityRate and IdentityBurst limit the exchange messages of one
 	// consumer identity (checked right after its signature): IdentityBurst
 	// at once, refilled at IdentityRate per second. 0 means the defaults
@@ -148,8 +154,9 @@ type channelEntry struct {
 // sessions at once, so these leave ample room for many providers behind
 // one address and for a consumer with dozens of sessions.
 const (
-	DefaultSourceRate    = 200
-	DefaultSourceBurst   = 400
+	DefaultSourceRate    = 100
+	DefaultSourceBurst   = 200
+	DefaultRejectPenalty = 10
 	DefaultIdentityRate  = 20
 	DefaultIdentityBurst = 100
 	// DefaultNegativeCacheTTL is the default of Limits.NegativeCacheTTL.
@@ -174,6 +181,7 @@ type Service struct {
 	chRead  singleflight.Group                           // one chain read per consumer at a time
 
 	sources    *ratelimit.Keyed[netip.Addr]     // per source address (HTTP)
+	tarpit     chan struct{}                    // rate-limited answers held back (see limitSource)
 	identities *ratelimit.Keyed[common.Address] // per consumer identity
 	now        func() time.Time                 // the clock for cache ages and limits
 
@@ -248,6 +256,7 @@ func New(cfg Config, st store.Store, chain Chain) (*Service, error) {
 		chCache:    chCache,
 		sources:    ratelimit.New[netip.Addr](limitOf(cfg.Limits.SourceRate), cfg.Limits.SourceBurst, cfg.Limits.MaxTracked),
 		identities: ratelimit.New[common.Address](limitOf(cfg.Limits.IdentityRate), cfg.Limits.IdentityBurst, cfg.Limits.MaxTracked),
+		tarpit:     make(chan struct{}, maxTarpitted),
 		now:        cfg.clock,
 		cpu:        make(chan struct{}, cfg.CPUSlots),
 		ops:        make(chan *op, 4*cfg.MaxBatch),
@@ -271,6 +280,9 @@ func (l Limits) withDefaults() Limits {
 	}
 	if l.SourceBurst <= 0 {
 		l.SourceBurst = DefaultSourceBurst
+	}
+	if l.RejectPenalty == 0 {
+		l.RejectPenalty = DefaultRejectPenalty
 	}
 	if l.IdentityRate == 0 {
 		l.IdentityRate = DefaultIdentityRate

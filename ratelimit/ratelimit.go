@@ -80,6 +80,23 @@ func (k *Keyed[K]) Reserve(key K, now time.Time) (ok bool, retryAfter time.Durat
 	return false, max(time.Duration(missing/float64(k.limit)*float64(time.Second)), time.Nanosecond)
 }
 
+// Charge takes n more tokens from key's bucket at now, into debt if need
+// be (at most one burst's worth): a penalty that delays the key's next
+// allowed events. It is a no-op without a limit.
+func (k *Keyed[K]) Charge(key K, n int, now time.Time) {
+	if k.limit == rate.Inf || n <= 0 {
+		return
+	}
+	k.mu.Lock()
+	b, found := k.buckets.Get(key)
+	if !found {
+		b = rate.NewLimiter(k.limit, k.burst)
+		k.buckets.Add(key, b)
+	}
+	k.mu.Unlock()
+	b.ReserveN(now, min(n, k.burst)) // never cancelled: the tokens stay taken
+}
+
 // Len is the number of keys remembered.
 func (k *Keyed[K]) Len() int {
 	k.mu.Lock()

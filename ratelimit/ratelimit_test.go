@@ -67,3 +67,22 @@ func TestKeyedUnlimitedAndNever(t *testing.T) {
 		t.Fatalf("zero limit and burst: ok=%v after=%v", ok, after)
 	}
 }
+
+func TestKeyedCharge(t *testing.T) {
+	l := New[string](1, 5, 0)
+	now := time.Unix(1000, 0)
+	if !l.Allow("a", now) {
+		t.Fatal("first event refused")
+	}
+	l.Charge("a", 10, now) // clamped to the burst: 4 - 5 = -1 tokens
+	ok, after := l.Reserve("a", now)
+	if ok || after != 2*time.Second {
+		t.Fatalf("after a penalty: ok=%v retry after %v, want refused for 2s", ok, after)
+	}
+	if !l.Allow("b", now) {
+		t.Fatal("the penalty hit another key")
+	}
+	if !l.Allow("a", now.Add(2*time.Second)) {
+		t.Fatal("not allowed once the debt is paid")
+	}
+}
