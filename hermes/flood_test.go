@@ -229,22 +229,11 @@ func TestSourceRateLimit(t *testing.T) {
 	})
 	c := testSigner("c")
 	e.chain.register(c.Address(), 1_000_000)
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	served := make(chan struct{})
-	go func() { defer close(served); _ = Serve(ctx, ln, e.svc.Handler(prometheus.NewRegistry())) }()
-	defer func() { cancel(); <-served }()
-	from := func(ip string) *http.Client {
-		d := &net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(ip)}}
-		return &http.Client{Transport: &http.Transport{DialContext: d.DialContext}}
-	}
-	flooder, honest := from("127.0.0.2"), from("127.0.0.3")
+	addr := serveLoopback(t, e.svc)
+	flooder, honest := clientFrom("127.0.0.2", 1), clientFrom("127.0.0.3", 1)
 	defer flooder.CloseIdleConnections()
 	defer honest.CloseIdleConnections()
-	url := "http://" + ln.Addr().String() + "/v1/exchange"
+	url := "http://" + addr + "/v1/exchange"
 
 	for i := 0; i < 2*burst; i++ {
 		res, err := flooder.Post(url, "application/json", bytes.NewReader([]byte(`{"junk":true}`)))
@@ -271,7 +260,7 @@ func TestSourceRateLimit(t *testing.T) {
 		}
 	}
 	for i := int64(1); i <= burst; i++ {
-		r, err := postExchange(honest, ln.Addr().String(), msg(t, c, testSigner("p").Address(), 1, i, i, secret(fmt.Sprint(i))))
+		r, err := postExchange(honest, addr, msg(t, c, testSigner("p").Address(), 1, i, i, secret(fmt.Sprint(i))))
 		if err != nil || r.status != http.StatusOK {
 			t.Fatalf("honest message %d from another address: %+v %v", i, r, err)
 		}
@@ -307,8 +296,8 @@ func TestSourceKey(t *testing.T) {
 		"[2001:db8:1:2::1]:81":            "2001:db8:1:2::",
 		"pipe":                            "invalid IP",
 	} {
-		if got := sourceKey(in).String(); got != want {
-			t.Errorf("sourceKey(%q) = %s, want %s", in, got, want)
+		if got := sourceOf(in).String(); got != want {
+			t.Errorf("sourceOf(%q) = %s, want %s", in, got, want)
 		}
 	}
 }
@@ -322,22 +311,11 @@ func TestSourceRejectPenalty(t *testing.T) {
 	})
 	c := testSigner("c")
 	e.chain.register(c.Address(), 1_000_000)
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	served := make(chan struct{})
-	go func() { defer close(served); _ = Serve(ctx, ln, e.svc.Handler(prometheus.NewRegistry())) }()
-	defer func() { cancel(); <-served }()
-	from := func(ip string) *http.Client {
-		d := &net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(ip)}}
-		return &http.Client{Transport: &http.Transport{DialContext: d.DialContext}}
-	}
-	junk, honest := from("127.0.0.4"), from("127.0.0.5")
+	addr := serveLoopback(t, e.svc)
+	junk, honest := clientFrom("127.0.0.4", 1), clientFrom("127.0.0.5", 1)
 	defer junk.CloseIdleConnections()
 	defer honest.CloseIdleConnections()
-	url := "http://" + ln.Addr().String() + "/v1/exchange"
+	url := "http://" + addr + "/v1/exchange"
 	// 20 tokens: two junk requests (1 + 10 each) go through, the third is
 	// over the limit.
 	for i, want := range []int{http.StatusBadRequest, http.StatusBadRequest, http.StatusTooManyRequests} {
@@ -353,9 +331,24 @@ func TestSourceRejectPenalty(t *testing.T) {
 	}
 	// An honest source sends its whole burst.
 	for i := int64(1); i <= 20; i++ {
-		r, err := postExchange(honest, ln.Addr().String(), msg(t, c, testSigner("p").Address(), 1, i, i, secret(fmt.Sprint(i))))
+		r, err := postExchange(honest, addr, msg(t, c, testSigner("p").Address(), 1, i, i, secret(fmt.Sprint(i))))
 		if err != nil || r.status != http.StatusOK {
 			t.Fatalf("honest message %d: %+v %v", i, r, err)
 		}
 	}
+}
+
+// serveLoopback serves svc's API on a loopback port until the test ends and
+// returns its address.
+func serveLoopback(t *testing.T, svc *Service) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	served := make(chan struct{})
+	go func() { defer close(served); _ = Serve(ctx, ln, svc.Handler(prometheus.NewRegistry())) }()
+	t.Cleanup(func() { cancel(); <-served })
+	return ln.Addr().String()
 }

@@ -109,24 +109,36 @@ func writeErr(w http.ResponseWriter, err error) {
 // maxTarpit; up to maxTarpitted answers at once, beyond that the answer
 // is immediate and closes the connection): a flooder that ignores
 // Retry-After waits on its own connections instead of costing the hermes
-// a request per round trip. A request rejected as junk or from a stranger
-// (400, 401, 403) costs its source Limits.RejectPenalty more tokens.
+// a request per round trip. The source travels in the request context for
+// penalize.
 func (s *Service) limitSource(h http.HandlerFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		src := sourceKey(r.RemoteAddr)
+		src := sourceOf(r.RemoteAddr)
 		if ok, after := s.sources.Reserve(src, s.now()); !ok {
 			s.m.RateLimited.WithLabelValues("source").Inc()
 			s.tarpitWait(r.Context(), w, after)
 			writeErr(w, rateLimited(after, "source %s is over its request rate", src))
 			return
 		}
-		sw := &statusWriter{ResponseWriter: w}
-		h(sw, r)
-		switch sw.status {
-		case http.StatusBadRequest, http.StatusUnauthorized, http.StatusForbidden:
+		h(w, r.WithContext(context.WithValue(r.Context(), sourceKey{}, src)))
+	}
+}
+
+// sourceKey is the request context key of the source address.
+type sourceKey struct{}
+
+// writeRejection answers err; a rejection that marks the request as junk
+// or from a stranger (a malformed body, a bad signature, an unregistered
+// identity, another chain, hermes or channel, a wrong preimage) costs its
+// source Limits.RejectPenalty more tokens.
+func (s *Service) writeRejection(w http.ResponseWriter, r *http.Request, err error) {
+	switch CodeOf(err) {
+	case CodeBadRequest, CodeUnsupportedMedia, CodeBadSignature, CodeNotRegistered, CodeWrongChain, CodeWrongHermes, CodeWrongChannel, CodeBadFee, CodeBadPreimage:
+		if src, ok := r.Context().Value(sourceKey{}).(netip.Addr); ok {
 			s.sources.Charge(src, s.cfg.Limits.RejectPenalty, s.now())
 		}
 	}
+	writeErr(w, err)
 }
 
 // Tarpit bounds (see limitSource).
@@ -153,30 +165,10 @@ func (s *Service) tarpitWait(ctx context.Context, w http.ResponseWriter, after t
 	}
 }
 
-// statusWriter records the status code a handler answered with.
-type statusWriter struct {
-	http.ResponseWriter
-	status int
-}
-
-func (w *statusWriter) WriteHeader(code int) {
-	if w.status == 0 {
-		w.status = code
-	}
-	w.ResponseWriter.WriteHeader(code)
-}
-
-func (w *statusWriter) Write(b []byte) (int, error) {
-	if w.status == 0 {
-		w.status = http.StatusOK
-	}
-	return w.ResponseWriter.Write(b)
-}
-
-// sourceKey is the rate-limit key of a remote address: the IPv4 address,
+// sourceOf is the rate-limit key of a remote address: the IPv4 address,
 // or the /64 an IPv6 address is in (one host usually holds a whole /64).
 // An unparsable address (not from a TCP listener) shares the zero key.
-func sourceKey(remote string) netip.Addr {
+func sourceOf(remote string) netip.Addr {
 	ap, err := netip.ParseAddrPort(remote)
 	if err != nil {
 		return netip.Addr{}
@@ -207,7 +199,7 @@ func readBody(w http.ResponseWriter, r *http.Request) ([]byte, error) {
 func (s *Service) handleExchange(w http.ResponseWriter, r *http.Request) {
 	body, err := readBody(w, r)
 	if err != nil {
-		writeErr(w, err)
+		s.writeRejection(w, r, err)
 		return
 	}
 	m, err := payments.DecodeExchangeMessage(body)
@@ -217,7 +209,7 @@ func (s *Service) handleExchange(w http.ResponseWriter, r *http.Request) {
 			code = CodeBadSignature
 		}
 		s.m.Rejected.WithLabelValues(string(code)).Inc()
-		writeErr(w, reject(code, "%v", err))
+		s.writeRejection(w, r, reject(code, "%v", err))
 		return
 	}
 	res, err := s.Exchange(r.Context(), m)
@@ -225,7 +217,7 @@ func (s *Service) handleExchange(w http.ResponseWriter, r *http.Request) {
 		if CodeOf(err) == CodeUnavailable {
 			s.log.Warn("hermes: exchange unavailable", "err", err)
 		}
-		writeErr(w, err)
+		s.writeRejection(w, r, err)
 		return
 	}
 	writeJSON(w, http.StatusOK, api.ExchangeResponse{Promise: res.Promise, Replayed: res.Replayed})
@@ -234,17 +226,17 @@ func (s *Service) handleExchange(w http.ResponseWriter, r *http.Request) {
 func (s *Service) handleReveal(w http.ResponseWriter, r *http.Request) {
 	body, err := readBody(w, r)
 	if err != nil {
-		writeErr(w, err)
+		s.writeRejection(w, r, err)
 		return
 	}
 	q, err := api.DecodeRevealRequest(body)
 	if err != nil {
-		writeErr(w, reject(CodeBadRequest, "%v", err))
+		s.writeRejection(w, r, reject(CodeBadRequest, "%v", err))
 		return
 	}
 	n, err := s.Reveal(r.Context(), q.Provider, q.Hashlock, q.R[:])
 	if err != nil {
-		writeErr(w, err)
+		s.writeRejection(w, r, err)
 		return
 	}
 	writeJSON(w, http.StatusOK, api.RevealResponse{Revealed: n})

@@ -93,11 +93,12 @@ type Limits struct {
 	// the limit off.
 	SourceRate  float64
 	SourceBurst int
-	// RejectPenalty is how many more tokens a request answered 400, 401
-	// or 403 (junk, a bad signature, an unregistered identity) takes from
-	// its source's bucket, so a source that sends such requests is slowed
-	// to SourceRate/(1+RejectPenalty). 0 means DefaultRejectPenalty; a
-	// negative value means none.
+	// RejectPenalty is how many more tokens an exchange or reveal
+	// rejected as junk or from a stranger (bad_request, bad_signature,
+	// not_registered, wrong_chain, wrong_hermes, wrong_channel, bad_fee,
+	// bad_preimage) takes from its source's bucket, so a source that sends
+	// such requests is slowed to SourceRate/(1+RejectPenalty). 0 means
+	// DefaultRejectPenalty; a negative value means none.
 	RejectPenalty int
 	// IdentityRate and IdentityBurst limit the exchange messages of one
 	// consumer identity (checked right after its signature): IdentityBurst

@@ -123,7 +123,7 @@ Example against the dev chain:
 	fl.DurationVar(&pollEvery, "hermes.chain-poll", 2*time.Second, "how often to look for top-up events")
 	fl.Float64Var(&limits.SourceRate, "hermes.source-rate", hermes.DefaultSourceRate, "API requests per second one source address (IPv4, or IPv6 /64) may make; over it: 429 (negative: no limit)")
 	fl.IntVar(&limits.SourceBurst, "hermes.source-burst", hermes.DefaultSourceBurst, "API requests one source address may make at once")
-	fl.IntVar(&limits.RejectPenalty, "hermes.reject-penalty", hermes.DefaultRejectPenalty, "extra requests' worth a request rejected as junk, badly signed or unregistered (400/401/403) costs its source (negative: none)")
+	fl.IntVar(&limits.RejectPenalty, "hermes.reject-penalty", hermes.DefaultRejectPenalty, "extra requests' worth an exchange or reveal rejected as junk, badly signed, unregistered or for another chain/hermes/channel costs its source (negative: none)")
 	fl.Float64Var(&limits.IdentityRate, "hermes.identity-rate", hermes.DefaultIdentityRate, "exchange messages per second one consumer identity may send; over it: 429 (negative: no limit)")
 	fl.IntVar(&limits.IdentityBurst, "hermes.identity-burst", hermes.DefaultIdentityBurst, "exchange messages one consumer identity may send at once")
 	fl.DurationVar(&limits.NegativeCacheTTL, "hermes.negative-cache-ttl", hermes.DefaultNegativeCacheTTL, "how long an unregistered identity (or one without a channel with this hermes) is remembered as such")

@@ -57,44 +57,10 @@ func key(t *testing.T) *ecdsa.PrivateKey {
 func TestHermesOnSimulatedChain(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	deployer, txKey, opKey := key(t), key(t), key(t)
-	alloc := types.GenesisAlloc{}
-	for _, k := range []*ecdsa.PrivateKey{deployer, txKey, opKey} {
-		alloc[crypto.PubkeyToAddress(k.PublicKey)] = types.Account{Balance: new(big.Int).Mul(big.NewInt(1000), big.NewInt(1e18))}
-	}
-	sim := simulated.NewBackend(alloc, func(_ *node.Config, ec *ethconfig.Config) { ec.Genesis.Config = chain.DevChainConfig() })
-	defer sim.Close()
-	b := &autoCommit{Client: sim.Client(), sim: sim}
-	quiet := slog.New(slog.DiscardHandler)
-
-	dtx, err := chain.NewTransactor(ctx, b, deployer, quiet)
-	if err != nil {
-		t.Fatal(err)
-	}
-	dep, err := chain.Deploy(ctx, dtx, chain.DeployParams{Faucet: true, MinHermesStake: chain.MYST(10), ExitTimelock: time.Hour, FeeNoticeDelay: time.Hour})
-	if err != nil {
-		t.Fatal(err)
-	}
-	opTx, err := chain.NewTransactor(ctx, b, opKey, quiet)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tx, err := chain.NewTransactor(ctx, b, txKey, quiet)
-	if err != nil {
-		t.Fatal(err)
-	}
-	c, err := chain.NewClient(ctx, b, dep, tx, quiet)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := c.Mint(ctx, opTx.Address(), chain.MYST(100)); err != nil {
-		t.Fatal(err)
-	}
 	const feeBps = 100 // 1%
-	hermesAddr, err := chain.RegisterHermes(ctx, opTx, dep, chain.HermesParams{Stake: chain.MYST(100), FeeBps: feeBps, MinChannelStake: chain.MYST(50), MaxChannelStake: chain.MYST(1000)})
-	if err != nil {
-		t.Fatal(err)
-	}
+	c, hermesAddr, opKey := newSimHermes(ctx, t, feeBps, func(b *autoCommit) chain.Backend { return b })
+	dep := c.Deployment()
+	quiet := slog.New(slog.DiscardHandler)
 	operator := identity.NewKeySigner(opKey)
 
 	consumer := identity.NewKeySigner(key(t))
@@ -244,4 +210,48 @@ func TestHermesOnSimulatedChain(t *testing.T) {
 	if _, err := exchange(chain.MYST(11), r3); err != nil {
 		t.Fatalf("after top-up: %v", err)
 	}
+}
+
+// newSimHermes deploys the contracts on a fresh simulated chain (closed
+// when the test ends), registers a hermes with fee feeBps and returns a
+// client over wrap's backend, the hermes address and its operator key.
+func newSimHermes(ctx context.Context, t *testing.T, feeBps uint16, wrap func(*autoCommit) chain.Backend) (*chain.Client, common.Address, *ecdsa.PrivateKey) {
+	t.Helper()
+	deployer, txKey, opKey := key(t), key(t), key(t)
+	alloc := types.GenesisAlloc{}
+	for _, k := range []*ecdsa.PrivateKey{deployer, txKey, opKey} {
+		alloc[crypto.PubkeyToAddress(k.PublicKey)] = types.Account{Balance: new(big.Int).Mul(big.NewInt(1000), big.NewInt(1e18))}
+	}
+	sim := simulated.NewBackend(alloc, func(_ *node.Config, ec *ethconfig.Config) { ec.Genesis.Config = chain.DevChainConfig() })
+	t.Cleanup(func() { _ = sim.Close() })
+	b := wrap(&autoCommit{Client: sim.Client(), sim: sim})
+	quiet := slog.New(slog.DiscardHandler)
+	dtx, err := chain.NewTransactor(ctx, b, deployer, quiet)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dep, err := chain.Deploy(ctx, dtx, chain.DeployParams{Faucet: true, MinHermesStake: chain.MYST(10), ExitTimelock: time.Hour, FeeNoticeDelay: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	opTx, err := chain.NewTransactor(ctx, b, opKey, quiet)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tx, err := chain.NewTransactor(ctx, b, txKey, quiet)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := chain.NewClient(ctx, b, dep, tx, quiet)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Mint(ctx, opTx.Address(), chain.MYST(100)); err != nil {
+		t.Fatal(err)
+	}
+	hermesAddr, err := chain.RegisterHermes(ctx, opTx, dep, chain.HermesParams{Stake: chain.MYST(100), FeeBps: feeBps, MinChannelStake: chain.MYST(50), MaxChannelStake: chain.MYST(1000)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c, hermesAddr, opKey
 }
