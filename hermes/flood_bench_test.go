@@ -70,6 +70,7 @@ type floodPhase struct {
 	chCache, idLim, srcLim int
 	consumerSt, providerSt int
 	heapAfterGC            float64
+	cpu                    time.Duration // process CPU (hermes, honest clients and flooders)
 }
 
 func (p floodPhase) acceptedRate() float64 { return float64(p.accepted) / float64(p.offered) }
@@ -140,13 +141,15 @@ func BenchmarkFlood(b *testing.B) {
 	}
 	b.StopTimer()
 
-	var baseP99, floodP99 []float64
+	var baseP99, floodP99, baseCPU, floodCPU []float64
 	worstAccepted := 1.0
 	for i, r := range results[:2*rounds] {
 		if i%2 == 0 {
 			baseP99 = append(baseP99, float64(r.p99))
+			baseCPU = append(baseCPU, r.cpu.Seconds())
 		} else {
 			floodP99 = append(floodP99, float64(r.p99))
+			floodCPU = append(floodCPU, r.cpu.Seconds())
 			worstAccepted = min(worstAccepted, r.acceptedRate())
 		}
 	}
@@ -162,6 +165,7 @@ func BenchmarkFlood(b *testing.B) {
 			line += fmt.Sprintf("; honest rejections %v", r.rejected)
 		}
 		logf("%s", line)
+		logf("%-18s process CPU %.2f s over %.1f s", "", r.cpu.Seconds(), r.elapsed.Seconds())
 		if r.floodSent > 0 {
 			logf("%-18s flood sent %d (%.0f/s): %d answered 429, %d other rejections; chain reads %d",
 				"", r.floodSent, float64(r.floodSent)/r.elapsed.Seconds(), r.flood429, r.floodOther, r.chainReads)
@@ -172,6 +176,9 @@ func BenchmarkFlood(b *testing.B) {
 	ratio := median(floodP99) / median(baseP99)
 	logf("median of %d rounds: honest p99 %v under the flood vs %v without: %.2fx (goal <= 2x); worst honest accepted %.1f%% (goal >= 95%%)",
 		rounds, time.Duration(median(floodP99)).Round(10*time.Microsecond), base.Round(10*time.Microsecond), ratio, 100*worstAccepted)
+	logf("median process CPU per phase: %.2f s under the flood vs %.2f s without: %.2fx (the flooders' own CPU included)",
+		median(floodCPU), median(baseCPU), median(floodCPU)/median(baseCPU))
+	b.ReportMetric(median(floodCPU)/median(baseCPU), "cpu-x-baseline")
 	b.ReportMetric(100*worstAccepted, "honest-accepted-%")
 	b.ReportMetric(ratio, "p99-x-baseline")
 	b.ReportMetric(median(floodP99)/1e6, "flood-p99-ms")
@@ -344,7 +351,7 @@ func runFloodPhase(b *testing.B, name string, limits Limits, rate float64, work 
 		mu.Unlock()
 		return nil
 	})
-	r.elapsed = hr.elapsed
+	r.elapsed, r.cpu = hr.elapsed, hr.cpu
 	stopFlood()
 	fwg.Wait()
 	close(stopSampling)
