@@ -22,6 +22,7 @@ import (
 
 	"github.com/openmyst/openmyst/hermes/api"
 	"github.com/openmyst/openmyst/hermes/store"
+	"github.com/openmyst/openmyst/payments"
 )
 
 // countingChain counts the consumer channel reads that reach the chain.
@@ -191,8 +192,9 @@ func TestStateBoundedUnderManyIdentities(t *testing.T) {
 }
 
 // TestIdentityRateLimit: one consumer over its burst is refused with
-// rate_limited and a retry delay; another consumer is not affected, and
-// the first is accepted again once its bucket refilled.
+// rate_limited and a retry delay; replays of its accepted messages take no
+// token; another consumer is not affected, and the first is accepted again
+// once its bucket refilled.
 func TestIdentityRateLimit(t *testing.T) {
 	e, _, clk := newCountingEnv(t, func(c *Config) { c.Limits.IdentityRate, c.Limits.IdentityBurst = 2, 3 })
 	ctx := context.Background()
@@ -200,9 +202,21 @@ func TestIdentityRateLimit(t *testing.T) {
 	e.chain.register(c.Address(), 1000)
 	e.chain.register(d.Address(), 1000)
 	p := testSigner("p").Address()
+	var first *payments.ExchangeMessage
 	for i := int64(1); i <= 3; i++ {
-		if _, err := e.svc.Exchange(ctx, msg(t, c, p, 1, i, i, secret(fmt.Sprint("c", i)))); err != nil {
+		m := msg(t, c, p, 1, i, i, secret(fmt.Sprint("c", i)))
+		if _, err := e.svc.Exchange(ctx, m); err != nil {
 			t.Fatalf("message %d within the burst: %v", i, err)
+		}
+		if first == nil {
+			first = m
+		}
+	}
+	// Replays of old messages (what a provider holds) cost no token: they
+	// cannot exhaust the consumer's limit.
+	for i := 0; i < 10; i++ {
+		if res, err := e.svc.Exchange(ctx, first); err != nil || !res.Replayed {
+			t.Fatalf("replay %d: %+v %v", i, res, err)
 		}
 	}
 	_, err := e.svc.Exchange(ctx, msg(t, c, p, 1, 4, 4, secret("c4")))

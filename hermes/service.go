@@ -101,8 +101,9 @@ type Limits struct {
 	// DefaultRejectPenalty; a negative value means none.
 	RejectPenalty int
 	// IdentityRate and IdentityBurst limit the exchange messages of one
-	// consumer identity (checked right after its signature): IdentityBurst
-	// at once, refilled at IdentityRate per second. 0 means the defaults
+	// consumer identity that are not identical replays (checked under the
+	// consumer's lock, once its state is known): IdentityBurst at once,
+	// refilled at IdentityRate per second. 0 means the defaults
 	// (DefaultIdentityRate, DefaultIdentityBurst); a negative IdentityRate
 	// turns the limit off.
 	IdentityRate  float64
@@ -441,15 +442,10 @@ func (s *Service) exchange(ctx context.Context, m *payments.ExchangeMessage) (*R
 		return nil, reject(CodeBadFee, "fee %s below the hermes minimum %s", p.Fee, s.cfg.MinConsumerFee)
 	}
 	// The cheap checks are done; the signatures are the first real cost,
-	// the identity's rate and the cached registration come before any
-	// chain read.
+	// the cached registration comes before any chain read.
 	consumer, err := m.RecoverConsumer()
 	if err != nil {
 		return nil, &Error{Code: CodeBadSignature, Msg: "consumer signature does not verify", Err: err}
-	}
-	if ok, after := s.identities.Reserve(consumer, s.now()); !ok {
-		s.m.RateLimited.WithLabelValues("identity").Inc()
-		return nil, rateLimited(after, "consumer %s is over its message rate", consumer.Hex())
 	}
 	slot.release()
 	info, err := s.channel(ctx, consumer, false)
@@ -513,6 +509,13 @@ func (s *Service) exchange(ctx context.Context, m *payments.ExchangeMessage) (*R
 		default:
 			return nil, reject(CodeAmountDecreased, "amount %s is below the accepted %s and agreement %s total %s did not grow", p.Amount, cs.c.Promised, m.AgreementID, m.AgreementTotal)
 		}
+	}
+	// New work for this consumer: its rate limit. Identical replays are
+	// answered above without a token, so whoever holds a consumer's old
+	// messages (a provider) cannot replay them to exhaust its limit.
+	if ok, after := s.identities.Reserve(consumer, s.now()); !ok {
+		s.m.RateLimited.WithLabelValues("identity").Inc()
+		return nil, rateLimited(after, "consumer %s is over its message rate", consumer.Hex())
 	}
 	if delta.Sign() < 0 {
 		return nil, reject(CodeAmountDecreased, "agreement %s total %s is below the accepted %s", m.AgreementID, m.AgreementTotal, prevTotal)
