@@ -218,7 +218,8 @@ func BenchmarkExchange(b *testing.B) {
 				chain.autoBalance = new(big.Int).Exp(big.NewInt(10), big.NewInt(30), nil)
 				slots, _ := strconv.Atoi(os.Getenv("MYST_BENCH_CPU_SLOTS"))
 				svc, err := New(Config{ChainID: testChainID, HermesID: testHermes, Operator: testSigner("operator"), SettleInterval: time.Hour,
-					Metrics: NewMetrics(prometheus.NewRegistry()), CPUSlots: slots}, st, chain)
+					Metrics: NewMetrics(prometheus.NewRegistry()), CPUSlots: slots,
+					Limits: Limits{SourceRate: -1, IdentityRate: -1}}, st, chain) // throughput, not flood defences
 				if err != nil {
 					b.Fatal(err)
 				}

@@ -59,7 +59,10 @@ func runChild(ctx context.Context, dsn string) error {
 	chain := newFakeChain(testHermes)
 	chain.autoBalance = new(big.Int).Exp(big.NewInt(10), big.NewInt(30), nil)
 	reg := prometheus.NewRegistry()
-	svc, err := New(Config{ChainID: testChainID, HermesID: testHermes, Operator: testSigner("operator"), SettleInterval: time.Hour, Metrics: NewMetrics(reg), MaxBatch: 64}, st, chain)
+	// All the stream's requests come from 127.0.0.1 as fast as they can:
+	// no rate limits here (flood_test.go tests them).
+	svc, err := New(Config{ChainID: testChainID, HermesID: testHermes, Operator: testSigner("operator"), SettleInterval: time.Hour, Metrics: NewMetrics(reg), MaxBatch: 64,
+		Limits: Limits{SourceRate: -1, IdentityRate: -1}}, st, chain)
 	if err != nil {
 		return err
 	}
