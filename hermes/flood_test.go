@@ -366,3 +366,59 @@ func serveLoopback(t *testing.T, svc *Service) string {
 	t.Cleanup(func() { cancel(); <-served })
 	return ln.Addr().String()
 }
+
+// gatedChain holds every consumer channel read until gate is closed.
+type gatedChain struct {
+	Chain
+	gate  chan struct{}
+	reads atomic.Int64
+}
+
+func (c *gatedChain) ConsumerChannel(ctx context.Context, consumer common.Address) (ChannelInfo, error) {
+	c.reads.Add(1)
+	<-c.gate
+	return c.Chain.ConsumerChannel(ctx, consumer)
+}
+
+// TestConcurrentMissesShareOneRead: while a consumer's channel is being
+// read from the chain, more requests for it wait for that read instead of
+// starting their own (a burst of one fresh key costs one chain read).
+func TestConcurrentMissesShareOneRead(t *testing.T) {
+	e := newEnv(t, nil)
+	gc := &gatedChain{Chain: e.chain, gate: make(chan struct{})}
+	svc, err := New(e.svc.Config(), e.st, gc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	stranger := testSigner("stranger").Address()
+	const n = 8
+	errs := make(chan error, n)
+	read := func() {
+		info, err := svc.channel(context.Background(), stranger, false)
+		if err == nil && info.Registered {
+			err = errors.New("stranger registered")
+		}
+		errs <- err
+	}
+	go read()
+	for gc.reads.Load() == 0 {
+		time.Sleep(time.Millisecond)
+	}
+	for i := 1; i < n; i++ {
+		go read()
+	}
+	// Give the others time to start reads of their own, if they would.
+	deadline := time.Now().Add(200 * time.Millisecond)
+	for time.Now().Before(deadline) && gc.reads.Load() == 1 {
+		time.Sleep(5 * time.Millisecond)
+	}
+	close(gc.gate)
+	for i := 0; i < n; i++ {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := gc.reads.Load(); got != 1 {
+		t.Fatalf("%d concurrent requests for one consumer made %d chain reads, want 1", n, got)
+	}
+}
