@@ -39,7 +39,7 @@ func benchWorkload(b *testing.B, consumers, providers, msgsPer int) [][]*payment
 		go func() {
 			defer wg.Done()
 			defer func() { <-sem }()
-			cs := testSigner(fmt.Sprint("bench consumer ", c))
+			cs := benchConsumer(c)
 			totals := map[int]int64{}
 			var amount int64
 			for i := 0; i < msgsPer; i++ {

@@ -1,14 +1,18 @@
 package hermes
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"os"
+	"os/exec"
+	"os/signal"
 	"path/filepath"
 	"runtime"
 	"slices"
@@ -16,6 +20,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -23,20 +28,19 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/openmyst/openmyst/hermes/store"
+	"github.com/openmyst/openmyst/identity"
 	"github.com/openmyst/openmyst/payments"
 )
 
 // slowChain adds a fixed latency to every consumer channel read, standing
 // in for a JSON-RPC round trip to an EVM node (which costs the hermes
-// waiting, not CPU), and counts the reads.
+// waiting, not CPU).
 type slowChain struct {
 	Chain
 	delay time.Duration
-	reads atomic.Int64
 }
 
 func (c *slowChain) ConsumerChannel(ctx context.Context, consumer common.Address) (ChannelInfo, error) {
-	c.reads.Add(1)
 	t := time.NewTimer(c.delay)
 	defer t.Stop()
 	select {
@@ -58,22 +62,23 @@ func clientFrom(ip string, conns int) *http.Client {
 // open-loop at a fixed rate while, optionally, flooders send as fast as
 // they can. The honest latencies include the rare rejected message.
 type floodPhase struct {
-	name                   string
-	offered, accepted      int
-	rejected               map[string]int
-	p50, p99               time.Duration
-	elapsed                time.Duration
-	floodSent, flood429    int64
-	floodOther             int64
-	heapMiB, rssMiB        []float64 // samples over the phase
-	chainReads             int64
-	chCache, idLim, srcLim int
-	consumerSt, providerSt int
-	heapAfterGC            float64
-	cpu                    time.Duration // process CPU (hermes, honest clients and flooders)
+	name                string
+	offered, accepted   int
+	rejected            map[string]int
+	p50, p99            time.Duration
+	elapsed             time.Duration
+	floodSent, flood429 int64
+	floodOther          int64
+	rssMiB              []float64     // the hermes process's RSS, sampled
+	cpu                 time.Duration // the hermes process's CPU over the phase
 }
 
-func (p floodPhase) acceptedRate() float64 { return float64(p.accepted) / float64(p.offered) }
+func (p floodPhase) acceptedRate() float64 {
+	if p.offered == 0 {
+		return 1
+	}
+	return float64(p.accepted) / float64(p.offered)
+}
 
 // BenchmarkFlood measures whether a flood can starve the hermes (issue 10
 // §3): 200 honest consumers offer MYST_FLOOD_RATE (default 1,000) exchange
@@ -85,12 +90,15 @@ func (p floodPhase) acceptedRate() float64 { return float64(p.accepted) / float6
 // corrupted signatures), 10 send validly signed messages of 200
 // unregistered keys each. It reports the honest accepted share (goal >=
 // 95%), the median honest p99 under the flood against the median baseline
-// p99 (goal <= 2x), and heap and RSS over each phase (goal: flat).
-// MYST_FLOOD_SECONDS sets a phase's length (default 4);
-// MYST_FLOOD_UNLIMITED=1 adds a last flood phase with the rate limits and
-// negative cache turned off, for comparison. The chain is the fake with a
-// 2 ms read latency; the store is SQLite (synchronous=FULL). Flooders and
-// honest clients run in this process: they share its 2 cores and its RSS.
+// p99 (goal <= 2x), and the hermes's RSS and CPU over each phase (goal:
+// flat RSS). MYST_FLOOD_SECONDS sets a phase's length (default 4);
+// MYST_FLOOD_UNLIMITED=1 adds a flood phase with the rate limits and
+// negative cache turned off, for comparison; MYST_FLOOD_ONLY=20s adds a
+// last phase of the flood alone (no honest traffic, whose store grows),
+// to see the hermes's RSS under the flood by itself. The hermes runs in a child
+// process (this test binary re-executed), a fresh one per phase: the fake
+// chain answers after 2 ms, the store is SQLite (synchronous=FULL).
+// Flooders and honest clients run in this process, on the same 2 cores.
 //
 //	go test -run '^$' -bench Flood -benchtime 1x ./hermes/
 func BenchmarkFlood(b *testing.B) {
@@ -110,21 +118,24 @@ func BenchmarkFlood(b *testing.B) {
 		rounds = v
 	}
 	type phase struct {
-		name   string
-		flood  bool
-		limits Limits
+		name             string
+		flood, unlimited bool
+		floodOnly        time.Duration // no honest traffic: the flood alone this long
 	}
 	// Baseline and flood phases alternate, so both see the same machine
 	// (on a shared machine its load moves more than a flood does).
 	var phases []phase
 	for i := 1; i <= rounds; i++ {
-		phases = append(phases, phase{fmt.Sprintf("baseline %d", i), false, Limits{}}, phase{fmt.Sprintf("flood %d", i), true, Limits{}})
+		phases = append(phases, phase{fmt.Sprintf("baseline %d", i), false, false, 0}, phase{fmt.Sprintf("flood %d", i), true, false, 0})
 	}
 	if os.Getenv("MYST_FLOOD_UNLIMITED") == "1" {
-		phases = append(phases, phase{"flood, limits off", true, Limits{SourceRate: -1, RejectPenalty: -1, IdentityRate: -1, NegativeCacheTTL: time.Nanosecond}})
+		phases = append(phases, phase{"flood, limits off", true, true, 0})
 	}
-	// Every phase has its own store, chain and service, so the same honest
-	// messages start cold in each.
+	if v, err := time.ParseDuration(os.Getenv("MYST_FLOOD_ONLY")); err == nil && v > 0 {
+		phases = append(phases, phase{"flood alone", true, false, v})
+	}
+	// Every phase has its own hermes process, so the same honest messages
+	// start cold in each.
 	honest := benchWorkload(b, consumers, 20, perConsumer)
 	var results []floodPhase
 	b.ResetTimer()
@@ -136,7 +147,11 @@ func BenchmarkFlood(b *testing.B) {
 		}
 		runtime.GC()
 		b.StartTimer()
-		r := runFloodPhase(b, ph.name, ph.limits, rate, honest, honestSources, floodBodies)
+		work := honest
+		if ph.floodOnly > 0 {
+			work = nil
+		}
+		r := runFloodPhase(b, ph.name, ph.unlimited, rate, work, honestSources, floodBodies, ph.floodOnly)
 		results = append(results, r)
 	}
 	b.StopTimer()
@@ -165,18 +180,16 @@ func BenchmarkFlood(b *testing.B) {
 			line += fmt.Sprintf("; honest rejections %v", r.rejected)
 		}
 		logf("%s", line)
-		logf("%-18s process CPU %.2f s over %.1f s", "", r.cpu.Seconds(), r.elapsed.Seconds())
+		logf("%-18s hermes CPU %.2f s over %.1f s; hermes RSS MiB %s", "", r.cpu.Seconds(), r.elapsed.Seconds(), spark(r.rssMiB))
 		if r.floodSent > 0 {
-			logf("%-18s flood sent %d (%.0f/s): %d answered 429, %d other rejections; chain reads %d",
-				"", r.floodSent, float64(r.floodSent)/r.elapsed.Seconds(), r.flood429, r.floodOther, r.chainReads)
+			logf("%-18s flood sent %d (%.0f/s): %d answered 429, %d other rejections",
+				"", r.floodSent, float64(r.floodSent)/r.elapsed.Seconds(), r.flood429, r.floodOther)
 		}
-		logf("%-18s heap in use MiB %s; RSS MiB %s; after GC heap %.1f MiB; entries: channel cache %d, consumer state %d, provider state %d, identity limiters %d, source limiters %d",
-			"", spark(r.heapMiB), spark(r.rssMiB), r.heapAfterGC, r.chCache, r.consumerSt, r.providerSt, r.idLim, r.srcLim)
 	}
 	ratio := median(floodP99) / median(baseP99)
 	logf("median of %d rounds: honest p99 %v under the flood vs %v without: %.2fx (goal <= 2x); worst honest accepted %.1f%% (goal >= 95%%)",
 		rounds, time.Duration(median(floodP99)).Round(10*time.Microsecond), base.Round(10*time.Microsecond), ratio, 100*worstAccepted)
-	logf("median process CPU per phase: %.2f s under the flood vs %.2f s without: %.2fx (the flooders' own CPU included)",
+	logf("median hermes CPU per phase: %.2f s under the flood vs %.2f s without: %.2fx",
 		median(floodCPU), median(baseCPU), median(floodCPU)/median(baseCPU))
 	b.ReportMetric(median(floodCPU)/median(baseCPU), "cpu-x-baseline")
 	b.ReportMetric(100*worstAccepted, "honest-accepted-%")
@@ -237,52 +250,25 @@ func floodWork(b *testing.B, tag string, flooders, keys int) [][][]byte {
 	return out
 }
 
-func runFloodPhase(b *testing.B, name string, limits Limits, rate float64, work [][]*payments.ExchangeMessage, sources int, flood [][][]byte) floodPhase {
-	st, err := store.OpenSQLite(context.Background(), filepath.Join(b.TempDir(), "hermes.db"))
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer st.Close()
-	fc := newFakeChain(testHermes)
-	for _, seq := range work {
-		c, err := seq[0].RecoverConsumer()
-		if err != nil {
-			b.Fatal(err)
-		}
-		fc.register(c, 1<<62)
-	}
-	chain := &slowChain{Chain: fc, delay: 2 * time.Millisecond}
-	svc, err := New(Config{ChainID: testChainID, HermesID: testHermes, Operator: testSigner("operator"), SettleInterval: time.Hour,
-		Metrics: NewMetrics(prometheus.NewRegistry()), Limits: limits}, st, chain)
-	if err != nil {
-		b.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() { defer wg.Done(); _ = svc.Run(ctx) }()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		b.Fatal(err)
-	}
-	wg.Add(1)
-	go func() { defer wg.Done(); _ = Serve(ctx, ln, svc.Handler(prometheus.NewRegistry())) }()
-	defer func() { cancel(); wg.Wait() }()
-	url := "http://" + ln.Addr().String() + "/v1/exchange"
+// runFloodPhase runs one phase on a fresh hermes child: honest work at
+// rate from `sources` addresses while the flooders send flood; without
+// honest work, the flood alone for floodOnly.
+func runFloodPhase(b *testing.B, name string, unlimited bool, rate float64, work [][]*payments.ExchangeMessage, sources int, flood [][][]byte, floodOnly time.Duration) floodPhase {
+	h := startFloodChild(b, len(work), unlimited)
+	defer h.stop()
+	url := "http://" + h.addr + "/v1/exchange"
 
 	r := floodPhase{name: name, rejected: map[string]int{}}
-	// Memory sampler.
+	// The hermes process's RSS and CPU, sampled.
 	sampleDone := make(chan struct{})
 	stopSampling := make(chan struct{})
+	cpu0 := h.cpu()
 	go func() {
 		defer close(sampleDone)
 		t := time.NewTicker(250 * time.Millisecond)
 		defer t.Stop()
 		for {
-			var ms runtime.MemStats
-			runtime.ReadMemStats(&ms)
-			r.heapMiB = append(r.heapMiB, float64(ms.HeapInuse)/(1<<20))
-			r.rssMiB = append(r.rssMiB, rssMiB())
+			r.rssMiB = append(r.rssMiB, h.rssMiB())
 			select {
 			case <-stopSampling:
 				return
@@ -336,24 +322,32 @@ func runFloodPhase(b *testing.B, name string, limits Limits, rate float64, work 
 	}
 	var next, accepted atomic.Int64
 	var mu sync.Mutex
-	hr := driveRate(b, work, rate, func(m *payments.ExchangeMessage) error {
-		rep, err := postExchange(honest[next.Add(1)%int64(sources)], ln.Addr().String(), m)
-		code := "transport error"
-		switch {
-		case err == nil && rep.status == http.StatusOK:
-			accepted.Add(1)
+	var hr benchResult
+	if len(work) == 0 { // flood only
+		t0 := time.Now()
+		time.Sleep(floodOnly)
+		hr.elapsed = time.Since(t0)
+	} else {
+		hr = driveRate(b, work, rate, func(m *payments.ExchangeMessage) error {
+			rep, err := postExchange(honest[next.Add(1)%int64(sources)], h.addr, m)
+			code := "transport error"
+			switch {
+			case err == nil && rep.status == http.StatusOK:
+				accepted.Add(1)
+				return nil
+			case err == nil:
+				code = string(rep.code)
+			}
+			mu.Lock()
+			r.rejected[code]++
+			mu.Unlock()
 			return nil
-		case err == nil:
-			code = string(rep.code)
-		}
-		mu.Lock()
-		r.rejected[code]++
-		mu.Unlock()
-		return nil
-	})
-	r.elapsed, r.cpu = hr.elapsed, hr.cpu
+		})
+	}
+	r.elapsed = hr.elapsed
 	stopFlood()
 	fwg.Wait()
+	r.cpu = h.cpu() - cpu0
 	close(stopSampling)
 	<-sampleDone
 	for c := range work {
@@ -362,25 +356,113 @@ func runFloodPhase(b *testing.B, name string, limits Limits, rate float64, work 
 	r.accepted = int(accepted.Load())
 	r.p50, r.p99 = hr.p50, hr.p99
 	r.floodSent, r.flood429, r.floodOther = sent.Load(), limited.Load(), other.Load()
-	r.chainReads = chain.reads.Load()
-	svc.chMu.Lock()
-	r.chCache = svc.chCache.Len()
-	svc.chMu.Unlock()
-	r.consumerSt, r.providerSt = svc.consumers.len(), svc.providers.len()
-	r.idLim, r.srcLim = svc.identities.Len(), svc.sources.Len()
-	runtime.GC()
-	var ms runtime.MemStats
-	runtime.ReadMemStats(&ms)
-	r.heapAfterGC = float64(ms.HeapInuse) / (1 << 20)
-	if stats, err := st.Stats(context.Background()); err != nil || stats.Exchanges != int64(r.accepted) {
-		b.Fatalf("%s: stored %d exchanges, %d acknowledged (%v)", name, stats.Exchanges, r.accepted, err)
-	}
 	return r
 }
 
-// rssMiB is this process's resident set size (Linux), 0 elsewhere.
-func rssMiB() float64 {
-	raw, err := os.ReadFile("/proc/self/status")
+// Environment of the hermes child process of BenchmarkFlood.
+const (
+	floodChildEnv          = "HERMES_FLOOD_CHILD_DB"
+	floodChildConsumersEnv = "HERMES_FLOOD_CHILD_CONSUMERS"
+	floodChildUnlimitedEnv = "HERMES_FLOOD_CHILD_UNLIMITED"
+)
+
+// runFloodChildIfAsked runs BenchmarkFlood's hermes when the test binary is
+// re-executed as its child: default limits (none with the unlimited
+// variable), a fake chain that answers after 2 ms and knows the first
+// HERMES_FLOOD_CHILD_CONSUMERS consumers of benchWorkload as registered,
+// SQLite at HERMES_FLOOD_CHILD_DB. It prints "ADDR host:port" and serves
+// until SIGTERM.
+func runFloodChildIfAsked() bool {
+	dsn := os.Getenv(floodChildEnv)
+	if dsn == "" {
+		return false
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM)
+	defer stop()
+	if err := runFloodChild(ctx, dsn); err != nil {
+		fmt.Fprintln(os.Stderr, "flood child:", err)
+		os.Exit(1)
+	}
+	return true
+}
+
+func runFloodChild(ctx context.Context, dsn string) error {
+	n, err := strconv.Atoi(os.Getenv(floodChildConsumersEnv))
+	if err != nil {
+		return fmt.Errorf("%s: %w", floodChildConsumersEnv, err)
+	}
+	var limits Limits
+	if os.Getenv(floodChildUnlimitedEnv) == "1" {
+		limits = Limits{SourceRate: -1, RejectPenalty: -1, IdentityRate: -1, NegativeCacheTTL: time.Nanosecond}
+	}
+	st, err := store.OpenSQLite(ctx, dsn)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	fc := newFakeChain(testHermes)
+	for c := 0; c < n; c++ {
+		fc.register(benchConsumer(c).Address(), 1<<62)
+	}
+	reg := prometheus.NewRegistry()
+	svc, err := New(Config{ChainID: testChainID, HermesID: testHermes, Operator: testSigner("operator"), SettleInterval: time.Hour,
+		Metrics: NewMetrics(reg), Log: slog.New(slog.DiscardHandler), Limits: limits}, st, &slowChain{Chain: fc, delay: 2 * time.Millisecond})
+	if err != nil {
+		return err
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return err
+	}
+	fmt.Printf("ADDR %s\n", ln.Addr())
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() { defer wg.Done(); _ = svc.Run(ctx) }()
+	err = Serve(ctx, ln, svc.Handler(reg))
+	wg.Wait()
+	return err
+}
+
+// floodChild is a running hermes child process.
+type floodChild struct {
+	cmd  *exec.Cmd
+	addr string
+}
+
+func startFloodChild(b *testing.B, consumers int, unlimited bool) *floodChild {
+	b.Helper()
+	cmd := exec.Command(os.Args[0], "-test.run=^$", "-test.bench=^$")
+	cmd.Env = append(os.Environ(), floodChildEnv+"="+filepath.Join(b.TempDir(), "hermes.db"), floodChildConsumersEnv+"="+strconv.Itoa(consumers))
+	if unlimited {
+		cmd.Env = append(cmd.Env, floodChildUnlimitedEnv+"=1")
+	}
+	cmd.Stderr = os.Stderr
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		b.Fatal(err)
+	}
+	line, err := bufio.NewReader(out).ReadString('\n')
+	if err != nil || !strings.HasPrefix(line, "ADDR ") {
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait()
+		b.Fatalf("hermes child did not start: %q %v", line, err)
+	}
+	go func() { _, _ = io.Copy(io.Discard, out) }()
+	return &floodChild{cmd: cmd, addr: strings.TrimSpace(strings.TrimPrefix(line, "ADDR "))}
+}
+
+// stop ends the child with SIGTERM and waits for it.
+func (c *floodChild) stop() {
+	_ = c.cmd.Process.Signal(syscall.SIGTERM)
+	_ = c.cmd.Wait()
+}
+
+// rssMiB is the child's resident set size (Linux; 0 elsewhere).
+func (c *floodChild) rssMiB() float64 {
+	raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", c.cmd.Process.Pid))
 	if err != nil {
 		return 0
 	}
@@ -393,14 +475,40 @@ func rssMiB() float64 {
 	return 0
 }
 
-// spark summarizes samples as first/min/max/last.
+// cpu is the child's user+system CPU time so far (Linux; 0 elsewhere).
+func (c *floodChild) cpu() time.Duration {
+	raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", c.cmd.Process.Pid))
+	if err != nil {
+		return 0
+	}
+	// Fields after the parenthesised command name: state is field 3,
+	// utime and stime are fields 14 and 15, in clock ticks (100 Hz).
+	rest := string(raw[bytes.LastIndexByte(raw, ')')+2:])
+	f := strings.Fields(rest)
+	if len(f) < 13 {
+		return 0
+	}
+	ut, _ := strconv.ParseInt(f[11], 10, 64)
+	st, _ := strconv.ParseInt(f[12], 10, 64)
+	return time.Duration(ut+st) * 10 * time.Millisecond
+}
+
+// spark summarizes samples: the first, the last and the values at each
+// quarter of the phase between them.
 func spark(xs []float64) string {
 	if len(xs) == 0 {
 		return "-"
 	}
-	lo, hi := xs[0], xs[0]
-	for _, x := range xs {
-		lo, hi = min(lo, x), max(hi, x)
+	var b strings.Builder
+	for q := 0; q <= 4; q++ {
+		if q > 0 {
+			b.WriteString(" -> ")
+		}
+		fmt.Fprintf(&b, "%.1f", xs[q*(len(xs)-1)/4])
 	}
-	return fmt.Sprintf("first %.1f min %.1f max %.1f last %.1f (%d samples)", xs[0], lo, hi, xs[len(xs)-1], len(xs))
+	fmt.Fprintf(&b, " (%d samples)", len(xs))
+	return b.String()
 }
+
+// benchConsumer is consumer c of benchWorkload.
+func benchConsumer(c int) *identity.KeySigner { return testSigner(fmt.Sprint("bench consumer ", c)) }

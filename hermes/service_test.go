@@ -95,7 +95,7 @@ func exchangeCount(t *testing.T, st store.Store) int64 {
 }
 
 func TestMain(m *testing.M) {
-	if runChildIfAsked() {
+	if runChildIfAsked() || runFloodChildIfAsked() {
 		return
 	}
 	goleak.VerifyTestMain(m, goleak.IgnoreTopFunction("database/sql.(*DB).connectionOpener"))
