@@ -20,6 +20,14 @@
 // arrival never loses a paid promise, and the highest promise is the one
 // settled on chain. docs/protocol.md lists the rules in order.
 //
+// A flood cannot starve it (Limits): the checks run cheapest first
+// (size and decoding, fees, signatures, cached registration, then the
+// chain), negative chain answers are cached for a short TTL, every
+// in-memory map keyed by remote input is an LRU with a cap, and the HTTP
+// API limits each source address (429 with Retry-After, held back for a
+// source that keeps sending, with a penalty for junk) and each consumer
+// identity (golang.org/x/time/rate, package ratelimit).
+//
 // The settlement worker settles consumers' promises on chain once the
 // revealed, unsettled amount is worth the gas, and reconciles from chain
 // events. The HTTP API (Handler) is described by the OpenAPI document it
