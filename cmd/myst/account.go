@@ -14,6 +14,7 @@ import (
 	"github.com/ethereum/go-ethereum/common/hexutil"
 	"github.com/ethereum/go-ethereum/core/types"
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	"github.com/openmyst/openmyst/chain"
 	"github.com/openmyst/openmyst/identity"
@@ -28,11 +29,17 @@ type accountFlags struct {
 	wei                        bool
 }
 
+// registerChain declares the --chain.* flags of a command acting on the
+// chain directly.
+func (f *accountFlags) registerChain(fs *pflag.FlagSet) {
+	fs.StringVar(&f.rpc, "chain.rpc", "http://127.0.0.1:8545", "EVM JSON-RPC endpoint")
+	fs.StringVar(&f.deployment, "chain.deployment", "", "contract deployment JSON (default <data-dir>/chain/deployment.json)")
+	fs.StringVar(&f.txKeyFile, "chain.transactor-key-file", "", "file with the hex private key paying gas (default on dev deployments: the dev transactor account)")
+}
+
 func (f *accountFlags) register(cmd *cobra.Command) {
 	pf := cmd.PersistentFlags()
-	pf.StringVar(&f.rpc, "chain.rpc", "http://127.0.0.1:8545", "EVM JSON-RPC endpoint")
-	pf.StringVar(&f.deployment, "chain.deployment", "", "contract deployment JSON (default <data-dir>/chain/deployment.json)")
-	pf.StringVar(&f.txKeyFile, "chain.transactor-key-file", "", "file with the hex private key paying gas (default on dev deployments: the dev transactor account)")
+	f.registerChain(pf)
 	pf.StringVar(&f.identity, "identity", "", "identity address to act as (default: the default identity)")
 	pf.StringVar(&f.passFile, "passphrase-file", "", "file holding the identity passphrase (or $MYST_PASSPHRASE)")
 	pf.StringVar(&f.hermes, "hermes", "", "hermes contract (default: the deployment's hermes)")

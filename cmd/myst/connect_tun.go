@@ -43,7 +43,7 @@ func (t *tunFlags) register(fl *pflag.FlagSet) {
 	fl.StringVar(&t.acct.rpc, "chain.rpc", "http://127.0.0.1:8545", "with --tun: EVM JSON-RPC endpoint the consumer reads its channel from")
 	fl.StringVar(&t.acct.deployment, "chain.deployment", "", "with --tun: contract deployment JSON (default <data-dir>/chain/deployment.json)")
 	fl.StringVar(&t.acct.identity, "identity", "", "with --tun: consumer identity (default: the default identity)")
-	fl.StringVar(&t.acct.passFile, "passphrase-file", "", "with --tun: file holding the identity passphrase (or $"+passphraseEnv+")")
+	fl.StringVar(&t.acct.passFile, "passphrase-file", "", "with --tun: file holding the identity passphrase (or $"+node.PassphraseEnv+")")
 	fl.StringVar(&t.acct.hermes, "hermes.contract", "", "with --tun: hermes of the consumer's channel (default: the deployment's hermes)")
 	fl.StringSliceVar(&t.bootstrap, "p2p.bootstrap", nil, "with --tun: bootstrap peers, /ip4/.../tcp/PORT/p2p/PEERID, comma separated")
 	fl.StringSliceVar(&t.listen, "p2p.listen", []string{"/ip4/0.0.0.0/tcp/0"}, "with --tun: libp2p listen multiaddrs")

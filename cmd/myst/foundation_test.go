@@ -17,8 +17,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/spf13/pflag"
-
 	"github.com/openmyst/openmyst/identity"
 	"github.com/openmyst/openmyst/tequilapi"
 	"github.com/openmyst/openmyst/tequilapi/client"
@@ -361,82 +359,5 @@ func TestErrorExitCode(t *testing.T) {
 	msg := stderr.String()
 	if !strings.HasPrefix(msg, "myst: ") || strings.Count(msg, "\n") != 1 || !strings.Contains(msg, "bad identity address") {
 		t.Fatalf("stderr = %q, want one line myst: ... bad identity address", msg)
-	}
-}
-
-// TestDaemonExtension runs the daemon in-process with an extension that
-// declares a flag (set through the environment), adds a route and must be
-// stopped on shutdown.
-func TestDaemonExtension(t *testing.T) {
-	saved := daemonExtensions
-	t.Cleanup(func() { daemonExtensions = saved })
-	daemonExtensions = nil // only the test's extension
-	type started struct {
-		greeting string
-		ids      *identity.Manager
-	}
-	startedc := make(chan started, 1)
-	stopped := make(chan struct{})
-	var greeting string
-	registerDaemonExtension(daemonExtension{
-		Name:  "hello",
-		Flags: func(fs *pflag.FlagSet) { fs.StringVar(&greeting, "hello.greeting", "hi", "test flag") },
-		Start: func(_ context.Context, n *daemonNode) (func(context.Context) error, error) {
-			n.API.Add(tequilapi.Route{Method: "GET", Path: "/hello", Op: tequilapi.Operation{Summary: "test"},
-				Handler: func(w http.ResponseWriter, _ *http.Request) {
-					tequilapi.WriteJSON(w, 200, map[string]string{"greeting": "x"})
-				}})
-			startedc <- started{greeting: greeting, ids: n.Identities}
-			return func(context.Context) error { close(stopped); return nil }, nil
-		},
-	})
-	t.Setenv("MYST_HELLO_GREETING", "from env")
-	dd := t.TempDir()
-	port := freePort(t)
-	root := newRootCmd()
-	root.SetArgs([]string{"--data-dir", dd, "--tequilapi.port", strconv.Itoa(port), "--log-level", "error", "daemon"})
-	var errOut bytes.Buffer
-	root.SetErr(&errOut)
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- root.ExecuteContext(ctx) }()
-	var st started
-	select {
-	case st = <-startedc:
-	case err := <-done:
-		t.Fatalf("daemon exited: %v", err)
-	}
-	if st.greeting != "from env" || st.ids == nil {
-		t.Fatalf("extension started with %+v", st)
-	}
-	pw, err := tequilapi.ReadPassword(filepath.Join(dd, tequilapi.PasswordFileName))
-	if err != nil {
-		t.Fatal(err)
-	}
-	hc := &http.Client{Transport: &http.Transport{}}
-	defer hc.CloseIdleConnections()
-	c, _ := client.New("http://127.0.0.1:"+strconv.Itoa(port), hc)
-	var lerr error
-	for i := 0; i < 200; i++ { // the listener opens right after Start returns
-		if _, lerr = c.Login(ctx, pw); lerr == nil {
-			break
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-	if lerr != nil {
-		t.Fatal(lerr)
-	}
-	var out map[string]string
-	if err := c.Do(ctx, "GET", "/hello", nil, &out); err != nil || out["greeting"] != "x" {
-		t.Fatalf("extension route: %v %v", out, err)
-	}
-	cancel()
-	if err := <-done; err != nil {
-		t.Fatalf("daemon: %v", err)
-	}
-	select {
-	case <-stopped:
-	default:
-		t.Fatal("extension not stopped on shutdown")
 	}
 }

@@ -103,9 +103,7 @@ Example against the dev chain:
 		},
 	}
 	fl := cmd.Flags()
-	fl.StringVar(&f.rpc, "chain.rpc", "http://127.0.0.1:8545", "EVM JSON-RPC endpoint")
-	fl.StringVar(&f.deployment, "chain.deployment", "", "contract deployment JSON (default <data-dir>/chain/deployment.json)")
-	fl.StringVar(&f.txKeyFile, "chain.transactor-key-file", "", "file with the hex private key paying settlement gas (default on dev deployments: the dev transactor account)")
+	f.registerChain(fl)
 	fl.StringVar(&f.hermes, "hermes.contract", "", "Hermes contract address (default: the deployment's hermes)")
 	fl.StringVar(&operator, "hermes.operator", "", "operator identity in the keystore (default on dev deployments: the dev hermes operator)")
 	fl.StringVar(&f.passFile, "passphrase-file", "", "file holding the operator identity's passphrase (or $MYST_PASSPHRASE)")

@@ -15,12 +15,10 @@ import (
 	"golang.org/x/term"
 
 	"github.com/openmyst/openmyst/identity"
+	"github.com/openmyst/openmyst/node"
 	"github.com/openmyst/openmyst/storage"
 	"github.com/openmyst/openmyst/tequilapi"
 )
-
-// passphraseEnv may hold the passphrase for scripts.
-const passphraseEnv = "MYST_PASSPHRASE"
 
 func newIdentityCmd() *cobra.Command {
 	cmd := &cobra.Command{
@@ -89,23 +87,12 @@ func newIdentitySetDefaultCmd() *cobra.Command {
 
 // readPassphrase gets a passphrase from file, env or a terminal prompt.
 func readPassphrase(cmd *cobra.Command, file, prompt string, confirm bool) (string, error) {
-	if file != "" {
-		data, err := os.ReadFile(file)
-		if err != nil {
-			return "", fmt.Errorf("read passphrase file: %w", err)
-		}
-		pw := strings.TrimRight(string(data), "\r\n")
-		if pw == "" {
-			return "", fmt.Errorf("passphrase file %s is empty", file)
-		}
-		return pw, nil
-	}
-	if pw := os.Getenv(passphraseEnv); pw != "" {
-		return pw, nil
+	if pw, err := node.ReadPassphrase(file); !errors.Is(err, node.ErrNoPassphrase) {
+		return pw, err
 	}
 	fd := int(os.Stdin.Fd())
 	if !term.IsTerminal(fd) {
-		return "", fmt.Errorf("no passphrase: use --passphrase-file F or $%s, or run in a terminal", passphraseEnv)
+		return "", fmt.Errorf("no passphrase: use --passphrase-file F or $%s, or run in a terminal", node.PassphraseEnv)
 	}
 	ask := func(p string) (string, error) {
 		fmt.Fprint(cmd.ErrOrStderr(), p)

@@ -60,7 +60,11 @@ func geoOffer(t *testing.T, f discoveryFlags) (market.Location, error) {
 	if err != nil {
 		return market.Location{}, err
 	}
-	loc, later, err := f.announceLocation(slog.New(slog.DiscardHandler))
+	lc, err := f.loc.config()
+	if err != nil {
+		return market.Location{}, err
+	}
+	loc, later, err := node.AnnounceLocation(lc, slog.New(slog.DiscardHandler))
 	if err != nil {
 		return loc, err
 	}
@@ -76,14 +80,14 @@ func geoOffer(t *testing.T, f discoveryFlags) (market.Location, error) {
 // overrides its field; bad files and private addresses are refused.
 func TestOfferGeoIP(t *testing.T) {
 	db := testGeoDB(t)
-	loc, err := geoOffer(t, discoveryFlags{geo: locationFlags{db: db, ip: "203.0.113.7"}})
+	loc, err := geoOffer(t, discoveryFlags{loc: locationFlags{db: db, ip: "203.0.113.7"}})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if want := (market.Location{Country: "NL", City: "Amsterdam", ASN: 64500, IPType: market.IPResidential}); loc != want {
 		t.Fatalf("location %+v, want %+v", loc, want)
 	}
-	loc, err = geoOffer(t, discoveryFlags{country: "be", city: "Brussels", asn: 7, ipType: "mobile", geo: locationFlags{db: db, ip: "203.0.113.7"}})
+	loc, err = geoOffer(t, discoveryFlags{loc: locationFlags{country: "be", city: "Brussels", asn: 7, ipType: "mobile", db: db, ip: "203.0.113.7"}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -91,16 +95,20 @@ func TestOfferGeoIP(t *testing.T) {
 		t.Fatalf("overridden location %+v, want %+v", loc, want)
 	}
 	// Not in the database: the flags alone, or an error without a country.
-	if loc, err = geoOffer(t, discoveryFlags{country: "AT", geo: locationFlags{db: db, ip: "198.51.100.1"}}); err != nil || loc.Country != "AT" || loc.ASN != 0 {
+	if loc, err = geoOffer(t, discoveryFlags{loc: locationFlags{country: "AT", db: db, ip: "198.51.100.1"}}); err != nil || loc.Country != "AT" || loc.ASN != 0 {
 		t.Fatalf("miss: %+v %v", loc, err)
 	}
-	if _, err = geoOffer(t, discoveryFlags{geo: locationFlags{db: db, ip: "198.51.100.1"}}); err == nil || !strings.Contains(err.Error(), "--location.country") {
+	if _, err = geoOffer(t, discoveryFlags{loc: locationFlags{db: db, ip: "198.51.100.1"}}); err == nil || !strings.Contains(err.Error(), "--location.country") {
 		t.Fatalf("miss without country: %v", err)
 	}
 	// Without --location.ip the host's addresses decide, after bootstrap;
 	// a loopback-only host has no public address, so the flags stay.
-	f := discoveryFlags{country: "SE", geo: locationFlags{db: db}}
-	_, later, err := f.announceLocation(slog.New(slog.DiscardHandler))
+	f := discoveryFlags{loc: locationFlags{country: "SE", db: db}}
+	lc, err := f.loc.config()
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, later, err := node.AnnounceLocation(lc, slog.New(slog.DiscardHandler))
 	if err != nil || later == nil {
 		t.Fatalf("no --location.ip: later=%v err=%v", later != nil, err)
 	}
@@ -117,21 +125,21 @@ func TestOfferGeoIP(t *testing.T) {
 		t.Fatal(err)
 	}
 	for name, f := range map[string]discoveryFlags{
-		"private ip":        {geo: locationFlags{db: db, ip: "10.1.2.3"}},
-		"bad ip":            {geo: locationFlags{db: db, ip: "203.0.113"}},
-		"ip without db":     {country: "DE", geo: locationFlags{ip: "203.0.113.7"}},
-		"asn db without db": {country: "DE", geo: locationFlags{asnDB: db}},
-		"corrupt db":        {geo: locationFlags{db: bad, ip: "203.0.113.7"}},
-		"missing db":        {geo: locationFlags{db: bad + ".missing", ip: "203.0.113.7"}},
+		"private ip":        {loc: locationFlags{db: db, ip: "10.1.2.3"}},
+		"bad ip":            {loc: locationFlags{db: db, ip: "203.0.113"}},
+		"ip without db":     {loc: locationFlags{country: "DE", ip: "203.0.113.7"}},
+		"asn db without db": {loc: locationFlags{country: "DE", asnDB: db}},
+		"corrupt db":        {loc: locationFlags{db: bad, ip: "203.0.113.7"}},
+		"missing db":        {loc: locationFlags{db: bad + ".missing", ip: "203.0.113.7"}},
 		"no country no db":  {},
-		"bad ip type":       {ipType: "cloud", geo: locationFlags{db: db, ip: "203.0.113.7"}},
+		"bad ip type":       {loc: locationFlags{ipType: "cloud", db: db, ip: "203.0.113.7"}},
 	} {
 		_, err := geoOffer(t, f)
 		if err == nil {
 			t.Errorf("%s: accepted", name)
 			continue
 		}
-		if (name == "corrupt db" || name == "missing db") && !strings.Contains(err.Error(), f.geo.db) {
+		if (name == "corrupt db" || name == "missing db") && !strings.Contains(err.Error(), f.loc.db) {
 			t.Errorf("%s: error does not name the file: %v", name, err)
 		}
 	}

@@ -167,7 +167,7 @@ func getAuth(t *testing.T, url, token string) (string, int) {
 }
 
 func TestDiscoveryOfferFlags(t *testing.T) {
-	good := discoveryFlags{country: "de", ipType: "hosting", priceHour: "0.01", priceGiB: "0.2",
+	good := discoveryFlags{loc: locationFlags{country: "de", ipType: "hosting"}, priceHour: "0.01", priceGiB: "0.2",
 		hermes: []string{"0x00000000000000000000000000000000000000aa"}}
 	good.p2p.chainID = 1337
 	p, err := good.offer()
@@ -178,15 +178,15 @@ func TestDiscoveryOfferFlags(t *testing.T) {
 		t.Fatalf("offer = %+v", p)
 	}
 	for name, mut := range map[string]func(f *discoveryFlags){
-		"no country":  func(f *discoveryFlags) { f.country = "" },
-		"bad country": func(f *discoveryFlags) { f.country = "XX" },
-		"bad ip type": func(f *discoveryFlags) { f.ipType = "cloud" },
+		"no country":  func(f *discoveryFlags) { f.loc.country = "" },
+		"bad country": func(f *discoveryFlags) { f.loc.country = "XX" },
+		"bad ip type": func(f *discoveryFlags) { f.loc.ipType = "cloud" },
 		"bad price":   func(f *discoveryFlags) { f.priceGiB = "-1" },
 		"no hermes":   func(f *discoveryFlags) { f.hermes = nil },
 		"bad hermes":  func(f *discoveryFlags) { f.hermes = []string{"0x12"} },
 		"bad allow":   func(f *discoveryFlags) { f.accessList = []string{"nope"} },
 		"float hour":  func(f *discoveryFlags) { f.priceHour = "1e-3" },
-		"long city":   func(f *discoveryFlags) { f.city = strings.Repeat("x", market.MaxCityLen+1) },
+		"long city":   func(f *discoveryFlags) { f.loc.city = strings.Repeat("x", market.MaxCityLen+1) },
 		"dup allowed": func(f *discoveryFlags) { f.accessList = []string{good.hermes[0], good.hermes[0]} },
 		"zero hermes": func(f *discoveryFlags) { f.hermes = []string{"0x0000000000000000000000000000000000000000"} },
 	} {
