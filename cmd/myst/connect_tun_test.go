@@ -24,6 +24,7 @@ import (
 	"github.com/ethereum/go-ethereum/accounts/keystore"
 
 	"github.com/openmyst/openmyst/chain/devchain"
+	"github.com/openmyst/openmyst/cmd/myst/internal/mysttest"
 	hclient "github.com/openmyst/openmyst/hermes/client"
 	"github.com/openmyst/openmyst/internal/testenv"
 	"github.com/openmyst/openmyst/node"
@@ -184,12 +185,7 @@ func TestConnectTunEndToEnd(t *testing.T) {
 	// Identities: a fresh provider, and the devnet's funded consumer
 	// imported into the consumer's keystore.
 	provDD, consDD, dir := t.TempDir(), t.TempDir(), t.TempDir()
-	pf := passFile(t, "tun-e2e")
-	out, err := runCLI(t, provDD, "identity", "new", "--passphrase-file", pf, "--set-default")
-	if err != nil {
-		t.Fatal(err)
-	}
-	provider := strings.TrimSpace(out)
+	provider, pf := newDefaultIdentity(t, provDD, "tun-e2e")
 	ks := keystore.NewKeyStore(filepath.Join(dir, "ks"), keystore.LightScryptN, keystore.LightScryptP)
 	acct, err := ks.ImportECDSA(devchain.DevKey(tDevnetConsumerAccount), "tun-e2e")
 	if err != nil {
@@ -221,7 +217,9 @@ func TestConnectTunEndToEnd(t *testing.T) {
 		case <-time.After(50 * time.Millisecond):
 		}
 	}
-	mainEnv := func(args ...string) []string { return append([]string{"MYST_TEST_RUN_MAIN=1", os.Args[0]}, args...) }
+	mainEnv := func(args ...string) []string {
+		return append([]string{mysttest.RunMainEnv + "=1", os.Args[0]}, args...)
+	}
 	svc := hub.Start("env", mainEnv("--data-dir", provDD, "--keystore.light-scrypt", "service", "--passphrase-file", pf,
 		"--chain.rpc", st.ChainURL, "--chain.deployment", st.Deployment, "--hermes.url", st.HermesURL, "--p2p.bootstrap", st.Bootstrap,
 		"--p2p.listen", "/ip4/"+tHub+"/tcp/0", "--wg.port", "0", "--wg.advertise", tHub, "--exit-mode", "kernel",
@@ -475,7 +473,7 @@ func TestConnectTunFlags(t *testing.T) {
 		t.Fatal(err)
 	}
 	cmd := exec.Command(exe, "--data-dir", filepath.Join(dd, "data"), "connect", "--tun")
-	cmd.Env = append(os.Environ(), "MYST_TEST_RUN_MAIN=1")
+	cmd.Env = append(os.Environ(), mysttest.RunMainEnv+"=1")
 	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
 	out, err := cmd.CombinedOutput()
 	if err == nil || !strings.Contains(string(out), "needs root") {

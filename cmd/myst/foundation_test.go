@@ -1,11 +1,9 @@
 package main
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"errors"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -13,10 +11,9 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
-	"syscall"
 	"testing"
-	"time"
 
+	"github.com/openmyst/openmyst/cmd/myst/internal/mysttest"
 	"github.com/openmyst/openmyst/identity"
 	"github.com/openmyst/openmyst/tequilapi"
 	"github.com/openmyst/openmyst/tequilapi/client"
@@ -25,7 +22,7 @@ import (
 // TestMain lets the test binary act as the myst binary for subprocess
 // tests (MYST_TEST_RUN_MAIN=1).
 func TestMain(m *testing.M) {
-	if os.Getenv("MYST_TEST_RUN_MAIN") == "1" {
+	if os.Getenv(mysttest.RunMainEnv) == "1" {
 		main()
 		os.Exit(0)
 	}
@@ -56,7 +53,7 @@ func passFile(t *testing.T, pw string) string {
 var addrRe = regexp.MustCompile(`^0x[0-9a-fA-F]{40}$`)
 
 func TestIdentityNewThenList(t *testing.T) {
-	t.Setenv("MYST_TEQUILAPI_PORT", strconv.Itoa(freePort(t)))
+	t.Setenv("MYST_TEQUILAPI_PORT", strconv.Itoa(mysttest.FreePort(t)))
 	dd := t.TempDir()
 	out, err := runCLI(t, dd, "identity", "new", "--passphrase-file", passFile(t, "pw1"))
 	if err != nil {
@@ -102,7 +99,7 @@ func TestIdentityNewThenList(t *testing.T) {
 }
 
 func TestIdentitySignVerifyExportImport(t *testing.T) {
-	t.Setenv("MYST_TEQUILAPI_PORT", strconv.Itoa(freePort(t)))
+	t.Setenv("MYST_TEQUILAPI_PORT", strconv.Itoa(mysttest.FreePort(t)))
 	dd := t.TempDir()
 	pf := passFile(t, "secret")
 	out, err := runCLI(t, dd, "identity", "new", "--passphrase-file", pf)
@@ -156,7 +153,7 @@ func TestPassphraseRequired(t *testing.T) {
 		t.Fatalf("identity new without passphrase: %v", err)
 	}
 	t.Setenv("MYST_PASSPHRASE", "from env")
-	t.Setenv("MYST_TEQUILAPI_PORT", strconv.Itoa(freePort(t)))
+	t.Setenv("MYST_TEQUILAPI_PORT", strconv.Itoa(mysttest.FreePort(t)))
 	if out, err := runCLI(t, t.TempDir(), "identity", "new"); err != nil || !addrRe.MatchString(strings.TrimSpace(out)) {
 		t.Fatalf("identity new with MYST_PASSPHRASE: %q %v", out, err)
 	}
@@ -195,78 +192,14 @@ func TestConfigAndLogFlags(t *testing.T) {
 	}
 }
 
-func freePort(t *testing.T) int {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
-}
-
 // startDaemon runs `myst daemon` as a real subprocess and returns it with
 // its stderr lines.
 func startDaemon(t *testing.T, dd string, port int) (*exec.Cmd, <-chan string) {
 	t.Helper()
-	cmd := exec.Command(os.Args[0], "--data-dir", dd, "--tequilapi.port", strconv.Itoa(port), "--keystore.light-scrypt", "daemon")
 	// Keep other daemon parts on loopback and ephemeral ports (env for a
 	// flag that does not exist is ignored).
-	cmd.Env = append(os.Environ(), "MYST_TEST_RUN_MAIN=1", "MYST_P2P_LISTEN=/ip4/127.0.0.1/tcp/0", "MYST_P2P_NAT=false")
-	stderr, err := cmd.StderrPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	lines := make(chan string, 100)
-	go func() {
-		defer close(lines)
-		sc := bufio.NewScanner(stderr)
-		for sc.Scan() {
-			lines <- sc.Text()
-		}
-	}()
-	t.Cleanup(func() {
-		if cmd.ProcessState == nil {
-			_ = cmd.Process.Kill()
-			_ = cmd.Wait()
-		}
-	})
-	return cmd, lines
-}
-
-// waitLine returns the first line containing substr.
-func waitLine(t *testing.T, lines <-chan string, substr string, seen *[]string) string {
-	t.Helper()
-	timeout := time.After(30 * time.Second)
-	for {
-		select {
-		case l, ok := <-lines:
-			if !ok {
-				t.Fatalf("daemon exited before printing %q; output:\n%s", substr, strings.Join(*seen, "\n"))
-			}
-			*seen = append(*seen, l)
-			if strings.Contains(l, substr) {
-				return l
-			}
-		case <-timeout:
-			t.Fatalf("no %q from daemon; output:\n%s", substr, strings.Join(*seen, "\n"))
-		}
-	}
-}
-
-func stopDaemon(t *testing.T, cmd *exec.Cmd, lines <-chan string) {
-	t.Helper()
-	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
-		t.Fatal(err)
-	}
-	for range lines { // drain until the process closes stderr
-	}
-	if err := cmd.Wait(); err != nil {
-		t.Fatalf("daemon exit after SIGTERM: %v", err)
-	}
+	return mysttest.Start(t, mysttest.Stderr, []string{"MYST_P2P_LISTEN=/ip4/127.0.0.1/tcp/0", "MYST_P2P_NAT=false"},
+		"--data-dir", dd, "--tequilapi.port", strconv.Itoa(port), "--keystore.light-scrypt", "daemon")
 }
 
 func TestDaemonEndToEnd(t *testing.T) {
@@ -275,11 +208,11 @@ func TestDaemonEndToEnd(t *testing.T) {
 	}
 	ctx := context.Background()
 	dd := t.TempDir()
-	port := freePort(t)
+	port := mysttest.FreePort(t)
 	d, lines := startDaemon(t, dd, port)
 	var seen []string
-	pwLine := waitLine(t, lines, "Tequilapi password", &seen)
-	waitLine(t, lines, "node started", &seen)
+	pwLine := mysttest.WaitLine(t, lines, "Tequilapi password", &seen)
+	mysttest.WaitLine(t, lines, "node started", &seen)
 	pw, err := tequilapi.ReadPassword(filepath.Join(dd, tequilapi.PasswordFileName))
 	if err != nil || !strings.HasSuffix(pwLine, pw) {
 		t.Fatalf("printed password line %q does not end with stored password (%v)", pwLine, err)
@@ -309,7 +242,7 @@ func TestDaemonEndToEnd(t *testing.T) {
 		t.Fatal(err)
 	}
 	addr := strings.TrimSpace(out)
-	waitLine(t, lines, `identity created" id=`+addr, &seen)
+	mysttest.WaitLine(t, lines, `identity created" id=`+addr, &seen)
 	out, err = runCLI(t, dd, "identity", "list")
 	if err != nil || !strings.Contains(out, addr) {
 		t.Fatalf("list via daemon = %q, %v", out, err)
@@ -332,23 +265,23 @@ func TestDaemonEndToEnd(t *testing.T) {
 	if err != nil || len(ids) != 1 || ids[0].ID != addr || !ids[0].Unlocked {
 		t.Fatalf("daemon identities = %+v, %v", ids, err)
 	}
-	stopDaemon(t, d, lines)
+	mysttest.Stop(t, d, lines)
 
 	// Second start: password kept, not printed again.
 	d, lines = startDaemon(t, dd, port)
 	seen = nil
-	waitLine(t, lines, "node started", &seen)
+	mysttest.WaitLine(t, lines, "node started", &seen)
 	for _, l := range seen {
 		if strings.Contains(l, pw) {
 			t.Fatalf("password printed on second start: %q", l)
 		}
 	}
-	stopDaemon(t, d, lines)
+	mysttest.Stop(t, d, lines)
 }
 
 func TestErrorExitCode(t *testing.T) {
 	cmd := exec.Command(os.Args[0], "--data-dir", t.TempDir(), "identity", "verify", "0x1234", "m", "0x00")
-	cmd.Env = append(os.Environ(), "MYST_TEST_RUN_MAIN=1")
+	cmd.Env = append(os.Environ(), mysttest.RunMainEnv+"=1")
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	err := cmd.Run()
@@ -360,4 +293,16 @@ func TestErrorExitCode(t *testing.T) {
 	if !strings.HasPrefix(msg, "myst: ") || strings.Count(msg, "\n") != 1 || !strings.Contains(msg, "bad identity address") {
 		t.Fatalf("stderr = %q, want one line myst: ... bad identity address", msg)
 	}
+}
+
+// newDefaultIdentity creates the default identity of dd with passphrase pw
+// and returns its address and passphrase file.
+func newDefaultIdentity(t *testing.T, dd, pw string) (addr, pf string) {
+	t.Helper()
+	pf = passFile(t, pw)
+	out, err := runCLI(t, dd, "identity", "new", "--passphrase-file", pf, "--set-default")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return strings.TrimSpace(out), pf
 }

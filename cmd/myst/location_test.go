@@ -15,6 +15,7 @@ import (
 	"github.com/maxmind/mmdbwriter"
 	"github.com/maxmind/mmdbwriter/mmdbtype"
 
+	"github.com/openmyst/openmyst/cmd/myst/internal/mysttest"
 	"github.com/openmyst/openmyst/market"
 	"github.com/openmyst/openmyst/node"
 	"github.com/openmyst/openmyst/p2p"
@@ -154,27 +155,22 @@ func TestDaemonAnnouncesGeoIPLocation(t *testing.T) {
 	}
 	db := testGeoDB(t)
 	bootDir, provDir := t.TempDir(), t.TempDir()
-	_, bootLines := startDaemonWith(t, bootDir, freePort(t), "--p2p.bootstrapper")
+	_, bootLines := startDaemonWith(t, bootDir, mysttest.FreePort(t), "--p2p.bootstrapper")
 	var seen []string
-	l := waitLine(t, bootLines, "p2p: reachable as", &seen)
+	l := mysttest.WaitLine(t, bootLines, "p2p: reachable as", &seen)
 	bootAddr := l[strings.Index(l, "addr=")+len("addr="):]
-	waitLine(t, bootLines, "node started", &seen)
+	mysttest.WaitLine(t, bootLines, "node started", &seen)
 
-	pf := passFile(t, "provider-pw")
-	out, err := runCLI(t, provDir, "identity", "new", "--passphrase-file", pf, "--set-default")
-	if err != nil {
-		t.Fatal(err)
-	}
-	provider := strings.TrimSpace(out)
-	_, provLines := startDaemonWith(t, provDir, freePort(t),
+	provider, pf := newDefaultIdentity(t, provDir, "provider-pw")
+	_, provLines := startDaemonWith(t, provDir, mysttest.FreePort(t),
 		"--p2p.bootstrap", bootAddr, "--provider.announce", "--provider.passphrase-file", pf,
 		"--location.geoip-db", db, "--location.ip", "203.0.113.7", "--location.ip-type", "hosting",
 		"--provider.hermes", "0x00000000000000000000000000000000000000aa")
 	var pseen []string
-	waitLine(t, provLines, "geoip: location detected", &pseen)
-	waitLine(t, provLines, "discovery: announcing proposal", &pseen)
+	mysttest.WaitLine(t, provLines, "geoip: location detected", &pseen)
+	mysttest.WaitLine(t, provLines, "discovery: announcing proposal", &pseen)
 
-	out, err = runCLI(t, t.TempDir(), "proposals", "--p2p.bootstrap", bootAddr, "--p2p.listen", "/ip4/127.0.0.1/tcp/0", "--wait", "2s", "--json")
+	out, err := runCLI(t, t.TempDir(), "proposals", "--p2p.bootstrap", bootAddr, "--p2p.listen", "/ip4/127.0.0.1/tcp/0", "--wait", "2s", "--json")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -198,23 +194,14 @@ func TestServiceGeoIPProposal(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	d, err := node.StartDevnet(ctx, node.DevnetConfig{DataDir: t.TempDir(), Providers: []node.ProviderSpec{}, Log: slog.New(slog.DiscardHandler)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer d.Close()
+	d := mysttest.Devnet(ctx, t)
 	dd := t.TempDir()
-	pf := passFile(t, "provider-pw")
-	out, err := runCLI(t, dd, "identity", "new", "--passphrase-file", pf, "--set-default")
-	if err != nil {
-		t.Fatal(err)
-	}
-	provider := strings.TrimSpace(out)
-	_, lines := startService(t, dd, freePort(t), "--passphrase-file", pf, "--chain.rpc", d.Chain.URL(), "--chain.deployment", d.DeploymentPath(),
+	provider, pf := newDefaultIdentity(t, dd, "provider-pw")
+	_, lines := startService(t, dd, mysttest.FreePort(t), "--passphrase-file", pf, "--chain.rpc", d.Chain.URL(), "--chain.deployment", d.DeploymentPath(),
 		"--hermes.url", d.Hermes.URL(), "--p2p.bootstrap", d.BootstrapAddrs()[0], "--p2p.listen", "/ip4/127.0.0.1/tcp/0", "--wg.port", "0",
 		"--service.api=false", "--location.geoip-db", testGeoDB(t), "--location.ip", "203.0.113.7", "--location.city", "Haarlem")
 	var seen []string
-	if l := waitLine(t, lines, "location: country", &seen); !strings.Contains(l, `country NL, city "Haarlem", asn 64500, ip type residential`) {
+	if l := mysttest.WaitLine(t, lines, "location: country", &seen); !strings.Contains(l, `country NL, city "Haarlem", asn 64500, ip type residential`) {
 		t.Fatalf("service printed %q", l)
 	}
 	c, err := d.StartConsumer(ctx, "")
