@@ -397,7 +397,7 @@ func (n *DaemonNode) checkChainID(got uint64) error {
 // startDaemonConsumer starts the daemon's consumer on its chain source and
 // p2p node; ctx bounds the consumer's life, rctx the start.
 func startDaemonConsumer(ctx, rctx context.Context, n *DaemonNode) (*Consumer, error) {
-	cl, hermes, err := n.Chain.Chain(rctx)
+	cl, hermes, err := n.Chain.Client(rctx)
 	if err != nil {
 		return nil, tequilapi.NewError(http.StatusServiceUnavailable, tequilapi.CodeChainUnavailable, err.Error())
 	}
@@ -451,7 +451,7 @@ func startDaemonProvider(ctx context.Context, n *DaemonNode) (func(context.Conte
 	if cfg.Log == nil {
 		cfg.Log = n.Log
 	}
-	svc, err := ServeProvider(ctx, ServeConfig{Provider: cfg, Chain: n.Chain.Chain, CheckChainID: n.checkChainID, Retry: providerRetry})
+	svc, err := ServeProvider(ctx, ServeConfig{Provider: cfg, Chain: n.Chain.Client, CheckChainID: n.checkChainID, Retry: providerRetry})
 	if err != nil {
 		closeDB()
 		return nil, err
