@@ -460,7 +460,7 @@ func (a *accountRoutes) account(w http.ResponseWriter, r *http.Request) {
 		a.fail(w, err)
 		return
 	}
-	out, err := readAccount(r.Context(), c, h, addr)
+	out, err := ReadAccount(r.Context(), c, h, addr)
 	if err != nil {
 		a.fail(w, err)
 		return
@@ -468,8 +468,9 @@ func (a *accountRoutes) account(w http.ResponseWriter, r *http.Request) {
 	WriteJSON(w, http.StatusOK, out)
 }
 
-// readAccount reads addr's on-chain state.
-func readAccount(ctx context.Context, c AccountReader, hermes, addr common.Address) (AccountDTO, error) {
+// ReadAccount reads addr's on-chain state (GET /identities/{id}/account;
+// the CLI uses it without a daemon).
+func ReadAccount(ctx context.Context, c AccountReader, hermes, addr common.Address) (AccountDTO, error) {
 	out := AccountDTO{ID: addr.Hex(), ChainID: c.ChainID().Uint64(), Hermes: hermes.Hex()}
 	reg, err := c.IsRegistered(ctx, addr)
 	if err != nil {

@@ -455,7 +455,7 @@ func BenchmarkAccountRoutes(b *testing.B) {
 	}{
 		{"account",
 			func() {
-				if _, err := readAccount(ctx, c, dep.Hermes, id.Address); err != nil {
+				if _, err := ReadAccount(ctx, c, dep.Hermes, id.Address); err != nil {
 					b.Fatal(err)
 				}
 			},

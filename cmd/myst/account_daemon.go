@@ -54,7 +54,7 @@ func (f *accountFlags) daemon(cmd *cobra.Command) *client.Client {
 	if f.hermes != "" {
 		return nil
 	}
-	c, err := theApp.daemonClient(cmd.Context())
+	c, err := f.app.daemonClient(cmd.Context())
 	if err != nil {
 		return nil
 	}
@@ -64,10 +64,10 @@ func (f *accountFlags) daemon(cmd *cobra.Command) *client.Client {
 // daemonHandled reports whether a command run through the daemon is
 // finished (with err). It is not when the daemon has no chain (or answered
 // with one of the fallback codes): the command then acts directly.
-func daemonHandled(err error, fallback ...string) (bool, error) {
+func (f *accountFlags) daemonHandled(err error, fallback ...string) (bool, error) {
 	for _, code := range append([]string{tequilapi.CodeChainUnavailable}, fallback...) {
 		if client.IsCode(err, code) {
-			theApp.log.Info("daemon cannot do it; acting on the chain directly", "reason", err)
+			f.app.log.Info("daemon cannot do it; acting on the chain directly", "reason", err)
 			return false, nil
 		}
 	}
@@ -169,7 +169,12 @@ func (f *accountFlags) balanceViaDaemon(cmd *cobra.Command, c *client.Client) er
 	if err != nil {
 		return err
 	}
-	w := cmd.OutOrStdout()
+	f.printAccount(cmd.OutOrStdout(), a)
+	return nil
+}
+
+// printAccount prints an identity's on-chain account.
+func (f *accountFlags) printAccount(w io.Writer, a tequilapi.AccountDTO) {
 	fmt.Fprintf(w, "identity:     %s\nregistered:   %v\n", a.ID, a.Registered)
 	if a.Registered {
 		fmt.Fprintf(w, "beneficiary:  %s (%s)\n", a.Beneficiary, f.amountOf(a.BeneficiaryBalance, a.BeneficiaryBalanceWei))
@@ -183,7 +188,6 @@ func (f *accountFlags) balanceViaDaemon(cmd *cobra.Command, c *client.Client) er
 	}
 	fmt.Fprintf(w, "provider channel in hermes:\n  settled:    %s\n  stake:      %s\n",
 		f.amountOf(a.ProviderSettled, a.ProviderSettledWei), f.amountOf(a.ProviderStake, a.ProviderStakeWei))
-	return nil
 }
 
 // beneficiaryViaDaemon is `myst account beneficiary` through the daemon.

@@ -30,7 +30,7 @@ func startChainDev(t *testing.T) (string, string) {
 	done := make(chan error, 1)
 	var out bytes.Buffer
 	go func() {
-		root := newRootCmd()
+		root, _ := newTestRoot()
 		root.SetOut(&out)
 		root.SetErr(&bytes.Buffer{})
 		root.SetArgs([]string{"--data-dir", dd, "--log-level", "warn", "chain", "dev", "--port", strconv.Itoa(port)})

@@ -13,9 +13,9 @@ import (
 	"github.com/openmyst/openmyst/tequilapi"
 )
 
-func newConnectCmd() *cobra.Command {
+func newConnectCmd(a *app) *cobra.Command {
 	var req tequilapi.ConnectRequest
-	var tun tunFlags
+	tun := tunFlags{acct: accountFlags{app: a}}
 	cmd := &cobra.Command{
 		Use:   "connect [PROVIDER_ID]",
 		Short: "Connect through the running daemon (PUT /connection) and open a local SOCKS5 proxy, or with --tun route the whole host through a kernel tunnel",
@@ -33,7 +33,7 @@ func newConnectCmd() *cobra.Command {
 			if tun.on {
 				return runConnectTun(cmd, req, &tun)
 			}
-			c, err := theApp.daemonClient(cmd.Context())
+			c, err := a.daemonClient(cmd.Context())
 			if err != nil {
 				return fmt.Errorf("%w: start `myst daemon` first", err)
 			}
@@ -55,13 +55,13 @@ func newConnectCmd() *cobra.Command {
 	return cmd
 }
 
-func newDisconnectCmd() *cobra.Command {
+func newDisconnectCmd(a *app) *cobra.Command {
 	return &cobra.Command{
 		Use:   "disconnect",
 		Short: "Disconnect the daemon's connection (DELETE /connection)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			c, err := theApp.daemonClient(cmd.Context())
+			c, err := a.daemonClient(cmd.Context())
 			if err != nil {
 				return fmt.Errorf("%w: start `myst daemon` first", err)
 			}
@@ -74,13 +74,13 @@ func newDisconnectCmd() *cobra.Command {
 	}
 }
 
-func newStatusCmd() *cobra.Command {
+func newStatusCmd(a *app) *cobra.Command {
 	return &cobra.Command{
 		Use:   "status",
 		Short: "Show the daemon's connection: provider, duration, bytes, spent, rate (GET /connection)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			c, err := theApp.daemonClient(cmd.Context())
+			c, err := a.daemonClient(cmd.Context())
 			if err != nil {
 				return fmt.Errorf("%w: start `myst daemon` first", err)
 			}

@@ -79,16 +79,16 @@ func runConnectTun(cmd *cobra.Command, req tequilapi.ConnectRequest, t *tunFlags
 	defer s.Close()
 	return t.acct.withSigner(cmd, s.id, func(signer identity.Signer) error {
 		c, err := node.StartConsumer(ctx, node.ConsumerConfig{
-			DataDir: filepath.Join(theApp.dataDir, "consumer"), Signer: signer, Chain: s.Client, Hermes: s.Hermes,
-			Bootstrap: boot, ListenAddrs: t.listen, Log: theApp.log,
+			DataDir: filepath.Join(t.acct.app.dataDir, "consumer"), Signer: signer, Chain: s.Client, Hermes: s.Hermes,
+			Bootstrap: boot, ListenAddrs: t.listen, Log: t.acct.app.log,
 		})
 		if err != nil {
 			return err
 		}
 		defer c.Close()
 		return node.RunTun(ctx, node.TunConfig{
-			Consumer: c, Filter: f, Wait: t.wait, Log: theApp.log,
-			Kernel:   consumer.KernelConfig{Interface: t.iface, NoKillSwitch: t.noKillSwitch, ResolvConf: t.resolvConf, Control: control, Log: theApp.log},
+			Consumer: c, Filter: f, Wait: t.wait, Log: t.acct.app.log,
+			Kernel:   consumer.KernelConfig{Interface: t.iface, NoKillSwitch: t.noKillSwitch, ResolvConf: t.resolvConf, Control: control, Log: t.acct.app.log},
 			Progress: func(m string) { fmt.Fprintln(out, m) },
 		})
 	})

@@ -34,7 +34,7 @@ type consumerFlags struct {
 	identity, passFile, socks string
 }
 
-func newDaemonCmd() *cobra.Command {
+func newDaemonCmd(a *app) *cobra.Command {
 	f := &daemonFlags{}
 	cmd := &cobra.Command{
 		Use:   "daemon",
@@ -47,7 +47,7 @@ On first start a random Tequilapi password is generated, stored in
 and send the token as "Authorization: Bearer <token>".`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			cfg, err := f.config(cmd)
+			cfg, err := f.config(a, cmd)
 			if err != nil {
 				return err
 			}
@@ -76,15 +76,14 @@ and send the token as "Authorization: Bearer <token>".`,
 }
 
 // config is the node.DaemonConfig the flags describe.
-func (f *daemonFlags) config(cmd *cobra.Command) (node.DaemonConfig, error) {
-	a := theApp
+func (f *daemonFlags) config(a *app, cmd *cobra.Command) (node.DaemonConfig, error) {
 	cfg := node.DaemonConfig{
 		DataDir: a.dataDir, LightScrypt: a.lightScrypt, Version: buildinfo.String(), Log: a.log,
 		API: tequilapi.Config{
 			Address: a.tequilapiAddress, Port: a.tequilapiPort, AllowRemote: f.allowRemote,
 			PasswordFile: a.passwordFile(), Version: buildinfo.String(), Log: a.log,
 		},
-		ShowPassword: showPassword(cmd),
+		ShowPassword: a.showPassword(cmd),
 		Consumer:     node.DaemonConsumer{SOCKS: f.cons.socks},
 	}
 	var err error
@@ -140,9 +139,9 @@ func identityRef(addr, passFile string) (node.IdentityRef, error) {
 
 // showPassword prints a new Tequilapi password once, on the terminal
 // only, never in the log.
-func showPassword(cmd *cobra.Command) func(string) {
+func (a *app) showPassword(cmd *cobra.Command) func(string) {
 	return func(pw string) {
-		fmt.Fprintf(cmd.ErrOrStderr(), "Tequilapi password for user %q (shown once, stored in %s): %s\n", tequilapi.Username, theApp.passwordFile(), pw)
+		fmt.Fprintf(cmd.ErrOrStderr(), "Tequilapi password for user %q (shown once, stored in %s): %s\n", tequilapi.Username, a.passwordFile(), pw)
 	}
 }
 

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"log/slog"
 	"net/http"
 	"os"
 	"os/exec"
@@ -12,6 +13,8 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/spf13/cobra"
 
 	"github.com/openmyst/openmyst/cmd/myst/internal/mysttest"
 	"github.com/openmyst/openmyst/identity"
@@ -29,16 +32,29 @@ func TestMain(m *testing.M) {
 	os.Exit(m.Run())
 }
 
+// newTestRoot is the root command over a fresh app.
+func newTestRoot() (*cobra.Command, *app) {
+	a := &app{log: slog.Default()}
+	return newRootCmd(a), a
+}
+
 // runCLI executes the root command in-process and returns stdout.
 func runCLI(t *testing.T, dataDir string, args ...string) (string, error) {
 	t.Helper()
-	root := newRootCmd()
+	out, _, err := runCLIApp(t, dataDir, args...)
+	return out, err
+}
+
+// runCLIApp is runCLI, also returning the resolved app.
+func runCLIApp(t *testing.T, dataDir string, args ...string) (string, *app, error) {
+	t.Helper()
+	root, a := newTestRoot()
 	var out, errOut bytes.Buffer
 	root.SetOut(&out)
 	root.SetErr(&errOut)
 	root.SetArgs(append([]string{"--data-dir", dataDir, "--keystore.light-scrypt", "--log-level", "warn"}, args...))
 	err := root.ExecuteContext(context.Background())
-	return out.String(), err
+	return out.String(), a, err
 }
 
 func passFile(t *testing.T, pw string) string {
@@ -164,18 +180,19 @@ func TestConfigAndLogFlags(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(dd, "config.toml"), []byte("[tequilapi]\nport = 4999\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := runCLI(t, dd, "version"); err != nil {
+	_, a, err := runCLIApp(t, dd, "version")
+	if err != nil {
 		t.Fatal(err)
 	}
-	if theApp.tequilapiPort != 4999 {
-		t.Fatalf("port from config.toml = %d", theApp.tequilapiPort)
+	if a.tequilapiPort != 4999 {
+		t.Fatalf("port from config.toml = %d", a.tequilapiPort)
 	}
 	t.Setenv("MYST_TEQUILAPI_PORT", "5111")
-	if _, err := runCLI(t, dd, "version"); err != nil || theApp.tequilapiPort != 5111 {
-		t.Fatalf("port from env = %d, %v", theApp.tequilapiPort, err)
+	if _, a, err := runCLIApp(t, dd, "version"); err != nil || a.tequilapiPort != 5111 {
+		t.Fatalf("port from env = %d, %v", a.tequilapiPort, err)
 	}
-	if _, err := runCLI(t, dd, "--tequilapi.port", "5222", "version"); err != nil || theApp.tequilapiPort != 5222 {
-		t.Fatalf("port from flag = %d, %v", theApp.tequilapiPort, err)
+	if _, a, err := runCLIApp(t, dd, "--tequilapi.port", "5222", "version"); err != nil || a.tequilapiPort != 5222 {
+		t.Fatalf("port from flag = %d, %v", a.tequilapiPort, err)
 	}
 	t.Setenv("MYST_LOG_FORMAT", "xml")
 	if _, err := runCLI(t, dd, "version"); err == nil || !strings.Contains(err.Error(), "log-format") {
@@ -184,11 +201,11 @@ func TestConfigAndLogFlags(t *testing.T) {
 	t.Setenv("MYST_LOG_FORMAT", "")
 	other := t.TempDir()
 	t.Setenv("MYST_DATA_DIR", other)
-	root := newRootCmd()
+	root, a := newTestRoot()
 	root.SetArgs([]string{"version"})
 	root.SetOut(&bytes.Buffer{})
-	if err := root.Execute(); err != nil || theApp.dataDir != other {
-		t.Fatalf("data dir from env = %q, %v", theApp.dataDir, err)
+	if err := root.Execute(); err != nil || a.dataDir != other {
+		t.Fatalf("data dir from env = %q, %v", a.dataDir, err)
 	}
 }
 

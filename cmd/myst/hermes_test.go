@@ -55,7 +55,7 @@ func TestHermesAgainstChainDev(t *testing.T) {
 	done := make(chan error, 1)
 	var out bytes.Buffer
 	go func() {
-		root := newRootCmd()
+		root, _ := newTestRoot()
 		root.SetOut(&out)
 		root.SetErr(&bytes.Buffer{})
 		root.SetArgs([]string{"--data-dir", dd, "--log-level", "warn", "hermes", "--chain.rpc", rpc, "--chain.deployment", depPath,
@@ -96,7 +96,7 @@ func TestHermesAgainstChainDev(t *testing.T) {
 		t.Errorf("myst hermes did not announce its https URL:\n%s", out.String())
 	}
 	// Plain HTTP on a non-loopback address is refused before listening.
-	root := newRootCmd()
+	root, _ := newTestRoot()
 	root.SetOut(&bytes.Buffer{})
 	root.SetErr(&bytes.Buffer{})
 	root.SetArgs([]string{"--data-dir", t.TempDir(), "--log-level", "warn", "hermes", "--chain.rpc", rpc, "--chain.deployment", depPath,

@@ -86,9 +86,9 @@ func parsePrice(hour, gib string) (market.Price, error) {
 	return market.Price{PerHour: market.NewAmount(ph), PerGiB: market.NewAmount(pg)}, nil
 }
 
-func newServiceCmd() *cobra.Command {
+func newServiceCmd(a *app) *cobra.Command {
+	f := accountFlags{app: a}
 	var (
-		f                 accountFlags
 		sf                serveFlags
 		bootstrap, listen []string
 		loc               locationFlags
@@ -127,14 +127,14 @@ GET /earnings and POST /settle.`,
 			}
 			defer s.Close()
 			out := cmd.OutOrStdout()
-			locator, closeDB, err := node.OpenLocator(lc, theApp.log)
+			locator, closeDB, err := node.OpenLocator(lc, a.log)
 			if err != nil {
 				return err
 			}
 			defer closeDB()
 			return f.withSigner(cmd, s.id, func(signer identity.Signer) error {
-				pc.DataDir, pc.Signer, pc.ListenAddrs, pc.NAT, pc.Locator = filepath.Join(theApp.dataDir, "provider"), signer, listen, true, locator
-				pc.Progress, pc.Log = func(m string) { fmt.Fprintln(out, m) }, theApp.log
+				pc.DataDir, pc.Signer, pc.ListenAddrs, pc.NAT, pc.Locator = filepath.Join(a.dataDir, "provider"), signer, listen, true, locator
+				pc.Progress, pc.Log = func(m string) { fmt.Fprintln(out, m) }, a.log
 				svc, err := node.ServeProvider(ctx, node.ServeConfig{Provider: pc, Chain: func(context.Context) (*chain.Client, common.Address, error) {
 					return s.Client, s.Hermes, nil
 				}})
@@ -155,14 +155,14 @@ GET /earnings and POST /settle.`,
 					return nil
 				}
 				srv, err := node.NewAPI(tequilapi.Config{
-					Address: theApp.tequilapiAddress, Port: theApp.tequilapiPort, PasswordFile: theApp.passwordFile(),
-					Version: buildinfo.String(), Log: theApp.log,
-				}, showPassword(cmd))
+					Address: a.tequilapiAddress, Port: a.tequilapiPort, PasswordFile: a.passwordFile(),
+					Version: buildinfo.String(), Log: a.log,
+				}, a.showPassword(cmd))
 				if err != nil {
 					return err
 				}
-				srv.Add(tequilapi.SessionRoutes(node.HistoryAPI{History: func() *mystsession.History { return p.History }}, theApp.log)...)
-				srv.Add(tequilapi.EarningsRoutes(svc, theApp.log)...)
+				srv.Add(tequilapi.SessionRoutes(node.HistoryAPI{History: func() *mystsession.History { return p.History }}, a.log)...)
+				srv.Add(tequilapi.EarningsRoutes(svc, a.log)...)
 				ln, err := srv.Listen()
 				if err != nil {
 					return err
@@ -191,12 +191,12 @@ GET /earnings and POST /settle.`,
 	fl.BoolVar(&api, "service.api", true, "serve GET /sessions, GET /earnings and POST /settle on the Tequilapi address")
 	fl.DurationVar(&sf.payInterval, "payment.interval", 0, "invoice interval (default 30s)")
 	fl.DurationVar(&sf.payGrace, "payment.grace", 0, "how long an invoice may stay unpaid before the session ends (default 30s)")
-	cmd.AddCommand(newServiceSettleCmd())
+	cmd.AddCommand(newServiceSettleCmd(a))
 	return cmd
 }
 
-func newServiceSettleCmd() *cobra.Command {
-	var f accountFlags
+func newServiceSettleCmd(a *app) *cobra.Command {
+	f := accountFlags{app: a}
 	var hermesURL string
 	var hermesTLS hermesTLSFlags
 	cmd := &cobra.Command{
@@ -206,7 +206,7 @@ func newServiceSettleCmd() *cobra.Command {
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx := cmd.Context()
 			out := cmd.OutOrStdout()
-			if c, err := theApp.daemonClient(ctx); err == nil {
+			if c, err := a.daemonClient(ctx); err == nil {
 				var res tequilapi.SettleDTO
 				err := c.Do(ctx, http.MethodPost, "/settle", nil, &res)
 				if err == nil {
@@ -222,7 +222,7 @@ func newServiceSettleCmd() *cobra.Command {
 				return err
 			}
 			defer s.Close()
-			db, err := storage.Open(filepath.Join(theApp.dataDir, "provider", storage.FileName))
+			db, err := storage.Open(filepath.Join(a.dataDir, "provider", storage.FileName))
 			if err != nil {
 				return fmt.Errorf("provider database: %w", err)
 			}
