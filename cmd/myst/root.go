@@ -147,8 +147,5 @@ func (a *app) ensureDataDir() error {
 	return nil
 }
 
-// keystoreDir is where identity keys live.
-func (a *app) keystoreDir() string { return filepath.Join(a.dataDir, "keystore") }
-
 // passwordFile is the Tequilapi password file.
 func (a *app) passwordFile() string { return filepath.Join(a.dataDir, tequilapi.PasswordFileName) }

@@ -17,7 +17,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -48,9 +47,14 @@ func Start(t testing.TB, stream Stream, env []string, args ...string) (*exec.Cmd
 	cmd.Env = append(append(os.Environ(), RunMainEnv+"=1"), env...)
 	var out io.Reader
 	var err error
-	other := &lockedBuffer{}
+	otherFile := filepath.Join(t.TempDir(), "stderr")
 	if stream == Stdout {
-		cmd.Stderr = other
+		f, ferr := os.Create(otherFile)
+		if ferr != nil {
+			t.Fatal(ferr)
+		}
+		defer f.Close() // the child has its own copy
+		cmd.Stderr = f
 		out, err = cmd.StdoutPipe()
 	} else {
 		out, err = cmd.StderrPipe()
@@ -75,7 +79,8 @@ func Start(t testing.TB, stream Stream, env []string, args ...string) (*exec.Cmd
 			_ = cmd.Wait()
 		}
 		if stream == Stdout && t.Failed() {
-			t.Logf("%s stderr:\n%s", strings.Join(args, " "), other.String())
+			b, _ := os.ReadFile(otherFile)
+			t.Logf("%s stderr:\n%s", strings.Join(args, " "), b)
 		}
 	})
 	return cmd, lines
@@ -161,24 +166,6 @@ func GetAuth(t testing.TB, url, token string) (string, int) {
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)
 	return string(b), resp.StatusCode
-}
-
-// lockedBuffer is an io.Writer safe for a process's output and the test.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
 }
 
 // WebServer serves body to every request on 127.0.0.1 until the test
