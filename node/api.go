@@ -13,25 +13,19 @@ import (
 	"github.com/openmyst/openmyst/market"
 	"github.com/openmyst/openmyst/session"
 	"github.com/openmyst/openmyst/session/consumer"
-	"github.com/openmyst/openmyst/session/pingpong"
 	"github.com/openmyst/openmyst/tequilapi"
 )
 
 // ConnectionAPI serves Tequilapi's connection routes from a consumer node:
-// one connection at a time, re-established when it drops.
-//
-// Reconnect policy: when a session ends without Disconnect, it is opened
-// again on the best proposal matching the same filter, after 1 s, 2 s,
-// 4 s, ... up to Reconnect attempts, with the same local SOCKS5 address. A
-// provider that overcharged or sent a bad invoice is excluded from then on;
-// after insufficient channel balance there is no retry (top up first).
+// one connection at a time, re-established when it drops per the
+// reconnect policy (reconnect.go), with the same local SOCKS5 address.
 type ConnectionAPI struct {
 	// Consumer returns the consumer node, starting it on first use.
 	Consumer func(ctx context.Context) (*Consumer, error)
 	// DefaultSOCKS is the SOCKS5 address when a request names none.
 	DefaultSOCKS string
 	// Reconnect is how many attempts re-establish a dropped connection
-	// (0: 3; negative: never).
+	// (0: DefaultReconnectTries; negative: never).
 	Reconnect int
 	// Log receives reconnect events (default slog.Default()).
 	Log *slog.Logger
@@ -74,7 +68,7 @@ func (a *ConnectionAPI) Connect(ctx context.Context, req tequilapi.ConnectReques
 	if m.socks == "" {
 		m.socks = a.DefaultSOCKS
 	}
-	conn, err := a.dial(ctx, c, m, 15*time.Second)
+	conn, _, err := a.dial(ctx, c, m, nil, 15*time.Second)
 	if err != nil {
 		return tequilapi.ConnectionStatus{}, err
 	}
@@ -93,22 +87,15 @@ func (a *ConnectionAPI) Connect(ctx context.Context, req tequilapi.ConnectReques
 	return a.status(m), nil
 }
 
-// dial opens a session on the best proposal for m.
-func (a *ConnectionAPI) dial(ctx context.Context, c *Consumer, m *managed, wait time.Duration) (*consumer.Connection, error) {
-	wctx, cancel := context.WithTimeout(ctx, wait)
-	ps, _ := c.WaitProposals(wctx, m.filter, 1)
-	cancel()
-	var allowed []market.Proposal
-	for _, p := range ps {
-		if !m.exclude[p.ProviderID] {
-			allowed = append(allowed, p)
-		}
-	}
-	p, err := consumer.Pick(allowed, m.filter)
+// dial opens a session on the best proposal for m, avoiding the
+// providers in avoid when it can.
+func (a *ConnectionAPI) dial(ctx context.Context, c *Consumer, m *managed, avoid map[common.Address]bool, wait time.Duration) (*consumer.Connection, common.Address, error) {
+	p, err := c.pickProposal(ctx, m.filter, m.exclude, avoid, wait, false)
 	if err != nil {
-		return nil, err
+		return nil, common.Address{}, err
 	}
-	return c.Sessions.Connect(ctx, p, consumer.Options{SOCKSListen: m.socks})
+	conn, err := c.Sessions.Connect(ctx, p, consumer.Options{SOCKSListen: m.socks})
+	return conn, p.ProviderID, err
 }
 
 // watch re-establishes m's connection when it drops, per the policy.
@@ -120,7 +107,7 @@ func (a *ConnectionAPI) watch(ctx context.Context, c *Consumer, m *managed) {
 	}
 	attempts := a.Reconnect
 	if attempts == 0 {
-		attempts = 3
+		attempts = DefaultReconnectTries
 	}
 	giveUp := func() {
 		a.mu.Lock()
@@ -137,27 +124,20 @@ func (a *ConnectionAPI) watch(ctx context.Context, c *Consumer, m *managed) {
 		case <-conn.Done():
 		}
 		err := conn.Err()
-		switch {
-		case ctx.Err() != nil:
+		failed := conn.Proposal().ProviderID
+		if ctx.Err() != nil {
 			return
-		case attempts < 0 || errors.Is(err, pingpong.ErrInsufficientBalance):
+		}
+		if !shouldRetry(err, failed, m.exclude) || attempts < 0 {
 			log.Warn("consumer: connection ended; not reconnecting", "err", err)
 			giveUp()
 			return
-		case errors.Is(err, pingpong.ErrOvercharge) || errors.Is(err, pingpong.ErrBadInvoice):
-			m.exclude[conn.Proposal().ProviderID] = true
 		}
-		var next *consumer.Connection
-		for i := 0; i < attempts && next == nil; i++ {
-			select {
-			case <-ctx.Done():
-				return
-			case <-time.After(time.Second << i):
-			}
-			var derr error
-			if next, derr = a.dial(ctx, c, m, 5*time.Second); derr != nil {
-				log.Info("consumer: reconnect failed", "attempt", i+1, "err", derr)
-			}
+		next := redial(ctx, attempts, failed, func(ctx context.Context, avoid map[common.Address]bool) (*consumer.Connection, common.Address, error) {
+			return a.dial(ctx, c, m, avoid, reconnectWait)
+		}, func(i int, err error) { log.Info("consumer: reconnect failed", "attempt", i+1, "err", err) })
+		if ctx.Err() != nil {
+			return
 		}
 		if next == nil {
 			log.Warn("consumer: connection lost; reconnecting failed", "err", err)

@@ -160,9 +160,18 @@ func NewChainConn(cfg ChainConfig) *ChainConn {
 // chainPingTimeout bounds the connect and liveness checks.
 const chainPingTimeout = 5 * time.Second
 
-// Chain implements tequilapi.ChainSource. Errors wrap
-// tequilapi.ErrChainUnavailable.
-func (cc *ChainConn) Chain(ctx context.Context) (*chain.Client, common.Address, error) {
+// Chain implements tequilapi.ChainSource (see Client).
+func (cc *ChainConn) Chain(ctx context.Context) (tequilapi.AccountChain, common.Address, error) {
+	c, h, err := cc.Client(ctx)
+	if err != nil {
+		return nil, h, err
+	}
+	return c, h, nil
+}
+
+// Client returns the chain client and hermes, connecting if needed. Errors
+// wrap tequilapi.ErrChainUnavailable.
+func (cc *ChainConn) Client(ctx context.Context) (*chain.Client, common.Address, error) {
 	cc.mu.Lock()
 	defer cc.mu.Unlock()
 	pctx, cancel := context.WithTimeout(ctx, chainPingTimeout)

@@ -19,7 +19,6 @@ import (
 	"github.com/openmyst/openmyst/identity"
 	"github.com/openmyst/openmyst/market"
 	"github.com/openmyst/openmyst/p2p"
-	"github.com/openmyst/openmyst/payments"
 	"github.com/openmyst/openmyst/tunnel"
 )
 
@@ -71,8 +70,8 @@ type DevnetConfig struct {
 	RegistrationFee *big.Int
 	// ChainPort is the dev chain's JSON-RPC port (0: any free port).
 	ChainPort int
-	// Tamper makes provider i overcharge (tests only).
-	Tamper map[int]func(*payments.Invoice)
+	// AdjustProvider changes provider i's configuration before it starts.
+	AdjustProvider map[int]func(*ProviderConfig)
 	// Progress receives human-readable progress lines.
 	Progress func(string)
 	// Log receives events (default slog.Default()).
@@ -200,8 +199,11 @@ func StartDevnet(ctx context.Context, cfg DevnetConfig) (_ *Devnet, err error) {
 			Bootstrap: []peer.AddrInfo{d.Boot.AddrInfo()},
 			Location:  market.Location{Country: spec.Country, City: spec.City, IPType: ipType},
 			Price:     market.Price{PerHour: market.NewAmount(ph), PerGiB: market.NewAmount(pg)},
-			Allow:     cfg.Allow, TransactorFee: cfg.HermesMinFee, Payment: cfg.Payment, TamperInvoice: cfg.Tamper[i],
+			Allow:     cfg.Allow, TransactorFee: cfg.HermesMinFee, Payment: cfg.Payment,
 			Progress: cfg.Progress, Log: log,
+		}
+		if adjust := cfg.AdjustProvider[i]; adjust != nil {
+			adjust(&pc)
 		}
 		p, err := StartProvider(ctx, pc)
 		if err != nil {

@@ -14,6 +14,7 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"os"
+	"sync"
 	"testing"
 	"time"
 
@@ -125,9 +126,9 @@ func TestEndToEnd(t *testing.T) {
 		// test them.
 		HermesMinFee: e2eConsumerFee, ProviderPromiseFee: e2eProviderFee, RegistrationFee: e2eRegistrationFee,
 		// Provider 1 (US) overcharges: it triples every invoice.
-		Tamper: map[int]func(*payments.Invoice){1: func(inv *payments.Invoice) {
+		AdjustProvider: map[int]func(*ProviderConfig){1: overcharging(func(inv *payments.Invoice) {
 			inv.AgreementTotal = new(big.Int).Add(new(big.Int).Mul(inv.AgreementTotal, big.NewInt(3)), big.NewInt(1e15))
-		}},
+		})},
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -639,7 +640,7 @@ func testStopPaying(t *testing.T, ctx context.Context, d *Devnet, c *Consumer) {
 		t.Fatal(err)
 	}
 	start := time.Now()
-	conn, err := c.Connect(ctx, market.Filter{ProviderID: prov.Address()}, consumer.Options{StopPaying: true})
+	conn, err := c.Connect(ctx, market.Filter{ProviderID: prov.Address()}, consumer.Options{PayLoop: notPaying})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -704,5 +705,65 @@ func testOvercharge(t *testing.T, ctx context.Context, d *Devnet, c *Consumer) {
 	}
 	if after.Cmp(before) != 0 {
 		t.Fatalf("promised %s more to an overcharging provider", new(big.Int).Sub(after, before))
+	}
+}
+
+// overcharging makes a provider play a cheat: every invoice is changed by
+// tamper and signed again before it is sent.
+func overcharging(tamper func(*payments.Invoice)) func(*ProviderConfig) {
+	return func(pc *ProviderConfig) {
+		signer := pc.Signer
+		pc.SendInvoice = func(w *sessionproto.Writer) func(context.Context, *payments.Invoice) error {
+			send := paystream.InvoiceSender(w)
+			return func(ctx context.Context, inv *payments.Invoice) error {
+				c := *inv
+				tamper(&c)
+				if err := c.Sign(signer); err != nil {
+					return err
+				}
+				return send(ctx, &c)
+			}
+		}
+	}
+}
+
+// notPaying is a consumer.Options.PayLoop that keeps a session's stream
+// alive (a keepalive per paystream.DefaultKeepalive) without paying
+// anything, to test the provider's cut-off.
+func notPaying(ctx context.Context, r *sessionproto.Reader, w *sessionproto.Writer) error {
+	keepalive := paystream.DefaultKeepalive
+	var wg sync.WaitGroup
+	kctx, stop := context.WithCancel(ctx)
+	defer func() { stop(); wg.Wait() }()
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		t := time.NewTicker(keepalive)
+		defer t.Stop()
+		var seq uint64
+		for {
+			select {
+			case <-kctx.Done():
+				return
+			case <-t.C:
+				seq++
+				_ = w.WriteMessage(kctx, &sessionproto.Keepalive{Seq: seq})
+			}
+		}
+	}()
+	for {
+		msg, err := r.ReadMessage(ctx)
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			return err
+		}
+		switch v := msg.(type) {
+		case *sessionproto.Destroy:
+			return fmt.Errorf("%w: %s", paystream.ErrPeerEnded, v.Reason)
+		case *sessionproto.Error:
+			return v
+		}
 	}
 }

@@ -111,8 +111,9 @@ type ProviderConfig struct {
 	TransactorFee *big.Int
 	// Payment tunes sessions.
 	Payment Payment
-	// TamperInvoice makes the provider overcharge (tests only).
-	TamperInvoice func(*payments.Invoice)
+	// SendInvoice, when set, builds the function that writes each signed
+	// invoice to a session's stream (see provider.Config.SendInvoice).
+	SendInvoice func(w *sessionproto.Writer) func(context.Context, *payments.Invoice) error
 	// Progress, when set, receives human-readable progress lines
 	// (registration, waiting for the chain).
 	Progress func(string)
@@ -264,7 +265,7 @@ func StartProvider(ctx context.Context, cfg ProviderConfig) (_ *Provider, err er
 		Hermes: hermesAdapter{c: p.Hermes, st: p.hashlocks}, Permanent: permanentHermesError,
 		Store: dualStore{db: p.DB, pay: p.Pay}, History: p.History, TransactorFee: cfg.TransactorFee,
 		Interval: pay.Interval, Threshold: pay.Threshold, Grace: pay.Grace, MaxUnpaid: pay.MaxUnpaid, CheckEvery: pay.CheckEvery,
-		Keepalive: pay.Keepalive, ReadTimeout: pay.ReadTimeout, TamperInvoice: cfg.TamperInvoice, Log: log,
+		Keepalive: pay.Keepalive, ReadTimeout: pay.ReadTimeout, SendInvoice: cfg.SendInvoice, Log: log,
 	})
 	if err != nil {
 		return nil, err

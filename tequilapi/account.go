@@ -37,20 +37,62 @@ const (
 // chain_unavailable with the error's message.
 var ErrChainUnavailable = errors.New("chain unavailable")
 
-// ChainSource gives the account routes a chain client. It is called on
-// every request, so it can connect lazily and retry after a failure.
+// AccountReader is the on-chain state GET /identities/{id}/account reads.
+// *chain.Client implements it.
+type AccountReader interface {
+	// ChainID is the chain's id.
+	ChainID() *big.Int
+	// ChannelAddress is the consumer channel of identity with hermes.
+	ChannelAddress(identity, hermes common.Address) common.Address
+	// IsRegistered reports whether identity is registered.
+	IsRegistered(ctx context.Context, identity common.Address) (bool, error)
+	// ChannelState reads a consumer channel.
+	ChannelState(ctx context.Context, channel common.Address) (chain.ChannelState, error)
+	// TokenBalance is addr's MYST balance in wei.
+	TokenBalance(ctx context.Context, addr common.Address) (*big.Int, error)
+	// Beneficiary is identity's payout address.
+	Beneficiary(ctx context.Context, identity common.Address) (common.Address, error)
+	// ProviderChannel reads identity's provider channel in hermes.
+	ProviderChannel(ctx context.Context, hermes, identity common.Address) (chain.ProviderChannelState, error)
+}
+
+// AccountChain is the chain access the account routes need: the reads,
+// and the transactions of register, topup, beneficiary and settle.
+// *chain.Client implements it.
+type AccountChain interface {
+	AccountReader
+	// Deployment is the contract deployment (Faucet: a dev token).
+	Deployment() chain.Deployment
+	// Transactor pays gas; nil means read-only.
+	Transactor() *chain.Transactor
+	// RegisterIdentity registers the signer with hermes.
+	RegisterIdentity(ctx context.Context, s identity.Signer, hermes common.Address, fee *big.Int, beneficiary common.Address) (common.Address, *types.Receipt, error)
+	// Mint mints dev MYST to addr (faucet deployments).
+	Mint(ctx context.Context, to common.Address, amount *big.Int) (*types.Receipt, error)
+	// TopUp transfers MYST from the transactor to channel.
+	TopUp(ctx context.Context, channel common.Address, amount *big.Int) (*types.Receipt, error)
+	// SetBeneficiary changes the signer's payout address.
+	SetBeneficiary(ctx context.Context, s identity.Signer, beneficiary, hermes common.Address, fee *big.Int) (*types.Receipt, error)
+	// Settle settles a signed promise.
+	Settle(ctx context.Context, st chain.Settlement) (*types.Receipt, error)
+}
+
+var _ AccountChain = (*chain.Client)(nil)
+
+// ChainSource gives the account routes a chain. It is called on every
+// request, so it can connect lazily and retry after a failure.
 type ChainSource interface {
-	// Chain returns a client for the deployment (read-only when it has no
-	// transactor) and the hermes whose channels the routes act on. An error
-	// wrapping ErrChainUnavailable is answered 503.
-	Chain(ctx context.Context) (*chain.Client, common.Address, error)
+	// Chain returns the chain (read-only when it has no transactor) and
+	// the hermes whose channels the routes act on. An error wrapping
+	// ErrChainUnavailable is answered 503.
+	Chain(ctx context.Context) (AccountChain, common.Address, error)
 }
 
 // ChainSourceFunc adapts a function to ChainSource.
-type ChainSourceFunc func(ctx context.Context) (*chain.Client, common.Address, error)
+type ChainSourceFunc func(ctx context.Context) (AccountChain, common.Address, error)
 
 // Chain implements ChainSource.
-func (f ChainSourceFunc) Chain(ctx context.Context) (*chain.Client, common.Address, error) {
+func (f ChainSourceFunc) Chain(ctx context.Context) (AccountChain, common.Address, error) {
 	return f(ctx)
 }
 
@@ -385,7 +427,7 @@ func (a *accountRoutes) known(r *http.Request) (common.Address, error) {
 	return addr, nil
 }
 
-func (a *accountRoutes) chain(ctx context.Context, write bool) (*chain.Client, common.Address, error) {
+func (a *accountRoutes) chain(ctx context.Context, write bool) (AccountChain, common.Address, error) {
 	c, h, err := a.chains.Chain(ctx)
 	if err != nil {
 		if !errors.Is(err, ErrChainUnavailable) {
@@ -418,7 +460,7 @@ func (a *accountRoutes) account(w http.ResponseWriter, r *http.Request) {
 		a.fail(w, err)
 		return
 	}
-	out, err := readAccount(r.Context(), c, h, addr)
+	out, err := ReadAccount(r.Context(), c, h, addr)
 	if err != nil {
 		a.fail(w, err)
 		return
@@ -426,8 +468,9 @@ func (a *accountRoutes) account(w http.ResponseWriter, r *http.Request) {
 	WriteJSON(w, http.StatusOK, out)
 }
 
-// readAccount reads addr's on-chain state.
-func readAccount(ctx context.Context, c *chain.Client, hermes, addr common.Address) (AccountDTO, error) {
+// ReadAccount reads addr's on-chain state (GET /identities/{id}/account;
+// the CLI uses it without a daemon).
+func ReadAccount(ctx context.Context, c AccountReader, hermes, addr common.Address) (AccountDTO, error) {
 	out := AccountDTO{ID: addr.Hex(), ChainID: c.ChainID().Uint64(), Hermes: hermes.Hex()}
 	reg, err := c.IsRegistered(ctx, addr)
 	if err != nil {

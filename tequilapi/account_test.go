@@ -69,7 +69,7 @@ func newAccountEnv(t *testing.T, dc *devchain.Chain) *accountEnv {
 	}
 	e := newEnv(t, nil)
 	dep := dc.Deployment()
-	e.s.Add(AccountRoutes(e.ids, ChainSourceFunc(func(context.Context) (*chain.Client, common.Address, error) {
+	e.s.Add(AccountRoutes(e.ids, ChainSourceFunc(func(context.Context) (AccountChain, common.Address, error) {
 		return c, dep.Hermes, nil
 	}), slog.New(slog.DiscardHandler))...)
 	ae := &accountEnv{testEnv: e, client: c, dep: dep}
@@ -279,7 +279,7 @@ func settleBody(t *testing.T, st chain.Settlement) string {
 // chain_unavailable, after validating the request.
 func TestAccountRoutesWithoutChain(t *testing.T) {
 	e := newEnv(t, nil)
-	noChain := ChainSourceFunc(func(context.Context) (*chain.Client, common.Address, error) {
+	noChain := ChainSourceFunc(func(context.Context) (AccountChain, common.Address, error) {
 		return nil, common.Address{}, fmt.Errorf("no deployment file %s: %w", filepath.Join("x", "deployment.json"), errors.New("file does not exist"))
 	})
 	e.s.Add(AccountRoutes(e.ids, noChain, nil)...)
@@ -309,7 +309,7 @@ func TestAccountRoutesWithoutChain(t *testing.T) {
 // /openapi.json.
 func TestAccountRoutesDocumented(t *testing.T) {
 	e := newEnv(t, nil)
-	e.s.Add(AccountRoutes(e.ids, ChainSourceFunc(func(context.Context) (*chain.Client, common.Address, error) {
+	e.s.Add(AccountRoutes(e.ids, ChainSourceFunc(func(context.Context) (AccountChain, common.Address, error) {
 		return nil, common.Address{}, ErrChainUnavailable
 	}), nil)...)
 	var doc Document
@@ -422,7 +422,7 @@ func BenchmarkAccountRoutes(b *testing.B) {
 		b.Fatal(err)
 	}
 	e := newEnv(b, nil)
-	e.s.Add(AccountRoutes(e.ids, ChainSourceFunc(func(context.Context) (*chain.Client, common.Address, error) {
+	e.s.Add(AccountRoutes(e.ids, ChainSourceFunc(func(context.Context) (AccountChain, common.Address, error) {
 		return c, dep.Hermes, nil
 	}), slog.New(slog.DiscardHandler))...)
 	tok, _, err := e.s.auth.login(Username, e.pw)
@@ -455,7 +455,7 @@ func BenchmarkAccountRoutes(b *testing.B) {
 	}{
 		{"account",
 			func() {
-				if _, err := readAccount(ctx, c, dep.Hermes, id.Address); err != nil {
+				if _, err := ReadAccount(ctx, c, dep.Hermes, id.Address); err != nil {
 					b.Fatal(err)
 				}
 			},
@@ -574,7 +574,7 @@ func TestAccountConsumerSettleReadOnlyAndConcurrentTopups(t *testing.T) {
 		t.Fatal(err)
 	}
 	r := newEnv(t, nil)
-	r.s.Add(AccountRoutes(r.ids, ChainSourceFunc(func(context.Context) (*chain.Client, common.Address, error) {
+	r.s.Add(AccountRoutes(r.ids, ChainSourceFunc(func(context.Context) (AccountChain, common.Address, error) {
 		return ro, e.dep.Hermes, nil
 	}), nil)...)
 	rtok := r.login(t)

@@ -14,6 +14,7 @@ import (
 	"github.com/ethereum/go-ethereum/common/hexutil"
 	"github.com/ethereum/go-ethereum/core/types"
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	"github.com/openmyst/openmyst/chain"
 	"github.com/openmyst/openmyst/identity"
@@ -23,16 +24,23 @@ import (
 
 // accountFlags are shared by the account subcommands.
 type accountFlags struct {
+	app                        *app
 	rpc, deployment, txKeyFile string
 	identity, passFile, hermes string
 	wei                        bool
 }
 
+// registerChain declares the --chain.* flags of a command acting on the
+// chain directly.
+func (f *accountFlags) registerChain(fs *pflag.FlagSet) {
+	fs.StringVar(&f.rpc, "chain.rpc", "http://127.0.0.1:8545", "EVM JSON-RPC endpoint")
+	fs.StringVar(&f.deployment, "chain.deployment", "", "contract deployment JSON (default <data-dir>/chain/deployment.json)")
+	fs.StringVar(&f.txKeyFile, "chain.transactor-key-file", "", "file with the hex private key paying gas (default on dev deployments: the dev transactor account)")
+}
+
 func (f *accountFlags) register(cmd *cobra.Command) {
 	pf := cmd.PersistentFlags()
-	pf.StringVar(&f.rpc, "chain.rpc", "http://127.0.0.1:8545", "EVM JSON-RPC endpoint")
-	pf.StringVar(&f.deployment, "chain.deployment", "", "contract deployment JSON (default <data-dir>/chain/deployment.json)")
-	pf.StringVar(&f.txKeyFile, "chain.transactor-key-file", "", "file with the hex private key paying gas (default on dev deployments: the dev transactor account)")
+	f.registerChain(pf)
 	pf.StringVar(&f.identity, "identity", "", "identity address to act as (default: the default identity)")
 	pf.StringVar(&f.passFile, "passphrase-file", "", "file holding the identity passphrase (or $MYST_PASSPHRASE)")
 	pf.StringVar(&f.hermes, "hermes", "", "hermes contract (default: the deployment's hermes)")
@@ -54,9 +62,9 @@ func (f *accountFlags) amount(v *big.Int) string {
 
 // open connects to the chain; withTx loads the key that pays gas.
 func (f *accountFlags) open(ctx context.Context, withTx bool) (*session, error) {
-	cfg := node.ChainConfig{RPC: f.rpc, Deployment: f.deployment, TransactorKeyFile: f.txKeyFile, Log: theApp.log}
+	cfg := node.ChainConfig{RPC: f.rpc, Deployment: f.deployment, TransactorKeyFile: f.txKeyFile, Log: f.app.log}
 	if cfg.Deployment == "" {
-		cfg.Deployment = theApp.defaultDeploymentPath()
+		cfg.Deployment = f.app.defaultDeploymentPath()
 	}
 	if withTx {
 		cfg.Tx = node.TxRequired
@@ -80,12 +88,12 @@ func (f *accountFlags) identityAddress(ctx context.Context) (common.Address, err
 	if f.identity != "" {
 		return identity.ParseAddress(f.identity)
 	}
-	if c, err := theApp.daemonClient(ctx); err == nil {
+	if c, err := f.app.daemonClient(ctx); err == nil {
 		// The daemon holds the database that remembers the default.
 		return f.daemonIdentity(ctx, c)
 	}
 	var addr common.Address
-	err := withLocalIdentities(false, func(m *identity.Manager) error {
+	err := f.app.withLocalIdentities(false, func(m *identity.Manager) error {
 		a, err := m.Default(ctx)
 		addr = a
 		return err
@@ -98,7 +106,7 @@ func (f *accountFlags) identityAddress(ctx context.Context) (common.Address, err
 
 // withSigner unlocks the identity and runs fn with its signer.
 func (f *accountFlags) withSigner(cmd *cobra.Command, addr common.Address, fn func(identity.Signer) error) error {
-	return withLocalIdentities(false, func(m *identity.Manager) error {
+	return f.app.withLocalIdentities(false, func(m *identity.Manager) error {
 		pw, err := readPassphrase(cmd, f.passFile, "Passphrase for "+addr.Hex(), false)
 		if err != nil {
 			return err
@@ -130,8 +138,8 @@ func printTx(w io.Writer, what string, r *types.Receipt) {
 	fmt.Fprintf(w, "%s: tx %s (block %s, gas %d)\n", what, r.TxHash.Hex(), r.BlockNumber, r.GasUsed)
 }
 
-func newAccountCmd() *cobra.Command {
-	f := &accountFlags{}
+func newAccountCmd(a *app) *cobra.Command {
+	f := &accountFlags{app: a}
 	cmd := &cobra.Command{
 		Use:   "account",
 		Short: "On-chain account: register, top up, balance, settle, beneficiary, exit",
@@ -160,7 +168,7 @@ func newAccountRegisterCmd(f *accountFlags) *cobra.Command {
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if c := f.daemon(cmd); c != nil {
-				if done, err := daemonHandled(f.registerViaDaemon(cmd, c, beneficiary, fee)); done {
+				if done, err := f.daemonHandled(f.registerViaDaemon(cmd, c, beneficiary, fee)); done {
 					return err
 				}
 			}
@@ -214,7 +222,7 @@ is transferred from the transactor account.`,
 				return errors.New("amount must be above zero")
 			}
 			if c := f.daemon(cmd); c != nil {
-				if done, err := daemonHandled(f.topupViaDaemon(cmd, c, args[0], fromTransactor)); done {
+				if done, err := f.daemonHandled(f.topupViaDaemon(cmd, c, args[0], fromTransactor)); done {
 					return err
 				}
 			}
@@ -255,7 +263,7 @@ func newAccountBalanceCmd(f *accountFlags) *cobra.Command {
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if c := f.daemon(cmd); c != nil {
-				if done, err := daemonHandled(f.balanceViaDaemon(cmd, c)); done {
+				if done, err := f.daemonHandled(f.balanceViaDaemon(cmd, c)); done {
 					return err
 				}
 			}
@@ -264,44 +272,11 @@ func newAccountBalanceCmd(f *accountFlags) *cobra.Command {
 				return err
 			}
 			defer s.Close()
-			ctx := cmd.Context()
-			c := s.Client
-			reg, err := c.IsRegistered(ctx, s.id)
+			acc, err := tequilapi.ReadAccount(cmd.Context(), s.Client, s.Hermes, s.id)
 			if err != nil {
 				return err
 			}
-			ben, err := c.Beneficiary(ctx, s.id)
-			if err != nil {
-				return err
-			}
-			own, err := c.TokenBalance(ctx, s.id)
-			if err != nil {
-				return err
-			}
-			st, err := c.ChannelState(ctx, c.ChannelAddress(s.id, s.Hermes))
-			if err != nil {
-				return err
-			}
-			pc, err := c.ProviderChannel(ctx, s.Hermes, s.id)
-			if err != nil {
-				return err
-			}
-			w := cmd.OutOrStdout()
-			fmt.Fprintf(w, "identity:     %s\nregistered:   %v\n", s.id.Hex(), reg)
-			if reg {
-				bb, err := c.TokenBalance(ctx, ben)
-				if err != nil {
-					return err
-				}
-				fmt.Fprintf(w, "beneficiary:  %s (%s)\n", ben.Hex(), f.amount(bb))
-			}
-			fmt.Fprintf(w, "wallet:       %s\n", f.amount(own))
-			fmt.Fprintf(w, "hermes:       %s\n", s.Hermes.Hex())
-			fmt.Fprintf(w, "channel:      %s (deployed: %v)\n  balance:    %s\n  settled:    %s\n", st.Address.Hex(), st.Deployed, f.amount(st.Balance), f.amount(st.Settled))
-			if !st.ExitUnlockAt.IsZero() {
-				fmt.Fprintf(w, "  exit:       pending, can be finalized from %s\n", st.ExitUnlockAt.Format("2006-01-02 15:04:05 MST"))
-			}
-			fmt.Fprintf(w, "provider channel in hermes:\n  settled:    %s\n  stake:      %s\n", f.amount(pc.Settled), f.amount(pc.Stake))
+			f.printAccount(cmd.OutOrStdout(), acc)
 			return nil
 		},
 	}
@@ -331,7 +306,7 @@ hermes fee. Anyone may submit; the transactor gets the promise's fee.`,
 			}
 			if c := f.daemon(cmd); c != nil && st.Kind == chain.KindProvider {
 				// Through the daemon when it holds the provider identity.
-				if done, err := daemonHandled(f.settleViaDaemon(cmd, c, st), tequilapi.CodeNotFound); done {
+				if done, err := f.daemonHandled(f.settleViaDaemon(cmd, c, st), tequilapi.CodeNotFound); done {
 					return err
 				}
 			}
@@ -397,7 +372,7 @@ func newAccountBeneficiaryCmd(f *accountFlags) *cobra.Command {
 				return err
 			}
 			if c := f.daemon(cmd); c != nil {
-				if done, err := daemonHandled(f.beneficiaryViaDaemon(cmd, c, ben)); done {
+				if done, err := f.daemonHandled(f.beneficiaryViaDaemon(cmd, c, ben)); done {
 					return err
 				}
 			}

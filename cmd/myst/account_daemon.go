@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 
 	"github.com/ethereum/go-ethereum/common"
 	"github.com/spf13/cobra"
@@ -24,8 +23,6 @@ type daemonChainFlags struct {
 	rpc, deployment, txKeyFile, hermes string
 }
 
-var daemonChain daemonChainFlags
-
 func (f *daemonChainFlags) register(fs *pflag.FlagSet) {
 	fs.StringVar(&f.rpc, "chain.rpc", "http://127.0.0.1:8545", "EVM JSON-RPC endpoint of the node (account routes, the consumer's channel)")
 	fs.StringVar(&f.deployment, "chain.deployment", "", "contract deployment JSON (default <data-dir>/chain/deployment.json)")
@@ -33,33 +30,20 @@ func (f *daemonChainFlags) register(fs *pflag.FlagSet) {
 	fs.StringVar(&f.hermes, "chain.hermes", "", "hermes contract of the identities' channels (default: the deployment's hermes)")
 }
 
-// conn returns the lazily-connected chain source the flags describe.
-func (f daemonChainFlags) conn(a *app, log *slog.Logger) (*node.ChainConn, error) {
-	cfg := node.ChainConfig{RPC: f.rpc, Deployment: f.deployment, TransactorKeyFile: f.txKeyFile, Log: log}
+// config is the chain source the flags describe.
+func (f daemonChainFlags) config(a *app) (node.ChainConfig, error) {
+	cfg := node.ChainConfig{RPC: f.rpc, Deployment: f.deployment, TransactorKeyFile: f.txKeyFile, Log: a.log}
 	if cfg.Deployment == "" {
 		cfg.Deployment = a.defaultDeploymentPath()
 	}
 	if f.hermes != "" {
 		h, err := identity.ParseAddress(f.hermes)
 		if err != nil {
-			return nil, fmt.Errorf("--chain.hermes: %w", err)
+			return cfg, fmt.Errorf("--chain.hermes: %w", err)
 		}
 		cfg.Hermes = h
 	}
-	return node.NewChainConn(cfg), nil
-}
-
-func init() {
-	registerDaemonExtension(daemonExtension{Name: "account", Start: startAccountRoutes})
-}
-
-// startAccountRoutes adds the /identities/{id}/{account,register,topup,
-// settle,beneficiary} routes on the daemon's chain source. The chain is
-// connected on first use, so the daemon starts without one; the routes
-// answer 503 chain_unavailable until it is reachable.
-func startAccountRoutes(_ context.Context, n *daemonNode) (func(context.Context) error, error) {
-	n.API.Add(tequilapi.AccountRoutes(n.Identities, n.Chain, n.Log)...)
-	return nil, nil
+	return cfg, nil
 }
 
 // daemon returns the running daemon's Tequilapi client when the account
@@ -70,7 +54,7 @@ func (f *accountFlags) daemon(cmd *cobra.Command) *client.Client {
 	if f.hermes != "" {
 		return nil
 	}
-	c, err := theApp.daemonClient(cmd.Context())
+	c, err := f.app.daemonClient(cmd.Context())
 	if err != nil {
 		return nil
 	}
@@ -80,10 +64,10 @@ func (f *accountFlags) daemon(cmd *cobra.Command) *client.Client {
 // daemonHandled reports whether a command run through the daemon is
 // finished (with err). It is not when the daemon has no chain (or answered
 // with one of the fallback codes): the command then acts directly.
-func daemonHandled(err error, fallback ...string) (bool, error) {
+func (f *accountFlags) daemonHandled(err error, fallback ...string) (bool, error) {
 	for _, code := range append([]string{tequilapi.CodeChainUnavailable}, fallback...) {
 		if client.IsCode(err, code) {
-			theApp.log.Info("daemon cannot do it; acting on the chain directly", "reason", err)
+			f.app.log.Info("daemon cannot do it; acting on the chain directly", "reason", err)
 			return false, nil
 		}
 	}
@@ -185,7 +169,12 @@ func (f *accountFlags) balanceViaDaemon(cmd *cobra.Command, c *client.Client) er
 	if err != nil {
 		return err
 	}
-	w := cmd.OutOrStdout()
+	f.printAccount(cmd.OutOrStdout(), a)
+	return nil
+}
+
+// printAccount prints an identity's on-chain account.
+func (f *accountFlags) printAccount(w io.Writer, a tequilapi.AccountDTO) {
 	fmt.Fprintf(w, "identity:     %s\nregistered:   %v\n", a.ID, a.Registered)
 	if a.Registered {
 		fmt.Fprintf(w, "beneficiary:  %s (%s)\n", a.Beneficiary, f.amountOf(a.BeneficiaryBalance, a.BeneficiaryBalanceWei))
@@ -199,7 +188,6 @@ func (f *accountFlags) balanceViaDaemon(cmd *cobra.Command, c *client.Client) er
 	}
 	fmt.Fprintf(w, "provider channel in hermes:\n  settled:    %s\n  stake:      %s\n",
 		f.amountOf(a.ProviderSettled, a.ProviderSettledWei), f.amountOf(a.ProviderStake, a.ProviderStakeWei))
-	return nil
 }
 
 // beneficiaryViaDaemon is `myst account beneficiary` through the daemon.

@@ -9,6 +9,7 @@ import (
 	gethcommon "github.com/ethereum/go-ethereum/common"
 
 	"github.com/openmyst/openmyst/chain/devchain"
+	"github.com/openmyst/openmyst/cmd/myst/internal/mysttest"
 )
 
 // TestAccountThroughDaemon: with a daemon running for the data dir, `myst
@@ -22,30 +23,30 @@ func TestAccountThroughDaemon(t *testing.T) {
 	}
 	rpc, dep := startChainDev(t)
 	dd := t.TempDir()
-	port := freePort(t)
+	port := mysttest.FreePort(t)
 	d, lines := startDaemonWith(t, dd, port, "--chain.rpc", rpc, "--chain.deployment", dep)
 	var seen []string
-	waitLine(t, lines, "node started", &seen)
+	mysttest.WaitLine(t, lines, "node started", &seen)
 	t.Setenv("MYST_TEQUILAPI_PORT", strconv.Itoa(port))
 
 	pf := passFile(t, "pw")
 	id := strings.TrimSpace(mustRun(t, dd, "identity", "new", "--passphrase-file", pf))
-	waitLine(t, lines, "identity created", &seen)
+	mysttest.WaitLine(t, lines, "identity created", &seen)
 
 	// No --chain.* flags: the daemon's chain is used.
 	out := mustRun(t, dd, "account", "topup", "5")
 	if !strings.Contains(out, "channel balance: 5 MYST") {
 		t.Fatalf("topup output:\n%s", out)
 	}
-	waitLine(t, lines, "channel topped up", &seen)
+	mysttest.WaitLine(t, lines, "channel topped up", &seen)
 	out = mustRun(t, dd, "account", "register", "--passphrase-file", pf)
 	if m := channelRe.FindStringSubmatch(out); m == nil {
 		t.Fatalf("register output:\n%s", out)
 	}
-	waitLine(t, lines, "identity registered", &seen)
+	mysttest.WaitLine(t, lines, "identity registered", &seen)
 	ben := gethcommon.HexToAddress("0x00000000000000000000000000000000000be4e1").Hex()
 	mustRun(t, dd, "account", "beneficiary", ben, "--passphrase-file", pf)
-	waitLine(t, lines, "beneficiary changed", &seen)
+	mysttest.WaitLine(t, lines, "beneficiary changed", &seen)
 
 	// The hermes operator (dev account, its own data dir, no daemon)
 	// promises the provider 1.5 MYST; the provider's CLI settles it
@@ -59,7 +60,7 @@ func TestAccountThroughDaemon(t *testing.T) {
 	if !strings.Contains(out, "paid 1.5 MYST (before hermes fee) to beneficiary "+ben) {
 		t.Fatalf("settle output:\n%s", out)
 	}
-	waitLine(t, lines, "promise settled", &seen)
+	mysttest.WaitLine(t, lines, "promise settled", &seen)
 
 	out = mustRun(t, dd, "account", "balance")
 	for _, want := range []string{"identity:     " + id, "registered:   true", "deployed: true", "balance:    5 MYST",
@@ -72,19 +73,19 @@ func TestAccountThroughDaemon(t *testing.T) {
 	if !strings.Contains(out, "balance:    5000000000000000000 wei") {
 		t.Fatalf("balance --wei output:\n%s", out)
 	}
-	stopDaemon(t, d, lines)
+	mysttest.Stop(t, d, lines)
 
 	// A daemon without a chain starts; its account routes answer 503 and
 	// the CLI falls back to the chain flags it was given.
 	dd2 := t.TempDir()
-	port2 := freePort(t)
+	port2 := mysttest.FreePort(t)
 	d2, lines2 := startDaemonWith(t, dd2, port2, "--chain.deployment", filepath.Join(t.TempDir(), "missing.json"))
 	seen = nil
-	waitLine(t, lines2, "node started", &seen)
+	mysttest.WaitLine(t, lines2, "node started", &seen)
 	t.Setenv("MYST_TEQUILAPI_PORT", strconv.Itoa(port2))
 	id2 := strings.TrimSpace(mustRun(t, dd2, "identity", "new", "--passphrase-file", pf))
 	base := "http://127.0.0.1:" + strconv.Itoa(port2)
-	body, code := getAuth(t, base+"/identities/"+id2+"/account", login(t, base, dd2))
+	body, code := mysttest.GetAuth(t, base+"/identities/"+id2+"/account", mysttest.Login(t, base, dd2))
 	if code != 503 || !strings.Contains(body, `"chain_unavailable"`) || !strings.Contains(body, "missing.json") {
 		t.Fatalf("account without chain: %d %s", code, body)
 	}
@@ -96,5 +97,5 @@ func TestAccountThroughDaemon(t *testing.T) {
 	if !strings.Contains(out, "identity:     "+id2) || !strings.Contains(out, "registered:   false") {
 		t.Fatalf("fallback balance output:\n%s", out)
 	}
-	stopDaemon(t, d2, lines2)
+	mysttest.Stop(t, d2, lines2)
 }

@@ -7,9 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"math/big"
-	"net"
 	"net/http"
-	"net/http/httptest"
 	"os"
 	"strconv"
 	"strings"
@@ -20,6 +18,7 @@ import (
 	"github.com/ethereum/go-ethereum/crypto"
 
 	"github.com/openmyst/openmyst/chain"
+	"github.com/openmyst/openmyst/cmd/myst/internal/mysttest"
 	"github.com/openmyst/openmyst/identity"
 	"github.com/openmyst/openmyst/market"
 	"github.com/openmyst/openmyst/node"
@@ -42,24 +41,15 @@ func TestBenchServiceRSS(t *testing.T) {
 	seconds := benchEnv("MYST_BENCH_SECONDS", 60)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Duration(seconds)*time.Second+10*time.Minute)
 	defer cancel()
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { _, _ = io.WriteString(w, strings.Repeat("x", 1024)) }))
-	defer srv.Close()
-	_, port, _ := net.SplitHostPort(srv.Listener.Addr().String())
-	d, err := node.StartDevnet(ctx, node.DevnetConfig{DataDir: t.TempDir(), Providers: []node.ProviderSpec{}, Log: slog.New(slog.DiscardHandler)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer d.Close()
+	port := mysttest.WebServer(t, strings.Repeat("x", 1024))
+	d := mysttest.Devnet(ctx, t)
 	dd := t.TempDir()
-	pf := passFile(t, "provider-pw")
-	if _, err := runCLI(t, dd, "identity", "new", "--passphrase-file", pf, "--set-default"); err != nil {
-		t.Fatal(err)
-	}
-	cmd, lines := startService(t, dd, freePort(t), "--passphrase-file", pf, "--chain.rpc", d.Chain.URL(), "--chain.deployment", d.DeploymentPath(),
+	_, pf := newDefaultIdentity(t, dd, "provider-pw")
+	cmd, lines := startService(t, dd, mysttest.FreePort(t), "--passphrase-file", pf, "--chain.rpc", d.Chain.URL(), "--chain.deployment", d.DeploymentPath(),
 		"--hermes.url", d.Hermes.URL(), "--p2p.bootstrap", d.BootstrapAddrs()[0], "--p2p.listen", "/ip4/127.0.0.1/tcp/0", "--wg.port", "0",
 		"--location.country", "FR", "--exit.allow", "tcp:127.0.0.1/32 port "+port)
 	var seen []string
-	waitLine(t, lines, "tequilapi: http://", &seen)
+	mysttest.WaitLine(t, lines, "tequilapi: http://", &seen)
 	rss := func() uint64 {
 		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", cmd.Process.Pid))
 		if err != nil {
@@ -155,7 +145,7 @@ func TestBenchServiceRSS(t *testing.T) {
 				case <-stop:
 					return
 				case <-tk.C:
-					if resp, err := (&http.Client{Transport: tr, Timeout: 10 * time.Second}).Get(srv.URL); err == nil {
+					if resp, err := (&http.Client{Transport: tr, Timeout: 10 * time.Second}).Get("http://127.0.0.1:" + port); err == nil {
 						_, _ = io.Copy(io.Discard, resp.Body)
 						resp.Body.Close()
 					}

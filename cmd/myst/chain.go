@@ -22,16 +22,16 @@ func (a *app) defaultDeploymentPath() string {
 	return filepath.Join(a.dataDir, "chain", "deployment.json")
 }
 
-func newChainCmd() *cobra.Command {
+func newChainCmd(a *app) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "chain",
 		Short: "Blockchain tools: the embedded dev chain, contract deployment",
 	}
-	cmd.AddCommand(newChainDevCmd(), newChainDeployCmd())
+	cmd.AddCommand(newChainDevCmd(a), newChainDeployCmd(a))
 	return cmd
 }
 
-func newChainDevCmd() *cobra.Command {
+func newChainDevCmd(a *app) *cobra.Command {
 	var (
 		host, datadir, depPath string
 		port                   int
@@ -55,18 +55,18 @@ never send real value to them.`,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx := cmd.Context()
 			if depPath == "" {
-				depPath = theApp.defaultDeploymentPath()
+				depPath = a.defaultDeploymentPath()
 			}
 			dc, err := devchain.Start(ctx, devchain.Config{
 				Host: host, Port: port, Period: period, DataDir: datadir,
-				ExitTimelock: exitTimelock, FeeNoticeDelay: feeDelay, Log: theApp.log,
+				ExitTimelock: exitTimelock, FeeNoticeDelay: feeDelay, Log: a.log,
 			})
 			if err != nil {
 				return err
 			}
 			defer func() {
 				if err := dc.Close(); err != nil {
-					theApp.log.Error("dev chain close", "err", err)
+					a.log.Error("dev chain close", "err", err)
 				}
 			}()
 			dep := dc.Deployment()
@@ -91,7 +91,7 @@ never send real value to them.`,
 			}
 			fmt.Fprintf(w, "try: curl -s -H 'Content-Type: application/json' -d '{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"eth_blockNumber\",\"params\":[]}' %s\n", dc.URL())
 			<-ctx.Done()
-			theApp.log.Info("dev chain stopping")
+			a.log.Info("dev chain stopping")
 			return nil
 		},
 	}
@@ -106,7 +106,7 @@ never send real value to them.`,
 	return cmd
 }
 
-func newChainDeployCmd() *cobra.Command {
+func newChainDeployCmd(a *app) *cobra.Command {
 	var (
 		rpc, keyFile, out, supply, holder, minStake string
 		faucet                                      bool
@@ -127,7 +127,7 @@ Hermes hubs register themselves afterwards (myst hermes).`,
 				return errors.New("--chain.transactor-key-file is required (the deployer pays gas)")
 			}
 			if out == "" {
-				out = theApp.defaultDeploymentPath()
+				out = a.defaultDeploymentPath()
 			}
 			sup, err := chain.ParseMYST(supply)
 			if err != nil {
@@ -152,7 +152,7 @@ Hermes hubs register themselves afterwards (myst hermes).`,
 				return fmt.Errorf("dial %s: %w", rpc, err)
 			}
 			defer eth.Close()
-			tx, err := chain.NewTransactor(ctx, eth, key, theApp.log)
+			tx, err := chain.NewTransactor(ctx, eth, key, a.log)
 			if err != nil {
 				return err
 			}

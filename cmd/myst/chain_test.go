@@ -17,19 +17,20 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/openmyst/openmyst/chain/devchain"
+	"github.com/openmyst/openmyst/cmd/myst/internal/mysttest"
 )
 
 // startChainDev runs `myst chain dev` in-process on a free port until the
 // test ends, and returns the RPC URL and the deployment file.
 func startChainDev(t *testing.T) (string, string) {
 	t.Helper()
-	port := freePort(t)
+	port := mysttest.FreePort(t)
 	dd := t.TempDir()
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	var out bytes.Buffer
 	go func() {
-		root := newRootCmd()
+		root, _ := newTestRoot()
 		root.SetOut(&out)
 		root.SetErr(&bytes.Buffer{})
 		root.SetArgs([]string{"--data-dir", dd, "--log-level", "warn", "chain", "dev", "--port", strconv.Itoa(port)})
@@ -94,7 +95,7 @@ var channelRe = regexp.MustCompile(`channel: (0x[0-9a-fA-F]{40})`)
 // promise the hermes settles; a provider registers, sets its beneficiary
 // and settles the hermes's promise to it.
 func TestAccountCLIEndToEnd(t *testing.T) {
-	t.Setenv("MYST_TEQUILAPI_PORT", strconv.Itoa(freePort(t)))
+	t.Setenv("MYST_TEQUILAPI_PORT", strconv.Itoa(mysttest.FreePort(t)))
 	rpc, dep := startChainDev(t)
 	common := []string{"--chain.rpc", rpc, "--chain.deployment", dep}
 	acct := func(args ...string) []string { return append(append([]string{"account"}, args...), common...) }

@@ -5,9 +5,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
-	"net/http/httptest"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -20,6 +18,7 @@ import (
 	"github.com/ethereum/go-ethereum/common"
 
 	"github.com/openmyst/openmyst/chain"
+	"github.com/openmyst/openmyst/cmd/myst/internal/mysttest"
 	"github.com/openmyst/openmyst/identity"
 	"github.com/openmyst/openmyst/node"
 	"github.com/openmyst/openmyst/tunnel"
@@ -36,9 +35,7 @@ func TestConnectThroughDaemon(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	body := strings.Repeat("openmyst ", 100_000)
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { _, _ = io.WriteString(w, body) }))
-	defer srv.Close()
-	_, port, _ := net.SplitHostPort(srv.Listener.Addr().String())
+	port := mysttest.WebServer(t, body)
 	rule, err := tunnel.ParseRule("tcp:127.0.0.1/32 port " + port)
 	if err != nil {
 		t.Fatal(err)
@@ -78,15 +75,15 @@ func TestConnectThroughDaemon(t *testing.T) {
 	}
 	ids.LockAll()
 
-	apiPort := freePort(t)
+	apiPort := mysttest.FreePort(t)
 	daemon, lines := startDaemonWith(t, dd, apiPort, "--p2p.bootstrap", d.BootstrapAddrs()[0],
 		"--consumer.passphrase-file", pf, "--chain.rpc", d.Chain.URL(), "--chain.deployment", d.DeploymentPath())
 	var seen []string
-	waitLine(t, lines, "node started", &seen)
+	mysttest.WaitLine(t, lines, "node started", &seen)
 	listeners := tcpListeners(t, daemon.Process.Pid)
 	api := []string{"--tequilapi.port", strconv.Itoa(apiPort)}
 
-	socks := fmt.Sprintf("127.0.0.1:%d", freePort(t))
+	socks := fmt.Sprintf("127.0.0.1:%d", mysttest.FreePort(t))
 	out, err = runCLI(t, dd, append(api, "connect", "--country", "DE", "--proxy", socks)...)
 	if err != nil {
 		t.Fatalf("myst connect: %v %s", err, out)
@@ -100,7 +97,7 @@ func TestConnectThroughDaemon(t *testing.T) {
 		t.Fatalf("daemon listens on %d TCP sockets after connect, want %d (its own + the SOCKS5 proxy)", got, listeners+1)
 	}
 	tr := &http.Transport{Proxy: http.ProxyURL(&url.URL{Scheme: "socks5", Host: socks})}
-	resp, err := (&http.Client{Transport: tr, Timeout: 30 * time.Second}).Get(srv.URL)
+	resp, err := (&http.Client{Transport: tr, Timeout: 30 * time.Second}).Get("http://127.0.0.1:" + port)
 	if err != nil {
 		t.Fatalf("GET through the daemon's SOCKS5 proxy: %v", err)
 	}
@@ -118,8 +115,8 @@ func TestConnectThroughDaemon(t *testing.T) {
 		t.Fatal("a second connect succeeded while connected")
 	}
 	base := "http://127.0.0.1:" + strconv.Itoa(apiPort)
-	token := login(t, base, dd)
-	if b, code := getAuth(t, base+"/sessions", token); code != 200 || !strings.Contains(b, `"role":"consumer"`) {
+	token := mysttest.Login(t, base, dd)
+	if b, code := mysttest.GetAuth(t, base+"/sessions", token); code != 200 || !strings.Contains(b, `"role":"consumer"`) {
 		t.Fatalf("GET /sessions: %d %s", code, b)
 	}
 	out, err = runCLI(t, dd, append(api, "disconnect")...)
@@ -129,7 +126,7 @@ func TestConnectThroughDaemon(t *testing.T) {
 	if _, err := runCLI(t, dd, append(api, "status")...); err == nil {
 		t.Fatal("status after disconnect succeeded")
 	}
-	stopDaemon(t, daemon, lines)
+	mysttest.Stop(t, daemon, lines)
 }
 
 // tcpListeners counts the listening TCP sockets process pid holds.

@@ -18,6 +18,7 @@ import (
 	"github.com/ethereum/go-ethereum/accounts/keystore"
 
 	"github.com/openmyst/openmyst/chain/devchain"
+	"github.com/openmyst/openmyst/cmd/myst/internal/mysttest"
 	"github.com/openmyst/openmyst/internal/testenv"
 	"github.com/openmyst/openmyst/tunnel/netns"
 )
@@ -163,7 +164,9 @@ func TestConnectTunReconnect(t *testing.T) {
 		case <-time.After(50 * time.Millisecond):
 		}
 	}
-	mainEnv := func(args ...string) []string { return append([]string{"MYST_TEST_RUN_MAIN=1", os.Args[0]}, args...) }
+	mainEnv := func(args ...string) []string {
+		return append([]string{mysttest.RunMainEnv + "=1", os.Args[0]}, args...)
+	}
 	service := func(ns *netns.NS, dd, chainURL, hermesURL, boot, addr, perGiB string) *netns.Proc {
 		return ns.Start("env", mainEnv("--data-dir", dd, "--keystore.light-scrypt", "service", "--passphrase-file", pf,
 			"--chain.rpc", chainURL, "--chain.deployment", st.Deployment, "--hermes.url", hermesURL, "--p2p.bootstrap", boot,

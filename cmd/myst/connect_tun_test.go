@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -23,14 +22,12 @@ import (
 	"time"
 
 	"github.com/ethereum/go-ethereum/accounts/keystore"
-	"github.com/ethereum/go-ethereum/common"
 
 	"github.com/openmyst/openmyst/chain/devchain"
+	"github.com/openmyst/openmyst/cmd/myst/internal/mysttest"
 	hclient "github.com/openmyst/openmyst/hermes/client"
 	"github.com/openmyst/openmyst/internal/testenv"
-	"github.com/openmyst/openmyst/market"
 	"github.com/openmyst/openmyst/node"
-	"github.com/openmyst/openmyst/session/consumer"
 	"github.com/openmyst/openmyst/tunnel/netns"
 )
 
@@ -188,12 +185,7 @@ func TestConnectTunEndToEnd(t *testing.T) {
 	// Identities: a fresh provider, and the devnet's funded consumer
 	// imported into the consumer's keystore.
 	provDD, consDD, dir := t.TempDir(), t.TempDir(), t.TempDir()
-	pf := passFile(t, "tun-e2e")
-	out, err := runCLI(t, provDD, "identity", "new", "--passphrase-file", pf, "--set-default")
-	if err != nil {
-		t.Fatal(err)
-	}
-	provider := strings.TrimSpace(out)
+	provider, pf := newDefaultIdentity(t, provDD, "tun-e2e")
 	ks := keystore.NewKeyStore(filepath.Join(dir, "ks"), keystore.LightScryptN, keystore.LightScryptP)
 	acct, err := ks.ImportECDSA(devchain.DevKey(tDevnetConsumerAccount), "tun-e2e")
 	if err != nil {
@@ -225,7 +217,9 @@ func TestConnectTunEndToEnd(t *testing.T) {
 		case <-time.After(50 * time.Millisecond):
 		}
 	}
-	mainEnv := func(args ...string) []string { return append([]string{"MYST_TEST_RUN_MAIN=1", os.Args[0]}, args...) }
+	mainEnv := func(args ...string) []string {
+		return append([]string{mysttest.RunMainEnv + "=1", os.Args[0]}, args...)
+	}
 	svc := hub.Start("env", mainEnv("--data-dir", provDD, "--keystore.light-scrypt", "service", "--passphrase-file", pf,
 		"--chain.rpc", st.ChainURL, "--chain.deployment", st.Deployment, "--hermes.url", st.HermesURL, "--p2p.bootstrap", st.Bootstrap,
 		"--p2p.listen", "/ip4/"+tHub+"/tcp/0", "--wg.port", "0", "--wg.advertise", tHub, "--exit-mode", "kernel",
@@ -479,77 +473,10 @@ func TestConnectTunFlags(t *testing.T) {
 		t.Fatal(err)
 	}
 	cmd := exec.Command(exe, "--data-dir", filepath.Join(dd, "data"), "connect", "--tun")
-	cmd.Env = append(os.Environ(), "MYST_TEST_RUN_MAIN=1")
+	cmd.Env = append(os.Environ(), mysttest.RunMainEnv+"=1")
 	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
 	out, err := cmd.CombinedOutput()
 	if err == nil || !strings.Contains(string(out), "needs root") {
 		t.Fatalf("--tun as nobody: %v\n%s", err, out)
-	}
-}
-
-// TestRPCControlAddrs: the chain RPC URL becomes the control destinations
-// kept outside the tunnel.
-func TestRPCControlAddrs(t *testing.T) {
-	for _, tc := range []struct {
-		url  string
-		want []string
-		err  bool
-	}{
-		{url: "http://10.0.0.1:8545", want: []string{"10.0.0.1:8545"}},
-		{url: "https://[2001:db8::1]/rpc", want: []string{"[2001:db8::1]:443"}},
-		{url: "ws://192.0.2.1", want: []string{"192.0.2.1:80"}},
-		{url: "/var/lib/geth/geth.ipc"},
-		{url: "ftp://192.0.2.1"},
-		{url: "http://10.0.0.1:0", err: true},
-		{url: "http://10.0.0.1:99999", err: true},
-	} {
-		got, err := rpcControlAddrs(t.Context(), tc.url)
-		if (err != nil) != tc.err {
-			t.Errorf("%s: err = %v, want error %v", tc.url, err, tc.err)
-			continue
-		}
-		var s []string
-		for _, a := range got {
-			s = append(s, a.String())
-		}
-		if strings.Join(s, ",") != strings.Join(tc.want, ",") {
-			t.Errorf("%s: %v, want %v", tc.url, s, tc.want)
-		}
-	}
-	// A host name is resolved now, before the kill switch is up.
-	got, err := rpcControlAddrs(t.Context(), "http://localhost:8545")
-	if err != nil || len(got) == 0 || !got[0].Addr().IsLoopback() || got[0].Port() != 8545 {
-		t.Fatalf("localhost: %v, %v", got, err)
-	}
-}
-
-// TestPickReconnect: excluded providers never, just-failed ones only as a
-// last resort.
-func TestPickReconnect(t *testing.T) {
-	a, b, c := common.HexToAddress("0x01"), common.HexToAddress("0x02"), common.HexToAddress("0x03")
-	ps := []market.Proposal{{ProviderID: a}, {ProviderID: b}, {ProviderID: c}}
-	f := market.Filter{Sort: market.SortProvider}
-	pick := func(exclude, avoid map[common.Address]bool) common.Address {
-		t.Helper()
-		p, err := pickReconnect(ps, f, exclude, avoid)
-		if err != nil {
-			return common.Address{}
-		}
-		return p.ProviderID
-	}
-	if got := pick(nil, nil); got != a {
-		t.Fatalf("no constraints: %s, want %s", got, a)
-	}
-	if got := pick(nil, map[common.Address]bool{a: true}); got != b {
-		t.Fatalf("a just failed: %s, want %s", got, b)
-	}
-	if got := pick(map[common.Address]bool{b: true}, map[common.Address]bool{a: true}); got != c {
-		t.Fatalf("a failed, b overcharged: %s, want %s", got, c)
-	}
-	if got := pick(map[common.Address]bool{b: true, c: true}, map[common.Address]bool{a: true}); got != a {
-		t.Fatalf("only the failed one is left: %s, want %s", got, a)
-	}
-	if _, err := pickReconnect(ps, f, map[common.Address]bool{a: true, b: true, c: true}, nil); !errors.Is(err, consumer.ErrNoProposal) {
-		t.Fatalf("all excluded: %v, want ErrNoProposal", err)
 	}
 }

@@ -4,18 +4,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"log/slog"
 	"net"
 	"net/http"
-	"path/filepath"
 	"strconv"
 	"time"
 
 	"github.com/spf13/cobra"
-	"github.com/spf13/pflag"
 
 	"github.com/openmyst/openmyst/buildinfo"
-	"github.com/openmyst/openmyst/discovery"
 	"github.com/openmyst/openmyst/identity"
 	"github.com/openmyst/openmyst/node"
 	"github.com/openmyst/openmyst/p2p"
@@ -24,62 +20,22 @@ import (
 	"github.com/openmyst/openmyst/tequilapi/client"
 )
 
-// daemonNode is what a daemon extension gets: the node's open parts.
-type daemonNode struct {
-	// DataDir is the node's data dir.
-	DataDir string
-	// Log is the node logger.
-	Log *slog.Logger
-	// DB is the node store.
-	DB *storage.DB
-	// Identities is the keystore.
-	Identities *identity.Manager
-	// API is the Tequilapi server; add routes with API.Add before the
-	// extension's start returns.
-	API *tequilapi.Server
-	// Chain is the node's one chain source (--chain.rpc,
-	// --chain.deployment), connected on first use; every extension that
-	// needs the chain uses it.
-	Chain *node.ChainConn
-	// P2P and Discovery are the node's one libp2p host and discovery
-	// service, set by the discovery extension when it starts; extensions
-	// that need the p2p network (the consumer, a provider) read them when
-	// they start their work, and never start a host of their own.
-	P2P       *p2p.Node
-	Discovery *discovery.Service
+// daemonFlags are the flags of `myst daemon`, one struct per part.
+type daemonFlags struct {
+	allowRemote bool
+	chain       daemonChainFlags
+	disc        discoveryFlags
+	serve       serveFlags
+	cons        consumerFlags
 }
 
-// daemonExtension plugs a capability into `myst daemon`. Register one from
-// an init function in your own cmd/myst/<name>.go:
-//
-//	func init() {
-//		registerDaemonExtension(daemonExtension{Name: "proposals", Flags: ..., Start: ...})
-//	}
-type daemonExtension struct {
-	// Name identifies the extension in logs and errors.
-	Name string
-	// Base marks an extension others build on (the p2p node): base
-	// extensions start before the others and stop after them, whatever
-	// the registration order.
-	Base bool
-	// Flags declares the extension's daemon flags (optional); they are
-	// resolved from env and config.toml like every flag.
-	Flags func(fs *pflag.FlagSet)
-	// Start starts the extension. It must not block; work runs in
-	// goroutines tied to ctx (canceled at shutdown). stop (optional) is
-	// called at shutdown in reverse start order.
-	Start func(ctx context.Context, n *daemonNode) (stop func(context.Context) error, err error)
+// consumerFlags configure the daemon's consumer (PUT /connection).
+type consumerFlags struct {
+	identity, passFile, socks string
 }
 
-var daemonExtensions []daemonExtension
-
-// registerDaemonExtension adds e to every `myst daemon` built afterwards.
-func registerDaemonExtension(e daemonExtension) {
-	daemonExtensions = append(daemonExtensions, e)
-}
-
-func newDaemonCmd() *cobra.Command {
-	var allowRemote bool
+func newDaemonCmd(a *app) *cobra.Command {
+	f := &daemonFlags{}
 	cmd := &cobra.Command{
 		Use:   "daemon",
 		Short: "Run the node: storage, identities and the Tequilapi REST API",
@@ -91,129 +47,108 @@ On first start a random Tequilapi password is generated, stored in
 and send the token as "Authorization: Bearer <token>".`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			return runDaemon(cmd.Context(), cmd, allowRemote)
+			cfg, err := f.config(a, cmd)
+			if err != nil {
+				return err
+			}
+			return node.RunDaemon(cmd.Context(), cfg)
 		},
 	}
-	cmd.Flags().BoolVar(&allowRemote, "tequilapi.allow-remote", false, "allow Tequilapi to listen on a non-loopback address")
-	daemonChain.register(cmd.Flags())
-	for _, e := range daemonExtensions {
-		if e.Flags != nil {
-			e.Flags(cmd.Flags())
-		}
-	}
+	fs := cmd.Flags()
+	fs.BoolVar(&f.allowRemote, "tequilapi.allow-remote", false, "allow Tequilapi to listen on a non-loopback address")
+	f.chain.register(fs)
+	f.disc.register(fs)
+	s := &f.serve
+	fs.BoolVar(&s.on, "provider.serve", false, "serve paid WireGuard sessions on the daemon's p2p host (like myst service): registers --provider.identity, announces its proposal (--location.*, --price.*) and adds GET /earnings, POST /settle")
+	fs.StringVar(&s.hermesURL, "provider.hermes-url", "http://127.0.0.1:4060", "hermes API of the served provider: https://..., or http:// to loopback")
+	s.hermesTLS.register(fs, "provider.hermes-")
+	fs.StringVar(&s.exitMode, "exit.mode", "userspace", "exit mode of the served provider: userspace (no privileges) or kernel")
+	fs.StringSliceVar(&s.allow, "exit.allow", nil, "extra exit allow rules of the served provider, e.g. \"tcp:127.0.0.1/32 port 8080\"")
+	fs.StringVar(&s.advertise, "wg.advertise", "127.0.0.1", "address consumers reach the served provider's WireGuard port at")
+	fs.Uint16Var(&s.wgPort, "wg.port", 51820, "WireGuard UDP port of the served provider")
+	fs.DurationVar(&s.payInterval, "payment.interval", 0, "invoice interval of the served provider (default 30s)")
+	fs.DurationVar(&s.payGrace, "payment.grace", 0, "how long an invoice may stay unpaid before the session ends (default 30s)")
+	c := &f.cons
+	fs.StringVar(&c.identity, "consumer.identity", "", "consumer identity paying for connections (default: the default identity)")
+	fs.StringVar(&c.passFile, "consumer.passphrase-file", "", "file with the consumer identity's passphrase (or $"+node.PassphraseEnv+")")
+	fs.StringVar(&c.socks, "consumer.socks", "127.0.0.1:1080", "default local SOCKS5 proxy address of a connection")
 	return cmd
 }
 
-func runDaemon(ctx context.Context, cmd *cobra.Command, allowRemote bool) error {
-	a := theApp
-	log := a.log
-	if err := a.ensureDataDir(); err != nil {
-		return err
+// config is the node.DaemonConfig the flags describe.
+func (f *daemonFlags) config(a *app, cmd *cobra.Command) (node.DaemonConfig, error) {
+	cfg := node.DaemonConfig{
+		DataDir: a.dataDir, LightScrypt: a.lightScrypt, Version: buildinfo.String(), Log: a.log,
+		API: tequilapi.Config{
+			Address: a.tequilapiAddress, Port: a.tequilapiPort, AllowRemote: f.allowRemote,
+			PasswordFile: a.passwordFile(), Version: buildinfo.String(), Log: a.log,
+		},
+		ShowPassword: a.showPassword(cmd),
+		Consumer:     node.DaemonConsumer{SOCKS: f.cons.socks},
 	}
-	db, err := storage.Open(filepath.Join(a.dataDir, storage.FileName))
-	if err != nil {
-		return err
+	var err error
+	if cfg.Chain, err = f.chain.config(a); err != nil {
+		return cfg, err
 	}
-	defer func() {
-		if err := db.Close(); err != nil {
-			log.Error("close storage", "err", err)
+	if cfg.Consumer.Identity, err = identityRef(f.cons.identity, f.cons.passFile); err != nil {
+		return cfg, fmt.Errorf("--consumer.identity: %w", err)
+	}
+	d := &f.disc
+	if cfg.P2P.Bootstrap, err = p2p.ParseBootstrap(d.p2p.bootstrap); err != nil {
+		return cfg, err
+	}
+	cfg.P2P.ListenAddrs, cfg.P2P.NAT, cfg.P2P.Bootstrapper, cfg.P2P.ChainID = d.p2p.listen, d.p2p.nat, d.bootstrapper, d.p2p.chainID
+	prov := &cfg.Provider
+	if prov.Identity, err = identityRef(d.identity, d.passFile); err != nil {
+		return cfg, fmt.Errorf("--provider.identity: %w", err)
+	}
+	prov.TTL = d.ttl
+	if d.announce {
+		prov.Announce = true
+		if prov.Offer, err = d.offer(); err != nil {
+			return cfg, err
 		}
-	}()
-	ids, err := a.identityManager(db)
-	if err != nil {
-		return err
 	}
-	defer ids.LockAll()
-
-	pw, created, err := tequilapi.EnsurePassword(a.passwordFile())
-	if err != nil {
-		return err
-	}
-	if created {
-		// Shown once, on the terminal only, never logged.
-		fmt.Fprintf(cmd.ErrOrStderr(), "Tequilapi password for user %q (shown once, stored in %s): %s\n", tequilapi.Username, a.passwordFile(), pw)
-	}
-	srv, err := tequilapi.New(tequilapi.Config{
-		Address:      a.tequilapiAddress,
-		Port:         a.tequilapiPort,
-		AllowRemote:  allowRemote,
-		PasswordFile: a.passwordFile(),
-		Version:      buildinfo.String(),
-		Log:          log,
-	})
-	if err != nil {
-		return err
-	}
-	srv.Add(tequilapi.IdentityRoutes(ids, log)...)
-
-	cc, err := daemonChain.conn(a, log)
-	if err != nil {
-		return err
-	}
-	defer cc.Close()
-
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	node := &daemonNode{DataDir: a.dataDir, Log: log, DB: db, Identities: ids, API: srv, Chain: cc}
-	var stops []func(context.Context) error
-	var stopNames []string
-	defer func() {
-		// Stop extensions in reverse order, with a bounded grace period.
-		sctx, scancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
-		defer scancel()
-		for i := len(stops) - 1; i >= 0; i-- {
-			if err := stops[i](sctx); err != nil {
-				log.Error("stop "+stopNames[i], "err", err)
-			}
+	if d.announce || f.serve.on { // (offer checked it when announcing)
+		if prov.Location, err = d.loc.config(); err != nil {
+			return cfg, fmt.Errorf("--provider.serve: %w", err)
 		}
-	}()
-	for _, e := range startOrder(daemonExtensions) {
-		stop, err := e.Start(ctx, node)
+	}
+	if f.serve.on {
+		f.serve.priceHour, f.serve.priceGiB = d.priceHour, d.priceGiB
+		pc, err := f.serve.config()
 		if err != nil {
-			return fmt.Errorf("start %s: %w", e.Name, err)
+			return cfg, err
 		}
-		if stop != nil {
-			stops = append(stops, stop)
-			stopNames = append(stopNames, e.Name)
-		}
-		log.Debug("daemon extension started", "name", e.Name)
+		prov.Serve = &pc
 	}
-
-	ln, err := srv.Listen()
-	if err != nil {
-		return err
-	}
-	log.Info("node started", "data_dir", a.dataDir, "tequilapi", "http://"+ln.Addr().String(), "version", buildinfo.String())
-	err = srv.Serve(ctx, ln)
-	log.Info("node stopping")
-	return err
+	return cfg, nil
 }
 
-// startOrder is the extensions, base ones first, otherwise in
-// registration order.
-func startOrder(es []daemonExtension) []daemonExtension {
-	out := make([]daemonExtension, 0, len(es))
-	for _, base := range []bool{true, false} {
-		for _, e := range es {
-			if e.Base == base {
-				out = append(out, e)
-			}
-		}
+// identityRef is an identity flag (empty: the default identity) and its
+// passphrase file.
+func identityRef(addr, passFile string) (node.IdentityRef, error) {
+	r := node.IdentityRef{PassphraseFile: passFile}
+	if addr == "" {
+		return r, nil
 	}
-	return out
+	a, err := identity.ParseAddress(addr)
+	r.Address = a
+	return r, err
+}
+
+// showPassword prints a new Tequilapi password once, on the terminal
+// only, never in the log.
+func (a *app) showPassword(cmd *cobra.Command) func(string) {
+	return func(pw string) {
+		fmt.Fprintf(cmd.ErrOrStderr(), "Tequilapi password for user %q (shown once, stored in %s): %s\n", tequilapi.Username, a.passwordFile(), pw)
+	}
 }
 
 // identityManager opens the keystore; db may be nil (default identity then
 // not remembered).
 func (a *app) identityManager(db *storage.DB) (*identity.Manager, error) {
-	var opts []identity.Option
-	if db != nil {
-		opts = append(opts, identity.WithSettings(db))
-	}
-	if a.lightScrypt {
-		opts = append(opts, identity.WithLightScrypt())
-	}
-	return identity.NewManager(a.keystoreDir(), opts...)
+	return node.NewIdentityManager(a.dataDir, db, a.lightScrypt)
 }
 
 // tequilapiURL is the base URL of the configured Tequilapi.

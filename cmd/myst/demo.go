@@ -12,7 +12,7 @@ import (
 	"github.com/openmyst/openmyst/node"
 )
 
-func newDemoCmd() *cobra.Command {
+func newDemoCmd(a *app) *cobra.Command {
 	var sizeMiB int
 	var country string
 	cmd := &cobra.Command{
@@ -28,7 +28,7 @@ settles the provider on chain and prints a report.`,
 			out := cmd.OutOrStdout()
 			fmt.Fprintln(out, "myst demo: a paid session on an in-process devnet")
 			rep, err := node.RunDemo(cmd.Context(), node.DemoConfig{
-				DataDir: devnetDataDir(cmd), Size: sizeMiB << 20, Country: country, Progress: progressTo(out), Log: devnetLog(cmd),
+				DataDir: a.devnetDataDir(cmd), Size: sizeMiB << 20, Country: country, Progress: progressTo(out), Log: a.devnetLog(cmd),
 			})
 			if err != nil {
 				return err

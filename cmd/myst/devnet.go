@@ -15,17 +15,17 @@ import (
 
 // devnetLog is the log of in-process networks: warnings only unless
 // --log-level was given, so progress and reports stay readable.
-func devnetLog(cmd *cobra.Command) *slog.Logger {
+func (a *app) devnetLog(cmd *cobra.Command) *slog.Logger {
 	if f := cmd.Flag("log-level"); f != nil && f.Changed {
-		return theApp.log
+		return a.log
 	}
 	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 }
 
 // devnetDataDir is --data-dir when given explicitly, else "" (a temp dir).
-func devnetDataDir(cmd *cobra.Command) string {
+func (a *app) devnetDataDir(cmd *cobra.Command) string {
 	if f := cmd.Flag(config.DataDirFlag); (f != nil && f.Changed) || os.Getenv("MYST_DATA_DIR") != "" {
-		return theApp.dataDir
+		return a.dataDir
 	}
 	return ""
 }
@@ -34,7 +34,7 @@ func progressTo(w io.Writer) func(string) {
 	return func(s string) { fmt.Fprintf(w, "  .. %s\n", s) }
 }
 
-func newDevnetCmd() *cobra.Command {
+func newDevnetCmd(a *app) *cobra.Command {
 	var chainPort int
 	return &cobra.Command{
 		Use:   "devnet",
@@ -52,7 +52,7 @@ The dev keys are public (dev chains only).`,
 			out := cmd.OutOrStdout()
 			fmt.Fprintln(out, "starting devnet")
 			d, err := node.StartDevnet(ctx, node.DevnetConfig{
-				DataDir: devnetDataDir(cmd), ChainPort: chainPort, Progress: progressTo(out), Log: devnetLog(cmd),
+				DataDir: a.devnetDataDir(cmd), ChainPort: chainPort, Progress: progressTo(out), Log: a.devnetLog(cmd),
 			})
 			if err != nil {
 				return err

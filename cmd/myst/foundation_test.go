@@ -1,11 +1,10 @@
 package main
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"errors"
-	"net"
+	"log/slog"
 	"net/http"
 	"os"
 	"os/exec"
@@ -13,12 +12,11 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
-	"syscall"
 	"testing"
-	"time"
 
-	"github.com/spf13/pflag"
+	"github.com/spf13/cobra"
 
+	"github.com/openmyst/openmyst/cmd/myst/internal/mysttest"
 	"github.com/openmyst/openmyst/identity"
 	"github.com/openmyst/openmyst/tequilapi"
 	"github.com/openmyst/openmyst/tequilapi/client"
@@ -27,23 +25,36 @@ import (
 // TestMain lets the test binary act as the myst binary for subprocess
 // tests (MYST_TEST_RUN_MAIN=1).
 func TestMain(m *testing.M) {
-	if os.Getenv("MYST_TEST_RUN_MAIN") == "1" {
+	if os.Getenv(mysttest.RunMainEnv) == "1" {
 		main()
 		os.Exit(0)
 	}
 	os.Exit(m.Run())
 }
 
+// newTestRoot is the root command over a fresh app.
+func newTestRoot() (*cobra.Command, *app) {
+	a := &app{log: slog.Default()}
+	return newRootCmd(a), a
+}
+
 // runCLI executes the root command in-process and returns stdout.
 func runCLI(t *testing.T, dataDir string, args ...string) (string, error) {
 	t.Helper()
-	root := newRootCmd()
+	out, _, err := runCLIApp(t, dataDir, args...)
+	return out, err
+}
+
+// runCLIApp is runCLI, also returning the resolved app.
+func runCLIApp(t *testing.T, dataDir string, args ...string) (string, *app, error) {
+	t.Helper()
+	root, a := newTestRoot()
 	var out, errOut bytes.Buffer
 	root.SetOut(&out)
 	root.SetErr(&errOut)
 	root.SetArgs(append([]string{"--data-dir", dataDir, "--keystore.light-scrypt", "--log-level", "warn"}, args...))
 	err := root.ExecuteContext(context.Background())
-	return out.String(), err
+	return out.String(), a, err
 }
 
 func passFile(t *testing.T, pw string) string {
@@ -58,7 +69,7 @@ func passFile(t *testing.T, pw string) string {
 var addrRe = regexp.MustCompile(`^0x[0-9a-fA-F]{40}$`)
 
 func TestIdentityNewThenList(t *testing.T) {
-	t.Setenv("MYST_TEQUILAPI_PORT", strconv.Itoa(freePort(t)))
+	t.Setenv("MYST_TEQUILAPI_PORT", strconv.Itoa(mysttest.FreePort(t)))
 	dd := t.TempDir()
 	out, err := runCLI(t, dd, "identity", "new", "--passphrase-file", passFile(t, "pw1"))
 	if err != nil {
@@ -104,7 +115,7 @@ func TestIdentityNewThenList(t *testing.T) {
 }
 
 func TestIdentitySignVerifyExportImport(t *testing.T) {
-	t.Setenv("MYST_TEQUILAPI_PORT", strconv.Itoa(freePort(t)))
+	t.Setenv("MYST_TEQUILAPI_PORT", strconv.Itoa(mysttest.FreePort(t)))
 	dd := t.TempDir()
 	pf := passFile(t, "secret")
 	out, err := runCLI(t, dd, "identity", "new", "--passphrase-file", pf)
@@ -158,7 +169,7 @@ func TestPassphraseRequired(t *testing.T) {
 		t.Fatalf("identity new without passphrase: %v", err)
 	}
 	t.Setenv("MYST_PASSPHRASE", "from env")
-	t.Setenv("MYST_TEQUILAPI_PORT", strconv.Itoa(freePort(t)))
+	t.Setenv("MYST_TEQUILAPI_PORT", strconv.Itoa(mysttest.FreePort(t)))
 	if out, err := runCLI(t, t.TempDir(), "identity", "new"); err != nil || !addrRe.MatchString(strings.TrimSpace(out)) {
 		t.Fatalf("identity new with MYST_PASSPHRASE: %q %v", out, err)
 	}
@@ -169,18 +180,19 @@ func TestConfigAndLogFlags(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(dd, "config.toml"), []byte("[tequilapi]\nport = 4999\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := runCLI(t, dd, "version"); err != nil {
+	_, a, err := runCLIApp(t, dd, "version")
+	if err != nil {
 		t.Fatal(err)
 	}
-	if theApp.tequilapiPort != 4999 {
-		t.Fatalf("port from config.toml = %d", theApp.tequilapiPort)
+	if a.tequilapiPort != 4999 {
+		t.Fatalf("port from config.toml = %d", a.tequilapiPort)
 	}
 	t.Setenv("MYST_TEQUILAPI_PORT", "5111")
-	if _, err := runCLI(t, dd, "version"); err != nil || theApp.tequilapiPort != 5111 {
-		t.Fatalf("port from env = %d, %v", theApp.tequilapiPort, err)
+	if _, a, err := runCLIApp(t, dd, "version"); err != nil || a.tequilapiPort != 5111 {
+		t.Fatalf("port from env = %d, %v", a.tequilapiPort, err)
 	}
-	if _, err := runCLI(t, dd, "--tequilapi.port", "5222", "version"); err != nil || theApp.tequilapiPort != 5222 {
-		t.Fatalf("port from flag = %d, %v", theApp.tequilapiPort, err)
+	if _, a, err := runCLIApp(t, dd, "--tequilapi.port", "5222", "version"); err != nil || a.tequilapiPort != 5222 {
+		t.Fatalf("port from flag = %d, %v", a.tequilapiPort, err)
 	}
 	t.Setenv("MYST_LOG_FORMAT", "xml")
 	if _, err := runCLI(t, dd, "version"); err == nil || !strings.Contains(err.Error(), "log-format") {
@@ -189,86 +201,22 @@ func TestConfigAndLogFlags(t *testing.T) {
 	t.Setenv("MYST_LOG_FORMAT", "")
 	other := t.TempDir()
 	t.Setenv("MYST_DATA_DIR", other)
-	root := newRootCmd()
+	root, a := newTestRoot()
 	root.SetArgs([]string{"version"})
 	root.SetOut(&bytes.Buffer{})
-	if err := root.Execute(); err != nil || theApp.dataDir != other {
-		t.Fatalf("data dir from env = %q, %v", theApp.dataDir, err)
+	if err := root.Execute(); err != nil || a.dataDir != other {
+		t.Fatalf("data dir from env = %q, %v", a.dataDir, err)
 	}
-}
-
-func freePort(t *testing.T) int {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
 }
 
 // startDaemon runs `myst daemon` as a real subprocess and returns it with
 // its stderr lines.
 func startDaemon(t *testing.T, dd string, port int) (*exec.Cmd, <-chan string) {
 	t.Helper()
-	cmd := exec.Command(os.Args[0], "--data-dir", dd, "--tequilapi.port", strconv.Itoa(port), "--keystore.light-scrypt", "daemon")
 	// Keep other daemon parts on loopback and ephemeral ports (env for a
 	// flag that does not exist is ignored).
-	cmd.Env = append(os.Environ(), "MYST_TEST_RUN_MAIN=1", "MYST_P2P_LISTEN=/ip4/127.0.0.1/tcp/0", "MYST_P2P_NAT=false")
-	stderr, err := cmd.StderrPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	lines := make(chan string, 100)
-	go func() {
-		defer close(lines)
-		sc := bufio.NewScanner(stderr)
-		for sc.Scan() {
-			lines <- sc.Text()
-		}
-	}()
-	t.Cleanup(func() {
-		if cmd.ProcessState == nil {
-			_ = cmd.Process.Kill()
-			_ = cmd.Wait()
-		}
-	})
-	return cmd, lines
-}
-
-// waitLine returns the first line containing substr.
-func waitLine(t *testing.T, lines <-chan string, substr string, seen *[]string) string {
-	t.Helper()
-	timeout := time.After(30 * time.Second)
-	for {
-		select {
-		case l, ok := <-lines:
-			if !ok {
-				t.Fatalf("daemon exited before printing %q; output:\n%s", substr, strings.Join(*seen, "\n"))
-			}
-			*seen = append(*seen, l)
-			if strings.Contains(l, substr) {
-				return l
-			}
-		case <-timeout:
-			t.Fatalf("no %q from daemon; output:\n%s", substr, strings.Join(*seen, "\n"))
-		}
-	}
-}
-
-func stopDaemon(t *testing.T, cmd *exec.Cmd, lines <-chan string) {
-	t.Helper()
-	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
-		t.Fatal(err)
-	}
-	for range lines { // drain until the process closes stderr
-	}
-	if err := cmd.Wait(); err != nil {
-		t.Fatalf("daemon exit after SIGTERM: %v", err)
-	}
+	return mysttest.Start(t, mysttest.Stderr, []string{"MYST_P2P_LISTEN=/ip4/127.0.0.1/tcp/0", "MYST_P2P_NAT=false"},
+		"--data-dir", dd, "--tequilapi.port", strconv.Itoa(port), "--keystore.light-scrypt", "daemon")
 }
 
 func TestDaemonEndToEnd(t *testing.T) {
@@ -277,11 +225,11 @@ func TestDaemonEndToEnd(t *testing.T) {
 	}
 	ctx := context.Background()
 	dd := t.TempDir()
-	port := freePort(t)
+	port := mysttest.FreePort(t)
 	d, lines := startDaemon(t, dd, port)
 	var seen []string
-	pwLine := waitLine(t, lines, "Tequilapi password", &seen)
-	waitLine(t, lines, "node started", &seen)
+	pwLine := mysttest.WaitLine(t, lines, "Tequilapi password", &seen)
+	mysttest.WaitLine(t, lines, "node started", &seen)
 	pw, err := tequilapi.ReadPassword(filepath.Join(dd, tequilapi.PasswordFileName))
 	if err != nil || !strings.HasSuffix(pwLine, pw) {
 		t.Fatalf("printed password line %q does not end with stored password (%v)", pwLine, err)
@@ -311,7 +259,7 @@ func TestDaemonEndToEnd(t *testing.T) {
 		t.Fatal(err)
 	}
 	addr := strings.TrimSpace(out)
-	waitLine(t, lines, `identity created" id=`+addr, &seen)
+	mysttest.WaitLine(t, lines, `identity created" id=`+addr, &seen)
 	out, err = runCLI(t, dd, "identity", "list")
 	if err != nil || !strings.Contains(out, addr) {
 		t.Fatalf("list via daemon = %q, %v", out, err)
@@ -334,23 +282,23 @@ func TestDaemonEndToEnd(t *testing.T) {
 	if err != nil || len(ids) != 1 || ids[0].ID != addr || !ids[0].Unlocked {
 		t.Fatalf("daemon identities = %+v, %v", ids, err)
 	}
-	stopDaemon(t, d, lines)
+	mysttest.Stop(t, d, lines)
 
 	// Second start: password kept, not printed again.
 	d, lines = startDaemon(t, dd, port)
 	seen = nil
-	waitLine(t, lines, "node started", &seen)
+	mysttest.WaitLine(t, lines, "node started", &seen)
 	for _, l := range seen {
 		if strings.Contains(l, pw) {
 			t.Fatalf("password printed on second start: %q", l)
 		}
 	}
-	stopDaemon(t, d, lines)
+	mysttest.Stop(t, d, lines)
 }
 
 func TestErrorExitCode(t *testing.T) {
 	cmd := exec.Command(os.Args[0], "--data-dir", t.TempDir(), "identity", "verify", "0x1234", "m", "0x00")
-	cmd.Env = append(os.Environ(), "MYST_TEST_RUN_MAIN=1")
+	cmd.Env = append(os.Environ(), mysttest.RunMainEnv+"=1")
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	err := cmd.Run()
@@ -364,79 +312,14 @@ func TestErrorExitCode(t *testing.T) {
 	}
 }
 
-// TestDaemonExtension runs the daemon in-process with an extension that
-// declares a flag (set through the environment), adds a route and must be
-// stopped on shutdown.
-func TestDaemonExtension(t *testing.T) {
-	saved := daemonExtensions
-	t.Cleanup(func() { daemonExtensions = saved })
-	daemonExtensions = nil // only the test's extension
-	type started struct {
-		greeting string
-		ids      *identity.Manager
-	}
-	startedc := make(chan started, 1)
-	stopped := make(chan struct{})
-	var greeting string
-	registerDaemonExtension(daemonExtension{
-		Name:  "hello",
-		Flags: func(fs *pflag.FlagSet) { fs.StringVar(&greeting, "hello.greeting", "hi", "test flag") },
-		Start: func(_ context.Context, n *daemonNode) (func(context.Context) error, error) {
-			n.API.Add(tequilapi.Route{Method: "GET", Path: "/hello", Op: tequilapi.Operation{Summary: "test"},
-				Handler: func(w http.ResponseWriter, _ *http.Request) {
-					tequilapi.WriteJSON(w, 200, map[string]string{"greeting": "x"})
-				}})
-			startedc <- started{greeting: greeting, ids: n.Identities}
-			return func(context.Context) error { close(stopped); return nil }, nil
-		},
-	})
-	t.Setenv("MYST_HELLO_GREETING", "from env")
-	dd := t.TempDir()
-	port := freePort(t)
-	root := newRootCmd()
-	root.SetArgs([]string{"--data-dir", dd, "--tequilapi.port", strconv.Itoa(port), "--log-level", "error", "daemon"})
-	var errOut bytes.Buffer
-	root.SetErr(&errOut)
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- root.ExecuteContext(ctx) }()
-	var st started
-	select {
-	case st = <-startedc:
-	case err := <-done:
-		t.Fatalf("daemon exited: %v", err)
-	}
-	if st.greeting != "from env" || st.ids == nil {
-		t.Fatalf("extension started with %+v", st)
-	}
-	pw, err := tequilapi.ReadPassword(filepath.Join(dd, tequilapi.PasswordFileName))
+// newDefaultIdentity creates the default identity of dd with passphrase pw
+// and returns its address and passphrase file.
+func newDefaultIdentity(t *testing.T, dd, pw string) (addr, pf string) {
+	t.Helper()
+	pf = passFile(t, pw)
+	out, err := runCLI(t, dd, "identity", "new", "--passphrase-file", pf, "--set-default")
 	if err != nil {
 		t.Fatal(err)
 	}
-	hc := &http.Client{Transport: &http.Transport{}}
-	defer hc.CloseIdleConnections()
-	c, _ := client.New("http://127.0.0.1:"+strconv.Itoa(port), hc)
-	var lerr error
-	for i := 0; i < 200; i++ { // the listener opens right after Start returns
-		if _, lerr = c.Login(ctx, pw); lerr == nil {
-			break
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-	if lerr != nil {
-		t.Fatal(lerr)
-	}
-	var out map[string]string
-	if err := c.Do(ctx, "GET", "/hello", nil, &out); err != nil || out["greeting"] != "x" {
-		t.Fatalf("extension route: %v %v", out, err)
-	}
-	cancel()
-	if err := <-done; err != nil {
-		t.Fatalf("daemon: %v", err)
-	}
-	select {
-	case <-stopped:
-	default:
-		t.Fatal("extension not stopped on shutdown")
-	}
+	return strings.TrimSpace(out), pf
 }

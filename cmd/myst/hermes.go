@@ -18,9 +18,9 @@ import (
 	"github.com/openmyst/openmyst/node"
 )
 
-func newHermesCmd() *cobra.Command {
+func newHermesCmd(a *app) *cobra.Command {
+	f := accountFlags{app: a}
 	var (
-		f                       accountFlags
 		dbDSN, listen, operator string
 		threshold, minFee       string
 		settleEvery, pollEvery  time.Duration
@@ -75,11 +75,11 @@ Example against the dev chain:
 			}
 			cfg := node.HermesConfig{
 				Chain: s.Client, Hermes: s.Hermes, DSN: dbDSN, Listen: listen, SettleThreshold: thr, SettleInterval: settleEvery,
-				MinConsumerFee: mf, MaxUnrevealed: maxUnrevealed, MaxBatch: maxBatch, ChainPoll: pollEvery, ProcessMetrics: true, Log: theApp.log,
+				MinConsumerFee: mf, MaxUnrevealed: maxUnrevealed, MaxBatch: maxBatch, ChainPoll: pollEvery, ProcessMetrics: true, Log: a.log,
 				InsecureHTTP: insecureHTTP, Limits: limits,
 			}
 			if tlsCert != "" {
-				cf, err := hermes.LoadCertFiles(tlsCert, tlsKey, theApp.log)
+				cf, err := hermes.LoadCertFiles(tlsCert, tlsKey, a.log)
 				if err != nil {
 					return err
 				}
@@ -87,13 +87,13 @@ Example against the dev chain:
 			}
 			run := func(signer identity.Signer) error {
 				cfg.Operator = signer
-				return runHermes(ctx, cmd, cfg)
+				return a.runHermes(ctx, cmd, cfg)
 			}
 			if operator == "" {
 				if !s.Client.Deployment().Faucet {
 					return errors.New("--hermes.operator is required outside dev deployments")
 				}
-				theApp.log.Warn("hermes: using the dev hermes operator key (public; dev chains only)")
+				a.log.Warn("hermes: using the dev hermes operator key (public; dev chains only)")
 				return run(identity.NewKeySigner(devchain.DevKey(devchain.HermesAccount)))
 			}
 			addr, err := identity.ParseAddress(operator)
@@ -104,9 +104,7 @@ Example against the dev chain:
 		},
 	}
 	fl := cmd.Flags()
-	fl.StringVar(&f.rpc, "chain.rpc", "http://127.0.0.1:8545", "EVM JSON-RPC endpoint")
-	fl.StringVar(&f.deployment, "chain.deployment", "", "contract deployment JSON (default <data-dir>/chain/deployment.json)")
-	fl.StringVar(&f.txKeyFile, "chain.transactor-key-file", "", "file with the hex private key paying settlement gas (default on dev deployments: the dev transactor account)")
+	f.registerChain(fl)
 	fl.StringVar(&f.hermes, "hermes.contract", "", "Hermes contract address (default: the deployment's hermes)")
 	fl.StringVar(&operator, "hermes.operator", "", "operator identity in the keystore (default on dev deployments: the dev hermes operator)")
 	fl.StringVar(&f.passFile, "passphrase-file", "", "file holding the operator identity's passphrase (or $MYST_PASSPHRASE)")
@@ -133,9 +131,9 @@ Example against the dev chain:
 
 // runHermes runs the hermes cfg describes until ctx ends; the store
 // defaults to <data-dir>/hermes/hermes.db.
-func runHermes(ctx context.Context, cmd *cobra.Command, cfg node.HermesConfig) error {
+func (a *app) runHermes(ctx context.Context, cmd *cobra.Command, cfg node.HermesConfig) error {
 	if cfg.DSN == "" {
-		dir := filepath.Join(theApp.dataDir, "hermes")
+		dir := filepath.Join(a.dataDir, "hermes")
 		if err := os.MkdirAll(dir, 0o700); err != nil {
 			return fmt.Errorf("create %s: %w", dir, err)
 		}
@@ -149,7 +147,7 @@ func runHermes(ctx context.Context, cmd *cobra.Command, cfg node.HermesConfig) e
 		h.URL(), cfg.Hermes.Hex(), h.FeeBps, cfg.Operator.Address().Hex(), cfg.Chain.ChainID(), redactDSN(cfg.DSN))
 	<-ctx.Done()
 	err = h.Close()
-	theApp.log.Info("hermes stopped")
+	a.log.Info("hermes stopped")
 	return err
 }
 

@@ -24,6 +24,7 @@ import (
 
 	"github.com/openmyst/openmyst/chain"
 	"github.com/openmyst/openmyst/chain/devchain"
+	"github.com/openmyst/openmyst/cmd/myst/internal/mysttest"
 	"github.com/openmyst/openmyst/hermes/api"
 	hermesclient "github.com/openmyst/openmyst/hermes/client"
 	"github.com/openmyst/openmyst/hermes/tlstest"
@@ -45,7 +46,7 @@ func TestHermesAgainstChainDev(t *testing.T) {
 		t.Skip("starts a dev chain")
 	}
 	rpc, depPath := startChainDev(t)
-	port := freePort(t)
+	port := mysttest.FreePort(t)
 	dd := t.TempDir()
 	ca := tlstest.New(t, t.TempDir())
 	https := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: ca.Pool, MinVersion: tls.VersionTLS12}}}
@@ -54,7 +55,7 @@ func TestHermesAgainstChainDev(t *testing.T) {
 	done := make(chan error, 1)
 	var out bytes.Buffer
 	go func() {
-		root := newRootCmd()
+		root, _ := newTestRoot()
 		root.SetOut(&out)
 		root.SetErr(&bytes.Buffer{})
 		root.SetArgs([]string{"--data-dir", dd, "--log-level", "warn", "hermes", "--chain.rpc", rpc, "--chain.deployment", depPath,
@@ -95,11 +96,11 @@ func TestHermesAgainstChainDev(t *testing.T) {
 		t.Errorf("myst hermes did not announce its https URL:\n%s", out.String())
 	}
 	// Plain HTTP on a non-loopback address is refused before listening.
-	root := newRootCmd()
+	root, _ := newTestRoot()
 	root.SetOut(&bytes.Buffer{})
 	root.SetErr(&bytes.Buffer{})
 	root.SetArgs([]string{"--data-dir", t.TempDir(), "--log-level", "warn", "hermes", "--chain.rpc", rpc, "--chain.deployment", depPath,
-		"--hermes.listen", "0.0.0.0:" + strconv.Itoa(freePort(t))})
+		"--hermes.listen", "0.0.0.0:" + strconv.Itoa(mysttest.FreePort(t))})
 	if err := root.ExecuteContext(ctx); err == nil || !strings.Contains(err.Error(), "--tls.cert") {
 		t.Fatalf("plain HTTP on 0.0.0.0: %v, want a refusal naming --tls.cert", err)
 	}

@@ -15,14 +15,12 @@ import (
 	"golang.org/x/term"
 
 	"github.com/openmyst/openmyst/identity"
+	"github.com/openmyst/openmyst/node"
 	"github.com/openmyst/openmyst/storage"
 	"github.com/openmyst/openmyst/tequilapi"
 )
 
-// passphraseEnv may hold the passphrase for scripts.
-const passphraseEnv = "MYST_PASSPHRASE"
-
-func newIdentityCmd() *cobra.Command {
+func newIdentityCmd(a *app) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "identity",
 		Short: "Create, list, import, export identities; sign and verify",
@@ -34,18 +32,18 @@ directly.
 Passphrases come from --passphrase-file, or $MYST_PASSPHRASE, or a prompt
 without echo when stdin is a terminal.`,
 	}
-	cmd.AddCommand(newIdentityNewCmd(), newIdentityListCmd(), newIdentityImportCmd(),
-		newIdentityExportCmd(), newIdentitySignCmd(), newIdentityVerifyCmd(), newIdentitySetDefaultCmd())
+	cmd.AddCommand(newIdentityNewCmd(a), newIdentityListCmd(a), newIdentityImportCmd(a),
+		newIdentityExportCmd(a), newIdentitySignCmd(a), newIdentityVerifyCmd(a), newIdentitySetDefaultCmd(a))
 	return cmd
 }
 
 // completeIdentity completes the first argument with the keystore's
 // addresses (read from the files; needs no passphrase or daemon).
-func completeIdentity(_ *cobra.Command, args []string, _ string) ([]string, cobra.ShellCompDirective) {
+func (a *app) completeIdentity(_ *cobra.Command, args []string, _ string) ([]string, cobra.ShellCompDirective) {
 	if len(args) > 0 {
 		return nil, cobra.ShellCompDirectiveNoFileComp
 	}
-	m, err := theApp.identityManager(nil)
+	m, err := a.identityManager(nil)
 	if err != nil {
 		return nil, cobra.ShellCompDirectiveError
 	}
@@ -60,23 +58,23 @@ func completeIdentity(_ *cobra.Command, args []string, _ string) ([]string, cobr
 	return out, cobra.ShellCompDirectiveNoFileComp
 }
 
-func newIdentitySetDefaultCmd() *cobra.Command {
+func newIdentitySetDefaultCmd(a *app) *cobra.Command {
 	return &cobra.Command{
 		Use:               "set-default ADDRESS",
 		Short:             "Make ADDRESS the node's default identity",
 		Args:              cobra.ExactArgs(1),
-		ValidArgsFunction: completeIdentity,
+		ValidArgsFunction: a.completeIdentity,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
 			addr, err := identity.ParseAddress(args[0])
 			if err != nil {
 				return err
 			}
-			if c, err := theApp.daemonClient(ctx); err == nil {
+			if c, err := a.daemonClient(ctx); err == nil {
 				if _, err := c.SetDefault(ctx, addr); err != nil {
 					return err
 				}
-			} else if err := withLocalIdentities(true, func(m *identity.Manager) error {
+			} else if err := a.withLocalIdentities(true, func(m *identity.Manager) error {
 				return m.SetDefault(ctx, addr)
 			}); err != nil {
 				return err
@@ -89,23 +87,12 @@ func newIdentitySetDefaultCmd() *cobra.Command {
 
 // readPassphrase gets a passphrase from file, env or a terminal prompt.
 func readPassphrase(cmd *cobra.Command, file, prompt string, confirm bool) (string, error) {
-	if file != "" {
-		data, err := os.ReadFile(file)
-		if err != nil {
-			return "", fmt.Errorf("read passphrase file: %w", err)
-		}
-		pw := strings.TrimRight(string(data), "\r\n")
-		if pw == "" {
-			return "", fmt.Errorf("passphrase file %s is empty", file)
-		}
-		return pw, nil
-	}
-	if pw := os.Getenv(passphraseEnv); pw != "" {
-		return pw, nil
+	if pw, err := node.ReadPassphrase(file); !errors.Is(err, node.ErrNoPassphrase) {
+		return pw, err
 	}
 	fd := int(os.Stdin.Fd())
 	if !term.IsTerminal(fd) {
-		return "", fmt.Errorf("no passphrase: use --passphrase-file F or $%s, or run in a terminal", passphraseEnv)
+		return "", fmt.Errorf("no passphrase: use --passphrase-file F or $%s, or run in a terminal", node.PassphraseEnv)
 	}
 	ask := func(p string) (string, error) {
 		fmt.Fprint(cmd.ErrOrStderr(), p)
@@ -138,11 +125,11 @@ func readPassphrase(cmd *cobra.Command, file, prompt string, confirm bool) (stri
 // withLocalIdentities opens storage (for the default identity) and the
 // keystore and runs fn. needDB says whether a locked database is an
 // error; if not, fn runs without remembering the default.
-func withLocalIdentities(needDB bool, fn func(m *identity.Manager) error) error {
-	if err := theApp.ensureDataDir(); err != nil {
+func (a *app) withLocalIdentities(needDB bool, fn func(m *identity.Manager) error) error {
+	if err := a.ensureDataDir(); err != nil {
 		return err
 	}
-	db, err := storage.Open(filepath.Join(theApp.dataDir, storage.FileName))
+	db, err := storage.Open(filepath.Join(a.dataDir, storage.FileName))
 	switch {
 	case err == nil:
 		defer db.Close()
@@ -151,7 +138,7 @@ func withLocalIdentities(needDB bool, fn func(m *identity.Manager) error) error 
 	default:
 		return err
 	}
-	m, err := theApp.identityManager(db)
+	m, err := a.identityManager(db)
 	if err != nil {
 		return err
 	}
@@ -170,7 +157,7 @@ func printIdentity(w io.Writer, id string, isDefault, unlocked bool) {
 	fmt.Fprintf(w, "%s\t%s\n", id, strings.Join(tags, ","))
 }
 
-func newIdentityNewCmd() *cobra.Command {
+func newIdentityNewCmd(a *app) *cobra.Command {
 	var passFile string
 	var setDefault bool
 	cmd := &cobra.Command{
@@ -183,7 +170,7 @@ func newIdentityNewCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			if c, err := theApp.daemonClient(ctx); err == nil {
+			if c, err := a.daemonClient(ctx); err == nil {
 				id, err := c.CreateIdentity(ctx, pw, setDefault)
 				if err != nil {
 					return err
@@ -191,7 +178,7 @@ func newIdentityNewCmd() *cobra.Command {
 				fmt.Fprintln(cmd.OutOrStdout(), id.ID)
 				return nil
 			}
-			return withLocalIdentities(true, func(m *identity.Manager) error {
+			return a.withLocalIdentities(true, func(m *identity.Manager) error {
 				id, err := m.New(ctx, pw)
 				if err != nil {
 					return err
@@ -211,7 +198,7 @@ func newIdentityNewCmd() *cobra.Command {
 	return cmd
 }
 
-func newIdentityListCmd() *cobra.Command {
+func newIdentityListCmd(a *app) *cobra.Command {
 	return &cobra.Command{
 		Use:   "list",
 		Short: "List identities: address and flags (default, unlocked)",
@@ -219,7 +206,7 @@ func newIdentityListCmd() *cobra.Command {
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx := cmd.Context()
 			out := cmd.OutOrStdout()
-			if c, err := theApp.daemonClient(ctx); err == nil {
+			if c, err := a.daemonClient(ctx); err == nil {
 				ids, err := c.Identities(ctx)
 				if err != nil {
 					return err
@@ -229,7 +216,7 @@ func newIdentityListCmd() *cobra.Command {
 				}
 				return nil
 			}
-			return withLocalIdentities(true, func(m *identity.Manager) error {
+			return a.withLocalIdentities(true, func(m *identity.Manager) error {
 				ids, err := m.List(ctx)
 				if err != nil {
 					return err
@@ -243,7 +230,7 @@ func newIdentityListCmd() *cobra.Command {
 	}
 }
 
-func newIdentityImportCmd() *cobra.Command {
+func newIdentityImportCmd(a *app) *cobra.Command {
 	var passFile string
 	cmd := &cobra.Command{
 		Use:   "import FILE",
@@ -261,7 +248,7 @@ func newIdentityImportCmd() *cobra.Command {
 			}
 			// Import writes a new key file; a running daemon re-reads the
 			// keystore directory, so this works with or without one.
-			return withLocalIdentities(false, func(m *identity.Manager) error {
+			return a.withLocalIdentities(false, func(m *identity.Manager) error {
 				id, err := m.Import(ctx, data, pw, pw)
 				if err != nil {
 					return err
@@ -275,11 +262,11 @@ func newIdentityImportCmd() *cobra.Command {
 	return cmd
 }
 
-func newIdentityExportCmd() *cobra.Command {
+func newIdentityExportCmd(a *app) *cobra.Command {
 	var outFile string
 	cmd := &cobra.Command{
 		Use:               "export ADDRESS",
-		ValidArgsFunction: completeIdentity,
+		ValidArgsFunction: a.completeIdentity,
 		Short:             "Print the identity's keystore JSON (encrypted with its passphrase)",
 		Args:              cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -287,7 +274,7 @@ func newIdentityExportCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			m, err := theApp.identityManager(nil)
+			m, err := a.identityManager(nil)
 			if err != nil {
 				return err
 			}
@@ -314,11 +301,11 @@ func newIdentityExportCmd() *cobra.Command {
 	return cmd
 }
 
-func newIdentitySignCmd() *cobra.Command {
+func newIdentitySignCmd(a *app) *cobra.Command {
 	var passFile string
 	cmd := &cobra.Command{
 		Use:               "sign ADDRESS MESSAGE",
-		ValidArgsFunction: completeIdentity,
+		ValidArgsFunction: a.completeIdentity,
 		Short:             "Sign MESSAGE (Ethereum signed-message prefix); prints the 0x signature",
 		Args:              cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -328,14 +315,14 @@ func newIdentitySignCmd() *cobra.Command {
 				return err
 			}
 			msg := args[1]
-			if c, err := theApp.daemonClient(ctx); err == nil {
+			if c, err := a.daemonClient(ctx); err == nil {
 				return signViaDaemon(ctx, cmd, passFile, addr, msg, c)
 			}
 			pw, err := readPassphrase(cmd, passFile, "Passphrase of "+addr.Hex(), false)
 			if err != nil {
 				return err
 			}
-			m, err := theApp.identityManager(nil)
+			m, err := a.identityManager(nil)
 			if err != nil {
 				return err
 			}
@@ -389,10 +376,10 @@ func signViaDaemon(ctx context.Context, cmd *cobra.Command, passFile string, add
 	return nil
 }
 
-func newIdentityVerifyCmd() *cobra.Command {
+func newIdentityVerifyCmd(a *app) *cobra.Command {
 	return &cobra.Command{
 		Use:               "verify ADDRESS MESSAGE SIGNATURE",
-		ValidArgsFunction: completeIdentity,
+		ValidArgsFunction: a.completeIdentity,
 		Short:             "Check that SIGNATURE over MESSAGE was made by ADDRESS (exit 1 if not)",
 		Args:              cobra.ExactArgs(3),
 		RunE: func(cmd *cobra.Command, args []string) error {

@@ -15,6 +15,7 @@ import (
 	"github.com/maxmind/mmdbwriter"
 	"github.com/maxmind/mmdbwriter/mmdbtype"
 
+	"github.com/openmyst/openmyst/cmd/myst/internal/mysttest"
 	"github.com/openmyst/openmyst/market"
 	"github.com/openmyst/openmyst/node"
 	"github.com/openmyst/openmyst/p2p"
@@ -60,7 +61,11 @@ func geoOffer(t *testing.T, f discoveryFlags) (market.Location, error) {
 	if err != nil {
 		return market.Location{}, err
 	}
-	loc, later, err := f.announceLocation(slog.New(slog.DiscardHandler))
+	lc, err := f.loc.config()
+	if err != nil {
+		return market.Location{}, err
+	}
+	loc, later, err := node.AnnounceLocation(lc, slog.New(slog.DiscardHandler))
 	if err != nil {
 		return loc, err
 	}
@@ -76,14 +81,14 @@ func geoOffer(t *testing.T, f discoveryFlags) (market.Location, error) {
 // overrides its field; bad files and private addresses are refused.
 func TestOfferGeoIP(t *testing.T) {
 	db := testGeoDB(t)
-	loc, err := geoOffer(t, discoveryFlags{geo: locationFlags{db: db, ip: "203.0.113.7"}})
+	loc, err := geoOffer(t, discoveryFlags{loc: locationFlags{db: db, ip: "203.0.113.7"}})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if want := (market.Location{Country: "NL", City: "Amsterdam", ASN: 64500, IPType: market.IPResidential}); loc != want {
 		t.Fatalf("location %+v, want %+v", loc, want)
 	}
-	loc, err = geoOffer(t, discoveryFlags{country: "be", city: "Brussels", asn: 7, ipType: "mobile", geo: locationFlags{db: db, ip: "203.0.113.7"}})
+	loc, err = geoOffer(t, discoveryFlags{loc: locationFlags{country: "be", city: "Brussels", asn: 7, ipType: "mobile", db: db, ip: "203.0.113.7"}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -91,16 +96,20 @@ func TestOfferGeoIP(t *testing.T) {
 		t.Fatalf("overridden location %+v, want %+v", loc, want)
 	}
 	// Not in the database: the flags alone, or an error without a country.
-	if loc, err = geoOffer(t, discoveryFlags{country: "AT", geo: locationFlags{db: db, ip: "198.51.100.1"}}); err != nil || loc.Country != "AT" || loc.ASN != 0 {
+	if loc, err = geoOffer(t, discoveryFlags{loc: locationFlags{country: "AT", db: db, ip: "198.51.100.1"}}); err != nil || loc.Country != "AT" || loc.ASN != 0 {
 		t.Fatalf("miss: %+v %v", loc, err)
 	}
-	if _, err = geoOffer(t, discoveryFlags{geo: locationFlags{db: db, ip: "198.51.100.1"}}); err == nil || !strings.Contains(err.Error(), "--location.country") {
+	if _, err = geoOffer(t, discoveryFlags{loc: locationFlags{db: db, ip: "198.51.100.1"}}); err == nil || !strings.Contains(err.Error(), "--location.country") {
 		t.Fatalf("miss without country: %v", err)
 	}
 	// Without --location.ip the host's addresses decide, after bootstrap;
 	// a loopback-only host has no public address, so the flags stay.
-	f := discoveryFlags{country: "SE", geo: locationFlags{db: db}}
-	_, later, err := f.announceLocation(slog.New(slog.DiscardHandler))
+	f := discoveryFlags{loc: locationFlags{country: "SE", db: db}}
+	lc, err := f.loc.config()
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, later, err := node.AnnounceLocation(lc, slog.New(slog.DiscardHandler))
 	if err != nil || later == nil {
 		t.Fatalf("no --location.ip: later=%v err=%v", later != nil, err)
 	}
@@ -117,21 +126,21 @@ func TestOfferGeoIP(t *testing.T) {
 		t.Fatal(err)
 	}
 	for name, f := range map[string]discoveryFlags{
-		"private ip":        {geo: locationFlags{db: db, ip: "10.1.2.3"}},
-		"bad ip":            {geo: locationFlags{db: db, ip: "203.0.113"}},
-		"ip without db":     {country: "DE", geo: locationFlags{ip: "203.0.113.7"}},
-		"asn db without db": {country: "DE", geo: locationFlags{asnDB: db}},
-		"corrupt db":        {geo: locationFlags{db: bad, ip: "203.0.113.7"}},
-		"missing db":        {geo: locationFlags{db: bad + ".missing", ip: "203.0.113.7"}},
+		"private ip":        {loc: locationFlags{db: db, ip: "10.1.2.3"}},
+		"bad ip":            {loc: locationFlags{db: db, ip: "203.0.113"}},
+		"ip without db":     {loc: locationFlags{country: "DE", ip: "203.0.113.7"}},
+		"asn db without db": {loc: locationFlags{country: "DE", asnDB: db}},
+		"corrupt db":        {loc: locationFlags{db: bad, ip: "203.0.113.7"}},
+		"missing db":        {loc: locationFlags{db: bad + ".missing", ip: "203.0.113.7"}},
 		"no country no db":  {},
-		"bad ip type":       {ipType: "cloud", geo: locationFlags{db: db, ip: "203.0.113.7"}},
+		"bad ip type":       {loc: locationFlags{ipType: "cloud", db: db, ip: "203.0.113.7"}},
 	} {
 		_, err := geoOffer(t, f)
 		if err == nil {
 			t.Errorf("%s: accepted", name)
 			continue
 		}
-		if (name == "corrupt db" || name == "missing db") && !strings.Contains(err.Error(), f.geo.db) {
+		if (name == "corrupt db" || name == "missing db") && !strings.Contains(err.Error(), f.loc.db) {
 			t.Errorf("%s: error does not name the file: %v", name, err)
 		}
 	}
@@ -146,27 +155,22 @@ func TestDaemonAnnouncesGeoIPLocation(t *testing.T) {
 	}
 	db := testGeoDB(t)
 	bootDir, provDir := t.TempDir(), t.TempDir()
-	_, bootLines := startDaemonWith(t, bootDir, freePort(t), "--p2p.bootstrapper")
+	_, bootLines := startDaemonWith(t, bootDir, mysttest.FreePort(t), "--p2p.bootstrapper")
 	var seen []string
-	l := waitLine(t, bootLines, "p2p: reachable as", &seen)
+	l := mysttest.WaitLine(t, bootLines, "p2p: reachable as", &seen)
 	bootAddr := l[strings.Index(l, "addr=")+len("addr="):]
-	waitLine(t, bootLines, "node started", &seen)
+	mysttest.WaitLine(t, bootLines, "node started", &seen)
 
-	pf := passFile(t, "provider-pw")
-	out, err := runCLI(t, provDir, "identity", "new", "--passphrase-file", pf, "--set-default")
-	if err != nil {
-		t.Fatal(err)
-	}
-	provider := strings.TrimSpace(out)
-	_, provLines := startDaemonWith(t, provDir, freePort(t),
+	provider, pf := newDefaultIdentity(t, provDir, "provider-pw")
+	_, provLines := startDaemonWith(t, provDir, mysttest.FreePort(t),
 		"--p2p.bootstrap", bootAddr, "--provider.announce", "--provider.passphrase-file", pf,
 		"--location.geoip-db", db, "--location.ip", "203.0.113.7", "--location.ip-type", "hosting",
 		"--provider.hermes", "0x00000000000000000000000000000000000000aa")
 	var pseen []string
-	waitLine(t, provLines, "geoip: location detected", &pseen)
-	waitLine(t, provLines, "discovery: announcing proposal", &pseen)
+	mysttest.WaitLine(t, provLines, "geoip: location detected", &pseen)
+	mysttest.WaitLine(t, provLines, "discovery: announcing proposal", &pseen)
 
-	out, err = runCLI(t, t.TempDir(), "proposals", "--p2p.bootstrap", bootAddr, "--p2p.listen", "/ip4/127.0.0.1/tcp/0", "--wait", "2s", "--json")
+	out, err := runCLI(t, t.TempDir(), "proposals", "--p2p.bootstrap", bootAddr, "--p2p.listen", "/ip4/127.0.0.1/tcp/0", "--wait", "2s", "--json")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -190,23 +194,14 @@ func TestServiceGeoIPProposal(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	d, err := node.StartDevnet(ctx, node.DevnetConfig{DataDir: t.TempDir(), Providers: []node.ProviderSpec{}, Log: slog.New(slog.DiscardHandler)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer d.Close()
+	d := mysttest.Devnet(ctx, t)
 	dd := t.TempDir()
-	pf := passFile(t, "provider-pw")
-	out, err := runCLI(t, dd, "identity", "new", "--passphrase-file", pf, "--set-default")
-	if err != nil {
-		t.Fatal(err)
-	}
-	provider := strings.TrimSpace(out)
-	_, lines := startService(t, dd, freePort(t), "--passphrase-file", pf, "--chain.rpc", d.Chain.URL(), "--chain.deployment", d.DeploymentPath(),
+	provider, pf := newDefaultIdentity(t, dd, "provider-pw")
+	_, lines := startService(t, dd, mysttest.FreePort(t), "--passphrase-file", pf, "--chain.rpc", d.Chain.URL(), "--chain.deployment", d.DeploymentPath(),
 		"--hermes.url", d.Hermes.URL(), "--p2p.bootstrap", d.BootstrapAddrs()[0], "--p2p.listen", "/ip4/127.0.0.1/tcp/0", "--wg.port", "0",
 		"--service.api=false", "--location.geoip-db", testGeoDB(t), "--location.ip", "203.0.113.7", "--location.city", "Haarlem")
 	var seen []string
-	if l := waitLine(t, lines, "location: country", &seen); !strings.Contains(l, `country NL, city "Haarlem", asn 64500, ip type residential`) {
+	if l := mysttest.WaitLine(t, lines, "location: country", &seen); !strings.Contains(l, `country NL, city "Haarlem", asn 64500, ip type residential`) {
 		t.Fatalf("service printed %q", l)
 	}
 	c, err := d.StartConsumer(ctx, "")

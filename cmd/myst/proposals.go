@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/url"
 	"strings"
 	"text/tabwriter"
@@ -33,7 +34,7 @@ func (f *p2pFlags) register(fs *pflag.FlagSet, listenDefault []string) {
 	fs.Uint64Var(&f.chainID, "discovery.chain-id", 1337, "chain id whose proposals to gossip (1337: the built-in dev chain)")
 }
 
-func newProposalsCmd() *cobra.Command {
+func newProposalsCmd(a *app) *cobra.Command {
 	var (
 		pf       p2pFlags
 		wait     time.Duration
@@ -76,7 +77,7 @@ matching the filters, cheapest per GiB first. Prices are in MYST.`,
 			if wait <= 0 || wait > 5*time.Minute {
 				return fmt.Errorf("--wait %s: want (0, 5m]", wait)
 			}
-			ps, err := collectProposals(cmd.Context(), pf, wait, filter)
+			ps, err := collectProposals(cmd.Context(), a.log, pf, wait, filter)
 			if err != nil {
 				return err
 			}
@@ -108,8 +109,7 @@ matching the filters, cheapest per GiB first. Prices are in MYST.`,
 // collectProposals runs a temporary consumer node: it bootstraps, pulls
 // the current proposals from its peers, listens on the topic for wait and
 // returns the matches.
-func collectProposals(ctx context.Context, pf p2pFlags, wait time.Duration, filter market.Filter) ([]market.Proposal, error) {
-	log := theApp.log
+func collectProposals(ctx context.Context, log *slog.Logger, pf p2pFlags, wait time.Duration, filter market.Filter) ([]market.Proposal, error) {
 	boot, err := p2p.ParseBootstrap(pf.bootstrap)
 	if err != nil {
 		return nil, err

@@ -1,51 +1,23 @@
 package main
 
 import (
-	"bufio"
 	"encoding/json"
-	"io"
-	"net/http"
-	"os"
 	"os/exec"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/openmyst/openmyst/cmd/myst/internal/mysttest"
 	"github.com/openmyst/openmyst/market"
-	"github.com/openmyst/openmyst/tequilapi"
 )
 
 // startDaemonWith starts `myst daemon` as a subprocess with extra daemon
 // flags, libp2p on loopback only.
 func startDaemonWith(t *testing.T, dd string, port int, args ...string) (*exec.Cmd, <-chan string) {
 	t.Helper()
-	cmd := exec.Command(os.Args[0], append([]string{"--data-dir", dd, "--tequilapi.port", strconv.Itoa(port), "--keystore.light-scrypt", "daemon",
+	return mysttest.Start(t, mysttest.Stderr, nil, append([]string{"--data-dir", dd, "--tequilapi.port", strconv.Itoa(port), "--keystore.light-scrypt", "daemon",
 		"--p2p.listen", "/ip4/127.0.0.1/tcp/0", "--p2p.nat=false"}, args...)...)
-	cmd.Env = append(os.Environ(), "MYST_TEST_RUN_MAIN=1")
-	stderr, err := cmd.StderrPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	lines := make(chan string, 100)
-	go func() {
-		defer close(lines)
-		sc := bufio.NewScanner(stderr)
-		for sc.Scan() {
-			lines <- sc.Text()
-		}
-	}()
-	t.Cleanup(func() {
-		if cmd.ProcessState == nil {
-			_ = cmd.Process.Kill()
-			_ = cmd.Wait()
-		}
-	})
-	return cmd, lines
 }
 
 // TestProposalsEndToEnd: a bootstrap daemon and a provider daemon with
@@ -57,28 +29,23 @@ func TestProposalsEndToEnd(t *testing.T) {
 		t.Skip("starts daemon subprocesses")
 	}
 	bootDir, provDir := t.TempDir(), t.TempDir()
-	bootPort := freePort(t)
+	bootPort := mysttest.FreePort(t)
 	boot, bootLines := startDaemonWith(t, bootDir, bootPort, "--p2p.bootstrapper")
 	var seen []string
-	l := waitLine(t, bootLines, "p2p: reachable as", &seen)
+	l := mysttest.WaitLine(t, bootLines, "p2p: reachable as", &seen)
 	bootAddr := l[strings.Index(l, "addr=")+len("addr="):]
-	waitLine(t, bootLines, "node started", &seen)
+	mysttest.WaitLine(t, bootLines, "node started", &seen)
 
-	pf := passFile(t, "provider-pw")
-	out, err := runCLI(t, provDir, "identity", "new", "--passphrase-file", pf, "--set-default")
-	if err != nil {
-		t.Fatal(err)
-	}
-	provider := strings.TrimSpace(out)
-	prov, provLines := startDaemonWith(t, provDir, freePort(t),
+	provider, pf := newDefaultIdentity(t, provDir, "provider-pw")
+	prov, provLines := startDaemonWith(t, provDir, mysttest.FreePort(t),
 		"--p2p.bootstrap", bootAddr, "--provider.announce", "--provider.passphrase-file", pf,
 		"--location.country", "DE", "--location.city", "Berlin", "--price.per-gib", "0.15",
 		"--provider.hermes", "0x00000000000000000000000000000000000000aa")
 	var pseen []string
-	waitLine(t, provLines, "discovery: announcing proposal", &pseen)
+	mysttest.WaitLine(t, provLines, "discovery: announcing proposal", &pseen)
 
 	args := []string{"proposals", "--p2p.bootstrap", bootAddr, "--p2p.listen", "/ip4/127.0.0.1/tcp/0", "--wait", "2s"}
-	out, err = runCLI(t, t.TempDir(), append(args, "--json", "--country", "DE", "--max-price-gib", "0.2")...)
+	out, err := runCLI(t, t.TempDir(), append(args, "--json", "--country", "DE", "--max-price-gib", "0.2")...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -103,20 +70,20 @@ func TestProposalsEndToEnd(t *testing.T) {
 
 	// The bootstrap daemon's Tequilapi serves the same list.
 	base := "http://127.0.0.1:" + strconv.Itoa(bootPort)
-	token := login(t, base, bootDir)
-	body, code := getAuth(t, base+"/proposals?country=DE&ip_type=residential", token)
+	token := mysttest.Login(t, base, bootDir)
+	body, code := mysttest.GetAuth(t, base+"/proposals?country=DE&ip_type=residential", token)
 	if code != 200 || !strings.Contains(strings.ToLower(body), strings.ToLower(provider)) {
 		t.Fatalf("GET /proposals: %d %s", code, body)
 	}
-	if _, code := getAuth(t, base+"/proposals?contry=DE", token); code != 400 {
+	if _, code := mysttest.GetAuth(t, base+"/proposals?contry=DE", token); code != 400 {
 		t.Fatalf("GET /proposals with a typo: %d, want 400", code)
 	}
 
 	// Clean stop withdraws the proposal.
-	stopDaemon(t, prov, provLines)
+	mysttest.Stop(t, prov, provLines)
 	deadline := time.Now().Add(20 * time.Second)
 	for {
-		body, code = getAuth(t, base+"/proposals", token)
+		body, code = mysttest.GetAuth(t, base+"/proposals", token)
 		if code == 200 && strings.TrimSpace(body) == "[]" {
 			break
 		}
@@ -129,45 +96,11 @@ func TestProposalsEndToEnd(t *testing.T) {
 	if err != nil || !strings.Contains(out, "no proposals found") {
 		t.Fatalf("after the provider stopped: %q, %v", out, err)
 	}
-	stopDaemon(t, boot, bootLines)
-}
-
-func login(t *testing.T, base, dataDir string) string {
-	t.Helper()
-	pw, err := tequilapi.ReadPassword(filepath.Join(dataDir, tequilapi.PasswordFileName))
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, _ := json.Marshal(map[string]string{"username": tequilapi.Username, "password": pw})
-	resp, err := http.Post(base+"/auth/login", "application/json", strings.NewReader(string(b)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	var r struct {
-		Token string `json:"token"`
-	}
-	if err := json.NewDecoder(resp.Body).Decode(&r); err != nil || r.Token == "" {
-		t.Fatalf("login: %d %v", resp.StatusCode, err)
-	}
-	return r.Token
-}
-
-func getAuth(t *testing.T, url, token string) (string, int) {
-	t.Helper()
-	req, _ := http.NewRequest(http.MethodGet, url, nil)
-	req.Header.Set("Authorization", "Bearer "+token)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	return string(b), resp.StatusCode
+	mysttest.Stop(t, boot, bootLines)
 }
 
 func TestDiscoveryOfferFlags(t *testing.T) {
-	good := discoveryFlags{country: "de", ipType: "hosting", priceHour: "0.01", priceGiB: "0.2",
+	good := discoveryFlags{loc: locationFlags{country: "de", ipType: "hosting"}, priceHour: "0.01", priceGiB: "0.2",
 		hermes: []string{"0x00000000000000000000000000000000000000aa"}}
 	good.p2p.chainID = 1337
 	p, err := good.offer()
@@ -178,15 +111,15 @@ func TestDiscoveryOfferFlags(t *testing.T) {
 		t.Fatalf("offer = %+v", p)
 	}
 	for name, mut := range map[string]func(f *discoveryFlags){
-		"no country":  func(f *discoveryFlags) { f.country = "" },
-		"bad country": func(f *discoveryFlags) { f.country = "XX" },
-		"bad ip type": func(f *discoveryFlags) { f.ipType = "cloud" },
+		"no country":  func(f *discoveryFlags) { f.loc.country = "" },
+		"bad country": func(f *discoveryFlags) { f.loc.country = "XX" },
+		"bad ip type": func(f *discoveryFlags) { f.loc.ipType = "cloud" },
 		"bad price":   func(f *discoveryFlags) { f.priceGiB = "-1" },
 		"no hermes":   func(f *discoveryFlags) { f.hermes = nil },
 		"bad hermes":  func(f *discoveryFlags) { f.hermes = []string{"0x12"} },
 		"bad allow":   func(f *discoveryFlags) { f.accessList = []string{"nope"} },
 		"float hour":  func(f *discoveryFlags) { f.priceHour = "1e-3" },
-		"long city":   func(f *discoveryFlags) { f.city = strings.Repeat("x", market.MaxCityLen+1) },
+		"long city":   func(f *discoveryFlags) { f.loc.city = strings.Repeat("x", market.MaxCityLen+1) },
 		"dup allowed": func(f *discoveryFlags) { f.accessList = []string{good.hermes[0], good.hermes[0]} },
 		"zero hermes": func(f *discoveryFlags) { f.hermes = []string{"0x0000000000000000000000000000000000000000"} },
 	} {

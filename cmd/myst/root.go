@@ -28,10 +28,6 @@ type app struct {
 	lightScrypt bool
 }
 
-// theApp is filled by the root command's PersistentPreRunE before any
-// subcommand runs.
-var theApp = &app{log: slog.Default()}
-
 func defaultDataDir() string {
 	home, err := os.UserHomeDir()
 	if err != nil {
@@ -40,7 +36,7 @@ func defaultDataDir() string {
 	return filepath.Join(home, ".myst")
 }
 
-func newRootCmd() *cobra.Command {
+func newRootCmd(a *app) *cobra.Command {
 	root := &cobra.Command{
 		Use:           "myst",
 		Short:         "openmyst: a decentralized pay-as-you-go VPN node",
@@ -50,41 +46,41 @@ func newRootCmd() *cobra.Command {
 		// Flags > MYST_* environment > <data-dir>/config.toml > defaults,
 		// for every flag of the command being run; then logging.
 		PersistentPreRunE: func(cmd *cobra.Command, _ []string) error {
-			return theApp.setup(cmd)
+			return a.setup(cmd)
 		},
 	}
 	// Let subcommands have their own PersistentPreRunE without losing ours.
 	cobra.EnableTraverseRunHooks = true
 	pf := root.PersistentFlags()
-	pf.StringVar(&theApp.dataDir, config.DataDirFlag, defaultDataDir(), "directory for keys, databases and config (flag or MYST_DATA_DIR only)")
+	pf.StringVar(&a.dataDir, config.DataDirFlag, defaultDataDir(), "directory for keys, databases and config (flag or MYST_DATA_DIR only)")
 	pf.String("log-level", "info", "log level: debug, info, warn, error")
 	pf.String("log-format", "text", "log format: text or json")
-	pf.StringVar(&theApp.tequilapiAddress, "tequilapi.address", tequilapi.DefaultAddress, "Tequilapi REST API address")
-	pf.IntVar(&theApp.tequilapiPort, "tequilapi.port", tequilapi.DefaultPort, "Tequilapi REST API port")
-	pf.BoolVar(&theApp.lightScrypt, "keystore.light-scrypt", false, "encrypt new keys with weak, fast scrypt parameters (tests and dev networks only)")
+	pf.StringVar(&a.tequilapiAddress, "tequilapi.address", tequilapi.DefaultAddress, "Tequilapi REST API address")
+	pf.IntVar(&a.tequilapiPort, "tequilapi.port", tequilapi.DefaultPort, "Tequilapi REST API port")
+	pf.BoolVar(&a.lightScrypt, "keystore.light-scrypt", false, "encrypt new keys with weak, fast scrypt parameters (tests and dev networks only)")
 	_ = pf.MarkHidden("keystore.light-scrypt")
 
 	// Each capability adds its command here, one line each.
 	root.AddCommand(
-		newVersionCmd(),
-		newDaemonCmd(),
-		newIdentityCmd(),
-		newProposalsCmd(),
-		newChainCmd(),
-		newAccountCmd(),
-		newHermesCmd(),
-		newDevnetCmd(),
-		newDemoCmd(),
-		newServiceCmd(),
-		newConnectCmd(),
-		newDisconnectCmd(),
-		newStatusCmd(),
-		newTunnelCmd(),
+		newVersionCmd(a),
+		newDaemonCmd(a),
+		newIdentityCmd(a),
+		newProposalsCmd(a),
+		newChainCmd(a),
+		newAccountCmd(a),
+		newHermesCmd(a),
+		newDevnetCmd(a),
+		newDemoCmd(a),
+		newServiceCmd(a),
+		newConnectCmd(a),
+		newDisconnectCmd(a),
+		newStatusCmd(a),
+		newTunnelCmd(a),
 	)
 	return root
 }
 
-func newVersionCmd() *cobra.Command {
+func newVersionCmd(a *app) *cobra.Command {
 	return &cobra.Command{
 		Use:   "version",
 		Short: "Print the version",
@@ -150,9 +146,6 @@ func (a *app) ensureDataDir() error {
 	}
 	return nil
 }
-
-// keystoreDir is where identity keys live.
-func (a *app) keystoreDir() string { return filepath.Join(a.dataDir, "keystore") }
 
 // passwordFile is the Tequilapi password file.
 func (a *app) passwordFile() string { return filepath.Join(a.dataDir, tequilapi.PasswordFileName) }

@@ -1,29 +1,24 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
 	"io"
-	"log/slog"
 	"math/big"
-	"net"
 	"net/http"
-	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/peer"
 
+	"github.com/openmyst/openmyst/cmd/myst/internal/mysttest"
 	"github.com/openmyst/openmyst/market"
-	"github.com/openmyst/openmyst/node"
 	"github.com/openmyst/openmyst/p2p"
 	"github.com/openmyst/openmyst/session/consumer"
 	"github.com/openmyst/openmyst/tequilapi"
@@ -40,32 +35,19 @@ func TestServiceEndToEnd(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
-		_, _ = io.WriteString(w, strings.Repeat("x", 1<<20))
-	}))
-	defer srv.Close()
-	_, port, _ := net.SplitHostPort(srv.Listener.Addr().String())
-	d, err := node.StartDevnet(ctx, node.DevnetConfig{DataDir: t.TempDir(), Providers: []node.ProviderSpec{}, Log: slog.New(slog.DiscardHandler)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer d.Close()
+	port := mysttest.WebServer(t, strings.Repeat("x", 1<<20))
+	d := mysttest.Devnet(ctx, t)
 
 	dd := t.TempDir()
-	pf := passFile(t, "provider-pw")
-	out, err := runCLI(t, dd, "identity", "new", "--passphrase-file", pf, "--set-default")
-	if err != nil {
-		t.Fatal(err)
-	}
-	provider := strings.TrimSpace(out)
-	apiPort := freePort(t)
+	provider, pf := newDefaultIdentity(t, dd, "provider-pw")
+	apiPort := mysttest.FreePort(t)
 	svcArgs := []string{"--passphrase-file", pf, "--chain.rpc", d.Chain.URL(), "--chain.deployment", d.DeploymentPath(), "--hermes.url", d.Hermes.URL(),
 		"--p2p.bootstrap", d.BootstrapAddrs()[0], "--p2p.listen", "/ip4/127.0.0.1/tcp/0", "--wg.port", "0",
 		"--location.country", "FR", "--price.per-hour", "0.1", "--price.per-gib", "0.5", "--exit.allow", "tcp:127.0.0.1/32 port " + port}
 	cmd, lines := startService(t, dd, apiPort, svcArgs...)
 	var seen []string
-	waitLine(t, lines, "registered", &seen)
-	waitLine(t, lines, "tequilapi: http://", &seen)
+	mysttest.WaitLine(t, lines, "registered", &seen)
+	mysttest.WaitLine(t, lines, "tequilapi: http://", &seen)
 
 	c, err := d.StartConsumer(ctx, "")
 	if err != nil {
@@ -85,7 +67,7 @@ func TestServiceEndToEnd(t *testing.T) {
 	}
 	tr := &http.Transport{DialContext: conn.DialContext}
 	for i := 0; i < 4; i++ {
-		resp, err := (&http.Client{Transport: tr, Timeout: 20 * time.Second}).Get(srv.URL)
+		resp, err := (&http.Client{Transport: tr, Timeout: 20 * time.Second}).Get("http://127.0.0.1:" + port)
 		if err != nil {
 			t.Fatalf("GET through the service's exit: %v", err)
 		}
@@ -111,10 +93,10 @@ func TestServiceEndToEnd(t *testing.T) {
 	paid := conn.PayerStats().Paid
 
 	base := "http://127.0.0.1:" + strconv.Itoa(apiPort)
-	token := login(t, base, dd)
+	token := mysttest.Login(t, base, dd)
 	deadline = time.Now().Add(20 * time.Second)
 	for {
-		b, code := getAuth(t, base+"/earnings", token)
+		b, code := mysttest.GetAuth(t, base+"/earnings", token)
 		if code == 200 && strings.Contains(b, `"earned":"`+paid.String()+`"`) {
 			break
 		}
@@ -123,13 +105,13 @@ func TestServiceEndToEnd(t *testing.T) {
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
-	if b, code := getAuth(t, base+"/sessions", token); code != 200 || !strings.Contains(b, `"role":"provider"`) || !strings.Contains(b, `"paid":"`+paid.String()+`"`) {
+	if b, code := mysttest.GetAuth(t, base+"/sessions", token); code != 200 || !strings.Contains(b, `"role":"provider"`) || !strings.Contains(b, `"paid":"`+paid.String()+`"`) {
 		t.Fatalf("GET /sessions: %d %s", code, b)
 	}
 	if _, err := d.Hermes.Service.SettleOnce(ctx); err != nil {
 		t.Fatal(err)
 	}
-	out, err = runCLI(t, dd, "--tequilapi.port", strconv.Itoa(apiPort), "service", "settle")
+	out, err := runCLI(t, dd, "--tequilapi.port", strconv.Itoa(apiPort), "service", "settle")
 	if err != nil || !regexp.MustCompile(`settled `+paid.String()+` wei cumulative: tx 0x[0-9a-f]{64}`).MatchString(out) {
 		t.Fatalf("myst service settle: %v %q", err, out)
 	}
@@ -141,52 +123,7 @@ func TestServiceEndToEnd(t *testing.T) {
 // arrive on the channel, its stderr is logged if the test fails.
 func startService(t *testing.T, dd string, apiPort int, args ...string) (*exec.Cmd, <-chan string) {
 	t.Helper()
-	cmd := exec.Command(os.Args[0], append([]string{"--data-dir", dd, "--tequilapi.port", strconv.Itoa(apiPort), "--keystore.light-scrypt", "service"}, args...)...)
-	cmd.Env = append(os.Environ(), "MYST_TEST_RUN_MAIN=1")
-	stderr := &lockedBuffer{}
-	cmd.Stderr = stderr
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	lines := make(chan string, 100)
-	go func() {
-		defer close(lines)
-		sc := bufio.NewScanner(stdout)
-		for sc.Scan() {
-			lines <- sc.Text()
-		}
-	}()
-	t.Cleanup(func() {
-		if cmd.ProcessState == nil {
-			_ = cmd.Process.Kill()
-			_ = cmd.Wait()
-		}
-		if t.Failed() {
-			t.Logf("service stderr:\n%s", stderr.String())
-		}
-	})
-	return cmd, lines
-}
-
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
+	return mysttest.Start(t, mysttest.Stdout, nil, append([]string{"--data-dir", dd, "--tequilapi.port", strconv.Itoa(apiPort), "--keystore.light-scrypt", "service"}, args...)...)
 }
 
 // TestServiceKilledMidSession: `myst service` is SIGKILLed while a
@@ -199,23 +136,19 @@ func TestServiceKilledMidSession(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	d, err := node.StartDevnet(ctx, node.DevnetConfig{DataDir: t.TempDir(), Providers: []node.ProviderSpec{}, Log: slog.New(slog.DiscardHandler)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer d.Close()
+	d := mysttest.Devnet(ctx, t)
 	dd := t.TempDir()
 	pf := passFile(t, "provider-pw")
 	if _, err := runCLI(t, dd, "identity", "new", "--passphrase-file", pf, "--set-default"); err != nil {
 		t.Fatal(err)
 	}
-	apiPort := freePort(t)
+	apiPort := mysttest.FreePort(t)
 	args := []string{"--passphrase-file", pf, "--chain.rpc", d.Chain.URL(), "--chain.deployment", d.DeploymentPath(), "--hermes.url", d.Hermes.URL(),
 		"--p2p.bootstrap", d.BootstrapAddrs()[0], "--p2p.listen", "/ip4/127.0.0.1/tcp/0", "--wg.port", "0",
 		"--location.country", "FR", "--price.per-hour", "3.6", "--price.per-gib", "0", "--payment.interval", "500ms", "--payment.grace", "5s"}
 	cmd, lines := startService(t, dd, apiPort, args...)
 	var seen []string
-	waitLine(t, lines, "tequilapi: http://", &seen)
+	mysttest.WaitLine(t, lines, "tequilapi: http://", &seen)
 
 	c, err := d.StartConsumer(ctx, "")
 	if err != nil {
@@ -250,16 +183,16 @@ func TestServiceKilledMidSession(t *testing.T) {
 
 	_, lines = startService(t, dd, apiPort, args...)
 	seen = nil
-	waitLine(t, lines, "tequilapi: http://", &seen)
+	mysttest.WaitLine(t, lines, "tequilapi: http://", &seen)
 	base := "http://127.0.0.1:" + strconv.Itoa(apiPort)
-	token := login(t, base, dd)
+	token := mysttest.Login(t, base, dd)
 	// 3.6 MYST/h is 1e15 wei per second: one 500 ms invoice is 5e14 wei;
 	// allow two for the exchange in flight and clock slack.
 	maxGap := big.NewInt(1e15)
 	var earned *big.Int
 	deadline = time.Now().Add(20 * time.Second)
 	for {
-		b, code := getAuth(t, base+"/earnings", token)
+		b, code := mysttest.GetAuth(t, base+"/earnings", token)
 		var e tequilapi.EarningsDTO
 		if code == 200 && json.Unmarshal([]byte(b), &e) == nil {
 			earned, _ = new(big.Int).SetString(e.Earned, 10)
@@ -295,32 +228,19 @@ func TestDaemonServesProvider(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
-		_, _ = io.WriteString(w, strings.Repeat("x", 1<<20))
-	}))
-	defer srv.Close()
-	_, port, _ := net.SplitHostPort(srv.Listener.Addr().String())
-	d, err := node.StartDevnet(ctx, node.DevnetConfig{DataDir: t.TempDir(), Providers: []node.ProviderSpec{}, Log: slog.New(slog.DiscardHandler)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer d.Close()
+	port := mysttest.WebServer(t, strings.Repeat("x", 1<<20))
+	d := mysttest.Devnet(ctx, t)
 
 	dd := t.TempDir()
-	pf := passFile(t, "provider-pw")
-	out, err := runCLI(t, dd, "identity", "new", "--passphrase-file", pf, "--set-default")
-	if err != nil {
-		t.Fatal(err)
-	}
-	provider := strings.TrimSpace(out)
-	apiPort := freePort(t)
+	provider, pf := newDefaultIdentity(t, dd, "provider-pw")
+	apiPort := mysttest.FreePort(t)
 	daemon, lines := startDaemonWith(t, dd, apiPort, "--p2p.bootstrap", d.BootstrapAddrs()[0],
 		"--chain.rpc", d.Chain.URL(), "--chain.deployment", d.DeploymentPath(),
 		"--provider.serve", "--provider.passphrase-file", pf, "--provider.hermes-url", d.Hermes.URL(),
 		"--location.country", "FR", "--price.per-hour", "0.1", "--price.per-gib", "0.5",
 		"--wg.port", "0", "--payment.interval", "1s", "--exit.allow", "tcp:127.0.0.1/32 port "+port)
 	var seen []string
-	waitLine(t, lines, "provider serving", &seen)
+	mysttest.WaitLine(t, lines, "provider serving", &seen)
 
 	key, err := p2p.LoadOrCreateKey(filepath.Join(dd, p2p.KeyFile))
 	if err != nil {
@@ -347,7 +267,7 @@ func TestDaemonServesProvider(t *testing.T) {
 		t.Fatal(err)
 	}
 	tr := &http.Transport{DialContext: conn.DialContext}
-	resp, err := (&http.Client{Transport: tr, Timeout: 20 * time.Second}).Get(srv.URL)
+	resp, err := (&http.Client{Transport: tr, Timeout: 20 * time.Second}).Get("http://127.0.0.1:" + port)
 	if err != nil {
 		t.Fatalf("GET through the daemon's exit: %v", err)
 	}
@@ -369,10 +289,10 @@ func TestDaemonServesProvider(t *testing.T) {
 	}
 	paid := conn.PayerStats().Paid
 	base := "http://127.0.0.1:" + strconv.Itoa(apiPort)
-	token := login(t, base, dd)
+	token := mysttest.Login(t, base, dd)
 	deadline = time.Now().Add(20 * time.Second)
 	for {
-		b, code := getAuth(t, base+"/earnings", token)
+		b, code := mysttest.GetAuth(t, base+"/earnings", token)
 		if code == 200 && strings.Contains(b, `"earned":"`+paid.String()+`"`) {
 			break
 		}
@@ -381,5 +301,5 @@ func TestDaemonServesProvider(t *testing.T) {
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
-	stopDaemon(t, daemon, lines)
+	mysttest.Stop(t, daemon, lines)
 }

@@ -11,16 +11,16 @@ import (
 	"github.com/openmyst/openmyst/tunnel/userspace"
 )
 
-func newTunnelCmd() *cobra.Command {
+func newTunnelCmd(a *app) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "tunnel",
 		Short: "WireGuard tunnel tools: userspace client from a wg-quick file, key generation",
 	}
-	cmd.AddCommand(newTunnelConnectCmd(), newTunnelGenkeyCmd())
+	cmd.AddCommand(newTunnelConnectCmd(a), newTunnelGenkeyCmd(a))
 	return cmd
 }
 
-func newTunnelConnectCmd() *cobra.Command {
+func newTunnelConnectCmd(a *app) *cobra.Command {
 	var cfgFile, socks, httpAddr string
 	var timeout time.Duration
 	cmd := &cobra.Command{
@@ -42,7 +42,7 @@ Names are resolved by the config's DNS server through the tunnel.`,
 				return err
 			}
 			c, err := userspace.Connect(cmd.Context(), userspace.ClientConfig{
-				Session: sc, SOCKSListen: socks, HTTPListen: httpAddr, HandshakeTimeout: timeout, Log: theApp.log,
+				Session: sc, SOCKSListen: socks, HTTPListen: httpAddr, HandshakeTimeout: timeout, Log: a.log,
 			})
 			if err != nil {
 				return err
@@ -69,7 +69,7 @@ Names are resolved by the config's DNS server through the tunnel.`,
 	return cmd
 }
 
-func newTunnelGenkeyCmd() *cobra.Command {
+func newTunnelGenkeyCmd(a *app) *cobra.Command {
 	return &cobra.Command{
 		Use:   "genkey",
 		Short: "Print a new WireGuard private key and its public key (base64, like wg genkey | wg pubkey)",

@@ -16,7 +16,6 @@ import (
 	"math/big"
 	"net"
 	"net/netip"
-	"sync"
 	"time"
 
 	"github.com/ethereum/go-ethereum/common"
@@ -103,9 +102,9 @@ type Options struct {
 	// fails closed: when the session fails (the provider is gone, an
 	// overcharge) it stays up, kill switch included, until Disconnect.
 	Tunnel TunnelOpener
-	// StopPaying, for tests only, makes the consumer ignore invoices (it
-	// keeps the stream alive but never pays).
-	StopPaying bool
+	// PayLoop, when set, runs the session's payment side on its stream
+	// instead of paystream.Consumer, until the session ends.
+	PayLoop func(ctx context.Context, r *sessionproto.Reader, w *sessionproto.Writer) error
 }
 
 // Manager opens consumer sessions.
@@ -373,8 +372,8 @@ func (m *Manager) open(ctx context.Context, s stream, p market.Proposal, o Optio
 		go func() { defer close(bdone); m.watchBalance(bctx) }()
 		defer func() { bstop(); <-bdone }()
 		var err error
-		if o.StopPaying {
-			err = ignoreInvoices(rctx, pr, w, m.cfg.Keepalive)
+		if o.PayLoop != nil {
+			err = o.PayLoop(rctx, pr, w)
 		} else {
 			err = paystream.Consumer(rctx, pr, w, payer, usage, paystream.Options{Keepalive: m.cfg.Keepalive, Log: m.log.With("session", id)})
 		}
@@ -400,45 +399,6 @@ func (m *Manager) open(ctx context.Context, s stream, p market.Proposal, o Optio
 		m.log.Info("consumer: session ended", "session", id, "err", err)
 	}()
 	return c, nil
-}
-
-// ignoreInvoices keeps a session's stream alive without paying anything
-// (Options.StopPaying, for tests of the provider's cut-off).
-func ignoreInvoices(ctx context.Context, r *sessionproto.Reader, w *sessionproto.Writer, keepalive time.Duration) error {
-	var wg sync.WaitGroup
-	kctx, stop := context.WithCancel(ctx)
-	defer func() { stop(); wg.Wait() }()
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		t := time.NewTicker(keepalive)
-		defer t.Stop()
-		var seq uint64
-		for {
-			select {
-			case <-kctx.Done():
-				return
-			case <-t.C:
-				seq++
-				_ = w.WriteMessage(kctx, &sessionproto.Keepalive{Seq: seq})
-			}
-		}
-	}()
-	for {
-		msg, err := r.ReadMessage(ctx)
-		if err != nil {
-			if ctx.Err() != nil {
-				return nil
-			}
-			return err
-		}
-		switch v := msg.(type) {
-		case *sessionproto.Destroy:
-			return fmt.Errorf("%w: %s", paystream.ErrPeerEnded, v.Reason)
-		case *sessionproto.Error:
-			return v
-		}
-	}
 }
 
 // ID is the session id.

@@ -88,9 +88,9 @@ type Config struct {
 	ReadTimeout time.Duration
 	// MaxSessions caps concurrent sessions (0: 1000).
 	MaxSessions int
-	// TamperInvoice, when set, changes every invoice before it is signed
-	// and sent. Only tests set it, to play an overcharging provider.
-	TamperInvoice func(*payments.Invoice)
+	// SendInvoice, when set, builds the function that writes each signed
+	// invoice to a session's stream (default paystream.InvoiceSender).
+	SendInvoice func(w *sessionproto.Writer) func(context.Context, *payments.Invoice) error
 	// Log receives the manager's events (default slog.Default()).
 	Log *slog.Logger
 }
@@ -338,16 +338,8 @@ func (m *Manager) serve(ctx context.Context, s *countingStream) error {
 		return refuse(ctx, w, sessionproto.CodeInternal, "")
 	}
 	send := paystream.InvoiceSender(w)
-	if m.cfg.TamperInvoice != nil {
-		inner := send
-		send = func(ctx context.Context, inv *payments.Invoice) error {
-			c := *inv
-			m.cfg.TamperInvoice(&c)
-			if err := c.Sign(m.cfg.Signer); err != nil {
-				return err
-			}
-			return inner(ctx, &c)
-		}
+	if m.cfg.SendInvoice != nil {
+		send = m.cfg.SendInvoice(w)
 	}
 	tracker, err := pingpong.NewInvoiceTracker(pingpong.TrackerConfig{
 		ChainID: m.cfg.ChainID, Provider: m.cfg.Signer, Consumer: req.Consumer, HermesID: req.Hermes,

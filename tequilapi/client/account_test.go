@@ -91,7 +91,7 @@ func TestAccountClientOnDevChain(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c, ids := startAccountServer(t, tequilapi.ChainSourceFunc(func(context.Context) (*chain.Client, common.Address, error) {
+	c, ids := startAccountServer(t, tequilapi.ChainSourceFunc(func(context.Context) (tequilapi.AccountChain, common.Address, error) {
 		return cc, dep.Hermes, nil
 	}))
 	id, err := c.CreateIdentity(ctx, "pw", true)
@@ -149,7 +149,7 @@ func TestAccountClientOnDevChain(t *testing.T) {
 }
 
 func TestAccountClientWithoutChain(t *testing.T) {
-	c, _ := startAccountServer(t, tequilapi.ChainSourceFunc(func(context.Context) (*chain.Client, common.Address, error) {
+	c, _ := startAccountServer(t, tequilapi.ChainSourceFunc(func(context.Context) (tequilapi.AccountChain, common.Address, error) {
 		return nil, common.Address{}, tequilapi.ErrChainUnavailable
 	}))
 	ctx := context.Background()

@@ -1,0 +1,517 @@
+package node
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/ethereum/go-ethereum/common"
+	"github.com/libp2p/go-libp2p/core/host"
+	"github.com/libp2p/go-libp2p/core/peer"
+
+	"github.com/openmyst/openmyst/discovery"
+	"github.com/openmyst/openmyst/identity"
+	"github.com/openmyst/openmyst/market"
+	"github.com/openmyst/openmyst/p2p"
+	"github.com/openmyst/openmyst/session"
+	"github.com/openmyst/openmyst/storage"
+	"github.com/openmyst/openmyst/tequilapi"
+)
+
+// DaemonConfig configures a node daemon (`myst daemon`): storage,
+// identities, the Tequilapi REST API, the chain source, the p2p node and
+// the provider and consumer parts on them.
+type DaemonConfig struct {
+	// DataDir holds the node database, keys and the parts' databases.
+	DataDir string
+	// LightScrypt encrypts new keys with weak scrypt parameters (tests,
+	// dev networks).
+	LightScrypt bool
+	// API configures the Tequilapi (Log defaults to Log).
+	API tequilapi.Config
+	// ShowPassword, when set, receives a newly generated Tequilapi
+	// password once (it is never logged).
+	ShowPassword func(password string)
+	// Chain is the node's one chain source, connected on first use.
+	Chain ChainConfig
+	// P2P is the node's libp2p host and proposal gossip.
+	P2P NetworkConfig
+	// Provider is the provider side: an announced proposal and/or paid
+	// sessions.
+	Provider DaemonProvider
+	// Consumer is the consumer side (PUT /connection).
+	Consumer DaemonConsumer
+	// Extensions are further parts, started after the built-in ones and
+	// stopped before them.
+	Extensions []Extension
+	// Version is reported in the start log line.
+	Version string
+	// Log receives events (default slog.Default()).
+	Log *slog.Logger
+}
+
+// NetworkConfig configures a node's libp2p host and proposal gossip.
+type NetworkConfig struct {
+	// ListenAddrs are the libp2p listen multiaddrs.
+	ListenAddrs []string
+	// Bootstrap are the bootstrap peers.
+	Bootstrap []peer.AddrInfo
+	// NAT turns on port mapping, AutoNAT, hole punching and relays.
+	NAT bool
+	// Bootstrapper serves joiners: circuit relay and peer exchange.
+	Bootstrapper bool
+	// ChainID is the chain whose proposals are gossiped.
+	ChainID uint64
+}
+
+// IdentityRef names an identity of the keystore and how to unlock it.
+type IdentityRef struct {
+	// Address is the identity (zero: the default identity).
+	Address common.Address
+	// PassphraseFile holds its passphrase (else $MYST_PASSPHRASE); only
+	// read when the identity is locked.
+	PassphraseFile string
+}
+
+// DaemonProvider is the provider side of a daemon.
+type DaemonProvider struct {
+	// Identity is the provider identity.
+	Identity IdentityRef
+	// Announce announces Offer without serving sessions.
+	Announce bool
+	// Offer is the proposal template Announce announces (its location is
+	// decided from Location).
+	Offer market.Proposal
+	// TTL is each announcement's validity.
+	TTL time.Duration
+	// Location decides the announced location (Announce and Serve).
+	Location LocationConfig
+	// Serve, when set, serves paid sessions on the daemon's p2p host
+	// and chain source (like `myst service`): a provider configuration
+	// without Signer, Chain, Hermes, P2P, Discovery and Locator, which
+	// the daemon fills in.
+	Serve *ProviderConfig
+}
+
+// DaemonConsumer is the consumer side of a daemon.
+type DaemonConsumer struct {
+	// Identity is the consumer identity paying for connections.
+	Identity IdentityRef
+	// SOCKS is the default local SOCKS5 proxy address of a connection.
+	SOCKS string
+}
+
+// Extension is a part of a daemon.
+type Extension struct {
+	// Name identifies the part in logs and errors.
+	Name string
+	// Start starts the part. It must not block; work runs in goroutines
+	// tied to ctx (canceled at shutdown). stop (optional) is called at
+	// shutdown in reverse start order.
+	Start func(ctx context.Context, n *DaemonNode) (stop func(context.Context) error, err error)
+}
+
+// DaemonNode is what the parts of a daemon share.
+type DaemonNode struct {
+	// Config is the daemon's configuration.
+	Config DaemonConfig
+	// Log is the node logger.
+	Log *slog.Logger
+	// DB is the node store.
+	DB *storage.DB
+	// Identities is the keystore.
+	Identities *identity.Manager
+	// API is the Tequilapi server; parts add routes before their start
+	// returns.
+	API *tequilapi.Server
+	// Chain is the node's one chain source.
+	Chain *ChainConn
+	// P2P and Discovery are the node's one libp2p host and discovery
+	// service (set by the network part, which starts first).
+	P2P       *p2p.Node
+	Discovery *discovery.Service
+}
+
+// providerRetry is how long the daemon waits before retrying a provider
+// start that failed (chain not reachable yet, ...).
+const providerRetry = 5 * time.Second
+
+// NewIdentityManager opens the keystore of dataDir; db (optional)
+// remembers the default identity.
+func NewIdentityManager(dataDir string, db *storage.DB, light bool) (*identity.Manager, error) {
+	var opts []identity.Option
+	if db != nil {
+		opts = append(opts, identity.WithSettings(db))
+	}
+	if light {
+		opts = append(opts, identity.WithLightScrypt())
+	}
+	return identity.NewManager(filepath.Join(dataDir, "keystore"), opts...)
+}
+
+// NewAPI makes sure the Tequilapi password file exists (handing a new
+// password to show, once) and returns the server.
+func NewAPI(cfg tequilapi.Config, show func(password string)) (*tequilapi.Server, error) {
+	pw, created, err := tequilapi.EnsurePassword(cfg.PasswordFile)
+	if err != nil {
+		return nil, err
+	}
+	if created && show != nil {
+		show(pw)
+	}
+	return tequilapi.New(cfg)
+}
+
+// RunDaemon runs the daemon until ctx ends.
+func RunDaemon(ctx context.Context, cfg DaemonConfig) error {
+	if cfg.Log == nil {
+		cfg.Log = slog.Default()
+	}
+	log := cfg.Log
+	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+		return fmt.Errorf("create data dir: %w", err)
+	}
+	db, err := storage.Open(filepath.Join(cfg.DataDir, storage.FileName))
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if err := db.Close(); err != nil {
+			log.Error("close storage", "err", err)
+		}
+	}()
+	ids, err := NewIdentityManager(cfg.DataDir, db, cfg.LightScrypt)
+	if err != nil {
+		return err
+	}
+	defer ids.LockAll()
+	if cfg.API.Log == nil {
+		cfg.API.Log = log
+	}
+	srv, err := NewAPI(cfg.API, cfg.ShowPassword)
+	if err != nil {
+		return err
+	}
+	srv.Add(tequilapi.IdentityRoutes(ids, log)...)
+	cc := NewChainConn(cfg.Chain)
+	defer cc.Close()
+
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	n := &DaemonNode{Config: cfg, Log: log, DB: db, Identities: ids, API: srv, Chain: cc}
+	parts := append([]Extension{
+		{Name: "discovery", Start: startNetwork},
+		{Name: "account", Start: startAccountRoutes},
+		{Name: "connection", Start: startConnection},
+		{Name: "provider", Start: startDaemonProvider},
+	}, cfg.Extensions...)
+	var stops []func(context.Context) error
+	var stopNames []string
+	defer func() {
+		// Stop the parts in reverse order, with a bounded grace period.
+		sctx, scancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+		defer scancel()
+		for i := len(stops) - 1; i >= 0; i-- {
+			if err := stops[i](sctx); err != nil {
+				log.Error("stop "+stopNames[i], "err", err)
+			}
+		}
+	}()
+	for _, e := range parts {
+		stop, err := e.Start(ctx, n)
+		if err != nil {
+			return fmt.Errorf("start %s: %w", e.Name, err)
+		}
+		if stop != nil {
+			stops = append(stops, stop)
+			stopNames = append(stopNames, e.Name)
+		}
+		log.Debug("daemon part started", "name", e.Name)
+	}
+	ln, err := srv.Listen()
+	if err != nil {
+		return err
+	}
+	log.Info("node started", "data_dir", cfg.DataDir, "tequilapi", "http://"+ln.Addr().String(), "version", cfg.Version)
+	err = srv.Serve(ctx, ln)
+	log.Info("node stopping")
+	return err
+}
+
+// startAccountRoutes adds the /identities/{id}/{account,register,topup,
+// settle,beneficiary} routes on the daemon's chain source. The chain is
+// connected on first use, so the daemon starts without one; the routes
+// answer 503 chain_unavailable until it is reachable.
+func startAccountRoutes(_ context.Context, n *DaemonNode) (func(context.Context) error, error) {
+	n.API.Add(tequilapi.AccountRoutes(n.Identities, n.Chain, n.Log)...)
+	return nil, nil
+}
+
+// startNetwork runs the node's libp2p host, proposal gossip, GET
+// /proposals and, with Provider.Announce, the provider's announcer.
+func startNetwork(ctx context.Context, n *DaemonNode) (func(context.Context) error, error) {
+	cfg, prov := n.Config.P2P, n.Config.Provider
+	log := n.Log
+	offer := prov.Offer
+	var locateLater func(host.Host) (market.Location, error)
+	if prov.Announce {
+		var err error
+		if offer.Location, locateLater, err = AnnounceLocation(prov.Location, log); err != nil {
+			return nil, err
+		}
+	}
+	key, err := p2p.LoadOrCreateKey(filepath.Join(n.Config.DataDir, p2p.KeyFile))
+	if err != nil {
+		return nil, err
+	}
+	node, err := p2p.New(p2p.Config{
+		Key: key, ListenAddrs: cfg.ListenAddrs, Bootstrap: cfg.Bootstrap, DHTMode: p2p.DHTServer,
+		NAT: cfg.NAT, RelayService: cfg.Bootstrapper, Log: log,
+	})
+	if err != nil {
+		return nil, err
+	}
+	svc, err := discovery.New(node.Host, discovery.Config{
+		ValidatorConfig: discovery.ValidatorConfig{ChainID: cfg.ChainID},
+		Log:             log, Bootstrapper: cfg.Bootstrapper,
+	})
+	if err != nil {
+		node.Close()
+		return nil, err
+	}
+	n.P2P, n.Discovery = node, svc
+	n.API.Add(tequilapi.ProposalRoutes(svc.Cache(), log)...)
+	for _, a := range node.Multiaddrs() {
+		log.Info("p2p: reachable as", "addr", a)
+	}
+
+	var signer identity.Signer
+	if prov.Announce {
+		if signer, err = UnlockIdentity(ctx, n.Identities, prov.Identity, "provider"); err != nil {
+			svc.Close()
+			node.Close()
+			return nil, err
+		}
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		if err := node.Bootstrap(ctx); err != nil {
+			log.Warn("p2p: bootstrap", "err", err)
+		}
+		if k := svc.SyncConnected(ctx, 3); k > 0 {
+			log.Info("discovery: proposals pulled from peers", "count", k)
+		}
+		if signer == nil {
+			return
+		}
+		if locateLater != nil {
+			loc, err := locateLater(node.Host)
+			if err != nil {
+				log.Error("discovery: not announcing", "err", err)
+				return
+			}
+			offer.Location = loc
+		}
+		ann, err := discovery.NewAnnouncer(svc, discovery.AnnouncerConfig{
+			Proposal: offer, Signer: signer, Host: node.Host, TTL: prov.TTL, Log: log,
+		})
+		if err != nil {
+			log.Error("discovery: announcer", "err", err)
+			return
+		}
+		log.Info("discovery: announcing proposal", "provider", signer.Address().Hex(), "country", offer.Location.Country,
+			"per_gib", offer.Price.PerGiB.MYST(), "per_hour", offer.Price.PerHour.MYST())
+		if err := ann.Run(ctx); err != nil {
+			log.Error("discovery: announce", "err", err)
+		}
+	}()
+	return func(context.Context) error {
+		cancel()
+		wg.Wait() // the announcer has published its withdrawal
+		return errors.Join(svc.Close(), node.Close())
+	}, nil
+}
+
+// startConnection adds PUT/GET/DELETE /connection and GET /sessions. The
+// consumer (its database under <data-dir>/consumer) starts on the first
+// connect, on the daemon's chain source and its one p2p host, so a daemon
+// without a chain still runs.
+func startConnection(ctx context.Context, n *DaemonNode) (func(context.Context) error, error) {
+	var (
+		mu   sync.Mutex
+		cons *Consumer
+	)
+	get := func(rctx context.Context) (*Consumer, error) {
+		mu.Lock()
+		defer mu.Unlock()
+		if cons != nil {
+			return cons, nil
+		}
+		c, err := startDaemonConsumer(ctx, rctx, n)
+		if err != nil {
+			return nil, err
+		}
+		cons = c
+		return c, nil
+	}
+	api := &ConnectionAPI{Consumer: get, DefaultSOCKS: n.Config.Consumer.SOCKS, Log: n.Log}
+	n.API.Add(tequilapi.ConnectionRoutes(api, n.Log)...)
+	n.API.Add(tequilapi.SessionRoutes(HistoryAPI{History: func() *session.History {
+		mu.Lock()
+		defer mu.Unlock()
+		if cons == nil {
+			return nil
+		}
+		return cons.History
+	}}, n.Log)...)
+	return func(sctx context.Context) error {
+		err := api.Close(sctx)
+		mu.Lock()
+		defer mu.Unlock()
+		if cons != nil {
+			err = errors.Join(err, cons.Close())
+		}
+		return err
+	}, nil
+}
+
+// checkChainID refuses a chain whose id is not the one the p2p node
+// gossips proposals of.
+func (n *DaemonNode) checkChainID(got uint64) error {
+	if want := n.Config.P2P.ChainID; got != want {
+		return fmt.Errorf("the chain has id %d but the p2p node gossips proposals of chain %d: restart the daemon with --discovery.chain-id %d", got, want, got)
+	}
+	return nil
+}
+
+// startDaemonConsumer starts the daemon's consumer on its chain source and
+// p2p node; ctx bounds the consumer's life, rctx the start.
+func startDaemonConsumer(ctx, rctx context.Context, n *DaemonNode) (*Consumer, error) {
+	cl, hermes, err := n.Chain.Client(rctx)
+	if err != nil {
+		return nil, tequilapi.NewError(http.StatusServiceUnavailable, tequilapi.CodeChainUnavailable, err.Error())
+	}
+	if n.P2P == nil || n.Discovery == nil {
+		return nil, tequilapi.NewError(http.StatusServiceUnavailable, "p2p_unavailable", "the daemon's p2p node is not running")
+	}
+	if err := n.checkChainID(cl.ChainID().Uint64()); err != nil {
+		return nil, tequilapi.NewError(http.StatusServiceUnavailable, tequilapi.CodeChainUnavailable, err.Error())
+	}
+	signer, err := UnlockIdentity(rctx, n.Identities, n.Config.Consumer.Identity, "consumer")
+	if err != nil {
+		return nil, tequilapi.NewError(http.StatusConflict, "identity_locked", err.Error())
+	}
+	return StartConsumer(ctx, ConsumerConfig{
+		DataDir: filepath.Join(n.Config.DataDir, "consumer"), Signer: signer, Chain: cl, Hermes: hermes,
+		P2P: n.P2P, Discovery: n.Discovery, Log: n.Log,
+	})
+}
+
+// startDaemonProvider serves paid sessions on the daemon's p2p host and
+// chain source (Provider.Serve), in the background: registration waits
+// for the chain, and the start is retried until the chain is reachable.
+func startDaemonProvider(ctx context.Context, n *DaemonNode) (func(context.Context) error, error) {
+	prov := n.Config.Provider
+	if prov.Serve == nil {
+		return nil, nil
+	}
+	if prov.Announce {
+		return nil, errors.New("--provider.serve announces the provider's proposal itself: drop --provider.announce")
+	}
+	if n.P2P == nil || n.Discovery == nil {
+		return nil, errors.New("--provider.serve needs the daemon's p2p node")
+	}
+	locator, closeDB, err := OpenLocator(prov.Location, n.Log)
+	if err != nil {
+		return nil, err
+	}
+	signer, err := UnlockIdentity(ctx, n.Identities, prov.Identity, "provider")
+	if err != nil {
+		closeDB()
+		return nil, err
+	}
+	cfg := *prov.Serve
+	cfg.Signer, cfg.Locator, cfg.P2P, cfg.Discovery = signer, locator, n.P2P, n.Discovery
+	if cfg.DataDir == "" {
+		cfg.DataDir = filepath.Join(n.Config.DataDir, "provider")
+	}
+	if cfg.Progress == nil {
+		cfg.Progress = func(m string) { n.Log.Info("provider: " + m) }
+	}
+	if cfg.Log == nil {
+		cfg.Log = n.Log
+	}
+	svc, err := ServeProvider(ctx, ServeConfig{Provider: cfg, Chain: n.Chain.Client, CheckChainID: n.checkChainID, Retry: providerRetry})
+	if err != nil {
+		closeDB()
+		return nil, err
+	}
+	n.API.Add(tequilapi.EarningsRoutes(svc, n.Log)...)
+	return func(context.Context) error {
+		defer closeDB()
+		return svc.Close()
+	}, nil
+}
+
+// ErrNoPassphrase is returned by ReadPassphrase when neither a file nor
+// $MYST_PASSPHRASE gives one.
+var ErrNoPassphrase = errors.New("no passphrase")
+
+// PassphraseEnv may hold an identity passphrase for scripts.
+const PassphraseEnv = "MYST_PASSPHRASE"
+
+// ReadPassphrase reads a passphrase from file (trailing newline removed),
+// else from $MYST_PASSPHRASE; ErrNoPassphrase when there is neither.
+func ReadPassphrase(file string) (string, error) {
+	if file != "" {
+		data, err := os.ReadFile(file)
+		if err != nil {
+			return "", fmt.Errorf("read passphrase file: %w", err)
+		}
+		pw := strings.TrimRight(string(data), "\r\n")
+		if pw == "" {
+			return "", fmt.Errorf("passphrase file %s is empty", file)
+		}
+		return pw, nil
+	}
+	if pw := os.Getenv(PassphraseEnv); pw != "" {
+		return pw, nil
+	}
+	return "", ErrNoPassphrase
+}
+
+// UnlockIdentity unlocks ref (or the default identity) in ids, reading its
+// passphrase only when it is locked, and returns its signer. role names
+// the identity in errors (and its --<role>.passphrase-file flag).
+func UnlockIdentity(ctx context.Context, ids *identity.Manager, ref IdentityRef, role string) (identity.Signer, error) {
+	addr := ref.Address
+	if addr == (common.Address{}) {
+		var err error
+		if addr, err = ids.Default(ctx); err != nil {
+			return nil, fmt.Errorf("%s identity: %w", role, err)
+		}
+	}
+	if !ids.IsUnlocked(addr) {
+		pw, err := ReadPassphrase(ref.PassphraseFile)
+		if errors.Is(err, ErrNoPassphrase) {
+			return nil, fmt.Errorf("%s identity %s is locked: unlock it (POST /identities/{id}/unlock), or give --%s.passphrase-file or $%s", role, addr.Hex(), role, PassphraseEnv)
+		}
+		if err != nil {
+			return nil, err
+		}
+		if err := ids.Unlock(addr, pw); err != nil {
+			return nil, fmt.Errorf("unlock %s identity %s: %w", role, addr.Hex(), err)
+		}
+	}
+	return ids.Signer(addr)
+}

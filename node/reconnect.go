@@ -1,0 +1,116 @@
+package node
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/ethereum/go-ethereum/common"
+
+	"github.com/openmyst/openmyst/market"
+	"github.com/openmyst/openmyst/session/consumer"
+	"github.com/openmyst/openmyst/session/pingpong"
+)
+
+// The reconnect policy, one implementation for the daemon's connections
+// (ConnectionAPI) and `myst connect --tun` (RunTun): when a session ends
+// without a disconnect, a new one is opened on the best proposal matching
+// the same filter after 1 s, 2 s, 4 s, ... up to DefaultReconnectTries
+// attempts; a provider that overcharged or sent a bad invoice is excluded
+// from then on; a provider that just failed is picked only when no other
+// matches; after insufficient channel balance there is no retry (top up
+// first).
+
+// DefaultReconnectTries is how many attempts re-establish a dropped
+// connection.
+const DefaultReconnectTries = 3
+
+// reconnectWait is how long a reconnect attempt waits for proposals.
+const reconnectWait = 5 * time.Second
+
+// shouldRetry records in exclude a provider whose session ended with err
+// for a reason that bars it, and reports whether to reconnect at all.
+func shouldRetry(err error, provider common.Address, exclude map[common.Address]bool) bool {
+	if errors.Is(err, pingpong.ErrOvercharge) || errors.Is(err, pingpong.ErrBadInvoice) {
+		exclude[provider] = true
+	}
+	return !errors.Is(err, pingpong.ErrInsufficientBalance)
+}
+
+// dialFunc opens a session, avoiding the providers in avoid when it can;
+// it returns the provider tried (zero if none) with its error.
+type dialFunc func(ctx context.Context, avoid map[common.Address]bool) (*consumer.Connection, common.Address, error)
+
+// redial makes up to tries attempts, after 1 s, 2 s, 4 s, ..., to open a
+// new session, avoiding failed (the provider that just failed) and every
+// provider tried in vain. failedTry (optional) hears each failed attempt.
+// It returns nil when every attempt failed or ctx ended.
+func redial(ctx context.Context, tries int, failed common.Address, dial dialFunc, failedTry func(try int, err error)) *consumer.Connection {
+	avoid := map[common.Address]bool{failed: true}
+	for i := 0; i < tries; i++ {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(time.Second << i):
+		}
+		next, tried, err := dial(ctx, avoid)
+		if err == nil {
+			return next
+		}
+		if failedTry != nil {
+			failedTry(i, err)
+		}
+		if tried != (common.Address{}) {
+			avoid[tried] = true
+		}
+	}
+	return nil
+}
+
+// pickProposal waits up to wait for proposals matching f and picks per
+// the policy. With waitOther, when only avoided providers are known
+// (their proposals outlive them), it waits the rest of wait for one more
+// to arrive.
+func (c *Consumer) pickProposal(ctx context.Context, f market.Filter, exclude, avoid map[common.Address]bool, wait time.Duration, waitOther bool) (market.Proposal, error) {
+	wctx, cancel := context.WithTimeout(ctx, wait)
+	defer cancel()
+	ps, _ := c.WaitProposals(wctx, f, 1)
+	if waitOther && pickable(ps, exclude, avoid) == 0 && len(ps) > 0 {
+		if more, _ := c.WaitProposals(wctx, f, len(ps)+1); len(more) > len(ps) {
+			ps = more
+		}
+	}
+	return pickReconnect(ps, f, exclude, avoid)
+}
+
+// pickReconnect picks the best proposal of ps matching f, never one of an
+// excluded provider, and one of a provider in avoid (just failed) only
+// when there is no other.
+func pickReconnect(ps []market.Proposal, f market.Filter, exclude, avoid map[common.Address]bool) (market.Proposal, error) {
+	var fresh, stale []market.Proposal
+	for _, p := range ps {
+		switch {
+		case exclude[p.ProviderID]:
+		case avoid[p.ProviderID]:
+			stale = append(stale, p)
+		default:
+			fresh = append(fresh, p)
+		}
+	}
+	if len(fresh) == 0 {
+		fresh = stale
+	}
+	return consumer.Pick(fresh, f)
+}
+
+// pickable counts the proposals of ps of providers neither excluded nor
+// avoided.
+func pickable(ps []market.Proposal, exclude, avoid map[common.Address]bool) int {
+	n := 0
+	for _, p := range ps {
+		if !exclude[p.ProviderID] && !avoid[p.ProviderID] {
+			n++
+		}
+	}
+	return n
+}

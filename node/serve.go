@@ -1,0 +1,149 @@
+package node
+
+import (
+	"context"
+	"log/slog"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/ethereum/go-ethereum/common"
+
+	"github.com/openmyst/openmyst/chain"
+	"github.com/openmyst/openmyst/tequilapi"
+)
+
+// ServeConfig configures ServeProvider, the one way a provider is run:
+// by `myst service` and by the daemon's --provider.serve.
+type ServeConfig struct {
+	// Provider is the provider configuration; Chain and Hermes come from
+	// the Chain source.
+	Provider ProviderConfig
+	// Chain returns the chain client and hermes (a ChainConn's Chain, or a
+	// fixed client).
+	Chain func(ctx context.Context) (*chain.Client, common.Address, error)
+	// CheckChainID, when set, refuses a chain by its id (the daemon's p2p
+	// node gossips the proposals of one chain).
+	CheckChainID func(chainID uint64) error
+	// Retry, when positive, starts the provider in the background and
+	// retries a failed start (chain not reachable yet, ...) after Retry
+	// until it runs or the service is closed. Zero starts it now and
+	// returns the error.
+	Retry time.Duration
+}
+
+// ProviderService is a provider run by ServeProvider. It implements
+// tequilapi.EarningsService, answering 503 provider_starting until the
+// provider runs.
+type ProviderService struct {
+	cancel context.CancelFunc
+	done   chan struct{}
+
+	mu sync.Mutex
+	p  *Provider
+}
+
+var _ tequilapi.EarningsService = (*ProviderService)(nil)
+
+// ServeProvider starts the provider cfg describes (see ServeConfig.Retry).
+func ServeProvider(ctx context.Context, cfg ServeConfig) (*ProviderService, error) {
+	ctx, cancel := context.WithCancel(ctx)
+	s := &ProviderService{cancel: cancel, done: make(chan struct{})}
+	if cfg.Retry <= 0 {
+		defer close(s.done)
+		p, err := startServed(ctx, cfg)
+		if err != nil {
+			cancel()
+			return nil, err
+		}
+		s.p = p
+		return s, nil
+	}
+	log := cfg.Provider.Log
+	if log == nil {
+		log = slog.Default()
+	}
+	go func() {
+		defer close(s.done)
+		for {
+			p, err := startServed(ctx, cfg)
+			if err == nil {
+				s.mu.Lock()
+				s.p = p
+				s.mu.Unlock()
+				log.Info("provider serving", "provider", cfg.Provider.Signer.Address().Hex(), "peer", p.P2P.ID().String(),
+					"wireguard", p.Exit.Endpoint().String(), "country", p.Location().Country)
+				return
+			}
+			if ctx.Err() != nil {
+				return
+			}
+			log.Warn("provider: start failed; retrying", "err", err, "in", cfg.Retry)
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(cfg.Retry):
+			}
+		}
+	}()
+	return s, nil
+}
+
+// startServed connects the chain and starts the provider once.
+func startServed(ctx context.Context, cfg ServeConfig) (*Provider, error) {
+	cl, hermes, err := cfg.Chain(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if cfg.CheckChainID != nil {
+		if err := cfg.CheckChainID(cl.ChainID().Uint64()); err != nil {
+			return nil, err
+		}
+	}
+	pc := cfg.Provider
+	pc.Chain, pc.Hermes = cl, hermes
+	return StartProvider(ctx, pc)
+}
+
+// Provider is the running provider, nil while it starts.
+func (s *ProviderService) Provider() *Provider {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.p
+}
+
+// Close stops a pending start and the provider.
+func (s *ProviderService) Close() error {
+	s.cancel()
+	<-s.done
+	if p := s.Provider(); p != nil {
+		return p.Close()
+	}
+	return nil
+}
+
+func (s *ProviderService) api() (EarningsAPI, error) {
+	p := s.Provider()
+	if p == nil {
+		return EarningsAPI{}, tequilapi.NewError(http.StatusServiceUnavailable, "provider_starting", "the provider has not started yet (see the daemon log)")
+	}
+	return EarningsAPI{Provider: p}, nil
+}
+
+// Earnings implements tequilapi.EarningsService.
+func (s *ProviderService) Earnings(ctx context.Context) (tequilapi.EarningsDTO, error) {
+	a, err := s.api()
+	if err != nil {
+		return tequilapi.EarningsDTO{}, err
+	}
+	return a.Earnings(ctx)
+}
+
+// Settle implements tequilapi.EarningsService.
+func (s *ProviderService) Settle(ctx context.Context) (tequilapi.SettleDTO, error) {
+	a, err := s.api()
+	if err != nil {
+		return tequilapi.SettleDTO{}, err
+	}
+	return a.Settle(ctx)
+}
