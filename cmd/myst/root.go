@@ -76,6 +76,7 @@ func newRootCmd(a *app) *cobra.Command {
 		newDisconnectCmd(a),
 		newStatusCmd(a),
 		newTunnelCmd(a),
+		newRelayCmd(a),
 	)
 	return root
 }

@@ -1,0 +1,80 @@
+package main
+
+import (
+	"fmt"
+	"net/netip"
+	"path/filepath"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/openmyst/openmyst/node"
+)
+
+func newRelayCmd(a *app) *cobra.Command {
+	var cfg node.RelayConfig
+	var publicIP string
+	cmd := &cobra.Command{
+		Use:   "relay",
+		Short: "Run the network's relay role: STUN and TURN (UDP, TCP, TLS)",
+		Long: `Runs STUN (nodes learn their public address) and TURN (a session's
+WireGuard datagrams relayed when no direct path exists through the NATs on
+both sides). The relay sees only WireGuard ciphertext; each allocation is
+capped (--relay.bandwidth), allocations are bounded, and it never relays to
+its own host's loopback, private, link-local or multicast addresses.
+
+Nodes authenticate with time-limited credentials made from the relay's
+secret (<data-dir>/relay/relay.secret, created on first start):
+  myst relay credentials --user NAME`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			ip, err := netip.ParseAddr(publicIP)
+			if err != nil {
+				return fmt.Errorf("--relay.public-ip: %w", err)
+			}
+			cfg.PublicIP, cfg.DataDir, cfg.Log = ip, filepath.Join(a.dataDir, "relay"), a.log
+			s, err := node.StartRelay(cfg)
+			if err != nil {
+				return err
+			}
+			ad := s.Addrs()
+			fmt.Fprintf(cmd.OutOrStdout(), "relay running\n  stun/turn udp: %v\n  turn tcp:      %v\n  turn tls:      %v\n  public ip:     %s\n",
+				ad.UDP, ad.TCP, ad.TLS, ip)
+			<-cmd.Context().Done()
+			return s.Close()
+		},
+	}
+	fl := cmd.Flags()
+	fl.StringVar(&cfg.UDP, "relay.udp", ":3478", "STUN and TURN over UDP listen address (empty: off)")
+	fl.StringVar(&cfg.TCP, "relay.tcp", ":3478", "TURN over TCP listen address (empty: off)")
+	fl.StringVar(&cfg.TLS, "relay.tls", "", "TURN over TLS listen address, e.g. :5349 (with --tls.cert and --tls.key)")
+	fl.StringVar(&cfg.CertFile, "tls.cert", "", "PEM certificate chain for TURN over TLS")
+	fl.StringVar(&cfg.KeyFile, "tls.key", "", "PEM private key of --tls.cert")
+	fl.StringVar(&publicIP, "relay.public-ip", "", "the relay's public IP address: allocations are reachable there (required)")
+	fl.IntVar(&cfg.Bandwidth, "relay.bandwidth", 0, "bytes per second each way per allocation (0: 50 Mbit/s)")
+	fl.IntVar(&cfg.MaxAllocations, "relay.max-allocations", 0, "allocations held at once at most (0: 1000)")
+	fl.BoolVar(&cfg.AllowPrivate, "relay.allow-private", false, "loopback devnets only: a private public-ip, and relaying to private and loopback addresses")
+	cmd.AddCommand(newRelayCredentialsCmd(a))
+	return cmd
+}
+
+func newRelayCredentialsCmd(a *app) *cobra.Command {
+	var user string
+	var ttl time.Duration
+	cmd := &cobra.Command{
+		Use:   "credentials",
+		Short: "Print TURN credentials made from this relay's secret",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			u, p, err := node.RelayCredentials(filepath.Join(a.dataDir, "relay"), user, ttl)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "username: %s\npassword: %s\nexpires:  %s\n", u, p, time.Now().Add(ttl).UTC().Format(time.RFC3339))
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&user, "user", "node", "who the credentials are for (part of the username)")
+	cmd.Flags().DurationVar(&ttl, "ttl", 12*time.Hour, "how long they are valid")
+	return cmd
+}

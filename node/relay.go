@@ -1,0 +1,131 @@
+package node
+
+import (
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/openmyst/openmyst/hermes"
+	"github.com/openmyst/openmyst/relay"
+)
+
+// RelaySecretFile is the relay's credential secret in its data directory.
+const RelaySecretFile = "relay.secret"
+
+// RelayConfig assembles the relay role (STUN and TURN, see package relay).
+type RelayConfig struct {
+	// DataDir holds the credential secret (RelaySecretFile, created with
+	// 32 random bytes and mode 0600 on first start).
+	DataDir string
+	// UDP, TCP and TLS are the listen addresses; empty disables one.
+	UDP, TCP, TLS string
+	// CertFile and KeyFile serve TURN over TLS.
+	CertFile, KeyFile string
+	// PublicIP is the address allocations are reachable at.
+	PublicIP netip.Addr
+	// Bandwidth caps each allocation (bytes/s each way); MaxAllocations
+	// bounds them; zero means the relay's defaults.
+	Bandwidth, MaxAllocations int
+	// AllowPrivate lets a loopback devnet relay to private and loopback
+	// addresses, and serve on a private PublicIP.
+	AllowPrivate bool
+	// Log receives the relay's log.
+	Log *slog.Logger
+}
+
+// StartRelay starts the relay role. A real network's relay must have a
+// public address: a private or loopback PublicIP is refused unless
+// AllowPrivate.
+func StartRelay(cfg RelayConfig) (*relay.Server, error) {
+	if !cfg.PublicIP.IsValid() {
+		return nil, errors.New("relay: the public IP is required (--relay.public-ip)")
+	}
+	if !cfg.AllowPrivate && (cfg.PublicIP.IsLoopback() || cfg.PublicIP.IsPrivate() || cfg.PublicIP.IsUnspecified() || cfg.PublicIP.IsLinkLocalUnicast()) {
+		return nil, fmt.Errorf("relay: %s is not a public address (a loopback devnet needs --relay.allow-private)", cfg.PublicIP)
+	}
+	secret, err := LoadOrCreateRelaySecret(cfg.DataDir)
+	if err != nil {
+		return nil, err
+	}
+	rc := relay.Config{
+		UDP: cfg.UDP, TCP: cfg.TCP, TLS: cfg.TLS, PublicIP: cfg.PublicIP, Secret: secret,
+		Bandwidth: cfg.Bandwidth, MaxAllocations: cfg.MaxAllocations, AllowPrivatePeers: cfg.AllowPrivate, Logger: cfg.Log,
+	}
+	if cfg.TLS != "" {
+		if cfg.CertFile == "" || cfg.KeyFile == "" {
+			return nil, errors.New("relay: TURN over TLS needs --tls.cert and --tls.key")
+		}
+		// The hermes's reloading certificate files serve the relay too.
+		cf, err := hermes.LoadCertFiles(cfg.CertFile, cfg.KeyFile, cfg.Log)
+		if err != nil {
+			return nil, err
+		}
+		rc.TLSConfig = cf.TLSConfig()
+	}
+	return relay.Start(rc)
+}
+
+// RelayCredentials makes TURN credentials for user, valid for ttl, from
+// the relay secret in dataDir: what an operator hands to the network's
+// nodes.
+func RelayCredentials(dataDir, user string, ttl time.Duration) (username, password string, err error) {
+	secret, err := readRelaySecret(filepath.Join(dataDir, RelaySecretFile))
+	if err != nil {
+		return "", "", err
+	}
+	return relay.Credentials(secret, user, ttl)
+}
+
+// LoadOrCreateRelaySecret reads the relay secret in dataDir, creating it
+// (32 random bytes, mode 0600) on first use.
+func LoadOrCreateRelaySecret(dataDir string) ([]byte, error) {
+	path := filepath.Join(dataDir, RelaySecretFile)
+	if b, err := readRelaySecret(path); err == nil {
+		return b, nil
+	} else if !errors.Is(err, os.ErrNotExist) {
+		return nil, err
+	}
+	if err := os.MkdirAll(dataDir, 0o700); err != nil {
+		return nil, fmt.Errorf("relay: %w", err)
+	}
+	b := make([]byte, 32)
+	if _, err := rand.Read(b); err != nil {
+		return nil, fmt.Errorf("relay: secret: %w", err)
+	}
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("relay: create secret: %w", err)
+	}
+	if _, err := f.Write(b); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("relay: write secret: %w", err)
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("relay: write secret: %w", err)
+	}
+	return b, f.Close()
+}
+
+func readRelaySecret(path string) ([]byte, error) {
+	st, err := os.Stat(path)
+	if err != nil {
+		return nil, fmt.Errorf("relay: secret: %w", err)
+	}
+	if st.Mode().Perm()&0o077 != 0 {
+		return nil, fmt.Errorf("relay: secret %s is readable by others (mode %v); chmod 600 it", path, st.Mode().Perm())
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("relay: secret: %w", err)
+	}
+	if len(b) < 16 {
+		return nil, fmt.Errorf("relay: secret %s is %d bytes, want at least 16", path, len(b))
+	}
+	return b, nil
+}
