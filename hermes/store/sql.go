@@ -247,7 +247,19 @@ func backfillConsumed(ctx context.Context, s *sqlStore, tx *sql.Tx) error {
 // migrate applies every migration newer than the stored schema version,
 // each in its own transaction.
 func (s *sqlStore) migrate(ctx context.Context) error {
-	if _, err := s.w.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at BIGINT NOT NULL)`); err != nil {
+	// Under the migration lock: two hermes processes starting together on
+	// an empty PostgreSQL database would otherwise both create the table,
+	// and IF NOT EXISTS does not stop the loser failing on the catalog's
+	// unique index.
+	if err := s.inTx(ctx, func(tx *sql.Tx) error {
+		if s.d.migrationLock != "" {
+			if _, err := tx.ExecContext(ctx, s.d.migrationLock); err != nil {
+				return err
+			}
+		}
+		_, err := tx.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at BIGINT NOT NULL)`)
+		return err
+	}); err != nil {
 		return fmt.Errorf("store: create schema_migrations: %w", err)
 	}
 	for i, m := range s.migrations() {
