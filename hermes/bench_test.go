@@ -20,6 +20,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/openmyst/openmyst/hermes/store"
+	"github.com/openmyst/openmyst/hermes/store/storetest"
 	"github.com/openmyst/openmyst/payments"
 )
 
@@ -196,7 +197,7 @@ func BenchmarkExchange(b *testing.B) {
 	}
 	if dsn := os.Getenv("MYST_TEST_POSTGRES_DSN"); dsn != "" {
 		stores["postgres"] = func(b *testing.B) store.Store {
-			s, err := store.Open(context.Background(), freshPostgresSchemaFor(b, dsn))
+			s, err := store.Open(context.Background(), storetest.FreshPostgresSchema(b, dsn))
 			if err != nil {
 				b.Fatal(err)
 			}

@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"bytes"
 	"context"
-	"database/sql"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -27,6 +26,7 @@ import (
 
 	"github.com/openmyst/openmyst/hermes/api"
 	"github.com/openmyst/openmyst/hermes/store"
+	"github.com/openmyst/openmyst/hermes/store/storetest"
 	"github.com/openmyst/openmyst/internal/testenv"
 	"github.com/openmyst/openmyst/payments"
 )
@@ -203,7 +203,7 @@ func TestKill9DuringExchangeStream(t *testing.T) {
 	})
 	t.Run("postgres", func(t *testing.T) {
 		dsn := testenv.RequirePostgres(t)
-		testKill9(t, freshPostgresSchema(t, dsn))
+		testKill9(t, storetest.FreshPostgresSchema(t, dsn))
 	})
 }
 
@@ -357,33 +357,4 @@ func progress(addr string) int {
 		}
 	}
 	return 0
-}
-
-var schemaSeq atomic.Int64
-
-// freshPostgresSchema creates an empty schema and returns a DSN using it.
-func freshPostgresSchema(t *testing.T, dsn string) string { return freshPostgresSchemaFor(t, dsn) }
-
-func freshPostgresSchemaFor(t testing.TB, dsn string) string {
-	t.Helper()
-	db, err := sql.Open("pgx", dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	name := fmt.Sprintf("hermes_crash_%d_%d", time.Now().UnixNano(), schemaSeq.Add(1))
-	if _, err := db.Exec(`CREATE SCHEMA ` + name); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if db, err := sql.Open("pgx", dsn); err == nil {
-			_, _ = db.Exec(`DROP SCHEMA ` + name + ` CASCADE`)
-			_ = db.Close()
-		}
-	})
-	sep := "?"
-	if strings.Contains(dsn, "?") {
-		sep = "&"
-	}
-	return dsn + sep + "search_path=" + name
 }

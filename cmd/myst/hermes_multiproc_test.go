@@ -26,6 +26,7 @@ import (
 	"github.com/openmyst/openmyst/hermes/store"
 	"github.com/openmyst/openmyst/hermes/store/storetest"
 	"github.com/openmyst/openmyst/identity"
+	"github.com/openmyst/openmyst/internal/testenv"
 	"github.com/openmyst/openmyst/payments"
 )
 
@@ -163,7 +164,7 @@ func TestHermesProcessesSharePostgres(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts a dev chain, PostgreSQL schema and two hermes processes")
 	}
-	dsn := storetest.FreshPostgresSchema(t, storetest.PostgresDSN(t))
+	dsn := storetest.FreshPostgresSchema(t, testenv.RequirePostgres(t))
 	rpc, depPath := startChainDev(t)
 	ctx := context.Background()
 	dep, err := chain.LoadDeployment(depPath)
