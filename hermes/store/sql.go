@@ -35,6 +35,9 @@ type sqlStore struct {
 	close func() error
 
 	insExchange *sql.Stmt
+	// committers is how many Commit calls may run at once (see
+	// ConcurrentCommitter).
+	committers int
 	// maxVersion stops migrations after that version (tests of upgrades);
 	// 0 applies all.
 	maxVersion int
@@ -304,9 +307,8 @@ func (s *sqlStore) migrate(ctx context.Context) error {
 
 func (s *sqlStore) prepare(ctx context.Context) error {
 	var err error
-	s.insExchange, err = s.w.PrepareContext(ctx, s.q(`INSERT INTO exchanges (digest, consumer, consumer_seq, provider, provider_seq, channel,
-		agreement_id, agreement_total, hashlock, consumer_amount, promise_amount, consumed, consumer_promise, hermes_amount, hermes_promise, exchange_signature, created_at)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`))
+	s.insExchange, err = s.w.PrepareContext(ctx, s.q(`INSERT INTO exchanges (`+insertCols+`)
+		VALUES (?`+strings.Repeat(", ?", insertArity-1)+`) ON CONFLICT DO NOTHING`))
 	if err != nil {
 		return fmt.Errorf("store: prepare insert: %w", err)
 	}
@@ -324,6 +326,9 @@ func (s *sqlStore) inTx(ctx context.Context, f func(tx *sql.Tx) error) error {
 	}
 	return tx.Commit()
 }
+
+// Committers implements ConcurrentCommitter.
+func (s *sqlStore) Committers() int { return max(1, s.committers) }
 
 // Close implements Store.
 func (s *sqlStore) Close() error { return s.close() }
@@ -462,54 +467,208 @@ func (s *sqlStore) SettleCandidate(ctx context.Context, consumer common.Address)
 	return scanExchange(s.r.QueryRowContext(ctx, s.q(`SELECT `+exchangeCols+` FROM exchanges WHERE consumer = ? AND r IS NOT NULL ORDER BY promise_amount DESC, consumer_seq DESC LIMIT 1`), encAddr(consumer)))
 }
 
-func rowsOne(res sql.Result) error {
+// rowsAffected fails with ErrConflict unless res affected want rows.
+func rowsAffected(res sql.Result, want int) error {
 	n, err := res.RowsAffected()
 	if err != nil {
 		return err
 	}
-	if n != 1 {
-		return ErrConflict
+	if n != int64(want) {
+		return fmt.Errorf("%d of %d rows written: %w", n, want, ErrConflict)
 	}
 	return nil
 }
 
-// Commit implements Store.
+// insertCols are the columns one accept inserts, in the order of
+// acceptArgs.
+const insertCols = `digest, consumer, consumer_seq, provider, provider_seq, channel, agreement_id, agreement_total, hashlock,
+	consumer_amount, promise_amount, consumed, consumer_promise, hermes_amount, hermes_promise, exchange_signature, created_at`
+
+// insertArity is the number of insertCols.
+const insertArity = 17
+
+// pgInsertRows caps the rows of one multi-row INSERT (PostgreSQL allows
+// 65535 parameters per statement).
+const pgInsertRows = 1000
+
+// versionCheck is one identity's state version a batch extends: the row
+// (column = id, seqColumn = seq) must exist.
+type versionCheck struct {
+	provider bool
+	id       string
+	seq      int64
+}
+
+// acceptArgs encodes accepts into insert arguments (insertArity per
+// accept), outside the transaction, and lists the versions the batch
+// extends. Within the batch, each identity's versions must follow each
+// other (v, v+1, ...); the first one's predecessor row is checked in the
+// transaction.
+func acceptArgs(accepts []Accept, now int64) ([]any, []versionCheck, error) {
+	args := make([]any, 0, insertArity*len(accepts))
+	next := make(map[versionCheck]int64, 2*len(accepts)) // key with seq 0 -> next version
+	var checks []versionCheck
+	extend := func(provider bool, id string, version int64) error {
+		k := versionCheck{provider: provider, id: id}
+		if want, seen := next[k]; seen {
+			if version != want {
+				return fmt.Errorf("batch extends %s version %d after version %d", id, version, want)
+			}
+		} else if version > 0 {
+			checks = append(checks, versionCheck{provider: provider, id: id, seq: version})
+		}
+		next[k] = version + 1
+		return nil
+	}
+	for i := range accepts {
+		a := &accepts[i]
+		e := &a.Exchange
+		if e.Consumer != a.Consumer.Identity || e.Provider != a.Provider.Identity {
+			return nil, nil, fmt.Errorf("accept %d names different identities in exchange and state", i)
+		}
+		consumer, provider := encAddr(e.Consumer), encAddr(e.Provider)
+		if err := extend(false, consumer, a.Consumer.Version); err != nil {
+			return nil, nil, err
+		}
+		if err := extend(true, provider, a.Provider.Version); err != nil {
+			return nil, nil, err
+		}
+		cp, err := e.ConsumerPromise.MarshalJSON()
+		if err != nil {
+			return nil, nil, err
+		}
+		hp, err := e.HermesPromise.MarshalJSON()
+		if err != nil {
+			return nil, nil, err
+		}
+		args = append(args, e.Digest[:], consumer, a.Consumer.Version+1, provider, a.Provider.Version+1,
+			encAddr(a.Consumer.Channel), encAmount(e.AgreementID), encAmount(e.AgreementTotal), e.ConsumerPromise.Hashlock[:],
+			encAmount(a.Consumer.Promised), encAmount(e.ConsumerPromise.Amount), encAmount(a.Consumer.Consumed), string(cp),
+			encAmount(a.Provider.Earned), string(hp), e.ExchangeSignature, now)
+	}
+	return args, checks, nil
+}
+
+// checkVersions fails with ErrConflict unless every state version the
+// batch extends is stored: a row never goes in without its predecessor,
+// so each consumer's and provider's rows form one unbroken chain whatever
+// the writers (several committers, several hermes processes) do. Rows are
+// never deleted, so a predecessor seen here stays; the unique
+// (identity, seq) indexes stop two writers extending the same version.
+func (s *sqlStore) checkVersions(ctx context.Context, tx *sql.Tx, checks []versionCheck) error {
+	const perQuery = 500
+	for len(checks) > 0 {
+		part := checks[:min(perQuery, len(checks))]
+		checks = checks[len(part):]
+		// One row can be both a consumer's and a provider's latest, so the
+		// two kinds are counted separately (each (identity, seq) names at
+		// most one row).
+		var q [2]strings.Builder
+		var args [2][]any
+		for _, c := range part {
+			k := 0
+			if c.provider {
+				k = 1
+			}
+			if q[k].Len() > 0 {
+				q[k].WriteString(" OR ")
+			}
+			if c.provider {
+				q[k].WriteString(`(provider = ? AND provider_seq = ?)`)
+			} else {
+				q[k].WriteString(`(consumer = ? AND consumer_seq = ?)`)
+			}
+			args[k] = append(args[k], c.id, c.seq)
+		}
+		for k := range q {
+			if q[k].Len() == 0 {
+				q[k].WriteString("1 = 0")
+			}
+		}
+		var n [2]int
+		if err := tx.QueryRowContext(ctx, s.q(`SELECT (SELECT COUNT(*) FROM exchanges WHERE `+q[0].String()+`), (SELECT COUNT(*) FROM exchanges WHERE `+q[1].String()+`)`),
+			append(args[0], args[1]...)...).Scan(&n[0], &n[1]); err != nil {
+			return fmt.Errorf("check versions: %w", err)
+		}
+		if got := n[0] + n[1]; got != len(part) {
+			return fmt.Errorf("%d of %d extended versions are not stored: %w", len(part)-got, len(part), ErrConflict)
+		}
+	}
+	return nil
+}
+
+// Commit implements Store. The batch goes in one transaction: a version
+// check (checkVersions), then the inserts; any conflict rolls all back.
+// PostgreSQL gets multi-row INSERTs (one round trip per 1,000 accepts
+// instead of one per accept), SQLite one prepared insert per accept.
 func (s *sqlStore) Commit(ctx context.Context, accepts []Accept) error {
 	if len(accepts) == 0 {
 		return nil
 	}
-	err := s.inTx(ctx, func(tx *sql.Tx) error {
+	args, checks, err := acceptArgs(accepts, time.Now().UnixNano())
+	if err != nil {
+		return fmt.Errorf("store: commit %d accepts: %w", len(accepts), err)
+	}
+	err = s.inTx(ctx, func(tx *sql.Tx) error {
+		if err := s.checkVersions(ctx, tx, checks); err != nil {
+			return err
+		}
+		if s.d.dollar {
+			return s.insertMany(ctx, tx, args)
+		}
 		ins := tx.StmtContext(ctx, s.insExchange)
-		now := time.Now().UnixNano()
-		for i := range accepts {
-			a := &accepts[i]
-			e := &a.Exchange
-			if e.Consumer != a.Consumer.Identity || e.Provider != a.Provider.Identity {
-				return fmt.Errorf("accept %d names different identities in exchange and state", i)
-			}
-			cp, err := e.ConsumerPromise.MarshalJSON()
-			if err != nil {
-				return err
-			}
-			hp, err := e.HermesPromise.MarshalJSON()
-			if err != nil {
-				return err
-			}
-			res, err := ins.ExecContext(ctx, e.Digest[:], encAddr(e.Consumer), a.Consumer.Version+1, encAddr(e.Provider), a.Provider.Version+1,
-				encAddr(a.Consumer.Channel), encAmount(e.AgreementID), encAmount(e.AgreementTotal), e.ConsumerPromise.Hashlock[:],
-				encAmount(a.Consumer.Promised), encAmount(e.ConsumerPromise.Amount), encAmount(a.Consumer.Consumed), string(cp), encAmount(a.Provider.Earned), string(hp), e.ExchangeSignature, now)
+		for i := 0; i < len(accepts); i++ {
+			res, err := ins.ExecContext(ctx, args[i*insertArity:(i+1)*insertArity]...)
 			if err != nil {
 				return fmt.Errorf("insert exchange: %w", err)
 			}
-			if err := rowsOne(res); err != nil {
+			if err := rowsAffected(res, 1); err != nil {
+				e := &accepts[i].Exchange
 				return fmt.Errorf("exchange %x (consumer %s version %d, provider %s version %d): %w",
-					e.Digest[:4], e.Consumer.Hex(), a.Consumer.Version, e.Provider.Hex(), a.Provider.Version, err)
+					e.Digest[:4], e.Consumer.Hex(), accepts[i].Consumer.Version, e.Provider.Hex(), accepts[i].Provider.Version, err)
 			}
 		}
 		return nil
 	})
 	if err != nil {
 		return fmt.Errorf("store: commit %d accepts: %w", len(accepts), err)
+	}
+	return nil
+}
+
+// insertMany inserts the rows of args with multi-row INSERTs; a row that
+// conflicts (same digest, or a version another writer took) is not
+// inserted and fails the batch with ErrConflict.
+func (s *sqlStore) insertMany(ctx context.Context, tx *sql.Tx, args []any) error {
+	for len(args) > 0 {
+		part := args[:min(len(args), pgInsertRows*insertArity)]
+		args = args[len(part):]
+		rows := len(part) / insertArity
+		var q strings.Builder
+		q.WriteString(`INSERT INTO exchanges (` + insertCols + `) VALUES `)
+		n := 0
+		for r := 0; r < rows; r++ {
+			if r > 0 {
+				q.WriteByte(',')
+			}
+			q.WriteByte('(')
+			for c := 0; c < insertArity; c++ {
+				if c > 0 {
+					q.WriteByte(',')
+				}
+				n++
+				q.WriteString("$" + strconv.Itoa(n))
+			}
+			q.WriteByte(')')
+		}
+		q.WriteString(` ON CONFLICT DO NOTHING`)
+		res, err := tx.ExecContext(ctx, q.String(), part...)
+		if err != nil {
+			return fmt.Errorf("insert %d exchanges: %w", rows, err)
+		}
+		if err := rowsAffected(res, rows); err != nil {
+			return fmt.Errorf("insert %d exchanges: %w", rows, err)
+		}
 	}
 	return nil
 }
