@@ -14,6 +14,7 @@ import (
 	"os/exec"
 	"os/signal"
 	"path/filepath"
+	"runtime/pprof"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -33,6 +34,10 @@ import (
 
 const childEnv = "HERMES_TEST_CHILD_DB"
 
+// childProfileEnv names a file the child writes its CPU profile to when it
+// is stopped with SIGTERM (MYST_BENCH_HERMES_CPUPROFILE in the benchmark).
+const childProfileEnv = "HERMES_TEST_CHILD_CPUPROFILE"
+
 // runChildIfAsked runs a hermes HTTP server on a file-backed store when the
 // test binary is re-executed as a child by the crash tests. It prints
 // "ADDR host:port" and serves until killed or sent SIGTERM.
@@ -43,6 +48,15 @@ func runChildIfAsked() bool {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM)
 	defer stop()
+	if path := os.Getenv(childProfileEnv); path != "" {
+		// Benchmarks profile the hermes process alone; stop() writes it.
+		f, err := os.Create(path)
+		if err == nil {
+			if err := pprof.StartCPUProfile(f); err == nil {
+				defer func() { pprof.StopCPUProfile(); _ = f.Close() }()
+			}
+		}
+	}
 	if err := runChild(ctx, dsn); err != nil {
 		fmt.Fprintln(os.Stderr, "child:", err)
 		os.Exit(1)
@@ -84,7 +98,7 @@ type child struct {
 	addr string
 }
 
-func startChild(t *testing.T, dsn string) *child {
+func startChild(t testing.TB, dsn string) *child {
 	t.Helper()
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
 	cmd.Env = append(os.Environ(), childEnv+"="+dsn)
@@ -106,6 +120,22 @@ func startChild(t *testing.T, dsn string) *child {
 	c := &child{cmd: cmd, addr: strings.TrimSpace(strings.TrimPrefix(line, "ADDR "))}
 	t.Cleanup(c.kill)
 	return c
+}
+
+// stop sends SIGTERM and waits for the child to shut down.
+func (c *child) stop() {
+	if c.cmd.ProcessState != nil {
+		return
+	}
+	_ = c.cmd.Process.Signal(syscall.SIGTERM)
+	done := make(chan struct{})
+	go func() { _ = c.cmd.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(30 * time.Second):
+		_ = c.cmd.Process.Kill()
+		<-done
+	}
 }
 
 // kill sends SIGKILL: no shutdown code runs in the child.

@@ -307,8 +307,25 @@ func (s *sqlStore) migrate(ctx context.Context) error {
 
 func (s *sqlStore) prepare(ctx context.Context) error {
 	var err error
-	s.insExchange, err = s.w.PrepareContext(ctx, s.q(`INSERT INTO exchanges (`+insertCols+`)
-		VALUES (?`+strings.Repeat(", ?", insertArity-1)+`) ON CONFLICT DO NOTHING`))
+	if s.d.dollar {
+		return nil // PostgreSQL: multi-row inserts, see insertMany
+	}
+	// SQLite: one insert per accept, with the version check folded in
+	// (?18 and ?19 are the consumer's and provider's versions it extends;
+	// rows inserted earlier in the same transaction count). SQLite runs it
+	// in-process, so per-row statements cost no round trips, and a separate
+	// check query would cost a parse per batch.
+	var cols strings.Builder
+	for i := 1; i <= insertArity; i++ {
+		if i > 1 {
+			cols.WriteString(", ")
+		}
+		cols.WriteString("?" + strconv.Itoa(i))
+	}
+	s.insExchange, err = s.w.PrepareContext(ctx, `INSERT INTO exchanges (`+insertCols+`) SELECT `+cols.String()+`
+		WHERE (?18 = 0 OR EXISTS (SELECT 1 FROM exchanges WHERE consumer = ?2 AND consumer_seq = ?18))
+		AND (?19 = 0 OR EXISTS (SELECT 1 FROM exchanges WHERE provider = ?4 AND provider_seq = ?19))
+		ON CONFLICT DO NOTHING`)
 	if err != nil {
 		return fmt.Errorf("store: prepare insert: %w", err)
 	}
@@ -597,10 +614,11 @@ func (s *sqlStore) checkVersions(ctx context.Context, tx *sql.Tx, checks []versi
 	return nil
 }
 
-// Commit implements Store. The batch goes in one transaction: a version
-// check (checkVersions), then the inserts; any conflict rolls all back.
-// PostgreSQL gets multi-row INSERTs (one round trip per 1,000 accepts
-// instead of one per accept), SQLite one prepared insert per accept.
+// Commit implements Store. The batch goes in one transaction and any
+// conflict rolls all of it back. PostgreSQL: a version check
+// (checkVersions), then multi-row INSERTs (one round trip per 1,000
+// accepts instead of one per accept). SQLite: one prepared insert per
+// accept that checks the version itself.
 func (s *sqlStore) Commit(ctx context.Context, accepts []Accept) error {
 	if len(accepts) == 0 {
 		return nil
@@ -610,15 +628,18 @@ func (s *sqlStore) Commit(ctx context.Context, accepts []Accept) error {
 		return fmt.Errorf("store: commit %d accepts: %w", len(accepts), err)
 	}
 	err = s.inTx(ctx, func(tx *sql.Tx) error {
-		if err := s.checkVersions(ctx, tx, checks); err != nil {
-			return err
-		}
 		if s.d.dollar {
+			if err := s.checkVersions(ctx, tx, checks); err != nil {
+				return err
+			}
 			return s.insertMany(ctx, tx, args)
 		}
 		ins := tx.StmtContext(ctx, s.insExchange)
+		row := make([]any, insertArity+2)
 		for i := 0; i < len(accepts); i++ {
-			res, err := ins.ExecContext(ctx, args[i*insertArity:(i+1)*insertArity]...)
+			copy(row, args[i*insertArity:(i+1)*insertArity])
+			row[insertArity], row[insertArity+1] = accepts[i].Consumer.Version, accepts[i].Provider.Version
+			res, err := ins.ExecContext(ctx, row...)
 			if err != nil {
 				return fmt.Errorf("insert exchange: %w", err)
 			}
