@@ -148,7 +148,15 @@ type providerState struct {
 	mu  sync.Mutex
 	gen uint64
 	p   store.Provider
+	// refreshed is when Unrevealed was last re-read at the limit.
+	refreshed time.Time
 }
+
+// unrevealedRefresh is how often a provider at MaxUnrevealed may have its
+// unrevealed count re-read from the store (reveals sent to another hermes
+// process only show there); a provider that never reveals cannot turn
+// every request into a store query.
+const unrevealedRefresh = time.Second
 
 type op struct {
 	a    store.Accept
@@ -583,8 +591,14 @@ func (s *Service) exchange(ctx context.Context, m *payments.ExchangeMessage) (*R
 		return nil, err
 	}
 	if s.cfg.MaxUnrevealed > 0 && ps.p.Unrevealed >= int64(s.cfg.MaxUnrevealed) {
-		ps.mu.Unlock()
-		return nil, reject(CodeUnrevealedLimit, "provider has %d promises with unrevealed R; reveal them first", ps.p.Unrevealed)
+		if err := s.refreshUnrevealed(ctx, ps, m.Provider); err != nil {
+			ps.mu.Unlock()
+			return nil, err
+		}
+		if ps.p.Unrevealed >= int64(s.cfg.MaxUnrevealed) {
+			ps.mu.Unlock()
+			return nil, reject(CodeUnrevealedLimit, "provider has %d promises with unrevealed R; reveal them first", ps.p.Unrevealed)
+		}
 	}
 	earned := new(big.Int).Add(ps.p.Earned, delta)
 	hp := payments.Promise{
@@ -681,6 +695,28 @@ func (s *Service) loadProvider(ctx context.Context, ps *providerState, id common
 		return unavailable("read provider state", err)
 	}
 	ps.p, ps.gen = p, gen
+	return nil
+}
+
+// refreshUnrevealed re-reads a provider's unrevealed count from the store,
+// at most once per unrevealedRefresh: the provider may have revealed R to
+// another hermes process sharing the store. This process's own accepts
+// still in flight (queued, not yet committed) keep counting. Caller holds
+// ps.mu.
+func (s *Service) refreshUnrevealed(ctx context.Context, ps *providerState, id common.Address) error {
+	if time.Since(ps.refreshed) < unrevealedRefresh {
+		return nil
+	}
+	ps.refreshed = time.Now()
+	p, err := s.st.Provider(ctx, id)
+	if err != nil {
+		return unavailable("read provider state", err)
+	}
+	if p.Version > ps.p.Version {
+		ps.p = p // another process accepted for it: this state is newer
+		return nil
+	}
+	ps.p.Unrevealed = p.Unrevealed + (ps.p.Version - p.Version)
 	return nil
 }
 
