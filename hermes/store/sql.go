@@ -308,7 +308,7 @@ func (s *sqlStore) migrate(ctx context.Context) error {
 func (s *sqlStore) prepare(ctx context.Context) error {
 	var err error
 	if s.d.dollar {
-		return nil // PostgreSQL: multi-row inserts, see insertMany
+		return nil // PostgreSQL: one insert per batch, see insertMany
 	}
 	// SQLite: one insert per accept, with the version check folded in
 	// (?18 and ?19 are the consumer's and provider's versions it extends;
@@ -504,10 +504,6 @@ const insertCols = `digest, consumer, consumer_seq, provider, provider_seq, chan
 // insertArity is the number of insertCols.
 const insertArity = 17
 
-// pgInsertRows caps the rows of one multi-row INSERT (PostgreSQL allows
-// 65535 parameters per statement).
-const pgInsertRows = 1000
-
 // versionCheck is one identity's state version a batch extends: the row
 // (column = id, seqColumn = seq) must exist.
 type versionCheck struct {
@@ -572,52 +568,47 @@ func acceptArgs(accepts []Accept, now int64) ([]any, []versionCheck, error) {
 // the writers (several committers, several hermes processes) do. Rows are
 // never deleted, so a predecessor seen here stays; the unique
 // (identity, seq) indexes stop two writers extending the same version.
+// (PostgreSQL only; SQLite checks in its insert.) The identities and
+// versions go as arrays, so the statement text never changes and stays
+// prepared on its connection.
 func (s *sqlStore) checkVersions(ctx context.Context, tx *sql.Tx, checks []versionCheck) error {
-	const perQuery = 500
-	for len(checks) > 0 {
-		part := checks[:min(perQuery, len(checks))]
-		checks = checks[len(part):]
-		// One row can be both a consumer's and a provider's latest, so the
-		// two kinds are counted separately (each (identity, seq) names at
-		// most one row).
-		var q [2]strings.Builder
-		var args [2][]any
-		for _, c := range part {
-			k := 0
-			if c.provider {
-				k = 1
-			}
-			if q[k].Len() > 0 {
-				q[k].WriteString(" OR ")
-			}
-			if c.provider {
-				q[k].WriteString(`(provider = ? AND provider_seq = ?)`)
-			} else {
-				q[k].WriteString(`(consumer = ? AND consumer_seq = ?)`)
-			}
-			args[k] = append(args[k], c.id, c.seq)
+	if len(checks) == 0 {
+		return nil
+	}
+	// One row can be both a consumer's and a provider's latest, so the two
+	// kinds are counted separately (each (identity, seq) names one row).
+	var ids [2][]string
+	var seqs [2][]int64
+	for _, c := range checks {
+		k := 0
+		if c.provider {
+			k = 1
 		}
-		for k := range q {
-			if q[k].Len() == 0 {
-				q[k].WriteString("1 = 0")
-			}
+		ids[k] = append(ids[k], c.id)
+		seqs[k] = append(seqs[k], c.seq)
+	}
+	for k := range ids {
+		if ids[k] == nil {
+			ids[k], seqs[k] = []string{}, []int64{}
 		}
-		var n [2]int
-		if err := tx.QueryRowContext(ctx, s.q(`SELECT (SELECT COUNT(*) FROM exchanges WHERE `+q[0].String()+`), (SELECT COUNT(*) FROM exchanges WHERE `+q[1].String()+`)`),
-			append(args[0], args[1]...)...).Scan(&n[0], &n[1]); err != nil {
-			return fmt.Errorf("check versions: %w", err)
-		}
-		if got := n[0] + n[1]; got != len(part) {
-			return fmt.Errorf("%d of %d extended versions are not stored: %w", len(part)-got, len(part), ErrConflict)
-		}
+	}
+	var n [2]int
+	if err := tx.QueryRowContext(ctx, `SELECT
+		(SELECT COUNT(*) FROM exchanges e JOIN unnest($1::text[], $2::bigint[]) AS c(id, seq) ON e.consumer = c.id AND e.consumer_seq = c.seq),
+		(SELECT COUNT(*) FROM exchanges e JOIN unnest($3::text[], $4::bigint[]) AS p(id, seq) ON e.provider = p.id AND e.provider_seq = p.seq)`,
+		ids[0], seqs[0], ids[1], seqs[1]).Scan(&n[0], &n[1]); err != nil {
+		return fmt.Errorf("check versions: %w", err)
+	}
+	if got := n[0] + n[1]; got != len(checks) {
+		return fmt.Errorf("%d of %d extended versions are not stored: %w", len(checks)-got, len(checks), ErrConflict)
 	}
 	return nil
 }
 
 // Commit implements Store. The batch goes in one transaction and any
 // conflict rolls all of it back. PostgreSQL: a version check
-// (checkVersions), then multi-row INSERTs (one round trip per 1,000
-// accepts instead of one per accept). SQLite: one prepared insert per
+// (checkVersions), then one INSERT of the whole batch from column arrays
+// (one round trip instead of one per accept). SQLite: one prepared insert per
 // accept that checks the version itself.
 func (s *sqlStore) Commit(ctx context.Context, accepts []Accept) error {
 	if len(accepts) == 0 {
@@ -657,39 +648,50 @@ func (s *sqlStore) Commit(ctx context.Context, accepts []Accept) error {
 	return nil
 }
 
-// insertMany inserts the rows of args with multi-row INSERTs; a row that
-// conflicts (same digest, or a version another writer took) is not
-// inserted and fails the batch with ErrConflict.
+// pgInsert inserts a batch from one array per column (unnest), so its
+// text never changes and it stays prepared on each connection.
+const pgInsert = `INSERT INTO exchanges (` + insertCols + `)
+	SELECT * FROM unnest($1::bytea[], $2::text[], $3::bigint[], $4::text[], $5::bigint[], $6::text[], $7::text[], $8::text[], $9::bytea[],
+		$10::text[], $11::text[], $12::text[], $13::text[], $14::text[], $15::text[], $16::bytea[], $17::bigint[])
+	ON CONFLICT DO NOTHING`
+
+// insertMany inserts the rows of args (insertArity values each, in
+// insertCols order) in one statement; a row that conflicts (same digest,
+// or a version another writer took) is not inserted and fails the batch
+// with ErrConflict.
 func (s *sqlStore) insertMany(ctx context.Context, tx *sql.Tx, args []any) error {
-	for len(args) > 0 {
-		part := args[:min(len(args), pgInsertRows*insertArity)]
-		args = args[len(part):]
-		rows := len(part) / insertArity
-		var q strings.Builder
-		q.WriteString(`INSERT INTO exchanges (` + insertCols + `) VALUES `)
-		n := 0
-		for r := 0; r < rows; r++ {
-			if r > 0 {
-				q.WriteByte(',')
+	rows := len(args) / insertArity
+	cols := make([]any, insertArity)
+	for c := range cols {
+		switch args[c].(type) {
+		case []byte:
+			v := make([][]byte, rows)
+			for r := range v {
+				v[r] = args[r*insertArity+c].([]byte)
 			}
-			q.WriteByte('(')
-			for c := 0; c < insertArity; c++ {
-				if c > 0 {
-					q.WriteByte(',')
-				}
-				n++
-				q.WriteString("$" + strconv.Itoa(n))
+			cols[c] = v
+		case string:
+			v := make([]string, rows)
+			for r := range v {
+				v[r] = args[r*insertArity+c].(string)
 			}
-			q.WriteByte(')')
+			cols[c] = v
+		case int64:
+			v := make([]int64, rows)
+			for r := range v {
+				v[r] = args[r*insertArity+c].(int64)
+			}
+			cols[c] = v
+		default:
+			return fmt.Errorf("insert: column %d has type %T", c, args[c])
 		}
-		q.WriteString(` ON CONFLICT DO NOTHING`)
-		res, err := tx.ExecContext(ctx, q.String(), part...)
-		if err != nil {
-			return fmt.Errorf("insert %d exchanges: %w", rows, err)
-		}
-		if err := rowsAffected(res, rows); err != nil {
-			return fmt.Errorf("insert %d exchanges: %w", rows, err)
-		}
+	}
+	res, err := tx.ExecContext(ctx, pgInsert, cols...)
+	if err != nil {
+		return fmt.Errorf("insert %d exchanges: %w", rows, err)
+	}
+	if err := rowsAffected(res, rows); err != nil {
+		return fmt.Errorf("insert %d exchanges: %w", rows, err)
 	}
 	return nil
 }
