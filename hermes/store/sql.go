@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/ethereum/go-ethereum/common"
+	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/openmyst/openmyst/payments"
 )
@@ -505,7 +506,7 @@ const insertCols = `digest, consumer, consumer_seq, provider, provider_seq, chan
 const insertArity = 17
 
 // versionCheck is one identity's state version a batch extends: the row
-// (column = id, seqColumn = seq) must exist.
+// (consumer or provider = id, at version seq) must exist.
 type versionCheck struct {
 	provider bool
 	id       string
@@ -562,54 +563,11 @@ func acceptArgs(accepts []Accept, now int64) ([]any, []versionCheck, error) {
 	return args, checks, nil
 }
 
-// checkVersions fails with ErrConflict unless every state version the
-// batch extends is stored: a row never goes in without its predecessor,
-// so each consumer's and provider's rows form one unbroken chain whatever
-// the writers (several committers, several hermes processes) do. Rows are
-// never deleted, so a predecessor seen here stays; the unique
-// (identity, seq) indexes stop two writers extending the same version.
-// (PostgreSQL only; SQLite checks in its insert.) The identities and
-// versions go as arrays, so the statement text never changes and stays
-// prepared on its connection.
-func (s *sqlStore) checkVersions(ctx context.Context, tx *sql.Tx, checks []versionCheck) error {
-	if len(checks) == 0 {
-		return nil
-	}
-	// One row can be both a consumer's and a provider's latest, so the two
-	// kinds are counted separately (each (identity, seq) names one row).
-	var ids [2][]string
-	var seqs [2][]int64
-	for _, c := range checks {
-		k := 0
-		if c.provider {
-			k = 1
-		}
-		ids[k] = append(ids[k], c.id)
-		seqs[k] = append(seqs[k], c.seq)
-	}
-	for k := range ids {
-		if ids[k] == nil {
-			ids[k], seqs[k] = []string{}, []int64{}
-		}
-	}
-	var n [2]int
-	if err := tx.QueryRowContext(ctx, `SELECT
-		(SELECT COUNT(*) FROM exchanges e JOIN unnest($1::text[], $2::bigint[]) AS c(id, seq) ON e.consumer = c.id AND e.consumer_seq = c.seq),
-		(SELECT COUNT(*) FROM exchanges e JOIN unnest($3::text[], $4::bigint[]) AS p(id, seq) ON e.provider = p.id AND e.provider_seq = p.seq)`,
-		ids[0], seqs[0], ids[1], seqs[1]).Scan(&n[0], &n[1]); err != nil {
-		return fmt.Errorf("check versions: %w", err)
-	}
-	if got := n[0] + n[1]; got != len(checks) {
-		return fmt.Errorf("%d of %d extended versions are not stored: %w", len(checks)-got, len(checks), ErrConflict)
-	}
-	return nil
-}
-
 // Commit implements Store. The batch goes in one transaction and any
-// conflict rolls all of it back. PostgreSQL: a version check
-// (checkVersions), then one INSERT of the whole batch from column arrays
-// (one round trip instead of one per accept). SQLite: one prepared insert per
-// accept that checks the version itself.
+// conflict rolls all of it back. PostgreSQL: one statement for the whole
+// batch (pgCommit: one round trip instead of BEGIN, an insert per accept
+// and COMMIT). SQLite: one prepared insert per accept that checks the
+// version itself.
 func (s *sqlStore) Commit(ctx context.Context, accepts []Accept) error {
 	if len(accepts) == 0 {
 		return nil
@@ -618,13 +576,13 @@ func (s *sqlStore) Commit(ctx context.Context, accepts []Accept) error {
 	if err != nil {
 		return fmt.Errorf("store: commit %d accepts: %w", len(accepts), err)
 	}
-	err = s.inTx(ctx, func(tx *sql.Tx) error {
-		if s.d.dollar {
-			if err := s.checkVersions(ctx, tx, checks); err != nil {
-				return err
-			}
-			return s.insertMany(ctx, tx, args)
+	if s.d.dollar {
+		if err := s.commitPostgres(ctx, args, checks); err != nil {
+			return fmt.Errorf("store: commit %d accepts: %w", len(accepts), err)
 		}
+		return nil
+	}
+	err = s.inTx(ctx, func(tx *sql.Tx) error {
 		ins := tx.StmtContext(ctx, s.insExchange)
 		row := make([]any, insertArity+2)
 		for i := 0; i < len(accepts); i++ {
@@ -648,53 +606,91 @@ func (s *sqlStore) Commit(ctx context.Context, accepts []Accept) error {
 	return nil
 }
 
-// pgInsert inserts a batch from one array per column (unnest), so its
-// text never changes and it stays prepared on each connection.
-const pgInsert = `INSERT INTO exchanges (` + insertCols + `)
+// pgCommit is the whole PostgreSQL group commit in one statement (so one
+// round trip, in its own implicit transaction, prepared once per
+// connection: its text never changes): the batch's rows come as one array
+// per column ($1..$17, unnest), and they go in only if every state version
+// the batch extends is stored ($18..$21: consumer and provider identities
+// and versions, $22 their count). A row never goes in without its
+// predecessor, so each consumer's and provider's rows form one unbroken
+// chain whatever the writers (several committers, several hermes
+// processes) do; rows are never deleted, so a predecessor seen by the
+// statement stays. Two writers extending the same version collide on the
+// unique (identity, seq) index, which fails the whole statement. One row
+// can be both a consumer's and a provider's latest, so the two kinds are
+// counted separately.
+const pgCommit = `INSERT INTO exchanges (` + insertCols + `)
 	SELECT * FROM unnest($1::bytea[], $2::text[], $3::bigint[], $4::text[], $5::bigint[], $6::text[], $7::text[], $8::text[], $9::bytea[],
 		$10::text[], $11::text[], $12::text[], $13::text[], $14::text[], $15::text[], $16::bytea[], $17::bigint[])
-	ON CONFLICT DO NOTHING`
+	WHERE (SELECT COUNT(*) FROM exchanges e JOIN unnest($18::text[], $19::bigint[]) AS c(id, seq) ON e.consumer = c.id AND e.consumer_seq = c.seq)
+		+ (SELECT COUNT(*) FROM exchanges e JOIN unnest($20::text[], $21::bigint[]) AS p(id, seq) ON e.provider = p.id AND e.provider_seq = p.seq)
+		= $22`
 
-// insertMany inserts the rows of args (insertArity values each, in
-// insertCols order) in one statement; a row that conflicts (same digest,
-// or a version another writer took) is not inserted and fails the batch
-// with ErrConflict.
-func (s *sqlStore) insertMany(ctx context.Context, tx *sql.Tx, args []any) error {
+// commitPostgres stores a batch with pgCommit: all of it, or nothing and
+// ErrConflict (a version not stored, or a row another writer stored).
+func (s *sqlStore) commitPostgres(ctx context.Context, args []any, checks []versionCheck) error {
 	rows := len(args) / insertArity
-	cols := make([]any, insertArity)
-	for c := range cols {
+	params := make([]any, insertArity, insertArity+5)
+	for c := range params {
 		switch args[c].(type) {
 		case []byte:
 			v := make([][]byte, rows)
 			for r := range v {
 				v[r] = args[r*insertArity+c].([]byte)
 			}
-			cols[c] = v
+			params[c] = v
 		case string:
 			v := make([]string, rows)
 			for r := range v {
 				v[r] = args[r*insertArity+c].(string)
 			}
-			cols[c] = v
+			params[c] = v
 		case int64:
 			v := make([]int64, rows)
 			for r := range v {
 				v[r] = args[r*insertArity+c].(int64)
 			}
-			cols[c] = v
+			params[c] = v
 		default:
-			return fmt.Errorf("insert: column %d has type %T", c, args[c])
+			return fmt.Errorf("column %d has type %T", c, args[c])
 		}
 	}
-	res, err := tx.ExecContext(ctx, pgInsert, cols...)
-	if err != nil {
-		return fmt.Errorf("insert %d exchanges: %w", rows, err)
+	ids := [2][]string{{}, {}}
+	seqs := [2][]int64{{}, {}}
+	for _, c := range checks {
+		k := 0
+		if c.provider {
+			k = 1
+		}
+		ids[k] = append(ids[k], c.id)
+		seqs[k] = append(seqs[k], c.seq)
 	}
-	if err := rowsAffected(res, rows); err != nil {
-		return fmt.Errorf("insert %d exchanges: %w", rows, err)
+	params = append(params, ids[0], seqs[0], ids[1], seqs[1], int64(len(checks)))
+	res, err := s.w.ExecContext(ctx, pgCommit, params...)
+	if err != nil {
+		var pe *pgconn.PgError
+		if errors.As(err, &pe) && pe.Code == pgUniqueViolation {
+			return fmt.Errorf("%s: %w", pe.Detail, ErrConflict)
+		}
+		return err
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return err
+	}
+	if n == 0 {
+		return fmt.Errorf("a version the batch extends is not stored: %w", ErrConflict)
+	}
+	if n != int64(rows) {
+		// Cannot happen (the statement inserts all rows or fails), but the
+		// rows are committed: say so loudly rather than report a conflict.
+		return fmt.Errorf("inserted %d of %d rows", n, rows)
 	}
 	return nil
 }
+
+// pgUniqueViolation is PostgreSQL's SQLSTATE unique_violation.
+const pgUniqueViolation = "23505"
 
 // RevealR implements Store.
 func (s *sqlStore) RevealR(ctx context.Context, provider common.Address, hashlock [32]byte, r []byte) (int, error) {
