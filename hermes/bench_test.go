@@ -20,6 +20,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/openmyst/openmyst/hermes/store"
+	"github.com/openmyst/openmyst/hermes/store/storetest"
 	"github.com/openmyst/openmyst/payments"
 )
 
@@ -164,12 +165,15 @@ func driveRate(b *testing.B, work [][]*payments.ExchangeMessage, rate float64, s
 // BenchmarkExchange measures exchange messages accepted per second
 // (signature checks + all acceptance rules + durable group commit) with
 // 1,000 consumers and 100 providers, on SQLite and (when
-// MYST_TEST_POSTGRES_DSN is set) PostgreSQL, over the Service API and over
-// HTTP on loopback. The baseline, measured in the same run on the same
+// MYST_TEST_POSTGRES_DSN is set) PostgreSQL, over the Service API, over
+// HTTP on loopback in this process ("http": cpu-us/msg includes the load
+// generator's HTTP client) and over HTTP to a hermes in a child process
+// ("httpproc": cpu-us/msg is the hermes process's alone). The baseline, measured in the same run on the same
 // messages, is signature verification alone (both consumer signatures,
 // on all cores). Run: go test -run '^$' -bench Exchange -benchtime 1x ./hermes/
 // MYST_BENCH_WORKERS sets the requests in flight (default 128);
-// MYST_BENCH_RATE=5000 instead offers the load open-loop at that rate.
+// MYST_BENCH_RATE=5000 instead offers the load open-loop at that rate;
+// MYST_BENCH_COMMITTERS sets Config.Committers (default: the store's).
 func BenchmarkExchange(b *testing.B) {
 	const consumers, providers = 1000, 100
 	msgsPer := 20
@@ -196,7 +200,7 @@ func BenchmarkExchange(b *testing.B) {
 	}
 	if dsn := os.Getenv("MYST_TEST_POSTGRES_DSN"); dsn != "" {
 		stores["postgres"] = func(b *testing.B) store.Store {
-			s, err := store.Open(context.Background(), freshPostgresSchemaFor(b, dsn))
+			s, err := store.Open(context.Background(), storetest.FreshPostgresSchema(b, dsn))
 			if err != nil {
 				b.Fatal(err)
 			}
@@ -209,16 +213,21 @@ func BenchmarkExchange(b *testing.B) {
 			b.Logf("%s: skipped (MYST_TEST_POSTGRES_DSN unset)", name)
 			continue
 		}
-		for _, via := range []string{"service", "http"} {
+		for _, via := range []string{"service", "http", "httpproc"} {
 			b.Run(name+"/"+via, func(b *testing.B) {
+				if via == "httpproc" {
+					benchExchangeProc(b, name, work, verify)
+					return
+				}
 				ts := &timingStore{Store: open(b)}
 				st := store.Store(ts)
 				defer st.Close()
 				chain := newFakeChain(testHermes)
 				chain.autoBalance = new(big.Int).Exp(big.NewInt(10), big.NewInt(30), nil)
 				slots, _ := strconv.Atoi(os.Getenv("MYST_BENCH_CPU_SLOTS"))
+				committers, _ := strconv.Atoi(os.Getenv("MYST_BENCH_COMMITTERS"))
 				svc, err := New(Config{ChainID: testChainID, HermesID: testHermes, Operator: testSigner("operator"), SettleInterval: time.Hour,
-					Metrics: NewMetrics(prometheus.NewRegistry()), CPUSlots: slots,
+					Metrics: NewMetrics(prometheus.NewRegistry()), CPUSlots: slots, Committers: committers,
 					Limits: Limits{SourceRate: -1, IdentityRate: -1}}, st, chain) // throughput, not flood defences
 				if err != nil {
 					b.Fatal(err)
@@ -288,6 +297,73 @@ func BenchmarkExchange(b *testing.B) {
 			})
 		}
 	}
+}
+
+// benchExchangeProc is BenchmarkExchange's "httpproc" row: the hermes
+// (HTTP API and store, as in `myst hermes`) runs in a child process and
+// the load comes over loopback from this one, so cpu-us/msg is the hermes
+// process's CPU alone (from /proc/<pid>/stat), without the client's.
+func benchExchangeProc(b *testing.B, name string, work [][]*payments.ExchangeMessage, verify benchResult) {
+	var dsn string
+	if name == "postgres" {
+		dsn = storetest.FreshPostgresSchema(b, os.Getenv("MYST_TEST_POSTGRES_DSN"))
+	} else {
+		dsn = filepath.Join(b.TempDir(), "hermes.db")
+	}
+	if path := os.Getenv("MYST_BENCH_HERMES_CPUPROFILE"); path != "" {
+		b.Setenv(childProfileEnv, path)
+	}
+	ch := startChild(b, dsn)
+	hc := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 256}}
+	defer hc.CloseIdleConnections()
+	send := func(m *payments.ExchangeMessage) error {
+		r, err := postExchange(hc, ch.addr, m)
+		if err != nil {
+			return err
+		}
+		if r.status != http.StatusOK {
+			return fmt.Errorf("status %d: %s", r.status, r.raw)
+		}
+		return nil
+	}
+	workers := 128
+	if v, err := strconv.Atoi(os.Getenv("MYST_BENCH_WORKERS")); err == nil && v > 0 {
+		workers = v
+	}
+	pid := ch.cmd.Process.Pid
+	b.ResetTimer()
+	hermesCPU0 := pidCPU(pid)
+	var r benchResult
+	mode := fmt.Sprintf("%d requests in flight", workers)
+	if rate, err := strconv.ParseFloat(os.Getenv("MYST_BENCH_RATE"), 64); err == nil && rate > 0 {
+		mode = fmt.Sprintf("open loop offered at %.0f/s", rate)
+		r = driveRate(b, work, rate, send)
+	} else {
+		r = drive(b, work, workers, send)
+	}
+	hermesCPU := pidCPU(pid) - hermesCPU0
+	b.StopTimer()
+	ch.stop()
+	st, err := store.Open(context.Background(), dsn)
+	if err != nil {
+		b.Fatal(err)
+	}
+	stats, err := st.Stats(context.Background())
+	_ = st.Close()
+	if err != nil || stats.Exchanges != int64(r.n) {
+		b.Fatalf("stored %d exchanges, sent %d (%v)", stats.Exchanges, r.n, err)
+	}
+	clientCPU := r.cpuPerMsg()
+	r.cpu = hermesCPU
+	b.ReportMetric(r.rate(), "msg/s")
+	b.ReportMetric(float64(r.p50.Microseconds())/1000, "p50-ms")
+	b.ReportMetric(float64(r.p99.Microseconds())/1000, "p99-ms")
+	b.ReportMetric(r.rate()/verify.rate(), "x-verify-only")
+	b.ReportMetric(r.cpuPerMsg(), "cpu-us/msg")
+	b.ReportMetric(r.cpuPerMsg()/verify.cpuPerMsg(), "cpu-x-verify-only")
+	b.Logf("%s via http to a hermes process, %s: %d msgs in %v = %.0f msg/s, p50 %v, p99 %v; %.2fx of verify-only %.0f msg/s; hermes process CPU %.0f us/msg (%.2fx verify-only's %.0f), load generator %.0f us/msg; load %s",
+		name, mode, r.n, r.elapsed.Round(time.Millisecond), r.rate(), r.p50, r.p99, r.rate()/verify.rate(), verify.rate(),
+		r.cpuPerMsg(), r.cpuPerMsg()/verify.cpuPerMsg(), verify.cpuPerMsg(), clientCPU, loadAverage())
 }
 
 // loadAverage is the machine's 1-minute load average (for the log), or "?".

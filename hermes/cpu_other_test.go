@@ -9,3 +9,6 @@ func processCPU() time.Duration { return 0 }
 
 // processIO is not measured on this platform.
 func processIO() (syscalls, bytes int64) { return 0, 0 }
+
+// pidCPU is not measured on this platform.
+func pidCPU(int) time.Duration { return 0 }

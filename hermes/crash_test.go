@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"bytes"
 	"context"
-	"database/sql"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -15,6 +14,7 @@ import (
 	"os/exec"
 	"os/signal"
 	"path/filepath"
+	"runtime/pprof"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -27,11 +27,16 @@ import (
 
 	"github.com/openmyst/openmyst/hermes/api"
 	"github.com/openmyst/openmyst/hermes/store"
+	"github.com/openmyst/openmyst/hermes/store/storetest"
 	"github.com/openmyst/openmyst/internal/testenv"
 	"github.com/openmyst/openmyst/payments"
 )
 
 const childEnv = "HERMES_TEST_CHILD_DB"
+
+// childProfileEnv names a file the child writes its CPU profile to when it
+// is stopped with SIGTERM (MYST_BENCH_HERMES_CPUPROFILE in the benchmark).
+const childProfileEnv = "HERMES_TEST_CHILD_CPUPROFILE"
 
 // runChildIfAsked runs a hermes HTTP server on a file-backed store when the
 // test binary is re-executed as a child by the crash tests. It prints
@@ -43,6 +48,15 @@ func runChildIfAsked() bool {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM)
 	defer stop()
+	if path := os.Getenv(childProfileEnv); path != "" {
+		// Benchmarks profile the hermes process alone; stop() writes it.
+		f, err := os.Create(path)
+		if err == nil {
+			if err := pprof.StartCPUProfile(f); err == nil {
+				defer func() { pprof.StopCPUProfile(); _ = f.Close() }()
+			}
+		}
+	}
 	if err := runChild(ctx, dsn); err != nil {
 		fmt.Fprintln(os.Stderr, "child:", err)
 		os.Exit(1)
@@ -84,7 +98,7 @@ type child struct {
 	addr string
 }
 
-func startChild(t *testing.T, dsn string) *child {
+func startChild(t testing.TB, dsn string) *child {
 	t.Helper()
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
 	cmd.Env = append(os.Environ(), childEnv+"="+dsn)
@@ -106,6 +120,22 @@ func startChild(t *testing.T, dsn string) *child {
 	c := &child{cmd: cmd, addr: strings.TrimSpace(strings.TrimPrefix(line, "ADDR "))}
 	t.Cleanup(c.kill)
 	return c
+}
+
+// stop sends SIGTERM and waits for the child to shut down.
+func (c *child) stop() {
+	if c.cmd.ProcessState != nil {
+		return
+	}
+	_ = c.cmd.Process.Signal(syscall.SIGTERM)
+	done := make(chan struct{})
+	go func() { _ = c.cmd.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(30 * time.Second):
+		_ = c.cmd.Process.Kill()
+		<-done
+	}
 }
 
 // kill sends SIGKILL: no shutdown code runs in the child.
@@ -203,7 +233,7 @@ func TestKill9DuringExchangeStream(t *testing.T) {
 	})
 	t.Run("postgres", func(t *testing.T) {
 		dsn := testenv.RequirePostgres(t)
-		testKill9(t, freshPostgresSchema(t, dsn))
+		testKill9(t, storetest.FreshPostgresSchema(t, dsn))
 	})
 }
 
@@ -357,33 +387,4 @@ func progress(addr string) int {
 		}
 	}
 	return 0
-}
-
-var schemaSeq atomic.Int64
-
-// freshPostgresSchema creates an empty schema and returns a DSN using it.
-func freshPostgresSchema(t *testing.T, dsn string) string { return freshPostgresSchemaFor(t, dsn) }
-
-func freshPostgresSchemaFor(t testing.TB, dsn string) string {
-	t.Helper()
-	db, err := sql.Open("pgx", dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	name := fmt.Sprintf("hermes_crash_%d_%d", time.Now().UnixNano(), schemaSeq.Add(1))
-	if _, err := db.Exec(`CREATE SCHEMA ` + name); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if db, err := sql.Open("pgx", dsn); err == nil {
-			_, _ = db.Exec(`DROP SCHEMA ` + name + ` CASCADE`)
-			_ = db.Close()
-		}
-	})
-	sep := "?"
-	if strings.Contains(dsn, "?") {
-		sep = "&"
-	}
-	return dsn + sep + "search_path=" + name
 }

@@ -11,8 +11,20 @@
 // by the hermes operator on the provider's channel, locked by the same
 // hashlock. Accepts of one consumer are serialized in process and guarded
 // by versioned rows in the store; accepts of different consumers are
-// batched into group commits, and nothing is acknowledged before its batch
-// has committed. The same message twice returns the same promise.
+// batched into group commits (Config.Committers of them at once on
+// PostgreSQL, each provider's accepts always through the same one), and
+// nothing is acknowledged before its batch has committed. The same message
+// twice returns the same promise.
+//
+// Several hermes processes may share one PostgreSQL database and serve the
+// same consumers: each keeps a cache of the state it last read, and the
+// store refuses any write that does not extend the latest stored version
+// of its consumer and provider (the process then reloads, and the request
+// answers "unavailable; retry"), so no amount is ever credited twice.
+// Settlement is not yet coordinated between processes: run the settlement
+// worker in one of them (a long --hermes.settle-interval elsewhere), or
+// both may send a transaction for the same promise (the chain refuses the
+// second; only its gas is lost).
 //
 // A consumer may pay several sessions at once; its promises are cumulative
 // over its channel and may arrive out of order (session B's 150, which

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"math/big"
 	"net/http"
 	"net/http/httptest"
 	"sort"
@@ -220,5 +221,26 @@ func TestErrorCodesHaveStatuses(t *testing.T) {
 	}
 	if CodeOf(errors.New("x")) != CodeUnavailable {
 		t.Fatal("unknown errors must map to unavailable")
+	}
+}
+
+// TestWriteExchangeMatchesAPIType: the hand-built 200 answer is byte for
+// byte what encoding/json makes of api.ExchangeResponse.
+func TestWriteExchangeMatchesAPIType(t *testing.T) {
+	hp := payments.Promise{ChainID: testChainID, ChannelID: payments.ProviderChannelID(testSigner("p").Address(), testHermes),
+		Amount: big.NewInt(12345), Fee: big.NewInt(7), Hashlock: payments.Hashlock(secret("w"))}
+	if err := hp.Sign(testSigner("operator")); err != nil {
+		t.Fatal(err)
+	}
+	for _, replayed := range []bool{false, true} {
+		rec := httptest.NewRecorder()
+		writeExchange(rec, &Result{Promise: hp, Replayed: replayed})
+		var want bytes.Buffer
+		if err := json.NewEncoder(&want).Encode(api.ExchangeResponse{Promise: hp, Replayed: replayed}); err != nil {
+			t.Fatal(err)
+		}
+		if rec.Code != http.StatusOK || rec.Body.String() != want.String() || rec.Header().Get("Content-Type") != "application/json" {
+			t.Fatalf("replayed=%v: %d %q\nwant %q", replayed, rec.Code, rec.Body.String(), want.String())
+		}
 	}
 }

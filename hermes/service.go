@@ -2,6 +2,7 @@ package hermes
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -59,6 +60,15 @@ type Config struct {
 	clock func() time.Time
 	// MaxBatch caps accepts per group commit (default 512).
 	MaxBatch int
+	// Committers is how many group commits may run at once, each on its
+	// own store connection (default: what the store supports, see
+	// store.Committers; 1 for SQLite, 4 for PostgreSQL). A provider's
+	// accepts always go to the same committer, so they reach the store in
+	// order; a consumer has at most one accept in flight. More than one
+	// helps only a store whose Commit runs concurrently (PostgreSQL: its
+	// commits are network round trips and a server fsync, which several
+	// connections overlap); SQLite has a single writer.
+	Committers int
 	// CPUSlots is how many requests may run their CPU-bound part
 	// (signature checks, rules, signing) at once; 0 means the default,
 	// GOMAXPROCS-1 (at least 1), which keeps a processor free for the
@@ -138,7 +148,15 @@ type providerState struct {
 	mu  sync.Mutex
 	gen uint64
 	p   store.Provider
+	// refreshed is when Unrevealed was last re-read at the limit.
+	refreshed time.Time
 }
+
+// unrevealedRefresh is how often a provider at MaxUnrevealed may have its
+// unrevealed count re-read from the store (reveals sent to another hermes
+// process only show there); a provider that never reveals cannot turn
+// every request into a store query.
+const unrevealedRefresh = time.Second
 
 type op struct {
 	a    store.Accept
@@ -199,8 +217,9 @@ type Service struct {
 	// (measured: +30% throughput and a third of the p99 on 2 cores).
 	cpu chan struct{}
 
-	ops      chan *op
-	stopping chan struct{} // closed when the committer stops taking ops
+	ops      []chan *op    // one queue per committer; see committerFor
+	stopOnce sync.Once     // closes stopping
+	stopping chan struct{} // closed when the committers stop taking ops
 	stopped  chan struct{} // closed when no op will ever be committed again
 	running  atomic.Bool
 }
@@ -235,6 +254,9 @@ func New(cfg Config, st store.Store, chain Chain) (*Service, error) {
 	if cfg.MaxBatch <= 0 {
 		cfg.MaxBatch = 512
 	}
+	if cfg.Committers <= 0 {
+		cfg.Committers = store.Committers(st)
+	}
 	if cfg.CPUSlots <= 0 {
 		cfg.CPUSlots = max(1, runtime.GOMAXPROCS(0)-1)
 	}
@@ -261,9 +283,12 @@ func New(cfg Config, st store.Store, chain Chain) (*Service, error) {
 		tarpit:     make(chan struct{}, maxTarpitted),
 		now:        cfg.clock,
 		cpu:        make(chan struct{}, cfg.CPUSlots),
-		ops:        make(chan *op, 4*cfg.MaxBatch),
+		ops:        make([]chan *op, cfg.Committers),
 		stopping:   make(chan struct{}),
 		stopped:    make(chan struct{}),
+	}
+	for i := range s.ops {
+		s.ops[i] = make(chan *op, 4*cfg.MaxBatch)
 	}
 	s.gen.Store(1)
 	return s, nil
@@ -306,26 +331,38 @@ func limitOf(perSecond float64) rate.Limit {
 // Config returns the effective configuration (defaults filled in).
 func (s *Service) Config() Config { return s.cfg }
 
-// Run runs the group committer, the chain event watcher and the settlement
-// worker until ctx is done. It returns after all of them have stopped.
-// Run may be called once.
+// Run runs the group committers, the chain event watcher and the
+// settlement worker until ctx is done. It returns after all of them have
+// stopped. Run may be called once.
 func (s *Service) Run(ctx context.Context) error {
 	if !s.running.CompareAndSwap(false, true) {
 		return errors.New("hermes: Run called twice")
 	}
-	var wg sync.WaitGroup
+	var wg, committers sync.WaitGroup
+	for _, ops := range s.ops {
+		committers.Add(1)
+		go func() { defer committers.Done(); s.commitLoop(ctx, ops) }()
+	}
 	wg.Add(3)
-	go func() { defer wg.Done(); s.commitLoop(ctx) }()
+	go func() { defer wg.Done(); committers.Wait(); close(s.stopped) }()
 	go func() { defer wg.Done(); s.watchLoop(ctx) }()
 	go func() { defer wg.Done(); s.settleLoop(ctx) }()
 	wg.Wait()
 	return nil
 }
 
-// commitLoop is the single writer: it takes every waiting op (up to
-// MaxBatch) into one transaction, so one fsync acknowledges many accepts.
-func (s *Service) commitLoop(ctx context.Context) {
-	defer close(s.stopped)
+// committerFor is the queue of the committer that owns provider's accepts.
+func (s *Service) committerFor(provider common.Address) chan *op {
+	if len(s.ops) == 1 {
+		return s.ops[0]
+	}
+	return s.ops[binary.BigEndian.Uint32(provider[16:])%uint32(len(s.ops))]
+}
+
+// commitLoop is one group committer: it takes every op waiting in ops (up
+// to MaxBatch) into one transaction, so one fsync acknowledges many
+// accepts.
+func (s *Service) commitLoop(ctx context.Context, ops chan *op) {
 	batch := make([]*op, 0, s.cfg.MaxBatch)
 	accepts := make([]store.Accept, 0, s.cfg.MaxBatch)
 	wctx := context.WithoutCancel(ctx)
@@ -333,22 +370,22 @@ func (s *Service) commitLoop(ctx context.Context) {
 		batch, accepts = batch[:0], accepts[:0]
 		select {
 		case <-ctx.Done():
-			close(s.stopping)
+			s.stopOnce.Do(func() { close(s.stopping) })
 			for {
 				select {
-				case o := <-s.ops:
+				case o := <-ops:
 					o.done <- unavailable("hermes is shutting down", ctx.Err())
 				default:
 					return
 				}
 			}
-		case o := <-s.ops:
+		case o := <-ops:
 			batch = append(batch, o)
 		}
 	fill:
 		for len(batch) < s.cfg.MaxBatch {
 			select {
-			case o := <-s.ops:
+			case o := <-ops:
 				batch = append(batch, o)
 			default:
 				break fill
@@ -554,8 +591,14 @@ func (s *Service) exchange(ctx context.Context, m *payments.ExchangeMessage) (*R
 		return nil, err
 	}
 	if s.cfg.MaxUnrevealed > 0 && ps.p.Unrevealed >= int64(s.cfg.MaxUnrevealed) {
-		ps.mu.Unlock()
-		return nil, reject(CodeUnrevealedLimit, "provider has %d promises with unrevealed R; reveal them first", ps.p.Unrevealed)
+		if err := s.refreshUnrevealed(ctx, ps, m.Provider); err != nil {
+			ps.mu.Unlock()
+			return nil, err
+		}
+		if ps.p.Unrevealed >= int64(s.cfg.MaxUnrevealed) {
+			ps.mu.Unlock()
+			return nil, reject(CodeUnrevealedLimit, "provider has %d promises with unrevealed R; reveal them first", ps.p.Unrevealed)
+		}
 	}
 	earned := new(big.Int).Add(ps.p.Earned, delta)
 	hp := payments.Promise{
@@ -579,7 +622,7 @@ func (s *Service) exchange(ctx context.Context, m *payments.ExchangeMessage) (*R
 	// reach the store in order; a failed batch bumps the generation and
 	// every cached state is reloaded.
 	select {
-	case s.ops <- o:
+	case s.committerFor(m.Provider) <- o:
 	case <-s.stopping:
 		ps.mu.Unlock()
 		return nil, unavailable("hermes is shutting down", nil)
@@ -652,6 +695,28 @@ func (s *Service) loadProvider(ctx context.Context, ps *providerState, id common
 		return unavailable("read provider state", err)
 	}
 	ps.p, ps.gen = p, gen
+	return nil
+}
+
+// refreshUnrevealed re-reads a provider's unrevealed count from the store,
+// at most once per unrevealedRefresh: the provider may have revealed R to
+// another hermes process sharing the store. This process's own accepts
+// still in flight (queued, not yet committed) keep counting. Caller holds
+// ps.mu.
+func (s *Service) refreshUnrevealed(ctx context.Context, ps *providerState, id common.Address) error {
+	if time.Since(ps.refreshed) < unrevealedRefresh {
+		return nil
+	}
+	ps.refreshed = time.Now()
+	p, err := s.st.Provider(ctx, id)
+	if err != nil {
+		return unavailable("read provider state", err)
+	}
+	if p.Version > ps.p.Version {
+		ps.p = p // another process accepted for it: this state is newer
+		return nil
+	}
+	ps.p.Unrevealed = p.Unrevealed + (ps.p.Version - p.Version)
 	return nil
 }
 

@@ -669,3 +669,28 @@ func TestConcurrentSessionsRace(t *testing.T) {
 		})
 	}
 }
+
+// TestUnrevealedLimitSeesOtherProcessReveals: a provider at the
+// unrevealed limit of one hermes that reveals its R through another hermes
+// on the same store gets new promises from the first again.
+func TestUnrevealedLimitSeesOtherProcessReveals(t *testing.T) {
+	e := newEnv(t, func(c *Config) { c.MaxUnrevealed = 2 })
+	other := newEnvStore(t, e.st, e.chain, nil)
+	ctx := context.Background()
+	c := testSigner("c")
+	e.chain.register(c.Address(), 1000)
+	prov := testSigner("p").Address()
+	for i := int64(1); i <= 2; i++ {
+		if _, err := e.svc.Exchange(ctx, msg(t, c, prov, 1, 10*i, 10*i, secret(fmt.Sprint(i)))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i := 1; i <= 2; i++ {
+		if n, err := other.svc.Reveal(ctx, prov, payments.Hashlock(secret(fmt.Sprint(i))), secret(fmt.Sprint(i))); n != 1 || err != nil {
+			t.Fatalf("reveal %d through the other hermes: %d %v", i, n, err)
+		}
+	}
+	if _, err := e.svc.Exchange(ctx, msg(t, c, prov, 1, 30, 30, secret("3"))); err != nil {
+		t.Fatalf("after reveals through the other hermes: %v", err)
+	}
+}

@@ -22,3 +22,5 @@ func (t *timingStore) Commit(ctx context.Context, a []store.Accept) error {
 	t.accepts.Add(int64(len(a)))
 	return err
 }
+
+func (t *timingStore) Committers() int { return store.Committers(t.Store) }

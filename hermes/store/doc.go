@@ -8,5 +8,10 @@
 // at Open. Every write that acknowledges money is one transaction that has
 // committed durably before the call returns; consumer and provider rows
 // carry a version so two hermes processes sharing one database cannot both
-// extend the same balance (optimistic concurrency: ErrConflict).
+// extend the same balance (optimistic concurrency: ErrConflict). The
+// database enforces it: (identity, version) is unique, and Commit refuses
+// a row whose predecessor version is not stored, so each consumer's and
+// each provider's rows form one unbroken chain whatever the writers do.
+// PostgreSQL commits may run on several connections at once
+// (ConcurrentCommitter).
 package store

@@ -8,6 +8,10 @@ import (
 	_ "github.com/jackc/pgx/v5/stdlib" // registers the "pgx" database/sql driver
 )
 
+// pgConns is the connection pool size, pgCommitters how many of them group
+// commits may hold at once (the rest serve reads).
+const pgConns, pgCommitters = 16, 4
+
 // OpenPostgres connects to the PostgreSQL database at dsn
 // (postgres://user:pass@host:port/db) and applies pending migrations.
 // Commits use the server's synchronous_commit (on by default), so an
@@ -17,7 +21,11 @@ func OpenPostgres(ctx context.Context, dsn string) (Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("store: open postgres: %w", err)
 	}
-	db.SetMaxOpenConns(8)
+	// Every connection stays open: the default keeps 2 idle, so under load
+	// the pool would keep closing connections and opening new ones (each a
+	// backend process on the server).
+	db.SetMaxOpenConns(pgConns)
+	db.SetMaxIdleConns(pgConns)
 	if err := db.PingContext(ctx); err != nil {
 		_ = db.Close()
 		return nil, fmt.Errorf("store: connect postgres: %w", err)
@@ -25,7 +33,7 @@ func OpenPostgres(ctx context.Context, dsn string) (Store, error) {
 	s := &sqlStore{
 		d: dialect{name: "postgres", blob: "BYTEA", serial: "BIGSERIAL PRIMARY KEY", dollar: true,
 			migrationLock: "SELECT pg_advisory_xact_lock(4060)"},
-		w: db, r: db, close: db.Close,
+		w: db, r: db, close: db.Close, committers: pgCommitters,
 	}
 	if err := s.init(ctx); err != nil {
 		_ = db.Close()

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/ethereum/go-ethereum/common"
+	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/openmyst/openmyst/payments"
 )
@@ -35,6 +36,9 @@ type sqlStore struct {
 	close func() error
 
 	insExchange *sql.Stmt
+	// committers is how many Commit calls may run at once (see
+	// ConcurrentCommitter).
+	committers int
 	// maxVersion stops migrations after that version (tests of upgrades);
 	// 0 applies all.
 	maxVersion int
@@ -247,7 +251,19 @@ func backfillConsumed(ctx context.Context, s *sqlStore, tx *sql.Tx) error {
 // migrate applies every migration newer than the stored schema version,
 // each in its own transaction.
 func (s *sqlStore) migrate(ctx context.Context) error {
-	if _, err := s.w.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at BIGINT NOT NULL)`); err != nil {
+	// Under the migration lock: two hermes processes starting together on
+	// an empty PostgreSQL database would otherwise both create the table,
+	// and IF NOT EXISTS does not stop the loser failing on the catalog's
+	// unique index.
+	if err := s.inTx(ctx, func(tx *sql.Tx) error {
+		if s.d.migrationLock != "" {
+			if _, err := tx.ExecContext(ctx, s.d.migrationLock); err != nil {
+				return err
+			}
+		}
+		_, err := tx.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at BIGINT NOT NULL)`)
+		return err
+	}); err != nil {
 		return fmt.Errorf("store: create schema_migrations: %w", err)
 	}
 	for i, m := range s.migrations() {
@@ -292,9 +308,25 @@ func (s *sqlStore) migrate(ctx context.Context) error {
 
 func (s *sqlStore) prepare(ctx context.Context) error {
 	var err error
-	s.insExchange, err = s.w.PrepareContext(ctx, s.q(`INSERT INTO exchanges (digest, consumer, consumer_seq, provider, provider_seq, channel,
-		agreement_id, agreement_total, hashlock, consumer_amount, promise_amount, consumed, consumer_promise, hermes_amount, hermes_promise, exchange_signature, created_at)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`))
+	if s.d.dollar {
+		return nil // PostgreSQL: one insert per batch, see insertMany
+	}
+	// SQLite: one insert per accept, with the version check folded in
+	// (?18 and ?19 are the consumer's and provider's versions it extends;
+	// rows inserted earlier in the same transaction count). SQLite runs it
+	// in-process, so per-row statements cost no round trips, and a separate
+	// check query would cost a parse per batch.
+	var cols strings.Builder
+	for i := 1; i <= insertArity; i++ {
+		if i > 1 {
+			cols.WriteString(", ")
+		}
+		cols.WriteString("?" + strconv.Itoa(i))
+	}
+	s.insExchange, err = s.w.PrepareContext(ctx, `INSERT INTO exchanges (`+insertCols+`) SELECT `+cols.String()+`
+		WHERE (?18 = 0 OR EXISTS (SELECT 1 FROM exchanges WHERE consumer = ?2 AND consumer_seq = ?18))
+		AND (?19 = 0 OR EXISTS (SELECT 1 FROM exchanges WHERE provider = ?4 AND provider_seq = ?19))
+		ON CONFLICT DO NOTHING`)
 	if err != nil {
 		return fmt.Errorf("store: prepare insert: %w", err)
 	}
@@ -312,6 +344,9 @@ func (s *sqlStore) inTx(ctx context.Context, f func(tx *sql.Tx) error) error {
 	}
 	return tx.Commit()
 }
+
+// Committers implements ConcurrentCommitter.
+func (s *sqlStore) Committers() int { return max(1, s.committers) }
 
 // Close implements Store.
 func (s *sqlStore) Close() error { return s.close() }
@@ -450,48 +485,117 @@ func (s *sqlStore) SettleCandidate(ctx context.Context, consumer common.Address)
 	return scanExchange(s.r.QueryRowContext(ctx, s.q(`SELECT `+exchangeCols+` FROM exchanges WHERE consumer = ? AND r IS NOT NULL ORDER BY promise_amount DESC, consumer_seq DESC LIMIT 1`), encAddr(consumer)))
 }
 
-func rowsOne(res sql.Result) error {
+// rowsAffected fails with ErrConflict unless res affected want rows.
+func rowsAffected(res sql.Result, want int) error {
 	n, err := res.RowsAffected()
 	if err != nil {
 		return err
 	}
-	if n != 1 {
-		return ErrConflict
+	if n != int64(want) {
+		return fmt.Errorf("%d of %d rows written: %w", n, want, ErrConflict)
 	}
 	return nil
 }
 
-// Commit implements Store.
+// insertCols are the columns one accept inserts, in the order of
+// acceptArgs.
+const insertCols = `digest, consumer, consumer_seq, provider, provider_seq, channel, agreement_id, agreement_total, hashlock,
+	consumer_amount, promise_amount, consumed, consumer_promise, hermes_amount, hermes_promise, exchange_signature, created_at`
+
+// insertArity is the number of insertCols.
+const insertArity = 17
+
+// versionCheck is one identity's state version a batch extends: the row
+// (consumer or provider = id, at version seq) must exist.
+type versionCheck struct {
+	provider bool
+	id       string
+	seq      int64
+}
+
+// acceptArgs encodes accepts into insert arguments (insertArity per
+// accept), outside the transaction, and lists the versions the batch
+// extends. Within the batch, each identity's versions must follow each
+// other (v, v+1, ...); the first one's predecessor row is checked in the
+// transaction.
+func acceptArgs(accepts []Accept, now int64) ([]any, []versionCheck, error) {
+	args := make([]any, 0, insertArity*len(accepts))
+	next := make(map[versionCheck]int64, 2*len(accepts)) // key with seq 0 -> next version
+	var checks []versionCheck
+	extend := func(provider bool, id string, version int64) error {
+		k := versionCheck{provider: provider, id: id}
+		if want, seen := next[k]; seen {
+			if version != want {
+				return fmt.Errorf("batch extends %s version %d after version %d", id, version, want)
+			}
+		} else if version > 0 {
+			checks = append(checks, versionCheck{provider: provider, id: id, seq: version})
+		}
+		next[k] = version + 1
+		return nil
+	}
+	for i := range accepts {
+		a := &accepts[i]
+		e := &a.Exchange
+		if e.Consumer != a.Consumer.Identity || e.Provider != a.Provider.Identity {
+			return nil, nil, fmt.Errorf("accept %d names different identities in exchange and state", i)
+		}
+		consumer, provider := encAddr(e.Consumer), encAddr(e.Provider)
+		if err := extend(false, consumer, a.Consumer.Version); err != nil {
+			return nil, nil, err
+		}
+		if err := extend(true, provider, a.Provider.Version); err != nil {
+			return nil, nil, err
+		}
+		cp, err := e.ConsumerPromise.MarshalJSON()
+		if err != nil {
+			return nil, nil, err
+		}
+		hp, err := e.HermesPromise.MarshalJSON()
+		if err != nil {
+			return nil, nil, err
+		}
+		args = append(args, e.Digest[:], consumer, a.Consumer.Version+1, provider, a.Provider.Version+1,
+			encAddr(a.Consumer.Channel), encAmount(e.AgreementID), encAmount(e.AgreementTotal), e.ConsumerPromise.Hashlock[:],
+			encAmount(a.Consumer.Promised), encAmount(e.ConsumerPromise.Amount), encAmount(a.Consumer.Consumed), string(cp),
+			encAmount(a.Provider.Earned), string(hp), e.ExchangeSignature, now)
+	}
+	return args, checks, nil
+}
+
+// Commit implements Store. The batch goes in one transaction and any
+// conflict rolls all of it back. PostgreSQL: one statement for the whole
+// batch (pgCommit: one round trip instead of BEGIN, an insert per accept
+// and COMMIT). SQLite: one prepared insert per accept that checks the
+// version itself.
 func (s *sqlStore) Commit(ctx context.Context, accepts []Accept) error {
 	if len(accepts) == 0 {
 		return nil
 	}
-	err := s.inTx(ctx, func(tx *sql.Tx) error {
+	args, checks, err := acceptArgs(accepts, time.Now().UnixNano())
+	if err != nil {
+		return fmt.Errorf("store: commit %d accepts: %w", len(accepts), err)
+	}
+	if s.d.dollar {
+		if err := s.commitPostgres(ctx, args, checks); err != nil {
+			return fmt.Errorf("store: commit %d accepts: %w", len(accepts), err)
+		}
+		return nil
+	}
+	err = s.inTx(ctx, func(tx *sql.Tx) error {
 		ins := tx.StmtContext(ctx, s.insExchange)
-		now := time.Now().UnixNano()
-		for i := range accepts {
-			a := &accepts[i]
-			e := &a.Exchange
-			if e.Consumer != a.Consumer.Identity || e.Provider != a.Provider.Identity {
-				return fmt.Errorf("accept %d names different identities in exchange and state", i)
-			}
-			cp, err := e.ConsumerPromise.MarshalJSON()
-			if err != nil {
-				return err
-			}
-			hp, err := e.HermesPromise.MarshalJSON()
-			if err != nil {
-				return err
-			}
-			res, err := ins.ExecContext(ctx, e.Digest[:], encAddr(e.Consumer), a.Consumer.Version+1, encAddr(e.Provider), a.Provider.Version+1,
-				encAddr(a.Consumer.Channel), encAmount(e.AgreementID), encAmount(e.AgreementTotal), e.ConsumerPromise.Hashlock[:],
-				encAmount(a.Consumer.Promised), encAmount(e.ConsumerPromise.Amount), encAmount(a.Consumer.Consumed), string(cp), encAmount(a.Provider.Earned), string(hp), e.ExchangeSignature, now)
+		row := make([]any, insertArity+2)
+		for i := 0; i < len(accepts); i++ {
+			copy(row, args[i*insertArity:(i+1)*insertArity])
+			row[insertArity], row[insertArity+1] = accepts[i].Consumer.Version, accepts[i].Provider.Version
+			res, err := ins.ExecContext(ctx, row...)
 			if err != nil {
 				return fmt.Errorf("insert exchange: %w", err)
 			}
-			if err := rowsOne(res); err != nil {
+			if err := rowsAffected(res, 1); err != nil {
+				e := &accepts[i].Exchange
 				return fmt.Errorf("exchange %x (consumer %s version %d, provider %s version %d): %w",
-					e.Digest[:4], e.Consumer.Hex(), a.Consumer.Version, e.Provider.Hex(), a.Provider.Version, err)
+					e.Digest[:4], e.Consumer.Hex(), accepts[i].Consumer.Version, e.Provider.Hex(), accepts[i].Provider.Version, err)
 			}
 		}
 		return nil
@@ -501,6 +605,92 @@ func (s *sqlStore) Commit(ctx context.Context, accepts []Accept) error {
 	}
 	return nil
 }
+
+// pgCommit is the whole PostgreSQL group commit in one statement (so one
+// round trip, in its own implicit transaction, prepared once per
+// connection: its text never changes): the batch's rows come as one array
+// per column ($1..$17, unnest), and they go in only if every state version
+// the batch extends is stored ($18..$21: consumer and provider identities
+// and versions, $22 their count). A row never goes in without its
+// predecessor, so each consumer's and provider's rows form one unbroken
+// chain whatever the writers (several committers, several hermes
+// processes) do; rows are never deleted, so a predecessor seen by the
+// statement stays. Two writers extending the same version collide on the
+// unique (identity, seq) index, which fails the whole statement. One row
+// can be both a consumer's and a provider's latest, so the two kinds are
+// counted separately.
+const pgCommit = `INSERT INTO exchanges (` + insertCols + `)
+	SELECT * FROM unnest($1::bytea[], $2::text[], $3::bigint[], $4::text[], $5::bigint[], $6::text[], $7::text[], $8::text[], $9::bytea[],
+		$10::text[], $11::text[], $12::text[], $13::text[], $14::text[], $15::text[], $16::bytea[], $17::bigint[])
+	WHERE (SELECT COUNT(*) FROM exchanges e JOIN unnest($18::text[], $19::bigint[]) AS c(id, seq) ON e.consumer = c.id AND e.consumer_seq = c.seq)
+		+ (SELECT COUNT(*) FROM exchanges e JOIN unnest($20::text[], $21::bigint[]) AS p(id, seq) ON e.provider = p.id AND e.provider_seq = p.seq)
+		= $22`
+
+// commitPostgres stores a batch with pgCommit: all of it, or nothing and
+// ErrConflict (a version not stored, or a row another writer stored).
+func (s *sqlStore) commitPostgres(ctx context.Context, args []any, checks []versionCheck) error {
+	rows := len(args) / insertArity
+	params := make([]any, insertArity, insertArity+5)
+	for c := range params {
+		switch args[c].(type) {
+		case []byte:
+			v := make([][]byte, rows)
+			for r := range v {
+				v[r] = args[r*insertArity+c].([]byte)
+			}
+			params[c] = v
+		case string:
+			v := make([]string, rows)
+			for r := range v {
+				v[r] = args[r*insertArity+c].(string)
+			}
+			params[c] = v
+		case int64:
+			v := make([]int64, rows)
+			for r := range v {
+				v[r] = args[r*insertArity+c].(int64)
+			}
+			params[c] = v
+		default:
+			return fmt.Errorf("column %d has type %T", c, args[c])
+		}
+	}
+	ids := [2][]string{{}, {}}
+	seqs := [2][]int64{{}, {}}
+	for _, c := range checks {
+		k := 0
+		if c.provider {
+			k = 1
+		}
+		ids[k] = append(ids[k], c.id)
+		seqs[k] = append(seqs[k], c.seq)
+	}
+	params = append(params, ids[0], seqs[0], ids[1], seqs[1], int64(len(checks)))
+	res, err := s.w.ExecContext(ctx, pgCommit, params...)
+	if err != nil {
+		var pe *pgconn.PgError
+		if errors.As(err, &pe) && pe.Code == pgUniqueViolation {
+			return fmt.Errorf("%s: %w", pe.Detail, ErrConflict)
+		}
+		return err
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return err
+	}
+	if n == 0 {
+		return fmt.Errorf("a version the batch extends is not stored: %w", ErrConflict)
+	}
+	if n != int64(rows) {
+		// Cannot happen (the statement inserts all rows or fails), but the
+		// rows are committed: say so loudly rather than report a conflict.
+		return fmt.Errorf("inserted %d of %d rows", n, rows)
+	}
+	return nil
+}
+
+// pgUniqueViolation is PostgreSQL's SQLSTATE unique_violation.
+const pgUniqueViolation = "23505"
 
 // RevealR implements Store.
 func (s *sqlStore) RevealR(ctx context.Context, provider common.Address, hashlock [32]byte, r []byte) (int, error) {

@@ -152,6 +152,22 @@ type Store interface {
 	Close() error
 }
 
+// ConcurrentCommitter is implemented by stores whose Commit may run on
+// several connections at once.
+type ConcurrentCommitter interface {
+	// Committers is how many Commit calls may usefully run at once.
+	Committers() int
+}
+
+// Committers is how many Commit calls st may usefully run at once: its
+// ConcurrentCommitter answer, else 1.
+func Committers(st Store) int {
+	if c, ok := st.(ConcurrentCommitter); ok {
+		return max(1, c.Committers())
+	}
+	return 1
+}
+
 // Stats are whole-store totals.
 type Stats struct {
 	// Exchanges is the number of accepted exchange messages.

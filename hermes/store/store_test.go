@@ -3,12 +3,8 @@ package store_test
 import (
 	"context"
 	"database/sql"
-	"fmt"
 	"path/filepath"
-	"strings"
-	"sync/atomic"
 	"testing"
-	"time"
 
 	"github.com/openmyst/openmyst/hermes/store"
 	"github.com/openmyst/openmyst/hermes/store/storetest"
@@ -47,8 +43,6 @@ func TestSQLiteDurabilitySettings(t *testing.T) {
 	}
 }
 
-var schemaSeq atomic.Int64
-
 // postgresDSN returns the test database DSN, or skips the test (fails it
 // under OPENMYST_REQUIRE_NETNS=1).
 func postgresDSN(t *testing.T) string {
@@ -56,35 +50,10 @@ func postgresDSN(t *testing.T) string {
 	return testenv.RequirePostgres(t)
 }
 
-// freshSchema creates an empty schema and returns a DSN that uses it.
-func freshSchema(t *testing.T, dsn string) string {
-	db, err := sql.Open("pgx", dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	name := fmt.Sprintf("hermes_test_%d_%d", time.Now().UnixNano(), schemaSeq.Add(1))
-	if _, err := db.Exec(`CREATE SCHEMA ` + name); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		db, err := sql.Open("pgx", dsn)
-		if err == nil {
-			_, _ = db.Exec(`DROP SCHEMA ` + name + ` CASCADE`)
-			_ = db.Close()
-		}
-	})
-	sep := "?"
-	if strings.Contains(dsn, "?") {
-		sep = "&"
-	}
-	return dsn + sep + "search_path=" + name
-}
-
 func TestPostgres(t *testing.T) {
 	dsn := postgresDSN(t)
 	storetest.Run(t, func(t *testing.T) (store.Store, func() store.Store) {
-		d := freshSchema(t, dsn)
+		d := storetest.FreshPostgresSchema(t, dsn)
 		open := func() store.Store {
 			s, err := store.Open(context.Background(), d)
 			if err != nil {

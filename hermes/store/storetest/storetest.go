@@ -181,6 +181,21 @@ func testConflicts(t *testing.T, open Opener) {
 	if err := s.Commit(ctx, []store.Accept{dup}); !errors.Is(err, store.ErrConflict) {
 		t.Fatalf("duplicate digest: %v", err)
 	}
+	// A version ahead of the stored one (its predecessor is missing: a
+	// writer that assumed an accept which never committed) is a conflict,
+	// for the consumer and for the provider.
+	gapc := accept(t, c, op, p, 1, 300, 300, []byte("r3"), 2, 1)
+	if err := s.Commit(ctx, []store.Accept{gapc}); !errors.Is(err, store.ErrConflict) {
+		t.Fatalf("consumer version gap: %v", err)
+	}
+	gapp := accept(t, c, op, p, 1, 300, 300, []byte("r3"), 1, 2)
+	if err := s.Commit(ctx, []store.Accept{gapp}); !errors.Is(err, store.ErrConflict) {
+		t.Fatalf("provider version gap: %v", err)
+	}
+	fresh := accept(t, signer(t, "fresh"), op, common.HexToAddress("0xa8"), 1, 10, 10, []byte("r4"), 3, 0)
+	if err := s.Commit(ctx, []store.Accept{fresh}); !errors.Is(err, store.ErrConflict) {
+		t.Fatalf("version 3 of a consumer never seen: %v", err)
+	}
 	if n := exchanges(t, s); n != 1 {
 		t.Fatalf("exchanges %d after rejected commits, want 1", n)
 	}
