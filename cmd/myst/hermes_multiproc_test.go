@@ -17,6 +17,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/openmyst/openmyst/cmd/myst/internal/mysttest"
+
 	"github.com/ethereum/go-ethereum/common"
 	"github.com/ethereum/go-ethereum/crypto"
 	"github.com/ethereum/go-ethereum/ethclient"
@@ -43,7 +45,7 @@ type hermesProc struct {
 // stops it with SIGTERM and waits for it.
 func startHermesProc(t *testing.T, rpc, dep, dsn string) *hermesProc {
 	t.Helper()
-	port := freePort(t)
+	port := mysttest.FreePort(t)
 	p := &hermesProc{base: "http://127.0.0.1:" + strconv.Itoa(port)}
 	p.cmd = exec.Command(os.Args[0], "--data-dir", t.TempDir(), "--log-level", "warn", "hermes",
 		"--chain.rpc", rpc, "--chain.deployment", dep, "--hermes.db", dsn,
