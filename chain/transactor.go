@@ -89,6 +89,7 @@ type Transactor struct {
 	nextNonce uint64
 	synced    bool
 	store     PendingStore
+	resuming  chan struct{} // closed when the running Resume ends
 }
 
 // NewTransactor returns a Transactor for key on backend (chain id read once).
@@ -128,6 +129,18 @@ func (t *Transactor) Backend() Backend { return t.backend }
 // transaction itself; the Transactor's own broadcast then reports "already
 // known", which is fine.
 func (t *Transactor) Send(ctx context.Context, op string, build func(*bind.TransactOpts) (*types.Transaction, error)) (*types.Receipt, error) {
+	t.mu.Lock()
+	resuming := t.resuming
+	t.mu.Unlock()
+	if resuming != nil {
+		// The work of resumed transactions may be what op is about to
+		// redo: let them land first, so build sees their effects.
+		select {
+		case <-resuming:
+		case <-ctx.Done():
+			return nil, fmt.Errorf("chain: %s: waiting for resumed transactions: %w", op, ctx.Err())
+		}
+	}
 	p, err := t.send(ctx, op, build)
 	if err != nil {
 		return nil, err
@@ -243,14 +256,24 @@ func isNonceError(err error) bool {
 // pending in the store: each is rebroadcast (newest version) and waited for
 // with the usual replacements, in nonce order. It returns the receipts of
 // those mined and the errors of the others, joined. Nothing is sent with a
-// new nonce. Sends may run concurrently: they get nonces above the stored ones.
+// new nonce. Send calls wait until Resume has ended (a call made before
+// Resume starts gets a nonce above the stored ones).
 func (t *Transactor) Resume(ctx context.Context) ([]*types.Receipt, error) {
 	t.mu.Lock()
 	st := t.store
-	t.mu.Unlock()
-	if st == nil {
+	if st == nil || t.resuming != nil {
+		t.mu.Unlock()
 		return nil, nil
 	}
+	done := make(chan struct{})
+	t.resuming = done
+	t.mu.Unlock()
+	defer func() {
+		t.mu.Lock()
+		t.resuming = nil
+		t.mu.Unlock()
+		close(done)
+	}()
 	ps, err := st.PendingTxs(ctx, t.addr)
 	if err != nil {
 		return nil, err

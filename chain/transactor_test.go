@@ -394,3 +394,58 @@ func TestBumpMeetsTxpoolRule(t *testing.T) {
 		}
 	}
 }
+
+// TestSendWaitsForResume: while Resume finishes what a previous run left
+// pending, new sends wait, so they see its effects before building.
+func TestSendWaitsForResume(t *testing.T) {
+	s := newStuckEnv(t)
+	s.tx.ReplaceAfter = time.Hour
+	ctx, cancel := context.WithCancel(s.ctx)
+	done := s.mintAsync(ctx, s.client, common.Address{0x47})
+	p := s.waitVersions(t, 1, true)
+	cancel()
+	<-done
+
+	tx2, err := NewTransactor(s.ctx, s.backend.Client, s.tx.key, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tx2.SetPendingStore(s.state)
+	c2, err := NewClient(s.ctx, s.backend.Client, s.dep, tx2, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resumed := make(chan error, 1)
+	go func() { _, err := tx2.Resume(s.ctx); resumed <- err }()
+	for { // Resume has started once it holds the gate
+		tx2.mu.Lock()
+		started := tx2.resuming != nil
+		tx2.mu.Unlock()
+		if started {
+			break
+		}
+		time.Sleep(time.Millisecond)
+	}
+	sent := s.mintAsync(s.ctx, c2, common.Address{0x48})
+	time.Sleep(300 * time.Millisecond)
+	ps, err := s.state.PendingTxs(s.ctx, tx2.Address())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(ps) != 1 || ps[0].Nonce != p.Nonce {
+		t.Fatalf("a send went out while Resume was running: %d records", len(ps))
+	}
+	s.commit()
+	if err := <-resumed; err != nil {
+		t.Fatal(err)
+	}
+	s.waitVersions(t, 1, true)
+	s.commit()
+	res := <-sent
+	if res.err != nil {
+		t.Fatal(res.err)
+	}
+	if got := s.minedTx(t, res.r).Nonce(); got != p.Nonce+1 {
+		t.Fatalf("send after resume got nonce %d, want %d", got, p.Nonce+1)
+	}
+}
