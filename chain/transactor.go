@@ -17,6 +17,7 @@ import (
 	"github.com/ethereum/go-ethereum/common"
 	"github.com/ethereum/go-ethereum/core/types"
 	"github.com/ethereum/go-ethereum/crypto"
+	"github.com/ethereum/go-ethereum/rpc"
 )
 
 // Backend is what the client needs from a chain: ethclient.Client and the
@@ -172,8 +173,19 @@ func (t *Transactor) send(ctx context.Context, op string, build func(*bind.Trans
 			if err = t.persist(ctx, p); err != nil {
 				return nil, err
 			}
-			if err = t.broadcast(ctx, tx); err == nil {
+			err = t.broadcast(ctx, tx)
+			if err == nil || !isRejection(err) {
 				t.nextNonce = tx.Nonce() + 1
+				if err != nil {
+					// The node may have it (the connection failed after
+					// the request went out): keep the record; awaiting
+					// replaces it, and a resync or Resume rebroadcasts it.
+					t.synced = false
+					t.log.Warn("chain: broadcast failed, the transaction may be out", "op", op, "tx", tx.Hash().Hex(), "nonce", tx.Nonce(), "err", err)
+					if ctx.Err() != nil {
+						return nil, fmt.Errorf("chain: %s: broadcast %s: %w", op, tx.Hash().Hex(), err)
+					}
+				}
 				t.log.Debug("chain: transaction sent", "op", op, "tx", tx.Hash().Hex(), "nonce", tx.Nonce())
 				return p, nil
 			}
@@ -202,11 +214,19 @@ func (t *Transactor) syncNonce(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
+		next := n
 		for _, p := range ps {
 			if p.Nonce >= n {
-				n = p.Nonce + 1
+				// Ours, but the node does not know it (a broadcast that
+				// failed, a node that lost its pool): send it again so
+				// it does not leave a gap before the next nonces.
+				if err := t.broadcast(ctx, p.Latest()); err != nil {
+					t.log.Warn("chain: rebroadcast stored transaction", "op", p.Op, "nonce", p.Nonce, "err", err)
+				}
+				next = max(next, p.Nonce+1)
 			}
 		}
+		n = next
 	}
 	t.nextNonce, t.synced = n, true
 	return nil
@@ -245,6 +265,14 @@ func (t *Transactor) broadcast(ctx context.Context, tx *types.Transaction) error
 		return nil
 	}
 	return err
+}
+
+// isRejection reports whether err is the node's answer refusing a
+// transaction (a JSON-RPC error), as opposed to a failed connection after
+// which the node may or may not have it.
+func isRejection(err error) bool {
+	var re rpc.Error
+	return errors.As(err, &re)
 }
 
 func isNonceError(err error) bool {

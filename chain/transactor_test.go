@@ -449,3 +449,47 @@ func TestSendWaitsForResume(t *testing.T) {
 		t.Fatalf("send after resume got nonce %d, want %d", got, p.Nonce+1)
 	}
 }
+
+// lostReply delivers the first transaction to the node, then reports a
+// broken connection, as when a reply is lost after the request went out.
+type lostReply struct {
+	Backend
+	mu   sync.Mutex
+	done bool
+}
+
+func (l *lostReply) SendTransaction(ctx context.Context, tx *types.Transaction) error {
+	if err := l.Backend.SendTransaction(ctx, tx); err != nil {
+		return err
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if !l.done {
+		l.done = true
+		return errors.New("write tcp 127.0.0.1:50000->127.0.0.1:8545: connection reset by peer")
+	}
+	return nil
+}
+
+// TestLostBroadcastReplyStillTracksTheTransaction: a broadcast whose reply
+// is lost is not taken for a refusal: the record stays, Send waits for the
+// transaction and it is mined once, with its nonce.
+func TestLostBroadcastReplyStillTracksTheTransaction(t *testing.T) {
+	s := newStuckEnvWith(t, newEnv(t, hermesOpts{}), func(b Backend) Backend { return &lostReply{Backend: b} })
+	s.tx.ReplaceAfter = time.Hour
+	to := common.Address{0x49}
+	done := s.mintAsync(s.ctx, s.client, to)
+	p := s.waitVersions(t, 1, true)
+	s.commit()
+	res := <-done
+	if res.err != nil {
+		t.Fatalf("send: %v", res.err)
+	}
+	if res.r.TxHash != p.Txs[0].Hash() {
+		t.Fatalf("mined %s, want %s", res.r.TxHash.Hex(), p.Txs[0].Hash().Hex())
+	}
+	if b := s.balance(to); b.Cmp(MYST(1)) != 0 {
+		t.Fatalf("minted %s MYST, want 1", FormatMYST(b))
+	}
+	s.wantNoPending(t)
+}
