@@ -90,7 +90,8 @@ type Transactor struct {
 	nextNonce uint64
 	synced    bool
 	store     PendingStore
-	resuming  chan struct{} // closed when the running Resume ends
+	resuming  chan struct{}         // closed when the running Resume ends
+	stuck     map[uint64]*PendingTx // unmined at the fee ceiling, by nonce
 }
 
 // NewTransactor returns a Transactor for key on backend (chain id read once).
@@ -141,6 +142,9 @@ func (t *Transactor) Send(ctx context.Context, op string, build func(*bind.Trans
 		case <-ctx.Done():
 			return nil, fmt.Errorf("chain: %s: waiting for resumed transactions: %w", op, ctx.Err())
 		}
+	}
+	if err := t.checkStuck(ctx, op); err != nil {
+		return nil, err
 	}
 	p, err := t.send(ctx, op, build)
 	if err != nil {
@@ -371,10 +375,17 @@ func (t *Transactor) receiptTimeout() time.Duration {
 }
 
 // await waits until one version of p is mined, replacing the newest with
-// a fee-bumped version each ReplaceAfter. The record is deleted once a
-// version is mined or the nonce is spent by someone else; it is kept when
-// waiting ends otherwise (Resume continues it).
+// a fee-bumped version each ReplaceAfter. Each round reads the account
+// nonce and looks for receipts only once the nonce is spent (one call per
+// round while nothing is mined). The record is deleted once a version is
+// mined or the nonce stays spent by someone else for a whole ReplaceAfter;
+// it is kept when waiting ends otherwise (Resume continues it).
 func (t *Transactor) await(ctx context.Context, p *PendingTx) (*types.Receipt, error) {
+	return t.awaitFrom(ctx, p, false)
+}
+
+// awaitFrom is await; replaceNow makes the first replacement at once.
+func (t *Transactor) awaitFrom(ctx context.Context, p *PendingTx, replaceNow bool) (*types.Receipt, error) {
 	ctx, cancel := context.WithTimeout(ctx, t.receiptTimeout())
 	defer cancel()
 	replaceAfter := t.ReplaceAfter
@@ -382,31 +393,52 @@ func (t *Transactor) await(ctx context.Context, p *PendingTx) (*types.Receipt, e
 		replaceAfter = DefaultReplaceAfter
 	}
 	sentAt := time.Now()
+	if replaceNow {
+		sentAt = time.Time{}
+	}
+	var spentAt time.Time // when the nonce was first seen spent without our receipt
 	delay := 10 * time.Millisecond
 	var lastErr error
 	for {
-		tx, r, err := t.minedVersion(ctx, p)
-		if r != nil {
+		n, nerr := t.backend.NonceAt(ctx, t.addr, nil)
+		if nerr != nil {
+			lastErr = nerr
+		}
+		if nerr != nil || n > p.Nonce {
+			tx, r, err := t.minedVersion(ctx, p)
+			if r != nil {
+				t.forget(p)
+				t.unstick(p.Nonce)
+				if len(p.Txs) > 1 {
+					t.log.Info("chain: replaced transaction mined", "op", p.Op, "nonce", p.Nonce, "tx", tx.Hash().Hex(), "version", slices.Index(p.Txs, tx)+1, "of", len(p.Txs))
+				}
+				if r.Status != types.ReceiptStatusSuccessful {
+					return r, t.failure(ctx, p.Op, tx, r)
+				}
+				return r, nil
+			}
+			if err != nil {
+				lastErr = err
+			}
+			if nerr == nil && spentAt.IsZero() {
+				spentAt = time.Now() // receipts may lag the state a moment
+			}
+		}
+		switch {
+		case !spentAt.IsZero() && time.Since(spentAt) >= replaceAfter:
 			t.forget(p)
-			if len(p.Txs) > 1 {
-				t.log.Info("chain: replaced transaction mined", "op", p.Op, "nonce", p.Nonce, "tx", tx.Hash().Hex(), "version", slices.Index(p.Txs, tx)+1, "of", len(p.Txs))
+			t.unstick(p.Nonce)
+			hs := make([]string, len(p.Txs))
+			for i, tx := range p.Txs {
+				hs[i] = tx.Hash().Hex()
 			}
-			if r.Status != types.ReceiptStatusSuccessful {
-				return r, t.failure(ctx, p.Op, tx, r)
-			}
-			return r, nil
-		}
-		if err != nil {
-			lastErr = err
-		}
-		if time.Since(sentAt) >= replaceAfter {
-			if err := t.replace(ctx, p); err != nil {
-				if errors.Is(err, ErrNonceTaken) {
-					t.forget(p)
+			return nil, fmt.Errorf("chain: %s: nonce %d (transactions %s): %w", p.Op, p.Nonce, strings.Join(hs, ", "), ErrNonceTaken)
+		case spentAt.IsZero() && time.Since(sentAt) >= replaceAfter:
+			if err := t.replace(ctx, p); err != nil && ctx.Err() == nil {
+				if errors.Is(err, ErrFeeCeiling) {
+					t.markStuck(p)
 				}
-				if ctx.Err() == nil {
-					return nil, err
-				}
+				return nil, err
 			}
 			sentAt = time.Now()
 		}
@@ -417,6 +449,50 @@ func (t *Transactor) await(ctx context.Context, p *PendingTx) (*types.Receipt, e
 		}
 		delay = min(delay*2, 500*time.Millisecond)
 	}
+}
+
+// markStuck remembers that p reached the fee ceiling unmined: until it is
+// mined, new sends fail rather than queue behind it.
+func (t *Transactor) markStuck(p *PendingTx) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.stuck == nil {
+		t.stuck = map[uint64]*PendingTx{}
+	}
+	t.stuck[p.Nonce] = p
+}
+
+func (t *Transactor) unstick(nonce uint64) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	delete(t.stuck, nonce)
+}
+
+// checkStuck runs before a send: a transaction stuck at the fee ceiling
+// is replaced again at once (the ceiling or the market may have moved) and
+// waited for. While one stays unmined, the send fails (ErrFeeCeiling)
+// instead of queueing a transaction behind it, which could not be mined
+// first and might redo its work.
+func (t *Transactor) checkStuck(ctx context.Context, op string) error {
+	t.mu.Lock()
+	stuck := make([]*PendingTx, 0, len(t.stuck))
+	for _, p := range t.stuck {
+		stuck = append(stuck, p)
+	}
+	t.stuck = nil // claimed: concurrent sends do not work on the same records
+	t.mu.Unlock()
+	slices.SortFunc(stuck, func(a, b *PendingTx) int { return cmpU64(a.Nonce, b.Nonce) })
+	for i, p := range stuck {
+		r, err := t.awaitFrom(ctx, p, true)
+		if r != nil || err == nil || errors.Is(err, ErrNonceTaken) {
+			continue // the nonce is spent: the way is free
+		}
+		for _, q := range stuck[i:] {
+			t.markStuck(q)
+		}
+		return fmt.Errorf("chain: %s: not sent: nonce %d (%s) is still pending: %w", op, p.Nonce, p.Op, err)
+	}
+	return nil
 }
 
 // minedVersion looks for a receipt of any version of p, newest first.
@@ -435,25 +511,8 @@ func (t *Transactor) minedVersion(ctx context.Context, p *PendingTx) (*types.Tra
 }
 
 // replace signs, stores and broadcasts a fee-bumped version of p. It
-// fails with ErrFeeCeiling when the bump would cross the ceiling and with
-// ErrNonceTaken when the nonce is spent but none of p's versions was mined.
+// fails with ErrFeeCeiling when the bump would cross the ceiling.
 func (t *Transactor) replace(ctx context.Context, p *PendingTx) error {
-	n, err := t.backend.NonceAt(ctx, t.addr, nil)
-	if err != nil {
-		t.log.Warn("chain: read nonce before replacing", "op", p.Op, "err", err)
-		return nil // try again next round
-	}
-	if n > p.Nonce {
-		// Mined, perhaps a moment ago: look once more before giving up.
-		if _, r, _ := t.minedVersion(ctx, p); r != nil {
-			return nil
-		}
-		hs := make([]string, len(p.Txs))
-		for i, tx := range p.Txs {
-			hs[i] = tx.Hash().Hex()
-		}
-		return fmt.Errorf("chain: %s: nonce %d (transactions %s): %w", p.Op, p.Nonce, strings.Join(hs, ", "), ErrNonceTaken)
-	}
 	next, err := t.bumped(ctx, p)
 	if err != nil {
 		return err

@@ -250,6 +250,17 @@ func TestFeeCeilingStopsReplacing(t *testing.T) {
 // resumeWhileMining runs tx.Resume while blocks are mined.
 func resumeWhileMining(t *testing.T, s *stuckEnv, tx *Transactor) []*types.Receipt {
 	t.Helper()
+	var rs []*types.Receipt
+	var err error
+	s.whileMining(func() { rs, err = tx.Resume(s.ctx) })
+	if err != nil {
+		t.Fatalf("resume: %v", err)
+	}
+	return rs
+}
+
+// whileMining runs fn while a block is mined every 50 ms.
+func (s *stuckEnv) whileMining(fn func()) {
 	stop := make(chan struct{})
 	var wg sync.WaitGroup
 	wg.Add(1)
@@ -264,13 +275,9 @@ func resumeWhileMining(t *testing.T, s *stuckEnv, tx *Transactor) []*types.Recei
 			}
 		}
 	}()
-	rs, err := tx.Resume(s.ctx)
+	fn()
 	close(stop)
 	wg.Wait()
-	if err != nil {
-		t.Fatalf("resume: %v", err)
-	}
-	return rs
 }
 
 // TestRestartResumesPendingTransaction: a process that stored and sent a
@@ -490,6 +497,45 @@ func TestLostBroadcastReplyStillTracksTheTransaction(t *testing.T) {
 	}
 	if b := s.balance(to); b.Cmp(MYST(1)) != 0 {
 		t.Fatalf("minted %s MYST, want 1", FormatMYST(b))
+	}
+	s.wantNoPending(t)
+}
+
+// TestSendAfterFeeCeilingDoesNotQueueBehind: while a transaction is stuck
+// at the fee ceiling, a new send fails with ErrFeeCeiling instead of
+// queueing behind it; once the ceiling is raised, the next send gets the
+// stuck one mined first (same nonce) and then goes out with the next nonce.
+func TestSendAfterFeeCeilingDoesNotQueueBehind(t *testing.T) {
+	s := newStuckEnv(t)
+	gwei := big.NewInt(1e9)
+	s.tx.MaxFeeCap = new(big.Int).Mul(big.NewInt(12), gwei)
+	_, err := s.tx.Send(s.ctx, "mint", func(o *bind.TransactOpts) (*types.Transaction, error) {
+		o.GasTipCap = new(big.Int).Set(gwei)
+		o.GasFeeCap = new(big.Int).Mul(big.NewInt(10), gwei)
+		return s.client.token.Mint(o, common.Address{0x50}, MYST(1))
+	})
+	if !errors.Is(err, ErrFeeCeiling) {
+		t.Fatalf("send: %v, want ErrFeeCeiling", err)
+	}
+	stuck := s.waitVersions(t, 2, true)
+	if _, err := s.client.Mint(s.ctx, common.Address{0x51}, MYST(1)); !errors.Is(err, ErrFeeCeiling) {
+		t.Fatalf("send behind the stuck nonce: %v, want ErrFeeCeiling", err)
+	}
+	if ps, _ := s.state.PendingTxs(s.ctx, s.tx.Address()); len(ps) != 1 || ps[0].Nonce != stuck.Nonce {
+		t.Fatalf("pending records %v, want only the stuck nonce %d", ps, stuck.Nonce)
+	}
+
+	s.tx.MaxFeeCap = new(big.Int).Mul(big.NewInt(100), gwei)
+	var r *types.Receipt
+	s.whileMining(func() { r, err = s.client.Mint(s.ctx, common.Address{0x51}, MYST(1)) })
+	if err != nil {
+		t.Fatalf("send after raising the ceiling: %v", err)
+	}
+	if got := s.minedTx(t, r).Nonce(); got != stuck.Nonce+1 {
+		t.Fatalf("new send nonce %d, want %d", got, stuck.Nonce+1)
+	}
+	if b := s.balance(common.Address{0x50}); b.Cmp(MYST(1)) != 0 {
+		t.Fatalf("the stuck mint paid %s MYST, want 1", FormatMYST(b))
 	}
 	s.wantNoPending(t)
 }
