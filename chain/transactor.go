@@ -182,9 +182,9 @@ func (t *Transactor) send(ctx context.Context, op string, build func(*bind.Trans
 				t.nextNonce = tx.Nonce() + 1
 				if err != nil {
 					// The node may have it (the connection failed after
-					// the request went out): keep the record; awaiting
-					// replaces it, and a resync or Resume rebroadcasts it.
-					t.synced = false
+					// the request went out): keep the record and the
+					// nonce; if it never arrived, the replacement after
+					// ReplaceAfter (or Resume after a restart) sends it.
 					t.log.Warn("chain: broadcast failed, the transaction may be out", "op", op, "tx", tx.Hash().Hex(), "nonce", tx.Nonce(), "err", err)
 					if ctx.Err() != nil {
 						return nil, fmt.Errorf("chain: %s: broadcast %s: %w", op, tx.Hash().Hex(), err)
