@@ -242,7 +242,8 @@ func (w *LogWatcher) checkReorg(ctx context.Context, h Handler) error {
 		}
 	}
 	next := WatchState{Next: fork, Recent: slices.Clone(w.st.Recent[:keep+1]), Logs: kept}
-	if err := w.save(ctx, next); err != nil {
+	// The handler has run: record that even if ctx ends now.
+	if err := w.save(context.WithoutCancel(ctx), next); err != nil {
 		return err
 	}
 	if keep < 0 {
@@ -292,7 +293,9 @@ func (w *LogWatcher) deliver(ctx context.Context, from, to uint64, h Handler) er
 	}
 	next := WatchState{Next: to + 1, Recent: recent, Logs: append(slices.Clone(w.st.Logs), logs...)}
 	w.prune(&next)
-	return w.save(ctx, next)
+	// The handler has run: record that even if ctx ends now, or a
+	// restart delivers the range again.
+	return w.save(context.WithoutCancel(ctx), next)
 }
 
 // prune forgets blocks and logs older than the reorg window.

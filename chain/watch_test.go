@@ -370,3 +370,31 @@ func TestIsLogRangeError(t *testing.T) {
 		}
 	}
 }
+
+// TestWatcherRecordsDeliveryDespiteCancel: when ctx ends right after the
+// handler took a range, the position is still saved, so a restart does
+// not deliver the range again.
+func TestWatcherRecordsDeliveryDespiteCancel(t *testing.T) {
+	e := newEnv(t, hermesOpts{})
+	start := e.head(t) + 1
+	e.mintBlocks(t, 2)
+	st, err := OpenStateDB(filepath.Join(t.TempDir(), "chain.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	cfg := WatcherConfig{Name: "w", Queries: transferQuery(e), Start: &start, Store: st}
+	ctx, cancel := context.WithCancel(e.ctx)
+	got := newLiveLogs()
+	err = NewLogWatcher(e.backend, cfg, slog.New(slog.DiscardHandler)).Poll(ctx, func(ctx context.Context, logs []types.Log) error {
+		cancel() // the process is stopping
+		return got.handle(ctx, logs)
+	})
+	if err != nil && !errors.Is(err, context.Canceled) {
+		t.Fatal(err)
+	}
+	if err := NewLogWatcher(e.backend, cfg, slog.New(slog.DiscardHandler)).Poll(e.ctx, got.handle); err != nil {
+		t.Fatalf("after restart: %v", err) // a log delivered twice fails in handle
+	}
+	got.wantCanonical(t, e, start, e.head(t))
+}

@@ -130,7 +130,14 @@ func TestWatchResumesAcrossRestartOnRangeLimitedEndpoint(t *testing.T) {
 	}
 
 	stop := run()
-	time.Sleep(100 * time.Millisecond) // the watcher records its start
+	for { // the watcher records its start before the first top-up
+		if _, ok, err := state.LoadWatch(ctx, "hermes-channel-events-"+hermesAddr.Hex()); err != nil {
+			t.Fatal(err)
+		} else if ok {
+			break
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 	if _, err := c.Mint(ctx, channel, chain.MYST(1)); err != nil {
 		t.Fatal(err)
 	}
