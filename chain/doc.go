@@ -10,6 +10,11 @@
 // that wrap sentinel errors (errors.Is(err, ErrBadPreimage), ...).
 //
 // Transactions from one key go through a Transactor, which assigns nonces
-// so concurrent calls do not collide, and waits for receipts under the
-// caller's context and a receipt timeout.
+// so concurrent calls do not collide, waits for receipts under the
+// caller's context and a receipt timeout, replaces transactions that are
+// not mined with fee-bumped versions of the same nonce up to a ceiling, and
+// with a PendingStore persists them before broadcasting and resumes them
+// after a restart. A LogWatcher follows contract events with
+// confirmations, reorg undo, eth_getLogs range splitting and a durable
+// position (docs/chain.md, "Real networks").
 package chain

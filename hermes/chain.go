@@ -45,6 +45,9 @@ type ChannelEvent struct {
 	// Settled is the channel's cumulative settled amount after an
 	// EventSettled (nil otherwise).
 	Settled *big.Int
+	// Removed reports that a chain reorg dropped the block of an event
+	// reported before: what it said no longer holds.
+	Removed bool
 }
 
 // Chain is what the hermes needs from the chain. The chain package's client

@@ -915,6 +915,15 @@ func (s *Service) watchLoop(ctx context.Context) {
 
 func (s *Service) onEvent(e ChannelEvent) {
 	s.invalidate(e.Consumer)
+	if e.Removed {
+		// The cached channel state is dropped above. The store's settled
+		// amount only rises, so a settlement dropped deeper than the
+		// watcher's confirmations stays counted there (docs/chain.md,
+		// known limits); confirmations above the chain's reorg depth
+		// keep that from happening.
+		s.log.Warn("hermes: chain reorg dropped a channel event", "consumer", e.Consumer.Hex(), "kind", int(e.Kind))
+		return
+	}
 	if e.Kind == EventSettled && e.Settled != nil {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()

@@ -694,3 +694,32 @@ func TestUnrevealedLimitSeesOtherProcessReveals(t *testing.T) {
 		t.Fatalf("after reveals through the other hermes: %v", err)
 	}
 }
+
+// TestRemovedSettlementEventIsNotApplied: a settlement event that a chain
+// reorg dropped (Removed) does not raise the consumer's settled amount;
+// the same event on the canonical chain does.
+func TestRemovedSettlementEventIsNotApplied(t *testing.T) {
+	e := newEnv(t, nil)
+	ctx := context.Background()
+	c := testSigner("c")
+	e.chain.register(c.Address(), 1000)
+	if _, err := e.svc.Exchange(ctx, msg(t, c, testSigner("p").Address(), 1, 100, 100, secret("1"))); err != nil {
+		t.Fatal(err)
+	}
+	settled := func() int64 {
+		t.Helper()
+		st, _, err := e.st.Consumer(ctx, c.Address())
+		if err != nil {
+			t.Fatal(err)
+		}
+		return st.Settled.Int64()
+	}
+	e.chain.emit(ChannelEvent{Kind: EventSettled, Consumer: c.Address(), Settled: big.NewInt(100), Removed: true})
+	if got := settled(); got != 0 {
+		t.Fatalf("settled %d after a removed event, want 0", got)
+	}
+	e.chain.emit(ChannelEvent{Kind: EventSettled, Consumer: c.Address(), Settled: big.NewInt(100)})
+	if got := settled(); got != 100 {
+		t.Fatalf("settled %d after the event, want 100", got)
+	}
+}

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"math/big"
 	"net"
+	"path/filepath"
 	"sync"
 	"time"
 
@@ -56,6 +57,25 @@ type HermesConfig struct {
 	MaxBatch int
 	// ChainPoll is how often to look for top-up events (default 1 s).
 	ChainPoll time.Duration
+	// ChainState is the file keeping pending settlement transactions and
+	// the chain event watcher's position across restarts (default:
+	// chain-state.db beside a SQLite store; with PostgreSQL and no
+	// ChainState both are kept in memory only).
+	ChainState string
+	// Confirmations is how many blocks must be on top of a channel event
+	// before the hermes acts on it (0: at the head; see docs/chain.md).
+	Confirmations uint64
+	// MaxLogRange is the largest eth_getLogs block range (0: the chain
+	// package's default); refused ranges are split.
+	MaxLogRange uint64
+	// TxReplaceAfter is how long a settlement transaction may stay
+	// unmined before it is replaced with higher fees (0: the chain
+	// package's default).
+	TxReplaceAfter time.Duration
+	// TxMaxFeeCap is the fee ceiling in wei per gas for settlement
+	// transactions (nil: the chain package's default, a multiple of the
+	// first version's fee cap).
+	TxMaxFeeCap *big.Int
 	// ProcessMetrics adds the Go runtime and process collectors to
 	// /metrics.
 	ProcessMetrics bool
@@ -73,6 +93,8 @@ type Hermes struct {
 	// FeeBps is the hermes fee in basis points, read from the chain.
 	FeeBps uint16
 	st     store.Store
+	state  *chain.StateDB // nil: chain state in memory
+	tx     *chain.Transactor
 	listen string
 	tls    *tls.Config
 	log    *slog.Logger
@@ -128,6 +150,45 @@ func StartHermes(ctx context.Context, cfg HermesConfig) (*Hermes, error) {
 	if err != nil {
 		return nil, fmt.Errorf("node: open hermes store: %w", err)
 	}
+	statePath := cfg.ChainState
+	if statePath == "" && !store.IsPostgres(cfg.DSN) {
+		statePath = filepath.Join(filepath.Dir(cfg.DSN), "chain-state.db")
+	}
+	var state *chain.StateDB
+	if statePath != "" {
+		if state, err = chain.OpenStateDB(statePath); err != nil {
+			st.Close()
+			return nil, fmt.Errorf("node: hermes chain state: %w", err)
+		}
+	} else {
+		cfg.Log.Warn("hermes: no --hermes.chain-state file: pending settlement transactions and the event watcher position are not kept across restarts")
+	}
+	adapter := onchain.New(cfg.Chain, cfg.Hermes, cfg.ChainPoll, cfg.Log)
+	wc := onchain.WatchConfig{Confirmations: cfg.Confirmations, MaxLogRange: cfg.MaxLogRange}
+	if state != nil {
+		wc.Store = state
+	}
+	adapter.SetWatchConfig(wc)
+	tx := cfg.Chain.Transactor()
+	if tx != nil {
+		if cfg.TxReplaceAfter > 0 {
+			tx.ReplaceAfter = cfg.TxReplaceAfter
+		}
+		if cfg.TxMaxFeeCap != nil {
+			tx.MaxFeeCap = cfg.TxMaxFeeCap
+		}
+		if state != nil {
+			tx.SetPendingStore(state)
+		}
+	}
+	closeState := func() {
+		if tx != nil && state != nil {
+			tx.SetPendingStore(nil)
+		}
+		if state != nil {
+			_ = state.Close()
+		}
+	}
 	reg := prometheus.NewRegistry()
 	if cfg.ProcessMetrics {
 		reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
@@ -136,13 +197,27 @@ func StartHermes(ctx context.Context, cfg HermesConfig) (*Hermes, error) {
 		ChainID: cfg.Chain.ChainID(), HermesID: cfg.Hermes, Operator: cfg.Operator, FeeBasisPoints: hs.FeeBps,
 		MinConsumerFee: cfg.MinConsumerFee, ProviderPromiseFee: cfg.ProviderPromiseFee, MaxUnrevealed: cfg.MaxUnrevealed, SettleThreshold: cfg.SettleThreshold,
 		SettleInterval: cfg.SettleInterval, MaxBatch: cfg.MaxBatch, Log: cfg.Log, Metrics: hermes.NewMetrics(reg), Limits: cfg.Limits,
-	}, st, onchain.New(cfg.Chain, cfg.Hermes, cfg.ChainPoll, cfg.Log))
+	}, st, adapter)
 	if err != nil {
+		closeState()
 		st.Close()
 		return nil, fmt.Errorf("node: hermes: %w", err)
 	}
 	rctx, cancel := context.WithCancel(context.Background())
-	h := &Hermes{Service: svc, FeeBps: hs.FeeBps, st: st, listen: cfg.Listen, tls: cfg.TLS, log: cfg.Log, reg: reg, cancel: cancel}
+	h := &Hermes{Service: svc, FeeBps: hs.FeeBps, st: st, state: state, tx: tx, listen: cfg.Listen, tls: cfg.TLS, log: cfg.Log, reg: reg, cancel: cancel}
+	if tx != nil && state != nil {
+		// Settlements a previous run left pending are finished first;
+		// the settlement worker's sends wait for this.
+		h.wg.Add(1)
+		go func() {
+			defer h.wg.Done()
+			if rs, err := tx.Resume(rctx); err != nil && rctx.Err() == nil {
+				cfg.Log.Error("hermes: resume pending settlement transactions", "err", err)
+			} else if len(rs) > 0 {
+				cfg.Log.Info("hermes: resumed pending settlement transactions", "mined", len(rs))
+			}
+		}()
+	}
 	h.wg.Add(1)
 	go func() { defer h.wg.Done(); _ = svc.Run(rctx) }()
 	if err := h.StartAPI(); err != nil {
@@ -236,5 +311,13 @@ func (h *Hermes) Close() error {
 	h.StopAPI()
 	h.cancel()
 	h.wg.Wait()
+	if h.state != nil {
+		if h.tx != nil {
+			h.tx.SetPendingStore(nil)
+		}
+		if err := h.state.Close(); err != nil {
+			h.log.Error("hermes: close chain state", "err", err)
+		}
+	}
 	return h.st.Close()
 }

@@ -79,7 +79,8 @@ type options struct {
 // Option configures Open.
 type Option func(*options)
 
-// WithMigrations replaces the built-in Migrations (tests).
+// WithMigrations replaces the built-in Migrations: tests, and files with
+// a schema of their own (the chain package's state file).
 func WithMigrations(ms []Migration) Option {
 	return func(o *options) { o.migrations = ms }
 }

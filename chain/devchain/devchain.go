@@ -69,6 +69,9 @@ type Config struct {
 	ExitTimelock time.Duration
 	// FeeNoticeDelay of hermes fee changes (default 1 hour).
 	FeeNoticeDelay time.Duration
+	// LogRangeLimit makes eth_getLogs refuse ranges of more blocks, as
+	// public RPC providers do (go-ethereum's --rpc.rangelimit); 0: no limit.
+	LogRangeLimit uint64
 	// Log receives progress messages (default slog.Default()).
 	Log *slog.Logger
 }
@@ -147,7 +150,7 @@ func Start(ctx context.Context, cfg Config) (*Chain, error) {
 	if err != nil {
 		return nil, fmt.Errorf("devchain: eth service: %w", err)
 	}
-	fs := filters.NewFilterSystem(backend.APIBackend, filters.Config{})
+	fs := filters.NewFilterSystem(backend.APIBackend, filters.Config{RangeLimit: cfg.LogRangeLimit})
 	stack.RegisterAPIs([]rpc.API{{Namespace: "eth", Service: filters.NewFilterAPI(fs)}})
 	beacon, err := catalyst.NewSimulatedBeacon(uint64(cfg.Period/time.Second), common.Address{}, backend)
 	if err != nil {

@@ -12,6 +12,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/openmyst/openmyst/chain"
 	"github.com/openmyst/openmyst/chain/devchain"
 	"github.com/openmyst/openmyst/hermes"
 	"github.com/openmyst/openmyst/identity"
@@ -28,6 +29,10 @@ func newHermesCmd(a *app) *cobra.Command {
 		tlsCert, tlsKey         string
 		insecureHTTP            bool
 		limits                  hermes.Limits
+		chainState, maxFeeCap   string
+		confirmations           int
+		maxLogRange             uint64
+		replaceAfter            time.Duration
 	)
 	cmd := &cobra.Command{
 		Use:   "hermes",
@@ -67,6 +72,16 @@ Example against the dev chain:
 			if !ok || mf.Sign() < 0 {
 				return fmt.Errorf("--hermes.min-consumer-fee: %q is not a wei amount", minFee)
 			}
+			conf, err := confirmationsFor(confirmations, s.Client.Deployment().Faucet)
+			if err != nil {
+				return err
+			}
+			var feeCeiling *big.Int
+			if maxFeeCap != "" {
+				if feeCeiling, ok = new(big.Int).SetString(maxFeeCap, 10); !ok || feeCeiling.Sign() <= 0 {
+					return fmt.Errorf("--chain.max-fee-cap: %q is not a positive wei amount", maxFeeCap)
+				}
+			}
 			if maxUnrevealed == 0 {
 				maxUnrevealed = -1 // the flag's 0 is no limit
 			}
@@ -77,6 +92,7 @@ Example against the dev chain:
 				Chain: s.Client, Hermes: s.Hermes, DSN: dbDSN, Listen: listen, SettleThreshold: thr, SettleInterval: settleEvery,
 				MinConsumerFee: mf, MaxUnrevealed: maxUnrevealed, MaxBatch: maxBatch, ChainPoll: pollEvery, ProcessMetrics: true, Log: a.log,
 				InsecureHTTP: insecureHTTP, Limits: limits,
+				ChainState: chainState, Confirmations: conf, MaxLogRange: maxLogRange, TxReplaceAfter: replaceAfter, TxMaxFeeCap: feeCeiling,
 			}
 			if tlsCert != "" {
 				cf, err := hermes.LoadCertFiles(tlsCert, tlsKey, a.log)
@@ -126,6 +142,11 @@ Example against the dev chain:
 	fl.IntVar(&limits.IdentityBurst, "hermes.identity-burst", hermes.DefaultIdentityBurst, "exchange messages one consumer identity may send at once")
 	fl.DurationVar(&limits.NegativeCacheTTL, "hermes.negative-cache-ttl", hermes.DefaultNegativeCacheTTL, "how long an unregistered identity (or one without a channel with this hermes) is remembered as such")
 	fl.IntVar(&limits.MaxTracked, "hermes.max-tracked", hermes.DefaultMaxTracked, "entries at most in each in-memory map keyed by remote input (channel cache, consumer/provider state, rate limiters); least recently used forgotten first")
+	fl.StringVar(&chainState, "hermes.chain-state", "", "file keeping pending settlement transactions and the event watcher position (default chain-state.db beside the SQLite store; needed with PostgreSQL)")
+	fl.IntVar(&confirmations, "chain.confirmations", -1, "blocks on top of a channel event before the hermes acts on it (-1: 0 on dev deployments, 12 otherwise)")
+	fl.Uint64Var(&maxLogRange, "chain.max-log-range", chain.DefaultMaxLogRange, "largest eth_getLogs block range (refused ranges are split)")
+	fl.DurationVar(&replaceAfter, "chain.tx-replace-after", chain.DefaultReplaceAfter, "replace a settlement transaction with higher fees when it is not mined this long")
+	fl.StringVar(&maxFeeCap, "chain.max-fee-cap", "", "fee ceiling in wei per gas for settlement transactions (default: 5x the first version's fee cap)")
 	return cmd
 }
 
@@ -159,4 +180,21 @@ func redactDSN(dsn string) string {
 		}
 	}
 	return dsn
+}
+
+// defaultConfirmations is the confirmation depth outside dev deployments
+// when --chain.confirmations is not given.
+const defaultConfirmations = 12
+
+// confirmationsFor resolves --chain.confirmations (-1: by deployment).
+func confirmationsFor(flag int, dev bool) (uint64, error) {
+	switch {
+	case flag >= 0:
+		return uint64(flag), nil
+	case flag == -1 && dev:
+		return 0, nil
+	case flag == -1:
+		return defaultConfirmations, nil
+	}
+	return 0, fmt.Errorf("--chain.confirmations: %d is not a block count (or -1)", flag)
 }

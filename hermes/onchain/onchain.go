@@ -2,7 +2,8 @@
 // seam: consumer channel state and registration, provider settlement state,
 // consumer promise settlement, and top-up and settlement events (polled
 // token transfers into, and PromiseSettled logs of, known consumer
-// channels).
+// channels, through a chain.LogWatcher: confirmations, reorgs, range
+// splitting and a durable position).
 package onchain
 
 import (
@@ -14,8 +15,8 @@ import (
 	"time"
 
 	"github.com/ethereum/go-ethereum"
-	"github.com/ethereum/go-ethereum/accounts/abi/bind/v2"
 	"github.com/ethereum/go-ethereum/common"
+	"github.com/ethereum/go-ethereum/core/types"
 	"github.com/hashicorp/golang-lru/v2/simplelru"
 
 	"github.com/openmyst/openmyst/chain"
@@ -40,6 +41,7 @@ type Chain struct {
 
 	mu       sync.Mutex
 	channels *simplelru.LRU[common.Address, common.Address] // channel -> consumer
+	watch    WatchConfig
 }
 
 // New returns the adapter for the hermes contract at hermesAddr; poll is
@@ -118,83 +120,83 @@ func (a *Chain) SettleConsumerPromise(ctx context.Context, consumer common.Addre
 // promiseSettledTopic is the ConsumerChannel PromiseSettled event id.
 var promiseSettledTopic = common.HexToHash("0xf1f35d7f27f26a682bdc0337a847356cc2e0472adea660bb7d7ab5ac59535cda")
 
-// WatchChannelEvents implements hermes.Chain: every poll interval it reads
-// the new blocks' token transfers into, and PromiseSettled events of,
-// consumer channels the hermes has looked at, and reports them as top-ups
-// and settlements (with the channel's new cumulative settled amount).
+// transferTopic is the ERC-20 Transfer event id.
+var transferTopic = common.HexToHash("0xddf252ad1be2c89b69c2b068fc378daa952ba7f163c4a11628f55a4df523b3ef")
+
+// WatchConfig tunes how WatchChannelEvents follows the chain.
+type WatchConfig struct {
+	// Confirmations is how many blocks must be on top of an event's block
+	// before it is reported (0: at the head).
+	Confirmations uint64
+	// MaxLogRange is the largest eth_getLogs range (chain.DefaultMaxLogRange
+	// if zero); ranges the endpoint refuses are split.
+	MaxLogRange uint64
+	// Store keeps the watcher's position across restarts (nil: each start
+	// begins at the head).
+	Store chain.WatchStore
+}
+
+// SetWatchConfig sets how WatchChannelEvents follows the chain; call it
+// before the hermes runs.
+func (a *Chain) SetWatchConfig(w WatchConfig) {
+	a.mu.Lock()
+	a.watch = w
+	a.mu.Unlock()
+}
+
+// WatchChannelEvents implements hermes.Chain with a chain.LogWatcher: it
+// reports token transfers into, and PromiseSettled events of, consumer
+// channels the hermes has looked at as top-ups and settlements (with the
+// channel's new cumulative settled amount), once confirmed, and events a
+// reorg dropped again with Removed set. With a Store it continues where
+// the last run stopped.
 func (a *Chain) WatchChannelEvents(ctx context.Context, sink func(hermes.ChannelEvent)) error {
-	token, err := bindings.NewMystTokenFilterer(a.c.Deployment().Token, a.c.Backend())
-	if err != nil {
-		return fmt.Errorf("onchain: bind token: %w", err)
-	}
 	// Any address: only the parser's ABI is used.
 	channelEvents, err := bindings.NewConsumerChannelFilterer(common.Address{}, a.c.Backend())
 	if err != nil {
 		return fmt.Errorf("onchain: bind channel events: %w", err)
 	}
-	head, err := a.c.Backend().HeaderByNumber(ctx, nil)
-	if err != nil {
-		return fmt.Errorf("onchain: read head: %w", err)
-	}
-	next := head.Number.Uint64() + 1
-	t := time.NewTicker(a.poll)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-t.C:
-		}
-		h, err := a.c.Backend().HeaderByNumber(ctx, nil)
-		if err != nil {
-			a.log.Warn("onchain: read head", "err", err)
-			continue
-		}
-		last := h.Number.Uint64()
-		if last < next {
-			continue
-		}
-		it, err := token.FilterTransfer(&bind.FilterOpts{Start: next, End: &last, Context: ctx}, nil, nil)
-		if err != nil {
-			a.log.Warn("onchain: filter transfers", "err", err)
-			continue
-		}
-		for it.Next() {
-			a.mu.Lock()
-			consumer, ok := a.channels.Peek(it.Event.To)
-			a.mu.Unlock()
-			if ok {
-				sink(hermes.ChannelEvent{Kind: hermes.EventTopUp, Consumer: consumer})
-			}
-		}
-		err = it.Error()
-		_ = it.Close()
-		if err != nil {
-			a.log.Warn("onchain: read transfers", "err", err)
-			continue
-		}
-		logs, err := a.c.Backend().FilterLogs(ctx, ethereum.FilterQuery{
-			FromBlock: new(big.Int).SetUint64(next), ToBlock: new(big.Int).SetUint64(last),
-			Topics: [][]common.Hash{{promiseSettledTopic}},
-		})
-		if err != nil {
-			a.log.Warn("onchain: filter settlements", "err", err)
-			continue
-		}
+	a.mu.Lock()
+	wc := a.watch
+	a.mu.Unlock()
+	token := a.c.Deployment().Token
+	w := chain.NewLogWatcher(a.c.Backend(), chain.WatcherConfig{
+		Name: "hermes-channel-events-" + a.hermes.Hex(),
+		Queries: []ethereum.FilterQuery{
+			{Addresses: []common.Address{token}, Topics: [][]common.Hash{{transferTopic}}},
+			{Topics: [][]common.Hash{{promiseSettledTopic}}},
+		},
+		Confirmations: wc.Confirmations, Poll: a.poll, MaxRange: wc.MaxLogRange, Store: wc.Store,
+	}, a.log)
+	return w.Run(ctx, func(_ context.Context, logs []types.Log) error {
 		for _, l := range logs {
-			a.mu.Lock()
-			consumer, ok := a.channels.Peek(l.Address)
-			a.mu.Unlock()
-			if !ok {
+			if len(l.Topics) == 0 {
 				continue
 			}
-			ev, err := channelEvents.ParsePromiseSettled(l)
-			if err != nil {
-				a.log.Warn("onchain: parse settlement", "channel", l.Address.Hex(), "err", err)
-				continue
+			switch {
+			case l.Address == token && l.Topics[0] == transferTopic && len(l.Topics) == 3:
+				if consumer, ok := a.consumerOf(common.BytesToAddress(l.Topics[2].Bytes())); ok {
+					sink(hermes.ChannelEvent{Kind: hermes.EventTopUp, Consumer: consumer, Removed: l.Removed})
+				}
+			case l.Topics[0] == promiseSettledTopic:
+				consumer, ok := a.consumerOf(l.Address)
+				if !ok {
+					continue
+				}
+				ev, err := channelEvents.ParsePromiseSettled(l)
+				if err != nil {
+					a.log.Warn("onchain: parse settlement", "channel", l.Address.Hex(), "err", err)
+					continue
+				}
+				sink(hermes.ChannelEvent{Kind: hermes.EventSettled, Consumer: consumer, Settled: ev.Settled, Removed: l.Removed})
 			}
-			sink(hermes.ChannelEvent{Kind: hermes.EventSettled, Consumer: consumer, Settled: ev.Settled})
 		}
-		next = last + 1
-	}
+		return nil
+	})
+}
+
+func (a *Chain) consumerOf(channel common.Address) (common.Address, bool) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.channels.Peek(channel)
 }

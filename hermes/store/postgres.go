@@ -45,12 +45,14 @@ func OpenPostgres(ctx context.Context, dsn string) (Store, error) {
 // Open opens the store named by dsn: a postgres:// or postgresql:// URL
 // selects PostgreSQL, anything else is a SQLite file path.
 func Open(ctx context.Context, dsn string) (Store, error) {
-	if isPostgres(dsn) {
+	if IsPostgres(dsn) {
 		return OpenPostgres(ctx, dsn)
 	}
 	return OpenSQLite(ctx, dsn)
 }
 
-func isPostgres(dsn string) bool {
+// IsPostgres reports whether dsn names a PostgreSQL database (else it is
+// a SQLite file).
+func IsPostgres(dsn string) bool {
 	return len(dsn) >= 11 && (dsn[:11] == "postgres://" || (len(dsn) >= 13 && dsn[:13] == "postgresql://"))
 }

@@ -1,0 +1,159 @@
+package onchain
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"errors"
+	"log/slog"
+	"math/big"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/ethereum/go-ethereum"
+	"github.com/ethereum/go-ethereum/common"
+	"github.com/ethereum/go-ethereum/core/types"
+	"github.com/ethereum/go-ethereum/crypto"
+	"github.com/ethereum/go-ethereum/eth/ethconfig"
+	"github.com/ethereum/go-ethereum/ethclient/simulated"
+	"github.com/ethereum/go-ethereum/node"
+
+	"github.com/openmyst/openmyst/chain"
+	"github.com/openmyst/openmyst/hermes"
+	"github.com/openmyst/openmyst/identity"
+)
+
+// rangeLimited refuses eth_getLogs over more than max blocks with
+// go-ethereum's --rpc.rangelimit error, as public endpoints do.
+type rangeLimited struct {
+	*autoCommit
+	max uint64
+}
+
+func (r *rangeLimited) FilterLogs(ctx context.Context, q ethereum.FilterQuery) ([]types.Log, error) {
+	if q.ToBlock != nil && q.FromBlock != nil && q.ToBlock.Uint64()-q.FromBlock.Uint64()+1 > r.max {
+		return nil, errors.New("exceed maximum block range 2")
+	}
+	return r.autoCommit.FilterLogs(ctx, q)
+}
+
+// TestWatchResumesAcrossRestartOnRangeLimitedEndpoint: top-ups made while
+// the hermes's watcher is stopped are reported after it restarts with its
+// persisted position, although the endpoint refuses eth_getLogs ranges of
+// more than 2 blocks.
+func TestWatchResumesAcrossRestartOnRangeLimitedEndpoint(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	deployer, txKey, opKey := key(t), key(t), key(t)
+	alloc := types.GenesisAlloc{}
+	for _, k := range []*ecdsa.PrivateKey{deployer, txKey, opKey} {
+		alloc[crypto.PubkeyToAddress(k.PublicKey)] = types.Account{Balance: new(big.Int).Mul(big.NewInt(1000), big.NewInt(1e18))}
+	}
+	sim := simulated.NewBackend(alloc, func(_ *node.Config, ec *ethconfig.Config) { ec.Genesis.Config = chain.DevChainConfig() })
+	defer sim.Close()
+	b := &rangeLimited{autoCommit: &autoCommit{Client: sim.Client(), sim: sim}, max: 2}
+	quiet := slog.New(slog.DiscardHandler)
+	dtx, err := chain.NewTransactor(ctx, b, deployer, quiet)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dep, err := chain.Deploy(ctx, dtx, chain.DeployParams{Faucet: true, MinHermesStake: chain.MYST(10), ExitTimelock: time.Hour, FeeNoticeDelay: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	opTx, err := chain.NewTransactor(ctx, b, opKey, quiet)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tx, err := chain.NewTransactor(ctx, b, txKey, quiet)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := chain.NewClient(ctx, b, dep, tx, quiet)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Mint(ctx, opTx.Address(), chain.MYST(100)); err != nil {
+		t.Fatal(err)
+	}
+	hermesAddr, err := chain.RegisterHermes(ctx, opTx, dep, chain.HermesParams{Stake: chain.MYST(100), MinChannelStake: chain.MYST(50), MaxChannelStake: chain.MYST(1000)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	consumer := identity.NewKeySigner(key(t))
+	channel := c.ChannelAddress(consumer.Address(), hermesAddr)
+	if _, err := c.Mint(ctx, channel, chain.MYST(1)); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := c.RegisterIdentity(ctx, consumer, hermesAddr, nil, common.Address{}); err != nil {
+		t.Fatal(err)
+	}
+
+	state, err := chain.OpenStateDB(filepath.Join(t.TempDir(), "chain.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer state.Close()
+	var mu sync.Mutex
+	var topUps int
+	run := func() (stop func()) {
+		a := New(c, hermesAddr, 20*time.Millisecond, quiet)
+		a.SetWatchConfig(WatchConfig{Store: state})
+		if _, err := a.ConsumerChannel(ctx, consumer.Address()); err != nil { // the hermes looks at the channel
+			t.Fatal(err)
+		}
+		wctx, wstop := context.WithCancel(ctx)
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			_ = a.WatchChannelEvents(wctx, func(e hermes.ChannelEvent) {
+				if e.Kind == hermes.EventTopUp && e.Consumer == consumer.Address() && !e.Removed {
+					mu.Lock()
+					topUps++
+					mu.Unlock()
+				}
+			})
+		}()
+		return func() { wstop(); <-done }
+	}
+	count := func() int { mu.Lock(); defer mu.Unlock(); return topUps }
+	waitCount := func(n int) {
+		t.Helper()
+		deadline := time.Now().Add(20 * time.Second)
+		for count() < n {
+			if time.Now().After(deadline) {
+				t.Fatalf("%d top-ups reported, want %d", count(), n)
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
+
+	stop := run()
+	for { // the watcher records its start before the first top-up
+		if _, ok, err := state.LoadWatch(ctx, "hermes-channel-events-"+hermesAddr.Hex()); err != nil {
+			t.Fatal(err)
+		} else if ok {
+			break
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if _, err := c.Mint(ctx, channel, chain.MYST(1)); err != nil {
+		t.Fatal(err)
+	}
+	waitCount(1)
+	stop()
+
+	for range 5 { // while the hermes is down: five blocks with a top-up each
+		if _, err := c.Mint(ctx, channel, chain.MYST(1)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	stop = run()
+	defer stop()
+	waitCount(6)
+	time.Sleep(100 * time.Millisecond)
+	if n := count(); n != 6 {
+		t.Fatalf("%d top-ups reported, want exactly 6", n)
+	}
+}
