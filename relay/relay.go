@@ -23,6 +23,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/openmyst/openmyst/nat/addrs"
+
 	"github.com/pion/logging"
 	"github.com/pion/turn/v4"
 	"golang.org/x/time/rate"
@@ -216,19 +218,8 @@ func permission(allowPrivate bool) turn.PermissionHandler {
 	}
 }
 
-// PeerAllowed reports whether a relay may send to a. Unspecified,
-// multicast, broadcast and link-local addresses are never allowed;
-// loopback and private ones only with allowPrivate.
-func PeerAllowed(a netip.Addr, allowPrivate bool) bool {
-	switch {
-	case !a.IsValid(), a.IsUnspecified(), a.IsMulticast(), a.IsLinkLocalUnicast(), a.IsLinkLocalMulticast(),
-		a == netip.AddrFrom4([4]byte{255, 255, 255, 255}):
-		return false
-	case a.IsLoopback(), a.IsPrivate():
-		return allowPrivate
-	}
-	return true
-}
+// PeerAllowed reports whether a relay may send to a (see addrs.Remote).
+func PeerAllowed(a netip.Addr, allowPrivate bool) bool { return addrs.Remote(a, allowPrivate) }
 
 // generator hands out relayed sockets with a bandwidth cap, and bounds
 // how many exist.

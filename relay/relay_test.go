@@ -181,32 +181,6 @@ func TestRelayRefusesPrivatePeers(t *testing.T) {
 	}
 }
 
-func TestPeerAllowed(t *testing.T) {
-	for _, tc := range []struct {
-		addr         string
-		allowPrivate bool
-		want         bool
-	}{
-		{"25.0.0.7", false, true},
-		{"25.18.0.1", false, true},
-		{"2001:db8::1", false, true},
-		{"127.0.0.1", false, false},
-		{"127.0.0.1", true, true},
-		{"10.1.2.3", false, false},
-		{"192.168.1.1", false, false},
-		{"fd00::1", false, false},
-		{"169.254.169.254", true, false}, // cloud metadata: never
-		{"fe80::1", true, false},
-		{"0.0.0.0", true, false},
-		{"224.0.0.1", true, false},
-		{"255.255.255.255", true, false},
-	} {
-		if got := PeerAllowed(netip.MustParseAddr(tc.addr), tc.allowPrivate); got != tc.want {
-			t.Errorf("PeerAllowed(%s, private=%v) = %v, want %v", tc.addr, tc.allowPrivate, got, tc.want)
-		}
-	}
-}
-
 func TestRelayBoundsAllocations(t *testing.T) {
 	s := startRelay(t, func(c *Config) { c.MaxAllocations = 1 })
 	first, err := client(t, s, false, "a", "").Allocate()

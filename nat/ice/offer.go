@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"net/netip"
 
+	"github.com/openmyst/openmyst/nat/addrs"
+
 	pion "github.com/pion/ice/v4"
 )
 
@@ -42,20 +44,9 @@ type CandidatePolicy struct {
 	AllowPrivate bool
 }
 
-// Allowed reports whether a connectivity check may be sent to a.
-// Unspecified, multicast, broadcast and link-local addresses (which
-// include the cloud metadata address 169.254.169.254) are never allowed.
-func (p CandidatePolicy) Allowed(a netip.Addr) bool {
-	a = a.Unmap()
-	switch {
-	case !a.IsValid(), a.IsUnspecified(), a.IsMulticast(), a.IsLinkLocalUnicast(), a.IsLinkLocalMulticast(),
-		a.IsInterfaceLocalMulticast(), a == netip.AddrFrom4([4]byte{255, 255, 255, 255}):
-		return false
-	case a.IsLoopback(), a.IsPrivate():
-		return p.AllowPrivate
-	}
-	return true
-}
+// Allowed reports whether a connectivity check may be sent to a (see
+// addrs.Remote).
+func (p CandidatePolicy) Allowed(a netip.Addr) bool { return addrs.Remote(a, p.AllowPrivate) }
 
 // Validate checks the offer's sizes and every candidate's syntax, and
 // drops nothing: an offer with a candidate the policy refuses is refused

@@ -1,0 +1,24 @@
+// Package addrs decides which remote addresses NAT traversal may send
+// packets to: the one rule shared by ICE's candidate checks (nat/ice) and
+// the relay's permissions (relay), so that neither a peer's candidates nor
+// a relay client can aim a node's packets at its own host or network.
+package addrs
+
+import "net/netip"
+
+var broadcast = netip.AddrFrom4([4]byte{255, 255, 255, 255})
+
+// Remote reports whether packets may be sent to a. Unspecified,
+// multicast, broadcast and link-local addresses (the last include the
+// cloud metadata address 169.254.169.254) never; loopback and private
+// (RFC 1918, ULA) ones only with allowPrivate, for loopback devnets.
+func Remote(a netip.Addr, allowPrivate bool) bool {
+	a = a.Unmap()
+	switch {
+	case !a.IsValid(), a.IsUnspecified(), a.IsMulticast(), a.IsLinkLocalUnicast(), a.IsLinkLocalMulticast(), a == broadcast:
+		return false
+	case a.IsLoopback(), a.IsPrivate():
+		return allowPrivate
+	}
+	return true
+}
