@@ -178,8 +178,7 @@ func TestHermesAgainstChainDev(t *testing.T) {
 		t.Fatalf("hashlock entry %+v %v", entry, err)
 	}
 	before, _ := c.TokenBalance(ctx, provider.Address())
-	if _, err := c.SettleProviderPromise(ctx, dep.Hermes, provider.Address(),
-		chain.Promise{ChannelID: p.ChannelID, Amount: p.Amount, Fee: p.Fee, Hashlock: p.Hashlock, Signature: p.Signature}, entry.R); err != nil {
+	if _, err := c.SettleProviderPromise(ctx, dep.Hermes, provider.Address(), *p, entry.R); err != nil {
 		t.Fatalf("provider settlement: %v", err)
 	}
 	after, _ := c.TokenBalance(ctx, provider.Address())
