@@ -17,6 +17,7 @@ import (
 
 	"github.com/openmyst/openmyst/chain/bindings"
 	"github.com/openmyst/openmyst/identity"
+	"github.com/openmyst/openmyst/payments"
 )
 
 func TestRegisterWithChannelToppedUpFirst(t *testing.T) {
@@ -106,7 +107,7 @@ func TestConsumerSettle(t *testing.T) {
 	e := newEnv(t, hermesOpts{})
 	consumer, ch := e.registered(MYST(10))
 	id := e.client.ChainID()
-	cid := ConsumerChannelID(ch)
+	cid := payments.ConsumerChannelID(ch)
 	pre, lock := secret(1)
 	hermesBefore := e.balance(e.hermes)
 
@@ -132,14 +133,14 @@ func TestConsumerSettle(t *testing.T) {
 
 	cases := []struct {
 		name string
-		p    Promise
+		p    payments.Promise
 		pre  [32]byte
 		want error
 	}{
 		{"wrong preimage", signedPromise(t, consumer, id, cid, MYST(4), new(big.Int), lock), [32]byte{9}, ErrBadPreimage},
 		{"forged signature", signedPromise(t, identity.NewKeySigner(mustKey(t)), id, cid, MYST(4), new(big.Int), lock), pre, ErrBadSignature},
 		{"other chain id", signedPromise(t, consumer, big.NewInt(1), cid, MYST(4), new(big.Int), lock), pre, ErrBadSignature},
-		{"other channel", signedPromise(t, consumer, id, ConsumerChannelID(common.HexToAddress("0x77")), MYST(4), new(big.Int), lock), pre, ErrBadSignature},
+		{"other channel", signedPromise(t, consumer, id, payments.ConsumerChannelID(common.HexToAddress("0x77")), MYST(4), new(big.Int), lock), pre, ErrBadSignature},
 		{"not above settled", signedPromise(t, consumer, id, cid, MYST(2), new(big.Int), lock), pre, ErrNothingToSettle},
 		{"fee above amount", signedPromise(t, consumer, id, cid, MYST(4), MYST(5), lock), pre, ErrFeeAboveAmount},
 		{"fee above paid part", signedPromise(t, consumer, id, cid, MYST(4), MYST(2), lock), pre, ErrFeeAboveAmount},
@@ -190,7 +191,7 @@ func TestProviderSettle(t *testing.T) {
 	// Fund the hermes the way it is funded in production: a consumer settles.
 	consumer, cch := e.registered(MYST(30))
 	pre, lock := secret(7)
-	if _, err := e.client.SettleConsumerPromise(e.ctx, cch, signedPromise(t, consumer, id, ConsumerChannelID(cch), MYST(20), new(big.Int), lock), pre); err != nil {
+	if _, err := e.client.SettleConsumerPromise(e.ctx, cch, signedPromise(t, consumer, id, payments.ConsumerChannelID(cch), MYST(20), new(big.Int), lock), pre); err != nil {
 		t.Fatal(err)
 	}
 	provider, _ := e.registered(nil)
@@ -198,7 +199,7 @@ func TestProviderSettle(t *testing.T) {
 	if _, err := e.client.SetBeneficiary(e.ctx, provider, beneficiary, e.hermes, nil); err != nil {
 		t.Fatal(err)
 	}
-	pcid := ProviderChannelID(provider.Address(), e.hermes)
+	pcid := payments.ProviderChannelID(provider.Address(), e.hermes)
 	h, _ := bindings.NewHermes(e.hermes, e.backend)
 	onChainID, err := h.ChannelId(call(e.ctx), provider.Address())
 	if err != nil || onChainID != pcid {
@@ -219,14 +220,14 @@ func TestProviderSettle(t *testing.T) {
 	// Rejections.
 	for _, tc := range []struct {
 		name string
-		p    Promise
+		p    payments.Promise
 		pre  [32]byte
 		want error
 	}{
 		{"wrong preimage", signedPromise(t, e.operator, id, pcid, MYST(3), new(big.Int), lock), [32]byte{1}, ErrBadPreimage},
 		{"signed by consumer not operator", signedPromise(t, consumer, id, pcid, MYST(3), new(big.Int), lock), pre, ErrBadSignature},
 		{"other chain", signedPromise(t, e.operator, big.NewInt(5), pcid, MYST(3), new(big.Int), lock), pre, ErrBadSignature},
-		{"other channel", signedPromise(t, e.operator, id, ProviderChannelID(consumer.Address(), e.hermes), MYST(3), new(big.Int), lock), pre, ErrBadSignature},
+		{"other channel", signedPromise(t, e.operator, id, payments.ProviderChannelID(consumer.Address(), e.hermes), MYST(3), new(big.Int), lock), pre, ErrBadSignature},
 		{"not above settled", p, pre, ErrNothingToSettle},
 		{"fee above amount", signedPromise(t, e.operator, id, pcid, MYST(3), MYST(4), lock), pre, ErrFeeAboveAmount},
 	} {
@@ -323,7 +324,7 @@ func TestProviderSettleNeedsRegistrationAndLimit(t *testing.T) {
 	id := e.client.ChainID()
 	pre, lock := secret(3)
 	stranger := identity.NewKeySigner(mustKey(t))
-	p := signedPromise(t, e.operator, id, ProviderChannelID(stranger.Address(), e.hermes), MYST(1), new(big.Int), lock)
+	p := signedPromise(t, e.operator, id, payments.ProviderChannelID(stranger.Address(), e.hermes), MYST(1), new(big.Int), lock)
 	// minChannelStake 0 and no stake: no limit at all.
 	if _, err := e.client.SettleProviderPromise(e.ctx, e.hermes, stranger.Address(), p, pre); !errors.Is(err, ErrZeroChannelLimit) {
 		t.Fatalf("zero limit: %v", err)
@@ -393,7 +394,7 @@ func TestUnilateralExit(t *testing.T) {
 	e.backend.adjustTime(t, testExitTimelock/2)
 	pre, lock := secret(5)
 	hermesBefore := e.balance(e.hermes)
-	p := signedPromise(t, consumer, e.client.ChainID(), ConsumerChannelID(ch), MYST(4), new(big.Int), lock)
+	p := signedPromise(t, consumer, e.client.ChainID(), payments.ConsumerChannelID(ch), MYST(4), new(big.Int), lock)
 	if _, err := e.client.SettleConsumerPromise(e.ctx, ch, p, pre); err != nil {
 		t.Fatalf("settle in timelock: %v", err)
 	}
@@ -531,7 +532,7 @@ func TestMinedRevertIsDecoded(t *testing.T) {
 	e := newEnv(t, hermesOpts{})
 	consumer, ch := e.registered(MYST(5))
 	_, lock := secret(2)
-	p := signedPromise(t, consumer, e.client.ChainID(), ConsumerChannelID(ch), MYST(1), new(big.Int), lock)
+	p := signedPromise(t, consumer, e.client.ChainID(), payments.ConsumerChannelID(ch), MYST(1), new(big.Int), lock)
 	cb, err := bindings.NewConsumerChannel(ch, e.backend)
 	if err != nil {
 		t.Fatal(err)

@@ -14,6 +14,7 @@ import (
 
 	"github.com/openmyst/openmyst/chain/bindings"
 	"github.com/openmyst/openmyst/identity"
+	"github.com/openmyst/openmyst/payments"
 )
 
 // ErrReadOnly is returned by write operations of a Client built without a Transactor.
@@ -321,7 +322,10 @@ func (c *Client) ChannelState(ctx context.Context, channel common.Address) (Chan
 
 // SettleConsumerPromise settles a consumer's promise on its channel, paying
 // the hermes; p.Fee goes to the transactor.
-func (c *Client) SettleConsumerPromise(ctx context.Context, channel common.Address, p Promise, preimage [32]byte) (*types.Receipt, error) {
+func (c *Client) SettleConsumerPromise(ctx context.Context, channel common.Address, p payments.Promise, preimage [32]byte) (*types.Receipt, error) {
+	if err := c.checkPromise(p); err != nil {
+		return nil, fmt.Errorf("chain: settle consumer promise: %w", err)
+	}
 	ch, err := bindings.NewConsumerChannel(channel, c.backend)
 	if err != nil {
 		return nil, fmt.Errorf("chain: bind channel: %w", err)
@@ -329,6 +333,23 @@ func (c *Client) SettleConsumerPromise(ctx context.Context, channel common.Addre
 	return c.send(ctx, "settle consumer promise", func(o *bind.TransactOpts) (*types.Transaction, error) {
 		return ch.SettlePromise(o, p.Amount, p.Fee, p.Hashlock, preimage, p.Signature)
 	})
+}
+
+// checkPromise refuses, before any transaction, a promise the contracts
+// would refuse for its form: numbers outside uint256, another chain, or a
+// signature identity.CheckSignature rejects (the latter wraps
+// ErrBadSignature, as the contract's revert would).
+func (c *Client) checkPromise(p payments.Promise) error {
+	if err := p.Validate(); err != nil {
+		return err
+	}
+	if p.ChainID.Cmp(c.chainID) != 0 {
+		return fmt.Errorf("%w: promise is for chain %s, this chain is %s", ErrBadSignature, p.ChainID, c.chainID)
+	}
+	if err := identity.CheckSignature(p.Signature); err != nil {
+		return fmt.Errorf("%w: %w", ErrBadSignature, err)
+	}
+	return nil
 }
 
 // RequestExit starts signer's unilateral exit from channel; fee (may be nil)
@@ -486,12 +507,15 @@ func (c *Client) ProviderChannel(ctx context.Context, hermes, provider common.Ad
 	if err != nil {
 		return ProviderChannelState{}, wrapCallError("provider channel", err)
 	}
-	return ProviderChannelState{ID: ProviderChannelID(provider, hermes), Settled: ch.Settled, Stake: ch.Stake, Nonce: ch.Nonce.Uint64()}, nil
+	return ProviderChannelState{ID: payments.ProviderChannelID(provider, hermes), Settled: ch.Settled, Stake: ch.Stake, Nonce: ch.Nonce.Uint64()}, nil
 }
 
 // SettleProviderPromise settles a hermes promise on provider's channel,
 // paying provider's beneficiary; p.Fee goes to the transactor.
-func (c *Client) SettleProviderPromise(ctx context.Context, hermes, provider common.Address, p Promise, preimage [32]byte) (*types.Receipt, error) {
+func (c *Client) SettleProviderPromise(ctx context.Context, hermes, provider common.Address, p payments.Promise, preimage [32]byte) (*types.Receipt, error) {
+	if err := c.checkPromise(p); err != nil {
+		return nil, fmt.Errorf("chain: settle provider promise: %w", err)
+	}
 	h, err := bindings.NewHermes(hermes, c.backend)
 	if err != nil {
 		return nil, fmt.Errorf("chain: bind hermes: %w", err)

@@ -1,16 +1,18 @@
 package chain
 
 import (
-	"fmt"
 	"math/big"
 
 	"github.com/ethereum/go-ethereum/common"
 	"github.com/ethereum/go-ethereum/common/math"
 	"github.com/ethereum/go-ethereum/crypto"
 	"github.com/ethereum/go-ethereum/params"
-
-	"github.com/openmyst/openmyst/identity"
 )
+
+// The promise digest, hashlock and consumer/provider channel ids have one
+// implementation, in package payments (payments.Promise.Digest,
+// payments.Hashlock, payments.ConsumerChannelID, payments.ProviderChannelID);
+// the digests below are those only the chain client signs.
 
 // Action tags: ASCII, right-padded with zeros to 32 bytes (Solidity's
 // bytes32 string literals). See docs/protocol.md.
@@ -35,32 +37,6 @@ func u256(v *big.Int) []byte {
 		v = new(big.Int)
 	}
 	return math.U256Bytes(new(big.Int).Set(v))
-}
-
-// checkU256 rejects nil, negative and too-large values.
-func checkU256(name string, v *big.Int) error {
-	if v == nil {
-		return fmt.Errorf("chain: %s is missing", name)
-	}
-	if v.Sign() < 0 || v.Cmp(maxUint256) > 0 {
-		return fmt.Errorf("chain: %s %s is outside uint256", name, v)
-	}
-	return nil
-}
-
-// PromiseDigest is keccak256(chainId || channelId || amount || fee || hashlock).
-func PromiseDigest(chainID *big.Int, channelID [32]byte, amount, fee *big.Int, hashlock [32]byte) [32]byte {
-	return crypto.Keccak256Hash(u256(chainID), channelID[:], u256(amount), u256(fee), hashlock[:])
-}
-
-// ConsumerChannelID is the channel id of a consumer channel: its address left-padded to 32 bytes.
-func ConsumerChannelID(channel common.Address) [32]byte {
-	return common.BytesToHash(channel.Bytes())
-}
-
-// ProviderChannelID is keccak256(provider || hermes): the id of provider's channel in a Hermes contract.
-func ProviderChannelID(provider, hermes common.Address) [32]byte {
-	return crypto.Keccak256Hash(provider.Bytes(), hermes.Bytes())
 }
 
 // RegisterDigest is what an identity signs to register (docs/protocol.md).
@@ -115,47 +91,6 @@ func ChannelAddress(registry, channelImplementation, ident, hermes common.Addres
 func HermesAddress(registry, hermesImplementation, operator common.Address) common.Address {
 	salt := common.BytesToHash(operator.Bytes())
 	return crypto.CreateAddress2(registry, salt, crypto.Keccak256(minimalProxyInitCode(hermesImplementation)))
-}
-
-// Promise is a signed cumulative promise as the contracts take it.
-type Promise struct {
-	// ChannelID is ConsumerChannelID or ProviderChannelID.
-	ChannelID [32]byte
-	// Amount is cumulative, in MYST wei.
-	Amount *big.Int
-	// Fee is the transactor fee of one settlement, out of the amount paid.
-	Fee *big.Int
-	// Hashlock is keccak256 of the 32-byte secret revealed at settlement.
-	Hashlock [32]byte
-	// Signature is the 65-byte EIP-191 signature over Digest.
-	Signature []byte
-}
-
-// Digest is the promise digest on chainID.
-func (p *Promise) Digest(chainID *big.Int) [32]byte {
-	return PromiseDigest(chainID, p.ChannelID, p.Amount, p.Fee, p.Hashlock)
-}
-
-// Sign fills p.Signature with signer's signature over p's digest on chainID.
-func (p *Promise) Sign(signer identity.Signer, chainID *big.Int) error {
-	if err := checkU256("amount", p.Amount); err != nil {
-		return err
-	}
-	if err := checkU256("fee", p.Fee); err != nil {
-		return err
-	}
-	d := p.Digest(chainID)
-	sig, err := signer.Sign(d[:])
-	if err != nil {
-		return fmt.Errorf("chain: sign promise: %w", err)
-	}
-	p.Signature = sig
-	return nil
-}
-
-// Hashlock is keccak256(preimage).
-func Hashlock(preimage [32]byte) [32]byte {
-	return crypto.Keccak256Hash(preimage[:])
 }
 
 // DevChainConfig is the chain configuration of the embedded dev chain and

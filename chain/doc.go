@@ -6,7 +6,9 @@
 //
 // Every signed message it produces follows docs/protocol.md byte for byte;
 // the contracts expose view functions computing the same digests, and the
-// tests check both sides agree. Reverts are decoded into *RevertError values
+// tests check both sides agree. Promises are payments.Promise values: the
+// promise digest, hashlock and channel ids live in package payments only.
+// Reverts are decoded into *RevertError values
 // that wrap sentinel errors (errors.Is(err, ErrBadPreimage), ...).
 //
 // Transactions from one key go through a Transactor, which assigns nonces

@@ -18,6 +18,7 @@ import (
 
 	"github.com/openmyst/openmyst/chain/bindings"
 	"github.com/openmyst/openmyst/identity"
+	"github.com/openmyst/openmyst/payments"
 )
 
 // autoCommit mines a block after every accepted transaction, like a dev
@@ -188,13 +189,13 @@ func secret(b byte) (pre [32]byte, lock [32]byte) {
 	for i := range pre {
 		pre[i] = b + byte(i)
 	}
-	return pre, Hashlock(pre)
+	return pre, payments.Hashlock(pre[:])
 }
 
-func signedPromise(t testing.TB, s identity.Signer, chainID *big.Int, channelID [32]byte, amount, fee *big.Int, lock [32]byte) Promise {
+func signedPromise(t testing.TB, s identity.Signer, chainID *big.Int, channelID [32]byte, amount, fee *big.Int, lock [32]byte) payments.Promise {
 	t.Helper()
-	p := Promise{ChannelID: channelID, Amount: amount, Fee: fee, Hashlock: lock}
-	if err := p.Sign(s, chainID); err != nil {
+	p := payments.Promise{ChainID: chainID, ChannelID: channelID, Amount: amount, Fee: fee, Hashlock: lock}
+	if err := p.Sign(s); err != nil {
 		t.Fatal(err)
 	}
 	return p

@@ -14,10 +14,14 @@ import (
 
 	"github.com/openmyst/openmyst/chain/bindings"
 	"github.com/openmyst/openmyst/identity"
+	"github.com/openmyst/openmyst/payments"
 )
 
-// TestPaymentsVectors checks the contracts compute the digests and signers
-// of the payments package's vectors (payments/testdata/vectors.json).
+// TestPaymentsVectors checks that the payments package (the one
+// implementation of the promise digest, hashlock and channel ids) and the
+// contracts compute the digests and signers of the shared vectors
+// (payments/testdata/vectors.json). The hashlock is also checked by every
+// settlement test: the contracts accept the preimage of payments.Hashlock.
 func TestPaymentsVectors(t *testing.T) {
 	// The vectors are committed: a missing file fails, never skips.
 	data, err := os.ReadFile(filepath.Join("..", "payments", "testdata", "vectors.json"))
@@ -57,11 +61,15 @@ func TestPaymentsVectors(t *testing.T) {
 		if !ok1 || !ok2 || !ok3 {
 			t.Fatalf("%s: bad numbers", p.Name)
 		}
-		if Hashlock(p.Preimage) != p.Hashlock {
+		if payments.Hashlock(p.Preimage[:]) != p.Hashlock {
 			t.Errorf("%s: hashlock is not keccak(preimage)", p.Name)
 		}
-		if got := PromiseDigest(chainID, p.ChannelID, amount, fee, p.Hashlock); common.Hash(got) != p.Digest {
-			t.Errorf("%s: Go digest %x, vector %x", p.Name, got, p.Digest)
+		gp := payments.Promise{ChainID: chainID, ChannelID: p.ChannelID, Amount: amount, Fee: fee, Hashlock: p.Hashlock, Signature: p.Signature}
+		if got, err := gp.Digest(); err != nil || common.Hash(got) != p.Digest {
+			t.Errorf("%s: Go digest %x, vector %x (%v)", p.Name, got, p.Digest, err)
+		}
+		if signer, err := gp.RecoverSigner(); err != nil || signer != p.Signer {
+			t.Errorf("%s: Go recovers %s, vector signer %s (%v)", p.Name, signer.Hex(), p.Signer.Hex(), err)
 		}
 		got, err := e.client.registry.PromiseDigest(call(e.ctx), chainID, p.ChannelID, amount, fee, p.Hashlock)
 		if err != nil || common.Hash(got) != p.Digest {
@@ -73,7 +81,7 @@ func TestPaymentsVectors(t *testing.T) {
 		}
 	}
 	for _, pc := range v.ProviderChannelIDs {
-		if got := ProviderChannelID(pc.Provider, pc.Hermes); common.Hash(got) != pc.ChannelID {
+		if got := payments.ProviderChannelID(pc.Provider, pc.Hermes); common.Hash(got) != pc.ChannelID {
 			t.Errorf("provider channel id %x, vector %x", got, pc.ChannelID)
 		}
 	}
@@ -116,7 +124,11 @@ func FuzzPromiseDigestMatchesContract(f *testing.F) {
 		var cid, lock [32]byte
 		copy(cid[:], channelID)
 		copy(lock[:], hashlock)
-		want := PromiseDigest(c, cid, am, fe, lock)
+		p := payments.Promise{ChainID: c, ChannelID: cid, Amount: am, Fee: fe, Hashlock: lock}
+		want, err := p.Digest()
+		if err != nil {
+			t.Fatal(err)
+		}
 		got, err := e.client.registry.PromiseDigest(call(context.Background()), c, cid, am, fe, lock)
 		if err != nil {
 			t.Fatal(err)
@@ -129,8 +141,7 @@ func FuzzPromiseDigestMatchesContract(f *testing.F) {
 			t.Skip("seed is not a valid key")
 		}
 		s := identity.NewKeySigner(key)
-		p := Promise{ChannelID: cid, Amount: am, Fee: fe, Hashlock: lock}
-		if err := p.Sign(s, c); err != nil {
+		if err := p.Sign(s); err != nil {
 			t.Fatal(err)
 		}
 		signer, err := e.client.registry.RecoverSigner(call(context.Background()), want, p.Signature)
@@ -177,6 +188,10 @@ func FuzzIdentityDigestsMatchContracts(f *testing.F) {
 	if err != nil {
 		f.Fatal(err)
 	}
+	// The consumer channel id: payments' implementation is the only one.
+	if cid, err := cb.ChannelId(call(e.ctx)); err != nil || cid != payments.ConsumerChannelID(ch) {
+		f.Fatalf("consumer channel id: contract %x, payments %x (%v)", cid, payments.ConsumerChannelID(ch), err)
+	}
 	id := e.client.ChainID()
 	reg := e.dep.Registry
 	f.Fuzz(func(t *testing.T, a1, a2, n1, n2 []byte, nonce uint64) {
@@ -206,7 +221,7 @@ func FuzzIdentityDigestsMatchContracts(f *testing.F) {
 		got, err = hb.DecreaseStakeDigest(o, x, u, v, bn)
 		check("decrease stake", got, err, DecreaseStakeDigest(id, e.hermes, x, u, v, nonce))
 		cid, err := hb.ChannelId(o, x)
-		check("provider channel id", cid, err, ProviderChannelID(x, e.hermes))
+		check("provider channel id", cid, err, payments.ProviderChannelID(x, e.hermes))
 		ca, err := e.client.registry.ChannelAddress(o, x, y)
 		if err != nil || ca != ChannelAddress(reg, e.dep.ChannelImplementation, x, y) {
 			t.Fatalf("channel address: contract %s (%v)", ca.Hex(), err)

@@ -12,6 +12,7 @@ import (
 	"github.com/ethereum/go-ethereum/core/types"
 
 	"github.com/openmyst/openmyst/identity"
+	"github.com/openmyst/openmyst/payments"
 )
 
 // Gas targets from the chain issue.
@@ -53,14 +54,14 @@ func gasRun(t testing.TB, e *env, round int) map[string]uint64 {
 	rec("register provider (no fee)", r, err)
 
 	pre, lock := secret(byte(round))
-	cp := signedPromise(t, consumer, id, ConsumerChannelID(ch), MYST(10), new(big.Int), lock)
+	cp := signedPromise(t, consumer, id, payments.ConsumerChannelID(ch), MYST(10), new(big.Int), lock)
 	r, err = e.client.SettleConsumerPromise(e.ctx, ch, cp, pre)
 	rec("consumer settle (first)", r, err)
-	cp = signedPromise(t, consumer, id, ConsumerChannelID(ch), MYST(12), new(big.Int), lock)
+	cp = signedPromise(t, consumer, id, payments.ConsumerChannelID(ch), MYST(12), new(big.Int), lock)
 	r, err = e.client.SettleConsumerPromise(e.ctx, ch, cp, pre)
 	rec("consumer settle (later)", r, err)
 
-	pcid := ProviderChannelID(provider.Address(), e.hermes)
+	pcid := payments.ProviderChannelID(provider.Address(), e.hermes)
 	pp := signedPromise(t, e.operator, id, pcid, MYST(1), new(big.Int), lock)
 	r, err = e.client.SettleProviderPromise(e.ctx, e.hermes, provider.Address(), pp, pre)
 	rec("provider settle (first: new channel, new beneficiary balance)", r, err)

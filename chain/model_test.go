@@ -5,6 +5,8 @@ import (
 	"math/big"
 	"math/rand/v2"
 	"testing"
+
+	"github.com/openmyst/openmyst/payments"
 )
 
 // TestConsumerChannelMatchesModel drives a consumer channel through a
@@ -15,7 +17,7 @@ func TestConsumerChannelMatchesModel(t *testing.T) {
 	e := newEnv(t, hermesOpts{})
 	consumer, ch := e.registered(nil)
 	id := e.client.ChainID()
-	cid := ConsumerChannelID(ch)
+	cid := payments.ConsumerChannelID(ch)
 	rng := rand.New(rand.NewPCG(1, 2))
 	var (
 		settled, balance = new(big.Int), new(big.Int)
@@ -104,7 +106,7 @@ func TestProviderChannelMatchesModel(t *testing.T) {
 	e := newEnv(t, hermesOpts{feeBps: feeBps, minStake: MYST(3), maxStake: MYST(50), stake: MYST(20)})
 	provider, _ := e.registered(nil)
 	id := e.client.ChainID()
-	pcid := ProviderChannelID(provider.Address(), e.hermes)
+	pcid := payments.ProviderChannelID(provider.Address(), e.hermes)
 	rng := rand.New(rand.NewPCG(3, 4))
 	unit := MYST(1)
 	var (

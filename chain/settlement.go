@@ -14,6 +14,7 @@ import (
 	"github.com/ethereum/go-ethereum/core/types"
 
 	"github.com/openmyst/openmyst/identity"
+	"github.com/openmyst/openmyst/payments"
 )
 
 // Settlement kinds.
@@ -36,8 +37,8 @@ type Settlement struct {
 	Contract common.Address
 	// Provider is the provider identity (KindProvider only).
 	Provider common.Address
-	// Promise is the signed promise.
-	Promise Promise
+	// Promise is the signed promise; its ChainID equals ChainID.
+	Promise payments.Promise
 	// Preimage is the hashlock secret R.
 	Preimage [32]byte
 }
@@ -92,8 +93,9 @@ func parseWei(name, s string) (*big.Int, error) {
 // DecodeSettlement parses a settlement strictly and checks it is
 // self-consistent: known kind, all fields present and no others, canonical
 // decimal amounts, fee not above amount, keccak(preimage) == hashlock, the
-// channel id matching the contract (and provider), and a 65-byte
-// signature. It does not check who signed (the contract does; see Verify).
+// channel id matching the contract (and provider), and a signature of the
+// form the contracts accept (identity.CheckSignature). It does not check
+// who signed (the contract does; see Signer).
 func DecodeSettlement(data []byte) (Settlement, error) {
 	var raw map[string]json.RawMessage
 	if err := json.Unmarshal(data, &raw); err != nil {
@@ -122,7 +124,7 @@ func DecodeSettlement(data []byte) (Settlement, error) {
 	if err != nil {
 		return Settlement{}, err
 	}
-	s.Promise = Promise{ChannelID: j.ChannelID, Amount: amount, Fee: fee, Hashlock: j.Hashlock, Signature: j.Signature}
+	s.Promise = payments.Promise{ChainID: new(big.Int).SetUint64(j.ChainID), ChannelID: j.ChannelID, Amount: amount, Fee: fee, Hashlock: j.Hashlock, Signature: j.Signature}
 	if err := s.check(); err != nil {
 		return Settlement{}, err
 	}
@@ -133,6 +135,12 @@ func (s Settlement) check() error {
 	if s.ChainID == 0 {
 		return errors.New("chain: settlement: chainId is zero")
 	}
+	if err := s.Promise.Validate(); err != nil {
+		return fmt.Errorf("chain: settlement: %w", err)
+	}
+	if !s.Promise.ChainID.IsUint64() || s.Promise.ChainID.Uint64() != s.ChainID {
+		return fmt.Errorf("chain: settlement: promise chain id %s differs from chainId %d", s.Promise.ChainID, s.ChainID)
+	}
 	if s.Contract == (common.Address{}) {
 		return errors.New("chain: settlement: contract is zero")
 	}
@@ -141,14 +149,14 @@ func (s Settlement) check() error {
 		if s.Provider != (common.Address{}) {
 			return errors.New("chain: settlement: a consumer settlement has no provider")
 		}
-		if s.Promise.ChannelID != ConsumerChannelID(s.Contract) {
+		if s.Promise.ChannelID != payments.ConsumerChannelID(s.Contract) {
 			return errors.New("chain: settlement: channelId is not the consumer channel's")
 		}
 	case KindProvider:
 		if s.Provider == (common.Address{}) {
 			return errors.New("chain: settlement: provider is zero")
 		}
-		if s.Promise.ChannelID != ProviderChannelID(s.Provider, s.Contract) {
+		if s.Promise.ChannelID != payments.ProviderChannelID(s.Provider, s.Contract) {
 			return errors.New("chain: settlement: channelId is not keccak(provider, hermes)")
 		}
 	default:
@@ -157,19 +165,20 @@ func (s Settlement) check() error {
 	if s.Promise.Fee.Cmp(s.Promise.Amount) > 0 {
 		return errors.New("chain: settlement: fee is above amount")
 	}
-	if Hashlock(s.Preimage) != s.Promise.Hashlock {
+	if payments.Hashlock(s.Preimage[:]) != s.Promise.Hashlock {
 		return errors.New("chain: settlement: preimage does not match hashlock")
 	}
-	if len(s.Promise.Signature) != identity.SignatureLength {
-		return fmt.Errorf("chain: settlement: signature is %d bytes, want %d", len(s.Promise.Signature), identity.SignatureLength)
+	// The contracts' signature rules: a settlement that would revert with
+	// BadSignature for its form is refused here.
+	if err := identity.CheckSignature(s.Promise.Signature); err != nil {
+		return fmt.Errorf("chain: settlement: %w", err)
 	}
 	return nil
 }
 
 // Signer recovers who signed the promise.
 func (s Settlement) Signer() (common.Address, error) {
-	d := s.Promise.Digest(new(big.Int).SetUint64(s.ChainID))
-	return identity.Recover(d[:], s.Promise.Signature)
+	return s.Promise.RecoverSigner()
 }
 
 // Settle submits the settlement through c.

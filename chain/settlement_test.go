@@ -8,9 +8,12 @@ import (
 	"testing"
 
 	"github.com/ethereum/go-ethereum/common"
+	"github.com/ethereum/go-ethereum/common/hexutil"
 	"github.com/ethereum/go-ethereum/crypto"
 
 	"github.com/openmyst/openmyst/identity"
+	"github.com/openmyst/openmyst/identity/sigtest"
+	"github.com/openmyst/openmyst/payments"
 )
 
 func sampleSettlement(t testing.TB, kind string) Settlement {
@@ -21,14 +24,14 @@ func sampleSettlement(t testing.TB, kind string) Settlement {
 	}
 	pre, lock := secret(4)
 	s := Settlement{Kind: kind, ChainID: 1337, Contract: common.HexToAddress("0xc0"), Preimage: pre}
-	s.Promise = Promise{Amount: big.NewInt(1000), Fee: big.NewInt(10), Hashlock: lock}
+	s.Promise = payments.Promise{ChainID: big.NewInt(1337), Amount: big.NewInt(1000), Fee: big.NewInt(10), Hashlock: lock}
 	if kind == KindProvider {
 		s.Provider = common.HexToAddress("0x01")
-		s.Promise.ChannelID = ProviderChannelID(s.Provider, s.Contract)
+		s.Promise.ChannelID = payments.ProviderChannelID(s.Provider, s.Contract)
 	} else {
-		s.Promise.ChannelID = ConsumerChannelID(s.Contract)
+		s.Promise.ChannelID = payments.ConsumerChannelID(s.Contract)
 	}
-	if err := s.Promise.Sign(identity.NewKeySigner(key), big.NewInt(1337)); err != nil {
+	if err := s.Promise.Sign(identity.NewKeySigner(key)); err != nil {
 		t.Fatal(err)
 	}
 	return s
@@ -89,9 +92,17 @@ func TestDecodeSettlementRejects(t *testing.T) {
 		"channel mismatch":     edit(good, func(m map[string]any) { m["contract"] = common.HexToAddress("0xc1").Hex() }),
 		"consumer w/ provider": edit(good, func(m map[string]any) { m["provider"] = common.HexToAddress("0x1").Hex() }),
 		"short signature":      edit(good, func(m map[string]any) { m["signature"] = "0x0102" }),
-		"provider zero":        edit(prov, func(m map[string]any) { m["provider"] = common.Address{}.Hex() }),
-		"provider channel":     edit(prov, func(m map[string]any) { m["provider"] = common.HexToAddress("0x2").Hex() }),
-		"trailing":             append(append([]byte{}, good...), []byte(" {}")...),
+		"high-s signature": edit(good, func(m map[string]any) {
+			m["signature"] = hexutil.Encode(sigtest.HighS(common.FromHex(m["signature"].(string))))
+		}),
+		"v = 1 signature": edit(good, func(m map[string]any) {
+			sig := common.FromHex(m["signature"].(string))
+			sig[64] = 1
+			m["signature"] = hexutil.Encode(sig)
+		}),
+		"provider zero":    edit(prov, func(m map[string]any) { m["provider"] = common.Address{}.Hex() }),
+		"provider channel": edit(prov, func(m map[string]any) { m["provider"] = common.HexToAddress("0x2").Hex() }),
+		"trailing":         append(append([]byte{}, good...), []byte(" {}")...),
 	} {
 		if _, err := DecodeSettlement(bad); err == nil {
 			t.Errorf("%s: accepted", name)

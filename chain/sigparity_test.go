@@ -7,11 +7,15 @@ import (
 	"math/big"
 	"testing"
 
+	"github.com/ethereum/go-ethereum/accounts/abi/bind"
 	"github.com/ethereum/go-ethereum/common"
+	"github.com/ethereum/go-ethereum/core/types"
 	"github.com/ethereum/go-ethereum/crypto"
 
+	"github.com/openmyst/openmyst/chain/bindings"
 	"github.com/openmyst/openmyst/identity"
 	"github.com/openmyst/openmyst/identity/sigtest"
+	"github.com/openmyst/openmyst/payments"
 )
 
 // signatureParity checks one (digest, signature) pair with the Go verifier
@@ -121,21 +125,37 @@ func FuzzSignatureParity(f *testing.F) {
 
 // TestMalleatedPromisesRefusedByGoAndChain: consumer promises whose
 // signature is malleated are refused by the Go verifier exactly when the
-// consumer channel's settlePromise reverts with BadSignature; the
+// consumer channel's settlePromise (called through the binding, without
+// the client's own checks) reverts with BadSignature; the client's
+// SettleConsumerPromise refuses them before sending anything; the
 // unchanged promise settles.
 func TestMalleatedPromisesRefusedByGoAndChain(t *testing.T) {
 	e := newEnv(t, hermesOpts{})
 	consumer, ch := e.registered(MYST(10))
 	pre, lock := secret(3)
-	p := signedPromise(t, consumer, e.client.ChainID(), ConsumerChannelID(ch), MYST(2), new(big.Int), lock)
-	d := p.Digest(e.client.ChainID())
+	p := signedPromise(t, consumer, e.client.ChainID(), payments.ConsumerChannelID(ch), MYST(2), new(big.Int), lock)
+	d, err := p.Digest()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cb, err := bindings.NewConsumerChannel(ch, e.backend)
+	if err != nil {
+		t.Fatal(err)
+	}
 	// "unchanged" last: it settles.
 	muts := append(append([]sigtest.Mutation(nil), sigtest.Mutations[1:]...), sigtest.Mutations[0])
 	for _, m := range muts {
 		q := p
 		q.Signature = m.Apply(p.Signature, []byte{29})
 		goErr := identity.Verify(consumer.Address(), d[:], q.Signature)
-		_, chainErr := e.client.SettleConsumerPromise(e.ctx, ch, q, pre)
+		if goErr != nil {
+			if _, err := e.client.SettleConsumerPromise(e.ctx, ch, q, pre); !errors.Is(err, ErrBadSignature) {
+				t.Fatalf("%s: client settle = %v, want ErrBadSignature before sending", m.Name, err)
+			}
+		}
+		_, chainErr := e.client.send(e.ctx, "settle "+m.Name, func(o *bind.TransactOpts) (*types.Transaction, error) {
+			return cb.SettlePromise(o, q.Amount, q.Fee, q.Hashlock, pre, q.Signature)
+		})
 		if (goErr == nil) != (chainErr == nil) {
 			t.Fatalf("%s: Go says %v, settlePromise says %v", m.Name, goErr, chainErr)
 		}

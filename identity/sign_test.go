@@ -7,6 +7,7 @@ import (
 	"math/big"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/ethereum/go-ethereum/accounts"
 	"github.com/ethereum/go-ethereum/common"
@@ -206,6 +207,24 @@ func BenchmarkRecover(b *testing.B) {
 				b.Fatal(err)
 			}
 		}
+	})
+	// Interleaved, so machine noise hits both alike: the ratio of the
+	// strict verifier's time to the baseline's, per call pair.
+	b.Run("strict-vs-lax-interleaved", func(b *testing.B) {
+		var lax, strict time.Duration
+		for b.Loop() {
+			t0 := time.Now()
+			if _, err := laxRecover(msg, sig); err != nil {
+				b.Fatal(err)
+			}
+			t1 := time.Now()
+			if _, err := Recover(msg, sig); err != nil {
+				b.Fatal(err)
+			}
+			lax += t1.Sub(t0)
+			strict += time.Since(t1)
+		}
+		b.ReportMetric(float64(strict)/float64(lax), "strict/lax")
 	})
 	high := sigtest.HighS(sig)
 	b.Run("strict-reject-high-s", func(b *testing.B) {

@@ -478,8 +478,7 @@ func (p *Settler) Settle(ctx context.Context) (Settlement, error) {
 		}
 		r = entry.R
 	}
-	rc, err := p.Chain.SettleProviderPromise(ctx, p.Hermes, p.Provider,
-		chain.Promise{ChannelID: lp.ChannelID, Amount: lp.Amount, Fee: lp.Fee, Hashlock: lp.Hashlock, Signature: lp.Signature}, r)
+	rc, err := p.Chain.SettleProviderPromise(ctx, p.Hermes, p.Provider, *lp, r)
 	if err != nil {
 		return Settlement{}, fmt.Errorf("node: settle on chain: %w", err)
 	}

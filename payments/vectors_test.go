@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/ethereum/go-ethereum/common"
+	"github.com/ethereum/go-ethereum/common/math"
 	"github.com/ethereum/go-ethereum/crypto"
 
 	"github.com/openmyst/openmyst/identity"
@@ -87,7 +88,7 @@ func buildVectors(t testing.TB) vectors {
 	provider := identity.NewKeySigner(providerKey)
 	channel := common.HexToAddress("0x5FbDB2315678afecb367f032d93F642f64180aa3")
 	hermesContract := common.HexToAddress("0xe7f1725E7734CE288F8367e1Bb143E90bb3F0512")
-	maxU := new(big.Int).Set(maxUint256)
+	maxU := new(big.Int).Set(math.MaxBig256)
 
 	var v vectors
 	v.Comment = "openmyst payment test vectors (docs/protocol.md). Private keys are deterministic TEST-ONLY keys: keccak256(\"openmyst test key: <label>\"). Regenerate with MYST_UPDATE_VECTORS=1 go test ./payments/ -run TestVectors."

@@ -11,6 +11,7 @@ import (
 	"strings"
 
 	"github.com/ethereum/go-ethereum/common"
+	"github.com/ethereum/go-ethereum/common/math"
 
 	"github.com/openmyst/openmyst/identity"
 )
@@ -20,9 +21,6 @@ var ErrDecode = errors.New("payments: invalid message")
 
 // MaxMessageSize bounds every JSON wire form accepted by the decoders.
 const MaxMessageSize = 8 << 10
-
-// maxUint256 is 2^256 - 1.
-var maxUint256 = new(big.Int).Sub(new(big.Int).Lsh(big.NewInt(1), 256), big.NewInt(1))
 
 func decodeErr(format string, args ...any) error {
 	return fmt.Errorf("%w: %s", ErrDecode, fmt.Sprintf(format, args...))
@@ -36,7 +34,7 @@ func checkUint256(name string, x *big.Int) error {
 	if x.Sign() < 0 {
 		return fmt.Errorf("%w: %s is negative", ErrDecode, name)
 	}
-	if x.Cmp(maxUint256) > 0 {
+	if x.Cmp(math.MaxBig256) > 0 {
 		return fmt.Errorf("%w: %s exceeds 2^256-1", ErrDecode, name)
 	}
 	return nil

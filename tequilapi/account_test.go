@@ -22,6 +22,7 @@ import (
 	"github.com/openmyst/openmyst/chain"
 	"github.com/openmyst/openmyst/chain/devchain"
 	"github.com/openmyst/openmyst/identity"
+	"github.com/openmyst/openmyst/payments"
 )
 
 // accountEnv is a Tequilapi server with the identity and account routes
@@ -253,7 +254,7 @@ func hermesPromise(t *testing.T, dep chain.Deployment, provider common.Address, 
 		t.Fatal(err)
 	}
 	st := chain.Settlement{Kind: chain.KindProvider, ChainID: dep.ChainID, Contract: dep.Hermes, Provider: provider, Preimage: pre,
-		Promise: chain.Promise{ChannelID: chain.ProviderChannelID(provider, dep.Hermes), Amount: amount, Fee: new(big.Int), Hashlock: chain.Hashlock(pre)}}
+		Promise: payments.Promise{ChainID: new(big.Int).SetUint64(dep.ChainID), ChannelID: payments.ProviderChannelID(provider, dep.Hermes), Amount: amount, Fee: new(big.Int), Hashlock: payments.Hashlock(pre[:])}}
 	signHermes(t, &st)
 	return st
 }
@@ -261,7 +262,7 @@ func hermesPromise(t *testing.T, dep chain.Deployment, provider common.Address, 
 func signHermes(t *testing.T, st *chain.Settlement) {
 	t.Helper()
 	op := identity.NewKeySigner(devchain.DevKey(devchain.HermesAccount))
-	if err := st.Promise.Sign(op, new(big.Int).SetUint64(st.ChainID)); err != nil {
+	if err := st.Promise.Sign(op); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -350,8 +351,12 @@ func TestAccountRoutesDocumented(t *testing.T) {
 // only with 400s, and what they accept is valid.
 func FuzzAccountRequests(f *testing.F) {
 	st := chain.Settlement{Kind: chain.KindProvider, ChainID: 1337, Contract: common.HexToAddress("0x01"), Provider: common.HexToAddress("0x02")}
-	st.Promise = chain.Promise{ChannelID: chain.ProviderChannelID(st.Provider, st.Contract), Amount: big.NewInt(5), Fee: big.NewInt(1),
-		Hashlock: chain.Hashlock(st.Preimage), Signature: make([]byte, 65)}
+	// A signature of the form the contracts accept (r = s = 1, v = 27); the
+	// decoders do not check who signed.
+	sig := make([]byte, 65)
+	sig[31], sig[63], sig[64] = 1, 1, 27
+	st.Promise = payments.Promise{ChainID: big.NewInt(1337), ChannelID: payments.ProviderChannelID(st.Provider, st.Contract), Amount: big.NewInt(5), Fee: big.NewInt(1),
+		Hashlock: payments.Hashlock(st.Preimage[:]), Signature: sig}
 	good, err := json.Marshal(st)
 	if err != nil {
 		f.Fatal(err)
@@ -547,9 +552,9 @@ func TestAccountConsumerSettleReadOnlyAndConcurrentTopups(t *testing.T) {
 	}
 	ch := e.client.ChannelAddress(id, e.dep.Hermes)
 	st := chain.Settlement{Kind: chain.KindConsumer, ChainID: e.dep.ChainID, Contract: ch, Preimage: pre,
-		Promise: chain.Promise{ChannelID: chain.ConsumerChannelID(ch), Amount: chain.MYST(4), Fee: new(big.Int), Hashlock: chain.Hashlock(pre)}}
+		Promise: payments.Promise{ChainID: e.client.ChainID(), ChannelID: payments.ConsumerChannelID(ch), Amount: chain.MYST(4), Fee: new(big.Int), Hashlock: payments.Hashlock(pre[:])}}
 	st.Promise.Amount.Div(st.Promise.Amount, big.NewInt(10))
-	if err := st.Promise.Sign(sg, e.client.ChainID()); err != nil {
+	if err := st.Promise.Sign(sg); err != nil {
 		t.Fatal(err)
 	}
 	var sr AccountSettleResponse

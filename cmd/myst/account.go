@@ -19,6 +19,7 @@ import (
 	"github.com/openmyst/openmyst/chain"
 	"github.com/openmyst/openmyst/identity"
 	"github.com/openmyst/openmyst/node"
+	"github.com/openmyst/openmyst/payments"
 	"github.com/openmyst/openmyst/tequilapi"
 )
 
@@ -433,20 +434,20 @@ into the file: in a real session only the provider knows it until it is paid.`,
 			}
 			defer s.Close()
 			st := chain.Settlement{ChainID: s.Client.Deployment().ChainID, Preimage: pre}
-			st.Promise = chain.Promise{Amount: am, Fee: fe, Hashlock: chain.Hashlock(pre)}
+			st.Promise = payments.Promise{ChainID: new(big.Int).SetUint64(st.ChainID), Amount: am, Fee: fe, Hashlock: payments.Hashlock(pre[:])}
 			if provider != "" {
 				p, err := identity.ParseAddress(provider)
 				if err != nil {
 					return fmt.Errorf("--provider: %w", err)
 				}
 				st.Kind, st.Contract, st.Provider = chain.KindProvider, s.Hermes, p
-				st.Promise.ChannelID = chain.ProviderChannelID(p, s.Hermes)
+				st.Promise.ChannelID = payments.ProviderChannelID(p, s.Hermes)
 			} else {
 				st.Kind, st.Contract = chain.KindConsumer, s.Client.ChannelAddress(s.id, s.Hermes)
-				st.Promise.ChannelID = chain.ConsumerChannelID(st.Contract)
+				st.Promise.ChannelID = payments.ConsumerChannelID(st.Contract)
 			}
 			return f.withSigner(cmd, s.id, func(sg identity.Signer) error {
-				if err := st.Promise.Sign(sg, s.Client.ChainID()); err != nil {
+				if err := st.Promise.Sign(sg); err != nil {
 					return err
 				}
 				data, err := json.MarshalIndent(st, "", "  ")

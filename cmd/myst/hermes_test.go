@@ -53,6 +53,7 @@ func TestHermesAgainstChainDev(t *testing.T) {
 	defer https.CloseIdleConnections()
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
+	// Written by the command's goroutine: read only after it has returned.
 	var out bytes.Buffer
 	go func() {
 		root, _ := newTestRoot()
@@ -66,6 +67,9 @@ func TestHermesAgainstChainDev(t *testing.T) {
 		cancel()
 		if err := <-done; err != nil {
 			t.Errorf("myst hermes: %v", err)
+		}
+		if !strings.Contains(out.String(), "https://127.0.0.1:") {
+			t.Errorf("myst hermes did not announce its https URL:\n%s", out.String())
 		}
 	}()
 	base := "https://127.0.0.1:" + strconv.Itoa(port)
@@ -91,9 +95,6 @@ func TestHermesAgainstChainDev(t *testing.T) {
 		if res.StatusCode == http.StatusOK {
 			t.Fatal("plain HTTP answered on the TLS port")
 		}
-	}
-	if !strings.Contains(out.String(), "https://127.0.0.1:") {
-		t.Errorf("myst hermes did not announce its https URL:\n%s", out.String())
 	}
 	// Plain HTTP on a non-loopback address is refused before listening.
 	root, _ := newTestRoot()
@@ -178,8 +179,7 @@ func TestHermesAgainstChainDev(t *testing.T) {
 		t.Fatalf("hashlock entry %+v %v", entry, err)
 	}
 	before, _ := c.TokenBalance(ctx, provider.Address())
-	if _, err := c.SettleProviderPromise(ctx, dep.Hermes, provider.Address(),
-		chain.Promise{ChannelID: p.ChannelID, Amount: p.Amount, Fee: p.Fee, Hashlock: p.Hashlock, Signature: p.Signature}, entry.R); err != nil {
+	if _, err := c.SettleProviderPromise(ctx, dep.Hermes, provider.Address(), *p, entry.R); err != nil {
 		t.Fatalf("provider settlement: %v", err)
 	}
 	after, _ := c.TokenBalance(ctx, provider.Address())

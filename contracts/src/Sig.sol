@@ -3,14 +3,18 @@ pragma solidity 0.8.30;
 
 /// @title Sig: EIP-191 signature recovery and the openmyst message digests.
 /// @notice Every digest here is specified byte for byte in docs/protocol.md;
-/// the Go package chain computes the same bytes.
+/// the Go package payments computes the promise digest and package chain
+/// the others, and the differential tests in chain/ check both.
 library Sig {
     /// @dev Half the secp256k1 curve order: signatures with a larger s are
     /// malleable copies and are rejected.
     uint256 internal constant HALF_N = 0x7fffffffffffffffffffffffffffffff5d576e7357a4501ddfe92f46681b20a0;
 
     /// @notice The signature is not 65 bytes, has v outside {27, 28}, has a
-    /// high s, or does not recover to the expected signer.
+    /// high s, has r or s zero or not below N, has an r that is no curve
+    /// point's x (the ecrecover precompile returns nothing for these), or
+    /// does not recover to the expected signer. Go's identity.Recover
+    /// applies exactly these rules (chain/sigparity_test.go).
     error BadSignature();
 
     /// @notice keccak256(chainId || channelId || amount || fee || hashlock).

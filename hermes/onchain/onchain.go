@@ -109,8 +109,7 @@ func (a *Chain) SettleConsumerPromise(ctx context.Context, consumer common.Addre
 	}
 	var pre [32]byte
 	copy(pre[:], r)
-	cp := chain.Promise{ChannelID: p.ChannelID, Amount: p.Amount, Fee: p.Fee, Hashlock: p.Hashlock, Signature: p.Signature}
-	rcpt, err := a.c.SettleConsumerPromise(ctx, a.c.ChannelAddress(consumer, a.hermes), cp, pre)
+	rcpt, err := a.c.SettleConsumerPromise(ctx, a.c.ChannelAddress(consumer, a.hermes), p, pre)
 	if err != nil {
 		return common.Hash{}, err
 	}

@@ -188,8 +188,7 @@ func TestHermesOnSimulatedChain(t *testing.T) {
 
 	// The provider settles the hermes promise on chain with its R.
 	provBefore, _ := c.TokenBalance(ctx, provider.Address())
-	if _, err := c.SettleProviderPromise(ctx, hermesAddr, provider.Address(),
-		chain.Promise{ChannelID: hp.ChannelID, Amount: hp.Amount, Fee: hp.Fee, Hashlock: hp.Hashlock, Signature: hp.Signature}, r2); err != nil {
+	if _, err := c.SettleProviderPromise(ctx, hermesAddr, provider.Address(), *hp, r2); err != nil {
 		t.Fatalf("provider settlement: %v", err)
 	}
 	provAfter, _ := c.TokenBalance(ctx, provider.Address())

@@ -7,6 +7,7 @@ package sigtest
 import (
 	"math/big"
 
+	"github.com/ethereum/go-ethereum/common/math"
 	"github.com/ethereum/go-ethereum/crypto"
 )
 
@@ -101,21 +102,21 @@ var Mutations = []Mutation{
 	{"r = r + N (same point mod N)", func(sig, _ []byte) []byte {
 		r := new(big.Int).Add(new(big.Int).SetBytes(sig[:32]), N)
 		if r.BitLen() > 256 {
-			r = new(big.Int).Sub(new(big.Int).Lsh(big.NewInt(1), 256), big.NewInt(1))
+			r = new(big.Int).Set(math.MaxBig256)
 		}
 		return setWord(sig, 0, r)
 	}},
 	{"s = s + N", func(sig, _ []byte) []byte {
 		s := new(big.Int).Add(new(big.Int).SetBytes(sig[32:64]), N)
 		if s.BitLen() > 256 {
-			s = new(big.Int).Sub(new(big.Int).Lsh(big.NewInt(1), 256), big.NewInt(1))
+			s = new(big.Int).Set(math.MaxBig256)
 		}
 		return setWord(sig, 32, s)
 	}},
 	{"s = N/2", func(sig, _ []byte) []byte { return setWord(sig, 32, HalfN) }},
 	{"s = N/2 + 1", func(sig, _ []byte) []byte { return setWord(sig, 32, new(big.Int).Add(HalfN, big.NewInt(1))) }},
 	{"r = 2^256-1", func(sig, _ []byte) []byte {
-		return setWord(sig, 0, new(big.Int).Sub(new(big.Int).Lsh(big.NewInt(1), 256), big.NewInt(1)))
+		return setWord(sig, 0, new(big.Int).Set(math.MaxBig256))
 	}},
 	{"r = arg (often not a curve x)", func(sig, arg []byte) []byte {
 		return setWord(sig, 0, new(big.Int).SetBytes(crypto.Keccak256(arg)))
