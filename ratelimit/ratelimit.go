@@ -26,7 +26,33 @@ type Keyed[K comparable] struct {
 	maxKeys int
 
 	mu      sync.Mutex
-	buckets *simplelru.LRU[K, *rate.Limiter]
+	buckets *simplelru.LRU[K, *bucket]
+}
+
+// bucket is one key's limiter and the latest time it was asked about.
+// x/time/rate moves a limiter's clock back when asked about an earlier
+// time and then refills from there again, minting tokens; concurrent
+// callers that read the clock before taking the lock arrive slightly out
+// of order, so each key's time is clamped to never go backwards.
+type bucket struct {
+	lim  *rate.Limiter
+	last time.Time
+}
+
+// at returns key's bucket, created full if unknown, and now clamped to be
+// no earlier than any time the bucket was asked about before. k.mu is held.
+func (k *Keyed[K]) at(key K, now time.Time) (*rate.Limiter, time.Time) {
+	b, found := k.buckets.Get(key)
+	if !found {
+		b = &bucket{lim: rate.NewLimiter(k.limit, k.burst)}
+		k.buckets.Add(key, b)
+	}
+	if now.Before(b.last) {
+		now = b.last
+	} else {
+		b.last = now
+	}
+	return b.lim, now
 }
 
 // New returns buckets that each allow burst events at once and refill at
@@ -36,7 +62,7 @@ func New[K comparable](limit rate.Limit, burst, maxKeys int) *Keyed[K] {
 	if maxKeys <= 0 {
 		maxKeys = DefaultMaxKeys
 	}
-	l, err := simplelru.NewLRU[K, *rate.Limiter](maxKeys, nil)
+	l, err := simplelru.NewLRU[K, *bucket](maxKeys, nil)
 	if err != nil { // only for a non-positive size, excluded above
 		panic(err)
 	}
@@ -64,12 +90,8 @@ func (k *Keyed[K]) Reserve(key K, now time.Time) (ok bool, retryAfter time.Durat
 		return true, 0
 	}
 	k.mu.Lock()
-	b, found := k.buckets.Get(key)
-	if !found {
-		b = rate.NewLimiter(k.limit, k.burst)
-		k.buckets.Add(key, b)
-	}
-	k.mu.Unlock()
+	defer k.mu.Unlock()
+	b, now := k.at(key, now)
 	if b.AllowN(now, 1) {
 		return true, 0
 	}
@@ -88,12 +110,8 @@ func (k *Keyed[K]) Charge(key K, n int, now time.Time) {
 		return
 	}
 	k.mu.Lock()
-	b, found := k.buckets.Get(key)
-	if !found {
-		b = rate.NewLimiter(k.limit, k.burst)
-		k.buckets.Add(key, b)
-	}
-	k.mu.Unlock()
+	defer k.mu.Unlock()
+	b, now := k.at(key, now)
 	b.ReserveN(now, min(n, k.burst)) // never cancelled: the tokens stay taken
 }
 

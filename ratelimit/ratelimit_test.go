@@ -86,3 +86,30 @@ func TestKeyedCharge(t *testing.T) {
 		t.Fatal("not allowed once the debt is paid")
 	}
 }
+
+// Callers read the clock before taking the lock, so concurrent events for
+// one key arrive slightly out of order. x/time/rate alone moves its clock
+// back on such an event and refills the gap again on the next one: an
+// origin that keeps events in flight would mint tokens.
+func TestKeyedOutOfOrderTimesMintNothing(t *testing.T) {
+	l := Every[string](time.Second, 10, 0)
+	t0 := time.Unix(1000, 0)
+	late := t0.Add(900 * time.Millisecond)
+	allowed := 0
+	for i := 0; i < 20; i++ {
+		// Alternate an event stamped late with one stamped early.
+		if l.Allow("a", late) {
+			allowed++
+		}
+		if l.Allow("a", t0) {
+			allowed++
+		}
+	}
+	// The burst of 10 plus nothing refilled by 900ms of one per second.
+	if allowed != 10 {
+		t.Fatalf("%d events allowed within 900ms, want the burst of 10", allowed)
+	}
+	if !l.Allow("a", late.Add(time.Second)) {
+		t.Fatal("not refilled after the interval")
+	}
+}
