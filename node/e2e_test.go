@@ -18,9 +18,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ethereum/go-ethereum/accounts/abi/bind"
+	"github.com/ethereum/go-ethereum/common"
 	"github.com/ethereum/go-ethereum/crypto"
 
 	"github.com/openmyst/openmyst/chain"
+	"github.com/openmyst/openmyst/chain/bindings"
 	"github.com/openmyst/openmyst/identity"
 	"github.com/openmyst/openmyst/market"
 	"github.com/openmyst/openmyst/p2p/sessionproto"
@@ -229,7 +232,13 @@ func testTopUpAfterStart(t *testing.T, ctx context.Context, d *Devnet, c *Consum
 		t.Fatal(err)
 	}
 	tx := d.Client.Transactor().Address()
-	txBefore := tokenBalance(t, ctx, d.Client, tx, tx)
+	// The transactor also earns settlement fees from the hermes's own
+	// settlement worker meanwhile, so its balance difference is not the
+	// registration fee: sum the token transfers from this channel to it.
+	head, err := d.Client.Backend().HeaderByNumber(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
 	if err := EnsureRegisteredFee(ctx, d.Client, signer, hermesID, e2eRegistrationFee, nil); err != nil {
 		t.Fatal(err)
 	}
@@ -237,7 +246,23 @@ func testTopUpAfterStart(t *testing.T, ctx context.Context, d *Devnet, c *Consum
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := new(big.Int).Sub(tokenBalance(t, ctx, d.Client, tx, tx), txBefore); st.Balance.Sign() != 0 || got.Cmp(e2eRegistrationFee) != 0 {
+	tok, err := bindings.NewMystTokenFilterer(d.Chain.Deployment().Token, d.Client.Backend())
+	if err != nil {
+		t.Fatal(err)
+	}
+	it, err := tok.FilterTransfer(&bind.FilterOpts{Start: head.Number.Uint64(), Context: ctx}, []common.Address{channel}, []common.Address{tx})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := new(big.Int)
+	for it.Next() {
+		got.Add(got, it.Event.Value)
+	}
+	if err := it.Error(); err != nil {
+		t.Fatal(err)
+	}
+	it.Close()
+	if st.Balance.Sign() != 0 || got.Cmp(e2eRegistrationFee) != 0 {
 		t.Fatalf("registration: channel left %s, transactor got %s, want 0 and the %s fee", st.Balance, got, e2eRegistrationFee)
 	}
 	c2, err := StartConsumer(ctx, ConsumerConfig{

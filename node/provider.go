@@ -529,8 +529,15 @@ func EnsureRegisteredFee(ctx context.Context, c *chain.Client, signer identity.S
 		return nil
 	}
 	progress(fmt.Sprintf("registering identity %s with hermes %s; waiting for the chain...", signer.Address().Hex(), hermesID.Hex()))
-	if _, _, err := c.RegisterIdentity(ctx, signer, hermesID, fee, common.Address{}); err != nil && !errors.Is(err, chain.ErrAlreadyRegistered) {
+	_, rc, err := c.RegisterIdentity(ctx, signer, hermesID, fee, common.Address{})
+	if err != nil && !errors.Is(err, chain.ErrAlreadyRegistered) {
 		return fmt.Errorf("node: register %s: %w", signer.Address().Hex(), err)
+	}
+	// Reads at "latest" after this (channel balance, logs) see the registration.
+	if err == nil && rc != nil {
+		if err := waitHead(ctx, c.Backend(), rc.BlockNumber); err != nil {
+			return fmt.Errorf("node: registration of %s mined: %w", signer.Address().Hex(), err)
+		}
 	}
 	progress(fmt.Sprintf("identity %s registered", signer.Address().Hex()))
 	return nil
