@@ -482,7 +482,31 @@ func (p *Settler) Settle(ctx context.Context) (Settlement, error) {
 	if err != nil {
 		return Settlement{}, fmt.Errorf("node: settle on chain: %w", err)
 	}
+	// A node can serve the receipt before its head moves to the receipt's
+	// block: wait for the head so that the next Earnings (read at
+	// "latest") sees this settlement instead of settling it again.
+	if err := waitHead(ctx, p.Chain.Backend(), rc.BlockNumber); err != nil {
+		return Settlement{}, fmt.Errorf("node: settlement %s mined: %w", rc.TxHash.Hex(), err)
+	}
 	return Settlement{Tx: rc.TxHash, Amount: new(big.Int).Set(lp.Amount)}, nil
+}
+
+// waitHead returns once b's head block is at least n.
+func waitHead(ctx context.Context, b chain.Backend, n *big.Int) error {
+	for {
+		h, err := b.HeaderByNumber(ctx, nil)
+		if err != nil {
+			return fmt.Errorf("chain head: %w", err)
+		}
+		if n == nil || h.Number.Cmp(n) >= 0 {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("waiting for block %s (head %s): %w", n, h.Number, ctx.Err())
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
 }
 
 // EnsureRegistered registers signer on chain with hermes unless it is
@@ -505,8 +529,15 @@ func EnsureRegisteredFee(ctx context.Context, c *chain.Client, signer identity.S
 		return nil
 	}
 	progress(fmt.Sprintf("registering identity %s with hermes %s; waiting for the chain...", signer.Address().Hex(), hermesID.Hex()))
-	if _, _, err := c.RegisterIdentity(ctx, signer, hermesID, fee, common.Address{}); err != nil && !errors.Is(err, chain.ErrAlreadyRegistered) {
+	_, rc, err := c.RegisterIdentity(ctx, signer, hermesID, fee, common.Address{})
+	if err != nil && !errors.Is(err, chain.ErrAlreadyRegistered) {
 		return fmt.Errorf("node: register %s: %w", signer.Address().Hex(), err)
+	}
+	// Reads at "latest" after this (channel balance, logs) see the registration.
+	if err == nil && rc != nil {
+		if err := waitHead(ctx, c.Backend(), rc.BlockNumber); err != nil {
+			return fmt.Errorf("node: registration of %s mined: %w", signer.Address().Hex(), err)
+		}
 	}
 	progress(fmt.Sprintf("identity %s registered", signer.Address().Hex()))
 	return nil

@@ -146,6 +146,11 @@ func Start(ctx context.Context, cfg Config) (*Chain, error) {
 	ec.SyncMode = ethconfig.FullSync
 	ec.TxPool.NoLocals = true
 	ec.Miner.GasPrice = big.NewInt(1)
+	// No log search index: eth_getLogs scans receipts (the dev chain is
+	// small), and reopening a data dir does not load the index's head
+	// filter maps, thousands of pebble reads that take tens of seconds
+	// under -race (pebble's race build checks every file reference).
+	ec.LogNoHistory = true
 	backend, err := eth.New(stack, &ec)
 	if err != nil {
 		return nil, fmt.Errorf("devchain: eth service: %w", err)

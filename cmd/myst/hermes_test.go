@@ -85,6 +85,7 @@ func TestHermesAgainstChainDev(t *testing.T) {
 		}
 		select {
 		case err := <-done:
+			done <- err // for the deferred check, which waits on done
 			t.Fatalf("myst hermes exited: %v", err)
 		case <-time.After(100 * time.Millisecond):
 		}
