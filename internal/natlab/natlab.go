@@ -431,7 +431,9 @@ func (s *Site) StartUPnP(tb testing.TB, extra ...string) *netns.Proc {
 	if err := os.WriteFile(path, []byte(conf), 0o600); err != nil {
 		tb.Fatal(err)
 	}
-	p := s.Router.Start(bin, "-f", path, "-d")
+	// Its own pid file: Debian's default /var/run/miniupnpd.pid would make
+	// two labs (tests of two packages at once) refuse each other.
+	p := s.Router.Start(bin, "-f", path, "-d", "-P", tb.TempDir()+"/miniupnpd.pid")
 	deadline := time.Now().Add(10 * time.Second)
 	for !strings.Contains(p.Output(), "Listening for NAT-PMP") {
 		select {
