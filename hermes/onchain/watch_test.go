@@ -2,10 +2,8 @@ package onchain
 
 import (
 	"context"
-	"crypto/ecdsa"
 	"errors"
 	"log/slog"
-	"math/big"
 	"path/filepath"
 	"sync"
 	"testing"
@@ -14,10 +12,6 @@ import (
 	"github.com/ethereum/go-ethereum"
 	"github.com/ethereum/go-ethereum/common"
 	"github.com/ethereum/go-ethereum/core/types"
-	"github.com/ethereum/go-ethereum/crypto"
-	"github.com/ethereum/go-ethereum/eth/ethconfig"
-	"github.com/ethereum/go-ethereum/ethclient/simulated"
-	"github.com/ethereum/go-ethereum/node"
 
 	"github.com/openmyst/openmyst/chain"
 	"github.com/openmyst/openmyst/hermes"
@@ -45,42 +39,8 @@ func (r *rangeLimited) FilterLogs(ctx context.Context, q ethereum.FilterQuery) (
 func TestWatchResumesAcrossRestartOnRangeLimitedEndpoint(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	deployer, txKey, opKey := key(t), key(t), key(t)
-	alloc := types.GenesisAlloc{}
-	for _, k := range []*ecdsa.PrivateKey{deployer, txKey, opKey} {
-		alloc[crypto.PubkeyToAddress(k.PublicKey)] = types.Account{Balance: new(big.Int).Mul(big.NewInt(1000), big.NewInt(1e18))}
-	}
-	sim := simulated.NewBackend(alloc, func(_ *node.Config, ec *ethconfig.Config) { ec.Genesis.Config = chain.DevChainConfig() })
-	defer sim.Close()
-	b := &rangeLimited{autoCommit: &autoCommit{Client: sim.Client(), sim: sim}, max: 2}
+	c, hermesAddr, _ := newSimHermes(ctx, t, 0, func(ac *autoCommit) chain.Backend { return &rangeLimited{autoCommit: ac, max: 2} })
 	quiet := slog.New(slog.DiscardHandler)
-	dtx, err := chain.NewTransactor(ctx, b, deployer, quiet)
-	if err != nil {
-		t.Fatal(err)
-	}
-	dep, err := chain.Deploy(ctx, dtx, chain.DeployParams{Faucet: true, MinHermesStake: chain.MYST(10), ExitTimelock: time.Hour, FeeNoticeDelay: time.Hour})
-	if err != nil {
-		t.Fatal(err)
-	}
-	opTx, err := chain.NewTransactor(ctx, b, opKey, quiet)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tx, err := chain.NewTransactor(ctx, b, txKey, quiet)
-	if err != nil {
-		t.Fatal(err)
-	}
-	c, err := chain.NewClient(ctx, b, dep, tx, quiet)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := c.Mint(ctx, opTx.Address(), chain.MYST(100)); err != nil {
-		t.Fatal(err)
-	}
-	hermesAddr, err := chain.RegisterHermes(ctx, opTx, dep, chain.HermesParams{Stake: chain.MYST(100), MinChannelStake: chain.MYST(50), MaxChannelStake: chain.MYST(1000)})
-	if err != nil {
-		t.Fatal(err)
-	}
 	consumer := identity.NewKeySigner(key(t))
 	channel := c.ChannelAddress(consumer.Address(), hermesAddr)
 	if _, err := c.Mint(ctx, channel, chain.MYST(1)); err != nil {
