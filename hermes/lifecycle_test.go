@@ -4,6 +4,7 @@ import (
 	"context"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -166,4 +167,102 @@ func TestSettleRacesAreHarmless(t *testing.T) {
 			t.Fatalf("next pass: %d %v, want nothing to do", n, err)
 		}
 	})
+}
+
+// TestSettlementLeaseAcrossProcesses: two hermes services sharing one
+// database (as two `myst hermes` processes on one PostgreSQL do) settle one
+// at a time: while one holds the settlement lease the other sends nothing,
+// and it takes over when the holder stops or its lease runs out.
+func TestSettlementLeaseAcrossProcesses(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "hermes.db")
+	open := func() store.Store {
+		st, err := store.OpenSQLite(ctx, path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return st
+	}
+	chain := newFakeChain(testHermes)
+	var now atomic.Int64
+	now.Store(time.Unix(1_800_000_000, 0).UnixNano())
+	clock := func(c *Config) {
+		c.clock = func() time.Time { return time.Unix(0, now.Load()) }
+		c.SettleLeaseTTL = time.Minute
+	}
+	a := newEnvStore(t, open(), chain, clock)
+	b := newEnvStore(t, open(), chain, clock)
+
+	prov := testSigner("p").Address()
+	settleable := func(label string) {
+		t.Helper()
+		c := testSigner("c " + label)
+		chain.register(c.Address(), 1000)
+		r := secret(label)
+		if _, err := a.svc.Exchange(ctx, msg(t, c, prov, 1, 100, 100, r)); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := a.svc.Reveal(ctx, prov, payments.Hashlock(r), r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	calls := func() int {
+		chain.mu.Lock()
+		defer chain.mu.Unlock()
+		return chain.settleCalls
+	}
+
+	settleable("1")
+	// Both passes read the consumer before either sends: without the lease
+	// both would send a transaction.
+	chain.beforeSettle = func(common.Address, payments.Promise, []byte) { time.Sleep(50 * time.Millisecond) }
+	var wg sync.WaitGroup
+	sent := make([]int, 2)
+	for i, e := range []*env{a, b} {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			n, err := e.svc.SettleOnce(ctx)
+			if err != nil {
+				t.Errorf("pass %d: %v", i, err)
+			}
+			sent[i] = n
+		}()
+	}
+	wg.Wait()
+	if calls() != 1 || sent[0]+sent[1] != 1 {
+		t.Fatalf("%d settlement transactions sent (passes reported %v); want exactly one", calls(), sent)
+	}
+	holder, other := a, b
+	if sent[1] == 1 {
+		holder, other = b, a
+	}
+
+	// The holder keeps the lease: the other sends nothing for new work.
+	settleable("2")
+	if n, err := other.svc.SettleOnce(ctx); err != nil || n != 0 {
+		t.Fatalf("non-holder pass: %d %v; want 0 while the lease is held", n, err)
+	}
+	if calls() != 1 {
+		t.Fatalf("non-holder sent a transaction")
+	}
+	// Until the holder's lease runs out (it paused, or died without
+	// releasing): then the other takes over.
+	now.Add(int64(61 * time.Second))
+	if n, err := other.svc.SettleOnce(ctx); err != nil || n != 1 {
+		t.Fatalf("takeover pass: %d %v; want the pending settlement sent", n, err)
+	}
+	// The old holder, back from its pause, no longer sends.
+	settleable("3")
+	if n, err := holder.svc.SettleOnce(ctx); err != nil || n != 0 {
+		t.Fatalf("old holder pass: %d %v; want 0 after losing the lease", n, err)
+	}
+	if calls() != 2 {
+		t.Fatalf("%d settlement transactions, want 2", calls())
+	}
+	// A holder that stops hands the lease over at once.
+	other.stop()
+	if n, err := holder.svc.SettleOnce(ctx); err != nil || n != 1 {
+		t.Fatalf("pass after the holder stopped: %d %v; want the pending settlement sent", n, err)
+	}
 }

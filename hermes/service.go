@@ -2,12 +2,14 @@ package hermes
 
 import (
 	"context"
+	"crypto/rand"
 	"encoding/binary"
 	"errors"
 	"fmt"
 	"log/slog"
 	"math/big"
 	"net/netip"
+	"os"
 	"runtime"
 	"sync"
 	"sync/atomic"
@@ -50,6 +52,11 @@ type Config struct {
 	SettleThreshold *big.Int
 	// SettleInterval is how often the settlement worker runs (default 30s).
 	SettleInterval time.Duration
+	// SettleLeaseTTL is how long one hermes process keeps the settlement
+	// lease without renewing it (default 2×SettleInterval + 1m). Processes
+	// sharing a store settle one at a time: whoever holds the lease; the
+	// others take over when it runs out (its holder stopped or died).
+	SettleLeaseTTL time.Duration
 	// ChannelCacheTTL bounds how long an on-chain channel read is trusted
 	// without an event (default 1m).
 	ChannelCacheTTL time.Duration
@@ -208,6 +215,9 @@ type Service struct {
 	// settleMu makes settlement passes (the worker's and SettleOnce
 	// callers') run one at a time, so two never send the same promise.
 	settleMu sync.Mutex
+	// holder names this Service as a holder of the store's settlement
+	// lease (random, so two processes never share it).
+	holder string
 
 	// cpu admits GOMAXPROCS-1 (at least 1) requests at a time into their
 	// CPU-bound part (signature checks, rules, signing), so hundreds of
@@ -246,6 +256,9 @@ func New(cfg Config, st store.Store, chain Chain) (*Service, error) {
 	}
 	if cfg.SettleInterval <= 0 {
 		cfg.SettleInterval = 30 * time.Second
+	}
+	if cfg.SettleLeaseTTL <= 0 {
+		cfg.SettleLeaseTTL = 2*cfg.SettleInterval + time.Minute
 	}
 	if cfg.ChannelCacheTTL <= 0 {
 		cfg.ChannelCacheTTL = time.Minute
@@ -290,6 +303,12 @@ func New(cfg Config, st store.Store, chain Chain) (*Service, error) {
 	for i := range s.ops {
 		s.ops[i] = make(chan *op, 4*cfg.MaxBatch)
 	}
+	var hb [12]byte
+	if _, err := rand.Read(hb[:]); err != nil {
+		return nil, fmt.Errorf("hermes: lease holder id: %w", err)
+	}
+	host, _ := os.Hostname()
+	s.holder = fmt.Sprintf("%s/%d/%x", host, os.Getpid(), hb)
 	s.gen.Store(1)
 	return s, nil
 }

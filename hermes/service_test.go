@@ -33,6 +33,8 @@ type env struct {
 	chain *fakeChain
 	op    identity.Signer
 	reg   *prometheus.Registry
+	// stop ends the service's Run and waits for it (idempotent).
+	stop func()
 }
 
 // newEnv runs a Service on a fresh SQLite store and a fake chain; the test's
@@ -61,9 +63,9 @@ func newEnvStore(t *testing.T, st store.Store, chain *fakeChain, mod func(*Confi
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { defer close(done); _ = svc.Run(ctx) }()
+	e.stop = func() { cancel(); <-done }
 	t.Cleanup(func() {
-		cancel()
-		<-done
+		e.stop()
 		_ = st.Close()
 	})
 	return e

@@ -3,15 +3,29 @@ package hermes
 import (
 	"context"
 	"errors"
+	"fmt"
 	"math/big"
 	"time"
 
 	"github.com/openmyst/openmyst/hermes/store"
 )
 
+// settleLease names the store lease whose holder settles: settlement sends
+// transactions from the operator key (one nonce sequence), and a promise
+// settled twice costs the gas of the refused second transaction.
+const settleLease = "hermes-settlement"
+
 func (s *Service) settleLoop(ctx context.Context) {
 	t := time.NewTicker(s.cfg.SettleInterval)
 	defer t.Stop()
+	defer func() {
+		// Hand the lease over now rather than after its TTL.
+		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer cancel()
+		if err := s.st.ReleaseLease(rctx, settleLease, s.holder); err != nil {
+			s.log.Warn("hermes: release settlement lease", "err", err)
+		}
+	}()
 	for {
 		select {
 		case <-ctx.Done():
@@ -29,10 +43,16 @@ func (s *Service) settleLoop(ctx context.Context) {
 // revealed promise on chain and records it. It reconciles each consumer's
 // settled amount from the chain first. It returns how many settlements
 // were sent; errors of single consumers are logged and counted, and the
-// first is returned after the pass. Passes run one at a time.
+// first is returned after the pass. Passes run one at a time, in one
+// process at a time among those sharing the store: a pass runs only while
+// this Service holds the store's settlement lease (renewed before each
+// settlement), and otherwise returns 0 and no error.
 func (s *Service) SettleOnce(ctx context.Context) (int, error) {
 	s.settleMu.Lock()
 	defer s.settleMu.Unlock()
+	if held, err := s.holdSettleLease(ctx); err != nil || !held {
+		return 0, err
+	}
 	consumers, err := s.st.Consumers(ctx)
 	if err != nil {
 		return 0, err
@@ -45,6 +65,12 @@ func (s *Service) SettleOnce(ctx context.Context) (int, error) {
 		}
 		if new(big.Int).Sub(c.Promised, c.Settled).Cmp(s.cfg.SettleThreshold) < 0 {
 			continue
+		}
+		// Renew before each transaction: a pass may outlast the TTL
+		// (receipts wait for blocks), and a process that lost the lease
+		// (paused past its TTL) must stop sending.
+		if held, err := s.holdSettleLease(ctx); err != nil || !held {
+			return sent, err
 		}
 		ok, err := s.settleConsumer(ctx, c)
 		if err != nil {
@@ -60,6 +86,19 @@ func (s *Service) SettleOnce(ctx context.Context) (int, error) {
 		}
 	}
 	return sent, first
+}
+
+// holdSettleLease takes or renews the settlement lease; false means
+// another process holds it.
+func (s *Service) holdSettleLease(ctx context.Context) (bool, error) {
+	held, err := s.st.AcquireLease(ctx, settleLease, s.holder, s.now(), s.cfg.SettleLeaseTTL)
+	if err != nil {
+		return false, fmt.Errorf("hermes: settlement lease: %w", err)
+	}
+	if !held {
+		s.log.Debug("hermes: another process holds the settlement lease")
+	}
+	return held, nil
 }
 
 func (s *Service) settleConsumer(ctx context.Context, c store.Consumer) (bool, error) {

@@ -58,7 +58,7 @@ func testUpgradeFromV1(t *testing.T, v1 *sqlStore, reopen func() Store) {
 	s := reopen()
 	defer s.Close()
 	st, err := s.Stats(ctx)
-	if err != nil || st.SchemaVersion != 3 {
+	if err != nil || st.SchemaVersion != 4 {
 		t.Fatalf("stats after upgrade %+v %v", st, err)
 	}
 	c, ags, err := s.Consumer(ctx, common.HexToAddress(consumer))

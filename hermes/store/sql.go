@@ -153,6 +153,15 @@ func (s *sqlStore) migrations() []migration {
 		// uniqueness is the same). Every accept dirtied a random leaf page
 		// of each; each dirty page is a WAL frame written at commit.
 		{fn: mergeDigestIndex},
+		// 4: named leases. Several hermes processes share one database;
+		// work that must run in one of them at a time (settlement: one
+		// operator key, one nonce sequence, and a settlement the chain
+		// refuses still costs gas) is done by whoever holds its lease.
+		{sql: `CREATE TABLE leases (
+			name TEXT PRIMARY KEY,
+			holder TEXT NOT NULL,
+			expires_at BIGINT NOT NULL
+		)`},
 	}
 	for i := range m {
 		m[i].sql = r.Replace(m[i].sql)
@@ -764,6 +773,35 @@ func (s *sqlStore) SetSettled(ctx context.Context, consumer common.Address, sett
 	})
 	if err != nil {
 		return fmt.Errorf("store: set settled of %s: %w", consumer.Hex(), err)
+	}
+	return nil
+}
+
+// AcquireLease implements Store. One statement decides it: the row is
+// inserted, or updated when this holder already has it or its holder's
+// lease has run out; otherwise nothing is written and the lease is not ours.
+func (s *sqlStore) AcquireLease(ctx context.Context, name, holder string, now time.Time, ttl time.Duration) (bool, error) {
+	if name == "" || holder == "" || ttl <= 0 {
+		return false, fmt.Errorf("store: acquire lease %q: empty name or holder, or ttl %v", name, ttl)
+	}
+	res, err := s.w.ExecContext(ctx, s.q(`INSERT INTO leases (name, holder, expires_at) VALUES (?, ?, ?)
+		ON CONFLICT (name) DO UPDATE SET holder = excluded.holder, expires_at = excluded.expires_at
+		WHERE leases.holder = excluded.holder OR leases.expires_at <= ?`),
+		name, holder, now.Add(ttl).UnixNano(), now.UnixNano())
+	if err != nil {
+		return false, fmt.Errorf("store: acquire lease %q: %w", name, err)
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return false, fmt.Errorf("store: acquire lease %q: %w", name, err)
+	}
+	return n == 1, nil
+}
+
+// ReleaseLease implements Store.
+func (s *sqlStore) ReleaseLease(ctx context.Context, name, holder string) error {
+	if _, err := s.w.ExecContext(ctx, s.q(`DELETE FROM leases WHERE name = ? AND holder = ?`), name, holder); err != nil {
+		return fmt.Errorf("store: release lease %q: %w", name, err)
 	}
 	return nil
 }

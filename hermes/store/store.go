@@ -144,6 +144,15 @@ type Store interface {
 	// SetSettled raises a consumer's settled amount to settled (never lowers
 	// it) and records s when non-nil.
 	SetSettled(ctx context.Context, consumer common.Address, settled *big.Int, s *Settlement) error
+	// AcquireLease takes the named lease for holder until now+ttl, or
+	// renews it when holder has it already. It returns false, writing
+	// nothing, while another holder's lease has not expired at now.
+	// Holders on several hosts compare their own clocks: leases assume
+	// clocks agree to well within ttl.
+	AcquireLease(ctx context.Context, name, holder string, now time.Time, ttl time.Duration) (bool, error)
+	// ReleaseLease ends holder's lease on name; it does nothing when
+	// holder does not hold it.
+	ReleaseLease(ctx context.Context, name, holder string) error
 	// Settlements lists a consumer's recorded settlements, oldest first.
 	Settlements(ctx context.Context, consumer common.Address) ([]Settlement, error)
 	// Stats returns totals over the whole store (for checks and metrics).

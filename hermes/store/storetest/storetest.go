@@ -7,6 +7,7 @@ import (
 	"errors"
 	"math/big"
 	"testing"
+	"time"
 
 	"github.com/ethereum/go-ethereum/common"
 	"github.com/ethereum/go-ethereum/crypto"
@@ -75,6 +76,51 @@ func Run(t *testing.T, open Opener) {
 	t.Run("RevealAndSettle", func(t *testing.T) { testRevealAndSettle(t, open) })
 	t.Run("Restart", func(t *testing.T) { testRestart(t, open) })
 	t.Run("LatePromise", func(t *testing.T) { testLatePromise(t, open) })
+	t.Run("Leases", func(t *testing.T) { testLeases(t, open) })
+}
+
+// testLeases: one holder at a time, renewal by the holder, takeover only
+// after expiry, release, and leases surviving a restart.
+func testLeases(t *testing.T, open Opener) {
+	ctx := context.Background()
+	s, reopen := open(t)
+	now := time.Unix(1_800_000_000, 0)
+	ttl := time.Minute
+	must := func(want bool, name, holder string, at time.Time) {
+		t.Helper()
+		got, err := s.AcquireLease(ctx, name, holder, at, ttl)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got != want {
+			t.Fatalf("AcquireLease(%s, %s, +%v) = %v, want %v", name, holder, at.Sub(now), got, want)
+		}
+	}
+	must(true, "settle", "a", now)
+	must(false, "settle", "b", now.Add(time.Second))
+	must(true, "other", "b", now.Add(time.Second))     // leases are independent
+	must(true, "settle", "a", now.Add(50*time.Second)) // renew: now until +110s
+	must(false, "settle", "b", now.Add(100*time.Second))
+	must(true, "settle", "b", now.Add(110*time.Second)) // a's lease ran out
+	must(false, "settle", "a", now.Add(111*time.Second))
+	if err := s.ReleaseLease(ctx, "settle", "a"); err != nil { // not a's: no effect
+		t.Fatal(err)
+	}
+	must(false, "settle", "a", now.Add(112*time.Second))
+	if err := s.ReleaseLease(ctx, "settle", "b"); err != nil {
+		t.Fatal(err)
+	}
+	must(true, "settle", "a", now.Add(113*time.Second))
+	if _, err := s.AcquireLease(ctx, "", "a", now, ttl); err == nil {
+		t.Fatal("empty lease name accepted")
+	}
+	if _, err := s.AcquireLease(ctx, "settle", "a", now, 0); err == nil {
+		t.Fatal("zero ttl accepted")
+	}
+	s.Close()
+	s = reopen()
+	defer s.Close()
+	must(false, "settle", "b", now.Add(114*time.Second)) // durable
 }
 
 func testEmpty(t *testing.T, open Opener) {
@@ -294,7 +340,7 @@ func testRestart(t *testing.T, open Opener) {
 		t.Fatal(err)
 	}
 	st, _ := s.Stats(ctx)
-	if st.SchemaVersion != 3 || st.Exchanges != 1 {
+	if st.SchemaVersion != 4 || st.Exchanges != 1 {
 		t.Fatalf("stats after restart %+v", st)
 	}
 }
