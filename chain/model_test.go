@@ -118,6 +118,7 @@ func TestProviderChannelMatchesModel(t *testing.T) {
 		penalty                      bool
 		limitHits, balanceHits, oks  int
 		penaltyEntered, penaltyLefts int
+		feeRefusals, paidFees        int
 	)
 	if _, err := e.client.Mint(e.ctx, e.client.tx.Address(), MYST(1000)); err != nil {
 		t.Fatal(err)
@@ -161,8 +162,33 @@ func TestProviderChannelMatchesModel(t *testing.T) {
 		if amount.Sign() < 0 {
 			amount.SetInt64(0)
 		}
+		// A transactor fee: none, small, about what the settlement pays
+		// (so fees exceed it once the hermes fee is added), or above the
+		// amount.
+		fee := new(big.Int)
+		switch rng.IntN(5) {
+		case 1:
+			fee.Quo(unit, big.NewInt(10))
+		case 2:
+			fee.Sub(amount, settled)
+			if fee.Sign() < 0 {
+				fee.SetInt64(0)
+			}
+			fee.Sub(fee, big.NewInt(int64(rng.IntN(3))))
+			if fee.Sign() < 0 {
+				fee.SetInt64(0)
+			}
+		case 3:
+			fee.Add(amount, big.NewInt(1))
+		}
 		pre, lock := secret(byte(step))
-		p := signedPromise(t, e.operator, id, pcid, amount, new(big.Int), lock)
+		p := signedPromise(t, e.operator, id, pcid, amount, fee, lock)
+
+		// Go's verdict from the chain's state, as a provider computes it
+		// before sending (chain.ProviderPayoutNow), and the independent
+		// bookkeeping of this test must agree with each other and with the
+		// contract.
+		goPay, goErr := e.client.ProviderPayoutNow(e.ctx, e.hermes, provider.Address(), p)
 		_, err := e.client.SettleProviderPromise(e.ctx, e.hermes, provider.Address(), p, pre)
 
 		var want error
@@ -175,7 +201,10 @@ func TestProviderChannelMatchesModel(t *testing.T) {
 		if avail.Sign() < 0 {
 			avail.SetInt64(0)
 		}
+		hfee := new(big.Int)
 		switch {
+		case fee.Cmp(amount) > 0:
+			want = ErrFeeAboveAmount
 		case amount.Cmp(settled) <= 0:
 			want = ErrNothingToSettle
 		default:
@@ -188,28 +217,37 @@ func TestProviderChannelMatchesModel(t *testing.T) {
 				paid.Set(avail)
 				balanceHits++
 			}
-			if paid.Sign() == 0 {
+			if !penalty {
+				hfee.Mul(paid, big.NewInt(feeBps)).Quo(hfee, big.NewInt(10000))
+			}
+			switch {
+			case paid.Sign() == 0:
 				want = ErrInsufficientHermesBalance
+			case new(big.Int).Add(fee, hfee).Cmp(paid) > 0:
+				want = ErrFeeAboveAmount
+				feeRefusals++
 			}
 		}
+		if (goErr == nil) != (err == nil) || (want != nil && (!errors.Is(goErr, want) || !errors.Is(err, want))) {
+			t.Fatalf("step %d: amount %s fee %s settled %s stake %s bal %s: chain %v, Go %v, model %v", step, amount, fee, settled, stake, hermesBal, err, goErr, want)
+		}
 		if want != nil {
-			if !errors.Is(err, want) {
-				t.Fatalf("step %d: got %v, want %v", step, err, want)
-			}
 			continue
 		}
 		if err != nil {
 			t.Fatalf("step %d: amount %s settled %s stake %s bal %s: %v", step, amount, settled, stake, hermesBal, err)
 		}
-		oks++
-		hfee := new(big.Int)
-		if !penalty {
-			hfee.Mul(paid, big.NewInt(feeBps)).Quo(hfee, big.NewInt(10000))
+		if goPay.Paid.Cmp(paid) != 0 || goPay.HermesFee.Cmp(hfee) != 0 || goPay.TransactorFee.Cmp(fee) != 0 {
+			t.Fatalf("step %d: Go payout %+v, model paid %s hermes fee %s fee %s", step, goPay, paid, hfee, fee)
 		}
+		oks++
 		settled.Add(settled, paid)
 		out := new(big.Int).Sub(paid, hfee)
 		hermesBal.Sub(hermesBal, out)
-		benGot.Add(benGot, out)
+		benGot.Add(benGot, new(big.Int).Sub(out, fee))
+		if fee.Sign() > 0 {
+			paidFees++
+		}
 		if !penalty && hermesBal.Cmp(new(big.Int).Add(hermesStake, stake)) < 0 {
 			penalty = true
 			penaltyEntered++
@@ -226,8 +264,139 @@ func TestProviderChannelMatchesModel(t *testing.T) {
 		}
 	}
 	wantBalance(t, e, provider.Address(), benGot, "provider beneficiary")
-	t.Logf("settlements %d, limit hits %d, balance hits %d, penalties %d entered %d left", oks, limitHits, balanceHits, penaltyEntered, penaltyLefts)
-	if oks == 0 || limitHits == 0 || balanceHits == 0 {
+	t.Logf("settlements %d (%d with a transactor fee), limit hits %d, balance hits %d, fees above the payout %d, penalties %d entered %d left",
+		oks, paidFees, limitHits, balanceHits, feeRefusals, penaltyEntered, penaltyLefts)
+	if oks == 0 || limitHits == 0 || balanceHits == 0 || feeRefusals == 0 || paidFees == 0 {
 		t.Fatal("random walk did not exercise limits; change the seed")
+	}
+}
+
+// FuzzProviderPayout drives one hermes's provider channel with fuzzed
+// settlements (amount relative to what is settled, transactor fee, stake
+// and hermes balance changes) and checks that chain.ProviderPayoutNow, the
+// Go verdict a provider computes before sending, agrees with the contract
+// on every outcome: the same refusal, or the same payout (the channel's
+// settled amount and the beneficiary's balance move by exactly what Go
+// said). The chain state carries over between inputs, so later
+// settlements (above a non-zero settled amount, near the limits) are
+// covered.
+func FuzzProviderPayout(f *testing.F) {
+	e := newEnv(f, hermesOpts{feeBps: 1500, minStake: MYST(2), maxStake: MYST(40), stake: MYST(20)})
+	provider, _ := e.registered(nil)
+	pcid := payments.ProviderChannelID(provider.Address(), e.hermes)
+	if _, err := e.client.Mint(e.ctx, e.client.tx.Address(), MYST(100000)); err != nil {
+		f.Fatal(err)
+	}
+	for _, seed := range []struct {
+		delta, fee int64
+		stake      uint8
+		mint       uint8
+	}{
+		{3, 0, 0, 0}, {1, 0, 0, 0}, {-1, 0, 0, 0}, {0, 0, 0, 0}, {5, 1, 0, 0},
+		{2, 2, 0, 0}, {2, 3, 0, 0}, {50, 0, 3, 0}, {1000, 7, 0, 50}, {4, 4, 0, 0},
+		{1, -1, 0, 0}, {30, 29, 0, 9},
+	} {
+		f.Add(seed.delta, seed.fee, seed.stake, seed.mint)
+	}
+	step := byte(0)
+	unit := new(big.Int).Quo(MYST(1), big.NewInt(4))
+	f.Fuzz(func(t *testing.T, delta, fee int64, stake, mint uint8) {
+		ctx := e.ctx
+		step++
+		if mint > 0 {
+			if _, err := e.client.Mint(ctx, e.hermes, new(big.Int).Mul(big.NewInt(int64(mint)), unit)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if stake > 0 {
+			// Refused outside [min, max] stake: fine, the state stays.
+			_, _ = e.client.IncreaseStake(ctx, e.hermes, provider.Address(), new(big.Int).Mul(big.NewInt(int64(stake)), MYST(1)))
+		}
+		before, err := e.client.ProviderChannel(ctx, e.hermes, provider.Address())
+		if err != nil {
+			t.Fatal(err)
+		}
+		amount := new(big.Int).Add(before.Settled, new(big.Int).Mul(big.NewInt(delta%1_000_000), unit))
+		if amount.Sign() < 0 {
+			amount.SetInt64(0)
+		}
+		// fee < 0 means "the whole increment minus |fee| wei": fees at the
+		// edge of what the payout can carry.
+		txFee := big.NewInt(fee % 1_000_000)
+		if fee < 0 {
+			txFee.Sub(amount, before.Settled)
+			txFee.Add(txFee, big.NewInt(fee%1_000))
+			if txFee.Sign() < 0 {
+				txFee.SetInt64(0)
+			}
+		} else {
+			txFee.Mul(txFee, unit)
+		}
+		pre, lock := secret(step)
+		p := signedPromise(t, e.operator, e.client.ChainID(), pcid, amount, txFee, lock)
+		goPay, goErr := e.client.ProviderPayoutNow(ctx, e.hermes, provider.Address(), p)
+		ben0, err := e.client.TokenBalance(ctx, provider.Address())
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, chainErr := e.client.SettleProviderPromise(ctx, e.hermes, provider.Address(), p, pre)
+		if (goErr == nil) != (chainErr == nil) {
+			t.Fatalf("amount %s fee %s settled %s: Go %v, chain %v", amount, txFee, before.Settled, goErr, chainErr)
+		}
+		if chainErr != nil {
+			for _, s := range []error{ErrFeeAboveAmount, ErrNothingToSettle, ErrInsufficientHermesBalance, ErrZeroChannelLimit, ErrAmountTooLarge, ErrNotActive} {
+				if errors.Is(chainErr, s) != errors.Is(goErr, s) {
+					t.Fatalf("amount %s fee %s: chain refused with %v, Go with %v", amount, txFee, chainErr, goErr)
+				}
+			}
+			return
+		}
+		after, err := e.client.ProviderChannel(ctx, e.hermes, provider.Address())
+		if err != nil {
+			t.Fatal(err)
+		}
+		ben1, err := e.client.TokenBalance(ctx, provider.Address())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := new(big.Int).Sub(after.Settled, before.Settled); got.Cmp(goPay.Paid) != 0 {
+			t.Fatalf("channel paid %s, Go said %s", got, goPay.Paid)
+		}
+		if got := new(big.Int).Sub(ben1, ben0); got.Cmp(goPay.Beneficiary) != 0 {
+			t.Fatalf("beneficiary got %s, Go said %s", got, goPay.Beneficiary)
+		}
+	})
+}
+
+// TestProviderPayoutOfRefusesLikeTheContract pins the cases a check on the
+// promise alone gets wrong: after a first settlement, the fees must fit in
+// what this settlement pays, not in the cumulative amount.
+func TestProviderPayoutOfRefusesLikeTheContract(t *testing.T) {
+	h := HermesState{Status: HermesActive, FeeBps: 2000, MinChannelStake: big.NewInt(1000), Balance: big.NewInt(10_000), TotalProviderStake: new(big.Int)}
+	ch := ProviderChannelState{Settled: big.NewInt(990), Stake: new(big.Int)}
+	p := payments.Promise{Amount: big.NewInt(1000), Fee: big.NewInt(20)}
+	if _, err := ProviderPayoutOf(p, ch, h); !errors.Is(err, ErrFeeAboveAmount) {
+		t.Fatalf("fee 20 on a settlement paying 10: %v, want ErrFeeAboveAmount", err)
+	}
+	p.Fee = big.NewInt(8) // 8 + 20% of 10 = 10: exactly what is paid
+	got, err := ProviderPayoutOf(p, ch, h)
+	if err != nil || got.Paid.Int64() != 10 || got.HermesFee.Int64() != 2 || got.Beneficiary.Int64() != 0 {
+		t.Fatalf("payout %+v %v, want paid 10, hermes fee 2, beneficiary 0", got, err)
+	}
+	h.Status = HermesPenalty // no hermes fee in penalty
+	if got, err := ProviderPayoutOf(p, ch, h); err != nil || got.HermesFee.Sign() != 0 || got.Beneficiary.Int64() != 2 {
+		t.Fatalf("penalty payout %+v %v", got, err)
+	}
+	h.Status = HermesActive
+	h.Balance = big.NewInt(0)
+	if _, err := ProviderPayoutOf(p, ch, h); !errors.Is(err, ErrInsufficientHermesBalance) {
+		t.Fatalf("empty hermes: %v", err)
+	}
+	h.Balance, h.MinChannelStake = big.NewInt(10_000), new(big.Int)
+	if _, err := ProviderPayoutOf(p, ch, h); !errors.Is(err, ErrZeroChannelLimit) {
+		t.Fatalf("no stake and no minimum: %v", err)
+	}
+	if _, err := ProviderPayoutOf(payments.Promise{Amount: big.NewInt(990), Fee: new(big.Int)}, ch, h); !errors.Is(err, ErrNothingToSettle) {
+		t.Fatalf("amount at settled: %v", err)
 	}
 }

@@ -11,6 +11,7 @@ import (
 
 	"github.com/openmyst/openmyst/chain"
 	hclient "github.com/openmyst/openmyst/hermes/client"
+	"github.com/openmyst/openmyst/payments"
 )
 
 // HermesTLS is how a node trusts its hermes's HTTPS API.
@@ -54,6 +55,22 @@ func (h HermesTerms) HermesTerms(ctx context.Context, hermes common.Address) (hc
 		ChainID: h.C.ChainID(), Operator: t.Operator, FeeBps: t.FeeBps, PendingFeeBps: t.PendingFeeBps,
 		FeeEffectiveAt: t.FeeEffectiveAt, FeeNoticeDelay: t.FeeNoticeDelay, ChainTime: t.BlockTime,
 	}, nil
+}
+
+// ProviderSettlement implements hclient.Chain with chain.ProviderPayoutNow,
+// the Go twin of the contract's settlement arithmetic.
+func (h HermesTerms) ProviderSettlement(ctx context.Context, hermes, provider common.Address, p payments.Promise) error {
+	_, err := h.C.ProviderPayoutNow(ctx, hermes, provider, p)
+	if err == nil {
+		return nil
+	}
+	for _, refusal := range []error{chain.ErrNothingToSettle, chain.ErrFeeAboveAmount, chain.ErrInsufficientHermesBalance,
+		chain.ErrZeroChannelLimit, chain.ErrAmountTooLarge, chain.ErrNotActive, chain.ErrBadAmount} {
+		if errors.Is(err, refusal) {
+			return fmt.Errorf("%w: %w", hclient.ErrNotSettleable, err)
+		}
+	}
+	return err
 }
 
 var _ hclient.Chain = HermesTerms{}

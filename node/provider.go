@@ -458,17 +458,18 @@ func (p *Settler) Settle(ctx context.Context) (Settlement, error) {
 	if lp == nil {
 		return Settlement{}, ErrNothingToSettle
 	}
-	// The hermes's view is its own claim: check the promise against the
-	// chain before paying gas for it.
-	if err := p.Client.CheckSettleable(ctx, p.Provider, lp); err != nil {
-		return Settlement{}, fmt.Errorf("node: the hermes's latest promise: %w", err)
-	}
 	e, err := p.Earnings(ctx)
 	if err != nil {
 		return Settlement{}, err
 	}
 	if e.Unsettled.Sign() <= 0 {
 		return Settlement{}, ErrNothingToSettle
+	}
+	// The hermes's view is its own claim: check the promise against the
+	// chain (signer, channel, and what the contract would pay for it now)
+	// before paying gas for it.
+	if err := p.Client.CheckSettleable(ctx, p.Provider, lp); err != nil {
+		return Settlement{}, fmt.Errorf("node: the hermes's latest promise: %w", err)
 	}
 	r, _, err := p.Pay.Secret(ctx, lp.Hashlock)
 	if err != nil {

@@ -162,6 +162,8 @@ type fakeTerms struct {
 	t     Terms
 	err   error
 	reads int
+	// settle answers ProviderSettlement (nil: every promise settles).
+	settle func(payments.Promise) error
 }
 
 func (f *fakeTerms) HermesTerms(_ context.Context, h common.Address) (Terms, error) {
@@ -172,6 +174,16 @@ func (f *fakeTerms) HermesTerms(_ context.Context, h common.Address) (Terms, err
 		return Terms{}, errors.New("not a registered hermes")
 	}
 	return f.t, f.err
+}
+
+// ProviderSettlement implements Chain: f.settle decides (nil: settleable).
+func (f *fakeTerms) ProviderSettlement(_ context.Context, _, _ common.Address, p payments.Promise) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.settle != nil {
+		return f.settle(p)
+	}
+	return nil
 }
 
 func (f *fakeTerms) set(t Terms) {

@@ -49,12 +49,28 @@ func (t Terms) validFor() time.Duration {
 	return max(d, 0)
 }
 
-// Chain reads a hermes's registered terms. It fails for an address that is
-// not a hermes created by the chain's Registry.
+// Chain reads a hermes's registered terms and the state its settlements
+// depend on.
 type Chain interface {
-	// HermesTerms reads the terms of the Hermes contract at hermes.
+	// HermesTerms reads the terms of the Hermes contract at hermes. It
+	// fails for an address that is not a hermes created by the chain's
+	// Registry.
 	HermesTerms(ctx context.Context, hermes common.Address) (Terms, error)
+	// ProviderSettlement reports whether the Hermes contract at hermes
+	// would settle p on provider's channel if mined now (after a first
+	// settlement it pays amount minus the settled amount, capped by the
+	// channel limit and the hermes's available balance, and its fees must
+	// fit in that): nil, or an error wrapping ErrNotSettleable saying why
+	// the contract would refuse (any other error: the chain was not read).
+	// Signature, preimage and registration are not its business.
+	ProviderSettlement(ctx context.Context, hermes, provider common.Address, p payments.Promise) error
 }
+
+// ErrNotSettleable is wrapped when the chain would refuse to settle a
+// promise now (nothing above the settled amount, fees above what the
+// settlement pays, no channel limit or hermes balance): sending the
+// settlement would only spend gas.
+var ErrNotSettleable = errors.New("hermes client: the chain would refuse to settle the promise now")
 
 // maxSettleable bounds a provider promise's amount: Hermes.settlePromise
 // refuses 2^128 and above (AmountTooLarge).
@@ -253,8 +269,10 @@ func (c *Client) verifyPromise(ctx context.Context, m *payments.ExchangeMessage,
 // CheckSettleable checks a hermes promise the provider is about to settle
 // on chain (for instance the latest one the hermes reports): signed by the
 // hermes's registered operator, on provider's channel in the trusted
-// hermes, for the chain, below 2^128, and with fees the contract accepts. It wraps
-// ErrUntrustedPromise when p fails.
+// hermes, for the chain, below 2^128 (wrapping ErrUntrustedPromise when p
+// fails these), and settleable now by the contract given the channel's
+// settled amount, limit, the hermes's balance and fees (wrapping
+// ErrNotSettleable, or ErrUnavailable when the chain cannot be read).
 func (c *Client) CheckSettleable(ctx context.Context, provider common.Address, p *payments.Promise) error {
 	t, err := c.terms(ctx)
 	if err != nil {
@@ -274,7 +292,16 @@ func (c *Client) CheckSettleable(ctx context.Context, provider common.Address, p
 	}
 	// The provider settles it itself, so its own transactor gets the fee:
 	// only what the contract refuses matters here.
-	return settleableFee(t, p)
+	if err := settleableFee(t, p); err != nil {
+		return err
+	}
+	if err := c.o.Chain.ProviderSettlement(ctx, c.o.HermesID, provider, *p); err != nil {
+		if errors.Is(err, ErrNotSettleable) {
+			return err
+		}
+		return fmt.Errorf("hermes client: read provider %s's channel from the chain: %w: %w", provider.Hex(), ErrUnavailable, err)
+	}
+	return nil
 }
 
 // settleableFee checks that the contract would not refuse to settle p

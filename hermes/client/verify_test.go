@@ -3,6 +3,7 @@ package client
 import (
 	"context"
 	"errors"
+	"fmt"
 	"math/big"
 	"path/filepath"
 	"testing"
@@ -282,7 +283,10 @@ func TestPromiseFeeAllowance(t *testing.T) {
 func TestCheckSettleable(t *testing.T) {
 	e := newEnv(t)
 	ctx := context.Background()
-	c, _ := clientOf(t, e, fastOptions(e))
+	ft := termsOf(e)
+	o := fastOptions(e)
+	o.Chain = ft
+	c, _ := clientOf(t, e, o)
 	provider := signer("provider").Address()
 	good := func() *payments.Promise {
 		p := &payments.Promise{ChainID: chainID, ChannelID: payments.ProviderChannelID(provider, hermesID), Amount: big.NewInt(100), Fee: big.NewInt(0)}
@@ -306,6 +310,28 @@ func TestCheckSettleable(t *testing.T) {
 		if err := c.CheckSettleable(ctx, provider, p); !errors.Is(err, ErrUntrustedPromise) {
 			t.Errorf("%s: %v", name, err)
 		}
+	}
+	// What the chain says about settling it now (after an earlier
+	// settlement the fees must fit in what this one pays) is asked, and a
+	// refusal or an unreadable chain is reported as such.
+	var asked payments.Promise
+	ft.mu.Lock()
+	ft.settle = func(p payments.Promise) error {
+		asked = p
+		return fmt.Errorf("%w: fees above the 10 paid", ErrNotSettleable)
+	}
+	ft.mu.Unlock()
+	if err := c.CheckSettleable(ctx, provider, good()); !errors.Is(err, ErrNotSettleable) || errors.Is(err, ErrUntrustedPromise) {
+		t.Fatalf("chain refuses: %v, want ErrNotSettleable", err)
+	}
+	if asked.Amount == nil || asked.Amount.Int64() != 100 {
+		t.Fatalf("chain asked about %+v", asked)
+	}
+	ft.mu.Lock()
+	ft.settle = func(payments.Promise) error { return errors.New("connection refused") }
+	ft.mu.Unlock()
+	if err := c.CheckSettleable(ctx, provider, good()); !errors.Is(err, ErrUnavailable) {
+		t.Fatalf("chain unreadable: %v, want ErrUnavailable", err)
 	}
 }
 
