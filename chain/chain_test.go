@@ -17,6 +17,7 @@ import (
 
 	"github.com/openmyst/openmyst/chain/bindings"
 	"github.com/openmyst/openmyst/identity"
+	"github.com/openmyst/openmyst/money"
 	"github.com/openmyst/openmyst/payments"
 )
 
@@ -40,14 +41,14 @@ func TestRegisterWithChannelToppedUpFirst(t *testing.T) {
 		t.Fatal("channel deployed before registration")
 	}
 	// Top up the not-yet-existing channel with a plain token transfer.
-	if _, err := e.client.Mint(e.ctx, e.client.tx.Address(), MYST(10)); err != nil {
+	if _, err := e.client.Mint(e.ctx, e.client.tx.Address(), money.MYST(10)); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := e.client.TopUp(e.ctx, ch, MYST(10)); err != nil {
+	if _, err := e.client.TopUp(e.ctx, ch, money.MYST(10)); err != nil {
 		t.Fatal(err)
 	}
 	// Register with a transactor fee of 1.5 MYST paid out of the channel.
-	fee, _ := ParseMYST("1.5")
+	fee, _ := money.ParseMYST("1.5")
 	before := e.balance(e.client.tx.Address())
 	beneficiary := common.HexToAddress("0x00000000000000000000000000000000000b0b01")
 	got, _, err := e.client.RegisterIdentity(e.ctx, s, e.hermes, fee, beneficiary)
@@ -64,8 +65,8 @@ func TestRegisterWithChannelToppedUpFirst(t *testing.T) {
 	if !st.Deployed || st.Identity != s.Address() || st.Hermes != e.hermes {
 		t.Fatalf("channel state %+v", st)
 	}
-	if want, _ := ParseMYST("8.5"); st.Balance.Cmp(want) != 0 {
-		t.Fatalf("channel balance %s, want 8.5", FormatMYST(st.Balance))
+	if want, _ := money.ParseMYST("8.5"); st.Balance.Cmp(want) != 0 {
+		t.Fatalf("channel balance %s, want 8.5", money.FormatMYST(st.Balance))
 	}
 	wantBalance(t, e, e.client.tx.Address(), new(big.Int).Add(before, fee), "transactor")
 	if b, _ := e.client.Beneficiary(e.ctx, s.Address()); b != beneficiary {
@@ -98,29 +99,29 @@ func TestRegisterRejectsForgedSignatureAndUnknownHermes(t *testing.T) {
 		t.Fatalf("unknown hermes: %v", err)
 	}
 	// A registration fee the (empty) channel cannot pay is refused.
-	if _, _, err := e.client.RegisterIdentity(e.ctx, victim, e.hermes, MYST(1), common.Address{}); !errors.Is(err, ErrInsufficientBalance) {
+	if _, _, err := e.client.RegisterIdentity(e.ctx, victim, e.hermes, money.MYST(1), common.Address{}); !errors.Is(err, ErrInsufficientBalance) {
 		t.Fatalf("unfunded fee: %v, want ErrInsufficientBalance", err)
 	}
 }
 
 func TestConsumerSettle(t *testing.T) {
 	e := newEnv(t, hermesOpts{})
-	consumer, ch := e.registered(MYST(10))
+	consumer, ch := e.registered(money.MYST(10))
 	id := e.client.ChainID()
 	cid := payments.ConsumerChannelID(ch)
 	pre, lock := secret(1)
 	hermesBefore := e.balance(e.hermes)
 
 	// Happy path: 3 MYST with a 0.1 MYST transactor fee.
-	fee, _ := ParseMYST("0.1")
-	p := signedPromise(t, consumer, id, cid, MYST(3), fee, lock)
+	fee, _ := money.ParseMYST("0.1")
+	p := signedPromise(t, consumer, id, cid, money.MYST(3), fee, lock)
 	txBefore := e.balance(e.client.tx.Address())
 	if _, err := e.client.SettleConsumerPromise(e.ctx, ch, p, pre); err != nil {
 		t.Fatalf("settle: %v", err)
 	}
-	wantBalance(t, e, e.hermes, new(big.Int).Add(hermesBefore, new(big.Int).Sub(MYST(3), fee)), "hermes")
+	wantBalance(t, e, e.hermes, new(big.Int).Add(hermesBefore, new(big.Int).Sub(money.MYST(3), fee)), "hermes")
 	wantBalance(t, e, e.client.tx.Address(), new(big.Int).Add(txBefore, fee), "transactor")
-	wantBalance(t, e, ch, MYST(7), "channel")
+	wantBalance(t, e, ch, money.MYST(7), "channel")
 
 	// The same promise again: nothing above settled.
 	if _, err := e.client.SettleConsumerPromise(e.ctx, ch, p, pre); !errors.Is(err, ErrNothingToSettle) {
@@ -137,13 +138,13 @@ func TestConsumerSettle(t *testing.T) {
 		pre  [32]byte
 		want error
 	}{
-		{"wrong preimage", signedPromise(t, consumer, id, cid, MYST(4), new(big.Int), lock), [32]byte{9}, ErrBadPreimage},
-		{"forged signature", signedPromise(t, identity.NewKeySigner(mustKey(t)), id, cid, MYST(4), new(big.Int), lock), pre, ErrBadSignature},
-		{"other chain id", signedPromise(t, consumer, big.NewInt(1), cid, MYST(4), new(big.Int), lock), pre, ErrBadSignature},
-		{"other channel", signedPromise(t, consumer, id, payments.ConsumerChannelID(common.HexToAddress("0x77")), MYST(4), new(big.Int), lock), pre, ErrBadSignature},
-		{"not above settled", signedPromise(t, consumer, id, cid, MYST(2), new(big.Int), lock), pre, ErrNothingToSettle},
-		{"fee above amount", signedPromise(t, consumer, id, cid, MYST(4), MYST(5), lock), pre, ErrFeeAboveAmount},
-		{"fee above paid part", signedPromise(t, consumer, id, cid, MYST(4), MYST(2), lock), pre, ErrFeeAboveAmount},
+		{"wrong preimage", signedPromise(t, consumer, id, cid, money.MYST(4), new(big.Int), lock), [32]byte{9}, ErrBadPreimage},
+		{"forged signature", signedPromise(t, identity.NewKeySigner(mustKey(t)), id, cid, money.MYST(4), new(big.Int), lock), pre, ErrBadSignature},
+		{"other chain id", signedPromise(t, consumer, big.NewInt(1), cid, money.MYST(4), new(big.Int), lock), pre, ErrBadSignature},
+		{"other channel", signedPromise(t, consumer, id, payments.ConsumerChannelID(common.HexToAddress("0x77")), money.MYST(4), new(big.Int), lock), pre, ErrBadSignature},
+		{"not above settled", signedPromise(t, consumer, id, cid, money.MYST(2), new(big.Int), lock), pre, ErrNothingToSettle},
+		{"fee above amount", signedPromise(t, consumer, id, cid, money.MYST(4), money.MYST(5), lock), pre, ErrFeeAboveAmount},
+		{"fee above paid part", signedPromise(t, consumer, id, cid, money.MYST(4), money.MYST(2), lock), pre, ErrFeeAboveAmount},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -155,7 +156,7 @@ func TestConsumerSettle(t *testing.T) {
 		})
 	}
 	// A tampered signature (high s / bad v) is refused too.
-	bad := signedPromise(t, consumer, id, cid, MYST(4), new(big.Int), lock)
+	bad := signedPromise(t, consumer, id, cid, money.MYST(4), new(big.Int), lock)
 	bad.Signature[64] = 29
 	if _, err := e.client.SettleConsumerPromise(e.ctx, ch, bad, pre); !errors.Is(err, ErrBadSignature) {
 		t.Fatalf("bad v: %v", err)
@@ -163,35 +164,35 @@ func TestConsumerSettle(t *testing.T) {
 
 	// Partial settle: a promise above the balance pays the whole balance;
 	// the same promise settles the rest after a top-up.
-	big12 := signedPromise(t, consumer, id, cid, MYST(12), new(big.Int), lock)
+	big12 := signedPromise(t, consumer, id, cid, money.MYST(12), new(big.Int), lock)
 	if _, err := e.client.SettleConsumerPromise(e.ctx, ch, big12, pre); err != nil {
 		t.Fatalf("partial settle: %v", err)
 	}
 	wantBalance(t, e, ch, new(big.Int), "channel after partial")
 	st, _ := e.client.ChannelState(e.ctx, ch)
-	if st.Settled.Cmp(MYST(10)) != 0 {
-		t.Fatalf("settled %s, want 10", FormatMYST(st.Settled))
+	if st.Settled.Cmp(money.MYST(10)) != 0 {
+		t.Fatalf("settled %s, want 10", money.FormatMYST(st.Settled))
 	}
 	if _, err := e.client.SettleConsumerPromise(e.ctx, ch, big12, pre); !errors.Is(err, ErrChannelEmpty) {
 		t.Fatalf("empty channel: %v", err)
 	}
-	if _, err := e.client.Mint(e.ctx, ch, MYST(5)); err != nil {
+	if _, err := e.client.Mint(e.ctx, ch, money.MYST(5)); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := e.client.SettleConsumerPromise(e.ctx, ch, big12, pre); err != nil {
 		t.Fatalf("settle rest: %v", err)
 	}
-	wantBalance(t, e, ch, MYST(3), "channel after rest")
-	wantBalance(t, e, e.hermes, new(big.Int).Add(hermesBefore, new(big.Int).Sub(MYST(12), fee)), "hermes total")
+	wantBalance(t, e, ch, money.MYST(3), "channel after rest")
+	wantBalance(t, e, e.hermes, new(big.Int).Add(hermesBefore, new(big.Int).Sub(money.MYST(12), fee)), "hermes total")
 }
 
 func TestProviderSettle(t *testing.T) {
-	e := newEnv(t, hermesOpts{feeBps: 100, minStake: MYST(5), maxStake: MYST(100), stake: MYST(10)})
+	e := newEnv(t, hermesOpts{feeBps: 100, minStake: money.MYST(5), maxStake: money.MYST(100), stake: money.MYST(10)})
 	id := e.client.ChainID()
 	// Fund the hermes the way it is funded in production: a consumer settles.
-	consumer, cch := e.registered(MYST(30))
+	consumer, cch := e.registered(money.MYST(30))
 	pre, lock := secret(7)
-	if _, err := e.client.SettleConsumerPromise(e.ctx, cch, signedPromise(t, consumer, id, payments.ConsumerChannelID(cch), MYST(20), new(big.Int), lock), pre); err != nil {
+	if _, err := e.client.SettleConsumerPromise(e.ctx, cch, signedPromise(t, consumer, id, payments.ConsumerChannelID(cch), money.MYST(20), new(big.Int), lock), pre); err != nil {
 		t.Fatal(err)
 	}
 	provider, _ := e.registered(nil)
@@ -207,15 +208,15 @@ func TestProviderSettle(t *testing.T) {
 	}
 
 	// Happy path: 2 MYST promise, 1% hermes fee, 0.01 transactor fee.
-	txFee, _ := ParseMYST("0.01")
-	p := signedPromise(t, e.operator, id, pcid, MYST(2), txFee, lock)
+	txFee, _ := money.ParseMYST("0.01")
+	p := signedPromise(t, e.operator, id, pcid, money.MYST(2), txFee, lock)
 	r, err := e.client.SettleProviderPromise(e.ctx, e.hermes, provider.Address(), p, pre)
 	if err != nil {
 		t.Fatalf("provider settle: %v", err)
 	}
 	t.Logf("provider settle gas: %d", r.GasUsed)
-	hermesFee, _ := ParseMYST("0.02")
-	wantBalance(t, e, beneficiary, new(big.Int).Sub(new(big.Int).Sub(MYST(2), hermesFee), txFee), "beneficiary")
+	hermesFee, _ := money.ParseMYST("0.02")
+	wantBalance(t, e, beneficiary, new(big.Int).Sub(new(big.Int).Sub(money.MYST(2), hermesFee), txFee), "beneficiary")
 
 	// Rejections.
 	for _, tc := range []struct {
@@ -224,12 +225,12 @@ func TestProviderSettle(t *testing.T) {
 		pre  [32]byte
 		want error
 	}{
-		{"wrong preimage", signedPromise(t, e.operator, id, pcid, MYST(3), new(big.Int), lock), [32]byte{1}, ErrBadPreimage},
-		{"signed by consumer not operator", signedPromise(t, consumer, id, pcid, MYST(3), new(big.Int), lock), pre, ErrBadSignature},
-		{"other chain", signedPromise(t, e.operator, big.NewInt(5), pcid, MYST(3), new(big.Int), lock), pre, ErrBadSignature},
-		{"other channel", signedPromise(t, e.operator, id, payments.ProviderChannelID(consumer.Address(), e.hermes), MYST(3), new(big.Int), lock), pre, ErrBadSignature},
+		{"wrong preimage", signedPromise(t, e.operator, id, pcid, money.MYST(3), new(big.Int), lock), [32]byte{1}, ErrBadPreimage},
+		{"signed by consumer not operator", signedPromise(t, consumer, id, pcid, money.MYST(3), new(big.Int), lock), pre, ErrBadSignature},
+		{"other chain", signedPromise(t, e.operator, big.NewInt(5), pcid, money.MYST(3), new(big.Int), lock), pre, ErrBadSignature},
+		{"other channel", signedPromise(t, e.operator, id, payments.ProviderChannelID(consumer.Address(), e.hermes), money.MYST(3), new(big.Int), lock), pre, ErrBadSignature},
 		{"not above settled", p, pre, ErrNothingToSettle},
-		{"fee above amount", signedPromise(t, e.operator, id, pcid, MYST(3), MYST(4), lock), pre, ErrFeeAboveAmount},
+		{"fee above amount", signedPromise(t, e.operator, id, pcid, money.MYST(3), money.MYST(4), lock), pre, ErrFeeAboveAmount},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			if _, err := e.client.SettleProviderPromise(e.ctx, e.hermes, provider.Address(), tc.p, tc.pre); !errors.Is(err, tc.want) {
@@ -240,29 +241,29 @@ func TestProviderSettle(t *testing.T) {
 
 	// Channel limit: without stake the limit is minChannelStake (5): a
 	// 12 MYST promise pays 5 now, the rest in later settlements.
-	p12 := signedPromise(t, e.operator, id, pcid, MYST(12), new(big.Int), lock)
+	p12 := signedPromise(t, e.operator, id, pcid, money.MYST(12), new(big.Int), lock)
 	if _, err := e.client.SettleProviderPromise(e.ctx, e.hermes, provider.Address(), p12, pre); err != nil {
 		t.Fatal(err)
 	}
 	pc, _ := e.client.ProviderChannel(e.ctx, e.hermes, provider.Address())
-	if pc.Settled.Cmp(MYST(7)) != 0 {
-		t.Fatalf("settled %s, want 7 (2 + limit 5)", FormatMYST(pc.Settled))
+	if pc.Settled.Cmp(money.MYST(7)) != 0 {
+		t.Fatalf("settled %s, want 7 (2 + limit 5)", money.FormatMYST(pc.Settled))
 	}
 	// Staking raises the limit.
-	if _, err := e.client.Mint(e.ctx, e.client.tx.Address(), MYST(20)); err != nil {
+	if _, err := e.client.Mint(e.ctx, e.client.tx.Address(), money.MYST(20)); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := e.client.IncreaseStake(e.ctx, e.hermes, provider.Address(), MYST(1)); !errors.Is(err, ErrStakeOutOfRange) {
+	if _, err := e.client.IncreaseStake(e.ctx, e.hermes, provider.Address(), money.MYST(1)); !errors.Is(err, ErrStakeOutOfRange) {
 		t.Fatalf("stake below min: %v", err)
 	}
-	if _, err := e.client.IncreaseStake(e.ctx, e.hermes, provider.Address(), MYST(20)); err != nil {
+	if _, err := e.client.IncreaseStake(e.ctx, e.hermes, provider.Address(), money.MYST(20)); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := e.client.SettleProviderPromise(e.ctx, e.hermes, provider.Address(), p12, pre); err != nil {
 		t.Fatal(err)
 	}
 	pc, _ = e.client.ProviderChannel(e.ctx, e.hermes, provider.Address())
-	if pc.Settled.Cmp(MYST(12)) != 0 || pc.Stake.Cmp(MYST(20)) != 0 {
+	if pc.Settled.Cmp(money.MYST(12)) != 0 || pc.Stake.Cmp(money.MYST(20)) != 0 {
 		t.Fatalf("provider channel %+v", pc)
 	}
 
@@ -273,7 +274,7 @@ func TestProviderSettle(t *testing.T) {
 	if hs.Status != HermesActive {
 		t.Fatalf("status %v", hs.Status)
 	}
-	p40 := signedPromise(t, e.operator, id, pcid, MYST(40), new(big.Int), lock)
+	p40 := signedPromise(t, e.operator, id, pcid, money.MYST(40), new(big.Int), lock)
 	if _, err := e.client.SettleProviderPromise(e.ctx, e.hermes, provider.Address(), p40, pre); err != nil {
 		t.Fatal(err)
 	}
@@ -282,7 +283,7 @@ func TestProviderSettle(t *testing.T) {
 		t.Fatalf("status %v after paying out of the stake, want penalty (%+v)", hs.Status, hs)
 	}
 	if hs.Balance.Cmp(hs.TotalProviderStake) < 0 {
-		t.Fatalf("provider stakes not covered: balance %s, stakes %s", FormatMYST(hs.Balance), FormatMYST(hs.TotalProviderStake))
+		t.Fatalf("provider stakes not covered: balance %s, stakes %s", money.FormatMYST(hs.Balance), money.FormatMYST(hs.TotalProviderStake))
 	}
 	// In penalty no hermes fee is kept, so the next settlement drains the
 	// available balance exactly down to the provider stakes, and the one
@@ -292,7 +293,7 @@ func TestProviderSettle(t *testing.T) {
 	}
 	hs, _ = e.client.HermesState(e.ctx, e.hermes)
 	if hs.Balance.Cmp(hs.TotalProviderStake) != 0 {
-		t.Fatalf("balance %s after draining, want exactly the provider stakes %s", FormatMYST(hs.Balance), FormatMYST(hs.TotalProviderStake))
+		t.Fatalf("balance %s after draining, want exactly the provider stakes %s", money.FormatMYST(hs.Balance), money.FormatMYST(hs.TotalProviderStake))
 	}
 	if _, err := e.client.SettleProviderPromise(e.ctx, e.hermes, provider.Address(), p40, pre); !errors.Is(err, ErrInsufficientHermesBalance) {
 		t.Fatalf("no available balance: %v", err)
@@ -300,7 +301,7 @@ func TestProviderSettle(t *testing.T) {
 	if _, err := e.client.ResolvePenalty(e.ctx, e.hermes); !errors.Is(err, ErrStillUndercovered) {
 		t.Fatalf("resolve while undercovered: %v", err)
 	}
-	if _, err := e.client.Mint(e.ctx, e.hermes, MYST(50)); err != nil {
+	if _, err := e.client.Mint(e.ctx, e.hermes, money.MYST(50)); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := e.client.ResolvePenalty(e.ctx, e.hermes); err != nil {
@@ -313,23 +314,23 @@ func TestProviderSettle(t *testing.T) {
 
 	// Stake back, signed by the provider; replay refused.
 	before := e.balance(beneficiary)
-	if _, err := e.client.DecreaseStake(e.ctx, provider, e.hermes, MYST(20), nil); err != nil {
+	if _, err := e.client.DecreaseStake(e.ctx, provider, e.hermes, money.MYST(20), nil); err != nil {
 		t.Fatal(err)
 	}
-	wantBalance(t, e, beneficiary, new(big.Int).Add(before, MYST(20)), "beneficiary after unstake")
+	wantBalance(t, e, beneficiary, new(big.Int).Add(before, money.MYST(20)), "beneficiary after unstake")
 }
 
 func TestProviderSettleNeedsRegistrationAndLimit(t *testing.T) {
-	e := newEnv(t, hermesOpts{minStake: new(big.Int), maxStake: MYST(10)})
+	e := newEnv(t, hermesOpts{minStake: new(big.Int), maxStake: money.MYST(10)})
 	id := e.client.ChainID()
 	pre, lock := secret(3)
 	stranger := identity.NewKeySigner(mustKey(t))
-	p := signedPromise(t, e.operator, id, payments.ProviderChannelID(stranger.Address(), e.hermes), MYST(1), new(big.Int), lock)
+	p := signedPromise(t, e.operator, id, payments.ProviderChannelID(stranger.Address(), e.hermes), money.MYST(1), new(big.Int), lock)
 	// minChannelStake 0 and no stake: no limit at all.
 	if _, err := e.client.SettleProviderPromise(e.ctx, e.hermes, stranger.Address(), p, pre); !errors.Is(err, ErrZeroChannelLimit) {
 		t.Fatalf("zero limit: %v", err)
 	}
-	if _, err := e.client.IncreaseStake(e.ctx, e.hermes, stranger.Address(), MYST(1)); !errors.Is(err, ErrNotRegistered) {
+	if _, err := e.client.IncreaseStake(e.ctx, e.hermes, stranger.Address(), money.MYST(1)); !errors.Is(err, ErrNotRegistered) {
 		t.Fatalf("stake for unregistered provider: %v", err)
 	}
 }
@@ -373,7 +374,7 @@ func TestBeneficiaryChangeReplay(t *testing.T) {
 
 func TestUnilateralExit(t *testing.T) {
 	e := newEnv(t, hermesOpts{})
-	consumer, ch := e.registered(MYST(10))
+	consumer, ch := e.registered(money.MYST(10))
 	beneficiary := common.HexToAddress("0x00000000000000000000000000000000000c0501")
 	if _, err := e.client.SetBeneficiary(e.ctx, consumer, beneficiary, e.hermes, nil); err != nil {
 		t.Fatal(err)
@@ -394,11 +395,11 @@ func TestUnilateralExit(t *testing.T) {
 	e.backend.adjustTime(t, testExitTimelock/2)
 	pre, lock := secret(5)
 	hermesBefore := e.balance(e.hermes)
-	p := signedPromise(t, consumer, e.client.ChainID(), payments.ConsumerChannelID(ch), MYST(4), new(big.Int), lock)
+	p := signedPromise(t, consumer, e.client.ChainID(), payments.ConsumerChannelID(ch), money.MYST(4), new(big.Int), lock)
 	if _, err := e.client.SettleConsumerPromise(e.ctx, ch, p, pre); err != nil {
 		t.Fatalf("settle in timelock: %v", err)
 	}
-	wantBalance(t, e, e.hermes, new(big.Int).Add(hermesBefore, MYST(4)), "hermes")
+	wantBalance(t, e, e.hermes, new(big.Int).Add(hermesBefore, money.MYST(4)), "hermes")
 	if _, err := e.client.FinalizeExit(e.ctx, ch); !errors.Is(err, ErrExitLocked) {
 		t.Fatalf("finalize mid-timelock: %v", err)
 	}
@@ -406,7 +407,7 @@ func TestUnilateralExit(t *testing.T) {
 	if _, err := e.client.FinalizeExit(e.ctx, ch); err != nil {
 		t.Fatalf("finalize: %v", err)
 	}
-	wantBalance(t, e, beneficiary, MYST(6), "consumer beneficiary")
+	wantBalance(t, e, beneficiary, money.MYST(6), "consumer beneficiary")
 	wantBalance(t, e, ch, new(big.Int), "channel")
 	st, _ := e.client.ChannelState(e.ctx, ch)
 	if !st.ExitUnlockAt.IsZero() || st.Nonce != 1 {
@@ -416,23 +417,23 @@ func TestUnilateralExit(t *testing.T) {
 
 func TestCooperativeWithdraw(t *testing.T) {
 	e := newEnv(t, hermesOpts{})
-	consumer, ch := e.registered(MYST(10))
+	consumer, ch := e.registered(money.MYST(10))
 	to := common.HexToAddress("0x00000000000000000000000000000000000c0502")
 	// Without the hermes's co-signature (consumer signs twice): refused.
-	if _, err := e.client.Withdraw(e.ctx, ch, MYST(4), to, nil, consumer, consumer); !errors.Is(err, ErrBadSignature) {
+	if _, err := e.client.Withdraw(e.ctx, ch, money.MYST(4), to, nil, consumer, consumer); !errors.Is(err, ErrBadSignature) {
 		t.Fatalf("withdraw without hermes: %v", err)
 	}
-	if _, err := e.client.Withdraw(e.ctx, ch, MYST(4), to, nil, consumer, e.operator); err != nil {
+	if _, err := e.client.Withdraw(e.ctx, ch, money.MYST(4), to, nil, consumer, e.operator); err != nil {
 		t.Fatalf("withdraw: %v", err)
 	}
-	wantBalance(t, e, to, MYST(4), "withdrawn")
-	wantBalance(t, e, ch, MYST(6), "channel")
+	wantBalance(t, e, to, money.MYST(4), "withdrawn")
+	wantBalance(t, e, ch, money.MYST(6), "channel")
 	cd, err := bindings.NewConsumerChannel(ch, e.backend)
 	if err != nil {
 		t.Fatal(err)
 	}
-	got, err := cd.WithdrawDigest(call(e.ctx), MYST(4), to, big.NewInt(3), big.NewInt(1))
-	if want := WithdrawDigest(e.client.ChainID(), ch, MYST(4), to, big.NewInt(3), 1); err != nil || got != want {
+	got, err := cd.WithdrawDigest(call(e.ctx), money.MYST(4), to, big.NewInt(3), big.NewInt(1))
+	if want := WithdrawDigest(e.client.ChainID(), ch, money.MYST(4), to, big.NewInt(3), 1); err != nil || got != want {
 		t.Fatalf("withdraw digest contract %x, Go %x (%v)", got, want, err)
 	}
 	got, err = cd.RequestExitDigest(call(e.ctx), big.NewInt(5), big.NewInt(2))
@@ -471,7 +472,7 @@ func TestConcurrentTransactionsShareNonces(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			_, err := e.client.Mint(e.ctx, dst, MYST(1))
+			_, err := e.client.Mint(e.ctx, dst, money.MYST(1))
 			errs <- err
 		}()
 	}
@@ -482,7 +483,7 @@ func TestConcurrentTransactionsShareNonces(t *testing.T) {
 			t.Fatalf("concurrent mint: %v", err)
 		}
 	}
-	wantBalance(t, e, dst, MYST(16), "destination")
+	wantBalance(t, e, dst, money.MYST(16), "destination")
 }
 
 func TestClientRejectsWrongChainAndStaleDeployment(t *testing.T) {
@@ -501,7 +502,7 @@ func TestClientRejectsWrongChainAndStaleDeployment(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := ro.Mint(e.ctx, d.Token, MYST(1)); !errors.Is(err, ErrReadOnly) {
+	if _, err := ro.Mint(e.ctx, d.Token, money.MYST(1)); !errors.Is(err, ErrReadOnly) {
 		t.Fatalf("read-only write: %v", err)
 	}
 }
@@ -509,7 +510,7 @@ func TestClientRejectsWrongChainAndStaleDeployment(t *testing.T) {
 func TestProductionTokenHasNoFaucet(t *testing.T) {
 	e := newEnv(t, hermesOpts{})
 	dtx := e.client.tx
-	dep, err := Deploy(e.ctx, dtx, DeployParams{Faucet: false, Supply: MYST(1000)})
+	dep, err := Deploy(e.ctx, dtx, DeployParams{Faucet: false, Supply: money.MYST(1000)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -517,11 +518,11 @@ func TestProductionTokenHasNoFaucet(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := c.Mint(e.ctx, dtx.Address(), MYST(1)); !errors.Is(err, ErrFaucetDisabled) {
+	if _, err := c.Mint(e.ctx, dtx.Address(), money.MYST(1)); !errors.Is(err, ErrFaucetDisabled) {
 		t.Fatalf("mint on production token: %v", err)
 	}
-	if b, _ := c.TokenBalance(e.ctx, dtx.Address()); b.Cmp(MYST(1000)) != 0 {
-		t.Fatalf("holder balance %s", FormatMYST(b))
+	if b, _ := c.TokenBalance(e.ctx, dtx.Address()); b.Cmp(money.MYST(1000)) != 0 {
+		t.Fatalf("holder balance %s", money.FormatMYST(b))
 	}
 }
 
@@ -530,9 +531,9 @@ func TestProductionTokenHasNoFaucet(t *testing.T) {
 // status 0 and the client recovers the reason by replaying the call.
 func TestMinedRevertIsDecoded(t *testing.T) {
 	e := newEnv(t, hermesOpts{})
-	consumer, ch := e.registered(MYST(5))
+	consumer, ch := e.registered(money.MYST(5))
 	_, lock := secret(2)
-	p := signedPromise(t, consumer, e.client.ChainID(), payments.ConsumerChannelID(ch), MYST(1), new(big.Int), lock)
+	p := signedPromise(t, consumer, e.client.ChainID(), payments.ConsumerChannelID(ch), money.MYST(1), new(big.Int), lock)
 	cb, err := bindings.NewConsumerChannel(ch, e.backend)
 	if err != nil {
 		t.Fatal(err)
@@ -548,7 +549,7 @@ func TestMinedRevertIsDecoded(t *testing.T) {
 		t.Fatalf("receipt %+v, want a mined failed transaction", r)
 	}
 	// The nonce manager continues after a mined failure.
-	if _, err := e.client.Mint(e.ctx, ch, MYST(1)); err != nil {
+	if _, err := e.client.Mint(e.ctx, ch, money.MYST(1)); err != nil {
 		t.Fatalf("next transaction: %v", err)
 	}
 }
@@ -567,7 +568,7 @@ func TestReceiptWaitTimesOut(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, err = c.Mint(e.ctx, tx.Address(), MYST(1))
+	_, err = c.Mint(e.ctx, tx.Address(), money.MYST(1))
 	if !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("unmined transaction: %v, want a deadline error", err)
 	}
@@ -618,18 +619,18 @@ func TestTransactorsSharingAKeyResync(t *testing.T) {
 	c2, _ := NewClient(e.ctx, e.backend, e.dep, t2, q)
 	dst := common.HexToAddress("0x00000000000000000000000000000000000d0d02")
 	for i, c := range []*Client{c1, c2, c1, c2, c2, c1} {
-		if _, err := c.Mint(e.ctx, dst, MYST(1)); err != nil {
+		if _, err := c.Mint(e.ctx, dst, money.MYST(1)); err != nil {
 			t.Fatalf("mint %d: %v", i, err)
 		}
 	}
-	wantBalance(t, e, dst, MYST(6), "destination")
+	wantBalance(t, e, dst, money.MYST(6), "destination")
 }
 
 // TestTransactorFeesOnSignedMessages: every identity-signed call can pay
 // the submitting transactor a fee the identity signed for.
 func TestTransactorFeesOnSignedMessages(t *testing.T) {
-	e := newEnv(t, hermesOpts{minStake: MYST(1), maxStake: MYST(100)})
-	consumer, ch := e.registered(MYST(10))
+	e := newEnv(t, hermesOpts{minStake: money.MYST(1), maxStake: money.MYST(100)})
+	consumer, ch := e.registered(money.MYST(10))
 	txAddr := e.client.tx.Address()
 	paid := func(what string, want *big.Int, f func() error) {
 		t.Helper()
@@ -638,32 +639,32 @@ func TestTransactorFeesOnSignedMessages(t *testing.T) {
 			t.Fatalf("%s: %v", what, err)
 		}
 		if got := new(big.Int).Sub(e.balance(txAddr), before); got.Cmp(want) != 0 {
-			t.Fatalf("%s: transactor got %s MYST, want %s", what, FormatMYST(got), FormatMYST(want))
+			t.Fatalf("%s: transactor got %s MYST, want %s", what, money.FormatMYST(got), money.FormatMYST(want))
 		}
 	}
 	ben := common.HexToAddress("0x00000000000000000000000000000000000fee01")
-	paid("set beneficiary", MYST(1), func() error {
-		_, err := e.client.SetBeneficiary(e.ctx, consumer, ben, e.hermes, MYST(1))
+	paid("set beneficiary", money.MYST(1), func() error {
+		_, err := e.client.SetBeneficiary(e.ctx, consumer, ben, e.hermes, money.MYST(1))
 		return err
 	})
 	// A fee from a channel that does not exist (identity has no channel with that hermes).
-	if _, err := e.client.SetBeneficiary(e.ctx, consumer, ben, common.HexToAddress("0x1234"), MYST(1)); !errors.Is(err, ErrUnknownHermes) {
+	if _, err := e.client.SetBeneficiary(e.ctx, consumer, ben, common.HexToAddress("0x1234"), money.MYST(1)); !errors.Is(err, ErrUnknownHermes) {
 		t.Fatalf("fee from a missing channel: %v", err)
 	}
 	// A fee the channel cannot pay.
-	if _, err := e.client.SetBeneficiary(e.ctx, consumer, ben, e.hermes, MYST(100)); !errors.Is(err, ErrInsufficientBalance) {
+	if _, err := e.client.SetBeneficiary(e.ctx, consumer, ben, e.hermes, money.MYST(100)); !errors.Is(err, ErrInsufficientBalance) {
 		t.Fatalf("fee above the channel balance: %v", err)
 	}
-	paid("cooperative withdraw", MYST(1), func() error {
-		_, err := e.client.Withdraw(e.ctx, ch, MYST(2), ben, MYST(1), consumer, e.operator)
+	paid("cooperative withdraw", money.MYST(1), func() error {
+		_, err := e.client.Withdraw(e.ctx, ch, money.MYST(2), ben, money.MYST(1), consumer, e.operator)
 		return err
 	})
-	half, _ := ParseMYST("0.5")
+	half, _ := money.ParseMYST("0.5")
 	paid("request exit", half, func() error {
 		_, err := e.client.RequestExit(e.ctx, consumer, ch, half)
 		return err
 	})
-	rest, _ := ParseMYST("5.5") // 10 - 1 - 2 - 1 - 0.5
+	rest, _ := money.ParseMYST("5.5") // 10 - 1 - 2 - 1 - 0.5
 	wantBalance(t, e, ch, rest, "channel")
 
 	// Provider stake returned with a fee for the transactor.
@@ -671,21 +672,21 @@ func TestTransactorFeesOnSignedMessages(t *testing.T) {
 	if _, err := e.client.SetBeneficiary(e.ctx, provider, ben, e.hermes, nil); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := e.client.Mint(e.ctx, txAddr, MYST(5)); err != nil {
+	if _, err := e.client.Mint(e.ctx, txAddr, money.MYST(5)); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := e.client.IncreaseStake(e.ctx, e.hermes, provider.Address(), MYST(5)); err != nil {
+	if _, err := e.client.IncreaseStake(e.ctx, e.hermes, provider.Address(), money.MYST(5)); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := e.client.DecreaseStake(e.ctx, provider, e.hermes, MYST(2), MYST(3)); !errors.Is(err, ErrFeeAboveAmount) {
+	if _, err := e.client.DecreaseStake(e.ctx, provider, e.hermes, money.MYST(2), money.MYST(3)); !errors.Is(err, ErrFeeAboveAmount) {
 		t.Fatalf("fee above the stake returned: %v", err)
 	}
 	benBefore := e.balance(ben)
 	paid("decrease stake", half, func() error {
-		_, err := e.client.DecreaseStake(e.ctx, provider, e.hermes, MYST(2), half)
+		_, err := e.client.DecreaseStake(e.ctx, provider, e.hermes, money.MYST(2), half)
 		return err
 	})
-	onehalf, _ := ParseMYST("1.5")
+	onehalf, _ := money.ParseMYST("1.5")
 	wantBalance(t, e, ben, new(big.Int).Add(benBefore, onehalf), "provider beneficiary")
 }
 
@@ -699,10 +700,10 @@ func TestOpenChannelWithSecondHermes(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := e.client.Mint(e.ctx, op2Tx.Address(), MYST(10)); err != nil {
+	if _, err := e.client.Mint(e.ctx, op2Tx.Address(), money.MYST(10)); err != nil {
 		t.Fatal(err)
 	}
-	h2, err := RegisterHermes(e.ctx, op2Tx, e.dep, HermesParams{Stake: MYST(10), MinChannelStake: MYST(1), MaxChannelStake: MYST(10)})
+	h2, err := RegisterHermes(e.ctx, op2Tx, e.dep, HermesParams{Stake: money.MYST(10), MinChannelStake: money.MYST(1), MaxChannelStake: money.MYST(10)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -715,15 +716,15 @@ func TestOpenChannelWithSecondHermes(t *testing.T) {
 	if ch2 == ch1 {
 		t.Fatal("same channel address for two hermeses")
 	}
-	if _, err := e.client.Mint(e.ctx, ch2, MYST(3)); err != nil {
+	if _, err := e.client.Mint(e.ctx, ch2, money.MYST(3)); err != nil {
 		t.Fatal(err)
 	}
-	got, _, err := e.client.OpenChannel(e.ctx, consumer, h2, MYST(1))
+	got, _, err := e.client.OpenChannel(e.ctx, consumer, h2, money.MYST(1))
 	if err != nil || got != ch2 {
 		t.Fatalf("open channel %s (%v), want %s", got.Hex(), err, ch2.Hex())
 	}
 	st, err := e.client.ChannelState(e.ctx, ch2)
-	if err != nil || !st.Deployed || st.Hermes != h2 || st.Balance.Cmp(MYST(2)) != 0 {
+	if err != nil || !st.Deployed || st.Hermes != h2 || st.Balance.Cmp(money.MYST(2)) != 0 {
 		t.Fatalf("second channel %+v (%v)", st, err)
 	}
 	if _, _, err := e.client.OpenChannel(e.ctx, consumer, h2, nil); !errors.Is(err, ErrChannelExists) {
@@ -732,8 +733,8 @@ func TestOpenChannelWithSecondHermes(t *testing.T) {
 	if _, _, err := e.client.OpenChannel(e.ctx, consumer, e.hermes, nil); !errors.Is(err, ErrChannelExists) {
 		t.Fatalf("open the registration channel again: %v", err)
 	}
-	d, err := e.client.registry.OpenChannelDigest(call(e.ctx), consumer.Address(), h2, MYST(1))
-	if want := OpenChannelDigest(e.client.ChainID(), e.dep.Registry, consumer.Address(), h2, MYST(1)); err != nil || d != want {
+	d, err := e.client.registry.OpenChannelDigest(call(e.ctx), consumer.Address(), h2, money.MYST(1))
+	if want := OpenChannelDigest(e.client.ChainID(), e.dep.Registry, consumer.Address(), h2, money.MYST(1)); err != nil || d != want {
 		t.Fatalf("open channel digest contract %x Go %x (%v)", d, want, err)
 	}
 }

@@ -18,6 +18,7 @@ import (
 
 	"github.com/openmyst/openmyst/chain/bindings"
 	"github.com/openmyst/openmyst/identity"
+	"github.com/openmyst/openmyst/money"
 	"github.com/openmyst/openmyst/payments"
 )
 
@@ -112,7 +113,7 @@ func newEnv(t testing.TB, ho hermesOpts) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	dep, err := Deploy(ctx, dtx, DeployParams{Faucet: true, MinHermesStake: MYST(10), ExitTimelock: testExitTimelock, FeeNoticeDelay: testFeeDelay})
+	dep, err := Deploy(ctx, dtx, DeployParams{Faucet: true, MinHermesStake: money.MYST(10), ExitTimelock: testExitTimelock, FeeNoticeDelay: testFeeDelay})
 	if err != nil {
 		t.Fatalf("deploy: %v", err)
 	}
@@ -129,13 +130,13 @@ func newEnv(t testing.TB, ho hermesOpts) *env {
 		t.Fatal(err)
 	}
 	if ho.stake == nil {
-		ho.stake = MYST(100)
+		ho.stake = money.MYST(100)
 	}
 	if ho.minStake == nil {
-		ho.minStake = MYST(50)
+		ho.minStake = money.MYST(50)
 	}
 	if ho.maxStake == nil {
-		ho.maxStake = MYST(1000)
+		ho.maxStake = money.MYST(1000)
 	}
 	if _, err := c.Mint(ctx, opTx.Address(), ho.stake); err != nil {
 		t.Fatalf("mint stake: %v", err)
@@ -181,7 +182,7 @@ func (e *env) balance(a common.Address) *big.Int {
 func wantBalance(t *testing.T, e *env, a common.Address, want *big.Int, what string) {
 	t.Helper()
 	if got := e.balance(a); got.Cmp(want) != 0 {
-		t.Fatalf("%s balance %s MYST, want %s MYST", what, FormatMYST(got), FormatMYST(want))
+		t.Fatalf("%s balance %s MYST, want %s MYST", what, money.FormatMYST(got), money.FormatMYST(want))
 	}
 }
 

@@ -14,6 +14,7 @@ import (
 
 	"github.com/openmyst/openmyst/chain/bindings"
 	"github.com/openmyst/openmyst/identity"
+	"github.com/openmyst/openmyst/money"
 	"github.com/openmyst/openmyst/payments"
 )
 
@@ -93,16 +94,16 @@ func TestSignedMessageDigestsMatchContracts(t *testing.T) {
 	e := newEnv(t, hermesOpts{})
 	id := e.client.ChainID()
 	a, b, h := common.HexToAddress("0xa1"), common.HexToAddress("0xb2"), e.hermes
-	got, err := e.client.registry.RegisterDigest(call(e.ctx), a, h, MYST(3), b)
-	if want := RegisterDigest(id, e.dep.Registry, a, h, MYST(3), b); err != nil || got != want {
+	got, err := e.client.registry.RegisterDigest(call(e.ctx), a, h, money.MYST(3), b)
+	if want := RegisterDigest(id, e.dep.Registry, a, h, money.MYST(3), b); err != nil || got != want {
 		t.Fatalf("register digest: contract %x, Go %x (%v)", got, want, err)
 	}
 	hb, err := bindings.NewHermes(h, e.backend)
 	if err != nil {
 		t.Fatal(err)
 	}
-	got, err = hb.DecreaseStakeDigest(call(e.ctx), a, MYST(2), big.NewInt(9), big.NewInt(7))
-	if want := DecreaseStakeDigest(id, h, a, MYST(2), big.NewInt(9), 7); err != nil || got != want {
+	got, err = hb.DecreaseStakeDigest(call(e.ctx), a, money.MYST(2), big.NewInt(9), big.NewInt(7))
+	if want := DecreaseStakeDigest(id, h, a, money.MYST(2), big.NewInt(9), 7); err != nil || got != want {
 		t.Fatalf("decrease stake digest: contract %x, Go %x (%v)", got, want, err)
 	}
 	ha, err := e.client.registry.HermesAddress(call(e.ctx), e.operator.Address())

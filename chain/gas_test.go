@@ -12,6 +12,7 @@ import (
 	"github.com/ethereum/go-ethereum/core/types"
 
 	"github.com/openmyst/openmyst/identity"
+	"github.com/openmyst/openmyst/money"
 	"github.com/openmyst/openmyst/payments"
 )
 
@@ -35,44 +36,44 @@ func gasRun(t testing.TB, e *env, round int) map[string]uint64 {
 	id := e.client.ChainID()
 	// Baseline: an ERC-20 transfer between two accounts that both hold MYST.
 	b := common.BigToAddress(big.NewInt(int64(0xba5e0000 + round)))
-	if _, err := e.client.Mint(e.ctx, b, MYST(1)); err != nil {
+	if _, err := e.client.Mint(e.ctx, b, money.MYST(1)); err != nil {
 		t.Fatal(err)
 	}
-	r, err := e.client.Transfer(e.ctx, b, MYST(1))
+	r, err := e.client.Transfer(e.ctx, b, money.MYST(1))
 	rec("baseline: MYST transfer", r, err)
 
 	consumer := identity.NewKeySigner(mustKey(t))
 	ch := e.client.ChannelAddress(consumer.Address(), e.hermes)
-	r, err = e.client.TopUp(e.ctx, ch, MYST(20))
+	r, err = e.client.TopUp(e.ctx, ch, money.MYST(20))
 	rec("top-up (first, channel not yet deployed)", r, err)
-	_, r, err = e.client.RegisterIdentity(e.ctx, consumer, e.hermes, MYST(1), common.Address{})
+	_, r, err = e.client.RegisterIdentity(e.ctx, consumer, e.hermes, money.MYST(1), common.Address{})
 	rec("register consumer (with 1 MYST transactor fee)", r, err)
-	r, err = e.client.TopUp(e.ctx, ch, MYST(5))
+	r, err = e.client.TopUp(e.ctx, ch, money.MYST(5))
 	rec("top-up (again)", r, err)
 	provider := identity.NewKeySigner(mustKey(t))
 	_, r, err = e.client.RegisterIdentity(e.ctx, provider, e.hermes, nil, common.Address{})
 	rec("register provider (no fee)", r, err)
 
 	pre, lock := secret(byte(round))
-	cp := signedPromise(t, consumer, id, payments.ConsumerChannelID(ch), MYST(10), new(big.Int), lock)
+	cp := signedPromise(t, consumer, id, payments.ConsumerChannelID(ch), money.MYST(10), new(big.Int), lock)
 	r, err = e.client.SettleConsumerPromise(e.ctx, ch, cp, pre)
 	rec("consumer settle (first)", r, err)
-	cp = signedPromise(t, consumer, id, payments.ConsumerChannelID(ch), MYST(12), new(big.Int), lock)
+	cp = signedPromise(t, consumer, id, payments.ConsumerChannelID(ch), money.MYST(12), new(big.Int), lock)
 	r, err = e.client.SettleConsumerPromise(e.ctx, ch, cp, pre)
 	rec("consumer settle (later)", r, err)
 
 	pcid := payments.ProviderChannelID(provider.Address(), e.hermes)
-	pp := signedPromise(t, e.operator, id, pcid, MYST(1), new(big.Int), lock)
+	pp := signedPromise(t, e.operator, id, pcid, money.MYST(1), new(big.Int), lock)
 	r, err = e.client.SettleProviderPromise(e.ctx, e.hermes, provider.Address(), pp, pre)
 	rec("provider settle (first: new channel, new beneficiary balance)", r, err)
-	pp = signedPromise(t, e.operator, id, pcid, MYST(2), new(big.Int), lock)
+	pp = signedPromise(t, e.operator, id, pcid, money.MYST(2), new(big.Int), lock)
 	r, err = e.client.SettleProviderPromise(e.ctx, e.hermes, provider.Address(), pp, pre)
 	rec("provider settle (later)", r, err)
-	pp = signedPromise(t, e.operator, id, pcid, MYST(3), big.NewInt(1e15), lock)
+	pp = signedPromise(t, e.operator, id, pcid, money.MYST(3), big.NewInt(1e15), lock)
 	r, err = e.client.SettleProviderPromise(e.ctx, e.hermes, provider.Address(), pp, pre)
 	rec("provider settle (later, with transactor fee)", r, err)
 
-	r, err = e.client.Withdraw(e.ctx, ch, MYST(1), consumer.Address(), nil, consumer, e.operator)
+	r, err = e.client.Withdraw(e.ctx, ch, money.MYST(1), consumer.Address(), nil, consumer, e.operator)
 	rec("exit: cooperative withdraw", r, err)
 	r, err = e.client.RequestExit(e.ctx, consumer, ch, nil)
 	rec("exit: request (unilateral)", r, err)
@@ -89,10 +90,10 @@ func gasRun(t testing.TB, e *env, round int) map[string]uint64 {
 //	go test -run XXX -bench Gas -benchtime 3x ./chain/
 func BenchmarkGas(b *testing.B) {
 	e := newEnv(b, hermesOpts{feeBps: 100})
-	if _, err := e.client.Mint(e.ctx, e.client.tx.Address(), MYST(1_000_000)); err != nil {
+	if _, err := e.client.Mint(e.ctx, e.client.tx.Address(), money.MYST(1_000_000)); err != nil {
 		b.Fatal(err)
 	}
-	if _, err := e.client.Mint(e.ctx, e.hermes, MYST(1000)); err != nil {
+	if _, err := e.client.Mint(e.ctx, e.hermes, money.MYST(1000)); err != nil {
 		b.Fatal(err)
 	}
 	sum := map[string]uint64{}
@@ -123,7 +124,7 @@ func BenchmarkGas(b *testing.B) {
 // the targets (deterministic gas, so this cannot flake).
 func TestGasTargets(t *testing.T) {
 	e := newEnv(t, hermesOpts{feeBps: 100})
-	if _, err := e.client.Mint(e.ctx, e.client.tx.Address(), MYST(1000)); err != nil {
+	if _, err := e.client.Mint(e.ctx, e.client.tx.Address(), money.MYST(1000)); err != nil {
 		t.Fatal(err)
 	}
 	g := gasRun(t, e, 0)

@@ -6,6 +6,7 @@ import (
 	"math/rand/v2"
 	"testing"
 
+	"github.com/openmyst/openmyst/money"
 	"github.com/openmyst/openmyst/payments"
 )
 
@@ -26,7 +27,7 @@ func TestConsumerChannelMatchesModel(t *testing.T) {
 	)
 	hermes0 := e.balance(e.hermes)
 	tx0 := e.balance(e.client.tx.Address())
-	unit := MYST(1)
+	unit := money.MYST(1)
 	for step := range 40 {
 		if rng.IntN(3) == 0 {
 			amt := new(big.Int).Mul(big.NewInt(int64(rng.IntN(5)+1)), unit)
@@ -103,24 +104,24 @@ func TestConsumerChannelMatchesModel(t *testing.T) {
 // a hermes: channel limit, available balance, hermes fee, penalty.
 func TestProviderChannelMatchesModel(t *testing.T) {
 	const feeBps = 250
-	e := newEnv(t, hermesOpts{feeBps: feeBps, minStake: MYST(3), maxStake: MYST(50), stake: MYST(20)})
+	e := newEnv(t, hermesOpts{feeBps: feeBps, minStake: money.MYST(3), maxStake: money.MYST(50), stake: money.MYST(20)})
 	provider, _ := e.registered(nil)
 	id := e.client.ChainID()
 	pcid := payments.ProviderChannelID(provider.Address(), e.hermes)
 	rng := rand.New(rand.NewPCG(3, 4))
-	unit := MYST(1)
+	unit := money.MYST(1)
 	var (
 		settled                      = new(big.Int)
 		stake                        = new(big.Int)
-		hermesStake                  = MYST(20)
-		hermesBal                    = MYST(20)
+		hermesStake                  = money.MYST(20)
+		hermesBal                    = money.MYST(20)
 		benGot                       = new(big.Int)
 		penalty                      bool
 		limitHits, balanceHits, oks  int
 		penaltyEntered, penaltyLefts int
 		feeRefusals, paidFees        int
 	)
-	if _, err := e.client.Mint(e.ctx, e.client.tx.Address(), MYST(1000)); err != nil {
+	if _, err := e.client.Mint(e.ctx, e.client.tx.Address(), money.MYST(1000)); err != nil {
 		t.Fatal(err)
 	}
 	for step := range 60 {
@@ -148,7 +149,7 @@ func TestProviderChannelMatchesModel(t *testing.T) {
 			amt := new(big.Int).Mul(big.NewInt(int64(rng.IntN(8)+1)), unit)
 			ns := new(big.Int).Add(stake, amt)
 			_, err := e.client.IncreaseStake(e.ctx, e.hermes, provider.Address(), amt)
-			inRange := ns.Cmp(MYST(3)) >= 0 && ns.Cmp(MYST(50)) <= 0
+			inRange := ns.Cmp(money.MYST(3)) >= 0 && ns.Cmp(money.MYST(50)) <= 0
 			if inRange != (err == nil) {
 				t.Fatalf("step %d: stake %s in range %v, err %v", step, ns, inRange, err)
 			}
@@ -194,8 +195,8 @@ func TestProviderChannelMatchesModel(t *testing.T) {
 		var want error
 		paid := new(big.Int)
 		limit := new(big.Int).Set(stake)
-		if limit.Cmp(MYST(3)) < 0 {
-			limit = MYST(3)
+		if limit.Cmp(money.MYST(3)) < 0 {
+			limit = money.MYST(3)
 		}
 		avail := new(big.Int).Sub(hermesBal, stake)
 		if avail.Sign() < 0 {
@@ -281,10 +282,10 @@ func TestProviderChannelMatchesModel(t *testing.T) {
 // settlements (above a non-zero settled amount, near the limits) are
 // covered.
 func FuzzProviderPayout(f *testing.F) {
-	e := newEnv(f, hermesOpts{feeBps: 1500, minStake: MYST(2), maxStake: MYST(40), stake: MYST(20)})
+	e := newEnv(f, hermesOpts{feeBps: 1500, minStake: money.MYST(2), maxStake: money.MYST(40), stake: money.MYST(20)})
 	provider, _ := e.registered(nil)
 	pcid := payments.ProviderChannelID(provider.Address(), e.hermes)
-	if _, err := e.client.Mint(e.ctx, e.client.tx.Address(), MYST(100000)); err != nil {
+	if _, err := e.client.Mint(e.ctx, e.client.tx.Address(), money.MYST(100000)); err != nil {
 		f.Fatal(err)
 	}
 	for _, seed := range []struct {
@@ -299,7 +300,7 @@ func FuzzProviderPayout(f *testing.F) {
 		f.Add(seed.delta, seed.fee, seed.stake, seed.mint)
 	}
 	step := byte(0)
-	unit := new(big.Int).Quo(MYST(1), big.NewInt(4))
+	unit := new(big.Int).Quo(money.MYST(1), big.NewInt(4))
 	f.Fuzz(func(t *testing.T, delta, fee int64, stake, mint uint8) {
 		ctx := e.ctx
 		step++
@@ -310,7 +311,7 @@ func FuzzProviderPayout(f *testing.F) {
 		}
 		if stake > 0 {
 			// Refused outside [min, max] stake: fine, the state stays.
-			_, _ = e.client.IncreaseStake(ctx, e.hermes, provider.Address(), new(big.Int).Mul(big.NewInt(int64(stake)), MYST(1)))
+			_, _ = e.client.IncreaseStake(ctx, e.hermes, provider.Address(), new(big.Int).Mul(big.NewInt(int64(stake)), money.MYST(1)))
 		}
 		before, err := e.client.ProviderChannel(ctx, e.hermes, provider.Address())
 		if err != nil {

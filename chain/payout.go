@@ -7,6 +7,7 @@ import (
 
 	"github.com/ethereum/go-ethereum/common"
 
+	"github.com/openmyst/openmyst/money"
 	"github.com/openmyst/openmyst/payments"
 )
 
@@ -37,7 +38,7 @@ var maxUint128 = new(big.Int).Sub(new(big.Int).Lsh(big.NewInt(1), 128), big.NewI
 func ProviderPayoutOf(p payments.Promise, ch ProviderChannelState, h HermesState) (ProviderPayout, error) {
 	var out ProviderPayout
 	if p.Amount == nil || p.Fee == nil || p.Amount.Sign() < 0 || p.Fee.Sign() < 0 {
-		return out, fmt.Errorf("chain: provider payout: promise without a non-negative amount and fee: %w", ErrBadAmount)
+		return out, fmt.Errorf("chain: provider payout: promise without a non-negative amount and fee: %w", money.ErrBadAmount)
 	}
 	if h.Status == HermesUninitialized {
 		return out, fmt.Errorf("chain: provider payout: hermes %s: %w", h.Address.Hex(), ErrNotActive)

@@ -14,6 +14,7 @@ import (
 	"github.com/ethereum/go-ethereum/core/types"
 
 	"github.com/openmyst/openmyst/identity"
+	"github.com/openmyst/openmyst/money"
 	"github.com/openmyst/openmyst/payments"
 )
 
@@ -75,17 +76,9 @@ func decString(v *big.Int) string {
 }
 
 func parseWei(name, s string) (*big.Int, error) {
-	if s == "" || len(s) > 78 || (len(s) > 1 && s[0] == '0') {
-		return nil, fmt.Errorf("chain: settlement: %s %q is not a canonical decimal", name, s)
-	}
-	for _, c := range s {
-		if c < '0' || c > '9' {
-			return nil, fmt.Errorf("chain: settlement: %s %q is not a canonical decimal", name, s)
-		}
-	}
-	v, _ := new(big.Int).SetString(s, 10)
-	if v.Cmp(maxUint256) > 0 {
-		return nil, fmt.Errorf("chain: settlement: %s is above uint256", name)
+	v, err := money.ParseUint256(s)
+	if err != nil {
+		return nil, fmt.Errorf("chain: settlement: %s %w", name, err)
 	}
 	return v, nil
 }

@@ -15,6 +15,7 @@ import (
 	"github.com/openmyst/openmyst/chain/bindings"
 	"github.com/openmyst/openmyst/identity"
 	"github.com/openmyst/openmyst/identity/sigtest"
+	"github.com/openmyst/openmyst/money"
 	"github.com/openmyst/openmyst/payments"
 )
 
@@ -131,9 +132,9 @@ func FuzzSignatureParity(f *testing.F) {
 // unchanged promise settles.
 func TestMalleatedPromisesRefusedByGoAndChain(t *testing.T) {
 	e := newEnv(t, hermesOpts{})
-	consumer, ch := e.registered(MYST(10))
+	consumer, ch := e.registered(money.MYST(10))
 	pre, lock := secret(3)
-	p := signedPromise(t, consumer, e.client.ChainID(), payments.ConsumerChannelID(ch), MYST(2), new(big.Int), lock)
+	p := signedPromise(t, consumer, e.client.ChainID(), payments.ConsumerChannelID(ch), money.MYST(2), new(big.Int), lock)
 	d, err := p.Digest()
 	if err != nil {
 		t.Fatal(err)
@@ -163,5 +164,5 @@ func TestMalleatedPromisesRefusedByGoAndChain(t *testing.T) {
 			t.Fatalf("%s: settlePromise error %v, want ErrBadSignature", m.Name, chainErr)
 		}
 	}
-	wantBalance(t, e, ch, MYST(8), "channel after the one valid promise")
+	wantBalance(t, e, ch, money.MYST(8), "channel after the one valid promise")
 }

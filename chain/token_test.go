@@ -11,6 +11,8 @@ import (
 	"github.com/ethereum/go-ethereum/common/math"
 	"github.com/ethereum/go-ethereum/core/types"
 	"github.com/ethereum/go-ethereum/crypto"
+
+	"github.com/openmyst/openmyst/money"
 )
 
 // permitDigest is the EIP-712 digest of an EIP-2612 permit, computed
@@ -30,11 +32,11 @@ func TestTokenPermit(t *testing.T) {
 	ownerKey := mustKey(t)
 	owner := crypto.PubkeyToAddress(ownerKey.PublicKey)
 	spender := e.client.tx.Address()
-	if _, err := e.client.Mint(e.ctx, owner, MYST(10)); err != nil {
+	if _, err := e.client.Mint(e.ctx, owner, money.MYST(10)); err != nil {
 		t.Fatal(err)
 	}
 	dec, err := e.client.token.Decimals(call(e.ctx))
-	if err != nil || dec != Decimals {
+	if err != nil || dec != money.Decimals {
 		t.Fatalf("decimals %d (%v)", dec, err)
 	}
 	deadline := big.NewInt(1 << 40)
@@ -52,34 +54,34 @@ func TestTokenPermit(t *testing.T) {
 		})
 		return err
 	}
-	if err := permit(MYST(4), big.NewInt(0), deadline); err != nil {
+	if err := permit(money.MYST(4), big.NewInt(0), deadline); err != nil {
 		t.Fatalf("permit: %v", err)
 	}
-	if a, _ := e.client.token.Allowance(call(e.ctx), owner, spender); a.Cmp(MYST(4)) != 0 {
-		t.Fatalf("allowance %s", FormatMYST(a))
+	if a, _ := e.client.token.Allowance(call(e.ctx), owner, spender); a.Cmp(money.MYST(4)) != 0 {
+		t.Fatalf("allowance %s", money.FormatMYST(a))
 	}
 	// The spender moves the owner's MYST without the owner paying gas.
 	if _, err := e.client.send(e.ctx, "transferFrom", func(o *bind.TransactOpts) (*types.Transaction, error) {
-		return e.client.token.TransferFrom(o, owner, spender, MYST(3))
+		return e.client.token.TransferFrom(o, owner, spender, money.MYST(3))
 	}); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := e.client.send(e.ctx, "transferFrom", func(o *bind.TransactOpts) (*types.Transaction, error) {
-		return e.client.token.TransferFrom(o, owner, spender, MYST(2))
+		return e.client.token.TransferFrom(o, owner, spender, money.MYST(2))
 	}); !errors.Is(err, ErrInsufficientAllowance) {
 		t.Fatalf("over allowance: %v", err)
 	}
 	// Replaying the same permit (nonce 0 used) and an expired one fail.
-	if err := permit(MYST(4), big.NewInt(0), deadline); !errors.Is(err, ErrPermit) {
+	if err := permit(money.MYST(4), big.NewInt(0), deadline); !errors.Is(err, ErrPermit) {
 		t.Fatalf("replayed permit: %v", err)
 	}
-	if err := permit(MYST(4), big.NewInt(1), big.NewInt(1)); !errors.Is(err, ErrPermit) {
+	if err := permit(money.MYST(4), big.NewInt(1), big.NewInt(1)); !errors.Is(err, ErrPermit) {
 		t.Fatalf("expired permit: %v", err)
 	}
 }
 
 func TestHermesOperatorWithdrawAndDuplicateHermes(t *testing.T) {
-	e := newEnv(t, hermesOpts{stake: MYST(10)})
+	e := newEnv(t, hermesOpts{stake: money.MYST(10)})
 	h := e.hermes
 	// Nothing above the stake yet.
 	hc, err := NewClient(e.ctx, e.backend, e.dep, e.opTx, slog.New(slog.DiscardHandler))
@@ -92,27 +94,27 @@ func TestHermesOperatorWithdrawAndDuplicateHermes(t *testing.T) {
 		_, err := c.send(e.ctx, "hermes withdraw", func(o *bind.TransactOpts) (*types.Transaction, error) { return hb.Withdraw(o, to, amount) })
 		return err
 	}
-	if err := withdraw(hc, MYST(1)); !errors.Is(err, ErrInsufficientHermesBalance) {
+	if err := withdraw(hc, money.MYST(1)); !errors.Is(err, ErrInsufficientHermesBalance) {
 		t.Fatalf("withdraw the stake: %v", err)
 	}
-	if _, err := e.client.Mint(e.ctx, h, MYST(5)); err != nil {
+	if _, err := e.client.Mint(e.ctx, h, money.MYST(5)); err != nil {
 		t.Fatal(err)
 	}
-	if err := withdraw(e.client, MYST(1)); !errors.Is(err, ErrNotOperator) {
+	if err := withdraw(e.client, money.MYST(1)); !errors.Is(err, ErrNotOperator) {
 		t.Fatalf("withdraw by stranger: %v", err)
 	}
-	if err := withdraw(hc, MYST(5)); err != nil {
+	if err := withdraw(hc, money.MYST(5)); err != nil {
 		t.Fatalf("withdraw collected: %v", err)
 	}
-	wantBalance(t, e, to, MYST(5), "operator payout")
+	wantBalance(t, e, to, money.MYST(5), "operator payout")
 	// One hermes per operator.
-	if _, err := e.client.Mint(e.ctx, e.opTx.Address(), MYST(10)); err != nil {
+	if _, err := e.client.Mint(e.ctx, e.opTx.Address(), money.MYST(10)); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := RegisterHermes(e.ctx, e.opTx, e.dep, HermesParams{Stake: MYST(10), MinChannelStake: new(big.Int), MaxChannelStake: MYST(1)}); !errors.Is(err, ErrHermesExists) {
+	if _, err := RegisterHermes(e.ctx, e.opTx, e.dep, HermesParams{Stake: money.MYST(10), MinChannelStake: new(big.Int), MaxChannelStake: money.MYST(1)}); !errors.Is(err, ErrHermesExists) {
 		t.Fatalf("second hermes: %v", err)
 	}
-	if _, err := RegisterHermes(e.ctx, e.client.tx, e.dep, HermesParams{Stake: MYST(1), MinChannelStake: new(big.Int), MaxChannelStake: MYST(1)}); !errors.Is(err, ErrHermesStakeTooLow) {
+	if _, err := RegisterHermes(e.ctx, e.client.tx, e.dep, HermesParams{Stake: money.MYST(1), MinChannelStake: new(big.Int), MaxChannelStake: money.MYST(1)}); !errors.Is(err, ErrHermesStakeTooLow) {
 		t.Fatalf("low stake: %v", err)
 	}
 }
@@ -120,17 +122,17 @@ func TestHermesOperatorWithdrawAndDuplicateHermes(t *testing.T) {
 func TestRegisterHermesRejectsBadStakeRange(t *testing.T) {
 	e := newEnv(t, hermesOpts{})
 	tx := e.client.tx
-	if _, err := e.client.Mint(e.ctx, tx.Address(), MYST(100)); err != nil {
+	if _, err := e.client.Mint(e.ctx, tx.Address(), money.MYST(100)); err != nil {
 		t.Fatal(err)
 	}
 	tooBig := new(big.Int).Lsh(big.NewInt(1), 96) // above the uint96 stake field
-	if _, err := RegisterHermes(e.ctx, tx, e.dep, HermesParams{Stake: MYST(10), MinChannelStake: new(big.Int), MaxChannelStake: tooBig}); !errors.Is(err, ErrStakeOutOfRange) {
+	if _, err := RegisterHermes(e.ctx, tx, e.dep, HermesParams{Stake: money.MYST(10), MinChannelStake: new(big.Int), MaxChannelStake: tooBig}); !errors.Is(err, ErrStakeOutOfRange) {
 		t.Fatalf("max stake above uint96: %v", err)
 	}
-	if _, err := RegisterHermes(e.ctx, tx, e.dep, HermesParams{Stake: MYST(10), MinChannelStake: MYST(2), MaxChannelStake: MYST(1)}); !errors.Is(err, ErrStakeOutOfRange) {
+	if _, err := RegisterHermes(e.ctx, tx, e.dep, HermesParams{Stake: money.MYST(10), MinChannelStake: money.MYST(2), MaxChannelStake: money.MYST(1)}); !errors.Is(err, ErrStakeOutOfRange) {
 		t.Fatalf("min above max: %v", err)
 	}
-	if _, err := RegisterHermes(e.ctx, tx, e.dep, HermesParams{Stake: MYST(10), FeeBps: 2001, MinChannelStake: MYST(1), MaxChannelStake: MYST(2)}); !errors.Is(err, ErrFeeTooHigh) {
+	if _, err := RegisterHermes(e.ctx, tx, e.dep, HermesParams{Stake: money.MYST(10), FeeBps: 2001, MinChannelStake: money.MYST(1), MaxChannelStake: money.MYST(2)}); !errors.Is(err, ErrFeeTooHigh) {
 		t.Fatalf("fee above cap: %v", err)
 	}
 }

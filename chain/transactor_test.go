@@ -15,6 +15,7 @@ import (
 	"github.com/ethereum/go-ethereum/accounts/abi/bind"
 	"github.com/ethereum/go-ethereum/common"
 	"github.com/ethereum/go-ethereum/core/types"
+	"github.com/openmyst/openmyst/money"
 )
 
 // stuckEnv is a funded transactor on the env's chain that mines nothing on
@@ -79,7 +80,7 @@ type sendResult struct {
 func (s *stuckEnv) mintAsync(ctx context.Context, c *Client, to common.Address) chan sendResult {
 	done := make(chan sendResult, 1)
 	go func() {
-		r, err := c.Mint(ctx, to, MYST(1))
+		r, err := c.Mint(ctx, to, money.MYST(1))
 		done <- sendResult{r, err}
 	}()
 	return done
@@ -130,8 +131,8 @@ func TestStuckTransactionIsReplacedWithSameNonce(t *testing.T) {
 		}
 	}
 	s.wantUnmined(t, first.Hash())
-	if b := s.balance(to); b.Cmp(MYST(1)) != 0 {
-		t.Fatalf("minted %s MYST, want 1", FormatMYST(b))
+	if b := s.balance(to); b.Cmp(money.MYST(1)) != 0 {
+		t.Fatalf("minted %s MYST, want 1", money.FormatMYST(b))
 	}
 	if n, _ := s.backend.NonceAt(s.ctx, s.tx.Address(), nil); n != first.Nonce()+1 {
 		t.Fatalf("account nonce %d, want %d", n, first.Nonce()+1)
@@ -213,7 +214,7 @@ func TestFeeCeilingStopsReplacing(t *testing.T) {
 	}
 	_, err := s.tx.Send(s.ctx, "mint", func(o *bind.TransactOpts) (*types.Transaction, error) {
 		fixedFees(o)
-		return s.client.token.Mint(o, common.Address{0x44}, MYST(1))
+		return s.client.token.Mint(o, common.Address{0x44}, money.MYST(1))
 	})
 	if !errors.Is(err, ErrFeeCeiling) {
 		t.Fatalf("send: %v, want ErrFeeCeiling", err)
@@ -317,8 +318,8 @@ func TestRestartResumesPendingTransaction(t *testing.T) {
 	if got := s.minedTx(t, rs[0]).Nonce(); got != p.Nonce {
 		t.Fatalf("mined nonce %d, want the stored %d", got, p.Nonce)
 	}
-	if b := s.balance(to); b.Cmp(MYST(1)) != 0 {
-		t.Fatalf("minted %s MYST, want exactly 1 (sent once)", FormatMYST(b))
+	if b := s.balance(to); b.Cmp(money.MYST(1)) != 0 {
+		t.Fatalf("minted %s MYST, want exactly 1 (sent once)", money.FormatMYST(b))
 	}
 	s.wantNoPending(t)
 
@@ -495,8 +496,8 @@ func TestLostBroadcastReplyStillTracksTheTransaction(t *testing.T) {
 	if res.r.TxHash != p.Txs[0].Hash() {
 		t.Fatalf("mined %s, want %s", res.r.TxHash.Hex(), p.Txs[0].Hash().Hex())
 	}
-	if b := s.balance(to); b.Cmp(MYST(1)) != 0 {
-		t.Fatalf("minted %s MYST, want 1", FormatMYST(b))
+	if b := s.balance(to); b.Cmp(money.MYST(1)) != 0 {
+		t.Fatalf("minted %s MYST, want 1", money.FormatMYST(b))
 	}
 	s.wantNoPending(t)
 }
@@ -512,13 +513,13 @@ func TestSendAfterFeeCeilingDoesNotQueueBehind(t *testing.T) {
 	_, err := s.tx.Send(s.ctx, "mint", func(o *bind.TransactOpts) (*types.Transaction, error) {
 		o.GasTipCap = new(big.Int).Set(gwei)
 		o.GasFeeCap = new(big.Int).Mul(big.NewInt(10), gwei)
-		return s.client.token.Mint(o, common.Address{0x50}, MYST(1))
+		return s.client.token.Mint(o, common.Address{0x50}, money.MYST(1))
 	})
 	if !errors.Is(err, ErrFeeCeiling) {
 		t.Fatalf("send: %v, want ErrFeeCeiling", err)
 	}
 	stuck := s.waitVersions(t, 2, true)
-	if _, err := s.client.Mint(s.ctx, common.Address{0x51}, MYST(1)); !errors.Is(err, ErrFeeCeiling) {
+	if _, err := s.client.Mint(s.ctx, common.Address{0x51}, money.MYST(1)); !errors.Is(err, ErrFeeCeiling) {
 		t.Fatalf("send behind the stuck nonce: %v, want ErrFeeCeiling", err)
 	}
 	if ps, _ := s.state.PendingTxs(s.ctx, s.tx.Address()); len(ps) != 1 || ps[0].Nonce != stuck.Nonce {
@@ -527,15 +528,15 @@ func TestSendAfterFeeCeilingDoesNotQueueBehind(t *testing.T) {
 
 	s.tx.MaxFeeCap = new(big.Int).Mul(big.NewInt(100), gwei)
 	var r *types.Receipt
-	s.whileMining(func() { r, err = s.client.Mint(s.ctx, common.Address{0x51}, MYST(1)) })
+	s.whileMining(func() { r, err = s.client.Mint(s.ctx, common.Address{0x51}, money.MYST(1)) })
 	if err != nil {
 		t.Fatalf("send after raising the ceiling: %v", err)
 	}
 	if got := s.minedTx(t, r).Nonce(); got != stuck.Nonce+1 {
 		t.Fatalf("new send nonce %d, want %d", got, stuck.Nonce+1)
 	}
-	if b := s.balance(common.Address{0x50}); b.Cmp(MYST(1)) != 0 {
-		t.Fatalf("the stuck mint paid %s MYST, want 1", FormatMYST(b))
+	if b := s.balance(common.Address{0x50}); b.Cmp(money.MYST(1)) != 0 {
+		t.Fatalf("the stuck mint paid %s MYST, want 1", money.FormatMYST(b))
 	}
 	s.wantNoPending(t)
 }

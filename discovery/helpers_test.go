@@ -15,6 +15,7 @@ import (
 
 	"github.com/openmyst/openmyst/identity"
 	"github.com/openmyst/openmyst/market"
+	"github.com/openmyst/openmyst/money"
 	"github.com/openmyst/openmyst/p2p"
 )
 
@@ -36,13 +37,13 @@ func newSigner(t testing.TB) *identity.KeySigner {
 	return identity.NewKeySigner(k)
 }
 
-func mystAmount(t testing.TB, s string) market.Amount {
+func mystAmount(t testing.TB, s string) money.Amount {
 	t.Helper()
-	v, err := market.ParseMYST(s)
+	a, err := money.ParseMYSTAmount(s)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return market.NewAmount(v)
+	return a
 }
 
 var testHermes = common.HexToAddress("0x00000000000000000000000000000000000000aa")

@@ -8,6 +8,8 @@ import (
 	"strings"
 
 	"github.com/ethereum/go-ethereum/common"
+
+	"github.com/openmyst/openmyst/money"
 )
 
 // SortKey is a proposal order. Every order ends with the provider id, so
@@ -33,9 +35,9 @@ type Filter struct {
 	// IPType, if set, must equal the location's ip type.
 	IPType IPType
 	// MaxPricePerHour, if set, is the highest acceptable price per hour.
-	MaxPricePerHour Amount
+	MaxPricePerHour money.Amount
 	// MaxPricePerGiB, if set, is the highest acceptable price per GiB.
-	MaxPricePerGiB Amount
+	MaxPricePerGiB money.Amount
 	// ProviderID, if non-zero, must equal the proposal's provider.
 	ProviderID common.Address
 	// Hermes, if non-zero, must be among the proposal's accepted hermes.
@@ -158,15 +160,15 @@ func ParseFilter(q url.Values) (Filter, error) {
 		case QueryIPType:
 			f.IPType, err = ParseIPType(v)
 		case QueryMaxPriceHr, QueryMaxPriceGiB:
-			wei, perr := ParseMYST(v)
+			wei, perr := money.ParseMYST(v)
 			if perr != nil {
 				err = perr
 				break
 			}
 			if k == QueryMaxPriceHr {
-				f.MaxPricePerHour = NewAmount(wei)
+				f.MaxPricePerHour = money.MustAmount(wei)
 			} else {
-				f.MaxPricePerGiB = NewAmount(wei)
+				f.MaxPricePerGiB = money.MustAmount(wei)
 			}
 		case QueryProviderID, QueryHermesID:
 			if !common.IsHexAddress(v) || !strings.HasPrefix(v, "0x") {

@@ -3,7 +3,6 @@ package market
 import (
 	"bytes"
 	"errors"
-	"math/big"
 	"net/url"
 	"strings"
 	"testing"
@@ -15,6 +14,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/openmyst/openmyst/identity"
+	"github.com/openmyst/openmyst/money"
 )
 
 func testSigner(t testing.TB) *identity.KeySigner {
@@ -39,13 +39,13 @@ func testPeer(t testing.TB) peer.ID {
 	return id
 }
 
-func myst(t testing.TB, s string) Amount {
+func myst(t testing.TB, s string) money.Amount {
 	t.Helper()
-	v, err := ParseMYST(s)
+	a, err := money.ParseMYSTAmount(s)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return NewAmount(v)
+	return a
 }
 
 func testProposal(t testing.TB, signer identity.Signer) Proposal {
@@ -204,27 +204,6 @@ func TestCheckTime(t *testing.T) {
 	}
 	if err := p.CheckTime(issued.Add(-2*time.Minute), time.Minute); !errors.Is(err, ErrFuture) {
 		t.Fatalf("early: %v", err)
-	}
-}
-
-func TestParseMYST(t *testing.T) {
-	good := map[string]string{
-		"0": "0", "1": "1000000000000000000", "0.2": "200000000000000000",
-		"15.000000000000000001": "15000000000000000001", "007.5": "7500000000000000000",
-	}
-	for in, want := range good {
-		v, err := ParseMYST(in)
-		if err != nil || v.String() != want {
-			t.Errorf("ParseMYST(%q) = %v, %v; want %s", in, v, err, want)
-		}
-	}
-	for _, in := range []string{"", ".", "1.", ".5", "-1", "1e3", "0.0000000000000000001", "1,5", " 1"} {
-		if _, err := ParseMYST(in); err == nil {
-			t.Errorf("ParseMYST(%q) accepted", in)
-		}
-	}
-	if got := NewAmount(big.NewInt(150000000000000000)).MYST(); got != "0.15" {
-		t.Errorf("MYST() = %s", got)
 	}
 }
 

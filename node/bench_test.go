@@ -18,9 +18,9 @@ import (
 
 	"github.com/ethereum/go-ethereum/crypto"
 
-	"github.com/openmyst/openmyst/chain"
 	"github.com/openmyst/openmyst/identity"
 	"github.com/openmyst/openmyst/market"
+	"github.com/openmyst/openmyst/money"
 	"github.com/openmyst/openmyst/p2p"
 	"github.com/openmyst/openmyst/payments"
 	"github.com/openmyst/openmyst/session/consumer"
@@ -121,7 +121,7 @@ func TestBenchSessions(t *testing.T) {
 			defer func() { <-sem }()
 			s := identity.NewKeySigner(keys[i])
 			ch := d.Client.ChannelAddress(s.Address(), dep.Hermes)
-			if _, err := d.Client.Mint(ctx, ch, chain.MYST(10)); err != nil {
+			if _, err := d.Client.Mint(ctx, ch, money.MYST(10)); err != nil {
 				errs <- err
 				return
 			}
@@ -129,7 +129,7 @@ func TestBenchSessions(t *testing.T) {
 				errs <- err
 				return
 			}
-			ledger, err := store.Channel(chainID, payments.ConsumerChannelID(ch), chain.MYST(10))
+			ledger, err := store.Channel(chainID, payments.ConsumerChannelID(ch), money.MYST(10))
 			if err != nil {
 				errs <- err
 				return

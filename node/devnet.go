@@ -18,6 +18,7 @@ import (
 	"github.com/openmyst/openmyst/discovery"
 	"github.com/openmyst/openmyst/identity"
 	"github.com/openmyst/openmyst/market"
+	"github.com/openmyst/openmyst/money"
 	"github.com/openmyst/openmyst/p2p"
 	"github.com/openmyst/openmyst/tunnel"
 )
@@ -114,7 +115,7 @@ func StartDevnet(ctx context.Context, cfg DevnetConfig) (_ *Devnet, err error) {
 		cfg.Providers = DefaultProviders
 	}
 	if cfg.ConsumerFunds == nil {
-		cfg.ConsumerFunds = chain.MYST(100)
+		cfg.ConsumerFunds = money.MYST(100)
 	}
 	d := &Devnet{cfg: cfg, DataDir: cfg.DataDir}
 	defer func() {
@@ -179,11 +180,11 @@ func StartDevnet(ctx context.Context, cfg DevnetConfig) (_ *Devnet, err error) {
 	}
 
 	for i, spec := range cfg.Providers {
-		ph, err := market.ParseMYST(spec.PerHour)
+		ph, err := money.ParseMYSTAmount(spec.PerHour)
 		if err != nil {
 			return nil, fmt.Errorf("node: provider %d price: %w", i, err)
 		}
-		pg, err := market.ParseMYST(spec.PerGiB)
+		pg, err := money.ParseMYSTAmount(spec.PerGiB)
 		if err != nil {
 			return nil, fmt.Errorf("node: provider %d price: %w", i, err)
 		}
@@ -198,7 +199,7 @@ func StartDevnet(ctx context.Context, cfg DevnetConfig) (_ *Devnet, err error) {
 			Chain:   d.Client, Hermes: dep.Hermes, HermesURL: d.Hermes.URL(), HermesPromiseFee: cfg.ProviderPromiseFee,
 			Bootstrap: []peer.AddrInfo{d.Boot.AddrInfo()},
 			Location:  market.Location{Country: spec.Country, City: spec.City, IPType: ipType},
-			Price:     market.Price{PerHour: market.NewAmount(ph), PerGiB: market.NewAmount(pg)},
+			Price:     market.Price{PerHour: ph, PerGiB: pg},
 			Allow:     cfg.Allow, TransactorFee: cfg.HermesMinFee, Payment: cfg.Payment,
 			Progress: cfg.Progress, Log: log,
 		}

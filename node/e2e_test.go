@@ -26,6 +26,7 @@ import (
 	"github.com/openmyst/openmyst/chain/bindings"
 	"github.com/openmyst/openmyst/identity"
 	"github.com/openmyst/openmyst/market"
+	"github.com/openmyst/openmyst/money"
 	"github.com/openmyst/openmyst/p2p/sessionproto"
 	"github.com/openmyst/openmyst/payments"
 	"github.com/openmyst/openmyst/session/consumer"
@@ -148,7 +149,7 @@ func TestEndToEnd(t *testing.T) {
 	defer c.Close()
 	// The registration fee came out of the consumer's channel.
 	if st, err := d.Client.ChannelState(ctx, c.ChannelAddress); err != nil ||
-		st.Balance.Cmp(new(big.Int).Sub(chain.MYST(100), e2eRegistrationFee)) != 0 {
+		st.Balance.Cmp(new(big.Int).Sub(money.MYST(100), e2eRegistrationFee)) != 0 {
 		t.Fatalf("consumer channel after registration: %v %v, want 100 MYST - the %s wei fee", st.Balance, err, e2eRegistrationFee)
 	}
 	ps, err := c.WaitProposals(ctx, market.Filter{}, 3)
@@ -274,7 +275,7 @@ func testTopUpAfterStart(t *testing.T, ctx context.Context, d *Devnet, c *Consum
 		t.Fatal(err)
 	}
 	defer c2.Close()
-	if _, err := d.Client.Mint(ctx, c2.ChannelAddress, chain.MYST(1)); err != nil {
+	if _, err := d.Client.Mint(ctx, c2.ChannelAddress, money.MYST(1)); err != nil {
 		t.Fatal(err)
 	}
 	conn, err := c2.Connect(ctx, market.Filter{Country: "DE"}, consumer.Options{})

@@ -11,6 +11,7 @@ import (
 
 	"github.com/openmyst/openmyst/chain"
 	hclient "github.com/openmyst/openmyst/hermes/client"
+	"github.com/openmyst/openmyst/money"
 	"github.com/openmyst/openmyst/payments"
 )
 
@@ -65,7 +66,7 @@ func (h HermesTerms) ProviderSettlement(ctx context.Context, hermes, provider co
 		return nil
 	}
 	for _, refusal := range []error{chain.ErrNothingToSettle, chain.ErrFeeAboveAmount, chain.ErrInsufficientHermesBalance,
-		chain.ErrZeroChannelLimit, chain.ErrAmountTooLarge, chain.ErrNotActive, chain.ErrBadAmount} {
+		chain.ErrZeroChannelLimit, chain.ErrAmountTooLarge, chain.ErrNotActive, money.ErrBadAmount} {
 		if errors.Is(err, refusal) {
 			return fmt.Errorf("%w: %w", hclient.ErrNotSettleable, err)
 		}

@@ -32,6 +32,7 @@ import (
 	"github.com/openmyst/openmyst/identity"
 	"github.com/openmyst/openmyst/internal/testenv"
 	"github.com/openmyst/openmyst/market"
+	"github.com/openmyst/openmyst/money"
 	"github.com/openmyst/openmyst/session/consumer"
 	"github.com/openmyst/openmyst/tunnel"
 	"github.com/openmyst/openmyst/tunnel/netns"
@@ -294,14 +295,14 @@ func runKernelHub(ctx context.Context, t *testing.T, dir string) {
 		t.Fatal(err)
 	}
 	dep := d.Chain.Deployment()
-	ph, _ := market.ParseMYST("0.06")
-	pg, _ := market.ParseMYST("0.1")
+	ph, _ := money.ParseMYSTAmount("0.06")
+	pg, _ := money.ParseMYSTAmount("0.1")
 	p, err := StartProvider(ctx, ProviderConfig{
 		DataDir: filepath.Join(dir, "provider"), Signer: identity.NewKeySigner(devchain.DevKey(devProviderAccount)),
 		Chain: d.Client, Hermes: dep.Hermes, HermesURL: d.Hermes.URL(), Bootstrap: []peer.AddrInfo{d.Boot.AddrInfo()},
 		ListenAddrs: []string{"/ip4/" + kHubAddr + "/tcp/0"}, AdvertiseAddr: netip.MustParseAddr(kHubAddr), ExitMode: tunnel.ModeKernel,
 		Location: market.Location{Country: "DE", IPType: market.IPResidential},
-		Price:    market.Price{PerHour: market.NewAmount(ph), PerGiB: market.NewAmount(pg)},
+		Price:    market.Price{PerHour: ph, PerGiB: pg},
 		Allow:    []tunnel.Rule{rule}, Payment: testPayment, Log: log,
 	})
 	if err != nil {

@@ -11,9 +11,9 @@ import (
 	"strings"
 
 	"github.com/ethereum/go-ethereum/common"
-	"github.com/ethereum/go-ethereum/common/math"
 
 	"github.com/openmyst/openmyst/identity"
+	"github.com/openmyst/openmyst/money"
 )
 
 // ErrDecode is wrapped by every decoding error of this package.
@@ -28,14 +28,8 @@ func decodeErr(format string, args ...any) error {
 
 // checkUint256 reports whether x is a valid uint256 value.
 func checkUint256(name string, x *big.Int) error {
-	if x == nil {
-		return fmt.Errorf("%w: %s is missing", ErrDecode, name)
-	}
-	if x.Sign() < 0 {
-		return fmt.Errorf("%w: %s is negative", ErrDecode, name)
-	}
-	if x.Cmp(math.MaxBig256) > 0 {
-		return fmt.Errorf("%w: %s exceeds 2^256-1", ErrDecode, name)
+	if err := money.CheckUint256(x); err != nil {
+		return decodeErr("%s %v", name, err)
 	}
 	return nil
 }
@@ -122,29 +116,9 @@ func parseUint256(name string, raw json.RawMessage) (*big.Int, error) {
 	if err != nil {
 		return nil, err
 	}
-	if s == "" {
-		return nil, decodeErr("field %q is empty", name)
-	}
-	if len(s) > 78 {
-		return nil, decodeErr("field %q has %d digits, exceeds uint256", name, len(s))
-	}
-	if s[0] == '-' {
-		return nil, decodeErr("field %q is negative", name)
-	}
-	for i := 0; i < len(s); i++ {
-		if s[i] < '0' || s[i] > '9' {
-			return nil, decodeErr("field %q is not a decimal integer", name)
-		}
-	}
-	if len(s) > 1 && s[0] == '0' {
-		return nil, decodeErr("field %q has leading zeros", name)
-	}
-	x, ok := new(big.Int).SetString(s, 10)
-	if !ok {
-		return nil, decodeErr("field %q is not a decimal integer", name)
-	}
-	if err := checkUint256(name, x); err != nil {
-		return nil, err
+	x, err := money.ParseUint256(s)
+	if err != nil {
+		return nil, decodeErr("field %q %v", name, err)
 	}
 	return x, nil
 }

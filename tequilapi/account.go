@@ -17,6 +17,7 @@ import (
 
 	"github.com/openmyst/openmyst/chain"
 	"github.com/openmyst/openmyst/identity"
+	"github.com/openmyst/openmyst/money"
 )
 
 // Error codes of the account routes.
@@ -172,7 +173,7 @@ func (r *RegisterRequest) Validate() error {
 		}
 	}
 	if r.Fee != "" {
-		if _, err := chain.ParseMYST(r.Fee); err != nil {
+		if _, err := money.ParseMYST(r.Fee); err != nil {
 			return FieldError("fee", err.Error())
 		}
 	}
@@ -207,7 +208,7 @@ func (r *TopupRequest) Validate() error {
 
 // Wei is Amount in wei; errors are 400 APIErrors naming the field.
 func (r *TopupRequest) Wei() (*big.Int, error) {
-	v, err := chain.ParseMYST(r.Amount)
+	v, err := money.ParseMYST(r.Amount)
 	if err != nil {
 		return nil, FieldError("amount", err.Error())
 	}
@@ -356,7 +357,7 @@ func myst(v *big.Int) (string, string) {
 	if v == nil {
 		v = new(big.Int)
 	}
-	return chain.FormatMYST(v), v.String()
+	return money.FormatMYST(v), v.String()
 }
 
 // accountRoutes holds what the handlers share.
@@ -527,7 +528,7 @@ func (a *accountRoutes) register(w http.ResponseWriter, r *http.Request) {
 	}
 	fee := new(big.Int)
 	if req.Fee != "" {
-		fee, _ = chain.ParseMYST(req.Fee) // validated
+		fee, _ = money.ParseMYST(req.Fee) // validated
 	}
 	var ben common.Address
 	if req.Beneficiary != "" {
@@ -582,7 +583,7 @@ func (a *accountRoutes) topup(w http.ResponseWriter, r *http.Request) {
 		a.fail(w, err)
 		return
 	}
-	a.log.Info("tequilapi: channel topped up", "id", addr.Hex(), "channel", ch.Hex(), "amount", chain.FormatMYST(amount), "minted", mint, "tx", rc.TxHash.Hex())
+	a.log.Info("tequilapi: channel topped up", "id", addr.Hex(), "channel", ch.Hex(), "amount", money.FormatMYST(amount), "minted", mint, "tx", rc.TxHash.Hex())
 	bal, err := c.TokenBalance(ctx, ch)
 	if err != nil {
 		a.fail(w, err)

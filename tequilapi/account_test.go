@@ -22,6 +22,7 @@ import (
 	"github.com/openmyst/openmyst/chain"
 	"github.com/openmyst/openmyst/chain/devchain"
 	"github.com/openmyst/openmyst/identity"
+	"github.com/openmyst/openmyst/money"
 	"github.com/openmyst/openmyst/payments"
 )
 
@@ -213,7 +214,7 @@ func TestAccountRoutesOnDevChain(t *testing.T) {
 
 	// The hermes operator promises this provider 1.5 MYST; the provider
 	// settles it to its beneficiary (1% dev hermes fee).
-	st := hermesPromise(t, e.dep, id, new(big.Int).Div(chain.MYST(3), big.NewInt(2)))
+	st := hermesPromise(t, e.dep, id, new(big.Int).Div(money.MYST(3), big.NewInt(2)))
 	body := settleBody(t, st)
 	var sr AccountSettleResponse
 	if resp := e.do(t, "POST", base+"/settle", e.token, body, &sr); resp.StatusCode != 200 {
@@ -231,11 +232,11 @@ func TestAccountRoutesOnDevChain(t *testing.T) {
 		t.Fatalf("second settle: %+v", eb)
 	}
 	// A promise for another provider, a broken one, or another chain's.
-	other := hermesPromise(t, e.dep, common.HexToAddress("0x00000000000000000000000000000000000000cc"), chain.MYST(1))
+	other := hermesPromise(t, e.dep, common.HexToAddress("0x00000000000000000000000000000000000000cc"), money.MYST(1))
 	if eb := e.expectError(t, "POST", base+"/settle", e.token, settleBody(t, other), 400, CodeValidation); eb.Fields["settlement"] == "" {
 		t.Fatalf("other provider: %+v", eb)
 	}
-	wrongChain := hermesPromise(t, e.dep, id, chain.MYST(2))
+	wrongChain := hermesPromise(t, e.dep, id, money.MYST(2))
 	wrongChain.ChainID++
 	signHermes(t, &wrongChain)
 	e.expectError(t, "POST", base+"/settle", e.token, settleBody(t, wrongChain), 400, CodeValidation)
@@ -552,7 +553,7 @@ func TestAccountConsumerSettleReadOnlyAndConcurrentTopups(t *testing.T) {
 	}
 	ch := e.client.ChannelAddress(id, e.dep.Hermes)
 	st := chain.Settlement{Kind: chain.KindConsumer, ChainID: e.dep.ChainID, Contract: ch, Preimage: pre,
-		Promise: payments.Promise{ChainID: e.client.ChainID(), ChannelID: payments.ConsumerChannelID(ch), Amount: chain.MYST(4), Fee: new(big.Int), Hashlock: payments.Hashlock(pre[:])}}
+		Promise: payments.Promise{ChainID: e.client.ChainID(), ChannelID: payments.ConsumerChannelID(ch), Amount: money.MYST(4), Fee: new(big.Int), Hashlock: payments.Hashlock(pre[:])}}
 	st.Promise.Amount.Div(st.Promise.Amount, big.NewInt(10))
 	if err := st.Promise.Sign(sg); err != nil {
 		t.Fatal(err)

@@ -27,6 +27,7 @@ import (
 
 	"github.com/openmyst/openmyst/chain"
 	"github.com/openmyst/openmyst/chain/bindings"
+	"github.com/openmyst/openmyst/money"
 )
 
 // NumDevAccounts is how many pre-funded dev accounts the genesis holds.
@@ -212,11 +213,11 @@ func (c *Chain) Dial(ctx context.Context) (*ethclient.Client, error) {
 
 // Hermes parameters of the dev hermes.
 var (
-	DevHermesStake      = chain.MYST(1000)
+	DevHermesStake      = money.MYST(1000)
 	DevHermesFeeBps     = uint16(100)
-	DevMinChannelStake  = chain.MYST(100)
-	DevMaxChannelStake  = chain.MYST(10000)
-	devMinHermesStake   = chain.MYST(100)
+	DevMinChannelStake  = money.MYST(100)
+	DevMaxChannelStake  = money.MYST(10000)
+	devMinHermesStake   = money.MYST(100)
 	deployerNonceToken  = uint64(0)
 	deployerNonceRegist = uint64(1)
 )

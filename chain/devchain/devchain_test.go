@@ -16,6 +16,7 @@ import (
 
 	"github.com/openmyst/openmyst/chain"
 	"github.com/openmyst/openmyst/identity"
+	"github.com/openmyst/openmyst/money"
 )
 
 func quietLog() *slog.Logger { return slog.New(slog.DiscardHandler) }
@@ -81,14 +82,14 @@ func TestDevChainServesJSONRPCAndRunsTheConsumerFlow(t *testing.T) {
 	}
 	consumer := identity.NewKeySigner(DevKey(7))
 	ch := dep.ChannelAddress(consumer.Address())
-	if _, err := c.Mint(ctx, ch, chain.MYST(5)); err != nil {
+	if _, err := c.Mint(ctx, ch, money.MYST(5)); err != nil {
 		t.Fatalf("faucet top-up over JSON-RPC: %v", err)
 	}
 	if _, _, err := c.RegisterIdentity(ctx, consumer, dep.Hermes, nil, consumer.Address()); err != nil {
 		t.Fatalf("register over JSON-RPC: %v", err)
 	}
 	st, err := c.ChannelState(ctx, ch)
-	if err != nil || !st.Deployed || st.Balance.Cmp(chain.MYST(5)) != 0 {
+	if err != nil || !st.Deployed || st.Balance.Cmp(money.MYST(5)) != 0 {
 		t.Fatalf("channel %+v (%v)", st, err)
 	}
 	if after := rawBlockNumber(t, dc.URL()); after == before {
@@ -114,7 +115,7 @@ func TestDevChainKeepsStateInDataDir(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := c.Mint(ctx, DevAddress(5), chain.MYST(3)); err != nil {
+	if _, err := c.Mint(ctx, DevAddress(5), money.MYST(3)); err != nil {
 		t.Fatal(err)
 	}
 	cl.Close()
@@ -141,7 +142,7 @@ func TestDevChainKeepsStateInDataDir(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if b, err := c2.TokenBalance(ctx, DevAddress(5)); err != nil || b.Cmp(chain.MYST(3)) != 0 {
+	if b, err := c2.TokenBalance(ctx, DevAddress(5)); err != nil || b.Cmp(money.MYST(3)) != 0 {
 		t.Fatalf("balance after restart %v (%v)", b, err)
 	}
 }

@@ -18,6 +18,7 @@ import (
 
 	"github.com/openmyst/openmyst/chain"
 	"github.com/openmyst/openmyst/identity"
+	"github.com/openmyst/openmyst/money"
 	"github.com/openmyst/openmyst/node"
 	"github.com/openmyst/openmyst/payments"
 	"github.com/openmyst/openmyst/tequilapi"
@@ -58,7 +59,7 @@ func (f *accountFlags) amount(v *big.Int) string {
 	if f.wei {
 		return v.String() + " wei"
 	}
-	return chain.FormatMYST(v) + " MYST"
+	return money.FormatMYST(v) + " MYST"
 }
 
 // open connects to the chain; withTx loads the key that pays gas.
@@ -178,7 +179,7 @@ func newAccountRegisterCmd(f *accountFlags) *cobra.Command {
 				return err
 			}
 			defer s.Close()
-			feeWei, err := chain.ParseMYST(fee)
+			feeWei, err := money.ParseMYST(fee)
 			if err != nil {
 				return fmt.Errorf("--fee: %w", err)
 			}
@@ -215,7 +216,7 @@ the MYST comes from the dev faucet; otherwise (or with --from-transactor) it
 is transferred from the transactor account.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			amount, err := chain.ParseMYST(args[0])
+			amount, err := money.ParseMYST(args[0])
 			if err != nil {
 				return err
 			}
@@ -410,11 +411,11 @@ into the file: in a real session only the provider knows it until it is paid.`,
 			if out == "" {
 				return errors.New("--out FILE is required")
 			}
-			am, err := chain.ParseMYST(amount)
+			am, err := money.ParseMYST(amount)
 			if err != nil {
 				return fmt.Errorf("--amount: %w", err)
 			}
-			fe, err := chain.ParseMYST(fee)
+			fe, err := money.ParseMYST(fee)
 			if err != nil {
 				return fmt.Errorf("--fee: %w", err)
 			}

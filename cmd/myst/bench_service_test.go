@@ -17,10 +17,10 @@ import (
 
 	"github.com/ethereum/go-ethereum/crypto"
 
-	"github.com/openmyst/openmyst/chain"
 	"github.com/openmyst/openmyst/cmd/myst/internal/mysttest"
 	"github.com/openmyst/openmyst/identity"
 	"github.com/openmyst/openmyst/market"
+	"github.com/openmyst/openmyst/money"
 	"github.com/openmyst/openmyst/node"
 	"github.com/openmyst/openmyst/p2p"
 	"github.com/openmyst/openmyst/payments"
@@ -104,7 +104,7 @@ func TestBenchServiceRSS(t *testing.T) {
 			}
 			s := identity.NewKeySigner(k)
 			ch := d.Client.ChannelAddress(s.Address(), dep.Hermes)
-			ledger, err := store.Channel(d.Client.ChainID(), payments.ConsumerChannelID(ch), chain.MYST(10))
+			ledger, err := store.Channel(d.Client.ChainID(), payments.ConsumerChannelID(ch), money.MYST(10))
 			if err != nil {
 				errs <- err
 				return
@@ -189,7 +189,7 @@ func benchEnv(name string, def int) int {
 func fundConsumer(ctx context.Context, d *node.Devnet, k *ecdsa.PrivateKey) error {
 	s := identity.NewKeySigner(k)
 	hermesID := d.Chain.Deployment().Hermes
-	if _, err := d.Client.Mint(ctx, d.Client.ChannelAddress(s.Address(), hermesID), chain.MYST(10)); err != nil {
+	if _, err := d.Client.Mint(ctx, d.Client.ChannelAddress(s.Address(), hermesID), money.MYST(10)); err != nil {
 		return err
 	}
 	return node.EnsureRegistered(ctx, d.Client, s, hermesID, nil)

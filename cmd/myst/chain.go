@@ -13,6 +13,7 @@ import (
 	"github.com/openmyst/openmyst/chain"
 	"github.com/openmyst/openmyst/chain/devchain"
 	"github.com/openmyst/openmyst/identity"
+	"github.com/openmyst/openmyst/money"
 	"github.com/openmyst/openmyst/node"
 )
 
@@ -129,11 +130,11 @@ Hermes hubs register themselves afterwards (myst hermes).`,
 			if out == "" {
 				out = a.defaultDeploymentPath()
 			}
-			sup, err := chain.ParseMYST(supply)
+			sup, err := money.ParseMYST(supply)
 			if err != nil {
 				return fmt.Errorf("--supply: %w", err)
 			}
-			ms, err := chain.ParseMYST(minStake)
+			ms, err := money.ParseMYST(minStake)
 			if err != nil {
 				return fmt.Errorf("--min-hermes-stake: %w", err)
 			}

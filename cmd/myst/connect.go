@@ -9,7 +9,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/openmyst/openmyst/chain"
+	"github.com/openmyst/openmyst/money"
 	"github.com/openmyst/openmyst/tequilapi"
 )
 
@@ -100,14 +100,14 @@ func printStatus(w io.Writer, st tequilapi.ConnectionStatus) error {
 		state = "ended " + st.Error
 	}
 	wei := func(s string) string {
-		v, err := chain.ParseMYST("0")
+		v, err := money.ParseMYST("0")
 		if err != nil {
 			return s
 		}
 		if _, ok := v.SetString(s, 10); !ok {
 			return s
 		}
-		return chain.FormatMYST(v) + " MYST"
+		return money.FormatMYST(v) + " MYST"
 	}
 	fmt.Fprintf(tw, "state\t%s\nprovider\t%s (%s)\nsocks5\t%s\nduration\t%s\nbytes\t%d down, %d up\nspent\t%s\nrate\t%s per hour\n",
 		state, st.Provider, st.Country, st.SOCKS, (time.Duration(st.DurationSeconds * float64(time.Second))).Round(time.Second),

@@ -17,9 +17,9 @@ import (
 
 	"github.com/ethereum/go-ethereum/common"
 
-	"github.com/openmyst/openmyst/chain"
 	"github.com/openmyst/openmyst/cmd/myst/internal/mysttest"
 	"github.com/openmyst/openmyst/identity"
+	"github.com/openmyst/openmyst/money"
 	"github.com/openmyst/openmyst/node"
 	"github.com/openmyst/openmyst/tunnel"
 )
@@ -67,7 +67,7 @@ func TestConnectThroughDaemon(t *testing.T) {
 		t.Fatal(err)
 	}
 	hermesID := d.Chain.Deployment().Hermes
-	if _, err := d.Client.Mint(ctx, d.Client.ChannelAddress(addr, hermesID), chain.MYST(5)); err != nil {
+	if _, err := d.Client.Mint(ctx, d.Client.ChannelAddress(addr, hermesID), money.MYST(5)); err != nil {
 		t.Fatal(err)
 	}
 	if err := node.EnsureRegistered(ctx, d.Client, signer, hermesID, nil); err != nil {

@@ -8,7 +8,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/openmyst/openmyst/chain"
+	"github.com/openmyst/openmyst/money"
 	"github.com/openmyst/openmyst/node"
 )
 
@@ -45,7 +45,7 @@ func myst(v *big.Int) string {
 	if v == nil {
 		return "0"
 	}
-	return chain.FormatMYST(v) + " MYST"
+	return money.FormatMYST(v) + " MYST"
 }
 
 func printDemoReport(w io.Writer, r node.DemoReport) error {

@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/openmyst/openmyst/cmd/myst/internal/mysttest"
+	"github.com/openmyst/openmyst/money"
 
 	"github.com/ethereum/go-ethereum/common"
 	"github.com/ethereum/go-ethereum/crypto"
@@ -195,7 +196,7 @@ func TestHermesProcessesSharePostgres(t *testing.T) {
 			t.Fatal(err)
 		}
 		signers[k] = identity.NewKeySigner(key)
-		if _, err := c.Mint(ctx, c.ChannelAddress(signers[k].Address(), dep.Hermes), chain.MYST(5)); err != nil {
+		if _, err := c.Mint(ctx, c.ChannelAddress(signers[k].Address(), dep.Hermes), money.MYST(5)); err != nil {
 			t.Fatal(err)
 		}
 		if _, _, err := c.RegisterIdentity(ctx, signers[k], dep.Hermes, nil, signers[k].Address()); err != nil {

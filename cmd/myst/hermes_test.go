@@ -29,6 +29,7 @@ import (
 	hermesclient "github.com/openmyst/openmyst/hermes/client"
 	"github.com/openmyst/openmyst/hermes/tlstest"
 	"github.com/openmyst/openmyst/identity"
+	"github.com/openmyst/openmyst/money"
 	"github.com/openmyst/openmyst/node"
 	"github.com/openmyst/openmyst/payments"
 	"github.com/openmyst/openmyst/storage"
@@ -133,7 +134,7 @@ func TestHermesAgainstChainDev(t *testing.T) {
 	}
 	consumer, provider := newSigner(), newSigner()
 	channel := c.ChannelAddress(consumer.Address(), dep.Hermes)
-	if _, err := c.Mint(ctx, channel, chain.MYST(5)); err != nil {
+	if _, err := c.Mint(ctx, channel, money.MYST(5)); err != nil {
 		t.Fatal(err)
 	}
 	for _, s := range []identity.Signer{consumer, provider} {
@@ -165,8 +166,8 @@ func TestHermesAgainstChainDev(t *testing.T) {
 	}
 	chainID := new(big.Int).SetUint64(dep.ChainID)
 	m := &payments.ExchangeMessage{
-		Promise:     payments.Promise{ChainID: chainID, ChannelID: payments.ConsumerChannelID(channel), Amount: chain.MYST(2), Fee: big.NewInt(0), Hashlock: lock},
-		AgreementID: big.NewInt(1), AgreementTotal: chain.MYST(2), Provider: provider.Address(), HermesID: dep.Hermes, ChainID: chainID,
+		Promise:     payments.Promise{ChainID: chainID, ChannelID: payments.ConsumerChannelID(channel), Amount: money.MYST(2), Fee: big.NewInt(0), Hashlock: lock},
+		AgreementID: big.NewInt(1), AgreementTotal: money.MYST(2), Provider: provider.Address(), HermesID: dep.Hermes, ChainID: chainID,
 	}
 	if err := m.Sign(consumer); err != nil {
 		t.Fatal(err)
@@ -184,7 +185,7 @@ func TestHermesAgainstChainDev(t *testing.T) {
 		t.Fatalf("provider settlement: %v", err)
 	}
 	after, _ := c.TokenBalance(ctx, provider.Address())
-	if got := new(big.Int).Sub(after, before); got.Sign() <= 0 || got.Cmp(chain.MYST(2)) > 0 {
+	if got := new(big.Int).Sub(after, before); got.Sign() <= 0 || got.Cmp(money.MYST(2)) > 0 {
 		t.Fatalf("provider received %s wei for a 2 MYST promise", got)
 	}
 
@@ -233,8 +234,8 @@ func TestHermesAgainstChainDev(t *testing.T) {
 		t.Fatal(err)
 	}
 	m2 := &payments.ExchangeMessage{
-		Promise:     payments.Promise{ChainID: chainID, ChannelID: payments.ConsumerChannelID(channel), Amount: chain.MYST(3), Fee: big.NewInt(0), Hashlock: lock2},
-		AgreementID: big.NewInt(1), AgreementTotal: chain.MYST(3), Provider: provider.Address(), HermesID: dep.Hermes, ChainID: chainID,
+		Promise:     payments.Promise{ChainID: chainID, ChannelID: payments.ConsumerChannelID(channel), Amount: money.MYST(3), Fee: big.NewInt(0), Hashlock: lock2},
+		AgreementID: big.NewInt(1), AgreementTotal: money.MYST(3), Provider: provider.Address(), HermesID: dep.Hermes, ChainID: chainID,
 	}
 	if err := m2.Sign(consumer); err != nil {
 		t.Fatal(err)

@@ -16,6 +16,7 @@ import (
 	"github.com/openmyst/openmyst/chain"
 	"github.com/openmyst/openmyst/identity"
 	"github.com/openmyst/openmyst/market"
+	"github.com/openmyst/openmyst/money"
 	"github.com/openmyst/openmyst/node"
 	"github.com/openmyst/openmyst/p2p"
 	mystsession "github.com/openmyst/openmyst/session"
@@ -75,15 +76,15 @@ func (f *serveFlags) config() (node.ProviderConfig, error) {
 
 // parsePrice parses --price.per-hour and --price.per-gib.
 func parsePrice(hour, gib string) (market.Price, error) {
-	ph, err := market.ParseMYST(hour)
+	ph, err := money.ParseMYST(hour)
 	if err != nil {
 		return market.Price{}, fmt.Errorf("--price.per-hour: %w", err)
 	}
-	pg, err := market.ParseMYST(gib)
+	pg, err := money.ParseMYST(gib)
 	if err != nil {
 		return market.Price{}, fmt.Errorf("--price.per-gib: %w", err)
 	}
-	return market.Price{PerHour: market.NewAmount(ph), PerGiB: market.NewAmount(pg)}, nil
+	return market.Price{PerHour: money.MustAmount(ph), PerGiB: money.MustAmount(pg)}, nil
 }
 
 func newServiceCmd(a *app) *cobra.Command {

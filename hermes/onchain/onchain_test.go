@@ -21,6 +21,7 @@ import (
 	"github.com/openmyst/openmyst/hermes"
 	"github.com/openmyst/openmyst/hermes/store"
 	"github.com/openmyst/openmyst/identity"
+	"github.com/openmyst/openmyst/money"
 	"github.com/openmyst/openmyst/payments"
 )
 
@@ -66,7 +67,7 @@ func TestHermesOnSimulatedChain(t *testing.T) {
 	consumer := identity.NewKeySigner(key(t))
 	provider := identity.NewKeySigner(key(t))
 	channel := c.ChannelAddress(consumer.Address(), hermesAddr)
-	if _, err := c.Mint(ctx, channel, chain.MYST(10)); err != nil {
+	if _, err := c.Mint(ctx, channel, money.MYST(10)); err != nil {
 		t.Fatal(err)
 	}
 	for _, s := range []identity.Signer{consumer, provider} {
@@ -82,7 +83,7 @@ func TestHermesOnSimulatedChain(t *testing.T) {
 	}
 	defer st.Close()
 	svc, err := hermes.New(hermes.Config{ChainID: new(big.Int).SetUint64(dep.ChainID), HermesID: hermesAddr, Operator: operator, FeeBasisPoints: feeBps,
-		SettleThreshold: chain.MYST(1), SettleInterval: time.Hour, Log: quiet}, st, adapter)
+		SettleThreshold: money.MYST(1), SettleInterval: time.Hour, Log: quiet}, st, adapter)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -110,14 +111,14 @@ func TestHermesOnSimulatedChain(t *testing.T) {
 	r1, _, _ := payments.NewSecret()
 	r2, _, _ := payments.NewSecret()
 	r3, _, _ := payments.NewSecret()
-	if _, err := exchange(chain.MYST(2), r1); err != nil {
+	if _, err := exchange(money.MYST(2), r1); err != nil {
 		t.Fatal(err)
 	}
-	hp, err := exchange(chain.MYST(4), r2)
+	hp, err := exchange(money.MYST(4), r2)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := exchange(chain.MYST(11), r3); hermes.CodeOf(err) != hermes.CodeInsufficientBalance {
+	if _, err := exchange(money.MYST(11), r3); hermes.CodeOf(err) != hermes.CodeInsufficientBalance {
 		t.Fatalf("promise above the 10 MYST channel: %v", err)
 	}
 	// An unregistered consumer is refused.
@@ -171,18 +172,18 @@ func TestHermesOnSimulatedChain(t *testing.T) {
 		t.Fatalf("settle: %d %v", n, err)
 	}
 	cs, err := c.ChannelState(ctx, channel)
-	if err != nil || cs.Settled.Cmp(chain.MYST(4)) != 0 || cs.Balance.Cmp(chain.MYST(6)) != 0 {
+	if err != nil || cs.Settled.Cmp(money.MYST(4)) != 0 || cs.Balance.Cmp(money.MYST(6)) != 0 {
 		t.Fatalf("channel after settlement %+v %v", cs, err)
 	}
-	if e := waitEvent(hermes.EventSettled); e.Settled.Cmp(chain.MYST(4)) != 0 {
+	if e := waitEvent(hermes.EventSettled); e.Settled.Cmp(money.MYST(4)) != 0 {
 		t.Fatalf("settlement event with settled %s", e.Settled)
 	}
 	hermesAfter, _ := c.TokenBalance(ctx, hermesAddr)
-	if new(big.Int).Sub(hermesAfter, hermesBefore).Cmp(chain.MYST(4)) != 0 {
+	if new(big.Int).Sub(hermesAfter, hermesBefore).Cmp(money.MYST(4)) != 0 {
 		t.Fatalf("hermes contract got %s, want 4 MYST", new(big.Int).Sub(hermesAfter, hermesBefore))
 	}
 	view, err := svc.Consumer(ctx, consumer.Address())
-	if err != nil || view.Settled.Cmp(chain.MYST(4)) != 0 || view.Outstanding.Sign() != 0 {
+	if err != nil || view.Settled.Cmp(money.MYST(4)) != 0 || view.Outstanding.Sign() != 0 {
 		t.Fatalf("consumer view %+v %v", view, err)
 	}
 
@@ -192,21 +193,21 @@ func TestHermesOnSimulatedChain(t *testing.T) {
 		t.Fatalf("provider settlement: %v", err)
 	}
 	provAfter, _ := c.TokenBalance(ctx, provider.Address())
-	want := new(big.Int).Sub(chain.MYST(4), new(big.Int).Div(new(big.Int).Mul(chain.MYST(4), big.NewInt(feeBps)), big.NewInt(10000)))
+	want := new(big.Int).Sub(money.MYST(4), new(big.Int).Div(new(big.Int).Mul(money.MYST(4), big.NewInt(feeBps)), big.NewInt(10000)))
 	if got := new(big.Int).Sub(provAfter, provBefore); got.Cmp(want) != 0 {
 		t.Fatalf("provider received %s, want %s (4 MYST minus 1%%)", got, want)
 	}
-	if settled, err := adapter.ProviderSettled(ctx, provider.Address()); err != nil || settled.Cmp(chain.MYST(4)) != 0 {
+	if settled, err := adapter.ProviderSettled(ctx, provider.Address()); err != nil || settled.Cmp(money.MYST(4)) != 0 {
 		t.Fatalf("provider settled %v %v", settled, err)
 	}
 
 	// A top-up is seen as an event.
-	if _, err := c.Mint(ctx, channel, chain.MYST(5)); err != nil {
+	if _, err := c.Mint(ctx, channel, money.MYST(5)); err != nil {
 		t.Fatal(err)
 	}
 	waitEvent(hermes.EventTopUp)
 	// With the top-up, 11 MYST cumulative now fits (11 - 4 settled <= 11).
-	if _, err := exchange(chain.MYST(11), r3); err != nil {
+	if _, err := exchange(money.MYST(11), r3); err != nil {
 		t.Fatalf("after top-up: %v", err)
 	}
 }
@@ -229,7 +230,7 @@ func newSimHermes(ctx context.Context, t *testing.T, feeBps uint16, wrap func(*a
 	if err != nil {
 		t.Fatal(err)
 	}
-	dep, err := chain.Deploy(ctx, dtx, chain.DeployParams{Faucet: true, MinHermesStake: chain.MYST(10), ExitTimelock: time.Hour, FeeNoticeDelay: time.Hour})
+	dep, err := chain.Deploy(ctx, dtx, chain.DeployParams{Faucet: true, MinHermesStake: money.MYST(10), ExitTimelock: time.Hour, FeeNoticeDelay: time.Hour})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -245,10 +246,10 @@ func newSimHermes(ctx context.Context, t *testing.T, feeBps uint16, wrap func(*a
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := c.Mint(ctx, opTx.Address(), chain.MYST(100)); err != nil {
+	if _, err := c.Mint(ctx, opTx.Address(), money.MYST(100)); err != nil {
 		t.Fatal(err)
 	}
-	hermesAddr, err := chain.RegisterHermes(ctx, opTx, dep, chain.HermesParams{Stake: chain.MYST(100), FeeBps: feeBps, MinChannelStake: chain.MYST(50), MaxChannelStake: chain.MYST(1000)})
+	hermesAddr, err := chain.RegisterHermes(ctx, opTx, dep, chain.HermesParams{Stake: money.MYST(100), FeeBps: feeBps, MinChannelStake: money.MYST(50), MaxChannelStake: money.MYST(1000)})
 	if err != nil {
 		t.Fatal(err)
 	}

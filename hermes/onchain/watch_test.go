@@ -16,6 +16,7 @@ import (
 	"github.com/openmyst/openmyst/chain"
 	"github.com/openmyst/openmyst/hermes"
 	"github.com/openmyst/openmyst/identity"
+	"github.com/openmyst/openmyst/money"
 )
 
 // rangeLimited refuses eth_getLogs over more than max blocks with
@@ -43,7 +44,7 @@ func TestWatchResumesAcrossRestartOnRangeLimitedEndpoint(t *testing.T) {
 	quiet := slog.New(slog.DiscardHandler)
 	consumer := identity.NewKeySigner(key(t))
 	channel := c.ChannelAddress(consumer.Address(), hermesAddr)
-	if _, err := c.Mint(ctx, channel, chain.MYST(1)); err != nil {
+	if _, err := c.Mint(ctx, channel, money.MYST(1)); err != nil {
 		t.Fatal(err)
 	}
 	if _, _, err := c.RegisterIdentity(ctx, consumer, hermesAddr, nil, common.Address{}); err != nil {
@@ -98,14 +99,14 @@ func TestWatchResumesAcrossRestartOnRangeLimitedEndpoint(t *testing.T) {
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
-	if _, err := c.Mint(ctx, channel, chain.MYST(1)); err != nil {
+	if _, err := c.Mint(ctx, channel, money.MYST(1)); err != nil {
 		t.Fatal(err)
 	}
 	waitCount(1)
 	stop()
 
 	for range 5 { // while the hermes is down: five blocks with a top-up each
-		if _, err := c.Mint(ctx, channel, chain.MYST(1)); err != nil {
+		if _, err := c.Mint(ctx, channel, money.MYST(1)); err != nil {
 			t.Fatal(err)
 		}
 	}

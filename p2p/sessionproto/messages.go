@@ -11,6 +11,8 @@ import (
 
 	"github.com/ethereum/go-ethereum/common"
 	"github.com/ethereum/go-ethereum/common/hexutil"
+
+	"github.com/openmyst/openmyst/money"
 )
 
 // ProtocolID is the libp2p protocol id of the session control stream. A
@@ -78,10 +80,10 @@ type SessionRequest struct {
 	// Hermes is the payment hub the consumer pays through.
 	Hermes common.Address `json:"hermes"`
 	// PricePerHour is the agreed price per hour of session time, in wei.
-	PricePerHour Amount `json:"price_per_hour"`
+	PricePerHour money.Amount `json:"price_per_hour"`
 	// PricePerGiB is the agreed price per GiB (2^30 bytes) of traffic, up
 	// plus down, in wei.
-	PricePerGiB Amount `json:"price_per_gib"`
+	PricePerGiB money.Amount `json:"price_per_gib"`
 	// WGPublicKey is the consumer's WireGuard public key for this session.
 	WGPublicKey Key `json:"wg_public_key"`
 	// Nonce is 16 random bytes; with IssuedAt it makes the request

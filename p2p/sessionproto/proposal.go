@@ -17,22 +17,14 @@ func RequestFor(p *market.Proposal, hermes common.Address, wgKey Key, now time.T
 	if !slices.Contains(p.Hermes, hermes) {
 		return nil, &Error{Code: CodeHermesNotAccepted, Message: fmt.Sprintf("proposal does not accept hermes %s", hermes.Hex())}
 	}
-	perHour, err := NewAmount(p.Price.PerHour.Int())
-	if err != nil {
-		return nil, fmt.Errorf("sessionproto: proposal price per hour: %w", err)
-	}
-	perGiB, err := NewAmount(p.Price.PerGiB.Int())
-	if err != nil {
-		return nil, fmt.Errorf("sessionproto: proposal price per GiB: %w", err)
-	}
 	return &SessionRequest{
 		ChainID:      p.ChainID,
 		Provider:     p.ProviderID,
 		ServiceType:  string(p.ServiceType),
 		ProposalSeq:  p.Seq,
 		Hermes:       hermes,
-		PricePerHour: perHour,
-		PricePerGiB:  perGiB,
+		PricePerHour: p.Price.PerHour,
+		PricePerGiB:  p.Price.PerGiB,
 		WGPublicKey:  wgKey,
 		IssuedAt:     now.Unix(),
 	}, nil
@@ -58,7 +50,7 @@ func (m *SessionRequest) CheckAgainst(p *market.Proposal, now time.Time) *Error 
 		return &Error{Code: CodeProposalExpired, Message: fmt.Sprintf("proposal %d is not current (current %d)", m.ProposalSeq, p.Seq)}
 	case now.Unix() >= p.ExpiresAt:
 		return &Error{Code: CodeProposalExpired, Message: "proposal has expired"}
-	case m.PricePerHour.Big().Cmp(p.Price.PerHour.Int()) != 0 || m.PricePerGiB.Big().Cmp(p.Price.PerGiB.Int()) != 0:
+	case m.PricePerHour.Cmp(p.Price.PerHour) != 0 || m.PricePerGiB.Cmp(p.Price.PerGiB) != 0:
 		return &Error{Code: CodePriceMismatch, Message: fmt.Sprintf("price %s/h %s/GiB, proposal asks %s/h %s/GiB",
 			m.PricePerHour, m.PricePerGiB, p.Price.PerHour, p.Price.PerGiB)}
 	case !slices.Contains(p.Hermes, m.Hermes):

@@ -9,12 +9,13 @@ import (
 	"github.com/ethereum/go-ethereum/common"
 
 	"github.com/openmyst/openmyst/market"
+	"github.com/openmyst/openmyst/money"
 )
 
 func testProposal(provider common.Address, hermes common.Address, now time.Time) *market.Proposal {
 	return &market.Proposal{
 		Version: market.ProposalVersion, ChainID: 1337, ProviderID: provider, ServiceType: market.ServiceWireGuard,
-		Price:  market.Price{PerHour: market.NewAmount(big.NewInt(1e17)), PerGiB: market.NewAmount(big.NewInt(3e17))},
+		Price:  market.Price{PerHour: money.MustAmount(big.NewInt(1e17)), PerGiB: money.MustAmount(big.NewInt(3e17))},
 		Hermes: []common.Address{hermes}, Access: market.AccessPolicy{Kind: market.AccessPublic},
 		Seq: 4, IssuedAt: now.Unix() - 10, ExpiresAt: now.Unix() + 600,
 	}
@@ -64,7 +65,7 @@ func TestRequestForAndCheckAgainst(t *testing.T) {
 		{"new sequence", func(p *market.Proposal) { p.Seq = 5 }, CodeProposalExpired},
 		{"withdrawn", func(p *market.Proposal) { p.Withdrawn = true }, CodeProposalExpired},
 		{"expired", func(p *market.Proposal) { p.ExpiresAt = now.Unix() }, CodeProposalExpired},
-		{"price raised", func(p *market.Proposal) { p.Price.PerGiB = market.NewAmount(big.NewInt(4e17)) }, CodePriceMismatch},
+		{"price raised", func(p *market.Proposal) { p.Price.PerGiB = money.MustAmount(big.NewInt(4e17)) }, CodePriceMismatch},
 		{"hermes dropped", func(p *market.Proposal) { p.Hermes = []common.Address{common.HexToAddress("0x98")} }, CodeHermesNotAccepted},
 		{"allow list", func(p *market.Proposal) {
 			p.Access = market.AccessPolicy{Kind: market.AccessAllowList, Allow: []common.Address{common.HexToAddress("0x97")}}

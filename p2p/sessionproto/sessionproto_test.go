@@ -21,6 +21,7 @@ import (
 
 	"github.com/openmyst/openmyst/identity"
 	"github.com/openmyst/openmyst/identity/sigtest"
+	"github.com/openmyst/openmyst/money"
 )
 
 func testSigner(t testing.TB, seed byte) *identity.KeySigner {
@@ -40,8 +41,8 @@ func signedRequest(t testing.TB) *SessionRequest {
 		ServiceType:  ServiceWireGuard,
 		ProposalSeq:  7,
 		Hermes:       common.HexToAddress("0x00000000000000000000000000000000000000b2"),
-		PricePerHour: MustAmount(big.NewInt(100_000_000_000_000_000)),
-		PricePerGiB:  MustAmount(new(big.Int).Mul(big.NewInt(3), big.NewInt(1e17))),
+		PricePerHour: money.MustAmount(big.NewInt(100_000_000_000_000_000)),
+		PricePerGiB:  money.MustAmount(new(big.Int).Mul(big.NewInt(3), big.NewInt(1e17))),
 		WGPublicKey:  Key{1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23, 24, 25, 26, 27, 28, 29, 30, 31, 32},
 		Nonce:        Nonce{0xaa, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15},
 		IssuedAt:     1_790_000_000,
@@ -105,7 +106,7 @@ func TestRoundTripEveryMessage(t *testing.T) {
 					t.Fatalf("signature after round trip: %v", err)
 				}
 				want := m.(*SessionRequest)
-				if r.PricePerGiB.Big().Cmp(want.PricePerGiB.Big()) != 0 || r.WGPublicKey != want.WGPublicKey || r.Consumer != want.Consumer {
+				if r.PricePerGiB.Int().Cmp(want.PricePerGiB.Int()) != 0 || r.WGPublicKey != want.WGPublicKey || r.Consumer != want.Consumer {
 					t.Fatalf("fields changed: %+v vs %+v", r, want)
 				}
 			}
@@ -332,7 +333,7 @@ func TestSignatureChecks(t *testing.T) {
 
 	t.Run("tampered price", func(t *testing.T) {
 		r := *req
-		r.PricePerGiB = MustAmount(big.NewInt(1))
+		r.PricePerGiB = money.MustAmount(big.NewInt(1))
 		if err := r.VerifySignature(); !errors.Is(err, identity.ErrBadSignature) {
 			t.Fatalf("got %v", err)
 		}
@@ -399,8 +400,8 @@ func TestDigestCoversEveryField(t *testing.T) {
 		"service":  func(r *SessionRequest) { r.ServiceType = "wireguard2" },
 		"seq":      func(r *SessionRequest) { r.ProposalSeq++ },
 		"hermes":   func(r *SessionRequest) { r.Hermes[0] ^= 1 },
-		"perHour":  func(r *SessionRequest) { r.PricePerHour = MustAmount(big.NewInt(1)) },
-		"perGiB":   func(r *SessionRequest) { r.PricePerGiB = MustAmount(big.NewInt(1)) },
+		"perHour":  func(r *SessionRequest) { r.PricePerHour = money.MustAmount(big.NewInt(1)) },
+		"perGiB":   func(r *SessionRequest) { r.PricePerGiB = money.MustAmount(big.NewInt(1)) },
 		"wgkey":    func(r *SessionRequest) { r.WGPublicKey[31] ^= 1 },
 		"nonce":    func(r *SessionRequest) { r.Nonce[15] ^= 1 },
 		"issuedAt": func(r *SessionRequest) { r.IssuedAt++ },

@@ -342,7 +342,7 @@ func (m *Manager) open(ctx context.Context, s stream, p market.Proposal, o Optio
 		return nil, fmt.Errorf("consumer: bring the tunnel up: %w", err)
 	}
 	start := time.Now()
-	price := pingpong.Price{PerHour: req.PricePerHour.Big(), PerGiB: req.PricePerGiB.Big()}
+	price := pingpong.Price{PerHour: req.PricePerHour.Int(), PerGiB: req.PricePerGiB.Int()}
 	payer, err := pingpong.NewInvoicePayer(pingpong.PayerConfig{
 		ChainID: m.cfg.ChainID, Consumer: m.cfg.Signer, Provider: p.ProviderID, HermesID: m.cfg.Hermes,
 		Channel: m.cfg.Channel, Price: price, MaxFee: m.cfg.MaxFee, Tolerance: *m.cfg.Tolerance, Start: start,

@@ -18,6 +18,7 @@ import (
 
 	"github.com/openmyst/openmyst/identity"
 	"github.com/openmyst/openmyst/market"
+	"github.com/openmyst/openmyst/money"
 	"github.com/openmyst/openmyst/p2p/sessionproto"
 	"github.com/openmyst/openmyst/session/pingpong"
 )
@@ -29,7 +30,7 @@ func proposal(country string, perGiB int64) market.Proposal {
 	return market.Proposal{
 		Version: market.ProposalVersion, ChainID: 1337, ProviderID: common.BigToAddress(big.NewInt(perGiB + 1)), PeerID: "12D3KooWtest",
 		ServiceType: market.ServiceWireGuard, Location: market.Location{Country: country, IPType: market.IPResidential},
-		Price:  market.Price{PerHour: market.NewAmount(big.NewInt(1)), PerGiB: market.NewAmount(big.NewInt(perGiB))},
+		Price:  market.Price{PerHour: money.MustAmount(big.NewInt(1)), PerGiB: money.MustAmount(big.NewInt(perGiB))},
 		Hermes: []common.Address{common.HexToAddress("0x4e")}, Access: market.AccessPolicy{Kind: market.AccessPublic},
 		Seq: 1, IssuedAt: now.Unix(), ExpiresAt: now.Add(time.Hour).Unix(),
 	}
@@ -88,7 +89,7 @@ func TestRefusedRequest(t *testing.T) {
 		_, err := m.open(context.Background(), a, p, Options{})
 		a.Close()
 		req := <-seen
-		if req == nil || req.VerifySignature() != nil || req.Consumer != s.Address() || req.PricePerGiB.Big().Int64() != 20 || req.ProposalSeq != 1 {
+		if req == nil || req.VerifySignature() != nil || req.Consumer != s.Address() || req.PricePerGiB.Int().Int64() != 20 || req.ProposalSeq != 1 {
 			t.Fatalf("provider saw request %+v", req)
 		}
 		if answer.Type() == sessionproto.TypeError {

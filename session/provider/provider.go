@@ -282,7 +282,7 @@ func (m *Manager) serve(ctx context.Context, s *countingStream) error {
 	if req.ChainID != m.cfg.ChainID.Uint64() {
 		return refuse(ctx, w, sessionproto.CodeBadRequest, "wrong chain")
 	}
-	price := pingpong.Price{PerHour: req.PricePerHour.Big(), PerGiB: req.PricePerGiB.Big()}
+	price := pingpong.Price{PerHour: req.PricePerHour.Int(), PerGiB: req.PricePerGiB.Int()}
 	registered, balance, err := m.cfg.Funds.ConsumerFunds(ctx, req.Consumer, req.Hermes)
 	if err != nil {
 		return refuse(ctx, w, sessionproto.CodeInternal, "cannot check the consumer's channel now")

@@ -18,6 +18,7 @@ import (
 
 	"github.com/openmyst/openmyst/identity"
 	"github.com/openmyst/openmyst/market"
+	"github.com/openmyst/openmyst/money"
 	"github.com/openmyst/openmyst/p2p/sessionproto"
 	"github.com/openmyst/openmyst/payments"
 	"github.com/openmyst/openmyst/session"
@@ -123,7 +124,7 @@ func newEnv(t *testing.T, funds fakeFunds, published bool) *env {
 	e.proposal = market.Proposal{
 		Version: market.ProposalVersion, ChainID: 1337, ProviderID: prov.Address(), PeerID: "12D3KooWtest",
 		ServiceType: market.ServiceWireGuard, Location: market.Location{Country: "DE", IPType: market.IPResidential},
-		Price:  market.Price{PerHour: market.NewAmount(big.NewInt(1e16)), PerGiB: market.NewAmount(big.NewInt(1e17))},
+		Price:  market.Price{PerHour: money.MustAmount(big.NewInt(1e16)), PerGiB: money.MustAmount(big.NewInt(1e17))},
 		Hermes: []common.Address{e.hermes}, Access: market.AccessPolicy{Kind: market.AccessPublic},
 		Seq: 7, IssuedAt: now.Unix(), ExpiresAt: now.Add(time.Hour).Unix(),
 	}
@@ -233,7 +234,7 @@ func TestRefusals(t *testing.T) {
 	}{
 		{"bad signature", funded, true, func(e *env, req *sessionproto.SessionRequest) { req.Signature[5] ^= 1 }, sessionproto.CodeBadSignature},
 		{"price mismatch", funded, true, func(e *env, req *sessionproto.SessionRequest) {
-			req.PricePerGiB = sessionproto.MustAmount(big.NewInt(1))
+			req.PricePerGiB = money.MustAmount(big.NewInt(1))
 			if err := req.Sign(e.consumer); err != nil {
 				panic(err)
 			}

@@ -17,6 +17,7 @@ import (
 	"github.com/openmyst/openmyst/chain"
 	"github.com/openmyst/openmyst/chain/devchain"
 	"github.com/openmyst/openmyst/identity"
+	"github.com/openmyst/openmyst/money"
 	"github.com/openmyst/openmyst/payments"
 	"github.com/openmyst/openmyst/tequilapi"
 )
@@ -133,7 +134,7 @@ func TestAccountClientOnDevChain(t *testing.T) {
 		t.Fatal(err)
 	}
 	st := chain.Settlement{Kind: chain.KindProvider, ChainID: dep.ChainID, Contract: dep.Hermes, Provider: addr, Preimage: pre,
-		Promise: payments.Promise{ChainID: new(big.Int).SetUint64(dep.ChainID), ChannelID: payments.ProviderChannelID(addr, dep.Hermes), Amount: chain.MYST(2), Fee: new(big.Int), Hashlock: payments.Hashlock(pre[:])}}
+		Promise: payments.Promise{ChainID: new(big.Int).SetUint64(dep.ChainID), ChannelID: payments.ProviderChannelID(addr, dep.Hermes), Amount: money.MYST(2), Fee: new(big.Int), Hashlock: payments.Hashlock(pre[:])}}
 	if err := st.Promise.Sign(identity.NewKeySigner(devchain.DevKey(devchain.HermesAccount))); err != nil {
 		t.Fatal(err)
 	}
