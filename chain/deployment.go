@@ -1,15 +1,15 @@
 package chain
 
 import (
-	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 
 	"github.com/ethereum/go-ethereum/common"
+
+	"github.com/openmyst/openmyst/internal/strictjson"
 )
 
 // Deployment records where the contracts of one chain live. It is written
@@ -72,14 +72,9 @@ func DecodeDeployment(data []byte) (Deployment, error) {
 			return Deployment{}, fmt.Errorf("chain: deployment: field %q is missing", k)
 		}
 	}
-	dec := json.NewDecoder(bytes.NewReader(data))
-	dec.DisallowUnknownFields()
 	var d Deployment
-	if err := dec.Decode(&d); err != nil {
+	if err := strictjson.Unmarshal(data, &d); err != nil {
 		return Deployment{}, fmt.Errorf("chain: deployment: %w", err)
-	}
-	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
-		return Deployment{}, errors.New("chain: deployment: trailing data after the JSON object")
 	}
 	if err := d.Validate(); err != nil {
 		return Deployment{}, err

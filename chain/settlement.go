@@ -1,12 +1,10 @@
 package chain
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"math/big"
 
 	"github.com/ethereum/go-ethereum/common"
@@ -14,6 +12,7 @@ import (
 	"github.com/ethereum/go-ethereum/core/types"
 
 	"github.com/openmyst/openmyst/identity"
+	"github.com/openmyst/openmyst/internal/strictjson"
 	"github.com/openmyst/openmyst/money"
 	"github.com/openmyst/openmyst/payments"
 )
@@ -99,14 +98,9 @@ func DecodeSettlement(data []byte) (Settlement, error) {
 			return Settlement{}, fmt.Errorf("chain: settlement: field %q is missing", k)
 		}
 	}
-	dec := json.NewDecoder(bytes.NewReader(data))
-	dec.DisallowUnknownFields()
 	var j settlementJSON
-	if err := dec.Decode(&j); err != nil {
+	if err := strictjson.Unmarshal(data, &j); err != nil {
 		return Settlement{}, fmt.Errorf("chain: settlement: %w", err)
-	}
-	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
-		return Settlement{}, errors.New("chain: settlement: trailing data after the JSON object")
 	}
 	s := Settlement{Kind: j.Kind, ChainID: j.ChainID, Contract: j.Contract, Provider: j.Provider, Preimage: j.Preimage}
 	amount, err := parseWei("amount", j.Amount)

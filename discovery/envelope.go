@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 
+	"github.com/openmyst/openmyst/internal/strictjson"
 	"github.com/openmyst/openmyst/market"
 	"github.com/openmyst/openmyst/p2p"
 )
@@ -62,7 +63,7 @@ func DecodeAnnouncement(data []byte) (Announcement, Reason, error) {
 		return Announcement{}, ReasonOversized, fmt.Errorf("discovery: announcement is %d bytes, max %d", len(data), MaxMessageSize)
 	}
 	var w wireAnnouncement
-	if err := market.StrictUnmarshal(data, &w); err != nil {
+	if err := strictjson.Unmarshal(data, &w); err != nil {
 		return Announcement{}, ReasonMalformed, fmt.Errorf("discovery: decode announcement: %w", err)
 	}
 	if w.V == nil || w.Proposal == nil || w.Binding == nil {

@@ -1,11 +1,9 @@
 package market
 
 import (
-	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"time"
 
 	"github.com/ethereum/go-ethereum/common"
@@ -15,6 +13,7 @@ import (
 	ma "github.com/multiformats/go-multiaddr"
 
 	"github.com/openmyst/openmyst/identity"
+	"github.com/openmyst/openmyst/internal/strictjson"
 )
 
 // ProposalVersion is the only proposal format version this code reads and
@@ -341,27 +340,13 @@ func DecodeSignedProposal(b []byte) (SignedProposal, error) {
 	if len(b) > MaxProposalSize {
 		return s, fmt.Errorf("market: proposal is %d bytes, max %d", len(b), MaxProposalSize)
 	}
-	if err := StrictUnmarshal(b, &s); err != nil {
+	if err := strictjson.Unmarshal(b, &s); err != nil {
 		return SignedProposal{}, fmt.Errorf("market: decode proposal: %w", err)
 	}
 	if err := s.Verify(); err != nil {
 		return SignedProposal{}, err
 	}
 	return s, nil
-}
-
-// StrictUnmarshal decodes exactly one JSON value from b into v, rejecting
-// unknown fields and trailing data.
-func StrictUnmarshal(b []byte, v any) error {
-	dec := json.NewDecoder(bytes.NewReader(b))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
-		return err
-	}
-	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
-		return errors.New("trailing data after JSON value")
-	}
-	return nil
 }
 
 func uniqueNonZero(addrs []common.Address) error {

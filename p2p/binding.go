@@ -14,6 +14,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/openmyst/openmyst/identity"
+	"github.com/openmyst/openmyst/internal/strictjson"
 )
 
 // BindingVersion is the binding record format this code reads and writes.
@@ -152,7 +153,7 @@ func DecodeBinding(data []byte) (Binding, error) {
 	if len(data) > MaxBindingSize {
 		return b, fmt.Errorf("p2p: binding is %d bytes, max %d", len(data), MaxBindingSize)
 	}
-	if err := strictUnmarshal(data, &b); err != nil {
+	if err := strictjson.Unmarshal(data, &b); err != nil {
 		return Binding{}, fmt.Errorf("p2p: decode binding: %w", err)
 	}
 	if err := b.validateFields(); err != nil {

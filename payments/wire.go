@@ -1,18 +1,17 @@
 package payments
 
 import (
-	"bytes"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"math/big"
 	"strings"
 
 	"github.com/ethereum/go-ethereum/common"
 
 	"github.com/openmyst/openmyst/identity"
+	"github.com/openmyst/openmyst/internal/strictjson"
 	"github.com/openmyst/openmyst/money"
 )
 
@@ -47,53 +46,9 @@ func strictObject(data []byte, fields ...string) (map[string]json.RawMessage, er
 	if len(data) > MaxMessageSize {
 		return nil, decodeErr("message is %d bytes, limit %d", len(data), MaxMessageSize)
 	}
-	dec := json.NewDecoder(bytes.NewReader(data))
-	tok, err := dec.Token()
+	out, err := strictjson.Object(data, fields...)
 	if err != nil {
-		return nil, decodeErr("not a JSON object: %v", err)
-	}
-	if d, ok := tok.(json.Delim); !ok || d != '{' {
-		return nil, decodeErr("not a JSON object")
-	}
-	want := make(map[string]bool, len(fields))
-	for _, f := range fields {
-		want[f] = true
-	}
-	out := make(map[string]json.RawMessage, len(fields))
-	for dec.More() {
-		tok, err := dec.Token()
-		if err != nil {
-			return nil, decodeErr("bad object key: %v", err)
-		}
-		key, ok := tok.(string)
-		if !ok {
-			return nil, decodeErr("bad object key")
-		}
-		if !want[key] {
-			return nil, decodeErr("unknown field %q", key)
-		}
-		if _, dup := out[key]; dup {
-			return nil, decodeErr("duplicate field %q", key)
-		}
-		var raw json.RawMessage
-		if err := dec.Decode(&raw); err != nil {
-			return nil, decodeErr("field %q: %v", key, err)
-		}
-		if string(raw) == "null" {
-			return nil, decodeErr("field %q is null", key)
-		}
-		out[key] = raw
-	}
-	if _, err := dec.Token(); err != nil { // closing '}'
-		return nil, decodeErr("unterminated object: %v", err)
-	}
-	if _, err := dec.Token(); err != io.EOF {
-		return nil, decodeErr("trailing data after object")
-	}
-	for _, f := range fields {
-		if _, ok := out[f]; !ok {
-			return nil, decodeErr("missing field %q", f)
-		}
+		return nil, decodeErr("%v", err)
 	}
 	return out, nil
 }

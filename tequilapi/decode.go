@@ -10,6 +10,8 @@ import (
 	"reflect"
 	"sort"
 	"strings"
+
+	"github.com/openmyst/openmyst/internal/strictjson"
 )
 
 // DefaultMaxBodyBytes is the request body limit when Config sets none.
@@ -57,7 +59,7 @@ func DecodeBytes(body []byte, v any) error {
 	}
 	// Pass 1: the body is one JSON object; note which keys are present.
 	var present map[string]json.RawMessage
-	if err := decodeOne(body, &present, false); err != nil {
+	if err := decodeOne(body, &present); err != nil {
 		return err
 	}
 	if present == nil {
@@ -84,7 +86,7 @@ func DecodeBytes(body []byte, v any) error {
 		}
 	}
 	// Pass 2: strict decode into v.
-	if err := decodeOne(body, v, true); err != nil {
+	if err := decodeOne(body, v); err != nil {
 		return err
 	}
 	if len(missing) > 0 {
@@ -109,18 +111,18 @@ func DecodeBytes(body []byte, v any) error {
 	return nil
 }
 
-func decodeOne(body []byte, v any, strict bool) error {
-	dec := json.NewDecoder(bytes.NewReader(body))
-	if strict {
-		dec.DisallowUnknownFields()
-	}
-	if err := dec.Decode(v); err != nil {
+// decodeOne decodes one JSON value strictly (a map target has no unknown
+// fields to refuse, so pass 1 of DecodeBytes goes through it as well).
+func decodeOne(body []byte, v any) error {
+	err := strictjson.Unmarshal(body, v)
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, strictjson.ErrTrailingData):
+		return NewError(http.StatusBadRequest, CodeBadRequest, "malformed JSON: unexpected data after the JSON object")
+	default:
 		return decodeError(err)
 	}
-	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
-		return NewError(http.StatusBadRequest, CodeBadRequest, "malformed JSON: unexpected data after the JSON object")
-	}
-	return nil
 }
 
 func decodeError(err error) *APIError {

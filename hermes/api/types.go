@@ -1,16 +1,15 @@
 package api
 
 import (
-	"bytes"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"strings"
 
 	"github.com/ethereum/go-ethereum/common"
 
+	"github.com/openmyst/openmyst/internal/strictjson"
 	"github.com/openmyst/openmyst/payments"
 )
 
@@ -49,13 +48,8 @@ func DecodeRevealRequest(data []byte) (*RevealRequest, error) {
 		Hashlock *string `json:"hashlock"`
 		R        *string `json:"r"`
 	}
-	dec := json.NewDecoder(bytes.NewReader(data))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&raw); err != nil {
+	if err := strictjson.Unmarshal(data, &raw); err != nil {
 		return nil, fmt.Errorf("reveal request: %w", err)
-	}
-	if _, err := dec.Token(); err != io.EOF {
-		return nil, errors.New("reveal request: trailing data")
 	}
 	var q RevealRequest
 	for _, f := range []struct {

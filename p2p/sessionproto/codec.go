@@ -1,14 +1,15 @@
 package sessionproto
 
 import (
-	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"reflect"
+	"sort"
 	"strings"
 	"sync"
+
+	"github.com/openmyst/openmyst/internal/strictjson"
 )
 
 // Decoding errors. Every decode failure wraps ErrMalformed and, where one
@@ -101,70 +102,51 @@ func truncate(s string, n int) string {
 	return s[:n] + "..."
 }
 
-// fieldSets caches, per struct type, the exact JSON keys it defines and
-// the index of the field behind each. Every field of every message is
-// required.
-var fieldSets sync.Map // reflect.Type -> map[string]int
+// fieldSet is the exact JSON keys a struct type defines (sorted) and the
+// index of the field behind each.
+type fieldSet struct {
+	names []string
+	index map[string]int
+}
 
-func jsonFields(t reflect.Type) map[string]int {
+// fieldSets caches a fieldSet per struct type. Every field of every
+// message is required.
+var fieldSets sync.Map // reflect.Type -> *fieldSet
+
+func jsonFields(t reflect.Type) *fieldSet {
 	if v, ok := fieldSets.Load(t); ok {
-		return v.(map[string]int)
+		return v.(*fieldSet)
 	}
-	set := make(map[string]int, t.NumField())
+	set := &fieldSet{index: make(map[string]int, t.NumField())}
 	for i := 0; i < t.NumField(); i++ {
 		f := t.Field(i)
 		name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
 		if !f.IsExported() || name == "-" || name == "" {
 			continue
 		}
-		set[name] = i
+		set.index[name] = i
+		set.names = append(set.names, name)
 	}
+	sort.Strings(set.names)
 	fieldSets.Store(t, set)
 	return set
 }
 
 // decodeObject decodes data, which must be exactly one JSON object, into the
 // struct v points to. Keys must match the struct's json names exactly (case
-// included), appear once, and all be present and non-null; each value must
-// decode into its field's type. Errors name the field.
+// included), appear once, and all be present and non-null
+// (strictjson.Object); each value must decode into its field's type.
+// Errors name the field.
 func decodeObject(data []byte, v any) error {
 	sv := reflect.ValueOf(v).Elem()
 	fields := jsonFields(sv.Type())
-	dec := json.NewDecoder(bytes.NewReader(data))
-	tok, err := dec.Token()
+	members, err := strictjson.Object(data, fields.names...)
 	if err != nil {
-		return malformed(ErrInvalid, "not JSON: %v", err)
+		return objectError(err)
 	}
-	if d, ok := tok.(json.Delim); !ok || d != '{' {
-		return malformed(ErrInvalid, "not a JSON object")
-	}
-	seen := make(map[string]bool, len(fields))
-	for dec.More() {
-		tok, err := dec.Token()
-		if err != nil {
-			return malformed(ErrInvalid, "bad JSON: %v", err)
-		}
-		key, ok := tok.(string)
-		if !ok {
-			return malformed(ErrInvalid, "bad JSON object key")
-		}
-		idx, known := fields[key]
-		if !known {
-			return malformed(ErrUnknownField, "%q", truncate(key, 40))
-		}
-		if seen[key] {
-			return malformed(ErrDuplicateField, "%q", key)
-		}
-		seen[key] = true
-		var raw json.RawMessage
-		if err := dec.Decode(&raw); err != nil {
-			return malformed(ErrInvalid, "%s: bad JSON: %v", key, err)
-		}
-		if string(raw) == "null" {
-			return malformed(ErrMissingField, "%q is null", key)
-		}
-		fv := sv.Field(idx)
-		if err := json.Unmarshal(raw, fv.Addr().Interface()); err != nil {
+	for _, key := range fields.names {
+		fv := sv.Field(fields.index[key])
+		if err := json.Unmarshal(members[key], fv.Addr().Interface()); err != nil {
 			var te *json.UnmarshalTypeError
 			if errors.As(err, &te) {
 				return malformed(ErrInvalid, "%s: JSON %s does not fit %s", key, te.Value, te.Type)
@@ -172,16 +154,24 @@ func decodeObject(data []byte, v any) error {
 			return malformed(ErrInvalid, "%s: %v", key, err)
 		}
 	}
-	if _, err := dec.Token(); err != nil {
-		return malformed(ErrInvalid, "bad JSON: %v", err)
-	}
-	if _, err := dec.Token(); err != io.EOF {
-		return malformed(ErrTrailingData, "after the JSON object")
-	}
-	for name := range fields {
-		if !seen[name] {
-			return malformed(ErrMissingField, "%q", name)
-		}
-	}
 	return nil
+}
+
+// objectError maps a strictjson.Object error to this package's errors.
+func objectError(err error) error {
+	var fe *strictjson.FieldError
+	switch {
+	case errors.As(err, &fe) && fe.Kind == strictjson.ErrUnknownField:
+		return malformed(ErrUnknownField, "%q", fe.Field)
+	case errors.As(err, &fe) && fe.Kind == strictjson.ErrDuplicateField:
+		return malformed(ErrDuplicateField, "%q", fe.Field)
+	case errors.As(err, &fe) && fe.Kind == strictjson.ErrNullField:
+		return malformed(ErrMissingField, "%q is null", fe.Field)
+	case errors.As(err, &fe):
+		return malformed(ErrMissingField, "%q", fe.Field)
+	case errors.Is(err, strictjson.ErrTrailingData):
+		return malformed(ErrTrailingData, "after the JSON object")
+	default: // ErrSyntax, ErrNotObject
+		return malformed(ErrInvalid, "%v", err)
+	}
 }
