@@ -7,6 +7,7 @@ import (
 
 	"github.com/ethereum/go-ethereum/common"
 
+	"github.com/openmyst/openmyst/internal/retry"
 	"github.com/openmyst/openmyst/market"
 	"github.com/openmyst/openmyst/session/consumer"
 	"github.com/openmyst/openmyst/session/pingpong"
@@ -20,6 +21,10 @@ import (
 // from then on; a provider that just failed is picked only when no other
 // matches; after insufficient channel balance there is no retry (top up
 // first).
+
+// ReconnectBackoff is the wait before each reconnect attempt: 1 s, 2 s,
+// 4 s, ...
+var ReconnectBackoff = retry.Backoff{Initial: time.Second}
 
 // DefaultReconnectTries is how many attempts re-establish a dropped
 // connection.
@@ -48,10 +53,8 @@ type dialFunc func(ctx context.Context, avoid map[common.Address]bool) (*consume
 func redial(ctx context.Context, tries int, failed common.Address, dial dialFunc, failedTry func(try int, err error)) *consumer.Connection {
 	avoid := map[common.Address]bool{failed: true}
 	for i := 0; i < tries; i++ {
-		select {
-		case <-ctx.Done():
+		if retry.Sleep(ctx, ReconnectBackoff.Delay(i+1)) != nil {
 			return nil
-		case <-time.After(time.Second << i):
 		}
 		next, tried, err := dial(ctx, avoid)
 		if err == nil {

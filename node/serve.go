@@ -10,6 +10,7 @@ import (
 	"github.com/ethereum/go-ethereum/common"
 
 	"github.com/openmyst/openmyst/chain"
+	"github.com/openmyst/openmyst/internal/retry"
 	"github.com/openmyst/openmyst/tequilapi"
 )
 
@@ -65,26 +66,21 @@ func ServeProvider(ctx context.Context, cfg ServeConfig) (*ProviderService, erro
 	}
 	go func() {
 		defer close(s.done)
-		for {
+		_ = retry.Do(ctx, retry.Backoff{Initial: cfg.Retry, Max: cfg.Retry}, 0, func(ctx context.Context, _ int) error {
 			p, err := startServed(ctx, cfg)
-			if err == nil {
-				s.mu.Lock()
-				s.p = p
-				s.mu.Unlock()
-				log.Info("provider serving", "provider", cfg.Provider.Signer.Address().Hex(), "peer", p.P2P.ID().String(),
-					"wireguard", p.Exit.Endpoint().String(), "country", p.Location().Country)
-				return
+			if err != nil {
+				if ctx.Err() == nil {
+					log.Warn("provider: start failed; retrying", "err", err, "in", cfg.Retry)
+				}
+				return err
 			}
-			if ctx.Err() != nil {
-				return
-			}
-			log.Warn("provider: start failed; retrying", "err", err, "in", cfg.Retry)
-			select {
-			case <-ctx.Done():
-				return
-			case <-time.After(cfg.Retry):
-			}
-		}
+			s.mu.Lock()
+			s.p = p
+			s.mu.Unlock()
+			log.Info("provider serving", "provider", cfg.Provider.Signer.Address().Hex(), "peer", p.P2P.ID().String(),
+				"wireguard", p.Exit.Endpoint().String(), "country", p.Location().Country)
+			return nil
+		})
 	}()
 	return s, nil
 }

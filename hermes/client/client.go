@@ -11,7 +11,6 @@ import (
 	"io"
 	"log/slog"
 	"math/big"
-	"math/rand/v2"
 	"net/http"
 	"strings"
 	"sync"
@@ -20,6 +19,7 @@ import (
 	"github.com/ethereum/go-ethereum/common"
 
 	"github.com/openmyst/openmyst/hermes/api"
+	"github.com/openmyst/openmyst/internal/retry"
 	"github.com/openmyst/openmyst/payments"
 )
 
@@ -299,7 +299,7 @@ func (c *Client) Provider(ctx context.Context, provider string) (api.ProviderRes
 // Each attempt is bounded by AttemptTimeout, the whole call by ctx; every
 // error except a rejection wraps ErrUnavailable.
 func (c *Client) do(ctx context.Context, method, path string, body []byte, out any) error {
-	delay := c.o.BaseDelay
+	backoff := retry.Backoff{Initial: c.o.BaseDelay, Max: c.o.MaxDelay, Jitter: true}
 	var last error
 	for attempt := 1; attempt <= c.o.Attempts; attempt++ {
 		if ctx.Err() != nil {
@@ -322,20 +322,15 @@ func (c *Client) do(ctx context.Context, method, path string, body []byte, out a
 		if attempt == c.o.Attempts || ctx.Err() != nil {
 			break
 		}
-		wait := delay/2 + time.Duration(rand.Int64N(int64(delay)))
+		wait := backoff.Delay(attempt)
 		if dl, ok := ctx.Deadline(); ok && time.Until(dl) < wait {
 			// The next attempt could not start before the caller's deadline.
 			return c.giveUp(ctx, method, path, last)
 		}
 		c.o.Log.Debug("hermes client: retrying", "path", path, "attempt", attempt, "wait", wait, "err", err)
-		t := time.NewTimer(wait)
-		select {
-		case <-ctx.Done():
-			t.Stop()
+		if retry.Sleep(ctx, wait) != nil {
 			return c.giveUp(ctx, method, path, last)
-		case <-t.C:
 		}
-		delay = min(2*delay, c.o.MaxDelay)
 	}
 	if ctx.Err() != nil {
 		return c.giveUp(ctx, method, path, last)

@@ -3,13 +3,13 @@ package portmap
 import (
 	"context"
 	"time"
+
+	"github.com/openmyst/openmyst/internal/retry"
 )
 
-// Retry delays of a Keeper whose router stopped answering.
-const (
-	minRetry = 5 * time.Second
-	maxRetry = 5 * time.Minute
-)
+// keepBackoff is the retry delay of a Keeper whose router stopped
+// answering: 5 s doubling up to 5 min.
+var keepBackoff = retry.Backoff{Initial: 5 * time.Second, Max: 5 * time.Minute}
 
 // Keep holds a mapping of protocol/port on the router until ctx ends, then
 // removes it. It renews the lease at half its lifetime and, while the
@@ -23,7 +23,7 @@ func (c *Client) Keep(ctx context.Context, protocol string, port uint16, report 
 	}
 	var cur Mapping
 	have := false
-	retry := minRetry
+	failures := 0
 	for {
 		m, err := c.Map(ctx, protocol, port)
 		var wait time.Duration
@@ -31,24 +31,19 @@ func (c *Client) Keep(ctx context.Context, protocol string, port uint16, report 
 			if ctx.Err() != nil {
 				break
 			}
-			c.log.Warn("port mapping failed; retrying", "protocol", protocol, "port", port, "in", retry, "err", err)
+			failures++
+			wait = keepBackoff.Delay(failures)
+			c.log.Warn("port mapping failed; retrying", "protocol", protocol, "port", port, "in", wait, "err", err)
 			report(Mapping{}, err)
-			wait = retry
-			retry = min(2*retry, maxRetry)
 		} else {
 			cur, have = m, true
-			retry = minRetry
+			failures = 0
 			report(m, nil)
 			wait = max(m.Lifetime/2, time.Second)
 		}
-		t := time.NewTimer(wait)
-		select {
-		case <-ctx.Done():
-			t.Stop()
-		case <-t.C:
-			continue
+		if retry.Sleep(ctx, wait) != nil {
+			break
 		}
-		break
 	}
 	if !have {
 		return

@@ -12,6 +12,7 @@ import (
 	"github.com/ethereum/go-ethereum/common"
 
 	"github.com/openmyst/openmyst/identity"
+	"github.com/openmyst/openmyst/internal/retry"
 	"github.com/openmyst/openmyst/payments"
 )
 
@@ -530,27 +531,25 @@ func (t *InvoiceTracker) Flush(ctx context.Context) error {
 	return nil
 }
 
-// Settle calls Flush every retry until nothing is pending, the hermes
-// refuses for good, or ctx ends. Call it when a session has ended so the
-// consumer's last payment reaches the hermes even after an outage.
-func (t *InvoiceTracker) Settle(ctx context.Context, retry time.Duration) error {
-	if retry <= 0 {
-		retry = time.Second
+// Settle calls Flush every `every` (default 1s) until nothing is pending,
+// the hermes refuses for good, or ctx ends. Call it when a session has
+// ended so the consumer's last payment reaches the hermes even after an
+// outage.
+func (t *InvoiceTracker) Settle(ctx context.Context, every time.Duration) error {
+	if every <= 0 {
+		every = time.Second
 	}
-	timer := time.NewTimer(0)
-	defer timer.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("pingpong: settle: %w", ctx.Err())
-		case <-timer.C:
-		}
+	err := retry.Do(ctx, retry.Backoff{Initial: every, Max: every}, 0, func(ctx context.Context, _ int) error {
 		err := t.Flush(ctx)
-		if err == nil || errors.Is(err, ErrHermesRejected) {
-			return err
+		if errors.Is(err, ErrHermesRejected) {
+			return retry.Permanent(err)
 		}
-		timer.Reset(retry)
+		return err
+	})
+	if err != nil && ctx.Err() != nil {
+		return fmt.Errorf("pingpong: settle: %w", err)
 	}
+	return err
 }
 
 // Run drives the tracker until ctx ends, the exchanges channel closes, or
