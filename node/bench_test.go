@@ -143,7 +143,7 @@ func TestBenchSessions(t *testing.T) {
 			hostsMu.Lock()
 			hosts = append(hosts, h)
 			hostsMu.Unlock()
-			mgrs[i], err = consumer.New(consumer.Config{Signer: s, ChainID: chainID, Hermes: dep.Hermes, Host: h.Host, Channel: ledger, Log: testLog()})
+			mgrs[i], err = consumer.New(consumer.Config{Signer: s, ChainID: chainID, Hermes: dep.Hermes, Host: h.Host, Channel: ledger, Proxy: UserspaceProxy, Log: testLog()})
 			if err != nil {
 				errs <- err
 			}

@@ -126,7 +126,7 @@ func StartConsumer(ctx context.Context, cfg ConsumerConfig) (_ *Consumer, err er
 	if c.Sessions, err = consumer.New(consumer.Config{
 		Signer: cfg.Signer, ChainID: chainID, Hermes: cfg.Hermes, Host: c.P2P.Host, Finder: c.P2P, Channel: c.Channel,
 		Balance: c, BalanceEvery: cfg.BalanceEvery,
-		MaxFee: cfg.MaxFee, History: c.History, Keepalive: cfg.Keepalive, ReadTimeout: cfg.ReadTimeout, Log: log,
+		MaxFee: cfg.MaxFee, History: c.History, Keepalive: cfg.Keepalive, ReadTimeout: cfg.ReadTimeout, Proxy: UserspaceProxy, Log: log,
 	}); err != nil {
 		return nil, err
 	}

@@ -75,7 +75,7 @@ type kernelState struct {
 // the product's parts in network namespaces: a child process in the hub
 // namespace runs the dev chain, hermes, bootstrap and a provider with
 // ExitMode kernel (kernel.NewExit); a child in the consumer namespace runs
-// a consumer node whose connection uses consumer.KernelTunnel (TUN,
+// a consumer node whose connection uses KernelTunnel (TUN,
 // routes, kill switch, resolv.conf). It fetches from an "internet" host on
 // 203.0.113.2 through the tunnel, pays invoices the hermes accepts (the
 // provider's earnings grow), and after the provider process is killed
@@ -414,7 +414,7 @@ func runKernelConsumer(ctx context.Context, t *testing.T, dir string) {
 		benchKernelConnect(ctx, t, c, st.Proposal, target, resolv, n)
 	}
 	t0 := time.Now()
-	conn, err := c.Sessions.Connect(ctx, st.Proposal, consumer.Options{Tunnel: consumer.KernelTunnel(consumer.KernelConfig{ResolvConf: resolv, Log: log})})
+	conn, err := c.Sessions.Connect(ctx, st.Proposal, consumer.Options{Tunnel: KernelTunnel(KernelConfig{ResolvConf: resolv, Log: log})})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -528,7 +528,7 @@ func benchKernelConnect(ctx context.Context, t *testing.T, c *Consumer, p market
 		}
 		direct = append(direct, d)
 		t0 := time.Now()
-		conn, err := c.Sessions.Connect(ctx, p, consumer.Options{Tunnel: consumer.KernelTunnel(consumer.KernelConfig{ResolvConf: resolv})})
+		conn, err := c.Sessions.Connect(ctx, p, consumer.Options{Tunnel: KernelTunnel(KernelConfig{ResolvConf: resolv})})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -23,7 +23,7 @@ type TunConfig struct {
 	// Filter selects the providers.
 	Filter market.Filter
 	// Kernel configures the kernel tunnel, its kill switch and DNS.
-	Kernel consumer.KernelConfig
+	Kernel KernelConfig
 	// Wait is how long the first connect waits for a matching proposal.
 	Wait time.Duration
 	// Tries is how many attempts re-establish a dropped session (0:
@@ -59,7 +59,7 @@ func RunTun(ctx context.Context, cfg TunConfig) (rerr error) {
 		tries = DefaultReconnectTries
 	}
 	c := cfg.Consumer
-	rk := consumer.NewReconnectingKernel(cfg.Kernel)
+	rk := NewReconnectingKernel(cfg.Kernel)
 	defer func() {
 		if err := rk.Close(); err != nil && rerr == nil {
 			rerr = fmt.Errorf("take the tunnel down: %w", err)

@@ -113,7 +113,7 @@ func TestBenchServiceRSS(t *testing.T) {
 				errs <- err
 				return
 			}
-			mgrs[i], err = consumer.New(consumer.Config{Signer: s, ChainID: d.Client.ChainID(), Hermes: dep.Hermes, Host: hosts[i].Host, Channel: ledger, Log: slog.New(slog.DiscardHandler)})
+			mgrs[i], err = consumer.New(consumer.Config{Signer: s, ChainID: d.Client.ChainID(), Hermes: dep.Hermes, Host: hosts[i].Host, Channel: ledger, Proxy: node.UserspaceProxy, Log: slog.New(slog.DiscardHandler)})
 			if err != nil {
 				errs <- err
 			}

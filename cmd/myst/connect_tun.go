@@ -54,7 +54,7 @@ func runConnectTun(cmd *cobra.Command, req tequilapi.ConnectRequest, t *tunFlags
 		return errors.New("--tun and --proxy exclude each other")
 	}
 	if os.Geteuid() != 0 {
-		return consumer.ErrNotRoot
+		return node.ErrNotRoot
 	}
 	f, err := req.Filter()
 	if err != nil {
@@ -88,7 +88,7 @@ func runConnectTun(cmd *cobra.Command, req tequilapi.ConnectRequest, t *tunFlags
 		defer c.Close()
 		return node.RunTun(ctx, node.TunConfig{
 			Consumer: c, Filter: f, Wait: t.wait, Log: t.acct.app.log,
-			Kernel:   consumer.KernelConfig{Interface: t.iface, NoKillSwitch: t.noKillSwitch, ResolvConf: t.resolvConf, Control: control, Log: t.acct.app.log},
+			Kernel:   node.KernelConfig{Interface: t.iface, NoKillSwitch: t.noKillSwitch, ResolvConf: t.resolvConf, Control: control, Log: t.acct.app.log},
 			Progress: func(m string) { fmt.Fprintln(out, m) },
 		})
 	})

@@ -30,7 +30,6 @@ import (
 	"github.com/openmyst/openmyst/session/pingpong"
 	"github.com/openmyst/openmyst/session/pingpong/paystream"
 	"github.com/openmyst/openmyst/tunnel"
-	"github.com/openmyst/openmyst/tunnel/userspace"
 )
 
 // ErrNoProposal is returned when no proposal matches the filter.
@@ -85,6 +84,10 @@ type Config struct {
 	ReadTimeout time.Duration
 	// HandshakeTimeout bounds the WireGuard handshake.
 	HandshakeTimeout time.Duration
+	// Proxy brings up the tunnel of a connection whose Options.Tunnel is
+	// nil (node.UserspaceProxy: tunnel/userspace with local proxies).
+	// Without it such a connection fails.
+	Proxy ProxyOpener
 	// Log receives events (default slog.Default()).
 	Log *slog.Logger
 }
@@ -96,8 +99,8 @@ type Options struct {
 	SOCKSListen string
 	// HTTPListen is the local HTTP proxy address (empty disables it).
 	HTTPListen string
-	// Tunnel, when set, brings the client tunnel up instead of the
-	// userspace one (KernelTunnel: a kernel TUN with routes and kill
+	// Tunnel, when set, brings the client tunnel up instead of
+	// Config.Proxy's (node.KernelTunnel: a kernel TUN with routes and kill
 	// switch); the proxy addresses above are then ignored. Such a tunnel
 	// fails closed: when the session fails (the provider is gone, an
 	// overcharge) it stays up, kill switch included, until Disconnect.
@@ -237,8 +240,8 @@ type Connection struct {
 	proposal market.Proposal
 	id       string
 	stream   stream
-	tun      ClientTunnel
-	us       *userspace.Client // nil for a kernel tunnel
+	tun      tunnel.Client
+	us       ProxyTunnel // nil for a tunnel without proxies (kernel)
 	payer    *pingpong.InvoicePayer
 	start    time.Time
 	// ConnectedAt is when Connect returned (tunnel up).
@@ -327,15 +330,18 @@ func (m *Manager) open(ctx context.Context, s stream, p market.Proposal, o Optio
 		PrivateKey: wgKey, Addresses: resp.ConsumerAddrs, DNS: resp.DNS, PeerPublicKey: tunnel.PublicKey(resp.ProviderWGKey),
 		Endpoint: ep, AllowedIPs: tunnel.FullTunnel(), PersistentKeepalive: tunnel.DefaultKeepalive,
 	}
-	var tun ClientTunnel
-	var us *userspace.Client
-	if o.Tunnel != nil {
+	var tun tunnel.Client
+	var us ProxyTunnel
+	switch {
+	case o.Tunnel != nil:
 		tun, err = o.Tunnel(ctx, sess, controlAddrs(s))
-	} else {
-		us, err = userspace.Connect(ctx, userspace.ClientConfig{
-			Session: sess, SOCKSListen: o.SOCKSListen, HTTPListen: o.HTTPListen, HandshakeTimeout: m.cfg.HandshakeTimeout, Log: m.log,
+	case m.cfg.Proxy != nil:
+		us, err = m.cfg.Proxy(ctx, sess, ProxyOptions{
+			SOCKSListen: o.SOCKSListen, HTTPListen: o.HTTPListen, HandshakeTimeout: m.cfg.HandshakeTimeout, Log: m.log,
 		})
 		tun = us
+	default:
+		err = errors.New("no tunnel: set consumer.Config.Proxy or Options.Tunnel")
 	}
 	if err != nil {
 		_ = w.WriteMessage(ctx, &sessionproto.Destroy{Reason: "tunnel failed"})
