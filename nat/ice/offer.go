@@ -1,8 +1,6 @@
 package ice
 
 import (
-	"bytes"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net/netip"
@@ -10,6 +8,8 @@ import (
 	"github.com/openmyst/openmyst/nat/addrs"
 
 	pion "github.com/pion/ice/v4"
+
+	"github.com/openmyst/openmyst/internal/strictjson"
 )
 
 // Limits of an Offer, so that a peer's candidates cost bounded work.
@@ -108,14 +108,9 @@ func DecodeOffer(b []byte, p CandidatePolicy) (Offer, []pion.Candidate, error) {
 	if len(b) > MaxOfferSize {
 		return Offer{}, nil, fmt.Errorf("%w: %d bytes (max %d)", ErrBadOffer, len(b), MaxOfferSize)
 	}
-	dec := json.NewDecoder(bytes.NewReader(b))
-	dec.DisallowUnknownFields()
 	var o Offer
-	if err := dec.Decode(&o); err != nil {
+	if err := strictjson.Unmarshal(b, &o); err != nil {
 		return Offer{}, nil, fmt.Errorf("%w: %w", ErrBadOffer, err)
-	}
-	if dec.More() {
-		return Offer{}, nil, fmt.Errorf("%w: trailing data", ErrBadOffer)
 	}
 	cands, err := o.Validate(p)
 	if err != nil {
