@@ -140,45 +140,28 @@ func (m ExchangeMessage) MarshalJSON() ([]byte, error) {
 
 // UnmarshalJSON decodes the wire form strictly (see DecodeExchangeMessage).
 func (m *ExchangeMessage) UnmarshalJSON(data []byte) error {
-	q, err := DecodeExchangeMessage(data)
-	if err != nil {
-		return err
-	}
-	*m = *q
-	return nil
+	return unmarshalWith(m, DecodeExchangeMessage, data)
 }
 
 // DecodeExchangeMessage strictly decodes an exchange message's JSON wire
 // form, including its promise, and checks that both name the same chain.
 // Signatures are checked by RecoverConsumer.
 func DecodeExchangeMessage(data []byte) (*ExchangeMessage, error) {
-	fields, err := strictObject(data, exchangeFields...)
-	if err != nil {
-		return nil, fmt.Errorf("exchange message: %w", err)
+	o := readObject("exchange message", data, exchangeFields...)
+	var p *Promise
+	o.read(func() (err error) { p, err = DecodePromise(o.m["promise"]); return })
+	m := ExchangeMessage{
+		AgreementID:    o.uint256("agreement_id"),
+		AgreementTotal: o.uint256("agreement_total"),
+		ChainID:        o.uint256("chain_id"),
+		Provider:       o.address("provider"),
+		HermesID:       o.address("hermes_id"),
+		Signature:      o.signature("signature"),
 	}
-	var m ExchangeMessage
-	p, err := DecodePromise(fields["promise"])
-	if err != nil {
-		return nil, fmt.Errorf("exchange message: %w", err)
+	if err := o.Err(); err != nil {
+		return nil, err
 	}
 	m.Promise = *p
-	for _, f := range []struct {
-		n string
-		x **big.Int
-	}{{"agreement_id", &m.AgreementID}, {"agreement_total", &m.AgreementTotal}, {"chain_id", &m.ChainID}} {
-		if *f.x, err = parseUint256(f.n, fields[f.n]); err != nil {
-			return nil, fmt.Errorf("exchange message: %w", err)
-		}
-	}
-	if m.Provider, err = parseAddress("provider", fields["provider"]); err != nil {
-		return nil, fmt.Errorf("exchange message: %w", err)
-	}
-	if m.HermesID, err = parseAddress("hermes_id", fields["hermes_id"]); err != nil {
-		return nil, fmt.Errorf("exchange message: %w", err)
-	}
-	if m.Signature, err = parseSignature("signature", fields["signature"]); err != nil {
-		return nil, fmt.Errorf("exchange message: %w", err)
-	}
 	if err := m.Validate(); err != nil {
 		return nil, fmt.Errorf("exchange message: %w", err)
 	}

@@ -120,39 +120,23 @@ func (iv Invoice) MarshalJSON() ([]byte, error) {
 }
 
 // UnmarshalJSON decodes the wire form strictly (see DecodeInvoice).
-func (iv *Invoice) UnmarshalJSON(data []byte) error {
-	q, err := DecodeInvoice(data)
-	if err != nil {
-		return err
-	}
-	*iv = *q
-	return nil
-}
+func (iv *Invoice) UnmarshalJSON(data []byte) error { return unmarshalWith(iv, DecodeInvoice, data) }
 
 // DecodeInvoice strictly decodes an invoice's JSON wire form (format only;
 // call Verify for the signature).
 func DecodeInvoice(data []byte) (*Invoice, error) {
-	m, err := strictObject(data, invoiceFields...)
-	if err != nil {
-		return nil, fmt.Errorf("invoice: %w", err)
+	o := readObject("invoice", data, invoiceFields...)
+	iv := Invoice{
+		ChainID:        o.uint256("chain_id"),
+		AgreementID:    o.uint256("agreement_id"),
+		AgreementTotal: o.uint256("agreement_total"),
+		TransactorFee:  o.uint256("transactor_fee"),
+		Hashlock:       o.bytes32("hashlock"),
+		Provider:       o.address("provider"),
+		Signature:      o.signature("signature"),
 	}
-	var iv Invoice
-	for _, f := range []struct {
-		n string
-		x **big.Int
-	}{{"chain_id", &iv.ChainID}, {"agreement_id", &iv.AgreementID}, {"agreement_total", &iv.AgreementTotal}, {"transactor_fee", &iv.TransactorFee}} {
-		if *f.x, err = parseUint256(f.n, m[f.n]); err != nil {
-			return nil, fmt.Errorf("invoice: %w", err)
-		}
-	}
-	if iv.Hashlock, err = parse32("hashlock", m["hashlock"]); err != nil {
-		return nil, fmt.Errorf("invoice: %w", err)
-	}
-	if iv.Provider, err = parseAddress("provider", m["provider"]); err != nil {
-		return nil, fmt.Errorf("invoice: %w", err)
-	}
-	if iv.Signature, err = parseSignature("signature", m["signature"]); err != nil {
-		return nil, fmt.Errorf("invoice: %w", err)
+	if err := o.Err(); err != nil {
+		return nil, err
 	}
 	return &iv, nil
 }

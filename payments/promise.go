@@ -134,40 +134,22 @@ func (p Promise) MarshalJSON() ([]byte, error) {
 }
 
 // UnmarshalJSON decodes the wire form strictly (see DecodePromise).
-func (p *Promise) UnmarshalJSON(data []byte) error {
-	q, err := DecodePromise(data)
-	if err != nil {
-		return err
-	}
-	*p = *q
-	return nil
-}
+func (p *Promise) UnmarshalJSON(data []byte) error { return unmarshalWith(p, DecodePromise, data) }
 
 // DecodePromise strictly decodes a promise's JSON wire form. It checks the
 // format only; the signer is checked with Verify or RecoverSigner.
 func DecodePromise(data []byte) (*Promise, error) {
-	m, err := strictObject(data, promiseFields...)
-	if err != nil {
-		return nil, fmt.Errorf("promise: %w", err)
+	o := readObject("promise", data, promiseFields...)
+	p := Promise{
+		ChainID:   o.uint256("chain_id"),
+		ChannelID: o.bytes32("channel_id"),
+		Amount:    o.uint256("amount"),
+		Fee:       o.uint256("fee"),
+		Hashlock:  o.bytes32("hashlock"),
+		Signature: o.signature("signature"),
 	}
-	var p Promise
-	if p.ChainID, err = parseUint256("chain_id", m["chain_id"]); err != nil {
-		return nil, fmt.Errorf("promise: %w", err)
-	}
-	if p.ChannelID, err = parse32("channel_id", m["channel_id"]); err != nil {
-		return nil, fmt.Errorf("promise: %w", err)
-	}
-	if p.Amount, err = parseUint256("amount", m["amount"]); err != nil {
-		return nil, fmt.Errorf("promise: %w", err)
-	}
-	if p.Fee, err = parseUint256("fee", m["fee"]); err != nil {
-		return nil, fmt.Errorf("promise: %w", err)
-	}
-	if p.Hashlock, err = parse32("hashlock", m["hashlock"]); err != nil {
-		return nil, fmt.Errorf("promise: %w", err)
-	}
-	if p.Signature, err = parseSignature("signature", m["signature"]); err != nil {
-		return nil, fmt.Errorf("promise: %w", err)
+	if err := o.Err(); err != nil {
+		return nil, err
 	}
 	return &p, nil
 }

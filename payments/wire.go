@@ -53,6 +53,65 @@ func strictObject(data []byte, fields ...string) (map[string]json.RawMessage, er
 	return out, nil
 }
 
+// wireObject reads the members of one strict wire object of kind ("promise",
+// "invoice", ...); the first error sticks, so a decoder reads every field
+// and checks Err once.
+type wireObject struct {
+	kind string
+	m    map[string]json.RawMessage
+	err  error
+}
+
+// readObject starts reading data, which must be an object with exactly fields.
+func readObject(kind string, data []byte, fields ...string) *wireObject {
+	m, err := strictObject(data, fields...)
+	return &wireObject{kind: kind, m: m, err: err}
+}
+
+func (o *wireObject) read(parse func() error) {
+	if o.err == nil {
+		o.err = parse()
+	}
+}
+
+func (o *wireObject) uint256(name string) (x *big.Int) {
+	o.read(func() (err error) { x, err = parseUint256(name, o.m[name]); return })
+	return x
+}
+
+func (o *wireObject) bytes32(name string) (b [32]byte) {
+	o.read(func() (err error) { b, err = parse32(name, o.m[name]); return })
+	return b
+}
+
+func (o *wireObject) address(name string) (a common.Address) {
+	o.read(func() (err error) { a, err = parseAddress(name, o.m[name]); return })
+	return a
+}
+
+func (o *wireObject) signature(name string) (sig []byte) {
+	o.read(func() (err error) { sig, err = parseSignature(name, o.m[name]); return })
+	return sig
+}
+
+// Err returns the first error, prefixed with the object's kind.
+func (o *wireObject) Err() error {
+	if o.err != nil {
+		return fmt.Errorf("%s: %w", o.kind, o.err)
+	}
+	return nil
+}
+
+// unmarshalWith implements UnmarshalJSON with a strict decoder.
+func unmarshalWith[T any](dst *T, decode func([]byte) (*T, error), data []byte) error {
+	v, err := decode(data)
+	if err != nil {
+		return err
+	}
+	*dst = *v
+	return nil
+}
+
 func rawString(name string, raw json.RawMessage) (string, error) {
 	if len(raw) == 0 || raw[0] != '"' {
 		return "", decodeErr("field %q must be a string", name)
