@@ -18,6 +18,7 @@ import (
 	"github.com/ethereum/go-ethereum/core/types"
 	"github.com/ethereum/go-ethereum/crypto"
 	"github.com/ethereum/go-ethereum/rpc"
+	"github.com/openmyst/openmyst/internal/retry"
 )
 
 // Backend is what the client needs from a chain: ethclient.Client and the
@@ -330,15 +331,18 @@ func (t *Transactor) Resume(ctx context.Context) ([]*types.Receipt, error) {
 	return rs, errors.Join(errs...)
 }
 
+// pollBackoff spaces the polls for a receipt or a spent nonce: 10ms,
+// doubling up to 500ms.
+var pollBackoff = retry.Backoff{Initial: 10 * time.Millisecond, Max: 500 * time.Millisecond}
+
 // Wait waits for tx's receipt (bounded by ctx and ReceiptTimeout) and turns
 // a failed transaction into an error, recovering the revert reason by
 // replaying the call when possible. It does not replace tx.
 func (t *Transactor) Wait(ctx context.Context, op string, tx *types.Transaction) (*types.Receipt, error) {
 	ctx, cancel := context.WithTimeout(ctx, t.receiptTimeout())
 	defer cancel()
-	delay := 10 * time.Millisecond
 	var lastErr error
-	for {
+	for n := 1; ; n++ {
 		r, err := t.backend.TransactionReceipt(ctx, tx.Hash())
 		if err == nil && r != nil {
 			if r.Status != types.ReceiptStatusSuccessful {
@@ -351,12 +355,9 @@ func (t *Transactor) Wait(ctx context.Context, op string, tx *types.Transaction)
 		if err != nil && !errors.Is(err, ethereum.NotFound) {
 			lastErr = err
 		}
-		select {
-		case <-ctx.Done():
+		if retry.Sleep(ctx, pollBackoff.Delay(n)) != nil {
 			return nil, waitError(op, tx, ctx.Err(), lastErr)
-		case <-time.After(delay):
 		}
-		delay = min(delay*2, 500*time.Millisecond)
 	}
 }
 
@@ -397,9 +398,8 @@ func (t *Transactor) awaitFrom(ctx context.Context, p *PendingTx, replaceNow boo
 		sentAt = time.Time{}
 	}
 	var spentAt time.Time // when the nonce was first seen spent without our receipt
-	delay := 10 * time.Millisecond
 	var lastErr error
-	for {
+	for round := 1; ; round++ {
 		n, nerr := t.backend.NonceAt(ctx, t.addr, nil)
 		if nerr != nil {
 			lastErr = nerr
@@ -442,12 +442,9 @@ func (t *Transactor) awaitFrom(ctx context.Context, p *PendingTx, replaceNow boo
 			}
 			sentAt = time.Now()
 		}
-		select {
-		case <-ctx.Done():
+		if retry.Sleep(ctx, min(pollBackoff.Delay(round), replaceAfter)) != nil {
 			return nil, waitError(p.Op, p.Latest(), ctx.Err(), lastErr)
-		case <-time.After(min(delay, replaceAfter)):
 		}
-		delay = min(delay*2, 500*time.Millisecond)
 	}
 }
 
