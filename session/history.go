@@ -12,6 +12,7 @@ import (
 
 	"github.com/ethereum/go-ethereum/common"
 
+	"github.com/openmyst/openmyst/money"
 	"github.com/openmyst/openmyst/storage"
 )
 
@@ -53,8 +54,8 @@ type Record struct {
 
 // PaidInt returns Paid as a big.Int (zero when unset or malformed).
 func (r Record) PaidInt() *big.Int {
-	v, ok := new(big.Int).SetString(r.Paid, 10)
-	if !ok {
+	v, err := money.ParseWei(r.Paid)
+	if err != nil {
 		return new(big.Int)
 	}
 	return v

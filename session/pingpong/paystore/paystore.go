@@ -9,6 +9,7 @@ import (
 
 	"github.com/ethereum/go-ethereum/common/math"
 
+	"github.com/openmyst/openmyst/money"
 	"github.com/openmyst/openmyst/payments"
 	"github.com/openmyst/openmyst/session/pingpong"
 	"github.com/openmyst/openmyst/storage"
@@ -232,9 +233,9 @@ func (c *Channel) promisedTx(tx *storage.Tx) (*big.Int, error) {
 	if err != nil || !ok {
 		return new(big.Int), err
 	}
-	v, ok := new(big.Int).SetString(string(raw), 10)
-	if !ok || v.Sign() < 0 {
-		return nil, fmt.Errorf("channel record %q is corrupt", raw)
+	v, err := money.ParseWei(string(raw))
+	if err != nil {
+		return nil, fmt.Errorf("channel record is corrupt: %w", err)
 	}
 	return v, nil
 }

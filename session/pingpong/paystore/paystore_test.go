@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"math/big"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -338,5 +339,25 @@ func TestProviderRestartMidSession(t *testing.T) {
 	}
 	if promised, _ := ledger.Promised(ctx); promised.Cmp(paid) != 0 {
 		t.Fatalf("consumer ledger %s, paid %s", promised, paid)
+	}
+}
+
+// TestChannelCorruptRecord: a stored promised total that is not canonical
+// decimal wei is reported, never read as some other amount.
+func TestChannelCorruptRecord(t *testing.T) {
+	ctx := context.Background()
+	db := openDB(t, filepath.Join(t.TempDir(), storage.FileName))
+	defer db.Close()
+	ch, err := New(db).Channel(big.NewInt(1337), payments.ConsumerChannelID(common.HexToAddress("0xc0ffee")), big.NewInt(10_000))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, raw := range []string{"", "-5", "12x", "0012", "1e3"} {
+		if err := db.Update(ctx, func(tx *storage.Tx) error { return tx.Put(storage.BucketPromises, ch.key, []byte(raw)) }); err != nil {
+			t.Fatal(err)
+		}
+		if got, err := ch.Promised(ctx); err == nil || !strings.Contains(err.Error(), "corrupt") {
+			t.Errorf("record %q: promised %v, %v; want a corrupt-record error", raw, got, err)
+		}
 	}
 }
