@@ -20,9 +20,6 @@ type ProviderPayout struct {
 	Paid, HermesFee, TransactorFee, Beneficiary *big.Int
 }
 
-// maxUint128 is type(uint128).max, the largest amount settlePromise takes.
-var maxUint128 = new(big.Int).Sub(new(big.Int).Lsh(big.NewInt(1), 128), big.NewInt(1))
-
 // ProviderPayoutOf is the Go twin of Hermes.settlePromise's arithmetic: it
 // returns what settling p on the provider channel ch of the hermes in state
 // h pays, or the error the contract reverts with (wrapping the same
@@ -46,7 +43,7 @@ func ProviderPayoutOf(p payments.Promise, ch ProviderChannelState, h HermesState
 	if p.Fee.Cmp(p.Amount) > 0 {
 		return out, fmt.Errorf("chain: provider payout: fee %s above amount %s: %w", p.Fee, p.Amount, ErrFeeAboveAmount)
 	}
-	if p.Amount.Cmp(maxUint128) > 0 {
+	if p.Amount.Cmp(money.MaxSettleable) > 0 {
 		return out, fmt.Errorf("chain: provider payout: amount %s: %w", p.Amount, ErrAmountTooLarge)
 	}
 	settled := orZero(ch.Settled)

@@ -28,6 +28,11 @@ const maxDigits = 78
 
 var weiPerMYST = new(big.Int).Exp(big.NewInt(10), big.NewInt(Decimals), nil)
 
+// MaxSettleable is type(uint128).max, the largest promise amount the
+// contracts settle (Hermes.settlePromise refuses larger ones with
+// AmountTooLarge). Do not modify.
+var MaxSettleable = new(big.Int).Sub(new(big.Int).Lsh(big.NewInt(1), 128), big.NewInt(1))
+
 // ErrBadAmount is wrapped by every error of this package: a malformed
 // amount string or a value outside [0, 2^256-1].
 var ErrBadAmount = errors.New("bad MYST amount")

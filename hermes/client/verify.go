@@ -10,6 +10,7 @@ import (
 
 	"github.com/ethereum/go-ethereum/common"
 
+	"github.com/openmyst/openmyst/money"
 	"github.com/openmyst/openmyst/payments"
 )
 
@@ -71,10 +72,6 @@ type Chain interface {
 // settlement pays, no channel limit or hermes balance): sending the
 // settlement would only spend gas.
 var ErrNotSettleable = errors.New("hermes client: the chain would refuse to settle the promise now")
-
-// maxSettleable bounds a provider promise's amount: Hermes.settlePromise
-// refuses 2^128 and above (AmountTooLarge).
-var maxSettleable = new(big.Int).Lsh(big.NewInt(1), 128)
 
 // ErrUntrustedPromise is wrapped by every refusal of a hermes promise that
 // does not pass the client's checks (signer, chain, channel, hashlock,
@@ -253,7 +250,7 @@ func (c *Client) verifyPromise(ctx context.Context, m *payments.ExchangeMessage,
 	if err := p.Verify(t.Operator); err != nil {
 		return bad("not signed by the hermes operator %s registered on chain: %v", t.Operator.Hex(), err)
 	}
-	if p.Amount.Cmp(maxSettleable) >= 0 {
+	if p.Amount.Cmp(money.MaxSettleable) > 0 {
 		return bad("amount %s is not below 2^128: the contract would refuse to settle it (AmountTooLarge)", p.Amount)
 	}
 	increment := new(big.Int).Set(p.Amount)
@@ -287,7 +284,7 @@ func (c *Client) CheckSettleable(ctx context.Context, provider common.Address, p
 	if err := p.Verify(t.Operator); err != nil {
 		return fmt.Errorf("%w: not signed by the hermes operator %s registered on chain: %v", ErrUntrustedPromise, t.Operator.Hex(), err)
 	}
-	if p.Amount.Cmp(maxSettleable) >= 0 {
+	if p.Amount.Cmp(money.MaxSettleable) > 0 {
 		return fmt.Errorf("%w: amount %s is not below 2^128 (AmountTooLarge)", ErrUntrustedPromise, p.Amount)
 	}
 	// The provider settles it itself, so its own transactor gets the fee:
