@@ -38,8 +38,12 @@ const DefaultMTU = 1420
 const DefaultKeepalive = 25 * time.Second
 
 // DefaultHandshakeTimeout bounds how long a consumer waits for the first
-// handshake before giving up with ErrHandshakeTimeout.
-const DefaultHandshakeTimeout = 5 * time.Second
+// handshake before giving up with ErrHandshakeTimeout. WireGuard resends a
+// handshake initiation that got no response after REKEY_TIMEOUT (5 s plus
+// up to 334 ms of jitter), so the wait covers three initiations: two lost
+// packets (or a provider that added the peer just after the first one
+// arrived, or answered with a cookie under load) still connect.
+const DefaultHandshakeTimeout = 15 * time.Second
 
 // ErrHandshakeTimeout is returned (wrapped) when no WireGuard handshake
 // completed in time: the provider is unreachable, does not know our key, or

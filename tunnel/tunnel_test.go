@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"golang.zx2c4.com/wireguard/device"
 )
 
 func TestKeys(t *testing.T) {
@@ -384,5 +386,16 @@ func TestPeerStatsAlive(t *testing.T) {
 	}
 	if (PeerStats{LastHandshake: now.Add(-RejectAfter)}).Alive(now) {
 		t.Error("peer past Reject-After-Time is alive")
+	}
+}
+
+// TestDefaultHandshakeTimeoutOutlastsResends: WireGuard resends a lost
+// handshake initiation only after REKEY_TIMEOUT plus jitter. A default
+// wait no longer than that (it was exactly 5 s) fails a session on one
+// lost packet; it must cover the third initiation.
+func TestDefaultHandshakeTimeoutOutlastsResends(t *testing.T) {
+	resend := device.RekeyTimeout + device.RekeyTimeoutJitterMaxMs*time.Millisecond
+	if DefaultHandshakeTimeout <= 2*resend {
+		t.Fatalf("DefaultHandshakeTimeout %v: the third initiation goes out up to %v after the first", DefaultHandshakeTimeout, 2*resend)
 	}
 }
