@@ -105,8 +105,23 @@ func TestServiceEndToEnd(t *testing.T) {
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
-	if b, code := mysttest.GetAuth(t, base+"/sessions", token); code != 200 || !strings.Contains(b, `"role":"provider"`) || !strings.Contains(b, `"paid":"`+paid.String()+`"`) {
-		t.Fatalf("GET /sessions: %d %s", code, b)
+	// The provider records the session's end after the consumer left and
+	// its last payment reached the hermes, a step after /earnings counts
+	// that payment: wait for the record to end, then check it.
+	deadline = time.Now().Add(20 * time.Second)
+	for {
+		b, code := mysttest.GetAuth(t, base+"/sessions", token)
+		var list tequilapi.SessionList
+		if code == 200 && json.Unmarshal([]byte(b), &list) == nil && len(list.Sessions) == 1 && list.Sessions[0].End != "" {
+			if s := list.Sessions[0]; s.Role != "provider" || s.Paid != paid.String() {
+				t.Fatalf("GET /sessions: %s, want one ended provider session that was paid %s", b, paid)
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("GET /sessions: %d %s, want the session's end recorded", code, b)
+		}
+		time.Sleep(200 * time.Millisecond)
 	}
 	if _, err := d.Hermes.Service.SettleOnce(ctx); err != nil {
 		t.Fatal(err)
