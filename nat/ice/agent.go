@@ -122,6 +122,14 @@ func NewAgent(cfg Config, controlling bool) (*Agent, error) {
 	lf.DefaultLogLevel = logging.LogLevelError
 	disconnected, failed, keepalive := 5*time.Second, 25*time.Second, 2*time.Second
 	check := 50 * time.Millisecond
+	// A pair is checked until the agent gives up, not the 8 checks
+	// (0.4 s at this pace) pion gives it by default: the peer may start
+	// its checks later than we do (offers cross the signalling path, a
+	// busy peer), and a controlling agent that has marked its pairs
+	// failed never nominates one, even after the peer's checks of the
+	// same pairs succeed; a relayed pair is not even acceptable before
+	// relayWait. Checks stop once a pair is selected.
+	maxRequests := uint16(min(cfg.Timeout/check, 1<<15))
 	// Accept a direct pair as soon as it works (a host pair at once, a
 	// server- or peer-reflexive one after 100 ms in case a host pair is
 	// about to succeed); a relayed one only when nothing direct worked
@@ -136,6 +144,7 @@ func NewAgent(cfg Config, controlling bool) (*Agent, error) {
 		FailedTimeout:          &failed,
 		KeepaliveInterval:      &keepalive,
 		CheckInterval:          &check,
+		MaxBindingRequests:     &maxRequests,
 		MulticastDNSMode:       pion.MulticastDNSModeDisabled,
 		STUNGatherTimeout:      &cfg.GatherTimeout,
 		HostAcceptanceMinWait:  &hostWait,

@@ -21,6 +21,7 @@ import (
 	"testing"
 	"time"
 
+	pion "github.com/pion/ice/v4"
 	"golang.zx2c4.com/wireguard/device"
 	"golang.zx2c4.com/wireguard/tun"
 
@@ -115,6 +116,25 @@ func runPeer(role string) error {
 		return err
 	}
 	defer agent.Close()
+	// Diagnostics on stderr, shown when the parent test fails.
+	_ = agent.agent.OnSelectedCandidatePairChange(func(l, r pion.Candidate) {
+		fmt.Fprintf(os.Stderr, "%s: %s selected %s -> %s\n", role, time.Now().Format("15:04:05.000"), l, r)
+	})
+	_ = agent.agent.OnConnectionStateChange(func(s pion.ConnectionState) {
+		fmt.Fprintf(os.Stderr, "%s: %s state %s\n", role, time.Now().Format("15:04:05.000"), s)
+	})
+	defer func() {
+		ls, _ := agent.agent.GetLocalCandidates()
+		rs, _ := agent.agent.GetRemoteCandidates()
+		for _, c := range append(ls, rs...) {
+			fmt.Fprintf(os.Stderr, "%s: cand %s %s\n", role, c.ID(), c)
+		}
+		for _, st := range agent.agent.GetCandidatePairsStats() {
+			if st.RequestsSent+st.RequestsReceived+st.ResponsesReceived > 0 || st.Nominated {
+				fmt.Fprintf(os.Stderr, "%s: %s pair %s->%s state=%s nom=%v sent=%d recv=%d req=%d/%d resp=%d/%d\n", role, time.Now().Format("15:04:05.000"), st.LocalCandidateID, st.RemoteCandidateID, st.State, st.Nominated, st.BytesSent, st.BytesReceived, st.RequestsSent, st.RequestsReceived, st.ResponsesSent, st.ResponsesReceived)
+			}
+		}
+	}()
 	t0 := time.Now() // the session's start, for connect → first byte
 	gctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	offer, err := agent.Gather(gctx)
@@ -266,6 +286,14 @@ type pairResult struct {
 // that many bytes.
 func labPair(t testing.TB, lab *natlab.Lab, servers []Server, cons, prov *natlab.Site, relayOnly bool, bulk int) pairResult {
 	t.Helper()
+	return labPairLate(t, lab, servers, cons, prov, relayOnly, bulk, 0)
+}
+
+// labPairLate is labPair where the provider gets the consumer's offer
+// late: its checks start that long after the consumer's, as when the
+// offers cross a slow signalling path or a busy provider.
+func labPairLate(t testing.TB, lab *natlab.Lab, servers []Server, cons, prov *natlab.Site, relayOnly bool, bulk int, late time.Duration) pairResult {
+	t.Helper()
 	sv, _ := json.Marshal(servers)
 	env := []string{childServersEnv + "=" + string(sv)}
 	if relayOnly {
@@ -276,12 +304,19 @@ func labPair(t testing.TB, lab *natlab.Lab, servers []Server, cons, prov *natlab
 	}
 	p := natlab.StartChild(t, prov.Host.NS, append(env, childRoleEnv+"=provider")...)
 	defer p.Stop()
+	defer func() {
+		if t.Failed() {
+			p.Stop()
+			t.Logf("provider:\n%s", p.Output())
+		}
+	}()
 	c := natlab.StartChild(t, cons.Host.NS, append(env, childRoleEnv+"=consumer")...)
 	defer c.Stop()
 	pOffer, pKey := p.Expect(t, "OFFER", 15*time.Second), p.Expect(t, "KEY", time.Second)
 	cOffer, cKey := c.Expect(t, "OFFER", 15*time.Second), c.Expect(t, "KEY", time.Second)
-	p.Send(t, "PEER %s %s", cOffer, cKey)
 	c.Send(t, "PEER %s %s", pOffer, pKey)
+	time.Sleep(late)
+	p.Send(t, "PEER %s %s", cOffer, cKey)
 	f := strings.Fields(c.Expect(t, "PATH", 30*time.Second))
 	p.Expect(t, "PATH", 30*time.Second)
 	p.Expect(t, "SERVING", 10*time.Second)
@@ -326,7 +361,13 @@ func startLabRelay(t testing.TB, lab *natlab.Lab, env ...string) ([]Server, *nat
 // wherever hole punching can work, through the relay elsewhere.
 func TestLabPairs(t *testing.T) {
 	lab := natlab.New(t)
-	servers, _ := startLabRelay(t, lab)
+	servers, rl := startLabRelay(t, lab)
+	t.Cleanup(func() {
+		if t.Failed() {
+			rl.Stop()
+			t.Logf("relay:\n%s", rl.Output())
+		}
+	})
 	// Forwarded and UPnP routers behave as EndpointIndependent ones until
 	// a node advertises its mapped port as a candidate (nat/portmap makes
 	// the mapping; feeding it to ICE is not built yet), so they are left
@@ -350,6 +391,26 @@ func TestLabPairs(t *testing.T) {
 				}
 			})
 		}
+	}
+}
+
+// TestLabLateAnswer: the provider starts its checks well after the
+// consumer (the controlling side). The consumer must keep checking its
+// pairs until the provider answers instead of giving them up as failed
+// (it sends no check back when the provider's checks arrive, so a pair
+// given up is never nominated), both for a direct path and for the
+// relayed one of the CI failure (symmetric consumer, EIM provider).
+func TestLabLateAnswer(t *testing.T) {
+	lab := natlab.New(t)
+	servers, _ := startLabRelay(t, lab)
+	for _, k := range [][2]natlab.Kind{{natlab.Public, natlab.Public}, {natlab.Symmetric, natlab.EndpointIndependent}} {
+		t.Run(k[0].String()+"-"+k[1].String(), func(t *testing.T) {
+			cons, prov := lab.Site("lc"+k[0].String()[:3], k[0]), lab.Site("lp"+k[1].String()[:3], k[1])
+			path := labPairLate(t, lab, servers, cons, prov, false, 0, 1500*time.Millisecond).path
+			if want := expectedPath(k[0], k[1]); path.Kind != want {
+				t.Errorf("path %s (%s/%s), want %s", path.Kind, path.Local, path.Remote, want)
+			}
+		})
 	}
 }
 
