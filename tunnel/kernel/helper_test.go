@@ -339,7 +339,8 @@ func (h *helper) call(line string) string {
 	if _, err := io.WriteString(h.stdin, line+"\n"); err != nil {
 		h.t.Fatalf("helper %q: %v\nstderr:\n%s", line, err, h.logs())
 	}
-	return h.read(15 * time.Second)
+	// A command may wait for a whole handshake timeout (a dead endpoint).
+	return h.read(tunnel.DefaultHandshakeTimeout + 10*time.Second)
 }
 
 // kill SIGKILLs the helper (a crash) and waits for it.
