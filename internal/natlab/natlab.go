@@ -134,12 +134,22 @@ func New(tb testing.TB) *Lab {
 	tb.Helper()
 	inet := netns.New(tb, "inet")
 	testenv.RequireTools(tb, "nft")
-	inet.MustRun("ip", "link", "add", "br0", "type", "bridge")
+	// A bridge without an address of its own takes the lowest MAC among
+	// its ports, so attaching a site could change the MAC of
+	// InternetGateway (where the lab's relay and servers listen) under
+	// every router's ARP entry: traffic to it then went to a stale MAC
+	// until the neighbour entries were re-resolved, 10-15 s of silence
+	// for every relayed pair (TestLabPairs's CI failure). A set address
+	// stays.
+	inet.MustRun("ip", "link", "add", "br0", "address", bridgeMAC, "type", "bridge")
 	inet.MustRun("ip", "addr", "add", InternetGateway.String()+"/16", "dev", "br0")
 	inet.MustRun("ip", "link", "set", "br0", "up")
 	inet.MustRun("sysctl", "-qw", "net.ipv4.ip_forward=1")
 	return &Lab{tb: tb, inet: inet, nextHost: 9}
 }
+
+// bridgeMAC is the internet bridge's fixed (locally administered) MAC.
+const bridgeMAC = "02:00:19:00:00:01"
 
 // Internet is the namespace that holds the internet segment; processes
 // started in it listen on InternetGateway.

@@ -2,9 +2,11 @@ package natlab
 
 import (
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/netip"
+	"strings"
 	"testing"
 	"time"
 )
@@ -122,4 +124,27 @@ func recvWithin(c *net.UDPConn, d time.Duration) bool {
 	n, _, err := c.ReadFromUDPAddrPort(buf)
 	_ = c.SetReadDeadline(time.Time{})
 	return err == nil && string(buf[:n]) == "hello"
+}
+
+// TestGatewayMACStays: hosts and sites joining the internet bridge do not
+// change the MAC address behind InternetGateway (a bridge without a set
+// address takes its lowest port's, which left every router's ARP entry
+// for the gateway stale and its relay unreachable for seconds).
+func TestGatewayMACStays(t *testing.T) {
+	lab := New(t)
+	mac := func() string {
+		t.Helper()
+		return strings.TrimSpace(lab.Internet().MustRun("cat", "/sys/class/net/br0/address"))
+	}
+	want := mac()
+	for i, kind := range []Kind{Public, EndpointIndependent, Symmetric, FullCone, Public, DoubleNAT, Public, Symmetric} {
+		if kind == Public {
+			lab.PublicHost(fmt.Sprintf("mh%d", i))
+		} else {
+			lab.Site(fmt.Sprintf("ms%d", i), kind)
+		}
+		if got := mac(); got != want {
+			t.Fatalf("after attaching %d hosts/sites the gateway's MAC is %s, was %s", i+1, got, want)
+		}
+	}
 }
