@@ -28,6 +28,13 @@ const PasswordFileName = "tequilapi.password"
 // MinPasswordLength is the shortest password PUT /auth/password accepts.
 const MinPasswordLength = 10
 
+// SessionCookie is the cookie POST /auth/session sets for the web UI.
+const SessionCookie = "myst_session"
+
+// CSRFHeader carries CSRFToken(session) on cookie-authenticated requests
+// that may change state.
+const CSRFHeader = "X-CSRF-Token"
+
 // DefaultTokenTTL is how long a login token stays valid.
 const DefaultTokenTTL = 24 * time.Hour
 
@@ -164,13 +171,74 @@ func (a *auth) login(user, pw string) (string, time.Time, error) {
 	return tok, exp, nil
 }
 
-// check validates the Authorization header.
+// check validates the request's credentials: an Authorization bearer
+// token, or the session cookie (see checkCookie for what a cookie request
+// must also carry).
 func (a *auth) check(r *http.Request) error {
 	h := r.Header.Get("Authorization")
 	tok, ok := strings.CutPrefix(h, "Bearer ")
+	if h == "" {
+		if c, err := r.Cookie(SessionCookie); err == nil && c.Value != "" {
+			return a.checkCookie(r, c.Value)
+		}
+	}
 	if !ok || tok == "" {
 		return NewError(http.StatusUnauthorized, CodeUnauthorized, "missing bearer token: log in with POST /auth/login and send Authorization: Bearer <token>")
 	}
+	return a.checkToken(tok)
+}
+
+// checkCookie validates a session cookie's token. A browser sends cookies
+// with every request to this origin, so a request that may change state
+// (any method but GET, HEAD and OPTIONS) must also prove it comes from a
+// page of this origin: an Origin header, if present, naming the request's
+// Host, and the X-CSRF-Token header holding CSRFToken(token), which only
+// a page that could read the session can know.
+func (a *auth) checkCookie(r *http.Request, tok string) error {
+	if err := a.checkToken(tok); err != nil {
+		return err
+	}
+	switch r.Method {
+	case http.MethodGet, http.MethodHead, http.MethodOptions:
+		return nil
+	}
+	if o := r.Header.Get("Origin"); o != "" && !sameOrigin(o, r.Host) {
+		return NewError(http.StatusForbidden, CodeForbidden, "cross-origin request from "+o+" refused")
+	}
+	want := CSRFToken(tok)
+	if got := r.Header.Get(CSRFHeader); subtle.ConstantTimeCompare([]byte(got), []byte(want)) != 1 {
+		return NewError(http.StatusForbidden, CodeForbidden, "missing or wrong "+CSRFHeader+" header for a cookie-authenticated request")
+	}
+	return nil
+}
+
+// sameOrigin reports whether the Origin header value names host (the
+// request's Host header) over http or https.
+func sameOrigin(origin, host string) bool {
+	rest, ok := strings.CutPrefix(origin, "http://")
+	if !ok {
+		rest, ok = strings.CutPrefix(origin, "https://")
+	}
+	return ok && strings.EqualFold(rest, host)
+}
+
+// CSRFToken is the anti-forgery token that goes with a session token: a
+// hash a page can only learn from the server (the web UI renders it), so
+// a forged cross-site request cannot carry it.
+func CSRFToken(sessionToken string) string {
+	h := sha256.Sum256([]byte("openmyst-csrf\x00" + sessionToken))
+	return hex.EncodeToString(h[:16])
+}
+
+// revoke forgets a token (logout).
+func (a *auth) revoke(tok string) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	delete(a.tokens, sha256.Sum256([]byte(tok)))
+}
+
+// checkToken validates a token.
+func (a *auth) checkToken(tok string) error {
 	key := sha256.Sum256([]byte(tok))
 	a.mu.Lock()
 	defer a.mu.Unlock()
@@ -247,30 +315,91 @@ func (r *ChangePasswordRequest) Validate() error {
 	return nil
 }
 
+// SessionResponse is the answer of POST /auth/session.
+type SessionResponse struct {
+	// ExpiresAt is when the session cookie stops working.
+	ExpiresAt time.Time `json:"expires_at"`
+	// CSRFToken goes in the X-CSRF-Token header of every request that
+	// may change state (any method but GET and HEAD).
+	CSRFToken string `json:"csrf_token" doc:"send as X-CSRF-Token on POST, PUT and DELETE"`
+}
+
+// Session reports whether r carries a valid session cookie and, if so,
+// the CSRF token that goes with it (for the web UI's pages).
+func (s *Server) Session(r *http.Request) (csrf string, ok bool) {
+	c, err := r.Cookie(SessionCookie)
+	if err != nil || c.Value == "" || s.auth.checkToken(c.Value) != nil {
+		return "", false
+	}
+	return CSRFToken(c.Value), true
+}
+
+// login decodes a LoginRequest and logs in, answering the error itself.
+func (s *Server) login(w http.ResponseWriter, r *http.Request) (string, time.Time, bool) {
+	var req LoginRequest
+	if err := DecodeJSON(r, &req); err != nil {
+		WriteError(w, s.log, err)
+		return "", time.Time{}, false
+	}
+	tok, exp, err := s.auth.login(req.Username, req.Password)
+	if err != nil {
+		var ra *retryAfterError
+		if errors.As(err, &ra) {
+			w.Header().Set("Retry-After", ra.retryAfter())
+			err = ra.APIError
+		}
+		s.log.Warn("tequilapi: failed login", "remote", r.RemoteAddr)
+		WriteError(w, s.log, err)
+		return "", time.Time{}, false
+	}
+	return tok, exp, true
+}
+
 func (s *Server) authRoutes() []Route {
 	return []Route{
 		{
 			Method: http.MethodPost, Path: "/auth/login", Public: true,
 			Op: Operation{Summary: "Log in as user myst and get a bearer token", Tags: []string{"auth"},
-				Request: LoginRequest{}, Response: LoginResponse{}},
+				Request: LoginRequest{}, Response: LoginResponse{}, Errors: []int{http.StatusTooManyRequests}},
 			Handler: func(w http.ResponseWriter, r *http.Request) {
-				var req LoginRequest
-				if err := DecodeJSON(r, &req); err != nil {
-					WriteError(w, s.log, err)
+				if tok, exp, ok := s.login(w, r); ok {
+					WriteJSON(w, http.StatusOK, LoginResponse{Token: tok, ExpiresAt: exp.UTC()})
+				}
+			},
+		},
+		{
+			Method: http.MethodPost, Path: "/auth/session", Public: true,
+			Op: Operation{Summary: "Log in as user myst and get an HttpOnly, SameSite=Strict session cookie (for the web UI)", Tags: []string{"auth"},
+				Request: LoginRequest{}, Response: SessionResponse{}, Errors: []int{http.StatusForbidden, http.StatusTooManyRequests}},
+			Handler: func(w http.ResponseWriter, r *http.Request) {
+				// A login form on another site must not plant a session.
+				if o := r.Header.Get("Origin"); o != "" && !sameOrigin(o, r.Host) {
+					WriteError(w, s.log, NewError(http.StatusForbidden, CodeForbidden, "cross-origin login from "+o+" refused"))
 					return
 				}
-				tok, exp, err := s.auth.login(req.Username, req.Password)
-				if err != nil {
-					var ra *retryAfterError
-					if errors.As(err, &ra) {
-						w.Header().Set("Retry-After", ra.retryAfter())
-						err = ra.APIError
-					}
-					s.log.Warn("tequilapi: failed login", "remote", r.RemoteAddr)
-					WriteError(w, s.log, err)
+				tok, exp, ok := s.login(w, r)
+				if !ok {
 					return
 				}
-				WriteJSON(w, http.StatusOK, LoginResponse{Token: tok, ExpiresAt: exp.UTC()})
+				http.SetCookie(w, &http.Cookie{
+					Name: SessionCookie, Value: tok, Path: "/", Expires: exp, MaxAge: int(time.Until(exp).Seconds()),
+					HttpOnly: true, SameSite: http.SameSiteStrictMode,
+				})
+				WriteJSON(w, http.StatusOK, SessionResponse{ExpiresAt: exp.UTC(), CSRFToken: CSRFToken(tok)})
+			},
+		},
+		{
+			Method: http.MethodDelete, Path: "/auth/session",
+			Op: Operation{Summary: "Log out: revoke the session cookie's (or bearer) token and clear the cookie", Tags: []string{"auth"},
+				Status: http.StatusNoContent, Errors: []int{http.StatusForbidden}},
+			Handler: func(w http.ResponseWriter, r *http.Request) {
+				if tok, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer "); ok {
+					s.auth.revoke(tok)
+				} else if c, err := r.Cookie(SessionCookie); err == nil {
+					s.auth.revoke(c.Value)
+				}
+				http.SetCookie(w, &http.Cookie{Name: SessionCookie, Value: "", Path: "/", MaxAge: -1, HttpOnly: true, SameSite: http.SameSiteStrictMode})
+				w.WriteHeader(http.StatusNoContent)
 			},
 		},
 		{

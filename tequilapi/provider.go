@@ -1,0 +1,80 @@
+package tequilapi
+
+import (
+	"context"
+	"log/slog"
+	"net/http"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+)
+
+// ProviderSessionDTO is one live provider session.
+type ProviderSessionDTO struct {
+	// ID is the session id.
+	ID string `json:"id"`
+	// Consumer is the paying identity.
+	Consumer string `json:"consumer"`
+	// Start is when the session was admitted (RFC 3339).
+	Start string `json:"start"`
+	// DurationSeconds is how long it has run.
+	DurationSeconds float64 `json:"duration_seconds"`
+	// Bytes is the tunnel traffic, up plus down.
+	Bytes uint64 `json:"bytes"`
+	// Invoices counts the invoices sent.
+	Invoices int `json:"invoices"`
+	// Invoiced is the total of the latest invoice, wei.
+	Invoiced string `json:"invoiced"`
+	// Earned is the total the consumer has paid (accepted exchange
+	// messages), wei.
+	Earned string `json:"earned"`
+}
+
+// ProviderSessionList is the body of GET /provider/sessions.
+type ProviderSessionList struct {
+	// Sessions are the running sessions, oldest first.
+	Sessions []ProviderSessionDTO `json:"sessions"`
+}
+
+// ProviderSessionService lists a provider's running sessions.
+type ProviderSessionService interface {
+	LiveSessions(ctx context.Context) ([]ProviderSessionDTO, error)
+}
+
+// ProviderSessionRoutes is GET /provider/sessions.
+func ProviderSessionRoutes(svc ProviderSessionService, log *slog.Logger) []Route {
+	if log == nil {
+		log = slog.Default()
+	}
+	return []Route{{
+		Method: http.MethodGet, Path: "/provider/sessions",
+		Op: Operation{Summary: "The provider's running sessions (live: also sent on GET /events)", Tags: []string{"provider"},
+			Response: ProviderSessionList{}, Errors: []int{http.StatusServiceUnavailable}},
+		Handler: func(w http.ResponseWriter, r *http.Request) {
+			ss, err := svc.LiveSessions(r.Context())
+			if err != nil {
+				WriteError(w, log, connectionError(err))
+				return
+			}
+			if ss == nil {
+				ss = []ProviderSessionDTO{}
+			}
+			WriteJSON(w, http.StatusOK, ProviderSessionList{Sessions: ss})
+		},
+	}}
+}
+
+// MetricsRoutes is GET /metrics: g in the Prometheus text exposition
+// format, behind the same auth as every other route (a scraper sends a
+// bearer token).
+func MetricsRoutes(g prometheus.Gatherer, log *slog.Logger) []Route {
+	if log == nil {
+		log = slog.Default()
+	}
+	h := promhttp.HandlerFor(g, promhttp.HandlerOpts{ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelError), ErrorHandling: promhttp.ContinueOnError})
+	return []Route{{
+		Method: http.MethodGet, Path: "/metrics",
+		Op:      Operation{Summary: "Prometheus metrics (text exposition format, text/plain; version=0.0.4): openmyst_* sessions, bytes, earnings, invoices, payment errors, peers", Tags: []string{"node"}},
+		Handler: h.ServeHTTP,
+	}}
+}
