@@ -255,7 +255,13 @@ func (e EarningsAPI) Earnings(ctx context.Context) (tequilapi.EarningsDTO, error
 	if err != nil {
 		return tequilapi.EarningsDTO{}, err
 	}
-	return tequilapi.EarningsDTO{Earned: v.Earned.String(), Settled: v.Settled.String(), Unsettled: v.Unsettled.String()}, nil
+	out := tequilapi.EarningsDTO{Earned: v.Earned.String(), Settled: v.Settled.String(), Unsettled: v.Unsettled.String(),
+		Identity: e.Provider.Address().Hex()}
+	// The fee estimate is a convenience: without it the earnings stand.
+	if err := e.Provider.settlePreview(ctx, &out); err != nil {
+		e.Provider.log.Debug("provider: settlement fee estimate", "err", err)
+	}
+	return out, nil
 }
 
 // Settle implements tequilapi.EarningsService.

@@ -137,6 +137,11 @@ type DaemonNode struct {
 	// service (set by the network part, which starts first).
 	P2P       *p2p.Node
 	Discovery *discovery.Service
+
+	// providerSvc and connection are set by the provider and connection
+	// parts for the dashboard part (nil: none).
+	providerSvc *ProviderService
+	connection  *ConnectionAPI
 }
 
 // providerRetry is how long the daemon waits before retrying a provider
@@ -211,6 +216,7 @@ func RunDaemon(ctx context.Context, cfg DaemonConfig) error {
 		{Name: "account", Start: startAccountRoutes},
 		{Name: "connection", Start: startConnection},
 		{Name: "provider", Start: startDaemonProvider},
+		{Name: "ui", Start: startUI},
 	}, cfg.Extensions...)
 	var stops []func(context.Context) error
 	var stopNames []string
@@ -365,6 +371,7 @@ func startConnection(ctx context.Context, n *DaemonNode) (func(context.Context) 
 		return c, nil
 	}
 	api := &ConnectionAPI{Consumer: get, DefaultSOCKS: n.Config.Consumer.SOCKS, Log: n.Log}
+	n.connection = api
 	n.API.Add(tequilapi.ConnectionRoutes(api, n.Log)...)
 	n.API.Add(tequilapi.SessionRoutes(HistoryAPI{History: func() *session.History {
 		mu.Lock()
@@ -457,6 +464,7 @@ func startDaemonProvider(ctx context.Context, n *DaemonNode) (func(context.Conte
 		return nil, err
 	}
 	n.API.Add(tequilapi.EarningsRoutes(svc, n.Log)...)
+	n.providerSvc = svc
 	return func(context.Context) error {
 		defer closeDB()
 		return svc.Close()

@@ -142,6 +142,10 @@ type Provider struct {
 	ownP2P bool
 	// loc is the announced location.
 	loc market.Location
+	// ann announces offer; priceMu guards offer.
+	ann     *discovery.Announcer
+	priceMu sync.Mutex
+	offer   market.Proposal
 
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
@@ -279,16 +283,17 @@ func StartProvider(ctx context.Context, cfg ProviderConfig) (_ *Provider, err er
 			return nil, fmt.Errorf("node: provider location: %w", err)
 		}
 	}
+	p.offer = market.Proposal{
+		ChainID: chainID.Uint64(), ServiceType: market.ServiceWireGuard, Location: p.loc, Price: cfg.Price,
+		Hermes: []common.Address{cfg.Hermes}, Access: market.AccessPolicy{Kind: market.AccessPublic},
+	}
 	ann, err := discovery.NewAnnouncer(p.Discovery, discovery.AnnouncerConfig{
-		Proposal: market.Proposal{
-			ChainID: chainID.Uint64(), ServiceType: market.ServiceWireGuard, Location: p.loc, Price: cfg.Price,
-			Hermes: []common.Address{cfg.Hermes}, Access: market.AccessPolicy{Kind: market.AccessPublic},
-		},
-		Signer: cfg.Signer, Host: p.P2P.Host, TTL: cfg.ProposalTTL, Log: log,
+		Proposal: p.offer, Signer: cfg.Signer, Host: p.P2P.Host, TTL: cfg.ProposalTTL, Log: log,
 	})
 	if err != nil {
 		return nil, err
 	}
+	p.ann = ann
 	rctx, cancel := context.WithCancel(context.Background())
 	p.cancel = cancel
 	p.wg.Add(1)
@@ -327,6 +332,17 @@ func (p *Provider) startP2P(ctx context.Context, chainID uint64, closers *[]func
 
 // Location is the location the provider announces.
 func (p *Provider) Location() market.Location { return p.loc }
+
+// SetPrice announces the provider's proposal with a new price at once.
+// New sessions pay it; running sessions keep the price they agreed to.
+// It is not persisted: a restart announces the configured price.
+func (p *Provider) SetPrice(price market.Price) market.Proposal {
+	p.priceMu.Lock()
+	defer p.priceMu.Unlock()
+	p.offer.Price = price
+	p.ann.Update(p.offer)
+	return p.offer
+}
 
 // Address is the provider identity.
 func (p *Provider) Address() common.Address { return p.cfg.Signer.Address() }

@@ -127,6 +127,18 @@ type EarningsDTO struct {
 	Settled string `json:"settled"`
 	// Unsettled is Earned-Settled, wei.
 	Unsettled string `json:"unsettled"`
+	// Identity is the provider identity.
+	Identity string `json:"identity,omitempty"`
+	// HermesFeeBps is the hermes fee in basis points of what a settlement
+	// pays out.
+	HermesFeeBps uint16 `json:"hermes_fee_bps"`
+	// SettleHermesFee, SettleTransactorFee and SettlePayout estimate a
+	// settlement now (wei): the fees taken from Unsettled and what the
+	// beneficiary receives (the chain may pay out less when the channel
+	// limit or the hermes balance caps it).
+	SettleHermesFee     string `json:"settle_hermes_fee,omitempty" doc:"wei, estimate"`
+	SettleTransactorFee string `json:"settle_transactor_fee,omitempty" doc:"wei"`
+	SettlePayout        string `json:"settle_payout,omitempty" doc:"wei, estimate"`
 }
 
 // SettleDTO is the body of POST /settle's answer.

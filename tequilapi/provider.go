@@ -5,6 +5,9 @@ import (
 	"log/slog"
 	"net/http"
 
+	"github.com/openmyst/openmyst/market"
+	"github.com/openmyst/openmyst/money"
+
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
@@ -76,5 +79,64 @@ func MetricsRoutes(g prometheus.Gatherer, log *slog.Logger) []Route {
 		Method: http.MethodGet, Path: "/metrics",
 		Op:      Operation{Summary: "Prometheus metrics (text exposition format, text/plain; version=0.0.4): openmyst_* sessions, bytes, earnings, invoices, payment errors, peers", Tags: []string{"node"}},
 		Handler: h.ServeHTTP,
+	}}
+}
+
+// PriceRequest is the body of PUT /provider/price.
+type PriceRequest struct {
+	// PerHour and PerGiB are the new prices in MYST.
+	PerHour string `json:"per_hour" doc:"MYST, decimal"`
+	PerGiB  string `json:"per_gib" doc:"MYST, decimal"`
+}
+
+// Price parses the request.
+func (r *PriceRequest) Price() (market.Price, error) {
+	h, err := money.ParseMYSTAmount(r.PerHour)
+	if err != nil {
+		return market.Price{}, FieldError("per_hour", err.Error())
+	}
+	g, err := money.ParseMYSTAmount(r.PerGiB)
+	if err != nil {
+		return market.Price{}, FieldError("per_gib", err.Error())
+	}
+	return market.Price{PerHour: h, PerGiB: g}, nil
+}
+
+// Validate implements Validator.
+func (r *PriceRequest) Validate() error {
+	_, err := r.Price()
+	return err
+}
+
+// PriceService changes the provider's announced price.
+type PriceService interface {
+	// SetPrice announces a new proposal with price (new sessions pay it;
+	// running sessions keep the price they agreed to).
+	SetPrice(ctx context.Context, price market.Price) (market.Price, error)
+}
+
+// PriceRoutes is PUT /provider/price.
+func PriceRoutes(svc PriceService, log *slog.Logger) []Route {
+	if log == nil {
+		log = slog.Default()
+	}
+	return []Route{{
+		Method: http.MethodPut, Path: "/provider/price",
+		Op: Operation{Summary: "Change the provider's price and announce the new proposal at once (not persisted: a restart announces the configured price)",
+			Tags: []string{"provider"}, Request: PriceRequest{}, Response: market.Price{}, Errors: []int{http.StatusServiceUnavailable}},
+		Handler: func(w http.ResponseWriter, r *http.Request) {
+			var req PriceRequest
+			if err := DecodeJSON(r, &req); err != nil {
+				WriteError(w, log, err)
+				return
+			}
+			p, _ := req.Price()
+			got, err := svc.SetPrice(r.Context(), p)
+			if err != nil {
+				WriteError(w, log, connectionError(err))
+				return
+			}
+			WriteJSON(w, http.StatusOK, got)
+		},
 	}}
 }

@@ -1,0 +1,114 @@
+package webui
+
+import (
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+
+	"github.com/openmyst/openmyst/tequilapi"
+)
+
+// fakeSessions accepts the cookie value "good".
+type fakeSessions struct{}
+
+func (fakeSessions) Session(r *http.Request) (string, bool) {
+	c, err := r.Cookie(tequilapi.SessionCookie)
+	if err != nil || c.Value != "good" {
+		return "", false
+	}
+	return "csrf-for-good", true
+}
+
+func newServer(t *testing.T) *httptest.Server {
+	t.Helper()
+	dir := t.TempDir()
+	pw := filepath.Join(dir, tequilapi.PasswordFileName)
+	if _, _, err := tequilapi.EnsurePassword(pw); err != nil {
+		t.Fatal(err)
+	}
+	s, err := tequilapi.New(tequilapi.Config{PasswordFile: pw, Log: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Add(Routes(fakeSessions{}, "test", nil)...)
+	ts := httptest.NewServer(s.Handler())
+	t.Cleanup(ts.Close)
+	return ts
+}
+
+func get(t *testing.T, ts *httptest.Server, path, cookie string) (*http.Response, string) {
+	t.Helper()
+	req, _ := http.NewRequest("GET", ts.URL+path, nil)
+	if cookie != "" {
+		req.AddCookie(&http.Cookie{Name: tequilapi.SessionCookie, Value: cookie})
+	}
+	c := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	resp, err := c.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp, string(b)
+}
+
+// TestPagesNeedSession: without a valid cookie every page sends the
+// browser to the login page; with one it renders with the CSRF token.
+func TestPagesNeedSession(t *testing.T) {
+	ts := newServer(t)
+	for _, p := range []string{"/", PathProvider, PathConsumer, PathSettings} {
+		for _, cookie := range []string{"", "bad"} {
+			resp, _ := get(t, ts, p, cookie)
+			if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != PathLogin {
+				t.Errorf("GET %s with cookie %q = %d to %q, want 303 to %s", p, cookie, resp.StatusCode, resp.Header.Get("Location"), PathLogin)
+			}
+		}
+	}
+	for _, p := range []string{PathProvider, PathConsumer, PathSettings} {
+		resp, body := get(t, ts, p, "good")
+		if resp.StatusCode != 200 || !strings.Contains(body, `<meta name="csrf-token" content="csrf-for-good">`) {
+			t.Errorf("GET %s with a session = %d, body without the CSRF token", p, resp.StatusCode)
+		}
+		if resp.Header.Get("Content-Security-Policy") != ContentSecurityPolicy {
+			t.Errorf("GET %s: CSP %q", p, resp.Header.Get("Content-Security-Policy"))
+		}
+	}
+	resp, body := get(t, ts, PathLogin, "")
+	if resp.StatusCode != 200 || !strings.Contains(body, `id="login-form"`) || strings.Contains(body, "csrf-token") {
+		t.Errorf("login page: %d", resp.StatusCode)
+	}
+	if resp, _ := get(t, ts, PathLogin, "good"); resp.StatusCode != http.StatusSeeOther {
+		t.Errorf("login page with a session = %d, want a redirect", resp.StatusCode)
+	}
+}
+
+// TestNoExternalReferences: the pages and assets name no other origin,
+// so the UI works offline and leaks nothing.
+func TestNoExternalReferences(t *testing.T) {
+	ts := newServer(t)
+	ext := regexp.MustCompile(`(?i)(src|href|url)\s*[=(]\s*["']?(https?:)?//`)
+	check := func(name, body string) {
+		if m := ext.FindString(body); m != "" {
+			t.Errorf("%s references another origin: %q", name, m)
+		}
+	}
+	for _, p := range []string{PathProvider, PathConsumer, PathSettings} {
+		_, body := get(t, ts, p, "good")
+		check(p, body)
+	}
+	for _, a := range []string{"app.js", "style.css"} {
+		resp, body := get(t, ts, "/ui/assets/"+a, "")
+		if resp.StatusCode != 200 || len(body) < 100 {
+			t.Fatalf("asset %s: %d", a, resp.StatusCode)
+		}
+		check(a, body)
+	}
+	if resp, _ := get(t, ts, "/ui/assets/../webui.go", ""); resp.StatusCode == 200 {
+		t.Fatal("asset path escapes the assets directory")
+	}
+}
