@@ -286,7 +286,8 @@ func startUI(ctx context.Context, n *DaemonNode) (func(context.Context) error, e
 	n.API.Add(tequilapi.ProviderSessionRoutes(n.providerSvc, n.Log)...)
 	n.API.Add(tequilapi.PriceRoutes(n.providerSvc, n.Log)...)
 	reg := prometheus.NewRegistry()
-	reg.MustRegister(newNodeMetrics(n, n.providerSvc, n.connection))
+	metrics := newNodeMetrics(n, n.providerSvc, n.connection)
+	reg.MustRegister(metrics)
 	n.API.Add(tequilapi.MetricsRoutes(reg, n.Log)...)
 	n.API.Add(webui.Routes(n.API, n.Config.Version, n.Log)...)
 
@@ -294,7 +295,7 @@ func startUI(ctx context.Context, n *DaemonNode) (func(context.Context) error, e
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		pumpEvents(ctx, bus, n.providerSvc, n.connection)
+		pumpEvents(ctx, bus, n.providerSvc, n.connection, metrics.hook)
 	}()
 	return func(context.Context) error {
 		cancel()
@@ -303,8 +304,9 @@ func startUI(ctx context.Context, n *DaemonNode) (func(context.Context) error, e
 	}, nil
 }
 
-// pumpEvents publishes state changes on bus until ctx ends.
-func pumpEvents(ctx context.Context, bus *tequilapi.Events, prov *ProviderService, conn *ConnectionAPI) {
+// pumpEvents publishes state changes on bus until ctx ends; onProvider
+// is called with the running provider on each round.
+func pumpEvents(ctx context.Context, bus *tequilapi.Events, prov *ProviderService, conn *ConnectionAPI, onProvider func(*Provider)) {
 	live := map[string]tequilapi.ProviderSessionDTO{}
 	var lastConn *tequilapi.ConnectionEvent
 	var lastEarn *tequilapi.EarningsDTO
@@ -314,6 +316,7 @@ func pumpEvents(ctx context.Context, bus *tequilapi.Events, prov *ProviderServic
 	for {
 		now := time.Now()
 		if p, _ := prov.running(); p != nil {
+			onProvider(p)
 			seen := map[string]bool{}
 			for _, s := range liveSessions(p, now) {
 				seen[s.ID] = true

@@ -170,3 +170,24 @@ func AsNobody(t *testing.T) bool {
 	t.Logf("ran as nobody:\n%s", out)
 	return true
 }
+
+// ChromiumEnv names a chromium binary for browser tests (default: chromium
+// on $PATH, else /usr/bin/chromium, Debian's package).
+const ChromiumEnv = "MYST_CHROMIUM"
+
+// RequireChromium returns the chromium binary the browser tests drive,
+// skipping tb (failing it when Required) when there is none.
+func RequireChromium(tb testing.TB) string {
+	tb.Helper()
+	if p := os.Getenv(ChromiumEnv); p != "" {
+		return p
+	}
+	if p, err := exec.LookPath("chromium"); err == nil {
+		return p
+	}
+	if _, err := os.Stat("/usr/bin/chromium"); err == nil {
+		return "/usr/bin/chromium"
+	}
+	SkipOrFail(tb, "needs chromium (apt-get install chromium, or set %s)", ChromiumEnv)
+	return ""
+}

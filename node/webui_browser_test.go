@@ -1,0 +1,449 @@
+package node
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+	"github.com/ethereum/go-ethereum/common"
+	"github.com/libp2p/go-libp2p/core/peer"
+
+	"github.com/openmyst/openmyst/geoip"
+	"github.com/openmyst/openmyst/identity"
+	"github.com/openmyst/openmyst/internal/testenv"
+	"github.com/openmyst/openmyst/market"
+	"github.com/openmyst/openmyst/money"
+	"github.com/openmyst/openmyst/storage"
+	"github.com/openmyst/openmyst/tequilapi"
+	"github.com/openmyst/openmyst/tunnel"
+)
+
+// testDaemon is a daemon run in-process by a test.
+type testDaemon struct {
+	base string // http://host:port
+	pw   string
+	id   common.Address
+}
+
+// newDaemonIdentity creates the default identity of the data dir dd (as
+// `myst identity new --set-default`) and returns it, its passphrase file
+// and its signer.
+func newDaemonIdentity(t *testing.T, ctx context.Context, dd string) (common.Address, string, identity.Signer) {
+	t.Helper()
+	db, err := storage.Open(filepath.Join(dd, storage.FileName))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	ids, err := NewIdentityManager(dd, db, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const pass = "ui-test-passphrase"
+	id, err := ids.New(ctx, pass)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pf := filepath.Join(dd, "pass")
+	if err := os.WriteFile(pf, []byte(pass+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := ids.Unlock(id.Address, pass); err != nil {
+		t.Fatal(err)
+	}
+	signer, err := ids.Signer(id.Address)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return id.Address, pf, signer
+}
+
+// runTestDaemon runs cfg on host (a loopback address of its own, so that
+// the browser keeps one session cookie per daemon) until the test ends.
+func runTestDaemon(t *testing.T, host string, cfg DaemonConfig) testDaemon {
+	t.Helper()
+	ln, err := net.Listen("tcp", host+":0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := ln.Addr().(*net.TCPAddr).Port
+	ln.Close()
+	cfg.API = tequilapi.Config{Address: host, Port: port, PasswordFile: filepath.Join(cfg.DataDir, tequilapi.PasswordFileName), Version: "ui-test"}
+	pw := make(chan string, 1)
+	cfg.ShowPassword = func(p string) { pw <- p }
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- RunDaemon(ctx, cfg) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("daemon on %s: %v", host, err)
+		}
+	})
+	d := testDaemon{base: "http://" + net.JoinHostPort(host, strconv.Itoa(port))}
+	select {
+	case d.pw = <-pw:
+	case err := <-done:
+		t.Fatalf("daemon on %s exited: %v", host, err)
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		if resp, err := http.Get(d.base + "/healthcheck"); err == nil {
+			resp.Body.Close()
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("daemon on %s does not answer", host)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	return d
+}
+
+// getJSON GETs path from the daemon with a bearer token.
+func (d testDaemon) getJSON(t *testing.T, path string, out any) int {
+	t.Helper()
+	var b string
+	code := d.getText(t, path, &b)
+	if out != nil && code == 200 {
+		if err := json.Unmarshal([]byte(b), out); err != nil {
+			t.Fatalf("GET %s: %v in %q", path, err, b)
+		}
+	}
+	return code
+}
+
+// screenshot writes the page as name.png into dir.
+func screenshot(t *testing.T, ctx context.Context, dir, name string) {
+	t.Helper()
+	buf, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
+	if err != nil {
+		t.Fatalf("screenshot %s: %v", name, err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, name+".png"), buf, 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// waitText polls sel's text until ok accepts it.
+func waitText(t *testing.T, ctx context.Context, what, sel string, within time.Duration, ok func(string) bool) string {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	for {
+		txt, err := textOf(ctx, sel)
+		if err == nil && ok(txt) {
+			return txt
+		}
+		if time.Now().After(deadline) {
+			errTxt, _ := textOf(ctx, "#error")
+			t.Fatalf("%s: %s shows %q (err %v; page error %q)", what, sel, txt, err, errTxt)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// textOf is the text of the first element sel matches ("" if none),
+// without waiting for it.
+func textOf(ctx context.Context, sel string) (string, error) {
+	js, _ := json.Marshal(sel)
+	return chromedp.Run(ctx, chromedp.Evaluate[string]("(e => e ? e.textContent : '')(document.querySelector("+string(js)+"))"))
+}
+
+// eval evaluates a JavaScript expression in the page.
+func eval[T any](t *testing.T, ctx context.Context, expr string) T {
+	t.Helper()
+	v, err := chromedp.Run(ctx, chromedp.Evaluate[T](expr))
+	if err != nil {
+		t.Fatalf("evaluate %s: %v", expr, err)
+	}
+	return v
+}
+
+// setValue sets the value of the input with id (chromedp.SetValue
+// refuses an empty value).
+func setValue(id, v string) chromedp.Action[chromedp.Void] {
+	js, _ := json.Marshal(map[string]string{"id": id, "v": v})
+	return chromedp.Func(func(ctx context.Context, t *chromedp.Target) error {
+		_, err := chromedp.Evaluate[string]("(a => { document.getElementById(a.id).value = a.v; return a.v })("+string(js)+")")(ctx, t)
+		return err
+	})
+}
+
+// do runs browser steps, failing the test on an error.
+func do(t *testing.T, ctx context.Context, steps ...chromedp.Action[chromedp.Void]) {
+	t.Helper()
+	sctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	if err := chromedp.Do(sctx, steps...); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// login logs in through the login page, after a wrong password that the
+// page must refuse in words.
+func login(t *testing.T, ctx context.Context, d testDaemon, dir, name string) {
+	t.Helper()
+	do(t, ctx,
+		chromedp.Navigate(d.base+"/"),
+		chromedp.WaitVisible(chromedp.ID("password")),
+		chromedp.SendKeys(chromedp.ID("password"), "not the password"),
+		chromedp.Click(chromedp.ID("login-submit")),
+	)
+	waitText(t, ctx, "wrong password shown in words", "#error", 5*time.Second, func(s string) bool {
+		return strings.Contains(s, "wrong username or password")
+	})
+	if name != "" {
+		screenshot(t, ctx, dir, name)
+	}
+	time.Sleep(300 * time.Millisecond) // the login backoff after one failure is 100 ms
+	do(t, ctx,
+		setValue("password", ""),
+		chromedp.SendKeys(chromedp.ID("password"), d.pw),
+		chromedp.Click(chromedp.ID("login-submit")),
+		chromedp.WaitVisible(chromedp.ID("logout")),
+	)
+}
+
+// TestWebUIInBrowser drives the dashboard in Debian's chromium against
+// two daemons on a devnet: a provider daemon (--provider.serve) and a
+// consumer daemon. It logs in (a wrong password is refused in words),
+// sees the provider page, changes the price and finds the new proposal in
+// the consumer daemon's GET /proposals, filters proposals on the consumer
+// page, connects, sees bytes grow while the provider page shows the live
+// session arrive through server-sent events (no reload), disconnects,
+// sees the session end, and logs out. Screenshots go to $MYST_TEST_OUTPUT
+// (else a temp dir).
+func TestWebUIInBrowser(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs a devnet, two daemons and chromium; skipped with -short")
+	}
+	chromium := testenv.RequireChromium(t)
+	outDir := os.Getenv("MYST_TEST_OUTPUT")
+	if outDir == "" {
+		outDir = t.TempDir()
+	} else if err := os.MkdirAll(outDir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	body := payload(1 << 20)
+	srv, rule := startServer(t, body)
+	log := testLog()
+	d, err := StartDevnet(ctx, DevnetConfig{
+		DataDir:   t.TempDir(),
+		Providers: []ProviderSpec{{Country: "DE", City: "Berlin", PerHour: "0.3", PerGiB: "1"}},
+		Allow:     []tunnel.Rule{rule}, Payment: testPayment, Log: log,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = d.Close() })
+	dep := d.Chain.Deployment()
+	p2pCfg := NetworkConfig{ListenAddrs: []string{"/ip4/127.0.0.1/tcp/0"}, Bootstrap: []peer.AddrInfo{d.Boot.AddrInfo()}, ChainID: dep.ChainID}
+	chainCfg := ChainConfig{RPC: d.Chain.URL(), Deployment: d.DeploymentPath(), Tx: TxOptional}
+
+	// The consumer daemon's identity is funded and registered first.
+	ddC := t.TempDir()
+	consID, passC, consSigner := newDaemonIdentity(t, ctx, ddC)
+	if _, err := d.Client.Mint(ctx, d.Client.ChannelAddress(consID, dep.Hermes), money.MYST(10)); err != nil {
+		t.Fatal(err)
+	}
+	if err := EnsureRegisteredFee(ctx, d.Client, consSigner, dep.Hermes, nil, nil); err != nil {
+		t.Fatal(err)
+	}
+	cons := runTestDaemon(t, "127.0.0.3", DaemonConfig{
+		DataDir: ddC, LightScrypt: true, Log: log, Chain: chainCfg, P2P: p2pCfg,
+		Consumer: DaemonConsumer{Identity: IdentityRef{PassphraseFile: passC}, SOCKS: freeLoopback(t)},
+	})
+
+	ddP := t.TempDir()
+	provID, passP, _ := newDaemonIdentity(t, ctx, ddP)
+	price, _ := money.ParseMYSTAmount("0.1")
+	perGiB, _ := money.ParseMYSTAmount("0.5")
+	prov := runTestDaemon(t, "127.0.0.2", DaemonConfig{
+		DataDir: ddP, LightScrypt: true, Log: log, Chain: chainCfg, P2P: p2pCfg,
+		Provider: DaemonProvider{
+			Identity: IdentityRef{PassphraseFile: passP},
+			Location: LocationConfig{Override: geoip.Override{Country: "FR", City: "Paris"}},
+			Serve: &ProviderConfig{HermesURL: d.Hermes.URL(), Price: market.Price{PerHour: price, PerGiB: perGiB},
+				Allow: []tunnel.Rule{rule}, Payment: testPayment},
+		},
+	})
+	cons.id, prov.id = consID, provID
+
+	alloc, acancel := chromedp.NewExecAllocator(ctx, append(chromedp.DefaultExecAllocatorOptions[:],
+		chromedp.ExecPath(chromium), chromedp.Headless, chromedp.NoSandbox, chromedp.DisableGPU, chromedp.UserDataDir(t.TempDir()),
+		chromedp.Flag("disable-component-update", true), chromedp.Flag("disable-background-networking", true),
+		chromedp.Flag("disable-sync", true), chromedp.NoFirstRun, chromedp.WindowSize(1280, 1000),
+	)...)
+	defer acancel()
+	pctx, pcancel := chromedp.NewContext(alloc)
+	defer pcancel()
+	// The first run starts the browser for the life of its context (so
+	// not one with a step timeout).
+	if err := chromedp.Do(pctx); err != nil {
+		t.Fatal(err)
+	}
+
+	// Provider: log in, see the identity, the proposal and its price.
+	login(t, pctx, prov, outDir, "login")
+	waitText(t, pctx, "provider identity", "#identity", 30*time.Second, func(s string) bool { return strings.EqualFold(s, provID.Hex()) })
+	waitText(t, pctx, "provider announced", "#service-status", 30*time.Second, func(s string) bool { return strings.HasPrefix(s, "on:") })
+	waitText(t, pctx, "price per hour", "#price-hour", 5*time.Second, func(s string) bool { return s == "0.1 MYST" })
+	waitText(t, pctx, "registration", "#registration", 5*time.Second, func(s string) bool { return strings.HasPrefix(s, "registered") })
+
+	// Change the price; the consumer daemon sees the new proposal.
+	do(t, pctx,
+		setValue("new-price-hour", "0.25"),
+		chromedp.Click(chromedp.CSS(`#price-form button[type="submit"]`)),
+	)
+	waitText(t, pctx, "price change", "#price-status", 10*time.Second, func(s string) bool { return s == "New price published." })
+	want, _ := money.ParseMYST("0.25")
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		var ps []market.Proposal
+		if cons.getJSON(t, "/proposals?provider_id="+provID.Hex(), &ps) == 200 && len(ps) == 1 && ps[0].Price.PerHour.Int().Cmp(want) == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the consumer daemon's GET /proposals does not show the new price: %+v", ps)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	waitText(t, pctx, "new price shown", "#price-hour", 10*time.Second, func(s string) bool { return s == "0.25 MYST" })
+	// A marker that a reload would lose: the session must arrive live.
+	eval[bool](t, pctx, `window.__noReload = true`)
+
+	// Consumer: log in (a second origin: its own cookie), filter, connect.
+	cctx, ccancel := chromedp.NewContext(pctx) // a new tab
+	defer ccancel()
+	if err := chromedp.Do(cctx); err != nil {
+		t.Fatal(err)
+	}
+	login(t, cctx, cons, outDir, "")
+	do(t, cctx, chromedp.Navigate(cons.base+"/ui/consumer"))
+	const rowsJS = `Array.from(document.querySelectorAll('#proposals tr[data-provider]')).map(r => r.dataset.provider).join(',')`
+	filter := func(country, maxHour string) {
+		do(t, cctx,
+			setValue("f-country", country),
+			setValue("f-max-hour", maxHour),
+			chromedp.Click(chromedp.CSS(`#filter-form button[type="submit"]`)),
+		)
+	}
+	// Both providers (DE from the devnet, FR the daemon) are listed.
+	waitText(t, cctx, "two proposals", "#proposals", 20*time.Second, func(string) bool {
+		filter("", "")
+		time.Sleep(100 * time.Millisecond)
+		return strings.Count(eval[string](t, cctx, rowsJS), ",") == 1
+	})
+	filter("fr", "")
+	waitText(t, cctx, "filter FR", "#proposals", 10*time.Second, func(string) bool {
+		return strings.EqualFold(eval[string](t, cctx, rowsJS), provID.Hex())
+	})
+	filter("fr", "0.2")
+	waitText(t, cctx, "filter FR at most 0.2 MYST/h (the provider asks 0.25)", "#proposals", 10*time.Second, func(s string) bool { return s == "No proposal matches." })
+	filter("fr", "")
+	do(t, cctx,
+		chromedp.WaitVisible(chromedp.CSS(`#proposals button.connect`)),
+		chromedp.Click(chromedp.CSS(`#proposals button.connect`)),
+	)
+	waitText(t, cctx, "connected", "#conn-state", 30*time.Second, func(s string) bool { return s == "connected" })
+	socks := waitText(t, cctx, "socks address", "#conn-socks", 5*time.Second, func(s string) bool { return strings.HasPrefix(s, "127.0.0.1:") })
+	socksAddr, err := net.ResolveTCPAddr("tcp", socks)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rx0 := waitText(t, cctx, "bytes received", "#conn-rx", 5*time.Second, func(s string) bool { return s != "–" })
+	for i := 0; i < 2; i++ {
+		got, err := download(ctx, socksAddr, srv.URL)
+		if err != nil || len(got) != len(body) {
+			t.Fatalf("download through the tunnel: %d bytes, %v", len(got), err)
+		}
+	}
+	waitText(t, cctx, "bytes grow", "#conn-rx", 10*time.Second, func(s string) bool { return s != rx0 && strings.HasSuffix(s, "MiB") })
+	screenshot(t, cctx, outDir, "consumer")
+
+	// The provider page got the session live, without a reload.
+	waitText(t, pctx, "live session", "#live-count", 10*time.Second, func(s string) bool { return s == "1" })
+	row, _ := textOf(pctx, "#sessions tr[data-session]")
+	short := consID.Hex()[:8]
+	if !strings.Contains(row, short) || !eval[bool](t, pctx, `window.__noReload === true`) {
+		t.Fatalf("provider session row %q (want consumer %s…), or the page was reloaded", row, short)
+	}
+	waitText(t, pctx, "session traffic", `#sessions tr[data-session] td:nth-child(3)`, 10*time.Second, func(s string) bool { return strings.HasSuffix(s, "MiB") })
+	screenshot(t, pctx, outDir, "provider")
+
+	// Disconnect; the provider page sees the session end.
+	do(t, cctx, chromedp.Click(chromedp.ID("disconnect")))
+	waitText(t, cctx, "disconnected", "#conn-state", 20*time.Second, func(s string) bool { return s == "not connected" })
+	waitText(t, pctx, "session ended", "#live-count", 10*time.Second, func(s string) bool { return s == "0" })
+
+	// Metrics count the session the browser watched.
+	var m string
+	if code := prov.getText(t, "/metrics", &m); code != 200 || !strings.Contains(m, "openmyst_provider_sessions_total 1\n") {
+		t.Fatalf("GET /metrics = %d:\n%s", code, m)
+	}
+
+	// Log out: the cookie no longer opens the pages.
+	do(t, pctx,
+		chromedp.Click(chromedp.ID("logout")),
+		chromedp.WaitVisible(chromedp.ID("login-form")),
+		chromedp.Navigate(prov.base+"/ui/provider"),
+		chromedp.WaitVisible(chromedp.ID("login-form")),
+	)
+	if url, err := chromedp.Run(pctx, chromedp.Location()); err != nil || !strings.HasSuffix(url, "/ui/login") {
+		t.Fatalf("after logout /ui/provider shows %s (%v)", url, err)
+	}
+	t.Logf("screenshots in %s", outDir)
+}
+
+// freeLoopback returns a free 127.0.0.1 TCP address.
+func freeLoopback(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+// token logs in with the password.
+func (d testDaemon) token(t *testing.T) string {
+	t.Helper()
+	body, _ := json.Marshal(tequilapi.LoginRequest{Username: tequilapi.Username, Password: d.pw})
+	resp, err := http.Post(d.base+"/auth/login", "application/json", strings.NewReader(string(body)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var lr tequilapi.LoginResponse
+	if err := json.NewDecoder(resp.Body).Decode(&lr); err != nil {
+		t.Fatal(err)
+	}
+	return lr.Token
+}
+
+// getText GETs path with a bearer token into out.
+func (d testDaemon) getText(t *testing.T, path string, out *string) int {
+	t.Helper()
+	req, _ := http.NewRequest("GET", d.base+path, nil)
+	req.Header.Set("Authorization", "Bearer "+d.token(t))
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	*out = string(b)
+	return resp.StatusCode
+}
