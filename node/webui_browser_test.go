@@ -387,6 +387,21 @@ func TestWebUIInBrowser(t *testing.T) {
 	waitText(t, cctx, "disconnected", "#conn-state", 20*time.Second, func(s string) bool { return s == "not connected" })
 	waitText(t, pctx, "session ended", "#live-count", 10*time.Second, func(s string) bool { return s == "0" })
 
+	// Settle: the page shows the fees first, then the transaction. (The
+	// hermes first settles the consumer's promises, which funds it.)
+	if _, err := d.Hermes.Service.SettleOnce(ctx); err != nil {
+		t.Fatal(err)
+	}
+	waitText(t, pctx, "unsettled earnings", "#unsettled", 15*time.Second, func(s string) bool { return s != "0 MYST" && s != "…" })
+	do(t, pctx, chromedp.Click(chromedp.ID("settle-preview")), chromedp.WaitVisible(chromedp.ID("settle-confirm")))
+	payout := waitText(t, pctx, "settlement payout", "#settle-payout", 5*time.Second, func(s string) bool { return s != "" && s != "–" })
+	fee := waitText(t, pctx, "hermes fee", "#settle-fee-bps", 5*time.Second, func(s string) bool { return strings.HasSuffix(s, "%") })
+	screenshot(t, pctx, outDir, "settle")
+	do(t, pctx, chromedp.Click(chromedp.ID("settle-go")))
+	waitText(t, pctx, "settled", "#settle-status", 30*time.Second, func(s string) bool { return strings.HasPrefix(s, "Settled: transaction 0x") })
+	waitText(t, pctx, "nothing left to settle", "#unsettled", 10*time.Second, func(s string) bool { return s == "0 MYST" })
+	t.Logf("settled through the page: payout %s MYST, hermes fee %s", payout, fee)
+
 	// Metrics count the session the browser watched.
 	var m string
 	if code := prov.getText(t, "/metrics", &m); code != 200 || !strings.Contains(m, "openmyst_provider_sessions_total 1\n") {
