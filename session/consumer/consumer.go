@@ -384,6 +384,8 @@ func (m *Manager) open(ctx context.Context, s stream, p market.Proposal, o Optio
 			err = paystream.Consumer(rctx, pr, w, payer, usage, paystream.Options{Keepalive: m.cfg.Keepalive, Log: m.log.With("session", id)})
 		}
 		c.err = err
+		// The counters die with the tunnel: read them first.
+		st := tun.Stats()
 		if err == nil || o.Tunnel == nil {
 			_ = tun.Close()
 		} else {
@@ -391,7 +393,6 @@ func (m *Manager) open(ctx context.Context, s stream, p market.Proposal, o Optio
 		}
 		_ = s.Close()
 		if m.cfg.History != nil {
-			st := tun.Stats()
 			reason := "disconnected"
 			if err != nil {
 				reason = err.Error()
