@@ -13,6 +13,7 @@ import (
 
 	"github.com/openmyst/openmyst/chain"
 	"github.com/openmyst/openmyst/market"
+	"github.com/openmyst/openmyst/session"
 	"github.com/openmyst/openmyst/session/pingpong"
 	"github.com/openmyst/openmyst/session/provider"
 	"github.com/openmyst/openmyst/tequilapi"
@@ -60,6 +61,19 @@ func (s *ProviderService) SetPrice(_ context.Context, price market.Price) (marke
 		return market.Price{}, err
 	}
 	return p.SetPrice(price).Price, nil
+}
+
+// providerHistory serves GET /provider/history from the provider's
+// session history.
+type providerHistory struct{ s *ProviderService }
+
+// Sessions implements tequilapi.SessionService.
+func (h providerHistory) Sessions(ctx context.Context) ([]tequilapi.SessionDTO, error) {
+	p, err := h.s.running()
+	if err != nil {
+		return nil, err
+	}
+	return HistoryAPI{History: func() *session.History { return p.History }}.Sessions(ctx)
 }
 
 func liveSessions(p *Provider, now time.Time) []tequilapi.ProviderSessionDTO {
@@ -285,6 +299,7 @@ func startUI(ctx context.Context, n *DaemonNode) (func(context.Context) error, e
 	n.API.Add(tequilapi.EventRoutes(bus, n.Log)...)
 	n.API.Add(tequilapi.ProviderSessionRoutes(n.providerSvc, n.Log)...)
 	n.API.Add(tequilapi.PriceRoutes(n.providerSvc, n.Log)...)
+	n.API.Add(tequilapi.ProviderHistoryRoutes(providerHistory{n.providerSvc}, n.Log)...)
 	reg := prometheus.NewRegistry()
 	metrics := newNodeMetrics(n, n.providerSvc, n.connection)
 	reg.MustRegister(metrics)

@@ -387,6 +387,22 @@ func TestWebUIInBrowser(t *testing.T) {
 	waitText(t, cctx, "disconnected", "#conn-state", 20*time.Second, func(s string) bool { return s == "not connected" })
 	waitText(t, pctx, "session ended", "#live-count", 10*time.Second, func(s string) bool { return s == "0" })
 
+	// History and charts: the ended session is in both pages' history
+	// tables and in the charts of the current hour.
+	waitText(t, pctx, "provider history", "#history", 10*time.Second, func(s string) bool { return strings.Contains(s, short) && strings.Contains(s, "MiB") })
+	waitText(t, cctx, "consumer history", "#history", 10*time.Second, func(s string) bool { return strings.Contains(s, provID.Hex()[:8]) && strings.Contains(s, "MiB") })
+	for _, c := range []struct {
+		ctx context.Context
+		id  string
+	}{{pctx, "chart-earnings"}, {pctx, "chart-traffic"}, {cctx, "chart-spent"}} {
+		label := eval[string](t, c.ctx, `document.querySelector('#`+c.id+` svg').getAttribute('aria-label')`)
+		bars := eval[int](t, c.ctx, `Array.from(document.querySelectorAll('#`+c.id+` rect.bar')).filter(r => r.getAttribute('height') > 0).length`)
+		if bars != 1 || strings.Contains(label, ": 0 ") || strings.Contains(label, ": 0.000000 MYST") {
+			t.Fatalf("%s: %d non-empty bars, label %q; want the one session's bar", c.id, bars, label)
+		}
+	}
+	screenshot(t, cctx, outDir, "consumer-history")
+
 	// Settle: the page shows the fees first, then the transaction. (The
 	// hermes first settles the consumer's promises, which funds it.)
 	if _, err := d.Hermes.Service.SettleOnce(ctx); err != nil {

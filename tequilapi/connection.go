@@ -240,12 +240,22 @@ func ConnectionRoutes(svc ConnectionService, log *slog.Logger) []Route {
 
 // SessionRoutes is GET /sessions.
 func SessionRoutes(svc SessionService, log *slog.Logger) []Route {
+	return []Route{historyRoute("/sessions", "Session history, newest first", svc, log)}
+}
+
+// ProviderHistoryRoutes is GET /provider/history: the provider's ended
+// and running sessions, for earnings and traffic over time.
+func ProviderHistoryRoutes(svc SessionService, log *slog.Logger) []Route {
+	return []Route{historyRoute("/provider/history", "The provider's session history (bytes and amount paid per session), newest first", svc, log)}
+}
+
+func historyRoute(path, summary string, svc SessionService, log *slog.Logger) Route {
 	if log == nil {
 		log = slog.Default()
 	}
-	return []Route{{
-		Method: http.MethodGet, Path: "/sessions",
-		Op: Operation{Summary: "Session history, newest first", Tags: []string{"sessions"}, Response: SessionList{}},
+	return Route{
+		Method: http.MethodGet, Path: path,
+		Op: Operation{Summary: summary, Tags: []string{"sessions"}, Response: SessionList{}},
 		Handler: func(w http.ResponseWriter, r *http.Request) {
 			ss, err := svc.Sessions(r.Context())
 			if err != nil {
@@ -257,7 +267,7 @@ func SessionRoutes(svc SessionService, log *slog.Logger) []Route {
 			}
 			WriteJSON(w, http.StatusOK, SessionList{Sessions: ss})
 		},
-	}}
+	}
 }
 
 // EarningsRoutes are GET /earnings and POST /settle.

@@ -91,6 +91,112 @@
     return addr && addr.length > 14 ? addr.slice(0, 8) + '…' + addr.slice(-6) : addr;
   }
 
+  // ---- history and charts ----------------------------------------------
+  // Periods: how many buckets back from now and how a time maps to one.
+  const PERIODS = {
+    hour: { n: 24, start: (d) => new Date(d.getFullYear(), d.getMonth(), d.getDate(), d.getHours()), step: (d, k) => new Date(d.getFullYear(), d.getMonth(), d.getDate(), d.getHours() - k), label: (d) => String(d.getHours()).padStart(2, '0') + ':00' },
+    day: { n: 30, start: (d) => new Date(d.getFullYear(), d.getMonth(), d.getDate()), step: (d, k) => new Date(d.getFullYear(), d.getMonth(), d.getDate() - k), label: (d) => (d.getMonth() + 1) + '-' + d.getDate() },
+    month: { n: 12, start: (d) => new Date(d.getFullYear(), d.getMonth(), 1), step: (d, k) => new Date(d.getFullYear(), d.getMonth() - k, 1), label: (d) => d.getFullYear() + '-' + String(d.getMonth() + 1).padStart(2, '0') },
+  };
+  // buckets sums value(s) of each session into the period's buckets by
+  // session start, oldest first.
+  function buckets(sessions, period, value) {
+    const p = PERIODS[period];
+    const now = p.start(new Date());
+    const out = [];
+    const index = new Map();
+    for (let k = p.n - 1; k >= 0; k--) {
+      const d = p.step(now, k);
+      index.set(d.getTime(), out.length);
+      out.push({ label: p.label(d), value: 0 });
+    }
+    for (const s of sessions) {
+      const i = index.get(p.start(new Date(s.start)).getTime());
+      if (i !== undefined) out[i].value += value(s);
+    }
+    return out;
+  }
+  const weiToMYST = (w) => Number(BigInt(w || '0')) / 1e18;
+  // barChart draws bs into el as an SVG bar chart.
+  function barChart(el, bs, fmt, what) {
+    const W = 640, H = 170, top = 16, bottom = 22, left = 4;
+    const max = Math.max(0, ...bs.map((b) => b.value));
+    const bw = (W - left) / bs.length;
+    const ns = 'http://www.w3.org/2000/svg';
+    const svg = document.createElementNS(ns, 'svg');
+    svg.setAttribute('viewBox', '0 0 ' + W + ' ' + H);
+    svg.setAttribute('role', 'img');
+    const total = bs.reduce((a, b) => a + b.value, 0);
+    svg.setAttribute('aria-label', what + ': ' + fmt(total) + ' in total, at most ' + fmt(max) + ' in one period');
+    const add = (tag, attrs, text) => {
+      const e = document.createElementNS(ns, tag);
+      for (const [k, v] of Object.entries(attrs)) e.setAttribute(k, v);
+      if (text !== undefined) e.textContent = text;
+      svg.appendChild(e);
+      return e;
+    };
+    add('line', { class: 'axis', x1: left, x2: W, y1: H - bottom, y2: H - bottom });
+    add('text', { x: left, y: 11 }, 'max ' + fmt(max));
+    const every = Math.ceil(bs.length / 8);
+    bs.forEach((b, i) => {
+      const h = max > 0 ? (H - top - bottom) * (b.value / max) : 0;
+      const r = add('rect', { class: 'bar', x: left + i * bw + 1, y: H - bottom - h, width: Math.max(1, bw - 2), height: h });
+      const title = document.createElementNS(ns, 'title');
+      title.textContent = b.label + ': ' + fmt(b.value);
+      r.appendChild(title);
+      if (i % every === 0) add('text', { x: left + i * bw + 1, y: H - 6 }, b.label);
+    });
+    el.textContent = '';
+    el.appendChild(svg);
+  }
+  // historyTable fills tbody#history with the newest sessions.
+  function historyTable(sessions, who) {
+    const body = $('history');
+    body.textContent = '';
+    if (!sessions.length) {
+      body.innerHTML = '<tr class="empty"><td colspan="6">No sessions yet.</td></tr>';
+      return;
+    }
+    for (const s of sessions.slice(0, 20)) {
+      const tr = document.createElement('tr');
+      const end = s.end ? new Date(s.end) : new Date();
+      const cells = [new Date(s.start).toLocaleString(), short(s[who]), duration((end - new Date(s.start)) / 1000) + (s.end ? '' : ' (running)'),
+        bytes(s.bytes), myst(s.paid || '0'), s.reason || (s.end ? '' : '–')];
+      for (const c of cells) {
+        const td = document.createElement('td');
+        td.textContent = c;
+        tr.appendChild(td);
+      }
+      tr.cells[1].className = 'mono';
+      tr.cells[1].title = s[who];
+      body.appendChild(tr);
+    }
+  }
+  // initHistory loads path's session list and draws it; the period
+  // buttons redraw; the returned function reloads.
+  function initHistory(path, who, draw) {
+    let sessions = [];
+    let period = 'hour';
+    const redraw = () => { draw(sessions, period); historyTable(sessions, who); };
+    for (const b of document.querySelectorAll('button.period')) {
+      b.addEventListener('click', () => {
+        period = b.dataset.period;
+        for (const o of document.querySelectorAll('button.period')) o.setAttribute('aria-pressed', String(o === b));
+        redraw();
+      });
+    }
+    const load = async () => {
+      try {
+        sessions = (await api('GET', path)).sessions || [];
+        redraw();
+      } catch (e) {
+        if (e.status !== 404 && e.status !== 503) showError(e, 'read the session history');
+      }
+    };
+    load();
+    return load;
+  }
+
   // ---- live events --------------------------------------------------------
   function events(handlers) {
     const es = new EventSource('/events');
@@ -302,10 +408,14 @@
     });
 
     load();
+    const reloadHistory = initHistory('/provider/history', 'consumer', (ss, period) => {
+      barChart($('chart-earnings'), buckets(ss, period, (s) => weiToMYST(s.paid)), (v) => v.toFixed(6) + ' MYST', 'Earned');
+      barChart($('chart-traffic'), buckets(ss, period, (s) => Number(s.bytes)), bytes, 'Traffic');
+    });
     events({
       'session-started': renderSession,
       'session-updated': renderSession,
-      'session-ended': removeSession,
+      'session-ended': (s) => { removeSession(s); reloadHistory(); },
       'earnings': renderEarnings,
     });
   }
@@ -399,6 +509,7 @@
         await api('DELETE', '/connection');
         renderConnection({ connected: false });
         setText('conn-status', 'Disconnected.');
+        reloadHistory();
       } catch (e) {
         setText('conn-status', '');
         showError(e, 'disconnect');
@@ -406,7 +517,17 @@
     });
     loadConnection();
     loadProposals();
-    events({ connection: renderConnection });
+    const reloadHistory = initHistory('/sessions', 'provider', (ss, period) => {
+      barChart($('chart-spent'), buckets(ss.filter((s) => s.role === 'consumer'), period, (s) => weiToMYST(s.paid)), (v) => v.toFixed(6) + ' MYST', 'Spent');
+    });
+    let wasConnected = false;
+    events({
+      connection: (ev) => {
+        renderConnection(ev);
+        if (wasConnected && !ev.connected) reloadHistory();
+        wasConnected = ev.connected;
+      },
+    });
   }
 
   document.addEventListener('DOMContentLoaded', () => {
