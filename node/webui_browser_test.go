@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/chromedp/chromedp"
+	"github.com/chromedp/chromedp/kb"
 	"github.com/ethereum/go-ethereum/common"
 	"github.com/libp2p/go-libp2p/core/peer"
 
@@ -220,8 +221,10 @@ func login(t *testing.T, ctx context.Context, d testDaemon, dir, name string) {
 // the consumer daemon's GET /proposals, filters proposals on the consumer
 // page, connects, sees bytes grow while the provider page shows the live
 // session arrive through server-sent events (no reload), disconnects,
-// sees the session end, and logs out. Screenshots go to $MYST_TEST_OUTPUT
-// (else a temp dir).
+// sees the session end and land in both pages' history and charts,
+// settles with the fees shown first, changes a password with the keyboard
+// only, and logs out. Screenshots go to $MYST_TEST_OUTPUT (else a temp
+// dir).
 func TestWebUIInBrowser(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs a devnet, two daemons and chromium; skipped with -short")
@@ -422,6 +425,23 @@ func TestWebUIInBrowser(t *testing.T) {
 	var m string
 	if code := prov.getText(t, "/metrics", &m); code != 200 || !strings.Contains(m, "openmyst_provider_sessions_total 1\n") {
 		t.Fatalf("GET /metrics = %d:\n%s", code, m)
+	}
+
+	// Change the consumer daemon's password from the settings page, with
+	// the keyboard only: every session is logged out, the new password
+	// logs in.
+	newPW := "a-new-password-" + strconv.Itoa(os.Getpid())
+	do(t, cctx,
+		chromedp.Navigate(cons.base+"/ui/settings"),
+		chromedp.WaitVisible(chromedp.ID("current-password")),
+		chromedp.SendKeys(chromedp.ID("current-password"), cons.pw+"\t"+newPW+"\t"+newPW+kb.Enter),
+	)
+	waitText(t, cctx, "password changed", "#password-status", 10*time.Second, func(s string) bool { return strings.HasPrefix(s, "Password changed") })
+	do(t, cctx, chromedp.WaitVisible(chromedp.ID("login-form")))
+	do(t, cctx, chromedp.SendKeys(chromedp.ID("password"), newPW+kb.Enter), chromedp.WaitVisible(chromedp.ID("logout")))
+	cons.pw = newPW
+	if code := cons.getJSON(t, "/identities", nil); code != 200 {
+		t.Fatalf("the new password does not log in over the API: %d", code)
 	}
 
 	// Log out: the cookie no longer opens the pages.

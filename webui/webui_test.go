@@ -112,3 +112,35 @@ func TestNoExternalReferences(t *testing.T) {
 		t.Fatal("asset path escapes the assets directory")
 	}
 }
+
+// TestEveryControlHasALabel: each input and select of every page has a
+// <label for> naming it (screen readers, click targets).
+func TestEveryControlHasALabel(t *testing.T) {
+	control := regexp.MustCompile(`<(input|select)\b[^>]*\bid="([^"]+)"`)
+	anyControl := regexp.MustCompile(`<(input|select)\b`)
+	label := regexp.MustCompile(`<label for="([^"]+)"`)
+	files, err := templateFS.ReadDir("templates")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range files {
+		b, err := templateFS.ReadFile("templates/" + f.Name())
+		if err != nil {
+			t.Fatal(err)
+		}
+		src := string(b)
+		labels := map[string]bool{}
+		for _, m := range label.FindAllStringSubmatch(src, -1) {
+			labels[m[1]] = true
+		}
+		ids := control.FindAllStringSubmatch(src, -1)
+		if n := len(anyControl.FindAllString(src, -1)); n != len(ids) {
+			t.Errorf("%s: %d controls, %d with an id", f.Name(), n, len(ids))
+		}
+		for _, m := range ids {
+			if !labels[m[2]] {
+				t.Errorf("%s: %s #%s has no <label for>", f.Name(), m[1], m[2])
+			}
+		}
+	}
+}
