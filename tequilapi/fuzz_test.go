@@ -19,6 +19,7 @@ func FuzzDecodeJSON(f *testing.F) {
 		"{\"passphrase\":\"\\ud800\"}", `{"passphrase":"x","passphrase":"y"}`, `{"PASSPHRASE":"x"}`,
 		`{"amount":"1.5"}`, `{"amount":"1.5","from_transactor":true}`, `{"amount":"-1"}`, `{"amount":"0.0000000000000000001"}`,
 		`{"address":"0x00000000000000000000000000000000000000bb"}`, `{"beneficiary":"0x00000000000000000000000000000000000000bb","fee":"0"}`,
+		`{"per_hour":"0.1","per_gib":"0.5"}`, `{"per_hour":"-1","per_gib":"0"}`, `{"per_hour":"1e3","per_gib":"0"}`, `{"per_hour":"0.1"}`,
 	} {
 		f.Add([]byte(s))
 	}
@@ -31,17 +32,25 @@ func FuzzDecodeJSON(f *testing.F) {
 		check(t, body, &TopupRequest{})
 		check(t, body, &BeneficiaryRequest{})
 		check(t, body, &RegisterRequest{})
+		var pr PriceRequest
+		if check(t, body, &pr) {
+			if _, err := pr.Price(); err != nil {
+				t.Fatalf("accepted price body %q that does not parse: %v", body, err)
+			}
+		}
 	})
 }
 
-func check[T any](t *testing.T, body []byte, v *T) {
+// check decodes body into v and checks the decoder's contract; it
+// reports whether the body was accepted.
+func check[T any](t *testing.T, body []byte, v *T) bool {
 	err := DecodeBytes(body, v)
 	if err != nil {
 		var apiErr *APIError
 		if !errors.As(err, &apiErr) || apiErr.Status != http.StatusBadRequest || apiErr.Body.Code == "" || apiErr.Body.Message == "" {
 			t.Fatalf("body %q: error %v is not a 400 APIError", body, err)
 		}
-		return
+		return false
 	}
 	var present map[string]json.RawMessage
 	if json.Unmarshal(body, &present) != nil {
@@ -63,4 +72,5 @@ func check[T any](t *testing.T, body []byte, v *T) {
 	if !reflect.DeepEqual(v, w) {
 		t.Fatalf("round trip changed %+v to %+v", v, w)
 	}
+	return true
 }
