@@ -99,3 +99,65 @@ func TestDaemonExtension(t *testing.T) {
 		t.Fatal("password shown twice")
 	}
 }
+
+// TestDaemonStopsWithOpenEventStream: a browser tab holding GET /events
+// open does not hold up the daemon's shutdown (the stream ends first, so
+// the API server's graceful shutdown does not run into its timeout).
+func TestDaemonStopsWithOpenEventStream(t *testing.T) {
+	dd := t.TempDir()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := ln.Addr().(*net.TCPAddr).Port
+	ln.Close()
+	shown := make(chan string, 1)
+	cfg := DaemonConfig{
+		DataDir: dd, LightScrypt: true, Log: slog.New(slog.DiscardHandler),
+		API:          tequilapi.Config{Address: "127.0.0.1", Port: port, PasswordFile: filepath.Join(dd, tequilapi.PasswordFileName)},
+		ShowPassword: func(pw string) { shown <- pw },
+		Chain:        ChainConfig{RPC: "http://127.0.0.1:1", Deployment: filepath.Join(dd, "none.json")},
+		P2P:          NetworkConfig{ListenAddrs: []string{"/ip4/127.0.0.1/tcp/0"}, ChainID: 1337},
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- RunDaemon(ctx, cfg) }()
+	pw := <-shown
+	hc := &http.Client{Transport: &http.Transport{}}
+	defer hc.CloseIdleConnections()
+	c, _ := client.New("http://127.0.0.1:"+strconv.Itoa(port), hc)
+	var tok string
+	for i := 0; ; i++ {
+		lr, err := c.Login(ctx, pw)
+		if err == nil {
+			tok = lr.Token
+			break
+		}
+		if i == 500 {
+			t.Fatal(err)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	// The stream's own context: only the daemon may end it.
+	req, _ := http.NewRequestWithContext(context.Background(), "GET", "http://127.0.0.1:"+strconv.Itoa(port)+"/events", nil)
+	req.Header.Set("Authorization", "Bearer "+tok)
+	resp, err := hc.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != 200 {
+		t.Fatalf("GET /events = %d", resp.StatusCode)
+	}
+	start := time.Now()
+	cancel()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("daemon stopped with %v after %s", err, time.Since(start))
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("daemon did not stop")
+	}
+}

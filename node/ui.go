@@ -311,6 +311,9 @@ func startUI(ctx context.Context, n *DaemonNode) (func(context.Context) error, e
 	go func() {
 		defer close(done)
 		pumpEvents(ctx, bus, n.providerSvc, n.connection, metrics.hook)
+		// The daemon is stopping: end the event streams so that the
+		// API server's graceful shutdown does not wait for them.
+		bus.Close()
 	}()
 	return func(context.Context) error {
 		cancel()

@@ -62,6 +62,7 @@ type Events struct {
 	mu     sync.Mutex
 	subs   map[chan Event]struct{}
 	retain map[string]Event
+	closed bool
 }
 
 // NewEvents returns a bus with at most maxSubs subscribers (0:
@@ -97,6 +98,21 @@ func (e *Events) Publish(key string, forget bool, ev Event) {
 	}
 }
 
+// Close ends every subscription (their streams end, so a server shutting
+// down does not wait for them) and refuses new ones.
+func (e *Events) Close() {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.closed = true
+	for ch := range e.subs {
+		delete(e.subs, ch)
+		close(ch)
+	}
+}
+
+// ErrEventsClosed is returned by Subscribe after Close.
+var ErrEventsClosed = NewError(http.StatusServiceUnavailable, "shutting_down", "the node is shutting down")
+
 // ErrTooManySubscribers is returned by Subscribe when the bus is full.
 var ErrTooManySubscribers = NewError(http.StatusServiceUnavailable, "too_many_subscribers", "too many open event streams")
 
@@ -106,6 +122,9 @@ var ErrTooManySubscribers = NewError(http.StatusServiceUnavailable, "too_many_su
 func (e *Events) Subscribe() (<-chan Event, func(), error) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
+	if e.closed {
+		return nil, nil, ErrEventsClosed
+	}
 	if len(e.subs) >= e.max {
 		return nil, nil, ErrTooManySubscribers
 	}
@@ -175,7 +194,7 @@ func EventRoutes(bus *Events, log *slog.Logger) []Route {
 					}
 				case ev, ok := <-ch:
 					if !ok {
-						return // fell behind: the client reconnects
+						return // fell behind (the client reconnects) or closed
 					}
 					data, err := json.Marshal(ev.Data)
 					if err != nil {

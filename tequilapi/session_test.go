@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"io"
 	"net/http"
 	"strings"
 	"testing"
@@ -218,5 +219,34 @@ func TestMetricsRoute(t *testing.T) {
 	f := fams["openmyst_test_things_total"]
 	if f == nil || f.GetMetric()[0].GetCounter().GetValue() != 3 {
 		t.Fatalf("openmyst_test_things_total = %v", f)
+	}
+}
+
+// TestEventsClose: Close ends open streams (a shutting-down server does
+// not wait for them) and refuses new subscribers.
+func TestEventsClose(t *testing.T) {
+	bus := NewEvents(0)
+	e := newEnv(t, nil)
+	e.s.Add(EventRoutes(bus, nil)...)
+	req, _ := http.NewRequest("GET", e.ts.URL+"/events", nil)
+	req.Header.Set("Authorization", "Bearer "+e.login(t))
+	resp, err := e.ts.Client().Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	done := make(chan error, 1)
+	go func() { _, err := io.Copy(io.Discard, resp.Body); done <- err }()
+	bus.Close()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("stream ended with %v", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("the stream stays open after Close")
+	}
+	if _, _, err := bus.Subscribe(); err == nil {
+		t.Fatal("Subscribe after Close succeeded")
 	}
 }
