@@ -162,7 +162,7 @@ func EventRoutes(bus *Events, log *slog.Logger) []Route {
 		Op: Operation{
 			Summary: "Server-sent events (text/event-stream): session-started, session-updated, session-ended (data: ProviderSession), " +
 				"connection (data: ConnectionEvent), earnings (data: Earnings); the current state is sent first",
-			Tags: []string{"node"}, Response: Event{}, Errors: []int{http.StatusServiceUnavailable},
+			Tags: []string{"node"}, ContentType: "text/event-stream", Errors: []int{http.StatusServiceUnavailable},
 		},
 		Handler: func(w http.ResponseWriter, r *http.Request) {
 			ch, unsub, err := bus.Subscribe()

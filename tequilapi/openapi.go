@@ -88,7 +88,7 @@ func (s *Server) OpenAPI() *Document {
 	}
 	errRef := map[string]map[string]*Schema{"application/json": {"schema": &Schema{Ref: "#/components/schemas/Error"}}}
 	for _, rt := range s.Routes() {
-		path := strings.ReplaceAll(rt.Path, "...}", "}")
+		path := strings.ReplaceAll(strings.ReplaceAll(rt.Path, "...}", "}"), "{$}", "")
 		ops := doc.Paths[path]
 		if ops == nil {
 			ops = map[string]*DocOp{}
@@ -125,7 +125,9 @@ func (s *Server) OpenAPI() *Document {
 			status = http.StatusOK
 		}
 		ok := DocResponse{Description: http.StatusText(status)}
-		if rt.Op.Response != nil {
+		if rt.Op.ContentType != "" {
+			ok.Content = map[string]map[string]*Schema{rt.Op.ContentType: {"schema": &Schema{Type: "string"}}}
+		} else if rt.Op.Response != nil {
 			ok.Content = map[string]map[string]*Schema{"application/json": {"schema": SchemaOf(rt.Op.Response)}}
 		}
 		op.Responses[strconv.Itoa(status)] = ok

@@ -77,7 +77,7 @@ func MetricsRoutes(g prometheus.Gatherer, log *slog.Logger) []Route {
 	h := promhttp.HandlerFor(g, promhttp.HandlerOpts{ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelError), ErrorHandling: promhttp.ContinueOnError})
 	return []Route{{
 		Method: http.MethodGet, Path: "/metrics",
-		Op:      Operation{Summary: "Prometheus metrics (text exposition format, text/plain; version=0.0.4): openmyst_* sessions, bytes, earnings, invoices, payment errors, peers", Tags: []string{"node"}},
+		Op:      Operation{Summary: "Prometheus metrics (text exposition format, text/plain; version=0.0.4): openmyst_* sessions, bytes, earnings, invoices, payment errors, peers", Tags: []string{"node"}, ContentType: "text/plain; version=0.0.4"},
 		Handler: h.ServeHTTP,
 	}}
 }

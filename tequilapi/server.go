@@ -34,6 +34,10 @@ type Operation struct {
 	// Errors lists extra error statuses the route can answer with (400,
 	// 401, 413 and 500 are documented for every route that applies).
 	Errors []int
+	// ContentType is the success media type when it is not JSON (e.g.
+	// text/event-stream, text/html); the body is then documented as a
+	// string.
+	ContentType string
 }
 
 // Route is one endpoint.

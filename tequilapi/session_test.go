@@ -220,6 +220,12 @@ func TestMetricsRoute(t *testing.T) {
 	if f == nil || f.GetMetric()[0].GetCounter().GetValue() != 3 {
 		t.Fatalf("openmyst_test_things_total = %v", f)
 	}
+	e.s.Add(EventRoutes(NewEvents(0), nil)...)
+	doc := e.s.OpenAPI()
+	if doc.Paths["/metrics"]["get"].Responses["200"].Content["text/plain; version=0.0.4"] == nil ||
+		doc.Paths["/events"]["get"].Responses["200"].Content["text/event-stream"] == nil {
+		t.Fatalf("metrics/events media types not documented: %+v %+v", doc.Paths["/metrics"]["get"].Responses, doc.Paths["/events"]["get"].Responses)
+	}
 }
 
 // TestEventsClose: Close ends open streams (a shutting-down server does

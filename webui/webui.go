@@ -89,9 +89,12 @@ func Routes(sess Sessions, version string, log *slog.Logger) []tequilapi.Route {
 		panic(err) // the embedded directory exists
 	}
 	files := http.StripPrefix("/ui/assets/", http.FileServerFS(sub))
-	op := func(s string) tequilapi.Operation { return tequilapi.Operation{Summary: s, Tags: []string{"ui"}} }
+	op := func(s string) tequilapi.Operation {
+		return tequilapi.Operation{Summary: s, Tags: []string{"ui"}, ContentType: "text/html", Status: http.StatusOK}
+	}
 	return []tequilapi.Route{
-		{Method: http.MethodGet, Path: "/{$}", Public: true, Op: op("Web UI: redirects to the provider page (or the login page)"),
+		{Method: http.MethodGet, Path: "/{$}", Public: true,
+			Op: tequilapi.Operation{Summary: "Web UI: redirects (303) to the provider page (or the login page)", Tags: []string{"ui"}, Status: http.StatusSeeOther},
 			Handler: func(w http.ResponseWriter, r *http.Request) {
 				to := PathProvider
 				if _, ok := sess.Session(r); !ok {
@@ -99,7 +102,7 @@ func Routes(sess Sessions, version string, log *slog.Logger) []tequilapi.Route {
 				}
 				http.Redirect(w, r, to, http.StatusSeeOther)
 			}},
-		{Method: http.MethodGet, Path: PathLogin, Public: true, Op: op("Web UI: login page (HTML)"),
+		{Method: http.MethodGet, Path: PathLogin, Public: true, Op: op("Web UI: login page (303 to the provider page with a session)"),
 			Handler: func(w http.ResponseWriter, r *http.Request) {
 				if _, ok := sess.Session(r); ok {
 					http.Redirect(w, r, PathProvider, http.StatusSeeOther)
@@ -107,10 +110,11 @@ func Routes(sess Sessions, version string, log *slog.Logger) []tequilapi.Route {
 				}
 				render(w, "login", page{Title: "Log in", Nav: "login", Version: version})
 			}},
-		{Method: http.MethodGet, Path: PathProvider, Public: true, Op: op("Web UI: provider page (HTML)"), Handler: authed("provider", "Provider")},
-		{Method: http.MethodGet, Path: PathConsumer, Public: true, Op: op("Web UI: consumer page (HTML)"), Handler: authed("consumer", "Consumer")},
-		{Method: http.MethodGet, Path: PathSettings, Public: true, Op: op("Web UI: settings page (HTML)"), Handler: authed("settings", "Settings")},
-		{Method: http.MethodGet, Path: "/ui/assets/{file...}", Public: true, Op: op("Web UI: embedded scripts and styles"),
+		{Method: http.MethodGet, Path: PathProvider, Public: true, Op: op("Web UI: provider page (303 to the login page without a session)"), Handler: authed("provider", "Provider")},
+		{Method: http.MethodGet, Path: PathConsumer, Public: true, Op: op("Web UI: consumer page (303 to the login page without a session)"), Handler: authed("consumer", "Consumer")},
+		{Method: http.MethodGet, Path: PathSettings, Public: true, Op: op("Web UI: settings page (303 to the login page without a session)"), Handler: authed("settings", "Settings")},
+		{Method: http.MethodGet, Path: "/ui/assets/{file...}", Public: true,
+			Op: tequilapi.Operation{Summary: "Web UI: embedded script and style sheet", Tags: []string{"ui"}, ContentType: "*/*"},
 			Handler: func(w http.ResponseWriter, r *http.Request) {
 				setHeaders(w)
 				w.Header().Set("Cache-Control", "no-cache")

@@ -1,6 +1,7 @@
 package webui
 
 import (
+	"encoding/json"
 	"io"
 	"log/slog"
 	"net/http"
@@ -142,5 +143,28 @@ func TestEveryControlHasALabel(t *testing.T) {
 				t.Errorf("%s: %s #%s has no <label for>", f.Name(), m[1], m[2])
 			}
 		}
+	}
+}
+
+// TestOpenAPIDocumentsPages: the pages are in the daemon's OpenAPI
+// document as HTML, the root as a redirect.
+func TestOpenAPIDocumentsPages(t *testing.T) {
+	ts := newServer(t)
+	resp, body := get(t, ts, "/openapi.json", "")
+	if resp.StatusCode != 200 {
+		t.Fatalf("openapi.json: %d", resp.StatusCode)
+	}
+	var doc tequilapi.Document
+	if err := json.Unmarshal([]byte(body), &doc); err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range []string{PathLogin, PathProvider, PathConsumer, PathSettings} {
+		op := doc.Paths[p]["get"]
+		if op == nil || op.Responses["200"].Content["text/html"] == nil {
+			t.Errorf("%s not documented as text/html: %+v", p, op)
+		}
+	}
+	if op := doc.Paths["/"]["get"]; op == nil || op.Responses["303"].Description == "" {
+		t.Errorf("/ not documented as a redirect: %+v", op)
 	}
 }
