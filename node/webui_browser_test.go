@@ -17,6 +17,8 @@ import (
 	"github.com/chromedp/chromedp/kb"
 	"github.com/ethereum/go-ethereum/common"
 	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
 
 	"github.com/openmyst/openmyst/geoip"
 	"github.com/openmyst/openmyst/identity"
@@ -423,8 +425,39 @@ func TestWebUIInBrowser(t *testing.T) {
 
 	// Metrics count the session the browser watched.
 	var m string
-	if code := prov.getText(t, "/metrics", &m); code != 200 || !strings.Contains(m, "openmyst_provider_sessions_total 1\n") {
-		t.Fatalf("GET /metrics = %d:\n%s", code, m)
+	if code := prov.getText(t, "/metrics", &m); code != 200 {
+		t.Fatalf("GET /metrics = %d: %s", code, m)
+	}
+	parser := expfmt.NewTextParser(model.UTF8Validation)
+	fams, err := parser.TextToMetricFamilies(strings.NewReader(m))
+	if err != nil {
+		t.Fatalf("parse /metrics: %v\n%s", err, m)
+	}
+	value := func(name string, labels ...string) float64 {
+		for _, mt := range fams[name].GetMetric() {
+			ok := true
+			for i := 0; i+1 < len(labels); i += 2 {
+				found := false
+				for _, l := range mt.GetLabel() {
+					found = found || (l.GetName() == labels[i] && l.GetValue() == labels[i+1])
+				}
+				ok = ok && found
+			}
+			if ok {
+				if c := mt.GetCounter(); c != nil {
+					return c.GetValue()
+				}
+				return mt.GetGauge().GetValue()
+			}
+		}
+		t.Fatalf("metric %s%v missing:\n%s", name, labels, m)
+		return 0
+	}
+	if value("openmyst_provider_sessions_total") != 1 || value("openmyst_provider_sessions_active") != 0 ||
+		value("openmyst_provider_bytes_total") < 2<<20 || value("openmyst_provider_invoices_sent_total") < 1 ||
+		value("openmyst_provider_earnings_myst", "state", "settled") <= 0 || value("openmyst_p2p_peers") < 1 ||
+		value("openmyst_provider_payment_errors_total", "reason", "payment_timeout") != 0 {
+		t.Fatalf("metrics after one paid, settled session:\n%s", m)
 	}
 
 	// Change the consumer daemon's password from the settings page, with
