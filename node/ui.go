@@ -17,6 +17,7 @@ import (
 	"github.com/openmyst/openmyst/session/pingpong"
 	"github.com/openmyst/openmyst/session/provider"
 	"github.com/openmyst/openmyst/tequilapi"
+	"github.com/openmyst/openmyst/tunnel"
 	"github.com/openmyst/openmyst/webui"
 )
 
@@ -52,6 +53,25 @@ func (s *ProviderService) LiveSessions(context.Context) ([]tequilapi.ProviderSes
 		return nil, err
 	}
 	return liveSessions(p, time.Now()), nil
+}
+
+// ProviderStatus implements tequilapi.ProviderStatusService.
+func (s *ProviderService) ProviderStatus(context.Context) (tequilapi.ProviderStatusDTO, error) {
+	p, err := s.running()
+	if err != nil {
+		return tequilapi.ProviderStatusDTO{}, err
+	}
+	p.priceMu.Lock()
+	offer := p.offer
+	p.priceMu.Unlock()
+	mode := p.cfg.ExitMode
+	if mode == "" {
+		mode = tunnel.ModeUserspace
+	}
+	return tequilapi.ProviderStatusDTO{
+		Identity: p.Address().Hex(), PeerID: p.P2P.ID().String(), ExitMode: string(mode), WireGuard: p.Exit.Endpoint().String(),
+		Location: offer.Location, Price: offer.Price, Access: offer.Access,
+	}, nil
 }
 
 // SetPrice implements tequilapi.PriceService.
@@ -299,6 +319,7 @@ func startUI(ctx context.Context, n *DaemonNode) (func(context.Context) error, e
 	n.API.Add(tequilapi.EventRoutes(bus, n.Log)...)
 	n.API.Add(tequilapi.ProviderSessionRoutes(n.providerSvc, n.Log)...)
 	n.API.Add(tequilapi.PriceRoutes(n.providerSvc, n.Log)...)
+	n.API.Add(tequilapi.ProviderStatusRoutes(n.providerSvc, n.Log)...)
 	n.API.Add(tequilapi.ProviderHistoryRoutes(providerHistory{n.providerSvc}, n.Log)...)
 	reg := prometheus.NewRegistry()
 	metrics := newNodeMetrics(n, n.providerSvc, n.connection)

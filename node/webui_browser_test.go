@@ -305,6 +305,8 @@ func TestWebUIInBrowser(t *testing.T) {
 	waitText(t, pctx, "provider announced", "#service-status", 30*time.Second, func(s string) bool { return strings.HasPrefix(s, "on:") })
 	waitText(t, pctx, "price per hour", "#price-hour", 5*time.Second, func(s string) bool { return s == "0.1 MYST" })
 	waitText(t, pctx, "registration", "#registration", 5*time.Second, func(s string) bool { return strings.HasPrefix(s, "registered") })
+	waitText(t, pctx, "exit mode", "#exit-mode", 5*time.Second, func(s string) bool { return s == "userspace" })
+	waitText(t, pctx, "WireGuard endpoint", "#wg-endpoint", 5*time.Second, func(s string) bool { return strings.HasPrefix(s, "127.0.0.1:") })
 
 	// Change the price; the consumer daemon sees the new proposal.
 	do(t, pctx,
@@ -400,11 +402,12 @@ func TestWebUIInBrowser(t *testing.T) {
 		ctx context.Context
 		id  string
 	}{{pctx, "chart-earnings"}, {pctx, "chart-traffic"}, {cctx, "chart-spent"}} {
-		label := eval[string](t, c.ctx, `document.querySelector('#`+c.id+` svg').getAttribute('aria-label')`)
-		bars := eval[int](t, c.ctx, `Array.from(document.querySelectorAll('#`+c.id+` rect.bar')).filter(r => r.getAttribute('height') > 0).length`)
-		if bars != 1 || strings.Contains(label, ": 0 ") || strings.Contains(label, ": 0.000000 MYST") {
-			t.Fatalf("%s: %d non-empty bars, label %q; want the one session's bar", c.id, bars, label)
-		}
+		// The history follows payments (reloaded on earnings events).
+		waitText(t, c.ctx, c.id+": the one session's bar", "#"+c.id, 15*time.Second, func(string) bool {
+			label := eval[string](t, c.ctx, `document.querySelector('#`+c.id+` svg').getAttribute('aria-label')`)
+			bars := eval[int](t, c.ctx, `Array.from(document.querySelectorAll('#`+c.id+` rect.bar')).filter(r => r.getAttribute('height') > 0).length`)
+			return bars == 1 && !strings.Contains(label, ": 0 ")
+		})
 	}
 	screenshot(t, cctx, outDir, "consumer-history")
 

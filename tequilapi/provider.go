@@ -140,3 +140,46 @@ func PriceRoutes(svc PriceService, log *slog.Logger) []Route {
 		},
 	}}
 }
+
+// ProviderStatusDTO is the body of GET /provider.
+type ProviderStatusDTO struct {
+	// Identity is the provider identity.
+	Identity string `json:"identity"`
+	// PeerID is the libp2p peer id sessions are opened to.
+	PeerID string `json:"peer_id"`
+	// ExitMode is userspace or kernel.
+	ExitMode string `json:"exit_mode"`
+	// WireGuard is the WireGuard endpoint consumers are told to use.
+	WireGuard string `json:"wireguard"`
+	// Location is the announced location.
+	Location market.Location `json:"location"`
+	// Price is the announced price.
+	Price market.Price `json:"price"`
+	// Access is the announced access policy.
+	Access market.AccessPolicy `json:"access"`
+}
+
+// ProviderStatusService describes the running provider.
+type ProviderStatusService interface {
+	ProviderStatus(ctx context.Context) (ProviderStatusDTO, error)
+}
+
+// ProviderStatusRoutes is GET /provider.
+func ProviderStatusRoutes(svc ProviderStatusService, log *slog.Logger) []Route {
+	if log == nil {
+		log = slog.Default()
+	}
+	return []Route{{
+		Method: http.MethodGet, Path: "/provider",
+		Op: Operation{Summary: "The running provider: identity, peer, exit mode, WireGuard endpoint, announced location, price and access",
+			Tags: []string{"provider"}, Response: ProviderStatusDTO{}, Errors: []int{http.StatusNotFound, http.StatusServiceUnavailable}},
+		Handler: func(w http.ResponseWriter, r *http.Request) {
+			st, err := svc.ProviderStatus(r.Context())
+			if err != nil {
+				WriteError(w, log, connectionError(err))
+				return
+			}
+			WriteJSON(w, http.StatusOK, st)
+		},
+	}}
+}

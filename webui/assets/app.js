@@ -117,6 +117,8 @@
     return out;
   }
   const weiToMYST = (w) => Number(BigInt(w || '0')) / 1e18;
+  // chartMYST formats a float MYST value with 3 significant digits.
+  const chartMYST = (v) => (v === 0 ? '0' : v.toPrecision(3)) + ' MYST';
   // barChart draws bs into el as an SVG bar chart.
   function barChart(el, bs, fmt, what) {
     const W = 640, H = 170, top = 16, bottom = 22, left = 4;
@@ -338,6 +340,15 @@
 
     async function load() {
       try {
+        const st = await api('GET', '/provider');
+        setText('exit-mode', st.exit_mode);
+        setText('wg-endpoint', st.wireguard);
+        setText('peer-id', st.peer_id);
+      } catch (e) {
+        if (e.status !== 404 && e.status !== 503) showError(e, 'read the provider');
+        for (const id of ['exit-mode', 'wg-endpoint', 'peer-id']) setText(id, '–');
+      }
+      try {
         renderEarnings(await api('GET', '/earnings'));
       } catch (e) {
         if (e.status === 404) {
@@ -409,14 +420,15 @@
 
     load();
     const reloadHistory = initHistory('/provider/history', 'consumer', (ss, period) => {
-      barChart($('chart-earnings'), buckets(ss, period, (s) => weiToMYST(s.paid)), (v) => v.toFixed(6) + ' MYST', 'Earned');
+      barChart($('chart-earnings'), buckets(ss, period, (s) => weiToMYST(s.paid)), chartMYST, 'Earned');
       barChart($('chart-traffic'), buckets(ss, period, (s) => Number(s.bytes)), bytes, 'Traffic');
     });
     events({
       'session-started': renderSession,
       'session-updated': renderSession,
       'session-ended': (s) => { removeSession(s); reloadHistory(); },
-      'earnings': renderEarnings,
+      // Earnings change as payments arrive: so does the history.
+      'earnings': (e) => { renderEarnings(e); reloadHistory(); },
     });
   }
 
@@ -518,7 +530,7 @@
     loadConnection();
     loadProposals();
     const reloadHistory = initHistory('/sessions', 'provider', (ss, period) => {
-      barChart($('chart-spent'), buckets(ss.filter((s) => s.role === 'consumer'), period, (s) => weiToMYST(s.paid)), (v) => v.toFixed(6) + ' MYST', 'Spent');
+      barChart($('chart-spent'), buckets(ss.filter((s) => s.role === 'consumer'), period, (s) => weiToMYST(s.paid)), chartMYST, 'Spent');
     });
     let wasConnected = false;
     events({
