@@ -424,7 +424,7 @@
       barChart($('chart-traffic'), buckets(ss, period, (s) => Number(s.bytes)), bytes, 'Traffic');
     });
     events({
-      'session-started': renderSession,
+      'session-started': (s) => { renderSession(s); reloadHistory(); },
       'session-updated': renderSession,
       'session-ended': (s) => { removeSession(s); reloadHistory(); },
       // Earnings change as payments arrive: so does the history.
