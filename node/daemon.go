@@ -245,7 +245,7 @@ func RunDaemon(ctx context.Context, cfg DaemonConfig) error {
 	if err != nil {
 		return err
 	}
-	log.Info("node started", "data_dir", cfg.DataDir, "tequilapi", "http://"+ln.Addr().String(), "version", cfg.Version)
+	log.Info("node started", "data_dir", cfg.DataDir, "tequilapi", "http://"+ln.Addr().String(), "web_ui", "http://"+ln.Addr().String()+"/", "version", cfg.Version)
 	err = srv.Serve(ctx, ln)
 	log.Info("node stopping")
 	return err
