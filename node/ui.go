@@ -377,9 +377,13 @@ func pumpEvents(ctx context.Context, bus *tequilapi.Events, prov *ProviderServic
 			if now.Sub(lastEarnAt) >= earningsPoll {
 				lastEarnAt = now
 				ectx, cancel := context.WithTimeout(ctx, 3*time.Second)
-				if e, err := (EarningsAPI{Provider: p}).Earnings(ectx); err == nil && (lastEarn == nil || *lastEarn != e) {
-					lastEarn = &e
-					bus.Publish("earnings", false, tequilapi.Event{Type: tequilapi.EventEarnings, Data: e})
+				// Two reads (hermes, chain) per poll; the fee estimate's
+				// chain reads only when the earnings changed.
+				if e, err := p.Earnings(ectx); err == nil && (lastEarn == nil || lastEarn.Earned != e.Earned.String() || lastEarn.Settled != e.Settled.String()) {
+					if dto, err := (EarningsAPI{Provider: p}).Earnings(ectx); err == nil {
+						lastEarn = &dto
+						bus.Publish("earnings", false, tequilapi.Event{Type: tequilapi.EventEarnings, Data: dto})
+					}
 				}
 				cancel()
 			}
