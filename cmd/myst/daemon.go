@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	"github.com/openmyst/openmyst/buildinfo"
 	"github.com/openmyst/openmyst/identity"
@@ -27,6 +28,35 @@ type daemonFlags struct {
 	disc        discoveryFlags
 	serve       serveFlags
 	cons        consumerFlags
+}
+
+// daemonChainFlags configure the daemon's one chain source, shared by the
+// account routes and the consumer.
+type daemonChainFlags struct {
+	rpc, deployment, txKeyFile, hermes string
+}
+
+func (f *daemonChainFlags) register(fs *pflag.FlagSet) {
+	fs.StringVar(&f.rpc, "chain.rpc", "http://127.0.0.1:8545", "EVM JSON-RPC endpoint of the node (account routes, the consumer's channel)")
+	fs.StringVar(&f.deployment, "chain.deployment", "", "contract deployment JSON (default <data-dir>/chain/deployment.json)")
+	fs.StringVar(&f.txKeyFile, "chain.transactor-key-file", "", "file with the hex private key paying gas (default on dev deployments: the dev transactor account; without one, the account routes are read-only)")
+	fs.StringVar(&f.hermes, "chain.hermes", "", "hermes contract of the identities' channels (default: the deployment's hermes)")
+}
+
+// config is the chain source the flags describe.
+func (f daemonChainFlags) config(a *app) (node.ChainConfig, error) {
+	cfg := node.ChainConfig{RPC: f.rpc, Deployment: f.deployment, TransactorKeyFile: f.txKeyFile, Log: a.log}
+	if cfg.Deployment == "" {
+		cfg.Deployment = a.defaultDeploymentPath()
+	}
+	if f.hermes != "" {
+		h, err := identity.ParseAddress(f.hermes)
+		if err != nil {
+			return cfg, fmt.Errorf("--chain.hermes: %w", err)
+		}
+		cfg.Hermes = h
+	}
+	return cfg, nil
 }
 
 // consumerFlags configure the daemon's consumer (PUT /connection).

@@ -146,6 +146,19 @@ func (a *app) withLocalIdentities(needDB bool, fn func(m *identity.Manager) erro
 	return fn(m)
 }
 
+// unlock unlocks addr in m with the passphrase from passFile, $MYST_PASSPHRASE
+// or a prompt, and runs fn.
+func (a *app) unlock(cmd *cobra.Command, m *identity.Manager, addr common.Address, passFile string, fn func() error) error {
+	pw, err := readPassphrase(cmd, passFile, "Passphrase for "+addr.Hex(), false)
+	if err != nil {
+		return err
+	}
+	if err := m.Unlock(addr, pw); err != nil {
+		return err
+	}
+	return fn()
+}
+
 func printIdentity(w io.Writer, id string, isDefault, unlocked bool) {
 	var tags []string
 	if isDefault {

@@ -240,12 +240,12 @@ func newServiceSettleCmd(a *app) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			fmt.Fprintf(out, "earned %s, settled %s, unsettled %s\n", f.amount(e.Earned), f.amount(e.Settled), f.amount(e.Unsettled))
+			fmt.Fprintf(out, "earned %s, settled %s, unsettled %s\n", f.amountWei(e.Earned), f.amountWei(e.Settled), f.amountWei(e.Unsettled))
 			res, err := st.Settle(ctx)
 			if err != nil {
 				return err
 			}
-			fmt.Fprintf(out, "settled %s cumulative: tx %s\n", f.amount(res.Amount), res.Tx.Hex())
+			fmt.Fprintf(out, "settled %s cumulative: tx %s\n", f.amountWei(res.Amount), res.Tx.Hex())
 			return nil
 		},
 	}
