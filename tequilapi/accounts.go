@@ -25,9 +25,9 @@ import (
 // beneficiary need the identity unlocked in IDs. (The routes also require
 // the path identity to be in the keystore.)
 //
-// Errors are APIErrors where the input is at fault (unknown identity,
-// bad settlement); chain and keystore errors are returned as they are
-// (the routes map them with accountError).
+// Errors are APIErrors where the input is at fault (bad settlement);
+// chain and keystore errors are returned as they are (the routes map them
+// with accountError).
 type Accounts struct {
 	// IDs holds the identities; register and beneficiary sign with them.
 	IDs IdentityService
@@ -60,11 +60,7 @@ func (a *Accounts) chain(ctx context.Context, write bool) (AccountChain, common.
 }
 
 func (a *Accounts) signer(addr common.Address) (identity.Signer, error) {
-	s, err := a.IDs.Signer(addr)
-	if err != nil {
-		return nil, identityError(err)
-	}
-	return s, nil
+	return a.IDs.Signer(addr)
 }
 
 // Account reads id's on-chain state (GET /identities/{id}/account).

@@ -118,7 +118,7 @@ func pathIdentity(r *http.Request) (common.Address, error) {
 // implementation behind the identity routes (IdentityRoutes) and behind
 // `myst identity` when no daemon runs. Its methods have the signatures of
 // the Go client's (tequilapi/client), so a caller can use either. Errors
-// are APIErrors (identityError).
+// are the keystore's (the routes map them with identityError).
 type Identities struct {
 	// IDs is the keystore.
 	IDs IdentityService
@@ -128,7 +128,7 @@ type Identities struct {
 func (s *Identities) Identities(ctx context.Context) ([]IdentityDTO, error) {
 	ids, err := s.IDs.List(ctx)
 	if err != nil {
-		return nil, identityError(err)
+		return nil, err
 	}
 	out := make([]IdentityDTO, 0, len(ids))
 	for _, id := range ids {
@@ -142,11 +142,11 @@ func (s *Identities) Identities(ctx context.Context) ([]IdentityDTO, error) {
 func (s *Identities) CreateIdentity(ctx context.Context, passphrase string, setDefault bool) (IdentityDTO, error) {
 	id, err := s.IDs.New(ctx, passphrase)
 	if err != nil {
-		return IdentityDTO{}, identityError(err)
+		return IdentityDTO{}, err
 	}
 	if setDefault && !id.Default {
 		if err := s.IDs.SetDefault(ctx, id.Address); err != nil {
-			return IdentityDTO{}, identityError(err)
+			return IdentityDTO{}, err
 		}
 		id.Default = true
 	}
@@ -157,7 +157,7 @@ func (s *Identities) CreateIdentity(ctx context.Context, passphrase string, setD
 func (s *Identities) Identity(ctx context.Context, addr common.Address) (IdentityDTO, error) {
 	id, err := s.IDs.Get(ctx, addr)
 	if err != nil {
-		return IdentityDTO{}, identityError(err)
+		return IdentityDTO{}, err
 	}
 	return identityDTO(id), nil
 }
@@ -165,7 +165,7 @@ func (s *Identities) Identity(ctx context.Context, addr common.Address) (Identit
 // SetDefault makes addr the default identity (PUT /identities/{id}/default).
 func (s *Identities) SetDefault(ctx context.Context, addr common.Address) (IdentityDTO, error) {
 	if err := s.IDs.SetDefault(ctx, addr); err != nil {
-		return IdentityDTO{}, identityError(err)
+		return IdentityDTO{}, err
 	}
 	return s.Identity(ctx, addr)
 }
@@ -173,7 +173,7 @@ func (s *Identities) SetDefault(ctx context.Context, addr common.Address) (Ident
 // Unlock decrypts addr's key (PUT /identities/{id}/unlock).
 func (s *Identities) Unlock(ctx context.Context, addr common.Address, passphrase string) (IdentityDTO, error) {
 	if err := s.IDs.Unlock(addr, passphrase); err != nil {
-		return IdentityDTO{}, identityError(err)
+		return IdentityDTO{}, err
 	}
 	return s.Identity(ctx, addr)
 }
@@ -183,11 +183,11 @@ func (s *Identities) Unlock(ctx context.Context, addr common.Address, passphrase
 func (s *Identities) Sign(_ context.Context, addr common.Address, message string) ([]byte, error) {
 	signer, err := s.IDs.Signer(addr)
 	if err != nil {
-		return nil, identityError(err)
+		return nil, err
 	}
 	sig, err := signer.Sign([]byte(message))
 	if err != nil {
-		return nil, identityError(err)
+		return nil, err
 	}
 	return sig, nil
 }
@@ -215,7 +215,7 @@ func IdentityRoutes(svc IdentityService, log *slog.Logger) []Route {
 			Op: Operation{Summary: "List identities", Tags: tags, Response: IdentityListResponse{}},
 			Handler: func(w http.ResponseWriter, r *http.Request) {
 				list, err := ids.Identities(r.Context())
-				respond(w, log, http.StatusOK, IdentityListResponse{Identities: list}, err)
+				respond(w, log, http.StatusOK, IdentityListResponse{Identities: list}, identityError(err))
 			},
 		},
 		{
@@ -231,7 +231,7 @@ func IdentityRoutes(svc IdentityService, log *slog.Logger) []Route {
 				if err == nil {
 					log.Info("tequilapi: identity created", "id", id.ID)
 				}
-				respond(w, log, http.StatusCreated, id, err)
+				respond(w, log, http.StatusCreated, id, identityError(err))
 			},
 		},
 		{
@@ -244,7 +244,7 @@ func IdentityRoutes(svc IdentityService, log *slog.Logger) []Route {
 					return
 				}
 				id, err := ids.Identity(r.Context(), addr)
-				respond(w, log, http.StatusOK, id, err)
+				respond(w, log, http.StatusOK, id, identityError(err))
 			},
 		},
 		{
@@ -261,7 +261,7 @@ func IdentityRoutes(svc IdentityService, log *slog.Logger) []Route {
 				if err == nil {
 					log.Info("tequilapi: default identity set", "id", addr.Hex())
 				}
-				respond(w, log, http.StatusOK, id, err)
+				respond(w, log, http.StatusOK, id, identityError(err))
 			},
 		},
 		{
@@ -280,7 +280,7 @@ func IdentityRoutes(svc IdentityService, log *slog.Logger) []Route {
 					return
 				}
 				id, err := ids.Unlock(r.Context(), addr, req.Passphrase)
-				respond(w, log, http.StatusOK, id, err)
+				respond(w, log, http.StatusOK, id, identityError(err))
 			},
 		},
 		{
@@ -299,7 +299,7 @@ func IdentityRoutes(svc IdentityService, log *slog.Logger) []Route {
 					return
 				}
 				sig, err := ids.Sign(r.Context(), addr, req.Message)
-				respond(w, log, http.StatusOK, SignResponse{ID: addr.Hex(), Signature: hexutil.Encode(sig)}, err)
+				respond(w, log, http.StatusOK, SignResponse{ID: addr.Hex(), Signature: hexutil.Encode(sig)}, identityError(err))
 			},
 		},
 	}
