@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -65,24 +64,42 @@ func newIdentitySetDefaultCmd(a *app) *cobra.Command {
 		Args:              cobra.ExactArgs(1),
 		ValidArgsFunction: a.completeIdentity,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			ctx := cmd.Context()
 			addr, err := identity.ParseAddress(args[0])
 			if err != nil {
 				return err
 			}
-			if c, err := a.daemonClient(ctx); err == nil {
-				if _, err := c.SetDefault(ctx, addr); err != nil {
+			return a.withIdentities(cmd, true, func(api identityAPI) error {
+				if _, err := api.SetDefault(cmd.Context(), addr); err != nil {
 					return err
 				}
-			} else if err := a.withLocalIdentities(true, func(m *identity.Manager) error {
-				return m.SetDefault(ctx, addr)
-			}); err != nil {
-				return err
-			}
-			fmt.Fprintf(cmd.OutOrStdout(), "default identity: %s\n", addr.Hex())
-			return nil
+				fmt.Fprintf(cmd.OutOrStdout(), "default identity: %s\n", addr.Hex())
+				return nil
+			})
 		},
 	}
+}
+
+// identityAPI is what the identity commands do with identities: a running
+// daemon's Tequilapi client and a local tequilapi.Identities over the
+// keystore both implement it.
+type identityAPI interface {
+	Identities(ctx context.Context) ([]tequilapi.IdentityDTO, error)
+	CreateIdentity(ctx context.Context, passphrase string, setDefault bool) (tequilapi.IdentityDTO, error)
+	Identity(ctx context.Context, id common.Address) (tequilapi.IdentityDTO, error)
+	SetDefault(ctx context.Context, id common.Address) (tequilapi.IdentityDTO, error)
+	Unlock(ctx context.Context, id common.Address, passphrase string) (tequilapi.IdentityDTO, error)
+	Sign(ctx context.Context, id common.Address, message string) ([]byte, error)
+}
+
+// withIdentities runs fn on the running daemon's identities, or else on the
+// keystore directly (needDB: see withLocalIdentities).
+func (a *app) withIdentities(cmd *cobra.Command, needDB bool, fn func(identityAPI) error) error {
+	if c, err := a.daemonClient(cmd.Context()); err == nil {
+		return fn(c)
+	}
+	return a.withLocalIdentities(needDB, func(m *identity.Manager) error {
+		return fn(&tequilapi.Identities{IDs: m})
+	})
 }
 
 // readPassphrase gets a passphrase from file, env or a terminal prompt.
@@ -159,17 +176,6 @@ func (a *app) unlock(cmd *cobra.Command, m *identity.Manager, addr common.Addres
 	return fn()
 }
 
-func printIdentity(w io.Writer, id string, isDefault, unlocked bool) {
-	var tags []string
-	if isDefault {
-		tags = append(tags, "default")
-	}
-	if unlocked {
-		tags = append(tags, "unlocked")
-	}
-	fmt.Fprintf(w, "%s\t%s\n", id, strings.Join(tags, ","))
-}
-
 func newIdentityNewCmd(a *app) *cobra.Command {
 	var passFile string
 	var setDefault bool
@@ -183,25 +189,12 @@ func newIdentityNewCmd(a *app) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			if c, err := a.daemonClient(ctx); err == nil {
-				id, err := c.CreateIdentity(ctx, pw, setDefault)
+			return a.withIdentities(cmd, true, func(api identityAPI) error {
+				id, err := api.CreateIdentity(ctx, pw, setDefault)
 				if err != nil {
 					return err
 				}
 				fmt.Fprintln(cmd.OutOrStdout(), id.ID)
-				return nil
-			}
-			return a.withLocalIdentities(true, func(m *identity.Manager) error {
-				id, err := m.New(ctx, pw)
-				if err != nil {
-					return err
-				}
-				if setDefault && !id.Default {
-					if err := m.SetDefault(ctx, id.Address); err != nil {
-						return err
-					}
-				}
-				fmt.Fprintln(cmd.OutOrStdout(), id.Address.Hex())
 				return nil
 			})
 		},
@@ -217,27 +210,19 @@ func newIdentityListCmd(a *app) *cobra.Command {
 		Short: "List identities: address and flags (default, unlocked)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			ctx := cmd.Context()
-			out := cmd.OutOrStdout()
-			if c, err := a.daemonClient(ctx); err == nil {
-				ids, err := c.Identities(ctx)
-				if err != nil {
-					return err
-				}
+			return a.withIdentities(cmd, true, func(api identityAPI) error {
+				ids, err := api.Identities(cmd.Context())
 				for _, id := range ids {
-					printIdentity(out, id.ID, id.Default, id.Unlocked)
+					var tags []string
+					if id.Default {
+						tags = append(tags, "default")
+					}
+					if id.Unlocked {
+						tags = append(tags, "unlocked")
+					}
+					fmt.Fprintf(cmd.OutOrStdout(), "%s\t%s\n", id.ID, strings.Join(tags, ","))
 				}
-				return nil
-			}
-			return a.withLocalIdentities(true, func(m *identity.Manager) error {
-				ids, err := m.List(ctx)
-				if err != nil {
-					return err
-				}
-				for _, id := range ids {
-					printIdentity(out, id.Address.Hex(), id.Default, id.Unlocked)
-				}
-				return nil
+				return err
 			})
 		},
 	}
@@ -327,66 +312,31 @@ func newIdentitySignCmd(a *app) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			msg := args[1]
-			if c, err := a.daemonClient(ctx); err == nil {
-				return signViaDaemon(ctx, cmd, passFile, addr, msg, c)
-			}
-			pw, err := readPassphrase(cmd, passFile, "Passphrase of "+addr.Hex(), false)
-			if err != nil {
+			// Unlocked in the daemon, or (always, locally) after asking.
+			return a.withIdentities(cmd, false, func(api identityAPI) error {
+				id, err := api.Identity(ctx, addr)
+				if err != nil {
+					return err
+				}
+				if !id.Unlocked {
+					pw, err := readPassphrase(cmd, passFile, "Passphrase of "+addr.Hex(), false)
+					if err != nil {
+						return err
+					}
+					if _, err := api.Unlock(ctx, addr, pw); err != nil {
+						return err
+					}
+				}
+				sig, err := api.Sign(ctx, addr, args[1])
+				if err == nil {
+					fmt.Fprintln(cmd.OutOrStdout(), hexutil.Encode(sig))
+				}
 				return err
-			}
-			m, err := a.identityManager(nil)
-			if err != nil {
-				return err
-			}
-			defer m.LockAll()
-			if err := m.Unlock(addr, pw); err != nil {
-				return err
-			}
-			s, err := m.Signer(addr)
-			if err != nil {
-				return err
-			}
-			sig, err := s.Sign([]byte(msg))
-			if err != nil {
-				return err
-			}
-			fmt.Fprintln(cmd.OutOrStdout(), hexutil.Encode(sig))
-			return nil
+			})
 		},
 	}
 	cmd.Flags().StringVar(&passFile, "passphrase-file", "", "read the passphrase from this file (if the identity must be unlocked)")
 	return cmd
-}
-
-type daemonSigner interface {
-	Identity(ctx context.Context, id common.Address) (tequilapi.IdentityDTO, error)
-	Unlock(ctx context.Context, id common.Address, passphrase string) (tequilapi.IdentityDTO, error)
-	Sign(ctx context.Context, id common.Address, message string) ([]byte, error)
-}
-
-// signViaDaemon signs with the daemon, unlocking the identity there first
-// if it is locked.
-func signViaDaemon(ctx context.Context, cmd *cobra.Command, passFile string, addr common.Address, msg string, c daemonSigner) error {
-	id, err := c.Identity(ctx, addr)
-	if err != nil {
-		return err
-	}
-	if !id.Unlocked {
-		pw, err := readPassphrase(cmd, passFile, "Passphrase of "+addr.Hex(), false)
-		if err != nil {
-			return err
-		}
-		if _, err := c.Unlock(ctx, addr, pw); err != nil {
-			return err
-		}
-	}
-	sig, err := c.Sign(ctx, addr, msg)
-	if err != nil {
-		return err
-	}
-	fmt.Fprintln(cmd.OutOrStdout(), hexutil.Encode(sig))
-	return nil
 }
 
 func newIdentityVerifyCmd(a *app) *cobra.Command {
