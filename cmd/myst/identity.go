@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"path/filepath"
 	"strings"
 
 	"github.com/ethereum/go-ethereum/common"
@@ -15,7 +14,6 @@ import (
 
 	"github.com/openmyst/openmyst/identity"
 	"github.com/openmyst/openmyst/node"
-	"github.com/openmyst/openmyst/storage"
 	"github.com/openmyst/openmyst/tequilapi"
 )
 
@@ -42,7 +40,7 @@ func (a *app) completeIdentity(_ *cobra.Command, args []string, _ string) ([]str
 	if len(args) > 0 {
 		return nil, cobra.ShellCompDirectiveNoFileComp
 	}
-	m, err := a.identityManager(nil)
+	m, err := node.NewIdentityManager(a.dataDir, nil, a.lightScrypt)
 	if err != nil {
 		return nil, cobra.ShellCompDirectiveError
 	}
@@ -139,27 +137,13 @@ func readPassphrase(cmd *cobra.Command, file, prompt string, confirm bool) (stri
 	return pw, nil
 }
 
-// withLocalIdentities opens storage (for the default identity) and the
-// keystore and runs fn. needDB says whether a locked database is an
-// error; if not, fn runs without remembering the default.
+// withLocalIdentities opens the keystore (node.OpenIdentities) and runs fn.
 func (a *app) withLocalIdentities(needDB bool, fn func(m *identity.Manager) error) error {
-	if err := a.ensureDataDir(); err != nil {
-		return err
-	}
-	db, err := storage.Open(filepath.Join(a.dataDir, storage.FileName))
-	switch {
-	case err == nil:
-		defer db.Close()
-	case errors.Is(err, storage.ErrLocked) && !needDB:
-		db = nil
-	default:
-		return err
-	}
-	m, err := a.identityManager(db)
+	m, closeIDs, err := node.OpenIdentities(a.dataDir, a.lightScrypt, needDB)
 	if err != nil {
 		return err
 	}
-	defer m.LockAll()
+	defer closeIDs()
 	return fn(m)
 }
 
@@ -272,7 +256,7 @@ func newIdentityExportCmd(a *app) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			m, err := a.identityManager(nil)
+			m, err := node.NewIdentityManager(a.dataDir, nil, a.lightScrypt)
 			if err != nil {
 				return err
 			}

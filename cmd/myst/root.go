@@ -140,13 +140,5 @@ func newLogger(w io.Writer, level, format string) (*slog.Logger, error) {
 	}
 }
 
-// ensureDataDir creates the data dir (mode 0700) if needed.
-func (a *app) ensureDataDir() error {
-	if err := os.MkdirAll(a.dataDir, 0o700); err != nil {
-		return fmt.Errorf("create data dir: %w", err)
-	}
-	return nil
-}
-
 // passwordFile is the Tequilapi password file.
 func (a *app) passwordFile() string { return filepath.Join(a.dataDir, tequilapi.PasswordFileName) }
