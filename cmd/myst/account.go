@@ -75,41 +75,47 @@ func (f *accountFlags) open(ctx context.Context, withTx bool) (*session, error) 
 	return &session{Chain: c}, nil
 }
 
-// session opens the chain and resolves the identity: --identity, else the
-// daemon's or the keystore's default identity.
+// session opens the chain and resolves the identity (identityOf).
 func (f *accountFlags) session(cmd *cobra.Command, withTx bool) (*session, error) {
 	s, err := f.open(cmd.Context(), withTx)
 	if err != nil {
 		return nil, err
 	}
-	if f.identity != "" {
-		s.id, err = identity.ParseAddress(f.identity)
-	} else if c, derr := f.app.daemonClient(cmd.Context()); derr == nil {
-		s.id, err = daemonDefault(cmd.Context(), c)
-	} else if err = f.app.withLocalIdentities(false, func(m *identity.Manager) error {
-		s.id, err = m.Default(cmd.Context())
-		return err
-	}); err != nil {
-		err = fmt.Errorf("no --identity and no default identity: %w", err)
-	}
-	if err != nil {
+	if s.id, err = f.identityOf(cmd, nil); err != nil {
 		s.Close()
 		return nil, err
 	}
 	return s, nil
 }
 
+// identityOf resolves --identity, else api's default identity (api nil:
+// the running daemon's, else the keystore's).
+func (f *accountFlags) identityOf(cmd *cobra.Command, api identityAPI) (id common.Address, err error) {
+	if f.identity != "" {
+		return identity.ParseAddress(f.identity)
+	}
+	if api != nil {
+		return defaultIdentity(cmd.Context(), api)
+	}
+	err = f.app.withIdentities(cmd, false, func(api identityAPI) error {
+		id, err = defaultIdentity(cmd.Context(), api)
+		return err
+	})
+	return id, err
+}
+
 // withSigner unlocks the identity in the local keystore and runs fn with
-// the keystore and the identity's signer.
+// its signer.
 func (f *accountFlags) withSigner(cmd *cobra.Command, addr common.Address, fn func(identity.Signer) error) error {
 	return f.app.withLocalIdentities(false, func(m *identity.Manager) error {
-		return f.app.unlock(cmd, m, addr, f.passFile, func() error {
-			s, err := m.Signer(addr)
-			if err != nil {
-				return err
-			}
-			return fn(s)
-		})
+		if err := unlocked(cmd, &tequilapi.Identities{IDs: m}, addr, f.passFile); err != nil {
+			return err
+		}
+		s, err := m.Signer(addr)
+		if err != nil {
+			return err
+		}
+		return fn(s)
 	})
 }
 
@@ -129,18 +135,14 @@ type accountAPI interface {
 // chain, or there is no daemon, fn acts on the chain directly. sign says
 // fn signs as the identity; withTx that it sends transactions.
 func (f *accountFlags) withAccounts(cmd *cobra.Command, sign, withTx bool, fn func(accountAPI, common.Address) error) error {
-	ctx := cmd.Context()
-	if c, err := f.app.daemonClient(ctx); err == nil && f.hermes == "" {
-		err := func() error {
-			id, err := f.daemonIdentity(ctx, c)
-			if err != nil || !sign {
-				return errors.Join(err, fn(c, id))
-			}
-			if err := f.unlockInDaemon(cmd, c, id); err != nil {
-				return err
-			}
-			return fn(c, id)
-		}()
+	if c, err := f.app.daemonClient(cmd.Context()); err == nil && f.hermes == "" {
+		id, err := f.identityOf(cmd, c)
+		if err == nil && sign {
+			err = unlocked(cmd, c, id, f.passFile)
+		}
+		if err == nil {
+			err = fn(c, id)
+		}
 		if !client.IsCode(err, tequilapi.CodeChainUnavailable) {
 			return err
 		}
@@ -157,7 +159,10 @@ func (f *accountFlags) withAccounts(cmd *cobra.Command, sign, withTx bool, fn fu
 	}
 	return f.app.withLocalIdentities(false, func(m *identity.Manager) error {
 		acc.IDs = m
-		return f.app.unlock(cmd, m, s.id, f.passFile, func() error { return fn(acc, s.id) })
+		if err := unlocked(cmd, &tequilapi.Identities{IDs: m}, s.id, f.passFile); err != nil {
+			return err
+		}
+		return fn(acc, s.id)
 	})
 }
 
@@ -167,42 +172,6 @@ func (s *session) accounts(a *app) *tequilapi.Accounts {
 	return &tequilapi.Accounts{Chains: tequilapi.ChainSourceFunc(func(context.Context) (tequilapi.AccountChain, common.Address, error) {
 		return s.Client, s.Hermes, nil
 	}), Log: a.log}
-}
-
-// daemonIdentity resolves --identity or the daemon's default identity.
-func (f *accountFlags) daemonIdentity(ctx context.Context, c *client.Client) (common.Address, error) {
-	if f.identity != "" {
-		return identity.ParseAddress(f.identity)
-	}
-	return daemonDefault(ctx, c)
-}
-
-// daemonDefault is the daemon's default identity.
-func daemonDefault(ctx context.Context, c *client.Client) (common.Address, error) {
-	ids, err := c.Identities(ctx)
-	if err != nil {
-		return common.Address{}, err
-	}
-	for _, id := range ids {
-		if id.Default {
-			return identity.ParseAddress(id.ID)
-		}
-	}
-	return common.Address{}, errors.New("no --identity and the daemon has no default identity")
-}
-
-// unlockInDaemon unlocks id in the daemon unless it already is.
-func (f *accountFlags) unlockInDaemon(cmd *cobra.Command, c *client.Client, id common.Address) error {
-	got, err := c.Identity(cmd.Context(), id)
-	if err != nil || got.Unlocked {
-		return err
-	}
-	pw, err := readPassphrase(cmd, f.passFile, "Passphrase for "+id.Hex(), false)
-	if err != nil {
-		return err
-	}
-	_, err = c.Unlock(cmd.Context(), id, pw)
-	return err
 }
 
 // amount formats an API amount pair (MYST decimal, wei) per --wei.

@@ -147,17 +147,33 @@ func (a *app) withLocalIdentities(needDB bool, fn func(m *identity.Manager) erro
 	return fn(m)
 }
 
-// unlock unlocks addr in m with the passphrase from passFile, $MYST_PASSPHRASE
-// or a prompt, and runs fn.
-func (a *app) unlock(cmd *cobra.Command, m *identity.Manager, addr common.Address, passFile string, fn func() error) error {
-	pw, err := readPassphrase(cmd, passFile, "Passphrase for "+addr.Hex(), false)
+// unlocked makes sure id is unlocked in api, with the passphrase from
+// passFile, $MYST_PASSPHRASE or a prompt if it is not.
+func unlocked(cmd *cobra.Command, api identityAPI, id common.Address, passFile string) error {
+	got, err := api.Identity(cmd.Context(), id)
+	if err != nil || got.Unlocked {
+		return err
+	}
+	pw, err := readPassphrase(cmd, passFile, "Passphrase for "+id.Hex(), false)
 	if err != nil {
 		return err
 	}
-	if err := m.Unlock(addr, pw); err != nil {
-		return err
+	_, err = api.Unlock(cmd.Context(), id, pw)
+	return err
+}
+
+// defaultIdentity is api's default identity.
+func defaultIdentity(ctx context.Context, api identityAPI) (common.Address, error) {
+	ids, err := api.Identities(ctx)
+	if err != nil {
+		return common.Address{}, err
 	}
-	return fn()
+	for _, id := range ids {
+		if id.Default {
+			return identity.ParseAddress(id.ID)
+		}
+	}
+	return common.Address{}, errors.New("no --identity and no default identity")
 }
 
 func newIdentityNewCmd(a *app) *cobra.Command {
@@ -298,18 +314,8 @@ func newIdentitySignCmd(a *app) *cobra.Command {
 			}
 			// Unlocked in the daemon, or (always, locally) after asking.
 			return a.withIdentities(cmd, false, func(api identityAPI) error {
-				id, err := api.Identity(ctx, addr)
-				if err != nil {
+				if err := unlocked(cmd, api, addr, passFile); err != nil {
 					return err
-				}
-				if !id.Unlocked {
-					pw, err := readPassphrase(cmd, passFile, "Passphrase of "+addr.Hex(), false)
-					if err != nil {
-						return err
-					}
-					if _, err := api.Unlock(ctx, addr, pw); err != nil {
-						return err
-					}
 				}
 				sig, err := api.Sign(ctx, addr, args[1])
 				if err == nil {
