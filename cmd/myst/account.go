@@ -54,19 +54,12 @@ type session struct {
 
 // open connects to the chain; withTx loads the key that pays gas.
 func (f *accountFlags) open(ctx context.Context, withTx bool) (*session, error) {
-	cfg := node.ChainConfig{RPC: f.rpc, Deployment: f.deployment, TransactorKeyFile: f.txKeyFile, Log: f.app.log}
-	if cfg.Deployment == "" {
-		cfg.Deployment = f.app.defaultDeploymentPath()
+	cfg, err := f.app.chainConfig(f.rpc, f.deployment, f.txKeyFile, f.hermes, "hermes")
+	if err != nil {
+		return nil, err
 	}
 	if withTx {
 		cfg.Tx = node.TxRequired
-	}
-	if f.hermes != "" {
-		h, err := identity.ParseAddress(f.hermes)
-		if err != nil {
-			return nil, fmt.Errorf("--hermes: %w", err)
-		}
-		cfg.Hermes = h
 	}
 	c, err := node.OpenChain(ctx, cfg)
 	if err != nil {

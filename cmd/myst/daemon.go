@@ -41,14 +41,21 @@ func (f *daemonChainFlags) register(fs *pflag.FlagSet) {
 
 // config is the chain source the flags describe.
 func (f daemonChainFlags) config(a *app) (node.ChainConfig, error) {
-	cfg := node.ChainConfig{RPC: f.rpc, Deployment: f.deployment, TransactorKeyFile: f.txKeyFile, Log: a.log}
+	return a.chainConfig(f.rpc, f.deployment, f.txKeyFile, f.hermes, "chain.hermes")
+}
+
+// chainConfig is the chain source of --chain.rpc, --chain.deployment
+// (default <data-dir>/chain/deployment.json), the transactor key file and
+// the hermes flag named hermesFlag.
+func (a *app) chainConfig(rpc, deployment, keyFile, hermes, hermesFlag string) (node.ChainConfig, error) {
+	cfg := node.ChainConfig{RPC: rpc, Deployment: deployment, TransactorKeyFile: keyFile, Log: a.log}
 	if cfg.Deployment == "" {
 		cfg.Deployment = a.defaultDeploymentPath()
 	}
-	if f.hermes != "" {
-		h, err := identity.ParseAddress(f.hermes)
+	if hermes != "" {
+		h, err := identity.ParseAddress(hermes)
 		if err != nil {
-			return cfg, fmt.Errorf("--chain.hermes: %w", err)
+			return cfg, fmt.Errorf("--%s: %w", hermesFlag, err)
 		}
 		cfg.Hermes = h
 	}
