@@ -513,8 +513,8 @@ func (a *accountRoutes) settle(w http.ResponseWriter, r *http.Request) {
 	respond(w, a.log, http.StatusOK, out, accountError(err))
 }
 
-// ReadAccount reads addr's on-chain state (GET /identities/{id}/account;
-// the CLI uses it without a daemon).
+// ReadAccount reads addr's on-chain state (Accounts.Account, GET
+// /identities/{id}/account).
 func ReadAccount(ctx context.Context, c AccountReader, hermes, addr common.Address) (AccountDTO, error) {
 	out := AccountDTO{ID: addr.Hex(), ChainID: c.ChainID().Uint64(), Hermes: hermes.Hex()}
 	reg, err := c.IsRegistered(ctx, addr)

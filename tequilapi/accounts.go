@@ -59,7 +59,11 @@ func (a *Accounts) chain(ctx context.Context, write bool) (AccountChain, common.
 	return c, h, nil
 }
 
+// signer is addr's signer; without IDs nothing can sign.
 func (a *Accounts) signer(addr common.Address) (identity.Signer, error) {
+	if a.IDs == nil {
+		return nil, fmt.Errorf("%w: %s (no keystore to sign with)", identity.ErrLocked, addr.Hex())
+	}
 	return a.IDs.Signer(addr)
 }
 
