@@ -200,3 +200,46 @@ func (cc *ChainConn) Close() {
 		cc.c = nil
 	}
 }
+
+// DeployConfig configures DeployContracts.
+type DeployConfig struct {
+	// RPC is the EVM JSON-RPC endpoint; KeyFile holds the deployer's hex
+	// private key (it pays gas).
+	RPC, KeyFile string
+	// Out is the deployment JSON to write.
+	Out string
+	// Params are the contracts' parameters.
+	Params chain.DeployParams
+	// Log receives events (default slog.Default()).
+	Log *slog.Logger
+}
+
+// DeployContracts deploys the MYST token and the registry to any EVM
+// chain and writes the deployment JSON to cfg.Out.
+func DeployContracts(ctx context.Context, cfg DeployConfig) (chain.Deployment, error) {
+	if cfg.KeyFile == "" {
+		return chain.Deployment{}, errors.New("--chain.transactor-key-file is required (the deployer pays gas)")
+	}
+	key, err := ReadKeyFile(cfg.KeyFile)
+	if err != nil {
+		return chain.Deployment{}, err
+	}
+	eth, err := ethclient.DialContext(ctx, cfg.RPC)
+	if err != nil {
+		return chain.Deployment{}, fmt.Errorf("dial %s: %w", cfg.RPC, err)
+	}
+	defer eth.Close()
+	log := cfg.Log
+	if log == nil {
+		log = slog.Default()
+	}
+	tx, err := chain.NewTransactor(ctx, eth, key, log)
+	if err != nil {
+		return chain.Deployment{}, err
+	}
+	dep, err := chain.Deploy(ctx, tx, cfg.Params)
+	if err != nil {
+		return dep, err
+	}
+	return dep, dep.Save(cfg.Out)
+}

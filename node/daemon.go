@@ -161,6 +161,37 @@ func NewIdentityManager(dataDir string, db *storage.DB, light bool) (*identity.M
 	return identity.NewManager(filepath.Join(dataDir, "keystore"), opts...)
 }
 
+// OpenIdentities creates dataDir (mode 0700) if needed and opens its
+// keystore, with the node database remembering the default identity. When
+// a running daemon holds the database (storage.ErrLocked) and needDB is
+// false, the keystore opens without it. close locks every key and closes
+// the database.
+func OpenIdentities(dataDir string, light, needDB bool) (m *identity.Manager, close func(), err error) {
+	if err := os.MkdirAll(dataDir, 0o700); err != nil {
+		return nil, nil, fmt.Errorf("create data dir: %w", err)
+	}
+	db, err := storage.Open(filepath.Join(dataDir, storage.FileName))
+	switch {
+	case err == nil:
+	case errors.Is(err, storage.ErrLocked) && !needDB:
+		db = nil
+	default:
+		return nil, nil, err
+	}
+	if m, err = NewIdentityManager(dataDir, db, light); err != nil {
+		if db != nil {
+			db.Close()
+		}
+		return nil, nil, err
+	}
+	return m, func() {
+		m.LockAll()
+		if db != nil {
+			db.Close()
+		}
+	}, nil
+}
+
 // NewAPI makes sure the Tequilapi password file exists (handing a new
 // password to show, once) and returns the server.
 func NewAPI(cfg tequilapi.Config, show func(password string)) (*tequilapi.Server, error) {

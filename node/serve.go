@@ -2,8 +2,10 @@ package node
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"net/http"
+	"path/filepath"
 	"sync"
 	"time"
 
@@ -11,6 +13,8 @@ import (
 
 	"github.com/openmyst/openmyst/chain"
 	"github.com/openmyst/openmyst/internal/retry"
+	"github.com/openmyst/openmyst/session"
+	"github.com/openmyst/openmyst/storage"
 	"github.com/openmyst/openmyst/tequilapi"
 )
 
@@ -142,4 +146,37 @@ func (s *ProviderService) Settle(ctx context.Context) (tequilapi.SettleDTO, erro
 		return tequilapi.SettleDTO{}, err
 	}
 	return a.Settle(ctx)
+}
+
+// ServiceAPI is the Tequilapi of a standalone provider (`myst service
+// --service.api`): GET /sessions, GET /earnings and POST /settle of svc.
+func ServiceAPI(cfg tequilapi.Config, show func(password string), svc *ProviderService) (*tequilapi.Server, error) {
+	srv, err := NewAPI(cfg, show)
+	if err != nil {
+		return nil, err
+	}
+	srv.Add(tequilapi.SessionRoutes(HistoryAPI{History: func() *session.History { return svc.Provider().History }}, cfg.Log)...)
+	srv.Add(tequilapi.EarningsRoutes(svc, cfg.Log)...)
+	return srv, nil
+}
+
+// SettleStored settles the earnings of provider with the hermes promises
+// kept in its database under dir (<data-dir>/provider) while no provider
+// runs there; it returns the earnings before the settlement.
+func SettleStored(ctx context.Context, dir string, c *Chain, hermesURL string, ht HermesTLS, provider common.Address) (Earnings, Settlement, error) {
+	db, err := storage.Open(filepath.Join(dir, storage.FileName))
+	if err != nil {
+		return Earnings{}, Settlement{}, fmt.Errorf("provider database: %w", err)
+	}
+	defer db.Close()
+	st, err := NewSettler(ctx, db, c.Client, c.Hermes, hermesURL, ht, provider)
+	if err != nil {
+		return Earnings{}, Settlement{}, err
+	}
+	e, err := st.Earnings(ctx)
+	if err != nil {
+		return e, Settlement{}, err
+	}
+	res, err := st.Settle(ctx)
+	return e, res, err
 }

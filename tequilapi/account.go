@@ -300,6 +300,12 @@ type AccountSettleResponse struct {
 	PromisedWei string `json:"promised_wei" doc:"wei, decimal integer"`
 	// Beneficiary received a provider settlement.
 	Beneficiary string `json:"beneficiary,omitempty"`
+	// Hermes received a consumer settlement.
+	Hermes string `json:"hermes,omitempty"`
+	// ChannelBalance and ChannelBalanceWei are a consumer channel's
+	// balance after the settlement.
+	ChannelBalance    string `json:"channel_balance,omitempty" doc:"MYST, decimal"`
+	ChannelBalanceWei string `json:"channel_balance_wei,omitempty" doc:"wei, decimal integer"`
 }
 
 func parseNonZeroAddress(s string) (common.Address, error) {
@@ -315,6 +321,9 @@ func parseNonZeroAddress(s string) (common.Address, error) {
 
 // accountError maps chain and identity errors to API errors.
 func accountError(err error) error {
+	if err == nil {
+		return nil
+	}
 	var apiErr *APIError
 	var rev *chain.RevertError
 	switch {
@@ -360,22 +369,22 @@ func myst(v *big.Int) (string, string) {
 	return money.FormatMYST(v), v.String()
 }
 
-// accountRoutes holds what the handlers share.
+// accountRoutes adapts Accounts to HTTP.
 type accountRoutes struct {
-	ids    IdentityService
-	chains ChainSource
-	log    *slog.Logger
+	svc *Accounts
+	log *slog.Logger
 }
 
 // AccountRoutes returns the on-chain account routes of an identity:
-// register, account state, top-up, settle and beneficiary. Identities must
-// be in ids (404 otherwise); register and beneficiary sign with the
-// identity, which must be unlocked (409 identity_locked otherwise).
+// register, account state, top-up, settle and beneficiary (see Accounts).
+// Identities must be in ids (404 otherwise); register and beneficiary sign
+// with the identity, which must be unlocked (409 identity_locked
+// otherwise).
 func AccountRoutes(ids IdentityService, chains ChainSource, log *slog.Logger) []Route {
 	if log == nil {
 		log = slog.Default()
 	}
-	a := &accountRoutes{ids: ids, chains: chains, log: log}
+	a := &accountRoutes{svc: &Accounts{IDs: ids, Chains: chains, Log: log}, log: log}
 	tags := []string{"account"}
 	chainErrs := []int{http.StatusNotFound, http.StatusConflict, http.StatusBadGateway, http.StatusServiceUnavailable}
 	return []Route{
@@ -422,32 +431,10 @@ func (a *accountRoutes) known(r *http.Request) (common.Address, error) {
 	if err != nil {
 		return common.Address{}, err
 	}
-	if _, err := a.ids.Get(r.Context(), addr); err != nil {
+	if _, err := a.svc.IDs.Get(r.Context(), addr); err != nil {
 		return common.Address{}, identityError(err)
 	}
 	return addr, nil
-}
-
-func (a *accountRoutes) chain(ctx context.Context, write bool) (AccountChain, common.Address, error) {
-	c, h, err := a.chains.Chain(ctx)
-	if err != nil {
-		if !errors.Is(err, ErrChainUnavailable) {
-			err = fmt.Errorf("%w: %w", ErrChainUnavailable, err)
-		}
-		return nil, common.Address{}, err
-	}
-	if write && c.Transactor() == nil {
-		return nil, common.Address{}, chain.ErrReadOnly
-	}
-	return c, h, nil
-}
-
-func (a *accountRoutes) signer(addr common.Address) (identity.Signer, error) {
-	s, err := a.ids.Signer(addr)
-	if err != nil {
-		return nil, identityError(err)
-	}
-	return s, nil
 }
 
 func (a *accountRoutes) account(w http.ResponseWriter, r *http.Request) {
@@ -456,21 +443,78 @@ func (a *accountRoutes) account(w http.ResponseWriter, r *http.Request) {
 		a.fail(w, err)
 		return
 	}
-	c, h, err := a.chain(r.Context(), false)
-	if err != nil {
-		a.fail(w, err)
-		return
-	}
-	out, err := ReadAccount(r.Context(), c, h, addr)
-	if err != nil {
-		a.fail(w, err)
-		return
-	}
-	WriteJSON(w, http.StatusOK, out)
+	out, err := a.svc.Account(r.Context(), addr)
+	respond(w, a.log, http.StatusOK, out, accountError(err))
 }
 
-// ReadAccount reads addr's on-chain state (GET /identities/{id}/account;
-// the CLI uses it without a daemon).
+func (a *accountRoutes) register(w http.ResponseWriter, r *http.Request) {
+	addr, err := a.known(r)
+	if err != nil {
+		a.fail(w, err)
+		return
+	}
+	var req RegisterRequest
+	if err := decodeOptionalJSON(r, &req); err != nil {
+		a.fail(w, err)
+		return
+	}
+	out, err := a.svc.Register(r.Context(), addr, req)
+	respond(w, a.log, http.StatusOK, out, accountError(err))
+}
+
+func (a *accountRoutes) topup(w http.ResponseWriter, r *http.Request) {
+	addr, err := a.known(r)
+	if err != nil {
+		a.fail(w, err)
+		return
+	}
+	var req TopupRequest
+	if err := DecodeJSON(r, &req); err != nil {
+		a.fail(w, err)
+		return
+	}
+	out, err := a.svc.TopUp(r.Context(), addr, req.Amount, req.FromTransactor)
+	respond(w, a.log, http.StatusOK, out, accountError(err))
+}
+
+func (a *accountRoutes) beneficiary(w http.ResponseWriter, r *http.Request) {
+	addr, err := a.known(r)
+	if err != nil {
+		a.fail(w, err)
+		return
+	}
+	var req BeneficiaryRequest
+	if err := DecodeJSON(r, &req); err != nil {
+		a.fail(w, err)
+		return
+	}
+	ben, _ := parseNonZeroAddress(req.Address) // validated
+	out, err := a.svc.SetBeneficiary(r.Context(), addr, ben)
+	respond(w, a.log, http.StatusOK, out, accountError(err))
+}
+
+func (a *accountRoutes) settle(w http.ResponseWriter, r *http.Request) {
+	addr, err := a.known(r)
+	if err != nil {
+		a.fail(w, err)
+		return
+	}
+	var req AccountSettleRequest
+	if err := DecodeJSON(r, &req); err != nil {
+		a.fail(w, err)
+		return
+	}
+	st, err := req.Decode()
+	if err != nil {
+		a.fail(w, err)
+		return
+	}
+	out, err := a.svc.SettlePromise(r.Context(), addr, st)
+	respond(w, a.log, http.StatusOK, out, accountError(err))
+}
+
+// ReadAccount reads addr's on-chain state (Accounts.Account, GET
+// /identities/{id}/account).
 func ReadAccount(ctx context.Context, c AccountReader, hermes, addr common.Address) (AccountDTO, error) {
 	out := AccountDTO{ID: addr.Hex(), ChainID: c.ChainID().Uint64(), Hermes: hermes.Hex()}
 	reg, err := c.IsRegistered(ctx, addr)
@@ -513,197 +557,4 @@ func ReadAccount(ctx context.Context, c AccountReader, hermes, addr common.Addre
 	out.ProviderSettled, out.ProviderSettledWei = myst(pc.Settled)
 	out.ProviderStake, out.ProviderStakeWei = myst(pc.Stake)
 	return out, nil
-}
-
-func (a *accountRoutes) register(w http.ResponseWriter, r *http.Request) {
-	addr, err := a.known(r)
-	if err != nil {
-		a.fail(w, err)
-		return
-	}
-	var req RegisterRequest
-	if err := decodeOptionalJSON(r, &req); err != nil {
-		a.fail(w, err)
-		return
-	}
-	fee := new(big.Int)
-	if req.Fee != "" {
-		fee, _ = money.ParseMYST(req.Fee) // validated
-	}
-	var ben common.Address
-	if req.Beneficiary != "" {
-		ben, _ = parseNonZeroAddress(req.Beneficiary) // validated
-	}
-	sg, err := a.signer(addr)
-	if err != nil {
-		a.fail(w, err)
-		return
-	}
-	c, h, err := a.chain(r.Context(), true)
-	if err != nil {
-		a.fail(w, err)
-		return
-	}
-	ch, rc, err := c.RegisterIdentity(r.Context(), sg, h, fee, ben)
-	if err != nil {
-		a.fail(w, err)
-		return
-	}
-	a.log.Info("tequilapi: identity registered", "id", addr.Hex(), "channel", ch.Hex(), "tx", rc.TxHash.Hex())
-	WriteJSON(w, http.StatusOK, RegisterResponse{TxDTO: txDTO(rc), ID: addr.Hex(), Channel: ch.Hex(), Hermes: h.Hex()})
-}
-
-func (a *accountRoutes) topup(w http.ResponseWriter, r *http.Request) {
-	addr, err := a.known(r)
-	if err != nil {
-		a.fail(w, err)
-		return
-	}
-	var req TopupRequest
-	if err := DecodeJSON(r, &req); err != nil {
-		a.fail(w, err)
-		return
-	}
-	amount, _ := req.Wei() // validated
-	c, h, err := a.chain(r.Context(), true)
-	if err != nil {
-		a.fail(w, err)
-		return
-	}
-	ctx := r.Context()
-	ch := c.ChannelAddress(addr, h)
-	mint := c.Deployment().Faucet && !req.FromTransactor
-	var rc *types.Receipt
-	if mint {
-		rc, err = c.Mint(ctx, ch, amount)
-	} else {
-		rc, err = c.TopUp(ctx, ch, amount)
-	}
-	if err != nil {
-		a.fail(w, err)
-		return
-	}
-	a.log.Info("tequilapi: channel topped up", "id", addr.Hex(), "channel", ch.Hex(), "amount", money.FormatMYST(amount), "minted", mint, "tx", rc.TxHash.Hex())
-	bal, err := c.TokenBalance(ctx, ch)
-	if err != nil {
-		a.fail(w, err)
-		return
-	}
-	out := TopupResponse{TxDTO: txDTO(rc), Channel: ch.Hex(), Minted: mint}
-	out.Amount, out.AmountWei = myst(amount)
-	out.ChannelBalance, out.ChannelBalanceWei = myst(bal)
-	WriteJSON(w, http.StatusOK, out)
-}
-
-func (a *accountRoutes) beneficiary(w http.ResponseWriter, r *http.Request) {
-	addr, err := a.known(r)
-	if err != nil {
-		a.fail(w, err)
-		return
-	}
-	var req BeneficiaryRequest
-	if err := DecodeJSON(r, &req); err != nil {
-		a.fail(w, err)
-		return
-	}
-	ben, _ := parseNonZeroAddress(req.Address) // validated
-	sg, err := a.signer(addr)
-	if err != nil {
-		a.fail(w, err)
-		return
-	}
-	c, h, err := a.chain(r.Context(), true)
-	if err != nil {
-		a.fail(w, err)
-		return
-	}
-	rc, err := c.SetBeneficiary(r.Context(), sg, ben, h, nil)
-	if err != nil {
-		a.fail(w, err)
-		return
-	}
-	now, err := c.Beneficiary(r.Context(), addr)
-	if err != nil {
-		a.fail(w, err)
-		return
-	}
-	a.log.Info("tequilapi: beneficiary changed", "id", addr.Hex(), "beneficiary", now.Hex(), "tx", rc.TxHash.Hex())
-	WriteJSON(w, http.StatusOK, BeneficiaryResponse{TxDTO: txDTO(rc), ID: addr.Hex(), Beneficiary: now.Hex()})
-}
-
-func (a *accountRoutes) settle(w http.ResponseWriter, r *http.Request) {
-	addr, err := a.known(r)
-	if err != nil {
-		a.fail(w, err)
-		return
-	}
-	var req AccountSettleRequest
-	if err := DecodeJSON(r, &req); err != nil {
-		a.fail(w, err)
-		return
-	}
-	st, err := req.Decode()
-	if err != nil {
-		a.fail(w, err)
-		return
-	}
-	c, h, err := a.chain(r.Context(), true)
-	if err != nil {
-		a.fail(w, err)
-		return
-	}
-	if st.ChainID != c.Deployment().ChainID {
-		a.fail(w, FieldError("settlement", fmt.Sprintf("promise is for chain %d, the node's chain is %d", st.ChainID, c.Deployment().ChainID)))
-		return
-	}
-	switch st.Kind {
-	case chain.KindProvider:
-		if st.Provider != addr {
-			a.fail(w, FieldError("settlement", "provider "+st.Provider.Hex()+" is not "+addr.Hex()))
-			return
-		}
-	case chain.KindConsumer:
-		if want := c.ChannelAddress(addr, h); st.Contract != want {
-			a.fail(w, FieldError("settlement", "contract "+st.Contract.Hex()+" is not the channel "+want.Hex()+" of "+addr.Hex()))
-			return
-		}
-	}
-	ctx := r.Context()
-	settled := func() (*big.Int, error) {
-		if st.Kind == chain.KindProvider {
-			pc, err := c.ProviderChannel(ctx, st.Contract, st.Provider)
-			return pc.Settled, err
-		}
-		cs, err := c.ChannelState(ctx, st.Contract)
-		return cs.Settled, err
-	}
-	before, err := settled()
-	if err != nil {
-		a.fail(w, err)
-		return
-	}
-	rc, err := c.Settle(ctx, st)
-	if err != nil {
-		a.fail(w, err)
-		return
-	}
-	after, err := settled()
-	if err != nil {
-		a.fail(w, err)
-		return
-	}
-	out := AccountSettleResponse{TxDTO: txDTO(rc), Kind: st.Kind}
-	out.Paid, out.PaidWei = myst(new(big.Int).Sub(after, before))
-	out.Settled, out.SettledWei = myst(after)
-	out.Promised, out.PromisedWei = myst(st.Promise.Amount)
-	if st.Kind == chain.KindProvider {
-		ben, err := c.Beneficiary(ctx, addr)
-		if err != nil {
-			a.fail(w, err)
-			return
-		}
-		out.Beneficiary = ben.Hex()
-	}
-	a.log.Info("tequilapi: promise settled", "id", addr.Hex(), "kind", st.Kind, "paid", out.Paid, "tx", rc.TxHash.Hex())
-	WriteJSON(w, http.StatusOK, out)
 }

@@ -114,11 +114,99 @@ func pathIdentity(r *http.Request) (common.Address, error) {
 	return addr, nil
 }
 
+// Identities manages the identities of a keystore. It is the one
+// implementation behind the identity routes (IdentityRoutes) and behind
+// `myst identity` when no daemon runs. Its methods have the signatures of
+// the Go client's (tequilapi/client), so a caller can use either. Errors
+// are the keystore's (the routes map them with identityError).
+type Identities struct {
+	// IDs is the keystore.
+	IDs IdentityService
+}
+
+// Identities lists the identities (GET /identities).
+func (s *Identities) Identities(ctx context.Context) ([]IdentityDTO, error) {
+	ids, err := s.IDs.List(ctx)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]IdentityDTO, 0, len(ids))
+	for _, id := range ids {
+		out = append(out, identityDTO(id))
+	}
+	return out, nil
+}
+
+// CreateIdentity creates an identity, the default one if setDefault
+// (POST /identities).
+func (s *Identities) CreateIdentity(ctx context.Context, passphrase string, setDefault bool) (IdentityDTO, error) {
+	id, err := s.IDs.New(ctx, passphrase)
+	if err != nil {
+		return IdentityDTO{}, err
+	}
+	if setDefault && !id.Default {
+		if err := s.IDs.SetDefault(ctx, id.Address); err != nil {
+			return IdentityDTO{}, err
+		}
+		id.Default = true
+	}
+	return identityDTO(id), nil
+}
+
+// Identity returns one identity (GET /identities/{id}).
+func (s *Identities) Identity(ctx context.Context, addr common.Address) (IdentityDTO, error) {
+	id, err := s.IDs.Get(ctx, addr)
+	if err != nil {
+		return IdentityDTO{}, err
+	}
+	return identityDTO(id), nil
+}
+
+// SetDefault makes addr the default identity (PUT /identities/{id}/default).
+func (s *Identities) SetDefault(ctx context.Context, addr common.Address) (IdentityDTO, error) {
+	if err := s.IDs.SetDefault(ctx, addr); err != nil {
+		return IdentityDTO{}, err
+	}
+	return s.Identity(ctx, addr)
+}
+
+// Unlock decrypts addr's key (PUT /identities/{id}/unlock).
+func (s *Identities) Unlock(ctx context.Context, addr common.Address, passphrase string) (IdentityDTO, error) {
+	if err := s.IDs.Unlock(addr, passphrase); err != nil {
+		return IdentityDTO{}, err
+	}
+	return s.Identity(ctx, addr)
+}
+
+// Sign signs message (with the Ethereum signed-message prefix) as the
+// unlocked identity addr (POST /identities/{id}/sign).
+func (s *Identities) Sign(_ context.Context, addr common.Address, message string) ([]byte, error) {
+	signer, err := s.IDs.Signer(addr)
+	if err != nil {
+		return nil, err
+	}
+	sig, err := signer.Sign([]byte(message))
+	if err != nil {
+		return nil, err
+	}
+	return sig, nil
+}
+
+// respond writes out with status, or the error.
+func respond[T any](w http.ResponseWriter, log *slog.Logger, status int, out T, err error) {
+	if err != nil {
+		WriteError(w, log, err)
+		return
+	}
+	WriteJSON(w, status, out)
+}
+
 // IdentityRoutes returns the /identities routes over svc.
 func IdentityRoutes(svc IdentityService, log *slog.Logger) []Route {
 	if log == nil {
 		log = slog.Default()
 	}
+	ids := &Identities{IDs: svc}
 	fail := func(w http.ResponseWriter, err error) { WriteError(w, log, identityError(err)) }
 	tags := []string{"identities"}
 	return []Route{
@@ -126,16 +214,8 @@ func IdentityRoutes(svc IdentityService, log *slog.Logger) []Route {
 			Method: http.MethodGet, Path: "/identities",
 			Op: Operation{Summary: "List identities", Tags: tags, Response: IdentityListResponse{}},
 			Handler: func(w http.ResponseWriter, r *http.Request) {
-				ids, err := svc.List(r.Context())
-				if err != nil {
-					fail(w, err)
-					return
-				}
-				out := IdentityListResponse{Identities: make([]IdentityDTO, 0, len(ids))}
-				for _, id := range ids {
-					out.Identities = append(out.Identities, identityDTO(id))
-				}
-				WriteJSON(w, http.StatusOK, out)
+				list, err := ids.Identities(r.Context())
+				respond(w, log, http.StatusOK, IdentityListResponse{Identities: list}, identityError(err))
 			},
 		},
 		{
@@ -147,20 +227,11 @@ func IdentityRoutes(svc IdentityService, log *slog.Logger) []Route {
 					fail(w, err)
 					return
 				}
-				id, err := svc.New(r.Context(), req.Passphrase)
-				if err != nil {
-					fail(w, err)
-					return
+				id, err := ids.CreateIdentity(r.Context(), req.Passphrase, req.SetDefault)
+				if err == nil {
+					log.Info("tequilapi: identity created", "id", id.ID)
 				}
-				if req.SetDefault && !id.Default {
-					if err := svc.SetDefault(r.Context(), id.Address); err != nil {
-						fail(w, err)
-						return
-					}
-					id.Default = true
-				}
-				log.Info("tequilapi: identity created", "id", id.Address.Hex())
-				WriteJSON(w, http.StatusCreated, identityDTO(id))
+				respond(w, log, http.StatusCreated, id, identityError(err))
 			},
 		},
 		{
@@ -172,12 +243,8 @@ func IdentityRoutes(svc IdentityService, log *slog.Logger) []Route {
 					fail(w, err)
 					return
 				}
-				id, err := svc.Get(r.Context(), addr)
-				if err != nil {
-					fail(w, err)
-					return
-				}
-				WriteJSON(w, http.StatusOK, identityDTO(id))
+				id, err := ids.Identity(r.Context(), addr)
+				respond(w, log, http.StatusOK, id, identityError(err))
 			},
 		},
 		{
@@ -190,17 +257,11 @@ func IdentityRoutes(svc IdentityService, log *slog.Logger) []Route {
 					fail(w, err)
 					return
 				}
-				if err := svc.SetDefault(r.Context(), addr); err != nil {
-					fail(w, err)
-					return
+				id, err := ids.SetDefault(r.Context(), addr)
+				if err == nil {
+					log.Info("tequilapi: default identity set", "id", addr.Hex())
 				}
-				id, err := svc.Get(r.Context(), addr)
-				if err != nil {
-					fail(w, err)
-					return
-				}
-				log.Info("tequilapi: default identity set", "id", addr.Hex())
-				WriteJSON(w, http.StatusOK, identityDTO(id))
+				respond(w, log, http.StatusOK, id, identityError(err))
 			},
 		},
 		{
@@ -218,16 +279,8 @@ func IdentityRoutes(svc IdentityService, log *slog.Logger) []Route {
 					fail(w, err)
 					return
 				}
-				if err := svc.Unlock(addr, req.Passphrase); err != nil {
-					fail(w, err)
-					return
-				}
-				id, err := svc.Get(r.Context(), addr)
-				if err != nil {
-					fail(w, err)
-					return
-				}
-				WriteJSON(w, http.StatusOK, identityDTO(id))
+				id, err := ids.Unlock(r.Context(), addr, req.Passphrase)
+				respond(w, log, http.StatusOK, id, identityError(err))
 			},
 		},
 		{
@@ -245,17 +298,8 @@ func IdentityRoutes(svc IdentityService, log *slog.Logger) []Route {
 					fail(w, err)
 					return
 				}
-				signer, err := svc.Signer(addr)
-				if err != nil {
-					fail(w, err)
-					return
-				}
-				sig, err := signer.Sign([]byte(req.Message))
-				if err != nil {
-					fail(w, err)
-					return
-				}
-				WriteJSON(w, http.StatusOK, SignResponse{ID: addr.Hex(), Signature: hexutil.Encode(sig)})
+				sig, err := ids.Sign(r.Context(), addr, req.Message)
+				respond(w, log, http.StatusOK, SignResponse{ID: addr.Hex(), Signature: hexutil.Encode(sig)}, identityError(err))
 			},
 		},
 	}

@@ -2,8 +2,6 @@ package main
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -12,7 +10,6 @@ import (
 
 	"github.com/ethereum/go-ethereum/common"
 	"github.com/ethereum/go-ethereum/common/hexutil"
-	"github.com/ethereum/go-ethereum/core/types"
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
@@ -20,8 +17,8 @@ import (
 	"github.com/openmyst/openmyst/identity"
 	"github.com/openmyst/openmyst/money"
 	"github.com/openmyst/openmyst/node"
-	"github.com/openmyst/openmyst/payments"
 	"github.com/openmyst/openmyst/tequilapi"
+	"github.com/openmyst/openmyst/tequilapi/client"
 )
 
 // accountFlags are shared by the account subcommands.
@@ -55,28 +52,14 @@ type session struct {
 	id common.Address
 }
 
-func (f *accountFlags) amount(v *big.Int) string {
-	if f.wei {
-		return v.String() + " wei"
-	}
-	return money.FormatMYST(v) + " MYST"
-}
-
 // open connects to the chain; withTx loads the key that pays gas.
 func (f *accountFlags) open(ctx context.Context, withTx bool) (*session, error) {
-	cfg := node.ChainConfig{RPC: f.rpc, Deployment: f.deployment, TransactorKeyFile: f.txKeyFile, Log: f.app.log}
-	if cfg.Deployment == "" {
-		cfg.Deployment = f.app.defaultDeploymentPath()
+	cfg, err := f.app.chainConfig(f.rpc, f.deployment, f.txKeyFile, f.hermes, "hermes")
+	if err != nil {
+		return nil, err
 	}
 	if withTx {
 		cfg.Tx = node.TxRequired
-	}
-	if f.hermes != "" {
-		h, err := identity.ParseAddress(f.hermes)
-		if err != nil {
-			return nil, fmt.Errorf("--hermes: %w", err)
-		}
-		cfg.Hermes = h
 	}
 	c, err := node.OpenChain(ctx, cfg)
 	if err != nil {
@@ -85,35 +68,40 @@ func (f *accountFlags) open(ctx context.Context, withTx bool) (*session, error) 
 	return &session{Chain: c}, nil
 }
 
-// identityAddress resolves --identity or the keystore's default identity.
-func (f *accountFlags) identityAddress(ctx context.Context) (common.Address, error) {
+// session opens the chain and resolves the identity (identityOf).
+func (f *accountFlags) session(cmd *cobra.Command, withTx bool) (*session, error) {
+	s, err := f.open(cmd.Context(), withTx)
+	if err != nil {
+		return nil, err
+	}
+	if s.id, err = f.identityOf(cmd, nil); err != nil {
+		s.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+// identityOf resolves --identity, else api's default identity (api nil:
+// the running daemon's, else the keystore's).
+func (f *accountFlags) identityOf(cmd *cobra.Command, api identityAPI) (id common.Address, err error) {
 	if f.identity != "" {
 		return identity.ParseAddress(f.identity)
 	}
-	if c, err := f.app.daemonClient(ctx); err == nil {
-		// The daemon holds the database that remembers the default.
-		return f.daemonIdentity(ctx, c)
+	if api != nil {
+		return defaultIdentity(cmd.Context(), api)
 	}
-	var addr common.Address
-	err := f.app.withLocalIdentities(false, func(m *identity.Manager) error {
-		a, err := m.Default(ctx)
-		addr = a
+	err = f.app.withIdentities(cmd, false, func(api identityAPI) error {
+		id, err = defaultIdentity(cmd.Context(), api)
 		return err
 	})
-	if err != nil {
-		return common.Address{}, fmt.Errorf("no --identity and no default identity: %w", err)
-	}
-	return addr, nil
+	return id, err
 }
 
-// withSigner unlocks the identity and runs fn with its signer.
+// withSigner unlocks the identity in the local keystore and runs fn with
+// its signer.
 func (f *accountFlags) withSigner(cmd *cobra.Command, addr common.Address, fn func(identity.Signer) error) error {
 	return f.app.withLocalIdentities(false, func(m *identity.Manager) error {
-		pw, err := readPassphrase(cmd, f.passFile, "Passphrase for "+addr.Hex(), false)
-		if err != nil {
-			return err
-		}
-		if err := m.Unlock(addr, pw); err != nil {
+		if err := unlocked(cmd, &tequilapi.Identities{IDs: m}, addr, f.passFile); err != nil {
 			return err
 		}
 		s, err := m.Signer(addr)
@@ -124,20 +112,74 @@ func (f *accountFlags) withSigner(cmd *cobra.Command, addr common.Address, fn fu
 	})
 }
 
-func (f *accountFlags) session(cmd *cobra.Command, withTx bool) (*session, error) {
-	s, err := f.open(cmd.Context(), withTx)
-	if err != nil {
-		return nil, err
-	}
-	if s.id, err = f.identityAddress(cmd.Context()); err != nil {
-		s.Close()
-		return nil, err
-	}
-	return s, nil
+// accountAPI is what the account commands do on an identity's account: a
+// running daemon's Tequilapi client and a local tequilapi.Accounts over
+// this process's keystore and chain both implement it.
+type accountAPI interface {
+	Account(ctx context.Context, id common.Address) (tequilapi.AccountDTO, error)
+	Register(ctx context.Context, id common.Address, req tequilapi.RegisterRequest) (tequilapi.RegisterResponse, error)
+	TopUp(ctx context.Context, id common.Address, amount string, fromTransactor bool) (tequilapi.TopupResponse, error)
+	SetBeneficiary(ctx context.Context, id, beneficiary common.Address) (tequilapi.BeneficiaryResponse, error)
 }
 
-func printTx(w io.Writer, what string, r *types.Receipt) {
-	fmt.Fprintf(w, "%s: tx %s (block %s, gas %d)\n", what, r.TxHash.Hex(), r.BlockNumber, r.GasUsed)
+// withAccounts runs fn through the daemon's Tequilapi when a daemon runs
+// for the data dir and no --hermes is given (the daemon acts with its own
+// --chain.* settings and the identity unlocked there); when it has no
+// chain, or there is no daemon, fn acts on the chain directly. sign says
+// fn signs as the identity; withTx that it sends transactions.
+func (f *accountFlags) withAccounts(cmd *cobra.Command, sign, withTx bool, fn func(accountAPI, common.Address) error) error {
+	if c, err := f.app.daemonClient(cmd.Context()); err == nil && f.hermes == "" {
+		id, err := f.identityOf(cmd, c)
+		if err == nil && sign {
+			err = unlocked(cmd, c, id, f.passFile)
+		}
+		if err == nil {
+			err = fn(c, id)
+		}
+		if !client.IsCode(err, tequilapi.CodeChainUnavailable) {
+			return err
+		}
+		f.app.log.Info("daemon cannot do it; acting on the chain directly", "reason", err)
+	}
+	s, err := f.session(cmd, withTx)
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+	acc := s.accounts(f.app)
+	if !sign {
+		return fn(acc, s.id)
+	}
+	return f.app.withLocalIdentities(false, func(m *identity.Manager) error {
+		acc.IDs = m
+		if err := unlocked(cmd, &tequilapi.Identities{IDs: m}, s.id, f.passFile); err != nil {
+			return err
+		}
+		return fn(acc, s.id)
+	})
+}
+
+// accounts acts on accounts on the session's chain (tequilapi.Accounts;
+// without IDs it cannot sign).
+func (s *session) accounts(a *app) *tequilapi.Accounts {
+	return &tequilapi.Accounts{Chains: tequilapi.ChainSourceFunc(func(context.Context) (tequilapi.AccountChain, common.Address, error) {
+		return s.Client, s.Hermes, nil
+	}), Log: a.log}
+}
+
+// amount formats an API amount pair (MYST decimal, wei) per --wei.
+func (f *accountFlags) amount(mystDec, wei string) string {
+	if f.wei {
+		return wei + " wei"
+	}
+	return mystDec + " MYST"
+}
+
+// amountWei formats a wei amount per --wei.
+func (f *accountFlags) amountWei(v *big.Int) string { return f.amount(money.FormatMYST(v), v.String()) }
+
+func printTx(w io.Writer, what string, tx tequilapi.TxDTO) {
+	fmt.Fprintf(w, "%s: tx %s (block %d, gas %d)\n", what, tx.TxHash, tx.Block, tx.GasUsed)
 }
 
 func newAccountCmd(a *app) *cobra.Command {
@@ -163,46 +205,31 @@ the chain directly.`,
 }
 
 func newAccountRegisterCmd(f *accountFlags) *cobra.Command {
-	var beneficiary, fee string
+	var req tequilapi.RegisterRequest
 	cmd := &cobra.Command{
 		Use:   "register",
 		Short: "Register the identity with the hermes and create its channel",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if c := f.daemon(cmd); c != nil {
-				if done, err := f.daemonHandled(f.registerViaDaemon(cmd, c, beneficiary, fee)); done {
-					return err
-				}
-			}
-			s, err := f.session(cmd, true)
-			if err != nil {
-				return err
-			}
-			defer s.Close()
-			feeWei, err := money.ParseMYST(fee)
-			if err != nil {
+			if _, err := money.ParseMYST(req.Fee); err != nil {
 				return fmt.Errorf("--fee: %w", err)
 			}
-			var ben common.Address
-			if beneficiary != "" {
-				if ben, err = identity.ParseAddress(beneficiary); err != nil {
-					return fmt.Errorf("--beneficiary: %w", err)
-				}
+			if _, err := identity.ParseAddress(req.Beneficiary); req.Beneficiary != "" && err != nil {
+				return fmt.Errorf("--beneficiary: %w", err)
 			}
-			return f.withSigner(cmd, s.id, func(sg identity.Signer) error {
-				ch, r, err := s.Client.RegisterIdentity(cmd.Context(), sg, s.Hermes, feeWei, ben)
+			return f.withAccounts(cmd, true, true, func(api accountAPI, id common.Address) error {
+				r, err := api.Register(cmd.Context(), id, req)
 				if err != nil {
 					return err
 				}
-				w := cmd.OutOrStdout()
-				printTx(w, "registered "+s.id.Hex(), r)
-				fmt.Fprintf(w, "channel: %s\n", ch.Hex())
+				printTx(cmd.OutOrStdout(), "registered "+id.Hex(), r.TxDTO)
+				fmt.Fprintf(cmd.OutOrStdout(), "channel: %s\n", r.Channel)
 				return nil
 			})
 		},
 	}
-	cmd.Flags().StringVar(&beneficiary, "beneficiary", "", "payout address (default: the identity)")
-	cmd.Flags().StringVar(&fee, "fee", "0", "transactor fee in MYST, paid from the pre-funded channel")
+	cmd.Flags().StringVar(&req.Beneficiary, "beneficiary", "", "payout address (default: the identity)")
+	cmd.Flags().StringVar(&req.Fee, "fee", "0", "transactor fee in MYST, paid from the pre-funded channel")
 	return cmd
 }
 
@@ -223,35 +250,15 @@ is transferred from the transactor account.`,
 			if amount.Sign() == 0 {
 				return errors.New("amount must be above zero")
 			}
-			if c := f.daemon(cmd); c != nil {
-				if done, err := f.daemonHandled(f.topupViaDaemon(cmd, c, args[0], fromTransactor)); done {
+			return f.withAccounts(cmd, false, true, func(api accountAPI, id common.Address) error {
+				r, err := api.TopUp(cmd.Context(), id, args[0], fromTransactor)
+				if err != nil {
 					return err
 				}
-			}
-			s, err := f.session(cmd, true)
-			if err != nil {
-				return err
-			}
-			defer s.Close()
-			ctx := cmd.Context()
-			ch := s.Client.ChannelAddress(s.id, s.Hermes)
-			var r *types.Receipt
-			if s.Client.Deployment().Faucet && !fromTransactor {
-				r, err = s.Client.Mint(ctx, ch, amount)
-			} else {
-				r, err = s.Client.TopUp(ctx, ch, amount)
-			}
-			if err != nil {
-				return err
-			}
-			w := cmd.OutOrStdout()
-			printTx(w, "topped up "+ch.Hex()+" with "+f.amount(amount), r)
-			bal, err := s.Client.TokenBalance(ctx, ch)
-			if err != nil {
-				return err
-			}
-			fmt.Fprintf(w, "channel balance: %s\n", f.amount(bal))
-			return nil
+				printTx(cmd.OutOrStdout(), "topped up "+r.Channel+" with "+f.amount(r.Amount, r.AmountWei), r.TxDTO)
+				fmt.Fprintf(cmd.OutOrStdout(), "channel balance: %s\n", f.amount(r.ChannelBalance, r.ChannelBalanceWei))
+				return nil
+			})
 		},
 	}
 	cmd.Flags().BoolVar(&fromTransactor, "from-transactor", false, "transfer from the transactor account even on a dev deployment")
@@ -264,22 +271,26 @@ func newAccountBalanceCmd(f *accountFlags) *cobra.Command {
 		Short: "Show the identity's registration, channel and provider channel",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if c := f.daemon(cmd); c != nil {
-				if done, err := f.daemonHandled(f.balanceViaDaemon(cmd, c)); done {
+			return f.withAccounts(cmd, false, false, func(api accountAPI, id common.Address) error {
+				a, err := api.Account(cmd.Context(), id)
+				if err != nil {
 					return err
 				}
-			}
-			s, err := f.session(cmd, false)
-			if err != nil {
-				return err
-			}
-			defer s.Close()
-			acc, err := tequilapi.ReadAccount(cmd.Context(), s.Client, s.Hermes, s.id)
-			if err != nil {
-				return err
-			}
-			f.printAccount(cmd.OutOrStdout(), acc)
-			return nil
+				w := cmd.OutOrStdout()
+				fmt.Fprintf(w, "identity:     %s\nregistered:   %v\n", a.ID, a.Registered)
+				if a.Registered {
+					fmt.Fprintf(w, "beneficiary:  %s (%s)\n", a.Beneficiary, f.amount(a.BeneficiaryBalance, a.BeneficiaryBalanceWei))
+				}
+				fmt.Fprintf(w, "wallet:       %s\nhermes:       %s\n", f.amount(a.TokenBalance, a.TokenBalanceWei), a.Hermes)
+				fmt.Fprintf(w, "channel:      %s (deployed: %v)\n  balance:    %s\n  settled:    %s\n", a.Channel, a.ChannelDeployed,
+					f.amount(a.ChannelBalance, a.ChannelBalanceWei), f.amount(a.Settled, a.SettledWei))
+				if a.ExitUnlockAt != nil {
+					fmt.Fprintf(w, "  exit:       pending, can be finalized from %s\n", a.ExitUnlockAt.Format("2006-01-02 15:04:05 MST"))
+				}
+				fmt.Fprintf(w, "provider channel in hermes:\n  settled:    %s\n  stake:      %s\n",
+					f.amount(a.ProviderSettled, a.ProviderSettledWei), f.amount(a.ProviderStake, a.ProviderStakeWei))
+				return nil
+			})
 		},
 	}
 }
@@ -306,56 +317,38 @@ hermes fee. Anyone may submit; the transactor gets the promise's fee.`,
 			if err != nil {
 				return err
 			}
-			if c := f.daemon(cmd); c != nil && st.Kind == chain.KindProvider {
+			ctx := cmd.Context()
+			var r tequilapi.AccountSettleResponse
+			direct := true
+			if c, cerr := f.app.daemonClient(ctx); cerr == nil && f.hermes == "" && st.Kind == chain.KindProvider {
 				// Through the daemon when it holds the provider identity.
-				if done, err := f.daemonHandled(f.settleViaDaemon(cmd, c, st), tequilapi.CodeNotFound); done {
-					return err
+				r, err = c.SettlePromise(ctx, st.Provider, st)
+				if direct = client.IsCode(err, tequilapi.CodeChainUnavailable) || client.IsCode(err, tequilapi.CodeNotFound); direct {
+					f.app.log.Info("daemon cannot do it; acting on the chain directly", "reason", err)
 				}
 			}
-			s, err := f.open(cmd.Context(), true)
-			if err != nil {
+			if direct {
+				s, err := f.open(ctx, true)
+				if err != nil {
+					return err
+				}
+				defer s.Close()
+				r, err = s.accounts(f.app).Settle(ctx, st)
+				if err != nil {
+					return err
+				}
+			} else if err != nil {
 				return err
 			}
-			defer s.Close()
-			ctx := cmd.Context()
 			w := cmd.OutOrStdout()
+			printTx(w, "settled "+st.Kind+" promise", r.TxDTO)
 			if st.Kind == chain.KindProvider {
-				before, err := s.Client.ProviderChannel(ctx, st.Contract, st.Provider)
-				if err != nil {
-					return err
-				}
-				r, err := s.Client.Settle(ctx, st)
-				if err != nil {
-					return err
-				}
-				after, err := s.Client.ProviderChannel(ctx, st.Contract, st.Provider)
-				if err != nil {
-					return err
-				}
-				ben, err := s.Client.Beneficiary(ctx, st.Provider)
-				if err != nil {
-					return err
-				}
-				printTx(w, "settled provider promise", r)
 				fmt.Fprintf(w, "paid %s (before hermes fee) to beneficiary %s; settled now %s of promised %s\n",
-					f.amount(new(big.Int).Sub(after.Settled, before.Settled)), ben.Hex(), f.amount(after.Settled), f.amount(st.Promise.Amount))
+					f.amount(r.Paid, r.PaidWei), r.Beneficiary, f.amount(r.Settled, r.SettledWei), f.amount(r.Promised, r.PromisedWei))
 				return nil
 			}
-			before, err := s.Client.ChannelState(ctx, st.Contract)
-			if err != nil {
-				return err
-			}
-			r, err := s.Client.Settle(ctx, st)
-			if err != nil {
-				return err
-			}
-			after, err := s.Client.ChannelState(ctx, st.Contract)
-			if err != nil {
-				return err
-			}
-			printTx(w, "settled consumer promise", r)
-			fmt.Fprintf(w, "paid %s to hermes %s; settled now %s of promised %s; channel balance %s\n",
-				f.amount(new(big.Int).Sub(after.Settled, before.Settled)), after.Hermes.Hex(), f.amount(after.Settled), f.amount(st.Promise.Amount), f.amount(after.Balance))
+			fmt.Fprintf(w, "paid %s to hermes %s; settled now %s of promised %s; channel balance %s\n", f.amount(r.Paid, r.PaidWei), r.Hermes,
+				f.amount(r.Settled, r.SettledWei), f.amount(r.Promised, r.PromisedWei), f.amount(r.ChannelBalance, r.ChannelBalanceWei))
 			return nil
 		},
 	}
@@ -373,22 +366,12 @@ func newAccountBeneficiaryCmd(f *accountFlags) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			if c := f.daemon(cmd); c != nil {
-				if done, err := f.daemonHandled(f.beneficiaryViaDaemon(cmd, c, ben)); done {
-					return err
-				}
-			}
-			s, err := f.session(cmd, true)
-			if err != nil {
-				return err
-			}
-			defer s.Close()
-			return f.withSigner(cmd, s.id, func(sg identity.Signer) error {
-				r, err := s.Client.SetBeneficiary(cmd.Context(), sg, ben, s.Hermes, nil)
+			return f.withAccounts(cmd, true, true, func(api accountAPI, id common.Address) error {
+				r, err := api.SetBeneficiary(cmd.Context(), id, ben)
 				if err != nil {
 					return err
 				}
-				printTx(cmd.OutOrStdout(), "beneficiary of "+s.id.Hex()+" is now "+ben.Hex(), r)
+				printTx(cmd.OutOrStdout(), "beneficiary of "+id.Hex()+" is now "+r.Beneficiary, r.TxDTO)
 				return nil
 			})
 		},
@@ -411,57 +394,43 @@ into the file: in a real session only the provider knows it until it is paid.`,
 			if out == "" {
 				return errors.New("--out FILE is required")
 			}
-			am, err := money.ParseMYST(amount)
-			if err != nil {
+			var req node.PromiseRequest
+			var err error
+			if req.Amount, err = money.ParseMYST(amount); err != nil {
 				return fmt.Errorf("--amount: %w", err)
 			}
-			fe, err := money.ParseMYST(fee)
-			if err != nil {
+			if req.Fee, err = money.ParseMYST(fee); err != nil {
 				return fmt.Errorf("--fee: %w", err)
 			}
-			var pre [32]byte
 			if preimage != "" {
 				b, err := hexutil.Decode(preimage)
 				if err != nil || len(b) != 32 {
 					return errors.New("--preimage: want 0x + 64 hex digits")
 				}
-				copy(pre[:], b)
-			} else if _, err := rand.Read(pre[:]); err != nil {
-				return err
+				req.Preimage = (*[32]byte)(b)
+			}
+			if provider != "" {
+				p, err := identity.ParseAddress(provider)
+				if err != nil {
+					return fmt.Errorf("--provider: %w", err)
+				}
+				req.Provider = &p
 			}
 			s, err := f.session(cmd, false)
 			if err != nil {
 				return err
 			}
 			defer s.Close()
-			st := chain.Settlement{ChainID: s.Client.Deployment().ChainID, Preimage: pre}
-			st.Promise = payments.Promise{ChainID: new(big.Int).SetUint64(st.ChainID), Amount: am, Fee: fe, Hashlock: payments.Hashlock(pre[:])}
-			if provider != "" {
-				p, err := identity.ParseAddress(provider)
-				if err != nil {
-					return fmt.Errorf("--provider: %w", err)
-				}
-				st.Kind, st.Contract, st.Provider = chain.KindProvider, s.Hermes, p
-				st.Promise.ChannelID = payments.ProviderChannelID(p, s.Hermes)
-			} else {
-				st.Kind, st.Contract = chain.KindConsumer, s.Client.ChannelAddress(s.id, s.Hermes)
-				st.Promise.ChannelID = payments.ConsumerChannelID(st.Contract)
-			}
 			return f.withSigner(cmd, s.id, func(sg identity.Signer) error {
-				if err := st.Promise.Sign(sg); err != nil {
-					return err
-				}
-				data, err := json.MarshalIndent(st, "", "  ")
+				st, data, err := node.SignSettlement(s.Client, s.Hermes, sg, req)
 				if err != nil {
 					return err
 				}
-				if _, err := chain.DecodeSettlement(data); err != nil {
-					return fmt.Errorf("self-check of the promise file: %w", err)
-				}
-				if err := os.WriteFile(out, append(data, '\n'), 0o600); err != nil {
+				if err := os.WriteFile(out, data, 0o600); err != nil {
 					return err
 				}
-				fmt.Fprintf(cmd.OutOrStdout(), "%s promise for %s on channel %x signed by %s written to %s\n", st.Kind, f.amount(am), st.Promise.ChannelID, sg.Address().Hex(), out)
+				fmt.Fprintf(cmd.OutOrStdout(), "%s promise for %s on channel %x signed by %s written to %s\n", st.Kind,
+					f.amountWei(req.Amount), st.Promise.ChannelID, sg.Address().Hex(), out)
 				return nil
 			})
 		},
@@ -490,29 +459,26 @@ hermes can still settle promises it holds; afterwards 'myst account exit
 				return err
 			}
 			defer s.Close()
-			ctx := cmd.Context()
+			ctx, w := cmd.Context(), cmd.OutOrStdout()
 			ch := s.Client.ChannelAddress(s.id, s.Hermes)
-			w := cmd.OutOrStdout()
 			if finalize {
 				r, err := s.Client.FinalizeExit(ctx, ch)
-				if err != nil {
-					return err
+				if err == nil {
+					fmt.Fprintf(w, "exit finalized: tx %s (block %s, gas %d)\n", r.TxHash.Hex(), r.BlockNumber, r.GasUsed)
 				}
-				printTx(w, "exit finalized", r)
-				return nil
+				return err
 			}
 			return f.withSigner(cmd, s.id, func(sg identity.Signer) error {
 				r, err := s.Client.RequestExit(ctx, sg, ch, nil)
 				if err != nil {
 					return err
 				}
-				printTx(w, "exit requested", r)
+				fmt.Fprintf(w, "exit requested: tx %s (block %s, gas %d)\n", r.TxHash.Hex(), r.BlockNumber, r.GasUsed)
 				st, err := s.Client.ChannelState(ctx, ch)
-				if err != nil {
-					return err
+				if err == nil {
+					fmt.Fprintf(w, "finalize with 'myst account exit --finalize' from %s\n", st.ExitUnlockAt.Format("2006-01-02 15:04:05 MST"))
 				}
-				fmt.Fprintf(w, "finalize with 'myst account exit --finalize' from %s\n", st.ExitUnlockAt.Format("2006-01-02 15:04:05 MST"))
-				return nil
+				return err
 			})
 		},
 	}

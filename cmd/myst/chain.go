@@ -1,16 +1,12 @@
 package main
 
 import (
-	"errors"
 	"fmt"
 	"path/filepath"
 	"time"
 
-	"github.com/ethereum/go-ethereum/common"
-	"github.com/ethereum/go-ethereum/ethclient"
 	"github.com/spf13/cobra"
 
-	"github.com/openmyst/openmyst/chain"
 	"github.com/openmyst/openmyst/chain/devchain"
 	"github.com/openmyst/openmyst/identity"
 	"github.com/openmyst/openmyst/money"
@@ -108,11 +104,8 @@ never send real value to them.`,
 }
 
 func newChainDeployCmd(a *app) *cobra.Command {
-	var (
-		rpc, keyFile, out, supply, holder, minStake string
-		faucet                                      bool
-		exitTimelock, feeDelay                      time.Duration
-	)
+	cfg := node.DeployConfig{Log: a.log}
+	var supply, holder, minStake string
 	cmd := &cobra.Command{
 		Use:   "deploy",
 		Short: "Deploy the MYST token and the registry to any EVM chain",
@@ -123,64 +116,39 @@ the deployment JSON to --out for the other commands (--chain.deployment).
 Hermes hubs register themselves afterwards (myst hermes).`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			ctx := cmd.Context()
-			if keyFile == "" {
-				return errors.New("--chain.transactor-key-file is required (the deployer pays gas)")
+			if cfg.Out == "" {
+				cfg.Out = a.defaultDeploymentPath()
 			}
-			if out == "" {
-				out = a.defaultDeploymentPath()
-			}
-			sup, err := money.ParseMYST(supply)
-			if err != nil {
+			var err error
+			p := &cfg.Params
+			if p.Supply, err = money.ParseMYST(supply); err != nil {
 				return fmt.Errorf("--supply: %w", err)
 			}
-			ms, err := money.ParseMYST(minStake)
-			if err != nil {
+			if p.MinHermesStake, err = money.ParseMYST(minStake); err != nil {
 				return fmt.Errorf("--min-hermes-stake: %w", err)
 			}
-			var h common.Address
 			if holder != "" {
-				if h, err = identity.ParseAddress(holder); err != nil {
+				if p.Holder, err = identity.ParseAddress(holder); err != nil {
 					return fmt.Errorf("--holder: %w", err)
 				}
 			}
-			key, err := node.ReadKeyFile(keyFile)
+			dep, err := node.DeployContracts(cmd.Context(), cfg)
 			if err != nil {
 				return err
 			}
-			eth, err := ethclient.DialContext(ctx, rpc)
-			if err != nil {
-				return fmt.Errorf("dial %s: %w", rpc, err)
-			}
-			defer eth.Close()
-			tx, err := chain.NewTransactor(ctx, eth, key, a.log)
-			if err != nil {
-				return err
-			}
-			dep, err := chain.Deploy(ctx, tx, chain.DeployParams{
-				Faucet: faucet, Supply: sup, Holder: h, MinHermesStake: ms,
-				ExitTimelock: exitTimelock, FeeNoticeDelay: feeDelay,
-			})
-			if err != nil {
-				return err
-			}
-			if err := dep.Save(out); err != nil {
-				return err
-			}
-			w := cmd.OutOrStdout()
-			fmt.Fprintf(w, "deployed on chain %d (block %d)\n  token:    %s\n  registry: %s\n  deployment: %s\n", dep.ChainID, dep.DeployBlock, dep.Token.Hex(), dep.Registry.Hex(), out)
+			fmt.Fprintf(cmd.OutOrStdout(), "deployed on chain %d (block %d)\n  token:    %s\n  registry: %s\n  deployment: %s\n", dep.ChainID, dep.DeployBlock, dep.Token.Hex(), dep.Registry.Hex(), cfg.Out)
 			return nil
 		},
 	}
 	f := cmd.Flags()
-	f.StringVar(&rpc, "chain.rpc", "http://127.0.0.1:8545", "EVM JSON-RPC endpoint")
-	f.StringVar(&keyFile, "chain.transactor-key-file", "", "file with the deployer's hex private key")
-	f.StringVar(&out, "out", "", "deployment JSON to write (default <data-dir>/chain/deployment.json)")
+	f.StringVar(&cfg.RPC, "chain.rpc", "http://127.0.0.1:8545", "EVM JSON-RPC endpoint")
+	f.StringVar(&cfg.KeyFile, "chain.transactor-key-file", "", "file with the deployer's hex private key")
+	f.StringVar(&cfg.Out, "out", "", "deployment JSON to write (default <data-dir>/chain/deployment.json)")
 	f.StringVar(&supply, "supply", "0", "MYST minted to --holder at deployment")
 	f.StringVar(&holder, "holder", "", "receives --supply (default: the deployer)")
 	f.StringVar(&minStake, "min-hermes-stake", "100", "least MYST stake a hermes registers with")
-	f.BoolVar(&faucet, "faucet", false, "dev token: anyone may mint (never on a real network)")
-	f.DurationVar(&exitTimelock, "exit-timelock", 24*time.Hour, "consumer channel unilateral exit timelock")
-	f.DurationVar(&feeDelay, "fee-notice-delay", 7*24*time.Hour, "delay before a hermes fee change applies")
+	f.BoolVar(&cfg.Params.Faucet, "faucet", false, "dev token: anyone may mint (never on a real network)")
+	f.DurationVar(&cfg.Params.ExitTimelock, "exit-timelock", 24*time.Hour, "consumer channel unilateral exit timelock")
+	f.DurationVar(&cfg.Params.FeeNoticeDelay, "fee-notice-delay", 7*24*time.Hour, "delay before a hermes fee change applies")
 	return cmd
 }

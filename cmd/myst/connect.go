@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"io"
+	"math/big"
 	"net/http"
 	"text/tabwriter"
 	"time"
@@ -100,14 +101,10 @@ func printStatus(w io.Writer, st tequilapi.ConnectionStatus) error {
 		state = "ended " + st.Error
 	}
 	wei := func(s string) string {
-		v, err := money.ParseMYST("0")
-		if err != nil {
-			return s
+		if v, ok := new(big.Int).SetString(s, 10); ok {
+			return money.FormatMYST(v) + " MYST"
 		}
-		if _, ok := v.SetString(s, 10); !ok {
-			return s
-		}
-		return money.FormatMYST(v) + " MYST"
+		return s
 	}
 	fmt.Fprintf(tw, "state\t%s\nprovider\t%s (%s)\nsocks5\t%s\nduration\t%s\nbytes\t%d down, %d up\nspent\t%s\nrate\t%s per hour\n",
 		state, st.Provider, st.Country, st.SOCKS, (time.Duration(st.DurationSeconds * float64(time.Second))).Round(time.Second),

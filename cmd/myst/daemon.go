@@ -2,20 +2,17 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net"
-	"net/http"
 	"strconv"
-	"time"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	"github.com/openmyst/openmyst/buildinfo"
 	"github.com/openmyst/openmyst/identity"
 	"github.com/openmyst/openmyst/node"
 	"github.com/openmyst/openmyst/p2p"
-	"github.com/openmyst/openmyst/storage"
 	"github.com/openmyst/openmyst/tequilapi"
 	"github.com/openmyst/openmyst/tequilapi/client"
 )
@@ -27,6 +24,42 @@ type daemonFlags struct {
 	disc        discoveryFlags
 	serve       serveFlags
 	cons        consumerFlags
+}
+
+// daemonChainFlags configure the daemon's one chain source, shared by the
+// account routes and the consumer.
+type daemonChainFlags struct {
+	rpc, deployment, txKeyFile, hermes string
+}
+
+func (f *daemonChainFlags) register(fs *pflag.FlagSet) {
+	fs.StringVar(&f.rpc, "chain.rpc", "http://127.0.0.1:8545", "EVM JSON-RPC endpoint of the node (account routes, the consumer's channel)")
+	fs.StringVar(&f.deployment, "chain.deployment", "", "contract deployment JSON (default <data-dir>/chain/deployment.json)")
+	fs.StringVar(&f.txKeyFile, "chain.transactor-key-file", "", "file with the hex private key paying gas (default on dev deployments: the dev transactor account; without one, the account routes are read-only)")
+	fs.StringVar(&f.hermes, "chain.hermes", "", "hermes contract of the identities' channels (default: the deployment's hermes)")
+}
+
+// config is the chain source the flags describe.
+func (f daemonChainFlags) config(a *app) (node.ChainConfig, error) {
+	return a.chainConfig(f.rpc, f.deployment, f.txKeyFile, f.hermes, "chain.hermes")
+}
+
+// chainConfig is the chain source of --chain.rpc, --chain.deployment
+// (default <data-dir>/chain/deployment.json), the transactor key file and
+// the hermes flag named hermesFlag.
+func (a *app) chainConfig(rpc, deployment, keyFile, hermes, hermesFlag string) (node.ChainConfig, error) {
+	cfg := node.ChainConfig{RPC: rpc, Deployment: deployment, TransactorKeyFile: keyFile, Log: a.log}
+	if cfg.Deployment == "" {
+		cfg.Deployment = a.defaultDeploymentPath()
+	}
+	if hermes != "" {
+		h, err := identity.ParseAddress(hermes)
+		if err != nil {
+			return cfg, fmt.Errorf("--%s: %w", hermesFlag, err)
+		}
+		cfg.Hermes = h
+	}
+	return cfg, nil
 }
 
 // consumerFlags configure the daemon's consumer (PUT /connection).
@@ -60,14 +93,14 @@ and send the token as "Authorization: Bearer <token>".`,
 	f.disc.register(fs)
 	s := &f.serve
 	fs.BoolVar(&s.on, "provider.serve", false, "serve paid WireGuard sessions on the daemon's p2p host (like myst service): registers --provider.identity, announces its proposal (--location.*, --price.*) and adds GET /earnings, POST /settle")
-	fs.StringVar(&s.hermesURL, "provider.hermes-url", "http://127.0.0.1:4060", "hermes API of the served provider: https://..., or http:// to loopback")
-	s.hermesTLS.register(fs, "provider.hermes-")
-	fs.StringVar(&s.exitMode, "exit.mode", "userspace", "exit mode of the served provider: userspace (no privileges) or kernel")
-	fs.StringSliceVar(&s.allow, "exit.allow", nil, "extra exit allow rules of the served provider, e.g. \"tcp:127.0.0.1/32 port 8080\"")
-	fs.StringVar(&s.advertise, "wg.advertise", "127.0.0.1", "address consumers reach the served provider's WireGuard port at")
-	fs.Uint16Var(&s.wgPort, "wg.port", 51820, "WireGuard UDP port of the served provider")
-	fs.DurationVar(&s.payInterval, "payment.interval", 0, "invoice interval of the served provider (default 30s)")
-	fs.DurationVar(&s.payGrace, "payment.grace", 0, "how long an invoice may stay unpaid before the session ends (default 30s)")
+	fs.StringVar(&s.opt.HermesURL, "provider.hermes-url", "http://127.0.0.1:4060", "hermes API of the served provider: https://..., or http:// to loopback")
+	s.tls.register(fs, "provider.hermes-")
+	fs.StringVar(&s.opt.ExitMode, "exit.mode", "userspace", "exit mode of the served provider: userspace (no privileges) or kernel")
+	fs.StringSliceVar(&s.opt.Allow, "exit.allow", nil, "extra exit allow rules of the served provider, e.g. \"tcp:127.0.0.1/32 port 8080\"")
+	fs.StringVar(&s.opt.Advertise, "wg.advertise", "127.0.0.1", "address consumers reach the served provider's WireGuard port at")
+	fs.Uint16Var(&s.opt.WGPort, "wg.port", 51820, "WireGuard UDP port of the served provider")
+	fs.DurationVar(&s.opt.PayInterval, "payment.interval", 0, "invoice interval of the served provider (default 30s)")
+	fs.DurationVar(&s.opt.PayGrace, "payment.grace", 0, "how long an invoice may stay unpaid before the session ends (default 30s)")
 	c := &f.cons
 	fs.StringVar(&c.identity, "consumer.identity", "", "consumer identity paying for connections (default: the default identity)")
 	fs.StringVar(&c.passFile, "consumer.passphrase-file", "", "file with the consumer identity's passphrase (or $"+node.PassphraseEnv+")")
@@ -105,17 +138,18 @@ func (f *daemonFlags) config(a *app, cmd *cobra.Command) (node.DaemonConfig, err
 	prov.TTL = d.ttl
 	if d.announce {
 		prov.Announce = true
-		if prov.Offer, err = d.offer(); err != nil {
+		d.offer.ChainID = d.p2p.chainID
+		if prov.Offer, err = d.offer.Offer(); err != nil {
 			return cfg, err
 		}
 	}
 	if d.announce || f.serve.on { // (offer checked it when announcing)
-		if prov.Location, err = d.loc.config(); err != nil {
+		if prov.Location, err = d.offer.Location.Config(); err != nil {
 			return cfg, fmt.Errorf("--provider.serve: %w", err)
 		}
 	}
 	if f.serve.on {
-		f.serve.priceHour, f.serve.priceGiB = d.priceHour, d.priceGiB
+		f.serve.opt.PriceHour, f.serve.opt.PriceGiB = d.offer.PriceHour, d.offer.PriceGiB
 		pc, err := f.serve.config()
 		if err != nil {
 			return cfg, err
@@ -145,40 +179,13 @@ func (a *app) showPassword(cmd *cobra.Command) func(string) {
 	}
 }
 
-// identityManager opens the keystore; db may be nil (default identity then
-// not remembered).
-func (a *app) identityManager(db *storage.DB) (*identity.Manager, error) {
-	return node.NewIdentityManager(a.dataDir, db, a.lightScrypt)
-}
-
 // tequilapiURL is the base URL of the configured Tequilapi.
 func (a *app) tequilapiURL() string {
 	return "http://" + net.JoinHostPort(a.tequilapiAddress, strconv.Itoa(a.tequilapiPort))
 }
 
-// errNoDaemon means no daemon answers for this data dir.
-var errNoDaemon = errors.New("no running daemon for this data dir")
-
 // daemonClient returns a logged-in Tequilapi client when a daemon for this
-// data dir is running: its password file exists, the configured address
-// answers /healthcheck and the password logs in. Otherwise errNoDaemon.
+// data dir is running (client.Daemon); otherwise client.ErrNoDaemon.
 func (a *app) daemonClient(ctx context.Context) (*client.Client, error) {
-	pw, err := tequilapi.ReadPassword(a.passwordFile())
-	if err != nil {
-		return nil, errNoDaemon
-	}
-	c, err := client.New(a.tequilapiURL(), &http.Client{Timeout: 2 * time.Minute})
-	if err != nil {
-		return nil, err
-	}
-	hctx, cancel := context.WithTimeout(ctx, 2*time.Second)
-	defer cancel()
-	if _, err := c.Healthcheck(hctx); err != nil {
-		return nil, errNoDaemon
-	}
-	if _, err := c.Login(hctx, pw); err != nil {
-		a.log.Debug("daemon answers but login with the password file failed", "err", err)
-		return nil, errNoDaemon
-	}
-	return c, nil
+	return client.Daemon(ctx, a.tequilapiURL(), a.passwordFile(), a.log)
 }

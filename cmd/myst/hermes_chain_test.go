@@ -1,6 +1,10 @@
 package main
 
-import "testing"
+import (
+	"testing"
+
+	"github.com/openmyst/openmyst/node"
+)
 
 // TestConfirmationsFor: -1 picks 0 on dev deployments and a real depth
 // elsewhere; other negatives are refused.
@@ -10,10 +14,10 @@ func TestConfirmationsFor(t *testing.T) {
 		dev  bool
 		want uint64
 		ok   bool
-	}{{-1, true, 0, true}, {-1, false, defaultConfirmations, true}, {3, false, 3, true}, {0, false, 0, true}, {-2, true, 0, false}} {
-		got, err := confirmationsFor(c.flag, c.dev)
+	}{{-1, true, 0, true}, {-1, false, node.DefaultConfirmations, true}, {3, false, 3, true}, {0, false, 0, true}, {-2, true, 0, false}} {
+		got, err := node.ConfirmationsFor(c.flag, c.dev)
 		if (err == nil) != c.ok || got != c.want {
-			t.Errorf("confirmationsFor(%d, %v) = %d, %v", c.flag, c.dev, got, err)
+			t.Errorf("ConfirmationsFor(%d, %v) = %d, %v", c.flag, c.dev, got, err)
 		}
 	}
 }

@@ -4,9 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"os"
-	"path/filepath"
 	"strings"
 
 	"github.com/ethereum/go-ethereum/common"
@@ -16,7 +14,6 @@ import (
 
 	"github.com/openmyst/openmyst/identity"
 	"github.com/openmyst/openmyst/node"
-	"github.com/openmyst/openmyst/storage"
 	"github.com/openmyst/openmyst/tequilapi"
 )
 
@@ -43,7 +40,7 @@ func (a *app) completeIdentity(_ *cobra.Command, args []string, _ string) ([]str
 	if len(args) > 0 {
 		return nil, cobra.ShellCompDirectiveNoFileComp
 	}
-	m, err := a.identityManager(nil)
+	m, err := node.NewIdentityManager(a.dataDir, nil, a.lightScrypt)
 	if err != nil {
 		return nil, cobra.ShellCompDirectiveError
 	}
@@ -65,24 +62,42 @@ func newIdentitySetDefaultCmd(a *app) *cobra.Command {
 		Args:              cobra.ExactArgs(1),
 		ValidArgsFunction: a.completeIdentity,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			ctx := cmd.Context()
 			addr, err := identity.ParseAddress(args[0])
 			if err != nil {
 				return err
 			}
-			if c, err := a.daemonClient(ctx); err == nil {
-				if _, err := c.SetDefault(ctx, addr); err != nil {
+			return a.withIdentities(cmd, true, func(api identityAPI) error {
+				if _, err := api.SetDefault(cmd.Context(), addr); err != nil {
 					return err
 				}
-			} else if err := a.withLocalIdentities(true, func(m *identity.Manager) error {
-				return m.SetDefault(ctx, addr)
-			}); err != nil {
-				return err
-			}
-			fmt.Fprintf(cmd.OutOrStdout(), "default identity: %s\n", addr.Hex())
-			return nil
+				fmt.Fprintf(cmd.OutOrStdout(), "default identity: %s\n", addr.Hex())
+				return nil
+			})
 		},
 	}
+}
+
+// identityAPI is what the identity commands do with identities: a running
+// daemon's Tequilapi client and a local tequilapi.Identities over the
+// keystore both implement it.
+type identityAPI interface {
+	Identities(ctx context.Context) ([]tequilapi.IdentityDTO, error)
+	CreateIdentity(ctx context.Context, passphrase string, setDefault bool) (tequilapi.IdentityDTO, error)
+	Identity(ctx context.Context, id common.Address) (tequilapi.IdentityDTO, error)
+	SetDefault(ctx context.Context, id common.Address) (tequilapi.IdentityDTO, error)
+	Unlock(ctx context.Context, id common.Address, passphrase string) (tequilapi.IdentityDTO, error)
+	Sign(ctx context.Context, id common.Address, message string) ([]byte, error)
+}
+
+// withIdentities runs fn on the running daemon's identities, or else on the
+// keystore directly (needDB: see withLocalIdentities).
+func (a *app) withIdentities(cmd *cobra.Command, needDB bool, fn func(identityAPI) error) error {
+	if c, err := a.daemonClient(cmd.Context()); err == nil {
+		return fn(c)
+	}
+	return a.withLocalIdentities(needDB, func(m *identity.Manager) error {
+		return fn(&tequilapi.Identities{IDs: m})
+	})
 }
 
 // readPassphrase gets a passphrase from file, env or a terminal prompt.
@@ -122,39 +137,43 @@ func readPassphrase(cmd *cobra.Command, file, prompt string, confirm bool) (stri
 	return pw, nil
 }
 
-// withLocalIdentities opens storage (for the default identity) and the
-// keystore and runs fn. needDB says whether a locked database is an
-// error; if not, fn runs without remembering the default.
+// withLocalIdentities opens the keystore (node.OpenIdentities) and runs fn.
 func (a *app) withLocalIdentities(needDB bool, fn func(m *identity.Manager) error) error {
-	if err := a.ensureDataDir(); err != nil {
-		return err
-	}
-	db, err := storage.Open(filepath.Join(a.dataDir, storage.FileName))
-	switch {
-	case err == nil:
-		defer db.Close()
-	case errors.Is(err, storage.ErrLocked) && !needDB:
-		db = nil
-	default:
-		return err
-	}
-	m, err := a.identityManager(db)
+	m, closeIDs, err := node.OpenIdentities(a.dataDir, a.lightScrypt, needDB)
 	if err != nil {
 		return err
 	}
-	defer m.LockAll()
+	defer closeIDs()
 	return fn(m)
 }
 
-func printIdentity(w io.Writer, id string, isDefault, unlocked bool) {
-	var tags []string
-	if isDefault {
-		tags = append(tags, "default")
+// unlocked makes sure id is unlocked in api, with the passphrase from
+// passFile, $MYST_PASSPHRASE or a prompt if it is not.
+func unlocked(cmd *cobra.Command, api identityAPI, id common.Address, passFile string) error {
+	got, err := api.Identity(cmd.Context(), id)
+	if err != nil || got.Unlocked {
+		return err
 	}
-	if unlocked {
-		tags = append(tags, "unlocked")
+	pw, err := readPassphrase(cmd, passFile, "Passphrase for "+id.Hex(), false)
+	if err != nil {
+		return err
 	}
-	fmt.Fprintf(w, "%s\t%s\n", id, strings.Join(tags, ","))
+	_, err = api.Unlock(cmd.Context(), id, pw)
+	return err
+}
+
+// defaultIdentity is api's default identity.
+func defaultIdentity(ctx context.Context, api identityAPI) (common.Address, error) {
+	ids, err := api.Identities(ctx)
+	if err != nil {
+		return common.Address{}, err
+	}
+	for _, id := range ids {
+		if id.Default {
+			return identity.ParseAddress(id.ID)
+		}
+	}
+	return common.Address{}, errors.New("no --identity and no default identity")
 }
 
 func newIdentityNewCmd(a *app) *cobra.Command {
@@ -170,25 +189,12 @@ func newIdentityNewCmd(a *app) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			if c, err := a.daemonClient(ctx); err == nil {
-				id, err := c.CreateIdentity(ctx, pw, setDefault)
+			return a.withIdentities(cmd, true, func(api identityAPI) error {
+				id, err := api.CreateIdentity(ctx, pw, setDefault)
 				if err != nil {
 					return err
 				}
 				fmt.Fprintln(cmd.OutOrStdout(), id.ID)
-				return nil
-			}
-			return a.withLocalIdentities(true, func(m *identity.Manager) error {
-				id, err := m.New(ctx, pw)
-				if err != nil {
-					return err
-				}
-				if setDefault && !id.Default {
-					if err := m.SetDefault(ctx, id.Address); err != nil {
-						return err
-					}
-				}
-				fmt.Fprintln(cmd.OutOrStdout(), id.Address.Hex())
 				return nil
 			})
 		},
@@ -204,27 +210,19 @@ func newIdentityListCmd(a *app) *cobra.Command {
 		Short: "List identities: address and flags (default, unlocked)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			ctx := cmd.Context()
-			out := cmd.OutOrStdout()
-			if c, err := a.daemonClient(ctx); err == nil {
-				ids, err := c.Identities(ctx)
-				if err != nil {
-					return err
-				}
+			return a.withIdentities(cmd, true, func(api identityAPI) error {
+				ids, err := api.Identities(cmd.Context())
 				for _, id := range ids {
-					printIdentity(out, id.ID, id.Default, id.Unlocked)
+					var tags []string
+					if id.Default {
+						tags = append(tags, "default")
+					}
+					if id.Unlocked {
+						tags = append(tags, "unlocked")
+					}
+					fmt.Fprintf(cmd.OutOrStdout(), "%s\t%s\n", id.ID, strings.Join(tags, ","))
 				}
-				return nil
-			}
-			return a.withLocalIdentities(true, func(m *identity.Manager) error {
-				ids, err := m.List(ctx)
-				if err != nil {
-					return err
-				}
-				for _, id := range ids {
-					printIdentity(out, id.Address.Hex(), id.Default, id.Unlocked)
-				}
-				return nil
+				return err
 			})
 		},
 	}
@@ -274,7 +272,7 @@ func newIdentityExportCmd(a *app) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			m, err := a.identityManager(nil)
+			m, err := node.NewIdentityManager(a.dataDir, nil, a.lightScrypt)
 			if err != nil {
 				return err
 			}
@@ -314,66 +312,21 @@ func newIdentitySignCmd(a *app) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			msg := args[1]
-			if c, err := a.daemonClient(ctx); err == nil {
-				return signViaDaemon(ctx, cmd, passFile, addr, msg, c)
-			}
-			pw, err := readPassphrase(cmd, passFile, "Passphrase of "+addr.Hex(), false)
-			if err != nil {
+			// Unlocked in the daemon, or (always, locally) after asking.
+			return a.withIdentities(cmd, false, func(api identityAPI) error {
+				if err := unlocked(cmd, api, addr, passFile); err != nil {
+					return err
+				}
+				sig, err := api.Sign(ctx, addr, args[1])
+				if err == nil {
+					fmt.Fprintln(cmd.OutOrStdout(), hexutil.Encode(sig))
+				}
 				return err
-			}
-			m, err := a.identityManager(nil)
-			if err != nil {
-				return err
-			}
-			defer m.LockAll()
-			if err := m.Unlock(addr, pw); err != nil {
-				return err
-			}
-			s, err := m.Signer(addr)
-			if err != nil {
-				return err
-			}
-			sig, err := s.Sign([]byte(msg))
-			if err != nil {
-				return err
-			}
-			fmt.Fprintln(cmd.OutOrStdout(), hexutil.Encode(sig))
-			return nil
+			})
 		},
 	}
 	cmd.Flags().StringVar(&passFile, "passphrase-file", "", "read the passphrase from this file (if the identity must be unlocked)")
 	return cmd
-}
-
-type daemonSigner interface {
-	Identity(ctx context.Context, id common.Address) (tequilapi.IdentityDTO, error)
-	Unlock(ctx context.Context, id common.Address, passphrase string) (tequilapi.IdentityDTO, error)
-	Sign(ctx context.Context, id common.Address, message string) ([]byte, error)
-}
-
-// signViaDaemon signs with the daemon, unlocking the identity there first
-// if it is locked.
-func signViaDaemon(ctx context.Context, cmd *cobra.Command, passFile string, addr common.Address, msg string, c daemonSigner) error {
-	id, err := c.Identity(ctx, addr)
-	if err != nil {
-		return err
-	}
-	if !id.Unlocked {
-		pw, err := readPassphrase(cmd, passFile, "Passphrase of "+addr.Hex(), false)
-		if err != nil {
-			return err
-		}
-		if _, err := c.Unlock(ctx, addr, pw); err != nil {
-			return err
-		}
-	}
-	sig, err := c.Sign(ctx, addr, msg)
-	if err != nil {
-		return err
-	}
-	fmt.Fprintln(cmd.OutOrStdout(), hexutil.Encode(sig))
-	return nil
 }
 
 func newIdentityVerifyCmd(a *app) *cobra.Command {

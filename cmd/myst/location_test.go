@@ -53,15 +53,14 @@ func testGeoDB(t *testing.T) string {
 	return p
 }
 
-func geoOffer(t *testing.T, f discoveryFlags) (market.Location, error) {
+func geoOffer(t *testing.T, lo node.LocationOptions) (market.Location, error) {
 	t.Helper()
-	f.priceHour, f.priceGiB, f.p2p.chainID = "0.01", "0.2", 1337
-	f.hermes = []string{"0x00000000000000000000000000000000000000aa"}
-	p, err := f.offer()
+	f := node.OfferOptions{ChainID: 1337, Location: lo, PriceHour: "0.01", PriceGiB: "0.2", Hermes: []string{"0x00000000000000000000000000000000000000aa"}}
+	p, err := f.Offer()
 	if err != nil {
 		return market.Location{}, err
 	}
-	lc, err := f.loc.config()
+	lc, err := f.Location.Config()
 	if err != nil {
 		return market.Location{}, err
 	}
@@ -81,14 +80,14 @@ func geoOffer(t *testing.T, f discoveryFlags) (market.Location, error) {
 // overrides its field; bad files and private addresses are refused.
 func TestOfferGeoIP(t *testing.T) {
 	db := testGeoDB(t)
-	loc, err := geoOffer(t, discoveryFlags{loc: locationFlags{db: db, ip: "203.0.113.7"}})
+	loc, err := geoOffer(t, node.LocationOptions{DB: db, IP: "203.0.113.7"})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if want := (market.Location{Country: "NL", City: "Amsterdam", ASN: 64500, IPType: market.IPResidential}); loc != want {
 		t.Fatalf("location %+v, want %+v", loc, want)
 	}
-	loc, err = geoOffer(t, discoveryFlags{loc: locationFlags{country: "be", city: "Brussels", asn: 7, ipType: "mobile", db: db, ip: "203.0.113.7"}})
+	loc, err = geoOffer(t, node.LocationOptions{Country: "be", City: "Brussels", ASN: 7, IPType: "mobile", DB: db, IP: "203.0.113.7"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -96,16 +95,16 @@ func TestOfferGeoIP(t *testing.T) {
 		t.Fatalf("overridden location %+v, want %+v", loc, want)
 	}
 	// Not in the database: the flags alone, or an error without a country.
-	if loc, err = geoOffer(t, discoveryFlags{loc: locationFlags{country: "AT", db: db, ip: "198.51.100.1"}}); err != nil || loc.Country != "AT" || loc.ASN != 0 {
+	if loc, err = geoOffer(t, node.LocationOptions{Country: "AT", DB: db, IP: "198.51.100.1"}); err != nil || loc.Country != "AT" || loc.ASN != 0 {
 		t.Fatalf("miss: %+v %v", loc, err)
 	}
-	if _, err = geoOffer(t, discoveryFlags{loc: locationFlags{db: db, ip: "198.51.100.1"}}); err == nil || !strings.Contains(err.Error(), "--location.country") {
+	if _, err = geoOffer(t, node.LocationOptions{DB: db, IP: "198.51.100.1"}); err == nil || !strings.Contains(err.Error(), "--location.country") {
 		t.Fatalf("miss without country: %v", err)
 	}
 	// Without --location.ip the host's addresses decide, after bootstrap;
 	// a loopback-only host has no public address, so the flags stay.
-	f := discoveryFlags{loc: locationFlags{country: "SE", db: db}}
-	lc, err := f.loc.config()
+	f := node.LocationOptions{Country: "SE", DB: db}
+	lc, err := f.Config()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -125,22 +124,22 @@ func TestOfferGeoIP(t *testing.T) {
 	if err := os.WriteFile(bad, []byte("not a database"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	for name, f := range map[string]discoveryFlags{
-		"private ip":        {loc: locationFlags{db: db, ip: "10.1.2.3"}},
-		"bad ip":            {loc: locationFlags{db: db, ip: "203.0.113"}},
-		"ip without db":     {loc: locationFlags{country: "DE", ip: "203.0.113.7"}},
-		"asn db without db": {loc: locationFlags{country: "DE", asnDB: db}},
-		"corrupt db":        {loc: locationFlags{db: bad, ip: "203.0.113.7"}},
-		"missing db":        {loc: locationFlags{db: bad + ".missing", ip: "203.0.113.7"}},
+	for name, f := range map[string]node.LocationOptions{
+		"private ip":        {DB: db, IP: "10.1.2.3"},
+		"bad ip":            {DB: db, IP: "203.0.113"},
+		"ip without db":     {Country: "DE", IP: "203.0.113.7"},
+		"asn db without db": {Country: "DE", ASNDB: db},
+		"corrupt db":        {DB: bad, IP: "203.0.113.7"},
+		"missing db":        {DB: bad + ".missing", IP: "203.0.113.7"},
 		"no country no db":  {},
-		"bad ip type":       {loc: locationFlags{ipType: "cloud", db: db, ip: "203.0.113.7"}},
+		"bad ip type":       {IPType: "cloud", DB: db, IP: "203.0.113.7"},
 	} {
 		_, err := geoOffer(t, f)
 		if err == nil {
 			t.Errorf("%s: accepted", name)
 			continue
 		}
-		if (name == "corrupt db" || name == "missing db") && !strings.Contains(err.Error(), f.loc.db) {
+		if (name == "corrupt db" || name == "missing db") && !strings.Contains(err.Error(), f.DB) {
 			t.Errorf("%s: error does not name the file: %v", name, err)
 		}
 	}

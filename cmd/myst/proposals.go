@@ -1,11 +1,8 @@
 package main
 
 import (
-	"context"
-	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"net/url"
 	"strings"
 	"text/tabwriter"
@@ -14,9 +11,8 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
-	"github.com/openmyst/openmyst/discovery"
 	"github.com/openmyst/openmyst/market"
-	"github.com/openmyst/openmyst/p2p"
+	"github.com/openmyst/openmyst/node"
 )
 
 // p2pFlags are the libp2p settings shared by `myst proposals` and the
@@ -74,10 +70,9 @@ matching the filters, cheapest per GiB first. Prices are in MYST.`,
 			if err != nil {
 				return err
 			}
-			if wait <= 0 || wait > 5*time.Minute {
-				return fmt.Errorf("--wait %s: want (0, 5m]", wait)
-			}
-			ps, err := collectProposals(cmd.Context(), a.log, pf, wait, filter)
+			ps, err := node.CollectProposals(cmd.Context(), node.ProposalsQuery{
+				ListenAddrs: pf.listen, Bootstrap: pf.bootstrap, ChainID: pf.chainID, Wait: wait, Filter: filter, Log: a.log,
+			})
 			if err != nil {
 				return err
 			}
@@ -104,44 +99,6 @@ matching the filters, cheapest per GiB first. Prices are in MYST.`,
 	fs.StringVar(&hermes, "hermes", "", "only providers accepting this hermes (0x...)")
 	fs.StringVar(&sortBy, "sort", "", "order: price (per GiB, default), price-hour or provider")
 	return cmd
-}
-
-// collectProposals runs a temporary consumer node: it bootstraps, pulls
-// the current proposals from its peers, listens on the topic for wait and
-// returns the matches.
-func collectProposals(ctx context.Context, log *slog.Logger, pf p2pFlags, wait time.Duration, filter market.Filter) ([]market.Proposal, error) {
-	boot, err := p2p.ParseBootstrap(pf.bootstrap)
-	if err != nil {
-		return nil, err
-	}
-	if len(boot) == 0 {
-		return nil, errors.New("no --p2p.bootstrap peers: give at least one peer of the network")
-	}
-	node, err := p2p.New(p2p.Config{ListenAddrs: pf.listen, Bootstrap: boot, DHTMode: p2p.DHTClient, Log: log})
-	if err != nil {
-		return nil, err
-	}
-	defer node.Close()
-	svc, err := discovery.New(node.Host, discovery.Config{ValidatorConfig: discovery.ValidatorConfig{ChainID: pf.chainID}, Log: log})
-	if err != nil {
-		return nil, err
-	}
-	defer svc.Close()
-	deadline, cancel := context.WithTimeout(ctx, wait)
-	defer cancel()
-	if err := node.Bootstrap(deadline); err != nil {
-		return nil, err
-	}
-	n := svc.SyncConnected(deadline, 3)
-	log.Debug("proposals pulled from peers", "new", n)
-	<-deadline.Done()
-	if err := ctx.Err(); err != nil {
-		return nil, err
-	}
-	if s := svc.Stats(); s.Rejected() > 0 {
-		log.Info("invalid proposals dropped", "count", s.Rejected())
-	}
-	return svc.Cache().Query(filter), nil
 }
 
 func printProposalTable(w io.Writer, ps []market.Proposal) error {

@@ -98,35 +98,3 @@ func TestProposalsEndToEnd(t *testing.T) {
 	}
 	mysttest.Stop(t, boot, bootLines)
 }
-
-func TestDiscoveryOfferFlags(t *testing.T) {
-	good := discoveryFlags{loc: locationFlags{country: "de", ipType: "hosting"}, priceHour: "0.01", priceGiB: "0.2",
-		hermes: []string{"0x00000000000000000000000000000000000000aa"}}
-	good.p2p.chainID = 1337
-	p, err := good.offer()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if p.Location.Country != "DE" || p.Location.IPType != market.IPHosting || p.Price.PerGiB.MYST() != "0.2" || p.Access.Kind != market.AccessPublic {
-		t.Fatalf("offer = %+v", p)
-	}
-	for name, mut := range map[string]func(f *discoveryFlags){
-		"no country":  func(f *discoveryFlags) { f.loc.country = "" },
-		"bad country": func(f *discoveryFlags) { f.loc.country = "XX" },
-		"bad ip type": func(f *discoveryFlags) { f.loc.ipType = "cloud" },
-		"bad price":   func(f *discoveryFlags) { f.priceGiB = "-1" },
-		"no hermes":   func(f *discoveryFlags) { f.hermes = nil },
-		"bad hermes":  func(f *discoveryFlags) { f.hermes = []string{"0x12"} },
-		"bad allow":   func(f *discoveryFlags) { f.accessList = []string{"nope"} },
-		"float hour":  func(f *discoveryFlags) { f.priceHour = "1e-3" },
-		"long city":   func(f *discoveryFlags) { f.loc.city = strings.Repeat("x", market.MaxCityLen+1) },
-		"dup allowed": func(f *discoveryFlags) { f.accessList = []string{good.hermes[0], good.hermes[0]} },
-		"zero hermes": func(f *discoveryFlags) { f.hermes = []string{"0x0000000000000000000000000000000000000000"} },
-	} {
-		f := good
-		mut(&f)
-		if _, err := f.offer(); err == nil {
-			t.Errorf("%s: accepted", name)
-		}
-	}
-}

@@ -2,11 +2,9 @@ package main
 
 import (
 	"fmt"
-	"io"
 	"log/slog"
 	"os"
 	"path/filepath"
-	"strings"
 
 	"github.com/spf13/cobra"
 
@@ -114,37 +112,12 @@ func (a *app) setup(cmd *cobra.Command) error {
 	}
 	level, _ := fl.GetString("log-level")
 	format, _ := fl.GetString("log-format")
-	log, err := newLogger(cmd.ErrOrStderr(), level, format)
+	log, err := config.NewLogger(cmd.ErrOrStderr(), level, format)
 	if err != nil {
 		return err
 	}
 	a.log = log
 	slog.SetDefault(log)
-	return nil
-}
-
-// newLogger builds the slog logger for --log-level and --log-format.
-func newLogger(w io.Writer, level, format string) (*slog.Logger, error) {
-	var lv slog.Level
-	if err := lv.UnmarshalText([]byte(level)); err != nil {
-		return nil, fmt.Errorf("--log-level %q: want debug, info, warn or error", level)
-	}
-	opts := &slog.HandlerOptions{Level: lv}
-	switch strings.ToLower(format) {
-	case "text":
-		return slog.New(slog.NewTextHandler(w, opts)), nil
-	case "json":
-		return slog.New(slog.NewJSONHandler(w, opts)), nil
-	default:
-		return nil, fmt.Errorf("--log-format %q: want text or json", format)
-	}
-}
-
-// ensureDataDir creates the data dir (mode 0700) if needed.
-func (a *app) ensureDataDir() error {
-	if err := os.MkdirAll(a.dataDir, 0o700); err != nil {
-		return fmt.Errorf("create data dir: %w", err)
-	}
 	return nil
 }
 

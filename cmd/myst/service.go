@@ -4,9 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/http"
-	"net/netip"
 	"path/filepath"
-	"time"
 
 	"github.com/ethereum/go-ethereum/common"
 	"github.com/spf13/cobra"
@@ -15,76 +13,29 @@ import (
 	"github.com/openmyst/openmyst/buildinfo"
 	"github.com/openmyst/openmyst/chain"
 	"github.com/openmyst/openmyst/identity"
-	"github.com/openmyst/openmyst/market"
-	"github.com/openmyst/openmyst/money"
 	"github.com/openmyst/openmyst/node"
 	"github.com/openmyst/openmyst/p2p"
-	mystsession "github.com/openmyst/openmyst/session"
-	"github.com/openmyst/openmyst/storage"
 	"github.com/openmyst/openmyst/tequilapi"
 	"github.com/openmyst/openmyst/tequilapi/client"
-	"github.com/openmyst/openmyst/tunnel"
 )
 
 // serveFlags configure a provider serving paid sessions: `myst service`
 // and `myst daemon --provider.serve` (each declares them under its own
 // names).
 type serveFlags struct {
-	on                    bool
-	hermesURL, exitMode   string
-	hermesTLS             hermesTLSFlags
-	advertise             string
-	allow                 []string
-	wgPort                uint16
-	payInterval, payGrace time.Duration
-	priceHour, priceGiB   string
+	on  bool
+	opt node.ServeOptions
+	tls hermesTLSFlags
 }
 
 // config is the provider configuration the flags describe (without
 // identity, chain, p2p host and locator).
 func (f *serveFlags) config() (node.ProviderConfig, error) {
-	var cfg node.ProviderConfig
-	mode, err := tunnel.ParseMode(f.exitMode)
-	if err != nil {
-		return cfg, err
+	var err error
+	if f.opt.HermesTLS, err = f.tls.load(); err != nil {
+		return node.ProviderConfig{}, err
 	}
-	price, err := parsePrice(f.priceHour, f.priceGiB)
-	if err != nil {
-		return cfg, err
-	}
-	adv, err := netip.ParseAddr(f.advertise)
-	if err != nil {
-		return cfg, fmt.Errorf("--wg.advertise: %w", err)
-	}
-	var rules []tunnel.Rule
-	for _, a := range f.allow {
-		r, err := tunnel.ParseRule(a)
-		if err != nil {
-			return cfg, fmt.Errorf("--exit.allow: %w", err)
-		}
-		rules = append(rules, r)
-	}
-	ht, err := f.hermesTLS.load()
-	if err != nil {
-		return cfg, err
-	}
-	return node.ProviderConfig{
-		HermesURL: f.hermesURL, HermesTLS: ht, Price: price, WGPort: f.wgPort, AdvertiseAddr: adv, Allow: rules, ExitMode: mode,
-		Payment: node.Payment{Interval: f.payInterval, Grace: f.payGrace},
-	}, nil
-}
-
-// parsePrice parses --price.per-hour and --price.per-gib.
-func parsePrice(hour, gib string) (market.Price, error) {
-	ph, err := money.ParseMYST(hour)
-	if err != nil {
-		return market.Price{}, fmt.Errorf("--price.per-hour: %w", err)
-	}
-	pg, err := money.ParseMYST(gib)
-	if err != nil {
-		return market.Price{}, fmt.Errorf("--price.per-gib: %w", err)
-	}
-	return market.Price{PerHour: money.MustAmount(ph), PerGiB: money.MustAmount(pg)}, nil
+	return f.opt.Config()
 }
 
 func newServiceCmd(a *app) *cobra.Command {
@@ -92,7 +43,7 @@ func newServiceCmd(a *app) *cobra.Command {
 	var (
 		sf                serveFlags
 		bootstrap, listen []string
-		loc               locationFlags
+		loc               node.LocationOptions
 		api               bool
 	)
 	cmd := &cobra.Command{
@@ -115,7 +66,7 @@ GET /earnings and POST /settle.`,
 			if err != nil {
 				return err
 			}
-			lc, err := loc.config()
+			lc, err := loc.Config()
 			if err != nil {
 				return err
 			}
@@ -146,7 +97,7 @@ GET /earnings and POST /settle.`,
 				p := svc.Provider()
 				l := p.Location()
 				fmt.Fprintf(out, "provider %s serving: %s, %s MYST/h, %s MYST/GiB, wireguard %s, peer %s\n",
-					signer.Address().Hex(), l.Country, sf.priceHour, sf.priceGiB, p.Exit.Endpoint(), p.P2P.ID())
+					signer.Address().Hex(), l.Country, sf.opt.PriceHour, sf.opt.PriceGiB, p.Exit.Endpoint(), p.P2P.ID())
 				fmt.Fprintf(out, "  location: country %s, city %q, asn %d, ip type %s\n", l.Country, l.City, l.ASN, l.IPType)
 				for _, a := range p.P2P.Multiaddrs() {
 					fmt.Fprintf(out, "  p2p: %s\n", a)
@@ -155,15 +106,13 @@ GET /earnings and POST /settle.`,
 					<-ctx.Done()
 					return nil
 				}
-				srv, err := node.NewAPI(tequilapi.Config{
+				srv, err := node.ServiceAPI(tequilapi.Config{
 					Address: a.tequilapiAddress, Port: a.tequilapiPort, PasswordFile: a.passwordFile(),
 					Version: buildinfo.String(), Log: a.log,
-				}, a.showPassword(cmd))
+				}, a.showPassword(cmd), svc)
 				if err != nil {
 					return err
 				}
-				srv.Add(tequilapi.SessionRoutes(node.HistoryAPI{History: func() *mystsession.History { return p.History }}, a.log)...)
-				srv.Add(tequilapi.EarningsRoutes(svc, a.log)...)
 				ln, err := srv.Listen()
 				if err != nil {
 					return err
@@ -178,20 +127,20 @@ GET /earnings and POST /settle.`,
 	fl.StringVar(&f.identity, "identity", "", "provider identity (default: the default identity)")
 	fl.StringVar(&f.passFile, "passphrase-file", "", "file holding the identity passphrase (or $MYST_PASSPHRASE)")
 	fl.StringVar(&f.hermes, "hermes.contract", "", "accepted hermes contract (default: the deployment's hermes)")
-	fl.StringVar(&sf.hermesURL, "hermes.url", "http://127.0.0.1:4060", "hermes API: https://..., or http:// to loopback")
-	sf.hermesTLS.register(fl, "hermes.")
+	fl.StringVar(&sf.opt.HermesURL, "hermes.url", "http://127.0.0.1:4060", "hermes API: https://..., or http:// to loopback")
+	sf.tls.register(fl, "hermes.")
 	fl.StringSliceVar(&bootstrap, "p2p.bootstrap", nil, "bootstrap peers: /ip4/.../tcp/PORT/p2p/PEERID, comma separated")
 	fl.StringSliceVar(&listen, "p2p.listen", []string{"/ip4/0.0.0.0/tcp/4001", "/ip4/0.0.0.0/udp/4001/quic-v1"}, "libp2p listen multiaddrs")
-	fl.StringVar(&sf.exitMode, "exit-mode", "userspace", "exit mode: userspace (gVisor netstack, no privileges) or kernel")
-	loc.register(fl, "")
-	fl.StringVar(&sf.priceHour, "price.per-hour", "0.005", "price per hour in MYST")
-	fl.StringVar(&sf.priceGiB, "price.per-gib", "0.1", "price per GiB in MYST")
-	fl.StringVar(&sf.advertise, "wg.advertise", "127.0.0.1", "address consumers reach the WireGuard port at (your public IP)")
-	fl.Uint16Var(&sf.wgPort, "wg.port", 51820, "WireGuard UDP port")
-	fl.StringSliceVar(&sf.allow, "exit.allow", nil, "extra exit allow rules, e.g. \"tcp:127.0.0.1/32 port 8080\" (use sparingly)")
+	fl.StringVar(&sf.opt.ExitMode, "exit-mode", "userspace", "exit mode: userspace (gVisor netstack, no privileges) or kernel")
+	registerLocation(fl, &loc, "")
+	fl.StringVar(&sf.opt.PriceHour, "price.per-hour", "0.005", "price per hour in MYST")
+	fl.StringVar(&sf.opt.PriceGiB, "price.per-gib", "0.1", "price per GiB in MYST")
+	fl.StringVar(&sf.opt.Advertise, "wg.advertise", "127.0.0.1", "address consumers reach the WireGuard port at (your public IP)")
+	fl.Uint16Var(&sf.opt.WGPort, "wg.port", 51820, "WireGuard UDP port")
+	fl.StringSliceVar(&sf.opt.Allow, "exit.allow", nil, "extra exit allow rules, e.g. \"tcp:127.0.0.1/32 port 8080\" (use sparingly)")
 	fl.BoolVar(&api, "service.api", true, "serve GET /sessions, GET /earnings and POST /settle on the Tequilapi address")
-	fl.DurationVar(&sf.payInterval, "payment.interval", 0, "invoice interval (default 30s)")
-	fl.DurationVar(&sf.payGrace, "payment.grace", 0, "how long an invoice may stay unpaid before the session ends (default 30s)")
+	fl.DurationVar(&sf.opt.PayInterval, "payment.interval", 0, "invoice interval (default 30s)")
+	fl.DurationVar(&sf.opt.PayGrace, "payment.grace", 0, "how long an invoice may stay unpaid before the session ends (default 30s)")
 	cmd.AddCommand(newServiceSettleCmd(a))
 	return cmd
 }
@@ -223,29 +172,18 @@ func newServiceSettleCmd(a *app) *cobra.Command {
 				return err
 			}
 			defer s.Close()
-			db, err := storage.Open(filepath.Join(a.dataDir, "provider", storage.FileName))
-			if err != nil {
-				return fmt.Errorf("provider database: %w", err)
-			}
-			defer db.Close()
 			ht, err := hermesTLS.load()
 			if err != nil {
 				return err
 			}
-			st, err := node.NewSettler(ctx, db, s.Client, s.Hermes, hermesURL, ht, s.id)
+			e, res, err := node.SettleStored(ctx, filepath.Join(a.dataDir, "provider"), s.Chain, hermesURL, ht, s.id)
+			if e.Earned != nil {
+				fmt.Fprintf(out, "earned %s, settled %s, unsettled %s\n", f.amountWei(e.Earned), f.amountWei(e.Settled), f.amountWei(e.Unsettled))
+			}
 			if err != nil {
 				return err
 			}
-			e, err := st.Earnings(ctx)
-			if err != nil {
-				return err
-			}
-			fmt.Fprintf(out, "earned %s, settled %s, unsettled %s\n", f.amount(e.Earned), f.amount(e.Settled), f.amount(e.Unsettled))
-			res, err := st.Settle(ctx)
-			if err != nil {
-				return err
-			}
-			fmt.Fprintf(out, "settled %s cumulative: tx %s\n", f.amount(res.Amount), res.Tx.Hex())
+			fmt.Fprintf(out, "settled %s cumulative: tx %s\n", f.amountWei(res.Amount), res.Tx.Hex())
 			return nil
 		},
 	}

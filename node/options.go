@@ -1,0 +1,187 @@
+package node
+
+import (
+	"errors"
+	"fmt"
+	"net/netip"
+	"strings"
+	"time"
+
+	"github.com/ethereum/go-ethereum/common"
+
+	"github.com/openmyst/openmyst/geoip"
+	"github.com/openmyst/openmyst/identity"
+	"github.com/openmyst/openmyst/market"
+	"github.com/openmyst/openmyst/money"
+	"github.com/openmyst/openmyst/tunnel"
+)
+
+// LocationOptions are a provider's location settings as an operator gives
+// them (the --location.* flags bind here): an optional GeoIP database and
+// the address to look up, and the fields that override detection.
+type LocationOptions struct {
+	// Country (ISO 3166-1 alpha-2, any case), City, ASN and IPType
+	// override the database (and are the whole location without one).
+	Country, City, IPType string
+	ASN                   uint32
+	// IP is the public address to look up; DB and ASNDB are MaxMind-format
+	// database files.
+	IP, DB, ASNDB string
+}
+
+// Config checks the options (without opening a database) and returns the
+// LocationConfig they describe.
+func (o LocationOptions) Config() (LocationConfig, error) {
+	ov := geoip.Override{Country: strings.ToUpper(o.Country), City: o.City, ASN: o.ASN}
+	if o.IPType != "" {
+		t, err := market.ParseIPType(o.IPType)
+		if err != nil {
+			return LocationConfig{}, fmt.Errorf("--location.ip-type: %w", err)
+		}
+		ov.IPType = t
+	}
+	c := LocationConfig{Override: ov, DB: o.DB, ASNDB: o.ASNDB}
+	if err := ov.Validate(); err != nil {
+		return c, err
+	}
+	if o.DB == "" {
+		if o.Country == "" {
+			return c, errors.New("give --location.country (ISO 3166-1 alpha-2), or --location.geoip-db to detect it")
+		}
+		if o.IP != "" || o.ASNDB != "" {
+			return c, errors.New("--location.ip and --location.geoip-asn-db need --location.geoip-db")
+		}
+	}
+	if o.IP != "" {
+		ip, err := netip.ParseAddr(o.IP)
+		if err != nil {
+			return c, fmt.Errorf("--location.ip: %w", err)
+		}
+		if !geoip.Public(ip) {
+			return c, fmt.Errorf("--location.ip %s is not a public address", ip)
+		}
+		c.IP = ip
+	}
+	return c, nil
+}
+
+// ParsePrice parses a price per hour and per GiB in MYST.
+func ParsePrice(hour, gib string) (market.Price, error) {
+	ph, err := money.ParseMYST(hour)
+	if err != nil {
+		return market.Price{}, fmt.Errorf("--price.per-hour: %w", err)
+	}
+	pg, err := money.ParseMYST(gib)
+	if err != nil {
+		return market.Price{}, fmt.Errorf("--price.per-gib: %w", err)
+	}
+	return market.Price{PerHour: money.MustAmount(ph), PerGiB: money.MustAmount(pg)}, nil
+}
+
+// OfferOptions are what a provider announces, as an operator gives them.
+type OfferOptions struct {
+	// ChainID is the chain whose proposals the network gossips.
+	ChainID uint64
+	// Location decides the proposal's location.
+	Location LocationOptions
+	// PriceHour and PriceGiB are MYST decimals.
+	PriceHour, PriceGiB string
+	// Hermes are the accepted hermes ids (at least one).
+	Hermes []string
+	// Allow, when set, serves only these consumer identities.
+	Allow []string
+}
+
+// Offer builds and checks the provider's proposal template (its
+// location is provisional until detection).
+func (o OfferOptions) Offer() (market.Proposal, error) {
+	var p market.Proposal
+	lc, err := o.Location.Config()
+	if err != nil {
+		return p, fmt.Errorf("--provider.announce: %w", err)
+	}
+	price, err := ParsePrice(o.PriceHour, o.PriceGiB)
+	if err != nil {
+		return p, err
+	}
+	if len(o.Hermes) == 0 {
+		return p, errors.New("--provider.announce needs --provider.hermes")
+	}
+	hermes, err := parseAddrs(o.Hermes)
+	if err != nil {
+		return p, fmt.Errorf("--provider.hermes: %w", err)
+	}
+	access := market.AccessPolicy{Kind: market.AccessPublic}
+	if len(o.Allow) > 0 {
+		allow, err := parseAddrs(o.Allow)
+		if err != nil {
+			return p, fmt.Errorf("--provider.allow: %w", err)
+		}
+		access = market.AccessPolicy{Kind: market.AccessAllowList, Allow: allow}
+	}
+	p = market.Proposal{Version: market.ProposalVersion, ChainID: o.ChainID, ServiceType: market.ServiceWireGuard,
+		Location: lc.Provisional(), Price: price, Hermes: hermes, Access: access}
+	return p, p.ValidateOffer()
+}
+
+func parseAddrs(ss []string) ([]common.Address, error) {
+	out := make([]common.Address, 0, len(ss))
+	for _, s := range ss {
+		a, err := identity.ParseAddress(strings.TrimSpace(s))
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, a)
+	}
+	return out, nil
+}
+
+// ServeOptions are a served provider's settings as an operator gives them
+// (`myst service` and `myst daemon --provider.serve` bind their flags
+// here, each under its own names).
+type ServeOptions struct {
+	// HermesURL is the hermes API; HermesTLS says how to trust it.
+	HermesURL string
+	HermesTLS HermesTLS
+	// ExitMode is "userspace" or "kernel".
+	ExitMode string
+	// Advertise is the address consumers reach WGPort at.
+	Advertise string
+	WGPort    uint16
+	// Allow are extra exit allow rules (tunnel.ParseRule).
+	Allow []string
+	// PayInterval and PayGrace tune invoicing (0: defaults).
+	PayInterval, PayGrace time.Duration
+	// PriceHour and PriceGiB are MYST decimals.
+	PriceHour, PriceGiB string
+}
+
+// Config is the provider configuration the options describe (without
+// identity, chain, p2p host and locator).
+func (o ServeOptions) Config() (ProviderConfig, error) {
+	var cfg ProviderConfig
+	mode, err := tunnel.ParseMode(o.ExitMode)
+	if err != nil {
+		return cfg, err
+	}
+	price, err := ParsePrice(o.PriceHour, o.PriceGiB)
+	if err != nil {
+		return cfg, err
+	}
+	adv, err := netip.ParseAddr(o.Advertise)
+	if err != nil {
+		return cfg, fmt.Errorf("--wg.advertise: %w", err)
+	}
+	var rules []tunnel.Rule
+	for _, a := range o.Allow {
+		r, err := tunnel.ParseRule(a)
+		if err != nil {
+			return cfg, fmt.Errorf("--exit.allow: %w", err)
+		}
+		rules = append(rules, r)
+	}
+	return ProviderConfig{
+		HermesURL: o.HermesURL, HermesTLS: o.HermesTLS, Price: price, WGPort: o.WGPort, AdvertiseAddr: adv, Allow: rules, ExitMode: mode,
+		Payment: Payment{Interval: o.PayInterval, Grace: o.PayGrace},
+	}, nil
+}

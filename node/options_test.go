@@ -1,0 +1,41 @@
+package node
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/openmyst/openmyst/market"
+)
+
+// TestOfferOptions: the announce options build a valid proposal; each bad
+// option is refused.
+func TestOfferOptions(t *testing.T) {
+	good := OfferOptions{ChainID: 1337, Location: LocationOptions{Country: "de", IPType: "hosting"}, PriceHour: "0.01", PriceGiB: "0.2",
+		Hermes: []string{"0x00000000000000000000000000000000000000aa"}}
+	p, err := good.Offer()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.Location.Country != "DE" || p.Location.IPType != market.IPHosting || p.Price.PerGiB.MYST() != "0.2" || p.Access.Kind != market.AccessPublic {
+		t.Fatalf("offer = %+v", p)
+	}
+	for name, mut := range map[string]func(f *OfferOptions){
+		"no country":  func(f *OfferOptions) { f.Location.Country = "" },
+		"bad country": func(f *OfferOptions) { f.Location.Country = "XX" },
+		"bad ip type": func(f *OfferOptions) { f.Location.IPType = "cloud" },
+		"bad price":   func(f *OfferOptions) { f.PriceGiB = "-1" },
+		"no hermes":   func(f *OfferOptions) { f.Hermes = nil },
+		"bad hermes":  func(f *OfferOptions) { f.Hermes = []string{"0x12"} },
+		"bad allow":   func(f *OfferOptions) { f.Allow = []string{"nope"} },
+		"float hour":  func(f *OfferOptions) { f.PriceHour = "1e-3" },
+		"long city":   func(f *OfferOptions) { f.Location.City = strings.Repeat("x", market.MaxCityLen+1) },
+		"dup allowed": func(f *OfferOptions) { f.Allow = []string{good.Hermes[0], good.Hermes[0]} },
+		"zero hermes": func(f *OfferOptions) { f.Hermes = []string{"0x0000000000000000000000000000000000000000"} },
+	} {
+		f := good
+		mut(&f)
+		if _, err := f.Offer(); err == nil {
+			t.Errorf("%s: accepted", name)
+		}
+	}
+}
