@@ -80,6 +80,13 @@ func Unmarshal(data []byte, v any) error {
 // exactly fields, and returns its members. Errors wrap ErrSyntax,
 // ErrNotObject or ErrTrailingData, or are a *FieldError.
 func Object(data []byte, fields ...string) (map[string]json.RawMessage, error) {
+	return ObjectOptional(data, fields, nil)
+}
+
+// ObjectOptional is Object where the keys in optional may also be absent
+// (fields a newer protocol version added); present, they must not be null
+// either.
+func ObjectOptional(data []byte, fields, optional []string) (map[string]json.RawMessage, error) {
 	dec := json.NewDecoder(bytes.NewReader(data))
 	tok, err := dec.Token()
 	if err != nil {
@@ -88,8 +95,11 @@ func Object(data []byte, fields ...string) (map[string]json.RawMessage, error) {
 	if d, ok := tok.(json.Delim); !ok || d != '{' {
 		return nil, ErrNotObject
 	}
-	want := make(map[string]bool, len(fields))
+	want := make(map[string]bool, len(fields)+len(optional))
 	for _, f := range fields {
+		want[f] = true
+	}
+	for _, f := range optional {
 		want[f] = true
 	}
 	out := make(map[string]json.RawMessage, len(fields))

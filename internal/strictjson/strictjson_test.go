@@ -88,3 +88,17 @@ func FuzzObject(f *testing.F) {
 		}
 	})
 }
+
+func TestObjectOptional(t *testing.T) {
+	for in, want := range map[string]error{
+		`{"a":1}`:          nil,
+		`{"a":1,"b":2}`:    nil,
+		`{"b":2}`:          ErrMissingField,
+		`{"a":1,"b":null}`: ErrNullField,
+		`{"a":1,"c":3}`:    ErrUnknownField,
+	} {
+		if _, err := ObjectOptional([]byte(in), []string{"a"}, []string{"b"}); !errors.Is(err, want) {
+			t.Errorf("%s: %v, want %v", in, err, want)
+		}
+	}
+}

@@ -102,15 +102,18 @@ func truncate(s string, n int) string {
 	return s[:n] + "..."
 }
 
-// fieldSet is the exact JSON keys a struct type defines (sorted) and the
-// index of the field behind each.
+// fieldSet is the exact JSON keys a struct type defines (sorted), those
+// of them that may be absent, and the index of the field behind each.
 type fieldSet struct {
-	names []string
-	index map[string]int
+	names    []string
+	optional []string
+	all      []string // names, then optional
+	index    map[string]int
 }
 
 // fieldSets caches a fieldSet per struct type. Every field of every
-// message is required.
+// message is required except those tagged omitempty (fields added in a
+// minor protocol version, which older peers never send).
 var fieldSets sync.Map // reflect.Type -> *fieldSet
 
 func jsonFields(t reflect.Type) *fieldSet {
@@ -120,33 +123,43 @@ func jsonFields(t reflect.Type) *fieldSet {
 	set := &fieldSet{index: make(map[string]int, t.NumField())}
 	for i := 0; i < t.NumField(); i++ {
 		f := t.Field(i)
-		name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
+		name, opts, _ := strings.Cut(f.Tag.Get("json"), ",")
 		if !f.IsExported() || name == "-" || name == "" {
 			continue
 		}
 		set.index[name] = i
-		set.names = append(set.names, name)
+		if opts == "omitempty" {
+			set.optional = append(set.optional, name)
+		} else {
+			set.names = append(set.names, name)
+		}
 	}
 	sort.Strings(set.names)
+	sort.Strings(set.optional)
+	set.all = append(append(set.all, set.names...), set.optional...)
 	fieldSets.Store(t, set)
 	return set
 }
 
 // decodeObject decodes data, which must be exactly one JSON object, into the
 // struct v points to. Keys must match the struct's json names exactly (case
-// included), appear once, and all be present and non-null
-// (strictjson.Object); each value must decode into its field's type.
+// included), appear once, and all be present (but for omitempty ones) and
+// non-null (strictjson.ObjectOptional); each value must decode into its field's type.
 // Errors name the field.
 func decodeObject(data []byte, v any) error {
 	sv := reflect.ValueOf(v).Elem()
 	fields := jsonFields(sv.Type())
-	members, err := strictjson.Object(data, fields.names...)
+	members, err := strictjson.ObjectOptional(data, fields.names, fields.optional)
 	if err != nil {
 		return objectError(err)
 	}
-	for _, key := range fields.names {
+	for _, key := range fields.all {
+		raw, ok := members[key]
+		if !ok {
+			continue // an absent optional field
+		}
 		fv := sv.Field(fields.index[key])
-		if err := json.Unmarshal(members[key], fv.Addr().Interface()); err != nil {
+		if err := json.Unmarshal(raw, fv.Addr().Interface()); err != nil {
 			var te *json.UnmarshalTypeError
 			if errors.As(err, &te) {
 				return malformed(ErrInvalid, "%s: JSON %s does not fit %s", key, te.Value, te.Type)

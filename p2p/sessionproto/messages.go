@@ -19,6 +19,17 @@ import (
 // change that old peers cannot decode gets a new major version.
 const ProtocolID = "/openmyst/session/1.0.0"
 
+// ProtocolICE is version 1.1 of the session protocol: SessionRequest and
+// SessionResponse may carry an ICE offer (the "ice" fields). A provider
+// serves both versions on one handler; a consumer asks for ProtocolICE
+// first and sends an offer only when the provider agreed to it, so a 1.0
+// provider, whose strict decoder refuses the unknown field, keeps working
+// with the static WireGuard endpoint.
+const ProtocolICE = "/openmyst/session/1.1.0"
+
+// Protocols are the versions a consumer offers, best first.
+var Protocols = []string{ProtocolICE, ProtocolID}
+
 // ServiceWireGuard is the only service type this protocol version opens.
 const ServiceWireGuard = "wireguard"
 
@@ -38,6 +49,8 @@ const (
 	MaxDNSServers = 4
 	// MaxServiceTypeLen is the longest service type name.
 	MaxServiceTypeLen = 32
+	// MaxICEJSON is the largest embedded ICE offer (nat/ice.MaxOfferSize).
+	MaxICEJSON = 8 << 10
 )
 
 // Type names a message on the wire (the envelope's "type").
@@ -91,6 +104,13 @@ type SessionRequest struct {
 	Nonce Nonce `json:"nonce"`
 	// IssuedAt is when the consumer made the request, in Unix seconds.
 	IssuedAt int64 `json:"issued_at"`
+	// ICE is the consumer's ICE offer (nat/ice.Offer as a JSON object of
+	// at most MaxICEJSON bytes), or empty: then the consumer uses the
+	// provider's static WireGuard endpoint. Only on ProtocolICE streams.
+	// The signature covers it. This package checks its size and that it
+	// is a JSON object; the session layer decodes and validates it with
+	// nat/ice.DecodeOffer before sending a packet to any candidate.
+	ICE json.RawMessage `json:"ice,omitempty"`
 	// Signature is the consumer's 65-byte signature over Digest.
 	Signature hexutil.Bytes `json:"signature"`
 }
@@ -134,7 +154,7 @@ func (m *SessionRequest) Validate() error {
 	if len(m.Signature) != signatureLength {
 		return fmt.Errorf("signature: %d bytes, want %d", len(m.Signature), signatureLength)
 	}
-	return nil
+	return checkICE(m.ICE)
 }
 
 // SessionResponse is the provider's answer to an accepted SessionRequest:
@@ -153,6 +173,10 @@ type SessionResponse struct {
 	// DNS are the DNS servers the consumer should use inside the tunnel
 	// (may be empty).
 	DNS []netip.Addr `json:"dns"`
+	// ICE is the provider's ICE offer when the request carried one and the
+	// provider runs ICE (see SessionRequest.ICE), else empty: the consumer
+	// then uses Endpoint.
+	ICE json.RawMessage `json:"ice,omitempty"`
 }
 
 // Type implements Message.
@@ -191,7 +215,7 @@ func (m *SessionResponse) Validate() error {
 			return fmt.Errorf("dns[%d]: %q is not a usable address", i, a)
 		}
 	}
-	return nil
+	return checkICE(m.ICE)
 }
 
 // Invoice carries a provider invoice in the payments package's JSON wire
@@ -385,6 +409,22 @@ func checkEndpoint(ep string) error {
 		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '.') {
 			return fmt.Errorf("host %q is neither an IP address nor a DNS name", host)
 		}
+	}
+	return nil
+}
+
+// checkICE accepts an absent ICE offer or one JSON object of at most
+// MaxICEJSON bytes.
+func checkICE(raw json.RawMessage) error {
+	if raw == nil {
+		return nil
+	}
+	if len(raw) > MaxICEJSON {
+		return fmt.Errorf("ice: %d bytes, more than %d", len(raw), MaxICEJSON)
+	}
+	trimmed := bytes.TrimSpace(raw)
+	if len(trimmed) == 0 || trimmed[0] != '{' || !json.Valid(trimmed) {
+		return fmt.Errorf("ice: not a JSON object")
 	}
 	return nil
 }

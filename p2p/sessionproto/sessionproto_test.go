@@ -53,6 +53,20 @@ func signedRequest(t testing.TB) *SessionRequest {
 	return req
 }
 
+// sampleICE is an ICE offer as nat/ice encodes one.
+const sampleICE = `{"ufrag":"abcdEFGH","pwd":"0123456789abcdefghijklmn","candidates":["1 1 udp 2130706431 25.0.1.2 40000 typ host"]}`
+
+// signedICERequest is a protocol 1.1 request with an ICE offer.
+func signedICERequest(t testing.TB) *SessionRequest {
+	t.Helper()
+	req := signedRequest(t)
+	req.ICE = json.RawMessage(sampleICE)
+	if err := req.Sign(testSigner(t, 0x11)); err != nil {
+		t.Fatal(err)
+	}
+	return req
+}
+
 func sampleMessages(t testing.TB) []Message {
 	return []Message{
 		signedRequest(t),
@@ -70,6 +84,16 @@ func sampleMessages(t testing.TB) []Message {
 		&Destroy{Reason: "consumer disconnected"},
 		&Error{Code: CodeOvercharge, Message: "invoice total 120 > fair 100"},
 		&Error{Code: CodeCapacity, Message: ""},
+		signedICERequest(t),
+		&SessionResponse{
+			SessionID:     SessionID{9, 8, 7, 6, 5, 4, 3, 2, 1, 0, 1, 2, 3, 4, 5, 6},
+			ProviderWGKey: Key{0xff, 1},
+			Endpoint:      "25.0.1.3:51820",
+			ConsumerAddrs: []netip.Prefix{netip.MustParsePrefix("10.182.0.2/32")},
+			ProviderAddr:  netip.MustParseAddr("10.182.0.1"),
+			DNS:           []netip.Addr{},
+			ICE:           json.RawMessage(sampleICE),
+		},
 	}
 }
 
@@ -405,6 +429,7 @@ func TestDigestCoversEveryField(t *testing.T) {
 		"wgkey":    func(r *SessionRequest) { r.WGPublicKey[31] ^= 1 },
 		"nonce":    func(r *SessionRequest) { r.Nonce[15] ^= 1 },
 		"issuedAt": func(r *SessionRequest) { r.IssuedAt++ },
+		"ice":      func(r *SessionRequest) { r.ICE = json.RawMessage(sampleICE) },
 	}
 	for name, edit := range edits {
 		r := *base
@@ -412,6 +437,70 @@ func TestDigestCoversEveryField(t *testing.T) {
 		if r.Digest() == d0 {
 			t.Errorf("digest does not cover %s", name)
 		}
+	}
+}
+
+func TestICEOffer(t *testing.T) {
+	req := signedICERequest(t)
+	d := req.Digest()
+	other := *req
+	other.ICE = json.RawMessage(strings.Replace(sampleICE, "25.0.1.2", "25.0.1.9", 1))
+	if other.Digest() == d {
+		t.Fatal("digest does not cover the ICE offer's candidates")
+	}
+	// The digest is over the wire form: whitespace the encoder removes
+	// does not change it, so a signature survives the round trip.
+	spaced := *req
+	spaced.ICE = json.RawMessage(strings.ReplaceAll(sampleICE, ",", " , "))
+	if spaced.Digest() != d {
+		t.Fatal("digest depends on whitespace the wire form does not carry")
+	}
+	payload, err := Encode(&spaced)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := Decode(payload)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := got.(*SessionRequest).VerifySignature(); err != nil {
+		t.Fatalf("signature after the round trip: %v", err)
+	}
+	// Tampering with the offer breaks the signature.
+	tampered := strings.Replace(string(payload), "25.0.1.2", "25.0.1.9", 1)
+	m, err := Decode([]byte(tampered))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := m.(*SessionRequest).VerifySignature(); !errors.Is(err, identity.ErrBadSignature) {
+		t.Fatalf("tampered offer: %v, want a bad signature", err)
+	}
+
+	bad := map[string]json.RawMessage{
+		"array":     json.RawMessage(`["x"]`),
+		"string":    json.RawMessage(`"x"`),
+		"empty":     json.RawMessage(` `),
+		"truncated": json.RawMessage(`{"ufrag":`),
+		"oversize":  json.RawMessage(`{"x":"` + strings.Repeat("a", MaxICEJSON) + `"}`),
+	}
+	for name, raw := range bad {
+		r := *req
+		r.ICE = raw
+		if err := r.Validate(); err == nil {
+			t.Errorf("request with %s ICE validated", name)
+		}
+		resp := sampleMessages(t)[9].(*SessionResponse)
+		resp.ICE = raw
+		if err := resp.Validate(); err == nil {
+			t.Errorf("response with %s ICE validated", name)
+		}
+	}
+	// ICE is optional on the wire (1.0 peers never send it); a null is not.
+	if _, err := Decode([]byte(strings.Replace(string(payload), `"ice":`+sampleICE+`,`, ``, 1))); err != nil {
+		t.Fatalf("request without ice: %v", err)
+	}
+	if _, err := Decode([]byte(strings.Replace(string(payload), `"ice":`+sampleICE, `"ice":null`, 1))); !errors.Is(err, ErrMissingField) {
+		t.Fatalf("ice null: %v, want ErrMissingField", err)
 	}
 }
 

@@ -3,6 +3,7 @@ package sessionproto
 import (
 	"crypto/rand"
 	"encoding/binary"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"math/big"
@@ -27,9 +28,13 @@ const requestDomain = "openmyst/session-request/v1"
 //	          consumer(20) || provider(20) || hermes(20) ||
 //	          uint8(len(serviceType)) || serviceType || proposalSeq(uint64) ||
 //	          pricePerHour(uint256) || pricePerGiB(uint256) ||
-//	          wgPublicKey(32) || nonce(16) || issuedAt(int64))
+//	          wgPublicKey(32) || nonce(16) || issuedAt(int64)
+//	          [ || 0x01 || keccak256(ice) ])
 //
-// Integers are big-endian, fixed width as written. Signature is excluded.
+// Integers are big-endian, fixed width as written. The ICE part is present
+// only when the request carries an offer (so a request without one has the
+// digest of protocol 1.0); ice is the offer exactly as Encode puts it on
+// the wire (compact JSON). Signature is excluded.
 func (m *SessionRequest) Digest() [32]byte {
 	buf := make([]byte, 0, 256)
 	buf = append(buf, requestDomain...)
@@ -49,9 +54,24 @@ func (m *SessionRequest) Digest() [32]byte {
 	buf = append(buf, m.WGPublicKey[:]...)
 	buf = append(buf, m.Nonce[:]...)
 	buf = binary.BigEndian.AppendUint64(buf, uint64(m.IssuedAt))
+	if len(m.ICE) > 0 {
+		buf = append(buf, 0x01)
+		buf = append(buf, crypto.Keccak256(wireJSON(m.ICE))...)
+	}
 	var d [32]byte
 	copy(d[:], crypto.Keccak256(buf))
 	return d
+}
+
+// wireJSON returns raw as json.Marshal writes it inside a message
+// (compacted), or raw itself when it is not valid JSON (Validate refuses
+// such a request; the digest stays well-defined).
+func wireJSON(raw json.RawMessage) []byte {
+	b, err := json.Marshal(raw)
+	if err != nil {
+		return raw
+	}
+	return b
 }
 
 // Sign fills Consumer with the signer's identity, a fresh random Nonce when
