@@ -142,6 +142,19 @@ type Exit interface {
 	Close() error
 }
 
+// ConnAttacher is an Exit that can move an admitted peer onto a
+// connection of its own after AddPeer: the provider admits a consumer
+// before ICE has selected a path (the consumer needs the provider's answer
+// to start its checks), then attaches the ICE connection. Both exit modes
+// implement it.
+type ConnAttacher interface {
+	// AttachConn carries pub's datagrams over c from now on, instead of
+	// the device's UDP socket (or a connection attached before, which it
+	// closes). The exit owns c from the call on, closes it when the peer
+	// is removed, and on error. c must keep datagram boundaries.
+	AttachConn(pub PublicKey, c net.Conn) error
+}
+
 // Client is a consumer's connected tunnel in either mode.
 type Client interface {
 	// Stats returns the counters of the single provider peer.

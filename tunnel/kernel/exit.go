@@ -476,6 +476,27 @@ func (e *Exit) AddPeer(ctx context.Context, cfg tunnel.PeerConfig) error {
 	return nil
 }
 
+// AttachConn implements tunnel.ConnAttacher.
+func (e *Exit) AttachConn(pub tunnel.PublicKey, c net.Conn) error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.closed {
+		c.Close()
+		return fmt.Errorf("attach connection to %s: %w", pub, tunnel.ErrClosed)
+	}
+	cfg, ok := e.peers[pub]
+	if !ok {
+		c.Close()
+		return fmt.Errorf("attach connection to %s: %w", pub, tunnel.ErrUnknownPeer)
+	}
+	cfg.Conn = c
+	if err := e.dev.setPeer(cfg); err != nil {
+		return fmt.Errorf("attach connection to %s: %w", pub, err)
+	}
+	e.peers[pub] = cfg
+	return nil
+}
+
 // removeLimit deletes the rate-limit rules and limited-set elements of
 // peer. Caller holds e.mu.
 func (e *Exit) removeLimit(ctx context.Context, peer tunnel.PeerConfig) error {

@@ -308,6 +308,37 @@ func (e *Exit) AddPeer(ctx context.Context, cfg tunnel.PeerConfig) error {
 	return nil
 }
 
+// AttachConn implements tunnel.ConnAttacher.
+func (e *Exit) AttachConn(pub tunnel.PublicKey, c net.Conn) error {
+	e.mu.Lock()
+	p, ok := e.peers[pub]
+	closed := e.closed
+	var cfg tunnel.PeerConfig
+	if ok {
+		p.cfg.Conn = c
+		cfg = p.cfg
+	}
+	e.mu.Unlock()
+	switch {
+	case closed:
+		c.Close()
+		return fmt.Errorf("attach connection to %s: %w", pub, tunnel.ErrClosed)
+	case !ok:
+		c.Close()
+		return fmt.Errorf("attach connection to %s: %w", pub, tunnel.ErrUnknownPeer)
+	}
+	e.bind.Remove(pub.Hex()) // a connection attached before
+	if _, err := e.bind.Add(pub.Hex(), c); err != nil {
+		c.Close()
+		return fmt.Errorf("attach connection to %s: %w", pub, err)
+	}
+	if err := e.dev.IpcSet(tunnel.PeerUAPI(cfg)); err != nil {
+		e.bind.Remove(pub.Hex())
+		return fmt.Errorf("attach connection to %s: %w", pub, err)
+	}
+	return nil
+}
+
 // RemovePeer drops a consumer and ends its flows.
 func (e *Exit) RemovePeer(pub tunnel.PublicKey) error {
 	e.mu.Lock()

@@ -816,3 +816,74 @@ func TestPeerOverConnection(t *testing.T) {
 		t.Fatal("the exit's end of the connection is still open after RemovePeer")
 	}
 }
+
+// TestAttachConnAfterAdmission admits a peer without a connection (as a
+// provider does before ICE has selected a path), then attaches one: the
+// tunnel comes up over it.
+func TestAttachConnAfterAdmission(t *testing.T) {
+	body := make([]byte, 256<<10)
+	rand.Read(body)
+	srv := bodyServer(t, body)
+	port := srv.Listener.Addr().(*net.TCPAddr).Port
+	exitEnd, clientEnd := connbindtest.UDPPair(t)
+	pool, err := tunnel.NewAddressPool(tunnel.DefaultPoolV4, tunnel.DefaultPoolV6)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ek, _ := tunnel.GenerateKey()
+	v4, v6 := pool.Ranges()
+	exit, err := NewExit(ExitConfig{
+		PrivateKey: ek, ListenAddr: netip.MustParseAddr("127.0.0.1"), Gateway: pool.Gateway(),
+		TunnelRanges: []netip.Prefix{v4, v6}, Policy: allowPort(t, "tcp", port),
+		DNSUpstream: netip.MustParseAddrPort("127.0.0.1:9"), DialTimeout: 3 * time.Second, Log: testLog(),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { exit.Close() })
+	lease, _ := pool.Allocate()
+	ck, _ := tunnel.GenerateKey()
+	ctx := context.Background()
+	other, _ := tunnel.GenerateKey()
+	stray, _ := connbindtest.UDPPair(t)
+	if err := exit.AttachConn(other.PublicKey(), stray); !errors.Is(err, tunnel.ErrUnknownPeer) {
+		t.Fatalf("attach to an unknown peer: %v, want ErrUnknownPeer", err)
+	}
+	if _, err := stray.Write([]byte("x")); err == nil {
+		t.Fatal("a refused connection was left open")
+	}
+	if err := exit.AddPeer(ctx, tunnel.PeerConfig{PublicKey: ck.PublicKey(), AllowedIPs: lease.Prefixes()}); err != nil {
+		t.Fatal(err)
+	}
+	var _ tunnel.ConnAttacher = exit
+	if err := exit.AttachConn(ck.PublicKey(), exitEnd); err != nil {
+		t.Fatal(err)
+	}
+	client, err := Connect(ctx, ClientConfig{
+		Session: tunnel.SessionConfig{
+			PrivateKey: ck, Addresses: lease.Prefixes(), PeerPublicKey: exit.PublicKey(),
+			Endpoint: exit.Endpoint(), AllowedIPs: tunnel.FullTunnel(),
+		},
+		SOCKSListen: "127.0.0.1:0", Log: testLog(), Conn: clientEnd,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { client.Close() })
+	p := &pair{exit: exit, client: client, pool: pool, lease: lease, key: ck}
+	resp, err := socksClient(p).Get(srv.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if err != nil || !bytes.Equal(got, body) {
+		t.Fatalf("body: %d bytes, %v", len(got), err)
+	}
+	if err := exit.RemovePeer(ck.PublicKey()); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := exitEnd.Write([]byte("x")); err == nil {
+		t.Fatal("the attached connection is still open after RemovePeer")
+	}
+}
