@@ -41,6 +41,10 @@ type Config struct {
 	Servers []Server
 	// Policy says which remote candidates are acceptable.
 	Policy CandidatePolicy
+	// Loopback gathers host candidates on loopback addresses only: a
+	// devnet whose nodes all run on one host (Policy.AllowPrivate must be
+	// set for the peers to accept them). Never on a real network.
+	Loopback bool
 	// RelayOnly gathers only relayed candidates (for networks where the
 	// user wants the relay, and for tests).
 	RelayOnly bool
@@ -135,6 +139,15 @@ func NewAgent(cfg Config, controlling bool) (*Agent, error) {
 	// about to succeed); a relayed one only when nothing direct worked
 	// for 2 s.
 	hostWait, srflxWait, prflxWait, relayWait := time.Duration(0), 100*time.Millisecond, 100*time.Millisecond, 2*time.Second
+	hostFilter := func(ip net.IP) bool {
+		// Never offer loopback or link-local host candidates; private
+		// ones only where the policy accepts them from peers too.
+		a, ok := netip.AddrFromSlice(ip)
+		return ok && !a.Unmap().IsLoopback() && !a.IsLinkLocalUnicast() && (cfg.Policy.AllowPrivate || !a.Unmap().IsPrivate())
+	}
+	if cfg.Loopback {
+		hostFilter = func(ip net.IP) bool { return ip.IsLoopback() }
+	}
 	pa, err := pion.NewAgent(&pion.AgentConfig{
 		Urls:                   urls,
 		NetworkTypes:           []pion.NetworkType{pion.NetworkTypeUDP4, pion.NetworkTypeUDP6},
@@ -151,12 +164,8 @@ func NewAgent(cfg Config, controlling bool) (*Agent, error) {
 		SrflxAcceptanceMinWait: &srflxWait,
 		PrflxAcceptanceMinWait: &prflxWait,
 		RelayAcceptanceMinWait: &relayWait,
-		IPFilter: func(ip net.IP) bool {
-			// Never offer loopback or link-local host candidates; private
-			// ones only where the policy accepts them from peers too.
-			a, ok := netip.AddrFromSlice(ip)
-			return ok && !a.Unmap().IsLoopback() && !a.IsLinkLocalUnicast() && (cfg.Policy.AllowPrivate || !a.Unmap().IsPrivate())
-		},
+		IPFilter:               hostFilter,
+		IncludeLoopback:        cfg.Loopback,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("ice: new agent: %w", err)
@@ -259,4 +268,36 @@ func (a *Agent) Close() error {
 		return fmt.Errorf("ice: close: %w", err)
 	}
 	return nil
+}
+
+// ParseServers builds the server list of a Config from STUN and TURN URLs
+// ("stun:host:port", "turn:host:port?transport=udp|tcp", "turns:host:port"),
+// checking each; every TURN server gets username and password. A TURN URL
+// without credentials is an error.
+func ParseServers(stunURLs, turnURLs []string, username, password string) ([]Server, error) {
+	var out []Server
+	for _, u := range stunURLs {
+		uri, err := stun.ParseURI(u)
+		if err != nil {
+			return nil, fmt.Errorf("ice: STUN server %q: %w", u, err)
+		}
+		if uri.Scheme != stun.SchemeTypeSTUN {
+			return nil, fmt.Errorf("ice: STUN server %q is not a stun: URL", u)
+		}
+		out = append(out, Server{URL: u})
+	}
+	for _, u := range turnURLs {
+		uri, err := stun.ParseURI(u)
+		if err != nil {
+			return nil, fmt.Errorf("ice: TURN server %q: %w", u, err)
+		}
+		if uri.Scheme != stun.SchemeTypeTURN && uri.Scheme != stun.SchemeTypeTURNS {
+			return nil, fmt.Errorf("ice: TURN server %q is not a turn: or turns: URL", u)
+		}
+		if username == "" || password == "" {
+			return nil, fmt.Errorf("ice: TURN server %q needs a username and password", u)
+		}
+		out = append(out, Server{URL: u, Username: username, Password: password})
+	}
+	return out, nil
 }

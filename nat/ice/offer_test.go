@@ -109,3 +109,24 @@ func FuzzDecodeOffer(f *testing.F) {
 		}
 	})
 }
+
+func TestParseServers(t *testing.T) {
+	s, err := ParseServers([]string{"stun:25.0.0.1:3478"}, []string{"turn:25.0.0.1:3478?transport=tcp", "turns:relay.example:5349"}, "u", "p")
+	if err != nil || len(s) != 3 || s[1].Username != "u" || s[0].Username != "" {
+		t.Fatalf("%+v %v", s, err)
+	}
+	for _, bad := range []struct {
+		stun, turn []string
+		user       string
+	}{
+		{stun: []string{"25.0.0.1:3478"}},
+		{stun: []string{"turn:25.0.0.1:3478"}},
+		{turn: []string{"stun:25.0.0.1:3478"}, user: "u"},
+		{turn: []string{"turn:25.0.0.1:3478"}},
+		{turn: []string{"turn:25.0.0.1:3478?transport=sctp"}, user: "u"},
+	} {
+		if _, err := ParseServers(bad.stun, bad.turn, bad.user, "p"); err == nil {
+			t.Errorf("%+v accepted", bad)
+		}
+	}
+}
