@@ -17,6 +17,7 @@ import (
 	"github.com/openmyst/openmyst/discovery"
 	"github.com/openmyst/openmyst/identity"
 	"github.com/openmyst/openmyst/market"
+	"github.com/openmyst/openmyst/nat/ice"
 	"github.com/openmyst/openmyst/p2p"
 	"github.com/openmyst/openmyst/payments"
 	"github.com/openmyst/openmyst/session"
@@ -56,6 +57,9 @@ type ConsumerConfig struct {
 	// Keepalive and ReadTimeout tune session streams (0: defaults).
 	Keepalive   time.Duration
 	ReadTimeout time.Duration
+	// ICE, when set, offers ICE to providers (see consumer.Config.ICE);
+	// nil uses providers' static WireGuard endpoints.
+	ICE *ice.Config
 	// Log receives events (default slog.Default()).
 	Log *slog.Logger
 }
@@ -126,7 +130,7 @@ func StartConsumer(ctx context.Context, cfg ConsumerConfig) (_ *Consumer, err er
 	if c.Sessions, err = consumer.New(consumer.Config{
 		Signer: cfg.Signer, ChainID: chainID, Hermes: cfg.Hermes, Host: c.P2P.Host, Finder: c.P2P, Channel: c.Channel,
 		Balance: c, BalanceEvery: cfg.BalanceEvery,
-		MaxFee: cfg.MaxFee, History: c.History, Keepalive: cfg.Keepalive, ReadTimeout: cfg.ReadTimeout, Proxy: UserspaceProxy, Log: log,
+		MaxFee: cfg.MaxFee, History: c.History, Keepalive: cfg.Keepalive, ReadTimeout: cfg.ReadTimeout, Proxy: UserspaceProxy, ICE: cfg.ICE, Log: log,
 	}); err != nil {
 		return nil, err
 	}

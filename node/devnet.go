@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math/big"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"time"
@@ -19,7 +20,9 @@ import (
 	"github.com/openmyst/openmyst/identity"
 	"github.com/openmyst/openmyst/market"
 	"github.com/openmyst/openmyst/money"
+	"github.com/openmyst/openmyst/nat/ice"
 	"github.com/openmyst/openmyst/p2p"
+	"github.com/openmyst/openmyst/relay"
 	"github.com/openmyst/openmyst/tunnel"
 )
 
@@ -73,6 +76,9 @@ type DevnetConfig struct {
 	ChainPort int
 	// AdjustProvider changes provider i's configuration before it starts.
 	AdjustProvider map[int]func(*ProviderConfig)
+	// NoICE runs the devnet without its relay and without ICE: sessions
+	// use the providers' static WireGuard endpoints.
+	NoICE bool
 	// Progress receives human-readable progress lines.
 	Progress func(string)
 	// Log receives events (default slog.Default()).
@@ -92,6 +98,11 @@ type Devnet struct {
 	// Boot is the bootstrap peer.
 	Boot     *p2p.Node
 	bootDisc *discovery.Service
+	// Relay is the devnet's STUN/TURN relay on loopback (nil with NoICE).
+	Relay *relay.Server
+	// ICE is the ICE configuration of the devnet's nodes: the relay's
+	// STUN and TURN servers, loopback candidates (nil with NoICE).
+	ICE *ice.Config
 	// Providers are the providers, in spec order.
 	Providers []*Provider
 	// ConsumerSigner is the funded, registered consumer identity.
@@ -169,6 +180,13 @@ func StartDevnet(ctx context.Context, cfg DevnetConfig) (_ *Devnet, err error) {
 		return nil, err
 	}
 
+	if !cfg.NoICE {
+		cfg.Progress("starting the STUN/TURN relay")
+		if d.Relay, d.ICE, err = startDevRelay(filepath.Join(d.DataDir, "relay"), log); err != nil {
+			return nil, err
+		}
+	}
+
 	cfg.Progress("funding and registering the consumer from the dev faucet")
 	d.ConsumerSigner = identity.NewKeySigner(devchain.DevKey(devConsumerAccount))
 	channel := d.Client.ChannelAddress(d.ConsumerSigner.Address(), dep.Hermes)
@@ -201,7 +219,7 @@ func StartDevnet(ctx context.Context, cfg DevnetConfig) (_ *Devnet, err error) {
 			Location:  market.Location{Country: spec.Country, City: spec.City, IPType: ipType},
 			Price:     market.Price{PerHour: ph, PerGiB: pg},
 			Allow:     cfg.Allow, TransactorFee: cfg.HermesMinFee, Payment: cfg.Payment,
-			Progress: cfg.Progress, Log: log,
+			ICE: d.ICE, Progress: cfg.Progress, Log: log,
 		}
 		if adjust := cfg.AdjustProvider[i]; adjust != nil {
 			adjust(&pc)
@@ -253,8 +271,35 @@ func (d *Devnet) StartConsumer(ctx context.Context, dataDir string) (*Consumer, 
 	}
 	return StartConsumer(ctx, ConsumerConfig{
 		DataDir: dataDir, Signer: d.ConsumerSigner, Chain: d.Client, Hermes: d.Chain.Deployment().Hermes,
-		Bootstrap: []peer.AddrInfo{d.Boot.AddrInfo()}, MaxFee: d.cfg.HermesMinFee, Log: d.cfg.Log,
+		Bootstrap: []peer.AddrInfo{d.Boot.AddrInfo()}, MaxFee: d.cfg.HermesMinFee, ICE: d.ICE, Log: d.cfg.Log,
 	})
+}
+
+// startDevRelay starts a devnet's relay on loopback (STUN and TURN over
+// UDP and TCP; the nodes use UDP) and returns the ICE configuration of the devnet's nodes,
+// with TURN credentials valid for a day.
+func startDevRelay(dataDir string, log *slog.Logger) (*relay.Server, *ice.Config, error) {
+	lo := netip.MustParseAddr("127.0.0.1")
+	r, err := StartRelay(RelayConfig{DataDir: dataDir, UDP: "127.0.0.1:0", TCP: "127.0.0.1:0", PublicIP: lo, AllowPrivate: true, Log: log})
+	if err != nil {
+		return nil, nil, fmt.Errorf("node: devnet relay: %w", err)
+	}
+	user, pass, err := RelayCredentials(dataDir, "devnet", 24*time.Hour)
+	if err != nil {
+		_ = r.Close()
+		return nil, nil, err
+	}
+	a := r.Addrs()
+	// TURN over UDP only: pion asks every server URL for a reflexive
+	// address over UDP, and the devnet's TCP port (another number than
+	// the UDP one, unlike a real relay's 3478) would hold gathering up
+	// for the full gather timeout.
+	servers, err := ice.ParseServers([]string{"stun:" + a.UDP.String()}, []string{"turn:" + a.UDP.String() + "?transport=udp"}, user, pass)
+	if err != nil {
+		_ = r.Close()
+		return nil, nil, err
+	}
+	return r, &ice.Config{Servers: servers, Policy: ice.CandidatePolicy{AllowPrivate: true}, Loopback: true, Timeout: DefaultICETimeout}, nil
 }
 
 // Close stops everything in reverse order and removes a temp data dir.
@@ -262,6 +307,9 @@ func (d *Devnet) Close() error {
 	var errs []error
 	for i := len(d.Providers) - 1; i >= 0; i-- {
 		errs = append(errs, d.Providers[i].Close())
+	}
+	if d.Relay != nil {
+		errs = append(errs, d.Relay.Close())
 	}
 	if d.bootDisc != nil {
 		errs = append(errs, d.bootDisc.Close())

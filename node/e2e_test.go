@@ -27,6 +27,7 @@ import (
 	"github.com/openmyst/openmyst/identity"
 	"github.com/openmyst/openmyst/market"
 	"github.com/openmyst/openmyst/money"
+	"github.com/openmyst/openmyst/nat/ice"
 	"github.com/openmyst/openmyst/p2p/sessionproto"
 	"github.com/openmyst/openmyst/payments"
 	"github.com/openmyst/openmyst/session/consumer"
@@ -558,6 +559,14 @@ func testPaidSession(t *testing.T, ctx context.Context, d *Devnet, c *Consumer, 
 	st := conn.Status()
 	if !st.Running || st.RxBytes < uint64(len(body)) {
 		t.Fatalf("status %+v: want running with at least %d bytes received", st, len(body))
+	}
+	// The devnet runs ICE (its relay's STUN and TURN, loopback host
+	// candidates): the tunnel went over the direct ICE pair, on both sides.
+	if st.Path != ice.PathDirect {
+		t.Fatalf("consumer session path %q, want %q", st.Path, ice.PathDirect)
+	}
+	if ss := prov.Sessions.Sessions(); len(ss) != 1 || ss[0].Path != ice.PathDirect {
+		t.Fatalf("provider sessions %+v, want one on the %q path", ss, ice.PathDirect)
 	}
 	if err := conn.Disconnect(ctx); err != nil {
 		t.Fatal(err)

@@ -22,6 +22,7 @@ import (
 func UserspaceProxy(ctx context.Context, s tunnel.SessionConfig, o consumer.ProxyOptions) (consumer.ProxyTunnel, error) {
 	return userspace.Connect(ctx, userspace.ClientConfig{
 		Session: s, SOCKSListen: o.SOCKSListen, HTTPListen: o.HTTPListen, HandshakeTimeout: o.HandshakeTimeout, Log: o.Log,
+		Conn: o.Conn,
 	})
 }
 

@@ -20,6 +20,7 @@ import (
 	hclient "github.com/openmyst/openmyst/hermes/client"
 	"github.com/openmyst/openmyst/identity"
 	"github.com/openmyst/openmyst/market"
+	"github.com/openmyst/openmyst/nat/ice"
 	"github.com/openmyst/openmyst/p2p"
 	"github.com/openmyst/openmyst/p2p/sessionproto"
 	"github.com/openmyst/openmyst/payments"
@@ -101,6 +102,10 @@ type ProviderConfig struct {
 	// consumers reach it at (default 127.0.0.1).
 	WGPort        uint16
 	AdvertiseAddr netip.Addr
+	// ICE, when set, runs ICE for consumers that offer it (nat/ice; the
+	// network's STUN and TURN servers, see ICEConfig); nil serves only
+	// the static WireGuard endpoint.
+	ICE *ice.Config
 	// ExitMode is userspace (default: gVisor netstack, no privileges) or
 	// kernel (TUN + nftables, root).
 	ExitMode tunnel.Mode
@@ -269,13 +274,18 @@ func StartProvider(ctx context.Context, cfg ProviderConfig) (_ *Provider, err er
 		Hermes: hermesAdapter{c: p.Hermes, st: p.hashlocks}, Permanent: permanentHermesError,
 		Store: dualStore{db: p.DB, pay: p.Pay}, History: p.History, TransactorFee: cfg.TransactorFee,
 		Interval: pay.Interval, Threshold: pay.Threshold, Grace: pay.Grace, MaxUnpaid: pay.MaxUnpaid, CheckEvery: pay.CheckEvery,
-		Keepalive: pay.Keepalive, ReadTimeout: pay.ReadTimeout, SendInvoice: cfg.SendInvoice, Log: log,
+		Keepalive: pay.Keepalive, ReadTimeout: pay.ReadTimeout, SendInvoice: cfg.SendInvoice, ICE: cfg.ICE, Log: log,
 	})
 	if err != nil {
 		return nil, err
 	}
 	p.P2P.Host.SetStreamHandler(sessionproto.ProtocolID, p.Sessions.Handle)
-	closers = append(closers, func() { p.P2P.Host.RemoveStreamHandler(sessionproto.ProtocolID); _ = p.Sessions.Close() })
+	p.P2P.Host.SetStreamHandler(sessionproto.ProtocolICE, p.Sessions.Handle)
+	closers = append(closers, func() {
+		p.P2P.Host.RemoveStreamHandler(sessionproto.ProtocolID)
+		p.P2P.Host.RemoveStreamHandler(sessionproto.ProtocolICE)
+		_ = p.Sessions.Close()
+	})
 
 	p.loc = cfg.Location
 	if cfg.Locator != nil {
@@ -368,6 +378,7 @@ func (p *Provider) WaitPublished(ctx context.Context) error {
 // proposal and stops the node.
 func (p *Provider) Close() error {
 	p.P2P.Host.RemoveStreamHandler(sessionproto.ProtocolID)
+	p.P2P.Host.RemoveStreamHandler(sessionproto.ProtocolICE)
 	_ = p.Sessions.Close()
 	p.cancel()
 	p.wg.Wait()

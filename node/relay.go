@@ -17,6 +17,10 @@ import (
 // RelaySecretFile is the relay's credential secret in its data directory.
 const RelaySecretFile = "relay.secret"
 
+// DefaultICETimeout bounds a session's ICE checks: a session whose checks
+// find no pair by then falls back to the provider's UDP endpoint.
+const DefaultICETimeout = 10 * time.Second
+
 // RelayConfig assembles the relay role (STUN and TURN, see package relay).
 type RelayConfig struct {
 	// DataDir holds the credential secret (RelaySecretFile, created with

@@ -10,6 +10,7 @@ package consumer
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -21,10 +22,12 @@ import (
 	"github.com/ethereum/go-ethereum/common"
 	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/libp2p/go-libp2p/core/protocol"
 	ma "github.com/multiformats/go-multiaddr"
 
 	"github.com/openmyst/openmyst/identity"
 	"github.com/openmyst/openmyst/market"
+	"github.com/openmyst/openmyst/nat/ice"
 	"github.com/openmyst/openmyst/p2p/sessionproto"
 	"github.com/openmyst/openmyst/session"
 	"github.com/openmyst/openmyst/session/pingpong"
@@ -88,6 +91,12 @@ type Config struct {
 	// nil (node.UserspaceProxy: tunnel/userspace with local proxies).
 	// Without it such a connection fails.
 	Proxy ProxyOpener
+	// ICE, when set, offers ICE (nat/ice) to providers that speak
+	// sessionproto.ProtocolICE and carries the userspace tunnel over the
+	// selected pair. A provider without ICE, or checks that fail within
+	// ICE.Timeout, leave the session on the provider's UDP endpoint. The
+	// kernel tunnel (Options.Tunnel) does not use ICE yet.
+	ICE *ice.Config
 	// Log receives events (default slog.Default()).
 	Log *slog.Logger
 }
@@ -228,11 +237,19 @@ type Status struct {
 	Invoices int `json:"invoices"`
 	// Rate is Spent per hour at the current pace, in wei.
 	Rate *big.Int `json:"rate_per_hour"`
+	// Path is how the tunnel's datagrams travel: PathStatic (to the
+	// provider's UDP endpoint) or the ICE path (ice.PathDirect,
+	// ice.PathRelay).
+	Path string `json:"path"`
 	// Running is false once the session has ended.
 	Running bool `json:"running"`
 	// Err is why it ended ("" while running or after a clean disconnect).
 	Err string `json:"error,omitempty"`
 }
+
+// PathStatic is a session whose datagrams go to the provider's UDP
+// endpoint, without ICE.
+const PathStatic = "static"
 
 // Connection is one open consumer session.
 type Connection struct {
@@ -243,6 +260,7 @@ type Connection struct {
 	tun      tunnel.Client
 	us       ProxyTunnel // nil for a tunnel without proxies (kernel)
 	payer    *pingpong.InvoicePayer
+	path     string
 	start    time.Time
 	// ConnectedAt is when Connect returned (tunnel up).
 	ConnectedAt time.Time
@@ -272,7 +290,7 @@ func (m *Manager) Connect(ctx context.Context, p market.Proposal, o Options) (*C
 	if err := m.cfg.Host.Connect(ctx, info); err != nil {
 		return nil, fmt.Errorf("consumer: connect to provider %s: %w", p.ProviderID.Hex(), err)
 	}
-	s, err := m.cfg.Host.NewStream(ctx, pid, sessionproto.ProtocolID)
+	s, err := m.cfg.Host.NewStream(ctx, pid, sessionproto.ProtocolICE, sessionproto.ProtocolID)
 	if err != nil {
 		return nil, fmt.Errorf("consumer: open session stream: %w", err)
 	}
@@ -301,6 +319,17 @@ func (m *Manager) open(ctx context.Context, s stream, p market.Proposal, o Optio
 	if err != nil {
 		return nil, fmt.Errorf("consumer: build request: %w", err)
 	}
+	var agent *ice.Agent
+	if m.cfg.ICE != nil && o.Tunnel == nil && streamProtocol(s) == sessionproto.ProtocolICE {
+		agent, req.ICE = m.gather(ctx)
+	}
+	closeAgent := func() {
+		if agent != nil {
+			_ = agent.Close()
+			agent = nil
+		}
+	}
+	defer closeAgent() // unless the tunnel took the connection over
 	if err := req.Sign(m.cfg.Signer); err != nil {
 		return nil, fmt.Errorf("consumer: sign request: %w", err)
 	}
@@ -330,6 +359,16 @@ func (m *Manager) open(ctx context.Context, s stream, p market.Proposal, o Optio
 		PrivateKey: wgKey, Addresses: resp.ConsumerAddrs, DNS: resp.DNS, PeerPublicKey: tunnel.PublicKey(resp.ProviderWGKey),
 		Endpoint: ep, AllowedIPs: tunnel.FullTunnel(), PersistentKeepalive: tunnel.DefaultKeepalive,
 	}
+	path := PathStatic
+	var iceConn net.Conn
+	if agent != nil {
+		if iceConn, err = m.connectICE(ctx, agent, resp.ICE); err != nil {
+			m.log.Warn("consumer: no ICE path; using the provider's UDP endpoint", "endpoint", ep, "err", err)
+			closeAgent()
+		} else {
+			path = agent.Path().Kind
+		}
+	}
 	var tun tunnel.Client
 	var us ProxyTunnel
 	switch {
@@ -337,9 +376,12 @@ func (m *Manager) open(ctx context.Context, s stream, p market.Proposal, o Optio
 		tun, err = o.Tunnel(ctx, sess, controlAddrs(s))
 	case m.cfg.Proxy != nil:
 		us, err = m.cfg.Proxy(ctx, sess, ProxyOptions{
-			SOCKSListen: o.SOCKSListen, HTTPListen: o.HTTPListen, HandshakeTimeout: m.cfg.HandshakeTimeout, Log: m.log,
+			SOCKSListen: o.SOCKSListen, HTTPListen: o.HTTPListen, HandshakeTimeout: m.cfg.HandshakeTimeout, Log: m.log, Conn: iceConn,
 		})
 		tun = us
+		if iceConn != nil {
+			agent = nil // the opener owns the connection and so the agent
+		}
 	default:
 		err = errors.New("no tunnel: set consumer.Config.Proxy or Options.Tunnel")
 	}
@@ -368,7 +410,8 @@ func (m *Manager) open(ctx context.Context, s stream, p market.Proposal, o Optio
 		}
 	}
 	rctx, cancel := context.WithCancel(context.Background())
-	c := &Connection{m: m, proposal: p, id: id, stream: s, tun: tun, us: us, payer: payer, start: start, ConnectedAt: time.Now(), cancel: cancel, done: make(chan struct{})}
+	c := &Connection{m: m, proposal: p, id: id, stream: s, tun: tun, us: us, payer: payer, path: path, start: start, ConnectedAt: time.Now(), cancel: cancel, done: make(chan struct{})}
+	m.log.Info("consumer: session started", "session", id, "path", path)
 	usage := func() uint64 { st := tun.Stats(); return st.RxBytes + st.TxBytes }
 	pr := sessionproto.NewReader(s, m.cfg.ReadTimeout)
 	go func() {
@@ -410,6 +453,56 @@ func (m *Manager) open(ctx context.Context, s stream, p market.Proposal, o Optio
 
 // ID is the session id.
 func (c *Connection) ID() string { return c.id }
+
+// Path is how the tunnel's datagrams travel (see Status.Path).
+func (c *Connection) Path() string { return c.path }
+
+// streamProtocol is the protocol a libp2p stream negotiated ("" for
+// anything else, e.g. a test pipe).
+func streamProtocol(s any) protocol.ID {
+	if ps, ok := s.(interface{ Protocol() protocol.ID }); ok {
+		return ps.Protocol()
+	}
+	return ""
+}
+
+// gather makes the session's ICE agent and the offer for the request. On
+// failure it returns no agent and the session uses the UDP endpoint.
+func (m *Manager) gather(ctx context.Context) (*ice.Agent, json.RawMessage) {
+	cfg := *m.cfg.ICE
+	cfg.Logger = m.log
+	agent, err := ice.NewAgent(cfg, true)
+	if err != nil {
+		m.log.Warn("consumer: ICE agent", "err", err)
+		return nil, nil
+	}
+	offer, err := agent.Gather(ctx)
+	if err == nil {
+		var raw []byte
+		if raw, err = json.Marshal(offer); err == nil && len(raw) <= sessionproto.MaxICEJSON {
+			return agent, raw
+		}
+		if err == nil {
+			err = fmt.Errorf("offer of %d bytes", len(raw))
+		}
+	}
+	_ = agent.Close()
+	m.log.Warn("consumer: no ICE offer; using the provider's UDP endpoint", "err", err)
+	return nil, nil
+}
+
+// connectICE validates the provider's offer and runs the connectivity
+// checks, for at most the ICE timeout.
+func (m *Manager) connectICE(ctx context.Context, agent *ice.Agent, raw json.RawMessage) (net.Conn, error) {
+	if len(raw) == 0 {
+		return nil, errors.New("the provider offered no ICE")
+	}
+	remote, _, err := ice.DecodeOffer(raw, m.cfg.ICE.Policy)
+	if err != nil {
+		return nil, fmt.Errorf("the provider's offer: %w", err)
+	}
+	return agent.Connect(ctx, remote)
+}
 
 // Proposal is the proposal the session was opened on.
 func (c *Connection) Proposal() market.Proposal { return c.proposal }
@@ -472,7 +565,7 @@ func (c *Connection) Status() Status {
 	s := Status{
 		SessionID: c.id, Provider: c.proposal.ProviderID, Country: c.proposal.Location.Country, Start: c.start,
 		Duration: now.Sub(c.start), RxBytes: st.RxBytes, TxBytes: st.TxBytes, Spent: ps.Paid, Invoices: ps.Invoices,
-		Rate: new(big.Int),
+		Rate: new(big.Int), Path: c.path,
 	}
 	if s.Spent == nil {
 		s.Spent = new(big.Int)

@@ -42,6 +42,10 @@ type ProxyOptions struct {
 	HandshakeTimeout time.Duration
 	// Log is the manager's logger.
 	Log *slog.Logger
+	// Conn, when set, carries the tunnel's datagrams instead of UDP to
+	// the session's endpoint: the session's ICE connection (nat/ice). The
+	// opener owns it from the call on, and closes it on failure.
+	Conn net.Conn
 }
 
 // ProxyOpener brings the client side of a session's tunnel up with local

@@ -12,6 +12,7 @@ package provider
 import (
 	"context"
 	"crypto/rand"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -26,6 +27,7 @@ import (
 
 	"github.com/openmyst/openmyst/identity"
 	"github.com/openmyst/openmyst/market"
+	"github.com/openmyst/openmyst/nat/ice"
 	"github.com/openmyst/openmyst/p2p/sessionproto"
 	"github.com/openmyst/openmyst/payments"
 	"github.com/openmyst/openmyst/session"
@@ -88,6 +90,12 @@ type Config struct {
 	ReadTimeout time.Duration
 	// MaxSessions caps concurrent sessions (0: 1000).
 	MaxSessions int
+	// ICE, when set, runs ICE (nat/ice) for every consumer that sends an
+	// offer: the provider answers with its own offer and, once the checks
+	// select a pair, carries the consumer's WireGuard datagrams over it
+	// (the Exit must implement tunnel.ConnAttacher). Consumers without an
+	// offer, and sessions whose checks fail, use the exit's UDP endpoint.
+	ICE *ice.Config
 	// SendInvoice, when set, builds the function that writes each signed
 	// invoice to a session's stream (default paystream.InvoiceSender).
 	SendInvoice func(w *sessionproto.Writer) func(context.Context, *payments.Invoice) error
@@ -107,7 +115,20 @@ type Status struct {
 	Bytes uint64
 	// Tracker is the payment accounting.
 	Tracker pingpong.TrackerStats
+	// Path is how the consumer's datagrams arrive: PathStatic (the exit's
+	// UDP endpoint), PathICEPending while the ICE checks run, or the
+	// selected ICE path (ice.PathDirect, ice.PathRelay).
+	Path string
 }
+
+// Session paths besides ice.PathDirect and ice.PathRelay.
+const (
+	// PathStatic is the exit's UDP endpoint, without ICE.
+	PathStatic = "static"
+	// PathICEPending means the ICE checks are still running (datagrams
+	// that reach the UDP endpoint meanwhile are served).
+	PathICEPending = "ice-pending"
+)
 
 // Ended describes a session that ended, for callers that watch.
 type Ended struct {
@@ -149,7 +170,8 @@ type live struct {
 	consumer common.Address
 	start    time.Time
 	pub      tunnel.PublicKey
-	tracker  *pingpong.InvoiceTracker
+	tracker  *pingpong.InvoiceTracker // nil until the ICE checks are done; under Manager.mu
+	path     atomic.Value             // string
 }
 
 // New returns a Manager.
@@ -168,6 +190,11 @@ func New(cfg Config) (*Manager, error) {
 	}
 	if cfg.TransactorFee == nil {
 		cfg.TransactorFee = new(big.Int)
+	}
+	if cfg.ICE != nil {
+		if _, ok := cfg.Exit.(tunnel.ConnAttacher); !ok {
+			return nil, fmt.Errorf("provider: ICE needs an exit that attaches connections (%T does not)", cfg.Exit)
+		}
 	}
 	if cfg.Log == nil {
 		cfg.Log = slog.Default()
@@ -220,7 +247,12 @@ func (m *Manager) Sessions() []Status {
 	out := make([]Status, 0, len(m.sessions))
 	for _, s := range m.sessions {
 		st, _ := m.cfg.Exit.PeerStats(s.pub)
-		out = append(out, Status{ID: s.id, Consumer: s.consumer, Start: s.start, Bytes: st.RxBytes + st.TxBytes, Tracker: s.tracker.Stats()})
+		path, _ := s.path.Load().(string)
+		var ts pingpong.TrackerStats
+		if s.tracker != nil {
+			ts = s.tracker.Stats()
+		}
+		out = append(out, Status{ID: s.id, Consumer: s.consumer, Start: s.start, Bytes: st.RxBytes + st.TxBytes, Tracker: ts, Path: path})
 	}
 	return out
 }
@@ -301,6 +333,15 @@ func (m *Manager) serve(ctx context.Context, s *countingStream) error {
 		return refuse(ctx, w, sessionproto.CodeCapacity, "provider is at its session limit")
 	}
 
+	var remote *ice.Offer
+	if len(req.ICE) > 0 && m.cfg.ICE != nil {
+		o, _, err := ice.DecodeOffer(req.ICE, m.cfg.ICE.Policy)
+		if err != nil {
+			return refuse(ctx, w, sessionproto.CodeBadRequest, err.Error())
+		}
+		remote = &o
+	}
+
 	var sid sessionproto.SessionID
 	if _, err := rand.Read(sid[:]); err != nil {
 		return refuse(ctx, w, sessionproto.CodeInternal, "")
@@ -337,32 +378,21 @@ func (m *Manager) serve(ctx context.Context, s *countingStream) error {
 	if err := m.cfg.History.Put(ctx, rec); err != nil {
 		return refuse(ctx, w, sessionproto.CodeInternal, "")
 	}
-	send := paystream.InvoiceSender(w)
-	if m.cfg.SendInvoice != nil {
-		send = m.cfg.SendInvoice(w)
-	}
-	tracker, err := pingpong.NewInvoiceTracker(pingpong.TrackerConfig{
-		ChainID: m.cfg.ChainID, Provider: m.cfg.Signer, Consumer: req.Consumer, HermesID: req.Hermes,
-		AgreementID: new(big.Int).SetBytes(sid[:]), Price: price, TransactorFee: m.cfg.TransactorFee, Start: start,
-		Interval: m.cfg.Interval, Threshold: m.cfg.Threshold, Grace: m.cfg.Grace, MaxUnpaid: m.cfg.MaxUnpaid, CheckEvery: m.cfg.CheckEvery,
-		Hashlocks: m.cfg.Store, Exchanges: m.cfg.Store, Hermes: m.cfg.Hermes, Permanent: m.cfg.Permanent, Send: send,
-		OnSettled: func(total *big.Int, _ *payments.Promise) {
-			b := usage()
-			if err := m.cfg.History.Update(context.WithoutCancel(ctx), id, func(r *session.Record) { r.Paid, r.Bytes = total.String(), b }); err != nil {
-				m.log.Warn("provider: record payment", "session", id, "err", err)
-			}
-		},
-		Log: m.log.With("session", id),
-	})
-	if err != nil {
-		return refuse(ctx, w, sessionproto.CodeInternal, "")
-	}
 	gw := m.cfg.Exit.Gateway()
 	resp := &sessionproto.SessionResponse{
 		SessionID: sid, ProviderWGKey: sessionproto.Key(m.cfg.Exit.PublicKey()), Endpoint: m.cfg.Exit.Endpoint().String(),
 		ConsumerAddrs: lease.Prefixes(), ProviderAddr: gw.V4, DNS: m.cfg.DNS,
 	}
-	l := &live{id: id, consumer: req.Consumer, start: start, pub: pub, tracker: tracker}
+	l := &live{id: id, consumer: req.Consumer, start: start, pub: pub}
+	l.path.Store(PathStatic)
+	var agent *ice.Agent
+	if remote != nil {
+		agent, resp.ICE = m.gather(ctx, id)
+		if agent != nil {
+			l.path.Store(PathICEPending)
+			defer agent.Close()
+		}
+	}
 	m.mu.Lock()
 	m.sessions[id] = l
 	m.mu.Unlock()
@@ -375,6 +405,40 @@ func (m *Manager) serve(ctx context.Context, s *countingStream) error {
 	}
 	m.log.Info("provider: session started", "session", id, "consumer", req.Consumer.Hex(), "tunnel_ip", lease.V4)
 
+	if agent != nil {
+		// The consumer runs its checks now too and pays from when its
+		// tunnel is up: charging starts after the checks (bounded by the
+		// ICE timeout), not for the time they took.
+		m.connectICE(ctx, l, agent, *remote)
+	}
+	paidFrom := time.Now()
+	send := paystream.InvoiceSender(w)
+	if m.cfg.SendInvoice != nil {
+		send = m.cfg.SendInvoice(w)
+	}
+	tracker, err := pingpong.NewInvoiceTracker(pingpong.TrackerConfig{
+		ChainID: m.cfg.ChainID, Provider: m.cfg.Signer, Consumer: req.Consumer, HermesID: req.Hermes,
+		AgreementID: new(big.Int).SetBytes(sid[:]), Price: price, TransactorFee: m.cfg.TransactorFee, Start: paidFrom,
+		Interval: m.cfg.Interval, Threshold: m.cfg.Threshold, Grace: m.cfg.Grace, MaxUnpaid: m.cfg.MaxUnpaid, CheckEvery: m.cfg.CheckEvery,
+		Hashlocks: m.cfg.Store, Exchanges: m.cfg.Store, Hermes: m.cfg.Hermes, Permanent: m.cfg.Permanent, Send: send,
+		OnSettled: func(total *big.Int, _ *payments.Promise) {
+			b := usage()
+			if err := m.cfg.History.Update(context.WithoutCancel(ctx), id, func(r *session.Record) { r.Paid, r.Bytes = total.String(), b }); err != nil {
+				m.log.Warn("provider: record payment", "session", id, "err", err)
+			}
+		},
+		Log: m.log.With("session", id),
+	})
+	if err != nil {
+		m.mu.Lock()
+		delete(m.sessions, id)
+		m.mu.Unlock()
+		_ = m.cfg.History.Update(context.WithoutCancel(ctx), id, func(r *session.Record) { r.End, r.Reason = time.Now(), "internal error" })
+		return refuse(ctx, w, sessionproto.CodeInternal, "")
+	}
+	m.mu.Lock()
+	l.tracker = tracker
+	m.mu.Unlock()
 	pr := sessionproto.NewReader(s, m.cfg.ReadTimeout)
 	runErr := paystream.Provider(ctx, pr, w, tracker, usage, paystream.Options{Keepalive: m.cfg.Keepalive, Log: m.log.With("session", id)})
 
@@ -412,6 +476,57 @@ func (m *Manager) serve(ctx context.Context, s *countingStream) error {
 	}
 	m.log.Info("provider: session ended", "session", id, "bytes", bytes, "settled", st.Settled, "reason", reason)
 	return runErr
+}
+
+// gather makes the session's ICE agent and its offer. On failure (no
+// candidate) the session goes on without ICE: it returns a nil agent and
+// the consumer uses the exit's UDP endpoint.
+func (m *Manager) gather(ctx context.Context, id string) (*ice.Agent, json.RawMessage) {
+	cfg := *m.cfg.ICE
+	cfg.Logger = m.log.With("session", id)
+	agent, err := ice.NewAgent(cfg, false)
+	if err != nil {
+		m.log.Warn("provider: ICE agent", "session", id, "err", err)
+		return nil, nil
+	}
+	offer, err := agent.Gather(ctx)
+	if err == nil {
+		var raw []byte
+		if raw, err = json.Marshal(offer); err == nil && len(raw) <= sessionproto.MaxICEJSON {
+			return agent, raw
+		}
+		if err == nil {
+			err = fmt.Errorf("offer of %d bytes", len(raw))
+		}
+	}
+	_ = agent.Close()
+	m.log.Warn("provider: no ICE offer; the consumer uses the UDP endpoint", "session", id, "err", err)
+	return nil, nil
+}
+
+// connectICE runs the session's connectivity checks (bounded by the ICE
+// timeout) and moves the consumer onto the selected pair. When they fail
+// the consumer keeps the exit's UDP endpoint.
+func (m *Manager) connectICE(ctx context.Context, l *live, agent *ice.Agent, remote ice.Offer) {
+	conn, err := agent.Connect(ctx, remote)
+	if err != nil {
+		if ctx.Err() == nil {
+			m.log.Warn("provider: ICE failed; the consumer may use the UDP endpoint", "session", l.id, "err", err)
+		}
+		l.path.Store(PathStatic)
+		_ = agent.Close()
+		return
+	}
+	if err := m.cfg.Exit.(tunnel.ConnAttacher).AttachConn(l.pub, conn); err != nil {
+		if ctx.Err() == nil {
+			m.log.Warn("provider: attach the ICE connection", "session", l.id, "err", err)
+		}
+		l.path.Store(PathStatic)
+		return
+	}
+	p := agent.Path()
+	l.path.Store(p.Kind)
+	m.log.Info("provider: session path", "session", l.id, "path", p.Kind, "local", p.Local, "remote", p.Remote)
 }
 
 // countingStream counts the bytes of a session control stream.
