@@ -2,6 +2,7 @@ package provider
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"log/slog"
 	"math/big"
@@ -19,6 +20,7 @@ import (
 	"github.com/openmyst/openmyst/identity"
 	"github.com/openmyst/openmyst/market"
 	"github.com/openmyst/openmyst/money"
+	"github.com/openmyst/openmyst/nat/ice"
 	"github.com/openmyst/openmyst/p2p/sessionproto"
 	"github.com/openmyst/openmyst/payments"
 	"github.com/openmyst/openmyst/session"
@@ -36,6 +38,26 @@ type fakeExit struct {
 	mu    sync.Mutex
 	peers map[tunnel.PublicKey]tunnel.PeerConfig
 	added int
+}
+
+// AttachConn implements tunnel.ConnAttacher.
+func (e *fakeExit) AttachConn(pub tunnel.PublicKey, c net.Conn) error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	p, ok := e.peers[pub]
+	if !ok {
+		c.Close()
+		return tunnel.ErrUnknownPeer
+	}
+	p.Conn = c
+	e.peers[pub] = p
+	return nil
+}
+
+func (e *fakeExit) conn(pub tunnel.PublicKey) net.Conn {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.peers[pub].Conn
 }
 
 func (e *fakeExit) PeerStats(pub tunnel.PublicKey) (tunnel.PeerStats, bool) {
@@ -312,3 +334,73 @@ func TestFirstMessageMustBeRequest(t *testing.T) {
 }
 
 func errPeerEndedForTest() error { return paystream.ErrPeerEnded }
+
+// TestICE: a request with an offer the policy refuses is refused whole
+// before anything is admitted; one with a good offer gets the provider's
+// offer back, and the connection the checks select is attached to the
+// admitted peer, the session's path showing it.
+func TestICE(t *testing.T) {
+	e := newEnv(t, fakeFunds{registered: true, balance: big.NewInt(1e18)}, true)
+	cfg := ice.Config{Policy: ice.CandidatePolicy{AllowPrivate: true}, Loopback: true, Timeout: 5 * time.Second}
+	e.m.cfg.ICE = &cfg
+
+	bad := e.request(t)
+	bad.ICE = json.RawMessage(`{"ufrag":"abcdEFGH","pwd":"0123456789abcdefghijklmn","candidates":["1 1 udp 2130706431 169.254.169.254 80 typ host"]}`)
+	if err := bad.Sign(e.consumer); err != nil {
+		t.Fatal(err)
+	}
+	msg, _, _, _, done := e.open(t, bad)
+	if perr, ok := msg.(*sessionproto.Error); !ok || perr.Code != sessionproto.CodeBadRequest {
+		t.Fatalf("offer with a metadata-address candidate: %v, want bad_request", msg)
+	}
+	<-done
+	if e.exit.count() != 0 {
+		t.Fatal("a consumer with a refused offer was admitted")
+	}
+
+	agent, err := ice.NewAgent(cfg, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer agent.Close()
+	offer, err := agent.Gather(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	req := e.request(t)
+	req.ICE, _ = json.Marshal(offer)
+	if err := req.Sign(e.consumer); err != nil {
+		t.Fatal(err)
+	}
+	msg, _, r, w, done := e.open(t, req)
+	resp, ok := msg.(*sessionproto.SessionResponse)
+	if !ok {
+		t.Fatalf("got %v, want a response", msg)
+	}
+	remote, _, err := ice.DecodeOffer(resp.ICE, cfg.Policy)
+	if err != nil {
+		t.Fatalf("provider's offer: %v", err)
+	}
+	if _, err := agent.Connect(context.Background(), remote); err != nil {
+		t.Fatal(err)
+	}
+	pub := tunnel.PublicKey(req.WGPublicKey)
+	deadline := time.Now().Add(5 * time.Second)
+	for e.exit.conn(pub) == nil || len(e.m.Sessions()) != 1 || e.m.Sessions()[0].Path != ice.PathDirect {
+		if time.Now().After(deadline) {
+			t.Fatalf("no ICE connection attached: sessions %+v", e.m.Sessions())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	go func() { // the provider's keepalives and invoices (net.Pipe blocks writers)
+		for {
+			if _, err := r.ReadMessage(context.Background()); err != nil {
+				return
+			}
+		}
+	}()
+	if err := w.WriteMessage(context.Background(), &sessionproto.Destroy{Reason: "user"}); err != nil {
+		t.Fatal(err)
+	}
+	<-done
+}

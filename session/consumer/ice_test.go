@@ -1,0 +1,197 @@
+package consumer
+
+import (
+	"context"
+	"encoding/json"
+	"log/slog"
+	"math/big"
+	"net"
+	"net/netip"
+	"testing"
+	"time"
+
+	"github.com/ethereum/go-ethereum/common"
+	"github.com/ethereum/go-ethereum/crypto"
+	"github.com/libp2p/go-libp2p/core/protocol"
+
+	"github.com/openmyst/openmyst/identity"
+	"github.com/openmyst/openmyst/nat/ice"
+	"github.com/openmyst/openmyst/p2p/sessionproto"
+	"github.com/openmyst/openmyst/tunnel"
+	"github.com/openmyst/openmyst/tunnel/userspace"
+)
+
+// protoPipe is one end of a pipe that says which session protocol it
+// negotiated, as a libp2p stream does.
+type protoPipe struct {
+	net.Conn
+	proto protocol.ID
+}
+
+func (p protoPipe) Protocol() protocol.ID { return p.proto }
+
+// iceProvider answers one session request on conn with a real userspace
+// exit: it admits the consumer and answers with the exit's endpoint and,
+// per mode, no offer, an offer nobody answers, or a real ICE agent whose
+// connection it attaches to the admitted peer.
+func iceProvider(t *testing.T, conn net.Conn, exit *userspace.Exit, lease tunnel.Lease, mode string, seen chan<- *sessionproto.SessionRequest) {
+	defer conn.Close()
+	ctx := context.Background()
+	r, w := sessionproto.NewReader(conn, 5*time.Second), sessionproto.NewWriter(conn, 5*time.Second)
+	msg, err := r.ReadMessage(ctx)
+	if err != nil {
+		seen <- nil
+		return
+	}
+	req := msg.(*sessionproto.SessionRequest)
+	seen <- req
+	if err := exit.AddPeer(ctx, tunnel.PeerConfig{PublicKey: tunnel.PublicKey(req.WGPublicKey), AllowedIPs: lease.Prefixes()}); err != nil {
+		t.Error(err)
+		return
+	}
+	resp := &sessionproto.SessionResponse{
+		SessionID: sessionproto.SessionID{1}, ProviderWGKey: sessionproto.Key(exit.PublicKey()), Endpoint: exit.Endpoint().String(),
+		ConsumerAddrs: lease.Prefixes(), ProviderAddr: lease.V4, DNS: []netip.Addr{},
+	}
+	var agent *ice.Agent
+	switch mode {
+	case "dead offer":
+		// A candidate on a loopback port nobody listens on.
+		resp.ICE = json.RawMessage(`{"ufrag":"abcdEFGH","pwd":"0123456789abcdefghijklmn","candidates":["1 1 udp 2130706431 127.0.0.1 9 typ host"]}`)
+	case "ice":
+		agent, err = ice.NewAgent(testICE(), false)
+		if err != nil {
+			t.Error(err)
+			return
+		}
+		defer agent.Close()
+		offer, err := agent.Gather(ctx)
+		if err != nil {
+			t.Error(err)
+			return
+		}
+		resp.ICE, _ = json.Marshal(offer)
+	}
+	if err := w.WriteMessage(ctx, resp); err != nil {
+		return
+	}
+	if agent != nil {
+		remote, _, err := ice.DecodeOffer(req.ICE, testICE().Policy)
+		if err != nil {
+			t.Error(err)
+			return
+		}
+		c, err := agent.Connect(ctx, remote)
+		if err != nil {
+			t.Error(err)
+			return
+		}
+		if err := exit.AttachConn(tunnel.PublicKey(req.WGPublicKey), c); err != nil {
+			t.Error(err)
+			return
+		}
+	}
+	for {
+		if _, err := r.ReadMessage(ctx); err != nil {
+			return
+		}
+	}
+}
+
+// userspaceProxy is node.UserspaceProxy (node injects it in production).
+func userspaceProxy(ctx context.Context, s tunnel.SessionConfig, o ProxyOptions) (ProxyTunnel, error) {
+	return userspace.Connect(ctx, userspace.ClientConfig{
+		Session: s, SOCKSListen: o.SOCKSListen, HTTPListen: o.HTTPListen, HandshakeTimeout: o.HandshakeTimeout, Log: o.Log, Conn: o.Conn,
+	})
+}
+
+func testICE() ice.Config {
+	return ice.Config{Policy: ice.CandidatePolicy{AllowPrivate: true}, Loopback: true, Timeout: time.Second, Logger: slog.New(slog.DiscardHandler)}
+}
+
+// TestICEAndFallback: a consumer with ICE runs the tunnel over the ICE
+// pair when the provider answers with an offer, and falls back to the
+// provider's UDP endpoint when the provider speaks protocol 1.0 (then the
+// request carries no offer), answers without an offer, or offers
+// candidates that never answer (within the ICE timeout).
+func TestICEAndFallback(t *testing.T) {
+	k, err := crypto.GenerateKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	pool, err := tunnel.NewAddressPool(tunnel.DefaultPoolV4, tunnel.DefaultPoolV6)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ek, _ := tunnel.GenerateKey()
+	v4, v6 := pool.Ranges()
+	exit, err := userspace.NewExit(userspace.ExitConfig{
+		PrivateKey: ek, ListenAddr: netip.MustParseAddr("127.0.0.1"), Gateway: pool.Gateway(), TunnelRanges: []netip.Prefix{v4, v6},
+		DNSUpstream: netip.MustParseAddrPort("127.0.0.1:9"), Log: slog.New(slog.DiscardHandler),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer exit.Close()
+	cfg := testICE()
+	m, err := New(Config{Signer: identity.NewKeySigner(k), ChainID: big.NewInt(1337), Hermes: common.HexToAddress("0x4e"),
+		Host: fakeHost{}, Channel: ledger{}, ICE: &cfg, Proxy: userspaceProxy, Log: slog.New(slog.DiscardHandler),
+		// Room for WireGuard's retry (5 s) of a lost first initiation on
+		// a loaded machine.
+		HandshakeTimeout: 12 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name, mode string
+		proto      protocol.ID
+		offered    bool
+		path       string
+	}{
+		{"ICE", "ice", sessionproto.ProtocolICE, true, ice.PathDirect},
+		{"provider speaks 1.0", "none", sessionproto.ProtocolID, false, PathStatic},
+		{"provider without ICE", "none", sessionproto.ProtocolICE, true, PathStatic},
+		{"ICE checks fail", "dead offer", sessionproto.ProtocolICE, true, PathStatic},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			lease, err := pool.Allocate()
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer pool.Release(lease)
+			a, b := net.Pipe()
+			seen := make(chan *sessionproto.SessionRequest, 1)
+			done := make(chan struct{})
+			go func() { defer close(done); iceProvider(t, b, exit, lease, tc.mode, seen) }()
+			c, err := m.open(context.Background(), protoPipe{a, tc.proto}, proposal("DE", 20), Options{
+				SOCKSListen: "127.0.0.1:0",
+				PayLoop:     func(ctx context.Context, _ *sessionproto.Reader, _ *sessionproto.Writer) error { <-ctx.Done(); return nil },
+			})
+			if err != nil {
+				a.Close()
+				<-done
+				t.Fatal(err)
+			}
+			req := <-seen
+			if (len(req.ICE) > 0) != tc.offered {
+				t.Errorf("request carries an offer: %v, want %v", len(req.ICE) > 0, tc.offered)
+			}
+			if err := req.VerifySignature(); err != nil {
+				t.Errorf("request signature: %v", err)
+			}
+			if c.Path() != tc.path || c.Status().Path != tc.path {
+				t.Errorf("path %q, want %q", c.Path(), tc.path)
+			}
+			// The tunnel is up either way: a handshake over the path (the
+			// responder counts it at the initiator's first packet after).
+			if err := tunnel.WaitHandshake(context.Background(), exit, tunnel.PublicKey(req.WGPublicKey), 5*time.Second); err != nil {
+				t.Errorf("provider: %v", err)
+			}
+			if err := c.Disconnect(context.Background()); err != nil {
+				t.Error(err)
+			}
+			<-done
+			_ = exit.RemovePeer(tunnel.PublicKey(req.WGPublicKey))
+		})
+	}
+}
