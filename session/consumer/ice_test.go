@@ -165,7 +165,10 @@ func TestICEAndFallback(t *testing.T) {
 			go func() { defer close(done); iceProvider(t, b, exit, lease, tc.mode, seen) }()
 			c, err := m.open(context.Background(), protoPipe{a, tc.proto}, proposal("DE", 20), Options{
 				SOCKSListen: "127.0.0.1:0",
-				PayLoop:     func(ctx context.Context, _ *sessionproto.Reader, _ *sessionproto.Writer) error { <-ctx.Done(); return nil },
+				PayLoop: func(ctx context.Context, _ *sessionproto.Reader, _ *sessionproto.Writer) error {
+					<-ctx.Done()
+					return nil
+				},
 			})
 			if err != nil {
 				a.Close()
