@@ -206,6 +206,7 @@ func statusDTO(c *consumer.Connection) tequilapi.ConnectionStatus {
 	out := tequilapi.ConnectionStatus{
 		SessionID: s.SessionID, Provider: s.Provider.Hex(), Country: s.Country, DurationSeconds: s.Duration.Seconds(),
 		RxBytes: s.RxBytes, TxBytes: s.TxBytes, Spent: s.Spent.String(), RatePerHour: s.Rate.String(), Running: s.Running, Error: s.Err,
+		Path: s.Path,
 	}
 	if a := c.SOCKSAddr(); a != nil {
 		out.SOCKS = a.String()
@@ -233,7 +234,7 @@ func (h HistoryAPI) Sessions(ctx context.Context) ([]tequilapi.SessionDTO, error
 	for _, r := range rs {
 		d := tequilapi.SessionDTO{
 			ID: r.ID, Role: string(r.Role), Provider: r.Provider.Hex(), Consumer: r.Consumer.Hex(),
-			Start: r.Start.UTC().Format(time.RFC3339), Bytes: r.Bytes, Paid: r.Paid, Reason: r.Reason,
+			Start: r.Start.UTC().Format(time.RFC3339), Bytes: r.Bytes, Paid: r.Paid, Reason: r.Reason, Path: r.Path,
 		}
 		if !r.End.IsZero() {
 			d.End = r.End.UTC().Format(time.RFC3339)

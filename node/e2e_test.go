@@ -600,6 +600,12 @@ func testPaidSession(t *testing.T, ctx context.Context, d *Devnet, c *Consumer, 
 	if err != nil || !ok || rec.End.IsZero() || rec.PaidInt().Cmp(paid) != 0 {
 		t.Fatalf("provider history %+v %v %v, want ended with paid %s", rec, ok, err, paid)
 	}
+	if rec.Path != ice.PathDirect {
+		t.Fatalf("provider history path %q, want %q", rec.Path, ice.PathDirect)
+	}
+	if crec, ok, err := c.History.Get(ctx, e.ID); err != nil || !ok || crec.Path != ice.PathDirect {
+		t.Fatalf("consumer history %+v %v %v, want the %q path", crec, ok, err, ice.PathDirect)
+	}
 
 	// The hermes claims the consumer's promise, the provider settles.
 	if _, err := d.Hermes.Service.SettleOnce(ctx); err != nil {

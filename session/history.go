@@ -50,6 +50,10 @@ type Record struct {
 	Paid string `json:"paid"`
 	// Reason is why the session ended ("" while it runs).
 	Reason string `json:"reason"`
+	// Path is how the tunnel's datagrams travelled: "static" (the
+	// provider's UDP endpoint), "direct" or "relay" (ICE); empty in
+	// records written before sessions ran ICE.
+	Path string `json:"path,omitempty"`
 }
 
 // PaidInt returns Paid as a big.Int (zero when unset or malformed).

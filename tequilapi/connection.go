@@ -89,6 +89,10 @@ type ConnectionStatus struct {
 	Running bool `json:"running"`
 	// Reconnects counts sessions re-established after a drop.
 	Reconnects int `json:"reconnects"`
+	// Path is how the tunnel's datagrams travel: "static" (to the
+	// provider's UDP endpoint), "direct" (an ICE pair, through NATs) or
+	// "relay" (through the network's TURN relay).
+	Path string `json:"path"`
 	// Error is why the session ended, if it failed.
 	Error string `json:"error,omitempty"`
 }
@@ -111,6 +115,10 @@ type SessionDTO struct {
 	Paid string `json:"paid"`
 	// Reason is why the session ended.
 	Reason string `json:"reason"`
+	// Path is how the tunnel's datagrams travelled: "static" (the
+	// provider's UDP endpoint), "direct" or "relay" (through the
+	// network's TURN relay); empty for older records.
+	Path string `json:"path,omitempty"`
 }
 
 // SessionList is the body of GET /sessions.

@@ -42,7 +42,7 @@ func newConnectCmd(a *app) *cobra.Command {
 			if err := c.Do(cmd.Context(), http.MethodPut, "/connection", req, &st); err != nil {
 				return err
 			}
-			fmt.Fprintf(cmd.OutOrStdout(), "connected to %s (%s); SOCKS5 proxy on %s\n", st.Provider, st.Country, st.SOCKS)
+			fmt.Fprintf(cmd.OutOrStdout(), "connected to %s (%s) over the %s path; SOCKS5 proxy on %s\n", st.Provider, st.Country, st.Path, st.SOCKS)
 			return nil
 		},
 	}
@@ -106,8 +106,8 @@ func printStatus(w io.Writer, st tequilapi.ConnectionStatus) error {
 		}
 		return s
 	}
-	fmt.Fprintf(tw, "state\t%s\nprovider\t%s (%s)\nsocks5\t%s\nduration\t%s\nbytes\t%d down, %d up\nspent\t%s\nrate\t%s per hour\n",
-		state, st.Provider, st.Country, st.SOCKS, (time.Duration(st.DurationSeconds * float64(time.Second))).Round(time.Second),
+	fmt.Fprintf(tw, "state\t%s\nprovider\t%s (%s)\npath\t%s\nsocks5\t%s\nduration\t%s\nbytes\t%d down, %d up\nspent\t%s\nrate\t%s per hour\n",
+		state, st.Provider, st.Country, st.Path, st.SOCKS, (time.Duration(st.DurationSeconds * float64(time.Second))).Round(time.Second),
 		st.RxBytes, st.TxBytes, wei(st.Spent), wei(st.RatePerHour))
 	return tw.Flush()
 }

@@ -403,7 +403,7 @@ func (m *Manager) open(ctx context.Context, s stream, p market.Proposal, o Optio
 	if m.cfg.History != nil {
 		if err := m.cfg.History.Put(ctx, session.Record{
 			ID: id, Role: session.RoleConsumer, Provider: p.ProviderID, Consumer: m.cfg.Signer.Address(), Hermes: m.cfg.Hermes,
-			PricePerHour: price.PerHour.String(), PricePerGiB: price.PerGiB.String(), Start: start, Paid: "0",
+			PricePerHour: price.PerHour.String(), PricePerGiB: price.PerGiB.String(), Start: start, Paid: "0", Path: path,
 		}); err != nil {
 			_ = tun.Close()
 			return nil, err

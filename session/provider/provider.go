@@ -373,7 +373,7 @@ func (m *Manager) serve(ctx context.Context, s *countingStream) error {
 	id := sid.String()
 	rec := session.Record{
 		ID: id, Role: session.RoleProvider, Provider: m.cfg.Signer.Address(), Consumer: req.Consumer, Hermes: req.Hermes,
-		PricePerHour: price.PerHour.String(), PricePerGiB: price.PerGiB.String(), Start: start, Paid: "0",
+		PricePerHour: price.PerHour.String(), PricePerGiB: price.PerGiB.String(), Start: start, Paid: "0", Path: PathStatic,
 	}
 	if err := m.cfg.History.Put(ctx, rec); err != nil {
 		return refuse(ctx, w, sessionproto.CodeInternal, "")
@@ -412,6 +412,12 @@ func (m *Manager) serve(ctx context.Context, s *countingStream) error {
 		m.connectICE(ctx, l, agent, *remote)
 	}
 	paidFrom := time.Now()
+	if agent != nil {
+		path, _ := l.path.Load().(string)
+		if err := m.cfg.History.Update(context.WithoutCancel(ctx), id, func(r *session.Record) { r.Path = path }); err != nil {
+			m.log.Warn("provider: record session path", "session", id, "err", err)
+		}
+	}
 	send := paystream.InvoiceSender(w)
 	if m.cfg.SendInvoice != nil {
 		send = m.cfg.SendInvoice(w)
