@@ -19,6 +19,7 @@ import (
 	"github.com/openmyst/openmyst/discovery"
 	"github.com/openmyst/openmyst/identity"
 	"github.com/openmyst/openmyst/market"
+	"github.com/openmyst/openmyst/nat/ice"
 	"github.com/openmyst/openmyst/p2p"
 	"github.com/openmyst/openmyst/session"
 	"github.com/openmyst/openmyst/storage"
@@ -48,6 +49,10 @@ type DaemonConfig struct {
 	Provider DaemonProvider
 	// Consumer is the consumer side (PUT /connection).
 	Consumer DaemonConsumer
+	// ICE, when set, runs sessions over ICE (the network's STUN and TURN
+	// servers, see ICESettings): the consumer's connections and the
+	// served provider's sessions (unless Provider.Serve sets its own).
+	ICE *ice.Config
 	// Extensions are further parts, started after the built-in ones and
 	// stopped before them.
 	Extensions []Extension
@@ -451,7 +456,7 @@ func startDaemonConsumer(ctx, rctx context.Context, n *DaemonNode) (*Consumer, e
 	}
 	return StartConsumer(ctx, ConsumerConfig{
 		DataDir: filepath.Join(n.Config.DataDir, "consumer"), Signer: signer, Chain: cl, Hermes: hermes,
-		P2P: n.P2P, Discovery: n.Discovery, Log: n.Log,
+		P2P: n.P2P, Discovery: n.Discovery, ICE: n.Config.ICE, Log: n.Log,
 	})
 }
 
@@ -485,6 +490,9 @@ func startDaemonProvider(ctx context.Context, n *DaemonNode) (func(context.Conte
 	}
 	if cfg.Progress == nil {
 		cfg.Progress = func(m string) { n.Log.Info("provider: " + m) }
+	}
+	if cfg.ICE == nil {
+		cfg.ICE = n.Config.ICE
 	}
 	if cfg.Log == nil {
 		cfg.Log = n.Log

@@ -154,6 +154,8 @@ type ServeOptions struct {
 	PayInterval, PayGrace time.Duration
 	// PriceHour and PriceGiB are MYST decimals.
 	PriceHour, PriceGiB string
+	// ICE are the STUN and TURN servers of the provider's sessions.
+	ICE ICESettings
 }
 
 // Config is the provider configuration the options describe (without
@@ -180,8 +182,12 @@ func (o ServeOptions) Config() (ProviderConfig, error) {
 		}
 		rules = append(rules, r)
 	}
+	iceCfg, err := o.ICE.Config()
+	if err != nil {
+		return cfg, err
+	}
 	return ProviderConfig{
 		HermesURL: o.HermesURL, HermesTLS: o.HermesTLS, Price: price, WGPort: o.WGPort, AdvertiseAddr: adv, Allow: rules, ExitMode: mode,
-		Payment: Payment{Interval: o.PayInterval, Grace: o.PayGrace},
+		Payment: Payment{Interval: o.PayInterval, Grace: o.PayGrace}, ICE: iceCfg,
 	}, nil
 }

@@ -8,9 +8,11 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/openmyst/openmyst/hermes"
+	"github.com/openmyst/openmyst/nat/ice"
 	"github.com/openmyst/openmyst/relay"
 )
 
@@ -20,6 +22,47 @@ const RelaySecretFile = "relay.secret"
 // DefaultICETimeout bounds a session's ICE checks: a session whose checks
 // find no pair by then falls back to the provider's UDP endpoint.
 const DefaultICETimeout = 10 * time.Second
+
+// ICESettings are the STUN and TURN servers a node uses for its
+// sessions' ICE (flags --ice.stun, --ice.turn, --ice.turn-username,
+// --ice.turn-password-file): the network's relays, never a third party's
+// by default.
+type ICESettings struct {
+	// STUN are stun:host:port URLs.
+	STUN []string
+	// TURN are turn:host:port?transport=udp|tcp and turns:host:port
+	// URLs; TURNUsername and TURNPassword are their credentials (TURN
+	// REST credentials from the relay operator, `myst relay credentials`).
+	TURN                       []string
+	TURNUsername, TURNPassword string
+	// TURNPasswordFile, when set, holds TURNPassword (read by Config).
+	TURNPasswordFile string
+	// Timeout bounds a session's checks (zero: DefaultICETimeout).
+	Timeout time.Duration
+}
+
+// Config returns the ICE configuration of the settings, or nil when they
+// name no server (sessions then use the provider's static endpoint).
+func (s ICESettings) Config() (*ice.Config, error) {
+	if len(s.STUN) == 0 && len(s.TURN) == 0 {
+		return nil, nil
+	}
+	if s.TURNPasswordFile != "" {
+		b, err := os.ReadFile(s.TURNPasswordFile)
+		if err != nil {
+			return nil, fmt.Errorf("--ice.turn-password-file: %w", err)
+		}
+		s.TURNPassword = strings.TrimSpace(string(b))
+	}
+	servers, err := ice.ParseServers(s.STUN, s.TURN, s.TURNUsername, s.TURNPassword)
+	if err != nil {
+		return nil, fmt.Errorf("--ice.stun/--ice.turn: %w", err)
+	}
+	if s.Timeout <= 0 {
+		s.Timeout = DefaultICETimeout
+	}
+	return &ice.Config{Servers: servers, Timeout: s.Timeout}, nil
+}
 
 // RelayConfig assembles the relay role (STUN and TURN, see package relay).
 type RelayConfig struct {

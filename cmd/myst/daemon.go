@@ -99,6 +99,7 @@ and send the token as "Authorization: Bearer <token>".`,
 	fs.StringSliceVar(&s.opt.Allow, "exit.allow", nil, "extra exit allow rules of the served provider, e.g. \"tcp:127.0.0.1/32 port 8080\"")
 	fs.StringVar(&s.opt.Advertise, "wg.advertise", "127.0.0.1", "address consumers reach the served provider's WireGuard port at")
 	fs.Uint16Var(&s.opt.WGPort, "wg.port", 51820, "WireGuard UDP port of the served provider")
+	registerICE(fs, &s.opt.ICE)
 	fs.DurationVar(&s.opt.PayInterval, "payment.interval", 0, "invoice interval of the served provider (default 30s)")
 	fs.DurationVar(&s.opt.PayGrace, "payment.grace", 0, "how long an invoice may stay unpaid before the session ends (default 30s)")
 	c := &f.cons
@@ -121,6 +122,9 @@ func (f *daemonFlags) config(a *app, cmd *cobra.Command) (node.DaemonConfig, err
 	}
 	var err error
 	if cfg.Chain, err = f.chain.config(a); err != nil {
+		return cfg, err
+	}
+	if cfg.ICE, err = f.serve.opt.ICE.Config(); err != nil {
 		return cfg, err
 	}
 	if cfg.Consumer.Identity, err = identityRef(f.cons.identity, f.cons.passFile); err != nil {

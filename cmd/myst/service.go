@@ -137,6 +137,7 @@ GET /earnings and POST /settle.`,
 	fl.StringVar(&sf.opt.PriceGiB, "price.per-gib", "0.1", "price per GiB in MYST")
 	fl.StringVar(&sf.opt.Advertise, "wg.advertise", "127.0.0.1", "address consumers reach the WireGuard port at (your public IP)")
 	fl.Uint16Var(&sf.opt.WGPort, "wg.port", 51820, "WireGuard UDP port")
+	registerICE(fl, &sf.opt.ICE)
 	fl.StringSliceVar(&sf.opt.Allow, "exit.allow", nil, "extra exit allow rules, e.g. \"tcp:127.0.0.1/32 port 8080\" (use sparingly)")
 	fl.BoolVar(&api, "service.api", true, "serve GET /sessions, GET /earnings and POST /settle on the Tequilapi address")
 	fl.DurationVar(&sf.opt.PayInterval, "payment.interval", 0, "invoice interval (default 30s)")
