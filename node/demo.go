@@ -46,6 +46,7 @@ type DemoReport struct {
 	Proposals         []market.Proposal `json:"proposals"`
 	Provider          common.Address    `json:"provider"`
 	ConnectTime       time.Duration     `json:"connect_time"`
+	Path              string            `json:"path"`
 	ConnectFirstByte  time.Duration     `json:"connect_to_first_byte"`
 	DownloadTime      time.Duration     `json:"download_time"`
 	Bytes             int64             `json:"bytes_downloaded"`
@@ -178,6 +179,8 @@ func RunDemo(ctx context.Context, cfg DemoConfig) (DemoReport, error) {
 		return rep, err
 	}
 	rep.ConnectTime = time.Since(t0)
+	rep.Path = conn.Path()
+	cfg.Progress(fmt.Sprintf("tunnel up over the %s path (ICE through the devnet's STUN/TURN relay)", rep.Path))
 	proxyURL := &url.URL{Scheme: "socks5", Host: conn.SOCKSAddr().String()}
 	tr := &http.Transport{Proxy: http.ProxyURL(proxyURL), DisableKeepAlives: true}
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+ln.Addr().String()+"/", nil)
