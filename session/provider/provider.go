@@ -90,6 +90,10 @@ type Config struct {
 	ReadTimeout time.Duration
 	// MaxSessions caps concurrent sessions (0: 1000).
 	MaxSessions int
+	// MaxICEChecks caps the sessions gathering candidates and running
+	// connectivity checks at once (0: DefaultMaxICEChecks); a session
+	// beyond it is answered without an offer and uses the UDP endpoint.
+	MaxICEChecks int
 	// ICE, when set, runs ICE (nat/ice) for every consumer that sends an
 	// offer: the provider answers with its own offer and, once the checks
 	// select a pair, carries the consumer's WireGuard datagrams over it
@@ -120,6 +124,11 @@ type Status struct {
 	// selected ICE path (ice.PathDirect, ice.PathRelay).
 	Path string
 }
+
+// DefaultMaxICEChecks is Config.MaxICEChecks's default: how many sessions
+// may run ICE gathering and checks at once (each costs sockets, a TURN
+// allocation and paced check packets for up to the ICE timeout).
+const DefaultMaxICEChecks = 32
 
 // Session paths besides ice.PathDirect and ice.PathRelay.
 const (
@@ -158,6 +167,8 @@ type Manager struct {
 	ctx    context.Context
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
+	// iceSlots holds a token per session running ICE (MaxICEChecks).
+	iceSlots chan struct{}
 
 	mu       sync.Mutex
 	sessions map[string]*live
@@ -202,6 +213,9 @@ func New(cfg Config) (*Manager, error) {
 	if cfg.MaxSessions <= 0 {
 		cfg.MaxSessions = 1000
 	}
+	if cfg.MaxICEChecks <= 0 {
+		cfg.MaxICEChecks = DefaultMaxICEChecks
+	}
 	if cfg.ReadTimeout <= 0 {
 		cfg.ReadTimeout = paystream.DefaultReadTimeout
 	}
@@ -216,7 +230,7 @@ func New(cfg Config) (*Manager, error) {
 	ctx, cancel := context.WithCancel(context.Background())
 	return &Manager{
 		cfg: cfg, log: cfg.Log, guard: sessionproto.NewReplayGuard(2 * time.Minute),
-		ctx: ctx, cancel: cancel, sessions: map[string]*live{},
+		ctx: ctx, cancel: cancel, sessions: map[string]*live{}, iceSlots: make(chan struct{}, cfg.MaxICEChecks),
 	}, nil
 }
 
@@ -386,8 +400,24 @@ func (m *Manager) serve(ctx context.Context, s *countingStream) error {
 	l := &live{id: id, consumer: req.Consumer, start: start, pub: pub}
 	l.path.Store(PathStatic)
 	var agent *ice.Agent
+	slot := false
+	releaseSlot := func() {
+		if slot {
+			slot = false
+			<-m.iceSlots
+		}
+	}
+	defer releaseSlot()
 	if remote != nil {
-		agent, resp.ICE = m.gather(ctx, id)
+		select {
+		case m.iceSlots <- struct{}{}:
+			slot = true
+			if agent, resp.ICE = m.gather(ctx, id); agent == nil {
+				releaseSlot()
+			}
+		default:
+			m.log.Warn("provider: too many sessions running ICE; this one uses the UDP endpoint", "session", id, "max", m.cfg.MaxICEChecks)
+		}
 		if agent != nil {
 			l.path.Store(PathICEPending)
 			defer agent.Close()
@@ -410,6 +440,7 @@ func (m *Manager) serve(ctx context.Context, s *countingStream) error {
 		// tunnel is up: charging starts after the checks (bounded by the
 		// ICE timeout), not for the time they took.
 		m.connectICE(ctx, l, agent, *remote)
+		releaseSlot()
 	}
 	paidFrom := time.Now()
 	if agent != nil {

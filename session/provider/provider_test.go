@@ -403,4 +403,49 @@ func TestICE(t *testing.T) {
 		t.Fatal(err)
 	}
 	<-done
+	if n := len(e.m.iceSlots); n != 0 {
+		t.Fatalf("%d ICE slots held after the session", n)
+	}
+}
+
+// TestICEChecksBounded: beyond MaxICEChecks sessions running ICE, a
+// session is answered without an offer (the consumer uses the UDP
+// endpoint) instead of opening more sockets and allocations.
+func TestICEChecksBounded(t *testing.T) {
+	e := newEnv(t, fakeFunds{registered: true, balance: big.NewInt(1e18)}, true)
+	cfg := ice.Config{Policy: ice.CandidatePolicy{AllowPrivate: true}, Loopback: true, Timeout: 5 * time.Second}
+	e.m.cfg.ICE = &cfg
+	for range cap(e.m.iceSlots) { // every slot busy
+		e.m.iceSlots <- struct{}{}
+	}
+	req := e.request(t)
+	req.ICE = json.RawMessage(`{"ufrag":"abcdEFGH","pwd":"0123456789abcdefghijklmn","candidates":["1 1 udp 2130706431 127.0.0.1 9 typ host"]}`)
+	if err := req.Sign(e.consumer); err != nil {
+		t.Fatal(err)
+	}
+	msg, _, r, w, done := e.open(t, req)
+	resp, ok := msg.(*sessionproto.SessionResponse)
+	if !ok {
+		t.Fatalf("got %v, want a response", msg)
+	}
+	if len(resp.ICE) != 0 {
+		t.Fatal("the provider ran ICE beyond MaxICEChecks")
+	}
+	if ss := e.m.Sessions(); len(ss) != 1 || ss[0].Path != PathStatic {
+		t.Fatalf("sessions %+v, want one on the static path", ss)
+	}
+	go func() {
+		for {
+			if _, err := r.ReadMessage(context.Background()); err != nil {
+				return
+			}
+		}
+	}()
+	if err := w.WriteMessage(context.Background(), &sessionproto.Destroy{Reason: "user"}); err != nil {
+		t.Fatal(err)
+	}
+	<-done
+	if len(e.m.iceSlots) != cap(e.m.iceSlots) {
+		t.Fatalf("%d slots held after the session, want the test's %d", len(e.m.iceSlots), cap(e.m.iceSlots))
+	}
 }
