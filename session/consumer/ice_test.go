@@ -55,6 +55,10 @@ func iceProvider(t *testing.T, conn net.Conn, exit *userspace.Exit, lease tunnel
 	}
 	var agent *ice.Agent
 	switch mode {
+	case "metadata offer":
+		// A candidate the consumer's policy refuses: it must send nothing
+		// there and fall back.
+		resp.ICE = json.RawMessage(`{"ufrag":"abcdEFGH","pwd":"0123456789abcdefghijklmn","candidates":["1 1 udp 2130706431 169.254.169.254 80 typ host"]}`)
 	case "dead offer":
 		// A candidate on a loopback port nobody listens on.
 		resp.ICE = json.RawMessage(`{"ufrag":"abcdEFGH","pwd":"0123456789abcdefghijklmn","candidates":["1 1 udp 2130706431 127.0.0.1 9 typ host"]}`)
@@ -152,6 +156,7 @@ func TestICEAndFallback(t *testing.T) {
 		{"provider speaks 1.0", "none", sessionproto.ProtocolID, false, PathStatic},
 		{"provider without ICE", "none", sessionproto.ProtocolICE, true, PathStatic},
 		{"ICE checks fail", "dead offer", sessionproto.ProtocolICE, true, PathStatic},
+		{"provider offers a refused candidate", "metadata offer", sessionproto.ProtocolICE, true, PathStatic},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			lease, err := pool.Allocate()
