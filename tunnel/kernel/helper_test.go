@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/netip"
 	"os"
 	"os/exec"
@@ -161,6 +162,27 @@ func helperExit() int {
 				continue
 			}
 			if err := e.AddPeer(ctx, p); err != nil {
+				fmt.Println("ERR", err)
+				continue
+			}
+			fmt.Println("OK")
+		case "attach": // attach <pub> <listen addr:port>: the peer's datagrams over a socket of their own
+			f := strings.Fields(arg)
+			if len(f) != 2 {
+				fmt.Println("ERR usage: attach <pub> <addr:port>")
+				continue
+			}
+			pub, err := tunnel.ParsePublicKey(f[0])
+			if err != nil {
+				fmt.Println("ERR", err)
+				continue
+			}
+			pc, err := net.ListenUDP("udp", net.UDPAddrFromAddrPort(netip.MustParseAddrPort(f[1])))
+			if err != nil {
+				fmt.Println("ERR", err)
+				continue
+			}
+			if err := e.AttachConn(pub, &learningConn{UDPConn: pc}); err != nil {
 				fmt.Println("ERR", err)
 				continue
 			}
@@ -376,4 +398,33 @@ func (l lockedWriter) Write(p []byte) (int, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.w.Write(p)
+}
+
+// learningConn is a datagram net.Conn over an unconnected UDP socket that
+// answers whoever sent the last datagram, as an ICE connection answers its
+// selected pair (the test's stand-in for one).
+type learningConn struct {
+	*net.UDPConn
+	mu   sync.Mutex
+	peer netip.AddrPort
+}
+
+func (c *learningConn) Read(b []byte) (int, error) {
+	n, from, err := c.UDPConn.ReadFromUDPAddrPort(b)
+	if err == nil {
+		c.mu.Lock()
+		c.peer = from
+		c.mu.Unlock()
+	}
+	return n, err
+}
+
+func (c *learningConn) Write(b []byte) (int, error) {
+	c.mu.Lock()
+	peer := c.peer
+	c.mu.Unlock()
+	if !peer.IsValid() {
+		return 0, errors.New("learningConn: no peer yet")
+	}
+	return c.UDPConn.WriteToUDPAddrPort(b, peer)
 }

@@ -1,0 +1,57 @@
+package kernel
+
+import (
+	"net/netip"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/openmyst/openmyst/tunnel"
+)
+
+// TestExitAttachConn admits a consumer on a kernel exit without a
+// connection, as a provider does before ICE has selected a path, then
+// attaches one (a socket of its own on another port, standing in for the
+// ICE connection): the consumer's kernel client, whose endpoint is that
+// socket and not the exit's WireGuard port, brings the tunnel up and
+// fetches through the exit.
+func TestExitAttachConn(t *testing.T) {
+	tp := newTopology(t)
+	serveHTTP(t, tp.internet, ":8080", "internet")
+	pool, err := tunnel.NewAddressPool(tunnel.DefaultPoolV4, tunnel.DefaultPoolV6)
+	if err != nil {
+		t.Fatal(err)
+	}
+	exitKey, ours := mustKey(t), mustKey(t)
+	lease, _ := pool.Allocate()
+	exit, _ := startHelper(t, tp.provider, "exit", exitSpec{
+		PrivateKey: exitKey.String(), ListenPort: 51820, DNS: []netip.Addr{netip.MustParseAddr(internetAddr)},
+		Peers: []tunnel.PeerConfig{{PublicKey: ours.PublicKey(), AllowedIPs: lease.Prefixes()}},
+	})
+	other := mustKey(t)
+	if r := exit.call("attach " + other.PublicKey().String() + " " + providerUplink + ":40001"); !strings.HasPrefix(r, "ERR") {
+		t.Fatalf("attach to an unknown peer: %q, want an error", r)
+	}
+	if r := exit.call("attach " + ours.PublicKey().String() + " " + providerUplink + ":40000"); r != "OK" {
+		t.Fatalf("attach: %q", r)
+	}
+	wq, err := tunnel.SessionConfig{
+		PrivateKey: ours, Addresses: lease.Prefixes(), PeerPublicKey: exitKey.PublicKey(),
+		Endpoint:   netip.MustParseAddrPort(providerUplink + ":40000"),
+		AllowedIPs: tunnel.FullTunnel(), PersistentKeepalive: tunnel.DefaultKeepalive,
+	}.WGQuick()
+	if err != nil {
+		t.Fatal(err)
+	}
+	startHelper(t, tp.consumer, "client", clientSpec{WGQuick: string(wq)})
+	body, err := fetch(tp.consumer, "http://"+internetAddr+":8080/", "", 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if body != "internet saw "+providerOut {
+		t.Fatalf("body %q: traffic did not leave through the exit", body)
+	}
+	if st := peerStats(t, exit, ours.PublicKey()); st.LastHandshake.IsZero() || st.RxBytes == 0 {
+		t.Fatalf("exit peer stats %+v: nothing over the attached connection", st)
+	}
+}
