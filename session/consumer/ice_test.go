@@ -139,10 +139,7 @@ func TestICEAndFallback(t *testing.T) {
 	defer exit.Close()
 	cfg := testICE()
 	m, err := New(Config{Signer: identity.NewKeySigner(k), ChainID: big.NewInt(1337), Hermes: common.HexToAddress("0x4e"),
-		Host: fakeHost{}, Channel: ledger{}, ICE: &cfg, Proxy: userspaceProxy, Log: slog.New(slog.DiscardHandler),
-		// Room for WireGuard's retry (5 s) of a lost first initiation on
-		// a loaded machine.
-		HandshakeTimeout: 12 * time.Second})
+		Host: fakeHost{}, Channel: ledger{}, ICE: &cfg, Proxy: userspaceProxy, Log: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		t.Fatal(err)
 	}
