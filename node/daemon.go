@@ -19,7 +19,6 @@ import (
 	"github.com/openmyst/openmyst/discovery"
 	"github.com/openmyst/openmyst/identity"
 	"github.com/openmyst/openmyst/market"
-	"github.com/openmyst/openmyst/nat/ice"
 	"github.com/openmyst/openmyst/p2p"
 	"github.com/openmyst/openmyst/session"
 	"github.com/openmyst/openmyst/storage"
@@ -49,10 +48,10 @@ type DaemonConfig struct {
 	Provider DaemonProvider
 	// Consumer is the consumer side (PUT /connection).
 	Consumer DaemonConsumer
-	// ICE, when set, runs sessions over ICE (the network's STUN and TURN
-	// servers, see ICESettings): the consumer's connections and the
+	// ICE, when it names servers, runs sessions over ICE (the network's
+	// STUN and TURN servers): the consumer's connections and the
 	// served provider's sessions (unless Provider.Serve sets its own).
-	ICE *ice.Config
+	ICE ICESettings
 	// Extensions are further parts, started after the built-in ones and
 	// stopped before them.
 	Extensions []Extension
@@ -216,6 +215,9 @@ func RunDaemon(ctx context.Context, cfg DaemonConfig) error {
 		cfg.Log = slog.Default()
 	}
 	log := cfg.Log
+	if _, err := cfg.ICE.Config(); err != nil { // refused at start, not at the first session
+		return err
+	}
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return fmt.Errorf("create data dir: %w", err)
 	}
@@ -454,9 +456,13 @@ func startDaemonConsumer(ctx, rctx context.Context, n *DaemonNode) (*Consumer, e
 	if err != nil {
 		return nil, tequilapi.NewError(http.StatusConflict, "identity_locked", err.Error())
 	}
+	iceCfg, err := n.Config.ICE.Config() // checked at start; the credentials file is read again
+	if err != nil {
+		return nil, err
+	}
 	return StartConsumer(ctx, ConsumerConfig{
 		DataDir: filepath.Join(n.Config.DataDir, "consumer"), Signer: signer, Chain: cl, Hermes: hermes,
-		P2P: n.P2P, Discovery: n.Discovery, ICE: n.Config.ICE, Log: n.Log,
+		P2P: n.P2P, Discovery: n.Discovery, ICE: iceCfg, Log: n.Log,
 	})
 }
 
@@ -492,7 +498,10 @@ func startDaemonProvider(ctx context.Context, n *DaemonNode) (func(context.Conte
 		cfg.Progress = func(m string) { n.Log.Info("provider: " + m) }
 	}
 	if cfg.ICE == nil {
-		cfg.ICE = n.Config.ICE
+		if cfg.ICE, err = n.Config.ICE.Config(); err != nil {
+			closeDB()
+			return nil, err
+		}
 	}
 	if cfg.Log == nil {
 		cfg.Log = n.Log

@@ -24,19 +24,20 @@ const RelaySecretFile = "relay.secret"
 const DefaultICETimeout = 10 * time.Second
 
 // ICESettings are the STUN and TURN servers a node uses for its
-// sessions' ICE (flags --ice.stun, --ice.turn, --ice.turn-username,
-// --ice.turn-password-file): the network's relays, never a third party's
-// by default.
+// sessions' ICE (flags --ice.server, --ice.turn-credentials-file): the
+// network's relays, never a third party's by default.
 type ICESettings struct {
-	// STUN are stun:host:port URLs.
-	STUN []string
-	// TURN are turn:host:port?transport=udp|tcp and turns:host:port
-	// URLs; TURNUsername and TURNPassword are their credentials (TURN
-	// REST credentials from the relay operator, `myst relay credentials`).
-	TURN                       []string
+	// Servers are stun:host:port, turn:host:port?transport=udp|tcp and
+	// turns:host:port URLs.
+	Servers []string
+	// TURNUsername and TURNPassword are the TURN servers' credentials
+	// (TURN REST credentials from the relay operator, `myst relay
+	// credentials`).
 	TURNUsername, TURNPassword string
-	// TURNPasswordFile, when set, holds TURNPassword (read by Config).
-	TURNPasswordFile string
+	// TURNCredentialsFile, when set, holds one line "username:password"
+	// (the two values `myst relay credentials` prints; read by Config),
+	// instead of the two fields above.
+	TURNCredentialsFile string
 	// Timeout bounds a session's checks (zero: DefaultICETimeout).
 	Timeout time.Duration
 }
@@ -44,19 +45,34 @@ type ICESettings struct {
 // Config returns the ICE configuration of the settings, or nil when they
 // name no server (sessions then use the provider's static endpoint).
 func (s ICESettings) Config() (*ice.Config, error) {
-	if len(s.STUN) == 0 && len(s.TURN) == 0 {
+	if len(s.Servers) == 0 {
 		return nil, nil
 	}
-	if s.TURNPasswordFile != "" {
-		b, err := os.ReadFile(s.TURNPasswordFile)
+	if s.TURNCredentialsFile != "" {
+		b, err := os.ReadFile(s.TURNCredentialsFile)
 		if err != nil {
-			return nil, fmt.Errorf("--ice.turn-password-file: %w", err)
+			return nil, fmt.Errorf("--ice.turn-credentials-file: %w", err)
 		}
-		s.TURNPassword = strings.TrimSpace(string(b))
+		// A TURN REST username is "<expiry>:<user>"; the password
+		// (base64) has no colon: split at the last one.
+		line := strings.TrimSpace(string(b))
+		i := strings.LastIndexByte(line, ':')
+		if i <= 0 || i == len(line)-1 {
+			return nil, fmt.Errorf("--ice.turn-credentials-file %s: want one line username:password", s.TURNCredentialsFile)
+		}
+		s.TURNUsername, s.TURNPassword = line[:i], line[i+1:]
 	}
-	servers, err := ice.ParseServers(s.STUN, s.TURN, s.TURNUsername, s.TURNPassword)
+	var stunURLs, turnURLs []string
+	for _, u := range s.Servers {
+		if strings.HasPrefix(u, "stun:") {
+			stunURLs = append(stunURLs, u)
+		} else {
+			turnURLs = append(turnURLs, u)
+		}
+	}
+	servers, err := ice.ParseServers(stunURLs, turnURLs, s.TURNUsername, s.TURNPassword)
 	if err != nil {
-		return nil, fmt.Errorf("--ice.stun/--ice.turn: %w", err)
+		return nil, fmt.Errorf("--ice.server: %w", err)
 	}
 	if s.Timeout <= 0 {
 		s.Timeout = DefaultICETimeout

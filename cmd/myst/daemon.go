@@ -99,7 +99,8 @@ and send the token as "Authorization: Bearer <token>".`,
 	fs.StringSliceVar(&s.opt.Allow, "exit.allow", nil, "extra exit allow rules of the served provider, e.g. \"tcp:127.0.0.1/32 port 8080\"")
 	fs.StringVar(&s.opt.Advertise, "wg.advertise", "127.0.0.1", "address consumers reach the served provider's WireGuard port at")
 	fs.Uint16Var(&s.opt.WGPort, "wg.port", 51820, "WireGuard UDP port of the served provider")
-	registerICE(fs, &s.opt.ICE)
+	fs.StringSliceVar(&s.opt.ICE.Servers, "ice.server", nil, "the network's STUN/TURN servers for sessions through NATs: stun:HOST:3478, turn:HOST:3478?transport=udp|tcp, turns:HOST:5349 (none: the static WireGuard endpoint)")
+	fs.StringVar(&s.opt.ICE.TURNCredentialsFile, "ice.turn-credentials-file", "", "file with one line username:password for the TURN servers (myst relay credentials)")
 	fs.DurationVar(&s.opt.PayInterval, "payment.interval", 0, "invoice interval of the served provider (default 30s)")
 	fs.DurationVar(&s.opt.PayGrace, "payment.grace", 0, "how long an invoice may stay unpaid before the session ends (default 30s)")
 	c := &f.cons
@@ -118,13 +119,10 @@ func (f *daemonFlags) config(a *app, cmd *cobra.Command) (node.DaemonConfig, err
 			PasswordFile: a.passwordFile(), Version: buildinfo.String(), Log: a.log,
 		},
 		ShowPassword: a.showPassword(cmd),
-		Consumer:     node.DaemonConsumer{SOCKS: f.cons.socks},
+		Consumer:     node.DaemonConsumer{SOCKS: f.cons.socks}, ICE: f.serve.opt.ICE,
 	}
 	var err error
 	if cfg.Chain, err = f.chain.config(a); err != nil {
-		return cfg, err
-	}
-	if cfg.ICE, err = f.serve.opt.ICE.Config(); err != nil {
 		return cfg, err
 	}
 	if cfg.Consumer.Identity, err = identityRef(f.cons.identity, f.cons.passFile); err != nil {

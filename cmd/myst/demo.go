@@ -57,7 +57,6 @@ func printDemoReport(w io.Writer, r node.DemoReport) error {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintf(tw, "\nsession with\t%s\n", r.Provider.Hex())
 	fmt.Fprintf(tw, "connect (request, tunnel up)\t%s\n", r.ConnectTime.Round(100_000))
-	fmt.Fprintf(tw, "path\t%s\n", r.Path)
 	fmt.Fprintf(tw, "connect -> first byte\t%s\n", r.ConnectFirstByte.Round(100_000))
 	fmt.Fprintf(tw, "downloaded\t%d bytes in %s (%.1f MiB/s)\n", r.Bytes, r.DownloadTime.Round(1_000_000), r.ThroughputMiBps())
 	fmt.Fprintf(tw, "tunnel bytes (up+down)\t%d\n", r.TunnelBytes)

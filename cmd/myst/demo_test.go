@@ -20,7 +20,7 @@ func TestDemo(t *testing.T) {
 	for _, re := range []string{
 		`proposals seen: 3\b`,
 		`downloaded\s+2097152 bytes`,
-		`path\s+direct\n`, // ICE through the devnet relay
+		`tunnel up over the direct path`, // ICE through the devnet relay
 		`settlement tx\s+0x[0-9a-f]{64}\b`,
 		`paid = received \+ fee\s+exact`,
 		`MYST promised by consumer\s+0\.0\d*[1-9]\d* MYST`,

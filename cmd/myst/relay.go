@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
-	"github.com/spf13/pflag"
 
 	"github.com/openmyst/openmyst/node"
 )
@@ -78,13 +77,4 @@ func newRelayCredentialsCmd(a *app) *cobra.Command {
 	cmd.Flags().StringVar(&user, "user", "node", "who the credentials are for (part of the username)")
 	cmd.Flags().DurationVar(&ttl, "ttl", 12*time.Hour, "how long they are valid")
 	return cmd
-}
-
-// registerICE binds the --ice.* flags (a node's STUN and TURN servers for
-// its sessions' ICE) to s.
-func registerICE(fs *pflag.FlagSet, s *node.ICESettings) {
-	fs.StringSliceVar(&s.STUN, "ice.stun", nil, "STUN servers for sessions through NATs (ICE), e.g. stun:relay.example:3478 (the network's relays; none: sessions use the static WireGuard endpoint)")
-	fs.StringSliceVar(&s.TURN, "ice.turn", nil, "TURN relays for sessions no direct path reaches, e.g. turn:relay.example:3478?transport=udp, turns:relay.example:5349")
-	fs.StringVar(&s.TURNUsername, "ice.turn-username", "", "TURN username (from the relay operator: myst relay credentials)")
-	fs.StringVar(&s.TURNPasswordFile, "ice.turn-password-file", "", "file holding the TURN password")
 }
