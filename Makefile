@@ -5,12 +5,17 @@ GO      ?= go
 BIN     ?= bin/myst
 PKGS    ?= ./...
 
-.PHONY: all build test test-short lint generate generate-check bench fuzz postgres demo devnet clean
+.PHONY: all build deb test test-short lint generate generate-check bench fuzz postgres demo devnet clean
 
 all: build
 
 build:
 	$(GO) build -o $(BIN) ./cmd/myst
+
+## deb: the openmyst .deb (nfpm, pinned in packaging/nfpm/go.mod) in bin/;
+## MYST_DEB_VERSION sets its version (default 0.0.0~dev).
+deb:
+	bash scripts/deb.sh bin
 
 ## test: lint, generated-code check, PostgreSQL for the hermes store suite,
 ## and every Go test with the race detector.

@@ -60,8 +60,8 @@ var rooms = []room{
 		"the local REST API and its Go client, the web UI served beside it"},
 	{"node", 5, []string{"node"},
 		"assembly of provider, consumer, hermes and devnet; lifecycle"},
-	{"cmd", 6, []string{"cmd", "bench"},
-		"binaries: flag parsing and wiring only"},
+	{"cmd", 6, []string{"cmd", "bench", "packaging"},
+		"binaries: flag parsing and wiring only; the .deb and its tests"},
 }
 
 // exceptions lists imports that break the layering today, each with the
