@@ -99,7 +99,12 @@ func TestDeb(t *testing.T) {
 		t.Fatal(err)
 	}
 	checkUnit(t, string(unit))
-	runPackagedDaemon(t, myst)
+	dd := t.TempDir()
+	pw := genPassword(t)
+	if err := os.WriteFile(filepath.Join(dd, "tequilapi.password"), []byte(pw+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	runPackagedDaemon(t, myst, dd, pw, nil)
 
 	testenv.RequireTools(t, "systemd-analyze")
 	// verify checks that ExecStart's binary exists: point it at the
@@ -115,19 +120,20 @@ func TestDeb(t *testing.T) {
 	}
 }
 
-// runPackagedDaemon starts the packaged `myst daemon` on loopback with a
-// password file made as the postinst makes it, logs in with it, checks
-// the password is never printed, and stops the daemon with SIGTERM.
-func runPackagedDaemon(t *testing.T, myst string) {
-	dd := t.TempDir()
-	pw := genPassword(t)
-	if err := os.WriteFile(filepath.Join(dd, "tequilapi.password"), []byte(pw+"\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
+// runPackagedDaemon starts myst daemon on loopback with data dir dd
+// (holding the password file with pw, made as the postinst makes it), as
+// cred's user if not nil, logs in with pw, checks the password is never
+// printed, and stops the daemon with SIGTERM.
+func runPackagedDaemon(t *testing.T, myst, dd, pw string, cred *syscall.Credential) {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, myst, "--data-dir", dd, "--tequilapi.port", "0", "daemon",
 		"--p2p.listen", "/ip4/127.0.0.1/tcp/0", "--p2p.nat=false")
+	if cred != nil {
+		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: cred}
+		cmd.Env = append(os.Environ(), "HOME="+dd)
+	}
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
 		t.Fatal(err)
