@@ -105,6 +105,7 @@ func TestDeb(t *testing.T) {
 		t.Fatal(err)
 	}
 	runPackagedDaemon(t, myst, dd, pw, nil)
+	checkEntrypoint(t, myst)
 
 	testenv.RequireTools(t, "systemd-analyze")
 	// verify checks that ExecStart's binary exists: point it at the
@@ -233,4 +234,45 @@ func genPassword(t *testing.T) string {
 		t.Fatalf("postinst password %q: want 24 URL-safe base64 characters", pw)
 	}
 	return pw
+}
+
+// checkEntrypoint runs the container entry point (its paths pointed at a
+// temp data dir and the extracted binary): it must create the password
+// file (0600, 24 URL-safe characters) before myst runs, keep an existing
+// one, and pass its arguments to myst.
+func checkEntrypoint(t *testing.T, myst string) {
+	t.Helper()
+	src, err := os.ReadFile("docker-entrypoint.sh")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dd := filepath.Join(t.TempDir(), "data")
+	if err := os.Mkdir(dd, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	s := strings.ReplaceAll(string(src), "/var/lib/openmyst", dd)
+	s = strings.ReplaceAll(s, "/usr/bin/myst", myst)
+	ep := filepath.Join(t.TempDir(), "entrypoint.sh")
+	if err := os.WriteFile(ep, []byte(s), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if out := run(t, ep, "version"); !strings.HasPrefix(strings.TrimSpace(out), testVersion) {
+		t.Errorf("entry point with version: %q", out)
+	}
+	pf := filepath.Join(dd, "tequilapi.password")
+	fi, err := os.Stat(pf)
+	if err != nil {
+		t.Fatalf("entry point made no password file: %v", err)
+	}
+	if fi.Mode().Perm() != 0o600 {
+		t.Errorf("password file mode %v, want 0600", fi.Mode().Perm())
+	}
+	first, _ := os.ReadFile(pf)
+	if !regexp.MustCompile(`^[A-Za-z0-9_-]{24}\n$`).Match(first) {
+		t.Errorf("entry point password %q: want 24 URL-safe characters and a newline", first)
+	}
+	run(t, ep, "version")
+	if again, _ := os.ReadFile(pf); !bytes.Equal(again, first) {
+		t.Error("entry point replaced an existing password file")
+	}
 }
