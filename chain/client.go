@@ -195,10 +195,54 @@ func (c *Client) RegisterIdentity(ctx context.Context, signer identity.Signer, h
 	if err != nil {
 		return common.Address{}, nil, err
 	}
-	r, err := c.send(ctx, "register identity", func(o *bind.TransactOpts) (*types.Transaction, error) {
-		return c.registry.RegisterIdentity(o, id, hermes, fee, beneficiary, sig)
-	})
+	r, err := c.RelayRegisterIdentity(ctx, id, hermes, fee, beneficiary, sig)
 	return c.ChannelAddress(id, hermes), r, err
+}
+
+// RelayRegisterIdentity submits a registration ident signed elsewhere
+// (RegisterDigest): a transactor relaying it pays the gas and receives fee.
+func (c *Client) RelayRegisterIdentity(ctx context.Context, ident, hermes common.Address, fee *big.Int, beneficiary common.Address, sig []byte) (*types.Receipt, error) {
+	fee = orZero(fee)
+	return c.send(ctx, "register identity", func(o *bind.TransactOpts) (*types.Transaction, error) {
+		return c.registry.RegisterIdentity(o, ident, hermes, fee, beneficiary, sig)
+	})
+}
+
+// BeneficiaryNonce is the last beneficiary-change nonce ident used (the
+// next change signs this + 1).
+func (c *Client) BeneficiaryNonce(ctx context.Context, ident common.Address) (uint64, error) {
+	n, err := c.registry.BeneficiaryNonce(call(ctx), ident)
+	if err != nil {
+		return 0, wrapCallError("beneficiary nonce", err)
+	}
+	return n.Uint64(), nil
+}
+
+// RelaySetBeneficiary submits a beneficiary change ident signed elsewhere
+// (BeneficiaryDigest); a non-zero fee is paid to the relaying transactor
+// from ident's channel with hermes.
+func (c *Client) RelaySetBeneficiary(ctx context.Context, ident, beneficiary, hermes common.Address, fee *big.Int, nonce uint64, sig []byte) (*types.Receipt, error) {
+	fee = orZero(fee)
+	return c.send(ctx, "set beneficiary", func(o *bind.TransactOpts) (*types.Transaction, error) {
+		return c.registry.SetBeneficiary(o, ident, beneficiary, hermes, fee, new(big.Int).SetUint64(nonce), sig)
+	})
+}
+
+// TokenAllowance is how much of owner's MYST spender may move.
+func (c *Client) TokenAllowance(ctx context.Context, owner, spender common.Address) (*big.Int, error) {
+	a, err := c.token.Allowance(call(ctx), owner, spender)
+	if err != nil {
+		return nil, wrapCallError("token allowance", err)
+	}
+	return a, nil
+}
+
+// TransferFrom moves amount of from's MYST to `to` with the allowance from
+// gave the transactor (Approve).
+func (c *Client) TransferFrom(ctx context.Context, from, to common.Address, amount *big.Int) (*types.Receipt, error) {
+	return c.send(ctx, "transfer MYST from", func(o *bind.TransactOpts) (*types.Transaction, error) {
+		return c.token.TransferFrom(o, from, to, amount)
+	})
 }
 
 // OpenChannel creates registered signer's consumer channel with one more
@@ -248,9 +292,7 @@ func (c *Client) SetBeneficiary(ctx context.Context, signer identity.Signer, ben
 	if err != nil {
 		return nil, err
 	}
-	return c.send(ctx, "set beneficiary", func(o *bind.TransactOpts) (*types.Transaction, error) {
-		return c.registry.SetBeneficiary(o, id, beneficiary, hermes, fee, new(big.Int).SetUint64(nonce), sig)
-	})
+	return c.RelaySetBeneficiary(ctx, id, beneficiary, hermes, fee, nonce, sig)
 }
 
 // ---- consumer channels ----
