@@ -56,6 +56,8 @@ var rooms = []room{
 		"provider and consumer sessions, invoice tracking and paying, history"},
 	{"hermes", 3, []string{"hermes"},
 		"the payment hub: API, stores, settlement, its client"},
+	{"transactor", 3, []string{"transactor"},
+		"the gasless relay: signed fee quotes, relayed registration/beneficiary/settlement, referral vouchers, its client"},
 	{"tequilapi", 4, []string{"tequilapi", "webui"},
 		"the local REST API and its Go client, the web UI served beside it"},
 	{"node", 5, []string{"node"},
