@@ -23,6 +23,7 @@ import (
 	"github.com/openmyst/openmyst/nat/ice"
 	"github.com/openmyst/openmyst/p2p"
 	"github.com/openmyst/openmyst/relay"
+	"github.com/openmyst/openmyst/transactor"
 	"github.com/openmyst/openmyst/tunnel"
 )
 
@@ -72,6 +73,9 @@ type DevnetConfig struct {
 	// RegistrationFee is the transactor fee the consumer's registration
 	// pays from its channel.
 	RegistrationFee *big.Int
+	// Gasless makes the providers register and settle through the
+	// devnet's transactor instead of the dev transactor key.
+	Gasless bool
 	// ChainPort is the dev chain's JSON-RPC port (0: any free port).
 	ChainPort int
 	// AdjustProvider changes provider i's configuration before it starts.
@@ -85,6 +89,10 @@ type DevnetConfig struct {
 	Log *slog.Logger
 }
 
+// devnetRelayLimits are the devnet transactor's limits: every node of a
+// devnet calls it from loopback, so the per-source limits are wide.
+var devnetRelayLimits = transactor.Limits{PerSource: 50, SourceBurst: 200, PerIdentity: 5, IdentityBurst: 20, ZeroFeeRegistrations: 5, ZeroFeeBurst: 20, MaxInFlight: 16}
+
 // Devnet is a whole openmyst network in one process on loopback.
 type Devnet struct {
 	// DataDir is where the state lives.
@@ -95,6 +103,10 @@ type Devnet struct {
 	eth    *ethclient.Client
 	// Hermes is the hermes.
 	Hermes *Hermes
+	// Transactor is the gasless relay (paying from the dev transactor
+	// key); TransactorClient its client.
+	Transactor       *Transactor
+	TransactorClient *transactor.Client
 	// Boot is the bootstrap peer.
 	Boot     *p2p.Node
 	bootDisc *discovery.Service
@@ -172,6 +184,20 @@ func StartDevnet(ctx context.Context, cfg DevnetConfig) (_ *Devnet, err error) {
 	}); err != nil {
 		return nil, err
 	}
+	cfg.Progress("starting the transactor")
+	if err := os.MkdirAll(filepath.Join(d.DataDir, "transactor"), 0o700); err != nil {
+		return nil, err
+	}
+	if d.Transactor, err = StartTransactor(ctx, TransactorConfig{
+		Chain: d.Client, Signer: identity.NewKeySigner(devchain.DevKey(devchain.TransactorAccount)), Hermes: dep.Hermes,
+		Fees:      transactor.Fees{Register: cfg.RegistrationFee, Settle: cfg.ProviderPromiseFee},
+		StorePath: filepath.Join(d.DataDir, "transactor", "transactor.db"), Limits: devnetRelayLimits, Log: log,
+	}); err != nil {
+		return nil, err
+	}
+	if d.TransactorClient, err = transactor.NewClient(d.Transactor.URL(), dep, nil); err != nil {
+		return nil, err
+	}
 	cfg.Progress("starting the bootstrap peer")
 	if d.Boot, err = p2p.New(p2p.Config{ListenAddrs: []string{"/ip4/127.0.0.1/tcp/0"}, DHTMode: p2p.DHTServer, Log: log}); err != nil {
 		return nil, err
@@ -220,6 +246,9 @@ func StartDevnet(ctx context.Context, cfg DevnetConfig) (_ *Devnet, err error) {
 			Price:     market.Price{PerHour: ph, PerGiB: pg},
 			Allow:     cfg.Allow, TransactorFee: cfg.HermesMinFee, Payment: cfg.Payment,
 			ICE: d.ICE, Progress: cfg.Progress, Log: log,
+		}
+		if cfg.Gasless {
+			pc.Relay = d.TransactorClient
 		}
 		if adjust := cfg.AdjustProvider[i]; adjust != nil {
 			adjust(&pc)
@@ -316,6 +345,9 @@ func (d *Devnet) Close() error {
 	}
 	if d.Boot != nil {
 		errs = append(errs, d.Boot.Close())
+	}
+	if d.Transactor != nil {
+		errs = append(errs, d.Transactor.Close())
 	}
 	if d.Hermes != nil {
 		errs = append(errs, d.Hermes.Close())

@@ -29,6 +29,7 @@ import (
 	"github.com/openmyst/openmyst/session/pingpong/paystore"
 	"github.com/openmyst/openmyst/session/provider"
 	"github.com/openmyst/openmyst/storage"
+	"github.com/openmyst/openmyst/transactor"
 	"github.com/openmyst/openmyst/tunnel"
 	"github.com/openmyst/openmyst/tunnel/kernel"
 	"github.com/openmyst/openmyst/tunnel/userspace"
@@ -114,6 +115,10 @@ type ProviderConfig struct {
 	Allow []tunnel.Rule
 	// TransactorFee is the fee consumer promises must carry.
 	TransactorFee *big.Int
+	// Relay, when set, is the transactor that registers the identity and
+	// settles its promises (the identity pays no gas); nil sends both
+	// from Chain's own transactor key.
+	Relay *transactor.Client
 	// Payment tunes sessions.
 	Payment Payment
 	// SendInvoice, when set, builds the function that writes each signed
@@ -189,7 +194,13 @@ func StartProvider(ctx context.Context, cfg ProviderConfig) (_ *Provider, err er
 		}
 	}()
 
-	if err := EnsureRegistered(ctx, cfg.Chain, cfg.Signer, cfg.Hermes, cfg.Progress); err != nil {
+	register := EnsureRegistered
+	if cfg.Relay != nil {
+		register = func(ctx context.Context, c *chain.Client, s identity.Signer, h common.Address, progress func(string)) error {
+			return EnsureRegisteredVia(ctx, c, cfg.Relay, s, h, progress)
+		}
+	}
+	if err := register(ctx, cfg.Chain, cfg.Signer, cfg.Hermes, cfg.Progress); err != nil {
 		return nil, err
 	}
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
@@ -415,6 +426,8 @@ type Settler struct {
 	// Pay and Hashlocks are the provider's stores of invoice secrets.
 	Pay       *paystore.Store
 	Hashlocks *hclient.StorageHashlocks
+	// Relay, when set, settles through a transactor instead of Chain's key.
+	Relay *transactor.Client
 }
 
 // NewSettler returns a Settler over a provider's node database.
@@ -431,7 +444,7 @@ func NewSettler(ctx context.Context, db *storage.DB, c *chain.Client, hermesID c
 }
 
 func (p *Provider) settler() *Settler {
-	return &Settler{Chain: p.cfg.Chain, Hermes: p.cfg.Hermes, Provider: p.Address(), Client: p.Hermes, Pay: p.Pay, Hashlocks: p.hashlocks}
+	return &Settler{Chain: p.cfg.Chain, Hermes: p.cfg.Hermes, Provider: p.Address(), Client: p.Hermes, Pay: p.Pay, Hashlocks: p.hashlocks, Relay: p.cfg.Relay}
 }
 
 // Earnings reads the provider's earnings from the hermes and the chain.
@@ -506,6 +519,9 @@ func (p *Settler) Settle(ctx context.Context) (Settlement, error) {
 		}
 		r = entry.R
 	}
+	if p.Relay != nil {
+		return p.settleVia(ctx, *lp, r)
+	}
 	rc, err := p.Chain.SettleProviderPromise(ctx, p.Hermes, p.Provider, *lp, r)
 	if err != nil {
 		return Settlement{}, fmt.Errorf("node: settle on chain: %w", err)
@@ -517,6 +533,23 @@ func (p *Settler) Settle(ctx context.Context) (Settlement, error) {
 		return Settlement{}, fmt.Errorf("node: settlement %s mined: %w", rc.TxHash.Hex(), err)
 	}
 	return Settlement{Tx: rc.TxHash, Amount: new(big.Int).Set(lp.Amount)}, nil
+}
+
+// settleVia settles promise lp with secret r through the transactor relay.
+func (p *Settler) settleVia(ctx context.Context, lp payments.Promise, r [32]byte) (Settlement, error) {
+	dep := p.Chain.Deployment()
+	q, err := p.Relay.Quote(ctx)
+	if err != nil {
+		return Settlement{}, fmt.Errorf("node: transactor fee quote: %w", err)
+	}
+	res, err := p.Relay.Settle(ctx, q, chain.Settlement{Kind: chain.KindProvider, ChainID: dep.ChainID, Contract: p.Hermes, Provider: p.Provider, Promise: lp, Preimage: r})
+	if err != nil {
+		return Settlement{}, fmt.Errorf("node: settle through the transactor: %w", err)
+	}
+	if err := waitTx(ctx, p.Chain.Backend(), res.Tx); err != nil {
+		return Settlement{}, fmt.Errorf("node: settlement %s mined: %w", res.Tx.Hex(), err)
+	}
+	return Settlement{Tx: res.Tx, Amount: new(big.Int).Set(lp.Amount)}, nil
 }
 
 // waitHead returns once b's head block is at least n.

@@ -1,0 +1,169 @@
+package node
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"sync"
+
+	"github.com/ethereum/go-ethereum/common"
+
+	"github.com/openmyst/openmyst/chain"
+	"github.com/openmyst/openmyst/hermes/api"
+	"github.com/openmyst/openmyst/identity"
+	"github.com/openmyst/openmyst/transactor"
+)
+
+// TransactorConfig configures an in-process transactor (the gasless relay).
+type TransactorConfig struct {
+	// Chain is the chain client; its transactor key pays the gas, takes
+	// the fees and signs the quotes (Signer is that key).
+	Chain  *chain.Client
+	Signer identity.Signer
+	// Hermes is the hermes whose registrations and settlements it relays.
+	Hermes common.Address
+	// Fees are the least fees it quotes.
+	Fees transactor.Fees
+	// StorePath is the SQLite file of voucher redemptions ("": vouchers off).
+	StorePath string
+	// MaxVouchersPerSponsor caps redemptions per sponsor (0: default).
+	MaxVouchersPerSponsor int
+	// Listen is the API address (default 127.0.0.1:0); plain HTTP, so it
+	// must be loopback unless InsecureHTTP (put a TLS proxy in front).
+	Listen       string
+	InsecureHTTP bool
+	// Limits are the abuse limits (zero: transactor.DefaultLimits).
+	Limits transactor.Limits
+	// Log receives events (default slog.Default()).
+	Log *slog.Logger
+}
+
+// Transactor is a running transactor service and its HTTP API.
+type Transactor struct {
+	// Service is the relay (for in-process use).
+	Service *transactor.Service
+	store   *transactor.Store
+	url     string
+	cancel  context.CancelFunc
+	wg      sync.WaitGroup
+}
+
+// StartTransactor starts the transactor service and serves its API.
+func StartTransactor(ctx context.Context, cfg TransactorConfig) (_ *Transactor, err error) {
+	if cfg.Log == nil {
+		cfg.Log = slog.Default()
+	}
+	if cfg.Listen == "" {
+		cfg.Listen = "127.0.0.1:0"
+	}
+	host, _, err := net.SplitHostPort(cfg.Listen)
+	if err != nil {
+		return nil, fmt.Errorf("node: transactor listen address %q: %w", cfg.Listen, err)
+	}
+	if !api.Loopback(host) {
+		if !cfg.InsecureHTTP {
+			return nil, fmt.Errorf("node: transactor listen address %s is not loopback: serve it behind a TLS proxy on loopback, or allow plain HTTP explicitly", cfg.Listen)
+		}
+		cfg.Log.Warn("transactor: plain HTTP API on a non-loopback address", "listen", cfg.Listen)
+	}
+	t := &Transactor{}
+	defer func() {
+		if err != nil {
+			_ = t.Close()
+		}
+	}()
+	if cfg.StorePath != "" {
+		if t.store, err = transactor.OpenStore(cfg.StorePath); err != nil {
+			return nil, err
+		}
+	}
+	if t.Service, err = transactor.New(transactor.Config{
+		Chain: cfg.Chain, Signer: cfg.Signer, Hermes: cfg.Hermes, Fees: cfg.Fees, Store: t.store,
+		MaxVouchersPerSponsor: cfg.MaxVouchersPerSponsor, Limits: cfg.Limits, Log: cfg.Log,
+	}); err != nil {
+		return nil, err
+	}
+	ln, err := (&net.ListenConfig{}).Listen(ctx, "tcp", cfg.Listen)
+	if err != nil {
+		return nil, fmt.Errorf("node: transactor listen: %w", err)
+	}
+	t.url = "http://" + ln.Addr().String()
+	sctx, cancel := context.WithCancel(context.Background())
+	t.cancel = cancel
+	t.wg.Add(1)
+	go func() {
+		defer t.wg.Done()
+		if err := transactor.Serve(sctx, ln, t.Service.Handler()); err != nil {
+			cfg.Log.Error("transactor: API stopped", "err", err)
+		}
+	}()
+	cfg.Log.Info("transactor: serving", "url", t.url, "account", t.Service.Address().Hex())
+	return t, nil
+}
+
+// URL is the API base URL.
+func (t *Transactor) URL() string { return t.url }
+
+// Close stops the API and closes the store.
+func (t *Transactor) Close() error {
+	if t.cancel != nil {
+		t.cancel()
+	}
+	t.wg.Wait()
+	if t.store != nil {
+		return t.store.Close()
+	}
+	return nil
+}
+
+// EnsureRegisteredVia registers signer with hermes through the transactor
+// relay unless it is registered already: the identity pays no gas; the fee
+// is the quoted one when its channel holds it, otherwise zero (zero-stake
+// onboarding). c is used for reads only.
+func EnsureRegisteredVia(ctx context.Context, c *chain.Client, relay *transactor.Client, signer identity.Signer, hermesID common.Address, progress func(string)) error {
+	if progress == nil {
+		progress = func(string) {}
+	}
+	ok, err := c.IsRegistered(ctx, signer.Address())
+	if err != nil {
+		return fmt.Errorf("node: registration of %s: %w", signer.Address().Hex(), err)
+	}
+	if ok {
+		return nil
+	}
+	q, err := relay.Quote(ctx)
+	if err != nil {
+		return fmt.Errorf("node: transactor fee quote: %w", err)
+	}
+	st, err := c.ChannelState(ctx, c.ChannelAddress(signer.Address(), hermesID))
+	if err != nil {
+		return fmt.Errorf("node: channel of %s: %w", signer.Address().Hex(), err)
+	}
+	fee := transactor.RegisterFee(q, st.Balance)
+	progress(fmt.Sprintf("registering identity %s with hermes %s through the transactor (fee %s wei); waiting for the chain...", signer.Address().Hex(), hermesID.Hex(), fee))
+	res, err := relay.Register(ctx, q, signer, hermesID, fee, common.Address{})
+	if err != nil {
+		var ae *transactor.APIError
+		if !errors.As(err, &ae) || ae.Code != transactor.CodeConflict {
+			return fmt.Errorf("node: register %s through the transactor: %w", signer.Address().Hex(), err)
+		}
+	}
+	if err == nil {
+		if err := waitTx(ctx, c.Backend(), res.Tx); err != nil {
+			return fmt.Errorf("node: registration of %s mined: %w", signer.Address().Hex(), err)
+		}
+	}
+	progress(fmt.Sprintf("identity %s registered", signer.Address().Hex()))
+	return nil
+}
+
+// waitTx returns once b's head includes the block of mined transaction h.
+func waitTx(ctx context.Context, b chain.Backend, h common.Hash) error {
+	r, err := b.TransactionReceipt(ctx, h)
+	if err != nil {
+		return fmt.Errorf("receipt of %s: %w", h.Hex(), err)
+	}
+	return waitHead(ctx, b, r.BlockNumber)
+}

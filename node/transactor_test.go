@@ -1,0 +1,136 @@
+package node
+
+import (
+	"context"
+	"crypto/sha256"
+	"math/big"
+	"testing"
+	"time"
+
+	"github.com/ethereum/go-ethereum/crypto"
+
+	"github.com/openmyst/openmyst/chain"
+	"github.com/openmyst/openmyst/identity"
+	"github.com/openmyst/openmyst/market"
+	"github.com/openmyst/openmyst/session/consumer"
+	"github.com/openmyst/openmyst/tunnel"
+)
+
+// TestGaslessProvider: a provider identity created fresh (no ETH, no MYST)
+// registers through the devnet's transactor, serves a paid session and
+// settles through the transactor; it never sends a transaction, its
+// beneficiary receives the promise minus the hermes and transactor fees
+// and the transactor the promise's fee.
+func TestGaslessProvider(t *testing.T) {
+	if testing.Short() {
+		t.Skip("devnet test; skipped with -short")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	body := payload(1 << 20)
+	srv, rule := startServer(t, body)
+	key, err := crypto.GenerateKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	fresh := identity.NewKeySigner(key)
+	d, err := StartDevnet(ctx, DevnetConfig{
+		DataDir: t.TempDir(), Providers: DefaultProviders[:1], Allow: []tunnel.Rule{rule}, Payment: testPayment, Log: testLog(),
+		HermesMinFee: e2eConsumerFee, ProviderPromiseFee: e2eProviderFee, RegistrationFee: e2eRegistrationFee,
+		Gasless: true,
+		// The provider's own chain client sends from its own (empty)
+		// key, as `myst service` does: only the relay can pay its gas.
+		AdjustProvider: map[int]func(*ProviderConfig){0: func(pc *ProviderConfig) {
+			pc.Signer = fresh
+			tx, err := chain.NewTransactor(ctx, pc.Chain.Backend(), key, testLog())
+			if err != nil {
+				t.Fatal(err)
+			}
+			if pc.Chain, err = chain.NewClient(ctx, pc.Chain.Backend(), pc.Chain.Deployment(), tx, testLog()); err != nil {
+				t.Fatal(err)
+			}
+		}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		if err := d.Close(); err != nil {
+			t.Errorf("close devnet: %v", err)
+		}
+	}()
+	prov := d.Providers[0]
+	if prov.Address() != fresh.Address() {
+		t.Fatalf("provider %s, want the fresh identity", prov.Address().Hex())
+	}
+	if ok, err := d.Client.IsRegistered(ctx, fresh.Address()); err != nil || !ok {
+		t.Fatalf("fresh provider registered: %v %v", ok, err)
+	}
+	c, err := d.StartConsumer(ctx, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if _, err := c.WaitProposals(ctx, market.Filter{}, 1); err != nil {
+		t.Fatal(err)
+	}
+	ended := endedWatcher(prov)
+	conn, err := c.Connect(ctx, market.Filter{Country: "DE"}, consumer.Options{SOCKSListen: "127.0.0.1:0"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := download(ctx, conn.SOCKSAddr(), srv.URL)
+	if err != nil || sha256.Sum256(got) != sha256.Sum256(body) {
+		t.Fatalf("download through the tunnel: %d bytes, %v", len(got), err)
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for conn.PayerStats().Invoices < 2 {
+		if time.Now().After(deadline) {
+			t.Fatalf("only %d invoices paid", conn.PayerStats().Invoices)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if err := conn.Disconnect(ctx); err != nil {
+		t.Fatal(err)
+	}
+	waitEnded(t, ended, 10*time.Second)
+	paid := conn.PayerStats().Paid
+
+	txAddr := d.Transactor.Service.Address()
+	txBefore := tokenBalance(t, ctx, d.Client, txAddr, txAddr)
+	s, err := prov.Settle(ctx)
+	if err != nil {
+		t.Fatalf("gasless settlement: %v", err)
+	}
+	if s.Amount.Cmp(paid) != 0 {
+		t.Fatalf("settled %s, consumer paid %s", s.Amount, paid)
+	}
+	hs, err := d.Client.HermesState(ctx, d.Chain.Deployment().Hermes)
+	if err != nil {
+		t.Fatal(err)
+	}
+	hermesFee := new(big.Int).Div(new(big.Int).Mul(paid, big.NewInt(int64(hs.FeeBps))), big.NewInt(10000))
+	want := new(big.Int).Sub(new(big.Int).Sub(paid, hermesFee), e2eProviderFee)
+	if got := tokenBalance(t, ctx, d.Client, fresh.Address(), fresh.Address()); got.Cmp(want) != 0 {
+		t.Fatalf("beneficiary got %s, want %s", got, want)
+	}
+	if got := new(big.Int).Sub(tokenBalance(t, ctx, d.Client, txAddr, txAddr), txBefore); got.Cmp(e2eProviderFee) != 0 {
+		t.Fatalf("transactor earned %s, want the promise fee %s", got, e2eProviderFee)
+	}
+	eth, err := d.Chain.Dial(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer eth.Close()
+	n, err := eth.NonceAt(ctx, fresh.Address(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bal, err := eth.BalanceAt(ctx, fresh.Address(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n != 0 || bal.Sign() != 0 {
+		t.Fatalf("the provider sent %d transactions and holds %s wei ETH; want none", n, bal)
+	}
+}
