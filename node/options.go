@@ -156,6 +156,9 @@ type ServeOptions struct {
 	PriceHour, PriceGiB string
 	// ICE are the STUN and TURN servers of the provider's sessions.
 	ICE ICESettings
+	// TransactorURL, when set, registers and settles the provider through
+	// that transactor (docs/transactor.md).
+	TransactorURL string
 }
 
 // Config is the provider configuration the options describe (without
@@ -188,6 +191,6 @@ func (o ServeOptions) Config() (ProviderConfig, error) {
 	}
 	return ProviderConfig{
 		HermesURL: o.HermesURL, HermesTLS: o.HermesTLS, Price: price, WGPort: o.WGPort, AdvertiseAddr: adv, Allow: rules, ExitMode: mode,
-		Payment: Payment{Interval: o.PayInterval, Grace: o.PayGrace}, ICE: iceCfg,
+		Payment: Payment{Interval: o.PayInterval, Grace: o.PayGrace}, ICE: iceCfg, TransactorURL: o.TransactorURL,
 	}, nil
 }

@@ -119,6 +119,9 @@ type ProviderConfig struct {
 	// settles its promises (the identity pays no gas); nil sends both
 	// from Chain's own transactor key.
 	Relay *transactor.Client
+	// TransactorURL, when set and Relay is nil, is the transactor API
+	// Relay is made for (the network definition's transactor).
+	TransactorURL string
 	// Payment tunes sessions.
 	Payment Payment
 	// SendInvoice, when set, builds the function that writes each signed
@@ -194,6 +197,13 @@ func StartProvider(ctx context.Context, cfg ProviderConfig) (_ *Provider, err er
 		}
 	}()
 
+	if cfg.Relay == nil && cfg.TransactorURL != "" {
+		r, err := transactor.NewClient(cfg.TransactorURL, cfg.Chain.Deployment(), nil)
+		if err != nil {
+			return nil, err
+		}
+		cfg.Relay = r
+	}
 	register := EnsureRegistered
 	if cfg.Relay != nil {
 		register = func(ctx context.Context, c *chain.Client, s identity.Signer, h common.Address, progress func(string)) error {

@@ -16,6 +16,7 @@ import (
 	"github.com/openmyst/openmyst/session"
 	"github.com/openmyst/openmyst/storage"
 	"github.com/openmyst/openmyst/tequilapi"
+	"github.com/openmyst/openmyst/transactor"
 )
 
 // ServeConfig configures ServeProvider, the one way a provider is run:
@@ -164,6 +165,12 @@ func ServiceAPI(cfg tequilapi.Config, show func(password string), svc *ProviderS
 // kept in its database under dir (<data-dir>/provider) while no provider
 // runs there; it returns the earnings before the settlement.
 func SettleStored(ctx context.Context, dir string, c *Chain, hermesURL string, ht HermesTLS, provider common.Address) (Earnings, Settlement, error) {
+	return SettleStoredVia(ctx, dir, c, hermesURL, ht, provider, nil)
+}
+
+// SettleStoredVia is SettleStored settling through the transactor relay
+// (nil: from c's own key).
+func SettleStoredVia(ctx context.Context, dir string, c *Chain, hermesURL string, ht HermesTLS, provider common.Address, relay *transactor.Client) (Earnings, Settlement, error) {
 	db, err := storage.Open(filepath.Join(dir, storage.FileName))
 	if err != nil {
 		return Earnings{}, Settlement{}, fmt.Errorf("provider database: %w", err)
@@ -173,6 +180,7 @@ func SettleStored(ctx context.Context, dir string, c *Chain, hermesURL string, h
 	if err != nil {
 		return Earnings{}, Settlement{}, err
 	}
+	st.Relay = relay
 	e, err := st.Earnings(ctx)
 	if err != nil {
 		return e, Settlement{}, err

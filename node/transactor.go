@@ -167,3 +167,32 @@ func waitTx(ctx context.Context, b chain.Backend, h common.Hash) error {
 	}
 	return waitHead(ctx, b, r.BlockNumber)
 }
+
+// SetBeneficiaryVia changes signer's beneficiary through the transactor
+// relay, paying the quoted fee from its channel with hermesID.
+func SetBeneficiaryVia(ctx context.Context, c *chain.Client, relay *transactor.Client, signer identity.Signer, beneficiary, hermesID common.Address) (common.Hash, error) {
+	n, err := c.BeneficiaryNonce(ctx, signer.Address())
+	if err != nil {
+		return common.Hash{}, fmt.Errorf("node: beneficiary nonce: %w", err)
+	}
+	q, err := relay.Quote(ctx)
+	if err != nil {
+		return common.Hash{}, fmt.Errorf("node: transactor fee quote: %w", err)
+	}
+	res, err := relay.SetBeneficiary(ctx, q, signer, beneficiary, hermesID, q.Fees.Beneficiary, n+1)
+	if err != nil {
+		return common.Hash{}, fmt.Errorf("node: beneficiary change through the transactor: %w", err)
+	}
+	return res.Tx, waitTx(ctx, c.Backend(), res.Tx)
+}
+
+// RedeemVoucher redeems a referral voucher code for signer through the
+// relay: a starter top-up of its channel with hermesID and a free
+// registration.
+func RedeemVoucher(ctx context.Context, c *chain.Client, relay *transactor.Client, code string, signer identity.Signer, hermesID common.Address) (transactor.TxResponse, error) {
+	res, err := relay.Redeem(ctx, code, signer, hermesID, common.Address{})
+	if err != nil {
+		return res, fmt.Errorf("node: redeem voucher: %w", err)
+	}
+	return res, waitTx(ctx, c.Backend(), res.Tx)
+}

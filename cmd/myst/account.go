@@ -27,6 +27,9 @@ type accountFlags struct {
 	rpc, deployment, txKeyFile string
 	identity, passFile, hermes string
 	wei                        bool
+	// transactorURL, when set, relays register, beneficiary and redeem
+	// through that transactor (the identity pays no gas).
+	transactorURL string
 }
 
 // registerChain declares the --chain.* flags of a command acting on the
@@ -44,6 +47,7 @@ func (f *accountFlags) register(cmd *cobra.Command) {
 	pf.StringVar(&f.passFile, "passphrase-file", "", "file holding the identity passphrase (or $MYST_PASSPHRASE)")
 	pf.StringVar(&f.hermes, "hermes", "", "hermes contract (default: the deployment's hermes)")
 	pf.BoolVar(&f.wei, "wei", false, "show amounts in wei instead of MYST")
+	pf.StringVar(&f.transactorURL, "transactor", "", "transactor API relaying register, beneficiary and redeem (docs/transactor.md); the identity pays no gas")
 }
 
 // session is an open chain client plus the resolved identity address.
@@ -199,7 +203,7 @@ identity unlocked in the daemon; if the daemon has no chain they act on
 the chain directly.`,
 	}
 	f.register(cmd)
-	cmd.AddCommand(newAccountRegisterCmd(f), newAccountTopupCmd(f), newAccountBalanceCmd(f),
+	cmd.AddCommand(newAccountRedeemCmd(f), newAccountVoucherCmd(f), newAccountRegisterCmd(f), newAccountTopupCmd(f), newAccountBalanceCmd(f),
 		newAccountSettleCmd(f), newAccountBeneficiaryCmd(f), newAccountPromiseCmd(f), newAccountExitCmd(f))
 	return cmd
 }
@@ -216,6 +220,9 @@ func newAccountRegisterCmd(f *accountFlags) *cobra.Command {
 			}
 			if _, err := identity.ParseAddress(req.Beneficiary); req.Beneficiary != "" && err != nil {
 				return fmt.Errorf("--beneficiary: %w", err)
+			}
+			if f.transactorURL != "" {
+				return f.registerViaRelay(cmd)
 			}
 			return f.withAccounts(cmd, true, true, func(api accountAPI, id common.Address) error {
 				r, err := api.Register(cmd.Context(), id, req)
@@ -365,6 +372,9 @@ func newAccountBeneficiaryCmd(f *accountFlags) *cobra.Command {
 			ben, err := identity.ParseAddress(args[0])
 			if err != nil {
 				return err
+			}
+			if f.transactorURL != "" {
+				return f.beneficiaryViaRelay(cmd, ben)
 			}
 			return f.withAccounts(cmd, true, true, func(api accountAPI, id common.Address) error {
 				r, err := api.SetBeneficiary(cmd.Context(), id, ben)

@@ -67,6 +67,7 @@ func newRootCmd(a *app) *cobra.Command {
 		newChainCmd(a),
 		newAccountCmd(a),
 		newHermesCmd(a),
+		newTransactorCmd(a),
 		newDevnetCmd(a),
 		newDemoCmd(a),
 		newServiceCmd(a),

@@ -128,6 +128,7 @@ GET /earnings and POST /settle.`,
 	fl.StringVar(&f.passFile, "passphrase-file", "", "file holding the identity passphrase (or $MYST_PASSPHRASE)")
 	fl.StringVar(&f.hermes, "hermes.contract", "", "accepted hermes contract (default: the deployment's hermes)")
 	fl.StringVar(&sf.opt.HermesURL, "hermes.url", "http://127.0.0.1:4060", "hermes API: https://..., or http:// to loopback")
+	fl.StringVar(&sf.opt.TransactorURL, "transactor", "", "transactor API that registers the identity and settles its earnings (the identity pays no gas; docs/transactor.md)")
 	sf.tls.register(fl, "hermes.")
 	fl.StringSliceVar(&bootstrap, "p2p.bootstrap", nil, "bootstrap peers: /ip4/.../tcp/PORT/p2p/PEERID, comma separated")
 	fl.StringSliceVar(&listen, "p2p.listen", []string{"/ip4/0.0.0.0/tcp/4001", "/ip4/0.0.0.0/udp/4001/quic-v1"}, "libp2p listen multiaddrs")
@@ -149,7 +150,7 @@ GET /earnings and POST /settle.`,
 
 func newServiceSettleCmd(a *app) *cobra.Command {
 	f := accountFlags{app: a}
-	var hermesURL string
+	var hermesURL, transactorURL string
 	var hermesTLS hermesTLSFlags
 	cmd := &cobra.Command{
 		Use:   "settle",
@@ -178,7 +179,12 @@ func newServiceSettleCmd(a *app) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			e, res, err := node.SettleStored(ctx, filepath.Join(a.dataDir, "provider"), s.Chain, hermesURL, ht, s.id)
+			f.transactorURL = transactorURL
+			relay, err := f.relayClient(s)
+			if err != nil {
+				return err
+			}
+			e, res, err := node.SettleStoredVia(ctx, filepath.Join(a.dataDir, "provider"), s.Chain, hermesURL, ht, s.id, relay)
 			if e.Earned != nil {
 				fmt.Fprintf(out, "earned %s, settled %s, unsettled %s\n", f.amountWei(e.Earned), f.amountWei(e.Settled), f.amountWei(e.Unsettled))
 			}
@@ -194,6 +200,7 @@ func newServiceSettleCmd(a *app) *cobra.Command {
 	fl.StringVar(&f.identity, "identity", "", "provider identity (default: the default identity)")
 	fl.StringVar(&f.hermes, "hermes.contract", "", "hermes contract (default: the deployment's hermes)")
 	fl.StringVar(&hermesURL, "hermes.url", "http://127.0.0.1:4060", "hermes API: https://..., or http:// to loopback")
+	fl.StringVar(&transactorURL, "transactor", "", "settle through this transactor API (the identity pays no gas)")
 	hermesTLS.register(fl, "hermes.")
 	fl.BoolVar(&f.wei, "wei", false, "show amounts in wei")
 	return cmd
