@@ -208,6 +208,33 @@ func (c *Client) RelayRegisterIdentity(ctx context.Context, ident, hermes common
 	})
 }
 
+// maxUint96 is the largest deferred registration fee (the Registry keeps it in a uint96).
+var maxUint96 = new(big.Int).Sub(new(big.Int).Lsh(big.NewInt(1), 96), big.NewInt(1))
+
+// RelayRegisterIdentityDeferred submits a deferred registration ident
+// signed elsewhere (RegisterDeferredDigest): nothing is paid now; fee is
+// recorded as owed to the sender and paid from ident's first provider
+// settlements (Registry.settlementPayee).
+func (c *Client) RelayRegisterIdentityDeferred(ctx context.Context, ident, hermes common.Address, fee *big.Int, beneficiary common.Address, sig []byte) (*types.Receipt, error) {
+	fee = orZero(fee)
+	if fee.Sign() < 0 || fee.Cmp(maxUint96) > 0 {
+		return nil, fmt.Errorf("chain: deferred registration fee %s out of the uint96 range: %w", fee, ErrAmountTooLarge)
+	}
+	return c.send(ctx, "register identity (deferred fee)", func(o *bind.TransactOpts) (*types.Transaction, error) {
+		return c.registry.RegisterIdentityDeferred(o, ident, hermes, fee, beneficiary, sig)
+	})
+}
+
+// RegistrationDebt is the registration fee ident still owes and the
+// transactor it is owed to (zero when none).
+func (c *Client) RegistrationDebt(ctx context.Context, ident common.Address) (common.Address, *big.Int, error) {
+	d, err := c.registry.RegistrationDebt(call(ctx), ident)
+	if err != nil {
+		return common.Address{}, nil, wrapCallError("registration debt", err)
+	}
+	return d.Transactor, d.Fee, nil
+}
+
 // BeneficiaryNonce is the last beneficiary-change nonce ident used (the
 // next change signs this + 1).
 func (c *Client) BeneficiaryNonce(ctx context.Context, ident common.Address) (uint64, error) {
@@ -537,6 +564,11 @@ type ProviderChannelState struct {
 	Stake *big.Int
 	// Nonce is the last used DecreaseStake nonce.
 	Nonce uint64
+	// RegistrationDebt is the deferred registration fee the provider still
+	// owes (Registry.registrationDebt; nil or zero: none): settlements pay
+	// it from the beneficiary's share to RegistrationCreditor.
+	RegistrationDebt     *big.Int
+	RegistrationCreditor common.Address
 }
 
 // ProviderChannel reads provider's channel in hermes.
@@ -549,7 +581,12 @@ func (c *Client) ProviderChannel(ctx context.Context, hermes, provider common.Ad
 	if err != nil {
 		return ProviderChannelState{}, wrapCallError("provider channel", err)
 	}
-	return ProviderChannelState{ID: payments.ProviderChannelID(provider, hermes), Settled: ch.Settled, Stake: ch.Stake, Nonce: ch.Nonce.Uint64()}, nil
+	to, debt, err := c.RegistrationDebt(ctx, provider)
+	if err != nil {
+		return ProviderChannelState{}, err
+	}
+	return ProviderChannelState{ID: payments.ProviderChannelID(provider, hermes), Settled: ch.Settled, Stake: ch.Stake, Nonce: ch.Nonce.Uint64(),
+		RegistrationDebt: debt, RegistrationCreditor: to}, nil
 }
 
 // SettleProviderPromise settles a hermes promise on provider's channel,

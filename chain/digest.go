@@ -18,6 +18,7 @@ import (
 // bytes32 string literals). See docs/protocol.md.
 var (
 	TagRegisterIdentity = tag("myst.RegisterIdentity")
+	TagRegisterDeferred = tag("myst.RegisterDeferred")
 	TagSetBeneficiary   = tag("myst.SetBeneficiary")
 	TagOpenChannel      = tag("myst.OpenChannel")
 	TagChannelWithdraw  = tag("myst.ChannelWithdraw")
@@ -42,6 +43,12 @@ func u256(v *big.Int) []byte {
 // RegisterDigest is what an identity signs to register (docs/protocol.md).
 func RegisterDigest(chainID *big.Int, registry, ident, hermes common.Address, fee *big.Int, beneficiary common.Address) [32]byte {
 	return crypto.Keccak256Hash(u256(chainID), registry.Bytes(), TagRegisterIdentity[:], ident.Bytes(), hermes.Bytes(), u256(fee), beneficiary.Bytes())
+}
+
+// RegisterDeferredDigest is what an identity signs to register and owe fee
+// to the relaying transactor, paid from its first provider settlements.
+func RegisterDeferredDigest(chainID *big.Int, registry, ident, hermes common.Address, fee *big.Int, beneficiary common.Address) [32]byte {
+	return crypto.Keccak256Hash(u256(chainID), registry.Bytes(), TagRegisterDeferred[:], ident.Bytes(), hermes.Bytes(), u256(fee), beneficiary.Bytes())
 }
 
 // OpenChannelDigest is what a registered identity signs to open a channel with another hermes.

@@ -14,10 +14,12 @@ import (
 // ProviderPayout is what Hermes.settlePromise moves for one provider
 // promise: Paid leaves the hermes's channel accounting (the channel's
 // settled amount rises by it), HermesFee stays with the hermes,
-// TransactorFee goes to the caller and Beneficiary to the provider's
-// beneficiary (Paid - HermesFee - TransactorFee).
+// TransactorFee goes to the caller, RegistrationFee (up to the provider's
+// deferred registration fee) to the transactor that registered it, and
+// Beneficiary to the provider's beneficiary (Paid - HermesFee -
+// TransactorFee - RegistrationFee).
 type ProviderPayout struct {
-	Paid, HermesFee, TransactorFee, Beneficiary *big.Int
+	Paid, HermesFee, TransactorFee, RegistrationFee, Beneficiary *big.Int
 }
 
 // ProviderPayoutOf is the Go twin of Hermes.settlePromise's arithmetic: it
@@ -81,6 +83,16 @@ func ProviderPayoutOf(p payments.Promise, ch ProviderChannelState, h HermesState
 	out.Paid, out.HermesFee, out.TransactorFee = paid, hermesFee, new(big.Int).Set(p.Fee)
 	out.Beneficiary = new(big.Int).Sub(paid, hermesFee)
 	out.Beneficiary.Sub(out.Beneficiary, p.Fee)
+	// Registry.settlementPayee: up to the beneficiary's share of the
+	// provider's deferred registration fee goes to its creditor.
+	out.RegistrationFee = new(big.Int)
+	if d := orZero(ch.RegistrationDebt); d.Sign() > 0 {
+		out.RegistrationFee.Set(d)
+		if out.RegistrationFee.Cmp(out.Beneficiary) > 0 {
+			out.RegistrationFee.Set(out.Beneficiary)
+		}
+		out.Beneficiary.Sub(out.Beneficiary, out.RegistrationFee)
+	}
 	return out, nil
 }
 

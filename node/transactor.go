@@ -119,9 +119,10 @@ func (t *Transactor) Close() error {
 }
 
 // EnsureRegisteredVia registers signer with hermes through the transactor
-// relay unless it is registered already: the identity pays no gas; the fee
-// is the quoted one when its channel holds it, otherwise zero (zero-stake
-// onboarding). c is used for reads only.
+// relay unless it is registered already: the identity pays no gas; the
+// quoted fee is paid from its channel when it holds it (otherwise deferred,
+// onboarding: the fee is then owed on chain and paid from its first
+// provider settlements). c is used for reads only.
 func EnsureRegisteredVia(ctx context.Context, c *chain.Client, relay *transactor.Client, signer identity.Signer, hermesID common.Address, progress func(string)) error {
 	if progress == nil {
 		progress = func(string) {}
@@ -141,9 +142,13 @@ func EnsureRegisteredVia(ctx context.Context, c *chain.Client, relay *transactor
 	if err != nil {
 		return fmt.Errorf("node: channel of %s: %w", signer.Address().Hex(), err)
 	}
-	fee := transactor.RegisterFee(q, st.Balance)
-	progress(fmt.Sprintf("registering identity %s with hermes %s through the transactor (fee %s wei); waiting for the chain...", signer.Address().Hex(), hermesID.Hex(), fee))
-	res, err := relay.Register(ctx, q, signer, hermesID, fee, common.Address{})
+	fee, deferred := transactor.RegisterPlan(q, st.Balance)
+	how := "from its channel"
+	if deferred {
+		how = "from its first settlements"
+	}
+	progress(fmt.Sprintf("registering identity %s with hermes %s through the transactor (fee %s wei, paid %s); waiting for the chain...", signer.Address().Hex(), hermesID.Hex(), fee, how))
+	res, err := relay.Register(ctx, q, signer, hermesID, fee, deferred, common.Address{})
 	if err != nil {
 		var ae *transactor.APIError
 		if !errors.As(err, &ae) || ae.Code != transactor.CodeConflict {

@@ -25,13 +25,16 @@ const (
 	PathOpenAPI     = "/openapi.json"
 )
 
-// RegisterRequest relays Registry.registerIdentity signed by Identity.
+// RegisterRequest relays Registry.registerIdentity signed by Identity, or
+// with Deferred Registry.registerIdentityDeferred: Fee is then owed to the
+// transactor and paid from the identity's first provider settlements.
 type RegisterRequest struct {
 	Quote       Quote
 	Identity    common.Address
 	Hermes      common.Address
 	Fee         *big.Int
 	Beneficiary common.Address
+	Deferred    bool
 	Signature   []byte
 }
 
@@ -86,6 +89,7 @@ type registerJSON struct {
 	Hermes      common.Address  `json:"hermes"`
 	Fee         string          `json:"fee"`
 	Beneficiary common.Address  `json:"beneficiary"`
+	Deferred    bool            `json:"deferred"`
 	Signature   hexutil.Bytes   `json:"signature"`
 }
 
@@ -95,25 +99,28 @@ func (r RegisterRequest) MarshalJSON() ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	return json.Marshal(registerJSON{Quote: q, Identity: r.Identity, Hermes: r.Hermes, Fee: dec(r.Fee), Beneficiary: r.Beneficiary, Signature: r.Signature})
+	return json.Marshal(registerJSON{Quote: q, Identity: r.Identity, Hermes: r.Hermes, Fee: dec(r.Fee), Beneficiary: r.Beneficiary, Deferred: r.Deferred, Signature: r.Signature})
 }
 
 // DecodeRegisterRequest parses a registration request strictly.
 func DecodeRegisterRequest(data []byte) (RegisterRequest, error) {
-	if _, err := strictjson.Object(data, "quote", "identity", "hermes", "fee", "beneficiary", "signature"); err != nil {
+	if _, err := strictjson.Object(data, "quote", "identity", "hermes", "fee", "beneficiary", "deferred", "signature"); err != nil {
 		return RegisterRequest{}, fmt.Errorf("transactor: register request: %w", err)
 	}
 	var j registerJSON
 	if err := strictjson.Unmarshal(data, &j); err != nil {
 		return RegisterRequest{}, fmt.Errorf("transactor: register request: %w", err)
 	}
-	r := RegisterRequest{Identity: j.Identity, Hermes: j.Hermes, Beneficiary: j.Beneficiary, Signature: j.Signature}
+	r := RegisterRequest{Identity: j.Identity, Hermes: j.Hermes, Beneficiary: j.Beneficiary, Deferred: j.Deferred, Signature: j.Signature}
 	var err error
 	if r.Quote, err = DecodeQuote(j.Quote); err != nil {
 		return RegisterRequest{}, err
 	}
 	if r.Fee, err = amount("fee", j.Fee); err != nil {
 		return RegisterRequest{}, err
+	}
+	if r.Deferred && r.Fee.BitLen() > 96 {
+		return RegisterRequest{}, fmt.Errorf("transactor: register request: deferred fee %s above the uint96 range", r.Fee)
 	}
 	if err := nonZero(r.Identity, r.Hermes, r.Beneficiary); err != nil {
 		return RegisterRequest{}, err

@@ -115,28 +115,31 @@ func (c *Client) Quote(ctx context.Context) (Quote, error) {
 	return o.q, nil
 }
 
-// RegisterFee is the fee a registration offers under q: the quoted fee
-// when the identity's channel holds it, otherwise zero (zero-stake
-// onboarding).
-func RegisterFee(q Quote, channelBalance *big.Int) *big.Int {
-	if channelBalance != nil && channelBalance.Cmp(q.Fees.Register) >= 0 {
-		return new(big.Int).Set(q.Fees.Register)
-	}
-	return new(big.Int)
+// RegisterPlan is how a registration pays under q: the quoted fee now when
+// the identity's channel holds it, otherwise the quoted fee deferred (owed
+// to the transactor, paid from the first provider settlements).
+func RegisterPlan(q Quote, channelBalance *big.Int) (fee *big.Int, deferred bool) {
+	fee = new(big.Int).Set(q.Fees.Register)
+	return fee, channelBalance == nil || channelBalance.Cmp(fee) < 0
 }
 
-// Register has the transactor register signer with hermes for fee.
-func (c *Client) Register(ctx context.Context, q Quote, signer identity.Signer, hermes common.Address, fee *big.Int, beneficiary common.Address) (TxResponse, error) {
+// Register has the transactor register signer with hermes for fee, paid
+// now from its channel or, with deferred, from its first settlements.
+func (c *Client) Register(ctx context.Context, q Quote, signer identity.Signer, hermes common.Address, fee *big.Int, deferred bool, beneficiary common.Address) (TxResponse, error) {
 	if beneficiary == (common.Address{}) {
 		beneficiary = signer.Address()
 	}
-	d := chain.RegisterDigest(new(big.Int).SetUint64(c.dep.ChainID), c.dep.Registry, signer.Address(), hermes, fee, beneficiary)
+	chainID := new(big.Int).SetUint64(c.dep.ChainID)
+	d := chain.RegisterDigest(chainID, c.dep.Registry, signer.Address(), hermes, fee, beneficiary)
+	if deferred {
+		d = chain.RegisterDeferredDigest(chainID, c.dep.Registry, signer.Address(), hermes, fee, beneficiary)
+	}
 	sig, err := signer.Sign(d[:])
 	if err != nil {
 		return TxResponse{}, fmt.Errorf("transactor: sign registration: %w", err)
 	}
 	var o txOut
-	err = c.do(ctx, http.MethodPost, PathRegister, RegisterRequest{Quote: q, Identity: signer.Address(), Hermes: hermes, Fee: fee, Beneficiary: beneficiary, Signature: sig}, &o)
+	err = c.do(ctx, http.MethodPost, PathRegister, RegisterRequest{Quote: q, Identity: signer.Address(), Hermes: hermes, Fee: fee, Beneficiary: beneficiary, Deferred: deferred, Signature: sig}, &o)
 	return o.r, err
 }
 

@@ -195,11 +195,12 @@ func (s *Service) checkUnregistered(ctx context.Context, ident common.Address) e
 	return nil
 }
 
-// Register relays a registration. A fee below the quote is accepted only
-// when it is zero and the identity's channel holds less than the quoted
-// fee (zero-stake onboarding: the transactor pays the registration and
-// recovers its costs from settlement fees); sponsored says the caller may
-// take such a registration (the HTTP layer limits them per source).
+// Register relays a registration. A plain one pays its fee (at least the
+// quote) from the identity's channel now. A deferred one (an identity
+// whose channel cannot pay) records its fee (at least the quote) as owed
+// to the transactor, paid on chain from the identity's first provider
+// settlements; since it may never be repaid, sponsored must allow it (the
+// HTTP layer limits them per source).
 func (s *Service) Register(ctx context.Context, r RegisterRequest, sponsored func() bool) (TxResponse, error) {
 	if err := s.checkQuote(r.Quote); err != nil {
 		return TxResponse{}, err
@@ -207,8 +208,17 @@ func (s *Service) Register(ctx context.Context, r RegisterRequest, sponsored fun
 	if r.Hermes != s.cfg.Hermes {
 		return TxResponse{}, fail(http.StatusBadRequest, CodeBadRequest, "hermes %s is not this transactor's (%s)", r.Hermes.Hex(), s.cfg.Hermes.Hex())
 	}
-	if err := checkSigner(chain.RegisterDigest(new(big.Int).SetUint64(s.chainID), s.dep.Registry, r.Identity, r.Hermes, r.Fee, r.Beneficiary), r.Signature, r.Identity, "registration"); err != nil {
+	chainID := new(big.Int).SetUint64(s.chainID)
+	digest := chain.RegisterDigest(chainID, s.dep.Registry, r.Identity, r.Hermes, r.Fee, r.Beneficiary)
+	if r.Deferred {
+		digest = chain.RegisterDeferredDigest(chainID, s.dep.Registry, r.Identity, r.Hermes, r.Fee, r.Beneficiary)
+	}
+	if err := checkSigner(digest, r.Signature, r.Identity, "registration"); err != nil {
 		return TxResponse{}, err
+	}
+	quoted := minBig(r.Quote.Fees.Register, s.cfg.Fees.Register)
+	if r.Fee.Cmp(quoted) < 0 {
+		return TxResponse{}, fail(http.StatusPaymentRequired, CodeFeeTooLow, "fee %s below the quoted %s", r.Fee, quoted)
 	}
 	if err := s.checkUnregistered(ctx, r.Identity); err != nil {
 		return TxResponse{}, err
@@ -217,25 +227,23 @@ func (s *Service) Register(ctx context.Context, r RegisterRequest, sponsored fun
 	if err != nil {
 		return TxResponse{}, err
 	}
-	quoted := minBig(r.Quote.Fees.Register, s.cfg.Fees.Register)
-	switch {
-	case r.Fee.Cmp(quoted) >= 0:
-		if st.Balance.Cmp(r.Fee) < 0 {
-			return TxResponse{}, fail(http.StatusPaymentRequired, CodeCannotPay, "channel %s holds %s, less than the fee %s", st.Address.Hex(), st.Balance, r.Fee)
-		}
-	case r.Fee.Sign() == 0 && st.Balance.Cmp(quoted) < 0:
+	var rc *types.Receipt
+	if r.Deferred {
 		if sponsored == nil || !sponsored() {
-			return TxResponse{}, fail(http.StatusTooManyRequests, CodeRateLimited, "zero-fee registrations from this source are used up for now")
+			return TxResponse{}, fail(http.StatusTooManyRequests, CodeRateLimited, "deferred-fee registrations from this source are used up for now")
 		}
-	default:
-		return TxResponse{}, fail(http.StatusPaymentRequired, CodeFeeTooLow, "fee %s below the quoted %s", r.Fee, quoted)
+		rc, err = s.cfg.Chain.RelayRegisterIdentityDeferred(ctx, r.Identity, r.Hermes, r.Fee, r.Beneficiary, r.Signature)
+	} else {
+		if st.Balance.Cmp(r.Fee) < 0 {
+			return TxResponse{}, fail(http.StatusPaymentRequired, CodeCannotPay, "channel %s holds %s, less than the fee %s (register deferred instead)", st.Address.Hex(), st.Balance, r.Fee)
+		}
+		rc, err = s.cfg.Chain.RelayRegisterIdentity(ctx, r.Identity, r.Hermes, r.Fee, r.Beneficiary, r.Signature)
 	}
-	rc, err := s.cfg.Chain.RelayRegisterIdentity(ctx, r.Identity, r.Hermes, r.Fee, r.Beneficiary, r.Signature)
 	if err != nil {
 		return TxResponse{}, chainErr("register", err)
 	}
 	ch := st.Address
-	s.cfg.Log.Info("transactor: registered identity", "identity", r.Identity.Hex(), "fee", r.Fee, "tx", rc.TxHash.Hex())
+	s.cfg.Log.Info("transactor: registered identity", "identity", r.Identity.Hex(), "fee", r.Fee, "deferred", r.Deferred, "tx", rc.TxHash.Hex())
 	return TxResponse{Tx: rc.TxHash, Channel: &ch}, nil
 }
 

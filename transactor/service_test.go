@@ -199,14 +199,18 @@ func TestZeroGasProviderRegistersAndSettles(t *testing.T) {
 		t.Fatalf("quote %+v", q)
 	}
 	// A non-zero fee below the quote is refused.
-	if _, err := e.cl.Register(ctx, q, prov, dep.Hermes, big.NewInt(1), ben); apiCode(err) != CodeFeeTooLow {
+	if _, err := e.cl.Register(ctx, q, prov, dep.Hermes, big.NewInt(1), true, ben); apiCode(err) != CodeFeeTooLow {
 		t.Fatalf("register with a fee below the quote: %v, want %s", err, CodeFeeTooLow)
 	}
-	// The quoted fee from an empty channel cannot be paid.
-	if _, err := e.cl.Register(ctx, q, prov, dep.Hermes, q.Fees.Register, ben); apiCode(err) != CodeCannotPay {
+	// The quoted fee from an empty channel cannot be paid now.
+	if _, err := e.cl.Register(ctx, q, prov, dep.Hermes, q.Fees.Register, false, ben); apiCode(err) != CodeCannotPay {
 		t.Fatalf("register with an unpayable fee: %v, want %s", err, CodeCannotPay)
 	}
-	res, err := e.cl.Register(ctx, q, prov, dep.Hermes, RegisterFee(q, new(big.Int)), ben)
+	fee, deferred := RegisterPlan(q, new(big.Int))
+	if !deferred || fee.Cmp(testFees.Register) != 0 {
+		t.Fatalf("plan for an empty channel: %s deferred %v", fee, deferred)
+	}
+	res, err := e.cl.Register(ctx, q, prov, dep.Hermes, fee, deferred, ben)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -221,7 +225,7 @@ func TestZeroGasProviderRegistersAndSettles(t *testing.T) {
 	}
 	// Registering again: the Go check answers before any gas is spent.
 	before := e.relayNonce(t, ctx)
-	if _, err := e.cl.Register(ctx, q, prov, dep.Hermes, new(big.Int), ben); apiCode(err) != CodeConflict {
+	if _, err := e.cl.Register(ctx, q, prov, dep.Hermes, fee, true, ben); apiCode(err) != CodeConflict {
 		t.Fatalf("second registration: %v, want %s", err, CodeConflict)
 	}
 
@@ -245,19 +249,44 @@ func TestZeroGasProviderRegistersAndSettles(t *testing.T) {
 		t.Fatalf("refused calls cost gas: transactor nonce %d → %d", before, n)
 	}
 
-	amount := money.MYST(2)
-	st := e.hermesPromise(t, prov.Address(), amount, testFees.Settle)
-	relayBefore := e.tokens(t, ctx, e.svc.Address())
-	if _, err := e.cl.Settle(ctx, q, st); err != nil {
-		t.Fatal(err)
+	// The registration fee is owed on chain; the first settlement's net
+	// (1 MYST - 1% hermes fee - the settle fee) does not cover it, the
+	// second pays the rest; the Go twin predicts every transfer.
+	if to, debt, err := e.dev.RegistrationDebt(ctx, prov.Address()); err != nil || to != e.svc.Address() || debt.Cmp(testFees.Register) != 0 {
+		t.Fatalf("registration debt %s to %s (%v), want %s to the transactor", debt, to.Hex(), err, testFees.Register)
 	}
-	hermesFee := new(big.Int).Div(new(big.Int).Mul(amount, big.NewInt(int64(devchain.DevHermesFeeBps))), big.NewInt(10000))
-	want := new(big.Int).Sub(new(big.Int).Sub(amount, hermesFee), testFees.Settle)
+	var st chain.Settlement
+	for _, amount := range []*big.Int{money.MYST(1), money.MYST(2)} {
+		st = e.hermesPromise(t, prov.Address(), amount, testFees.Settle)
+		want, err := e.dev.ProviderPayoutNow(ctx, dep.Hermes, prov.Address(), st.Promise)
+		if err != nil {
+			t.Fatal(err)
+		}
+		relayBefore, benBefore := e.tokens(t, ctx, e.svc.Address()), e.tokens(t, ctx, ben)
+		if _, err := e.cl.Settle(ctx, q, st); err != nil {
+			t.Fatal(err)
+		}
+		if got := new(big.Int).Sub(e.tokens(t, ctx, ben), benBefore); got.Cmp(want.Beneficiary) != 0 {
+			t.Fatalf("beneficiary got %s, the Go twin says %s", got, want.Beneficiary)
+		}
+		wantRelay := new(big.Int).Add(testFees.Settle, want.RegistrationFee)
+		if got := new(big.Int).Sub(e.tokens(t, ctx, e.svc.Address()), relayBefore); got.Cmp(wantRelay) != 0 {
+			t.Fatalf("transactor earned %s, want the promise fee and the registration fee taken, %s", got, wantRelay)
+		}
+		if want.RegistrationFee.Sign() == 0 {
+			t.Fatalf("settling %s took no registration fee", amount)
+		}
+	}
+	if _, debt, err := e.dev.RegistrationDebt(ctx, prov.Address()); err != nil || debt.Sign() != 0 {
+		t.Fatalf("registration debt after two settlements: %s %v", debt, err)
+	}
+	// Settled in full: 2 MYST - hermes fees - two settle fees - the registration fee.
+	hermesFee := new(big.Int).Div(new(big.Int).Mul(money.MYST(2), big.NewInt(int64(devchain.DevHermesFeeBps))), big.NewInt(10000))
+	want := new(big.Int).Sub(money.MYST(2), hermesFee)
+	want.Sub(want, new(big.Int).Mul(testFees.Settle, big.NewInt(2)))
+	want.Sub(want, testFees.Register)
 	if got := e.tokens(t, ctx, ben); got.Cmp(want) != 0 {
-		t.Fatalf("beneficiary got %s, want %s", got, want)
-	}
-	if got := new(big.Int).Sub(e.tokens(t, ctx, e.svc.Address()), relayBefore); got.Cmp(testFees.Settle) != 0 {
-		t.Fatalf("transactor earned %s, want the promise fee %s", got, testFees.Settle)
+		t.Fatalf("beneficiary holds %s, want %s", got, want)
 	}
 	// The same promise again: nothing to settle, refused by the Go twin
 	// of the contract before any gas is spent.
@@ -291,7 +320,11 @@ func TestBeneficiaryChange(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := e.cl.Register(ctx, q, id, dep.Hermes, RegisterFee(q, money.MYST(3)), common.Address{}); err != nil {
+	fee, deferred := RegisterPlan(q, money.MYST(3))
+	if deferred {
+		t.Fatal("a funded channel's registration planned deferred")
+	}
+	if _, err := e.cl.Register(ctx, q, id, dep.Hermes, fee, false, common.Address{}); err != nil {
 		t.Fatal(err)
 	}
 	ben := freshSigner(t).Address()
@@ -422,7 +455,7 @@ func TestAbusiveClientLimited(t *testing.T) {
 	codes := []string{}
 	for range DefaultLimits.IdentityBurst + 2 {
 		// A fee below the quote: refused after the identity limit.
-		_, err := e.cl.Register(ctx, q, id, e.dc.Deployment().Hermes, big.NewInt(1), common.Address{})
+		_, err := e.cl.Register(ctx, q, id, e.dc.Deployment().Hermes, big.NewInt(1), true, common.Address{})
 		codes = append(codes, apiCode(err))
 	}
 	if !slices.Contains(codes, CodeRateLimited) || codes[0] != CodeFeeTooLow {

@@ -165,11 +165,13 @@ contract Hermes {
         if (paid == 0) revert InsufficientHermesBalance(avail);
         uint256 hermesFee = st == Status.Penalty ? 0 : paid * fee() / 10000;
         if (fee_ + hermesFee > paid) revert FeeAboveAmount(fee_ + hermesFee, paid);
-        address to = IRegistryView(registry).beneficiary(provider);
+        uint256 net = paid - hermesFee - fee_;
+        (address to, address debtTo, uint256 debt) = IRegistryView(registry).settlementPayee(provider, net, operator);
         if (to == address(0)) revert NotRegistered(provider);
         c.settled = uint128(s + paid);
-        token.transfer(to, paid - hermesFee - fee_);
+        token.transfer(to, net - debt);
         if (fee_ > 0) token.transfer(msg.sender, fee_);
+        if (debt > 0) token.transfer(debtTo, debt);
         emit ProviderSettled(provider, cid, paid, hermesFee, fee_, hashlock);
         uint256 required = uint256(hermesStake) + tps;
         uint256 after_ = bal - (paid - hermesFee);

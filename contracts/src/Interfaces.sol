@@ -12,6 +12,11 @@ interface IERC20Min {
 interface IRegistryView {
     /// @notice Payout address of a registered identity; zero when unregistered.
     function beneficiary(address identity) external view returns (address);
+    /// @notice Beneficiary of `provider` and up to `net` of its registration
+    /// debt, taken for `transactor` (callable by the hermes of `hermesOperator` only).
+    function settlementPayee(address provider, uint256 net, address hermesOperator)
+        external
+        returns (address beneficiary, address transactor, uint256 taken);
 }
 
 /// @notice The part of a Hermes contract a consumer channel reads.

@@ -15,10 +15,14 @@ contract Registry {
     bytes32 internal constant REGISTER = "myst.RegisterIdentity";
     bytes32 internal constant SET_BENEFICIARY = "myst.SetBeneficiary";
     bytes32 internal constant OPEN_CHANNEL = "myst.OpenChannel";
+    bytes32 internal constant REGISTER_DEFERRED = "myst.RegisterDeferred";
 
+    /// @dev One slot: settlements read it once; `indebted` says whether
+    /// debts[identity] must be read too.
     struct Identity {
         address beneficiary;
-        uint96 nonce;
+        uint88 nonce;
+        bool indebted;
     }
 
     /// @notice The MYST token.
@@ -30,7 +34,16 @@ contract Registry {
     /// @notice Least stake a hermes registers with.
     uint256 public immutable minHermesStake;
 
+    /// @notice A registration fee owed to the transactor that registered an
+    /// identity with nothing in its channel, paid from its first provider
+    /// settlements.
+    struct Debt {
+        address transactor;
+        uint96 fee;
+    }
+
     mapping(address => Identity) internal identities;
+    mapping(address => Debt) internal debts;
     /// @notice True for hermes contracts created by this registry.
     mapping(address => bool) public isHermes;
 
@@ -38,6 +51,7 @@ contract Registry {
     event ChannelOpened(address indexed identity, address indexed hermes, address channel);
     event BeneficiaryChanged(address indexed identity, address beneficiary, uint96 nonce);
     event HermesRegistered(address indexed operator, address hermes, uint256 stake, uint16 feeBps);
+    event RegistrationDebtPaid(address indexed identity, address indexed transactor, uint256 amount);
 
     error AlreadyRegistered(address identity);
     error NotRegistered(address identity);
@@ -108,6 +122,77 @@ contract Registry {
         emit IdentityRegistered(identity, hermes, channel, beneficiary_);
     }
 
+    /// @notice Digest an identity signs to register now and owe `fee` to the
+    /// caller, paid from its first provider settlements.
+    function registerDeferredDigest(address identity, address hermes, uint256 fee, address beneficiary_)
+        public
+        view
+        returns (bytes32)
+    {
+        return keccak256(
+            abi.encodePacked(block.chainid, address(this), REGISTER_DEFERRED, identity, hermes, fee, beneficiary_)
+        );
+    }
+
+    /// @notice Registers `identity` like registerIdentity, but pays nothing
+    /// now: `fee` is recorded as owed to the caller and taken by a hermes
+    /// from the identity's provider settlements (settlementPayee).
+    function registerIdentityDeferred(
+        address identity,
+        address hermes,
+        uint96 fee,
+        address beneficiary_,
+        bytes calldata sig
+    ) external returns (address channel) {
+        if (identity == address(0) || beneficiary_ == address(0)) revert ZeroAddress();
+        if (!isHermes[hermes]) revert UnknownHermes(hermes);
+        Identity storage id = identities[identity];
+        if (id.beneficiary != address(0)) revert AlreadyRegistered(identity);
+        Sig.check(registerDeferredDigest(identity, hermes, fee, beneficiary_), sig, identity);
+        id.beneficiary = beneficiary_;
+        if (fee > 0) {
+            debts[identity] = Debt(msg.sender, fee);
+            id.indebted = true;
+        }
+        channel = _clone(channelImplementation, keccak256(abi.encodePacked(identity, hermes)), false);
+        ConsumerChannel(channel).initialize(identity, hermes, msg.sender, 0);
+        emit IdentityRegistered(identity, hermes, channel, beneficiary_);
+    }
+
+    /// @notice The registration fee `identity` still owes and to whom.
+    function registrationDebt(address identity) external view returns (address transactor, uint256 fee) {
+        Debt memory d = debts[identity];
+        return (d.transactor, d.fee);
+    }
+
+    /// @notice Called by a hermes settling `provider`'s promise that pays
+    /// `net` to the provider: returns the beneficiary and takes up to `net`
+    /// of the provider's registration debt, to be paid to `transactor`.
+    /// Only the hermes of `hermesOperator` may call it (its CREATE2
+    /// address is checked instead of reading isHermes: cheaper).
+    function settlementPayee(address provider, uint256 net, address hermesOperator)
+        external
+        returns (address beneficiary_, address transactor, uint256 taken)
+    {
+        if (_predict(hermesImplementation, bytes32(uint256(uint160(hermesOperator)))) != msg.sender) {
+            revert UnknownHermes(msg.sender);
+        }
+        Identity storage id = identities[provider];
+        beneficiary_ = id.beneficiary;
+        if (!id.indebted) return (beneficiary_, address(0), 0);
+        Debt storage d = debts[provider];
+        uint256 owed = d.fee;
+        transactor = d.transactor;
+        taken = owed < net ? owed : net;
+        if (taken == owed) {
+            delete debts[provider];
+            id.indebted = false;
+        } else {
+            d.fee = uint96(owed - taken);
+        }
+        emit RegistrationDebtPaid(provider, transactor, taken);
+    }
+
     /// @notice Digest a registered identity signs to open a channel with another hermes.
     function openChannelDigest(address identity, address hermes, uint256 fee) public view returns (bytes32) {
         return keccak256(abi.encodePacked(block.chainid, address(this), OPEN_CHANNEL, identity, hermes, fee));
@@ -157,11 +242,11 @@ contract Registry {
         if (beneficiary_ == address(0)) revert ZeroAddress();
         Identity storage id = identities[identity];
         if (id.beneficiary == address(0)) revert NotRegistered(identity);
-        uint96 want = id.nonce + 1;
+        uint96 want = uint96(id.nonce) + 1;
         if (nonce != want) revert BadNonce(nonce, want);
         Sig.check(beneficiaryDigest(identity, beneficiary_, hermes, fee, nonce), sig, identity);
         id.beneficiary = beneficiary_;
-        id.nonce = nonce;
+        id.nonce = uint88(nonce);
         if (fee > 0) {
             address ch = _predict(channelImplementation, keccak256(abi.encodePacked(identity, hermes)));
             if (ch.code.length == 0) revert UnknownHermes(hermes);
