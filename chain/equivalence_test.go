@@ -98,6 +98,10 @@ func TestSignedMessageDigestsMatchContracts(t *testing.T) {
 	if want := RegisterDigest(id, e.dep.Registry, a, h, money.MYST(3), b); err != nil || got != want {
 		t.Fatalf("register digest: contract %x, Go %x (%v)", got, want, err)
 	}
+	got, err = e.client.registry.RegisterDeferredDigest(call(e.ctx), a, h, money.MYST(3), b)
+	if want := RegisterDeferredDigest(id, e.dep.Registry, a, h, money.MYST(3), b); err != nil || got != want {
+		t.Fatalf("deferred register digest: contract %x, Go %x (%v)", got, want, err)
+	}
 	hb, err := bindings.NewHermes(h, e.backend)
 	if err != nil {
 		t.Fatal(err)
@@ -211,6 +215,8 @@ func FuzzIdentityDigestsMatchContracts(f *testing.F) {
 		bn := new(big.Int).SetUint64(nonce)
 		got, err := e.client.registry.RegisterDigest(o, x, y, u, x)
 		check("register", got, err, RegisterDigest(id, reg, x, y, u, x))
+		got, err = e.client.registry.RegisterDeferredDigest(o, x, y, u, x)
+		check("register deferred", got, err, RegisterDeferredDigest(id, reg, x, y, u, x))
 		got, err = e.client.registry.OpenChannelDigest(o, x, y, u)
 		check("open channel", got, err, OpenChannelDigest(id, reg, x, y, u))
 		got, err = e.client.registry.BeneficiaryDigest(o, x, y, x, v, bn)

@@ -14,12 +14,15 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ethereum/go-ethereum/accounts/abi/bind"
 	"github.com/ethereum/go-ethereum/common"
+	"github.com/ethereum/go-ethereum/core/types"
 	"github.com/ethereum/go-ethereum/crypto"
 	"github.com/ethereum/go-ethereum/ethclient"
 	"golang.org/x/time/rate"
 
 	"github.com/openmyst/openmyst/chain"
+	"github.com/openmyst/openmyst/chain/bindings"
 	"github.com/openmyst/openmyst/chain/devchain"
 	"github.com/openmyst/openmyst/identity"
 	"github.com/openmyst/openmyst/money"
@@ -254,6 +257,18 @@ func TestZeroGasProviderRegistersAndSettles(t *testing.T) {
 	// second pays the rest; the Go twin predicts every transfer.
 	if to, debt, err := e.dev.RegistrationDebt(ctx, prov.Address()); err != nil || to != e.svc.Address() || debt.Cmp(testFees.Register) != 0 {
 		t.Fatalf("registration debt %s to %s (%v), want %s to the transactor", debt, to.Hex(), err, testFees.Register)
+	}
+	// Only the hermes may take the debt: an outsider naming the real
+	// operator is refused by the Registry.
+	reg, err := bindings.NewRegistry(dep.Registry, e.eth)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = e.dev.Transactor().Send(ctx, "steal debt", func(o *bind.TransactOpts) (*types.Transaction, error) {
+		return reg.SettlementPayee(o, prov.Address(), money.MYST(5), dep.HermesOperator)
+	})
+	if !errors.Is(err, chain.ErrUnknownHermes) {
+		t.Fatalf("settlementPayee from an outsider: %v, want UnknownHermes", err)
 	}
 	var st chain.Settlement
 	for _, amount := range []*big.Int{money.MYST(1), money.MYST(2)} {

@@ -98,7 +98,7 @@ func seedRequests(t testing.TB) (reg, ben, settle, redeem []byte) {
 	q := sampleQuote(t)
 	id := testKey(t, 3)
 	sig, _ := id.Sign(make([]byte, 32))
-	reg, _ = json.Marshal(RegisterRequest{Quote: q, Identity: id.Address(), Hermes: common.Address{1}, Fee: big.NewInt(0), Beneficiary: id.Address(), Signature: sig})
+	reg, _ = json.Marshal(RegisterRequest{Quote: q, Identity: id.Address(), Hermes: common.Address{1}, Fee: big.NewInt(0), Beneficiary: id.Address(), Deferred: true, Signature: sig})
 	ben, _ = json.Marshal(BeneficiaryRequest{Quote: q, Identity: id.Address(), Beneficiary: common.Address{2}, Hermes: common.Address{1}, Fee: big.NewInt(7), Nonce: 1, Signature: sig})
 	r, lock, _ := payments.NewSecret()
 	p := payments.Promise{ChainID: big.NewInt(1337), ChannelID: payments.ProviderChannelID(id.Address(), common.Address{1}), Amount: big.NewInt(100), Fee: big.NewInt(1), Hashlock: lock}

@@ -32,8 +32,9 @@ func newTransactorCmd(a *app) *cobra.Command {
 		Long: `Runs the gasless relay of docs/transactor.md. It pays gas from
 --chain.transactor-key-file (on dev deployments the dev transactor account),
 signs fee quotes with the same key (GET /v1/fees) and takes the fee each
-relayed call carries. Identities with neither ETH nor MYST register with a
-zero fee (limited per source) and settle their hermes promises through it.
+relayed call carries. Identities with neither ETH nor MYST register with
+the fee deferred on chain (paid from their first settlements; limited per
+source) and settle their hermes promises through it.
 Referral vouchers are redeemed once each, recorded in --transactor.store.
 The API is plain HTTP on a loopback address; serve it through a TLS proxy,
 or pass --transactor.insecure-http to listen elsewhere.`,
@@ -87,7 +88,7 @@ or pass --transactor.insecure-http to listen elsewhere.`,
 	fl.StringVar(&listen, "transactor.listen", "127.0.0.1:4070", "API address (loopback unless --transactor.insecure-http)")
 	fl.BoolVar(&insecure, "transactor.insecure-http", false, "allow plain HTTP on a non-loopback address")
 	fl.StringVar(&store, "transactor.store", "", "SQLite file of voucher redemptions (default <data-dir>/transactor/transactor.db)")
-	fl.StringVar(&regFee, "fee.register", "0.01", "least registration fee in MYST (identities whose channel holds less register for free)")
+	fl.StringVar(&regFee, "fee.register", "0.01", "least registration fee in MYST (identities whose channel holds less owe it, paid from their first settlements)")
 	fl.StringVar(&benFee, "fee.beneficiary", "0.001", "least beneficiary-change fee in MYST")
 	fl.StringVar(&settleFee, "fee.settle", "0", "least transactor fee a hermes promise must carry, in MYST")
 	fl.IntVar(&maxPerSponsor, "vouchers.max-per-sponsor", transactor.DefaultMaxVouchersPerSponsor, "vouchers redeemed per sponsor at most")
