@@ -3,13 +3,16 @@ package node
 import (
 	"crypto/rand"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"math/big"
 
 	"github.com/ethereum/go-ethereum/common"
+	"github.com/ethereum/go-ethereum/common/hexutil"
 
 	"github.com/openmyst/openmyst/chain"
 	"github.com/openmyst/openmyst/identity"
+	"github.com/openmyst/openmyst/money"
 	"github.com/openmyst/openmyst/payments"
 )
 
@@ -24,6 +27,35 @@ type PromiseRequest struct {
 	Provider *common.Address
 	// Preimage is the hashlock secret; nil picks a random one.
 	Preimage *[32]byte
+}
+
+// ParsePromiseRequest builds a PromiseRequest from `myst account
+// promise`'s flags: MYST decimals, an optional provider address and an
+// optional 0x-hex 32-byte preimage.
+func ParsePromiseRequest(amount, fee, provider, preimage string) (PromiseRequest, error) {
+	var req PromiseRequest
+	var err error
+	if req.Amount, err = money.ParseMYST(amount); err != nil {
+		return req, fmt.Errorf("--amount: %w", err)
+	}
+	if req.Fee, err = money.ParseMYST(fee); err != nil {
+		return req, fmt.Errorf("--fee: %w", err)
+	}
+	if preimage != "" {
+		b, err := hexutil.Decode(preimage)
+		if err != nil || len(b) != 32 {
+			return req, errors.New("--preimage: want 0x + 64 hex digits")
+		}
+		req.Preimage = (*[32]byte)(b)
+	}
+	if provider != "" {
+		p, err := identity.ParseAddress(provider)
+		if err != nil {
+			return req, fmt.Errorf("--provider: %w", err)
+		}
+		req.Provider = &p
+	}
+	return req, nil
 }
 
 // SignSettlement signs the promise req describes with s on c's chain and

@@ -7,12 +7,14 @@ import (
 	"log/slog"
 	"net"
 	"sync"
+	"time"
 
 	"github.com/ethereum/go-ethereum/common"
 
 	"github.com/openmyst/openmyst/chain"
 	"github.com/openmyst/openmyst/hermes/api"
 	"github.com/openmyst/openmyst/identity"
+	"github.com/openmyst/openmyst/money"
 	"github.com/openmyst/openmyst/transactor"
 )
 
@@ -200,4 +202,93 @@ func RedeemVoucher(ctx context.Context, c *chain.Client, relay *transactor.Clien
 		return res, fmt.Errorf("node: redeem voucher: %w", err)
 	}
 	return res, waitTx(ctx, c.Backend(), res.Tx)
+}
+
+// Relay is the transactor client of url for c's deployment (nil, nil when
+// url is empty).
+func Relay(c *Chain, url string) (*transactor.Client, error) {
+	if url == "" {
+		return nil, nil
+	}
+	return transactor.NewClient(url, c.Client.Deployment(), nil)
+}
+
+// RelayAccount does `myst account register|beneficiary|redeem
+// --transactor` for signer: what is "register", "beneficiary" (arg: the
+// address) or "redeem" (arg: the voucher code). It returns what to print.
+func RelayAccount(ctx context.Context, c *Chain, url string, signer identity.Signer, what, arg string) (string, error) {
+	relay, err := Relay(c, url)
+	if err != nil || relay == nil {
+		return "", errors.Join(err, errors.New("node: no transactor URL"))
+	}
+	id := signer.Address().Hex()
+	switch what {
+	case "register":
+		if err := EnsureRegisteredVia(ctx, c.Client, relay, signer, c.Hermes, nil); err != nil {
+			return "", err
+		}
+		return fmt.Sprintf("registered %s through the transactor\nchannel: %s\n", id, c.Client.ChannelAddress(signer.Address(), c.Hermes).Hex()), nil
+	case "beneficiary":
+		ben, err := identity.ParseAddress(arg)
+		if err != nil {
+			return "", err
+		}
+		h, err := SetBeneficiaryVia(ctx, c.Client, relay, signer, ben, c.Hermes)
+		if err != nil {
+			return "", err
+		}
+		return fmt.Sprintf("beneficiary of %s is now %s: tx %s (through the transactor)\n", id, ben.Hex(), h.Hex()), nil
+	case "redeem":
+		res, err := RedeemVoucher(ctx, c.Client, relay, arg, signer, c.Hermes)
+		if err != nil {
+			return "", err
+		}
+		s := fmt.Sprintf("registered %s: tx %s\nchannel: %s\n", id, res.Tx.Hex(), res.Channel.Hex())
+		if res.TopUpTx != nil {
+			s = fmt.Sprintf("starter top-up: tx %s\n", res.TopUpTx.Hex()) + s
+		}
+		return s, nil
+	}
+	return "", fmt.Errorf("node: unknown relayed account action %q", what)
+}
+
+// SignVoucher signs a referral voucher of amount MYST valid for ttl as
+// the sponsor keyFile names (the dev transactor on dev deployments), for
+// the transactor at url; approve (MYST, "" for none) first sets the
+// sponsor's budget (its allowance to the transactor). It returns what to
+// print, ending with the code.
+func SignVoucher(ctx context.Context, c *Chain, keyFile, url, amount, approve string, ttl time.Duration) (string, error) {
+	amt, err := money.ParseMYST(amount)
+	if err != nil {
+		return "", err
+	}
+	key, err := TransactorKey(keyFile, c.Client.Deployment())
+	if err != nil || key == nil {
+		return "", errors.Join(err, errors.New("node: no sponsor key (--chain.transactor-key-file)"))
+	}
+	relay, err := Relay(c, url)
+	if err != nil || relay == nil {
+		return "", errors.Join(err, errors.New("node: no transactor URL"))
+	}
+	q, err := relay.Quote(ctx)
+	if err != nil {
+		return "", err
+	}
+	out := ""
+	if approve != "" {
+		b, err := money.ParseMYST(approve)
+		if err != nil {
+			return "", fmt.Errorf("--approve: %w", err)
+		}
+		r, err := c.Client.Approve(ctx, q.Transactor, b)
+		if err != nil {
+			return "", err
+		}
+		out = fmt.Sprintf("allowed the transactor %s MYST: tx %s\n", approve, r.TxHash.Hex())
+	}
+	v, err := transactor.NewVoucher(identity.NewKeySigner(key), q.ChainID, q.Transactor, amt, ttl, time.Now())
+	if err != nil {
+		return "", err
+	}
+	return out + v.Code() + "\n", nil
 }

@@ -3,16 +3,23 @@ package node
 import (
 	"context"
 	"crypto/sha256"
+	"encoding/hex"
 	"math/big"
+	"os"
+	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/ethereum/go-ethereum/crypto"
 
 	"github.com/openmyst/openmyst/chain"
+	"github.com/openmyst/openmyst/chain/devchain"
 	"github.com/openmyst/openmyst/identity"
 	"github.com/openmyst/openmyst/market"
+	"github.com/openmyst/openmyst/money"
 	"github.com/openmyst/openmyst/session/consumer"
+	"github.com/openmyst/openmyst/transactor"
 	"github.com/openmyst/openmyst/tunnel"
 )
 
@@ -142,5 +149,78 @@ func TestGaslessProvider(t *testing.T) {
 	}
 	if n != 0 || bal.Sign() != 0 {
 		t.Fatalf("the provider sent %d transactions and holds %s wei ETH; want none", n, bal)
+	}
+}
+
+// TestRelayAccountAndVouchers: a fresh local identity registers through
+// the transactor (RelayAccount "register"), a sponsor's voucher
+// (SignVoucher with a budget) is redeemed once and refused the second time.
+func TestRelayAccountAndVouchers(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	dc, err := devchain.Start(ctx, devchain.Config{Log: testLog()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer dc.Close()
+	dir := t.TempDir()
+	depFile := filepath.Join(dir, "deployment.json")
+	if err := dc.Deployment().Save(depFile); err != nil {
+		t.Fatal(err)
+	}
+	c, err := OpenChain(ctx, ChainConfig{RPC: dc.URL(), Deployment: depFile, Tx: TxRequired, Log: testLog()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	tr, err := StartTransactor(ctx, TransactorConfig{Chain: c.Client, Signer: identity.NewKeySigner(devchain.DevKey(devchain.TransactorAccount)),
+		Hermes: c.Hermes, Fees: transactor.Fees{Register: money.MYST(1)}, StorePath: filepath.Join(dir, "tx.db"), Log: testLog()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tr.Close()
+	newSigner := func() identity.Signer {
+		k, err := crypto.GenerateKey()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return identity.NewKeySigner(k)
+	}
+	a := newSigner()
+	out, err := RelayAccount(ctx, c, tr.URL(), a, "register", "")
+	if err != nil || !strings.Contains(out, "through the transactor") {
+		t.Fatalf("register: %q %v", out, err)
+	}
+	if _, debt, err := c.Client.RegistrationDebt(ctx, a.Address()); err != nil || debt.Cmp(money.MYST(1)) != 0 {
+		t.Fatalf("deferred registration fee %s %v, want 1 MYST", debt, err)
+	}
+	// The sponsor is dev account 7 with 20 MYST, allowing 10.
+	keyFile := filepath.Join(dir, "sponsor.key")
+	if err := os.WriteFile(keyFile, []byte(hex.EncodeToString(crypto.FromECDSA(devchain.DevKey(7)))), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Client.Mint(ctx, devchain.DevAddress(7), money.MYST(20)); err != nil {
+		t.Fatal(err)
+	}
+	sp, err := OpenChain(ctx, ChainConfig{RPC: dc.URL(), Deployment: depFile, TransactorKeyFile: keyFile, Tx: TxRequired, Log: testLog()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sp.Close()
+	out, err = SignVoucher(ctx, sp, keyFile, tr.URL(), "2", "10", time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	code := lines[len(lines)-1]
+	b := newSigner()
+	if out, err := RelayAccount(ctx, c, tr.URL(), b, "redeem", code); err != nil || !strings.Contains(out, "starter top-up") {
+		t.Fatalf("redeem: %q %v", out, err)
+	}
+	if st, err := c.Client.ChannelState(ctx, c.Client.ChannelAddress(b.Address(), c.Hermes)); err != nil || st.Balance.Cmp(money.MYST(2)) != 0 || !st.Deployed {
+		t.Fatalf("redeemer's channel %+v %v, want deployed with 2 MYST", st, err)
+	}
+	if _, err := RelayAccount(ctx, c, tr.URL(), newSigner(), "redeem", code); err == nil || !strings.Contains(err.Error(), transactor.CodeRedeemed) {
+		t.Fatalf("second redemption: %v, want %s", err, transactor.CodeRedeemed)
 	}
 }

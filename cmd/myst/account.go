@@ -9,7 +9,6 @@ import (
 	"os"
 
 	"github.com/ethereum/go-ethereum/common"
-	"github.com/ethereum/go-ethereum/common/hexutil"
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
@@ -27,9 +26,6 @@ type accountFlags struct {
 	rpc, deployment, txKeyFile string
 	identity, passFile, hermes string
 	wei                        bool
-	// transactorURL, when set, relays register, beneficiary and redeem
-	// through that transactor (the identity pays no gas).
-	transactorURL string
 }
 
 // registerChain declares the --chain.* flags of a command acting on the
@@ -47,7 +43,6 @@ func (f *accountFlags) register(cmd *cobra.Command) {
 	pf.StringVar(&f.passFile, "passphrase-file", "", "file holding the identity passphrase (or $MYST_PASSPHRASE)")
 	pf.StringVar(&f.hermes, "hermes", "", "hermes contract (default: the deployment's hermes)")
 	pf.BoolVar(&f.wei, "wei", false, "show amounts in wei instead of MYST")
-	pf.StringVar(&f.transactorURL, "transactor", "", "transactor API relaying register, beneficiary and redeem (docs/transactor.md); the identity pays no gas")
 }
 
 // session is an open chain client plus the resolved identity address.
@@ -203,7 +198,7 @@ identity unlocked in the daemon; if the daemon has no chain they act on
 the chain directly.`,
 	}
 	f.register(cmd)
-	cmd.AddCommand(newAccountRedeemCmd(f), newAccountVoucherCmd(f), newAccountRegisterCmd(f), newAccountTopupCmd(f), newAccountBalanceCmd(f),
+	cmd.AddCommand(newAccountRegisterCmd(f), newAccountTopupCmd(f), newAccountBalanceCmd(f),
 		newAccountSettleCmd(f), newAccountBeneficiaryCmd(f), newAccountPromiseCmd(f), newAccountExitCmd(f))
 	return cmd
 }
@@ -220,9 +215,6 @@ func newAccountRegisterCmd(f *accountFlags) *cobra.Command {
 			}
 			if _, err := identity.ParseAddress(req.Beneficiary); req.Beneficiary != "" && err != nil {
 				return fmt.Errorf("--beneficiary: %w", err)
-			}
-			if f.transactorURL != "" {
-				return f.registerViaRelay(cmd)
 			}
 			return f.withAccounts(cmd, true, true, func(api accountAPI, id common.Address) error {
 				r, err := api.Register(cmd.Context(), id, req)
@@ -373,9 +365,6 @@ func newAccountBeneficiaryCmd(f *accountFlags) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			if f.transactorURL != "" {
-				return f.beneficiaryViaRelay(cmd, ben)
-			}
 			return f.withAccounts(cmd, true, true, func(api accountAPI, id common.Address) error {
 				r, err := api.SetBeneficiary(cmd.Context(), id, ben)
 				if err != nil {
@@ -404,27 +393,9 @@ into the file: in a real session only the provider knows it until it is paid.`,
 			if out == "" {
 				return errors.New("--out FILE is required")
 			}
-			var req node.PromiseRequest
-			var err error
-			if req.Amount, err = money.ParseMYST(amount); err != nil {
-				return fmt.Errorf("--amount: %w", err)
-			}
-			if req.Fee, err = money.ParseMYST(fee); err != nil {
-				return fmt.Errorf("--fee: %w", err)
-			}
-			if preimage != "" {
-				b, err := hexutil.Decode(preimage)
-				if err != nil || len(b) != 32 {
-					return errors.New("--preimage: want 0x + 64 hex digits")
-				}
-				req.Preimage = (*[32]byte)(b)
-			}
-			if provider != "" {
-				p, err := identity.ParseAddress(provider)
-				if err != nil {
-					return fmt.Errorf("--provider: %w", err)
-				}
-				req.Provider = &p
+			req, err := node.ParsePromiseRequest(amount, fee, provider, preimage)
+			if err != nil {
+				return err
 			}
 			s, err := f.session(cmd, false)
 			if err != nil {

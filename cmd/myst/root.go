@@ -67,7 +67,6 @@ func newRootCmd(a *app) *cobra.Command {
 		newChainCmd(a),
 		newAccountCmd(a),
 		newHermesCmd(a),
-		newTransactorCmd(a),
 		newDevnetCmd(a),
 		newDemoCmd(a),
 		newServiceCmd(a),

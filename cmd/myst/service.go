@@ -179,8 +179,7 @@ func newServiceSettleCmd(a *app) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			f.transactorURL = transactorURL
-			relay, err := f.relayClient(s)
+			relay, err := node.Relay(s.Chain, transactorURL)
 			if err != nil {
 				return err
 			}
