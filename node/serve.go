@@ -16,7 +16,6 @@ import (
 	"github.com/openmyst/openmyst/session"
 	"github.com/openmyst/openmyst/storage"
 	"github.com/openmyst/openmyst/tequilapi"
-	"github.com/openmyst/openmyst/transactor"
 )
 
 // ServeConfig configures ServeProvider, the one way a provider is run:
@@ -165,12 +164,16 @@ func ServiceAPI(cfg tequilapi.Config, show func(password string), svc *ProviderS
 // kept in its database under dir (<data-dir>/provider) while no provider
 // runs there; it returns the earnings before the settlement.
 func SettleStored(ctx context.Context, dir string, c *Chain, hermesURL string, ht HermesTLS, provider common.Address) (Earnings, Settlement, error) {
-	return SettleStoredVia(ctx, dir, c, hermesURL, ht, provider, nil)
+	return SettleStoredVia(ctx, dir, c, hermesURL, ht, provider, "")
 }
 
-// SettleStoredVia is SettleStored settling through the transactor relay
-// (nil: from c's own key).
-func SettleStoredVia(ctx context.Context, dir string, c *Chain, hermesURL string, ht HermesTLS, provider common.Address, relay *transactor.Client) (Earnings, Settlement, error) {
+// SettleStoredVia is SettleStored settling through the transactor at
+// transactorURL ("": from c's own key).
+func SettleStoredVia(ctx context.Context, dir string, c *Chain, hermesURL string, ht HermesTLS, provider common.Address, transactorURL string) (Earnings, Settlement, error) {
+	relay, err := Relay(c, transactorURL)
+	if err != nil {
+		return Earnings{}, Settlement{}, err
+	}
 	db, err := storage.Open(filepath.Join(dir, storage.FileName))
 	if err != nil {
 		return Earnings{}, Settlement{}, fmt.Errorf("provider database: %w", err)

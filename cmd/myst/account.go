@@ -26,6 +26,7 @@ type accountFlags struct {
 	rpc, deployment, txKeyFile string
 	identity, passFile, hermes string
 	wei                        bool
+	transactorURL              string // --transactor: register and redeem via viaRelay
 }
 
 // registerChain declares the --chain.* flags of a command acting on the
@@ -43,6 +44,20 @@ func (f *accountFlags) register(cmd *cobra.Command) {
 	pf.StringVar(&f.passFile, "passphrase-file", "", "file holding the identity passphrase (or $MYST_PASSPHRASE)")
 	pf.StringVar(&f.hermes, "hermes", "", "hermes contract (default: the deployment's hermes)")
 	pf.BoolVar(&f.wei, "wei", false, "show amounts in wei instead of MYST")
+	pf.StringVar(&f.transactorURL, "transactor", "", "transactor API relaying register and redeem (docs/transactor.md): the identity pays no gas")
+}
+
+func (f *accountFlags) viaRelay(cmd *cobra.Command, what, arg string) error {
+	s, err := f.session(cmd, false)
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+	return f.withSigner(cmd, s.id, func(sg identity.Signer) error {
+		out, err := node.RelayAccount(cmd.Context(), s.Chain, f.transactorURL, sg, what, arg)
+		cmd.Print(out)
+		return err
+	})
 }
 
 // session is an open chain client plus the resolved identity address.
@@ -198,6 +213,8 @@ identity unlocked in the daemon; if the daemon has no chain they act on
 the chain directly.`,
 	}
 	f.register(cmd)
+	cmd.AddCommand(&cobra.Command{Use: "redeem CODE", Args: cobra.ExactArgs(1), Short: "Redeem a referral voucher through --transactor: free registration and a starter top-up",
+		RunE: func(cmd *cobra.Command, args []string) error { return f.viaRelay(cmd, "redeem", args[0]) }})
 	cmd.AddCommand(newAccountRegisterCmd(f), newAccountTopupCmd(f), newAccountBalanceCmd(f),
 		newAccountSettleCmd(f), newAccountBeneficiaryCmd(f), newAccountPromiseCmd(f), newAccountExitCmd(f))
 	return cmd
@@ -215,6 +232,9 @@ func newAccountRegisterCmd(f *accountFlags) *cobra.Command {
 			}
 			if _, err := identity.ParseAddress(req.Beneficiary); req.Beneficiary != "" && err != nil {
 				return fmt.Errorf("--beneficiary: %w", err)
+			}
+			if f.transactorURL != "" {
+				return f.viaRelay(cmd, "register", "")
 			}
 			return f.withAccounts(cmd, true, true, func(api accountAPI, id common.Address) error {
 				r, err := api.Register(cmd.Context(), id, req)

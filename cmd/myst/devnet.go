@@ -66,11 +66,10 @@ devnet running (Ctrl-C to stop)
   chain:      %s (chain id %d)
   token:      %s
   hermes:     %s  api %s
-  transactor: %s  (gasless relay: --transactor)
   bootstrap:  %s
   consumer:   %s (registered, channel funded; dev account %d)
   providers:
-`, d.DataDir, d.Chain.URL(), dep.ChainID, dep.Token.Hex(), dep.Hermes.Hex(), d.Hermes.URL(), d.Transactor.URL(), boot, d.ConsumerSigner.Address().Hex(), 8)
+`, d.DataDir, d.Chain.URL(), dep.ChainID, dep.Token.Hex(), dep.Hermes.Hex(), d.Hermes.URL(), boot, d.ConsumerSigner.Address().Hex(), 8)
 			for _, p := range d.Providers {
 				pr, _ := p.Proposal()
 				fmt.Fprintf(out, "    %s  %s %-12s %s MYST/h  %s MYST/GiB  peer %s\n", p.Address().Hex(), pr.Location.Country,

@@ -179,11 +179,7 @@ func newServiceSettleCmd(a *app) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			relay, err := node.Relay(s.Chain, transactorURL)
-			if err != nil {
-				return err
-			}
-			e, res, err := node.SettleStoredVia(ctx, filepath.Join(a.dataDir, "provider"), s.Chain, hermesURL, ht, s.id, relay)
+			e, res, err := node.SettleStoredVia(ctx, filepath.Join(a.dataDir, "provider"), s.Chain, hermesURL, ht, s.id, transactorURL)
 			if e.Earned != nil {
 				fmt.Fprintf(out, "earned %s, settled %s, unsettled %s\n", f.amountWei(e.Earned), f.amountWei(e.Settled), f.amountWei(e.Unsettled))
 			}
