@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"sync"
@@ -214,9 +215,16 @@ func Relay(c *Chain, url string) (*transactor.Client, error) {
 }
 
 // RelayAccount does `myst account register|beneficiary|redeem
-// --transactor` for signer: what is "register", "beneficiary" (arg: the
-// address) or "redeem" (arg: the voucher code). It returns what to print.
-func RelayAccount(ctx context.Context, c *Chain, url string, signer identity.Signer, what, arg string) (string, error) {
+// --transactor` for signer and prints the outcome to w: what is
+// "register", "beneficiary" (arg: the address) or "redeem" (arg: the
+// voucher code).
+func RelayAccount(ctx context.Context, w io.Writer, c *Chain, url string, signer identity.Signer, what, arg string) error {
+	out, err := relayAccount(ctx, c, url, signer, what, arg)
+	fmt.Fprint(w, out)
+	return err
+}
+
+func relayAccount(ctx context.Context, c *Chain, url string, signer identity.Signer, what, arg string) (string, error) {
 	relay, err := Relay(c, url)
 	if err != nil || relay == nil {
 		return "", errors.Join(err, errors.New("node: no transactor URL"))

@@ -187,7 +187,7 @@ func TestRelayAccountAndVouchers(t *testing.T) {
 		return identity.NewKeySigner(k)
 	}
 	a := newSigner()
-	out, err := RelayAccount(ctx, c, tr.URL(), a, "register", "")
+	out, err := relayAccount(ctx, c, tr.URL(), a, "register", "")
 	if err != nil || !strings.Contains(out, "through the transactor") {
 		t.Fatalf("register: %q %v", out, err)
 	}
@@ -214,13 +214,13 @@ func TestRelayAccountAndVouchers(t *testing.T) {
 	lines := strings.Split(strings.TrimSpace(out), "\n")
 	code := lines[len(lines)-1]
 	b := newSigner()
-	if out, err := RelayAccount(ctx, c, tr.URL(), b, "redeem", code); err != nil || !strings.Contains(out, "starter top-up") {
+	if out, err := relayAccount(ctx, c, tr.URL(), b, "redeem", code); err != nil || !strings.Contains(out, "starter top-up") {
 		t.Fatalf("redeem: %q %v", out, err)
 	}
 	if st, err := c.Client.ChannelState(ctx, c.Client.ChannelAddress(b.Address(), c.Hermes)); err != nil || st.Balance.Cmp(money.MYST(2)) != 0 || !st.Deployed {
 		t.Fatalf("redeemer's channel %+v %v, want deployed with 2 MYST", st, err)
 	}
-	if _, err := RelayAccount(ctx, c, tr.URL(), newSigner(), "redeem", code); err == nil || !strings.Contains(err.Error(), transactor.CodeRedeemed) {
+	if _, err := relayAccount(ctx, c, tr.URL(), newSigner(), "redeem", code); err == nil || !strings.Contains(err.Error(), transactor.CodeRedeemed) {
 		t.Fatalf("second redemption: %v, want %s", err, transactor.CodeRedeemed)
 	}
 }

@@ -22,11 +22,10 @@ import (
 
 // accountFlags are shared by the account subcommands.
 type accountFlags struct {
-	app                        *app
-	rpc, deployment, txKeyFile string
-	identity, passFile, hermes string
-	wei                        bool
-	transactorURL              string // --transactor: register and redeem via viaRelay
+	app                                       *app
+	rpc, deployment, txKeyFile                string
+	identity, passFile, hermes, transactorURL string
+	wei                                       bool
 }
 
 // registerChain declares the --chain.* flags of a command acting on the
@@ -54,9 +53,7 @@ func (f *accountFlags) viaRelay(cmd *cobra.Command, what, arg string) error {
 	}
 	defer s.Close()
 	return f.withSigner(cmd, s.id, func(sg identity.Signer) error {
-		out, err := node.RelayAccount(cmd.Context(), s.Chain, f.transactorURL, sg, what, arg)
-		cmd.Print(out)
-		return err
+		return node.RelayAccount(cmd.Context(), cmd.OutOrStdout(), s.Chain, f.transactorURL, sg, what, arg)
 	})
 }
 
@@ -213,8 +210,7 @@ identity unlocked in the daemon; if the daemon has no chain they act on
 the chain directly.`,
 	}
 	f.register(cmd)
-	cmd.AddCommand(&cobra.Command{Use: "redeem CODE", Args: cobra.ExactArgs(1), Short: "Redeem a referral voucher through --transactor: free registration and a starter top-up",
-		RunE: func(cmd *cobra.Command, args []string) error { return f.viaRelay(cmd, "redeem", args[0]) }})
+	cmd.AddCommand(&cobra.Command{Use: "redeem CODE", Args: cobra.ExactArgs(1), Short: "Redeem a referral voucher through --transactor: free registration and a starter top-up", RunE: func(cmd *cobra.Command, args []string) error { return f.viaRelay(cmd, "redeem", args[0]) }})
 	cmd.AddCommand(newAccountRegisterCmd(f), newAccountTopupCmd(f), newAccountBalanceCmd(f),
 		newAccountSettleCmd(f), newAccountBeneficiaryCmd(f), newAccountPromiseCmd(f), newAccountExitCmd(f))
 	return cmd
