@@ -155,7 +155,7 @@ type exchangeReply struct {
 }
 
 func postExchange(hc *http.Client, addr string, m *payments.ExchangeMessage) (*exchangeReply, error) {
-	body, err := json.Marshal(m)
+	body, err := m.MarshalJSON()
 	if err != nil {
 		return nil, err
 	}

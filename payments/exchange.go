@@ -1,7 +1,6 @@
 package payments
 
 import (
-	"encoding/json"
 	"fmt"
 	"math/big"
 
@@ -112,30 +111,29 @@ func (m *ExchangeMessage) RecoverConsumer() (common.Address, error) {
 
 var exchangeFields = []string{"promise", "agreement_id", "agreement_total", "provider", "hermes_id", "chain_id", "signature"}
 
-type exchangeJSON struct {
-	Promise        Promise `json:"promise"`
-	AgreementID    string  `json:"agreement_id"`
-	AgreementTotal string  `json:"agreement_total"`
-	Provider       string  `json:"provider"`
-	HermesID       string  `json:"hermes_id"`
-	ChainID        string  `json:"chain_id"`
-	Signature      string  `json:"signature"`
-}
-
 // MarshalJSON encodes the wire form.
 func (m ExchangeMessage) MarshalJSON() ([]byte, error) {
 	if err := m.Validate(); err != nil {
 		return nil, err
 	}
-	return json.Marshal(exchangeJSON{
-		Promise:        m.Promise,
-		AgreementID:    decString(m.AgreementID),
-		AgreementTotal: decString(m.AgreementTotal),
-		Provider:       hex0x(m.Provider[:]),
-		HermesID:       hex0x(m.HermesID[:]),
-		ChainID:        decString(m.ChainID),
-		Signature:      hex0x(m.Signature),
-	})
+	// The bytes json.Marshal(exchangeJSON{...}) produces, built directly
+	// (Validate checked the promise too).
+	b := make([]byte, 0, 800)
+	b = append(b, `{"promise":`...)
+	b = m.Promise.appendJSON(b)
+	b = append(b, `,"agreement_id":"`...)
+	b = appendDec(b, m.AgreementID)
+	b = append(b, `","agreement_total":"`...)
+	b = appendDec(b, m.AgreementTotal)
+	b = append(b, `","provider":"`...)
+	b = appendHex0x(b, m.Provider[:])
+	b = append(b, `","hermes_id":"`...)
+	b = appendHex0x(b, m.HermesID[:])
+	b = append(b, `","chain_id":"`...)
+	b = appendDec(b, m.ChainID)
+	b = append(b, `","signature":"`...)
+	b = appendHex0x(b, m.Signature)
+	return append(b, `"}`...), nil
 }
 
 // UnmarshalJSON decodes the wire form strictly (see DecodeExchangeMessage).

@@ -3,7 +3,6 @@ package payments
 import (
 	"bytes"
 	"crypto/rand"
-	"encoding/json"
 	"fmt"
 	"math/big"
 
@@ -108,29 +107,32 @@ func bigEq(a, b *big.Int) bool {
 
 var promiseFields = []string{"chain_id", "channel_id", "amount", "fee", "hashlock", "signature"}
 
-type promiseJSON struct {
-	ChainID   string `json:"chain_id"`
-	ChannelID string `json:"channel_id"`
-	Amount    string `json:"amount"`
-	Fee       string `json:"fee"`
-	Hashlock  string `json:"hashlock"`
-	Signature string `json:"signature"`
-}
-
 // MarshalJSON encodes the wire form: numbers as decimal strings, bytes as
 // 0x-hex.
 func (p Promise) MarshalJSON() ([]byte, error) {
 	if err := p.Validate(); err != nil {
 		return nil, err
 	}
-	return json.Marshal(promiseJSON{
-		ChainID:   decString(p.ChainID),
-		ChannelID: hex0x(p.ChannelID[:]),
-		Amount:    decString(p.Amount),
-		Fee:       decString(p.Fee),
-		Hashlock:  hex0x(p.Hashlock[:]),
-		Signature: hex0x(p.Signature),
-	})
+	return p.appendJSON(make([]byte, 0, 400)), nil
+}
+
+// appendJSON appends the wire form of a validated promise to b: the bytes
+// json.Marshal(promiseJSON{...}) produces (decimal digits and hex need no
+// escaping), without reflection or a compaction pass.
+func (p *Promise) appendJSON(b []byte) []byte {
+	b = append(b, `{"chain_id":"`...)
+	b = appendDec(b, p.ChainID)
+	b = append(b, `","channel_id":"`...)
+	b = appendHex0x(b, p.ChannelID[:])
+	b = append(b, `","amount":"`...)
+	b = appendDec(b, p.Amount)
+	b = append(b, `","fee":"`...)
+	b = appendDec(b, p.Fee)
+	b = append(b, `","hashlock":"`...)
+	b = appendHex0x(b, p.Hashlock[:])
+	b = append(b, `","signature":"`...)
+	b = appendHex0x(b, p.Signature)
+	return append(b, `"}`...)
 }
 
 // UnmarshalJSON decodes the wire form strictly (see DecodePromise).

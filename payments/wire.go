@@ -189,6 +189,20 @@ func parseSignature(name string, raw json.RawMessage) ([]byte, error) {
 
 func hex0x(b []byte) string { return "0x" + hex.EncodeToString(b) }
 
+// appendHex0x appends "0x" and the lower-case hex of src (hex0x's bytes).
+func appendHex0x(b, src []byte) []byte {
+	b = append(b, "0x"...)
+	return hex.AppendEncode(b, src)
+}
+
+// appendDec appends x in decimal (decString's bytes).
+func appendDec(b []byte, x *big.Int) []byte {
+	if x == nil {
+		return append(b, '0')
+	}
+	return x.Append(b, 10)
+}
+
 func decString(x *big.Int) string {
 	if x == nil {
 		return "0"

@@ -173,7 +173,7 @@ func (c *Client) RequestPromise(ctx context.Context, m *payments.ExchangeMessage
 	if err != nil {
 		return nil, fmt.Errorf("hermes client: hashlock of the message: %w", err)
 	}
-	raw, err := json.Marshal(m)
+	raw, err := m.MarshalJSON() // not json.Marshal: no second pass over the bytes
 	if err != nil {
 		return nil, fmt.Errorf("hermes client: encode message: %w", err)
 	}
