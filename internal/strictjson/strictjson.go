@@ -87,6 +87,17 @@ func Object(data []byte, fields ...string) (map[string]json.RawMessage, error) {
 // (fields a newer protocol version added); present, they must not be null
 // either.
 func ObjectOptional(data []byte, fields, optional []string) (map[string]json.RawMessage, error) {
+	if len(optional) == 0 {
+		if out, ok := objectFast(data, fields); ok {
+			return out, nil
+		}
+	}
+	return objectSlow(data, fields, optional)
+}
+
+// objectSlow is ObjectOptional on json.Decoder's token stream: every
+// input, with the precise error for a bad one.
+func objectSlow(data []byte, fields, optional []string) (map[string]json.RawMessage, error) {
 	dec := json.NewDecoder(bytes.NewReader(data))
 	tok, err := dec.Token()
 	if err != nil {
