@@ -499,7 +499,7 @@ func (s *Service) exchange(ctx context.Context, m *payments.ExchangeMessage) (*R
 	}
 	// The cheap checks are done; the signatures are the first real cost,
 	// the cached registration comes before any chain read.
-	consumer, err := m.RecoverConsumer()
+	consumer, digest, err := m.RecoverConsumerDigest()
 	if err != nil {
 		return nil, &Error{Code: CodeBadSignature, Msg: "consumer signature does not verify", Err: err}
 	}
@@ -517,11 +517,6 @@ func (s *Service) exchange(ctx context.Context, m *payments.ExchangeMessage) (*R
 	if p.ChannelID != payments.ConsumerChannelID(info.Channel) {
 		return nil, reject(CodeWrongChannel, "promise channel %x is not consumer channel %s", p.ChannelID, info.Channel.Hex())
 	}
-	digest, err := m.Digest()
-	if err != nil {
-		return nil, reject(CodeBadRequest, "%v", err)
-	}
-
 	cs := s.consumers.acquire(consumer)
 	defer s.consumers.release(consumer)
 	cs.mu.Lock()

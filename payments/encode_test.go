@@ -9,6 +9,8 @@ import (
 
 	"github.com/ethereum/go-ethereum/common"
 	gmath "github.com/ethereum/go-ethereum/common/math"
+
+	"github.com/openmyst/openmyst/identity"
 )
 
 // The reflection-based wire forms MarshalJSON produced before it appended
@@ -83,5 +85,23 @@ func TestMarshalJSONMatchesReflection(t *testing.T) {
 		if err != nil || !bytes.Equal(got, want) {
 			t.Fatalf("exchange %d: %v\n got %s\nwant %s", i, err, got, want)
 		}
+	}
+}
+
+func TestRecoverConsumerDigest(t *testing.T) {
+	m, s := validMessage(t)
+	c, d, err := m.RecoverConsumerDigest()
+	want, _ := m.Digest()
+	if err != nil || c != s.Address() || d != want {
+		t.Fatalf("got %s %x %v, want %s %x", c.Hex(), d, err, s.Address().Hex(), want)
+	}
+	other, _ := validMessage(t)
+	other.Promise.Amount = big.NewInt(101) // the promise's signature no longer matches
+	if err := other.Sign(identity.NewKeySigner(testKey(t, "other"))); err != nil {
+		t.Fatal(err)
+	}
+	m.Promise = other.Promise // signed by another key than the message
+	if _, _, err := m.RecoverConsumerDigest(); err == nil {
+		t.Fatal("promise signed by another identity accepted")
 	}
 }

@@ -60,11 +60,13 @@ func (m *ExchangeMessage) Digest() ([32]byte, error) {
 	if err := m.Validate(); err != nil {
 		return [32]byte{}, err
 	}
-	pd, err := m.Promise.Digest()
-	if err != nil {
-		return [32]byte{}, err
-	}
-	buf := make([]byte, 0, len(exchangeTag)+32*4+40)
+	return m.digest(m.Promise.digest()), nil
+}
+
+// digest is Digest of a validated message whose promise digest is pd.
+func (m *ExchangeMessage) digest(pd [32]byte) [32]byte {
+	var arr [len(exchangeTag) + 32*4 + 40]byte
+	buf := arr[:0]
 	buf = append(buf, exchangeTag...)
 	buf = put256(buf, m.ChainID)
 	buf = append(buf, pd[:]...)
@@ -72,7 +74,7 @@ func (m *ExchangeMessage) Digest() ([32]byte, error) {
 	buf = put256(buf, m.AgreementTotal)
 	buf = append(buf, m.Provider[:]...)
 	buf = append(buf, m.HermesID[:]...)
-	return crypto.Keccak256Hash(buf), nil
+	return crypto.Keccak256Hash(buf)
 }
 
 // Sign signs both the promise and the message with the consumer's signer.
@@ -95,18 +97,26 @@ func (m *ExchangeMessage) Sign(s identity.Signer) error {
 // RecoverConsumer returns the consumer identity that signed the message
 // and checks that the same identity signed the promise inside it.
 func (m *ExchangeMessage) RecoverConsumer() (common.Address, error) {
-	d, err := m.Digest()
-	if err != nil {
-		return common.Address{}, err
+	consumer, _, err := m.RecoverConsumerDigest()
+	return consumer, err
+}
+
+// RecoverConsumerDigest is RecoverConsumer that also returns the message's
+// Digest, computed once for both.
+func (m *ExchangeMessage) RecoverConsumerDigest() (common.Address, [32]byte, error) {
+	if err := m.Validate(); err != nil {
+		return common.Address{}, [32]byte{}, err
 	}
+	pd := m.Promise.digest()
+	d := m.digest(pd)
 	consumer, err := identity.Recover(d[:], m.Signature)
 	if err != nil {
-		return common.Address{}, fmt.Errorf("exchange message: %w", err)
+		return common.Address{}, [32]byte{}, fmt.Errorf("exchange message: %w", err)
 	}
-	if err := m.Promise.Verify(consumer); err != nil {
-		return common.Address{}, fmt.Errorf("exchange message promise: %w", err)
+	if err := identity.Verify(consumer, pd[:], m.Promise.Signature); err != nil {
+		return common.Address{}, [32]byte{}, fmt.Errorf("exchange message promise: %w", err)
 	}
-	return consumer, nil
+	return consumer, d, nil
 }
 
 var exchangeFields = []string{"promise", "agreement_id", "agreement_total", "provider", "hermes_id", "chain_id", "signature"}

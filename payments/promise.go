@@ -50,13 +50,19 @@ func (p *Promise) Digest() ([32]byte, error) {
 	if err := p.Validate(); err != nil {
 		return [32]byte{}, err
 	}
-	buf := make([]byte, 0, 160)
+	return p.digest(), nil
+}
+
+// digest is Digest of a validated promise.
+func (p *Promise) digest() [32]byte {
+	var arr [160]byte
+	buf := arr[:0]
 	buf = put256(buf, p.ChainID)
 	buf = append(buf, p.ChannelID[:]...)
 	buf = put256(buf, p.Amount)
 	buf = put256(buf, p.Fee)
 	buf = append(buf, p.Hashlock[:]...)
-	return crypto.Keccak256Hash(buf), nil
+	return crypto.Keccak256Hash(buf)
 }
 
 // Sign signs the promise's digest with s and stores the signature.
