@@ -105,3 +105,25 @@ func TestRecoverConsumerDigest(t *testing.T) {
 		t.Fatal("promise signed by another identity accepted")
 	}
 }
+
+// FuzzRawString: the plain-string shortcut returns what json.Unmarshal
+// returns, and errs exactly when it does.
+func FuzzRawString(f *testing.F) {
+	for _, s := range []string{`"0x12ab"`, `"123"`, `""`, `"a\"b"`, `"\u0041"`, "\"\xff\"", `"a`, `"`, `12`, `"a"b"`, "\"\t\""} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, raw []byte) {
+		got, err := rawString("f", raw)
+		var want string
+		werr := json.Unmarshal(raw, &want)
+		if len(raw) == 0 || raw[0] != '"' {
+			if err == nil {
+				t.Fatalf("%q: accepted a non-string", raw)
+			}
+			return
+		}
+		if (err == nil) != (werr == nil) || got != want {
+			t.Fatalf("%q: got %q, %v; json.Unmarshal %q, %v", raw, got, err, want, werr)
+		}
+	})
+}

@@ -112,9 +112,28 @@ func unmarshalWith[T any](dst *T, decode func([]byte) (*T, error), data []byte) 
 	return nil
 }
 
+// plainString reports whether raw is a JSON string of printable ASCII
+// without escapes (every decimal and hex field of a well-formed message):
+// its value is the bytes between the quotes.
+func plainString(raw []byte) bool {
+	if len(raw) < 2 || raw[0] != '"' || raw[len(raw)-1] != '"' {
+		return false
+	}
+	for _, c := range raw[1 : len(raw)-1] {
+		if c < 0x20 || c > 0x7e || c == '"' || c == '\\' {
+			return false
+		}
+	}
+	return true
+}
+
 func rawString(name string, raw json.RawMessage) (string, error) {
 	if len(raw) == 0 || raw[0] != '"' {
 		return "", decodeErr("field %q must be a string", name)
+	}
+	if plainString(raw) {
+		// What json.Unmarshal returns for it, without reflection.
+		return string(raw[1 : len(raw)-1]), nil
 	}
 	var s string
 	if err := json.Unmarshal(raw, &s); err != nil {
