@@ -167,8 +167,8 @@ func (p *InvoicePayer) HandleInvoice(ctx context.Context, now time.Time, bytes u
 	allowed := p.cfg.Tolerance.Allowed(p.cfg.Price, now.Sub(p.cfg.Start), bytes)
 	if inv.AgreementTotal.Cmp(allowed) > 0 {
 		fair := p.cfg.Price.Total(now.Sub(p.cfg.Start), bytes)
-		return nil, fmt.Errorf("%w: invoice total %s wei, fair %s, allowed at most %s (after %s, %d bytes)",
-			ErrOvercharge, inv.AgreementTotal, fair, allowed, now.Sub(p.cfg.Start).Round(time.Millisecond), bytes)
+		return nil, &OverchargeError{Invoice: inv, err: fmt.Errorf("%w: invoice total %s wei, fair %s, allowed at most %s (after %s, %d bytes)",
+			ErrOvercharge, inv.AgreementTotal, fair, allowed, now.Sub(p.cfg.Start).Round(time.Millisecond), bytes)}
 	}
 	delta := new(big.Int).Sub(inv.AgreementTotal, p.paid)
 	cumulative, err := p.cfg.Channel.Raise(ctx, delta)
