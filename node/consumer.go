@@ -48,6 +48,9 @@ type ConsumerConfig struct {
 	// (standalone mode: devnet, tests).
 	P2P       *p2p.Node
 	Discovery *discovery.Service
+	// Trust, with a shared P2P, is the node's blacklist: overcharges the
+	// consumer catches are published through it as fraud proofs.
+	Trust *Trust
 	// MaxFee is the largest transactor fee per promise accepted.
 	MaxFee *big.Int
 	// BalanceEvery is how often open connections re-read the channel
@@ -72,7 +75,9 @@ type Consumer struct {
 	Channel   *paystore.Channel
 	P2P       *p2p.Node
 	Discovery *discovery.Service
-	Sessions  *consumer.Manager
+	// Trust is the blacklist (the node's, or this consumer's own).
+	Trust    *Trust
+	Sessions *consumer.Manager
 	// ChannelAddress is the consumer's channel contract.
 	ChannelAddress common.Address
 	// ownP2P is whether P2P and Discovery were started here (and are
@@ -123,7 +128,7 @@ func StartConsumer(ctx context.Context, cfg ConsumerConfig) (_ *Consumer, err er
 		return nil, errors.New("node: consumer needs both a shared p2p node and its discovery service, or neither")
 	}
 	if cfg.P2P != nil {
-		c.P2P, c.Discovery = cfg.P2P, cfg.Discovery
+		c.P2P, c.Discovery, c.Trust = cfg.P2P, cfg.Discovery, cfg.Trust
 	} else if err := c.startP2P(ctx, chainID.Uint64(), log, &closers); err != nil {
 		return nil, err
 	}
@@ -131,6 +136,7 @@ func StartConsumer(ctx context.Context, cfg ConsumerConfig) (_ *Consumer, err er
 		Signer: cfg.Signer, ChainID: chainID, Hermes: cfg.Hermes, Host: c.P2P.Host, Finder: c.P2P, Channel: c.Channel,
 		Balance: c, BalanceEvery: cfg.BalanceEvery,
 		MaxFee: cfg.MaxFee, History: c.History, Keepalive: cfg.Keepalive, ReadTimeout: cfg.ReadTimeout, Proxy: UserspaceProxy, ICE: cfg.ICE, Log: log,
+		SignedProposal: signedProposal(c.Discovery), OnOvercharge: c.Trust.ReportOvercharge,
 	}); err != nil {
 		return nil, err
 	}
@@ -148,10 +154,10 @@ func (c *Consumer) startP2P(ctx context.Context, chainID uint64, log *slog.Logge
 		return err
 	}
 	*closers = append(*closers, func() { _ = c.P2P.Close() })
-	if c.Discovery, err = discovery.New(c.P2P.Host, discovery.Config{ValidatorConfig: discovery.ValidatorConfig{ChainID: chainID}, HeartbeatInterval: 200 * time.Millisecond, Log: log}); err != nil {
+	if c.Discovery, c.Trust, err = startDiscovery(c.P2P.Host, discovery.Config{ValidatorConfig: discovery.ValidatorConfig{ChainID: chainID}, HeartbeatInterval: 200 * time.Millisecond, Log: log}, cfg.DataDir); err != nil {
 		return err
 	}
-	*closers = append(*closers, func() { _ = c.Discovery.Close() })
+	*closers = append(*closers, func() { _ = c.Trust.Close(); _ = c.Discovery.Close() })
 	c.ownP2P = true
 	if len(cfg.Bootstrap) > 0 {
 		if err := c.P2P.Bootstrap(ctx); err != nil {
@@ -228,6 +234,7 @@ func (c *Consumer) RefreshBalance(ctx context.Context) error {
 // database. Open connections should be disconnected first.
 func (c *Consumer) Close() error {
 	if c.ownP2P {
+		_ = c.Trust.Close()
 		_ = c.Discovery.Close()
 		_ = c.P2P.Close()
 	}

@@ -748,6 +748,23 @@ func testOvercharge(t *testing.T, ctx context.Context, d *Devnet, c *Consumer) {
 	if after.Cmp(before) != 0 {
 		t.Fatalf("promised %s more to an overcharging provider", new(big.Int).Sub(after, before))
 	}
+	// The refused invoice proves the overcharge: the consumer published
+	// the proof and every node, the bootstrap included, blacklists the
+	// provider and stops listing it.
+	deadline := time.Now().Add(30 * time.Second)
+	for !c.Trust.Service.Blocked(prov.Address()) || !d.bootTrust.Service.Blocked(prov.Address()) {
+		if time.Now().After(deadline) {
+			t.Fatalf("overcharger not blacklisted: consumer %v, bootstrap %v",
+				c.Trust.Service.Blocked(prov.Address()), d.bootTrust.Service.Blocked(prov.Address()))
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if _, ok := c.Discovery.Cache().Get(prov.Address()); ok {
+		t.Fatal("the consumer still lists the blacklisted provider")
+	}
+	if _, err := c.Connect(ctx, market.Filter{ProviderID: prov.Address()}, consumer.Options{}); !errors.Is(err, consumer.ErrNoProposal) {
+		t.Fatalf("connect to the blacklisted provider: %v, want no proposal", err)
+	}
 }
 
 // overcharging makes a provider play a cheat: every invoice is changed by

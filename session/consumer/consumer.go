@@ -29,6 +29,7 @@ import (
 	"github.com/openmyst/openmyst/market"
 	"github.com/openmyst/openmyst/nat/ice"
 	"github.com/openmyst/openmyst/p2p/sessionproto"
+	"github.com/openmyst/openmyst/payments"
 	"github.com/openmyst/openmyst/session"
 	"github.com/openmyst/openmyst/session/pingpong"
 	"github.com/openmyst/openmyst/session/pingpong/paystream"
@@ -97,6 +98,14 @@ type Config struct {
 	// ICE.Timeout, leave the session on the provider's UDP endpoint. The
 	// kernel tunnel (Options.Tunnel) does not use ICE yet.
 	ICE *ice.Config
+	// SignedProposal, when set, returns the provider's signed proposal
+	// with the given sequence number (discovery's cache); the connection
+	// keeps it so a refused overcharge can be proven to others.
+	SignedProposal func(provider common.Address, seq uint64) (market.SignedProposal, bool)
+	// OnOvercharge, when set, is called from the session's goroutine
+	// with that signed proposal and the invoice refused as an overcharge
+	// (to publish a fraud proof, package quality).
+	OnOvercharge func(ctx context.Context, sp market.SignedProposal, inv *payments.Invoice)
 	// Log receives events (default slog.Default()).
 	Log *slog.Logger
 }
@@ -333,6 +342,12 @@ func (m *Manager) open(ctx context.Context, s stream, p market.Proposal, o Optio
 	if err := req.Sign(m.cfg.Signer); err != nil {
 		return nil, fmt.Errorf("consumer: sign request: %w", err)
 	}
+	var signed *market.SignedProposal // the evidence of the agreed price
+	if m.cfg.SignedProposal != nil {
+		if sp, ok := m.cfg.SignedProposal(p.ProviderID, p.Seq); ok {
+			signed = &sp
+		}
+	}
 	r := sessionproto.NewReader(s, 15*time.Second)
 	w := sessionproto.NewWriter(s, 15*time.Second)
 	if err := w.WriteMessage(ctx, req); err != nil {
@@ -429,6 +444,12 @@ func (m *Manager) open(ctx context.Context, s stream, p market.Proposal, o Optio
 		c.err = err
 		// The counters die with the tunnel: read them first.
 		st := tun.Stats()
+		var over *pingpong.OverchargeError
+		if errors.As(err, &over) && signed != nil && m.cfg.OnOvercharge != nil {
+			octx, ocancel := context.WithTimeout(context.Background(), 10*time.Second)
+			m.cfg.OnOvercharge(octx, *signed, over.Invoice)
+			ocancel()
+		}
 		if err == nil || o.Tunnel == nil {
 			_ = tun.Close()
 		} else {
