@@ -37,6 +37,11 @@ type qnode struct {
 
 func startQNode(t *testing.T, ctx context.Context, boot []peer.AddrInfo, dir string) *qnode {
 	t.Helper()
+	return startQNodeWith(t, ctx, boot, dir, nil, 0)
+}
+
+func startQNodeWith(t *testing.T, ctx context.Context, boot []peer.AddrInfo, dir string, backing Backing, peerBurst int) *qnode {
+	t.Helper()
 	node, err := p2p.New(p2p.Config{ListenAddrs: []string{"/ip4/127.0.0.1/tcp/0"}, Bootstrap: boot, DHTMode: p2p.DHTServer, Log: quietLog})
 	if err != nil {
 		t.Fatal(err)
@@ -63,7 +68,7 @@ func startQNode(t *testing.T, ctx context.Context, boot []peer.AddrInfo, dir str
 	if err != nil {
 		t.Fatal(err)
 	}
-	s, err := New(Config{ChainID: testChain, Host: node.Host, PubSub: n.disc.PubSub(), Store: st, Log: quietLog})
+	s, err := New(Config{ChainID: testChain, Host: node.Host, PubSub: n.disc.PubSub(), Store: st, Log: quietLog, Backing: backing, ReportPeerBurst: peerBurst})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -129,8 +134,9 @@ func allBlock(nodes []*qnode, who common.Address) bool {
 // sends whatever it likes on the proposal and proof topics.
 type rogue struct {
 	node   *p2p.Node
-	props  *pubsub.Topic
-	proofs *pubsub.Topic
+	props   *pubsub.Topic
+	proofs  *pubsub.Topic
+	reports *pubsub.Topic
 }
 
 func startRogue(t *testing.T, ctx context.Context, boot peer.AddrInfo) *rogue {
@@ -150,6 +156,9 @@ func startRogue(t *testing.T, ctx context.Context, boot peer.AddrInfo) *rogue {
 		t.Fatal(err)
 	}
 	if r.proofs, err = ps.Join(TopicName(testChain)); err != nil {
+		t.Fatal(err)
+	}
+	if r.reports, err = ps.Join(ReportTopicName(testChain)); err != nil {
 		t.Fatal(err)
 	}
 	if err := node.Bootstrap(ctx); err != nil {

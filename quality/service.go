@@ -61,6 +61,19 @@ type Config struct {
 	// and 1m.
 	RateBurst    int
 	RateInterval time.Duration
+	// Backing, when set, turns quality reports on: reports are gossiped
+	// on ReportTopicName, and a report counts only when the consumer's
+	// channel (and the evidence of payment it carries) backs it.
+	Backing Backing
+	// Scorer aggregates counted reports (default NewScorer with defaults).
+	Scorer *Scorer
+	// ReportPeerBurst/ReportPeerInterval limit reports per origin peer
+	// (0: 32 and 2s); ReportIDBurst/ReportIDInterval per consumer
+	// identity (0: 8 and 1m).
+	ReportPeerBurst    int
+	ReportPeerInterval time.Duration
+	ReportIDBurst      int
+	ReportIDInterval   time.Duration
 	// OnBlacklist, when set, is called once for each provider newly
 	// blacklisted (from gossip, sync or Publish).
 	OnBlacklist func(provider common.Address)
@@ -91,6 +104,7 @@ type Service struct {
 	pull  *ratelimit.Keyed[peer.ID]
 	queue chan peer.ID
 	found chan Proof // conflicts seen by discovery, to publish
+	rep   *reports   // nil when reports are off
 
 	accepted, known, limited, invalid atomic.Uint64
 
@@ -149,6 +163,14 @@ func New(cfg Config) (*Service, error) {
 		_ = cfg.PubSub.UnregisterTopicValidator(name)
 		return nil, fmt.Errorf("quality: subscribe %s: %w", name, err)
 	}
+	if cfg.Backing != nil {
+		if err := s.startReports(); err != nil {
+			s.sub.Cancel()
+			_ = s.topic.Close()
+			_ = cfg.PubSub.UnregisterTopicValidator(name)
+			return nil, err
+		}
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	s.cancel = cancel
 	cfg.Host.SetStreamHandler(SyncProtocol, s.serveSync)
@@ -163,6 +185,10 @@ func New(cfg Config) (*Service, error) {
 	go s.receive(ctx)
 	go s.puller(ctx)
 	go s.publisher(ctx)
+	if s.rep != nil {
+		s.wg.Add(1)
+		go func() { defer s.wg.Done(); s.rep.receive(ctx) }()
+	}
 	return s, nil
 }
 
@@ -172,10 +198,17 @@ func (s *Service) Close() error {
 		s.cfg.Host.Network().StopNotify(s.notifiee)
 		s.cfg.Host.RemoveStreamHandler(SyncProtocol)
 		s.sub.Cancel()
+		if s.rep != nil {
+			s.rep.sub.Cancel()
+		}
 		s.cancel()
 		s.wg.Wait()
 		_ = s.topic.Close()
 		_ = s.cfg.PubSub.UnregisterTopicValidator(TopicName(s.cfg.ChainID))
+		if s.rep != nil {
+			_ = s.rep.topic.Close()
+			_ = s.cfg.PubSub.UnregisterTopicValidator(ReportTopicName(s.cfg.ChainID))
+		}
 	})
 	return nil
 }
@@ -462,4 +495,60 @@ func (s *Service) puller(ctx context.Context) {
 func (s *Service) supports(p peer.ID) bool {
 	protos, err := s.cfg.Host.Peerstore().SupportsProtocols(p, SyncProtocol)
 	return err == nil && len(protos) > 0
+}
+
+// startReports joins the report topic with its validator.
+func (s *Service) startReports() error {
+	cfg := s.cfg
+	if cfg.Scorer == nil {
+		cfg.Scorer = NewScorer(ScorerConfig{})
+	}
+	pb, pi := cfg.ReportPeerBurst, cfg.ReportPeerInterval
+	if pb <= 0 {
+		pb = 32
+	}
+	if pi <= 0 {
+		pi = 2 * time.Second
+	}
+	ib, ii := cfg.ReportIDBurst, cfg.ReportIDInterval
+	if ib <= 0 {
+		ib = 8
+	}
+	if ii <= 0 {
+		ii = time.Minute
+	}
+	q := &reports{
+		backing: cfg.Backing, scorer: cfg.Scorer, now: time.Now,
+		byPeer: ratelimit.Every[peer.ID](pi, pb, maxBuckets),
+		byID:   ratelimit.Every[common.Address](ii, ib, maxBuckets),
+		seen:   map[[32]byte]int64{},
+	}
+	name := ReportTopicName(cfg.ChainID)
+	self := cfg.Host.ID()
+	if err := cfg.PubSub.RegisterTopicValidator(name, func(ctx context.Context, _ peer.ID, msg *pubsub.Message) pubsub.ValidationResult {
+		return q.validate(ctx, self, cfg.ChainID, msg)
+	}); err != nil {
+		return fmt.Errorf("quality: register report validator: %w", err)
+	}
+	var err error
+	if q.topic, err = cfg.PubSub.Join(name); err != nil {
+		_ = cfg.PubSub.UnregisterTopicValidator(name)
+		return fmt.Errorf("quality: join %s: %w", name, err)
+	}
+	if err := q.topic.SetScoreParams(&pubsub.TopicScoreParams{
+		SkipAtomicValidation:           true,
+		TopicWeight:                    1,
+		TimeInMeshQuantum:              time.Second,
+		InvalidMessageDeliveriesWeight: -10,
+		InvalidMessageDeliveriesDecay:  pubsub.ScoreParameterDecay(time.Hour),
+	}); err != nil {
+		s.log.Debug("quality: report topic scoring not enabled", "err", err)
+	}
+	if q.sub, err = q.topic.Subscribe(); err != nil {
+		_ = q.topic.Close()
+		_ = cfg.PubSub.UnregisterTopicValidator(name)
+		return fmt.Errorf("quality: subscribe %s: %w", name, err)
+	}
+	s.rep = q
+	return nil
 }
