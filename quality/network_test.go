@@ -133,7 +133,7 @@ func allBlock(nodes []*qnode, who common.Address) bool {
 // rogue is a libp2p node with a GossipSub router but no validators: it
 // sends whatever it likes on the proposal and proof topics.
 type rogue struct {
-	node   *p2p.Node
+	node    *p2p.Node
 	props   *pubsub.Topic
 	proofs  *pubsub.Topic
 	reports *pubsub.Topic
