@@ -1,6 +1,7 @@
 package discovery
 
 import (
+	"sort"
 	"sync"
 	"time"
 
@@ -15,7 +16,8 @@ import (
 type Cache struct {
 	now     func() time.Time
 	limit   int
-	blocked func(common.Address) bool // hidden providers (nil: none)
+	blocked func(common.Address) bool    // hidden providers (nil: none)
+	quality func(common.Address) float64 // score for market.SortQuality (nil: price order)
 
 	mu      sync.RWMutex
 	entries map[common.Address]*cacheEntry
@@ -131,7 +133,16 @@ func (c *Cache) Query(f market.Filter) []market.Proposal {
 		}
 	}
 	c.mu.RUnlock()
-	return f.Apply(ps)
+	out := f.Apply(ps)
+	if f.Sort == market.SortQuality && c.quality != nil {
+		// Price order (Apply's fallback) breaks ties between equal scores.
+		score := make(map[common.Address]float64, len(out))
+		for _, p := range out {
+			score[p.ProviderID] = c.quality(p.ProviderID)
+		}
+		sort.SliceStable(out, func(i, j int) bool { return score[out[i].ProviderID] > score[out[j].ProviderID] })
+	}
+	return out
 }
 
 // Len is the number of live proposals.

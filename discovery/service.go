@@ -123,7 +123,7 @@ func New(h host.Host, cfg Config) (*Service, error) {
 	if s.syncTO == 0 {
 		s.syncTO = 10 * time.Second
 	}
-	s.cache.blocked = cfg.Blocked
+	s.cache.blocked, s.cache.quality = cfg.Blocked, cfg.Quality
 	s.val = NewValidator(cfg.ValidatorConfig, s.cache)
 	topic := TopicName(cfg.ChainID)
 	params, thresholds := scoring(topic)

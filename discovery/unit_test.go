@@ -432,3 +432,36 @@ func TestValidatorBlockedAndConflict(t *testing.T) {
 		t.Fatalf("stats %+v, want one blocked", v.Stats())
 	}
 }
+
+// TestCacheSortQuality: sort=quality orders by the quality hook (best
+// first), price breaking ties; without the hook it is the price order.
+func TestCacheSortQuality(t *testing.T) {
+	clk := &fakeClock{t: time.Unix(1_800_000_000, 0)}
+	cache := NewCache(clk.now)
+	v := NewValidator(ValidatorConfig{ChainID: testChain, Now: clk.now, RateBurst: 100}, cache)
+	signers := []*identity.KeySigner{newSigner(t), newSigner(t), newSigner(t)}
+	prices := []string{"0.01", "0.02", "0.03"} // cheapest first by price
+	for i, s := range signers {
+		raw := signedBy(t, s, newPeer(t), clk.t, func(p *market.Proposal, _ *p2p.Binding) { p.Price.PerGiB = mystAmount(t, prices[i]) })
+		a, r, err := v.Check(raw, "")
+		if r != ReasonAccepted {
+			t.Fatal(err)
+		}
+		cache.Put(a, raw)
+	}
+	order := func() []common.Address {
+		var out []common.Address
+		for _, p := range cache.Query(market.Filter{Sort: market.SortQuality}) {
+			out = append(out, p.ProviderID)
+		}
+		return out
+	}
+	if got := order(); got[0] != signers[0].Address() || got[2] != signers[2].Address() {
+		t.Fatal("without scores sort=quality is not the price order")
+	}
+	score := map[common.Address]float64{signers[0].Address(): 0.1, signers[1].Address(): 0.5, signers[2].Address(): 0.9}
+	cache.quality = func(a common.Address) float64 { return score[a] }
+	if got := order(); got[0] != signers[2].Address() || got[1] != signers[1].Address() || got[2] != signers[0].Address() {
+		t.Fatal("sort=quality does not put the best score first")
+	}
+}

@@ -110,6 +110,9 @@ type ValidatorConfig struct {
 	// provider equivocated, and the pair is a fraud proof. It must not
 	// block (it runs inside validation).
 	OnConflict func(held, got market.SignedProposal)
+	// Quality, when set, scores a provider in [0, 1] for
+	// market.SortQuality (package quality's Service.Score).
+	Quality func(provider common.Address) float64
 }
 
 // Validator checks announcements. It is safe for concurrent use.

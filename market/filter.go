@@ -24,6 +24,10 @@ const (
 	SortPriceHour SortKey = "price-hour"
 	// SortProvider orders by provider id only.
 	SortProvider SortKey = "provider"
+	// SortQuality orders by the node's quality score of each provider
+	// (best first; package quality), then by price. Sort alone cannot see
+	// scores and orders by price: the proposal cache applies the scores.
+	SortQuality SortKey = "quality"
 )
 
 // Filter selects proposals. Zero-valued fields match everything.
@@ -182,10 +186,10 @@ func ParseFilter(q url.Values) (Filter, error) {
 			}
 		case QuerySort:
 			switch s := SortKey(v); s {
-			case SortPrice, SortPriceHour, SortProvider:
+			case SortPrice, SortPriceHour, SortProvider, SortQuality:
 				f.Sort = s
 			default:
-				err = fmt.Errorf("sort %q: want price, price-hour or provider", v)
+				err = fmt.Errorf("sort %q: want price, price-hour, provider or quality", v)
 			}
 		default:
 			err = fmt.Errorf("unknown parameter")

@@ -137,6 +137,7 @@ func StartConsumer(ctx context.Context, cfg ConsumerConfig) (_ *Consumer, err er
 		Balance: c, BalanceEvery: cfg.BalanceEvery,
 		MaxFee: cfg.MaxFee, History: c.History, Keepalive: cfg.Keepalive, ReadTimeout: cfg.ReadTimeout, Proxy: UserspaceProxy, ICE: cfg.ICE, Log: log,
 		SignedProposal: signedProposal(c.Discovery), OnOvercharge: c.Trust.ReportOvercharge,
+		OnResult: c.Trust.Reporter(cfg.Signer, chainID.Uint64(), cfg.Hermes),
 	}); err != nil {
 		return nil, err
 	}
@@ -154,7 +155,8 @@ func (c *Consumer) startP2P(ctx context.Context, chainID uint64, log *slog.Logge
 		return err
 	}
 	*closers = append(*closers, func() { _ = c.P2P.Close() })
-	if c.Discovery, c.Trust, err = startDiscovery(c.P2P.Host, discovery.Config{ValidatorConfig: discovery.ValidatorConfig{ChainID: chainID}, HeartbeatInterval: 200 * time.Millisecond, Log: log}, cfg.DataDir); err != nil {
+	if c.Discovery, c.Trust, err = startDiscovery(c.P2P.Host, discovery.Config{ValidatorConfig: discovery.ValidatorConfig{ChainID: chainID}, HeartbeatInterval: 200 * time.Millisecond, Log: log}, cfg.DataDir,
+		newChainBacking(func(context.Context) (*chain.Client, error) { return cfg.Chain, nil })); err != nil {
 		return err
 	}
 	*closers = append(*closers, func() { _ = c.Trust.Close(); _ = c.Discovery.Close() })

@@ -16,6 +16,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/peer"
 
+	"github.com/openmyst/openmyst/chain"
 	"github.com/openmyst/openmyst/discovery"
 	"github.com/openmyst/openmyst/identity"
 	"github.com/openmyst/openmyst/market"
@@ -327,7 +328,10 @@ func startNetwork(ctx context.Context, n *DaemonNode) (func(context.Context) err
 	svc, trust, err := startDiscovery(node.Host, discovery.Config{
 		ValidatorConfig: discovery.ValidatorConfig{ChainID: cfg.ChainID},
 		Log:             log, Bootstrapper: cfg.Bootstrapper,
-	}, n.Config.DataDir)
+	}, n.Config.DataDir, newChainBacking(func(ctx context.Context) (*chain.Client, error) {
+		cl, _, err := n.Chain.Client(ctx)
+		return cl, err
+	}))
 	if err != nil {
 		node.Close()
 		return nil, err

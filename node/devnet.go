@@ -203,7 +203,8 @@ func StartDevnet(ctx context.Context, cfg DevnetConfig) (_ *Devnet, err error) {
 	if d.Boot, err = p2p.New(p2p.Config{ListenAddrs: []string{"/ip4/127.0.0.1/tcp/0"}, DHTMode: p2p.DHTServer, Log: log}); err != nil {
 		return nil, err
 	}
-	if d.bootDisc, d.bootTrust, err = startDiscovery(d.Boot.Host, discovery.Config{ValidatorConfig: discovery.ValidatorConfig{ChainID: dep.ChainID}, Bootstrapper: true, HeartbeatInterval: 200 * time.Millisecond, Log: log}, filepath.Join(d.DataDir, "bootstrap")); err != nil {
+	if d.bootDisc, d.bootTrust, err = startDiscovery(d.Boot.Host, discovery.Config{ValidatorConfig: discovery.ValidatorConfig{ChainID: dep.ChainID}, Bootstrapper: true, HeartbeatInterval: 200 * time.Millisecond, Log: log}, filepath.Join(d.DataDir, "bootstrap"),
+		newChainBacking(func(context.Context) (*chain.Client, error) { return d.Client, nil })); err != nil {
 		return nil, err
 	}
 

@@ -350,7 +350,8 @@ func (p *Provider) startP2P(ctx context.Context, chainID uint64, closers *[]func
 		return err
 	}
 	*closers = append(*closers, func() { _ = p.P2P.Close() })
-	if p.Discovery, p.trust, err = startDiscovery(p.P2P.Host, discovery.Config{ValidatorConfig: discovery.ValidatorConfig{ChainID: chainID}, HeartbeatInterval: 200 * time.Millisecond, Log: p.log}, cfg.DataDir); err != nil {
+	if p.Discovery, p.trust, err = startDiscovery(p.P2P.Host, discovery.Config{ValidatorConfig: discovery.ValidatorConfig{ChainID: chainID}, HeartbeatInterval: 200 * time.Millisecond, Log: p.log}, cfg.DataDir,
+		newChainBacking(func(context.Context) (*chain.Client, error) { return cfg.Chain, nil })); err != nil {
 		return err
 	}
 	*closers = append(*closers, func() { _ = p.trust.Close(); _ = p.Discovery.Close() })

@@ -115,6 +115,9 @@ type PayerStats struct {
 	Invoices int
 	// LastInvoiceAt is when the latest invoice was paid (zero if none).
 	LastInvoiceAt time.Time
+	// Exchange is the latest exchange message signed (nil if none): the
+	// consumer's evidence of what it paid (quality reports).
+	Exchange *payments.ExchangeMessage
 }
 
 // InvoicePayer is the consumer's side of pay-as-you-go for one session.
@@ -200,6 +203,7 @@ func (p *InvoicePayer) HandleInvoice(ctx context.Context, now time.Time, bytes u
 	p.stats.Paid = new(big.Int).Set(p.paid)
 	p.stats.Invoices++
 	p.stats.LastInvoiceAt = now
+	p.stats.Exchange = em
 	p.mu.Unlock()
 	return em, nil
 }
