@@ -538,7 +538,11 @@ func TestNoInvoiceBelowTransactorFee(t *testing.T) {
 // price for the Usage they sign (so an honest invoice can never be taken
 // for an overcharge), and that the payer hands a refused invoice back.
 func TestInvoicesCarryUsage(t *testing.T) {
-	h := newHarness(t, func(tc *TrackerConfig, _ *PayerConfig) { tc.ProposalSeq = 7; tc.Threshold = big.NewInt(1e15); tc.Grace = time.Hour })
+	h := newHarness(t, func(tc *TrackerConfig, _ *PayerConfig) {
+		tc.ProposalSeq = 7
+		tc.Threshold = big.NewInt(1e15)
+		tc.Grace = time.Hour
+	})
 	var sent []*payments.Invoice
 	var bytes uint64
 	for i := 1; i <= 40; i++ {
