@@ -134,8 +134,10 @@ func (c *Cache) Query(f market.Filter) []market.Proposal {
 	}
 	c.mu.RUnlock()
 	out := f.Apply(ps)
+	if f.Sort == market.SortQuality {
+		market.Sort(out, market.SortPrice) // price breaks ties between equal scores
+	}
 	if f.Sort == market.SortQuality && c.quality != nil {
-		// Price order (Apply's fallback) breaks ties between equal scores.
 		score := make(map[common.Address]float64, len(out))
 		for _, p := range out {
 			score[p.ProviderID] = c.quality(p.ProviderID)

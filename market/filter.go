@@ -25,8 +25,9 @@ const (
 	// SortProvider orders by provider id only.
 	SortProvider SortKey = "provider"
 	// SortQuality orders by the node's quality score of each provider
-	// (best first; package quality), then by price. Sort alone cannot see
-	// scores and orders by price: the proposal cache applies the scores.
+	// (best first; package quality), then by price. Sort cannot see
+	// scores and keeps the given order: the proposal cache (discovery)
+	// delivers proposals in quality order, and Pick keeps it.
 	SortQuality SortKey = "quality"
 )
 
@@ -103,8 +104,12 @@ func (f Filter) Apply(ps []Proposal) []Proposal {
 }
 
 // Sort orders ps in place by key (SortPrice if empty); ties are broken by
-// provider id, so the order is total and stable across runs.
+// provider id, so the order is total and stable across runs. SortQuality
+// leaves ps as it is (see SortQuality).
 func Sort(ps []Proposal, key SortKey) {
+	if key == SortQuality {
+		return
+	}
 	less := func(a, b *Proposal) int {
 		switch key {
 		case SortProvider:

@@ -8,6 +8,7 @@ import (
 	"math/big"
 	"os"
 	"path/filepath"
+	"sync"
 	"time"
 
 	"github.com/ethereum/go-ethereum/common"
@@ -83,6 +84,62 @@ type Consumer struct {
 	// ownP2P is whether P2P and Discovery were started here (and are
 	// closed by Close).
 	ownP2P bool
+
+	failMu sync.Mutex
+	failed map[common.Address]time.Time // providers that failed us recently
+}
+
+// RecentFailure is how long a provider that failed this consumer (could
+// not be reached, refused, no handshake, stalled, overcharged) is avoided
+// when another provider matches, like Mysterium's failed-node exclusion.
+const RecentFailure = 10 * time.Minute
+
+// maxFailed bounds the remembered failures.
+const maxFailed = 1024
+
+// onResult records failures, then passes the result on to report.
+func (c *Consumer) onResult(report func(consumer.Result)) func(consumer.Result) {
+	return func(r consumer.Result) {
+		if r.Err != nil {
+			now := time.Now()
+			c.failMu.Lock()
+			if c.failed == nil {
+				c.failed = map[common.Address]time.Time{}
+			}
+			if len(c.failed) >= maxFailed {
+				for k, at := range c.failed {
+					if now.Sub(at) > RecentFailure {
+						delete(c.failed, k)
+					}
+				}
+			}
+			if len(c.failed) < maxFailed {
+				c.failed[r.Proposal.ProviderID] = now
+			}
+			c.failMu.Unlock()
+		}
+		if report != nil {
+			report(r)
+		}
+	}
+}
+
+// avoidRecent returns avoid plus the providers that failed this consumer
+// within RecentFailure.
+func (c *Consumer) avoidRecent(avoid map[common.Address]bool) map[common.Address]bool {
+	out := make(map[common.Address]bool, len(avoid))
+	for k, v := range avoid {
+		out[k] = v
+	}
+	now := time.Now()
+	c.failMu.Lock()
+	defer c.failMu.Unlock()
+	for k, at := range c.failed {
+		if now.Sub(at) <= RecentFailure {
+			out[k] = true
+		}
+	}
+	return out
 }
 
 // StartConsumer opens the node database and channel ledger (its balance
@@ -137,7 +194,7 @@ func StartConsumer(ctx context.Context, cfg ConsumerConfig) (_ *Consumer, err er
 		Balance: c, BalanceEvery: cfg.BalanceEvery,
 		MaxFee: cfg.MaxFee, History: c.History, Keepalive: cfg.Keepalive, ReadTimeout: cfg.ReadTimeout, Proxy: UserspaceProxy, ICE: cfg.ICE, Log: log,
 		SignedProposal: signedProposal(c.Discovery), OnOvercharge: c.Trust.ReportOvercharge,
-		OnResult: c.Trust.Reporter(cfg.Signer, chainID.Uint64(), cfg.Hermes),
+		OnResult: c.onResult(c.Trust.Reporter(cfg.Signer, chainID.Uint64(), cfg.Hermes)),
 	}); err != nil {
 		return nil, err
 	}
@@ -215,7 +272,10 @@ func (c *Consumer) WaitProposals(ctx context.Context, f market.Filter, n int) ([
 
 // Connect picks the best proposal matching f and connects to it.
 func (c *Consumer) Connect(ctx context.Context, f market.Filter, o consumer.Options) (*consumer.Connection, error) {
-	p, err := consumer.Pick(c.Discovery.Cache().Query(f), f)
+	if f.Sort == "" {
+		f.Sort = market.SortQuality // the best providers first
+	}
+	p, err := pickReconnect(c.Discovery.Cache().Query(f), f, nil, c.avoidRecent(nil))
 	if err != nil {
 		return nil, err
 	}
