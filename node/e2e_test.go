@@ -784,7 +784,7 @@ func testQualityReport(t *testing.T, d *Devnet, c *Consumer) {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	if s := d.bootTrust.Service.Score(de); s.Value <= 0.5 || s.SuccessRate != 1 || s.MedianConnectMs == 0 {
+	if s := d.bootTrust.Service.Score(de); s.Value <= d.bootTrust.Service.Score(common.Address{}).Value || s.SuccessRate != 1 || s.MedianConnectMs == 0 {
 		t.Fatalf("bootstrap's score of the paid provider: %+v", s)
 	}
 	byPrice := c.Discovery.Cache().Query(market.Filter{})

@@ -75,7 +75,7 @@ func startDiscovery(h host.Host, cfg discovery.Config, dataDir string, backing q
 		if s := svc.Load(); s != nil {
 			return s.Score(p).Value
 		}
-		return 0.5
+		return 0
 	}
 	d, err := discovery.New(h, cfg)
 	if err != nil {

@@ -56,6 +56,14 @@ func startQNodeWith(t *testing.T, ctx context.Context, boot []peer.AddrInfo, dir
 	var mu sync.Mutex
 	n.disc, err = discovery.New(node.Host, discovery.Config{
 		ValidatorConfig: discovery.ValidatorConfig{ChainID: testChain, Blocked: st.Blocked,
+			Quality: func(p common.Address) float64 {
+				mu.Lock()
+				defer mu.Unlock()
+				if svc == nil {
+					return 0
+				}
+				return svc.Score(p).Value
+			},
 			OnConflict: func(a, b market.SignedProposal) {
 				mu.Lock()
 				defer mu.Unlock()

@@ -180,10 +180,10 @@ func (s *Service) PublishReport(ctx context.Context, sr SignedReport) error {
 }
 
 // Score returns a provider's quality score (see Scorer.Score); without
-// reports enabled every provider scores 0.5.
+// reports enabled every provider scores as unknown.
 func (s *Service) Score(provider common.Address) Score {
 	if s.rep == nil {
-		return Score{Provider: provider, Value: 0.5}
+		return Score{Provider: provider, Value: unknownValue}
 	}
 	return s.rep.scorer.Score(provider)
 }

@@ -32,6 +32,13 @@ type ScorerConfig struct {
 	MaxPairs     int
 }
 
+// SpeedScale is the throughput (bytes/s) at which the speed factor of a
+// score is one half.
+const SpeedScale = 256 << 10
+
+// unknownValue is the Value of a provider without reports.
+const unknownValue = 0.25
+
 // samples is how many recent successful sessions the medians look at.
 const samples = 16
 
@@ -68,8 +75,10 @@ type Score struct {
 	// sessions, in bytes per second (0: none).
 	MedianThroughput uint64 `json:"median_throughput"`
 	// Value is the sort key in [0, 1]: the success rate pulled towards
-	// 0.5 by a prior of weight 1, so an unknown provider sits between
-	// good and bad ones.
+	// 0.5 by a prior of weight 1, times a speed factor
+	// MedianThroughput / (MedianThroughput + SpeedScale) (0.5 without
+	// samples), so a reliable but slow provider ranks low and an unknown
+	// one sits between good and bad ones.
 	Value float64 `json:"value"`
 }
 
@@ -209,16 +218,17 @@ func (s *Scorer) prunePairsLocked(now time.Time) {
 	}
 }
 
-// Score returns provider's score (Value 0.5 and no reports when unknown).
+// Score returns provider's score (Value 0.25 and no reports when unknown).
 func (s *Scorer) Score(provider common.Address) Score {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	p := s.providers[provider]
 	if p == nil {
-		return Score{Provider: provider, Value: 0.5}
+		return Score{Provider: provider, Value: unknownValue}
 	}
 	s.decayLocked(p, s.cfg.Now())
-	sc := Score{Provider: provider, Reports: p.reports, Weight: p.total, Value: (p.succ + 0.5) / (p.total + 1)}
+	sc := Score{Provider: provider, Reports: p.reports, Weight: p.total}
+	speed := 0.5
 	if p.total > 0 {
 		sc.SuccessRate = p.succ / p.total
 	}
@@ -228,7 +238,9 @@ func (s *Scorer) Score(provider common.Address) Score {
 		slices.Sort(c)
 		slices.Sort(t)
 		sc.MedianConnectMs, sc.MedianThroughput = c[p.n/2], t[p.n/2]
+		speed = float64(sc.MedianThroughput) / float64(sc.MedianThroughput+SpeedScale)
 	}
+	sc.Value = (p.succ + 0.5) / (p.total + 1) * speed
 	return sc
 }
 
