@@ -1,6 +1,7 @@
 package discovery
 
 import (
+	"sort"
 	"sync"
 	"time"
 
@@ -13,8 +14,10 @@ import (
 // expires. Withdrawals are kept as tombstones until their own expiry so an
 // older proposal cannot come back. It is safe for concurrent use.
 type Cache struct {
-	now   func() time.Time
-	limit int
+	now     func() time.Time
+	limit   int
+	blocked func(common.Address) bool    // hidden providers (nil: none)
+	quality func(common.Address) float64 // score for market.SortQuality (nil: price order)
 
 	mu      sync.RWMutex
 	entries map[common.Address]*cacheEntry
@@ -62,6 +65,24 @@ func (c *Cache) Put(a Announcement, raw []byte) bool {
 	return true
 }
 
+// held returns the newest unexpired signed proposal held for provider,
+// withdrawals included.
+func (c *Cache) held(provider common.Address) (market.SignedProposal, bool) {
+	now := c.now().Unix()
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	e, ok := c.entries[provider]
+	if !ok || now >= e.ann.Proposal.Proposal.ExpiresAt {
+		return market.SignedProposal{}, false
+	}
+	return e.ann.Proposal, true
+}
+
+// hidden reports whether provider is blacklisted.
+func (c *Cache) hidden(provider common.Address) bool {
+	return c.blocked != nil && c.blocked(provider)
+}
+
 // Seq returns the newest sequence number held for provider, including a
 // withdrawal's, while it has not expired.
 func (c *Cache) Seq(provider common.Address) (uint64, bool) {
@@ -81,7 +102,7 @@ func (c *Cache) Get(provider common.Address) (market.Proposal, bool) {
 	c.mu.RLock()
 	defer c.mu.RUnlock()
 	e, ok := c.entries[provider]
-	if !ok || e.ann.Proposal.Proposal.Withdrawn || now >= e.ann.Proposal.Proposal.ExpiresAt {
+	if !ok || e.ann.Proposal.Proposal.Withdrawn || now >= e.ann.Proposal.Proposal.ExpiresAt || c.hidden(provider) {
 		return market.Proposal{}, false
 	}
 	return e.ann.Proposal.Proposal, true
@@ -94,7 +115,7 @@ func (c *Cache) Announcement(provider common.Address) (Announcement, bool) {
 	c.mu.RLock()
 	defer c.mu.RUnlock()
 	e, ok := c.entries[provider]
-	if !ok || e.ann.Proposal.Proposal.Withdrawn || now >= e.ann.Proposal.Proposal.ExpiresAt {
+	if !ok || e.ann.Proposal.Proposal.Withdrawn || now >= e.ann.Proposal.Proposal.ExpiresAt || c.hidden(provider) {
 		return Announcement{}, false
 	}
 	return e.ann, true
@@ -106,11 +127,24 @@ func (c *Cache) Query(f market.Filter) []market.Proposal {
 	c.prune()
 	c.mu.RLock()
 	ps := make([]market.Proposal, 0, len(c.entries))
-	for _, e := range c.entries {
-		ps = append(ps, e.ann.Proposal.Proposal)
+	for id, e := range c.entries {
+		if !c.hidden(id) {
+			ps = append(ps, e.ann.Proposal.Proposal)
+		}
 	}
 	c.mu.RUnlock()
-	return f.Apply(ps)
+	out := f.Apply(ps)
+	if f.Sort == market.SortQuality {
+		market.Sort(out, market.SortPrice) // price breaks ties between equal scores
+	}
+	if f.Sort == market.SortQuality && c.quality != nil {
+		score := make(map[common.Address]float64, len(out))
+		for _, p := range out {
+			score[p.ProviderID] = c.quality(p.ProviderID)
+		}
+		sort.SliceStable(out, func(i, j int) bool { return score[out[i].ProviderID] > score[out[j].ProviderID] })
+	}
+	return out
 }
 
 // Len is the number of live proposals.
@@ -119,8 +153,8 @@ func (c *Cache) Len() int {
 	c.mu.RLock()
 	defer c.mu.RUnlock()
 	n := 0
-	for _, e := range c.entries {
-		if !e.ann.Proposal.Proposal.Withdrawn && now < e.ann.Proposal.Proposal.ExpiresAt {
+	for id, e := range c.entries {
+		if !e.ann.Proposal.Proposal.Withdrawn && now < e.ann.Proposal.Proposal.ExpiresAt && !c.hidden(id) {
 			n++
 		}
 	}
@@ -150,11 +184,13 @@ func (c *Cache) raws(limit int) [][]byte {
 	c.mu.RLock()
 	defer c.mu.RUnlock()
 	out := make([][]byte, 0, min(limit, len(c.entries)))
-	for _, e := range c.entries {
+	for id, e := range c.entries {
 		if len(out) == limit {
 			break
 		}
-		out = append(out, e.raw)
+		if !c.hidden(id) {
+			out = append(out, e.raw)
+		}
 	}
 	return out
 }

@@ -123,6 +123,7 @@ func New(h host.Host, cfg Config) (*Service, error) {
 	if s.syncTO == 0 {
 		s.syncTO = 10 * time.Second
 	}
+	s.cache.blocked, s.cache.quality = cfg.Blocked, cfg.Quality
 	s.val = NewValidator(cfg.ValidatorConfig, s.cache)
 	topic := TopicName(cfg.ChainID)
 	params, thresholds := scoring(topic)
@@ -198,6 +199,10 @@ func (s *Service) receive(ctx context.Context) {
 		}
 	}
 }
+
+// PubSub is the node's GossipSub router, shared with other topics (fraud
+// proofs, package quality).
+func (s *Service) PubSub() *pubsub.PubSub { return s.ps }
 
 // Cache is the node's proposal cache.
 func (s *Service) Cache() *Cache { return s.cache }

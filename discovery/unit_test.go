@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ethereum/go-ethereum/common"
 	ethcrypto "github.com/ethereum/go-ethereum/crypto"
 	"github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/peer"
@@ -376,5 +377,91 @@ func TestSyncServeLimit(t *testing.T) {
 	}
 	if _, err := b.svc.SyncFrom(ctx, a.node.ID()); err == nil {
 		t.Fatal("sync beyond the burst was served")
+	}
+}
+
+// TestValidatorBlockedAndConflict checks that a blacklisted provider's
+// announcements are ignored and its cached proposal hidden, and that two
+// different proposals with one sequence number reach OnConflict while a
+// replay of the same one does not.
+func TestValidatorBlockedAndConflict(t *testing.T) {
+	clk := &fakeClock{t: time.Unix(1_800_000_000, 0)}
+	s := newSigner(t)
+	blocked := false
+	var conflicts [][2]market.SignedProposal
+	cache := NewCache(clk.now)
+	cfg := ValidatorConfig{ChainID: testChain, Now: clk.now, RateBurst: 100,
+		Blocked:    func(p common.Address) bool { return blocked && p == s.Address() },
+		OnConflict: func(a, b market.SignedProposal) { conflicts = append(conflicts, [2]market.SignedProposal{a, b}) },
+	}
+	cache.blocked = cfg.Blocked
+	v := NewValidator(cfg, cache)
+	pid := newPeer(t)
+	good := signedBy(t, s, pid, clk.t, nil)
+	a, r, err := v.Check(good, pid)
+	if r != ReasonAccepted {
+		t.Fatalf("good: %s %v", r, err)
+	}
+	cache.Put(a, good)
+	if _, r, _ := v.Check(good, pid); r != ReasonStale || len(conflicts) != 0 {
+		t.Fatalf("replay: %s, %d conflicts; want stale and none", r, len(conflicts))
+	}
+	// Same seq, another price: an equivocation.
+	other := signedBy(t, s, pid, clk.t, func(p *market.Proposal, _ *p2p.Binding) { p.Price.PerGiB = mystAmount(t, "9") })
+	if _, r, _ := v.Check(other, pid); r != ReasonStale || len(conflicts) != 1 {
+		t.Fatalf("conflicting: %s, %d conflicts; want stale and one", r, len(conflicts))
+	}
+	if conflicts[0][0].Proposal.Seq != conflicts[0][1].Proposal.Seq || conflicts[0][0].Proposal.Price.PerGiB.Cmp(conflicts[0][1].Proposal.Price.PerGiB) == 0 {
+		t.Fatal("OnConflict got the wrong pair")
+	}
+	if _, ok := cache.Get(s.Address()); !ok || len(cache.Query(market.Filter{})) != 1 {
+		t.Fatal("proposal not listed before the blacklist")
+	}
+	blocked = true
+	if _, ok := cache.Get(s.Address()); ok || len(cache.Query(market.Filter{})) != 0 || cache.Len() != 0 {
+		t.Fatal("blacklisted provider still listed")
+	}
+	if _, ok := cache.Announcement(s.Address()); ok || len(cache.raws(10)) != 0 {
+		t.Fatal("blacklisted provider still served")
+	}
+	newer := signedBy(t, s, pid, clk.t, func(p *market.Proposal, _ *p2p.Binding) { p.Seq += 10 })
+	if _, r, _ := v.Check(newer, pid); r != ReasonBlocked || r.Reject() {
+		t.Fatalf("blacklisted provider's new proposal: %s, want blocked (ignored)", r)
+	}
+	if v.Stats().Blocked != 1 {
+		t.Fatalf("stats %+v, want one blocked", v.Stats())
+	}
+}
+
+// TestCacheSortQuality: sort=quality orders by the quality hook (best
+// first), price breaking ties; without the hook it is the price order.
+func TestCacheSortQuality(t *testing.T) {
+	clk := &fakeClock{t: time.Unix(1_800_000_000, 0)}
+	cache := NewCache(clk.now)
+	v := NewValidator(ValidatorConfig{ChainID: testChain, Now: clk.now, RateBurst: 100}, cache)
+	signers := []*identity.KeySigner{newSigner(t), newSigner(t), newSigner(t)}
+	prices := []string{"0.01", "0.02", "0.03"} // cheapest first by price
+	for i, s := range signers {
+		raw := signedBy(t, s, newPeer(t), clk.t, func(p *market.Proposal, _ *p2p.Binding) { p.Price.PerGiB = mystAmount(t, prices[i]) })
+		a, r, err := v.Check(raw, "")
+		if r != ReasonAccepted {
+			t.Fatal(err)
+		}
+		cache.Put(a, raw)
+	}
+	order := func() []common.Address {
+		var out []common.Address
+		for _, p := range cache.Query(market.Filter{Sort: market.SortQuality}) {
+			out = append(out, p.ProviderID)
+		}
+		return out
+	}
+	if got := order(); got[0] != signers[0].Address() || got[2] != signers[2].Address() {
+		t.Fatal("without scores sort=quality is not the price order")
+	}
+	score := map[common.Address]float64{signers[0].Address(): 0.1, signers[1].Address(): 0.5, signers[2].Address(): 0.9}
+	cache.quality = func(a common.Address) float64 { return score[a] }
+	if got := order(); got[0] != signers[2].Address() || got[1] != signers[1].Address() || got[2] != signers[0].Address() {
+		t.Fatal("sort=quality does not put the best score first")
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/ethereum/go-ethereum/common"
 	pubsub "github.com/libp2p/go-libp2p-pubsub"
 	"github.com/libp2p/go-libp2p/core/peer"
 
@@ -25,6 +26,7 @@ const (
 	ReasonAccepted    Reason = iota // valid and newer than what we hold
 	ReasonStale                     // ignore: sequence not newer than the cached one
 	ReasonRateLimited               // ignore: origin peer over its message rate
+	ReasonBlocked                   // ignore: provider blacklisted by a fraud proof
 	ReasonOversized                 // reject: larger than MaxMessageSize
 	ReasonMalformed                 // reject: not a well-formed announcement
 	ReasonVersion                   // reject: unknown envelope or proposal version
@@ -37,7 +39,7 @@ const (
 )
 
 var reasonNames = [numReasons]string{
-	"accepted", "stale", "rate_limited", "oversized", "malformed", "version",
+	"accepted", "stale", "rate_limited", "blocked", "oversized", "malformed", "version",
 	"signature", "binding", "expired", "future", "wrong_chain",
 }
 
@@ -70,6 +72,7 @@ type Stats struct {
 	Accepted    uint64 `json:"accepted"`
 	Stale       uint64 `json:"stale"`
 	RateLimited uint64 `json:"rate_limited"`
+	Blocked     uint64 `json:"blocked"`
 	Oversized   uint64 `json:"oversized"`
 	Malformed   uint64 `json:"malformed"`
 	Version     uint64 `json:"version"`
@@ -98,22 +101,36 @@ type ValidatorConfig struct {
 	// 30s.
 	RateBurst    int
 	RateInterval time.Duration
+	// Blocked, when set, names provider identities never listed again
+	// (blacklisted by a fraud proof, package quality): their
+	// announcements are ignored and cached ones hidden.
+	Blocked func(provider common.Address) bool
+	// OnConflict, when set, is called with two verified proposals of one
+	// provider that carry the same sequence number but differ: the
+	// provider equivocated, and the pair is a fraud proof. It must not
+	// block (it runs inside validation).
+	OnConflict func(held, got market.SignedProposal)
+	// Quality, when set, scores a provider in [0, 1] for
+	// market.SortQuality (package quality's Service.Score).
+	Quality func(provider common.Address) float64
 }
 
 // Validator checks announcements. It is safe for concurrent use.
 type Validator struct {
-	chainID uint64
-	now     func() time.Time
-	skew    time.Duration
-	cache   *Cache
-	rate    *ratelimit.Keyed[peer.ID]
-	counts  [numReasons]atomic.Uint64
+	chainID    uint64
+	now        func() time.Time
+	skew       time.Duration
+	cache      *Cache
+	blocked    func(common.Address) bool
+	onConflict func(held, got market.SignedProposal)
+	rate       *ratelimit.Keyed[peer.ID]
+	counts     [numReasons]atomic.Uint64
 }
 
 // NewValidator returns a validator that consults cache for sequence
 // numbers.
 func NewValidator(cfg ValidatorConfig, cache *Cache) *Validator {
-	v := &Validator{chainID: cfg.ChainID, now: cfg.Now, skew: cfg.ClockSkew, cache: cache}
+	v := &Validator{chainID: cfg.ChainID, now: cfg.Now, skew: cfg.ClockSkew, cache: cache, blocked: cfg.Blocked, onConflict: cfg.OnConflict}
 	if v.now == nil {
 		v.now = time.Now
 	}
@@ -165,8 +182,14 @@ func (v *Validator) check(raw []byte, origin peer.ID) (Announcement, Reason, err
 	if err := p.CheckTime(now, v.skew); err != nil {
 		return Announcement{}, classify(err, ReasonMalformed), err
 	}
-	if seq, ok := v.cache.Seq(p.ProviderID); ok && p.Seq <= seq {
-		return Announcement{}, ReasonStale, fmt.Errorf("discovery: seq %d not newer than %d", p.Seq, seq)
+	if v.blocked != nil && v.blocked(p.ProviderID) {
+		return Announcement{}, ReasonBlocked, fmt.Errorf("discovery: provider %s is blacklisted", p.ProviderID.Hex())
+	}
+	if held, ok := v.cache.held(p.ProviderID); ok && p.Seq <= held.Proposal.Seq {
+		if p.Seq == held.Proposal.Seq && v.onConflict != nil && conflicting(&held, &a.Proposal) {
+			v.onConflict(held, a.Proposal)
+		}
+		return Announcement{}, ReasonStale, fmt.Errorf("discovery: seq %d not newer than %d", p.Seq, held.Proposal.Seq)
 	}
 	return a, ReasonAccepted, nil
 }
@@ -175,7 +198,7 @@ func (v *Validator) check(raw []byte, origin peer.ID) (Announcement, Reason, err
 func (v *Validator) Stats() Stats {
 	c := func(r Reason) uint64 { return v.counts[r].Load() }
 	return Stats{
-		Accepted: c(ReasonAccepted), Stale: c(ReasonStale), RateLimited: c(ReasonRateLimited),
+		Accepted: c(ReasonAccepted), Stale: c(ReasonStale), RateLimited: c(ReasonRateLimited), Blocked: c(ReasonBlocked),
 		Oversized: c(ReasonOversized), Malformed: c(ReasonMalformed), Version: c(ReasonVersion),
 		Signature: c(ReasonSignature), Binding: c(ReasonBinding), Expired: c(ReasonExpired),
 		Future: c(ReasonFuture), WrongChain: c(ReasonWrongChain),
@@ -206,4 +229,12 @@ const maxBuckets = 10000
 
 func newRateLimiter(burst int, every time.Duration) *ratelimit.Keyed[peer.ID] {
 	return ratelimit.Every[peer.ID](every, burst, maxBuckets)
+}
+
+// conflicting reports whether a and b, same provider and sequence number,
+// are different proposals (not the same one signed twice).
+func conflicting(a, b *market.SignedProposal) bool {
+	da, err1 := a.Proposal.Digest()
+	db, err2 := b.Proposal.Digest()
+	return err1 == nil && err2 == nil && da != db
 }

@@ -24,6 +24,11 @@ const (
 	SortPriceHour SortKey = "price-hour"
 	// SortProvider orders by provider id only.
 	SortProvider SortKey = "provider"
+	// SortQuality orders by the node's quality score of each provider
+	// (best first; package quality), then by price. Sort cannot see
+	// scores and keeps the given order: the proposal cache (discovery)
+	// delivers proposals in quality order, and Pick keeps it.
+	SortQuality SortKey = "quality"
 )
 
 // Filter selects proposals. Zero-valued fields match everything.
@@ -99,8 +104,12 @@ func (f Filter) Apply(ps []Proposal) []Proposal {
 }
 
 // Sort orders ps in place by key (SortPrice if empty); ties are broken by
-// provider id, so the order is total and stable across runs.
+// provider id, so the order is total and stable across runs. SortQuality
+// leaves ps as it is (see SortQuality).
 func Sort(ps []Proposal, key SortKey) {
+	if key == SortQuality {
+		return
+	}
 	less := func(a, b *Proposal) int {
 		switch key {
 		case SortProvider:
@@ -182,10 +191,10 @@ func ParseFilter(q url.Values) (Filter, error) {
 			}
 		case QuerySort:
 			switch s := SortKey(v); s {
-			case SortPrice, SortPriceHour, SortProvider:
+			case SortPrice, SortPriceHour, SortProvider, SortQuality:
 				f.Sort = s
 			default:
-				err = fmt.Errorf("sort %q: want price, price-hour or provider", v)
+				err = fmt.Errorf("sort %q: want price, price-hour, provider or quality", v)
 			}
 		default:
 			err = fmt.Errorf("unknown parameter")

@@ -340,3 +340,18 @@ func FuzzDecodeSignedProposal(f *testing.F) {
 		}
 	})
 }
+
+// TestSortQualityKeepsOrder: market cannot see scores, so sort=quality
+// keeps the order the proposal cache delivered (Pick relies on it).
+func TestSortQualityKeepsOrder(t *testing.T) {
+	a, b := common.HexToAddress("0x02"), common.HexToAddress("0x01")
+	ps := []Proposal{{ProviderID: a}, {ProviderID: b}}
+	Sort(ps, SortQuality)
+	if ps[0].ProviderID != a {
+		t.Fatal("sort=quality reordered the proposals")
+	}
+	f, err := ParseFilter(url.Values{QuerySort: {"quality"}})
+	if err != nil || f.Sort != SortQuality {
+		t.Fatalf("parse sort=quality: %+v %v", f, err)
+	}
+}

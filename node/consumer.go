@@ -8,6 +8,7 @@ import (
 	"math/big"
 	"os"
 	"path/filepath"
+	"sync"
 	"time"
 
 	"github.com/ethereum/go-ethereum/common"
@@ -48,6 +49,9 @@ type ConsumerConfig struct {
 	// (standalone mode: devnet, tests).
 	P2P       *p2p.Node
 	Discovery *discovery.Service
+	// Trust, with a shared P2P, is the node's blacklist: overcharges the
+	// consumer catches are published through it as fraud proofs.
+	Trust *Trust
 	// MaxFee is the largest transactor fee per promise accepted.
 	MaxFee *big.Int
 	// BalanceEvery is how often open connections re-read the channel
@@ -72,12 +76,70 @@ type Consumer struct {
 	Channel   *paystore.Channel
 	P2P       *p2p.Node
 	Discovery *discovery.Service
-	Sessions  *consumer.Manager
+	// Trust is the blacklist (the node's, or this consumer's own).
+	Trust    *Trust
+	Sessions *consumer.Manager
 	// ChannelAddress is the consumer's channel contract.
 	ChannelAddress common.Address
 	// ownP2P is whether P2P and Discovery were started here (and are
 	// closed by Close).
 	ownP2P bool
+
+	failMu sync.Mutex
+	failed map[common.Address]time.Time // providers that failed us recently
+}
+
+// RecentFailure is how long a provider that failed this consumer (could
+// not be reached, refused, no handshake, stalled, overcharged) is avoided
+// when another provider matches, like Mysterium's failed-node exclusion.
+const RecentFailure = 10 * time.Minute
+
+// maxFailed bounds the remembered failures.
+const maxFailed = 1024
+
+// onResult records failures, then passes the result on to report.
+func (c *Consumer) onResult(report func(consumer.Result)) func(consumer.Result) {
+	return func(r consumer.Result) {
+		if r.Err != nil {
+			now := time.Now()
+			c.failMu.Lock()
+			if c.failed == nil {
+				c.failed = map[common.Address]time.Time{}
+			}
+			if len(c.failed) >= maxFailed {
+				for k, at := range c.failed {
+					if now.Sub(at) > RecentFailure {
+						delete(c.failed, k)
+					}
+				}
+			}
+			if len(c.failed) < maxFailed {
+				c.failed[r.Proposal.ProviderID] = now
+			}
+			c.failMu.Unlock()
+		}
+		if report != nil {
+			report(r)
+		}
+	}
+}
+
+// avoidRecent returns avoid plus the providers that failed this consumer
+// within RecentFailure.
+func (c *Consumer) avoidRecent(avoid map[common.Address]bool) map[common.Address]bool {
+	out := make(map[common.Address]bool, len(avoid))
+	for k, v := range avoid {
+		out[k] = v
+	}
+	now := time.Now()
+	c.failMu.Lock()
+	defer c.failMu.Unlock()
+	for k, at := range c.failed {
+		if now.Sub(at) <= RecentFailure {
+			out[k] = true
+		}
+	}
+	return out
 }
 
 // StartConsumer opens the node database and channel ledger (its balance
@@ -123,7 +185,7 @@ func StartConsumer(ctx context.Context, cfg ConsumerConfig) (_ *Consumer, err er
 		return nil, errors.New("node: consumer needs both a shared p2p node and its discovery service, or neither")
 	}
 	if cfg.P2P != nil {
-		c.P2P, c.Discovery = cfg.P2P, cfg.Discovery
+		c.P2P, c.Discovery, c.Trust = cfg.P2P, cfg.Discovery, cfg.Trust
 	} else if err := c.startP2P(ctx, chainID.Uint64(), log, &closers); err != nil {
 		return nil, err
 	}
@@ -131,6 +193,8 @@ func StartConsumer(ctx context.Context, cfg ConsumerConfig) (_ *Consumer, err er
 		Signer: cfg.Signer, ChainID: chainID, Hermes: cfg.Hermes, Host: c.P2P.Host, Finder: c.P2P, Channel: c.Channel,
 		Balance: c, BalanceEvery: cfg.BalanceEvery,
 		MaxFee: cfg.MaxFee, History: c.History, Keepalive: cfg.Keepalive, ReadTimeout: cfg.ReadTimeout, Proxy: UserspaceProxy, ICE: cfg.ICE, Log: log,
+		SignedProposal: signedProposal(c.Discovery), OnOvercharge: c.Trust.ReportOvercharge,
+		OnResult: c.onResult(c.Trust.Reporter(cfg.Signer, chainID.Uint64(), cfg.Hermes)),
 	}); err != nil {
 		return nil, err
 	}
@@ -148,10 +212,11 @@ func (c *Consumer) startP2P(ctx context.Context, chainID uint64, log *slog.Logge
 		return err
 	}
 	*closers = append(*closers, func() { _ = c.P2P.Close() })
-	if c.Discovery, err = discovery.New(c.P2P.Host, discovery.Config{ValidatorConfig: discovery.ValidatorConfig{ChainID: chainID}, HeartbeatInterval: 200 * time.Millisecond, Log: log}); err != nil {
+	if c.Discovery, c.Trust, err = startDiscovery(c.P2P.Host, discovery.Config{ValidatorConfig: discovery.ValidatorConfig{ChainID: chainID}, HeartbeatInterval: 200 * time.Millisecond, Log: log}, cfg.DataDir,
+		newChainBacking(func(context.Context) (*chain.Client, error) { return cfg.Chain, nil })); err != nil {
 		return err
 	}
-	*closers = append(*closers, func() { _ = c.Discovery.Close() })
+	*closers = append(*closers, func() { _ = c.Trust.Close(); _ = c.Discovery.Close() })
 	c.ownP2P = true
 	if len(cfg.Bootstrap) > 0 {
 		if err := c.P2P.Bootstrap(ctx); err != nil {
@@ -207,7 +272,10 @@ func (c *Consumer) WaitProposals(ctx context.Context, f market.Filter, n int) ([
 
 // Connect picks the best proposal matching f and connects to it.
 func (c *Consumer) Connect(ctx context.Context, f market.Filter, o consumer.Options) (*consumer.Connection, error) {
-	p, err := consumer.Pick(c.Discovery.Cache().Query(f), f)
+	if f.Sort == "" {
+		f.Sort = market.SortQuality // the best providers first
+	}
+	p, err := pickReconnect(c.Discovery.Cache().Query(f), f, nil, c.avoidRecent(nil))
 	if err != nil {
 		return nil, err
 	}
@@ -228,6 +296,7 @@ func (c *Consumer) RefreshBalance(ctx context.Context) error {
 // database. Open connections should be disconnected first.
 func (c *Consumer) Close() error {
 	if c.ownP2P {
+		_ = c.Trust.Close()
 		_ = c.Discovery.Close()
 		_ = c.P2P.Close()
 	}

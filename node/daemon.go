@@ -16,6 +16,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/peer"
 
+	"github.com/openmyst/openmyst/chain"
 	"github.com/openmyst/openmyst/discovery"
 	"github.com/openmyst/openmyst/identity"
 	"github.com/openmyst/openmyst/market"
@@ -141,6 +142,8 @@ type DaemonNode struct {
 	// service (set by the network part, which starts first).
 	P2P       *p2p.Node
 	Discovery *discovery.Service
+	// Trust is the node's fraud-proof blacklist (started with Discovery).
+	Trust *Trust
 
 	// providerSvc and connection are set by the provider and connection
 	// parts for the dashboard part (nil: none).
@@ -322,15 +325,18 @@ func startNetwork(ctx context.Context, n *DaemonNode) (func(context.Context) err
 	if err != nil {
 		return nil, err
 	}
-	svc, err := discovery.New(node.Host, discovery.Config{
+	svc, trust, err := startDiscovery(node.Host, discovery.Config{
 		ValidatorConfig: discovery.ValidatorConfig{ChainID: cfg.ChainID},
 		Log:             log, Bootstrapper: cfg.Bootstrapper,
-	})
+	}, n.Config.DataDir, newChainBacking(func(ctx context.Context) (*chain.Client, error) {
+		cl, _, err := n.Chain.Client(ctx)
+		return cl, err
+	}))
 	if err != nil {
 		node.Close()
 		return nil, err
 	}
-	n.P2P, n.Discovery = node, svc
+	n.P2P, n.Discovery, n.Trust = node, svc, trust
 	n.API.Add(tequilapi.ProposalRoutes(svc.Cache(), log)...)
 	for _, a := range node.Multiaddrs() {
 		log.Info("p2p: reachable as", "addr", a)
@@ -339,6 +345,7 @@ func startNetwork(ctx context.Context, n *DaemonNode) (func(context.Context) err
 	var signer identity.Signer
 	if prov.Announce {
 		if signer, err = UnlockIdentity(ctx, n.Identities, prov.Identity, "provider"); err != nil {
+			trust.Close()
 			svc.Close()
 			node.Close()
 			return nil, err
@@ -382,7 +389,7 @@ func startNetwork(ctx context.Context, n *DaemonNode) (func(context.Context) err
 	return func(context.Context) error {
 		cancel()
 		wg.Wait() // the announcer has published its withdrawal
-		return errors.Join(svc.Close(), node.Close())
+		return errors.Join(trust.Close(), svc.Close(), node.Close())
 	}, nil
 }
 
@@ -462,7 +469,7 @@ func startDaemonConsumer(ctx, rctx context.Context, n *DaemonNode) (*Consumer, e
 	}
 	return StartConsumer(ctx, ConsumerConfig{
 		DataDir: filepath.Join(n.Config.DataDir, "consumer"), Signer: signer, Chain: cl, Hermes: hermes,
-		P2P: n.P2P, Discovery: n.Discovery, ICE: iceCfg, Log: n.Log,
+		P2P: n.P2P, Discovery: n.Discovery, ICE: iceCfg, Trust: n.Trust, Log: n.Log,
 	})
 }
 

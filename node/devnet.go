@@ -108,8 +108,9 @@ type Devnet struct {
 	Transactor       *Transactor
 	TransactorClient *transactor.Client
 	// Boot is the bootstrap peer.
-	Boot     *p2p.Node
-	bootDisc *discovery.Service
+	Boot      *p2p.Node
+	bootDisc  *discovery.Service
+	bootTrust *Trust
 	// Relay is the devnet's STUN/TURN relay on loopback (nil with NoICE).
 	Relay *relay.Server
 	// ICE is the ICE configuration of the devnet's nodes: the relay's
@@ -202,7 +203,8 @@ func StartDevnet(ctx context.Context, cfg DevnetConfig) (_ *Devnet, err error) {
 	if d.Boot, err = p2p.New(p2p.Config{ListenAddrs: []string{"/ip4/127.0.0.1/tcp/0"}, DHTMode: p2p.DHTServer, Log: log}); err != nil {
 		return nil, err
 	}
-	if d.bootDisc, err = discovery.New(d.Boot.Host, discovery.Config{ValidatorConfig: discovery.ValidatorConfig{ChainID: dep.ChainID}, Bootstrapper: true, HeartbeatInterval: 200 * time.Millisecond, Log: log}); err != nil {
+	if d.bootDisc, d.bootTrust, err = startDiscovery(d.Boot.Host, discovery.Config{ValidatorConfig: discovery.ValidatorConfig{ChainID: dep.ChainID}, Bootstrapper: true, HeartbeatInterval: 200 * time.Millisecond, Log: log}, filepath.Join(d.DataDir, "bootstrap"),
+		newChainBacking(func(context.Context) (*chain.Client, error) { return d.Client, nil })); err != nil {
 		return nil, err
 	}
 
@@ -341,7 +343,7 @@ func (d *Devnet) Close() error {
 		errs = append(errs, d.Relay.Close())
 	}
 	if d.bootDisc != nil {
-		errs = append(errs, d.bootDisc.Close())
+		errs = append(errs, d.bootTrust.Close(), d.bootDisc.Close())
 	}
 	if d.Boot != nil {
 		errs = append(errs, d.Boot.Close())

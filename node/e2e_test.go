@@ -167,6 +167,9 @@ func TestEndToEnd(t *testing.T) {
 	t.Run("paid session settles on chain with exact balances", func(t *testing.T) {
 		testPaidSession(t, ctx, d, c, srv.URL, body)
 	})
+	t.Run("the paid session's quality report ranks its provider first", func(t *testing.T) {
+		testQualityReport(t, d, c)
+	})
 	t.Run("consumer stops paying", func(t *testing.T) {
 		testStopPaying(t, ctx, d, c)
 	})
@@ -747,6 +750,48 @@ func testOvercharge(t *testing.T, ctx context.Context, d *Devnet, c *Consumer) {
 	}
 	if after.Cmp(before) != 0 {
 		t.Fatalf("promised %s more to an overcharging provider", new(big.Int).Sub(after, before))
+	}
+	// The refused invoice proves the overcharge: the consumer published
+	// the proof and every node, the bootstrap included, blacklists the
+	// provider and stops listing it.
+	deadline := time.Now().Add(30 * time.Second)
+	for !c.Trust.Service.Blocked(prov.Address()) || !d.bootTrust.Service.Blocked(prov.Address()) {
+		if time.Now().After(deadline) {
+			t.Fatalf("overcharger not blacklisted: consumer %v, bootstrap %v",
+				c.Trust.Service.Blocked(prov.Address()), d.bootTrust.Service.Blocked(prov.Address()))
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if _, ok := c.Discovery.Cache().Get(prov.Address()); ok {
+		t.Fatal("the consumer still lists the blacklisted provider")
+	}
+	if _, err := c.Connect(ctx, market.Filter{ProviderID: prov.Address()}, consumer.Options{}); !errors.Is(err, consumer.ErrNoProposal) {
+		t.Fatalf("connect to the blacklisted provider: %v, want no proposal", err)
+	}
+}
+
+// testQualityReport: the consumer's signed report on its paid session
+// (backed by its exchange message and its funded channel on the chain)
+// is counted by its own node and the bootstrap, and sort=quality puts
+// that provider first although another one is cheaper.
+func testQualityReport(t *testing.T, d *Devnet, c *Consumer) {
+	de := d.Providers[0].Address()
+	deadline := time.Now().Add(30 * time.Second)
+	for c.Trust.Service.Score(de).Reports == 0 || d.bootTrust.Service.Score(de).Reports == 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("report not counted: consumer %+v, bootstrap %+v (stats %+v)", c.Trust.Service.Score(de),
+				d.bootTrust.Service.Score(de), d.bootTrust.Service.ReportStats())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if s := d.bootTrust.Service.Score(de); s.Value <= d.bootTrust.Service.Score(common.Address{}).Value || s.SuccessRate != 1 || s.MedianConnectMs == 0 {
+		t.Fatalf("bootstrap's score of the paid provider: %+v", s)
+	}
+	byPrice := c.Discovery.Cache().Query(market.Filter{})
+	byQuality := c.Discovery.Cache().Query(market.Filter{Sort: market.SortQuality})
+	if byPrice[0].ProviderID == de || byQuality[0].ProviderID != de {
+		t.Fatalf("first by price %s, by quality %s; want a cheaper one by price and %s by quality",
+			byPrice[0].ProviderID.Hex(), byQuality[0].ProviderID.Hex(), de.Hex())
 	}
 }
 

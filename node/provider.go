@@ -153,6 +153,8 @@ type Provider struct {
 
 	// ownP2P is whether P2P and Discovery were started here.
 	ownP2P bool
+	// trust is the blacklist started with an own Discovery (nil if shared).
+	trust *Trust
 	// loc is the announced location.
 	loc market.Location
 	// ann announces offer; priceMu guards offer.
@@ -348,10 +350,11 @@ func (p *Provider) startP2P(ctx context.Context, chainID uint64, closers *[]func
 		return err
 	}
 	*closers = append(*closers, func() { _ = p.P2P.Close() })
-	if p.Discovery, err = discovery.New(p.P2P.Host, discovery.Config{ValidatorConfig: discovery.ValidatorConfig{ChainID: chainID}, HeartbeatInterval: 200 * time.Millisecond, Log: p.log}); err != nil {
+	if p.Discovery, p.trust, err = startDiscovery(p.P2P.Host, discovery.Config{ValidatorConfig: discovery.ValidatorConfig{ChainID: chainID}, HeartbeatInterval: 200 * time.Millisecond, Log: p.log}, cfg.DataDir,
+		newChainBacking(func(context.Context) (*chain.Client, error) { return cfg.Chain, nil })); err != nil {
 		return err
 	}
-	*closers = append(*closers, func() { _ = p.Discovery.Close() })
+	*closers = append(*closers, func() { _ = p.trust.Close(); _ = p.Discovery.Close() })
 	p.ownP2P = true
 	if len(cfg.Bootstrap) > 0 {
 		if err := p.P2P.Bootstrap(ctx); err != nil {
@@ -404,6 +407,7 @@ func (p *Provider) Close() error {
 	p.cancel()
 	p.wg.Wait()
 	if p.ownP2P {
+		_ = p.trust.Close()
 		_ = p.Discovery.Close()
 		_ = p.P2P.Close()
 	}

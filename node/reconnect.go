@@ -75,6 +75,10 @@ func redial(ctx context.Context, tries int, failed common.Address, dial dialFunc
 // (their proposals outlive them), it waits the rest of wait for one more
 // to arrive.
 func (c *Consumer) pickProposal(ctx context.Context, f market.Filter, exclude, avoid map[common.Address]bool, wait time.Duration, waitOther bool) (market.Proposal, error) {
+	if f.Sort == "" {
+		f.Sort = market.SortQuality // the best providers first
+	}
+	avoid = c.avoidRecent(avoid)
 	wctx, cancel := context.WithTimeout(ctx, wait)
 	defer cancel()
 	ps, _ := c.WaitProposals(wctx, f, 1)

@@ -3,6 +3,7 @@ package node
 import (
 	"errors"
 	"testing"
+	"time"
 
 	"github.com/ethereum/go-ethereum/common"
 
@@ -38,5 +39,35 @@ func TestPickReconnect(t *testing.T) {
 	}
 	if _, err := pickReconnect(ps, f, map[common.Address]bool{a: true, b: true, c: true}, nil); !errors.Is(err, consumer.ErrNoProposal) {
 		t.Fatalf("all excluded: %v, want ErrNoProposal", err)
+	}
+}
+
+// TestRecentFailuresAvoided: a provider that failed this consumer is
+// avoided while another matches, and quality order (kept by Pick for
+// market.SortQuality) is otherwise followed.
+func TestRecentFailuresAvoided(t *testing.T) {
+	a, b := common.HexToAddress("0x01"), common.HexToAddress("0x02")
+	ps := []market.Proposal{{ProviderID: b}, {ProviderID: a}} // quality order: b first
+	f := market.Filter{Sort: market.SortQuality}
+	c := &Consumer{}
+	reported := 0
+	onResult := c.onResult(func(consumer.Result) { reported++ })
+	if p, err := pickReconnect(ps, f, nil, c.avoidRecent(nil)); err != nil || p.ProviderID != b {
+		t.Fatalf("no failures: %v %v, want %s (the quality order)", p.ProviderID, err, b)
+	}
+	onResult(consumer.Result{Proposal: market.Proposal{ProviderID: b}, Stage: consumer.StageConnect, Err: errors.New("unreachable")})
+	onResult(consumer.Result{Proposal: market.Proposal{ProviderID: a}, Stage: consumer.StageSession}) // a clean session
+	if reported != 2 {
+		t.Fatalf("%d results passed on to the reporter, want 2", reported)
+	}
+	if p, err := pickReconnect(ps, f, nil, c.avoidRecent(nil)); err != nil || p.ProviderID != a {
+		t.Fatalf("b failed recently: picked %v (%v), want %s", p.ProviderID, err, a)
+	}
+	if p, err := pickReconnect(ps[:1], f, nil, c.avoidRecent(nil)); err != nil || p.ProviderID != b {
+		t.Fatalf("only the failed provider matches: %v %v, want it anyway", p.ProviderID, err)
+	}
+	c.failed[b] = c.failed[b].Add(-RecentFailure - time.Second)
+	if p, _ := pickReconnect(ps, f, nil, c.avoidRecent(nil)); p.ProviderID != b {
+		t.Fatalf("b's failure is old: picked %v, want %s again", p.ProviderID, b)
 	}
 }

@@ -21,6 +21,17 @@ func seedMessages(f *testing.F) (promise, invoice, exchange []byte) {
 	return
 }
 
+func seedInvoiceV2(f *testing.F) []byte {
+	_, s := validMessage(f)
+	iv := Invoice{ChainID: big.NewInt(1), AgreementID: big.NewInt(2), AgreementTotal: big.NewInt(3), TransactorFee: big.NewInt(0), Provider: s.Address(),
+		Usage: &Usage{ProposalSeq: 9, ElapsedMs: 1000, Bytes: 77}}
+	if err := iv.Sign(s); err != nil {
+		f.Fatal(err)
+	}
+	raw, _ := json.Marshal(iv)
+	return raw
+}
+
 // roundTrip re-encodes a decoded value and checks the decoder accepts its
 // own output unchanged.
 func roundTrip[T any](t *testing.T, v T, decode func([]byte) (T, error)) {
@@ -58,6 +69,7 @@ func FuzzDecodePromise(f *testing.F) {
 func FuzzDecodeInvoice(f *testing.F) {
 	_, iv, _ := seedMessages(f)
 	f.Add(iv)
+	f.Add(seedInvoiceV2(f))
 	f.Add([]byte(`{"chain_id":"1"}`))
 	f.Add([]byte(`null`))
 	f.Fuzz(func(t *testing.T, data []byte) {

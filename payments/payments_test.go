@@ -217,3 +217,57 @@ func TestDecodeExchangeMessageRejectsChainMismatch(t *testing.T) {
 		t.Fatalf("chain mismatch: %v", err)
 	}
 }
+
+// TestInvoiceV2Usage checks that a v2 invoice signs its Usage (changing
+// any of it breaks the signature), round-trips, and that v1 and v2 digests
+// of the same invoice differ (the tag separates them).
+func TestInvoiceV2Usage(t *testing.T) {
+	p := identity.NewKeySigner(testKey(t, "provider"))
+	iv := Invoice{ChainID: big.NewInt(1), AgreementID: big.NewInt(1), AgreementTotal: big.NewInt(5), TransactorFee: big.NewInt(0), Provider: p.Address(),
+		Usage: &Usage{ProposalSeq: 3, ElapsedMs: 1500, Bytes: 4096}}
+	if err := iv.Sign(p); err != nil {
+		t.Fatal(err)
+	}
+	raw, _ := json.Marshal(iv)
+	got, err := DecodeInvoice(raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Usage == nil || *got.Usage != *iv.Usage {
+		t.Fatalf("usage %+v after round trip, want %+v", got.Usage, iv.Usage)
+	}
+	if err := got.Verify(); err != nil {
+		t.Fatal(err)
+	}
+	for name, edit := range map[string]func(u *Usage){
+		"seq": func(u *Usage) { u.ProposalSeq++ }, "elapsed": func(u *Usage) { u.ElapsedMs-- }, "bytes": func(u *Usage) { u.Bytes++ },
+	} {
+		c := *got
+		u := *got.Usage
+		edit(&u)
+		c.Usage = &u
+		if err := c.Verify(); err == nil {
+			t.Fatalf("invoice with edited %s verified", name)
+		}
+	}
+	v1 := *got
+	v1.Usage = nil
+	d1, _ := v1.Digest()
+	d2, _ := got.Digest()
+	if d1 == d2 {
+		t.Fatal("v1 and v2 digests are equal")
+	}
+	if err := v1.Verify(); err == nil {
+		t.Fatal("a v2 signature verified as v1 (usage stripped)")
+	}
+	for _, bad := range []string{
+		strings.Replace(string(raw), `"proposal_seq":"3"`, `"proposal_seq":"0"`, 1),
+		strings.Replace(string(raw), `,"bytes":"4096"`, ``, 1),
+		strings.Replace(string(raw), `"elapsed_ms":"1500"`, `"elapsed_ms":"18446744073709551616"`, 1),
+		strings.Replace(string(raw), `"elapsed_ms":"1500"`, `"elapsed_ms":1500`, 1),
+	} {
+		if _, err := DecodeInvoice([]byte(bad)); !errors.Is(err, ErrDecode) {
+			t.Fatalf("decoded %s: %v", bad, err)
+		}
+	}
+}

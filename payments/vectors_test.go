@@ -153,6 +153,17 @@ func buildVectors(t testing.TB) vectors {
 	}
 	id, _ := iv.Digest()
 	v.Invoices = append(v.Invoices, invoiceVector{Name: "invoice for agreement 42", Invoice: raw, Digest: hex0x(id[:]), PrivateKey: keyHex(providerKey)})
+
+	iv2 := iv
+	iv2.Usage = &Usage{ProposalSeq: 1764763200000, ElapsedMs: 61500, Bytes: 3 << 30}
+	if err := iv2.Sign(provider); err != nil {
+		t.Fatal(err)
+	}
+	if raw, err = json.Marshal(iv2); err != nil {
+		t.Fatal(err)
+	}
+	id, _ = iv2.Digest()
+	v.Invoices = append(v.Invoices, invoiceVector{Name: "v2 invoice with usage for agreement 42", Invoice: raw, Digest: hex0x(id[:]), PrivateKey: keyHex(providerKey)})
 	return v
 }
 

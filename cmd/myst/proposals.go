@@ -97,7 +97,7 @@ matching the filters, cheapest per GiB first. Prices are in MYST.`,
 	fs.StringVar(&maxHour, "max-price-hour", "", "highest price per hour in MYST")
 	fs.StringVar(&provider, "provider", "", "only this provider identity (0x...)")
 	fs.StringVar(&hermes, "hermes", "", "only providers accepting this hermes (0x...)")
-	fs.StringVar(&sortBy, "sort", "", "order: price (per GiB, default), price-hour or provider")
+	fs.StringVar(&sortBy, "sort", "", "order: price (per GiB, default), price-hour, provider or quality (this short-lived node has no quality scores, so quality falls back to price; the daemon's GET /proposals?sort=quality uses its scores)")
 	return cmd
 }
 

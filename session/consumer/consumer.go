@@ -29,6 +29,7 @@ import (
 	"github.com/openmyst/openmyst/market"
 	"github.com/openmyst/openmyst/nat/ice"
 	"github.com/openmyst/openmyst/p2p/sessionproto"
+	"github.com/openmyst/openmyst/payments"
 	"github.com/openmyst/openmyst/session"
 	"github.com/openmyst/openmyst/session/pingpong"
 	"github.com/openmyst/openmyst/session/pingpong/paystream"
@@ -97,6 +98,18 @@ type Config struct {
 	// ICE.Timeout, leave the session on the provider's UDP endpoint. The
 	// kernel tunnel (Options.Tunnel) does not use ICE yet.
 	ICE *ice.Config
+	// SignedProposal, when set, returns the provider's signed proposal
+	// with the given sequence number (discovery's cache); the connection
+	// keeps it so a refused overcharge can be proven to others.
+	SignedProposal func(provider common.Address, seq uint64) (market.SignedProposal, bool)
+	// OnOvercharge, when set, is called from the session's goroutine
+	// with that signed proposal and the invoice refused as an overcharge
+	// (to publish a fraud proof, package quality).
+	OnOvercharge func(ctx context.Context, sp market.SignedProposal, inv *payments.Invoice)
+	// OnResult, when set, is called once for each Connect that failed
+	// and once for each session when it ends, with what the consumer
+	// measured (for quality reports, package quality).
+	OnResult func(Result)
 	// Log receives events (default slog.Default()).
 	Log *slog.Logger
 }
@@ -207,6 +220,47 @@ func (m *Manager) watchBalance(ctx context.Context) {
 	}
 }
 
+// Stage says where a Result was taken.
+type Stage string
+
+// The stages of a Result.
+const (
+	// StageConnect: opening the control stream to the provider.
+	StageConnect Stage = "connect"
+	// StageRequest: the provider answered the request with an error.
+	StageRequest Stage = "request"
+	// StageTunnel: bringing the tunnel up (the WireGuard handshake).
+	StageTunnel Stage = "tunnel"
+	// StageSession: the session ran and ended (Err nil: the consumer
+	// disconnected).
+	StageSession Stage = "session"
+)
+
+// Result is what the consumer measured of one attempt or session.
+type Result struct {
+	// Proposal is the proposal connected to.
+	Proposal market.Proposal
+	// Stage is where it ended; Err why (nil for a clean disconnect).
+	Stage Stage
+	Err   error
+	// TunnelUp is from Connect to the tunnel's first bytes from the
+	// provider (the completed WireGuard handshake); zero if never.
+	TunnelUp time.Duration
+	// Duration, Bytes: the session's length and traffic (up plus down).
+	Duration time.Duration
+	Bytes    uint64
+	// Paid is the agreement total paid and Exchange the latest exchange
+	// message (nil when nothing was paid).
+	Paid     *big.Int
+	Exchange *payments.ExchangeMessage
+}
+
+func (m *Manager) result(r Result) {
+	if m.cfg.OnResult != nil {
+		m.cfg.OnResult(r)
+	}
+}
+
 // Pick returns the first proposal of ps matching f in f's order.
 func Pick(ps []market.Proposal, f market.Filter) (market.Proposal, error) {
 	m := f.Apply(ps)
@@ -287,14 +341,17 @@ func (m *Manager) Connect(ctx context.Context, p market.Proposal, o Options) (*C
 			info = found
 		}
 	}
+	begin := time.Now()
 	if err := m.cfg.Host.Connect(ctx, info); err != nil {
+		m.result(Result{Proposal: p, Stage: StageConnect, Err: err})
 		return nil, fmt.Errorf("consumer: connect to provider %s: %w", p.ProviderID.Hex(), err)
 	}
 	s, err := m.cfg.Host.NewStream(ctx, pid, sessionproto.ProtocolICE, sessionproto.ProtocolID)
 	if err != nil {
+		m.result(Result{Proposal: p, Stage: StageConnect, Err: err})
 		return nil, fmt.Errorf("consumer: open session stream: %w", err)
 	}
-	c, err := m.open(ctx, s, p, o)
+	c, err := m.open(ctx, s, p, o, begin)
 	if err != nil {
 		_ = s.Reset()
 		return nil, err
@@ -309,7 +366,7 @@ type stream interface {
 	Close() error
 }
 
-func (m *Manager) open(ctx context.Context, s stream, p market.Proposal, o Options) (*Connection, error) {
+func (m *Manager) open(ctx context.Context, s stream, p market.Proposal, o Options, begin time.Time) (*Connection, error) {
 	m.refreshBalance(ctx) // a top-up since the last session counts
 	wgKey, err := tunnel.GenerateKey()
 	if err != nil {
@@ -333,6 +390,12 @@ func (m *Manager) open(ctx context.Context, s stream, p market.Proposal, o Optio
 	if err := req.Sign(m.cfg.Signer); err != nil {
 		return nil, fmt.Errorf("consumer: sign request: %w", err)
 	}
+	var signed *market.SignedProposal // the evidence of the agreed price
+	if m.cfg.SignedProposal != nil {
+		if sp, ok := m.cfg.SignedProposal(p.ProviderID, p.Seq); ok {
+			signed = &sp
+		}
+	}
 	r := sessionproto.NewReader(s, 15*time.Second)
 	w := sessionproto.NewWriter(s, 15*time.Second)
 	if err := w.WriteMessage(ctx, req); err != nil {
@@ -347,6 +410,7 @@ func (m *Manager) open(ctx context.Context, s stream, p market.Proposal, o Optio
 	case *sessionproto.SessionResponse:
 		resp = v
 	case *sessionproto.Error:
+		m.result(Result{Proposal: p, Stage: StageRequest, Err: v})
 		return nil, fmt.Errorf("consumer: provider refused: %w", v)
 	default:
 		return nil, fmt.Errorf("consumer: unexpected %s instead of a response", msg.Type())
@@ -386,10 +450,12 @@ func (m *Manager) open(ctx context.Context, s stream, p market.Proposal, o Optio
 		err = errors.New("no tunnel: set consumer.Config.Proxy or Options.Tunnel")
 	}
 	if err != nil {
+		m.result(Result{Proposal: p, Stage: StageTunnel, Err: err})
 		_ = w.WriteMessage(ctx, &sessionproto.Destroy{Reason: "tunnel failed"})
 		return nil, fmt.Errorf("consumer: bring the tunnel up: %w", err)
 	}
 	start := time.Now()
+	tunnelUp := start.Sub(begin)
 	price := pingpong.Price{PerHour: req.PricePerHour.Int(), PerGiB: req.PricePerGiB.Int()}
 	payer, err := pingpong.NewInvoicePayer(pingpong.PayerConfig{
 		ChainID: m.cfg.ChainID, Consumer: m.cfg.Signer, Provider: p.ProviderID, HermesID: m.cfg.Hermes,
@@ -429,6 +495,12 @@ func (m *Manager) open(ctx context.Context, s stream, p market.Proposal, o Optio
 		c.err = err
 		// The counters die with the tunnel: read them first.
 		st := tun.Stats()
+		var over *pingpong.OverchargeError
+		if errors.As(err, &over) && signed != nil && m.cfg.OnOvercharge != nil {
+			octx, ocancel := context.WithTimeout(context.Background(), 10*time.Second)
+			m.cfg.OnOvercharge(octx, *signed, over.Invoice)
+			ocancel()
+		}
 		if err == nil || o.Tunnel == nil {
 			_ = tun.Close()
 		} else {
@@ -446,6 +518,9 @@ func (m *Manager) open(ctx context.Context, s stream, p market.Proposal, o Optio
 				m.log.Warn("consumer: record session end", "session", id, "err", uerr)
 			}
 		}
+		ps := payer.Stats() // st was read before the tunnel closed
+		m.result(Result{Proposal: p, Stage: StageSession, Err: err, TunnelUp: tunnelUp, Duration: time.Since(start),
+			Bytes: st.RxBytes + st.TxBytes, Paid: ps.Paid, Exchange: ps.Exchange})
 		m.log.Info("consumer: session ended", "session", id, "err", err)
 	}()
 	return c, nil

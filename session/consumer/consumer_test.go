@@ -86,7 +86,7 @@ func TestRefusedRequest(t *testing.T) {
 			seen <- req
 			_ = w.WriteMessage(context.Background(), answer)
 		}()
-		_, err := m.open(context.Background(), a, p, Options{})
+		_, err := m.open(context.Background(), a, p, Options{}, time.Now())
 		a.Close()
 		req := <-seen
 		if req == nil || req.VerifySignature() != nil || req.Consumer != s.Address() || req.PricePerGiB.Int().Int64() != 20 || req.ProposalSeq != 1 {
@@ -184,7 +184,7 @@ func TestBalanceRefresh(t *testing.T) {
 		}
 	}()
 	before := l.count()
-	_, _ = m.open(ctx, a, proposal("DE", 20), Options{})
+	_, _ = m.open(ctx, a, proposal("DE", 20), Options{}, time.Now())
 	a.Close()
 	if l.count() != before+1 {
 		t.Fatalf("connect re-read the balance %d times, want once", l.count()-before)

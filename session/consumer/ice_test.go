@@ -171,7 +171,7 @@ func TestICEAndFallback(t *testing.T) {
 					<-ctx.Done()
 					return nil
 				},
-			})
+			}, time.Now())
 			if err != nil {
 				a.Close()
 				<-done

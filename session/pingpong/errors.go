@@ -1,6 +1,10 @@
 package pingpong
 
-import "errors"
+import (
+	"errors"
+
+	"github.com/openmyst/openmyst/payments"
+)
 
 // Errors that end a session. Callers map them to sessionproto error codes
 // (payment_timeout, overcharge, insufficient_funds, bad_request).
@@ -30,3 +34,19 @@ var (
 	// the consumer's channel balance (consumer side).
 	ErrInsufficientBalance = errors.New("pingpong: channel balance insufficient")
 )
+
+// OverchargeError is the error HandleInvoice returns for an invoice above
+// the allowed total. It wraps ErrOvercharge and carries the refused,
+// provider-signed invoice so the caller can turn it into a fraud proof
+// (package quality) when the invoice's own Usage shows the overcharge.
+type OverchargeError struct {
+	// Invoice is the refused invoice, signature verified.
+	Invoice *payments.Invoice
+	err     error
+}
+
+// Error implements error.
+func (e *OverchargeError) Error() string { return e.err.Error() }
+
+// Unwrap returns the wrapped error (which wraps ErrOvercharge).
+func (e *OverchargeError) Unwrap() error { return e.err }

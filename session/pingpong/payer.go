@@ -115,6 +115,9 @@ type PayerStats struct {
 	Invoices int
 	// LastInvoiceAt is when the latest invoice was paid (zero if none).
 	LastInvoiceAt time.Time
+	// Exchange is the latest exchange message signed (nil if none): the
+	// consumer's evidence of what it paid (quality reports).
+	Exchange *payments.ExchangeMessage
 }
 
 // InvoicePayer is the consumer's side of pay-as-you-go for one session.
@@ -167,8 +170,8 @@ func (p *InvoicePayer) HandleInvoice(ctx context.Context, now time.Time, bytes u
 	allowed := p.cfg.Tolerance.Allowed(p.cfg.Price, now.Sub(p.cfg.Start), bytes)
 	if inv.AgreementTotal.Cmp(allowed) > 0 {
 		fair := p.cfg.Price.Total(now.Sub(p.cfg.Start), bytes)
-		return nil, fmt.Errorf("%w: invoice total %s wei, fair %s, allowed at most %s (after %s, %d bytes)",
-			ErrOvercharge, inv.AgreementTotal, fair, allowed, now.Sub(p.cfg.Start).Round(time.Millisecond), bytes)
+		return nil, &OverchargeError{Invoice: inv, err: fmt.Errorf("%w: invoice total %s wei, fair %s, allowed at most %s (after %s, %d bytes)",
+			ErrOvercharge, inv.AgreementTotal, fair, allowed, now.Sub(p.cfg.Start).Round(time.Millisecond), bytes)}
 	}
 	delta := new(big.Int).Sub(inv.AgreementTotal, p.paid)
 	cumulative, err := p.cfg.Channel.Raise(ctx, delta)
@@ -200,6 +203,7 @@ func (p *InvoicePayer) HandleInvoice(ctx context.Context, now time.Time, bytes u
 	p.stats.Paid = new(big.Int).Set(p.paid)
 	p.stats.Invoices++
 	p.stats.LastInvoiceAt = now
+	p.stats.Exchange = em
 	p.mu.Unlock()
 	return em, nil
 }

@@ -532,3 +532,68 @@ func TestNoInvoiceBelowTransactorFee(t *testing.T) {
 		t.Fatalf("stats %+v: want invoices once the total covers the fee", st)
 	}
 }
+
+// TestInvoicesCarryUsage checks that a tracker given its proposal's
+// sequence number sends v2 invoices whose total is exactly the agreed
+// price for the Usage they sign (so an honest invoice can never be taken
+// for an overcharge), and that the payer hands a refused invoice back.
+func TestInvoicesCarryUsage(t *testing.T) {
+	h := newHarness(t, func(tc *TrackerConfig, _ *PayerConfig) {
+		tc.ProposalSeq = 7
+		tc.Threshold = big.NewInt(1e15)
+		tc.Grace = time.Hour
+	})
+	var sent []*payments.Invoice
+	var bytes uint64
+	for i := 1; i <= 40; i++ {
+		now := t0.Add(time.Duration(i)*time.Second + time.Duration(i)*1234567) // odd sub-millisecond times
+		bytes += 7*mib + 13
+		h.outbox = nil
+		if err := h.step(now, bytes, false, now, bytes); err != nil {
+			t.Fatal(err)
+		}
+		sent = append(sent, h.outbox...)
+	}
+	if len(sent) < 5 {
+		t.Fatalf("%d invoices, want several", len(sent))
+	}
+	for _, inv := range sent {
+		u := inv.Usage
+		if u == nil || u.ProposalSeq != 7 {
+			t.Fatalf("invoice usage %+v, want proposal seq 7", u)
+		}
+		if want := payments.PriceTotal(perHour, perGiB, u.Elapsed(), u.Bytes); inv.AgreementTotal.Cmp(want) != 0 {
+			t.Fatalf("invoice total %s for usage %+v, price gives %s", inv.AgreementTotal, *u, want)
+		}
+		if err := inv.Verify(); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+func TestOverchargeErrorCarriesInvoice(t *testing.T) {
+	prov := signer(t, 0x01)
+	h := newHarness(t, func(tc *TrackerConfig, _ *PayerConfig) { tc.ProposalSeq = 3 })
+	h.tamper = func(inv *payments.Invoice) *payments.Invoice {
+		bad := *inv
+		bad.AgreementTotal = new(big.Int).Mul(inv.AgreementTotal, big.NewInt(2))
+		if err := bad.Sign(prov); err != nil {
+			t.Fatal(err)
+		}
+		return &bad
+	}
+	var err error
+	var bytes uint64
+	for i := 1; i <= 30 && err == nil; i++ {
+		now := t0.Add(time.Duration(i) * time.Second)
+		bytes += 10 * mib
+		err = h.step(now, bytes, true, now, bytes)
+	}
+	var oe *OverchargeError
+	if !errors.As(err, &oe) || !errors.Is(err, ErrOvercharge) {
+		t.Fatalf("got %v, want an OverchargeError wrapping ErrOvercharge", err)
+	}
+	if oe.Invoice == nil || oe.Invoice.Usage == nil || oe.Invoice.Verify() != nil {
+		t.Fatalf("refused invoice %+v is not the signed v2 invoice", oe.Invoice)
+	}
+}

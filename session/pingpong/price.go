@@ -4,15 +4,12 @@ import (
 	"fmt"
 	"math/big"
 	"time"
+
+	"github.com/openmyst/openmyst/payments"
 )
 
 // GiB is the byte unit prices are quoted in: 2^30 bytes.
 const GiB = 1 << 30
-
-var (
-	bigGiB  = big.NewInt(GiB)
-	bigHour = big.NewInt(int64(time.Hour))
-)
 
 // Price is an agreed session price in token wei.
 type Price struct {
@@ -38,20 +35,10 @@ func (p Price) Validate() error {
 func (p Price) IsFree() bool { return p.PerHour.Sign() == 0 && p.PerGiB.Sign() == 0 }
 
 // Total is the agreement total after elapsed session time and bytes of
-// traffic, in wei, with exact integer arithmetic:
-//
-//	floor(PerHour × elapsed_ns / 3600e9) + floor(PerGiB × bytes / 2^30)
-//
-// Each term is rounded down on its own, so the total never exceeds the
-// exact value and falls short of it by less than 2 wei. A negative elapsed
-// counts as zero. Total is monotonic in both elapsed and bytes.
+// traffic, in wei (payments.PriceTotal): each term is rounded down on its
+// own, so the total never exceeds the exact value and falls short of it by
+// less than 2 wei. A negative elapsed counts as zero. Total is monotonic
+// in both elapsed and bytes.
 func (p Price) Total(elapsed time.Duration, bytes uint64) *big.Int {
-	if elapsed < 0 {
-		elapsed = 0
-	}
-	t := new(big.Int).Mul(p.PerHour, big.NewInt(int64(elapsed)))
-	t.Quo(t, bigHour)
-	b := new(big.Int).Mul(p.PerGiB, new(big.Int).SetUint64(bytes))
-	b.Quo(b, bigGiB)
-	return t.Add(t, b)
+	return payments.PriceTotal(p.PerHour, p.PerGiB, elapsed, bytes)
 }

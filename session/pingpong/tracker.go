@@ -69,6 +69,11 @@ type TrackerConfig struct {
 	AgreementID *big.Int
 	// Price is the agreed price.
 	Price Price
+	// ProposalSeq, when set, is the sequence number of the signed proposal
+	// the session was opened on: invoices are then v2 and carry it with
+	// the session time and bytes they charge for (payments.Usage), so an
+	// overcharge is provable from the invoice alone.
+	ProposalSeq uint64
 	// TransactorFee is the fee every consumer promise must carry.
 	TransactorFee *big.Int
 	// Start is when the session started serving traffic.
@@ -208,6 +213,7 @@ type InvoiceTracker struct {
 	lastInvoiceAt time.Time
 	invoiceCount  int
 	owed          *big.Int
+	owedFor       payments.Usage // elapsed and bytes owed was priced for
 	invoiced      *big.Int
 	accepted      *big.Int
 	lastAccepted  *payments.ExchangeMessage
@@ -294,9 +300,12 @@ func (t *InvoiceTracker) Tick(ctx context.Context, now time.Time, bytes uint64) 
 			return err
 		}
 	}
-	owed := t.cfg.Price.Total(now.Sub(t.cfg.Start), bytes)
+	// Whole milliseconds, so an invoice's Usage prices to its total exactly.
+	elapsed := max(now.Sub(t.cfg.Start), 0).Truncate(time.Millisecond)
+	owed := t.cfg.Price.Total(elapsed, bytes)
 	if owed.Cmp(t.owed) > 0 {
 		t.owed = owed
+		t.owedFor = payments.Usage{ProposalSeq: t.cfg.ProposalSeq, ElapsedMs: uint64(elapsed / time.Millisecond), Bytes: bytes}
 	}
 	if t.invoiceDue(now) {
 		if err := t.sendInvoice(ctx, now); err != nil {
@@ -338,6 +347,10 @@ func (t *InvoiceTracker) sendInvoice(ctx context.Context, now time.Time) error {
 		TransactorFee:  t.cfg.TransactorFee,
 		Hashlock:       lock,
 		Provider:       t.cfg.Provider.Address(),
+	}
+	if t.cfg.ProposalSeq != 0 {
+		u := t.owedFor
+		inv.Usage = &u
 	}
 	if err := inv.Sign(t.cfg.Provider); err != nil {
 		return fmt.Errorf("pingpong: sign invoice: %w", err)

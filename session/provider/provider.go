@@ -455,7 +455,7 @@ func (m *Manager) serve(ctx context.Context, s *countingStream) error {
 	}
 	tracker, err := pingpong.NewInvoiceTracker(pingpong.TrackerConfig{
 		ChainID: m.cfg.ChainID, Provider: m.cfg.Signer, Consumer: req.Consumer, HermesID: req.Hermes,
-		AgreementID: new(big.Int).SetBytes(sid[:]), Price: price, TransactorFee: m.cfg.TransactorFee, Start: paidFrom,
+		AgreementID: new(big.Int).SetBytes(sid[:]), Price: price, ProposalSeq: req.ProposalSeq, TransactorFee: m.cfg.TransactorFee, Start: paidFrom,
 		Interval: m.cfg.Interval, Threshold: m.cfg.Threshold, Grace: m.cfg.Grace, MaxUnpaid: m.cfg.MaxUnpaid, CheckEvery: m.cfg.CheckEvery,
 		Hashlocks: m.cfg.Store, Exchanges: m.cfg.Store, Hermes: m.cfg.Hermes, Permanent: m.cfg.Permanent, Send: send,
 		OnSettled: func(total *big.Int, _ *payments.Promise) {

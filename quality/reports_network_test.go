@@ -1,0 +1,209 @@
+package quality
+
+import (
+	"context"
+	"math/big"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/ethereum/go-ethereum/common"
+	"github.com/libp2p/go-libp2p/core/peer"
+)
+
+// fakeBacking stands in for the chain: consumers with a funded channel.
+type fakeBacking struct {
+	mu     sync.Mutex
+	limits map[common.Address]*big.Int
+}
+
+func (f *fakeBacking) ChannelLimit(_ context.Context, consumer, _ common.Address) ([32]byte, *big.Int, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	l := f.limits[consumer]
+	if l == nil {
+		l = new(big.Int)
+	}
+	return channelOf(consumer), l, nil
+}
+
+// TestReportsResistForgeryReplayAndFlood runs reports through a real
+// libp2p network: honest, payment-backed reports rank a good provider
+// above a failing one on every node, while forged, unbacked, replayed and
+// flooding reports from a rogue peer leave the honest scores as they
+// were (or, for a funded flooder, move them at most by its daily cap).
+func TestReportsResistForgeryReplayAndFlood(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	honest1, honest2, funded, unfunded := newSigner(t), newSigner(t), newSigner(t), newSigner(t)
+	backing := &fakeBacking{limits: map[common.Address]*big.Int{
+		honest1.Address(): big.NewInt(1e18), honest2.Address(): big.NewInt(1e18), funded.Address(): big.NewInt(1e18),
+	}}
+	boot := startQNodeWith(t, ctx, nil, t.TempDir(), backing, 1000)
+	nodes := []*qnode{boot}
+	for i := 1; i < 5; i++ {
+		nodes = append(nodes, startQNodeWith(t, ctx, []peer.AddrInfo{boot.node.AddrInfo()}, t.TempDir(), backing, 1000))
+	}
+	waitFor(t, "report topic peers", func() bool {
+		for _, nd := range nodes {
+			if len(nd.svc.rep.topic.ListPeers()) == 0 {
+				return false
+			}
+		}
+		return true
+	})
+	// Reports have no sync for late joiners: a node outside every mesh
+	// when a report is published only hears of it through gossip within
+	// the history window (6 heartbeats). Let the meshes form first
+	// (GRAFTs go out on the next heartbeats).
+	time.Sleep(time.Second)
+	good, bad := newSigner(t).Address(), newSigner(t).Address()
+	now := time.Now()
+	publish := func(nd *qnode, sr SignedReport) {
+		t.Helper()
+		if err := nd.svc.PublishReport(ctx, sr); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var honest []SignedReport
+	for i, c := range []*struct {
+		s    interface{ Address() common.Address }
+		prov common.Address
+		o    Outcome
+		paid int64
+	}{{honest1, good, OutcomeConnected, 3e15}, {honest2, good, OutcomeConnected, 2e15}, {honest1, bad, OutcomeHandshakeTimeout, 0}, {honest2, bad, OutcomeUnreachable, 0}} {
+		sr := report(t, c.s.(signerT), c.prov, now, c.o, c.paid, 150, 2e6)
+		honest = append(honest, sr)
+		publish(nodes[1+i%4], sr)
+	}
+	counted := func(n uint64) func() bool {
+		return func() bool {
+			for _, nd := range nodes {
+				if nd.svc.ReportStats().Counted < n {
+					return false
+				}
+			}
+			return true
+		}
+	}
+	if !waitUntil(counted(4)) {
+		for i, nd := range nodes {
+			t.Logf("node %d: %+v, topic peers %d", i, nd.svc.ReportStats(), len(nd.svc.rep.topic.ListPeers()))
+		}
+		t.Fatal("honest reports not counted everywhere")
+	}
+	before := make([]Score, len(nodes))
+	for i, nd := range nodes {
+		g, b, u := nd.svc.Score(good), nd.svc.Score(bad), nd.svc.Score(common.Address{9})
+		if !(g.Value > u.Value && u.Value > b.Value) || g.Reports != 2 || b.Reports != 2 {
+			t.Fatalf("node %d: good %+v, bad %+v: want good > unknown > bad", i, g, b)
+		}
+		before[i] = g
+	}
+
+	r := startRogue(t, ctx, boot.node.AddrInfo())
+	send := func(sr SignedReport) {
+		t.Helper()
+		raw, err := sr.Encode()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := r.reports.Publish(ctx, raw); err != nil {
+			t.Fatal(err)
+		}
+		// Paced: GossipSub drops what overflows its validation queue (32),
+		// and this test wants every attack judged, not dropped.
+		time.Sleep(5 * time.Millisecond)
+	}
+	// Forged: a failure "by" honest1, signed by the attacker.
+	forged := report(t, honest1, good, now, OutcomeUnreachable, 0, 0, 0)
+	forged.Report.DurationMs++
+	d, _ := forged.Report.Digest()
+	forged.Signature, _ = unfunded.Sign(d[:])
+	send(forged)
+	// Unbacked: failures from an identity without a funded channel.
+	for i := 0; i < 5; i++ {
+		sr := report(t, unfunded, good, now, OutcomeUnreachable, 0, 0, 0)
+		sr.Report.DurationMs = uint64(i + 1)
+		resigned, err := SignReport(sr.Report, unfunded)
+		if err != nil {
+			t.Fatal(err)
+		}
+		send(resigned)
+	}
+	// Replayed: the honest failure reports on bad, sent again many times,
+	// and honest reports on good (would double-count if replays counted).
+	for i := 0; i < 10; i++ {
+		for _, sr := range honest {
+			send(sr)
+		}
+	}
+	// Stale: an old report.
+	send(report(t, funded, good, now.Add(-2*MaxReportAge), OutcomeUnreachable, 0, 0, 0))
+	// The rogue's neighbour has judged every attack message (none is
+	// forwarded, so only direct neighbours see them).
+	processed := func() uint64 {
+		st := boot.svc.ReportStats()
+		return st.Counted + st.Unbacked + st.Stale + st.RateLimited + st.Invalid
+	}
+	base := uint64(4) // the honest reports
+	waitFor(t, "the rogue's neighbour judged all 47 attack reports", func() bool { return processed() >= base+47 })
+	for i, nd := range nodes {
+		g := nd.svc.Score(good)
+		if g.Reports != before[i].Reports || g.SuccessRate != before[i].SuccessRate {
+			t.Fatalf("node %d: good provider's score moved from %+v to %+v", i, before[i], g)
+		}
+		st := nd.svc.ReportStats()
+		if i == 0 && (st.Invalid != 1 || st.Unbacked != 5 || st.Stale != 41 || st.RateLimited != 0) {
+			t.Fatalf("rogue's neighbour stats %+v: want 1 invalid, 5 unbacked, 41 stale (40 replays, 1 old), none rate limited", st)
+		}
+	}
+
+	// Flood: a funded identity sends 50 distinct failure reports on good.
+	for i := 0; i < 50; i++ {
+		sr := report(t, funded, good, now, OutcomeUnreachable, 0, 0, 0)
+		sr.Report.DurationMs = uint64(1000 + i)
+		resigned, err := SignReport(sr.Report, funded)
+		if err != nil {
+			t.Fatal(err)
+		}
+		send(resigned)
+	}
+	waitFor(t, "the rogue's neighbour judged the flood", func() bool { return processed() >= base+47+50 })
+	waitFor(t, "the flood's admitted reports reached every node", func() bool {
+		for i, nd := range nodes {
+			if nd.svc.Score(good).Reports < before[i].Reports+8 {
+				return false
+			}
+		}
+		return true
+	})
+	s := NewScorer(ScorerConfig{})
+	for i, nd := range nodes {
+		g := nd.svc.Score(good)
+		if extra := g.Reports - before[i].Reports; extra != 8 || g.Weight-before[i].Weight > s.cfg.MaxWeight {
+			t.Fatalf("node %d: flood added %d reports, weight %v → %v; want exactly the per-identity burst (8) within the daily cap", i, extra, before[i].Weight, g.Weight)
+		}
+		if !(g.Value > nd.svc.Score(bad).Value) {
+			t.Fatalf("node %d: flood made good (%v) rank below bad (%v)", i, g.Value, nd.svc.Score(bad).Value)
+		}
+	}
+}
+
+// signerT is the signer type the helpers take.
+type signerT = interface {
+	Address() common.Address
+	Sign([]byte) ([]byte, error)
+}
+
+// waitUntil polls cond until it holds (true) or propagation passes.
+func waitUntil(cond func() bool) bool {
+	deadline := time.Now().Add(propagation)
+	for !cond() {
+		if time.Now().After(deadline) {
+			return false
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	return true
+}
