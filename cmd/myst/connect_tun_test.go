@@ -39,6 +39,13 @@ const (
 	// tunProvider2Env, if set, names a second provider whose earnings the
 	// hub reports as "TUN-E2E-HUB earned2=".
 	tunProvider2Env = "MYST_TUN_E2E_PROVIDER2"
+	// tunLinkEnv, if set, is the address the hub proxies its chain,
+	// bootstrap and hermes onto (default tHub).
+	tunLinkEnv = "MYST_TUN_E2E_LINK"
+	// tunLabEnv set to "1" makes the hub also run, on the link address, a
+	// libp2p bootstrap with the relay role (circuit relay v2, AutoNAT) and
+	// a STUN/TURN relay on UDP 3478 (TestNATLabPaidSession).
+	tunLabEnv = "MYST_TUN_E2E_LAB"
 )
 
 // Topology (all namespaces created by the test):
@@ -63,6 +70,8 @@ type tunHubState struct {
 	Bootstrap     string `json:"bootstrap"`      // loopback multiaddr
 	BootstrapLink string `json:"bootstrap_link"` // proxied onto 10.99.0.1
 	HermesLink    string `json:"hermes_link"`    // proxied onto 10.99.0.1
+	// RelayBootstrap is the relay-role bootstrap on the link (lab only).
+	RelayBootstrap string `json:"relay_bootstrap,omitempty"`
 }
 
 // TestConnectTunEndToEnd drives the product's commands in network
@@ -364,8 +373,12 @@ func runTunHub(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer d.Close()
+	link := tHub
+	if l := os.Getenv(tunLinkEnv); l != "" {
+		link = l
+	}
 	proxy := func(target string) string {
-		ln, err := net.Listen("tcp", tHub+":0")
+		ln, err := net.Listen("tcp", link+":0")
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -393,6 +406,9 @@ func runTunHub(t *testing.T) {
 		t.Fatal(err)
 	}
 	st.HermesLink = "http://" + proxy(hu.Host)
+	if os.Getenv(tunLabEnv) == "1" {
+		st.RelayBootstrap = startLabHubRelays(ctx, t, d, dir, link)
+	}
 	b, err := json.Marshal(st)
 	if err != nil {
 		t.Fatal(err)
