@@ -52,6 +52,8 @@ var rooms = []room{
 		"the WireGuard data plane (userspace and kernel), proxies, exit policy, the namespace and NAT labs"},
 	{"nat", 2, []string{"nat", "relay"},
 		"NAT traversal: port mapping; the relay role (STUN, TURN)"},
+	{"network", 2, []string{"network"},
+		"network definitions: one file naming a network's chain, contracts, hermes hubs, peers and servers"},
 	{"session", 3, []string{"session"},
 		"provider and consumer sessions, invoice tracking and paying, history"},
 	{"hermes", 3, []string{"hermes"},

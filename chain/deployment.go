@@ -129,3 +129,19 @@ func (d Deployment) Save(path string) error {
 	}
 	return nil
 }
+
+// DevChainIDs are the chain ids of local development chains: 1337 (the
+// in-process dev chain, `myst chain dev`, geth --dev) and 31337 (Hardhat,
+// Anvil). Devnet shortcuts (the public dev keys, fast gossip timings,
+// plain-HTTP hermes URLs) are allowed on these chains only.
+var DevChainIDs = []uint64{1337, 31337}
+
+// IsDevChainID reports whether id is a local development chain's id.
+func IsDevChainID(id uint64) bool {
+	for _, d := range DevChainIDs {
+		if id == d {
+			return true
+		}
+	}
+	return false
+}
