@@ -148,7 +148,7 @@ func (c *Consumer) startP2P(ctx context.Context, chainID uint64, log *slog.Logge
 		return err
 	}
 	*closers = append(*closers, func() { _ = c.P2P.Close() })
-	if c.Discovery, err = discovery.New(c.P2P.Host, discovery.Config{ValidatorConfig: discovery.ValidatorConfig{ChainID: chainID}, HeartbeatInterval: 200 * time.Millisecond, Log: log}); err != nil {
+	if c.Discovery, err = discovery.New(c.P2P.Host, discovery.Config{ValidatorConfig: discovery.ValidatorConfig{ChainID: chainID}, HeartbeatInterval: GossipHeartbeat(chainID), Log: log}); err != nil {
 		return err
 	}
 	*closers = append(*closers, func() { _ = c.Discovery.Close() })

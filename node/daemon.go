@@ -323,8 +323,9 @@ func startNetwork(ctx context.Context, n *DaemonNode) (func(context.Context) err
 		return nil, err
 	}
 	svc, err := discovery.New(node.Host, discovery.Config{
-		ValidatorConfig: discovery.ValidatorConfig{ChainID: cfg.ChainID},
-		Log:             log, Bootstrapper: cfg.Bootstrapper,
+		ValidatorConfig:   discovery.ValidatorConfig{ChainID: cfg.ChainID},
+		HeartbeatInterval: GossipHeartbeat(cfg.ChainID),
+		Log:               log, Bootstrapper: cfg.Bootstrapper,
 	})
 	if err != nil {
 		node.Close()

@@ -348,7 +348,7 @@ func (p *Provider) startP2P(ctx context.Context, chainID uint64, closers *[]func
 		return err
 	}
 	*closers = append(*closers, func() { _ = p.P2P.Close() })
-	if p.Discovery, err = discovery.New(p.P2P.Host, discovery.Config{ValidatorConfig: discovery.ValidatorConfig{ChainID: chainID}, HeartbeatInterval: 200 * time.Millisecond, Log: p.log}); err != nil {
+	if p.Discovery, err = discovery.New(p.P2P.Host, discovery.Config{ValidatorConfig: discovery.ValidatorConfig{ChainID: chainID}, HeartbeatInterval: GossipHeartbeat(chainID), Log: p.log}); err != nil {
 		return err
 	}
 	*closers = append(*closers, func() { _ = p.Discovery.Close() })
