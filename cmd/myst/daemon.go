@@ -45,13 +45,12 @@ func (f daemonChainFlags) config(a *app) (node.ChainConfig, error) {
 }
 
 // chainConfig is the chain source of --chain.rpc, --chain.deployment
-// (default <data-dir>/chain/deployment.json), the transactor key file and
+// (default: the --network's deployment, else
+// <data-dir>/chain/deployment.json), the transactor key file and
 // the hermes flag named hermesFlag.
 func (a *app) chainConfig(rpc, deployment, keyFile, hermes, hermesFlag string) (node.ChainConfig, error) {
-	cfg := node.ChainConfig{RPC: rpc, Deployment: deployment, TransactorKeyFile: keyFile, Log: a.log}
-	if cfg.Deployment == "" {
-		cfg.Deployment = a.defaultDeploymentPath()
-	}
+	cfg := node.ChainConfig{RPC: rpc, TransactorKeyFile: keyFile, Log: a.log}
+	a.chainDeployment(&cfg, deployment)
 	if hermes != "" {
 		h, err := identity.ParseAddress(hermes)
 		if err != nil {
