@@ -44,6 +44,8 @@ contracts deployed, a hermes, a bootstrap peer, three providers in userspace
 mode (DE and US paid nodes and a free NL test node) and a consumer identity
 funded from the dev faucet. Prints how to use it and runs until interrupted.
 State lives in a temp dir (removed on exit) unless --data-dir is given.
+The network's definition is written to <data-dir>/networks/devnet.toml:
+other processes join with --network <that file> (or MYST_NETWORK).
 
 The dev keys are public (dev chains only).`,
 		Args: cobra.NoArgs,
