@@ -1,13 +1,17 @@
 package main
 
 import (
+	"context"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/spf13/cobra"
 
+	"github.com/openmyst/openmyst/cmd/myst/internal/mysttest"
 	"github.com/openmyst/openmyst/network"
 	"github.com/openmyst/openmyst/node"
 )
@@ -202,5 +206,39 @@ func TestNetworkRefusesDevnetDefaults(t *testing.T) {
 	root, _ := newTestRoot()
 	if c, _, _ := root.Find([]string{"identity", "list"}); c.Flags().Lookup(networkFlag) != nil {
 		t.Fatal("identity list takes --network")
+	}
+}
+
+// TestDevnetNetworkFile: the file a devnet writes (what `myst devnet`
+// prints) is enough for another command to act on that devnet: `myst
+// account balance --network FILE` reads the devnet consumer's funded,
+// registered channel with no other chain flag.
+func TestDevnetNetworkFile(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a devnet")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	d := mysttest.Devnet(ctx, t)
+	path, err := d.WriteNetwork()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if path != filepath.Join(d.DataDir, network.Dir, node.NetworkName+network.Ext) {
+		t.Fatalf("written to %s", path)
+	}
+	n, err := network.Load(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n.Deployment != d.Chain.Deployment() || n.RPC[0] != d.Chain.URL() || n.Hermes[0].URL != d.Hermes.URL() || len(n.Bootstrap) == 0 {
+		t.Fatalf("network %+v does not describe the devnet", n)
+	}
+	out, err := runCLI(t, t.TempDir(), "account", "balance", "--network", path, "--identity", d.ConsumerSigner.Address().Hex())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !regexp.MustCompile(`registered:\s+true`).MatchString(out) || !strings.Contains(out, d.Chain.Deployment().ChannelAddress(d.ConsumerSigner.Address()).Hex()) {
+		t.Fatalf("balance through the devnet's network file:\n%s", out)
 	}
 }
