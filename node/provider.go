@@ -65,6 +65,9 @@ type Payment struct {
 type ProviderConfig struct {
 	// DataDir holds the node database and the p2p key.
 	DataDir string
+	// AutoSettle, when set, settles the hermes earnings on its own
+	// (periodically and at shutdown, see SettlePolicy); nil: by hand only.
+	AutoSettle *SettlePolicy
 	// Signer is the provider identity.
 	Signer identity.Signer
 	// Chain is the chain client (its transactor registers and settles).
@@ -141,6 +144,8 @@ type Provider struct {
 	DB        *storage.DB
 	History   *session.History
 	Pay       *paystore.Store
+	// Settlements is the durable history of settlement attempts.
+	Settlements *SettlementHistory
 	P2P       *p2p.Node
 	Discovery *discovery.Service
 	Exit      tunnel.Exit
@@ -222,6 +227,14 @@ func StartProvider(ctx context.Context, cfg ProviderConfig) (_ *Provider, err er
 	closers = append(closers, func() { _ = p.DB.Close() })
 	p.History = session.NewHistory(p.DB)
 	p.Pay = paystore.New(p.DB)
+	if cfg.AutoSettle != nil {
+		if err := cfg.AutoSettle.Validate(); err != nil {
+			return nil, err
+		}
+	}
+	if p.Settlements, err = NewSettlementHistory(ctx, p.DB); err != nil {
+		return nil, err
+	}
 	if p.hashlocks, err = hclient.NewStorageHashlocks(ctx, p.DB); err != nil {
 		return nil, err
 	}
@@ -334,6 +347,13 @@ func StartProvider(ctx context.Context, cfg ProviderConfig) (_ *Provider, err er
 			log.Error("node: announcer stopped", "err", err)
 		}
 	}()
+	if pol := cfg.AutoSettle; pol != nil {
+		p.wg.Add(1)
+		go func() {
+			defer p.wg.Done()
+			runAutoSettle(rctx, p.settler(), p.Settlements, *pol, log)
+		}()
+	}
 	return p, nil
 }
 
@@ -403,6 +423,19 @@ func (p *Provider) Close() error {
 	_ = p.Sessions.Close()
 	p.cancel()
 	p.wg.Wait()
+	if pol := p.cfg.AutoSettle; pol != nil && pol.AtShutdown {
+		ctx, cancel := context.WithTimeout(context.Background(), shutdownSettleTimeout)
+		settled, why, err := p.settler().AutoSettleOnce(ctx, p.Settlements, *pol, TriggerShutdown)
+		cancel()
+		switch {
+		case err != nil:
+			p.log.Warn("node: settlement at shutdown failed", "err", err)
+		case settled:
+			p.log.Info("node: settled provider earnings at shutdown")
+		default:
+			p.log.Info("node: no settlement at shutdown", "reason", why)
+		}
+	}
 	if p.ownP2P {
 		_ = p.Discovery.Close()
 		_ = p.P2P.Close()
@@ -461,7 +494,15 @@ func (p *Provider) settler() *Settler {
 func (p *Provider) Earnings(ctx context.Context) (Earnings, error) { return p.settler().Earnings(ctx) }
 
 // Settle settles the latest hermes promise on chain (see Settler.Settle).
-func (p *Provider) Settle(ctx context.Context) (Settlement, error) { return p.settler().Settle(ctx) }
+func (p *Provider) Settle(ctx context.Context) (Settlement, error) {
+	return p.settler().SettleRecorded(ctx, p.Settlements, TriggerManual)
+}
+
+// SettlementHistory lists the provider's settlement attempts, newest
+// first (limit <= 0: all).
+func (p *Provider) SettlementHistory(ctx context.Context, limit int) ([]SettlementRecord, error) {
+	return p.Settlements.List(ctx, limit)
+}
 
 // Earnings reads the provider's earnings from the hermes and the chain.
 func (p *Settler) Earnings(ctx context.Context) (Earnings, error) {
