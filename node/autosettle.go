@@ -14,6 +14,7 @@ import (
 
 	"github.com/openmyst/openmyst/money"
 	"github.com/openmyst/openmyst/storage"
+	"github.com/openmyst/openmyst/tequilapi"
 )
 
 // Settlement triggers, recorded in the history.
@@ -355,4 +356,37 @@ func runAutoSettle(ctx context.Context, s *Settler, h *SettlementHistory, pol Se
 			log.Debug("node: no auto-settlement", "reason", why)
 		}
 	}
+}
+
+// DTO is the record as Tequilapi serves it.
+func (r SettlementRecord) DTO() tequilapi.SettlementDTO {
+	return tequilapi.SettlementDTO{
+		ID: r.ID, Time: r.Time.Format(time.RFC3339), Trigger: r.Trigger, Status: r.Status, Attempt: r.Attempt, Tx: r.Tx,
+		Amount: r.Amount, Unsettled: r.Unsettled, HermesFee: r.HermesFee, TransactorFee: r.TransactorFee,
+		Beneficiary: r.Beneficiary, Error: r.Error,
+	}
+}
+
+// Settlements implements tequilapi.SettlementHistory.
+func (h *SettlementHistory) Settlements(ctx context.Context, limit int) ([]tequilapi.SettlementDTO, error) {
+	list, err := h.List(ctx, limit)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]tequilapi.SettlementDTO, len(list))
+	for i, r := range list {
+		out[i] = r.DTO()
+	}
+	return out, nil
+}
+
+// Settlements implements tequilapi.SettlementHistory (503
+// provider_starting until the provider runs).
+func (s *ProviderService) Settlements(ctx context.Context, limit int) ([]tequilapi.SettlementDTO, error) {
+	p := s.Provider()
+	if p == nil {
+		_, err := s.api()
+		return nil, err
+	}
+	return p.Settlements.Settlements(ctx, limit)
 }

@@ -513,6 +513,7 @@ func startDaemonProvider(ctx context.Context, n *DaemonNode) (func(context.Conte
 		return nil, err
 	}
 	n.API.Add(tequilapi.EarningsRoutes(svc, n.Log)...)
+	n.API.Add(tequilapi.SettlementRoutes(svc, n.Log)...)
 	n.providerSvc = svc
 	return func(context.Context) error {
 		defer closeDB()

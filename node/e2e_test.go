@@ -14,8 +14,8 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"os"
-	"sync"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 

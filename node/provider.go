@@ -139,16 +139,16 @@ type ProviderConfig struct {
 
 // Provider is a running provider node.
 type Provider struct {
-	cfg       ProviderConfig
-	log       *slog.Logger
-	DB        *storage.DB
-	History   *session.History
-	Pay       *paystore.Store
+	cfg     ProviderConfig
+	log     *slog.Logger
+	DB      *storage.DB
+	History *session.History
+	Pay     *paystore.Store
 	// Settlements is the durable history of settlement attempts.
 	Settlements *SettlementHistory
-	P2P       *p2p.Node
-	Discovery *discovery.Service
-	Exit      tunnel.Exit
+	P2P         *p2p.Node
+	Discovery   *discovery.Service
+	Exit        tunnel.Exit
 	// ExitPolicy is the exit's policy; feed the node's public or mapped
 	// addresses to its SetExtraDenied as reachability learns them.
 	ExitPolicy *tunnel.ExitPolicy

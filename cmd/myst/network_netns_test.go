@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -20,6 +21,7 @@ import (
 	"github.com/openmyst/openmyst/cmd/myst/internal/mysttest"
 	"github.com/openmyst/openmyst/internal/testenv"
 	"github.com/openmyst/openmyst/network"
+	"github.com/openmyst/openmyst/node"
 	"github.com/openmyst/openmyst/p2p"
 	"github.com/openmyst/openmyst/tunnel/netns"
 )
@@ -42,8 +44,10 @@ type nwRole struct {
 // The consumer finds both providers, registers and tops up through the
 // network's chain, connects to the DE provider, downloads through it from
 // a web host in a seventh namespace, and the hermes records the provider's
-// earnings: a paid session. (The network has no transactor: none exists
-// yet.)
+// earnings: a paid session. The DE provider then settles those earnings
+// on its own (--settle.interval 1s) and the US provider, after a second
+// session, when it is stopped; both show in `myst service settlements`.
+// (The network has no transactor: none exists yet.)
 func TestNetworkEveryRoleInNamespaces(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs seven myst processes in network namespaces")
@@ -175,19 +179,23 @@ func TestNetworkEveryRoleInNamespaces(t *testing.T) {
 
 	// 5. Two providers.
 	type prov struct {
-		addr string
-		p    *netns.Proc
+		addr, dd string
+		p        *netns.Proc
 	}
-	startProvider := func(r nwRole, country string) prov {
+	// Both settle any earnings (threshold 1 gwei of MYST): DE checks every
+	// second, US only at shutdown.
+	startProvider := func(r nwRole, country string, settle ...string) prov {
 		dd := t.TempDir()
 		addr, pf := newDefaultIdentity(t, dd, "prov-"+country)
-		p := r.ns.Start("env", myst(dd, append(nf, "service", "--passphrase-file", pf, "--service.api=false",
+		args := append(append(nf, "service", "--passphrase-file", pf,
 			"--p2p.listen", "/ip4/"+r.addr+"/tcp/4001", "--wg.advertise", r.addr, "--wg.port", "51820",
 			"--exit.allow", "tcp:"+webR.addr+"/32 port 80", "--location.country", country,
-			"--price.per-hour", "0.1", "--price.per-gib", "0.5", "--payment.interval", "1s")...)...)
-		return prov{addr: addr, p: p}
+			"--price.per-hour", "0.1", "--price.per-gib", "0.5", "--payment.interval", "1s", "--settle.threshold", "0.000000001"), settle...)
+		p := r.ns.Start("env", myst(dd, args...)...)
+		return prov{addr: addr, dd: dd, p: p}
 	}
-	de, us := startProvider(provDE, "DE"), startProvider(provUS, "US")
+	de := startProvider(provDE, "DE", "--settle.interval", "1s")
+	us := startProvider(provUS, "US", "--settle.interval", "1h")
 	waitOutput(ctx, t, de.p, "serving", "myst service DE")
 	waitOutput(ctx, t, us.p, "serving", "myst service US")
 
@@ -214,41 +222,76 @@ func TestNetworkEveryRoleInNamespaces(t *testing.T) {
 		case <-time.After(500 * time.Millisecond):
 		}
 	}
-	out := run(consR, nil, consDD, "connect", "--country", "DE")
-	if !strings.Contains(out, de.addr) {
-		t.Fatalf("connect chose %q, want the DE provider %s", out, de.addr)
+	// session connects to the provider in country, downloads through it
+	// and waits for the hermes to record the provider's earnings: a paid
+	// session.
+	session := func(country string, pr prov) string {
+		t.Helper()
+		out := run(consR, nil, consDD, "connect", "--country", country)
+		if !strings.Contains(out, pr.addr) {
+			t.Fatalf("connect chose %q, want the %s provider %s", out, country, pr.addr)
+		}
+		socks := &url.URL{Scheme: "socks5", Host: "127.0.0.1:1080"}
+		cl := &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{Proxy: http.ProxyURL(socks), DialContext: dialIn(consR.ns), DisableKeepAlives: true}}
+		resp, err := cl.Get("http://" + webR.addr + "/")
+		if err != nil {
+			t.Fatalf("GET through the provider: %v\n--- consumer daemon:\n%s\n--- provider:\n%s", err, consP.Output(), pr.p.Output())
+		}
+		got, err := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if err != nil || string(got) != body {
+			t.Fatalf("downloaded %d bytes (%v), want %d", len(got), err, len(body))
+		}
+		for {
+			var p struct {
+				Earned string `json:"earned"`
+			}
+			resp, err := hc(consR).Get(hermesURL + "/v1/providers/" + pr.addr)
+			if err == nil {
+				err = json.NewDecoder(resp.Body).Decode(&p)
+				resp.Body.Close()
+			}
+			if err == nil && p.Earned != "" && p.Earned != "0" {
+				run(consR, nil, consDD, "disconnect")
+				return p.Earned
+			}
+			select {
+			case <-ctx.Done():
+				t.Fatalf("no earnings at the hermes (%v %q):\n%s", err, p.Earned, hermesP.Output())
+			case <-time.After(300 * time.Millisecond):
+			}
+		}
 	}
-	socks := &url.URL{Scheme: "socks5", Host: "127.0.0.1:1080"}
-	cl := &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{Proxy: http.ProxyURL(socks), DialContext: dialIn(consR.ns), DisableKeepAlives: true}}
-	resp, err := cl.Get("http://" + webR.addr + "/")
-	if err != nil {
-		t.Fatalf("GET through the provider: %v\n--- consumer daemon:\n%s\n--- provider:\n%s", err, consP.Output(), de.p.Output())
-	}
-	got, err := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	if err != nil || string(got) != body {
-		t.Fatalf("downloaded %d bytes (%v), want %d", len(got), err, len(body))
+	// settlements waits for `myst service settlements` of pr to show a
+	// settled record with trigger.
+	settlements := func(r nwRole, pr prov, trigger string) string {
+		t.Helper()
+		for {
+			out, err := r.ns.Run(ctx, "env", myst(pr.dd, "service", "settlements", "--wei")...)
+			for _, l := range strings.Split(out, "\n") {
+				if f := strings.Fields(l); err == nil && len(f) > 3 && f[1] == trigger && f[2] == node.StatusSettled {
+					return l
+				}
+			}
+			select {
+			case <-ctx.Done():
+				t.Fatalf("no %s settlement in myst service settlements (%v):\n%s\n--- provider:\n%s", trigger, err, out, pr.p.Output())
+			case <-time.After(500 * time.Millisecond):
+			}
+		}
 	}
 
-	// The session is paid: the hermes records the DE provider's earnings.
-	for {
-		var p struct {
-			Earned string `json:"earned"`
-		}
-		resp, err := hc(consR).Get(hermesURL + "/v1/providers/" + de.addr)
-		if err == nil {
-			err = json.NewDecoder(resp.Body).Decode(&p)
-			resp.Body.Close()
-		}
-		if err == nil && p.Earned != "" && p.Earned != "0" {
-			t.Logf("DE provider earned %s wei at the hermes; consumer %s; whole test %s", p.Earned, consumer, time.Since(start).Round(100*time.Millisecond))
-			break
-		}
-		select {
-		case <-ctx.Done():
-			t.Fatalf("no earnings at the hermes (%v %q):\n%s", err, p.Earned, hermesP.Output())
-		case <-time.After(300 * time.Millisecond):
-		}
+	earnedDE := session("DE", de)
+	// DE settles on its own within a second or two (GET /settlements of
+	// the running service).
+	t.Logf("DE earned %s wei; auto-settled: %s", earnedDE, settlements(provDE, de, node.TriggerAuto))
+
+	// US settles when it stops (its interval is an hour): SIGINT, then
+	// the history in its database.
+	earnedUS := session("US", us)
+	if err := us.p.Signal(syscall.SIGINT, 60*time.Second); err != nil {
+		t.Fatalf("myst service US did not stop: %v\n%s", err, us.p.Output())
 	}
-	run(consR, nil, consDD, "disconnect")
+	t.Logf("US earned %s wei; settled at shutdown: %s", earnedUS, settlements(provUS, us, node.TriggerShutdown))
+	t.Logf("consumer %s; whole test %s", consumer, time.Since(start).Round(100*time.Millisecond))
 }

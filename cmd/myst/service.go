@@ -23,9 +23,10 @@ import (
 // and `myst daemon --provider.serve` (each declares them under its own
 // names).
 type serveFlags struct {
-	on  bool
-	opt node.ServeOptions
-	tls hermesTLSFlags
+	on     bool
+	opt    node.ServeOptions
+	tls    hermesTLSFlags
+	settle settleFlags
 }
 
 // config is the provider configuration the flags describe (without
@@ -35,7 +36,14 @@ func (f *serveFlags) config() (node.ProviderConfig, error) {
 	if f.opt.HermesTLS, err = f.tls.load(); err != nil {
 		return node.ProviderConfig{}, err
 	}
-	return f.opt.Config()
+	cfg, err := f.opt.Config()
+	if err != nil {
+		return cfg, err
+	}
+	if cfg.AutoSettle, err = f.settle.policy(); err != nil {
+		return cfg, err
+	}
+	return cfg, nil
 }
 
 func newServiceCmd(a *app) *cobra.Command {
@@ -117,7 +125,7 @@ GET /earnings and POST /settle.`,
 				if err != nil {
 					return err
 				}
-				fmt.Fprintf(out, "tequilapi: http://%s (GET /sessions, GET /earnings, POST /settle)\n", ln.Addr())
+				fmt.Fprintf(out, "tequilapi: http://%s (GET /sessions, GET /earnings, POST /settle, GET /settlements)\n", ln.Addr())
 				return srv.Serve(ctx, ln)
 			})
 		},
@@ -144,7 +152,8 @@ GET /earnings and POST /settle.`,
 	fl.BoolVar(&api, "service.api", true, "serve GET /sessions, GET /earnings and POST /settle on the Tequilapi address")
 	fl.DurationVar(&sf.opt.PayInterval, "payment.interval", 0, "invoice interval (default 30s)")
 	fl.DurationVar(&sf.opt.PayGrace, "payment.grace", 0, "how long an invoice may stay unpaid before the session ends (default 30s)")
-	cmd.AddCommand(newServiceSettleCmd(a))
+	sf.settle.register(fl)
+	cmd.AddCommand(newServiceSettleCmd(a), newServiceSettlementsCmd(a))
 	return cmd
 }
 
