@@ -242,3 +242,28 @@ func TestDevnetNetworkFile(t *testing.T) {
 		t.Fatalf("balance through the devnet's network file:\n%s", out)
 	}
 }
+
+// TestDevKeysRefusedOffDevChains: a deployment file that claims a faucet
+// on chain 5 does not get the public dev keys: commands that would sign
+// with them (account topup, hermes without --hermes.operator) refuse
+// before dialing the chain.
+func TestDevKeysRefusedOffDevChains(t *testing.T) {
+	dd := t.TempDir()
+	n, err := network.Decode([]byte(prodNetwork))
+	if err != nil {
+		t.Fatal(err)
+	}
+	dep := n.Deployment
+	dep.ChainID, dep.Faucet = 5, true
+	path := filepath.Join(t.TempDir(), "deployment.json")
+	if err := dep.Save(path); err != nil {
+		t.Fatal(err)
+	}
+	rpc := "http://127.0.0.1:1" // nothing listens: the refusal comes first
+	if _, err := runCLI(t, dd, "account", "topup", "1", "--chain.rpc", rpc, "--chain.deployment", path, "--identity", "0x5555555555555555555555555555555555555555"); err == nil || !strings.Contains(err.Error(), "refusing the public dev keys") {
+		t.Fatalf("account topup: %v", err)
+	}
+	if _, err := runCLI(t, dd, "hermes", "--chain.rpc", rpc, "--chain.deployment", path); err == nil || !strings.Contains(err.Error(), "refusing the public dev keys") {
+		t.Fatalf("hermes: %v", err)
+	}
+}
