@@ -20,6 +20,7 @@ import (
 
 	"github.com/openmyst/openmyst/chain"
 	"github.com/openmyst/openmyst/identity"
+	"github.com/openmyst/openmyst/internal/atomicfile"
 )
 
 // Limits on a definition (it is read from files others hand out).
@@ -383,30 +384,8 @@ func (n *Network) Save(path string) error {
 	if err != nil {
 		return err
 	}
-	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+	if err := atomicfile.Write(path, data, 0o644); err != nil {
 		return fmt.Errorf("network: save: %w", err)
-	}
-	f, err := os.CreateTemp(filepath.Dir(path), ".network-*"+Ext)
-	if err != nil {
-		return fmt.Errorf("network: save: %w", err)
-	}
-	tmp := f.Name()
-	_, werr := f.Write(data)
-	if werr == nil {
-		werr = f.Chmod(0o644)
-	}
-	if werr == nil {
-		werr = f.Sync()
-	}
-	if cerr := f.Close(); werr == nil {
-		werr = cerr
-	}
-	if werr == nil {
-		werr = os.Rename(tmp, path)
-	}
-	if werr != nil {
-		_ = os.Remove(tmp)
-		return fmt.Errorf("network: save %s: %w", path, werr)
 	}
 	return nil
 }
