@@ -103,7 +103,7 @@ type fileFormat struct {
 	Deployment    fileDeployment `toml:"deployment"`
 	Hermes        []fileHermes   `toml:"hermes"`
 	P2P           fileP2P        `toml:"p2p"`
-	NAT           fileNAT        `toml:"nat"`
+	NAT           *fileNAT       `toml:"nat,omitempty"`
 }
 
 type fileDeployment struct {
@@ -250,15 +250,26 @@ func (f *fileFormat) network() (*Network, error) {
 	if err := checkList("p2p.relays", f.P2P.Relays, 0, checkPeer); err != nil {
 		return nil, err
 	}
-	n.Bootstrap, n.Relays = f.P2P.Bootstrap, f.P2P.Relays
-	if err := checkList("nat.stun", f.NAT.STUN, 0, checkICE(stun.SchemeTypeSTUN, stun.SchemeTypeSTUNS)); err != nil {
-		return nil, err
+	n.Bootstrap, n.Relays = f.P2P.Bootstrap, orNil(f.P2P.Relays)
+	if f.NAT != nil {
+		if err := checkList("nat.stun", f.NAT.STUN, 0, checkICE(stun.SchemeTypeSTUN, stun.SchemeTypeSTUNS)); err != nil {
+			return nil, err
+		}
+		if err := checkList("nat.turn", f.NAT.TURN, 0, checkICE(stun.SchemeTypeTURN, stun.SchemeTypeTURNS)); err != nil {
+			return nil, err
+		}
+		n.STUN, n.TURN = orNil(f.NAT.STUN), orNil(f.NAT.TURN)
 	}
-	if err := checkList("nat.turn", f.NAT.TURN, 0, checkICE(stun.SchemeTypeTURN, stun.SchemeTypeTURNS)); err != nil {
-		return nil, err
-	}
-	n.STUN, n.TURN = f.NAT.STUN, f.NAT.TURN
 	return n, nil
+}
+
+// orNil is s, or nil when s is empty (so that an empty list and a missing
+// one decode alike).
+func orNil(s []string) []string {
+	if len(s) == 0 {
+		return nil
+	}
+	return s
 }
 
 func checkList(key string, list []string, least int, check func(string) error) error {
@@ -362,7 +373,9 @@ func (n *Network) Encode() ([]byte, error) {
 			StartBlock:            n.Deployment.DeployBlock, Faucet: n.Deployment.Faucet,
 		},
 		P2P: fileP2P{Bootstrap: n.Bootstrap, Relays: n.Relays},
-		NAT: fileNAT{STUN: n.STUN, TURN: n.TURN},
+	}
+	if len(n.STUN)+len(n.TURN) > 0 {
+		f.NAT = &fileNAT{STUN: n.STUN, TURN: n.TURN}
 	}
 	for _, h := range n.Hermes {
 		f.Hermes = append(f.Hermes, fileHermes{URL: h.URL, Operator: h.Operator.Hex(), Contract: h.Contract.Hex()})

@@ -88,7 +88,10 @@ func TestDecodeValid(t *testing.T) {
 }
 
 func TestEncodeRoundTrip(t *testing.T) {
-	for _, src := range []string{validDev, validProd} {
+	emptyLists := strings.Replace(strings.Replace(validDev, `turn = ["turn:10.77.0.5:3478?transport=udp"]`, "", 1),
+		`stun = ["stun:10.77.0.5:3478"]`, "stun = []", 1) + "\n"
+	emptyLists = strings.Replace(emptyLists, "[p2p]\n", "[p2p]\nrelays = []\n", 1)
+	for _, src := range []string{validDev, validProd, emptyLists} {
 		n, err := Decode([]byte(src))
 		if err != nil {
 			t.Fatal(err)
@@ -203,6 +206,8 @@ func FuzzDecode(f *testing.F) {
 	f.Add([]byte(validProd))
 	f.Add([]byte(strings.Replace(validProd, "https://rpc", "http://rpc", 1)))
 	f.Add([]byte("name = \"x\"\n"))
+	f.Add([]byte(strings.Replace(validDev, `turn = ["turn:10.77.0.5:3478?transport=udp"]`, "turn = []\nstun = []", 1)))
+	f.Add([]byte(strings.Replace(validDev, `stun = ["stun:10.77.0.5:3478"]`, "", 1) + "\n[p2p.x]\n"))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		n, err := Decode(data)
 		if err != nil {
