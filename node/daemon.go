@@ -69,6 +69,9 @@ type NetworkConfig struct {
 	Bootstrap []peer.AddrInfo
 	// NAT turns on port mapping, AutoNAT, hole punching and relays.
 	NAT bool
+	// PublicAddrsOnly advertises only addresses usable from elsewhere on
+	// the internet (p2p.Config.PublicAddrsOnly); off for loopback devnets.
+	PublicAddrsOnly bool
 	// Bootstrapper serves joiners: circuit relay and peer exchange.
 	Bootstrapper bool
 	// ChainID is the chain whose proposals are gossiped.
@@ -317,7 +320,7 @@ func startNetwork(ctx context.Context, n *DaemonNode) (func(context.Context) err
 	}
 	node, err := p2p.New(p2p.Config{
 		Key: key, ListenAddrs: cfg.ListenAddrs, Bootstrap: cfg.Bootstrap, DHTMode: p2p.DHTServer,
-		NAT: cfg.NAT, RelayService: cfg.Bootstrapper, Log: log,
+		NAT: cfg.NAT, PublicAddrsOnly: cfg.PublicAddrsOnly, RelayService: cfg.Bootstrapper, Log: log,
 	})
 	if err != nil {
 		return nil, err

@@ -87,6 +87,9 @@ type ProviderConfig struct {
 	ListenAddrs []string
 	// NAT turns on libp2p NAT traversal.
 	NAT bool
+	// PublicAddrsOnly advertises only addresses usable from elsewhere on
+	// the internet (p2p.Config.PublicAddrsOnly); off for loopback devnets.
+	PublicAddrsOnly bool
 	// P2P and Discovery, when both set, are the node's running libp2p
 	// host and discovery service: the provider shares them (one host, one
 	// peer id per node; Bootstrap, ListenAddrs and NAT are then ignored)
@@ -364,7 +367,7 @@ func (p *Provider) startP2P(ctx context.Context, chainID uint64, closers *[]func
 	if err != nil {
 		return err
 	}
-	if p.P2P, err = p2p.New(p2p.Config{Key: key, ListenAddrs: cfg.ListenAddrs, Bootstrap: cfg.Bootstrap, DHTMode: p2p.DHTServer, NAT: cfg.NAT, Log: p.log}); err != nil {
+	if p.P2P, err = p2p.New(p2p.Config{Key: key, ListenAddrs: cfg.ListenAddrs, Bootstrap: cfg.Bootstrap, DHTMode: p2p.DHTServer, NAT: cfg.NAT, PublicAddrsOnly: cfg.PublicAddrsOnly, Log: p.log}); err != nil {
 		return err
 	}
 	*closers = append(*closers, func() { _ = p.P2P.Close() })

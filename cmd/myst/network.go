@@ -73,6 +73,12 @@ func (a *app) applyNetwork(cmd *cobra.Command) error {
 	return nil
 }
 
+// publicAddrsOnlyFlag is the flag that limits the advertised libp2p
+// addresses to public and circuit ones.
+const publicAddrsOnlyFlag = "p2p.public-addrs-only"
+
+const publicAddrsOnlyUsage = "advertise only public and relay (circuit) libp2p addresses, not private or loopback ones (--network turns it on outside dev chains)"
+
 // localAddressFlags are flags whose defaults are loopback addresses that
 // only fit a devnet on this machine; with a network named they must be
 // given.
@@ -105,6 +111,10 @@ func networkFlagValues(n *network.Network, hermesClient bool) map[string]string 
 		"p2p.bootstrap":       strings.Join(n.Bootstrap, ","),
 		"provider.hermes-url": n.Hermes[0].URL,
 		"provider.hermes":     strings.Join(contracts, ","),
+		// Peers on a real network are elsewhere on the internet: private
+		// and loopback addresses only waste their dials (a devnet may run
+		// on one machine or in private namespaces).
+		publicAddrsOnlyFlag: strconv.FormatBool(!n.Dev()),
 	}
 	if n.Confirmations != nil {
 		v["chain.confirmations"] = strconv.FormatUint(*n.Confirmations, 10)

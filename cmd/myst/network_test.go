@@ -102,6 +102,7 @@ func TestNetworkFlagSetsWhatItCovers(t *testing.T) {
 		"p2p.bootstrap":       "/ip4/192.0.2.7/tcp/4001/p2p/QmNnooDu7bfjPFoTZYxMNLWUQJyrVwtbZg5gBMjTezGAJN",
 		"provider.hermes-url": "https://hermes.example.org",
 		"provider.hermes":     a.network.Hermes[0].Contract.Hex(),
+		publicAddrsOnlyFlag:   "true",
 	}
 	for name, v := range want {
 		if got := flagValue(t, cmd, name); got != v {
@@ -192,11 +193,15 @@ func TestNetworkRefusesDevnetDefaults(t *testing.T) {
 	if _, _, err := resolveCmd(t, dd, "daemon", "--network", bad); err == nil || !strings.Contains(err.Error(), "deployment.faucet") {
 		t.Fatalf("faucet network off a dev chain: %v", err)
 	}
+	if got := flagValue(t, cmd, publicAddrsOnlyFlag); got != "true" {
+		t.Fatalf("service on a public network advertises private addresses (--%s %s)", publicAddrsOnlyFlag, got)
+	}
 	// A dev network over plain HTTP in namespaces: the hermes client is
-	// told to accept it (network.Decode allows that on dev chains only).
+	// told to accept it (network.Decode allows that on dev chains only),
+	// and private addresses are advertised (the lab is private).
 	dev := writeNet(t, t.TempDir(), "lab.toml", devNetwork)
 	cmd, _, err = resolveCmd(t, dd, "service", "--network", dev, "--wg.advertise", "10.98.0.9")
-	if err != nil || flagValue(t, cmd, "hermes.insecure-http") != "true" || flagValue(t, cmd, "hermes.url") != "http://10.98.0.3:4060" {
+	if err != nil || flagValue(t, cmd, "hermes.insecure-http") != "true" || flagValue(t, cmd, "hermes.url") != "http://10.98.0.3:4060" || flagValue(t, cmd, publicAddrsOnlyFlag) != "false" {
 		t.Fatalf("dev network service: %v", err)
 	}
 	// Commands that do not talk to a network have no --network.
@@ -265,5 +270,30 @@ func TestDevKeysRefusedOffDevChains(t *testing.T) {
 	}
 	if _, err := runCLI(t, dd, "hermes", "--chain.rpc", rpc, "--chain.deployment", path); err == nil || !strings.Contains(err.Error(), "refusing the public dev keys") {
 		t.Fatalf("hermes: %v", err)
+	}
+}
+
+// TestPublicAddrsOnlyReachesTheDaemon: the flag the network sets ends up
+// in the daemon's p2p configuration.
+func TestPublicAddrsOnlyReachesTheDaemon(t *testing.T) {
+	for _, on := range []bool{false, true} {
+		_, a := newTestRoot()
+		a.dataDir = t.TempDir()
+		f := &daemonFlags{}
+		c := &cobra.Command{Use: "daemon"}
+		f.chain.register(c.Flags())
+		f.disc.register(c.Flags())
+		if on {
+			if err := c.Flags().Set(publicAddrsOnlyFlag, "true"); err != nil {
+				t.Fatal(err)
+			}
+		}
+		cfg, err := f.config(a, c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if cfg.P2P.PublicAddrsOnly != on {
+			t.Fatalf("--%s=%v: daemon p2p PublicAddrsOnly %v", publicAddrsOnlyFlag, on, cfg.P2P.PublicAddrsOnly)
+		}
 	}
 }

@@ -51,6 +51,7 @@ func newServiceCmd(a *app) *cobra.Command {
 	var (
 		sf                serveFlags
 		bootstrap, listen []string
+		publicOnly        bool
 		loc               node.LocationOptions
 		api               bool
 	)
@@ -94,7 +95,7 @@ GET /earnings and POST /settle.`,
 			defer closeDB()
 			return f.withSigner(cmd, s.id, func(signer identity.Signer) error {
 				pc.DataDir, pc.Signer, pc.ListenAddrs, pc.NAT, pc.Locator = filepath.Join(a.dataDir, "provider"), signer, listen, true, locator
-				pc.Progress, pc.Log = func(m string) { fmt.Fprintln(out, m) }, a.log
+				pc.Progress, pc.Log, pc.PublicAddrsOnly = func(m string) { fmt.Fprintln(out, m) }, a.log, publicOnly
 				svc, err := node.ServeProvider(ctx, node.ServeConfig{Provider: pc, Chain: func(context.Context) (*chain.Client, common.Address, error) {
 					return s.Client, s.Hermes, nil
 				}})
@@ -139,6 +140,7 @@ GET /earnings and POST /settle.`,
 	fl.StringVar(&sf.opt.TransactorURL, "transactor", "", "transactor API that registers the identity and settles its earnings (the identity pays no gas; docs/transactor.md)")
 	sf.tls.register(fl, "hermes.")
 	fl.StringSliceVar(&bootstrap, "p2p.bootstrap", nil, "bootstrap peers: /ip4/.../tcp/PORT/p2p/PEERID, comma separated")
+	fl.BoolVar(&publicOnly, publicAddrsOnlyFlag, false, publicAddrsOnlyUsage)
 	fl.StringSliceVar(&listen, "p2p.listen", []string{"/ip4/0.0.0.0/tcp/4001", "/ip4/0.0.0.0/udp/4001/quic-v1"}, "libp2p listen multiaddrs")
 	fl.StringVar(&sf.opt.ExitMode, "exit-mode", "userspace", "exit mode: userspace (gVisor netstack, no privileges) or kernel")
 	registerLocation(fl, &loc, "")
