@@ -6,8 +6,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
+	"math"
 	"math/big"
+	"path/filepath"
+	"text/tabwriter"
 	"time"
 
 	"github.com/ethereum/go-ethereum/common"
@@ -389,4 +393,73 @@ func (s *ProviderService) Settlements(ctx context.Context, limit int) ([]tequila
 		return nil, err
 	}
 	return p.Settlements.Settlements(ctx, limit)
+}
+
+// SettleOptions are a provider's --settle.* flag values.
+type SettleOptions struct {
+	// Auto, Threshold (MYST), MaxFeeShare (0-1), Interval and AtShutdown
+	// describe the SettlePolicy; Auto false means none.
+	Auto, AtShutdown bool
+	Threshold        string
+	MaxFeeShare      float64
+	Interval         time.Duration
+}
+
+// Policy is the policy o describes (nil when Auto is off).
+func (o SettleOptions) Policy() (*SettlePolicy, error) {
+	if !o.Auto {
+		return nil, nil
+	}
+	thr, err := money.ParseMYST(o.Threshold)
+	if err != nil {
+		return nil, fmt.Errorf("--settle.threshold: %w", err)
+	}
+	if math.IsNaN(o.MaxFeeShare) || o.MaxFeeShare < 0 || o.MaxFeeShare > 1 {
+		return nil, fmt.Errorf("--settle.max-fee-share %v: want a share between 0 and 1", o.MaxFeeShare)
+	}
+	p := &SettlePolicy{Threshold: thr, MaxFeeShareBps: uint16(math.Round(o.MaxFeeShare * 10000)), Interval: o.Interval, AtShutdown: o.AtShutdown}
+	if err := p.Validate(); err != nil {
+		return nil, fmt.Errorf("--settle.*: %w", err)
+	}
+	return p, nil
+}
+
+// StoredSettlements lists the settlement history in the provider
+// database under dir (<data-dir>/provider) while no provider runs there.
+func StoredSettlements(ctx context.Context, dir string, limit int) ([]tequilapi.SettlementDTO, error) {
+	db, err := storage.Open(filepath.Join(dir, storage.FileName), storage.WithLockTimeout(time.Second))
+	if err != nil {
+		return nil, fmt.Errorf("provider database (no running service answered): %w", err)
+	}
+	defer db.Close()
+	h, err := NewSettlementHistory(ctx, db)
+	if err != nil {
+		return nil, err
+	}
+	return h.Settlements(ctx, limit)
+}
+
+// WriteSettlements prints list as a table (amounts in MYST, or wei).
+func WriteSettlements(w io.Writer, list []tequilapi.SettlementDTO, wei bool) error {
+	if len(list) == 0 {
+		_, err := fmt.Fprintln(w, "no settlements yet")
+		return err
+	}
+	amount := func(s string) string {
+		if v, ok := new(big.Int).SetString(s, 10); ok && !wei {
+			return money.FormatMYST(v)
+		}
+		return s
+	}
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "TIME\tTRIGGER\tSTATUS\tTRY\tAMOUNT\tFEES (HERMES+TX)\tBENEFICIARY\tTX / ERROR")
+	for _, s := range list {
+		detail := s.Tx
+		if s.Error != "" {
+			detail = s.Error
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t%s+%s\t%s\t%s\n", s.Time, s.Trigger, s.Status, s.Attempt, amount(s.Unsettled),
+			amount(s.HermesFee), amount(s.TransactorFee), s.Beneficiary, detail)
+	}
+	return tw.Flush()
 }

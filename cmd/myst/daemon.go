@@ -95,7 +95,7 @@ and send the token as "Authorization: Bearer <token>".`,
 	fs.StringVar(&s.opt.HermesURL, "provider.hermes-url", "http://127.0.0.1:4060", "hermes API of the served provider: https://..., or http:// to loopback")
 	fs.StringVar(&s.opt.TransactorURL, "provider.transactor", "", "transactor API registering and settling the served provider (no gas of its own; docs/transactor.md)")
 	s.tls.register(fs, "provider.hermes-")
-	s.settle.register(fs)
+	registerSettle(fs, &s.settle)
 	fs.StringVar(&s.opt.ExitMode, "exit.mode", "userspace", "exit mode of the served provider: userspace (no privileges) or kernel")
 	fs.StringSliceVar(&s.opt.Allow, "exit.allow", nil, "extra exit allow rules of the served provider, e.g. \"tcp:127.0.0.1/32 port 8080\"")
 	fs.StringVar(&s.opt.Advertise, "wg.advertise", "127.0.0.1", "address consumers reach the served provider's WireGuard port at")

@@ -97,12 +97,12 @@ func TestNetworkFlagSetsWhatItCovers(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := map[string]string{
-		"chain.rpc":           "https://rpc.example.org",
-		"discovery.chain-id":  "80002",
-		"p2p.bootstrap":       "/ip4/192.0.2.7/tcp/4001/p2p/QmNnooDu7bfjPFoTZYxMNLWUQJyrVwtbZg5gBMjTezGAJN",
-		"provider.hermes-url": "https://hermes.example.org",
-		"provider.hermes":     a.network.Hermes[0].Contract.Hex(),
-		publicAddrsOnlyFlag:   "true",
+		"chain.rpc":                 "https://rpc.example.org",
+		"discovery.chain-id":        "80002",
+		"p2p.bootstrap":             "/ip4/192.0.2.7/tcp/4001/p2p/QmNnooDu7bfjPFoTZYxMNLWUQJyrVwtbZg5gBMjTezGAJN",
+		"provider.hermes-url":       "https://hermes.example.org",
+		"provider.hermes":           a.network.Hermes[0].Contract.Hex(),
+		network.PublicAddrsOnlyFlag: "true",
 	}
 	for name, v := range want {
 		if got := flagValue(t, cmd, name); got != v {
@@ -193,15 +193,15 @@ func TestNetworkRefusesDevnetDefaults(t *testing.T) {
 	if _, _, err := resolveCmd(t, dd, "daemon", "--network", bad); err == nil || !strings.Contains(err.Error(), "deployment.faucet") {
 		t.Fatalf("faucet network off a dev chain: %v", err)
 	}
-	if got := flagValue(t, cmd, publicAddrsOnlyFlag); got != "true" {
-		t.Fatalf("service on a public network advertises private addresses (--%s %s)", publicAddrsOnlyFlag, got)
+	if got := flagValue(t, cmd, network.PublicAddrsOnlyFlag); got != "true" {
+		t.Fatalf("service on a public network advertises private addresses (--%s %s)", network.PublicAddrsOnlyFlag, got)
 	}
 	// A dev network over plain HTTP in namespaces: the hermes client is
 	// told to accept it (network.Decode allows that on dev chains only),
 	// and private addresses are advertised (the lab is private).
 	dev := writeNet(t, t.TempDir(), "lab.toml", devNetwork)
 	cmd, _, err = resolveCmd(t, dd, "service", "--network", dev, "--wg.advertise", "10.98.0.9")
-	if err != nil || flagValue(t, cmd, "hermes.insecure-http") != "true" || flagValue(t, cmd, "hermes.url") != "http://10.98.0.3:4060" || flagValue(t, cmd, publicAddrsOnlyFlag) != "false" {
+	if err != nil || flagValue(t, cmd, "hermes.insecure-http") != "true" || flagValue(t, cmd, "hermes.url") != "http://10.98.0.3:4060" || flagValue(t, cmd, network.PublicAddrsOnlyFlag) != "false" {
 		t.Fatalf("dev network service: %v", err)
 	}
 	// Commands that do not talk to a network have no --network.
@@ -209,7 +209,7 @@ func TestNetworkRefusesDevnetDefaults(t *testing.T) {
 		t.Fatal(err)
 	}
 	root, _ := newTestRoot()
-	if c, _, _ := root.Find([]string{"identity", "list"}); c.Flags().Lookup(networkFlag) != nil {
+	if c, _, _ := root.Find([]string{"identity", "list"}); c.Flags().Lookup(network.Flag) != nil {
 		t.Fatal("identity list takes --network")
 	}
 }
@@ -284,7 +284,7 @@ func TestPublicAddrsOnlyReachesTheDaemon(t *testing.T) {
 		f.chain.register(c.Flags())
 		f.disc.register(c.Flags())
 		if on {
-			if err := c.Flags().Set(publicAddrsOnlyFlag, "true"); err != nil {
+			if err := c.Flags().Set(network.PublicAddrsOnlyFlag, "true"); err != nil {
 				t.Fatal(err)
 			}
 		}
@@ -293,7 +293,7 @@ func TestPublicAddrsOnlyReachesTheDaemon(t *testing.T) {
 			t.Fatal(err)
 		}
 		if cfg.P2P.PublicAddrsOnly != on {
-			t.Fatalf("--%s=%v: daemon p2p PublicAddrsOnly %v", publicAddrsOnlyFlag, on, cfg.P2P.PublicAddrsOnly)
+			t.Fatalf("--%s=%v: daemon p2p PublicAddrsOnly %v", network.PublicAddrsOnlyFlag, on, cfg.P2P.PublicAddrsOnly)
 		}
 	}
 }

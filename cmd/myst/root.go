@@ -79,7 +79,7 @@ func newRootCmd(a *app) *cobra.Command {
 		newTunnelCmd(a),
 		newRelayCmd(a),
 	)
-	addNetworkFlag(root)
+	network.AddFlag(root)
 	return root
 }
 
@@ -114,7 +114,7 @@ func (a *app) setup(cmd *cobra.Command) error {
 	if err := config.Resolve(cmd, a.dataDir, nil); err != nil {
 		return err
 	}
-	if err := a.applyNetwork(cmd); err != nil {
+	if a.network, err = network.ApplyFlags(cmd, a.dataDir); err != nil {
 		return err
 	}
 	level, _ := fl.GetString("log-level")

@@ -13,6 +13,7 @@ import (
 	"github.com/openmyst/openmyst/buildinfo"
 	"github.com/openmyst/openmyst/chain"
 	"github.com/openmyst/openmyst/identity"
+	"github.com/openmyst/openmyst/network"
 	"github.com/openmyst/openmyst/node"
 	"github.com/openmyst/openmyst/p2p"
 	"github.com/openmyst/openmyst/tequilapi"
@@ -26,7 +27,7 @@ type serveFlags struct {
 	on     bool
 	opt    node.ServeOptions
 	tls    hermesTLSFlags
-	settle settleFlags
+	settle node.SettleOptions
 }
 
 // config is the provider configuration the flags describe (without
@@ -40,7 +41,7 @@ func (f *serveFlags) config() (node.ProviderConfig, error) {
 	if err != nil {
 		return cfg, err
 	}
-	if cfg.AutoSettle, err = f.settle.policy(); err != nil {
+	if cfg.AutoSettle, err = f.settle.Policy(); err != nil {
 		return cfg, err
 	}
 	return cfg, nil
@@ -140,7 +141,7 @@ GET /earnings and POST /settle.`,
 	fl.StringVar(&sf.opt.TransactorURL, "transactor", "", "transactor API that registers the identity and settles its earnings (the identity pays no gas; docs/transactor.md)")
 	sf.tls.register(fl, "hermes.")
 	fl.StringSliceVar(&bootstrap, "p2p.bootstrap", nil, "bootstrap peers: /ip4/.../tcp/PORT/p2p/PEERID, comma separated")
-	fl.BoolVar(&publicOnly, publicAddrsOnlyFlag, false, publicAddrsOnlyUsage)
+	fl.BoolVar(&publicOnly, network.PublicAddrsOnlyFlag, false, network.PublicAddrsOnlyUsage)
 	fl.StringSliceVar(&listen, "p2p.listen", []string{"/ip4/0.0.0.0/tcp/4001", "/ip4/0.0.0.0/udp/4001/quic-v1"}, "libp2p listen multiaddrs")
 	fl.StringVar(&sf.opt.ExitMode, "exit-mode", "userspace", "exit mode: userspace (gVisor netstack, no privileges) or kernel")
 	registerLocation(fl, &loc, "")
@@ -154,7 +155,7 @@ GET /earnings and POST /settle.`,
 	fl.BoolVar(&api, "service.api", true, "serve GET /sessions, GET /earnings and POST /settle on the Tequilapi address")
 	fl.DurationVar(&sf.opt.PayInterval, "payment.interval", 0, "invoice interval (default 30s)")
 	fl.DurationVar(&sf.opt.PayGrace, "payment.grace", 0, "how long an invoice may stay unpaid before the session ends (default 30s)")
-	sf.settle.register(fl)
+	registerSettle(fl, &sf.settle)
 	cmd.AddCommand(newServiceSettleCmd(a), newServiceSettlementsCmd(a))
 	return cmd
 }
