@@ -42,8 +42,8 @@ type room struct {
 // rooms is THE layering table. Lower layers never import higher ones; rooms
 // on the same layer never import each other.
 var rooms = []room{
-	{"base", 0, []string{"buildinfo", "config", "storage", "identity", "money", "payments", "ratelimit", "internal/testenv", "internal/strictjson", "internal/retry"},
-		"build info, configuration, node-local storage, keys and signatures, MYST amounts, promise/invoice values, rate limits, test capability checks, the strict JSON decoder, retry/backoff"},
+	{"base", 0, []string{"buildinfo", "config", "storage", "identity", "money", "payments", "ratelimit", "internal/testenv", "internal/strictjson", "internal/retry", "internal/atomicfile"},
+		"build info, configuration, node-local storage, keys and signatures, MYST amounts, promise/invoice values, rate limits, test capability checks, the strict JSON decoder, retry/backoff, atomic file writes"},
 	{"chain", 1, []string{"chain"},
 		"contract bindings, the chain client, the in-process dev chain"},
 	{"market", 2, []string{"market", "p2p", "discovery", "geoip", "quality"},
@@ -52,6 +52,8 @@ var rooms = []room{
 		"the WireGuard data plane (userspace and kernel), proxies, exit policy, the namespace and NAT labs"},
 	{"nat", 2, []string{"nat", "relay"},
 		"NAT traversal: port mapping; the relay role (STUN, TURN)"},
+	{"network", 2, []string{"network"},
+		"network definitions: one file naming a network's chain, contracts, hermes hubs, peers and servers"},
 	{"session", 3, []string{"session"},
 		"provider and consumer sessions, invoice tracking and paying, history"},
 	{"hermes", 3, []string{"hermes"},

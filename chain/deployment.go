@@ -5,9 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"path/filepath"
 
 	"github.com/ethereum/go-ethereum/common"
+
+	"github.com/openmyst/openmyst/internal/atomicfile"
 
 	"github.com/openmyst/openmyst/internal/strictjson"
 )
@@ -105,27 +106,24 @@ func (d Deployment) Save(path string) error {
 		return fmt.Errorf("chain: encode deployment: %w", err)
 	}
 	data = append(data, '\n')
-	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+	if err := atomicfile.Write(path, data, 0o600); err != nil {
 		return fmt.Errorf("chain: save deployment: %w", err)
-	}
-	f, err := os.CreateTemp(filepath.Dir(path), ".deployment-*.json")
-	if err != nil {
-		return fmt.Errorf("chain: save deployment: %w", err)
-	}
-	tmp := f.Name()
-	_, werr := f.Write(data)
-	if werr == nil {
-		werr = f.Sync()
-	}
-	if cerr := f.Close(); werr == nil {
-		werr = cerr
-	}
-	if werr == nil {
-		werr = os.Rename(tmp, path)
-	}
-	if werr != nil {
-		_ = os.Remove(tmp)
-		return fmt.Errorf("chain: save deployment %s: %w", path, werr)
 	}
 	return nil
+}
+
+// DevChainIDs are the chain ids of local development chains: 1337 (the
+// in-process dev chain, `myst chain dev`, geth --dev) and 31337 (Hardhat,
+// Anvil). Devnet shortcuts (the public dev keys, fast gossip timings,
+// plain-HTTP hermes URLs) are allowed on these chains only.
+var DevChainIDs = []uint64{1337, 31337}
+
+// IsDevChainID reports whether id is a local development chain's id.
+func IsDevChainID(id uint64) bool {
+	for _, d := range DevChainIDs {
+		if id == d {
+			return true
+		}
+	}
+	return false
 }

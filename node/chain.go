@@ -40,6 +40,9 @@ type ChainConfig struct {
 	RPC string
 	// Deployment is the contract deployment JSON file.
 	Deployment string
+	// Deployed is the contract deployment itself (from a network
+	// definition); when set, Deployment is not read.
+	Deployed *chain.Deployment
 	// TransactorKeyFile holds the hex private key paying gas (optional).
 	TransactorKeyFile string
 	// Hermes is the hermes contract of the channels (zero: the
@@ -70,9 +73,9 @@ func OpenChain(ctx context.Context, cfg ChainConfig) (*Chain, error) {
 	if log == nil {
 		log = slog.Default()
 	}
-	dep, err := chain.LoadDeployment(cfg.Deployment)
+	dep, err := cfg.deployment()
 	if err != nil {
-		return nil, fmt.Errorf("%w (start `myst chain dev` or pass --chain.deployment)", err)
+		return nil, err
 	}
 	h := cfg.Hermes
 	if h == (common.Address{}) {
@@ -109,16 +112,52 @@ func OpenChain(ctx context.Context, cfg ChainConfig) (*Chain, error) {
 	return &Chain{Client: c, Hermes: h, eth: eth}, nil
 }
 
+// deployment is cfg.Deployed, else the Deployment file.
+func (cfg ChainConfig) deployment() (chain.Deployment, error) {
+	if cfg.Deployed != nil {
+		if err := cfg.Deployed.Validate(); err != nil {
+			return chain.Deployment{}, err
+		}
+		return *cfg.Deployed, nil
+	}
+	dep, err := chain.LoadDeployment(cfg.Deployment)
+	if err != nil {
+		return dep, fmt.Errorf("%w (start `myst chain dev`, pass --chain.deployment or --network)", err)
+	}
+	return dep, nil
+}
+
 // TransactorKey is the key paying gas: the key file, the dev transactor on
-// dev deployments, or nil (read-only).
+// dev deployments, or nil (read-only). The dev keys are public: a
+// deployment asking for them (faucet) on a chain that is not a dev chain
+// (chain.IsDevChainID) is refused.
 func TransactorKey(file string, dep chain.Deployment) (*ecdsa.PrivateKey, error) {
 	switch {
 	case file != "":
 		return ReadKeyFile(file)
 	case dep.Faucet:
+		if err := DevKeysAllowed(dep); err != nil {
+			return nil, err
+		}
 		return devchain.DevKey(devchain.TransactorAccount), nil
 	}
 	return nil, nil
+}
+
+// ErrDevKeysRefused is returned when the public dev keys would sign for a
+// chain that is not a dev chain.
+var ErrDevKeysRefused = errors.New("refusing the public dev keys")
+
+// DevKeysAllowed says whether the public dev keys (devchain.DevKey) may
+// sign for dep: only on a dev deployment (faucet) of a dev chain.
+func DevKeysAllowed(dep chain.Deployment) error {
+	if !dep.Faucet {
+		return fmt.Errorf("%w: the deployment on chain %d is not a dev deployment (no faucet); pass a key of your own", ErrDevKeysRefused, dep.ChainID)
+	}
+	if !chain.IsDevChainID(dep.ChainID) {
+		return fmt.Errorf("%w: chain %d is not a dev chain (%v), whatever its deployment says; pass a key of your own (--chain.transactor-key-file, --hermes.operator)", ErrDevKeysRefused, dep.ChainID, chain.DevChainIDs)
+	}
+	return nil
 }
 
 // ReadKeyFile reads a hex private key (the account paying gas). The key is
@@ -242,4 +281,18 @@ func DeployContracts(ctx context.Context, cfg DeployConfig) (chain.Deployment, e
 		return dep, err
 	}
 	return dep, dep.Save(cfg.Out)
+}
+
+// devHeartbeat is the GossipSub heartbeat on dev chains: proposals spread
+// within a fraction of a second, so devnets and tests need no waiting.
+const devHeartbeat = 200 * time.Millisecond
+
+// GossipHeartbeat is the GossipSub heartbeat for the proposals of chain
+// chainID: devHeartbeat on dev chains (chain.IsDevChainID), else 0, which
+// keeps libp2p's production default (1 s) and its bandwidth.
+func GossipHeartbeat(chainID uint64) time.Duration {
+	if chain.IsDevChainID(chainID) {
+		return devHeartbeat
+	}
+	return 0
 }

@@ -212,7 +212,7 @@ func (c *Consumer) startP2P(ctx context.Context, chainID uint64, log *slog.Logge
 		return err
 	}
 	*closers = append(*closers, func() { _ = c.P2P.Close() })
-	if c.Discovery, c.Trust, err = startDiscovery(c.P2P.Host, discovery.Config{ValidatorConfig: discovery.ValidatorConfig{ChainID: chainID}, HeartbeatInterval: 200 * time.Millisecond, Log: log}, cfg.DataDir,
+	if c.Discovery, c.Trust, err = startDiscovery(c.P2P.Host, discovery.Config{ValidatorConfig: discovery.ValidatorConfig{ChainID: chainID}, HeartbeatInterval: GossipHeartbeat(chainID), Log: log}, cfg.DataDir,
 		newChainBacking(func(context.Context) (*chain.Client, error) { return cfg.Chain, nil })); err != nil {
 		return err
 	}

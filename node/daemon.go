@@ -70,6 +70,9 @@ type NetworkConfig struct {
 	Bootstrap []peer.AddrInfo
 	// NAT turns on port mapping, AutoNAT, hole punching and relays.
 	NAT bool
+	// PublicAddrsOnly advertises only addresses usable from elsewhere on
+	// the internet (p2p.Config.PublicAddrsOnly); off for loopback devnets.
+	PublicAddrsOnly bool
 	// Bootstrapper serves joiners: circuit relay and peer exchange.
 	Bootstrapper bool
 	// ChainID is the chain whose proposals are gossiped.
@@ -320,14 +323,15 @@ func startNetwork(ctx context.Context, n *DaemonNode) (func(context.Context) err
 	}
 	node, err := p2p.New(p2p.Config{
 		Key: key, ListenAddrs: cfg.ListenAddrs, Bootstrap: cfg.Bootstrap, DHTMode: p2p.DHTServer,
-		NAT: cfg.NAT, RelayService: cfg.Bootstrapper, Log: log,
+		NAT: cfg.NAT, PublicAddrsOnly: cfg.PublicAddrsOnly, RelayService: cfg.Bootstrapper, Log: log,
 	})
 	if err != nil {
 		return nil, err
 	}
 	svc, trust, err := startDiscovery(node.Host, discovery.Config{
-		ValidatorConfig: discovery.ValidatorConfig{ChainID: cfg.ChainID},
-		Log:             log, Bootstrapper: cfg.Bootstrapper,
+		ValidatorConfig:   discovery.ValidatorConfig{ChainID: cfg.ChainID},
+		HeartbeatInterval: GossipHeartbeat(cfg.ChainID),
+		Log:               log, Bootstrapper: cfg.Bootstrapper,
 	}, n.Config.DataDir, newChainBacking(func(ctx context.Context) (*chain.Client, error) {
 		cl, _, err := n.Chain.Client(ctx)
 		return cl, err
@@ -519,6 +523,7 @@ func startDaemonProvider(ctx context.Context, n *DaemonNode) (func(context.Conte
 		return nil, err
 	}
 	n.API.Add(tequilapi.EarningsRoutes(svc, n.Log)...)
+	n.API.Add(tequilapi.SettlementRoutes(svc, n.Log)...)
 	n.providerSvc = svc
 	return func(context.Context) error {
 		defer closeDB()

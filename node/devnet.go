@@ -21,6 +21,7 @@ import (
 	"github.com/openmyst/openmyst/market"
 	"github.com/openmyst/openmyst/money"
 	"github.com/openmyst/openmyst/nat/ice"
+	"github.com/openmyst/openmyst/network"
 	"github.com/openmyst/openmyst/p2p"
 	"github.com/openmyst/openmyst/relay"
 	"github.com/openmyst/openmyst/transactor"
@@ -203,7 +204,7 @@ func StartDevnet(ctx context.Context, cfg DevnetConfig) (_ *Devnet, err error) {
 	if d.Boot, err = p2p.New(p2p.Config{ListenAddrs: []string{"/ip4/127.0.0.1/tcp/0"}, DHTMode: p2p.DHTServer, Log: log}); err != nil {
 		return nil, err
 	}
-	if d.bootDisc, d.bootTrust, err = startDiscovery(d.Boot.Host, discovery.Config{ValidatorConfig: discovery.ValidatorConfig{ChainID: dep.ChainID}, Bootstrapper: true, HeartbeatInterval: 200 * time.Millisecond, Log: log}, filepath.Join(d.DataDir, "bootstrap"),
+	if d.bootDisc, d.bootTrust, err = startDiscovery(d.Boot.Host, discovery.Config{ValidatorConfig: discovery.ValidatorConfig{ChainID: dep.ChainID}, Bootstrapper: true, HeartbeatInterval: GossipHeartbeat(dep.ChainID), Log: log}, filepath.Join(d.DataDir, "bootstrap"),
 		newChainBacking(func(context.Context) (*chain.Client, error) { return d.Client, nil })); err != nil {
 		return nil, err
 	}
@@ -290,6 +291,29 @@ func (d *Devnet) RestartProvider(ctx context.Context, i int) (*Provider, error) 
 // DeploymentPath is where the devnet wrote its contract deployment (for
 // --chain.deployment).
 func (d *Devnet) DeploymentPath() string { return filepath.Join(d.DataDir, "chain", "deployment.json") }
+
+// NetworkName is the name of the network definition a devnet writes.
+const NetworkName = "devnet"
+
+// Network is the devnet's network definition: its chain, deployment,
+// hermes and bootstrap peer, for processes that join it (--network).
+func (d *Devnet) Network() *network.Network {
+	dep := d.Chain.Deployment()
+	zero := uint64(0)
+	return &network.Network{
+		Name: NetworkName, ChainID: dep.ChainID, RPC: []string{d.Chain.URL()}, Confirmations: &zero,
+		Deployment: dep,
+		Hermes:     []network.Hermes{{URL: d.Hermes.URL(), Operator: dep.HermesOperator, Contract: dep.Hermes}},
+		Bootstrap:  d.BootstrapAddrs(),
+	}
+}
+
+// WriteNetwork saves Network to <DataDir>/networks/devnet.toml and
+// returns the path.
+func (d *Devnet) WriteNetwork() (string, error) {
+	path := network.PathOf(d.DataDir, NetworkName)
+	return path, d.Network().Save(path)
+}
 
 // BootstrapAddrs are the bootstrap peer's multiaddrs (for --p2p.bootstrap).
 func (d *Devnet) BootstrapAddrs() []string { return d.Boot.Multiaddrs() }

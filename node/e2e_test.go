@@ -14,6 +14,7 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"os"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -621,13 +622,7 @@ func testPaidSession(t *testing.T, ctx context.Context, d *Devnet, c *Consumer, 
 	if earn.Earned.Cmp(paid) != 0 {
 		t.Fatalf("hermes earned %s for the provider, consumer paid %s", earn.Earned, paid)
 	}
-	s, err := prov.Settle(ctx)
-	if err != nil {
-		t.Fatalf("provider settlement: %v", err)
-	}
-	if s.Amount.Cmp(paid) != 0 {
-		t.Fatalf("settled %s, want %s", s.Amount, paid)
-	}
+	s := testAutoSettle(t, ctx, prov, paid)
 	if _, err := prov.Settle(ctx); !errors.Is(err, ErrNothingToSettle) {
 		t.Fatalf("second settle: %v, want ErrNothingToSettle", err)
 	}
@@ -673,6 +668,45 @@ func testPaidSession(t *testing.T, ctx context.Context, d *Devnet, c *Consumer, 
 	}
 	t.Logf("paid %s wei for %d bytes in %d invoices; provider got %s, hermes fee %s, transactor fees %s, settlement tx %s",
 		paid, e.Bytes, conn.PayerStats().Invoices, providerGot, hermesFee, transactorGot, s.Tx.Hex())
+}
+
+// testAutoSettle: the auto-settlement policy against the real chain and
+// hermes. It refuses below the threshold and above the fee share (nothing
+// recorded), then settles everything, recording the attempt durably with
+// its fees and beneficiary.
+func testAutoSettle(t *testing.T, ctx context.Context, prov *Provider, paid *big.Int) Settlement {
+	t.Helper()
+	st := prov.settler()
+	high := SettlePolicy{Threshold: new(big.Int).Add(paid, big.NewInt(1)), MaxFeeShareBps: 10000, Interval: time.Second}
+	if ok, why, err := st.AutoSettleOnce(ctx, prov.Settlements, high, TriggerAuto); err != nil || ok || !strings.Contains(why, "below the threshold") {
+		t.Fatalf("above the earnings threshold: settled %v (%q, %v)", ok, why, err)
+	}
+	stingy := SettlePolicy{Threshold: big.NewInt(1), MaxFeeShareBps: 0, Interval: time.Second}
+	if ok, why, err := st.AutoSettleOnce(ctx, prov.Settlements, stingy, TriggerAuto); err != nil || ok || !strings.Contains(why, "more than 0 bps") {
+		t.Fatalf("fees above a 0 bps share: settled %v (%q, %v)", ok, why, err)
+	}
+	if h, err := prov.SettlementHistory(ctx, 0); err != nil || len(h) != 0 {
+		t.Fatalf("history after two skipped checks: %+v %v", h, err)
+	}
+	pol := SettlePolicy{Threshold: big.NewInt(1), MaxFeeShareBps: 5000, Interval: time.Second}
+	if ok, why, err := st.AutoSettleOnce(ctx, prov.Settlements, pol, TriggerAuto); err != nil || !ok {
+		t.Fatalf("auto-settlement: settled %v (%q, %v)", ok, why, err)
+	}
+	h, err := prov.SettlementHistory(ctx, 0)
+	if err != nil || len(h) != 1 {
+		t.Fatalf("history %+v %v, want one record", h, err)
+	}
+	terms, err := prov.cfg.Chain.HermesTerms(ctx, prov.cfg.Hermes)
+	if err != nil {
+		t.Fatal(err)
+	}
+	hermesFee := new(big.Int).Div(new(big.Int).Mul(paid, big.NewInt(int64(terms.FeeBps))), big.NewInt(10000))
+	r := h[0]
+	if r.Status != StatusSettled || r.Trigger != TriggerAuto || r.Attempt != 1 || r.Amount != paid.String() || r.Unsettled != paid.String() ||
+		r.HermesFee != hermesFee.String() || r.TransactorFee != e2eProviderFee.String() || r.Beneficiary != prov.Address().Hex() || len(r.Tx) != 66 || r.Error != "" {
+		t.Fatalf("history record %+v, want settled %s (hermes fee %s, transactor fee %s) to %s", r, paid, hermesFee, e2eProviderFee, prov.Address().Hex())
+	}
+	return Settlement{Tx: common.HexToHash(r.Tx), Amount: paid}
 }
 
 func isPeerEnded(err error) bool { return errors.Is(err, paystream.ErrPeerEnded) }

@@ -55,7 +55,7 @@ func (o HermesOptions) Config(c *Chain, operator identity.Signer) (HermesConfig,
 			return cfg, err
 		}
 	}
-	if cfg.Confirmations, err = ConfirmationsFor(o.Confirmations, c.Client.Deployment().Faucet); err != nil {
+	if cfg.Confirmations, err = ConfirmationsFor(o.Confirmations, DevKeysAllowed(c.Client.Deployment()) == nil); err != nil {
 		return cfg, err
 	}
 	if cfg.MaxUnrevealed == 0 {
@@ -98,8 +98,8 @@ func parseWei(flag, s string, zeroOK bool) (*big.Int, error) {
 // HermesDevOperator is the operator of a dev deployment's hermes, whose
 // key is public; outside dev deployments it is an error to have none.
 func HermesDevOperator(c *Chain) (identity.Signer, error) {
-	if !c.Client.Deployment().Faucet {
-		return nil, errors.New("--hermes.operator is required outside dev deployments")
+	if err := DevKeysAllowed(c.Client.Deployment()); err != nil {
+		return nil, fmt.Errorf("--hermes.operator is required outside dev chains: %w", err)
 	}
 	return identity.NewKeySigner(devchain.DevKey(devchain.HermesAccount)), nil
 }

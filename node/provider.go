@@ -65,6 +65,9 @@ type Payment struct {
 type ProviderConfig struct {
 	// DataDir holds the node database and the p2p key.
 	DataDir string
+	// AutoSettle, when set, settles the hermes earnings on its own
+	// (periodically and at shutdown, see SettlePolicy); nil: by hand only.
+	AutoSettle *SettlePolicy
 	// Signer is the provider identity.
 	Signer identity.Signer
 	// Chain is the chain client (its transactor registers and settles).
@@ -84,6 +87,9 @@ type ProviderConfig struct {
 	ListenAddrs []string
 	// NAT turns on libp2p NAT traversal.
 	NAT bool
+	// PublicAddrsOnly advertises only addresses usable from elsewhere on
+	// the internet (p2p.Config.PublicAddrsOnly); off for loopback devnets.
+	PublicAddrsOnly bool
 	// P2P and Discovery, when both set, are the node's running libp2p
 	// host and discovery service: the provider shares them (one host, one
 	// peer id per node; Bootstrap, ListenAddrs and NAT are then ignored)
@@ -136,14 +142,16 @@ type ProviderConfig struct {
 
 // Provider is a running provider node.
 type Provider struct {
-	cfg       ProviderConfig
-	log       *slog.Logger
-	DB        *storage.DB
-	History   *session.History
-	Pay       *paystore.Store
-	P2P       *p2p.Node
-	Discovery *discovery.Service
-	Exit      tunnel.Exit
+	cfg     ProviderConfig
+	log     *slog.Logger
+	DB      *storage.DB
+	History *session.History
+	Pay     *paystore.Store
+	// Settlements is the durable history of settlement attempts.
+	Settlements *SettlementHistory
+	P2P         *p2p.Node
+	Discovery   *discovery.Service
+	Exit        tunnel.Exit
 	// ExitPolicy is the exit's policy; feed the node's public or mapped
 	// addresses to its SetExtraDenied as reachability learns them.
 	ExitPolicy *tunnel.ExitPolicy
@@ -224,6 +232,14 @@ func StartProvider(ctx context.Context, cfg ProviderConfig) (_ *Provider, err er
 	closers = append(closers, func() { _ = p.DB.Close() })
 	p.History = session.NewHistory(p.DB)
 	p.Pay = paystore.New(p.DB)
+	if cfg.AutoSettle != nil {
+		if err := cfg.AutoSettle.Validate(); err != nil {
+			return nil, err
+		}
+	}
+	if p.Settlements, err = NewSettlementHistory(ctx, p.DB); err != nil {
+		return nil, err
+	}
 	if p.hashlocks, err = hclient.NewStorageHashlocks(ctx, p.DB); err != nil {
 		return nil, err
 	}
@@ -336,6 +352,13 @@ func StartProvider(ctx context.Context, cfg ProviderConfig) (_ *Provider, err er
 			log.Error("node: announcer stopped", "err", err)
 		}
 	}()
+	if pol := cfg.AutoSettle; pol != nil {
+		p.wg.Add(1)
+		go func() {
+			defer p.wg.Done()
+			runAutoSettle(rctx, p.settler(), p.Settlements, *pol, log)
+		}()
+	}
 	return p, nil
 }
 
@@ -346,11 +369,11 @@ func (p *Provider) startP2P(ctx context.Context, chainID uint64, closers *[]func
 	if err != nil {
 		return err
 	}
-	if p.P2P, err = p2p.New(p2p.Config{Key: key, ListenAddrs: cfg.ListenAddrs, Bootstrap: cfg.Bootstrap, DHTMode: p2p.DHTServer, NAT: cfg.NAT, Log: p.log}); err != nil {
+	if p.P2P, err = p2p.New(p2p.Config{Key: key, ListenAddrs: cfg.ListenAddrs, Bootstrap: cfg.Bootstrap, DHTMode: p2p.DHTServer, NAT: cfg.NAT, PublicAddrsOnly: cfg.PublicAddrsOnly, Log: p.log}); err != nil {
 		return err
 	}
 	*closers = append(*closers, func() { _ = p.P2P.Close() })
-	if p.Discovery, p.trust, err = startDiscovery(p.P2P.Host, discovery.Config{ValidatorConfig: discovery.ValidatorConfig{ChainID: chainID}, HeartbeatInterval: 200 * time.Millisecond, Log: p.log}, cfg.DataDir,
+	if p.Discovery, p.trust, err = startDiscovery(p.P2P.Host, discovery.Config{ValidatorConfig: discovery.ValidatorConfig{ChainID: chainID}, HeartbeatInterval: GossipHeartbeat(chainID), Log: p.log}, cfg.DataDir,
 		newChainBacking(func(context.Context) (*chain.Client, error) { return cfg.Chain, nil })); err != nil {
 		return err
 	}
@@ -406,6 +429,19 @@ func (p *Provider) Close() error {
 	_ = p.Sessions.Close()
 	p.cancel()
 	p.wg.Wait()
+	if pol := p.cfg.AutoSettle; pol != nil && pol.AtShutdown {
+		ctx, cancel := context.WithTimeout(context.Background(), shutdownSettleTimeout)
+		settled, why, err := p.settler().AutoSettleOnce(ctx, p.Settlements, *pol, TriggerShutdown)
+		cancel()
+		switch {
+		case err != nil:
+			p.log.Warn("node: settlement at shutdown failed", "err", err)
+		case settled:
+			p.log.Info("node: settled provider earnings at shutdown")
+		default:
+			p.log.Info("node: no settlement at shutdown", "reason", why)
+		}
+	}
 	if p.ownP2P {
 		_ = p.trust.Close()
 		_ = p.Discovery.Close()
@@ -465,7 +501,15 @@ func (p *Provider) settler() *Settler {
 func (p *Provider) Earnings(ctx context.Context) (Earnings, error) { return p.settler().Earnings(ctx) }
 
 // Settle settles the latest hermes promise on chain (see Settler.Settle).
-func (p *Provider) Settle(ctx context.Context) (Settlement, error) { return p.settler().Settle(ctx) }
+func (p *Provider) Settle(ctx context.Context) (Settlement, error) {
+	return p.settler().SettleRecorded(ctx, p.Settlements, TriggerManual)
+}
+
+// SettlementHistory lists the provider's settlement attempts, newest
+// first (limit <= 0: all).
+func (p *Provider) SettlementHistory(ctx context.Context, limit int) ([]SettlementRecord, error) {
+	return p.Settlements.List(ctx, limit)
+}
 
 // Earnings reads the provider's earnings from the hermes and the chain.
 func (p *Settler) Earnings(ctx context.Context) (Earnings, error) {

@@ -149,7 +149,8 @@ func (s *ProviderService) Settle(ctx context.Context) (tequilapi.SettleDTO, erro
 }
 
 // ServiceAPI is the Tequilapi of a standalone provider (`myst service
-// --service.api`): GET /sessions, GET /earnings and POST /settle of svc.
+// --service.api`): GET /sessions, GET /earnings, POST /settle and GET
+// /settlements of svc.
 func ServiceAPI(cfg tequilapi.Config, show func(password string), svc *ProviderService) (*tequilapi.Server, error) {
 	srv, err := NewAPI(cfg, show)
 	if err != nil {
@@ -157,6 +158,7 @@ func ServiceAPI(cfg tequilapi.Config, show func(password string), svc *ProviderS
 	}
 	srv.Add(tequilapi.SessionRoutes(HistoryAPI{History: func() *session.History { return svc.Provider().History }}, cfg.Log)...)
 	srv.Add(tequilapi.EarningsRoutes(svc, cfg.Log)...)
+	srv.Add(tequilapi.SettlementRoutes(svc, cfg.Log)...)
 	return srv, nil
 }
 
@@ -188,6 +190,10 @@ func SettleStoredVia(ctx context.Context, dir string, c *Chain, hermesURL string
 	if err != nil {
 		return e, Settlement{}, err
 	}
-	res, err := st.Settle(ctx)
+	hist, err := NewSettlementHistory(ctx, db)
+	if err != nil {
+		return e, Settlement{}, err
+	}
+	res, err := st.SettleRecorded(ctx, hist, TriggerManual)
 	return e, res, err
 }

@@ -45,13 +45,12 @@ func (f daemonChainFlags) config(a *app) (node.ChainConfig, error) {
 }
 
 // chainConfig is the chain source of --chain.rpc, --chain.deployment
-// (default <data-dir>/chain/deployment.json), the transactor key file and
+// (default: the --network's deployment, else
+// <data-dir>/chain/deployment.json), the transactor key file and
 // the hermes flag named hermesFlag.
 func (a *app) chainConfig(rpc, deployment, keyFile, hermes, hermesFlag string) (node.ChainConfig, error) {
-	cfg := node.ChainConfig{RPC: rpc, Deployment: deployment, TransactorKeyFile: keyFile, Log: a.log}
-	if cfg.Deployment == "" {
-		cfg.Deployment = a.defaultDeploymentPath()
-	}
+	cfg := node.ChainConfig{RPC: rpc, TransactorKeyFile: keyFile, Log: a.log}
+	a.chainDeployment(&cfg, deployment)
 	if hermes != "" {
 		h, err := identity.ParseAddress(hermes)
 		if err != nil {
@@ -96,6 +95,7 @@ and send the token as "Authorization: Bearer <token>".`,
 	fs.StringVar(&s.opt.HermesURL, "provider.hermes-url", "http://127.0.0.1:4060", "hermes API of the served provider: https://..., or http:// to loopback")
 	fs.StringVar(&s.opt.TransactorURL, "provider.transactor", "", "transactor API registering and settling the served provider (no gas of its own; docs/transactor.md)")
 	s.tls.register(fs, "provider.hermes-")
+	registerSettle(fs, &s.settle)
 	fs.StringVar(&s.opt.ExitMode, "exit.mode", "userspace", "exit mode of the served provider: userspace (no privileges) or kernel")
 	fs.StringSliceVar(&s.opt.Allow, "exit.allow", nil, "extra exit allow rules of the served provider, e.g. \"tcp:127.0.0.1/32 port 8080\"")
 	fs.StringVar(&s.opt.Advertise, "wg.advertise", "127.0.0.1", "address consumers reach the served provider's WireGuard port at")
@@ -134,6 +134,7 @@ func (f *daemonFlags) config(a *app, cmd *cobra.Command) (node.DaemonConfig, err
 		return cfg, err
 	}
 	cfg.P2P.ListenAddrs, cfg.P2P.NAT, cfg.P2P.Bootstrapper, cfg.P2P.ChainID = d.p2p.listen, d.p2p.nat, d.bootstrapper, d.p2p.chainID
+	cfg.P2P.PublicAddrsOnly = d.p2p.publicOnly
 	prov := &cfg.Provider
 	if prov.Identity, err = identityRef(d.identity, d.passFile); err != nil {
 		return cfg, fmt.Errorf("--provider.identity: %w", err)

@@ -44,6 +44,8 @@ contracts deployed, a hermes, a bootstrap peer, three providers in userspace
 mode (DE and US paid nodes and a free NL test node) and a consumer identity
 funded from the dev faucet. Prints how to use it and runs until interrupted.
 State lives in a temp dir (removed on exit) unless --data-dir is given.
+The network's definition is written to <data-dir>/networks/devnet.toml:
+other processes join with --network <that file> (or MYST_NETWORK).
 
 The dev keys are public (dev chains only).`,
 		Args: cobra.NoArgs,
@@ -58,6 +60,10 @@ The dev keys are public (dev chains only).`,
 				return err
 			}
 			defer d.Close()
+			netFile, err := d.WriteNetwork()
+			if err != nil {
+				return err
+			}
 			dep := d.Chain.Deployment()
 			boot := strings.Join(d.BootstrapAddrs(), ",")
 			fmt.Fprintf(out, `
@@ -76,12 +82,14 @@ devnet running (Ctrl-C to stop)
 					pr.Location.IPType, pr.Price.PerHour.MYST(), pr.Price.PerGiB.MYST(), p.P2P.ID())
 			}
 			fmt.Fprintf(out, `
-use it:
-  myst proposals --p2p.bootstrap %s
-  myst account balance --chain.rpc %s --chain.deployment %s --identity %s
+use it from other processes (network file %s; each node its own --data-dir):
+  myst proposals --network %s
+  myst account balance --network %s --identity %s
+  myst daemon --network %s --data-dir DIR        (or MYST_NETWORK=%s)
+  myst service --network %s --data-dir DIR --wg.advertise 127.0.0.1 --location.country DE
   curl %s/v1/providers/<provider>
   myst demo            (a whole paid session on its own devnet)
-`, boot, d.Chain.URL(), d.DeploymentPath(), d.ConsumerSigner.Address().Hex(), d.Hermes.URL())
+`, netFile, netFile, netFile, d.ConsumerSigner.Address().Hex(), netFile, netFile, netFile, d.Hermes.URL())
 			<-ctx.Done()
 			fmt.Fprintln(out, "stopping devnet")
 			return nil

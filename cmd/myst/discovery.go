@@ -5,6 +5,7 @@ import (
 
 	"github.com/spf13/pflag"
 
+	"github.com/openmyst/openmyst/network"
 	"github.com/openmyst/openmyst/node"
 	"github.com/openmyst/openmyst/p2p"
 )
@@ -26,6 +27,7 @@ type discoveryFlags struct {
 func (f *discoveryFlags) register(fs *pflag.FlagSet) {
 	f.p2p.register(fs, p2p.DefaultListenAddrs)
 	fs.BoolVar(&f.p2p.nat, "p2p.nat", true, "NAT traversal: port mapping, AutoNAT, hole punching, relays")
+	fs.BoolVar(&f.p2p.publicOnly, network.PublicAddrsOnlyFlag, false, network.PublicAddrsOnlyUsage)
 	fs.BoolVar(&f.bootstrapper, "p2p.bootstrapper", false, "serve as a bootstrap node: circuit relay and peer exchange for joiners")
 	fs.BoolVar(&f.announce, "provider.announce", false, "announce a wireguard proposal for --provider.identity")
 	fs.StringVar(&f.identity, "provider.identity", "", "provider identity (0x...; default: the default identity)")

@@ -22,6 +22,8 @@ type p2pFlags struct {
 	bootstrap []string
 	nat       bool
 	chainID   uint64
+	// publicOnly advertises only public and circuit addresses.
+	publicOnly bool
 }
 
 func (f *p2pFlags) register(fs *pflag.FlagSet, listenDefault []string) {

@@ -10,6 +10,7 @@ import (
 
 	"github.com/openmyst/openmyst/buildinfo"
 	"github.com/openmyst/openmyst/config"
+	"github.com/openmyst/openmyst/network"
 	"github.com/openmyst/openmyst/tequilapi"
 )
 
@@ -24,6 +25,8 @@ type app struct {
 	tequilapiPort    int
 	// lightScrypt makes new keys use weak scrypt parameters (tests, devnet).
 	lightScrypt bool
+	// network is the network definition --network named (nil: none).
+	network *network.Network
 }
 
 func defaultDataDir() string {
@@ -76,6 +79,7 @@ func newRootCmd(a *app) *cobra.Command {
 		newTunnelCmd(a),
 		newRelayCmd(a),
 	)
+	network.AddFlag(root)
 	return root
 }
 
@@ -108,6 +112,9 @@ func (a *app) setup(cmd *cobra.Command) error {
 	}
 	a.dataDir = abs
 	if err := config.Resolve(cmd, a.dataDir, nil); err != nil {
+		return err
+	}
+	if a.network, err = network.ApplyFlags(cmd, a.dataDir); err != nil {
 		return err
 	}
 	level, _ := fl.GetString("log-level")

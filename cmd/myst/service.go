@@ -13,6 +13,7 @@ import (
 	"github.com/openmyst/openmyst/buildinfo"
 	"github.com/openmyst/openmyst/chain"
 	"github.com/openmyst/openmyst/identity"
+	"github.com/openmyst/openmyst/network"
 	"github.com/openmyst/openmyst/node"
 	"github.com/openmyst/openmyst/p2p"
 	"github.com/openmyst/openmyst/tequilapi"
@@ -23,9 +24,10 @@ import (
 // and `myst daemon --provider.serve` (each declares them under its own
 // names).
 type serveFlags struct {
-	on  bool
-	opt node.ServeOptions
-	tls hermesTLSFlags
+	on     bool
+	opt    node.ServeOptions
+	tls    hermesTLSFlags
+	settle node.SettleOptions
 }
 
 // config is the provider configuration the flags describe (without
@@ -35,7 +37,14 @@ func (f *serveFlags) config() (node.ProviderConfig, error) {
 	if f.opt.HermesTLS, err = f.tls.load(); err != nil {
 		return node.ProviderConfig{}, err
 	}
-	return f.opt.Config()
+	cfg, err := f.opt.Config()
+	if err != nil {
+		return cfg, err
+	}
+	if cfg.AutoSettle, err = f.settle.Policy(); err != nil {
+		return cfg, err
+	}
+	return cfg, nil
 }
 
 func newServiceCmd(a *app) *cobra.Command {
@@ -43,6 +52,7 @@ func newServiceCmd(a *app) *cobra.Command {
 	var (
 		sf                serveFlags
 		bootstrap, listen []string
+		publicOnly        bool
 		loc               node.LocationOptions
 		api               bool
 	)
@@ -86,7 +96,7 @@ GET /earnings and POST /settle.`,
 			defer closeDB()
 			return f.withSigner(cmd, s.id, func(signer identity.Signer) error {
 				pc.DataDir, pc.Signer, pc.ListenAddrs, pc.NAT, pc.Locator = filepath.Join(a.dataDir, "provider"), signer, listen, true, locator
-				pc.Progress, pc.Log = func(m string) { fmt.Fprintln(out, m) }, a.log
+				pc.Progress, pc.Log, pc.PublicAddrsOnly = func(m string) { fmt.Fprintln(out, m) }, a.log, publicOnly
 				svc, err := node.ServeProvider(ctx, node.ServeConfig{Provider: pc, Chain: func(context.Context) (*chain.Client, common.Address, error) {
 					return s.Client, s.Hermes, nil
 				}})
@@ -117,7 +127,7 @@ GET /earnings and POST /settle.`,
 				if err != nil {
 					return err
 				}
-				fmt.Fprintf(out, "tequilapi: http://%s (GET /sessions, GET /earnings, POST /settle)\n", ln.Addr())
+				fmt.Fprintf(out, "tequilapi: http://%s (GET /sessions, GET /earnings, POST /settle, GET /settlements)\n", ln.Addr())
 				return srv.Serve(ctx, ln)
 			})
 		},
@@ -131,6 +141,7 @@ GET /earnings and POST /settle.`,
 	fl.StringVar(&sf.opt.TransactorURL, "transactor", "", "transactor API that registers the identity and settles its earnings (the identity pays no gas; docs/transactor.md)")
 	sf.tls.register(fl, "hermes.")
 	fl.StringSliceVar(&bootstrap, "p2p.bootstrap", nil, "bootstrap peers: /ip4/.../tcp/PORT/p2p/PEERID, comma separated")
+	fl.BoolVar(&publicOnly, network.PublicAddrsOnlyFlag, false, network.PublicAddrsOnlyUsage)
 	fl.StringSliceVar(&listen, "p2p.listen", []string{"/ip4/0.0.0.0/tcp/4001", "/ip4/0.0.0.0/udp/4001/quic-v1"}, "libp2p listen multiaddrs")
 	fl.StringVar(&sf.opt.ExitMode, "exit-mode", "userspace", "exit mode: userspace (gVisor netstack, no privileges) or kernel")
 	registerLocation(fl, &loc, "")
@@ -144,7 +155,8 @@ GET /earnings and POST /settle.`,
 	fl.BoolVar(&api, "service.api", true, "serve GET /sessions, GET /earnings and POST /settle on the Tequilapi address")
 	fl.DurationVar(&sf.opt.PayInterval, "payment.interval", 0, "invoice interval (default 30s)")
 	fl.DurationVar(&sf.opt.PayGrace, "payment.grace", 0, "how long an invoice may stay unpaid before the session ends (default 30s)")
-	cmd.AddCommand(newServiceSettleCmd(a))
+	registerSettle(fl, &sf.settle)
+	cmd.AddCommand(newServiceSettleCmd(a), newServiceSettlementsCmd(a))
 	return cmd
 }
 

@@ -1,0 +1,142 @@
+package network
+
+import (
+	"fmt"
+	"net"
+	"net/url"
+	"sort"
+	"strconv"
+	"strings"
+
+	"github.com/spf13/cobra"
+)
+
+// Flag is the flag naming the network definition a command joins.
+const Flag = "network"
+
+// Commands are the myst commands that talk to a network and so take
+// --network (with their subcommands).
+var Commands = []string{"daemon", "service", "connect", "proposals", "account", "hermes"}
+
+// AddFlag gives every command of Commands under root a
+// persistent --network flag. Like every flag it may come from
+// MYST_NETWORK or the config file (network = "...").
+func AddFlag(root *cobra.Command) {
+	for _, c := range root.Commands() {
+		for _, name := range Commands {
+			if c.Name() == name {
+				c.PersistentFlags().String(Flag, "", "network to join: a network file (.toml, e.g. written by `myst devnet`) or the NAME of <data-dir>/networks/NAME.toml; sets the chain, contracts, hermes, peers and servers (explicit flags, MYST_* and config.toml override it)")
+			}
+		}
+	}
+}
+
+// ApplyFlags loads cmd's --network, if any (nil, nil when none), and sets every
+// flag of cmd it covers that flags, environment and config file left
+// unset (so precedence is: flags > MYST_* > config.toml > network file >
+// defaults). It refuses defaults that point at a devnet on the machine
+// (such as --wg.advertise 127.0.0.1) once a network is named.
+func ApplyFlags(cmd *cobra.Command, dataDir string) (*Network, error) {
+	f := cmd.Flags().Lookup(Flag)
+	if f == nil || f.Value.String() == "" {
+		return nil, nil
+	}
+	n, err := Resolve(dataDir, f.Value.String())
+	if err != nil {
+		return nil, fmt.Errorf("--%s: %w", Flag, err)
+	}
+	fl := cmd.Flags()
+	vals := FlagValues(n, fl.Lookup("hermes.url") != nil)
+	names := make([]string, 0, len(vals))
+	for name := range vals {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	for _, name := range names {
+		ff := fl.Lookup(name)
+		if ff == nil || ff.Changed {
+			continue
+		}
+		if err := fl.Set(name, vals[name]); err != nil {
+			return nil, fmt.Errorf("--%s %s: %s: %w", Flag, n.Name, name, err)
+		}
+	}
+	for _, name := range localAddressFlags {
+		if ff := fl.Lookup(name); ff != nil && !ff.Changed && needsLocalAddress(cmd) {
+			return nil, fmt.Errorf("--%s %s: pass --%s (the address consumers reach this node at); its default %s only fits a devnet on this machine", Flag, n.Name, name, ff.DefValue)
+		}
+	}
+	return n, nil
+}
+
+// PublicAddrsOnlyFlag is the flag that limits the advertised libp2p
+// addresses to public and circuit ones.
+const PublicAddrsOnlyFlag = "p2p.public-addrs-only"
+
+// PublicAddrsOnlyUsage is the help text of PublicAddrsOnlyFlag.
+const PublicAddrsOnlyUsage = "advertise only public and relay (circuit) libp2p addresses, not private or loopback ones (--network turns it on outside dev chains)"
+
+// localAddressFlags are flags whose defaults are loopback addresses that
+// only fit a devnet on this machine; with a network named they must be
+// given.
+var localAddressFlags = []string{"wg.advertise"}
+
+// needsLocalAddress reports whether cmd serves sessions, so that its
+// local addresses matter: `myst service`, or a daemon with --provider.serve.
+func needsLocalAddress(cmd *cobra.Command) bool {
+	if cmd.Name() == "service" {
+		return true
+	}
+	if f := cmd.Flags().Lookup("provider.serve"); f != nil {
+		on, _ := strconv.ParseBool(f.Value.String())
+		return on
+	}
+	return false
+}
+
+// FlagValues maps flag names to the values network n gives them.
+// hermesClient says whether the command's hermes.* flags are a hermes
+// client's (myst service) rather than the hermes server's own.
+func FlagValues(n *Network, hermesClient bool) map[string]string {
+	contracts := make([]string, 0, len(n.Hermes))
+	for _, c := range n.HermesContracts() {
+		contracts = append(contracts, c.Hex())
+	}
+	v := map[string]string{
+		"chain.rpc":           n.RPC[0],
+		"discovery.chain-id":  strconv.FormatUint(n.ChainID, 10),
+		"p2p.bootstrap":       strings.Join(n.Bootstrap, ","),
+		"provider.hermes-url": n.Hermes[0].URL,
+		"provider.hermes":     strings.Join(contracts, ","),
+		// Peers on a real network are elsewhere on the internet: private
+		// and loopback addresses only waste their dials (a devnet may run
+		// on one machine or in private namespaces).
+		PublicAddrsOnlyFlag: strconv.FormatBool(!n.Dev()),
+	}
+	if n.Confirmations != nil {
+		v["chain.confirmations"] = strconv.FormatUint(*n.Confirmations, 10)
+	}
+	insecure := plainHTTPRemote(n.Hermes[0].URL)
+	if hermesClient {
+		v["hermes.url"] = n.Hermes[0].URL
+		if insecure {
+			v["hermes.insecure-http"] = "true" // network.Decode allows it on dev chains only
+		}
+	}
+	if insecure {
+		v["provider.hermes-insecure-http"] = "true"
+	}
+	return v
+}
+
+// plainHTTPRemote reports whether u is a plain http:// URL to a host that
+// is not loopback (which hermes clients refuse unless told otherwise).
+func plainHTTPRemote(u string) bool {
+	p, err := url.Parse(u)
+	if err != nil || p.Scheme != "http" {
+		return false
+	}
+	h := p.Hostname()
+	ip := net.ParseIP(h)
+	return h != "localhost" && (ip == nil || !ip.IsLoopback())
+}
