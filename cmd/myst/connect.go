@@ -1,10 +1,12 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"math/big"
 	"net/http"
+	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -19,10 +21,11 @@ func newConnectCmd(a *app) *cobra.Command {
 	tun := tunFlags{acct: accountFlags{app: a}}
 	cmd := &cobra.Command{
 		Use:   "connect [PROVIDER_ID]",
-		Short: "Connect through the running daemon (PUT /connection) and open a local SOCKS5 proxy, or with --tun route the whole host through a kernel tunnel",
+		Short: "Connect through the running daemon (PUT /connection): a local SOCKS5 proxy, or with --tun the whole device through the daemon's kernel tunnel",
 		Example: `  myst connect --country DE --max-price-gib 0.2
   myst connect 0xd6F8612193c308Cf6FfEd67911C907213e345BC0 --proxy 127.0.0.1:1080
-  sudo myst connect --tun --country DE --p2p.bootstrap /ip4/.../tcp/4001/p2p/...   # kernel tunnel, kill switch, foreground`,
+  myst connect --tun --country DE --kill-switch always --dns custom --dns.servers 9.9.9.9   # the daemon needs CAP_NET_ADMIN
+  sudo myst connect --tun --standalone --country DE --p2p.bootstrap /ip4/.../tcp/4001/p2p/...   # no daemon: foreground until Ctrl-C`,
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if len(args) == 1 {
@@ -32,7 +35,16 @@ func newConnectCmd(a *app) *cobra.Command {
 				return err
 			}
 			if tun.on {
-				return runConnectTun(cmd, req, &tun)
+				if req.SOCKSListen != "" {
+					return errors.New("--tun and --proxy exclude each other")
+				}
+				if tun.standalone {
+					return runConnectTun(cmd, req, &tun)
+				}
+				req.Mode, req.KillSwitch, req.DNS, req.DNSServers = tequilapi.ModeTun, tun.killSwitch, tun.dns, tun.dnsServers
+				if err := req.Validate(); err != nil {
+					return err
+				}
 			}
 			c, err := a.daemonClient(cmd.Context())
 			if err != nil {
@@ -41,6 +53,15 @@ func newConnectCmd(a *app) *cobra.Command {
 			var st tequilapi.ConnectionStatus
 			if err := c.Do(cmd.Context(), http.MethodPut, "/connection", req, &st); err != nil {
 				return err
+			}
+			if st.Mode == tequilapi.ModeTun {
+				ks := "no kill switch"
+				if st.KillSwitch != nil && st.KillSwitch.Setting != tequilapi.KillSwitchOff {
+					ks = "kill switch " + st.KillSwitch.Setting
+				}
+				fmt.Fprintf(cmd.OutOrStdout(), "connected to %s (%s) over the %s path: the whole device through %s, %s, DNS %s; `myst disconnect` ends it\n",
+					st.Provider, st.Country, st.Path, st.Interface, ks, st.DNS)
+				return nil
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "connected to %s (%s) over the %s path; SOCKS5 proxy on %s\n", st.Provider, st.Country, st.Path, st.SOCKS)
 			return nil
@@ -105,6 +126,18 @@ func printStatus(w io.Writer, st tequilapi.ConnectionStatus) error {
 			return money.FormatMYST(v) + " MYST"
 		}
 		return s
+	}
+	if st.State != "" && st.State != "connected" {
+		state = st.State
+		if st.Error != "" {
+			state += " (" + st.Error + ")"
+		}
+	}
+	if st.Mode == tequilapi.ModeTun {
+		fmt.Fprintf(tw, "mode\ttun (%s, endpoint %s)\ndns\t%s %s\n", st.Interface, st.Endpoint, st.DNS, strings.Join(st.DNSServers, " "))
+		if k := st.KillSwitch; k != nil {
+			fmt.Fprintf(tw, "kill switch\t%s, active %v, exempt: %s\n", k.Setting, k.Active, strings.Join(k.Exemptions, ", "))
+		}
 	}
 	fmt.Fprintf(tw, "state\t%s\nprovider\t%s (%s)\npath\t%s\nsocks5\t%s\nduration\t%s\nbytes\t%d down, %d up\nspent\t%s\nrate\t%s per hour\n",
 		state, st.Provider, st.Country, st.Path, st.SOCKS, (time.Duration(st.DurationSeconds * float64(time.Second))).Round(time.Second),

@@ -233,7 +233,7 @@ func TestConnectTunEndToEnd(t *testing.T) {
 		t.Fatal(err)
 	}
 	connStart := time.Now()
-	conn := cons.Start("env", mainEnv("--data-dir", consDD, "--keystore.light-scrypt", "connect", "--tun", "--country", "DE",
+	conn := cons.Start("env", mainEnv("--data-dir", consDD, "--keystore.light-scrypt", "connect", "--tun", "--standalone", "--country", "DE",
 		"--passphrase-file", pf, "--chain.rpc", st.ChainProxyURL, "--chain.deployment", st.Deployment,
 		"--p2p.bootstrap", st.BootstrapLink, "--p2p.listen", "/ip4/"+tCons+"/tcp/0", "--tun.resolv-conf", resolv)...)
 	waitOutput(ctx, t, conn, "connected to "+provider, "myst connect --tun")
@@ -440,8 +440,8 @@ func tunProxy(ln net.Listener, target string) {
 	}
 }
 
-// TestConnectTunFlags: --tun refuses --proxy, and refuses to run without
-// root before touching anything (checked as user nobody when the test runs
+// TestConnectTunFlags: --tun refuses --proxy, --tun --standalone refuses
+// to run without root before touching anything (checked as user nobody when the test runs
 // as root).
 func TestConnectTunFlags(t *testing.T) {
 	_, err := runCLI(t, t.TempDir(), "connect", "--tun", "--proxy", "127.0.0.1:1080")
@@ -449,7 +449,7 @@ func TestConnectTunFlags(t *testing.T) {
 		t.Fatalf("--tun --proxy: err = %v, want a refusal", err)
 	}
 	if os.Geteuid() != 0 {
-		_, err := runCLI(t, t.TempDir(), "connect", "--tun")
+		_, err := runCLI(t, t.TempDir(), "connect", "--tun", "--standalone")
 		if err == nil || !strings.Contains(err.Error(), "needs root") {
 			t.Fatalf("--tun as non-root: err = %v, want the root error", err)
 		}
@@ -472,7 +472,7 @@ func TestConnectTunFlags(t *testing.T) {
 	if err := os.WriteFile(exe, bin, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command(exe, "--data-dir", filepath.Join(dd, "data"), "connect", "--tun")
+	cmd := exec.Command(exe, "--data-dir", filepath.Join(dd, "data"), "connect", "--tun", "--standalone")
 	cmd.Env = append(os.Environ(), mysttest.RunMainEnv+"=1")
 	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
 	out, err := cmd.CombinedOutput()
