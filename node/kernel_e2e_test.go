@@ -26,6 +26,7 @@ import (
 
 	"github.com/ethereum/go-ethereum/ethclient"
 	"github.com/libp2p/go-libp2p/core/peer"
+	ma "github.com/multiformats/go-multiaddr"
 
 	"github.com/openmyst/openmyst/chain"
 	"github.com/openmyst/openmyst/chain/devchain"
@@ -69,6 +70,9 @@ type kernelState struct {
 	ChainURL   string          `json:"chain_url"`
 	Deployment string          `json:"deployment"`
 	Proposal   market.Proposal `json:"proposal"`
+	// BootstrapLink is the bootstrap peer, proxied onto the hub's link
+	// address (for a consumer daemon's discovery).
+	BootstrapLink string `json:"bootstrap_link"`
 }
 
 // TestKernelSessionEndToEnd runs a paid session in kernel mode through
@@ -290,6 +294,10 @@ func runKernelHub(ctx context.Context, t *testing.T, dir string) {
 	}
 	defer ln.Close()
 	go proxyTCP(ln, u.Host)
+	bootLink, err := proxyBootstrap(d)
+	if err != nil {
+		t.Fatal(err)
+	}
 	rule, err := tunnel.ParseRule(fmt.Sprintf("tcp:%s/32 port %d", kInetAddr, kWebPort))
 	if err != nil {
 		t.Fatal(err)
@@ -316,7 +324,7 @@ func runKernelHub(ctx context.Context, t *testing.T, dir string) {
 	if !ok {
 		t.Fatal("provider has no proposal")
 	}
-	b, err := json.Marshal(kernelState{ChainURL: "http://" + ln.Addr().String(), Deployment: d.DeploymentPath(), Proposal: prop})
+	b, err := json.Marshal(kernelState{ChainURL: "http://" + ln.Addr().String(), Deployment: d.DeploymentPath(), Proposal: prop, BootstrapLink: bootLink})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -334,6 +342,29 @@ func runKernelHub(ctx context.Context, t *testing.T, dir string) {
 		}
 		time.Sleep(300 * time.Millisecond)
 	}
+}
+
+// proxyBootstrap proxies the devnet's bootstrap peer (on loopback) onto
+// the hub's link address and returns its multiaddr there.
+func proxyBootstrap(d *Devnet) (string, error) {
+	ai := d.Boot.AddrInfo()
+	for _, a := range ai.Addrs {
+		host, err := a.ValueForProtocol(ma.P_IP4)
+		if err != nil || host != "127.0.0.1" {
+			continue
+		}
+		port, err := a.ValueForProtocol(ma.P_TCP)
+		if err != nil {
+			continue
+		}
+		ln, err := net.Listen("tcp", kHubAddr+":0")
+		if err != nil {
+			return "", err
+		}
+		go proxyTCP(ln, net.JoinHostPort(host, port))
+		return fmt.Sprintf("/ip4/%s/tcp/%d/p2p/%s", kHubAddr, ln.Addr().(*net.TCPAddr).Port, ai.ID), nil
+	}
+	return "", fmt.Errorf("bootstrap peer has no loopback TCP address: %v", ai.Addrs)
 }
 
 // proxyTCP forwards every connection accepted on ln to target.
