@@ -43,6 +43,9 @@ import (
 const (
 	kernelRoleEnv = "MYST_KERNEL_E2E_ROLE" // "hub" or "consumer"
 	kernelDirEnv  = "MYST_KERNEL_E2E_DIR"  // shared state directory
+	// kernelProvider2Env, when set, makes the hub also run a second
+	// provider and close the one named in <dir>/drop.
+	kernelProvider2Env = "MYST_KERNEL_E2E_PROVIDER2"
 )
 
 // Addresses of the kernel end-to-end topology:
@@ -320,6 +323,28 @@ func runKernelHub(ctx context.Context, t *testing.T, dir string) {
 	if err := p.WaitPublished(ctx); err != nil {
 		t.Fatal(err)
 	}
+	provs := []*Provider{p}
+	if os.Getenv(kernelProvider2Env) != "" {
+		// A second provider (userspace exit: one kernel exit per
+		// namespace) for a consumer to reconnect to.
+		p2, err := StartProvider(ctx, ProviderConfig{
+			DataDir: filepath.Join(dir, "provider2"), Signer: identity.NewKeySigner(devchain.DevKey(devProviderAccount + 1)),
+			Chain: d.Client, Hermes: dep.Hermes, HermesURL: d.Hermes.URL(), Bootstrap: []peer.AddrInfo{d.Boot.AddrInfo()},
+			ListenAddrs: []string{"/ip4/" + kHubAddr + "/tcp/0"}, AdvertiseAddr: netip.MustParseAddr(kHubAddr), ExitMode: tunnel.ModeUserspace,
+			Location: market.Location{Country: "DE", IPType: market.IPResidential},
+			Price:    market.Price{PerHour: ph, PerGiB: pg},
+			Allow:    []tunnel.Rule{rule}, Payment: testPayment, Log: log,
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer p2.Close()
+		if err := p2.WaitPublished(ctx); err != nil {
+			t.Fatal(err)
+		}
+		provs = append(provs, p2)
+		go dropProvider(ctx, filepath.Join(dir, "drop"), provs)
+	}
 	prop, ok := p.Proposal()
 	if !ok {
 		t.Fatal("provider has no proposal")
@@ -341,6 +366,22 @@ func runKernelHub(ctx context.Context, t *testing.T, dir string) {
 			fmt.Printf("KERNEL-E2E-HUB earned=%s\n", e.Earned)
 		}
 		time.Sleep(300 * time.Millisecond)
+	}
+}
+
+// dropProvider closes the provider whose address the file at path names,
+// once it appears: the provider is gone for its consumer.
+func dropProvider(ctx context.Context, path string, provs []*Provider) {
+	for ctx.Err() == nil {
+		if b, err := os.ReadFile(path); err == nil && len(b) > 0 {
+			for _, p := range provs {
+				if strings.EqualFold(p.Address().Hex(), strings.TrimSpace(string(b))) {
+					fmt.Printf("KERNEL-E2E-HUB dropping %s: %v\n", p.Address().Hex(), p.Close())
+				}
+			}
+			_ = os.Remove(path)
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
 }
 

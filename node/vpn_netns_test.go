@@ -44,14 +44,15 @@ const (
 // network namespaces (topology of TestKernelSessionEndToEnd, plus IPv6
 // on the consumer's uplink): a `myst daemon` child in the consumer
 // namespace serves PUT /connection {"mode":"tun","kill_switch":"always"}
-// against a kernel-mode provider in the hub. nftables counters on the
+// against a kernel-mode and a userspace-exit provider in the hub. nftables counters on the
 // hub's side of the consumer's uplink count every packet the consumer
 // sends outside the tunnel (IPv4 to anything but the hub's exempted
 // address, anything to port 53, IPv6 other than neighbour discovery and
 // MLD, a probe port of the hub) while probes in the consumer namespace
 // try to leak (TCP to the internet host and to a direct-only listener,
 // DNS to the original resolver, IPv6): zero during connect, steady
-// state, the daemon killed with -9 (the kill switch stays) and the
+// state, the provider dropping and the daemon reconnecting to the other
+// one, the daemon killed with -9 (the kill switch stays) and the
 // restarted daemon resuming the connection. After DELETE /connection the
 // namespace's routes, rules, nftables ruleset and resolv.conf
 // (/etc/netns/<ns>/resolv.conf, bind-mounted by `ip netns exec`) are
@@ -144,7 +145,7 @@ func TestDaemonTunNoLeaks(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	hubProc := hub.Start("env", kernelRoleEnv+"=hub", kernelDirEnv+"="+dir, exe, "-test.run=^TestKernelSessionEndToEnd$", "-test.v")
+	hubProc := hub.Start("env", kernelRoleEnv+"=hub", kernelDirEnv+"="+dir, kernelProvider2Env+"=1", exe, "-test.run=^TestKernelSessionEndToEnd$", "-test.v")
 	if err := waitFile(ctx, filepath.Join(dir, "state.json"), nil); err != nil {
 		t.Fatalf("hub: %v\n%s", err, hubProc.Output())
 	}
@@ -211,6 +212,32 @@ func TestDaemonTunNoLeaks(t *testing.T) {
 	}
 	time.Sleep(2 * time.Second) // steady state under probes
 
+	// The provider drops: the daemon reconnects to the other one with the
+	// kill switch up.
+	if err := os.WriteFile(filepath.Join(dir, "drop"), []byte(st.Provider), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	dropped := time.Now()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		var now tequilapi.ConnectionStatus
+		err := api.Do(ctx, http.MethodGet, "/connection", nil, &now)
+		if err == nil && now.State == "connected" && now.Reconnects == 1 {
+			if now.Provider == st.Provider || now.KillSwitch == nil || !now.KillSwitch.Active {
+				t.Fatalf("after the reconnect: %+v", now)
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no reconnect (%v, %+v)\nhub:\n%s\ndaemon:\n%s", err, now, hubProc.Output(), daemon.Output())
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if err := vpnGet(ctx, cons); err != nil {
+		t.Fatalf("GET through the tunnel after the reconnect: %v", err)
+	}
+	t.Logf("drop -> reconnected in %s", time.Since(dropped).Round(time.Millisecond))
+
 	// kill -9: the host stays fail-closed.
 	if err := daemon.Kill(); err == nil {
 		t.Fatal("daemon exited cleanly before the kill")
@@ -226,7 +253,7 @@ func TestDaemonTunNoLeaks(t *testing.T) {
 	// Restart: the daemon holds the device and resumes.
 	daemon = startDaemon()
 	api = vpnClient(ctx, t, cons, dir, daemon)
-	deadline := time.Now().Add(40 * time.Second)
+	deadline = time.Now().Add(40 * time.Second)
 	for {
 		var now tequilapi.ConnectionStatus
 		err := api.Do(ctx, http.MethodGet, "/connection", nil, &now)
