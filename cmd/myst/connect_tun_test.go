@@ -448,6 +448,17 @@ func TestConnectTunFlags(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "exclude") {
 		t.Fatalf("--tun --proxy: err = %v, want a refusal", err)
 	}
+	// Without --standalone --tun asks the daemon, after checking the
+	// request.
+	if _, err := runCLI(t, t.TempDir(), "connect", "--tun", "--dns", "custom"); err == nil || !strings.Contains(err.Error(), "dns_servers") {
+		t.Fatalf("--tun --dns custom without servers: err = %v, want a dns_servers error", err)
+	}
+	if _, err := runCLI(t, t.TempDir(), "connect", "--tun", "--kill-switch", "sometimes"); err == nil || !strings.Contains(err.Error(), "kill_switch") {
+		t.Fatalf("--tun --kill-switch sometimes: err = %v, want a kill_switch error", err)
+	}
+	if _, err := runCLI(t, t.TempDir(), "connect", "--tun", "--kill-switch", "always"); err == nil || !strings.Contains(err.Error(), "myst daemon") {
+		t.Fatalf("--tun without a daemon: err = %v, want to be told to start the daemon", err)
+	}
 	if os.Geteuid() != 0 {
 		_, err := runCLI(t, t.TempDir(), "connect", "--tun", "--standalone")
 		if err == nil || !strings.Contains(err.Error(), "needs root") {
