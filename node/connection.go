@@ -341,7 +341,26 @@ func (a *ConnectionAPI) status(ctx context.Context, m *managed) tequilapi.Connec
 // Disconnect implements tequilapi.ConnectionService. In tun mode the
 // tunnel goes down (routes, DNS, kill switch last) and the persisted
 // state is removed.
-func (a *ConnectionAPI) Disconnect(ctx context.Context) error {
+func (a *ConnectionAPI) Disconnect(ctx context.Context) error { return a.end(ctx, false) }
+
+// Close disconnects a running connection. A tun connection with the kill
+// switch always keeps the device held and its persisted state, so the
+// next daemon resumes it; any other is taken down.
+func (a *ConnectionAPI) Close(ctx context.Context) error {
+	a.mu.Lock()
+	m := a.cur
+	a.mu.Unlock()
+	keep := m != nil && m.vpn != nil && m.vpn.setting == tequilapi.KillSwitchAlways && a.VPN.StateFile != ""
+	if err := a.end(ctx, keep); err != nil && !errors.Is(err, tequilapi.ErrNotConnected) {
+		return err
+	}
+	return nil
+}
+
+// end stops the current connection's watcher and session; in tun mode it
+// takes the tunnel down, or with keep holds the kill switch and keeps the
+// persisted state (the tunnel's routes and TUN go with the process).
+func (a *ConnectionAPI) end(ctx context.Context, keep bool) error {
 	a.mu.Lock()
 	m := a.cur
 	a.cur = nil
@@ -362,40 +381,14 @@ func (a *ConnectionAPI) Disconnect(ctx context.Context) error {
 	if conn != nil {
 		err = conn.Disconnect(ctx)
 	}
-	if m.vpn != nil {
+	switch {
+	case m.vpn == nil:
+	case keep:
+		err = errors.Join(err, m.vpn.hold(ctx, nil))
+	default:
 		a.stopVPN(ctx, m.vpn)
 	}
 	return err
-}
-
-// Close disconnects a running connection. A tun connection with the kill
-// switch always keeps the device held and its persisted state, so the
-// next daemon resumes it; any other is taken down.
-func (a *ConnectionAPI) Close(ctx context.Context) error {
-	a.mu.Lock()
-	m := a.cur
-	a.mu.Unlock()
-	if m != nil && m.vpn != nil && m.vpn.setting == tequilapi.KillSwitchAlways && a.VPN.StateFile != "" {
-		a.mu.Lock()
-		a.cur = nil
-		a.mu.Unlock()
-		m.cancel()
-		<-m.done
-		a.mu.Lock()
-		conn := m.conn
-		a.mu.Unlock()
-		// The session ends; the tunnel's routes and TUN go with the
-		// process, the kill switch and the state stay.
-		var err error
-		if conn != nil {
-			err = conn.Disconnect(ctx)
-		}
-		return errors.Join(err, m.vpn.hold(ctx, nil))
-	}
-	if err := a.Disconnect(ctx); err != nil && !errors.Is(err, tequilapi.ErrNotConnected) {
-		return err
-	}
-	return nil
 }
 
 func statusDTO(c *consumer.Connection) tequilapi.ConnectionStatus {
