@@ -105,3 +105,50 @@ func TestConnectTunNeedsNetAdmin(t *testing.T) {
 		t.Fatalf("status after the refusal: %v", err)
 	}
 }
+
+// TestVPNDNSSettings: provider and custom DNS save the resolv.conf they
+// will replace (custom with its resolvers); system leaves it alone.
+func TestVPNDNSSettings(t *testing.T) {
+	resolv := filepath.Join(t.TempDir(), "resolv.conf")
+	orig := []byte("nameserver 192.0.2.53\n")
+	if err := os.WriteFile(resolv, orig, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cfg := VPNConfig{ResolvConf: resolv}
+	for _, tc := range []struct {
+		req     tequilapi.ConnectRequest
+		dns     string
+		saved   bool
+		servers []string
+	}{
+		// Kill switch off: status then asks no nft (of the host).
+		{tequilapi.ConnectRequest{Mode: tequilapi.ModeTun, KillSwitch: tequilapi.KillSwitchOff}, tequilapi.DNSProvider, true, nil},
+		{tequilapi.ConnectRequest{Mode: tequilapi.ModeTun, KillSwitch: tequilapi.KillSwitchOff, DNS: tequilapi.DNSSystem}, tequilapi.DNSSystem, false, nil},
+		{tequilapi.ConnectRequest{Mode: tequilapi.ModeTun, KillSwitch: tequilapi.KillSwitchOff, DNS: tequilapi.DNSCustom, DNSServers: []string{"192.0.2.77", "2001:db8::53"}},
+			tequilapi.DNSCustom, true, []string{"192.0.2.77", "2001:db8::53"}},
+	} {
+		v, err := newVPNConn(cfg, tc.req, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		st, err := v.state(tc.req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if v.dns != tc.dns || st.ResolvSaved != tc.saved || tc.saved && string(st.ResolvOrig) != string(orig) {
+			t.Errorf("%+v: dns %s saved %v %q", tc.req, v.dns, st.ResolvSaved, st.ResolvOrig)
+		}
+		var got []string
+		for _, s := range v.servers {
+			got = append(got, s.String())
+		}
+		if !reflect.DeepEqual(got, tc.servers) {
+			t.Errorf("%+v: servers %v, want %v", tc.req, got, tc.servers)
+		}
+		var out tequilapi.ConnectionStatus
+		v.status(context.Background(), &out)
+		if out.DNS != tc.dns || !reflect.DeepEqual(out.DNSServers, tc.servers) || out.KillSwitch.Setting != tequilapi.KillSwitchOff || out.KillSwitch.Active {
+			t.Errorf("%+v: status %+v", tc.req, out)
+		}
+	}
+}
