@@ -1,18 +1,11 @@
 package main
 
 import (
-	"errors"
 	"fmt"
-	"io"
-	"math/big"
 	"net/http"
-	"strings"
-	"text/tabwriter"
-	"time"
 
 	"github.com/spf13/cobra"
 
-	"github.com/openmyst/openmyst/money"
 	"github.com/openmyst/openmyst/tequilapi"
 )
 
@@ -35,15 +28,12 @@ func newConnectCmd(a *app) *cobra.Command {
 				return err
 			}
 			if tun.on {
-				if req.SOCKSListen != "" {
-					return errors.New("--tun and --proxy exclude each other")
-				}
-				if tun.standalone {
-					return runConnectTun(cmd, req, &tun)
-				}
 				req.Mode, req.KillSwitch, req.DNS, req.DNSServers = tequilapi.ModeTun, tun.killSwitch, tun.dns, tun.dnsServers
 				if err := req.Validate(); err != nil {
 					return err
+				}
+				if tun.standalone {
+					return runConnectTun(cmd, req, &tun)
 				}
 			}
 			c, err := a.daemonClient(cmd.Context())
@@ -54,16 +44,7 @@ func newConnectCmd(a *app) *cobra.Command {
 			if err := c.Do(cmd.Context(), http.MethodPut, "/connection", req, &st); err != nil {
 				return err
 			}
-			if st.Mode == tequilapi.ModeTun {
-				ks := "no kill switch"
-				if st.KillSwitch != nil && st.KillSwitch.Setting != tequilapi.KillSwitchOff {
-					ks = "kill switch " + st.KillSwitch.Setting
-				}
-				fmt.Fprintf(cmd.OutOrStdout(), "connected to %s (%s) over the %s path: the whole device through %s, %s, DNS %s; `myst disconnect` ends it\n",
-					st.Provider, st.Country, st.Path, st.Interface, ks, st.DNS)
-				return nil
-			}
-			fmt.Fprintf(cmd.OutOrStdout(), "connected to %s (%s) over the %s path; SOCKS5 proxy on %s\n", st.Provider, st.Country, st.Path, st.SOCKS)
+			fmt.Fprintln(cmd.OutOrStdout(), st.Connected())
 			return nil
 		},
 	}
@@ -110,37 +91,7 @@ func newStatusCmd(a *app) *cobra.Command {
 			if err := c.Do(cmd.Context(), http.MethodGet, "/connection", nil, &st); err != nil {
 				return err
 			}
-			return printStatus(cmd.OutOrStdout(), st)
+			return st.Print(cmd.OutOrStdout())
 		},
 	}
-}
-
-func printStatus(w io.Writer, st tequilapi.ConnectionStatus) error {
-	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	state := "connected"
-	if !st.Running {
-		state = "ended " + st.Error
-	}
-	wei := func(s string) string {
-		if v, ok := new(big.Int).SetString(s, 10); ok {
-			return money.FormatMYST(v) + " MYST"
-		}
-		return s
-	}
-	if st.State != "" && st.State != "connected" {
-		state = st.State
-		if st.Error != "" {
-			state += " (" + st.Error + ")"
-		}
-	}
-	if st.Mode == tequilapi.ModeTun {
-		fmt.Fprintf(tw, "mode\ttun (%s, endpoint %s)\ndns\t%s %s\n", st.Interface, st.Endpoint, st.DNS, strings.Join(st.DNSServers, " "))
-		if k := st.KillSwitch; k != nil {
-			fmt.Fprintf(tw, "kill switch\t%s, active %v, exempt: %s\n", k.Setting, k.Active, strings.Join(k.Exemptions, ", "))
-		}
-	}
-	fmt.Fprintf(tw, "state\t%s\nprovider\t%s (%s)\npath\t%s\nsocks5\t%s\nduration\t%s\nbytes\t%d down, %d up\nspent\t%s\nrate\t%s per hour\n",
-		state, st.Provider, st.Country, st.Path, st.SOCKS, (time.Duration(st.DurationSeconds * float64(time.Second))).Round(time.Second),
-		st.RxBytes, st.TxBytes, wei(st.Spent), wei(st.RatePerHour))
-	return tw.Flush()
 }

@@ -491,7 +491,7 @@ func tunProxy(ln net.Listener, target string) {
 // as root).
 func TestConnectTunFlags(t *testing.T) {
 	_, err := runCLI(t, t.TempDir(), "connect", "--tun", "--proxy", "127.0.0.1:1080")
-	if err == nil || !strings.Contains(err.Error(), "exclude") {
+	if err == nil || !strings.Contains(err.Error(), "socks_listen") {
 		t.Fatalf("--tun --proxy: err = %v, want a refusal", err)
 	}
 	// Without --standalone --tun asks the daemon, after checking the
