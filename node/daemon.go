@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"strings"
@@ -22,6 +23,7 @@ import (
 	"github.com/openmyst/openmyst/market"
 	"github.com/openmyst/openmyst/p2p"
 	"github.com/openmyst/openmyst/session"
+	"github.com/openmyst/openmyst/session/consumer"
 	"github.com/openmyst/openmyst/storage"
 	"github.com/openmyst/openmyst/tequilapi"
 )
@@ -114,7 +116,15 @@ type DaemonConsumer struct {
 	Identity IdentityRef
 	// SOCKS is the default local SOCKS5 proxy address of a connection.
 	SOCKS string
+	// VPN configures tun-mode connections (PUT /connection {"mode":
+	// "tun"}). The daemon fills in an empty StateFile
+	// (<data-dir>/VPNStateFile) and Control (its bootstrap peers and
+	// chain RPC).
+	VPN VPNConfig
 }
+
+// VPNStateFile is the daemon's tun connection state in its data dir.
+const VPNStateFile = "vpn.json"
 
 // Extension is a part of a daemon.
 type Extension struct {
@@ -419,7 +429,17 @@ func startConnection(ctx context.Context, n *DaemonNode) (func(context.Context) 
 		cons = c
 		return c, nil
 	}
-	api := &ConnectionAPI{Consumer: get, DefaultSOCKS: n.Config.Consumer.SOCKS, Log: n.Log}
+	vpn := n.Config.Consumer.VPN
+	if vpn.StateFile == "" {
+		vpn.StateFile = filepath.Join(n.Config.DataDir, VPNStateFile)
+	}
+	if vpn.Control == nil {
+		vpn.Control = n.controlAddrs
+	}
+	api := &ConnectionAPI{Consumer: get, DefaultSOCKS: n.Config.Consumer.SOCKS, VPN: vpn, Log: n.Log}
+	if err := api.Recover(ctx); err != nil {
+		return nil, err
+	}
 	n.connection = api
 	n.API.Add(tequilapi.ConnectionRoutes(api, n.Log)...)
 	n.API.Add(tequilapi.SessionRoutes(HistoryAPI{History: func() *session.History {
@@ -439,6 +459,24 @@ func startConnection(ctx context.Context, n *DaemonNode) (func(context.Context) 
 		}
 		return err
 	}, nil
+}
+
+// controlAddrs are the destinations a tun connection's kill switch admits
+// outside the tunnel besides the provider: the bootstrap/relay peers and
+// the chain RPC (resolved now).
+func (n *DaemonNode) controlAddrs(ctx context.Context) ([]netip.AddrPort, error) {
+	var ms []string
+	for _, ai := range n.Config.P2P.Bootstrap {
+		for _, a := range ai.Addrs {
+			ms = append(ms, a.String())
+		}
+	}
+	out := consumer.MultiaddrControlAddrs(ms)
+	rpc, err := RPCControlAddrs(ctx, n.Config.Chain.RPC)
+	if err != nil {
+		return nil, err
+	}
+	return append(out, rpc...), nil
 }
 
 // checkChainID refuses a chain whose id is not the one the p2p node

@@ -26,6 +26,7 @@ import (
 
 	"github.com/ethereum/go-ethereum/ethclient"
 	"github.com/libp2p/go-libp2p/core/peer"
+	ma "github.com/multiformats/go-multiaddr"
 
 	"github.com/openmyst/openmyst/chain"
 	"github.com/openmyst/openmyst/chain/devchain"
@@ -42,6 +43,9 @@ import (
 const (
 	kernelRoleEnv = "MYST_KERNEL_E2E_ROLE" // "hub" or "consumer"
 	kernelDirEnv  = "MYST_KERNEL_E2E_DIR"  // shared state directory
+	// kernelProvider2Env, when set, makes the hub also run a second
+	// provider and close the one named in <dir>/drop.
+	kernelProvider2Env = "MYST_KERNEL_E2E_PROVIDER2"
 )
 
 // Addresses of the kernel end-to-end topology:
@@ -69,6 +73,9 @@ type kernelState struct {
 	ChainURL   string          `json:"chain_url"`
 	Deployment string          `json:"deployment"`
 	Proposal   market.Proposal `json:"proposal"`
+	// BootstrapLink is the bootstrap peer, proxied onto the hub's link
+	// address (for a consumer daemon's discovery).
+	BootstrapLink string `json:"bootstrap_link"`
 }
 
 // TestKernelSessionEndToEnd runs a paid session in kernel mode through
@@ -290,6 +297,10 @@ func runKernelHub(ctx context.Context, t *testing.T, dir string) {
 	}
 	defer ln.Close()
 	go proxyTCP(ln, u.Host)
+	bootLink, err := proxyBootstrap(d)
+	if err != nil {
+		t.Fatal(err)
+	}
 	rule, err := tunnel.ParseRule(fmt.Sprintf("tcp:%s/32 port %d", kInetAddr, kWebPort))
 	if err != nil {
 		t.Fatal(err)
@@ -312,11 +323,33 @@ func runKernelHub(ctx context.Context, t *testing.T, dir string) {
 	if err := p.WaitPublished(ctx); err != nil {
 		t.Fatal(err)
 	}
+	provs := []*Provider{p}
+	if os.Getenv(kernelProvider2Env) != "" {
+		// A second provider (userspace exit: one kernel exit per
+		// namespace) for a consumer to reconnect to.
+		p2, err := StartProvider(ctx, ProviderConfig{
+			DataDir: filepath.Join(dir, "provider2"), Signer: identity.NewKeySigner(devchain.DevKey(devProviderAccount + 1)),
+			Chain: d.Client, Hermes: dep.Hermes, HermesURL: d.Hermes.URL(), Bootstrap: []peer.AddrInfo{d.Boot.AddrInfo()},
+			ListenAddrs: []string{"/ip4/" + kHubAddr + "/tcp/0"}, AdvertiseAddr: netip.MustParseAddr(kHubAddr), ExitMode: tunnel.ModeUserspace,
+			Location: market.Location{Country: "DE", IPType: market.IPResidential},
+			Price:    market.Price{PerHour: ph, PerGiB: pg},
+			Allow:    []tunnel.Rule{rule}, Payment: testPayment, Log: log,
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer p2.Close()
+		if err := p2.WaitPublished(ctx); err != nil {
+			t.Fatal(err)
+		}
+		provs = append(provs, p2)
+		go dropProvider(ctx, filepath.Join(dir, "drop"), provs)
+	}
 	prop, ok := p.Proposal()
 	if !ok {
 		t.Fatal("provider has no proposal")
 	}
-	b, err := json.Marshal(kernelState{ChainURL: "http://" + ln.Addr().String(), Deployment: d.DeploymentPath(), Proposal: prop})
+	b, err := json.Marshal(kernelState{ChainURL: "http://" + ln.Addr().String(), Deployment: d.DeploymentPath(), Proposal: prop, BootstrapLink: bootLink})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -334,6 +367,45 @@ func runKernelHub(ctx context.Context, t *testing.T, dir string) {
 		}
 		time.Sleep(300 * time.Millisecond)
 	}
+}
+
+// dropProvider closes the provider whose address the file at path names,
+// once it appears: the provider is gone for its consumer.
+func dropProvider(ctx context.Context, path string, provs []*Provider) {
+	for ctx.Err() == nil {
+		if b, err := os.ReadFile(path); err == nil && len(b) > 0 {
+			for _, p := range provs {
+				if strings.EqualFold(p.Address().Hex(), strings.TrimSpace(string(b))) {
+					fmt.Printf("KERNEL-E2E-HUB dropping %s: %v\n", p.Address().Hex(), p.Close())
+				}
+			}
+			_ = os.Remove(path)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// proxyBootstrap proxies the devnet's bootstrap peer (on loopback) onto
+// the hub's link address and returns its multiaddr there.
+func proxyBootstrap(d *Devnet) (string, error) {
+	ai := d.Boot.AddrInfo()
+	for _, a := range ai.Addrs {
+		host, err := a.ValueForProtocol(ma.P_IP4)
+		if err != nil || host != "127.0.0.1" {
+			continue
+		}
+		port, err := a.ValueForProtocol(ma.P_TCP)
+		if err != nil {
+			continue
+		}
+		ln, err := net.Listen("tcp", kHubAddr+":0")
+		if err != nil {
+			return "", err
+		}
+		go proxyTCP(ln, net.JoinHostPort(host, port))
+		return fmt.Sprintf("/ip4/%s/tcp/%d/p2p/%s", kHubAddr, ln.Addr().(*net.TCPAddr).Port, ai.ID), nil
+	}
+	return "", fmt.Errorf("bootstrap peer has no loopback TCP address: %v", ai.Addrs)
 }
 
 // proxyTCP forwards every connection accepted on ln to target.

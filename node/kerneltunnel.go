@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net/netip"
-	"os"
 	"sync"
 	"time"
 
@@ -65,7 +64,7 @@ type KernelConfig struct {
 // fails with ErrNotRoot when the process is not root.
 func KernelTunnel(cfg KernelConfig) consumer.TunnelOpener {
 	return func(ctx context.Context, s tunnel.SessionConfig, control []netip.AddrPort) (tunnel.Client, error) {
-		if os.Geteuid() != 0 {
+		if kernel.CheckNetAdmin() != nil {
 			return nil, ErrNotRoot
 		}
 		c, err := kernel.Connect(ctx, cfg.clientConfig(s, control))
@@ -111,7 +110,7 @@ func NewReconnectingKernel(cfg KernelConfig) *ReconnectingKernel {
 // root.
 func (k *ReconnectingKernel) Opener() consumer.TunnelOpener {
 	return func(ctx context.Context, s tunnel.SessionConfig, control []netip.AddrPort) (tunnel.Client, error) {
-		if os.Geteuid() != 0 {
+		if kernel.CheckNetAdmin() != nil {
 			return nil, ErrNotRoot
 		}
 		k.mu.Lock()
@@ -156,6 +155,18 @@ func (k *ReconnectingKernel) Connected() bool {
 	k.mu.Lock()
 	defer k.mu.Unlock()
 	return k.c != nil
+}
+
+// Exemptions returns what the kill switch admits outside the tunnel (see
+// kernel.Client.Exemptions); ok is false before the first session.
+func (k *ReconnectingKernel) Exemptions() (endpoint netip.AddrPort, direct []netip.AddrPort, ok bool) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if k.c == nil {
+		return netip.AddrPort{}, nil, false
+	}
+	endpoint, direct = k.c.Exemptions()
+	return endpoint, direct, true
 }
 
 // Close takes the tunnel down: routes, DNS and, last, the kill switch.

@@ -10,10 +10,8 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/ethereum/go-ethereum/common"
-
 	"github.com/openmyst/openmyst/market"
-	"github.com/openmyst/openmyst/session/consumer"
+	"github.com/openmyst/openmyst/tequilapi"
 )
 
 // TunConfig configures RunTun.
@@ -41,10 +39,11 @@ const tunDialTimeout = 30 * time.Second
 
 // RunTun routes the whole host through a kernel WireGuard tunnel until ctx
 // ends, then disconnects, which removes the routes, the kill switch and
-// the DNS change. When the session fails (provider gone, payment ended)
-// it reconnects to another matching provider per the reconnect policy,
-// moving the tunnel in place with the kill switch up the whole time; if
-// every try fails, the kill switch stays up until ctx ends.
+// the DNS change: `myst connect --tun --standalone`, for a host without
+// a daemon. It runs the daemon's connection manager (ConnectionAPI in tun
+// mode, with the kill switch per connection and no persisted state) in
+// the foreground, so the reconnect policy, kill switch and DNS handling
+// are the daemon's.
 func RunTun(ctx context.Context, cfg TunConfig) (rerr error) {
 	log := cfg.Log
 	if log == nil {
@@ -54,93 +53,38 @@ func RunTun(ctx context.Context, cfg TunConfig) (rerr error) {
 	if say == nil {
 		say = func(string) {}
 	}
-	tries := cfg.Tries
-	if tries <= 0 {
-		tries = DefaultReconnectTries
+	k := cfg.Kernel
+	control := append([]netip.AddrPort(nil), k.Control...)
+	api := &ConnectionAPI{
+		Consumer: func(context.Context) (*Consumer, error) { return cfg.Consumer, nil },
+		VPN: VPNConfig{
+			Interface: k.Interface, KillSwitchTable: k.KillSwitchTable, FwMark: k.FwMark, ResolvConf: k.ResolvConf,
+			HandshakeTimeout: k.HandshakeTimeout,
+			Control:          func(context.Context) ([]netip.AddrPort, error) { return control, nil },
+		},
+		Reconnect: cfg.Tries, Wait: cfg.Wait, Progress: say, Log: log,
 	}
-	c := cfg.Consumer
-	rk := NewReconnectingKernel(cfg.Kernel)
-	defer func() {
-		if err := rk.Close(); err != nil && rerr == nil {
-			rerr = fmt.Errorf("take the tunnel down: %w", err)
-		}
-	}()
-	exclude := map[common.Address]bool{} // overcharged: never again
-	dial := func(ctx context.Context, wait time.Duration, avoid map[common.Address]bool) (*consumer.Connection, market.Proposal, error) {
-		p, err := c.pickProposal(ctx, cfg.Filter, exclude, avoid, wait, true)
-		if err != nil {
-			return nil, p, fmt.Errorf("%w (waited %s)", err, wait)
-		}
-		if err := rk.Prepare(ctx, p); err != nil {
-			return nil, p, err
-		}
-		dctx, dcancel := context.WithTimeout(ctx, tunDialTimeout)
-		defer dcancel()
-		conn, err := c.Sessions.Connect(dctx, p, consumer.Options{Tunnel: rk.Opener()})
-		return conn, p, err
-	}
-	iface := cfg.Kernel.Interface
+	req := tequilapi.ConnectRequest{Mode: tequilapi.ModeTun, KillSwitch: tequilapi.KillSwitchConnection}
 	ks := "kill switch on"
-	if cfg.Kernel.NoKillSwitch {
-		ks = "NO kill switch"
+	if k.NoKillSwitch {
+		req.KillSwitch, ks = tequilapi.KillSwitchOff, "NO kill switch"
 	}
 	start := time.Now()
-	conn, p, err := dial(ctx, cfg.Wait, nil)
+	st, err := api.connect(ctx, req, cfg.Filter)
 	if err != nil {
 		return err
 	}
 	say(fmt.Sprintf("connected to %s (%s) in %s: all traffic through %s, %s; Ctrl-C disconnects",
-		p.ProviderID.Hex(), p.Location.Country, time.Since(start).Round(time.Millisecond), iface, ks))
-	reconnects := 0
-	for ctx.Err() == nil {
-		select {
-		case <-ctx.Done():
-			continue
-		case <-conn.Done():
-		}
-		serr := conn.Err()
-		say(fmt.Sprintf("session ended: %v", serr))
-		var next *consumer.Connection
-		if shouldRetry(serr, conn.Proposal().ProviderID, exclude) {
-			say(fmt.Sprintf("reconnecting (up to %d tries) with the kill switch up", tries))
-			next = redial(ctx, tries, conn.Proposal().ProviderID, func(ctx context.Context, avoid map[common.Address]bool) (*consumer.Connection, common.Address, error) {
-				n, np, err := dial(ctx, reconnectWait, avoid)
-				if err == nil {
-					p = np
-				}
-				return n, np.ProviderID, err
-			}, func(i int, err error) { say(fmt.Sprintf("reconnect try %d failed: %v", i+1, err)) })
-		}
-		if ctx.Err() != nil {
-			break
-		}
-		if next == nil {
-			// Back to the bootstrap/chain control destinations only.
-			if err := rk.Prepare(context.WithoutCancel(ctx), market.Proposal{}); err != nil {
-				log.Warn("close the control path to the last provider tried", "err", err)
-			}
-			if !cfg.Kernel.NoKillSwitch {
-				say("the kill switch stays up (nothing leaves outside the tunnel) until Ctrl-C")
-			}
-			<-ctx.Done()
-			break
-		}
-		reconnects++
-		conn = next
-		say(fmt.Sprintf("reconnected to %s (%s): reconnect %d, all traffic through %s, %s",
-			p.ProviderID.Hex(), p.Location.Country, reconnects, iface, ks))
-	}
-	st := conn.Status()
+		st.Provider, st.Country, time.Since(start).Round(time.Millisecond), st.Interface, ks))
+	<-ctx.Done()
 	dctx, dcancel := context.WithTimeout(context.WithoutCancel(ctx), 15*time.Second)
 	defer dcancel()
-	if err := conn.Disconnect(dctx); err != nil {
+	last, _ := api.Status(dctx)
+	if err := api.Disconnect(dctx); err != nil {
 		return fmt.Errorf("disconnect: %w", err)
 	}
-	if err := rk.Close(); err != nil {
-		return fmt.Errorf("take the tunnel down: %w", err)
-	}
 	say(fmt.Sprintf("disconnected after %s: %d bytes down, %d up, spent %s wei on the last session; routes, kill switch and DNS restored",
-		st.Duration.Round(time.Second), st.RxBytes, st.TxBytes, st.Spent))
+		time.Duration(last.DurationSeconds*float64(time.Second)).Round(time.Second), last.RxBytes, last.TxBytes, last.Spent))
 	return nil
 }
 

@@ -3,8 +3,10 @@ package tequilapi
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"strings"
 
 	"github.com/openmyst/openmyst/market"
@@ -17,6 +19,52 @@ var ErrNotConnected = errors.New("not connected")
 // ErrAlreadyConnected is returned by Connect while a connection is up
 // (answered 409).
 var ErrAlreadyConnected = errors.New("already connected")
+
+// ErrNoPrivileges is returned by Connect in tun mode when the daemon
+// lacks CAP_NET_ADMIN (answered 403 no_privileges).
+var ErrNoPrivileges = errors.New("the daemon lacks CAP_NET_ADMIN, which tun mode needs: run it as root or with the capability (systemd AmbientCapabilities=CAP_NET_ADMIN), or connect in proxy mode")
+
+// CodeNoPrivileges is the error code of ErrNoPrivileges.
+const CodeNoPrivileges = "no_privileges"
+
+// Connection modes (ConnectRequest.Mode).
+const (
+	// ModeProxy opens a local SOCKS5 proxy (a userspace tunnel); only
+	// applications pointed at it are protected. Unprivileged.
+	ModeProxy = "proxy"
+	// ModeTun routes the whole device through a kernel WireGuard tunnel
+	// with a kill switch and DNS through the tunnel. Needs CAP_NET_ADMIN.
+	ModeTun = "tun"
+)
+
+// Kill switch settings (ConnectRequest.KillSwitch, tun mode).
+const (
+	// KillSwitchConnection holds the kill switch from connect until
+	// disconnect, through drops and reconnects; a restarted daemon
+	// removes it (the connection is gone).
+	KillSwitchConnection = "connection"
+	// KillSwitchAlways also keeps it across daemon restarts (a restarted
+	// daemon holds it and resumes the connection) until disconnect.
+	KillSwitchAlways = "always"
+	// KillSwitchOff runs the tunnel without a kill switch.
+	KillSwitchOff = "off"
+)
+
+// DNS settings (ConnectRequest.DNS, tun mode).
+const (
+	// DNSProvider points resolv.conf at the provider's resolver through
+	// the tunnel.
+	DNSProvider = "provider"
+	// DNSSystem leaves resolv.conf alone; the configured resolvers are
+	// then reached through the tunnel (or refused by the kill switch).
+	DNSSystem = "system"
+	// DNSCustom points resolv.conf at DNSServers, reached through the
+	// tunnel.
+	DNSCustom = "custom"
+)
+
+// MaxDNSServers bounds ConnectRequest.DNSServers.
+const MaxDNSServers = 3
 
 // ErrNothingToSettle is returned by Settle when nothing is unsettled
 // (answered 409).
@@ -36,17 +84,75 @@ type ConnectRequest struct {
 	// SOCKSListen is the local SOCKS5 proxy address (default
 	// 127.0.0.1:1080).
 	SOCKSListen string `json:"socks_listen,omitempty" doc:"loopback host:port of the SOCKS5 proxy"`
+	// Mode is proxy (default) or tun.
+	Mode string `json:"mode,omitempty" doc:"proxy (default: local SOCKS5 proxy, unprivileged) or tun (whole device through a kernel tunnel; the daemon needs CAP_NET_ADMIN)"`
+	// KillSwitch is connection (default), always or off; tun mode only.
+	KillSwitch string `json:"kill_switch,omitempty" doc:"tun mode: connection (default; held until disconnect), always (also across daemon restarts) or off"`
+	// DNS is provider (default), system or custom; tun mode only.
+	DNS string `json:"dns,omitempty" doc:"tun mode: provider (default), system or custom (dns_servers), always through the tunnel"`
+	// DNSServers are the resolvers of DNS custom.
+	DNSServers []string `json:"dns_servers,omitempty" doc:"with dns custom: 1 to 3 IP addresses"`
 }
 
-// Validate checks the request and its filter.
+// Validate checks the request and its filter (an empty dns_servers
+// list becomes nil).
 func (r *ConnectRequest) Validate() error {
+	if len(r.DNSServers) == 0 {
+		r.DNSServers = nil
+	}
 	if _, err := r.Filter(); err != nil {
 		return FieldError("filter", err.Error())
 	}
 	if r.SOCKSListen != "" && !strings.HasPrefix(r.SOCKSListen, "127.0.0.1:") && !strings.HasPrefix(r.SOCKSListen, "[::1]:") {
 		return FieldError("socks_listen", "must be a loopback address")
 	}
+	switch r.Mode {
+	case "", ModeProxy:
+		if r.KillSwitch != "" || r.DNS != "" || len(r.DNSServers) > 0 {
+			return FieldError("mode", "kill_switch, dns and dns_servers need mode tun")
+		}
+		return nil
+	case ModeTun:
+	default:
+		return FieldError("mode", "must be proxy or tun")
+	}
+	if r.SOCKSListen != "" {
+		return FieldError("socks_listen", "tun mode opens no proxy")
+	}
+	switch r.KillSwitch {
+	case "", KillSwitchConnection, KillSwitchAlways, KillSwitchOff:
+	default:
+		return FieldError("kill_switch", "must be connection, always or off")
+	}
+	switch r.DNS {
+	case "", DNSProvider, DNSSystem:
+		if len(r.DNSServers) > 0 {
+			return FieldError("dns_servers", "only with dns custom")
+		}
+	case DNSCustom:
+		if _, err := r.CustomDNS(); err != nil {
+			return FieldError("dns_servers", err.Error())
+		}
+	default:
+		return FieldError("dns", "must be provider, system or custom")
+	}
 	return nil
+}
+
+// CustomDNS parses DNSServers: 1 to MaxDNSServers unicast IP addresses.
+func (r *ConnectRequest) CustomDNS() ([]netip.Addr, error) {
+	if len(r.DNSServers) == 0 || len(r.DNSServers) > MaxDNSServers {
+		return nil, fmt.Errorf("give 1 to %d resolver addresses", MaxDNSServers)
+	}
+	out := make([]netip.Addr, 0, len(r.DNSServers))
+	for _, s := range r.DNSServers {
+		a, err := netip.ParseAddr(s)
+		if err != nil || a.Zone() != "" || !a.IsGlobalUnicast() && !a.IsPrivate() && !a.IsLoopback() {
+			return nil, fmt.Errorf("%q is not a unicast IP address", s)
+		}
+		out = append(out, a.Unmap())
+	}
+	return out, nil
 }
 
 // Filter is the request's proposal filter.
@@ -95,6 +201,38 @@ type ConnectionStatus struct {
 	Path string `json:"path"`
 	// Error is why the session ended, if it failed.
 	Error string `json:"error,omitempty"`
+	// Mode is proxy or tun.
+	Mode string `json:"mode"`
+	// State is connected, reconnecting (tun mode: the kill switch holds
+	// the device while a new provider is dialled), held (tun mode: no
+	// tunnel, the kill switch blocks everything but the exemptions until
+	// disconnect) or ended (proxy mode: reconnecting gave up).
+	State string `json:"state"`
+	// Interface is the TUN (tun mode).
+	Interface string `json:"interface,omitempty"`
+	// Endpoint is the provider's WireGuard endpoint (tun mode).
+	Endpoint string `json:"endpoint,omitempty"`
+	// PublicIP is the address the internet sees through the tunnel, as
+	// reported by the provider's exit (empty: not known).
+	PublicIP string `json:"public_ip,omitempty"`
+	// KillSwitch is the kill switch (tun mode).
+	KillSwitch *KillSwitchStatus `json:"kill_switch,omitempty"`
+	// DNS is the DNS setting (tun mode) and DNSServers the resolvers in
+	// use (empty for system).
+	DNS        string   `json:"dns,omitempty"`
+	DNSServers []string `json:"dns_servers,omitempty"`
+}
+
+// KillSwitchStatus is the kill switch part of ConnectionStatus.
+type KillSwitchStatus struct {
+	// Setting is connection, always or off.
+	Setting string `json:"setting"`
+	// Active is whether the nftables table is loaded.
+	Active bool `json:"active"`
+	// Exemptions are the host:port destinations reached outside the
+	// tunnel: the provider's WireGuard endpoint (udp) and control
+	// connection, the bootstrap/relay peers and the chain RPC (tcp/udp).
+	Exemptions []string `json:"exemptions"`
 }
 
 // SessionDTO is one session history record.
@@ -182,6 +320,8 @@ func connectionError(err error) error {
 		return NewError(http.StatusNotFound, CodeNotFound, "not connected")
 	case errors.Is(err, ErrAlreadyConnected):
 		return NewError(http.StatusConflict, CodeConflict, "already connected; disconnect first")
+	case errors.Is(err, ErrNoPrivileges):
+		return NewError(http.StatusForbidden, CodeNoPrivileges, ErrNoPrivileges.Error())
 	case errors.Is(err, ErrNothingToSettle):
 		return NewError(http.StatusConflict, CodeConflict, "nothing to settle")
 	}
@@ -204,8 +344,8 @@ func ConnectionRoutes(svc ConnectionService, log *slog.Logger) []Route {
 	return []Route{
 		{
 			Method: http.MethodPut, Path: "/connection",
-			Op: Operation{Summary: "Connect to a provider (given, or the best match of the filters) and open a local SOCKS5 proxy", Tags: tags,
-				Request: ConnectRequest{}, Response: ConnectionStatus{}, Errors: []int{http.StatusConflict, http.StatusBadGateway}},
+			Op: Operation{Summary: "Connect to a provider (given, or the best match of the filters): mode proxy opens a local SOCKS5 proxy, mode tun routes the whole device through a kernel tunnel with kill switch and DNS (403 no_privileges without CAP_NET_ADMIN)", Tags: tags,
+				Request: ConnectRequest{}, Response: ConnectionStatus{}, Errors: []int{http.StatusForbidden, http.StatusConflict, http.StatusBadGateway}},
 			Handler: func(w http.ResponseWriter, r *http.Request) {
 				var req ConnectRequest
 				if err := DecodeJSON(r, &req); err != nil {
@@ -222,7 +362,7 @@ func ConnectionRoutes(svc ConnectionService, log *slog.Logger) []Route {
 		},
 		{
 			Method: http.MethodGet, Path: "/connection",
-			Op: Operation{Summary: "Current connection: provider, duration, bytes, spent, rate", Tags: tags, Response: ConnectionStatus{}, Errors: []int{http.StatusNotFound}},
+			Op: Operation{Summary: "Current connection: mode, state, provider, country, path, bytes, spent, rate; in tun mode the kill switch (state and exemptions) and DNS", Tags: tags, Response: ConnectionStatus{}, Errors: []int{http.StatusNotFound}},
 			Handler: func(w http.ResponseWriter, r *http.Request) {
 				st, err := svc.Status(r.Context())
 				if err != nil {
@@ -234,7 +374,7 @@ func ConnectionRoutes(svc ConnectionService, log *slog.Logger) []Route {
 		},
 		{
 			Method: http.MethodDelete, Path: "/connection",
-			Op: Operation{Summary: "Disconnect cleanly", Tags: tags, Status: http.StatusNoContent, Errors: []int{http.StatusNotFound}},
+			Op: Operation{Summary: "Disconnect cleanly; in tun mode routes, DNS and (last) the kill switch are restored exactly", Tags: tags, Status: http.StatusNoContent, Errors: []int{http.StatusNotFound}},
 			Handler: func(w http.ResponseWriter, r *http.Request) {
 				if err := svc.Disconnect(r.Context()); err != nil {
 					fail(w, err)

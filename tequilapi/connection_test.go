@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -97,10 +98,29 @@ func TestConnectionRoutes(t *testing.T) {
 		t.Fatalf("second disconnect: %d", code)
 	}
 	for _, bad := range []string{`{"country":"Germany"}`, `{"ip_type":"satellite"}`, `{"max_price_gib":"-1"}`, `{"provider_id":"0x12"}`,
-		`{"socks_listen":"0.0.0.0:1080"}`, `{"colour":"red"}`, `{"country":"DE"}{}`} {
+		`{"socks_listen":"0.0.0.0:1080"}`, `{"colour":"red"}`, `{"country":"DE"}{}`,
+		`{"mode":"vpn"}`, `{"kill_switch":"always"}`, `{"dns":"custom","dns_servers":["1.1.1.1"]}`,
+		`{"mode":"tun","socks_listen":"127.0.0.1:1080"}`, `{"mode":"tun","kill_switch":"sometimes"}`,
+		`{"mode":"tun","dns":"google"}`, `{"mode":"tun","dns":"custom"}`, `{"mode":"tun","dns":"custom","dns_servers":["dns.google"]}`,
+		`{"mode":"tun","dns":"custom","dns_servers":["1.1.1.1","1.0.0.1","8.8.8.8","8.8.4.4"]}`,
+		`{"mode":"tun","dns":"custom","dns_servers":["fe80::1%eth0"]}`, `{"mode":"tun","dns":"custom","dns_servers":["0.0.0.0"]}`,
+		`{"mode":"tun","dns_servers":["1.1.1.1"]}`} {
 		if code, body := serve(t, routes, http.MethodPut, "/connection", bad); code != http.StatusBadRequest {
 			t.Fatalf("body %s: %d %s, want 400", bad, code, body)
 		}
+	}
+	for _, good := range []string{`{"mode":"tun"}`, `{"mode":"tun","kill_switch":"always","dns":"system"}`,
+		`{"mode":"tun","dns":"custom","dns_servers":["192.0.2.53","2001:db8::53"]}`, `{"mode":"proxy","socks_listen":"127.0.0.1:0"}`} {
+		if code, body := serve(t, routes, http.MethodPut, "/connection", good); code != http.StatusOK {
+			t.Fatalf("body %s: %d %s, want 200", good, code, body)
+		}
+		if code, _ := serve(t, routes, http.MethodDelete, "/connection", ""); code != http.StatusNoContent {
+			t.Fatalf("disconnect after %s: %d", good, code)
+		}
+	}
+	f.failWith = fmt.Errorf("consumer: kernel tunnel: %w", ErrNoPrivileges)
+	if code, body := serve(t, routes, http.MethodPut, "/connection", `{"mode":"tun"}`); code != http.StatusForbidden || !strings.Contains(body, CodeNoPrivileges) || !strings.Contains(body, "CAP_NET_ADMIN") {
+		t.Fatalf("tun connect without privileges: %d %s, want 403 %s", code, body, CodeNoPrivileges)
 	}
 	f.failWith = errors.New("provider refused: insufficient_funds")
 	if code, body := serve(t, routes, http.MethodPut, "/connection", `{}`); code != http.StatusBadGateway || !strings.Contains(body, "insufficient_funds") {
@@ -131,7 +151,8 @@ func TestEarningsAndSessionRoutes(t *testing.T) {
 func FuzzConnectRequest(f *testing.F) {
 	for _, s := range []string{`{}`, `{"country":"DE"}`, `{"provider_id":"0xd6F8612193c308Cf6FfEd67911C907213e345BC0"}`,
 		`{"ip_type":"residential","max_price_gib":"0.2","max_price_hour":"1"}`, `{"socks_listen":"127.0.0.1:1080"}`,
-		`{"country":"de"}`, `{"max_price_gib":"1e5"}`, `{"country":null}`, `[]`, `{"country":"DE","country":"US"}`} {
+		`{"country":"de"}`, `{"max_price_gib":"1e5"}`, `{"country":null}`, `[]`, `{"country":"DE","country":"US"}`,
+		`{"mode":"tun","kill_switch":"always","dns":"custom","dns_servers":["192.0.2.53"]}`, `{"mode":"tun","dns_servers":[]}`} {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, body []byte) {
@@ -140,6 +161,11 @@ func FuzzConnectRequest(f *testing.F) {
 		if DecodeBytes(body, &req) == nil {
 			if _, err := req.Filter(); err != nil {
 				t.Fatalf("accepted %q with a bad filter: %v", body, err)
+			}
+			if req.DNS == DNSCustom {
+				if _, err := req.CustomDNS(); err != nil {
+					t.Fatalf("accepted %q with bad resolvers: %v", body, err)
+				}
 			}
 		}
 	})

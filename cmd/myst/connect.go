@@ -2,15 +2,10 @@ package main
 
 import (
 	"fmt"
-	"io"
-	"math/big"
 	"net/http"
-	"text/tabwriter"
-	"time"
 
 	"github.com/spf13/cobra"
 
-	"github.com/openmyst/openmyst/money"
 	"github.com/openmyst/openmyst/tequilapi"
 )
 
@@ -19,10 +14,11 @@ func newConnectCmd(a *app) *cobra.Command {
 	tun := tunFlags{acct: accountFlags{app: a}}
 	cmd := &cobra.Command{
 		Use:   "connect [PROVIDER_ID]",
-		Short: "Connect through the running daemon (PUT /connection) and open a local SOCKS5 proxy, or with --tun route the whole host through a kernel tunnel",
+		Short: "Connect through the running daemon (PUT /connection): a local SOCKS5 proxy, or with --tun the whole device through the daemon's kernel tunnel",
 		Example: `  myst connect --country DE --max-price-gib 0.2
   myst connect 0xd6F8612193c308Cf6FfEd67911C907213e345BC0 --proxy 127.0.0.1:1080
-  sudo myst connect --tun --country DE --p2p.bootstrap /ip4/.../tcp/4001/p2p/...   # kernel tunnel, kill switch, foreground`,
+  myst connect --tun --country DE --kill-switch always --dns custom --dns.servers 9.9.9.9   # the daemon needs CAP_NET_ADMIN
+  sudo myst connect --tun --standalone --country DE --p2p.bootstrap /ip4/.../tcp/4001/p2p/...   # no daemon: foreground until Ctrl-C`,
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if len(args) == 1 {
@@ -32,7 +28,13 @@ func newConnectCmd(a *app) *cobra.Command {
 				return err
 			}
 			if tun.on {
-				return runConnectTun(cmd, req, &tun)
+				req.Mode, req.KillSwitch, req.DNS, req.DNSServers = tequilapi.ModeTun, tun.killSwitch, tun.dns, tun.dnsServers
+				if err := req.Validate(); err != nil {
+					return err
+				}
+				if tun.standalone {
+					return runConnectTun(cmd, req, &tun)
+				}
 			}
 			c, err := a.daemonClient(cmd.Context())
 			if err != nil {
@@ -42,7 +44,7 @@ func newConnectCmd(a *app) *cobra.Command {
 			if err := c.Do(cmd.Context(), http.MethodPut, "/connection", req, &st); err != nil {
 				return err
 			}
-			fmt.Fprintf(cmd.OutOrStdout(), "connected to %s (%s) over the %s path; SOCKS5 proxy on %s\n", st.Provider, st.Country, st.Path, st.SOCKS)
+			fmt.Fprintln(cmd.OutOrStdout(), st.Connected())
 			return nil
 		},
 	}
@@ -89,25 +91,7 @@ func newStatusCmd(a *app) *cobra.Command {
 			if err := c.Do(cmd.Context(), http.MethodGet, "/connection", nil, &st); err != nil {
 				return err
 			}
-			return printStatus(cmd.OutOrStdout(), st)
+			return st.Print(cmd.OutOrStdout())
 		},
 	}
-}
-
-func printStatus(w io.Writer, st tequilapi.ConnectionStatus) error {
-	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	state := "connected"
-	if !st.Running {
-		state = "ended " + st.Error
-	}
-	wei := func(s string) string {
-		if v, ok := new(big.Int).SetString(s, 10); ok {
-			return money.FormatMYST(v) + " MYST"
-		}
-		return s
-	}
-	fmt.Fprintf(tw, "state\t%s\nprovider\t%s (%s)\npath\t%s\nsocks5\t%s\nduration\t%s\nbytes\t%d down, %d up\nspent\t%s\nrate\t%s per hour\n",
-		state, st.Provider, st.Country, st.Path, st.SOCKS, (time.Duration(st.DurationSeconds * float64(time.Second))).Round(time.Second),
-		st.RxBytes, st.TxBytes, wei(st.Spent), wei(st.RatePerHour))
-	return tw.Flush()
 }

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -18,11 +17,14 @@ import (
 	"github.com/openmyst/openmyst/tunnel/kernel"
 )
 
-// tunFlags configure `myst connect --tun`: a kernel-mode connection run by
-// the connect process itself (it needs root and lives as long as the
-// process), not by the daemon.
+// tunFlags configure `myst connect --tun`: a tun-mode connection of the
+// daemon, or with --standalone the same connection manager run by the
+// connect process itself (it needs root and lives as long as the
+// process).
 type tunFlags struct {
-	on                bool
+	on, standalone    bool
+	killSwitch, dns   string
+	dnsServers        []string
 	acct              accountFlags
 	bootstrap, listen []string
 	iface, resolvConf string
@@ -31,18 +33,22 @@ type tunFlags struct {
 }
 
 func (t *tunFlags) register(fl *pflag.FlagSet) {
-	fl.BoolVar(&t.on, "tun", false, "route the whole host through a kernel WireGuard tunnel with a kill switch (root; runs in the foreground until Ctrl-C) instead of asking the daemon for a SOCKS5 proxy")
-	fl.StringVar(&t.acct.rpc, "chain.rpc", "http://127.0.0.1:8545", "with --tun: EVM JSON-RPC endpoint the consumer reads its channel from")
-	fl.StringVar(&t.acct.deployment, "chain.deployment", "", "with --tun: contract deployment JSON (default <data-dir>/chain/deployment.json)")
-	fl.StringVar(&t.acct.identity, "identity", "", "with --tun: consumer identity (default: the default identity)")
-	fl.StringVar(&t.acct.passFile, "passphrase-file", "", "with --tun: file holding the identity passphrase (or $"+node.PassphraseEnv+")")
-	fl.StringVar(&t.acct.hermes, "hermes.contract", "", "with --tun: hermes of the consumer's channel (default: the deployment's hermes)")
-	fl.StringSliceVar(&t.bootstrap, "p2p.bootstrap", nil, "with --tun: bootstrap peers, /ip4/.../tcp/PORT/p2p/PEERID, comma separated")
-	fl.StringSliceVar(&t.listen, "p2p.listen", []string{"/ip4/0.0.0.0/tcp/0"}, "with --tun: libp2p listen multiaddrs")
-	fl.StringVar(&t.iface, "tun.interface", kernel.DefaultClientInterface, "with --tun: TUN interface name")
-	fl.StringVar(&t.resolvConf, "tun.resolv-conf", "/etc/resolv.conf", "with --tun: resolv.conf pointed at the tunnel's DNS while connected and restored after (empty: leave DNS alone)")
-	fl.BoolVar(&t.noKillSwitch, "tun.no-kill-switch", false, "with --tun: no kill switch (traffic may leave outside the tunnel when it drops)")
-	fl.DurationVar(&t.wait, "tun.discovery-wait", 15*time.Second, "with --tun: how long to wait for a matching proposal")
+	fl.BoolVar(&t.on, "tun", false, "route the whole device through the daemon's kernel WireGuard tunnel with kill switch and DNS (the daemon needs CAP_NET_ADMIN) instead of a SOCKS5 proxy")
+	fl.StringVar(&t.killSwitch, "kill-switch", "", "with --tun: connection (default; until disconnect), always (also across daemon restarts) or off")
+	fl.StringVar(&t.dns, "dns", "", "with --tun: provider (default), system or custom (--dns.servers); DNS always goes through the tunnel")
+	fl.StringSliceVar(&t.dnsServers, "dns.servers", nil, "with --dns custom: resolver IP addresses, comma separated")
+	fl.BoolVar(&t.standalone, "standalone", false, "with --tun: no daemon; this process (root) runs the connection in the foreground until Ctrl-C; the --chain.*, --identity, --p2p.* and --tun.* flags below apply")
+	fl.StringVar(&t.acct.rpc, "chain.rpc", "http://127.0.0.1:8545", "with --tun --standalone: EVM JSON-RPC endpoint the consumer reads its channel from")
+	fl.StringVar(&t.acct.deployment, "chain.deployment", "", "with --tun --standalone: contract deployment JSON (default <data-dir>/chain/deployment.json)")
+	fl.StringVar(&t.acct.identity, "identity", "", "with --tun --standalone: consumer identity (default: the default identity)")
+	fl.StringVar(&t.acct.passFile, "passphrase-file", "", "with --tun --standalone: file holding the identity passphrase (or $"+node.PassphraseEnv+")")
+	fl.StringVar(&t.acct.hermes, "hermes.contract", "", "with --tun --standalone: hermes of the consumer's channel (default: the deployment's hermes)")
+	fl.StringSliceVar(&t.bootstrap, "p2p.bootstrap", nil, "with --tun --standalone: bootstrap peers, /ip4/.../tcp/PORT/p2p/PEERID, comma separated")
+	fl.StringSliceVar(&t.listen, "p2p.listen", []string{"/ip4/0.0.0.0/tcp/0"}, "with --tun --standalone: libp2p listen multiaddrs")
+	fl.StringVar(&t.iface, "tun.interface", kernel.DefaultClientInterface, "with --tun --standalone: TUN interface name")
+	fl.StringVar(&t.resolvConf, "tun.resolv-conf", "/etc/resolv.conf", "with --tun --standalone: resolv.conf pointed at the tunnel's DNS while connected and restored after (empty: leave DNS alone)")
+	fl.BoolVar(&t.noKillSwitch, "tun.no-kill-switch", false, "with --tun --standalone: no kill switch (traffic may leave outside the tunnel when it drops)")
+	fl.DurationVar(&t.wait, "tun.discovery-wait", 15*time.Second, "with --tun --standalone: how long to wait for a matching proposal")
 }
 
 // runConnectTun runs a kernel-mode connection in the foreground (see
@@ -50,9 +56,6 @@ func (t *tunFlags) register(fl *pflag.FlagSet) {
 func runConnectTun(cmd *cobra.Command, req tequilapi.ConnectRequest, t *tunFlags) error {
 	ctx := cmd.Context()
 	out := cmd.OutOrStdout()
-	if req.SOCKSListen != "" {
-		return errors.New("--tun and --proxy exclude each other")
-	}
 	if os.Geteuid() != 0 {
 		return node.ErrNotRoot
 	}

@@ -184,7 +184,7 @@ func TestConnectTunReconnect(t *testing.T) {
 	if err := os.WriteFile(resolv, []byte(origResolv), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	conn := cons.Start("env", mainEnv("--data-dir", consDD, "--keystore.light-scrypt", "connect", "--tun", "--country", "DE",
+	conn := cons.Start("env", mainEnv("--data-dir", consDD, "--keystore.light-scrypt", "connect", "--tun", "--standalone", "--country", "DE",
 		"--passphrase-file", pf, "--chain.rpc", st.ChainProxyURL, "--chain.deployment", st.Deployment,
 		"--p2p.bootstrap", st.BootstrapLink, "--p2p.listen", "/ip4/"+tCons+"/tcp/0", "--tun.resolv-conf", resolv)...)
 	defer func() { _ = conn.Signal(syscall.SIGINT, 20*time.Second) }()

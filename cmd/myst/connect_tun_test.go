@@ -76,7 +76,9 @@ type tunHubState struct {
 
 // TestConnectTunEndToEnd drives the product's commands in network
 // namespaces: `myst service --exit-mode kernel` serves a paid session to
-// `myst connect --tun`; the consumer fetches from an "internet" host
+// a `myst daemon` asked by `myst connect --tun` (custom DNS; status,
+// disconnect restore everything), then to `myst connect --tun
+// --standalone`; the consumer fetches from an "internet" host
 // (203.0.113.2) through the kernel tunnel, the hermes accepts its promises
 // (provider earnings > 0), and after the service is SIGKILLed nothing
 // leaves the consumer outside the tunnel until Ctrl-C (SIGINT), which
@@ -241,8 +243,52 @@ func TestConnectTunEndToEnd(t *testing.T) {
 	if err := os.WriteFile(resolv, []byte(origResolv), 0o644); err != nil {
 		t.Fatal(err)
 	}
+	// Through the daemon: `myst daemon` (root) in the consumer namespace
+	// owns the tunnel; `myst connect --tun`, `status` and `disconnect` only
+	// ask it.
+	daemon := cons.Start("env", mainEnv("--data-dir", consDD, "--keystore.light-scrypt", "daemon", "--consumer.passphrase-file", pf,
+		"--chain.rpc", st.ChainProxyURL, "--chain.deployment", st.Deployment, "--p2p.bootstrap", st.BootstrapLink,
+		"--p2p.listen", "/ip4/"+tCons+"/tcp/0", "--p2p.nat=false", "--tun.resolv-conf", resolv)...)
+	waitOutput(ctx, t, daemon, "node started", "myst daemon")
+	cli := func(args ...string) string {
+		t.Helper()
+		out, err := cons.Run(ctx, "env", mainEnv(append([]string{"--data-dir", consDD}, args...)...)...)
+		if err != nil {
+			t.Fatalf("myst %s: %v\n--- daemon:\n%s", strings.Join(args, " "), err, daemon.Output())
+		}
+		return out
+	}
+	if out := cli("connect", "--tun", "--country", "DE", "--dns", "custom", "--dns.servers", "192.0.2.77"); !strings.Contains(out, "the whole device through myst0, kill switch connection") {
+		t.Fatalf("myst connect --tun through the daemon printed %q", out)
+	}
+	if got, _, err := consGet(ctx); err != nil || string(got) != string(body) {
+		t.Fatalf("fetch through the daemon's tunnel: %d bytes, %v", len(got), err)
+	}
+	if r, _ := os.ReadFile(resolv); !strings.Contains(string(r), "nameserver 192.0.2.77") {
+		t.Errorf("resolv.conf with custom DNS: %q", r)
+	}
+	if err := directDial(ctx); err == nil {
+		t.Error("direct connection outside the daemon's tunnel succeeded")
+	}
+	if out := cli("status"); !strings.Contains(out, "connection, active true") || !strings.Contains(out, "custom 192.0.2.77") {
+		t.Errorf("myst status:\n%s", out)
+	}
+	cli("disconnect")
+	if r, _ := os.ReadFile(resolv); string(r) != origResolv {
+		t.Errorf("resolv.conf after the daemon's disconnect: %q, want %q", r, origResolv)
+	}
+	if out, err := cons.Run(ctx, "nft", "list", "table", "inet", "openmyst_killswitch"); err == nil {
+		t.Errorf("kill switch left after the daemon's disconnect:\n%s", out)
+	}
+	if err := directDial(ctx); err != nil {
+		t.Errorf("direct path after the daemon's disconnect: %v", err)
+	}
+	if err := daemon.Signal(syscall.SIGTERM, 15*time.Second); err != nil {
+		t.Fatalf("myst daemon did not stop: %v", err)
+	}
+
 	connStart := time.Now()
-	conn := cons.Start("env", mainEnv("--data-dir", consDD, "--keystore.light-scrypt", "connect", "--tun", "--country", "DE",
+	conn := cons.Start("env", mainEnv("--data-dir", consDD, "--keystore.light-scrypt", "connect", "--tun", "--standalone", "--country", "DE",
 		"--passphrase-file", pf, "--chain.rpc", st.ChainProxyURL, "--chain.deployment", st.Deployment,
 		"--p2p.bootstrap", st.BootstrapLink, "--p2p.listen", "/ip4/"+tCons+"/tcp/0", "--tun.resolv-conf", resolv)...)
 	waitOutput(ctx, t, conn, "connected to "+provider, "myst connect --tun")
@@ -307,8 +353,8 @@ func TestConnectTunEndToEnd(t *testing.T) {
 	if len(webFrom) != served {
 		t.Errorf("the internet host served %d requests after the provider died", len(webFrom)-served)
 	}
-	if got := directAccepted.Load(); got != 2 {
-		t.Errorf("direct listener accepted %d connections, want 2 (before connect, after disconnect)", got)
+	if got := directAccepted.Load(); got != 3 {
+		t.Errorf("direct listener accepted %d connections, want 3 (before connect, after the daemon's disconnect, after the standalone disconnect)", got)
 	}
 	t.Logf("provider earned %s wei (hermes); whole test %s", earned, time.Since(start).Round(100*time.Millisecond))
 }
@@ -456,16 +502,27 @@ func tunProxy(ln net.Listener, target string) {
 	}
 }
 
-// TestConnectTunFlags: --tun refuses --proxy, and refuses to run without
-// root before touching anything (checked as user nobody when the test runs
+// TestConnectTunFlags: --tun refuses --proxy, --tun --standalone refuses
+// to run without root before touching anything (checked as user nobody when the test runs
 // as root).
 func TestConnectTunFlags(t *testing.T) {
 	_, err := runCLI(t, t.TempDir(), "connect", "--tun", "--proxy", "127.0.0.1:1080")
-	if err == nil || !strings.Contains(err.Error(), "exclude") {
+	if err == nil || !strings.Contains(err.Error(), "socks_listen") {
 		t.Fatalf("--tun --proxy: err = %v, want a refusal", err)
 	}
+	// Without --standalone --tun asks the daemon, after checking the
+	// request.
+	if _, err := runCLI(t, t.TempDir(), "connect", "--tun", "--dns", "custom"); err == nil || !strings.Contains(err.Error(), "dns_servers") {
+		t.Fatalf("--tun --dns custom without servers: err = %v, want a dns_servers error", err)
+	}
+	if _, err := runCLI(t, t.TempDir(), "connect", "--tun", "--kill-switch", "sometimes"); err == nil || !strings.Contains(err.Error(), "kill_switch") {
+		t.Fatalf("--tun --kill-switch sometimes: err = %v, want a kill_switch error", err)
+	}
+	if _, err := runCLI(t, t.TempDir(), "connect", "--tun", "--kill-switch", "always"); err == nil || !strings.Contains(err.Error(), "myst daemon") {
+		t.Fatalf("--tun without a daemon: err = %v, want to be told to start the daemon", err)
+	}
 	if os.Geteuid() != 0 {
-		_, err := runCLI(t, t.TempDir(), "connect", "--tun")
+		_, err := runCLI(t, t.TempDir(), "connect", "--tun", "--standalone")
 		if err == nil || !strings.Contains(err.Error(), "needs root") {
 			t.Fatalf("--tun as non-root: err = %v, want the root error", err)
 		}
@@ -488,7 +545,7 @@ func TestConnectTunFlags(t *testing.T) {
 	if err := os.WriteFile(exe, bin, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command(exe, "--data-dir", filepath.Join(dd, "data"), "connect", "--tun")
+	cmd := exec.Command(exe, "--data-dir", filepath.Join(dd, "data"), "connect", "--tun", "--standalone")
 	cmd.Env = append(os.Environ(), mysttest.RunMainEnv+"=1")
 	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
 	out, err := cmd.CombinedOutput()

@@ -15,6 +15,7 @@ import (
 	"github.com/openmyst/openmyst/p2p"
 	"github.com/openmyst/openmyst/tequilapi"
 	"github.com/openmyst/openmyst/tequilapi/client"
+	"github.com/openmyst/openmyst/tunnel/kernel"
 )
 
 // daemonFlags are the flags of `myst daemon`, one struct per part.
@@ -64,6 +65,7 @@ func (a *app) chainConfig(rpc, deployment, keyFile, hermes, hermesFlag string) (
 // consumerFlags configure the daemon's consumer (PUT /connection).
 type consumerFlags struct {
 	identity, passFile, socks string
+	tunIface, resolvConf      string
 }
 
 func newDaemonCmd(a *app) *cobra.Command {
@@ -108,6 +110,8 @@ and send the token as "Authorization: Bearer <token>".`,
 	fs.StringVar(&c.identity, "consumer.identity", "", "consumer identity paying for connections (default: the default identity)")
 	fs.StringVar(&c.passFile, "consumer.passphrase-file", "", "file with the consumer identity's passphrase (or $"+node.PassphraseEnv+")")
 	fs.StringVar(&c.socks, "consumer.socks", "127.0.0.1:1080", "default local SOCKS5 proxy address of a connection")
+	fs.StringVar(&c.tunIface, "tun.interface", kernel.DefaultClientInterface, "TUN interface of tun-mode connections (PUT /connection {\"mode\":\"tun\"}; needs CAP_NET_ADMIN)")
+	fs.StringVar(&c.resolvConf, "tun.resolv-conf", "/etc/resolv.conf", "resolv.conf a tun-mode connection points at the tunnel's DNS and restores on disconnect (empty: leave DNS alone)")
 	return cmd
 }
 
@@ -120,7 +124,9 @@ func (f *daemonFlags) config(a *app, cmd *cobra.Command) (node.DaemonConfig, err
 			PasswordFile: a.passwordFile(), Version: buildinfo.String(), Log: a.log,
 		},
 		ShowPassword: a.showPassword(cmd),
-		Consumer:     node.DaemonConsumer{SOCKS: f.cons.socks}, ICE: f.serve.opt.ICE,
+		Consumer: node.DaemonConsumer{SOCKS: f.cons.socks,
+			VPN: node.VPNConfig{Interface: f.cons.tunIface, ResolvConf: f.cons.resolvConf}},
+		ICE: f.serve.opt.ICE,
 	}
 	var err error
 	if cfg.Chain, err = f.chain.config(a); err != nil {

@@ -577,6 +577,15 @@ func (c *Client) reconfigure(ctx context.Context, s tunnel.SessionConfig, direct
 	return nil
 }
 
+// Exemptions returns what the kill switch admits outside the tunnel: the
+// provider's WireGuard endpoint (UDP) and the direct destinations
+// (TCP/UDP).
+func (c *Client) Exemptions() (endpoint netip.AddrPort, direct []netip.AddrPort) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.ep, append([]netip.AddrPort(nil), c.cfg.Direct...)
+}
+
 // PeerStats implements tunnel.Counter for the device's single peer.
 func (c *Client) PeerStats(pub tunnel.PublicKey) (tunnel.PeerStats, bool) {
 	all, err := c.dev.stats()

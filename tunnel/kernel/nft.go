@@ -275,9 +275,13 @@ func renderPeerLimit(table string, pub tunnel.PublicKey, addrs []netip.Prefix, b
 
 // killSwitchRuleset is the consumer's leak protection table.
 type killSwitchRuleset struct {
-	Table    string
-	Iface    string
+	Table string
+	Iface string
+	// Endpoint is the provider's WireGuard endpoint; invalid for a held
+	// kill switch (no tunnel: only Direct leaves).
 	Endpoint netip.AddrPort
+	// Hold renders a kill switch without an endpoint (HoldKillSwitch).
+	Hold bool
 	// Direct are TCP/UDP destinations accepted outside the tunnel (the
 	// provider's session control connection).
 	Direct []netip.AddrPort
@@ -290,13 +294,8 @@ func (k killSwitchRuleset) render() (string, error) {
 	if err := validIfName(k.Iface); err != nil {
 		return "", err
 	}
-	if !k.Endpoint.IsValid() || k.Endpoint.Port() == 0 {
+	if !k.Hold && (!k.Endpoint.IsValid() || k.Endpoint.Port() == 0) {
 		return "", fmt.Errorf("kill switch: invalid endpoint %v", k.Endpoint)
-	}
-	ep := k.Endpoint.Addr().Unmap()
-	fam := "ip"
-	if ep.Is6() {
-		fam = "ip6"
 	}
 	var b strings.Builder
 	w := func(format string, args ...any) { fmt.Fprintf(&b, format+"\n", args...) }
@@ -307,7 +306,14 @@ func (k killSwitchRuleset) render() (string, error) {
 	w("\t\ttype filter hook output priority filter; policy accept;")
 	w("\t\toifname \"lo\" accept")
 	w("\t\toifname %s accept", q(k.Iface))
-	w("\t\t%s daddr %s udp dport %d accept", fam, ep, k.Endpoint.Port())
+	if k.Endpoint.IsValid() {
+		ep := k.Endpoint.Addr().Unmap()
+		fam := "ip"
+		if ep.Is6() {
+			fam = "ip6"
+		}
+		w("\t\t%s daddr %s udp dport %d accept", fam, ep, k.Endpoint.Port())
+	}
 	for _, d := range k.Direct {
 		if !d.IsValid() || d.Port() == 0 {
 			return "", fmt.Errorf("kill switch: invalid direct destination %v", d)

@@ -152,7 +152,11 @@ func TestRulesetsLoad(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for i, script := range []string{out, out, ks, renderPeerLimit("openmyst", tunnel.PublicKey{1}, []netip.Prefix{netip.MustParsePrefix("10.182.0.2/32"), netip.MustParsePrefix("fd7e:6d79:7374::2/128")}, 125000)} {
+	hold, err := killSwitchRuleset{Table: "openmyst_killswitch", Iface: "myst0", Hold: true, Direct: []netip.AddrPort{netip.MustParseAddrPort("198.51.100.1:4001")}}.render()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, script := range []string{out, out, ks, hold, ks, renderPeerLimit("openmyst", tunnel.PublicKey{1}, []netip.Prefix{netip.MustParsePrefix("10.182.0.2/32"), netip.MustParsePrefix("fd7e:6d79:7374::2/128")}, 125000)} {
 		cmd := ns.Command(t.Context(), "nft", "-f", "-")
 		cmd.Stdin = strings.NewReader(script)
 		if b, err := cmd.CombinedOutput(); err != nil {

@@ -1,0 +1,561 @@
+package node
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/ethereum/go-ethereum/accounts/keystore"
+	"github.com/ethereum/go-ethereum/crypto"
+	"github.com/google/uuid"
+
+	"github.com/openmyst/openmyst/chain/devchain"
+	"github.com/openmyst/openmyst/internal/testenv"
+	"github.com/openmyst/openmyst/p2p"
+	"github.com/openmyst/openmyst/tequilapi"
+	tclient "github.com/openmyst/openmyst/tequilapi/client"
+	"github.com/openmyst/openmyst/tunnel/netns"
+)
+
+// Environment of TestDaemonTunNoLeaks' daemon child.
+const (
+	vpnDaemonEnv    = "MYST_VPN_DAEMON_DIR" // shared state dir; set: run the daemon
+	vpnDaemonPort   = 4050
+	vpnPassphrase   = "vpn-e2e"
+	vpnOrigResolv   = "nameserver 192.0.2.53\noptions edns0\n"
+	vpnLeakTable    = "omt_leak"
+	vpnHub6, vpnCo6 = "fd00:99::1", "fd00:99::2"
+)
+
+// TestDaemonTunNoLeaks runs the whole-device VPN through the daemon in
+// network namespaces (topology of TestKernelSessionEndToEnd, plus IPv6
+// on the consumer's uplink): a `myst daemon` child in the consumer
+// namespace serves PUT /connection {"mode":"tun","kill_switch":"always"}
+// against a kernel-mode and a userspace-exit provider in the hub. nftables counters on the
+// hub's side of the consumer's uplink count every packet the consumer
+// sends outside the tunnel (IPv4 to anything but the hub's exempted
+// address, anything to port 53, IPv6 other than neighbour discovery and
+// MLD, a probe port of the hub) while probes in the consumer namespace
+// try to leak (TCP to the internet host and to a direct-only listener,
+// DNS to the original resolver, IPv6): zero during connect, steady
+// state, the provider dropping and the daemon reconnecting to the other
+// one, the daemon killed with -9 (the kill switch stays) and the
+// restarted daemon resuming the connection. After DELETE /connection the
+// namespace's routes, rules, nftables ruleset and resolv.conf
+// (/etc/netns/<ns>/resolv.conf, bind-mounted by `ip netns exec`) are
+// exactly as before.
+func TestDaemonTunNoLeaks(t *testing.T) {
+	if dir := os.Getenv(vpnDaemonEnv); dir != "" {
+		runVPNDaemon(t, dir)
+		return
+	}
+	if role := os.Getenv(kernelRoleEnv); role != "" {
+		return // a kernel e2e child of another test
+	}
+	if testing.Short() {
+		t.Skip("runs a devnet, a kernel-mode provider and a tun-mode daemon in network namespaces")
+	}
+	testenv.RequireNetns(t)
+	testenv.RequireTUN(t)
+	testenv.RequireTools(t, "ip", "nft", "env")
+	start := time.Now()
+	hub := netns.New(t, "vhub")
+	cons := netns.New(t, "vcons")
+	inet := netns.New(t, "vinet")
+	netns.Link(t, hub, "p0", kHubAddr+"/24,"+kHubAddr2+"/24", cons, "c0", kConsAddr+"/24")
+	netns.Link(t, hub, "u0", "203.0.113.1/24", inet, "i0", kInetAddr+"/24")
+	cons.MustRun("ip", "route", "add", "default", "via", kHubAddr)
+	cons.MustRun("ip", "-6", "addr", "add", vpnCo6+"/64", "dev", "c0", "nodad")
+	hub.MustRun("ip", "-6", "addr", "add", vpnHub6+"/64", "dev", "p0", "nodad")
+	cons.MustRun("ip", "-6", "route", "add", "default", "via", vpnHub6)
+	inet.MustRun("ip", "route", "add", "10.99.0.0/24", "via", "203.0.113.1")
+	hub.MustRun("sysctl", "-qw", "net.ipv4.ip_forward=1")
+
+	// resolv.conf of the consumer namespace, as `ip netns exec` mounts it.
+	etc := filepath.Join("/etc/netns", cons.Name())
+	if err := os.MkdirAll(etc, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = os.RemoveAll(etc) })
+	resolv := filepath.Join(etc, "resolv.conf")
+	if err := os.WriteFile(resolv, []byte(vpnOrigResolv), 0o644); err != nil {
+		t.Fatal(err)
+	}
+
+	// The internet host and a direct-only listener.
+	var webFrom []string
+	var mu sync.Mutex
+	var web net.Listener
+	if err := inet.Do(func() (err error) { web, err = net.Listen("tcp", kInetAddr+":80"); return err }); err != nil {
+		t.Fatal(err)
+	}
+	srv := &http.Server{ReadHeaderTimeout: 5 * time.Second, Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		webFrom = append(webFrom, r.RemoteAddr)
+		mu.Unlock()
+		_, _ = io.WriteString(w, "through the tunnel")
+	})}
+	go func() { _ = srv.Serve(web) }()
+	defer srv.Close()
+	var direct net.Listener
+	if err := hub.Do(func() (err error) { direct, err = net.Listen("tcp", kHubAddr2+":9000"); return err }); err != nil {
+		t.Fatal(err)
+	}
+	defer direct.Close()
+	go func() {
+		for {
+			c, err := direct.Accept()
+			if err != nil {
+				return
+			}
+			_ = c.Close()
+		}
+	}()
+
+	// The link-local address (with its DAD) settles before the snapshot.
+	for i := 0; ; i++ {
+		out := cons.MustRun("ip", "-6", "addr", "show", "dev", "c0", "scope", "link")
+		if strings.Contains(out, "fe80") && !strings.Contains(out, "tentative") {
+			break
+		}
+		if i > 100 {
+			t.Fatalf("no link-local address on c0:\n%s", out)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	before := vpnSnapshot(t, cons, resolv)
+
+	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Second)
+	defer cancel()
+	dir := t.TempDir()
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	hubProc := hub.Start("env", kernelRoleEnv+"=hub", kernelDirEnv+"="+dir, kernelProvider2Env+"=1", exe, "-test.run=^TestKernelSessionEndToEnd$", "-test.v")
+	if err := waitFile(ctx, filepath.Join(dir, "state.json"), nil); err != nil {
+		t.Fatalf("hub: %v\n%s", err, hubProc.Output())
+	}
+	startDaemon := func() *netns.Proc {
+		return cons.Start("env", vpnDaemonEnv+"="+dir, exe, "-test.run=^TestDaemonTunNoLeaks$", "-test.v")
+	}
+	daemon := startDaemon()
+	api := vpnClient(ctx, t, cons, dir, daemon)
+
+	// Leak counters on the hub's side of the consumer's uplink. Without
+	// a tunnel every probe is counted: the instrument can fail.
+	loadLeakTable(t, hub)
+	pre := startProbes(cons)
+	for pre.attempts.Load() < 2 {
+		time.Sleep(20 * time.Millisecond)
+	}
+	pre.stop()
+	time.Sleep(200 * time.Millisecond) // their last packets arrive
+	for name, n := range leakCounters(t, hub) {
+		if n == 0 {
+			t.Fatalf("probes without a tunnel: counter %s stayed 0; the leak counters cannot see leaks", name)
+		}
+	}
+
+	// Connect; count from the moment the kill switch holds the device.
+	type result struct {
+		st  tequilapi.ConnectionStatus
+		err error
+	}
+	connected := make(chan result, 1)
+	go func() {
+		var st tequilapi.ConnectionStatus
+		err := api.Do(ctx, http.MethodPut, "/connection", tequilapi.ConnectRequest{Mode: tequilapi.ModeTun, KillSwitch: tequilapi.KillSwitchAlways, Country: "DE"}, &st)
+		connected <- result{st, err}
+	}()
+	waitKillSwitch(ctx, t, cons)
+	// nft 1.0.6 cannot reset anonymous rule counters: count from here.
+	base := leakCounters(t, hub)
+	probes := startProbes(cons)
+	defer probes.stop()
+	r := <-connected
+	if r.err != nil {
+		t.Fatalf("PUT /connection tun: %v\nhub:\n%s\ndaemon:\n%s", r.err, hubProc.Output(), daemon.Output())
+	}
+	st := r.st
+	if st.Mode != tequilapi.ModeTun || st.State != "connected" || st.KillSwitch == nil || !st.KillSwitch.Active || st.KillSwitch.Setting != tequilapi.KillSwitchAlways {
+		t.Fatalf("status after connect: %+v", st)
+	}
+	if st.Endpoint == "" || !strings.Contains(strings.Join(st.KillSwitch.Exemptions, " "), "udp "+st.Endpoint) {
+		t.Errorf("exemptions %v lack the endpoint %s", st.KillSwitch.Exemptions, st.Endpoint)
+	}
+	for _, e := range st.KillSwitch.Exemptions {
+		if !strings.Contains(e, kHubAddr+":") {
+			t.Errorf("exemption %q is not on the hub (provider, bootstrap, chain RPC)", e)
+		}
+	}
+	if b, _ := os.ReadFile(resolv); !strings.Contains(string(b), "written by openmyst") {
+		t.Errorf("resolv.conf while connected: %q", b)
+	}
+	t.Logf("connected after %s: %+v", time.Since(start).Round(time.Millisecond), st)
+	if err := vpnGet(ctx, cons); err != nil {
+		out, _ := cons.Run(ctx, "sh", "-c", "curl -sv http://"+kInetAddr+"/ 2>&1; ip route show table all; ip rule; nft list ruleset")
+		t.Fatalf("GET through the tunnel: %v\n%s", err, out)
+	}
+	time.Sleep(2 * time.Second) // steady state under probes
+
+	// The provider drops: the daemon reconnects to the other one with the
+	// kill switch up.
+	if err := os.WriteFile(filepath.Join(dir, "drop"), []byte(st.Provider), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	dropped := time.Now()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		var now tequilapi.ConnectionStatus
+		err := api.Do(ctx, http.MethodGet, "/connection", nil, &now)
+		if err == nil && now.State == "connected" && now.Reconnects == 1 {
+			if now.Provider == st.Provider || now.KillSwitch == nil || !now.KillSwitch.Active {
+				t.Fatalf("after the reconnect: %+v", now)
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no reconnect (%v, %+v)\nhub:\n%s\ndaemon:\n%s", err, now, hubProc.Output(), daemon.Output())
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if err := vpnGet(ctx, cons); err != nil {
+		t.Fatalf("GET through the tunnel after the reconnect: %v", err)
+	}
+	t.Logf("drop -> reconnected in %s", time.Since(dropped).Round(time.Millisecond))
+
+	// kill -9: the host stays fail-closed.
+	if err := daemon.Kill(); err == nil {
+		t.Fatal("daemon exited cleanly before the kill")
+	}
+	if _, err := cons.Run(ctx, "nft", "list", "table", "inet", "openmyst_killswitch"); err != nil {
+		t.Fatalf("kill switch gone after kill -9: %v", err)
+	}
+	if err := vpnGet(ctx, cons); err == nil {
+		t.Fatal("fetched from the internet host with the daemon dead")
+	}
+	time.Sleep(time.Second)
+
+	// Restart: the daemon holds the device and resumes.
+	daemon = startDaemon()
+	api = vpnClient(ctx, t, cons, dir, daemon)
+	deadline = time.Now().Add(40 * time.Second)
+	for {
+		var now tequilapi.ConnectionStatus
+		err := api.Do(ctx, http.MethodGet, "/connection", nil, &now)
+		if err == nil && now.State == "connected" {
+			if now.KillSwitch == nil || !now.KillSwitch.Active {
+				t.Fatalf("resumed without the kill switch: %+v", now)
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("not resumed (%v, %+v)\ndaemon:\n%s", err, now, daemon.Output())
+		}
+		time.Sleep(300 * time.Millisecond)
+	}
+	if err := vpnGet(ctx, cons); err != nil {
+		t.Fatalf("GET through the resumed tunnel: %v", err)
+	}
+	probes.stop()
+	leaks := leakCounters(t, hub)
+	for name := range leaks {
+		leaks[name] -= base[name]
+	}
+	for name, n := range leaks {
+		if n != 0 {
+			t.Errorf("%d packets leaked outside the tunnel (%s)", n, name)
+		}
+	}
+	if probes.attempts.Load() < 5 {
+		t.Errorf("only %d probe rounds ran", probes.attempts.Load())
+	}
+	mu.Lock()
+	for _, from := range webFrom {
+		if strings.HasPrefix(from, kConsAddr+":") {
+			t.Errorf("the internet host saw the consumer's own address %s", from)
+		}
+	}
+	mu.Unlock()
+
+	// Disconnect: everything exactly as before.
+	if err := api.Do(ctx, http.MethodDelete, "/connection", nil, nil); err != nil {
+		t.Fatalf("DELETE /connection: %v", err)
+	}
+	if after := vpnSnapshot(t, cons, resolv); after != before {
+		t.Errorf("after disconnect the namespace differs:\n--- before\n%s\n--- after\n%s", before, after)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "daemon", VPNStateFile)); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("vpn state left after disconnect: %v", err)
+	}
+	if err := daemon.Signal(syscall.SIGTERM, 15*time.Second); err != nil {
+		t.Error(err)
+	}
+	t.Logf("leak counters %v over %d probe rounds; whole test %s", leaks, probes.attempts.Load(), time.Since(start).Round(100*time.Millisecond))
+}
+
+// vpnSnapshot is the namespace's routing, rules, nftables ruleset and
+// resolv.conf.
+func vpnSnapshot(t *testing.T, ns *netns.NS, resolv string) string {
+	t.Helper()
+	out := ns.MustRun("sh", "-c", "ip -4 rule; ip -6 rule; ip -4 route show table all; ip -6 route show table all; ip -br link; nft list ruleset")
+	b, err := os.ReadFile(resolv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out + "--- resolv.conf\n" + string(b)
+}
+
+// loadLeakTable counts, on the hub's p0 ingress, what the consumer sends
+// outside the tunnel.
+func loadLeakTable(t *testing.T, hub *netns.NS) {
+	t.Helper()
+	rs := fmt.Sprintf(`table netdev %[1]s {
+	chain in {
+		type filter hook ingress device "p0" priority -500; policy accept;
+		ether type arp accept
+		meta protocol ip ip saddr %[2]s ip daddr != %[3]s counter comment "ipv4-outside"
+		meta protocol ip ip saddr %[2]s meta l4proto { tcp, udp } th dport 53 counter comment "dns"
+		meta protocol ip ip saddr %[2]s ip daddr %[3]s tcp dport 9 counter comment "ipv4-probe-port"
+		meta protocol ip6 icmpv6 type { nd-neighbor-solicit, nd-neighbor-advert, nd-router-solicit, mld2-listener-report } accept
+		meta protocol ip6 counter comment "ipv6"
+	}
+}
+`, vpnLeakTable, kConsAddr, kHubAddr)
+	cmd := hub.Command(context.Background(), "nft", "-f", "-")
+	cmd.Stdin = strings.NewReader(rs)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("leak counters: %v: %s", err, out)
+	}
+}
+
+// leakCounters reads the leak table's counters by comment.
+func leakCounters(t *testing.T, hub *netns.NS) map[string]uint64 {
+	t.Helper()
+	out := hub.MustRun("nft", "-j", "list", "table", "netdev", vpnLeakTable)
+	var doc struct {
+		Nftables []struct {
+			Rule *struct {
+				Comment string                       `json:"comment"`
+				Expr    []map[string]json.RawMessage `json:"expr"`
+			} `json:"rule"`
+		} `json:"nftables"`
+	}
+	if err := json.Unmarshal([]byte(out), &doc); err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]uint64{}
+	for _, o := range doc.Nftables {
+		if o.Rule == nil || o.Rule.Comment == "" {
+			continue
+		}
+		for _, e := range o.Rule.Expr {
+			if c, ok := e["counter"]; ok {
+				var ctr struct {
+					Packets uint64 `json:"packets"`
+				}
+				if err := json.Unmarshal(c, &ctr); err != nil {
+					t.Fatal(err)
+				}
+				got[o.Rule.Comment] += ctr.Packets
+			}
+		}
+	}
+	if len(got) != 4 {
+		t.Fatalf("leak counters %v: want 4", got)
+	}
+	return got
+}
+
+// waitKillSwitch waits until the consumer namespace has the kill switch.
+func waitKillSwitch(ctx context.Context, t *testing.T, ns *netns.NS) {
+	t.Helper()
+	for {
+		if _, err := ns.Run(ctx, "nft", "list", "table", "inet", "openmyst_killswitch"); err == nil {
+			return
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatal("the kill switch never came up")
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+}
+
+// probes try to leak from the consumer namespace until stopped.
+type probes struct {
+	cancel   context.CancelFunc
+	done     chan struct{}
+	attempts atomic.Int64
+	once     sync.Once
+}
+
+func (p *probes) stop() {
+	p.once.Do(func() {
+		p.cancel()
+		<-p.done
+	})
+}
+
+func startProbes(ns *netns.NS) *probes {
+	ctx, cancel := context.WithCancel(context.Background())
+	p := &probes{cancel: cancel, done: make(chan struct{})}
+	go func() {
+		defer close(p.done)
+		for ctx.Err() == nil {
+			_ = ns.Do(func() error {
+				d := net.Dialer{Timeout: 300 * time.Millisecond}
+				for _, a := range []struct{ nw, addr string }{
+					{"tcp", kHubAddr2 + ":9000"}, {"tcp", kHubAddr + ":9"}, {"tcp", kInetAddr + ":80"}, {"tcp6", "[" + vpnHub6 + "]:9"},
+				} {
+					if c, err := d.DialContext(ctx, a.nw, a.addr); err == nil {
+						_ = c.Close()
+					}
+				}
+				// DNS to the original resolver and to the hub.
+				for _, r := range []string{"192.0.2.53:53", kHubAddr + ":53", "[" + vpnHub6 + "]:53"} {
+					if c, err := d.DialContext(ctx, "udp", r); err == nil {
+						_, _ = c.Write([]byte{0x12, 0x34, 1, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 1})
+						_ = c.Close()
+					}
+				}
+				return nil
+			})
+			p.attempts.Add(1)
+			select {
+			case <-ctx.Done():
+			case <-time.After(100 * time.Millisecond):
+			}
+		}
+	}()
+	return p
+}
+
+// nsDialer dials from inside ns (the socket is made on a thread in it).
+func nsDialer(ns *netns.NS) func(ctx context.Context, nw, addr string) (net.Conn, error) {
+	return func(ctx context.Context, nw, addr string) (c net.Conn, err error) {
+		derr := ns.Do(func() error {
+			c, err = (&net.Dialer{Timeout: 2 * time.Second}).DialContext(ctx, nw, addr)
+			return err
+		})
+		if err == nil && derr != nil {
+			err = derr
+		}
+		return c, err
+	}
+}
+
+// vpnGet fetches from the internet host inside the consumer namespace.
+func vpnGet(ctx context.Context, ns *netns.NS) error {
+	hc := &http.Client{Timeout: 3 * time.Second, Transport: &http.Transport{DialContext: nsDialer(ns), DisableKeepAlives: true}}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+kInetAddr+"/", nil)
+	if err != nil {
+		return err
+	}
+	resp, err := hc.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err == nil && string(b) != "through the tunnel" {
+		err = fmt.Errorf("%s: body %q", resp.Status, b)
+	}
+	return err
+}
+
+// vpnClient waits for the daemon child's Tequilapi and logs in.
+func vpnClient(ctx context.Context, t *testing.T, ns *netns.NS, dir string, daemon *netns.Proc) *tclient.Client {
+	t.Helper()
+	c, err := tclient.New(fmt.Sprintf("http://127.0.0.1:%d", vpnDaemonPort), &http.Client{Timeout: 60 * time.Second, Transport: &http.Transport{DialContext: nsDialer(ns)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		pw, err := os.ReadFile(filepath.Join(dir, "daemon", "tequilapi.password"))
+		if err == nil {
+			var lr tequilapi.LoginResponse
+			if lr, err = c.Login(ctx, strings.TrimSpace(string(pw))); err == nil {
+				c.SetToken(lr.Token)
+				return c
+			}
+		}
+		select {
+		case <-daemon.Exited():
+			t.Fatalf("daemon exited:\n%s", daemon.Output())
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("daemon API not up: %v\n%s", err, daemon.Output())
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// runVPNDaemon runs `myst daemon`'s node.RunDaemon in the consumer
+// namespace with the devnet's funded consumer identity, until SIGTERM.
+func runVPNDaemon(t *testing.T, dir string) {
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+	defer stop()
+	var st kernelState
+	b, err := os.ReadFile(filepath.Join(dir, "state.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(b, &st); err != nil {
+		t.Fatal(err)
+	}
+	dd := filepath.Join(dir, "daemon")
+	pf := filepath.Join(dir, "passphrase")
+	key := devchain.DevKey(devConsumerAccount)
+	addr := crypto.PubkeyToAddress(key.PublicKey)
+	if _, err := os.Stat(dd); errors.Is(err, os.ErrNotExist) {
+		ids, err := NewIdentityManager(dd, nil, true)
+		if err != nil {
+			t.Fatal(err)
+		}
+		kj, err := keystore.EncryptKey(&keystore.Key{Id: uuid.New(), Address: addr, PrivateKey: key}, vpnPassphrase, keystore.LightScryptN, keystore.LightScryptP)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := ids.Import(ctx, kj, vpnPassphrase, vpnPassphrase); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(pf, []byte(vpnPassphrase), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	boot, err := p2p.ParseBootstrap([]string{st.BootstrapLink})
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = RunDaemon(ctx, DaemonConfig{
+		DataDir: dd, LightScrypt: true,
+		API:   tequilapi.Config{Address: "127.0.0.1", Port: vpnDaemonPort, PasswordFile: filepath.Join(dd, "tequilapi.password")},
+		Chain: ChainConfig{RPC: st.ChainURL, Deployment: st.Deployment},
+		P2P:   NetworkConfig{ListenAddrs: []string{"/ip4/" + kConsAddr + "/tcp/0"}, Bootstrap: boot, ChainID: 1337},
+		Consumer: DaemonConsumer{
+			Identity: IdentityRef{Address: addr, PassphraseFile: pf},
+			VPN:      VPNConfig{ResolvConf: "/etc/resolv.conf"},
+		},
+		Log: testLog(),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
