@@ -25,6 +25,7 @@ import (
 
 	"github.com/openmyst/openmyst/hermes/api"
 	"github.com/openmyst/openmyst/identity"
+	"github.com/openmyst/openmyst/internal/httpserve"
 	"github.com/openmyst/openmyst/payments"
 )
 
@@ -346,24 +347,8 @@ func ServeTLS(ctx context.Context, ln net.Listener, h http.Handler, cfg *tls.Con
 
 func serve(ctx context.Context, ln net.Listener, h http.Handler, cfg *tls.Config) error {
 	srv := &http.Server{Handler: h, ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 15 * time.Second, WriteTimeout: 30 * time.Second, TLSConfig: cfg}
-	errc := make(chan error, 1)
-	go func() {
-		if cfg != nil {
-			errc <- srv.ServeTLS(ln, "", "")
-			return
-		}
-		errc <- srv.Serve(ln)
-	}()
-	select {
-	case err := <-errc:
-		return fmt.Errorf("hermes: serve %s: %w", ln.Addr(), err)
-	case <-ctx.Done():
-	}
-	sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	_ = srv.Shutdown(sctx)
-	if err := <-errc; err != nil && !errors.Is(err, http.ErrServerClosed) {
-		return err
+	if err := httpserve.Serve(ctx, srv, ln, 10*time.Second); err != nil {
+		return fmt.Errorf("hermes: %w", err)
 	}
 	return nil
 }

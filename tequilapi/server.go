@@ -11,6 +11,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/openmyst/openmyst/internal/httpserve"
 )
 
 // Default listen address and port.
@@ -310,22 +312,8 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		MaxHeaderBytes:    16 << 10,
 		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelDebug),
 	}
-	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(ln) }()
-	select {
-	case err := <-errc:
-		return fmt.Errorf("tequilapi: serve: %w", err)
-	case <-ctx.Done():
-	}
-	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-	defer cancel()
-	shutErr := srv.Shutdown(sctx)
-	if err := <-errc; err != nil && !errors.Is(err, http.ErrServerClosed) {
-		return fmt.Errorf("tequilapi: serve: %w", err)
-	}
-	if shutErr != nil {
-		_ = srv.Close()
-		return fmt.Errorf("tequilapi: shutdown: %w", shutErr)
+	if err := httpserve.Serve(ctx, srv, ln, 5*time.Second); err != nil {
+		return fmt.Errorf("tequilapi: %w", err)
 	}
 	return nil
 }

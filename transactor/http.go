@@ -17,6 +17,7 @@ import (
 	"github.com/ethereum/go-ethereum/common"
 	"golang.org/x/time/rate"
 
+	"github.com/openmyst/openmyst/internal/httpserve"
 	"github.com/openmyst/openmyst/ratelimit"
 )
 
@@ -216,18 +217,8 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 // may take minutes: a relayed call answers once its transaction is mined.
 func Serve(ctx context.Context, ln net.Listener, h http.Handler) error {
 	srv := &http.Server{Handler: h, ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 15 * time.Second, WriteTimeout: 3 * time.Minute, IdleTimeout: time.Minute}
-	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(ln) }()
-	select {
-	case err := <-errc:
-		return fmt.Errorf("transactor: serve %s: %w", ln.Addr(), err)
-	case <-ctx.Done():
-	}
-	sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	_ = srv.Shutdown(sctx)
-	if err := <-errc; err != nil && !errors.Is(err, http.ErrServerClosed) {
-		return err
+	if err := httpserve.Serve(ctx, srv, ln, 10*time.Second); err != nil {
+		return fmt.Errorf("transactor: %w", err)
 	}
 	return nil
 }
