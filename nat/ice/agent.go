@@ -12,6 +12,7 @@ package ice
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -186,6 +187,28 @@ func NewAgent(cfg Config, controlling bool) (*Agent, error) {
 		return nil, fmt.Errorf("ice: %w", err)
 	}
 	return a, nil
+}
+
+// Start creates an agent (see NewAgent) and gathers its offer, returned
+// as JSON of at most MaxOfferSize bytes, ready to embed in a signalling
+// message. On failure the agent is closed and nothing is returned.
+func Start(ctx context.Context, cfg Config, controlling bool) (*Agent, json.RawMessage, error) {
+	a, err := NewAgent(cfg, controlling)
+	if err != nil {
+		return nil, nil, err
+	}
+	offer, err := a.Gather(ctx)
+	if err == nil {
+		var raw []byte
+		if raw, err = json.Marshal(offer); err == nil && len(raw) > MaxOfferSize {
+			err = fmt.Errorf("ice: offer of %d bytes, more than %d", len(raw), MaxOfferSize)
+		}
+		if err == nil {
+			return a, raw, nil
+		}
+	}
+	_ = a.Close()
+	return nil, nil, err
 }
 
 // Gather collects this side's candidates, for at most the gather

@@ -546,24 +546,12 @@ func streamProtocol(s any) protocol.ID {
 func (m *Manager) gather(ctx context.Context) (*ice.Agent, json.RawMessage) {
 	cfg := *m.cfg.ICE
 	cfg.Logger = m.log
-	agent, err := ice.NewAgent(cfg, true)
+	agent, raw, err := ice.Start(ctx, cfg, true)
 	if err != nil {
-		m.log.Warn("consumer: ICE agent", "err", err)
+		m.log.Warn("consumer: no ICE offer; using the provider's UDP endpoint", "err", err)
 		return nil, nil
 	}
-	offer, err := agent.Gather(ctx)
-	if err == nil {
-		var raw []byte
-		if raw, err = json.Marshal(offer); err == nil && len(raw) <= sessionproto.MaxICEJSON {
-			return agent, raw
-		}
-		if err == nil {
-			err = fmt.Errorf("offer of %d bytes", len(raw))
-		}
-	}
-	_ = agent.Close()
-	m.log.Warn("consumer: no ICE offer; using the provider's UDP endpoint", "err", err)
-	return nil, nil
+	return agent, raw
 }
 
 // connectICE validates the provider's offer and runs the connectivity

@@ -521,24 +521,12 @@ func (m *Manager) serve(ctx context.Context, s *countingStream) error {
 func (m *Manager) gather(ctx context.Context, id string) (*ice.Agent, json.RawMessage) {
 	cfg := *m.cfg.ICE
 	cfg.Logger = m.log.With("session", id)
-	agent, err := ice.NewAgent(cfg, false)
+	agent, raw, err := ice.Start(ctx, cfg, false)
 	if err != nil {
-		m.log.Warn("provider: ICE agent", "session", id, "err", err)
+		m.log.Warn("provider: no ICE offer; the consumer uses the UDP endpoint", "session", id, "err", err)
 		return nil, nil
 	}
-	offer, err := agent.Gather(ctx)
-	if err == nil {
-		var raw []byte
-		if raw, err = json.Marshal(offer); err == nil && len(raw) <= sessionproto.MaxICEJSON {
-			return agent, raw
-		}
-		if err == nil {
-			err = fmt.Errorf("offer of %d bytes", len(raw))
-		}
-	}
-	_ = agent.Close()
-	m.log.Warn("provider: no ICE offer; the consumer uses the UDP endpoint", "session", id, "err", err)
-	return nil, nil
+	return agent, raw
 }
 
 // connectICE runs the session's connectivity checks (bounded by the ICE
