@@ -46,7 +46,11 @@ func ApplyFlags(cmd *cobra.Command, dataDir string) (*Network, error) {
 		return nil, fmt.Errorf("--%s: %w", Flag, err)
 	}
 	fl := cmd.Flags()
-	vals := FlagValues(n, fl.Lookup("hermes.url") != nil)
+	turnCreds := false
+	if ff := fl.Lookup(TURNCredentialsFlag); ff != nil {
+		turnCreds = ff.Value.String() != ""
+	}
+	vals := FlagValues(n, fl.Lookup("hermes.url") != nil, turnCreds)
 	names := make([]string, 0, len(vals))
 	for name := range vals {
 		names = append(names, name)
@@ -94,10 +98,21 @@ func needsLocalAddress(cmd *cobra.Command) bool {
 	return false
 }
 
+// ICEServerFlag is the flag listing a node's STUN/TURN servers.
+const ICEServerFlag = "ice.server"
+
+// TURNCredentialsFlag is the flag naming the file with a node's TURN
+// credentials (a network file never holds credentials).
+const TURNCredentialsFlag = "ice.turn-credentials-file"
+
 // FlagValues maps flag names to the values network n gives them.
 // hermesClient says whether the command's hermes.* flags are a hermes
 // client's (myst service) rather than the hermes server's own.
-func FlagValues(n *Network, hermesClient bool) map[string]string {
+// turnCreds says whether the node has TURN credentials
+// (TURNCredentialsFlag): only then does ICEServerFlag list the network's
+// TURN servers besides its STUN servers (TURN without credentials
+// cannot allocate).
+func FlagValues(n *Network, hermesClient, turnCreds bool) map[string]string {
 	contracts := make([]string, 0, len(n.Hermes))
 	for _, c := range n.HermesContracts() {
 		contracts = append(contracts, c.Hex())
@@ -112,6 +127,19 @@ func FlagValues(n *Network, hermesClient bool) map[string]string {
 		// and loopback addresses only waste their dials (a devnet may run
 		// on one machine or in private namespaces).
 		PublicAddrsOnlyFlag: strconv.FormatBool(!n.Dev()),
+	}
+	ice := n.STUN
+	if turnCreds {
+		ice = append(append([]string(nil), n.STUN...), n.TURN...)
+	}
+	if len(ice) > 0 {
+		v[ICEServerFlag] = strings.Join(ice, ",")
+	}
+	if n.TransactorURL != "" {
+		// A transactor client's flag: `myst service`, `myst account`
+		// (--transactor) and the daemon's provider (--provider.transactor).
+		v["transactor"] = n.TransactorURL
+		v["provider.transactor"] = n.TransactorURL
 	}
 	if n.Confirmations != nil {
 		v["chain.confirmations"] = strconv.FormatUint(*n.Confirmations, 10)

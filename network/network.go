@@ -73,7 +73,8 @@ type Network struct {
 	Bootstrap []string
 	// Relays are libp2p circuit relay peers (multiaddrs with /p2p/ID).
 	Relays []string
-	// STUN are STUN server URIs (stun:host:port).
+	// STUN are STUN server URIs (stun:host:port; not stuns:, which the
+	// nodes' ICE agents do not speak).
 	STUN []string
 	// TURN are TURN server URIs (turn:host:port?transport=udp|tcp,
 	// turns:host:port); credentials are the node's own configuration.
@@ -252,7 +253,7 @@ func (f *fileFormat) network() (*Network, error) {
 	}
 	n.Bootstrap, n.Relays = f.P2P.Bootstrap, orNil(f.P2P.Relays)
 	if f.NAT != nil {
-		if err := checkList("nat.stun", f.NAT.STUN, 0, checkICE(stun.SchemeTypeSTUN, stun.SchemeTypeSTUNS)); err != nil {
+		if err := checkList("nat.stun", f.NAT.STUN, 0, checkICE(stun.SchemeTypeSTUN)); err != nil {
 			return nil, err
 		}
 		if err := checkList("nat.turn", f.NAT.TURN, 0, checkICE(stun.SchemeTypeTURN, stun.SchemeTypeTURNS)); err != nil {

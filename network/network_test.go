@@ -140,6 +140,7 @@ func TestDecodeRejects(t *testing.T) {
 		{"empty bootstrap", strings.Replace(dev, `bootstrap = ["/ip4/10.77.0.4/tcp/4001/p2p/QmNnooDu7bfjPFoTZYxMNLWUQJyrVwtbZg5gBMjTezGAJN"]`, "bootstrap = []", 1), "p2p.bootstrap: want 1"},
 		{"duplicate peer", strings.Replace(dev, `bootstrap = ["/ip4/10.77.0.4/tcp/4001/p2p/QmNnooDu7bfjPFoTZYxMNLWUQJyrVwtbZg5gBMjTezGAJN"]`, `bootstrap = ["/ip4/10.77.0.4/tcp/4001/p2p/QmNnooDu7bfjPFoTZYxMNLWUQJyrVwtbZg5gBMjTezGAJN", "/ip4/10.77.0.4/tcp/4001/p2p/QmNnooDu7bfjPFoTZYxMNLWUQJyrVwtbZg5gBMjTezGAJN"]`, 1), "given twice"},
 		{"turn in stun list", strings.Replace(dev, `stun = ["stun:10.77.0.5:3478"]`, `stun = ["turn:10.77.0.5:3478"]`, 1), "nat.stun[0]"},
+		{"stuns (ICE agents speak plain stun: only)", strings.Replace(dev, `stun:10.77.0.5:3478`, `stuns:10.77.0.5:5349`, 1), "nat.stun[0]"},
 		{"turn credentials", strings.Replace(dev, `turn:10.77.0.5:3478?transport=udp`, `turn:u:p@10.77.0.5:3478`, 1), "nat.turn[0]"},
 		{"too many confirmations", strings.Replace(dev, "confirmations = 0", "confirmations = 100000", 1), "confirmations"},
 		{"not toml", "{", "network:"},

@@ -137,7 +137,41 @@ func TestNetworkFlagSetsWhatItCovers(t *testing.T) {
 	if err != nil || flagValue(t, cmd, "chain.rpc") != "https://rpc.example.org" {
 		t.Fatalf("account balance: %v", err)
 	}
+
+	// The transactor and STUN/TURN servers: TURN only for a node with
+	// TURN credentials; explicit flags win.
+	natFile := writeNet(t, t.TempDir(), "nat.toml", strings.Replace(prodNetwork, "confirmations = 20", "confirmations = 20\ntransactor_url = \"https://transactor.example.org\"", 1)+natSection)
+	creds := filepath.Join(t.TempDir(), "turn")
+	for _, c := range []struct {
+		args      []string
+		transFlag string
+		want      map[string]string
+	}{
+		{[]string{"daemon"}, "provider.transactor", map[string]string{"ice.server": "stun:stun.example.org:3478", "provider.transactor": "https://transactor.example.org"}},
+		{[]string{"daemon", "--ice.turn-credentials-file", creds}, "provider.transactor", map[string]string{"ice.server": "stun:stun.example.org:3478,turn:turn.example.org:3478?transport=udp"}},
+		{[]string{"service", "--wg.advertise", "192.0.2.9", "--ice.turn-credentials-file", creds}, "transactor", map[string]string{"ice.server": "stun:stun.example.org:3478,turn:turn.example.org:3478?transport=udp", "transactor": "https://transactor.example.org"}},
+		{[]string{"service", "--wg.advertise", "192.0.2.9", "--ice.server", "stun:mine.example.org:3478", "--transactor", "https://mine.example.org"}, "transactor", map[string]string{"ice.server": "stun:mine.example.org:3478", "transactor": "https://mine.example.org"}},
+		{[]string{"daemon", "--provider.transactor", "https://mine.example.org"}, "provider.transactor", map[string]string{"provider.transactor": "https://mine.example.org"}},
+		{[]string{"account", "balance"}, "transactor", map[string]string{"transactor": "https://transactor.example.org"}},
+	} {
+		cmd, _, err := resolveCmd(t, dd, append(c.args, "--network", natFile)...)
+		if err != nil {
+			t.Fatalf("%v: %v", c.args, err)
+		}
+		for name, v := range c.want {
+			if got := flagValue(t, cmd, name); got != v {
+				t.Errorf("%v: --%s = %q, want %q", c.args, name, got, v)
+			}
+		}
+	}
 }
+
+// natSection adds a transactor and STUN/TURN servers to prodNetwork.
+const natSection = `
+[nat]
+stun = ["stun:stun.example.org:3478"]
+turn = ["turn:turn.example.org:3478?transport=udp"]
+`
 
 // TestNetworkPrecedence: flags > MYST_* > config.toml > network > defaults,
 // and the network itself may come from MYST_NETWORK or config.toml by name.
