@@ -18,6 +18,7 @@ import (
 	"github.com/openmyst/openmyst/chain/devchain"
 	"github.com/openmyst/openmyst/discovery"
 	"github.com/openmyst/openmyst/identity"
+	"github.com/openmyst/openmyst/internal/atomicfile"
 	"github.com/openmyst/openmyst/market"
 	"github.com/openmyst/openmyst/money"
 	"github.com/openmyst/openmyst/nat/ice"
@@ -296,16 +297,47 @@ func (d *Devnet) DeploymentPath() string { return filepath.Join(d.DataDir, "chai
 const NetworkName = "devnet"
 
 // Network is the devnet's network definition: its chain, deployment,
-// hermes and bootstrap peer, for processes that join it (--network).
+// hermes, transactor, bootstrap peer and (unless NoICE) its relay's STUN
+// and TURN servers, for processes that join it (--network).
 func (d *Devnet) Network() *network.Network {
 	dep := d.Chain.Deployment()
 	zero := uint64(0)
-	return &network.Network{
+	n := &network.Network{
 		Name: NetworkName, ChainID: dep.ChainID, RPC: []string{d.Chain.URL()}, Confirmations: &zero,
 		Deployment: dep,
 		Hermes:     []network.Hermes{{URL: d.Hermes.URL(), Operator: dep.HermesOperator, Contract: dep.Hermes}},
 		Bootstrap:  d.BootstrapAddrs(),
 	}
+	if d.Transactor != nil {
+		n.TransactorURL = d.Transactor.URL()
+	}
+	if d.Relay != nil {
+		n.STUN, n.TURN = devRelayURLs(d.Relay)
+	}
+	return n
+}
+
+// devRelayURLs are a devnet relay's STUN and TURN server URLs: over UDP
+// only (pion asks every server URL for a reflexive address over UDP, and
+// the devnet's TCP port, another number than the UDP one unlike a real
+// relay's 3478, would hold gathering up for the full gather timeout).
+func devRelayURLs(r *relay.Server) (stun, turn []string) {
+	udp := r.Addrs().UDP.String()
+	return []string{"stun:" + udp}, []string{"turn:" + udp + "?transport=udp"}
+}
+
+// devTURNCredentials is the file in the devnet relay's directory holding
+// its TURN credentials.
+const devTURNCredentials = "turn-credentials"
+
+// TURNCredentialsFile is where a devnet writes its relay's TURN
+// credentials (one line username:password, for
+// --ice.turn-credentials-file), "" with NoICE.
+func (d *Devnet) TURNCredentialsFile() string {
+	if d.Relay == nil {
+		return ""
+	}
+	return filepath.Join(d.DataDir, "relay", devTURNCredentials)
 }
 
 // WriteNetwork saves Network to <DataDir>/networks/devnet.toml and
@@ -344,12 +376,11 @@ func startDevRelay(dataDir string, log *slog.Logger) (*relay.Server, *ice.Config
 		_ = r.Close()
 		return nil, nil, err
 	}
-	a := r.Addrs()
-	// TURN over UDP only: pion asks every server URL for a reflexive
-	// address over UDP, and the devnet's TCP port (another number than
-	// the UDP one, unlike a real relay's 3478) would hold gathering up
-	// for the full gather timeout.
-	servers, err := ice.ParseServers([]string{"stun:" + a.UDP.String()}, []string{"turn:" + a.UDP.String() + "?transport=udp"}, user, pass)
+	stunURLs, turnURLs := devRelayURLs(r)
+	servers, err := ice.ParseServers(stunURLs, turnURLs, user, pass)
+	if err == nil {
+		err = atomicfile.Write(filepath.Join(dataDir, devTURNCredentials), []byte(user+":"+pass+"\n"), 0o600)
+	}
 	if err != nil {
 		_ = r.Close()
 		return nil, nil, err

@@ -11,6 +11,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/pion/stun/v3"
+
 	"github.com/openmyst/openmyst/hermes"
 	"github.com/openmyst/openmyst/nat/ice"
 	"github.com/openmyst/openmyst/relay"
@@ -77,7 +79,35 @@ func (s ICESettings) Config() (*ice.Config, error) {
 	if s.Timeout <= 0 {
 		s.Timeout = DefaultICETimeout
 	}
-	return &ice.Config{Servers: servers, Timeout: s.Timeout}, nil
+	cfg := &ice.Config{Servers: servers, Timeout: s.Timeout}
+	cfg.Loopback, cfg.Policy.AllowPrivate = serversScope(s.Servers)
+	return cfg, nil
+}
+
+// serversScope tells, from a node's STUN/TURN server URLs, whether its
+// network lives on this machine (every server on a loopback address: a
+// devnet, whose nodes then gather loopback candidates only) or on
+// private addresses (every server on a loopback or private address: a
+// devnet or LAN lab). Only then may candidates be private addresses
+// (ice.CandidatePolicy.AllowPrivate): a server there cannot reflect
+// anything else, so such a network's peers can only meet there. Servers
+// named by a public address or a host name keep private candidates
+// refused.
+func serversScope(urls []string) (loopback, private bool) {
+	loopback, private = len(urls) > 0, len(urls) > 0
+	for _, u := range urls {
+		uri, err := stun.ParseURI(u)
+		if err != nil {
+			return false, false
+		}
+		a, err := netip.ParseAddr(uri.Host)
+		if err != nil {
+			return false, false
+		}
+		loopback = loopback && a.IsLoopback()
+		private = private && (a.IsLoopback() || a.IsPrivate())
+	}
+	return loopback, private
 }
 
 // RelayConfig assembles the relay role (STUN and TURN, see package relay).

@@ -25,3 +25,28 @@ func TestICESettings(t *testing.T) {
 		t.Fatal("a TURN server without credentials was accepted")
 	}
 }
+
+// TestICESettingsScope: private and loopback candidates are allowed only
+// when every server is on such an address (a devnet or LAN lab).
+func TestICESettingsScope(t *testing.T) {
+	for _, c := range []struct {
+		servers           []string
+		loopback, private bool
+	}{
+		{[]string{"stun:127.0.0.1:40000"}, true, true},
+		{[]string{"stun:127.0.0.1:40000", "stun:[::1]:3478"}, true, true},
+		{[]string{"stun:10.77.0.5:3478", "stun:127.0.0.1:3478"}, false, true},
+		{[]string{"stun:192.168.1.2:3478"}, false, true},
+		{[]string{"stun:10.77.0.5:3478", "stun:25.0.0.1:3478"}, false, false},
+		{[]string{"stun:stun.example.org:3478"}, false, false},
+		{[]string{"stun:localhost:3478"}, false, false},
+	} {
+		cfg, err := ICESettings{Servers: c.servers}.Config()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if cfg.Loopback != c.loopback || cfg.Policy.AllowPrivate != c.private {
+			t.Errorf("%v: loopback %v private %v, want %v %v", c.servers, cfg.Loopback, cfg.Policy.AllowPrivate, c.loopback, c.private)
+		}
+	}
+}

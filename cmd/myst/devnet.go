@@ -87,9 +87,10 @@ use it from other processes (network file %s; each node its own --data-dir):
   myst account balance --network %s --identity %s
   myst daemon --network %s --data-dir DIR        (or MYST_NETWORK=%s)
   myst service --network %s --data-dir DIR --wg.advertise 127.0.0.1 --location.country DE
+  (daemon, service: add --ice.turn-credentials-file %s for the relay's TURN, besides its STUN)
   curl %s/v1/providers/<provider>
   myst demo            (a whole paid session on its own devnet)
-`, netFile, netFile, netFile, d.ConsumerSigner.Address().Hex(), netFile, netFile, netFile, d.Hermes.URL())
+`, netFile, netFile, netFile, d.ConsumerSigner.Address().Hex(), netFile, netFile, netFile, d.TURNCredentialsFile(), d.Hermes.URL())
 			<-ctx.Done()
 			fmt.Fprintln(out, "stopping devnet")
 			return nil

@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -279,6 +280,41 @@ func TestDevnetNetworkFile(t *testing.T) {
 	}
 	if !regexp.MustCompile(`registered:\s+true`).MatchString(out) || !strings.Contains(out, d.Chain.Deployment().ChannelAddress(d.ConsumerSigner.Address()).Hex()) {
 		t.Fatalf("balance through the devnet's network file:\n%s", out)
+	}
+
+	// The transactor: a fresh identity registers through it, by the
+	// network file alone.
+	if n.TransactorURL != d.Transactor.URL() {
+		t.Fatalf("transactor_url %q, want %q", n.TransactorURL, d.Transactor.URL())
+	}
+	t.Setenv("MYST_TEQUILAPI_PORT", strconv.Itoa(mysttest.FreePort(t)))
+	pf, idd := passFile(t, "pw"), t.TempDir()
+	id := strings.TrimSpace(mustRun(t, idd, "identity", "new", "--passphrase-file", pf))
+	if out := mustRun(t, idd, "account", "register", "--network", path, "--passphrase-file", pf); !strings.Contains(out, "registered "+id+" through the transactor") {
+		t.Fatalf("register through the network's transactor:\n%s", out)
+	}
+
+	// The relay: a node given the devnet's TURN credentials gets its STUN
+	// and TURN servers, with the loopback policy the devnet's own nodes
+	// have.
+	udp := d.Relay.Addrs().UDP.String()
+	if len(n.STUN) != 1 || n.STUN[0] != "stun:"+udp || len(n.TURN) != 1 || n.TURN[0] != "turn:"+udp+"?transport=udp" {
+		t.Fatalf("nat servers %v %v, want the relay at %s", n.STUN, n.TURN, udp)
+	}
+	cmd, _, err := resolveCmd(t, t.TempDir(), "daemon", "--network", path, "--ice.turn-credentials-file", d.TURNCredentialsFile())
+	if err != nil {
+		t.Fatal(err)
+	}
+	servers, err := cmd.Flags().GetStringSlice("ice.server")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := node.ICESettings{Servers: servers, TURNCredentialsFile: d.TURNCredentialsFile()}.Config()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(cfg.Servers) != 2 || !cfg.Loopback || !cfg.Policy.AllowPrivate || cfg.Servers[1].Username != d.ICE.Servers[1].Username || cfg.Servers[1].Password != d.ICE.Servers[1].Password {
+		t.Fatalf("ICE from the devnet's network file: %d servers, loopback %v, private %v (or other TURN credentials than the devnet's)", len(cfg.Servers), cfg.Loopback, cfg.Policy.AllowPrivate)
 	}
 }
 
