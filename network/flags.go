@@ -80,6 +80,12 @@ const PublicAddrsOnlyFlag = "p2p.public-addrs-only"
 // PublicAddrsOnlyUsage is the help text of PublicAddrsOnlyFlag.
 const PublicAddrsOnlyUsage = "advertise only public and relay (circuit) libp2p addresses, not private or loopback ones (--network turns it on outside dev chains)"
 
+// RelaysFlag is the flag naming circuit relay peers used behind a NAT.
+const RelaysFlag = "p2p.relays"
+
+// RelaysUsage is the help text of RelaysFlag.
+const RelaysUsage = "circuit relay peers used behind a NAT besides the bootstrap peers: /ip4/.../tcp/PORT/p2p/PEERID, comma separated"
+
 // localAddressFlags are flags whose defaults are loopback addresses that
 // only fit a devnet on this machine; with a network named they must be
 // given.
@@ -134,6 +140,9 @@ func FlagValues(n *Network, hermesClient, turnCreds bool) map[string]string {
 	}
 	if len(ice) > 0 {
 		v[ICEServerFlag] = strings.Join(ice, ",")
+	}
+	if len(n.Relays) > 0 {
+		v[RelaysFlag] = strings.Join(n.Relays, ",")
 	}
 	if n.TransactorURL != "" {
 		// A transactor client's flag: `myst service`, `myst account`

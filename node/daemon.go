@@ -70,6 +70,9 @@ type NetworkConfig struct {
 	ListenAddrs []string
 	// Bootstrap are the bootstrap peers.
 	Bootstrap []peer.AddrInfo
+	// Relays are circuit relay peers (multiaddrs with /p2p/ID, the
+	// network's p2p.relays) used behind a NAT besides Bootstrap.
+	Relays []string
 	// NAT turns on port mapping, AutoNAT, hole punching and relays.
 	NAT bool
 	// PublicAddrsOnly advertises only addresses usable from elsewhere on
@@ -331,8 +334,12 @@ func startNetwork(ctx context.Context, n *DaemonNode) (func(context.Context) err
 	if err != nil {
 		return nil, err
 	}
+	relays, err := p2p.ParseBootstrap(cfg.Relays)
+	if err != nil {
+		return nil, fmt.Errorf("--p2p.relays: %w", err)
+	}
 	node, err := p2p.New(p2p.Config{
-		Key: key, ListenAddrs: cfg.ListenAddrs, Bootstrap: cfg.Bootstrap, DHTMode: p2p.DHTServer,
+		Key: key, ListenAddrs: cfg.ListenAddrs, Bootstrap: cfg.Bootstrap, Relays: relays, DHTMode: p2p.DHTServer,
 		NAT: cfg.NAT, PublicAddrsOnly: cfg.PublicAddrsOnly, RelayService: cfg.Bootstrapper, Log: log,
 	})
 	if err != nil {

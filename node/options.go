@@ -13,6 +13,7 @@ import (
 	"github.com/openmyst/openmyst/identity"
 	"github.com/openmyst/openmyst/market"
 	"github.com/openmyst/openmyst/money"
+	"github.com/openmyst/openmyst/p2p"
 	"github.com/openmyst/openmyst/tunnel"
 )
 
@@ -159,6 +160,9 @@ type ServeOptions struct {
 	// TransactorURL, when set, registers and settles the provider through
 	// that transactor (docs/transactor.md).
 	TransactorURL string
+	// Relays are circuit relay peers (multiaddrs with /p2p/ID) a provider
+	// with its own libp2p host uses behind a NAT (ProviderConfig.Relays).
+	Relays []string
 }
 
 // Config is the provider configuration the options describe (without
@@ -189,7 +193,11 @@ func (o ServeOptions) Config() (ProviderConfig, error) {
 	if err != nil {
 		return cfg, err
 	}
-	return ProviderConfig{
+	relays, err := p2p.ParseBootstrap(o.Relays)
+	if err != nil {
+		return cfg, fmt.Errorf("--p2p.relays: %w", err)
+	}
+	return ProviderConfig{Relays: relays,
 		HermesURL: o.HermesURL, HermesTLS: o.HermesTLS, Price: price, WGPort: o.WGPort, AdvertiseAddr: adv, Allow: rules, ExitMode: mode,
 		Payment: Payment{Interval: o.PayInterval, Grace: o.PayGrace}, ICE: iceCfg, TransactorURL: o.TransactorURL,
 	}, nil

@@ -39,3 +39,18 @@ func TestOfferOptions(t *testing.T) {
 		}
 	}
 }
+
+// TestServeOptionsRelays: --p2p.relays reach the provider's p2p
+// configuration; a bad one is refused naming the flag.
+func TestServeOptionsRelays(t *testing.T) {
+	o := ServeOptions{ExitMode: "userspace", Advertise: "192.0.2.9", PriceHour: "0", PriceGiB: "0",
+		Relays: []string{"/ip4/192.0.2.8/tcp/4001/p2p/QmNnooDu7bfjPFoTZYxMNLWUQJyrVwtbZg5gBMjTezGAJN"}}
+	cfg, err := o.Config()
+	if err != nil || len(cfg.Relays) != 1 || cfg.Relays[0].ID.String() != "QmNnooDu7bfjPFoTZYxMNLWUQJyrVwtbZg5gBMjTezGAJN" {
+		t.Fatalf("%+v %v", cfg.Relays, err)
+	}
+	o.Relays = []string{"/ip4/192.0.2.8/tcp/4001"}
+	if _, err := o.Config(); err == nil || !strings.Contains(err.Error(), "--p2p.relays") {
+		t.Fatalf("a relay without peer id: %v", err)
+	}
+}

@@ -85,6 +85,8 @@ type ProviderConfig struct {
 	// listen addresses (default loopback TCP on a free port).
 	Bootstrap   []peer.AddrInfo
 	ListenAddrs []string
+	// Relays are circuit relay peers used behind a NAT besides Bootstrap.
+	Relays []peer.AddrInfo
 	// NAT turns on libp2p NAT traversal.
 	NAT bool
 	// PublicAddrsOnly advertises only addresses usable from elsewhere on
@@ -369,7 +371,7 @@ func (p *Provider) startP2P(ctx context.Context, chainID uint64, closers *[]func
 	if err != nil {
 		return err
 	}
-	if p.P2P, err = p2p.New(p2p.Config{Key: key, ListenAddrs: cfg.ListenAddrs, Bootstrap: cfg.Bootstrap, DHTMode: p2p.DHTServer, NAT: cfg.NAT, PublicAddrsOnly: cfg.PublicAddrsOnly, Log: p.log}); err != nil {
+	if p.P2P, err = p2p.New(p2p.Config{Key: key, ListenAddrs: cfg.ListenAddrs, Bootstrap: cfg.Bootstrap, Relays: cfg.Relays, DHTMode: p2p.DHTServer, NAT: cfg.NAT, PublicAddrsOnly: cfg.PublicAddrsOnly, Log: p.log}); err != nil {
 		return err
 	}
 	*closers = append(*closers, func() { _ = p.P2P.Close() })

@@ -54,6 +54,9 @@ type Config struct {
 	ListenAddrs []string
 	// Bootstrap are the peers connected to at start and seeding the DHT.
 	Bootstrap []peer.AddrInfo
+	// Relays are circuit relay v2 peers a node behind a NAT (NAT) reserves
+	// a relayed address with, besides the bootstrap peers (StaticRelays).
+	Relays []peer.AddrInfo
 	// DHTMode is server (default) or client.
 	DHTMode DHTMode
 	// NAT turns on NAT port mapping, AutoNAT (v2 and service), hole
@@ -125,8 +128,8 @@ func New(cfg Config) (*Node, error) {
 			libp2p.EnableAutoNATv2(),
 			libp2p.EnableHolePunching(),
 		)
-		if len(cfg.Bootstrap) > 0 {
-			opts = append(opts, libp2p.EnableAutoRelayWithStaticRelays(cfg.Bootstrap))
+		if relays := StaticRelays(cfg); len(relays) > 0 {
+			opts = append(opts, libp2p.EnableAutoRelayWithStaticRelays(relays))
 		}
 	}
 	if cfg.PublicAddrsOnly {
@@ -259,6 +262,21 @@ func (n *Node) Close() error {
 		n.closeErr = errors.Join(n.DHT.Close(), n.Host.Close())
 	})
 	return n.closeErr
+}
+
+// StaticRelays are the circuit relays a node behind a NAT uses: its
+// Relays, then its bootstrap peers (which serve as relays, see
+// Config.RelayService), each peer once.
+func StaticRelays(cfg Config) []peer.AddrInfo {
+	var out []peer.AddrInfo
+	seen := map[peer.ID]bool{}
+	for _, ai := range append(append([]peer.AddrInfo(nil), cfg.Relays...), cfg.Bootstrap...) {
+		if !seen[ai.ID] {
+			seen[ai.ID] = true
+			out = append(out, ai)
+		}
+	}
+	return out
 }
 
 // ParseBootstrap parses "/ip4/.../tcp/4001/p2p/<id>" multiaddrs (several per

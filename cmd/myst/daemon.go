@@ -140,7 +140,7 @@ func (f *daemonFlags) config(a *app, cmd *cobra.Command) (node.DaemonConfig, err
 		return cfg, err
 	}
 	cfg.P2P.ListenAddrs, cfg.P2P.NAT, cfg.P2P.Bootstrapper, cfg.P2P.ChainID = d.p2p.listen, d.p2p.nat, d.bootstrapper, d.p2p.chainID
-	cfg.P2P.PublicAddrsOnly = d.p2p.publicOnly
+	cfg.P2P.PublicAddrsOnly, cfg.P2P.Relays = d.p2p.publicOnly, d.p2p.relays
 	prov := &cfg.Provider
 	if prov.Identity, err = identityRef(d.identity, d.passFile); err != nil {
 		return cfg, fmt.Errorf("--provider.identity: %w", err)

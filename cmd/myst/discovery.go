@@ -28,6 +28,7 @@ func (f *discoveryFlags) register(fs *pflag.FlagSet) {
 	f.p2p.register(fs, p2p.DefaultListenAddrs)
 	fs.BoolVar(&f.p2p.nat, "p2p.nat", true, "NAT traversal: port mapping, AutoNAT, hole punching, relays")
 	fs.BoolVar(&f.p2p.publicOnly, network.PublicAddrsOnlyFlag, false, network.PublicAddrsOnlyUsage)
+	fs.StringSliceVar(&f.p2p.relays, network.RelaysFlag, nil, network.RelaysUsage)
 	fs.BoolVar(&f.bootstrapper, "p2p.bootstrapper", false, "serve as a bootstrap node: circuit relay and peer exchange for joiners")
 	fs.BoolVar(&f.announce, "provider.announce", false, "announce a wireguard proposal for --provider.identity")
 	fs.StringVar(&f.identity, "provider.identity", "", "provider identity (0x...; default: the default identity)")

@@ -143,12 +143,14 @@ func TestNetworkFlagSetsWhatItCovers(t *testing.T) {
 	// TURN credentials; explicit flags win.
 	natFile := writeNet(t, t.TempDir(), "nat.toml", strings.Replace(prodNetwork, "confirmations = 20", "confirmations = 20\ntransactor_url = \"https://transactor.example.org\"", 1)+natSection)
 	creds := filepath.Join(t.TempDir(), "turn")
+	relay := "/ip4/192.0.2.8/tcp/4001/p2p/QmNnooDu7bfjPFoTZYxMNLWUQJyrVwtbZg5gBMjTezGAJN"
 	for _, c := range []struct {
 		args      []string
 		transFlag string
 		want      map[string]string
 	}{
-		{[]string{"daemon"}, "provider.transactor", map[string]string{"ice.server": "stun:stun.example.org:3478", "provider.transactor": "https://transactor.example.org"}},
+		{[]string{"daemon"}, "provider.transactor", map[string]string{"ice.server": "stun:stun.example.org:3478", "provider.transactor": "https://transactor.example.org", "p2p.relays": relay}},
+		{[]string{"service", "--wg.advertise", "192.0.2.9"}, "transactor", map[string]string{"p2p.relays": relay}},
 		{[]string{"daemon", "--ice.turn-credentials-file", creds}, "provider.transactor", map[string]string{"ice.server": "stun:stun.example.org:3478,turn:turn.example.org:3478?transport=udp"}},
 		{[]string{"service", "--wg.advertise", "192.0.2.9", "--ice.turn-credentials-file", creds}, "transactor", map[string]string{"ice.server": "stun:stun.example.org:3478,turn:turn.example.org:3478?transport=udp", "transactor": "https://transactor.example.org"}},
 		{[]string{"service", "--wg.advertise", "192.0.2.9", "--ice.server", "stun:mine.example.org:3478", "--transactor", "https://mine.example.org"}, "transactor", map[string]string{"ice.server": "stun:mine.example.org:3478", "transactor": "https://mine.example.org"}},
@@ -167,8 +169,9 @@ func TestNetworkFlagSetsWhatItCovers(t *testing.T) {
 	}
 }
 
-// natSection adds a transactor and STUN/TURN servers to prodNetwork.
-const natSection = `
+// natSection adds a relay and STUN/TURN servers to prodNetwork.
+const natSection = `relays = ["/ip4/192.0.2.8/tcp/4001/p2p/QmNnooDu7bfjPFoTZYxMNLWUQJyrVwtbZg5gBMjTezGAJN"]
+
 [nat]
 stun = ["stun:stun.example.org:3478"]
 turn = ["turn:turn.example.org:3478?transport=udp"]
@@ -343,8 +346,9 @@ func TestDevKeysRefusedOffDevChains(t *testing.T) {
 	}
 }
 
-// TestPublicAddrsOnlyReachesTheDaemon: the flag the network sets ends up
-// in the daemon's p2p configuration.
+// TestPublicAddrsOnlyReachesTheDaemon: the flags the network sets
+// (--p2p.public-addrs-only, --p2p.relays) end up in the daemon's p2p
+// configuration.
 func TestPublicAddrsOnlyReachesTheDaemon(t *testing.T) {
 	for _, on := range []bool{false, true} {
 		_, a := newTestRoot()
@@ -357,12 +361,15 @@ func TestPublicAddrsOnlyReachesTheDaemon(t *testing.T) {
 			if err := c.Flags().Set(network.PublicAddrsOnlyFlag, "true"); err != nil {
 				t.Fatal(err)
 			}
+			if err := c.Flags().Set(network.RelaysFlag, "/ip4/192.0.2.8/tcp/4001/p2p/QmNnooDu7bfjPFoTZYxMNLWUQJyrVwtbZg5gBMjTezGAJN"); err != nil {
+				t.Fatal(err)
+			}
 		}
 		cfg, err := f.config(a, c)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if cfg.P2P.PublicAddrsOnly != on {
+		if cfg.P2P.PublicAddrsOnly != on || (len(cfg.P2P.Relays) == 1) != on {
 			t.Fatalf("--%s=%v: daemon p2p PublicAddrsOnly %v", network.PublicAddrsOnlyFlag, on, cfg.P2P.PublicAddrsOnly)
 		}
 	}

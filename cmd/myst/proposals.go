@@ -24,6 +24,7 @@ type p2pFlags struct {
 	chainID   uint64
 	// publicOnly advertises only public and circuit addresses.
 	publicOnly bool
+	relays     []string
 }
 
 func (f *p2pFlags) register(fs *pflag.FlagSet, listenDefault []string) {
