@@ -197,6 +197,12 @@ type TrackerStats struct {
 	Settled *big.Int
 	// Invoices counts the invoices sent.
 	Invoices int
+	// Paid counts the invoices answered with a valid exchange message
+	// (stored, then forwarded to the hermes).
+	Paid int
+	// Refused counts the exchange messages refused as invalid (each ends
+	// the session with ErrBadExchange).
+	Refused int
 	// UnpaidSince is when the oldest unsettled invoice was sent (zero
 	// when every invoice is settled).
 	UnpaidSince time.Time
@@ -212,6 +218,8 @@ type InvoiceTracker struct {
 	invoices      []invoice // unsettled, oldest first
 	lastInvoiceAt time.Time
 	invoiceCount  int
+	paidCount     int
+	refusedCount  int
 	owed          *big.Int
 	owedFor       payments.Usage // elapsed and bytes owed was priced for
 	invoiced      *big.Int
@@ -278,7 +286,7 @@ func (t *InvoiceTracker) snapshot() {
 	s := TrackerStats{
 		Owed: new(big.Int).Set(t.owed), Invoiced: new(big.Int).Set(t.invoiced),
 		Accepted: new(big.Int).Set(t.accepted), Settled: new(big.Int).Set(t.settled),
-		Invoices: t.invoiceCount,
+		Invoices: t.invoiceCount, Paid: t.paidCount, Refused: t.refusedCount,
 	}
 	if len(t.invoices) > 0 {
 		s.UnpaidSince = t.invoices[0].sentAt
@@ -392,6 +400,7 @@ func (t *InvoiceTracker) HandleExchange(ctx context.Context, now time.Time, em *
 	defer t.snapshot()
 	inv, err := t.checkExchange(em)
 	if err != nil {
+		t.refusedCount++
 		return fmt.Errorf("%w: %v", ErrBadExchange, err)
 	}
 	// A valid payment is stored even when ctx is ending (the session is
@@ -399,6 +408,7 @@ func (t *InvoiceTracker) HandleExchange(ctx context.Context, now time.Time, em *
 	if err := t.cfg.Exchanges.PutExchange(context.WithoutCancel(ctx), em); err != nil {
 		return fmt.Errorf("pingpong: store exchange message: %w", err)
 	}
+	t.paidCount++
 	t.accepted = new(big.Int).Set(em.AgreementTotal)
 	t.lastAccepted = em
 	t.pending = &forward{em: em, r: inv.r}

@@ -121,6 +121,11 @@ func TestTrackerRejectsBadExchange(t *testing.T) {
 	if err := h.tracker.HandleExchange(context.Background(), later, short); !errors.Is(err, ErrBadExchange) {
 		t.Fatalf("under-raised promise: %v", err)
 	}
+	// The counts /metrics reports: one paid invoice, every other message
+	// (the cases, the replay, the under-raised promise) refused.
+	if st := h.tracker.Stats(); st.Paid != 1 || st.Refused != len(cases)+2 {
+		t.Fatalf("stats paid %d refused %d, want 1 and %d", st.Paid, st.Refused, len(cases)+2)
+	}
 }
 
 func TestPayerRejectsBadInvoice(t *testing.T) {
