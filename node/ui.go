@@ -415,5 +415,5 @@ func sameConn(a, b tequilapi.ConnectionEvent) bool {
 	}
 	x, y := *a.Status, *b.Status
 	return x.SessionID == y.SessionID && x.RxBytes == y.RxBytes && x.TxBytes == y.TxBytes && x.Spent == y.Spent &&
-		x.Running == y.Running && int(x.DurationSeconds) == int(y.DurationSeconds)
+		x.Running == y.Running && x.Path == y.Path && int(x.DurationSeconds) == int(y.DurationSeconds)
 }

@@ -364,6 +364,11 @@ func TestWebUIInBrowser(t *testing.T) {
 		chromedp.Click(chromedp.CSS(`#proposals button.connect`)),
 	)
 	waitText(t, cctx, "connected", "#conn-state", 30*time.Second, func(s string) bool { return s == "connected" })
+	// The connection says how its datagrams travel (GET /connection's path).
+	path := waitText(t, cctx, "session path", "#conn-path", 5*time.Second, func(s string) bool {
+		return strings.HasPrefix(s, "static ") || strings.HasPrefix(s, "direct ") || strings.HasPrefix(s, "relay ")
+	})
+	path = strings.Fields(path)[0]
 	socks := waitText(t, cctx, "socks address", "#conn-socks", 5*time.Second, func(s string) bool { return strings.HasPrefix(s, "127.0.0.1:") })
 	socksAddr, err := net.ResolveTCPAddr("tcp", socks)
 	if err != nil {
@@ -396,8 +401,13 @@ func TestWebUIInBrowser(t *testing.T) {
 
 	// History and charts: the ended session is in both pages' history
 	// tables and in the charts of the current hour.
-	waitText(t, pctx, "provider history", "#history", 10*time.Second, func(s string) bool { return strings.Contains(s, short) && strings.Contains(s, "MiB") })
-	waitText(t, cctx, "consumer history", "#history", 10*time.Second, func(s string) bool { return strings.Contains(s, provID.Hex()[:8]) && strings.Contains(s, "MiB") })
+	// Both tables show the session's path.
+	waitText(t, pctx, "provider history", "#history", 10*time.Second, func(s string) bool {
+		return strings.Contains(s, short) && strings.Contains(s, "MiB") && strings.Contains(s, path)
+	})
+	waitText(t, cctx, "consumer history", "#history", 10*time.Second, func(s string) bool {
+		return strings.Contains(s, provID.Hex()[:8]) && strings.Contains(s, "MiB") && strings.Contains(s, path)
+	})
 	for _, c := range []struct {
 		ctx context.Context
 		id  string
@@ -422,7 +432,17 @@ func TestWebUIInBrowser(t *testing.T) {
 	fee := waitText(t, pctx, "hermes fee", "#settle-fee-bps", 5*time.Second, func(s string) bool { return strings.HasSuffix(s, "%") })
 	screenshot(t, pctx, outDir, "settle")
 	do(t, pctx, chromedp.Click(chromedp.ID("settle-go")))
-	waitText(t, pctx, "settled", "#settle-status", 30*time.Second, func(s string) bool { return strings.HasPrefix(s, "Settled: transaction 0x") })
+	status := waitText(t, pctx, "settled", "#settle-status", 30*time.Second, func(s string) bool { return strings.HasPrefix(s, "Settled: transaction 0x") })
+	// The settlement history (GET /settlements) has the new row: settled,
+	// with the transaction and the fees that were shown.
+	tx := strings.TrimSuffix(strings.Fields(strings.TrimPrefix(status, "Settled: transaction "))[0], ",")
+	histRow := waitText(t, pctx, "settlement history row", "#settlements tr[data-settlement]", 10*time.Second, func(s string) bool {
+		return strings.Contains(s, "settled") && strings.Contains(s, "manual")
+	})
+	if n := eval[int](t, pctx, `document.querySelectorAll('#settlements tr[data-settlement]').length`); n != 1 ||
+		eval[string](t, pctx, `document.querySelector('#settlements tr[data-settlement] td:nth-child(5)').title`) != tx {
+		t.Fatalf("settlement history: %d rows, first %q; want one settled row with tx %s", n, histRow, tx)
+	}
 	waitText(t, pctx, "nothing left to settle", "#unsettled", 10*time.Second, func(s string) bool { return s == "0 MYST" })
 	t.Logf("settled through the page: payout %s MYST, hermes fee %s", payout, fee)
 

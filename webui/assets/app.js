@@ -87,6 +87,12 @@
     const h = Math.floor(s / 3600), m = Math.floor((s % 3600) / 60), sec = s % 60;
     return (h ? h + 'h ' : '') + (h || m ? m + 'm ' : '') + sec + 's';
   }
+  // pathText says how a session's datagrams travel (GET /connection,
+  // GET /sessions: static, direct or relay).
+  function pathText(p) {
+    const words = { static: 'static (provider endpoint)', direct: 'direct (ICE, through NATs)', relay: 'relay (TURN)' };
+    return p ? words[p] || p : '–';
+  }
   function short(addr) {
     return addr && addr.length > 14 ? addr.slice(0, 8) + '…' + addr.slice(-6) : addr;
   }
@@ -156,14 +162,14 @@
     const body = $('history');
     body.textContent = '';
     if (!sessions.length) {
-      body.innerHTML = '<tr class="empty"><td colspan="6">No sessions yet.</td></tr>';
+      body.innerHTML = '<tr class="empty"><td colspan="7">No sessions yet.</td></tr>';
       return;
     }
     for (const s of sessions.slice(0, 20)) {
       const tr = document.createElement('tr');
       const end = s.end ? new Date(s.end) : new Date();
       const cells = [new Date(s.start).toLocaleString(), short(s[who]), duration((end - new Date(s.start)) / 1000) + (s.end ? '' : ' (running)'),
-        bytes(s.bytes), myst(s.paid || '0'), s.reason || (s.end ? '' : '–')];
+        bytes(s.bytes), myst(s.paid || '0'), s.path || '–', s.reason || (s.end ? '' : '–')];
       for (const c of cells) {
         const td = document.createElement('td');
         td.textContent = c;
@@ -308,6 +314,39 @@
       $('settle-preview').disabled = BigInt(e.unsettled || '0') <= 0n;
       if (!provider && e.identity) { provider = e.identity; loadIdentity(); }
     }
+    // loadSettlements fills the settlement history from GET /settlements.
+    let settledSeen = null;
+    async function loadSettlements() {
+      let list;
+      try {
+        list = (await api('GET', '/settlements')).settlements || [];
+      } catch (e) {
+        if (e.status !== 404 && e.status !== 503) showError(e, 'read the settlement history');
+        return;
+      }
+      const body = $('settlements');
+      body.textContent = '';
+      if (!list.length) {
+        body.innerHTML = '<tr class="empty"><td colspan="6">No settlement yet.</td></tr>';
+        return;
+      }
+      for (const r of list.slice(0, 20)) {
+        const tr = document.createElement('tr');
+        tr.dataset.settlement = String(r.id);
+        const fees = BigInt(r.hermes_fee || '0') + BigInt(r.transactor_fee || '0');
+        const status = r.status + (r.attempt > 1 ? ' (attempt ' + r.attempt + ')' : '') + (r.error ? ': ' + r.error : '');
+        const cells = [new Date(r.time).toLocaleString(), r.trigger, myst(r.unsettled), myst(fees.toString()), r.tx ? short(r.tx) : '–', status];
+        for (const c of cells) {
+          const td = document.createElement('td');
+          td.textContent = c;
+          tr.appendChild(td);
+        }
+        tr.cells[4].className = 'mono';
+        if (r.tx) tr.cells[4].title = r.tx;
+        tr.cells[3].title = 'hermes fee ' + myst(r.hermes_fee) + ', transactor fee ' + myst(r.transactor_fee);
+        body.appendChild(tr);
+      }
+    }
 
     async function loadIdentity() {
       setText('identity', provider);
@@ -410,8 +449,10 @@
         setText('settle-status', 'Settled: transaction ' + r.tx + ', cumulative ' + myst(r.amount) + ' MYST.');
         $('settle-confirm').hidden = true;
         renderEarnings(await api('GET', '/earnings'));
+        loadSettlements();
       } catch (e) {
         setText('settle-status', '');
+        loadSettlements();
         showError(e, 'settle');
       } finally {
         $('settle-go').disabled = false;
@@ -419,6 +460,7 @@
     });
 
     load();
+    loadSettlements();
     const reloadHistory = initHistory('/provider/history', 'consumer', (ss, period) => {
       barChart($('chart-earnings'), buckets(ss, period, (s) => weiToMYST(s.paid)), chartMYST, 'Earned');
       barChart($('chart-traffic'), buckets(ss, period, (s) => Number(s.bytes)), bytes, 'Traffic');
@@ -428,7 +470,13 @@
       'session-updated': renderSession,
       'session-ended': (s) => { removeSession(s); reloadHistory(); },
       // Earnings change as payments arrive: so does the history.
-      'earnings': (e) => { renderEarnings(e); reloadHistory(); },
+      // An automatic settlement shows as a change of the settled amount.
+      'earnings': (e) => {
+        renderEarnings(e);
+        reloadHistory();
+        if (settledSeen !== null && settledSeen !== e.settled) loadSettlements();
+        settledSeen = e.settled;
+      },
     });
   }
 
@@ -441,6 +489,7 @@
       setText('conn-state', ev.connected ? (s.running ? 'connected' : 'ended: ' + (s.error || 'session over')) : 'not connected');
       setText('conn-provider', ev.connected ? s.provider : '–');
       setText('conn-country', ev.connected ? s.country || '–' : '–');
+      setText('conn-path', ev.connected ? pathText(s.path) : '–');
       setText('conn-socks', ev.connected ? s.socks : '–');
       setText('conn-duration', ev.connected ? duration(s.duration_seconds) : '–');
       setText('conn-rx', ev.connected ? bytes(s.rx_bytes) : '–');
