@@ -168,12 +168,14 @@ type nodeMetrics struct {
 	endedTotal   uint64
 	endedBytes   uint64
 	endedInvoice uint64
+	endedPaid    uint64
+	endedRefused uint64
 	endedErrors  map[string]uint64
 	hooked       *Provider
 
 	sessionsActive, sessionsTotal, bytes, invoices, payErrors *prometheus.Desc
 	earnings, p2pPeers, tunnelPeers, connected, consBytes     *prometheus.Desc
-	spent                                                     *prometheus.Desc
+	spent, invoicesPaid, invoicesRefused, settlements         *prometheus.Desc
 }
 
 func newNodeMetrics(n *DaemonNode, prov *ProviderService, conn *ConnectionAPI) *nodeMetrics {
@@ -182,17 +184,20 @@ func newNodeMetrics(n *DaemonNode, prov *ProviderService, conn *ConnectionAPI) *
 	}
 	return &nodeMetrics{
 		n: n, prov: prov, conn: conn, endedErrors: map[string]uint64{},
-		sessionsActive: d("openmyst_provider_sessions_active", "Provider sessions running now."),
-		sessionsTotal:  d("openmyst_provider_sessions_total", "Provider sessions admitted since the daemon started."),
-		bytes:          d("openmyst_provider_bytes_total", "Tunnel bytes (up plus down) of provider sessions since the daemon started."),
-		invoices:       d("openmyst_provider_invoices_sent_total", "Invoices sent to consumers since the daemon started."),
-		payErrors:      d("openmyst_provider_payment_errors_total", "Provider sessions ended by a payment error, by reason.", "reason"),
-		earnings:       d("openmyst_provider_earnings_myst", "Provider earnings in MYST: settled on chain, and unsettled (hermes promises above that).", "state"),
-		p2pPeers:       d("openmyst_p2p_peers", "Connected libp2p peers."),
-		tunnelPeers:    d("openmyst_tunnel_peers", "WireGuard peers of the provider's exit (one per running session)."),
-		connected:      d("openmyst_consumer_connected", "1 while the consumer connection is up."),
-		consBytes:      d("openmyst_consumer_bytes_total", "Tunnel bytes of the current consumer connection, by direction.", "direction"),
-		spent:          d("openmyst_consumer_spent_myst", "MYST promised for the current consumer connection."),
+		sessionsActive:  d("openmyst_provider_sessions_active", "Provider sessions running now."),
+		sessionsTotal:   d("openmyst_provider_sessions_total", "Provider sessions admitted since the daemon started."),
+		bytes:           d("openmyst_provider_bytes_total", "Tunnel bytes (up plus down) of provider sessions since the daemon started."),
+		invoices:        d("openmyst_provider_invoices_sent_total", "Invoices sent to consumers since the daemon started."),
+		invoicesPaid:    d("openmyst_provider_invoices_paid_total", "Invoices consumers paid with a valid exchange message since the daemon started."),
+		invoicesRefused: d("openmyst_provider_invoices_refused_total", "Exchange messages (payments) refused as invalid since the daemon started."),
+		settlements:     d("openmyst_provider_settlements", "Settlement attempts in the provider's history (which keeps the newest 10,000), by status.", "status"),
+		payErrors:       d("openmyst_provider_payment_errors_total", "Provider sessions ended by a payment error, by reason.", "reason"),
+		earnings:        d("openmyst_provider_earnings_myst", "Provider earnings in MYST: settled on chain, and unsettled (hermes promises above that).", "state"),
+		p2pPeers:        d("openmyst_p2p_peers", "Connected libp2p peers."),
+		tunnelPeers:     d("openmyst_tunnel_peers", "WireGuard peers of the provider's exit (one per running session)."),
+		connected:       d("openmyst_consumer_connected", "1 while the consumer connection is up."),
+		consBytes:       d("openmyst_consumer_bytes_total", "Tunnel bytes of the current consumer connection, by direction.", "direction"),
+		spent:           d("openmyst_consumer_spent_myst", "MYST promised for the current consumer connection."),
 	}
 }
 
@@ -223,6 +228,8 @@ func (m *nodeMetrics) hook(p *Provider) {
 		m.endedTotal++
 		m.endedBytes += e.Bytes
 		m.endedInvoice += uint64(e.Stats.Invoices)
+		m.endedPaid += uint64(e.Stats.Paid)
+		m.endedRefused += uint64(e.Stats.Refused)
 		for _, r := range payErrorReasons {
 			if errors.Is(e.Err, r.err) {
 				m.endedErrors[r.reason]++
@@ -234,7 +241,7 @@ func (m *nodeMetrics) hook(p *Provider) {
 // Describe implements prometheus.Collector.
 func (m *nodeMetrics) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{m.sessionsActive, m.sessionsTotal, m.bytes, m.invoices, m.payErrors,
-		m.earnings, m.p2pPeers, m.tunnelPeers, m.connected, m.consBytes, m.spent} {
+		m.earnings, m.p2pPeers, m.tunnelPeers, m.connected, m.consBytes, m.spent, m.invoicesPaid, m.invoicesRefused, m.settlements} {
 		ch <- d
 	}
 }
@@ -266,7 +273,7 @@ func (m *nodeMetrics) Collect(ch chan<- prometheus.Metric) {
 		live = p.Sessions.Sessions()
 	}
 	m.mu.Lock()
-	total, b, inv := m.endedTotal, m.endedBytes, m.endedInvoice
+	total, b, inv, paid, refused := m.endedTotal, m.endedBytes, m.endedInvoice, m.endedPaid, m.endedRefused
 	errs := make(map[string]uint64, len(payErrorReasons))
 	for _, r := range payErrorReasons {
 		errs[r.reason] = m.endedErrors[r.reason]
@@ -276,12 +283,16 @@ func (m *nodeMetrics) Collect(ch chan<- prometheus.Metric) {
 		total++
 		b += s.Bytes
 		inv += uint64(s.Tracker.Invoices)
+		paid += uint64(s.Tracker.Paid)
+		refused += uint64(s.Tracker.Refused)
 	}
 	gauge(m.sessionsActive, float64(len(live)))
 	gauge(m.tunnelPeers, float64(len(live)))
 	counter(m.sessionsTotal, float64(total))
 	counter(m.bytes, float64(b))
 	counter(m.invoices, float64(inv))
+	counter(m.invoicesPaid, float64(paid))
+	counter(m.invoicesRefused, float64(refused))
 	for r, v := range errs {
 		counter(m.payErrors, float64(v), r)
 	}
@@ -295,6 +306,7 @@ func (m *nodeMetrics) Collect(ch chan<- prometheus.Metric) {
 		} else {
 			m.n.Log.Debug("metrics: earnings", "err", err)
 		}
+		m.collectSettlements(p, gauge)
 	}
 	if m.conn != nil {
 		st, err := m.conn.Status(context.Background())
@@ -307,6 +319,28 @@ func (m *nodeMetrics) Collect(ch chan<- prometheus.Metric) {
 				gauge(m.spent, weiToMYST(w))
 			}
 		}
+	}
+}
+
+// collectSettlements reports p's settlement history by status (every
+// status, zero included, so that a dashboard sees the series).
+func (m *nodeMetrics) collectSettlements(p *Provider, gauge func(*prometheus.Desc, float64, ...string)) {
+	if p.Settlements == nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	list, err := p.Settlements.List(ctx, maxHistory)
+	if err != nil {
+		m.n.Log.Debug("metrics: settlements", "err", err)
+		return
+	}
+	by := map[string]int{StatusPending: 0, StatusSettled: 0, StatusFailed: 0}
+	for _, r := range list {
+		by[r.Status]++
+	}
+	for st, v := range by {
+		gauge(m.settlements, float64(v), st)
 	}
 }
 

@@ -479,7 +479,9 @@ func TestWebUIInBrowser(t *testing.T) {
 	if value("openmyst_provider_sessions_total") != 1 || value("openmyst_provider_sessions_active") != 0 ||
 		value("openmyst_provider_bytes_total") < 2<<20 || value("openmyst_provider_invoices_sent_total") < 1 ||
 		value("openmyst_provider_earnings_myst", "state", "settled") <= 0 || value("openmyst_p2p_peers") < 1 ||
-		value("openmyst_provider_payment_errors_total", "reason", "payment_timeout") != 0 {
+		value("openmyst_provider_payment_errors_total", "reason", "payment_timeout") != 0 ||
+		value("openmyst_provider_invoices_paid_total") < 1 || value("openmyst_provider_invoices_refused_total") != 0 ||
+		value("openmyst_provider_settlements", "status", "settled") != 1 || value("openmyst_provider_settlements", "status", "failed") != 0 {
 		t.Fatalf("metrics after one paid, settled session:\n%s", m)
 	}
 
