@@ -443,6 +443,7 @@ func TestWebUIInBrowser(t *testing.T) {
 		eval[string](t, pctx, `document.querySelector('#settlements tr[data-settlement] td:nth-child(5)').title`) != tx {
 		t.Fatalf("settlement history: %d rows, first %q; want one settled row with tx %s", n, histRow, tx)
 	}
+	screenshot(t, pctx, outDir, "settlements")
 	waitText(t, pctx, "nothing left to settle", "#unsettled", 10*time.Second, func(s string) bool { return s == "0 MYST" })
 	t.Logf("settled through the page: payout %s MYST, hermes fee %s", payout, fee)
 
