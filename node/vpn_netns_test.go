@@ -290,6 +290,9 @@ func TestDaemonTunNoLeaks(t *testing.T) {
 		t.Errorf("only %d probe rounds ran", probes.attempts.Load())
 	}
 	mu.Lock()
+	if len(webFrom) > 0 { // the egress an outside host sees (docs/vpn.md: not public_ip here)
+		t.Logf("the internet host saw %s; public_ip was %s", webFrom[0], st.PublicIP)
+	}
 	for _, from := range webFrom {
 		if strings.HasPrefix(from, kConsAddr+":") {
 			t.Errorf("the internet host saw the consumer's own address %s", from)
