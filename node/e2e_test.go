@@ -307,8 +307,13 @@ func testReconnect(t *testing.T, ctx context.Context, d *Devnet, c *Consumer, ta
 	if err != nil {
 		t.Fatal(err)
 	}
-	if st.Provider != d.Providers[0].Address().Hex() || !st.Running {
+	if st.Provider != d.Providers[0].Address().Hex() || !st.Running || st.Country != "DE" {
 		t.Fatalf("status %+v", st)
+	}
+	// The public address through the tunnel is the provider's exit
+	// (loopback on the devnet), confirmed by the tunnel's peer address.
+	if want := d.Providers[0].Exit.Endpoint().Addr().String(); st.PublicIP != want || st.PublicIPCheck != consumer.IPMatchesPeer {
+		t.Fatalf("public ip %q (%s), want the provider's exit %s (%s)", st.PublicIP, st.PublicIPCheck, want, consumer.IPMatchesPeer)
 	}
 	// SOCKSListen ":0" picks a new port per session; fetch through the
 	// tunnel instead.

@@ -194,6 +194,11 @@ func TestDaemonTunNoLeaks(t *testing.T) {
 	if st.Mode != tequilapi.ModeTun || st.State != "connected" || st.KillSwitch == nil || !st.KillSwitch.Active || st.KillSwitch.Setting != tequilapi.KillSwitchAlways {
 		t.Fatalf("status after connect: %+v", st)
 	}
+	// The public address through the tunnel: the providers' exit is the
+	// hub, and the tunnel's peer confirms it.
+	if st.PublicIP != kHubAddr || st.PublicIPCheck != "matches_tunnel_peer" {
+		t.Errorf("public ip %q (%s), want the hub's %s, matching the tunnel's peer", st.PublicIP, st.PublicIPCheck, kHubAddr)
+	}
 	if st.Endpoint == "" || !strings.Contains(strings.Join(st.KillSwitch.Exemptions, " "), "udp "+st.Endpoint) {
 		t.Errorf("exemptions %v lack the endpoint %s", st.KillSwitch.Exemptions, st.Endpoint)
 	}
@@ -223,7 +228,7 @@ func TestDaemonTunNoLeaks(t *testing.T) {
 		var now tequilapi.ConnectionStatus
 		err := api.Do(ctx, http.MethodGet, "/connection", nil, &now)
 		if err == nil && now.State == "connected" && now.Reconnects == 1 {
-			if now.Provider == st.Provider || now.KillSwitch == nil || !now.KillSwitch.Active {
+			if now.Provider == st.Provider || now.KillSwitch == nil || !now.KillSwitch.Active || now.PublicIP != kHubAddr {
 				t.Fatalf("after the reconnect: %+v", now)
 			}
 			break
@@ -285,6 +290,9 @@ func TestDaemonTunNoLeaks(t *testing.T) {
 		t.Errorf("only %d probe rounds ran", probes.attempts.Load())
 	}
 	mu.Lock()
+	if len(webFrom) > 0 { // the egress an outside host sees (docs/vpn.md: not public_ip here)
+		t.Logf("the internet host saw %s; public_ip was %s", webFrom[0], st.PublicIP)
+	}
 	for _, from := range webFrom {
 		if strings.HasPrefix(from, kConsAddr+":") {
 			t.Errorf("the internet host saw the consumer's own address %s", from)

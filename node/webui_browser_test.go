@@ -370,6 +370,8 @@ func TestWebUIInBrowser(t *testing.T) {
 	})
 	path = strings.Fields(path)[0]
 	socks := waitText(t, cctx, "socks address", "#conn-socks", 5*time.Second, func(s string) bool { return strings.HasPrefix(s, "127.0.0.1:") })
+	// The exit's address as the provider tells it (devnet: loopback), confirmed.
+	waitText(t, cctx, "public address", "#conn-public-ip", 5*time.Second, func(s string) bool { return s == "127.0.0.1" })
 	socksAddr, err := net.ResolveTCPAddr("tcp", socks)
 	if err != nil {
 		t.Fatal(err)

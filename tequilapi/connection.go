@@ -213,8 +213,15 @@ type ConnectionStatus struct {
 	// Endpoint is the provider's WireGuard endpoint (tun mode).
 	Endpoint string `json:"endpoint,omitempty"`
 	// PublicIP is the address the internet sees through the tunnel, as
-	// reported by the provider's exit (empty: not known).
-	PublicIP string `json:"public_ip,omitempty"`
+	// the provider's exit reports it in the session response (empty: not
+	// known, e.g. an older provider).
+	PublicIP string `json:"public_ip,omitempty" doc:"the exit's public address as the provider reports it"`
+	// PublicIPCheck is how PublicIP compares with the address the
+	// tunnel's datagrams are exchanged with: matches_tunnel_peer,
+	// differs_from_tunnel_peer (unconfirmed: a provider behind NAT or
+	// with a separate egress, or one lying) or unchecked_relay (a
+	// relayed path); empty without a PublicIP.
+	PublicIPCheck string `json:"public_ip_check,omitempty" doc:"matches_tunnel_peer, differs_from_tunnel_peer (unconfirmed) or unchecked_relay"`
 	// KillSwitch is the kill switch (tun mode).
 	KillSwitch *KillSwitchStatus `json:"kill_switch,omitempty"`
 	// DNS is the DNS setting (tun mode) and DNSServers the resolvers in

@@ -26,7 +26,8 @@ func (s ConnectionStatus) Connected() string {
 }
 
 // Print writes the status as a table (`myst status`): state, provider,
-// path, bytes, spent and rate in MYST, and in tun mode the interface,
+// path, bytes, spent and rate in MYST, the public address through the
+// tunnel (when the provider told it) with its check, and in tun mode the interface,
 // DNS and kill switch with its exemptions.
 func (s ConnectionStatus) Print(w io.Writer) error {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
@@ -55,5 +56,8 @@ func (s ConnectionStatus) Print(w io.Writer) error {
 	fmt.Fprintf(tw, "state\t%s\nprovider\t%s (%s)\npath\t%s\nsocks5\t%s\nduration\t%s\nbytes\t%d down, %d up\nspent\t%s\nrate\t%s per hour\n",
 		state, s.Provider, s.Country, s.Path, s.SOCKS, (time.Duration(s.DurationSeconds * float64(time.Second))).Round(time.Second),
 		s.RxBytes, s.TxBytes, wei(s.Spent), wei(s.RatePerHour))
+	if s.PublicIP != "" {
+		fmt.Fprintf(tw, "public ip\t%s (%s)\n", s.PublicIP, s.PublicIPCheck)
+	}
 	return tw.Flush()
 }

@@ -270,7 +270,8 @@ func TestConnectTunEndToEnd(t *testing.T) {
 	if err := directDial(ctx); err == nil {
 		t.Error("direct connection outside the daemon's tunnel succeeded")
 	}
-	if out := cli("status"); !strings.Contains(out, "connection, active true") || !strings.Contains(out, "custom 192.0.2.77") {
+	if out := cli("status"); !strings.Contains(out, "connection, active true") || !strings.Contains(out, "custom 192.0.2.77") ||
+		!strings.Contains(out, tHub+" (matches_tunnel_peer)") { // the public address: the provider's exit, the hub
 		t.Errorf("myst status:\n%s", out)
 	}
 	cli("disconnect")

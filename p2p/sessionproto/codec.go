@@ -112,7 +112,7 @@ type fieldSet struct {
 }
 
 // fieldSets caches a fieldSet per struct type. Every field of every
-// message is required except those tagged omitempty (fields added in a
+// message is required except those tagged omitempty or omitzero (fields added in a
 // minor protocol version, which older peers never send).
 var fieldSets sync.Map // reflect.Type -> *fieldSet
 
@@ -128,7 +128,7 @@ func jsonFields(t reflect.Type) *fieldSet {
 			continue
 		}
 		set.index[name] = i
-		if opts == "omitempty" {
+		if opts == "omitempty" || opts == "omitzero" {
 			set.optional = append(set.optional, name)
 		} else {
 			set.names = append(set.names, name)

@@ -177,6 +177,11 @@ type SessionResponse struct {
 	// provider runs ICE (see SessionRequest.ICE), else empty: the consumer
 	// then uses Endpoint.
 	ICE json.RawMessage `json:"ice,omitempty"`
+	// ExitIP is the public address the provider says the consumer's
+	// traffic leaves its exit from (zero: not told, an older provider).
+	// It is the provider's claim; the consumer compares it with the
+	// address its tunnel reached (see consumer.Status.PublicIPCheck).
+	ExitIP netip.Addr `json:"exit_ip,omitzero"`
 }
 
 // Type implements Message.
@@ -214,6 +219,9 @@ func (m *SessionResponse) Validate() error {
 		if !a.IsValid() || a.Zone() != "" || a.IsUnspecified() {
 			return fmt.Errorf("dns[%d]: %q is not a usable address", i, a)
 		}
+	}
+	if m.ExitIP.IsValid() && (m.ExitIP.Zone() != "" || m.ExitIP.IsUnspecified() || m.ExitIP.IsMulticast()) {
+		return fmt.Errorf("exit_ip: %q is not a usable address", m.ExitIP)
 	}
 	return checkICE(m.ICE)
 }

@@ -93,6 +93,7 @@ func sampleMessages(t testing.TB) []Message {
 			ProviderAddr:  netip.MustParseAddr("10.182.0.1"),
 			DNS:           []netip.Addr{},
 			ICE:           json.RawMessage(sampleICE),
+			ExitIP:        netip.MustParseAddr("25.0.1.3"),
 		},
 	}
 }
@@ -285,6 +286,9 @@ func TestEncodeRefusesInvalid(t *testing.T) {
 		&SessionRequest{},
 		&SessionResponse{SessionID: SessionID{1}, ProviderWGKey: Key{1}, Endpoint: "h:1",
 			ConsumerAddrs: []netip.Prefix{netip.MustParsePrefix("10.0.0.2/32")}, ProviderAddr: netip.MustParseAddr("10.0.0.1")}, // nil DNS
+		&SessionResponse{SessionID: SessionID{1}, ProviderWGKey: Key{1}, Endpoint: "h:1", DNS: []netip.Addr{},
+			ConsumerAddrs: []netip.Prefix{netip.MustParsePrefix("10.0.0.2/32")}, ProviderAddr: netip.MustParseAddr("10.0.0.1"),
+			ExitIP: netip.IPv4Unspecified()},
 		&Invoice{},
 		(*Keepalive)(nil),
 	}

@@ -295,6 +295,12 @@ type Status struct {
 	// provider's UDP endpoint) or the ICE path (ice.PathDirect,
 	// ice.PathRelay).
 	Path string `json:"path"`
+	// PublicIP is the public address the provider says the consumer's
+	// traffic leaves its exit from (invalid: the provider did not say).
+	PublicIP netip.Addr `json:"public_ip,omitzero"`
+	// PublicIPCheck is how PublicIP compares with the address the
+	// tunnel's datagrams are exchanged with (see CheckPublicIP).
+	PublicIPCheck string `json:"public_ip_check,omitempty"`
 	// Running is false once the session has ended.
 	Running bool `json:"running"`
 	// Err is why it ended ("" while running or after a clean disconnect).
@@ -304,6 +310,33 @@ type Status struct {
 // PathStatic is a session whose datagrams go to the provider's UDP
 // endpoint, without ICE.
 const PathStatic = "static"
+
+// The values of Status.PublicIPCheck: the provider's claimed exit
+// address equals the address the tunnel's datagrams are exchanged with
+// (its WireGuard endpoint, or the direct ICE pair's remote address);
+// differs from it (a provider behind NAT, with a separate egress, or
+// lying: shown as unconfirmed); or cannot be compared (relayed path).
+const (
+	IPMatchesPeer  = "matches_tunnel_peer"
+	IPDiffersPeer  = "differs_from_tunnel_peer"
+	IPUncheckedRly = "unchecked_relay"
+)
+
+// CheckPublicIP compares a provider's claimed exit address with peer,
+// the address the tunnel reached (invalid: relayed, nothing to compare).
+// It returns "" when there is no claim.
+func CheckPublicIP(claim, peer netip.Addr) string {
+	switch {
+	case !claim.IsValid():
+		return ""
+	case !peer.IsValid():
+		return IPUncheckedRly
+	case claim.Unmap() == peer.Unmap():
+		return IPMatchesPeer
+	default:
+		return IPDiffersPeer
+	}
+}
 
 // Connection is one open consumer session.
 type Connection struct {
@@ -315,6 +348,8 @@ type Connection struct {
 	us       ProxyTunnel // nil for a tunnel without proxies (kernel)
 	payer    *pingpong.InvoicePayer
 	path     string
+	exitIP   netip.Addr
+	ipCheck  string
 	start    time.Time
 	// ConnectedAt is when Connect returned (tunnel up).
 	ConnectedAt time.Time
@@ -423,15 +458,24 @@ func (m *Manager) open(ctx context.Context, s stream, p market.Proposal, o Optio
 		PrivateKey: wgKey, Addresses: resp.ConsumerAddrs, DNS: resp.DNS, PeerPublicKey: tunnel.PublicKey(resp.ProviderWGKey),
 		Endpoint: ep, AllowedIPs: tunnel.FullTunnel(), PersistentKeepalive: tunnel.DefaultKeepalive,
 	}
-	path := PathStatic
+	path, peerAddr := PathStatic, ep.Addr()
 	var iceConn net.Conn
 	if agent != nil {
 		if iceConn, err = m.connectICE(ctx, agent, resp.ICE); err != nil {
 			m.log.Warn("consumer: no ICE path; using the provider's UDP endpoint", "endpoint", ep, "err", err)
 			closeAgent()
 		} else {
-			path = agent.Path().Kind
+			ip := agent.Path()
+			path, peerAddr = ip.Kind, ip.RemoteAddr.Addr()
+			if ip.Kind == ice.PathRelay {
+				peerAddr = netip.Addr{}
+			}
 		}
+	}
+	ipCheck := CheckPublicIP(resp.ExitIP, peerAddr)
+	if ipCheck == IPDiffersPeer {
+		m.log.Warn("consumer: the provider's claimed exit address is not the address the tunnel reached",
+			"provider", p.ProviderID.Hex(), "claimed", resp.ExitIP, "peer", peerAddr)
 	}
 	var tun tunnel.Client
 	var us ProxyTunnel
@@ -476,7 +520,7 @@ func (m *Manager) open(ctx context.Context, s stream, p market.Proposal, o Optio
 		}
 	}
 	rctx, cancel := context.WithCancel(context.Background())
-	c := &Connection{m: m, proposal: p, id: id, stream: s, tun: tun, us: us, payer: payer, path: path, start: start, ConnectedAt: time.Now(), cancel: cancel, done: make(chan struct{})}
+	c := &Connection{m: m, proposal: p, id: id, stream: s, tun: tun, us: us, payer: payer, path: path, exitIP: resp.ExitIP, ipCheck: ipCheck, start: start, ConnectedAt: time.Now(), cancel: cancel, done: make(chan struct{})}
 	m.log.Info("consumer: session started", "session", id, "path", path)
 	usage := func() uint64 { st := tun.Stats(); return st.RxBytes + st.TxBytes }
 	pr := sessionproto.NewReader(s, m.cfg.ReadTimeout)
@@ -628,7 +672,7 @@ func (c *Connection) Status() Status {
 	s := Status{
 		SessionID: c.id, Provider: c.proposal.ProviderID, Country: c.proposal.Location.Country, Start: c.start,
 		Duration: now.Sub(c.start), RxBytes: st.RxBytes, TxBytes: st.TxBytes, Spent: ps.Paid, Invoices: ps.Invoices,
-		Rate: new(big.Int), Path: c.path,
+		Rate: new(big.Int), Path: c.path, PublicIP: c.exitIP, PublicIPCheck: c.ipCheck,
 	}
 	if s.Spent == nil {
 		s.Spent = new(big.Int)

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"math/big"
 	"net"
+	"net/netip"
 	"sync"
 	"testing"
 	"time"
@@ -208,3 +209,21 @@ func TestBalanceRefresh(t *testing.T) {
 
 // fakeHost satisfies New's host check; these tests never dial.
 type fakeHost struct{ host.Host }
+
+func TestCheckPublicIP(t *testing.T) {
+	a, b := netip.MustParseAddr("192.0.2.1"), netip.MustParseAddr("192.0.2.2")
+	for _, tc := range []struct {
+		claim, peer netip.Addr
+		want        string
+	}{
+		{netip.Addr{}, a, ""},
+		{a, netip.Addr{}, IPUncheckedRly},
+		{a, a, IPMatchesPeer},
+		{a, netip.AddrFrom16(a.As16()), IPMatchesPeer}, // v4-mapped
+		{a, b, IPDiffersPeer},
+	} {
+		if got := CheckPublicIP(tc.claim, tc.peer); got != tc.want {
+			t.Errorf("CheckPublicIP(%v, %v) = %q, want %q", tc.claim, tc.peer, got, tc.want)
+		}
+	}
+}

@@ -51,10 +51,13 @@ func iceProvider(t *testing.T, conn net.Conn, exit *userspace.Exit, lease tunnel
 	}
 	resp := &sessionproto.SessionResponse{
 		SessionID: sessionproto.SessionID{1}, ProviderWGKey: sessionproto.Key(exit.PublicKey()), Endpoint: exit.Endpoint().String(),
-		ConsumerAddrs: lease.Prefixes(), ProviderAddr: lease.V4, DNS: []netip.Addr{},
+		ConsumerAddrs: lease.Prefixes(), ProviderAddr: lease.V4, DNS: []netip.Addr{}, ExitIP: exit.Endpoint().Addr(),
 	}
 	var agent *ice.Agent
 	switch mode {
+	case "lying":
+		// Claims an exit address that is not where its tunnel is.
+		resp.ExitIP = netip.MustParseAddr("203.0.113.7")
 	case "metadata offer":
 		// A candidate the consumer's policy refuses: it must send nothing
 		// there and fall back.
@@ -148,12 +151,14 @@ func TestICEAndFallback(t *testing.T) {
 		proto      protocol.ID
 		offered    bool
 		path       string
+		ipCheck    string
 	}{
-		{"ICE", "ice", sessionproto.ProtocolICE, true, ice.PathDirect},
-		{"provider speaks 1.0", "none", sessionproto.ProtocolID, false, PathStatic},
-		{"provider without ICE", "none", sessionproto.ProtocolICE, true, PathStatic},
-		{"ICE checks fail", "dead offer", sessionproto.ProtocolICE, true, PathStatic},
-		{"provider offers a refused candidate", "metadata offer", sessionproto.ProtocolICE, true, PathStatic},
+		{"ICE", "ice", sessionproto.ProtocolICE, true, ice.PathDirect, IPMatchesPeer},
+		{"provider speaks 1.0", "none", sessionproto.ProtocolID, false, PathStatic, IPMatchesPeer},
+		{"provider without ICE", "none", sessionproto.ProtocolICE, true, PathStatic, IPMatchesPeer},
+		{"ICE checks fail", "dead offer", sessionproto.ProtocolICE, true, PathStatic, IPMatchesPeer},
+		{"provider offers a refused candidate", "metadata offer", sessionproto.ProtocolICE, true, PathStatic, IPMatchesPeer},
+		{"provider lies about its exit address", "lying", sessionproto.ProtocolICE, true, PathStatic, IPDiffersPeer},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			lease, err := pool.Allocate()
@@ -186,6 +191,9 @@ func TestICEAndFallback(t *testing.T) {
 			}
 			if c.Path() != tc.path || c.Status().Path != tc.path {
 				t.Errorf("path %q, want %q", c.Path(), tc.path)
+			}
+			if st := c.Status(); st.PublicIPCheck != tc.ipCheck || (tc.mode != "lying" && st.PublicIP != exit.Endpoint().Addr()) {
+				t.Errorf("public ip %v (%s), want the exit's %v (%s)", st.PublicIP, st.PublicIPCheck, exit.Endpoint().Addr(), tc.ipCheck)
 			}
 			// The tunnel is up either way: a handshake over the path (the
 			// responder counts it at the initiator's first packet after).

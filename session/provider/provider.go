@@ -65,6 +65,10 @@ type Config struct {
 	// DNS are the resolvers offered to consumers (default: the exit's
 	// gateway address).
 	DNS []netip.Addr
+	// ExitIP is the public address consumers' traffic leaves the exit
+	// from, told to each consumer in the session response (zero: the
+	// exit endpoint's address, the address the provider advertises).
+	ExitIP netip.Addr
 	// Funds checks consumers' registration and channel balance.
 	Funds Funds
 	// Hermes forwards exchange messages; Permanent classifies its errors
@@ -395,7 +399,7 @@ func (m *Manager) serve(ctx context.Context, s *countingStream) error {
 	gw := m.cfg.Exit.Gateway()
 	resp := &sessionproto.SessionResponse{
 		SessionID: sid, ProviderWGKey: sessionproto.Key(m.cfg.Exit.PublicKey()), Endpoint: m.cfg.Exit.Endpoint().String(),
-		ConsumerAddrs: lease.Prefixes(), ProviderAddr: gw.V4, DNS: m.cfg.DNS,
+		ConsumerAddrs: lease.Prefixes(), ProviderAddr: gw.V4, DNS: m.cfg.DNS, ExitIP: m.exitIP(),
 	}
 	l := &live{id: id, consumer: req.Consumer, start: start, pub: pub}
 	l.path.Store(PathStatic)
@@ -579,4 +583,16 @@ type sessionStream interface {
 	sessionproto.DeadlineReader
 	sessionproto.DeadlineWriter
 	Close() error
+}
+
+// exitIP is the address told to consumers as their exit's: Config.ExitIP
+// or else the exit endpoint's address (zero when that is unspecified).
+func (m *Manager) exitIP() netip.Addr {
+	if m.cfg.ExitIP.IsValid() {
+		return m.cfg.ExitIP
+	}
+	if a := m.cfg.Exit.Endpoint().Addr().Unmap(); a.IsValid() && !a.IsUnspecified() {
+		return a
+	}
+	return netip.Addr{}
 }

@@ -213,6 +213,9 @@ func TestAcceptedSessionEndsOnDestroy(t *testing.T) {
 	if resp.Endpoint != "127.0.0.1:51820" || resp.ProviderWGKey != (sessionproto.Key{1, 2, 3}) {
 		t.Fatalf("response %+v does not describe the exit", resp)
 	}
+	if resp.ExitIP != netip.MustParseAddr("127.0.0.1") { // the endpoint's address, no Config.ExitIP
+		t.Fatalf("exit ip %v, want the exit endpoint's 127.0.0.1", resp.ExitIP)
+	}
 	if e.exit.count() != 1 || len(e.m.Sessions()) != 1 {
 		t.Fatalf("%d exit peers, %d sessions; want 1 and 1", e.exit.count(), len(e.m.Sessions()))
 	}

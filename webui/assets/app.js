@@ -491,6 +491,7 @@
       setText('conn-country', ev.connected ? s.country || '–' : '–');
       setText('conn-path', ev.connected ? pathText(s.path) : '–');
       setText('conn-socks', ev.connected ? s.socks : '–');
+      setText('conn-public-ip', ev.connected && s.public_ip ? s.public_ip + (s.public_ip_check === 'matches_tunnel_peer' ? '' : ' (unconfirmed: ' + (s.public_ip_check || '') + ')') : '–');
       setText('conn-duration', ev.connected ? duration(s.duration_seconds) : '–');
       setText('conn-rx', ev.connected ? bytes(s.rx_bytes) : '–');
       setText('conn-tx', ev.connected ? bytes(s.tx_bytes) : '–');
