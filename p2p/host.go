@@ -16,6 +16,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/libp2p/go-libp2p/p2p/muxer/yamux"
 	"github.com/libp2p/go-libp2p/p2p/net/connmgr"
+	relayv2 "github.com/libp2p/go-libp2p/p2p/protocol/circuitv2/relay"
 	noise "github.com/libp2p/go-libp2p/p2p/security/noise"
 	quic "github.com/libp2p/go-libp2p/p2p/transport/quic"
 	"github.com/libp2p/go-libp2p/p2p/transport/tcp"
@@ -33,6 +34,24 @@ var DefaultListenAddrs = []string{
 	"/ip4/0.0.0.0/udp/4001/quic-v1",
 	"/ip6/::/tcp/4001",
 	"/ip6/::/udp/4001/quic-v1",
+}
+
+// Each relayed connection through a relay-role node is cut after
+// CircuitDuration or CircuitData bytes (each way), whichever comes first.
+// libp2p's defaults (2 minutes, 128 KiB) are sized for a hole punch and
+// would cut a paid session's control stream (invoices and promises for as
+// long as the session runs); these carry an hour of a session's control
+// traffic and stay bounded. WireGuard traffic never runs through them:
+// the data path is ICE (direct or TURN).
+const (
+	CircuitDuration = time.Hour
+	CircuitData     = 16 << 20
+)
+
+// CircuitLimit is the limit a relay-role node puts on each relayed
+// connection: CircuitDuration and CircuitData.
+func CircuitLimit() *relayv2.RelayLimit {
+	return &relayv2.RelayLimit{Duration: CircuitDuration, Data: CircuitData}
 }
 
 // DHTMode selects whether the node answers DHT queries.
@@ -140,7 +159,7 @@ func New(cfg Config) (*Node, error) {
 		// the relay service only on a node it believes public. It also
 		// answers AutoNAT dial-back requests, so nodes behind NAT learn
 		// that they need a relay.
-		opts = append(opts, libp2p.EnableRelayService(), libp2p.EnableNATService(), libp2p.ForceReachabilityPublic())
+		opts = append(opts, libp2p.EnableRelayService(relayv2.WithLimit(CircuitLimit())), libp2p.EnableNATService(), libp2p.ForceReachabilityPublic())
 	}
 	h, err := libp2p.New(opts...)
 	if err != nil {
