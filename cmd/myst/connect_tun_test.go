@@ -413,7 +413,11 @@ func waitHubEarnedKey(ctx context.Context, t *testing.T, hub *netns.Proc, key st
 // hermes earnings until killed.
 func runTunHub(t *testing.T) {
 	dir, provider := os.Getenv(tunDirEnv), os.Getenv(tunProviderEnv)
-	ctx, cancel := context.WithTimeout(context.Background(), 80*time.Second)
+	life := 80 * time.Second
+	if os.Getenv(tunLabEnv) == "1" {
+		life = 170 * time.Second // TestNATLabPaidSession's pairs, one after another
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), life)
 	defer cancel()
 	d, err := node.StartDevnet(ctx, node.DevnetConfig{DataDir: filepath.Join(dir, "devnet"), Providers: []node.ProviderSpec{}, Log: slog.New(slog.DiscardHandler)})
 	if err != nil {

@@ -62,13 +62,16 @@ func TestNATLabPaidSession(t *testing.T) {
 	go func() { _ = srv.Serve(web) }()
 	defer srv.Close()
 
-	ctx, cancel := context.WithTimeout(context.Background(), 110*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 170*time.Second)
 	defer cancel()
 	dir := t.TempDir()
 	pairs := []natLabPair{
-		// A provider behind a symmetric NAT is not here yet: its libp2p
-		// control path does not come up (docs/reachability.md, "Status").
-		{prov: natlab.EndpointIndependent, cons: natlab.EndpointIndependent, path: "direct", country: "DE"},
+		{name: "eim-provider", prov: natlab.EndpointIndependent, cons: natlab.EndpointIndependent, path: "direct", country: "DE", earned: "earned"},
+		// The provider is reachable over libp2p only through the
+		// bootstrap's circuit relay, and the data path needs TURN: an
+		// endpoint-independent consumer and a symmetric provider cannot
+		// punch (docs/reachability.md, "Which path").
+		{name: "symmetric-provider", prov: natlab.Symmetric, cons: natlab.EndpointIndependent, path: "relay", country: "FR", earned: "earned2"},
 	}
 	var pf string
 	for i := range pairs {
@@ -89,9 +92,9 @@ func TestNATLabPaidSession(t *testing.T) {
 		}
 	}
 
-	hub := hubHost.NS.Start("env", tunRoleEnv+"=hub", tunDirEnv+"="+dir, tunProviderEnv+"="+pairs[0].provider,
+	hub := hubHost.NS.Start("env", tunRoleEnv+"=hub", tunDirEnv+"="+dir, tunProviderEnv+"="+pairs[0].provider, tunProvider2Env+"="+pairs[1].provider,
 		tunLinkEnv+"="+hubHost.Addr.String(), tunLabEnv+"=1",
-		os.Args[0], "-test.run=^TestConnectTunEndToEnd$", "-test.count=1", "-test.v", "-test.timeout=110s")
+		os.Args[0], "-test.run=^TestConnectTunEndToEnd$", "-test.count=1", "-test.v", "-test.timeout=180s")
 	st := waitHubState(ctx, t, hub, dir)
 	user, pass, err := node.RelayCredentials(filepath.Join(dir, "relay"), "lab", time.Hour)
 	if err != nil {
@@ -108,15 +111,17 @@ func TestNATLabPaidSession(t *testing.T) {
 			return lab.Site(fmt.Sprintf("%s%d", role, i), map[string]natlab.Kind{"p": p.prov, "c": p.cons}[role])
 		}
 		p.provSite, p.consSite = site("p"), site("c")
-		runNATLabPair(ctx, t, hub, st, p, pf, ice, webHost, body, "earned")
+		t.Run(p.name, func(t *testing.T) { runNATLabPair(ctx, t, hub, st, p, pf, ice, webHost, body) })
 	}
 	t.Logf("whole test %s", time.Since(start).Round(100*time.Millisecond))
 }
 
 // natLabPair is one provider x consumer pair of TestNATLabPaidSession.
 type natLabPair struct {
+	name               string
 	prov, cons         natlab.Kind
 	path, country      string // expected path; the provider's country
+	earned             string // the hub's line reporting this provider's earnings
 	provider           string
 	provDD, consDD     string
 	provSite, consSite *natlab.Site
@@ -125,7 +130,7 @@ type natLabPair struct {
 // runNATLabPair starts p's service and consumer daemon, connects, fetches
 // body from web through the consumer's SOCKS5 proxy and waits for the
 // provider's earnings at the hermes (the hub's earnedKey line).
-func runNATLabPair(ctx context.Context, t *testing.T, hub *netns.Proc, st tunHubState, p natLabPair, pf string, ice []string, webHost *natlab.Host, body []byte, earnedKey string) {
+func runNATLabPair(ctx context.Context, t *testing.T, hub *netns.Proc, st tunHubState, p natLabPair, pf string, ice []string, webHost *natlab.Host, body []byte) {
 	t.Helper()
 	pairStart := time.Now()
 	provDD, consDD, provSite, consSite := p.provDD, p.consDD, p.provSite, p.consSite
@@ -188,7 +193,7 @@ func runNATLabPair(ctx context.Context, t *testing.T, hub *netns.Proc, st tunHub
 	if err != nil || string(got) != string(body) {
 		t.Fatalf("fetched %d bytes (%v), want the %d-byte body", len(got), err, len(body))
 	}
-	earned := waitHubEarnedKey(ctx, t, hub, earnedKey)
+	earned := waitHubEarnedKey(ctx, t, hub, p.earned)
 	t.Logf("%s provider x %s consumer: path %s, provider earned %s wei; pair %s",
 		provSite.Kind, consSite.Kind, wantPath, earned, time.Since(pairStart).Round(100*time.Millisecond))
 }

@@ -21,6 +21,7 @@ import (
 
 	"github.com/ethereum/go-ethereum/common"
 	"github.com/libp2p/go-libp2p/core/host"
+	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/libp2p/go-libp2p/core/protocol"
 	ma "github.com/multiformats/go-multiaddr"
@@ -377,11 +378,16 @@ func (m *Manager) Connect(ctx context.Context, p market.Proposal, o Options) (*C
 		}
 	}
 	begin := time.Now()
-	if err := m.cfg.Host.Connect(ctx, info); err != nil {
+	// A provider behind a NAT that cannot be punched (symmetric) is
+	// reached only through a circuit relay: a limited connection, whose
+	// relay cuts it after p2p.CircuitDuration or p2p.CircuitData. The
+	// session's control stream fits in those; WireGuard runs over ICE.
+	lctx := network.WithAllowLimitedConn(ctx, "openmyst session")
+	if err := m.cfg.Host.Connect(lctx, info); err != nil {
 		m.result(Result{Proposal: p, Stage: StageConnect, Err: err})
 		return nil, fmt.Errorf("consumer: connect to provider %s: %w", p.ProviderID.Hex(), err)
 	}
-	s, err := m.cfg.Host.NewStream(ctx, pid, sessionproto.ProtocolICE, sessionproto.ProtocolID)
+	s, err := m.cfg.Host.NewStream(lctx, pid, sessionproto.ProtocolICE, sessionproto.ProtocolID)
 	if err != nil {
 		m.result(Result{Proposal: p, Stage: StageConnect, Err: err})
 		return nil, fmt.Errorf("consumer: open session stream: %w", err)
