@@ -73,9 +73,13 @@ func TestNATLabPaidSession(t *testing.T) {
 		// punch (docs/reachability.md, "Which path").
 		{name: "symmetric-provider", prov: natlab.Symmetric, cons: natlab.EndpointIndependent, path: "relay", country: "FR", earned: "earned2"},
 	}
+	// One consumer data directory for every pair (its daemon runs in each
+	// pair's consumer site in turn): the hermes holds the consumer's
+	// promise total, and a fresh directory would promise from zero again.
 	var pf string
+	consDD := t.TempDir()
 	for i := range pairs {
-		pairs[i].provDD, pairs[i].consDD = t.TempDir(), t.TempDir()
+		pairs[i].provDD, pairs[i].consDD = t.TempDir(), consDD
 		pairs[i].provider, pf = newDefaultIdentity(t, pairs[i].provDD, "natlab-e2e")
 	}
 	ks := keystore.NewKeyStore(filepath.Join(dir, "ks"), keystore.LightScryptN, keystore.LightScryptP)
@@ -83,13 +87,11 @@ func TestNATLabPaidSession(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, p := range pairs {
-		if _, err := runCLI(t, p.consDD, "identity", "import", acct.URL.Path, "--passphrase-file", pf); err != nil {
-			t.Fatal(err)
-		}
-		if _, err := runCLI(t, p.consDD, "identity", "set-default", acct.Address.Hex()); err != nil {
-			t.Fatal(err)
-		}
+	if _, err := runCLI(t, consDD, "identity", "import", acct.URL.Path, "--passphrase-file", pf); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := runCLI(t, consDD, "identity", "set-default", acct.Address.Hex()); err != nil {
+		t.Fatal(err)
 	}
 
 	hub := hubHost.NS.Start("env", tunRoleEnv+"=hub", tunDirEnv+"="+dir, tunProviderEnv+"="+pairs[0].provider, tunProvider2Env+"="+pairs[1].provider,
@@ -144,6 +146,9 @@ func runNATLabPair(ctx context.Context, t *testing.T, hub *netns.Proc, st tunHub
 		"--wg.port", "51820", "--wg.advertise", provSite.WAN.String(),
 		"--location.country", p.country, "--price.per-hour", "0.1", "--price.per-gib", "0.5",
 		"--payment.interval", "1s", "--service.api=false"), ice...)...)
+	// The pair's processes stop with the pair, not the whole test: the
+	// next pair's consumer pays with the same identity.
+	defer svc.Kill()
 	waitOutput(ctx, t, svc, "serving", "myst service")
 
 	apiPort := "4050"
@@ -151,6 +156,7 @@ func runNATLabPair(ctx context.Context, t *testing.T, hub *netns.Proc, st tunHub
 	daemon := consSite.Host.NS.Start("env", append(mainEnv("--data-dir", consDD, "--tequilapi.port", apiPort, "--keystore.light-scrypt", "daemon",
 		"--p2p.listen", "/ip4/0.0.0.0/tcp/4001", "--p2p.bootstrap", st.RelayBootstrap,
 		"--consumer.passphrase-file", pf, "--chain.rpc", st.ChainProxyURL, "--chain.deployment", st.Deployment), ice...)...)
+	defer daemon.Kill()
 	waitOutput(ctx, t, daemon, "node started", "myst daemon")
 
 	var out, first string
@@ -186,12 +192,12 @@ func runNATLabPair(ctx context.Context, t *testing.T, hub *netns.Proc, st tunHub
 	tr := &http.Transport{Proxy: http.ProxyURL(&url.URL{Scheme: "socks5", Host: socks}), DialContext: consDial, DisableKeepAlives: true}
 	resp, err := (&http.Client{Transport: tr, Timeout: 30 * time.Second}).Get("http://" + webHost.Addr.String() + "/")
 	if err != nil {
-		t.Fatalf("GET through the consumer's SOCKS5 proxy: %v\n--- daemon:\n%s", err, daemon.Output())
+		t.Fatalf("GET through the consumer's SOCKS5 proxy: %v\n--- connect:\n%s\n--- daemon:\n%s\n--- service:\n%s", err, out, daemon.Output(), svc.Output())
 	}
 	got, err := io.ReadAll(resp.Body)
 	resp.Body.Close()
 	if err != nil || string(got) != string(body) {
-		t.Fatalf("fetched %d bytes (%v), want the %d-byte body", len(got), err, len(body))
+		t.Fatalf("fetched %d bytes (%v), want the %d-byte body\n--- daemon:\n%s\n--- service:\n%s", len(got), err, len(body), daemon.Output(), svc.Output())
 	}
 	earned := waitHubEarnedKey(ctx, t, hub, p.earned)
 	t.Logf("%s provider x %s consumer: path %s, provider earned %s wei; pair %s",
