@@ -50,7 +50,9 @@ func TestServeUntilCancelled(t *testing.T) {
 func TestServeReportsItsOwnStop(t *testing.T) {
 	ln := listen(t)
 	done := make(chan error, 1)
-	go func() { done <- Serve(context.Background(), &http.Server{Handler: http.NotFoundHandler()}, ln, time.Second) }()
+	go func() {
+		done <- Serve(context.Background(), &http.Server{Handler: http.NotFoundHandler()}, ln, time.Second)
+	}()
 	time.Sleep(20 * time.Millisecond)
 	ln.Close()
 	select {
