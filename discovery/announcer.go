@@ -34,13 +34,19 @@ type AnnouncerConfig struct {
 	Now func() time.Time
 	// Log receives the announcer's log lines; nil means slog.Default().
 	Log *slog.Logger
+	// Seq persists the last sequence number; each one is saved before it
+	// is signed into an announcement. nil keeps it in memory only (tests):
+	// a restart with the clock set back could then reuse a sequence number.
+	Seq SeqStore
 }
 
 // Announcer keeps one provider's proposal alive on the network.
 //
 // Sequence numbers are the announcement's unix time in milliseconds (or the
 // previous one plus one, if larger), so a provider that restarts with the
-// same identity still replaces its older proposals.
+// same identity still replaces its older proposals. The previous one is
+// read from AnnouncerConfig.Seq, so a restart with the clock set back still
+// announces a higher number and never signs two proposals with one seq.
 type Announcer struct {
 	svc *Service
 	cfg AnnouncerConfig
@@ -72,7 +78,14 @@ func NewAnnouncer(svc *Service, cfg AnnouncerConfig) (*Announcer, error) {
 	if log == nil {
 		log = slog.Default()
 	}
-	return &Announcer{svc: svc, cfg: cfg, log: log, current: cfg.Proposal, update: make(chan struct{}, 1)}, nil
+	var last uint64
+	if cfg.Seq != nil {
+		var err error
+		if last, err = cfg.Seq.LoadSeq(); err != nil {
+			return nil, err
+		}
+	}
+	return &Announcer{svc: svc, cfg: cfg, log: log, current: cfg.Proposal, lastSeq: last, update: make(chan struct{}, 1)}, nil
 }
 
 // Update replaces the announced offer (e.g. a new price) and publishes it
@@ -150,7 +163,7 @@ func (a *Announcer) Build(withdraw bool) ([]byte, market.Proposal, error) {
 			p.Addrs = append(p.Addrs, s)
 		}
 	}
-	p.Seq = max(a.lastSeq+1, uint64(now.UnixMilli()))
+	p.Seq = max(a.lastSeq+1, uint64(max(now.UnixMilli(), 0)))
 	p.IssuedAt = now.Unix()
 	p.ExpiresAt = now.Add(a.cfg.TTL).Unix()
 	p.Withdrawn = withdraw
@@ -169,6 +182,12 @@ func (a *Announcer) Build(withdraw bool) ([]byte, market.Proposal, error) {
 	}
 	if len(raw) > MaxMessageSize {
 		return nil, market.Proposal{}, fmt.Errorf("discovery: announcement is %d bytes, max %d", len(raw), MaxMessageSize)
+	}
+	if a.cfg.Seq != nil {
+		// Durable before anyone can see it: never sign this seq again.
+		if err := a.cfg.Seq.SaveSeq(p.Seq); err != nil {
+			return nil, market.Proposal{}, err
+		}
 	}
 	a.lastSeq = p.Seq
 	a.lastExp = p.ExpiresAt

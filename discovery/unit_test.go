@@ -2,6 +2,9 @@ package discovery
 
 import (
 	"bytes"
+	"errors"
+	"os"
+	"strings"
 	"testing"
 	"time"
 
@@ -465,3 +468,63 @@ func TestCacheSortQuality(t *testing.T) {
 		t.Fatal("sort=quality does not put the best score first")
 	}
 }
+
+// TestAnnouncerSeqSurvivesClockBack: a provider restarted with its clock set
+// back must still announce a higher seq than anything it signed before, or
+// its own fresh proposal would be stale (or, with the same seq, a fraud
+// proof against itself).
+func TestAnnouncerSeqSurvivesClockBack(t *testing.T) {
+	ctx := t.Context()
+	n := startNode(t, ctx, nil, netOpts{})
+	defer n.close()
+	s := newSigner(t)
+	seqs := SeqFileFor(t.TempDir(), s.Address())
+	clk := &fakeClock{t: time.Unix(1_800_000_000, 0)}
+	cfg := AnnouncerConfig{Proposal: offer(t, "LT", "0.1"), Signer: s, Host: n.node.Host, TTL: time.Minute, Now: clk.now, Seq: seqs}
+	a, err := NewAnnouncer(n.svc, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, p1, err := a.Build(false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	clk.t = clk.t.Add(-time.Hour) // restart with the clock an hour behind
+	a2, err := NewAnnouncer(n.svc, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, p2, err := a2.Build(false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p2.Seq <= p1.Seq {
+		t.Fatalf("after a restart with the clock back seq %d, before %d", p2.Seq, p1.Seq)
+	}
+	if got, _ := seqs.LoadSeq(); got != p2.Seq {
+		t.Fatalf("saved seq %d, announced %d", got, p2.Seq)
+	}
+
+	// A seq that cannot be saved is never announced.
+	bad := cfg
+	bad.Seq = failingSeq{}
+	a3, err := NewAnnouncer(n.svc, bad)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := a3.Build(false); err == nil {
+		t.Fatal("announced a seq it could not persist")
+	}
+	// A corrupt file is a clear error, not a silent restart from 0.
+	if err := os.WriteFile(string(seqs), []byte("garbage"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := NewAnnouncer(n.svc, cfg); err == nil || !strings.Contains(err.Error(), "corrupt") {
+		t.Fatalf("corrupt seq file: %v", err)
+	}
+}
+
+type failingSeq struct{}
+
+func (failingSeq) LoadSeq() (uint64, error) { return 0, nil }
+func (failingSeq) SaveSeq(uint64) error     { return errors.New("disk full") }

@@ -396,6 +396,7 @@ func startNetwork(ctx context.Context, n *DaemonNode) (func(context.Context) err
 		}
 		ann, err := discovery.NewAnnouncer(svc, discovery.AnnouncerConfig{
 			Proposal: offer, Signer: signer, Host: node.Host, TTL: prov.TTL, Log: log,
+			Seq: discovery.SeqFileFor(n.Config.DataDir, signer.Address()),
 		})
 		if err != nil {
 			log.Error("discovery: announcer", "err", err)

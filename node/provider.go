@@ -340,6 +340,7 @@ func StartProvider(ctx context.Context, cfg ProviderConfig) (_ *Provider, err er
 	}
 	ann, err := discovery.NewAnnouncer(p.Discovery, discovery.AnnouncerConfig{
 		Proposal: p.offer, Signer: cfg.Signer, Host: p.P2P.Host, TTL: cfg.ProposalTTL, Log: log,
+		Seq: discovery.SeqFileFor(cfg.DataDir, cfg.Signer.Address()),
 	})
 	if err != nil {
 		return nil, err

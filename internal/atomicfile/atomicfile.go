@@ -1,6 +1,6 @@
 // Package atomicfile writes files so that readers see either the old
 // content or the new one, never a torn write: a temp file in the same
-// directory, fsync, rename.
+// directory, fsync, rename, fsync of the directory.
 package atomicfile
 
 import (
@@ -38,6 +38,14 @@ func Write(path string, data []byte, perm fs.FileMode) error {
 	if werr != nil {
 		_ = os.Remove(tmp)
 		return fmt.Errorf("atomicfile: write %s: %w", path, werr)
+	}
+	// The rename itself is durable only once the directory is synced.
+	if d, err := os.Open(dir); err == nil {
+		werr = d.Sync()
+		_ = d.Close()
+	}
+	if werr != nil {
+		return fmt.Errorf("atomicfile: sync %s: %w", dir, werr)
 	}
 	return nil
 }
