@@ -3,8 +3,12 @@ package tequilapi
 import (
 	"encoding/json"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
+	"strings"
+	"text/tabwriter"
+	"time"
 
 	"github.com/ethereum/go-ethereum/common"
 
@@ -59,7 +63,7 @@ func ProposalRoutes(src ProposalSource, scores ProposalScores, log *slog.Logger)
 				WriteError(w, log, NewError(http.StatusBadRequest, "bad_filter", err.Error()))
 				return
 			}
-			b, err := marshalListed(src.Query(f), scores)
+			b, err := MarshalProposals(Listed(src.Query(f), scores))
 			if err != nil {
 				log.Error("encode proposals", "err", err)
 				http.Error(w, "internal error", http.StatusInternalServerError)
@@ -71,29 +75,73 @@ func ProposalRoutes(src ProposalSource, scores ProposalScores, log *slog.Logger)
 	}}
 }
 
-// marshalListed is market.MarshalList with each proposal's quality score
-// added as the last field "quality" (when scores is not nil).
-func marshalListed(ps []market.Proposal, scores ProposalScores) ([]byte, error) {
-	if scores == nil {
-		return market.MarshalList(ps)
-	}
-	raws := make([]json.RawMessage, 0, len(ps))
+// Listed pairs each proposal with its provider's score (none when scores
+// is nil).
+func Listed(ps []market.Proposal, scores ProposalScores) []ListedProposal {
+	out := make([]ListedProposal, len(ps))
 	for i := range ps {
-		b, err := ps[i].CanonicalJSON()
+		out[i].Proposal = ps[i]
+		if scores != nil {
+			sc := scores.Score(ps[i].ProviderID)
+			out[i].Quality = &sc
+		}
+	}
+	return out
+}
+
+// MarshalProposals is the stable JSON form of GET /proposals (and `myst
+// proposals --json`): market.MarshalList with each score, when known, added
+// as the last field "quality".
+func MarshalProposals(ls []ListedProposal) ([]byte, error) {
+	raws := make([]json.RawMessage, 0, len(ls))
+	for i := range ls {
+		b, err := ls[i].Proposal.CanonicalJSON()
 		if err != nil {
 			return nil, err
 		}
-		sc, err := json.Marshal(scores.Score(ps[i].ProviderID))
-		if err != nil {
-			return nil, fmt.Errorf("tequilapi: encode quality score: %w", err)
+		if ls[i].Quality != nil {
+			sc, err := json.Marshal(ls[i].Quality)
+			if err != nil {
+				return nil, fmt.Errorf("tequilapi: encode quality score: %w", err)
+			}
+			// b is a JSON object: replace its closing brace.
+			b = append(append(append(b[:len(b)-1:len(b)-1], `,"quality":`...), sc...), '}')
 		}
-		// b is a JSON object: replace its closing brace.
-		item := append(append(append(b[:len(b)-1:len(b)-1], `,"quality":`...), sc...), '}')
-		raws = append(raws, item)
+		raws = append(raws, b)
 	}
 	out, err := json.MarshalIndent(raws, "", "  ")
 	if err != nil {
 		return nil, fmt.Errorf("tequilapi: encode proposal list: %w", err)
 	}
 	return out, nil
+}
+
+// WriteProposalTable prints ls as `myst proposals` shows it: one row per
+// proposal, prices in MYST, the quality score as "value (reports)" or "-"
+// when unknown to the lister.
+func WriteProposalTable(w io.Writer, ls []ListedProposal) error {
+	if len(ls) == 0 {
+		_, err := fmt.Fprintln(w, "no proposals found")
+		return err
+	}
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "PROVIDER\tCOUNTRY\tCITY\tIP TYPE\tMYST/GiB\tMYST/HOUR\tACCESS\tQUALITY\tEXPIRES")
+	for _, l := range ls {
+		p, city, q := l.Proposal, l.Location.City, "-"
+		if city == "" {
+			city = "-"
+		}
+		if l.Quality != nil {
+			q = fmt.Sprintf("%.2f (%d)", l.Quality.Value, l.Quality.Reports)
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n",
+			p.ProviderID.Hex(), p.Location.Country, city, p.Location.IPType,
+			p.Price.PerGiB.MYST(), p.Price.PerHour.MYST(), p.Access.Kind, q,
+			p.Expiry().UTC().Format(time.RFC3339))
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	_, err := fmt.Fprintf(w, "%d proposal%s\n", len(ls), strings.Repeat("s", min(1, len(ls)-1)))
+	return err
 }

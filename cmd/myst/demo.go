@@ -10,6 +10,7 @@ import (
 
 	"github.com/openmyst/openmyst/money"
 	"github.com/openmyst/openmyst/node"
+	"github.com/openmyst/openmyst/tequilapi"
 )
 
 func newDemoCmd(a *app) *cobra.Command {
@@ -50,7 +51,7 @@ func myst(v *big.Int) string {
 
 func printDemoReport(w io.Writer, r node.DemoReport) error {
 	fmt.Fprintf(w, "\nproposals seen: %d\n", len(r.Proposals))
-	if err := printProposalTable(w, r.Proposals); err != nil {
+	if err := tequilapi.WriteProposalTable(w, tequilapi.Listed(r.Proposals, nil)); err != nil {
 		return err
 	}
 	fees := new(big.Int).Sub(r.After.Hermes, r.Before.Hermes)

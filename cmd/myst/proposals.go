@@ -2,10 +2,7 @@ package main
 
 import (
 	"fmt"
-	"io"
 	"net/url"
-	"strings"
-	"text/tabwriter"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -13,6 +10,7 @@ import (
 
 	"github.com/openmyst/openmyst/market"
 	"github.com/openmyst/openmyst/node"
+	"github.com/openmyst/openmyst/tequilapi"
 )
 
 // p2pFlags are the libp2p settings shared by `myst proposals` and the
@@ -49,9 +47,10 @@ func newProposalsCmd(a *app) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "proposals",
 		Short: "List provider proposals found on the peer-to-peer network",
-		Long: `Join the openmyst peer-to-peer network through --p2p.bootstrap with a
-short-lived node, collect signed provider proposals for --wait, and print those
-matching the filters, cheapest per GiB first. Prices are in MYST.`,
+		Long: `Ask the running daemon (its view and quality scores) or, without one or
+with --p2p.bootstrap, join the network with a short-lived node that collects
+signed proposals for --wait (no scores). Prints those matching the filters,
+cheapest per GiB first. Prices are in MYST.`,
 		Example: `  myst proposals --p2p.bootstrap /ip4/127.0.0.1/tcp/4001/p2p/12D3KooW... --country DE --max-price-gib 0.2
   myst proposals --p2p.bootstrap ... --ip-type residential --json`,
 		Args: cobra.NoArgs,
@@ -73,21 +72,31 @@ matching the filters, cheapest per GiB first. Prices are in MYST.`,
 			if err != nil {
 				return err
 			}
-			ps, err := node.CollectProposals(cmd.Context(), node.ProposalsQuery{
-				ListenAddrs: pf.listen, Bootstrap: pf.bootstrap, ChainID: pf.chainID, Wait: wait, Filter: filter, Log: a.log,
-			})
+			var ls []tequilapi.ListedProposal
+			if c, cerr := a.daemonClient(cmd.Context()); cerr == nil && len(pf.bootstrap) == 0 {
+				ls, err = c.Proposals(cmd.Context(), filter) // the daemon's view, with its scores
+			} else {
+				if filter.Sort == market.SortQuality {
+					fmt.Fprintln(cmd.ErrOrStderr(), "note: no daemon asked (none running, or --p2p.bootstrap given): this short-lived node has no quality scores; sorted by price")
+				}
+				var ps []market.Proposal
+				ps, err = node.CollectProposals(cmd.Context(), node.ProposalsQuery{
+					ListenAddrs: pf.listen, Bootstrap: pf.bootstrap, ChainID: pf.chainID, Wait: wait, Filter: filter, Log: a.log,
+				})
+				ls = tequilapi.Listed(ps, nil)
+			}
 			if err != nil {
 				return err
 			}
 			if asJSON {
-				b, err := market.MarshalList(ps)
+				b, err := tequilapi.MarshalProposals(ls)
 				if err != nil {
 					return err
 				}
 				_, err = fmt.Fprintf(cmd.OutOrStdout(), "%s\n", b)
 				return err
 			}
-			return printProposalTable(cmd.OutOrStdout(), ps)
+			return tequilapi.WriteProposalTable(cmd.OutOrStdout(), ls)
 		},
 	}
 	fs := cmd.Flags()
@@ -100,30 +109,6 @@ matching the filters, cheapest per GiB first. Prices are in MYST.`,
 	fs.StringVar(&maxHour, "max-price-hour", "", "highest price per hour in MYST")
 	fs.StringVar(&provider, "provider", "", "only this provider identity (0x...)")
 	fs.StringVar(&hermes, "hermes", "", "only providers accepting this hermes (0x...)")
-	fs.StringVar(&sortBy, "sort", "", "order: price (per GiB, default), price-hour, provider or quality (this short-lived node has no quality scores, so quality falls back to price; the daemon's GET /proposals?sort=quality uses its scores)")
+	fs.StringVar(&sortBy, "sort", "", "order: price (per GiB, default), price-hour, provider or quality (the daemon's scores; a short-lived node has none and sorts by price)")
 	return cmd
-}
-
-func printProposalTable(w io.Writer, ps []market.Proposal) error {
-	if len(ps) == 0 {
-		_, err := fmt.Fprintln(w, "no proposals found")
-		return err
-	}
-	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "PROVIDER\tCOUNTRY\tCITY\tIP TYPE\tMYST/GiB\tMYST/HOUR\tACCESS\tEXPIRES")
-	for _, p := range ps {
-		city := p.Location.City
-		if city == "" {
-			city = "-"
-		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n",
-			p.ProviderID.Hex(), p.Location.Country, city, p.Location.IPType,
-			p.Price.PerGiB.MYST(), p.Price.PerHour.MYST(), p.Access.Kind,
-			p.Expiry().UTC().Format(time.RFC3339))
-	}
-	if err := tw.Flush(); err != nil {
-		return err
-	}
-	_, err := fmt.Fprintf(w, "%d proposal%s\n", len(ps), strings.Repeat("s", min(1, len(ps)-1)))
-	return err
 }

@@ -78,6 +78,19 @@ func TestProposalsEndToEnd(t *testing.T) {
 	if _, code := mysttest.GetAuth(t, base+"/proposals?contry=DE", token); code != 400 {
 		t.Fatalf("GET /proposals with a typo: %d, want 400", code)
 	}
+	if !strings.Contains(body, `"quality": {`) {
+		t.Fatalf("GET /proposals has no quality scores: %s", body)
+	}
+	// With the daemon's data dir (and no --p2p.bootstrap), `myst proposals`
+	// asks the daemon: its view with its scores (no reports yet: 0.25 (0)).
+	api := []string{"--tequilapi.port", strconv.Itoa(bootPort), "proposals", "--country", "DE"}
+	out, err = runCLI(t, bootDir, api...)
+	if err != nil || !strings.Contains(out, provider) || !strings.Contains(out, "QUALITY") || !strings.Contains(out, "0.25 (0)") {
+		t.Fatalf("myst proposals through the daemon = %q, %v", out, err)
+	}
+	if out, err = runCLI(t, bootDir, append(api, "--json")...); err != nil || !strings.Contains(out, `"quality": {`) {
+		t.Fatalf("myst proposals --json through the daemon = %q, %v", out, err)
+	}
 
 	// Clean stop withdraws the proposal.
 	mysttest.Stop(t, prov, provLines)

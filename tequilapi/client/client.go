@@ -16,6 +16,7 @@ import (
 	"github.com/ethereum/go-ethereum/common"
 	"github.com/ethereum/go-ethereum/common/hexutil"
 
+	"github.com/openmyst/openmyst/market"
 	"github.com/openmyst/openmyst/tequilapi"
 )
 
@@ -120,6 +121,13 @@ func (c *Client) Do(ctx context.Context, method, path string, body, out any) err
 		}
 	}
 	return nil
+}
+
+// Proposals calls GET /proposals: the proposals the daemon has seen that
+// match f, in f's order, with their quality scores.
+func (c *Client) Proposals(ctx context.Context, f market.Filter) ([]tequilapi.ListedProposal, error) {
+	var out []tequilapi.ListedProposal
+	return out, c.Do(ctx, http.MethodGet, "/proposals?"+f.Values().Encode(), nil, &out)
 }
 
 // Healthcheck calls GET /healthcheck (no token needed).
