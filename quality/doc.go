@@ -13,6 +13,8 @@
 // Proofs travel on their own GossipSub topic (TopicName) behind a strict
 // validator (size, decoding, proof validity, rate per forwarding peer),
 // and late joiners pull every known proof from a peer over SyncProtocol
-// (request/response; nothing is re-published periodically).
+// (request/response; nothing is re-published periodically). Quality
+// reports, likewise, travel on their own topic and the last hour's are
+// pulled over ReportSyncProtocol, each re-validated as from gossip.
 // docs/quality.md explains what is and is not provable.
 package quality

@@ -65,8 +65,11 @@ type reports struct {
 	byPeer  *ratelimit.Keyed[peer.ID]
 	byID    *ratelimit.Keyed[common.Address]
 
-	mu   sync.Mutex
-	seen map[[32]byte]int64 // report id -> issued_at
+	serve *ratelimit.Keyed[peer.ID] // ReportSyncProtocol requests
+
+	mu     sync.Mutex
+	seen   map[[32]byte]int64 // report id -> issued_at
+	recent []recentReport     // counted, for ReportSyncProtocol
 
 	counted, unbacked, stale, limited, invalid atomic.Uint64
 }
@@ -78,47 +81,72 @@ type checkedReport struct {
 }
 
 func (q *reports) validate(ctx context.Context, self peer.ID, chainID uint64, msg *pubsub.Message) pubsub.ValidationResult {
-	if len(msg.Data) > MaxReportSize {
+	from := msg.GetFrom()
+	if from == self {
+		from = "" // own reports spend no peer rate
+	}
+	c, res := q.check(ctx, from, chainID, msg.Data)
+	if res == pubsub.ValidationAccept {
+		msg.ValidatorData = c
+	}
+	return res
+}
+
+// check validates one encoded report (gossip or sync); from, when not
+// empty, is the peer whose message rate it spends.
+func (q *reports) check(ctx context.Context, from peer.ID, chainID uint64, data []byte) (checkedReport, pubsub.ValidationResult) {
+	if len(data) > MaxReportSize {
 		q.invalid.Add(1)
-		return pubsub.ValidationReject
+		return checkedReport{}, pubsub.ValidationReject
 	}
 	now := q.now()
-	if from := msg.GetFrom(); from != self && !q.byPeer.Allow(from, now) {
+	if from != "" && !q.byPeer.Allow(from, now) {
 		q.limited.Add(1)
-		return pubsub.ValidationIgnore
+		return checkedReport{}, pubsub.ValidationIgnore
 	}
-	sr, err := DecodeReport(msg.Data)
+	sr, err := DecodeReport(data)
 	if err != nil || sr.Report.ChainID != chainID {
 		q.invalid.Add(1)
-		return pubsub.ValidationReject
+		return checkedReport{}, pubsub.ValidationReject
 	}
 	r := &sr.Report
 	switch age := sr.Age(now); {
 	case age < -MaxReportFuture:
 		q.invalid.Add(1)
-		return pubsub.ValidationReject
+		return checkedReport{}, pubsub.ValidationReject
 	case age > MaxReportAge:
 		q.stale.Add(1)
-		return pubsub.ValidationIgnore
+		return checkedReport{}, pubsub.ValidationIgnore
 	}
 	// Replays first: a replayed report must not spend its consumer's
 	// rate (that would let anyone silence an honest consumer).
 	if !q.firstSeen(sr.ID(), r.IssuedAt, now) {
 		q.stale.Add(1)
-		return pubsub.ValidationIgnore
+		return checkedReport{}, pubsub.ValidationIgnore
 	}
 	if !q.byID.Allow(r.Consumer, now) {
 		q.limited.Add(1)
-		return pubsub.ValidationIgnore
+		return checkedReport{}, pubsub.ValidationIgnore
 	}
 	id, limit, err := q.backing.ChannelLimit(ctx, r.Consumer, r.Hermes)
 	if err != nil || limit == nil || limit.Sign() <= 0 ||
 		(r.Evidence != nil && r.Evidence.Promise.ChannelID != id) || q.scorer.Weight(r, limit) == 0 {
 		q.unbacked.Add(1)
-		return pubsub.ValidationIgnore
+		return checkedReport{}, pubsub.ValidationIgnore
 	}
-	msg.ValidatorData = checkedReport{r: sr, limit: limit}
-	return pubsub.ValidationAccept
+	return checkedReport{r: sr, limit: limit}, pubsub.ValidationAccept
+}
+
+// count adds an accepted report to the scores and keeps it for sync;
+// it reports whether it was counted with weight.
+func (q *reports) count(c checkedReport, raw []byte) bool {
+	if q.scorer.Add(&c.r.Report, c.limit) > 0 {
+		q.counted.Add(1)
+		q.remember(raw, c.r.Report.IssuedAt)
+		return true
+	}
+	q.unbacked.Add(1)
+	return false
 }
 
 // firstSeen records id and reports whether it is new; the filter forgets
@@ -155,11 +183,7 @@ func (q *reports) receive(ctx context.Context) {
 		if !ok {
 			continue
 		}
-		if q.scorer.Add(&c.r.Report, c.limit) > 0 {
-			q.counted.Add(1)
-		} else {
-			q.unbacked.Add(1)
-		}
+		q.count(c, msg.Data)
 	}
 }
 

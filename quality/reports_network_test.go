@@ -52,9 +52,9 @@ func TestReportsResistForgeryReplayAndFlood(t *testing.T) {
 		}
 		return true
 	})
-	// Reports have no sync for late joiners: a node outside every mesh
-	// when a report is published only hears of it through gossip within
-	// the history window (6 heartbeats). Let the meshes form first
+	// A node outside every mesh when a report is published hears of it
+	// through gossip only within the history window (6 heartbeats) and
+	// pulls reports only on a new connection. Let the meshes form first
 	// (GRAFTs go out on the next heartbeats).
 	time.Sleep(time.Second)
 	good, bad := newSigner(t).Address(), newSigner(t).Address()
@@ -206,4 +206,36 @@ func waitUntil(cond func() bool) bool {
 		time.Sleep(20 * time.Millisecond)
 	}
 	return true
+}
+
+// TestReportSyncForLateJoiner: a node that joins after a report's gossip
+// window (a few heartbeats) still counts it, pulled over
+// ReportSyncProtocol from the peer it connects to and validated as gossip;
+// a second pull from the same peer counts nothing twice.
+func TestReportSyncForLateJoiner(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	consumer := newSigner(t)
+	backing := &fakeBacking{limits: map[common.Address]*big.Int{consumer.Address(): big.NewInt(1e18)}}
+	boot := startQNodeWith(t, ctx, nil, t.TempDir(), backing, 1000)
+	early := startQNodeWith(t, ctx, []peer.AddrInfo{boot.node.AddrInfo()}, t.TempDir(), backing, 1000)
+	waitFor(t, "report topic peers", func() bool { return len(boot.svc.rep.topic.ListPeers()) > 0 })
+	time.Sleep(time.Second) // meshes form
+	prov := newSigner(t).Address()
+	if err := early.svc.PublishReport(ctx, report(t, consumer, prov, time.Now(), OutcomeConnected, 3e15, 150, 2e6)); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "report counted on the boot node", func() bool { return boot.svc.ReportStats().Counted == 1 })
+	time.Sleep(2 * time.Second) // 20 heartbeats: far past the gossip history
+
+	late := startQNodeWith(t, ctx, []peer.AddrInfo{boot.node.AddrInfo()}, t.TempDir(), backing, 1000)
+	if !waitUntil(func() bool { return late.svc.Score(prov).Reports == 1 }) {
+		t.Fatalf("late joiner: score %+v, stats %+v", late.svc.Score(prov), late.svc.ReportStats())
+	}
+	if n, err := late.svc.SyncReportsFrom(ctx, boot.node.ID()); err != nil || n != 0 {
+		t.Fatalf("second pull counted %d, %v", n, err)
+	}
+	if s := late.svc.Score(prov); s.Reports != 1 {
+		t.Fatalf("replayed by sync: %+v", s)
+	}
 }

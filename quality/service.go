@@ -1,12 +1,9 @@
 package quality
 
 import (
-	"bufio"
 	"context"
-	"encoding/binary"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"sync"
 	"sync/atomic"
@@ -174,6 +171,9 @@ func New(cfg Config) (*Service, error) {
 	ctx, cancel := context.WithCancel(context.Background())
 	s.cancel = cancel
 	cfg.Host.SetStreamHandler(SyncProtocol, s.serveSync)
+	if s.rep != nil {
+		cfg.Host.SetStreamHandler(ReportSyncProtocol, s.serveReports)
+	}
 	s.notifiee = &network.NotifyBundle{ConnectedF: func(_ network.Network, c network.Conn) {
 		select {
 		case s.queue <- c.RemotePeer():
@@ -197,6 +197,7 @@ func (s *Service) Close() error {
 	s.once.Do(func() {
 		s.cfg.Host.Network().StopNotify(s.notifiee)
 		s.cfg.Host.RemoveStreamHandler(SyncProtocol)
+		s.cfg.Host.RemoveStreamHandler(ReportSyncProtocol)
 		s.sub.Cancel()
 		if s.rep != nil {
 			s.rep.sub.Cancel()
@@ -388,18 +389,7 @@ func (s *Service) serveSync(st network.Stream) {
 		_ = st.Reset()
 		return
 	}
-	w := bufio.NewWriter(st)
-	var hdr [4]byte
-	for _, raw := range raws {
-		binary.BigEndian.PutUint32(hdr[:], uint32(len(raw)))
-		if _, err := w.Write(hdr[:]); err != nil {
-			return
-		}
-		if _, err := w.Write(raw); err != nil {
-			return
-		}
-	}
-	_ = w.Flush()
+	_ = writeFrames(st, raws)
 }
 
 // SyncFrom pulls every proof p holds, verifies each and stores the new
@@ -417,45 +407,34 @@ func (s *Service) SyncFrom(ctx context.Context, p peer.ID) (int, error) {
 		_ = st.SetDeadline(dl)
 	}
 	_ = st.CloseWrite()
-	r := bufio.NewReader(st)
 	added := 0
-	var hdr [4]byte
-	for i := 0; ; i++ {
-		if _, err := io.ReadFull(r, hdr[:]); err != nil {
-			if errors.Is(err, io.EOF) {
-				return added, nil
-			}
-			return added, fmt.Errorf("quality: sync with %s: %w", p, err)
-		}
-		n := binary.BigEndian.Uint32(hdr[:])
-		if i >= MaxProofs || n > MaxProofSize {
-			_ = st.Reset()
-			s.invalid.Add(1)
-			return added, fmt.Errorf("quality: sync with %s: item %d of %d bytes over the limits", p, i, n)
-		}
-		raw := make([]byte, n)
-		if _, err := io.ReadFull(r, raw); err != nil {
-			return added, fmt.Errorf("quality: sync with %s: %w", p, err)
-		}
+	err = readFrames(st, MaxProofs, MaxProofSize, func(raw []byte) error {
 		proof, provider, err := DecodeProof(raw)
 		if err == nil {
 			err = s.checkChain(&proof)
 		}
 		if err != nil {
-			_ = st.Reset()
-			s.invalid.Add(1)
-			return added, fmt.Errorf("quality: sync with %s: %w", p, err)
+			return fmt.Errorf("%w: %w", errBadPeer, err)
 		}
 		ok, err := s.add(ctx, provider, raw)
 		if err != nil {
-			return added, err
+			return err // local store failure, not the peer's fault
 		}
 		if ok {
 			added++
 		} else {
 			s.known.Add(1)
 		}
+		return nil
+	})
+	if err != nil {
+		if errors.Is(err, errBadPeer) {
+			_ = st.Reset()
+			s.invalid.Add(1)
+		}
+		return added, fmt.Errorf("quality: sync with %s: %w", p, err)
 	}
+	return added, nil
 }
 
 // puller pulls proofs from newly connected peers, one at a time, each
@@ -470,7 +449,7 @@ func (s *Service) puller(ctx context.Context) {
 			// Give identify a moment so the peer's protocols are known.
 			ok := false
 			for i := 0; i < 20 && !ok; i++ {
-				if ok = s.supports(p); !ok {
+				if ok = s.supports(p, SyncProtocol); !ok {
 					select {
 					case <-ctx.Done():
 						return
@@ -486,14 +465,22 @@ func (s *Service) puller(ctx context.Context) {
 			} else if n > 0 {
 				s.log.Info("quality: fraud proofs pulled", "peer", p.String(), "new", n)
 			}
+			if s.rep == nil || !s.supports(p, ReportSyncProtocol) {
+				continue
+			}
+			if n, err := s.SyncReportsFrom(ctx, p); err != nil {
+				s.log.Debug("quality: report sync", "peer", p.String(), "err", err)
+			} else if n > 0 {
+				s.log.Info("quality: reports pulled", "peer", p.String(), "counted", n)
+			}
 		}
 	}
 }
 
-// supports reports whether p announced SyncProtocol (peers that do not,
-// such as plain DHT nodes, are not asked).
-func (s *Service) supports(p peer.ID) bool {
-	protos, err := s.cfg.Host.Peerstore().SupportsProtocols(p, SyncProtocol)
+// supports reports whether p announced proto (peers that do not, such as
+// plain DHT nodes, are not asked).
+func (s *Service) supports(p peer.ID, proto protocol.ID) bool {
+	protos, err := s.cfg.Host.Peerstore().SupportsProtocols(p, proto)
 	return err == nil && len(protos) > 0
 }
 
@@ -521,6 +508,7 @@ func (s *Service) startReports() error {
 		backing: cfg.Backing, scorer: cfg.Scorer, now: time.Now,
 		byPeer: ratelimit.Every[peer.ID](pi, pb, maxBuckets),
 		byID:   ratelimit.Every[common.Address](ii, ib, maxBuckets),
+		serve:  ratelimit.Every[peer.ID](syncEvery, syncBurst, maxBuckets),
 		seen:   map[[32]byte]int64{},
 	}
 	name := ReportTopicName(cfg.ChainID)

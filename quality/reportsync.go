@@ -1,0 +1,155 @@
+package quality
+
+import (
+	"bufio"
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"time"
+
+	pubsub "github.com/libp2p/go-libp2p-pubsub"
+	"github.com/libp2p/go-libp2p/core/network"
+	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/libp2p/go-libp2p/core/protocol"
+)
+
+// ReportSyncProtocol is the stream protocol a node uses to pull the recent
+// reports a peer counted (at most MaxSyncReports, none older than
+// MaxReportAge), so a node that joins after the gossip window still scores
+// with them. Each pulled report goes through the gossip validator.
+const ReportSyncProtocol protocol.ID = "/openmyst/quality/reports/sync/1.0.0"
+
+// MaxSyncReports bounds the reports a node keeps to serve, and takes from
+// one peer, per pull.
+const MaxSyncReports = 1024
+
+// recentReport is a counted report kept for ReportSyncProtocol.
+type recentReport struct {
+	raw      []byte
+	issuedAt int64
+}
+
+// remember keeps raw (a counted report) for serving, dropping the oldest
+// past MaxSyncReports.
+func (q *reports) remember(raw []byte, issuedAt int64) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if len(q.recent) >= MaxSyncReports {
+		q.recent = append(q.recent[:0], q.recent[1:]...)
+	}
+	q.recent = append(q.recent, recentReport{raw: raw, issuedAt: issuedAt})
+}
+
+// fresh returns the kept reports not older than MaxReportAge.
+func (q *reports) fresh(now time.Time) [][]byte {
+	cut := now.Add(-MaxReportAge).Unix()
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	out := make([][]byte, 0, len(q.recent))
+	for _, r := range q.recent {
+		if r.issuedAt >= cut {
+			out = append(out, r.raw)
+		}
+	}
+	return out
+}
+
+func (s *Service) serveReports(st network.Stream) {
+	defer st.Close()
+	if !s.rep.serve.Allow(st.Conn().RemotePeer(), time.Now()) {
+		_ = st.Reset()
+		return
+	}
+	_ = st.SetDeadline(time.Now().Add(syncTimeout))
+	_ = writeFrames(st, s.rep.fresh(s.rep.now()))
+}
+
+// SyncReportsFrom pulls the recent reports p counted and counts the ones
+// this node's validator accepts (freshness, replay, per-identity rate,
+// backing: as from gossip; the per-peer message rate is replaced by the
+// pull's own limit). It returns how many were counted. A peer that sends
+// anything malformed, badly signed or from the future is cut off at once.
+func (s *Service) SyncReportsFrom(ctx context.Context, p peer.ID) (int, error) {
+	if s.rep == nil {
+		return 0, errors.New("quality: reports are not enabled")
+	}
+	ctx, cancel := context.WithTimeout(ctx, syncTimeout)
+	defer cancel()
+	st, err := s.cfg.Host.NewStream(ctx, p, ReportSyncProtocol)
+	if err != nil {
+		return 0, fmt.Errorf("quality: report sync with %s: %w", p, err)
+	}
+	defer st.Close()
+	if dl, ok := ctx.Deadline(); ok {
+		_ = st.SetDeadline(dl)
+	}
+	_ = st.CloseWrite()
+	counted := 0
+	err = readFrames(st, MaxSyncReports, MaxReportSize, func(raw []byte) error {
+		c, res := s.rep.check(ctx, "", s.cfg.ChainID, raw)
+		switch res {
+		case pubsub.ValidationReject:
+			return fmt.Errorf("%w: invalid report", errBadPeer)
+		case pubsub.ValidationAccept:
+			if s.rep.count(c, raw) {
+				counted++
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		if errors.Is(err, errBadPeer) {
+			_ = st.Reset()
+		}
+		return counted, fmt.Errorf("quality: report sync with %s: %w", p, err)
+	}
+	return counted, nil
+}
+
+// writeFrames writes each item as a 4-byte big-endian length and the bytes.
+func writeFrames(w io.Writer, items [][]byte) error {
+	bw := bufio.NewWriter(w)
+	var hdr [4]byte
+	for _, raw := range items {
+		binary.BigEndian.PutUint32(hdr[:], uint32(len(raw)))
+		if _, err := bw.Write(hdr[:]); err != nil {
+			return err
+		}
+		if _, err := bw.Write(raw); err != nil {
+			return err
+		}
+	}
+	return bw.Flush()
+}
+
+// readFrames reads writeFrames' items until EOF, at most maxItems of at
+// most maxSize bytes each, calling fn on each; fn's error stops it.
+func readFrames(r io.Reader, maxItems int, maxSize uint32, fn func(raw []byte) error) error {
+	br := bufio.NewReader(r)
+	var hdr [4]byte
+	for i := 0; ; i++ {
+		if _, err := io.ReadFull(br, hdr[:]); err != nil {
+			if errors.Is(err, io.EOF) {
+				return nil
+			}
+			return err
+		}
+		n := binary.BigEndian.Uint32(hdr[:])
+		if i >= maxItems || n > maxSize {
+			return fmt.Errorf("%w: item %d of %d bytes over the limits", errBadPeer, i, n)
+		}
+		raw := make([]byte, n)
+		if _, err := io.ReadFull(br, raw); err != nil {
+			return err
+		}
+		if err := fn(raw); err != nil {
+			return fmt.Errorf("item %d: %w", i, err)
+		}
+	}
+}
+
+// errBadPeer marks a sync the serving peer spoiled (an item over the
+// limits or invalid): the stream is reset and the peer's answer dropped.
+var errBadPeer = errors.New("bad sync item")
