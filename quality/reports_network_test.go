@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/ethereum/go-ethereum/common"
+	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
 )
 
@@ -237,5 +238,31 @@ func TestReportSyncForLateJoiner(t *testing.T) {
 	}
 	if s := late.svc.Score(prov); s.Reports != 1 {
 		t.Fatalf("replayed by sync: %+v", s)
+	}
+	// Serving is rate-limited per peer (2 per 10 minutes: the automatic
+	// pull and the one above).
+	if _, err := late.svc.SyncReportsFrom(ctx, boot.node.ID()); err == nil {
+		t.Fatal("a third pull within the limit window was served")
+	}
+
+	// A peer serving a forged report (signed by someone else than its
+	// consumer) is cut off and the report not counted.
+	r := startRogue(t, ctx, boot.node.AddrInfo())
+	forged := report(t, consumer, newSigner(t).Address(), time.Now(), OutcomeUnreachable, 0, 0, 0)
+	forged.Report.DurationMs++
+	raw, err := forged.Encode()
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.node.Host.SetStreamHandler(ReportSyncProtocol, func(st network.Stream) {
+		defer st.Close()
+		_ = writeFrames(st, [][]byte{raw})
+	})
+	invalid := late.svc.ReportStats().Invalid
+	if err := late.node.Host.Connect(ctx, r.node.AddrInfo()); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := late.svc.SyncReportsFrom(ctx, r.node.ID()); err == nil || n != 0 || late.svc.ReportStats().Invalid != invalid+1 {
+		t.Fatalf("forged report by sync: counted %d, err %v, stats %+v", n, err, late.svc.ReportStats())
 	}
 }

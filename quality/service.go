@@ -181,6 +181,14 @@ func New(cfg Config) (*Service, error) {
 		}
 	}}
 	cfg.Host.Network().Notify(s.notifiee)
+	// Peers connected before the service started (a host that dials its
+	// bootstrap or relay peers at construction) are pulled from too.
+	for _, p := range cfg.Host.Network().Peers() {
+		select {
+		case s.queue <- p:
+		default:
+		}
+	}
 	s.wg.Add(3)
 	go s.receive(ctx)
 	go s.puller(ctx)
