@@ -81,16 +81,23 @@ func (n *node) echo(t *testing.T) {
 	}()
 }
 
+// roundTripWait bounds a round trip: the first one needs a handshake, and
+// WireGuard resends a lost initiation only after 5 s (plus jitter), so the
+// wait covers the handshake timeout the tunnels use (three initiations)
+// plus the echo (10 s covered one resend only, and failed once on a busy
+// CI machine).
+const roundTripWait = tunnel.DefaultHandshakeTimeout + 5*time.Second
+
 func roundTrip(t *testing.T, from, to *node, msg string) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), roundTripWait)
 	defer cancel()
 	c, err := from.net.DialContext(ctx, "tcp4", netip.AddrPortFrom(to.addr, 7).String())
 	if err != nil {
 		t.Fatalf("%s -> %s: %v", from.addr, to.addr, err)
 	}
 	defer c.Close()
-	_ = c.SetDeadline(time.Now().Add(10 * time.Second))
+	_ = c.SetDeadline(time.Now().Add(roundTripWait))
 	if _, err := c.Write([]byte(msg)); err != nil {
 		t.Fatal(err)
 	}
@@ -125,7 +132,9 @@ func TestBindServesConnectionsAndUDP(t *testing.T) {
 	overConn.peer(t, exit, epCons)
 	overUDP.peer(t, exit, fmt.Sprintf("127.0.0.1:%d", listenPort(t, exit.dev)))
 
+	start := time.Now()
 	roundTrip(t, overConn, exit, "over a connection")
+	t.Logf("first round trip over the connection: %v", time.Since(start))
 	roundTrip(t, overUDP, exit, "over UDP")
 	roundTrip(t, overConn, exit, "and again over the connection")
 
