@@ -75,19 +75,8 @@ func (s *Service) SyncReportsFrom(ctx context.Context, p peer.ID) (int, error) {
 	if s.rep == nil {
 		return 0, errors.New("quality: reports are not enabled")
 	}
-	ctx, cancel := context.WithTimeout(ctx, syncTimeout)
-	defer cancel()
-	st, err := s.cfg.Host.NewStream(ctx, p, ReportSyncProtocol)
-	if err != nil {
-		return 0, fmt.Errorf("quality: report sync with %s: %w", p, err)
-	}
-	defer st.Close()
-	if dl, ok := ctx.Deadline(); ok {
-		_ = st.SetDeadline(dl)
-	}
-	_ = st.CloseWrite()
 	counted := 0
-	err = readFrames(st, MaxSyncReports, MaxReportSize, func(raw []byte) error {
+	err := s.pullFrames(ctx, p, ReportSyncProtocol, MaxSyncReports, MaxReportSize, func(ctx context.Context, raw []byte) error {
 		c, res := s.rep.check(ctx, "", s.cfg.ChainID, raw)
 		switch res {
 		case pubsub.ValidationReject:
@@ -100,9 +89,6 @@ func (s *Service) SyncReportsFrom(ctx context.Context, p peer.ID) (int, error) {
 		return nil
 	})
 	if err != nil {
-		if errors.Is(err, errBadPeer) {
-			_ = st.Reset()
-		}
 		return counted, fmt.Errorf("quality: report sync with %s: %w", p, err)
 	}
 	return counted, nil

@@ -404,19 +404,8 @@ func (s *Service) serveSync(st network.Stream) {
 // ones; it returns how many providers were newly blacklisted. A peer that
 // sends anything invalid is cut off at once.
 func (s *Service) SyncFrom(ctx context.Context, p peer.ID) (int, error) {
-	ctx, cancel := context.WithTimeout(ctx, syncTimeout)
-	defer cancel()
-	st, err := s.cfg.Host.NewStream(ctx, p, SyncProtocol)
-	if err != nil {
-		return 0, fmt.Errorf("quality: sync with %s: %w", p, err)
-	}
-	defer st.Close()
-	if dl, ok := ctx.Deadline(); ok {
-		_ = st.SetDeadline(dl)
-	}
-	_ = st.CloseWrite()
 	added := 0
-	err = readFrames(st, MaxProofs, MaxProofSize, func(raw []byte) error {
+	err := s.pullFrames(ctx, p, SyncProtocol, MaxProofs, MaxProofSize, func(ctx context.Context, raw []byte) error {
 		proof, provider, err := DecodeProof(raw)
 		if err == nil {
 			err = s.checkChain(&proof)
@@ -437,12 +426,33 @@ func (s *Service) SyncFrom(ctx context.Context, p peer.ID) (int, error) {
 	})
 	if err != nil {
 		if errors.Is(err, errBadPeer) {
-			_ = st.Reset()
 			s.invalid.Add(1)
 		}
 		return added, fmt.Errorf("quality: sync with %s: %w", p, err)
 	}
 	return added, nil
+}
+
+// pullFrames opens proto with p (bounded by syncTimeout), reads at most maxItems
+// frames of at most maxSize bytes and hands each to fn. When fn refuses a
+// frame with errBadPeer the stream is reset: the peer is cut off.
+func (s *Service) pullFrames(ctx context.Context, p peer.ID, proto protocol.ID, maxItems int, maxSize uint32, fn func(ctx context.Context, raw []byte) error) error {
+	ctx, cancel := context.WithTimeout(ctx, syncTimeout)
+	defer cancel()
+	st, err := s.cfg.Host.NewStream(ctx, p, proto)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	if dl, ok := ctx.Deadline(); ok {
+		_ = st.SetDeadline(dl)
+	}
+	_ = st.CloseWrite()
+	err = readFrames(st, maxItems, maxSize, func(raw []byte) error { return fn(ctx, raw) })
+	if errors.Is(err, errBadPeer) {
+		_ = st.Reset()
+	}
+	return err
 }
 
 // puller pulls proofs from newly connected peers, one at a time, each
