@@ -221,7 +221,7 @@ func (a *ConnectionAPI) dial(ctx context.Context, c *Consumer, m *managed, avoid
 		if err := m.vpn.prepare(ctx, p, peerConnAddrs(c, p)); err != nil {
 			return nil, p.ProviderID, err
 		}
-		o = consumer.Options{Tunnel: m.vpn.opener()}
+		o = consumer.Options{Tunnel: m.vpn.opener(), ICEChecks: m.vpn.admitChecks, ICEExclude: m.vpn.rk.ICEExclude()}
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, tunDialTimeout)
 		defer cancel()

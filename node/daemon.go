@@ -21,6 +21,7 @@ import (
 	"github.com/openmyst/openmyst/discovery"
 	"github.com/openmyst/openmyst/identity"
 	"github.com/openmyst/openmyst/market"
+	"github.com/openmyst/openmyst/nat/ice"
 	"github.com/openmyst/openmyst/p2p"
 	"github.com/openmyst/openmyst/session"
 	"github.com/openmyst/openmyst/session/consumer"
@@ -470,8 +471,8 @@ func startConnection(ctx context.Context, n *DaemonNode) (func(context.Context) 
 }
 
 // controlAddrs are the destinations a tun connection's kill switch admits
-// outside the tunnel besides the provider: the bootstrap/relay peers and
-// the chain RPC (resolved now).
+// outside the tunnel besides the provider: the bootstrap/relay peers, the
+// chain RPC and the STUN/TURN servers (resolved now).
 func (n *DaemonNode) controlAddrs(ctx context.Context) ([]netip.AddrPort, error) {
 	var ms []string
 	for _, ai := range n.Config.P2P.Bootstrap {
@@ -484,7 +485,19 @@ func (n *DaemonNode) controlAddrs(ctx context.Context) ([]netip.AddrPort, error)
 	if err != nil {
 		return nil, err
 	}
-	return append(out, rpc...), nil
+	out = append(out, rpc...)
+	iceCfg, err := n.Config.ICE.Config()
+	if err != nil {
+		return nil, err
+	}
+	if iceCfg != nil {
+		srv, err := ice.ServerAddrs(ctx, iceCfg.Servers)
+		if err != nil {
+			return nil, fmt.Errorf("--ice.server: %w", err)
+		}
+		out = append(out, srv...)
+	}
+	return consumer.JoinAddrs(out), nil
 }
 
 // checkChainID refuses a chain whose id is not the one the p2p node

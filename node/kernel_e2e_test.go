@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"math/big"
 	"net"
 	"net/http"
@@ -34,6 +35,7 @@ import (
 	"github.com/openmyst/openmyst/internal/testenv"
 	"github.com/openmyst/openmyst/market"
 	"github.com/openmyst/openmyst/money"
+	"github.com/openmyst/openmyst/nat/ice"
 	"github.com/openmyst/openmyst/session/consumer"
 	"github.com/openmyst/openmyst/tunnel"
 	"github.com/openmyst/openmyst/tunnel/netns"
@@ -46,7 +48,19 @@ const (
 	// kernelProvider2Env, when set, makes the hub also run a second
 	// provider and close the one named in <dir>/drop.
 	kernelProvider2Env = "MYST_KERNEL_E2E_PROVIDER2"
+	// kernelICEEnv, when set, makes the hub run a STUN/TURN relay on its
+	// link address and its providers offer ICE (host candidates on that
+	// address only), with their WireGuard ports fixed (kICEWGPorts) and
+	// closed to the consumer: only the ICE path reaches them.
+	kernelICEEnv = "MYST_KERNEL_E2E_ICE"
 )
+
+// kICEWGPorts are the providers' WireGuard ports with kernelICEEnv, which
+// the hub drops from the consumer.
+var kICEWGPorts = [2]uint16{51820, 51821}
+
+// kICEBlockTable is the hub's nftables table closing the WireGuard ports.
+const kICEBlockTable = "omt_block_wg"
 
 // Addresses of the kernel end-to-end topology:
 //
@@ -76,6 +90,9 @@ type kernelState struct {
 	// BootstrapLink is the bootstrap peer, proxied onto the hub's link
 	// address (for a consumer daemon's discovery).
 	BootstrapLink string `json:"bootstrap_link"`
+	// ICE are the hub relay's STUN/TURN URLs and TURN credentials
+	// (kernelICEEnv).
+	ICE ICESettings `json:"ice"`
 }
 
 // TestKernelSessionEndToEnd runs a paid session in kernel mode through
@@ -308,13 +325,28 @@ func runKernelHub(ctx context.Context, t *testing.T, dir string) {
 	dep := d.Chain.Deployment()
 	ph, _ := money.ParseMYSTAmount("0.06")
 	pg, _ := money.ParseMYSTAmount("0.1")
+	var iceSet ICESettings
+	var iceCfg *ice.Config
+	var wgPorts [2]uint16
+	if os.Getenv(kernelICEEnv) != "" {
+		iceSet, iceCfg = startLabRelay(t, filepath.Join(dir, "relay"), log)
+		wgPorts = kICEWGPorts
+		rs := fmt.Sprintf("table inet %s {\n\tchain in {\n\t\ttype filter hook input priority -10; policy accept;\n\t\tip saddr %s udp dport { %d, %d } counter drop\n\t}\n}\n",
+			kICEBlockTable, kConsAddr, wgPorts[0], wgPorts[1])
+		cmd := exec.CommandContext(ctx, "nft", "-f", "-")
+		cmd.Stdin = strings.NewReader(rs)
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("block the WireGuard ports: %v: %s", err, out)
+		}
+		defer func() { _ = exec.Command("nft", "delete", "table", "inet", kICEBlockTable).Run() }()
+	}
 	p, err := StartProvider(ctx, ProviderConfig{
 		DataDir: filepath.Join(dir, "provider"), Signer: identity.NewKeySigner(devchain.DevKey(devProviderAccount)),
 		Chain: d.Client, Hermes: dep.Hermes, HermesURL: d.Hermes.URL(), Bootstrap: []peer.AddrInfo{d.Boot.AddrInfo()},
 		ListenAddrs: []string{"/ip4/" + kHubAddr + "/tcp/0"}, AdvertiseAddr: netip.MustParseAddr(kHubAddr), ExitMode: tunnel.ModeKernel,
 		Location: market.Location{Country: "DE", IPType: market.IPResidential},
 		Price:    market.Price{PerHour: ph, PerGiB: pg},
-		Allow:    []tunnel.Rule{rule}, Payment: testPayment, Log: log,
+		Allow:    []tunnel.Rule{rule}, Payment: testPayment, Log: log, ICE: iceCfg, WGPort: wgPorts[0],
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -333,7 +365,7 @@ func runKernelHub(ctx context.Context, t *testing.T, dir string) {
 			ListenAddrs: []string{"/ip4/" + kHubAddr + "/tcp/0"}, AdvertiseAddr: netip.MustParseAddr(kHubAddr), ExitMode: tunnel.ModeUserspace,
 			Location: market.Location{Country: "DE", IPType: market.IPResidential},
 			Price:    market.Price{PerHour: ph, PerGiB: pg},
-			Allow:    []tunnel.Rule{rule}, Payment: testPayment, Log: log,
+			Allow:    []tunnel.Rule{rule}, Payment: testPayment, Log: log, ICE: iceCfg, WGPort: wgPorts[1],
 		})
 		if err != nil {
 			t.Fatal(err)
@@ -349,7 +381,7 @@ func runKernelHub(ctx context.Context, t *testing.T, dir string) {
 	if !ok {
 		t.Fatal("provider has no proposal")
 	}
-	b, err := json.Marshal(kernelState{ChainURL: "http://" + ln.Addr().String(), Deployment: d.DeploymentPath(), Proposal: prop, BootstrapLink: bootLink})
+	b, err := json.Marshal(kernelState{ChainURL: "http://" + ln.Addr().String(), Deployment: d.DeploymentPath(), Proposal: prop, BootstrapLink: bootLink, ICE: iceSet})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -367,6 +399,31 @@ func runKernelHub(ctx context.Context, t *testing.T, dir string) {
 		}
 		time.Sleep(300 * time.Millisecond)
 	}
+}
+
+// startLabRelay runs a STUN/TURN relay on the hub's link address (UDP
+// and TCP port 3478) until the test ends, and returns the settings a
+// consumer uses and the providers' ICE configuration: host candidates on
+// the hub's link address only, so every candidate of the hub is on it.
+func startLabRelay(t *testing.T, dataDir string, log *slog.Logger) (ICESettings, *ice.Config) {
+	t.Helper()
+	hub := netip.MustParseAddr(kHubAddr)
+	r, err := StartRelay(RelayConfig{DataDir: dataDir, UDP: kHubAddr + ":3478", TCP: kHubAddr + ":3478", PublicIP: hub, AllowPrivate: true, Log: log})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = r.Close() })
+	user, pass, err := RelayCredentials(dataDir, "lab", time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	set := ICESettings{Servers: []string{"stun:" + kHubAddr + ":3478", "turn:" + kHubAddr + ":3478?transport=udp"}, TURNUsername: user, TURNPassword: pass}
+	cfg, err := set.Config()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.HostFilter = func(a netip.Addr) bool { return a == hub }
+	return set, cfg
 }
 
 // dropProvider closes the provider whose address the file at path names,

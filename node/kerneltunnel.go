@@ -63,11 +63,12 @@ type KernelConfig struct {
 // connection stays outside the tunnel (kernel.ClientConfig.Direct). It
 // fails with ErrNotRoot when the process is not root.
 func KernelTunnel(cfg KernelConfig) consumer.TunnelOpener {
-	return func(ctx context.Context, s tunnel.SessionConfig, control []netip.AddrPort) (tunnel.Client, error) {
+	return func(ctx context.Context, s tunnel.SessionConfig, r consumer.TunnelRoute) (tunnel.Client, error) {
 		if kernel.CheckNetAdmin() != nil {
+			closeConn(r)
 			return nil, ErrNotRoot
 		}
-		c, err := kernel.Connect(ctx, cfg.clientConfig(s, control))
+		c, err := kernel.Connect(ctx, cfg.clientConfig(s, r))
 		if err != nil {
 			return nil, fmt.Errorf("node: kernel tunnel: %w", err)
 		}
@@ -75,11 +76,18 @@ func KernelTunnel(cfg KernelConfig) consumer.TunnelOpener {
 	}
 }
 
-func (cfg KernelConfig) clientConfig(s tunnel.SessionConfig, control []netip.AddrPort) kernel.ClientConfig {
+func (cfg KernelConfig) clientConfig(s tunnel.SessionConfig, r consumer.TunnelRoute) kernel.ClientConfig {
 	return kernel.ClientConfig{
 		Session: s, Interface: cfg.Interface, FwMark: cfg.FwMark, NoKillSwitch: cfg.NoKillSwitch,
-		KillSwitchTable: cfg.KillSwitchTable, ResolvConf: cfg.ResolvConf, Direct: consumer.JoinAddrs(cfg.Control, control),
-		HandshakeTimeout: cfg.HandshakeTimeout, Log: cfg.Log,
+		KillSwitchTable: cfg.KillSwitchTable, ResolvConf: cfg.ResolvConf, Direct: consumer.JoinAddrs(cfg.Control, r.Control),
+		Conn: r.Conn, Path: r.Path, HandshakeTimeout: cfg.HandshakeTimeout, Log: cfg.Log,
+	}
+}
+
+// closeConn closes a route's ICE connection the opener could not use.
+func closeConn(r consumer.TunnelRoute) {
+	if r.Conn != nil {
+		_ = r.Conn.Close()
 	}
 }
 
@@ -109,22 +117,24 @@ func NewReconnectingKernel(cfg KernelConfig) *ReconnectingKernel {
 // (consumer.Options.Tunnel). It fails with ErrNotRoot when the process is not
 // root.
 func (k *ReconnectingKernel) Opener() consumer.TunnelOpener {
-	return func(ctx context.Context, s tunnel.SessionConfig, control []netip.AddrPort) (tunnel.Client, error) {
+	return func(ctx context.Context, s tunnel.SessionConfig, r consumer.TunnelRoute) (tunnel.Client, error) {
 		if kernel.CheckNetAdmin() != nil {
+			closeConn(r)
 			return nil, ErrNotRoot
 		}
 		k.mu.Lock()
 		defer k.mu.Unlock()
 		if k.closed {
+			closeConn(r)
 			return nil, fmt.Errorf("node: kernel tunnel: %w", tunnel.ErrClosed)
 		}
 		if k.c == nil {
-			c, err := kernel.Connect(ctx, k.cfg.clientConfig(s, control))
+			c, err := kernel.Connect(ctx, k.cfg.clientConfig(s, r))
 			if err != nil {
 				return nil, fmt.Errorf("node: kernel tunnel: %w", err)
 			}
 			k.c = c
-		} else if err := k.c.Reconfigure(ctx, s, consumer.JoinAddrs(k.cfg.Control, control)); err != nil {
+		} else if err := k.c.Reconfigure(ctx, s, kernel.Route{Direct: consumer.JoinAddrs(k.cfg.Control, r.Control), Conn: r.Conn, Path: r.Path}); err != nil {
 			return nil, fmt.Errorf("node: kernel tunnel: %w", err)
 		}
 		return kernelSession{c: k.c, peer: s.PeerPublicKey}, nil
@@ -150,6 +160,37 @@ func (k *ReconnectingKernel) Prepare(ctx context.Context, p market.Proposal) err
 	return nil
 }
 
+// AdmitChecks lets ICE connectivity checks out to a provider's
+// candidates while the tunnel is up (a reconnect): the kill switch then
+// admits them on top of the current direct destinations, and the
+// tunnel's routing table sends them outside it, until the session's
+// tunnel replaces both. Before the first session it does nothing (false):
+// the caller's held kill switch is in force.
+func (k *ReconnectingKernel) AdmitChecks(ctx context.Context, cands []netip.AddrPort) (bool, error) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if k.closed {
+		return false, fmt.Errorf("node: kernel tunnel: %w", tunnel.ErrClosed)
+	}
+	if k.c == nil {
+		return false, nil
+	}
+	_, _, direct := k.c.Exemptions()
+	if err := k.c.SetDirect(ctx, consumer.JoinAddrs(direct, cands)); err != nil {
+		return true, fmt.Errorf("node: let ICE checks out: %w", err)
+	}
+	return true, nil
+}
+
+// ICEExclude are the interfaces a session on this tunnel gathers no ICE
+// candidates on: its own TUN.
+func (k *ReconnectingKernel) ICEExclude() []string {
+	if k.cfg.Interface == "" {
+		return []string{kernel.DefaultClientInterface}
+	}
+	return []string{k.cfg.Interface}
+}
+
 // Connected reports whether the tunnel (and its kill switch) is up.
 func (k *ReconnectingKernel) Connected() bool {
 	k.mu.Lock()
@@ -159,14 +200,14 @@ func (k *ReconnectingKernel) Connected() bool {
 
 // Exemptions returns what the kill switch admits outside the tunnel (see
 // kernel.Client.Exemptions); ok is false before the first session.
-func (k *ReconnectingKernel) Exemptions() (endpoint netip.AddrPort, direct []netip.AddrPort, ok bool) {
+func (k *ReconnectingKernel) Exemptions() (udp []netip.AddrPort, ice bool, direct []netip.AddrPort, ok bool) {
 	k.mu.Lock()
 	defer k.mu.Unlock()
 	if k.c == nil {
-		return netip.AddrPort{}, nil, false
+		return nil, false, nil, false
 	}
-	endpoint, direct = k.c.Exemptions()
-	return endpoint, direct, true
+	udp, ice, direct = k.c.Exemptions()
+	return udp, ice, direct, true
 }
 
 // Close takes the tunnel down: routes, DNS and, last, the kill switch.

@@ -8,6 +8,7 @@ import (
 
 	"github.com/openmyst/openmyst/internal/testenv"
 	"github.com/openmyst/openmyst/market"
+	"github.com/openmyst/openmyst/session/consumer"
 	"github.com/openmyst/openmyst/tunnel"
 )
 
@@ -18,7 +19,7 @@ func TestKernelTunnelNeedsRoot(t *testing.T) {
 	if testenv.AsNobody(t) {
 		return
 	}
-	_, err := KernelTunnel(KernelConfig{})(context.Background(), tunnel.SessionConfig{}, nil)
+	_, err := KernelTunnel(KernelConfig{})(context.Background(), tunnel.SessionConfig{}, consumer.TunnelRoute{})
 	if !errors.Is(err, ErrNotRoot) {
 		t.Fatalf("err = %v, want ErrNotRoot", err)
 	}
@@ -42,7 +43,7 @@ func TestReconnectingKernelLifecycle(t *testing.T) {
 	if err := k.Prepare(context.Background(), market.Proposal{}); !errors.Is(err, tunnel.ErrClosed) {
 		t.Fatalf("Prepare after Close: %v, want ErrClosed", err)
 	}
-	_, err := k.Opener()(context.Background(), tunnel.SessionConfig{}, nil)
+	_, err := k.Opener()(context.Background(), tunnel.SessionConfig{}, consumer.TunnelRoute{})
 	want := tunnel.ErrClosed
 	if os.Geteuid() != 0 {
 		want = ErrNotRoot

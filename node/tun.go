@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/openmyst/openmyst/market"
+	"github.com/openmyst/openmyst/nat/ice"
+	"github.com/openmyst/openmyst/session/consumer"
 	"github.com/openmyst/openmyst/tequilapi"
 )
 
@@ -55,6 +57,15 @@ func RunTun(ctx context.Context, cfg TunConfig) (rerr error) {
 	}
 	k := cfg.Kernel
 	control := append([]netip.AddrPort(nil), k.Control...)
+	if ic := cfg.Consumer.cfg.ICE; ic != nil {
+		// The STUN/TURN servers: each session gathers its candidates
+		// while the kill switch is up.
+		srv, err := ice.ServerAddrs(ctx, ic.Servers)
+		if err != nil {
+			return fmt.Errorf("--ice.server: %w", err)
+		}
+		control = consumer.JoinAddrs(control, srv)
+	}
 	api := &ConnectionAPI{
 		Consumer: func(context.Context) (*Consumer, error) { return cfg.Consumer, nil },
 		VPN: VPNConfig{

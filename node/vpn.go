@@ -214,7 +214,7 @@ func (v *vpnConn) hold(ctx context.Context, extra []netip.AddrPort) error {
 	if v.setting == tequilapi.KillSwitchOff {
 		return nil
 	}
-	direct := append(append([]netip.AddrPort(nil), v.control...), extra...)
+	direct := consumer.JoinAddrs(v.control, extra)
 	if err := kernel.HoldKillSwitch(ctx, v.cfg.hold(direct)); err != nil {
 		return err
 	}
@@ -235,6 +235,21 @@ func (v *vpnConn) prepare(ctx context.Context, p market.Proposal, conns []netip.
 	return v.hold(ctx, append(consumer.ProposalControlAddrs(p), conns...))
 }
 
+// admitChecks lets a session's ICE connectivity checks out to the
+// provider's candidates (consumer.Options.ICEChecks): through the
+// tunnel's kill switch and outside its routes once a tunnel is up,
+// through the held kill switch before. The session's tunnel then narrows
+// the exemptions to the selected path.
+func (v *vpnConn) admitChecks(ctx context.Context, cands []netip.AddrPort) error {
+	if up, err := v.rk.AdmitChecks(ctx, cands); up || err != nil {
+		return err
+	}
+	v.mu.Lock()
+	held := append([]netip.AddrPort(nil), v.held...)
+	v.mu.Unlock()
+	return v.hold(ctx, consumer.JoinAddrs(held, cands))
+}
+
 // peerConnAddrs returns the remote TCP/UDP addresses of c's open libp2p
 // connections to p's peer (it may have dialled us).
 func peerConnAddrs(c *Consumer, p market.Proposal) []netip.AddrPort {
@@ -253,11 +268,11 @@ func peerConnAddrs(c *Consumer, p market.Proposal) []netip.AddrPort {
 // with the custom resolvers in place of the provider's.
 func (v *vpnConn) opener() consumer.TunnelOpener {
 	open := v.rk.Opener()
-	return func(ctx context.Context, s tunnel.SessionConfig, control []netip.AddrPort) (tunnel.Client, error) {
+	return func(ctx context.Context, s tunnel.SessionConfig, r consumer.TunnelRoute) (tunnel.Client, error) {
 		if v.dns == tequilapi.DNSCustom {
 			s.DNS = append([]netip.Addr(nil), v.servers...)
 		}
-		return open(ctx, s, control)
+		return open(ctx, s, r)
 	}
 }
 
@@ -290,9 +305,13 @@ func (v *vpnConn) status(ctx context.Context, st *tequilapi.ConnectionStatus) {
 		ks.Active = err == nil && up
 	}
 	var direct []netip.AddrPort
-	if ep, d, ok := v.rk.Exemptions(); ok {
-		st.Endpoint = ep.String()
-		ks.Exemptions = append(ks.Exemptions, "udp "+ep.String())
+	if udp, _, d, ok := v.rk.Exemptions(); ok {
+		if len(udp) > 0 {
+			st.Endpoint = udp[0].String()
+		}
+		for _, u := range udp {
+			ks.Exemptions = append(ks.Exemptions, "udp "+u.String())
+		}
 		direct = d
 	} else {
 		v.mu.Lock()

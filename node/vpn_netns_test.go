@@ -72,103 +72,11 @@ func TestDaemonTunNoLeaks(t *testing.T) {
 	testenv.RequireTUN(t)
 	testenv.RequireTools(t, "ip", "nft", "env")
 	start := time.Now()
-	hub := netns.New(t, "vhub")
-	cons := netns.New(t, "vcons")
-	inet := netns.New(t, "vinet")
-	netns.Link(t, hub, "p0", kHubAddr+"/24,"+kHubAddr2+"/24", cons, "c0", kConsAddr+"/24")
-	netns.Link(t, hub, "u0", "203.0.113.1/24", inet, "i0", kInetAddr+"/24")
-	cons.MustRun("ip", "route", "add", "default", "via", kHubAddr)
-	cons.MustRun("ip", "-6", "addr", "add", vpnCo6+"/64", "dev", "c0", "nodad")
-	hub.MustRun("ip", "-6", "addr", "add", vpnHub6+"/64", "dev", "p0", "nodad")
-	cons.MustRun("ip", "-6", "route", "add", "default", "via", vpnHub6)
-	inet.MustRun("ip", "route", "add", "10.99.0.0/24", "via", "203.0.113.1")
-	hub.MustRun("sysctl", "-qw", "net.ipv4.ip_forward=1")
-
-	// resolv.conf of the consumer namespace, as `ip netns exec` mounts it.
-	etc := filepath.Join("/etc/netns", cons.Name())
-	if err := os.MkdirAll(etc, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = os.RemoveAll(etc) })
-	resolv := filepath.Join(etc, "resolv.conf")
-	if err := os.WriteFile(resolv, []byte(vpnOrigResolv), 0o644); err != nil {
-		t.Fatal(err)
-	}
-
-	// The internet host and a direct-only listener.
-	var webFrom []string
-	var mu sync.Mutex
-	var web net.Listener
-	if err := inet.Do(func() (err error) { web, err = net.Listen("tcp", kInetAddr+":80"); return err }); err != nil {
-		t.Fatal(err)
-	}
-	srv := &http.Server{ReadHeaderTimeout: 5 * time.Second, Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		mu.Lock()
-		webFrom = append(webFrom, r.RemoteAddr)
-		mu.Unlock()
-		_, _ = io.WriteString(w, "through the tunnel")
-	})}
-	go func() { _ = srv.Serve(web) }()
-	defer srv.Close()
-	var direct net.Listener
-	if err := hub.Do(func() (err error) { direct, err = net.Listen("tcp", kHubAddr2+":9000"); return err }); err != nil {
-		t.Fatal(err)
-	}
-	defer direct.Close()
-	go func() {
-		for {
-			c, err := direct.Accept()
-			if err != nil {
-				return
-			}
-			_ = c.Close()
-		}
-	}()
-
-	// The link-local address (with its DAD) settles before the snapshot.
-	for i := 0; ; i++ {
-		out := cons.MustRun("ip", "-6", "addr", "show", "dev", "c0", "scope", "link")
-		if strings.Contains(out, "fe80") && !strings.Contains(out, "tentative") {
-			break
-		}
-		if i > 100 {
-			t.Fatalf("no link-local address on c0:\n%s", out)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	before := vpnSnapshot(t, cons, resolv)
-
 	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Second)
 	defer cancel()
-	dir := t.TempDir()
-	exe, err := os.Executable()
-	if err != nil {
-		t.Fatal(err)
-	}
-	hubProc := hub.Start("env", kernelRoleEnv+"=hub", kernelDirEnv+"="+dir, kernelProvider2Env+"=1", exe, "-test.run=^TestKernelSessionEndToEnd$", "-test.v")
-	if err := waitFile(ctx, filepath.Join(dir, "state.json"), nil); err != nil {
-		t.Fatalf("hub: %v\n%s", err, hubProc.Output())
-	}
-	startDaemon := func() *netns.Proc {
-		return cons.Start("env", vpnDaemonEnv+"="+dir, exe, "-test.run=^TestDaemonTunNoLeaks$", "-test.v")
-	}
-	daemon := startDaemon()
-	api := vpnClient(ctx, t, cons, dir, daemon)
-
-	// Leak counters on the hub's side of the consumer's uplink. Without
-	// a tunnel every probe is counted: the instrument can fail.
-	loadLeakTable(t, hub)
-	pre := startProbes(cons)
-	for pre.attempts.Load() < 2 {
-		time.Sleep(20 * time.Millisecond)
-	}
-	pre.stop()
-	time.Sleep(200 * time.Millisecond) // their last packets arrive
-	for name, n := range leakCounters(t, hub) {
-		if n == 0 {
-			t.Fatalf("probes without a tunnel: counter %s stayed 0; the leak counters cannot see leaks", name)
-		}
-	}
+	lab := newVPNLab(ctx, t, false)
+	hub, cons, dir, resolv, hubProc, startDaemon := lab.hub, lab.cons, lab.dir, lab.resolv, lab.hubProc, lab.startDaemon
+	daemon, api, before := lab.daemon, lab.api, lab.before
 
 	// Connect; count from the moment the kill switch holds the device.
 	type result struct {
@@ -289,7 +197,8 @@ func TestDaemonTunNoLeaks(t *testing.T) {
 	if probes.attempts.Load() < 5 {
 		t.Errorf("only %d probe rounds ran", probes.attempts.Load())
 	}
-	mu.Lock()
+	lab.mu.Lock()
+	webFrom := lab.webFrom
 	if len(webFrom) > 0 { // the egress an outside host sees (docs/vpn.md: not public_ip here)
 		t.Logf("the internet host saw %s; public_ip was %s", webFrom[0], st.PublicIP)
 	}
@@ -298,7 +207,7 @@ func TestDaemonTunNoLeaks(t *testing.T) {
 			t.Errorf("the internet host saw the consumer's own address %s", from)
 		}
 	}
-	mu.Unlock()
+	lab.mu.Unlock()
 
 	// Disconnect: everything exactly as before.
 	if err := api.Do(ctx, http.MethodDelete, "/connection", nil, nil); err != nil {
@@ -314,6 +223,131 @@ func TestDaemonTunNoLeaks(t *testing.T) {
 		t.Error(err)
 	}
 	t.Logf("leak counters %v over %d probe rounds; whole test %s", leaks, probes.attempts.Load(), time.Since(start).Round(100*time.Millisecond))
+}
+
+// vpnLab is the namespaces, hub and daemon of a tun-mode daemon test.
+type vpnLab struct {
+	hub, cons   *netns.NS
+	dir, resolv string
+	// before is the consumer namespace's snapshot before the daemon.
+	before      string
+	hubProc     *netns.Proc
+	startDaemon func() *netns.Proc
+	daemon      *netns.Proc
+	api         *tclient.Client
+
+	mu      sync.Mutex
+	webFrom []string // remote addresses the internet host saw
+}
+
+// newVPNLab builds TestDaemonTunNoLeaks' topology, starts the hub child
+// (dev chain, hermes, bootstrap, a kernel-mode and a userspace provider;
+// withICE: a STUN/TURN relay, providers offering ICE and their WireGuard
+// ports closed to the consumer) and the daemon child, and loads the leak
+// counters, checked to see probes without a tunnel.
+func newVPNLab(ctx context.Context, t *testing.T, withICE bool) *vpnLab {
+	t.Helper()
+	hub := netns.New(t, "vhub")
+	cons := netns.New(t, "vcons")
+	inet := netns.New(t, "vinet")
+	netns.Link(t, hub, "p0", kHubAddr+"/24,"+kHubAddr2+"/24", cons, "c0", kConsAddr+"/24")
+	netns.Link(t, hub, "u0", "203.0.113.1/24", inet, "i0", kInetAddr+"/24")
+	cons.MustRun("ip", "route", "add", "default", "via", kHubAddr)
+	cons.MustRun("ip", "-6", "addr", "add", vpnCo6+"/64", "dev", "c0", "nodad")
+	hub.MustRun("ip", "-6", "addr", "add", vpnHub6+"/64", "dev", "p0", "nodad")
+	cons.MustRun("ip", "-6", "route", "add", "default", "via", vpnHub6)
+	inet.MustRun("ip", "route", "add", "10.99.0.0/24", "via", "203.0.113.1")
+	hub.MustRun("sysctl", "-qw", "net.ipv4.ip_forward=1")
+
+	// resolv.conf of the consumer namespace, as `ip netns exec` mounts it.
+	etc := filepath.Join("/etc/netns", cons.Name())
+	if err := os.MkdirAll(etc, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = os.RemoveAll(etc) })
+	resolv := filepath.Join(etc, "resolv.conf")
+	if err := os.WriteFile(resolv, []byte(vpnOrigResolv), 0o644); err != nil {
+		t.Fatal(err)
+	}
+
+	// The internet host and a direct-only listener.
+	lab := &vpnLab{hub: hub, cons: cons, resolv: resolv}
+	var web net.Listener
+	if err := inet.Do(func() (err error) { web, err = net.Listen("tcp", kInetAddr+":80"); return err }); err != nil {
+		t.Fatal(err)
+	}
+	srv := &http.Server{ReadHeaderTimeout: 5 * time.Second, Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		lab.mu.Lock()
+		lab.webFrom = append(lab.webFrom, r.RemoteAddr)
+		lab.mu.Unlock()
+		_, _ = io.WriteString(w, "through the tunnel")
+	})}
+	go func() { _ = srv.Serve(web) }()
+	t.Cleanup(func() { _ = srv.Close() })
+	var direct net.Listener
+	if err := hub.Do(func() (err error) { direct, err = net.Listen("tcp", kHubAddr2+":9000"); return err }); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = direct.Close() })
+	go func() {
+		for {
+			c, err := direct.Accept()
+			if err != nil {
+				return
+			}
+			_ = c.Close()
+		}
+	}()
+
+	// The link-local address (with its DAD) settles before the snapshot.
+	for i := 0; ; i++ {
+		out := cons.MustRun("ip", "-6", "addr", "show", "dev", "c0", "scope", "link")
+		if strings.Contains(out, "fe80") && !strings.Contains(out, "tentative") {
+			break
+		}
+		if i > 100 {
+			t.Fatalf("no link-local address on c0:\n%s", out)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	lab.before = vpnSnapshot(t, cons, resolv)
+
+	dir := t.TempDir()
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	env := []string{kernelRoleEnv + "=hub", kernelDirEnv + "=" + dir, kernelProvider2Env + "=1"}
+	if withICE {
+		env = append(env, kernelICEEnv+"=1")
+	}
+	hubProc := hub.Start("env", append(env, exe, "-test.run=^TestKernelSessionEndToEnd$", "-test.v")...)
+	if err := waitFile(ctx, filepath.Join(dir, "state.json"), nil); err != nil {
+		t.Fatalf("hub: %v\n%s", err, hubProc.Output())
+	}
+	lab.dir, lab.hubProc = dir, hubProc
+	lab.startDaemon = func() *netns.Proc {
+		return cons.Start("env", vpnDaemonEnv+"="+dir, exe, "-test.run=^TestDaemonTunNoLeaks$", "-test.v")
+	}
+	lab.daemon = lab.startDaemon()
+	lab.api = vpnClient(ctx, t, cons, dir, lab.daemon)
+
+	// Leak counters on the hub's side of the consumer's uplink. Without
+	// a tunnel every probe is counted: the instrument can fail.
+	loadLeakTable(t, hub)
+	pre := startProbes(cons)
+	for pre.attempts.Load() < 2 {
+		time.Sleep(20 * time.Millisecond)
+	}
+	pre.stop()
+	time.Sleep(200 * time.Millisecond) // their last packets arrive
+	for name, n := range leakCounters(t, hub) {
+		if n == 0 {
+			t.Fatalf("probes without a tunnel: counter %s stayed 0; the leak counters cannot see leaks", name)
+		}
+	}
+
+	return lab
 }
 
 // vpnSnapshot is the namespace's routing, rules, nftables ruleset and
@@ -557,6 +591,7 @@ func runVPNDaemon(t *testing.T, dir string) {
 		API:   tequilapi.Config{Address: "127.0.0.1", Port: vpnDaemonPort, PasswordFile: filepath.Join(dd, "tequilapi.password")},
 		Chain: ChainConfig{RPC: st.ChainURL, Deployment: st.Deployment},
 		P2P:   NetworkConfig{ListenAddrs: []string{"/ip4/" + kConsAddr + "/tcp/0"}, Bootstrap: boot, ChainID: 1337},
+		ICE:   st.ICE,
 		Consumer: DaemonConsumer{
 			Identity: IdentityRef{Address: addr, PassphraseFile: pf},
 			VPN:      VPNConfig{ResolvConf: "/etc/resolv.conf"},
@@ -566,4 +601,143 @@ func runVPNDaemon(t *testing.T, dir string) {
 	if err != nil {
 		t.Fatal(err)
 	}
+}
+
+// TestDaemonTunICE runs the whole-device VPN through the daemon over ICE
+// (issue 12: WireGuard over ICE in `--tun` too), in TestDaemonTunNoLeaks'
+// topology: the hub runs a STUN/TURN relay and its providers offer ICE,
+// and it drops the consumer's UDP to their WireGuard ports, so no static
+// endpoint works. The daemon connects over the ICE-selected direct pair
+// (its kill switch admitting the connectivity checks, then exactly the
+// pair's remote address, not the endpoint), fetches through the tunnel,
+// and after the first provider drops reconnects to the second over ICE
+// with the kill switch up (the checks then leave outside the old tunnel).
+// The leak counters stay at zero throughout, and after DELETE
+// /connection the namespace is exactly as before.
+func TestDaemonTunICE(t *testing.T) {
+	if os.Getenv(vpnDaemonEnv) != "" || os.Getenv(kernelRoleEnv) != "" {
+		return // a child of another test
+	}
+	if testing.Short() {
+		t.Skip("runs a devnet, a relay, two ICE providers and a tun-mode daemon in network namespaces")
+	}
+	testenv.RequireNetns(t)
+	testenv.RequireTUN(t)
+	testenv.RequireTools(t, "ip", "nft", "env")
+	start := time.Now()
+	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Second)
+	defer cancel()
+	lab := newVPNLab(ctx, t, true)
+	api := lab.api
+	static := map[string]bool{}
+	for _, p := range kICEWGPorts {
+		static[fmt.Sprintf("udp %s:%d", kHubAddr, p)] = true
+	}
+	checkICE := func(what string, st tequilapi.ConnectionStatus) {
+		t.Helper()
+		if st.Mode != tequilapi.ModeTun || st.State != "connected" || st.KillSwitch == nil || !st.KillSwitch.Active {
+			t.Fatalf("%s: status %+v", what, st)
+		}
+		if st.Path != "direct" {
+			t.Errorf("%s: path %q, want direct (an ICE pair)", what, st.Path)
+		}
+		ex := strings.Join(st.KillSwitch.Exemptions, ", ")
+		if st.Endpoint == "" || static["udp "+st.Endpoint] || !strings.Contains(ex, "udp "+st.Endpoint) {
+			t.Errorf("%s: endpoint %q (exemptions %s): want the ICE pair's remote address, admitted, not a WireGuard port", what, st.Endpoint, ex)
+		}
+		if !strings.Contains(ex, "tcp/udp "+kHubAddr+":3478") {
+			t.Errorf("%s: exemptions %s lack the STUN/TURN server", what, ex)
+		}
+		for _, e := range st.KillSwitch.Exemptions {
+			if static[e] {
+				t.Errorf("%s: the kill switch admits the static endpoint %q", what, e)
+			}
+			if !strings.Contains(e, kHubAddr+":") {
+				t.Errorf("%s: exemption %q is not on the hub", what, e)
+			}
+		}
+		if st.PublicIP != kHubAddr || st.PublicIPCheck != "matches_tunnel_peer" {
+			t.Errorf("%s: public ip %q (%s), want %s matching the ICE pair", what, st.PublicIP, st.PublicIPCheck, kHubAddr)
+		}
+	}
+
+	type result struct {
+		st  tequilapi.ConnectionStatus
+		err error
+	}
+	connected := make(chan result, 1)
+	go func() {
+		var st tequilapi.ConnectionStatus
+		err := api.Do(ctx, http.MethodPut, "/connection", tequilapi.ConnectRequest{Mode: tequilapi.ModeTun, KillSwitch: tequilapi.KillSwitchConnection, Country: "DE"}, &st)
+		connected <- result{st, err}
+	}()
+	waitKillSwitch(ctx, t, lab.cons)
+	base := leakCounters(t, lab.hub)
+	probes := startProbes(lab.cons)
+	defer probes.stop()
+	r := <-connected
+	if r.err != nil {
+		t.Fatalf("PUT /connection tun: %v\nhub:\n%s\ndaemon:\n%s", r.err, lab.hubProc.Output(), lab.daemon.Output())
+	}
+	st := r.st
+	checkICE("connected", st)
+	t.Logf("connected over ICE after %s: %+v", time.Since(start).Round(time.Millisecond), st)
+	if err := vpnGet(ctx, lab.cons); err != nil {
+		out, _ := lab.cons.Run(ctx, "sh", "-c", "ip route show table all; ip rule; nft list ruleset")
+		t.Fatalf("GET through the tunnel over ICE: %v\n%s", err, out)
+	}
+	var now tequilapi.ConnectionStatus
+	if err := api.Do(ctx, http.MethodGet, "/connection", nil, &now); err != nil || now.RxBytes == 0 || now.TxBytes == 0 {
+		t.Fatalf("after a fetch: %v, %+v: nothing through the tunnel", err, now)
+	}
+	time.Sleep(2 * time.Second) // steady state under probes (ICE consent checks, keepalives)
+
+	// The provider drops: the daemon reconnects to the other one over ICE
+	// with the kill switch up.
+	if err := os.WriteFile(filepath.Join(lab.dir, "drop"), []byte(st.Provider), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	dropped := time.Now()
+	deadline := time.Now().Add(40 * time.Second)
+	for {
+		now = tequilapi.ConnectionStatus{}
+		err := api.Do(ctx, http.MethodGet, "/connection", nil, &now)
+		if err == nil && now.State == "connected" && now.Reconnects == 1 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no reconnect (%v, %+v)\nhub:\n%s\ndaemon:\n%s", err, now, lab.hubProc.Output(), lab.daemon.Output())
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if now.Provider == st.Provider {
+		t.Fatalf("reconnected to the provider that dropped: %+v", now)
+	}
+	checkICE("reconnected", now)
+	if err := vpnGet(ctx, lab.cons); err != nil {
+		t.Fatalf("GET through the tunnel after the reconnect: %v", err)
+	}
+	t.Logf("drop -> reconnected over ICE in %s", time.Since(dropped).Round(time.Millisecond))
+
+	probes.stop()
+	leaks := leakCounters(t, lab.hub)
+	for name := range leaks {
+		leaks[name] -= base[name]
+		if leaks[name] != 0 {
+			t.Errorf("%d packets leaked outside the tunnel (%s)", leaks[name], name)
+		}
+	}
+	if probes.attempts.Load() < 5 {
+		t.Errorf("only %d probe rounds ran", probes.attempts.Load())
+	}
+	if err := api.Do(ctx, http.MethodDelete, "/connection", nil, nil); err != nil {
+		t.Fatalf("DELETE /connection: %v", err)
+	}
+	if after := vpnSnapshot(t, lab.cons, lab.resolv); after != lab.before {
+		t.Errorf("after disconnect the namespace differs:\n--- before\n%s\n--- after\n%s", lab.before, after)
+	}
+	if err := lab.daemon.Signal(syscall.SIGTERM, 15*time.Second); err != nil {
+		t.Error(err)
+	}
+	t.Logf("leak counters %v over %d probe rounds; whole test %s", leaks, probes.attempts.Load(), time.Since(start).Round(100*time.Millisecond))
 }

@@ -18,6 +18,7 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -49,6 +50,14 @@ type Config struct {
 	// RelayOnly gathers only relayed candidates (for networks where the
 	// user wants the relay, and for tests).
 	RelayOnly bool
+	// ExcludeInterfaces are network interfaces whose addresses are never
+	// gathered: a consumer's own VPN TUN, whose address is no way to
+	// reach it and whose sockets would send into the tunnel.
+	ExcludeInterfaces []string
+	// HostFilter, when set, further restricts the host addresses
+	// gathered (an operator's choice of addresses on a multi-homed host;
+	// tests).
+	HostFilter func(netip.Addr) bool
 	// Timeout bounds the connectivity checks; zero means DefaultTimeout.
 	Timeout time.Duration
 	// GatherTimeout bounds gathering: candidates that are not in by then
@@ -83,6 +92,18 @@ type Path struct {
 	// RemoteAddr is where this side sends (the peer's or its relay's
 	// address).
 	RemoteAddr netip.AddrPort
+}
+
+// SendsTo returns the UDP destination this host's own sockets send the
+// path's datagrams to: the remote candidate's address, unless the local
+// candidate is relayed (then the datagrams go to this side's TURN
+// server, over its own transport, and nothing is returned). A consumer's
+// kill switch admits exactly this (plus its STUN/TURN servers).
+func (p Path) SendsTo() (netip.AddrPort, bool) {
+	if p.Local == "" || p.Local == pion.CandidateTypeRelay.String() || !p.RemoteAddr.IsValid() {
+		return netip.AddrPort{}, false
+	}
+	return p.RemoteAddr, true
 }
 
 // Agent is one side of one session's ICE.
@@ -149,6 +170,18 @@ func NewAgent(cfg Config, controlling bool) (*Agent, error) {
 	if cfg.Loopback {
 		hostFilter = func(ip net.IP) bool { return ip.IsLoopback() }
 	}
+	if extra := cfg.HostFilter; extra != nil {
+		base := hostFilter
+		hostFilter = func(ip net.IP) bool {
+			a, ok := netip.AddrFromSlice(ip)
+			return ok && base(ip) && extra(a.Unmap())
+		}
+	}
+	var ifFilter func(string) bool
+	if len(cfg.ExcludeInterfaces) > 0 {
+		excl := append([]string(nil), cfg.ExcludeInterfaces...)
+		ifFilter = func(name string) bool { return !slices.Contains(excl, name) }
+	}
 	pa, err := pion.NewAgent(&pion.AgentConfig{
 		Urls:                   urls,
 		NetworkTypes:           []pion.NetworkType{pion.NetworkTypeUDP4, pion.NetworkTypeUDP6},
@@ -166,6 +199,7 @@ func NewAgent(cfg Config, controlling bool) (*Agent, error) {
 		PrflxAcceptanceMinWait: &prflxWait,
 		RelayAcceptanceMinWait: &relayWait,
 		IPFilter:               hostFilter,
+		InterfaceFilter:        ifFilter,
 		IncludeLoopback:        cfg.Loopback,
 	})
 	if err != nil {
@@ -321,6 +355,37 @@ func ParseServers(stunURLs, turnURLs []string, username, password string) ([]Ser
 			return nil, fmt.Errorf("ice: TURN server %q needs a username and password", u)
 		}
 		out = append(out, Server{URL: u, Username: username, Password: password})
+	}
+	return out, nil
+}
+
+// ServerAddrs returns the addresses (IP and port) of STUN and TURN
+// servers, resolving host names now: what a consumer's kill switch
+// admits so that the next session can gather candidates while nothing
+// else leaves outside the tunnel.
+func ServerAddrs(ctx context.Context, servers []Server) ([]netip.AddrPort, error) {
+	var out []netip.AddrPort
+	for _, s := range servers {
+		u, err := stun.ParseURI(s.URL)
+		if err != nil {
+			return nil, fmt.Errorf("ice: server %q: %w", s.URL, err)
+		}
+		if u.Port <= 0 || u.Port > 65535 {
+			return nil, fmt.Errorf("ice: server %q: port %d", s.URL, u.Port)
+		}
+		if a, err := netip.ParseAddr(u.Host); err == nil {
+			out = append(out, netip.AddrPortFrom(a.Unmap(), uint16(u.Port)))
+			continue
+		}
+		rctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		ips, err := net.DefaultResolver.LookupNetIP(rctx, "ip", u.Host)
+		cancel()
+		if err != nil {
+			return nil, fmt.Errorf("ice: resolve server %q: %w", s.URL, err)
+		}
+		for _, a := range ips {
+			out = append(out, netip.AddrPortFrom(a.Unmap(), uint16(u.Port)))
+		}
 	}
 	return out, nil
 }

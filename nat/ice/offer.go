@@ -91,6 +91,26 @@ func (o Offer) Validate(p CandidatePolicy) ([]pion.Candidate, error) {
 	return out, nil
 }
 
+// CandidateAddrs returns the addresses (IP and UDP port) of validated
+// candidates, without duplicates: where this side's connectivity checks
+// go (a kill switch admits them while the checks run).
+func CandidateAddrs(cands []pion.Candidate) []netip.AddrPort {
+	seen := map[netip.AddrPort]bool{}
+	var out []netip.AddrPort
+	for _, c := range cands {
+		a, err := netip.ParseAddr(c.Address())
+		if err != nil || c.Port() <= 0 || c.Port() > 65535 {
+			continue
+		}
+		ap := netip.AddrPortFrom(a.Unmap(), uint16(c.Port()))
+		if !seen[ap] {
+			seen[ap] = true
+			out = append(out, ap)
+		}
+	}
+	return out
+}
+
 // iceChars reports whether s has only ICE characters (ALPHA / DIGIT / "+" / "/").
 func iceChars(s string) bool {
 	for i := 0; i < len(s); i++ {

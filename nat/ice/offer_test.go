@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/netip"
 	"strings"
 	"testing"
 )
@@ -127,6 +128,42 @@ func TestParseServers(t *testing.T) {
 	} {
 		if _, err := ParseServers(bad.stun, bad.turn, bad.user, "p"); err == nil {
 			t.Errorf("%+v accepted", bad)
+		}
+	}
+}
+
+// TestCandidateAddrs: where the checks of an offer go, each once.
+func TestCandidateAddrs(t *testing.T) {
+	o := goodOffer()
+	o.Candidates = append(o.Candidates, "3219196221 1 udp 2130706430 25.0.0.13 42632 typ host")
+	cands, err := o.Validate(CandidatePolicy{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := fmt.Sprint(CandidateAddrs(cands))
+	if want := "[25.0.0.13:42632 25.0.0.13:56507 25.0.0.1:34756]"; got != want {
+		t.Fatalf("CandidateAddrs = %s, want %s", got, want)
+	}
+}
+
+// TestPathSendsTo: a kill switch admits the remote address of a pair
+// this host sends on itself, nothing for a pair through its own TURN
+// server.
+func TestPathSendsTo(t *testing.T) {
+	ra := netip.MustParseAddrPort("25.0.0.13:42632")
+	for _, tc := range []struct {
+		p    Path
+		want bool
+	}{
+		{Path{Kind: PathDirect, Local: "host", Remote: "host", RemoteAddr: ra}, true},
+		{Path{Kind: PathDirect, Local: "srflx", Remote: "prflx", RemoteAddr: ra}, true},
+		{Path{Kind: PathRelay, Local: "host", Remote: "relay", RemoteAddr: ra}, true},
+		{Path{Kind: PathRelay, Local: "relay", Remote: "host", RemoteAddr: ra}, false},
+		{Path{}, false},
+	} {
+		got, ok := tc.p.SendsTo()
+		if ok != tc.want || (ok && got != ra) {
+			t.Errorf("%+v: SendsTo = %v, %v; want %v", tc.p, got, ok, tc.want)
 		}
 	}
 }

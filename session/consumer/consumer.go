@@ -96,8 +96,9 @@ type Config struct {
 	// ICE, when set, offers ICE (nat/ice) to providers that speak
 	// sessionproto.ProtocolICE and carries the userspace tunnel over the
 	// selected pair. A provider without ICE, or checks that fail within
-	// ICE.Timeout, leave the session on the provider's UDP endpoint. The
-	// kernel tunnel (Options.Tunnel) does not use ICE yet.
+	// ICE.Timeout, leave the session on the provider's UDP endpoint. A
+	// connection with Options.Tunnel uses ICE when Options.ICEChecks is
+	// set.
 	ICE *ice.Config
 	// SignedProposal, when set, returns the provider's signed proposal
 	// with the given sequence number (discovery's cache); the connection
@@ -128,6 +129,17 @@ type Options struct {
 	// fails closed: when the session fails (the provider is gone, an
 	// overcharge) it stays up, kill switch included, until Disconnect.
 	Tunnel TunnelOpener
+	// ICEChecks, when set with Tunnel, lets such a connection use ICE
+	// (Config.ICE): it is called with the UDP addresses of the provider's
+	// candidates before the connectivity checks (a kill switch admits
+	// them, and routes them outside an earlier tunnel, while the checks
+	// run), and the tunnel gets the ICE connection and the selected path
+	// (TunnelRoute). An error leaves the session on the provider's UDP
+	// endpoint. Nil: a Tunnel connection uses the endpoint.
+	ICEChecks func(ctx context.Context, candidates []netip.AddrPort) error
+	// ICEExclude are interfaces ICE gathers no candidates on (the
+	// Tunnel's own TUN).
+	ICEExclude []string
 	// PayLoop, when set, runs the session's payment side on its stream
 	// instead of paystream.Consumer, until the session ends.
 	PayLoop func(ctx context.Context, r *sessionproto.Reader, w *sessionproto.Writer) error
@@ -418,8 +430,8 @@ func (m *Manager) open(ctx context.Context, s stream, p market.Proposal, o Optio
 		return nil, fmt.Errorf("consumer: build request: %w", err)
 	}
 	var agent *ice.Agent
-	if m.cfg.ICE != nil && o.Tunnel == nil && streamProtocol(s) == sessionproto.ProtocolICE {
-		agent, req.ICE = m.gather(ctx)
+	if m.cfg.ICE != nil && (o.Tunnel == nil || o.ICEChecks != nil) && streamProtocol(s) == sessionproto.ProtocolICE {
+		agent, req.ICE = m.gather(ctx, o.ICEExclude)
 	}
 	closeAgent := func() {
 		if agent != nil {
@@ -466,8 +478,9 @@ func (m *Manager) open(ctx context.Context, s stream, p market.Proposal, o Optio
 	}
 	path, peerAddr := PathStatic, ep.Addr()
 	var iceConn net.Conn
+	var sendsTo []netip.AddrPort
 	if agent != nil {
-		if iceConn, err = m.connectICE(ctx, agent, resp.ICE); err != nil {
+		if iceConn, err = m.connectICE(ctx, agent, resp.ICE, o.ICEChecks); err != nil {
 			m.log.Warn("consumer: no ICE path; using the provider's UDP endpoint", "endpoint", ep, "err", err)
 			closeAgent()
 		} else {
@@ -475,6 +488,9 @@ func (m *Manager) open(ctx context.Context, s stream, p market.Proposal, o Optio
 			path, peerAddr = ip.Kind, ip.RemoteAddr.Addr()
 			if ip.Kind == ice.PathRelay {
 				peerAddr = netip.Addr{}
+			}
+			if to, ok := ip.SendsTo(); ok {
+				sendsTo = []netip.AddrPort{to}
 			}
 		}
 	}
@@ -487,7 +503,10 @@ func (m *Manager) open(ctx context.Context, s stream, p market.Proposal, o Optio
 	var us ProxyTunnel
 	switch {
 	case o.Tunnel != nil:
-		tun, err = o.Tunnel(ctx, sess, controlAddrs(s))
+		tun, err = o.Tunnel(ctx, sess, TunnelRoute{Control: controlAddrs(s), Conn: iceConn, Path: sendsTo, Kind: path})
+		if iceConn != nil {
+			agent = nil // the opener owns the connection and so the agent
+		}
 	case m.cfg.Proxy != nil:
 		us, err = m.cfg.Proxy(ctx, sess, ProxyOptions{
 			SOCKSListen: o.SOCKSListen, HTTPListen: o.HTTPListen, HandshakeTimeout: m.cfg.HandshakeTimeout, Log: m.log, Conn: iceConn,
@@ -593,9 +612,10 @@ func streamProtocol(s any) protocol.ID {
 
 // gather makes the session's ICE agent and the offer for the request. On
 // failure it returns no agent and the session uses the UDP endpoint.
-func (m *Manager) gather(ctx context.Context) (*ice.Agent, json.RawMessage) {
+func (m *Manager) gather(ctx context.Context, exclude []string) (*ice.Agent, json.RawMessage) {
 	cfg := *m.cfg.ICE
 	cfg.Logger = m.log
+	cfg.ExcludeInterfaces = append(append([]string(nil), cfg.ExcludeInterfaces...), exclude...)
 	agent, raw, err := ice.Start(ctx, cfg, true)
 	if err != nil {
 		m.log.Warn("consumer: no ICE offer; using the provider's UDP endpoint", "err", err)
@@ -604,15 +624,21 @@ func (m *Manager) gather(ctx context.Context) (*ice.Agent, json.RawMessage) {
 	return agent, raw
 }
 
-// connectICE validates the provider's offer and runs the connectivity
-// checks, for at most the ICE timeout.
-func (m *Manager) connectICE(ctx context.Context, agent *ice.Agent, raw json.RawMessage) (net.Conn, error) {
+// connectICE validates the provider's offer, lets checks out (when set)
+// to its candidates and runs the connectivity checks, for at most the ICE
+// timeout.
+func (m *Manager) connectICE(ctx context.Context, agent *ice.Agent, raw json.RawMessage, checks func(context.Context, []netip.AddrPort) error) (net.Conn, error) {
 	if len(raw) == 0 {
 		return nil, errors.New("the provider offered no ICE")
 	}
-	remote, _, err := ice.DecodeOffer(raw, m.cfg.ICE.Policy)
+	remote, cands, err := ice.DecodeOffer(raw, m.cfg.ICE.Policy)
 	if err != nil {
 		return nil, fmt.Errorf("the provider's offer: %w", err)
+	}
+	if checks != nil {
+		if err := checks(ctx, ice.CandidateAddrs(cands)); err != nil {
+			return nil, fmt.Errorf("let the connectivity checks out: %w", err)
+		}
 	}
 	return agent.Connect(ctx, remote)
 }

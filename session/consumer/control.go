@@ -15,12 +15,30 @@ import (
 	"github.com/openmyst/openmyst/tunnel"
 )
 
-// TunnelOpener brings the client side of a session's tunnel up. control
-// are the addresses of the session's control connection to the provider,
-// which must keep working outside the tunnel. Options.Tunnel picks one;
-// nil means Config.Proxy's tunnel with local proxies. The concrete tunnels
+// TunnelOpener brings the client side of a session's tunnel up, its
+// datagrams traveling as r says. Options.Tunnel picks one; nil means
+// Config.Proxy's tunnel with local proxies. The concrete tunnels
 // (tunnel/userspace, tunnel/kernel) are injected by package node.
-type TunnelOpener func(ctx context.Context, s tunnel.SessionConfig, control []netip.AddrPort) (tunnel.Client, error)
+type TunnelOpener func(ctx context.Context, s tunnel.SessionConfig, r TunnelRoute) (tunnel.Client, error)
+
+// TunnelRoute is what a TunnelOpener needs besides the session: how the
+// tunnel's datagrams travel and what must keep working outside it.
+type TunnelRoute struct {
+	// Control are the addresses of the session's control connection to
+	// the provider, which must keep working outside the tunnel.
+	Control []netip.AddrPort
+	// Conn, when set, carries the tunnel's datagrams instead of UDP to
+	// the session's endpoint: the session's ICE connection (nat/ice). The
+	// opener owns it from the call on, and closes it on failure.
+	Conn net.Conn
+	// Path are the UDP destinations Conn sends to from this host (the
+	// selected pair's remote address; none when this side's TURN server
+	// relays it): what a kill switch admits for the datagrams, instead of
+	// the endpoint.
+	Path []netip.AddrPort
+	// Kind is the path's kind (PathStatic, ice.PathDirect, ice.PathRelay).
+	Kind string
+}
 
 // ProxyTunnel is a client tunnel that also serves the local SOCKS5/HTTP
 // proxies and dials through the tunnel (tunnel/userspace's Client).

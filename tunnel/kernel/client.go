@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/netip"
 	"os"
 	"strconv"
@@ -57,6 +58,19 @@ type ClientConfig struct {
 	// established control connection would otherwise be cut when the
 	// tunnel comes up.
 	Direct []netip.AddrPort
+	// Conn, if set, carries the tunnel's datagrams instead of the device's
+	// UDP socket: the session's ICE connection (nat/ice), through the NAT
+	// hole or TURN relay ICE selected. The kill switch then admits Path
+	// instead of Session.Endpoint. The client owns Conn from the call on
+	// (it is closed on failure, on Close, and when Reconfigure replaces
+	// it).
+	Conn net.Conn
+	// Path are the UDP destinations Conn sends to from this host (the
+	// selected ICE pair's remote address); the kill switch admits them and
+	// the tunnel's routing table throws them back to the main table. Empty
+	// when Conn runs through this host's TURN server, which is then a
+	// Direct destination.
+	Path []netip.AddrPort
 	// HandshakeTimeout bounds the wait for the first handshake in Connect;
 	// tunnel.DefaultHandshakeTimeout if 0; negative does not wait.
 	HandshakeTimeout time.Duration
@@ -75,6 +89,10 @@ type Client struct {
 	closed bool
 	peer   tunnel.PublicKey
 	ep     netip.AddrPort
+	// ice is whether the peer's datagrams travel over ClientConfig.Conn
+	// (then cfg.Path, not ep, is admitted); connID its connbind id.
+	ice    bool
+	connID string
 	undo   []func(context.Context) error // run in reverse on Close
 	// throws are the direct addresses with a throw route in the tunnel's
 	// routing table; fams the address families ("-4", "-6") routed into
@@ -103,14 +121,49 @@ func RemoveKillSwitch(ctx context.Context, table string) error {
 	return nftDeleteTable(ctx, table)
 }
 
+// Route is how a session's datagrams reach the provider and what else
+// leaves outside the tunnel (Client.Reconfigure): the fields of
+// ClientConfig with the same names.
+type Route struct {
+	Direct []netip.AddrPort
+	Conn   net.Conn
+	Path   []netip.AddrPort
+}
+
+func (r Route) validate() error {
+	for _, d := range r.Direct {
+		if !d.IsValid() || d.Port() == 0 {
+			return fmt.Errorf("invalid direct destination %v", d)
+		}
+	}
+	for _, d := range r.Path {
+		if !d.IsValid() || d.Port() == 0 {
+			return fmt.Errorf("invalid path destination %v", d)
+		}
+	}
+	if r.Conn == nil && len(r.Path) > 0 {
+		return errors.New("path destinations without an ICE connection")
+	}
+	return nil
+}
+
 // Connect brings the tunnel up: kill switch first, then the TUN and
 // wireguard-go device, addresses, policy routing and DNS, then waits for the
 // first handshake. On error everything done is undone, the kill switch
 // last.
 func Connect(ctx context.Context, cfg ClientConfig) (_ *Client, err error) {
+	owned := cfg.Conn // closed on failure, until the device holds it
+	defer func() {
+		if err != nil && owned != nil {
+			_ = owned.Close()
+		}
+	}()
 	s := cfg.Session
 	if err := s.Validate(); err != nil {
 		return nil, err
+	}
+	if err := (Route{Direct: cfg.Direct, Conn: cfg.Conn, Path: cfg.Path}).validate(); err != nil {
+		return nil, fmt.Errorf("kernel client: %w", err)
 	}
 	if err := checkTools("ip", "nft"); err != nil {
 		return nil, err
@@ -142,11 +195,13 @@ func Connect(ctx context.Context, cfg ClientConfig) (_ *Client, err error) {
 		return nil, fmt.Errorf("kernel client: interface %s exists: another tunnel is connected", cfg.Interface)
 	}
 	cfg.Direct = append([]netip.AddrPort(nil), cfg.Direct...)
+	cfg.Path = append([]netip.AddrPort(nil), cfg.Path...)
 	cfg.Session = s
 	c := &Client{
 		cfg: cfg, log: cfg.Log.With("component", "tunnel/kernel client", "iface", cfg.Interface), peer: s.PeerPublicKey, ep: s.Endpoint,
-		throws: map[netip.Addr]bool{}, fams: map[string]bool{},
+		ice: cfg.Conn != nil, throws: map[netip.Addr]bool{}, fams: map[string]bool{},
 	}
+	c.cfg.Conn = nil // held by the device's bind from here on
 	defer func() {
 		if err != nil {
 			if uerr := c.teardown(context.WithoutCancel(ctx)); uerr != nil {
@@ -171,8 +226,15 @@ func Connect(ctx context.Context, cfg ClientConfig) (_ *Client, err error) {
 	// Unlike the device routes, throw routes outlive the TUN; this runs
 	// after the policy rules are gone.
 	c.push(func(ctx context.Context) error { return c.setThrows(ctx, nil, nil) })
-	peer := tunnel.PeerConfig{PublicKey: s.PeerPublicKey, AllowedIPs: s.AllowedIPs, Endpoint: s.Endpoint, PersistentKeepalive: s.PersistentKeepalive}
-	if err = c.dev.dev.IpcSet(tunnel.PeerUAPI(peer)); err != nil {
+	peer := tunnel.PeerConfig{PublicKey: s.PeerPublicKey, AllowedIPs: s.AllowedIPs, Endpoint: s.Endpoint, PersistentKeepalive: s.PersistentKeepalive, Conn: owned}
+	if owned != nil {
+		c.connID = s.PeerPublicKey.Hex()
+	}
+	owned = nil // setPeer closes it on failure, the device on close
+	if err = c.dev.setPeer(peer); err != nil {
+		if peer.Conn != nil {
+			_ = peer.Conn.Close()
+		}
 		return nil, fmt.Errorf("configure provider peer: %w", err)
 	}
 	ifc := c.dev.name
@@ -208,21 +270,22 @@ func Connect(ctx context.Context, cfg ClientConfig) (_ *Client, err error) {
 			return nil, fmt.Errorf("connect to %s: %w", s.Endpoint, err)
 		}
 	}
-	c.log.Info("kernel tunnel up", "endpoint", s.Endpoint, "killswitch", !cfg.NoKillSwitch)
+	c.log.Info("kernel tunnel up", "endpoint", s.Endpoint, "ice", c.ice, "path", cfg.Path, "killswitch", !cfg.NoKillSwitch)
 	return c, nil
 }
 
 func (c *Client) push(f func(context.Context) error) { c.undo = append(c.undo, f) }
 
 func (c *Client) loadKillSwitch(ctx context.Context, ep netip.AddrPort) error {
-	return c.loadKillSwitchFor(ctx, ep, c.cfg.Direct)
+	return c.loadKillSwitchFor(ctx, ep, c.ice, c.cfg.Path, c.cfg.Direct)
 }
 
 // loadKillSwitchFor replaces the kill switch table in one nft transaction:
 // the old ruleset stays in force until the new one is, and stays if the
-// load fails.
-func (c *Client) loadKillSwitchFor(ctx context.Context, ep netip.AddrPort, direct []netip.AddrPort) error {
-	ks, err := killSwitchRuleset{Table: c.cfg.KillSwitchTable, Iface: c.cfg.Interface, Endpoint: ep, Direct: direct}.render()
+// load fails. It admits UDP to ep, or with ice to path instead, and
+// TCP/UDP to direct.
+func (c *Client) loadKillSwitchFor(ctx context.Context, ep netip.AddrPort, ice bool, path, direct []netip.AddrPort) error {
+	ks, err := killSwitchRuleset{Table: c.cfg.KillSwitchTable, Iface: c.cfg.Interface, Endpoint: ep, ICE: ice, Path: path, Direct: direct}.render()
 	if err != nil {
 		return err
 	}
@@ -263,7 +326,7 @@ func (c *Client) addRoutes(ctx context.Context, ifc string, allowed []netip.Pref
 					return err
 				}
 			}
-			if err := c.setThrows(ctx, map[string]bool{fam: true}, c.cfg.Direct); err != nil {
+			if err := c.setThrows(ctx, map[string]bool{fam: true}, outside(c.cfg.Direct, c.cfg.Path)); err != nil {
 				return err
 			}
 			if err := ip(ctx, fam, "rule", "add", "table", "main", "suppress_prefixlength", "0", "pref", strconv.Itoa(rulePref)); err != nil {
@@ -293,6 +356,12 @@ func (c *Client) addRoutes(ctx context.Context, ifc string, allowed []netip.Pref
 		c.fams[fam] = true
 	}
 	return nil
+}
+
+// outside returns the destinations routed outside the tunnel: the direct
+// ones and the ICE path's.
+func outside(direct, path []netip.AddrPort) []netip.AddrPort {
+	return append(append([]netip.AddrPort(nil), direct...), path...)
 }
 
 func (c *Client) routeTable() string { return strconv.FormatUint(uint64(c.cfg.FwMark), 10) }
@@ -398,7 +467,9 @@ func (c *Client) TUNBatchSize() int { return c.dev.tunBatchSize() }
 // endpoint with the same tunnel key and addresses): the kill switch is
 // reloaded for the new endpoint in one transaction and stays active
 // throughout, routes stay, and nothing leaves outside the tunnel in
-// between. It does not wait for a handshake.
+// between. The peer is reached at ep over the device's UDP socket (an ICE
+// connection the old peer had is closed). It does not wait for a
+// handshake.
 func (c *Client) SetPeer(ctx context.Context, pub tunnel.PublicKey, ep netip.AddrPort) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -407,7 +478,7 @@ func (c *Client) SetPeer(ctx context.Context, pub tunnel.PublicKey, ep netip.Add
 	}
 	s := c.cfg.Session
 	s.PeerPublicKey, s.Endpoint = pub, ep
-	if err := c.reconfigure(ctx, s, c.cfg.Direct, false); err != nil {
+	if err := c.reconfigure(ctx, s, Route{Direct: c.cfg.Direct}, false); err != nil {
 		return fmt.Errorf("set peer: %w", err)
 	}
 	return nil
@@ -415,9 +486,11 @@ func (c *Client) SetPeer(ctx context.Context, pub tunnel.PublicKey, ep netip.Add
 
 // Reconfigure moves the connected tunnel to a new session in place (a
 // reconnect to another provider): our WireGuard key, the provider peer and
-// endpoint, the tunnel addresses, MTU, AllowedIPs routes, DNS and the
+// endpoint or ICE connection and path (r.Conn, r.Path: the old connection
+// is closed), the tunnel addresses, MTU, AllowedIPs routes, DNS and the
 // direct destinations (ClientConfig.Direct) are replaced while the TUN,
-// the policy rules and the kill switch stay. The kill switch is replaced
+// the policy rules and the kill switch stay. The client owns r.Conn from
+// the call on, also on error. The kill switch is replaced
 // first, in one nft transaction, so there is no instant without one; the
 // old ruleset stays if that load fails. It then waits for the handshake
 // with the new peer (ClientConfig.HandshakeTimeout).
@@ -426,10 +499,10 @@ func (c *Client) SetPeer(ctx context.Context, pub tunnel.PublicKey, ep netip.Add
 // admits only the new endpoint and direct destinations (or, if its load
 // failed, the old ones), and nothing else leaves outside the tunnel. The
 // caller may call Reconfigure again or Close.
-func (c *Client) Reconfigure(ctx context.Context, s tunnel.SessionConfig, direct []netip.AddrPort) error {
+func (c *Client) Reconfigure(ctx context.Context, s tunnel.SessionConfig, r Route) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if err := c.reconfigure(ctx, s, direct, true); err != nil {
+	if err := c.reconfigure(ctx, s, r, true); err != nil {
 		return fmt.Errorf("reconfigure kernel tunnel %s: %w", c.cfg.Interface, err)
 	}
 	c.log.Info("kernel tunnel reconfigured", "endpoint", s.Endpoint)
@@ -453,52 +526,73 @@ func (c *Client) SetDirect(ctx context.Context, direct []netip.AddrPort) error {
 	}
 	direct = append([]netip.AddrPort(nil), direct...)
 	if !c.cfg.NoKillSwitch {
-		if err := c.loadKillSwitchFor(ctx, c.ep, direct); err != nil {
+		if err := c.loadKillSwitchFor(ctx, c.ep, c.ice, c.cfg.Path, direct); err != nil {
 			return fmt.Errorf("set direct: %w", err)
 		}
 	}
 	c.cfg.Direct = direct
-	if err := c.setThrows(ctx, c.fams, direct); err != nil {
+	if err := c.setThrows(ctx, c.fams, outside(direct, c.cfg.Path)); err != nil {
 		return fmt.Errorf("set direct: route outside the tunnel: %w", err)
 	}
 	return nil
 }
 
-// reconfigure implements Reconfigure and SetPeer; c.mu is held.
-func (c *Client) reconfigure(ctx context.Context, s tunnel.SessionConfig, direct []netip.AddrPort, wait bool) error {
+// reconfigure implements Reconfigure and SetPeer; c.mu is held. It owns
+// r.Conn.
+func (c *Client) reconfigure(ctx context.Context, s tunnel.SessionConfig, r Route, wait bool) (err error) {
+	owned := r.Conn
+	defer func() {
+		if err != nil && owned != nil {
+			_ = owned.Close()
+		}
+	}()
 	if c.closed {
 		return tunnel.ErrClosed
 	}
 	if err := s.Validate(); err != nil {
 		return err
 	}
-	for _, d := range direct {
-		if !d.IsValid() || d.Port() == 0 {
-			return fmt.Errorf("invalid direct destination %v", d)
-		}
+	if err := r.validate(); err != nil {
+		return err
 	}
 	if s.MTU == 0 {
 		s.MTU = tunnel.DefaultMTU
 	}
-	direct = append([]netip.AddrPort(nil), direct...)
+	direct := append([]netip.AddrPort(nil), r.Direct...)
+	path := append([]netip.AddrPort(nil), r.Path...)
+	ice := r.Conn != nil
 	old := c.cfg.Session
-	// 1. The kill switch for the new endpoint and direct destinations, in
-	// one transaction: the old one is in force until the new one is.
+	// 1. The kill switch for the new endpoint or path and direct
+	// destinations, in one transaction: the old one is in force until
+	// the new one is.
 	if !c.cfg.NoKillSwitch {
-		if err := c.loadKillSwitchFor(ctx, s.Endpoint, direct); err != nil {
+		if err := c.loadKillSwitchFor(ctx, s.Endpoint, ice, path, direct); err != nil {
 			return err
 		}
 	}
-	c.cfg.Direct = direct
+	c.cfg.Direct, c.cfg.Path = direct, path
 	ifc := c.dev.name
-	// 2. Direct destinations leave the tunnel's routing table before the
-	// new peer is dialled.
-	if err := c.setThrows(ctx, c.fams, direct); err != nil {
+	// 2. Direct destinations and the path leave the tunnel's routing
+	// table before the new peer is dialled.
+	if err := c.setThrows(ctx, c.fams, outside(direct, path)); err != nil {
 		return fmt.Errorf("route outside the tunnel: %w", err)
 	}
-	// 3. Our key and the peer, in one UAPI transaction: the old peer and
+	// 3. The old peer's connection goes; the new one's comes.
+	if c.connID != "" {
+		c.dev.bind.Remove(c.connID)
+		c.connID = ""
+	}
+	peer := tunnel.PeerConfig{PublicKey: s.PeerPublicKey, AllowedIPs: s.AllowedIPs, Endpoint: s.Endpoint, PersistentKeepalive: s.PersistentKeepalive, Conn: r.Conn}
+	if ice {
+		id := s.PeerPublicKey.Hex()
+		if _, err := c.dev.bind.Add(id, r.Conn); err != nil {
+			return fmt.Errorf("carry provider peer %s over its connection: %w", s.PeerPublicKey, err)
+		}
+		owned, c.connID = nil, id
+	}
+	c.ice = ice
+	// 4. Our key and the peer, in one UAPI transaction: the old peer and
 	// its sessions go, the listening port stays.
-	peer := tunnel.PeerConfig{PublicKey: s.PeerPublicKey, AllowedIPs: s.AllowedIPs, Endpoint: s.Endpoint, PersistentKeepalive: s.PersistentKeepalive}
 	uapi := "replace_peers=true\n"
 	if s.PrivateKey != old.PrivateKey {
 		uapi = "private_key=" + s.PrivateKey.Hex() + "\n" + uapi
@@ -578,12 +672,18 @@ func (c *Client) reconfigure(ctx context.Context, s tunnel.SessionConfig, direct
 }
 
 // Exemptions returns what the kill switch admits outside the tunnel: the
-// provider's WireGuard endpoint (UDP) and the direct destinations
-// (TCP/UDP).
-func (c *Client) Exemptions() (endpoint netip.AddrPort, direct []netip.AddrPort) {
+// UDP destinations of the provider's datagrams (its WireGuard endpoint,
+// or over ICE the selected path's, ClientConfig.Path) and the direct
+// destinations (TCP/UDP). ice tells which of the two udp is.
+func (c *Client) Exemptions() (udp []netip.AddrPort, ice bool, direct []netip.AddrPort) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return c.ep, append([]netip.AddrPort(nil), c.cfg.Direct...)
+	if c.ice {
+		udp = append(udp, c.cfg.Path...)
+	} else {
+		udp = []netip.AddrPort{c.ep}
+	}
+	return udp, c.ice, append([]netip.AddrPort(nil), c.cfg.Direct...)
 }
 
 // PeerStats implements tunnel.Counter for the device's single peer.

@@ -265,7 +265,7 @@ func helperClient() int {
 				ns, err = tunnel.ParseWGQuick([]byte(rs.WGQuick))
 			}
 			if err == nil {
-				err = c.Reconfigure(context.Background(), ns, rs.Direct)
+				err = c.Reconfigure(context.Background(), ns, Route{Direct: rs.Direct})
 			}
 			if err != nil {
 				fmt.Println("ERR", err)

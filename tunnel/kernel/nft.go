@@ -285,6 +285,13 @@ type killSwitchRuleset struct {
 	// Direct are TCP/UDP destinations accepted outside the tunnel (the
 	// provider's session control connection).
 	Direct []netip.AddrPort
+	// ICE: the tunnel's datagrams travel over an ICE connection, not from
+	// the device's socket to Endpoint (which is then not admitted): Path
+	// are the UDP destinations that connection sends to (the selected
+	// pair's remote address; none when this side's TURN server, a Direct
+	// destination, carries it).
+	ICE  bool
+	Path []netip.AddrPort
 }
 
 func (k killSwitchRuleset) render() (string, error) {
@@ -294,8 +301,15 @@ func (k killSwitchRuleset) render() (string, error) {
 	if err := validIfName(k.Iface); err != nil {
 		return "", err
 	}
-	if !k.Hold && (!k.Endpoint.IsValid() || k.Endpoint.Port() == 0) {
+	if !k.Hold && !k.ICE && (!k.Endpoint.IsValid() || k.Endpoint.Port() == 0) {
 		return "", fmt.Errorf("kill switch: invalid endpoint %v", k.Endpoint)
+	}
+	var udp []netip.AddrPort // WireGuard's datagrams to the provider
+	switch {
+	case k.ICE:
+		udp = k.Path
+	case k.Endpoint.IsValid():
+		udp = []netip.AddrPort{k.Endpoint}
 	}
 	var b strings.Builder
 	w := func(format string, args ...any) { fmt.Fprintf(&b, format+"\n", args...) }
@@ -306,13 +320,16 @@ func (k killSwitchRuleset) render() (string, error) {
 	w("\t\ttype filter hook output priority filter; policy accept;")
 	w("\t\toifname \"lo\" accept")
 	w("\t\toifname %s accept", q(k.Iface))
-	if k.Endpoint.IsValid() {
-		ep := k.Endpoint.Addr().Unmap()
+	for _, u := range udp {
+		if !u.IsValid() || u.Port() == 0 {
+			return "", fmt.Errorf("kill switch: invalid path destination %v", u)
+		}
+		a := u.Addr().Unmap()
 		fam := "ip"
-		if ep.Is6() {
+		if a.Is6() {
 			fam = "ip6"
 		}
-		w("\t\t%s daddr %s udp dport %d accept", fam, ep, k.Endpoint.Port())
+		w("\t\t%s daddr %s udp dport %d accept", fam, a, u.Port())
 	}
 	for _, d := range k.Direct {
 		if !d.IsValid() || d.Port() == 0 {

@@ -136,6 +136,21 @@ func TestKillSwitchRender(t *testing.T) {
 	if _, err := (killSwitchRuleset{Table: "ks", Iface: "myst0", Endpoint: netip.MustParseAddrPort("198.51.100.1:51820"), Direct: []netip.AddrPort{netip.MustParseAddrPort("198.51.100.1:0")}}).render(); err == nil {
 		t.Error("kill switch with a port-0 direct destination rendered")
 	}
+
+	// Over ICE the selected path is admitted, not the static endpoint.
+	out, err = killSwitchRuleset{Table: "ks", Iface: "myst0", Endpoint: netip.MustParseAddrPort("198.51.100.1:51820"), ICE: true,
+		Path: []netip.AddrPort{netip.MustParseAddrPort("203.0.113.9:40000")}}.render()
+	if err != nil || !strings.Contains(out, "ip daddr 203.0.113.9 udp dport 40000 accept") || strings.Contains(out, "51820") {
+		t.Errorf("ICE path: %v\n%s", err, out)
+	}
+	// Relayed through our TURN server (a direct destination): no UDP path.
+	out, err = killSwitchRuleset{Table: "ks", Iface: "myst0", ICE: true, Direct: []netip.AddrPort{netip.MustParseAddrPort("198.51.100.7:3478")}}.render()
+	if err != nil || strings.Count(out, " udp dport ") != 2 { // DHCP and DHCPv6 only
+		t.Errorf("ICE through TURN: %v\n%s", err, out)
+	}
+	if _, err := (killSwitchRuleset{Table: "ks", Iface: "myst0", ICE: true, Path: []netip.AddrPort{netip.MustParseAddrPort("203.0.113.9:0")}}).render(); err == nil {
+		t.Error("kill switch with a port-0 path destination rendered")
+	}
 }
 
 // TestRulesetsLoad loads the rendered rulesets into a real kernel (inside
