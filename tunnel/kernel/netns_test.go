@@ -14,6 +14,8 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -265,6 +267,21 @@ func TestKernelTunnel(t *testing.T) {
 	}
 
 	serveUDPEcho(t, tp.provider, providerUplink+":53") // a LAN resolver
+	// Services of the consumer, probed from the provider's namespace
+	// (another host on its LAN, outside the tunnel).
+	inbox := countInbound(t, tp.consumer, consumerAddr+":7777")
+	t.Run("inbound blocked", func(t *testing.T) {
+		if n := probeInbound(tp.provider, consumerAddr+":7777"); n > 0 {
+			t.Fatalf("%d inbound connections from outside the tunnel accepted", n)
+		}
+		if n := inbox.udp.Load(); n != 0 {
+			t.Fatalf("%d unsolicited datagrams from outside the tunnel reached a consumer socket", n)
+		}
+		n, err := sumBlocked([]byte(tp.consumer.MustRun("nft", "-j", "list", "table", "inet", DefaultKillSwitchTable)), "killswitch-inbound")
+		if err != nil || n == 0 {
+			t.Fatalf("inbound drop counter %d, %v: the probes were not dropped by the kill switch", n, err)
+		}
+	})
 	t.Run("fetch through our exit", func(t *testing.T) {
 		// DNS to a resolver outside the tunnel would leak: the kill switch
 		// refuses it.
@@ -610,6 +627,10 @@ func TestKernelTunnel(t *testing.T) {
 		if reply, err := udpQuery(tp.consumer, providerUplink+":53"); err != nil || reply != "echo query from "+consumerAddr {
 			t.Fatalf("LAN resolver after disconnect: %q, %v", reply, err)
 		}
+		// The inbound probes' control: without the kill switch they arrive.
+		if n := probeInbound(tp.provider, consumerAddr+":7777"); n == 0 || inbox.udp.Load() == 0 {
+			t.Fatalf("inbound probes after disconnect: %d connections, %d datagrams; the probes cannot see inbound traffic", n, inbox.udp.Load())
+		}
 
 		exit2.quit()
 		if tables := nftTables(t, tp.provider); strings.Contains(tables, DefaultExitTable) {
@@ -729,6 +750,72 @@ func serveUDPEcho(t *testing.T, ns *netns.NS, addr string) {
 		}
 	}()
 	t.Cleanup(func() { pc.Close(); <-done })
+}
+
+// inbound counts what reaches a consumer's TCP and UDP sockets.
+type inbound struct{ udp, tcp atomic.Int64 }
+
+// countInbound listens on addr (TCP and UDP) inside ns until the test
+// ends, counting accepted connections and datagrams.
+func countInbound(t *testing.T, ns *netns.NS, addr string) *inbound {
+	t.Helper()
+	var pc net.PacketConn
+	var ln net.Listener
+	if err := ns.Do(func() (err error) {
+		if pc, err = net.ListenPacket("udp4", addr); err != nil {
+			return err
+		}
+		ln, err = net.Listen("tcp4", addr)
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	in := &inbound{}
+	var wg sync.WaitGroup
+	wg.Add(2)
+	go func() {
+		defer wg.Done()
+		buf := make([]byte, 1500)
+		for {
+			if _, _, err := pc.ReadFrom(buf); err != nil {
+				return
+			}
+			in.udp.Add(1)
+		}
+	}()
+	go func() {
+		defer wg.Done()
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			in.tcp.Add(1)
+			_ = c.Close()
+		}
+	}()
+	t.Cleanup(func() { pc.Close(); ln.Close(); wg.Wait() })
+	return in
+}
+
+// probeInbound sends datagrams to addr and opens TCP connections to it
+// from inside ns, and returns how many connections were established.
+func probeInbound(ns *netns.NS, addr string) (connected int) {
+	_ = ns.Do(func() error {
+		for range 3 {
+			if c, err := net.DialTimeout("udp4", addr, time.Second); err == nil {
+				_, _ = c.Write([]byte("unsolicited"))
+				_ = c.Close()
+			}
+			if c, err := net.DialTimeout("tcp4", addr, 500*time.Millisecond); err == nil {
+				connected++
+				_ = c.Close()
+			}
+		}
+		return nil
+	})
+	time.Sleep(100 * time.Millisecond) // the last datagram arrives
+	return connected
 }
 
 // udpQuery sends "query" from inside ns to addr and returns the answer.

@@ -346,6 +346,20 @@ func (k killSwitchRuleset) render() (string, error) {
 	w("\t\ticmpv6 type { nd-router-solicit, nd-neighbor-solicit, nd-neighbor-advert } accept")
 	w("\t\tcounter reject with icmpx type admin-prohibited comment %s", q("killswitch"))
 	w("\t}")
+	// Inbound: nothing unsolicited from outside the tunnel. Replies to
+	// what the output chain let out (the provider, the ICE path, the
+	// control destinations) are established; DHCP offers and IPv6
+	// neighbour discovery keep the uplink configured.
+	w("\tchain input {")
+	w("\t\ttype filter hook input priority filter; policy accept;")
+	w("\t\tiifname \"lo\" accept")
+	w("\t\tiifname %s accept", q(k.Iface))
+	w("\t\tct state established,related accept")
+	w("\t\tudp sport 67 udp dport 68 accept")
+	w("\t\tudp sport 547 udp dport 546 accept")
+	w("\t\ticmpv6 type { nd-router-advert, nd-neighbor-solicit, nd-neighbor-advert, nd-redirect } accept")
+	w("\t\tcounter drop comment %s", q("killswitch-inbound"))
+	w("\t}")
 	w("}")
 	return b.String(), nil
 }

@@ -114,6 +114,9 @@ func TestKillSwitchRender(t *testing.T) {
 		`oifname "myst0" accept`,
 		`ip daddr 198.51.100.1 udp dport 51820 accept`,
 		`counter reject with icmpx type admin-prohibited`,
+		// Inbound: only the tunnel, replies and link housekeeping.
+		"chain input {\n\t\ttype filter hook input priority filter; policy accept;\n\t\tiifname \"lo\" accept\n\t\tiifname \"myst0\" accept\n\t\tct state established,related accept\n",
+		`counter drop comment "killswitch-inbound"`,
 	} {
 		if !strings.Contains(out, want) {
 			t.Errorf("kill switch lacks %q", want)
@@ -145,7 +148,7 @@ func TestKillSwitchRender(t *testing.T) {
 	}
 	// Relayed through our TURN server (a direct destination): no UDP path.
 	out, err = killSwitchRuleset{Table: "ks", Iface: "myst0", ICE: true, Direct: []netip.AddrPort{netip.MustParseAddrPort("198.51.100.7:3478")}}.render()
-	if err != nil || strings.Count(out, " udp dport ") != 2 { // DHCP and DHCPv6 only
+	if err != nil || strings.Count(out, " udp dport ") != 4 { // DHCP and DHCPv6, out and in, only
 		t.Errorf("ICE through TURN: %v\n%s", err, out)
 	}
 	if _, err := (killSwitchRuleset{Table: "ks", Iface: "myst0", ICE: true, Path: []netip.AddrPort{netip.MustParseAddrPort("203.0.113.9:0")}}).render(); err == nil {
