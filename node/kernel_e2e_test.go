@@ -51,7 +51,9 @@ const (
 	// kernelICEEnv, when set, makes the hub run a STUN/TURN relay on its
 	// link address and its providers offer ICE (host candidates on that
 	// address only), with their WireGuard ports fixed (kICEWGPorts) and
-	// closed to the consumer: only the ICE path reaches them.
+	// closed to the consumer: only the ICE path reaches them. With
+	// "relay" every UDP port of the hub but the relay's is closed to the
+	// consumer: only a path through its TURN allocation works.
 	kernelICEEnv = "MYST_KERNEL_E2E_ICE"
 )
 
@@ -331,8 +333,12 @@ func runKernelHub(ctx context.Context, t *testing.T, dir string) {
 	if os.Getenv(kernelICEEnv) != "" {
 		iceSet, iceCfg = startLabRelay(t, filepath.Join(dir, "relay"), log)
 		wgPorts = kICEWGPorts
-		rs := fmt.Sprintf("table inet %s {\n\tchain in {\n\t\ttype filter hook input priority -10; policy accept;\n\t\tip saddr %s udp dport { %d, %d } counter drop\n\t}\n}\n",
-			kICEBlockTable, kConsAddr, wgPorts[0], wgPorts[1])
+		block := fmt.Sprintf("udp dport { %d, %d }", wgPorts[0], wgPorts[1])
+		if os.Getenv(kernelICEEnv) == "relay" {
+			block = "udp dport != 3478"
+		}
+		rs := fmt.Sprintf("table inet %s {\n\tchain in {\n\t\ttype filter hook input priority -10; policy accept;\n\t\tip saddr %s %s counter drop\n\t}\n}\n",
+			kICEBlockTable, kConsAddr, block)
 		cmd := exec.CommandContext(ctx, "nft", "-f", "-")
 		cmd.Stdin = strings.NewReader(rs)
 		if out, err := cmd.CombinedOutput(); err != nil {

@@ -74,7 +74,7 @@ func TestDaemonTunNoLeaks(t *testing.T) {
 	start := time.Now()
 	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Second)
 	defer cancel()
-	lab := newVPNLab(ctx, t, false)
+	lab := newVPNLab(ctx, t, "")
 	hub, cons, dir, resolv, hubProc, startDaemon := lab.hub, lab.cons, lab.dir, lab.resolv, lab.hubProc, lab.startDaemon
 	daemon, api, before := lab.daemon, lab.api, lab.before
 
@@ -242,10 +242,11 @@ type vpnLab struct {
 
 // newVPNLab builds TestDaemonTunNoLeaks' topology, starts the hub child
 // (dev chain, hermes, bootstrap, a kernel-mode and a userspace provider;
-// withICE: a STUN/TURN relay, providers offering ICE and their WireGuard
-// ports closed to the consumer) and the daemon child, and loads the leak
-// counters, checked to see probes without a tunnel.
-func newVPNLab(ctx context.Context, t *testing.T, withICE bool) *vpnLab {
+// withICE "direct" or "relay": a STUN/TURN relay, providers offering ICE
+// and their WireGuard ports, or every UDP port but the relay's, closed to
+// the consumer; see kernelICEEnv) and the daemon child, and loads the
+// leak counters, checked to see probes without a tunnel.
+func newVPNLab(ctx context.Context, t *testing.T, withICE string) *vpnLab {
 	t.Helper()
 	hub := netns.New(t, "vhub")
 	cons := netns.New(t, "vcons")
@@ -318,8 +319,8 @@ func newVPNLab(ctx context.Context, t *testing.T, withICE bool) *vpnLab {
 		t.Fatal(err)
 	}
 	env := []string{kernelRoleEnv + "=hub", kernelDirEnv + "=" + dir, kernelProvider2Env + "=1"}
-	if withICE {
-		env = append(env, kernelICEEnv+"=1")
+	if withICE != "" {
+		env = append(env, kernelICEEnv+"="+withICE)
 	}
 	hubProc := hub.Start("env", append(env, exe, "-test.run=^TestKernelSessionEndToEnd$", "-test.v")...)
 	if err := waitFile(ctx, filepath.Join(dir, "state.json"), nil); err != nil {
@@ -607,13 +608,15 @@ func runVPNDaemon(t *testing.T, dir string) {
 // (issue 12: WireGuard over ICE in `--tun` too), in TestDaemonTunNoLeaks'
 // topology: the hub runs a STUN/TURN relay and its providers offer ICE,
 // and it drops the consumer's UDP to their WireGuard ports, so no static
-// endpoint works. The daemon connects over the ICE-selected direct pair
-// (its kill switch admitting the connectivity checks, then exactly the
-// pair's remote address, not the endpoint), fetches through the tunnel,
-// and after the first provider drops reconnects to the second over ICE
-// with the kill switch up (the checks then leave outside the old tunnel).
-// The leak counters stay at zero throughout, and after DELETE
-// /connection the namespace is exactly as before.
+// endpoint works ("direct"), or to every port but the relay's ("relay":
+// only the consumer's TURN allocation works). The daemon connects over
+// the ICE-selected path (its kill switch admitting the connectivity
+// checks, then exactly the direct pair's remote address, or for the
+// relay only the STUN/TURN server, never the endpoint), fetches through
+// the tunnel, and after the first provider drops reconnects to the
+// second over ICE with the kill switch up (the checks then leave outside
+// the old tunnel). The leak counters stay at zero throughout, and after
+// DELETE /connection the namespace is exactly as before.
 func TestDaemonTunICE(t *testing.T) {
 	if os.Getenv(vpnDaemonEnv) != "" || os.Getenv(kernelRoleEnv) != "" {
 		return // a child of another test
@@ -624,10 +627,16 @@ func TestDaemonTunICE(t *testing.T) {
 	testenv.RequireNetns(t)
 	testenv.RequireTUN(t)
 	testenv.RequireTools(t, "ip", "nft", "env")
+	for _, path := range []string{"direct", "relay"} {
+		t.Run(path, func(t *testing.T) { testDaemonTunICE(t, path) })
+	}
+}
+
+func testDaemonTunICE(t *testing.T, path string) {
 	start := time.Now()
 	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Second)
 	defer cancel()
-	lab := newVPNLab(ctx, t, true)
+	lab := newVPNLab(ctx, t, path)
 	api := lab.api
 	static := map[string]bool{}
 	for _, p := range kICEWGPorts {
@@ -638,12 +647,15 @@ func TestDaemonTunICE(t *testing.T) {
 		if st.Mode != tequilapi.ModeTun || st.State != "connected" || st.KillSwitch == nil || !st.KillSwitch.Active {
 			t.Fatalf("%s: status %+v", what, st)
 		}
-		if st.Path != "direct" {
-			t.Errorf("%s: path %q, want direct (an ICE pair)", what, st.Path)
+		if st.Path != path {
+			t.Errorf("%s: path %q, want %s", what, st.Path, path)
 		}
 		ex := strings.Join(st.KillSwitch.Exemptions, ", ")
-		if st.Endpoint == "" || static["udp "+st.Endpoint] || !strings.Contains(ex, "udp "+st.Endpoint) {
+		switch {
+		case path == "direct" && (st.Endpoint == "" || static["udp "+st.Endpoint] || !strings.Contains(ex, "udp "+st.Endpoint)):
 			t.Errorf("%s: endpoint %q (exemptions %s): want the ICE pair's remote address, admitted, not a WireGuard port", what, st.Endpoint, ex)
+		case path == "relay" && (st.Endpoint != "" || strings.Contains(strings.ReplaceAll(ex, "tcp/udp ", ""), "udp ")):
+			t.Errorf("%s: endpoint %q (exemptions %s): through our TURN allocation nothing but the control destinations is admitted", what, st.Endpoint, ex)
 		}
 		if !strings.Contains(ex, "tcp/udp "+kHubAddr+":3478") {
 			t.Errorf("%s: exemptions %s lack the STUN/TURN server", what, ex)
@@ -656,8 +668,9 @@ func TestDaemonTunICE(t *testing.T) {
 				t.Errorf("%s: exemption %q is not on the hub", what, e)
 			}
 		}
-		if st.PublicIP != kHubAddr || st.PublicIPCheck != "matches_tunnel_peer" {
-			t.Errorf("%s: public ip %q (%s), want %s matching the ICE pair", what, st.PublicIP, st.PublicIPCheck, kHubAddr)
+		check := map[string]string{"direct": "matches_tunnel_peer", "relay": "unchecked_relay"}[path]
+		if st.PublicIP != kHubAddr || st.PublicIPCheck != check {
+			t.Errorf("%s: public ip %q (%s), want %s, %s", what, st.PublicIP, st.PublicIPCheck, kHubAddr, check)
 		}
 	}
 
