@@ -210,7 +210,9 @@ type ConnectionStatus struct {
 	State string `json:"state"`
 	// Interface is the TUN (tun mode).
 	Interface string `json:"interface,omitempty"`
-	// Endpoint is the provider's WireGuard endpoint (tun mode).
+	// Endpoint is where the tunnel's datagrams go from this host (tun
+	// mode): the provider's WireGuard endpoint, or over ICE the selected
+	// pair's remote address; empty when our TURN server relays them.
 	Endpoint string `json:"endpoint,omitempty"`
 	// PublicIP is the address the internet sees through the tunnel, as
 	// the provider's exit reports it in the session response (empty: not
@@ -237,8 +239,10 @@ type KillSwitchStatus struct {
 	// Active is whether the nftables table is loaded.
 	Active bool `json:"active"`
 	// Exemptions are the host:port destinations reached outside the
-	// tunnel: the provider's WireGuard endpoint (udp) and control
-	// connection, the bootstrap/relay peers and the chain RPC (tcp/udp).
+	// tunnel: the path of the tunnel's datagrams (udp: the provider's
+	// WireGuard endpoint or the ICE pair's remote address) and the
+	// provider's control connection, the bootstrap/relay peers, the chain
+	// RPC and the STUN/TURN servers (tcp/udp).
 	Exemptions []string `json:"exemptions"`
 }
 
