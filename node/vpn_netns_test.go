@@ -79,26 +79,8 @@ func TestDaemonTunNoLeaks(t *testing.T) {
 	daemon, api, before := lab.daemon, lab.api, lab.before
 
 	// Connect; count from the moment the kill switch holds the device.
-	type result struct {
-		st  tequilapi.ConnectionStatus
-		err error
-	}
-	connected := make(chan result, 1)
-	go func() {
-		var st tequilapi.ConnectionStatus
-		err := api.Do(ctx, http.MethodPut, "/connection", tequilapi.ConnectRequest{Mode: tequilapi.ModeTun, KillSwitch: tequilapi.KillSwitchAlways, Country: "DE"}, &st)
-		connected <- result{st, err}
-	}()
-	waitKillSwitch(ctx, t, cons)
-	// nft 1.0.6 cannot reset anonymous rule counters: count from here.
-	base := leakCounters(t, hub)
-	probes := startProbes(cons)
+	st, base, probes := lab.connect(ctx, t, tequilapi.KillSwitchAlways)
 	defer probes.stop()
-	r := <-connected
-	if r.err != nil {
-		t.Fatalf("PUT /connection tun: %v\nhub:\n%s\ndaemon:\n%s", r.err, hubProc.Output(), daemon.Output())
-	}
-	st := r.st
 	if st.Mode != tequilapi.ModeTun || st.State != "connected" || st.KillSwitch == nil || !st.KillSwitch.Active || st.KillSwitch.Setting != tequilapi.KillSwitchAlways {
 		t.Fatalf("status after connect: %+v", st)
 	}
@@ -349,6 +331,34 @@ func newVPNLab(ctx context.Context, t *testing.T, withICE string) *vpnLab {
 	}
 
 	return lab
+}
+
+// connect sends PUT /connection in tun mode with kill switch ks and, from
+// the moment the kill switch holds the device, probes for leaks; it
+// returns the status, the leak counters at that moment (nft 1.0.6 cannot
+// reset anonymous rule counters: leaks are counted from there) and the
+// running probes, which the caller stops.
+func (l *vpnLab) connect(ctx context.Context, t *testing.T, ks string) (tequilapi.ConnectionStatus, map[string]uint64, *probes) {
+	t.Helper()
+	type result struct {
+		st  tequilapi.ConnectionStatus
+		err error
+	}
+	connected := make(chan result, 1)
+	go func() {
+		var st tequilapi.ConnectionStatus
+		err := l.api.Do(ctx, http.MethodPut, "/connection", tequilapi.ConnectRequest{Mode: tequilapi.ModeTun, KillSwitch: ks, Country: "DE"}, &st)
+		connected <- result{st, err}
+	}()
+	waitKillSwitch(ctx, t, l.cons)
+	base := leakCounters(t, l.hub)
+	p := startProbes(l.cons)
+	r := <-connected
+	if r.err != nil {
+		p.stop()
+		t.Fatalf("PUT /connection tun: %v\nhub:\n%s\ndaemon:\n%s", r.err, l.hubProc.Output(), l.daemon.Output())
+	}
+	return r.st, base, p
 }
 
 // vpnSnapshot is the namespace's routing, rules, nftables ruleset and
@@ -674,25 +684,8 @@ func testDaemonTunICE(t *testing.T, path string) {
 		}
 	}
 
-	type result struct {
-		st  tequilapi.ConnectionStatus
-		err error
-	}
-	connected := make(chan result, 1)
-	go func() {
-		var st tequilapi.ConnectionStatus
-		err := api.Do(ctx, http.MethodPut, "/connection", tequilapi.ConnectRequest{Mode: tequilapi.ModeTun, KillSwitch: tequilapi.KillSwitchConnection, Country: "DE"}, &st)
-		connected <- result{st, err}
-	}()
-	waitKillSwitch(ctx, t, lab.cons)
-	base := leakCounters(t, lab.hub)
-	probes := startProbes(lab.cons)
+	st, base, probes := lab.connect(ctx, t, tequilapi.KillSwitchConnection)
 	defer probes.stop()
-	r := <-connected
-	if r.err != nil {
-		t.Fatalf("PUT /connection tun: %v\nhub:\n%s\ndaemon:\n%s", r.err, lab.hubProc.Output(), lab.daemon.Output())
-	}
-	st := r.st
 	checkICE("connected", st)
 	t.Logf("connected over ICE after %s: %+v", time.Since(start).Round(time.Millisecond), st)
 	if err := vpnGet(ctx, lab.cons); err != nil {
