@@ -53,7 +53,11 @@ const (
 	// address only), with their WireGuard ports fixed (kICEWGPorts) and
 	// closed to the consumer: only the ICE path reaches them. With
 	// "relay" every UDP port of the hub but the relay's is closed to the
-	// consumer: only a path through its TURN allocation works.
+	// consumer: only a path through its TURN allocation works. With
+	// "prflx" the consumer may only answer the hub's UDP (but the relay's)
+	// and the hub's UDP to the consumer leaves from random ports (a
+	// symmetric NAT): only a peer-reflexive direct pair, or the relay,
+	// works.
 	kernelICEEnv = "MYST_KERNEL_E2E_ICE"
 )
 
@@ -333,12 +337,16 @@ func runKernelHub(ctx context.Context, t *testing.T, dir string) {
 	if os.Getenv(kernelICEEnv) != "" {
 		iceSet, iceCfg = startLabRelay(t, filepath.Join(dir, "relay"), log)
 		wgPorts = kICEWGPorts
-		block := fmt.Sprintf("udp dport { %d, %d }", wgPorts[0], wgPorts[1])
-		if os.Getenv(kernelICEEnv) == "relay" {
+		block, nat := fmt.Sprintf("udp dport { %d, %d }", wgPorts[0], wgPorts[1]), ""
+		switch os.Getenv(kernelICEEnv) {
+		case "relay":
 			block = "udp dport != 3478"
+		case "prflx":
+			block = "udp dport != 3478 ct state new"
+			nat = fmt.Sprintf("\tchain post {\n\t\ttype nat hook postrouting priority srcnat; policy accept;\n\t\tip saddr %[1]s ip daddr %[2]s udp sport != 3478 snat ip to %[1]s:20000-40000 random\n\t}\n", kHubAddr, kConsAddr)
 		}
-		rs := fmt.Sprintf("table inet %s {\n\tchain in {\n\t\ttype filter hook input priority -10; policy accept;\n\t\tip saddr %s %s counter drop\n\t}\n}\n",
-			kICEBlockTable, kConsAddr, block)
+		rs := fmt.Sprintf("table inet %s {\n\tchain in {\n\t\ttype filter hook input priority -10; policy accept;\n\t\tip saddr %s %s counter drop\n\t}\n%s}\n",
+			kICEBlockTable, kConsAddr, block, nat)
 		cmd := exec.CommandContext(ctx, "nft", "-f", "-")
 		cmd.Stdin = strings.NewReader(rs)
 		if out, err := cmd.CombinedOutput(); err != nil {

@@ -161,12 +161,11 @@ func (k *ReconnectingKernel) Prepare(ctx context.Context, p market.Proposal) err
 }
 
 // AdmitChecks lets ICE connectivity checks out to a provider's
-// candidates while the tunnel is up (a reconnect): the kill switch then
-// admits them on top of the current direct destinations, and the
-// tunnel's routing table sends them outside it, until the session's
-// tunnel replaces both. Before the first session it does nothing (false):
-// the caller's held kill switch is in force.
-func (k *ReconnectingKernel) AdmitChecks(ctx context.Context, cands []netip.AddrPort) (bool, error) {
+// candidates, and UDP from and to the agent's local ports, while the
+// tunnel is up (a reconnect; kernel.Client.AdmitChecks), until the
+// session's tunnel replaces them. Before the first session it does
+// nothing (false): the caller's held kill switch is in force.
+func (k *ReconnectingKernel) AdmitChecks(ctx context.Context, c consumer.ICECheck) (bool, error) {
 	k.mu.Lock()
 	defer k.mu.Unlock()
 	if k.closed {
@@ -175,8 +174,7 @@ func (k *ReconnectingKernel) AdmitChecks(ctx context.Context, cands []netip.Addr
 	if k.c == nil {
 		return false, nil
 	}
-	_, _, direct := k.c.Exemptions()
-	if err := k.c.SetDirect(ctx, consumer.JoinAddrs(direct, cands)); err != nil {
+	if err := k.c.AdmitChecks(ctx, c.Candidates, c.LocalPorts); err != nil {
 		return true, fmt.Errorf("node: let ICE checks out: %w", err)
 	}
 	return true, nil

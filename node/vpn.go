@@ -211,11 +211,19 @@ func (v *vpnConn) state(req tequilapi.ConnectRequest) (*vpnState, error) {
 // hold loads the kill switch without a tunnel, admitting the control
 // destinations and extra (a provider's control addresses).
 func (v *vpnConn) hold(ctx context.Context, extra []netip.AddrPort) error {
+	return v.holdChecks(ctx, extra, nil)
+}
+
+// holdChecks is hold that also admits UDP from and to the local ports of
+// a session's ICE checks.
+func (v *vpnConn) holdChecks(ctx context.Context, extra []netip.AddrPort, checkPorts []uint16) error {
 	if v.setting == tequilapi.KillSwitchOff {
 		return nil
 	}
 	direct := consumer.JoinAddrs(v.control, extra)
-	if err := kernel.HoldKillSwitch(ctx, v.cfg.hold(direct)); err != nil {
+	hc := v.cfg.hold(direct)
+	hc.CheckPorts = checkPorts
+	if err := kernel.HoldKillSwitch(ctx, hc); err != nil {
 		return err
 	}
 	v.mu.Lock()
@@ -236,18 +244,19 @@ func (v *vpnConn) prepare(ctx context.Context, p market.Proposal, conns []netip.
 }
 
 // admitChecks lets a session's ICE connectivity checks out to the
-// provider's candidates (consumer.Options.ICEChecks): through the
-// tunnel's kill switch and outside its routes once a tunnel is up,
-// through the held kill switch before. The session's tunnel then narrows
-// the exemptions to the selected path.
-func (v *vpnConn) admitChecks(ctx context.Context, cands []netip.AddrPort) error {
-	if up, err := v.rk.AdmitChecks(ctx, cands); up || err != nil {
+// provider's candidates, and UDP from and to the agent's local ports
+// (consumer.Options.ICEChecks): through the tunnel's kill switch and
+// outside its routes once a tunnel is up, through the held kill switch
+// before. The session's tunnel then narrows the exemptions to the
+// selected path.
+func (v *vpnConn) admitChecks(ctx context.Context, c consumer.ICECheck) error {
+	if up, err := v.rk.AdmitChecks(ctx, c); up || err != nil {
 		return err
 	}
 	v.mu.Lock()
 	held := append([]netip.AddrPort(nil), v.held...)
 	v.mu.Unlock()
-	return v.hold(ctx, consumer.JoinAddrs(held, cands))
+	return v.holdChecks(ctx, consumer.JoinAddrs(held, c.Candidates), c.LocalPorts)
 }
 
 // peerConnAddrs returns the remote TCP/UDP addresses of c's open libp2p

@@ -619,7 +619,10 @@ func runVPNDaemon(t *testing.T, dir string) {
 // topology: the hub runs a STUN/TURN relay and its providers offer ICE,
 // and it drops the consumer's UDP to their WireGuard ports, so no static
 // endpoint works ("direct"), or to every port but the relay's ("relay":
-// only the consumer's TURN allocation works). The daemon connects over
+// only the consumer's TURN allocation works), or the hub lets the
+// consumer only answer and sends to it from random ports, a symmetric NAT
+// ("prflx": only a peer-reflexive direct pair, which the kill switch must
+// let the checks find, or the relay). The daemon connects over
 // the ICE-selected path (its kill switch admitting the connectivity
 // checks, then exactly the direct pair's remote address, or for the
 // relay only the STUN/TURN server, never the endpoint), fetches through
@@ -637,16 +640,20 @@ func TestDaemonTunICE(t *testing.T) {
 	testenv.RequireNetns(t)
 	testenv.RequireTUN(t)
 	testenv.RequireTools(t, "ip", "nft", "env")
-	for _, path := range []string{"direct", "relay"} {
-		t.Run(path, func(t *testing.T) { testDaemonTunICE(t, path) })
+	for _, lab := range []string{"direct", "relay", "prflx"} {
+		t.Run(lab, func(t *testing.T) { testDaemonTunICE(t, lab) })
 	}
 }
 
-func testDaemonTunICE(t *testing.T, path string) {
+func testDaemonTunICE(t *testing.T, mode string) {
 	start := time.Now()
 	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Second)
 	defer cancel()
-	lab := newVPNLab(ctx, t, path)
+	lab := newVPNLab(ctx, t, mode)
+	path := mode
+	if mode == "prflx" {
+		path = "direct" // a peer-reflexive direct pair
+	}
 	api := lab.api
 	static := map[string]bool{}
 	for _, p := range kICEWGPorts {

@@ -130,19 +130,31 @@ type Options struct {
 	// overcharge) it stays up, kill switch included, until Disconnect.
 	Tunnel TunnelOpener
 	// ICEChecks, when set with Tunnel, lets such a connection use ICE
-	// (Config.ICE): it is called with the UDP addresses of the provider's
-	// candidates before the connectivity checks (a kill switch admits
-	// them, and routes them outside an earlier tunnel, while the checks
-	// run), and the tunnel gets the ICE connection and the selected path
-	// (TunnelRoute). An error leaves the session on the provider's UDP
-	// endpoint. Nil: a Tunnel connection uses the endpoint.
-	ICEChecks func(ctx context.Context, candidates []netip.AddrPort) error
+	// (Config.ICE): it is called before the connectivity checks with
+	// where they go and leave from (a kill switch admits them, and routes
+	// them outside an earlier tunnel, while the checks run), and the
+	// tunnel gets the ICE connection and the selected path (TunnelRoute).
+	// An error leaves the session on the provider's UDP endpoint. Nil: a
+	// Tunnel connection uses the endpoint.
+	ICEChecks func(ctx context.Context, c ICECheck) error
 	// ICEExclude are interfaces ICE gathers no candidates on (the
 	// Tunnel's own TUN).
 	ICEExclude []string
 	// PayLoop, when set, runs the session's payment side on its stream
 	// instead of paystream.Consumer, until the session ends.
 	PayLoop func(ctx context.Context, r *sessionproto.Reader, w *sessionproto.Writer) error
+}
+
+// ICECheck is what a session's ICE connectivity checks need outside a
+// tunnel (Options.ICEChecks).
+type ICECheck struct {
+	// Candidates are the UDP addresses of the provider's validated
+	// candidates.
+	Candidates []netip.AddrPort
+	// LocalPorts are the agent's local UDP ports (ice.Agent.LocalPorts):
+	// checks from a peer-reflexive address (a provider behind a symmetric
+	// NAT) arrive at them and are answered from them.
+	LocalPorts []uint16
 }
 
 // Manager opens consumer sessions.
@@ -627,7 +639,7 @@ func (m *Manager) gather(ctx context.Context, exclude []string) (*ice.Agent, jso
 // connectICE validates the provider's offer, lets checks out (when set)
 // to its candidates and runs the connectivity checks, for at most the ICE
 // timeout.
-func (m *Manager) connectICE(ctx context.Context, agent *ice.Agent, raw json.RawMessage, checks func(context.Context, []netip.AddrPort) error) (net.Conn, error) {
+func (m *Manager) connectICE(ctx context.Context, agent *ice.Agent, raw json.RawMessage, checks func(context.Context, ICECheck) error) (net.Conn, error) {
 	if len(raw) == 0 {
 		return nil, errors.New("the provider offered no ICE")
 	}
@@ -636,7 +648,7 @@ func (m *Manager) connectICE(ctx context.Context, agent *ice.Agent, raw json.Raw
 		return nil, fmt.Errorf("the provider's offer: %w", err)
 	}
 	if checks != nil {
-		if err := checks(ctx, ice.CandidateAddrs(cands)); err != nil {
+		if err := checks(ctx, ICECheck{Candidates: ice.CandidateAddrs(cands), LocalPorts: agent.LocalPorts()}); err != nil {
 			return nil, fmt.Errorf("let the connectivity checks out: %w", err)
 		}
 	}

@@ -277,15 +277,15 @@ func Connect(ctx context.Context, cfg ClientConfig) (_ *Client, err error) {
 func (c *Client) push(f func(context.Context) error) { c.undo = append(c.undo, f) }
 
 func (c *Client) loadKillSwitch(ctx context.Context, ep netip.AddrPort) error {
-	return c.loadKillSwitchFor(ctx, ep, c.ice, c.cfg.Path, c.cfg.Direct)
+	return c.loadKillSwitchFor(ctx, ep, c.ice, c.cfg.Path, c.cfg.Direct, nil)
 }
 
 // loadKillSwitchFor replaces the kill switch table in one nft transaction:
 // the old ruleset stays in force until the new one is, and stays if the
-// load fails. It admits UDP to ep, or with ice to path instead, and
-// TCP/UDP to direct.
-func (c *Client) loadKillSwitchFor(ctx context.Context, ep netip.AddrPort, ice bool, path, direct []netip.AddrPort) error {
-	ks, err := killSwitchRuleset{Table: c.cfg.KillSwitchTable, Iface: c.cfg.Interface, Endpoint: ep, ICE: ice, Path: path, Direct: direct}.render()
+// load fails. It admits UDP to ep, or with ice to path instead, TCP/UDP
+// to direct, and UDP from and to the local checkPorts.
+func (c *Client) loadKillSwitchFor(ctx context.Context, ep netip.AddrPort, ice bool, path, direct []netip.AddrPort, checkPorts []uint16) error {
+	ks, err := killSwitchRuleset{Table: c.cfg.KillSwitchTable, Iface: c.cfg.Interface, Endpoint: ep, ICE: ice, Path: path, Direct: direct, CheckPorts: checkPorts}.render()
 	if err != nil {
 		return err
 	}
@@ -526,13 +526,44 @@ func (c *Client) SetDirect(ctx context.Context, direct []netip.AddrPort) error {
 	}
 	direct = append([]netip.AddrPort(nil), direct...)
 	if !c.cfg.NoKillSwitch {
-		if err := c.loadKillSwitchFor(ctx, c.ep, c.ice, c.cfg.Path, direct); err != nil {
+		if err := c.loadKillSwitchFor(ctx, c.ep, c.ice, c.cfg.Path, direct, nil); err != nil {
 			return fmt.Errorf("set direct: %w", err)
 		}
 	}
 	c.cfg.Direct = direct
 	if err := c.setThrows(ctx, c.fams, outside(direct, c.cfg.Path)); err != nil {
 		return fmt.Errorf("set direct: route outside the tunnel: %w", err)
+	}
+	return nil
+}
+
+// AdmitChecks lets the ICE connectivity checks of the next session out
+// while this tunnel is up (a reconnect): the kill switch admits TCP/UDP to
+// the direct destinations plus the peer's candidates, and UDP from and to
+// the agent's local ports (ice.Agent.LocalPorts: a peer-reflexive peer
+// is answered), in one transaction; the candidates' addresses leave the
+// tunnel's routing table. The next SetDirect, Reconfigure or SetPeer
+// takes all of it back.
+func (c *Client) AdmitChecks(ctx context.Context, candidates []netip.AddrPort, localPorts []uint16) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closed {
+		return fmt.Errorf("admit ICE checks: %w", tunnel.ErrClosed)
+	}
+	for _, d := range candidates {
+		if !d.IsValid() || d.Port() == 0 {
+			return fmt.Errorf("admit ICE checks: invalid candidate %v", d)
+		}
+	}
+	direct := append(append([]netip.AddrPort(nil), c.cfg.Direct...), candidates...)
+	if !c.cfg.NoKillSwitch {
+		if err := c.loadKillSwitchFor(ctx, c.ep, c.ice, c.cfg.Path, direct, localPorts); err != nil {
+			return fmt.Errorf("admit ICE checks: %w", err)
+		}
+	}
+	c.cfg.Direct = direct
+	if err := c.setThrows(ctx, c.fams, outside(direct, c.cfg.Path)); err != nil {
+		return fmt.Errorf("admit ICE checks: route outside the tunnel: %w", err)
 	}
 	return nil
 }
@@ -566,7 +597,7 @@ func (c *Client) reconfigure(ctx context.Context, s tunnel.SessionConfig, r Rout
 	// destinations, in one transaction: the old one is in force until
 	// the new one is.
 	if !c.cfg.NoKillSwitch {
-		if err := c.loadKillSwitchFor(ctx, s.Endpoint, ice, path, direct); err != nil {
+		if err := c.loadKillSwitchFor(ctx, s.Endpoint, ice, path, direct, nil); err != nil {
 			return err
 		}
 	}

@@ -56,6 +56,9 @@ type HoldConfig struct {
 	FwMark uint32
 	// Direct are the TCP/UDP destinations admitted outside a tunnel.
 	Direct []netip.AddrPort
+	// CheckPorts are local UDP ports admitted to and from any address
+	// while a session's ICE checks run (see Client.AdmitChecks).
+	CheckPorts []uint16
 }
 
 func (h *HoldConfig) defaults() error {
@@ -87,7 +90,7 @@ func HoldKillSwitch(ctx context.Context, h HoldConfig) error {
 	if err := checkTools("nft"); err != nil {
 		return err
 	}
-	ks, err := killSwitchRuleset{Table: h.Table, Iface: h.Interface, Hold: true, Direct: h.Direct}.render()
+	ks, err := killSwitchRuleset{Table: h.Table, Iface: h.Interface, Hold: true, Direct: h.Direct, CheckPorts: h.CheckPorts}.render()
 	if err != nil {
 		return err
 	}

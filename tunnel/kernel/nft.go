@@ -292,6 +292,22 @@ type killSwitchRuleset struct {
 	// destination, carries it).
 	ICE  bool
 	Path []netip.AddrPort
+	// CheckPorts are local UDP ports whose datagrams are admitted out to
+	// any address, and in from any, while ICE connectivity checks run
+	// (ice.Agent.LocalPorts; at most MaxCheckPorts).
+	CheckPorts []uint16
+}
+
+// MaxCheckPorts bounds killSwitchRuleset.CheckPorts.
+const MaxCheckPorts = 32
+
+// portSet renders ports as an nftables anonymous set.
+func portSet(ports []uint16) string {
+	s := make([]string, len(ports))
+	for i, p := range ports {
+		s[i] = strconv.Itoa(int(p))
+	}
+	return "{ " + strings.Join(s, ", ") + " }"
 }
 
 func (k killSwitchRuleset) render() (string, error) {
@@ -303,6 +319,14 @@ func (k killSwitchRuleset) render() (string, error) {
 	}
 	if !k.Hold && !k.ICE && (!k.Endpoint.IsValid() || k.Endpoint.Port() == 0) {
 		return "", fmt.Errorf("kill switch: invalid endpoint %v", k.Endpoint)
+	}
+	if len(k.CheckPorts) > MaxCheckPorts {
+		return "", fmt.Errorf("kill switch: %d ICE check ports (at most %d)", len(k.CheckPorts), MaxCheckPorts)
+	}
+	for _, p := range k.CheckPorts {
+		if p == 0 {
+			return "", fmt.Errorf("kill switch: ICE check port 0")
+		}
 	}
 	var udp []netip.AddrPort // WireGuard's datagrams to the provider
 	switch {
@@ -341,6 +365,9 @@ func (k killSwitchRuleset) render() (string, error) {
 		}
 		w("\t\t%s daddr %s meta l4proto { tcp, udp } th dport %d accept", dfam, d.Addr().Unmap(), d.Port())
 	}
+	if len(k.CheckPorts) > 0 {
+		w("\t\tudp sport %s accept comment %s", portSet(k.CheckPorts), q("ice-checks"))
+	}
 	w("\t\tudp sport 68 udp dport 67 accept")
 	w("\t\tudp sport 546 udp dport 547 accept")
 	w("\t\ticmpv6 type { nd-router-solicit, nd-neighbor-solicit, nd-neighbor-advert } accept")
@@ -355,6 +382,9 @@ func (k killSwitchRuleset) render() (string, error) {
 	w("\t\tiifname \"lo\" accept")
 	w("\t\tiifname %s accept", q(k.Iface))
 	w("\t\tct state established,related accept")
+	if len(k.CheckPorts) > 0 {
+		w("\t\tudp dport %s accept comment %s", portSet(k.CheckPorts), q("ice-checks"))
+	}
 	w("\t\tudp sport 67 udp dport 68 accept")
 	w("\t\tudp sport 547 udp dport 546 accept")
 	w("\t\ticmpv6 type { nd-router-advert, nd-neighbor-solicit, nd-neighbor-advert, nd-redirect } accept")
