@@ -515,7 +515,7 @@ func (m *Manager) open(ctx context.Context, s stream, p market.Proposal, o Optio
 	var us ProxyTunnel
 	switch {
 	case o.Tunnel != nil:
-		tun, err = o.Tunnel(ctx, sess, TunnelRoute{Control: controlAddrs(s), Conn: iceConn, Path: sendsTo, Kind: path})
+		tun, err = o.Tunnel(ctx, sess, TunnelRoute{Control: controlAddrs(s), Conn: iceConn, Path: sendsTo})
 		if iceConn != nil {
 			agent = nil // the opener owns the connection and so the agent
 		}

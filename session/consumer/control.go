@@ -36,8 +36,6 @@ type TunnelRoute struct {
 	// relays it): what a kill switch admits for the datagrams, instead of
 	// the endpoint.
 	Path []netip.AddrPort
-	// Kind is the path's kind (PathStatic, ice.PathDirect, ice.PathRelay).
-	Kind string
 }
 
 // ProxyTunnel is a client tunnel that also serves the local SOCKS5/HTTP

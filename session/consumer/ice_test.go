@@ -3,6 +3,7 @@ package consumer
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"log/slog"
 	"math/big"
 	"net"
@@ -33,7 +34,8 @@ func (p protoPipe) Protocol() protocol.ID { return p.proto }
 // iceProvider answers one session request on conn with a real userspace
 // exit: it admits the consumer and answers with the exit's endpoint and,
 // per mode, no offer, an offer nobody answers, or a real ICE agent whose
-// connection it attaches to the admitted peer.
+// connection it attaches to the admitted peer ("ice"; "ice-unanswered":
+// the consumer is expected not to run the checks).
 func iceProvider(t *testing.T, conn net.Conn, exit *userspace.Exit, lease tunnel.Lease, mode string, seen chan<- *sessionproto.SessionRequest) {
 	defer conn.Close()
 	ctx := context.Background()
@@ -65,7 +67,7 @@ func iceProvider(t *testing.T, conn net.Conn, exit *userspace.Exit, lease tunnel
 	case "dead offer":
 		// A candidate on a loopback port nobody listens on.
 		resp.ICE = json.RawMessage(`{"ufrag":"abcdEFGH","pwd":"0123456789abcdefghijklmn","candidates":["1 1 udp 2130706431 127.0.0.1 9 typ host"]}`)
-	case "ice":
+	case "ice", "ice-unanswered":
 		agent, err = ice.NewAgent(testICE(), false)
 		if err != nil {
 			t.Error(err)
@@ -90,7 +92,9 @@ func iceProvider(t *testing.T, conn net.Conn, exit *userspace.Exit, lease tunnel
 		}
 		c, err := agent.Connect(ctx, remote)
 		if err != nil {
-			t.Error(err)
+			if mode != "ice-unanswered" {
+				t.Error(err)
+			}
 			return
 		}
 		if err := exit.AttachConn(tunnel.PublicKey(req.WGPublicKey), c); err != nil {
@@ -197,6 +201,113 @@ func TestICEAndFallback(t *testing.T) {
 			}
 			// The tunnel is up either way: a handshake over the path (the
 			// responder counts it at the initiator's first packet after).
+			if err := tunnel.WaitHandshake(context.Background(), exit, tunnel.PublicKey(req.WGPublicKey), 5*time.Second); err != nil {
+				t.Errorf("provider: %v", err)
+			}
+			if err := c.Disconnect(context.Background()); err != nil {
+				t.Error(err)
+			}
+			<-done
+			_ = exit.RemovePeer(tunnel.PublicKey(req.WGPublicKey))
+		})
+	}
+}
+
+// TestICEForATunnel: a connection with its own tunnel (Options.Tunnel,
+// the kernel tunnel in production) runs ICE only with Options.ICEChecks;
+// the hook sees the provider's candidates and the agent's local ports
+// before the checks, and the opener gets the ICE connection and the UDP
+// destination of the selected pair. A failing hook, or no hook, leaves
+// the tunnel on the provider's endpoint.
+func TestICEForATunnel(t *testing.T) {
+	k, err := crypto.GenerateKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	pool, err := tunnel.NewAddressPool(tunnel.DefaultPoolV4, tunnel.DefaultPoolV6)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ek, _ := tunnel.GenerateKey()
+	v4, v6 := pool.Ranges()
+	exit, err := userspace.NewExit(userspace.ExitConfig{
+		PrivateKey: ek, ListenAddr: netip.MustParseAddr("127.0.0.1"), Gateway: pool.Gateway(), TunnelRanges: []netip.Prefix{v4, v6},
+		DNSUpstream: netip.MustParseAddrPort("127.0.0.1:9"), Log: slog.New(slog.DiscardHandler),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer exit.Close()
+	cfg := testICE()
+	m, err := New(Config{Signer: identity.NewKeySigner(k), ChainID: big.NewInt(1337), Hermes: common.HexToAddress("0x4e"),
+		Host: fakeHost{}, Channel: ledger{}, ICE: &cfg, Log: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name, mode string
+		hook       bool
+		hookErr    error
+		path       string
+	}{
+		{"with the hook", "ice", true, nil, ice.PathDirect},
+		{"without the hook", "none", false, nil, PathStatic},
+		{"the hook fails", "ice-unanswered", true, errors.New("no kill switch"), PathStatic},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			lease, err := pool.Allocate()
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer pool.Release(lease)
+			var checks []ICECheck
+			var route TunnelRoute
+			o := Options{
+				Tunnel: func(ctx context.Context, s tunnel.SessionConfig, r TunnelRoute) (tunnel.Client, error) {
+					route = r
+					return userspace.Connect(ctx, userspace.ClientConfig{Session: s, HandshakeTimeout: 5 * time.Second, Conn: r.Conn, Log: slog.New(slog.DiscardHandler)})
+				},
+				PayLoop: func(ctx context.Context, _ *sessionproto.Reader, _ *sessionproto.Writer) error {
+					<-ctx.Done()
+					return nil
+				},
+			}
+			if tc.hook {
+				o.ICEChecks = func(_ context.Context, c ICECheck) error { checks = append(checks, c); return tc.hookErr }
+			}
+			a, b := net.Pipe()
+			seen := make(chan *sessionproto.SessionRequest, 1)
+			done := make(chan struct{})
+			go func() { defer close(done); iceProvider(t, b, exit, lease, tc.mode, seen) }()
+			c, err := m.open(context.Background(), protoPipe{a, sessionproto.ProtocolICE}, proposal("DE", 20), o, time.Now())
+			if err != nil {
+				a.Close()
+				<-done
+				t.Fatal(err)
+			}
+			req := <-seen
+			if (len(req.ICE) > 0) != tc.hook {
+				t.Errorf("request carries an offer: %v, want %v", len(req.ICE) > 0, tc.hook)
+			}
+			if c.Path() != tc.path {
+				t.Errorf("path %q, want %q", c.Path(), tc.path)
+			}
+			if tc.hook {
+				if len(checks) != 1 || len(checks[0].Candidates) == 0 || len(checks[0].LocalPorts) == 0 {
+					t.Errorf("hook calls %+v: want one with the provider's candidates and our ports", checks)
+				}
+				for _, cand := range checks[0].Candidates {
+					if !cand.Addr().IsLoopback() || cand == exit.Endpoint() {
+						t.Errorf("candidate %v: not one of the provider's ICE candidates", cand)
+					}
+				}
+			}
+			switch {
+			case tc.path == ice.PathDirect && (route.Conn == nil || len(route.Path) != 1 || route.Path[0] == exit.Endpoint()):
+				t.Errorf("route %+v: want the ICE connection and its pair's remote address", route)
+			case tc.path == PathStatic && (route.Conn != nil || len(route.Path) != 0):
+				t.Errorf("route %+v: want the static endpoint", route)
+			}
 			if err := tunnel.WaitHandshake(context.Background(), exit, tunnel.PublicKey(req.WGPublicKey), 5*time.Second); err != nil {
 				t.Errorf("provider: %v", err)
 			}
