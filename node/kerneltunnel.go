@@ -198,14 +198,14 @@ func (k *ReconnectingKernel) Connected() bool {
 
 // Exemptions returns what the kill switch admits outside the tunnel (see
 // kernel.Client.Exemptions); ok is false before the first session.
-func (k *ReconnectingKernel) Exemptions() (udp []netip.AddrPort, ice bool, direct []netip.AddrPort, ok bool) {
+func (k *ReconnectingKernel) Exemptions() (udp, direct []netip.AddrPort, ok bool) {
 	k.mu.Lock()
 	defer k.mu.Unlock()
 	if k.c == nil {
-		return nil, false, nil, false
+		return nil, nil, false
 	}
-	udp, ice, direct = k.c.Exemptions()
-	return udp, ice, direct, true
+	udp, direct = k.c.Exemptions()
+	return udp, direct, true
 }
 
 // Close takes the tunnel down: routes, DNS and, last, the kill switch.

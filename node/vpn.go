@@ -314,7 +314,7 @@ func (v *vpnConn) status(ctx context.Context, st *tequilapi.ConnectionStatus) {
 		ks.Active = err == nil && up
 	}
 	var direct []netip.AddrPort
-	if udp, _, d, ok := v.rk.Exemptions(); ok {
+	if udp, d, ok := v.rk.Exemptions(); ok {
 		if len(udp) > 0 {
 			st.Endpoint = udp[0].String()
 		}

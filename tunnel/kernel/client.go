@@ -705,8 +705,8 @@ func (c *Client) reconfigure(ctx context.Context, s tunnel.SessionConfig, r Rout
 // Exemptions returns what the kill switch admits outside the tunnel: the
 // UDP destinations of the provider's datagrams (its WireGuard endpoint,
 // or over ICE the selected path's, ClientConfig.Path) and the direct
-// destinations (TCP/UDP). ice tells which of the two udp is.
-func (c *Client) Exemptions() (udp []netip.AddrPort, ice bool, direct []netip.AddrPort) {
+// destinations (TCP/UDP).
+func (c *Client) Exemptions() (udp, direct []netip.AddrPort) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.ice {
@@ -714,7 +714,7 @@ func (c *Client) Exemptions() (udp []netip.AddrPort, ice bool, direct []netip.Ad
 	} else {
 		udp = []netip.AddrPort{c.ep}
 	}
-	return udp, c.ice, append([]netip.AddrPort(nil), c.cfg.Direct...)
+	return udp, append([]netip.AddrPort(nil), c.cfg.Direct...)
 }
 
 // PeerStats implements tunnel.Counter for the device's single peer.
