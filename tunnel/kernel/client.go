@@ -326,7 +326,13 @@ func (c *Client) addRoutes(ctx context.Context, ifc string, allowed []netip.Pref
 					return err
 				}
 			}
-			if err := c.setThrows(ctx, map[string]bool{fam: true}, outside(c.cfg.Direct, c.cfg.Path)); err != nil {
+			// The families routed so far and this one: setThrows removes
+			// the throw routes of families not named.
+			fams := map[string]bool{fam: true}
+			for f := range c.fams {
+				fams[f] = true
+			}
+			if err := c.setThrows(ctx, fams, outside(c.cfg.Direct, c.cfg.Path)); err != nil {
 				return err
 			}
 			if err := ip(ctx, fam, "rule", "add", "table", "main", "suppress_prefixlength", "0", "pref", strconv.Itoa(rulePref)); err != nil {

@@ -69,6 +69,10 @@ type reconfigureSpec struct {
 type clientSpec struct {
 	WGQuick    string
 	ResolvConf string
+	// Conn, when set, carries the tunnel over a UDP socket connected to
+	// it (the test's stand-in for an ICE connection; ClientConfig.Conn,
+	// with Conn as ClientConfig.Path).
+	Conn netip.AddrPort
 }
 
 func helperLog() *slog.Logger {
@@ -219,7 +223,16 @@ func helperClient() int {
 		fmt.Println("ERR", err)
 		return 1
 	}
-	c, err := Connect(context.Background(), ClientConfig{Session: sess, ResolvConf: spec.ResolvConf, Log: helperLog()})
+	cfg := ClientConfig{Session: sess, ResolvConf: spec.ResolvConf, Log: helperLog()}
+	if spec.Conn.IsValid() {
+		uc, err := net.DialUDP("udp", nil, net.UDPAddrFromAddrPort(spec.Conn))
+		if err != nil {
+			fmt.Println("ERR", err)
+			return 1
+		}
+		cfg.Conn, cfg.Path = uc, []netip.AddrPort{spec.Conn}
+	}
+	c, err := Connect(context.Background(), cfg)
 	if err != nil {
 		fmt.Println("ERR", err)
 		return 1
