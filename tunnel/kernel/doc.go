@@ -30,10 +30,15 @@
 // resolv.conf at the tunnel's DNS, and installs a kill switch: an nftables
 // table ("inet openmyst_killswitch") that rejects every outgoing packet that
 // does not leave through the tunnel interface, except WireGuard's own UDP to
-// the provider endpoint, the ClientConfig.Direct destinations (the session's
-// control connection to the provider, also thrown out of the tunnel's
-// routing table) and link-local housekeeping (DHCP, IPv6 neighbour
-// discovery). The kill switch is installed before anything else and removed
+// the provider endpoint (or, when the provider peer is carried over an ICE
+// connection, ClientConfig.Conn, UDP to the selected path's
+// ClientConfig.Path instead), the ClientConfig.Direct destinations (the
+// session's control connection to the provider; like the path, thrown out
+// of the tunnel's routing table) and link-local housekeeping (DHCP, IPv6
+// neighbour discovery), and drops every incoming packet but the tunnel's,
+// replies (conntrack established/related) and that housekeeping.
+// Client.AdmitChecks opens it, for one session's ICE connectivity checks,
+// to the peer's candidates and the agent's local ports. The kill switch is installed before anything else and removed
 // last, so nothing leaks while connecting, while the provider is gone, or
 // while the peer is being replaced (Client.SetPeer). Client.Reconfigure
 // moves a connected client to a whole new session in place (our key, the
