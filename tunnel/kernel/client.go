@@ -520,25 +520,8 @@ func (c *Client) Reconfigure(ctx context.Context, s tunnel.SessionConfig, r Rout
 // A consumer uses it to reach a new provider's control address (and its
 // bootstrap peers) while the tunnel is down and the kill switch is up.
 func (c *Client) SetDirect(ctx context.Context, direct []netip.AddrPort) error {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.closed {
-		return fmt.Errorf("set direct: %w", tunnel.ErrClosed)
-	}
-	for _, d := range direct {
-		if !d.IsValid() || d.Port() == 0 {
-			return fmt.Errorf("set direct: invalid destination %v", d)
-		}
-	}
-	direct = append([]netip.AddrPort(nil), direct...)
-	if !c.cfg.NoKillSwitch {
-		if err := c.loadKillSwitchFor(ctx, c.ep, c.ice, c.cfg.Path, direct, nil); err != nil {
-			return fmt.Errorf("set direct: %w", err)
-		}
-	}
-	c.cfg.Direct = direct
-	if err := c.setThrows(ctx, c.fams, outside(direct, c.cfg.Path)); err != nil {
-		return fmt.Errorf("set direct: route outside the tunnel: %w", err)
+	if err := c.setExempt(ctx, true, direct, nil); err != nil {
+		return fmt.Errorf("set direct: %w", err)
 	}
 	return nil
 }
@@ -551,25 +534,39 @@ func (c *Client) SetDirect(ctx context.Context, direct []netip.AddrPort) error {
 // tunnel's routing table. The next SetDirect, Reconfigure or SetPeer
 // takes all of it back.
 func (c *Client) AdmitChecks(ctx context.Context, candidates []netip.AddrPort, localPorts []uint16) error {
+	if err := c.setExempt(ctx, false, candidates, localPorts); err != nil {
+		return fmt.Errorf("admit ICE checks: %w", err)
+	}
+	return nil
+}
+
+// setExempt replaces the direct destinations with dests (replace) or adds
+// dests to them, and sets the ICE check ports: one kill switch
+// transaction, then the throw routes.
+func (c *Client) setExempt(ctx context.Context, replace bool, dests []netip.AddrPort, checkPorts []uint16) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.closed {
-		return fmt.Errorf("admit ICE checks: %w", tunnel.ErrClosed)
+		return tunnel.ErrClosed
 	}
-	for _, d := range candidates {
+	var direct []netip.AddrPort
+	if !replace {
+		direct = append(direct, c.cfg.Direct...)
+	}
+	direct = append(direct, dests...)
+	for _, d := range direct {
 		if !d.IsValid() || d.Port() == 0 {
-			return fmt.Errorf("admit ICE checks: invalid candidate %v", d)
+			return fmt.Errorf("invalid destination %v", d)
 		}
 	}
-	direct := append(append([]netip.AddrPort(nil), c.cfg.Direct...), candidates...)
 	if !c.cfg.NoKillSwitch {
-		if err := c.loadKillSwitchFor(ctx, c.ep, c.ice, c.cfg.Path, direct, localPorts); err != nil {
-			return fmt.Errorf("admit ICE checks: %w", err)
+		if err := c.loadKillSwitchFor(ctx, c.ep, c.ice, c.cfg.Path, direct, checkPorts); err != nil {
+			return err
 		}
 	}
 	c.cfg.Direct = direct
 	if err := c.setThrows(ctx, c.fams, outside(direct, c.cfg.Path)); err != nil {
-		return fmt.Errorf("admit ICE checks: route outside the tunnel: %w", err)
+		return fmt.Errorf("route outside the tunnel: %w", err)
 	}
 	return nil
 }
