@@ -2,6 +2,7 @@ package consumer
 
 import (
 	"context"
+	"crypto/ecdsa"
 	"encoding/json"
 	"errors"
 	"log/slog"
@@ -116,16 +117,10 @@ func userspaceProxy(ctx context.Context, s tunnel.SessionConfig, o ProxyOptions)
 	})
 }
 
-func testICE() ice.Config {
-	return ice.Config{Policy: ice.CandidatePolicy{AllowPrivate: true}, Loopback: true, Timeout: time.Second, Logger: slog.New(slog.DiscardHandler)}
-}
-
-// TestICEAndFallback: a consumer with ICE runs the tunnel over the ICE
-// pair when the provider answers with an offer, and falls back to the
-// provider's UDP endpoint when the provider speaks protocol 1.0 (then the
-// request carries no offer), answers without an offer, or offers
-// candidates that never answer (within the ICE timeout).
-func TestICEAndFallback(t *testing.T) {
+// iceTestExit returns a consumer key, an address pool and a userspace
+// exit on loopback, closed when the test ends.
+func iceTestExit(t *testing.T) (*ecdsa.PrivateKey, *tunnel.AddressPool, *userspace.Exit) {
+	t.Helper()
 	k, err := crypto.GenerateKey()
 	if err != nil {
 		t.Fatal(err)
@@ -143,7 +138,21 @@ func TestICEAndFallback(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer exit.Close()
+	t.Cleanup(func() { _ = exit.Close() })
+	return k, pool, exit
+}
+
+func testICE() ice.Config {
+	return ice.Config{Policy: ice.CandidatePolicy{AllowPrivate: true}, Loopback: true, Timeout: time.Second, Logger: slog.New(slog.DiscardHandler)}
+}
+
+// TestICEAndFallback: a consumer with ICE runs the tunnel over the ICE
+// pair when the provider answers with an offer, and falls back to the
+// provider's UDP endpoint when the provider speaks protocol 1.0 (then the
+// request carries no offer), answers without an offer, or offers
+// candidates that never answer (within the ICE timeout).
+func TestICEAndFallback(t *testing.T) {
+	k, pool, exit := iceTestExit(t)
 	cfg := testICE()
 	m, err := New(Config{Signer: identity.NewKeySigner(k), ChainID: big.NewInt(1337), Hermes: common.HexToAddress("0x4e"),
 		Host: fakeHost{}, Channel: ledger{}, ICE: &cfg, Proxy: userspaceProxy, Log: slog.New(slog.DiscardHandler)})
@@ -220,24 +229,7 @@ func TestICEAndFallback(t *testing.T) {
 // destination of the selected pair. A failing hook, or no hook, leaves
 // the tunnel on the provider's endpoint.
 func TestICEForATunnel(t *testing.T) {
-	k, err := crypto.GenerateKey()
-	if err != nil {
-		t.Fatal(err)
-	}
-	pool, err := tunnel.NewAddressPool(tunnel.DefaultPoolV4, tunnel.DefaultPoolV6)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ek, _ := tunnel.GenerateKey()
-	v4, v6 := pool.Ranges()
-	exit, err := userspace.NewExit(userspace.ExitConfig{
-		PrivateKey: ek, ListenAddr: netip.MustParseAddr("127.0.0.1"), Gateway: pool.Gateway(), TunnelRanges: []netip.Prefix{v4, v6},
-		DNSUpstream: netip.MustParseAddrPort("127.0.0.1:9"), Log: slog.New(slog.DiscardHandler),
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer exit.Close()
+	k, pool, exit := iceTestExit(t)
 	cfg := testICE()
 	m, err := New(Config{Signer: identity.NewKeySigner(k), ChainID: big.NewInt(1337), Hermes: common.HexToAddress("0x4e"),
 		Host: fakeHost{}, Channel: ledger{}, ICE: &cfg, Log: slog.New(slog.DiscardHandler)})
