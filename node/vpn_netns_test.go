@@ -345,6 +345,7 @@ func (l *vpnLab) connect(ctx context.Context, t *testing.T, ks string) (tequilap
 		err error
 	}
 	connected := make(chan result, 1)
+	put := time.Now()
 	go func() {
 		var st tequilapi.ConnectionStatus
 		err := l.api.Do(ctx, http.MethodPut, "/connection", tequilapi.ConnectRequest{Mode: tequilapi.ModeTun, KillSwitch: ks, Country: "DE"}, &st)
@@ -358,6 +359,8 @@ func (l *vpnLab) connect(ctx context.Context, t *testing.T, ks string) (tequilap
 		p.stop()
 		t.Fatalf("PUT /connection tun: %v\nhub:\n%s\ndaemon:\n%s", r.err, l.hubProc.Output(), l.daemon.Output())
 	}
+	// docs/benchmarks.md records these per path.
+	t.Logf("PUT /connection (tun) answered in %s, path %s", time.Since(put).Round(time.Millisecond), r.st.Path)
 	return r.st, base, p
 }
 
