@@ -133,7 +133,7 @@ func (a *ConnectionAPI) connect(ctx context.Context, req tequilapi.ConnectReques
 		m.socks = a.DefaultSOCKS
 	}
 	if tun {
-		if m.vpn, err = a.startVPN(ctx, req, nil); err != nil {
+		if m.vpn, err = a.startVPN(ctx, req, nil, nil); err != nil {
 			return tequilapi.ConnectionStatus{}, err
 		}
 		defer func() {
@@ -160,16 +160,22 @@ func (a *ConnectionAPI) connect(ctx context.Context, req tequilapi.ConnectReques
 
 // startVPN prepares tun mode: control destinations, the persisted state
 // and the held kill switch (nothing leaves outside the tunnel from here
-// on, except to the control destinations). control, when set, replaces
-// VPN.Control (a resume after a restart).
-func (a *ConnectionAPI) startVPN(ctx context.Context, req tequilapi.ConnectRequest, control []netip.AddrPort) (*vpnConn, error) {
+// on, except to the control destinations). control and iceServers, when
+// set, replace VPN.Control and VPN.ICEServers (a resume after a restart).
+func (a *ConnectionAPI) startVPN(ctx context.Context, req tequilapi.ConnectRequest, control, iceServers []netip.AddrPort) (*vpnConn, error) {
 	if control == nil && a.VPN.Control != nil {
 		var err error
 		if control, err = a.VPN.Control(ctx); err != nil {
 			return nil, fmt.Errorf("control destinations: %w", err)
 		}
 	}
-	v, err := newVPNConn(a.VPN, req, control)
+	if iceServers == nil && a.VPN.ICEServers != nil {
+		var err error
+		if iceServers, err = a.VPN.ICEServers(ctx); err != nil {
+			return nil, fmt.Errorf("STUN/TURN servers: %w", err)
+		}
+	}
+	v, err := newVPNConn(a.VPN, req, control, iceServers)
 	if err != nil {
 		return nil, err
 	}
@@ -221,7 +227,7 @@ func (a *ConnectionAPI) dial(ctx context.Context, c *Consumer, m *managed, avoid
 		if err := m.vpn.prepare(ctx, p, peerConnAddrs(c, p)); err != nil {
 			return nil, p.ProviderID, err
 		}
-		o = consumer.Options{Tunnel: m.vpn.opener(), ICEChecks: m.vpn.admitChecks, ICEExclude: m.vpn.rk.ICEExclude()}
+		o = consumer.Options{Tunnel: m.vpn.opener(), ICEGather: m.vpn.admitGather, ICEChecks: m.vpn.admitChecks, ICEExclude: m.vpn.rk.ICEExclude()}
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, tunDialTimeout)
 		defer cancel()
@@ -449,7 +455,7 @@ func (a *ConnectionAPI) Recover(ctx context.Context) error {
 		log.Info("consumer: removed the tunnel, kill switch and DNS change a previous run left behind")
 		return nil
 	}
-	v, err := newVPNConn(a.VPN, st.Request, st.Control)
+	v, err := newVPNConn(a.VPN, st.Request, st.Control, st.ICEServers)
 	if err != nil {
 		return err
 	}

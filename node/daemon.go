@@ -445,6 +445,9 @@ func startConnection(ctx context.Context, n *DaemonNode) (func(context.Context) 
 	if vpn.Control == nil {
 		vpn.Control = n.controlAddrs
 	}
+	if vpn.ICEServers == nil {
+		vpn.ICEServers = n.iceServerAddrs
+	}
 	api := &ConnectionAPI{Consumer: get, DefaultSOCKS: n.Config.Consumer.SOCKS, VPN: vpn, Log: n.Log}
 	if err := api.Recover(ctx); err != nil {
 		return nil, err
@@ -471,8 +474,8 @@ func startConnection(ctx context.Context, n *DaemonNode) (func(context.Context) 
 }
 
 // controlAddrs are the destinations a tun connection's kill switch admits
-// outside the tunnel besides the provider: the bootstrap/relay peers, the
-// chain RPC and the STUN/TURN servers (resolved now).
+// outside the tunnel besides the provider: the bootstrap/relay peers and
+// the chain RPC (resolved now).
 func (n *DaemonNode) controlAddrs(ctx context.Context) ([]netip.AddrPort, error) {
 	var ms []string
 	for _, ai := range n.Config.P2P.Bootstrap {
@@ -485,19 +488,22 @@ func (n *DaemonNode) controlAddrs(ctx context.Context) ([]netip.AddrPort, error)
 	if err != nil {
 		return nil, err
 	}
-	out = append(out, rpc...)
+	return append(out, rpc...), nil
+}
+
+// iceServerAddrs are the STUN/TURN servers a tun connection's kill switch
+// admits while a session negotiates its path, and for a path through our
+// TURN allocation (resolved now).
+func (n *DaemonNode) iceServerAddrs(ctx context.Context) ([]netip.AddrPort, error) {
 	iceCfg, err := n.Config.ICE.Config()
-	if err != nil {
+	if err != nil || iceCfg == nil {
 		return nil, err
 	}
-	if iceCfg != nil {
-		srv, err := ice.ServerAddrs(ctx, iceCfg.Servers)
-		if err != nil {
-			return nil, fmt.Errorf("--ice.server: %w", err)
-		}
-		out = append(out, srv...)
+	srv, err := ice.ServerAddrs(ctx, iceCfg.Servers)
+	if err != nil {
+		return nil, fmt.Errorf("--ice.server: %w", err)
 	}
-	return consumer.JoinAddrs(out), nil
+	return consumer.JoinAddrs(srv), nil
 }
 
 // checkChainID refuses a chain whose id is not the one the p2p node

@@ -57,14 +57,15 @@ func RunTun(ctx context.Context, cfg TunConfig) (rerr error) {
 	}
 	k := cfg.Kernel
 	control := append([]netip.AddrPort(nil), k.Control...)
+	var iceServers []netip.AddrPort
 	if ic := cfg.Consumer.cfg.ICE; ic != nil {
-		// The STUN/TURN servers: each session gathers its candidates
-		// while the kill switch is up.
+		// The STUN/TURN servers: admitted while a session negotiates
+		// its path.
 		srv, err := ice.ServerAddrs(ctx, ic.Servers)
 		if err != nil {
 			return fmt.Errorf("--ice.server: %w", err)
 		}
-		control = consumer.JoinAddrs(control, srv)
+		iceServers = consumer.JoinAddrs(srv)
 	}
 	api := &ConnectionAPI{
 		Consumer: func(context.Context) (*Consumer, error) { return cfg.Consumer, nil },
@@ -72,6 +73,7 @@ func RunTun(ctx context.Context, cfg TunConfig) (rerr error) {
 			Interface: k.Interface, KillSwitchTable: k.KillSwitchTable, FwMark: k.FwMark, ResolvConf: k.ResolvConf,
 			HandshakeTimeout: k.HandshakeTimeout,
 			Control:          func(context.Context) ([]netip.AddrPort, error) { return control, nil },
+			ICEServers:       func(context.Context) ([]netip.AddrPort, error) { return iceServers, nil },
 		},
 		Reconnect: cfg.Tries, Wait: cfg.Wait, Progress: say, Log: log,
 	}

@@ -45,6 +45,11 @@ type VPNConfig struct {
 	// tunnel: bootstrap/relay peers and the chain RPC, resolved before
 	// the kill switch is up.
 	Control func(ctx context.Context) ([]netip.AddrPort, error)
+	// ICEServers returns the consumer's STUN/TURN servers, resolved
+	// before the kill switch is up: admitted while a session gathers
+	// candidates and runs its checks, and for as long as a session's
+	// path runs through this host's TURN allocation (nil: none).
+	ICEServers func(ctx context.Context) ([]netip.AddrPort, error)
 	// HandshakeTimeout bounds each WireGuard handshake (0: default).
 	HandshakeTimeout time.Duration
 }
@@ -59,6 +64,8 @@ type vpnState struct {
 	Request tequilapi.ConnectRequest `json:"request"`
 	// Control are the control destinations the kill switch admits.
 	Control []netip.AddrPort `json:"control"`
+	// ICEServers are the STUN/TURN servers (VPNConfig.ICEServers).
+	ICEServers []netip.AddrPort `json:"ice_servers,omitempty"`
 	// ResolvConf is the path rewritten; ResolvSaved whether ResolvOrig
 	// (its content before, absent when ResolvExisted is false) is the
 	// original to restore.
@@ -92,7 +99,7 @@ func readVPNState(path string) (*vpnState, error) {
 	if err := st.Request.Validate(); err != nil {
 		return nil, fmt.Errorf("vpn state %s: %w", path, err)
 	}
-	for _, d := range st.Control {
+	for _, d := range append(append([]netip.AddrPort(nil), st.Control...), st.ICEServers...) {
 		if !d.IsValid() || d.Port() == 0 {
 			return nil, fmt.Errorf("vpn state %s: bad control destination %v", path, d)
 		}
@@ -158,14 +165,15 @@ type vpnConn struct {
 	dns     string // tequilapi.DNS*
 	servers []netip.Addr
 	control []netip.AddrPort
+	ice     []netip.AddrPort // STUN/TURN servers
 	rk      *ReconnectingKernel
 
 	mu   sync.Mutex
 	held []netip.AddrPort // direct destinations of the held kill switch
 }
 
-func newVPNConn(cfg VPNConfig, req tequilapi.ConnectRequest, control []netip.AddrPort) (*vpnConn, error) {
-	v := &vpnConn{cfg: cfg, setting: req.KillSwitch, dns: req.DNS, control: control}
+func newVPNConn(cfg VPNConfig, req tequilapi.ConnectRequest, control, iceServers []netip.AddrPort) (*vpnConn, error) {
+	v := &vpnConn{cfg: cfg, setting: req.KillSwitch, dns: req.DNS, control: control, ice: iceServers}
 	if v.setting == "" {
 		v.setting = tequilapi.KillSwitchConnection
 	}
@@ -193,7 +201,7 @@ func newVPNConn(cfg VPNConfig, req tequilapi.ConnectRequest, control []netip.Add
 // state returns what the StateFile records for req, saving the current
 // resolv.conf when the connection will rewrite it.
 func (v *vpnConn) state(req tequilapi.ConnectRequest) (*vpnState, error) {
-	st := &vpnState{Request: req, Control: v.control}
+	st := &vpnState{Request: req, Control: v.control, ICEServers: v.ice}
 	if v.cfg.ResolvConf != "" && v.dns != tequilapi.DNSSystem {
 		st.ResolvConf, st.ResolvSaved = v.cfg.ResolvConf, true
 		b, err := os.ReadFile(v.cfg.ResolvConf)
@@ -243,6 +251,16 @@ func (v *vpnConn) prepare(ctx context.Context, p market.Proposal, conns []netip.
 	return v.hold(ctx, append(consumer.ProposalControlAddrs(p), conns...))
 }
 
+// admitGather lets a session gather its ICE candidates: the STUN/TURN
+// servers join the exemptions (consumer.Options.ICEGather) until the
+// session's tunnel narrows them to its path.
+func (v *vpnConn) admitGather(ctx context.Context) error {
+	if len(v.ice) == 0 {
+		return nil // host candidates only
+	}
+	return v.admitChecks(ctx, consumer.ICECheck{Candidates: v.ice})
+}
+
 // admitChecks lets a session's ICE connectivity checks out to the
 // provider's candidates, and UDP from and to the agent's local ports
 // (consumer.Options.ICEChecks): through the tunnel's kill switch and
@@ -280,6 +298,11 @@ func (v *vpnConn) opener() consumer.TunnelOpener {
 	return func(ctx context.Context, s tunnel.SessionConfig, r consumer.TunnelRoute) (tunnel.Client, error) {
 		if v.dns == tequilapi.DNSCustom {
 			s.DNS = append([]netip.Addr(nil), v.servers...)
+		}
+		if r.Relayed {
+			// The path runs through our TURN allocation: its server (one
+			// of the STUN/TURN servers) carries the datagrams.
+			r.Control = consumer.JoinAddrs(r.Control, v.ice)
 		}
 		return open(ctx, s, r)
 	}

@@ -24,6 +24,7 @@ func TestVPNStateFile(t *testing.T) {
 		Request: tequilapi.ConnectRequest{Mode: tequilapi.ModeTun, KillSwitch: tequilapi.KillSwitchAlways, Country: "DE",
 			DNS: tequilapi.DNSCustom, DNSServers: []string{"192.0.2.53"}},
 		Control:    []netip.AddrPort{netip.MustParseAddrPort("198.51.100.1:4001")},
+		ICEServers: []netip.AddrPort{netip.MustParseAddrPort("198.51.100.1:3478")},
 		ResolvConf: "/etc/resolv.conf", ResolvSaved: true, ResolvExisted: true, ResolvOrig: []byte("nameserver 192.0.2.1\n"),
 	}
 	if err := writeVPNState(path, want); err != nil {
@@ -42,6 +43,7 @@ func TestVPNStateFile(t *testing.T) {
 		"bad request":  `{"request":{"mode":"tun","kill_switch":"never"}}`,
 		"port 0":       `{"request":{"mode":"tun"},"control":["198.51.100.1:0"]}`,
 		"bad control":  `{"request":{"mode":"tun"},"control":["nowhere"]}`,
+		"ice port 0":   `{"request":{"mode":"tun"},"ice_servers":["198.51.100.1:0"]}`,
 		"oversized":    `{"request":{"mode":"tun"},"resolv_orig":"` + strings.Repeat("A", maxStateFile) + `"}`,
 		"bad resolver": `{"request":{"mode":"tun","dns":"custom","dns_servers":["x"]}}`,
 	} {
@@ -127,7 +129,7 @@ func TestVPNDNSSettings(t *testing.T) {
 		{tequilapi.ConnectRequest{Mode: tequilapi.ModeTun, KillSwitch: tequilapi.KillSwitchOff, DNS: tequilapi.DNSCustom, DNSServers: []string{"192.0.2.77", "2001:db8::53"}},
 			tequilapi.DNSCustom, true, []string{"192.0.2.77", "2001:db8::53"}},
 	} {
-		v, err := newVPNConn(cfg, tc.req, nil)
+		v, err := newVPNConn(cfg, tc.req, nil, nil)
 		if err != nil {
 			t.Fatal(err)
 		}

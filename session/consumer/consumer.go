@@ -137,6 +137,11 @@ type Options struct {
 	// An error leaves the session on the provider's UDP endpoint. Nil: a
 	// Tunnel connection uses the endpoint.
 	ICEChecks func(ctx context.Context, c ICECheck) error
+	// ICEGather, when set with ICEChecks, is called before the session
+	// gathers its candidates (a kill switch admits the STUN/TURN servers
+	// while the session negotiates). An error leaves the session on the
+	// provider's UDP endpoint.
+	ICEGather func(ctx context.Context) error
 	// ICEExclude are interfaces ICE gathers no candidates on (the
 	// Tunnel's own TUN).
 	ICEExclude []string
@@ -442,7 +447,14 @@ func (m *Manager) open(ctx context.Context, s stream, p market.Proposal, o Optio
 		return nil, fmt.Errorf("consumer: build request: %w", err)
 	}
 	var agent *ice.Agent
-	if m.cfg.ICE != nil && (o.Tunnel == nil || o.ICEChecks != nil) && streamProtocol(s) == sessionproto.ProtocolICE {
+	useICE := m.cfg.ICE != nil && (o.Tunnel == nil || o.ICEChecks != nil) && streamProtocol(s) == sessionproto.ProtocolICE
+	if useICE && o.Tunnel != nil && o.ICEGather != nil {
+		if err := o.ICEGather(ctx); err != nil {
+			m.log.Warn("consumer: cannot reach the STUN/TURN servers; using the provider's UDP endpoint", "err", err)
+			useICE = false
+		}
+	}
+	if useICE {
 		agent, req.ICE = m.gather(ctx, o.ICEExclude)
 	}
 	closeAgent := func() {
@@ -491,6 +503,7 @@ func (m *Manager) open(ctx context.Context, s stream, p market.Proposal, o Optio
 	path, peerAddr := PathStatic, ep.Addr()
 	var iceConn net.Conn
 	var sendsTo []netip.AddrPort
+	relayed := false
 	if agent != nil {
 		if iceConn, err = m.connectICE(ctx, agent, resp.ICE, o.ICEChecks); err != nil {
 			m.log.Warn("consumer: no ICE path; using the provider's UDP endpoint", "endpoint", ep, "err", err)
@@ -503,6 +516,8 @@ func (m *Manager) open(ctx context.Context, s stream, p market.Proposal, o Optio
 			}
 			if to, ok := ip.SendsTo(); ok {
 				sendsTo = []netip.AddrPort{to}
+			} else {
+				relayed = true
 			}
 		}
 	}
@@ -515,7 +530,7 @@ func (m *Manager) open(ctx context.Context, s stream, p market.Proposal, o Optio
 	var us ProxyTunnel
 	switch {
 	case o.Tunnel != nil:
-		tun, err = o.Tunnel(ctx, sess, TunnelRoute{Control: controlAddrs(s), Conn: iceConn, Path: sendsTo})
+		tun, err = o.Tunnel(ctx, sess, TunnelRoute{Control: controlAddrs(s), Conn: iceConn, Path: sendsTo, Relayed: relayed})
 		if iceConn != nil {
 			agent = nil // the opener owns the connection and so the agent
 		}

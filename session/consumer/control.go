@@ -36,6 +36,9 @@ type TunnelRoute struct {
 	// relays it): what a kill switch admits for the datagrams, instead of
 	// the endpoint.
 	Path []netip.AddrPort
+	// Relayed: this side's TURN allocation carries Conn's datagrams (they
+	// go to its TURN server, nothing to Path).
+	Relayed bool
 }
 
 // ProxyTunnel is a client tunnel that also serves the local SOCKS5/HTTP

@@ -5,6 +5,7 @@ import (
 	"crypto/ecdsa"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"log/slog"
 	"math/big"
 	"net"
@@ -240,11 +241,13 @@ func TestICEForATunnel(t *testing.T) {
 		name, mode string
 		hook       bool
 		hookErr    error
+		gatherErr  error
 		path       string
 	}{
-		{"with the hook", "ice", true, nil, ice.PathDirect},
-		{"without the hook", "none", false, nil, PathStatic},
-		{"the hook fails", "ice-unanswered", true, errors.New("no kill switch"), PathStatic},
+		{"with the hook", "ice", true, nil, nil, ice.PathDirect},
+		{"without the hook", "none", false, nil, nil, PathStatic},
+		{"the hook fails", "ice-unanswered", true, errors.New("no kill switch"), nil, PathStatic},
+		{"the gather hook fails", "none", true, nil, errors.New("no kill switch"), PathStatic},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			lease, err := pool.Allocate()
@@ -253,6 +256,7 @@ func TestICEForATunnel(t *testing.T) {
 			}
 			defer pool.Release(lease)
 			var checks []ICECheck
+			var calls []string
 			var route TunnelRoute
 			o := Options{
 				Tunnel: func(ctx context.Context, s tunnel.SessionConfig, r TunnelRoute) (tunnel.Client, error) {
@@ -265,7 +269,12 @@ func TestICEForATunnel(t *testing.T) {
 				},
 			}
 			if tc.hook {
-				o.ICEChecks = func(_ context.Context, c ICECheck) error { checks = append(checks, c); return tc.hookErr }
+				o.ICEGather = func(context.Context) error { calls = append(calls, "gather"); return tc.gatherErr }
+				o.ICEChecks = func(_ context.Context, c ICECheck) error {
+					calls = append(calls, "checks")
+					checks = append(checks, c)
+					return tc.hookErr
+				}
 			}
 			a, b := net.Pipe()
 			seen := make(chan *sessionproto.SessionRequest, 1)
@@ -278,13 +287,20 @@ func TestICEForATunnel(t *testing.T) {
 				t.Fatal(err)
 			}
 			req := <-seen
-			if (len(req.ICE) > 0) != tc.hook {
-				t.Errorf("request carries an offer: %v, want %v", len(req.ICE) > 0, tc.hook)
+			if offered := tc.hook && tc.gatherErr == nil; (len(req.ICE) > 0) != offered {
+				t.Errorf("request carries an offer: %v, want %v", len(req.ICE) > 0, offered)
+			}
+			want := map[bool]string{true: "[gather checks]", false: "[]"}[tc.hook]
+			if tc.gatherErr != nil {
+				want = "[gather]"
+			}
+			if fmt.Sprint(calls) != want {
+				t.Errorf("hook calls %v, want %s", calls, want)
 			}
 			if c.Path() != tc.path {
 				t.Errorf("path %q, want %q", c.Path(), tc.path)
 			}
-			if tc.hook {
+			if tc.hook && tc.gatherErr == nil {
 				if len(checks) != 1 || len(checks[0].Candidates) == 0 || len(checks[0].LocalPorts) == 0 {
 					t.Errorf("hook calls %+v: want one with the provider's candidates and our ports", checks)
 				}
