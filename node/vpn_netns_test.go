@@ -631,8 +631,10 @@ func runVPNDaemon(t *testing.T, dir string) {
 // relay only the STUN/TURN server, never the endpoint), fetches through
 // the tunnel, and after the first provider drops reconnects to the
 // second over ICE with the kill switch up (the checks then leave outside
-// the old tunnel). The leak counters stay at zero throughout, and after
-// DELETE /connection the namespace is exactly as before.
+// the old tunnel); "relay" (kill switch always) also survives kill -9 of
+// the daemon and resumes over the relay. The leak counters stay at zero
+// throughout, and after DELETE /connection the namespace is exactly as
+// before.
 func TestDaemonTunICE(t *testing.T) {
 	if os.Getenv(vpnDaemonEnv) != "" || os.Getenv(kernelRoleEnv) != "" {
 		return // a child of another test
@@ -696,7 +698,11 @@ func testDaemonTunICE(t *testing.T, mode string) {
 		}
 	}
 
-	st, base, probes := lab.connect(ctx, t, tequilapi.KillSwitchConnection)
+	ks := tequilapi.KillSwitchConnection
+	if mode == "relay" {
+		ks = tequilapi.KillSwitchAlways // resumed after kill -9 below
+	}
+	st, base, probes := lab.connect(ctx, t, ks)
 	defer probes.stop()
 	checkICE("connected", st)
 	t.Logf("connected over ICE after %s: %+v", time.Since(start).Round(time.Millisecond), st)
@@ -736,6 +742,35 @@ func testDaemonTunICE(t *testing.T, mode string) {
 		t.Fatalf("GET through the tunnel after the reconnect: %v", err)
 	}
 	t.Logf("drop -> reconnected over ICE in %s", time.Since(dropped).Round(time.Millisecond))
+
+	if mode == "relay" {
+		// kill -9 and a restart: the daemon resumes the connection from
+		// vpn.json, whose STUN/TURN servers the held kill switch must
+		// admit (no DNS outside the tunnel, nothing but the relay works).
+		if err := lab.daemon.Kill(); err == nil {
+			t.Fatal("daemon exited cleanly before the kill")
+		}
+		killed := time.Now()
+		lab.daemon = lab.startDaemon()
+		api = vpnClient(ctx, t, lab.cons, lab.dir, lab.daemon)
+		deadline = time.Now().Add(40 * time.Second)
+		for {
+			now = tequilapi.ConnectionStatus{}
+			err := api.Do(ctx, http.MethodGet, "/connection", nil, &now)
+			if err == nil && now.State == "connected" {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("not resumed (%v, %+v)\ndaemon:\n%s", err, now, lab.daemon.Output())
+			}
+			time.Sleep(200 * time.Millisecond)
+		}
+		checkICE("resumed", now)
+		if err := vpnGet(ctx, lab.cons); err != nil {
+			t.Fatalf("GET through the resumed tunnel: %v", err)
+		}
+		t.Logf("kill -9 -> resumed over ICE in %s", time.Since(killed).Round(time.Millisecond))
+	}
 
 	probes.stop()
 	leaks := leakCounters(t, lab.hub)
