@@ -267,7 +267,7 @@ func Connect(ctx context.Context, cfg ClientConfig) (_ *Client, err error) {
 	}
 	if cfg.HandshakeTimeout > 0 {
 		if err = tunnel.WaitHandshake(ctx, c, s.PeerPublicKey, cfg.HandshakeTimeout); err != nil {
-			return nil, fmt.Errorf("connect to %s: %w", s.Endpoint, err)
+			return nil, fmt.Errorf("connect to %s: %w", c.peerDesc(), err)
 		}
 	}
 	c.log.Info("kernel tunnel up", "endpoint", s.Endpoint, "ice", c.ice, "path", cfg.Path, "killswitch", !cfg.NoKillSwitch)
@@ -362,6 +362,14 @@ func (c *Client) addRoutes(ctx context.Context, ifc string, allowed []netip.Pref
 		c.fams[fam] = true
 	}
 	return nil
+}
+
+// peerDesc names where the provider peer is reached, for errors.
+func (c *Client) peerDesc() string {
+	if c.ice {
+		return fmt.Sprintf("%s over its ICE connection (path %v)", c.peer, c.cfg.Path)
+	}
+	return c.ep.String()
 }
 
 // outside returns the destinations routed outside the tunnel: the direct
@@ -699,7 +707,7 @@ func (c *Client) reconfigure(ctx context.Context, s tunnel.SessionConfig, r Rout
 	}
 	if wait && c.cfg.HandshakeTimeout > 0 {
 		if err := tunnel.WaitHandshake(ctx, c, s.PeerPublicKey, c.cfg.HandshakeTimeout); err != nil {
-			return fmt.Errorf("connect to %s: %w", s.Endpoint, err)
+			return fmt.Errorf("connect to %s: %w", c.peerDesc(), err)
 		}
 	}
 	return nil
