@@ -58,6 +58,11 @@ type Config struct {
 	// gathered (an operator's choice of addresses on a multi-homed host;
 	// tests).
 	HostFilter func(netip.Addr) bool
+	// Mux, when set and its public address known, is the node's shared
+	// socket on a forwarded or mapped port: the agent's host candidate is
+	// that port at the public address (Mux.External) instead of the
+	// host's own addresses.
+	Mux *Mux
 	// Timeout bounds the connectivity checks; zero means DefaultTimeout.
 	Timeout time.Duration
 	// GatherTimeout bounds gathering: candidates that are not in by then
@@ -182,7 +187,7 @@ func NewAgent(cfg Config, controlling bool) (*Agent, error) {
 		excl := append([]string(nil), cfg.ExcludeInterfaces...)
 		ifFilter = func(name string) bool { return !slices.Contains(excl, name) }
 	}
-	pa, err := pion.NewAgent(&pion.AgentConfig{
+	ac := &pion.AgentConfig{
 		Urls:                   urls,
 		NetworkTypes:           []pion.NetworkType{pion.NetworkTypeUDP4, pion.NetworkTypeUDP6},
 		CandidateTypes:         types,
@@ -201,7 +206,16 @@ func NewAgent(cfg Config, controlling bool) (*Agent, error) {
 		IPFilter:               hostFilter,
 		InterfaceFilter:        ifFilter,
 		IncludeLoopback:        cfg.Loopback,
-	})
+	}
+	if ext := cfg.Mux.external(); ext.IsValid() && !cfg.Loopback && !cfg.RelayOnly {
+		// The mux's host candidate carries the public address (1:1 NAT
+		// for exactly the mux's local address); the port is the same on
+		// both sides of the router (Mux's contract).
+		ac.UDPMux = cfg.Mux.mux
+		ac.NAT1To1IPs = []string{ext.Addr().String() + "/" + cfg.Mux.local().String()}
+		ac.NAT1To1IPCandidateType = pion.CandidateTypeHost
+	}
+	pa, err := pion.NewAgent(ac)
 	if err != nil {
 		return nil, fmt.Errorf("ice: new agent: %w", err)
 	}

@@ -43,6 +43,9 @@ const (
 	childBulkEnv    = "ICE_LAB_BULK" // bytes the consumer also fetches, timed
 	// childRelayBandwidthEnv sets the relay's per-allocation cap (bytes/s).
 	childRelayBandwidthEnv = "ICE_LAB_RELAY_BANDWIDTH"
+	// childMuxEnv "LOCAL:PORT EXTERNAL" gives the provider a Mux on a
+	// forwarded port announced at EXTERNAL.
+	childMuxEnv = "ICE_LAB_MUX"
 )
 
 // Tunnel addresses and the payload of the lab sessions.
@@ -111,7 +114,16 @@ func runPeer(role string) error {
 	if err := json.Unmarshal([]byte(os.Getenv(childServersEnv)), &servers); err != nil {
 		return fmt.Errorf("servers: %w", err)
 	}
-	agent, err := NewAgent(Config{Servers: servers, RelayOnly: os.Getenv(childRelayOnly) == "1", Timeout: 20 * time.Second}, role == "consumer")
+	cfg := Config{Servers: servers, RelayOnly: os.Getenv(childRelayOnly) == "1", Timeout: 20 * time.Second}
+	if m := strings.Fields(os.Getenv(childMuxEnv)); len(m) == 2 {
+		mux, err := ListenMux(netip.MustParseAddrPort(m[0]), netip.MustParseAddr(m[1]))
+		if err != nil {
+			return err
+		}
+		defer mux.Close()
+		cfg.Mux = mux
+	}
+	agent, err := NewAgent(cfg, role == "consumer")
 	if err != nil {
 		return err
 	}
@@ -292,7 +304,7 @@ func labPair(t testing.TB, lab *natlab.Lab, servers []Server, cons, prov *natlab
 // labPairLate is labPair where the provider gets the consumer's offer
 // late: its checks start that long after the consumer's, as when the
 // offers cross a slow signalling path or a busy provider.
-func labPairLate(t testing.TB, lab *natlab.Lab, servers []Server, cons, prov *natlab.Site, relayOnly bool, bulk int, late time.Duration) pairResult {
+func labPairLate(t testing.TB, lab *natlab.Lab, servers []Server, cons, prov *natlab.Site, relayOnly bool, bulk int, late time.Duration, provEnv ...string) pairResult {
 	t.Helper()
 	sv, _ := json.Marshal(servers)
 	env := []string{childServersEnv + "=" + string(sv)}
@@ -302,7 +314,7 @@ func labPairLate(t testing.TB, lab *natlab.Lab, servers []Server, cons, prov *na
 	if bulk > 0 {
 		env = append(env, fmt.Sprintf("%s=%d", childBulkEnv, bulk))
 	}
-	p := natlab.StartChild(t, prov.Host.NS, append(env, childRoleEnv+"=provider")...)
+	p := natlab.StartChild(t, prov.Host.NS, append(append(env, provEnv...), childRoleEnv+"=provider")...)
 	defer p.Stop()
 	defer func() {
 		if t.Failed() {
