@@ -22,7 +22,7 @@ type Mux struct {
 	conn *net.UDPConn
 	mux  *pion.UDPMuxDefault
 
-	mu       sync.Mutex
+	mu  sync.Mutex
 	ext netip.Addr
 }
 
