@@ -80,6 +80,13 @@ const PublicAddrsOnlyFlag = "p2p.public-addrs-only"
 // PublicAddrsOnlyUsage is the help text of PublicAddrsOnlyFlag.
 const PublicAddrsOnlyUsage = "advertise only public and relay (circuit) libp2p addresses, not private or loopback ones (--network turns it on outside dev chains)"
 
+// PortMapFlag is the flag that maps a provider's WireGuard and ICE
+// ports on the home router (NAT-PMP, UPnP IGD).
+const PortMapFlag = "portmap"
+
+// PortMapUsage is the help text of PortMapFlag.
+const PortMapUsage = "ask the home router (NAT-PMP, UPnP) to forward the WireGuard port and the next one (ICE) while serving; a mapped port is advertised unless --wg.advertise is public (--network turns it on outside dev chains)"
+
 // RelaysFlag is the flag naming circuit relay peers used behind a NAT.
 const RelaysFlag = "p2p.relays"
 
@@ -133,6 +140,10 @@ func FlagValues(n *Network, hermesClient, turnCreds bool) map[string]string {
 		// and loopback addresses only waste their dials (a devnet may run
 		// on one machine or in private namespaces).
 		PublicAddrsOnlyFlag: strconv.FormatBool(!n.Dev()),
+		// Like Tailscale and Mysterium nodes: map ports where the router
+		// lets us, except on a devnet (no router to ask; packets to the
+		// machine's real gateway).
+		PortMapFlag: strconv.FormatBool(!n.Dev()),
 	}
 	ice := n.STUN
 	if turnCreds {

@@ -149,6 +149,9 @@ type ServeOptions struct {
 	// Advertise is the address consumers reach WGPort at.
 	Advertise string
 	WGPort    uint16
+	// PortMap maps the WireGuard and ICE ports on the home router
+	// (ProviderConfig.PortMap).
+	PortMap bool
 	// Allow are extra exit allow rules (tunnel.ParseRule).
 	Allow []string
 	// PayInterval and PayGrace tune invoicing (0: defaults).
@@ -198,7 +201,7 @@ func (o ServeOptions) Config() (ProviderConfig, error) {
 		return cfg, fmt.Errorf("--p2p.relays: %w", err)
 	}
 	return ProviderConfig{Relays: relays,
-		HermesURL: o.HermesURL, HermesTLS: o.HermesTLS, Price: price, WGPort: o.WGPort, AdvertiseAddr: adv, Allow: rules, ExitMode: mode,
+		HermesURL: o.HermesURL, HermesTLS: o.HermesTLS, Price: price, WGPort: o.WGPort, AdvertiseAddr: adv, PortMap: o.PortMap, Allow: rules, ExitMode: mode,
 		Payment: Payment{Interval: o.PayInterval, Grace: o.PayGrace}, ICE: iceCfg, TransactorURL: o.TransactorURL,
 	}, nil
 }

@@ -111,6 +111,16 @@ type ProviderConfig struct {
 	// consumers reach it at (default 127.0.0.1).
 	WGPort        uint16
 	AdvertiseAddr netip.Addr
+	// PortMap asks the home router (NAT-PMP, then UPnP IGD; nat/portmap)
+	// to forward the WireGuard port and, with ICE, the ICE port
+	// (WGPort+1) to this host; the leases are renewed and removed on
+	// Close. A mapped WireGuard port becomes the advertised endpoint
+	// unless AdvertiseAddr is a public address; a mapped ICE port is
+	// every session's host candidate (ice.Mux), so consumers behind
+	// symmetric NATs reach the provider directly. Mapped addresses are
+	// denied on the exit. Needs a fixed WGPort. It sends NAT-PMP and
+	// SSDP packets to the local network: off on devnets.
+	PortMap bool
 	// ICE, when set, runs ICE for consumers that offer it (nat/ice; the
 	// network's STUN and TURN servers, see ICEConfig); nil serves only
 	// the static WireGuard endpoint.
@@ -160,6 +170,11 @@ type Provider struct {
 	Sessions   *provider.Manager
 	Hermes     *hclient.Client
 	hashlocks  *hclient.StorageHashlocks
+
+	// portMaps holds the router's port mappings (nil without PortMap);
+	// mux is the sessions' shared ICE socket (nil without one).
+	portMaps *portMaps
+	mux      *ice.Mux
 
 	// ownP2P is whether P2P and Discovery were started here.
 	ownP2P bool
@@ -263,6 +278,12 @@ func StartProvider(ctx context.Context, cfg ProviderConfig) (_ *Provider, err er
 	if err != nil {
 		return nil, err
 	}
+	if cfg.PortMap {
+		p.startPortMap(ctx, &cfg)
+		if p.portMaps != nil {
+			closers = append(closers, p.portMaps.close)
+		}
+	}
 	// The advertised address may not be on an interface (a NAT mapping):
 	// consumers must not reach it through the exit either.
 	policy, err := tunnel.NewExitPolicy(tunnel.PolicyConfig{Allow: cfg.Allow, InterfaceAddrs: true, ExtraDenied: []netip.Addr{cfg.AdvertiseAddr}})
@@ -270,6 +291,18 @@ func StartProvider(ctx context.Context, cfg ProviderConfig) (_ *Provider, err er
 		return nil, err
 	}
 	p.ExitPolicy = policy
+	if mux, err := p.iceMux(cfg); err != nil {
+		log.Warn("node: sessions without a shared ICE port", "err", err)
+	} else if mux != nil {
+		closers = append(closers, func() { _ = mux.Close() })
+		iceCfg := *cfg.ICE
+		iceCfg.Mux = mux
+		cfg.ICE, p.cfg.ICE = &iceCfg, &iceCfg
+		p.mux = mux
+	}
+	if p.portMaps != nil {
+		p.portMaps.attach(policy, p.mux, []netip.Addr{cfg.AdvertiseAddr})
+	}
 	wgKey, err := loadOrCreateWGKey(filepath.Join(cfg.DataDir, "wg.key"))
 	if err != nil {
 		return nil, err
@@ -451,6 +484,10 @@ func (p *Provider) Close() error {
 		_ = p.P2P.Close()
 	}
 	_ = p.Exit.Close()
+	if p.mux != nil {
+		_ = p.mux.Close()
+	}
+	p.portMaps.close()
 	return p.DB.Close()
 }
 
