@@ -137,6 +137,11 @@ func New(cfg Config) (*Node, error) {
 		libp2p.ConnectionManager(cm),
 		libp2p.DisableMetrics(),
 	}
+	rm, err := resourceManager(relayIPs(cfg))
+	if err != nil {
+		return nil, err
+	}
+	opts = append(opts, rm)
 	if cfg.Key != nil {
 		opts = append(opts, libp2p.Identity(cfg.Key))
 	}
