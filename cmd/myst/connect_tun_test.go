@@ -415,7 +415,7 @@ func runTunHub(t *testing.T) {
 	dir, provider := os.Getenv(tunDirEnv), os.Getenv(tunProviderEnv)
 	life := 80 * time.Second
 	if os.Getenv(tunLabEnv) == "1" {
-		life = 170 * time.Second // TestNATLabPaidSession's pairs, one after another
+		life = natLabHubLife
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), life)
 	defer cancel()

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/ecdsa"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -12,39 +13,138 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"sort"
+	"strconv"
 	"strings"
+	"sync"
+	"syscall"
 	"testing"
 	"time"
 
 	"github.com/ethereum/go-ethereum/accounts/keystore"
+	"github.com/ethereum/go-ethereum/crypto"
 	"github.com/libp2p/go-libp2p/core/peer"
 
-	"github.com/openmyst/openmyst/chain/devchain"
 	"github.com/openmyst/openmyst/cmd/myst/internal/mysttest"
 	"github.com/openmyst/openmyst/discovery"
+	"github.com/openmyst/openmyst/identity"
 	"github.com/openmyst/openmyst/internal/natlab"
 	"github.com/openmyst/openmyst/internal/testenv"
+	"github.com/openmyst/openmyst/money"
 	"github.com/openmyst/openmyst/node"
 	"github.com/openmyst/openmyst/p2p"
 	"github.com/openmyst/openmyst/tunnel/netns"
 )
 
+// natLabKinds are the NAT kinds of TestNATLabPaidSession, one provider
+// and one consumer behind each, in the order its schedule rotates them.
+var natLabKinds = []natlab.Kind{natlab.Public, natlab.EndpointIndependent, natlab.Symmetric, natlab.UDPBlocked,
+	natlab.Forwarded, natlab.UPnP, natlab.DoubleNAT}
+
+// natLabDefaultRounds are the rounds TestNATLabPaidSession runs without
+// OPENMYST_NATLAB_FULL: round 0 pairs every kind with itself (symmetric
+// with symmetric, UDP blocked with UDP blocked, double NAT with double
+// NAT), round 3 every kind with another, among them the symmetric
+// consumer with the UPnP provider (reached through its mapped port)
+// and the public consumer with the forwarded provider. Each kind is on
+// each side twice.
+var natLabDefaultRounds = []int{0, 3}
+
+const (
+	// natLabFullEnv set to "1" runs every consumer x provider pair (all
+	// rounds) instead of natLabDefaultRounds.
+	natLabFullEnv = "OPENMYST_NATLAB_FULL"
+	// natLabIdentitiesEnv tells the hub child how many provider and
+	// consumer identities (natLabKey) to register and fund.
+	natLabIdentitiesEnv = "MYST_NATLAB_IDENTITIES"
+	// natLabHubLife bounds the hub child of TestNATLabPaidSession.
+	natLabHubLife = 10 * time.Minute
+	// natLabCountry is every lab provider's country.
+	natLabCountry = "DE"
+)
+
+// natLabKey is the test key of lab identity i of role ("provider" or
+// "consumer"): the test and the hub child derive the same keys, so the
+// hub registers and funds them before the nodes start.
+func natLabKey(role string, i int) *ecdsa.PrivateKey {
+	k, err := crypto.ToECDSA(crypto.Keccak256([]byte("openmyst natlab " + role + " " + strconv.Itoa(i))))
+	if err != nil {
+		panic(err) // cannot happen for these seeds
+	}
+	return k
+}
+
+// natLabExpectedPath is the session path between a consumer behind cons
+// and a provider behind prov. UDP blocked on either side leaves only TURN
+// over TCP. Two sides that are not symmetric punch through. A symmetric
+// side reaches a public one, and a provider whose ICE port is forwarded
+// (by hand, or mapped on the UPnP router): its candidate takes checks
+// from anywhere. A symmetric side and an endpoint-independent one (a
+// port-restricted cone: masquerade, double NAT, a forwarded or UPnP
+// consumer, whose ICE ports are not forwarded) cannot punch through:
+// the symmetric side's packets come from a port the other side's router
+// never sent to (docs/reachability.md, "Which path").
+func natLabExpectedPath(cons, prov natlab.Kind) string {
+	if cons == natlab.UDPBlocked || prov == natlab.UDPBlocked {
+		return "relay"
+	}
+	if cons != natlab.Symmetric && prov != natlab.Symmetric {
+		return "direct"
+	}
+	if cons == natlab.Public || prov == natlab.Public || prov == natlab.Forwarded || prov == natlab.UPnP {
+		return "direct"
+	}
+	return "relay"
+}
+
+// natLabNode is one provider or consumer of the lab.
+type natLabNode struct {
+	kind natlab.Kind
+	addr string // identity, 0x-hex
+	dd   string // data directory
+	site *natlab.Site
+	proc *netns.Proc // myst service or myst daemon
+}
+
+// natLabResult is what one pair measured.
+type natLabResult struct {
+	cons, prov natlab.Kind
+	path       string
+	connect    time.Duration // first myst connect → connected (retries included)
+	total      time.Duration // connect, fetch and payment
+}
+
 // TestNATLabPaidSession runs the product's processes in the NAT lab: on
-// the lab's internet a hub (devnet chain and hermes proxied onto its public
-// address, a libp2p bootstrap with the relay role carrying the proposals'
-// topic, a STUN/TURN relay) and a web server; per pair, `myst service`
-// behind one NAT router and `myst daemon` + `myst connect` behind another,
-// both given the relay with --ice.server. The session must come up over
-// ICE on the expected path, the consumer fetches the web server's body
-// through its SOCKS5 proxy, and the hermes accepts its promises (provider
-// earnings > 0).
+// the lab's internet a hub (devnet chain and hermes proxied onto its
+// public address, a libp2p bootstrap with the relay role carrying the
+// proposals' topic, a STUN/TURN relay on UDP and TCP) and a web server;
+// behind every NAT kind of natLabKinds one `myst service` and one `myst
+// daemon`, each started once. In each round every consumer connects
+// (`myst connect PROVIDER`) to another provider, all rounds' pairs at
+// once: consumer i with provider i+round. Each pair must come up on the
+// path natLabExpectedPath names, fetch the web server's body through the
+// consumer's SOCKS5 proxy, and pay: the hermes's promised total of the
+// consumer and earnings of the provider both rise during the pair's
+// session (in a round a provider serves one consumer and a consumer
+// uses one provider, and the totals are quiet between rounds). Without
+// OPENMYST_NATLAB_FULL=1 it runs natLabDefaultRounds; with it all of them
+// (every pair of the 7 x 7 matrix). The UPnP provider maps its ports
+// with --portmap and advertises the mapped address; the mappings are
+// gone once it stops.
 func TestNATLabPaidSession(t *testing.T) {
 	if testing.Short() {
-		t.Skip("runs a devnet, myst service and myst daemon in the NAT lab")
+		t.Skip("runs a devnet, myst services and myst daemons in the NAT lab")
 	}
 	testenv.RequireNetns(t)
 	testenv.RequireTools(t, "nft")
 	start := time.Now()
+	rounds := natLabDefaultRounds
+	if os.Getenv(natLabFullEnv) == "1" {
+		rounds = nil
+		for r := range natLabKinds {
+			rounds = append(rounds, r)
+		}
+	}
 	lab := natlab.New(t)
 	hubHost := lab.PublicHost("hub")
 	webHost := lab.PublicHost("web")
@@ -62,42 +162,36 @@ func TestNATLabPaidSession(t *testing.T) {
 	go func() { _ = srv.Serve(web) }()
 	defer srv.Close()
 
-	ctx, cancel := context.WithTimeout(context.Background(), 170*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), natLabHubLife-30*time.Second)
 	defer cancel()
 	dir := t.TempDir()
-	pairs := []natLabPair{
-		{name: "eim-provider", prov: natlab.EndpointIndependent, cons: natlab.EndpointIndependent, path: "direct", country: "DE", earned: "earned"},
-		// The provider is reachable over libp2p only through the
-		// bootstrap's circuit relay, and the data path needs TURN: an
-		// endpoint-independent consumer and a symmetric provider cannot
-		// punch (docs/reachability.md, "Which path").
-		{name: "symmetric-provider", prov: natlab.Symmetric, cons: natlab.EndpointIndependent, path: "relay", country: "FR", earned: "earned2"},
-	}
-	// One consumer data directory for every pair (its daemon runs in each
-	// pair's consumer site in turn): the hermes holds the consumer's
-	// promise total, and a fresh directory would promise from zero again.
-	var pf string
-	consDD := t.TempDir()
-	for i := range pairs {
-		pairs[i].provDD, pairs[i].consDD = t.TempDir(), consDD
-		pairs[i].provider, pf = newDefaultIdentity(t, pairs[i].provDD, "natlab-e2e")
-	}
+	pf := passFile(t, "natlab-e2e")
 	ks := keystore.NewKeyStore(filepath.Join(dir, "ks"), keystore.LightScryptN, keystore.LightScryptP)
-	acct, err := ks.ImportECDSA(devchain.DevKey(tDevnetConsumerAccount), "natlab-e2e")
-	if err != nil {
-		t.Fatal(err)
+	n := len(natLabKinds)
+	provs, conss := make([]*natLabNode, n), make([]*natLabNode, n)
+	importKey := func(role string, i int) *natLabNode {
+		acct, err := ks.ImportECDSA(natLabKey(role, i), "natlab-e2e")
+		if err != nil {
+			t.Fatal(err)
+		}
+		nd := &natLabNode{kind: natLabKinds[i], addr: acct.Address.Hex(), dd: t.TempDir()}
+		if _, err := runCLI(t, nd.dd, "identity", "import", acct.URL.Path, "--passphrase-file", pf); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := runCLI(t, nd.dd, "identity", "set-default", nd.addr); err != nil {
+			t.Fatal(err)
+		}
+		return nd
 	}
-	if _, err := runCLI(t, consDD, "identity", "import", acct.URL.Path, "--passphrase-file", pf); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := runCLI(t, consDD, "identity", "set-default", acct.Address.Hex()); err != nil {
-		t.Fatal(err)
+	for i := range natLabKinds {
+		provs[i], conss[i] = importKey("provider", i), importKey("consumer", i)
 	}
 
-	hub := hubHost.NS.Start("env", tunRoleEnv+"=hub", tunDirEnv+"="+dir, tunProviderEnv+"="+pairs[0].provider, tunProvider2Env+"="+pairs[1].provider,
+	hub := hubHost.NS.Start("env", tunRoleEnv+"=hub", tunDirEnv+"="+dir, tunProviderEnv+"=", natLabIdentitiesEnv+"="+strconv.Itoa(n),
 		tunLinkEnv+"="+hubHost.Addr.String(), tunLabEnv+"=1",
-		os.Args[0], "-test.run=^TestConnectTunEndToEnd$", "-test.count=1", "-test.v", "-test.timeout=180s")
+		os.Args[0], "-test.run=^TestConnectTunEndToEnd$", "-test.count=1", "-test.v", "-test.timeout="+(natLabHubLife+time.Minute).String())
 	st := waitHubState(ctx, t, hub, dir)
+	t.Logf("hub ready after %s", time.Since(start).Round(100*time.Millisecond))
 	user, pass, err := node.RelayCredentials(filepath.Join(dir, "relay"), "lab", time.Hour)
 	if err != nil {
 		t.Fatal(err)
@@ -106,64 +200,142 @@ func TestNATLabPaidSession(t *testing.T) {
 	if err := os.WriteFile(creds, []byte(user+":"+pass+"\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	ice := []string{"--ice.server", fmt.Sprintf("stun:%s:3478", hubHost.Addr), "--ice.server", fmt.Sprintf("turn:%s:3478?transport=udp", hubHost.Addr),
+	ice := []string{"--ice.server", fmt.Sprintf("stun:%s:3478", hubHost.Addr),
+		"--ice.server", fmt.Sprintf("turn:%s:3478?transport=udp", hubHost.Addr),
+		"--ice.server", fmt.Sprintf("turn:%s:3478?transport=tcp", hubHost.Addr),
 		"--ice.turn-credentials-file", creds}
-	for i, p := range pairs {
-		site := func(role string) *natlab.Site {
-			return lab.Site(fmt.Sprintf("%s%d", role, i), map[string]natlab.Kind{"p": p.prov, "c": p.cons}[role])
-		}
-		p.provSite, p.consSite = site("p"), site("c")
-		t.Run(p.name, func(t *testing.T) { runNATLabPair(ctx, t, hub, st, p, pf, ice, webHost, body) })
-	}
-	t.Logf("whole test %s", time.Since(start).Round(100*time.Millisecond))
-}
-
-// natLabPair is one provider x consumer pair of TestNATLabPaidSession.
-type natLabPair struct {
-	name               string
-	prov, cons         natlab.Kind
-	path, country      string // expected path; the provider's country
-	earned             string // the hub's line reporting this provider's earnings
-	provider           string
-	provDD, consDD     string
-	provSite, consSite *natlab.Site
-}
-
-// runNATLabPair starts p's service and consumer daemon, connects, fetches
-// body from web through the consumer's SOCKS5 proxy and waits for the
-// provider's earnings at the hermes (the hub's earnedKey line).
-func runNATLabPair(ctx context.Context, t *testing.T, hub *netns.Proc, st tunHubState, p natLabPair, pf string, ice []string, webHost *natlab.Host, body []byte) {
-	t.Helper()
-	pairStart := time.Now()
-	provDD, consDD, provSite, consSite := p.provDD, p.consDD, p.provSite, p.consSite
-	wantPath := p.path
 	mainEnv := func(args ...string) []string {
 		return append([]string{mysttest.RunMainEnv + "=1", os.Args[0]}, args...)
 	}
-	svc := provSite.Host.NS.Start("env", append(mainEnv("--data-dir", provDD, "--keystore.light-scrypt", "service", "--passphrase-file", pf,
-		"--chain.rpc", st.ChainProxyURL, "--chain.deployment", st.Deployment, "--hermes.url", st.HermesLink, "--hermes.insecure-http",
-		"--p2p.bootstrap", st.RelayBootstrap, "--p2p.listen", "/ip4/0.0.0.0/tcp/4001",
-		"--wg.port", "51820", "--wg.advertise", provSite.WAN.String(),
-		"--location.country", p.country, "--price.per-hour", "0.1", "--price.per-gib", "0.5",
-		"--payment.interval", "1s", "--service.api=false"), ice...)...)
-	// The pair's processes stop with the pair, not the whole test: the
-	// next pair's consumer pays with the same identity.
-	defer svc.Kill()
-	waitOutput(ctx, t, svc, "serving", "myst service")
 
-	apiPort := "4050"
-	socks := "127.0.0.1:1080"
-	daemon := consSite.Host.NS.Start("env", append(mainEnv("--data-dir", consDD, "--tequilapi.port", apiPort, "--keystore.light-scrypt", "daemon",
-		"--p2p.listen", "/ip4/0.0.0.0/tcp/4001", "--p2p.bootstrap", st.RelayBootstrap,
-		"--consumer.passphrase-file", pf, "--chain.rpc", st.ChainProxyURL, "--chain.deployment", st.Deployment), ice...)...)
-	defer daemon.Kill()
-	waitOutput(ctx, t, daemon, "node started", "myst daemon")
+	// The sites, one per node. A forwarded router forwards the WireGuard
+	// port and the ICE port after it (not libp2p's: see "Known limits" in
+	// docs/reachability.md); a UPnP router runs miniupnpd (the provider
+	// maps its ports with --portmap, libp2p its own).
+	for i, k := range natLabKinds {
+		for _, nd := range []struct {
+			role string
+			n    *natLabNode
+		}{{"p", provs[i]}, {"c", conss[i]}} {
+			nd.n.site = lab.Site(fmt.Sprintf("%s%d", nd.role, i), k, natlab.WithForward(51820, 51821))
+			if k == natlab.UPnP {
+				nd.n.site.StartUPnP(t)
+			}
+		}
+	}
+	for _, p := range provs {
+		args := []string{"--data-dir", p.dd, "--keystore.light-scrypt", "service", "--passphrase-file", pf,
+			"--chain.rpc", st.ChainProxyURL, "--chain.deployment", st.Deployment, "--hermes.url", st.HermesLink, "--hermes.insecure-http",
+			"--p2p.bootstrap", st.RelayBootstrap, "--p2p.listen", "/ip4/0.0.0.0/tcp/4001", "--wg.port", "51820",
+			"--location.country", natLabCountry, "--price.per-hour", "0.1", "--price.per-gib", "0.5",
+			"--payment.interval", "1s", "--service.api=false"}
+		if p.kind == natlab.UPnP {
+			// Nothing told: the mapping gives the advertised address.
+			args = append(args, "--portmap")
+		} else {
+			// The owner knows the public address (useful as the static
+			// endpoint only where the router forwards the port).
+			args = append(args, "--wg.advertise", p.site.WAN.String())
+		}
+		p.proc = p.site.Host.NS.Start("env", mainEnv(append(args, ice...)...)...)
+	}
+	for _, c := range conss {
+		c.proc = c.site.Host.NS.Start("env", mainEnv(append([]string{"--data-dir", c.dd, "--tequilapi.port", "4050", "--keystore.light-scrypt", "daemon",
+			"--p2p.listen", "/ip4/0.0.0.0/tcp/4001", "--p2p.bootstrap", st.RelayBootstrap,
+			"--consumer.passphrase-file", pf, "--chain.rpc", st.ChainProxyURL, "--chain.deployment", st.Deployment}, ice...)...)...)
+	}
+	for _, p := range provs {
+		waitOutput(ctx, t, p.proc, "serving", "myst service behind "+p.kind.String())
+		if p.kind == natlab.UPnP {
+			// The mapped WireGuard port is the advertised endpoint.
+			if want := fmt.Sprintf("wireguard %s:51820", p.site.WAN); !strings.Contains(p.proc.Output(), want) {
+				t.Fatalf("the UPnP provider does not advertise its mapped port (%q):\n%s", want, p.proc.Output())
+			}
+		}
+	}
+	for _, c := range conss {
+		waitOutput(ctx, t, c.proc, "node started", "myst daemon behind "+c.kind.String())
+	}
+	t.Logf("%d services and %d daemons up after %s", n, n, time.Since(start).Round(100*time.Millisecond))
 
+	hc := &natLabHermes{url: st.HermesLink, client: &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{
+		DialContext: nsDialer(hubHost.NS), DisableKeepAlives: true}}}
+	var mu sync.Mutex
+	var results []natLabResult
+	for _, r := range rounds {
+		before := hc.quiet(ctx, t, provs, conss)
+		t.Run(fmt.Sprintf("round%d", r), func(t *testing.T) {
+			for i, c := range conss {
+				p := provs[(i+r)%n]
+				t.Run(fmt.Sprintf("%s-consumer/%s-provider", c.kind, p.kind), func(t *testing.T) {
+					t.Parallel()
+					res := runNATLabPair(ctx, t, c, p, before, hc, webHost, body, mainEnv)
+					mu.Lock()
+					results = append(results, res)
+					mu.Unlock()
+				})
+			}
+		})
+	}
+	if t.Failed() {
+		return
+	}
+
+	// Shutdown removes the UPnP provider's mappings from the router.
+	for _, p := range provs {
+		if p.kind != natlab.UPnP {
+			continue
+		}
+		rules := func() string {
+			out, _ := p.site.Router.Run(ctx, "nft", "list", "table", "inet", "miniupnpd")
+			return out
+		}
+		if r := rules(); !strings.Contains(r, "51820") || !strings.Contains(r, "51821") {
+			t.Fatalf("miniupnpd has no mapping of the WireGuard and ICE ports:\n%s", r)
+		}
+		if err := p.proc.Signal(syscall.SIGTERM, 20*time.Second); err != nil {
+			t.Fatalf("myst service did not stop: %v\n%s", err, p.proc.Output())
+		}
+		if r := rules(); strings.Contains(r, "51820") || strings.Contains(r, "51821") {
+			t.Fatalf("the mappings outlived the provider:\n%s\n--- service:\n%s", r, p.proc.Output())
+		}
+	}
+
+	sort.Slice(results, func(i, j int) bool {
+		if results[i].cons != results[j].cons {
+			return results[i].cons < results[j].cons
+		}
+		return results[i].prov < results[j].prov
+	})
+	var sb strings.Builder
+	for _, r := range results {
+		fmt.Fprintf(&sb, "  %-10s consumer x %-10s provider: %-6s connect %5.1fs, pair %5.1fs\n", r.cons, r.prov, r.path, r.connect.Seconds(), r.total.Seconds())
+	}
+	t.Logf("%d pairs in %d rounds, whole test %s:\n%s", len(results), len(rounds), time.Since(start).Round(100*time.Millisecond), sb.String())
+}
+
+// runNATLabPair connects consumer c to provider p, checks the path,
+// fetches body from web through c's SOCKS5 proxy and waits for the
+// hermes's totals of both to rise above before; it disconnects at the
+// end.
+func runNATLabPair(ctx context.Context, t *testing.T, c, p *natLabNode, before map[string]*natLabTotals, hc *natLabHermes, webHost *natlab.Host, body []byte, mainEnv func(...string) []string) natLabResult {
+	t.Helper()
+	pairStart := time.Now()
+	wantPath := natLabExpectedPath(c.kind, p.kind)
+	dump := func() string {
+		return fmt.Sprintf("--- daemon (%s):\n%s\n--- service (%s):\n%s", c.kind, tail(c.proc.Output(), 60), p.kind, tail(p.proc.Output(), 60))
+	}
+	const socks = "127.0.0.1:1080"
+	// Until AutoNAT has found a provider behind a NAT private (15 s after
+	// its start) its proposal lists no address a consumer elsewhere can
+	// dial: those attempts fail, and the pair tries again.
+	pctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
+	defer cancel()
 	var out, first string
 	for {
-		c := consSite.Host.NS.Start("env", mainEnv("--data-dir", consDD, "--tequilapi.port", apiPort, "connect", "--country", p.country, "--proxy", socks)...)
-		<-c.Exited()
-		out = c.Output()
+		cp := c.site.Host.NS.Start("env", mainEnv("--data-dir", c.dd, "--tequilapi.port", "4050", "connect", p.addr, "--proxy", socks)...)
+		<-cp.Exited()
+		out = cp.Output()
 		if first == "" {
 			first = out
 		}
@@ -171,16 +343,155 @@ func runNATLabPair(ctx context.Context, t *testing.T, hub *netns.Proc, st tunHub
 			break
 		}
 		select {
-		case <-ctx.Done():
-			t.Fatalf("myst connect never connected; first output:\n%s\nlast output:\n%s\n--- service:\n%s\n--- daemon:\n%s", first, out, svc.Output(), daemon.Output())
+		case <-pctx.Done():
+			t.Fatalf("myst connect never connected; first output:\n%s\nlast output:\n%s\n%s", first, out, dump())
 		case <-time.After(time.Second):
 		}
 	}
-	if !strings.Contains(out, "over the "+wantPath+" path") {
-		t.Errorf("myst connect: %q, want the %s path", out, wantPath)
+	res := natLabResult{cons: c.kind, prov: p.kind, connect: time.Since(pairStart)}
+	defer func() {
+		d := c.site.Host.NS.Start("env", mainEnv("--data-dir", c.dd, "--tequilapi.port", "4050", "disconnect")...)
+		<-d.Exited()
+		if !strings.Contains(d.Output(), "disconnected") {
+			t.Errorf("myst disconnect: %s", d.Output())
+		}
+	}()
+	for _, k := range []string{"direct", "relay"} {
+		if strings.Contains(out, "over the "+k+" path") {
+			res.path = k
+		}
 	}
-	consDial := func(ctx context.Context, network, addr string) (c net.Conn, err error) {
-		derr := consSite.Host.NS.Do(func() error {
+	if res.path != wantPath {
+		t.Errorf("myst connect: %q, want the %s path", strings.TrimSpace(out), wantPath)
+	}
+	tr := &http.Transport{Proxy: http.ProxyURL(&url.URL{Scheme: "socks5", Host: socks}), DialContext: nsDialer(c.site.Host.NS), DisableKeepAlives: true}
+	resp, err := (&http.Client{Transport: tr, Timeout: 30 * time.Second}).Get("http://" + webHost.Addr.String() + "/")
+	if err != nil {
+		t.Fatalf("GET through the consumer's SOCKS5 proxy: %v\n--- connect:\n%s\n%s", err, out, dump())
+	}
+	got, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if err != nil || string(got) != string(body) {
+		t.Fatalf("fetched %d bytes (%v), want the %d-byte body\n%s", len(got), err, len(body), dump())
+	}
+	// Paid: the hermes accepted the consumer's promises for this
+	// provider (the only one it uses in this round, and the provider's
+	// only consumer).
+	for {
+		now, err := hc.totals(ctx, c.addr, p.addr)
+		if err == nil && now.promised > before[c.addr].promised && now.earned > before[p.addr].earned {
+			break
+		}
+		select {
+		case <-pctx.Done():
+			t.Fatalf("no payment at the hermes (before: consumer %d, provider %d; now %+v, %v)\n%s",
+				before[c.addr].promised, before[p.addr].earned, now, err, dump())
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+	res.total = time.Since(pairStart)
+	t.Logf("%s consumer x %s provider: path %s, connected in %s, paid in %s", c.kind, p.kind, res.path,
+		res.connect.Round(100*time.Millisecond), res.total.Round(100*time.Millisecond))
+	return res
+}
+
+// natLabTotals are a node's totals at the hermes: what a consumer
+// promised, what a provider earned (wei).
+type natLabTotals struct{ promised, earned uint64 }
+
+// natLabHermes reads the hub's hermes from the lab's internet.
+type natLabHermes struct {
+	url    string
+	client *http.Client
+}
+
+// get reads one field of GET path (0 for an identity the hermes does not
+// know yet).
+func (h *natLabHermes) get(ctx context.Context, path, field string) (uint64, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, h.url+path, nil)
+	if err != nil {
+		return 0, err
+	}
+	resp, err := h.client.Do(req)
+	if err != nil {
+		return 0, err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode == http.StatusNotFound {
+		return 0, nil
+	}
+	var v map[string]any
+	if err := json.NewDecoder(resp.Body).Decode(&v); err != nil || resp.StatusCode != http.StatusOK {
+		return 0, fmt.Errorf("hermes %s: status %d: %v", path, resp.StatusCode, err)
+	}
+	s, _ := v[field].(string)
+	if s == "" {
+		return 0, nil
+	}
+	return strconv.ParseUint(s, 10, 64)
+}
+
+// totals reads a consumer's promised and a provider's earned totals.
+func (h *natLabHermes) totals(ctx context.Context, consumer, provider string) (natLabTotals, error) {
+	var t natLabTotals
+	var err error
+	if consumer != "" {
+		if t.promised, err = h.get(ctx, "/v1/consumers/"+strings.ToLower(consumer), "promised"); err != nil {
+			return t, err
+		}
+	}
+	if provider != "" {
+		t.earned, err = h.get(ctx, "/v1/providers/"+strings.ToLower(provider), "earned")
+	}
+	return t, err
+}
+
+// quiet returns every node's totals once they have not changed for a
+// second: no exchange of an ended session is still on its way.
+func (h *natLabHermes) quiet(ctx context.Context, t *testing.T, provs, conss []*natLabNode) map[string]*natLabTotals {
+	t.Helper()
+	read := func() map[string]*natLabTotals {
+		m := map[string]*natLabTotals{}
+		for _, p := range provs {
+			v, err := h.totals(ctx, "", p.addr)
+			if err != nil {
+				t.Fatalf("hermes: %v", err)
+			}
+			m[p.addr] = &v
+		}
+		for _, c := range conss {
+			v, err := h.totals(ctx, c.addr, "")
+			if err != nil {
+				t.Fatalf("hermes: %v", err)
+			}
+			m[c.addr] = &v
+		}
+		return m
+	}
+	prev := read()
+	for i := 0; ; i++ {
+		time.Sleep(time.Second)
+		cur := read()
+		same := true
+		for k, v := range cur {
+			if *prev[k] != *v {
+				same = false
+			}
+		}
+		if same {
+			return cur
+		}
+		if i > 10 {
+			t.Fatal("the hermes totals did not settle between rounds")
+		}
+		prev = cur
+	}
+}
+
+// nsDialer dials from inside ns.
+func nsDialer(ns *netns.NS) func(ctx context.Context, network, addr string) (net.Conn, error) {
+	return func(ctx context.Context, network, addr string) (c net.Conn, err error) {
+		derr := ns.Do(func() error {
 			c, err = (&net.Dialer{Timeout: 3 * time.Second}).DialContext(ctx, network, addr)
 			return err
 		})
@@ -189,19 +500,15 @@ func runNATLabPair(ctx context.Context, t *testing.T, hub *netns.Proc, st tunHub
 		}
 		return c, err
 	}
-	tr := &http.Transport{Proxy: http.ProxyURL(&url.URL{Scheme: "socks5", Host: socks}), DialContext: consDial, DisableKeepAlives: true}
-	resp, err := (&http.Client{Transport: tr, Timeout: 30 * time.Second}).Get("http://" + webHost.Addr.String() + "/")
-	if err != nil {
-		t.Fatalf("GET through the consumer's SOCKS5 proxy: %v\n--- connect:\n%s\n--- daemon:\n%s\n--- service:\n%s", err, out, daemon.Output(), svc.Output())
+}
+
+// tail is the last n lines of s.
+func tail(s string, n int) string {
+	lines := strings.Split(s, "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
 	}
-	got, err := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	if err != nil || string(got) != string(body) {
-		t.Fatalf("fetched %d bytes (%v), want the %d-byte body\n--- daemon:\n%s\n--- service:\n%s", len(got), err, len(body), daemon.Output(), svc.Output())
-	}
-	earned := waitHubEarnedKey(ctx, t, hub, p.earned)
-	t.Logf("%s provider x %s consumer: path %s, provider earned %s wei; pair %s",
-		provSite.Kind, consSite.Kind, wantPath, earned, time.Since(pairStart).Round(100*time.Millisecond))
+	return strings.Join(lines, "\n")
 }
 
 // waitHubState waits for the hub child's state.json.
@@ -230,8 +537,10 @@ func waitHubState(ctx context.Context, t *testing.T, hub interface {
 
 // startLabHubRelays starts, in the hub child, a libp2p bootstrap with the
 // relay role on link:4001 (bootstrapped from the devnet's) and a STUN/TURN
-// relay on link:3478; it returns the bootstrap's multiaddr.
-func startLabHubRelays(_ context.Context, t *testing.T, d *node.Devnet, dir, link string) string {
+// relay on link:3478 (UDP and TCP), registers and funds the lab's
+// identities (natLabIdentitiesEnv), and returns the bootstrap's
+// multiaddr.
+func startLabHubRelays(ctx context.Context, t *testing.T, d *node.Devnet, dir, link string) string {
 	boot, err := p2p.New(p2p.Config{ListenAddrs: []string{"/ip4/" + link + "/tcp/4001"}, Bootstrap: []peer.AddrInfo{d.Boot.AddrInfo()},
 		DHTMode: p2p.DHTServer, RelayService: true, Log: slog.New(slog.DiscardHandler)})
 	if err != nil {
@@ -247,10 +556,29 @@ func startLabHubRelays(_ context.Context, t *testing.T, d *node.Devnet, dir, lin
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = disc.Close() })
-	r, err := node.StartRelay(node.RelayConfig{DataDir: filepath.Join(dir, "relay"), UDP: link + ":3478", PublicIP: netip.MustParseAddr(link), Log: slog.New(slog.DiscardHandler)})
+	r, err := node.StartRelay(node.RelayConfig{DataDir: filepath.Join(dir, "relay"), UDP: link + ":3478", TCP: link + ":3478",
+		PublicIP: netip.MustParseAddr(link), Log: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = r.Close() })
+	// The lab's nodes start at once: registering them here, one after
+	// another, keeps their transactions from racing for the transactor
+	// key's nonces.
+	count, _ := strconv.Atoi(os.Getenv(natLabIdentitiesEnv))
+	hermes := d.Chain.Deployment().Hermes
+	for i := range count {
+		for _, role := range []string{"provider", "consumer"} {
+			s := identity.NewKeySigner(natLabKey(role, i))
+			if role == "consumer" {
+				if _, err := d.Client.Mint(ctx, d.Client.ChannelAddress(s.Address(), hermes), money.MYST(10)); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if err := node.EnsureRegisteredFee(ctx, d.Client, s, hermes, nil, nil); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
 	return fmt.Sprintf("/ip4/%s/tcp/4001/p2p/%s", link, boot.AddrInfo().ID)
 }

@@ -31,14 +31,18 @@ func BenchmarkLabPaths(b *testing.B) {
 	}{
 		{"public", natlab.Public, natlab.Public, PathDirect},
 		{"punched", natlab.EndpointIndependent, natlab.EndpointIndependent, PathDirect},
+		// A symmetric consumer reaches the provider's forwarded ICE port
+		// (Mux): what a port mapping gives.
+		{"mapped", natlab.Symmetric, natlab.Forwarded, PathDirect},
 		{"doublenat", natlab.DoubleNAT, natlab.EndpointIndependent, PathDirect},
 		{"relay-udp", natlab.Symmetric, natlab.Symmetric, PathRelay},
 		{"relay-tcp", natlab.UDPBlocked, natlab.EndpointIndependent, PathRelay},
 	}
+	const muxPort = 51821
 	type site2 struct{ c, p *natlab.Site }
 	sites := make([]site2, len(pairs))
 	for i, p := range pairs {
-		sites[i] = site2{lab.Site(fmt.Sprintf("bc%d", i), p.cons), lab.Site(fmt.Sprintf("bp%d", i), p.prov)}
+		sites[i] = site2{lab.Site(fmt.Sprintf("bc%d", i), p.cons), lab.Site(fmt.Sprintf("bp%d", i), p.prov, natlab.WithForward(muxPort))}
 	}
 	delay := "20 ms one-way delay (tc netem) on every internet link"
 	if err := lab.SetDelay(20 * time.Millisecond); err != nil {
@@ -63,7 +67,11 @@ func BenchmarkLabPaths(b *testing.B) {
 	for range b.N * runs {
 		for i, p := range pairs {
 			cpu0 := procCPU(rl.Pid())
-			r := labPair(b, lab, servers, sites[i].c, sites[i].p, false, bulk)
+			var env []string
+			if p.prov == natlab.Forwarded {
+				env = append(env, fmt.Sprintf("%s=%s:%d %s", childMuxEnv, sites[i].p.Host.Addr, muxPort, sites[i].p.WAN))
+			}
+			r := labPairLate(b, lab, servers, sites[i].c, sites[i].p, false, bulk, 0, env...)
 			if r.path.Kind != p.want {
 				b.Fatalf("%s: path %s, want %s", p.name, r.path.Kind, p.want)
 			}
