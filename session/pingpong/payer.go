@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"math/big"
 	"sync"
 	"time"
@@ -32,29 +33,36 @@ type Channel interface {
 // Tolerance is how far an invoice may exceed the consumer's own view of
 // the fair total. The consumer accepts a total up to
 //
-//	Total(elapsed + ClockSlack, bytes) × (100 + Percent) / 100 + Slack
+//	Total(elapsed + ClockSlack, bytes + ByteSlack) × (100 + Percent) / 100 + Slack
 //
 // (integer division) where elapsed and bytes are the consumer's own clock
 // and tunnel counters. ClockSlack covers the provider starting its clock
-// before the consumer (the response's flight time); Percent covers byte
-// counters read at slightly different moments on the two ends; Slack
-// covers rounding.
+// before the consumer (the response's flight time); ByteSlack covers the
+// bytes in flight (the provider counts what it sent, the consumer what
+// arrived: early in a download over a slow or relayed path that is most
+// of the total); Percent covers byte counters read at slightly different
+// moments on the two ends; Slack covers rounding. ClockSlack and
+// ByteSlack bound what a provider can overcharge over a whole session,
+// not per invoice: the allowance is on the cumulative total.
 type Tolerance struct {
 	// Percent is the relative allowance, in whole percent.
 	Percent uint
 	// ClockSlack is added to the consumer's elapsed time.
 	ClockSlack time.Duration
+	// ByteSlack is added to the consumer's byte count.
+	ByteSlack uint64
 	// Slack is an absolute allowance in wei.
 	Slack *big.Int
 }
 
-// DefaultTolerance is 5% plus 2 s of session time plus 1000 wei.
-var DefaultTolerance = Tolerance{Percent: 5, ClockSlack: 2 * time.Second, Slack: big.NewInt(1000)}
+// DefaultTolerance is 5% plus 2 s of session time plus 2 MiB plus 1000
+// wei.
+var DefaultTolerance = Tolerance{Percent: 5, ClockSlack: 2 * time.Second, ByteSlack: 2 << 20, Slack: big.NewInt(1000)}
 
 // Allowed returns the largest agreement total the consumer accepts for
 // price after elapsed and bytes.
 func (tol Tolerance) Allowed(price Price, elapsed time.Duration, bytes uint64) *big.Int {
-	a := price.Total(elapsed+tol.ClockSlack, bytes)
+	a := price.Total(elapsed+tol.ClockSlack, bytes+min(tol.ByteSlack, math.MaxUint64-bytes))
 	a.Mul(a, big.NewInt(int64(100+tol.Percent)))
 	a.Quo(a, big.NewInt(100))
 	if tol.Slack != nil {

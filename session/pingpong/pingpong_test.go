@@ -337,9 +337,11 @@ func TestOverchargeRefused(t *testing.T) {
 			var err error
 			var now time.Time
 			var bytes uint64
+			// 200 MiB a step: ten percent of it is more than the
+			// tolerance's ByteSlack.
 			for i := 1; i <= 30 && err == nil; i++ {
 				now = t0.Add(time.Duration(i) * time.Second)
-				bytes += 10 * mib
+				bytes += 200 * mib
 				err = h.step(now, bytes, true, now, bytes)
 			}
 			// The consumer's limit at the refusal; the allowance is
@@ -595,5 +597,28 @@ func TestOverchargeErrorCarriesInvoice(t *testing.T) {
 	}
 	if oe.Invoice == nil || oe.Invoice.Usage == nil || oe.Invoice.Verify() != nil {
 		t.Fatalf("refused invoice %+v is not the signed v2 invoice", oe.Invoice)
+	}
+}
+
+// TestBytesInFlightAccepted: early in a download the provider has sent
+// (and invoices) far more than has reached the consumer. The first
+// invoice of a session 1 s in, for 1 MiB of which the consumer has
+// received 0.5 MiB, is fair and must be paid (it was refused as an
+// overcharge, ending the session mid-download, before ByteSlack:
+// TestNATLabPaidSession's truncated downloads over relayed paths); a
+// total above what ByteSlack allows is still refused.
+func TestBytesInFlightAccepted(t *testing.T) {
+	h := newHarness(t, nil)
+	now := t0.Add(time.Second)
+	if err := h.step(now, mib, true, now, mib/2); err != nil {
+		t.Fatalf("the first invoice with 0.5 MiB in flight: %v", err)
+	}
+	if h.payer.Stats().Invoices != 1 {
+		t.Fatalf("paid %d invoices, want 1", h.payer.Stats().Invoices)
+	}
+
+	h = newHarness(t, nil)
+	if err := h.step(now, 16*mib, true, now, 0); !errors.Is(err, ErrOvercharge) {
+		t.Fatalf("16 MiB invoiced, none received: %v, want ErrOvercharge", err)
 	}
 }

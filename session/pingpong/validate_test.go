@@ -171,8 +171,10 @@ func TestPayerRejectsBadInvoice(t *testing.T) {
 		{"other chain", func() *payments.Invoice { inv := honest(); inv.ChainID = big.NewInt(1); return sign(inv, prov) }, ErrBadInvoice},
 		{"fee too high", func() *payments.Invoice { inv := honest(); inv.TransactorFee = big.NewInt(1); return sign(inv, prov) }, ErrBadInvoice},
 		{"overcharge", func() *payments.Invoice {
+			// 32 MiB invoiced for the 1 MiB the consumer counted: more
+			// than the bytes in flight the tolerance allows.
 			inv := honest()
-			inv.AgreementTotal = new(big.Int).Mul(inv.AgreementTotal, big.NewInt(2))
+			inv.AgreementTotal = fairRate.Total(10*time.Second, 32*mib)
 			return sign(inv, prov)
 		}, ErrOvercharge},
 		{"nil", func() *payments.Invoice { return nil }, ErrBadInvoice},
