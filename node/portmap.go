@@ -109,8 +109,14 @@ func (pm *portMaps) applyLocked() {
 		}
 	}
 	if pm.mux != nil {
-		if m, ok := pm.current[pm.mux.Port()]; ok && m.External.Port() == m.Internal.Port() {
-			pm.mux.SetExternal(m.External.Addr())
+		if m, ok := pm.current[pm.mux.Port()]; ok {
+			if m.External.Port() == m.Internal.Port() {
+				pm.mux.SetExternal(m.External.Addr())
+			} else {
+				// The candidate would name a port nothing forwards.
+				pm.log.Warn("node: the router mapped the ICE port to another port; not offering it", "mapped", m.External)
+				pm.mux.SetExternal(netip.Addr{})
+			}
 		}
 	}
 }

@@ -29,10 +29,11 @@ type Mux struct {
 // ListenMux opens the shared socket on local (a specific address, not
 // the unspecified one: the router forwards to one address) and announces
 // it at external (zero: not yet known, see SetExternal). The router must
-// forward the same port number on external to local's port.
+// forward the same port number on external to local's port (port 0 picks
+// a free one: tests).
 func ListenMux(local netip.AddrPort, external netip.Addr) (*Mux, error) {
-	if !local.Addr().IsValid() || local.Addr().IsUnspecified() || local.Port() == 0 {
-		return nil, fmt.Errorf("ice: mux needs a specific local address and port, not %s", local)
+	if !local.Addr().IsValid() || local.Addr().IsUnspecified() {
+		return nil, fmt.Errorf("ice: mux needs a specific local address, not %s", local)
 	}
 	c, err := net.ListenUDP("udp", net.UDPAddrFromAddrPort(local))
 	if err != nil {
