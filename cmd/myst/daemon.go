@@ -102,7 +102,7 @@ and send the token as "Authorization: Bearer <token>".`,
 	fs.StringVar(&s.opt.ExitMode, "exit.mode", "userspace", "exit mode of the served provider: userspace (no privileges) or kernel")
 	fs.StringSliceVar(&s.opt.Allow, "exit.allow", nil, "extra exit allow rules of the served provider, e.g. \"tcp:127.0.0.1/32 port 8080\"")
 	fs.StringVar(&s.opt.Advertise, "wg.advertise", "127.0.0.1", "address consumers reach the served provider's WireGuard port at")
-	fs.Uint16Var(&s.opt.WGPort, "wg.port", 51820, "WireGuard UDP port of the served provider")
+	fs.Uint16Var(&s.opt.WGPort, "wg.port", 51820, "WireGuard UDP port of the served provider; the next port carries ICE when --wg.advertise is public or --portmap maps it")
 	fs.BoolVar(&s.opt.PortMap, network.PortMapFlag, false, network.PortMapUsage)
 	fs.StringSliceVar(&s.opt.ICE.Servers, "ice.server", nil, "the network's STUN/TURN servers for sessions through NATs: stun:HOST:3478, turn:HOST:3478?transport=udp|tcp, turns:HOST:5349 (none: the static WireGuard endpoint)")
 	fs.StringVar(&s.opt.ICE.TURNCredentialsFile, "ice.turn-credentials-file", "", "file with one line username:password for the TURN servers (myst relay credentials)")

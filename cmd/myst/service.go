@@ -148,7 +148,7 @@ GET /earnings and POST /settle.`,
 	fl.StringVar(&sf.opt.PriceHour, "price.per-hour", "0.005", "price per hour in MYST")
 	fl.StringVar(&sf.opt.PriceGiB, "price.per-gib", "0.1", "price per GiB in MYST")
 	fl.StringVar(&sf.opt.Advertise, "wg.advertise", "127.0.0.1", "address consumers reach the WireGuard port at (your public IP)")
-	fl.Uint16Var(&sf.opt.WGPort, "wg.port", 51820, "WireGuard UDP port")
+	fl.Uint16Var(&sf.opt.WGPort, "wg.port", 51820, "WireGuard UDP port; the next port carries ICE when --wg.advertise is public or --portmap maps it")
 	fl.BoolVar(&sf.opt.PortMap, network.PortMapFlag, false, network.PortMapUsage)
 	fl.StringSliceVar(&sf.opt.ICE.Servers, "ice.server", nil, "the network's STUN/TURN servers for sessions through NATs: stun:HOST:3478, turn:HOST:3478?transport=udp|tcp, turns:HOST:5349 (none: the static WireGuard endpoint)")
 	fl.StringSliceVar(&sf.opt.Relays, network.RelaysFlag, nil, network.RelaysUsage)
