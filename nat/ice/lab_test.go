@@ -380,10 +380,11 @@ func TestLabPairs(t *testing.T) {
 			t.Logf("relay:\n%s", rl.Output())
 		}
 	})
-	// Forwarded and UPnP routers behave as EndpointIndependent ones until
-	// a node advertises its mapped port as a candidate (nat/portmap makes
-	// the mapping; feeding it to ICE is not built yet), so they are left
-	// out of this matrix rather than counted twice.
+	// Forwarded and UPnP routers behave as EndpointIndependent ones
+	// unless a node offers its forwarded or mapped port as a candidate
+	// (Mux: TestLabMuxForwardedPort here, every kind with myst processes
+	// in cmd/myst TestNATLabPaidSession), so they are left out of this
+	// matrix rather than counted twice.
 	kinds := []natlab.Kind{natlab.Public, natlab.EndpointIndependent, natlab.FullCone, natlab.Symmetric, natlab.UDPBlocked, natlab.DoubleNAT}
 	if testing.Short() {
 		kinds = []natlab.Kind{natlab.Public, natlab.EndpointIndependent, natlab.Symmetric, natlab.UDPBlocked}
