@@ -128,7 +128,7 @@ type natLabResult struct {
 // session (in a round a provider serves one consumer and a consumer
 // uses one provider, and the totals are quiet between rounds). It runs
 // natLabDefaultRounds (14 pairs: ~50 s on the shared 2-core machine,
-// ~80 s under -race as in make test); OPENMYST_NATLAB_FULL=1 runs all 7
+// 78-95 s under -race as in make test); OPENMYST_NATLAB_FULL=1 runs all 7
 // rounds, every pair of the 7 x 7 matrix (~105-120 s, ~5 min under
 // -race). The UPnP provider maps its ports
 // with --portmap and advertises the mapped address; the mappings are
