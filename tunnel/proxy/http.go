@@ -87,7 +87,7 @@ func (h *HTTP) connect(ctx context.Context, c net.Conn, br *bufio.Reader, req *h
 	if _, err := io.WriteString(c, "HTTP/1.1 200 Connection established\r\n\r\n"); err != nil {
 		return
 	}
-	relay(&bufferedConn{Conn: c, r: br}, out)
+	relay(ctx, &bufferedConn{Conn: c, r: br}, out)
 }
 
 // forward proxies one absolute-URI request; it reports whether the client

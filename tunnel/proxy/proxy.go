@@ -83,8 +83,16 @@ func (s *server) serve(ctx context.Context, ln net.Listener, handle func(ctx con
 type closeWriter interface{ CloseWrite() error }
 
 // relay copies both ways between a and b, propagating half-closes, and
-// returns when both directions are done or one fails.
-func relay(a, b net.Conn) {
+// returns when both directions are done or one fails. When ctx ends it
+// closes both: a half-closed flow whose far side stays silent (stuck in
+// the tunnel) must not keep the server, and so the tunnel's Close,
+// waiting.
+func relay(ctx context.Context, a, b net.Conn) {
+	stop := context.AfterFunc(ctx, func() {
+		a.Close()
+		b.Close()
+	})
+	defer stop()
 	var wg sync.WaitGroup
 	pipe := func(dst, src net.Conn) {
 		defer wg.Done()

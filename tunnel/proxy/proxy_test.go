@@ -327,3 +327,101 @@ func TestSOCKS5UDPAssociateDomainAndSource(t *testing.T) {
 		t.Fatalf("reply from %v: %q", src, payload)
 	}
 }
+
+// silentNet is a Network whose TCP connections reach a peer that accepts
+// and then neither sends nor closes: a flow stuck inside the tunnel.
+type silentNet struct {
+	hostNet
+	addr string
+}
+
+func (s *silentNet) DialContext(ctx context.Context, network, _ string) (net.Conn, error) {
+	return s.d.DialContext(ctx, network, s.addr)
+}
+
+// TestServeEndsWithStuckFlows: ending Serve's context ends every relayed
+// connection, also one whose client has finished sending while the far
+// side stays silent (a flow stalled in the tunnel). Serve used to close
+// only the client's side and then wait for the relay, which waited for
+// the silent side: the tunnel's Close, and with it Disconnect, hung.
+func TestServeEndsWithStuckFlows(t *testing.T) {
+	peer, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	accepted := make(chan net.Conn, 2)
+	go func() {
+		for {
+			c, err := peer.Accept()
+			if err != nil {
+				return
+			}
+			accepted <- c
+		}
+	}()
+	defer func() {
+		peer.Close()
+		for len(accepted) > 0 {
+			(<-accepted).Close()
+		}
+	}()
+	for _, proxy := range []string{"socks5", "http"} {
+		t.Run(proxy, func(t *testing.T) {
+			ln, err := net.Listen("tcp", "127.0.0.1:0")
+			if err != nil {
+				t.Fatal(err)
+			}
+			n := &silentNet{addr: peer.Addr().String()}
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			done := make(chan error, 1)
+			go func() {
+				if proxy == "socks5" {
+					done <- NewSOCKS5(n, quiet()).Serve(ctx, ln)
+				} else {
+					done <- NewHTTP(n, quiet()).Serve(ctx, ln)
+				}
+			}()
+			var c net.Conn
+			if proxy == "socks5" {
+				c, _ = dialSOCKS(t, ln.Addr().String(), []byte{5, 1, 0, 1, 127, 0, 0, 1, 0, 80})
+			} else {
+				if c, err = net.Dial("tcp", ln.Addr().String()); err != nil {
+					t.Fatal(err)
+				}
+				c.Write([]byte("CONNECT 192.0.2.1:80 HTTP/1.1\r\nHost: 192.0.2.1:80\r\n\r\n"))
+				c.SetReadDeadline(time.Now().Add(5 * time.Second))
+				line := make([]byte, 12)
+				if _, err := io.ReadFull(c, line); err != nil || string(line) != "HTTP/1.1 200" {
+					t.Fatalf("CONNECT: %q %v", line, err)
+				}
+			}
+			defer c.Close()
+			var far net.Conn
+			select {
+			case far = <-accepted:
+				defer far.Close()
+			case <-time.After(5 * time.Second):
+				t.Fatal("the proxy did not connect to the far side")
+			}
+			// The client is done sending; the far side never answers.
+			if err := c.(*net.TCPConn).CloseWrite(); err != nil {
+				t.Fatal(err)
+			}
+			// The relay has seen the half-close once the far side reads EOF.
+			far.SetReadDeadline(time.Now().Add(5 * time.Second))
+			if _, err := io.ReadAll(far); err != nil {
+				t.Fatalf("far side: %v", err)
+			}
+			cancel()
+			select {
+			case err := <-done:
+				if err != nil {
+					t.Fatalf("serve: %v", err)
+				}
+			case <-time.After(10 * time.Second):
+				t.Fatal("Serve did not return after its context ended: a relay still waits for the silent far side")
+			}
+		})
+	}
+}

@@ -106,7 +106,7 @@ func (p *SOCKS5) connect(ctx context.Context, c net.Conn, br *bufio.Reader, req 
 		return
 	}
 	c.SetDeadline(time.Time{})
-	relay(&bufferedConn{Conn: c, r: br}, out)
+	relay(ctx, &bufferedConn{Conn: c, r: br}, out)
 }
 
 func containsRefused(err error) bool {
