@@ -16,6 +16,7 @@ import (
 	"os"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -90,6 +91,12 @@ func startServer(t *testing.T, body []byte) (*httptest.Server, tunnel.Rule) {
 
 // download fetches url through the SOCKS5 proxy at socks.
 func download(ctx context.Context, socks net.Addr, target string) ([]byte, error) {
+	return downloadCounting(ctx, socks, target, nil)
+}
+
+// downloadCounting is download adding each chunk of the body read to n
+// (nil: not counted).
+func downloadCounting(ctx context.Context, socks net.Addr, target string, n *atomic.Int64) ([]byte, error) {
 	proxyURL := &url.URL{Scheme: "socks5", Host: socks.String()}
 	tr := &http.Transport{Proxy: http.ProxyURL(proxyURL), DisableKeepAlives: true}
 	defer tr.CloseIdleConnections()
@@ -102,7 +109,96 @@ func download(ctx context.Context, socks net.Addr, target string) ([]byte, error
 		return nil, err
 	}
 	defer resp.Body.Close()
-	return io.ReadAll(resp.Body)
+	var r io.Reader = resp.Body
+	if n != nil {
+		r = countingReader{r: r, n: n}
+	}
+	return io.ReadAll(r)
+}
+
+type countingReader struct {
+	r io.Reader
+	n *atomic.Int64
+}
+
+func (c countingReader) Read(b []byte) (int, error) {
+	n, err := c.r.Read(b)
+	c.n.Add(int64(n))
+	return n, err
+}
+
+// downloadTimeout bounds one end-to-end download, so a stalled tunnel
+// fails its own subtest, not every later one through the shared context.
+const downloadTimeout = 60 * time.Second
+
+// watchedDownload downloads target through socks within downloadTimeout,
+// sampling state (the connection's and the provider's view of the
+// session) every second; when the download fails it reports every sample
+// with the bytes received by then, so a stall shows which side stopped.
+func watchedDownload(t *testing.T, ctx context.Context, socks net.Addr, target string, state func() string) ([]byte, error) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(ctx, downloadTimeout)
+	defer cancel()
+	var n atomic.Int64
+	var mu sync.Mutex
+	var samples []string
+	sample := func(start time.Time) {
+		line := fmt.Sprintf("%6.1fs body %d bytes; %s", time.Since(start).Seconds(), n.Load(), state())
+		mu.Lock()
+		samples = append(samples, line)
+		mu.Unlock()
+	}
+	start := time.Now()
+	sample(start)
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		tick := time.NewTicker(time.Second)
+		defer tick.Stop()
+		for {
+			select {
+			case <-stop:
+				return
+			case <-tick.C:
+				sample(start)
+			}
+		}
+	}()
+	got, err := downloadCounting(ctx, socks, target, &n)
+	close(stop)
+	wg.Wait()
+	if err != nil {
+		sample(start)
+		t.Logf("download through %s failed after %s with %d bytes: %v; state every second:\n%s",
+			socks, time.Since(start).Round(time.Millisecond), n.Load(), err, strings.Join(samples, "\n"))
+	}
+	return got, err
+}
+
+// sessionState describes conn and the provider's side of its session.
+func sessionState(conn *consumer.Connection, prov *Provider) string {
+	if conn == nil {
+		return "no connection"
+	}
+	s := conn.Status()
+	out := fmt.Sprintf("consumer session %s running=%v err=%q path=%s rx=%d tx=%d invoices=%d",
+		s.SessionID, s.Running, s.Err, s.Path, s.RxBytes, s.TxBytes, s.Invoices)
+	if prov == nil {
+		return out
+	}
+	found := false
+	for _, ps := range prov.Sessions.Sessions() {
+		if ps.ID == s.SessionID {
+			found = true
+			out += fmt.Sprintf("; provider path=%s bytes=%d invoices=%d paid=%d", ps.Path, ps.Bytes, ps.Tracker.Invoices, ps.Tracker.Paid)
+		}
+	}
+	if !found {
+		out += "; provider: no such session"
+	}
+	return out
 }
 
 func tokenBalance(t *testing.T, ctx context.Context, c *chain.Client, a interface{ Hex() string }, addr [20]byte) *big.Int {
@@ -121,7 +217,9 @@ func TestEndToEnd(t *testing.T) {
 	if testing.Short() {
 		t.Skip("end-to-end devnet test; skipped with -short")
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	// The whole run's safety net; each download has its own, shorter
+	// bound (downloadTimeout).
+	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
 	body := payload(4 << 20)
 	srv, rule := startServer(t, body)
@@ -302,7 +400,15 @@ func testTopUpAfterStart(t *testing.T, ctx context.Context, d *Devnet, c *Consum
 
 func testReconnect(t *testing.T, ctx context.Context, d *Devnet, c *Consumer, target string, body []byte) {
 	api := &ConnectionAPI{Consumer: func(context.Context) (*Consumer, error) { return c, nil }, Log: testLog()}
-	defer api.Close(ctx)
+	defer func() {
+		// Bounded: a connection that cannot close fails this subtest, not
+		// the next ones through the shared context.
+		cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		defer cancel()
+		if err := api.Close(cctx); err != nil {
+			t.Errorf("close the connection: %v", err)
+		}
+	}()
 	st, err := api.Connect(ctx, tequilapi.ConnectRequest{Country: "DE", SOCKSListen: "127.0.0.1:0"})
 	if err != nil {
 		t.Fatal(err)
@@ -341,9 +447,17 @@ func testReconnect(t *testing.T, ctx context.Context, d *Devnet, c *Consumer, ta
 	if err != nil {
 		t.Fatal(err)
 	}
-	got, err := download(ctx, sa, target)
+	got, err := watchedDownload(t, ctx, sa, target, func() string {
+		var conn *consumer.Connection
+		api.mu.Lock()
+		if api.cur != nil {
+			conn = api.cur.conn
+		}
+		api.mu.Unlock()
+		return sessionState(conn, d.Providers[0])
+	})
 	if err != nil || !bytes.Equal(got, body) {
-		t.Fatalf("download after reconnect: %d bytes, %v", len(got), err)
+		t.Fatalf("download after reconnect (session %s, first session %s): %d bytes, %v", now.SessionID, st.SessionID, len(got), err)
 	}
 	if err := api.Disconnect(ctx); err != nil {
 		t.Fatal(err)
@@ -550,7 +664,7 @@ func testPaidSession(t *testing.T, ctx context.Context, d *Devnet, c *Consumer, 
 	if conn.Proposal().ProviderID != prov.Address() {
 		t.Fatalf("connected to %s, want the DE provider %s", conn.Proposal().ProviderID.Hex(), prov.Address().Hex())
 	}
-	got, err := download(ctx, conn.SOCKSAddr(), target)
+	got, err := watchedDownload(t, ctx, conn.SOCKSAddr(), target, func() string { return sessionState(conn, prov) })
 	if err != nil {
 		t.Fatalf("download through the tunnel: %v", err)
 	}
