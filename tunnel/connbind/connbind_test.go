@@ -47,12 +47,23 @@ func newNode(t *testing.T, addr string, bind conn.Bind) *node {
 	return &node{key: key, dev: dev, net: tnet, addr: a}
 }
 
-func (n *node) peer(t *testing.T, other *node, endpoint string) {
+// peer adds other as n's peer at endpoint ("": learnt from its packets).
+// An initiating peer gets a persistent keepalive, so n starts the
+// handshake as soon as it is up (a consumer); the other side only answers
+// (a provider's exit). Both sides initiating at once crossed their
+// handshakes: each answered the other's initiation, which discarded its
+// own, both responses were dropped and the tunnel came up only with
+// WireGuard's retry 5 s later (twice in a row on a loaded machine: the
+// 10 s round-trip timeout this test used to hit).
+func (n *node) peer(t *testing.T, other *node, endpoint string, initiate bool) {
 	t.Helper()
 	pub := other.key.PublicKey()
 	cfg := fmt.Sprintf("public_key=%s\nallowed_ip=%s/32\n", hex.EncodeToString(pub[:]), other.addr)
 	if endpoint != "" {
-		cfg += "endpoint=" + endpoint + "\npersistent_keepalive_interval=1\n"
+		cfg += "endpoint=" + endpoint + "\n"
+	}
+	if initiate {
+		cfg += "persistent_keepalive_interval=1\n"
 	}
 	if err := n.dev.IpcSet(cfg); err != nil {
 		t.Fatal(err)
@@ -127,10 +138,10 @@ func TestBindServesConnectionsAndUDP(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	exit.peer(t, overConn, epExit)
-	exit.peer(t, overUDP, "")
-	overConn.peer(t, exit, epCons)
-	overUDP.peer(t, exit, fmt.Sprintf("127.0.0.1:%d", listenPort(t, exit.dev)))
+	exit.peer(t, overConn, epExit, false)
+	exit.peer(t, overUDP, "", false)
+	overConn.peer(t, exit, epCons, true)
+	overUDP.peer(t, exit, fmt.Sprintf("127.0.0.1:%d", listenPort(t, exit.dev)), true)
 
 	start := time.Now()
 	roundTrip(t, overConn, exit, "over a connection")
