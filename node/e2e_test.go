@@ -467,13 +467,23 @@ func testReconnect(t *testing.T, ctx context.Context, d *Devnet, c *Consumer, ta
 	}
 }
 
-// waitInvoices waits until conn has paid n invoices.
+// waitInvoices waits until conn has paid n invoices. A session that ends
+// first fails at once with the reason it ended (a provider that ended it
+// for a payment that did not settle in time, ...), not after the wait.
 func waitInvoices(t *testing.T, conn *consumer.Connection, n int) {
 	t.Helper()
 	deadline := time.Now().Add(20 * time.Second)
 	for conn.PayerStats().Invoices < n {
+		select {
+		case <-conn.Done():
+			if conn.PayerStats().Invoices >= n {
+				return
+			}
+			t.Fatalf("session %s ended after %d paid invoices, want %d: %v", conn.ID(), conn.PayerStats().Invoices, n, conn.Err())
+		default:
+		}
 		if time.Now().After(deadline) {
-			t.Fatalf("only %d invoices paid, want %d", conn.PayerStats().Invoices, n)
+			t.Fatalf("only %d invoices paid, want %d (session %s: %s)", conn.PayerStats().Invoices, n, conn.ID(), sessionState(conn, nil))
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
