@@ -978,10 +978,13 @@ func overcharging(tamper func(*payments.Invoice)) func(*ProviderConfig) {
 }
 
 // notPaying is a consumer.Options.PayLoop that keeps a session's stream
-// alive (a keepalive per paystream.DefaultKeepalive) without paying
-// anything, to test the provider's cut-off.
+// alive (a keepalive per testPayment.Keepalive, as the devnet's consumers
+// send) without paying anything, to test the provider's cut-off. With
+// paystream.DefaultKeepalive (10 s) it sent nothing within the
+// provider's 5 s ReadTimeout, and on a loaded machine the read deadline
+// ended the session before the payment timeout did.
 func notPaying(ctx context.Context, r *sessionproto.Reader, w *sessionproto.Writer) error {
-	keepalive := paystream.DefaultKeepalive
+	keepalive := testPayment.Keepalive
 	var wg sync.WaitGroup
 	kctx, stop := context.WithCancel(ctx)
 	defer func() { stop(); wg.Wait() }()
