@@ -381,6 +381,7 @@ type Connection struct {
 	exitIP   netip.Addr
 	ipCheck  string
 	start    time.Time
+	payFrom  time.Time // the start invoices are checked against
 	// ConnectedAt is when Connect returned (tunnel up).
 	ConnectedAt time.Time
 	cancel      context.CancelFunc
@@ -526,6 +527,13 @@ func (m *Manager) open(ctx context.Context, s stream, p market.Proposal, o Optio
 		m.log.Warn("consumer: the provider's claimed exit address is not the address the tunnel reached",
 			"provider", p.ProviderID.Hex(), "claimed", resp.ExitIP, "peer", peerAddr)
 	}
+	// The provider charges from when it has answered and its ICE checks
+	// are done, not from the end of the WireGuard handshake that follows;
+	// the invoices are checked against the same start. A handshake that
+	// needs WireGuard's retry (a lost initiation or response: 5 s and
+	// more) otherwise made the provider's first invoice exceed the
+	// tolerance and an honest provider was refused as overcharging.
+	payFrom := time.Now()
 	var tun tunnel.Client
 	var us ProxyTunnel
 	switch {
@@ -555,7 +563,7 @@ func (m *Manager) open(ctx context.Context, s stream, p market.Proposal, o Optio
 	price := pingpong.Price{PerHour: req.PricePerHour.Int(), PerGiB: req.PricePerGiB.Int()}
 	payer, err := pingpong.NewInvoicePayer(pingpong.PayerConfig{
 		ChainID: m.cfg.ChainID, Consumer: m.cfg.Signer, Provider: p.ProviderID, HermesID: m.cfg.Hermes,
-		Channel: m.cfg.Channel, Price: price, MaxFee: m.cfg.MaxFee, Tolerance: *m.cfg.Tolerance, Start: start,
+		Channel: m.cfg.Channel, Price: price, MaxFee: m.cfg.MaxFee, Tolerance: *m.cfg.Tolerance, Start: payFrom,
 	})
 	if err != nil {
 		_ = tun.Close()
@@ -572,7 +580,7 @@ func (m *Manager) open(ctx context.Context, s stream, p market.Proposal, o Optio
 		}
 	}
 	rctx, cancel := context.WithCancel(context.Background())
-	c := &Connection{m: m, proposal: p, id: id, stream: s, tun: tun, us: us, payer: payer, path: path, exitIP: resp.ExitIP, ipCheck: ipCheck, start: start, ConnectedAt: time.Now(), cancel: cancel, done: make(chan struct{})}
+	c := &Connection{m: m, proposal: p, id: id, stream: s, tun: tun, us: us, payer: payer, path: path, exitIP: resp.ExitIP, ipCheck: ipCheck, start: start, payFrom: payFrom, ConnectedAt: time.Now(), cancel: cancel, done: make(chan struct{})}
 	m.log.Info("consumer: session started", "session", id, "path", path)
 	usage := func() uint64 { st := tun.Stats(); return st.RxBytes + st.TxBytes }
 	pr := sessionproto.NewReader(s, m.cfg.ReadTimeout)

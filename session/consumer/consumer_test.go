@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"math/big"
 	"net"
@@ -22,6 +23,7 @@ import (
 	"github.com/openmyst/openmyst/money"
 	"github.com/openmyst/openmyst/p2p/sessionproto"
 	"github.com/openmyst/openmyst/session/pingpong"
+	"github.com/openmyst/openmyst/tunnel"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -226,4 +228,67 @@ func TestCheckPublicIP(t *testing.T) {
 			t.Errorf("CheckPublicIP(%v, %v) = %q, want %q", tc.claim, tc.peer, got, tc.want)
 		}
 	}
+}
+
+// slowTunnel is a tunnel.Client whose opener took a while (a WireGuard
+// handshake that needed a retry).
+type slowTunnel struct{}
+
+func (slowTunnel) Stats() tunnel.PeerStats { return tunnel.PeerStats{} }
+func (slowTunnel) Close() error            { return nil }
+
+// TestPaymentClockStartsBeforeTheHandshake: invoices are checked against
+// the time the provider charges from (its answer, after the ICE checks),
+// not the end of a slow WireGuard handshake: with the latter, a handshake
+// that needed WireGuard's 5 s retry made an honest provider's first
+// invoice look like an overcharge.
+func TestPaymentClockStartsBeforeTheHandshake(t *testing.T) {
+	k, err := crypto.GenerateKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := New(Config{Signer: identity.NewKeySigner(k), ChainID: big.NewInt(1337), Hermes: common.HexToAddress("0x4e"),
+		Host: fakeHost{}, Channel: ledger{}, Log: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	a, b := net.Pipe()
+	answered := make(chan time.Time, 1)
+	go func() {
+		r, w := sessionproto.NewReader(b, 5*time.Second), sessionproto.NewWriter(b, 5*time.Second)
+		if _, err := r.ReadMessage(ctx); err != nil {
+			answered <- time.Time{}
+			return
+		}
+		asked := time.Now()
+		wk, _ := tunnel.GenerateKey()
+		_ = w.WriteMessage(ctx, &sessionproto.SessionResponse{
+			SessionID: sessionproto.SessionID{1}, ProviderWGKey: sessionproto.Key(wk.PublicKey()), Endpoint: "127.0.0.1:51820",
+			ConsumerAddrs: []netip.Prefix{netip.MustParsePrefix("10.182.0.2/32")}, ProviderAddr: netip.MustParseAddr("10.182.0.1"),
+			DNS: []netip.Addr{},
+		})
+		answered <- asked
+		_, _ = io.Copy(io.Discard, b) // the session's keepalives, until it ends
+	}()
+	const handshake = 300 * time.Millisecond
+	var opened time.Time
+	slow := func(ctx context.Context, _ tunnel.SessionConfig, _ TunnelRoute) (tunnel.Client, error) {
+		time.Sleep(handshake)
+		opened = time.Now()
+		return slowTunnel{}, nil
+	}
+	c, err := m.open(ctx, a, proposal("DE", 20), Options{Tunnel: slow}, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	asked := <-answered
+	if c.payFrom.Before(asked) || !c.payFrom.Before(opened.Add(-handshake/2)) {
+		t.Errorf("invoices are checked from %s after the provider read the request, the tunnel was up %s after it; want the start before the handshake",
+			c.payFrom.Sub(asked), opened.Sub(asked))
+	}
+	if err := c.Disconnect(ctx); err != nil {
+		t.Fatal(err)
+	}
+	b.Close()
 }

@@ -89,7 +89,9 @@ type PayerConfig struct {
 	MaxFee *big.Int
 	// Tolerance bounds how far an invoice may exceed the fair total.
 	Tolerance Tolerance
-	// Start is when the consumer's session began (its tunnel came up).
+	// Start is when the consumer's session began: when the provider's
+	// answer (and the ICE checks) were done and the tunnel was being
+	// brought up, the moment the provider charges from.
 	Start time.Time
 }
 
