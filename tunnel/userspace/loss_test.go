@@ -79,7 +79,7 @@ func minSendWindow(e *Exit, stop <-chan struct{}) int {
 // losses; with nothing in flight no timer fires again and the download
 // stalled for good while the session went on (and was paid for).
 func TestDownloadSurvivesPacketLoss(t *testing.T) {
-	body := make([]byte, 8<<20)
+	body := make([]byte, 4<<20)
 	crand.Read(body)
 	srv := bodyServer(t, body)
 	port := srv.Listener.Addr().(*net.TCPAddr).Port
