@@ -183,7 +183,15 @@ func RunDemo(ctx context.Context, cfg DemoConfig) (DemoReport, error) {
 	cfg.Progress(fmt.Sprintf("tunnel up over the %s path (ICE through the devnet's STUN/TURN relay)", rep.Path))
 	proxyURL := &url.URL{Scheme: "socks5", Host: conn.SOCKSAddr().String()}
 	tr := &http.Transport{Proxy: http.ProxyURL(proxyURL), DisableKeepAlives: true}
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+ln.Addr().String()+"/", nil)
+	// A download that receives nothing for demoStall fails instead of
+	// hanging the demo (a tunnel that stopped carrying data).
+	dctx, stalled := context.WithCancelCause(ctx)
+	defer stalled(nil)
+	idle := time.AfterFunc(demoStall, func() {
+		stalled(fmt.Errorf("node: the download through the tunnel received nothing for %s", demoStall))
+	})
+	defer idle.Stop()
+	req, err := http.NewRequestWithContext(dctx, http.MethodGet, "http://"+ln.Addr().String()+"/", nil)
 	if err != nil {
 		return rep, err
 	}
@@ -191,24 +199,26 @@ func RunDemo(ctx context.Context, cfg DemoConfig) (DemoReport, error) {
 	resp, err := (&http.Client{Transport: tr}).Do(req)
 	if err != nil {
 		_ = conn.Disconnect(ctx)
-		return rep, fmt.Errorf("node: download through the tunnel: %w", err)
+		return rep, fmt.Errorf("node: download through the tunnel: %w", demoCause(dctx, err))
 	}
+	body := progressReader{r: resp.Body, progress: func() { idle.Reset(demoStall) }}
 	first := make([]byte, 1)
-	if _, err := io.ReadFull(resp.Body, first); err != nil {
+	if _, err := io.ReadFull(body, first); err != nil {
 		resp.Body.Close()
 		_ = conn.Disconnect(ctx)
-		return rep, err
+		return rep, demoCause(dctx, err)
 	}
 	rep.ConnectFirstByte = time.Since(t0)
 	tDown := time.Now()
-	n, err := io.Copy(io.Discard, resp.Body)
+	n, err := io.Copy(io.Discard, body)
 	resp.Body.Close()
 	tr.CloseIdleConnections()
+	idle.Stop()
 	rep.DownloadTime = time.Since(tDown)
 	rep.Bytes = n + 1
 	if err != nil {
 		_ = conn.Disconnect(ctx)
-		return rep, err
+		return rep, demoCause(dctx, err)
 	}
 	// Pay for the traffic: wait for the invoice after the download.
 	paidBefore := conn.PayerStats().Invoices
@@ -257,4 +267,30 @@ func RunDemo(ctx context.Context, cfg DemoConfig) (DemoReport, error) {
 	rep.ProviderReceived = new(big.Int).Sub(rep.After.Provider, rep.Before.Provider)
 	rep.ConsumerChannelDe = new(big.Int).Sub(rep.Before.ConsumerChannel, rep.After.ConsumerChannel)
 	return rep, nil
+}
+
+// demoStall is how long the demo's download may receive nothing.
+const demoStall = 30 * time.Second
+
+// demoCause is err, or why ctx was cancelled when it was (the download
+// stalled).
+func demoCause(ctx context.Context, err error) error {
+	if c := context.Cause(ctx); c != nil && !errors.Is(c, context.Canceled) {
+		return c
+	}
+	return err
+}
+
+// progressReader calls progress after every read that returned data.
+type progressReader struct {
+	r        io.Reader
+	progress func()
+}
+
+func (p progressReader) Read(b []byte) (int, error) {
+	n, err := p.r.Read(b)
+	if n > 0 {
+		p.progress()
+	}
+	return n, err
 }
