@@ -770,9 +770,15 @@ func TestSeveralPeersSeparateCounters(t *testing.T) {
 				t.Fatalf("no provider stats for %s", cn.pub)
 			}
 			if cs.RxBytes == ps.TxBytes && cs.TxBytes == ps.RxBytes {
-				want := float64(cn.fetch * len(body))
-				if got := float64(cs.RxBytes); got < want || got > want*1.1 {
-					t.Errorf("consumer fetching %d bodies counted %v bytes", cn.fetch, got)
+				// At least the bodies; less than one body more, so another
+				// consumer's traffic counted here would show. Headers and
+				// retransmissions add to the count: three flows at once on
+				// a loaded machine lose datagrams on loopback (counted 14-17%
+				// over the bodies in 2 of 16 runs, above the 10% this
+				// allowed before).
+				want := cn.fetch * len(body)
+				if got := int(cs.RxBytes); got < want || got >= want+len(body)*3/4 {
+					t.Errorf("consumer fetching %d bodies counted %d bytes, want %d plus less than %d", cn.fetch, got, want, len(body)*3/4)
 				}
 				break
 			}
