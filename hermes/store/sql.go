@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"database/sql"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"math/big"
@@ -48,12 +49,23 @@ type sqlStore struct {
 // order equals numeric order (2^256 has 78 decimal digits).
 const amountWidth = 78
 
+// encAmount is x in decimal, zero-padded to amountWidth digits. It
+// builds the string in one buffer: it runs six times per accept.
 func encAmount(x *big.Int) string {
 	if x == nil {
 		x = new(big.Int)
 	}
-	s := x.String()
-	return strings.Repeat("0", amountWidth-len(s)) + s
+	var buf [amountWidth]byte
+	d := x.Append(buf[:0], 10)
+	if len(d) >= amountWidth {
+		return string(d) // never longer: amounts are uint256, checked before the store
+	}
+	b := make([]byte, amountWidth)
+	n := copy(b[amountWidth-len(d):], d)
+	for i := range amountWidth - n {
+		b[i] = '0'
+	}
+	return string(b)
 }
 
 func decAmount(s string) (*big.Int, error) {
@@ -68,7 +80,14 @@ func decAmount(s string) (*big.Int, error) {
 	return x, nil
 }
 
-func encAddr(a common.Address) string { return strings.ToLower(a.Hex()) }
+// encAddr is a's lower-case 0x-hex form: strings.ToLower(a.Hex()) without
+// the EIP-55 checksum's keccak256 (three times per accept).
+func encAddr(a common.Address) string {
+	var b [2 + 2*common.AddressLength]byte
+	copy(b[:], "0x")
+	hex.Encode(b[2:], a[:])
+	return string(b[:])
+}
 
 func (s *sqlStore) q(query string) string {
 	if !s.d.dollar {
