@@ -38,9 +38,15 @@ const childEnv = "HERMES_TEST_CHILD_DB"
 // is stopped with SIGTERM (MYST_BENCH_HERMES_CPUPROFILE in the benchmark).
 const childProfileEnv = "HERMES_TEST_CHILD_CPUPROFILE"
 
+// childStdinEnv makes the child also shut down when its stdin ends: a
+// child under valgrind cannot take SIGTERM (callgrind asserts on Go's
+// signal handling), so a wrapped child is stopped by closing the pipe.
+const childStdinEnv = "HERMES_TEST_CHILD_STOP_ON_EOF"
+
 // runChildIfAsked runs a hermes HTTP server on a file-backed store when the
 // test binary is re-executed as a child by the crash tests. It prints
-// "ADDR host:port" and serves until killed or sent SIGTERM.
+// "ADDR host:port" and serves until killed or sent SIGTERM (or, with
+// childStdinEnv set, until its stdin ends).
 func runChildIfAsked() bool {
 	dsn := os.Getenv(childEnv)
 	if dsn == "" {
@@ -48,6 +54,9 @@ func runChildIfAsked() bool {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM)
 	defer stop()
+	if os.Getenv(childStdinEnv) != "" {
+		go func() { _, _ = io.Copy(io.Discard, os.Stdin); stop() }()
+	}
 	if path := os.Getenv(childProfileEnv); path != "" {
 		// Benchmarks profile the hermes process alone; stop() writes it.
 		f, err := os.Create(path)
@@ -96,16 +105,31 @@ func runChild(ctx context.Context, dsn string) error {
 type child struct {
 	cmd  *exec.Cmd
 	addr string
+	// stdin, when set, stops the child when closed (see childStdinEnv).
+	stdin io.Closer
 }
+
+// childWrapEnv, when set, is a command the child runs under (its words
+// put before the test binary), such as valgrind in
+// bench/hermes/instructions.sh, which counts the hermes process alone.
+const childWrapEnv = "MYST_BENCH_HERMES_WRAP"
 
 func startChild(t testing.TB, dsn string) *child {
 	t.Helper()
-	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	args := append(strings.Fields(os.Getenv(childWrapEnv)), os.Args[0], "-test.run=^$")
+	cmd := exec.Command(args[0], args[1:]...)
 	cmd.Env = append(os.Environ(), childEnv+"="+dsn)
 	cmd.Stderr = os.Stderr
 	out, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
+	}
+	var stdin io.WriteCloser
+	if len(args) > 2 {
+		cmd.Env = append(cmd.Env, childStdinEnv+"=1")
+		if stdin, err = cmd.StdinPipe(); err != nil {
+			t.Fatal(err)
+		}
 	}
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -117,22 +141,29 @@ func startChild(t testing.TB, dsn string) *child {
 		t.Fatalf("child did not start: %q %v", line, err)
 	}
 	go func() { _, _ = io.Copy(io.Discard, out) }()
-	c := &child{cmd: cmd, addr: strings.TrimSpace(strings.TrimPrefix(line, "ADDR "))}
+	c := &child{cmd: cmd, addr: strings.TrimSpace(strings.TrimPrefix(line, "ADDR ")), stdin: stdin}
 	t.Cleanup(c.kill)
 	return c
 }
 
-// stop sends SIGTERM and waits for the child to shut down.
+// stop sends SIGTERM (or closes a wrapped child's stdin) and waits for
+// the child to shut down.
 func (c *child) stop() {
 	if c.cmd.ProcessState != nil {
 		return
 	}
-	_ = c.cmd.Process.Signal(syscall.SIGTERM)
+	wait := 30 * time.Second
+	if c.stdin != nil {
+		_ = c.stdin.Close()
+		wait = 10 * time.Minute // valgrind runs the shutdown ~50x slower
+	} else {
+		_ = c.cmd.Process.Signal(syscall.SIGTERM)
+	}
 	done := make(chan struct{})
 	go func() { _ = c.cmd.Wait(); close(done) }()
 	select {
 	case <-done:
-	case <-time.After(30 * time.Second):
+	case <-time.After(wait):
 		_ = c.cmd.Process.Kill()
 		<-done
 	}
