@@ -121,8 +121,11 @@ func BenchmarkStoreCommit(b *testing.B) {
 // 1-committer row is the baseline of the same run. Needs
 // MYST_TEST_POSTGRES_DSN:
 // go test -run '^$' -bench PostgresCommitters -benchtime 100x ./hermes/
+// MYST_BENCH_PREFILL=N first stores N accepts per committer (a journal
+// that has run for a while: a commit must not cost more as it grows).
 func BenchmarkPostgresCommitters(b *testing.B) {
 	dsn := testenv.RequirePostgres(b)
+	prefill, _ := strconv.Atoi(os.Getenv("MYST_BENCH_PREFILL"))
 	const n = 32
 	for _, committers := range []int{1, 4} {
 		b.Run(fmt.Sprint("committers=", committers), func(b *testing.B) {
@@ -134,6 +137,11 @@ func BenchmarkPostgresCommitters(b *testing.B) {
 			work := make([][][]store.Accept, committers)
 			for w := range work {
 				g := newAcceptGen(b, fmt.Sprint("pg", w))
+				for left := prefill; left > 0; left -= 512 {
+					if err := st.Commit(context.Background(), g.batch(min(left, 512))); err != nil {
+						b.Fatal(err)
+					}
+				}
 				for i := 0; i < b.N; i++ {
 					work[w] = append(work[w], g.batch(n))
 				}
