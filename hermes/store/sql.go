@@ -60,12 +60,13 @@ func encAmount(x *big.Int) string {
 	if len(d) >= amountWidth {
 		return string(d) // never longer: amounts are uint256, checked before the store
 	}
-	b := make([]byte, amountWidth)
-	n := copy(b[amountWidth-len(d):], d)
-	for i := range amountWidth - n {
-		b[i] = '0'
+	var b strings.Builder
+	b.Grow(amountWidth)
+	for range amountWidth - len(d) {
+		b.WriteByte('0')
 	}
-	return string(b)
+	b.Write(d)
+	return b.String()
 }
 
 func decAmount(s string) (*big.Int, error) {
