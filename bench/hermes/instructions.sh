@@ -9,9 +9,10 @@
 #
 # Whole-process counts of four runs of the same binary, subtracted:
 #   A = setup + verify        (MYST_BENCH_VERIFY_ROUNDS=1, no sub-benchmark)
-#   B = setup + 2 x verify    (MYST_BENCH_VERIFY_ROUNDS=2)
+#   B = setup + 3 x verify    (MYST_BENCH_VERIFY_ROUNDS=3)
 #   S = A + service,  H = A + http
-#   verify = B - A, service = S - A, http = H - A
+#   verify = (B - A) / 2, service = S - A, http = H - A
+# (two extra rounds halve the setup's run-to-run spread in verify-only)
 # The http row's process also runs the benchmark's HTTP client, so it is an
 # upper bound. The hermes alone is the "httpproc" row's child process (the
 # hermes HTTP API and store as `myst hermes` runs them), counted under
@@ -62,13 +63,13 @@ idle() {
 	sed -n 's/^summary: //p' "$out/i.cg"
 }
 a=$(run a 1 'Exchange/none$')
-b=$(run b 2 'Exchange/none$')
+b=$(run b 3 'Exchange/none$')
 s=$(run s 1 'Exchange/sqlite/service$')
 h=$(run h 1 'Exchange/sqlite/http$')
 p=$(proc)
 i=$(idle)
 awk -v a="$a" -v b="$b" -v s="$s" -v h="$h" -v p="$p" -v i="$i" -v n="$msgs" 'BEGIN {
-	v = b - a; sv = s - a; hv = h - a; pv = p - i
+	v = (b - a) / 2; sv = s - a; hv = h - a; pv = p - i
 	printf "messages: %d (instructions: A=%.0f B=%.0f S=%.0f H=%.0f P=%.0f I=%.0f)\n", n, a, b, s, h, p, i
 	printf "verify-only:        %8.0f instructions/msg\n", v/n
 	printf "service:            %8.0f instructions/msg  %.2fx verify-only\n", sv/n, sv/v
