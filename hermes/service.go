@@ -69,7 +69,7 @@ type Config struct {
 	MaxBatch int
 	// Committers is how many group commits may run at once, each on its
 	// own store connection (default: what the store supports, see
-	// store.Committers; 1 for SQLite, 4 for PostgreSQL). A provider's
+	// store.Committers; 1 for SQLite, 2 for PostgreSQL). A provider's
 	// accepts always go to the same committer, so they reach the store in
 	// order; a consumer has at most one accept in flight. More than one
 	// helps only a store whose Commit runs concurrently (PostgreSQL: its
