@@ -85,7 +85,7 @@ const PublicAddrsOnlyUsage = "advertise only public and relay (circuit) libp2p a
 const PortMapFlag = "portmap"
 
 // PortMapUsage is the help text of PortMapFlag.
-const PortMapUsage = "ask the home router (NAT-PMP, UPnP) to forward the WireGuard port and the next one (ICE) while serving; a mapped port is advertised unless --wg.advertise is public (--network turns it on outside dev chains)"
+const PortMapUsage = "ask the home router (NAT-PMP, UPnP) to forward the WireGuard port and the next one (ICE) while serving, and the daemon consumer's ICE port while connected; a mapped port is advertised unless --wg.advertise is public (--network turns it on outside dev chains)"
 
 // RelaysFlag is the flag naming circuit relay peers used behind a NAT.
 const RelaysFlag = "p2p.relays"

@@ -43,6 +43,10 @@ type ConnectionAPI struct {
 	// Log receives reconnect events (default slog.Default()).
 	Log *slog.Logger
 
+	// portMap, when set, maps the consumer's ICE port on the home router
+	// while a proxy-mode connection is up (daemon --portmap).
+	portMap *consumerPortMap
+
 	mu         sync.Mutex
 	cur        *managed
 	connecting bool
@@ -65,6 +69,8 @@ type managed struct {
 	exclude map[common.Address]bool
 	cancel  context.CancelFunc
 	done    chan struct{}
+	// unmap gives up the ICE port's mapping (nil: none held).
+	unmap func()
 
 	// guarded by ConnectionAPI.mu
 	conn       *consumer.Connection // nil until the first session
@@ -131,6 +137,16 @@ func (a *ConnectionAPI) connect(ctx context.Context, req tequilapi.ConnectReques
 	m := &managed{req: req, filter: f, socks: req.SOCKSListen, exclude: map[common.Address]bool{}, done: make(chan struct{}), state: stateConnected}
 	if m.socks == "" && !tun {
 		m.socks = a.DefaultSOCKS
+	}
+	if !tun && a.portMap != nil {
+		// In tun mode the kill switch would cut the router's renewals:
+		// tun connections use ordinary candidates.
+		m.unmap = a.portMap.acquire(ctx)
+		defer func() {
+			if rerr != nil {
+				m.releasePortMap()
+			}
+		}()
 	}
 	if tun {
 		if m.vpn, err = a.startVPN(ctx, req, nil, nil); err != nil {
@@ -265,6 +281,7 @@ func (a *ConnectionAPI) watch(ctx context.Context, c *Consumer, m *managed) {
 			return
 		}
 		a.setState(m, stateEnded)
+		m.releasePortMap()
 	}
 	for {
 		a.mu.Lock()
@@ -387,6 +404,7 @@ func (a *ConnectionAPI) end(ctx context.Context, keep bool) error {
 	if conn != nil {
 		err = conn.Disconnect(ctx)
 	}
+	m.releasePortMap()
 	switch {
 	case m.vpn == nil:
 	case keep:
@@ -395,6 +413,13 @@ func (a *ConnectionAPI) end(ctx context.Context, keep bool) error {
 		a.stopVPN(ctx, m.vpn)
 	}
 	return err
+}
+
+// releasePortMap gives up m's ICE port mapping, if it holds one.
+func (m *managed) releasePortMap() {
+	if m.unmap != nil {
+		m.unmap()
+	}
 }
 
 func statusDTO(c *consumer.Connection) tequilapi.ConnectionStatus {

@@ -22,6 +22,7 @@ import (
 	"github.com/openmyst/openmyst/identity"
 	"github.com/openmyst/openmyst/market"
 	"github.com/openmyst/openmyst/nat/ice"
+	"github.com/openmyst/openmyst/nat/portmap"
 	"github.com/openmyst/openmyst/p2p"
 	"github.com/openmyst/openmyst/session"
 	"github.com/openmyst/openmyst/session/consumer"
@@ -125,6 +126,15 @@ type DaemonConsumer struct {
 	// (<data-dir>/VPNStateFile) and Control (its bootstrap peers and
 	// chain RPC).
 	VPN VPNConfig
+	// PortMap asks the home router (NAT-PMP, then UPnP IGD) to forward
+	// ICEPort while a proxy-mode connection over ICE is up, and offers
+	// the mapped address as the sessions' host candidate: a provider
+	// behind a symmetric NAT then reaches the consumer directly. Needs
+	// ICE servers (DaemonConfig.ICE) outside a loopback devnet.
+	PortMap bool
+	// ICEPort is the UDP port of the consumer's shared ICE socket with
+	// PortMap (0: a free port, picked at start).
+	ICEPort uint16
 }
 
 // VPNStateFile is the daemon's tun connection state in its data dir.
@@ -166,6 +176,9 @@ type DaemonNode struct {
 	// parts for the dashboard part (nil: none).
 	providerSvc *ProviderService
 	connection  *ConnectionAPI
+	// consumerPM is the consumer's mapped ICE port (nil without
+	// Consumer.PortMap), set by the connection part.
+	consumerPM *consumerPortMap
 }
 
 // providerRetry is how long the daemon waits before retrying a provider
@@ -452,6 +465,10 @@ func startConnection(ctx context.Context, n *DaemonNode) (func(context.Context) 
 	if err := api.Recover(ctx); err != nil {
 		return nil, err
 	}
+	if err := n.startConsumerPortMap(); err != nil {
+		n.Log.Warn("node: consumer port mapping off", "err", err)
+	}
+	api.portMap = n.consumerPM
 	n.connection = api
 	n.API.Add(tequilapi.ConnectionRoutes(api, n.Log)...)
 	n.API.Add(tequilapi.SessionRoutes(HistoryAPI{History: func() *session.History {
@@ -469,8 +486,26 @@ func startConnection(ctx context.Context, n *DaemonNode) (func(context.Context) 
 		if cons != nil {
 			err = errors.Join(err, cons.Close())
 		}
+		if n.consumerPM != nil {
+			err = errors.Join(err, n.consumerPM.close())
+		}
 		return err
 	}, nil
+}
+
+// startConsumerPortMap opens the consumer's ICE socket for port mapping
+// (Consumer.PortMap) when sessions run ICE beyond loopback.
+func (n *DaemonNode) startConsumerPortMap() error {
+	if !n.Config.Consumer.PortMap {
+		return nil
+	}
+	iceCfg, err := n.Config.ICE.Config()
+	if err != nil || iceCfg == nil || iceCfg.Loopback {
+		return err
+	}
+	client := portmap.New(portmap.Config{Description: "openmyst consumer", Logger: n.Log})
+	n.consumerPM, err = openConsumerPortMap(n.Config.Consumer.ICEPort, client, ConsumerPortMapWait, n.Log)
+	return err
 }
 
 // controlAddrs are the destinations a tun connection's kill switch admits
@@ -535,6 +570,9 @@ func startDaemonConsumer(ctx, rctx context.Context, n *DaemonNode) (*Consumer, e
 	iceCfg, err := n.Config.ICE.Config() // checked at start; the credentials file is read again
 	if err != nil {
 		return nil, err
+	}
+	if iceCfg != nil && n.consumerPM != nil {
+		iceCfg.Mux = n.consumerPM.mux // announced while a connection holds the mapping
 	}
 	return StartConsumer(ctx, ConsumerConfig{
 		DataDir: filepath.Join(n.Config.DataDir, "consumer"), Signer: signer, Chain: cl, Hermes: hermes,

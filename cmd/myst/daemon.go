@@ -67,6 +67,7 @@ func (a *app) chainConfig(rpc, deployment, keyFile, hermes, hermesFlag string) (
 type consumerFlags struct {
 	identity, passFile, socks string
 	tunIface, resolvConf      string
+	icePort                   uint16
 }
 
 func newDaemonCmd(a *app) *cobra.Command {
@@ -112,6 +113,7 @@ and send the token as "Authorization: Bearer <token>".`,
 	fs.StringVar(&c.identity, "consumer.identity", "", "consumer identity paying for connections (default: the default identity)")
 	fs.StringVar(&c.passFile, "consumer.passphrase-file", "", "file with the consumer identity's passphrase (or $"+node.PassphraseEnv+")")
 	fs.StringVar(&c.socks, "consumer.socks", "127.0.0.1:1080", "default local SOCKS5 proxy address of a connection")
+	fs.Uint16Var(&c.icePort, "consumer.ice-port", node.DefaultConsumerICEPort, "UDP port of the consumer's ICE socket, forwarded by the home router while connected with --portmap (0: any free port)")
 	fs.StringVar(&c.tunIface, "tun.interface", kernel.DefaultClientInterface, "TUN interface of tun-mode connections (PUT /connection {\"mode\":\"tun\"}; needs CAP_NET_ADMIN)")
 	fs.StringVar(&c.resolvConf, "tun.resolv-conf", "/etc/resolv.conf", "resolv.conf a tun-mode connection points at the tunnel's DNS and restores on disconnect (empty: leave DNS alone)")
 	return cmd
@@ -127,7 +129,7 @@ func (f *daemonFlags) config(a *app, cmd *cobra.Command) (node.DaemonConfig, err
 		},
 		ShowPassword: a.showPassword(cmd),
 		Consumer: node.DaemonConsumer{SOCKS: f.cons.socks,
-			VPN: node.VPNConfig{Interface: f.cons.tunIface, ResolvConf: f.cons.resolvConf}},
+			VPN: node.VPNConfig{Interface: f.cons.tunIface, ResolvConf: f.cons.resolvConf}, PortMap: f.serve.opt.PortMap, ICEPort: f.cons.icePort},
 		ICE: f.serve.opt.ICE,
 	}
 	var err error
