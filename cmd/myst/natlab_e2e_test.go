@@ -77,11 +77,12 @@ func natLabKey(role string, i int) *ecdsa.PrivateKey {
 // natLabExpectedPath is the session path between a consumer behind cons
 // and a provider behind prov. UDP blocked on either side leaves only TURN
 // over TCP. Two sides that are not symmetric punch through. A symmetric
-// side reaches a public one, and a provider whose ICE port is forwarded
-// (by hand, or mapped on the UPnP router): its candidate takes checks
-// from anywhere. A symmetric side and an endpoint-independent one (a
-// port-restricted cone: masquerade, double NAT, a forwarded or UPnP
-// consumer, whose ICE ports are not forwarded) cannot punch through:
+// side reaches a public one, a provider whose ICE port is forwarded
+// (by hand, or mapped on the UPnP router) and the UPnP consumer, which
+// maps its ICE port with --portmap: their candidates take checks from
+// anywhere. A symmetric side and an endpoint-independent one (a
+// port-restricted cone: masquerade, double NAT, a forwarded consumer,
+// whose ICE port is not forwarded) cannot punch through:
 // the symmetric side's packets come from a port the other side's router
 // never sent to (docs/reachability.md, "Which path").
 func natLabExpectedPath(cons, prov natlab.Kind) string {
@@ -91,7 +92,7 @@ func natLabExpectedPath(cons, prov natlab.Kind) string {
 	if cons != natlab.Symmetric && prov != natlab.Symmetric {
 		return "direct"
 	}
-	if cons == natlab.Public || prov == natlab.Public || prov == natlab.Forwarded || prov == natlab.UPnP {
+	if cons == natlab.Public || prov == natlab.Public || prov == natlab.Forwarded || prov == natlab.UPnP || cons == natlab.UPnP {
 		return "direct"
 	}
 	return "relay"
@@ -213,7 +214,8 @@ func TestNATLabPaidSession(t *testing.T) {
 	// The sites, one per node. A forwarded router forwards the WireGuard
 	// port and the ICE port after it (not libp2p's: see "Known limits" in
 	// docs/reachability.md); a UPnP router runs miniupnpd (the provider
-	// maps its ports with --portmap, libp2p its own).
+	// maps its ports with --portmap, libp2p its own, the consumer its ICE
+	// port while connected).
 	for i, k := range natLabKinds {
 		for _, nd := range []struct {
 			role string
@@ -242,9 +244,14 @@ func TestNATLabPaidSession(t *testing.T) {
 		p.proc = p.site.Host.NS.Start("env", mainEnv(append(args, ice...)...)...)
 	}
 	for _, c := range conss {
-		c.proc = c.site.Host.NS.Start("env", mainEnv(append([]string{"--data-dir", c.dd, "--tequilapi.port", "4050", "--keystore.light-scrypt", "daemon",
+		args := []string{"--data-dir", c.dd, "--tequilapi.port", "4050", "--keystore.light-scrypt", "daemon",
 			"--p2p.listen", "/ip4/0.0.0.0/tcp/4001", "--p2p.bootstrap", st.RelayBootstrap,
-			"--consumer.passphrase-file", pf, "--chain.rpc", st.ChainProxyURL, "--chain.deployment", st.Deployment}, ice...)...)...)
+			"--consumer.passphrase-file", pf, "--chain.rpc", st.ChainProxyURL, "--chain.deployment", st.Deployment}
+		if c.kind == natlab.UPnP {
+			// The consumer maps its ICE port while connected.
+			args = append(args, "--portmap")
+		}
+		c.proc = c.site.Host.NS.Start("env", mainEnv(append(args, ice...)...)...)
 	}
 	for _, p := range provs {
 		waitOutput(ctx, t, p.proc, "serving", "myst service behind "+p.kind.String())
@@ -281,6 +288,22 @@ func TestNATLabPaidSession(t *testing.T) {
 	}
 	if t.Failed() {
 		return
+	}
+
+	// The UPnP consumer's ICE port was mapped while connected (its pairs
+	// are direct even to the symmetric provider) and is no longer after
+	// its disconnects.
+	for _, c := range conss {
+		if c.kind != natlab.UPnP {
+			continue
+		}
+		r, _ := c.site.Router.Run(ctx, "nft", "list", "table", "inet", "miniupnpd")
+		if strings.Contains(r, strconv.Itoa(node.DefaultConsumerICEPort)) {
+			t.Fatalf("the consumer's ICE port mapping outlived its connections:\n%s\n--- daemon:\n%s", r, c.proc.Output())
+		}
+		if !strings.Contains(c.proc.Output(), "consumer ICE port mapped") {
+			t.Fatalf("the UPnP consumer never mapped its ICE port:\n%s", c.proc.Output())
+		}
 	}
 
 	// Shutdown removes the UPnP provider's mappings from the router.
