@@ -17,6 +17,7 @@ import (
 	"math/big"
 	"net"
 	"net/netip"
+	"sync"
 	"time"
 
 	"github.com/ethereum/go-ethereum/common"
@@ -329,8 +330,16 @@ type Status struct {
 	// traffic leaves its exit from (invalid: the provider did not say).
 	PublicIP netip.Addr `json:"public_ip,omitzero"`
 	// PublicIPCheck is how PublicIP compares with the address the
-	// tunnel's datagrams are exchanged with (see CheckPublicIP).
+	// tunnel's datagrams are exchanged with (see CheckPublicIP) or, once
+	// a STUN server answered through the tunnel, with PublicIPSeen (see
+	// CheckSeenIP).
 	PublicIPCheck string `json:"public_ip_check,omitempty"`
+	// PublicIPSeen is the address a STUN server of the network saw a
+	// binding request sent through the tunnel come from: the exit's
+	// public address as an outside host sees it (invalid: no STUN
+	// server configured, the probe has not answered yet or failed, or a
+	// tunnel the probe cannot use).
+	PublicIPSeen netip.Addr `json:"public_ip_seen,omitzero"`
 	// Running is false once the session has ended.
 	Running bool `json:"running"`
 	// Err is why it ended ("" while running or after a clean disconnect).
@@ -351,6 +360,31 @@ const (
 	IPDiffersPeer  = "differs_from_tunnel_peer"
 	IPUncheckedRly = "unchecked_relay"
 )
+
+// The values of Status.PublicIPCheck once a STUN server answered a
+// binding request sent through the tunnel (Status.PublicIPSeen): the
+// provider's claimed exit address is the address the STUN server saw,
+// or it is not (a multi-homed provider whose egress is another address,
+// or a lying one: shown as unconfirmed).
+const (
+	IPConfirmedSTUN = "confirmed_by_stun"
+	IPDiffersSTUN   = "differs_from_stun"
+)
+
+// CheckSeenIP is the PublicIPCheck of a claimed exit address once a STUN
+// server saw the tunnel's traffic come from seen; prior is the check
+// before (CheckPublicIP's). Without a seen address, or without a claim
+// to compare it with, the check stays prior.
+func CheckSeenIP(claim, seen netip.Addr, prior string) string {
+	switch {
+	case !seen.IsValid() || !claim.IsValid():
+		return prior
+	case claim.Unmap() == seen.Unmap():
+		return IPConfirmedSTUN
+	default:
+		return IPDiffersSTUN
+	}
+}
 
 // CheckPublicIP compares a provider's claimed exit address with peer,
 // the address the tunnel reached (invalid: relayed, nothing to compare).
@@ -379,7 +413,9 @@ type Connection struct {
 	payer    *pingpong.InvoicePayer
 	path     string
 	exitIP   netip.Addr
+	mu       sync.Mutex // guards ipCheck and seenIP
 	ipCheck  string
+	seenIP   netip.Addr // the exit's address a STUN server saw (probeExit)
 	start    time.Time
 	payFrom  time.Time // the start invoices are checked against
 	// ConnectedAt is when Connect returned (tunnel up).
@@ -582,6 +618,13 @@ func (m *Manager) open(ctx context.Context, s stream, p market.Proposal, o Optio
 	rctx, cancel := context.WithCancel(context.Background())
 	c := &Connection{m: m, proposal: p, id: id, stream: s, tun: tun, us: us, payer: payer, path: path, exitIP: resp.ExitIP, ipCheck: ipCheck, start: start, payFrom: payFrom, ConnectedAt: time.Now(), cancel: cancel, done: make(chan struct{})}
 	m.log.Info("consumer: session started", "session", id, "path", path)
+	pctx, pstop := context.WithCancel(rctx)
+	probed := make(chan struct{})
+	if targets := m.stunTargets(); len(targets) > 0 && us != nil {
+		go func() { defer close(probed); c.probeExit(pctx, us.DialContext, targets) }()
+	} else {
+		close(probed)
+	}
 	usage := func() uint64 { st := tun.Stats(); return st.RxBytes + st.TxBytes }
 	pr := sessionproto.NewReader(s, m.cfg.ReadTimeout)
 	go func() {
@@ -597,6 +640,8 @@ func (m *Manager) open(ctx context.Context, s stream, p market.Proposal, o Optio
 			err = paystream.Consumer(rctx, pr, w, payer, usage, paystream.Options{Keepalive: m.cfg.Keepalive, Log: m.log.With("session", id)})
 		}
 		c.err = err
+		pstop()
+		<-probed
 		// The counters die with the tunnel: read them first.
 		st := tun.Stats()
 		var over *pingpong.OverchargeError
@@ -628,6 +673,65 @@ func (m *Manager) open(ctx context.Context, s stream, p market.Proposal, o Optio
 		m.log.Info("consumer: session ended", "session", id, "err", err)
 	}()
 	return c, nil
+}
+
+// maxSTUNProbes bounds how many of the network's STUN servers a session
+// asks, one after the other, for the exit's address (each exchange is
+// bounded by ice.MappedAddress).
+const maxSTUNProbes = 3
+
+// stunTargets are the STUN servers (host:port) of Config.ICE.
+func (m *Manager) stunTargets() []string {
+	if m.cfg.ICE == nil {
+		return nil
+	}
+	t := ice.STUNTargets(m.cfg.ICE.Servers)
+	return t[:min(len(t), maxSTUNProbes)]
+}
+
+// probeExit asks the STUN servers at targets, through the tunnel (dial
+// must open its sockets inside it: a request sent outside would show the
+// consumer's own address, not the exit's), where the tunnel's traffic
+// comes from, and records the first answer as the exit's public address
+// seen from outside (Status.PublicIPSeen, CheckSeenIP). Without an
+// answer the provider's claim keeps its earlier check.
+func (c *Connection) probeExit(ctx context.Context, dial func(ctx context.Context, network, address string) (net.Conn, error), targets []string) {
+	log := c.m.log.With("session", c.id)
+	for _, t := range targets {
+		seen, err := mappedThrough(ctx, dial, t)
+		if err != nil {
+			if ctx.Err() != nil {
+				return
+			}
+			log.Info("consumer: no STUN answer through the tunnel", "server", t, "err", err)
+			continue
+		}
+		c.mu.Lock()
+		c.seenIP = seen.Addr()
+		c.ipCheck = CheckSeenIP(c.exitIP, c.seenIP, c.ipCheck)
+		check := c.ipCheck
+		c.mu.Unlock()
+		if check == IPDiffersSTUN {
+			log.Warn("consumer: the provider's claimed exit address is not the address a STUN server saw through the tunnel",
+				"provider", c.proposal.ProviderID.Hex(), "claimed", c.exitIP, "seen", seen.Addr(), "server", t)
+		} else {
+			log.Info("consumer: exit address seen through the tunnel", "seen", seen.Addr(), "check", check, "server", t)
+		}
+		return
+	}
+}
+
+// mappedThrough sends one STUN binding exchange to target over a UDP
+// connection dial opens.
+func mappedThrough(ctx context.Context, dial func(ctx context.Context, network, address string) (net.Conn, error), target string) (netip.AddrPort, error) {
+	dctx, cancel := context.WithTimeout(ctx, ice.DefaultMappedTimeout)
+	defer cancel()
+	conn, err := dial(dctx, "udp", target)
+	if err != nil {
+		return netip.AddrPort{}, fmt.Errorf("dial %s through the tunnel: %w", target, err)
+	}
+	defer conn.Close()
+	return ice.MappedAddress(dctx, conn)
 }
 
 // ID is the session id.
@@ -739,8 +843,11 @@ func (c *Connection) Status() Status {
 	s := Status{
 		SessionID: c.id, Provider: c.proposal.ProviderID, Country: c.proposal.Location.Country, Start: c.start,
 		Duration: now.Sub(c.start), RxBytes: st.RxBytes, TxBytes: st.TxBytes, Spent: ps.Paid, Invoices: ps.Invoices,
-		Rate: new(big.Int), Path: c.path, PublicIP: c.exitIP, PublicIPCheck: c.ipCheck,
+		Rate: new(big.Int), Path: c.path, PublicIP: c.exitIP,
 	}
+	c.mu.Lock()
+	s.PublicIPCheck, s.PublicIPSeen = c.ipCheck, c.seenIP
+	c.mu.Unlock()
 	if s.Spent == nil {
 		s.Spent = new(big.Int)
 	}

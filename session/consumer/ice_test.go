@@ -59,6 +59,10 @@ func iceProvider(t *testing.T, conn net.Conn, exit *userspace.Exit, lease tunnel
 	}
 	var agent *ice.Agent
 	switch mode {
+	case "claims 127.0.0.2":
+		// A multi-homed provider that names its egress address, not the
+		// address its tunnel is at.
+		resp.ExitIP = netip.MustParseAddr("127.0.0.2")
 	case "lying":
 		// Claims an exit address that is not where its tunnel is.
 		resp.ExitIP = netip.MustParseAddr("203.0.113.7")

@@ -1,0 +1,212 @@
+package consumer
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/big"
+	"net"
+	"net/netip"
+	"testing"
+	"time"
+
+	"github.com/ethereum/go-ethereum/common"
+	"github.com/ethereum/go-ethereum/crypto"
+
+	"github.com/openmyst/openmyst/identity"
+	"github.com/openmyst/openmyst/nat/ice"
+	"github.com/openmyst/openmyst/p2p/sessionproto"
+	"github.com/openmyst/openmyst/relay"
+	"github.com/openmyst/openmyst/tunnel"
+	"github.com/openmyst/openmyst/tunnel/userspace"
+)
+
+// egressDialer opens an exit's UDP flows from a given loopback address:
+// a multi-homed provider whose traffic leaves from another address than
+// the one its tunnel is at.
+type egressDialer struct{ from netip.Addr }
+
+func (d egressDialer) DialContext(ctx context.Context, network, address string) (net.Conn, error) {
+	if network != "udp" {
+		return nil, fmt.Errorf("egressDialer: %s unsupported", network)
+	}
+	nd := net.Dialer{LocalAddr: net.UDPAddrFromAddrPort(netip.AddrPortFrom(d.from, 0))}
+	return nd.DialContext(ctx, network, address)
+}
+
+// TestExitSeenBySTUN: with a STUN server configured (the network's
+// relay role, real pion/turn), a session asks it through the tunnel
+// where its traffic comes from and records the answer: the exit's
+// egress. An exit whose egress is the address its tunnel is at is
+// confirmed; one whose egress differs from its claim is flagged; one
+// that claims its egress (not its tunnel's address) is confirmed. The
+// address seen is the exit's egress, not the address the consumer's own
+// direct request shows, so the request went through the tunnel.
+func TestExitSeenBySTUN(t *testing.T) {
+	srv, err := relay.Start(relay.Config{
+		UDP: "127.0.0.1:0", PublicIP: netip.MustParseAddr("127.0.0.1"), RelayBind: netip.MustParseAddr("127.0.0.1"),
+		Secret: []byte("0123456789abcdef0123456789abcdef"), AllowPrivatePeers: true,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	stunAddr := srv.Addrs().UDP
+	// What the server sees of a request the consumer sends directly.
+	direct, err := net.Dial("udp4", stunAddr.String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	own, err := ice.MappedAddress(context.Background(), direct)
+	direct.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	other := netip.MustParseAddr("127.0.0.2")
+	if own.Addr() == other {
+		t.Fatalf("the consumer's own address is %v; the test needs it to differ from %v", own, other)
+	}
+	allow, err := tunnel.ParseRule(fmt.Sprintf("udp:127.0.0.0/8 port %d", stunAddr.Port()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name      string
+		egress    netip.Addr // invalid: the exit's default (its own address)
+		mode      string
+		wantSeen  netip.Addr
+		wantCheck string
+	}{
+		{"egress is the tunnel's address", netip.Addr{}, "none", netip.MustParseAddr("127.0.0.1"), IPConfirmedSTUN},
+		{"multi-homed exit claims its tunnel's address", other, "none", other, IPDiffersSTUN},
+		{"multi-homed exit claims its egress", other, "claims 127.0.0.2", other, IPConfirmedSTUN},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			pool, exit := stunTestExit(t, allow, tc.egress)
+			k, err := crypto.GenerateKey()
+			if err != nil {
+				t.Fatal(err)
+			}
+			cfg := testICE()
+			cfg.Servers = []ice.Server{{URL: "stun:" + stunAddr.String()}}
+			m, err := New(Config{Signer: identity.NewKeySigner(k), ChainID: big.NewInt(1337), Hermes: common.HexToAddress("0x4e"),
+				Host: fakeHost{}, Channel: ledger{}, ICE: &cfg, Proxy: userspaceProxy, Log: slog.New(slog.DiscardHandler)})
+			if err != nil {
+				t.Fatal(err)
+			}
+			st := openStatic(t, m, pool, exit, tc.mode, func(c *Connection) Status {
+				deadline := time.Now().Add(15 * time.Second)
+				for time.Now().Before(deadline) {
+					if st := c.Status(); st.PublicIPSeen.IsValid() {
+						return st
+					}
+					time.Sleep(20 * time.Millisecond)
+				}
+				return c.Status()
+			})
+			if st.PublicIPSeen != tc.wantSeen || st.PublicIPCheck != tc.wantCheck {
+				t.Errorf("seen %v (%s), want %v (%s); claimed %v", st.PublicIPSeen, st.PublicIPCheck, tc.wantSeen, tc.wantCheck, st.PublicIP)
+			}
+			if tc.egress.IsValid() && st.PublicIPSeen == own.Addr() {
+				t.Errorf("the STUN server saw %v, the consumer's own address: the request did not go through the tunnel", st.PublicIPSeen)
+			}
+		})
+	}
+}
+
+// TestExitWithoutSTUN: without a STUN server the provider's claim keeps
+// the tunnel-peer check and nothing is seen.
+func TestExitWithoutSTUN(t *testing.T) {
+	k, pool, exit := iceTestExit(t)
+	cfg := testICE()
+	m, err := New(Config{Signer: identity.NewKeySigner(k), ChainID: big.NewInt(1337), Hermes: common.HexToAddress("0x4e"),
+		Host: fakeHost{}, Channel: ledger{}, ICE: &cfg, Proxy: userspaceProxy, Log: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	st := openStatic(t, m, pool, exit, "none", func(c *Connection) Status { return c.Status() })
+	if st.PublicIPSeen.IsValid() || st.PublicIPCheck != IPMatchesPeer {
+		t.Errorf("seen %v (%s), want nothing (%s)", st.PublicIPSeen, st.PublicIPCheck, IPMatchesPeer)
+	}
+}
+
+// TestProbeExitFailureKeepsCheck: STUN servers that cannot be reached
+// through the tunnel leave the earlier check; the first answer wins.
+func TestProbeExitFailureKeepsCheck(t *testing.T) {
+	claim := netip.MustParseAddr("192.0.2.1")
+	c := &Connection{m: &Manager{log: slog.New(slog.DiscardHandler)}, exitIP: claim, ipCheck: IPMatchesPeer}
+	var tried []string
+	refuse := func(_ context.Context, _, address string) (net.Conn, error) {
+		tried = append(tried, address)
+		return nil, errors.New("blocked by the exit")
+	}
+	c.probeExit(context.Background(), refuse, []string{"a:1", "b:2"})
+	if c.ipCheck != IPMatchesPeer || c.seenIP.IsValid() || len(tried) != 2 {
+		t.Errorf("after failures: check %s, seen %v, tried %v", c.ipCheck, c.seenIP, tried)
+	}
+}
+
+// stunTestExit is iceTestExit with an exit policy that allows rule and,
+// when egress is valid, UDP flows leaving from egress.
+func stunTestExit(t *testing.T, rule tunnel.Rule, egress netip.Addr) (*tunnel.AddressPool, *userspace.Exit) {
+	t.Helper()
+	pool, err := tunnel.NewAddressPool(tunnel.DefaultPoolV4, tunnel.DefaultPoolV6)
+	if err != nil {
+		t.Fatal(err)
+	}
+	policy, err := tunnel.NewExitPolicy(tunnel.PolicyConfig{Allow: []tunnel.Rule{rule}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ek, _ := tunnel.GenerateKey()
+	v4, v6 := pool.Ranges()
+	ec := userspace.ExitConfig{
+		PrivateKey: ek, ListenAddr: netip.MustParseAddr("127.0.0.1"), Gateway: pool.Gateway(), TunnelRanges: []netip.Prefix{v4, v6},
+		DNSUpstream: netip.MustParseAddrPort("127.0.0.1:9"), Policy: policy, Log: slog.New(slog.DiscardHandler),
+	}
+	if egress.IsValid() {
+		ec.Dialer = egressDialer{from: egress}
+	}
+	exit, err := userspace.NewExit(ec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = exit.Close() })
+	return pool, exit
+}
+
+// openStatic opens a session (protocol 1.0: the static path) with
+// iceProvider in mode, returns what inspect says of it, and disconnects.
+func openStatic(t *testing.T, m *Manager, pool *tunnel.AddressPool, exit *userspace.Exit, mode string, inspect func(*Connection) Status) Status {
+	t.Helper()
+	lease, err := pool.Allocate()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pool.Release(lease)
+	a, b := net.Pipe()
+	seen := make(chan *sessionproto.SessionRequest, 1)
+	done := make(chan struct{})
+	go func() { defer close(done); iceProvider(t, b, exit, lease, mode, seen) }()
+	c, err := m.open(context.Background(), protoPipe{a, sessionproto.ProtocolID}, proposal("DE", 20), Options{
+		SOCKSListen: "127.0.0.1:0",
+		PayLoop: func(ctx context.Context, _ *sessionproto.Reader, _ *sessionproto.Writer) error {
+			<-ctx.Done()
+			return nil
+		},
+	}, time.Now())
+	if err != nil {
+		a.Close()
+		<-done
+		t.Fatal(err)
+	}
+	req := <-seen
+	st := inspect(c)
+	if err := c.Disconnect(context.Background()); err != nil {
+		t.Error(err)
+	}
+	<-done
+	_ = exit.RemovePeer(tunnel.PublicKey(req.WGPublicKey))
+	return st
+}
