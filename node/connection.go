@@ -432,6 +432,9 @@ func statusDTO(c *consumer.Connection) tequilapi.ConnectionStatus {
 	if s.PublicIP.IsValid() {
 		out.PublicIP = s.PublicIP.String()
 	}
+	if s.PublicIPSeen.IsValid() {
+		out.PublicIPSeen = s.PublicIPSeen.String()
+	}
 	if a := c.SOCKSAddr(); a != nil {
 		out.SOCKS = a.String()
 	}

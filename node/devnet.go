@@ -227,6 +227,10 @@ func StartDevnet(ctx context.Context, cfg DevnetConfig) (_ *Devnet, err error) {
 		return nil, err
 	}
 
+	allow, err := devExitAllow(cfg.Allow, d.Relay)
+	if err != nil {
+		return nil, err
+	}
 	for i, spec := range cfg.Providers {
 		ph, err := money.ParseMYSTAmount(spec.PerHour)
 		if err != nil {
@@ -248,7 +252,7 @@ func StartDevnet(ctx context.Context, cfg DevnetConfig) (_ *Devnet, err error) {
 			Bootstrap: []peer.AddrInfo{d.Boot.AddrInfo()},
 			Location:  market.Location{Country: spec.Country, City: spec.City, IPType: ipType},
 			Price:     market.Price{PerHour: ph, PerGiB: pg},
-			Allow:     cfg.Allow, TransactorFee: cfg.HermesMinFee, Payment: cfg.Payment,
+			Allow:     allow, TransactorFee: cfg.HermesMinFee, Payment: cfg.Payment,
 			ICE: d.ICE, Progress: cfg.Progress, Log: log,
 		}
 		if cfg.Gasless {
@@ -315,6 +319,23 @@ func (d *Devnet) Network() *network.Network {
 		n.STUN, n.TURN = devRelayURLs(d.Relay)
 	}
 	return n
+}
+
+// devExitAllow is the devnet exits' allow list: the caller's rules and,
+// with a relay, its STUN port over UDP on loopback, so that a consumer's
+// STUN request sent through the tunnel (consumer.Status.PublicIPSeen) is
+// answered by the devnet's relay; a loopback destination is otherwise
+// refused by every exit. Devnet only.
+func devExitAllow(allow []tunnel.Rule, r *relay.Server) ([]tunnel.Rule, error) {
+	out := append([]tunnel.Rule(nil), allow...)
+	if r == nil || !r.Addrs().UDP.IsValid() {
+		return out, nil
+	}
+	rule, err := tunnel.ParseRule(fmt.Sprintf("udp:%s port %d", r.Addrs().UDP.Addr(), r.Addrs().UDP.Port()))
+	if err != nil {
+		return nil, fmt.Errorf("node: devnet relay's STUN rule: %w", err)
+	}
+	return append(out, rule), nil
 }
 
 // devRelayURLs are a devnet relay's STUN and TURN server URLs: over UDP

@@ -417,9 +417,21 @@ func testReconnect(t *testing.T, ctx context.Context, d *Devnet, c *Consumer, ta
 		t.Fatalf("status %+v", st)
 	}
 	// The public address through the tunnel is the provider's exit
-	// (loopback on the devnet), confirmed by the tunnel's peer address.
-	if want := d.Providers[0].Exit.Endpoint().Addr().String(); st.PublicIP != want || st.PublicIPCheck != consumer.IPMatchesPeer {
+	// (loopback on the devnet), confirmed first by the tunnel's peer
+	// address, then by the devnet relay's STUN server, which sees the
+	// request the consumer sends through the tunnel come from the exit's
+	// egress: loopback, the exit's own address, on the devnet.
+	want := d.Providers[0].Exit.Endpoint().Addr().String()
+	if st.PublicIP != want || (st.PublicIPCheck != consumer.IPMatchesPeer && st.PublicIPCheck != consumer.IPConfirmedSTUN) {
 		t.Fatalf("public ip %q (%s), want the provider's exit %s (%s)", st.PublicIP, st.PublicIPCheck, want, consumer.IPMatchesPeer)
+	}
+	for seen := time.Now().Add(15 * time.Second); st.PublicIPSeen == "" && time.Now().Before(seen); time.Sleep(50 * time.Millisecond) {
+		if st, err = api.Status(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if st.PublicIPSeen != want || st.PublicIPCheck != consumer.IPConfirmedSTUN {
+		t.Fatalf("seen by STUN %q (%s), want the provider's exit egress %s (%s)", st.PublicIPSeen, st.PublicIPCheck, want, consumer.IPConfirmedSTUN)
 	}
 	// SOCKSListen ":0" picks a new port per session; fetch through the
 	// tunnel instead.

@@ -218,12 +218,21 @@ type ConnectionStatus struct {
 	// the provider's exit reports it in the session response (empty: not
 	// known, e.g. an older provider).
 	PublicIP string `json:"public_ip,omitempty" doc:"the exit's public address as the provider reports it"`
-	// PublicIPCheck is how PublicIP compares with the address the
-	// tunnel's datagrams are exchanged with: matches_tunnel_peer,
+	// PublicIPCheck is how PublicIP compares with what the consumer
+	// observes: once a STUN server answered through the tunnel, with
+	// PublicIPSeen: confirmed_by_stun or differs_from_stun (unconfirmed:
+	// a multi-homed provider whose egress is another address, or one
+	// lying); before that, or without a STUN server, with the address
+	// the tunnel's datagrams are exchanged with: matches_tunnel_peer,
 	// differs_from_tunnel_peer (unconfirmed: a provider behind NAT or
 	// with a separate egress, or one lying) or unchecked_relay (a
 	// relayed path); empty without a PublicIP.
-	PublicIPCheck string `json:"public_ip_check,omitempty" doc:"matches_tunnel_peer, differs_from_tunnel_peer (unconfirmed) or unchecked_relay"`
+	PublicIPCheck string `json:"public_ip_check,omitempty" doc:"confirmed_by_stun, differs_from_stun (unconfirmed), matches_tunnel_peer, differs_from_tunnel_peer (unconfirmed) or unchecked_relay"`
+	// PublicIPSeen is the exit's public address as an outside host sees
+	// it: the address the network's STUN server saw a binding request
+	// sent through the tunnel come from (proxy mode; empty: no STUN
+	// server configured, no answer yet or none, or tun mode).
+	PublicIPSeen string `json:"public_ip_seen,omitempty" doc:"the exit's public address as the network's STUN server saw a request sent through the tunnel"`
 	// KillSwitch is the kill switch (tun mode).
 	KillSwitch *KillSwitchStatus `json:"kill_switch,omitempty"`
 	// DNS is the DNS setting (tun mode) and DNSServers the resolvers in

@@ -59,5 +59,8 @@ func (s ConnectionStatus) Print(w io.Writer) error {
 	if s.PublicIP != "" {
 		fmt.Fprintf(tw, "public ip\t%s (%s)\n", s.PublicIP, s.PublicIPCheck)
 	}
+	if s.PublicIPSeen != "" {
+		fmt.Fprintf(tw, "seen by stun\t%s\n", s.PublicIPSeen)
+	}
 	return tw.Flush()
 }

@@ -22,6 +22,19 @@ func TestConnectionStatusPrint(t *testing.T) {
 	if c := st.Connected(); !strings.Contains(c, "whole device through myst0, kill switch always, DNS custom") {
 		t.Errorf("connected line %q", c)
 	}
+	if strings.Contains(b.String(), "seen by stun") {
+		t.Errorf("a status without a STUN answer shows one:\n%s", b.String())
+	}
+	st.PublicIPSeen, st.PublicIPCheck = "198.51.100.9", "differs_from_stun"
+	b.Reset()
+	if err := st.Print(&b); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"198.51.100.4 (differs_from_stun)", "seen by stun  198.51.100.9"} {
+		if !strings.Contains(b.String(), want) {
+			t.Errorf("status lacks %q:\n%s", want, b.String())
+		}
+	}
 	st.Mode, st.SOCKS = ModeProxy, "127.0.0.1:1080"
 	if c := st.Connected(); !strings.Contains(c, "SOCKS5 proxy on 127.0.0.1:1080") {
 		t.Errorf("proxy connected line %q", c)

@@ -87,6 +87,15 @@
     const h = Math.floor(s / 3600), m = Math.floor((s % 3600) / 60), sec = s % 60;
     return (h ? h + 'h ' : '') + (h || m ? m + 'm ' : '') + sec + 's';
   }
+  // publicIPNote says how the provider's claimed exit address was
+  // checked: confirmed by the network's STUN server through the tunnel,
+  // matching the tunnel's peer, or unconfirmed (with the address STUN
+  // saw, if any).
+  function publicIPNote(s) {
+    if (s.public_ip_check === 'confirmed_by_stun') return ' (confirmed by STUN)';
+    if (s.public_ip_check === 'matches_tunnel_peer') return '';
+    return ' (unconfirmed: ' + (s.public_ip_check || '') + (s.public_ip_seen ? ', seen ' + s.public_ip_seen : '') + ')';
+  }
   // pathText says how a session's datagrams travel (GET /connection,
   // GET /sessions: static, direct or relay).
   function pathText(p) {
@@ -491,7 +500,7 @@
       setText('conn-country', ev.connected ? s.country || '–' : '–');
       setText('conn-path', ev.connected ? pathText(s.path) : '–');
       setText('conn-socks', ev.connected ? s.socks : '–');
-      setText('conn-public-ip', ev.connected && s.public_ip ? s.public_ip + (s.public_ip_check === 'matches_tunnel_peer' ? '' : ' (unconfirmed: ' + (s.public_ip_check || '') + ')') : '–');
+      setText('conn-public-ip', ev.connected && s.public_ip ? s.public_ip + publicIPNote(s) : '–');
       setText('conn-duration', ev.connected ? duration(s.duration_seconds) : '–');
       setText('conn-rx', ev.connected ? bytes(s.rx_bytes) : '–');
       setText('conn-tx', ev.connected ? bytes(s.tx_bytes) : '–');
