@@ -13,6 +13,7 @@ import (
 
 	"github.com/ethereum/go-ethereum/common"
 	"github.com/ethereum/go-ethereum/crypto"
+	"github.com/libp2p/go-libp2p/core/protocol"
 
 	"github.com/openmyst/openmyst/identity"
 	"github.com/openmyst/openmyst/nat/ice"
@@ -176,9 +177,9 @@ func stunTestExit(t *testing.T, rule tunnel.Rule, egress netip.Addr) (*tunnel.Ad
 	return pool, exit
 }
 
-// openStatic opens a session (protocol 1.0: the static path) with
-// iceProvider in mode, returns what inspect says of it, and disconnects.
-func openStatic(t *testing.T, m *Manager, pool *tunnel.AddressPool, exit *userspace.Exit, mode string, inspect func(*Connection) Status) Status {
+// openSession opens a session negotiating proto with iceProvider in
+// mode, lets check inspect it, and disconnects.
+func openSession(t *testing.T, m *Manager, pool *tunnel.AddressPool, exit *userspace.Exit, mode string, proto protocol.ID, check func(*Connection, *sessionproto.SessionRequest)) {
 	t.Helper()
 	lease, err := pool.Allocate()
 	if err != nil {
@@ -189,7 +190,7 @@ func openStatic(t *testing.T, m *Manager, pool *tunnel.AddressPool, exit *usersp
 	seen := make(chan *sessionproto.SessionRequest, 1)
 	done := make(chan struct{})
 	go func() { defer close(done); iceProvider(t, b, exit, lease, mode, seen) }()
-	c, err := m.open(context.Background(), protoPipe{a, sessionproto.ProtocolID}, proposal("DE", 20), Options{
+	c, err := m.open(context.Background(), protoPipe{a, proto}, proposal("DE", 20), Options{
 		SOCKSListen: "127.0.0.1:0",
 		PayLoop: func(ctx context.Context, _ *sessionproto.Reader, _ *sessionproto.Writer) error {
 			<-ctx.Done()
@@ -202,11 +203,19 @@ func openStatic(t *testing.T, m *Manager, pool *tunnel.AddressPool, exit *usersp
 		t.Fatal(err)
 	}
 	req := <-seen
-	st := inspect(c)
+	check(c, req)
 	if err := c.Disconnect(context.Background()); err != nil {
 		t.Error(err)
 	}
 	<-done
 	_ = exit.RemovePeer(tunnel.PublicKey(req.WGPublicKey))
+}
+
+// openStatic is openSession on protocol 1.0 (the static path),
+// returning what inspect says of the connection.
+func openStatic(t *testing.T, m *Manager, pool *tunnel.AddressPool, exit *userspace.Exit, mode string, inspect func(*Connection) Status) Status {
+	t.Helper()
+	var st Status
+	openSession(t, m, pool, exit, mode, sessionproto.ProtocolID, func(c *Connection, _ *sessionproto.SessionRequest) { st = inspect(c) })
 	return st
 }

@@ -179,50 +179,25 @@ func TestICEAndFallback(t *testing.T) {
 		{"provider lies about its exit address", "lying", sessionproto.ProtocolICE, true, PathStatic, IPDiffersPeer},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			lease, err := pool.Allocate()
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer pool.Release(lease)
-			a, b := net.Pipe()
-			seen := make(chan *sessionproto.SessionRequest, 1)
-			done := make(chan struct{})
-			go func() { defer close(done); iceProvider(t, b, exit, lease, tc.mode, seen) }()
-			c, err := m.open(context.Background(), protoPipe{a, tc.proto}, proposal("DE", 20), Options{
-				SOCKSListen: "127.0.0.1:0",
-				PayLoop: func(ctx context.Context, _ *sessionproto.Reader, _ *sessionproto.Writer) error {
-					<-ctx.Done()
-					return nil
-				},
-			}, time.Now())
-			if err != nil {
-				a.Close()
-				<-done
-				t.Fatal(err)
-			}
-			req := <-seen
-			if (len(req.ICE) > 0) != tc.offered {
-				t.Errorf("request carries an offer: %v, want %v", len(req.ICE) > 0, tc.offered)
-			}
-			if err := req.VerifySignature(); err != nil {
-				t.Errorf("request signature: %v", err)
-			}
-			if c.Path() != tc.path || c.Status().Path != tc.path {
-				t.Errorf("path %q, want %q", c.Path(), tc.path)
-			}
-			if st := c.Status(); st.PublicIPCheck != tc.ipCheck || (tc.mode != "lying" && st.PublicIP != exit.Endpoint().Addr()) {
-				t.Errorf("public ip %v (%s), want the exit's %v (%s)", st.PublicIP, st.PublicIPCheck, exit.Endpoint().Addr(), tc.ipCheck)
-			}
-			// The tunnel is up either way: a handshake over the path (the
-			// responder counts it at the initiator's first packet after).
-			if err := tunnel.WaitHandshake(context.Background(), exit, tunnel.PublicKey(req.WGPublicKey), 5*time.Second); err != nil {
-				t.Errorf("provider: %v", err)
-			}
-			if err := c.Disconnect(context.Background()); err != nil {
-				t.Error(err)
-			}
-			<-done
-			_ = exit.RemovePeer(tunnel.PublicKey(req.WGPublicKey))
+			openSession(t, m, pool, exit, tc.mode, tc.proto, func(c *Connection, req *sessionproto.SessionRequest) {
+				if (len(req.ICE) > 0) != tc.offered {
+					t.Errorf("request carries an offer: %v, want %v", len(req.ICE) > 0, tc.offered)
+				}
+				if err := req.VerifySignature(); err != nil {
+					t.Errorf("request signature: %v", err)
+				}
+				if c.Path() != tc.path || c.Status().Path != tc.path {
+					t.Errorf("path %q, want %q", c.Path(), tc.path)
+				}
+				if st := c.Status(); st.PublicIPCheck != tc.ipCheck || (tc.mode != "lying" && st.PublicIP != exit.Endpoint().Addr()) {
+					t.Errorf("public ip %v (%s), want the exit's %v (%s)", st.PublicIP, st.PublicIPCheck, exit.Endpoint().Addr(), tc.ipCheck)
+				}
+				// The tunnel is up either way: a handshake over the path (the
+				// responder counts it at the initiator's first packet after).
+				if err := tunnel.WaitHandshake(context.Background(), exit, tunnel.PublicKey(req.WGPublicKey), 5*time.Second); err != nil {
+					t.Errorf("provider: %v", err)
+				}
+			})
 		})
 	}
 }
