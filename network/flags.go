@@ -131,7 +131,7 @@ func FlagValues(n *Network, hermesClient, turnCreds bool) map[string]string {
 		contracts = append(contracts, c.Hex())
 	}
 	v := map[string]string{
-		"chain.rpc":           n.RPC[0],
+		"chain.rpc":           strings.Join(n.RPC, ","),
 		"discovery.chain-id":  strconv.FormatUint(n.ChainID, 10),
 		"p2p.bootstrap":       strings.Join(n.Bootstrap, ","),
 		"provider.hermes-url": n.Hermes[0].URL,

@@ -184,9 +184,16 @@ func (f *fileFormat) network() (*Network, error) {
 	}
 	dev := chain.IsDevChainID(f.ChainID)
 	if err := checkList("rpc", f.RPC, 1, func(s string) error {
+		if strings.ContainsAny(s, ", \t\r\n") {
+			// --chain.rpc carries the list comma-separated.
+			return fmt.Errorf("%q: commas and blanks do not belong in an RPC URL", s)
+		}
 		return checkURL(s, dev, "http", "https", "ws", "wss")
 	}); err != nil {
 		return nil, err
+	}
+	if err := chain.ValidateRPCURLs(f.RPC); err != nil {
+		return nil, fmt.Errorf("network: rpc: %w", err)
 	}
 	n.RPC = f.RPC
 	if f.Confirmations != nil && *f.Confirmations > MaxConfirmations {

@@ -41,7 +41,7 @@ turn = ["turn:10.77.0.5:3478?transport=udp"]
 // validProd is a definition on a chain that is not a dev chain.
 const validProd = `name = "example"
 chain_id = 80002
-rpc = ["https://rpc.example.org", "wss://ws.example.org"]
+rpc = ["https://rpc.example.org", "https://rpc2.example.org/v3/key"]
 
 [deployment]
 token = "0x1111111111111111111111111111111111111111"
@@ -131,6 +131,8 @@ func TestDecodeRejects(t *testing.T) {
 		{"plain http hermes off a dev chain", strings.Replace(prod, "https://hermes2.example.org", "http://hermes2.example.org", 1), "hermes[1].url"},
 		{"credentials in url", strings.Replace(prod, "https://rpc.example.org", "https://user:pw@rpc.example.org", 1), "credentials"},
 		{"relative url", strings.Replace(prod, "https://rpc.example.org", "rpc.example.org", 1), "rpc[0]"},
+		{"ws rpc among several", strings.Replace(prod, "https://rpc2.example.org/v3/key", "wss://ws.example.org", 1), "http(s)"},
+		{"comma in rpc", strings.Replace(prod, "https://rpc2.example.org/v3/key", "https://rpc2.example.org/a,b", 1), "commas"},
 		{"zero token", strings.Replace(dev, "0x1111111111111111111111111111111111111111", "0x0000000000000000000000000000000000000000", 1), "deployment.token: zero address"},
 		{"bad address", strings.Replace(dev, "0x2222222222222222222222222222222222222222", "0x22", 1), "deployment.registry"},
 		{"bad checksum", strings.Replace(dev, "0x3333333333333333333333333333333333333333", "0xaAaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa", 1), "checksum"},

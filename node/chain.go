@@ -36,7 +36,9 @@ const (
 
 // ChainConfig locates a chain and its contracts.
 type ChainConfig struct {
-	// RPC is the EVM JSON-RPC endpoint.
+	// RPC is the EVM JSON-RPC endpoint, or several separated by commas
+	// (the first is used; the others take over when it fails, see
+	// chain.DialRPC).
 	RPC string
 	// Deployment is the contract deployment JSON file.
 	Deployment string
@@ -93,23 +95,32 @@ func OpenChain(ctx context.Context, cfg ChainConfig) (*Chain, error) {
 			return nil, errors.New("not a dev deployment: pass --chain.transactor-key-file with the key that pays gas")
 		}
 	}
-	eth, err := ethclient.DialContext(ctx, cfg.RPC)
+	eth, err := chain.DialRPC(ctx, chain.RPCConfig{URLs: chain.SplitRPCURLs(cfg.RPC), ChainID: dep.ChainID, Log: log})
 	if err != nil {
-		return nil, fmt.Errorf("dial %s: %w", cfg.RPC, err)
+		return nil, err
 	}
 	var tx *chain.Transactor
 	if key != nil {
 		if tx, err = chain.NewTransactor(ctx, eth, key, log); err != nil {
 			eth.Close()
-			return nil, fmt.Errorf("%s: %w", cfg.RPC, err)
+			return nil, fmt.Errorf("%s: %w", cfg.rpcNames(), err)
 		}
 	}
 	c, err := chain.NewClient(ctx, eth, dep, tx, log)
 	if err != nil {
 		eth.Close()
-		return nil, fmt.Errorf("%s: %w", cfg.RPC, err)
+		return nil, fmt.Errorf("%s: %w", cfg.rpcNames(), err)
 	}
 	return &Chain{Client: c, Hermes: h, eth: eth}, nil
+}
+
+// rpcNames is cfg.RPC without paths or queries (they may hold API keys).
+func (cfg ChainConfig) rpcNames() string {
+	urls := chain.SplitRPCURLs(cfg.RPC)
+	for i, u := range urls {
+		urls[i] = chain.RedactURL(u)
+	}
+	return strings.Join(urls, ",")
 }
 
 // deployment is cfg.Deployed, else the Deployment file.
@@ -192,7 +203,7 @@ func NewChainConn(cfg ChainConfig) *ChainConn {
 	if cfg.Log == nil {
 		cfg.Log = slog.Default()
 	}
-	cfg.Log.Info("chain connects on first use", "rpc", cfg.RPC, "deployment", cfg.Deployment)
+	cfg.Log.Info("chain connects on first use", "rpc", cfg.rpcNames(), "deployment", cfg.Deployment)
 	return &ChainConn{cfg: cfg}
 }
 
@@ -217,7 +228,7 @@ func (cc *ChainConn) Client(ctx context.Context) (*chain.Client, common.Address,
 	defer cancel()
 	if cc.c != nil {
 		if _, err := cc.c.eth.BlockNumber(pctx); err != nil {
-			return nil, common.Address{}, fmt.Errorf("%w: %s does not answer: %w", tequilapi.ErrChainUnavailable, cc.cfg.RPC, err)
+			return nil, common.Address{}, fmt.Errorf("%w: %s does not answer: %w", tequilapi.ErrChainUnavailable, cc.cfg.rpcNames(), err)
 		}
 		return cc.c.Client, cc.c.Hermes, nil
 	}
@@ -226,7 +237,7 @@ func (cc *ChainConn) Client(ctx context.Context) (*chain.Client, common.Address,
 		return nil, common.Address{}, fmt.Errorf("%w: %w", tequilapi.ErrChainUnavailable, err)
 	}
 	cc.c = c
-	cc.cfg.Log.Info("chain connected", "rpc", cc.cfg.RPC, "chainId", c.Client.Deployment().ChainID, "hermes", c.Hermes.Hex(), "read_only", c.Client.Transactor() == nil)
+	cc.cfg.Log.Info("chain connected", "rpc", cc.cfg.rpcNames(), "chainId", c.Client.Deployment().ChainID, "hermes", c.Hermes.Hex(), "read_only", c.Client.Transactor() == nil)
 	return c.Client, c.Hermes, nil
 }
 
@@ -242,7 +253,8 @@ func (cc *ChainConn) Close() {
 
 // DeployConfig configures DeployContracts.
 type DeployConfig struct {
-	// RPC is the EVM JSON-RPC endpoint; KeyFile holds the deployer's hex
+	// RPC is the EVM JSON-RPC endpoint (or several, comma-separated, as
+	// in ChainConfig); KeyFile holds the deployer's hex
 	// private key (it pays gas).
 	RPC, KeyFile string
 	// Out is the deployment JSON to write.
@@ -263,15 +275,15 @@ func DeployContracts(ctx context.Context, cfg DeployConfig) (chain.Deployment, e
 	if err != nil {
 		return chain.Deployment{}, err
 	}
-	eth, err := ethclient.DialContext(ctx, cfg.RPC)
-	if err != nil {
-		return chain.Deployment{}, fmt.Errorf("dial %s: %w", cfg.RPC, err)
-	}
-	defer eth.Close()
 	log := cfg.Log
 	if log == nil {
 		log = slog.Default()
 	}
+	eth, err := chain.DialRPC(ctx, chain.RPCConfig{URLs: chain.SplitRPCURLs(cfg.RPC), Log: log})
+	if err != nil {
+		return chain.Deployment{}, err
+	}
+	defer eth.Close()
 	tx, err := chain.NewTransactor(ctx, eth, key, log)
 	if err != nil {
 		return chain.Deployment{}, err

@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/openmyst/openmyst/chain"
 	"github.com/openmyst/openmyst/market"
 	"github.com/openmyst/openmyst/nat/ice"
 	"github.com/openmyst/openmyst/session/consumer"
@@ -101,10 +102,24 @@ func RunTun(ctx context.Context, cfg TunConfig) (rerr error) {
 	return nil
 }
 
-// RPCControlAddrs returns the addresses and port of a chain RPC URL
-// (http, https, ws, wss), resolving a host name now (before a kill switch
-// is up); nil for an IPC path.
+// RPCControlAddrs returns the addresses and ports of the chain RPC URLs
+// in raw (one, or several separated by commas as --chain.rpc takes them:
+// failover may use any), resolving host names now (before a kill switch
+// is up); none for an IPC path.
 func RPCControlAddrs(ctx context.Context, raw string) ([]netip.AddrPort, error) {
+	var out []netip.AddrPort
+	for _, u := range chain.SplitRPCURLs(raw) {
+		as, err := rpcControlAddrs(ctx, u)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, as...)
+	}
+	return out, nil
+}
+
+// rpcControlAddrs is RPCControlAddrs of one URL.
+func rpcControlAddrs(ctx context.Context, raw string) ([]netip.AddrPort, error) {
 	u, err := url.Parse(raw)
 	if err != nil || u.Host == "" {
 		return nil, nil

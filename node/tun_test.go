@@ -20,6 +20,9 @@ func TestRPCControlAddrs(t *testing.T) {
 		{url: "ftp://192.0.2.1"},
 		{url: "http://10.0.0.1:0", err: true},
 		{url: "http://10.0.0.1:99999", err: true},
+		// Several (--chain.rpc with failover): every one stays reachable.
+		{url: "http://10.0.0.1:8545, https://192.0.2.7", want: []string{"10.0.0.1:8545", "192.0.2.7:443"}},
+		{url: "http://10.0.0.1:8545,http://10.0.0.1:0", err: true},
 	} {
 		got, err := RPCControlAddrs(t.Context(), tc.url)
 		if (err != nil) != tc.err {
