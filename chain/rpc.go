@@ -90,10 +90,10 @@ func ValidateRPCURLs(urls []string) error {
 			return fmt.Errorf("chain: RPC URL: %w", err)
 		}
 		if (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-			return fmt.Errorf("chain: RPC URL %q: with several endpoints each must be an http(s) URL (failover resends requests over HTTP)", redactURL(raw))
+			return fmt.Errorf("chain: RPC URL %q: with several endpoints each must be an http(s) URL (failover resends requests over HTTP)", RedactURL(raw))
 		}
 		if seen[u.String()] {
-			return fmt.Errorf("chain: RPC URL %q listed twice", redactURL(raw))
+			return fmt.Errorf("chain: RPC URL %q listed twice", RedactURL(raw))
 		}
 		seen[u.String()] = true
 	}
@@ -103,6 +103,9 @@ func ValidateRPCURLs(urls []string) error {
 // SplitRPCURLs splits a comma-separated list of RPC URLs (the form of the
 // --chain.rpc flag), dropping blanks around each.
 func SplitRPCURLs(s string) []string {
+	if s == "" {
+		return nil
+	}
 	var out []string
 	for p := range strings.SplitSeq(s, ",") {
 		if p = strings.TrimSpace(p); p != "" {
@@ -112,9 +115,9 @@ func SplitRPCURLs(s string) []string {
 	return out
 }
 
-// redactURL is raw without user info, query or path (they may carry an API
-// key), for errors and logs.
-func redactURL(raw string) string {
+// RedactURL is raw without user info, query or path (they may carry an
+// API key), for errors and logs.
+func RedactURL(raw string) string {
 	u, err := url.Parse(raw)
 	if err != nil || u.Host == "" {
 		return "(unparsable URL)"
@@ -142,17 +145,17 @@ func DialRPC(ctx context.Context, cfg RPCConfig) (*ethclient.Client, error) {
 	if len(cfg.URLs) == 1 {
 		c, err := ethclient.DialContext(ctx, cfg.URLs[0])
 		if err != nil {
-			return nil, fmt.Errorf("chain: dial %s: %w", redactURL(cfg.URLs[0]), err)
+			return nil, fmt.Errorf("chain: dial %s: %w", RedactURL(cfg.URLs[0]), err)
 		}
 		if cfg.ChainID != 0 {
 			id, err := c.ChainID(ctx)
 			if err != nil {
 				c.Close()
-				return nil, fmt.Errorf("chain: %s: read chain id: %w", redactURL(cfg.URLs[0]), err)
+				return nil, fmt.Errorf("chain: %s: read chain id: %w", RedactURL(cfg.URLs[0]), err)
 			}
 			if !id.IsUint64() || id.Uint64() != cfg.ChainID {
 				c.Close()
-				return nil, fmt.Errorf("%w: %s is chain %s, want %d", ErrWrongChain, redactURL(cfg.URLs[0]), id, cfg.ChainID)
+				return nil, fmt.Errorf("%w: %s is chain %s, want %d", ErrWrongChain, RedactURL(cfg.URLs[0]), id, cfg.ChainID)
 			}
 		}
 		return c, nil
@@ -163,7 +166,7 @@ func DialRPC(ctx context.Context, cfg RPCConfig) (*ethclient.Client, error) {
 	}
 	rc, err := rpc.DialOptions(ctx, cfg.URLs[0], rpc.WithHTTPClient(&http.Client{Transport: ft}))
 	if err != nil {
-		return nil, fmt.Errorf("chain: dial %s: %w", redactURL(cfg.URLs[0]), err)
+		return nil, fmt.Errorf("chain: dial %s: %w", RedactURL(cfg.URLs[0]), err)
 	}
 	return ethclient.NewClient(rc), nil
 }
@@ -207,7 +210,7 @@ func newFailover(cfg RPCConfig) *failover {
 	}
 	for _, raw := range cfg.URLs {
 		u, _ := url.Parse(raw) // validated
-		f.eps = append(f.eps, &endpoint{u: u, name: redactURL(raw)})
+		f.eps = append(f.eps, &endpoint{u: u, name: RedactURL(raw)})
 	}
 	return f
 }

@@ -31,7 +31,7 @@ type accountFlags struct {
 // registerChain declares the --chain.* flags of a command acting on the
 // chain directly.
 func (f *accountFlags) registerChain(fs *pflag.FlagSet) {
-	fs.StringVar(&f.rpc, "chain.rpc", "http://127.0.0.1:8545", "EVM JSON-RPC endpoint")
+	fs.StringVar(&f.rpc, "chain.rpc", "http://127.0.0.1:8545", "EVM JSON-RPC endpoint; several, comma-separated, fail over")
 	fs.StringVar(&f.deployment, "chain.deployment", "", "contract deployment JSON (default <data-dir>/chain/deployment.json)")
 	fs.StringVar(&f.txKeyFile, "chain.transactor-key-file", "", "file with the hex private key paying gas (default on dev deployments: the dev transactor account)")
 }

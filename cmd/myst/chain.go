@@ -141,7 +141,7 @@ Hermes hubs register themselves afterwards (myst hermes).`,
 		},
 	}
 	f := cmd.Flags()
-	f.StringVar(&cfg.RPC, "chain.rpc", "http://127.0.0.1:8545", "EVM JSON-RPC endpoint")
+	f.StringVar(&cfg.RPC, "chain.rpc", "http://127.0.0.1:8545", "EVM JSON-RPC endpoint; several, comma-separated, fail over")
 	f.StringVar(&cfg.KeyFile, "chain.transactor-key-file", "", "file with the deployer's hex private key")
 	f.StringVar(&cfg.Out, "out", "", "deployment JSON to write (default <data-dir>/chain/deployment.json)")
 	f.StringVar(&supply, "supply", "0", "MYST minted to --holder at deployment")
