@@ -1,6 +1,7 @@
 package network
 
 import (
+	"errors"
 	"fmt"
 	"net"
 	"net/url"
@@ -9,6 +10,9 @@ import (
 	"strings"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+
+	"github.com/openmyst/openmyst/chain"
 )
 
 // Flag is the flag naming the network definition a command joins.
@@ -188,3 +192,59 @@ func plainHTTPRemote(u string) bool {
 	ip := net.ParseIP(h)
 	return h != "localhost" && (ip == nil || !ip.IsLoopback())
 }
+
+// RPCFlag returns the value of a repeatable --chain.rpc flag that keeps
+// its URLs in *p, comma-separated as node.ChainConfig.RPC takes them:
+// each use (and each comma-separated part of one) adds URLs, the first
+// use replaces def. A config file may give an array.
+func RPCFlag(p *string, def string) pflag.Value {
+	*p = def
+	return &rpcFlag{p: p}
+}
+
+// rpcFlag is RPCFlag's value; it implements pflag.SliceValue.
+type rpcFlag struct {
+	p   *string
+	set bool
+}
+
+func (f *rpcFlag) String() string {
+	if f.p == nil {
+		return ""
+	}
+	return *f.p
+}
+
+// Type is the type name in help ("strings", as pflag's string slices).
+func (f *rpcFlag) Type() string { return "strings" }
+
+// Set adds the comma-separated URLs in s (the first Set drops the default).
+func (f *rpcFlag) Set(s string) error {
+	add := chain.SplitRPCURLs(s)
+	if len(add) == 0 {
+		return errors.New("no RPC URL")
+	}
+	if !f.set {
+		f.set = true
+		*f.p = ""
+	}
+	return f.Replace(append(f.GetSlice(), add...))
+}
+
+// Append adds one URL.
+func (f *rpcFlag) Append(s string) error { return f.Set(s) }
+
+// Replace sets the list to urls.
+func (f *rpcFlag) Replace(urls []string) error {
+	for _, u := range urls {
+		if strings.ContainsAny(u, ", \t\r\n") || u == "" {
+			return fmt.Errorf("RPC URL %q: empty, or holds a comma or a blank", chain.RedactURL(u))
+		}
+	}
+	f.set = true
+	*f.p = strings.Join(urls, ",")
+	return nil
+}
+
+// GetSlice is the list.
+func (f *rpcFlag) GetSlice() []string { return chain.SplitRPCURLs(f.String()) }

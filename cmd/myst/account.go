@@ -15,6 +15,7 @@ import (
 	"github.com/openmyst/openmyst/chain"
 	"github.com/openmyst/openmyst/identity"
 	"github.com/openmyst/openmyst/money"
+	"github.com/openmyst/openmyst/network"
 	"github.com/openmyst/openmyst/node"
 	"github.com/openmyst/openmyst/tequilapi"
 	"github.com/openmyst/openmyst/tequilapi/client"
@@ -31,7 +32,7 @@ type accountFlags struct {
 // registerChain declares the --chain.* flags of a command acting on the
 // chain directly.
 func (f *accountFlags) registerChain(fs *pflag.FlagSet) {
-	fs.StringVar(&f.rpc, "chain.rpc", "http://127.0.0.1:8545", "EVM JSON-RPC endpoint; several, comma-separated, fail over")
+	fs.Var(network.RPCFlag(&f.rpc, "http://127.0.0.1:8545"), "chain.rpc", "EVM JSON-RPC endpoint; repeat it (or separate by commas) for RPCs to fail over to")
 	fs.StringVar(&f.deployment, "chain.deployment", "", "contract deployment JSON (default <data-dir>/chain/deployment.json)")
 	fs.StringVar(&f.txKeyFile, "chain.transactor-key-file", "", "file with the hex private key paying gas (default on dev deployments: the dev transactor account)")
 }

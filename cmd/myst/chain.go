@@ -10,6 +10,7 @@ import (
 	"github.com/openmyst/openmyst/chain/devchain"
 	"github.com/openmyst/openmyst/identity"
 	"github.com/openmyst/openmyst/money"
+	"github.com/openmyst/openmyst/network"
 	"github.com/openmyst/openmyst/node"
 )
 
@@ -141,7 +142,7 @@ Hermes hubs register themselves afterwards (myst hermes).`,
 		},
 	}
 	f := cmd.Flags()
-	f.StringVar(&cfg.RPC, "chain.rpc", "http://127.0.0.1:8545", "EVM JSON-RPC endpoint; several, comma-separated, fail over")
+	f.Var(network.RPCFlag(&cfg.RPC, "http://127.0.0.1:8545"), "chain.rpc", "EVM JSON-RPC endpoint; repeat it (or separate by commas) for RPCs to fail over to")
 	f.StringVar(&cfg.KeyFile, "chain.transactor-key-file", "", "file with the deployer's hex private key")
 	f.StringVar(&cfg.Out, "out", "", "deployment JSON to write (default <data-dir>/chain/deployment.json)")
 	f.StringVar(&supply, "supply", "0", "MYST minted to --holder at deployment")

@@ -10,6 +10,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/openmyst/openmyst/identity"
+	"github.com/openmyst/openmyst/network"
 	"github.com/openmyst/openmyst/node"
 	"github.com/openmyst/openmyst/p2p"
 	"github.com/openmyst/openmyst/session/consumer"
@@ -38,7 +39,7 @@ func (t *tunFlags) register(fl *pflag.FlagSet) {
 	fl.StringVar(&t.dns, "dns", "", "with --tun: provider (default), system or custom (--dns.servers); DNS always goes through the tunnel")
 	fl.StringSliceVar(&t.dnsServers, "dns.servers", nil, "with --dns custom: resolver IP addresses, comma separated")
 	fl.BoolVar(&t.standalone, "standalone", false, "with --tun: no daemon; this process (root) runs the connection in the foreground until Ctrl-C; the --chain.*, --identity, --p2p.* and --tun.* flags below apply")
-	fl.StringVar(&t.acct.rpc, "chain.rpc", "http://127.0.0.1:8545", "with --tun --standalone: EVM JSON-RPC endpoint the consumer reads its channel from")
+	fl.Var(network.RPCFlag(&t.acct.rpc, "http://127.0.0.1:8545"), "chain.rpc", "with --tun --standalone: EVM JSON-RPC endpoint(s) the consumer reads its channel from (repeatable)")
 	fl.StringVar(&t.acct.deployment, "chain.deployment", "", "with --tun --standalone: contract deployment JSON (default <data-dir>/chain/deployment.json)")
 	fl.StringVar(&t.acct.identity, "identity", "", "with --tun --standalone: consumer identity (default: the default identity)")
 	fl.StringVar(&t.acct.passFile, "passphrase-file", "", "with --tun --standalone: file holding the identity passphrase (or $"+node.PassphraseEnv+")")

@@ -35,7 +35,7 @@ type daemonChainFlags struct {
 }
 
 func (f *daemonChainFlags) register(fs *pflag.FlagSet) {
-	fs.StringVar(&f.rpc, "chain.rpc", "http://127.0.0.1:8545", "EVM JSON-RPC endpoint of the node (account routes, the consumer's channel); several, comma-separated, fail over")
+	fs.Var(network.RPCFlag(&f.rpc, "http://127.0.0.1:8545"), "chain.rpc", "EVM JSON-RPC endpoint of the node (account routes, the consumer's channel); repeat it (or separate by commas) for RPCs to fail over to")
 	fs.StringVar(&f.deployment, "chain.deployment", "", "contract deployment JSON (default <data-dir>/chain/deployment.json)")
 	fs.StringVar(&f.txKeyFile, "chain.transactor-key-file", "", "file with the hex private key paying gas (default on dev deployments: the dev transactor account; without one, the account routes are read-only)")
 	fs.StringVar(&f.hermes, "chain.hermes", "", "hermes contract of the identities' channels (default: the deployment's hermes)")

@@ -187,6 +187,11 @@ func TestNetworkPrecedence(t *testing.T) {
 	if err != nil || a.network == nil || flagValue(t, cmd, "chain.rpc") != "https://flag.example.org" || flagValue(t, cmd, "discovery.chain-id") != "80002" {
 		t.Fatalf("flag over network: %v", err)
 	}
+	// --chain.rpc repeats (RPC failover): every use counts, none from the network.
+	cmd, _, err = resolveCmd(t, dd, "daemon", "--network", "example", "--chain.rpc", "https://a.example.org", "--chain.rpc", "https://b.example.org")
+	if err != nil || flagValue(t, cmd, "chain.rpc") != "https://a.example.org,https://b.example.org" {
+		t.Fatalf("repeated --chain.rpc: %v %q", err, flagValue(t, cmd, "chain.rpc"))
+	}
 	t.Setenv("MYST_NETWORK", "example")
 	t.Setenv("MYST_DISCOVERY_CHAIN_ID", "5")
 	cmd, a, err = resolveCmd(t, dd, "daemon")
@@ -201,6 +206,14 @@ func TestNetworkPrecedence(t *testing.T) {
 	cmd, a, err = resolveCmd(t, dd, "daemon")
 	if err != nil || a.network == nil || flagValue(t, cmd, "chain.rpc") != "https://file.example.org" || flagValue(t, cmd, "discovery.chain-id") != "80002" {
 		t.Fatalf("config.toml: %v", err)
+	}
+	// An array in config.toml lists several RPCs.
+	if err := os.WriteFile(filepath.Join(dd, "config.toml"), []byte("[chain]\nrpc = [\"https://c.example.org\", \"https://d.example.org\"]\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cmd, _, err = resolveCmd(t, dd, "daemon")
+	if err != nil || flagValue(t, cmd, "chain.rpc") != "https://c.example.org,https://d.example.org" {
+		t.Fatalf("config.toml rpc array: %v %q", err, flagValue(t, cmd, "chain.rpc"))
 	}
 }
 
