@@ -164,7 +164,9 @@ func DialRPC(ctx context.Context, cfg RPCConfig) (*ethclient.Client, error) {
 	if err := ft.checkAll(ctx); err != nil {
 		return nil, err
 	}
-	rc, err := rpc.DialOptions(ctx, cfg.URLs[0], rpc.WithHTTPClient(&http.Client{Transport: ft}))
+	// The transport picks the endpoint; the client's own URL only shows
+	// in its errors, so it carries no path or query (API keys).
+	rc, err := rpc.DialOptions(ctx, RedactURL(cfg.URLs[0]), rpc.WithHTTPClient(&http.Client{Transport: ft}))
 	if err != nil {
 		return nil, fmt.Errorf("chain: dial %s: %w", RedactURL(cfg.URLs[0]), err)
 	}
@@ -293,7 +295,7 @@ func (f *failover) check(ctx context.Context, ep *endpoint) error {
 // post sends body to ep within the attempt timeout and reads the whole
 // answer, so that a hang at any point counts against ep.
 func (f *failover) post(ctx context.Context, ep *endpoint, body []byte, hdr http.Header) (int, []byte, error) {
-	actx, cancel := context.WithTimeout(ctx, f.timeout)
+	actx, cancel := context.WithTimeout(ctx, f.attemptTimeout(ctx))
 	defer cancel()
 	req, err := http.NewRequestWithContext(actx, http.MethodPost, ep.u.String(), bytes.NewReader(body))
 	if err != nil {
@@ -323,6 +325,30 @@ func (f *failover) post(ctx context.Context, ep *endpoint, body []byte, hdr http
 		}
 	}
 	return resp.StatusCode, data, nil
+}
+
+// attemptTimeout is AttemptTimeout, but at most half of what is left of
+// ctx's deadline when another endpoint could take over: a caller with a
+// short deadline still gets an answer from the next endpoint when the
+// current one hangs.
+func (f *failover) attemptTimeout(ctx context.Context) time.Duration {
+	d := f.timeout
+	dl, ok := ctx.Deadline()
+	if !ok {
+		return d
+	}
+	f.mu.Lock()
+	usable := 0
+	for _, ep := range f.eps {
+		if ep.refused == nil {
+			usable++
+		}
+	}
+	f.mu.Unlock()
+	if usable > 1 {
+		d = min(d, time.Until(dl)/2)
+	}
+	return d
 }
 
 // scrub hides the full URL (it may carry an API key) in err.
@@ -377,9 +403,14 @@ func (f *failover) RoundTrip(req *http.Request) (*http.Response, error) {
 		}
 		status, data, err := f.post(ctx, ep, body, req.Header)
 		if ctx.Err() != nil {
-			// The caller gave up: not the endpoint's fault.
 			if err == nil {
 				err = ctx.Err()
+			}
+			if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+				// No answer in all the time there was: the next
+				// request tries another endpoint. (A cancelled
+				// caller is not the endpoint's fault.)
+				f.failed(ep, err)
 			}
 			return nil, err
 		}

@@ -204,11 +204,20 @@ func TestRPCFailover(t *testing.T) {
 		t.Fatalf("balance %s after %d mints of %s, want %s (a mint ran twice or not at all)", bal, mints, amount, want)
 	}
 
-	// Both down: a clear error, bounded by the request's context.
+	// Both down: a clear error, which names no RPC's path or query (an
+	// API key in the URL stays out of errors).
+	keyed, err := chain.DialRPC(ctx, fastFailover([]string{a.srv.URL + "/v3/SECRETKEY?k=SECRETKEY", b.srv.URL + "/SECRETKEY"}, dep.ChainID))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer keyed.Close()
 	a.mode.Store(mode500)
 	b.mode.Store(mode500)
 	if _, err := eth.BlockNumber(ctx); !errors.Is(err, chain.ErrNoRPCEndpoint) {
 		t.Fatalf("both RPCs failing: %v, want ErrNoRPCEndpoint", err)
+	}
+	if _, err := keyed.BlockNumber(ctx); !errors.Is(err, chain.ErrNoRPCEndpoint) || strings.Contains(err.Error(), "SECRETKEY") {
+		t.Fatalf("both RPCs failing: %v, want ErrNoRPCEndpoint without the URLs' paths", err)
 	}
 }
 
@@ -333,4 +342,37 @@ func FuzzRPCURLs(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestRPCFailoverShortDeadline: a caller whose deadline is shorter than
+// the attempt timeout still gets its answer from the second RPC when the
+// first hangs (a hung RPC must not make a 5 s liveness check fail).
+func TestRPCFailoverShortDeadline(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	dc, err := devchain.Start(ctx, devchain.Config{Log: quietLog()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = dc.Close() })
+	a, b := newFlakyRPC(t, dc.URL()), newFlakyRPC(t, dc.URL())
+	cfg := fastFailover([]string{a.srv.URL, b.srv.URL}, dc.Deployment().ChainID)
+	cfg.AttemptTimeout = time.Hour
+	eth, err := chain.DialRPC(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer eth.Close()
+	a.mode.Store(modeHang)
+	for i := range 3 {
+		cctx, ccancel := context.WithTimeout(ctx, 2*time.Second)
+		_, err := eth.BlockNumber(cctx)
+		ccancel()
+		if err != nil {
+			t.Fatalf("call %d with the first RPC hanging: %v", i, err)
+		}
+	}
+	if b.served.Load() < 3 {
+		t.Fatalf("the second RPC served %d requests", b.served.Load())
+	}
 }
