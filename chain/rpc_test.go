@@ -42,7 +42,7 @@ type flakyRPC struct {
 	sent     atomic.Int64 // eth_sendRawTransaction forwarded
 }
 
-func newFlakyRPC(t *testing.T, upstream string) *flakyRPC {
+func newFlakyRPC(t testing.TB, upstream string) *flakyRPC {
 	f := &flakyRPC{upstream: upstream}
 	f.srv = httptest.NewServer(http.HandlerFunc(f.serve))
 	t.Cleanup(f.srv.Close)
@@ -374,5 +374,44 @@ func TestRPCFailoverShortDeadline(t *testing.T) {
 	}
 	if b.served.Load() < 3 {
 		t.Fatalf("the second RPC served %d requests", b.served.Load())
+	}
+}
+
+// BenchmarkRPCFailover compares a read (eth_blockNumber, and eth_call of
+// the token balance) through go-ethereum's plain HTTP client with the same
+// read through DialRPC's failover transport (two endpoints, the first
+// healthy), against one dev chain: the price of the failover layer.
+func BenchmarkRPCFailover(b *testing.B) {
+	ctx := context.Background()
+	dc, err := devchain.Start(ctx, devchain.Config{Log: quietLog()})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { _ = dc.Close() })
+	dep := dc.Deployment()
+	second := newFlakyRPC(b, dc.URL())
+	for _, bc := range []struct {
+		name string
+		urls []string
+	}{{"direct", []string{dc.URL()}}, {"failover", []string{dc.URL(), second.srv.URL}}} {
+		b.Run(bc.name, func(b *testing.B) {
+			eth, err := chain.DialRPC(ctx, chain.RPCConfig{URLs: bc.urls, ChainID: dep.ChainID, Log: quietLog()})
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer eth.Close()
+			c, err := chain.NewClient(ctx, eth, dep, nil, quietLog())
+			if err != nil {
+				b.Fatal(err)
+			}
+			for b.Loop() {
+				if _, err := eth.BlockNumber(ctx); err != nil {
+					b.Fatal(err)
+				}
+				if _, err := c.TokenBalance(ctx, dep.Token); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
 	}
 }
