@@ -128,7 +128,8 @@ func RedactURL(raw string) string {
 // DialRPC connects to a chain through cfg.URLs. With one URL it is
 // ethclient.DialContext plus the chain id check. With several, requests go
 // to one endpoint at a time; on a transport error, a timeout
-// (AttemptTimeout), a 5xx or a 429 the same request is sent to the next
+// (AttemptTimeout), a 5xx, a 429 or EIP-1474's "limit exceeded" (-32005)
+// the same request is sent to the next
 // endpoint that is not backing off, and the failed one is skipped for
 // Backoff.Delay(failures in a row). Every endpoint's chain id is checked
 // before it serves a request: one on another chain is refused for good
@@ -261,26 +262,13 @@ func (f *failover) check(ctx context.Context, ep *endpoint) error {
 	if status != http.StatusOK {
 		return fmt.Errorf("chain: %s: eth_chainId: HTTP %d", ep.name, status)
 	}
-	var resp struct {
-		Result *hexutil.Big `json:"result"`
-		Error  *struct {
-			Message string `json:"message"`
-		} `json:"error"`
+	id, err := parseChainID(data)
+	if err != nil {
+		return fmt.Errorf("chain: %s: eth_chainId: %w", ep.name, err)
 	}
-	if err := json.Unmarshal(data, &resp); err != nil {
-		return fmt.Errorf("chain: %s: eth_chainId: bad answer: %w", ep.name, err)
-	}
-	if resp.Error != nil || resp.Result == nil {
-		msg := "no result"
-		if resp.Error != nil {
-			msg = resp.Error.Message
-		}
-		return fmt.Errorf("chain: %s: eth_chainId: %s", ep.name, msg)
-	}
-	id := (*big.Int)(resp.Result)
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	if f.chainID == 0 && id.IsUint64() && id.Sign() > 0 {
+	if f.chainID == 0 && id.IsUint64() {
 		f.chainID = id.Uint64()
 	}
 	if !id.IsUint64() || id.Uint64() != f.chainID {
@@ -290,6 +278,30 @@ func (f *failover) check(ctx context.Context, ep *endpoint) error {
 	}
 	ep.checked = true
 	return nil
+}
+
+// parseChainID decodes an eth_chainId answer.
+func parseChainID(data []byte) (*big.Int, error) {
+	var resp struct {
+		Result *hexutil.Big `json:"result"`
+		Error  *struct {
+			Code    int    `json:"code"`
+			Message string `json:"message"`
+		} `json:"error"`
+	}
+	if err := json.Unmarshal(data, &resp); err != nil {
+		return nil, fmt.Errorf("bad answer: %w", err)
+	}
+	if resp.Error != nil {
+		return nil, fmt.Errorf("error %d: %.200q", resp.Error.Code, resp.Error.Message)
+	}
+	if resp.Result == nil {
+		return nil, errors.New("no result")
+	}
+	if resp.Result.ToInt().Sign() <= 0 {
+		return nil, errors.New("chain id 0")
+	}
+	return (*big.Int)(resp.Result), nil
 }
 
 // post sends body to ep within the attempt timeout and reads the whole
@@ -360,6 +372,38 @@ func scrub(err error) error {
 	return err
 }
 
+// codeLimitExceeded is EIP-1474's JSON-RPC error "Limit exceeded", which
+// public RPCs send (in a 200 answer) when a client is over its quota.
+const codeLimitExceeded = -32005
+
+// limitExceeded reports whether a JSON-RPC answer (one object or a batch)
+// carries codeLimitExceeded: the request was not served, another
+// endpoint may serve it.
+func limitExceeded(data []byte) bool {
+	if !bytes.Contains(data, []byte("-32005")) {
+		return false
+	}
+	type answer struct {
+		Error *struct {
+			Code int `json:"code"`
+		} `json:"error"`
+	}
+	var batch []answer
+	if err := json.Unmarshal(data, &batch); err != nil {
+		var one answer
+		if json.Unmarshal(data, &one) != nil {
+			return false
+		}
+		batch = []answer{one}
+	}
+	for _, a := range batch {
+		if a.Error != nil && a.Error.Code == codeLimitExceeded {
+			return true
+		}
+	}
+	return false
+}
+
 // retryable reports whether an HTTP status means "try another endpoint".
 func retryable(status int) bool {
 	return status == http.StatusTooManyRequests || status >= 500
@@ -416,6 +460,9 @@ func (f *failover) RoundTrip(req *http.Request) (*http.Response, error) {
 		}
 		if err == nil && retryable(status) {
 			err = fmt.Errorf("chain: %s: HTTP %d", ep.name, status)
+		}
+		if err == nil && status == http.StatusOK && limitExceeded(data) {
+			err = fmt.Errorf("chain: %s: JSON-RPC error %d (limit exceeded)", ep.name, codeLimitExceeded)
 		}
 		if err != nil {
 			f.failed(ep, err)

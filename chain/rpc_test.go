@@ -30,6 +30,7 @@ const (
 	modeHang     // never answers (until the request ends)
 	modeClose    // closes the connection without an answer
 	modeSentLost // forwards eth_sendRawTransaction, then answers 502
+	modeQuota    // a 200 answer with EIP-1474's "limit exceeded" error
 )
 
 // flakyRPC is a public RPC in front of a real dev chain that starts
@@ -38,6 +39,7 @@ type flakyRPC struct {
 	srv      *httptest.Server
 	upstream string
 	mode     atomic.Int32
+	hits     atomic.Int64 // requests received, answered or not
 	served   atomic.Int64 // requests answered from upstream
 	sent     atomic.Int64 // eth_sendRawTransaction forwarded
 }
@@ -50,6 +52,7 @@ func newFlakyRPC(t testing.TB, upstream string) *flakyRPC {
 }
 
 func (f *flakyRPC) serve(w http.ResponseWriter, r *http.Request) {
+	f.hits.Add(1)
 	body, err := io.ReadAll(r.Body)
 	if err != nil {
 		return
@@ -64,6 +67,10 @@ func (f *flakyRPC) serve(w http.ResponseWriter, r *http.Request) {
 		return
 	case modeHang:
 		<-r.Context().Done()
+		return
+	case modeQuota:
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = io.WriteString(w, `{"jsonrpc":"2.0","id":1,"error":{"code":-32005,"message":"daily request count exceeded"}}`)
 		return
 	case modeClose:
 		if c, _, err := w.(http.Hijacker).Hijack(); err == nil {
@@ -154,8 +161,10 @@ func TestRPCFailover(t *testing.T) {
 	mints := 0
 	step := func(name string, bad *flakyRPC, mode int32) {
 		t.Helper()
+		var hits int64
 		if bad != nil {
 			bad.mode.Store(mode)
+			hits = bad.hits.Load()
 		}
 		if _, err := c.TokenBalance(ctx, to); err != nil {
 			t.Fatalf("%s: read: %v", name, err)
@@ -166,6 +175,9 @@ func TestRPCFailover(t *testing.T) {
 		mints++
 		if bad != nil {
 			bad.mode.Store(modeOK)
+			if bad.hits.Load() == hits {
+				t.Fatalf("%s: the failing RPC was never asked (the step tested nothing)", name)
+			}
 		}
 	}
 	a0, b0 := a.served.Load(), b.served.Load() // the dial's chain id checks
@@ -188,6 +200,7 @@ func TestRPCFailover(t *testing.T) {
 	if got := a.sent.Load() + b.sent.Load() - sentBefore; got < 2 {
 		t.Fatalf("the lost send reached the chain %d times through the RPCs, want the same transaction twice", got)
 	}
+	step("second is over its quota", b, modeQuota)
 
 	nonce, err := eth.NonceAt(ctx, from, nil)
 	if err != nil {
