@@ -9,6 +9,7 @@ import (
 	"math/big"
 	"net/http"
 	"net/http/httptest"
+	"path/filepath"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -147,6 +148,12 @@ func TestRPCFailover(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	st, err := chain.OpenStateDB(filepath.Join(t.TempDir(), "chain.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	tx.SetPendingStore(st)
 	c, err := chain.NewClient(ctx, eth, dep, tx, quietLog())
 	if err != nil {
 		t.Fatal(err)
@@ -201,6 +208,16 @@ func TestRPCFailover(t *testing.T) {
 		t.Fatalf("the lost send reached the chain %d times through the RPCs, want the same transaction twice", got)
 	}
 	step("second is over its quota", b, modeQuota)
+	// Every RPC loses the answer of the send: the broadcast fails as a
+	// whole, yet the transaction is out. The Transactor keeps its record
+	// and nonce and waits for it; nothing is signed with a new nonce.
+	sentBefore = a.sent.Load() + b.sent.Load()
+	a.mode.Store(modeSentLost)
+	step("both lose the answer of a send", b, modeSentLost)
+	a.mode.Store(modeOK)
+	if got := a.sent.Load() + b.sent.Load() - sentBefore; got < 2 {
+		t.Fatalf("the send both RPCs lost reached them %d times, want at least twice", got)
+	}
 
 	nonce, err := eth.NonceAt(ctx, from, nil)
 	if err != nil {
@@ -208,6 +225,9 @@ func TestRPCFailover(t *testing.T) {
 	}
 	if nonce-startNonce != uint64(mints) {
 		t.Fatalf("%d transactions mined for %d sends: nonces were skipped or reused", nonce-startNonce, mints)
+	}
+	if ps, err := st.PendingTxs(ctx, from); err != nil || len(ps) != 0 {
+		t.Fatalf("pending records left after every send was mined: %d, %v", len(ps), err)
 	}
 	bal, err := c.TokenBalance(ctx, to)
 	if err != nil {
