@@ -231,6 +231,7 @@ func (f *failover) checkAll(ctx context.Context) error {
 		}
 		if err != nil {
 			f.log.Warn("chain: RPC endpoint does not answer; it is checked again before it is used", "rpc", ep.name, "err", err)
+			f.failed(ep, err) // the first requests go elsewhere
 			errs = append(errs, err)
 			continue
 		}
@@ -307,7 +308,7 @@ func parseChainID(data []byte) (*big.Int, error) {
 // post sends body to ep within the attempt timeout and reads the whole
 // answer, so that a hang at any point counts against ep.
 func (f *failover) post(ctx context.Context, ep *endpoint, body []byte, hdr http.Header) (int, []byte, error) {
-	actx, cancel := context.WithTimeout(ctx, f.attemptTimeout(ctx))
+	actx, cancel := context.WithTimeout(ctx, f.attemptTimeout(ctx, ep))
 	defer cancel()
 	req, err := http.NewRequestWithContext(actx, http.MethodPost, ep.u.String(), bytes.NewReader(body))
 	if err != nil {
@@ -339,26 +340,28 @@ func (f *failover) post(ctx context.Context, ep *endpoint, body []byte, hdr http
 	return resp.StatusCode, data, nil
 }
 
-// attemptTimeout is AttemptTimeout, but at most half of what is left of
-// ctx's deadline when another endpoint could take over: a caller with a
-// short deadline still gets an answer from the next endpoint when the
-// current one hangs.
-func (f *failover) attemptTimeout(ctx context.Context) time.Duration {
+// attemptTimeout is AttemptTimeout for a request to ep, but at most half
+// of what is left of ctx's deadline when another endpoint could take over
+// (not refused, not backing off): a caller with a short deadline still
+// gets an answer from the next endpoint when ep hangs, and the last
+// candidate gets all the time there is.
+func (f *failover) attemptTimeout(ctx context.Context, ep *endpoint) time.Duration {
 	d := f.timeout
 	dl, ok := ctx.Deadline()
 	if !ok {
 		return d
 	}
+	now := time.Now()
 	f.mu.Lock()
-	usable := 0
-	for _, ep := range f.eps {
-		if ep.refused == nil {
-			usable++
+	others := 0
+	for _, o := range f.eps {
+		if o != ep && o.refused == nil && !now.Before(o.downUntil) {
+			others++
 		}
 	}
 	f.mu.Unlock()
-	if usable > 1 {
-		d = min(d, time.Until(dl)/2)
+	if others > 0 {
+		d = min(d, dl.Sub(now)/2)
 	}
 	return d
 }

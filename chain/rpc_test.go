@@ -119,7 +119,7 @@ func quietLog() *slog.Logger { return slog.New(slog.DiscardHandler) }
 
 // fastFailover fails over within a test's patience.
 func fastFailover(urls []string, chainID uint64) chain.RPCConfig {
-	return chain.RPCConfig{URLs: urls, ChainID: chainID, AttemptTimeout: 500 * time.Millisecond,
+	return chain.RPCConfig{URLs: urls, ChainID: chainID, AttemptTimeout: 2 * time.Second,
 		Backoff: retry.Backoff{Initial: 20 * time.Millisecond, Max: 100 * time.Millisecond}, Log: quietLog()}
 }
 
@@ -398,7 +398,7 @@ func TestRPCFailoverShortDeadline(t *testing.T) {
 	defer eth.Close()
 	a.mode.Store(modeHang)
 	for i := range 3 {
-		cctx, ccancel := context.WithTimeout(ctx, 2*time.Second)
+		cctx, ccancel := context.WithTimeout(ctx, 5*time.Second) // the daemon's liveness check
 		_, err := eth.BlockNumber(cctx)
 		ccancel()
 		if err != nil {
