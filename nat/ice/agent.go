@@ -69,6 +69,11 @@ type Config struct {
 	// (a STUN or TURN server that a firewall silently drops) are left
 	// out. Zero means DefaultGatherTimeout.
 	GatherTimeout time.Duration
+	// LostAfter is how long the selected pair may receive nothing (not
+	// even the peer's ICE keepalives, sent every LostAfter/4 at most)
+	// before the path counts as lost (Agent.Lost). Zero means
+	// DefaultLostAfter.
+	LostAfter time.Duration
 	// Logger receives progress; nil means slog.Default().
 	Logger *slog.Logger
 }
@@ -79,6 +84,9 @@ const (
 	DefaultTimeout = 15 * time.Second
 	// DefaultGatherTimeout bounds how long Gather waits for candidates.
 	DefaultGatherTimeout = 3 * time.Second
+	// DefaultLostAfter is how long a connected path may stay silent
+	// before it counts as lost.
+	DefaultLostAfter = 10 * time.Second
 )
 
 // Path kinds.
@@ -121,6 +129,10 @@ type Agent struct {
 	gathered chan struct{}
 	mu       sync.Mutex
 	local    []string
+
+	connected bool          // under mu: the checks selected a pair
+	lost      chan struct{} // closed when the connected path is lost
+	lostOnce  sync.Once
 }
 
 // NewAgent makes an agent. The consumer (which dials) is controlling,
@@ -131,6 +143,9 @@ func NewAgent(cfg Config, controlling bool) (*Agent, error) {
 	}
 	if cfg.GatherTimeout <= 0 {
 		cfg.GatherTimeout = DefaultGatherTimeout
+	}
+	if cfg.LostAfter <= 0 {
+		cfg.LostAfter = DefaultLostAfter
 	}
 	log := cfg.Logger
 	if log == nil {
@@ -151,7 +166,12 @@ func NewAgent(cfg Config, controlling bool) (*Agent, error) {
 	}
 	lf := logging.NewDefaultLoggerFactory()
 	lf.DefaultLogLevel = logging.LogLevelError
-	disconnected, failed, keepalive := 5*time.Second, 25*time.Second, 2*time.Second
+	// pion calls a pair that received nothing for its disconnected
+	// timeout Disconnected: that is LostAfter, and the keepalives
+	// (binding requests on the selected pair, answered by the peer) go
+	// at least four times as often so that a working path never looks
+	// silent.
+	disconnected, failed, keepalive := cfg.LostAfter, 25*time.Second, min(2*time.Second, cfg.LostAfter/4)
 	check := 50 * time.Millisecond
 	// A pair is checked until the agent gives up, not the 8 checks
 	// (0.4 s at this pace) pion gives it by default: the peer may start
@@ -219,7 +239,11 @@ func NewAgent(cfg Config, controlling bool) (*Agent, error) {
 	if err != nil {
 		return nil, fmt.Errorf("ice: new agent: %w", err)
 	}
-	a := &Agent{cfg: cfg, controlling: controlling, agent: pa, log: log.With("component", "ice"), gathered: make(chan struct{})}
+	a := &Agent{cfg: cfg, controlling: controlling, agent: pa, log: log.With("component", "ice"), gathered: make(chan struct{}), lost: make(chan struct{})}
+	if err := pa.OnConnectionStateChange(a.stateChanged); err != nil {
+		pa.Close()
+		return nil, fmt.Errorf("ice: %w", err)
+	}
 	if err := pa.OnCandidate(func(c pion.Candidate) {
 		if c == nil {
 			close(a.gathered)
@@ -316,6 +340,35 @@ func (a *Agent) Connect(ctx context.Context, remote Offer) (net.Conn, error) {
 	a.log.Info("ice connected", "path", p.Kind, "local", p.Local, "remote", p.Remote, "to", p.RemoteAddr)
 	return conn, nil
 }
+
+// stateChanged follows pion's connection state: once connected, a path
+// that turns Disconnected (nothing received for LostAfter) or Failed is
+// lost for good (the session's WireGuard cannot count on it coming back;
+// the session ends and the consumer reconnects). Closed is the agent's
+// own end, not a loss; the checks failing before a pair was selected are
+// Connect's error.
+func (a *Agent) stateChanged(s pion.ConnectionState) {
+	a.mu.Lock()
+	switch s {
+	case pion.ConnectionStateConnected, pion.ConnectionStateCompleted:
+		a.connected = true
+	case pion.ConnectionStateDisconnected, pion.ConnectionStateFailed:
+		if a.connected {
+			a.lostOnce.Do(func() { close(a.lost) })
+			a.log.Warn("ice path lost", "state", s.String(), "silent_for", a.cfg.LostAfter)
+		}
+	}
+	a.mu.Unlock()
+}
+
+// Lost is closed when the path Connect selected has been lost: it
+// received nothing (no data, no answer to the keepalives) for
+// Config.LostAfter, or pion's checks declared it failed. It is never
+// closed before Connect succeeded nor by Close.
+func (a *Agent) Lost() <-chan struct{} { return a.lost }
+
+// LostAfter is the agent's Config.LostAfter (defaults applied).
+func (a *Agent) LostAfter() time.Duration { return a.cfg.LostAfter }
 
 // Path returns the selected pair, or a zero Path before one is selected.
 func (a *Agent) Path() Path {
