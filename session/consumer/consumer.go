@@ -90,6 +90,12 @@ type Config struct {
 	ReadTimeout time.Duration
 	// HandshakeTimeout bounds the WireGuard handshake.
 	HandshakeTimeout time.Duration
+	// DeadAfter is how long an open session's tunnel may keep sending
+	// while receiving nothing before the session ends with
+	// session.ErrPathLost (tunnel.Liveness; zero: tunnel.DefaultDeadAfter).
+	// A session over ICE also ends so when its agent loses the path
+	// (ice.Config.LostAfter).
+	DeadAfter time.Duration
 	// Proxy brings up the tunnel of a connection whose Options.Tunnel is
 	// nil (node.UserspaceProxy: tunnel/userspace with local proxies).
 	// Without it such a connection fails.
@@ -195,6 +201,9 @@ func New(cfg Config) (*Manager, error) {
 	}
 	if cfg.BalanceEvery <= 0 {
 		cfg.BalanceEvery = DefaultBalanceEvery
+	}
+	if cfg.DeadAfter <= 0 {
+		cfg.DeadAfter = tunnel.DefaultDeadAfter
 	}
 	if cfg.Balance != nil {
 		cfg.Channel = &refreshingChannel{Channel: cfg.Channel, src: cfg.Balance, log: cfg.Log}
@@ -539,6 +548,7 @@ func (m *Manager) open(ctx context.Context, s stream, p market.Proposal, o Optio
 	}
 	path, peerAddr := PathStatic, ep.Addr()
 	var iceConn net.Conn
+	var iceLost <-chan struct{} // nil without ICE: never closed
 	var sendsTo []netip.AddrPort
 	relayed := false
 	if agent != nil {
@@ -547,6 +557,7 @@ func (m *Manager) open(ctx context.Context, s stream, p market.Proposal, o Optio
 			closeAgent()
 		} else {
 			ip := agent.Path()
+			iceLost = agent.Lost()
 			path, peerAddr = ip.Kind, ip.RemoteAddr.Addr()
 			if ip.Kind == ice.PathRelay {
 				peerAddr = netip.Addr{}
@@ -633,12 +644,29 @@ func (m *Manager) open(ctx context.Context, s stream, p market.Proposal, o Optio
 		bdone := make(chan struct{})
 		go func() { defer close(bdone); m.watchBalance(bctx) }()
 		defer func() { bstop(); <-bdone }()
+		// The path watcher ends the session (its cause is then
+		// session.ErrPathLost) when the tunnel's path dies; a Disconnect
+		// first cancels rctx, whose cause wins.
+		lctx, lcancel := context.WithCancelCause(rctx)
+		wdone := make(chan struct{})
+		go func() {
+			defer close(wdone)
+			if err := m.watchPath(lctx, iceLost, tun); err != nil {
+				m.log.Warn("consumer: session path lost", "session", id, "path", path, "err", err)
+				lcancel(err)
+			}
+		}()
 		var err error
 		if o.PayLoop != nil {
-			err = o.PayLoop(rctx, pr, w)
+			err = o.PayLoop(lctx, pr, w)
 		} else {
-			err = paystream.Consumer(rctx, pr, w, payer, usage, paystream.Options{Keepalive: m.cfg.Keepalive, Log: m.log.With("session", id)})
+			err = paystream.Consumer(lctx, pr, w, payer, usage, paystream.Options{Keepalive: m.cfg.Keepalive, Log: m.log.With("session", id)})
 		}
+		if cause := context.Cause(lctx); err == nil && errors.Is(cause, session.ErrPathLost) {
+			err = cause
+		}
+		lcancel(nil)
+		<-wdone
 		c.err = err
 		pstop()
 		<-probed
@@ -734,6 +762,29 @@ func mappedThrough(ctx context.Context, dial func(ctx context.Context, network, 
 	return ice.MappedAddress(dctx, conn)
 }
 
+// watchPath returns an error wrapping session.ErrPathLost when the
+// session's path dies: lost (the ICE agent's Lost; nil without ICE) is
+// closed, or the tunnel's counters show it sending without receiving for
+// Config.DeadAfter (tunnel.Liveness). It returns nil when ctx ends.
+func (m *Manager) watchPath(ctx context.Context, lost <-chan struct{}, tun tunnel.Client) error {
+	live := tunnel.Liveness{DeadAfter: m.cfg.DeadAfter}
+	t := time.NewTicker(max(m.cfg.DeadAfter/8, 10*time.Millisecond))
+	defer t.Stop()
+	live.Observe(time.Now(), tun.Stats())
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-lost:
+			return fmt.Errorf("%w: the ICE path went silent or failed", session.ErrPathLost)
+		case now := <-t.C:
+			if live.Observe(now, tun.Stats()) {
+				return fmt.Errorf("%w: the tunnel sent and received nothing for %v", session.ErrPathLost, m.cfg.DeadAfter)
+			}
+		}
+	}
+}
+
 // ID is the session id.
 func (c *Connection) ID() string { return c.id }
 
@@ -815,7 +866,8 @@ func (c *Connection) DialContext(ctx context.Context, network, address string) (
 func (c *Connection) Done() <-chan struct{} { return c.done }
 
 // Err is why the session ended: nil after Disconnect, the provider's
-// reason or the refusal (pingpong.ErrOvercharge, ...) otherwise. Valid
+// reason, the refusal (pingpong.ErrOvercharge, ...) or session.ErrPathLost
+// (the tunnel's path died) otherwise. Valid
 // after Done is closed.
 func (c *Connection) Err() error {
 	<-c.done

@@ -276,7 +276,7 @@ func Provider(ctx context.Context, r *sessionproto.Reader, w *sessionproto.Write
 		return err
 	})
 	g.wg.Wait()
-	err := finish(w, g.err, opt.Log, "provider ended the session")
+	err := finish(w, g.err, opt.Log, endReason(ctx, "provider ended the session"))
 	// Drain: the consumer may have paid an invoice just before it read
 	// our end; its exchange message arrives after it.
 	drain := time.AfterFunc(opt.Drain, stopRead)
@@ -358,7 +358,17 @@ func Consumer(ctx context.Context, r *sessionproto.Reader, w *sessionproto.Write
 		}
 	})
 	g.wg.Wait()
-	return finish(w, g.err, opt.Log, "consumer disconnected")
+	return finish(w, g.err, opt.Log, endReason(ctx, "consumer disconnected"))
+}
+
+// endReason is the Destroy reason of a session whose ctx ended: the
+// context's cause when one was given (context.WithCancelCause: "path
+// lost: ..."), otherwise reason.
+func endReason(ctx context.Context, reason string) string {
+	if c := context.Cause(ctx); c != nil && !errors.Is(c, context.Canceled) && !errors.Is(c, context.DeadlineExceeded) {
+		return c.Error()
+	}
+	return reason
 }
 
 // finish tells the peer how the session ended and returns the loop's
