@@ -443,7 +443,9 @@ func (m *Manager) serve(ctx context.Context, s *countingStream) error {
 		// The consumer runs its checks now too and pays from when its
 		// tunnel is up: charging starts after the checks (bounded by the
 		// ICE timeout), not for the time they took.
-		m.connectICE(ctx, l, agent, *remote)
+		if !m.connectICE(ctx, l, agent, *remote) {
+			agent = nil // closed; the consumer may use the UDP endpoint
+		}
 		releaseSlot()
 	}
 	paidFrom := time.Now()
@@ -481,7 +483,30 @@ func (m *Manager) serve(ctx context.Context, s *countingStream) error {
 	l.tracker = tracker
 	m.mu.Unlock()
 	pr := sessionproto.NewReader(s, m.cfg.ReadTimeout)
-	runErr := paystream.Provider(ctx, pr, w, tracker, usage, paystream.Options{Keepalive: m.cfg.Keepalive, Log: m.log.With("session", id)})
+	// A session whose ICE path is lost ends (session.ErrPathLost): no
+	// more invoices for time nothing can cross, and the consumer, told
+	// why, reconnects.
+	pctx, pcancel := context.WithCancelCause(ctx)
+	wdone := make(chan struct{})
+	go func() {
+		defer close(wdone)
+		var lost <-chan struct{} // nil without an ICE path: never closed
+		if agent != nil {
+			lost = agent.Lost()
+		}
+		select {
+		case <-lost:
+			m.log.Warn("provider: session path lost; ending the session", "session", id)
+			pcancel(fmt.Errorf("%w: the ICE path went silent or failed", session.ErrPathLost))
+		case <-pctx.Done():
+		}
+	}()
+	runErr := paystream.Provider(pctx, pr, w, tracker, usage, paystream.Options{Keepalive: m.cfg.Keepalive, Log: m.log.With("session", id)})
+	if cause := context.Cause(pctx); runErr == nil && errors.Is(cause, session.ErrPathLost) {
+		runErr = cause
+	}
+	pcancel(nil)
+	<-wdone
 
 	m.mu.Lock()
 	delete(m.sessions, id)
@@ -534,9 +559,10 @@ func (m *Manager) gather(ctx context.Context, id string) (*ice.Agent, json.RawMe
 }
 
 // connectICE runs the session's connectivity checks (bounded by the ICE
-// timeout) and moves the consumer onto the selected pair. When they fail
-// the consumer keeps the exit's UDP endpoint.
-func (m *Manager) connectICE(ctx context.Context, l *live, agent *ice.Agent, remote ice.Offer) {
+// timeout) and moves the consumer onto the selected pair, reporting
+// whether it did. When they fail the consumer keeps the exit's UDP
+// endpoint.
+func (m *Manager) connectICE(ctx context.Context, l *live, agent *ice.Agent, remote ice.Offer) bool {
 	conn, err := agent.Connect(ctx, remote)
 	if err != nil {
 		if ctx.Err() == nil {
@@ -544,18 +570,19 @@ func (m *Manager) connectICE(ctx context.Context, l *live, agent *ice.Agent, rem
 		}
 		l.path.Store(PathStatic)
 		_ = agent.Close()
-		return
+		return false
 	}
 	if err := m.cfg.Exit.(tunnel.ConnAttacher).AttachConn(l.pub, conn); err != nil {
 		if ctx.Err() == nil {
 			m.log.Warn("provider: attach the ICE connection", "session", l.id, "err", err)
 		}
 		l.path.Store(PathStatic)
-		return
+		return false
 	}
 	p := agent.Path()
 	l.path.Store(p.Kind)
 	m.log.Info("provider: session path", "session", l.id, "path", p.Kind, "local", p.Local, "remote", p.Remote)
+	return true
 }
 
 // countingStream counts the bytes of a session control stream.
