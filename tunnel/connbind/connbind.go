@@ -7,6 +7,7 @@
 package connbind
 
 import (
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"net"
@@ -253,8 +254,25 @@ func (e Endpoint) DstToString() string { return endpointPrefix + e.id }
 // DstToBytes implements conn.Endpoint (the input of WireGuard's cookie MAC).
 func (e Endpoint) DstToBytes() []byte { return []byte(endpointPrefix + e.id) }
 
-// DstIP implements conn.Endpoint; a connection has no single address.
-func (Endpoint) DstIP() netip.Addr { return netip.Addr{} }
+// DstIP implements conn.Endpoint. A connection has no single address
+// (an ICE pair's may change; a relayed one is the TURN server's, shared by
+// many peers), but wireguard-go keys its handshake rate limiter (20 a
+// second, applied while the device is under load) by this address: one
+// address for every connection let one peer flooding handshakes starve
+// every other peer on connections. Each connection gets its own address
+// instead, derived from its id in 100::/64 (RFC 6666, discard-only: never
+// routed, never sent to).
+func (e Endpoint) DstIP() netip.Addr { return limiterAddr(e.id) }
+
+// limiterAddr is the address DstIP gives the connection id: 100::/64
+// with the interface identifier taken from the id's SHA-256.
+func limiterAddr(id string) netip.Addr {
+	h := sha256.Sum256([]byte(endpointPrefix + id))
+	var a [16]byte
+	a[0], a[1] = 0x01, 0x00 // 100::/64
+	copy(a[8:], h[:8])
+	return netip.AddrFrom16(a)
+}
 
 // SrcIP implements conn.Endpoint.
 func (Endpoint) SrcIP() netip.Addr { return netip.Addr{} }
