@@ -37,6 +37,7 @@ import (
 	"github.com/openmyst/openmyst/money"
 	"github.com/openmyst/openmyst/nat/ice"
 	"github.com/openmyst/openmyst/session/consumer"
+	"github.com/openmyst/openmyst/session/provider"
 	"github.com/openmyst/openmyst/tunnel"
 	"github.com/openmyst/openmyst/tunnel/netns"
 )
@@ -390,6 +391,10 @@ func runKernelHub(ctx context.Context, t *testing.T, dir string) {
 		}
 		provs = append(provs, p2)
 		go dropProvider(ctx, filepath.Join(dir, "drop"), provs)
+	}
+	for _, pr := range provs {
+		// Why each session ended, for the daemon tests (a lost path).
+		pr.Sessions.OnEnded(func(e provider.Ended) { fmt.Printf("KERNEL-E2E-HUB ended %s: %v\n", e.ID, e.Err) })
 	}
 	prop, ok := p.Proposal()
 	if !ok {

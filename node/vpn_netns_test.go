@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/netip"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -24,6 +25,7 @@ import (
 
 	"github.com/openmyst/openmyst/chain/devchain"
 	"github.com/openmyst/openmyst/internal/testenv"
+	"github.com/openmyst/openmyst/nat/ice"
 	"github.com/openmyst/openmyst/p2p"
 	"github.com/openmyst/openmyst/tequilapi"
 	tclient "github.com/openmyst/openmyst/tequilapi/client"
@@ -743,6 +745,10 @@ func testDaemonTunICE(t *testing.T, mode string) {
 	}
 	t.Logf("drop -> reconnected over ICE in %s", time.Since(dropped).Round(time.Millisecond))
 
+	if mode == "direct" {
+		testPathLostReconnects(ctx, t, lab, api, now, checkICE)
+	}
+
 	if mode == "relay" {
 		// kill -9 and a restart: the daemon resumes the connection from
 		// vpn.json, whose STUN/TURN servers the held kill switch must
@@ -793,4 +799,91 @@ func testDaemonTunICE(t *testing.T, mode string) {
 		t.Error(err)
 	}
 	t.Logf("leak counters %v over %d probe rounds; whole test %s", leaks, probes.attempts.Load(), time.Since(start).Round(100*time.Millisecond))
+}
+
+// testPathLostReconnects kills the running session's direct ICE pair
+// mid-session (the hub drops the pair's UDP both ways; the libp2p
+// control stream, on TCP, stays up): the consumer's session ends with
+// the path lost within a few ice.DefaultLostAfter, the daemon's reconnect
+// policy opens a new session over a new pair, and the provider ends the
+// old session for the lost path (no more invoices for it).
+func testPathLostReconnects(ctx context.Context, t *testing.T, lab *vpnLab, api *tclient.Client, st tequilapi.ConnectionStatus, checkICE func(string, tequilapi.ConnectionStatus)) {
+	t.Helper()
+	ep, err := netip.ParseAddrPort(st.Endpoint)
+	if err != nil {
+		t.Fatalf("direct pair %q: %v", st.Endpoint, err)
+	}
+	rules := fmt.Sprintf(`table inet pathkill {
+	chain pre {
+		type filter hook prerouting priority -300; policy accept;
+		ip saddr %[1]s udp dport %[2]d drop
+	}
+	chain out {
+		type filter hook output priority -300; policy accept;
+		ip daddr %[1]s udp sport %[2]d drop
+	}
+}
+`, kConsAddr, ep.Port())
+	cmd := lab.hub.Command(ctx, "nft", "-f", "-")
+	cmd.Stdin = strings.NewReader(rules)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("drop the ICE pair: %v: %s", err, out)
+	}
+	killed := time.Now()
+	// Lost after ice.DefaultLostAfter of silence (plus the watcher's
+	// reaction), then a reconnect: the first backoff and at most the
+	// connect's ICE checks, with LostAfter again as slack for the rest.
+	bound := 3*ice.DefaultLostAfter + ReconnectBackoff.Delay(1) + ice.DefaultTimeout
+	var now tequilapi.ConnectionStatus
+	for {
+		now = tequilapi.ConnectionStatus{}
+		err := api.Do(ctx, http.MethodGet, "/connection", nil, &now)
+		if err == nil && now.State == "connected" && now.Reconnects == st.Reconnects+1 {
+			break
+		}
+		if time.Since(killed) > bound {
+			t.Fatalf("no reconnect within %v of the path dying (%v, %+v)\ndaemon:\n%s", bound, err, now, lab.daemon.Output())
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if now.SessionID == st.SessionID || now.Endpoint == st.Endpoint {
+		t.Fatalf("after the path died %+v, before %+v: want a new session over a new pair", now, st)
+	}
+	checkICE("reconnected after the path died", now)
+	var hist tequilapi.SessionList
+	if err := api.Do(ctx, http.MethodGet, "/sessions", nil, &hist); err != nil {
+		t.Fatal(err)
+	}
+	reason := "(not in the history)"
+	for _, r := range hist.Sessions {
+		if r.ID == st.SessionID {
+			reason = r.Reason
+		}
+	}
+	if !strings.Contains(reason, "path lost") {
+		t.Errorf("the consumer's session %s ended with %q, want the path lost", st.SessionID, reason)
+	}
+	// The provider ended the old session (it stopped invoicing it) for
+	// the lost path: found itself, or told by the consumer, whichever
+	// noticed first (session/provider's TestPathLostStopsInvoices covers
+	// the provider finding it alone).
+	ended := func() bool {
+		for _, l := range strings.Split(lab.hubProc.Output(), "\n") {
+			if strings.Contains(l, "KERNEL-E2E-HUB ended "+st.SessionID+":") && strings.Contains(l, "path lost") {
+				return true
+			}
+		}
+		return false
+	}
+	deadline := time.Now().Add(bound)
+	for !ended() {
+		if time.Now().After(deadline) {
+			t.Fatalf("the provider did not end the session whose path died:\n%s", lab.hubProc.Output())
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if err := vpnGet(ctx, lab.cons); err != nil {
+		t.Fatalf("GET through the tunnel after the path died and the daemon reconnected: %v", err)
+	}
+	t.Logf("path killed -> reconnected over ICE in %s", time.Since(killed).Round(time.Millisecond))
 }
