@@ -1,0 +1,94 @@
+package ice_test
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net/netip"
+	"testing"
+	"time"
+
+	"github.com/openmyst/openmyst/nat/ice"
+	"github.com/openmyst/openmyst/relay"
+)
+
+// TestLostWhenTheTURNAllocationCloses: two agents that can only meet
+// through a TURN relay (relayed candidates only) on loopback; when the
+// relay goes away mid-session, its allocations with it, both sides'
+// Lost is closed within a few LostAfter, and not before while the relay
+// runs.
+func TestLostWhenTheTURNAllocationCloses(t *testing.T) {
+	const lostAfter = 500 * time.Millisecond
+	secret := []byte("a test secret of 32 bytes length")
+	srv, err := relay.Start(relay.Config{UDP: "127.0.0.1:0", PublicIP: netip.MustParseAddr("127.0.0.1"),
+		RelayBind: netip.MustParseAddr("127.0.0.1"), Secret: secret, AllowPrivatePeers: true, Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	closed := false
+	defer func() {
+		if !closed {
+			_ = srv.Close()
+		}
+	}()
+	user, pass, err := relay.Credentials(secret, "test", time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	servers, err := ice.ParseServers(nil, []string{fmt.Sprintf("turn:%s?transport=udp", srv.Addrs().UDP)}, user, pass)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := ice.Config{Servers: servers, RelayOnly: true, Policy: ice.CandidatePolicy{AllowPrivate: true}, Loopback: true,
+		Timeout: 10 * time.Second, LostAfter: lostAfter, Logger: slog.New(slog.DiscardHandler)}
+	ctx := context.Background()
+	a, err := ice.NewAgent(cfg, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	b, err := ice.NewAgent(cfg, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	oa, err := a.Gather(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ob, err := b.Gather(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	errc := make(chan error, 1)
+	go func() { _, err := b.Connect(ctx, oa); errc <- err }()
+	if _, err := a.Connect(ctx, ob); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-errc; err != nil {
+		t.Fatal(err)
+	}
+	if p := a.Path(); p.Kind != ice.PathRelay {
+		t.Fatalf("path %+v, want through the relay", p)
+	}
+	select {
+	case <-a.Lost():
+		t.Fatal("a working relayed path was declared lost")
+	case <-b.Lost():
+		t.Fatal("a working relayed path was declared lost (controlled side)")
+	case <-time.After(4 * lostAfter):
+	}
+	start := time.Now()
+	closed = true
+	if err := srv.Close(); err != nil {
+		t.Fatal(err)
+	}
+	for _, side := range []*ice.Agent{a, b} {
+		select {
+		case <-side.Lost():
+		case <-time.After(6*lostAfter - time.Since(start)):
+			t.Fatalf("the path was not declared lost within %v of the TURN allocations closing", 6*lostAfter)
+		}
+	}
+	t.Logf("both sides lost the path %v after the relay closed (LostAfter %v)", time.Since(start).Round(time.Millisecond), lostAfter)
+}
