@@ -199,6 +199,19 @@ type SettlementRecord struct {
 // settlementsBucket holds the history: big-endian ID → JSON record.
 const settlementsBucket = "provider-settlements"
 
+// settlementCountsBucket holds how many records of settlementsBucket have
+// each status (status → big-endian uint64), kept in the same transaction
+// as every change of the history so that GET /metrics reads three keys
+// instead of decoding up to maxHistory records; its key countsReady marks
+// that the counts cover the whole history (a database written before
+// the counts existed gets them counted once, when opened).
+const settlementCountsBucket = "provider-settlement-counts"
+
+var countsReady = []byte("ready")
+
+// settlementStatuses are the statuses the counts keep.
+var settlementStatuses = []string{StatusPending, StatusSettled, StatusFailed}
+
 // SettlementHistory is a provider's durable settlement history in its
 // node database.
 type SettlementHistory struct {
@@ -207,10 +220,81 @@ type SettlementHistory struct {
 
 // NewSettlementHistory opens the history in db.
 func NewSettlementHistory(ctx context.Context, db *storage.DB) (*SettlementHistory, error) {
-	if err := db.Update(ctx, func(tx *storage.Tx) error { return tx.CreateBuckets(settlementsBucket) }); err != nil {
+	if err := db.Update(ctx, func(tx *storage.Tx) error {
+		if err := tx.CreateBuckets(settlementsBucket, settlementCountsBucket); err != nil {
+			return err
+		}
+		if _, ok, err := tx.Get(settlementCountsBucket, countsReady); err != nil || ok {
+			return err
+		}
+		return recount(tx)
+	}); err != nil {
 		return nil, fmt.Errorf("node: settlement history: %w", err)
 	}
 	return &SettlementHistory{db: db}, nil
+}
+
+// recount sets the status counts from the records (once per database).
+func recount(tx *storage.Tx) error {
+	by := map[string]int64{}
+	if err := tx.ForEach(settlementsBucket, func(_, v []byte) error {
+		var r SettlementRecord
+		if err := json.Unmarshal(v, &r); err != nil {
+			return fmt.Errorf("node: settlement record: %w", err)
+		}
+		by[r.Status]++
+		return nil
+	}); err != nil {
+		return err
+	}
+	for _, st := range settlementStatuses {
+		if err := tx.Put(settlementCountsBucket, []byte(st), binary.BigEndian.AppendUint64(nil, uint64(by[st]))); err != nil {
+			return err
+		}
+	}
+	return tx.Put(settlementCountsBucket, countsReady, []byte{1})
+}
+
+// addCount adds delta to the count of status (floored at zero).
+func addCount(tx *storage.Tx, status string, delta int64) error {
+	if status != StatusPending && status != StatusSettled && status != StatusFailed {
+		return nil // not a status a record is written with
+	}
+	v, _, err := tx.Get(settlementCountsBucket, []byte(status))
+	if err != nil {
+		return err
+	}
+	var n int64
+	if len(v) == 8 {
+		n = int64(binary.BigEndian.Uint64(v))
+	}
+	n = max(0, n+delta)
+	return tx.Put(settlementCountsBucket, []byte(status), binary.BigEndian.AppendUint64(nil, uint64(n)))
+}
+
+// StatusCounts returns how many records of the history have each status
+// (StatusPending, StatusSettled, StatusFailed; zero included). It reads
+// the counts kept on every write, not the records: its cost does not grow
+// with the history.
+func (h *SettlementHistory) StatusCounts(ctx context.Context) (map[string]uint64, error) {
+	out := make(map[string]uint64, len(settlementStatuses))
+	err := h.db.View(ctx, func(tx *storage.Tx) error {
+		for _, st := range settlementStatuses {
+			v, _, err := tx.Get(settlementCountsBucket, []byte(st))
+			if err != nil {
+				return err
+			}
+			out[st] = 0
+			if len(v) == 8 {
+				out[st] = binary.BigEndian.Uint64(v)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("node: settlement counts: %w", err)
+	}
+	return out, nil
 }
 
 func idKey(id uint64) []byte { return binary.BigEndian.AppendUint64(nil, id) }
@@ -221,10 +305,13 @@ func (h *SettlementHistory) begin(ctx context.Context, r SettlementRecord) (Sett
 	err := h.db.Update(ctx, func(tx *storage.Tx) error {
 		r.Attempt = 1
 		var ids [][]byte
+		var statuses []string
 		if err := tx.ForEach(settlementsBucket, func(k, v []byte) error {
 			ids = append(ids, append([]byte(nil), k...))
 			var old SettlementRecord
-			if json.Unmarshal(v, &old) == nil && old.Amount == r.Amount && old.Status != StatusSettled {
+			_ = json.Unmarshal(v, &old)
+			statuses = append(statuses, old.Status)
+			if old.Amount == r.Amount && old.Status != StatusSettled {
 				r.Attempt++
 			}
 			return nil
@@ -235,12 +322,18 @@ func (h *SettlementHistory) begin(ctx context.Context, r SettlementRecord) (Sett
 			if err := tx.Delete(settlementsBucket, ids[i]); err != nil {
 				return err
 			}
+			if err := addCount(tx, statuses[i], -1); err != nil {
+				return err
+			}
 		}
 		id, err := tx.NextSequence(settlementsBucket)
 		if err != nil {
 			return err
 		}
 		r.ID, r.Status = id, StatusPending
+		if err := addCount(tx, StatusPending, 1); err != nil {
+			return err
+		}
 		return putRecord(tx, r)
 	})
 	return r, err
@@ -261,7 +354,24 @@ func (h *SettlementHistory) finish(ctx context.Context, r SettlementRecord, s Se
 	} else {
 		r.Status, r.Tx = StatusSettled, s.Tx.Hex()
 	}
-	return h.db.Update(ctx, func(tx *storage.Tx) error { return putRecord(tx, r) })
+	return h.db.Update(ctx, func(tx *storage.Tx) error {
+		// Move the count from the stored record's status (if the record
+		// is still kept) to the new one.
+		if v, ok, err := tx.Get(settlementsBucket, idKey(r.ID)); err != nil {
+			return err
+		} else if ok {
+			var old SettlementRecord
+			if json.Unmarshal(v, &old) == nil {
+				if err := addCount(tx, old.Status, -1); err != nil {
+					return err
+				}
+			}
+		}
+		if err := addCount(tx, r.Status, 1); err != nil {
+			return err
+		}
+		return putRecord(tx, r)
+	})
 }
 
 // List returns up to limit records, newest first (limit <= 0: all).

@@ -306,7 +306,7 @@ func (m *nodeMetrics) Collect(ch chan<- prometheus.Metric) {
 		} else {
 			m.n.Log.Debug("metrics: earnings", "err", err)
 		}
-		m.collectSettlements(p, gauge)
+		m.collectSettlements(p.Settlements, gauge)
 	}
 	if m.conn != nil {
 		st, err := m.conn.Status(context.Background())
@@ -322,22 +322,20 @@ func (m *nodeMetrics) Collect(ch chan<- prometheus.Metric) {
 	}
 }
 
-// collectSettlements reports p's settlement history by status (every
-// status, zero included, so that a dashboard sees the series).
-func (m *nodeMetrics) collectSettlements(p *Provider, gauge func(*prometheus.Desc, float64, ...string)) {
-	if p.Settlements == nil {
+// collectSettlements reports the settlement history by status (every
+// status, zero included, so that a dashboard sees the series) from the
+// counts the history keeps on write: a scrape costs the same with 10
+// records as with 10,000.
+func (m *nodeMetrics) collectSettlements(h *SettlementHistory, gauge func(*prometheus.Desc, float64, ...string)) {
+	if h == nil {
 		return
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
-	list, err := p.Settlements.List(ctx, maxHistory)
+	by, err := h.StatusCounts(ctx)
 	if err != nil {
 		m.n.Log.Debug("metrics: settlements", "err", err)
 		return
-	}
-	by := map[string]int{StatusPending: 0, StatusSettled: 0, StatusFailed: 0}
-	for _, r := range list {
-		by[r.Status]++
 	}
 	for st, v := range by {
 		gauge(m.settlements, float64(v), st)
