@@ -373,6 +373,7 @@ func startNetwork(ctx context.Context, n *DaemonNode) (func(context.Context) err
 	}
 	n.P2P, n.Discovery, n.Trust = node, svc, trust
 	n.API.Add(tequilapi.ProposalRoutes(svc.Cache(), trust.Service, log)...)
+	n.API.Add(tequilapi.QualityRoutes(trust.Service, log)...)
 	for _, a := range node.Multiaddrs() {
 		log.Info("p2p: reachable as", "addr", a)
 	}

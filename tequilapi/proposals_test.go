@@ -79,3 +79,34 @@ func TestProposalRoutesQuality(t *testing.T) {
 		t.Fatalf("without scores: %s", body)
 	}
 }
+
+type fakeQuality struct {
+	fakeScores
+	blocked common.Address
+}
+
+func (f fakeQuality) Blocked(p common.Address) bool { return p == f.blocked }
+
+// TestQualityRoutes: GET /quality/{id} answers the identity's score and
+// blacklist state; a malformed identity is a 400 naming the field.
+func TestQualityRoutes(t *testing.T) {
+	a, b := common.HexToAddress("0xa1"), common.HexToAddress("0xb2")
+	src := fakeQuality{fakeScores: fakeScores{a: {Provider: a, Reports: 4, SuccessRate: 0.75, MedianThroughput: 1 << 20, Value: 0.6}}, blocked: b}
+	routes := QualityRoutes(src, nil)
+	code, body := serve(t, routes, http.MethodGet, "/quality/"+a.Hex(), "")
+	var got QualityDTO
+	if code != http.StatusOK || json.Unmarshal([]byte(body), &got) != nil {
+		t.Fatalf("GET /quality = %d %q", code, body)
+	}
+	if got.Score.Reports != 4 || got.Score.Value != 0.6 || got.Score.MedianThroughput != 1<<20 || got.Blacklisted {
+		t.Fatalf("quality of a = %+v", got)
+	}
+	code, body = serve(t, routes, http.MethodGet, "/quality/"+b.Hex(), "")
+	if code != http.StatusOK || !strings.Contains(body, `"blacklisted":true`) {
+		t.Fatalf("quality of the blacklisted b = %d %q", code, body)
+	}
+	code, body = serve(t, routes, http.MethodGet, "/quality/0x12", "")
+	if code != http.StatusBadRequest || !strings.Contains(body, `"id"`) {
+		t.Fatalf("bad identity = %d %q", code, body)
+	}
+}

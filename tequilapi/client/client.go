@@ -130,6 +130,13 @@ func (c *Client) Proposals(ctx context.Context, f market.Filter) ([]tequilapi.Li
 	return out, c.Do(ctx, http.MethodGet, "/proposals?"+f.Values().Encode(), nil, &out)
 }
 
+// Quality calls GET /quality/{id}: provider's quality score and
+// blacklist state as the daemon sees them.
+func (c *Client) Quality(ctx context.Context, provider common.Address) (tequilapi.QualityDTO, error) {
+	var out tequilapi.QualityDTO
+	return out, c.Do(ctx, http.MethodGet, "/quality/"+provider.Hex(), nil, &out)
+}
+
 // Healthcheck calls GET /healthcheck (no token needed).
 func (c *Client) Healthcheck(ctx context.Context) (tequilapi.HealthcheckResponse, error) {
 	var out tequilapi.HealthcheckResponse

@@ -9,9 +9,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ethereum/go-ethereum/common"
 	"go.uber.org/goleak"
 
 	"github.com/openmyst/openmyst/identity"
+	"github.com/openmyst/openmyst/quality"
 	"github.com/openmyst/openmyst/tequilapi"
 )
 
@@ -24,6 +26,14 @@ func TestMain(m *testing.M) {
 		goleak.IgnoreAnyFunction("github.com/ethereum/go-ethereum/eth/catalyst.(*simulatedBeaconAPI).loop.func1"),
 		goleak.IgnoreAnyFunction("github.com/ethereum/go-ethereum/miner.(*Miner).buildPayload.func1"))
 }
+
+// fixedQuality scores every provider with 3 reports and blacklists it.
+type fixedQuality struct{}
+
+func (fixedQuality) Score(p common.Address) quality.Score {
+	return quality.Score{Provider: p, Reports: 3, Value: 0.5}
+}
+func (fixedQuality) Blocked(common.Address) bool { return true }
 
 // startServer runs a real Tequilapi server on a loopback port.
 func startServer(t *testing.T) (url, password string) {
@@ -43,6 +53,7 @@ func startServer(t *testing.T) (url, password string) {
 		t.Fatal(err)
 	}
 	s.Add(tequilapi.IdentityRoutes(ids, slog.New(slog.DiscardHandler))...)
+	s.Add(tequilapi.QualityRoutes(fixedQuality{}, nil)...)
 	ln, err := s.Listen()
 	if err != nil {
 		t.Fatal(err)
@@ -131,6 +142,9 @@ func TestClientAgainstRealServer(t *testing.T) {
 	}
 	if _, err := c.Identity(ctx, [20]byte{1}); !IsCode(err, tequilapi.CodeNotFound) {
 		t.Fatalf("Identity unknown: %v", err)
+	}
+	if q, err := c.Quality(ctx, addr); err != nil || q.Score.Provider != addr || q.Score.Reports != 3 || !q.Blacklisted {
+		t.Fatalf("Quality = %+v, %v", q, err)
 	}
 	if err := c.ChangePassword(ctx, pw, "another password"); err != nil {
 		t.Fatal(err)
