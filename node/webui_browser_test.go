@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"testing"
@@ -307,6 +308,10 @@ func TestWebUIInBrowser(t *testing.T) {
 	waitText(t, pctx, "registration", "#registration", 5*time.Second, func(s string) bool { return strings.HasPrefix(s, "registered") })
 	waitText(t, pctx, "exit mode", "#exit-mode", 5*time.Second, func(s string) bool { return s == "userspace" })
 	waitText(t, pctx, "WireGuard endpoint", "#wg-endpoint", 5*time.Second, func(s string) bool { return strings.HasPrefix(s, "127.0.0.1:") })
+	waitText(t, pctx, "access policy", "#access", 5*time.Second, func(s string) bool { return s == "public" })
+	// The provider's own quality score (GET /quality/{id}): no report yet.
+	waitText(t, pctx, "quality before any session", "#quality-score", 10*time.Second, func(s string) bool { return s == "no reports yet" })
+	waitText(t, pctx, "not blacklisted", "#quality-blacklisted", 5*time.Second, func(s string) bool { return s == "no" })
 
 	// Change the price; the consumer daemon sees the new proposal.
 	do(t, pctx,
@@ -356,6 +361,10 @@ func TestWebUIInBrowser(t *testing.T) {
 	waitText(t, cctx, "filter FR", "#proposals", 10*time.Second, func(string) bool {
 		return strings.EqualFold(eval[string](t, cctx, rowsJS), provID.Hex())
 	})
+	// Each row shows the access policy and the quality score (none yet).
+	if q, a := qualityCell(t, cctx, provID), cellOf(t, cctx, provID, 4); q != "no reports yet" || a != "public" {
+		t.Fatalf("proposal row of %s: quality %q, access %q; want no reports yet, public", provID.Hex(), q, a)
+	}
 	filter("fr", "0.2")
 	waitText(t, cctx, "filter FR at most 0.2 MYST/h (the provider asks 0.25)", "#proposals", 10*time.Second, func(s string) bool { return s == "No proposal matches." })
 	filter("fr", "")
@@ -422,6 +431,32 @@ func TestWebUIInBrowser(t *testing.T) {
 		})
 	}
 	screenshot(t, cctx, outDir, "consumer-history")
+
+	// Quality: the consumer daemon signed a report of the paid session and
+	// gossiped it; both daemons count it (backed by the consumer's funded
+	// channel). The consumer's table, sorted by quality by default, shows
+	// the score; the provider page shows its own.
+	scored := regexp.MustCompile(`^[01]\.\d\d \(1 report\)$`)
+	waitText(t, cctx, "provider's quality in the proposals table", "#proposals", 20*time.Second, func(string) bool {
+		filter("", "")
+		time.Sleep(200 * time.Millisecond)
+		return scored.MatchString(qualityCell(t, cctx, provID))
+	})
+	if got := eval[string](t, cctx, `document.querySelector('th[data-sort="quality"]').getAttribute('aria-sort')`); got != "descending" {
+		t.Fatalf("quality column aria-sort %q, want descending (the default order)", got)
+	}
+	assertQualityOrder(t, cctx)
+	screenshot(t, cctx, outDir, "consumer-quality")
+	// The MYST/GiB header sorts by price instead.
+	do(t, cctx, chromedp.Click(chromedp.CSS(`th[data-sort="price"] button`)))
+	waitText(t, cctx, "sorted by price per GiB", "#proposals", 10*time.Second, func(string) bool {
+		return eval[string](t, cctx, `document.querySelector('th[data-sort="price"]').getAttribute('aria-sort')`) == "ascending" &&
+			eval[bool](t, cctx, `(c => c.length === 2 && Number(c[0]) <= Number(c[1]))(Array.from(document.querySelectorAll('#proposals tr[data-provider] td:nth-child(6)')).map(td => td.textContent))`)
+	})
+	waitText(t, pctx, "provider's own quality score", "#quality-score", 20*time.Second, scored.MatchString)
+	waitText(t, pctx, "provider's success rate", "#quality-success", 5*time.Second, func(s string) bool { return strings.HasSuffix(s, "%") && s != "0%" })
+	waitText(t, pctx, "provider's median throughput", "#quality-throughput", 5*time.Second, func(s string) bool { return strings.HasSuffix(s, "/s") })
+	screenshot(t, pctx, outDir, "provider-quality")
 
 	// Settle: the page shows the fees first, then the transaction. (The
 	// hermes first settles the consumer's promises, which funds it.)
@@ -516,6 +551,41 @@ func TestWebUIInBrowser(t *testing.T) {
 		t.Fatalf("after logout /ui/provider shows %s (%v)", url, err)
 	}
 	t.Logf("screenshots in %s", outDir)
+}
+
+// cellOf is the text of column col (1-based) of the proposals row of
+// provider on the consumer page ("" without such a row).
+func cellOf(t *testing.T, ctx context.Context, provider common.Address, col int) string {
+	t.Helper()
+	return eval[string](t, ctx, `(r => r ? r.querySelector('td:nth-child(`+strconv.Itoa(col)+`)').textContent : '')(Array.from(document.querySelectorAll('#proposals tr[data-provider]')).find(r => r.dataset.provider.toLowerCase() === '`+strings.ToLower(provider.Hex())+`'))`)
+}
+
+// qualityCell is the quality column of provider's row.
+func qualityCell(t *testing.T, ctx context.Context, provider common.Address) string {
+	t.Helper()
+	return cellOf(t, ctx, provider, 7)
+}
+
+// assertQualityOrder checks that the proposals table lists the scores
+// best first, a provider without reports at the unknown value 0.25.
+func assertQualityOrder(t *testing.T, ctx context.Context) {
+	t.Helper()
+	cells := eval[[]string](t, ctx, `Array.from(document.querySelectorAll('#proposals tr[data-provider] td:nth-child(7)')).map(td => td.textContent)`)
+	prev := 2.0
+	for _, c := range cells {
+		v := 0.25
+		if c != "no reports yet" {
+			f, err := strconv.ParseFloat(strings.Fields(c)[0], 64)
+			if err != nil {
+				t.Fatalf("quality cell %q: %v", c, err)
+			}
+			v = f
+		}
+		if v > prev {
+			t.Fatalf("proposals sorted by quality are not best first: %q", cells)
+		}
+		prev = v
+	}
 }
 
 // freeLoopback returns a free 127.0.0.1 TCP address.

@@ -106,6 +106,30 @@
     return addr && addr.length > 14 ? addr.slice(0, 8) + '…' + addr.slice(-6) : addr;
   }
 
+  // ---- quality score and access policy ---------------------------------
+  // A provider's score comes with each item of GET /proposals and from
+  // GET /quality/{id} (docs/quality.md); its access policy is part of its
+  // signed proposal.
+  // qualityText is a score as "0.72 (3 reports)".
+  function qualityText(q) {
+    if (!q) return '–';
+    if (!q.reports) return 'no reports yet';
+    return q.value.toFixed(2) + ' (' + q.reports + (q.reports === 1 ? ' report' : ' reports') + ')';
+  }
+  // qualityDetail says what a score is made of.
+  function qualityDetail(q) {
+    if (!q || !q.reports) return 'no payment-backed quality report counted yet (an unknown provider scores 0.25)';
+    return 'success rate ' + Math.round(q.success_rate * 100) + '%, median connect ' +
+      (q.median_connect_ms ? q.median_connect_ms + ' ms' : '–') + ', median throughput ' +
+      (q.median_throughput ? bytes(q.median_throughput) + '/s' : '–');
+  }
+  // accessText is a proposal's access policy in words.
+  function accessText(a) {
+    if (!a || !a.kind || a.kind === 'public') return 'public';
+    const n = (a.allow || []).length;
+    return 'allow-list (' + n + (n === 1 ? ' identity' : ' identities') + ')';
+  }
+
   // ---- history and charts ----------------------------------------------
   // Periods: how many buckets back from now and how a time maps to one.
   const PERIODS = {
@@ -367,6 +391,22 @@
         setText('registration', 'unknown: ' + e.message);
       }
       loadProposal();
+      loadQuality();
+    }
+    // loadQuality shows the provider's own score (GET /quality/{id}): the
+    // payment-backed reports of its consumers, as every node counts them.
+    async function loadQuality() {
+      if (!provider) return;
+      try {
+        const q = await api('GET', '/quality/' + provider);
+        setText('quality-score', qualityText(q.score));
+        setText('quality-success', q.score.reports ? Math.round(q.score.success_rate * 100) + '%' : '–');
+        setText('quality-connect', q.score.median_connect_ms ? q.score.median_connect_ms + ' ms' : '–');
+        setText('quality-throughput', q.score.median_throughput ? bytes(q.score.median_throughput) + '/s' : '–');
+        setText('quality-blacklisted', q.blacklisted ? 'yes: a verified fraud proof names this identity; no node lists it' : 'no');
+      } catch (e) {
+        if (e.status !== 404) showError(e, 'read the quality score');
+      }
     }
     async function loadProposal() {
       try {
@@ -378,7 +418,8 @@
         const p = ps[0];
         setText('service-status', 'on: announced (proposal seq ' + p.seq + ')');
         setText('location', [p.location.country, p.location.city, p.location.ip_type].filter(Boolean).join(', '));
-        setText('access', p.access && p.access.kind ? p.access.kind : 'public');
+        setText('access', accessText(p.access));
+        $('access').title = p.access && p.access.allow && p.access.allow.length ? 'served: ' + p.access.allow.join(', ') : 'any consumer';
         setText('price-hour', myst(p.price.per_hour) + ' MYST');
         setText('price-gib', myst(p.price.per_gib) + ' MYST');
         if (!$('new-price-hour').value) $('new-price-hour').value = myst(p.price.per_hour);
@@ -470,6 +511,8 @@
 
     load();
     loadSettlements();
+    // Reports arrive by gossip after each session: re-read the score.
+    setInterval(loadQuality, 5000);
     const reloadHistory = initHistory('/provider/history', 'consumer', (ss, period) => {
       barChart($('chart-earnings'), buckets(ss, period, (s) => weiToMYST(s.paid)), chartMYST, 'Earned');
       barChart($('chart-traffic'), buckets(ss, period, (s) => Number(s.bytes)), bytes, 'Traffic');
@@ -539,18 +582,23 @@
       if ($('f-iptype').value) q.set('ip_type', $('f-iptype').value);
       if ($('f-max-hour').value.trim()) q.set('max_price_hour', $('f-max-hour').value.trim());
       if ($('f-max-gib').value.trim()) q.set('max_price_gib', $('f-max-gib').value.trim());
+      q.set('sort', $('f-sort').value);
+      for (const th of document.querySelectorAll('th[data-sort]')) {
+        th.setAttribute('aria-sort', th.dataset.sort === $('f-sort').value ? (th.dataset.sort === 'quality' ? 'descending' : 'ascending') : 'none');
+      }
       const body = $('proposals');
       try {
         const ps = await api('GET', '/proposals' + (q.toString() ? '?' + q : ''));
         body.textContent = '';
         if (!ps.length) {
-          body.innerHTML = '<tr class="empty"><td colspan="6">No proposal matches.</td></tr>';
+          body.innerHTML = '<tr class="empty"><td colspan="8">No proposal matches.</td></tr>';
           return;
         }
         for (const p of ps) {
           const tr = document.createElement('tr');
           tr.dataset.provider = p.provider_id;
-          const cells = [short(p.provider_id), p.location.country, p.location.ip_type, myst(p.price.per_hour), myst(p.price.per_gib)];
+          const cells = [short(p.provider_id), p.location.country, p.location.ip_type, accessText(p.access),
+            myst(p.price.per_hour), myst(p.price.per_gib), qualityText(p.quality)];
           for (const c of cells) {
             const td = document.createElement('td');
             td.textContent = c;
@@ -558,6 +606,8 @@
           }
           tr.cells[0].className = 'mono';
           tr.cells[0].title = p.provider_id;
+          tr.cells[6].className = 'quality';
+          tr.cells[6].title = qualityDetail(p.quality);
           const td = document.createElement('td');
           const b = document.createElement('button');
           b.type = 'button';
@@ -573,6 +623,11 @@
       } catch (e) { showError(e, 'read proposals'); }
     }
     $('filter-form').addEventListener('submit', (ev) => { ev.preventDefault(); loadProposals(); });
+    $('f-sort').addEventListener('change', loadProposals);
+    // The sortable column headers choose the order too.
+    for (const b of document.querySelectorAll('th[data-sort] button')) {
+      b.addEventListener('click', () => { $('f-sort').value = b.parentElement.dataset.sort; loadProposals(); });
+    }
     $('disconnect').addEventListener('click', async () => {
       clearError();
       setText('conn-status', 'Disconnecting… (final payment)');
