@@ -145,6 +145,9 @@ type ProviderConfig struct {
 	// SendInvoice, when set, builds the function that writes each signed
 	// invoice to a session's stream (see provider.Config.SendInvoice).
 	SendInvoice func(w *sessionproto.Writer) func(context.Context, *payments.Invoice) error
+	// WrapExit, when set, wraps the tunnel exit the provider admits
+	// consumers to (tests: a provider whose exit throttles every peer).
+	WrapExit func(tunnel.Exit) tunnel.Exit
 	// Progress, when set, receives human-readable progress lines
 	// (registration, waiting for the chain).
 	Progress func(string)
@@ -323,6 +326,9 @@ func StartProvider(ctx context.Context, cfg ProviderConfig) (_ *Provider, err er
 	}
 	if err != nil {
 		return nil, fmt.Errorf("node: exit: %w", err)
+	}
+	if cfg.WrapExit != nil {
+		p.Exit = cfg.WrapExit(p.Exit)
 	}
 	closers = append(closers, func() { _ = p.Exit.Close() })
 

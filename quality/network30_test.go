@@ -33,7 +33,11 @@ const (
 // honest ones), 20 funded consumers on the other nodes each report one
 // session per provider (the sessions themselves are simulated: their
 // outcomes, timings and payment evidence are what the consumer would
-// sign), and the overcharger is convicted by a proof built from a v2
+// sign; package quality cannot run sessions, which live above it, and 120
+// real paid sessions would not fit the default test budget on 2 cores:
+// node.TestQualityPaidSessions drives one real paid session against an
+// honest, a dropping, a slow and an overcharging provider through the
+// devnet), and the overcharger is convicted by a proof built from a v2
 // invoice it signed. Then on every node: the overcharger is blacklisted
 // and not listed, sort=quality puts the three honest providers first and
 // the dropper and the slow one last although price order is the
