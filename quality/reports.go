@@ -21,14 +21,20 @@ func ReportTopicName(chainID uint64) string {
 	return fmt.Sprintf("/openmyst/quality/1/%d", chainID)
 }
 
-// Report freshness: older reports are ignored (not forwarded), reports
-// from further in the future are rejected.
+// Report freshness: older reports are ignored by gossip (not
+// forwarded), reports from further in the future are rejected.
 const (
 	MaxReportAge    = time.Hour
 	MaxReportFuture = time.Minute
 )
 
-// maxSeen bounds the replay filter (report ids within MaxReportAge).
+// MaxSyncAge is how old a report pulled over ReportSyncProtocol may be:
+// the scores' default half-life, so a late joiner gets the reports that
+// still weigh at least half (and decays each by its age, see Scorer.Add);
+// gossip keeps the short MaxReportAge.
+const MaxSyncAge = 24 * time.Hour
+
+// maxSeen bounds the replay filter (report ids within MaxSyncAge).
 const maxSeen = 200000
 
 // Backing says what a consumer's reports are backed by: its channel on
@@ -85,16 +91,16 @@ func (q *reports) validate(ctx context.Context, self peer.ID, chainID uint64, ms
 	if from == self {
 		from = "" // own reports spend no peer rate
 	}
-	c, res := q.check(ctx, from, chainID, msg.Data)
+	c, res := q.check(ctx, from, chainID, msg.Data, MaxReportAge)
 	if res == pubsub.ValidationAccept {
 		msg.ValidatorData = c
 	}
 	return res
 }
 
-// check validates one encoded report (gossip or sync); from, when not
-// empty, is the peer whose message rate it spends.
-func (q *reports) check(ctx context.Context, from peer.ID, chainID uint64, data []byte) (checkedReport, pubsub.ValidationResult) {
+// check validates one encoded report (gossip or sync) not older than
+// maxAge; from, when not empty, is the peer whose message rate it spends.
+func (q *reports) check(ctx context.Context, from peer.ID, chainID uint64, data []byte, maxAge time.Duration) (checkedReport, pubsub.ValidationResult) {
 	if len(data) > MaxReportSize {
 		q.invalid.Add(1)
 		return checkedReport{}, pubsub.ValidationReject
@@ -114,7 +120,7 @@ func (q *reports) check(ctx context.Context, from peer.ID, chainID uint64, data 
 	case age < -MaxReportFuture:
 		q.invalid.Add(1)
 		return checkedReport{}, pubsub.ValidationReject
-	case age > MaxReportAge:
+	case age > maxAge:
 		q.stale.Add(1)
 		return checkedReport{}, pubsub.ValidationIgnore
 	}
@@ -150,7 +156,7 @@ func (q *reports) count(c checkedReport, raw []byte) bool {
 }
 
 // firstSeen records id and reports whether it is new; the filter forgets
-// ids older than MaxReportAge (the validator ignores those anyway).
+// ids older than MaxSyncAge (gossip and sync ignore those anyway).
 func (q *reports) firstSeen(id [32]byte, issuedAt int64, now time.Time) bool {
 	q.mu.Lock()
 	defer q.mu.Unlock()
@@ -158,7 +164,7 @@ func (q *reports) firstSeen(id [32]byte, issuedAt int64, now time.Time) bool {
 		return false
 	}
 	if len(q.seen) >= maxSeen {
-		cut := now.Add(-MaxReportAge - MaxReportFuture).Unix()
+		cut := now.Add(-MaxSyncAge - MaxReportFuture).Unix()
 		for k, at := range q.seen {
 			if at < cut {
 				delete(q.seen, k)

@@ -2,8 +2,11 @@ package quality
 
 import (
 	"context"
+	"errors"
+	"math"
 	"math/big"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -264,5 +267,92 @@ func TestReportSyncForLateJoiner(t *testing.T) {
 	}
 	if n, err := late.svc.SyncReportsFrom(ctx, r.node.ID()); err == nil || n != 0 || late.svc.ReportStats().Invalid != invalid+1 {
 		t.Fatalf("forged report by sync: counted %d, err %v, stats %+v", n, err, late.svc.ReportStats())
+	}
+}
+
+// TestReportSyncAgeAndBytes: a late joiner takes reports up to
+// MaxSyncAge old by sync (gossip stops at MaxReportAge), each weighted as
+// decayed by its age; an older one is ignored; and a peer serving more
+// than MaxSyncBytes is cut off.
+func TestReportSyncAgeAndBytes(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	consumer := newSigner(t)
+	backing := &fakeBacking{limits: map[common.Address]*big.Int{consumer.Address(): big.NewInt(1e18)}}
+	late := startQNodeWith(t, ctx, nil, t.TempDir(), backing, 1000)
+	r := startRogue(t, ctx, late.node.AddrInfo())
+	var serve atomic.Pointer[[][]byte]
+	r.node.Host.SetStreamHandler(ReportSyncProtocol, func(st network.Stream) {
+		defer st.Close()
+		_ = writeFrames(st, *serve.Load())
+	})
+	encode := func(sr SignedReport) []byte {
+		raw, err := sr.Encode()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return raw
+	}
+	now := time.Now()
+	recent, old := newSigner(t).Address(), newSigner(t).Address()
+	frames := [][]byte{
+		encode(report(t, consumer, old, now.Add(-MaxSyncAge-time.Hour), OutcomeConnected, 3e15, 150, 2e6)),
+		encode(report(t, consumer, recent, now.Add(-5*time.Hour), OutcomeConnected, 3e15, 150, 2e6)),
+	}
+	serve.Store(&frames)
+	if !waitUntil(func() bool {
+		_, _ = late.svc.SyncReportsFrom(ctx, r.node.ID())
+		return late.svc.Score(recent).Reports == 1
+	}) {
+		t.Fatalf("a 5 h old report was not counted by sync: %+v, stats %+v", late.svc.Score(recent), late.svc.ReportStats())
+	}
+	// 3 units of payment, decayed by 5 h of the 24 h half-life.
+	if w, want := late.svc.Score(recent).Weight, 3*math.Exp2(-5.0/24); math.Abs(w-want) > 0.01 {
+		t.Fatalf("weight of the 5 h old report %.4f, want %.4f", w, want)
+	}
+	if s := late.svc.Score(old); s.Reports != 0 {
+		t.Fatalf("a report older than MaxSyncAge was counted: %+v", s)
+	}
+
+	// About 1.2 KB per report with evidence: 900 of them are over
+	// MaxSyncBytes (and under MaxSyncReports).
+	many := make([][]byte, 0, 900)
+	size := 0
+	for i := 0; len(many) < 900; i++ {
+		sr := report(t, newSigner(t), recent, now, OutcomeConnected, 1e15, 100, 1e6)
+		many = append(many, encode(sr))
+		size += len(many[i])
+	}
+	if size <= MaxSyncBytes || len(many) > MaxSyncReports {
+		t.Fatalf("test frames: %d bytes in %d reports", size, len(many))
+	}
+	serve.Store(&many)
+	if _, err := late.svc.SyncReportsFrom(ctx, r.node.ID()); !errors.Is(err, errBadPeer) {
+		t.Fatalf("a peer serving %d bytes of reports was not cut off: %v", size, err)
+	}
+}
+
+// TestServedReportsBounded: what a node serves is its newest kept
+// reports not older than MaxSyncAge, in at most MaxSyncBytes.
+func TestServedReportsBounded(t *testing.T) {
+	now := time.Now()
+	q := &reports{}
+	q.remember(make([]byte, 100), now.Add(-MaxSyncAge-time.Minute).Unix()) // too old
+	q.remember(make([]byte, 100), now.Add(-MaxSyncAge+time.Minute).Unix())
+	if got := q.fresh(now); len(got) != 1 {
+		t.Fatalf("served %d reports, want the one within MaxSyncAge", len(got))
+	}
+	for i := 0; i < MaxSyncReports; i++ {
+		raw := make([]byte, 1500)
+		raw[0], raw[1] = byte(i>>8), byte(i)
+		q.remember(raw, now.Unix())
+	}
+	got := q.fresh(now)
+	size := 0
+	for _, raw := range got {
+		size += len(raw)
+	}
+	if size > MaxSyncBytes || size+1500 <= MaxSyncBytes || int(got[len(got)-1][0])<<8|int(got[len(got)-1][1]) != MaxSyncReports-1 {
+		t.Fatalf("served %d reports, %d bytes: want the newest that fit in %d bytes", len(got), size, MaxSyncBytes)
 	}
 }

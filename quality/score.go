@@ -141,13 +141,18 @@ func (s *Scorer) Weight(r *Report, limit *big.Int) float64 {
 
 // Add counts a verified report backed by a channel worth limit wei and
 // returns the weight it got (0: not counted: unbacked, over a cap, or the
-// consumer's payments to all providers would exceed its channel).
+// consumer's payments to all providers would exceed its channel). A
+// report issued before now (one pulled by a late joiner) enters decayed
+// by its age, as if it had been counted when issued.
 func (s *Scorer) Add(r *Report, limit *big.Int) float64 {
 	w := s.Weight(r, limit)
 	if w == 0 {
 		return 0
 	}
 	now := s.cfg.Now()
+	if age := now.Sub(time.Unix(r.IssuedAt, 0)); age > 0 {
+		w *= math.Exp2(-float64(age) / float64(s.cfg.HalfLife))
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	key := pairDay{consumer: r.Consumer, provider: r.Provider, day: time.Unix(r.IssuedAt, 0).UTC().Unix() / 86400}
