@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"math/big"
 	"path/filepath"
+	"strconv"
 	"testing"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -130,4 +131,40 @@ func TestSettlementGaugeConstantCost(t *testing.T) {
 		t.Fatal(err)
 	}
 	check("trimmed (the failed record dropped)", 1, 1, 0)
+}
+
+// BenchmarkSettlementGauge: one collection of the settlements gauge with
+// 10 and with 10,000 records in the history, and decoding the 10,000
+// records as a scrape did before (docs/benchmarks.md).
+func BenchmarkSettlementGauge(b *testing.B) {
+	m := newNodeMetrics(&DaemonNode{Log: slog.New(slog.DiscardHandler)}, nil, nil)
+	for _, n := range []int{10, 10_000} {
+		b.Run(strconv.Itoa(n), func(b *testing.B) {
+			path := filepath.Join(b.TempDir(), "provider.db")
+			db, _ := openHistory(b, path)
+			fillHistory(b, db, n)
+			if err := db.Close(); err != nil {
+				b.Fatal(err)
+			}
+			db, h := openHistory(b, path)
+			defer db.Close()
+			b.ReportAllocs()
+			for b.Loop() {
+				collectedSettlements(m, h)
+			}
+		})
+	}
+	// Baseline: what a scrape did before the counts, decode the history.
+	b.Run("decode-10000", func(b *testing.B) {
+		path := filepath.Join(b.TempDir(), "provider.db")
+		db, h := openHistory(b, path)
+		defer db.Close()
+		fillHistory(b, db, 10_000)
+		b.ReportAllocs()
+		for b.Loop() {
+			if _, err := h.List(context.Background(), maxHistory); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
 }
