@@ -95,10 +95,12 @@ func BenchmarkScoresMemory(b *testing.B) {
 		runtime.ReadMemStats(&before)
 		s := NewScorer(ScorerConfig{MaxWeight: 1e9})
 		limit := new(big.Int).Lsh(big.NewInt(1), 200)
+		// Recent reports: the scorer decays a report by its age.
+		base := time.Now().Unix()
 		for j := 0; j < 10000; j++ {
 			r.Provider = common.BigToAddress(big.NewInt(int64(j + 1)))
 			for k := 0; k < samples; k++ {
-				r.IssuedAt = int64(86400 + k) // one pair-day per provider
+				r.IssuedAt = base - int64(k) // one pair-day per provider
 				s.Add(&r, limit)
 			}
 		}
