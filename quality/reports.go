@@ -155,24 +155,31 @@ func (q *reports) count(c checkedReport, raw []byte) bool {
 	return false
 }
 
-// firstSeen records id and reports whether it is new; the filter forgets
-// ids older than MaxSyncAge (gossip and sync ignore those anyway).
+// firstSeen records id and reports whether it is new. When full, the
+// filter forgets ids older than MaxSyncAge (gossip and sync ignore those
+// anyway), then, if that is not enough (more than maxSeen reports a day),
+// ids older than MaxReportAge: fresh gossip keeps being counted, and a
+// synced report older than the gossip window could then count twice, as
+// far as the per-day caps and the consumer's channel budget let it.
 func (q *reports) firstSeen(id [32]byte, issuedAt int64, now time.Time) bool {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	if _, ok := q.seen[id]; ok {
 		return false
 	}
-	if len(q.seen) >= maxSeen {
-		cut := now.Add(-MaxSyncAge - MaxReportFuture).Unix()
+	for _, keep := range []time.Duration{MaxSyncAge, MaxReportAge} {
+		if len(q.seen) < maxSeen {
+			break
+		}
+		cut := now.Add(-keep - MaxReportFuture).Unix()
 		for k, at := range q.seen {
 			if at < cut {
 				delete(q.seen, k)
 			}
 		}
-		if len(q.seen) >= maxSeen {
-			return false
-		}
+	}
+	if len(q.seen) >= maxSeen {
+		return false
 	}
 	q.seen[id] = issuedAt
 	return true

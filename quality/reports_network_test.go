@@ -356,3 +356,25 @@ func TestServedReportsBounded(t *testing.T) {
 		t.Fatalf("served %d reports, %d bytes: want the newest that fit in %d bytes", len(got), size, MaxSyncBytes)
 	}
 }
+
+// TestReplayFilterKeepsGossipWhenFull: a replay filter full of ids from
+// the last 24 h (synced reports) makes room by forgetting those older
+// than the gossip window, so fresh reports keep being counted, while a
+// replay within the gossip window is still caught.
+func TestReplayFilterKeepsGossipWhenFull(t *testing.T) {
+	now := time.Now()
+	q := &reports{seen: make(map[[32]byte]int64, maxSeen)}
+	for i := 0; i < maxSeen; i++ {
+		var id [32]byte
+		id[0], id[1], id[2] = byte(i>>16), byte(i>>8), byte(i)
+		q.seen[id] = now.Add(-2 * time.Hour).Unix() // synced, 2 h old
+	}
+	recent := [32]byte{0xff}
+	q.seen[recent] = now.Unix()
+	if !q.firstSeen([32]byte{0xfe}, now.Unix(), now) {
+		t.Fatal("a fresh report was refused by a filter full of 2 h old ids")
+	}
+	if q.firstSeen(recent, now.Unix(), now) {
+		t.Fatal("a replay within the gossip window was not caught")
+	}
+}
