@@ -123,7 +123,10 @@ func NewScorer(cfg ScorerConfig) *Scorer {
 // Weight is the weight a report backed by a channel worth limit wei
 // (balance plus settled; nil or zero: no funded channel) may carry before
 // the caps: its payment in Units (at most MaxWeight), or FailWeight for an
-// unpaid report of a funded consumer; 0 when unbacked.
+// unpaid report of a funded consumer; a failure weighs at least
+// FailWeight even when it paid less (a session dropped after its first
+// small invoice is no weaker evidence than a failed connect); 0 when
+// unbacked.
 func (s *Scorer) Weight(r *Report, limit *big.Int) float64 {
 	if limit == nil || limit.Sign() <= 0 {
 		return 0
@@ -136,7 +139,11 @@ func (s *Scorer) Weight(r *Report, limit *big.Int) float64 {
 		return 0 // a promise above what the channel can ever pay backs nothing
 	}
 	units, _ := new(big.Rat).SetFrac(paid, s.cfg.Unit).Float64()
-	return math.Min(units, s.cfg.MaxWeight)
+	w := math.Min(units, s.cfg.MaxWeight)
+	if !r.Outcome.Success() {
+		w = math.Max(w, s.cfg.FailWeight)
+	}
+	return w
 }
 
 // Add counts a verified report backed by a channel worth limit wei and

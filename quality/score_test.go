@@ -68,6 +68,25 @@ func TestScorerWeightsCapsAndDecay(t *testing.T) {
 
 // TestScorerConsumerBudget: the payments a consumer's reports claim, to
 // all providers together, cannot exceed what its channel can pay.
+// TestPaidFailureWeighsAsAFailure: a session that failed after a tiny
+// payment (dropped after its first invoice) weighs FailWeight like an
+// unpaid failure, not its 0.0001 units; a tiny successful one keeps its
+// payment's weight.
+func TestPaidFailureWeighsAsAFailure(t *testing.T) {
+	s := NewScorer(ScorerConfig{})
+	c, p := newSigner(t), newSigner(t).Address()
+	funded := big.NewInt(1e18)
+	if w := s.Weight(rep(t, c, p, time.Now(), OutcomeStalled, 1e11, 100, 1e6), funded); w != 1 {
+		t.Fatalf("a stalled session that paid 0.0001 units weighs %v, want FailWeight 1", w)
+	}
+	if w := s.Weight(rep(t, c, p, time.Now(), OutcomeStalled, 0, 0, 0), funded); w != 1 {
+		t.Fatalf("an unpaid failure weighs %v, want 1", w)
+	}
+	if w := s.Weight(rep(t, c, p, time.Now(), OutcomeConnected, 1e11, 100, 1e6), funded); math.Abs(w-1e-4) > 1e-12 {
+		t.Fatalf("a tiny successful session weighs %v, want its 0.0001 units", w)
+	}
+}
+
 func TestScorerConsumerBudget(t *testing.T) {
 	s := NewScorer(ScorerConfig{})
 	c := newSigner(t)
