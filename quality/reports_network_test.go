@@ -282,6 +282,7 @@ func TestReportSyncAgeAndBytes(t *testing.T) {
 	late := startQNodeWith(t, ctx, nil, t.TempDir(), backing, 1000)
 	r := startRogue(t, ctx, late.node.AddrInfo())
 	var serve atomic.Pointer[[][]byte]
+	serve.Store(&[][]byte{}) // the late node may pull at once
 	r.node.Host.SetStreamHandler(ReportSyncProtocol, func(st network.Stream) {
 		defer st.Close()
 		_ = writeFrames(st, *serve.Load())
