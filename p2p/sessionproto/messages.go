@@ -291,7 +291,7 @@ func (m *Destroy) Validate() error { return checkText("reason", m.Reason, MaxRea
 // ErrorCode is a stable, machine-readable error code.
 type ErrorCode string
 
-// The error codes of protocol version 1. They never change meaning.
+// The error codes of the session protocol. They never change meaning.
 const (
 	CodeBadRequest        ErrorCode = "bad_request"
 	CodeBadSignature      ErrorCode = "bad_signature"
@@ -304,13 +304,18 @@ const (
 	CodeInternal          ErrorCode = "internal"
 	CodePaymentTimeout    ErrorCode = "payment_timeout"
 	CodeOvercharge        ErrorCode = "overcharge"
+	// CodeQuotaExhausted: the provider's monthly traffic quota is used
+	// up; it serves no session until the next month (UTC). Added after
+	// version 1.1.0 of the protocol: an older peer fails to decode it
+	// (and ends the session all the same).
+	CodeQuotaExhausted ErrorCode = "quota_exhausted"
 )
 
 var knownCodes = map[ErrorCode]bool{
 	CodeBadRequest: true, CodeBadSignature: true, CodePriceMismatch: true,
 	CodeProposalExpired: true, CodeNotRegistered: true, CodeInsufficientFunds: true,
 	CodeHermesNotAccepted: true, CodeCapacity: true, CodeInternal: true,
-	CodePaymentTimeout: true, CodeOvercharge: true,
+	CodePaymentTimeout: true, CodeOvercharge: true, CodeQuotaExhausted: true,
 }
 
 // Valid reports whether c is one of the defined codes.

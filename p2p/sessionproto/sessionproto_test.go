@@ -95,6 +95,7 @@ func sampleMessages(t testing.TB) []Message {
 			ICE:           json.RawMessage(sampleICE),
 			ExitIP:        netip.MustParseAddr("25.0.1.3"),
 		},
+		&Error{Code: CodeQuotaExhausted, Message: "monthly traffic quota of 1 GiB is used up until 2027-01-01"},
 	}
 }
 

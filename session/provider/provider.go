@@ -92,8 +92,20 @@ type Config struct {
 	// paystream).
 	Keepalive   time.Duration
 	ReadTimeout time.Duration
-	// MaxSessions caps concurrent sessions (0: 1000).
+	// MaxSessions caps concurrent sessions (0: 1000); a request beyond
+	// it is refused with capacity.
 	MaxSessions int
+	// SessionBandwidth caps each session's exit traffic in bytes per
+	// second in each direction (tunnel.PeerConfig.BandwidthLimit; 0:
+	// unlimited).
+	SessionBandwidth uint64
+	// Quota, when set, counts every session's traffic per month: a
+	// request while it is exhausted is refused with quota_exhausted, and
+	// running sessions end with that code once it is crossed (checked
+	// every QuotaEvery, default DefaultQuotaEvery, when the count is also
+	// saved; and at each session's end).
+	Quota      *Quota
+	QuotaEvery time.Duration
 	// MaxICEChecks caps the sessions gathering candidates and running
 	// connectivity checks at once (0: DefaultMaxICEChecks); a session
 	// beyond it is answered without an offer and uses the UDP endpoint.
@@ -174,6 +186,9 @@ type Manager struct {
 	// iceSlots holds a token per session running ICE (MaxICEChecks).
 	iceSlots chan struct{}
 
+	// acctMu serializes adding sessions' traffic to the quota.
+	acctMu sync.Mutex
+
 	mu       sync.Mutex
 	sessions map[string]*live
 	closed   bool
@@ -185,8 +200,14 @@ type live struct {
 	consumer common.Address
 	start    time.Time
 	pub      tunnel.PublicKey
-	tracker  *pingpong.InvoiceTracker // nil until the ICE checks are done; under Manager.mu
-	path     atomic.Value             // string
+	// usage reads the session's traffic; counted is how much of it the
+	// quota has (under Manager.acctMu).
+	usage   func() uint64
+	counted uint64
+	// stop ends the session with the error sent (buffered, one).
+	stop    chan error
+	tracker *pingpong.InvoiceTracker // nil until the ICE checks are done; under Manager.mu
+	path    atomic.Value             // string
 }
 
 // New returns a Manager.
@@ -220,6 +241,9 @@ func New(cfg Config) (*Manager, error) {
 	if cfg.MaxICEChecks <= 0 {
 		cfg.MaxICEChecks = DefaultMaxICEChecks
 	}
+	if cfg.QuotaEvery <= 0 {
+		cfg.QuotaEvery = DefaultQuotaEvery
+	}
 	if cfg.ReadTimeout <= 0 {
 		cfg.ReadTimeout = paystream.DefaultReadTimeout
 	}
@@ -232,10 +256,78 @@ func New(cfg Config) (*Manager, error) {
 		}
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	return &Manager{
+	m := &Manager{
 		cfg: cfg, log: cfg.Log, guard: sessionproto.NewReplayGuard(2 * time.Minute),
 		ctx: ctx, cancel: cancel, sessions: map[string]*live{}, iceSlots: make(chan struct{}, cfg.MaxICEChecks),
-	}, nil
+	}
+	if cfg.Quota != nil {
+		m.wg.Add(1)
+		go m.countQuota(ctx)
+	}
+	return m, nil
+}
+
+// countQuota adds the running sessions' traffic to the quota every
+// QuotaEvery, saves it, and ends every session once it is exhausted.
+func (m *Manager) countQuota(ctx context.Context) {
+	defer m.wg.Done()
+	t := time.NewTicker(m.cfg.QuotaEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			if err := m.cfg.Quota.Save(context.WithoutCancel(ctx)); err != nil {
+				m.log.Warn("provider: save the traffic quota", "err", err)
+			}
+			return
+		case <-t.C:
+		}
+		m.mu.Lock()
+		all := make([]*live, 0, len(m.sessions))
+		for _, l := range m.sessions {
+			all = append(all, l)
+		}
+		m.mu.Unlock()
+		exhausted := m.cfg.Quota.Exhausted()
+		for _, l := range all {
+			if m.account(l) {
+				exhausted = true
+			}
+		}
+		if err := m.cfg.Quota.Save(ctx); err != nil && ctx.Err() == nil {
+			m.log.Warn("provider: save the traffic quota", "err", err)
+		}
+		if !exhausted {
+			continue
+		}
+		for _, l := range all {
+			select {
+			case l.stop <- paystream.ErrQuotaExhausted:
+				m.log.Info("provider: monthly traffic quota used up; ending the session", "session", l.id)
+			default:
+			}
+		}
+	}
+}
+
+// account adds l's traffic since the last call to the quota and reports
+// whether the quota is exhausted.
+func (m *Manager) account(l *live) bool {
+	m.acctMu.Lock()
+	defer m.acctMu.Unlock()
+	cur := l.usage()
+	var d uint64
+	if cur > l.counted {
+		d, l.counted = cur-l.counted, cur
+	}
+	return m.cfg.Quota.Add(d)
+}
+
+// quotaError is the refusal while the quota is exhausted.
+func quotaError(q *Quota) (sessionproto.ErrorCode, string) {
+	st := q.Status()
+	return sessionproto.CodeQuotaExhausted, fmt.Sprintf("the provider's monthly traffic quota (%d bytes) is used up until %s",
+		st.Limit, st.Resets.Format(time.RFC3339))
 }
 
 // OnEnded registers fn to be called (from the session's goroutine) after
@@ -332,6 +424,10 @@ func (m *Manager) serve(ctx context.Context, s *countingStream) error {
 	if req.ChainID != m.cfg.ChainID.Uint64() {
 		return refuse(ctx, w, sessionproto.CodeBadRequest, "wrong chain")
 	}
+	if m.cfg.Quota != nil && m.cfg.Quota.Exhausted() {
+		code, msg := quotaError(m.cfg.Quota)
+		return refuse(ctx, w, code, msg)
+	}
 	price := pingpong.Price{PerHour: req.PricePerHour.Int(), PerGiB: req.PricePerGiB.Int()}
 	registered, balance, err := m.cfg.Funds.ConsumerFunds(ctx, req.Consumer, req.Hermes)
 	if err != nil {
@@ -370,7 +466,7 @@ func (m *Manager) serve(ctx context.Context, s *countingStream) error {
 	}
 	defer func() { _ = m.cfg.Pool.Release(lease) }()
 	pub := tunnel.PublicKey(req.WGPublicKey)
-	if err := m.cfg.Exit.AddPeer(ctx, tunnel.PeerConfig{PublicKey: pub, AllowedIPs: lease.Prefixes()}); err != nil {
+	if err := m.cfg.Exit.AddPeer(ctx, tunnel.PeerConfig{PublicKey: pub, AllowedIPs: lease.Prefixes(), BandwidthLimit: m.cfg.SessionBandwidth}); err != nil {
 		return refuse(ctx, w, sessionproto.CodeInternal, "cannot admit the tunnel peer")
 	}
 	removed := false
@@ -401,7 +497,7 @@ func (m *Manager) serve(ctx context.Context, s *countingStream) error {
 		SessionID: sid, ProviderWGKey: sessionproto.Key(m.cfg.Exit.PublicKey()), Endpoint: m.cfg.Exit.Endpoint().String(),
 		ConsumerAddrs: lease.Prefixes(), ProviderAddr: gw.V4, DNS: m.cfg.DNS, ExitIP: m.exitIP(),
 	}
-	l := &live{id: id, consumer: req.Consumer, start: start, pub: pub}
+	l := &live{id: id, consumer: req.Consumer, start: start, pub: pub, usage: usage, stop: make(chan error, 1)}
 	l.path.Store(PathStatic)
 	var agent *ice.Agent
 	slot := false
@@ -501,7 +597,7 @@ func (m *Manager) serve(ctx context.Context, s *countingStream) error {
 		case <-pctx.Done():
 		}
 	}()
-	runErr := paystream.Provider(pctx, pr, w, tracker, usage, paystream.Options{Keepalive: m.cfg.Keepalive, Log: m.log.With("session", id)})
+	runErr := paystream.Provider(pctx, pr, w, tracker, usage, paystream.Options{Keepalive: m.cfg.Keepalive, Log: m.log.With("session", id), Stop: l.stop})
 	if cause := context.Cause(pctx); runErr == nil && errors.Is(cause, session.ErrPathLost) {
 		runErr = cause
 	}
@@ -512,6 +608,12 @@ func (m *Manager) serve(ctx context.Context, s *countingStream) error {
 	delete(m.sessions, id)
 	m.mu.Unlock()
 	bytes := usage()
+	if m.cfg.Quota != nil {
+		m.account(l)
+		if err := m.cfg.Quota.Save(context.WithoutCancel(ctx)); err != nil {
+			m.log.Warn("provider: save the traffic quota", "session", id, "err", err)
+		}
+	}
 	_ = m.cfg.Exit.RemovePeer(pub)
 	removed = true
 	_ = s.Close()

@@ -132,7 +132,7 @@ func signer(t *testing.T) *identity.KeySigner {
 	return identity.NewKeySigner(k)
 }
 
-func newEnv(t *testing.T, funds fakeFunds, published bool) *env {
+func newEnv(t *testing.T, funds fakeFunds, published bool, mods ...func(*Config)) *env {
 	t.Helper()
 	db, err := storage.Open(filepath.Join(t.TempDir(), storage.FileName))
 	if err != nil {
@@ -155,13 +155,17 @@ func newEnv(t *testing.T, funds fakeFunds, published bool) *env {
 		t.Fatal(err)
 	}
 	ps := paystore.New(db)
-	e.m, err = New(Config{
+	cfg := Config{
 		Signer: prov, ChainID: big.NewInt(1337),
 		Proposal: func() (market.Proposal, bool) { return e.proposal, published },
 		Exit:     e.exit, Pool: pool, Funds: funds, Hermes: noHermes{}, Store: ps, History: e.hist,
 		Interval: time.Hour, Grace: time.Hour, Keepalive: 50 * time.Millisecond, ReadTimeout: 2 * time.Second,
 		Log: slog.New(slog.DiscardHandler),
-	})
+	}
+	for _, mod := range mods {
+		mod(&cfg)
+	}
+	e.m, err = New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -29,6 +29,10 @@ const (
 // the session with a Destroy message or closes the stream.
 var ErrPeerEnded = errors.New("paystream: peer ended the session")
 
+// ErrQuotaExhausted ends a provider session when the provider's monthly
+// traffic quota is used up (sent to the consumer as quota_exhausted).
+var ErrQuotaExhausted = errors.New("monthly traffic quota exhausted")
+
 // Options tunes a payment loop. Zero values take the defaults.
 type Options struct {
 	// Keepalive is how long the stream may stay quiet before a keepalive
@@ -45,6 +49,9 @@ type Options struct {
 	Clock pingpong.Clock
 	// Log receives the loop's events (default slog.Default()).
 	Log *slog.Logger
+	// Stop, when set, ends a provider session with the error received
+	// (told to the consumer with CodeFor's code), e.g. ErrQuotaExhausted.
+	Stop <-chan error
 }
 
 func (o *Options) fill() {
@@ -88,6 +95,8 @@ func CodeFor(err error) sessionproto.ErrorCode {
 		return sessionproto.CodeInsufficientFunds
 	case errors.Is(err, pingpong.ErrBadExchange), errors.Is(err, pingpong.ErrBadInvoice), errors.Is(err, sessionproto.ErrMalformed):
 		return sessionproto.CodeBadRequest
+	case errors.Is(err, ErrQuotaExhausted):
+		return sessionproto.CodeQuotaExhausted
 	}
 	return sessionproto.CodeInternal
 }
@@ -268,6 +277,16 @@ func Provider(ctx context.Context, r *sessionproto.Reader, w *sessionproto.Write
 		}
 	}()
 	g.spawn(runCtx, func(ctx context.Context) error { return keepalive(ctx, w, opt.Keepalive) })
+	if opt.Stop != nil {
+		g.spawn(runCtx, func(ctx context.Context) error {
+			select {
+			case err := <-opt.Stop:
+				return err
+			case <-ctx.Done():
+				return nil
+			}
+		})
+	}
 	g.spawn(runCtx, func(ctx context.Context) error {
 		err := tracker.Run(ctx, opt.Clock, usage, exchanges)
 		if ctx.Err() != nil {

@@ -349,6 +349,7 @@ func TestCodeFor(t *testing.T) {
 		pingpong.ErrOvercharge:          sessionproto.CodeOvercharge,
 		pingpong.ErrInsufficientBalance: sessionproto.CodeInsufficientFunds,
 		pingpong.ErrBadExchange:         sessionproto.CodeBadRequest,
+		ErrQuotaExhausted:               sessionproto.CodeQuotaExhausted,
 		errors.New("disk on fire"):      sessionproto.CodeInternal,
 	}
 	for err, want := range cases {
