@@ -162,7 +162,9 @@ func (a *ConnectionAPI) connect(ctx context.Context, req tequilapi.ConnectReques
 	if wait <= 0 {
 		wait = 15 * time.Second
 	}
-	conn, _, err := a.dial(ctx, c, m, nil, wait)
+	conn, _, err := dialFirst(ctx, DefaultFullTries, func(ctx context.Context, avoid map[common.Address]bool) (*consumer.Connection, common.Address, error) {
+		return a.dial(ctx, c, m, avoid, wait)
+	})
 	if err != nil {
 		return tequilapi.ConnectionStatus{}, err
 	}

@@ -270,16 +270,22 @@ func (c *Consumer) WaitProposals(ctx context.Context, f market.Filter, n int) ([
 	}
 }
 
-// Connect picks the best proposal matching f and connects to it.
+// Connect picks the best proposal matching f and connects to it; a full
+// provider (RefusedFull) makes it try the next best, up to
+// DefaultFullTries providers.
 func (c *Consumer) Connect(ctx context.Context, f market.Filter, o consumer.Options) (*consumer.Connection, error) {
 	if f.Sort == "" {
 		f.Sort = market.SortQuality // the best providers first
 	}
-	p, err := pickReconnect(c.Discovery.Cache().Query(f), f, nil, c.avoidRecent(nil))
-	if err != nil {
-		return nil, err
-	}
-	return c.Sessions.Connect(ctx, p, o)
+	conn, _, err := dialFirst(ctx, DefaultFullTries, func(ctx context.Context, avoid map[common.Address]bool) (*consumer.Connection, common.Address, error) {
+		p, err := pickReconnect(c.Discovery.Cache().Query(f), f, nil, c.avoidRecent(avoid))
+		if err != nil {
+			return nil, common.Address{}, err
+		}
+		conn, err := c.Sessions.Connect(ctx, p, o)
+		return conn, p.ProviderID, err
+	})
+	return conn, err
 }
 
 // RefreshBalance re-reads the channel balance (after a top-up) into the

@@ -628,6 +628,7 @@ func startDaemonProvider(ctx context.Context, n *DaemonNode) (func(context.Conte
 	}
 	n.API.Add(tequilapi.EarningsRoutes(svc, n.Log)...)
 	n.API.Add(tequilapi.SettlementRoutes(svc, n.Log)...)
+	n.API.Add(tequilapi.ServiceCapsRoutes(svc, n.Log)...)
 	n.providerSvc = svc
 	return func(context.Context) error {
 		defer closeDB()

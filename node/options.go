@@ -166,6 +166,8 @@ type ServeOptions struct {
 	// Relays are circuit relay peers (multiaddrs with /p2p/ID) a provider
 	// with its own libp2p host uses behind a NAT (ProviderConfig.Relays).
 	Relays []string
+	// Caps are the operator's caps (ProviderConfig.Caps).
+	Caps CapsOptions
 }
 
 // Config is the provider configuration the options describe (without
@@ -200,7 +202,11 @@ func (o ServeOptions) Config() (ProviderConfig, error) {
 	if err != nil {
 		return cfg, fmt.Errorf("--p2p.relays: %w", err)
 	}
-	return ProviderConfig{Relays: relays,
+	caps, err := o.Caps.Caps()
+	if err != nil {
+		return cfg, err
+	}
+	return ProviderConfig{Relays: relays, Caps: caps,
 		HermesURL: o.HermesURL, HermesTLS: o.HermesTLS, Price: price, WGPort: o.WGPort, AdvertiseAddr: adv, PortMap: o.PortMap, Allow: rules, ExitMode: mode,
 		Payment: Payment{Interval: o.PayInterval, Grace: o.PayGrace}, ICE: iceCfg, TransactorURL: o.TransactorURL,
 	}, nil

@@ -142,6 +142,12 @@ type ProviderConfig struct {
 	TransactorURL string
 	// Payment tunes sessions.
 	Payment Payment
+	// Caps are the operator's limits: per-session bandwidth, concurrent
+	// sessions, monthly traffic quota, consumer allow-list.
+	Caps ProviderCaps
+	// QuotaEvery is how often running sessions' traffic is counted
+	// against the quota and saved (0: provider.DefaultQuotaEvery).
+	QuotaEvery time.Duration
 	// SendInvoice, when set, builds the function that writes each signed
 	// invoice to a session's stream (see provider.Config.SendInvoice).
 	SendInvoice func(w *sessionproto.Writer) func(context.Context, *payments.Invoice) error
@@ -171,8 +177,10 @@ type Provider struct {
 	// addresses to its SetExtraDenied as reachability learns them.
 	ExitPolicy *tunnel.ExitPolicy
 	Sessions   *provider.Manager
-	Hermes     *hclient.Client
-	hashlocks  *hclient.StorageHashlocks
+	// Quota counts this month's traffic (Caps.MonthlyQuota).
+	Quota     *provider.Quota
+	Hermes    *hclient.Client
+	hashlocks *hclient.StorageHashlocks
 
 	// portMaps holds the router's port mappings (nil without PortMap);
 	// mux is the sessions' shared ICE socket (nil without one).
@@ -342,6 +350,9 @@ func StartProvider(ctx context.Context, cfg ProviderConfig) (_ *Provider, err er
 		return nil, err
 	}
 
+	if p.Quota, err = provider.NewQuota(ctx, quotaStore{p.DB}, cfg.Caps.MonthlyQuota, nil); err != nil {
+		return nil, err
+	}
 	self := cfg.Signer.Address()
 	pay := cfg.Payment
 	if pay.Threshold == nil && pay.MaxUnpaid == nil {
@@ -355,6 +366,7 @@ func StartProvider(ctx context.Context, cfg ProviderConfig) (_ *Provider, err er
 		Store: dualStore{db: p.DB, pay: p.Pay}, History: p.History, TransactorFee: cfg.TransactorFee,
 		Interval: pay.Interval, Threshold: pay.Threshold, Grace: pay.Grace, MaxUnpaid: pay.MaxUnpaid, CheckEvery: pay.CheckEvery,
 		Keepalive: pay.Keepalive, ReadTimeout: pay.ReadTimeout, SendInvoice: cfg.SendInvoice, ICE: cfg.ICE, Log: log,
+		MaxSessions: cfg.Caps.MaxSessions, SessionBandwidth: cfg.Caps.SessionBandwidth, Quota: p.Quota, QuotaEvery: cfg.QuotaEvery,
 	})
 	if err != nil {
 		return nil, err
@@ -375,7 +387,7 @@ func StartProvider(ctx context.Context, cfg ProviderConfig) (_ *Provider, err er
 	}
 	p.offer = market.Proposal{
 		ChainID: chainID.Uint64(), ServiceType: market.ServiceWireGuard, Location: p.loc, Price: cfg.Price,
-		Hermes: []common.Address{cfg.Hermes}, Access: market.AccessPolicy{Kind: market.AccessPublic},
+		Hermes: []common.Address{cfg.Hermes}, Access: cfg.Caps.Access(),
 	}
 	ann, err := discovery.NewAnnouncer(p.Discovery, discovery.AnnouncerConfig{
 		Proposal: p.offer, Signer: cfg.Signer, Host: p.P2P.Host, TTL: cfg.ProposalTTL, Log: log,

@@ -3,12 +3,14 @@ package node
 import (
 	"context"
 	"errors"
+	"fmt"
 	"time"
 
 	"github.com/ethereum/go-ethereum/common"
 
 	"github.com/openmyst/openmyst/internal/retry"
 	"github.com/openmyst/openmyst/market"
+	"github.com/openmyst/openmyst/p2p/sessionproto"
 	"github.com/openmyst/openmyst/session/consumer"
 	"github.com/openmyst/openmyst/session/pingpong"
 )
@@ -20,7 +22,10 @@ import (
 // attempts; a provider that overcharged or sent a bad invoice is excluded
 // from then on; a provider that just failed is picked only when no other
 // matches; after insufficient channel balance there is no retry (top up
-// first).
+// first). A provider that ended the session because its monthly traffic
+// quota ran out is excluded too. A first connection refused by a full
+// provider (capacity, quota_exhausted) tries the next best one
+// (dialFirst).
 
 // ReconnectBackoff is the wait before each reconnect attempt: 1 s, 2 s,
 // 4 s, ...
@@ -36,7 +41,9 @@ const reconnectWait = 5 * time.Second
 // shouldRetry records in exclude a provider whose session ended with err
 // for a reason that bars it, and reports whether to reconnect at all.
 func shouldRetry(err error, provider common.Address, exclude map[common.Address]bool) bool {
-	if errors.Is(err, pingpong.ErrOvercharge) || errors.Is(err, pingpong.ErrBadInvoice) {
+	var perr *sessionproto.Error
+	if errors.Is(err, pingpong.ErrOvercharge) || errors.Is(err, pingpong.ErrBadInvoice) ||
+		(errors.As(err, &perr) && perr.Code == sessionproto.CodeQuotaExhausted) {
 		exclude[provider] = true
 	}
 	return !errors.Is(err, pingpong.ErrInsufficientBalance)
@@ -45,6 +52,35 @@ func shouldRetry(err error, provider common.Address, exclude map[common.Address]
 // dialFunc opens a session, avoiding the providers in avoid when it can;
 // it returns the provider tried (zero if none) with its error.
 type dialFunc func(ctx context.Context, avoid map[common.Address]bool) (*consumer.Connection, common.Address, error)
+
+// RefusedFull reports whether err is a provider's refusal because it is
+// full: at its session limit (capacity) or out of its monthly traffic
+// quota (quota_exhausted). Another provider may serve.
+func RefusedFull(err error) bool {
+	var e *sessionproto.Error
+	return errors.As(err, &e) && (e.Code == sessionproto.CodeCapacity || e.Code == sessionproto.CodeQuotaExhausted)
+}
+
+// DefaultFullTries is how many providers a first connection tries when
+// they refuse because they are full (RefusedFull).
+const DefaultFullTries = 3
+
+// dialFirst opens a first session: when the provider refuses because it
+// is full it tries the next best provider, up to tries providers. The
+// error names how many refused.
+func dialFirst(ctx context.Context, tries int, dial dialFunc) (*consumer.Connection, common.Address, error) {
+	avoid := map[common.Address]bool{}
+	for i := 1; ; i++ {
+		conn, tried, err := dial(ctx, avoid)
+		if err == nil || !RefusedFull(err) || tried == (common.Address{}) || avoid[tried] || i >= tries || ctx.Err() != nil {
+			if err != nil && i > 1 {
+				err = fmt.Errorf("%w (%d providers tried; the others were full or out of quota)", err, i)
+			}
+			return conn, tried, err
+		}
+		avoid[tried] = true
+	}
+}
 
 // redial makes up to tries attempts, after 1 s, 2 s, 4 s, ..., to open a
 // new session, avoiding failed (the provider that just failed) and every

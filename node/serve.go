@@ -159,6 +159,7 @@ func ServiceAPI(cfg tequilapi.Config, show func(password string), svc *ProviderS
 	srv.Add(tequilapi.SessionRoutes(HistoryAPI{History: func() *session.History { return svc.Provider().History }}, cfg.Log)...)
 	srv.Add(tequilapi.EarningsRoutes(svc, cfg.Log)...)
 	srv.Add(tequilapi.SettlementRoutes(svc, cfg.Log)...)
+	srv.Add(tequilapi.ServiceCapsRoutes(svc, cfg.Log)...)
 	return srv, nil
 }
 

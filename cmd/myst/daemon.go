@@ -99,6 +99,7 @@ and send the token as "Authorization: Bearer <token>".`,
 	fs.StringVar(&s.opt.HermesURL, "provider.hermes-url", "http://127.0.0.1:4060", "hermes API of the served provider: https://..., or http:// to loopback")
 	fs.StringVar(&s.opt.TransactorURL, "provider.transactor", "", "transactor API registering and settling the served provider (no gas of its own; docs/transactor.md)")
 	s.tls.register(fs, "provider.hermes-")
+	s.opt.Caps.Register(fs) // --provider.allow also restricts an announce-only proposal
 	registerSettle(fs, &s.settle)
 	fs.StringVar(&s.opt.ExitMode, "exit.mode", "userspace", "exit mode of the served provider: userspace (no privileges) or kernel")
 	fs.StringSliceVar(&s.opt.Allow, "exit.allow", nil, "extra exit allow rules of the served provider, e.g. \"tcp:127.0.0.1/32 port 8080\"")
@@ -152,7 +153,7 @@ func (f *daemonFlags) config(a *app, cmd *cobra.Command) (node.DaemonConfig, err
 	prov.TTL = d.ttl
 	if d.announce {
 		prov.Announce = true
-		d.offer.ChainID = d.p2p.chainID
+		d.offer.ChainID, d.offer.Allow = d.p2p.chainID, f.serve.opt.Caps.Allow
 		if prov.Offer, err = d.offer.Offer(); err != nil {
 			return cfg, err
 		}

@@ -38,5 +38,4 @@ func (f *discoveryFlags) register(fs *pflag.FlagSet) {
 	fs.StringVar(&f.offer.PriceHour, "price.per-hour", "0.005", "price per hour in MYST")
 	fs.StringVar(&f.offer.PriceGiB, "price.per-gib", "0.1", "price per GiB in MYST")
 	fs.StringSliceVar(&f.offer.Hermes, "provider.hermes", nil, "accepted hermes ids (0x..., comma separated; required to announce)")
-	fs.StringSliceVar(&f.offer.Allow, "provider.allow", nil, "serve only these consumer identities (default: public)")
 }

@@ -127,7 +127,7 @@ GET /earnings and POST /settle.`,
 				if err != nil {
 					return err
 				}
-				fmt.Fprintf(out, "tequilapi: http://%s (GET /sessions, GET /earnings, POST /settle, GET /settlements)\n", ln.Addr())
+				fmt.Fprintf(out, "tequilapi: http://%s (GET /sessions, GET /earnings, POST /settle, GET /settlements, GET /service/caps)\n", ln.Addr())
 				return srv.Serve(ctx, ln)
 			})
 		},
@@ -158,6 +158,7 @@ GET /earnings and POST /settle.`,
 	fl.DurationVar(&sf.opt.PayInterval, "payment.interval", 0, "invoice interval (default 30s)")
 	fl.DurationVar(&sf.opt.PayGrace, "payment.grace", 0, "how long an invoice may stay unpaid before the session ends (default 30s)")
 	registerSettle(fl, &sf.settle)
+	sf.opt.Caps.Register(fl)
 	cmd.AddCommand(newServiceSettleCmd(a), newServiceSettlementsCmd(a))
 	return cmd
 }

@@ -92,7 +92,7 @@ type Config struct {
 	// paystream).
 	Keepalive   time.Duration
 	ReadTimeout time.Duration
-	// MaxSessions caps concurrent sessions (0: 1000); a request beyond
+	// MaxSessions caps concurrent sessions (0: DefaultMaxSessions); a request beyond
 	// it is refused with capacity.
 	MaxSessions int
 	// SessionBandwidth caps each session's exit traffic in bytes per
@@ -140,6 +140,9 @@ type Status struct {
 	// selected ICE path (ice.PathDirect, ice.PathRelay).
 	Path string
 }
+
+// DefaultMaxSessions is Config.MaxSessions's default.
+const DefaultMaxSessions = 1000
 
 // DefaultMaxICEChecks is Config.MaxICEChecks's default: how many sessions
 // may run ICE gathering and checks at once (each costs sockets, a TURN
@@ -236,7 +239,7 @@ func New(cfg Config) (*Manager, error) {
 		cfg.Log = slog.Default()
 	}
 	if cfg.MaxSessions <= 0 {
-		cfg.MaxSessions = 1000
+		cfg.MaxSessions = DefaultMaxSessions
 	}
 	if cfg.MaxICEChecks <= 0 {
 		cfg.MaxICEChecks = DefaultMaxICEChecks

@@ -207,3 +207,11 @@ func (c *Client) Sign(ctx context.Context, id common.Address, message string) ([
 	}
 	return sig, nil
 }
+
+// ServiceCaps calls GET /service/caps: the served provider's caps and
+// this month's traffic quota use.
+func (c *Client) ServiceCaps(ctx context.Context) (tequilapi.ServiceCapsDTO, error) {
+	var out tequilapi.ServiceCapsDTO
+	err := c.Do(ctx, http.MethodGet, "/service/caps", nil, &out)
+	return out, err
+}

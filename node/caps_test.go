@@ -1,0 +1,143 @@
+package node
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/ethereum/go-ethereum/common"
+
+	"github.com/openmyst/openmyst/market"
+	"github.com/openmyst/openmyst/p2p/sessionproto"
+	"github.com/openmyst/openmyst/session/consumer"
+	"github.com/openmyst/openmyst/session/provider"
+	"github.com/openmyst/openmyst/storage"
+)
+
+func TestParseSize(t *testing.T) {
+	good := map[string]uint64{
+		"": 0, "0": 0, "1024": 1024, "1KiB": 1024, "1.5 GiB": 3 << 29, "500GB": 500e9, "2TiB": 2 << 40,
+		"10Mbit": 1_250_000, "1mib": 1 << 20, "7b": 7,
+	}
+	for in, want := range good {
+		if got, err := ParseSize(in); err != nil || got != want {
+			t.Errorf("ParseSize(%q) = %d, %v; want %d", in, got, err, want)
+		}
+	}
+	for _, in := range []string{"-1GiB", "1XB", "GiB", "1e400", "NaN", "1..2MB", "99999999999TiB"} {
+		if got, err := ParseSize(in); err == nil {
+			t.Errorf("ParseSize(%q) = %d, want an error", in, got)
+		}
+	}
+	rates := map[string]uint64{"": 0, "10Mbit": 1_250_000, "10Mbps": 1_250_000, "2MiB/s": 2 << 20, "1KiB": 1024}
+	for in, want := range rates {
+		if got, err := ParseBandwidth(in); err != nil || got != want {
+			t.Errorf("ParseBandwidth(%q) = %d, %v; want %d", in, got, err, want)
+		}
+	}
+	if _, err := ParseBandwidth("100B/s"); err == nil {
+		t.Error("a 100 B/s cap accepted")
+	}
+}
+
+func TestCapsOptions(t *testing.T) {
+	a, b := "0x00000000000000000000000000000000000000a1", "0x00000000000000000000000000000000000000b2"
+	c, err := CapsOptions{Bandwidth: "8Mbit", MaxSessions: 3, MonthlyQuota: "1GiB", Allow: []string{a, b}}.Caps()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.SessionBandwidth != 1e6 || c.MaxSessions != 3 || c.MonthlyQuota != 1<<30 || len(c.Allow) != 2 {
+		t.Fatalf("caps %+v", c)
+	}
+	if acc := c.Access(); acc.Kind != market.AccessAllowList || !acc.Allows(common.HexToAddress(b)) || acc.Allows(common.HexToAddress("0x01")) {
+		t.Fatalf("access %+v", acc)
+	}
+	if (ProviderCaps{}).Access().Kind != market.AccessPublic {
+		t.Fatal("no allow-list is not public")
+	}
+	for _, bad := range []CapsOptions{{Bandwidth: "fast"}, {MonthlyQuota: "-5GB"}, {MaxSessions: -1}, {Allow: []string{"0xnope"}}, {Allow: []string{a, a}}} {
+		if _, err := bad.Caps(); err == nil || !strings.Contains(err.Error(), "--provider.") {
+			t.Errorf("%+v: %v, want an error naming the flag", bad, err)
+		}
+	}
+}
+
+// TestQuotaSurvivesRestart: the month's count is in the node database,
+// so a provider restart (a new Quota over the reopened file) keeps it.
+func TestQuotaSurvivesRestart(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), storage.FileName)
+	db, err := storage.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	q, err := provider.NewQuota(ctx, quotaStore{db}, 1<<20, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	q.Add(700 << 10)
+	if err := q.Save(ctx); err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+	db, err = storage.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	q, err = provider.NewQuota(ctx, quotaStore{db}, 1<<20, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st := q.Status(); st.Used != 700<<10 || st.Exhausted {
+		t.Fatalf("after a restart %+v, want 700 KiB used", st)
+	}
+	if !q.Add(400 << 10) {
+		t.Fatal("1.1 MiB of a 1 MiB quota not exhausted")
+	}
+}
+
+// TestDialFirstTriesAnotherWhenFull: a full provider's refusal makes the
+// first connection try the next one; other errors do not.
+func TestDialFirstTriesAnotherWhenFull(t *testing.T) {
+	p1, p2, p3 := common.HexToAddress("0x01"), common.HexToAddress("0x02"), common.HexToAddress("0x03")
+	order := []common.Address{p1, p2, p3}
+	refusal := map[common.Address]error{
+		p1: fmt.Errorf("consumer: provider refused: %w", &sessionproto.Error{Code: sessionproto.CodeQuotaExhausted}),
+		p2: fmt.Errorf("consumer: provider refused: %w", &sessionproto.Error{Code: sessionproto.CodeCapacity}),
+	}
+	var tried []common.Address
+	dial := func(_ context.Context, avoid map[common.Address]bool) (*consumer.Connection, common.Address, error) {
+		for _, p := range order {
+			if !avoid[p] {
+				tried = append(tried, p)
+				return nil, p, refusal[p]
+			}
+		}
+		return nil, p1, refusal[p1]
+	}
+	if _, got, err := dialFirst(context.Background(), 3, dial); err != nil || got != p3 || len(tried) != 3 {
+		t.Fatalf("connected to %s (%v) after %v; want p3 after p1 and p2 refused", got.Hex(), err, tried)
+	}
+	// Every provider full: the last refusal, counted.
+	refusal[p3] = refusal[p2]
+	tried = nil
+	_, _, err := dialFirst(context.Background(), 3, dial)
+	if !RefusedFull(err) || !strings.Contains(err.Error(), "3 providers tried") {
+		t.Fatalf("all full: %v", err)
+	}
+	// Another error is returned at once.
+	refusal[p1] = errors.New("no route")
+	tried = nil
+	if _, _, err := dialFirst(context.Background(), 3, dial); err == nil || RefusedFull(err) || len(tried) != 1 {
+		t.Fatalf("other error: %v after %d tries", err, len(tried))
+	}
+	// A quota refusal mid-session excludes the provider from reconnects.
+	ex := map[common.Address]bool{}
+	if !shouldRetry(&sessionproto.Error{Code: sessionproto.CodeQuotaExhausted}, p1, ex) || !ex[p1] {
+		t.Fatal("a provider out of quota is not excluded from the reconnect")
+	}
+}
