@@ -151,7 +151,7 @@ func (a *Announcer) Build(withdraw bool) ([]byte, market.Proposal, error) {
 		a.binding = b
 	}
 	p := a.current
-	p.Version = market.ProposalVersion
+	p.Version = p.FormatVersion()
 	p.ProviderID = a.cfg.Signer.Address()
 	p.PeerID = pid.String()
 	p.Addrs = p.Addrs[:0:0]

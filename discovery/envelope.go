@@ -80,8 +80,8 @@ func DecodeAnnouncement(data []byte) (Announcement, Reason, error) {
 	if err := json.Unmarshal(w.Proposal, &peek); err != nil || peek.Proposal.Version == nil {
 		return Announcement{}, ReasonMalformed, fmt.Errorf("discovery: proposal without a version")
 	}
-	if *peek.Proposal.Version != market.ProposalVersion {
-		return Announcement{}, ReasonVersion, fmt.Errorf("discovery: proposal version %d, want %d", *peek.Proposal.Version, market.ProposalVersion)
+	if !market.KnownVersion(*peek.Proposal.Version) {
+		return Announcement{}, ReasonVersion, fmt.Errorf("discovery: proposal version %d, want %d or %d", *peek.Proposal.Version, market.ProposalVersion, market.ProposalVersionCaps)
 	}
 	sp, err := market.DecodeSignedProposal(w.Proposal)
 	if err != nil {

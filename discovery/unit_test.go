@@ -298,7 +298,8 @@ func TestDecodeAnnouncementReasons(t *testing.T) {
 		"not json":         {[]byte("hello"), ReasonMalformed},
 		"missing binding":  {bytes.Replace(good, []byte(`,"binding":`), []byte(`,"x":`), 1), ReasonMalformed},
 		"envelope v2":      {bytes.Replace(good, []byte(`{"v":1,`), []byte(`{"v":2,`), 1), ReasonVersion},
-		"proposal v2":      {bytes.Replace(good, []byte(`"version":1,"chain_id"`), []byte(`"version":2,"chain_id"`), 1), ReasonVersion},
+		"proposal v3":      {bytes.Replace(good, []byte(`"version":1,"chain_id"`), []byte(`"version":3,"chain_id"`), 1), ReasonVersion},
+		"v2 without caps":  {bytes.Replace(good, []byte(`"version":1,"chain_id"`), []byte(`"version":2,"chain_id"`), 1), ReasonMalformed},
 		"tampered price":   {bytes.Replace(good, []byte(`"per_hour":"10000000000000000"`), []byte(`"per_hour":"1"`), 1), ReasonSignature},
 		"tampered binding": {bytes.Replace(good, []byte(`"binding":{"version":1,"chain_id":1337`), []byte(`"binding":{"version":1,"chain_id":1338`), 1), ReasonBinding},
 		"trailing":         {append(append([]byte{}, good...), '1'), ReasonMalformed},
@@ -314,6 +315,14 @@ func TestDecodeAnnouncementReasons(t *testing.T) {
 	}
 	if _, r, err := DecodeAnnouncement(good); r != ReasonAccepted || err != nil {
 		t.Fatalf("good: %s %v", r, err)
+	}
+	// A version 2 proposal (with caps) is accepted.
+	capped := signedBy(t, s, pid, time.Unix(1_800_000_000, 0), func(p *market.Proposal, _ *p2p.Binding) {
+		p.Caps = &market.Caps{Bandwidth: 1 << 20}
+		p.Version = p.FormatVersion()
+	})
+	if a, r, err := DecodeAnnouncement(capped); r != ReasonAccepted || err != nil || a.Proposal.Proposal.Caps == nil {
+		t.Fatalf("version 2 with caps: %s %v", r, err)
 	}
 }
 
@@ -334,6 +343,10 @@ func FuzzDecodeAnnouncement(f *testing.F) {
 	}
 	good := signedBy(f, s, pid, time.Unix(1_800_000_000, 0), nil)
 	f.Add(good)
+	f.Add(signedBy(f, s, pid, time.Unix(1_800_000_000, 0), func(p *market.Proposal, _ *p2p.Binding) {
+		p.Caps = &market.Caps{Bandwidth: 1 << 20}
+		p.Version = p.FormatVersion()
+	}))
 	f.Add([]byte(`{"v":1,"proposal":{},"binding":{}}`))
 	f.Add([]byte(`{"v":1,"proposal":{"proposal":{"version":1}},"binding":null}`))
 	f.Fuzz(func(t *testing.T, data []byte) {

@@ -317,6 +317,15 @@ func FuzzDecodeSignedProposal(f *testing.F) {
 	f.Add([]byte(`{}`))
 	f.Add([]byte(`{"proposal":{"version":1},"signature":"0x"}`))
 	f.Add([]byte(strings.Replace(string(good), `"seq":1`, `"seq":2`, 1)))
+	pc := testProposal(f, s)
+	pc.Caps = &Caps{Bandwidth: 1 << 20}
+	pc.Version = pc.FormatVersion()
+	if spc, err := Sign(pc, s); err != nil {
+		f.Fatal(err)
+	} else {
+		withCaps, _ := spc.Encode()
+		f.Add(withCaps)
+	}
 	f.Fuzz(func(t *testing.T, b []byte) {
 		got, err := DecodeSignedProposal(b)
 		if err != nil {
@@ -353,5 +362,59 @@ func TestSortQualityKeepsOrder(t *testing.T) {
 	f, err := ParseFilter(url.Values{QuerySort: {"quality"}})
 	if err != nil || f.Sort != SortQuality {
 		t.Fatalf("parse sort=quality: %+v %v", f, err)
+	}
+}
+
+// TestProposalCapsVersion2: caps make a version 2 proposal, which signs,
+// decodes and re-encodes canonically; a version 1 encoding has no caps
+// key (so its digest is what version-1 nodes compute); caps and version
+// must agree, and the caps are decoded as strictly as the rest.
+func TestProposalCapsVersion2(t *testing.T) {
+	s := testSigner(t)
+	p1 := testProposal(t, s)
+	v1, _ := p1.CanonicalJSON()
+	if strings.Contains(string(v1), "caps") {
+		t.Fatalf("version 1 encoding mentions caps: %s", v1)
+	}
+	p := testProposal(t, s)
+	p.Caps = &Caps{Bandwidth: 1 << 20}
+	if _, err := Sign(p, s); err == nil {
+		t.Fatal("signed caps in a version 1 proposal")
+	}
+	p.Version = p.FormatVersion()
+	if p.Version != ProposalVersionCaps {
+		t.Fatalf("format version %d with caps", p.Version)
+	}
+	sp, err := Sign(p, s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	good, _ := sp.Encode()
+	got, err := DecodeSignedProposal(good)
+	if err != nil {
+		t.Fatalf("decode: %v\n%s", err, good)
+	}
+	if again, _ := got.Encode(); !bytes.Equal(again, good) || got.Proposal.Caps == nil || got.Proposal.Caps.Bandwidth != 1<<20 {
+		t.Fatalf("round trip: %s, caps %+v", again, got.Proposal.Caps)
+	}
+	cases := map[string]string{
+		"caps dropped":      strings.Replace(string(good), `,"caps":{"bandwidth":1048576}`, ``, 1),
+		"caps null":         strings.Replace(string(good), `"caps":{"bandwidth":1048576}`, `"caps":null`, 1),
+		"version 1":         strings.Replace(string(good), `"version":2`, `"version":1`, 1),
+		"version 3":         strings.Replace(string(good), `"version":2`, `"version":3`, 1),
+		"tiny bandwidth":    strings.Replace(string(good), `"bandwidth":1048576`, `"bandwidth":1000`, 1),
+		"negative":          strings.Replace(string(good), `"bandwidth":1048576`, `"bandwidth":-1`, 1),
+		"unknown caps key":  strings.Replace(string(good), `"bandwidth":1048576`, `"bandwidth":1048576,"x":1`, 1),
+		"tampered caps":     strings.Replace(string(good), `"bandwidth":1048576`, `"bandwidth":2097152`, 1),
+		"caps as a string":  strings.Replace(string(good), `{"bandwidth":1048576}`, `"1048576"`, 1),
+		"bandwidth as text": strings.Replace(string(good), `"bandwidth":1048576`, `"bandwidth":"1048576"`, 1),
+	}
+	for name, in := range cases {
+		if in == string(good) {
+			t.Fatalf("%s: mutation did not apply", name)
+		}
+		if _, err := DecodeSignedProposal([]byte(in)); err == nil {
+			t.Errorf("%s: accepted", name)
+		}
 	}
 }

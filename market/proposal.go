@@ -16,9 +16,39 @@ import (
 	"github.com/openmyst/openmyst/internal/strictjson"
 )
 
-// ProposalVersion is the only proposal format version this code reads and
-// writes.
+// ProposalVersion is the proposal format version without caps. A
+// proposal with Caps is ProposalVersionCaps; this code reads and writes
+// both (KnownVersion), and a proposal's version follows from its content
+// (Proposal.FormatVersion), so a provider without caps stays readable by
+// nodes that only know version 1.
 const ProposalVersion = 1
+
+// ProposalVersionCaps is the proposal format version with the caps field.
+const ProposalVersionCaps = 2
+
+// KnownVersion reports whether v is a proposal format version this code
+// reads.
+func KnownVersion(v uint16) bool { return v == ProposalVersion || v == ProposalVersionCaps }
+
+// MinBandwidthCap is the lowest per-session bandwidth a proposal may
+// announce, in bytes per second.
+const MinBandwidthCap = 1 << 10
+
+// Caps are the operator limits a consumer needs to know before it picks
+// a provider (format version 2).
+type Caps struct {
+	// Bandwidth caps each session's traffic in bytes per second in each
+	// direction (at least MinBandwidthCap).
+	Bandwidth uint64 `json:"bandwidth"`
+}
+
+// Validate checks the caps' fields.
+func (c *Caps) Validate() error {
+	if c.Bandwidth < MinBandwidthCap {
+		return fmt.Errorf("market: caps: bandwidth %d B/s, want at least %d", c.Bandwidth, MinBandwidthCap)
+	}
+	return nil
+}
 
 // Limits on a proposal's contents.
 const (
@@ -133,13 +163,28 @@ type Proposal struct {
 	// Withdrawn marks a signed withdrawal: the provider stopped offering
 	// the service; it replaces any lower Seq and is never listed.
 	Withdrawn bool `json:"withdrawn"`
+	// Caps, present exactly in version 2, are the provider's limits
+	// consumers should know (absent from a version 1 encoding).
+	Caps *Caps `json:"caps,omitempty"`
+}
+
+// FormatVersion is the format version p's content needs:
+// ProposalVersionCaps with Caps, else ProposalVersion.
+func (p *Proposal) FormatVersion() uint16 {
+	if p.Caps != nil {
+		return ProposalVersionCaps
+	}
+	return ProposalVersion
 }
 
 // Validate checks every field of p except the expiry against a clock (see
 // CheckTime) and the signature (see SignedProposal.Verify).
 func (p *Proposal) Validate() error {
-	if p.Version != ProposalVersion {
-		return fmt.Errorf("market: proposal: version %d, want %d", p.Version, ProposalVersion)
+	if !KnownVersion(p.Version) {
+		return fmt.Errorf("market: proposal: version %d, want %d or %d", p.Version, ProposalVersion, ProposalVersionCaps)
+	}
+	if want := p.FormatVersion(); p.Version != want {
+		return fmt.Errorf("market: proposal: version %d with caps %t; caps are exactly in version %d", p.Version, p.Caps != nil, ProposalVersionCaps)
 	}
 	if p.ChainID == 0 {
 		return errors.New("market: proposal: missing chain_id")
@@ -199,6 +244,11 @@ func (p *Proposal) ValidateOffer() error {
 	}
 	if err := p.Access.Validate(); err != nil {
 		return fmt.Errorf("market: proposal: %w", err)
+	}
+	if p.Caps != nil {
+		if err := p.Caps.Validate(); err != nil {
+			return fmt.Errorf("market: proposal: %w", err)
+		}
 	}
 	return nil
 }

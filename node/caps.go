@@ -45,6 +45,15 @@ func (c ProviderCaps) Access() market.AccessPolicy {
 	return market.AccessPolicy{Kind: market.AccessAllowList, Allow: c.Allow}
 }
 
+// Announced are the caps the proposal carries (nil without a bandwidth
+// cap: the proposal stays format version 1).
+func (c ProviderCaps) Announced() *market.Caps {
+	if c.SessionBandwidth == 0 {
+		return nil
+	}
+	return &market.Caps{Bandwidth: c.SessionBandwidth}
+}
+
 // CapsOptions are the caps as an operator gives them: `myst service` and
 // `myst daemon --provider.serve` declare the same flags (Register).
 type CapsOptions struct {
@@ -148,7 +157,7 @@ func ParseBandwidth(s string) (uint64, error) {
 	if err != nil {
 		return 0, err
 	}
-	if v != 0 && v < 1<<10 {
+	if v != 0 && v < market.MinBandwidthCap {
 		return 0, fmt.Errorf("bandwidth %q is below 1 KiB/s", s)
 	}
 	return v, nil

@@ -63,6 +63,12 @@ func TestProviderCaps(t *testing.T) {
 	if _, err := c.WaitProposals(ctx, market.Filter{}, 2); err != nil {
 		t.Fatal(err)
 	}
+	if p, ok := capped.Proposal(); !ok || p.Version != market.ProposalVersionCaps || p.Caps == nil || p.Caps.Bandwidth != limit {
+		t.Fatalf("capped provider's proposal %+v (%t), want version 2 with the bandwidth cap", p, ok)
+	}
+	if p, _ := open.Proposal(); p.Version != market.ProposalVersion || p.Caps != nil {
+		t.Fatalf("uncapped provider's proposal %+v, want version 1 without caps", p)
+	}
 	if got := capped.Caps(); got.SessionBandwidth != limit || got.Quota.Limit != quota || got.Access != market.AccessPublic || got.MaxSessions != 1000 {
 		t.Fatalf("capped provider's caps %+v", got)
 	}

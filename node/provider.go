@@ -387,7 +387,7 @@ func StartProvider(ctx context.Context, cfg ProviderConfig) (_ *Provider, err er
 	}
 	p.offer = market.Proposal{
 		ChainID: chainID.Uint64(), ServiceType: market.ServiceWireGuard, Location: p.loc, Price: cfg.Price,
-		Hermes: []common.Address{cfg.Hermes}, Access: cfg.Caps.Access(),
+		Hermes: []common.Address{cfg.Hermes}, Access: cfg.Caps.Access(), Caps: cfg.Caps.Announced(),
 	}
 	ann, err := discovery.NewAnnouncer(p.Discovery, discovery.AnnouncerConfig{
 		Proposal: p.offer, Signer: cfg.Signer, Host: p.P2P.Host, TTL: cfg.ProposalTTL, Log: log,
