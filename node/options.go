@@ -141,9 +141,16 @@ func parseAddrs(ss []string) ([]common.Address, error) {
 // (`myst service` and `myst daemon --provider.serve` bind their flags
 // here, each under its own names).
 type ServeOptions struct {
-	// HermesURL is the hermes API; HermesTLS says how to trust it.
+	// HermesURL is the hermes API.
 	HermesURL string
-	HermesTLS HermesTLS
+	// HermesCA is a PEM file of the CA that signed the hermes's TLS
+	// certificate (empty: the system roots); HermesInsecureHTTP allows a
+	// plain http:// HermesURL to a non-loopback host (LoadHermesTLS).
+	HermesCA           string
+	HermesInsecureHTTP bool
+	// HermesFlags is the prefix of the flags giving HermesCA (errors name
+	// <prefix>ca).
+	HermesFlags string
 	// ExitMode is "userspace" or "kernel".
 	ExitMode string
 	// Advertise is the address consumers reach WGPort at.
@@ -168,12 +175,27 @@ type ServeOptions struct {
 	Relays []string
 	// Caps are the operator's caps (ProviderConfig.Caps).
 	Caps CapsOptions
+	// Settle is the automatic settlement of the provider's earnings.
+	Settle SettleOptions
+}
+
+// HermesTLS loads how the provider trusts its hermes (HermesCA).
+func (o ServeOptions) HermesTLS() (HermesTLS, error) {
+	ht, err := LoadHermesTLS(o.HermesCA, o.HermesInsecureHTTP)
+	if err != nil {
+		return ht, fmt.Errorf("--%sca: %w", o.HermesFlags, err)
+	}
+	return ht, nil
 }
 
 // Config is the provider configuration the options describe (without
-// identity, chain, p2p host and locator).
+// identity, chain, p2p host and locator): it reads the hermes CA file.
 func (o ServeOptions) Config() (ProviderConfig, error) {
 	var cfg ProviderConfig
+	ht, err := o.HermesTLS()
+	if err != nil {
+		return cfg, err
+	}
 	mode, err := tunnel.ParseMode(o.ExitMode)
 	if err != nil {
 		return cfg, err
@@ -206,8 +228,12 @@ func (o ServeOptions) Config() (ProviderConfig, error) {
 	if err != nil {
 		return cfg, err
 	}
-	return ProviderConfig{Relays: relays, Caps: caps,
-		HermesURL: o.HermesURL, HermesTLS: o.HermesTLS, Price: price, WGPort: o.WGPort, AdvertiseAddr: adv, PortMap: o.PortMap, Allow: rules, ExitMode: mode,
+	auto, err := o.Settle.Policy()
+	if err != nil {
+		return cfg, err
+	}
+	return ProviderConfig{Relays: relays, Caps: caps, AutoSettle: auto,
+		HermesURL: o.HermesURL, HermesTLS: ht, Price: price, WGPort: o.WGPort, AdvertiseAddr: adv, PortMap: o.PortMap, Allow: rules, ExitMode: mode,
 		Payment: Payment{Interval: o.PayInterval, Grace: o.PayGrace}, ICE: iceCfg, TransactorURL: o.TransactorURL,
 	}, nil
 }

@@ -98,9 +98,9 @@ and send the token as "Authorization: Bearer <token>".`,
 	fs.BoolVar(&s.on, "provider.serve", false, "serve paid WireGuard sessions on the daemon's p2p host (like myst service): registers --provider.identity, announces its proposal (--location.*, --price.*) and adds GET /earnings, POST /settle")
 	fs.StringVar(&s.opt.HermesURL, "provider.hermes-url", "http://127.0.0.1:4060", "hermes API of the served provider: https://..., or http:// to loopback")
 	fs.StringVar(&s.opt.TransactorURL, "provider.transactor", "", "transactor API registering and settling the served provider (no gas of its own; docs/transactor.md)")
-	s.tls.register(fs, "provider.hermes-")
+	registerHermesTLS(fs, &s.opt, "provider.hermes-")
 	s.opt.Caps.Register(fs) // --provider.allow also restricts an announce-only proposal
-	registerSettle(fs, &s.settle)
+	registerSettle(fs, &s.opt.Settle)
 	fs.StringVar(&s.opt.ExitMode, "exit.mode", "userspace", "exit mode of the served provider: userspace (no privileges) or kernel")
 	fs.StringSliceVar(&s.opt.Allow, "exit.allow", nil, "extra exit allow rules of the served provider, e.g. \"tcp:127.0.0.1/32 port 8080\"")
 	fs.StringVar(&s.opt.Advertise, "wg.advertise", "127.0.0.1", "address consumers reach the served provider's WireGuard port at")
@@ -165,7 +165,7 @@ func (f *daemonFlags) config(a *app, cmd *cobra.Command) (node.DaemonConfig, err
 	}
 	if f.serve.on {
 		f.serve.opt.PriceHour, f.serve.opt.PriceGiB = d.offer.PriceHour, d.offer.PriceGiB
-		pc, err := f.serve.config()
+		pc, err := f.serve.opt.Config()
 		if err != nil {
 			return cfg, err
 		}

@@ -1,21 +1,17 @@
 package main
 
 import (
-	"context"
 	"fmt"
 	"net/http"
 	"path/filepath"
 
-	"github.com/ethereum/go-ethereum/common"
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
 	"github.com/openmyst/openmyst/buildinfo"
-	"github.com/openmyst/openmyst/chain"
 	"github.com/openmyst/openmyst/identity"
 	"github.com/openmyst/openmyst/network"
 	"github.com/openmyst/openmyst/node"
-	"github.com/openmyst/openmyst/p2p"
 	"github.com/openmyst/openmyst/tequilapi"
 	"github.com/openmyst/openmyst/tequilapi/client"
 )
@@ -24,27 +20,8 @@ import (
 // and `myst daemon --provider.serve` (each declares them under its own
 // names).
 type serveFlags struct {
-	on     bool
-	opt    node.ServeOptions
-	tls    hermesTLSFlags
-	settle node.SettleOptions
-}
-
-// config is the provider configuration the flags describe (without
-// identity, chain, p2p host and locator).
-func (f *serveFlags) config() (node.ProviderConfig, error) {
-	var err error
-	if f.opt.HermesTLS, err = f.tls.load(); err != nil {
-		return node.ProviderConfig{}, err
-	}
-	cfg, err := f.opt.Config()
-	if err != nil {
-		return cfg, err
-	}
-	if cfg.AutoSettle, err = f.settle.Policy(); err != nil {
-		return cfg, err
-	}
-	return cfg, nil
+	on  bool
+	opt node.ServeOptions
 }
 
 func newServiceCmd(a *app) *cobra.Command {
@@ -71,16 +48,12 @@ GET /earnings and POST /settle.`,
   myst service --identity 0x... --passphrase-file pw --p2p.bootstrap /ip4/... --location.country DE`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			ctx := cmd.Context()
-			pc, err := sf.config()
-			if err != nil {
-				return err
+			r := node.ServiceRun{Options: sf.opt, Location: loc, Bootstrap: bootstrap, Listen: listen, PublicAddrsOnly: publicOnly,
+				DataDir: a.dataDir, ShowPassword: a.showPassword(cmd), Out: cmd.OutOrStdout(), Log: a.log}
+			if api {
+				r.API = &tequilapi.Config{Address: a.tequilapiAddress, Port: a.tequilapiPort, PasswordFile: a.passwordFile(), Version: buildinfo.String(), Log: a.log}
 			}
-			lc, err := loc.Config()
-			if err != nil {
-				return err
-			}
-			if pc.Bootstrap, err = p2p.ParseBootstrap(bootstrap); err != nil {
+			if err := r.Check(); err != nil {
 				return err
 			}
 			s, err := f.session(cmd, true)
@@ -88,47 +61,9 @@ GET /earnings and POST /settle.`,
 				return err
 			}
 			defer s.Close()
-			out := cmd.OutOrStdout()
-			locator, closeDB, err := node.OpenLocator(lc, a.log)
-			if err != nil {
-				return err
-			}
-			defer closeDB()
 			return f.withSigner(cmd, s.id, func(signer identity.Signer) error {
-				pc.DataDir, pc.Signer, pc.ListenAddrs, pc.NAT, pc.Locator = filepath.Join(a.dataDir, "provider"), signer, listen, true, locator
-				pc.Progress, pc.Log, pc.PublicAddrsOnly = func(m string) { fmt.Fprintln(out, m) }, a.log, publicOnly
-				svc, err := node.ServeProvider(ctx, node.ServeConfig{Provider: pc, Chain: func(context.Context) (*chain.Client, common.Address, error) {
-					return s.Client, s.Hermes, nil
-				}})
-				if err != nil {
-					return err
-				}
-				defer svc.Close()
-				p := svc.Provider()
-				l := p.Location()
-				fmt.Fprintf(out, "provider %s serving: %s, %s MYST/h, %s MYST/GiB, wireguard %s, peer %s\n",
-					signer.Address().Hex(), l.Country, sf.opt.PriceHour, sf.opt.PriceGiB, p.Exit.Endpoint(), p.P2P.ID())
-				fmt.Fprintf(out, "  location: country %s, city %q, asn %d, ip type %s\n", l.Country, l.City, l.ASN, l.IPType)
-				for _, a := range p.P2P.Multiaddrs() {
-					fmt.Fprintf(out, "  p2p: %s\n", a)
-				}
-				if !api {
-					<-ctx.Done()
-					return nil
-				}
-				srv, err := node.ServiceAPI(tequilapi.Config{
-					Address: a.tequilapiAddress, Port: a.tequilapiPort, PasswordFile: a.passwordFile(),
-					Version: buildinfo.String(), Log: a.log,
-				}, a.showPassword(cmd), svc)
-				if err != nil {
-					return err
-				}
-				ln, err := srv.Listen()
-				if err != nil {
-					return err
-				}
-				fmt.Fprintf(out, "tequilapi: http://%s (GET /sessions, GET /earnings, POST /settle, GET /settlements, GET /service/caps)\n", ln.Addr())
-				return srv.Serve(ctx, ln)
+				r.Chain, r.Signer = s.Chain, signer
+				return node.RunService(cmd.Context(), r)
 			})
 		},
 	}
@@ -139,7 +74,7 @@ GET /earnings and POST /settle.`,
 	fl.StringVar(&f.hermes, "hermes.contract", "", "accepted hermes contract (default: the deployment's hermes)")
 	fl.StringVar(&sf.opt.HermesURL, "hermes.url", "http://127.0.0.1:4060", "hermes API: https://..., or http:// to loopback")
 	fl.StringVar(&sf.opt.TransactorURL, "transactor", "", "transactor API that registers the identity and settles its earnings (the identity pays no gas; docs/transactor.md)")
-	sf.tls.register(fl, "hermes.")
+	registerHermesTLS(fl, &sf.opt, "hermes.")
 	fl.StringSliceVar(&bootstrap, "p2p.bootstrap", nil, "bootstrap peers: /ip4/.../tcp/PORT/p2p/PEERID, comma separated")
 	fl.BoolVar(&publicOnly, network.PublicAddrsOnlyFlag, false, network.PublicAddrsOnlyUsage)
 	fl.StringSliceVar(&listen, "p2p.listen", []string{"/ip4/0.0.0.0/tcp/4001", "/ip4/0.0.0.0/udp/4001/quic-v1"}, "libp2p listen multiaddrs")
@@ -157,7 +92,7 @@ GET /earnings and POST /settle.`,
 	fl.BoolVar(&api, "service.api", true, "serve GET /sessions, GET /earnings and POST /settle on the Tequilapi address")
 	fl.DurationVar(&sf.opt.PayInterval, "payment.interval", 0, "invoice interval (default 30s)")
 	fl.DurationVar(&sf.opt.PayGrace, "payment.grace", 0, "how long an invoice may stay unpaid before the session ends (default 30s)")
-	registerSettle(fl, &sf.settle)
+	registerSettle(fl, &sf.opt.Settle)
 	sf.opt.Caps.Register(fl)
 	cmd.AddCommand(newServiceSettleCmd(a), newServiceSettlementsCmd(a))
 	return cmd
@@ -166,7 +101,7 @@ GET /earnings and POST /settle.`,
 func newServiceSettleCmd(a *app) *cobra.Command {
 	f := accountFlags{app: a}
 	var hermesURL, transactorURL string
-	var hermesTLS hermesTLSFlags
+	var so node.ServeOptions
 	cmd := &cobra.Command{
 		Use:   "settle",
 		Short: "Settle the provider's hermes earnings on chain (POST /settle on a running service, else from <data-dir>/provider)",
@@ -190,7 +125,7 @@ func newServiceSettleCmd(a *app) *cobra.Command {
 				return err
 			}
 			defer s.Close()
-			ht, err := hermesTLS.load()
+			ht, err := so.HermesTLS()
 			if err != nil {
 				return err
 			}
@@ -211,30 +146,15 @@ func newServiceSettleCmd(a *app) *cobra.Command {
 	fl.StringVar(&f.hermes, "hermes.contract", "", "hermes contract (default: the deployment's hermes)")
 	fl.StringVar(&hermesURL, "hermes.url", "http://127.0.0.1:4060", "hermes API: https://..., or http:// to loopback")
 	fl.StringVar(&transactorURL, "transactor", "", "settle through this transactor API (the identity pays no gas)")
-	hermesTLS.register(fl, "hermes.")
+	registerHermesTLS(fl, &so, "hermes.")
 	fl.BoolVar(&f.wei, "wei", false, "show amounts in wei")
 	return cmd
 }
 
-// hermesTLSFlags say how a provider trusts its hermes's HTTPS API.
-type hermesTLSFlags struct {
-	prefix   string
-	ca       string
-	insecure bool
-}
-
-// register adds <prefix>ca and <prefix>insecure-http to fl.
-func (h *hermesTLSFlags) register(fl *pflag.FlagSet, prefix string) {
-	h.prefix = prefix
-	fl.StringVar(&h.ca, prefix+"ca", "", "PEM file of the CA that signed the hermes's TLS certificate (default: the system roots)")
-	fl.BoolVar(&h.insecure, prefix+"insecure-http", false, "allow a plain http:// hermes URL to a non-loopback host (unencrypted; never on a real network)")
-}
-
-// load reads the CA file.
-func (h hermesTLSFlags) load() (node.HermesTLS, error) {
-	t, err := node.LoadHermesTLS(h.ca, h.insecure)
-	if err != nil {
-		return t, fmt.Errorf("--%sca: %w", h.prefix, err)
-	}
-	return t, nil
+// registerHermesTLS declares <prefix>ca and <prefix>insecure-http: how a
+// provider trusts its hermes's HTTPS API.
+func registerHermesTLS(fs *pflag.FlagSet, s *node.ServeOptions, prefix string) {
+	s.HermesFlags = prefix
+	fs.StringVar(&s.HermesCA, prefix+"ca", "", "PEM file of the CA that signed the hermes's TLS certificate (default: the system roots)")
+	fs.BoolVar(&s.HermesInsecureHTTP, prefix+"insecure-http", false, "allow a plain http:// hermes URL to a non-loopback host (unencrypted; never on a real network)")
 }

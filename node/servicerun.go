@@ -1,0 +1,107 @@
+package node
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"path/filepath"
+
+	"github.com/ethereum/go-ethereum/common"
+
+	"github.com/openmyst/openmyst/chain"
+	"github.com/openmyst/openmyst/identity"
+	"github.com/openmyst/openmyst/p2p"
+	"github.com/openmyst/openmyst/tequilapi"
+)
+
+// ServiceRun is one run of `myst service`: a provider with its own
+// libp2p host on the given chain, and optionally its Tequilapi.
+type ServiceRun struct {
+	// Options are the served provider's options; Location decides its
+	// location.
+	Options  ServeOptions
+	Location LocationOptions
+	// Bootstrap and Listen are the libp2p bootstrap peers and listen
+	// multiaddrs; PublicAddrsOnly limits the advertised addresses.
+	Bootstrap, Listen []string
+	PublicAddrsOnly   bool
+	// DataDir is the node's data dir (the provider's state is in
+	// <DataDir>/provider).
+	DataDir string
+	// Chain is the open chain; Signer the unlocked provider identity.
+	Chain  *Chain
+	Signer identity.Signer
+	// API, when set, serves the provider's Tequilapi routes;
+	// ShowPassword prints a newly generated password.
+	API          *tequilapi.Config
+	ShowPassword func(string)
+	// Out receives progress and what is served; Log the events.
+	Out io.Writer
+	Log *slog.Logger
+}
+
+// Check checks the options without side effects (before the chain is
+// opened and the identity unlocked).
+func (r ServiceRun) Check() error {
+	if _, err := r.Options.Config(); err != nil {
+		return err
+	}
+	if _, err := r.Location.Config(); err != nil {
+		return err
+	}
+	_, err := p2p.ParseBootstrap(r.Bootstrap)
+	return err
+}
+
+// RunService serves the provider until ctx ends.
+func RunService(ctx context.Context, r ServiceRun) error {
+	pc, err := r.Options.Config()
+	if err != nil {
+		return err
+	}
+	lc, err := r.Location.Config()
+	if err != nil {
+		return err
+	}
+	if pc.Bootstrap, err = p2p.ParseBootstrap(r.Bootstrap); err != nil {
+		return err
+	}
+	locator, closeDB, err := OpenLocator(lc, r.Log)
+	if err != nil {
+		return err
+	}
+	defer closeDB()
+	out := r.Out
+	pc.DataDir, pc.Signer, pc.ListenAddrs, pc.NAT, pc.Locator = filepath.Join(r.DataDir, "provider"), r.Signer, r.Listen, true, locator
+	pc.Progress, pc.Log, pc.PublicAddrsOnly = func(m string) { fmt.Fprintln(out, m) }, r.Log, r.PublicAddrsOnly
+	svc, err := ServeProvider(ctx, ServeConfig{Provider: pc, Chain: func(context.Context) (*chain.Client, common.Address, error) {
+		return r.Chain.Client, r.Chain.Hermes, nil
+	}})
+	if err != nil {
+		return err
+	}
+	defer svc.Close()
+	p := svc.Provider()
+	l := p.Location()
+	fmt.Fprintf(out, "provider %s serving: %s, %s MYST/h, %s MYST/GiB, wireguard %s, peer %s\n",
+		r.Signer.Address().Hex(), l.Country, r.Options.PriceHour, r.Options.PriceGiB, p.Exit.Endpoint(), p.P2P.ID())
+	fmt.Fprintf(out, "  location: country %s, city %q, asn %d, ip type %s\n", l.Country, l.City, l.ASN, l.IPType)
+	for _, a := range p.P2P.Multiaddrs() {
+		fmt.Fprintf(out, "  p2p: %s\n", a)
+	}
+	if r.API == nil {
+		<-ctx.Done()
+		return nil
+	}
+	srv, err := ServiceAPI(*r.API, r.ShowPassword, svc)
+	if err != nil {
+		return err
+	}
+	ln, err := srv.Listen()
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(out, "tequilapi: http://%s (GET /sessions, GET /earnings, POST /settle, GET /settlements, GET /service/caps)\n", ln.Addr())
+	return srv.Serve(ctx, ln)
+}
