@@ -20,7 +20,7 @@ const Flag = "network"
 
 // Commands are the myst commands that talk to a network and so take
 // --network (with their subcommands).
-var Commands = []string{"daemon", "service", "connect", "proposals", "account", "hermes"}
+var Commands = []string{"daemon", "service", "connect", "proposals", "account", "hermes", "transactor"}
 
 // AddFlag gives every command of Commands under root a
 // persistent --network flag. Like every flag it may come from

@@ -2,6 +2,7 @@ package node
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -33,10 +34,12 @@ type TransactorConfig struct {
 	StorePath string
 	// MaxVouchersPerSponsor caps redemptions per sponsor (0: default).
 	MaxVouchersPerSponsor int
-	// Listen is the API address (default 127.0.0.1:0); plain HTTP, so it
-	// must be loopback unless InsecureHTTP (put a TLS proxy in front).
+	// Listen is the API address (default 127.0.0.1:0). Without TLS it is
+	// plain HTTP, so it must be loopback unless InsecureHTTP.
 	Listen       string
 	InsecureHTTP bool
+	// TLS, when set, serves the API over HTTPS (on any address).
+	TLS *tls.Config
 	// Limits are the abuse limits (zero: transactor.DefaultLimits).
 	Limits transactor.Limits
 	// Log receives events (default slog.Default()).
@@ -65,11 +68,11 @@ func StartTransactor(ctx context.Context, cfg TransactorConfig) (_ *Transactor, 
 	if err != nil {
 		return nil, fmt.Errorf("node: transactor listen address %q: %w", cfg.Listen, err)
 	}
-	if !api.Loopback(host) {
+	if cfg.TLS == nil && !api.Loopback(host) {
 		if !cfg.InsecureHTTP {
-			return nil, fmt.Errorf("node: transactor listen address %s is not loopback: serve it behind a TLS proxy on loopback, or allow plain HTTP explicitly", cfg.Listen)
+			return nil, fmt.Errorf("node: transactor listen address %s is not loopback: serve HTTPS (--tls.cert/--tls.key) or allow plain HTTP explicitly (--transactor.insecure-http)", cfg.Listen)
 		}
-		cfg.Log.Warn("transactor: plain HTTP API on a non-loopback address", "listen", cfg.Listen)
+		cfg.Log.Warn("transactor: INSECURE plain HTTP API on a non-loopback address", "listen", cfg.Listen)
 	}
 	t := &Transactor{}
 	defer func() {
@@ -93,6 +96,10 @@ func StartTransactor(ctx context.Context, cfg TransactorConfig) (_ *Transactor, 
 		return nil, fmt.Errorf("node: transactor listen: %w", err)
 	}
 	t.url = "http://" + ln.Addr().String()
+	if cfg.TLS != nil {
+		ln = tls.NewListener(ln, cfg.TLS)
+		t.url = "https://" + ln.Addr().String()
+	}
 	sctx, cancel := context.WithCancel(context.Background())
 	t.cancel = cancel
 	t.wg.Add(1)

@@ -44,7 +44,7 @@ func (f *accountFlags) register(cmd *cobra.Command) {
 	pf.StringVar(&f.passFile, "passphrase-file", "", "file holding the identity passphrase (or $MYST_PASSPHRASE)")
 	pf.StringVar(&f.hermes, "hermes", "", "hermes contract (default: the deployment's hermes)")
 	pf.BoolVar(&f.wei, "wei", false, "show amounts in wei instead of MYST")
-	pf.StringVar(&f.transactorURL, "transactor", "", "transactor API relaying register and redeem (docs/transactor.md): the identity pays no gas")
+	pf.StringVar(&f.transactorURL, "transactor", "", "transactor API relaying register, beneficiary and redeem, and signing vouchers for (docs/transactor.md): the identity pays no gas")
 }
 
 func (f *accountFlags) viaRelay(cmd *cobra.Command, what, arg string) error {
@@ -213,7 +213,7 @@ the chain directly.`,
 	f.register(cmd)
 	cmd.AddCommand(&cobra.Command{Use: "redeem CODE", Args: cobra.ExactArgs(1), Short: "Redeem a referral voucher through --transactor: free registration and a starter top-up", RunE: func(cmd *cobra.Command, args []string) error { return f.viaRelay(cmd, "redeem", args[0]) }})
 	cmd.AddCommand(newAccountRegisterCmd(f), newAccountTopupCmd(f), newAccountBalanceCmd(f),
-		newAccountSettleCmd(f), newAccountBeneficiaryCmd(f), newAccountPromiseCmd(f), newAccountExitCmd(f))
+		newAccountSettleCmd(f), newAccountBeneficiaryCmd(f), newAccountPromiseCmd(f), newAccountExitCmd(f), newAccountVoucherCmd(f))
 	return cmd
 }
 
@@ -381,6 +381,9 @@ func newAccountBeneficiaryCmd(f *accountFlags) *cobra.Command {
 			ben, err := identity.ParseAddress(args[0])
 			if err != nil {
 				return err
+			}
+			if f.transactorURL != "" { // the identity pays no gas
+				return f.viaRelay(cmd, "beneficiary", args[0])
 			}
 			return f.withAccounts(cmd, true, true, func(api accountAPI, id common.Address) error {
 				r, err := api.SetBeneficiary(cmd.Context(), id, ben)

@@ -78,6 +78,7 @@ func newRootCmd(a *app) *cobra.Command {
 		newStatusCmd(a),
 		newTunnelCmd(a),
 		newRelayCmd(a),
+		newTransactorCmd(a),
 	)
 	network.AddFlag(root)
 	return root
