@@ -207,7 +207,7 @@ func (p *Provider) Caps() tequilapi.ServiceCapsDTO {
 	}
 	st := p.Quota.Status()
 	return tequilapi.ServiceCapsDTO{
-		SessionBandwidth: c.SessionBandwidth, MaxSessions: maxSessions, Sessions: len(p.Sessions.Sessions()),
+		Provider: p.Address().Hex(), SessionBandwidth: c.SessionBandwidth, MaxSessions: maxSessions, Sessions: len(p.Sessions.Sessions()),
 		Access: acc.Kind, Allow: allow,
 		Quota: tequilapi.QuotaDTO{Month: st.Month, Limit: st.Limit, Used: st.Used, Resets: st.Resets.Format(time.RFC3339), Exhausted: st.Exhausted},
 	}

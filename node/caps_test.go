@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
+	"net/http/httptest"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -15,6 +17,8 @@ import (
 	"github.com/openmyst/openmyst/session/consumer"
 	"github.com/openmyst/openmyst/session/provider"
 	"github.com/openmyst/openmyst/storage"
+	"github.com/openmyst/openmyst/tequilapi"
+	"github.com/openmyst/openmyst/tequilapi/client"
 )
 
 func TestParseSize(t *testing.T) {
@@ -139,5 +143,38 @@ func TestDialFirstTriesAnotherWhenFull(t *testing.T) {
 	ex := map[common.Address]bool{}
 	if !shouldRetry(&sessionproto.Error{Code: sessionproto.CodeQuotaExhausted}, p1, ex) || !ex[p1] {
 		t.Fatal("a provider out of quota is not excluded from the reconnect")
+	}
+}
+
+// TestServiceViaDaemon: myst service beside a daemon reports the daemon's
+// provider, and says what to do when the daemon serves none.
+func TestServiceViaDaemon(t *testing.T) {
+	var answer func(w http.ResponseWriter)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/service/caps" {
+			http.NotFound(w, r)
+			return
+		}
+		answer(w)
+	}))
+	defer srv.Close()
+	c, err := client.New(srv.URL, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	answer = func(w http.ResponseWriter) {
+		tequilapi.WriteError(w, nil, tequilapi.NewError(http.StatusNotFound, tequilapi.CodeNotFound, "no route"))
+	}
+	var out strings.Builder
+	if err := ServiceViaDaemon(context.Background(), c, &out); err == nil || !strings.Contains(err.Error(), "--provider.serve") {
+		t.Fatalf("daemon without a provider: %v", err)
+	}
+	answer = func(w http.ResponseWriter) {
+		tequilapi.WriteJSON(w, http.StatusOK, tequilapi.ServiceCapsDTO{Provider: "0xAb", MaxSessions: 3, Sessions: 1, Access: "public",
+			Quota: tequilapi.QuotaDTO{Month: "2026-12", Limit: 100, Used: 40}})
+	}
+	if err := ServiceViaDaemon(context.Background(), c, &out); err != nil || !strings.Contains(out.String(), "provider 0xAb is served by the daemon") ||
+		!strings.Contains(out.String(), "1 of at most 3") || !strings.Contains(out.String(), "40 of 100 bytes") {
+		t.Fatalf("daemon serving: %v\n%s", err, out.String())
 	}
 }

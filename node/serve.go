@@ -122,10 +122,14 @@ func (s *ProviderService) Close() error {
 	return nil
 }
 
+// codeProviderStarting is the Tequilapi error code while a served provider
+// starts.
+const codeProviderStarting = "provider_starting"
+
 func (s *ProviderService) api() (EarningsAPI, error) {
 	p := s.Provider()
 	if p == nil {
-		return EarningsAPI{}, tequilapi.NewError(http.StatusServiceUnavailable, "provider_starting", "the provider has not started yet (see the daemon log)")
+		return EarningsAPI{}, tequilapi.NewError(http.StatusServiceUnavailable, codeProviderStarting, "the provider has not started yet (see the daemon log)")
 	}
 	return EarningsAPI{Provider: p}, nil
 }

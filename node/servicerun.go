@@ -2,6 +2,7 @@ package node
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -13,6 +14,7 @@ import (
 	"github.com/openmyst/openmyst/identity"
 	"github.com/openmyst/openmyst/p2p"
 	"github.com/openmyst/openmyst/tequilapi"
+	"github.com/openmyst/openmyst/tequilapi/client"
 )
 
 // ServiceRun is one run of `myst service`: a provider with its own
@@ -104,4 +106,35 @@ func RunService(ctx context.Context, r ServiceRun) error {
 	}
 	fmt.Fprintf(out, "tequilapi: http://%s (GET /sessions, GET /earnings, POST /settle, GET /settlements, GET /service/caps)\n", ln.Addr())
 	return srv.Serve(ctx, ln)
+}
+
+// ServiceViaDaemon is `myst service` while a daemon runs for the data
+// dir (c is logged in to it): the daemon holds the provider database, the
+// ports and the identity, so instead of starting a second provider that
+// would refuse it, this reports the provider the daemon serves
+// (--provider.serve; its flags apply) and returns. A daemon serving none
+// is an error that says what to do.
+func ServiceViaDaemon(ctx context.Context, c *client.Client, w io.Writer) error {
+	caps, err := c.ServiceCaps(ctx)
+	switch {
+	case client.IsCode(err, tequilapi.CodeNotFound):
+		return errors.New("a daemon runs for this data dir and serves no provider: restart it with --provider.serve (and the provider flags), or stop it and run myst service")
+	case client.IsCode(err, codeProviderStarting):
+		fmt.Fprintln(w, "the daemon running for this data dir is starting its provider (myst daemon --provider.serve; see its log); not starting a second one")
+		return nil
+	case err != nil:
+		return fmt.Errorf("ask the daemon running for this data dir: %w", err)
+	}
+	fmt.Fprintf(w, "provider %s is served by the daemon running for this data dir (myst daemon --provider.serve; its flags apply): not starting a second one\n", caps.Provider)
+	bw := "unlimited"
+	if caps.SessionBandwidth > 0 {
+		bw = fmt.Sprintf("%d B/s per direction", caps.SessionBandwidth)
+	}
+	quota := "unlimited"
+	if caps.Quota.Limit > 0 {
+		quota = fmt.Sprintf("%d of %d bytes used (exhausted: %t)", caps.Quota.Used, caps.Quota.Limit, caps.Quota.Exhausted)
+	}
+	fmt.Fprintf(w, "  sessions: %d of at most %d; bandwidth per session: %s; access: %s\n  traffic %s: %s\n",
+		caps.Sessions, caps.MaxSessions, bw, caps.Access, caps.Quota.Month, quota)
+	return nil
 }

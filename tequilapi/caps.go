@@ -9,6 +9,8 @@ import (
 // ServiceCapsDTO is the body of GET /service/caps: the served provider's
 // operator caps and this month's traffic against its quota.
 type ServiceCapsDTO struct {
+	// Provider is the served provider identity.
+	Provider string `json:"provider"`
 	// SessionBandwidth caps each session in bytes per second in each
 	// direction (0: unlimited).
 	SessionBandwidth uint64 `json:"session_bandwidth"`

@@ -48,6 +48,9 @@ GET /earnings and POST /settle.`,
   myst service --identity 0x... --passphrase-file pw --p2p.bootstrap /ip4/... --location.country DE`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if c, err := a.daemonClient(cmd.Context()); err == nil { // one provider per data dir
+				return node.ServiceViaDaemon(cmd.Context(), c, cmd.OutOrStdout())
+			}
 			r := node.ServiceRun{Options: sf.opt, Location: loc, Bootstrap: bootstrap, Listen: listen, PublicAddrsOnly: publicOnly,
 				DataDir: a.dataDir, ShowPassword: a.showPassword(cmd), Out: cmd.OutOrStdout(), Log: a.log}
 			if api {

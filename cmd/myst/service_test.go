@@ -22,6 +22,7 @@ import (
 	"github.com/openmyst/openmyst/p2p"
 	"github.com/openmyst/openmyst/session/consumer"
 	"github.com/openmyst/openmyst/tequilapi"
+	"github.com/openmyst/openmyst/tequilapi/client"
 )
 
 // TestServiceEndToEnd: `myst service` (a subprocess) registers a fresh
@@ -253,7 +254,8 @@ func TestDaemonServesProvider(t *testing.T) {
 		"--chain.rpc", d.Chain.URL(), "--chain.deployment", d.DeploymentPath(),
 		"--provider.serve", "--provider.passphrase-file", pf, "--provider.hermes-url", d.Hermes.URL(),
 		"--location.country", "FR", "--price.per-hour", "0.1", "--price.per-gib", "0.5",
-		"--wg.port", "0", "--payment.interval", "1s", "--exit.allow", "tcp:127.0.0.1/32 port "+port)
+		"--wg.port", "0", "--payment.interval", "1s", "--exit.allow", "tcp:127.0.0.1/32 port "+port,
+		"--provider.max-sessions", "7", "--provider.bandwidth", "80Mbit", "--provider.monthly-quota", "1TiB")
 	var seen []string
 	mysttest.WaitLine(t, lines, "provider serving", &seen)
 
@@ -276,6 +278,9 @@ func TestDaemonServesProvider(t *testing.T) {
 	}
 	if !strings.EqualFold(ps[0].ProviderID.Hex(), provider) || ps[0].PeerID != daemonPeer.String() {
 		t.Fatalf("proposal of %s on peer %s, want %s on the daemon's peer %s", ps[0].ProviderID.Hex(), ps[0].PeerID, provider, daemonPeer)
+	}
+	if ps[0].Caps == nil || ps[0].Caps.Bandwidth != 10_000_000 {
+		t.Fatalf("proposal caps %+v, want the daemon's 80Mbit (10 MB/s) per session", ps[0].Caps)
 	}
 	conn, err := c.Sessions.Connect(ctx, ps[0], consumer.Options{})
 	if err != nil {
@@ -315,6 +320,26 @@ func TestDaemonServesProvider(t *testing.T) {
 			t.Fatalf("GET /earnings: %d %s, want earned %s", code, b, paid)
 		}
 		time.Sleep(200 * time.Millisecond)
+	}
+	// The caps and this month's traffic, through the typed client.
+	tc, err := client.New(base, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tc.SetToken(token)
+	caps, err := tc.ServiceCaps(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.EqualFold(caps.Provider, provider) || caps.MaxSessions != 7 || caps.SessionBandwidth != 10_000_000 || caps.Quota.Limit != 1<<40 || caps.Quota.Used < 1<<20 || caps.Access != "public" {
+		t.Fatalf("GET /service/caps %+v: want the daemon's caps and the session's traffic counted", caps)
+	}
+	// myst service on the daemon's data dir talks to the daemon instead
+	// of starting a second provider that the daemon's locks refuse.
+	out, err := runCLI(t, dd, "--tequilapi.port", strconv.Itoa(apiPort), "service", "--passphrase-file", pf, "--location.country", "FR",
+		"--chain.rpc", d.Chain.URL(), "--chain.deployment", d.DeploymentPath(), "--hermes.url", d.Hermes.URL(), "--wg.port", "0")
+	if err != nil || !strings.Contains(out, "is served by the daemon running for this data dir") || !strings.Contains(out, "of at most 7") {
+		t.Fatalf("myst service beside the daemon: %v\n%s", err, out)
 	}
 	mysttest.Stop(t, daemon, lines)
 }

@@ -15,11 +15,8 @@ func newTransactorCmd(a *app) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "transactor",
 		Short: "Run the gasless transactor: relays registrations, beneficiary changes and provider settlements for a fee (docs/transactor.md)",
-		Long: `Pays the gas of the Registry's signed calls from --chain.transactor-key-file
-(the dev transactor on dev deployments) and takes its quoted fee from each
-call; redeems referral vouchers. HTTPS with --tls.cert and --tls.key; plain
-HTTP only on a loopback --transactor.listen unless --transactor.insecure-http.`,
-		Args: cobra.NoArgs,
+		Long:  "Pays the gas of the Registry's signed calls from --chain.transactor-key-file (the dev transactor on dev deployments),\ntakes its quoted fee from each call and redeems referral vouchers. HTTPS with --tls.cert and --tls.key; plain HTTP\nonly on a loopback --transactor.listen unless --transactor.insecure-http.",
+		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			s, err := f.open(cmd.Context(), true)
 			if err != nil {
@@ -36,8 +33,7 @@ HTTP only on a loopback --transactor.listen unless --transactor.insecure-http.`,
 }
 
 func newAccountVoucherCmd(f *accountFlags) *cobra.Command {
-	var approve string
-	var ttl time.Duration
+	approve, ttl := "", time.Duration(0)
 	cmd := &cobra.Command{
 		Use: "voucher AMOUNT", Args: cobra.ExactArgs(1),
 		Short: "Sign a referral voucher code worth AMOUNT MYST as the sponsor (--chain.transactor-key-file) for --transactor; print the code",
