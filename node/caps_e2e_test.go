@@ -6,6 +6,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ethereum/go-ethereum/common"
+	"github.com/openmyst/openmyst/chain/devchain"
 	"github.com/openmyst/openmyst/market"
 	"github.com/openmyst/openmyst/p2p/sessionproto"
 	"github.com/openmyst/openmyst/session/consumer"
@@ -39,7 +41,7 @@ func TestProviderCaps(t *testing.T) {
 			{Country: "NL", City: "Amsterdam", IPType: market.IPResidential, PerHour: "0.01", PerGiB: "0.01"},
 		},
 		AdjustProvider: map[int]func(*ProviderConfig){0: func(c *ProviderConfig) {
-			c.Caps = ProviderCaps{SessionBandwidth: limit, MonthlyQuota: quota}
+			c.Caps = ProviderCaps{SessionBandwidth: limit, MonthlyQuota: quota, Allow: []common.Address{devchain.DevAddress(devConsumerAccount), common.HexToAddress("0x0b")}}
 			c.QuotaEvery = 100 * time.Millisecond
 			// A free session has no invoices to answer: the consumer
 			// only sends keepalives (every 10 s by default).
@@ -69,7 +71,10 @@ func TestProviderCaps(t *testing.T) {
 	if p, _ := open.Proposal(); p.Version != market.ProposalVersion || p.Caps != nil {
 		t.Fatalf("uncapped provider's proposal %+v, want version 1 without caps", p)
 	}
-	if got := capped.Caps(); got.SessionBandwidth != limit || got.Quota.Limit != quota || got.Access != market.AccessPublic || got.MaxSessions != 1000 {
+	if p, _ := capped.Proposal(); p.Access.Kind != market.AccessAllowList || !p.Access.Allows(c.Address()) {
+		t.Fatalf("capped provider's access %+v, want an allow-list with the consumer", p.Access)
+	}
+	if got := capped.Caps(); got.SessionBandwidth != limit || got.Quota.Limit != quota || got.Access != market.AccessAllowList || len(got.Allow) != 2 || got.MaxSessions != 1000 {
 		t.Fatalf("capped provider's caps %+v", got)
 	}
 

@@ -178,3 +178,21 @@ func TestServiceViaDaemon(t *testing.T) {
 		t.Fatalf("daemon serving: %v\n%s", err, out.String())
 	}
 }
+
+// TestAdmittedSkipsOtherAllowLists: a consumer never picks a provider
+// whose allow-list leaves it out (the session would be refused).
+func TestAdmittedSkipsOtherAllowLists(t *testing.T) {
+	me, other := common.HexToAddress("0x0a"), common.HexToAddress("0x0b")
+	ps := []market.Proposal{
+		{ProviderID: common.HexToAddress("0x01"), Access: market.AccessPolicy{Kind: market.AccessAllowList, Allow: []common.Address{other}}},
+		{ProviderID: common.HexToAddress("0x02"), Access: market.AccessPolicy{Kind: market.AccessPublic}},
+		{ProviderID: common.HexToAddress("0x03"), Access: market.AccessPolicy{Kind: market.AccessAllowList, Allow: []common.Address{other, me}}},
+	}
+	got := admitted(ps, me)
+	if len(got) != 2 || got[0].ProviderID != ps[1].ProviderID || got[1].ProviderID != ps[2].ProviderID {
+		t.Fatalf("admitted %+v, want the public provider and the allow-list naming me", got)
+	}
+	if len(ps) != 3 || ps[0].ProviderID != common.HexToAddress("0x01") {
+		t.Fatal("admitted changed its input")
+	}
+}

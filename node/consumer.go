@@ -278,7 +278,7 @@ func (c *Consumer) Connect(ctx context.Context, f market.Filter, o consumer.Opti
 		f.Sort = market.SortQuality // the best providers first
 	}
 	conn, _, err := dialFirst(ctx, DefaultFullTries, func(ctx context.Context, avoid map[common.Address]bool) (*consumer.Connection, common.Address, error) {
-		p, err := pickReconnect(c.Discovery.Cache().Query(f), f, nil, c.avoidRecent(avoid))
+		p, err := pickReconnect(admitted(c.Discovery.Cache().Query(f), c.Address()), f, nil, c.avoidRecent(avoid))
 		if err != nil {
 			return nil, common.Address{}, err
 		}

@@ -123,7 +123,19 @@ func (c *Consumer) pickProposal(ctx context.Context, f market.Filter, exclude, a
 			ps = more
 		}
 	}
-	return pickReconnect(ps, f, exclude, avoid)
+	return pickReconnect(admitted(ps, c.Address()), f, exclude, avoid)
+}
+
+// admitted returns the proposals of ps whose access policy admits
+// consumer (an allow-list without it would refuse the session).
+func admitted(ps []market.Proposal, consumer common.Address) []market.Proposal {
+	out := ps[:0:0]
+	for _, p := range ps {
+		if p.Access.Allows(consumer) {
+			out = append(out, p)
+		}
+	}
+	return out
 }
 
 // pickReconnect picks the best proposal of ps matching f, never one of an
