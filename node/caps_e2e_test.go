@@ -134,6 +134,18 @@ func TestProviderCaps(t *testing.T) {
 		t.Fatalf("saved usage %+v, %v; want the quota's worth", saved, err)
 	}
 
+	// A restart keeps the month's count (the session's end may still add
+	// to it): still exhausted.
+	before := capped.Caps().Quota.Used
+	if capped, err = d.RestartProvider(ctx, 0); err != nil {
+		t.Fatal(err)
+	}
+	if err := capped.WaitPublished(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if after := capped.Caps().Quota; after.Used < before || !after.Exhausted {
+		t.Fatalf("quota after a restart %+v, want at least the %d bytes counted before", after, before)
+	}
 	// Refused with the code when asked directly ...
 	p, ok := capped.Proposal()
 	if !ok {
