@@ -104,7 +104,7 @@ func TestProviderCaps(t *testing.T) {
 	}
 	conn = connect(market.Filter{ProviderID: capped.Address()})
 	limited := rate(conn)
-	t.Logf("%d KiB download: %.0f KiB/s uncapped, %.0f KiB/s with a %d KiB/s cap (ratio %.1f)", size>>10, uncapped/1024, limited/1024, limit>>10, uncapped/limited)
+	t.Logf("%d KiB download: %.0f KiB/s uncapped, %.0f KiB/s with a %d KiB/s cap (ratio %.1f; capped/cap %.3f)", size>>10, uncapped/1024, limited/1024, limit>>10, uncapped/limited, limited/limit)
 	// The exit's token bucket holds max(limit/8, 64 KiB) (its copy
 	// buffer): size bytes need at least (size-burst)/limit seconds.
 	burst := max(limit/8, 64<<10)
