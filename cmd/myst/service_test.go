@@ -327,7 +327,12 @@ func TestDaemonServesProvider(t *testing.T) {
 		t.Fatal(err)
 	}
 	tc.SetToken(token)
+	// (The session's traffic is counted every 2 s and at its end.)
 	caps, err := tc.ServiceCaps(ctx)
+	for deadline := time.Now().Add(10 * time.Second); err == nil && caps.Quota.Used < 1<<20 && time.Now().Before(deadline); {
+		time.Sleep(100 * time.Millisecond)
+		caps, err = tc.ServiceCaps(ctx)
+	}
 	if err != nil {
 		t.Fatal(err)
 	}
