@@ -12,6 +12,7 @@ import (
 
 	"github.com/ethereum/go-ethereum/common"
 
+	"github.com/openmyst/openmyst/internal/strictjson"
 	"github.com/openmyst/openmyst/market"
 	"github.com/openmyst/openmyst/p2p/sessionproto"
 	"github.com/openmyst/openmyst/session/consumer"
@@ -147,33 +148,59 @@ func TestDialFirstTriesAnotherWhenFull(t *testing.T) {
 }
 
 // TestServiceViaDaemon: myst service beside a daemon reports the daemon's
-// provider, and says what to do when the daemon serves none.
+// provider, and starts its own in a daemon that serves none (PUT
+// /service with its options, as the daemon's default identity).
 func TestServiceViaDaemon(t *testing.T) {
-	var answer func(w http.ResponseWriter)
+	t.Setenv(PassphraseEnv, "")
+	var serving bool
+	var started tequilapi.ServiceStartRequest
+	caps := tequilapi.ServiceCapsDTO{Provider: "0xAb", MaxSessions: 3, Sessions: 1, Access: "public",
+		Quota: tequilapi.QuotaDTO{Month: "2026-12", Limit: 100, Used: 40}}
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.URL.Path != "/service/caps" {
+		switch r.Method + " " + r.URL.Path {
+		case "GET /service/caps":
+			if !serving {
+				tequilapi.WriteError(w, nil, tequilapi.NewError(http.StatusNotFound, tequilapi.CodeNotFound, "no provider"))
+				return
+			}
+			tequilapi.WriteJSON(w, http.StatusOK, caps)
+		case "GET /identities":
+			tequilapi.WriteJSON(w, http.StatusOK, tequilapi.IdentityListResponse{Identities: []tequilapi.IdentityDTO{
+				{ID: "0x00000000000000000000000000000000000000aa"}, {ID: "0x00000000000000000000000000000000000000ab", Default: true}}})
+		case "PUT /service":
+			if err := tequilapi.DecodeJSON(r, &started); err != nil {
+				tequilapi.WriteError(w, nil, err)
+				return
+			}
+			serving = true
+			tequilapi.WriteJSON(w, http.StatusOK, caps)
+		default:
 			http.NotFound(w, r)
-			return
 		}
-		answer(w)
 	}))
 	defer srv.Close()
 	c, err := client.New(srv.URL, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	answer = func(w http.ResponseWriter) {
-		tequilapi.WriteError(w, nil, tequilapi.NewError(http.StatusNotFound, tequilapi.CodeNotFound, "no route"))
-	}
 	var out strings.Builder
-	if err := ServiceViaDaemon(context.Background(), c, &out); err == nil || !strings.Contains(err.Error(), "--provider.serve") {
-		t.Fatalf("daemon without a provider: %v", err)
+	r := ServiceRun{Out: &out, Location: LocationOptions{Country: "DE"},
+		Options: ServeOptions{ExitMode: "userspace", PriceHour: "0.1", PriceGiB: "0.2", Advertise: "127.0.0.1", Caps: CapsOptions{MaxSessions: 3}}}
+	bad := r
+	bad.Location.Country = ""
+	if err := ServiceViaDaemon(context.Background(), c, bad, "", ""); err == nil || serving {
+		t.Fatalf("bad options started a provider in the daemon (%v)", err)
 	}
-	answer = func(w http.ResponseWriter) {
-		tequilapi.WriteJSON(w, http.StatusOK, tequilapi.ServiceCapsDTO{Provider: "0xAb", MaxSessions: 3, Sessions: 1, Access: "public",
-			Quota: tequilapi.QuotaDTO{Month: "2026-12", Limit: 100, Used: 40}})
+	if err := ServiceViaDaemon(context.Background(), c, r, "", ""); err != nil || !strings.Contains(out.String(), "started provider 0xAb in the daemon") {
+		t.Fatalf("start in the daemon: %v\n%s", err, out.String())
 	}
-	if err := ServiceViaDaemon(context.Background(), c, &out); err != nil || !strings.Contains(out.String(), "provider 0xAb is served by the daemon") ||
+	var got ServiceOptions
+	if err := strictjson.Unmarshal(started.Options, &got); err != nil || got.Serve.PriceGiB != "0.2" || got.Location.Country != "DE" || got.Serve.Caps.MaxSessions != 3 ||
+		!strings.EqualFold(started.Identity, "0x00000000000000000000000000000000000000ab") {
+		t.Fatalf("PUT /service %+v (options %+v, %v): want the run's options as the default identity", started, got, err)
+	}
+	out.Reset()
+	if err := ServiceViaDaemon(context.Background(), c, r, "", ""); err != nil || !strings.Contains(out.String(), "provider 0xAb is served by the daemon") ||
 		!strings.Contains(out.String(), "1 of at most 3") || !strings.Contains(out.String(), "40 of 100 bytes") {
 		t.Fatalf("daemon serving: %v\n%s", err, out.String())
 	}

@@ -20,6 +20,7 @@ import (
 	"github.com/openmyst/openmyst/chain"
 	"github.com/openmyst/openmyst/discovery"
 	"github.com/openmyst/openmyst/identity"
+	"github.com/openmyst/openmyst/internal/strictjson"
 	"github.com/openmyst/openmyst/market"
 	"github.com/openmyst/openmyst/nat/ice"
 	"github.com/openmyst/openmyst/nat/portmap"
@@ -581,30 +582,46 @@ func startDaemonConsumer(ctx, rctx context.Context, n *DaemonNode) (*Consumer, e
 	})
 }
 
-// startDaemonProvider serves paid sessions on the daemon's p2p host and
-// chain source (Provider.Serve), in the background: registration waits
-// for the chain, and the start is retried until the chain is reachable.
+// startDaemonProvider gives the daemon its provider slot: the provider
+// routes (404 while it serves none), PUT /service starting a provider at
+// runtime (`myst service` beside the daemon), and with Provider.Serve a
+// provider on the daemon's p2p host and chain source, started in the
+// background: registration waits for the chain, and the start is retried
+// until the chain is reachable.
 func startDaemonProvider(ctx context.Context, n *DaemonNode) (func(context.Context) error, error) {
 	prov := n.Config.Provider
-	if prov.Serve == nil {
-		return nil, nil
-	}
-	if prov.Announce {
+	if prov.Serve != nil && prov.Announce {
 		return nil, errors.New("--provider.serve announces the provider's proposal itself: drop --provider.announce")
 	}
+	svc := &ProviderService{}
+	n.API.Add(tequilapi.EarningsRoutes(svc, n.Log)...)
+	n.API.Add(tequilapi.SettlementRoutes(svc, n.Log)...)
+	n.API.Add(tequilapi.ServiceCapsRoutes(svc, n.Log)...)
+	n.API.Add(tequilapi.ServiceStartRoutes(daemonServiceStarter{n: n, ctx: ctx, svc: svc}, n.Log)...)
+	n.providerSvc = svc
+	if prov.Serve != nil {
+		if err := n.serveProvider(ctx, svc, prov.Identity, *prov.Serve, prov.Location, providerRetry); err != nil {
+			return nil, err
+		}
+	}
+	return func(context.Context) error { return svc.Close() }, nil
+}
+
+// serveProvider starts the provider cfg describes in svc, on the daemon's
+// p2p host and chain source, as identity (retry: see ServeConfig.Retry).
+func (n *DaemonNode) serveProvider(ctx context.Context, svc *ProviderService, id IdentityRef, cfg ProviderConfig, loc LocationConfig, retry time.Duration) error {
 	if n.P2P == nil || n.Discovery == nil {
-		return nil, errors.New("--provider.serve needs the daemon's p2p node")
+		return errors.New("--provider.serve needs the daemon's p2p node")
 	}
-	locator, closeDB, err := OpenLocator(prov.Location, n.Log)
+	locator, closeDB, err := OpenLocator(loc, n.Log)
 	if err != nil {
-		return nil, err
+		return err
 	}
-	signer, err := UnlockIdentity(ctx, n.Identities, prov.Identity, "provider")
+	signer, err := UnlockIdentity(ctx, n.Identities, id, "provider")
 	if err != nil {
 		closeDB()
-		return nil, err
+		return err
 	}
-	cfg := *prov.Serve
 	cfg.Signer, cfg.Locator, cfg.P2P, cfg.Discovery = signer, locator, n.P2P, n.Discovery
 	if cfg.DataDir == "" {
 		cfg.DataDir = filepath.Join(n.Config.DataDir, "provider")
@@ -615,25 +632,73 @@ func startDaemonProvider(ctx context.Context, n *DaemonNode) (func(context.Conte
 	if cfg.ICE == nil {
 		if cfg.ICE, err = n.Config.ICE.Config(); err != nil {
 			closeDB()
-			return nil, err
+			return err
 		}
 	}
 	if cfg.Log == nil {
 		cfg.Log = n.Log
 	}
-	svc, err := ServeProvider(ctx, ServeConfig{Provider: cfg, Chain: n.Chain.Client, CheckChainID: n.checkChainID, Retry: providerRetry})
-	if err != nil {
+	if err := svc.Start(ctx, ServeConfig{Provider: cfg, Chain: n.Chain.Client, CheckChainID: n.checkChainID, Retry: retry}, closeDB); err != nil {
 		closeDB()
-		return nil, err
+		return err
 	}
-	n.API.Add(tequilapi.EarningsRoutes(svc, n.Log)...)
-	n.API.Add(tequilapi.SettlementRoutes(svc, n.Log)...)
-	n.API.Add(tequilapi.ServiceCapsRoutes(svc, n.Log)...)
-	n.providerSvc = svc
-	return func(context.Context) error {
-		defer closeDB()
-		return svc.Close()
-	}, nil
+	return nil
+}
+
+// daemonServiceStarter starts a provider in a running daemon
+// (tequilapi.ServiceStarter).
+type daemonServiceStarter struct {
+	n   *DaemonNode
+	ctx context.Context // the daemon's: the provider outlives the request
+	svc *ProviderService
+}
+
+// StartService implements tequilapi.ServiceStarter: the options are a
+// ServiceOptions JSON object.
+func (d daemonServiceStarter) StartService(ctx context.Context, req tequilapi.ServiceStartRequest) (tequilapi.ServiceCapsDTO, error) {
+	if d.svc.Serving() {
+		return tequilapi.ServiceCapsDTO{}, ErrAlreadyServing
+	}
+	if d.n.Config.Provider.Announce {
+		return tequilapi.ServiceCapsDTO{}, tequilapi.NewError(http.StatusConflict, "announcing", "this daemon announces a proposal of its own (--provider.announce): restart it without, or with --provider.serve")
+	}
+	var o ServiceOptions
+	if err := strictjson.Unmarshal(req.Options, &o); err != nil {
+		return tequilapi.ServiceCapsDTO{}, tequilapi.FieldError("options", err.Error())
+	}
+	ref := IdentityRef{}
+	if req.Identity != "" {
+		a, err := identity.ParseAddress(req.Identity)
+		if err != nil {
+			return tequilapi.ServiceCapsDTO{}, tequilapi.FieldError("identity", err.Error())
+		}
+		ref.Address = a
+	}
+	bad := func(err error) error { return tequilapi.NewError(http.StatusBadRequest, "bad_options", err.Error()) }
+	pc, err := o.Serve.Config()
+	if err != nil {
+		return tequilapi.ServiceCapsDTO{}, bad(err)
+	}
+	lc, err := o.Location.Config()
+	if err != nil {
+		return tequilapi.ServiceCapsDTO{}, bad(err)
+	}
+	// The daemon's context: the provider (and a start waiting for the
+	// chain) outlives the request.
+	if err := d.n.serveProvider(d.ctx, d.svc, ref, pc, lc, 0); err != nil {
+		if errors.Is(err, ErrAlreadyServing) {
+			return tequilapi.ServiceCapsDTO{}, err
+		}
+		return tequilapi.ServiceCapsDTO{}, tequilapi.NewError(http.StatusBadGateway, "provider_start_failed", err.Error())
+	}
+	return d.svc.Caps(ctx)
+}
+
+// ServiceOptions are the options of a provider started in a running
+// daemon (PUT /service): what `myst service` was given.
+type ServiceOptions struct {
+	Serve    ServeOptions
+	Location LocationOptions
 }
 
 // ErrNoPassphrase is returned by ReadPassphrase when neither a file nor

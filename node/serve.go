@@ -37,39 +37,68 @@ type ServeConfig struct {
 	Retry time.Duration
 }
 
-// ProviderService is a provider run by ServeProvider. It implements
-// tequilapi.EarningsService, answering 503 provider_starting until the
-// provider runs.
+// ProviderService is a provider run by ServeProvider, or a daemon's
+// provider slot that Start fills at runtime. It implements
+// tequilapi.EarningsService, answering 404 not_found while it serves no
+// provider and 503 provider_starting until the provider runs.
 type ProviderService struct {
-	cancel context.CancelFunc
-	done   chan struct{}
-
-	mu sync.Mutex
-	p  *Provider
+	mu      sync.Mutex
+	serving bool
+	cancel  context.CancelFunc
+	done    chan struct{}
+	p       *Provider
+	// closers run after the provider closed (e.g. its location database).
+	closers []func()
 }
 
 var _ tequilapi.EarningsService = (*ProviderService)(nil)
 
+// ErrAlreadyServing is returned by ProviderService.Start when it serves a
+// provider already.
+var ErrAlreadyServing = tequilapi.NewError(http.StatusConflict, "already_serving", "this node serves a provider already")
+
 // ServeProvider starts the provider cfg describes (see ServeConfig.Retry).
 func ServeProvider(ctx context.Context, cfg ServeConfig) (*ProviderService, error) {
-	ctx, cancel := context.WithCancel(ctx)
-	s := &ProviderService{cancel: cancel, done: make(chan struct{})}
-	if cfg.Retry <= 0 {
-		defer close(s.done)
-		p, err := startServed(ctx, cfg)
-		if err != nil {
-			cancel()
-			return nil, err
-		}
-		s.p = p
-		return s, nil
+	s := &ProviderService{}
+	if err := s.Start(ctx, cfg); err != nil {
+		return nil, err
 	}
+	return s, nil
+}
+
+// Start starts the provider cfg describes in s (see ServeConfig.Retry):
+// with no Retry it returns once the provider runs. onClose runs after the
+// provider closed. It fails with ErrAlreadyServing when s serves one.
+func (s *ProviderService) Start(ctx context.Context, cfg ServeConfig, onClose ...func()) error {
+	s.mu.Lock()
+	if s.serving {
+		s.mu.Unlock()
+		return ErrAlreadyServing
+	}
+	s.serving = true
+	s.mu.Unlock()
+	if cfg.Retry <= 0 {
+		p, err := startServed(ctx, cfg)
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		if err != nil {
+			s.serving = false
+			return err
+		}
+		s.p, s.closers = p, onClose
+		return nil
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	s.mu.Lock()
+	s.cancel, s.done, s.closers = cancel, done, onClose
+	s.mu.Unlock()
 	log := cfg.Provider.Log
 	if log == nil {
 		log = slog.Default()
 	}
 	go func() {
-		defer close(s.done)
+		defer close(done)
 		_ = retry.Do(ctx, retry.Backoff{Initial: cfg.Retry, Max: cfg.Retry}, 0, func(ctx context.Context, _ int) error {
 			p, err := startServed(ctx, cfg)
 			if err != nil {
@@ -86,7 +115,7 @@ func ServeProvider(ctx context.Context, cfg ServeConfig) (*ProviderService, erro
 			return nil
 		})
 	}()
-	return s, nil
+	return nil
 }
 
 // startServed connects the chain and starts the provider once.
@@ -112,14 +141,30 @@ func (s *ProviderService) Provider() *Provider {
 	return s.p
 }
 
+// Serving reports whether s serves (or starts) a provider.
+func (s *ProviderService) Serving() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.serving
+}
+
 // Close stops a pending start and the provider.
 func (s *ProviderService) Close() error {
-	s.cancel()
-	<-s.done
-	if p := s.Provider(); p != nil {
-		return p.Close()
+	s.mu.Lock()
+	cancel, done, closers := s.cancel, s.done, s.closers
+	s.mu.Unlock()
+	if cancel != nil {
+		cancel()
+		<-done
 	}
-	return nil
+	var err error
+	if p := s.Provider(); p != nil {
+		err = p.Close()
+	}
+	for _, c := range closers {
+		c()
+	}
+	return err
 }
 
 // codeProviderStarting is the Tequilapi error code while a served provider
@@ -127,6 +172,9 @@ func (s *ProviderService) Close() error {
 const codeProviderStarting = "provider_starting"
 
 func (s *ProviderService) api() (EarningsAPI, error) {
+	if !s.Serving() {
+		return EarningsAPI{}, errNoProvider
+	}
 	p := s.Provider()
 	if p == nil {
 		return EarningsAPI{}, tequilapi.NewError(http.StatusServiceUnavailable, codeProviderStarting, "the provider has not started yet (see the daemon log)")

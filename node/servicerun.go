@@ -2,6 +2,7 @@ package node
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -110,22 +111,30 @@ func RunService(ctx context.Context, r ServiceRun) error {
 
 // ServiceViaDaemon is `myst service` while a daemon runs for the data
 // dir (c is logged in to it): the daemon holds the provider database, the
-// ports and the identity, so instead of starting a second provider that
-// would refuse it, this reports the provider the daemon serves
-// (--provider.serve; its flags apply) and returns. A daemon serving none
-// is an error that says what to do.
-func ServiceViaDaemon(ctx context.Context, c *client.Client, w io.Writer) error {
+// ports and the keys, so instead of a second provider that would refuse
+// it, the daemon serves the one provider. If it serves one already
+// (--provider.serve; its flags apply) this reports it; otherwise it
+// starts r's provider in the daemon (PUT /service, on the daemon's p2p
+// host and chain; identity: the address id or the daemon's default,
+// unlocked there with the passphrase of passFile or $MYST_PASSPHRASE).
+// Either way it returns once the daemon serves the provider.
+func ServiceViaDaemon(ctx context.Context, c *client.Client, r ServiceRun, id, passFile string) error {
+	w := r.Out
 	caps, err := c.ServiceCaps(ctx)
 	switch {
 	case client.IsCode(err, tequilapi.CodeNotFound):
-		return errors.New("a daemon runs for this data dir and serves no provider: restart it with --provider.serve (and the provider flags), or stop it and run myst service")
+		if caps, err = startInDaemon(ctx, c, r, id, passFile); err != nil {
+			return err
+		}
+		fmt.Fprintf(w, "started provider %s in the daemon running for this data dir (its p2p host and chain); it serves until the daemon stops\n", caps.Provider)
 	case client.IsCode(err, codeProviderStarting):
 		fmt.Fprintln(w, "the daemon running for this data dir is starting its provider (myst daemon --provider.serve; see its log); not starting a second one")
 		return nil
 	case err != nil:
 		return fmt.Errorf("ask the daemon running for this data dir: %w", err)
+	default:
+		fmt.Fprintf(w, "provider %s is served by the daemon running for this data dir (myst daemon --provider.serve; its flags apply): not starting a second one\n", caps.Provider)
 	}
-	fmt.Fprintf(w, "provider %s is served by the daemon running for this data dir (myst daemon --provider.serve; its flags apply): not starting a second one\n", caps.Provider)
 	bw := "unlimited"
 	if caps.SessionBandwidth > 0 {
 		bw = fmt.Sprintf("%d B/s per direction", caps.SessionBandwidth)
@@ -137,4 +146,43 @@ func ServiceViaDaemon(ctx context.Context, c *client.Client, w io.Writer) error 
 	fmt.Fprintf(w, "  sessions: %d of at most %d; bandwidth per session: %s; access: %s\n  traffic %s: %s\n",
 		caps.Sessions, caps.MaxSessions, bw, caps.Access, caps.Quota.Month, quota)
 	return nil
+}
+
+// startInDaemon unlocks the provider identity in the daemon and starts
+// r's provider there.
+func startInDaemon(ctx context.Context, c *client.Client, r ServiceRun, id, passFile string) (tequilapi.ServiceCapsDTO, error) {
+	if err := r.Check(); err != nil {
+		return tequilapi.ServiceCapsDTO{}, err
+	}
+	if id == "" {
+		ids, err := c.Identities(ctx)
+		if err != nil {
+			return tequilapi.ServiceCapsDTO{}, fmt.Errorf("the daemon's identities: %w", err)
+		}
+		for _, i := range ids {
+			if i.Default {
+				id = i.ID
+			}
+		}
+		if id == "" {
+			return tequilapi.ServiceCapsDTO{}, errors.New("the daemon has no default identity: give --identity")
+		}
+	}
+	addr, err := identity.ParseAddress(id)
+	if err != nil {
+		return tequilapi.ServiceCapsDTO{}, fmt.Errorf("--identity: %w", err)
+	}
+	switch pw, err := ReadPassphrase(passFile); {
+	case err == nil:
+		if _, err := c.Unlock(ctx, addr, pw); err != nil {
+			return tequilapi.ServiceCapsDTO{}, fmt.Errorf("unlock %s in the daemon: %w", addr.Hex(), err)
+		}
+	case !errors.Is(err, ErrNoPassphrase): // none: it may be unlocked in the daemon already
+		return tequilapi.ServiceCapsDTO{}, err
+	}
+	opts, err := json.Marshal(ServiceOptions{Serve: r.Options, Location: r.Location})
+	if err != nil {
+		return tequilapi.ServiceCapsDTO{}, err
+	}
+	return c.StartService(ctx, tequilapi.ServiceStartRequest{Identity: addr.Hex(), Options: opts})
 }

@@ -36,7 +36,7 @@ var errProviderStarting = tequilapi.NewError(http.StatusServiceUnavailable, "pro
 
 // running returns the running provider, or an API error.
 func (s *ProviderService) running() (*Provider, error) {
-	if s == nil {
+	if s == nil || !s.Serving() {
 		return nil, errNoProvider
 	}
 	p := s.Provider()

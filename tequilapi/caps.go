@@ -2,6 +2,7 @@ package tequilapi
 
 import (
 	"context"
+	"encoding/json"
 	"log/slog"
 	"net/http"
 )
@@ -56,6 +57,63 @@ func ServiceCapsRoutes(svc ServiceCaps, log *slog.Logger) []Route {
 		Op: Operation{Summary: "The served provider's caps (per-session bandwidth, concurrent sessions, access) and this month's traffic quota use", Tags: []string{"earnings"}, Response: ServiceCapsDTO{}},
 		Handler: func(w http.ResponseWriter, r *http.Request) {
 			c, err := svc.Caps(r.Context())
+			if err != nil {
+				WriteError(w, log, err)
+				return
+			}
+			if c.Allow == nil {
+				c.Allow = []string{}
+			}
+			WriteJSON(w, http.StatusOK, c)
+		},
+	}}
+}
+
+// ServiceStartRequest is the body of PUT /service: start a provider in a
+// running daemon that serves none (`myst service` beside the daemon).
+type ServiceStartRequest struct {
+	// Identity is the provider identity, unlocked in the daemon (default:
+	// the default identity).
+	Identity string `json:"identity,omitempty" doc:"0x address; default the default identity; unlock it first (PUT /identities/{id}/unlock)"`
+	// Options are the provider's options as the node defines them.
+	Options json.RawMessage `json:"options" doc:"the provider's options (node.ServiceOptions: Serve and Location, as myst service gives them)"`
+}
+
+// Validate implements Validator.
+func (r *ServiceStartRequest) Validate() error {
+	if r.Identity != "" {
+		if _, err := parseNonZeroAddress(r.Identity); err != nil {
+			return FieldError("identity", err.Error())
+		}
+	}
+	if len(r.Options) == 0 || r.Options[0] != '{' {
+		return FieldError("options", "want a JSON object")
+	}
+	return nil
+}
+
+// ServiceStarter starts a provider behind PUT /service.
+type ServiceStarter interface {
+	// StartService starts the provider req describes and returns its caps.
+	StartService(ctx context.Context, req ServiceStartRequest) (ServiceCapsDTO, error)
+}
+
+// ServiceStartRoutes is PUT /service.
+func ServiceStartRoutes(svc ServiceStarter, log *slog.Logger) []Route {
+	if log == nil {
+		log = slog.Default()
+	}
+	return []Route{{
+		Method: http.MethodPut, Path: "/service",
+		Op: Operation{Summary: "Start a provider in this daemon (it serves none yet); waits until it runs", Tags: []string{"earnings"},
+			Request: ServiceStartRequest{}, Response: ServiceCapsDTO{}, Errors: []int{http.StatusBadRequest, http.StatusConflict, http.StatusBadGateway}},
+		Handler: func(w http.ResponseWriter, r *http.Request) {
+			var req ServiceStartRequest
+			if err := DecodeJSON(r, &req); err != nil {
+				WriteError(w, log, err)
+				return
+			}
+			c, err := svc.StartService(r.Context(), req)
 			if err != nil {
 				WriteError(w, log, err)
 				return

@@ -48,13 +48,13 @@ GET /earnings and POST /settle.`,
   myst service --identity 0x... --passphrase-file pw --p2p.bootstrap /ip4/... --location.country DE`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if c, err := a.daemonClient(cmd.Context()); err == nil { // one provider per data dir
-				return node.ServiceViaDaemon(cmd.Context(), c, cmd.OutOrStdout())
-			}
 			r := node.ServiceRun{Options: sf.opt, Location: loc, Bootstrap: bootstrap, Listen: listen, PublicAddrsOnly: publicOnly,
 				DataDir: a.dataDir, ShowPassword: a.showPassword(cmd), Out: cmd.OutOrStdout(), Log: a.log}
 			if api {
 				r.API = &tequilapi.Config{Address: a.tequilapiAddress, Port: a.tequilapiPort, PasswordFile: a.passwordFile(), Version: buildinfo.String(), Log: a.log}
+			}
+			if c, err := a.daemonClient(cmd.Context()); err == nil { // one provider per data dir: the daemon's
+				return node.ServiceViaDaemon(cmd.Context(), c, r, f.identity, f.passFile)
 			}
 			if err := r.Check(); err != nil {
 				return err

@@ -12,6 +12,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -347,4 +348,62 @@ func TestDaemonServesProvider(t *testing.T) {
 		t.Fatalf("myst service beside the daemon: %v\n%s", err, out)
 	}
 	mysttest.Stop(t, daemon, lines)
+}
+
+// TestServiceStartsInDaemon: `myst service` beside a daemon that serves no
+// provider starts its provider in the daemon (PUT /service), on the
+// daemon's libp2p host, with its own flags (location, price, caps); a
+// second `myst service` reports the daemon's provider instead of failing
+// on its locks.
+func TestServiceStartsInDaemon(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs a devnet and a daemon subprocess")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	d := mysttest.Devnet(ctx, t)
+	dd := t.TempDir()
+	provider, pf := newDefaultIdentity(t, dd, "provider-pw")
+	apiPort := mysttest.FreePort(t)
+	daemon, lines := startDaemonWith(t, dd, apiPort, "--p2p.bootstrap", d.BootstrapAddrs()[0],
+		"--chain.rpc", d.Chain.URL(), "--chain.deployment", d.DeploymentPath())
+	var seen []string
+	mysttest.WaitLine(t, lines, "node started", &seen)
+	go func() { // keep draining the daemon's log
+		for range lines {
+		}
+	}()
+
+	svc := func() (string, error) {
+		return runCLI(t, dd, "--tequilapi.port", strconv.Itoa(apiPort), "service", "--passphrase-file", pf, "--location.country", "PT",
+			"--price.per-hour", "0.2", "--price.per-gib", "0.3", "--hermes.url", d.Hermes.URL(), "--wg.port", "0", "--provider.max-sessions", "9")
+	}
+	out, err := svc()
+	if err != nil || !strings.Contains(out, "started provider "+provider+" in the daemon") || !strings.Contains(out, "of at most 9") {
+		t.Fatalf("myst service beside a daemon serving none: %v\n%s", err, out)
+	}
+	key, err := p2p.LoadOrCreateKey(filepath.Join(dd, p2p.KeyFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	daemonPeer, _ := peer.IDFromPrivateKey(key)
+	c, err := d.StartConsumer(ctx, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	ps, err := c.WaitProposals(ctx, market.Filter{Country: "PT"}, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.EqualFold(ps[0].ProviderID.Hex(), provider) || ps[0].PeerID != daemonPeer.String() || ps[0].Price.PerGiB.MYST() != "0.3" {
+		t.Fatalf("proposal %+v: want %s at 0.3 MYST/GiB on the daemon's peer %s", ps[0], provider, daemonPeer)
+	}
+	if out, err := svc(); err != nil || !strings.Contains(out, "is served by the daemon running for this data dir") {
+		t.Fatalf("second myst service: %v\n%s", err, out)
+	}
+	_ = daemon.Process.Signal(syscall.SIGTERM)
+	if err := daemon.Wait(); err != nil {
+		t.Fatalf("daemon exit: %v", err)
+	}
 }

@@ -215,3 +215,11 @@ func (c *Client) ServiceCaps(ctx context.Context) (tequilapi.ServiceCapsDTO, err
 	err := c.Do(ctx, http.MethodGet, "/service/caps", nil, &out)
 	return out, err
 }
+
+// StartService calls PUT /service: start a provider in a daemon that
+// serves none; it returns the provider's caps once it runs.
+func (c *Client) StartService(ctx context.Context, req tequilapi.ServiceStartRequest) (tequilapi.ServiceCapsDTO, error) {
+	var out tequilapi.ServiceCapsDTO
+	err := c.Do(ctx, http.MethodPut, "/service", req, &out)
+	return out, err
+}
