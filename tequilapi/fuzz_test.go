@@ -20,6 +20,7 @@ func FuzzDecodeJSON(f *testing.F) {
 		`{"amount":"1.5"}`, `{"amount":"1.5","from_transactor":true}`, `{"amount":"-1"}`, `{"amount":"0.0000000000000000001"}`,
 		`{"address":"0x00000000000000000000000000000000000000bb"}`, `{"beneficiary":"0x00000000000000000000000000000000000000bb","fee":"0"}`,
 		`{"per_hour":"0.1","per_gib":"0.5"}`, `{"per_hour":"-1","per_gib":"0"}`, `{"per_hour":"1e3","per_gib":"0"}`, `{"per_hour":"0.1"}`,
+		`{"identity":"0x00000000000000000000000000000000000000bb","options":{"Serve":{}}}`, `{"options":[]}`, `{"options":"x"}`,
 	} {
 		f.Add([]byte(s))
 	}
@@ -32,6 +33,10 @@ func FuzzDecodeJSON(f *testing.F) {
 		check(t, body, &TopupRequest{})
 		check(t, body, &BeneficiaryRequest{})
 		check(t, body, &RegisterRequest{})
+		var sr ServiceStartRequest
+		if check(t, body, &sr) && (len(sr.Options) == 0 || sr.Options[0] != '{') {
+			t.Fatalf("accepted service start body %q without an options object", body)
+		}
 		var pr PriceRequest
 		if check(t, body, &pr) {
 			if _, err := pr.Price(); err != nil {
