@@ -5,9 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
+	"strings"
 	"sync"
 	"time"
 
+	"github.com/libp2p/go-libp2p/core/event"
 	"github.com/libp2p/go-libp2p/core/host"
 
 	"github.com/openmyst/openmyst/identity"
@@ -17,6 +20,18 @@ import (
 
 // withdrawLinger is how long Run waits after publishing the withdrawal.
 const withdrawLinger = 500 * time.Millisecond
+
+// When the host's addresses change (AutoNAT found the node private and a
+// relay reservation added a circuit address, a port mapping appeared, a
+// listener moved), Run re-announces once they have settled for
+// addrSettle, and no sooner than addrMinGap after the previous
+// announcement: the new addresses are out within seconds instead of at
+// the next TTL/3 refresh, and a flapping address set costs at most one
+// announcement per addrMinGap.
+const (
+	addrSettle = time.Second
+	addrMinGap = 5 * time.Second
+)
 
 // AnnouncerConfig configures an Announcer.
 type AnnouncerConfig struct {
@@ -56,8 +71,12 @@ type Announcer struct {
 	current market.Proposal // what is announced (template fields)
 	lastSeq uint64
 	lastExp int64
-	binding p2p.Binding
-	update  chan struct{}
+	// lastAddrs and lastAt are the addresses and time of the latest
+	// announcement.
+	lastAddrs []string
+	lastAt    time.Time
+	binding   p2p.Binding
+	update    chan struct{}
 }
 
 // NewAnnouncer returns an announcer publishing through svc; Run starts it.
@@ -112,8 +131,38 @@ func (a *Announcer) Run(ctx context.Context) error {
 	}
 	t := time.NewTicker(a.cfg.TTL / 3)
 	defer t.Stop()
+	var addrEvents <-chan any
+	if sub, err := a.cfg.Host.EventBus().Subscribe(new(event.EvtLocalAddressesUpdated)); err != nil {
+		a.log.Warn("discovery: not following address changes", "err", err)
+	} else {
+		defer sub.Close()
+		addrEvents = sub.Out()
+	}
+	var addrTimer *time.Timer
+	var addrDue <-chan time.Time
+	defer func() {
+		if addrTimer != nil {
+			addrTimer.Stop()
+		}
+	}()
 	for {
 		select {
+		case <-addrEvents:
+			if addrDue != nil || !a.addrsChanged() {
+				continue
+			}
+			a.mu.Lock()
+			wait := max(addrSettle, addrMinGap-a.cfg.Now().Sub(a.lastAt))
+			a.mu.Unlock()
+			addrTimer = time.NewTimer(wait)
+			addrDue = addrTimer.C
+			continue
+		case <-addrDue:
+			addrDue = nil
+			if !a.addrsChanged() {
+				continue
+			}
+			a.log.Info("discovery: addresses changed, re-announcing", "addrs", strings.Join(a.hostAddrs(), " "))
 		case <-ctx.Done():
 			wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 3*time.Second)
 			defer cancel()
@@ -154,15 +203,7 @@ func (a *Announcer) Build(withdraw bool) ([]byte, market.Proposal, error) {
 	p.Version = p.FormatVersion()
 	p.ProviderID = a.cfg.Signer.Address()
 	p.PeerID = pid.String()
-	p.Addrs = p.Addrs[:0:0]
-	for _, m := range a.cfg.Host.Addrs() {
-		if len(p.Addrs) == market.MaxAddrs {
-			break
-		}
-		if s := m.String(); len(s) <= market.MaxAddrLen {
-			p.Addrs = append(p.Addrs, s)
-		}
-	}
+	p.Addrs = a.hostAddrs()
 	p.Seq = max(a.lastSeq+1, uint64(max(now.UnixMilli(), 0)))
 	p.IssuedAt = now.Unix()
 	p.ExpiresAt = now.Add(a.cfg.TTL).Unix()
@@ -191,6 +232,7 @@ func (a *Announcer) Build(withdraw bool) ([]byte, market.Proposal, error) {
 	}
 	a.lastSeq = p.Seq
 	a.lastExp = p.ExpiresAt
+	a.lastAddrs, a.lastAt = p.Addrs, now
 	return raw, p, nil
 }
 
@@ -204,4 +246,28 @@ func (a *Announcer) announce(ctx context.Context, withdraw bool) error {
 	}
 	a.log.Debug("discovery: announced", "seq", p.Seq, "withdrawn", withdraw, "expires", p.ExpiresAt)
 	return nil
+}
+
+// hostAddrs are the host's current addresses as a proposal carries them
+// (at most market.MaxAddrs, each at most market.MaxAddrLen long).
+func (a *Announcer) hostAddrs() []string {
+	var out []string
+	for _, m := range a.cfg.Host.Addrs() {
+		if len(out) == market.MaxAddrs {
+			break
+		}
+		if s := m.String(); len(s) <= market.MaxAddrLen {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// addrsChanged reports whether the host's addresses differ from the
+// latest announcement's.
+func (a *Announcer) addrsChanged() bool {
+	now := a.hostAddrs()
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return !slices.Equal(now, a.lastAddrs)
 }
