@@ -105,6 +105,7 @@ type Node struct {
 
 	bootstrap []peer.AddrInfo
 	log       *slog.Logger
+	nat       *natWatch
 	closeOnce sync.Once
 	closeErr  error
 }
@@ -187,6 +188,11 @@ func New(cfg Config) (*Node, error) {
 		return nil, fmt.Errorf("p2p: start DHT: %w", err)
 	}
 	n := &Node{Host: h, DHT: kad, bootstrap: cfg.Bootstrap, log: log}
+	if err := n.watchNAT(); err != nil {
+		kad.Close()
+		h.Close()
+		return nil, fmt.Errorf("p2p: follow reachability events: %w", err)
+	}
 	log.Debug("p2p node started", "peer", h.ID().String(), "addrs", fmt.Sprint(h.Addrs()))
 	return n, nil
 }
@@ -284,6 +290,8 @@ func (n *Node) FindPeer(ctx context.Context, id peer.ID) (peer.AddrInfo, error) 
 func (n *Node) Close() error {
 	n.closeOnce.Do(func() {
 		n.closeErr = errors.Join(n.DHT.Close(), n.Host.Close())
+		n.nat.stop()
+		<-n.nat.done
 	})
 	return n.closeErr
 }
