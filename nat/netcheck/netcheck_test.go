@@ -1,0 +1,123 @@
+package netcheck
+
+import (
+	"context"
+	"net"
+	"net/netip"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/pion/stun/v3"
+)
+
+// stunServer answers Binding requests on loopback with the source address,
+// or with report(source) when set (a NAT's view); closed with the test.
+func stunServer(t *testing.T, report func(netip.AddrPort) netip.AddrPort) string {
+	t.Helper()
+	pc, err := net.ListenPacket("udp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	serveSTUN(t, pc, report)
+	return pc.LocalAddr().String()
+}
+
+// serveSTUN answers Binding requests on pc until the test ends.
+func serveSTUN(t *testing.T, pc net.PacketConn, report func(netip.AddrPort) netip.AddrPort) {
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		buf := make([]byte, 1500)
+		for {
+			n, from, err := pc.ReadFrom(buf)
+			if err != nil {
+				return
+			}
+			var m stun.Message
+			m.Raw = append([]byte(nil), buf[:n]...)
+			if m.Decode() != nil || m.Type != stun.BindingRequest {
+				continue
+			}
+			src := from.(*net.UDPAddr).AddrPort()
+			if report != nil {
+				src = report(src)
+			}
+			resp, err := stun.Build(&m, stun.BindingSuccess, &stun.XORMappedAddress{IP: src.Addr().AsSlice(), Port: int(src.Port())}, stun.Fingerprint)
+			if err != nil {
+				continue
+			}
+			_, _ = pc.WriteTo(resp.Raw, from)
+		}
+	}()
+	t.Cleanup(func() {
+		pc.Close()
+		wg.Wait()
+	})
+}
+
+var public = netip.MustParseAddr("198.51.100.9")
+
+func check(t *testing.T, servers ...string) Result {
+	t.Helper()
+	r, err := Check(context.Background(), Config{Servers: servers, AllowPrivate: true, Timeout: time.Second, Listen: "127.0.0.1:0"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
+func TestBehaviours(t *testing.T) {
+	honest := func() string { return stunServer(t, nil) }
+	fixed := func() string {
+		return stunServer(t, func(netip.AddrPort) netip.AddrPort { return netip.AddrPortFrom(public, 40000) })
+	}
+	perServer := func(port uint16) string {
+		return stunServer(t, func(netip.AddrPort) netip.AddrPort { return netip.AddrPortFrom(public, port) })
+	}
+	silent, err := net.ListenPacket("udp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer silent.Close()
+	for _, c := range []struct {
+		name    string
+		servers []string
+		want    string
+	}{
+		{"no NAT", []string{honest(), honest()}, None},
+		{"endpoint-independent", []string{fixed(), fixed()}, EndpointIndependent},
+		{"endpoint-dependent", []string{perServer(40000), perServer(40001)}, EndpointDependent},
+		{"one server", []string{fixed()}, Unknown},
+		{"udp blocked", []string{silent.LocalAddr().String()}, UDPBlocked},
+		{"one of two answers", []string{fixed(), silent.LocalAddr().String()}, Unknown},
+	} {
+		r := check(t, c.servers...)
+		if r.Behavior != c.want {
+			t.Errorf("%s: behaviour %s, want %s (%+v)", c.name, r.Behavior, c.want, r.Answers)
+		}
+		if c.want != UDPBlocked && !r.Public.IsValid() {
+			t.Errorf("%s: no public address", c.name)
+		}
+	}
+}
+
+func TestRefusesPrivateServersOutsideDevnets(t *testing.T) {
+	s := stunServer(t, nil)
+	if _, err := Check(context.Background(), Config{Servers: []string{s}, Timeout: time.Second}); err == nil {
+		t.Fatal("loopback server asked without AllowPrivate")
+	}
+	if _, err := Check(context.Background(), Config{}); err == nil {
+		t.Fatal("check without servers succeeded")
+	}
+}
+
+func TestServersFromURLs(t *testing.T) {
+	got := ServersFromURLs([]string{"stun:198.51.100.7:3478", "turn:198.51.100.7:3478?transport=udp", "turn:198.51.100.8:3478?transport=tcp",
+		"turns:198.51.100.7:5349", "stun:198.51.100.9", "bogus"})
+	want := []string{"198.51.100.7:3478", "198.51.100.9:3478"}
+	if len(got) != len(want) || got[0] != want[0] || got[1] != want[1] {
+		t.Fatalf("got %v, want %v", got, want)
+	}
+}
