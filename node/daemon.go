@@ -172,6 +172,9 @@ type DaemonNode struct {
 	Discovery *discovery.Service
 	// Trust is the node's fraud-proof blacklist (started with Discovery).
 	Trust *Trust
+	// NAT is the node's reachability view and peer reachability checks
+	// (started with P2P).
+	NAT *NATMonitor
 
 	// providerSvc and connection are set by the provider and connection
 	// parts for the dashboard part (nil: none).
@@ -372,9 +375,18 @@ func startNetwork(ctx context.Context, n *DaemonNode) (func(context.Context) err
 		node.Close()
 		return nil, err
 	}
-	n.P2P, n.Discovery, n.Trust = node, svc, trust
+	iceCfg, _ := n.Config.ICE.Config() // checked at start
+	nat, err := StartNAT(NATConfig{P2P: node, ICE: iceCfg, AllowPrivate: !cfg.PublicAddrsOnly, Log: log})
+	if err != nil {
+		trust.Close()
+		svc.Close()
+		node.Close()
+		return nil, err
+	}
+	n.P2P, n.Discovery, n.Trust, n.NAT = node, svc, trust, nat
 	n.API.Add(tequilapi.ProposalRoutes(svc.Cache(), trust.Service, log)...)
 	n.API.Add(tequilapi.QualityRoutes(trust.Service, log)...)
+	n.API.Add(tequilapi.NATRoutes(nat, log)...)
 	for _, a := range node.Multiaddrs() {
 		log.Info("p2p: reachable as", "addr", a)
 	}
@@ -382,6 +394,7 @@ func startNetwork(ctx context.Context, n *DaemonNode) (func(context.Context) err
 	var signer identity.Signer
 	if prov.Announce {
 		if signer, err = UnlockIdentity(ctx, n.Identities, prov.Identity, "provider"); err != nil {
+			nat.Close()
 			trust.Close()
 			svc.Close()
 			node.Close()
@@ -427,7 +440,7 @@ func startNetwork(ctx context.Context, n *DaemonNode) (func(context.Context) err
 	return func(context.Context) error {
 		cancel()
 		wg.Wait() // the announcer has published its withdrawal
-		return errors.Join(trust.Close(), svc.Close(), node.Close())
+		return errors.Join(nat.Close(), trust.Close(), svc.Close(), node.Close())
 	}, nil
 }
 

@@ -157,6 +157,9 @@ type ProviderConfig struct {
 	// Progress, when set, receives human-readable progress lines
 	// (registration, waiting for the chain).
 	Progress func(string)
+	// NATReport, when set, receives a one-line reachability summary
+	// whenever it changes (own p2p host only; see NATConfig.Report).
+	NATReport func(string)
 	// Log receives events (default slog.Default()).
 	Log *slog.Logger
 }
@@ -178,8 +181,11 @@ type Provider struct {
 	ExitPolicy *tunnel.ExitPolicy
 	Sessions   *provider.Manager
 	// Quota counts this month's traffic (Caps.MonthlyQuota).
-	Quota     *provider.Quota
-	Hermes    *hclient.Client
+	Quota  *provider.Quota
+	Hermes *hclient.Client
+	// NAT is the reachability view of the provider's own p2p host (nil
+	// when the host is shared: its owner runs one).
+	NAT       *NATMonitor
 	hashlocks *hclient.StorageHashlocks
 
 	// portMaps holds the router's port mappings (nil without PortMap);
@@ -432,6 +438,10 @@ func (p *Provider) startP2P(ctx context.Context, chainID uint64, closers *[]func
 		return err
 	}
 	*closers = append(*closers, func() { _ = p.trust.Close(); _ = p.Discovery.Close() })
+	if p.NAT, err = StartNAT(NATConfig{P2P: p.P2P, ICE: cfg.ICE, AllowPrivate: !cfg.PublicAddrsOnly, Report: cfg.NATReport, Log: p.log}); err != nil {
+		return err
+	}
+	*closers = append(*closers, func() { _ = p.NAT.Close() })
 	p.ownP2P = true
 	if len(cfg.Bootstrap) > 0 {
 		if err := p.P2P.Bootstrap(ctx); err != nil {
@@ -497,6 +507,7 @@ func (p *Provider) Close() error {
 		}
 	}
 	if p.ownP2P {
+		_ = p.NAT.Close()
 		_ = p.trust.Close()
 		_ = p.Discovery.Close()
 		_ = p.P2P.Close()

@@ -212,6 +212,9 @@ func ServiceAPI(cfg tequilapi.Config, show func(password string), svc *ProviderS
 	srv.Add(tequilapi.EarningsRoutes(svc, cfg.Log)...)
 	srv.Add(tequilapi.SettlementRoutes(svc, cfg.Log)...)
 	srv.Add(tequilapi.ServiceCapsRoutes(svc, cfg.Log)...)
+	if p := svc.Provider(); p != nil && p.NAT != nil {
+		srv.Add(tequilapi.NATRoutes(p.NAT, cfg.Log)...)
+	}
 	return srv, nil
 }
 

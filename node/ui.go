@@ -356,6 +356,9 @@ func startUI(ctx context.Context, n *DaemonNode) (func(context.Context) error, e
 	reg := prometheus.NewRegistry()
 	metrics := newNodeMetrics(n, n.providerSvc, n.connection)
 	reg.MustRegister(metrics)
+	if n.NAT != nil {
+		reg.MustRegister(NATCollector(n.NAT))
+	}
 	n.API.Add(tequilapi.MetricsRoutes(reg, n.Log)...)
 	n.API.Add(webui.Routes(n.API, n.Config.Version, n.Log)...)
 

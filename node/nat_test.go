@@ -1,0 +1,126 @@
+package node
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/openmyst/openmyst/nat/netcheck"
+	"github.com/openmyst/openmyst/p2p"
+	"github.com/openmyst/openmyst/tequilapi"
+)
+
+// TestNATMonitor: four loopback nodes; one asks the other three to check
+// it (3 of 3), a second check right away is refused, the STUN check
+// against the devnet relay finds no NAT, and the metrics carry it all.
+func TestNATMonitor(t *testing.T) {
+	log := slog.New(slog.DiscardHandler)
+	r, iceCfg, err := startDevRelay(t.TempDir(), log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	var mons []*NATMonitor
+	var nodes []*p2p.Node
+	lines := make(chan string, 64)
+	for i := range 4 {
+		n, err := p2p.New(p2p.Config{ListenAddrs: []string{"/ip4/127.0.0.1/tcp/0"}, Log: log})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer n.Close()
+		cfg := NATConfig{P2P: n, AllowPrivate: true, FirstPeerCheck: -1, CheckPeers: 3, Log: log}
+		if i == 0 {
+			cfg.ICE = iceCfg
+			cfg.Report = func(l string) {
+				select {
+				case lines <- l:
+				default:
+				}
+			}
+		}
+		m, err := StartNAT(cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer m.Close()
+		nodes, mons = append(nodes, n), append(mons, m)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	for _, n := range nodes[1:] {
+		if err := nodes[0].Host.Connect(ctx, peer.AddrInfo{ID: n.ID(), Addrs: n.Host.Addrs()}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for len(mons[0].Probe().Checkers()) < 3 {
+		if ctx.Err() != nil {
+			t.Fatal("checkers not identified")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	c, err := mons[0].CheckReachability(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Asked != 3 || c.Reachable != 3 {
+		t.Fatalf("reachable from %d of %d: %+v", c.Reachable, c.Asked, c.Results)
+	}
+	if _, err := mons[0].CheckReachability(ctx); !errors.Is(err, tequilapi.ErrCheckTooSoon) {
+		t.Fatalf("second check: %v", err)
+	}
+	for mons[0].Status().Mapping == nil {
+		if ctx.Err() != nil {
+			t.Fatal("no STUN check")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	st := mons[0].Status()
+	if st.Access != tequilapi.AccessUnknown || st.Mapping.Behavior != netcheck.None || len(st.DirectAddrs) == 0 || st.PeerCheck == nil || st.PeerCheck.Reachable != 3 {
+		t.Fatalf("status %+v", st)
+	}
+	found := false
+	for !found {
+		select {
+		case l := <-lines:
+			found = strings.Contains(l, "reachable from 3 of 3 peers")
+		case <-ctx.Done():
+			t.Fatal("no report line with the peer check")
+		}
+	}
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(NATCollector(mons[0]))
+	fams, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]float64{}
+	for _, f := range fams {
+		for _, m := range f.GetMetric() {
+			name := f.GetName()
+			for _, l := range m.GetLabel() {
+				name += "/" + l.GetValue()
+			}
+			got[name] = m.GetGauge().GetValue()
+		}
+	}
+	for name, want := range map[string]float64{
+		"openmyst_nat_peer_check_reachable": 3, "openmyst_nat_peer_check_asked": 3,
+		"openmyst_nat_reachability/unknown": 1, "openmyst_nat_reachability/private": 0,
+		"openmyst_nat_mapping/none": 1, "openmyst_nat_mapping/endpoint-dependent": 0, "openmyst_nat_relay_addresses": 0,
+	} {
+		if v, ok := got[name]; !ok || v != want {
+			t.Errorf("%s = %v (present %v), want %v", name, v, ok, want)
+		}
+	}
+	// A monitor without STUN servers has no mapping check.
+	if mons[1].Status().Mapping != nil {
+		t.Fatal("mapping without servers")
+	}
+}
