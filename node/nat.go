@@ -132,6 +132,7 @@ func StartNAT(cfg NATConfig) (*NATMonitor, error) {
 			}
 		}
 	})
+	m.report() // the first line: what is known at start
 	ctx, cancel := context.WithCancel(context.Background())
 	m.cancel = cancel
 	m.wg.Add(1)

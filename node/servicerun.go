@@ -78,6 +78,7 @@ func RunService(ctx context.Context, r ServiceRun) error {
 	out := r.Out
 	pc.DataDir, pc.Signer, pc.ListenAddrs, pc.NAT, pc.Locator = filepath.Join(r.DataDir, "provider"), r.Signer, r.Listen, true, locator
 	pc.Progress, pc.Log, pc.PublicAddrsOnly = func(m string) { fmt.Fprintln(out, m) }, r.Log, r.PublicAddrsOnly
+	pc.NATReport = pc.Progress // "nat: relay-only (AutoNAT: private ...), reachable from 3 of 3 peers"
 	svc, err := ServeProvider(ctx, ServeConfig{Provider: pc, Chain: func(context.Context) (*chain.Client, common.Address, error) {
 		return r.Chain.Client, r.Chain.Hermes, nil
 	}})

@@ -80,18 +80,14 @@ func newDisconnectCmd(a *app) *cobra.Command {
 func newStatusCmd(a *app) *cobra.Command {
 	return &cobra.Command{
 		Use:   "status",
-		Short: "Show the daemon's connection: provider, duration, bytes, spent, rate (GET /connection)",
+		Short: "Show the daemon's connection (provider, duration, bytes, spent, rate) and its reachability (GET /connection, GET /nat)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			c, err := a.daemonClient(cmd.Context())
 			if err != nil {
 				return fmt.Errorf("%w: start `myst daemon` first", err)
 			}
-			var st tequilapi.ConnectionStatus
-			if err := c.Do(cmd.Context(), http.MethodGet, "/connection", nil, &st); err != nil {
-				return err
-			}
-			return st.Print(cmd.OutOrStdout())
+			return c.PrintStatus(cmd.Context(), cmd.OutOrStdout())
 		},
 	}
 }

@@ -2,6 +2,8 @@ package client
 
 import (
 	"context"
+	"fmt"
+	"io"
 	"net/http"
 
 	"github.com/openmyst/openmyst/tequilapi"
@@ -20,4 +22,27 @@ func (c *Client) CheckNAT(ctx context.Context) (tequilapi.PeerCheckDTO, error) {
 	var out tequilapi.PeerCheckDTO
 	err := c.Do(ctx, http.MethodPost, "/nat/check", nil, &out)
 	return out, err
+}
+
+// PrintStatus writes what `myst status` shows: the connection (GET
+// /connection), then this node's reachability (GET /nat, when the daemon
+// serves it). It returns the connection's error (e.g. not connected)
+// after printing the reachability, so that scripts can still test the
+// exit status.
+func (c *Client) PrintStatus(ctx context.Context, w io.Writer) error {
+	var st tequilapi.ConnectionStatus
+	cerr := c.Do(ctx, http.MethodGet, "/connection", nil, &st)
+	if cerr == nil {
+		if err := st.Print(w); err != nil {
+			return err
+		}
+		fmt.Fprintln(w)
+	}
+	if nat, err := c.NAT(ctx); err == nil {
+		fmt.Fprintln(w, "this node:")
+		if err := nat.Print(w); err != nil {
+			return err
+		}
+	}
+	return cerr
 }

@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"net/http/httptest"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/openmyst/openmyst/tequilapi"
@@ -55,5 +56,37 @@ func TestNATClient(t *testing.T) {
 	}
 	if _, err := c.CheckNAT(ctx); !IsCode(err, tequilapi.CodeTooManyRequests) {
 		t.Fatalf("second CheckNAT: %v, want %s", err, tequilapi.CodeTooManyRequests)
+	}
+}
+
+// PrintStatus shows the node's reachability even when not connected, and
+// still fails then (scripts test the exit status).
+func TestPrintStatusNotConnected(t *testing.T) {
+	ctx := context.Background()
+	pwFile := filepath.Join(t.TempDir(), tequilapi.PasswordFileName)
+	pw, _, err := tequilapi.EnsurePassword(pwFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := tequilapi.New(tequilapi.Config{PasswordFile: pwFile, Log: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Add(tequilapi.NATRoutes(&natStub{}, nil)...)
+	ts := httptest.NewServer(s.Handler())
+	defer ts.Close()
+	c, err := New(ts.URL, ts.Client())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Login(ctx, pw); err != nil {
+		t.Fatal(err)
+	}
+	var b strings.Builder
+	if err := c.PrintStatus(ctx, &b); err == nil {
+		t.Fatal("PrintStatus without a connection succeeded")
+	}
+	if !strings.Contains(b.String(), "direct (AutoNAT: public)") {
+		t.Fatalf("output:\n%s", b.String())
 	}
 }
