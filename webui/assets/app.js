@@ -656,6 +656,9 @@
     });
   }
 
+  // The page's API helper for the cards in their own scripts (nat.js).
+  window.openmystUI = { api: api, showError: showError };
+
   document.addEventListener('DOMContentLoaded', () => {
     initLogout();
     switch (page) {
