@@ -19,6 +19,7 @@ import (
 	ma "github.com/multiformats/go-multiaddr"
 
 	"github.com/openmyst/openmyst/internal/natlab"
+	"github.com/openmyst/openmyst/probe"
 )
 
 // The NAT lab test runs each node in a child process of the test binary
@@ -71,6 +72,13 @@ func labRole(ctx context.Context, role string) error {
 	}
 	defer n.Close()
 	fmt.Printf("ID %s\n", n.ID())
+	// Every node checks others' reachability (the lab's internet is
+	// public to the checker's address rules).
+	ps, err := probe.New(probe.Config{Host: n.Host})
+	if err != nil {
+		return err
+	}
+	defer ps.Close()
 	n.Host.SetStreamHandler(labEcho, func(s network.Stream) {
 		defer s.Close()
 		_, _ = io.Copy(s, s)
@@ -106,6 +114,17 @@ func labRole(ctx context.Context, role string) error {
 			if len(circuits) > 0 {
 				fmt.Printf("CIRCUIT %s\n", strings.Join(circuits, ","))
 				fmt.Printf("ADDRS %s\n", joinAddrs(n.Host.Addrs()))
+				st := n.NATState()
+				fmt.Printf("NATSTATE %s relayed=%d\n", ReachabilityName(st.Reachability), len(st.Relayed()))
+				// The relay node checks this node on a fresh connection:
+				// only through the relay, as it advertises nothing else.
+				rep, err := ps.CheckSelf(ctx, 1)
+				if err != nil {
+					fmt.Printf("PROBE error %v\n", err)
+				} else {
+					r := rep.Results[0]
+					fmt.Printf("PROBE %d/%d path=%s err=%s\n", rep.Reachable, rep.Asked, r.Path, r.Error)
+				}
 				<-ctx.Done()
 				return nil
 			}
@@ -208,6 +227,14 @@ func TestNATControlPath(t *testing.T) {
 		if strings.Contains(a, "/ip4/192.168.") || strings.Contains(a, "/ip4/127.") {
 			t.Errorf("the provider advertises a private address %s", a)
 		}
+	}
+	if st := prov.Expect(t, "NATSTATE", time.Second); !strings.HasPrefix(st, "private relayed=") || st == "private relayed=0" {
+		t.Errorf("the provider's NAT state: %s, want private with its relay addresses", st)
+	}
+	// The relay/bootstrap node is the one checker the provider knows: it
+	// reaches the provider on a fresh connection through its circuit.
+	if pr := prov.Expect(t, "PROBE", 30*time.Second); pr != "1/1 path=relay err=" {
+		t.Errorf("peer reachability check: %s, want reachable from 1 of 1 over the relay", pr)
 	}
 	cons.Send(t, "DIAL %s %s", provID, addrs)
 	via := cons.Expect(t, "ECHO", 30*time.Second)

@@ -194,6 +194,7 @@ func (s *Service) Close() error {
 func NewDialer() (host.Host, error) {
 	h, err := libp2p.New(
 		libp2p.NoListenAddrs,
+		libp2p.EnableRelay(), // dial circuit addresses
 		libp2p.Transport(tcp.NewTCPTransport),
 		libp2p.Transport(quic.NewTransport),
 		libp2p.Security(noise.ID, noise.New),
