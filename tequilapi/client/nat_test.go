@@ -25,8 +25,10 @@ func (s *natStub) CheckReachability(context.Context) (tequilapi.PeerCheckDTO, er
 	return tequilapi.PeerCheckDTO{Asked: 3, Reachable: 3}, nil
 }
 
-func TestNATClient(t *testing.T) {
-	ctx := context.Background()
+// natClient is a logged-in client of a server with only the NAT routes
+// (over natStub).
+func natClient(t *testing.T) *Client {
+	t.Helper()
 	pwFile := filepath.Join(t.TempDir(), tequilapi.PasswordFileName)
 	pw, _, err := tequilapi.EnsurePassword(pwFile)
 	if err != nil {
@@ -38,14 +40,20 @@ func TestNATClient(t *testing.T) {
 	}
 	s.Add(tequilapi.NATRoutes(&natStub{}, nil)...)
 	ts := httptest.NewServer(s.Handler())
-	defer ts.Close()
+	t.Cleanup(ts.Close)
 	c, err := New(ts.URL, ts.Client())
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := c.Login(ctx, pw); err != nil {
+	if _, err := c.Login(context.Background(), pw); err != nil {
 		t.Fatal(err)
 	}
+	return c
+}
+
+func TestNATClient(t *testing.T) {
+	ctx := context.Background()
+	c := natClient(t)
 	st, err := c.NAT(ctx)
 	if err != nil || st.Access != tequilapi.AccessDirect {
 		t.Fatalf("NAT = %+v, %v", st, err)
@@ -63,25 +71,7 @@ func TestNATClient(t *testing.T) {
 // still fails then (scripts test the exit status).
 func TestPrintStatusNotConnected(t *testing.T) {
 	ctx := context.Background()
-	pwFile := filepath.Join(t.TempDir(), tequilapi.PasswordFileName)
-	pw, _, err := tequilapi.EnsurePassword(pwFile)
-	if err != nil {
-		t.Fatal(err)
-	}
-	s, err := tequilapi.New(tequilapi.Config{PasswordFile: pwFile, Log: slog.New(slog.DiscardHandler)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	s.Add(tequilapi.NATRoutes(&natStub{}, nil)...)
-	ts := httptest.NewServer(s.Handler())
-	defer ts.Close()
-	c, err := New(ts.URL, ts.Client())
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := c.Login(ctx, pw); err != nil {
-		t.Fatal(err)
-	}
+	c := natClient(t)
 	var b strings.Builder
 	if err := c.PrintStatus(ctx, &b); err == nil {
 		t.Fatal("PrintStatus without a connection succeeded")
