@@ -21,6 +21,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/peerstore"
 	"github.com/libp2p/go-libp2p/core/record"
 	"github.com/libp2p/go-libp2p/p2p/muxer/yamux"
+	"github.com/libp2p/go-libp2p/p2p/protocol/identify"
 	noise "github.com/libp2p/go-libp2p/p2p/security/noise"
 	quic "github.com/libp2p/go-libp2p/p2p/transport/quic"
 	"github.com/libp2p/go-libp2p/p2p/transport/tcp"
@@ -437,6 +438,14 @@ func (s *Service) handleCheck(st network.Stream) {
 		select {
 		case s.slots <- struct{}{}:
 			ctx, cancel := context.WithTimeout(context.Background(), s.cfg.Timeout)
+			// The requester's addresses come from identify: a request
+			// right after connecting may arrive before it has run here.
+			if h, ok := s.cfg.Host.(identifier); ok {
+				select {
+				case <-h.IDService().IdentifyWait(st.Conn()):
+				case <-ctx.Done():
+				}
+			}
 			resp = s.check(ctx, requester, req)
 			cancel()
 			<-s.slots
@@ -451,6 +460,12 @@ func (s *Service) handleCheck(st network.Stream) {
 		return
 	}
 	_, _ = st.Write(out)
+}
+
+// identifier is a host that says when identify has run on a connection
+// (go-libp2p's basic host).
+type identifier interface {
+	IDService() identify.IDService
 }
 
 // check dials requester from a fresh host and signs what it saw.
