@@ -3,7 +3,6 @@ package node
 import (
 	"context"
 	"errors"
-	"fmt"
 	"log/slog"
 	"sort"
 	"sync"
@@ -77,14 +76,8 @@ type NATMonitor struct {
 	mu       sync.Mutex
 	mapping  *netcheck.Result
 	mapErr   error
-	portMaps map[string]portEntry
+	portMaps func() []portmap.Mapping
 	lastLine string
-}
-
-// portEntry is a port mapping and when the router granted it.
-type portEntry struct {
-	m  portmap.Mapping
-	at time.Time
 }
 
 // StartNAT starts serving the probe protocol on cfg.P2P and following
@@ -109,7 +102,7 @@ func StartNAT(cfg NATConfig) (*NATMonitor, error) {
 	if err != nil {
 		return nil, err
 	}
-	m := &NATMonitor{cfg: cfg, log: cfg.Log, probe: ps, wake: make(chan struct{}, 1), portMaps: map[string]portEntry{}}
+	m := &NATMonitor{cfg: cfg, log: cfg.Log, probe: ps, wake: make(chan struct{}, 1)}
 	if cfg.ICE != nil {
 		urls := make([]string, 0, len(cfg.ICE.Servers))
 		for _, s := range cfg.ICE.Servers {
@@ -162,10 +155,15 @@ func (m *NATMonitor) run(ctx context.Context) {
 	defer peerDue.Stop()
 	every := time.NewTicker(m.cfg.CheckEvery)
 	defer every.Stop()
+	// Port mappings are read, not pushed: notice their changes.
+	poll := time.NewTicker(time.Minute)
+	defer poll.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return
+		case <-poll.C:
+			m.report()
 		case <-peerDue.C:
 			m.checkPeers(ctx)
 		case <-every.C:
@@ -213,17 +211,11 @@ func (m *NATMonitor) checkPeers(ctx context.Context) {
 	}
 }
 
-// SetPortMapping records the outcome of a port mapping attempt (the
-// report callback of portmap.Client.Keep): the mapping, or with an error
-// none for protocol/port.
-func (m *NATMonitor) SetPortMapping(protocol string, port uint16, mp portmap.Mapping, err error) {
-	key := fmt.Sprintf("%s/%d", protocol, port)
+// SetPortMappings names where the node's current port mappings come from
+// (the provider that keeps them with portmap.Keep); nil: none.
+func (m *NATMonitor) SetPortMappings(list func() []portmap.Mapping) {
 	m.mu.Lock()
-	if err != nil {
-		delete(m.portMaps, key)
-	} else {
-		m.portMaps[key] = portEntry{m: mp, at: time.Now()}
-	}
+	m.portMaps = list
 	m.mu.Unlock()
 	m.report()
 }
@@ -275,6 +267,7 @@ func (m *NATMonitor) Status() tequilapi.NATStatusDTO {
 		out.Access = tequilapi.AccessUnknown
 	}
 	m.mu.Lock()
+	list := m.portMaps
 	if r := m.mapping; r != nil {
 		md := &tequilapi.NATMappingDTO{Behavior: r.Behavior, Servers: m.servers, CheckedAt: r.At.UTC().Format(time.RFC3339)}
 		if r.Public.IsValid() {
@@ -285,15 +278,13 @@ func (m *NATMonitor) Status() tequilapi.NATStatusDTO {
 		}
 		out.Mapping = md
 	}
-	for _, e := range m.portMaps {
-		mp := e.m
-		d := tequilapi.PortMappingDTO{Protocol: mp.Protocol, Method: mp.Method, External: mp.External.String(), InternalPort: int(mp.Internal.Port())}
-		if mp.Lifetime > 0 {
-			d.ExpiresAt = e.at.Add(mp.Lifetime).UTC().Format(time.RFC3339)
-		}
-		out.PortMappings = append(out.PortMappings, d)
-	}
 	m.mu.Unlock()
+	if list != nil {
+		for _, mp := range list() {
+			out.PortMappings = append(out.PortMappings, tequilapi.PortMappingDTO{Protocol: mp.Protocol, Method: mp.Method,
+				External: mp.External.String(), InternalPort: int(mp.Internal.Port()), LifetimeSeconds: int64(mp.Lifetime.Seconds())})
+		}
+	}
 	sort.Slice(out.PortMappings, func(i, j int) bool { return out.PortMappings[i].External < out.PortMappings[j].External })
 	if rep, ok := m.probe.Last(); ok {
 		c := peerCheckDTO(rep)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"net/netip"
 	"strings"
 	"testing"
 	"time"
@@ -12,6 +13,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/openmyst/openmyst/nat/netcheck"
+	"github.com/openmyst/openmyst/nat/portmap"
 	"github.com/openmyst/openmyst/p2p"
 	"github.com/openmyst/openmyst/tequilapi"
 )
@@ -94,6 +96,13 @@ func TestNATMonitor(t *testing.T) {
 			t.Fatal("no report line with the peer check")
 		}
 	}
+	mons[0].SetPortMappings(func() []portmap.Mapping {
+		return []portmap.Mapping{{Method: portmap.MethodNATPMP, Protocol: portmap.UDP, Internal: netip.MustParseAddrPort("192.168.1.5:51820"),
+			External: netip.MustParseAddrPort("198.51.100.9:51820"), Lifetime: 2 * time.Hour}}
+	})
+	if pm := mons[0].Status().PortMappings; len(pm) != 1 || pm[0].External != "198.51.100.9:51820" || pm[0].InternalPort != 51820 || pm[0].LifetimeSeconds != 7200 {
+		t.Fatalf("port mappings %+v", pm)
+	}
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(NATCollector(mons[0]))
 	fams, err := reg.Gather()
@@ -113,7 +122,7 @@ func TestNATMonitor(t *testing.T) {
 	for name, want := range map[string]float64{
 		"openmyst_nat_peer_check_reachable": 3, "openmyst_nat_peer_check_asked": 3,
 		"openmyst_nat_reachability/unknown": 1, "openmyst_nat_reachability/private": 0,
-		"openmyst_nat_mapping/none": 1, "openmyst_nat_mapping/endpoint-dependent": 0, "openmyst_nat_relay_addresses": 0,
+		"openmyst_nat_mapping/none": 1, "openmyst_nat_mapping/endpoint-dependent": 0, "openmyst_nat_relay_addresses": 0, "openmyst_nat_port_mappings": 1,
 	} {
 		if v, ok := got[name]; !ok || v != want {
 			t.Errorf("%s = %v (present %v), want %v", name, v, ok, want)

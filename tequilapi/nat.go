@@ -98,8 +98,8 @@ type PortMappingDTO struct {
 	External string `json:"external"`
 	// InternalPort is the local port.
 	InternalPort int `json:"internal_port"`
-	// ExpiresAt is when the lease ends unless renewed (RFC 3339).
-	ExpiresAt string `json:"expires_at,omitempty"`
+	// LifetimeSeconds is the lease the router granted (renewed at half).
+	LifetimeSeconds int64 `json:"lifetime_seconds"`
 }
 
 // PeerCheckDTO is a peer reachability check: a few random peers dialled
