@@ -253,16 +253,20 @@ func (s *Service) CheckSelf(ctx context.Context, n int) (Report, error) {
 	}
 	s.running = true
 	s.mu.Unlock()
+	asked := false
 	defer func() {
 		s.mu.Lock()
 		s.running = false
-		s.lastRun = s.cfg.Now()
+		if asked { // a run that found nobody to ask does not count
+			s.lastRun = s.cfg.Now()
+		}
 		s.mu.Unlock()
 	}()
 	peers := s.Checkers()
 	if len(peers) == 0 {
 		return Report{}, ErrNoPeers
 	}
+	asked = true
 	shuffle(peers)
 	peers = peers[:min(n, len(peers))]
 

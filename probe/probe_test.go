@@ -163,9 +163,14 @@ func TestRateLimits(t *testing.T) {
 }
 
 func TestNoPeers(t *testing.T) {
-	req := newService(t, newHost(t), Config{})
+	req := newService(t, newHost(t), Config{MinInterval: time.Hour})
 	if _, err := req.CheckSelf(context.Background(), 3); err != ErrNoPeers {
 		t.Fatalf("got %v, want ErrNoPeers", err)
+	}
+	// A run that asked nobody does not hold up the next one.
+	connectCheckers(t, req, checkers(t, 1, Config{AllowPrivate: true})...)
+	if rep, err := req.CheckSelf(context.Background(), 3); err != nil || rep.Reachable != 1 {
+		t.Fatalf("check after peers arrived: %+v, %v", rep, err)
 	}
 }
 

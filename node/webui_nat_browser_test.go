@@ -1,0 +1,95 @@
+package node
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+	"github.com/libp2p/go-libp2p/core/peer"
+
+	"github.com/openmyst/openmyst/internal/testenv"
+	"github.com/openmyst/openmyst/p2p"
+)
+
+// TestNATCardInBrowser drives the dashboard's reachability card in
+// chromium: a daemon bootstrapped from two other nodes shows its AutoNAT
+// state and addresses, and "Ask peers to check now" runs POST /nat/check
+// and shows "reachable from 2 of 2 peers" with a row per checker.
+func TestNATCardInBrowser(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs a daemon and chromium; skipped with -short")
+	}
+	chromium := testenv.RequireChromium(t)
+	outDir := os.Getenv("MYST_TEST_OUTPUT")
+	if outDir == "" {
+		outDir = t.TempDir()
+	} else if err := os.MkdirAll(outDir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	log := testLog()
+	var boot []peer.AddrInfo
+	for range 2 {
+		n, err := p2p.New(p2p.Config{ListenAddrs: []string{"/ip4/127.0.0.1/tcp/0"}, Log: log})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { n.Close() })
+		m, err := StartNAT(NATConfig{P2P: n, AllowPrivate: true, FirstPeerCheck: -1, Log: log})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { m.Close() })
+		boot = append(boot, n.AddrInfo())
+	}
+	dd := t.TempDir()
+	d := runTestDaemon(t, "127.0.0.4", DaemonConfig{
+		DataDir: dd, LightScrypt: true, Log: log,
+		Chain: ChainConfig{RPC: "http://127.0.0.1:1", Deployment: filepath.Join(dd, "none.json")},
+		P2P:   NetworkConfig{ListenAddrs: []string{"/ip4/127.0.0.1/tcp/0"}, Bootstrap: boot, ChainID: 1337},
+	})
+
+	alloc, acancel := chromedp.NewExecAllocator(ctx, append(chromedp.DefaultExecAllocatorOptions[:],
+		chromedp.ExecPath(chromium), chromedp.Headless, chromedp.NoSandbox, chromedp.DisableGPU, chromedp.UserDataDir(t.TempDir()),
+		chromedp.Flag("disable-component-update", true), chromedp.Flag("disable-background-networking", true),
+		chromedp.Flag("disable-sync", true), chromedp.NoFirstRun, chromedp.WindowSize(1280, 1000),
+	)...)
+	defer acancel()
+	pctx, pcancel := chromedp.NewContext(alloc)
+	defer pcancel()
+	if err := chromedp.Do(pctx); err != nil {
+		t.Fatal(err)
+	}
+	login(t, pctx, d, outDir, "")
+	do(t, pctx, chromedp.Navigate(d.base+"/ui/provider"))
+	waitText(t, pctx, "reachability", "#nat-access", 10*time.Second, func(s string) bool { return strings.HasPrefix(s, "unknown yet") })
+	waitText(t, pctx, "direct addresses", "#nat-direct", 5*time.Second, func(s string) bool { return strings.Contains(s, "/ip4/127.0.0.1/tcp/") })
+	waitText(t, pctx, "no check yet", "#nat-peercheck", 5*time.Second, func(s string) bool { return s == "not run yet" })
+	// The daemon bootstraps from the two nodes in the background; the
+	// button answers 503 in words until identify has told it who checks.
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		do(t, pctx, chromedp.Click(chromedp.ID("nat-check")))
+		st := waitText(t, pctx, "check answered", "#nat-check-status", 10*time.Second, func(s string) bool {
+			return strings.HasPrefix(s, "Done") || strings.HasPrefix(s, "Not checked")
+		})
+		if strings.HasPrefix(st, "Done") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no peer check: %s", st)
+		}
+		time.Sleep(time.Second)
+	}
+	waitText(t, pctx, "peer check shown", "#nat-peercheck", 5*time.Second, func(s string) bool { return strings.HasPrefix(s, "reachable from 2 of 2 peers") })
+	rows := waitText(t, pctx, "checker rows", "#nat-checks", 5*time.Second, func(s string) bool { return strings.Count(s, "reached this node") == 2 })
+	if !strings.Contains(rows, "direct") {
+		t.Errorf("checker rows without the path: %q", rows)
+	}
+	screenshot(t, pctx, outDir, "provider-nat")
+}
