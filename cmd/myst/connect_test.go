@@ -108,7 +108,8 @@ func TestConnectThroughDaemon(t *testing.T) {
 		t.Fatalf("downloaded %d bytes (%v), want %d", len(got), err, len(body))
 	}
 	out, err = runCLI(t, dd, append(api, "status")...)
-	if err != nil || !regexp.MustCompile(`state\s+connected`).MatchString(out) || !strings.Contains(out, "(DE)") {
+	if err != nil || !regexp.MustCompile(`state\s+connected`).MatchString(out) || !strings.Contains(out, "(DE)") ||
+		!regexp.MustCompile(`reachability\s+unknown \(AutoNAT: unknown\)`).MatchString(out) {
 		t.Fatalf("myst status: %v\n%s", err, out)
 	}
 	if _, err := runCLI(t, dd, append(api, "connect")...); err == nil {
