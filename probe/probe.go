@@ -26,6 +26,7 @@ import (
 	quic "github.com/libp2p/go-libp2p/p2p/transport/quic"
 	"github.com/libp2p/go-libp2p/p2p/transport/tcp"
 	ma "github.com/multiformats/go-multiaddr"
+	manet "github.com/multiformats/go-multiaddr/net"
 	"golang.org/x/time/rate"
 
 	"github.com/openmyst/openmyst/ratelimit"
@@ -450,7 +451,7 @@ func (s *Service) handleCheck(st network.Stream) {
 				case <-ctx.Done():
 				}
 			}
-			resp = s.check(ctx, requester, req)
+			resp = s.check(ctx, st.Conn(), req)
 			cancel()
 			<-s.slots
 		default:
@@ -473,9 +474,10 @@ type identifier interface {
 }
 
 // check dials requester from a fresh host and signs what it saw.
-func (s *Service) check(ctx context.Context, requester peer.ID, req Request) Response {
+func (s *Service) check(ctx context.Context, c network.Conn, req Request) Response {
+	requester := c.RemotePeer()
 	res := Result{V: Version, Requester: requester.String(), Checker: s.cfg.Host.ID().String(), Nonce: req.Nonce}
-	path, addr, rtt, err := s.dialAndEcho(ctx, requester, req.Nonce)
+	path, addr, rtt, err := s.dialAndEcho(ctx, c, req.Nonce)
 	res.At = s.cfg.Now().Unix()
 	if err != nil {
 		res.Error = truncate(err.Error(), MaxTextLen)
@@ -512,8 +514,9 @@ func Advertised(ps peerstore.Peerstore, p peer.ID) []ma.Multiaddr {
 
 var _ record.Record = (*peer.PeerRecord)(nil)
 
-func (s *Service) dialAndEcho(ctx context.Context, requester peer.ID, nonceHex string) (path, addr string, rtt time.Duration, err error) {
-	addrs := Dialable(Advertised(s.cfg.Host.Peerstore(), requester), s.cfg.AllowPrivate)
+func (s *Service) dialAndEcho(ctx context.Context, c network.Conn, nonceHex string) (path, addr string, rtt time.Duration, err error) {
+	requester := c.RemotePeer()
+	addrs := s.ownAddrs(c, Dialable(Advertised(s.cfg.Host.Peerstore(), requester), s.cfg.AllowPrivate))
 	if len(addrs) == 0 {
 		return "", "", 0, errors.New("no dialable advertised address")
 	}
@@ -556,12 +559,58 @@ func (s *Service) dialAndEcho(ctx context.Context, requester peer.ID, nonceHex s
 	if string(back) != string(msg[NonceSize:]) {
 		return "", "", 0, errors.New("echo: payload differs")
 	}
-	c := st.Conn()
+	fresh := st.Conn()
 	path = PathDirect
-	if c.Stat().Limited || isCircuit(c.RemoteMultiaddr()) {
+	if fresh.Stat().Limited || isCircuit(fresh.RemoteMultiaddr()) {
 		path = PathRelay
 	}
-	return path, c.RemoteMultiaddr().String(), rtt, nil
+	return path, fresh.RemoteMultiaddr().String(), rtt, nil
+}
+
+// ownAddrs keeps the addresses of as that are the requester's own, as far
+// as this node can tell, so that a requester cannot aim the check at
+// somebody else: a direct address must be at the IP address the request
+// came from (a node's public, or port-mapped, address is where its
+// connections come from), and a circuit address must go through a relay
+// this node knows at that address (itself, or a peer whose recorded
+// addresses include it).
+func (s *Service) ownAddrs(c network.Conn, as []ma.Multiaddr) []ma.Multiaddr {
+	from, ferr := manet.ToIP(c.RemoteMultiaddr())
+	out := as[:0:0]
+	for _, a := range as {
+		relay, _ := ma.SplitFunc(a, func(c ma.Component) bool { return c.Protocol().Code == ma.P_CIRCUIT })
+		if !relay.Equal(a) {
+			if s.knownRelay(relay) {
+				out = append(out, a)
+			}
+			continue
+		}
+		ip, err := manet.ToIP(a)
+		if err == nil && ferr == nil && ip.Equal(from) {
+			out = append(out, a)
+		}
+	}
+	return out
+}
+
+// knownRelay reports whether relay (".../p2p/<id>") is this node, or a
+// peer this node has recorded at that address.
+func (s *Service) knownRelay(relay ma.Multiaddr) bool {
+	transport, id := peer.SplitAddr(relay)
+	if transport == nil || id == "" {
+		return false
+	}
+	h := s.cfg.Host
+	known := h.Addrs()
+	if id != h.ID() {
+		known = h.Peerstore().Addrs(id)
+	}
+	for _, k := range known {
+		if k.Equal(transport) {
+			return true
+		}
+	}
+	return false
 }
 
 func isCircuit(a ma.Multiaddr) bool {

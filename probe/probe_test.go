@@ -237,3 +237,28 @@ func TestBadInput(t *testing.T) {
 	}
 	st.Close()
 }
+
+// A requester cannot aim a check at somebody else: a direct address at
+// another IP than the one the request came from, or a circuit through a
+// relay the checker does not know, is not dialled.
+func TestCheckerDialsOnlyTheRequestersOwnAddresses(t *testing.T) {
+	unknownRelay := newHost(t) // never introduced to the checker
+	for name, adv := range map[string]ma.Multiaddr{
+		"other ip":      ma.StringCast("/ip4/127.0.0.2/tcp/4001"),
+		"unknown relay": ma.Join(unknownRelay.Addrs()[0], ma.StringCast("/p2p/"+unknownRelay.ID().String()+"/p2p-circuit")),
+	} {
+		t.Run(name, func(t *testing.T) {
+			cs := checkers(t, 1, Config{AllowPrivate: true})
+			h := newHost(t, libp2p.AddrsFactory(func([]ma.Multiaddr) []ma.Multiaddr { return []ma.Multiaddr{adv} }))
+			req := newService(t, h, Config{})
+			connectCheckers(t, req, cs...)
+			rep, err := req.CheckSelf(context.Background(), 1)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if rep.Reachable != 0 || !strings.Contains(rep.Results[0].Error, "no dialable advertised address") {
+				t.Fatalf("got %+v", rep.Results)
+			}
+		})
+	}
+}

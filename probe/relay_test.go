@@ -30,6 +30,14 @@ func TestReachableThroughRelay(t *testing.T) {
 		t.Fatal(err)
 	}
 	cs := checkers(t, 2, Config{AllowPrivate: true})
+	// Checkers dial circuits only through relays they know at that
+	// address (on a network: the bootstrap/relay nodes they are connected
+	// to).
+	for _, c := range cs {
+		if err := c.Connect(ctx, ri); err != nil {
+			t.Fatal(err)
+		}
+	}
 	req := newService(t, h, Config{})
 	connectCheckers(t, req, cs...)
 	rep, err := req.CheckSelf(ctx, 2)
