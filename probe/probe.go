@@ -77,6 +77,9 @@ type Config struct {
 	// MinInterval is the least time between two of this node's own
 	// checks (default DefaultMinInterval).
 	MinInterval time.Duration
+	// EchoPerSecond limits the echoes this node answers, all checkers
+	// together (default 2*MaxPeers, with as large a burst).
+	EchoPerSecond int
 	// NewDialer returns the fresh host a check dials from, closed after
 	// the check (default: a new key, TCP and QUIC, no listener).
 	NewDialer func() (host.Host, error)
@@ -160,6 +163,9 @@ func New(cfg Config) (*Service, error) {
 	if cfg.MinInterval <= 0 {
 		cfg.MinInterval = DefaultMinInterval
 	}
+	if cfg.EchoPerSecond <= 0 {
+		cfg.EchoPerSecond = 2 * MaxPeers
+	}
 	if cfg.NewDialer == nil {
 		cfg.NewDialer = NewDialer
 	}
@@ -174,7 +180,7 @@ func New(cfg Config) (*Service, error) {
 		perPeer: ratelimit.Every[peer.ID](cfg.PerPeer, cfg.PerPeerBurst, 0),
 		// Echoes come from fresh peer ids, so they are limited as a
 		// whole; only a nonce of this node's own check is answered.
-		echoRate: rate.NewLimiter(rate.Limit(2*MaxPeers), 2*MaxPeers),
+		echoRate: rate.NewLimiter(rate.Limit(cfg.EchoPerSecond), cfg.EchoPerSecond),
 		slots:    make(chan struct{}, cfg.MaxConcurrent),
 		pending:  map[[NonceSize]byte]*pendingCheck{},
 	}

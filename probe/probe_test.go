@@ -16,7 +16,7 @@ import (
 
 // newHost starts a loopback libp2p host closed with the test; opts are
 // extra libp2p options.
-func newHost(t *testing.T, opts ...libp2p.Option) host.Host {
+func newHost(t testing.TB, opts ...libp2p.Option) host.Host {
 	t.Helper()
 	h, err := libp2p.New(append([]libp2p.Option{libp2p.ListenAddrStrings("/ip4/127.0.0.1/tcp/0"), libp2p.DisableMetrics()}, opts...)...)
 	if err != nil {
