@@ -612,6 +612,9 @@ func startDaemonProvider(ctx context.Context, n *DaemonNode) (func(context.Conte
 	n.API.Add(tequilapi.ServiceCapsRoutes(svc, n.Log)...)
 	n.API.Add(tequilapi.ServiceStartRoutes(daemonServiceStarter{n: n, ctx: ctx, svc: svc}, n.Log)...)
 	n.providerSvc = svc
+	if n.NAT != nil {
+		n.NAT.SetPortMappings(func() []portmap.Mapping { return providerPortMappings(svc.Provider()) })
+	}
 	if prov.Serve != nil {
 		if err := n.serveProvider(ctx, svc, prov.Identity, *prov.Serve, prov.Location, providerRetry); err != nil {
 			return nil, err

@@ -21,6 +21,7 @@ import (
 	"github.com/openmyst/openmyst/identity"
 	"github.com/openmyst/openmyst/market"
 	"github.com/openmyst/openmyst/nat/ice"
+	"github.com/openmyst/openmyst/nat/portmap"
 	"github.com/openmyst/openmyst/p2p"
 	"github.com/openmyst/openmyst/p2p/sessionproto"
 	"github.com/openmyst/openmyst/payments"
@@ -403,6 +404,9 @@ func StartProvider(ctx context.Context, cfg ProviderConfig) (_ *Provider, err er
 		return nil, err
 	}
 	p.ann = ann
+	if p.NAT != nil {
+		p.NAT.SetPortMappings(func() []portmap.Mapping { return providerPortMappings(p) })
+	}
 	rctx, cancel := context.WithCancel(context.Background())
 	p.cancel = cancel
 	p.wg.Add(1)
