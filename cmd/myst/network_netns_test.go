@@ -198,6 +198,7 @@ func TestNetworkEveryRoleInNamespaces(t *testing.T) {
 	us := startProvider(provUS, "US", "--settle.interval", "1h")
 	waitOutput(ctx, t, de.p, "serving", "myst service DE")
 	waitOutput(ctx, t, us.p, "serving", "myst service US")
+	waitOutput(ctx, t, de.p, "nat: unknown (AutoNAT: ", "myst service DE's reachability line")
 
 	// 6. The consumer: funded and registered through the network's chain,
 	// then a daemon that takes the network from MYST_NETWORK.
