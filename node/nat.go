@@ -27,9 +27,10 @@ const (
 	// DefaultFirstPeerCheck is how long after start the first peer check
 	// runs (peers connect and identify first).
 	DefaultFirstPeerCheck = 30 * time.Second
-	// natChangeSettle is how long after a reachability change the checks
-	// run again (a relay reservation or port mapping settles first).
-	natChangeSettle = 5 * time.Second
+	// DefaultNATChangeSettle is how long after a reachability change the
+	// checks run again (a relay reservation or port mapping settles
+	// first).
+	DefaultNATChangeSettle = 5 * time.Second
 )
 
 // NATConfig configures a node's reachability view (StartNAT).
@@ -50,8 +51,12 @@ type NATConfig struct {
 	// CheckEvery repeats the checks (default DefaultNATCheckEvery).
 	CheckEvery time.Duration
 	// FirstPeerCheck delays the first peer check (default
-	// DefaultFirstPeerCheck; negative: no automatic peer checks).
+	// DefaultFirstPeerCheck; negative: none at start, the checks every
+	// CheckEvery and after reachability changes still run).
 	FirstPeerCheck time.Duration
+	// ChangeSettle delays the checks after a reachability change
+	// (default DefaultNATChangeSettle).
+	ChangeSettle time.Duration
 	// Report, when set, receives a one-line summary whenever the status
 	// changes (reachability, a check's result).
 	Report func(line string)
@@ -94,6 +99,9 @@ func StartNAT(cfg NATConfig) (*NATMonitor, error) {
 	}
 	if cfg.CheckEvery <= 0 {
 		cfg.CheckEvery = DefaultNATCheckEvery
+	}
+	if cfg.ChangeSettle <= 0 {
+		cfg.ChangeSettle = DefaultNATChangeSettle
 	}
 	if cfg.FirstPeerCheck == 0 {
 		cfg.FirstPeerCheck = DefaultFirstPeerCheck
@@ -168,19 +176,15 @@ func (m *NATMonitor) run(ctx context.Context) {
 			m.checkPeers(ctx)
 		case <-every.C:
 			m.checkMapping(ctx)
-			if first >= 0 {
-				m.checkPeers(ctx)
-			}
+			m.checkPeers(ctx)
 		case <-m.wake:
 			select {
 			case <-ctx.Done():
 				return
-			case <-time.After(natChangeSettle):
+			case <-time.After(m.cfg.ChangeSettle):
 			}
 			m.checkMapping(ctx)
-			if first >= 0 {
-				m.checkPeers(ctx)
-			}
+			m.checkPeers(ctx)
 		}
 	}
 }

@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/libp2p/go-libp2p/core/event"
+	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -131,5 +133,59 @@ func TestNATMonitor(t *testing.T) {
 	// A monitor without STUN servers has no mapping check.
 	if mons[1].Status().Mapping != nil {
 		t.Fatal("mapping without servers")
+	}
+}
+
+// A reachability change shows at once and runs the checks again: here
+// AutoNAT's verdict "private" (without a relay reservation: unreachable)
+// is followed by a peer check without anyone asking for one.
+func TestNATMonitorFollowsReachability(t *testing.T) {
+	log := slog.New(slog.DiscardHandler)
+	var nodes []*p2p.Node
+	var mons []*NATMonitor
+	for range 2 {
+		n, err := p2p.New(p2p.Config{ListenAddrs: []string{"/ip4/127.0.0.1/tcp/0"}, Log: log})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer n.Close()
+		m, err := StartNAT(NATConfig{P2P: n, AllowPrivate: true, FirstPeerCheck: -1, ChangeSettle: 10 * time.Millisecond, Log: log})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer m.Close()
+		nodes, mons = append(nodes, n), append(mons, m)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if err := nodes[0].Host.Connect(ctx, nodes[1].AddrInfo()); err != nil {
+		t.Fatal(err)
+	}
+	for len(mons[0].Probe().Checkers()) == 0 {
+		if ctx.Err() != nil {
+			t.Fatal("checker not identified")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if st := mons[0].Status(); st.PeerCheck != nil || st.Access != tequilapi.AccessUnknown {
+		t.Fatalf("before: %+v", st)
+	}
+	em, err := nodes[0].Host.EventBus().Emitter(new(event.EvtLocalReachabilityChanged))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer em.Close()
+	if err := em.Emit(event.EvtLocalReachabilityChanged{Reachability: network.ReachabilityPrivate}); err != nil {
+		t.Fatal(err)
+	}
+	for {
+		st := mons[0].Status()
+		if st.Access == tequilapi.AccessUnreachable && st.ReachabilitySince != "" && st.PeerCheck != nil && st.PeerCheck.Asked == 1 {
+			break
+		}
+		if ctx.Err() != nil {
+			t.Fatalf("after the change: %+v", st)
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 }
