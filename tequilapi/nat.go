@@ -211,7 +211,11 @@ func (s NATStatusDTO) Print(w io.Writer) error {
 	if c := s.PeerCheck; c != nil {
 		fmt.Fprintf(tw, "peer check\t%s\n", c.Summary())
 		for _, r := range c.Results {
-			res := "reached over the " + r.Path + " path, " + (time.Duration(r.RTTMillis) * time.Millisecond).String()
+			rtt := "< 1ms"
+			if r.RTTMillis > 0 {
+				rtt = (time.Duration(r.RTTMillis) * time.Millisecond).String()
+			}
+			res := "reached over the " + r.Path + " path, " + rtt
 			if !r.Reachable {
 				res = "failed: " + r.Error
 			}

@@ -62,7 +62,7 @@
       const tr = document.createElement('tr');
       const cells = [r.peer.length > 16 ? r.peer.slice(0, 8) + '…' + r.peer.slice(-6) : r.peer,
         r.reachable ? 'reached this node' : 'failed: ' + (r.error || 'no answer'),
-        r.path || '–', r.reachable ? r.rtt_ms + ' ms' : '–'];
+        r.path || '–', r.reachable ? (r.rtt_ms < 1 ? '< 1 ms' : r.rtt_ms + ' ms') : '–'];
       for (const v of cells) {
         const td = document.createElement('td');
         td.textContent = v;
