@@ -376,7 +376,8 @@ func startNetwork(ctx context.Context, n *DaemonNode) (func(context.Context) err
 		return nil, err
 	}
 	iceCfg, _ := n.Config.ICE.Config() // checked at start
-	nat, err := StartNAT(NATConfig{P2P: node, ICE: iceCfg, AllowPrivate: !cfg.PublicAddrsOnly, Log: log})
+	nat, err := StartNAT(NATConfig{P2P: node, ICE: iceCfg, AllowPrivate: !cfg.PublicAddrsOnly, Log: log,
+		ManualPeerCheck: !prov.Announce && prov.Serve == nil})
 	if err != nil {
 		trust.Close()
 		svc.Close()

@@ -54,6 +54,10 @@ type NATConfig struct {
 	// DefaultFirstPeerCheck; negative: none at start, the checks every
 	// CheckEvery and after reachability changes still run).
 	FirstPeerCheck time.Duration
+	// ManualPeerCheck runs peer checks only when asked (CheckReachability,
+	// POST /nat/check): a node that serves nobody (a consumer daemon)
+	// does not spend other peers' checks on itself.
+	ManualPeerCheck bool
 	// ChangeSettle delays the checks after a reachability change
 	// (default DefaultNATChangeSettle).
 	ChangeSettle time.Duration
@@ -208,8 +212,12 @@ func (m *NATMonitor) checkMapping(ctx context.Context) {
 	m.report()
 }
 
-// checkPeers runs a peer reachability check, logging why it did not.
+// checkPeers runs a peer reachability check (unless ManualPeerCheck),
+// logging why it did not.
 func (m *NATMonitor) checkPeers(ctx context.Context) {
+	if m.cfg.ManualPeerCheck {
+		return
+	}
 	if _, err := m.probe.CheckSelf(ctx, m.cfg.CheckPeers); err != nil && ctx.Err() == nil {
 		m.log.Info("nat: no peer reachability check", "reason", err)
 	}

@@ -143,13 +143,14 @@ func TestNATMonitorFollowsReachability(t *testing.T) {
 	log := slog.New(slog.DiscardHandler)
 	var nodes []*p2p.Node
 	var mons []*NATMonitor
-	for range 2 {
+	for i := range 2 {
 		n, err := p2p.New(p2p.Config{ListenAddrs: []string{"/ip4/127.0.0.1/tcp/0"}, Log: log})
 		if err != nil {
 			t.Fatal(err)
 		}
 		defer n.Close()
-		m, err := StartNAT(NATConfig{P2P: n, AllowPrivate: true, FirstPeerCheck: -1, ChangeSettle: 10 * time.Millisecond, Log: log})
+		m, err := StartNAT(NATConfig{P2P: n, AllowPrivate: true, FirstPeerCheck: -1, ChangeSettle: 10 * time.Millisecond, Log: log,
+			ManualPeerCheck: i == 1})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -187,5 +188,19 @@ func TestNATMonitorFollowsReachability(t *testing.T) {
 			t.Fatalf("after the change: %+v", st)
 		}
 		time.Sleep(20 * time.Millisecond)
+	}
+	// A node that serves nobody checks itself only when asked.
+	for len(mons[1].Probe().Checkers()) == 0 {
+		if ctx.Err() != nil {
+			t.Fatal("checker not identified")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	mons[1].checkPeers(ctx)
+	if _, ok := mons[1].Probe().Last(); ok {
+		t.Fatal("a manual-only node checked itself")
+	}
+	if c, err := mons[1].CheckReachability(ctx); err != nil || c.Reachable != 1 {
+		t.Fatalf("asked check: %+v, %v", c, err)
 	}
 }
