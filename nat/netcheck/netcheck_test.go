@@ -121,3 +121,37 @@ func TestServersFromURLs(t *testing.T) {
 		t.Fatalf("got %v, want %v", got, want)
 	}
 }
+
+// FuzzMatch feeds arbitrary datagrams from a server's address to the
+// answer decoder: it must not panic, and accepts only a Binding success
+// for the server's own transaction with a usable mapped address.
+func FuzzMatch(f *testing.F) {
+	server := netip.MustParseAddrPort("198.51.100.7:3478")
+	req, err := stun.Build(stun.TransactionID, stun.BindingRequest)
+	if err != nil {
+		f.Fatal(err)
+	}
+	ok, err := stun.Build(stun.NewTransactionIDSetter(req.TransactionID), stun.BindingSuccess,
+		&stun.XORMappedAddress{IP: net.ParseIP("203.0.113.5"), Port: 40000}, stun.Fingerprint)
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Add(ok.Raw)
+	f.Add(req.Raw)
+	f.Add([]byte{0, 1, 0, 0})
+	from := net.UDPAddrFromAddrPort(server)
+	f.Fuzz(func(t *testing.T, b []byte) {
+		i, mapped, good := match(b, from, []netip.AddrPort{server}, []stun.Message{*req})
+		if !good {
+			return
+		}
+		if i != 0 || !mapped.IsValid() || mapped.Port() == 0 {
+			t.Fatalf("accepted %d %v", i, mapped)
+		}
+		var m stun.Message
+		m.Raw = append([]byte(nil), b...)
+		if m.Decode() != nil || m.Type != stun.BindingSuccess || m.TransactionID != req.TransactionID {
+			t.Fatal("accepted something other than the transaction's Binding success")
+		}
+	})
+}
