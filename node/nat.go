@@ -129,8 +129,10 @@ func StartNAT(cfg NATConfig) (*NATMonitor, error) {
 		changed := s.Reachability != last
 		last = s.Reachability
 		m.mu.Unlock()
+		// Every change may change the summary (a relay reservation
+		// turns "unreachable" into "relay-only"); report dedups.
+		m.report()
 		if changed {
-			m.report()
 			select {
 			case m.wake <- struct{}{}:
 			default:
