@@ -44,6 +44,8 @@ const (
 	MaxPeers = 16
 	// maxClockSkew is how far a result's time may be from the requester's.
 	maxClockSkew = 5 * time.Minute
+	// requestTimeout bounds reading a request and writing the answer.
+	requestTimeout = 5 * time.Second
 )
 
 // Errors of CheckSelf.
@@ -429,8 +431,11 @@ func readAll(r io.Reader, limit int) ([]byte, error) {
 // handleCheck serves ProtocolCheck: a peer asks this node to check it.
 func (s *Service) handleCheck(st network.Stream) {
 	defer st.Close()
-	_ = st.SetDeadline(time.Now().Add(s.cfg.Timeout + 5*time.Second))
 	requester := st.Conn().RemotePeer()
+	// Every request counts against its peer's limit, a bad one too, and
+	// has a few seconds to arrive.
+	allowed := s.perPeer.Allow(requester, s.cfg.Now())
+	_ = st.SetDeadline(time.Now().Add(requestTimeout))
 	b, err := readAll(st, MaxRequestSize)
 	if err != nil {
 		st.Reset()
@@ -442,8 +447,9 @@ func (s *Service) handleCheck(st network.Stream) {
 		st.Reset()
 		return
 	}
+	_ = st.SetDeadline(time.Now().Add(s.cfg.Timeout + requestTimeout))
 	var resp Response
-	if !s.perPeer.Allow(requester, s.cfg.Now()) {
+	if !allowed {
 		resp.Refused = "rate limited"
 	} else {
 		select {

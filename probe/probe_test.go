@@ -225,8 +225,22 @@ func TestBadInput(t *testing.T) {
 		}
 		st.Close()
 	}
+	// The bad requests used up the stranger's allowance: a good one now
+	// is refused (bad input is rate-limited too).
+	st, err := stranger.NewStream(ctx, c.ID(), ProtocolCheck)
+	if err != nil {
+		t.Fatal(err)
+	}
+	good, _ := Request{V: Version, Nonce: testNonce}.Encode()
+	st.Write(good)
+	st.CloseWrite()
+	b, err := io.ReadAll(st)
+	st.Close()
+	if resp, derr := DecodeResponse(b); err != nil || derr != nil || resp.Refused != "rate limited" {
+		t.Fatalf("good request after bad ones: %q %v %v", b, err, derr)
+	}
 	// An echo for a nonce the node never issued is reset, not echoed.
-	st, err := stranger.NewStream(ctx, c.ID(), ProtocolEcho)
+	st, err = stranger.NewStream(ctx, c.ID(), ProtocolEcho)
 	if err != nil {
 		t.Fatal(err)
 	}
