@@ -234,17 +234,12 @@ func (m *NATMonitor) SetPortMappings(list func() []portmap.Mapping) {
 	m.report()
 }
 
-// providerPortMappings lists p's port mappings when the provider keeps
-// any (the provider's port mapping, --portmap, lists them with
-// PortMappings); nil otherwise.
+// providerPortMappings lists p's port mappings (none while p starts).
 func providerPortMappings(p *Provider) []portmap.Mapping {
 	if p == nil {
 		return nil
 	}
-	if pm, ok := any(p).(interface{ PortMappings() []portmap.Mapping }); ok {
-		return pm.PortMappings()
-	}
-	return nil
+	return p.PortMappings()
 }
 
 // report sends the summary line to Report (and the log) when it changed.

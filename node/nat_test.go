@@ -204,3 +204,33 @@ func TestNATMonitorFollowsReachability(t *testing.T) {
 		t.Fatalf("asked check: %+v, %v", c, err)
 	}
 }
+
+// The NAT status lists the provider's current port mappings.
+func TestNATStatusProviderPortMappings(t *testing.T) {
+	log := slog.New(slog.DiscardHandler)
+	n, err := p2p.New(p2p.Config{ListenAddrs: []string{"/ip4/127.0.0.1/tcp/0"}, Log: log})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer n.Close()
+	m, err := StartNAT(NATConfig{P2P: n, FirstPeerCheck: -1, Log: log})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	pm := &portMaps{log: log, current: map[uint16]portmap.Mapping{}}
+	p := &Provider{portMaps: pm}
+	m.SetPortMappings(func() []portmap.Mapping { return providerPortMappings(p) })
+	if got := m.Status().PortMappings; len(got) != 0 {
+		t.Fatalf("before a mapping: %+v", got)
+	}
+	pm.update(51820, portmap.Mapping{Method: portmap.MethodUPnP, Protocol: portmap.UDP,
+		Internal: netip.MustParseAddrPort("192.168.1.5:51820"), External: netip.MustParseAddrPort("198.51.100.9:51820"), Lifetime: time.Hour})
+	got := m.Status().PortMappings
+	if len(got) != 1 || got[0].Method != "upnp" || got[0].External != "198.51.100.9:51820" || got[0].LifetimeSeconds != 3600 {
+		t.Fatalf("after a mapping: %+v", got)
+	}
+	if providerPortMappings(nil) != nil {
+		t.Fatal("a provider still starting has mappings")
+	}
+}
