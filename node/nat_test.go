@@ -34,12 +34,7 @@ func TestNATMonitor(t *testing.T) {
 	var nodes []*p2p.Node
 	lines := make(chan string, 64)
 	for i := range 4 {
-		n, err := p2p.New(p2p.Config{ListenAddrs: []string{"/ip4/127.0.0.1/tcp/0"}, Log: log})
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer n.Close()
-		cfg := NATConfig{P2P: n, AllowPrivate: true, FirstPeerCheck: -1, CheckPeers: 3, Log: log}
+		cfg := NATConfig{AllowPrivate: true, FirstPeerCheck: -1, CheckPeers: 3, Log: log}
 		if i == 0 {
 			cfg.ICE = iceCfg
 			cfg.Report = func(l string) {
@@ -49,11 +44,7 @@ func TestNATMonitor(t *testing.T) {
 				}
 			}
 		}
-		m, err := StartNAT(cfg)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer m.Close()
+		n, m := natNode(t, cfg)
 		nodes, mons = append(nodes, n), append(mons, m)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
@@ -63,12 +54,7 @@ func TestNATMonitor(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	for len(mons[0].Probe().Checkers()) < 3 {
-		if ctx.Err() != nil {
-			t.Fatal("checkers not identified")
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	waitCheckers(t, ctx, mons[0], 3)
 	c, err := mons[0].CheckReachability(ctx)
 	if err != nil {
 		t.Fatal(err)
@@ -140,21 +126,10 @@ func TestNATMonitor(t *testing.T) {
 // AutoNAT's verdict "private" (without a relay reservation: unreachable)
 // is followed by a peer check without anyone asking for one.
 func TestNATMonitorFollowsReachability(t *testing.T) {
-	log := slog.New(slog.DiscardHandler)
 	var nodes []*p2p.Node
 	var mons []*NATMonitor
 	for i := range 2 {
-		n, err := p2p.New(p2p.Config{ListenAddrs: []string{"/ip4/127.0.0.1/tcp/0"}, Log: log})
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer n.Close()
-		m, err := StartNAT(NATConfig{P2P: n, AllowPrivate: true, FirstPeerCheck: -1, ChangeSettle: 10 * time.Millisecond, Log: log,
-			ManualPeerCheck: i == 1})
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer m.Close()
+		n, m := natNode(t, NATConfig{AllowPrivate: true, FirstPeerCheck: -1, ChangeSettle: 10 * time.Millisecond, ManualPeerCheck: i == 1})
 		nodes, mons = append(nodes, n), append(mons, m)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
@@ -162,12 +137,7 @@ func TestNATMonitorFollowsReachability(t *testing.T) {
 	if err := nodes[0].Host.Connect(ctx, nodes[1].AddrInfo()); err != nil {
 		t.Fatal(err)
 	}
-	for len(mons[0].Probe().Checkers()) == 0 {
-		if ctx.Err() != nil {
-			t.Fatal("checker not identified")
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	waitCheckers(t, ctx, mons[0], 1)
 	if st := mons[0].Status(); st.PeerCheck != nil || st.Access != tequilapi.AccessUnknown {
 		t.Fatalf("before: %+v", st)
 	}
@@ -190,12 +160,7 @@ func TestNATMonitorFollowsReachability(t *testing.T) {
 		time.Sleep(20 * time.Millisecond)
 	}
 	// A node that serves nobody checks itself only when asked.
-	for len(mons[1].Probe().Checkers()) == 0 {
-		if ctx.Err() != nil {
-			t.Fatal("checker not identified")
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	waitCheckers(t, ctx, mons[1], 1)
 	mons[1].checkPeers(ctx)
 	if _, ok := mons[1].Probe().Last(); ok {
 		t.Fatal("a manual-only node checked itself")
@@ -207,18 +172,8 @@ func TestNATMonitorFollowsReachability(t *testing.T) {
 
 // The NAT status lists the provider's current port mappings.
 func TestNATStatusProviderPortMappings(t *testing.T) {
-	log := slog.New(slog.DiscardHandler)
-	n, err := p2p.New(p2p.Config{ListenAddrs: []string{"/ip4/127.0.0.1/tcp/0"}, Log: log})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer n.Close()
-	m, err := StartNAT(NATConfig{P2P: n, FirstPeerCheck: -1, Log: log})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer m.Close()
-	pm := &portMaps{log: log, current: map[uint16]portmap.Mapping{}}
+	_, m := natNode(t, NATConfig{FirstPeerCheck: -1})
+	pm := &portMaps{log: slog.New(slog.DiscardHandler), current: map[uint16]portmap.Mapping{}}
 	p := &Provider{portMaps: pm}
 	m.SetPortMappings(func() []portmap.Mapping { return providerPortMappings(p) })
 	if got := m.Status().PortMappings; len(got) != 0 {
@@ -232,5 +187,39 @@ func TestNATStatusProviderPortMappings(t *testing.T) {
 	}
 	if providerPortMappings(nil) != nil {
 		t.Fatal("a provider still starting has mappings")
+	}
+}
+
+// natNode starts a loopback p2p node with a NAT monitor configured by cfg
+// (P2P is set here; Log defaults to a discarding logger); both stop with
+// the test.
+func natNode(t *testing.T, cfg NATConfig) (*p2p.Node, *NATMonitor) {
+	t.Helper()
+	if cfg.Log == nil {
+		cfg.Log = slog.New(slog.DiscardHandler)
+	}
+	n, err := p2p.New(p2p.Config{ListenAddrs: []string{"/ip4/127.0.0.1/tcp/0"}, Log: cfg.Log})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { n.Close() })
+	cfg.P2P = n
+	m, err := StartNAT(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { m.Close() })
+	return n, m
+}
+
+// waitCheckers waits until m knows want peers that serve the probe
+// protocol.
+func waitCheckers(t *testing.T, ctx context.Context, m *NATMonitor, want int) {
+	t.Helper()
+	for len(m.Probe().Checkers()) < want {
+		if ctx.Err() != nil {
+			t.Fatalf("%d of %d checkers identified", len(m.Probe().Checkers()), want)
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 }

@@ -12,7 +12,6 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/openmyst/openmyst/internal/testenv"
-	"github.com/openmyst/openmyst/p2p"
 )
 
 // TestNATCardInBrowser drives the dashboard's reachability card in
@@ -35,16 +34,7 @@ func TestNATCardInBrowser(t *testing.T) {
 	log := testLog()
 	var boot []peer.AddrInfo
 	for range 2 {
-		n, err := p2p.New(p2p.Config{ListenAddrs: []string{"/ip4/127.0.0.1/tcp/0"}, Log: log})
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { n.Close() })
-		m, err := StartNAT(NATConfig{P2P: n, AllowPrivate: true, FirstPeerCheck: -1, Log: log})
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { m.Close() })
+		n, _ := natNode(t, NATConfig{AllowPrivate: true, FirstPeerCheck: -1, Log: log})
 		boot = append(boot, n.AddrInfo())
 	}
 	dd := t.TempDir()
