@@ -129,13 +129,7 @@ func TestCheckerRefusesPrivateAddresses(t *testing.T) {
 	cs := checkers(t, 1, Config{AllowPrivate: false})
 	req := newService(t, newHost(t), Config{})
 	connectCheckers(t, req, cs...)
-	rep, err := req.CheckSelf(context.Background(), 1)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if rep.Reachable != 0 || !strings.Contains(rep.Results[0].Error, "no dialable advertised address") {
-		t.Fatalf("got %+v", rep.Results)
-	}
+	wantUnreachable(t, req, "no dialable advertised address")
 }
 
 func TestRateLimits(t *testing.T) {
@@ -193,13 +187,7 @@ func TestLyingChecker(t *testing.T) {
 	})
 	req := newService(t, newHost(t), Config{})
 	connectCheckers(t, req, liar)
-	rep, err := req.CheckSelf(context.Background(), 1)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if rep.Reachable != 0 || !strings.Contains(rep.Results[0].Error, "echo never arrived") {
-		t.Fatalf("got %+v", rep.Results)
-	}
+	wantUnreachable(t, req, "echo never arrived")
 }
 
 // Bad requests get no answer, and echoes of unknown checks none either.
@@ -266,13 +254,20 @@ func TestCheckerDialsOnlyTheRequestersOwnAddresses(t *testing.T) {
 			h := newHost(t, libp2p.AddrsFactory(func([]ma.Multiaddr) []ma.Multiaddr { return []ma.Multiaddr{adv} }))
 			req := newService(t, h, Config{})
 			connectCheckers(t, req, cs...)
-			rep, err := req.CheckSelf(context.Background(), 1)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if rep.Reachable != 0 || !strings.Contains(rep.Results[0].Error, "no dialable advertised address") {
-				t.Fatalf("got %+v", rep.Results)
-			}
+			wantUnreachable(t, req, "no dialable advertised address")
 		})
+	}
+}
+
+// wantUnreachable runs req's check with one checker and wants it to fail
+// with an error containing why.
+func wantUnreachable(t *testing.T, req *Service, why string) {
+	t.Helper()
+	rep, err := req.CheckSelf(context.Background(), 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Reachable != 0 || !strings.Contains(rep.Results[0].Error, why) {
+		t.Fatalf("got %+v, want a failure with %q", rep.Results, why)
 	}
 }
