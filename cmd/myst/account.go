@@ -1,11 +1,8 @@
 package main
 
 import (
-	"context"
 	"errors"
 	"fmt"
-	"io"
-	"math/big"
 	"os"
 
 	"github.com/ethereum/go-ethereum/common"
@@ -18,180 +15,36 @@ import (
 	"github.com/openmyst/openmyst/network"
 	"github.com/openmyst/openmyst/node"
 	"github.com/openmyst/openmyst/tequilapi"
-	"github.com/openmyst/openmyst/tequilapi/client"
 )
 
 // accountFlags are shared by the account subcommands.
 type accountFlags struct {
-	app                                       *app
-	rpc, deployment, txKeyFile                string
-	identity, passFile, hermes, transactorURL string
-	wei                                       bool
+	app *app
+	node.AccountFlags
+	amounts tequilapi.Amounts
 }
 
 // registerChain declares the --chain.* flags of a command acting on the
 // chain directly.
 func (f *accountFlags) registerChain(fs *pflag.FlagSet) {
-	fs.Var(network.RPCFlag(&f.rpc, "http://127.0.0.1:8545"), "chain.rpc", "EVM JSON-RPC endpoint; repeat it (or separate by commas) for RPCs to fail over to")
-	fs.StringVar(&f.deployment, "chain.deployment", "", "contract deployment JSON (default <data-dir>/chain/deployment.json)")
-	fs.StringVar(&f.txKeyFile, "chain.transactor-key-file", "", "file with the hex private key paying gas (default on dev deployments: the dev transactor account)")
+	fs.Var(network.RPCFlag(&f.RPC, "http://127.0.0.1:8545"), "chain.rpc", "EVM JSON-RPC endpoint; repeat it (or separate by commas) for RPCs to fail over to")
+	fs.StringVar(&f.Deployment, "chain.deployment", "", "contract deployment JSON (default <data-dir>/chain/deployment.json)")
+	fs.StringVar(&f.TransactorKeyFile, "chain.transactor-key-file", "", "file with the hex private key paying gas (default on dev deployments: the dev transactor account)")
+}
+
+// registerIdentity declares --identity (help: whose) and --passphrase-file.
+func (f *accountFlags) registerIdentity(fs *pflag.FlagSet, whose string) {
+	fs.StringVar(&f.Identity, "identity", "", whose+" (default: the default identity)")
+	fs.StringVar(&f.PassphraseFile, "passphrase-file", "", "file holding the identity passphrase (or $MYST_PASSPHRASE)")
 }
 
 func (f *accountFlags) register(cmd *cobra.Command) {
 	pf := cmd.PersistentFlags()
 	f.registerChain(pf)
-	pf.StringVar(&f.identity, "identity", "", "identity address to act as (default: the default identity)")
-	pf.StringVar(&f.passFile, "passphrase-file", "", "file holding the identity passphrase (or $MYST_PASSPHRASE)")
-	pf.StringVar(&f.hermes, "hermes", "", "hermes contract (default: the deployment's hermes)")
-	pf.BoolVar(&f.wei, "wei", false, "show amounts in wei instead of MYST")
-	pf.StringVar(&f.transactorURL, "transactor", "", "transactor API relaying register, beneficiary and redeem, and signing vouchers for (docs/transactor.md): the identity pays no gas")
-}
-
-func (f *accountFlags) viaRelay(cmd *cobra.Command, what, arg string) error {
-	s, err := f.session(cmd, false)
-	if err != nil {
-		return err
-	}
-	defer s.Close()
-	return f.withSigner(cmd, s.id, func(sg identity.Signer) error {
-		return node.RelayAccount(cmd.Context(), cmd.OutOrStdout(), s.Chain, f.transactorURL, sg, what, arg)
-	})
-}
-
-// session is an open chain client plus the resolved identity address.
-type session struct {
-	*node.Chain
-	id common.Address
-}
-
-// open connects to the chain; withTx loads the key that pays gas.
-func (f *accountFlags) open(ctx context.Context, withTx bool) (*session, error) {
-	cfg, err := f.app.chainConfig(f.rpc, f.deployment, f.txKeyFile, f.hermes, "hermes")
-	if err != nil {
-		return nil, err
-	}
-	if withTx {
-		cfg.Tx = node.TxRequired
-	}
-	c, err := node.OpenChain(ctx, cfg)
-	if err != nil {
-		return nil, err
-	}
-	return &session{Chain: c}, nil
-}
-
-// session opens the chain and resolves the identity (identityOf).
-func (f *accountFlags) session(cmd *cobra.Command, withTx bool) (*session, error) {
-	s, err := f.open(cmd.Context(), withTx)
-	if err != nil {
-		return nil, err
-	}
-	if s.id, err = f.identityOf(cmd, nil); err != nil {
-		s.Close()
-		return nil, err
-	}
-	return s, nil
-}
-
-// identityOf resolves --identity, else api's default identity (api nil:
-// the running daemon's, else the keystore's).
-func (f *accountFlags) identityOf(cmd *cobra.Command, api identityAPI) (id common.Address, err error) {
-	if f.identity != "" {
-		return identity.ParseAddress(f.identity)
-	}
-	if api != nil {
-		return defaultIdentity(cmd.Context(), api)
-	}
-	err = f.app.withIdentities(cmd, false, func(api identityAPI) error {
-		id, err = defaultIdentity(cmd.Context(), api)
-		return err
-	})
-	return id, err
-}
-
-// withSigner unlocks the identity in the local keystore and runs fn with
-// its signer.
-func (f *accountFlags) withSigner(cmd *cobra.Command, addr common.Address, fn func(identity.Signer) error) error {
-	return f.app.withLocalIdentities(false, func(m *identity.Manager) error {
-		if err := unlocked(cmd, &tequilapi.Identities{IDs: m}, addr, f.passFile); err != nil {
-			return err
-		}
-		s, err := m.Signer(addr)
-		if err != nil {
-			return err
-		}
-		return fn(s)
-	})
-}
-
-// accountAPI is what the account commands do on an identity's account: a
-// running daemon's Tequilapi client and a local tequilapi.Accounts over
-// this process's keystore and chain both implement it.
-type accountAPI interface {
-	Account(ctx context.Context, id common.Address) (tequilapi.AccountDTO, error)
-	Register(ctx context.Context, id common.Address, req tequilapi.RegisterRequest) (tequilapi.RegisterResponse, error)
-	TopUp(ctx context.Context, id common.Address, amount string, fromTransactor bool) (tequilapi.TopupResponse, error)
-	SetBeneficiary(ctx context.Context, id, beneficiary common.Address) (tequilapi.BeneficiaryResponse, error)
-}
-
-// withAccounts runs fn through the daemon's Tequilapi when a daemon runs
-// for the data dir and no --hermes is given (the daemon acts with its own
-// --chain.* settings and the identity unlocked there); when it has no
-// chain, or there is no daemon, fn acts on the chain directly. sign says
-// fn signs as the identity; withTx that it sends transactions.
-func (f *accountFlags) withAccounts(cmd *cobra.Command, sign, withTx bool, fn func(accountAPI, common.Address) error) error {
-	if c, err := f.app.daemonClient(cmd.Context()); err == nil && f.hermes == "" {
-		id, err := f.identityOf(cmd, c)
-		if err == nil && sign {
-			err = unlocked(cmd, c, id, f.passFile)
-		}
-		if err == nil {
-			err = fn(c, id)
-		}
-		if !client.IsCode(err, tequilapi.CodeChainUnavailable) {
-			return err
-		}
-		f.app.log.Info("daemon cannot do it; acting on the chain directly", "reason", err)
-	}
-	s, err := f.session(cmd, withTx)
-	if err != nil {
-		return err
-	}
-	defer s.Close()
-	acc := s.accounts(f.app)
-	if !sign {
-		return fn(acc, s.id)
-	}
-	return f.app.withLocalIdentities(false, func(m *identity.Manager) error {
-		acc.IDs = m
-		if err := unlocked(cmd, &tequilapi.Identities{IDs: m}, s.id, f.passFile); err != nil {
-			return err
-		}
-		return fn(acc, s.id)
-	})
-}
-
-// accounts acts on accounts on the session's chain (tequilapi.Accounts;
-// without IDs it cannot sign).
-func (s *session) accounts(a *app) *tequilapi.Accounts {
-	return &tequilapi.Accounts{Chains: tequilapi.ChainSourceFunc(func(context.Context) (tequilapi.AccountChain, common.Address, error) {
-		return s.Client, s.Hermes, nil
-	}), Log: a.log}
-}
-
-// amount formats an API amount pair (MYST decimal, wei) per --wei.
-func (f *accountFlags) amount(mystDec, wei string) string {
-	if f.wei {
-		return wei + " wei"
-	}
-	return mystDec + " MYST"
-}
-
-// amountWei formats a wei amount per --wei.
-func (f *accountFlags) amountWei(v *big.Int) string { return f.amount(money.FormatMYST(v), v.String()) }
-
-func printTx(w io.Writer, what string, tx tequilapi.TxDTO) {
-	fmt.Fprintf(w, "%s: tx %s (block %d, gas %d)\n", what, tx.TxHash, tx.Block, tx.GasUsed)
+	f.registerIdentity(pf, "identity address to act as")
+	pf.StringVar(&f.Hermes, "hermes", "", "hermes contract (default: the deployment's hermes)")
+	pf.BoolVar(&f.amounts.Wei, "wei", false, "show amounts in wei instead of MYST")
+	pf.StringVar(&f.TransactorURL, "transactor", "", "transactor API relaying register, beneficiary and redeem, and signing vouchers for (docs/transactor.md): the identity pays no gas")
 }
 
 func newAccountCmd(a *app) *cobra.Command {
@@ -230,17 +83,15 @@ func newAccountRegisterCmd(f *accountFlags) *cobra.Command {
 			if _, err := identity.ParseAddress(req.Beneficiary); req.Beneficiary != "" && err != nil {
 				return fmt.Errorf("--beneficiary: %w", err)
 			}
-			if f.transactorURL != "" {
+			if f.TransactorURL != "" {
 				return f.viaRelay(cmd, "register", "")
 			}
-			return f.withAccounts(cmd, true, true, func(api accountAPI, id common.Address) error {
+			return f.withAccounts(cmd, true, true, func(api node.AccountAPI, id common.Address) error {
 				r, err := api.Register(cmd.Context(), id, req)
 				if err != nil {
 					return err
 				}
-				printTx(cmd.OutOrStdout(), "registered "+id.Hex(), r.TxDTO)
-				fmt.Fprintf(cmd.OutOrStdout(), "channel: %s\n", r.Channel)
-				return nil
+				return r.Print(cmd.OutOrStdout())
 			})
 		},
 	}
@@ -266,14 +117,12 @@ is transferred from the transactor account.`,
 			if amount.Sign() == 0 {
 				return errors.New("amount must be above zero")
 			}
-			return f.withAccounts(cmd, false, true, func(api accountAPI, id common.Address) error {
+			return f.withAccounts(cmd, false, true, func(api node.AccountAPI, id common.Address) error {
 				r, err := api.TopUp(cmd.Context(), id, args[0], fromTransactor)
 				if err != nil {
 					return err
 				}
-				printTx(cmd.OutOrStdout(), "topped up "+r.Channel+" with "+f.amount(r.Amount, r.AmountWei), r.TxDTO)
-				fmt.Fprintf(cmd.OutOrStdout(), "channel balance: %s\n", f.amount(r.ChannelBalance, r.ChannelBalanceWei))
-				return nil
+				return r.Print(cmd.OutOrStdout(), f.amounts)
 			})
 		},
 	}
@@ -287,25 +136,12 @@ func newAccountBalanceCmd(f *accountFlags) *cobra.Command {
 		Short: "Show the identity's registration, channel and provider channel",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			return f.withAccounts(cmd, false, false, func(api accountAPI, id common.Address) error {
+			return f.withAccounts(cmd, false, false, func(api node.AccountAPI, id common.Address) error {
 				a, err := api.Account(cmd.Context(), id)
 				if err != nil {
 					return err
 				}
-				w := cmd.OutOrStdout()
-				fmt.Fprintf(w, "identity:     %s\nregistered:   %v\n", a.ID, a.Registered)
-				if a.Registered {
-					fmt.Fprintf(w, "beneficiary:  %s (%s)\n", a.Beneficiary, f.amount(a.BeneficiaryBalance, a.BeneficiaryBalanceWei))
-				}
-				fmt.Fprintf(w, "wallet:       %s\nhermes:       %s\n", f.amount(a.TokenBalance, a.TokenBalanceWei), a.Hermes)
-				fmt.Fprintf(w, "channel:      %s (deployed: %v)\n  balance:    %s\n  settled:    %s\n", a.Channel, a.ChannelDeployed,
-					f.amount(a.ChannelBalance, a.ChannelBalanceWei), f.amount(a.Settled, a.SettledWei))
-				if a.ExitUnlockAt != nil {
-					fmt.Fprintf(w, "  exit:       pending, can be finalized from %s\n", a.ExitUnlockAt.Format("2006-01-02 15:04:05 MST"))
-				}
-				fmt.Fprintf(w, "provider channel in hermes:\n  settled:    %s\n  stake:      %s\n",
-					f.amount(a.ProviderSettled, a.ProviderSettledWei), f.amount(a.ProviderStake, a.ProviderStakeWei))
-				return nil
+				return a.Print(cmd.OutOrStdout(), f.amounts)
 			})
 		},
 	}
@@ -333,39 +169,11 @@ hermes fee. Anyone may submit; the transactor gets the promise's fee.`,
 			if err != nil {
 				return err
 			}
-			ctx := cmd.Context()
-			var r tequilapi.AccountSettleResponse
-			direct := true
-			if c, cerr := f.app.daemonClient(ctx); cerr == nil && f.hermes == "" && st.Kind == chain.KindProvider {
-				// Through the daemon when it holds the provider identity.
-				r, err = c.SettlePromise(ctx, st.Provider, st)
-				if direct = client.IsCode(err, tequilapi.CodeChainUnavailable) || client.IsCode(err, tequilapi.CodeNotFound); direct {
-					f.app.log.Info("daemon cannot do it; acting on the chain directly", "reason", err)
-				}
-			}
-			if direct {
-				s, err := f.open(ctx, true)
-				if err != nil {
-					return err
-				}
-				defer s.Close()
-				r, err = s.accounts(f.app).Settle(ctx, st)
-				if err != nil {
-					return err
-				}
-			} else if err != nil {
+			r, err := f.local(cmd).SettlePromise(cmd.Context(), f.AccountFlags, st)
+			if err != nil {
 				return err
 			}
-			w := cmd.OutOrStdout()
-			printTx(w, "settled "+st.Kind+" promise", r.TxDTO)
-			if st.Kind == chain.KindProvider {
-				fmt.Fprintf(w, "paid %s (before hermes fee) to beneficiary %s; settled now %s of promised %s\n",
-					f.amount(r.Paid, r.PaidWei), r.Beneficiary, f.amount(r.Settled, r.SettledWei), f.amount(r.Promised, r.PromisedWei))
-				return nil
-			}
-			fmt.Fprintf(w, "paid %s to hermes %s; settled now %s of promised %s; channel balance %s\n", f.amount(r.Paid, r.PaidWei), r.Hermes,
-				f.amount(r.Settled, r.SettledWei), f.amount(r.Promised, r.PromisedWei), f.amount(r.ChannelBalance, r.ChannelBalanceWei))
-			return nil
+			return r.Print(cmd.OutOrStdout(), f.amounts)
 		},
 	}
 	cmd.Flags().StringVar(&file, "promise", "", "settlement JSON file")
@@ -382,16 +190,15 @@ func newAccountBeneficiaryCmd(f *accountFlags) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			if f.transactorURL != "" { // the identity pays no gas
+			if f.TransactorURL != "" { // the identity pays no gas
 				return f.viaRelay(cmd, "beneficiary", args[0])
 			}
-			return f.withAccounts(cmd, true, true, func(api accountAPI, id common.Address) error {
+			return f.withAccounts(cmd, true, true, func(api node.AccountAPI, id common.Address) error {
 				r, err := api.SetBeneficiary(cmd.Context(), id, ben)
-				if err != nil {
-					return err
+				if err == nil {
+					fmt.Fprintln(cmd.OutOrStdout(), r.Line("beneficiary of "+id.Hex()+" is now "+r.Beneficiary))
 				}
-				printTx(cmd.OutOrStdout(), "beneficiary of "+id.Hex()+" is now "+r.Beneficiary, r.TxDTO)
-				return nil
+				return err
 			})
 		},
 	}
@@ -422,7 +229,7 @@ into the file: in a real session only the provider knows it until it is paid.`,
 				return err
 			}
 			defer s.Close()
-			return f.withSigner(cmd, s.id, func(sg identity.Signer) error {
+			return f.withSigner(cmd, s.ID, func(sg identity.Signer) error {
 				st, data, err := node.SignSettlement(s.Client, s.Hermes, sg, req)
 				if err != nil {
 					return err
@@ -431,7 +238,7 @@ into the file: in a real session only the provider knows it until it is paid.`,
 					return err
 				}
 				fmt.Fprintf(cmd.OutOrStdout(), "%s promise for %s on channel %x signed by %s written to %s\n", st.Kind,
-					f.amountWei(req.Amount), st.Promise.ChannelID, sg.Address().Hex(), out)
+					f.amounts.OfWei(req.Amount), st.Promise.ChannelID, sg.Address().Hex(), out)
 				return nil
 			})
 		},
@@ -461,7 +268,7 @@ hermes can still settle promises it holds; afterwards 'myst account exit
 			}
 			defer s.Close()
 			ctx, w := cmd.Context(), cmd.OutOrStdout()
-			ch := s.Client.ChannelAddress(s.id, s.Hermes)
+			ch := s.Client.ChannelAddress(s.ID, s.Hermes)
 			if finalize {
 				r, err := s.Client.FinalizeExit(ctx, ch)
 				if err == nil {
@@ -469,7 +276,7 @@ hermes can still settle promises it holds; afterwards 'myst account exit
 				}
 				return err
 			}
-			return f.withSigner(cmd, s.id, func(sg identity.Signer) error {
+			return f.withSigner(cmd, s.ID, func(sg identity.Signer) error {
 				r, err := s.Client.RequestExit(ctx, sg, ch, nil)
 				if err != nil {
 					return err
@@ -485,4 +292,26 @@ hermes can still settle promises it holds; afterwards 'myst account exit
 	}
 	cmd.Flags().BoolVar(&finalize, "finalize", false, "finalize a requested exit after its timelock")
 	return cmd
+}
+
+// local is the node of the data dir (node.Local) as cmd sees it.
+func (f *accountFlags) local(cmd *cobra.Command) *node.Local { return f.app.local(cmd) }
+
+// session opens the chain and resolves the identity (node.Local.Session).
+func (f *accountFlags) session(cmd *cobra.Command, withTx bool) (*node.Session, error) {
+	return f.local(cmd).Session(cmd.Context(), f.AccountFlags, withTx)
+}
+
+// withSigner unlocks addr in the local keystore and runs fn with its signer.
+func (f *accountFlags) withSigner(cmd *cobra.Command, addr common.Address, fn func(identity.Signer) error) error {
+	return f.local(cmd).WithSigner(cmd.Context(), addr, f.PassphraseFile, fn)
+}
+
+// withAccounts runs fn through the daemon or on the chain (node.Local.WithAccounts).
+func (f *accountFlags) withAccounts(cmd *cobra.Command, sign, withTx bool, fn func(node.AccountAPI, common.Address) error) error {
+	return f.local(cmd).WithAccounts(cmd.Context(), f.AccountFlags, sign, withTx, fn)
+}
+
+func (f *accountFlags) viaRelay(cmd *cobra.Command, what, arg string) error {
+	return f.local(cmd).ViaTransactor(cmd.Context(), cmd.OutOrStdout(), f.AccountFlags, what, arg)
 }

@@ -2,7 +2,6 @@ package main
 
 import (
 	"fmt"
-	"path/filepath"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -13,12 +12,6 @@ import (
 	"github.com/openmyst/openmyst/network"
 	"github.com/openmyst/openmyst/node"
 )
-
-// defaultDeploymentPath is where `myst chain dev` writes, and other
-// commands read, the contract addresses.
-func (a *app) defaultDeploymentPath() string {
-	return filepath.Join(a.dataDir, "chain", "deployment.json")
-}
 
 func newChainCmd(a *app) *cobra.Command {
 	cmd := &cobra.Command{
@@ -53,7 +46,7 @@ never send real value to them.`,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx := cmd.Context()
 			if depPath == "" {
-				depPath = a.defaultDeploymentPath()
+				depPath = a.local(cmd).DeploymentPath()
 			}
 			dc, err := devchain.Start(ctx, devchain.Config{
 				Host: host, Port: port, Period: period, DataDir: datadir,
@@ -118,7 +111,7 @@ Hermes hubs register themselves afterwards (myst hermes).`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if cfg.Out == "" {
-				cfg.Out = a.defaultDeploymentPath()
+				cfg.Out = a.local(cmd).DeploymentPath()
 			}
 			var err error
 			p := &cfg.Params

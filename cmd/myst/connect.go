@@ -36,7 +36,7 @@ func newConnectCmd(a *app) *cobra.Command {
 					return runConnectTun(cmd, req, &tun)
 				}
 			}
-			c, err := a.daemonClient(cmd.Context())
+			c, err := a.daemonClient(cmd)
 			if err != nil {
 				return fmt.Errorf("%w: start `myst daemon` first", err)
 			}
@@ -64,7 +64,7 @@ func newDisconnectCmd(a *app) *cobra.Command {
 		Short: "Disconnect the daemon's connection (DELETE /connection)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			c, err := a.daemonClient(cmd.Context())
+			c, err := a.daemonClient(cmd)
 			if err != nil {
 				return fmt.Errorf("%w: start `myst daemon` first", err)
 			}
@@ -83,7 +83,7 @@ func newStatusCmd(a *app) *cobra.Command {
 		Short: "Show the daemon's connection (provider, duration, bytes, spent, rate) and its reachability (GET /connection, GET /nat)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			c, err := a.daemonClient(cmd.Context())
+			c, err := a.daemonClient(cmd)
 			if err != nil {
 				return fmt.Errorf("%w: start `myst daemon` first", err)
 			}

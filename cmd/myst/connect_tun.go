@@ -39,11 +39,11 @@ func (t *tunFlags) register(fl *pflag.FlagSet) {
 	fl.StringVar(&t.dns, "dns", "", "with --tun: provider (default), system or custom (--dns.servers); DNS always goes through the tunnel")
 	fl.StringSliceVar(&t.dnsServers, "dns.servers", nil, "with --dns custom: resolver IP addresses, comma separated")
 	fl.BoolVar(&t.standalone, "standalone", false, "with --tun: no daemon; this process (root) runs the connection in the foreground until Ctrl-C; the --chain.*, --identity, --p2p.* and --tun.* flags below apply")
-	fl.Var(network.RPCFlag(&t.acct.rpc, "http://127.0.0.1:8545"), "chain.rpc", "with --tun --standalone: EVM JSON-RPC endpoint(s) the consumer reads its channel from (repeatable)")
-	fl.StringVar(&t.acct.deployment, "chain.deployment", "", "with --tun --standalone: contract deployment JSON (default <data-dir>/chain/deployment.json)")
-	fl.StringVar(&t.acct.identity, "identity", "", "with --tun --standalone: consumer identity (default: the default identity)")
-	fl.StringVar(&t.acct.passFile, "passphrase-file", "", "with --tun --standalone: file holding the identity passphrase (or $"+node.PassphraseEnv+")")
-	fl.StringVar(&t.acct.hermes, "hermes.contract", "", "with --tun --standalone: hermes of the consumer's channel (default: the deployment's hermes)")
+	fl.Var(network.RPCFlag(&t.acct.RPC, "http://127.0.0.1:8545"), "chain.rpc", "with --tun --standalone: EVM JSON-RPC endpoint(s) the consumer reads its channel from (repeatable)")
+	fl.StringVar(&t.acct.Deployment, "chain.deployment", "", "with --tun --standalone: contract deployment JSON (default <data-dir>/chain/deployment.json)")
+	fl.StringVar(&t.acct.Identity, "identity", "", "with --tun --standalone: consumer identity (default: the default identity)")
+	fl.StringVar(&t.acct.PassphraseFile, "passphrase-file", "", "with --tun --standalone: file holding the identity passphrase (or $"+node.PassphraseEnv+")")
+	fl.StringVar(&t.acct.Hermes, "hermes.contract", "", "with --tun --standalone: hermes of the consumer's channel (default: the deployment's hermes)")
 	fl.StringSliceVar(&t.bootstrap, "p2p.bootstrap", nil, "with --tun --standalone: bootstrap peers, /ip4/.../tcp/PORT/p2p/PEERID, comma separated")
 	fl.StringSliceVar(&t.listen, "p2p.listen", []string{"/ip4/0.0.0.0/tcp/0"}, "with --tun --standalone: libp2p listen multiaddrs")
 	fl.StringVar(&t.iface, "tun.interface", kernel.DefaultClientInterface, "with --tun --standalone: TUN interface name")
@@ -71,7 +71,7 @@ func runConnectTun(cmd *cobra.Command, req tequilapi.ConnectRequest, t *tunFlags
 	// Control-plane destinations kept outside the tunnel: the bootstrap
 	// peers and the chain RPC, resolved now, before the kill switch is up.
 	control := consumer.MultiaddrControlAddrs(t.bootstrap)
-	rpcAddrs, err := node.RPCControlAddrs(ctx, t.acct.rpc)
+	rpcAddrs, err := node.RPCControlAddrs(ctx, t.acct.RPC)
 	if err != nil {
 		return err
 	}
@@ -81,7 +81,7 @@ func runConnectTun(cmd *cobra.Command, req tequilapi.ConnectRequest, t *tunFlags
 		return err
 	}
 	defer s.Close()
-	return t.acct.withSigner(cmd, s.id, func(signer identity.Signer) error {
+	return t.acct.withSigner(cmd, s.ID, func(signer identity.Signer) error {
 		c, err := node.StartConsumer(ctx, node.ConsumerConfig{
 			DataDir: filepath.Join(t.acct.app.dataDir, "consumer"), Signer: signer, Chain: s.Client, Hermes: s.Hermes,
 			Bootstrap: boot, ListenAddrs: t.listen, Log: t.acct.app.log,

@@ -1,10 +1,7 @@
 package main
 
 import (
-	"context"
 	"fmt"
-	"net"
-	"strconv"
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
@@ -22,45 +19,20 @@ import (
 // daemonFlags are the flags of `myst daemon`, one struct per part.
 type daemonFlags struct {
 	allowRemote bool
-	chain       daemonChainFlags
+	chain       node.ChainFlags
 	disc        discoveryFlags
 	serve       serveFlags
 	cons        consumerFlags
 }
 
-// daemonChainFlags configure the daemon's one chain source, shared by the
-// account routes and the consumer.
-type daemonChainFlags struct {
-	rpc, deployment, txKeyFile, hermes string
-}
-
-func (f *daemonChainFlags) register(fs *pflag.FlagSet) {
-	fs.Var(network.RPCFlag(&f.rpc, "http://127.0.0.1:8545"), "chain.rpc", "EVM JSON-RPC endpoint of the node (account routes, the consumer's channel); repeat it (or separate by commas) for RPCs to fail over to")
-	fs.StringVar(&f.deployment, "chain.deployment", "", "contract deployment JSON (default <data-dir>/chain/deployment.json)")
-	fs.StringVar(&f.txKeyFile, "chain.transactor-key-file", "", "file with the hex private key paying gas (default on dev deployments: the dev transactor account; without one, the account routes are read-only)")
-	fs.StringVar(&f.hermes, "chain.hermes", "", "hermes contract of the identities' channels (default: the deployment's hermes)")
-}
-
-// config is the chain source the flags describe.
-func (f daemonChainFlags) config(a *app) (node.ChainConfig, error) {
-	return a.chainConfig(f.rpc, f.deployment, f.txKeyFile, f.hermes, "chain.hermes")
-}
-
-// chainConfig is the chain source of --chain.rpc, --chain.deployment
-// (default: the --network's deployment, else
-// <data-dir>/chain/deployment.json), the transactor key file and
-// the hermes flag named hermesFlag.
-func (a *app) chainConfig(rpc, deployment, keyFile, hermes, hermesFlag string) (node.ChainConfig, error) {
-	cfg := node.ChainConfig{RPC: rpc, TransactorKeyFile: keyFile, Log: a.log}
-	a.chainDeployment(&cfg, deployment)
-	if hermes != "" {
-		h, err := identity.ParseAddress(hermes)
-		if err != nil {
-			return cfg, fmt.Errorf("--%s: %w", hermesFlag, err)
-		}
-		cfg.Hermes = h
-	}
-	return cfg, nil
+// registerDaemonChain declares the daemon's one chain source, shared by
+// the account routes and the consumer.
+func registerDaemonChain(fs *pflag.FlagSet, f *node.ChainFlags) {
+	f.HermesFlag = "chain.hermes"
+	fs.Var(network.RPCFlag(&f.RPC, "http://127.0.0.1:8545"), "chain.rpc", "EVM JSON-RPC endpoint of the node (account routes, the consumer's channel); repeat it (or separate by commas) for RPCs to fail over to")
+	fs.StringVar(&f.Deployment, "chain.deployment", "", "contract deployment JSON (default <data-dir>/chain/deployment.json)")
+	fs.StringVar(&f.TransactorKeyFile, "chain.transactor-key-file", "", "file with the hex private key paying gas (default on dev deployments: the dev transactor account; without one, the account routes are read-only)")
+	fs.StringVar(&f.Hermes, "chain.hermes", "", "hermes contract of the identities' channels (default: the deployment's hermes)")
 }
 
 // consumerFlags configure the daemon's consumer (PUT /connection).
@@ -92,7 +64,7 @@ and send the token as "Authorization: Bearer <token>".`,
 	}
 	fs := cmd.Flags()
 	fs.BoolVar(&f.allowRemote, "tequilapi.allow-remote", false, "allow Tequilapi to listen on a non-loopback address")
-	f.chain.register(fs)
+	registerDaemonChain(fs, &f.chain)
 	f.disc.register(fs)
 	s := &f.serve
 	fs.BoolVar(&s.on, "provider.serve", false, "serve paid WireGuard sessions on the daemon's p2p host (like myst service): registers --provider.identity, announces its proposal (--location.*, --price.*) and adds GET /earnings, POST /settle")
@@ -126,7 +98,7 @@ func (f *daemonFlags) config(a *app, cmd *cobra.Command) (node.DaemonConfig, err
 		DataDir: a.dataDir, LightScrypt: a.lightScrypt, Version: buildinfo.String(), Log: a.log,
 		API: tequilapi.Config{
 			Address: a.tequilapiAddress, Port: a.tequilapiPort, AllowRemote: f.allowRemote,
-			PasswordFile: a.passwordFile(), Version: buildinfo.String(), Log: a.log,
+			PasswordFile: a.local(cmd).PasswordFile(), Version: buildinfo.String(), Log: a.log,
 		},
 		ShowPassword: a.showPassword(cmd),
 		Consumer: node.DaemonConsumer{SOCKS: f.cons.socks,
@@ -134,7 +106,7 @@ func (f *daemonFlags) config(a *app, cmd *cobra.Command) (node.DaemonConfig, err
 		ICE: f.serve.opt.ICE,
 	}
 	var err error
-	if cfg.Chain, err = f.chain.config(a); err != nil {
+	if cfg.Chain, err = a.local(cmd).ChainConfig(f.chain); err != nil {
 		return cfg, err
 	}
 	if cfg.Consumer.Identity, err = identityRef(f.cons.identity, f.cons.passFile); err != nil {
@@ -190,17 +162,12 @@ func identityRef(addr, passFile string) (node.IdentityRef, error) {
 // only, never in the log.
 func (a *app) showPassword(cmd *cobra.Command) func(string) {
 	return func(pw string) {
-		fmt.Fprintf(cmd.ErrOrStderr(), "Tequilapi password for user %q (shown once, stored in %s): %s\n", tequilapi.Username, a.passwordFile(), pw)
+		fmt.Fprintf(cmd.ErrOrStderr(), "Tequilapi password for user %q (shown once, stored in %s): %s\n", tequilapi.Username, a.local(cmd).PasswordFile(), pw)
 	}
-}
-
-// tequilapiURL is the base URL of the configured Tequilapi.
-func (a *app) tequilapiURL() string {
-	return "http://" + net.JoinHostPort(a.tequilapiAddress, strconv.Itoa(a.tequilapiPort))
 }
 
 // daemonClient returns a logged-in Tequilapi client when a daemon for this
 // data dir is running (client.Daemon); otherwise client.ErrNoDaemon.
-func (a *app) daemonClient(ctx context.Context) (*client.Client, error) {
-	return client.Daemon(ctx, a.tequilapiURL(), a.passwordFile(), a.log)
+func (a *app) daemonClient(cmd *cobra.Command) (*client.Client, error) {
+	return a.local(cmd).Daemon(cmd.Context())
 }

@@ -40,14 +40,14 @@ Example against the dev chain:
   myst hermes --hermes.listen 127.0.0.1:4060`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			s, err := f.open(cmd.Context(), true)
+			s, err := f.local(cmd).OpenChain(cmd.Context(), f.ChainFlags, true)
 			if err != nil {
 				return err
 			}
 			defer s.Close()
 			o.DataDir, o.Log = a.dataDir, a.log
 			run := func(signer identity.Signer) error {
-				cfg, err := o.Config(s.Chain, signer)
+				cfg, err := o.Config(s, signer)
 				if err != nil {
 					return err
 				}
@@ -63,7 +63,7 @@ Example against the dev chain:
 				return err
 			}
 			if operator == "" {
-				signer, err := node.HermesDevOperator(s.Chain)
+				signer, err := node.HermesDevOperator(s)
 				if err != nil {
 					return err
 				}
@@ -79,9 +79,9 @@ Example against the dev chain:
 	}
 	fl := cmd.Flags()
 	f.registerChain(fl)
-	fl.StringVar(&f.hermes, "hermes.contract", "", "Hermes contract address (default: the deployment's hermes)")
+	fl.StringVar(&f.Hermes, "hermes.contract", "", "Hermes contract address (default: the deployment's hermes)")
 	fl.StringVar(&operator, "hermes.operator", "", "operator identity in the keystore (default on dev deployments: the dev hermes operator)")
-	fl.StringVar(&f.passFile, "passphrase-file", "", "file holding the operator identity's passphrase (or $MYST_PASSPHRASE)")
+	fl.StringVar(&f.PassphraseFile, "passphrase-file", "", "file holding the operator identity's passphrase (or $MYST_PASSPHRASE)")
 	fl.StringVar(&o.DSN, "hermes.db", "", "SQLite file, or postgres://... for PostgreSQL (default <data-dir>/hermes/hermes.db)")
 	fl.StringVar(&o.Listen, "hermes.listen", "127.0.0.1:4060", "API listen address")
 	fl.StringVar(&o.TLSCert, "tls.cert", "", "PEM certificate chain: serve the API over HTTPS (with --tls.key)")

@@ -2,19 +2,15 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"os"
 	"strings"
 
-	"github.com/ethereum/go-ethereum/common"
 	"github.com/ethereum/go-ethereum/common/hexutil"
 	"github.com/spf13/cobra"
-	"golang.org/x/term"
 
 	"github.com/openmyst/openmyst/identity"
 	"github.com/openmyst/openmyst/node"
-	"github.com/openmyst/openmyst/tequilapi"
 )
 
 func newIdentityCmd(a *app) *cobra.Command {
@@ -36,21 +32,13 @@ without echo when stdin is a terminal.`,
 
 // completeIdentity completes the first argument with the keystore's
 // addresses (read from the files; needs no passphrase or daemon).
-func (a *app) completeIdentity(_ *cobra.Command, args []string, _ string) ([]string, cobra.ShellCompDirective) {
+func (a *app) completeIdentity(cmd *cobra.Command, args []string, _ string) ([]string, cobra.ShellCompDirective) {
 	if len(args) > 0 {
 		return nil, cobra.ShellCompDirectiveNoFileComp
 	}
-	m, err := node.NewIdentityManager(a.dataDir, nil, a.lightScrypt)
+	out, err := a.local(cmd).KeystoreAddresses(context.Background())
 	if err != nil {
 		return nil, cobra.ShellCompDirectiveError
-	}
-	ids, err := m.List(context.Background())
-	if err != nil {
-		return nil, cobra.ShellCompDirectiveError
-	}
-	out := make([]string, 0, len(ids))
-	for _, id := range ids {
-		out = append(out, id.Address.Hex())
 	}
 	return out, cobra.ShellCompDirectiveNoFileComp
 }
@@ -66,7 +54,7 @@ func newIdentitySetDefaultCmd(a *app) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			return a.withIdentities(cmd, true, func(api identityAPI) error {
+			return a.local(cmd).WithIdentities(cmd.Context(), true, func(api node.IdentityAPI) error {
 				if _, err := api.SetDefault(cmd.Context(), addr); err != nil {
 					return err
 				}
@@ -75,105 +63,6 @@ func newIdentitySetDefaultCmd(a *app) *cobra.Command {
 			})
 		},
 	}
-}
-
-// identityAPI is what the identity commands do with identities: a running
-// daemon's Tequilapi client and a local tequilapi.Identities over the
-// keystore both implement it.
-type identityAPI interface {
-	Identities(ctx context.Context) ([]tequilapi.IdentityDTO, error)
-	CreateIdentity(ctx context.Context, passphrase string, setDefault bool) (tequilapi.IdentityDTO, error)
-	Identity(ctx context.Context, id common.Address) (tequilapi.IdentityDTO, error)
-	SetDefault(ctx context.Context, id common.Address) (tequilapi.IdentityDTO, error)
-	Unlock(ctx context.Context, id common.Address, passphrase string) (tequilapi.IdentityDTO, error)
-	Sign(ctx context.Context, id common.Address, message string) ([]byte, error)
-}
-
-// withIdentities runs fn on the running daemon's identities, or else on the
-// keystore directly (needDB: see withLocalIdentities).
-func (a *app) withIdentities(cmd *cobra.Command, needDB bool, fn func(identityAPI) error) error {
-	if c, err := a.daemonClient(cmd.Context()); err == nil {
-		return fn(c)
-	}
-	return a.withLocalIdentities(needDB, func(m *identity.Manager) error {
-		return fn(&tequilapi.Identities{IDs: m})
-	})
-}
-
-// readPassphrase gets a passphrase from file, env or a terminal prompt.
-func readPassphrase(cmd *cobra.Command, file, prompt string, confirm bool) (string, error) {
-	if pw, err := node.ReadPassphrase(file); !errors.Is(err, node.ErrNoPassphrase) {
-		return pw, err
-	}
-	fd := int(os.Stdin.Fd())
-	if !term.IsTerminal(fd) {
-		return "", fmt.Errorf("no passphrase: use --passphrase-file F or $%s, or run in a terminal", node.PassphraseEnv)
-	}
-	ask := func(p string) (string, error) {
-		fmt.Fprint(cmd.ErrOrStderr(), p)
-		b, err := term.ReadPassword(fd)
-		fmt.Fprintln(cmd.ErrOrStderr())
-		if err != nil {
-			return "", fmt.Errorf("read passphrase: %w", err)
-		}
-		return string(b), nil
-	}
-	pw, err := ask(prompt + ": ")
-	if err != nil {
-		return "", err
-	}
-	if pw == "" {
-		return "", errors.New("empty passphrase")
-	}
-	if confirm {
-		again, err := ask("Repeat " + strings.ToLower(prompt[:1]) + prompt[1:] + ": ")
-		if err != nil {
-			return "", err
-		}
-		if again != pw {
-			return "", errors.New("passphrases do not match")
-		}
-	}
-	return pw, nil
-}
-
-// withLocalIdentities opens the keystore (node.OpenIdentities) and runs fn.
-func (a *app) withLocalIdentities(needDB bool, fn func(m *identity.Manager) error) error {
-	m, closeIDs, err := node.OpenIdentities(a.dataDir, a.lightScrypt, needDB)
-	if err != nil {
-		return err
-	}
-	defer closeIDs()
-	return fn(m)
-}
-
-// unlocked makes sure id is unlocked in api, with the passphrase from
-// passFile, $MYST_PASSPHRASE or a prompt if it is not.
-func unlocked(cmd *cobra.Command, api identityAPI, id common.Address, passFile string) error {
-	got, err := api.Identity(cmd.Context(), id)
-	if err != nil || got.Unlocked {
-		return err
-	}
-	pw, err := readPassphrase(cmd, passFile, "Passphrase for "+id.Hex(), false)
-	if err != nil {
-		return err
-	}
-	_, err = api.Unlock(cmd.Context(), id, pw)
-	return err
-}
-
-// defaultIdentity is api's default identity.
-func defaultIdentity(ctx context.Context, api identityAPI) (common.Address, error) {
-	ids, err := api.Identities(ctx)
-	if err != nil {
-		return common.Address{}, err
-	}
-	for _, id := range ids {
-		if id.Default {
-			return identity.ParseAddress(id.ID)
-		}
-	}
-	return common.Address{}, errors.New("no --identity and no default identity")
 }
 
 func newIdentityNewCmd(a *app) *cobra.Command {
@@ -185,11 +74,11 @@ func newIdentityNewCmd(a *app) *cobra.Command {
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx := cmd.Context()
-			pw, err := readPassphrase(cmd, passFile, "Passphrase for the new identity", true)
+			pw, err := a.local(cmd).Passphrase(passFile, "Passphrase for the new identity", true)
 			if err != nil {
 				return err
 			}
-			return a.withIdentities(cmd, true, func(api identityAPI) error {
+			return a.local(cmd).WithIdentities(cmd.Context(), true, func(api node.IdentityAPI) error {
 				id, err := api.CreateIdentity(ctx, pw, setDefault)
 				if err != nil {
 					return err
@@ -210,7 +99,7 @@ func newIdentityListCmd(a *app) *cobra.Command {
 		Short: "List identities: address and flags (default, unlocked)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			return a.withIdentities(cmd, true, func(api identityAPI) error {
+			return a.local(cmd).WithIdentities(cmd.Context(), true, func(api node.IdentityAPI) error {
 				ids, err := api.Identities(cmd.Context())
 				for _, id := range ids {
 					var tags []string
@@ -240,13 +129,13 @@ func newIdentityImportCmd(a *app) *cobra.Command {
 			if err != nil {
 				return fmt.Errorf("read key file: %w", err)
 			}
-			pw, err := readPassphrase(cmd, passFile, "Passphrase of the key file", false)
+			pw, err := a.local(cmd).Passphrase(passFile, "Passphrase of the key file", false)
 			if err != nil {
 				return err
 			}
 			// Import writes a new key file; a running daemon re-reads the
 			// keystore directory, so this works with or without one.
-			return a.withLocalIdentities(false, func(m *identity.Manager) error {
+			return a.local(cmd).WithKeystore(false, func(m *identity.Manager) error {
 				id, err := m.Import(ctx, data, pw, pw)
 				if err != nil {
 					return err
@@ -313,8 +202,8 @@ func newIdentitySignCmd(a *app) *cobra.Command {
 				return err
 			}
 			// Unlocked in the daemon, or (always, locally) after asking.
-			return a.withIdentities(cmd, false, func(api identityAPI) error {
-				if err := unlocked(cmd, api, addr, passFile); err != nil {
+			return a.local(cmd).WithIdentities(cmd.Context(), false, func(api node.IdentityAPI) error {
+				if err := a.local(cmd).Unlocked(ctx, api, addr, passFile); err != nil {
 					return err
 				}
 				sig, err := api.Sign(ctx, addr, args[1])

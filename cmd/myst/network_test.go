@@ -114,11 +114,11 @@ func TestNetworkFlagSetsWhatItCovers(t *testing.T) {
 		t.Errorf("https hermes made insecure: %s", got)
 	}
 	var cc node.ChainConfig
-	a.chainDeployment(&cc, "")
+	a.local(cmd).Deployment(&cc, "")
 	if cc.Deployed == nil || cc.Deployed.ChainID != 80002 || cc.Deployed.DeployBlock != 99 || cc.Deployment != "" {
 		t.Fatalf("deployment from the network: %+v", cc)
 	}
-	a.chainDeployment(&cc, "/x/deployment.json")
+	a.local(cmd).Deployment(&cc, "/x/deployment.json")
 	if cc.Deployment != "/x/deployment.json" {
 		t.Fatalf("explicit --chain.deployment lost: %+v", cc)
 	}
@@ -368,7 +368,7 @@ func TestPublicAddrsOnlyReachesTheDaemon(t *testing.T) {
 		a.dataDir = t.TempDir()
 		f := &daemonFlags{}
 		c := &cobra.Command{Use: "daemon"}
-		f.chain.register(c.Flags())
+		registerDaemonChain(c.Flags(), &f.chain)
 		f.disc.register(c.Flags())
 		if on {
 			if err := c.Flags().Set(network.PublicAddrsOnlyFlag, "true"); err != nil {

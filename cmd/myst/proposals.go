@@ -73,7 +73,7 @@ cheapest per GiB first. Prices are in MYST.`,
 				return err
 			}
 			var ls []tequilapi.ListedProposal
-			if c, cerr := a.daemonClient(cmd.Context()); cerr == nil && len(pf.bootstrap) == 0 {
+			if c, cerr := a.daemonClient(cmd); cerr == nil && len(pf.bootstrap) == 0 {
 				ls, err = c.Proposals(cmd.Context(), filter) // the daemon's view, with its scores
 			} else {
 				if filter.Sort == market.SortQuality {

@@ -3,14 +3,17 @@ package main
 import (
 	"fmt"
 	"log/slog"
+	"net"
 	"os"
 	"path/filepath"
+	"strconv"
 
 	"github.com/spf13/cobra"
 
 	"github.com/openmyst/openmyst/buildinfo"
 	"github.com/openmyst/openmyst/config"
 	"github.com/openmyst/openmyst/network"
+	"github.com/openmyst/openmyst/node"
 	"github.com/openmyst/openmyst/tequilapi"
 )
 
@@ -129,5 +132,10 @@ func (a *app) setup(cmd *cobra.Command) error {
 	return nil
 }
 
-// passwordFile is the Tequilapi password file.
-func (a *app) passwordFile() string { return filepath.Join(a.dataDir, tequilapi.PasswordFileName) }
+// local is the node of the data dir as a command sees it (node.Local),
+// asking for passphrases on the terminal.
+func (a *app) local(cmd *cobra.Command) *node.Local {
+	return &node.Local{DataDir: a.dataDir, LightScrypt: a.lightScrypt, Network: a.network, Log: a.log,
+		TequilapiURL: "http://" + net.JoinHostPort(a.tequilapiAddress, strconv.Itoa(a.tequilapiPort)),
+		Prompt:       node.TerminalPrompt(os.Stdin, cmd.ErrOrStderr())}
+}

@@ -51,10 +51,10 @@ GET /earnings and POST /settle.`,
 			r := node.ServiceRun{Options: sf.opt, Location: loc, Bootstrap: bootstrap, Listen: listen, PublicAddrsOnly: publicOnly,
 				DataDir: a.dataDir, ShowPassword: a.showPassword(cmd), Out: cmd.OutOrStdout(), Log: a.log}
 			if api {
-				r.API = &tequilapi.Config{Address: a.tequilapiAddress, Port: a.tequilapiPort, PasswordFile: a.passwordFile(), Version: buildinfo.String(), Log: a.log}
+				r.API = &tequilapi.Config{Address: a.tequilapiAddress, Port: a.tequilapiPort, PasswordFile: a.local(cmd).PasswordFile(), Version: buildinfo.String(), Log: a.log}
 			}
-			if c, err := a.daemonClient(cmd.Context()); err == nil { // one provider per data dir: the daemon's
-				return node.ServiceViaDaemon(cmd.Context(), c, r, f.identity, f.passFile)
+			if c, err := a.daemonClient(cmd); err == nil { // one provider per data dir: the daemon's
+				return node.ServiceViaDaemon(cmd.Context(), c, r, f.Identity, f.PassphraseFile)
 			}
 			if err := r.Check(); err != nil {
 				return err
@@ -64,7 +64,7 @@ GET /earnings and POST /settle.`,
 				return err
 			}
 			defer s.Close()
-			return f.withSigner(cmd, s.id, func(signer identity.Signer) error {
+			return f.withSigner(cmd, s.ID, func(signer identity.Signer) error {
 				r.Chain, r.Signer = s.Chain, signer
 				return node.RunService(cmd.Context(), r)
 			})
@@ -72,9 +72,9 @@ GET /earnings and POST /settle.`,
 	}
 	fl := cmd.Flags()
 	f.registerChain(fl)
-	fl.StringVar(&f.identity, "identity", "", "provider identity (default: the default identity)")
-	fl.StringVar(&f.passFile, "passphrase-file", "", "file holding the identity passphrase (or $MYST_PASSPHRASE)")
-	fl.StringVar(&f.hermes, "hermes.contract", "", "accepted hermes contract (default: the deployment's hermes)")
+	fl.StringVar(&f.Identity, "identity", "", "provider identity (default: the default identity)")
+	fl.StringVar(&f.PassphraseFile, "passphrase-file", "", "file holding the identity passphrase (or $MYST_PASSPHRASE)")
+	fl.StringVar(&f.Hermes, "hermes.contract", "", "accepted hermes contract (default: the deployment's hermes)")
 	fl.StringVar(&sf.opt.HermesURL, "hermes.url", "http://127.0.0.1:4060", "hermes API: https://..., or http:// to loopback")
 	fl.StringVar(&sf.opt.TransactorURL, "transactor", "", "transactor API that registers the identity and settles its earnings (the identity pays no gas; docs/transactor.md)")
 	registerHermesTLS(fl, &sf.opt, "hermes.")
@@ -112,7 +112,7 @@ func newServiceSettleCmd(a *app) *cobra.Command {
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx := cmd.Context()
 			out := cmd.OutOrStdout()
-			if c, err := a.daemonClient(ctx); err == nil {
+			if c, err := a.daemonClient(cmd); err == nil {
 				var res tequilapi.SettleDTO
 				err := c.Do(ctx, http.MethodPost, "/settle", nil, &res)
 				if err == nil {
@@ -132,25 +132,25 @@ func newServiceSettleCmd(a *app) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			e, res, err := node.SettleStoredVia(ctx, filepath.Join(a.dataDir, "provider"), s.Chain, hermesURL, ht, s.id, transactorURL)
+			e, res, err := node.SettleStoredVia(ctx, filepath.Join(a.dataDir, "provider"), s.Chain, hermesURL, ht, s.ID, transactorURL)
 			if e.Earned != nil {
-				fmt.Fprintf(out, "earned %s, settled %s, unsettled %s\n", f.amountWei(e.Earned), f.amountWei(e.Settled), f.amountWei(e.Unsettled))
+				fmt.Fprintf(out, "earned %s, settled %s, unsettled %s\n", f.amounts.OfWei(e.Earned), f.amounts.OfWei(e.Settled), f.amounts.OfWei(e.Unsettled))
 			}
 			if err != nil {
 				return err
 			}
-			fmt.Fprintf(out, "settled %s cumulative: tx %s\n", f.amountWei(res.Amount), res.Tx.Hex())
+			fmt.Fprintf(out, "settled %s cumulative: tx %s\n", f.amounts.OfWei(res.Amount), res.Tx.Hex())
 			return nil
 		},
 	}
 	fl := cmd.Flags()
 	f.registerChain(fl)
-	fl.StringVar(&f.identity, "identity", "", "provider identity (default: the default identity)")
-	fl.StringVar(&f.hermes, "hermes.contract", "", "hermes contract (default: the deployment's hermes)")
+	fl.StringVar(&f.Identity, "identity", "", "provider identity (default: the default identity)")
+	fl.StringVar(&f.Hermes, "hermes.contract", "", "hermes contract (default: the deployment's hermes)")
 	fl.StringVar(&hermesURL, "hermes.url", "http://127.0.0.1:4060", "hermes API: https://..., or http:// to loopback")
 	fl.StringVar(&transactorURL, "transactor", "", "settle through this transactor API (the identity pays no gas)")
 	registerHermesTLS(fl, &so, "hermes.")
-	fl.BoolVar(&f.wei, "wei", false, "show amounts in wei")
+	fl.BoolVar(&f.amounts.Wei, "wei", false, "show amounts in wei")
 	return cmd
 }
 

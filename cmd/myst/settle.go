@@ -30,7 +30,7 @@ func newServiceSettlementsCmd(a *app) *cobra.Command {
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx := cmd.Context()
-			if c, err := a.daemonClient(ctx); err == nil {
+			if c, err := a.daemonClient(cmd); err == nil {
 				var res tequilapi.SettlementsDTO
 				if err := c.Do(ctx, http.MethodGet, "/settlements", nil, &res); err == nil || !client.IsCode(err, tequilapi.CodeNotFound) {
 					if err != nil {
