@@ -368,8 +368,8 @@ func TestPublicAddrsOnlyReachesTheDaemon(t *testing.T) {
 		a.dataDir = t.TempDir()
 		f := &daemonFlags{}
 		c := &cobra.Command{Use: "daemon"}
-		registerDaemonChain(c.Flags(), &f.chain)
-		f.disc.register(c.Flags())
+		registerDaemonChain(c.Flags(), &f.Chain)
+		registerDiscovery(c.Flags(), &f.DaemonOptions)
 		if on {
 			if err := c.Flags().Set(network.PublicAddrsOnlyFlag, "true"); err != nil {
 				t.Fatal(err)

@@ -6,34 +6,15 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
-	"github.com/spf13/pflag"
 
 	"github.com/openmyst/openmyst/market"
 	"github.com/openmyst/openmyst/node"
 	"github.com/openmyst/openmyst/tequilapi"
 )
 
-// p2pFlags are the libp2p settings shared by `myst proposals` and the
-// daemon's discovery extension.
-type p2pFlags struct {
-	listen    []string
-	bootstrap []string
-	nat       bool
-	chainID   uint64
-	// publicOnly advertises only public and circuit addresses.
-	publicOnly bool
-	relays     []string
-}
-
-func (f *p2pFlags) register(fs *pflag.FlagSet, listenDefault []string) {
-	fs.StringSliceVar(&f.listen, "p2p.listen", listenDefault, "libp2p listen multiaddrs (comma separated)")
-	fs.StringSliceVar(&f.bootstrap, "p2p.bootstrap", nil, "bootstrap peers: /ip4/.../tcp/PORT/p2p/PEERID, comma separated")
-	fs.Uint64Var(&f.chainID, "discovery.chain-id", 1337, "chain id whose proposals to gossip (1337: the built-in dev chain)")
-}
-
 func newProposalsCmd(a *app) *cobra.Command {
 	var (
-		pf       p2pFlags
+		pf       node.P2POptions
 		wait     time.Duration
 		asJSON   bool
 		country  string
@@ -73,7 +54,7 @@ cheapest per GiB first. Prices are in MYST.`,
 				return err
 			}
 			var ls []tequilapi.ListedProposal
-			if c, cerr := a.daemonClient(cmd); cerr == nil && len(pf.bootstrap) == 0 {
+			if c, cerr := a.daemonClient(cmd); cerr == nil && len(pf.Bootstrap) == 0 {
 				ls, err = c.Proposals(cmd.Context(), filter) // the daemon's view, with its scores
 			} else {
 				if filter.Sort == market.SortQuality {
@@ -81,7 +62,7 @@ cheapest per GiB first. Prices are in MYST.`,
 				}
 				var ps []market.Proposal
 				ps, err = node.CollectProposals(cmd.Context(), node.ProposalsQuery{
-					ListenAddrs: pf.listen, Bootstrap: pf.bootstrap, ChainID: pf.chainID, Wait: wait, Filter: filter, Log: a.log,
+					ListenAddrs: pf.Listen, Bootstrap: pf.Bootstrap, ChainID: pf.ChainID, Wait: wait, Filter: filter, Log: a.log,
 				})
 				ls = tequilapi.Listed(ps, nil)
 			}
@@ -100,7 +81,7 @@ cheapest per GiB first. Prices are in MYST.`,
 		},
 	}
 	fs := cmd.Flags()
-	pf.register(fs, []string{"/ip4/0.0.0.0/tcp/0", "/ip4/0.0.0.0/udp/0/quic-v1"})
+	registerP2P(fs, &pf, []string{"/ip4/0.0.0.0/tcp/0", "/ip4/0.0.0.0/udp/0/quic-v1"})
 	fs.DurationVar(&wait, "wait", 3*time.Second, "how long to listen for proposals")
 	fs.BoolVar(&asJSON, "json", false, "print JSON instead of a table")
 	fs.StringVar(&country, "country", "", "only this country (ISO 3166-1 alpha-2, e.g. DE)")

@@ -1,16 +1,11 @@
 package main
 
 import (
-	"net/http"
-	"path/filepath"
-
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
 	"github.com/openmyst/openmyst/money"
 	"github.com/openmyst/openmyst/node"
-	"github.com/openmyst/openmyst/tequilapi"
-	"github.com/openmyst/openmyst/tequilapi/client"
 )
 
 // registerSettle declares the --settle.* flags of a provider.
@@ -29,17 +24,7 @@ func newServiceSettlementsCmd(a *app) *cobra.Command {
 		Short: "List the provider's settlement attempts (GET /settlements on a running service or daemon, else from <data-dir>/provider)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			ctx := cmd.Context()
-			if c, err := a.daemonClient(cmd); err == nil {
-				var res tequilapi.SettlementsDTO
-				if err := c.Do(ctx, http.MethodGet, "/settlements", nil, &res); err == nil || !client.IsCode(err, tequilapi.CodeNotFound) {
-					if err != nil {
-						return err
-					}
-					return node.WriteSettlements(cmd.OutOrStdout(), res.Settlements, wei)
-				}
-			}
-			list, err := node.StoredSettlements(ctx, filepath.Join(a.dataDir, "provider"), tequilapi.MaxSettlementsListed)
+			list, err := a.local(cmd).Settlements(cmd.Context())
 			if err != nil {
 				return err
 			}
