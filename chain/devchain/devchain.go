@@ -5,6 +5,7 @@ import (
 	"crypto/ecdsa"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"math/big"
 	"net"
@@ -309,3 +310,27 @@ func (c *Chain) loadExisting(ctx context.Context, cl *ethclient.Client, regAddr,
 }
 
 func chainCallOpts(ctx context.Context) *bind.CallOpts { return &bind.CallOpts{Context: ctx} }
+
+// PrintInfo writes what runs (`myst chain dev`): the RPC URL, chain id,
+// where the deployment was saved (depPath), the contracts and the public
+// dev accounts with their roles, and a curl to try.
+func (c *Chain) PrintInfo(w io.Writer, depPath string) error {
+	dep := c.Deployment()
+	fmt.Fprintf(w, "dev chain running\n  rpc:        %s\n  chain id:   %d\n  deployment: %s\n", c.URL(), dep.ChainID, depPath)
+	fmt.Fprintf(w, "  token:      %s (MYST, dev faucet open)\n  registry:   %s\n  hermes:     %s (operator %s)\n", dep.Token.Hex(), dep.Registry.Hex(), dep.Hermes.Hex(), dep.HermesOperator.Hex())
+	fmt.Fprintf(w, "dev accounts (1,000,000 ETH each; keys are public, dev only):\n")
+	for i := range NumDevAccounts {
+		role := ""
+		switch i {
+		case DeployerAccount:
+			role = " deployer"
+		case HermesAccount:
+			role = " hermes operator"
+		case TransactorAccount:
+			role = " CLI transactor"
+		}
+		fmt.Fprintf(w, "  #%d %s%s\n", i, DevAddress(i).Hex(), role)
+	}
+	_, err := fmt.Fprintf(w, "try: curl -s -H 'Content-Type: application/json' -d '{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"eth_blockNumber\",\"params\":[]}' %s\n", c.URL())
+	return err
+}

@@ -61,6 +61,15 @@ func TestDevChainServesJSONRPCAndRunsTheConsumerFlow(t *testing.T) {
 	if !strings.HasPrefix(dc.URL(), "http://127.0.0.1:") {
 		t.Fatalf("endpoint %s is not loopback", dc.URL())
 	}
+	var info strings.Builder
+	if err := dc.PrintInfo(&info, "/d.json"); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"rpc:        " + dc.URL(), "deployment: /d.json", DevAddress(TransactorAccount).Hex() + " CLI transactor", "hermes:     " + dc.Deployment().Hermes.Hex()} {
+		if !strings.Contains(info.String(), want) {
+			t.Errorf("info lacks %q:\n%s", want, info.String())
+		}
+	}
 	before := rawBlockNumber(t, dc.URL())
 
 	cl, err := dc.Dial(ctx)

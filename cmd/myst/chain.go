@@ -60,27 +60,12 @@ never send real value to them.`,
 					a.log.Error("dev chain close", "err", err)
 				}
 			}()
-			dep := dc.Deployment()
-			if err := dep.Save(depPath); err != nil {
+			if err := dc.Deployment().Save(depPath); err != nil {
 				return err
 			}
-			w := cmd.OutOrStdout()
-			fmt.Fprintf(w, "dev chain running\n  rpc:        %s\n  chain id:   %d\n  deployment: %s\n", dc.URL(), dep.ChainID, depPath)
-			fmt.Fprintf(w, "  token:      %s (MYST, dev faucet open)\n  registry:   %s\n  hermes:     %s (operator %s)\n", dep.Token.Hex(), dep.Registry.Hex(), dep.Hermes.Hex(), dep.HermesOperator.Hex())
-			fmt.Fprintf(w, "dev accounts (1,000,000 ETH each; keys are public, dev only):\n")
-			for i := range devchain.NumDevAccounts {
-				role := ""
-				switch i {
-				case devchain.DeployerAccount:
-					role = " deployer"
-				case devchain.HermesAccount:
-					role = " hermes operator"
-				case devchain.TransactorAccount:
-					role = " CLI transactor"
-				}
-				fmt.Fprintf(w, "  #%d %s%s\n", i, devchain.DevAddress(i).Hex(), role)
+			if err := dc.PrintInfo(cmd.OutOrStdout(), depPath); err != nil {
+				return err
 			}
-			fmt.Fprintf(w, "try: curl -s -H 'Content-Type: application/json' -d '{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"eth_blockNumber\",\"params\":[]}' %s\n", dc.URL())
 			<-ctx.Done()
 			a.log.Info("dev chain stopping")
 			return nil

@@ -1,19 +1,13 @@
 package main
 
 import (
-	"fmt"
-	"os"
-	"path/filepath"
 	"time"
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
-	"github.com/openmyst/openmyst/identity"
 	"github.com/openmyst/openmyst/network"
 	"github.com/openmyst/openmyst/node"
-	"github.com/openmyst/openmyst/p2p"
-	"github.com/openmyst/openmyst/session/consumer"
 	"github.com/openmyst/openmyst/tequilapi"
 	"github.com/openmyst/openmyst/tunnel/kernel"
 )
@@ -23,14 +17,11 @@ import (
 // connect process itself (it needs root and lives as long as the
 // process).
 type tunFlags struct {
-	on, standalone    bool
-	killSwitch, dns   string
-	dnsServers        []string
-	acct              accountFlags
-	bootstrap, listen []string
-	iface, resolvConf string
-	noKillSwitch      bool
-	wait              time.Duration
+	on, standalone  bool
+	killSwitch, dns string
+	dnsServers      []string
+	acct            accountFlags
+	node.StandaloneTun
 }
 
 func (t *tunFlags) register(fl *pflag.FlagSet) {
@@ -43,57 +34,23 @@ func (t *tunFlags) register(fl *pflag.FlagSet) {
 	fl.StringVar(&t.acct.Deployment, "chain.deployment", "", "with --tun --standalone: contract deployment JSON (default <data-dir>/chain/deployment.json)")
 	fl.StringVar(&t.acct.Identity, "identity", "", "with --tun --standalone: consumer identity (default: the default identity)")
 	fl.StringVar(&t.acct.PassphraseFile, "passphrase-file", "", "with --tun --standalone: file holding the identity passphrase (or $"+node.PassphraseEnv+")")
+	t.acct.HermesFlag = "hermes.contract"
 	fl.StringVar(&t.acct.Hermes, "hermes.contract", "", "with --tun --standalone: hermes of the consumer's channel (default: the deployment's hermes)")
-	fl.StringSliceVar(&t.bootstrap, "p2p.bootstrap", nil, "with --tun --standalone: bootstrap peers, /ip4/.../tcp/PORT/p2p/PEERID, comma separated")
-	fl.StringSliceVar(&t.listen, "p2p.listen", []string{"/ip4/0.0.0.0/tcp/0"}, "with --tun --standalone: libp2p listen multiaddrs")
-	fl.StringVar(&t.iface, "tun.interface", kernel.DefaultClientInterface, "with --tun --standalone: TUN interface name")
-	fl.StringVar(&t.resolvConf, "tun.resolv-conf", "/etc/resolv.conf", "with --tun --standalone: resolv.conf pointed at the tunnel's DNS while connected and restored after (empty: leave DNS alone)")
-	fl.BoolVar(&t.noKillSwitch, "tun.no-kill-switch", false, "with --tun --standalone: no kill switch (traffic may leave outside the tunnel when it drops)")
-	fl.DurationVar(&t.wait, "tun.discovery-wait", 15*time.Second, "with --tun --standalone: how long to wait for a matching proposal")
+	fl.StringSliceVar(&t.Bootstrap, "p2p.bootstrap", nil, "with --tun --standalone: bootstrap peers, /ip4/.../tcp/PORT/p2p/PEERID, comma separated")
+	fl.StringSliceVar(&t.Listen, "p2p.listen", []string{"/ip4/0.0.0.0/tcp/0"}, "with --tun --standalone: libp2p listen multiaddrs")
+	fl.StringVar(&t.Interface, "tun.interface", kernel.DefaultClientInterface, "with --tun --standalone: TUN interface name")
+	fl.StringVar(&t.ResolvConf, "tun.resolv-conf", "/etc/resolv.conf", "with --tun --standalone: resolv.conf pointed at the tunnel's DNS while connected and restored after (empty: leave DNS alone)")
+	fl.BoolVar(&t.NoKillSwitch, "tun.no-kill-switch", false, "with --tun --standalone: no kill switch (traffic may leave outside the tunnel when it drops)")
+	fl.DurationVar(&t.Wait, "tun.discovery-wait", 15*time.Second, "with --tun --standalone: how long to wait for a matching proposal")
 }
 
 // runConnectTun runs a kernel-mode connection in the foreground (see
-// node.RunTun) until Ctrl-C (or SIGTERM).
+// node.Local.RunStandaloneTun) until Ctrl-C (or SIGTERM).
 func runConnectTun(cmd *cobra.Command, req tequilapi.ConnectRequest, t *tunFlags) error {
-	ctx := cmd.Context()
-	out := cmd.OutOrStdout()
-	if os.Geteuid() != 0 {
-		return node.ErrNotRoot
-	}
 	f, err := req.Filter()
 	if err != nil {
 		return err
 	}
-	boot, err := p2p.ParseBootstrap(t.bootstrap)
-	if err != nil {
-		return err
-	}
-	// Control-plane destinations kept outside the tunnel: the bootstrap
-	// peers and the chain RPC, resolved now, before the kill switch is up.
-	control := consumer.MultiaddrControlAddrs(t.bootstrap)
-	rpcAddrs, err := node.RPCControlAddrs(ctx, t.acct.RPC)
-	if err != nil {
-		return err
-	}
-	control = append(control, rpcAddrs...)
-	s, err := t.acct.session(cmd, false)
-	if err != nil {
-		return err
-	}
-	defer s.Close()
-	return t.acct.withSigner(cmd, s.ID, func(signer identity.Signer) error {
-		c, err := node.StartConsumer(ctx, node.ConsumerConfig{
-			DataDir: filepath.Join(t.acct.app.dataDir, "consumer"), Signer: signer, Chain: s.Client, Hermes: s.Hermes,
-			Bootstrap: boot, ListenAddrs: t.listen, Log: t.acct.app.log,
-		})
-		if err != nil {
-			return err
-		}
-		defer c.Close()
-		return node.RunTun(ctx, node.TunConfig{
-			Consumer: c, Filter: f, Wait: t.wait, Log: t.acct.app.log,
-			Kernel:   node.KernelConfig{Interface: t.iface, NoKillSwitch: t.noKillSwitch, ResolvConf: t.resolvConf, Control: control, Log: t.acct.app.log},
-			Progress: func(m string) { fmt.Fprintln(out, m) },
-		})
-	})
+	t.Filter, t.Account, t.Out = f, t.acct.AccountFlags, cmd.OutOrStdout()
+	return t.acct.local(cmd).RunStandaloneTun(cmd.Context(), t.StandaloneTun)
 }

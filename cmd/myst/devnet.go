@@ -5,7 +5,6 @@ import (
 	"io"
 	"log/slog"
 	"os"
-	"strings"
 
 	"github.com/spf13/cobra"
 
@@ -64,33 +63,9 @@ The dev keys are public (dev chains only).`,
 			if err != nil {
 				return err
 			}
-			dep := d.Chain.Deployment()
-			boot := strings.Join(d.BootstrapAddrs(), ",")
-			fmt.Fprintf(out, `
-devnet running (Ctrl-C to stop)
-  data dir:   %s
-  chain:      %s (chain id %d)
-  token:      %s
-  hermes:     %s  api %s
-  bootstrap:  %s
-  consumer:   %s (registered, channel funded; dev account %d)
-  providers:
-`, d.DataDir, d.Chain.URL(), dep.ChainID, dep.Token.Hex(), dep.Hermes.Hex(), d.Hermes.URL(), boot, d.ConsumerSigner.Address().Hex(), 8)
-			for _, p := range d.Providers {
-				pr, _ := p.Proposal()
-				fmt.Fprintf(out, "    %s  %s %-12s %s MYST/h  %s MYST/GiB  peer %s\n", p.Address().Hex(), pr.Location.Country,
-					pr.Location.IPType, pr.Price.PerHour.MYST(), pr.Price.PerGiB.MYST(), p.P2P.ID())
+			if err := d.PrintUsage(out, netFile); err != nil {
+				return err
 			}
-			fmt.Fprintf(out, `
-use it from other processes (network file %s; each node its own --data-dir):
-  myst proposals --network %s
-  myst account balance --network %s --identity %s
-  myst daemon --network %s --data-dir DIR        (or MYST_NETWORK=%s)
-  myst service --network %s --data-dir DIR --wg.advertise 127.0.0.1 --location.country DE
-  (daemon, service: add --ice.turn-credentials-file %s for the relay's TURN, besides its STUN)
-  curl %s/v1/providers/<provider>
-  myst demo            (a whole paid session on its own devnet)
-`, netFile, netFile, netFile, d.ConsumerSigner.Address().Hex(), netFile, netFile, netFile, d.TURNCredentialsFile(), d.Hermes.URL())
 			<-ctx.Done()
 			fmt.Fprintln(out, "stopping devnet")
 			return nil

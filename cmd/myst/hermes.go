@@ -1,14 +1,12 @@
 package main
 
 import (
-	"fmt"
 	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/openmyst/openmyst/chain"
 	"github.com/openmyst/openmyst/hermes"
-	"github.com/openmyst/openmyst/identity"
 	"github.com/openmyst/openmyst/node"
 )
 
@@ -40,45 +38,13 @@ Example against the dev chain:
   myst hermes --hermes.listen 127.0.0.1:4060`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			s, err := f.local(cmd).OpenChain(cmd.Context(), f.ChainFlags, true)
-			if err != nil {
-				return err
-			}
-			defer s.Close()
 			o.DataDir, o.Log = a.dataDir, a.log
-			run := func(signer identity.Signer) error {
-				cfg, err := o.Config(s, signer)
-				if err != nil {
-					return err
-				}
-				h, err := node.StartHermes(cmd.Context(), cfg)
-				if err != nil {
-					return err
-				}
-				fmt.Fprintf(cmd.OutOrStdout(), "hermes running\n  api:      %s (OpenAPI at /openapi.json, metrics at /metrics)\n  hermes:   %s (fee %d bps)\n  operator: %s\n  chain id: %s\n  store:    %s\n",
-					h.URL(), cfg.Hermes.Hex(), h.FeeBps, signer.Address().Hex(), cfg.Chain.ChainID(), node.RedactDSN(cfg.DSN))
-				<-cmd.Context().Done()
-				err = h.Close()
-				a.log.Info("hermes stopped")
-				return err
-			}
-			if operator == "" {
-				signer, err := node.HermesDevOperator(s)
-				if err != nil {
-					return err
-				}
-				a.log.Warn("hermes: using the dev hermes operator key (public; dev chains only)")
-				return run(signer)
-			}
-			addr, err := identity.ParseAddress(operator)
-			if err != nil {
-				return fmt.Errorf("--hermes.operator: %w", err)
-			}
-			return f.withSigner(cmd, addr, run)
+			return f.local(cmd).RunHermes(cmd.Context(), f.ChainFlags, operator, f.PassphraseFile, o, cmd.OutOrStdout())
 		},
 	}
 	fl := cmd.Flags()
 	f.registerChain(fl)
+	f.HermesFlag = "hermes.contract"
 	fl.StringVar(&f.Hermes, "hermes.contract", "", "Hermes contract address (default: the deployment's hermes)")
 	fl.StringVar(&operator, "hermes.operator", "", "operator identity in the keystore (default on dev deployments: the dev hermes operator)")
 	fl.StringVar(&f.PassphraseFile, "passphrase-file", "", "file holding the operator identity's passphrase (or $MYST_PASSPHRASE)")

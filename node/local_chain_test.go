@@ -1,0 +1,92 @@
+package node
+
+import (
+	"context"
+	"log/slog"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/ethereum/go-ethereum/common"
+
+	"github.com/openmyst/openmyst/chain/devchain"
+)
+
+// cancelOnWrite collects what is written and cancels once something is.
+type cancelOnWrite struct {
+	mu     sync.Mutex
+	b      strings.Builder
+	cancel context.CancelFunc
+}
+
+func (w *cancelOnWrite) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.cancel()
+	return w.b.Write(p)
+}
+
+// TestLocalOnDevChain: with no daemon, Local acts on the chain of the
+// data dir's deployment: the account of a fresh default identity reads
+// as unregistered, a hermes runs with the dev operator until its context
+// ends, and a bad --hermes.operator is refused by name.
+func TestLocalOnDevChain(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a dev chain")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	log := slog.New(slog.DiscardHandler)
+	dc, err := devchain.Start(ctx, devchain.Config{Log: log})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer dc.Close()
+	var asked []string
+	l := testLocal(t, &asked, "pw")
+	l.Log = log
+	if err := dc.Deployment().Save(l.DeploymentPath()); err != nil {
+		t.Fatal(err)
+	}
+	var id common.Address
+	if err := l.WithIdentities(ctx, true, func(api IdentityAPI) error {
+		dto, err := api.CreateIdentity(ctx, "pw", true)
+		id = common.HexToAddress(dto.ID)
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	f := AccountFlags{ChainFlags: ChainFlags{RPC: dc.URL()}}
+	err = l.WithAccounts(ctx, f, false, false, func(api AccountAPI, got common.Address) error {
+		if got != id {
+			t.Errorf("acting as %s, want the default %s", got.Hex(), id.Hex())
+		}
+		a, err := api.Account(ctx, got)
+		if err == nil && (a.Registered || a.Channel != dc.Deployment().ChannelAddress(id).Hex()) {
+			t.Errorf("fresh account %+v", a)
+		}
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	o := HermesOptions{HermesConfig: HermesConfig{Listen: "127.0.0.1:0"}, ThresholdWei: "1", MinFeeWei: "0", Confirmations: -1}
+	if err := l.RunHermes(ctx, f.ChainFlags, "0xnope", "", o, &strings.Builder{}); err == nil || !strings.Contains(err.Error(), "--hermes.operator") {
+		t.Fatalf("bad operator: %v", err)
+	}
+	hctx, hcancel := context.WithCancel(ctx)
+	out := &cancelOnWrite{cancel: hcancel}
+	if err := l.RunHermes(hctx, f.ChainFlags, "", "", o, out); err != nil {
+		t.Fatal(err)
+	}
+	if s := out.b.String(); !strings.Contains(s, "hermes running") || !strings.Contains(s, "operator: "+dc.Deployment().HermesOperator.Hex()) ||
+		!strings.Contains(s, filepath.Join(l.DataDir, "hermes", "hermes.db")) {
+		t.Fatalf("hermes output:\n%s", s)
+	}
+	if len(asked) != 0 {
+		t.Fatalf("asked for passphrases: %v", asked)
+	}
+}
