@@ -146,6 +146,24 @@ const (
 	QuerySort        = "sort"
 )
 
+// FilterOptions are a filter as people give it (command flags, request
+// bodies): ParseFilter's parameters by field; empty fields are not set.
+type FilterOptions struct {
+	ProviderID, Country, IPType, MaxPriceGiB, MaxPriceHour, HermesID, Sort string
+}
+
+// Filter is ParseFilter of the options' parameters.
+func (o FilterOptions) Filter() (Filter, error) {
+	q := url.Values{}
+	for k, v := range map[string]string{QueryProviderID: o.ProviderID, QueryCountry: o.Country, QueryIPType: o.IPType,
+		QueryMaxPriceGiB: o.MaxPriceGiB, QueryMaxPriceHr: o.MaxPriceHour, QueryHermesID: o.HermesID, QuerySort: o.Sort} {
+		if v != "" {
+			q.Set(k, v)
+		}
+	}
+	return ParseFilter(q)
+}
+
 // ParseFilter builds a Filter from URL query parameters (names above).
 // Unknown or repeated parameters and invalid values are rejected, so a typo
 // never silently widens a filter. Prices are in MYST, not wei.

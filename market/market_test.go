@@ -365,6 +365,28 @@ func TestSortQualityKeepsOrder(t *testing.T) {
 	}
 }
 
+// TestFilterOptions: every option reaches its filter field; empty options
+// filter nothing; a bad option is refused.
+func TestFilterOptions(t *testing.T) {
+	o := FilterOptions{ProviderID: common.Address{1}.Hex(), Country: "de", IPType: "mobile", MaxPriceGiB: "0.2", MaxPriceHour: "1",
+		HermesID: common.Address{2}.Hex(), Sort: "provider"}
+	f, err := o.Filter()
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := Filter{Country: "DE", IPType: IPMobile, MaxPricePerGiB: myst(t, "0.2"), MaxPricePerHour: myst(t, "1"),
+		ProviderID: common.Address{1}, Hermes: common.Address{2}, Sort: SortProvider}
+	if f.Values().Encode() != want.Values().Encode() {
+		t.Fatalf("filter %v, want %v", f.Values(), want.Values())
+	}
+	if f, err := (FilterOptions{}).Filter(); err != nil || len(f.Values()) != 0 {
+		t.Fatalf("empty options: %v %v", f.Values(), err)
+	}
+	if _, err := (FilterOptions{IPType: "datacenter"}).Filter(); err == nil {
+		t.Fatal("bad ip type accepted")
+	}
+}
+
 // TestProposalCapsVersion2: caps make a version 2 proposal, which signs,
 // decodes and re-encodes canonically; a version 1 encoding has no caps
 // key (so its digest is what version-1 nodes compute); caps and version

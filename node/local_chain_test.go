@@ -3,6 +3,8 @@ package node
 import (
 	"context"
 	"log/slog"
+	"math/big"
+	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -11,7 +13,9 @@ import (
 
 	"github.com/ethereum/go-ethereum/common"
 
+	"github.com/openmyst/openmyst/chain"
 	"github.com/openmyst/openmyst/chain/devchain"
+	"github.com/openmyst/openmyst/tequilapi"
 )
 
 // cancelOnWrite collects what is written and cancels once something is.
@@ -73,6 +77,36 @@ func TestLocalOnDevChain(t *testing.T) {
 		t.Fatal(err)
 	}
 
+	// A hand-signed consumer promise is written as a settlement file.
+	pf := filepath.Join(t.TempDir(), "promise.json")
+	var w strings.Builder
+	if err := l.WritePromise(ctx, &w, tequilapi.Amounts{}, f, PromiseRequest{Amount: big.NewInt(2e18), Fee: new(big.Int)}, pf); err != nil {
+		t.Fatal(err)
+	}
+	data, err := os.ReadFile(pf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st, err := chain.DecodeSettlement(data); err != nil || st.Kind != chain.KindConsumer || !strings.Contains(w.String(), "consumer promise for 2 MYST") {
+		t.Fatalf("promise %+v, %v; said %q", st, err, w.String())
+	}
+
+	// Registered, the identity can request a unilateral exit, which cannot
+	// be finalized before its timelock.
+	if err := l.WithAccounts(ctx, f, true, true, func(api AccountAPI, id common.Address) error {
+		_, err := api.Register(ctx, id, tequilapi.RegisterRequest{})
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	w.Reset()
+	if err := l.Exit(ctx, &w, f, false); err != nil || !strings.Contains(w.String(), "exit requested") || !strings.Contains(w.String(), "finalize with") {
+		t.Fatalf("exit: %v; said %q", err, w.String())
+	}
+	if err := l.Exit(ctx, &w, f, true); err == nil {
+		t.Fatal("exit finalized before its timelock")
+	}
+
 	o := HermesOptions{HermesConfig: HermesConfig{Listen: "127.0.0.1:0"}, ThresholdWei: "1", MinFeeWei: "0", Confirmations: -1}
 	if err := l.RunHermes(ctx, f.ChainFlags, "0xnope", "", o, &strings.Builder{}); err == nil || !strings.Contains(err.Error(), "--hermes.operator") {
 		t.Fatalf("bad operator: %v", err)
@@ -86,7 +120,9 @@ func TestLocalOnDevChain(t *testing.T) {
 		!strings.Contains(s, filepath.Join(l.DataDir, "hermes", "hermes.db")) {
 		t.Fatalf("hermes output:\n%s", s)
 	}
-	if len(asked) != 0 {
+	// Signing asked for the passphrase (promise, register, exit request);
+	// reading, finalizing and the dev hermes operator did not.
+	if len(asked) != 3 {
 		t.Fatalf("asked for passphrases: %v", asked)
 	}
 }

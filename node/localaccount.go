@@ -2,7 +2,9 @@ package node
 
 import (
 	"context"
+	"fmt"
 	"io"
+	"os"
 
 	"github.com/ethereum/go-ethereum/common"
 
@@ -144,5 +146,59 @@ func (l *Local) ViaTransactor(ctx context.Context, w io.Writer, f AccountFlags, 
 	defer s.Close()
 	return l.WithSigner(ctx, s.ID, f.PassphraseFile, func(sg identity.Signer) error {
 		return RelayAccount(ctx, w, s.Chain, f.TransactorURL, sg, what, arg)
+	})
+}
+
+// WritePromise signs the promise req describes as f's identity on f's
+// chain (SignSettlement) and writes it as a settlement file to out (mode
+// 0600); it reports to w in a.
+func (l *Local) WritePromise(ctx context.Context, w io.Writer, a tequilapi.Amounts, f AccountFlags, req PromiseRequest, out string) error {
+	s, err := l.Session(ctx, f, false)
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+	return l.WithSigner(ctx, s.ID, f.PassphraseFile, func(sg identity.Signer) error {
+		st, data, err := SignSettlement(s.Client, s.Hermes, sg, req)
+		if err != nil {
+			return err
+		}
+		if err := os.WriteFile(out, data, 0o600); err != nil {
+			return err
+		}
+		_, err = fmt.Fprintf(w, "%s promise for %s on channel %x signed by %s written to %s\n", st.Kind,
+			a.OfWei(req.Amount), st.Promise.ChannelID, sg.Address().Hex(), out)
+		return err
+	})
+}
+
+// Exit requests a unilateral exit from f's identity's channel, signed
+// as the identity, or with finalize pays the channel out to the
+// beneficiary after the timelock (anyone may). It reports to w.
+func (l *Local) Exit(ctx context.Context, w io.Writer, f AccountFlags, finalize bool) error {
+	s, err := l.Session(ctx, f, true)
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+	ch := s.Client.ChannelAddress(s.ID, s.Hermes)
+	if finalize {
+		r, err := s.Client.FinalizeExit(ctx, ch)
+		if err == nil {
+			fmt.Fprintf(w, "exit finalized: tx %s (block %s, gas %d)\n", r.TxHash.Hex(), r.BlockNumber, r.GasUsed)
+		}
+		return err
+	}
+	return l.WithSigner(ctx, s.ID, f.PassphraseFile, func(sg identity.Signer) error {
+		r, err := s.Client.RequestExit(ctx, sg, ch, nil)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(w, "exit requested: tx %s (block %s, gas %d)\n", r.TxHash.Hex(), r.BlockNumber, r.GasUsed)
+		st, err := s.Client.ChannelState(ctx, ch)
+		if err == nil {
+			fmt.Fprintf(w, "finalize with 'myst account exit --finalize' from %s\n", st.ExitUnlockAt.Format("2006-01-02 15:04:05 MST"))
+		}
+		return err
 	})
 }

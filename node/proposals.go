@@ -3,12 +3,15 @@ package node
 import (
 	"context"
 	"errors"
+	"fmt"
+	"io"
 	"log/slog"
 	"time"
 
 	"github.com/openmyst/openmyst/discovery"
 	"github.com/openmyst/openmyst/market"
 	"github.com/openmyst/openmyst/p2p"
+	"github.com/openmyst/openmyst/tequilapi"
 )
 
 // ProposalsQuery configures CollectProposals.
@@ -69,4 +72,23 @@ func CollectProposals(ctx context.Context, q ProposalsQuery) ([]market.Proposal,
 		log.Info("invalid proposals dropped", "count", s.Rejected())
 	}
 	return svc.Cache().Query(q.Filter), nil
+}
+
+// Proposals lists the proposals matching q.Filter: the running daemon's
+// view, with its quality scores, when one runs for the data dir and
+// q.Bootstrap is empty; else those a short-lived node collects
+// (CollectProposals; it has no scores, so a quality sort falls back to
+// price and note is told).
+func (l *Local) Proposals(ctx context.Context, q ProposalsQuery, note io.Writer) ([]tequilapi.ListedProposal, error) {
+	if c, err := l.Daemon(ctx); err == nil && len(q.Bootstrap) == 0 {
+		return c.Proposals(ctx, q.Filter)
+	}
+	if q.Filter.Sort == market.SortQuality {
+		fmt.Fprintln(note, "note: no daemon asked (none running, or --p2p.bootstrap given): this short-lived node has no quality scores; sorted by price")
+	}
+	if q.Log == nil {
+		q.Log = l.log()
+	}
+	ps, err := CollectProposals(ctx, q)
+	return tequilapi.Listed(ps, nil), err
 }

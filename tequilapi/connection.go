@@ -157,18 +157,8 @@ func (r *ConnectRequest) CustomDNS() ([]netip.Addr, error) {
 
 // Filter is the request's proposal filter.
 func (r *ConnectRequest) Filter() (market.Filter, error) {
-	q := map[string][]string{}
-	set := func(k, v string) {
-		if v != "" {
-			q[k] = []string{v}
-		}
-	}
-	set(market.QueryProviderID, r.ProviderID)
-	set(market.QueryCountry, r.Country)
-	set(market.QueryIPType, r.IPType)
-	set(market.QueryMaxPriceGiB, r.MaxPriceGiB)
-	set(market.QueryMaxPriceHr, r.MaxPriceHour)
-	return market.ParseFilter(q)
+	return market.FilterOptions{ProviderID: r.ProviderID, Country: r.Country, IPType: r.IPType,
+		MaxPriceGiB: r.MaxPriceGiB, MaxPriceHour: r.MaxPriceHour}.Filter()
 }
 
 // ConnectionStatus is the body of GET /connection.

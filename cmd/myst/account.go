@@ -224,23 +224,7 @@ into the file: in a real session only the provider knows it until it is paid.`,
 			if err != nil {
 				return err
 			}
-			s, err := f.session(cmd, false)
-			if err != nil {
-				return err
-			}
-			defer s.Close()
-			return f.withSigner(cmd, s.ID, func(sg identity.Signer) error {
-				st, data, err := node.SignSettlement(s.Client, s.Hermes, sg, req)
-				if err != nil {
-					return err
-				}
-				if err := os.WriteFile(out, data, 0o600); err != nil {
-					return err
-				}
-				fmt.Fprintf(cmd.OutOrStdout(), "%s promise for %s on channel %x signed by %s written to %s\n", st.Kind,
-					f.amounts.OfWei(req.Amount), st.Promise.ChannelID, sg.Address().Hex(), out)
-				return nil
-			})
+			return f.local(cmd).WritePromise(cmd.Context(), cmd.OutOrStdout(), f.amounts, f.AccountFlags, req, out)
 		},
 	}
 	fl := cmd.Flags()
@@ -262,32 +246,7 @@ hermes can still settle promises it holds; afterwards 'myst account exit
 --finalize' pays the rest of the channel to the identity's beneficiary.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			s, err := f.session(cmd, true)
-			if err != nil {
-				return err
-			}
-			defer s.Close()
-			ctx, w := cmd.Context(), cmd.OutOrStdout()
-			ch := s.Client.ChannelAddress(s.ID, s.Hermes)
-			if finalize {
-				r, err := s.Client.FinalizeExit(ctx, ch)
-				if err == nil {
-					fmt.Fprintf(w, "exit finalized: tx %s (block %s, gas %d)\n", r.TxHash.Hex(), r.BlockNumber, r.GasUsed)
-				}
-				return err
-			}
-			return f.withSigner(cmd, s.ID, func(sg identity.Signer) error {
-				r, err := s.Client.RequestExit(ctx, sg, ch, nil)
-				if err != nil {
-					return err
-				}
-				fmt.Fprintf(w, "exit requested: tx %s (block %s, gas %d)\n", r.TxHash.Hex(), r.BlockNumber, r.GasUsed)
-				st, err := s.Client.ChannelState(ctx, ch)
-				if err == nil {
-					fmt.Fprintf(w, "finalize with 'myst account exit --finalize' from %s\n", st.ExitUnlockAt.Format("2006-01-02 15:04:05 MST"))
-				}
-				return err
-			})
+			return f.local(cmd).Exit(cmd.Context(), cmd.OutOrStdout(), f.AccountFlags, finalize)
 		},
 	}
 	cmd.Flags().BoolVar(&finalize, "finalize", false, "finalize a requested exit after its timelock")
@@ -296,16 +255,6 @@ hermes can still settle promises it holds; afterwards 'myst account exit
 
 // local is the node of the data dir (node.Local) as cmd sees it.
 func (f *accountFlags) local(cmd *cobra.Command) *node.Local { return f.app.local(cmd) }
-
-// session opens the chain and resolves the identity (node.Local.Session).
-func (f *accountFlags) session(cmd *cobra.Command, withTx bool) (*node.Session, error) {
-	return f.local(cmd).Session(cmd.Context(), f.AccountFlags, withTx)
-}
-
-// withSigner unlocks addr in the local keystore and runs fn with its signer.
-func (f *accountFlags) withSigner(cmd *cobra.Command, addr common.Address, fn func(identity.Signer) error) error {
-	return f.local(cmd).WithSigner(cmd.Context(), addr, f.PassphraseFile, fn)
-}
 
 // withAccounts runs fn through the daemon or on the chain (node.Local.WithAccounts).
 func (f *accountFlags) withAccounts(cmd *cobra.Command, sign, withTx bool, fn func(node.AccountAPI, common.Address) error) error {
