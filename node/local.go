@@ -273,3 +273,77 @@ func TerminalPrompt(in *os.File, w io.Writer) func(prompt string, confirm bool) 
 		return pw, nil
 	}
 }
+
+// CreateIdentity creates an identity (through the daemon when one runs)
+// with the passphrase from passFile, $MYST_PASSPHRASE or Prompt (asked
+// twice).
+func (l *Local) CreateIdentity(ctx context.Context, passFile string, setDefault bool) (tequilapi.IdentityDTO, error) {
+	pw, err := l.Passphrase(passFile, "Passphrase for the new identity", true)
+	if err != nil {
+		return tequilapi.IdentityDTO{}, err
+	}
+	var id tequilapi.IdentityDTO
+	err = l.WithIdentities(ctx, true, func(api IdentityAPI) (err error) {
+		id, err = api.CreateIdentity(ctx, pw, setDefault)
+		return err
+	})
+	return id, err
+}
+
+// ImportIdentity imports the keystore JSON file keyFile, keeping its
+// passphrase (from passFile, $MYST_PASSPHRASE or Prompt). It writes a new
+// key file; a running daemon re-reads the keystore directory, so this
+// works with or without one.
+func (l *Local) ImportIdentity(ctx context.Context, keyFile, passFile string) (common.Address, error) {
+	data, err := os.ReadFile(keyFile)
+	if err != nil {
+		return common.Address{}, fmt.Errorf("read key file: %w", err)
+	}
+	pw, err := l.Passphrase(passFile, "Passphrase of the key file", false)
+	if err != nil {
+		return common.Address{}, err
+	}
+	var addr common.Address
+	err = l.WithKeystore(false, func(m *identity.Manager) error {
+		id, err := m.Import(ctx, data, pw, pw)
+		addr = id.Address
+		return err
+	})
+	return addr, err
+}
+
+// ExportIdentity returns addr's keystore JSON (encrypted with its
+// passphrase); with outFile it writes it there instead, to a new file
+// of mode 0600, and returns nil.
+func (l *Local) ExportIdentity(addr common.Address, outFile string) ([]byte, error) {
+	m, err := NewIdentityManager(l.DataDir, nil, l.LightScrypt)
+	if err != nil {
+		return nil, err
+	}
+	data, err := m.Export(addr)
+	if err != nil || outFile == "" {
+		return data, err
+	}
+	f, err := os.OpenFile(outFile, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("export: %w", err)
+	}
+	if _, err := f.Write(data); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("export: %w", err)
+	}
+	return nil, f.Close()
+}
+
+// Sign signs message as addr (the daemon's identity when one runs),
+// unlocking it first with passFile, $MYST_PASSPHRASE or Prompt if needed.
+func (l *Local) Sign(ctx context.Context, addr common.Address, message, passFile string) (sig []byte, err error) {
+	err = l.WithIdentities(ctx, false, func(api IdentityAPI) error {
+		if err := l.Unlocked(ctx, api, addr, passFile); err != nil {
+			return err
+		}
+		sig, err = api.Sign(ctx, addr, message)
+		return err
+	})
+	return sig, err
+}

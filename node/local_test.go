@@ -141,3 +141,47 @@ func TestLocalNoDaemon(t *testing.T) {
 		t.Fatal("a daemon answered")
 	}
 }
+
+// TestLocalIdentityCommands: create (passphrase asked twice through the
+// prompt), export to a new 0600 file (never over an existing one),
+// import into another data dir keeping the address, and sign there.
+func TestLocalIdentityCommands(t *testing.T) {
+	ctx := context.Background()
+	var asked []string
+	l := testLocal(t, &asked, "pw")
+	confirmed := false
+	l.Prompt = func(p string, confirm bool) (string, error) {
+		asked, confirmed = append(asked, p), confirmed || confirm
+		return "pw", nil
+	}
+	dto, err := l.CreateIdentity(ctx, "", true)
+	if err != nil || !dto.Default || !confirmed {
+		t.Fatalf("create: %+v %v (confirmed %v)", dto, err, confirmed)
+	}
+	addr := common.HexToAddress(dto.ID)
+	out := filepath.Join(t.TempDir(), "key.json")
+	if data, err := l.ExportIdentity(addr, out); err != nil || data != nil {
+		t.Fatalf("export to file: %v", err)
+	}
+	if st, err := os.Stat(out); err != nil || st.Mode().Perm() != 0o600 {
+		t.Fatalf("exported file: %v %v", st, err)
+	}
+	if _, err := l.ExportIdentity(addr, out); err == nil {
+		t.Fatal("export overwrote an existing file")
+	}
+	other := testLocal(t, &asked, "pw")
+	got, err := other.ImportIdentity(ctx, out, "")
+	if err != nil || got != addr {
+		t.Fatalf("import: %s %v, want %s", got.Hex(), err, addr.Hex())
+	}
+	sig, err := other.Sign(ctx, addr, "hello", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := identity.Verify(addr, []byte("hello"), sig); err != nil {
+		t.Fatalf("signature: %v", err)
+	}
+	if _, err := other.ImportIdentity(ctx, filepath.Join(t.TempDir(), "none.json"), ""); err == nil || !strings.Contains(err.Error(), "read key file") {
+		t.Fatalf("missing key file: %v", err)
+	}
+}

@@ -65,3 +65,17 @@ func TestSettlePrint(t *testing.T) {
 		t.Errorf("OfWei = %q", got)
 	}
 }
+
+// TestIdentityLine: the address, a tab, then the flags.
+func TestIdentityLine(t *testing.T) {
+	for d, want := range map[IdentityDTO]string{
+		{ID: "0xA"}:                                "0xA\t",
+		{ID: "0xA", Default: true}:                 "0xA\tdefault",
+		{ID: "0xA", Default: true, Unlocked: true}: "0xA\tdefault,unlocked",
+		{ID: "0xA", Unlocked: true}:                "0xA\tunlocked",
+	} {
+		if got := d.Line(); got != want {
+			t.Errorf("%+v: %q, want %q", d, got, want)
+		}
+	}
+}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
+	"strings"
 
 	"github.com/ethereum/go-ethereum/common"
 	"github.com/ethereum/go-ethereum/common/hexutil"
@@ -37,6 +38,19 @@ type IdentityDTO struct {
 	Unlocked bool `json:"unlocked"`
 	// Default reports whether it is the node's default identity.
 	Default bool `json:"default"`
+}
+
+// Line is the identity as `myst identity list` prints it: the address, a
+// tab and its flags (default, unlocked) comma separated.
+func (d IdentityDTO) Line() string {
+	var tags []string
+	if d.Default {
+		tags = append(tags, "default")
+	}
+	if d.Unlocked {
+		tags = append(tags, "unlocked")
+	}
+	return d.ID + "\t" + strings.Join(tags, ",")
 }
 
 // IdentityListResponse is the answer of GET /identities.

@@ -3,8 +3,6 @@ package main
 import (
 	"context"
 	"fmt"
-	"os"
-	"strings"
 
 	"github.com/ethereum/go-ethereum/common/hexutil"
 	"github.com/spf13/cobra"
@@ -73,19 +71,11 @@ func newIdentityNewCmd(a *app) *cobra.Command {
 		Short: "Create an identity and print its address",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			ctx := cmd.Context()
-			pw, err := a.local(cmd).Passphrase(passFile, "Passphrase for the new identity", true)
-			if err != nil {
-				return err
-			}
-			return a.local(cmd).WithIdentities(cmd.Context(), true, func(api node.IdentityAPI) error {
-				id, err := api.CreateIdentity(ctx, pw, setDefault)
-				if err != nil {
-					return err
-				}
+			id, err := a.local(cmd).CreateIdentity(cmd.Context(), passFile, setDefault)
+			if err == nil {
 				fmt.Fprintln(cmd.OutOrStdout(), id.ID)
-				return nil
-			})
+			}
+			return err
 		},
 	}
 	cmd.Flags().StringVar(&passFile, "passphrase-file", "", "read the passphrase from this file")
@@ -102,14 +92,7 @@ func newIdentityListCmd(a *app) *cobra.Command {
 			return a.local(cmd).WithIdentities(cmd.Context(), true, func(api node.IdentityAPI) error {
 				ids, err := api.Identities(cmd.Context())
 				for _, id := range ids {
-					var tags []string
-					if id.Default {
-						tags = append(tags, "default")
-					}
-					if id.Unlocked {
-						tags = append(tags, "unlocked")
-					}
-					fmt.Fprintf(cmd.OutOrStdout(), "%s\t%s\n", id.ID, strings.Join(tags, ","))
+					fmt.Fprintln(cmd.OutOrStdout(), id.Line())
 				}
 				return err
 			})
@@ -124,25 +107,11 @@ func newIdentityImportCmd(a *app) *cobra.Command {
 		Short: "Import a keystore JSON file (keeps its passphrase)",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			ctx := cmd.Context()
-			data, err := os.ReadFile(args[0])
-			if err != nil {
-				return fmt.Errorf("read key file: %w", err)
+			addr, err := a.local(cmd).ImportIdentity(cmd.Context(), args[0], passFile)
+			if err == nil {
+				fmt.Fprintln(cmd.OutOrStdout(), addr.Hex())
 			}
-			pw, err := a.local(cmd).Passphrase(passFile, "Passphrase of the key file", false)
-			if err != nil {
-				return err
-			}
-			// Import writes a new key file; a running daemon re-reads the
-			// keystore directory, so this works with or without one.
-			return a.local(cmd).WithKeystore(false, func(m *identity.Manager) error {
-				id, err := m.Import(ctx, data, pw, pw)
-				if err != nil {
-					return err
-				}
-				fmt.Fprintln(cmd.OutOrStdout(), id.Address.Hex())
-				return nil
-			})
+			return err
 		},
 	}
 	cmd.Flags().StringVar(&passFile, "passphrase-file", "", "read the key file's passphrase from this file")
@@ -161,26 +130,10 @@ func newIdentityExportCmd(a *app) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			m, err := node.NewIdentityManager(a.dataDir, nil, a.lightScrypt)
-			if err != nil {
-				return err
+			data, err := a.local(cmd).ExportIdentity(addr, outFile)
+			if err == nil && outFile == "" {
+				_, err = fmt.Fprintln(cmd.OutOrStdout(), string(data))
 			}
-			data, err := m.Export(addr)
-			if err != nil {
-				return err
-			}
-			if outFile != "" {
-				f, err := os.OpenFile(outFile, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
-				if err != nil {
-					return fmt.Errorf("export: %w", err)
-				}
-				if _, err := f.Write(data); err != nil {
-					f.Close()
-					return fmt.Errorf("export: %w", err)
-				}
-				return f.Close()
-			}
-			_, err = fmt.Fprintln(cmd.OutOrStdout(), string(data))
 			return err
 		},
 	}
@@ -196,22 +149,16 @@ func newIdentitySignCmd(a *app) *cobra.Command {
 		Short:             "Sign MESSAGE (Ethereum signed-message prefix); prints the 0x signature",
 		Args:              cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			ctx := cmd.Context()
 			addr, err := identity.ParseAddress(args[0])
 			if err != nil {
 				return err
 			}
 			// Unlocked in the daemon, or (always, locally) after asking.
-			return a.local(cmd).WithIdentities(cmd.Context(), false, func(api node.IdentityAPI) error {
-				if err := a.local(cmd).Unlocked(ctx, api, addr, passFile); err != nil {
-					return err
-				}
-				sig, err := api.Sign(ctx, addr, args[1])
-				if err == nil {
-					fmt.Fprintln(cmd.OutOrStdout(), hexutil.Encode(sig))
-				}
-				return err
-			})
+			sig, err := a.local(cmd).Sign(cmd.Context(), addr, args[1], passFile)
+			if err == nil {
+				fmt.Fprintln(cmd.OutOrStdout(), hexutil.Encode(sig))
+			}
+			return err
 		},
 	}
 	cmd.Flags().StringVar(&passFile, "passphrase-file", "", "read the passphrase from this file (if the identity must be unlocked)")
