@@ -23,7 +23,7 @@ func (a *app) devnetLog(cmd *cobra.Command) *slog.Logger {
 
 // devnetDataDir is --data-dir when given explicitly, else "" (a temp dir).
 func (a *app) devnetDataDir(cmd *cobra.Command) string {
-	if f := cmd.Flag(config.DataDirFlag); (f != nil && f.Changed) || os.Getenv("MYST_DATA_DIR") != "" {
+	if config.DataDirGiven(cmd) {
 		return a.dataDir
 	}
 	return ""

@@ -1,11 +1,9 @@
 package main
 
 import (
-	"fmt"
 	"log/slog"
 	"net"
 	"os"
-	"path/filepath"
 	"strconv"
 
 	"github.com/spf13/cobra"
@@ -32,14 +30,6 @@ type app struct {
 	network *network.Network
 }
 
-func defaultDataDir() string {
-	home, err := os.UserHomeDir()
-	if err != nil {
-		return ".myst"
-	}
-	return filepath.Join(home, ".myst")
-}
-
 func newRootCmd(a *app) *cobra.Command {
 	root := &cobra.Command{
 		Use:           "myst",
@@ -56,9 +46,7 @@ func newRootCmd(a *app) *cobra.Command {
 	// Let subcommands have their own PersistentPreRunE without losing ours.
 	cobra.EnableTraverseRunHooks = true
 	pf := root.PersistentFlags()
-	pf.StringVar(&a.dataDir, config.DataDirFlag, defaultDataDir(), "directory for keys, databases and config (flag or MYST_DATA_DIR only)")
-	pf.String("log-level", "info", "log level: debug, info, warn, error")
-	pf.String("log-format", "text", "log format: text or json")
+	config.AddRootFlags(pf, &a.dataDir)
 	pf.StringVar(&a.tequilapiAddress, "tequilapi.address", tequilapi.DefaultAddress, "Tequilapi REST API address")
 	pf.IntVar(&a.tequilapiPort, "tequilapi.port", tequilapi.DefaultPort, "Tequilapi REST API port")
 	pf.BoolVar(&a.lightScrypt, "keystore.light-scrypt", false, "encrypt new keys with weak, fast scrypt parameters (tests and dev networks only)")
@@ -100,30 +88,14 @@ func newVersionCmd(a *app) *cobra.Command {
 }
 
 // setup resolves configuration for cmd and sets up logging.
-func (a *app) setup(cmd *cobra.Command) error {
-	fl := cmd.Flags()
-	if !fl.Changed(config.DataDirFlag) {
-		if v := os.Getenv(config.EnvName(config.DataDirFlag)); v != "" {
-			a.dataDir = v
-		}
-	}
-	if a.dataDir == "" {
-		return fmt.Errorf("empty --%s", config.DataDirFlag)
-	}
-	abs, err := filepath.Abs(a.dataDir)
-	if err != nil {
-		return fmt.Errorf("data dir %q: %w", a.dataDir, err)
-	}
-	a.dataDir = abs
-	if err := config.Resolve(cmd, a.dataDir, nil); err != nil {
+func (a *app) setup(cmd *cobra.Command) (err error) {
+	if a.dataDir, err = config.ResolveDataDir(cmd, a.dataDir); err != nil {
 		return err
 	}
 	if a.network, err = network.ApplyFlags(cmd, a.dataDir); err != nil {
 		return err
 	}
-	level, _ := fl.GetString("log-level")
-	format, _ := fl.GetString("log-format")
-	log, err := config.NewLogger(cmd.ErrOrStderr(), level, format)
+	log, err := config.FlagLogger(cmd)
 	if err != nil {
 		return err
 	}
