@@ -17,6 +17,8 @@ import (
 
 	"github.com/openmyst/openmyst/chain"
 	"github.com/openmyst/openmyst/chain/devchain"
+	"github.com/openmyst/openmyst/identity"
+	"github.com/openmyst/openmyst/money"
 	"github.com/openmyst/openmyst/tequilapi"
 )
 
@@ -261,6 +263,9 @@ type DeployConfig struct {
 	Out string
 	// Params are the contracts' parameters.
 	Params chain.DeployParams
+	// Supply and MinHermesStake (MYST decimals) and Holder (0x address),
+	// when set, set Params' fields of those names.
+	Supply, MinHermesStake, Holder string
 	// Log receives events (default slog.Default()).
 	Log *slog.Logger
 }
@@ -268,6 +273,9 @@ type DeployConfig struct {
 // DeployContracts deploys the MYST token and the registry to any EVM
 // chain and writes the deployment JSON to cfg.Out.
 func DeployContracts(ctx context.Context, cfg DeployConfig) (chain.Deployment, error) {
+	if err := cfg.parse(); err != nil {
+		return chain.Deployment{}, err
+	}
 	if cfg.KeyFile == "" {
 		return chain.Deployment{}, errors.New("--chain.transactor-key-file is required (the deployer pays gas)")
 	}
@@ -293,6 +301,28 @@ func DeployContracts(ctx context.Context, cfg DeployConfig) (chain.Deployment, e
 		return dep, err
 	}
 	return dep, dep.Save(cfg.Out)
+}
+
+// parse sets Params from Supply, MinHermesStake and Holder.
+func (cfg *DeployConfig) parse() error {
+	var err error
+	p := &cfg.Params
+	if cfg.Supply != "" {
+		if p.Supply, err = money.ParseMYST(cfg.Supply); err != nil {
+			return fmt.Errorf("--supply: %w", err)
+		}
+	}
+	if cfg.MinHermesStake != "" {
+		if p.MinHermesStake, err = money.ParseMYST(cfg.MinHermesStake); err != nil {
+			return fmt.Errorf("--min-hermes-stake: %w", err)
+		}
+	}
+	if cfg.Holder != "" {
+		if p.Holder, err = identity.ParseAddress(cfg.Holder); err != nil {
+			return fmt.Errorf("--holder: %w", err)
+		}
+	}
+	return nil
 }
 
 // devHeartbeat is the GossipSub heartbeat on dev chains: proposals spread

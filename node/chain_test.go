@@ -83,3 +83,20 @@ func TestChainConnLazy(t *testing.T) {
 		t.Fatalf("--chain.hermes: %v %v", h, err)
 	}
 }
+
+// TestDeployContractsRefusesBadParams: the MYST amounts and the holder
+// are checked, naming their flags, before any key is read or chain dialled.
+func TestDeployContractsRefusesBadParams(t *testing.T) {
+	for flag, cfg := range map[string]DeployConfig{
+		"--supply":           {Supply: "1e3"},
+		"--min-hermes-stake": {MinHermesStake: "-1"},
+		"--holder":           {Holder: "0x12"},
+	} {
+		if _, err := DeployContracts(context.Background(), cfg); err == nil || !strings.Contains(err.Error(), flag) {
+			t.Errorf("%s: err = %v", flag, err)
+		}
+	}
+	if _, err := DeployContracts(context.Background(), DeployConfig{Supply: "5", MinHermesStake: "100", Holder: "0x00000000000000000000000000000000000000aa"}); err == nil || !strings.Contains(err.Error(), "--chain.transactor-key-file") {
+		t.Errorf("good params, no key: %v", err)
+	}
+}

@@ -1,9 +1,11 @@
 package node
 
 import (
+	"context"
 	"crypto/rand"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/netip"
 	"os"
@@ -221,4 +223,18 @@ func readRelaySecret(path string) ([]byte, error) {
 		return nil, fmt.Errorf("relay: secret %s is %d bytes, want at least 16", path, len(b))
 	}
 	return b, nil
+}
+
+// RunRelay runs the relay role (StartRelay) until ctx ends, telling out
+// where it listens.
+func RunRelay(ctx context.Context, cfg RelayConfig, out io.Writer) error {
+	s, err := StartRelay(cfg)
+	if err != nil {
+		return err
+	}
+	ad := s.Addrs()
+	fmt.Fprintf(out, "relay running\n  stun/turn udp: %v\n  turn tcp:      %v\n  turn tls:      %v\n  public ip:     %s\n",
+		ad.UDP, ad.TCP, ad.TLS, cfg.PublicIP)
+	<-ctx.Done()
+	return s.Close()
 }

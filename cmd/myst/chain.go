@@ -7,8 +7,6 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/openmyst/openmyst/chain/devchain"
-	"github.com/openmyst/openmyst/identity"
-	"github.com/openmyst/openmyst/money"
 	"github.com/openmyst/openmyst/network"
 	"github.com/openmyst/openmyst/node"
 )
@@ -84,7 +82,6 @@ never send real value to them.`,
 
 func newChainDeployCmd(a *app) *cobra.Command {
 	cfg := node.DeployConfig{Log: a.log}
-	var supply, holder, minStake string
 	cmd := &cobra.Command{
 		Use:   "deploy",
 		Short: "Deploy the MYST token and the registry to any EVM chain",
@@ -98,19 +95,6 @@ Hermes hubs register themselves afterwards (myst hermes).`,
 			if cfg.Out == "" {
 				cfg.Out = a.local(cmd).DeploymentPath()
 			}
-			var err error
-			p := &cfg.Params
-			if p.Supply, err = money.ParseMYST(supply); err != nil {
-				return fmt.Errorf("--supply: %w", err)
-			}
-			if p.MinHermesStake, err = money.ParseMYST(minStake); err != nil {
-				return fmt.Errorf("--min-hermes-stake: %w", err)
-			}
-			if holder != "" {
-				if p.Holder, err = identity.ParseAddress(holder); err != nil {
-					return fmt.Errorf("--holder: %w", err)
-				}
-			}
 			dep, err := node.DeployContracts(cmd.Context(), cfg)
 			if err != nil {
 				return err
@@ -123,9 +107,9 @@ Hermes hubs register themselves afterwards (myst hermes).`,
 	f.Var(network.RPCFlag(&cfg.RPC, "http://127.0.0.1:8545"), "chain.rpc", "EVM JSON-RPC endpoint; repeat it (or separate by commas) for RPCs to fail over to")
 	f.StringVar(&cfg.KeyFile, "chain.transactor-key-file", "", "file with the deployer's hex private key")
 	f.StringVar(&cfg.Out, "out", "", "deployment JSON to write (default <data-dir>/chain/deployment.json)")
-	f.StringVar(&supply, "supply", "0", "MYST minted to --holder at deployment")
-	f.StringVar(&holder, "holder", "", "receives --supply (default: the deployer)")
-	f.StringVar(&minStake, "min-hermes-stake", "100", "least MYST stake a hermes registers with")
+	f.StringVar(&cfg.Supply, "supply", "0", "MYST minted to --holder at deployment")
+	f.StringVar(&cfg.Holder, "holder", "", "receives --supply (default: the deployer)")
+	f.StringVar(&cfg.MinHermesStake, "min-hermes-stake", "100", "least MYST stake a hermes registers with")
 	f.BoolVar(&cfg.Params.Faucet, "faucet", false, "dev token: anyone may mint (never on a real network)")
 	f.DurationVar(&cfg.Params.ExitTimelock, "exit-timelock", 24*time.Hour, "consumer channel unilateral exit timelock")
 	f.DurationVar(&cfg.Params.FeeNoticeDelay, "fee-notice-delay", 7*24*time.Hour, "delay before a hermes fee change applies")

@@ -13,7 +13,6 @@ import (
 
 func newRelayCmd(a *app) *cobra.Command {
 	var cfg node.RelayConfig
-	var publicIP string
 	cmd := &cobra.Command{
 		Use:   "relay",
 		Short: "Run the network's relay role: STUN and TURN (UDP, TCP, TLS)",
@@ -28,20 +27,8 @@ secret (<data-dir>/relay/relay.secret, created on first start):
   myst relay credentials --user NAME`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			ip, err := netip.ParseAddr(publicIP)
-			if err != nil {
-				return fmt.Errorf("--relay.public-ip: %w", err)
-			}
-			cfg.PublicIP, cfg.DataDir, cfg.Log = ip, filepath.Join(a.dataDir, "relay"), a.log
-			s, err := node.StartRelay(cfg)
-			if err != nil {
-				return err
-			}
-			ad := s.Addrs()
-			fmt.Fprintf(cmd.OutOrStdout(), "relay running\n  stun/turn udp: %v\n  turn tcp:      %v\n  turn tls:      %v\n  public ip:     %s\n",
-				ad.UDP, ad.TCP, ad.TLS, ip)
-			<-cmd.Context().Done()
-			return s.Close()
+			cfg.DataDir, cfg.Log = filepath.Join(a.dataDir, "relay"), a.log
+			return node.RunRelay(cmd.Context(), cfg, cmd.OutOrStdout())
 		},
 	}
 	fl := cmd.Flags()
@@ -50,7 +37,7 @@ secret (<data-dir>/relay/relay.secret, created on first start):
 	fl.StringVar(&cfg.TLS, "relay.tls", "", "TURN over TLS listen address, e.g. :5349 (with --tls.cert and --tls.key)")
 	fl.StringVar(&cfg.CertFile, "tls.cert", "", "PEM certificate chain for TURN over TLS")
 	fl.StringVar(&cfg.KeyFile, "tls.key", "", "PEM private key of --tls.cert")
-	fl.StringVar(&publicIP, "relay.public-ip", "", "the relay's public IP address: allocations are reachable there (required)")
+	fl.TextVar(&cfg.PublicIP, "relay.public-ip", netip.Addr{}, "the relay's public IP address: allocations are reachable there (required)")
 	fl.IntVar(&cfg.Bandwidth, "relay.bandwidth", 0, "bytes per second each way per allocation (0: 50 Mbit/s)")
 	fl.IntVar(&cfg.MaxAllocations, "relay.max-allocations", 0, "allocations held at once at most (0: 1000)")
 	fl.BoolVar(&cfg.AllowPrivate, "relay.allow-private", false, "loopback devnets only: a private public-ip, and relaying to private and loopback addresses")
