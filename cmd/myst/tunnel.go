@@ -2,11 +2,11 @@ package main
 
 import (
 	"fmt"
-	"os"
 	"time"
 
 	"github.com/spf13/cobra"
 
+	"github.com/openmyst/openmyst/node"
 	"github.com/openmyst/openmyst/tunnel"
 	"github.com/openmyst/openmyst/tunnel/userspace"
 )
@@ -33,31 +33,9 @@ an HTTP proxy (CONNECT, absolute http:// URIs) on loopback until interrupted.
 Names are resolved by the config's DNS server through the tunnel.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			data, err := os.ReadFile(cfgFile)
-			if err != nil {
-				return fmt.Errorf("read wg-quick config: %w", err)
-			}
-			sc, err := tunnel.ParseWGQuick(data)
-			if err != nil {
-				return err
-			}
-			c, err := userspace.Connect(cmd.Context(), userspace.ClientConfig{
-				Session: sc, SOCKSListen: socks, HTTPListen: httpAddr, HandshakeTimeout: timeout, Log: a.log,
-			})
-			if err != nil {
-				return err
-			}
-			defer c.Close()
-			if a := c.SOCKSAddr(); a != nil {
-				fmt.Fprintf(cmd.OutOrStdout(), "socks5 proxy on %s\n", a)
-			}
-			if a := c.HTTPAddr(); a != nil {
-				fmt.Fprintf(cmd.OutOrStdout(), "http proxy on %s\n", a)
-			}
-			<-cmd.Context().Done()
-			st := c.Stats()
-			fmt.Fprintf(cmd.OutOrStdout(), "disconnected: rx %d bytes, tx %d bytes\n", st.RxBytes, st.TxBytes)
-			return nil
+			return node.RunWGQuick(cmd.Context(), cfgFile, userspace.ClientConfig{
+				SOCKSListen: socks, HTTPListen: httpAddr, HandshakeTimeout: timeout, Log: a.log,
+			}, cmd.OutOrStdout())
 		},
 	}
 	f := cmd.Flags()
