@@ -1,6 +1,7 @@
 package node
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"math/big"
@@ -54,6 +55,36 @@ func (r DemoReport) Print(w io.Writer) error {
 	}
 	fmt.Fprintf(tw, "paid = received + fee\t%s\n", check)
 	return tw.Flush()
+}
+
+// ProgressTo writes progress lines ("  .. what") to w.
+func ProgressTo(w io.Writer) func(string) {
+	return func(s string) { fmt.Fprintf(w, "  .. %s\n", s) }
+}
+
+// RunDevnet starts a devnet (StartDevnet; progress to out unless
+// cfg.Progress is set), writes its network file, tells out how to use it
+// (PrintUsage) and runs until ctx ends.
+func RunDevnet(ctx context.Context, cfg DevnetConfig, out io.Writer) error {
+	fmt.Fprintln(out, "starting devnet")
+	if cfg.Progress == nil {
+		cfg.Progress = ProgressTo(out)
+	}
+	d, err := StartDevnet(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	netFile, err := d.WriteNetwork()
+	if err != nil {
+		return err
+	}
+	if err := d.PrintUsage(out, netFile); err != nil {
+		return err
+	}
+	<-ctx.Done()
+	fmt.Fprintln(out, "stopping devnet")
+	return nil
 }
 
 // PrintUsage writes what runs in the devnet and how other processes use

@@ -334,3 +334,26 @@ func (c *Chain) PrintInfo(w io.Writer, depPath string) error {
 	_, err := fmt.Fprintf(w, "try: curl -s -H 'Content-Type: application/json' -d '{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"eth_blockNumber\",\"params\":[]}' %s\n", c.URL())
 	return err
 }
+
+// Run runs a dev chain (`myst chain dev`) until ctx ends: it saves the
+// deployment to depPath and tells out what runs (PrintInfo).
+func Run(ctx context.Context, cfg Config, depPath string, out io.Writer) error {
+	dc, err := Start(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if err := dc.Close(); err != nil {
+			dc.log.Error("dev chain close", "err", err)
+		}
+	}()
+	if err := dc.Deployment().Save(depPath); err != nil {
+		return err
+	}
+	if err := dc.PrintInfo(out, depPath); err != nil {
+		return err
+	}
+	<-ctx.Done()
+	dc.log.Info("dev chain stopping")
+	return nil
+}

@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -190,4 +191,33 @@ func TestDevKeysAreStable(t *testing.T) {
 	if g := Genesis(); g.Config.ChainID.Uint64() != 1337 || g.Config.BogotaTime != nil || len(g.Alloc) < NumDevAccounts {
 		t.Fatalf("genesis %+v", g.Config)
 	}
+}
+
+// TestRunSavesTheDeployment: `myst chain dev` saves the deployment where
+// it says and stops when its context ends.
+func TestRunSavesTheDeployment(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	dep := filepath.Join(t.TempDir(), "chain", "deployment.json")
+	out := &cancelOnTry{cancel: cancel}
+	if err := Run(ctx, Config{Port: 0, Log: quietLog()}, dep, out); err != nil {
+		t.Fatal(err)
+	}
+	saved, err := chain.LoadDeployment(dep)
+	if err != nil || saved.ChainID != 1337 || !strings.Contains(out.b.String(), "deployment: "+dep) {
+		t.Fatalf("saved %+v, %v; said\n%s", saved, err, out.b.String())
+	}
+}
+
+// cancelOnTry collects the output and cancels at its last line ("try:").
+type cancelOnTry struct {
+	b      strings.Builder
+	cancel context.CancelFunc
+}
+
+func (w *cancelOnTry) Write(p []byte) (int, error) {
+	if strings.HasPrefix(string(p), "try:") {
+		w.cancel()
+	}
+	return w.b.Write(p)
 }

@@ -46,27 +46,10 @@ never send real value to them.`,
 			if depPath == "" {
 				depPath = a.local(cmd).DeploymentPath()
 			}
-			dc, err := devchain.Start(ctx, devchain.Config{
+			return devchain.Run(ctx, devchain.Config{
 				Host: host, Port: port, Period: period, DataDir: datadir,
 				ExitTimelock: exitTimelock, FeeNoticeDelay: feeDelay, Log: a.log,
-			})
-			if err != nil {
-				return err
-			}
-			defer func() {
-				if err := dc.Close(); err != nil {
-					a.log.Error("dev chain close", "err", err)
-				}
-			}()
-			if err := dc.Deployment().Save(depPath); err != nil {
-				return err
-			}
-			if err := dc.PrintInfo(cmd.OutOrStdout(), depPath); err != nil {
-				return err
-			}
-			<-ctx.Done()
-			a.log.Info("dev chain stopping")
-			return nil
+			}, depPath, cmd.OutOrStdout())
 		},
 	}
 	f := cmd.Flags()

@@ -24,7 +24,7 @@ settles the provider on chain and prints a report.`,
 			out := cmd.OutOrStdout()
 			fmt.Fprintln(out, "myst demo: a paid session on an in-process devnet")
 			rep, err := node.RunDemo(cmd.Context(), node.DemoConfig{
-				DataDir: a.devnetDataDir(cmd), Size: sizeMiB << 20, Country: country, Progress: progressTo(out), Log: a.devnetLog(cmd),
+				DataDir: a.devnetDataDir(cmd), Size: sizeMiB << 20, Country: country, Progress: node.ProgressTo(out), Log: a.devnetLog(cmd),
 			})
 			if err != nil {
 				return err

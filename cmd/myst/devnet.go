@@ -1,8 +1,6 @@
 package main
 
 import (
-	"fmt"
-	"io"
 	"log/slog"
 	"os"
 
@@ -29,10 +27,6 @@ func (a *app) devnetDataDir(cmd *cobra.Command) string {
 	return ""
 }
 
-func progressTo(w io.Writer) func(string) {
-	return func(s string) { fmt.Fprintf(w, "  .. %s\n", s) }
-}
-
 func newDevnetCmd(a *app) *cobra.Command {
 	var chainPort int
 	return &cobra.Command{
@@ -49,26 +43,9 @@ other processes join with --network <that file> (or MYST_NETWORK).
 The dev keys are public (dev chains only).`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			ctx := cmd.Context()
-			out := cmd.OutOrStdout()
-			fmt.Fprintln(out, "starting devnet")
-			d, err := node.StartDevnet(ctx, node.DevnetConfig{
-				DataDir: a.devnetDataDir(cmd), ChainPort: chainPort, Progress: progressTo(out), Log: a.devnetLog(cmd),
-			})
-			if err != nil {
-				return err
-			}
-			defer d.Close()
-			netFile, err := d.WriteNetwork()
-			if err != nil {
-				return err
-			}
-			if err := d.PrintUsage(out, netFile); err != nil {
-				return err
-			}
-			<-ctx.Done()
-			fmt.Fprintln(out, "stopping devnet")
-			return nil
+			return node.RunDevnet(cmd.Context(), node.DevnetConfig{
+				DataDir: a.devnetDataDir(cmd), ChainPort: chainPort, Log: a.devnetLog(cmd),
+			}, cmd.OutOrStdout())
 		},
 	}
 }
