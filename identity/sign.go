@@ -8,6 +8,7 @@ import (
 
 	"github.com/ethereum/go-ethereum/accounts"
 	"github.com/ethereum/go-ethereum/common"
+	"github.com/ethereum/go-ethereum/common/hexutil"
 	"github.com/ethereum/go-ethereum/crypto"
 )
 
@@ -149,4 +150,14 @@ func Verify(addr common.Address, message, sig []byte) error {
 		return fmt.Errorf("%w: signed by %s, want %s", ErrBadSignature, got.Hex(), addr.Hex())
 	}
 	return nil
+}
+
+// VerifyHex is Verify of a 0x-prefixed hex signature (`myst identity
+// verify`); a signature that is no such hex is refused saying so.
+func VerifyHex(addr common.Address, message []byte, sigHex string) error {
+	sig, err := hexutil.Decode(sigHex)
+	if err != nil {
+		return fmt.Errorf("signature %q: want 0x-prefixed hex: %w", sigHex, err)
+	}
+	return Verify(addr, message, sig)
 }

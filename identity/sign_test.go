@@ -11,6 +11,7 @@ import (
 
 	"github.com/ethereum/go-ethereum/accounts"
 	"github.com/ethereum/go-ethereum/common"
+	"github.com/ethereum/go-ethereum/common/hexutil"
 	"github.com/ethereum/go-ethereum/crypto"
 
 	"github.com/openmyst/openmyst/identity/sigtest"
@@ -244,4 +245,23 @@ func mustKey(t testing.TB) *ecdsa.PrivateKey {
 		t.Fatal(err)
 	}
 	return k
+}
+
+// TestVerifyHex: a 0x-hex signature by the address verifies; one by
+// another key, and text that is no 0x-hex, are refused.
+func TestVerifyHex(t *testing.T) {
+	s, other := NewKeySigner(mustKey(t)), NewKeySigner(mustKey(t))
+	sig, err := s.Sign([]byte("hi"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := VerifyHex(s.Address(), []byte("hi"), hexutil.Encode(sig)); err != nil {
+		t.Fatal(err)
+	}
+	if err := VerifyHex(other.Address(), []byte("hi"), hexutil.Encode(sig)); !errors.Is(err, ErrBadSignature) {
+		t.Fatalf("another address: %v", err)
+	}
+	if err := VerifyHex(s.Address(), []byte("hi"), "abcd"); err == nil || !strings.Contains(err.Error(), "0x-prefixed hex") {
+		t.Fatalf("no 0x: %v", err)
+	}
 }

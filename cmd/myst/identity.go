@@ -173,18 +173,13 @@ func newIdentityVerifyCmd(a *app) *cobra.Command {
 		Args:              cobra.ExactArgs(3),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			addr, err := identity.ParseAddress(args[0])
-			if err != nil {
-				return err
+			if err == nil {
+				err = identity.VerifyHex(addr, []byte(args[1]), args[2])
 			}
-			sig, err := hexutil.Decode(args[2])
-			if err != nil {
-				return fmt.Errorf("signature %q: want 0x-prefixed hex: %w", args[2], err)
+			if err == nil {
+				fmt.Fprintf(cmd.OutOrStdout(), "valid signature by %s\n", addr.Hex())
 			}
-			if err := identity.Verify(addr, []byte(args[1]), sig); err != nil {
-				return err
-			}
-			fmt.Fprintf(cmd.OutOrStdout(), "valid signature by %s\n", addr.Hex())
-			return nil
+			return err
 		},
 	}
 }
