@@ -1,7 +1,6 @@
 package node
 
 import (
-	"context"
 	"log/slog"
 	"math/big"
 	"path/filepath"
@@ -20,17 +19,8 @@ import (
 // its stored nonce when the hermes starts again, and its record is dropped
 // once it is mined.
 func TestHermesResumesPendingTransactionsAtStart(t *testing.T) {
-	if testing.Short() {
-		t.Skip("starts a dev chain")
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
+	ctx, dc := testDevChain(t)
 	log := slog.New(slog.DiscardHandler)
-	dc, err := devchain.Start(ctx, devchain.Config{Log: log})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer dc.Close()
 	cl, err := dc.Dial(ctx)
 	if err != nil {
 		t.Fatal(err)

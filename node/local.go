@@ -14,6 +14,7 @@ import (
 	"golang.org/x/term"
 
 	"github.com/openmyst/openmyst/identity"
+	"github.com/openmyst/openmyst/internal/atomicfile"
 	"github.com/openmyst/openmyst/network"
 	"github.com/openmyst/openmyst/tequilapi"
 	"github.com/openmyst/openmyst/tequilapi/client"
@@ -324,15 +325,10 @@ func (l *Local) ExportIdentity(addr common.Address, outFile string) ([]byte, err
 	if err != nil || outFile == "" {
 		return data, err
 	}
-	f, err := os.OpenFile(outFile, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
-	if err != nil {
+	if err := atomicfile.Create(outFile, data, 0o600); err != nil {
 		return nil, fmt.Errorf("export: %w", err)
 	}
-	if _, err := f.Write(data); err != nil {
-		f.Close()
-		return nil, fmt.Errorf("export: %w", err)
-	}
-	return nil, f.Close()
+	return nil, nil
 }
 
 // Sign signs message as addr (the daemon's identity when one runs),

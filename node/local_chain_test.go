@@ -18,6 +18,24 @@ import (
 	"github.com/openmyst/openmyst/tequilapi"
 )
 
+// testDevChain starts a quiet dev chain for the test (skipped with
+// -short), closed at its end, and a context that ends then or after two
+// minutes.
+func testDevChain(t *testing.T) (context.Context, *devchain.Chain) {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("starts a dev chain")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	t.Cleanup(cancel)
+	dc, err := devchain.Start(ctx, devchain.Config{Log: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { dc.Close() })
+	return ctx, dc
+}
+
 // cancelOnWrite collects what is written and cancels once something is.
 type cancelOnWrite struct {
 	mu     sync.Mutex
@@ -37,17 +55,8 @@ func (w *cancelOnWrite) Write(p []byte) (int, error) {
 // as unregistered, a hermes runs with the dev operator until its context
 // ends, and a bad --hermes.operator is refused by name.
 func TestLocalOnDevChain(t *testing.T) {
-	if testing.Short() {
-		t.Skip("starts a dev chain")
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
+	ctx, dc := testDevChain(t)
 	log := slog.New(slog.DiscardHandler)
-	dc, err := devchain.Start(ctx, devchain.Config{Log: log})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer dc.Close()
 	var asked []string
 	l := testLocal(t, &asked, "pw")
 	l.Log = log
@@ -63,7 +72,7 @@ func TestLocalOnDevChain(t *testing.T) {
 		t.Fatal(err)
 	}
 	f := AccountFlags{ChainFlags: ChainFlags{RPC: dc.URL()}}
-	err = l.WithAccounts(ctx, f, false, false, func(api AccountAPI, got common.Address) error {
+	err := l.WithAccounts(ctx, f, false, false, func(api AccountAPI, got common.Address) error {
 		if got != id {
 			t.Errorf("acting as %s, want the default %s", got.Hex(), id.Hex())
 		}

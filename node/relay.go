@@ -16,6 +16,7 @@ import (
 	"github.com/pion/stun/v3"
 
 	"github.com/openmyst/openmyst/hermes"
+	"github.com/openmyst/openmyst/internal/atomicfile"
 	"github.com/openmyst/openmyst/nat/ice"
 	"github.com/openmyst/openmyst/relay"
 )
@@ -192,19 +193,10 @@ func LoadOrCreateRelaySecret(dataDir string) ([]byte, error) {
 	if _, err := rand.Read(b); err != nil {
 		return nil, fmt.Errorf("relay: secret: %w", err)
 	}
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
-	if err != nil {
+	if err := atomicfile.Create(path, b, 0o600); err != nil {
 		return nil, fmt.Errorf("relay: create secret: %w", err)
 	}
-	if _, err := f.Write(b); err != nil {
-		f.Close()
-		return nil, fmt.Errorf("relay: write secret: %w", err)
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return nil, fmt.Errorf("relay: write secret: %w", err)
-	}
-	return b, f.Close()
+	return b, nil
 }
 
 func readRelaySecret(path string) ([]byte, error) {

@@ -13,6 +13,24 @@ import (
 // Write replaces path with data (mode perm), creating its directory
 // (mode 0755) if needed.
 func Write(path string, data []byte, perm fs.FileMode) error {
+	return write(path, data, perm, os.Rename)
+}
+
+// Create writes data to path (mode perm) only if path does not exist
+// yet (an error satisfying errors.Is(err, fs.ErrExist) otherwise),
+// creating its directory (mode 0755) if needed; readers never see a
+// partial file.
+func Create(path string, data []byte, perm fs.FileMode) error {
+	return write(path, data, perm, func(tmp, path string) error {
+		err := os.Link(tmp, path) // fails if path exists, unlike a rename
+		_ = os.Remove(tmp)
+		return err
+	})
+}
+
+// write writes data to a synced temp file beside path and moves it
+// there with place, then syncs the directory.
+func write(path string, data []byte, perm fs.FileMode, place func(tmp, path string) error) error {
 	dir := filepath.Dir(path)
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return fmt.Errorf("atomicfile: %w", err)
@@ -33,13 +51,13 @@ func Write(path string, data []byte, perm fs.FileMode) error {
 		werr = cerr
 	}
 	if werr == nil {
-		werr = os.Rename(tmp, path)
+		werr = place(tmp, path)
 	}
 	if werr != nil {
 		_ = os.Remove(tmp)
 		return fmt.Errorf("atomicfile: write %s: %w", path, werr)
 	}
-	// The rename itself is durable only once the directory is synced.
+	// The rename or link itself is durable only once the directory is synced.
 	if d, err := os.Open(dir); err == nil {
 		werr = d.Sync()
 		_ = d.Close()
