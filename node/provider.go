@@ -710,6 +710,25 @@ func EnsureRegistered(ctx context.Context, c *chain.Client, signer identity.Sign
 // EnsureRegisteredFee is EnsureRegistered paying fee (nil: none) from
 // the identity's pre-funded channel to the chain client's transactor.
 func EnsureRegisteredFee(ctx context.Context, c *chain.Client, signer identity.Signer, hermesID common.Address, fee *big.Int, progress func(string)) error {
+	return ensureRegistered(ctx, c, signer, hermesID, progress, func(say func(string)) (*big.Int, error) {
+		say(fmt.Sprintf("registering identity %s with hermes %s; waiting for the chain...", signer.Address().Hex(), hermesID.Hex()))
+		_, rc, err := c.RegisterIdentity(ctx, signer, hermesID, fee, common.Address{})
+		if err != nil && !errors.Is(err, chain.ErrAlreadyRegistered) {
+			return nil, fmt.Errorf("node: register %s: %w", signer.Address().Hex(), err)
+		}
+		if err != nil || rc == nil {
+			return nil, nil
+		}
+		return rc.BlockNumber, nil
+	})
+}
+
+// ensureRegistered is the one registration flow of EnsureRegisteredFee
+// and EnsureRegisteredVia: unless c reads signer as registered, register
+// (reporting through say) returns the block its registration was mined
+// in (nil: registered meanwhile by someone else), and reads at "latest"
+// after this (channel balance, logs) see the registration.
+func ensureRegistered(ctx context.Context, c *chain.Client, signer identity.Signer, hermesID common.Address, progress func(string), register func(say func(string)) (*big.Int, error)) error {
 	if progress == nil {
 		progress = func(string) {}
 	}
@@ -720,14 +739,12 @@ func EnsureRegisteredFee(ctx context.Context, c *chain.Client, signer identity.S
 	if ok {
 		return nil
 	}
-	progress(fmt.Sprintf("registering identity %s with hermes %s; waiting for the chain...", signer.Address().Hex(), hermesID.Hex()))
-	_, rc, err := c.RegisterIdentity(ctx, signer, hermesID, fee, common.Address{})
-	if err != nil && !errors.Is(err, chain.ErrAlreadyRegistered) {
-		return fmt.Errorf("node: register %s: %w", signer.Address().Hex(), err)
+	block, err := register(progress)
+	if err != nil {
+		return err
 	}
-	// Reads at "latest" after this (channel balance, logs) see the registration.
-	if err == nil && rc != nil {
-		if err := waitHead(ctx, c.Backend(), rc.BlockNumber); err != nil {
+	if block != nil {
+		if err := waitHead(ctx, c.Backend(), block); err != nil {
 			return fmt.Errorf("node: registration of %s mined: %w", signer.Address().Hex(), err)
 		}
 	}

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math/big"
 	"net"
 	"sync"
 	"time"
@@ -134,44 +135,35 @@ func (t *Transactor) Close() error {
 // onboarding: the fee is then owed on chain and paid from its first
 // provider settlements). c is used for reads only.
 func EnsureRegisteredVia(ctx context.Context, c *chain.Client, relay *transactor.Client, signer identity.Signer, hermesID common.Address, progress func(string)) error {
-	if progress == nil {
-		progress = func(string) {}
-	}
-	ok, err := c.IsRegistered(ctx, signer.Address())
-	if err != nil {
-		return fmt.Errorf("node: registration of %s: %w", signer.Address().Hex(), err)
-	}
-	if ok {
-		return nil
-	}
-	q, err := relay.Quote(ctx)
-	if err != nil {
-		return fmt.Errorf("node: transactor fee quote: %w", err)
-	}
-	st, err := c.ChannelState(ctx, c.ChannelAddress(signer.Address(), hermesID))
-	if err != nil {
-		return fmt.Errorf("node: channel of %s: %w", signer.Address().Hex(), err)
-	}
-	fee, deferred := transactor.RegisterPlan(q, st.Balance)
-	how := "from its channel"
-	if deferred {
-		how = "from its first settlements"
-	}
-	progress(fmt.Sprintf("registering identity %s with hermes %s through the transactor (fee %s wei, paid %s); waiting for the chain...", signer.Address().Hex(), hermesID.Hex(), fee, how))
-	res, err := relay.Register(ctx, q, signer, hermesID, fee, deferred, common.Address{})
-	if err != nil {
-		var ae *transactor.APIError
-		if !errors.As(err, &ae) || ae.Code != transactor.CodeConflict {
-			return fmt.Errorf("node: register %s through the transactor: %w", signer.Address().Hex(), err)
+	return ensureRegistered(ctx, c, signer, hermesID, progress, func(say func(string)) (*big.Int, error) {
+		q, err := relay.Quote(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("node: transactor fee quote: %w", err)
 		}
-	}
-	if err == nil {
-		if err := waitTx(ctx, c.Backend(), res.Tx); err != nil {
-			return fmt.Errorf("node: registration of %s mined: %w", signer.Address().Hex(), err)
+		st, err := c.ChannelState(ctx, c.ChannelAddress(signer.Address(), hermesID))
+		if err != nil {
+			return nil, fmt.Errorf("node: channel of %s: %w", signer.Address().Hex(), err)
 		}
-	}
-	progress(fmt.Sprintf("identity %s registered", signer.Address().Hex()))
-	return nil
+		fee, deferred := transactor.RegisterPlan(q, st.Balance)
+		how := "from its channel"
+		if deferred {
+			how = "from its first settlements"
+		}
+		say(fmt.Sprintf("registering identity %s with hermes %s through the transactor (fee %s wei, paid %s); waiting for the chain...", signer.Address().Hex(), hermesID.Hex(), fee, how))
+		res, err := relay.Register(ctx, q, signer, hermesID, fee, deferred, common.Address{})
+		if err != nil {
+			var ae *transactor.APIError
+			if !errors.As(err, &ae) || ae.Code != transactor.CodeConflict {
+				return nil, fmt.Errorf("node: register %s through the transactor: %w", signer.Address().Hex(), err)
+			}
+			return nil, nil
+		}
+		r, err := c.Backend().TransactionReceipt(ctx, res.Tx)
+		if err != nil {
+			return nil, fmt.Errorf("node: registration of %s mined: receipt of %s: %w", signer.Address().Hex(), res.Tx.Hex(), err)
+		}
+		return r.BlockNumber, nil
+	})
 }
 
 // waitTx returns once b's head includes the block of mined transaction h.
