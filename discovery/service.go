@@ -1,12 +1,9 @@
 package discovery
 
 import (
-	"bufio"
 	"context"
-	"encoding/binary"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"sync"
 	"time"
@@ -17,6 +14,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/libp2p/go-libp2p/core/protocol"
 
+	"github.com/openmyst/openmyst/p2p"
 	"github.com/openmyst/openmyst/ratelimit"
 )
 
@@ -264,18 +262,7 @@ func (s *Service) serveSync(st network.Stream) {
 		return
 	}
 	_ = st.SetDeadline(time.Now().Add(s.syncTO))
-	w := bufio.NewWriter(st)
-	var hdr [4]byte
-	for _, raw := range s.cache.raws(maxSyncItems) {
-		binary.BigEndian.PutUint32(hdr[:], uint32(len(raw)))
-		if _, err := w.Write(hdr[:]); err != nil {
-			return
-		}
-		if _, err := w.Write(raw); err != nil {
-			return
-		}
-	}
-	if err := w.Flush(); err != nil {
+	if err := p2p.WriteFrames(st, s.cache.raws(maxSyncItems)); err != nil {
 		s.log.Debug("discovery: sync serve", "peer", st.Conn().RemotePeer().String(), "err", err)
 	}
 }
@@ -284,41 +271,8 @@ func (s *Service) serveSync(st network.Stream) {
 // Stats like gossip) and caches the valid ones. It returns how many were
 // new. A peer that sends anything invalid is cut off.
 func (s *Service) SyncFrom(ctx context.Context, p peer.ID) (int, error) {
-	ctx, cancel := context.WithTimeout(ctx, s.syncTO)
-	defer cancel()
-	st, err := s.host.NewStream(ctx, p, SyncProtocol)
-	if err != nil {
-		return 0, fmt.Errorf("discovery: sync with %s: %w", p, err)
-	}
-	defer st.Close()
-	if dl, ok := ctx.Deadline(); ok {
-		_ = st.SetDeadline(dl)
-	}
-	_ = st.CloseWrite()
-	r := bufio.NewReader(st)
 	added := 0
-	var hdr [4]byte
-	for i := 0; ; i++ {
-		if _, err := io.ReadFull(r, hdr[:]); err != nil {
-			if errors.Is(err, io.EOF) {
-				return added, nil
-			}
-			return added, fmt.Errorf("discovery: sync with %s: %w", p, err)
-		}
-		if i >= maxSyncItems {
-			st.Reset()
-			return added, fmt.Errorf("discovery: sync with %s: more than %d items", p, maxSyncItems)
-		}
-		n := binary.BigEndian.Uint32(hdr[:])
-		if n > MaxMessageSize {
-			st.Reset()
-			s.val.counts[ReasonOversized].Add(1)
-			return added, fmt.Errorf("discovery: sync with %s: item of %d bytes", p, n)
-		}
-		raw := make([]byte, n)
-		if _, err := io.ReadFull(r, raw); err != nil {
-			return added, fmt.Errorf("discovery: sync with %s: %w", p, err)
-		}
+	err := p2p.PullFrames(ctx, s.host, p, SyncProtocol, s.syncTO, maxSyncItems, MaxMessageSize, func(_ context.Context, raw []byte) error {
 		a, reason, err := s.val.Check(raw, "")
 		switch {
 		case reason == ReasonAccepted:
@@ -326,10 +280,17 @@ func (s *Service) SyncFrom(ctx context.Context, p peer.ID) (int, error) {
 				added++
 			}
 		case reason.Reject():
-			st.Reset()
-			return added, fmt.Errorf("discovery: sync with %s: %w", p, err)
+			return err
 		}
+		return nil
+	})
+	if errors.Is(err, p2p.ErrFrameTooLarge) {
+		s.val.counts[ReasonOversized].Add(1)
 	}
+	if err != nil {
+		return added, fmt.Errorf("discovery: sync with %s: %w", p, err)
+	}
+	return added, nil
 }
 
 // SyncConnected syncs from up to max connected topic peers (or any

@@ -11,6 +11,7 @@ import (
 	"github.com/ethereum/go-ethereum/common"
 	ethcrypto "github.com/ethereum/go-ethereum/crypto"
 	"github.com/libp2p/go-libp2p/core/crypto"
+	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/openmyst/openmyst/identity"
@@ -541,3 +542,37 @@ type failingSeq struct{}
 
 func (failingSeq) LoadSeq() (uint64, error) { return 0, nil }
 func (failingSeq) SaveSeq(uint64) error     { return errors.New("disk full") }
+
+// TestSyncFromCutsOffOversizedItems: a peer answering a sync with an item
+// over MaxMessageSize is refused before the item is read and counted as
+// oversized; one answering with more than maxSyncItems items is refused.
+func TestSyncFromCutsOffOversizedItems(t *testing.T) {
+	ctx := t.Context()
+	a := startNode(t, ctx, nil, netOpts{})
+	defer a.close()
+	b := startNode(t, ctx, []peer.AddrInfo{a.node.AddrInfo()}, netOpts{})
+	defer b.close()
+	serve := func(items [][]byte) {
+		a.node.Host.SetStreamHandler(SyncProtocol, func(st network.Stream) {
+			defer st.Close()
+			_ = p2p.WriteFrames(st, items)
+		})
+	}
+	serve([][]byte{make([]byte, MaxMessageSize+1)})
+	before := b.svc.Stats().Oversized
+	if _, err := b.svc.SyncFrom(ctx, a.node.ID()); !errors.Is(err, p2p.ErrFrameTooLarge) {
+		t.Fatalf("oversized item: %v", err)
+	}
+	if got := b.svc.Stats().Oversized; got != before+1 {
+		t.Fatalf("oversized count %d, want %d", got, before+1)
+	}
+	raw := signedBy(t, newSigner(t), a.node.ID(), time.Now(), nil)
+	many := make([][]byte, maxSyncItems+1)
+	for i := range many {
+		many[i] = raw
+	}
+	serve(many)
+	if _, err := b.svc.SyncFrom(ctx, a.node.ID()); !errors.Is(err, p2p.ErrTooManyFrames) {
+		t.Fatalf("too many items: %v", err)
+	}
+}

@@ -41,36 +41,3 @@ func FuzzDecodeProof(f *testing.F) {
 		}
 	})
 }
-
-// FuzzReadFrames: the sync framing never yields more than the limits
-// allow, and what writeFrames wrote reads back the same.
-func FuzzReadFrames(f *testing.F) {
-	var good bytes.Buffer
-	if err := writeFrames(&good, [][]byte{[]byte("a"), {}, []byte("xyz")}); err != nil {
-		f.Fatal(err)
-	}
-	f.Add(good.Bytes())
-	f.Add([]byte{0, 0, 0, 9, 1})
-	f.Add([]byte{0xff, 0xff, 0xff, 0xff})
-	f.Fuzz(func(t *testing.T, data []byte) {
-		var items [][]byte
-		err := readFrames(bytes.NewReader(data), 3, 8, func(raw []byte) error {
-			items = append(items, raw)
-			return nil
-		})
-		if len(items) > 3 {
-			t.Fatalf("%d items past the limit of 3", len(items))
-		}
-		for _, it := range items {
-			if len(it) > 8 {
-				t.Fatalf("item of %d bytes past the limit of 8", len(it))
-			}
-		}
-		if err == nil {
-			var again bytes.Buffer
-			if werr := writeFrames(&again, items); werr != nil || !bytes.Equal(again.Bytes(), data) {
-				t.Fatalf("round trip: %v", werr)
-			}
-		}
-	})
-}

@@ -13,6 +13,7 @@ import (
 	"github.com/ethereum/go-ethereum/common"
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/openmyst/openmyst/p2p"
 )
 
 // fakeBacking stands in for the chain: consumers with a funded channel.
@@ -259,7 +260,7 @@ func TestReportSyncForLateJoiner(t *testing.T) {
 	}
 	r.node.Host.SetStreamHandler(ReportSyncProtocol, func(st network.Stream) {
 		defer st.Close()
-		_ = writeFrames(st, [][]byte{raw})
+		_ = p2p.WriteFrames(st, [][]byte{raw})
 	})
 	invalid := late.svc.ReportStats().Invalid
 	if err := late.node.Host.Connect(ctx, r.node.AddrInfo()); err != nil {
@@ -285,7 +286,7 @@ func TestReportSyncAgeAndBytes(t *testing.T) {
 	serve.Store(&[][]byte{}) // the late node may pull at once
 	r.node.Host.SetStreamHandler(ReportSyncProtocol, func(st network.Stream) {
 		defer st.Close()
-		_ = writeFrames(st, *serve.Load())
+		_ = p2p.WriteFrames(st, *serve.Load())
 	})
 	encode := func(sr SignedReport) []byte {
 		raw, err := sr.Encode()

@@ -1,18 +1,16 @@
 package quality
 
 import (
-	"bufio"
 	"context"
-	"encoding/binary"
 	"errors"
 	"fmt"
-	"io"
 	"time"
 
 	pubsub "github.com/libp2p/go-libp2p-pubsub"
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/libp2p/go-libp2p/core/protocol"
+	"github.com/openmyst/openmyst/p2p"
 )
 
 // ReportSyncProtocol is the stream protocol a node uses to pull the recent
@@ -76,7 +74,7 @@ func (s *Service) serveReports(st network.Stream) {
 		return
 	}
 	_ = st.SetDeadline(time.Now().Add(syncTimeout))
-	_ = writeFrames(st, s.rep.fresh(s.rep.now()))
+	_ = p2p.WriteFrames(st, s.rep.fresh(s.rep.now()))
 }
 
 // SyncReportsFrom pulls the recent reports p counted and counts the ones
@@ -109,48 +107,6 @@ func (s *Service) SyncReportsFrom(ctx context.Context, p peer.ID) (int, error) {
 		return counted, fmt.Errorf("quality: report sync with %s: %w", p, err)
 	}
 	return counted, nil
-}
-
-// writeFrames writes each item as a 4-byte big-endian length and the bytes.
-func writeFrames(w io.Writer, items [][]byte) error {
-	bw := bufio.NewWriter(w)
-	var hdr [4]byte
-	for _, raw := range items {
-		binary.BigEndian.PutUint32(hdr[:], uint32(len(raw)))
-		if _, err := bw.Write(hdr[:]); err != nil {
-			return err
-		}
-		if _, err := bw.Write(raw); err != nil {
-			return err
-		}
-	}
-	return bw.Flush()
-}
-
-// readFrames reads writeFrames' items until EOF, at most maxItems of at
-// most maxSize bytes each, calling fn on each; fn's error stops it.
-func readFrames(r io.Reader, maxItems int, maxSize uint32, fn func(raw []byte) error) error {
-	br := bufio.NewReader(r)
-	var hdr [4]byte
-	for i := 0; ; i++ {
-		if _, err := io.ReadFull(br, hdr[:]); err != nil {
-			if errors.Is(err, io.EOF) {
-				return nil
-			}
-			return err
-		}
-		n := binary.BigEndian.Uint32(hdr[:])
-		if i >= maxItems || n > maxSize {
-			return fmt.Errorf("%w: item %d of %d bytes over the limits", errBadPeer, i, n)
-		}
-		raw := make([]byte, n)
-		if _, err := io.ReadFull(br, raw); err != nil {
-			return err
-		}
-		if err := fn(raw); err != nil {
-			return fmt.Errorf("item %d: %w", i, err)
-		}
-	}
 }
 
 // errBadPeer marks a sync the serving peer spoiled (an item over the

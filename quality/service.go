@@ -17,6 +17,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/protocol"
 
 	"github.com/openmyst/openmyst/market"
+	"github.com/openmyst/openmyst/p2p"
 	"github.com/openmyst/openmyst/payments"
 	"github.com/openmyst/openmyst/ratelimit"
 )
@@ -397,7 +398,7 @@ func (s *Service) serveSync(st network.Stream) {
 		_ = st.Reset()
 		return
 	}
-	_ = writeFrames(st, raws)
+	_ = p2p.WriteFrames(st, raws)
 }
 
 // SyncFrom pulls every proof p holds, verifies each and stores the new
@@ -435,22 +436,12 @@ func (s *Service) SyncFrom(ctx context.Context, p peer.ID) (int, error) {
 
 // pullFrames opens proto with p (bounded by syncTimeout), reads at most maxItems
 // frames of at most maxSize bytes and hands each to fn. When fn refuses a
-// frame with errBadPeer the stream is reset: the peer is cut off.
+// frame with errBadPeer, or a frame is over the limits (then wrapped in
+// errBadPeer), the stream is reset: the peer is cut off (p2p.PullFrames).
 func (s *Service) pullFrames(ctx context.Context, p peer.ID, proto protocol.ID, maxItems int, maxSize uint32, fn func(ctx context.Context, raw []byte) error) error {
-	ctx, cancel := context.WithTimeout(ctx, syncTimeout)
-	defer cancel()
-	st, err := s.cfg.Host.NewStream(ctx, p, proto)
-	if err != nil {
-		return err
-	}
-	defer st.Close()
-	if dl, ok := ctx.Deadline(); ok {
-		_ = st.SetDeadline(dl)
-	}
-	_ = st.CloseWrite()
-	err = readFrames(st, maxItems, maxSize, func(raw []byte) error { return fn(ctx, raw) })
-	if errors.Is(err, errBadPeer) {
-		_ = st.Reset()
+	err := p2p.PullFrames(ctx, s.cfg.Host, p, proto, syncTimeout, maxItems, maxSize, fn)
+	if errors.Is(err, p2p.ErrFrameLimit) {
+		err = fmt.Errorf("%w: %w", errBadPeer, err)
 	}
 	return err
 }
