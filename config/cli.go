@@ -61,3 +61,13 @@ func FlagLogger(cmd *cobra.Command) (*slog.Logger, error) {
 	format, _ := cmd.Flags().GetString("log-format")
 	return NewLogger(cmd.ErrOrStderr(), level, format)
 }
+
+// QuietLogger is log when cmd's --log-level was given, else a logger of
+// warnings only to stderr: in-process networks (devnet, demo) keep their
+// progress and reports readable.
+func QuietLogger(cmd *cobra.Command, log *slog.Logger) *slog.Logger {
+	if f := cmd.Flag("log-level"); f != nil && f.Changed {
+		return log
+	}
+	return slog.New(slog.NewTextHandler(cmd.ErrOrStderr(), &slog.HandlerOptions{Level: slog.LevelWarn}))
+}

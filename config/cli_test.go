@@ -1,6 +1,8 @@
 package config
 
 import (
+	"context"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
@@ -61,5 +63,24 @@ func TestResolveDataDir(t *testing.T) {
 	}
 	if _, _, _, err = runRoot(t, "run", "--data-dir", flagDir, "--log-level", "loud"); err == nil {
 		t.Fatal("bad log level accepted")
+	}
+}
+
+// TestQuietLogger: warnings only unless --log-level was given, then the
+// logger the flags made.
+func TestQuietLogger(t *testing.T) {
+	var dataDir string
+	root := &cobra.Command{Use: "myst"}
+	AddRootFlags(root.PersistentFlags(), &dataDir)
+	own := slog.New(slog.DiscardHandler)
+	q := QuietLogger(root, own)
+	if q == own || q.Enabled(context.Background(), slog.LevelInfo) || !q.Enabled(context.Background(), slog.LevelWarn) {
+		t.Fatal("not a warnings-only logger without --log-level")
+	}
+	if err := root.PersistentFlags().Set("log-level", "debug"); err != nil {
+		t.Fatal(err)
+	}
+	if QuietLogger(root, own) != own {
+		t.Fatal("--log-level given, yet not its logger")
 	}
 }

@@ -26,10 +26,14 @@ type accountFlags struct {
 
 // registerChain declares the --chain.* flags of a command acting on the
 // chain directly.
-func (f *accountFlags) registerChain(fs *pflag.FlagSet) {
-	fs.Var(network.RPCFlag(&f.RPC, "http://127.0.0.1:8545"), "chain.rpc", "EVM JSON-RPC endpoint; repeat it (or separate by commas) for RPCs to fail over to")
-	fs.StringVar(&f.Deployment, "chain.deployment", "", "contract deployment JSON (default <data-dir>/chain/deployment.json)")
-	fs.StringVar(&f.TransactorKeyFile, "chain.transactor-key-file", "", "file with the hex private key paying gas (default on dev deployments: the dev transactor account)")
+func (f *accountFlags) registerChain(fs *pflag.FlagSet) { registerChain(fs, &f.ChainFlags, "") }
+
+// registerChain declares --chain.rpc, --chain.deployment and
+// --chain.transactor-key-file into c (keyNote ends the key file's help).
+func registerChain(fs *pflag.FlagSet, c *node.ChainFlags, keyNote string) {
+	fs.Var(network.RPCFlag(&c.RPC, "http://127.0.0.1:8545"), "chain.rpc", "EVM JSON-RPC endpoint; repeat it (or separate by commas) for RPCs to fail over to")
+	fs.StringVar(&c.Deployment, "chain.deployment", "", "contract deployment JSON (default <data-dir>/chain/deployment.json)")
+	fs.StringVar(&c.TransactorKeyFile, "chain.transactor-key-file", "", "file with the hex private key paying gas (default on dev deployments: the dev transactor account"+keyNote+")")
 }
 
 // registerIdentity declares --identity (help: whose) and --passphrase-file.
@@ -86,7 +90,7 @@ func newAccountRegisterCmd(f *accountFlags) *cobra.Command {
 			if f.TransactorURL != "" {
 				return f.viaRelay(cmd, "register", "")
 			}
-			return f.withAccounts(cmd, true, true, func(api node.AccountAPI, id common.Address) error {
+			return f.local(cmd).WithAccounts(cmd.Context(), f.AccountFlags, true, true, func(api node.AccountAPI, id common.Address) error {
 				r, err := api.Register(cmd.Context(), id, req)
 				if err != nil {
 					return err
@@ -117,7 +121,7 @@ is transferred from the transactor account.`,
 			if amount.Sign() == 0 {
 				return errors.New("amount must be above zero")
 			}
-			return f.withAccounts(cmd, false, true, func(api node.AccountAPI, id common.Address) error {
+			return f.local(cmd).WithAccounts(cmd.Context(), f.AccountFlags, false, true, func(api node.AccountAPI, id common.Address) error {
 				r, err := api.TopUp(cmd.Context(), id, args[0], fromTransactor)
 				if err != nil {
 					return err
@@ -136,7 +140,7 @@ func newAccountBalanceCmd(f *accountFlags) *cobra.Command {
 		Short: "Show the identity's registration, channel and provider channel",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			return f.withAccounts(cmd, false, false, func(api node.AccountAPI, id common.Address) error {
+			return f.local(cmd).WithAccounts(cmd.Context(), f.AccountFlags, false, false, func(api node.AccountAPI, id common.Address) error {
 				a, err := api.Account(cmd.Context(), id)
 				if err != nil {
 					return err
@@ -193,7 +197,7 @@ func newAccountBeneficiaryCmd(f *accountFlags) *cobra.Command {
 			if f.TransactorURL != "" { // the identity pays no gas
 				return f.viaRelay(cmd, "beneficiary", args[0])
 			}
-			return f.withAccounts(cmd, true, true, func(api node.AccountAPI, id common.Address) error {
+			return f.local(cmd).WithAccounts(cmd.Context(), f.AccountFlags, true, true, func(api node.AccountAPI, id common.Address) error {
 				r, err := api.SetBeneficiary(cmd.Context(), id, ben)
 				if err == nil {
 					fmt.Fprintln(cmd.OutOrStdout(), r.Line("beneficiary of "+id.Hex()+" is now "+r.Beneficiary))
@@ -255,11 +259,6 @@ hermes can still settle promises it holds; afterwards 'myst account exit
 
 // local is the node of the data dir (node.Local) as cmd sees it.
 func (f *accountFlags) local(cmd *cobra.Command) *node.Local { return f.app.local(cmd) }
-
-// withAccounts runs fn through the daemon or on the chain (node.Local.WithAccounts).
-func (f *accountFlags) withAccounts(cmd *cobra.Command, sign, withTx bool, fn func(node.AccountAPI, common.Address) error) error {
-	return f.local(cmd).WithAccounts(cmd.Context(), f.AccountFlags, sign, withTx, fn)
-}
 
 func (f *accountFlags) viaRelay(cmd *cobra.Command, what, arg string) error {
 	return f.local(cmd).ViaTransactor(cmd.Context(), cmd.OutOrStdout(), f.AccountFlags, what, arg)

@@ -2,7 +2,6 @@ package main
 
 import (
 	"fmt"
-	"net/http"
 
 	"github.com/spf13/cobra"
 
@@ -40,12 +39,11 @@ func newConnectCmd(a *app) *cobra.Command {
 			if err != nil {
 				return fmt.Errorf("%w: start `myst daemon` first", err)
 			}
-			var st tequilapi.ConnectionStatus
-			if err := c.Do(cmd.Context(), http.MethodPut, "/connection", req, &st); err != nil {
-				return err
+			st, err := c.Connect(cmd.Context(), req)
+			if err == nil {
+				fmt.Fprintln(cmd.OutOrStdout(), st.Connected())
 			}
-			fmt.Fprintln(cmd.OutOrStdout(), st.Connected())
-			return nil
+			return err
 		},
 	}
 	fl := cmd.Flags()
@@ -68,11 +66,10 @@ func newDisconnectCmd(a *app) *cobra.Command {
 			if err != nil {
 				return fmt.Errorf("%w: start `myst daemon` first", err)
 			}
-			if err := c.Do(cmd.Context(), http.MethodDelete, "/connection", nil, nil); err != nil {
-				return err
+			if err = c.Disconnect(cmd.Context()); err == nil {
+				fmt.Fprintln(cmd.OutOrStdout(), "disconnected")
 			}
-			fmt.Fprintln(cmd.OutOrStdout(), "disconnected")
-			return nil
+			return err
 		},
 	}
 }

@@ -4,10 +4,8 @@ import (
 	"fmt"
 
 	"github.com/spf13/cobra"
-	"github.com/spf13/pflag"
 
 	"github.com/openmyst/openmyst/buildinfo"
-	"github.com/openmyst/openmyst/network"
 	"github.com/openmyst/openmyst/node"
 	"github.com/openmyst/openmyst/tequilapi"
 	"github.com/openmyst/openmyst/tequilapi/client"
@@ -18,16 +16,6 @@ import (
 type daemonFlags struct {
 	allowRemote bool
 	node.DaemonOptions
-}
-
-// registerDaemonChain declares the daemon's one chain source, shared by
-// the account routes and the consumer.
-func registerDaemonChain(fs *pflag.FlagSet, f *node.ChainFlags) {
-	f.HermesFlag = "chain.hermes"
-	fs.Var(network.RPCFlag(&f.RPC, "http://127.0.0.1:8545"), "chain.rpc", "EVM JSON-RPC endpoint of the node (account routes, the consumer's channel); repeat it (or separate by commas) for RPCs to fail over to")
-	fs.StringVar(&f.Deployment, "chain.deployment", "", "contract deployment JSON (default <data-dir>/chain/deployment.json)")
-	fs.StringVar(&f.TransactorKeyFile, "chain.transactor-key-file", "", "file with the hex private key paying gas (default on dev deployments: the dev transactor account; without one, the account routes are read-only)")
-	fs.StringVar(&f.Hermes, "chain.hermes", "", "hermes contract of the identities' channels (default: the deployment's hermes)")
 }
 
 func newDaemonCmd(a *app) *cobra.Command {
@@ -52,7 +40,9 @@ and send the token as "Authorization: Bearer <token>".`,
 	}
 	fs := cmd.Flags()
 	fs.BoolVar(&f.allowRemote, "tequilapi.allow-remote", false, "allow Tequilapi to listen on a non-loopback address")
-	registerDaemonChain(fs, &f.Chain)
+	registerChain(fs, &f.Chain, "; without one, the account routes are read-only")
+	f.Chain.HermesFlag = "chain.hermes"
+	fs.StringVar(&f.Chain.Hermes, "chain.hermes", "", "hermes contract of the identities' channels (default: the deployment's hermes)")
 	registerDiscovery(fs, &f.DaemonOptions)
 	s := &f.ServeOptions
 	fs.BoolVar(&f.Serve, "provider.serve", false, "serve paid WireGuard sessions on the daemon's p2p host (like myst service): registers --provider.identity, announces its proposal (--location.*, --price.*) and adds GET /earnings, POST /settle")

@@ -5,6 +5,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/openmyst/openmyst/config"
 	"github.com/openmyst/openmyst/node"
 )
 
@@ -24,7 +25,7 @@ settles the provider on chain and prints a report.`,
 			out := cmd.OutOrStdout()
 			fmt.Fprintln(out, "myst demo: a paid session on an in-process devnet")
 			rep, err := node.RunDemo(cmd.Context(), node.DemoConfig{
-				DataDir: a.devnetDataDir(cmd), Size: sizeMiB << 20, Country: country, Progress: node.ProgressTo(out), Log: a.devnetLog(cmd),
+				DataDir: a.devnetDataDir(cmd), Size: sizeMiB << 20, Country: country, Progress: node.ProgressTo(out), Log: config.QuietLogger(cmd, a.log),
 			})
 			if err != nil {
 				return err

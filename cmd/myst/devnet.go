@@ -1,23 +1,11 @@
 package main
 
 import (
-	"log/slog"
-	"os"
-
 	"github.com/spf13/cobra"
 
 	"github.com/openmyst/openmyst/config"
 	"github.com/openmyst/openmyst/node"
 )
-
-// devnetLog is the log of in-process networks: warnings only unless
-// --log-level was given, so progress and reports stay readable.
-func (a *app) devnetLog(cmd *cobra.Command) *slog.Logger {
-	if f := cmd.Flag("log-level"); f != nil && f.Changed {
-		return a.log
-	}
-	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-}
 
 // devnetDataDir is --data-dir when given explicitly, else "" (a temp dir).
 func (a *app) devnetDataDir(cmd *cobra.Command) string {
@@ -44,7 +32,7 @@ The dev keys are public (dev chains only).`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return node.RunDevnet(cmd.Context(), node.DevnetConfig{
-				DataDir: a.devnetDataDir(cmd), ChainPort: chainPort, Log: a.devnetLog(cmd),
+				DataDir: a.devnetDataDir(cmd), ChainPort: chainPort, Log: config.QuietLogger(cmd, a.log),
 			}, cmd.OutOrStdout())
 		},
 	}

@@ -368,7 +368,7 @@ func TestPublicAddrsOnlyReachesTheDaemon(t *testing.T) {
 		a.dataDir = t.TempDir()
 		f := &daemonFlags{}
 		c := &cobra.Command{Use: "daemon"}
-		registerDaemonChain(c.Flags(), &f.Chain)
+		registerChain(c.Flags(), &f.Chain, "")
 		registerDiscovery(c.Flags(), &f.DaemonOptions)
 		if on {
 			if err := c.Flags().Set(network.PublicAddrsOnlyFlag, "true"); err != nil {

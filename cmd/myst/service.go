@@ -2,6 +2,7 @@ package main
 
 import (
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	"github.com/openmyst/openmyst/network"
 	"github.com/openmyst/openmyst/node"
@@ -38,13 +39,8 @@ GET /earnings and POST /settle.`,
 		},
 	}
 	fl := cmd.Flags()
-	f.registerChain(fl)
 	f.registerIdentity(fl, "provider identity")
-	f.HermesFlag = "hermes.contract"
-	fl.StringVar(&f.Hermes, "hermes.contract", "", "accepted hermes contract (default: the deployment's hermes)")
-	fl.StringVar(&sf.HermesURL, "hermes.url", "http://127.0.0.1:4060", "hermes API: https://..., or http:// to loopback")
-	fl.StringVar(&sf.TransactorURL, "transactor", "", "transactor API that registers the identity and settles its earnings (the identity pays no gas; docs/transactor.md)")
-	registerHermesTLS(fl, sf, "hermes.")
+	registerProviderChain(fl, &f, sf)
 	fl.StringSliceVar(&r.Bootstrap, "p2p.bootstrap", nil, "bootstrap peers: /ip4/.../tcp/PORT/p2p/PEERID, comma separated")
 	fl.BoolVar(&r.PublicAddrsOnly, network.PublicAddrsOnlyFlag, false, network.PublicAddrsOnlyUsage)
 	fl.StringSliceVar(&r.Listen, "p2p.listen", []string{"/ip4/0.0.0.0/tcp/4001", "/ip4/0.0.0.0/udp/4001/quic-v1"}, "libp2p listen multiaddrs")
@@ -72,13 +68,19 @@ func newServiceSettleCmd(a *app) *cobra.Command {
 		},
 	}
 	fl := cmd.Flags()
-	f.registerChain(fl)
 	fl.StringVar(&f.Identity, "identity", "", "provider identity (default: the default identity)")
-	f.HermesFlag = "hermes.contract"
-	fl.StringVar(&f.Hermes, "hermes.contract", "", "hermes contract (default: the deployment's hermes)")
-	fl.StringVar(&so.HermesURL, "hermes.url", "http://127.0.0.1:4060", "hermes API: https://..., or http:// to loopback")
-	fl.StringVar(&so.TransactorURL, "transactor", "", "settle through this transactor API (the identity pays no gas)")
-	registerHermesTLS(fl, &so, "hermes.")
+	registerProviderChain(fl, &f, &so)
 	fl.BoolVar(&f.amounts.Wei, "wei", false, "show amounts in wei")
 	return cmd
+}
+
+// registerProviderChain declares a standalone provider's --chain.*,
+// --hermes.* and --transactor flags (myst service and its settle).
+func registerProviderChain(fl *pflag.FlagSet, f *accountFlags, so *node.ServeOptions) {
+	f.registerChain(fl)
+	f.HermesFlag = "hermes.contract"
+	fl.StringVar(&f.Hermes, "hermes.contract", "", "hermes contract the provider accepts and settles with (default: the deployment's hermes)")
+	fl.StringVar(&so.HermesURL, "hermes.url", "http://127.0.0.1:4060", "hermes API: https://..., or http:// to loopback")
+	fl.StringVar(&so.TransactorURL, "transactor", "", "transactor API that registers the identity and settles its earnings (the identity pays no gas; docs/transactor.md)")
+	registerHermesTLS(fl, so, "hermes.")
 }
