@@ -7,10 +7,13 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"time"
 
+	"github.com/openmyst/openmyst/chain"
 	"github.com/openmyst/openmyst/chain/devchain"
 	"github.com/openmyst/openmyst/hermes"
 	"github.com/openmyst/openmyst/identity"
+	"github.com/spf13/pflag"
 )
 
 // HermesOptions are a hermes's settings as an operator gives them (`myst
@@ -31,6 +34,35 @@ type HermesOptions struct {
 	// TLSCert and TLSKey are PEM files serving the API over HTTPS (both
 	// or neither).
 	TLSCert, TLSKey string
+}
+
+// Register declares the options' flags on fs (`myst hermes`):
+// --hermes.db, --hermes.listen, --tls.*, the settlement, limit and
+// --chain.* settings of the hermes, with their defaults.
+func (o *HermesOptions) Register(fs *pflag.FlagSet) {
+	fs.StringVar(&o.DSN, "hermes.db", "", "SQLite file, or postgres://... for PostgreSQL (default <data-dir>/hermes/hermes.db)")
+	fs.StringVar(&o.Listen, "hermes.listen", "127.0.0.1:4060", "API listen address")
+	fs.StringVar(&o.TLSCert, "tls.cert", "", "PEM certificate chain: serve the API over HTTPS (with --tls.key)")
+	fs.StringVar(&o.TLSKey, "tls.key", "", "PEM private key of --tls.cert")
+	fs.BoolVar(&o.InsecureHTTP, "hermes.insecure-http", false, "allow plain HTTP on a non-loopback --hermes.listen (unencrypted; never on a real network)")
+	fs.StringVar(&o.ThresholdWei, "hermes.settle-threshold", "1000000000000000000", "settle a consumer's promise on chain once this much (wei) is revealed and unsettled")
+	fs.DurationVar(&o.SettleInterval, "hermes.settle-interval", 30*time.Second, "how often the settlement worker runs")
+	fs.StringVar(&o.MinFeeWei, "hermes.min-consumer-fee", "0", "lowest transactor fee (wei) a consumer promise must carry")
+	fs.IntVar(&o.MaxUnrevealed, "hermes.max-unrevealed", 64, "promises a provider may hold without revealing R (0: no limit)")
+	fs.IntVar(&o.MaxBatch, "hermes.max-batch", 512, "exchange messages per group commit at most")
+	fs.DurationVar(&o.ChainPoll, "hermes.chain-poll", 2*time.Second, "how often to look for top-up events")
+	fs.Float64Var(&o.Limits.SourceRate, "hermes.source-rate", hermes.DefaultSourceRate, "API requests per second one source address (IPv4, or IPv6 /64) may make; over it: 429 (negative: no limit)")
+	fs.IntVar(&o.Limits.SourceBurst, "hermes.source-burst", hermes.DefaultSourceBurst, "API requests one source address may make at once")
+	fs.IntVar(&o.Limits.RejectPenalty, "hermes.reject-penalty", hermes.DefaultRejectPenalty, "extra requests' worth an exchange or reveal rejected as junk, badly signed, unregistered or for another chain/hermes/channel costs its source (negative: none)")
+	fs.Float64Var(&o.Limits.IdentityRate, "hermes.identity-rate", hermes.DefaultIdentityRate, "exchange messages per second one consumer identity may send; over it: 429 (negative: no limit)")
+	fs.IntVar(&o.Limits.IdentityBurst, "hermes.identity-burst", hermes.DefaultIdentityBurst, "exchange messages one consumer identity may send at once")
+	fs.DurationVar(&o.Limits.NegativeCacheTTL, "hermes.negative-cache-ttl", hermes.DefaultNegativeCacheTTL, "how long an unregistered identity (or one without a channel with this hermes) is remembered as such")
+	fs.IntVar(&o.Limits.MaxTracked, "hermes.max-tracked", hermes.DefaultMaxTracked, "entries at most in each in-memory map keyed by remote input (channel cache, consumer/provider state, rate limiters); least recently used forgotten first")
+	fs.StringVar(&o.ChainState, "hermes.chain-state", "", "file keeping pending settlement transactions and the event watcher position (default chain-state.db beside the SQLite store; needed with PostgreSQL)")
+	fs.IntVar(&o.Confirmations, "chain.confirmations", -1, "blocks on top of a channel event before the hermes acts on it (-1: 0 on dev deployments, 12 otherwise)")
+	fs.Uint64Var(&o.MaxLogRange, "chain.max-log-range", chain.DefaultMaxLogRange, "largest eth_getLogs block range (refused ranges are split)")
+	fs.DurationVar(&o.TxReplaceAfter, "chain.tx-replace-after", chain.DefaultReplaceAfter, "replace a settlement transaction with higher fees when it is not mined this long")
+	fs.StringVar(&o.MaxFeeCapWei, "chain.max-fee-cap", "", "fee ceiling in wei per gas for settlement transactions (default: 5x the first version's fee cap)")
 }
 
 // DefaultConfirmations is the confirmation depth outside dev deployments
