@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/ethereum/go-ethereum/common"
+	"github.com/spf13/pflag"
 
 	"github.com/openmyst/openmyst/money"
 	"github.com/openmyst/openmyst/storage"
@@ -513,6 +514,15 @@ type SettleOptions struct {
 	Threshold        string
 	MaxFeeShare      float64
 	Interval         time.Duration
+}
+
+// Register declares a provider's --settle.* flags on fs.
+func (o *SettleOptions) Register(fs *pflag.FlagSet) {
+	fs.BoolVar(&o.Auto, "settle.auto", true, "settle the hermes earnings on chain automatically (see --settle.threshold, --settle.max-fee-share)")
+	fs.StringVar(&o.Threshold, "settle.threshold", money.FormatMYST(DefaultSettleThreshold), "settle automatically once this much MYST is unsettled")
+	fs.Float64Var(&o.MaxFeeShare, "settle.max-fee-share", float64(DefaultMaxFeeShareBps)/10000, "settle automatically only while the fees (hermes + transactor) are at most this share of the amount (0-1)")
+	fs.DurationVar(&o.Interval, "settle.interval", DefaultSettleInterval, "how often to check the earnings for automatic settlement")
+	fs.BoolVar(&o.AtShutdown, "settle.at-shutdown", true, "also check (and settle) when the provider stops")
 }
 
 // Policy is the policy o describes (nil when Auto is off).

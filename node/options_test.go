@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/openmyst/openmyst/market"
+	"github.com/spf13/pflag"
 )
 
 // TestOfferOptions: the announce options build a valid proposal; each bad
@@ -52,5 +53,31 @@ func TestServeOptionsRelays(t *testing.T) {
 	o.Relays = []string{"/ip4/192.0.2.8/tcp/4001"}
 	if _, err := o.Config(); err == nil || !strings.Contains(err.Error(), "--p2p.relays") {
 		t.Fatalf("a relay without peer id: %v", err)
+	}
+}
+
+// TestProviderOptionFlags: --location.* and --settle.* set their options;
+// the settle defaults make the default policy.
+func TestProviderOptionFlags(t *testing.T) {
+	var loc LocationOptions
+	var st SettleOptions
+	fs := pflag.NewFlagSet("service", pflag.ContinueOnError)
+	loc.Register(fs, "")
+	st.Register(fs)
+	if err := fs.Parse([]string{"--location.country", "DE", "--location.asn", "3320", "--location.geoip-db", "/g.mmdb"}); err != nil {
+		t.Fatal(err)
+	}
+	if loc.Country != "DE" || loc.ASN != 3320 || loc.DB != "/g.mmdb" {
+		t.Fatalf("location %+v", loc)
+	}
+	p, err := st.Policy()
+	if err != nil || p == nil || p.Threshold.Cmp(DefaultSettleThreshold) != 0 || p.Interval != DefaultSettleInterval {
+		t.Fatalf("default settle policy %+v, %v", p, err)
+	}
+	if err := fs.Parse([]string{"--settle.auto=false"}); err != nil {
+		t.Fatal(err)
+	}
+	if p, err := st.Policy(); p != nil || err != nil {
+		t.Fatalf("--settle.auto=false: %+v %v", p, err)
 	}
 }

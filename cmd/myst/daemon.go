@@ -50,7 +50,7 @@ and send the token as "Authorization: Bearer <token>".`,
 	fs.StringVar(&s.TransactorURL, "provider.transactor", "", "transactor API registering and settling the served provider (no gas of its own; docs/transactor.md)")
 	registerHermesTLS(fs, s, "provider.hermes-")
 	s.Caps.Register(fs) // --provider.allow also restricts an announce-only proposal
-	registerSettle(fs, &s.Settle)
+	s.Settle.Register(fs)
 	fs.StringVar(&s.ExitMode, "exit.mode", "userspace", "exit mode of the served provider: userspace (no privileges) or kernel")
 	registerServe(fs, s, " of the served provider")
 	fs.StringVar(&f.ConsumerIdentity, "consumer.identity", "", "consumer identity paying for connections (default: the default identity)")

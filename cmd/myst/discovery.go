@@ -30,7 +30,7 @@ func registerDiscovery(fs *pflag.FlagSet, o *node.DaemonOptions) {
 	fs.StringVar(&o.ProviderIdentity, "provider.identity", "", "provider identity (0x...; default: the default identity)")
 	fs.StringVar(&o.ProviderPassphraseFile, "provider.passphrase-file", "", "file with the provider identity's passphrase (or $"+node.PassphraseEnv+")")
 	fs.DurationVar(&o.TTL, "provider.proposal-ttl", 10*time.Minute, "validity of each announcement; re-announced every third of it")
-	registerLocation(fs, &o.Offer.Location, "provider ")
+	o.Offer.Location.Register(fs, "provider ")
 	registerPrice(fs, &o.Offer.PriceHour, &o.Offer.PriceGiB)
 	fs.StringSliceVar(&o.Offer.Hermes, "provider.hermes", nil, "accepted hermes ids (0x..., comma separated; required to announce)")
 }

@@ -46,11 +46,11 @@ GET /earnings and POST /settle.`,
 	fl.StringSliceVar(&r.Listen, "p2p.listen", []string{"/ip4/0.0.0.0/tcp/4001", "/ip4/0.0.0.0/udp/4001/quic-v1"}, "libp2p listen multiaddrs")
 	fl.StringSliceVar(&sf.Relays, network.RelaysFlag, nil, network.RelaysUsage)
 	fl.StringVar(&sf.ExitMode, "exit-mode", "userspace", "exit mode: userspace (gVisor netstack, no privileges) or kernel")
-	registerLocation(fl, &r.Location, "")
+	r.Location.Register(fl, "")
 	registerPrice(fl, &sf.PriceHour, &sf.PriceGiB)
 	registerServe(fl, sf, "")
 	fl.BoolVar(&api, "service.api", true, "serve GET /sessions, GET /earnings and POST /settle on the Tequilapi address")
-	registerSettle(fl, &sf.Settle)
+	sf.Settle.Register(fl)
 	sf.Caps.Register(fl)
 	cmd.AddCommand(newServiceSettleCmd(a), newServiceSettlementsCmd(a))
 	return cmd
