@@ -3,7 +3,6 @@ package node
 import (
 	"errors"
 	"math/big"
-	"path/filepath"
 	"strings"
 	"testing"
 
@@ -17,11 +16,8 @@ import (
 // a word; an error of the registration step is returned as it is.
 func TestEnsureRegisteredOnce(t *testing.T) {
 	ctx, dc := testDevChain(t)
-	dep := filepath.Join(t.TempDir(), "deployment.json")
-	if err := dc.Deployment().Save(dep); err != nil {
-		t.Fatal(err)
-	}
-	c, err := OpenChain(ctx, ChainConfig{RPC: dc.URL(), Deployment: dep, Tx: TxRequired, Log: testLog()})
+	dep := dc.Deployment()
+	c, err := OpenChain(ctx, ChainConfig{RPC: dc.URL(), Deployed: &dep, Tx: TxRequired, Log: testLog()})
 	if err != nil {
 		t.Fatal(err)
 	}
