@@ -96,7 +96,8 @@ func TestLocalOnDevChain(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if st, err := chain.DecodeSettlement(data); err != nil || st.Kind != chain.KindConsumer || !strings.Contains(w.String(), "consumer promise for 2 MYST") {
+	st, err := chain.DecodeSettlement(data)
+	if err != nil || st.Kind != chain.KindConsumer || !strings.Contains(w.String(), "consumer promise for 2 MYST") {
 		t.Fatalf("promise %+v, %v; said %q", st, err, w.String())
 	}
 
@@ -107,6 +108,16 @@ func TestLocalOnDevChain(t *testing.T) {
 		return err
 	}); err != nil {
 		t.Fatal(err)
+	}
+	// Funded, its promise settles on chain directly (no daemon).
+	if err := l.WithAccounts(ctx, f, false, true, func(api AccountAPI, id common.Address) error {
+		_, err := api.TopUp(ctx, id, "3", false)
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if r, err := l.SettlePromise(ctx, f, st); err != nil || r.Kind != chain.KindConsumer || r.Paid != "2" {
+		t.Fatalf("settle: %+v %v", r, err)
 	}
 	w.Reset()
 	if err := l.Exit(ctx, &w, f, false); err != nil || !strings.Contains(w.String(), "exit requested") || !strings.Contains(w.String(), "finalize with") {

@@ -12,6 +12,7 @@ import (
 
 	"github.com/openmyst/openmyst/chain"
 	"github.com/openmyst/openmyst/identity"
+	"github.com/openmyst/openmyst/market"
 	"github.com/openmyst/openmyst/network"
 )
 
@@ -183,5 +184,21 @@ func TestLocalIdentityCommands(t *testing.T) {
 	}
 	if _, err := other.ImportIdentity(ctx, filepath.Join(t.TempDir(), "none.json"), ""); err == nil || !strings.Contains(err.Error(), "read key file") {
 		t.Fatalf("missing key file: %v", err)
+	}
+}
+
+// TestLocalWithoutDaemonReadsTheDataDir: with no daemon, the proposals
+// come from a short-lived node (which has no quality scores: a quality
+// sort says so) and the settlements from the provider database.
+func TestLocalWithoutDaemonReadsTheDataDir(t *testing.T) {
+	ctx := context.Background()
+	l := &Local{DataDir: t.TempDir(), TequilapiURL: "http://127.0.0.1:1"}
+	var note strings.Builder
+	_, err := l.Proposals(ctx, ProposalsQuery{Filter: market.Filter{Sort: market.SortQuality}}, &note)
+	if err == nil || !strings.Contains(err.Error(), "--wait") || !strings.Contains(note.String(), "no quality scores") {
+		t.Fatalf("proposals: %v, note %q", err, note.String())
+	}
+	if list, err := l.Settlements(ctx); err != nil || len(list) != 0 {
+		t.Fatalf("settlements of a fresh provider database: %v %v", list, err)
 	}
 }
