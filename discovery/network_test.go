@@ -109,6 +109,11 @@ func TestNetwork(t *testing.T) {
 	})
 
 	t.Run("late joiner syncs and finds the provider in the DHT", func(t *testing.T) {
+		// Wait out the gossip window of the update (its id is offered
+		// in IHAVE for historyGossip heartbeats): a joiner started within
+		// it pulls the proposal through gossip (IWANT) before its sync,
+		// which then rightly finds nothing new.
+		time.Sleep((historyGossip + 2) * pubsub.DefaultGossipSubParams().HeartbeatInterval)
 		late := startNode(t, ctx, net.info, netOpts{})
 		defer late.close()
 		if n := late.svc.SyncConnected(ctx, 3); n != 1 {

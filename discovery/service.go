@@ -18,6 +18,12 @@ import (
 	"github.com/openmyst/openmyst/ratelimit"
 )
 
+// historyGossip is how many heartbeats a message's id is gossiped
+// (IHAVE) after it was first seen: a node that joins within that window
+// can still pull the message through gossip (IWANT), after it only
+// through the sync protocol or the next re-announce.
+const historyGossip = 6
+
 // SyncProtocol is the stream protocol a late joiner uses to pull the
 // current announcements from a peer: the responder writes each as a
 // 4-byte big-endian length and the bytes, then closes the stream.
@@ -132,7 +138,7 @@ func New(h host.Host, cfg Config) (*Service, error) {
 	gp.Dlazy = 12
 	gp.GossipFactor = 0.5
 	gp.HistoryLength = 10
-	gp.HistoryGossip = 6
+	gp.HistoryGossip = historyGossip
 	if cfg.HeartbeatInterval > 0 {
 		gp.HeartbeatInterval = cfg.HeartbeatInterval
 	}
