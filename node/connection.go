@@ -163,7 +163,8 @@ func (a *ConnectionAPI) connect(ctx context.Context, req tequilapi.ConnectReques
 		wait = 15 * time.Second
 	}
 	conn, _, err := dialFirst(ctx, DefaultFullTries, func(ctx context.Context, avoid map[common.Address]bool) (*consumer.Connection, common.Address, error) {
-		return a.dial(ctx, c, m, avoid, wait)
+		conn, p, err := a.dial(ctx, c, m, avoid, nil, wait)
+		return conn, p.ProviderID, err
 	})
 	if err != nil {
 		return tequilapi.ConnectionStatus{}, err
@@ -235,15 +236,15 @@ func (a *ConnectionAPI) start(m *managed, c *Consumer) {
 // dial opens a session on the best proposal for m, avoiding the
 // providers in avoid when it can; in tun mode the kill switch first
 // admits the provider's control addresses.
-func (a *ConnectionAPI) dial(ctx context.Context, c *Consumer, m *managed, avoid map[common.Address]bool, wait time.Duration) (*consumer.Connection, common.Address, error) {
-	p, err := c.pickProposal(ctx, m.filter, m.exclude, avoid, wait, m.vpn != nil)
+func (a *ConnectionAPI) dial(ctx context.Context, c *Consumer, m *managed, avoid map[common.Address]bool, unreachable map[common.Address]uint64, wait time.Duration) (*consumer.Connection, market.Proposal, error) {
+	p, err := c.pickProposal(ctx, m.filter, m.exclude, avoid, unreachable, wait, m.vpn != nil)
 	if err != nil {
-		return nil, common.Address{}, fmt.Errorf("%w (waited %s)", err, wait)
+		return nil, market.Proposal{}, fmt.Errorf("%w (waited %s)", err, wait)
 	}
 	o := consumer.Options{SOCKSListen: m.socks}
 	if m.vpn != nil {
 		if err := m.vpn.prepare(ctx, p, peerConnAddrs(c, p)); err != nil {
-			return nil, p.ProviderID, err
+			return nil, p, err
 		}
 		o = consumer.Options{Tunnel: m.vpn.opener(), ICEGather: m.vpn.admitGather, ICEChecks: m.vpn.admitChecks, ICEExclude: m.vpn.rk.ICEExclude()}
 		var cancel context.CancelFunc
@@ -251,7 +252,7 @@ func (a *ConnectionAPI) dial(ctx context.Context, c *Consumer, m *managed, avoid
 		defer cancel()
 	}
 	conn, err := c.Sessions.Connect(ctx, p, o)
-	return conn, p.ProviderID, err
+	return conn, p, err
 }
 
 func (a *ConnectionAPI) setState(m *managed, s string) {
@@ -307,8 +308,8 @@ func (a *ConnectionAPI) watch(ctx context.Context, c *Consumer, m *managed) {
 		}
 		a.setState(m, stateReconnecting)
 		a.say(fmt.Sprintf("reconnecting (up to %d tries)%s", attempts, map[bool]string{true: " with the kill switch up"}[m.vpn != nil && m.vpn.setting != tequilapi.KillSwitchOff]))
-		next := redial(ctx, attempts, failed, func(ctx context.Context, avoid map[common.Address]bool) (*consumer.Connection, common.Address, error) {
-			return a.dial(ctx, c, m, avoid, reconnectWait)
+		next := redial(ctx, attempts, failed, func(ctx context.Context, avoid map[common.Address]bool, unreachable map[common.Address]uint64) (*consumer.Connection, market.Proposal, error) {
+			return a.dial(ctx, c, m, avoid, unreachable, reconnectWait)
 		}, func(i int, err error) {
 			log.Info("consumer: reconnect failed", "attempt", i+1, "err", err)
 			a.say(fmt.Sprintf("reconnect try %d failed: %v", i+1, err))
@@ -515,7 +516,7 @@ func (a *ConnectionAPI) resume(ctx context.Context, m *managed) {
 		c, err := a.Consumer(ctx)
 		if err == nil {
 			var conn *consumer.Connection
-			if conn, _, err = a.dial(ctx, c, m, nil, reconnectWait); err == nil {
+			if conn, _, err = a.dial(ctx, c, m, nil, nil, reconnectWait); err == nil {
 				p := conn.Proposal()
 				a.mu.Lock()
 				m.conn, m.state = conn, stateConnected

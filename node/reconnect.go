@@ -25,7 +25,12 @@ import (
 // first). A provider that ended the session because its monthly traffic
 // quota ran out is excluded too. A first connection refused by a full
 // provider (capacity, quota_exhausted) tries the next best one
-// (dialFirst).
+// (dialFirst). An announcement whose peer could not be reached at all is not
+// dialled again: a provider that crashed or is restarting leaves its last
+// announcement behind (no withdrawal, or one that arrives late), and
+// redialling its dead addresses burnt every attempt within seconds; the
+// attempt waits instead for the provider's next announcement (or another
+// provider's).
 
 // ReconnectBackoff is the wait before each reconnect attempt: 1 s, 2 s,
 // 4 s, ...
@@ -52,6 +57,11 @@ func shouldRetry(err error, provider common.Address, exclude map[common.Address]
 // dialFunc opens a session, avoiding the providers in avoid when it can;
 // it returns the provider tried (zero if none) with its error.
 type dialFunc func(ctx context.Context, avoid map[common.Address]bool) (*consumer.Connection, common.Address, error)
+
+// redialFunc is a dialFunc that also never uses an announcement of a
+// provider in unreachable with a Seq at or below the one recorded; it
+// returns the proposal tried (zero if none).
+type redialFunc func(ctx context.Context, avoid map[common.Address]bool, unreachable map[common.Address]uint64) (*consumer.Connection, market.Proposal, error)
 
 // RefusedFull reports whether err is a provider's refusal because it is
 // full: at its session limit (capacity) or out of its monthly traffic
@@ -84,33 +94,55 @@ func dialFirst(ctx context.Context, tries int, dial dialFunc) (*consumer.Connect
 
 // redial makes up to tries attempts, after 1 s, 2 s, 4 s, ..., to open a
 // new session, avoiding failed (the provider that just failed) and every
-// provider tried in vain. failedTry (optional) hears each failed attempt.
-// It returns nil when every attempt failed or ctx ended.
-func redial(ctx context.Context, tries int, failed common.Address, dial dialFunc, failedTry func(try int, err error)) *consumer.Connection {
+// provider tried in vain, and never redialling an announcement whose peer
+// could not be reached (consumer.ErrUnreachable). failedTry (optional)
+// hears each failed attempt. It returns nil when every attempt failed or
+// ctx ended.
+func redial(ctx context.Context, tries int, failed common.Address, dial redialFunc, failedTry func(try int, err error)) *consumer.Connection {
 	avoid := map[common.Address]bool{failed: true}
+	unreachable := map[common.Address]uint64{}
 	for i := 0; i < tries; i++ {
 		if retry.Sleep(ctx, ReconnectBackoff.Delay(i+1)) != nil {
 			return nil
 		}
-		next, tried, err := dial(ctx, avoid)
+		next, tried, err := dial(ctx, avoid, unreachable)
 		if err == nil {
 			return next
 		}
 		if failedTry != nil {
 			failedTry(i, err)
 		}
-		if tried != (common.Address{}) {
-			avoid[tried] = true
+		if tried.ProviderID != (common.Address{}) {
+			avoid[tried.ProviderID] = true
+			if errors.Is(err, consumer.ErrUnreachable) && tried.Seq > unreachable[tried.ProviderID] {
+				unreachable[tried.ProviderID] = tried.Seq
+			}
 		}
 	}
 	return nil
 }
 
+// reachable returns the proposals of ps not ruled out by unreachable (an
+// announcement at or below the Seq recorded for its provider).
+func reachable(ps []market.Proposal, unreachable map[common.Address]uint64) []market.Proposal {
+	if len(unreachable) == 0 {
+		return ps
+	}
+	out := ps[:0:0]
+	for _, p := range ps {
+		if seq, ok := unreachable[p.ProviderID]; !ok || p.Seq > seq {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
 // pickProposal waits up to wait for proposals matching f and picks per
 // the policy. With waitOther, when only avoided providers are known
 // (their proposals outlive them), it waits the rest of wait for one more
-// to arrive.
-func (c *Consumer) pickProposal(ctx context.Context, f market.Filter, exclude, avoid map[common.Address]bool, wait time.Duration, waitOther bool) (market.Proposal, error) {
+// to arrive. Announcements ruled out by unreachable are never picked: it
+// waits the rest of wait for a newer one (or another provider's).
+func (c *Consumer) pickProposal(ctx context.Context, f market.Filter, exclude, avoid map[common.Address]bool, unreachable map[common.Address]uint64, wait time.Duration, waitOther bool) (market.Proposal, error) {
 	if f.Sort == "" {
 		f.Sort = market.SortQuality // the best providers first
 	}
@@ -118,6 +150,19 @@ func (c *Consumer) pickProposal(ctx context.Context, f market.Filter, exclude, a
 	wctx, cancel := context.WithTimeout(ctx, wait)
 	defer cancel()
 	ps, _ := c.WaitProposals(wctx, f, 1)
+	for len(reachable(ps, unreachable)) == 0 && wctx.Err() == nil {
+		// Only announcements already found unreachable: wait (syncing
+		// like WaitProposals) for a newer one.
+		sctx, scancel := context.WithTimeout(wctx, time.Second)
+		c.Discovery.SyncConnected(sctx, 3)
+		scancel()
+		select {
+		case <-wctx.Done():
+		case <-time.After(100 * time.Millisecond):
+		}
+		ps = c.Discovery.Cache().Query(f)
+	}
+	ps = reachable(ps, unreachable)
 	if waitOther && pickable(ps, exclude, avoid) == 0 && len(ps) > 0 {
 		if more, _ := c.WaitProposals(wctx, f, len(ps)+1); len(more) > len(ps) {
 			ps = more

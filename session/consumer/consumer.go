@@ -41,6 +41,11 @@ import (
 // ErrNoProposal is returned when no proposal matches the filter.
 var ErrNoProposal = errors.New("consumer: no matching proposal")
 
+// ErrUnreachable wraps a failure to reach a provider at all (no libp2p
+// connection to the peer of its proposal): the addresses it announced may
+// be gone, e.g. after it crashed or restarted.
+var ErrUnreachable = errors.New("provider unreachable")
+
 // PeerFinder finds a provider's addresses when its proposal lists none
 // (the DHT; p2p.Node implements it).
 type PeerFinder interface {
@@ -460,7 +465,7 @@ func (m *Manager) Connect(ctx context.Context, p market.Proposal, o Options) (*C
 	lctx := network.WithAllowLimitedConn(ctx, "openmyst session")
 	if err := m.cfg.Host.Connect(lctx, info); err != nil {
 		m.result(Result{Proposal: p, Stage: StageConnect, Err: err})
-		return nil, fmt.Errorf("consumer: connect to provider %s: %w", p.ProviderID.Hex(), err)
+		return nil, fmt.Errorf("consumer: connect to provider %s: %w: %w", p.ProviderID.Hex(), ErrUnreachable, err)
 	}
 	s, err := m.cfg.Host.NewStream(lctx, pid, sessionproto.ProtocolICE, sessionproto.ProtocolID)
 	if err != nil {
