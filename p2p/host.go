@@ -13,6 +13,7 @@ import (
 	dht "github.com/libp2p/go-libp2p-kad-dht"
 	ic "github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/host"
+	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/libp2p/go-libp2p/p2p/muxer/yamux"
 	"github.com/libp2p/go-libp2p/p2p/net/connmgr"
@@ -21,6 +22,8 @@ import (
 	quic "github.com/libp2p/go-libp2p/p2p/transport/quic"
 	"github.com/libp2p/go-libp2p/p2p/transport/tcp"
 	ma "github.com/multiformats/go-multiaddr"
+
+	"github.com/openmyst/openmyst/internal/retry"
 )
 
 // ProtocolPrefix is the DHT protocol prefix of the openmyst network; it
@@ -237,7 +240,7 @@ func (n *Node) Bootstrap(ctx context.Context) error {
 		wg.Add(1)
 		go func(pi peer.AddrInfo) {
 			defer wg.Done()
-			err := n.Host.Connect(ctx, pi)
+			err := connectRetry(ctx, n.Host, pi)
 			mu.Lock()
 			defer mu.Unlock()
 			if err != nil {
@@ -331,4 +334,24 @@ func ParseBootstrap(addrs []string) ([]peer.AddrInfo, error) {
 		return nil, fmt.Errorf("p2p: bootstrap addresses: %w", err)
 	}
 	return infos, nil
+}
+
+// bootstrapTries is how many times Bootstrap dials one bootstrap peer, and
+// bootstrapBackoff the wait between tries: a bootstrap node busy with many
+// joining peers (or a loaded host) can let one handshake run past the dial
+// timeout (5 s for a private address), and one such failure must not stop
+// a node from joining.
+const bootstrapTries = 3
+
+var bootstrapBackoff = retry.Backoff{Initial: time.Second, Jitter: true}
+
+// connectRetry connects h to pi, up to bootstrapTries times. A retry
+// forces a new dial: the swarm's dial backoff would refuse it otherwise.
+func connectRetry(ctx context.Context, h host.Host, pi peer.AddrInfo) error {
+	return retry.Do(ctx, bootstrapBackoff, bootstrapTries, func(ctx context.Context, try int) error {
+		if try > 1 {
+			ctx = network.WithForceDirectDial(ctx, "bootstrap retry")
+		}
+		return h.Connect(ctx, pi)
+	})
 }
