@@ -164,8 +164,8 @@ func (c *Consumer) pickProposal(ctx context.Context, f market.Filter, exclude, a
 	}
 	ps = reachable(ps, unreachable)
 	if waitOther && pickable(ps, exclude, avoid) == 0 && len(ps) > 0 {
-		if more, _ := c.WaitProposals(wctx, f, len(ps)+1); len(more) > len(ps) {
-			ps = more
+		if more, _ := c.WaitProposals(wctx, f, len(ps)+1); len(reachable(more, unreachable)) > len(ps) {
+			ps = reachable(more, unreachable)
 		}
 	}
 	return pickReconnect(admitted(ps, c.Address()), f, exclude, avoid)
