@@ -14,7 +14,15 @@ bash scripts/generate-check.sh
 
 # On CI (OPENMYST_REQUIRE_NETNS=1) a PostgreSQL that does not start fails
 # the run: the PostgreSQL suites must run there, not skip.
+# The cluster is this run's own (a fresh data directory unless MYST_PG_DIR
+# names one) and is stopped and removed when the run ends, pass or fail.
 if [ -z "${MYST_TEST_POSTGRES_DSN:-}" ] && [ -x scripts/postgres-test.sh ]; then
+	if [ -z "${MYST_PG_DIR:-}" ]; then
+		MYST_PG_DIR=$(mktemp -d /tmp/openmyst-pg.XXXXXX)
+		export MYST_PG_DIR
+		if [ "$(id -u)" = 0 ]; then chown postgres: "$MYST_PG_DIR" 2>/dev/null || true; fi
+		trap 'bash scripts/postgres-test.sh stop 2>/dev/null; rm -rf "$MYST_PG_DIR"' EXIT
+	fi
 	if dsn_line=$(bash scripts/postgres-test.sh 2>/tmp/openmyst-postgres.log); then
 		eval "$dsn_line"
 		export MYST_TEST_POSTGRES_DSN
@@ -29,4 +37,4 @@ fi
 
 # -p 2: two packages at a time on the 2-core CI machine. Any failure fails
 # the run: a flake is a bug to fix, never retried into a pass.
-exec go test -race -count=1 -p 2 -timeout 20m ./...
+go test -race -count=1 -p 2 -timeout 20m ./...
