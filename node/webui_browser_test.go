@@ -281,7 +281,8 @@ func TestWebUIInBrowser(t *testing.T) {
 			Identity: IdentityRef{PassphraseFile: passP},
 			Location: LocationConfig{Override: geoip.Override{Country: "FR", City: "Paris"}},
 			Serve: &ProviderConfig{HermesURL: d.Hermes.URL(), Price: market.Price{PerHour: price, PerGiB: perGiB},
-				Allow: []tunnel.Rule{rule}, Payment: testPayment},
+				Allow: []tunnel.Rule{rule}, Payment: testPayment,
+				Caps: ProviderCaps{SessionBandwidth: 8 << 20, MonthlyQuota: 1 << 30}},
 		},
 	})
 	cons.id, prov.id = consID, provID
@@ -312,6 +313,15 @@ func TestWebUIInBrowser(t *testing.T) {
 	// The provider's own quality score (GET /quality/{id}): no report yet.
 	waitText(t, pctx, "quality before any session", "#quality-score", 10*time.Second, func(s string) bool { return s == "no reports yet" })
 	waitText(t, pctx, "not blacklisted", "#quality-blacklisted", 5*time.Second, func(s string) bool { return s == "no" })
+	// The caps card (GET /service/caps): the operator's caps, no quota
+	// used yet.
+	waitText(t, pctx, "bandwidth cap", "#caps-bandwidth", 10*time.Second, func(s string) bool { return s == "8.00 MiB/s in each direction" })
+	waitText(t, pctx, "session cap", "#caps-sessions", 5*time.Second, func(s string) bool { return s == "0 running of at most 1000" })
+	waitText(t, pctx, "quota unused", "#caps-quota", 5*time.Second, func(s string) bool { return strings.HasPrefix(s, "0 B used of 1.00 GiB (0.0 %) in ") })
+	waitText(t, pctx, "access in the caps", "#caps-access", 5*time.Second, func(s string) bool { return s == "public: any consumer" })
+	if !eval[bool](t, pctx, `!document.getElementById('caps-quota-bar').hidden`) {
+		t.Fatal("the quota's progress bar is hidden although the provider has a quota")
+	}
 
 	// Change the price; the consumer daemon sees the new proposal.
 	do(t, pctx,
@@ -431,6 +441,14 @@ func TestWebUIInBrowser(t *testing.T) {
 		})
 	}
 	screenshot(t, cctx, outDir, "consumer-history")
+	// The quota counts the session's traffic (the card re-reads it).
+	waitText(t, pctx, "quota used", "#caps-quota", 15*time.Second, func(s string) bool {
+		return regexp.MustCompile(`^[1-9][0-9.]* MiB used of 1\.00 GiB \(0\.[1-9] %\)`).MatchString(s)
+	})
+	if v := eval[float64](t, pctx, `document.getElementById('caps-quota-bar').value`); v < 2<<20 {
+		t.Fatalf("quota progress bar at %v bytes after 2 MiB downloaded", v)
+	}
+	screenshot(t, pctx, outDir, "provider-caps")
 
 	// Quality: the consumer daemon signed a report of the paid session and
 	// gossiped it; both daemons count it (backed by the consumer's funded

@@ -60,6 +60,8 @@ func TestNATCardInBrowser(t *testing.T) {
 	waitText(t, pctx, "reachability", "#nat-access", 10*time.Second, func(s string) bool { return strings.HasPrefix(s, "unknown yet") })
 	waitText(t, pctx, "direct addresses", "#nat-direct", 5*time.Second, func(s string) bool { return strings.Contains(s, "/ip4/127.0.0.1/tcp/") })
 	waitText(t, pctx, "no check yet", "#nat-peercheck", 5*time.Second, func(s string) bool { return s == "not run yet" })
+	// This daemon serves no provider: the caps card says so in words.
+	waitText(t, pctx, "no caps", "#caps-status", 5*time.Second, func(s string) bool { return strings.HasPrefix(s, "No caps: this daemon serves no provider") })
 	// The daemon bootstraps from the two nodes in the background; the
 	// button answers 503 in words until identify has told it who checks.
 	deadline := time.Now().Add(20 * time.Second)

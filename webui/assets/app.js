@@ -656,8 +656,9 @@
     });
   }
 
-  // The page's API helper for the cards in their own scripts (nat.js).
-  window.openmystUI = { api: api, showError: showError };
+  // The page's API helper and byte formatting for the cards in their own
+  // scripts (nat.js, caps.js).
+  window.openmystUI = { api: api, showError: showError, bytes: bytes };
 
   document.addEventListener('DOMContentLoaded', () => {
     initLogout();
