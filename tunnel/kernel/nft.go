@@ -366,7 +366,10 @@ func (k killSwitchRuleset) render() (string, error) {
 		w("\t\t%s daddr %s meta l4proto { tcp, udp } th dport %d accept", dfam, d.Addr().Unmap(), d.Port())
 	}
 	if len(k.CheckPorts) > 0 {
-		w("\t\tudp sport %s accept comment %s", portSet(k.CheckPorts), q("ice-checks"))
+		// Never DNS: a port the agent has released may be reused by
+		// another socket while the set is loaded, and no ICE check
+		// goes to port 53.
+		w("\t\tudp sport %s udp dport != 53 accept comment %s", portSet(k.CheckPorts), q("ice-checks"))
 	}
 	w("\t\tudp sport 68 udp dport 67 accept")
 	w("\t\tudp sport 546 udp dport 547 accept")

@@ -156,7 +156,7 @@ func TestKillSwitchRender(t *testing.T) {
 	}
 	// While ICE checks run: UDP from and to the agent's local ports.
 	out, err = killSwitchRuleset{Table: "ks", Iface: "myst0", Hold: true, CheckPorts: []uint16{40000, 40001}}.render()
-	for _, want := range []string{`udp sport { 40000, 40001 } accept comment "ice-checks"`, `udp dport { 40000, 40001 } accept comment "ice-checks"`} {
+	for _, want := range []string{`udp sport { 40000, 40001 } udp dport != 53 accept comment "ice-checks"`, `udp dport { 40000, 40001 } accept comment "ice-checks"`} {
 		if err != nil || !strings.Contains(out, want) {
 			t.Errorf("check ports: %v, lacks %q\n%s", err, want, out)
 		}
