@@ -63,6 +63,13 @@ type Config struct {
 	// that port at the public address (Mux.External) instead of the
 	// host's own addresses.
 	Mux *Mux
+	// SocketMark, when nonzero, is set (SO_MARK, Linux, needs
+	// CAP_NET_ADMIN) on every socket the agent opens, host,
+	// server-reflexive and TURN (UDP and TCP), and on the Mux's socket
+	// when the agent uses it: a consumer's kill switch admits the
+	// connectivity checks of exactly these sockets
+	// (tunnel/kernel.SocketMark).
+	SocketMark uint32
 	// Timeout bounds the connectivity checks; zero means DefaultTimeout.
 	Timeout time.Duration
 	// GatherTimeout bounds gathering: candidates that are not in by then
@@ -234,6 +241,18 @@ func NewAgent(cfg Config, controlling bool) (*Agent, error) {
 		ac.UDPMux = cfg.Mux.mux
 		ac.NAT1To1IPs = []string{ext.Addr().String() + "/" + cfg.Mux.local().String()}
 		ac.NAT1To1IPCandidateType = pion.CandidateTypeHost
+	}
+	if cfg.SocketMark != 0 {
+		n, err := newMarkedNet(cfg.SocketMark)
+		if err != nil {
+			return nil, err
+		}
+		ac.Net = n
+		if ac.UDPMux != nil {
+			if err := cfg.Mux.setMark(cfg.SocketMark); err != nil {
+				return nil, err
+			}
+		}
 	}
 	pa, err := pion.NewAgent(ac)
 	if err != nil {

@@ -79,6 +79,15 @@ func (m *Mux) external() netip.AddrPort {
 	return m.External()
 }
 
+// setMark sets SO_MARK on the shared socket (Config.SocketMark).
+func (m *Mux) setMark(mark uint32) error {
+	rc, err := m.conn.SyscallConn()
+	if err != nil {
+		return fmt.Errorf("ice: mux: %w", err)
+	}
+	return setMark(rc, mark)
+}
+
 // Close closes the socket; agents still using it lose their host
 // candidate.
 func (m *Mux) Close() error {
