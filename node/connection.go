@@ -246,7 +246,7 @@ func (a *ConnectionAPI) dial(ctx context.Context, c *Consumer, m *managed, avoid
 		if err := m.vpn.prepare(ctx, p, peerConnAddrs(c, p)); err != nil {
 			return nil, p, err
 		}
-		o = consumer.Options{Tunnel: m.vpn.opener(), ICEGather: m.vpn.admitGather, ICEChecks: m.vpn.admitChecks, ICEExclude: m.vpn.rk.ICEExclude()}
+		o = consumer.Options{Tunnel: m.vpn.opener(), ICEGather: m.vpn.admitGather, ICEChecks: m.vpn.admitChecks, ICEExclude: m.vpn.rk.ICEExclude(), ICEMark: kernel.SocketMark}
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, tunDialTimeout)
 		defer cancel()

@@ -161,7 +161,8 @@ func (k *ReconnectingKernel) Prepare(ctx context.Context, p market.Proposal) err
 }
 
 // AdmitChecks lets ICE connectivity checks out to a provider's
-// candidates, and UDP from and to the agent's local ports, while the
+// candidates, and UDP from and to the agent's sockets (marked
+// kernel.SocketMark), while the
 // tunnel is up (a reconnect; kernel.Client.AdmitChecks), until the
 // session's tunnel replaces them. Before the first session it does
 // nothing (false): the caller's held kill switch is in force.
@@ -174,7 +175,7 @@ func (k *ReconnectingKernel) AdmitChecks(ctx context.Context, c consumer.ICEChec
 	if k.c == nil {
 		return false, nil
 	}
-	if err := k.c.AdmitChecks(ctx, c.Candidates, c.LocalPorts); err != nil {
+	if err := k.c.AdmitChecks(ctx, c.Candidates); err != nil {
 		return true, fmt.Errorf("node: let ICE checks out: %w", err)
 	}
 	return true, nil

@@ -219,18 +219,18 @@ func (v *vpnConn) state(req tequilapi.ConnectRequest) (*vpnState, error) {
 // hold loads the kill switch without a tunnel, admitting the control
 // destinations and extra (a provider's control addresses).
 func (v *vpnConn) hold(ctx context.Context, extra []netip.AddrPort) error {
-	return v.holdChecks(ctx, extra, nil)
+	return v.holdChecks(ctx, extra, false)
 }
 
-// holdChecks is hold that also admits UDP from and to the local ports of
-// a session's ICE checks.
-func (v *vpnConn) holdChecks(ctx context.Context, extra []netip.AddrPort, checkPorts []uint16) error {
+// holdChecks is hold that, with checks, also admits UDP from and to the
+// sockets of a session's ICE agent (marked kernel.SocketMark).
+func (v *vpnConn) holdChecks(ctx context.Context, extra []netip.AddrPort, checks bool) error {
 	if v.setting == tequilapi.KillSwitchOff {
 		return nil
 	}
 	direct := consumer.JoinAddrs(v.control, extra)
 	hc := v.cfg.hold(direct)
-	hc.CheckPorts = checkPorts
+	hc.ICEChecks = checks
 	if err := kernel.HoldKillSwitch(ctx, hc); err != nil {
 		return err
 	}
@@ -262,7 +262,8 @@ func (v *vpnConn) admitGather(ctx context.Context) error {
 }
 
 // admitChecks lets a session's ICE connectivity checks out to the
-// provider's candidates, and UDP from and to the agent's local ports
+// provider's candidates, and UDP from and to the agent's sockets (marked
+// kernel.SocketMark)
 // (consumer.Options.ICEChecks): through the tunnel's kill switch and
 // outside its routes once a tunnel is up, through the held kill switch
 // before. The session's tunnel then narrows the exemptions to the
@@ -274,7 +275,7 @@ func (v *vpnConn) admitChecks(ctx context.Context, c consumer.ICECheck) error {
 	v.mu.Lock()
 	held := append([]netip.AddrPort(nil), v.held...)
 	v.mu.Unlock()
-	return v.holdChecks(ctx, consumer.JoinAddrs(held, c.Candidates), c.LocalPorts)
+	return v.holdChecks(ctx, consumer.JoinAddrs(held, c.Candidates), true)
 }
 
 // peerConnAddrs returns the remote TCP/UDP addresses of c's open libp2p

@@ -157,6 +157,10 @@ type Options struct {
 	// ICEExclude are interfaces ICE gathers no candidates on (the
 	// Tunnel's own TUN).
 	ICEExclude []string
+	// ICEMark, when nonzero, marks the session's ICE sockets
+	// (ice.Config.SocketMark): the Tunnel's kill switch admits the
+	// connectivity checks of exactly those sockets.
+	ICEMark uint32
 	// PayLoop, when set, runs the session's payment side on its stream
 	// instead of paystream.Consumer, until the session ends.
 	PayLoop func(ctx context.Context, r *sessionproto.Reader, w *sessionproto.Writer) error
@@ -166,12 +170,10 @@ type Options struct {
 // tunnel (Options.ICEChecks).
 type ICECheck struct {
 	// Candidates are the UDP addresses of the provider's validated
-	// candidates.
+	// candidates. Checks from a peer-reflexive address (a provider
+	// behind a symmetric NAT) arrive at, and are answered from, the
+	// agent's sockets (Options.ICEMark).
 	Candidates []netip.AddrPort
-	// LocalPorts are the agent's local UDP ports (ice.Agent.LocalPorts):
-	// checks from a peer-reflexive address (a provider behind a symmetric
-	// NAT) arrive at them and are answered from them.
-	LocalPorts []uint16
 }
 
 // Manager opens consumer sessions.
@@ -506,7 +508,7 @@ func (m *Manager) open(ctx context.Context, s stream, p market.Proposal, o Optio
 		}
 	}
 	if useICE {
-		agent, req.ICE = m.gather(ctx, o.ICEExclude)
+		agent, req.ICE = m.gather(ctx, o.ICEExclude, o.ICEMark)
 	}
 	closeAgent := func() {
 		if agent != nil {
@@ -805,11 +807,13 @@ func streamProtocol(s any) protocol.ID {
 	return ""
 }
 
-// gather makes the session's ICE agent and the offer for the request. On
-// failure it returns no agent and the session uses the UDP endpoint.
-func (m *Manager) gather(ctx context.Context, exclude []string) (*ice.Agent, json.RawMessage) {
+// gather makes the session's ICE agent, its sockets marked mark (0:
+// none), and the offer for the request. On failure it returns no agent
+// and the session uses the UDP endpoint.
+func (m *Manager) gather(ctx context.Context, exclude []string, mark uint32) (*ice.Agent, json.RawMessage) {
 	cfg := *m.cfg.ICE
 	cfg.Logger = m.log
+	cfg.SocketMark = mark
 	cfg.ExcludeInterfaces = append(append([]string(nil), cfg.ExcludeInterfaces...), exclude...)
 	agent, raw, err := ice.Start(ctx, cfg, true)
 	if err != nil {
@@ -831,7 +835,7 @@ func (m *Manager) connectICE(ctx context.Context, agent *ice.Agent, raw json.Raw
 		return nil, fmt.Errorf("the provider's offer: %w", err)
 	}
 	if checks != nil {
-		if err := checks(ctx, ICECheck{Candidates: ice.CandidateAddrs(cands), LocalPorts: agent.LocalPorts()}); err != nil {
+		if err := checks(ctx, ICECheck{Candidates: ice.CandidateAddrs(cands)}); err != nil {
 			return nil, fmt.Errorf("let the connectivity checks out: %w", err)
 		}
 	}

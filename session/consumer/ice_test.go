@@ -280,8 +280,8 @@ func TestICEForATunnel(t *testing.T) {
 				t.Errorf("path %q, want %q", c.Path(), tc.path)
 			}
 			if tc.hook && tc.gatherErr == nil {
-				if len(checks) != 1 || len(checks[0].Candidates) == 0 || len(checks[0].LocalPorts) == 0 {
-					t.Errorf("hook calls %+v: want one with the provider's candidates and our ports", checks)
+				if len(checks) != 1 || len(checks[0].Candidates) == 0 {
+					t.Errorf("hook calls %+v: want one with the provider's candidates", checks)
 				}
 				for _, cand := range checks[0].Candidates {
 					if !cand.Addr().IsLoopback() || cand == exit.Endpoint() {

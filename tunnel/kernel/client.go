@@ -23,6 +23,15 @@ const (
 	// DefaultFwMark marks the device's own UDP packets so they bypass the
 	// tunnel routes; it is also the number of the policy routing table.
 	DefaultFwMark = 0x6d79
+	// SocketMark is the SO_MARK of this host's own ICE sockets (the
+	// consumer sets it with nat/ice Config.SocketMark): while a session's
+	// ICE connectivity checks run, the kill switch admits UDP from and to
+	// sockets carrying it, and no other socket (ClientConfig, HoldConfig
+	// ICEChecks). Setting a mark needs CAP_NET_ADMIN, so an unprivileged
+	// program cannot borrow the exemption. It is not DefaultFwMark: marked
+	// sockets still take the tunnel's routing table, in which their
+	// destinations have throw routes.
+	SocketMark = 0x6d7901ce
 	// rulePref is the priority of the suppress rule; the fwmark rule uses
 	// rulePref+1. Both sit before the main table's rule (32766).
 	rulePref = 32100
@@ -277,15 +286,16 @@ func Connect(ctx context.Context, cfg ClientConfig) (_ *Client, err error) {
 func (c *Client) push(f func(context.Context) error) { c.undo = append(c.undo, f) }
 
 func (c *Client) loadKillSwitch(ctx context.Context, ep netip.AddrPort) error {
-	return c.loadKillSwitchFor(ctx, ep, c.ice, c.cfg.Path, c.cfg.Direct, nil)
+	return c.loadKillSwitchFor(ctx, ep, c.ice, c.cfg.Path, c.cfg.Direct, false)
 }
 
 // loadKillSwitchFor replaces the kill switch table in one nft transaction:
 // the old ruleset stays in force until the new one is, and stays if the
 // load fails. It admits UDP to ep, or with ice to path instead, TCP/UDP
-// to direct, and UDP from and to the local checkPorts.
-func (c *Client) loadKillSwitchFor(ctx context.Context, ep netip.AddrPort, ice bool, path, direct []netip.AddrPort, checkPorts []uint16) error {
-	ks, err := killSwitchRuleset{Table: c.cfg.KillSwitchTable, Iface: c.cfg.Interface, Endpoint: ep, ICE: ice, Path: path, Direct: direct, CheckPorts: checkPorts}.render()
+// to direct, and with checks UDP from and to the sockets marked
+// SocketMark.
+func (c *Client) loadKillSwitchFor(ctx context.Context, ep netip.AddrPort, ice bool, path, direct []netip.AddrPort, checks bool) error {
+	ks, err := killSwitchRuleset{Table: c.cfg.KillSwitchTable, Iface: c.cfg.Interface, Endpoint: ep, ICE: ice, Path: path, Direct: direct, ICEChecks: checks}.render()
 	if err != nil {
 		return err
 	}
@@ -528,7 +538,7 @@ func (c *Client) Reconfigure(ctx context.Context, s tunnel.SessionConfig, r Rout
 // A consumer uses it to reach a new provider's control address (and its
 // bootstrap peers) while the tunnel is down and the kill switch is up.
 func (c *Client) SetDirect(ctx context.Context, direct []netip.AddrPort) error {
-	if err := c.setExempt(ctx, true, direct, nil); err != nil {
+	if err := c.setExempt(ctx, true, direct, false); err != nil {
 		return fmt.Errorf("set direct: %w", err)
 	}
 	return nil
@@ -537,21 +547,21 @@ func (c *Client) SetDirect(ctx context.Context, direct []netip.AddrPort) error {
 // AdmitChecks lets the ICE connectivity checks of the next session out
 // while this tunnel is up (a reconnect): the kill switch admits TCP/UDP to
 // the direct destinations plus the peer's candidates, and UDP from and to
-// the agent's local ports (ice.Agent.LocalPorts: a peer-reflexive peer
-// is answered), in one transaction; the candidates' addresses leave the
+// the agent's sockets (marked SocketMark: a peer-reflexive peer is
+// answered), in one transaction; the candidates' addresses leave the
 // tunnel's routing table. The next SetDirect, Reconfigure or SetPeer
 // takes all of it back.
-func (c *Client) AdmitChecks(ctx context.Context, candidates []netip.AddrPort, localPorts []uint16) error {
-	if err := c.setExempt(ctx, false, candidates, localPorts); err != nil {
+func (c *Client) AdmitChecks(ctx context.Context, candidates []netip.AddrPort) error {
+	if err := c.setExempt(ctx, false, candidates, true); err != nil {
 		return fmt.Errorf("admit ICE checks: %w", err)
 	}
 	return nil
 }
 
 // setExempt replaces the direct destinations with dests (replace) or adds
-// dests to them, and sets the ICE check ports: one kill switch
-// transaction, then the throw routes.
-func (c *Client) setExempt(ctx context.Context, replace bool, dests []netip.AddrPort, checkPorts []uint16) error {
+// dests to them, and admits the ICE sockets (checks) or not: one kill
+// switch transaction, then the throw routes.
+func (c *Client) setExempt(ctx context.Context, replace bool, dests []netip.AddrPort, checks bool) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.closed {
@@ -568,7 +578,7 @@ func (c *Client) setExempt(ctx context.Context, replace bool, dests []netip.Addr
 		}
 	}
 	if !c.cfg.NoKillSwitch {
-		if err := c.loadKillSwitchFor(ctx, c.ep, c.ice, c.cfg.Path, direct, checkPorts); err != nil {
+		if err := c.loadKillSwitchFor(ctx, c.ep, c.ice, c.cfg.Path, direct, checks); err != nil {
 			return err
 		}
 	}
@@ -608,7 +618,7 @@ func (c *Client) reconfigure(ctx context.Context, s tunnel.SessionConfig, r Rout
 	// destinations, in one transaction: the old one is in force until
 	// the new one is.
 	if !c.cfg.NoKillSwitch {
-		if err := c.loadKillSwitchFor(ctx, s.Endpoint, ice, path, direct, nil); err != nil {
+		if err := c.loadKillSwitchFor(ctx, s.Endpoint, ice, path, direct, false); err != nil {
 			return err
 		}
 	}

@@ -38,7 +38,8 @@
 // neighbour discovery), and drops every incoming packet but the tunnel's,
 // replies (conntrack established/related) and that housekeeping.
 // Client.AdmitChecks opens it, for one session's ICE connectivity checks,
-// to the peer's candidates and the agent's local ports. The kill switch is installed before anything else and removed
+// to the peer's candidates and the agent's sockets (marked SocketMark, by
+// socket, never by port). The kill switch is installed before anything else and removed
 // last, so nothing leaks while connecting, while the provider is gone, or
 // while the peer is being replaced (Client.SetPeer). Client.Reconfigure
 // moves a connected client to a whole new session in place (our key, the

@@ -56,9 +56,10 @@ type HoldConfig struct {
 	FwMark uint32
 	// Direct are the TCP/UDP destinations admitted outside a tunnel.
 	Direct []netip.AddrPort
-	// CheckPorts are local UDP ports admitted to and from any address
-	// while a session's ICE checks run (see Client.AdmitChecks).
-	CheckPorts []uint16
+	// ICEChecks admits UDP from and to this host's ICE sockets (marked
+	// SocketMark), to and from any address, while a session's ICE checks
+	// run (see Client.AdmitChecks).
+	ICEChecks bool
 }
 
 func (h *HoldConfig) defaults() error {
@@ -90,7 +91,7 @@ func HoldKillSwitch(ctx context.Context, h HoldConfig) error {
 	if err := checkTools("nft"); err != nil {
 		return err
 	}
-	ks, err := killSwitchRuleset{Table: h.Table, Iface: h.Interface, Hold: true, Direct: h.Direct, CheckPorts: h.CheckPorts}.render()
+	ks, err := killSwitchRuleset{Table: h.Table, Iface: h.Interface, Hold: true, Direct: h.Direct, ICEChecks: h.ICEChecks}.render()
 	if err != nil {
 		return err
 	}

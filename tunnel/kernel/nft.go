@@ -292,22 +292,12 @@ type killSwitchRuleset struct {
 	// destination, carries it).
 	ICE  bool
 	Path []netip.AddrPort
-	// CheckPorts are local UDP ports whose datagrams are admitted out to
-	// any address, and in from any, while ICE connectivity checks run
-	// (ice.Agent.LocalPorts; at most MaxCheckPorts).
-	CheckPorts []uint16
-}
-
-// MaxCheckPorts bounds killSwitchRuleset.CheckPorts.
-const MaxCheckPorts = 32
-
-// portSet renders ports as an nftables anonymous set.
-func portSet(ports []uint16) string {
-	s := make([]string, len(ports))
-	for i, p := range ports {
-		s[i] = strconv.Itoa(int(p))
-	}
-	return "{ " + strings.Join(s, ", ") + " }"
+	// ICEChecks admits UDP out of, and unsolicited UDP into, the sockets
+	// marked SocketMark (this host's ICE agent's) to and from any
+	// address, while a session's ICE connectivity checks run: a peer first
+	// heard from at an address it never offered (peer-reflexive: behind a
+	// symmetric NAT) is answered. No other socket gains anything.
+	ICEChecks bool
 }
 
 func (k killSwitchRuleset) render() (string, error) {
@@ -319,14 +309,6 @@ func (k killSwitchRuleset) render() (string, error) {
 	}
 	if !k.Hold && !k.ICE && (!k.Endpoint.IsValid() || k.Endpoint.Port() == 0) {
 		return "", fmt.Errorf("kill switch: invalid endpoint %v", k.Endpoint)
-	}
-	if len(k.CheckPorts) > MaxCheckPorts {
-		return "", fmt.Errorf("kill switch: %d ICE check ports (at most %d)", len(k.CheckPorts), MaxCheckPorts)
-	}
-	for _, p := range k.CheckPorts {
-		if p == 0 {
-			return "", fmt.Errorf("kill switch: ICE check port 0")
-		}
 	}
 	var udp []netip.AddrPort // WireGuard's datagrams to the provider
 	switch {
@@ -365,11 +347,11 @@ func (k killSwitchRuleset) render() (string, error) {
 		}
 		w("\t\t%s daddr %s meta l4proto { tcp, udp } th dport %d accept", dfam, d.Addr().Unmap(), d.Port())
 	}
-	if len(k.CheckPorts) > 0 {
-		// Never DNS: a port the agent has released may be reused by
-		// another socket while the set is loaded, and no ICE check
-		// goes to port 53.
-		w("\t\tudp sport %s udp dport != 53 accept comment %s", portSet(k.CheckPorts), q("ice-checks"))
+	if k.ICEChecks {
+		// By socket, not by port: a port the agent has released may be
+		// reused by another socket while this is loaded. Only a process
+		// with CAP_NET_ADMIN can mark a socket.
+		w("\t\tmeta mark %#x meta l4proto udp accept comment %s", SocketMark, q("ice-checks"))
 	}
 	w("\t\tudp sport 68 udp dport 67 accept")
 	w("\t\tudp sport 546 udp dport 547 accept")
@@ -385,8 +367,10 @@ func (k killSwitchRuleset) render() (string, error) {
 	w("\t\tiifname \"lo\" accept")
 	w("\t\tiifname %s accept", q(k.Iface))
 	w("\t\tct state established,related accept")
-	if len(k.CheckPorts) > 0 {
-		w("\t\tudp dport %s accept comment %s", portSet(k.CheckPorts), q("ice-checks"))
+	if k.ICEChecks {
+		// The socket a datagram is delivered to, looked up here: ours
+		// only.
+		w("\t\tmeta l4proto udp socket mark %#x accept comment %s", SocketMark, q("ice-checks"))
 	}
 	w("\t\tudp sport 67 udp dport 68 accept")
 	w("\t\tudp sport 547 udp dport 546 accept")

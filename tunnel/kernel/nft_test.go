@@ -154,18 +154,19 @@ func TestKillSwitchRender(t *testing.T) {
 	if _, err := (killSwitchRuleset{Table: "ks", Iface: "myst0", ICE: true, Path: []netip.AddrPort{netip.MustParseAddrPort("203.0.113.9:0")}}).render(); err == nil {
 		t.Error("kill switch with a port-0 path destination rendered")
 	}
-	// While ICE checks run: UDP from and to the agent's local ports.
-	out, err = killSwitchRuleset{Table: "ks", Iface: "myst0", Hold: true, CheckPorts: []uint16{40000, 40001}}.render()
-	for _, want := range []string{`udp sport { 40000, 40001 } udp dport != 53 accept comment "ice-checks"`, `udp dport { 40000, 40001 } accept comment "ice-checks"`} {
+	// While ICE checks run: UDP from and to the agent's sockets, by
+	// socket mark, never by port.
+	out, err = killSwitchRuleset{Table: "ks", Iface: "myst0", Hold: true, ICEChecks: true}.render()
+	for _, want := range []string{`meta mark 0x6d7901ce meta l4proto udp accept comment "ice-checks"`, `meta l4proto udp socket mark 0x6d7901ce accept comment "ice-checks"`} {
 		if err != nil || !strings.Contains(out, want) {
-			t.Errorf("check ports: %v, lacks %q\n%s", err, want, out)
+			t.Errorf("ICE checks: %v, lacks %q\n%s", err, want, out)
 		}
 	}
-	if _, err := (killSwitchRuleset{Table: "ks", Iface: "myst0", Hold: true, CheckPorts: []uint16{0}}).render(); err == nil {
-		t.Error("kill switch with check port 0 rendered")
+	if strings.Contains(out, "sport {") || strings.Contains(out, "dport {") {
+		t.Errorf("ICE checks admitted by port:\n%s", out)
 	}
-	if _, err := (killSwitchRuleset{Table: "ks", Iface: "myst0", Hold: true, CheckPorts: make([]uint16, MaxCheckPorts+1)}).render(); err == nil {
-		t.Error("kill switch with too many check ports rendered")
+	if out, _ := (killSwitchRuleset{Table: "ks", Iface: "myst0", Hold: true}).render(); strings.Contains(out, "mark") {
+		t.Errorf("ICE sockets admitted without checks:\n%s", out)
 	}
 }
 
@@ -183,7 +184,7 @@ func TestRulesetsLoad(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	hold, err := killSwitchRuleset{Table: "openmyst_killswitch", Iface: "myst0", Hold: true, Direct: []netip.AddrPort{netip.MustParseAddrPort("198.51.100.1:4001")}, CheckPorts: []uint16{40000, 40001}}.render()
+	hold, err := killSwitchRuleset{Table: "openmyst_killswitch", Iface: "myst0", Hold: true, Direct: []netip.AddrPort{netip.MustParseAddrPort("198.51.100.1:4001")}, ICEChecks: true}.render()
 	if err != nil {
 		t.Fatal(err)
 	}
