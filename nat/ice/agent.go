@@ -405,38 +405,6 @@ func (a *Agent) Path() Path {
 	return p
 }
 
-// LocalPorts returns the local UDP ports this agent's connectivity checks
-// leave from and arrive at: those of its host candidates and the bases of
-// its server-reflexive ones (relayed candidates talk to their TURN server
-// only). A kill switch admits them while the checks run, so that a peer
-// first heard from at an address it never offered (peer-reflexive: behind
-// a symmetric NAT) can be answered.
-func (a *Agent) LocalPorts() []uint16 {
-	cands, err := a.agent.GetLocalCandidates()
-	if err != nil {
-		return nil
-	}
-	seen := map[uint16]bool{}
-	var out []uint16
-	add := func(p int) {
-		if p > 0 && p <= 65535 && !seen[uint16(p)] {
-			seen[uint16(p)] = true
-			out = append(out, uint16(p))
-		}
-	}
-	for _, c := range cands {
-		switch c.Type() {
-		case pion.CandidateTypeHost:
-			add(c.Port())
-		case pion.CandidateTypeServerReflexive:
-			if r := c.RelatedAddress(); r != nil {
-				add(r.Port)
-			}
-		}
-	}
-	return out
-}
-
 // Close stops the agent and every candidate socket and allocation.
 func (a *Agent) Close() error {
 	if err := a.agent.Close(); err != nil && !strings.Contains(err.Error(), "closed") {

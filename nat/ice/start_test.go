@@ -25,16 +25,6 @@ func TestStartOnLoopback(t *testing.T) {
 	if _, cands, err := DecodeOffer(raw, cfg.Policy); err != nil || len(cands) == 0 {
 		t.Fatalf("own offer does not decode under its policy: %d candidates, %v", len(cands), err)
 	}
-	// The checks leave from the host candidates' ports.
-	ports := a.LocalPorts()
-	if len(ports) == 0 {
-		t.Fatal("no local ports")
-	}
-	for _, p := range ports {
-		if !strings.Contains(string(raw), fmt.Sprintf(" %d typ host", p)) {
-			t.Errorf("local port %d is no host candidate's: %s", p, raw)
-		}
-	}
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
 	if a2, raw2, err := Start(ctx, cfg, false); err == nil || a2 != nil || raw2 != nil {
