@@ -81,11 +81,18 @@ const kICEBlockTable = "omt_block_wg"
 // consumer's subnet back: a packet leaking outside the tunnel would reach
 // the internet host with the consumer's own source address.
 const (
-	kHubAddr     = "10.99.0.1"
-	kHubAddr2    = "10.99.0.3" // reached directly (connected route), never through the tunnel
-	kConsAddr    = "10.99.0.2"
-	kInetAddr    = "203.0.113.2"
-	kWebPort     = 80
+	kHubAddr  = "10.99.0.1"
+	kHubAddr2 = "10.99.0.3" // reached directly (connected route), never through the tunnel
+	kConsAddr = "10.99.0.2"
+	kInetAddr = "203.0.113.2"
+	// kExitEgress is the hub's internet side, which the exits masquerade to.
+	kExitEgress = "203.0.113.1"
+	kWebPort    = 80
+	// kInetSTUN is a STUN server on the internet host, which the exits
+	// of kernelICEEnv allow (TestDaemonTunICE); a private address, as
+	// every server of the lab's network must be for its peers to accept
+	// private candidates.
+	kInetSTUN    = "10.98.0.2:3478"
 	kPayloadSize = 1 << 20
 )
 
@@ -335,7 +342,16 @@ func runKernelHub(ctx context.Context, t *testing.T, dir string) {
 	var iceSet ICESettings
 	var iceCfg *ice.Config
 	var wgPorts [2]uint16
+	allow := []tunnel.Rule{rule}
 	if os.Getenv(kernelICEEnv) != "" {
+		// The internet host's STUN server (kInetSTUN): the consumer
+		// asks it through the tunnel where the exit's traffic comes from.
+		is := netip.MustParseAddrPort(kInetSTUN)
+		stun, err := tunnel.ParseRule(fmt.Sprintf("udp:%s/32 port %d", is.Addr(), is.Port()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		allow = append(allow, stun)
 		iceSet, iceCfg = startLabRelay(t, filepath.Join(dir, "relay"), log)
 		wgPorts = kICEWGPorts
 		block, nat := fmt.Sprintf("udp dport { %d, %d }", wgPorts[0], wgPorts[1]), ""
@@ -361,7 +377,7 @@ func runKernelHub(ctx context.Context, t *testing.T, dir string) {
 		ListenAddrs: []string{"/ip4/" + kHubAddr + "/tcp/0"}, AdvertiseAddr: netip.MustParseAddr(kHubAddr), ExitMode: tunnel.ModeKernel,
 		Location: market.Location{Country: "DE", IPType: market.IPResidential},
 		Price:    market.Price{PerHour: ph, PerGiB: pg},
-		Allow:    []tunnel.Rule{rule}, Payment: testPayment, Log: log, ICE: iceCfg, WGPort: wgPorts[0],
+		Allow:    allow, Payment: testPayment, Log: log, ICE: iceCfg, WGPort: wgPorts[0],
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -380,7 +396,7 @@ func runKernelHub(ctx context.Context, t *testing.T, dir string) {
 			ListenAddrs: []string{"/ip4/" + kHubAddr + "/tcp/0"}, AdvertiseAddr: netip.MustParseAddr(kHubAddr), ExitMode: tunnel.ModeUserspace,
 			Location: market.Location{Country: "DE", IPType: market.IPResidential},
 			Price:    market.Price{PerHour: ph, PerGiB: pg},
-			Allow:    []tunnel.Rule{rule}, Payment: testPayment, Log: log, ICE: iceCfg, WGPort: wgPorts[1],
+			Allow:    allow, Payment: testPayment, Log: log, ICE: iceCfg, WGPort: wgPorts[1],
 		})
 		if err != nil {
 			t.Fatal(err)

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/netip"
 	"sync"
 	"time"
@@ -236,3 +237,11 @@ func (s kernelSession) Stats() tunnel.PeerStats {
 }
 
 func (kernelSession) Close() error { return nil }
+
+// DialContext opens a connection inside the tunnel
+// (kernel.Client.DialContext): the session asks the network's STUN
+// server through it where the exit's traffic comes from
+// (consumer.TunnelDialer).
+func (s kernelSession) DialContext(ctx context.Context, network, address string) (net.Conn, error) {
+	return s.c.DialContext(ctx, network, address)
+}

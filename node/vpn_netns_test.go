@@ -27,6 +27,7 @@ import (
 	"github.com/openmyst/openmyst/internal/testenv"
 	"github.com/openmyst/openmyst/nat/ice"
 	"github.com/openmyst/openmyst/p2p"
+	"github.com/openmyst/openmyst/relay"
 	"github.com/openmyst/openmyst/tequilapi"
 	tclient "github.com/openmyst/openmyst/tequilapi/client"
 	"github.com/openmyst/openmyst/tunnel/netns"
@@ -34,11 +35,15 @@ import (
 
 // Environment of TestDaemonTunNoLeaks' daemon child.
 const (
-	vpnDaemonEnv    = "MYST_VPN_DAEMON_DIR" // shared state dir; set: run the daemon
-	vpnDaemonPort   = 4050
-	vpnPassphrase   = "vpn-e2e"
-	vpnOrigResolv   = "nameserver 192.0.2.53\noptions edns0\n"
-	vpnLeakTable    = "omt_leak"
+	vpnDaemonEnv  = "MYST_VPN_DAEMON_DIR" // shared state dir; set: run the daemon
+	vpnDaemonPort = 4050
+	vpnPassphrase = "vpn-e2e"
+	vpnOrigResolv = "nameserver 192.0.2.53\noptions edns0\n"
+	vpnLeakTable  = "omt_leak"
+	// vpnExitSTUNFile, in the shared directory, names the internet
+	// host's STUN server (TestDaemonTunICE), the daemon's first
+	// --ice.server.
+	vpnExitSTUNFile = "exit_stun"
 	vpnHub6, vpnCo6 = "fd00:99::1", "fd00:99::2"
 )
 
@@ -236,12 +241,12 @@ func newVPNLab(ctx context.Context, t *testing.T, withICE string) *vpnLab {
 	cons := netns.New(t, "vcons")
 	inet := netns.New(t, "vinet")
 	netns.Link(t, hub, "p0", kHubAddr+"/24,"+kHubAddr2+"/24", cons, "c0", kConsAddr+"/24")
-	netns.Link(t, hub, "u0", "203.0.113.1/24", inet, "i0", kInetAddr+"/24")
+	netns.Link(t, hub, "u0", kExitEgress+"/24", inet, "i0", kInetAddr+"/24")
 	cons.MustRun("ip", "route", "add", "default", "via", kHubAddr)
 	cons.MustRun("ip", "-6", "addr", "add", vpnCo6+"/64", "dev", "c0", "nodad")
 	hub.MustRun("ip", "-6", "addr", "add", vpnHub6+"/64", "dev", "p0", "nodad")
 	cons.MustRun("ip", "-6", "route", "add", "default", "via", vpnHub6)
-	inet.MustRun("ip", "route", "add", "10.99.0.0/24", "via", "203.0.113.1")
+	inet.MustRun("ip", "route", "add", "10.99.0.0/24", "via", kExitEgress)
 	hub.MustRun("sysctl", "-qw", "net.ipv4.ip_forward=1")
 
 	// resolv.conf of the consumer namespace, as `ip netns exec` mounts it.
@@ -298,6 +303,26 @@ func newVPNLab(ctx context.Context, t *testing.T, withICE string) *vpnLab {
 	lab.before = vpnSnapshot(t, cons, resolv)
 
 	dir := t.TempDir()
+	if withICE != "" {
+		// A STUN server on the internet host, which the exits allow: the
+		// daemon (its first --ice.server) asks it through the tunnel
+		// where the exit's traffic comes from.
+		is := netip.MustParseAddrPort(kInetSTUN)
+		inet.MustRun("ip", "addr", "add", is.Addr().String()+"/32", "dev", "lo")
+		hub.MustRun("ip", "route", "add", is.Addr().String()+"/32", "via", kInetAddr)
+		var srv *relay.Server
+		if err := inet.Do(func() (err error) {
+			srv, err = relay.Start(relay.Config{UDP: kInetSTUN, PublicIP: is.Addr(),
+				Secret: []byte("0123456789abcdef0123456789abcdef"), Logger: testLog()})
+			return err
+		}); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = srv.Close() })
+		if err := os.WriteFile(filepath.Join(dir, vpnExitSTUNFile), []byte("stun:"+kInetSTUN), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
 	exe, err := os.Executable()
 	if err != nil {
 		t.Fatal(err)
@@ -319,7 +344,11 @@ func newVPNLab(ctx context.Context, t *testing.T, withICE string) *vpnLab {
 
 	// Leak counters on the hub's side of the consumer's uplink. Without
 	// a tunnel every probe is counted: the instrument can fail.
-	loadLeakTable(t, hub)
+	var exempt []string
+	if withICE != "" {
+		exempt = append(exempt, netip.MustParseAddrPort(kInetSTUN).Addr().String())
+	}
+	loadLeakTable(t, hub, exempt...)
 	pre := startProbes(cons)
 	for pre.attempts.Load() < 2 {
 		time.Sleep(20 * time.Millisecond)
@@ -379,21 +408,23 @@ func vpnSnapshot(t *testing.T, ns *netns.NS, resolv string) string {
 }
 
 // loadLeakTable counts, on the hub's p0 ingress, what the consumer sends
-// outside the tunnel.
-func loadLeakTable(t *testing.T, hub *netns.NS) {
+// outside the tunnel: IPv4 to anything but the hub's exempted address and
+// the exempt addresses (the ICE lab's STUN server beyond the hub).
+func loadLeakTable(t *testing.T, hub *netns.NS, exempt ...string) {
 	t.Helper()
+	allowed := strings.Join(append([]string{kHubAddr}, exempt...), ", ")
 	rs := fmt.Sprintf(`table netdev %[1]s {
 	chain in {
 		type filter hook ingress device "p0" priority -500; policy accept;
 		ether type arp accept
-		meta protocol ip ip saddr %[2]s ip daddr != %[3]s counter comment "ipv4-outside"
+		meta protocol ip ip saddr %[2]s ip daddr != { %[4]s } counter comment "ipv4-outside"
 		meta protocol ip ip saddr %[2]s meta l4proto { tcp, udp } th dport 53 counter comment "dns"
 		meta protocol ip ip saddr %[2]s ip daddr %[3]s tcp dport 9 counter comment "ipv4-probe-port"
 		meta protocol ip6 icmpv6 type { nd-neighbor-solicit, nd-neighbor-advert, nd-router-solicit, mld2-listener-report } accept
 		meta protocol ip6 counter comment "ipv6"
 	}
 }
-`, vpnLeakTable, kConsAddr, kHubAddr)
+`, vpnLeakTable, kConsAddr, kHubAddr, allowed)
 	cmd := hub.Command(context.Background(), "nft", "-f", "-")
 	cmd.Stdin = strings.NewReader(rs)
 	if out, err := cmd.CombinedOutput(); err != nil {
@@ -598,6 +629,9 @@ func runVPNDaemon(t *testing.T, dir string) {
 			t.Fatal(err)
 		}
 	}
+	if b, err := os.ReadFile(filepath.Join(dir, vpnExitSTUNFile)); err == nil {
+		st.ICE.Servers = append([]string{string(b)}, st.ICE.Servers...)
+	}
 	boot, err := p2p.ParseBootstrap([]string{st.BootstrapLink})
 	if err != nil {
 		t.Fatal(err)
@@ -681,22 +715,42 @@ func testDaemonTunICE(t *testing.T, mode string) {
 		case path == "relay" && (st.Endpoint != "" || strings.Contains(strings.ReplaceAll(ex, "tcp/udp ", ""), "udp ")):
 			t.Errorf("%s: endpoint %q (exemptions %s): through our TURN allocation nothing but the control destinations is admitted", what, st.Endpoint, ex)
 		}
-		// The STUN/TURN server is exempt while a session negotiates, and
+		// The STUN/TURN servers are exempt while a session negotiates, and
 		// afterwards only for a path through our TURN allocation.
-		if relay := strings.Contains(ex, "tcp/udp "+kHubAddr+":3478"); relay != (path == "relay") {
-			t.Errorf("%s: exemptions %s: STUN/TURN server admitted %v, want %v on a %s path", what, ex, relay, path == "relay", path)
+		inetSTUN := "tcp/udp " + kInetSTUN
+		for _, srv := range []string{"tcp/udp " + kHubAddr + ":3478", inetSTUN} {
+			if relay := strings.Contains(ex, srv); relay != (path == "relay") {
+				t.Errorf("%s: exemptions %s: STUN/TURN server %s admitted %v, want %v on a %s path", what, ex, srv, relay, path == "relay", path)
+			}
 		}
 		for _, e := range st.KillSwitch.Exemptions {
 			if static[e] {
 				t.Errorf("%s: the kill switch admits the static endpoint %q", what, e)
 			}
-			if !strings.Contains(e, kHubAddr+":") {
+			if !strings.Contains(e, kHubAddr+":") && e != inetSTUN {
 				t.Errorf("%s: exemption %q is not on the hub", what, e)
 			}
 		}
 		check := map[string]string{"direct": "matches_tunnel_peer", "relay": "unchecked_relay"}[path]
-		if st.PublicIP != kHubAddr || st.PublicIPCheck != check {
+		if st.PublicIP != kHubAddr || st.PublicIPCheck != check && st.PublicIPCheck != "differs_from_stun" {
 			t.Errorf("%s: public ip %q (%s), want %s, %s", what, st.PublicIP, st.PublicIPCheck, kHubAddr, check)
+		}
+		// The internet host's STUN server, asked through the tunnel, saw
+		// the exit's egress (it masquerades out of the hub's internet
+		// side), not the consumer's own address: the request went
+		// through the tunnel even on a relayed path, where that server is
+		// exempt and routed outside it.
+		seen := st
+		for deadline := time.Now().Add(15 * time.Second); seen.PublicIPSeen == "" && time.Now().Before(deadline); {
+			time.Sleep(100 * time.Millisecond)
+			seen = tequilapi.ConnectionStatus{}
+			if err := api.Do(ctx, http.MethodGet, "/connection", nil, &seen); err != nil {
+				t.Fatalf("%s: status: %v", what, err)
+			}
+		}
+		if seen.PublicIPSeen != kExitEgress || seen.PublicIPCheck != "differs_from_stun" {
+			t.Errorf("%s: public ip seen by STUN %q (%s), want the exit's egress %s (differs_from_stun: the provider claims %s)",
+				what, seen.PublicIPSeen, seen.PublicIPCheck, kExitEgress, seen.PublicIP)
 		}
 	}
 

@@ -166,6 +166,15 @@ type Options struct {
 	PayLoop func(ctx context.Context, r *sessionproto.Reader, w *sessionproto.Writer) error
 }
 
+// TunnelDialer is a tunnel.Client of Options.Tunnel that opens
+// connections inside its tunnel, never outside it (a kernel tunnel's
+// socket bound to its TUN: node's kernel sessions). The session then asks
+// the network's STUN servers through it where the exit's traffic comes
+// from (Status.PublicIPSeen), as it does through a proxy mode's netstack.
+type TunnelDialer interface {
+	DialContext(ctx context.Context, network, address string) (net.Conn, error)
+}
+
 // ICECheck is what a session's ICE connectivity checks need outside a
 // tunnel (Options.ICEChecks).
 type ICECheck struct {
@@ -638,8 +647,14 @@ func (m *Manager) open(ctx context.Context, s stream, p market.Proposal, o Optio
 	m.log.Info("consumer: session started", "session", id, "path", path)
 	pctx, pstop := context.WithCancel(rctx)
 	probed := make(chan struct{})
-	if targets := m.stunTargets(); len(targets) > 0 && us != nil {
-		go func() { defer close(probed); c.probeExit(pctx, us.DialContext, targets) }()
+	var dial func(ctx context.Context, network, address string) (net.Conn, error)
+	if us != nil {
+		dial = us.DialContext
+	} else if d, ok := tun.(TunnelDialer); ok {
+		dial = d.DialContext
+	}
+	if targets := m.stunTargets(); len(targets) > 0 && dial != nil {
+		go func() { defer close(probed); c.probeExit(pctx, dial, targets) }()
 	} else {
 		close(probed)
 	}

@@ -11,7 +11,10 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/openmyst/openmyst/tunnel"
 )
@@ -747,6 +750,31 @@ func (c *Client) PeerStats(pub tunnel.PublicKey) (tunnel.PeerStats, bool) {
 	}
 	st, ok := all[pub]
 	return st, ok
+}
+
+// DialContext opens a connection inside the tunnel: its socket is bound
+// to the TUN (SO_BINDTODEVICE), so it leaves through the tunnel even to a
+// destination the kill switch exempts and the tunnel's routing table
+// throws out (a STUN/TURN server on a relayed path, a control address).
+// A consumer asks the network's STUN server through it where the exit's
+// traffic comes from.
+func (c *Client) DialContext(ctx context.Context, network, address string) (net.Conn, error) {
+	ifc := c.cfg.Interface
+	d := net.Dialer{Control: func(_, _ string, rc syscall.RawConn) error {
+		var serr error
+		if err := rc.Control(func(fd uintptr) { serr = unix.BindToDevice(int(fd), ifc) }); err != nil {
+			return err
+		}
+		if serr != nil {
+			return fmt.Errorf("bind to %s: %w", ifc, serr)
+		}
+		return nil
+	}}
+	conn, err := d.DialContext(ctx, network, address)
+	if err != nil {
+		return nil, fmt.Errorf("dial %s inside the tunnel %s: %w", address, ifc, err)
+	}
+	return conn, nil
 }
 
 // Stats returns the counters of the provider peer.
