@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/pion/stun/v3"
+	"github.com/spf13/pflag"
 
 	"github.com/openmyst/openmyst/hermes"
 	"github.com/openmyst/openmyst/internal/atomicfile"
@@ -45,6 +46,13 @@ type ICESettings struct {
 	TURNCredentialsFile string
 	// Timeout bounds a session's checks (zero: DefaultICETimeout).
 	Timeout time.Duration
+}
+
+// Register declares --ice.server and --ice.turn-credentials-file on fs;
+// when ("" or e.g. "with --tun --standalone: ") starts their help.
+func (s *ICESettings) Register(fs *pflag.FlagSet, when string) {
+	fs.StringSliceVar(&s.Servers, "ice.server", nil, when+"the network's STUN/TURN servers for sessions through NATs: stun:HOST:3478, turn:HOST:3478?transport=udp|tcp, turns:HOST:5349 (none: the static WireGuard endpoint)")
+	fs.StringVar(&s.TURNCredentialsFile, "ice.turn-credentials-file", "", when+"file with one line username:password for the TURN servers (myst relay credentials)")
 }
 
 // Config returns the ICE configuration of the settings, or nil when they

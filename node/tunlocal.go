@@ -29,6 +29,9 @@ type StandaloneTun struct {
 	// (KernelConfig).
 	Interface, ResolvConf string
 	NoKillSwitch          bool
+	// ICE are the network's STUN/TURN servers: sessions run ICE (a
+	// provider behind NAT; none: the provider's static endpoint).
+	ICE ICESettings
 	// Out receives progress lines.
 	Out io.Writer
 }
@@ -42,6 +45,10 @@ func (l *Local) RunStandaloneTun(ctx context.Context, t StandaloneTun) error {
 		return ErrNotRoot
 	}
 	boot, err := p2p.ParseBootstrap(t.Bootstrap)
+	if err != nil {
+		return err
+	}
+	iceCfg, err := t.ICE.Config()
 	if err != nil {
 		return err
 	}
@@ -61,7 +68,7 @@ func (l *Local) RunStandaloneTun(ctx context.Context, t StandaloneTun) error {
 	return l.WithSigner(ctx, s.ID, t.Account.PassphraseFile, func(signer identity.Signer) error {
 		c, err := StartConsumer(ctx, ConsumerConfig{
 			DataDir: filepath.Join(l.DataDir, "consumer"), Signer: signer, Chain: s.Client, Hermes: s.Hermes,
-			Bootstrap: boot, ListenAddrs: t.Listen, Log: l.log(),
+			Bootstrap: boot, ListenAddrs: t.Listen, ICE: iceCfg, Log: l.log(),
 		})
 		if err != nil {
 			return err

@@ -42,6 +42,7 @@ func (t *tunFlags) register(fl *pflag.FlagSet) {
 	fl.StringVar(&t.ResolvConf, "tun.resolv-conf", "/etc/resolv.conf", "with --tun --standalone: resolv.conf pointed at the tunnel's DNS while connected and restored after (empty: leave DNS alone)")
 	fl.BoolVar(&t.NoKillSwitch, "tun.no-kill-switch", false, "with --tun --standalone: no kill switch (traffic may leave outside the tunnel when it drops)")
 	fl.DurationVar(&t.Wait, "tun.discovery-wait", 15*time.Second, "with --tun --standalone: how long to wait for a matching proposal")
+	t.ICE.Register(fl, "with --tun --standalone: ")
 }
 
 // runConnectTun runs a kernel-mode connection in the foreground (see

@@ -509,7 +509,7 @@ func tunProxy(ln net.Listener, target string) {
 
 // TestConnectTunFlags: --tun refuses --proxy, --tun --standalone refuses
 // to run without root before touching anything (checked as user nobody when the test runs
-// as root).
+// as root) and takes the network's STUN/TURN servers (--ice.server).
 func TestConnectTunFlags(t *testing.T) {
 	_, err := runCLI(t, t.TempDir(), "connect", "--tun", "--proxy", "127.0.0.1:1080")
 	if err == nil || !strings.Contains(err.Error(), "socks_listen") {
@@ -532,6 +532,11 @@ func TestConnectTunFlags(t *testing.T) {
 			t.Fatalf("--tun as non-root: err = %v, want the root error", err)
 		}
 		return
+	}
+	// --ice.server reaches the standalone connection's consumer: a TURN
+	// server without credentials is refused before anything is set up.
+	if _, err := runCLI(t, t.TempDir(), "connect", "--tun", "--standalone", "--ice.server", "turn:127.0.0.1:3478?transport=udp"); err == nil || !strings.Contains(err.Error(), "needs a username and password") {
+		t.Fatalf("--tun --standalone with a TURN server without credentials: err = %v, want the ICE settings refused", err)
 	}
 	dd, err := os.MkdirTemp("", "myst-tun-nobody-")
 	if err != nil {

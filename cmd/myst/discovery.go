@@ -48,8 +48,7 @@ func registerServe(fs *pflag.FlagSet, s *node.ServeOptions, of string) {
 	fs.StringVar(&s.Advertise, "wg.advertise", "127.0.0.1", "address consumers reach the WireGuard port"+of+" at (your public IP)")
 	fs.Uint16Var(&s.WGPort, "wg.port", 51820, "WireGuard UDP port"+of+"; the next port carries ICE when --wg.advertise is public or --portmap maps it")
 	fs.BoolVar(&s.PortMap, network.PortMapFlag, false, network.PortMapUsage)
-	fs.StringSliceVar(&s.ICE.Servers, "ice.server", nil, "the network's STUN/TURN servers for sessions through NATs: stun:HOST:3478, turn:HOST:3478?transport=udp|tcp, turns:HOST:5349 (none: the static WireGuard endpoint)")
-	fs.StringVar(&s.ICE.TURNCredentialsFile, "ice.turn-credentials-file", "", "file with one line username:password for the TURN servers (myst relay credentials)")
+	s.ICE.Register(fs, "")
 	fs.DurationVar(&s.PayInterval, "payment.interval", 0, "invoice interval"+of+" (default 30s)")
 	fs.DurationVar(&s.PayGrace, "payment.grace", 0, "how long an invoice may stay unpaid before the session ends (default 30s)")
 }
