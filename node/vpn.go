@@ -39,7 +39,9 @@ type VPNConfig struct {
 	FwMark uint32
 	// ResolvConf is the resolv.conf rewritten for DNS provider and
 	// custom (usually /etc/resolv.conf; empty: DNS is always left alone,
-	// as with DNS system).
+	// as with DNS system). When systemd-resolved manages it, the
+	// servers are set on the TUN link with resolvectl instead
+	// (kernel.ResolvedManaged).
 	ResolvConf string
 	// Control returns the control-plane destinations kept outside the
 	// tunnel: bootstrap/relay peers and the chain RPC, resolved before
@@ -202,7 +204,9 @@ func newVPNConn(cfg VPNConfig, req tequilapi.ConnectRequest, control, iceServers
 // resolv.conf when the connection will rewrite it.
 func (v *vpnConn) state(req tequilapi.ConnectRequest) (*vpnState, error) {
 	st := &vpnState{Request: req, Control: v.control, ICEServers: v.ice}
-	if v.cfg.ResolvConf != "" && v.dns != tequilapi.DNSSystem {
+	// A resolv.conf systemd-resolved manages is left alone (DNS is set on
+	// the TUN link, which a crash takes away with the settings).
+	if v.cfg.ResolvConf != "" && v.dns != tequilapi.DNSSystem && !kernel.ResolvedManaged(v.cfg.ResolvConf) {
 		st.ResolvConf, st.ResolvSaved = v.cfg.ResolvConf, true
 		b, err := os.ReadFile(v.cfg.ResolvConf)
 		switch {

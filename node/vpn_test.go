@@ -154,3 +154,33 @@ func TestVPNDNSSettings(t *testing.T) {
 		}
 	}
 }
+
+// TestVPNStateLeavesResolvedAlone: with systemd-resolved managing
+// resolv.conf (a stub resolv.conf and resolvectl installed) a tun
+// connection saves no resolv.conf to restore (DNS goes on the TUN link,
+// kernel.ResolvedManaged); a plain resolv.conf is saved.
+func TestVPNStateLeavesResolvedAlone(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "resolvectl"), []byte("#!/bin/sh\nexit 0\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("PATH", dir+string(os.PathListSeparator)+os.Getenv("PATH"))
+	req := tequilapi.ConnectRequest{Mode: tequilapi.ModeTun}
+	for content, saved := range map[string]bool{"nameserver 127.0.0.53\noptions edns0\n": false, "nameserver 192.0.2.53\n": true} {
+		resolv := filepath.Join(dir, "resolv.conf")
+		if err := os.WriteFile(resolv, []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		v, err := newVPNConn(VPNConfig{ResolvConf: resolv}, req, nil, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		st, err := v.state(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st.ResolvSaved != saved {
+			t.Errorf("resolv.conf %q: saved %v, want %v", content, st.ResolvSaved, saved)
+		}
+	}
+}

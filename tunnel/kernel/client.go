@@ -59,7 +59,10 @@ type ClientConfig struct {
 	KillSwitchTable string
 	// ResolvConf, if set, is a resolv.conf path rewritten to the session's
 	// DNS servers while connected and restored on Close (usually
-	// /etc/resolv.conf). Empty leaves DNS configuration alone; the kill
+	// /etc/resolv.conf). When systemd-resolved manages it
+	// (ResolvedManaged), the file is left alone and the servers are set
+	// on the TUN link with resolvectl instead (routing domain "~.",
+	// reverted on Close). Empty leaves DNS configuration alone; the kill
 	// switch then blocks resolvers outside the tunnel.
 	ResolvConf string
 	// Direct are TCP/UDP destinations (address and port) reached outside
@@ -113,6 +116,8 @@ type Client struct {
 	throws map[netip.Addr]bool
 	fams   map[string]bool
 	dnsSet bool
+	// resolved: DNS goes through systemd-resolved (ResolvedManaged).
+	resolved bool
 }
 
 var (
@@ -212,6 +217,7 @@ func Connect(ctx context.Context, cfg ClientConfig) (_ *Client, err error) {
 	c := &Client{
 		cfg: cfg, log: cfg.Log.With("component", "tunnel/kernel client", "iface", cfg.Interface), peer: s.PeerPublicKey, ep: s.Endpoint,
 		ice: cfg.Conn != nil, throws: map[netip.Addr]bool{}, fams: map[string]bool{},
+		resolved: ResolvedManaged(cfg.ResolvConf),
 	}
 	c.cfg.Conn = nil // held by the device's bind from here on
 	defer func() {
@@ -273,7 +279,7 @@ func Connect(ctx context.Context, cfg ClientConfig) (_ *Client, err error) {
 		return nil, err
 	}
 	if cfg.ResolvConf != "" && len(s.DNS) > 0 {
-		if err = c.setDNS(cfg.ResolvConf, s.DNS); err != nil {
+		if err = c.setDNS(ctx, cfg.ResolvConf, s.DNS); err != nil {
 			return nil, err
 		}
 	}
@@ -436,7 +442,16 @@ func (c *Client) setThrows(ctx context.Context, fams map[string]bool, direct []n
 	return errors.Join(errs...)
 }
 
-func (c *Client) setDNS(path string, dns []netip.Addr) error {
+func (c *Client) setDNS(ctx context.Context, path string, dns []netip.Addr) error {
+	if c.resolved {
+		if !c.dnsSet {
+			// Pushed first: a partly applied setting is reverted too.
+			c.dnsSet = true
+			ifc := c.cfg.Interface
+			c.push(func(ctx context.Context) error { return resolvedRevert(ctx, ifc) })
+		}
+		return resolvedSetDNS(ctx, c.cfg.Interface, dns)
+	}
 	if c.dnsSet {
 		// The first call's undo restores the original.
 		return writeResolvConf(path, dns)
@@ -714,7 +729,7 @@ func (c *Client) reconfigure(ctx context.Context, s tunnel.SessionConfig, r Rout
 	}
 	// 6. DNS.
 	if c.cfg.ResolvConf != "" && len(s.DNS) > 0 {
-		if err := c.setDNS(c.cfg.ResolvConf, s.DNS); err != nil {
+		if err := c.setDNS(ctx, c.cfg.ResolvConf, s.DNS); err != nil {
 			return err
 		}
 	}

@@ -2,6 +2,7 @@ package kernel
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -92,19 +93,27 @@ var _ tunnel.Exit = (*Exit)(nil)
 
 // resolvConfNameservers returns the non-loopback nameservers of path.
 func resolvConfNameservers(path string) []netip.Addr {
-	f, err := os.Open(path)
+	b, err := os.ReadFile(path)
 	if err != nil {
 		return nil
 	}
-	defer f.Close()
 	var out []netip.Addr
-	sc := bufio.NewScanner(f)
+	for _, f := range nameserverFields(b) {
+		if a, err := netip.ParseAddr(f); err == nil && !a.IsLoopback() && !a.IsUnspecified() && a.Zone() == "" {
+			out = append(out, a.Unmap())
+		}
+	}
+	return out
+}
+
+// nameserverFields returns the address field of each nameserver line of
+// a resolv.conf.
+func nameserverFields(b []byte) []string {
+	var out []string
+	sc := bufio.NewScanner(bytes.NewReader(b))
 	for sc.Scan() {
-		fields := strings.Fields(sc.Text())
-		if len(fields) >= 2 && fields[0] == "nameserver" {
-			if a, err := netip.ParseAddr(fields[1]); err == nil && !a.IsLoopback() && !a.IsUnspecified() && a.Zone() == "" {
-				out = append(out, a.Unmap())
-			}
+		if fields := strings.Fields(sc.Text()); len(fields) >= 2 && fields[0] == "nameserver" {
+			out = append(out, fields[1])
 		}
 	}
 	return out
