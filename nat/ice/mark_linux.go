@@ -96,28 +96,29 @@ func (n *markedNet) Dial(network, address string) (net.Conn, error) {
 
 // DialUDP implements transport.Net.
 func (n *markedNet) DialUDP(network string, laddr, raddr *net.UDPAddr) (transport.UDPConn, error) {
-	var la net.Addr
-	if laddr != nil {
-		la = laddr
-	}
-	c, err := n.dialer(la).Dial(network, raddr.String())
-	if err != nil {
-		return nil, err
-	}
-	return c.(*net.UDPConn), nil
+	return dialMarked[*net.UDPConn](n, network, laddr, raddr)
 }
 
 // DialTCP implements transport.Net.
 func (n *markedNet) DialTCP(network string, laddr, raddr *net.TCPAddr) (transport.TCPConn, error) {
+	return dialMarked[*net.TCPConn](n, network, laddr, raddr)
+}
+
+// dialMarked dials raddr from a marked socket bound to laddr (nil: any).
+func dialMarked[C net.Conn, A interface {
+	*net.UDPAddr | *net.TCPAddr
+	net.Addr
+}](n *markedNet, network string, laddr, raddr A) (C, error) {
 	var la net.Addr
 	if laddr != nil {
-		la = laddr
+		la = laddr // not a typed nil in the interface
 	}
 	c, err := n.dialer(la).Dial(network, raddr.String())
 	if err != nil {
-		return nil, err
+		var zero C
+		return zero, err
 	}
-	return c.(*net.TCPConn), nil
+	return c.(C), nil
 }
 
 // CreateDialer implements transport.Net: d's sockets are marked too.
