@@ -56,9 +56,10 @@ const (
 	// "relay" every UDP port of the hub but the relay's is closed to the
 	// consumer: only a path through its TURN allocation works. With
 	// "prflx" the consumer may only answer the hub's UDP (but the relay's)
-	// and the hub's UDP to the consumer leaves from random ports (a
-	// symmetric NAT): only a peer-reflexive direct pair, or the relay,
-	// works.
+	// and the hub's UDP to the consumer leaves from random ports of
+	// another address, kHubFar, beyond the consumer's subnet (a symmetric
+	// NAT; kHubFar2 once a provider was dropped): only a peer-reflexive
+	// direct pair, or the relay, works.
 	kernelICEEnv = "MYST_KERNEL_E2E_ICE"
 )
 
@@ -85,6 +86,12 @@ const (
 	kHubAddr2 = "10.99.0.3" // reached directly (connected route), never through the tunnel
 	kConsAddr = "10.99.0.2"
 	kInetAddr = "203.0.113.2"
+	// kHubFar is where the hub's UDP to the consumer comes from with
+	// kernelICEEnv "prflx": not in the consumer's subnet, so reached
+	// through its default route (the tunnel's, once one is up).
+	kHubFar = "10.97.0.1"
+	// kHubFar2 replaces kHubFar when the first provider is dropped.
+	kHubFar2 = "10.97.0.2"
 	// kExitEgress is the hub's internet side, which the exits masquerade to.
 	kExitEgress = "203.0.113.1"
 	kWebPort    = 80
@@ -340,6 +347,7 @@ func runKernelHub(ctx context.Context, t *testing.T, dir string) {
 	ph, _ := money.ParseMYSTAmount("0.06")
 	pg, _ := money.ParseMYSTAmount("0.1")
 	var iceSet ICESettings
+	var onDrop func() // before a provider is dropped
 	var iceCfg *ice.Config
 	var wgPorts [2]uint16
 	allow := []tunnel.Rule{rule}
@@ -360,7 +368,19 @@ func runKernelHub(ctx context.Context, t *testing.T, dir string) {
 			block = "udp dport != 3478"
 		case "prflx":
 			block = "udp dport != 3478 ct state new"
-			nat = fmt.Sprintf("\tchain post {\n\t\ttype nat hook postrouting priority srcnat; policy accept;\n\t\tip saddr %[1]s ip daddr %[2]s udp sport != 3478 snat ip to %[1]s:20000-40000 random\n\t}\n", kHubAddr, kConsAddr)
+			snat := func(to string) string {
+				return fmt.Sprintf("ip saddr %s ip daddr %s udp sport != 3478 snat ip to %s:20000-40000 random", kHubAddr, kConsAddr, to)
+			}
+			nat = "\tchain post {\n\t\ttype nat hook postrouting priority srcnat; policy accept;\n\t\t" + snat(kHubFar) + "\n\t}\n"
+			// The next provider's checks come from another address, which
+			// the tunnel's routing table has no throw route for.
+			onDrop = func() {
+				cmd := exec.CommandContext(ctx, "nft", "-f", "-")
+				cmd.Stdin = strings.NewReader(fmt.Sprintf("flush chain inet %[1]s post\nadd rule inet %[1]s post %[2]s\n", kICEBlockTable, snat(kHubFar2)))
+				if out, err := cmd.CombinedOutput(); err != nil {
+					fmt.Printf("KERNEL-E2E-HUB snat to %s: %v: %s\n", kHubFar2, err, out)
+				}
+			}
 		}
 		rs := fmt.Sprintf("table inet %s {\n\tchain in {\n\t\ttype filter hook input priority -10; policy accept;\n\t\tip saddr %s %s counter drop\n\t}\n%s}\n",
 			kICEBlockTable, kConsAddr, block, nat)
@@ -406,7 +426,7 @@ func runKernelHub(ctx context.Context, t *testing.T, dir string) {
 			t.Fatal(err)
 		}
 		provs = append(provs, p2)
-		go dropProvider(ctx, filepath.Join(dir, "drop"), provs)
+		go dropProvider(ctx, filepath.Join(dir, "drop"), provs, onDrop)
 	}
 	for _, pr := range provs {
 		// Why each session ended, for the daemon tests (a lost path).
@@ -462,10 +482,14 @@ func startLabRelay(t *testing.T, dataDir string, log *slog.Logger) (ICESettings,
 }
 
 // dropProvider closes the provider whose address the file at path names,
-// once it appears: the provider is gone for its consumer.
-func dropProvider(ctx context.Context, path string, provs []*Provider) {
+// once it appears: the provider is gone for its consumer. onDrop, when
+// set, runs first.
+func dropProvider(ctx context.Context, path string, provs []*Provider, onDrop func()) {
 	for ctx.Err() == nil {
 		if b, err := os.ReadFile(path); err == nil && len(b) > 0 {
+			if onDrop != nil {
+				onDrop()
+			}
 			for _, p := range provs {
 				if strings.EqualFold(p.Address().Hex(), strings.TrimSpace(string(b))) {
 					fmt.Printf("KERNEL-E2E-HUB dropping %s: %v\n", p.Address().Hex(), p.Close())

@@ -348,6 +348,9 @@ func newVPNLab(ctx context.Context, t *testing.T, withICE string) *vpnLab {
 	if withICE != "" {
 		exempt = append(exempt, netip.MustParseAddrPort(kInetSTUN).Addr().String())
 	}
+	if withICE == "prflx" {
+		exempt = append(exempt, kHubFar, kHubFar2) // the peer-reflexive pairs' addresses
+	}
 	loadLeakTable(t, hub, exempt...)
 	pre := startProbes(cons)
 	for pre.attempts.Load() < 2 {
@@ -727,11 +730,11 @@ func testDaemonTunICE(t *testing.T, mode string) {
 			if static[e] {
 				t.Errorf("%s: the kill switch admits the static endpoint %q", what, e)
 			}
-			if !strings.Contains(e, kHubAddr+":") && e != inetSTUN {
+			if !strings.Contains(e, kHubAddr+":") && e != inetSTUN && !(mode == "prflx" && (strings.HasPrefix(e, "udp "+kHubFar+":") || strings.HasPrefix(e, "udp "+kHubFar2+":"))) {
 				t.Errorf("%s: exemption %q is not on the hub", what, e)
 			}
 		}
-		check := map[string]string{"direct": "matches_tunnel_peer", "relay": "unchecked_relay"}[path]
+		check := map[string]string{"direct": "matches_tunnel_peer", "relay": "unchecked_relay", "prflx": "differs_from_tunnel_peer"}[mode]
 		if st.PublicIP != kHubAddr || st.PublicIPCheck != check && st.PublicIPCheck != "differs_from_stun" {
 			t.Errorf("%s: public ip %q (%s), want %s, %s", what, st.PublicIP, st.PublicIPCheck, kHubAddr, check)
 		}
@@ -794,6 +797,11 @@ func testDaemonTunICE(t *testing.T, mode string) {
 		t.Fatalf("reconnected to the provider that dropped: %+v", now)
 	}
 	checkICE("reconnected", now)
+	if mode == "prflx" && !strings.HasPrefix(now.Endpoint, kHubFar2+":") {
+		// A peer-reflexive address the tunnel's routing table has no throw
+		// route for: the ICE sockets' own policy rule reaches it.
+		t.Errorf("reconnected over %q, want a peer-reflexive pair at %s", now.Endpoint, kHubFar2)
+	}
 	if err := vpnGet(ctx, lab.cons); err != nil {
 		t.Fatalf("GET through the tunnel after the reconnect: %v", err)
 	}

@@ -39,6 +39,7 @@ func crashedClient(t *testing.T, ns *netns.NS, dir, setting string) (state, reso
 	}); err != nil {
 		t.Fatal(err)
 	}
+	ns.MustRun("ip", "rule", "add", "fwmark", "0x6d7901ce", "table", "main", "pref", "32099")
 	ns.MustRun("ip", "rule", "add", "table", "main", "suppress_prefixlength", "0", "pref", "32100")
 	ns.MustRun("ip", "rule", "add", "not", "fwmark", "0x6d79", "table", "28025", "pref", "32101")
 	ns.MustRun("ip", "route", "add", "throw", "198.51.100.7/32", "table", "28025")
@@ -79,7 +80,7 @@ func TestRecoverVPN(t *testing.T) {
 				t.Errorf("resolv.conf %q, want the original %q", b, orig)
 			}
 			r := routing(ns)
-			if strings.Contains(r, "32100") || strings.Contains(r, "32101") || strings.Contains(r, "throw") {
+			if strings.Contains(r, "32099") || strings.Contains(r, "32100") || strings.Contains(r, "32101") || strings.Contains(r, "throw") {
 				t.Errorf("policy routing left:\n%s", r)
 			}
 			if setting == tequilapi.KillSwitchConnection {

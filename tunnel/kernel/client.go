@@ -194,6 +194,9 @@ func Connect(ctx context.Context, cfg ClientConfig) (_ *Client, err error) {
 	if cfg.FwMark == 0 {
 		cfg.FwMark = DefaultFwMark
 	}
+	if cfg.FwMark == SocketMark {
+		return nil, fmt.Errorf("kernel client: fwmark %#x is the ICE sockets' mark (SocketMark)", cfg.FwMark)
+	}
 	if cfg.HandshakeTimeout == 0 {
 		cfg.HandshakeTimeout = tunnel.DefaultHandshakeTimeout
 	}
@@ -331,10 +334,7 @@ func (c *Client) addRoutes(ctx context.Context, ifc string, allowed []netip.Pref
 		}
 		// A crashed client may have left its rules behind (its routes and
 		// TUN went with the process): remove them so they are not doubled.
-		for _, spec := range [][]string{
-			{"table", "main", "suppress_prefixlength", "0", "pref", strconv.Itoa(rulePref)},
-			{"not", "fwmark", mark, "table", table, "pref", strconv.Itoa(rulePref + 1)},
-		} {
+		for _, spec := range policyRules(mark, table) {
 			for i := 0; i < 16 && ip(ctx, append([]string{fam, "rule", "del"}, spec...)...) == nil; i++ {
 				c.log.Info("removed a policy rule left by an earlier run", "rule", strings.Join(spec, " "))
 			}
@@ -354,19 +354,13 @@ func (c *Client) addRoutes(ctx context.Context, ifc string, allowed []netip.Pref
 			if err := c.setThrows(ctx, fams, outside(c.cfg.Direct, c.cfg.Path)); err != nil {
 				return err
 			}
-			if err := ip(ctx, fam, "rule", "add", "table", "main", "suppress_prefixlength", "0", "pref", strconv.Itoa(rulePref)); err != nil {
-				return err
+			for _, spec := range policyRules(mark, table) {
+				if err := ip(ctx, append([]string{fam, "rule", "add"}, spec...)...); err != nil {
+					return err
+				}
+				f, sp := fam, spec
+				c.push(func(ctx context.Context) error { return ip(ctx, append([]string{f, "rule", "del"}, sp...)...) })
 			}
-			f := fam
-			c.push(func(ctx context.Context) error {
-				return ip(ctx, f, "rule", "del", "table", "main", "suppress_prefixlength", "0", "pref", strconv.Itoa(rulePref))
-			})
-			if err := ip(ctx, fam, "rule", "add", "not", "fwmark", mark, "table", table, "pref", strconv.Itoa(rulePref+1)); err != nil {
-				return err
-			}
-			c.push(func(ctx context.Context) error {
-				return ip(ctx, f, "rule", "del", "not", "fwmark", mark, "table", table, "pref", strconv.Itoa(rulePref+1))
-			})
 			return nil
 		}()
 		if err != nil {
@@ -381,6 +375,21 @@ func (c *Client) addRoutes(ctx context.Context, ifc string, allowed []netip.Pref
 		c.fams[fam] = true
 	}
 	return nil
+}
+
+// policyRules are the client's policy routing rules (ip rule
+// arguments), in the order they are added: this host's ICE sockets
+// (SocketMark) use the main table, so that their checks reach a
+// peer-reflexive address that has no throw route in the tunnel's table
+// (the kill switch decides what they may send); everything else skips
+// the main table's default route, and what WireGuard itself did not mark
+// takes the tunnel's table.
+func policyRules(mark, table string) [][]string {
+	return [][]string{
+		{"fwmark", "0x" + strconv.FormatUint(SocketMark, 16), "table", "main", "pref", strconv.Itoa(rulePref - 1)},
+		{"table", "main", "suppress_prefixlength", "0", "pref", strconv.Itoa(rulePref)},
+		{"not", "fwmark", mark, "table", table, "pref", strconv.Itoa(rulePref + 1)},
+	}
 }
 
 // peerDesc names where the provider peer is reached, for errors.

@@ -131,10 +131,7 @@ func RemovePolicyRouting(ctx context.Context, h HoldConfig) error {
 	mark := "0x" + strconv.FormatUint(uint64(h.FwMark), 16)
 	var errs []error
 	for _, fam := range []string{"-4", "-6"} {
-		for _, spec := range [][]string{
-			{"table", "main", "suppress_prefixlength", "0", "pref", strconv.Itoa(rulePref)},
-			{"not", "fwmark", mark, "table", table, "pref", strconv.Itoa(rulePref + 1)},
-		} {
+		for _, spec := range policyRules(mark, table) {
 			for i := 0; i < 16 && ip(ctx, append([]string{fam, "rule", "del"}, spec...)...) == nil; i++ {
 			}
 		}

@@ -262,7 +262,7 @@ func TestKernelTunnel(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "another tunnel is connected") {
 		t.Fatalf("second client: %v, want refusal", err)
 	}
-	if rules := tp.consumer.MustRun("ip", "rule"); strings.Count(rules, "suppress_prefixlength") != 1 || strings.Count(rules, "fwmark") != 1 {
+	if rules := tp.consumer.MustRun("ip", "rule"); strings.Count(rules, "suppress_prefixlength") != 1 || strings.Count(rules, "fwmark 0x6d79 lookup") != 1 || strings.Count(rules, "fwmark 0x6d7901ce lookup main") != 1 {
 		t.Fatalf("policy rules doubled after a crashed run:\n%s", rules)
 	}
 
