@@ -116,6 +116,60 @@ func TestExitSeenBySTUN(t *testing.T) {
 	}
 }
 
+// TestExitSeenBySTUNThroughTunnelOpener: a connection whose tunnel comes
+// from Options.Tunnel (a kernel tunnel in node) is probed the same way
+// when that tunnel can open connections inside itself (TunnelDialer):
+// here a userspace tunnel standing in for the kernel one.
+func TestExitSeenBySTUNThroughTunnelOpener(t *testing.T) {
+	srv, err := relay.Start(relay.Config{
+		UDP: "127.0.0.1:0", PublicIP: netip.MustParseAddr("127.0.0.1"), RelayBind: netip.MustParseAddr("127.0.0.1"),
+		Secret: []byte("0123456789abcdef0123456789abcdef"), AllowPrivatePeers: true,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	allow, err := tunnel.ParseRule(fmt.Sprintf("udp:127.0.0.0/8 port %d", srv.Addrs().UDP.Port()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	egress := netip.MustParseAddr("127.0.0.2")
+	pool, exit := stunTestExit(t, allow, egress)
+	k, err := crypto.GenerateKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := testICE()
+	cfg.Servers = []ice.Server{{URL: "stun:" + srv.Addrs().UDP.String()}}
+	m, err := New(Config{Signer: identity.NewKeySigner(k), ChainID: big.NewInt(1337), Hermes: common.HexToAddress("0x4e"),
+		Host: fakeHost{}, Channel: ledger{}, ICE: &cfg, Log: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	opener := func(ctx context.Context, s tunnel.SessionConfig, r TunnelRoute) (tunnel.Client, error) {
+		pt, err := userspaceProxy(ctx, s, ProxyOptions{HandshakeTimeout: 5 * time.Second, Conn: r.Conn})
+		if err != nil {
+			return nil, err
+		}
+		if _, ok := pt.(TunnelDialer); !ok {
+			_ = pt.Close()
+			return nil, errors.New("the userspace tunnel cannot dial inside itself")
+		}
+		return pt, nil
+	}
+	var st Status
+	openSessionWith(t, m, pool, exit, "none", sessionproto.ProtocolID, opener, func(c *Connection, _ *sessionproto.SessionRequest) {
+		for deadline := time.Now().Add(15 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+			if st = c.Status(); st.PublicIPSeen.IsValid() {
+				return
+			}
+		}
+	})
+	if st.PublicIPSeen != egress || st.PublicIPCheck != IPDiffersSTUN {
+		t.Errorf("seen %v (%s), want the exit's egress %v (%s)", st.PublicIPSeen, st.PublicIPCheck, egress, IPDiffersSTUN)
+	}
+}
+
 // TestExitWithoutSTUN: without a STUN server the provider's claim keeps
 // the tunnel-peer check and nothing is seen.
 func TestExitWithoutSTUN(t *testing.T) {
@@ -181,6 +235,13 @@ func stunTestExit(t *testing.T, rule tunnel.Rule, egress netip.Addr) (*tunnel.Ad
 // mode, lets check inspect it, and disconnects.
 func openSession(t *testing.T, m *Manager, pool *tunnel.AddressPool, exit *userspace.Exit, mode string, proto protocol.ID, check func(*Connection, *sessionproto.SessionRequest)) {
 	t.Helper()
+	openSessionWith(t, m, pool, exit, mode, proto, nil, check)
+}
+
+// openSessionWith is openSession whose connection brings its tunnel up
+// with tun (Options.Tunnel; nil: the Manager's proxy).
+func openSessionWith(t *testing.T, m *Manager, pool *tunnel.AddressPool, exit *userspace.Exit, mode string, proto protocol.ID, tun TunnelOpener, check func(*Connection, *sessionproto.SessionRequest)) {
+	t.Helper()
 	lease, err := pool.Allocate()
 	if err != nil {
 		t.Fatal(err)
@@ -191,7 +252,7 @@ func openSession(t *testing.T, m *Manager, pool *tunnel.AddressPool, exit *users
 	done := make(chan struct{})
 	go func() { defer close(done); iceProvider(t, b, exit, lease, mode, seen) }()
 	c, err := m.open(context.Background(), protoPipe{a, proto}, proposal("DE", 20), Options{
-		SOCKSListen: "127.0.0.1:0",
+		SOCKSListen: "127.0.0.1:0", Tunnel: tun,
 		PayLoop: func(ctx context.Context, _ *sessionproto.Reader, _ *sessionproto.Writer) error {
 			<-ctx.Done()
 			return nil
