@@ -45,15 +45,7 @@ func (d egressDialer) DialContext(ctx context.Context, network, address string) 
 // address seen is the exit's egress, not the address the consumer's own
 // direct request shows, so the request went through the tunnel.
 func TestExitSeenBySTUN(t *testing.T) {
-	srv, err := relay.Start(relay.Config{
-		UDP: "127.0.0.1:0", PublicIP: netip.MustParseAddr("127.0.0.1"), RelayBind: netip.MustParseAddr("127.0.0.1"),
-		Secret: []byte("0123456789abcdef0123456789abcdef"), AllowPrivatePeers: true,
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer srv.Close()
-	stunAddr := srv.Addrs().UDP
+	stunAddr := stunTestServer(t)
 	// What the server sees of a request the consumer sends directly.
 	direct, err := net.Dial("udp4", stunAddr.String())
 	if err != nil {
@@ -121,15 +113,8 @@ func TestExitSeenBySTUN(t *testing.T) {
 // when that tunnel can open connections inside itself (TunnelDialer):
 // here a userspace tunnel standing in for the kernel one.
 func TestExitSeenBySTUNThroughTunnelOpener(t *testing.T) {
-	srv, err := relay.Start(relay.Config{
-		UDP: "127.0.0.1:0", PublicIP: netip.MustParseAddr("127.0.0.1"), RelayBind: netip.MustParseAddr("127.0.0.1"),
-		Secret: []byte("0123456789abcdef0123456789abcdef"), AllowPrivatePeers: true,
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer srv.Close()
-	allow, err := tunnel.ParseRule(fmt.Sprintf("udp:127.0.0.0/8 port %d", srv.Addrs().UDP.Port()))
+	stunAddr := stunTestServer(t)
+	allow, err := tunnel.ParseRule(fmt.Sprintf("udp:127.0.0.0/8 port %d", stunAddr.Port()))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -140,7 +125,7 @@ func TestExitSeenBySTUNThroughTunnelOpener(t *testing.T) {
 		t.Fatal(err)
 	}
 	cfg := testICE()
-	cfg.Servers = []ice.Server{{URL: "stun:" + srv.Addrs().UDP.String()}}
+	cfg.Servers = []ice.Server{{URL: "stun:" + stunAddr.String()}}
 	m, err := New(Config{Signer: identity.NewKeySigner(k), ChainID: big.NewInt(1337), Hermes: common.HexToAddress("0x4e"),
 		Host: fakeHost{}, Channel: ledger{}, ICE: &cfg, Log: slog.New(slog.DiscardHandler)})
 	if err != nil {
@@ -200,6 +185,21 @@ func TestProbeExitFailureKeepsCheck(t *testing.T) {
 	if c.ipCheck != IPMatchesPeer || c.seenIP.IsValid() || len(tried) != 2 {
 		t.Errorf("after failures: check %s, seen %v, tried %v", c.ipCheck, c.seenIP, tried)
 	}
+}
+
+// stunTestServer starts the relay role's STUN server on loopback for the
+// test and returns its UDP address.
+func stunTestServer(t *testing.T) netip.AddrPort {
+	t.Helper()
+	srv, err := relay.Start(relay.Config{
+		UDP: "127.0.0.1:0", PublicIP: netip.MustParseAddr("127.0.0.1"), RelayBind: netip.MustParseAddr("127.0.0.1"),
+		Secret: []byte("0123456789abcdef0123456789abcdef"), AllowPrivatePeers: true,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = srv.Close() })
+	return srv.Addrs().UDP
 }
 
 // stunTestExit is iceTestExit with an exit policy that allows rule and,
