@@ -77,17 +77,7 @@ func TestExitSeenBySTUN(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			pool, exit := stunTestExit(t, allow, tc.egress)
-			k, err := crypto.GenerateKey()
-			if err != nil {
-				t.Fatal(err)
-			}
-			cfg := testICE()
-			cfg.Servers = []ice.Server{{URL: "stun:" + stunAddr.String()}}
-			m, err := New(Config{Signer: identity.NewKeySigner(k), ChainID: big.NewInt(1337), Hermes: common.HexToAddress("0x4e"),
-				Host: fakeHost{}, Channel: ledger{}, ICE: &cfg, Proxy: userspaceProxy, Log: slog.New(slog.DiscardHandler)})
-			if err != nil {
-				t.Fatal(err)
-			}
+			m := stunTestManager(t, stunAddr, userspaceProxy)
 			st := openStatic(t, m, pool, exit, tc.mode, func(c *Connection) Status {
 				deadline := time.Now().Add(15 * time.Second)
 				for time.Now().Before(deadline) {
@@ -120,17 +110,7 @@ func TestExitSeenBySTUNThroughTunnelOpener(t *testing.T) {
 	}
 	egress := netip.MustParseAddr("127.0.0.2")
 	pool, exit := stunTestExit(t, allow, egress)
-	k, err := crypto.GenerateKey()
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg := testICE()
-	cfg.Servers = []ice.Server{{URL: "stun:" + stunAddr.String()}}
-	m, err := New(Config{Signer: identity.NewKeySigner(k), ChainID: big.NewInt(1337), Hermes: common.HexToAddress("0x4e"),
-		Host: fakeHost{}, Channel: ledger{}, ICE: &cfg, Log: slog.New(slog.DiscardHandler)})
-	if err != nil {
-		t.Fatal(err)
-	}
+	m := stunTestManager(t, stunAddr, nil)
 	opener := func(ctx context.Context, s tunnel.SessionConfig, r TunnelRoute) (tunnel.Client, error) {
 		pt, err := userspaceProxy(ctx, s, ProxyOptions{HandshakeTimeout: 5 * time.Second, Conn: r.Conn})
 		if err != nil {
@@ -200,6 +180,24 @@ func stunTestServer(t *testing.T) netip.AddrPort {
 	}
 	t.Cleanup(func() { _ = srv.Close() })
 	return srv.Addrs().UDP
+}
+
+// stunTestManager is a consumer whose network's STUN server is stunAddr,
+// with proxy as its Config.Proxy.
+func stunTestManager(t *testing.T, stunAddr netip.AddrPort, proxy ProxyOpener) *Manager {
+	t.Helper()
+	k, err := crypto.GenerateKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := testICE()
+	cfg.Servers = []ice.Server{{URL: "stun:" + stunAddr.String()}}
+	m, err := New(Config{Signer: identity.NewKeySigner(k), ChainID: big.NewInt(1337), Hermes: common.HexToAddress("0x4e"),
+		Host: fakeHost{}, Channel: ledger{}, ICE: &cfg, Proxy: proxy, Log: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m
 }
 
 // stunTestExit is iceTestExit with an exit policy that allows rule and,
