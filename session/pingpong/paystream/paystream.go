@@ -380,17 +380,18 @@ func Provider(ctx context.Context, r *sessionproto.Reader, w *sessionproto.Write
 			}
 		}()
 	}
-	// retire stops using a's stream: its reader stops, the stream is
-	// closed (the consumer notices at once) and its owner told.
+	// retire stops using a's stream: it is aborted (a write blocked on
+	// it fails at once, the consumer notices), its reader stops and its
+	// owner is told.
 	retire := func(a *attachment) {
+		if a.closer != nil {
+			abort(a.closer)
+		}
 		a.stopRead()
 		streams.Add(1)
 		go func() {
 			defer streams.Done()
 			<-a.readDone
-			if a.closer != nil {
-				_ = a.closer.Close()
-			}
 			if a.release != nil {
 				close(a.release)
 			}
@@ -436,8 +437,8 @@ func Provider(ctx context.Context, r *sessionproto.Reader, w *sessionproto.Write
 					}
 					cur = nil
 					curMu.Unlock()
-					w.Detach(s)
 					retire(a)
+					w.Detach(s)
 					opt.Log.Warn("session stream lost; waiting for the consumer to resume", "grace", opt.ResumeGrace)
 					stopTimer()
 					timer = time.NewTimer(opt.ResumeGrace)
@@ -449,8 +450,7 @@ func Provider(ctx context.Context, r *sessionproto.Reader, w *sessionproto.Write
 					cur = a
 					curMu.Unlock()
 					if old != nil {
-						w.Detach(old.s)
-						retire(old)
+						retire(old) // first: a write blocked on it must not hold w
 					}
 					stopTimer()
 					w.Attach(in.Stream)
@@ -527,6 +527,16 @@ func Provider(ctx context.Context, r *sessionproto.Reader, w *sessionproto.Write
 		}
 	}
 	return err
+}
+
+// abort ends a stream at once: Reset when it has one (a libp2p stream),
+// else Close.
+func abort(c io.Closer) {
+	if r, ok := c.(interface{ Reset() error }); ok {
+		_ = r.Reset()
+		return
+	}
+	_ = c.Close()
 }
 
 // attachment is one stream of a provider session.
