@@ -8,6 +8,7 @@ import (
 	"math/big"
 	"net/netip"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -151,7 +152,7 @@ func TestSessionSurvivesCircuitExpiry(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	k, pool, exit := iceTestExit(t)
-	rp, _ := startRelayedProvider(t, ctx, circuitFor, provider.Config{
+	rp, ph := startRelayedProvider(t, ctx, circuitFor, provider.Config{
 		Exit: exit, Pool: pool, Interval: interval, CheckEvery: 50 * time.Millisecond, Grace: 10 * time.Second,
 		Keepalive: 200 * time.Millisecond, ReadTimeout: 3 * time.Second, ResumeGrace: 8 * time.Second,
 	})
@@ -213,6 +214,20 @@ func TestSessionSurvivesCircuitExpiry(t *testing.T) {
 	if probeErr != nil {
 		t.Fatalf("the tunnel stopped carrying traffic while the control stream was resumed: %v", probeErr)
 	}
+	// A connection that drops for any other reason: the provider closes it.
+	before := c.Resumes()
+	if err := ph.Network().ClosePeer(ch.ID()); err != nil {
+		t.Fatal(err)
+	}
+	for c.Resumes() == before {
+		select {
+		case <-c.Done():
+			t.Fatalf("the session ended when its connection was closed: %v", c.Err())
+		case <-ctx.Done():
+			t.Fatal("no resume after the connection was closed")
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
 	// Invoices go on being paid on the resumed stream.
 	paidAt := c.PayerStats().Invoices
 	for deadline := time.Now().Add(10 * interval); c.PayerStats().Invoices < paidAt+3; {
@@ -256,6 +271,63 @@ func TestSessionSurvivesCircuitExpiry(t *testing.T) {
 	gap := new(big.Int).Sub(end.Stats.Owed, paid)
 	if limit := new(big.Int).Mul(perSecond, big.NewInt(int64((interval+time.Second)/time.Second)+1)); gap.Cmp(limit) > 0 {
 		t.Fatalf("served %s wei, paid %s: %s unpaid, more than %s", end.Stats.Owed, paid, gap, limit)
+	}
+}
+
+// TestResumeGivesUp: when the provider cannot be resumed on (here it no
+// longer serves the session protocol), the consumer's session ends within
+// its ResumeWithin with an error saying the stream was lost and not
+// resumed, and the provider's ends after its resume grace.
+func TestResumeGivesUp(t *testing.T) {
+	const circuitFor = 2 * time.Second
+	const resumeWithin = 1500 * time.Millisecond
+	const grace = 2 * time.Second
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	k, pool, exit := iceTestExit(t)
+	rp, ph := startRelayedProvider(t, ctx, circuitFor, provider.Config{
+		Exit: exit, Pool: pool, Interval: time.Second, Grace: time.Minute, Keepalive: 200 * time.Millisecond,
+		ReadTimeout: 3 * time.Second, ResumeGrace: grace,
+	})
+	ch, err := libp2p.New(libp2p.NoListenAddrs, libp2p.EnableRelay())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ch.Close()
+	ledger := &balanceLedger{promised: new(big.Int), balance: big.NewInt(1e18), chain: big.NewInt(1e18)}
+	m, err := New(Config{Signer: identity.NewKeySigner(k), ChainID: big.NewInt(1337), Hermes: common.HexToAddress("0x4e"),
+		Host: ch, Channel: ledger, Proxy: userspaceProxy, Keepalive: 200 * time.Millisecond, ReadTimeout: 3 * time.Second,
+		ResumeWithin: resumeWithin, Log: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := m.Connect(ctx, rp.proposal, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = c.Disconnect(context.Background()) }()
+	for _, proto := range sessionproto.Protocols {
+		ph.RemoveStreamHandler(protocolID(proto))
+	}
+	lost := time.Now()
+	if err := ph.Network().ClosePeer(ch.ID()); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-c.Done():
+	case <-time.After(resumeWithin + 5*time.Second):
+		t.Fatal("the consumer kept trying to resume past ResumeWithin")
+	}
+	if err := c.Err(); !errors.Is(err, paystream.ErrStreamLost) || !strings.Contains(err.Error(), "not resumed") {
+		t.Fatalf("consumer session ended with %v, want the lost stream, not resumed", err)
+	}
+	select {
+	case end := <-rp.ended:
+		if !errors.Is(end.Err, paystream.ErrStreamLost) || time.Since(lost) < grace {
+			t.Fatalf("provider session ended after %v with %v, want ErrStreamLost after its %v grace", time.Since(lost), end.Err, grace)
+		}
+	case <-ctx.Done():
+		t.Fatal("the provider session outlived its resume grace")
 	}
 }
 
