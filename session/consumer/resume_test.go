@@ -2,6 +2,7 @@ package consumer
 
 import (
 	"context"
+	"crypto/ecdsa"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -156,18 +157,7 @@ func TestSessionSurvivesCircuitExpiry(t *testing.T) {
 		Exit: exit, Pool: pool, Interval: interval, CheckEvery: 50 * time.Millisecond, Grace: 10 * time.Second,
 		Keepalive: 200 * time.Millisecond, ReadTimeout: 3 * time.Second, ResumeGrace: 8 * time.Second,
 	})
-	ch, err := libp2p.New(libp2p.NoListenAddrs, libp2p.EnableRelay())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ch.Close()
-	ledger := &balanceLedger{promised: new(big.Int), balance: big.NewInt(1e18), chain: big.NewInt(1e18)}
-	m, err := New(Config{Signer: identity.NewKeySigner(k), ChainID: big.NewInt(1337), Hermes: common.HexToAddress("0x4e"),
-		Host: ch, Channel: ledger, Proxy: userspaceProxy, Keepalive: 200 * time.Millisecond, ReadTimeout: 3 * time.Second,
-		ResumeWithin: 6 * time.Second, Log: slog.New(slog.DiscardHandler)})
-	if err != nil {
-		t.Fatal(err)
-	}
+	ch, ledger, m := relayedConsumer(t, k, 6*time.Second)
 	c, err := m.Connect(ctx, rp.proposal, Options{})
 	if err != nil {
 		t.Fatal(err)
@@ -289,18 +279,7 @@ func TestResumeGivesUp(t *testing.T) {
 		Exit: exit, Pool: pool, Interval: time.Second, Grace: time.Minute, Keepalive: 200 * time.Millisecond,
 		ReadTimeout: 3 * time.Second, ResumeGrace: grace,
 	})
-	ch, err := libp2p.New(libp2p.NoListenAddrs, libp2p.EnableRelay())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ch.Close()
-	ledger := &balanceLedger{promised: new(big.Int), balance: big.NewInt(1e18), chain: big.NewInt(1e18)}
-	m, err := New(Config{Signer: identity.NewKeySigner(k), ChainID: big.NewInt(1337), Hermes: common.HexToAddress("0x4e"),
-		Host: ch, Channel: ledger, Proxy: userspaceProxy, Keepalive: 200 * time.Millisecond, ReadTimeout: 3 * time.Second,
-		ResumeWithin: resumeWithin, Log: slog.New(slog.DiscardHandler)})
-	if err != nil {
-		t.Fatal(err)
-	}
+	ch, _, m := relayedConsumer(t, k, resumeWithin)
 	c, err := m.Connect(ctx, rp.proposal, Options{})
 	if err != nil {
 		t.Fatal(err)
@@ -329,6 +308,26 @@ func TestResumeGivesUp(t *testing.T) {
 	case <-ctx.Done():
 		t.Fatal("the provider session outlived its resume grace")
 	}
+}
+
+// relayedConsumer is a consumer manager on a libp2p host that listens
+// nowhere (it reaches the provider only through the relay), paying from
+// a ledger with 1 MYST.
+func relayedConsumer(t *testing.T, k *ecdsa.PrivateKey, resumeWithin time.Duration) (host.Host, *balanceLedger, *Manager) {
+	t.Helper()
+	ch, err := libp2p.New(libp2p.NoListenAddrs, libp2p.EnableRelay())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ch.Close() })
+	ledger := &balanceLedger{promised: new(big.Int), balance: big.NewInt(1e18), chain: big.NewInt(1e18)}
+	m, err := New(Config{Signer: identity.NewKeySigner(k), ChainID: big.NewInt(1337), Hermes: common.HexToAddress("0x4e"),
+		Host: ch, Channel: ledger, Proxy: userspaceProxy, Keepalive: 200 * time.Millisecond, ReadTimeout: 3 * time.Second,
+		ResumeWithin: resumeWithin, Log: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ch, ledger, m
 }
 
 func mustPeer(t *testing.T, p market.Proposal) peer.ID {

@@ -68,6 +68,11 @@ func (m *Manager) resume(ctx context.Context, s *countingStream, w *sessionproto
 			return refuse(ctx, w, sessionproto.CodeBadRequest, "resume exchange message does not pay paid_total")
 		}
 	}
+	select {
+	case <-l.ended:
+		return refuse(ctx, w, sessionproto.CodeBadRequest, ErrNoSuchSession.Error())
+	default:
+	}
 	s.total = l.control // from here on this stream counts to the session's
 	if err := w.WriteMessage(ctx, &sessionproto.ResumeAck{SessionID: res.SessionID, AcceptedTotal: accepted}); err != nil {
 		return fmt.Errorf("send resume ack: %w", err)
