@@ -79,7 +79,7 @@ type relayedProvider struct {
 	ended    chan provider.Ended
 }
 
-func startRelayedProvider(t *testing.T, ctx context.Context, circuitFor time.Duration, cfg provider.Config) (*relayedProvider, host.Host) {
+func startRelayedProvider(t *testing.T, ctx context.Context, circuitFor time.Duration, cfg provider.Config, protocols ...string) (*relayedProvider, host.Host) {
 	t.Helper()
 	rh, err := libp2p.New(libp2p.ListenAddrStrings("/ip4/127.0.0.1/tcp/0"), libp2p.DisableRelay())
 	if err != nil {
@@ -133,7 +133,10 @@ func startRelayedProvider(t *testing.T, ctx context.Context, circuitFor time.Dur
 	}
 	t.Cleanup(func() { rp.m.Close() })
 	rp.m.OnEnded(func(e provider.Ended) { rp.ended <- e })
-	for _, proto := range sessionproto.Protocols {
+	if len(protocols) == 0 {
+		protocols = sessionproto.Protocols
+	}
+	for _, proto := range protocols {
 		ph.SetStreamHandler(protocolID(proto), rp.m.Handle)
 	}
 	return rp, ph
@@ -307,6 +310,41 @@ func TestResumeGivesUp(t *testing.T) {
 		}
 	case <-ctx.Done():
 		t.Fatal("the provider session outlived its resume grace")
+	}
+}
+
+// TestOldProviderNoResume: a provider that serves only protocol 1.1 and
+// 1.0 gets a 1.1 session from a new consumer, and that session ends with
+// its circuit, as before: the consumer never sends it a resume.
+func TestOldProviderNoResume(t *testing.T) {
+	const circuitFor = 1500 * time.Millisecond
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	k, pool, exit := iceTestExit(t)
+	rp, _ := startRelayedProvider(t, ctx, circuitFor, provider.Config{
+		Exit: exit, Pool: pool, Interval: time.Second, Grace: time.Minute, Keepalive: 200 * time.Millisecond, ReadTimeout: 3 * time.Second,
+	}, sessionproto.ProtocolICE, sessionproto.ProtocolID)
+	_, _, m := relayedConsumer(t, k, 5*time.Second)
+	c, err := m.Connect(ctx, rp.proposal, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = c.Disconnect(context.Background()) }()
+	select {
+	case <-c.Done():
+	case <-ctx.Done():
+		t.Fatal("a 1.1 session outlived its circuit")
+	}
+	if err := c.Err(); err == nil || errors.Is(err, paystream.ErrStreamLost) || c.Resumes() != 0 {
+		t.Fatalf("1.1 session ended with %v after %d resumes, want the stream's end and no resume", err, c.Resumes())
+	}
+	select {
+	case end := <-rp.ended:
+		if end.Resumes != 0 || errors.Is(end.Err, paystream.ErrStreamLost) {
+			t.Fatalf("provider: %+v", end)
+		}
+	case <-ctx.Done():
+		t.Fatal("the provider kept the 1.1 session")
 	}
 }
 
