@@ -444,6 +444,18 @@ func Provider(ctx context.Context, r *sessionproto.Reader, w *sessionproto.Write
 					timer = time.NewTimer(opt.ResumeGrace)
 					expired = timer.C
 				case in := <-opt.Resume:
+					// The consumer's last payment first: before anything
+					// the new stream brings, so the tracker sees the
+					// payments in the order the consumer made them.
+					if in.Exchange != nil {
+						select {
+						case exchanges <- in.Exchange:
+						case <-ctx.Done():
+							lateMu.Lock()
+							late = append(late, in.Exchange)
+							lateMu.Unlock()
+						}
+					}
 					a := newAttachment(runCtx, in.Reader, in.Stream, in.Done)
 					curMu.Lock()
 					old := cur
@@ -455,15 +467,6 @@ func Provider(ctx context.Context, r *sessionproto.Reader, w *sessionproto.Write
 					stopTimer()
 					w.Attach(in.Stream)
 					startReader(a)
-					if in.Exchange != nil {
-						select {
-						case exchanges <- in.Exchange:
-						case <-ctx.Done():
-							lateMu.Lock()
-							late = append(late, in.Exchange)
-							lateMu.Unlock()
-						}
-					}
 					tracker.Redeliver(in.Paid)
 					opt.Log.Info("session resumed on a new stream", "paid", in.Paid)
 				case <-expired:
