@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/network"
+	"github.com/libp2p/go-libp2p/p2p/net/swarm"
 
 	"github.com/openmyst/openmyst/money"
 	"github.com/openmyst/openmyst/p2p/sessionproto"
@@ -19,7 +20,17 @@ const (
 	resumeFirstWait = 200 * time.Millisecond
 	resumeMaxWait   = 2 * time.Second
 	resumeIOTimeout = 10 * time.Second
+	// resumeMaxUnreachable ends the attempts once the provider's peer
+	// could not be reached at all that many times in a row: a provider
+	// that crashed (its addresses refuse, its relay has no reservation
+	// for it) is given up in about a second, not after ResumeWithin, so
+	// the reconnect policy moves on to a working one.
+	resumeMaxUnreachable = 3
 )
+
+// errNoPeer marks a resume attempt that could not reach the provider's
+// peer at all.
+var errNoPeer = errors.New("the provider's peer cannot be reached")
 
 // resume is the session's paystream.Options.Reconnect: its control stream
 // was lost (lost says how) while the tunnel may still work. It opens a new
@@ -39,11 +50,16 @@ func (c *Connection) resume(ctx context.Context, lost error) (*sessionproto.Read
 	defer cancel()
 	wait := resumeFirstWait
 	var last error
+	unreachable := 0
 	for attempt := 1; ; attempt++ {
 		if attempt > 1 {
 			// The connection under the lost stream may linger half-dead
-			// (a silent relay): make libp2p dial afresh.
+			// (a silent relay): make libp2p dial afresh, even where a
+			// failed dial put the addresses in its backoff.
 			_ = m.cfg.Host.Network().ClosePeer(c.peer.ID)
+			if sw, ok := m.cfg.Host.Network().(interface{ Backoff() *swarm.DialBackoff }); ok {
+				sw.Backoff().Clear(c.peer.ID)
+			}
 		}
 		r, w, s, err := c.resumeOnce(rctx)
 		if err == nil {
@@ -58,6 +74,14 @@ func (c *Connection) resume(ctx context.Context, lost error) (*sessionproto.Read
 		var perr *sessionproto.Error
 		if errors.As(err, &perr) && perr.Code != sessionproto.CodeCapacity && perr.Code != sessionproto.CodeInternal {
 			return nil, nil, fmt.Errorf("consumer: the provider refused the resume: %w", err)
+		}
+		if errors.Is(err, errNoPeer) {
+			unreachable++
+		} else {
+			unreachable = 0
+		}
+		if unreachable >= resumeMaxUnreachable {
+			return nil, nil, fmt.Errorf("consumer: no resume: %w", err)
 		}
 		log.Info("consumer: resume attempt failed", "attempt", attempt, "err", err)
 		select {
@@ -79,7 +103,7 @@ func (c *Connection) resumeOnce(ctx context.Context) (*sessionproto.Reader, *ses
 	defer cancel()
 	lctx := network.WithAllowLimitedConn(actx, "openmyst session resume")
 	if err := m.cfg.Host.Connect(lctx, c.peer); err != nil {
-		return nil, nil, nil, fmt.Errorf("connect to the provider: %w", err)
+		return nil, nil, nil, fmt.Errorf("%w: %w", errNoPeer, err)
 	}
 	s, err := m.cfg.Host.NewStream(lctx, c.peer.ID, sessionproto.ProtocolResume)
 	if err != nil {

@@ -313,6 +313,40 @@ func TestResumeGivesUp(t *testing.T) {
 	}
 }
 
+// TestResumeGivesUpOnDeadProvider: a provider that is gone (its host
+// closed: the relay holds no reservation for it any more) is given up
+// after a few attempts that cannot reach its peer, long before
+// ResumeWithin, so the reconnect policy can move on.
+func TestResumeGivesUpOnDeadProvider(t *testing.T) {
+	const resumeWithin = 20 * time.Second
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	k, pool, exit := iceTestExit(t)
+	rp, ph := startRelayedProvider(t, ctx, time.Minute, provider.Config{
+		Exit: exit, Pool: pool, Interval: time.Second, Grace: time.Minute, Keepalive: 200 * time.Millisecond, ReadTimeout: 3 * time.Second,
+	})
+	_, _, m := relayedConsumer(t, k, resumeWithin)
+	c, err := m.Connect(ctx, rp.proposal, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = c.Disconnect(context.Background()) }()
+	gone := time.Now()
+	if err := ph.Close(); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-c.Done():
+	case <-ctx.Done():
+		t.Fatal("the consumer kept trying to resume on a dead provider")
+	}
+	took := time.Since(gone)
+	if err := c.Err(); !errors.Is(err, paystream.ErrStreamLost) || !errors.Is(err, errNoPeer) || took > resumeWithin/2 {
+		t.Fatalf("session ended after %v with %v, want the peer unreachable well within %v", took, err, resumeWithin)
+	}
+	t.Logf("given up %v after the provider went away: %v", took.Round(time.Millisecond), c.Err())
+}
+
 // TestOldProviderNoResume: a provider that serves only protocol 1.1 and
 // 1.0 gets a 1.1 session from a new consumer, and that session ends with
 // its circuit, as before: the consumer never sends it a resume.
