@@ -370,13 +370,16 @@ func Provider(ctx context.Context, r *sessionproto.Reader, w *sessionproto.Write
 					failed(fmt.Errorf("%w: %v", pingpong.ErrBadExchange, err))
 					return
 				}
-				select {
-				case exchanges <- em:
-				case <-runCtx.Done():
-					lateMu.Lock()
-					late = append(late, em)
-					lateMu.Unlock()
+				if runCtx.Err() == nil {
+					select {
+					case exchanges <- em:
+						continue
+					case <-runCtx.Done():
+					}
 				}
+				lateMu.Lock()
+				late = append(late, em)
+				lateMu.Unlock()
 			}
 		}()
 	}
