@@ -388,7 +388,11 @@ func Provider(ctx context.Context, r *sessionproto.Reader, w *sessionproto.Write
 	// owner is told.
 	retire := func(a *attachment) {
 		if a.closer != nil {
-			abort(a.closer)
+			if runCtx.Err() == nil {
+				abort(a.closer)
+			} else {
+				_ = a.closer.Close() // the session's last stream: its end is on it
+			}
 		}
 		a.stopRead()
 		streams.Add(1)
@@ -504,6 +508,9 @@ func Provider(ctx context.Context, r *sessionproto.Reader, w *sessionproto.Write
 	for {
 		select {
 		case in := <-opt.Resume:
+			if in.Stream != nil {
+				abort(in.Stream)
+			}
 			if in.Done != nil {
 				close(in.Done)
 			}
