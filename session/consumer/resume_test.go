@@ -230,8 +230,8 @@ func TestSessionSurvivesCircuitExpiry(t *testing.T) {
 		time.Sleep(interval / 4)
 	}
 	st := rp.m.Sessions()
-	if len(st) != 1 || st[0].ID != sessionID || st[0].Resumes < 3 {
-		t.Fatalf("provider sessions %+v, want the one session, resumed", st)
+	if len(st) != 1 || st[0].ID != sessionID || st[0].Resumes < 3 || !st[0].ControlRelayed {
+		t.Fatalf("provider sessions %+v, want the one session, resumed, its control stream relayed", st)
 	}
 	if err := roundTrip(); err != nil {
 		t.Fatal(err)

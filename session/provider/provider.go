@@ -150,6 +150,10 @@ type Status struct {
 	// Resumes counts the times the consumer resumed the session on a new
 	// control stream.
 	Resumes int
+	// ControlRelayed: the session's control stream runs over a limited
+	// (circuit relay) connection, which the relay cuts after its limit;
+	// the session then resumes on a new one (protocol 1.2).
+	ControlRelayed bool
 }
 
 // Limits on resumes (sessionproto.Resume). Anyone can send one, so the
@@ -250,6 +254,7 @@ type live struct {
 	resumes   *rate.Limiter  // verified resumes of this session
 	control   *atomic.Uint64 // control stream bytes, all streams
 	resumed   atomic.Int64   // resumes accepted
+	relayed   atomic.Bool    // the control stream's connection is limited (a circuit)
 }
 
 // New returns a Manager.
@@ -407,7 +412,7 @@ func (m *Manager) Sessions() []Status {
 			ts = s.tracker.Stats()
 		}
 		out = append(out, Status{ID: s.id, Consumer: s.consumer, Start: s.start, Bytes: st.RxBytes + st.TxBytes, Tracker: ts, Path: path,
-			Resumes: int(s.resumed.Load())})
+			Resumes: int(s.resumed.Load()), ControlRelayed: s.relayed.Load()})
 	}
 	return out
 }
@@ -425,7 +430,7 @@ func (m *Manager) Handle(s network.Stream) {
 	m.mu.Unlock()
 	defer m.wg.Done()
 	defer s.Close()
-	if err := m.serve(m.ctx, &countingStream{sessionStream: s, proto: s.Protocol()}); err != nil {
+	if err := m.serve(m.ctx, &countingStream{sessionStream: s, proto: s.Protocol(), limited: s.Conn().Stat().Limited}); err != nil {
 		m.log.Info("provider: session ended", "peer", s.Conn().RemotePeer(), "err", err)
 	}
 }
@@ -549,6 +554,7 @@ func (m *Manager) serve(ctx context.Context, s *countingStream) error {
 		resumable: s.proto == sessionproto.ProtocolResume, ended: make(chan struct{}),
 		resumes: rate.NewLimiter(rate.Every(sessionResumeEvery), sessionResumeBurst), control: &s.n}
 	l.path.Store(PathStatic)
+	l.relayed.Store(s.limited)
 	var agent *ice.Agent
 	slot := false
 	releaseSlot := func() {
@@ -747,9 +753,10 @@ func (m *Manager) connectICE(ctx context.Context, l *live, agent *ice.Agent, rem
 // or into total when set: a resumed stream counts to its session's first).
 type countingStream struct {
 	sessionStream
-	proto protocol.ID // the negotiated protocol ("" for a test pipe)
-	n     atomic.Uint64
-	total *atomic.Uint64
+	proto   protocol.ID // the negotiated protocol ("" for a test pipe)
+	limited bool        // over a limited (circuit relay) connection
+	n       atomic.Uint64
+	total   *atomic.Uint64
 }
 
 func (c *countingStream) count(n int) {

@@ -88,6 +88,7 @@ func (m *Manager) resume(ctx context.Context, s *countingStream, w *sessionproto
 		return fmt.Errorf("session %s ended before the resume: %w", id, ErrNoSuchSession)
 	}
 	l.resumed.Add(1)
+	l.relayed.Store(s.limited)
 	m.log.Info("provider: session resumed on a new stream", "session", id, "paid", res.PaidTotal.String(), "accepted", accepted.String())
 	<-done // the session closed the stream (lost, replaced, ended)
 	return nil
