@@ -125,7 +125,7 @@ func userspaceProxy(ctx context.Context, s tunnel.SessionConfig, o ProxyOptions)
 
 // iceTestExit returns a consumer key, an address pool and a userspace
 // exit on loopback, closed when the test ends.
-func iceTestExit(t *testing.T) (*ecdsa.PrivateKey, *tunnel.AddressPool, *userspace.Exit) {
+func iceTestExit(t testing.TB) (*ecdsa.PrivateKey, *tunnel.AddressPool, *userspace.Exit) {
 	t.Helper()
 	k, err := crypto.GenerateKey()
 	if err != nil {

@@ -79,7 +79,7 @@ type relayedProvider struct {
 	ended    chan provider.Ended
 }
 
-func startRelayedProvider(t *testing.T, ctx context.Context, circuitFor time.Duration, cfg provider.Config, protocols ...string) (*relayedProvider, host.Host) {
+func startRelayedProvider(t testing.TB, ctx context.Context, circuitFor time.Duration, cfg provider.Config, protocols ...string) (*relayedProvider, host.Host) {
 	t.Helper()
 	rh, err := libp2p.New(libp2p.ListenAddrStrings("/ip4/127.0.0.1/tcp/0"), libp2p.DisableRelay())
 	if err != nil {
@@ -385,7 +385,7 @@ func TestOldProviderNoResume(t *testing.T) {
 // relayedConsumer is a consumer manager on a libp2p host that listens
 // nowhere (it reaches the provider only through the relay), paying from
 // a ledger with 1 MYST.
-func relayedConsumer(t *testing.T, k *ecdsa.PrivateKey, resumeWithin time.Duration) (host.Host, *balanceLedger, *Manager) {
+func relayedConsumer(t testing.TB, k *ecdsa.PrivateKey, resumeWithin time.Duration) (host.Host, *balanceLedger, *Manager) {
 	t.Helper()
 	ch, err := libp2p.New(libp2p.NoListenAddrs, libp2p.EnableRelay())
 	if err != nil {
