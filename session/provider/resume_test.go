@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/protocol"
+	"golang.org/x/time/rate"
 
 	"github.com/openmyst/openmyst/identity"
 	"github.com/openmyst/openmyst/money"
@@ -241,5 +242,28 @@ func TestNoResumeEndsSession(t *testing.T) {
 		}
 	case <-time.After(10 * time.Second):
 		t.Fatal("a 1.1 session waited for a resume")
+	}
+}
+
+// TestResumeFloodLimited: resumes cost the provider a signature check,
+// and anyone can send them: past the manager's budget they are refused
+// with capacity before anything is verified. (The budget is made tiny
+// here so that the test does not depend on the machine's speed.)
+func TestResumeFloodLimited(t *testing.T) {
+	e := newEnv(t, fakeFunds{registered: true, balance: big.NewInt(1e18)}, true)
+	const budget = 3
+	e.m.resumeLimit = rate.NewLimiter(rate.Every(time.Hour), budget)
+	mallory := signer(t)
+	for i := range budget + 3 {
+		msg, _, _, _, _ := e.serveOn(t, sessionproto.ProtocolResume, e.resumeMsg(t, mallory, sessionproto.SessionID{7}))
+		perr, ok := msg.(*sessionproto.Error)
+		switch {
+		case !ok:
+			t.Fatalf("a stranger's resume answered %v", msg)
+		case i < budget && (perr.Code != sessionproto.CodeBadRequest || !strings.Contains(perr.Message, ErrNoSuchSession.Error())):
+			t.Fatalf("resume %d within the budget answered %v, want it checked and refused as no such session", i, perr)
+		case i >= budget && (perr.Code != sessionproto.CodeCapacity || !strings.Contains(perr.Message, "too many resumes")):
+			t.Fatalf("resume %d past the budget answered %v, want capacity", i, perr)
+		}
 	}
 }
