@@ -245,17 +245,21 @@ type live struct {
 	stop    chan error
 	tracker *pingpong.InvoiceTracker // nil until the ICE checks are done; under Manager.mu
 	path    atomic.Value             // string
-	// resumable: opened on sessionproto.ProtocolResume. While its payment
-	// loop runs, attach takes a resumed stream (nil otherwise; under
-	// Manager.mu) and ended is closed when the loop returns.
+	// resumable: opened on sessionproto.ProtocolResume. Its payment loop
+	// takes resumed streams from attach (nil when not resumable); ended
+	// is closed (end) once the loop no longer takes any.
 	resumable bool
 	attach    chan paystream.Attachment
 	ended     chan struct{}
+	endOnce   sync.Once
 	resumes   *rate.Limiter  // verified resumes of this session
 	control   *atomic.Uint64 // control stream bytes, all streams
 	resumed   atomic.Int64   // resumes accepted
 	relayed   atomic.Bool    // the control stream's connection is limited (a circuit)
 }
+
+// end closes l.ended once.
+func (l *live) end() { l.endOnce.Do(func() { close(l.ended) }) }
 
 // New returns a Manager.
 func New(cfg Config) (*Manager, error) {
@@ -553,6 +557,12 @@ func (m *Manager) serve(ctx context.Context, s *countingStream) error {
 	l := &live{id: id, consumer: req.Consumer, start: start, pub: pub, usage: usage, stop: make(chan error, 1),
 		resumable: s.proto == sessionproto.ProtocolResume, ended: make(chan struct{}),
 		resumes: rate.NewLimiter(rate.Every(sessionResumeEvery), sessionResumeBurst), control: &s.n}
+	if l.resumable {
+		// From the response on: a resume that comes before the payment
+		// loop runs (the ICE checks) waits for it.
+		l.attach = make(chan paystream.Attachment)
+	}
+	defer l.end() // every way out; at the latest
 	l.path.Store(PathStatic)
 	l.relayed.Store(s.limited)
 	var agent *ice.Agent
@@ -635,7 +645,6 @@ func (m *Manager) serve(ctx context.Context, s *countingStream) error {
 	m.mu.Lock()
 	l.tracker = tracker
 	if l.resumable {
-		l.attach = make(chan paystream.Attachment)
 		popt.Resume, popt.Stream, popt.ResumeGrace = l.attach, s, m.cfg.ResumeGrace
 	}
 	m.mu.Unlock()
@@ -659,7 +668,7 @@ func (m *Manager) serve(ctx context.Context, s *countingStream) error {
 		}
 	}()
 	runErr := paystream.Provider(pctx, pr, w, tracker, usage, popt)
-	close(l.ended)
+	l.end()
 	if cause := context.Cause(pctx); runErr == nil && errors.Is(cause, session.ErrPathLost) {
 		runErr = cause
 	}

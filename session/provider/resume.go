@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/big"
 	"time"
 
 	"github.com/openmyst/openmyst/money"
@@ -47,9 +48,12 @@ func (m *Manager) resume(ctx context.Context, s *countingStream, w *sessionproto
 	l := m.sessions[id]
 	var attach chan paystream.Attachment
 	var accepted money.Amount
-	if l != nil && l.consumer == res.Consumer && l.resumable && l.attach != nil {
+	if l != nil && l.consumer == res.Consumer && l.resumable {
 		attach = l.attach
-		accepted = money.MustAmount(l.tracker.Stats().Accepted)
+		accepted = money.MustAmount(new(big.Int)) // no tracker yet: nothing accepted
+		if l.tracker != nil {
+			accepted = money.MustAmount(l.tracker.Stats().Accepted)
+		}
 	}
 	m.mu.Unlock()
 	if attach == nil {
