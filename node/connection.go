@@ -430,7 +430,7 @@ func statusDTO(c *consumer.Connection) tequilapi.ConnectionStatus {
 	out := tequilapi.ConnectionStatus{
 		SessionID: s.SessionID, Provider: s.Provider.Hex(), Country: s.Country, DurationSeconds: s.Duration.Seconds(),
 		RxBytes: s.RxBytes, TxBytes: s.TxBytes, Spent: s.Spent.String(), RatePerHour: s.Rate.String(), Running: s.Running, Error: s.Err,
-		Path: s.Path, PublicIPCheck: s.PublicIPCheck,
+		Path: s.Path, PublicIPCheck: s.PublicIPCheck, Resumes: s.Resumes,
 	}
 	if s.PublicIP.IsValid() {
 		out.PublicIP = s.PublicIP.String()

@@ -284,6 +284,9 @@ func TestEndToEnd(t *testing.T) {
 	t.Run("connection is re-established after the provider restarts", func(t *testing.T) {
 		testReconnect(t, ctx, d, c, srv.URL, body)
 	})
+	t.Run("the control connection drops mid-session and the session resumes", func(t *testing.T) {
+		testControlResume(t, ctx, d, c, srv.URL, body)
+	})
 	// Last: its payments to the DE provider stay unsettled.
 	t.Run("a top-up after the consumer started pays the next session", func(t *testing.T) {
 		testTopUpAfterStart(t, ctx, d, c)

@@ -380,9 +380,11 @@ func StartProvider(ctx context.Context, cfg ProviderConfig) (_ *Provider, err er
 	}
 	p.P2P.Host.SetStreamHandler(sessionproto.ProtocolID, p.Sessions.Handle)
 	p.P2P.Host.SetStreamHandler(sessionproto.ProtocolICE, p.Sessions.Handle)
+	p.P2P.Host.SetStreamHandler(sessionproto.ProtocolResume, p.Sessions.Handle)
 	closers = append(closers, func() {
 		p.P2P.Host.RemoveStreamHandler(sessionproto.ProtocolID)
 		p.P2P.Host.RemoveStreamHandler(sessionproto.ProtocolICE)
+		p.P2P.Host.RemoveStreamHandler(sessionproto.ProtocolResume)
 		_ = p.Sessions.Close()
 	})
 
@@ -494,6 +496,7 @@ func (p *Provider) WaitPublished(ctx context.Context) error {
 func (p *Provider) Close() error {
 	p.P2P.Host.RemoveStreamHandler(sessionproto.ProtocolID)
 	p.P2P.Host.RemoveStreamHandler(sessionproto.ProtocolICE)
+	p.P2P.Host.RemoveStreamHandler(sessionproto.ProtocolResume)
 	_ = p.Sessions.Close()
 	p.cancel()
 	p.wg.Wait()

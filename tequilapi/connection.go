@@ -185,6 +185,10 @@ type ConnectionStatus struct {
 	Running bool `json:"running"`
 	// Reconnects counts sessions re-established after a drop.
 	Reconnects int `json:"reconnects"`
+	// Resumes counts the times the session's control stream was lost
+	// (a circuit relay's limit, a dropped connection) and the session
+	// resumed on a new one, the tunnel untouched.
+	Resumes int `json:"resumes,omitempty" doc:"times the session's control stream was resumed on a new connection"`
 	// Path is how the tunnel's datagrams travel: "static" (to the
 	// provider's UDP endpoint), "direct" (an ICE pair, through NATs) or
 	// "relay" (through the network's TURN relay).

@@ -19,6 +19,12 @@
 // ExchangeMessage.Payment decode them strictly with the payments decoders,
 // and the session layer verifies signatures and amounts.
 //
+// Protocol 1.2 (ProtocolResume) adds Resume and ResumeAck: a consumer
+// whose session stream was lost (a circuit relay connection that hit its
+// limit) moves the running session onto a new stream with a signed
+// Resume; the provider's Writer can detach from the lost stream and attach
+// to the new one (DetachOnFailure, Attach).
+//
 // Reader and Writer frame messages over a stream and put a deadline on every
 // read and write, so a silent or slow peer cannot hold a session goroutine
 // forever. docs/session.md describes the protocol for implementers.

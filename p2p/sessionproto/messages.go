@@ -28,7 +28,7 @@ const ProtocolID = "/openmyst/session/1.0.0"
 const ProtocolICE = "/openmyst/session/1.1.0"
 
 // Protocols are the versions a consumer offers, best first.
-var Protocols = []string{ProtocolICE, ProtocolID}
+var Protocols = []string{ProtocolResume, ProtocolICE, ProtocolID}
 
 // ServiceWireGuard is the only service type this protocol version opens.
 const ServiceWireGuard = "wireguard"
@@ -369,6 +369,10 @@ func newMessage(t Type) Message {
 		return &Destroy{}
 	case TypeError:
 		return &Error{}
+	case TypeResume:
+		return &Resume{}
+	case TypeResumeAck:
+		return &ResumeAck{}
 	}
 	return nil
 }

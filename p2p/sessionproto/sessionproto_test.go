@@ -96,6 +96,7 @@ func sampleMessages(t testing.TB) []Message {
 			ExitIP:        netip.MustParseAddr("25.0.1.3"),
 		},
 		&Error{Code: CodeQuotaExhausted, Message: "monthly traffic quota of 1 GiB is used up until 2027-01-01"},
+		resumeSamples(t)[0], resumeSamples(t)[1], resumeSamples(t)[2], resumeSamples(t)[3],
 	}
 }
 

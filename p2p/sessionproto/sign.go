@@ -113,7 +113,11 @@ var ErrReplay = errors.New("session request replayed")
 // CheckFresh returns an error wrapping ErrStale unless IssuedAt is within
 // maxSkew of now.
 func (m *SessionRequest) CheckFresh(now time.Time, maxSkew time.Duration) error {
-	issued := time.Unix(m.IssuedAt, 0)
+	return checkFresh(m.IssuedAt, now, maxSkew)
+}
+
+func checkFresh(issuedAt int64, now time.Time, maxSkew time.Duration) error {
+	issued := time.Unix(issuedAt, 0)
 	if d := now.Sub(issued); d > maxSkew || d < -maxSkew {
 		return fmt.Errorf("%w: issued at %s, now %s, allowed skew %s", ErrStale,
 			issued.UTC().Format(time.RFC3339), now.UTC().Format(time.RFC3339), maxSkew)
@@ -161,7 +165,15 @@ func NewReplayGuard(maxSkew time.Duration) *ReplayGuard {
 // It does not verify the signature; call VerifySignature first so forged
 // requests cannot burn nonces.
 func (g *ReplayGuard) Check(m *SessionRequest, now time.Time) error {
-	if err := m.CheckFresh(now, g.MaxSkew); err != nil {
+	return g.CheckNonce(m.Nonce, m.IssuedAt, now)
+}
+
+// CheckNonce is Check for any signed message with a nonce and an issue
+// time (Unix seconds), such as a Resume; a guard should serve one kind of
+// message (nonces of different kinds do not collide in practice, but
+// their floods should not crowd each other out).
+func (g *ReplayGuard) CheckNonce(nonce Nonce, issuedAt int64, now time.Time) error {
+	if err := checkFresh(issuedAt, now, g.MaxSkew); err != nil {
 		return err
 	}
 	g.mu.Lock()
@@ -177,12 +189,12 @@ func (g *ReplayGuard) Check(m *SessionRequest, now time.Time) error {
 		}
 		g.nextPrune = now.Add(g.MaxSkew / 4)
 	}
-	if _, dup := g.seen[m.Nonce]; dup {
-		return fmt.Errorf("%w: nonce %x", ErrReplay, m.Nonce[:])
+	if _, dup := g.seen[nonce]; dup {
+		return fmt.Errorf("%w: nonce %x", ErrReplay, nonce[:])
 	}
 	if g.Limit > 0 && len(g.seen) >= g.Limit {
 		return fmt.Errorf("%w: %d requests in the last %s", ErrGuardFull, len(g.seen), 2*g.MaxSkew)
 	}
-	g.seen[m.Nonce] = now.Add(2 * g.MaxSkew)
+	g.seen[nonce] = now.Add(2 * g.MaxSkew)
 	return nil
 }

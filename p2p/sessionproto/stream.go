@@ -110,11 +110,17 @@ func readFrame(r io.Reader, hdr []byte) ([]byte, error) {
 // share one Writer.
 type Writer struct {
 	mu        sync.Mutex
-	w         DeadlineWriter
+	w         DeadlineWriter // nil while detached
 	timeout   time.Duration
 	lastWrite time.Time
-	broken    error // set once a frame was cut off mid-write
+	broken    error                       // set once a frame was cut off mid-write
+	onFail    func(DeadlineWriter, error) // set by DetachOnFailure
 }
+
+// ErrDetached is returned by a Writer's writes while it has no stream: a
+// resumable session whose stream was lost, until the peer resumes it on a
+// new one (Attach).
+var ErrDetached = errors.New("sessionproto: session stream detached")
 
 // ErrBroken is returned by WriteMessage after an earlier write stopped
 // part-way through a frame: the peer can no longer find frame boundaries,
@@ -147,6 +153,9 @@ func (w *Writer) WriteMessage(ctx context.Context, m Message) error {
 
 	w.mu.Lock()
 	defer w.mu.Unlock()
+	if w.w == nil {
+		return fmt.Errorf("%w: %s not sent", ErrDetached, m.Type())
+	}
 	if w.broken != nil {
 		return w.broken
 	}
@@ -165,7 +174,15 @@ func (w *Writer) WriteMessage(ctx context.Context, m Message) error {
 	if n > 0 && n < len(frame) {
 		w.broken = fmt.Errorf("%w (%d of %d bytes of a %s frame sent)", ErrBroken, n, len(frame), m.Type())
 	}
-	if stop() {
+	aborted := stop()
+	if err != nil && w.onFail != nil {
+		// A resumable session: the stream is lost, not the session.
+		lost := w.w
+		w.w, w.broken = nil, nil
+		w.onFail(lost, err)
+		return fmt.Errorf("sessionproto: write %s: %w: %w", m.Type(), ErrDetached, err)
+	}
+	if aborted {
 		return ctx.Err()
 	}
 	if err != nil {
@@ -173,6 +190,39 @@ func (w *Writer) WriteMessage(ctx context.Context, m Message) error {
 	}
 	w.lastWrite = time.Now()
 	return nil
+}
+
+// DetachOnFailure makes w survive the loss of its stream (a resumable
+// session): from now on a write that fails on the stream detaches w from
+// it, calls lost with that stream and the error (under w's lock: lost
+// must not block or write), and returns an error wrapping ErrDetached;
+// later writes fail with ErrDetached until Attach.
+func (w *Writer) DetachOnFailure(lost func(s DeadlineWriter, err error)) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.onFail = lost
+}
+
+// Detach drops w's stream if it is s (nil: whatever stream w has) and
+// reports whether it did; later writes fail with ErrDetached until Attach.
+// A write in progress finishes first.
+func (w *Writer) Detach(s DeadlineWriter) bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.w == nil || (s != nil && w.w != s) {
+		return false
+	}
+	w.w, w.broken = nil, nil
+	return true
+}
+
+// Attach moves w onto a new stream s (a resumed session), replacing any
+// stream it has; a partial write on the old stream no longer counts, as
+// s starts at a frame boundary.
+func (w *Writer) Attach(s DeadlineWriter) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.w, w.broken = s, nil
 }
 
 // LastWrite returns when the last message was written whole (zero before

@@ -18,6 +18,7 @@ import (
 	"net"
 	"net/netip"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/ethereum/go-ethereum/common"
@@ -58,6 +59,10 @@ type BalanceSource interface {
 	RefreshBalance(ctx context.Context) error
 }
 
+// DefaultResumeWithin is Config.ResumeWithin's default, below the
+// provider's paystream.DefaultResumeGrace.
+const DefaultResumeWithin = 25 * time.Second
+
 // DefaultBalanceEvery is how often an open connection re-reads the channel
 // balance when Config.BalanceEvery is zero.
 const DefaultBalanceEvery = 30 * time.Second
@@ -95,6 +100,11 @@ type Config struct {
 	ReadTimeout time.Duration
 	// HandshakeTimeout bounds the WireGuard handshake.
 	HandshakeTimeout time.Duration
+	// ResumeWithin bounds how long a session whose control stream was
+	// lost tries to resume on a new stream (sessions opened on
+	// sessionproto.ProtocolResume; zero: DefaultResumeWithin). It should
+	// stay below the provider's resume grace.
+	ResumeWithin time.Duration
 	// DeadAfter is how long an open session's tunnel may keep sending
 	// while receiving nothing before the session ends with
 	// session.ErrPathLost (tunnel.Liveness; zero: tunnel.DefaultDeadAfter).
@@ -220,6 +230,9 @@ func New(cfg Config) (*Manager, error) {
 	}
 	if cfg.DeadAfter <= 0 {
 		cfg.DeadAfter = tunnel.DefaultDeadAfter
+	}
+	if cfg.ResumeWithin <= 0 {
+		cfg.ResumeWithin = DefaultResumeWithin
 	}
 	if cfg.Balance != nil {
 		cfg.Channel = &refreshingChannel{Channel: cfg.Channel, src: cfg.Balance, log: cfg.Log}
@@ -365,6 +378,9 @@ type Status struct {
 	// server configured, the probe has not answered yet or failed, or a
 	// tunnel the probe cannot use).
 	PublicIPSeen netip.Addr `json:"public_ip_seen,omitzero"`
+	// Resumes counts the times the session's control stream was lost and
+	// the session resumed on a new one (the tunnel stayed up).
+	Resumes int `json:"resumes,omitempty"`
 	// Running is false once the session has ended.
 	Running bool `json:"running"`
 	// Err is why it ended ("" while running or after a clean disconnect).
@@ -432,7 +448,11 @@ type Connection struct {
 	m        *Manager
 	proposal market.Proposal
 	id       string
-	stream   stream
+	sid      sessionproto.SessionID
+	peer     peer.AddrInfo // the provider's peer, for resumes
+	streamMu sync.Mutex    // guards stream
+	stream   stream        // the current control stream
+	resumes  atomic.Int64
 	tun      tunnel.Client
 	us       ProxyTunnel // nil for a tunnel without proxies (kernel)
 	payer    *pingpong.InvoicePayer
@@ -478,12 +498,12 @@ func (m *Manager) Connect(ctx context.Context, p market.Proposal, o Options) (*C
 		m.result(Result{Proposal: p, Stage: StageConnect, Err: err})
 		return nil, fmt.Errorf("consumer: connect to provider %s: %w: %w", p.ProviderID.Hex(), ErrUnreachable, err)
 	}
-	s, err := m.cfg.Host.NewStream(lctx, pid, sessionproto.ProtocolICE, sessionproto.ProtocolID)
+	s, err := m.cfg.Host.NewStream(lctx, pid, sessionproto.ProtocolResume, sessionproto.ProtocolICE, sessionproto.ProtocolID)
 	if err != nil {
 		m.result(Result{Proposal: p, Stage: StageConnect, Err: err})
 		return nil, fmt.Errorf("consumer: open session stream: %w", err)
 	}
-	c, err := m.open(ctx, s, p, o, begin)
+	c, err := m.open(ctx, s, p, o, begin, info)
 	if err != nil {
 		_ = s.Reset()
 		return nil, err
@@ -498,7 +518,7 @@ type stream interface {
 	Close() error
 }
 
-func (m *Manager) open(ctx context.Context, s stream, p market.Proposal, o Options, begin time.Time) (*Connection, error) {
+func (m *Manager) open(ctx context.Context, s stream, p market.Proposal, o Options, begin time.Time, provider peer.AddrInfo) (*Connection, error) {
 	m.refreshBalance(ctx) // a top-up since the last session counts
 	wgKey, err := tunnel.GenerateKey()
 	if err != nil {
@@ -509,7 +529,7 @@ func (m *Manager) open(ctx context.Context, s stream, p market.Proposal, o Optio
 		return nil, fmt.Errorf("consumer: build request: %w", err)
 	}
 	var agent *ice.Agent
-	useICE := m.cfg.ICE != nil && (o.Tunnel == nil || o.ICEChecks != nil) && streamProtocol(s) == sessionproto.ProtocolICE
+	useICE := m.cfg.ICE != nil && (o.Tunnel == nil || o.ICEChecks != nil) && (streamProtocol(s) == sessionproto.ProtocolICE || streamProtocol(s) == sessionproto.ProtocolResume)
 	if useICE && o.Tunnel != nil && o.ICEGather != nil {
 		if err := o.ICEGather(ctx); err != nil {
 			m.log.Warn("consumer: cannot reach the STUN/TURN servers; using the provider's UDP endpoint", "err", err)
@@ -643,7 +663,7 @@ func (m *Manager) open(ctx context.Context, s stream, p market.Proposal, o Optio
 		}
 	}
 	rctx, cancel := context.WithCancel(context.Background())
-	c := &Connection{m: m, proposal: p, id: id, stream: s, tun: tun, us: us, payer: payer, path: path, exitIP: resp.ExitIP, ipCheck: ipCheck, start: start, payFrom: payFrom, ConnectedAt: time.Now(), cancel: cancel, done: make(chan struct{})}
+	c := &Connection{m: m, proposal: p, id: id, sid: resp.SessionID, peer: provider, stream: s, tun: tun, us: us, payer: payer, path: path, exitIP: resp.ExitIP, ipCheck: ipCheck, start: start, payFrom: payFrom, ConnectedAt: time.Now(), cancel: cancel, done: make(chan struct{})}
 	m.log.Info("consumer: session started", "session", id, "path", path)
 	pctx, pstop := context.WithCancel(rctx)
 	probed := make(chan struct{})
@@ -682,7 +702,11 @@ func (m *Manager) open(ctx context.Context, s stream, p market.Proposal, o Optio
 		if o.PayLoop != nil {
 			err = o.PayLoop(lctx, pr, w)
 		} else {
-			err = paystream.Consumer(lctx, pr, w, payer, usage, paystream.Options{Keepalive: m.cfg.Keepalive, Log: m.log.With("session", id)})
+			popt := paystream.Options{Keepalive: m.cfg.Keepalive, Log: m.log.With("session", id)}
+			if streamProtocol(s) == sessionproto.ProtocolResume && m.cfg.Host != nil && c.peer.ID != "" {
+				popt.Reconnect = c.resume
+			}
+			err = paystream.Consumer(lctx, pr, w, payer, usage, popt)
 		}
 		if cause := context.Cause(lctx); err == nil && errors.Is(cause, session.ErrPathLost) {
 			err = cause
@@ -705,7 +729,9 @@ func (m *Manager) open(ctx context.Context, s stream, p market.Proposal, o Optio
 		} else {
 			m.log.Warn("consumer: session failed; the tunnel and its kill switch stay up until disconnect", "session", id, "err", err)
 		}
-		_ = s.Close()
+		c.streamMu.Lock()
+		_ = c.stream.Close()
+		c.streamMu.Unlock()
 		if m.cfg.History != nil {
 			reason := "disconnected"
 			if err != nil {
@@ -919,7 +945,7 @@ func (c *Connection) Status() Status {
 	s := Status{
 		SessionID: c.id, Provider: c.proposal.ProviderID, Country: c.proposal.Location.Country, Start: c.start,
 		Duration: now.Sub(c.start), RxBytes: st.RxBytes, TxBytes: st.TxBytes, Spent: ps.Paid, Invoices: ps.Invoices,
-		Rate: new(big.Int), Path: c.path, PublicIP: c.exitIP,
+		Rate: new(big.Int), Path: c.path, PublicIP: c.exitIP, Resumes: int(c.resumes.Load()),
 	}
 	c.mu.Lock()
 	s.PublicIPCheck, s.PublicIPSeen = c.ipCheck, c.seenIP

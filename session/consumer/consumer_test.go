@@ -16,6 +16,7 @@ import (
 	"github.com/ethereum/go-ethereum/common"
 	"github.com/ethereum/go-ethereum/crypto"
 	"github.com/libp2p/go-libp2p/core/host"
+	"github.com/libp2p/go-libp2p/core/peer"
 	"go.uber.org/goleak"
 
 	"github.com/openmyst/openmyst/identity"
@@ -89,7 +90,7 @@ func TestRefusedRequest(t *testing.T) {
 			seen <- req
 			_ = w.WriteMessage(context.Background(), answer)
 		}()
-		_, err := m.open(context.Background(), a, p, Options{}, time.Now())
+		_, err := m.open(context.Background(), a, p, Options{}, time.Now(), peer.AddrInfo{})
 		a.Close()
 		req := <-seen
 		if req == nil || req.VerifySignature() != nil || req.Consumer != s.Address() || req.PricePerGiB.Int().Int64() != 20 || req.ProposalSeq != 1 {
@@ -187,7 +188,7 @@ func TestBalanceRefresh(t *testing.T) {
 		}
 	}()
 	before := l.count()
-	_, _ = m.open(ctx, a, proposal("DE", 20), Options{}, time.Now())
+	_, _ = m.open(ctx, a, proposal("DE", 20), Options{}, time.Now(), peer.AddrInfo{})
 	a.Close()
 	if l.count() != before+1 {
 		t.Fatalf("connect re-read the balance %d times, want once", l.count()-before)
@@ -278,7 +279,7 @@ func TestPaymentClockStartsBeforeTheHandshake(t *testing.T) {
 		opened = time.Now()
 		return slowTunnel{}, nil
 	}
-	c, err := m.open(ctx, a, proposal("DE", 20), Options{Tunnel: slow}, time.Now())
+	c, err := m.open(ctx, a, proposal("DE", 20), Options{Tunnel: slow}, time.Now(), peer.AddrInfo{})
 	if err != nil {
 		t.Fatal(err)
 	}

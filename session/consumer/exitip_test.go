@@ -13,6 +13,7 @@ import (
 
 	"github.com/ethereum/go-ethereum/common"
 	"github.com/ethereum/go-ethereum/crypto"
+	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/libp2p/go-libp2p/core/protocol"
 
 	"github.com/openmyst/openmyst/identity"
@@ -255,7 +256,7 @@ func openSessionWith(t *testing.T, m *Manager, pool *tunnel.AddressPool, exit *u
 			<-ctx.Done()
 			return nil
 		},
-	}, time.Now())
+	}, time.Now(), peer.AddrInfo{})
 	if err != nil {
 		a.Close()
 		<-done

@@ -15,6 +15,7 @@ import (
 
 	"github.com/ethereum/go-ethereum/common"
 	"github.com/ethereum/go-ethereum/crypto"
+	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/libp2p/go-libp2p/core/protocol"
 
 	"github.com/openmyst/openmyst/identity"
@@ -124,7 +125,7 @@ func userspaceProxy(ctx context.Context, s tunnel.SessionConfig, o ProxyOptions)
 
 // iceTestExit returns a consumer key, an address pool and a userspace
 // exit on loopback, closed when the test ends.
-func iceTestExit(t *testing.T) (*ecdsa.PrivateKey, *tunnel.AddressPool, *userspace.Exit) {
+func iceTestExit(t testing.TB) (*ecdsa.PrivateKey, *tunnel.AddressPool, *userspace.Exit) {
 	t.Helper()
 	k, err := crypto.GenerateKey()
 	if err != nil {
@@ -259,7 +260,7 @@ func TestICEForATunnel(t *testing.T) {
 			seen := make(chan *sessionproto.SessionRequest, 1)
 			done := make(chan struct{})
 			go func() { defer close(done); iceProvider(t, b, exit, lease, tc.mode, seen) }()
-			c, err := m.open(context.Background(), protoPipe{a, sessionproto.ProtocolICE}, proposal("DE", 20), o, time.Now())
+			c, err := m.open(context.Background(), protoPipe{a, sessionproto.ProtocolICE}, proposal("DE", 20), o, time.Now(), peer.AddrInfo{})
 			if err != nil {
 				a.Close()
 				<-done

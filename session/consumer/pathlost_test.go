@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/ethereum/go-ethereum/common"
+	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/libp2p/go-libp2p/core/protocol"
 
 	"github.com/openmyst/openmyst/identity"
@@ -146,7 +147,7 @@ func TestPathLost(t *testing.T) {
 					<-ctx.Done()
 					return nil
 				},
-			}, time.Now())
+			}, time.Now(), peer.AddrInfo{})
 			if err != nil {
 				t.Fatal(err)
 			}

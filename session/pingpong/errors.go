@@ -35,6 +35,13 @@ var (
 	ErrInsufficientBalance = errors.New("pingpong: channel balance insufficient")
 )
 
+// ErrUndelivered is wrapped by a TrackerConfig.Send error that does not end
+// the session: the invoice could not reach the consumer now (a resumable
+// session's stream is lost) but may later. The tracker counts the invoice
+// as sent (its grace runs) and re-sends it when told the consumer is back
+// (InvoiceTracker.Redeliver).
+var ErrUndelivered = errors.New("pingpong: invoice not delivered")
+
 // OverchargeError is the error HandleInvoice returns for an invoice above
 // the allowed total. It wraps ErrOvercharge and carries the refused,
 // provider-signed invoice so the caller can turn it into a fraud proof

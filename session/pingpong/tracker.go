@@ -1,6 +1,7 @@
 package pingpong
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -175,6 +176,7 @@ type invoice struct {
 	r        [32]byte
 	total    *big.Int
 	sentAt   time.Time
+	signed   *payments.Invoice // as sent, for Redeliver
 }
 
 // forward is an accepted exchange message not yet turned into a hermes
@@ -229,6 +231,12 @@ type InvoiceTracker struct {
 	pending       *forward
 	hermesDown    bool // last hermes call failed (log once per outage)
 
+	// redeliver holds the total a consumer that came back says it has
+	// paid (Redeliver); wake makes Run act on it at once.
+	redeliverMu sync.Mutex
+	redeliver   *big.Int
+	wake        chan struct{}
+
 	mu    sync.Mutex
 	stats TrackerStats
 }
@@ -261,6 +269,7 @@ func NewInvoiceTracker(cfg TrackerConfig) (*InvoiceTracker, error) {
 		invoiced: new(big.Int),
 		accepted: new(big.Int),
 		settled:  new(big.Int),
+		wake:     make(chan struct{}, 1),
 	}
 	if r := cfg.Resume; r != nil {
 		t.accepted.Set(r.Exchange.AgreementTotal)
@@ -308,6 +317,9 @@ func (t *InvoiceTracker) Tick(ctx context.Context, now time.Time, bytes uint64) 
 			return err
 		}
 	}
+	if err := t.resend(ctx); err != nil {
+		return err
+	}
 	// Whole milliseconds, so an invoice's Usage prices to its total exactly.
 	elapsed := max(now.Sub(t.cfg.Start), 0).Truncate(time.Millisecond)
 	owed := t.cfg.Price.Total(elapsed, bytes)
@@ -321,6 +333,51 @@ func (t *InvoiceTracker) Tick(ctx context.Context, now time.Time, bytes uint64) 
 		}
 	}
 	return t.checkPolicy(now)
+}
+
+// Redeliver tells the tracker that the consumer is back on a new stream
+// (a resumed session) and has paid paid so far: on its next Tick (at once
+// under Run) the tracker sends its latest invoice again if that invoice
+// asks for more than paid and than the tracker has accepted. It is the
+// same signed invoice (same total and hashlock), so nothing is invoiced
+// twice: a consumer that had paid it ignores it, one that had not pays
+// it. Its grace still runs from when it was first sent. Safe from any
+// goroutine.
+func (t *InvoiceTracker) Redeliver(paid *big.Int) {
+	if paid == nil {
+		paid = new(big.Int)
+	}
+	t.redeliverMu.Lock()
+	t.redeliver = new(big.Int).Set(paid)
+	t.redeliverMu.Unlock()
+	select {
+	case t.wake <- struct{}{}:
+	default:
+	}
+}
+
+// resend carries out a Redeliver.
+func (t *InvoiceTracker) resend(ctx context.Context) error {
+	t.redeliverMu.Lock()
+	paid := t.redeliver
+	t.redeliver = nil
+	t.redeliverMu.Unlock()
+	if paid == nil || len(t.invoices) == 0 {
+		return nil
+	}
+	last := t.invoices[len(t.invoices)-1]
+	if last.total.Cmp(paid) <= 0 || last.total.Cmp(t.accepted) <= 0 {
+		return nil
+	}
+	if err := t.cfg.Send(ctx, last.signed); err != nil {
+		if !errors.Is(err, ErrUndelivered) {
+			return fmt.Errorf("pingpong: send invoice again: %w", err)
+		}
+		t.log.Debug("invoice not redelivered now", "total", last.total.String(), "err", err)
+		return nil
+	}
+	t.log.Info("unpaid invoice sent again on the resumed stream", "total", last.total.String())
+	return nil
 }
 
 func (t *InvoiceTracker) invoiceDue(now time.Time) bool {
@@ -364,9 +421,13 @@ func (t *InvoiceTracker) sendInvoice(ctx context.Context, now time.Time) error {
 		return fmt.Errorf("pingpong: sign invoice: %w", err)
 	}
 	if err := t.cfg.Send(ctx, inv); err != nil {
-		return fmt.Errorf("pingpong: send invoice: %w", err)
+		if !errors.Is(err, ErrUndelivered) {
+			return fmt.Errorf("pingpong: send invoice: %w", err)
+		}
+		// Counted as sent: its grace runs, and Redeliver sends it again.
+		t.log.Debug("invoice not delivered now; kept for redelivery", "total", total.String(), "err", err)
 	}
-	t.invoices = append(t.invoices, invoice{hashlock: lock, r: r, total: total, sentAt: now})
+	t.invoices = append(t.invoices, invoice{hashlock: lock, r: r, total: total, sentAt: now, signed: inv})
 	t.invoiced = total
 	t.lastInvoiceAt = now
 	t.invoiceCount++
@@ -398,6 +459,12 @@ func (t *InvoiceTracker) checkPolicy(now time.Time) error {
 // has ended; only the forward is then left pending (see Flush, Settle).
 func (t *InvoiceTracker) HandleExchange(ctx context.Context, now time.Time, em *payments.ExchangeMessage) error {
 	defer t.snapshot()
+	if t.isLastAccepted(em) {
+		// The consumer sent its last payment again (a resumed session
+		// re-sends it in case the old stream lost it): already stored
+		// and forwarded.
+		return nil
+	}
 	inv, err := t.checkExchange(em)
 	if err != nil {
 		t.refusedCount++
@@ -413,6 +480,18 @@ func (t *InvoiceTracker) HandleExchange(ctx context.Context, now time.Time, em *
 	t.lastAccepted = em
 	t.pending = &forward{em: em, r: inv.r}
 	return t.flush(ctx)
+}
+
+// isLastAccepted reports whether em is, byte for byte in its signed
+// fields, the exchange message accepted last.
+func (t *InvoiceTracker) isLastAccepted(em *payments.ExchangeMessage) bool {
+	prev := t.lastAccepted
+	if prev == nil || em == nil || em.AgreementTotal == nil || em.Promise.Amount == nil {
+		return false
+	}
+	return em.Promise.Hashlock == prev.Promise.Hashlock && em.AgreementTotal.Cmp(prev.AgreementTotal) == 0 &&
+		em.Promise.Amount.Cmp(prev.Promise.Amount) == 0 && bytes.Equal(em.Signature, prev.Signature) &&
+		bytes.Equal(em.Promise.Signature, prev.Promise.Signature)
 }
 
 func (t *InvoiceTracker) checkExchange(em *payments.ExchangeMessage) (*invoice, error) {
@@ -595,6 +674,10 @@ func (t *InvoiceTracker) Run(ctx context.Context, clk Clock, usage func() uint64
 			return ctx.Err()
 		case now := <-tick.C():
 			if err := t.Tick(ctx, now, usage()); err != nil {
+				return err
+			}
+		case <-t.wake:
+			if err := t.Tick(ctx, clk.Now(), usage()); err != nil {
 				return err
 			}
 		case em, ok := <-exchanges:

@@ -24,6 +24,8 @@ import (
 
 	"github.com/ethereum/go-ethereum/common"
 	"github.com/libp2p/go-libp2p/core/network"
+	"github.com/libp2p/go-libp2p/core/protocol"
+	"golang.org/x/time/rate"
 
 	"github.com/openmyst/openmyst/identity"
 	"github.com/openmyst/openmyst/market"
@@ -92,6 +94,12 @@ type Config struct {
 	// paystream).
 	Keepalive   time.Duration
 	ReadTimeout time.Duration
+	// ResumeGrace is how long a session opened on
+	// sessionproto.ProtocolResume waits, after its stream was lost, for
+	// the consumer to resume it on a new one before it ends (default
+	// paystream.DefaultResumeGrace). Sessions on older protocol versions
+	// end with their stream.
+	ResumeGrace time.Duration
 	// MaxSessions caps concurrent sessions (0: DefaultMaxSessions); a request beyond
 	// it is refused with capacity.
 	MaxSessions int
@@ -139,7 +147,26 @@ type Status struct {
 	// UDP endpoint), PathICEPending while the ICE checks run, or the
 	// selected ICE path (ice.PathDirect, ice.PathRelay).
 	Path string
+	// Resumes counts the times the consumer resumed the session on a new
+	// control stream.
+	Resumes int
+	// ControlRelayed: the session's control stream runs over a limited
+	// (circuit relay) connection, which the relay cuts after its limit;
+	// the session then resumes on a new one (protocol 1.2).
+	ControlRelayed bool
 }
+
+// Limits on resumes (sessionproto.Resume). Anyone can send one, so the
+// manager verifies at most resumeRate per second (burst resumeBurst) in
+// all; a session accepts one every sessionResumeEvery (burst
+// sessionResumeBurst), far more than an honest consumer needs (a circuit
+// relay connection lasts an hour).
+const (
+	resumeRate         = rate.Limit(20)
+	resumeBurst        = 40
+	sessionResumeEvery = 2 * time.Second
+	sessionResumeBurst = 4
+)
 
 // DefaultMaxSessions is Config.MaxSessions's default.
 const DefaultMaxSessions = 1000
@@ -174,18 +201,25 @@ type Ended struct {
 	ControlBytes uint64
 	// Duration is how long the session ran.
 	Duration time.Duration
+	// Resumes counts the times the consumer resumed the session on a new
+	// control stream.
+	Resumes int
 }
 
 // Manager serves provider sessions. Create it with New, pass Handle to the
 // libp2p host as the ProtocolID stream handler and Close it to end every
 // session.
 type Manager struct {
-	cfg    Config
-	log    *slog.Logger
-	guard  *sessionproto.ReplayGuard
-	ctx    context.Context
-	cancel context.CancelFunc
-	wg     sync.WaitGroup
+	cfg   Config
+	log   *slog.Logger
+	guard *sessionproto.ReplayGuard
+	// resumeGuard refuses replayed resumes; resumeLimit caps the resumes
+	// strangers can make the manager verify.
+	resumeGuard *sessionproto.ReplayGuard
+	resumeLimit *rate.Limiter
+	ctx         context.Context
+	cancel      context.CancelFunc
+	wg          sync.WaitGroup
 	// iceSlots holds a token per session running ICE (MaxICEChecks).
 	iceSlots chan struct{}
 
@@ -211,7 +245,21 @@ type live struct {
 	stop    chan error
 	tracker *pingpong.InvoiceTracker // nil until the ICE checks are done; under Manager.mu
 	path    atomic.Value             // string
+	// resumable: opened on sessionproto.ProtocolResume. Its payment loop
+	// takes resumed streams from attach (nil when not resumable); ended
+	// is closed (end) once the loop no longer takes any.
+	resumable bool
+	attach    chan paystream.Attachment
+	ended     chan struct{}
+	endOnce   sync.Once
+	resumes   *rate.Limiter  // verified resumes of this session
+	control   *atomic.Uint64 // control stream bytes, all streams
+	resumed   atomic.Int64   // resumes accepted
+	relayed   atomic.Bool    // the control stream's connection is limited (a circuit)
 }
+
+// end closes l.ended once.
+func (l *live) end() { l.endOnce.Do(func() { close(l.ended) }) }
 
 // New returns a Manager.
 func New(cfg Config) (*Manager, error) {
@@ -262,6 +310,8 @@ func New(cfg Config) (*Manager, error) {
 	m := &Manager{
 		cfg: cfg, log: cfg.Log, guard: sessionproto.NewReplayGuard(2 * time.Minute),
 		ctx: ctx, cancel: cancel, sessions: map[string]*live{}, iceSlots: make(chan struct{}, cfg.MaxICEChecks),
+		resumeGuard: sessionproto.NewReplayGuard(2 * time.Minute),
+		resumeLimit: rate.NewLimiter(resumeRate, resumeBurst),
 	}
 	if cfg.Quota != nil {
 		m.wg.Add(1)
@@ -365,7 +415,8 @@ func (m *Manager) Sessions() []Status {
 		if s.tracker != nil {
 			ts = s.tracker.Stats()
 		}
-		out = append(out, Status{ID: s.id, Consumer: s.consumer, Start: s.start, Bytes: st.RxBytes + st.TxBytes, Tracker: ts, Path: path})
+		out = append(out, Status{ID: s.id, Consumer: s.consumer, Start: s.start, Bytes: st.RxBytes + st.TxBytes, Tracker: ts, Path: path,
+			Resumes: int(s.resumed.Load()), ControlRelayed: s.relayed.Load()})
 	}
 	return out
 }
@@ -383,7 +434,7 @@ func (m *Manager) Handle(s network.Stream) {
 	m.mu.Unlock()
 	defer m.wg.Done()
 	defer s.Close()
-	if err := m.serve(m.ctx, &countingStream{sessionStream: s}); err != nil {
+	if err := m.serve(m.ctx, &countingStream{sessionStream: s, proto: s.Protocol(), limited: s.Conn().Stat().Limited}); err != nil {
 		m.log.Info("provider: session ended", "peer", s.Conn().RemotePeer(), "err", err)
 	}
 }
@@ -401,6 +452,9 @@ func (m *Manager) serve(ctx context.Context, s *countingStream) error {
 	msg, err := r.ReadMessage(ctx)
 	if err != nil {
 		return fmt.Errorf("read request: %w", err)
+	}
+	if res, ok := msg.(*sessionproto.Resume); ok {
+		return m.resume(ctx, s, w, res)
 	}
 	req, ok := msg.(*sessionproto.SessionRequest)
 	if !ok {
@@ -500,8 +554,17 @@ func (m *Manager) serve(ctx context.Context, s *countingStream) error {
 		SessionID: sid, ProviderWGKey: sessionproto.Key(m.cfg.Exit.PublicKey()), Endpoint: m.cfg.Exit.Endpoint().String(),
 		ConsumerAddrs: lease.Prefixes(), ProviderAddr: gw.V4, DNS: m.cfg.DNS, ExitIP: m.exitIP(),
 	}
-	l := &live{id: id, consumer: req.Consumer, start: start, pub: pub, usage: usage, stop: make(chan error, 1)}
+	l := &live{id: id, consumer: req.Consumer, start: start, pub: pub, usage: usage, stop: make(chan error, 1),
+		resumable: s.proto == sessionproto.ProtocolResume, ended: make(chan struct{}),
+		resumes: rate.NewLimiter(rate.Every(sessionResumeEvery), sessionResumeBurst), control: &s.n}
+	if l.resumable {
+		// From the response on: a resume that comes before the payment
+		// loop runs (the ICE checks) waits for it.
+		l.attach = make(chan paystream.Attachment)
+	}
+	defer l.end() // every way out; at the latest
 	l.path.Store(PathStatic)
+	l.relayed.Store(s.limited)
 	var agent *ice.Agent
 	slot := false
 	releaseSlot := func() {
@@ -578,8 +641,12 @@ func (m *Manager) serve(ctx context.Context, s *countingStream) error {
 		_ = m.cfg.History.Update(context.WithoutCancel(ctx), id, func(r *session.Record) { r.End, r.Reason = time.Now(), "internal error" })
 		return refuse(ctx, w, sessionproto.CodeInternal, "")
 	}
+	popt := paystream.Options{Keepalive: m.cfg.Keepalive, Log: m.log.With("session", id), Stop: l.stop}
 	m.mu.Lock()
 	l.tracker = tracker
+	if l.resumable {
+		popt.Resume, popt.Stream, popt.ResumeGrace = l.attach, s, m.cfg.ResumeGrace
+	}
 	m.mu.Unlock()
 	pr := sessionproto.NewReader(s, m.cfg.ReadTimeout)
 	// A session whose ICE path is lost ends (session.ErrPathLost): no
@@ -600,7 +667,8 @@ func (m *Manager) serve(ctx context.Context, s *countingStream) error {
 		case <-pctx.Done():
 		}
 	}()
-	runErr := paystream.Provider(pctx, pr, w, tracker, usage, paystream.Options{Keepalive: m.cfg.Keepalive, Log: m.log.With("session", id), Stop: l.stop})
+	runErr := paystream.Provider(pctx, pr, w, tracker, usage, popt)
+	l.end()
 	if cause := context.Cause(pctx); runErr == nil && errors.Is(cause, session.ErrPathLost) {
 		runErr = cause
 	}
@@ -643,7 +711,7 @@ func (m *Manager) serve(ctx context.Context, s *countingStream) error {
 	fns := append([]func(Ended){}, m.ended...)
 	m.mu.Unlock()
 	for _, fn := range fns {
-		fn(Ended{ID: id, Err: runErr, Stats: st, Bytes: bytes, ControlBytes: s.n.Load(), Duration: time.Since(start)})
+		fn(Ended{ID: id, Err: runErr, Stats: st, Bytes: bytes, ControlBytes: s.n.Load(), Duration: time.Since(start), Resumes: int(l.resumed.Load())})
 	}
 	m.log.Info("provider: session ended", "session", id, "bytes", bytes, "settled", st.Settled, "reason", reason)
 	return runErr
@@ -690,24 +758,44 @@ func (m *Manager) connectICE(ctx context.Context, l *live, agent *ice.Agent, rem
 	return true
 }
 
-// countingStream counts the bytes of a session control stream.
+// countingStream counts the bytes of a session control stream (into n,
+// or into total when set: a resumed stream counts to its session's first).
 type countingStream struct {
 	sessionStream
-	n atomic.Uint64
+	proto   protocol.ID // the negotiated protocol ("" for a test pipe)
+	limited bool        // over a limited (circuit relay) connection
+	n       atomic.Uint64
+	total   *atomic.Uint64
+}
+
+func (c *countingStream) count(n int) {
+	if c.total != nil {
+		c.total.Add(uint64(n))
+		return
+	}
+	c.n.Add(uint64(n))
 }
 
 // Read counts what it reads.
 func (c *countingStream) Read(b []byte) (int, error) {
 	n, err := c.sessionStream.Read(b)
-	c.n.Add(uint64(n))
+	c.count(n)
 	return n, err
 }
 
 // Write counts what it writes.
 func (c *countingStream) Write(b []byte) (int, error) {
 	n, err := c.sessionStream.Write(b)
-	c.n.Add(uint64(n))
+	c.count(n)
 	return n, err
+}
+
+// Reset aborts the stream (a libp2p stream's Reset; Close otherwise).
+func (c *countingStream) Reset() error {
+	if r, ok := c.sessionStream.(interface{ Reset() error }); ok {
+		return r.Reset()
+	}
+	return c.sessionStream.Close()
 }
 
 // sessionStream is what a session needs of a libp2p stream.

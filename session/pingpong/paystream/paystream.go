@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math/big"
 	"sync"
 	"time"
 
@@ -28,6 +29,14 @@ const (
 // ErrPeerEnded is returned (wrapped, with the reason) when the peer ends
 // the session with a Destroy message or closes the stream.
 var ErrPeerEnded = errors.New("paystream: peer ended the session")
+
+// ErrStreamLost is wrapped by the error that ends a resumable session
+// whose stream was lost and not resumed (see Options.Resume and
+// Options.Reconnect).
+var ErrStreamLost = errors.New("paystream: session stream lost")
+
+// DefaultResumeGrace is the default Options.ResumeGrace.
+const DefaultResumeGrace = 30 * time.Second
 
 // ErrQuotaExhausted ends a provider session when the provider's monthly
 // traffic quota is used up (sent to the consumer as quota_exhausted).
@@ -52,6 +61,58 @@ type Options struct {
 	// Stop, when set, ends a provider session with the error received
 	// (told to the consumer with CodeFor's code), e.g. ErrQuotaExhausted.
 	Stop <-chan error
+
+	// Resume, when set, makes a provider session survive the loss of its
+	// stream (a circuit relay connection that hit its limit, any dropped
+	// connection; the tunnel is not touched): when a read or write fails
+	// or the consumer goes silent, the stream is closed and the session
+	// waits up to ResumeGrace for the consumer to resume it, which the
+	// session manager delivers here after checking the consumer's signed
+	// sessionproto.Resume. The tracker keeps running meanwhile (invoices
+	// it cannot send count as sent, pingpong.ErrUndelivered, so the
+	// payment grace bounds the exposure as before); on a resume the
+	// session moves to the new stream, the consumer's last payment is
+	// handed to the tracker and its latest unpaid invoice re-sent
+	// (pingpong.InvoiceTracker.Redeliver). Needs Stream.
+	Resume <-chan Attachment
+	// Stream is the session's first stream (what the Reader reads and the
+	// Writer writes), closed when it is lost. Required with Resume.
+	Stream Stream
+	// ResumeGrace is how long a provider session whose stream was lost
+	// waits for a resume before it ends (default DefaultResumeGrace).
+	ResumeGrace time.Duration
+	// Reconnect, when set, makes a consumer session survive the loss of
+	// its stream: it is called with the loss, must open a new stream,
+	// resume the session on it (sessionproto.Resume, answered by
+	// ResumeAck) and return its Reader and Writer; the payment loop goes
+	// on there. An error ends the session.
+	Reconnect func(ctx context.Context, lost error) (*sessionproto.Reader, *sessionproto.Writer, error)
+}
+
+// Stream is a session stream with deadlines that can be closed.
+type Stream interface {
+	sessionproto.DeadlineReader
+	sessionproto.DeadlineWriter
+	Close() error
+}
+
+// Attachment is a new stream for a running provider session: the consumer
+// resumed the session on it (Options.Resume).
+type Attachment struct {
+	// Reader reads the new stream; Stream is the stream itself.
+	Reader *sessionproto.Reader
+	Stream Stream
+	// Paid is the agreement total the consumer says it has paid (zero
+	// before its first payment).
+	Paid *big.Int
+	// Exchange is the consumer's last exchange message (nil before its
+	// first payment), handed to the tracker in case the old stream lost
+	// it.
+	Exchange *payments.ExchangeMessage
+	// Done, when set, is closed once the session no longer uses the
+	// stream (lost, replaced, or the session ended); the stream is closed
+	// by then.
+	Done chan struct{}
 }
 
 func (o *Options) fill() {
@@ -67,6 +128,9 @@ func (o *Options) fill() {
 	if o.Log == nil {
 		o.Log = slog.Default()
 	}
+	if o.ResumeGrace <= 0 {
+		o.ResumeGrace = DefaultResumeGrace
+	}
 }
 
 // InvoiceSender returns the Send function for a TrackerConfig that writes
@@ -79,7 +143,13 @@ func InvoiceSender(w *sessionproto.Writer) func(context.Context, *payments.Invoi
 		if err != nil {
 			return err
 		}
-		return w.WriteMessage(context.WithoutCancel(ctx), m)
+		err = w.WriteMessage(context.WithoutCancel(ctx), m)
+		if errors.Is(err, sessionproto.ErrDetached) {
+			// A resumable session's stream is lost: the invoice waits for
+			// the consumer's resume.
+			return fmt.Errorf("%w: %w", pingpong.ErrUndelivered, err)
+		}
+		return err
 	}
 }
 
@@ -119,6 +189,9 @@ func keepalive(ctx context.Context, w *sessionproto.Writer, interval time.Durati
 			if err := w.WriteMessage(context.WithoutCancel(ctx), &sessionproto.Keepalive{Seq: seq}); err != nil {
 				if ctx.Err() != nil {
 					return nil
+				}
+				if errors.Is(err, sessionproto.ErrDetached) {
+					continue // a resumable session's loss is handled by its loop
 				}
 				return fmt.Errorf("paystream: keepalive: %w", err)
 			}
@@ -217,8 +290,17 @@ func (g *group) fail(err error) {
 // reading for up to Options.Drain after its Error or Destroy and hands
 // every exchange message it reads to the tracker, so a payment the
 // consumer counted reaches the hermes too.
+//
+// With Options.Resume the session survives the loss of its stream (see
+// Options.Resume): the tracker keeps running, invoices it cannot send
+// wait for the consumer's resume, and the session ends with an error
+// wrapping ErrStreamLost if none comes within Options.ResumeGrace.
 func Provider(ctx context.Context, r *sessionproto.Reader, w *sessionproto.Writer, tracker *pingpong.InvoiceTracker, usage func() uint64, opt Options) error {
 	opt.fill()
+	resumable := opt.Resume != nil
+	if resumable && opt.Stream == nil {
+		return errors.New("paystream: a resumable provider session needs Options.Stream")
+	}
 	runCtx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	g := &group{cancel: cancel}
@@ -227,55 +309,106 @@ func Provider(ctx context.Context, r *sessionproto.Reader, w *sessionproto.Write
 	// blocked on the tracker and a tracker blocked on the peer's reader
 	// would otherwise wait for each other.
 	exchanges := make(chan *payments.ExchangeMessage, 16)
-	var late []*payments.ExchangeMessage // read after the session ended; owned by the reader until readDone
+	var lateMu sync.Mutex
+	var late []*payments.ExchangeMessage // read after the session ended
 
-	// The reader outlives the session by the drain: it stops on the
-	// consumer's end (Destroy, Error, closed stream), a read error, or
-	// when readCtx is canceled after the drain.
-	readCtx, stopRead := context.WithCancel(context.WithoutCancel(ctx))
-	defer stopRead()
-	readDone := make(chan struct{})
-	go func() {
-		defer close(readDone)
-		// failed reports an error that ends the session while it runs;
-		// after the session ended it only ends the drain.
-		failed := func(err error) {
-			if runCtx.Err() == nil {
-				g.fail(err)
-			}
+	// lost carries streams found dead: by their reader, or by a write
+	// (the Writer's DetachOnFailure, called under its lock: never block).
+	lost := make(chan sessionproto.DeadlineWriter, 16)
+	report := func(s sessionproto.DeadlineWriter) {
+		select {
+		case lost <- s:
+		default: // the loop is busy with enough reports already
 		}
-		for {
-			m, err := r.ReadMessage(readCtx)
-			if err != nil {
-				if readCtx.Err() == nil {
-					failed(readErr(err))
+	}
+	if resumable {
+		w.DetachOnFailure(func(s sessionproto.DeadlineWriter, err error) {
+			opt.Log.Info("session stream lost on write", "err", err)
+			report(s)
+		})
+	}
+	var streams sync.WaitGroup // reader goroutines and retired streams
+	// startReader reads one stream until it fails, the consumer ends
+	// the session, or a.stopRead is called. A reader outlives the session
+	// by the drain.
+	startReader := func(a *attachment) {
+		streams.Add(1)
+		go func() {
+			defer streams.Done()
+			defer close(a.readDone)
+			// failed reports an error that ends the session while it
+			// runs; after the session ended it only ends the drain.
+			failed := func(err error) {
+				if runCtx.Err() == nil {
+					g.fail(err)
 				}
-				return
 			}
-			x, ok := m.(*sessionproto.ExchangeMessage)
-			if !ok {
-				if err := peerMessage(m); err != nil {
-					failed(err)
+			for {
+				m, err := a.r.ReadMessage(a.readCtx)
+				if err != nil {
+					if a.readCtx.Err() != nil {
+						return
+					}
+					if resumable && runCtx.Err() == nil && streamLost(err, true) {
+						opt.Log.Info("session stream lost on read", "err", err)
+						report(a.s)
+						return
+					}
+					failed(readErr(err))
 					return
 				}
-				continue
-			}
-			em, err := x.Payment()
-			if err != nil {
-				failed(fmt.Errorf("%w: %v", pingpong.ErrBadExchange, err))
-				return
-			}
-			if runCtx.Err() != nil {
+				x, ok := m.(*sessionproto.ExchangeMessage)
+				if !ok {
+					if err := peerMessage(m); err != nil {
+						failed(err)
+						return
+					}
+					continue
+				}
+				em, err := x.Payment()
+				if err != nil {
+					failed(fmt.Errorf("%w: %v", pingpong.ErrBadExchange, err))
+					return
+				}
+				if runCtx.Err() == nil {
+					select {
+					case exchanges <- em:
+						continue
+					case <-runCtx.Done():
+					}
+				}
+				lateMu.Lock()
 				late = append(late, em)
-				continue
+				lateMu.Unlock()
 			}
-			select {
-			case exchanges <- em:
-			case <-runCtx.Done():
-				late = append(late, em)
+		}()
+	}
+	// retire stops using a's stream: it is aborted (a write blocked on
+	// it fails at once, the consumer notices), its reader stops and its
+	// owner is told.
+	retire := func(a *attachment) {
+		if a.closer != nil {
+			if runCtx.Err() == nil {
+				abort(a.closer)
+			} else {
+				_ = a.closer.Close() // the session's last stream: its end is on it
 			}
 		}
-	}()
+		a.stopRead()
+		streams.Add(1)
+		go func() {
+			defer streams.Done()
+			<-a.readDone
+			if a.release != nil {
+				close(a.release)
+			}
+		}()
+	}
+	first := newAttachment(ctx, r, opt.Stream, nil)
+	var curMu sync.Mutex
+	cur := first // the stream in use; nil while lost (under curMu)
+	startReader(first)
+
 	g.spawn(runCtx, func(ctx context.Context) error { return keepalive(ctx, w, opt.Keepalive) })
 	if opt.Stop != nil {
 		g.spawn(runCtx, func(ctx context.Context) error {
@@ -284,6 +417,68 @@ func Provider(ctx context.Context, r *sessionproto.Reader, w *sessionproto.Write
 				return err
 			case <-ctx.Done():
 				return nil
+			}
+		})
+	}
+	if resumable {
+		g.spawn(runCtx, func(ctx context.Context) error {
+			var expired <-chan time.Time // set while the stream is lost
+			var timer *time.Timer
+			stopTimer := func() {
+				if timer != nil {
+					timer.Stop()
+					timer, expired = nil, nil
+				}
+			}
+			defer stopTimer()
+			for {
+				select {
+				case <-ctx.Done():
+					return nil
+				case s := <-lost:
+					curMu.Lock()
+					a := cur
+					if a == nil || a.s != s {
+						curMu.Unlock()
+						continue // an older stream, already replaced
+					}
+					cur = nil
+					curMu.Unlock()
+					retire(a)
+					w.Detach(s)
+					opt.Log.Warn("session stream lost; waiting for the consumer to resume", "grace", opt.ResumeGrace)
+					stopTimer()
+					timer = time.NewTimer(opt.ResumeGrace)
+					expired = timer.C
+				case in := <-opt.Resume:
+					// The consumer's last payment first: before anything
+					// the new stream brings, so the tracker sees the
+					// payments in the order the consumer made them.
+					if in.Exchange != nil {
+						select {
+						case exchanges <- in.Exchange:
+						case <-ctx.Done():
+							lateMu.Lock()
+							late = append(late, in.Exchange)
+							lateMu.Unlock()
+						}
+					}
+					a := newAttachment(runCtx, in.Reader, in.Stream, in.Done)
+					curMu.Lock()
+					old := cur
+					cur = a
+					curMu.Unlock()
+					if old != nil {
+						retire(old) // first: a write blocked on it must not hold w
+					}
+					stopTimer()
+					w.Attach(in.Stream)
+					startReader(a)
+					tracker.Redeliver(in.Paid)
+					opt.Log.Info("session resumed on a new stream", "paid", in.Paid)
+				case <-expired:
+					return fmt.Errorf("%w: the consumer did not resume within %v", ErrStreamLost, opt.ResumeGrace)
+				}
 			}
 		})
 	}
@@ -298,9 +493,34 @@ func Provider(ctx context.Context, r *sessionproto.Reader, w *sessionproto.Write
 	err := finish(w, g.err, opt.Log, endReason(ctx, "provider ended the session"))
 	// Drain: the consumer may have paid an invoice just before it read
 	// our end; its exchange message arrives after it.
-	drain := time.AfterFunc(opt.Drain, stopRead)
-	<-readDone
-	drain.Stop()
+	curMu.Lock()
+	last := cur
+	curMu.Unlock()
+	if last != nil {
+		drain := time.AfterFunc(opt.Drain, last.stopRead)
+		<-last.readDone
+		drain.Stop()
+		if last != first {
+			retire(last)
+		}
+	}
+	// An attachment that came in as the session ended is not used.
+	for {
+		select {
+		case in := <-opt.Resume:
+			if in.Stream != nil {
+				abort(in.Stream)
+			}
+			if in.Done != nil {
+				close(in.Done)
+			}
+			continue
+		default:
+		}
+		break
+	}
+	first.stopRead()
+	streams.Wait()
 
 	// Exchange messages read but not yet handled (the consumer paid, then
 	// the session ended) are still payments: hand them to the tracker,
@@ -311,12 +531,62 @@ func Provider(ctx context.Context, r *sessionproto.Reader, w *sessionproto.Write
 	for len(exchanges) > 0 {
 		pending = append(pending, <-exchanges)
 	}
-	for _, em := range append(pending, late...) {
+	lateMu.Lock()
+	pending = append(pending, late...)
+	lateMu.Unlock()
+	for _, em := range pending {
 		if err := tracker.HandleExchange(handleCtx, opt.Clock.Now(), em); err != nil {
 			opt.Log.Warn("payment received as the session ended was not accepted", "err", err)
 		}
 	}
 	return err
+}
+
+// abort ends a stream at once: Reset when it has one (a libp2p stream),
+// else Close.
+func abort(c io.Closer) {
+	if r, ok := c.(interface{ Reset() error }); ok {
+		_ = r.Reset()
+		return
+	}
+	_ = c.Close()
+}
+
+// attachment is one stream of a provider session.
+type attachment struct {
+	r        *sessionproto.Reader
+	s        sessionproto.DeadlineWriter // what the session's Writer writes to (nil: unknown)
+	closer   io.Closer                   // closes the stream when it is retired (nil: the caller does)
+	release  chan struct{}               // Attachment.Done
+	readCtx  context.Context
+	stopRead context.CancelFunc
+	readDone chan struct{}
+}
+
+// newAttachment prepares a stream; its reader outlives ctx's
+// cancellation (for the drain) until stopRead.
+func newAttachment(ctx context.Context, r *sessionproto.Reader, s Stream, release chan struct{}) *attachment {
+	a := &attachment{r: r, release: release, readDone: make(chan struct{})}
+	if s != nil {
+		a.s, a.closer = s, s
+	}
+	a.readCtx, a.stopRead = context.WithCancel(context.WithoutCancel(ctx))
+	return a
+}
+
+// streamLost reports whether a read error means the stream is gone (the
+// connection under it dropped, the peer went silent past the deadline)
+// rather than that the peer broke the protocol. A clean end of the
+// stream (io.EOF: the peer closed it without Destroy) counts as lost
+// when eofLost.
+func streamLost(err error, eofLost bool) bool {
+	switch {
+	case errors.Is(err, sessionproto.ErrMalformed) && !errors.Is(err, sessionproto.ErrTruncated):
+		return false
+	case errors.Is(err, io.EOF):
+		return eofLost
+	}
+	return true
 }
 
 // Consumer runs the payment loop of a consumer session until ctx ends (the
@@ -328,18 +598,52 @@ func Provider(ctx context.Context, r *sessionproto.Reader, w *sessionproto.Write
 // the cause: nil when ctx ended, an error wrapping ErrPeerEnded or the
 // provider's *sessionproto.Error when the provider ended it, otherwise the
 // refusal (ErrOvercharge, ...), on which the caller tears the tunnel down.
+//
+// With Options.Reconnect, a stream that is lost (a read or write fails,
+// the provider goes silent) does not end the session: Reconnect resumes
+// it on a new stream and the loop goes on there. If it cannot, the
+// session ends with an error wrapping ErrStreamLost.
 func Consumer(ctx context.Context, r *sessionproto.Reader, w *sessionproto.Writer, payer *pingpong.InvoicePayer, usage func() uint64, opt Options) error {
 	opt.fill()
+	for {
+		err := consumerRun(ctx, r, w, payer, usage, opt)
+		if err == nil || opt.Reconnect == nil || !errors.Is(err, ErrStreamLost) || ctx.Err() != nil {
+			return finish(w, err, opt.Log, endReason(ctx, "consumer disconnected"))
+		}
+		opt.Log.Warn("session stream lost; resuming the session on a new stream", "err", err)
+		nr, nw, rerr := opt.Reconnect(ctx, err)
+		if rerr != nil {
+			if ctx.Err() != nil {
+				return finish(w, nil, opt.Log, endReason(ctx, "consumer disconnected"))
+			}
+			return finish(w, fmt.Errorf("%w; not resumed: %w", err, rerr), opt.Log, "")
+		}
+		r, w = nr, nw
+	}
+}
+
+// consumerRun is Consumer on one stream.
+func consumerRun(ctx context.Context, r *sessionproto.Reader, w *sessionproto.Writer, payer *pingpong.InvoicePayer, usage func() uint64, opt Options) error {
+	resumable := opt.Reconnect != nil
 	runCtx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	g := &group{cancel: cancel}
-	g.spawn(runCtx, func(ctx context.Context) error { return keepalive(ctx, w, opt.Keepalive) })
+	g.spawn(runCtx, func(ctx context.Context) error {
+		err := keepalive(ctx, w, opt.Keepalive)
+		if err != nil && resumable {
+			return fmt.Errorf("%w: %w", ErrStreamLost, err)
+		}
+		return err
+	})
 	g.spawn(runCtx, func(ctx context.Context) error {
 		for {
 			m, err := r.ReadMessage(ctx)
 			if err != nil {
 				if ctx.Err() != nil {
 					return nil
+				}
+				if resumable && streamLost(err, true) {
+					return fmt.Errorf("%w: read: %w", ErrStreamLost, err)
 				}
 				return readErr(err)
 			}
@@ -372,12 +676,16 @@ func Consumer(ctx context.Context, r *sessionproto.Reader, w *sessionproto.Write
 				if ctx.Err() != nil {
 					return nil
 				}
+				if resumable {
+					// Counted and signed: the resume carries it.
+					return fmt.Errorf("%w: send exchange message: %w", ErrStreamLost, err)
+				}
 				return fmt.Errorf("paystream: send exchange message: %w", err)
 			}
 		}
 	})
 	g.wg.Wait()
-	return finish(w, g.err, opt.Log, endReason(ctx, "consumer disconnected"))
+	return g.err
 }
 
 // endReason is the Destroy reason of a session whose ctx ended: the

@@ -1,0 +1,99 @@
+package provider
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/big"
+	"time"
+
+	"github.com/openmyst/openmyst/money"
+	"github.com/openmyst/openmyst/p2p/sessionproto"
+	"github.com/openmyst/openmyst/payments"
+	"github.com/openmyst/openmyst/session/pingpong/paystream"
+)
+
+// ErrNoSuchSession is the refusal of a resume that names no running,
+// resumable session of its consumer. It does not say which of these it
+// was, so a stranger learns nothing about other consumers' sessions.
+var ErrNoSuchSession = errors.New("no resumable session with this id for this consumer")
+
+// resume serves a stream whose first message is a Resume: it checks it
+// (rate, protocol version, signature, chain and provider, freshness and
+// replay, the session's owner, the session's own resume rate, the
+// exchange message) and hands the stream to the running session, then
+// waits until the session no longer uses it. Refusals are answered with
+// an Error and returned.
+func (m *Manager) resume(ctx context.Context, s *countingStream, w *sessionproto.Writer, res *sessionproto.Resume) error {
+	if !m.resumeLimit.Allow() {
+		return refuse(ctx, w, sessionproto.CodeCapacity, "too many resumes; try again shortly")
+	}
+	if s.proto != sessionproto.ProtocolResume {
+		return refuse(ctx, w, sessionproto.CodeBadRequest, fmt.Sprintf("resume needs protocol %s, this stream speaks %q", sessionproto.ProtocolResume, s.proto))
+	}
+	if err := res.VerifySignature(); err != nil {
+		return refuse(ctx, w, sessionproto.CodeBadSignature, "resume signature does not verify")
+	}
+	if res.ChainID != m.cfg.ChainID.Uint64() || res.Provider != m.cfg.Signer.Address() {
+		return refuse(ctx, w, sessionproto.CodeBadRequest, "resume is for another chain or provider")
+	}
+	if err := m.resumeGuard.CheckNonce(res.Nonce, res.IssuedAt, time.Now()); err != nil {
+		if errors.Is(err, sessionproto.ErrGuardFull) {
+			return refuse(ctx, w, sessionproto.CodeCapacity, "too many resumes")
+		}
+		return refuse(ctx, w, sessionproto.CodeBadRequest, "resume: "+err.Error())
+	}
+	id := res.SessionID.String()
+	m.mu.Lock()
+	l := m.sessions[id]
+	var attach chan paystream.Attachment
+	var accepted money.Amount
+	if l != nil && l.consumer == res.Consumer && l.resumable {
+		attach = l.attach
+		accepted = money.MustAmount(new(big.Int)) // no tracker yet: nothing accepted
+		if l.tracker != nil {
+			accepted = money.MustAmount(l.tracker.Stats().Accepted)
+		}
+	}
+	m.mu.Unlock()
+	if attach == nil {
+		return refuse(ctx, w, sessionproto.CodeBadRequest, ErrNoSuchSession.Error())
+	}
+	if !l.resumes.Allow() {
+		return refuse(ctx, w, sessionproto.CodeCapacity, "session resumed too often; try again shortly")
+	}
+	var em *payments.ExchangeMessage
+	if res.Exchange != nil {
+		var err error
+		if em, err = payments.DecodeExchangeMessage(res.Exchange); err != nil {
+			return refuse(ctx, w, sessionproto.CodeBadRequest, "resume exchange message: "+err.Error())
+		}
+		if em.AgreementTotal.Cmp(res.PaidTotal.Int()) != 0 {
+			return refuse(ctx, w, sessionproto.CodeBadRequest, "resume exchange message does not pay paid_total")
+		}
+	}
+	select {
+	case <-l.ended:
+		return refuse(ctx, w, sessionproto.CodeBadRequest, ErrNoSuchSession.Error())
+	default:
+	}
+	s.total = l.control // from here on this stream counts to the session's
+	if err := w.WriteMessage(ctx, &sessionproto.ResumeAck{SessionID: res.SessionID, AcceptedTotal: accepted}); err != nil {
+		return fmt.Errorf("send resume ack: %w", err)
+	}
+	done := make(chan struct{})
+	a := paystream.Attachment{
+		Reader: sessionproto.NewReader(s, m.cfg.ReadTimeout), Stream: s,
+		Paid: res.PaidTotal.Int(), Exchange: em, Done: done,
+	}
+	select {
+	case attach <- a:
+	case <-l.ended:
+		return fmt.Errorf("session %s ended before the resume: %w", id, ErrNoSuchSession)
+	}
+	l.resumed.Add(1)
+	l.relayed.Store(s.limited)
+	m.log.Info("provider: session resumed on a new stream", "session", id, "paid", res.PaidTotal.String(), "accepted", accepted.String())
+	<-done // the session closed the stream (lost, replaced, ended)
+	return nil
+}
