@@ -22,3 +22,15 @@ func Remote(a netip.Addr, allowPrivate bool) bool {
 	}
 	return true
 }
+
+// sharedSpace is RFC 6598's shared address space, a carrier-grade NAT's
+// inside.
+var sharedSpace = netip.MustParsePrefix("100.64.0.0/10")
+
+// Public reports whether a is an address peers elsewhere on the internet
+// can send to: Remote without private addresses, and not in a carrier's
+// shared address space (RFC 6598, 100.64.0.0/10), where a home router
+// behind a carrier-grade NAT gets its WAN address.
+func Public(a netip.Addr) bool {
+	return Remote(a, false) && !sharedSpace.Contains(a.Unmap())
+}

@@ -24,3 +24,15 @@ func TestRemote(t *testing.T) {
 		}
 	}
 }
+
+func TestPublic(t *testing.T) {
+	for a, want := range map[string]bool{
+		"25.0.0.7": true, "2001:db8::1": true, "100.63.255.255": true, "100.128.0.1": true,
+		"100.64.0.1": false, "100.127.255.254": false, "::ffff:100.64.1.2": false,
+		"10.1.2.3": false, "127.0.0.1": false, "169.254.169.254": false, "0.0.0.0": false,
+	} {
+		if got := Public(netip.MustParseAddr(a)); got != want {
+			t.Errorf("Public(%s) = %v, want %v", a, got, want)
+		}
+	}
+}
