@@ -97,10 +97,20 @@ const RelaysFlag = "p2p.relays"
 // RelaysUsage is the help text of RelaysFlag.
 const RelaysUsage = "circuit relay peers used behind a NAT besides the bootstrap peers: /ip4/.../tcp/PORT/p2p/PEERID, comma separated"
 
+// AdvertiseFlag is the flag naming the address consumers reach a
+// provider's WireGuard port at.
+const AdvertiseFlag = "wg.advertise"
+
+// AdvertiseAuto is AdvertiseFlag's value that has the provider find the
+// address itself (the router's port mapping, STUN, a public interface
+// address; node.ProviderConfig.AdvertiseAuto). Naming a network that is
+// not a devnet sets it.
+const AdvertiseAuto = "auto"
+
 // localAddressFlags are flags whose defaults are loopback addresses that
-// only fit a devnet on this machine; with a network named they must be
-// given.
-var localAddressFlags = []string{"wg.advertise"}
+// only fit a devnet on this machine; with a dev network named they must
+// be given (other networks set them, see FlagValues).
+var localAddressFlags = []string{AdvertiseFlag}
 
 // needsLocalAddress reports whether cmd serves sessions, so that its
 // local addresses matter: `myst service`, or a daemon with --provider.serve.
@@ -148,6 +158,11 @@ func FlagValues(n *Network, hermesClient, turnCreds bool) map[string]string {
 		// lets us, except on a devnet (no router to ask; packets to the
 		// machine's real gateway).
 		PortMapFlag: strconv.FormatBool(!n.Dev()),
+	}
+	if !n.Dev() {
+		// A real network's provider finds its endpoint (port mapping,
+		// STUN, public interface address) unless told one.
+		v[AdvertiseFlag] = AdvertiseAuto
 	}
 	ice := n.STUN
 	if turnCreds {

@@ -166,7 +166,8 @@ type ServeOptions struct {
 	HermesFlags string
 	// ExitMode is "userspace" or "kernel".
 	ExitMode string
-	// Advertise is the address consumers reach WGPort at.
+	// Advertise is the address consumers reach WGPort at, or
+	// AdvertiseAuto to find it (ProviderConfig.AdvertiseAuto).
 	Advertise string
 	WGPort    uint16
 	// PortMap maps the WireGuard and ICE ports on the home router
@@ -217,9 +218,12 @@ func (o ServeOptions) Config() (ProviderConfig, error) {
 	if err != nil {
 		return cfg, err
 	}
-	adv, err := netip.ParseAddr(o.Advertise)
-	if err != nil {
-		return cfg, fmt.Errorf("--wg.advertise: %w", err)
+	var adv netip.Addr
+	advAuto := o.Advertise == AdvertiseAuto
+	if !advAuto {
+		if adv, err = netip.ParseAddr(o.Advertise); err != nil {
+			return cfg, fmt.Errorf("--wg.advertise: %w (or %q to find it)", err, AdvertiseAuto)
+		}
 	}
 	var rules []tunnel.Rule
 	for _, a := range o.Allow {
@@ -246,7 +250,7 @@ func (o ServeOptions) Config() (ProviderConfig, error) {
 		return cfg, err
 	}
 	return ProviderConfig{Relays: relays, Caps: caps, AutoSettle: auto,
-		HermesURL: o.HermesURL, HermesTLS: ht, Price: price, WGPort: o.WGPort, AdvertiseAddr: adv, PortMap: o.PortMap, Allow: rules, ExitMode: mode,
+		HermesURL: o.HermesURL, HermesTLS: ht, Price: price, WGPort: o.WGPort, AdvertiseAddr: adv, AdvertiseAuto: advAuto, PortMap: o.PortMap, Allow: rules, ExitMode: mode,
 		Payment: Payment{Interval: o.PayInterval, Grace: o.PayGrace}, ICE: iceCfg, TransactorURL: o.TransactorURL,
 	}, nil
 }

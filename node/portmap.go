@@ -187,6 +187,8 @@ func (p *Provider) startPortMap(ctx context.Context, cfg *ProviderConfig) {
 	p.portMaps = startPortMaps(ctx, client, ports, PortMapWait, p.log)
 	m, ok := p.portMaps.mapping(cfg.WGPort)
 	switch {
+	case !ok && cfg.AdvertiseAuto:
+		p.log.Warn("node: the WireGuard port is not mapped (yet); asking the STUN servers")
 	case !ok:
 		p.log.Warn("node: the WireGuard port is not mapped (yet); advertising the configured address", "advertise", cfg.AdvertiseAddr)
 	case reachableAdvertise(cfg.AdvertiseAddr):
@@ -227,7 +229,9 @@ func (p *Provider) iceMux(cfg ProviderConfig) (*ice.Mux, error) {
 		}
 		return ice.ListenMux(netip.AddrPortFrom(local, port), netip.Addr{})
 	}
-	if !reachableAdvertise(cfg.AdvertiseAddr) {
+	if !reachableAdvertise(cfg.AdvertiseAddr) || (p.finder != nil && p.finder.current().Source == EndpointNone) {
+		// No address, or one whose ports nobody reaches unasked
+		// (an endpoint-dependent NAT's).
 		return nil, nil
 	}
 	local, err := localAddrTowards(cfg.AdvertiseAddr)

@@ -112,6 +112,17 @@ type ProviderConfig struct {
 	// consumers reach it at (default 127.0.0.1).
 	WGPort        uint16
 	AdvertiseAddr netip.Addr
+	// AdvertiseAuto finds the advertised endpoint instead of AdvertiseAddr
+	// (which it replaces): the router's mapping of the WireGuard port
+	// (PortMap), else what the ICE configuration's STUN servers see of
+	// the WireGuard port when the NAT maps endpoint-independently, else
+	// a public interface address; behind an endpoint-dependent NAT no
+	// static endpoint works and sessions need ICE (AdvertisedEndpoint).
+	// It is checked again every AdvertiseRefresh (default
+	// DefaultAdvertiseRefresh) and a change is advertised from then on.
+	// Needs a fixed WGPort.
+	AdvertiseAuto    bool
+	AdvertiseRefresh time.Duration
 	// PortMap asks the home router (NAT-PMP, then UPnP IGD; nat/portmap)
 	// to forward the WireGuard port and, with ICE, the ICE port
 	// (WGPort+1) to this host; the leases are renewed and removed on
@@ -193,6 +204,10 @@ type Provider struct {
 	// mux is the sessions' shared ICE socket (nil without one).
 	portMaps *portMaps
 	mux      *ice.Mux
+	// finder and epExit find and carry the advertised endpoint
+	// (AdvertiseAuto; nil otherwise).
+	finder *endpointFinder
+	epExit *endpointExit
 
 	// ownP2P is whether P2P and Discovery were started here.
 	ownP2P bool
@@ -222,8 +237,16 @@ func StartProvider(ctx context.Context, cfg ProviderConfig) (_ *Provider, err er
 	if cfg.Progress == nil {
 		cfg.Progress = func(string) {}
 	}
-	if !cfg.AdvertiseAddr.IsValid() {
+	switch {
+	case cfg.AdvertiseAuto && cfg.WGPort == 0:
+		return nil, errors.New("node: finding the advertised WireGuard endpoint (--wg.advertise auto) needs a fixed WireGuard port (--wg.port)")
+	case cfg.AdvertiseAuto:
+		cfg.AdvertiseAddr = netip.Addr{}
+	case !cfg.AdvertiseAddr.IsValid():
 		cfg.AdvertiseAddr = netip.MustParseAddr("127.0.0.1")
+	}
+	if cfg.AdvertiseRefresh <= 0 {
+		cfg.AdvertiseRefresh = DefaultAdvertiseRefresh
 	}
 	if cfg.ListenAddrs == nil {
 		cfg.ListenAddrs = []string{"/ip4/127.0.0.1/tcp/0"}
@@ -302,6 +325,12 @@ func StartProvider(ctx context.Context, cfg ProviderConfig) (_ *Provider, err er
 			closers = append(closers, p.portMaps.close)
 		}
 	}
+	if cfg.AdvertiseAuto {
+		p.finder = newEndpointFinder(cfg, p.portMaps)
+		ep := p.finder.find(ctx)
+		cfg.AdvertiseAddr, p.cfg.AdvertiseAddr = ep.Addr.Addr(), ep.Addr.Addr()
+		log.Info("node: advertised WireGuard endpoint", "endpoint", ep.String())
+	}
 	// The advertised address may not be on an interface (a NAT mapping):
 	// consumers must not reach it through the exit either.
 	policy, err := tunnel.NewExitPolicy(tunnel.PolicyConfig{Allow: cfg.Allow, InterfaceAddrs: true, ExtraDenied: []netip.Addr{cfg.AdvertiseAddr}})
@@ -341,6 +370,10 @@ func StartProvider(ctx context.Context, cfg ProviderConfig) (_ *Provider, err er
 	}
 	if err != nil {
 		return nil, fmt.Errorf("node: exit: %w", err)
+	}
+	if p.finder != nil {
+		p.epExit = newEndpointExit(p.Exit, p.finder.current().Addr)
+		p.Exit = p.epExit
 	}
 	if cfg.WrapExit != nil {
 		p.Exit = cfg.WrapExit(p.Exit)
@@ -418,6 +451,13 @@ func StartProvider(ctx context.Context, cfg ProviderConfig) (_ *Provider, err er
 			log.Error("node: announcer stopped", "err", err)
 		}
 	}()
+	if p.finder != nil {
+		p.wg.Add(1)
+		go func() {
+			defer p.wg.Done()
+			p.refreshEndpoint(rctx, cfg.AdvertiseRefresh)
+		}()
+	}
 	if pol := cfg.AutoSettle; pol != nil {
 		p.wg.Add(1)
 		go func() {

@@ -90,6 +90,7 @@ func RunService(ctx context.Context, r ServiceRun) error {
 	l := p.Location()
 	fmt.Fprintf(out, "provider %s serving: %s, %s MYST/h, %s MYST/GiB, wireguard %s, peer %s\n",
 		r.Signer.Address().Hex(), l.Country, r.Options.PriceHour, r.Options.PriceGiB, p.Exit.Endpoint(), p.P2P.ID())
+	fmt.Fprintf(out, "  wireguard endpoint: %s\n", p.AdvertisedEndpoint())
 	fmt.Fprintf(out, "  location: country %s, city %q, asn %d, ip type %s\n", l.Country, l.City, l.ASN, l.IPType)
 	for _, a := range p.P2P.Multiaddrs() {
 		fmt.Fprintf(out, "  p2p: %s\n", a)

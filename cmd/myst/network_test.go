@@ -218,19 +218,23 @@ func TestNetworkPrecedence(t *testing.T) {
 }
 
 // TestNetworkRefusesDevnetDefaults: once a network is named, a provider
-// must say where consumers reach it (--wg.advertise has a 127.0.0.1
-// default that only fits a local devnet); bad references fail clearly.
+// never advertises the 127.0.0.1 default of a local devnet: on a real
+// network it finds its endpoint (--wg.advertise auto) unless told one, on
+// a dev network it must be told; bad references fail clearly.
 func TestNetworkRefusesDevnetDefaults(t *testing.T) {
 	dd := t.TempDir()
 	file := writeNet(t, t.TempDir(), "example.toml", prodNetwork)
-	if _, _, err := resolveCmd(t, dd, "service", "--network", file); err == nil || !strings.Contains(err.Error(), "--wg.advertise") {
-		t.Fatalf("service without --wg.advertise: %v", err)
+	for _, args := range [][]string{{"service", "--network", file}, {"daemon", "--network", file, "--provider.serve"}} {
+		cmd, _, err := resolveCmd(t, dd, args...)
+		if err != nil || flagValue(t, cmd, "wg.advertise") != "auto" {
+			t.Fatalf("%v without --wg.advertise: %v", args, err)
+		}
 	}
-	if _, _, err := resolveCmd(t, dd, "daemon", "--network", file, "--provider.serve"); err == nil || !strings.Contains(err.Error(), "--wg.advertise") {
-		t.Fatalf("serving daemon without --wg.advertise: %v", err)
+	if _, _, err := resolveCmd(t, dd, "service", "--network", writeNet(t, t.TempDir(), "lab.toml", devNetwork)); err == nil || !strings.Contains(err.Error(), "--wg.advertise") {
+		t.Fatalf("service on a dev network without --wg.advertise: %v", err)
 	}
 	cmd, _, err := resolveCmd(t, dd, "service", "--network", file, "--wg.advertise", "192.0.2.9")
-	if err != nil || flagValue(t, cmd, "hermes.url") != "https://hermes.example.org" || flagValue(t, cmd, "hermes.insecure-http") != "false" {
+	if err != nil || flagValue(t, cmd, "hermes.url") != "https://hermes.example.org" || flagValue(t, cmd, "hermes.insecure-http") != "false" || flagValue(t, cmd, "wg.advertise") != "192.0.2.9" {
 		t.Fatalf("service: %v", err)
 	}
 	// Without a network the old local default still works (devnet use).
