@@ -26,8 +26,10 @@ import (
 	"net/netip"
 	"os"
 	"os/exec"
+	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -125,7 +127,18 @@ type Lab struct {
 	mu       sync.Mutex
 	nextHost int // last octets handed out on the internet segment
 	nextSite int
-	links    []string // inet-side interface names, for SetDelay
+	links    []link // the internet's side of every attached namespace
+	// lines are the delay lines (SetDelay without netem), by link
+	// interface; delay is their delay (ns).
+	lines map[string]*delayLine
+	delay atomic.Int64
+}
+
+// link is the internet namespace's side of an attached namespace:
+// interface ifc on the bridge, or (routed) a point-to-point link to addr.
+type link struct {
+	ifc    string
+	routed netip.Addr
 }
 
 // New builds the internet segment. It fails (or skips, outside CI) like
@@ -163,7 +176,6 @@ func (l *Lab) attach(ns *netns.NS) netip.Addr {
 	l.nextHost++
 	n := l.nextHost
 	ifc := fmt.Sprintf("i%d", n)
-	l.links = append(l.links, ifc)
 	l.mu.Unlock()
 	addr := internetPrefix.Addr().As4()
 	addr[2], addr[3] = byte(n/250), byte(n%250+2)
@@ -171,6 +183,7 @@ func (l *Lab) attach(ns *netns.NS) netip.Addr {
 	netns.Link(l.tb, l.inet, ifc, "", ns, "wan0", pub.String()+"/16")
 	l.inet.MustRun("ip", "link", "set", ifc, "master", "br0")
 	ns.MustRun("ip", "route", "add", "default", "via", InternetGateway.String())
+	l.addLink(link{ifc: ifc})
 	return pub
 }
 
@@ -182,13 +195,27 @@ func (l *Lab) attachRouted(ns *netns.NS, addr netip.Addr) {
 	l.mu.Lock()
 	l.nextHost++
 	ifc := fmt.Sprintf("i%d", l.nextHost)
-	l.links = append(l.links, ifc)
 	l.mu.Unlock()
 	gw := InternetGateway.String()
 	netns.Link(l.tb, l.inet, ifc, gw+"/32", ns, "wan0", addr.String()+"/32")
 	l.inet.MustRun("ip", "route", "add", addr.String()+"/32", "dev", ifc)
 	ns.MustRun("ip", "route", "add", gw, "dev", "wan0")
 	ns.MustRun("ip", "route", "add", "default", "via", gw, "dev", "wan0")
+	l.addLink(link{ifc: ifc, routed: addr})
+}
+
+// addLink records a new link; once SetDelay uses delay lines, the link
+// gets one at once.
+func (l *Lab) addLink(k link) {
+	l.mu.Lock()
+	l.links = append(l.links, k)
+	lines := l.lines != nil
+	l.mu.Unlock()
+	if lines {
+		if err := l.insertLine(k); err != nil {
+			l.tb.Fatalf("natlab: %v", err)
+		}
+	}
 }
 
 // Host is one machine in the lab.
@@ -362,29 +389,118 @@ func runNft(tb testing.TB, ns *netns.NS, rules string) {
 	}
 }
 
-// SetDelay adds a one-way delay of d (tc netem) to every internet link
-// made so far, in the direction from the internet to the attached
-// namespace, so a packet between two attached namespaces is delayed once
-// by d each way. d = 0 removes the delay. It returns an error, and changes
-// nothing, where the kernel has no netem (CONFIG_NET_SCH_NETEM).
+// SetDelay adds a one-way delay of d to every internet link, in the
+// direction from the internet to the attached namespace, so a packet
+// between two attached namespaces is delayed once by d each way; links
+// attached later get it too. d = 0 removes the delay. It uses tc netem
+// where the kernel has it, and delay lines (see delay.go: the frames
+// pass through this process) where it does not
+// (CONFIG_NET_SCH_NETEM unset).
 func (l *Lab) SetDelay(d time.Duration) error {
 	l.tb.Helper()
 	l.mu.Lock()
-	links := append([]string(nil), l.links...)
+	links := append([]link(nil), l.links...)
+	lines := l.lines != nil
 	l.mu.Unlock()
-	for i, ifc := range links {
-		_, _ = l.inet.Run(l.tb.Context(), "tc", "qdisc", "del", "dev", ifc, "root")
-		if d <= 0 {
-			continue
+	if !lines {
+		out, err := l.netemDelay(links, d)
+		if err == nil || !noNetem(out) {
+			return err
 		}
-		if _, err := l.inet.Run(l.tb.Context(), "tc", "qdisc", "add", "dev", ifc, "root", "netem", "delay", fmt.Sprintf("%dus", d.Microseconds())); err != nil {
-			for _, done := range links[:i] {
-				_, _ = l.inet.Run(l.tb.Context(), "tc", "qdisc", "del", "dev", done, "root")
-			}
-			return fmt.Errorf("natlab: delay: %w", err)
+		l.mu.Lock()
+		l.lines = map[string]*delayLine{}
+		l.mu.Unlock()
+	}
+	l.delay.Store(int64(max(d, 0)))
+	for _, k := range links {
+		if err := l.insertLine(k); err != nil {
+			return err
 		}
 	}
 	return nil
+}
+
+// netemDelay sets a netem delay of d on every link (none: d = 0). On
+// error nothing is changed and tc's output is returned.
+func (l *Lab) netemDelay(links []link, d time.Duration) (string, error) {
+	for i, k := range links {
+		_, _ = l.inet.Run(l.tb.Context(), "tc", "qdisc", "del", "dev", k.ifc, "root")
+		if d <= 0 {
+			continue
+		}
+		if out, err := l.inet.Run(l.tb.Context(), "tc", "qdisc", "add", "dev", k.ifc, "root", "netem", "delay", fmt.Sprintf("%dus", d.Microseconds())); err != nil {
+			for _, done := range links[:i] {
+				_, _ = l.inet.Run(l.tb.Context(), "tc", "qdisc", "del", "dev", done.ifc, "root")
+			}
+			return out, fmt.Errorf("natlab: delay: %w: %s", err, out)
+		}
+	}
+	return "", nil
+}
+
+// insertLine puts a delay line into link k (once): a veth pair jN/kN
+// takes k's place on the bridge (or its address and route, for a routed
+// link, with k's MAC address, which k gives up, so that the attached
+// namespace's neighbour entry stays right), and the line copies frames
+// between k and kN.
+func (l *Lab) insertLine(k link) error {
+	l.mu.Lock()
+	if _, ok := l.lines[k.ifc]; ok {
+		l.mu.Unlock()
+		return nil
+	}
+	l.lines[k.ifc] = nil
+	l.mu.Unlock()
+	n := strings.TrimPrefix(k.ifc, "i")
+	j, kk := "j"+n, "k"+n
+	run := func(args ...string) error {
+		if out, err := l.inet.Run(l.tb.Context(), args[0], args[1:]...); err != nil {
+			return fmt.Errorf("natlab: delay line on %s: %s: %w: %s", k.ifc, strings.Join(args, " "), err, out)
+		}
+		return nil
+	}
+	steps := [][]string{{"ip", "link", "add", j, "type", "veth", "peer", "name", kk}}
+	if k.routed.IsValid() {
+		mac, err := l.inet.Run(l.tb.Context(), "cat", "/sys/class/net/"+k.ifc+"/address")
+		if err != nil {
+			return fmt.Errorf("natlab: delay line on %s: %w", k.ifc, err)
+		}
+		gw := InternetGateway.String() + "/32"
+		steps = append(steps,
+			[]string{"ip", "link", "set", k.ifc, "address", lineMAC(n)},
+			[]string{"ip", "link", "set", j, "address", strings.TrimSpace(mac)},
+			[]string{"ip", "addr", "del", gw, "dev", k.ifc},
+			[]string{"ip", "addr", "add", gw, "dev", j},
+			[]string{"ip", "link", "set", j, "up"},
+			[]string{"ip", "route", "replace", k.routed.String() + "/32", "dev", j})
+	} else {
+		steps = append(steps, []string{"ip", "link", "set", k.ifc, "nomaster"}, []string{"ip", "link", "set", j, "master", "br0", "up"})
+	}
+	steps = append(steps, []string{"ip", "link", "set", kk, "up", "promisc", "on"}, []string{"ip", "link", "set", k.ifc, "promisc", "on"})
+	for _, s := range steps {
+		if err := run(s...); err != nil {
+			return err
+		}
+	}
+	var line *delayLine
+	if err := l.inet.Do(func() (err error) {
+		line, err = startDelayLine(k.ifc, kk, &l.delay)
+		return err
+	}); err != nil {
+		return fmt.Errorf("natlab: delay line on %s: %w", k.ifc, err)
+	}
+	l.mu.Lock()
+	l.lines[k.ifc] = line
+	l.mu.Unlock()
+	l.tb.Cleanup(line.close)
+	return nil
+}
+
+// lineMAC is a locally administered MAC for link number n's own side
+// once a delay line took its old one.
+func lineMAC(n string) string {
+	v, _ := strconv.Atoi(n)
+	return fmt.Sprintf("02:00:19:01:%02x:%02x", (v>>8)&0xff, v&0xff)
 }
 
 // StartUPnP runs miniupnpd (Debian's package; UPnP IGD, NAT-PMP and PCP)
