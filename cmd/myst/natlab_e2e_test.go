@@ -41,19 +41,7 @@ import (
 var natLabKinds = []natlab.Kind{natlab.Public, natlab.EndpointIndependent, natlab.Symmetric, natlab.UDPBlocked,
 	natlab.Forwarded, natlab.UPnP, natlab.DoubleNAT}
 
-// natLabDefaultRounds are the rounds TestNATLabPaidSession runs unless
-// OPENMYST_NATLAB_FULL=1: round 0 pairs every kind with itself
-// (symmetric with symmetric, UDP blocked with UDP blocked, double NAT
-// with double NAT), round 3 every kind with another, among them the
-// symmetric consumer with the UPnP provider (reached through its mapped
-// port) and the UDP-blocked consumer with the double-NAT provider. Each
-// kind is on each side twice.
-var natLabDefaultRounds = []int{0, 3}
-
 const (
-	// natLabFullEnv set to "1" runs every consumer x provider pair (all
-	// rounds) instead of natLabDefaultRounds.
-	natLabFullEnv = "OPENMYST_NATLAB_FULL"
 	// natLabIdentitiesEnv tells the hub child how many provider and
 	// consumer identities (natLabKey) to register and fund.
 	natLabIdentitiesEnv = "MYST_NATLAB_IDENTITIES"
@@ -61,6 +49,10 @@ const (
 	natLabHubLife = 10 * time.Minute
 	// natLabCountry is every lab provider's country.
 	natLabCountry = "DE"
+	// natLabQuiet is how long a node's hermes total must stay unchanged
+	// before a pair starts with it: no exchange of its previous session
+	// is still on its way.
+	natLabQuiet = time.Second
 )
 
 // natLabKey is the test key of lab identity i of role ("provider" or
@@ -98,6 +90,31 @@ func natLabExpectedPath(cons, prov natlab.Kind) string {
 	return "relay"
 }
 
+// natLabSecondSTUN is the UDP port of the hub's second STUN server: with
+// two servers a node tells an endpoint-dependent mapping from an
+// endpoint-independent one.
+const natLabSecondSTUN = 3479
+
+// natLabEndpoint is the start of the WireGuard endpoint line `myst
+// service` prints behind kind (site address wan), which finds it itself
+// except behind the forwarded router.
+func natLabEndpoint(kind natlab.Kind, wan netip.Addr) string {
+	ep := fmt.Sprintf("%s:51820", wan)
+	switch kind {
+	case natlab.Public:
+		return ep + " (stun, none)"
+	case natlab.EndpointIndependent, natlab.DoubleNAT:
+		return ep + " (stun, endpoint-independent)"
+	case natlab.Symmetric:
+		return "none static (endpoint-dependent: ICE only; sessions name " + ep
+	case natlab.UDPBlocked:
+		return "none static (udp-blocked: ICE only"
+	case natlab.UPnP:
+		return ep + " (portmap)"
+	}
+	return ep + " (configured)"
+}
+
 // natLabNode is one provider or consumer of the lab.
 type natLabNode struct {
 	kind natlab.Kind
@@ -120,20 +137,18 @@ type natLabResult struct {
 // public address, a libp2p bootstrap with the relay role carrying the
 // proposals' topic, a STUN/TURN relay on UDP and TCP) and a web server;
 // behind every NAT kind of natLabKinds one `myst service` and one `myst
-// daemon`, each started once. In each round every consumer connects
-// (`myst connect PROVIDER`) to another provider, all rounds' pairs at
-// once: consumer i with provider i+round. Each pair must come up on the
-// path natLabExpectedPath names, fetch the web server's body through the
-// consumer's SOCKS5 proxy, and pay: the hermes's promised total of the
-// consumer and earnings of the provider both rise during the pair's
-// session (in a round a provider serves one consumer and a consumer
-// uses one provider, and the totals are quiet between rounds). It runs
-// natLabDefaultRounds (14 pairs: ~50 s on the shared 2-core machine,
-// 78-95 s under -race as in make test); OPENMYST_NATLAB_FULL=1 runs all 7
-// rounds, every pair of the 7 x 7 matrix (~105-120 s, ~5 min under
-// -race). The UPnP provider maps its ports
-// with --portmap and advertises the mapped address; the mappings are
-// gone once it stops.
+// daemon`, each started once. Every consumer connects (`myst connect
+// PROVIDER`) to every provider, one pair after another: all 49 pairs of
+// the 7 x 7 matrix. Pairs run at once as long as they share no node
+// (natLabSchedule; up to seven at a time), so a consumer uses one
+// provider and a provider serves one consumer at a time. Each pair must
+// come up on the path natLabExpectedPath names, fetch the web server's
+// body through the consumer's SOCKS5 proxy, and pay: the hermes's
+// promised total of the consumer and earnings of the provider both rise
+// during the pair's session (each pair starts once both totals have been
+// quiet for natLabQuiet). The UPnP provider maps its ports with
+// --portmap and advertises the mapped address; the mappings are gone
+// once it stops.
 func TestNATLabPaidSession(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs a devnet, myst services and myst daemons in the NAT lab")
@@ -141,17 +156,10 @@ func TestNATLabPaidSession(t *testing.T) {
 	testenv.RequireNetns(t)
 	testenv.RequireTools(t, "nft")
 	start := time.Now()
-	rounds := natLabDefaultRounds
-	if os.Getenv(natLabFullEnv) == "1" {
-		rounds = nil
-		for r := range natLabKinds {
-			rounds = append(rounds, r)
-		}
-	}
 	lab := natlab.New(t)
 	hubHost := lab.PublicHost("hub")
 	webHost := lab.PublicHost("web")
-	body := []byte(strings.Repeat("openmyst through two NATs ", 40000))
+	body := []byte(strings.Repeat("openmyst through two NATs ", 10000))
 	var web net.Listener
 	if err := webHost.NS.Do(func() (err error) {
 		web, err = net.Listen("tcp", webHost.Addr.String()+":80")
@@ -233,14 +241,18 @@ func TestNATLabPaidSession(t *testing.T) {
 			"--p2p.bootstrap", st.RelayBootstrap, "--p2p.listen", "/ip4/0.0.0.0/tcp/4001", "--wg.port", "51820",
 			"--location.country", natLabCountry, "--price.per-hour", "0.1", "--price.per-gib", "0.5",
 			"--payment.interval", "1s", "--service.api=false"}
-		if p.kind == natlab.UPnP {
-			// Nothing told: the mapping gives the advertised address.
-			args = append(args, "--portmap")
-		} else {
-			// The owner knows the public address (useful as the static
-			// endpoint only where the router forwards the port).
+		switch p.kind {
+		case natlab.Forwarded:
+			// The owner who forwarded the ports knows the address.
 			args = append(args, "--wg.advertise", p.site.WAN.String())
+		case natlab.UPnP:
+			// The mapping gives the advertised address.
+			args = append(args, "--portmap", "--wg.advertise", node.AdvertiseAuto)
+		default:
+			// STUN (two servers: the mapping behaviour) or nothing.
+			args = append(args, "--wg.advertise", node.AdvertiseAuto)
 		}
+		args = append(args, "--ice.server", fmt.Sprintf("stun:%s:%d", hubHost.Addr, natLabSecondSTUN))
 		p.proc = p.site.Host.NS.Start("env", mainEnv(append(args, ice...)...)...)
 	}
 	for _, c := range conss {
@@ -255,6 +267,13 @@ func TestNATLabPaidSession(t *testing.T) {
 	}
 	for _, p := range provs {
 		waitOutput(ctx, t, p.proc, "serving", "myst service behind "+p.kind.String())
+		// The endpoint each provider advertises, found without
+		// --wg.advertise: the mapping, STUN's view where the mapping is
+		// endpoint-independent, none where no static endpoint works.
+		waitOutput(ctx, t, p.proc, "wireguard endpoint: ", "myst service behind "+p.kind.String())
+		if want := natLabEndpoint(p.kind, p.site.WAN); !strings.Contains(p.proc.Output(), "wireguard endpoint: "+want) {
+			t.Errorf("myst service behind %s: want %q in\n%s", p.kind, "wireguard endpoint: "+want, p.proc.Output())
+		}
 		if p.kind == natlab.UPnP {
 			// The mapped WireGuard port is the advertised endpoint.
 			if want := fmt.Sprintf("wireguard %s:51820", p.site.WAN); !strings.Contains(p.proc.Output(), want) {
@@ -271,21 +290,14 @@ func TestNATLabPaidSession(t *testing.T) {
 		DialContext: nsDialer(hubHost.NS), DisableKeepAlives: true}}}
 	var mu sync.Mutex
 	var results []natLabResult
-	for _, r := range rounds {
-		before := hc.quiet(ctx, t, provs, conss)
-		t.Run(fmt.Sprintf("round%d", r), func(t *testing.T) {
-			for i, c := range conss {
-				p := provs[(i+r)%n]
-				t.Run(fmt.Sprintf("%s-consumer/%s-provider", c.kind, p.kind), func(t *testing.T) {
-					t.Parallel()
-					res := runNATLabPair(ctx, t, c, p, before, hc, webHost, body, mainEnv)
-					mu.Lock()
-					results = append(results, res)
-					mu.Unlock()
-				})
-			}
-		})
-	}
+	natLabSchedule(ctx, t, n, func(t *testing.T, ci, pi int) {
+		c, p := conss[ci], provs[pi]
+		before := hc.quiet(ctx, t, c, p)
+		res := runNATLabPair(ctx, t, c, p, before, hc, webHost, body, mainEnv)
+		mu.Lock()
+		results = append(results, res)
+		mu.Unlock()
+	})
 	if t.Failed() {
 		return
 	}
@@ -336,7 +348,73 @@ func TestNATLabPaidSession(t *testing.T) {
 	for _, r := range results {
 		fmt.Fprintf(&sb, "  %-10s consumer x %-10s provider: %-6s connect %5.1fs, pair %5.1fs\n", r.cons, r.prov, r.path, r.connect.Seconds(), r.total.Seconds())
 	}
-	t.Logf("%d pairs in %d rounds, whole test %s:\n%s", len(results), len(rounds), time.Since(start).Round(100*time.Millisecond), sb.String())
+	t.Logf("%d pairs, whole test %s:\n%s", len(results), time.Since(start).Round(100*time.Millisecond), sb.String())
+}
+
+// natLabSchedule runs every consumer x provider pair of n consumers and n
+// providers, each as subtest "<consumer kind>-consumer/<provider
+// kind>-provider" calling run, and returns when all have ended. A pair
+// starts as soon as neither its consumer nor its provider is in another
+// pair. Among the pairs that can start, the one whose nodes have the
+// most work left goes first (a relayed pair takes about three times as
+// long as a direct one: ICE waits for its STUN and relay candidates), so
+// the UDP-blocked nodes, seven relayed pairs each, are never idle; ties
+// go in the order of the rotation "consumer i with provider i+r" for
+// r = 1..n-1 and then r = 0 (every kind with itself). The subtests run on
+// goroutines of their own, not t.Parallel: -test.parallel (GOMAXPROCS, 2
+// on CI) would otherwise hold back pairs whose nodes are idle.
+func natLabSchedule(ctx context.Context, t *testing.T, n int, run func(t *testing.T, ci, pi int)) {
+	type pair struct{ c, p, cost int }
+	var pending []pair
+	cLeft, pLeft := make([]int, n), make([]int, n)
+	for k := 1; k <= n; k++ {
+		r := k % n
+		for i := range n {
+			pr := pair{c: i, p: (i + r) % n, cost: 1}
+			if natLabExpectedPath(natLabKinds[pr.c], natLabKinds[pr.p]) == "relay" {
+				pr.cost = 3
+			}
+			cLeft[pr.c] += pr.cost
+			pLeft[pr.p] += pr.cost
+			pending = append(pending, pr)
+		}
+	}
+	cBusy, pBusy := make([]bool, n), make([]bool, n)
+	done := make(chan pair)
+	running := 0
+	for len(pending) > 0 || running > 0 {
+		sort.SliceStable(pending, func(i, j int) bool {
+			a, b := pending[i], pending[j]
+			return max(cLeft[a.c], pLeft[a.p]) > max(cLeft[b.c], pLeft[b.p])
+		})
+		rest := pending[:0]
+		for _, pr := range pending {
+			if cBusy[pr.c] || pBusy[pr.p] {
+				rest = append(rest, pr)
+				continue
+			}
+			cBusy[pr.c], pBusy[pr.p] = true, true
+			cLeft[pr.c] -= pr.cost
+			pLeft[pr.p] -= pr.cost
+			running++
+			go func() {
+				defer func() { done <- pr }()
+				t.Run(fmt.Sprintf("%s-consumer/%s-provider", natLabKinds[pr.c], natLabKinds[pr.p]), func(t *testing.T) { run(t, pr.c, pr.p) })
+			}()
+		}
+		pending = rest
+		select {
+		case pr := <-done:
+			running--
+			cBusy[pr.c], pBusy[pr.p] = false, false
+		case <-ctx.Done():
+			// Each pair is bounded by ctx too: wait for them to end.
+			for ; running > 0; running-- {
+				<-done
+			}
+			t.Fatalf("NAT lab pairs not done: %v", ctx.Err())
+		}
+	}
 }
 
 // runNATLabPair connects consumer c to provider p, checks the path,
@@ -478,45 +556,33 @@ func (h *natLabHermes) totals(ctx context.Context, consumer, provider string) (n
 	return t, err
 }
 
-// quiet returns every node's totals once they have not changed for a
-// second: no exchange of an ended session is still on its way.
-func (h *natLabHermes) quiet(ctx context.Context, t *testing.T, provs, conss []*natLabNode) map[string]*natLabTotals {
+// quiet returns the totals of consumer c and provider p once neither
+// has changed for natLabQuiet: no exchange of an ended session of
+// either is still on its way.
+func (h *natLabHermes) quiet(ctx context.Context, t *testing.T, c, p *natLabNode) map[string]*natLabTotals {
 	t.Helper()
-	read := func() map[string]*natLabTotals {
-		m := map[string]*natLabTotals{}
-		for _, p := range provs {
-			v, err := h.totals(ctx, "", p.addr)
-			if err != nil {
-				t.Fatalf("hermes: %v", err)
-			}
-			m[p.addr] = &v
-		}
-		for _, c := range conss {
-			v, err := h.totals(ctx, c.addr, "")
-			if err != nil {
-				t.Fatalf("hermes: %v", err)
-			}
-			m[c.addr] = &v
-		}
-		return m
-	}
-	prev := read()
+	const poll = 200 * time.Millisecond
+	var prev natLabTotals
+	stable := time.Now()
+	deadline := time.Now().Add(15 * time.Second)
 	for i := 0; ; i++ {
-		time.Sleep(time.Second)
-		cur := read()
-		same := true
-		for k, v := range cur {
-			if *prev[k] != *v {
-				same = false
-			}
+		cur, err := h.totals(ctx, c.addr, p.addr)
+		if err != nil {
+			t.Fatalf("hermes: %v", err)
 		}
-		if same {
-			return cur
+		if i == 0 || cur != prev {
+			prev, stable = cur, time.Now()
+		} else if time.Since(stable) >= natLabQuiet {
+			return map[string]*natLabTotals{c.addr: {promised: cur.promised}, p.addr: {earned: cur.earned}}
 		}
-		if i > 10 {
-			t.Fatal("the hermes totals did not settle between rounds")
+		if time.Now().After(deadline) {
+			t.Fatalf("the hermes totals of %s consumer and %s provider did not settle", c.kind, p.kind)
 		}
-		prev = cur
+		select {
+		case <-ctx.Done():
+			t.Fatalf("hermes totals: %v", ctx.Err())
+		case <-time.After(poll):
+		}
 	}
 }
 
@@ -594,6 +660,14 @@ func startLabHubRelays(ctx context.Context, t *testing.T, d *node.Devnet, dir, l
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = r.Close() })
+	// A second STUN server (as a network with two relay nodes lists):
+	// its answers against the first tell the mapping behaviour.
+	r2, err := node.StartRelay(node.RelayConfig{DataDir: filepath.Join(dir, "relay2"), UDP: fmt.Sprintf("%s:%d", link, natLabSecondSTUN),
+		PublicIP: netip.MustParseAddr(link), Log: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = r2.Close() })
 	// The lab's nodes start at once: registering them here, one after
 	// another, keeps their transactions from racing for the transactor
 	// key's nonces.
