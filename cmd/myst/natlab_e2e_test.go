@@ -49,6 +49,10 @@ const (
 	natLabHubLife = 10 * time.Minute
 	// natLabCountry is every lab provider's country.
 	natLabCountry = "DE"
+	// natLabDelayEnv, a duration such as "20ms", adds that one-way delay
+	// to every internet link of the lab (natlab.Lab.SetDelay): the
+	// summary's connect times then measure the method.
+	natLabDelayEnv = "MYST_NATLAB_DELAY"
 	// natLabQuiet is how long a node's hermes total must stay unchanged
 	// before a pair starts with it: no exchange of its previous session
 	// is still on its way.
@@ -157,6 +161,15 @@ func TestNATLabPaidSession(t *testing.T) {
 	testenv.RequireTools(t, "nft")
 	start := time.Now()
 	lab := natlab.New(t)
+	if v := os.Getenv(natLabDelayEnv); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil {
+			t.Fatalf("%s: %v", natLabDelayEnv, err)
+		}
+		if err := lab.SetDelay(d); err != nil {
+			t.Fatal(err)
+		}
+	}
 	hubHost := lab.PublicHost("hub")
 	webHost := lab.PublicHost("web")
 	body := []byte(strings.Repeat("openmyst through two NATs ", 10000))
@@ -345,8 +358,15 @@ func TestNATLabPaidSession(t *testing.T) {
 		return results[i].prov < results[j].prov
 	})
 	var sb strings.Builder
+	var base time.Duration // the public pair's connect
 	for _, r := range results {
-		fmt.Fprintf(&sb, "  %-10s consumer x %-10s provider: %-6s connect %5.1fs, pair %5.1fs\n", r.cons, r.prov, r.path, r.connect.Seconds(), r.total.Seconds())
+		if r.cons == natlab.Public && r.prov == natlab.Public {
+			base = r.connect
+		}
+	}
+	for _, r := range results {
+		fmt.Fprintf(&sb, "  %-10s consumer x %-10s provider: %-6s connect %5.1fs (%5.1fx the public pair), pair %5.1fs\n",
+			r.cons, r.prov, r.path, r.connect.Seconds(), float64(r.connect)/float64(max(base, time.Millisecond)), r.total.Seconds())
 	}
 	t.Logf("%d pairs, whole test %s:\n%s", len(results), time.Since(start).Round(100*time.Millisecond), sb.String())
 }
