@@ -9,8 +9,9 @@
 #   sudo bench/reach/run.sh [RUNS]      (default 5 sessions per pair)
 #
 # ICE_LAB_BENCH_BULK sets the bulk transfer size in bytes (default 32 MiB).
-# The 20 ms one-way delay of the issue's method needs tc netem; on a kernel
-# without it the table says "NO added delay".
+# The 20 ms one-way delay of the issue's method is tc netem where the
+# kernel has it, else the NAT lab's delay lines (internal/natlab: frames
+# pass through the test process, which also caps the throughput column).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 runs="${1:-5}"
