@@ -56,10 +56,14 @@ func TestDelay(t *testing.T) {
 		}
 		return best
 	}
-	for name, h := range clients {
+	check := func(name string, h *Host) {
+		t.Helper()
 		if got := rtt(h); got < 2*d {
 			t.Errorf("%s: round trip %s with a %s one-way delay, want at least %s", name, got, d, 2*d)
 		}
+	}
+	for name, h := range clients {
+		check(name, h)
 	}
 
 	// Bulk TCP from the server to a public host, through two lines.
@@ -88,6 +92,22 @@ func TestDelay(t *testing.T) {
 	if err != nil || !bytes.Equal(got, payload) {
 		t.Fatalf("bulk TCP through the delay: %d of %d bytes, %v", len(got), len(payload), err)
 	}
+
+	// A delay set before anything is attached (as TestNATLabPaidSession
+	// does with MYST_NATLAB_DELAY) holds for what is attached after.
+	first := New(t)
+	if err := first.SetDelay(d); err != nil {
+		t.Fatal(err)
+	}
+	srv2 := first.PublicHost("fsrv")
+	r2, err := srv2.StartReflector(port)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { r2.Close() })
+	to = netip.AddrPortFrom(srv2.Addr, port)
+	check("delay set first", first.Site("fsite", EndpointIndependent).Host)
+	to = netip.AddrPortFrom(srv.Addr, port)
 
 	if err := lab.SetDelay(0); err != nil {
 		t.Fatal(err)

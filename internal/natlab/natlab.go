@@ -128,10 +128,11 @@ type Lab struct {
 	nextHost int // last octets handed out on the internet segment
 	nextSite int
 	links    []link // the internet's side of every attached namespace
-	// lines are the delay lines (SetDelay without netem), by link
-	// interface; delay is their delay (ns).
-	lines map[string]*delayLine
-	delay atomic.Int64
+	// delayMode is "" until SetDelay, then "netem" or "lines"; lines
+	// are the delay lines by link interface; delay is the delay (ns).
+	delayMode string
+	lines     map[string]*delayLine
+	delay     atomic.Int64
 }
 
 // link is the internet namespace's side of an attached namespace:
@@ -204,15 +205,14 @@ func (l *Lab) attachRouted(ns *netns.NS, addr netip.Addr) {
 	l.addLink(link{ifc: ifc, routed: addr})
 }
 
-// addLink records a new link; once SetDelay uses delay lines, the link
-// gets one at once.
+// addLink records a new link; after SetDelay it gets the delay at once.
 func (l *Lab) addLink(k link) {
 	l.mu.Lock()
 	l.links = append(l.links, k)
-	lines := l.lines != nil
+	delayed := l.delayMode != ""
 	l.mu.Unlock()
-	if lines {
-		if err := l.insertLine(k); err != nil {
+	if delayed {
+		if err := l.applyDelay(k); err != nil {
 			l.tb.Fatalf("natlab: %v", err)
 		}
 	}
@@ -398,44 +398,58 @@ func runNft(tb testing.TB, ns *netns.NS, rules string) {
 // (CONFIG_NET_SCH_NETEM unset).
 func (l *Lab) SetDelay(d time.Duration) error {
 	l.tb.Helper()
-	l.mu.Lock()
-	links := append([]link(nil), l.links...)
-	lines := l.lines != nil
-	l.mu.Unlock()
-	if !lines {
-		out, err := l.netemDelay(links, d)
-		if err == nil || !noNetem(out) {
-			return err
-		}
-		l.mu.Lock()
-		l.lines = map[string]*delayLine{}
-		l.mu.Unlock()
+	if err := l.probeNetem(); err != nil {
+		return err
 	}
 	l.delay.Store(int64(max(d, 0)))
+	l.mu.Lock()
+	links := append([]link(nil), l.links...)
+	l.mu.Unlock()
 	for _, k := range links {
-		if err := l.insertLine(k); err != nil {
+		if err := l.applyDelay(k); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
-// netemDelay sets a netem delay of d on every link (none: d = 0). On
-// error nothing is changed and tc's output is returned.
-func (l *Lab) netemDelay(links []link, d time.Duration) (string, error) {
-	for i, k := range links {
-		_, _ = l.inet.Run(l.tb.Context(), "tc", "qdisc", "del", "dev", k.ifc, "root")
-		if d <= 0 {
-			continue
-		}
+// probeNetem decides, once, between netem and delay lines: netem when a
+// netem qdisc can be put on the bridge.
+func (l *Lab) probeNetem() error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.delayMode != "" {
+		return nil
+	}
+	out, err := l.inet.Run(l.tb.Context(), "tc", "qdisc", "add", "dev", "br0", "root", "netem", "delay", "1us")
+	switch {
+	case err == nil:
+		_, _ = l.inet.Run(l.tb.Context(), "tc", "qdisc", "del", "dev", "br0", "root")
+		l.delayMode = "netem"
+	case noNetem(out):
+		l.delayMode, l.lines = "lines", map[string]*delayLine{}
+	default:
+		return fmt.Errorf("natlab: delay: tc: %w: %s", err, out)
+	}
+	return nil
+}
+
+// applyDelay gives link k the current delay: a netem qdisc (replaced,
+// none for 0) or a delay line (inserted once; it reads the delay).
+func (l *Lab) applyDelay(k link) error {
+	l.mu.Lock()
+	mode := l.delayMode
+	l.mu.Unlock()
+	if mode == "lines" {
+		return l.insertLine(k)
+	}
+	_, _ = l.inet.Run(l.tb.Context(), "tc", "qdisc", "del", "dev", k.ifc, "root")
+	if d := time.Duration(l.delay.Load()); d > 0 {
 		if out, err := l.inet.Run(l.tb.Context(), "tc", "qdisc", "add", "dev", k.ifc, "root", "netem", "delay", fmt.Sprintf("%dus", d.Microseconds())); err != nil {
-			for _, done := range links[:i] {
-				_, _ = l.inet.Run(l.tb.Context(), "tc", "qdisc", "del", "dev", done.ifc, "root")
-			}
-			return out, fmt.Errorf("natlab: delay: %w: %s", err, out)
+			return fmt.Errorf("natlab: delay on %s: %w: %s", k.ifc, err, out)
 		}
 	}
-	return "", nil
+	return nil
 }
 
 // insertLine puts a delay line into link k (once): a veth pair jN/kN
