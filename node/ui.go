@@ -70,7 +70,8 @@ func (s *ProviderService) ProviderStatus(context.Context) (tequilapi.ProviderSta
 	}
 	return tequilapi.ProviderStatusDTO{
 		Identity: p.Address().Hex(), PeerID: p.P2P.ID().String(), ExitMode: string(mode), WireGuard: p.Exit.Endpoint().String(),
-		Location: offer.Location, Price: offer.Price, Access: offer.Access,
+		WireGuardSource: p.AdvertisedEndpoint().Source,
+		Location:        offer.Location, Price: offer.Price, Access: offer.Access,
 	}, nil
 }
 

@@ -151,6 +151,10 @@ type ProviderStatusDTO struct {
 	ExitMode string `json:"exit_mode"`
 	// WireGuard is the WireGuard endpoint consumers are told to use.
 	WireGuard string `json:"wireguard"`
+	// WireGuardSource is where it comes from: configured (--wg.advertise),
+	// portmap, stun, interface, or none (no static endpoint works: the
+	// NAT maps endpoint-dependently or blocks UDP; sessions need ICE).
+	WireGuardSource string `json:"wireguard_source"`
 	// Location is the announced location.
 	Location market.Location `json:"location"`
 	// Price is the announced price.
