@@ -33,8 +33,11 @@ type sqlStore struct {
 	d dialect
 	// w is the writer pool, r the reader pool; for PostgreSQL both are the
 	// same pool.
-	w, r  *sql.DB
-	close func() error
+	w, r *sql.DB
+	// commit, when set, runs the PostgreSQL group commits (see
+	// openCommitPool); nil: w.
+	commit *sql.DB
+	close  func() error
 
 	insExchange *sql.Stmt
 	// committers is how many Commit calls may run at once (see
@@ -705,7 +708,11 @@ func (s *sqlStore) commitPostgres(ctx context.Context, args []any, checks []vers
 		seqs[k] = append(seqs[k], c.seq)
 	}
 	params = append(params, ids[0], seqs[0], ids[1], seqs[1], int64(len(checks)))
-	res, err := s.w.ExecContext(ctx, pgCommit, params...)
+	db := s.w
+	if s.commit != nil {
+		db = s.commit
+	}
+	res, err := db.ExecContext(ctx, pgCommit, params...)
 	if err != nil {
 		var pe *pgconn.PgError
 		if errors.As(err, &pe) && pe.Code == pgUniqueViolation {
