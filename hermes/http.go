@@ -110,8 +110,8 @@ func writeErr(w http.ResponseWriter, err error) {
 // maxTarpit; up to maxTarpitted answers at once, beyond that the answer
 // is immediate and closes the connection): a flooder that ignores
 // Retry-After waits on its own connections instead of costing the hermes
-// a request per round trip. The source travels in the request context for
-// penalize.
+// a request per round trip. writeRejection charges the same source
+// (sourceOf the request's RemoteAddr) for junk.
 func (s *Service) limitSource(h http.HandlerFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		src := sourceOf(r.RemoteAddr)
@@ -121,12 +121,9 @@ func (s *Service) limitSource(h http.HandlerFunc) http.HandlerFunc {
 			writeErr(w, rateLimited(after, "source %s is over its request rate", src))
 			return
 		}
-		h(w, r.WithContext(context.WithValue(r.Context(), sourceKey{}, src)))
+		h(w, r)
 	}
 }
-
-// sourceKey is the request context key of the source address.
-type sourceKey struct{}
 
 // writeRejection answers err; a rejection that marks the request as junk
 // or from a stranger (a malformed body, a bad signature, an unregistered
@@ -135,9 +132,7 @@ type sourceKey struct{}
 func (s *Service) writeRejection(w http.ResponseWriter, r *http.Request, err error) {
 	switch CodeOf(err) {
 	case CodeBadRequest, CodeUnsupportedMedia, CodeBadSignature, CodeNotRegistered, CodeWrongChain, CodeWrongHermes, CodeWrongChannel, CodeBadFee, CodeBadPreimage:
-		if src, ok := r.Context().Value(sourceKey{}).(netip.Addr); ok {
-			s.sources.Charge(src, s.cfg.Limits.RejectPenalty, s.now())
-		}
+		s.sources.Charge(sourceOf(r.RemoteAddr), s.cfg.Limits.RejectPenalty, s.now())
 	}
 	writeErr(w, err)
 }
@@ -186,9 +181,12 @@ func sourceOf(remote string) netip.Addr {
 // declared Content-Type: application/json (parameters such as charset
 // allowed): anything else is refused before it is read.
 func readBody(w http.ResponseWriter, r *http.Request) ([]byte, error) {
-	ct := r.Header.Get("Content-Type")
-	if mt, _, err := mime.ParseMediaType(ct); err != nil || mt != api.ContentType {
-		return nil, reject(CodeUnsupportedMedia, "Content-Type %q: the body must be %s", ct, api.ContentType)
+	// The exact media type needs no parsing (ParseMediaType allocates a
+	// map per call).
+	if ct := r.Header.Get("Content-Type"); ct != api.ContentType {
+		if mt, _, err := mime.ParseMediaType(ct); err != nil || mt != api.ContentType {
+			return nil, reject(CodeUnsupportedMedia, "Content-Type %q: the body must be %s", ct, api.ContentType)
+		}
 	}
 	rd := http.MaxBytesReader(w, r.Body, maxBody)
 	if n := r.ContentLength; n > 0 && n <= maxBody {
