@@ -129,6 +129,7 @@ func drive(b *testing.B, work [][]*payments.ExchangeMessage, workers int, send f
 // hermes is not hidden by senders that wait for it).
 func driveRate(b *testing.B, work [][]*payments.ExchangeMessage, rate float64, send func(*payments.ExchangeMessage) error) benchResult {
 	lat := make([][]time.Duration, len(work))
+	dues := make([][]time.Duration, len(work)) // due time since start, for the timeline
 	var wg sync.WaitGroup
 	cpu0 := processCPU()
 	start := time.Now().Add(50 * time.Millisecond)
@@ -144,11 +145,15 @@ func driveRate(b *testing.B, work [][]*payments.ExchangeMessage, rate float64, s
 					return
 				}
 				lat[c] = append(lat[c], time.Since(due))
+				dues[c] = append(dues[c], due.Sub(start))
 			}
 		}()
 	}
 	wg.Wait()
 	elapsed := time.Since(start)
+	if os.Getenv("MYST_BENCH_TIMELINE") != "" {
+		logTimeline(b, dues, lat)
+	}
 	cpu := processCPU() - cpu0
 	var all []time.Duration
 	for _, l := range lat {
@@ -373,6 +378,31 @@ func benchExchangeProc(b *testing.B, name string, work [][]*payments.ExchangeMes
 	b.Logf("%s via http to a hermes process, %s: %d msgs in %v = %.0f msg/s, p50 %v, p99 %v; %.2fx of verify-only %.0f msg/s; hermes process CPU %.0f us/msg (%.2fx verify-only's %.0f), load generator %.0f us/msg; load %s",
 		name, mode, r.n, r.elapsed.Round(time.Millisecond), r.rate(), r.p50, r.p99, r.rate()/verify.rate(), verify.rate(),
 		r.cpuPerMsg(), r.cpuPerMsg()/verify.cpuPerMsg(), verify.cpuPerMsg(), clientCPU, loadAverage())
+}
+
+// logTimeline logs, per 250 ms of due times, how many messages were due
+// and their p50, p99 and max latency: whether a run's tail is spread over
+// the run or one stall (MYST_BENCH_TIMELINE=1).
+func logTimeline(b *testing.B, dues, lat [][]time.Duration) {
+	const step = 250 * time.Millisecond
+	var buckets [][]time.Duration
+	for c := range dues {
+		for i, d := range dues[c] {
+			k := int(d / step)
+			for len(buckets) <= k {
+				buckets = append(buckets, nil)
+			}
+			buckets[k] = append(buckets[k], lat[c][i])
+		}
+	}
+	for k, l := range buckets {
+		if len(l) == 0 {
+			continue
+		}
+		sort.Slice(l, func(i, j int) bool { return l[i] < l[j] })
+		b.Logf("due %5v-%5v: %4d msgs, p50 %7.1f ms, p99 %7.1f ms, max %7.1f ms", time.Duration(k)*step, time.Duration(k+1)*step, len(l),
+			float64(l[len(l)/2].Microseconds())/1000, float64(l[len(l)*99/100].Microseconds())/1000, float64(l[len(l)-1].Microseconds())/1000)
+	}
 }
 
 // loadAverage is the machine's 1-minute load average (for the log), or "?".
