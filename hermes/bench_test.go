@@ -152,7 +152,7 @@ func driveRate(b *testing.B, work [][]*payments.ExchangeMessage, rate float64, s
 	wg.Wait()
 	elapsed := time.Since(start)
 	if os.Getenv("MYST_BENCH_TIMELINE") != "" {
-		logTimeline(b, dues, lat)
+		logTimeline(dues, lat)
 	}
 	cpu := processCPU() - cpu0
 	var all []time.Duration
@@ -380,10 +380,10 @@ func benchExchangeProc(b *testing.B, name string, work [][]*payments.ExchangeMes
 		r.cpuPerMsg(), r.cpuPerMsg()/verify.cpuPerMsg(), verify.cpuPerMsg(), clientCPU, loadAverage())
 }
 
-// logTimeline logs, per 250 ms of due times, how many messages were due
+// logTimeline prints, per 250 ms of due times, how many messages were due
 // and their p50, p99 and max latency: whether a run's tail is spread over
 // the run or one stall (MYST_BENCH_TIMELINE=1).
-func logTimeline(b *testing.B, dues, lat [][]time.Duration) {
+func logTimeline(dues, lat [][]time.Duration) {
 	const step = 250 * time.Millisecond
 	var buckets [][]time.Duration
 	for c := range dues {
@@ -400,7 +400,8 @@ func logTimeline(b *testing.B, dues, lat [][]time.Duration) {
 			continue
 		}
 		sort.Slice(l, func(i, j int) bool { return l[i] < l[j] })
-		b.Logf("due %5v-%5v: %4d msgs, p50 %7.1f ms, p99 %7.1f ms, max %7.1f ms", time.Duration(k)*step, time.Duration(k+1)*step, len(l),
+		// To stderr: a benchmark's log is cut after a few lines.
+		fmt.Fprintf(os.Stderr, "timeline: due %5v-%5v: %4d msgs, p50 %7.1f ms, p99 %7.1f ms, max %7.1f ms\n", time.Duration(k)*step, time.Duration(k+1)*step, len(l),
 			float64(l[len(l)/2].Microseconds())/1000, float64(l[len(l)*99/100].Microseconds())/1000, float64(l[len(l)-1].Microseconds())/1000)
 	}
 }
