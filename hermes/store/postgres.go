@@ -10,8 +10,9 @@ import (
 	"github.com/jackc/pgx/v5/stdlib" // also registers the "pgx" database/sql driver
 )
 
-// pgConns is the connection pool size, pgCommitters how many of them group
-// commits may hold at once (the rest serve reads). Each commit costs the
+// pgConns is the size of the pool for reads and other writes,
+// pgCommitters how many group commits may run at once, each on its own
+// connection of a second pool (openCommitPool). Each commit costs the
 // server ~0.2 ms of CPU whatever its size, and every committer splits
 // the accepts into smaller batches: at 5,000 accepts/s two committers
 // cost the server a third less CPU than four and cut the p99 by 40%
