@@ -72,8 +72,14 @@ func openCommitPool(dsn string) (*sql.DB, error) {
 	if err != nil {
 		return nil, fmt.Errorf("store: open postgres: %w", err)
 	}
-	cfg.RuntimeParams["plan_cache_mode"] = "force_generic_plan"
-	db := stdlib.OpenDB(*cfg)
+	// SET after connecting rather than a startup parameter, which
+	// connection poolers such as PgBouncer refuse unless told to ignore it.
+	db := stdlib.OpenDB(*cfg, stdlib.OptionAfterConnect(func(ctx context.Context, c *pgx.Conn) error {
+		if _, err := c.Exec(ctx, `SET plan_cache_mode = force_generic_plan`); err != nil {
+			return fmt.Errorf("store: commit connection: %w", err)
+		}
+		return nil
+	}))
 	db.SetMaxOpenConns(pgCommitters)
 	db.SetMaxIdleConns(pgCommitters)
 	return db, nil
