@@ -3,14 +3,10 @@ package hermes
 import (
 	"context"
 	"fmt"
-	"path/filepath"
-	"runtime"
 	"sync"
 	"testing"
 
 	"github.com/ethereum/go-ethereum/common"
-
-	"github.com/openmyst/openmyst/hermes/store"
 )
 
 // TestCommittersKeepProviderOrder: with several group committers, many
@@ -66,32 +62,5 @@ func TestCommittersKeepProviderOrder(t *testing.T) {
 		if err != nil || ps.Earned.Int64() != w || ps.Version != int64(w/10) {
 			t.Errorf("provider %s earned %v in %d accepts, want %d (%v)", p.Hex(), ps.Earned, ps.Version, w, err)
 		}
-	}
-}
-
-// concurrentStore is a store whose commits run in a database server.
-type concurrentStore struct{ store.Store }
-
-func (concurrentStore) Committers() int { return 2 }
-
-// TestCPUSlotsDefault: a store that commits in this process leaves one
-// processor to its committer; a store whose commits run in a server does
-// not hold one back.
-func TestCPUSlotsDefault(t *testing.T) {
-	procs := runtime.GOMAXPROCS(0)
-	local := newEnv(t, nil)
-	if got, want := local.svc.Config().CPUSlots, max(1, procs-1); got != want {
-		t.Errorf("SQLite: %d CPU slots, want %d (GOMAXPROCS %d)", got, want, procs)
-	}
-	st, err := store.OpenSQLite(context.Background(), filepath.Join(t.TempDir(), "remote.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	remote := newEnvStore(t, concurrentStore{st}, newFakeChain(testHermes), nil)
-	if got := remote.svc.Config().CPUSlots; got != procs {
-		t.Errorf("concurrent committer store: %d CPU slots, want GOMAXPROCS %d", got, procs)
-	}
-	if got := remote.svc.Config().Committers; got != 2 {
-		t.Errorf("concurrent committer store: %d committers, want 2", got)
 	}
 }

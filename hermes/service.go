@@ -77,12 +77,9 @@ type Config struct {
 	// connections overlap); SQLite has a single writer.
 	Committers int
 	// CPUSlots is how many requests may run their CPU-bound part
-	// (signature checks, rules, signing) at once; 0 means the default:
-	// GOMAXPROCS-1 (at least 1) when the store commits in this process
-	// (SQLite), which keeps a processor free for its group committer, and
-	// GOMAXPROCS when its commits run in a database server (a store with
-	// several committers, PostgreSQL), whose committers here mostly wait
-	// on the network.
+	// (signature checks, rules, signing) at once; 0 means the default,
+	// GOMAXPROCS-1 (at least 1), which keeps a processor free for the
+	// group committer.
 	CPUSlots int
 	// Log receives operational logs; nil means slog.Default().
 	Log *slog.Logger
@@ -274,7 +271,7 @@ func New(cfg Config, st store.Store, chain Chain) (*Service, error) {
 		cfg.Committers = store.Committers(st)
 	}
 	if cfg.CPUSlots <= 0 {
-		cfg.CPUSlots = defaultCPUSlots(st)
+		cfg.CPUSlots = max(1, runtime.GOMAXPROCS(0)-1)
 	}
 	if cfg.Log == nil {
 		cfg.Log = slog.Default()
@@ -314,18 +311,6 @@ func New(cfg Config, st store.Store, chain Chain) (*Service, error) {
 	s.holder = fmt.Sprintf("%s/%d/%x", host, os.Getpid(), hb)
 	s.gen.Store(1)
 	return s, nil
-}
-
-// defaultCPUSlots is Config.CPUSlots' default for st. With one processor
-// held back, at most one request at a time signs and recovers on a 2-core
-// machine, so while other processes take CPU the hermes gets at most one
-// thread's share for that work; that processor is needed only by a group
-// committer that runs in this process.
-func defaultCPUSlots(st store.Store) int {
-	if store.Committers(st) > 1 {
-		return runtime.GOMAXPROCS(0)
-	}
-	return max(1, runtime.GOMAXPROCS(0)-1)
 }
 
 // withDefaults fills in the zero fields.
