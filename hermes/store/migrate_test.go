@@ -5,15 +5,12 @@ import (
 	"database/sql"
 	"fmt"
 	"path/filepath"
-	"strings"
 	"testing"
 	"time"
 
 	"math/big"
 
 	"github.com/ethereum/go-ethereum/common"
-
-	"github.com/openmyst/openmyst/internal/testenv"
 )
 
 // v1Rows writes a consumer's history the way schema 1 stored it: every
@@ -107,22 +104,7 @@ func TestSQLiteUpgradeFromV1(t *testing.T) {
 }
 
 func TestPostgresUpgradeFromV1(t *testing.T) {
-	dsn := testenv.RequirePostgres(t)
-	admin, err := sql.Open("pgx", dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer admin.Close()
-	schema := fmt.Sprintf("hermes_upgrade_%d", time.Now().UnixNano())
-	if _, err := admin.Exec(`CREATE SCHEMA ` + schema); err != nil {
-		t.Fatal(err)
-	}
-	defer func() { _, _ = admin.Exec(`DROP SCHEMA ` + schema + ` CASCADE`) }()
-	sep := "?"
-	if strings.Contains(dsn, "?") {
-		sep = "&"
-	}
-	d := dsn + sep + "search_path=" + schema
+	d := freshSchema(t, "hermes_upgrade")
 	db, err := sql.Open("pgx", d)
 	if err != nil {
 		t.Fatal(err)

@@ -16,29 +16,40 @@ import (
 	"github.com/openmyst/openmyst/payments"
 )
 
+// freshSchema creates an empty schema named prefix_<time> in the test
+// database (dropped when the test ends) and returns a DSN that uses it.
+// (storetest.FreshPostgresSchema imports this package.)
+func freshSchema(t *testing.T, prefix string) string {
+	t.Helper()
+	dsn := testenv.RequirePostgres(t)
+	admin, err := sql.Open("pgx", dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	schema := fmt.Sprintf("%s_%d", prefix, time.Now().UnixNano())
+	if _, err := admin.Exec(`CREATE SCHEMA ` + schema); err != nil {
+		_ = admin.Close()
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_, _ = admin.Exec(`DROP SCHEMA ` + schema + ` CASCADE`)
+		_ = admin.Close()
+	})
+	sep := "?"
+	if strings.Contains(dsn, "?") {
+		sep = "&"
+	}
+	return dsn + sep + "search_path=" + schema
+}
+
 // TestPostgresCommitPlanProbesIndexes checks the plan PostgreSQL caches for
 // the group commit (a generic plan, made while the table is empty and not
 // analyzed, as after a fresh start) looks every version up in the unique
 // (identity, seq) indexes: a plan that scans the exchanges table costs
 // every commit time proportional to the whole journal.
 func TestPostgresCommitPlanProbesIndexes(t *testing.T) {
-	dsn := testenv.RequirePostgres(t)
-	admin, err := sql.Open("pgx", dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer admin.Close()
-	schema := fmt.Sprintf("hermes_plan_%d", time.Now().UnixNano())
-	if _, err := admin.Exec(`CREATE SCHEMA ` + schema); err != nil {
-		t.Fatal(err)
-	}
-	defer func() { _, _ = admin.Exec(`DROP SCHEMA ` + schema + ` CASCADE`) }()
-	sep := "?"
-	if strings.Contains(dsn, "?") {
-		sep = "&"
-	}
 	ctx := context.Background()
-	st, err := OpenPostgres(ctx, dsn+sep+"search_path="+schema)
+	st, err := OpenPostgres(ctx, freshSchema(t, "hermes_plan"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -92,23 +103,8 @@ func TestPostgresCommitPlanProbesIndexes(t *testing.T) {
 // estimate is above theirs, which costs the server 0.12 ms of CPU per
 // commit (docs/benchmarks.md).
 func TestPostgresCommitIsNotReplanned(t *testing.T) {
-	dsn := testenv.RequirePostgres(t)
-	admin, err := sql.Open("pgx", dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer admin.Close()
-	schema := fmt.Sprintf("hermes_replan_%d", time.Now().UnixNano())
-	if _, err := admin.Exec(`CREATE SCHEMA ` + schema); err != nil {
-		t.Fatal(err)
-	}
-	defer func() { _, _ = admin.Exec(`DROP SCHEMA ` + schema + ` CASCADE`) }()
-	sep := "?"
-	if strings.Contains(dsn, "?") {
-		sep = "&"
-	}
 	ctx := context.Background()
-	st, err := OpenPostgres(ctx, dsn+sep+"search_path="+schema)
+	st, err := OpenPostgres(ctx, freshSchema(t, "hermes_replan"))
 	if err != nil {
 		t.Fatal(err)
 	}
