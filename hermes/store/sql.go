@@ -185,6 +185,17 @@ func (s *sqlStore) migrations() []migration {
 			holder TEXT NOT NULL,
 			expires_at BIGINT NOT NULL
 		)`},
+		// 5: a provider's unrevealed promises, counted without reading
+		// its revealed history. Loading a provider counts them
+		// (unrevealedQuery), and a provider at the unrevealed limit is
+		// reloaded every second; through (provider, provider_seq) the
+		// count read every row the provider ever had. The partial index
+		// holds only rows whose R is not revealed: an accept adds one
+		// entry in the same statement that inserts its row (so it is as
+		// durable as the row and needs no version of its own), a reveal
+		// removes it, and the count reads at most the provider's
+		// unrevealed rows, which MaxUnrevealed bounds.
+		{sql: `CREATE INDEX exchanges_unrevealed ON exchanges (provider) WHERE r IS NULL`},
 	}
 	for i := range m {
 		m[i].sql = r.Replace(m[i].sql)
@@ -454,11 +465,17 @@ func (s *sqlStore) Provider(ctx context.Context, id common.Address) (Provider, e
 	if p.Earned, err = decAmount(earned); err != nil {
 		return p, err
 	}
-	if err := s.r.QueryRowContext(ctx, s.q(`SELECT COUNT(*) FROM exchanges WHERE provider = ? AND r IS NULL`), encAddr(id)).Scan(&p.Unrevealed); err != nil {
+	if err := s.r.QueryRowContext(ctx, s.q(unrevealedQuery), encAddr(id)).Scan(&p.Unrevealed); err != nil {
 		return p, fmt.Errorf("store: count unrevealed of %s: %w", id.Hex(), err)
 	}
 	return p, nil
 }
+
+// unrevealedQuery counts a provider's promises whose R is not revealed,
+// through the partial index exchanges_unrevealed (migration 5): its cost
+// follows the unrevealed rows, not the provider's whole history
+// (TestUnrevealedCountUsesPartialIndex).
+const unrevealedQuery = `SELECT COUNT(*) FROM exchanges WHERE provider = ? AND r IS NULL`
 
 const exchangeCols = `seq, digest, consumer, provider, agreement_id, agreement_total, consumer_promise, hermes_promise, exchange_signature, r, created_at`
 
