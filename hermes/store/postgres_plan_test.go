@@ -19,7 +19,7 @@ import (
 // freshSchema creates an empty schema named prefix_<time> in the test
 // database (dropped when the test ends) and returns a DSN that uses it.
 // (storetest.FreshPostgresSchema imports this package.)
-func freshSchema(t *testing.T, prefix string) string {
+func freshSchema(t testing.TB, prefix string) string {
 	t.Helper()
 	dsn := testenv.RequirePostgres(t)
 	admin, err := sql.Open("pgx", dsn)

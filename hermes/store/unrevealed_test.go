@@ -12,29 +12,33 @@ import (
 // provider: all revealed but the last three.
 const unrevealedRows = 5000
 
-// fillProvider inserts n journal rows of provider "0xp", all with R
-// revealed except the last three, in one statement.
-func fillProvider(t *testing.T, s *sqlStore, n int) {
+// fillProvider inserts n journal rows of provider, all with R revealed
+// except the last three, in one statement.
+func fillProvider(t testing.TB, s *sqlStore, provider string, n int) {
 	t.Helper()
 	q := `WITH RECURSIVE g(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM g WHERE x < ?)
 		INSERT INTO exchanges (digest, consumer, consumer_seq, provider, provider_seq, channel, agreement_id, agreement_total, hashlock,
 			consumer_amount, promise_amount, consumed, consumer_promise, hermes_amount, hermes_promise, exchange_signature, r, created_at)
-		SELECT CAST(printf('%032d', x) AS BLOB), '0xc', x, '0xp', x, '', '', '', CAST(printf('%032d', x) AS BLOB),
+		SELECT CAST(printf('%032d', x) AS BLOB), '0xc', x, ?, x, '', '', '', CAST(printf('%032d', x) AS BLOB),
 			'', '', '', '', '', '', x'01', CASE WHEN x > ? - 3 THEN NULL ELSE x'01' END, 0 FROM g`
 	if s.d.dollar {
 		q = `INSERT INTO exchanges (digest, consumer, consumer_seq, provider, provider_seq, channel, agreement_id, agreement_total, hashlock,
 			consumer_amount, promise_amount, consumed, consumer_promise, hermes_amount, hermes_promise, exchange_signature, r, created_at)
-		SELECT convert_to(lpad(x::text, 32, '0'), 'UTF8'), '0xc', x, '0xp', x, '', '', '', convert_to(lpad(x::text, 32, '0'), 'UTF8'),
+		SELECT convert_to(lpad(x::text, 32, '0'), 'UTF8'), '0xc', x, $3, x, '', '', '', convert_to(lpad(x::text, 32, '0'), 'UTF8'),
 			'', '', '', '', '', '', '\x01', CASE WHEN x > $2 - 3 THEN NULL ELSE '\x01'::bytea END, 0 FROM generate_series(1, $1::bigint) AS g(x)`
 	}
-	if _, err := s.w.Exec(q, n, n); err != nil {
+	args := []any{n, provider, n}
+	if s.d.dollar {
+		args = []any{n, n, provider}
+	}
+	if _, err := s.w.Exec(q, args...); err != nil {
 		t.Fatalf("fill journal: %v", err)
 	}
 }
 
 // explain returns the plan text of rows (one column per line, or SQLite's
 // four columns of which the last is the detail).
-func explain(t *testing.T, rows *sql.Rows, err error) string {
+func explain(t testing.TB, rows *sql.Rows, err error) string {
 	t.Helper()
 	if err != nil {
 		t.Fatal(err)
@@ -74,7 +78,7 @@ func explain(t *testing.T, rows *sql.Rows, err error) string {
 // provider at the unrevealed limit is reloaded every second.
 func checkUnrevealedPlan(t *testing.T, s *sqlStore) {
 	ctx := context.Background()
-	fillProvider(t, s, unrevealedRows)
+	fillProvider(t, s, "0xp", unrevealedRows)
 	var n int64
 	if err := s.r.QueryRowContext(ctx, s.q(unrevealedQuery), "0xp").Scan(&n); err != nil || n != 3 {
 		t.Fatalf("unrevealed count %d %v, want 3", n, err)
