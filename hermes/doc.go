@@ -19,8 +19,10 @@
 // Several hermes processes may share one PostgreSQL database and serve the
 // same consumers: each keeps a cache of the state it last read, and the
 // store refuses any write that does not extend the latest stored version
-// of its consumer and provider (the process then reloads, and the request
-// answers "unavailable; retry"), so no amount is ever credited twice.
+// of its consumer and provider (the process then reloads the state of the
+// consumers and providers in the failed commit, drops their accepts queued
+// behind it, and those requests answer "unavailable; retry"), so no amount
+// is ever credited twice.
 // Settlement is not yet coordinated between processes: run the settlement
 // worker in one of them (a long --hermes.settle-interval elsewhere), or
 // both may send a transaction for the same promise (the chain refuses the

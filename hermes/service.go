@@ -143,18 +143,30 @@ type agreementKey struct {
 
 // consumerState is the in-memory copy of one consumer's store state. mu is
 // held from the first read until the accept has committed, which
-// serializes a consumer's accepts in this process.
+// serializes a consumer's accepts in this process: a consumer has at most
+// one accept in flight, and when it fails the waiter drops the state
+// (loaded = false) before releasing mu.
 type consumerState struct {
 	mu         sync.Mutex
-	gen        uint64 // generation loaded at; 0 = not loaded
+	loaded     bool // c and agreements hold the store's state
 	c          store.Consumer
 	agreements map[agreementKey]*big.Int
 }
 
+// providerState is the in-memory copy of one provider's store state. mu is
+// held while an accept reads it and queues its op, not until the commit:
+// several of a provider's accepts may be in flight, all on the provider's
+// one committer, in order, each extending the state the one before left.
 type providerState struct {
-	mu  sync.Mutex
-	gen uint64
-	p   store.Provider
+	mu sync.Mutex
+	// epoch is bumped (by the committer, which must not take mu) when a
+	// commit holding one of the provider's accepts fails: the state and
+	// every op queued after that accept extend a version never stored.
+	epoch atomic.Uint64
+	// loaded is set when p holds the store's state as of epoch loadedAt.
+	loaded   bool
+	loadedAt uint64
+	p        store.Provider
 	// refreshed is when Unrevealed was last re-read at the limit.
 	refreshed time.Time
 }
@@ -166,9 +178,12 @@ type providerState struct {
 const unrevealedRefresh = time.Second
 
 type op struct {
-	a    store.Accept
-	gen  uint64
-	done chan error
+	a store.Accept
+	// ps is the provider's state (held in its cache until the op is
+	// answered) and epoch its epoch when the op was queued.
+	ps    *providerState
+	epoch uint64
+	done  chan error
 }
 
 type channelEntry struct {
@@ -199,7 +214,6 @@ type Service struct {
 	log   *slog.Logger
 	m     *Metrics
 
-	gen       atomic.Uint64 // bumped when a commit fails: cached state is stale
 	consumers *stateCache[consumerState]
 	providers *stateCache[providerState]
 
@@ -309,7 +323,6 @@ func New(cfg Config, st store.Store, chain Chain) (*Service, error) {
 	}
 	host, _ := os.Hostname()
 	s.holder = fmt.Sprintf("%s/%d/%x", host, os.Getpid(), hb)
-	s.gen.Store(1)
 	return s, nil
 }
 
@@ -410,10 +423,11 @@ func (s *Service) commitLoop(ctx context.Context, ops chan *op) {
 				break fill
 			}
 		}
-		gen := s.gen.Load()
 		live := batch[:0]
 		for _, o := range batch {
-			if o.gen != gen {
+			if o.epoch != o.ps.epoch.Load() {
+				// An earlier accept of this provider failed: this one
+				// extends a version that was never stored.
 				o.done <- unavailable("state changed while accepting; retry", nil)
 				continue
 			}
@@ -426,8 +440,13 @@ func (s *Service) commitLoop(ctx context.Context, ops chan *op) {
 		err := s.st.Commit(wctx, accepts)
 		s.m.BatchSize.Observe(float64(len(live)))
 		if err != nil {
-			// Cached consumer and provider state assumed this batch; drop it.
-			s.gen.Add(1)
+			// The cached state of the batch's providers assumed it, and so
+			// do their accepts queued behind it: drop those (the
+			// consumers' waiters drop theirs). Other identities' state
+			// is untouched by the batch and stays.
+			for _, o := range live {
+				o.ps.epoch.Add(1)
+			}
 			s.log.Error("hermes: group commit failed", "accepts", len(live), "err", err)
 			err = unavailable("storage commit failed; retry", err)
 		}
@@ -523,8 +542,7 @@ func (s *Service) exchange(ctx context.Context, m *payments.ExchangeMessage) (*R
 	defer cs.mu.Unlock()
 	slot = s.acquireCPU()
 	defer slot.release()
-	gen := s.gen.Load()
-	if err := s.loadConsumer(ctx, cs, consumer, gen); err != nil {
+	if err := s.loadConsumer(ctx, cs, consumer); err != nil {
 		return nil, err
 	}
 
@@ -600,7 +618,7 @@ func (s *Service) exchange(ctx context.Context, m *payments.ExchangeMessage) (*R
 	ps := s.providers.acquire(m.Provider)
 	defer s.providers.release(m.Provider)
 	ps.mu.Lock()
-	if err := s.loadProvider(ctx, ps, m.Provider, gen); err != nil {
+	if err := s.loadProvider(ctx, ps, m.Provider); err != nil {
 		ps.mu.Unlock()
 		return nil, err
 	}
@@ -626,15 +644,15 @@ func (s *Service) exchange(ctx context.Context, m *payments.ExchangeMessage) (*R
 		ps.mu.Unlock()
 		return nil, unavailable("sign hermes promise", err)
 	}
-	o := &op{gen: gen, done: make(chan error, 1), a: store.Accept{
+	o := &op{ps: ps, epoch: ps.loadedAt, done: make(chan error, 1), a: store.Accept{
 		Exchange: store.Exchange{Digest: digest, Consumer: consumer, Provider: m.Provider, AgreementID: m.AgreementID,
 			AgreementTotal: m.AgreementTotal, ConsumerPromise: *p, HermesPromise: hp, ExchangeSignature: m.Signature},
 		Consumer: store.Consumer{Identity: consumer, Channel: info.Channel, Promised: highest, Consumed: consumed, Settled: cs.c.Settled, Version: cs.c.Version},
 		Provider: store.Provider{Identity: m.Provider, Earned: earned, Version: ps.p.Version},
 	}}
 	// Queue under the provider lock so the provider's cumulative amounts
-	// reach the store in order; a failed batch bumps the generation and
-	// every cached state is reloaded.
+	// reach the store in order; a failed batch bumps the epoch of its
+	// providers, whose state is then reloaded.
 	select {
 	case s.committerFor(m.Provider) <- o:
 	case <-s.stopping:
@@ -646,7 +664,7 @@ func (s *Service) exchange(ctx context.Context, m *payments.ExchangeMessage) (*R
 	slot.release()
 
 	if err := s.wait(o); err != nil {
-		cs.gen = 0
+		cs.loaded = false
 		return nil, err
 	}
 	cs.c = store.Consumer{Identity: consumer, Channel: info.Channel, Promised: highest, Consumed: consumed, Settled: cs.c.Settled, Version: cs.c.Version + 1}
@@ -681,8 +699,8 @@ func covered(info ChannelInfo, amount *big.Int) bool {
 
 // loadConsumer (re)reads a consumer's state unless it is current. Caller
 // holds cs.mu.
-func (s *Service) loadConsumer(ctx context.Context, cs *consumerState, id common.Address, gen uint64) error {
-	if cs.gen == gen {
+func (s *Service) loadConsumer(ctx context.Context, cs *consumerState, id common.Address) error {
+	if cs.loaded {
 		return nil
 	}
 	c, ags, err := s.st.Consumer(ctx, id)
@@ -694,21 +712,24 @@ func (s *Service) loadConsumer(ctx context.Context, cs *consumerState, id common
 	for _, a := range ags {
 		cs.agreements[agreementKey{a.Provider, a.AgreementID.String()}] = a.Total
 	}
-	cs.gen = gen
+	cs.loaded = true
 	return nil
 }
 
 // loadProvider (re)reads a provider's state unless it is current. Caller
 // holds ps.mu.
-func (s *Service) loadProvider(ctx context.Context, ps *providerState, id common.Address, gen uint64) error {
-	if ps.gen == gen {
+func (s *Service) loadProvider(ctx context.Context, ps *providerState, id common.Address) error {
+	// The epoch is read before the store: a failure after this read bumps
+	// it, so the state read here is dropped again.
+	epoch := ps.epoch.Load()
+	if ps.loaded && ps.loadedAt == epoch {
 		return nil
 	}
 	p, err := s.st.Provider(ctx, id)
 	if err != nil {
 		return unavailable("read provider state", err)
 	}
-	ps.p, ps.gen = p, gen
+	ps.p, ps.loaded, ps.loadedAt = p, true, epoch
 	return nil
 }
 
@@ -819,10 +840,10 @@ func (s *Service) Reveal(ctx context.Context, provider common.Address, hashlock 
 		s.m.Reveals.Add(float64(n))
 		ps := s.providers.acquire(provider)
 		ps.mu.Lock()
-		if ps.gen != 0 {
+		if ps.loaded {
 			ps.p.Unrevealed -= int64(n)
 			if ps.p.Unrevealed < 0 {
-				ps.gen = 0
+				ps.loaded = false
 			}
 		}
 		ps.mu.Unlock()
