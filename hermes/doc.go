@@ -23,10 +23,9 @@
 // consumers and providers in the failed commit, drops their accepts queued
 // behind it, and those requests answer "unavailable; retry"), so no amount
 // is ever credited twice.
-// Settlement is not yet coordinated between processes: run the settlement
-// worker in one of them (a long --hermes.settle-interval elsewhere), or
-// both may send a transaction for the same promise (the chain refuses the
-// second; only its gas is lost).
+// Settlement is coordinated between processes by a store lease
+// ("hermes-settlement"): only the process holding it sends settlement
+// transactions, and another takes over when the lease runs out.
 //
 // A consumer may pay several sessions at once; its promises are cumulative
 // over its channel and may arrive out of order (session B's 150, which
