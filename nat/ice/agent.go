@@ -26,6 +26,9 @@ import (
 	pion "github.com/pion/ice/v4"
 	"github.com/pion/logging"
 	"github.com/pion/stun/v3"
+
+	"github.com/openmyst/openmyst/nat/netcheck"
+	"github.com/openmyst/openmyst/nat/punch"
 )
 
 // Server is a STUN or TURN server: "stun:host:port",
@@ -81,6 +84,16 @@ type Config struct {
 	// before the path counts as lost (Agent.Lost). Zero means
 	// DefaultLostAfter.
 	LostAfter time.Duration
+	// Punch, when set, also punches a direct path between a hard
+	// (endpoint-dependent) and an easy (endpoint-independent) NAT, which
+	// ICE's checks cannot (see nat/punch): Gather checks this side's
+	// mapping with STUN on a punch socket and puts it in the offer;
+	// Connect punches when the peer's offer has the other mapping and
+	// prefers the punched path to whatever ICE selected. Its STUN servers
+	// default to the stun: and UDP turn: servers of Servers (two are
+	// needed to tell the mapping); AllowPrivate follows Policy. Never
+	// with Loopback or RelayOnly.
+	Punch *punch.Config
 	// Logger receives progress; nil means slog.Default().
 	Logger *slog.Logger
 }
@@ -101,6 +114,10 @@ const (
 	PathDirect = "direct"
 	PathRelay  = "relay"
 )
+
+// CandidatePunched is Path.Local and Path.Remote of a punched path (a
+// PathDirect that nat/punch opened, not an ICE candidate pair).
+const CandidatePunched = "punched"
 
 // Path describes the selected candidate pair.
 type Path struct {
@@ -140,6 +157,12 @@ type Agent struct {
 	connected bool          // under mu: the checks selected a pair
 	lost      chan struct{} // closed when the connected path is lost
 	lostOnce  sync.Once
+
+	punchLocal *punch.Local // under mu: the punch socket (Gather), until Connect
+	punched    *punch.Conn  // under mu: the punched path Connect returned
+	closed     chan struct{}
+	closeOnce  sync.Once
+	wg         sync.WaitGroup
 }
 
 // NewAgent makes an agent. The consumer (which dials) is controlling,
@@ -258,7 +281,7 @@ func NewAgent(cfg Config, controlling bool) (*Agent, error) {
 	if err != nil {
 		return nil, fmt.Errorf("ice: new agent: %w", err)
 	}
-	a := &Agent{cfg: cfg, controlling: controlling, agent: pa, log: log.With("component", "ice"), gathered: make(chan struct{}), lost: make(chan struct{})}
+	a := &Agent{cfg: cfg, controlling: controlling, agent: pa, log: log.With("component", "ice"), gathered: make(chan struct{}), lost: make(chan struct{}), closed: make(chan struct{})}
 	if err := pa.OnConnectionStateChange(a.stateChanged); err != nil {
 		pa.Close()
 		return nil, fmt.Errorf("ice: %w", err)
@@ -314,21 +337,83 @@ func (a *Agent) Gather(ctx context.Context) (Offer, error) {
 	if err := a.agent.GatherCandidates(); err != nil {
 		return Offer{}, fmt.Errorf("ice: gather: %w", err)
 	}
+	// The punch socket's STUN check runs beside pion's gathering, within
+	// the same time limit.
+	var prepared chan *punch.Local
+	if pc, ok := a.punchConfig(); ok {
+		prepared = make(chan *punch.Local, 1)
+		go func() {
+			l, err := punch.Prepare(ctx, pc)
+			if err != nil {
+				a.log.Debug("ice: no punching", "err", err)
+			}
+			prepared <- l
+		}()
+	}
 	select {
 	case <-a.gathered:
 	case <-ctx.Done():
 		// Whatever came in time is the offer; a parent context that
 		// ended is an error.
 		if context.Cause(ctx) != context.DeadlineExceeded {
+			if prepared != nil {
+				if l := <-prepared; l != nil {
+					_ = l.Close()
+				}
+			}
 			return Offer{}, fmt.Errorf("ice: gather: %w", ctx.Err())
 		}
+	}
+	var pl *punch.Local
+	if prepared != nil {
+		pl = <-prepared // bounded by ctx
 	}
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	if len(a.local) == 0 {
+		if pl != nil {
+			_ = pl.Close()
+		}
 		return Offer{}, errors.New("ice: no candidates gathered (no usable interface, STUN or TURN server)")
 	}
-	return Offer{Ufrag: ufrag, Pwd: pwd, Candidates: append([]string(nil), a.local...)}, nil
+	o := Offer{Ufrag: ufrag, Pwd: pwd, Candidates: append([]string(nil), a.local...)}
+	if pl != nil {
+		if a.punchLocal != nil {
+			_ = a.punchLocal.Close()
+		}
+		a.punchLocal = pl
+		info := pl.Info()
+		o.Punch = &info
+	}
+	return o, nil
+}
+
+// punchConfig is the agent's punch configuration with its defaults
+// applied, and whether punching is on.
+func (a *Agent) punchConfig() (punch.Config, bool) {
+	if a.cfg.Punch == nil || a.cfg.Loopback || a.cfg.RelayOnly {
+		return punch.Config{}, false
+	}
+	pc := *a.cfg.Punch
+	if len(pc.STUN) == 0 {
+		var urls []string
+		for _, s := range a.cfg.Servers {
+			urls = append(urls, s.URL)
+		}
+		pc.STUN = netcheck.ServersFromURLs(urls)
+	}
+	if len(pc.STUN) < 2 {
+		return punch.Config{}, false // one destination cannot tell the mapping
+	}
+	pc.AllowPrivate = a.cfg.Policy.AllowPrivate
+	pc.CheckTimeout = min(a.cfg.GatherTimeout, max(pc.CheckTimeout, 0))
+	if pc.CheckTimeout == 0 {
+		pc.CheckTimeout = a.cfg.GatherTimeout
+	}
+	if pc.Logger == nil {
+		pc.Logger = a.log
+	}
+	return pc, true
 }
 
 // Connect runs the connectivity checks against the peer's offer and
@@ -344,9 +429,26 @@ func (a *Agent) Connect(ctx context.Context, remote Offer) (net.Conn, error) {
 			return nil, fmt.Errorf("ice: remote candidate: %w", err)
 		}
 	}
+	a.mu.Lock()
+	pl := a.punchLocal
+	a.punchLocal = nil
+	a.mu.Unlock()
+	if pl != nil && (remote.Punch == nil || !punch.Applies(pl.Info().Mapping, remote.Punch.Mapping)) {
+		_ = pl.Close()
+		pl = nil
+	}
+	if pl == nil {
+		return a.connectICE(ctx, remote)
+	}
+	return a.connectBoth(ctx, remote, pl)
+}
+
+// connectICE runs pion's checks.
+func (a *Agent) connectICE(ctx context.Context, remote Offer) (net.Conn, error) {
 	ctx, cancel := context.WithTimeout(ctx, a.cfg.Timeout)
 	defer cancel()
 	var conn *pion.Conn
+	var err error
 	if a.controlling {
 		conn, err = a.agent.Dial(ctx, remote.Ufrag, remote.Pwd)
 	} else {
@@ -358,6 +460,67 @@ func (a *Agent) Connect(ctx context.Context, remote Offer) (net.Conn, error) {
 	p := a.Path()
 	a.log.Info("ice connected", "path", p.Kind, "local", p.Local, "remote", p.Remote, "to", p.RemoteAddr)
 	return conn, nil
+}
+
+// connectBoth runs ICE's checks and punching side by side, for a hard ↔
+// easy pair. Both sides follow one rule, so they pick the same path: the
+// punched path whenever punching succeeds within its time limit (the
+// controlling side nominates it and the controlled side takes only a
+// nomination), whatever ICE selected; ICE's pair otherwise. A punched
+// path closes ICE's agent (its checks, sockets and relay allocation).
+func (a *Agent) connectBoth(ctx context.Context, remote Offer, pl *punch.Local) (net.Conn, error) {
+	var key punch.Key
+	ufrag, pwd, err := a.agent.GetLocalUserCredentials()
+	if err != nil {
+		_ = pl.Close()
+		return nil, fmt.Errorf("ice: credentials: %w", err)
+	}
+	if a.controlling {
+		key = punch.DeriveKey(ufrag, pwd, remote.Ufrag, remote.Pwd)
+	} else {
+		key = punch.DeriveKey(remote.Ufrag, remote.Pwd, ufrag, pwd)
+	}
+	type result struct {
+		conn net.Conn
+		err  error
+	}
+	iceCtx, iceCancel := context.WithCancel(ctx)
+	defer iceCancel()
+	iceDone := make(chan result, 1)
+	go func() {
+		c, err := a.connectICE(iceCtx, remote)
+		iceDone <- result{c, err}
+	}()
+	start := time.Now()
+	pc, perr := pl.Run(ctx, key, a.controlling, *remote.Punch)
+	if perr == nil {
+		// The punched path wins: stop ICE (Close ends its checks, which
+		// then return) and keep the agent only as the path's owner.
+		iceCancel()
+		r := <-iceDone
+		if r.conn != nil {
+			_ = r.conn.Close()
+		}
+		_ = a.agent.Close()
+		a.mu.Lock()
+		a.punched = pc
+		a.connected = true
+		a.mu.Unlock()
+		a.wg.Add(1)
+		go func() {
+			defer a.wg.Done()
+			select {
+			case <-pc.Lost():
+				a.lostOnce.Do(func() { close(a.lost) })
+			case <-a.closed:
+			}
+		}()
+		a.log.Info("ice connected", "path", PathDirect, "local", CandidatePunched, "remote", CandidatePunched, "to", pc.Remote(), "punch_ms", time.Since(start).Milliseconds())
+		return pc, nil
+	}
+	a.log.Info("ice: punching failed; ICE's pair is used", "err", perr)
+	r := <-iceDone
+	return r.conn, r.err
 }
 
 // stateChanged follows pion's connection state: once connected, a path
@@ -391,6 +554,12 @@ func (a *Agent) LostAfter() time.Duration { return a.cfg.LostAfter }
 
 // Path returns the selected pair, or a zero Path before one is selected.
 func (a *Agent) Path() Path {
+	a.mu.Lock()
+	pc := a.punched
+	a.mu.Unlock()
+	if pc != nil {
+		return Path{Kind: PathDirect, Local: CandidatePunched, Remote: CandidatePunched, RemoteAddr: pc.Remote()}
+	}
 	pair, err := a.agent.GetSelectedCandidatePair()
 	if err != nil || pair == nil {
 		return Path{}
@@ -407,6 +576,18 @@ func (a *Agent) Path() Path {
 
 // Close stops the agent and every candidate socket and allocation.
 func (a *Agent) Close() error {
+	a.closeOnce.Do(func() { close(a.closed) })
+	a.mu.Lock()
+	pl, pc := a.punchLocal, a.punched
+	a.punchLocal = nil
+	a.mu.Unlock()
+	if pl != nil {
+		_ = pl.Close()
+	}
+	if pc != nil {
+		_ = pc.Close()
+	}
+	a.wg.Wait()
 	if err := a.agent.Close(); err != nil && !strings.Contains(err.Error(), "closed") {
 		return fmt.Errorf("ice: close: %w", err)
 	}

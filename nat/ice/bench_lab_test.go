@@ -34,6 +34,9 @@ func BenchmarkLabPaths(b *testing.B) {
 		// A symmetric consumer reaches the provider's forwarded ICE port
 		// (Mux): what a port mapping gives.
 		{"mapped", natlab.Symmetric, natlab.Forwarded, PathDirect},
+		// A symmetric consumer and an endpoint-independent provider: the
+		// birthday punch (nat/punch).
+		{"birthday", natlab.Symmetric, natlab.EndpointIndependent, PathDirect},
 		{"doublenat", natlab.DoubleNAT, natlab.EndpointIndependent, PathDirect},
 		{"relay-udp", natlab.Symmetric, natlab.Symmetric, PathRelay},
 		{"relay-tcp", natlab.UDPBlocked, natlab.EndpointIndependent, PathRelay},
@@ -69,7 +72,8 @@ func BenchmarkLabPaths(b *testing.B) {
 			cpu0 := procCPU(rl.Pid())
 			var env []string
 			if p.prov == natlab.Forwarded {
-				env = append(env, fmt.Sprintf("%s=%s:%d %s", childMuxEnv, sites[i].p.Host.Addr, muxPort, sites[i].p.WAN))
+				// The mux, not a punched path (which would win).
+				env = append(env, fmt.Sprintf("%s=%s:%d %s", childMuxEnv, sites[i].p.Host.Addr, muxPort, sites[i].p.WAN), childNoPunchEnv+"=1")
 			}
 			r := labPairLate(b, lab, servers, sites[i].c, sites[i].p, false, bulk, 0, env...)
 			if r.path.Kind != p.want {

@@ -26,6 +26,7 @@ import (
 	"golang.zx2c4.com/wireguard/tun"
 
 	"github.com/openmyst/openmyst/internal/natlab"
+	"github.com/openmyst/openmyst/nat/punch"
 	"github.com/openmyst/openmyst/relay"
 	"github.com/openmyst/openmyst/tunnel"
 	"github.com/openmyst/openmyst/tunnel/connbind"
@@ -46,6 +47,11 @@ const (
 	// childMuxEnv "LOCAL:PORT EXTERNAL" gives the provider a Mux on a
 	// forwarded port announced at EXTERNAL.
 	childMuxEnv = "ICE_LAB_MUX"
+	// childNoPunchEnv "1" turns punching (Config.Punch) off.
+	childNoPunchEnv = "ICE_LAB_NO_PUNCH"
+	// labSTUN2Port is a second STUN port of the lab's relay: two
+	// destinations tell a NAT's mapping behaviour (nat/punch).
+	labSTUN2Port = 3479
 )
 
 // Tunnel addresses and the payload of the lab sessions.
@@ -85,6 +91,12 @@ func runRelay() int {
 		return 1
 	}
 	defer s.Close()
+	s2, err := relay.Start(relay.Config{UDP: fmt.Sprintf(":%d", labSTUN2Port), PublicIP: netip.MustParseAddr(os.Getenv(childPublicEnv)), Secret: []byte(labSecret)})
+	if err != nil {
+		fmt.Printf("FATAL %v\n", err)
+		return 1
+	}
+	defer s2.Close()
 	fmt.Println("READY")
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
@@ -115,6 +127,9 @@ func runPeer(role string) error {
 		return fmt.Errorf("servers: %w", err)
 	}
 	cfg := Config{Servers: servers, RelayOnly: os.Getenv(childRelayOnly) == "1", Timeout: 20 * time.Second}
+	if os.Getenv(childNoPunchEnv) != "1" {
+		cfg.Punch = &punch.Config{}
+	}
 	if m := strings.Fields(os.Getenv(childMuxEnv)); len(m) == 2 {
 		mux, err := ListenMux(netip.MustParseAddrPort(m[0]), netip.MustParseAddr(m[1]))
 		if err != nil {
@@ -177,12 +192,13 @@ func runPeer(role string) error {
 	if err != nil {
 		return err
 	}
+	checks := time.Now()
 	conn, err := agent.Connect(ctx, remote)
 	if err != nil {
 		return err
 	}
 	p := agent.Path()
-	fmt.Printf("PATH %s %s %s %s\n", p.Kind, p.Local, p.Remote, p.RemoteAddr)
+	fmt.Printf("PATH %s %s %s %s %d\n", p.Kind, p.Local, p.Remote, p.RemoteAddr, time.Since(checks).Microseconds())
 
 	bind := connbind.New(nil)
 	defer bind.Shutdown()
@@ -288,6 +304,7 @@ func runPeer(role string) error {
 // pairResult is what one lab session measured.
 type pairResult struct {
 	path      Path
+	toPath    time.Duration // the consumer's Connect: offers in → path selected
 	firstByte time.Duration // session start → first byte through the tunnel
 	bulkBytes int64
 	bulkTime  time.Duration
@@ -339,6 +356,10 @@ func labPairLate(t testing.TB, lab *natlab.Lab, servers []Server, cons, prov *na
 		t.Fatalf("fetched %v, want %d bytes with sha256 %x", got, payloadSize, sum)
 	}
 	r := pairResult{path: Path{Kind: f[0], Local: f[1], Remote: f[2]}, firstByte: time.Duration(fb) * time.Microsecond}
+	if len(f) >= 5 {
+		us, _ := strconv.ParseInt(f[4], 10, 64)
+		r.toPath = time.Duration(us) * time.Microsecond
+	}
 	if bulk > 0 {
 		b := strings.Fields(c.Expect(t, "BULK", 120*time.Second))
 		r.bulkBytes, _ = strconv.ParseInt(b[0], 10, 64)
@@ -361,6 +382,7 @@ func startLabRelay(t testing.TB, lab *natlab.Lab, env ...string) ([]Server, *nat
 	gw := natlab.InternetGateway.String()
 	servers := []Server{
 		{URL: "stun:" + gw + ":3478"},
+		{URL: fmt.Sprintf("stun:%s:%d", gw, labSTUN2Port)},
 		{URL: "turn:" + gw + ":3478?transport=udp", Username: user, Password: pass},
 		{URL: "turn:" + gw + ":3478?transport=tcp", Username: user, Password: pass},
 	}
@@ -396,14 +418,33 @@ func TestLabPairs(t *testing.T) {
 				t.Parallel()
 				cons, prov := lab.Site("c"+ck.String()[:3], ck), lab.Site("p"+pk.String()[:3], pk)
 				start := time.Now()
-				path := labPair(t, lab, servers, cons, prov, false, 0).path
+				r := labPair(t, lab, servers, cons, prov, false, 0)
+				path := r.path
 				want := expectedPath(ck, pk)
-				t.Logf("path %s (%s/%s) in %v", path.Kind, path.Local, path.Remote, time.Since(start).Round(time.Millisecond))
+				t.Logf("path %s (%s/%s) in %v, checks %v", path.Kind, path.Local, path.Remote, time.Since(start).Round(time.Millisecond), r.toPath.Round(time.Millisecond))
 				if path.Kind != want {
 					t.Errorf("consumer %v, provider %v: path %s (%s/%s), want %s", ck, pk, path.Kind, path.Local, path.Remote, want)
 				}
+				if punched := path.Local == CandidatePunched; punched != needsPunch(ck, pk) {
+					t.Errorf("consumer %v, provider %v: path %s/%s, punched %v, want %v", ck, pk, path.Local, path.Remote, punched, needsPunch(ck, pk))
+				}
 			})
 		}
+	}
+}
+
+// TestLabWithoutPunch: without nat/punch, a symmetric consumer and an
+// endpoint-independent provider (a port-restricted cone) only get the
+// relay — what every such pair had before punching, and what it falls
+// back to when punching fails.
+func TestLabWithoutPunch(t *testing.T) {
+	lab := natlab.New(t)
+	servers, _ := startLabRelay(t, lab)
+	ck, pk := natlab.Symmetric, natlab.EndpointIndependent
+	cons, prov := lab.Site("nc", ck), lab.Site("np", pk)
+	r := labPairLate(t, lab, servers, cons, prov, false, 0, 0, childNoPunchEnv+"=1")
+	if want := expectedICEPath(ck, pk); r.path.Kind != want || want != PathRelay {
+		t.Fatalf("path %s (%s/%s), want %s", r.path.Kind, r.path.Local, r.path.Remote, want)
 	}
 }
 
@@ -427,9 +468,32 @@ func TestLabLateAnswer(t *testing.T) {
 	}
 }
 
-// expectedPath is the path ICE must find between a consumer behind c and a
-// provider behind p.
+// expectedPath is the path ICE (with punching) must find between a
+// consumer behind c and a provider behind p: direct unless both sides
+// are symmetric or UDP is blocked.
 func expectedPath(c, p natlab.Kind) string {
+	if c == natlab.UDPBlocked || p == natlab.UDPBlocked {
+		return PathRelay // TURN over TCP
+	}
+	if c == natlab.Symmetric && p == natlab.Symmetric {
+		return PathRelay
+	}
+	return PathDirect
+}
+
+// needsPunch reports whether the pair's direct path must be a punched one
+// (nat/punch): a symmetric side and one whose STUN mapping is
+// endpoint-independent. A public side has no mapping to punch (ICE
+// reaches it directly).
+func needsPunch(c, p natlab.Kind) bool {
+	easy := func(k natlab.Kind) bool {
+		return k == natlab.EndpointIndependent || k == natlab.FullCone || k == natlab.DoubleNAT
+	}
+	return (c == natlab.Symmetric && easy(p)) || (p == natlab.Symmetric && easy(c))
+}
+
+// expectedICEPath is the path ICE alone (no punching) finds.
+func expectedICEPath(c, p natlab.Kind) string {
 	if c == natlab.UDPBlocked || p == natlab.UDPBlocked {
 		return PathRelay // TURN over TCP
 	}

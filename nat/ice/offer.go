@@ -6,6 +6,7 @@ import (
 	"net/netip"
 
 	"github.com/openmyst/openmyst/nat/addrs"
+	"github.com/openmyst/openmyst/nat/punch"
 
 	pion "github.com/pion/ice/v4"
 
@@ -29,6 +30,9 @@ type Offer struct {
 	Ufrag      string   `json:"ufrag"`
 	Pwd        string   `json:"pwd"`
 	Candidates []string `json:"candidates"`
+	// Punch, when present, is the side's punch socket's public address
+	// and mapping (Config.Punch, nat/punch).
+	Punch *punch.Info `json:"punch,omitempty"`
 }
 
 // Errors of Offer validation.
@@ -87,6 +91,11 @@ func (o Offer) Validate(p CandidatePolicy) ([]pion.Candidate, error) {
 			return nil, fmt.Errorf("%w %d: port %d", ErrBadCandidate, i, c.Port())
 		}
 		out = append(out, c)
+	}
+	if o.Punch != nil {
+		if _, err := o.Punch.Validate(p.Allowed); err != nil {
+			return nil, fmt.Errorf("%w: %w", ErrBadOffer, err)
+		}
 	}
 	return out, nil
 }

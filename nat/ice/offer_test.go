@@ -7,6 +7,8 @@ import (
 	"net/netip"
 	"strings"
 	"testing"
+
+	"github.com/openmyst/openmyst/nat/punch"
 )
 
 func goodOffer() Offer {
@@ -50,6 +52,13 @@ func TestOfferValidate(t *testing.T) {
 		"tcp":             {withCand("1 1 tcp 2130706431 25.0.0.2 5000 typ host tcptype passive"), ErrBadCandidate},
 		"port 0":          {withCand("1 1 udp 2130706431 25.0.0.2 0 typ host"), ErrBadCandidate},
 		"oversize":        {withCand("1 1 udp 2130706431 25.0.0.2 5000 typ host " + strings.Repeat("x", 300)), ErrBadCandidate},
+		"punch mapping":   {withPunch("cone", "25.0.0.9:4000"), ErrBadOffer},
+		"punch loopback":  {withPunch(punch.Easy, "127.0.0.1:4000"), ErrBadOffer},
+		"punch private":   {withPunch(punch.Hard, "10.1.2.3:4000"), ErrBadOffer},
+		"punch metadata":  {withPunch(punch.Easy, "169.254.169.254:80"), ErrBadOffer},
+		"punch ipv6":      {withPunch(punch.Easy, "[2001:db8::1]:4000"), ErrBadOffer},
+		"punch port 0":    {withPunch(punch.Easy, "25.0.0.9:0"), ErrBadOffer},
+		"punch garbage":   {withPunch(punch.Easy, "25.0.0.9"), ErrBadOffer},
 	} {
 		t.Run(name, func(t *testing.T) {
 			o := goodOffer()
@@ -68,6 +77,30 @@ func TestOfferValidate(t *testing.T) {
 	o.Candidates = append(o.Candidates, "1 1 udp 2130706431 169.254.169.254 80 typ host")
 	if _, err := o.Validate(CandidatePolicy{AllowPrivate: true}); !errors.Is(err, ErrBadCandidate) {
 		t.Fatalf("devnet policy accepted the metadata address: %v", err)
+	}
+}
+
+func withPunch(mapping, addr string) func(*Offer) {
+	return func(o *Offer) { o.Punch = &punch.Info{Mapping: mapping, Addr: addr} }
+}
+
+// TestOfferPunch: an offer carries the punch socket's address and
+// mapping, validated like its candidates; without one it encodes as
+// before (no "punch" key).
+func TestOfferPunch(t *testing.T) {
+	o := goodOffer()
+	if b, _ := json.Marshal(o); strings.Contains(string(b), "punch") {
+		t.Fatalf("offer without punching encodes a punch key: %s", b)
+	}
+	withPunch(punch.Hard, "25.0.0.9:4000")(&o)
+	b, _ := json.Marshal(o)
+	got, _, err := DecodeOffer(b, CandidatePolicy{})
+	if err != nil || got.Punch == nil || *got.Punch != *o.Punch {
+		t.Fatalf("decoded %+v, %v", got.Punch, err)
+	}
+	withPunch(punch.Easy, "10.1.2.3:4000")(&o)
+	if _, err := o.Validate(CandidatePolicy{AllowPrivate: true}); err != nil {
+		t.Fatalf("devnet policy refused a private punch address: %v", err)
 	}
 }
 
@@ -91,10 +124,15 @@ func TestDecodeOfferStrict(t *testing.T) {
 // FuzzDecodeOffer: no input panics, and an accepted offer re-encodes to
 // one that is accepted again with the same candidates.
 func FuzzDecodeOffer(f *testing.F) {
-	b, _ := json.Marshal(goodOffer())
+	o := goodOffer()
+	b, _ := json.Marshal(o)
 	f.Add(b)
 	f.Add([]byte(`{"ufrag":"abcd","pwd":"0123456789012345678901","candidates":["1 1 udp 1 25.0.0.1 1 typ host"]}`))
 	f.Add([]byte(`{"candidates":["1 1 udp 1 ::1 1 typ host generation 0"]}`))
+	withPunch(punch.Easy, "25.0.0.9:4000")(&o)
+	b, _ = json.Marshal(o)
+	f.Add(b)
+	f.Add([]byte(`{"ufrag":"abcd","pwd":"0123456789012345678901","candidates":["1 1 udp 1 25.0.0.1 1 typ host"],"punch":{"mapping":"hard","addr":"25.0.0.1:1"}}`))
 	f.Fuzz(func(t *testing.T, in []byte) {
 		o, cands, err := DecodeOffer(in, CandidatePolicy{})
 		if err != nil {
