@@ -16,5 +16,5 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 runs="${1:-5}"
 ICE_LAB_BENCH_RUNS="$runs" OPENMYST_REQUIRE_NETNS=1 go test -run '^$' -bench '^BenchmarkLabPaths$' -benchtime 1x -timeout 30m ./nat/ice 2>&1 |
-	awk '/NO added delay|one-way delay|pair +path|^ +(public|punched|mapped|doublenat|relay-udp|relay-tcp) |relay CPU|^ok|FAIL/' |
+	awk '/NO added delay|one-way delay|pair +path|^ +(public|punched|mapped|birthday|doublenat|relay-udp|relay-tcp) |relay CPU|^ok|FAIL/' |
 	tail -n 10
