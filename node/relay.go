@@ -19,6 +19,7 @@ import (
 	"github.com/openmyst/openmyst/hermes"
 	"github.com/openmyst/openmyst/internal/atomicfile"
 	"github.com/openmyst/openmyst/nat/ice"
+	"github.com/openmyst/openmyst/nat/punch"
 	"github.com/openmyst/openmyst/relay"
 )
 
@@ -92,6 +93,13 @@ func (s ICESettings) Config() (*ice.Config, error) {
 	}
 	cfg := &ice.Config{Servers: servers, Timeout: s.Timeout}
 	cfg.Loopback, cfg.Policy.AllowPrivate = serversScope(s.Servers)
+	if !cfg.Loopback {
+		// Birthday punching between a symmetric and an
+		// endpoint-independent NAT; it runs only where two STUN
+		// destinations tell the mapping and the session protocol
+		// carries it (see docs/reachability.md).
+		cfg.Punch = &punch.Config{}
+	}
 	return cfg, nil
 }
 

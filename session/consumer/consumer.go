@@ -537,7 +537,11 @@ func (m *Manager) open(ctx context.Context, s stream, p market.Proposal, o Optio
 		}
 	}
 	if useICE {
-		agent, req.ICE = m.gather(ctx, o.ICEExclude, o.ICEMark)
+		// Punching opens sockets the tun mode's kill switch does not
+		// admit yet (see docs/reachability.md), and a provider of
+		// protocol 1.1 or older refuses an offer with punch parameters.
+		punch := o.Tunnel == nil && OffersPunch(streamProtocol(s))
+		agent, req.ICE = m.gather(ctx, o.ICEExclude, o.ICEMark, punch)
 	}
 	closeAgent := func() {
 		if agent != nil {
@@ -848,13 +852,25 @@ func streamProtocol(s any) protocol.ID {
 	return ""
 }
 
+// OffersPunch reports whether a session on a stream of protocol proto
+// may carry punch parameters (nat/punch) in its ICE offers: only a
+// version newer than 1.1 (whose providers' strict decoders refuse the
+// field).
+func OffersPunch(proto protocol.ID) bool {
+	return proto != "" && proto != sessionproto.ProtocolICE && proto != sessionproto.ProtocolID
+}
+
 // gather makes the session's ICE agent, its sockets marked mark (0:
 // none), and the offer for the request. On failure it returns no agent
-// and the session uses the UDP endpoint.
-func (m *Manager) gather(ctx context.Context, exclude []string, mark uint32) (*ice.Agent, json.RawMessage) {
+// and the session uses the UDP endpoint. punch false leaves punching
+// out of the offer.
+func (m *Manager) gather(ctx context.Context, exclude []string, mark uint32, punch bool) (*ice.Agent, json.RawMessage) {
 	cfg := *m.cfg.ICE
 	cfg.Logger = m.log
 	cfg.SocketMark = mark
+	if !punch {
+		cfg.Punch = nil
+	}
 	cfg.ExcludeInterfaces = append(append([]string(nil), cfg.ExcludeInterfaces...), exclude...)
 	agent, raw, err := ice.Start(ctx, cfg, true)
 	if err != nil {

@@ -578,7 +578,7 @@ func (m *Manager) serve(ctx context.Context, s *countingStream) error {
 		select {
 		case m.iceSlots <- struct{}{}:
 			slot = true
-			if agent, resp.ICE = m.gather(ctx, id); agent == nil {
+			if agent, resp.ICE = m.gather(ctx, id, remote.Punch != nil); agent == nil {
 				releaseSlot()
 			}
 		default:
@@ -719,10 +719,15 @@ func (m *Manager) serve(ctx context.Context, s *countingStream) error {
 
 // gather makes the session's ICE agent and its offer. On failure (no
 // candidate) the session goes on without ICE: it returns a nil agent and
-// the consumer uses the exit's UDP endpoint.
-func (m *Manager) gather(ctx context.Context, id string) (*ice.Agent, json.RawMessage) {
+// the consumer uses the exit's UDP endpoint. The offer carries punch
+// parameters (nat/punch) only when the consumer's did (punch): a
+// consumer that sent none would refuse them.
+func (m *Manager) gather(ctx context.Context, id string, punch bool) (*ice.Agent, json.RawMessage) {
 	cfg := *m.cfg.ICE
 	cfg.Logger = m.log.With("session", id)
+	if !punch {
+		cfg.Punch = nil
+	}
 	agent, raw, err := ice.Start(ctx, cfg, false)
 	if err != nil {
 		m.log.Warn("provider: no ICE offer; the consumer uses the UDP endpoint", "session", id, "err", err)
