@@ -53,7 +53,40 @@ const (
 	// answerRate and answerBurst bound the pongs and candidate pings sent
 	// in answer to the peer's packets.
 	answerRate, answerBurst = 500, 256
+	// MaxProcessSockets bounds the extra sockets hard sides of all runs
+	// of a process hold at once (a provider checks up to 32 sessions at a
+	// time; each would hold DefaultSockets).
+	MaxProcessSockets = 2048
+	// minSockets is the fewest extra sockets a hard side punches with;
+	// with fewer free it does not punch (the chance of a hit would not
+	// be worth the packets).
+	minSockets = 32
 )
+
+// budget counts the extra sockets held by running hard sides.
+var budget = struct {
+	sync.Mutex
+	used int
+}{}
+
+// takeSockets reserves up to n extra sockets of the process's budget and
+// returns how many it got (0 when fewer than minSockets are free).
+func takeSockets(n int) int {
+	budget.Lock()
+	defer budget.Unlock()
+	n = min(n, MaxProcessSockets-budget.used)
+	if n < minSockets {
+		return 0
+	}
+	budget.used += n
+	return n
+}
+
+func releaseSockets(n int) {
+	budget.Lock()
+	defer budget.Unlock()
+	budget.used -= n
+}
 
 // Config configures punching.
 type Config struct {
@@ -260,8 +293,15 @@ func (l *Local) Run(ctx context.Context, key Key, controlling bool, peer Info) (
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	start := time.Now()
-	if hard {
-		for len(socks) < cfg.Sockets && ctx.Err() == nil {
+	if hard && cfg.Sockets > 1 {
+		extra := takeSockets(cfg.Sockets - 1)
+		if extra == 0 {
+			return nil, fmt.Errorf("punch: too many punches at once (%d sockets held)", MaxProcessSockets)
+		}
+		// The budget is for the run; the one socket kept is the
+		// Conn's, like any session socket.
+		defer releaseSockets(extra)
+		for len(socks) < 1+extra && ctx.Err() == nil {
 			s, err := cfg.listen(ctx)
 			if err != nil {
 				// Out of descriptors or ports: punch with what we have.

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -215,4 +216,27 @@ func TestRunRefusesBadPeers(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestSocketBudget: hard sides of one process share a bound on their
+// extra sockets; a run that cannot get enough does not punch, and a
+// finished run gives its sockets back.
+func TestSocketBudget(t *testing.T) {
+	if got := takeSockets(MaxProcessSockets - 10); got != MaxProcessSockets-10 {
+		t.Fatalf("took %d", got)
+	}
+	if got := takeSockets(100); got != 0 {
+		t.Fatalf("took %d of the last 10 (fewer than %d)", got, minSockets)
+	}
+	ns := netns.New(t, "punchb")
+	cfg := testConfig(ns)
+	l := local(t, cfg, Hard)
+	if _, err := l.Run(t.Context(), testKey, false, Info{Mapping: Easy, Addr: "127.0.0.1:9"}); err == nil || !strings.Contains(err.Error(), "too many punches") {
+		t.Fatalf("error %v, want too many punches", err)
+	}
+	releaseSockets(MaxProcessSockets - 10)
+	if got := takeSockets(MaxProcessSockets); got != MaxProcessSockets {
+		t.Fatalf("took %d after the release", got)
+	}
+	releaseSockets(MaxProcessSockets)
 }
