@@ -47,6 +47,9 @@ const (
 	// useEvery is how often the controlling side repeats its nomination
 	// until the peer answers it.
 	useEvery = 200 * time.Millisecond
+	// nominateBefore is the least time before its deadline the
+	// controlling side nominates a pair with.
+	nominateBefore = time.Second
 	// maxCandidates bounds the socket/address pairs a side answers with a
 	// ping of its own while punching.
 	maxCandidates = 64
@@ -290,9 +293,10 @@ func (l *Local) Run(ctx context.Context, key Key, controlling bool, peer Info) (
 		role, peerRole = peerRole, role
 		timeout += controlledGrace
 	}
-	ctx, cancel := context.WithTimeout(ctx, timeout)
-	defer cancel()
 	start := time.Now()
+	deadline := start.Add(timeout)
+	ctx, cancel := context.WithDeadline(ctx, deadline)
+	defer cancel()
 	if hard && cfg.Sockets > 1 {
 		extra := takeSockets(cfg.Sockets - 1)
 		if extra == 0 {
@@ -409,7 +413,11 @@ func (l *Local) Run(ctx context.Context, key Key, controlling bool, peer Info) (
 			case kindPong:
 				switch {
 				case ev.p.txid == txid(key, role, false, ports[t.sock], t.to):
-					if controlling && nominee == nil {
+					// A pair confirmed in the last moments is not
+					// nominated: the nomination's answer could miss the
+					// deadline after the peer took it, and the two sides
+					// would keep different paths.
+					if controlling && nominee == nil && time.Until(deadline) > nominateBefore {
 						nominee = &t
 						ping(t, true)
 						nextUse = time.Now().Add(useEvery)
