@@ -49,6 +49,9 @@ const (
 	childMuxEnv = "ICE_LAB_MUX"
 	// childNoPunchEnv "1" turns punching (Config.Punch) off.
 	childNoPunchEnv = "ICE_LAB_NO_PUNCH"
+	// childPunchPortsEnv "MIN-MAX" is the range an easy side guesses the
+	// hard side's ports in (punch.Config.MinPort/MaxPort).
+	childPunchPortsEnv = "ICE_LAB_PUNCH_PORTS"
 	// labSTUN2Port is a second STUN port of the lab's relay: two
 	// destinations tell a NAT's mapping behaviour (nat/punch).
 	labSTUN2Port = 3479
@@ -129,6 +132,11 @@ func runPeer(role string) error {
 	cfg := Config{Servers: servers, RelayOnly: os.Getenv(childRelayOnly) == "1", Timeout: 20 * time.Second}
 	if os.Getenv(childNoPunchEnv) != "1" {
 		cfg.Punch = &punch.Config{}
+		if lo, hi, ok := strings.Cut(os.Getenv(childPunchPortsEnv), "-"); ok {
+			l, _ := strconv.ParseUint(lo, 10, 16)
+			h, _ := strconv.ParseUint(hi, 10, 16)
+			cfg.Punch.MinPort, cfg.Punch.MaxPort = uint16(l), uint16(h)
+		}
 	}
 	if m := strings.Fields(os.Getenv(childMuxEnv)); len(m) == 2 {
 		mux, err := ListenMux(netip.MustParseAddrPort(m[0]), netip.MustParseAddr(m[1]))
@@ -445,6 +453,22 @@ func TestLabWithoutPunch(t *testing.T) {
 	r := labPairLate(t, lab, servers, cons, prov, false, 0, 0, childNoPunchEnv+"=1")
 	if want := expectedICEPath(ck, pk); r.path.Kind != want || want != PathRelay {
 		t.Fatalf("path %s (%s/%s), want %s", r.path.Kind, r.path.Local, r.path.Remote, want)
+	}
+}
+
+// TestLabPunchFails: when punching finds no pair within its time limit
+// (here the easy side, the provider, guesses only ports 1–100, where the
+// symmetric router never maps), both sides fall back to ICE's pair, the
+// relay, and the tunnel works over it.
+func TestLabPunchFails(t *testing.T) {
+	lab := natlab.New(t)
+	servers, _ := startLabRelay(t, lab)
+	cons, prov := lab.Site("fc", natlab.Symmetric), lab.Site("fp", natlab.EndpointIndependent)
+	start := time.Now()
+	r := labPairLate(t, lab, servers, cons, prov, false, 0, 0, childPunchPortsEnv+"=1-100")
+	t.Logf("path %s (%s/%s) in %v, checks %v", r.path.Kind, r.path.Local, r.path.Remote, time.Since(start).Round(time.Millisecond), r.toPath.Round(time.Millisecond))
+	if r.path.Kind != PathRelay {
+		t.Fatalf("path %s (%s/%s), want the relay after the punch failed", r.path.Kind, r.path.Local, r.path.Remote)
 	}
 }
 
