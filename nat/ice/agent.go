@@ -92,7 +92,8 @@ type Config struct {
 	// prefers the punched path to whatever ICE selected. Its STUN servers
 	// default to the stun: and UDP turn: servers of Servers (two are
 	// needed to tell the mapping); AllowPrivate follows Policy. Never
-	// with Loopback or RelayOnly.
+	// with Loopback, RelayOnly or a Mux with a public address (ICE
+	// reaches that directly).
 	Punch *punch.Config
 	// Logger receives progress; nil means slog.Default().
 	Logger *slog.Logger
@@ -392,6 +393,11 @@ func (a *Agent) Gather(ctx context.Context) (Offer, error) {
 // applied, and whether punching is on.
 func (a *Agent) punchConfig() (punch.Config, bool) {
 	if a.cfg.Punch == nil || a.cfg.Loopback || a.cfg.RelayOnly {
+		return punch.Config{}, false
+	}
+	if a.cfg.Mux.external().IsValid() {
+		// A forwarded or mapped ICE port takes checks from anywhere:
+		// ICE reaches it directly, sooner than a punch would.
 		return punch.Config{}, false
 	}
 	pc := *a.cfg.Punch

@@ -72,8 +72,7 @@ func BenchmarkLabPaths(b *testing.B) {
 			cpu0 := procCPU(rl.Pid())
 			var env []string
 			if p.prov == natlab.Forwarded {
-				// The mux, not a punched path (which would win).
-				env = append(env, fmt.Sprintf("%s=%s:%d %s", childMuxEnv, sites[i].p.Host.Addr, muxPort, sites[i].p.WAN), childNoPunchEnv+"=1")
+				env = append(env, fmt.Sprintf("%s=%s:%d %s", childMuxEnv, sites[i].p.Host.Addr, muxPort, sites[i].p.WAN))
 			}
 			r := labPairLate(b, lab, servers, sites[i].c, sites[i].p, false, bulk, 0, env...)
 			if r.path.Kind != p.want {
