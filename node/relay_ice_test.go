@@ -21,6 +21,14 @@ func TestICESettings(t *testing.T) {
 	if c.Servers[1].Username != "1700000000:node" || c.Servers[1].Password != "secretpw" {
 		t.Fatalf("TURN credentials %q %q", c.Servers[1].Username, c.Servers[1].Password)
 	}
+	// Birthday punching is on for a real network, off on a loopback
+	// devnet (its nodes share one host: nothing to punch).
+	if c.Punch == nil {
+		t.Fatal("punching is off on a network")
+	}
+	if d, err := (ICESettings{Servers: []string{"stun:127.0.0.1:3478"}}).Config(); err != nil || d.Punch != nil {
+		t.Fatalf("loopback devnet: punch %+v, %v", d.Punch, err)
+	}
 	if _, err := (ICESettings{Servers: []string{"turn:25.0.0.1:3478"}}).Config(); err == nil {
 		t.Fatal("a TURN server without credentials was accepted")
 	}
