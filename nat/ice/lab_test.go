@@ -364,6 +364,9 @@ func labPairLate(t testing.TB, lab *natlab.Lab, servers []Server, cons, prov *na
 		t.Fatalf("fetched %v, want %d bytes with sha256 %x", got, payloadSize, sum)
 	}
 	r := pairResult{path: Path{Kind: f[0], Local: f[1], Remote: f[2]}, firstByte: time.Duration(fb) * time.Microsecond}
+	if len(f) >= 4 {
+		r.path.RemoteAddr, _ = netip.ParseAddrPort(f[3])
+	}
 	if len(f) >= 5 {
 		us, _ := strconv.ParseInt(f[4], 10, 64)
 		r.toPath = time.Duration(us) * time.Microsecond
@@ -435,6 +438,11 @@ func TestLabPairs(t *testing.T) {
 				}
 				if punched := path.Local == CandidatePunched; punched != needsPunch(ck, pk) {
 					t.Errorf("consumer %v, provider %v: path %s/%s, punched %v, want %v", ck, pk, path.Local, path.Remote, punched, needsPunch(ck, pk))
+				}
+				// A punched path goes straight to the provider's router,
+				// not to the relay.
+				if path.Local == CandidatePunched && path.RemoteAddr.Addr() != prov.WAN {
+					t.Errorf("consumer %v, provider %v: punched path to %v, want the provider's public address %v", ck, pk, path.RemoteAddr, prov.WAN)
 				}
 			})
 		}
