@@ -21,6 +21,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	pion "github.com/pion/ice/v4"
@@ -91,7 +92,8 @@ type Config struct {
 	// Connect punches when the peer's offer has the other mapping and
 	// prefers the punched path to whatever ICE selected. Its STUN servers
 	// default to the stun: and UDP turn: servers of Servers (two are
-	// needed to tell the mapping); AllowPrivate follows Policy. Never
+	// needed to tell the mapping); AllowPrivate follows Policy; its
+	// sockets carry SocketMark unless it has a Control of its own. Never
 	// with Loopback, RelayOnly or a Mux with a public address (ICE
 	// reaches that directly).
 	Punch *punch.Config
@@ -412,6 +414,11 @@ func (a *Agent) punchConfig() (punch.Config, bool) {
 		return punch.Config{}, false // one destination cannot tell the mapping
 	}
 	pc.AllowPrivate = a.cfg.Policy.AllowPrivate
+	if mark := a.cfg.SocketMark; mark != 0 && pc.Control == nil {
+		// The punch sockets are the agent's too: a kill switch that
+		// admits the agent by its mark admits them.
+		pc.Control = func(_, _ string, c syscall.RawConn) error { return setMark(c, mark) }
+	}
 	pc.CheckTimeout = min(a.cfg.GatherTimeout, max(pc.CheckTimeout, 0))
 	if pc.CheckTimeout == 0 {
 		pc.CheckTimeout = a.cfg.GatherTimeout

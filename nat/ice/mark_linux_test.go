@@ -17,6 +17,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/openmyst/openmyst/internal/testenv"
+	"github.com/openmyst/openmyst/nat/punch"
 )
 
 const testMark = 0x6d7901ce
@@ -166,5 +167,29 @@ func TestAgentMarksItsSockets(t *testing.T) {
 	defer b.Close()
 	if got := sockMark(t, m.conn); got != testMark {
 		t.Fatalf("mux socket mark %#x after an agent with SocketMark used it, want %#x", got, testMark)
+	}
+}
+
+// TestPunchSocketsMarked: the punch sockets of an agent with
+// Config.SocketMark carry the mark like its ICE sockets.
+func TestPunchSocketsMarked(t *testing.T) {
+	testenv.RequireRoot(t)
+	a, err := NewAgent(Config{Servers: []Server{{URL: "stun:25.0.0.1:3478"}, {URL: "stun:25.0.0.2:3478"}}, Punch: &punch.Config{}, SocketMark: testMark}, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	pc, ok := a.punchConfig()
+	if !ok || pc.Control == nil {
+		t.Fatalf("punch config %v, control %v", ok, pc.Control != nil)
+	}
+	lc := net.ListenConfig{Control: pc.Control}
+	c, err := lc.ListenPacket(context.Background(), "udp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if got := sockMark(t, c.(*net.UDPConn)); got != testMark {
+		t.Fatalf("punch socket mark %#x, want %#x", got, testMark)
 	}
 }

@@ -537,9 +537,9 @@ func (m *Manager) open(ctx context.Context, s stream, p market.Proposal, o Optio
 		}
 	}
 	if useICE {
-		// Punching opens sockets the tun mode's kill switch does not
-		// admit yet (see docs/reachability.md), and a provider of
-		// protocol 1.1 or older refuses an offer with punch parameters.
+		// Tun sessions do not punch yet (untested under the kill
+		// switch, see docs/reachability.md), and a provider of protocol
+		// 1.1 or older refuses an offer with punch parameters.
 		punch := o.Tunnel == nil && OffersPunch(streamProtocol(s))
 		agent, req.ICE = m.gather(ctx, o.ICEExclude, o.ICEMark, punch)
 	}
