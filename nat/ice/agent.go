@@ -94,8 +94,9 @@ type Config struct {
 	// default to the stun: and UDP turn: servers of Servers (two are
 	// needed to tell the mapping); AllowPrivate follows Policy; its
 	// sockets carry SocketMark unless it has a Control of its own. Never
-	// with Loopback, RelayOnly or a Mux with a public address (ICE
-	// reaches that directly).
+	// with Loopback or RelayOnly. (A Mux's public address does not turn
+	// it off: it may be STUN's view of a port-restricted mapping, which
+	// a symmetric peer cannot reach.)
 	Punch *punch.Config
 	// Logger receives progress; nil means slog.Default().
 	Logger *slog.Logger
@@ -395,11 +396,6 @@ func (a *Agent) Gather(ctx context.Context) (Offer, error) {
 // applied, and whether punching is on.
 func (a *Agent) punchConfig() (punch.Config, bool) {
 	if a.cfg.Punch == nil || a.cfg.Loopback || a.cfg.RelayOnly {
-		return punch.Config{}, false
-	}
-	if a.cfg.Mux.external().IsValid() {
-		// A forwarded or mapped ICE port takes checks from anywhere:
-		// ICE reaches it directly, sooner than a punch would.
 		return punch.Config{}, false
 	}
 	pc := *a.cfg.Punch

@@ -10,7 +10,7 @@ import (
 // TestLabMuxForwardedPort: a consumer behind a symmetric NAT cannot reach
 // a provider behind an endpoint-independent router with ICE alone (the
 // relay carries that pair without punching, see expectedICEPath; the
-// test turns nat/punch off there), but it reaches the provider
+// test turns nat/punch off), but it reaches the provider
 // directly when the provider's router forwards a port to a Mux announced
 // at the router's public address — what a port mapping (nat/portmap) or
 // a hand-made forward gives.
@@ -26,12 +26,9 @@ func TestLabMuxForwardedPort(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			cons := lab.Site("mc"+tc.name[:4], natlab.Symmetric)
 			prov := lab.Site("mp"+tc.name[:4], natlab.Forwarded, natlab.WithForward(port))
-			// Without the mux, ICE alone (punching off) relays; with it,
-			// the provider does not punch: ICE reaches the mux directly.
-			var env []string
-			if !tc.mux {
-				env = append(env, childNoPunchEnv+"=1")
-			}
+			// ICE alone: punching (which would find a direct pair
+			// either way) is off.
+			env := []string{childNoPunchEnv + "=1"}
 			if tc.mux {
 				env = append(env, fmt.Sprintf("%s=%s:%d %s", childMuxEnv, prov.Host.Addr, port, prov.WAN))
 			}
