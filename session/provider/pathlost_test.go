@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"math/big"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -44,7 +45,7 @@ func TestPathLostStopsInvoices(t *testing.T) {
 	if err := req.Sign(e.consumer); err != nil {
 		t.Fatal(err)
 	}
-	msg, _, r, _, done := e.open(t, req)
+	msg, _, r, w, done := e.open(t, req)
 	resp, ok := msg.(*sessionproto.SessionResponse)
 	if !ok {
 		t.Fatalf("got %v, want a response", msg)
@@ -63,6 +64,29 @@ func TestPathLostStopsInvoices(t *testing.T) {
 		at  time.Time
 	}
 	msgs := make(chan seen, 1024)
+	// The consumer's keepalives, as paystream.Consumer sends them: the
+	// control stream stays alive, only the path dies. (Without them the
+	// provider's ReadTimeout ended the silent stream as the path-lost
+	// check did, and under load the read timeout sometimes came first.)
+	stopKeepalive := make(chan struct{})
+	keepaliveDone := make(chan struct{})
+	go func() {
+		defer close(keepaliveDone)
+		tick := time.NewTicker(e.m.cfg.Keepalive)
+		defer tick.Stop()
+		for seq := uint64(1); ; seq++ {
+			select {
+			case <-stopKeepalive:
+				return
+			case <-tick.C:
+			}
+			if w.WriteMessage(context.Background(), &sessionproto.Keepalive{Seq: seq}) != nil {
+				return // the provider closed the stream
+			}
+		}
+	}()
+	stopKeepalives := sync.OnceFunc(func() { close(stopKeepalive); <-keepaliveDone })
+	defer stopKeepalives()
 	go func() { // the consumer's side of the stream
 		defer close(msgs)
 		for {
@@ -112,6 +136,7 @@ wait:
 					t.Fatalf("destroy reason %q, want %q", d.Reason, session.ErrPathLost)
 				}
 				destroyed = s.at
+				stopKeepalives() // the consumer's loop ends on the Destroy
 			}
 		case <-bound:
 			t.Fatalf("the provider still runs (and invoices) the session %v after its path died", 6*lostAfter)
