@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"io"
 	"math/big"
 	"strings"
 	"testing"
@@ -212,5 +213,33 @@ func TestWriterDetachAttach(t *testing.T) {
 	}
 	if len(lost) != 1 {
 		t.Fatalf("an explicit Detach reported a loss: %v", lost)
+	}
+}
+
+// closedWriter is a stream that was closed: it refuses even a deadline,
+// as net.Pipe does.
+type closedWriter struct{}
+
+func (closedWriter) Write([]byte) (int, error)        { return 0, io.ErrClosedPipe }
+func (closedWriter) SetWriteDeadline(time.Time) error { return io.ErrClosedPipe }
+
+// TestWriterDetachOnClosedStream: a resumable Writer whose stream is
+// already closed (its deadline refused before any byte is written)
+// detaches and reports the loss like a failed write, so the session
+// waits for a resume instead of ending on the write error.
+func TestWriterDetachOnClosedStream(t *testing.T) {
+	w := NewWriter(closedWriter{}, time.Second)
+	var lost []DeadlineWriter
+	w.DetachOnFailure(func(s DeadlineWriter, err error) { lost = append(lost, s) })
+	if err := w.WriteMessage(context.Background(), &Keepalive{Seq: 1}); !errors.Is(err, ErrDetached) || !errors.Is(err, io.ErrClosedPipe) {
+		t.Fatalf("write on a closed stream: %v, want ErrDetached wrapping the stream's error", err)
+	}
+	if len(lost) != 1 || lost[0] != (closedWriter{}) {
+		t.Fatalf("loss reported %v, want the closed stream once", lost)
+	}
+	// Without DetachOnFailure the error is the write's, not a detach.
+	w = NewWriter(closedWriter{}, time.Second)
+	if err := w.WriteMessage(context.Background(), &Keepalive{Seq: 1}); errors.Is(err, ErrDetached) || !errors.Is(err, io.ErrClosedPipe) {
+		t.Fatalf("write on a closed stream without DetachOnFailure: %v", err)
 	}
 }

@@ -167,7 +167,9 @@ func (w *Writer) WriteMessage(ctx context.Context, m Message) error {
 		deadline = d
 	}
 	if err := w.w.SetWriteDeadline(deadline); err != nil {
-		return fmt.Errorf("sessionproto: set write deadline: %w", err)
+		// A stream that refuses a deadline is closed or reset: as lost as
+		// one whose write fails.
+		return w.failed(m, fmt.Errorf("set write deadline: %w", err))
 	}
 	stop := abortOnDone(ctx, func() { _ = w.w.SetWriteDeadline(past) })
 	n, err := w.w.Write(frame)
@@ -176,11 +178,7 @@ func (w *Writer) WriteMessage(ctx context.Context, m Message) error {
 	}
 	aborted := stop()
 	if err != nil && w.onFail != nil {
-		// A resumable session: the stream is lost, not the session.
-		lost := w.w
-		w.w, w.broken = nil, nil
-		w.onFail(lost, err)
-		return fmt.Errorf("sessionproto: write %s: %w: %w", m.Type(), ErrDetached, err)
+		return w.failed(m, err)
 	}
 	if aborted {
 		return ctx.Err()
@@ -190,6 +188,19 @@ func (w *Writer) WriteMessage(ctx context.Context, m Message) error {
 	}
 	w.lastWrite = time.Now()
 	return nil
+}
+
+// failed handles a write of m that failed on w's stream with err (w.mu
+// held): a resumable session (DetachOnFailure) detaches the stream and
+// reports it lost, as the stream is lost, not the session.
+func (w *Writer) failed(m Message, err error) error {
+	if w.onFail == nil {
+		return fmt.Errorf("sessionproto: write %s: %w", m.Type(), err)
+	}
+	lost := w.w
+	w.w, w.broken = nil, nil
+	w.onFail(lost, err)
+	return fmt.Errorf("sessionproto: write %s: %w: %w", m.Type(), ErrDetached, err)
 }
 
 // DetachOnFailure makes w survive the loss of its stream (a resumable
