@@ -87,7 +87,9 @@ func TestGaslessProvider(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	got, err := download(ctx, conn.SOCKSAddr(), srv.URL)
+	// Watched: a failed download ("unexpected EOF" was seen once) logs
+	// both sides' view of the session every second.
+	got, err := watchedDownload(t, ctx, conn.SOCKSAddr(), srv.URL, func() string { return sessionState(conn, prov) })
 	if err != nil || sha256.Sum256(got) != sha256.Sum256(body) {
 		t.Fatalf("download through the tunnel: %d bytes, %v", len(got), err)
 	}
