@@ -24,7 +24,10 @@ import (
 // session.ErrPathLost and the history records it. Time-based invoices
 // do not continue for a dead path.
 func TestPathLostStopsInvoices(t *testing.T) {
-	const lostAfter = 400 * time.Millisecond
+	// ICE keepalives go every lostAfter/4. At 400 ms a scheduling stall
+	// of -race on two loaded cores silenced a working path long enough
+	// to be lost (1 in 30 runs); 1 s leaves room for that.
+	const lostAfter = time.Second
 	e := newEnv(t, fakeFunds{registered: true, balance: big.NewInt(1e18)}, true)
 	cfg := ice.Config{Policy: ice.CandidatePolicy{AllowPrivate: true}, Loopback: true, Timeout: 5 * time.Second,
 		LostAfter: lostAfter, Logger: slog.New(slog.DiscardHandler)}
@@ -99,7 +102,7 @@ func TestPathLostStopsInvoices(t *testing.T) {
 	}()
 	// While the path works the session runs and is invoiced.
 	invoices := 0
-	working := time.After(4 * lostAfter)
+	working := time.After(2 * lostAfter)
 wait:
 	for {
 		select {
