@@ -19,50 +19,24 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
-	"os"
-	"os/signal"
+	"strings"
 	"sync"
-	"syscall"
 
+	"github.com/openmyst/openmyst/bench/tunnel/omtun"
 	"github.com/openmyst/openmyst/tunnel"
 	"github.com/openmyst/openmyst/tunnel/userspace"
 )
 
-func main() {
-	if len(os.Args) < 2 {
-		fmt.Fprintln(os.Stderr, "usage: omtun-userspace exit|client [flags]")
-		os.Exit(2)
-	}
-	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
-	defer stop()
-	var err error
-	switch os.Args[1] {
-	case "exit":
-		err = runExit(ctx, os.Args[2:], log)
-	case "client":
-		err = runClient(ctx, os.Args[2:], log)
-	default:
-		err = fmt.Errorf("unknown mode %q", os.Args[1])
-	}
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "omtun-userspace:", err)
-		os.Exit(1)
-	}
-}
+func main() { omtun.Main("omtun-userspace", runExit, runClient) }
 
 func runExit(ctx context.Context, args []string, log *slog.Logger) error {
 	fs := flag.NewFlagSet("exit", flag.ContinueOnError)
-	key := fs.String("key", "", "device private key (base64)")
-	port := fs.Uint("port", 51820, "UDP listen port")
+	f := omtun.NewExitFlags(fs)
 	adv := fs.String("advertise", "127.0.0.1", "address consumers reach the port at")
-	peer := fs.String("peer", "", "consumer public key (base64)")
-	peerIP := fs.String("peer-ip", "10.182.0.2", "consumer tunnel address")
-	idle := fs.Int("idle-peers", 0, "extra idle peers to add (memory measurement)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	priv, err := tunnel.ParsePrivateKey(*key)
+	priv, err := f.PrivateKey()
 	if err != nil {
 		return err
 	}
@@ -76,42 +50,15 @@ func runExit(ctx context.Context, args []string, log *slog.Logger) error {
 	}
 	v4, v6 := pool.Ranges()
 	e, err := userspace.NewExit(userspace.ExitConfig{
-		PrivateKey: priv, ListenPort: uint16(*port), AdvertiseAddr: advAddr,
+		PrivateKey: priv, ListenPort: f.Port(), AdvertiseAddr: advAddr,
 		Gateway: pool.Gateway(), TunnelRanges: []netip.Prefix{v4, v6}, Log: log,
 	})
 	if err != nil {
 		return err
 	}
 	defer e.Close()
-	if *peer != "" {
-		pub, err := tunnel.ParsePublicKey(*peer)
-		if err != nil {
-			return err
-		}
-		a, err := netip.ParseAddr(*peerIP)
-		if err != nil {
-			return err
-		}
-		l := tunnel.Lease{V4: a}
-		if err := pool.Reserve(l); err != nil {
-			return err
-		}
-		if err := e.AddPeer(ctx, tunnel.PeerConfig{PublicKey: pub, AllowedIPs: l.Prefixes()}); err != nil {
-			return err
-		}
-	}
-	for range *idle {
-		k, err := tunnel.GenerateKey()
-		if err != nil {
-			return err
-		}
-		l, err := pool.Allocate()
-		if err != nil {
-			return err
-		}
-		if err := e.AddPeer(ctx, tunnel.PeerConfig{PublicKey: k.PublicKey(), AllowedIPs: l.Prefixes()}); err != nil {
-			return err
-		}
+	if err := f.AddPeers(ctx, e, pool); err != nil {
+		return err
 	}
 	fmt.Println("READY")
 	<-ctx.Done()
@@ -120,31 +67,16 @@ func runExit(ctx context.Context, args []string, log *slog.Logger) error {
 
 func runClient(ctx context.Context, args []string, log *slog.Logger) error {
 	fs := flag.NewFlagSet("client", flag.ContinueOnError)
-	key := fs.String("key", "", "our private key (base64)")
-	peer := fs.String("peer", "", "exit public key (base64)")
-	endpoint := fs.String("endpoint", "", "exit UDP endpoint host:port")
-	addr := fs.String("addr", "10.182.0.2/32", "our tunnel address")
+	f := omtun.NewClientFlags(fs)
 	forward := fs.String("forward", "", "LISTEN=TARGET: forward local TCP connections to TARGET through the SOCKS5 proxy")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	priv, err := tunnel.ParsePrivateKey(*key)
+	s, err := f.Session()
 	if err != nil {
 		return err
 	}
-	pub, err := tunnel.ParsePublicKey(*peer)
-	if err != nil {
-		return err
-	}
-	ep, err := netip.ParseAddrPort(*endpoint)
-	if err != nil {
-		return err
-	}
-	a, err := netip.ParsePrefix(*addr)
-	if err != nil {
-		return err
-	}
-	listen, target, ok := cut(*forward, "=")
+	listen, target, ok := strings.Cut(*forward, "=")
 	if !ok {
 		return errors.New("-forward LISTEN=TARGET is required")
 	}
@@ -152,14 +84,7 @@ func runClient(ctx context.Context, args []string, log *slog.Logger) error {
 	if err != nil || !tgt.Addr().Is4() {
 		return fmt.Errorf("-forward target %q: want IPv4:port", target)
 	}
-	c, err := userspace.Connect(ctx, userspace.ClientConfig{
-		Session: tunnel.SessionConfig{
-			PrivateKey: priv, Addresses: []netip.Prefix{a}, PeerPublicKey: pub, Endpoint: ep,
-			AllowedIPs: tunnel.FullTunnel(), PersistentKeepalive: tunnel.DefaultKeepalive,
-		},
-		SOCKSListen: "127.0.0.1:0",
-		Log:         log,
-	})
+	c, err := userspace.Connect(ctx, userspace.ClientConfig{Session: s, SOCKSListen: "127.0.0.1:0", Log: log})
 	if err != nil {
 		return err
 	}
@@ -186,15 +111,6 @@ func runClient(ctx context.Context, args []string, log *slog.Logger) error {
 	}
 	wg.Wait()
 	return c.Close()
-}
-
-func cut(s, sep string) (string, string, bool) {
-	for i := 0; i+len(sep) <= len(s); i++ {
-		if s[i:i+len(sep)] == sep {
-			return s[:i], s[i+len(sep):], true
-		}
-	}
-	return s, "", false
 }
 
 // forwardViaSOCKS connects to tgt through the SOCKS5 proxy at socks (no
