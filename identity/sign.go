@@ -161,3 +161,46 @@ func VerifyHex(addr common.Address, message []byte, sigHex string) error {
 	}
 	return Verify(addr, message, sig)
 }
+
+// Record is a value one identity signs: it checks its own fields and
+// hashes to the digest the identity signs (EIP-191, see Signer). Proposals
+// and quality reports are records; SignRecord and VerifyRecord are their
+// one sign/verify path.
+type Record interface {
+	// Validate checks the fields (not the signature).
+	Validate() error
+	// Digest is what the identity signs.
+	Digest() ([32]byte, error)
+}
+
+// SignRecord validates r and signs its digest with signer, which must be
+// want (the identity r names as its signer). Errors of r's own methods and
+// of signer come back as they are.
+func SignRecord(r Record, want common.Address, signer Signer) ([]byte, error) {
+	if got := signer.Address(); got != want {
+		return nil, fmt.Errorf("signer %s is not %s", got.Hex(), want.Hex())
+	}
+	if err := r.Validate(); err != nil {
+		return nil, err
+	}
+	d, err := r.Digest()
+	if err != nil {
+		return nil, err
+	}
+	return signer.Sign(d[:])
+}
+
+// VerifyRecord validates r and checks that sig over its digest was made by
+// want. Errors of r's own methods come back as they are; a signature error
+// wraps ErrBadSignature (errors.Is tells the two apart as long as r's
+// Validate does not wrap ErrBadSignature itself).
+func VerifyRecord(r Record, want common.Address, sig []byte) error {
+	if err := r.Validate(); err != nil {
+		return err
+	}
+	d, err := r.Digest()
+	if err != nil {
+		return err
+	}
+	return Verify(want, d[:], sig)
+}

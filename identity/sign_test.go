@@ -265,3 +265,47 @@ func TestVerifyHex(t *testing.T) {
 		t.Fatalf("no 0x: %v", err)
 	}
 }
+
+// testRecord is a Record whose fields are valid unless bad is set.
+type testRecord struct {
+	body string
+	bad  bool
+}
+
+func (r *testRecord) Validate() error {
+	if r.bad {
+		return errors.New("test record: bad field")
+	}
+	return nil
+}
+
+func (r *testRecord) Digest() ([32]byte, error) { return crypto.Keccak256Hash([]byte(r.body)), nil }
+
+func TestSignRecordAndVerifyRecord(t *testing.T) {
+	key, _ := crypto.GenerateKey()
+	other, _ := crypto.GenerateKey()
+	s, o := NewKeySigner(key), NewKeySigner(other)
+	r := &testRecord{body: "hello"}
+	if _, err := SignRecord(r, s.Address(), o); err == nil || !strings.Contains(err.Error(), "is not") {
+		t.Fatalf("SignRecord by another identity: %v, want a signer mismatch", err)
+	}
+	if _, err := SignRecord(&testRecord{bad: true}, s.Address(), s); err == nil || err.Error() != "test record: bad field" {
+		t.Fatalf("SignRecord of an invalid record: %v, want its Validate error as it is", err)
+	}
+	sig, err := SignRecord(r, s.Address(), s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := VerifyRecord(r, s.Address(), sig); err != nil {
+		t.Fatalf("VerifyRecord of a good signature: %v", err)
+	}
+	if err := VerifyRecord(r, o.Address(), sig); !errors.Is(err, ErrBadSignature) {
+		t.Fatalf("VerifyRecord against another identity: %v, want ErrBadSignature", err)
+	}
+	if err := VerifyRecord(&testRecord{body: "changed"}, s.Address(), sig); !errors.Is(err, ErrBadSignature) {
+		t.Fatalf("VerifyRecord of a changed record: %v, want ErrBadSignature", err)
+	}
+	if err := VerifyRecord(&testRecord{body: "hello", bad: true}, s.Address(), sig); err == nil || errors.Is(err, ErrBadSignature) {
+		t.Fatalf("VerifyRecord of an invalid record: %v, want its Validate error", err)
+	}
+}

@@ -332,17 +332,7 @@ type SignedProposal struct {
 
 // Sign validates p and signs it with signer, which must be p.ProviderID.
 func Sign(p Proposal, signer identity.Signer) (SignedProposal, error) {
-	if signer.Address() != p.ProviderID {
-		return SignedProposal{}, fmt.Errorf("market: sign proposal: signer %s is not provider %s", signer.Address().Hex(), p.ProviderID.Hex())
-	}
-	if err := p.Validate(); err != nil {
-		return SignedProposal{}, err
-	}
-	d, err := p.Digest()
-	if err != nil {
-		return SignedProposal{}, err
-	}
-	sig, err := signer.Sign(d[:])
+	sig, err := identity.SignRecord(&p, p.ProviderID, signer)
 	if err != nil {
 		return SignedProposal{}, fmt.Errorf("market: sign proposal: %w", err)
 	}
@@ -352,17 +342,11 @@ func Sign(p Proposal, signer identity.Signer) (SignedProposal, error) {
 // Verify validates the proposal's fields and checks that the signature was
 // made by Proposal.ProviderID. It does not look at the clock.
 func (s *SignedProposal) Verify() error {
-	if err := s.Proposal.Validate(); err != nil {
-		return err
-	}
-	d, err := s.Proposal.Digest()
-	if err != nil {
-		return err
-	}
-	if err := identity.Verify(s.Proposal.ProviderID, d[:], s.Signature); err != nil {
+	err := identity.VerifyRecord(&s.Proposal, s.Proposal.ProviderID, s.Signature)
+	if errors.Is(err, identity.ErrBadSignature) {
 		return fmt.Errorf("market: proposal signature: %w", err)
 	}
-	return nil
+	return err
 }
 
 // Encode returns the wire form of s: canonical JSON of

@@ -169,17 +169,7 @@ func (r *Report) Digest() ([32]byte, error) {
 // SignReport validates r and signs it with signer, which must be
 // r.Consumer.
 func SignReport(r Report, signer identity.Signer) (SignedReport, error) {
-	if signer.Address() != r.Consumer {
-		return SignedReport{}, fmt.Errorf("quality: sign report: signer %s is not consumer %s", signer.Address().Hex(), r.Consumer.Hex())
-	}
-	if err := r.Validate(); err != nil {
-		return SignedReport{}, err
-	}
-	d, err := r.Digest()
-	if err != nil {
-		return SignedReport{}, err
-	}
-	sig, err := signer.Sign(d[:])
+	sig, err := identity.SignRecord(&r, r.Consumer, signer)
 	if err != nil {
 		return SignedReport{}, fmt.Errorf("quality: sign report: %w", err)
 	}
@@ -190,15 +180,11 @@ func SignReport(r Report, signer identity.Signer) (SignedReport, error) {
 // attached, that the consumer signed it. It does not look at the clock or
 // the chain (the Scorer's Backing does).
 func (s *SignedReport) Verify() error {
-	if err := s.Report.Validate(); err != nil {
-		return err
-	}
-	d, err := s.Report.Digest()
-	if err != nil {
-		return err
-	}
-	if err := identity.Verify(s.Report.Consumer, d[:], s.Signature); err != nil {
+	err := identity.VerifyRecord(&s.Report, s.Report.Consumer, s.Signature)
+	if errors.Is(err, identity.ErrBadSignature) {
 		return badReport("signature: %v", err)
+	} else if err != nil {
+		return err
 	}
 	if em := s.Report.Evidence; em != nil {
 		c, err := em.RecoverConsumer()
