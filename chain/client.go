@@ -421,19 +421,28 @@ func (c *Client) checkPromise(p payments.Promise) error {
 	return nil
 }
 
+// nextChannelNonce binds the consumer channel and returns it with the
+// nonce its next signed call (exit request, withdrawal) must carry.
+func (c *Client) nextChannelNonce(ctx context.Context, channel common.Address) (*bindings.ConsumerChannel, uint64, error) {
+	ch, err := bindings.NewConsumerChannel(channel, c.backend)
+	if err != nil {
+		return nil, 0, fmt.Errorf("chain: bind channel: %w", err)
+	}
+	n, err := ch.Nonce(call(ctx))
+	if err != nil {
+		return nil, 0, wrapCallError("channel nonce", err)
+	}
+	return ch, n.Uint64() + 1, nil
+}
+
 // RequestExit starts signer's unilateral exit from channel; fee (may be nil)
 // goes from the channel to the transactor.
 func (c *Client) RequestExit(ctx context.Context, signer identity.Signer, channel common.Address, fee *big.Int) (*types.Receipt, error) {
 	fee = orZero(fee)
-	ch, err := bindings.NewConsumerChannel(channel, c.backend)
+	ch, nonce, err := c.nextChannelNonce(ctx, channel)
 	if err != nil {
-		return nil, fmt.Errorf("chain: bind channel: %w", err)
+		return nil, err
 	}
-	n, err := ch.Nonce(call(ctx))
-	if err != nil {
-		return nil, wrapCallError("channel nonce", err)
-	}
-	nonce := n.Uint64() + 1
 	sig, err := sign(signer, RequestExitDigest(c.chainID, channel, fee, nonce), "exit request")
 	if err != nil {
 		return nil, err
@@ -456,15 +465,10 @@ func (c *Client) FinalizeExit(ctx context.Context, channel common.Address) (*typ
 // nil, to the transactor), signed by the consumer and the hermes operator.
 func (c *Client) Withdraw(ctx context.Context, channel common.Address, amount *big.Int, to common.Address, fee *big.Int, consumer, hermesOperator identity.Signer) (*types.Receipt, error) {
 	fee = orZero(fee)
-	ch, err := bindings.NewConsumerChannel(channel, c.backend)
+	ch, nonce, err := c.nextChannelNonce(ctx, channel)
 	if err != nil {
-		return nil, fmt.Errorf("chain: bind channel: %w", err)
+		return nil, err
 	}
-	n, err := ch.Nonce(call(ctx))
-	if err != nil {
-		return nil, wrapCallError("channel nonce", err)
-	}
-	nonce := n.Uint64() + 1
 	d := WithdrawDigest(c.chainID, channel, amount, to, fee, nonce)
 	cs, err := sign(consumer, d, "withdrawal (consumer)")
 	if err != nil {
