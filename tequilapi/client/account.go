@@ -14,31 +14,23 @@ import (
 
 // Account returns id's on-chain account (GET /identities/{id}/account).
 func (c *Client) Account(ctx context.Context, id common.Address) (tequilapi.AccountDTO, error) {
-	var out tequilapi.AccountDTO
-	err := c.Do(ctx, http.MethodGet, "/identities/"+id.Hex()+"/account", nil, &out)
-	return out, err
+	return call[tequilapi.AccountDTO](ctx, c, http.MethodGet, "/identities/"+id.Hex()+"/account", nil)
 }
 
 // Register registers id (unlocked in the daemon) with the daemon's hermes
 // and creates its channel.
 func (c *Client) Register(ctx context.Context, id common.Address, req tequilapi.RegisterRequest) (tequilapi.RegisterResponse, error) {
-	var out tequilapi.RegisterResponse
-	err := c.Do(ctx, http.MethodPost, "/identities/"+id.Hex()+"/register", req, &out)
-	return out, err
+	return call[tequilapi.RegisterResponse](ctx, c, http.MethodPost, "/identities/"+id.Hex()+"/register", req)
 }
 
 // TopUp adds amount MYST (a decimal, e.g. "1.5") to id's channel.
 func (c *Client) TopUp(ctx context.Context, id common.Address, amount string, fromTransactor bool) (tequilapi.TopupResponse, error) {
-	var out tequilapi.TopupResponse
-	err := c.Do(ctx, http.MethodPost, "/identities/"+id.Hex()+"/topup", tequilapi.TopupRequest{Amount: amount, FromTransactor: fromTransactor}, &out)
-	return out, err
+	return call[tequilapi.TopupResponse](ctx, c, http.MethodPost, "/identities/"+id.Hex()+"/topup", tequilapi.TopupRequest{Amount: amount, FromTransactor: fromTransactor})
 }
 
 // SetBeneficiary changes id's payout address.
 func (c *Client) SetBeneficiary(ctx context.Context, id, beneficiary common.Address) (tequilapi.BeneficiaryResponse, error) {
-	var out tequilapi.BeneficiaryResponse
-	err := c.Do(ctx, http.MethodPut, "/identities/"+id.Hex()+"/beneficiary", tequilapi.BeneficiaryRequest{Address: beneficiary.Hex()}, &out)
-	return out, err
+	return call[tequilapi.BeneficiaryResponse](ctx, c, http.MethodPut, "/identities/"+id.Hex()+"/beneficiary", tequilapi.BeneficiaryRequest{Address: beneficiary.Hex()})
 }
 
 // SettlePromise settles st, a promise concerning id, on chain.

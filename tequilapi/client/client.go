@@ -139,9 +139,7 @@ func (c *Client) Quality(ctx context.Context, provider common.Address) (tequilap
 
 // Healthcheck calls GET /healthcheck (no token needed).
 func (c *Client) Healthcheck(ctx context.Context) (tequilapi.HealthcheckResponse, error) {
-	var out tequilapi.HealthcheckResponse
-	err := c.Do(ctx, http.MethodGet, "/healthcheck", nil, &out)
-	return out, err
+	return call[tequilapi.HealthcheckResponse](ctx, c, http.MethodGet, "/healthcheck", nil)
 }
 
 // Login obtains a token for password and uses it for later calls.
@@ -168,30 +166,22 @@ func (c *Client) Identities(ctx context.Context) ([]tequilapi.IdentityDTO, error
 
 // CreateIdentity creates an identity encrypted with passphrase.
 func (c *Client) CreateIdentity(ctx context.Context, passphrase string, setDefault bool) (tequilapi.IdentityDTO, error) {
-	var out tequilapi.IdentityDTO
-	err := c.Do(ctx, http.MethodPost, "/identities", tequilapi.CreateIdentityRequest{Passphrase: passphrase, SetDefault: setDefault}, &out)
-	return out, err
+	return call[tequilapi.IdentityDTO](ctx, c, http.MethodPost, "/identities", tequilapi.CreateIdentityRequest{Passphrase: passphrase, SetDefault: setDefault})
 }
 
 // Identity returns one identity.
 func (c *Client) Identity(ctx context.Context, id common.Address) (tequilapi.IdentityDTO, error) {
-	var out tequilapi.IdentityDTO
-	err := c.Do(ctx, http.MethodGet, "/identities/"+id.Hex(), nil, &out)
-	return out, err
+	return call[tequilapi.IdentityDTO](ctx, c, http.MethodGet, "/identities/"+id.Hex(), nil)
 }
 
 // SetDefault makes id the node's default identity.
 func (c *Client) SetDefault(ctx context.Context, id common.Address) (tequilapi.IdentityDTO, error) {
-	var out tequilapi.IdentityDTO
-	err := c.Do(ctx, http.MethodPut, "/identities/"+id.Hex()+"/default", nil, &out)
-	return out, err
+	return call[tequilapi.IdentityDTO](ctx, c, http.MethodPut, "/identities/"+id.Hex()+"/default", nil)
 }
 
 // Unlock unlocks an identity in the daemon.
 func (c *Client) Unlock(ctx context.Context, id common.Address, passphrase string) (tequilapi.IdentityDTO, error) {
-	var out tequilapi.IdentityDTO
-	err := c.Do(ctx, http.MethodPut, "/identities/"+id.Hex()+"/unlock", tequilapi.UnlockRequest{Passphrase: passphrase}, &out)
-	return out, err
+	return call[tequilapi.IdentityDTO](ctx, c, http.MethodPut, "/identities/"+id.Hex()+"/unlock", tequilapi.UnlockRequest{Passphrase: passphrase})
 }
 
 // Sign signs message with an unlocked identity and returns the 65-byte
@@ -211,15 +201,18 @@ func (c *Client) Sign(ctx context.Context, id common.Address, message string) ([
 // ServiceCaps calls GET /service/caps: the served provider's caps and
 // this month's traffic quota use.
 func (c *Client) ServiceCaps(ctx context.Context) (tequilapi.ServiceCapsDTO, error) {
-	var out tequilapi.ServiceCapsDTO
-	err := c.Do(ctx, http.MethodGet, "/service/caps", nil, &out)
-	return out, err
+	return call[tequilapi.ServiceCapsDTO](ctx, c, http.MethodGet, "/service/caps", nil)
 }
 
 // StartService calls PUT /service: start a provider in a daemon that
 // serves none; it returns the provider's caps once it runs.
 func (c *Client) StartService(ctx context.Context, req tequilapi.ServiceStartRequest) (tequilapi.ServiceCapsDTO, error) {
-	var out tequilapi.ServiceCapsDTO
-	err := c.Do(ctx, http.MethodPut, "/service", req, &out)
+	return call[tequilapi.ServiceCapsDTO](ctx, c, http.MethodPut, "/service", req)
+}
+
+// call is Do for a route that answers a T.
+func call[T any](ctx context.Context, c *Client, method, path string, body any) (T, error) {
+	var out T
+	err := c.Do(ctx, method, path, body, &out)
 	return out, err
 }

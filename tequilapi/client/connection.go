@@ -11,16 +11,12 @@ var _ tequilapi.ConnectionService = (*Client)(nil)
 
 // Connect asks the daemon for a connection (PUT /connection).
 func (c *Client) Connect(ctx context.Context, req tequilapi.ConnectRequest) (tequilapi.ConnectionStatus, error) {
-	var st tequilapi.ConnectionStatus
-	err := c.Do(ctx, http.MethodPut, "/connection", req, &st)
-	return st, err
+	return call[tequilapi.ConnectionStatus](ctx, c, http.MethodPut, "/connection", req)
 }
 
 // Status is the daemon's connection (GET /connection).
 func (c *Client) Status(ctx context.Context) (tequilapi.ConnectionStatus, error) {
-	var st tequilapi.ConnectionStatus
-	err := c.Do(ctx, http.MethodGet, "/connection", nil, &st)
-	return st, err
+	return call[tequilapi.ConnectionStatus](ctx, c, http.MethodGet, "/connection", nil)
 }
 
 // Disconnect ends the daemon's connection (DELETE /connection).

@@ -11,17 +11,13 @@ import (
 
 // NAT calls GET /nat: the node's reachability and NAT status.
 func (c *Client) NAT(ctx context.Context) (tequilapi.NATStatusDTO, error) {
-	var out tequilapi.NATStatusDTO
-	err := c.Do(ctx, http.MethodGet, "/nat", nil, &out)
-	return out, err
+	return call[tequilapi.NATStatusDTO](ctx, c, http.MethodGet, "/nat", nil)
 }
 
 // CheckNAT calls POST /nat/check: a few random peers try to reach the
 // node on fresh connections now.
 func (c *Client) CheckNAT(ctx context.Context) (tequilapi.PeerCheckDTO, error) {
-	var out tequilapi.PeerCheckDTO
-	err := c.Do(ctx, http.MethodPost, "/nat/check", nil, &out)
-	return out, err
+	return call[tequilapi.PeerCheckDTO](ctx, c, http.MethodPost, "/nat/check", nil)
 }
 
 // PrintStatus writes what `myst status` shows: the connection (GET
