@@ -5,8 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"fmt"
-	"io"
 	"log/slog"
 	"math/big"
 	"net/http"
@@ -348,13 +346,9 @@ func accountError(err error) error {
 // decodeOptionalJSON is DecodeJSON that also accepts an empty body (v is
 // left as is).
 func decodeOptionalJSON(r *http.Request, v any) error {
-	body, err := io.ReadAll(r.Body)
+	body, err := readBody(r)
 	if err != nil {
-		var tooBig *http.MaxBytesError
-		if errors.As(err, &tooBig) {
-			return NewError(http.StatusRequestEntityTooLarge, CodeTooLarge, fmt.Sprintf("request body is larger than %d bytes", tooBig.Limit))
-		}
-		return NewError(http.StatusBadRequest, CodeBadRequest, "reading request body: "+err.Error())
+		return err
 	}
 	if len(bytes.TrimSpace(body)) == 0 {
 		return nil

@@ -57,14 +57,7 @@ func ServiceCapsRoutes(svc ServiceCaps, log *slog.Logger) []Route {
 		Op: Operation{Summary: "The served provider's caps (per-session bandwidth, concurrent sessions, access) and this month's traffic quota use", Tags: []string{"earnings"}, Response: ServiceCapsDTO{}},
 		Handler: func(w http.ResponseWriter, r *http.Request) {
 			c, err := svc.Caps(r.Context())
-			if err != nil {
-				WriteError(w, log, err)
-				return
-			}
-			if c.Allow == nil {
-				c.Allow = []string{}
-			}
-			WriteJSON(w, http.StatusOK, c)
+			writeCaps(w, log, c, err)
 		},
 	}}
 }
@@ -114,14 +107,19 @@ func ServiceStartRoutes(svc ServiceStarter, log *slog.Logger) []Route {
 				return
 			}
 			c, err := svc.StartService(r.Context(), req)
-			if err != nil {
-				WriteError(w, log, err)
-				return
-			}
-			if c.Allow == nil {
-				c.Allow = []string{}
-			}
-			WriteJSON(w, http.StatusOK, c)
+			writeCaps(w, log, c, err)
 		},
 	}}
+}
+
+// writeCaps answers err, or c with an empty (not null) allow-list.
+func writeCaps(w http.ResponseWriter, log *slog.Logger, c ServiceCapsDTO, err error) {
+	if err != nil {
+		WriteError(w, log, err)
+		return
+	}
+	if c.Allow == nil {
+		c.Allow = []string{}
+	}
+	WriteJSON(w, http.StatusOK, c)
 }

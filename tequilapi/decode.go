@@ -37,15 +37,25 @@ type Validator interface {
 //
 // The returned error is always an *APIError, ready for WriteError.
 func DecodeJSON(r *http.Request, v any) error {
+	body, err := readBody(r)
+	if err != nil {
+		return err
+	}
+	return DecodeBytes(body, v)
+}
+
+// readBody reads the request body: 413 over the server's limit, 400 when
+// reading fails otherwise (an *APIError either way).
+func readBody(r *http.Request) ([]byte, error) {
 	body, err := io.ReadAll(r.Body)
 	if err != nil {
 		var tooBig *http.MaxBytesError
 		if errors.As(err, &tooBig) {
-			return NewError(http.StatusRequestEntityTooLarge, CodeTooLarge, fmt.Sprintf("request body is larger than %d bytes", tooBig.Limit))
+			return nil, NewError(http.StatusRequestEntityTooLarge, CodeTooLarge, fmt.Sprintf("request body is larger than %d bytes", tooBig.Limit))
 		}
-		return NewError(http.StatusBadRequest, CodeBadRequest, "reading request body: "+err.Error())
+		return nil, NewError(http.StatusBadRequest, CodeBadRequest, "reading request body: "+err.Error())
 	}
-	return DecodeBytes(body, v)
+	return body, nil
 }
 
 // DecodeBytes is DecodeJSON over an already read body.
