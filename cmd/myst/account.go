@@ -76,29 +76,24 @@ the chain directly.`,
 
 func newAccountRegisterCmd(f *accountFlags) *cobra.Command {
 	var req tequilapi.RegisterRequest
-	cmd := &cobra.Command{
-		Use:   "register",
-		Short: "Register the identity with the hermes and create its channel",
-		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			if _, err := money.ParseMYST(req.Fee); err != nil {
-				return fmt.Errorf("--fee: %w", err)
+	cmd := leafCmd("register", "Register the identity with the hermes and create its channel", func(cmd *cobra.Command) error {
+		if _, err := money.ParseMYST(req.Fee); err != nil {
+			return fmt.Errorf("--fee: %w", err)
+		}
+		if _, err := identity.ParseAddress(req.Beneficiary); req.Beneficiary != "" && err != nil {
+			return fmt.Errorf("--beneficiary: %w", err)
+		}
+		if f.TransactorURL != "" {
+			return f.viaRelay(cmd, "register", "")
+		}
+		return f.local(cmd).WithAccounts(cmd.Context(), f.AccountFlags, true, true, func(api node.AccountAPI, id common.Address) error {
+			r, err := api.Register(cmd.Context(), id, req)
+			if err != nil {
+				return err
 			}
-			if _, err := identity.ParseAddress(req.Beneficiary); req.Beneficiary != "" && err != nil {
-				return fmt.Errorf("--beneficiary: %w", err)
-			}
-			if f.TransactorURL != "" {
-				return f.viaRelay(cmd, "register", "")
-			}
-			return f.local(cmd).WithAccounts(cmd.Context(), f.AccountFlags, true, true, func(api node.AccountAPI, id common.Address) error {
-				r, err := api.Register(cmd.Context(), id, req)
-				if err != nil {
-					return err
-				}
-				return r.Print(cmd.OutOrStdout())
-			})
-		},
-	}
+			return r.Print(cmd.OutOrStdout())
+		})
+	})
 	cmd.Flags().StringVar(&req.Beneficiary, "beneficiary", "", "payout address (default: the identity)")
 	cmd.Flags().StringVar(&req.Fee, "fee", "0", "transactor fee in MYST, paid from the pre-funded channel")
 	return cmd
@@ -135,20 +130,15 @@ is transferred from the transactor account.`,
 }
 
 func newAccountBalanceCmd(f *accountFlags) *cobra.Command {
-	return &cobra.Command{
-		Use:   "balance",
-		Short: "Show the identity's registration, channel and provider channel",
-		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			return f.local(cmd).WithAccounts(cmd.Context(), f.AccountFlags, false, false, func(api node.AccountAPI, id common.Address) error {
-				a, err := api.Account(cmd.Context(), id)
-				if err != nil {
-					return err
-				}
-				return a.Print(cmd.OutOrStdout(), f.amounts)
-			})
-		},
-	}
+	return leafCmd("balance", "Show the identity's registration, channel and provider channel", func(cmd *cobra.Command) error {
+		return f.local(cmd).WithAccounts(cmd.Context(), f.AccountFlags, false, false, func(api node.AccountAPI, id common.Address) error {
+			a, err := api.Account(cmd.Context(), id)
+			if err != nil {
+				return err
+			}
+			return a.Print(cmd.OutOrStdout(), f.amounts)
+		})
+	})
 }
 
 func newAccountSettleCmd(f *accountFlags) *cobra.Command {

@@ -57,34 +57,24 @@ func newConnectCmd(a *app) *cobra.Command {
 }
 
 func newDisconnectCmd(a *app) *cobra.Command {
-	return &cobra.Command{
-		Use:   "disconnect",
-		Short: "Disconnect the daemon's connection (DELETE /connection)",
-		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			c, err := a.daemonClient(cmd)
-			if err != nil {
-				return fmt.Errorf("%w: start `myst daemon` first", err)
-			}
-			if err = c.Disconnect(cmd.Context()); err == nil {
-				fmt.Fprintln(cmd.OutOrStdout(), "disconnected")
-			}
-			return err
-		},
-	}
+	return leafCmd("disconnect", "Disconnect the daemon's connection (DELETE /connection)", func(cmd *cobra.Command) error {
+		c, err := a.daemonClient(cmd)
+		if err != nil {
+			return fmt.Errorf("%w: start `myst daemon` first", err)
+		}
+		if err = c.Disconnect(cmd.Context()); err == nil {
+			fmt.Fprintln(cmd.OutOrStdout(), "disconnected")
+		}
+		return err
+	})
 }
 
 func newStatusCmd(a *app) *cobra.Command {
-	return &cobra.Command{
-		Use:   "status",
-		Short: "Show the daemon's connection (provider, duration, bytes, spent, rate) and its reachability (GET /connection, GET /nat)",
-		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			c, err := a.daemonClient(cmd)
-			if err != nil {
-				return fmt.Errorf("%w: start `myst daemon` first", err)
-			}
-			return c.PrintStatus(cmd.Context(), cmd.OutOrStdout())
-		},
-	}
+	return leafCmd("status", "Show the daemon's connection (provider, duration, bytes, spent, rate) and its reachability (GET /connection, GET /nat)", func(cmd *cobra.Command) error {
+		c, err := a.daemonClient(cmd)
+		if err != nil {
+			return fmt.Errorf("%w: start `myst daemon` first", err)
+		}
+		return c.PrintStatus(cmd.Context(), cmd.OutOrStdout())
+	})
 }

@@ -66,38 +66,28 @@ func newIdentitySetDefaultCmd(a *app) *cobra.Command {
 func newIdentityNewCmd(a *app) *cobra.Command {
 	var passFile string
 	var setDefault bool
-	cmd := &cobra.Command{
-		Use:   "new",
-		Short: "Create an identity and print its address",
-		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			id, err := a.local(cmd).CreateIdentity(cmd.Context(), passFile, setDefault)
-			if err == nil {
-				fmt.Fprintln(cmd.OutOrStdout(), id.ID)
-			}
-			return err
-		},
-	}
+	cmd := leafCmd("new", "Create an identity and print its address", func(cmd *cobra.Command) error {
+		id, err := a.local(cmd).CreateIdentity(cmd.Context(), passFile, setDefault)
+		if err == nil {
+			fmt.Fprintln(cmd.OutOrStdout(), id.ID)
+		}
+		return err
+	})
 	cmd.Flags().StringVar(&passFile, "passphrase-file", "", "read the passphrase from this file")
 	cmd.Flags().BoolVar(&setDefault, "set-default", false, "make it the default identity")
 	return cmd
 }
 
 func newIdentityListCmd(a *app) *cobra.Command {
-	return &cobra.Command{
-		Use:   "list",
-		Short: "List identities: address and flags (default, unlocked)",
-		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			return a.local(cmd).WithIdentities(cmd.Context(), true, func(api node.IdentityAPI) error {
-				ids, err := api.Identities(cmd.Context())
-				for _, id := range ids {
-					fmt.Fprintln(cmd.OutOrStdout(), id.Line())
-				}
-				return err
-			})
-		},
-	}
+	return leafCmd("list", "List identities: address and flags (default, unlocked)", func(cmd *cobra.Command) error {
+		return a.local(cmd).WithIdentities(cmd.Context(), true, func(api node.IdentityAPI) error {
+			ids, err := api.Identities(cmd.Context())
+			for _, id := range ids {
+				fmt.Fprintln(cmd.OutOrStdout(), id.Line())
+			}
+			return err
+		})
+	})
 }
 
 func newIdentityImportCmd(a *app) *cobra.Command {

@@ -48,19 +48,14 @@ secret (<data-dir>/relay/relay.secret, created on first start):
 func newRelayCredentialsCmd(a *app) *cobra.Command {
 	var user string
 	var ttl time.Duration
-	cmd := &cobra.Command{
-		Use:   "credentials",
-		Short: "Print TURN credentials made from this relay's secret",
-		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			u, p, err := node.RelayCredentials(filepath.Join(a.dataDir, "relay"), user, ttl)
-			if err != nil {
-				return err
-			}
-			fmt.Fprintf(cmd.OutOrStdout(), "username: %s\npassword: %s\nexpires:  %s\n", u, p, time.Now().Add(ttl).UTC().Format(time.RFC3339))
-			return nil
-		},
-	}
+	cmd := leafCmd("credentials", "Print TURN credentials made from this relay's secret", func(cmd *cobra.Command) error {
+		u, p, err := node.RelayCredentials(filepath.Join(a.dataDir, "relay"), user, ttl)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(cmd.OutOrStdout(), "username: %s\npassword: %s\nexpires:  %s\n", u, p, time.Now().Add(ttl).UTC().Format(time.RFC3339))
+		return nil
+	})
 	cmd.Flags().StringVar(&user, "user", "node", "who the credentials are for (part of the username)")
 	cmd.Flags().DurationVar(&ttl, "ttl", 12*time.Hour, "how long they are valid")
 	return cmd

@@ -76,15 +76,10 @@ func newRootCmd(a *app) *cobra.Command {
 }
 
 func newVersionCmd(a *app) *cobra.Command {
-	return &cobra.Command{
-		Use:   "version",
-		Short: "Print the version",
-		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			_, err := cmd.OutOrStdout().Write([]byte(buildinfo.String() + "\n"))
-			return err
-		},
-	}
+	return leafCmd("version", "Print the version", func(cmd *cobra.Command) error {
+		_, err := cmd.OutOrStdout().Write([]byte(buildinfo.String() + "\n"))
+		return err
+	})
 }
 
 // setup resolves configuration for cmd and sets up logging.
@@ -110,4 +105,10 @@ func (a *app) local(cmd *cobra.Command) *node.Local {
 	return &node.Local{DataDir: a.dataDir, LightScrypt: a.lightScrypt, Network: a.network, Log: a.log,
 		TequilapiURL: "http://" + net.JoinHostPort(a.tequilapiAddress, strconv.Itoa(a.tequilapiPort)),
 		Prompt:       node.TerminalPrompt(os.Stdin, cmd.ErrOrStderr())}
+}
+
+// leafCmd is a command named use that takes no arguments and runs run.
+func leafCmd(use, short string, run func(cmd *cobra.Command) error) *cobra.Command {
+	return &cobra.Command{Use: use, Short: short, Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error { return run(cmd) }}
 }

@@ -59,14 +59,9 @@ GET /earnings and POST /settle.`,
 func newServiceSettleCmd(a *app) *cobra.Command {
 	f := accountFlags{app: a}
 	var so node.ServeOptions
-	cmd := &cobra.Command{
-		Use:   "settle",
-		Short: "Settle the provider's hermes earnings on chain (POST /settle on a running service, else from <data-dir>/provider)",
-		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			return a.local(cmd).SettleService(cmd.Context(), cmd.OutOrStdout(), f.amounts, f.AccountFlags, so)
-		},
-	}
+	cmd := leafCmd("settle", "Settle the provider's hermes earnings on chain (POST /settle on a running service, else from <data-dir>/provider)", func(cmd *cobra.Command) error {
+		return a.local(cmd).SettleService(cmd.Context(), cmd.OutOrStdout(), f.amounts, f.AccountFlags, so)
+	})
 	fl := cmd.Flags()
 	fl.StringVar(&f.Identity, "identity", "", "provider identity (default: the default identity)")
 	registerProviderChain(fl, &f, &so)

@@ -48,17 +48,12 @@ Names are resolved by the config's DNS server through the tunnel.`,
 }
 
 func newTunnelGenkeyCmd(a *app) *cobra.Command {
-	return &cobra.Command{
-		Use:   "genkey",
-		Short: "Print a new WireGuard private key and its public key (base64, like wg genkey | wg pubkey)",
-		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			k, err := tunnel.GenerateKey()
-			if err != nil {
-				return err
-			}
-			_, err = fmt.Fprintf(cmd.OutOrStdout(), "private %s\npublic %s\n", k, k.PublicKey())
+	return leafCmd("genkey", "Print a new WireGuard private key and its public key (base64, like wg genkey | wg pubkey)", func(cmd *cobra.Command) error {
+		k, err := tunnel.GenerateKey()
+		if err != nil {
 			return err
-		},
-	}
+		}
+		_, err = fmt.Fprintf(cmd.OutOrStdout(), "private %s\npublic %s\n", k, k.PublicKey())
+		return err
+	})
 }
