@@ -9,11 +9,9 @@ package main
 import (
 	"context"
 	"flag"
-	"fmt"
 	"log/slog"
 
 	"github.com/openmyst/openmyst/bench/tunnel/omtun"
-	"github.com/openmyst/openmyst/tunnel"
 	"github.com/openmyst/openmyst/tunnel/kernel"
 )
 
@@ -26,11 +24,7 @@ func runExit(ctx context.Context, args []string, log *slog.Logger) error {
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	priv, err := f.PrivateKey()
-	if err != nil {
-		return err
-	}
-	pool, err := tunnel.NewAddressPool(tunnel.DefaultPoolV4, tunnel.DefaultPoolV6)
+	priv, pool, err := f.KeyAndPool()
 	if err != nil {
 		return err
 	}
@@ -38,13 +32,7 @@ func runExit(ctx context.Context, args []string, log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
-	defer e.Close()
-	if err := f.AddPeers(ctx, e, pool); err != nil {
-		return err
-	}
-	fmt.Println("READY")
-	<-ctx.Done()
-	return e.Close()
+	return f.Serve(ctx, e, pool)
 }
 
 func runClient(ctx context.Context, args []string, log *slog.Logger) error {
@@ -61,8 +49,5 @@ func runClient(ctx context.Context, args []string, log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
-	defer c.Close()
-	fmt.Println("READY")
-	<-ctx.Done()
-	return c.Close()
+	return omtun.Wait(ctx, c)
 }

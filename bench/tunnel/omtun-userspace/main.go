@@ -23,7 +23,6 @@ import (
 	"sync"
 
 	"github.com/openmyst/openmyst/bench/tunnel/omtun"
-	"github.com/openmyst/openmyst/tunnel"
 	"github.com/openmyst/openmyst/tunnel/userspace"
 )
 
@@ -36,15 +35,11 @@ func runExit(ctx context.Context, args []string, log *slog.Logger) error {
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	priv, err := f.PrivateKey()
+	priv, pool, err := f.KeyAndPool()
 	if err != nil {
 		return err
 	}
 	advAddr, err := netip.ParseAddr(*adv)
-	if err != nil {
-		return err
-	}
-	pool, err := tunnel.NewAddressPool(tunnel.DefaultPoolV4, tunnel.DefaultPoolV6)
 	if err != nil {
 		return err
 	}
@@ -56,13 +51,7 @@ func runExit(ctx context.Context, args []string, log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
-	defer e.Close()
-	if err := f.AddPeers(ctx, e, pool); err != nil {
-		return err
-	}
-	fmt.Println("READY")
-	<-ctx.Done()
-	return e.Close()
+	return f.Serve(ctx, e, pool)
 }
 
 func runClient(ctx context.Context, args []string, log *slog.Logger) error {

@@ -8,6 +8,7 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/netip"
 	"os"
@@ -66,16 +67,44 @@ func NewExitFlags(fs *flag.FlagSet) *ExitFlags {
 	}
 }
 
-// PrivateKey is -key.
-func (f *ExitFlags) PrivateKey() (tunnel.PrivateKey, error) { return tunnel.ParsePrivateKey(*f.key) }
+// KeyAndPool parses -key and makes the exit's address pool (the
+// default tunnel ranges).
+func (f *ExitFlags) KeyAndPool() (tunnel.PrivateKey, *tunnel.AddressPool, error) {
+	priv, err := tunnel.ParsePrivateKey(*f.key)
+	if err != nil {
+		return tunnel.PrivateKey{}, nil, err
+	}
+	pool, err := tunnel.NewAddressPool(tunnel.DefaultPoolV4, tunnel.DefaultPoolV6)
+	return priv, pool, err
+}
 
 // Port is -port.
 func (f *ExitFlags) Port() uint16 { return uint16(*f.port) }
 
-// Exit is the part of an exit AddPeers needs.
+// Exit is the part of an exit Serve needs.
 type Exit interface {
 	// AddPeer admits a consumer.
 	AddPeer(ctx context.Context, p tunnel.PeerConfig) error
+	// Close stops the exit.
+	Close() error
+}
+
+// Serve adds the flags' peers to e (see AddPeers), then runs e until ctx
+// ends (see Wait). It closes e either way.
+func (f *ExitFlags) Serve(ctx context.Context, e Exit, pool *tunnel.AddressPool) error {
+	defer e.Close()
+	if err := f.AddPeers(ctx, e, pool); err != nil {
+		return err
+	}
+	return Wait(ctx, e)
+}
+
+// Wait prints READY (what bench/tunnel/run.sh waits for), waits until ctx
+// ends and closes c.
+func Wait(ctx context.Context, c io.Closer) error {
+	fmt.Println("READY")
+	<-ctx.Done()
+	return c.Close()
 }
 
 // AddPeers adds the -peer consumer at -peer-ip (reserved in pool) and
