@@ -1,6 +1,7 @@
 package chain
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -12,6 +13,8 @@ import (
 
 	"github.com/ethereum/go-ethereum"
 	"github.com/ethereum/go-ethereum/core/types"
+
+	"github.com/openmyst/openmyst/internal/defaults"
 )
 
 // LogSource is what a LogWatcher reads; ethclient.Client, the simulated
@@ -81,18 +84,10 @@ type LogWatcher struct {
 
 // NewLogWatcher returns a watcher of src.
 func NewLogWatcher(src LogSource, cfg WatcherConfig, log *slog.Logger) *LogWatcher {
-	if cfg.Poll <= 0 {
-		cfg.Poll = DefaultWatchPoll
-	}
-	if cfg.MaxRange == 0 {
-		cfg.MaxRange = DefaultMaxLogRange
-	}
-	if cfg.ReorgWindow == 0 {
-		cfg.ReorgWindow = DefaultReorgWindow
-	}
-	if log == nil {
-		log = slog.Default()
-	}
+	cfg.Poll = defaults.Positive(cfg.Poll, DefaultWatchPoll)
+	cfg.MaxRange = cmp.Or(cfg.MaxRange, DefaultMaxLogRange)
+	cfg.ReorgWindow = cmp.Or(cfg.ReorgWindow, DefaultReorgWindow)
+	log = cmp.Or(log, slog.Default())
 	return &LogWatcher{src: src, cfg: cfg, log: log.With("watcher", cfg.Name), span: cfg.MaxRange}
 }
 

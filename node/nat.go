@@ -1,6 +1,7 @@
 package node
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"log/slog"
@@ -11,6 +12,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/openmyst/openmyst/internal/defaults"
 	"github.com/openmyst/openmyst/nat/ice"
 	"github.com/openmyst/openmyst/nat/netcheck"
 	"github.com/openmyst/openmyst/nat/portmap"
@@ -95,21 +97,11 @@ func StartNAT(cfg NATConfig) (*NATMonitor, error) {
 	if cfg.P2P == nil {
 		return nil, errors.New("node: NAT status needs a p2p node")
 	}
-	if cfg.Log == nil {
-		cfg.Log = slog.Default()
-	}
-	if cfg.CheckPeers <= 0 {
-		cfg.CheckPeers = probe.DefaultPeers
-	}
-	if cfg.CheckEvery <= 0 {
-		cfg.CheckEvery = DefaultNATCheckEvery
-	}
-	if cfg.ChangeSettle <= 0 {
-		cfg.ChangeSettle = DefaultNATChangeSettle
-	}
-	if cfg.FirstPeerCheck == 0 {
-		cfg.FirstPeerCheck = DefaultFirstPeerCheck
-	}
+	cfg.Log = cmp.Or(cfg.Log, slog.Default())
+	cfg.CheckPeers = defaults.Positive(cfg.CheckPeers, probe.DefaultPeers)
+	cfg.CheckEvery = defaults.Positive(cfg.CheckEvery, DefaultNATCheckEvery)
+	cfg.ChangeSettle = defaults.Positive(cfg.ChangeSettle, DefaultNATChangeSettle)
+	cfg.FirstPeerCheck = cmp.Or(cfg.FirstPeerCheck, DefaultFirstPeerCheck)
 	ps, err := probe.New(probe.Config{Host: cfg.P2P.Host, AllowPrivate: cfg.AllowPrivate, Log: cfg.Log})
 	if err != nil {
 		return nil, err

@@ -1,6 +1,7 @@
 package probe
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -24,6 +25,7 @@ import (
 	"github.com/libp2p/go-libp2p/p2p/transport/tcp"
 	"golang.org/x/time/rate"
 
+	"github.com/openmyst/openmyst/internal/defaults"
 	"github.com/openmyst/openmyst/ratelimit"
 )
 
@@ -145,33 +147,19 @@ func New(cfg Config) (*Service, error) {
 	if cfg.Host == nil {
 		return nil, errors.New("probe: no host")
 	}
-	if cfg.Timeout <= 0 {
-		cfg.Timeout = DefaultTimeout
-	}
-	if cfg.PerPeer <= 0 {
-		cfg.PerPeer = DefaultPerPeer
-	}
-	if cfg.PerPeerBurst <= 0 {
-		cfg.PerPeerBurst = DefaultPerPeerBurst
-	}
-	if cfg.MaxConcurrent <= 0 {
-		cfg.MaxConcurrent = DefaultMaxConcurrent
-	}
-	if cfg.MinInterval <= 0 {
-		cfg.MinInterval = DefaultMinInterval
-	}
-	if cfg.EchoPerSecond <= 0 {
-		cfg.EchoPerSecond = 2 * MaxPeers
-	}
+	cfg.Timeout = defaults.Positive(cfg.Timeout, DefaultTimeout)
+	cfg.PerPeer = defaults.Positive(cfg.PerPeer, DefaultPerPeer)
+	cfg.PerPeerBurst = defaults.Positive(cfg.PerPeerBurst, DefaultPerPeerBurst)
+	cfg.MaxConcurrent = defaults.Positive(cfg.MaxConcurrent, DefaultMaxConcurrent)
+	cfg.MinInterval = defaults.Positive(cfg.MinInterval, DefaultMinInterval)
+	cfg.EchoPerSecond = defaults.Positive(cfg.EchoPerSecond, 2*MaxPeers)
 	if cfg.NewDialer == nil {
 		cfg.NewDialer = NewDialer
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	if cfg.Log == nil {
-		cfg.Log = slog.Default()
-	}
+	cfg.Log = cmp.Or(cfg.Log, slog.Default())
 	s := &Service{
 		cfg: cfg, log: cfg.Log,
 		perPeer: ratelimit.Every[peer.ID](cfg.PerPeer, cfg.PerPeerBurst, 0),

@@ -13,6 +13,7 @@
 package relay
 
 import (
+	"cmp"
 	"context"
 	"crypto/tls"
 	"errors"
@@ -23,6 +24,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/openmyst/openmyst/internal/defaults"
 	"github.com/openmyst/openmyst/nat/addrs"
 
 	"github.com/pion/logging"
@@ -107,19 +109,10 @@ func Start(cfg Config) (*Server, error) {
 	if cfg.TLS != "" && cfg.TLSConfig == nil {
 		return nil, errors.New("relay: TURN over TLS needs a TLS configuration")
 	}
-	if cfg.Realm == "" {
-		cfg.Realm = DefaultRealm
-	}
-	if cfg.Bandwidth <= 0 {
-		cfg.Bandwidth = DefaultBandwidth
-	}
-	if cfg.MaxAllocations <= 0 {
-		cfg.MaxAllocations = DefaultMaxAllocations
-	}
-	log := cfg.Logger
-	if log == nil {
-		log = slog.Default()
-	}
+	cfg.Realm = cmp.Or(cfg.Realm, DefaultRealm)
+	cfg.Bandwidth = defaults.Positive(cfg.Bandwidth, DefaultBandwidth)
+	cfg.MaxAllocations = defaults.Positive(cfg.MaxAllocations, DefaultMaxAllocations)
+	log := cmp.Or(cfg.Logger, slog.Default())
 	log = log.With("component", "relay")
 	bind := "0.0.0.0"
 	if cfg.RelayBind.IsValid() {

@@ -1,6 +1,7 @@
 package tequilapi
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -12,6 +13,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/openmyst/openmyst/internal/defaults"
 	"github.com/openmyst/openmyst/internal/httpserve"
 )
 
@@ -91,18 +93,10 @@ type Server struct {
 // New returns a server with the built-in routes (healthcheck, auth,
 // openapi.json). The password file must exist (EnsurePassword).
 func New(cfg Config) (*Server, error) {
-	if cfg.Address == "" {
-		cfg.Address = DefaultAddress
-	}
-	if cfg.MaxBodyBytes <= 0 {
-		cfg.MaxBodyBytes = DefaultMaxBodyBytes
-	}
-	if cfg.TokenTTL <= 0 {
-		cfg.TokenTTL = DefaultTokenTTL
-	}
-	if cfg.Log == nil {
-		cfg.Log = slog.Default()
-	}
+	cfg.Address = cmp.Or(cfg.Address, DefaultAddress)
+	cfg.MaxBodyBytes = defaults.Positive(cfg.MaxBodyBytes, DefaultMaxBodyBytes)
+	cfg.TokenTTL = defaults.Positive(cfg.TokenTTL, DefaultTokenTTL)
+	cfg.Log = cmp.Or(cfg.Log, slog.Default())
 	if cfg.Port < 0 || cfg.Port > 65535 {
 		return nil, fmt.Errorf("tequilapi: port %d out of range", cfg.Port)
 	}
