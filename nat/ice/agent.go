@@ -11,6 +11,7 @@
 package ice
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -28,6 +29,7 @@ import (
 	"github.com/pion/logging"
 	"github.com/pion/stun/v3"
 
+	"github.com/openmyst/openmyst/internal/defaults"
 	"github.com/openmyst/openmyst/nat/netcheck"
 	"github.com/openmyst/openmyst/nat/punch"
 )
@@ -172,19 +174,10 @@ type Agent struct {
 // NewAgent makes an agent. The consumer (which dials) is controlling,
 // the provider controlled.
 func NewAgent(cfg Config, controlling bool) (*Agent, error) {
-	if cfg.Timeout <= 0 {
-		cfg.Timeout = DefaultTimeout
-	}
-	if cfg.GatherTimeout <= 0 {
-		cfg.GatherTimeout = DefaultGatherTimeout
-	}
-	if cfg.LostAfter <= 0 {
-		cfg.LostAfter = DefaultLostAfter
-	}
-	log := cfg.Logger
-	if log == nil {
-		log = slog.Default()
-	}
+	cfg.Timeout = defaults.Positive(cfg.Timeout, DefaultTimeout)
+	cfg.GatherTimeout = defaults.Positive(cfg.GatherTimeout, DefaultGatherTimeout)
+	cfg.LostAfter = defaults.Positive(cfg.LostAfter, DefaultLostAfter)
+	log := cmp.Or(cfg.Logger, slog.Default())
 	var urls []*stun.URI
 	for _, s := range cfg.Servers {
 		u, err := stun.ParseURI(s.URL)

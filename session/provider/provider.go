@@ -10,6 +10,7 @@
 package provider
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"encoding/json"
@@ -28,6 +29,7 @@ import (
 	"golang.org/x/time/rate"
 
 	"github.com/openmyst/openmyst/identity"
+	"github.com/openmyst/openmyst/internal/defaults"
 	"github.com/openmyst/openmyst/market"
 	"github.com/openmyst/openmyst/nat/ice"
 	"github.com/openmyst/openmyst/p2p/sessionproto"
@@ -275,32 +277,18 @@ func New(cfg Config) (*Manager, error) {
 	case cfg.Funds == nil || cfg.Hermes == nil || cfg.Store == nil || cfg.History == nil:
 		return nil, errors.New("provider: funds, hermes, store and history are required")
 	}
-	if cfg.TransactorFee == nil {
-		cfg.TransactorFee = new(big.Int)
-	}
+	cfg.TransactorFee = cmp.Or(cfg.TransactorFee, new(big.Int))
 	if cfg.ICE != nil {
 		if _, ok := cfg.Exit.(tunnel.ConnAttacher); !ok {
 			return nil, fmt.Errorf("provider: ICE needs an exit that attaches connections (%T does not)", cfg.Exit)
 		}
 	}
-	if cfg.Log == nil {
-		cfg.Log = slog.Default()
-	}
-	if cfg.MaxSessions <= 0 {
-		cfg.MaxSessions = DefaultMaxSessions
-	}
-	if cfg.MaxICEChecks <= 0 {
-		cfg.MaxICEChecks = DefaultMaxICEChecks
-	}
-	if cfg.QuotaEvery <= 0 {
-		cfg.QuotaEvery = DefaultQuotaEvery
-	}
-	if cfg.ReadTimeout <= 0 {
-		cfg.ReadTimeout = paystream.DefaultReadTimeout
-	}
-	if cfg.Keepalive <= 0 {
-		cfg.Keepalive = paystream.DefaultKeepalive
-	}
+	cfg.Log = cmp.Or(cfg.Log, slog.Default())
+	cfg.MaxSessions = defaults.Positive(cfg.MaxSessions, DefaultMaxSessions)
+	cfg.MaxICEChecks = defaults.Positive(cfg.MaxICEChecks, DefaultMaxICEChecks)
+	cfg.QuotaEvery = defaults.Positive(cfg.QuotaEvery, DefaultQuotaEvery)
+	cfg.ReadTimeout = defaults.Positive(cfg.ReadTimeout, paystream.DefaultReadTimeout)
+	cfg.Keepalive = defaults.Positive(cfg.Keepalive, paystream.DefaultKeepalive)
 	if len(cfg.DNS) == 0 {
 		if gw := cfg.Exit.Gateway(); gw.V4.IsValid() {
 			cfg.DNS = []netip.Addr{gw.V4}

@@ -1,6 +1,7 @@
 package kernel
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -185,27 +186,15 @@ func Connect(ctx context.Context, cfg ClientConfig) (_ *Client, err error) {
 	if err := checkTools("ip", "nft"); err != nil {
 		return nil, err
 	}
-	if cfg.Interface == "" {
-		cfg.Interface = DefaultClientInterface
-	}
-	if cfg.KillSwitchTable == "" {
-		cfg.KillSwitchTable = DefaultKillSwitchTable
-	}
-	if cfg.FwMark == 0 {
-		cfg.FwMark = DefaultFwMark
-	}
+	cfg.Interface = cmp.Or(cfg.Interface, DefaultClientInterface)
+	cfg.KillSwitchTable = cmp.Or(cfg.KillSwitchTable, DefaultKillSwitchTable)
+	cfg.FwMark = cmp.Or(cfg.FwMark, DefaultFwMark)
 	if cfg.FwMark == SocketMark {
 		return nil, fmt.Errorf("kernel client: fwmark %#x is the ICE sockets' mark (SocketMark)", cfg.FwMark)
 	}
-	if cfg.HandshakeTimeout == 0 {
-		cfg.HandshakeTimeout = tunnel.DefaultHandshakeTimeout
-	}
-	if cfg.Log == nil {
-		cfg.Log = slog.Default()
-	}
-	if s.MTU == 0 {
-		s.MTU = tunnel.DefaultMTU
-	}
+	cfg.HandshakeTimeout = cmp.Or(cfg.HandshakeTimeout, tunnel.DefaultHandshakeTimeout)
+	cfg.Log = cmp.Or(cfg.Log, slog.Default())
+	s.MTU = cmp.Or(s.MTU, tunnel.DefaultMTU)
 	if err := validIfName(cfg.Interface); err != nil {
 		return nil, err
 	}

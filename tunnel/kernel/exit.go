@@ -3,6 +3,7 @@ package kernel
 import (
 	"bufio"
 	"bytes"
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -138,18 +139,10 @@ func NewExit(ctx context.Context, cfg ExitConfig) (_ *Exit, err error) {
 	if err := checkTools("ip", "nft"); err != nil {
 		return nil, err
 	}
-	if cfg.Interface == "" {
-		cfg.Interface = DefaultExitInterface
-	}
-	if cfg.Table == "" {
-		cfg.Table = DefaultExitTable
-	}
-	if cfg.MTU == 0 {
-		cfg.MTU = tunnel.DefaultMTU
-	}
-	if cfg.Log == nil {
-		cfg.Log = slog.Default()
-	}
+	cfg.Interface = cmp.Or(cfg.Interface, DefaultExitInterface)
+	cfg.Table = cmp.Or(cfg.Table, DefaultExitTable)
+	cfg.MTU = cmp.Or(cfg.MTU, tunnel.DefaultMTU)
+	cfg.Log = cmp.Or(cfg.Log, slog.Default())
 	if cfg.Pool == nil {
 		if cfg.Pool, err = tunnel.NewAddressPool(tunnel.DefaultPoolV4, tunnel.DefaultPoolV6); err != nil {
 			return nil, err

@@ -1,6 +1,7 @@
 package kernel
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -63,15 +64,9 @@ type HoldConfig struct {
 }
 
 func (h *HoldConfig) defaults() error {
-	if h.Table == "" {
-		h.Table = DefaultKillSwitchTable
-	}
-	if h.Interface == "" {
-		h.Interface = DefaultClientInterface
-	}
-	if h.FwMark == 0 {
-		h.FwMark = DefaultFwMark
-	}
+	h.Table = cmp.Or(h.Table, DefaultKillSwitchTable)
+	h.Interface = cmp.Or(h.Interface, DefaultClientInterface)
+	h.FwMark = cmp.Or(h.FwMark, DefaultFwMark)
 	if err := validTableName(h.Table); err != nil {
 		return err
 	}
