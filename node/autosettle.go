@@ -17,6 +17,7 @@ import (
 	"github.com/ethereum/go-ethereum/common"
 	"github.com/spf13/pflag"
 
+	"github.com/openmyst/openmyst/internal/tick"
 	"github.com/openmyst/openmyst/money"
 	"github.com/openmyst/openmyst/storage"
 	"github.com/openmyst/openmyst/tequilapi"
@@ -453,14 +454,7 @@ func (p *Settler) AutoSettleOnce(ctx context.Context, h *SettlementHistory, pol 
 
 // runAutoSettle checks every pol.Interval until ctx ends.
 func runAutoSettle(ctx context.Context, s *Settler, h *SettlementHistory, pol SettlePolicy, log *slog.Logger) {
-	t := time.NewTicker(pol.Interval)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
+	tick.Every(ctx, pol.Interval, func(ctx context.Context) {
 		settled, why, err := s.AutoSettleOnce(ctx, h, pol, TriggerAuto)
 		switch {
 		case err != nil:
@@ -470,7 +464,7 @@ func runAutoSettle(ctx context.Context, s *Settler, h *SettlementHistory, pol Se
 		default:
 			log.Debug("node: no auto-settlement", "reason", why)
 		}
-	}
+	})
 }
 
 // DTO is the record as Tequilapi serves it.

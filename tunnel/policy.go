@@ -13,6 +13,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/openmyst/openmyst/internal/tick"
 )
 
 // Proto is an IP transport protocol number as used by the exit policy.
@@ -387,21 +389,14 @@ func (p *ExitPolicy) WatchInterfaceAddrs(ctx context.Context, interval time.Dura
 	if log == nil {
 		log = slog.Default()
 	}
-	t := time.NewTicker(interval)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
+	tick.Every(ctx, interval, func(context.Context) {
 		changed, err := p.RefreshInterfaceAddrs()
 		if err != nil {
 			log.Warn("exit policy: re-read interface addresses", "err", err)
 		} else if changed {
 			log.Info("exit policy: the node's addresses changed", "own", fmt.Sprint(p.OwnAddrs()))
 		}
-	}
+	})
 }
 
 // Changed returns a channel that is closed the next time the denied own

@@ -29,6 +29,7 @@ import (
 	ma "github.com/multiformats/go-multiaddr"
 
 	"github.com/openmyst/openmyst/identity"
+	"github.com/openmyst/openmyst/internal/tick"
 	"github.com/openmyst/openmyst/market"
 	"github.com/openmyst/openmyst/nat/ice"
 	"github.com/openmyst/openmyst/p2p/sessionproto"
@@ -277,16 +278,7 @@ func (m *Manager) watchBalance(ctx context.Context) {
 	if m.cfg.Balance == nil {
 		return
 	}
-	t := time.NewTicker(m.cfg.BalanceEvery)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-			m.refreshBalance(ctx)
-		}
-	}
+	tick.Every(ctx, m.cfg.BalanceEvery, m.refreshBalance)
 }
 
 // Stage says where a Result was taken.
