@@ -188,20 +188,12 @@ func (s *Service) inspect(m map[peer.ID]float64) {
 // receive moves accepted announcements into the cache until ctx ends.
 func (s *Service) receive(ctx context.Context) {
 	defer s.wg.Done()
-	for {
-		msg, err := s.sub.Next(ctx)
-		if err != nil {
-			return
-		}
-		a, ok := msg.ValidatorData.(*Announcement)
-		if !ok {
-			continue
-		}
+	p2p.ReceiveValidated(ctx, s.sub, func(a *Announcement, msg *pubsub.Message) {
 		if s.cache.Put(*a, msg.Data) {
 			p := &a.Proposal.Proposal
 			s.log.Debug("discovery: proposal", "provider", p.ProviderID.Hex(), "seq", p.Seq, "withdrawn", p.Withdrawn)
 		}
-	}
+	})
 }
 
 // PubSub is the node's GossipSub router, shared with other topics (fraud

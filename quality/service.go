@@ -276,19 +276,11 @@ func (s *Service) checkChain(p *Proof) error {
 // receive stores accepted proofs until ctx ends.
 func (s *Service) receive(ctx context.Context) {
 	defer s.wg.Done()
-	for {
-		msg, err := s.sub.Next(ctx)
-		if err != nil {
-			return
-		}
-		c, ok := msg.ValidatorData.(checked)
-		if !ok {
-			continue
-		}
+	p2p.ReceiveValidated(ctx, s.sub, func(c checked, _ *pubsub.Message) {
 		if _, err := s.add(ctx, c.provider, c.raw); err != nil {
 			s.log.Warn("quality: store proof", "provider", c.provider.Hex(), "err", err)
 		}
-	}
+	})
 }
 
 // add stores a verified proof and reports a new conviction.
