@@ -17,6 +17,7 @@ import (
 	"golang.org/x/time/rate"
 	"gvisor.dev/gvisor/pkg/tcpip"
 	"gvisor.dev/gvisor/pkg/tcpip/adapters/gonet"
+	"gvisor.dev/gvisor/pkg/tcpip/stack"
 	"gvisor.dev/gvisor/pkg/tcpip/transport/tcp"
 	"gvisor.dev/gvisor/pkg/tcpip/transport/udp"
 	"gvisor.dev/gvisor/pkg/waiter"
@@ -59,13 +60,18 @@ func (e *Exit) route(dst netip.AddrPort, proto tunnel.Proto) (netip.AddrPort, er
 	return netip.AddrPortFrom(a, dst.Port()), nil
 }
 
+// flowOf returns the peer a new flow with id comes from (false: none, or
+// the exit is closed) and the destination it is for.
+func (e *Exit) flowOf(id stack.TransportEndpointID) (*peer, netip.AddrPort, bool) {
+	dst := netip.AddrPortFrom(toAddr(id.LocalAddress), id.LocalPort)
+	p, ok := e.peerFor(toAddr(id.RemoteAddress))
+	return p, dst, ok
+}
+
 // handleTCP runs in a goroutine gVisor starts per SYN: it dials the
 // destination first so a refused or blocked destination gets a RST.
 func (e *Exit) handleTCP(r *tcp.ForwarderRequest) {
-	id := r.ID()
-	src := toAddr(id.RemoteAddress)
-	dst := netip.AddrPortFrom(toAddr(id.LocalAddress), id.LocalPort)
-	p, ok := e.peerFor(src)
+	p, dst, ok := e.flowOf(r.ID())
 	if !ok {
 		r.Complete(true)
 		return
@@ -162,10 +168,7 @@ func copyLimited(ctx context.Context, dst io.Writer, src io.Reader, lim *rate.Li
 // handleUDP runs on the stack's receive path for the first datagram of a
 // flow; it must not block.
 func (e *Exit) handleUDP(r *udp.ForwarderRequest) {
-	id := r.ID()
-	src := toAddr(id.RemoteAddress)
-	dst := netip.AddrPortFrom(toAddr(id.LocalAddress), id.LocalPort)
-	p, ok := e.peerFor(src)
+	p, dst, ok := e.flowOf(r.ID())
 	if !ok {
 		return
 	}
