@@ -11,7 +11,6 @@ package main
 
 import (
 	"context"
-	"encoding/binary"
 	"errors"
 	"flag"
 	"fmt"
@@ -21,6 +20,8 @@ import (
 	"net/netip"
 	"strings"
 	"sync"
+
+	"golang.org/x/net/proxy"
 
 	"github.com/openmyst/openmyst/bench/tunnel/omtun"
 	"github.com/openmyst/openmyst/tunnel/userspace"
@@ -103,13 +104,17 @@ func runClient(ctx context.Context, args []string, log *slog.Logger) error {
 }
 
 // forwardViaSOCKS connects to tgt through the SOCKS5 proxy at socks (no
-// authentication, CONNECT) and copies both ways until both sides are done.
+// authentication, CONNECT; golang.org/x/net/proxy) and copies both ways
+// until both sides are done.
 func forwardViaSOCKS(ctx context.Context, in net.Conn, socks string, tgt netip.AddrPort) error {
 	defer in.Close()
-	var d net.Dialer
-	out, err := d.DialContext(ctx, "tcp", socks)
+	d, err := proxy.SOCKS5("tcp", socks, nil, &net.Dialer{})
 	if err != nil {
 		return err
+	}
+	out, err := d.(proxy.ContextDialer).DialContext(ctx, "tcp", tgt.String())
+	if err != nil {
+		return fmt.Errorf("socks5: %w", err)
 	}
 	defer out.Close()
 	// Shutting down closes both connections so the copies below end.
@@ -123,31 +128,6 @@ func forwardViaSOCKS(ctx context.Context, in net.Conn, socks string, tgt netip.A
 		case <-done:
 		}
 	}()
-	a4 := tgt.Addr().As4()
-	req := []byte{5, 1, 0, 5, 1, 0, 1, a4[0], a4[1], a4[2], a4[3], 0, 0}
-	binary.BigEndian.PutUint16(req[11:], tgt.Port())
-	if _, err := out.Write(req); err != nil {
-		return err
-	}
-	var hdr [2 + 4]byte // greeting reply, then reply header
-	if _, err := io.ReadFull(out, hdr[:]); err != nil {
-		return fmt.Errorf("socks5 reply: %w", err)
-	}
-	if hdr[0] != 5 || hdr[1] != 0 || hdr[2] != 5 || hdr[3] != 0 {
-		return fmt.Errorf("socks5 refused: % x", hdr)
-	}
-	var skip int
-	switch hdr[5] {
-	case 1:
-		skip = 4 + 2
-	case 4:
-		skip = 16 + 2
-	default:
-		return fmt.Errorf("socks5 reply: unexpected address type %d", hdr[5])
-	}
-	if _, err := io.ReadFull(out, make([]byte, skip)); err != nil {
-		return fmt.Errorf("socks5 reply: %w", err)
-	}
 	errc := make(chan error, 2)
 	pipe := func(dst, src net.Conn) {
 		_, err := io.Copy(dst, src)
