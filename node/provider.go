@@ -48,19 +48,10 @@ func DefaultThresholds(price pingpong.Price) (threshold, maxUnpaid *big.Int) {
 	return threshold, new(big.Int).Mul(threshold, big.NewInt(4))
 }
 
-// Payment tunes the pay-as-you-go loop of a provider's sessions. Zero
-// values take the pingpong defaults, and DefaultThresholds when both
-// Threshold and MaxUnpaid are nil.
-type Payment struct {
-	Interval   time.Duration
-	Threshold  *big.Int
-	Grace      time.Duration
-	MaxUnpaid  *big.Int
-	CheckEvery time.Duration
-	Keepalive  time.Duration
-	// ReadTimeout is how long a silent peer is tolerated.
-	ReadTimeout time.Duration
-}
+// Payment tunes the pay-as-you-go loop of a provider's sessions
+// (session/provider.Payment). Zero values take the pingpong defaults, and
+// DefaultThresholds when both Threshold and MaxUnpaid are nil.
+type Payment = provider.Payment
 
 // ProviderConfig configures a provider node.
 type ProviderConfig struct {
@@ -404,8 +395,7 @@ func StartProvider(ctx context.Context, cfg ProviderConfig) (_ *Provider, err er
 		Exit:     p.Exit, Pool: pool, Funds: chainFunds{cfg.Chain},
 		Hermes: hermesAdapter{c: p.Hermes, st: p.hashlocks}, Permanent: permanentHermesError,
 		Store: dualStore{db: p.DB, pay: p.Pay}, History: p.History, TransactorFee: cfg.TransactorFee,
-		Interval: pay.Interval, Threshold: pay.Threshold, Grace: pay.Grace, MaxUnpaid: pay.MaxUnpaid, CheckEvery: pay.CheckEvery,
-		Keepalive: pay.Keepalive, ReadTimeout: pay.ReadTimeout, SendInvoice: cfg.SendInvoice, ICE: cfg.ICE, Log: log,
+		Payment: pay, SendInvoice: cfg.SendInvoice, ICE: cfg.ICE, Log: log,
 		MaxSessions: cfg.Caps.MaxSessions, SessionBandwidth: cfg.Caps.SessionBandwidth, Quota: p.Quota, QuotaEvery: cfg.QuotaEvery,
 	})
 	if err != nil {

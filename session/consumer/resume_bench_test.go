@@ -21,7 +21,8 @@ func BenchmarkResume(b *testing.B) {
 	defer cancel()
 	k, pool, exit := iceTestExit(b)
 	rp, ph := startRelayedProvider(b, ctx, time.Hour, provider.Config{
-		Exit: exit, Pool: pool, Interval: time.Minute, Grace: time.Minute, Keepalive: time.Second, ReadTimeout: 5 * time.Second,
+		Exit: exit, Pool: pool,
+		Payment: provider.Payment{Interval: time.Minute, Grace: time.Minute, Keepalive: time.Second, ReadTimeout: 5 * time.Second},
 	})
 	ch, _, m := relayedConsumer(b, k, 10*time.Second)
 	var connect, resume time.Duration

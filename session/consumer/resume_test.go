@@ -157,8 +157,8 @@ func TestSessionSurvivesCircuitExpiry(t *testing.T) {
 	defer cancel()
 	k, pool, exit := iceTestExit(t)
 	rp, ph := startRelayedProvider(t, ctx, circuitFor, provider.Config{
-		Exit: exit, Pool: pool, Interval: interval, CheckEvery: 50 * time.Millisecond, Grace: 10 * time.Second,
-		Keepalive: 200 * time.Millisecond, ReadTimeout: 3 * time.Second, ResumeGrace: 8 * time.Second,
+		Exit: exit, Pool: pool, ResumeGrace: 8 * time.Second,
+		Payment: provider.Payment{Interval: interval, CheckEvery: 50 * time.Millisecond, Grace: 10 * time.Second, Keepalive: 200 * time.Millisecond, ReadTimeout: 3 * time.Second},
 	})
 	ch, ledger, m := relayedConsumer(t, k, 6*time.Second)
 	c, err := m.Connect(ctx, rp.proposal, Options{})
@@ -279,8 +279,8 @@ func TestResumeGivesUp(t *testing.T) {
 	defer cancel()
 	k, pool, exit := iceTestExit(t)
 	rp, ph := startRelayedProvider(t, ctx, circuitFor, provider.Config{
-		Exit: exit, Pool: pool, Interval: time.Second, Grace: time.Minute, Keepalive: 200 * time.Millisecond,
-		ReadTimeout: 3 * time.Second, ResumeGrace: grace,
+		Exit: exit, Pool: pool, ResumeGrace: grace,
+		Payment: provider.Payment{Interval: time.Second, Grace: time.Minute, Keepalive: 200 * time.Millisecond, ReadTimeout: 3 * time.Second},
 	})
 	ch, _, m := relayedConsumer(t, k, resumeWithin)
 	c, err := m.Connect(ctx, rp.proposal, Options{})
@@ -323,7 +323,8 @@ func TestResumeGivesUpOnDeadProvider(t *testing.T) {
 	defer cancel()
 	k, pool, exit := iceTestExit(t)
 	rp, ph := startRelayedProvider(t, ctx, time.Minute, provider.Config{
-		Exit: exit, Pool: pool, Interval: time.Second, Grace: time.Minute, Keepalive: 200 * time.Millisecond, ReadTimeout: 3 * time.Second,
+		Exit: exit, Pool: pool,
+		Payment: provider.Payment{Interval: time.Second, Grace: time.Minute, Keepalive: 200 * time.Millisecond, ReadTimeout: 3 * time.Second},
 	})
 	_, _, m := relayedConsumer(t, k, resumeWithin)
 	c, err := m.Connect(ctx, rp.proposal, Options{})
@@ -356,7 +357,8 @@ func TestOldProviderNoResume(t *testing.T) {
 	defer cancel()
 	k, pool, exit := iceTestExit(t)
 	rp, _ := startRelayedProvider(t, ctx, circuitFor, provider.Config{
-		Exit: exit, Pool: pool, Interval: time.Second, Grace: time.Minute, Keepalive: 200 * time.Millisecond, ReadTimeout: 3 * time.Second,
+		Exit: exit, Pool: pool,
+		Payment: provider.Payment{Interval: time.Second, Grace: time.Minute, Keepalive: 200 * time.Millisecond, ReadTimeout: 3 * time.Second},
 	}, sessionproto.ProtocolICE, sessionproto.ProtocolID)
 	_, _, m := relayedConsumer(t, k, 5*time.Second)
 	c, err := m.Connect(ctx, rp.proposal, Options{})

@@ -53,6 +53,23 @@ type Store interface {
 	pingpong.ExchangeStore
 }
 
+// Payment tunes the pay-as-you-go loop of a provider's sessions (node
+// passes it through as node.Payment). Zero values take the defaults of
+// pingpong and paystream.
+type Payment struct {
+	// Interval, Threshold, Grace, MaxUnpaid and CheckEvery tune the
+	// invoice tracker (see pingpong.TrackerConfig).
+	Interval   time.Duration
+	Threshold  *big.Int
+	Grace      time.Duration
+	MaxUnpaid  *big.Int
+	CheckEvery time.Duration
+	// Keepalive and ReadTimeout tune the session stream (defaults from
+	// paystream); ReadTimeout is how long a silent peer is tolerated.
+	Keepalive   time.Duration
+	ReadTimeout time.Duration
+}
+
 // Config configures a Manager.
 type Config struct {
 	// Signer is the provider identity (signs invoices).
@@ -85,17 +102,8 @@ type Config struct {
 	History *session.History
 	// TransactorFee is the fee every consumer promise must carry.
 	TransactorFee *big.Int
-	// Interval, Threshold, Grace, MaxUnpaid and CheckEvery tune the
-	// invoice tracker (see pingpong.TrackerConfig).
-	Interval   time.Duration
-	Threshold  *big.Int
-	Grace      time.Duration
-	MaxUnpaid  *big.Int
-	CheckEvery time.Duration
-	// Keepalive and ReadTimeout tune the session stream (defaults from
-	// paystream).
-	Keepalive   time.Duration
-	ReadTimeout time.Duration
+	// Payment tunes the pay-as-you-go loop of every session.
+	Payment
 	// ResumeGrace is how long a session opened on
 	// sessionproto.ProtocolResume waits, after its stream was lost, for
 	// the consumer to resume it on a new one before it ends (default
