@@ -156,7 +156,7 @@ func publicInterfaceAddr() netip.Addr {
 // route's source), or 127.0.0.1 without one.
 func hostAddr() netip.Addr {
 	if gw, err := portmap.DefaultGateway(); err == nil {
-		if a, err := localAddrTowards(gw); err == nil {
+		if a, err := portmap.LocalAddrTowards(gw); err == nil {
 			return a
 		}
 	}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"net"
 	"net/netip"
 	"sync"
 	"time"
@@ -155,17 +154,6 @@ func (pm *portMaps) close() {
 	pm.wg.Wait()
 }
 
-// localAddrTowards is the local address the kernel picks to send to a:
-// the address a router forwards to, or a itself on a public host.
-func localAddrTowards(a netip.Addr) (netip.Addr, error) {
-	c, err := net.DialUDP("udp", nil, net.UDPAddrFromAddrPort(netip.AddrPortFrom(a, 9)))
-	if err != nil {
-		return netip.Addr{}, fmt.Errorf("node: route to %s: %w", a, err)
-	}
-	defer c.Close()
-	return c.LocalAddr().(*net.UDPAddr).AddrPort().Addr().Unmap(), nil
-}
-
 // reachableAdvertise reports whether an advertised address can be a
 // public one a consumer elsewhere reaches (not the loopback default, a
 // private or unspecified address).
@@ -223,7 +211,7 @@ func (p *Provider) iceMux(cfg ProviderConfig) (*ice.Mux, error) {
 		if err != nil {
 			return nil, err
 		}
-		local, err := localAddrTowards(gw)
+		local, err := portmap.LocalAddrTowards(gw)
 		if err != nil {
 			return nil, err
 		}
@@ -234,7 +222,7 @@ func (p *Provider) iceMux(cfg ProviderConfig) (*ice.Mux, error) {
 		// (an endpoint-dependent NAT's).
 		return nil, nil
 	}
-	local, err := localAddrTowards(cfg.AdvertiseAddr)
+	local, err := portmap.LocalAddrTowards(cfg.AdvertiseAddr)
 	if err != nil {
 		return nil, err
 	}

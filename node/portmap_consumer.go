@@ -50,7 +50,7 @@ func openConsumerPortMap(port uint16, client *portmap.Client, wait time.Duration
 	if err != nil {
 		return nil, fmt.Errorf("node: consumer port mapping: %w", err)
 	}
-	local, err := localAddrTowards(gw)
+	local, err := portmap.LocalAddrTowards(gw)
 	if err != nil {
 		return nil, err
 	}

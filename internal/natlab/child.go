@@ -2,7 +2,6 @@ package natlab
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"fmt"
 	"io"
@@ -31,7 +30,7 @@ type Child struct {
 	stdin  io.WriteCloser
 	lines  chan string
 	out    strings.Builder // lines consumed so far
-	errOut lockedBuffer
+	errOut netns.LockedBuffer
 	done   chan struct{}
 	once   sync.Once
 }
@@ -130,22 +129,4 @@ func (c *Child) Stop() {
 		}
 		_ = c.cmd.Wait()
 	})
-}
-
-// lockedBuffer collects a child's standard error.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
 }

@@ -124,7 +124,7 @@ func (c *Client) Map(ctx context.Context, protocol string, port uint16) (Mapping
 	if err != nil {
 		return Mapping{}, err
 	}
-	local, err := localAddrTowards(gw)
+	local, err := LocalAddrTowards(gw)
 	if err != nil {
 		return Mapping{}, err
 	}
@@ -283,12 +283,13 @@ func (c *Client) mapUPnP(ctx context.Context, local netip.Addr, protocol string,
 	return Mapping{}, errors.Join(errs...)
 }
 
-// localAddrTowards is the local address the kernel picks to reach gw: the
-// address the router must forward to.
-func localAddrTowards(gw netip.Addr) (netip.Addr, error) {
-	c, err := net.DialUDP("udp", nil, net.UDPAddrFromAddrPort(netip.AddrPortFrom(gw, 9)))
+// LocalAddrTowards is the local address the kernel picks to send to a
+// (a connected UDP socket, nothing sent): the address a router a must
+// forward to, or a itself on a public host.
+func LocalAddrTowards(a netip.Addr) (netip.Addr, error) {
+	c, err := net.DialUDP("udp", nil, net.UDPAddrFromAddrPort(netip.AddrPortFrom(a, 9)))
 	if err != nil {
-		return netip.Addr{}, fmt.Errorf("portmap: route to gateway %s: %w", gw, err)
+		return netip.Addr{}, fmt.Errorf("portmap: route to %s: %w", a, err)
 	}
 	defer c.Close()
 	return c.LocalAddr().(*net.UDPAddr).AddrPort().Addr().Unmap(), nil

@@ -5,20 +5,23 @@ import (
 	"sync"
 )
 
-// lockedBuffer is a bytes.Buffer safe for a process's output pipe copier
-// and a test reading it at the same time.
-type lockedBuffer struct {
+// LockedBuffer is a bytes.Buffer safe for a process's output pipe copier
+// and a test reading it at the same time (the namespace processes here,
+// the NAT lab's children).
+type LockedBuffer struct {
 	mu  sync.Mutex
 	buf bytes.Buffer
 }
 
-func (b *lockedBuffer) Write(p []byte) (int, error) {
+// Write appends p.
+func (b *LockedBuffer) Write(p []byte) (int, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.buf.Write(p)
 }
 
-func (b *lockedBuffer) String() string {
+// String returns what was written so far.
+func (b *LockedBuffer) String() string {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.buf.String()

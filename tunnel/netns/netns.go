@@ -134,7 +134,7 @@ func (n *NS) Start(name string, args ...string) *Proc {
 type Proc struct {
 	cmd  *exec.Cmd
 	done chan struct{}
-	out  lockedBuffer
+	out  LockedBuffer
 	err  error
 }
 
