@@ -94,27 +94,28 @@ func parseKey(s string) ([KeyLen]byte, error) {
 // ParsePrivateKey parses a base64 private key (as `wg genkey` prints it).
 // It rejects wrong lengths, non-canonical base64 and the all-zero key.
 func ParsePrivateKey(s string) (PrivateKey, error) {
-	k, err := parseKey(s)
-	if err != nil {
-		return PrivateKey{}, err
-	}
-	if k == [KeyLen]byte{} {
-		return PrivateKey{}, fmt.Errorf("wireguard private key: all zeros")
-	}
-	return PrivateKey(k), nil
+	k, err := parseNonZeroKey(s, "private")
+	return PrivateKey(k), err
 }
 
 // ParsePublicKey parses a base64 public key (as `wg pubkey` prints it).
 // It rejects wrong lengths, non-canonical base64 and the all-zero key.
 func ParsePublicKey(s string) (PublicKey, error) {
+	k, err := parseNonZeroKey(s, "public")
+	return PublicKey(k), err
+}
+
+// parseNonZeroKey is parseKey refusing the all-zero key; kind (private
+// or public) names it in that error. On an error the key is zero.
+func parseNonZeroKey(s, kind string) ([KeyLen]byte, error) {
 	k, err := parseKey(s)
 	if err != nil {
-		return PublicKey{}, err
+		return [KeyLen]byte{}, err
 	}
 	if k == [KeyLen]byte{} {
-		return PublicKey{}, fmt.Errorf("wireguard public key: all zeros")
+		return k, fmt.Errorf("wireguard %s key: all zeros", kind)
 	}
-	return PublicKey(k), nil
+	return k, nil
 }
 
 // ParsePublicKeyHex parses a public key in the hex form of wireguard-go's UAPI.

@@ -140,25 +140,13 @@ func Connect(ctx context.Context, cfg ClientConfig) (*Client, error) {
 	}
 	sctx, cancel := context.WithCancel(context.Background())
 	c.cancel = cancel
-	if cfg.SOCKSListen != "" {
-		ln, err := net.Listen("tcp", cfg.SOCKSListen)
-		if err != nil {
-			c.Close()
-			return nil, fmt.Errorf("userspace client: socks5 listen: %w", err)
-		}
-		c.socksAddr = ln.Addr()
-		srv := proxy.NewSOCKS5(c, log)
-		c.serve(sctx, "socks5", func() error { return srv.Serve(sctx, ln) })
+	if c.socksAddr, err = c.listenProxy(sctx, cfg.SOCKSListen, "socks5", "socks5", proxy.NewSOCKS5(c, log).Serve); err != nil {
+		c.Close()
+		return nil, err
 	}
-	if cfg.HTTPListen != "" {
-		ln, err := net.Listen("tcp", cfg.HTTPListen)
-		if err != nil {
-			c.Close()
-			return nil, fmt.Errorf("userspace client: http proxy listen: %w", err)
-		}
-		c.httpAddr = ln.Addr()
-		srv := proxy.NewHTTP(c, log)
-		c.serve(sctx, "http", func() error { return srv.Serve(sctx, ln) })
+	if c.httpAddr, err = c.listenProxy(sctx, cfg.HTTPListen, "http", "http proxy", proxy.NewHTTP(c, log).Serve); err != nil {
+		c.Close()
+		return nil, err
 	}
 	log.Info("userspace tunnel connected", "endpoint", sc.Endpoint, "socks5", c.socksAddr, "http", c.httpAddr)
 	return c, nil
@@ -177,6 +165,20 @@ func checkLoopback(hostport string) error {
 		return fmt.Errorf("userspace client: proxy address %q must be loopback", hostport)
 	}
 	return nil
+}
+
+// listenProxy listens on addr (none when empty: a nil address) and serves
+// a proxy there until ctx ends; name names it in logs, what in errors.
+func (c *Client) listenProxy(ctx context.Context, addr, name, what string, serve func(context.Context, net.Listener) error) (net.Addr, error) {
+	if addr == "" {
+		return nil, nil
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("userspace client: %s listen: %w", what, err)
+	}
+	c.serve(ctx, name, func() error { return serve(ctx, ln) })
+	return ln.Addr(), nil
 }
 
 func (c *Client) serve(ctx context.Context, name string, run func() error) {
