@@ -9,7 +9,6 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
-	"strings"
 	"sync"
 	"time"
 
@@ -18,6 +17,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/openmyst/openmyst/chain"
+	"github.com/openmyst/openmyst/config"
 	"github.com/openmyst/openmyst/discovery"
 	"github.com/openmyst/openmyst/identity"
 	"github.com/openmyst/openmyst/internal/strictjson"
@@ -729,15 +729,7 @@ const PassphraseEnv = "MYST_PASSPHRASE"
 // else from $MYST_PASSPHRASE; ErrNoPassphrase when there is neither.
 func ReadPassphrase(file string) (string, error) {
 	if file != "" {
-		data, err := os.ReadFile(file)
-		if err != nil {
-			return "", fmt.Errorf("read passphrase file: %w", err)
-		}
-		pw := strings.TrimRight(string(data), "\r\n")
-		if pw == "" {
-			return "", fmt.Errorf("passphrase file %s is empty", file)
-		}
-		return pw, nil
+		return config.ReadSecretFile(file, "passphrase")
 	}
 	if pw := os.Getenv(PassphraseEnv); pw != "" {
 		return pw, nil

@@ -17,6 +17,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/openmyst/openmyst/config"
 )
 
 // Username is the only Tequilapi user.
@@ -68,13 +70,9 @@ func EnsurePassword(path string) (password string, created bool, err error) {
 func ReadPassword(path string) (string, error) { return readPassword(path) }
 
 func readPassword(path string) (string, error) {
-	data, err := os.ReadFile(path)
+	pw, err := config.ReadSecretFile(path, "password")
 	if err != nil {
-		return "", fmt.Errorf("tequilapi: read password file: %w", err)
-	}
-	pw := strings.TrimRight(string(data), "\r\n")
-	if pw == "" {
-		return "", fmt.Errorf("tequilapi: password file %s is empty", path)
+		return "", fmt.Errorf("tequilapi: %w", err)
 	}
 	return pw, nil
 }
