@@ -330,6 +330,8 @@ type EarningsService interface {
 
 func connectionError(err error) error {
 	switch {
+	case err == nil:
+		return nil
 	case errors.Is(err, ErrNotConnected):
 		return NewError(http.StatusNotFound, CodeNotFound, "not connected")
 	case errors.Is(err, ErrAlreadyConnected):
@@ -367,11 +369,7 @@ func ConnectionRoutes(svc ConnectionService, log *slog.Logger) []Route {
 					return
 				}
 				st, err := svc.Connect(r.Context(), req)
-				if err != nil {
-					fail(w, err)
-					return
-				}
-				WriteJSON(w, http.StatusOK, st)
+				respond(w, log, http.StatusOK, st, connectionError(err))
 			},
 		},
 		{
@@ -379,11 +377,7 @@ func ConnectionRoutes(svc ConnectionService, log *slog.Logger) []Route {
 			Op: Operation{Summary: "Current connection: mode, state, provider, country, path, bytes, spent, rate; in tun mode the kill switch (state and exemptions) and DNS", Tags: tags, Response: ConnectionStatus{}, Errors: []int{http.StatusNotFound}},
 			Handler: func(w http.ResponseWriter, r *http.Request) {
 				st, err := svc.Status(r.Context())
-				if err != nil {
-					fail(w, err)
-					return
-				}
-				WriteJSON(w, http.StatusOK, st)
+				respond(w, log, http.StatusOK, st, connectionError(err))
 			},
 		},
 		{
@@ -437,7 +431,6 @@ func EarningsRoutes(svc EarningsService, log *slog.Logger) []Route {
 	if log == nil {
 		log = slog.Default()
 	}
-	fail := func(w http.ResponseWriter, err error) { WriteError(w, log, connectionError(err)) }
 	tags := []string{"earnings"}
 	return []Route{
 		{
@@ -445,11 +438,7 @@ func EarningsRoutes(svc EarningsService, log *slog.Logger) []Route {
 			Op: Operation{Summary: "Provider earnings: earned from the hermes, settled on chain", Tags: tags, Response: EarningsDTO{}, Errors: []int{http.StatusBadGateway}},
 			Handler: func(w http.ResponseWriter, r *http.Request) {
 				e, err := svc.Earnings(r.Context())
-				if err != nil {
-					fail(w, err)
-					return
-				}
-				WriteJSON(w, http.StatusOK, e)
+				respond(w, log, http.StatusOK, e, connectionError(err))
 			},
 		},
 		{
@@ -457,11 +446,7 @@ func EarningsRoutes(svc EarningsService, log *slog.Logger) []Route {
 			Op: Operation{Summary: "Settle the latest hermes promise on chain", Tags: tags, Response: SettleDTO{}, Errors: []int{http.StatusConflict, http.StatusBadGateway}},
 			Handler: func(w http.ResponseWriter, r *http.Request) {
 				s, err := svc.Settle(r.Context())
-				if err != nil {
-					fail(w, err)
-					return
-				}
-				WriteJSON(w, http.StatusOK, s)
+				respond(w, log, http.StatusOK, s, connectionError(err))
 			},
 		},
 	}

@@ -158,11 +158,7 @@ func NATRoutes(svc NATService, log *slog.Logger) []Route {
 			Tags: []string{"node"}, Response: NATStatusDTO{}},
 		Handler: func(w http.ResponseWriter, r *http.Request) {
 			st, err := svc.NATStatus(r.Context())
-			if err != nil {
-				WriteError(w, log, err)
-				return
-			}
-			WriteJSON(w, http.StatusOK, st)
+			respond(w, log, http.StatusOK, st, err)
 		},
 	}, {
 		Method: http.MethodPost, Path: "/nat/check",
@@ -170,11 +166,7 @@ func NATRoutes(svc NATService, log *slog.Logger) []Route {
 			Tags: []string{"node"}, Response: PeerCheckDTO{}, Errors: []int{http.StatusTooManyRequests, http.StatusServiceUnavailable}},
 		Handler: func(w http.ResponseWriter, r *http.Request) {
 			c, err := svc.CheckReachability(r.Context())
-			if err != nil {
-				WriteError(w, log, err)
-				return
-			}
-			WriteJSON(w, http.StatusOK, c)
+			respond(w, log, http.StatusOK, c, err)
 		},
 	}}
 }

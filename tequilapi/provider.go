@@ -132,11 +132,7 @@ func PriceRoutes(svc PriceService, log *slog.Logger) []Route {
 			}
 			p, _ := req.Price()
 			got, err := svc.SetPrice(r.Context(), p)
-			if err != nil {
-				WriteError(w, log, connectionError(err))
-				return
-			}
-			WriteJSON(w, http.StatusOK, got)
+			respond(w, log, http.StatusOK, got, connectionError(err))
 		},
 	}}
 }
@@ -179,11 +175,7 @@ func ProviderStatusRoutes(svc ProviderStatusService, log *slog.Logger) []Route {
 			Tags: []string{"provider"}, Response: ProviderStatusDTO{}, Errors: []int{http.StatusNotFound, http.StatusServiceUnavailable}},
 		Handler: func(w http.ResponseWriter, r *http.Request) {
 			st, err := svc.ProviderStatus(r.Context())
-			if err != nil {
-				WriteError(w, log, connectionError(err))
-				return
-			}
-			WriteJSON(w, http.StatusOK, st)
+			respond(w, log, http.StatusOK, st, connectionError(err))
 		},
 	}}
 }
