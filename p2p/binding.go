@@ -120,12 +120,8 @@ var ErrBindingExpired = errors.New("binding not valid now")
 // Verify checks the fields, the signature by b.Identity and that now (with
 // skew tolerance for the issue time) is within the validity window.
 func (b *Binding) Verify(now time.Time, skew time.Duration) error {
-	if err := b.validateFields(); err != nil {
+	if err := b.checkSigned(); err != nil {
 		return err
-	}
-	d := b.Digest()
-	if err := identity.Verify(b.Identity, d[:], b.Signature); err != nil {
-		return fmt.Errorf("p2p: binding signature: %w", err)
 	}
 	if now.Unix() >= b.ExpiresAt || time.Duration(b.IssuedAt-now.Unix())*time.Second > skew {
 		return fmt.Errorf("p2p: %w: [%d, %d), now %d", ErrBindingExpired, b.IssuedAt, b.ExpiresAt, now.Unix())
@@ -156,12 +152,24 @@ func DecodeBinding(data []byte) (Binding, error) {
 	if err := strictjson.Unmarshal(data, &b); err != nil {
 		return Binding{}, fmt.Errorf("p2p: decode binding: %w", err)
 	}
-	if err := b.validateFields(); err != nil {
+	if err := b.checkSigned(); err != nil {
 		return Binding{}, err
-	}
-	d := b.Digest()
-	if err := identity.Verify(b.Identity, d[:], b.Signature); err != nil {
-		return Binding{}, fmt.Errorf("p2p: binding signature: %w", err)
 	}
 	return b, nil
 }
+
+// checkSigned checks the fields and the signature by b.Identity
+// (identity.VerifyRecord), not the clock.
+func (b *Binding) checkSigned() error {
+	err := identity.VerifyRecord(bindingRecord{b}, b.Identity, b.Signature)
+	if errors.Is(err, identity.ErrBadSignature) {
+		return fmt.Errorf("p2p: binding signature: %w", err)
+	}
+	return err
+}
+
+// bindingRecord is a Binding as an identity.Record.
+type bindingRecord struct{ b *Binding }
+
+func (r bindingRecord) Validate() error           { return r.b.validateFields() }
+func (r bindingRecord) Digest() ([32]byte, error) { return r.b.Digest(), nil }
