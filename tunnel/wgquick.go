@@ -200,19 +200,26 @@ func parsePrefixOrAddr(s string) (netip.Prefix, error) {
 	return netip.PrefixFrom(a, a.BitLen()), nil
 }
 
+// appendPrefixes appends the comma-separated prefixes (or addresses) of
+// v to ps; key names the setting in errors.
+func appendPrefixes(ps []netip.Prefix, v, key string) ([]netip.Prefix, error) {
+	for _, s := range splitList(v) {
+		p, err := parsePrefixOrAddr(s)
+		if err != nil {
+			return ps, fmt.Errorf("%s: %w", key, err)
+		}
+		ps = append(ps, p)
+	}
+	return ps, nil
+}
+
 func (c *SessionConfig) setKey(section, key, v string) error {
 	var err error
 	switch section + key {
 	case "[interface]privatekey":
 		c.PrivateKey, err = ParsePrivateKey(v)
 	case "[interface]address":
-		for _, s := range splitList(v) {
-			p, perr := parsePrefixOrAddr(s)
-			if perr != nil {
-				return fmt.Errorf("address: %w", perr)
-			}
-			c.Addresses = append(c.Addresses, p)
-		}
+		c.Addresses, err = appendPrefixes(c.Addresses, v, "address")
 	case "[interface]dns":
 		for _, s := range splitList(v) {
 			a, perr := netip.ParseAddr(s)
@@ -239,13 +246,7 @@ func (c *SessionConfig) setKey(section, key, v string) error {
 		}
 		c.Endpoint = ap
 	case "[peer]allowedips":
-		for _, s := range splitList(v) {
-			p, perr := parsePrefixOrAddr(s)
-			if perr != nil {
-				return fmt.Errorf("AllowedIPs: %w", perr)
-			}
-			c.AllowedIPs = append(c.AllowedIPs, p)
-		}
+		c.AllowedIPs, err = appendPrefixes(c.AllowedIPs, v, "AllowedIPs")
 	case "[peer]persistentkeepalive":
 		if v == "off" {
 			c.PersistentKeepalive = 0
