@@ -193,15 +193,7 @@ func (s *StateDB) PendingTxs(ctx context.Context, from common.Address) ([]*Pendi
 // LoadWatch implements WatchStore.
 func (s *StateDB) LoadWatch(ctx context.Context, name string) (WatchState, bool, error) {
 	var st WatchState
-	var ok bool
-	err := s.db.View(ctx, func(tx *storage.Tx) error {
-		v, found, err := tx.Get(bucketWatch, []byte(name))
-		if err != nil || !found {
-			return err
-		}
-		ok = true
-		return json.Unmarshal(v, &st)
-	})
+	ok, err := s.db.GetJSON(ctx, bucketWatch, []byte(name), &st)
 	if err != nil {
 		return WatchState{}, false, fmt.Errorf("chain: load watcher %q: %w", name, err)
 	}

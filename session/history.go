@@ -138,15 +138,7 @@ func (h *History) Update(ctx context.Context, id string, fn func(*Record)) error
 // Get returns the record id.
 func (h *History) Get(ctx context.Context, id string) (Record, bool, error) {
 	var r Record
-	var found bool
-	err := h.db.View(ctx, func(tx *storage.Tx) error {
-		b, ok, err := tx.Get(storage.BucketSessions, historyKey(id))
-		if err != nil || !ok {
-			return err
-		}
-		found = true
-		return json.Unmarshal(b, &r)
-	})
+	found, err := h.db.GetJSON(ctx, storage.BucketSessions, historyKey(id), &r)
 	if err != nil {
 		return Record{}, false, fmt.Errorf("session history: get %s: %w", id, err)
 	}

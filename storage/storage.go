@@ -3,6 +3,7 @@ package storage
 import (
 	"context"
 	"encoding/binary"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -227,6 +228,21 @@ func (db *DB) GetSetting(ctx context.Context, key string) ([]byte, bool, error) 
 		return err
 	})
 	return val, ok, err
+}
+
+// GetJSON reads the JSON value under key in bucket into v, reporting
+// whether it exists (v is left as is when it does not).
+func (db *DB) GetJSON(ctx context.Context, bucket string, key []byte, v any) (bool, error) {
+	var ok bool
+	err := db.View(ctx, func(tx *Tx) error {
+		b, found, err := tx.Get(bucket, key)
+		if err != nil || !found {
+			return err
+		}
+		ok = true
+		return json.Unmarshal(b, v)
+	})
+	return ok, err
 }
 
 // PutSetting durably stores value under key in the settings bucket.
