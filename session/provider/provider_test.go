@@ -160,7 +160,7 @@ func newEnv(t *testing.T, funds fakeFunds, published bool, mods ...func(*Config)
 		Proposal: func() (market.Proposal, bool) { return e.proposal, published },
 		Exit:     e.exit, Pool: pool, Funds: funds, Hermes: noHermes{}, Store: ps, History: e.hist,
 		Payment: Payment{Interval: time.Hour, Grace: time.Hour, Keepalive: 50 * time.Millisecond, ReadTimeout: 2 * time.Second},
-		Log: slog.New(slog.DiscardHandler),
+		Log:     slog.New(slog.DiscardHandler),
 	}
 	for _, mod := range mods {
 		mod(&cfg)
