@@ -370,17 +370,7 @@ func (s *SignedProposal) Encode() ([]byte, error) {
 // limit, no unknown fields, no trailing data, every field present and in
 // range, signature by the provider. It does not check the expiry.
 func DecodeSignedProposal(b []byte) (SignedProposal, error) {
-	var s SignedProposal
-	if len(b) > MaxProposalSize {
-		return s, fmt.Errorf("market: proposal is %d bytes, max %d", len(b), MaxProposalSize)
-	}
-	if err := strictjson.Unmarshal(b, &s); err != nil {
-		return SignedProposal{}, fmt.Errorf("market: decode proposal: %w", err)
-	}
-	if err := s.Verify(); err != nil {
-		return SignedProposal{}, err
-	}
-	return s, nil
+	return strictjson.Decode(b, MaxProposalSize, "market: decode proposal", (*SignedProposal).Verify)
 }
 
 func uniqueNonZero(addrs []common.Address) error {

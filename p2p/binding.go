@@ -145,17 +145,7 @@ const MaxBindingSize = 512
 // trailing data, all fields present) and checks its fields and signature,
 // but not the clock: call Verify for that.
 func DecodeBinding(data []byte) (Binding, error) {
-	var b Binding
-	if len(data) > MaxBindingSize {
-		return b, fmt.Errorf("p2p: binding is %d bytes, max %d", len(data), MaxBindingSize)
-	}
-	if err := strictjson.Unmarshal(data, &b); err != nil {
-		return Binding{}, fmt.Errorf("p2p: decode binding: %w", err)
-	}
-	if err := b.checkSigned(); err != nil {
-		return Binding{}, err
-	}
-	return b, nil
+	return strictjson.Decode(data, MaxBindingSize, "p2p: decode binding", (*Binding).checkSigned)
 }
 
 // checkSigned checks the fields and the signature by b.Identity

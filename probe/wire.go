@@ -82,17 +82,7 @@ func (r Request) Encode() ([]byte, error) {
 // DecodeRequest decodes and validates a request strictly: at most
 // MaxRequestSize bytes, exactly the known fields, nothing after them.
 func DecodeRequest(b []byte) (Request, error) {
-	var r Request
-	if len(b) > MaxRequestSize {
-		return r, fmt.Errorf("probe: request is %d bytes, max %d", len(b), MaxRequestSize)
-	}
-	if err := strictjson.Unmarshal(b, &r); err != nil {
-		return Request{}, fmt.Errorf("probe: request: %w", err)
-	}
-	if err := r.Validate(); err != nil {
-		return Request{}, err
-	}
-	return r, nil
+	return strictjson.Decode(b, MaxRequestSize, "probe: request", (*Request).Validate)
 }
 
 func decodeNonce(s string) ([NonceSize]byte, error) {
@@ -253,14 +243,8 @@ func (r Response) Encode() ([]byte, error) {
 // DecodeResponse decodes and validates a response strictly (it does not
 // verify the signature: see Result.Verify).
 func DecodeResponse(b []byte) (Response, error) {
-	var r Response
-	if len(b) > MaxResponseSize {
-		return r, fmt.Errorf("probe: response is %d bytes, max %d", len(b), MaxResponseSize)
-	}
-	if err := strictjson.Unmarshal(b, &r); err != nil {
-		return Response{}, fmt.Errorf("probe: response: %w", err)
-	}
-	if err := r.Validate(); err != nil {
+	r, err := strictjson.Decode(b, MaxResponseSize, "probe: response", (*Response).Validate)
+	if err != nil {
 		return Response{}, err
 	}
 	if r.Result != nil {

@@ -32,6 +32,8 @@ var (
 	ErrMissingField = errors.New("missing field")
 	// ErrNullField: an object member is null.
 	ErrNullField = errors.New("null field")
+	// ErrTooLarge: the input is longer than the caller's bound (Decode).
+	ErrTooLarge = errors.New("too large")
 )
 
 // maxFieldInError bounds how much of a stranger's key an error repeats.
@@ -57,6 +59,27 @@ func fieldErr(kind error, key string) error {
 		key = key[:maxFieldInError] + "..."
 	}
 	return &FieldError{Kind: kind, Field: key}
+}
+
+// Decode is the strict decoder of a bounded wire value: data (at most max
+// bytes, else ErrTooLarge) is decoded with Unmarshal into a new T, then
+// check (nil: none) runs on it. A size or decoding error is wrapped as
+// "what: ..."; check's error comes back as it is. On any error the zero T
+// is returned.
+func Decode[T any](data []byte, max int, what string, check func(*T) error) (T, error) {
+	var v, zero T
+	if len(data) > max {
+		return zero, fmt.Errorf("%s: %w: %d bytes, max %d", what, ErrTooLarge, len(data), max)
+	}
+	if err := Unmarshal(data, &v); err != nil {
+		return zero, fmt.Errorf("%s: %w", what, err)
+	}
+	if check != nil {
+		if err := check(&v); err != nil {
+			return zero, err
+		}
+	}
+	return v, nil
 }
 
 // Unmarshal decodes exactly one JSON value from data into v, refusing

@@ -102,3 +102,30 @@ func TestObjectOptional(t *testing.T) {
 		}
 	}
 }
+
+func TestDecode(t *testing.T) {
+	type msg struct {
+		A int `json:"a"`
+	}
+	positive := func(m *msg) error {
+		if m.A <= 0 {
+			return errors.New("a must be positive")
+		}
+		return nil
+	}
+	if m, err := Decode([]byte(`{"a":3}`), 16, "test: msg", positive); err != nil || m.A != 3 {
+		t.Fatalf("good message: %+v, %v", m, err)
+	}
+	if m, err := Decode([]byte(`{"a":3}   `), 8, "test: msg", positive); !errors.Is(err, ErrTooLarge) || m.A != 0 || !strings.HasPrefix(err.Error(), "test: msg: too large: 10 bytes, max 8") {
+		t.Fatalf("oversize message: %+v, %v", m, err)
+	}
+	if m, err := Decode([]byte(`{"a":3,"b":1}`), 64, "test: msg", positive); err == nil || m.A != 0 || !strings.HasPrefix(err.Error(), "test: msg: ") {
+		t.Fatalf("unknown field: %+v, %v", m, err)
+	}
+	if m, err := Decode([]byte(`{"a":-1}`), 64, "test: msg", positive); err == nil || err.Error() != "a must be positive" || m.A != 0 {
+		t.Fatalf("check failure: %+v, %v (want check's error as it is and a zero value)", m, err)
+	}
+	if m, err := Decode[msg]([]byte(`{"a":-1}`), 64, "test: msg", nil); err != nil || m.A != -1 {
+		t.Fatalf("nil check: %+v, %v", m, err)
+	}
+}
