@@ -2,6 +2,7 @@ package tequilapi
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -375,9 +376,7 @@ type accountRoutes struct {
 // with the identity, which must be unlocked (409 identity_locked
 // otherwise).
 func AccountRoutes(ids IdentityService, chains ChainSource, log *slog.Logger) []Route {
-	if log == nil {
-		log = slog.Default()
-	}
+	log = cmp.Or(log, slog.Default())
 	a := &accountRoutes{svc: &Accounts{IDs: ids, Chains: chains, Log: log}, log: log}
 	tags := []string{"account"}
 	chainErrs := []int{http.StatusNotFound, http.StatusConflict, http.StatusBadGateway, http.StatusServiceUnavailable}

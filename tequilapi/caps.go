@@ -1,6 +1,7 @@
 package tequilapi
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"log/slog"
@@ -49,9 +50,7 @@ type ServiceCaps interface {
 
 // ServiceCapsRoutes is GET /service/caps.
 func ServiceCapsRoutes(svc ServiceCaps, log *slog.Logger) []Route {
-	if log == nil {
-		log = slog.Default()
-	}
+	log = cmp.Or(log, slog.Default())
 	return []Route{{
 		Method: http.MethodGet, Path: "/service/caps",
 		Op: Operation{Summary: "The served provider's caps (per-session bandwidth, concurrent sessions, access) and this month's traffic quota use", Tags: []string{"earnings"}, Response: ServiceCapsDTO{}},
@@ -93,9 +92,7 @@ type ServiceStarter interface {
 
 // ServiceStartRoutes is PUT /service.
 func ServiceStartRoutes(svc ServiceStarter, log *slog.Logger) []Route {
-	if log == nil {
-		log = slog.Default()
-	}
+	log = cmp.Or(log, slog.Default())
 	return []Route{{
 		Method: http.MethodPut, Path: "/service",
 		Op: Operation{Summary: "Start a provider in this daemon (it serves none yet); waits until it runs", Tags: []string{"earnings"},

@@ -1,6 +1,7 @@
 package tequilapi
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -352,9 +353,7 @@ func connectionError(err error) error {
 
 // ConnectionRoutes are PUT/GET/DELETE /connection.
 func ConnectionRoutes(svc ConnectionService, log *slog.Logger) []Route {
-	if log == nil {
-		log = slog.Default()
-	}
+	log = cmp.Or(log, slog.Default())
 	fail := func(w http.ResponseWriter, err error) { WriteError(w, log, connectionError(err)) }
 	tags := []string{"connection"}
 	return []Route{
@@ -406,9 +405,7 @@ func ProviderHistoryRoutes(svc SessionService, log *slog.Logger) []Route {
 }
 
 func historyRoute(path, summary string, svc SessionService, log *slog.Logger) Route {
-	if log == nil {
-		log = slog.Default()
-	}
+	log = cmp.Or(log, slog.Default())
 	return Route{
 		Method: http.MethodGet, Path: path,
 		Op: Operation{Summary: summary, Tags: []string{"sessions"}, Response: SessionList{}},
@@ -428,9 +425,7 @@ func historyRoute(path, summary string, svc SessionService, log *slog.Logger) Ro
 
 // EarningsRoutes are GET /earnings and POST /settle.
 func EarningsRoutes(svc EarningsService, log *slog.Logger) []Route {
-	if log == nil {
-		log = slog.Default()
-	}
+	log = cmp.Or(log, slog.Default())
 	tags := []string{"earnings"}
 	return []Route{
 		{

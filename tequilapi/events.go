@@ -1,6 +1,7 @@
 package tequilapi
 
 import (
+	"cmp"
 	"encoding/json"
 	"fmt"
 	"log/slog"
@@ -154,9 +155,7 @@ const eventsHeartbeat = 15 * time.Second
 
 // EventRoutes is GET /events: the bus as a text/event-stream.
 func EventRoutes(bus *Events, log *slog.Logger) []Route {
-	if log == nil {
-		log = slog.Default()
-	}
+	log = cmp.Or(log, slog.Default())
 	return []Route{{
 		Method: http.MethodGet, Path: "/events",
 		Op: Operation{

@@ -1,6 +1,7 @@
 package tequilapi
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"log/slog"
@@ -217,9 +218,7 @@ func respond[T any](w http.ResponseWriter, log *slog.Logger, status int, out T, 
 
 // IdentityRoutes returns the /identities routes over svc.
 func IdentityRoutes(svc IdentityService, log *slog.Logger) []Route {
-	if log == nil {
-		log = slog.Default()
-	}
+	log = cmp.Or(log, slog.Default())
 	ids := &Identities{IDs: svc}
 	fail := func(w http.ResponseWriter, err error) { WriteError(w, log, identityError(err)) }
 	tags := []string{"identities"}

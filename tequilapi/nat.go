@@ -1,6 +1,7 @@
 package tequilapi
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"io"
@@ -149,9 +150,7 @@ var ErrNoCheckers = NewError(http.StatusServiceUnavailable, "no_checkers", "no c
 
 // NATRoutes is GET /nat and POST /nat/check.
 func NATRoutes(svc NATService, log *slog.Logger) []Route {
-	if log == nil {
-		log = slog.Default()
-	}
+	log = cmp.Or(log, slog.Default())
 	return []Route{{
 		Method: http.MethodGet, Path: "/nat",
 		Op: Operation{Summary: "Reachability and NAT status: AutoNAT verdict, direct/relay addresses, NAT mapping (STUN), port mappings, the latest peer reachability check",

@@ -1,6 +1,7 @@
 package tequilapi
 
 import (
+	"cmp"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -45,9 +46,7 @@ type ListedProposal struct {
 // query (market.ParseFilter names), in the stable JSON list form, each with
 // its provider's quality score when scores is not nil.
 func ProposalRoutes(src ProposalSource, scores ProposalScores, log *slog.Logger) []Route {
-	if log == nil {
-		log = slog.Default()
-	}
+	log = cmp.Or(log, slog.Default())
 	return []Route{{
 		Method: http.MethodGet,
 		Path:   "/proposals",

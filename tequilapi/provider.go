@@ -1,6 +1,7 @@
 package tequilapi
 
 import (
+	"cmp"
 	"context"
 	"log/slog"
 	"net/http"
@@ -46,9 +47,7 @@ type ProviderSessionService interface {
 
 // ProviderSessionRoutes is GET /provider/sessions.
 func ProviderSessionRoutes(svc ProviderSessionService, log *slog.Logger) []Route {
-	if log == nil {
-		log = slog.Default()
-	}
+	log = cmp.Or(log, slog.Default())
 	return []Route{{
 		Method: http.MethodGet, Path: "/provider/sessions",
 		Op: Operation{Summary: "The provider's running sessions (live: also sent on GET /events)", Tags: []string{"provider"},
@@ -71,9 +70,7 @@ func ProviderSessionRoutes(svc ProviderSessionService, log *slog.Logger) []Route
 // format, behind the same auth as every other route (a scraper sends a
 // bearer token).
 func MetricsRoutes(g prometheus.Gatherer, log *slog.Logger) []Route {
-	if log == nil {
-		log = slog.Default()
-	}
+	log = cmp.Or(log, slog.Default())
 	h := promhttp.HandlerFor(g, promhttp.HandlerOpts{ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelError), ErrorHandling: promhttp.ContinueOnError})
 	return []Route{{
 		Method: http.MethodGet, Path: "/metrics",
@@ -117,9 +114,7 @@ type PriceService interface {
 
 // PriceRoutes is PUT /provider/price.
 func PriceRoutes(svc PriceService, log *slog.Logger) []Route {
-	if log == nil {
-		log = slog.Default()
-	}
+	log = cmp.Or(log, slog.Default())
 	return []Route{{
 		Method: http.MethodPut, Path: "/provider/price",
 		Op: Operation{Summary: "Change the provider's price and announce the new proposal at once (not persisted: a restart announces the configured price)",
@@ -166,9 +161,7 @@ type ProviderStatusService interface {
 
 // ProviderStatusRoutes is GET /provider.
 func ProviderStatusRoutes(svc ProviderStatusService, log *slog.Logger) []Route {
-	if log == nil {
-		log = slog.Default()
-	}
+	log = cmp.Or(log, slog.Default())
 	return []Route{{
 		Method: http.MethodGet, Path: "/provider",
 		Op: Operation{Summary: "The running provider: identity, peer, exit mode, WireGuard endpoint, announced location, price and access",

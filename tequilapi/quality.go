@@ -1,6 +1,7 @@
 package tequilapi
 
 import (
+	"cmp"
 	"log/slog"
 	"net/http"
 
@@ -35,9 +36,7 @@ type QualityDTO struct {
 // scores from the same gossiped reports, so a provider reading its own
 // identity sees about what the consumers that rank it see.
 func QualityRoutes(src QualitySource, log *slog.Logger) []Route {
-	if log == nil {
-		log = slog.Default()
-	}
+	log = cmp.Or(log, slog.Default())
 	return []Route{{
 		Method: http.MethodGet,
 		Path:   "/quality/{id}",

@@ -1,6 +1,7 @@
 package tequilapi
 
 import (
+	"cmp"
 	"context"
 	"log/slog"
 	"net/http"
@@ -51,9 +52,7 @@ type SettlementHistory interface {
 
 // SettlementRoutes is GET /settlements.
 func SettlementRoutes(h SettlementHistory, log *slog.Logger) []Route {
-	if log == nil {
-		log = slog.Default()
-	}
+	log = cmp.Or(log, slog.Default())
 	return []Route{{
 		Method: http.MethodGet, Path: "/settlements",
 		Op: Operation{Summary: "The provider's settlement attempts (manual, automatic, at shutdown), newest first", Tags: []string{"earnings"}, Response: SettlementsDTO{}},
