@@ -129,6 +129,16 @@ func pathIdentity(r *http.Request) (common.Address, error) {
 	return addr, nil
 }
 
+// pathIdentityAndBody is pathIdentity, then DecodeJSON of the body into
+// v (the body is not read when the path is bad).
+func pathIdentityAndBody(r *http.Request, v any) (common.Address, error) {
+	addr, err := pathIdentity(r)
+	if err != nil {
+		return common.Address{}, err
+	}
+	return addr, DecodeJSON(r, v)
+}
+
 // Identities manages the identities of a keystore. It is the one
 // implementation behind the identity routes (IdentityRoutes) and behind
 // `myst identity` when no daemon runs. Its methods have the signatures of
@@ -282,13 +292,9 @@ func IdentityRoutes(svc IdentityService, log *slog.Logger) []Route {
 			Op: Operation{Summary: "Unlock an identity with its passphrase", Tags: tags, Request: UnlockRequest{}, Response: IdentityDTO{},
 				Errors: []int{http.StatusForbidden, http.StatusNotFound}},
 			Handler: func(w http.ResponseWriter, r *http.Request) {
-				addr, err := pathIdentity(r)
-				if err != nil {
-					fail(w, err)
-					return
-				}
 				var req UnlockRequest
-				if err := DecodeJSON(r, &req); err != nil {
+				addr, err := pathIdentityAndBody(r, &req)
+				if err != nil {
 					fail(w, err)
 					return
 				}
@@ -301,13 +307,9 @@ func IdentityRoutes(svc IdentityService, log *slog.Logger) []Route {
 			Op: Operation{Summary: "Sign a message with an unlocked identity", Tags: tags, Request: SignRequest{}, Response: SignResponse{},
 				Errors: []int{http.StatusNotFound, http.StatusConflict}},
 			Handler: func(w http.ResponseWriter, r *http.Request) {
-				addr, err := pathIdentity(r)
-				if err != nil {
-					fail(w, err)
-					return
-				}
 				var req SignRequest
-				if err := DecodeJSON(r, &req); err != nil {
+				addr, err := pathIdentityAndBody(r, &req)
+				if err != nil {
 					fail(w, err)
 					return
 				}
