@@ -126,6 +126,19 @@ func RegisterPlan(q Quote, channelBalance *big.Int) (fee *big.Int, deferred bool
 // Register has the transactor register signer with hermes for fee, paid
 // now from its channel or, with deferred, from its first settlements.
 func (c *Client) Register(ctx context.Context, q Quote, signer identity.Signer, hermes common.Address, fee *big.Int, deferred bool, beneficiary common.Address) (TxResponse, error) {
+	sig, beneficiary, err := c.signRegistration(signer, hermes, fee, deferred, beneficiary)
+	if err != nil {
+		return TxResponse{}, err
+	}
+	var o txOut
+	err = c.do(ctx, http.MethodPost, PathRegister, RegisterRequest{Quote: q, Identity: signer.Address(), Hermes: hermes, Fee: fee, Beneficiary: beneficiary, Deferred: deferred, Signature: sig}, &o)
+	return o.r, err
+}
+
+// signRegistration signs the Registry's registration digest of signer
+// with hermes for fee (deferred: the pay-from-settlements form). A zero
+// beneficiary is signer itself; the beneficiary signed is returned.
+func (c *Client) signRegistration(signer identity.Signer, hermes common.Address, fee *big.Int, deferred bool, beneficiary common.Address) ([]byte, common.Address, error) {
 	if beneficiary == (common.Address{}) {
 		beneficiary = signer.Address()
 	}
@@ -136,11 +149,9 @@ func (c *Client) Register(ctx context.Context, q Quote, signer identity.Signer, 
 	}
 	sig, err := signer.Sign(d[:])
 	if err != nil {
-		return TxResponse{}, fmt.Errorf("transactor: sign registration: %w", err)
+		return nil, beneficiary, fmt.Errorf("transactor: sign registration: %w", err)
 	}
-	var o txOut
-	err = c.do(ctx, http.MethodPost, PathRegister, RegisterRequest{Quote: q, Identity: signer.Address(), Hermes: hermes, Fee: fee, Beneficiary: beneficiary, Deferred: deferred, Signature: sig}, &o)
-	return o.r, err
+	return sig, beneficiary, nil
 }
 
 // SetBeneficiary has the transactor change signer's beneficiary with
@@ -166,13 +177,9 @@ func (c *Client) Settle(ctx context.Context, q Quote, s chain.Settlement) (TxRes
 // Redeem redeems voucher code for signer: a starter top-up of its channel
 // with hermes and a zero-fee registration.
 func (c *Client) Redeem(ctx context.Context, code string, signer identity.Signer, hermes, beneficiary common.Address) (TxResponse, error) {
-	if beneficiary == (common.Address{}) {
-		beneficiary = signer.Address()
-	}
-	d := chain.RegisterDigest(new(big.Int).SetUint64(c.dep.ChainID), c.dep.Registry, signer.Address(), hermes, new(big.Int), beneficiary)
-	sig, err := signer.Sign(d[:])
+	sig, beneficiary, err := c.signRegistration(signer, hermes, new(big.Int), false, beneficiary)
 	if err != nil {
-		return TxResponse{}, fmt.Errorf("transactor: sign registration: %w", err)
+		return TxResponse{}, err
 	}
 	var o txOut
 	err = c.do(ctx, http.MethodPost, PathRedeem, RedeemRequest{Voucher: code, Identity: signer.Address(), Hermes: hermes, Beneficiary: beneficiary, Signature: sig}, &o)
