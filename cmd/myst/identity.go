@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 
+	"github.com/ethereum/go-ethereum/common"
 	"github.com/ethereum/go-ethereum/common/hexutil"
 	"github.com/spf13/cobra"
 
@@ -42,25 +43,28 @@ func (a *app) completeIdentity(cmd *cobra.Command, args []string, _ string) ([]s
 }
 
 func newIdentitySetDefaultCmd(a *app) *cobra.Command {
-	return &cobra.Command{
-		Use:               "set-default ADDRESS",
-		Short:             "Make ADDRESS the node's default identity",
-		Args:              cobra.ExactArgs(1),
-		ValidArgsFunction: a.completeIdentity,
+	return a.identityCmd("set-default ADDRESS", "Make ADDRESS the node's default identity", 1, func(cmd *cobra.Command, addr common.Address, _ []string) error {
+		return a.local(cmd).WithIdentities(cmd.Context(), true, func(api node.IdentityAPI) error {
+			if _, err := api.SetDefault(cmd.Context(), addr); err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "default identity: %s\n", addr.Hex())
+			return nil
+		})
+	})
+}
+
+// identityCmd is a command of n arguments, the first an identity address
+// (completed from the keystore); run gets it parsed, and the others.
+func (a *app) identityCmd(use, short string, n int, run func(cmd *cobra.Command, addr common.Address, rest []string) error) *cobra.Command {
+	return &cobra.Command{Use: use, Short: short, Args: cobra.ExactArgs(n), ValidArgsFunction: a.completeIdentity,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			addr, err := identity.ParseAddress(args[0])
 			if err != nil {
 				return err
 			}
-			return a.local(cmd).WithIdentities(cmd.Context(), true, func(api node.IdentityAPI) error {
-				if _, err := api.SetDefault(cmd.Context(), addr); err != nil {
-					return err
-				}
-				fmt.Fprintf(cmd.OutOrStdout(), "default identity: %s\n", addr.Hex())
-				return nil
-			})
-		},
-	}
+			return run(cmd, addr, args[1:])
+		}}
 }
 
 func newIdentityNewCmd(a *app) *cobra.Command {
@@ -110,66 +114,37 @@ func newIdentityImportCmd(a *app) *cobra.Command {
 
 func newIdentityExportCmd(a *app) *cobra.Command {
 	var outFile string
-	cmd := &cobra.Command{
-		Use:               "export ADDRESS",
-		ValidArgsFunction: a.completeIdentity,
-		Short:             "Print the identity's keystore JSON (encrypted with its passphrase)",
-		Args:              cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			addr, err := identity.ParseAddress(args[0])
-			if err != nil {
-				return err
-			}
-			data, err := a.local(cmd).ExportIdentity(addr, outFile)
-			if err == nil && outFile == "" {
-				_, err = fmt.Fprintln(cmd.OutOrStdout(), string(data))
-			}
-			return err
-		},
-	}
+	cmd := a.identityCmd("export ADDRESS", "Print the identity's keystore JSON (encrypted with its passphrase)", 1, func(cmd *cobra.Command, addr common.Address, _ []string) error {
+		data, err := a.local(cmd).ExportIdentity(addr, outFile)
+		if err == nil && outFile == "" {
+			_, err = fmt.Fprintln(cmd.OutOrStdout(), string(data))
+		}
+		return err
+	})
 	cmd.Flags().StringVar(&outFile, "out", "", "write to this new file (mode 0600) instead of stdout")
 	return cmd
 }
 
 func newIdentitySignCmd(a *app) *cobra.Command {
 	var passFile string
-	cmd := &cobra.Command{
-		Use:               "sign ADDRESS MESSAGE",
-		ValidArgsFunction: a.completeIdentity,
-		Short:             "Sign MESSAGE (Ethereum signed-message prefix); prints the 0x signature",
-		Args:              cobra.ExactArgs(2),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			addr, err := identity.ParseAddress(args[0])
-			if err != nil {
-				return err
-			}
-			// Unlocked in the daemon, or (always, locally) after asking.
-			sig, err := a.local(cmd).Sign(cmd.Context(), addr, args[1], passFile)
-			if err == nil {
-				fmt.Fprintln(cmd.OutOrStdout(), hexutil.Encode(sig))
-			}
-			return err
-		},
-	}
+	cmd := a.identityCmd("sign ADDRESS MESSAGE", "Sign MESSAGE (Ethereum signed-message prefix); prints the 0x signature", 2, func(cmd *cobra.Command, addr common.Address, rest []string) error {
+		// Unlocked in the daemon, or (always, locally) after asking.
+		sig, err := a.local(cmd).Sign(cmd.Context(), addr, rest[0], passFile)
+		if err == nil {
+			fmt.Fprintln(cmd.OutOrStdout(), hexutil.Encode(sig))
+		}
+		return err
+	})
 	cmd.Flags().StringVar(&passFile, "passphrase-file", "", "read the passphrase from this file (if the identity must be unlocked)")
 	return cmd
 }
 
 func newIdentityVerifyCmd(a *app) *cobra.Command {
-	return &cobra.Command{
-		Use:               "verify ADDRESS MESSAGE SIGNATURE",
-		ValidArgsFunction: a.completeIdentity,
-		Short:             "Check that SIGNATURE over MESSAGE was made by ADDRESS (exit 1 if not)",
-		Args:              cobra.ExactArgs(3),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			addr, err := identity.ParseAddress(args[0])
-			if err == nil {
-				err = identity.VerifyHex(addr, []byte(args[1]), args[2])
-			}
-			if err == nil {
-				fmt.Fprintf(cmd.OutOrStdout(), "valid signature by %s\n", addr.Hex())
-			}
-			return err
-		},
-	}
+	return a.identityCmd("verify ADDRESS MESSAGE SIGNATURE", "Check that SIGNATURE over MESSAGE was made by ADDRESS (exit 1 if not)", 3, func(cmd *cobra.Command, addr common.Address, rest []string) error {
+		err := identity.VerifyHex(addr, []byte(rest[0]), rest[1])
+		if err == nil {
+			fmt.Fprintf(cmd.OutOrStdout(), "valid signature by %s\n", addr.Hex())
+		}
+		return err
+	})
 }
