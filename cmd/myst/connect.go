@@ -37,7 +37,7 @@ func newConnectCmd(a *app) *cobra.Command {
 			}
 			c, err := a.daemonClient(cmd)
 			if err != nil {
-				return fmt.Errorf("%w: start `myst daemon` first", err)
+				return err
 			}
 			st, err := c.Connect(cmd.Context(), req)
 			if err == nil {
@@ -60,7 +60,7 @@ func newDisconnectCmd(a *app) *cobra.Command {
 	return leafCmd("disconnect", "Disconnect the daemon's connection (DELETE /connection)", func(cmd *cobra.Command) error {
 		c, err := a.daemonClient(cmd)
 		if err != nil {
-			return fmt.Errorf("%w: start `myst daemon` first", err)
+			return err
 		}
 		if err = c.Disconnect(cmd.Context()); err == nil {
 			fmt.Fprintln(cmd.OutOrStdout(), "disconnected")
@@ -73,7 +73,7 @@ func newStatusCmd(a *app) *cobra.Command {
 	return leafCmd("status", "Show the daemon's connection (provider, duration, bytes, spent, rate) and its reachability (GET /connection, GET /nat)", func(cmd *cobra.Command) error {
 		c, err := a.daemonClient(cmd)
 		if err != nil {
-			return fmt.Errorf("%w: start `myst daemon` first", err)
+			return err
 		}
 		return c.PrintStatus(cmd.Context(), cmd.OutOrStdout())
 	})

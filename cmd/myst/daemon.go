@@ -89,7 +89,12 @@ func (a *app) showPassword(cmd *cobra.Command) func(string) {
 }
 
 // daemonClient returns a logged-in Tequilapi client when a daemon for this
-// data dir is running (client.Daemon); otherwise client.ErrNoDaemon.
+// data dir is running (client.Daemon); otherwise client.ErrNoDaemon,
+// wrapped with the advice to start one.
 func (a *app) daemonClient(cmd *cobra.Command) (*client.Client, error) {
-	return a.local(cmd).Daemon(cmd.Context())
+	c, err := a.local(cmd).Daemon(cmd.Context())
+	if err != nil {
+		return nil, fmt.Errorf("%w: start `myst daemon` first", err)
+	}
+	return c, nil
 }
