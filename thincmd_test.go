@@ -18,7 +18,7 @@ import (
 // Issue 11's target is 1,500. The budget is a ratchet towards it: lower
 // it whenever code moves out, never raise it to make room for behaviour —
 // move the behaviour down instead.
-const cmdMystLineBudget = 1479
+const cmdMystLineBudget = 1430
 
 // cmdMystTarget is where the budget is headed.
 const cmdMystTarget = 1500
