@@ -163,9 +163,9 @@ func VerifyHex(addr common.Address, message []byte, sigHex string) error {
 }
 
 // Record is a value one identity signs: it checks its own fields and
-// hashes to the digest the identity signs (EIP-191, see Signer). Proposals
-// and quality reports are records; SignRecord and VerifyRecord are their
-// one sign/verify path.
+// hashes to the digest the identity signs (EIP-191, see Signer).
+// Proposals, quality reports and peer binding records are records;
+// SignRecord and VerifyRecord are their one sign/verify path.
 type Record interface {
 	// Validate checks the fields (not the signature).
 	Validate() error
