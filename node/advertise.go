@@ -9,6 +9,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/openmyst/openmyst/internal/tick"
 	"github.com/openmyst/openmyst/nat/addrs"
 	"github.com/openmyst/openmyst/nat/netcheck"
 	"github.com/openmyst/openmyst/nat/portmap"
@@ -275,21 +276,14 @@ func newEndpointFinder(cfg ProviderConfig, maps *portMaps) *endpointFinder {
 // ends and advertises a changed one: session answers name it, the exit
 // denies the new address, the shared ICE port announces it.
 func (p *Provider) refreshEndpoint(ctx context.Context, every time.Duration) {
-	t := time.NewTicker(every)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
+	tick.Every(ctx, every, func(ctx context.Context) {
 		old := p.epExit.Endpoint()
 		ep := p.finder.decide(ctx, nil)
 		if ctx.Err() != nil {
 			return
 		}
 		if ep.Addr == old {
-			continue
+			return
 		}
 		p.epExit.ep.Store(&ep.Addr)
 		if p.portMaps != nil {
@@ -306,7 +300,7 @@ func (p *Provider) refreshEndpoint(ctx context.Context, every time.Duration) {
 		}
 		p.log.Info("node: the advertised WireGuard endpoint changed", "old", old, "endpoint", ep.String())
 		p.cfg.Progress("wireguard endpoint: " + ep.String())
-	}
+	})
 }
 
 // AdvertisedEndpoint is the static WireGuard endpoint the provider
