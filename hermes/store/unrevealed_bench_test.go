@@ -45,9 +45,7 @@ func BenchmarkProviderLoad(b *testing.B) {
 			return st.(*sqlStore)
 		},
 		"postgres": func(b *testing.B) *sqlStore {
-			if os.Getenv(testenv.PostgresEnv) == "" {
-				b.Skipf("%s unset", testenv.PostgresEnv)
-			}
+			testenv.RequirePostgres(b)
 			st, err := OpenPostgres(ctx, freshSchema(b, "hermes_load"))
 			if err != nil {
 				b.Fatal(err)
