@@ -413,6 +413,7 @@
         const ps = await api('GET', '/proposals?provider_id=' + encodeURIComponent(provider));
         if (!ps || ps.length === 0) {
           setText('service-status', 'not announced (no proposal on the network yet)');
+          for (const id of ['location', 'access', 'price-hour', 'price-gib']) setText(id, '–');
           return;
         }
         const p = ps[0];
@@ -628,6 +629,38 @@
     for (const b of document.querySelectorAll('th[data-sort] button')) {
       b.addEventListener('click', () => { $('f-sort').value = b.parentElement.dataset.sort; loadProposals(); });
     }
+    // loadSpending fills the totals per day or month (GET
+    // /sessions/spending, counted in the browser's time zone).
+    async function loadSpending() {
+      const by = $('spending-by').value;
+      let sp;
+      try {
+        sp = await api('GET', '/sessions/spending?by=' + by + '&utc_offset=' + String((-new Date().getTimezoneOffset()) || 0));
+      } catch (e) {
+        if (e.status !== 404 && e.status !== 503) showError(e, 'read the spending history');
+        return;
+      }
+      const sessionsText = (p) => p.sessions + (p.sessions === 1 ? ' session' : ' sessions') + (p.running ? ' (' + p.running + ' running)' : '');
+      const t = sp.total;
+      setText('spending-total', t.sessions ? sessionsText(t) + ', ' + duration(t.seconds) + ', ' + bytes(t.bytes) + ', ' + myst(t.spent) + ' MYST spent' : 'no sessions yet');
+      const body = $('spending-periods');
+      body.textContent = '';
+      if (!sp.periods.length) {
+        body.innerHTML = '<tr class="empty"><td colspan="5">No sessions yet.</td></tr>';
+        return;
+      }
+      for (const p of sp.periods.slice(0, 31)) {
+        const tr = document.createElement('tr');
+        tr.dataset.period = p.period;
+        for (const c of [p.period, sessionsText(p), duration(p.seconds), bytes(p.bytes), myst(p.spent)]) {
+          const td = document.createElement('td');
+          td.textContent = c;
+          tr.appendChild(td);
+        }
+        body.appendChild(tr);
+      }
+    }
+    $('spending-by').addEventListener('change', loadSpending);
     $('disconnect').addEventListener('click', async () => {
       clearError();
       setText('conn-status', 'Disconnecting… (final payment)');
@@ -636,6 +669,7 @@
         renderConnection({ connected: false });
         setText('conn-status', 'Disconnected.');
         reloadHistory();
+        loadSpending();
       } catch (e) {
         setText('conn-status', '');
         showError(e, 'disconnect');
@@ -643,6 +677,9 @@
     });
     loadConnection();
     loadProposals();
+    loadSpending();
+    // A session's last payment may land after it ended: re-read.
+    setInterval(loadSpending, 10000);
     const reloadHistory = initHistory('/sessions', 'provider', (ss, period) => {
       barChart($('chart-spent'), buckets(ss.filter((s) => s.role === 'consumer'), period, (s) => weiToMYST(s.paid)), chartMYST, 'Spent');
     });
@@ -650,7 +687,7 @@
     events({
       connection: (ev) => {
         renderConnection(ev);
-        if (wasConnected && !ev.connected) reloadHistory();
+        if (wasConnected && !ev.connected) { reloadHistory(); loadSpending(); }
         wasConnected = ev.connected;
       },
     });
