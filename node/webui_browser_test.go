@@ -393,7 +393,25 @@ func TestWebUIInBrowser(t *testing.T) {
 	}
 	filter("fr", "0.2")
 	waitText(t, cctx, "filter FR at most 0.2 MYST/h (the provider asks 0.25)", "#proposals", 10*time.Second, func(s string) bool { return s == "No proposal matches." })
+	// The IP type and the price per GiB filter too (both providers are
+	// residential; FR asks 0.5 MYST/GiB, DE 1).
+	do(t, cctx, setValue("f-iptype", "hosting"))
+	filter("", "")
+	waitText(t, cctx, "filter hosting", "#proposals", 10*time.Second, func(s string) bool { return s == "No proposal matches." })
+	do(t, cctx, setValue("f-iptype", "residential"), setValue("f-max-gib", "0.6"))
+	filter("", "")
+	waitText(t, cctx, "filter residential at most 0.6 MYST/GiB", "#proposals", 10*time.Second, func(string) bool {
+		return strings.EqualFold(eval[string](t, cctx, rowsJS), provID.Hex())
+	})
+	// A filter the API refuses is shown in words.
+	do(t, cctx, setValue("f-max-gib", "lots"))
+	filter("", "")
+	waitText(t, cctx, "refused filter in words", "#error", 10*time.Second, func(s string) bool {
+		return strings.HasPrefix(s, "read proposals: ") && strings.Contains(s, "max_price_gib")
+	})
+	do(t, cctx, setValue("f-iptype", ""), setValue("f-max-gib", ""))
 	filter("fr", "")
+	waitText(t, cctx, "error cleared", "#error", 10*time.Second, func(s string) bool { return s == "" })
 	do(t, cctx,
 		chromedp.WaitVisible(chromedp.CSS(`#proposals button.connect`)),
 		chromedp.Click(chromedp.CSS(`#proposals button.connect`)),
@@ -419,6 +437,15 @@ func TestWebUIInBrowser(t *testing.T) {
 		}
 	}
 	waitText(t, cctx, "bytes grow", "#conn-rx", 10*time.Second, func(s string) bool { return s != rx0 && strings.HasSuffix(s, "MiB") })
+	waitText(t, cctx, "spent grows", "#conn-spent", 15*time.Second, func(s string) bool {
+		v, err := money.ParseMYST(strings.TrimSuffix(s, " MYST"))
+		return err == nil && v.Sign() > 0 && strings.HasSuffix(s, " MYST")
+	})
+	// The spend rate (spent over time, in MYST per hour) follows.
+	waitText(t, cctx, "spend rate", "#conn-rate", 10*time.Second, func(s string) bool {
+		v, err := money.ParseMYST(strings.TrimSuffix(s, " MYST/hour"))
+		return err == nil && v.Sign() > 0 && strings.HasSuffix(s, " MYST/hour")
+	})
 	screenshot(t, cctx, outDir, "consumer")
 
 	// The provider page got the session live, without a reload.
