@@ -216,6 +216,11 @@ func login(t *testing.T, ctx context.Context, d testDaemon, dir, name string) {
 		chromedp.Click(chromedp.ID("login-submit")),
 		chromedp.WaitVisible(chromedp.ID("logout")),
 	)
+	// The page never shows (or keeps) the password after login.
+	pw, _ := json.Marshal(d.pw)
+	if eval[bool](t, ctx, `document.documentElement.outerHTML.includes(`+string(pw)+`)`) {
+		t.Fatal("the password is in the page after login")
+	}
 }
 
 // TestWebUIInBrowser drives the dashboard in Debian's chromium against
@@ -615,6 +620,7 @@ func TestWebUIInBrowser(t *testing.T) {
 		chromedp.WaitVisible(chromedp.ID("current-password")),
 	)
 	checkAccessible(t, cctx, "settings page")
+	screenshot(t, cctx, outDir, "settings")
 	do(t, cctx,
 		chromedp.Focus(chromedp.ID("current-password")),
 		chromedp.SendKeys(chromedp.ID("current-password"), cons.pw+"\t"+newPW+"\t"+newPW+kb.Enter),
