@@ -589,7 +589,7 @@
       }
       const body = $('proposals');
       try {
-        const ps = await api('GET', '/proposals' + (q.toString() ? '?' + q : ''));
+        const ps = await api('GET', '/proposals?' + q); // q has sort at least
         body.textContent = '';
         if (!ps.length) {
           body.innerHTML = '<tr class="empty"><td colspan="8">No proposal matches.</td></tr>';
