@@ -1,8 +1,6 @@
 package webui
 
 import (
-	"log/slog"
-	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
@@ -14,15 +12,7 @@ import (
 // (api(METHOD, path) and the event stream) is a route the daemon's
 // Tequilapi serves and documents in OpenAPI: the UI adds no private API.
 func TestScriptsCallDocumentedRoutes(t *testing.T) {
-	dir := t.TempDir()
-	pw := filepath.Join(dir, tequilapi.PasswordFileName)
-	if _, _, err := tequilapi.EnsurePassword(pw); err != nil {
-		t.Fatal(err)
-	}
-	s, err := tequilapi.New(tequilapi.Config{PasswordFile: pw, Log: slog.New(slog.DiscardHandler)})
-	if err != nil {
-		t.Fatal(err)
-	}
+	s := newAPI(t)
 	// Every route family the daemon can serve (the services are never
 	// called here).
 	for _, rs := range [][]tequilapi.Route{
