@@ -446,6 +446,7 @@ func TestWebUIInBrowser(t *testing.T) {
 		v, err := money.ParseMYST(strings.TrimSuffix(s, " MYST"))
 		return err == nil && v.Sign() > 0 && strings.HasSuffix(s, " MYST")
 	})
+	waitText(t, cctx, "duration", "#conn-duration", 5*time.Second, func(s string) bool { return regexp.MustCompile(`^([0-9]+m )?[0-9]+s$`).MatchString(s) })
 	// The spend rate (spent over time, in MYST per hour) follows.
 	waitText(t, cctx, "spend rate", "#conn-rate", 10*time.Second, func(s string) bool {
 		v, err := money.ParseMYST(strings.TrimSuffix(s, " MYST/hour"))
@@ -800,7 +801,15 @@ func checkSpending(t *testing.T, ctx context.Context, cons testDaemon, providers
 			t.Fatalf("session history %q lacks provider %s", rows, p.Hex())
 		}
 	}
-	// Today's row, then this month's.
+	// Per day, then per month: the page's rows are the route's; the
+	// newest row is the period the newest session started in (in the
+	// browser's zone), and the rows add up to every session.
+	newest := time.Time{}
+	for _, s := range hist.Sessions {
+		if st, err := time.Parse(time.RFC3339, s.Start); err == nil && s.Role == "consumer" && st.After(newest) {
+			newest = st
+		}
+	}
 	for _, by := range []struct{ by, layout string }{{"day", "2006-01-02"}, {"month", "2006-01"}} {
 		if by.by == "month" {
 			do(t, ctx, chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {
@@ -808,12 +817,28 @@ func checkSpending(t *testing.T, ctx context.Context, cons testDaemon, providers
 				return err
 			}))
 		}
-		period := time.Now().In(zone).Format(by.layout)
-		want := period + strconv.Itoa(n) + " sessions"
-		row := waitText(t, ctx, "spending per "+by.by, "#spending-periods tr", 10*time.Second, func(s string) bool { return strings.HasPrefix(s, want) })
-		if !strings.HasSuffix(row, money.FormatMYST(total)) {
-			t.Fatalf("spending row per %s %q: want %s MYST spent", by.by, row, money.FormatMYST(total))
+		if cons.getJSON(t, "/sessions/spending?by="+by.by+"&utc_offset="+strconv.Itoa(offset), &sp) != 200 || len(sp.Periods) == 0 {
+			t.Fatalf("GET /sessions/spending by %s: %+v", by.by, sp)
 		}
+		count, sum := 0, new(big.Int)
+		for _, p := range sp.Periods {
+			count += p.Sessions
+			v, _ := money.ParseWei(p.Spent)
+			sum.Add(sum, v)
+		}
+		first := sp.Periods[0]
+		if count != n || sum.Cmp(total) != 0 || first.Period != newest.In(zone).Format(by.layout) {
+			t.Fatalf("spending per %s: %+v; want %d sessions, %s wei, the newest in %s", by.by, sp.Periods, n, total, newest.In(zone).Format(by.layout))
+		}
+		sessions := strconv.Itoa(first.Sessions) + " session"
+		if first.Sessions != 1 {
+			sessions += "s"
+		}
+		spent, _ := money.ParseWei(first.Spent)
+		waitText(t, ctx, "spending per "+by.by, "#spending-periods tr", 10*time.Second, func(s string) bool {
+			return strings.HasPrefix(s, first.Period+sessions) && strings.HasSuffix(s, money.FormatMYST(spent)) &&
+				eval[int](t, ctx, `document.querySelectorAll('#spending-periods tr[data-period]').length`) == len(sp.Periods)
+		})
 	}
 }
 
