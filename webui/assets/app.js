@@ -308,6 +308,10 @@
   function initProvider() {
     let provider = '';
     let earnings = null;
+    // serviceState says why the provider does not run ('' while it runs):
+    // off (none served) or starting (with the reason); the proposal's
+    // absence must not hide it.
+    let serviceState = '';
     const rows = new Map();
 
     function renderSession(s) {
@@ -341,6 +345,8 @@
     }
     function renderEarnings(e) {
       earnings = e;
+      // Earnings answer once the provider runs: its proposal says the rest.
+      if (serviceState) { serviceState = ''; if (provider) loadProposal(); }
       setText('earned', myst(e.earned) + ' MYST');
       setText('settled', myst(e.settled) + ' MYST');
       setText('unsettled', myst(e.unsettled) + ' MYST');
@@ -412,7 +418,7 @@
       try {
         const ps = await api('GET', '/proposals?provider_id=' + encodeURIComponent(provider));
         if (!ps || ps.length === 0) {
-          setText('service-status', 'not announced (no proposal on the network yet)');
+          setText('service-status', serviceState || 'not announced (no proposal on the network yet)');
           for (const id of ['location', 'access', 'price-hour', 'price-gib']) setText(id, '–');
           return;
         }
@@ -442,11 +448,18 @@
         renderEarnings(await api('GET', '/earnings'));
       } catch (e) {
         if (e.status === 404) {
-          setText('service-status', 'off: this daemon serves no provider (start it with --provider.serve)');
+          serviceState = 'off: this daemon serves no provider (start it with --provider.serve)';
         } else if (e.status === 503) {
-          setText('service-status', 'starting: ' + e.message);
+          // Say what the start does and why it waits; look again soon.
+          serviceState = 'starting: ' + e.message;
+          setTimeout(load, 5000);
         } else {
           showError(e, 'read earnings');
+        }
+        if (serviceState) {
+          setText('service-status', serviceState);
+          for (const id of ['earned', 'settled', 'unsettled']) setText(id, '–');
+          $('settle-preview').disabled = true;
         }
       }
       if (!provider) {
