@@ -852,12 +852,30 @@ func checkAccessible(t *testing.T, ctx context.Context, what string) {
 	if len(problems) > 0 {
 		t.Fatalf("%s: accessibility: %s", what, strings.Join(problems, "; "))
 	}
-	// Keyboard: from the top of the page, Tab through every control.
+	// Keyboard: Tab through every control, once the page's requests have
+	// settled (an answer arriving during the walk, e.g. of the last
+	// filter, could replace the controls walked).
+	waitText(t, ctx, "requests settled", "body", 10*time.Second, func(string) bool {
+		return eval[int](t, ctx, `window.openmystUI.inflight()`) == 0
+	})
+	focused, unfocused, missed := tabWalk(t, ctx)
+	if focused == 0 {
+		t.Fatalf("%s: Tab focuses nothing", what)
+	}
+	if len(unfocused) > 0 || len(missed) > 0 {
+		t.Fatalf("%s: keyboard: focus without a visible outline %q; controls Tab never reaches %q", what, unfocused, missed)
+	}
+}
+
+// tabWalk presses Tab until a control comes round again (the whole
+// cycle, whichever control it starts at: the browser may keep its
+// starting point) and returns how many controls took the focus, those
+// without a visible focus outline and the visible, enabled controls it
+// never reached.
+func tabWalk(t *testing.T, ctx context.Context) (focused int, unfocused, missed []string) {
+	t.Helper()
 	eval[bool](t, ctx, `(() => { document.querySelectorAll('[data-kb]').forEach(e => e.removeAttribute('data-kb')); if (document.activeElement) document.activeElement.blur(); window.scrollTo(0, 0); return true })()`)
-	// Tab until a control comes round again: the whole cycle, whichever
-	// control it starts at (the browser may keep its starting point).
-	var unfocused []string
-	focused, bodies := 0, 0
+	bodies := 0
 	for i := 0; i < 300 && bodies < 3; i++ {
 		do(t, ctx, chromedp.KeyEvent(kb.Tab))
 		st := eval[string](t, ctx, `(e => {
@@ -879,14 +897,9 @@ func checkAccessible(t *testing.T, ctx context.Context, what string) {
 			unfocused = append(unfocused, st)
 		}
 	}
-	if focused == 0 {
-		t.Fatalf("%s: Tab focuses nothing", what)
-	}
-	missed := eval[[]string](t, ctx, `Array.from(document.querySelectorAll('a[href], button, input, select, textarea, [tabindex]')).filter(e =>
+	missed = eval[[]string](t, ctx, `Array.from(document.querySelectorAll('a[href], button, input, select, textarea, [tabindex]')).filter(e =>
 		!e.disabled && e.tabIndex >= 0 && e.getClientRects().length > 0 && getComputedStyle(e).visibility !== 'hidden' && !e.dataset.kb).map(e => e.outerHTML.slice(0, 80))`)
-	if len(unfocused) > 0 || len(missed) > 0 {
-		t.Fatalf("%s: keyboard: focus without a visible outline %q; controls Tab never reaches %q", what, unfocused, missed)
-	}
+	return focused, unfocused, missed
 }
 
 // a11yJS lists the accessibility problems of the page: controls without

@@ -18,7 +18,18 @@
     }
   }
 
+  // inflight counts the requests waiting for an answer (for tests that
+  // must not act while the page is about to change).
+  let inflight = 0;
   async function api(method, path, body) {
+    inflight++;
+    try {
+      return await request(method, path, body);
+    } finally {
+      inflight--;
+    }
+  }
+  async function request(method, path, body) {
     const opts = { method: method, credentials: 'same-origin', headers: {} };
     if (body !== undefined) {
       opts.headers['Content-Type'] = 'application/json';
@@ -708,7 +719,7 @@
 
   // The page's API helper and byte formatting for the cards in their own
   // scripts (nat.js, caps.js).
-  window.openmystUI = { api: api, showError: showError, bytes: bytes };
+  window.openmystUI = { api: api, showError: showError, bytes: bytes, inflight: () => inflight };
 
   document.addEventListener('DOMContentLoaded', () => {
     initLogout();
