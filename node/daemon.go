@@ -487,14 +487,16 @@ func startConnection(ctx context.Context, n *DaemonNode) (func(context.Context) 
 	api.portMap = n.consumerPM
 	n.connection = api
 	n.API.Add(tequilapi.ConnectionRoutes(api, n.Log)...)
-	n.API.Add(tequilapi.SessionRoutes(HistoryAPI{History: func() *session.History {
+	hist := HistoryAPI{History: func() *session.History {
 		mu.Lock()
 		defer mu.Unlock()
 		if cons == nil {
 			return nil
 		}
 		return cons.History
-	}}, n.Log)...)
+	}}
+	n.API.Add(tequilapi.SessionRoutes(hist, n.Log)...)
+	n.API.Add(tequilapi.SpendingRoutes(hist, n.Log)...)
 	return func(sctx context.Context) error {
 		err := api.Close(sctx)
 		mu.Lock()

@@ -49,6 +49,10 @@ type ProviderService struct {
 	p       *Provider
 	// closers run after the provider closed (e.g. its location database).
 	closers []func()
+	// progress is the start's latest progress message (registration, ...)
+	// and startErr its latest failed attempt, for the API while it starts.
+	progress string
+	startErr error
 }
 
 var _ tequilapi.EarningsService = (*ProviderService)(nil)
@@ -75,8 +79,17 @@ func (s *ProviderService) Start(ctx context.Context, cfg ServeConfig, onClose ..
 		s.mu.Unlock()
 		return ErrAlreadyServing
 	}
-	s.serving = true
+	s.serving, s.progress, s.startErr = true, "", nil
 	s.mu.Unlock()
+	say := cfg.Provider.Progress
+	cfg.Provider.Progress = func(m string) {
+		s.mu.Lock()
+		s.progress = m
+		s.mu.Unlock()
+		if say != nil {
+			say(m)
+		}
+	}
 	if cfg.Retry <= 0 {
 		p, err := startServed(ctx, cfg)
 		s.mu.Lock()
@@ -104,6 +117,9 @@ func (s *ProviderService) Start(ctx context.Context, cfg ServeConfig, onClose ..
 			if err != nil {
 				if ctx.Err() == nil {
 					log.Warn("provider: start failed; retrying", "err", err, "in", cfg.Retry)
+					s.mu.Lock()
+					s.startErr = fmt.Errorf("%w; retrying every %s", err, cfg.Retry)
+					s.mu.Unlock()
 				}
 				return err
 			}
@@ -177,9 +193,29 @@ func (s *ProviderService) api() (EarningsAPI, error) {
 	}
 	p := s.Provider()
 	if p == nil {
-		return EarningsAPI{}, tequilapi.NewError(http.StatusServiceUnavailable, codeProviderStarting, "the provider has not started yet (see the daemon log)")
+		return EarningsAPI{}, s.starting()
 	}
 	return EarningsAPI{Provider: p}, nil
+}
+
+// starting is the API's answer while the provider starts: 503
+// provider_starting, saying what the start does (its latest progress
+// message, e.g. registering the identity) and why its latest attempt
+// failed.
+func (s *ProviderService) starting() error {
+	s.mu.Lock()
+	progress, err := s.progress, s.startErr
+	s.mu.Unlock()
+	msg := "the provider is starting"
+	if progress != "" {
+		msg += ": " + progress
+	} else {
+		msg += " (waiting for the chain)"
+	}
+	if err != nil {
+		msg += "; last attempt failed: " + err.Error()
+	}
+	return tequilapi.NewError(http.StatusServiceUnavailable, codeProviderStarting, msg)
 }
 
 // Earnings implements tequilapi.EarningsService.

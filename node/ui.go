@@ -31,9 +31,6 @@ const (
 // errNoProvider answers the provider routes of a daemon without one.
 var errNoProvider = tequilapi.NewError(http.StatusNotFound, tequilapi.CodeNotFound, "this daemon serves no provider (start it with --provider.serve)")
 
-// errProviderStarting answers while the provider starts.
-var errProviderStarting = tequilapi.NewError(http.StatusServiceUnavailable, "provider_starting", "the provider is starting (waiting for the chain)")
-
 // running returns the running provider, or an API error.
 func (s *ProviderService) running() (*Provider, error) {
 	if s == nil || !s.Serving() {
@@ -41,7 +38,7 @@ func (s *ProviderService) running() (*Provider, error) {
 	}
 	p := s.Provider()
 	if p == nil {
-		return nil, errProviderStarting
+		return nil, s.starting()
 	}
 	return p, nil
 }

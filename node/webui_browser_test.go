@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"io"
+	"math/big"
 	"net"
 	"net/http"
 	"os"
@@ -215,6 +216,11 @@ func login(t *testing.T, ctx context.Context, d testDaemon, dir, name string) {
 		chromedp.Click(chromedp.ID("login-submit")),
 		chromedp.WaitVisible(chromedp.ID("logout")),
 	)
+	// The page never shows (or keeps) the password after login.
+	pw, _ := json.Marshal(d.pw)
+	if eval[bool](t, ctx, `document.documentElement.outerHTML.includes(`+string(pw)+`)`) {
+		t.Fatal("the password is in the page after login")
+	}
 }
 
 // TestWebUIInBrowser drives the dashboard in Debian's chromium against
@@ -286,6 +292,20 @@ func TestWebUIInBrowser(t *testing.T) {
 		},
 	})
 	cons.id, prov.id = consID, provID
+	// A provider daemon without operator caps (and outside the p2p
+	// network: only its caps card is looked at).
+	ddN := t.TempDir()
+	_, passN, _ := newDaemonIdentity(t, ctx, ddN)
+	nocaps := runTestDaemon(t, "127.0.0.5", DaemonConfig{
+		DataDir: ddN, LightScrypt: true, Log: log, Chain: chainCfg,
+		P2P: NetworkConfig{ListenAddrs: []string{"/ip4/127.0.0.1/tcp/0"}, ChainID: dep.ChainID},
+		Provider: DaemonProvider{
+			Identity: IdentityRef{PassphraseFile: passN},
+			Location: LocationConfig{Override: geoip.Override{Country: "NL"}},
+			Serve: &ProviderConfig{HermesURL: d.Hermes.URL(), Price: market.Price{PerHour: price, PerGiB: perGiB},
+				Allow: []tunnel.Rule{rule}, Payment: testPayment},
+		},
+	})
 
 	alloc, acancel := chromedp.NewExecAllocator(ctx, append(chromedp.DefaultExecAllocatorOptions[:],
 		chromedp.ExecPath(chromium), chromedp.Headless, chromedp.NoSandbox, chromedp.DisableGPU, chromedp.UserDataDir(t.TempDir()),
@@ -319,9 +339,10 @@ func TestWebUIInBrowser(t *testing.T) {
 	waitText(t, pctx, "session cap", "#caps-sessions", 5*time.Second, func(s string) bool { return s == "0 running of at most 1000" })
 	waitText(t, pctx, "quota unused", "#caps-quota", 5*time.Second, func(s string) bool { return strings.HasPrefix(s, "0 B used of 1.00 GiB (0.0 %) in ") })
 	waitText(t, pctx, "access in the caps", "#caps-access", 5*time.Second, func(s string) bool { return s == "public: any consumer" })
-	if !eval[bool](t, pctx, `!document.getElementById('caps-quota-bar').hidden`) {
+	if eval[int](t, pctx, `document.getElementById('caps-quota-bar').getClientRects().length`) == 0 {
 		t.Fatal("the quota's progress bar is hidden although the provider has a quota")
 	}
+	checkAccessible(t, pctx, "provider page")
 
 	// Change the price; the consumer daemon sees the new proposal.
 	do(t, pctx,
@@ -377,7 +398,25 @@ func TestWebUIInBrowser(t *testing.T) {
 	}
 	filter("fr", "0.2")
 	waitText(t, cctx, "filter FR at most 0.2 MYST/h (the provider asks 0.25)", "#proposals", 10*time.Second, func(s string) bool { return s == "No proposal matches." })
+	// The IP type and the price per GiB filter too (both providers are
+	// residential; FR asks 0.5 MYST/GiB, DE 1).
+	do(t, cctx, setValue("f-iptype", "hosting"))
+	filter("", "")
+	waitText(t, cctx, "filter hosting", "#proposals", 10*time.Second, func(s string) bool { return s == "No proposal matches." })
+	do(t, cctx, setValue("f-iptype", "residential"), setValue("f-max-gib", "0.6"))
+	filter("", "")
+	waitText(t, cctx, "filter residential at most 0.6 MYST/GiB", "#proposals", 10*time.Second, func(string) bool {
+		return strings.EqualFold(eval[string](t, cctx, rowsJS), provID.Hex())
+	})
+	// A filter the API refuses is shown in words.
+	do(t, cctx, setValue("f-max-gib", "lots"))
+	filter("", "")
+	waitText(t, cctx, "refused filter in words", "#error", 10*time.Second, func(s string) bool {
+		return strings.HasPrefix(s, "read proposals: ") && strings.Contains(s, "max_price_gib")
+	})
+	do(t, cctx, setValue("f-iptype", ""), setValue("f-max-gib", ""))
 	filter("fr", "")
+	waitText(t, cctx, "error cleared", "#error", 10*time.Second, func(s string) bool { return s == "" })
 	do(t, cctx,
 		chromedp.WaitVisible(chromedp.CSS(`#proposals button.connect`)),
 		chromedp.Click(chromedp.CSS(`#proposals button.connect`)),
@@ -403,6 +442,16 @@ func TestWebUIInBrowser(t *testing.T) {
 		}
 	}
 	waitText(t, cctx, "bytes grow", "#conn-rx", 10*time.Second, func(s string) bool { return s != rx0 && strings.HasSuffix(s, "MiB") })
+	waitText(t, cctx, "spent grows", "#conn-spent", 15*time.Second, func(s string) bool {
+		v, err := money.ParseMYST(strings.TrimSuffix(s, " MYST"))
+		return err == nil && v.Sign() > 0 && strings.HasSuffix(s, " MYST")
+	})
+	waitText(t, cctx, "duration", "#conn-duration", 5*time.Second, func(s string) bool { return regexp.MustCompile(`^([0-9]+m )?[0-9]+s$`).MatchString(s) })
+	// The spend rate (spent over time, in MYST per hour) follows.
+	waitText(t, cctx, "spend rate", "#conn-rate", 10*time.Second, func(s string) bool {
+		v, err := money.ParseMYST(strings.TrimSuffix(s, " MYST/hour"))
+		return err == nil && v.Sign() > 0 && strings.HasSuffix(s, " MYST/hour")
+	})
 	screenshot(t, cctx, outDir, "consumer")
 
 	// The provider page got the session live, without a reload.
@@ -413,12 +462,15 @@ func TestWebUIInBrowser(t *testing.T) {
 		t.Fatalf("provider session row %q (want consumer %s…), or the page was reloaded", row, short)
 	}
 	waitText(t, pctx, "session traffic", `#sessions tr[data-session] td:nth-child(3)`, 10*time.Second, func(s string) bool { return strings.HasSuffix(s, "MiB") })
+	// The caps card counts the running session (re-read every 5 s).
+	waitText(t, pctx, "running session in the caps", "#caps-sessions", 15*time.Second, func(s string) bool { return s == "1 running of at most 1000" })
 	screenshot(t, pctx, outDir, "provider")
 
 	// Disconnect; the provider page sees the session end.
 	do(t, cctx, chromedp.Click(chromedp.ID("disconnect")))
 	waitText(t, cctx, "disconnected", "#conn-state", 20*time.Second, func(s string) bool { return s == "not connected" })
 	waitText(t, pctx, "session ended", "#live-count", 10*time.Second, func(s string) bool { return s == "0" })
+	waitText(t, pctx, "no running session in the caps", "#caps-sessions", 15*time.Second, func(s string) bool { return s == "0 running of at most 1000" })
 
 	// History and charts: the ended session is in both pages' history
 	// tables and in the charts of the current hour.
@@ -450,6 +502,24 @@ func TestWebUIInBrowser(t *testing.T) {
 	}
 	screenshot(t, pctx, outDir, "provider-caps")
 
+	// Spending history across sessions: a second session, with the
+	// devnet's DE provider; the consumer page sums both per day and per
+	// month (GET /sessions/spending) and lists both.
+	deID := d.Providers[0].Address()
+	filter("de", "")
+	waitText(t, cctx, "filter DE", "#proposals", 10*time.Second, func(string) bool {
+		return strings.EqualFold(eval[string](t, cctx, rowsJS), deID.Hex())
+	})
+	do(t, cctx, chromedp.Click(chromedp.CSS(`#proposals button.connect`)))
+	waitText(t, cctx, "connected to DE", "#conn-provider", 30*time.Second, func(s string) bool { return strings.EqualFold(s, deID.Hex()) })
+	if got, err := download(ctx, socksAddr, srv.URL); err != nil || len(got) != len(body) {
+		t.Fatalf("download through the second tunnel: %d bytes, %v", len(got), err)
+	}
+	do(t, cctx, chromedp.Click(chromedp.ID("disconnect")))
+	waitText(t, cctx, "disconnected from DE", "#conn-state", 20*time.Second, func(s string) bool { return s == "not connected" })
+	checkSpending(t, cctx, cons, provID, deID)
+	screenshot(t, cctx, outDir, "consumer-spending")
+
 	// Quality: the consumer daemon signed a report of the paid session and
 	// gossiped it; both daemons count it (backed by the consumer's funded
 	// channel). The consumer's table, sorted by quality by default, shows
@@ -465,6 +535,7 @@ func TestWebUIInBrowser(t *testing.T) {
 	}
 	assertQualityOrder(t, cctx)
 	screenshot(t, cctx, outDir, "consumer-quality")
+	checkAccessible(t, cctx, "consumer page")
 	// The MYST/GiB header sorts by price instead.
 	do(t, cctx, chromedp.Click(chromedp.CSS(`th[data-sort="price"] button`)))
 	waitText(t, cctx, "sorted by price per GiB", "#proposals", 10*time.Second, func(string) bool {
@@ -548,6 +619,11 @@ func TestWebUIInBrowser(t *testing.T) {
 	do(t, cctx,
 		chromedp.Navigate(cons.base+"/ui/settings"),
 		chromedp.WaitVisible(chromedp.ID("current-password")),
+	)
+	checkAccessible(t, cctx, "settings page")
+	screenshot(t, cctx, outDir, "settings")
+	do(t, cctx,
+		chromedp.Focus(chromedp.ID("current-password")),
 		chromedp.SendKeys(chromedp.ID("current-password"), cons.pw+"\t"+newPW+"\t"+newPW+kb.Enter),
 	)
 	waitText(t, cctx, "password changed", "#password-status", 10*time.Second, func(s string) bool { return strings.HasPrefix(s, "Password changed") })
@@ -568,6 +644,27 @@ func TestWebUIInBrowser(t *testing.T) {
 	if url, err := chromedp.Run(pctx, chromedp.Location()); err != nil || !strings.HasSuffix(url, "/ui/login") {
 		t.Fatalf("after logout /ui/provider shows %s (%v)", url, err)
 	}
+	checkAccessible(t, pctx, "login page")
+
+	// A provider without operator caps: the card says "none" in words.
+	nctx, ncancel := chromedp.NewContext(pctx) // a new tab
+	defer ncancel()
+	if err := chromedp.Do(nctx); err != nil {
+		t.Fatal(err)
+	}
+	login(t, nctx, nocaps, outDir, "")
+	waitText(t, nctx, "no bandwidth cap", "#caps-bandwidth", 20*time.Second, func(s string) bool { return s == "none (unlimited)" })
+	waitText(t, nctx, "default session cap", "#caps-sessions", 5*time.Second, func(s string) bool { return s == "0 running of at most 1000" })
+	waitText(t, nctx, "no quota", "#caps-quota", 5*time.Second, regexp.MustCompile(`^none \(unlimited; 0 B used in 20[0-9]{2}-[01][0-9]\)$`).MatchString)
+	waitText(t, nctx, "public access", "#caps-access", 5*time.Second, func(s string) bool { return s == "public: any consumer" })
+	// Not on the network: the proposal's fields say so instead of loading forever.
+	waitText(t, nctx, "not announced", "#service-status", 10*time.Second, func(s string) bool { return strings.HasPrefix(s, "not announced") })
+	waitText(t, nctx, "no price without a proposal", "#price-hour", 5*time.Second, func(s string) bool { return s == "–" })
+	// (hidden, not drawn: an author display rule would override the attribute)
+	if eval[int](t, nctx, `document.getElementById('caps-quota-bar').getClientRects().length`) != 0 || eval[string](t, nctx, `document.getElementById('caps-status').textContent`) != "" {
+		t.Fatal("provider without caps: the quota bar is drawn or the card reports a problem")
+	}
+	screenshot(t, nctx, outDir, "provider-nocaps")
 	t.Logf("screenshots in %s", outDir)
 }
 
@@ -647,3 +744,220 @@ func (d testDaemon) getText(t *testing.T, path string, out *string) int {
 	*out = string(b)
 	return resp.StatusCode
 }
+
+// checkSpending checks the consumer page's spending history after one
+// ended session with each of providers: the total and the day's row
+// count them all and show what GET /sessions/spending answers, their
+// amount is the sum of the session rows' amounts (and of GET /sessions),
+// and the month's row counts them too.
+func checkSpending(t *testing.T, ctx context.Context, cons testDaemon, providers ...common.Address) {
+	t.Helper()
+	n := len(providers)
+	offset := eval[int](t, ctx, `(-new Date().getTimezoneOffset()) || 0`)
+	zone := time.FixedZone("", offset*60)
+	var sp tequilapi.SpendingDTO
+	// The page re-reads the totals every 10 s: a session's last payment
+	// may land after it ended.
+	waitText(t, ctx, "spending total", "#spending-total", 25*time.Second, func(s string) bool {
+		if cons.getJSON(t, "/sessions/spending?by=day&utc_offset="+strconv.Itoa(offset), &sp) != 200 {
+			return false
+		}
+		spent, err := money.ParseWei(sp.Total.Spent)
+		return err == nil && sp.Total.Sessions == n && sp.Total.Running == 0 && spent.Sign() > 0 &&
+			strings.HasPrefix(s, strconv.Itoa(n)+" sessions, ") && strings.HasSuffix(s, ", "+money.FormatMYST(spent)+" MYST spent")
+	})
+	total, _ := money.ParseWei(sp.Total.Spent)
+	// The session rows (every session, both providers) add up to it.
+	var hist tequilapi.SessionList
+	if cons.getJSON(t, "/sessions", &hist) != 200 {
+		t.Fatal("GET /sessions")
+	}
+	sum := new(big.Int)
+	for _, s := range hist.Sessions {
+		if s.Role == "consumer" {
+			v, err := money.ParseWei(s.Paid)
+			if err != nil {
+				t.Fatalf("session %s paid %q: %v", s.ID, s.Paid, err)
+			}
+			sum.Add(sum, v)
+		}
+	}
+	cells := eval[[]string](t, ctx, `Array.from(document.querySelectorAll('#history tr td:nth-child(5)')).map(td => td.textContent)`)
+	rows := eval[string](t, ctx, `document.getElementById('history').textContent`)
+	shown := new(big.Int)
+	for _, c := range cells {
+		v, err := money.ParseMYST(c)
+		if err != nil {
+			t.Fatalf("spent cell %q: %v", c, err)
+		}
+		shown.Add(shown, v)
+	}
+	if len(cells) != n || shown.Cmp(total) != 0 || sum.Cmp(total) != 0 {
+		t.Fatalf("spending total %s wei; session rows %q (sum %s), GET /sessions sum %s", total, cells, shown, sum)
+	}
+	for _, p := range providers {
+		if !strings.Contains(rows, p.Hex()[:8]) {
+			t.Fatalf("session history %q lacks provider %s", rows, p.Hex())
+		}
+	}
+	// Per day, then per month: the page's rows are the route's; the
+	// newest row is the period the newest session started in (in the
+	// browser's zone), and the rows add up to every session.
+	newest := time.Time{}
+	for _, s := range hist.Sessions {
+		if st, err := time.Parse(time.RFC3339, s.Start); err == nil && s.Role == "consumer" && st.After(newest) {
+			newest = st
+		}
+	}
+	for _, by := range []struct{ by, layout string }{{"day", "2006-01-02"}, {"month", "2006-01"}} {
+		if by.by == "month" {
+			do(t, ctx, chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {
+				_, err := chromedp.Evaluate[bool](`(s => { s.value = 'month'; s.dispatchEvent(new Event('change')); return true })(document.getElementById('spending-by'))`)(ctx, tg)
+				return err
+			}))
+		}
+		if cons.getJSON(t, "/sessions/spending?by="+by.by+"&utc_offset="+strconv.Itoa(offset), &sp) != 200 || len(sp.Periods) == 0 {
+			t.Fatalf("GET /sessions/spending by %s: %+v", by.by, sp)
+		}
+		count, sum := 0, new(big.Int)
+		for _, p := range sp.Periods {
+			count += p.Sessions
+			v, _ := money.ParseWei(p.Spent)
+			sum.Add(sum, v)
+		}
+		first := sp.Periods[0]
+		if count != n || sum.Cmp(total) != 0 || first.Period != newest.In(zone).Format(by.layout) {
+			t.Fatalf("spending per %s: %+v; want %d sessions, %s wei, the newest in %s", by.by, sp.Periods, n, total, newest.In(zone).Format(by.layout))
+		}
+		sessions := strconv.Itoa(first.Sessions) + " session"
+		if first.Sessions != 1 {
+			sessions += "s"
+		}
+		spent, _ := money.ParseWei(first.Spent)
+		waitText(t, ctx, "spending per "+by.by, "#spending-periods tr", 10*time.Second, func(s string) bool {
+			return strings.HasPrefix(s, first.Period+sessions) && strings.HasSuffix(s, money.FormatMYST(spent)) &&
+				eval[int](t, ctx, `document.querySelectorAll('#spending-periods tr[data-period]').length`) == len(sp.Periods)
+		})
+	}
+}
+
+// checkAccessible checks the page the browser shows for basic
+// accessibility: every visible input and select has a label and every
+// button a name; every visible text meets WCAG AA contrast (4.5:1, 3:1
+// for large text) against the background it is drawn on; and Tab alone
+// reaches every visible control, each with a visible focus outline.
+func checkAccessible(t *testing.T, ctx context.Context, what string) {
+	t.Helper()
+	problems := eval[[]string](t, ctx, a11yJS)
+	if len(problems) > 0 {
+		t.Fatalf("%s: accessibility: %s", what, strings.Join(problems, "; "))
+	}
+	// Keyboard: Tab through every control, once the page's requests have
+	// settled (an answer arriving during the walk, e.g. of the last
+	// filter, could replace the controls walked).
+	waitText(t, ctx, "requests settled", "body", 10*time.Second, func(string) bool {
+		return eval[int](t, ctx, `window.openmystUI.inflight()`) == 0
+	})
+	focused, unfocused, missed := tabWalk(t, ctx)
+	if focused == 0 {
+		t.Fatalf("%s: Tab focuses nothing", what)
+	}
+	if len(unfocused) > 0 || len(missed) > 0 {
+		t.Fatalf("%s: keyboard: focus without a visible outline %q; controls Tab never reaches %q", what, unfocused, missed)
+	}
+}
+
+// tabWalk presses Tab until a control comes round again (the whole
+// cycle, whichever control it starts at: the browser may keep its
+// starting point) and returns how many controls took the focus, those
+// without a visible focus outline and the visible, enabled controls it
+// never reached.
+func tabWalk(t *testing.T, ctx context.Context) (focused int, unfocused, missed []string) {
+	t.Helper()
+	eval[bool](t, ctx, `(() => { document.querySelectorAll('[data-kb]').forEach(e => e.removeAttribute('data-kb')); if (document.activeElement) document.activeElement.blur(); window.scrollTo(0, 0); return true })()`)
+	bodies := 0
+	for i := 0; i < 300 && bodies < 3; i++ {
+		do(t, ctx, chromedp.KeyEvent(kb.Tab))
+		st := eval[string](t, ctx, `(e => {
+			if (!e || e === document.body) return 'body';
+			if (e.dataset.kb) return 'again';
+			e.dataset.kb = '1';
+			const cs = getComputedStyle(e);
+			return cs.outlineStyle !== 'none' && parseFloat(cs.outlineWidth) >= 2 ? 'ok' : 'no outline: ' + e.outerHTML.slice(0, 80);
+		})(document.activeElement)`)
+		if st == "body" {
+			bodies++
+			continue
+		}
+		if st == "again" {
+			break
+		}
+		focused++
+		if st != "ok" {
+			unfocused = append(unfocused, st)
+		}
+	}
+	missed = eval[[]string](t, ctx, `Array.from(document.querySelectorAll('a[href], button, input, select, textarea, [tabindex]')).filter(e =>
+		!e.disabled && e.tabIndex >= 0 && e.getClientRects().length > 0 && getComputedStyle(e).visibility !== 'hidden' && !e.dataset.kb).map(e => e.outerHTML.slice(0, 80))`)
+	return focused, unfocused, missed
+}
+
+// a11yJS lists the accessibility problems of the page: controls without
+// a label or name, text below WCAG AA contrast.
+const a11yJS = `(() => {
+	const out = [];
+	const visible = (e) => e.getClientRects().length > 0 && getComputedStyle(e).visibility !== 'hidden';
+	const desc = (e) => e.tagName.toLowerCase() + (e.id ? '#' + e.id : '') + ' "' + (e.textContent || '').trim().slice(0, 30) + '"';
+	for (const e of document.querySelectorAll('input, select, textarea')) {
+		if (e.type === 'hidden' || !visible(e)) continue;
+		const named = Array.from(e.labels || []).some(l => l.textContent.trim()) || (e.getAttribute('aria-label') || '').trim() || e.getAttribute('aria-labelledby');
+		if (!named) out.push('no label: ' + desc(e));
+	}
+	for (const e of document.querySelectorAll('button')) {
+		if (visible(e) && !e.textContent.trim() && !(e.getAttribute('aria-label') || '').trim()) out.push('button without a name: ' + desc(e));
+	}
+	const rgba = (c) => {
+		const m = /rgba?\(([^)]+)\)/.exec(c || '');
+		if (!m) return null;
+		const p = m[1].split(/[\s,\/]+/).filter(Boolean).map(Number);
+		return { r: p[0], g: p[1], b: p[2], a: p.length > 3 ? p[3] : 1 };
+	};
+	const over = (top, under) => ({ r: top.r * top.a + under.r * (1 - top.a), g: top.g * top.a + under.g * (1 - top.a), b: top.b * top.a + under.b * (1 - top.a), a: 1 });
+	// background: the element's and its ancestors' colours composited over white.
+	const background = (e) => {
+		const layers = [];
+		for (; e; e = e.parentElement) {
+			const c = rgba(getComputedStyle(e).backgroundColor);
+			if (c && c.a > 0) { layers.push(c); if (c.a >= 1) break; }
+		}
+		let bg = { r: 255, g: 255, b: 255, a: 1 };
+		for (let i = layers.length - 1; i >= 0; i--) bg = over(layers[i], bg);
+		return bg;
+	};
+	const lum = (c) => {
+		const f = (v) => { v /= 255; return v <= 0.03928 ? v / 12.92 : Math.pow((v + 0.055) / 1.055, 2.4); };
+		return 0.2126 * f(c.r) + 0.7152 * f(c.g) + 0.0722 * f(c.b);
+	};
+	const seen = new Set();
+	const w = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT);
+	while (w.nextNode()) {
+		const el = w.currentNode.parentElement;
+		if (!w.currentNode.textContent.trim() || !el || seen.has(el)) continue;
+		seen.add(el);
+		if (!visible(el) || el.closest('.sr-only, title, option, noscript')) continue;
+		const r = el.getBoundingClientRect();
+		if (r.width === 0 || r.height === 0) continue;
+		const cs = getComputedStyle(el);
+		const svg = el instanceof SVGElement;
+		const bg = background(svg ? el.ownerSVGElement : el);
+		const fg0 = rgba(svg ? cs.fill : cs.color);
+		if (!fg0) { out.push('no colour: ' + desc(el)); continue; }
+		const fg = over(fg0, bg);
+		const l1 = lum(fg), l2 = lum(bg);
+		const ratio = (Math.max(l1, l2) + 0.05) / (Math.min(l1, l2) + 0.05);
+		const size = parseFloat(cs.fontSize), bold = Number(cs.fontWeight) >= 700;
+		const need = size >= 24 || (bold && size >= 18.66) ? 3 : 4.5;
+		if (ratio < need) out.push('contrast ' + ratio.toFixed(2) + ' < ' + need + ': ' + desc(el));
+	}
+	return out;
+})()`

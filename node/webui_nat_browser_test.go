@@ -11,6 +11,7 @@ import (
 	"github.com/chromedp/chromedp"
 	"github.com/libp2p/go-libp2p/core/peer"
 
+	"github.com/openmyst/openmyst/geoip"
 	"github.com/openmyst/openmyst/internal/testenv"
 )
 
@@ -60,7 +61,9 @@ func TestNATCardInBrowser(t *testing.T) {
 	waitText(t, pctx, "reachability", "#nat-access", 10*time.Second, func(s string) bool { return strings.HasPrefix(s, "unknown yet") })
 	waitText(t, pctx, "direct addresses", "#nat-direct", 5*time.Second, func(s string) bool { return strings.Contains(s, "/ip4/127.0.0.1/tcp/") })
 	waitText(t, pctx, "no check yet", "#nat-peercheck", 5*time.Second, func(s string) bool { return s == "not run yet" })
-	// This daemon serves no provider: the caps card says so in words.
+	// This daemon serves no provider: the service status (not hidden by
+	// the absent proposal) and the caps card say so in words.
+	waitText(t, pctx, "service off", "#service-status", 5*time.Second, func(s string) bool { return strings.HasPrefix(s, "off: this daemon serves no provider") })
 	waitText(t, pctx, "no caps", "#caps-status", 5*time.Second, func(s string) bool { return strings.HasPrefix(s, "No caps: this daemon serves no provider") })
 	// The daemon bootstraps from the two nodes in the background; the
 	// button answers 503 in words until identify has told it who checks.
@@ -84,4 +87,36 @@ func TestNATCardInBrowser(t *testing.T) {
 		t.Errorf("checker rows without the path: %q", rows)
 	}
 	screenshot(t, pctx, outDir, "provider-nat")
+
+	// A daemon whose provider cannot reach its chain says so in words:
+	// the provider page and the caps card show why the start waits.
+	ddS := t.TempDir()
+	_, passS, _ := newDaemonIdentity(t, ctx, ddS)
+	starting := runTestDaemon(t, "127.0.0.6", DaemonConfig{
+		DataDir: ddS, LightScrypt: true, Log: log,
+		Chain: ChainConfig{RPC: "http://127.0.0.1:1", Deployment: filepath.Join(ddS, "none.json")},
+		P2P:   NetworkConfig{ListenAddrs: []string{"/ip4/127.0.0.1/tcp/0"}, ChainID: 1337},
+		Provider: DaemonProvider{
+			Identity: IdentityRef{PassphraseFile: passS},
+			Location: LocationConfig{Override: geoip.Override{Country: "NL"}},
+			Serve:    &ProviderConfig{HermesURL: "http://127.0.0.1:1"},
+		},
+	})
+	sctx, scancel := chromedp.NewContext(pctx) // a new tab
+	defer scancel()
+	if err := chromedp.Do(sctx); err != nil {
+		t.Fatal(err)
+	}
+	login(t, sctx, starting, outDir, "")
+	waitText(t, sctx, "provider starting, and why", "#service-status", 15*time.Second, func(s string) bool {
+		return strings.HasPrefix(s, "starting: the provider is starting") && strings.Contains(s, "; last attempt failed: ") && strings.Contains(s, "; retrying every ")
+	})
+	waitText(t, sctx, "caps while starting", "#caps-status", 10*time.Second, func(s string) bool { return strings.HasPrefix(s, "No caps yet: the provider is starting") })
+	waitText(t, sctx, "no earnings while starting", "#unsettled", 5*time.Second, func(s string) bool { return s == "–" })
+	// ... and keeps saying so (the absent proposal does not replace it).
+	time.Sleep(time.Second)
+	if s, _ := textOf(sctx, "#service-status"); !strings.HasPrefix(s, "starting: the provider is starting") {
+		t.Fatalf("the starting provider's status became %q", s)
+	}
+	screenshot(t, sctx, outDir, "provider-starting")
 }

@@ -25,10 +25,10 @@ func (fakeSessions) Session(r *http.Request) (string, bool) {
 	return "csrf-for-good", true
 }
 
-func newServer(t *testing.T) *httptest.Server {
+// newAPI is a Tequilapi server with a fresh password file.
+func newAPI(t *testing.T) *tequilapi.Server {
 	t.Helper()
-	dir := t.TempDir()
-	pw := filepath.Join(dir, tequilapi.PasswordFileName)
+	pw := filepath.Join(t.TempDir(), tequilapi.PasswordFileName)
 	if _, _, err := tequilapi.EnsurePassword(pw); err != nil {
 		t.Fatal(err)
 	}
@@ -36,6 +36,12 @@ func newServer(t *testing.T) *httptest.Server {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return s
+}
+
+func newServer(t *testing.T) *httptest.Server {
+	t.Helper()
+	s := newAPI(t)
 	s.Add(Routes(fakeSessions{}, "test", nil)...)
 	ts := httptest.NewServer(s.Handler())
 	t.Cleanup(ts.Close)

@@ -18,7 +18,18 @@
     }
   }
 
+  // inflight counts the requests waiting for an answer (for tests that
+  // must not act while the page is about to change).
+  let inflight = 0;
   async function api(method, path, body) {
+    inflight++;
+    try {
+      return await request(method, path, body);
+    } finally {
+      inflight--;
+    }
+  }
+  async function request(method, path, body) {
     const opts = { method: method, credentials: 'same-origin', headers: {} };
     if (body !== undefined) {
       opts.headers['Content-Type'] = 'application/json';
@@ -308,6 +319,10 @@
   function initProvider() {
     let provider = '';
     let earnings = null;
+    // serviceState says why the provider does not run ('' while it runs):
+    // off (none served) or starting (with the reason); the proposal's
+    // absence must not hide it.
+    let serviceState = '';
     const rows = new Map();
 
     function renderSession(s) {
@@ -341,6 +356,8 @@
     }
     function renderEarnings(e) {
       earnings = e;
+      // Earnings answer once the provider runs: its proposal says the rest.
+      if (serviceState) { serviceState = ''; if (provider) loadProposal(); }
       setText('earned', myst(e.earned) + ' MYST');
       setText('settled', myst(e.settled) + ' MYST');
       setText('unsettled', myst(e.unsettled) + ' MYST');
@@ -412,7 +429,8 @@
       try {
         const ps = await api('GET', '/proposals?provider_id=' + encodeURIComponent(provider));
         if (!ps || ps.length === 0) {
-          setText('service-status', 'not announced (no proposal on the network yet)');
+          setText('service-status', serviceState || 'not announced (no proposal on the network yet)');
+          for (const id of ['location', 'access', 'price-hour', 'price-gib']) setText(id, '–');
           return;
         }
         const p = ps[0];
@@ -441,11 +459,18 @@
         renderEarnings(await api('GET', '/earnings'));
       } catch (e) {
         if (e.status === 404) {
-          setText('service-status', 'off: this daemon serves no provider (start it with --provider.serve)');
+          serviceState = 'off: this daemon serves no provider (start it with --provider.serve)';
         } else if (e.status === 503) {
-          setText('service-status', 'starting: ' + e.message);
+          // Say what the start does and why it waits; look again soon.
+          serviceState = 'starting: ' + e.message;
+          setTimeout(load, 5000);
         } else {
           showError(e, 'read earnings');
+        }
+        if (serviceState) {
+          setText('service-status', serviceState);
+          for (const id of ['earned', 'settled', 'unsettled']) setText(id, '–');
+          $('settle-preview').disabled = true;
         }
       }
       if (!provider) {
@@ -588,7 +613,7 @@
       }
       const body = $('proposals');
       try {
-        const ps = await api('GET', '/proposals' + (q.toString() ? '?' + q : ''));
+        const ps = await api('GET', '/proposals?' + q); // q has sort at least
         body.textContent = '';
         if (!ps.length) {
           body.innerHTML = '<tr class="empty"><td colspan="8">No proposal matches.</td></tr>';
@@ -628,6 +653,38 @@
     for (const b of document.querySelectorAll('th[data-sort] button')) {
       b.addEventListener('click', () => { $('f-sort').value = b.parentElement.dataset.sort; loadProposals(); });
     }
+    // loadSpending fills the totals per day or month (GET
+    // /sessions/spending, counted in the browser's time zone).
+    async function loadSpending() {
+      const by = $('spending-by').value;
+      let sp;
+      try {
+        sp = await api('GET', '/sessions/spending?by=' + by + '&utc_offset=' + String((-new Date().getTimezoneOffset()) || 0));
+      } catch (e) {
+        if (e.status !== 404 && e.status !== 503) showError(e, 'read the spending history');
+        return;
+      }
+      const sessionsText = (p) => p.sessions + (p.sessions === 1 ? ' session' : ' sessions') + (p.running ? ' (' + p.running + ' running)' : '');
+      const t = sp.total;
+      setText('spending-total', t.sessions ? sessionsText(t) + ', ' + duration(t.seconds) + ', ' + bytes(t.bytes) + ', ' + myst(t.spent) + ' MYST spent' : 'no sessions yet');
+      const body = $('spending-periods');
+      body.textContent = '';
+      if (!sp.periods.length) {
+        body.innerHTML = '<tr class="empty"><td colspan="5">No sessions yet.</td></tr>';
+        return;
+      }
+      for (const p of sp.periods.slice(0, 31)) {
+        const tr = document.createElement('tr');
+        tr.dataset.period = p.period;
+        for (const c of [p.period, sessionsText(p), duration(p.seconds), bytes(p.bytes), myst(p.spent)]) {
+          const td = document.createElement('td');
+          td.textContent = c;
+          tr.appendChild(td);
+        }
+        body.appendChild(tr);
+      }
+    }
+    $('spending-by').addEventListener('change', loadSpending);
     $('disconnect').addEventListener('click', async () => {
       clearError();
       setText('conn-status', 'Disconnecting… (final payment)');
@@ -636,6 +693,7 @@
         renderConnection({ connected: false });
         setText('conn-status', 'Disconnected.');
         reloadHistory();
+        loadSpending();
       } catch (e) {
         setText('conn-status', '');
         showError(e, 'disconnect');
@@ -643,6 +701,9 @@
     });
     loadConnection();
     loadProposals();
+    loadSpending();
+    // A session's last payment may land after it ended: re-read.
+    setInterval(loadSpending, 10000);
     const reloadHistory = initHistory('/sessions', 'provider', (ss, period) => {
       barChart($('chart-spent'), buckets(ss.filter((s) => s.role === 'consumer'), period, (s) => weiToMYST(s.paid)), chartMYST, 'Spent');
     });
@@ -650,7 +711,7 @@
     events({
       connection: (ev) => {
         renderConnection(ev);
-        if (wasConnected && !ev.connected) reloadHistory();
+        if (wasConnected && !ev.connected) { reloadHistory(); loadSpending(); }
         wasConnected = ev.connected;
       },
     });
@@ -658,7 +719,7 @@
 
   // The page's API helper and byte formatting for the cards in their own
   // scripts (nat.js, caps.js).
-  window.openmystUI = { api: api, showError: showError, bytes: bytes };
+  window.openmystUI = { api: api, showError: showError, bytes: bytes, inflight: () => inflight };
 
   document.addEventListener('DOMContentLoaded', () => {
     initLogout();

@@ -56,7 +56,7 @@
       if (e.status === 404) {
         text('caps-status', 'No caps: this daemon serves no provider (start it with --provider.serve).');
       } else if (e.status === 503) {
-        text('caps-status', 'The provider is starting: ' + e.message);
+        text('caps-status', 'No caps yet: ' + e.message);
       } else {
         text('caps-status', 'Could not read the caps: ' + e.message);
         ui.showError(e, 'read the caps');
