@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"github.com/openmyst/openmyst/internal/testenv"
+	"github.com/openmyst/openmyst/internal/udptest"
 	"github.com/openmyst/openmyst/tunnel"
 	"github.com/openmyst/openmyst/tunnel/netns"
 )
@@ -736,20 +737,10 @@ func serveUDPEcho(t *testing.T, ns *netns.NS, addr string) {
 	if err := ns.Do(func() (err error) { pc, err = net.ListenPacket("udp4", addr); return err }); err != nil {
 		t.Fatal(err)
 	}
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		buf := make([]byte, 1500)
-		for {
-			n, from, err := pc.ReadFrom(buf)
-			if err != nil {
-				return
-			}
-			host, _, _ := net.SplitHostPort(from.String())
-			_, _ = pc.WriteTo([]byte(fmt.Sprintf("echo %s from %s", buf[:n], host)), from)
-		}
-	}()
-	t.Cleanup(func() { pc.Close(); <-done })
+	udptest.Serve(t, pc, func(data []byte, from net.Addr) []byte {
+		host, _, _ := net.SplitHostPort(from.String())
+		return []byte(fmt.Sprintf("echo %s from %s", data, host))
+	})
 }
 
 // inbound counts what reaches a consumer's TCP and UDP sockets.

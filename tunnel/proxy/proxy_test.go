@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"go.uber.org/goleak"
+
+	"github.com/openmyst/openmyst/internal/udptest"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -257,29 +259,8 @@ func TestUDPDatagramRejects(t *testing.T) {
 	}
 }
 
-func udpEcho(t *testing.T) *net.UDPConn {
-	pc, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		buf := make([]byte, 2048)
-		for {
-			n, from, err := pc.ReadFrom(buf)
-			if err != nil {
-				return
-			}
-			pc.WriteTo(append([]byte("echo:"), buf[:n]...), from)
-		}
-	}()
-	t.Cleanup(func() { pc.Close(); <-done })
-	return pc
-}
-
 func TestSOCKS5UDPAssociateDomainAndSource(t *testing.T) {
-	echo := udpEcho(t)
+	echo := udptest.Echo(t)
 	port := echo.LocalAddr().(*net.UDPAddr).Port
 	addr := startSOCKS(t)
 	uc, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})

@@ -31,6 +31,13 @@ func sourceServer(b *testing.B, size int64) *net.TCPAddr {
 	if err != nil {
 		b.Fatal(err)
 	}
+	b.Cleanup(serveSource(ln, size))
+	return ln.Addr().(*net.TCPAddr)
+}
+
+// serveSource writes size bytes to every connection ln accepts and closes
+// it. The returned stop closes ln and waits for every connection to end.
+func serveSource(ln net.Listener, size int64) (stop func()) {
 	buf := make([]byte, 256<<10)
 	var wg sync.WaitGroup
 	wg.Add(1)
@@ -55,8 +62,7 @@ func sourceServer(b *testing.B, size int64) *net.TCPAddr {
 			}()
 		}
 	}()
-	b.Cleanup(func() { ln.Close(); wg.Wait() })
-	return ln.Addr().(*net.TCPAddr)
+	return func() { ln.Close(); wg.Wait() }
 }
 
 // socksDial opens a SOCKS5 CONNECT to dst through the proxy at socks.
@@ -253,33 +259,9 @@ func newUpstreamPair(b *testing.B, size int64) *upstreamPair {
 	if err != nil {
 		b.Fatal(err)
 	}
-	buf := make([]byte, 256<<10)
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				defer c.Close()
-				for left := size; left > 0; {
-					n := min(left, int64(len(buf)))
-					if _, err := c.Write(buf[:n]); err != nil {
-						return
-					}
-					left -= n
-				}
-			}()
-		}
-	}()
+	stop := serveSource(ln, size)
 	b.Cleanup(func() {
-		ln.Close()
-		wg.Wait()
+		stop()
 		devA.Close()
 		devB.Close()
 	})

@@ -24,6 +24,7 @@ import (
 	"golang.org/x/net/dns/dnsmessage"
 
 	"github.com/openmyst/openmyst/internal/testenv"
+	"github.com/openmyst/openmyst/internal/udptest"
 	"github.com/openmyst/openmyst/tunnel"
 )
 
@@ -291,30 +292,8 @@ func TestHTTPProxy(t *testing.T) {
 	}
 }
 
-// udpEcho serves UDP on 127.0.0.1 and echoes with a prefix.
-func udpEcho(t *testing.T) *net.UDPConn {
-	pc, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		buf := make([]byte, 2048)
-		for {
-			n, from, err := pc.ReadFrom(buf)
-			if err != nil {
-				return
-			}
-			pc.WriteTo(append([]byte("echo:"), buf[:n]...), from)
-		}
-	}()
-	t.Cleanup(func() { pc.Close(); <-done })
-	return pc
-}
-
 func TestSOCKS5UDPAssociate(t *testing.T) {
-	echo := udpEcho(t)
+	echo := udptest.Echo(t)
 	port := echo.LocalAddr().(*net.UDPAddr).Port
 	p := newPair(t, allowPort(t, "udp", port), netip.AddrPort{}, 0)
 
@@ -372,39 +351,26 @@ func TestSOCKS5UDPAssociate(t *testing.T) {
 // dnsServer answers every A query with 198.51.100.42 and sends each
 // queried name on names.
 func dnsServer(t *testing.T, names chan<- string) netip.AddrPort {
-	pc, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		buf := make([]byte, 1500)
-		for {
-			n, from, err := pc.ReadFrom(buf)
-			if err != nil {
-				return
-			}
-			var m dnsmessage.Message
-			if m.Unpack(buf[:n]) != nil || len(m.Questions) != 1 {
-				continue
-			}
-			select {
-			case names <- m.Questions[0].Name.String():
-			default:
-			}
-			m.Response, m.RecursionAvailable = true, true
-			if m.Questions[0].Type == dnsmessage.TypeA {
-				m.Answers = []dnsmessage.Resource{{
-					Header: dnsmessage.ResourceHeader{Name: m.Questions[0].Name, Type: dnsmessage.TypeA, Class: dnsmessage.ClassINET, TTL: 60},
-					Body:   &dnsmessage.AResource{A: [4]byte{198, 51, 100, 42}},
-				}}
-			}
-			out, _ := m.Pack()
-			pc.WriteTo(out, from)
+	pc := udptest.Listen(t)
+	udptest.Serve(t, pc, func(data []byte, _ net.Addr) []byte {
+		var m dnsmessage.Message
+		if m.Unpack(data) != nil || len(m.Questions) != 1 {
+			return nil
 		}
-	}()
-	t.Cleanup(func() { pc.Close(); <-done })
+		select {
+		case names <- m.Questions[0].Name.String():
+		default:
+		}
+		m.Response, m.RecursionAvailable = true, true
+		if m.Questions[0].Type == dnsmessage.TypeA {
+			m.Answers = []dnsmessage.Resource{{
+				Header: dnsmessage.ResourceHeader{Name: m.Questions[0].Name, Type: dnsmessage.TypeA, Class: dnsmessage.ClassINET, TTL: 60},
+				Body:   &dnsmessage.AResource{A: [4]byte{198, 51, 100, 42}},
+			}}
+		}
+		out, _ := m.Pack()
+		return out
+	})
 	return pc.LocalAddr().(*net.UDPAddr).AddrPort()
 }
 
