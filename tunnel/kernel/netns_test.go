@@ -21,7 +21,7 @@ import (
 	"time"
 
 	"github.com/openmyst/openmyst/internal/testenv"
-	"github.com/openmyst/openmyst/internal/udptest"
+	"github.com/openmyst/openmyst/internal/servetest"
 	"github.com/openmyst/openmyst/tunnel"
 	"github.com/openmyst/openmyst/tunnel/netns"
 )
@@ -737,7 +737,7 @@ func serveUDPEcho(t *testing.T, ns *netns.NS, addr string) {
 	if err := ns.Do(func() (err error) { pc, err = net.ListenPacket("udp4", addr); return err }); err != nil {
 		t.Fatal(err)
 	}
-	udptest.Serve(t, pc, func(data []byte, from net.Addr) []byte {
+	servetest.UDP(t, pc, func(data []byte, from net.Addr) []byte {
 		host, _, _ := net.SplitHostPort(from.String())
 		return []byte(fmt.Sprintf("echo %s from %s", data, host))
 	})

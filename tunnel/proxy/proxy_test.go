@@ -14,7 +14,7 @@ import (
 
 	"go.uber.org/goleak"
 
-	"github.com/openmyst/openmyst/internal/udptest"
+	"github.com/openmyst/openmyst/internal/servetest"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -260,7 +260,7 @@ func TestUDPDatagramRejects(t *testing.T) {
 }
 
 func TestSOCKS5UDPAssociateDomainAndSource(t *testing.T) {
-	echo := udptest.Echo(t)
+	echo := servetest.UDPEcho(t)
 	port := echo.LocalAddr().(*net.UDPAddr).Port
 	addr := startSOCKS(t)
 	uc, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})

@@ -24,7 +24,7 @@ import (
 	"golang.org/x/net/dns/dnsmessage"
 
 	"github.com/openmyst/openmyst/internal/testenv"
-	"github.com/openmyst/openmyst/internal/udptest"
+	"github.com/openmyst/openmyst/internal/servetest"
 	"github.com/openmyst/openmyst/tunnel"
 )
 
@@ -293,7 +293,7 @@ func TestHTTPProxy(t *testing.T) {
 }
 
 func TestSOCKS5UDPAssociate(t *testing.T) {
-	echo := udptest.Echo(t)
+	echo := servetest.UDPEcho(t)
 	port := echo.LocalAddr().(*net.UDPAddr).Port
 	p := newPair(t, allowPort(t, "udp", port), netip.AddrPort{}, 0)
 
@@ -351,8 +351,8 @@ func TestSOCKS5UDPAssociate(t *testing.T) {
 // dnsServer answers every A query with 198.51.100.42 and sends each
 // queried name on names.
 func dnsServer(t *testing.T, names chan<- string) netip.AddrPort {
-	pc := udptest.Listen(t)
-	udptest.Serve(t, pc, func(data []byte, _ net.Addr) []byte {
+	pc := servetest.ListenUDP(t)
+	servetest.UDP(t, pc, func(data []byte, _ net.Addr) []byte {
 		var m dnsmessage.Message
 		if m.Unpack(data) != nil || len(m.Questions) != 1 {
 			return nil

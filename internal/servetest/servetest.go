@@ -1,0 +1,97 @@
+// Package servetest holds the small servers tests run beside the code
+// under test: a loop that answers every UDP datagram a socket receives,
+// the loopback UDP echo, a TCP forwarder and a listener that only counts
+// what it accepts. Each runs until the test ends (or its listener is
+// closed). It imports only the standard library, so every layer's tests
+// may use it.
+package servetest
+
+import (
+	"io"
+	"net"
+	"sync/atomic"
+	"testing"
+)
+
+// UDP answers every datagram pc receives with reply(data, from), sending
+// nothing when reply returns nil, until the test ends: cleanup closes pc
+// and waits for the loop. data is only valid during the call.
+func UDP(tb testing.TB, pc net.PacketConn, reply func(data []byte, from net.Addr) []byte) {
+	tb.Helper()
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		buf := make([]byte, 64<<10)
+		for {
+			n, from, err := pc.ReadFrom(buf)
+			if err != nil {
+				return
+			}
+			if out := reply(buf[:n], from); out != nil {
+				_, _ = pc.WriteTo(out, from)
+			}
+		}
+	}()
+	tb.Cleanup(func() { pc.Close(); <-done })
+}
+
+// ListenUDP listens for UDP on 127.0.0.1 at a free port, failing tb if it
+// cannot.
+func ListenUDP(tb testing.TB) *net.UDPConn {
+	tb.Helper()
+	pc, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return pc
+}
+
+// UDPEcho serves UDP on 127.0.0.1 until the test ends and answers every
+// datagram with "echo:" followed by the datagram.
+func UDPEcho(tb testing.TB) *net.UDPConn {
+	tb.Helper()
+	pc := ListenUDP(tb)
+	UDP(tb, pc, func(data []byte, _ net.Addr) []byte {
+		return append([]byte("echo:"), data...)
+	})
+	return pc
+}
+
+// Forward copies every TCP connection ln accepts to and from a new
+// connection to target, half-closing each direction as it ends, until ln
+// is closed. It blocks; run it in a goroutine.
+func Forward(ln net.Listener, target string) {
+	for {
+		c, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		go func() {
+			defer c.Close()
+			u, err := net.Dial("tcp", target)
+			if err != nil {
+				return
+			}
+			defer u.Close()
+			go func() { _, _ = io.Copy(u, c); _ = u.(*net.TCPConn).CloseWrite() }()
+			_, _ = io.Copy(c, u)
+		}()
+	}
+}
+
+// CountAccepts accepts connections on ln until it is closed, closing each
+// at once, and returns the count so far.
+func CountAccepts(ln net.Listener) *atomic.Int64 {
+	var n atomic.Int64
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			n.Add(1)
+			_ = c.Close()
+		}
+	}()
+	return &n
+}
