@@ -19,7 +19,6 @@ import (
 
 	"github.com/openmyst/openmyst/cmd/myst/internal/mysttest"
 	"github.com/openmyst/openmyst/identity"
-	"github.com/openmyst/openmyst/market"
 	"github.com/openmyst/openmyst/money"
 	"github.com/openmyst/openmyst/node"
 	"github.com/openmyst/openmyst/p2p"
@@ -45,9 +44,8 @@ func TestBenchServiceRSS(t *testing.T) {
 	d := mysttest.Devnet(ctx, t)
 	dd := t.TempDir()
 	_, pf := newDefaultIdentity(t, dd, "provider-pw")
-	cmd, lines := startService(t, dd, mysttest.FreePort(t), "--passphrase-file", pf, "--chain.rpc", d.Chain.URL(), "--chain.deployment", d.DeploymentPath(),
-		"--hermes.url", d.Hermes.URL(), "--p2p.bootstrap", d.BootstrapAddrs()[0], "--p2p.listen", "/ip4/127.0.0.1/tcp/0", "--wg.port", "0",
-		"--location.country", "FR", "--exit.allow", "tcp:127.0.0.1/32 port "+port)
+	cmd, lines := startService(t, dd, mysttest.FreePort(t), mysttest.ServiceArgs(d, pf,
+		"--location.country", "FR", "--exit.allow", "tcp:127.0.0.1/32 port "+port)...)
 	var seen []string
 	mysttest.WaitLine(t, lines, "tequilapi: http://", &seen)
 	rss := func() uint64 {
@@ -64,15 +62,7 @@ func TestBenchServiceRSS(t *testing.T) {
 		return 0
 	}
 
-	c, err := d.StartConsumer(ctx, "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	ps, err := c.WaitProposals(ctx, market.Filter{Country: "FR"}, 1)
-	if err != nil {
-		t.Fatal(err)
-	}
+	c, ps := mysttest.Proposals(ctx, t, d, "FR", 1)
 	dep := d.Chain.Deployment()
 	store := paystore.New(c.DB)
 	mgrs := make([]*consumer.Manager, n)
@@ -127,6 +117,7 @@ func TestBenchServiceRSS(t *testing.T) {
 	idle := rss()
 	conns := make([]*consumer.Connection, n)
 	for i, m := range mgrs {
+		var err error
 		if conns[i], err = m.Connect(ctx, ps[0], consumer.Options{}); err != nil {
 			t.Fatalf("session %d: %v", i, err)
 		}

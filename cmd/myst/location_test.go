@@ -196,22 +196,13 @@ func TestServiceGeoIPProposal(t *testing.T) {
 	d := mysttest.Devnet(ctx, t)
 	dd := t.TempDir()
 	provider, pf := newDefaultIdentity(t, dd, "provider-pw")
-	_, lines := startService(t, dd, mysttest.FreePort(t), "--passphrase-file", pf, "--chain.rpc", d.Chain.URL(), "--chain.deployment", d.DeploymentPath(),
-		"--hermes.url", d.Hermes.URL(), "--p2p.bootstrap", d.BootstrapAddrs()[0], "--p2p.listen", "/ip4/127.0.0.1/tcp/0", "--wg.port", "0",
-		"--service.api=false", "--location.geoip-db", testGeoDB(t), "--location.ip", "203.0.113.7", "--location.city", "Haarlem")
+	_, lines := startService(t, dd, mysttest.FreePort(t), mysttest.ServiceArgs(d, pf,
+		"--service.api=false", "--location.geoip-db", testGeoDB(t), "--location.ip", "203.0.113.7", "--location.city", "Haarlem")...)
 	var seen []string
 	if l := mysttest.WaitLine(t, lines, "location: country", &seen); !strings.Contains(l, `country NL, city "Haarlem", asn 64500, ip type residential`) {
 		t.Fatalf("service printed %q", l)
 	}
-	c, err := d.StartConsumer(ctx, "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	ps, err := c.WaitProposals(ctx, market.Filter{Country: "NL"}, 1)
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, ps := mysttest.Proposals(ctx, t, d, "NL", 1)
 	want := market.Location{Country: "NL", City: "Haarlem", ASN: 64500, IPType: market.IPResidential}
 	if !strings.EqualFold(ps[0].ProviderID.Hex(), provider) || ps[0].Location != want {
 		t.Fatalf("proposal %+v, want %s at %+v", ps[0], provider, want)

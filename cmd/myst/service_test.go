@@ -8,7 +8,6 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
@@ -16,11 +15,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/libp2p/go-libp2p/core/peer"
-
 	"github.com/openmyst/openmyst/cmd/myst/internal/mysttest"
-	"github.com/openmyst/openmyst/market"
-	"github.com/openmyst/openmyst/p2p"
 	"github.com/openmyst/openmyst/session/consumer"
 	"github.com/openmyst/openmyst/tequilapi"
 	"github.com/openmyst/openmyst/tequilapi/client"
@@ -43,23 +38,13 @@ func TestServiceEndToEnd(t *testing.T) {
 	dd := t.TempDir()
 	provider, pf := newDefaultIdentity(t, dd, "provider-pw")
 	apiPort := mysttest.FreePort(t)
-	svcArgs := []string{"--passphrase-file", pf, "--chain.rpc", d.Chain.URL(), "--chain.deployment", d.DeploymentPath(), "--hermes.url", d.Hermes.URL(),
-		"--p2p.bootstrap", d.BootstrapAddrs()[0], "--p2p.listen", "/ip4/127.0.0.1/tcp/0", "--wg.port", "0",
-		"--location.country", "FR", "--price.per-hour", "0.1", "--price.per-gib", "0.5", "--exit.allow", "tcp:127.0.0.1/32 port " + port}
+	svcArgs := mysttest.ServiceArgs(d, pf, "--location.country", "FR", "--price.per-hour", "0.1", "--price.per-gib", "0.5", "--exit.allow", "tcp:127.0.0.1/32 port "+port)
 	cmd, lines := startService(t, dd, apiPort, svcArgs...)
 	var seen []string
 	mysttest.WaitLine(t, lines, "registered", &seen)
 	mysttest.WaitLine(t, lines, "tequilapi: http://", &seen)
 
-	c, err := d.StartConsumer(ctx, "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	ps, err := c.WaitProposals(ctx, market.Filter{Country: "FR"}, 1)
-	if err != nil {
-		t.Fatal(err)
-	}
+	c, ps := mysttest.Proposals(ctx, t, d, "FR", 1)
 	if !strings.EqualFold(ps[0].ProviderID.Hex(), provider) || ps[0].Price.PerGiB.MYST() != "0.5" {
 		t.Fatalf("proposal %+v, want %s at 0.5 MYST/GiB", ps[0], provider)
 	}
@@ -96,17 +81,7 @@ func TestServiceEndToEnd(t *testing.T) {
 
 	base := "http://127.0.0.1:" + strconv.Itoa(apiPort)
 	token := mysttest.Login(t, base, dd)
-	deadline = time.Now().Add(20 * time.Second)
-	for {
-		b, code := mysttest.GetAuth(t, base+"/earnings", token)
-		if code == 200 && strings.Contains(b, `"earned":"`+paid.String()+`"`) {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("GET /earnings: %d %s, want earned %s", code, b, paid)
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
+	mysttest.WaitEarned(t, base, token, paid)
 	// The provider records the session's end after the consumer left and
 	// its last payment reached the hermes, a step after /earnings counts
 	// that payment: wait for the record to end, then check it.
@@ -160,22 +135,12 @@ func TestServiceKilledMidSession(t *testing.T) {
 		t.Fatal(err)
 	}
 	apiPort := mysttest.FreePort(t)
-	args := []string{"--passphrase-file", pf, "--chain.rpc", d.Chain.URL(), "--chain.deployment", d.DeploymentPath(), "--hermes.url", d.Hermes.URL(),
-		"--p2p.bootstrap", d.BootstrapAddrs()[0], "--p2p.listen", "/ip4/127.0.0.1/tcp/0", "--wg.port", "0",
-		"--location.country", "FR", "--price.per-hour", "3.6", "--price.per-gib", "0", "--payment.interval", "500ms", "--payment.grace", "5s"}
+	args := mysttest.ServiceArgs(d, pf, "--location.country", "FR", "--price.per-hour", "3.6", "--price.per-gib", "0", "--payment.interval", "500ms", "--payment.grace", "5s")
 	cmd, lines := startService(t, dd, apiPort, args...)
 	var seen []string
 	mysttest.WaitLine(t, lines, "tequilapi: http://", &seen)
 
-	c, err := d.StartConsumer(ctx, "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	ps, err := c.WaitProposals(ctx, market.Filter{Country: "FR"}, 1)
-	if err != nil {
-		t.Fatal(err)
-	}
+	c, ps := mysttest.Proposals(ctx, t, d, "FR", 1)
 	conn, err := c.Sessions.Connect(ctx, ps[0], consumer.Options{})
 	if err != nil {
 		t.Fatal(err)
@@ -260,23 +225,8 @@ func TestDaemonServesProvider(t *testing.T) {
 	var seen []string
 	mysttest.WaitLine(t, lines, "provider serving", &seen)
 
-	key, err := p2p.LoadOrCreateKey(filepath.Join(dd, p2p.KeyFile))
-	if err != nil {
-		t.Fatal(err)
-	}
-	daemonPeer, err := peer.IDFromPrivateKey(key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	c, err := d.StartConsumer(ctx, "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	ps, err := c.WaitProposals(ctx, market.Filter{Country: "FR"}, 1)
-	if err != nil {
-		t.Fatal(err)
-	}
+	daemonPeer := mysttest.DataDirPeer(t, dd)
+	c, ps := mysttest.Proposals(ctx, t, d, "FR", 1)
 	if !strings.EqualFold(ps[0].ProviderID.Hex(), provider) || ps[0].PeerID != daemonPeer.String() {
 		t.Fatalf("proposal of %s on peer %s, want %s on the daemon's peer %s", ps[0].ProviderID.Hex(), ps[0].PeerID, provider, daemonPeer)
 	}
@@ -311,17 +261,7 @@ func TestDaemonServesProvider(t *testing.T) {
 	paid := conn.PayerStats().Paid
 	base := "http://127.0.0.1:" + strconv.Itoa(apiPort)
 	token := mysttest.Login(t, base, dd)
-	deadline = time.Now().Add(20 * time.Second)
-	for {
-		b, code := mysttest.GetAuth(t, base+"/earnings", token)
-		if code == 200 && strings.Contains(b, `"earned":"`+paid.String()+`"`) {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("GET /earnings: %d %s, want earned %s", code, b, paid)
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
+	mysttest.WaitEarned(t, base, token, paid)
 	// The caps and this month's traffic, through the typed client.
 	tc, err := client.New(base, nil)
 	if err != nil {
@@ -382,20 +322,8 @@ func TestServiceStartsInDaemon(t *testing.T) {
 	if err != nil || !strings.Contains(out, "started provider "+provider+" in the daemon") || !strings.Contains(out, "of at most 9") {
 		t.Fatalf("myst service beside a daemon serving none: %v\n%s", err, out)
 	}
-	key, err := p2p.LoadOrCreateKey(filepath.Join(dd, p2p.KeyFile))
-	if err != nil {
-		t.Fatal(err)
-	}
-	daemonPeer, _ := peer.IDFromPrivateKey(key)
-	c, err := d.StartConsumer(ctx, "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	ps, err := c.WaitProposals(ctx, market.Filter{Country: "PT"}, 1)
-	if err != nil {
-		t.Fatal(err)
-	}
+	daemonPeer := mysttest.DataDirPeer(t, dd)
+	_, ps := mysttest.Proposals(ctx, t, d, "PT", 1)
 	if !strings.EqualFold(ps[0].ProviderID.Hex(), provider) || ps[0].PeerID != daemonPeer.String() || ps[0].Price.PerGiB.MYST() != "0.3" {
 		t.Fatalf("proposal %+v: want %s at 0.3 MYST/GiB on the daemon's peer %s", ps[0], provider, daemonPeer)
 	}

@@ -10,6 +10,7 @@ import (
 	"encoding/json"
 	"io"
 	"log/slog"
+	"math/big"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -21,7 +22,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/libp2p/go-libp2p/core/peer"
+
+	"github.com/openmyst/openmyst/market"
 	"github.com/openmyst/openmyst/node"
+	"github.com/openmyst/openmyst/p2p"
 	"github.com/openmyst/openmyst/tequilapi"
 )
 
@@ -188,4 +193,61 @@ func Devnet(ctx context.Context, t testing.TB) *node.Devnet {
 	}
 	t.Cleanup(func() { _ = d.Close() })
 	return d
+}
+
+// ServiceArgs are the flags of `myst service` that point it at the devnet
+// d (chain, deployment, hermes, bootstrap peer) with the passphrase file
+// pf, a libp2p listener on loopback and a free WireGuard port, followed by
+// extra.
+func ServiceArgs(d *node.Devnet, pf string, extra ...string) []string {
+	return append([]string{"--passphrase-file", pf, "--chain.rpc", d.Chain.URL(), "--chain.deployment", d.DeploymentPath(), "--hermes.url", d.Hermes.URL(),
+		"--p2p.bootstrap", d.BootstrapAddrs()[0], "--p2p.listen", "/ip4/127.0.0.1/tcp/0", "--wg.port", "0"}, extra...)
+}
+
+// Proposals starts an in-process consumer on d, closed when the test
+// ends, and waits until it knows n proposals from providers in country.
+func Proposals(ctx context.Context, t testing.TB, d *node.Devnet, country string, n int) (*node.Consumer, []market.Proposal) {
+	t.Helper()
+	c, err := d.StartConsumer(ctx, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	ps, err := c.WaitProposals(ctx, market.Filter{Country: country}, n)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c, ps
+}
+
+// WaitEarned polls GET /earnings of the Tequilapi at base until it
+// reports earned exactly paid, failing t after 20 s.
+func WaitEarned(t testing.TB, base, token string, paid *big.Int) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		b, code := GetAuth(t, base+"/earnings", token)
+		if code == 200 && strings.Contains(b, `"earned":"`+paid.String()+`"`) {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("GET /earnings: %d %s, want earned %s", code, b, paid)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+// DataDirPeer returns the libp2p peer id of the host key in the data dir
+// dd (created if absent), the peer a daemon on dd runs as.
+func DataDirPeer(t testing.TB, dd string) peer.ID {
+	t.Helper()
+	key, err := p2p.LoadOrCreateKey(filepath.Join(dd, p2p.KeyFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	id, err := peer.IDFromPrivateKey(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return id
 }
