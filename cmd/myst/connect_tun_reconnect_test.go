@@ -2,23 +2,16 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"io"
-	"net"
 	"net/http"
 	"os"
-	"path/filepath"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
 
-	"github.com/ethereum/go-ethereum/accounts/keystore"
-
-	"github.com/openmyst/openmyst/chain/devchain"
-	"github.com/openmyst/openmyst/cmd/myst/internal/mysttest"
+	"github.com/openmyst/openmyst/internal/servetest"
 	"github.com/openmyst/openmyst/internal/testenv"
 	"github.com/openmyst/openmyst/tunnel/netns"
 )
@@ -60,46 +53,9 @@ func TestConnectTunReconnect(t *testing.T) {
 	hub.MustRun("sysctl", "-qw", "net.ipv4.ip_forward=1")
 	prov2.MustRun("sysctl", "-qw", "net.ipv4.ip_forward=1")
 
-	var mu sync.Mutex
-	var webFrom []string
-	var web net.Listener
-	if err := inet.Do(func() (err error) { web, err = net.Listen("tcp", tInet+":80"); return err }); err != nil {
-		t.Fatal(err)
-	}
-	srv := &http.Server{ReadHeaderTimeout: 5 * time.Second, Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		mu.Lock()
-		webFrom = append(webFrom, r.RemoteAddr)
-		mu.Unlock()
-		_, _ = io.WriteString(w, "hello from the internet")
-	})}
-	go func() { _ = srv.Serve(web) }()
-	defer srv.Close()
-	var direct net.Listener
-	if err := hub.Do(func() (err error) { direct, err = net.Listen("tcp", tHub2+":9000"); return err }); err != nil {
-		t.Fatal(err)
-	}
-	defer direct.Close()
-	var directAccepted atomic.Int64
-	go func() {
-		for {
-			c, err := direct.Accept()
-			if err != nil {
-				return
-			}
-			directAccepted.Add(1)
-			_ = c.Close()
-		}
-	}()
-	consDial := func(ctx context.Context, network, addr string) (c net.Conn, err error) {
-		derr := cons.Do(func() error {
-			c, err = (&net.Dialer{Timeout: 2 * time.Second}).DialContext(ctx, network, addr)
-			return err
-		})
-		if err == nil && derr != nil {
-			err = derr
-		}
-		return c, err
-	}
+	web := serveWebLog(t, inet, tInet+":80", []byte("hello from the internet"))
+	directAccepted := servetest.CountAccepts(hub.Listen("tcp", tHub2+":9000"))
+	consDial := cons.Dialer(2 * time.Second)
 	consGet := func(ctx context.Context) error {
 		hc := &http.Client{Timeout: 3 * time.Second, Transport: &http.Transport{DialContext: consDial, DisableKeepAlives: true}}
 		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+tInet+"/", nil)
@@ -134,41 +90,13 @@ func TestConnectTunReconnect(t *testing.T) {
 		return strings.TrimSpace(out)
 	}
 	provider1, provider2 := newProvider(prov1DD), newProvider(prov2DD)
-	ks := keystore.NewKeyStore(filepath.Join(dir, "ks"), keystore.LightScryptN, keystore.LightScryptP)
-	acct, err := ks.ImportECDSA(devchain.DevKey(tDevnetConsumerAccount), "tun-e2e")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := runCLI(t, consDD, "identity", "import", acct.URL.Path, "--passphrase-file", pf); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := runCLI(t, consDD, "identity", "set-default", acct.Address.Hex()); err != nil {
-		t.Fatal(err)
-	}
+	importDevnetConsumer(t, consDD, dir, pf)
 
 	hubProc := hub.Start("env", tunRoleEnv+"=hub", tunDirEnv+"="+dir, tunProviderEnv+"="+provider1, tunProvider2Env+"="+provider2,
 		os.Args[0], "-test.run=^TestConnectTunEndToEnd$", "-test.count=1", "-test.v", "-test.timeout=85s")
-	var st tunHubState
-	for {
-		if b, err := os.ReadFile(filepath.Join(dir, "state.json")); err == nil {
-			if err := json.Unmarshal(b, &st); err != nil {
-				t.Fatal(err)
-			}
-			break
-		}
-		select {
-		case <-hubProc.Exited():
-			t.Fatalf("hub exited:\n%s", hubProc.Output())
-		case <-ctx.Done():
-			t.Fatalf("hub not ready:\n%s", hubProc.Output())
-		case <-time.After(50 * time.Millisecond):
-		}
-	}
-	mainEnv := func(args ...string) []string {
-		return append([]string{mysttest.RunMainEnv + "=1", os.Args[0]}, args...)
-	}
+	st := waitHubState(ctx, t, hubProc, dir)
 	service := func(ns *netns.NS, dd, chainURL, hermesURL, boot, addr, perGiB string) *netns.Proc {
-		return ns.Start("env", mainEnv("--data-dir", dd, "--keystore.light-scrypt", "service", "--passphrase-file", pf,
+		return ns.Start("env", mystArgv("--data-dir", dd, "--keystore.light-scrypt", "service", "--passphrase-file", pf,
 			"--chain.rpc", chainURL, "--chain.deployment", st.Deployment, "--hermes.url", hermesURL, "--p2p.bootstrap", boot,
 			"--hermes.insecure-http", // provider 2 reaches the hub's hermes over the test's veth link, plain http
 			"--p2p.listen", "/ip4/"+addr+"/tcp/0", "--wg.port", "0", "--wg.advertise", addr, "--exit-mode", "kernel",
@@ -179,12 +107,8 @@ func TestConnectTunReconnect(t *testing.T) {
 	svc1 := service(hub, prov1DD, st.ChainURL, st.HermesURL, st.Bootstrap, tHub, "0.5")
 	waitOutput(ctx, t, svc1, "serving", "myst service (provider 1)")
 
-	resolv := filepath.Join(dir, "resolv.conf")
-	const origResolv = "nameserver 192.0.2.53\n"
-	if err := os.WriteFile(resolv, []byte(origResolv), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	conn := cons.Start("env", mainEnv("--data-dir", consDD, "--keystore.light-scrypt", "connect", "--tun", "--standalone", "--country", "DE",
+	resolv := writeTunResolv(t, dir)
+	conn := cons.Start("env", mystArgv("--data-dir", consDD, "--keystore.light-scrypt", "connect", "--tun", "--standalone", "--country", "DE",
 		"--passphrase-file", pf, "--chain.rpc", st.ChainProxyURL, "--chain.deployment", st.Deployment,
 		"--p2p.bootstrap", st.BootstrapLink, "--p2p.listen", "/ip4/"+tCons+"/tcp/0", "--tun.resolv-conf", resolv)...)
 	defer func() { _ = conn.Signal(syscall.SIGINT, 20*time.Second) }()
@@ -238,37 +162,19 @@ func TestConnectTunReconnect(t *testing.T) {
 	if n := leaks.Load(); n != 0 || directAccepted.Load() != directBefore {
 		t.Errorf("%d direct connections outside the tunnel during the reconnect (listener saw %d)", n, directAccepted.Load()-directBefore)
 	}
-	mu.Lock()
+	webFrom := web.From()
 	last := webFrom[len(webFrom)-1]
 	for _, from := range webFrom {
 		if strings.HasPrefix(from, tCons+":") {
 			t.Errorf("the internet host saw the consumer's own address %s", from)
 		}
 	}
-	mu.Unlock()
 	if !strings.HasPrefix(last, tProv2+":") {
 		t.Errorf("after the reconnect the internet host saw %s, want provider 2 (%s)", last, tProv2)
 	}
 	earned2 := waitHubEarnedKey(ctx, t, hubProc, "earned2")
 
-	if err := conn.Signal(syscall.SIGINT, 20*time.Second); err != nil {
-		t.Fatalf("myst connect --tun did not stop on SIGINT: %v\n%s", err, conn.Output())
-	}
-	if !strings.Contains(conn.Output(), "restored") {
-		t.Fatalf("myst connect --tun did not report the restore:\n%s", conn.Output())
-	}
-	if out, err := cons.Run(ctx, "nft", "list", "table", "inet", "openmyst_killswitch"); err == nil {
-		t.Errorf("kill switch left after disconnect:\n%s", out)
-	}
-	if out, _ := cons.Run(ctx, "sh", "-c", "ip rule; ip route show table all; ip link"); strings.Contains(out, "myst0") || strings.Contains(out, "fwmark") || strings.Contains(out, "throw") {
-		t.Errorf("routing left after disconnect:\n%s", out)
-	}
-	if r, _ := os.ReadFile(resolv); string(r) != origResolv {
-		t.Errorf("resolv.conf after disconnect: %q, want %q", r, origResolv)
-	}
-	if err := directDial(ctx); err != nil {
-		t.Errorf("direct path after disconnect: %v", err)
-	}
+	stopTunConsumer(ctx, t, conn, cons, resolv, directDial)
 	t.Logf("myst connect --tun printed:\n%s", conn.Output())
 	t.Logf("kill -> reconnected line %s; provider 2 earned %s wei; whole test %s",
 		reconnected.Round(time.Millisecond), earned2, time.Since(start).Round(100*time.Millisecond))

@@ -26,6 +26,7 @@ import (
 	"github.com/openmyst/openmyst/chain/devchain"
 	"github.com/openmyst/openmyst/cmd/myst/internal/mysttest"
 	hclient "github.com/openmyst/openmyst/hermes/client"
+	"github.com/openmyst/openmyst/internal/servetest"
 	"github.com/openmyst/openmyst/internal/testenv"
 	"github.com/openmyst/openmyst/node"
 	"github.com/openmyst/openmyst/tunnel/netns"
@@ -105,31 +106,8 @@ func TestConnectTunEndToEnd(t *testing.T) {
 	hub.MustRun("sysctl", "-qw", "net.ipv4.ip_forward=1")
 
 	body := []byte(strings.Repeat("openmyst kernel mode ", 50000))
-	var mu sync.Mutex
-	var webFrom []string
-	var web net.Listener
-	if err := inet.Do(func() (err error) {
-		web, err = net.Listen("tcp", tInet+":80")
-		return err
-	}); err != nil {
-		t.Fatal(err)
-	}
-	srv := &http.Server{ReadHeaderTimeout: 5 * time.Second, Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		mu.Lock()
-		webFrom = append(webFrom, r.RemoteAddr)
-		mu.Unlock()
-		_, _ = w.Write(body)
-	})}
-	go func() { _ = srv.Serve(web) }()
-	defer srv.Close()
-	var direct net.Listener
-	if err := hub.Do(func() (err error) {
-		direct, err = net.Listen("tcp", tHub2+":9000")
-		return err
-	}); err != nil {
-		t.Fatal(err)
-	}
-	defer direct.Close()
+	web := serveWebLog(t, inet, tInet+":80", body)
+	direct := hub.Listen("tcp", tHub2+":9000")
 	var directAccepted atomic.Int64
 	go func() {
 		for {
@@ -146,16 +124,7 @@ func TestConnectTunEndToEnd(t *testing.T) {
 		}
 	}()
 	// consDial dials from inside the consumer namespace.
-	consDial := func(ctx context.Context, network, addr string) (c net.Conn, err error) {
-		derr := cons.Do(func() error {
-			c, err = (&net.Dialer{Timeout: 3 * time.Second}).DialContext(ctx, network, addr)
-			return err
-		})
-		if err == nil && derr != nil {
-			err = derr
-		}
-		return c, err
-	}
+	consDial := cons.Dialer(3 * time.Second)
 	consGet := func(ctx context.Context) ([]byte, time.Duration, error) {
 		t0 := time.Now()
 		hc := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{DialContext: consDial, DisableKeepAlives: true}}
@@ -197,62 +166,29 @@ func TestConnectTunEndToEnd(t *testing.T) {
 	// imported into the consumer's keystore.
 	provDD, consDD, dir := t.TempDir(), t.TempDir(), t.TempDir()
 	provider, pf := newDefaultIdentity(t, provDD, "tun-e2e")
-	ks := keystore.NewKeyStore(filepath.Join(dir, "ks"), keystore.LightScryptN, keystore.LightScryptP)
-	acct, err := ks.ImportECDSA(devchain.DevKey(tDevnetConsumerAccount), "tun-e2e")
-	if err != nil {
-		t.Fatal(err)
-	}
-	kf := acct.URL.Path
-	if _, err := runCLI(t, consDD, "identity", "import", kf, "--passphrase-file", pf); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := runCLI(t, consDD, "identity", "set-default", acct.Address.Hex()); err != nil {
-		t.Fatal(err)
-	}
+	importDevnetConsumer(t, consDD, dir, pf)
 
 	hubProc := hub.Start("env", tunRoleEnv+"=hub", tunDirEnv+"="+dir, tunProviderEnv+"="+provider,
 		os.Args[0], "-test.run=^TestConnectTunEndToEnd$", "-test.count=1", "-test.v", "-test.timeout=85s")
-	var st tunHubState
-	for {
-		if b, err := os.ReadFile(filepath.Join(dir, "state.json")); err == nil {
-			if err := json.Unmarshal(b, &st); err != nil {
-				t.Fatal(err)
-			}
-			break
-		}
-		select {
-		case <-hubProc.Exited():
-			t.Fatalf("hub exited:\n%s", hubProc.Output())
-		case <-ctx.Done():
-			t.Fatalf("hub not ready:\n%s", hubProc.Output())
-		case <-time.After(50 * time.Millisecond):
-		}
-	}
-	mainEnv := func(args ...string) []string {
-		return append([]string{mysttest.RunMainEnv + "=1", os.Args[0]}, args...)
-	}
-	svc := hub.Start("env", mainEnv("--data-dir", provDD, "--keystore.light-scrypt", "service", "--passphrase-file", pf,
+	st := waitHubState(ctx, t, hubProc, dir)
+	svc := hub.Start("env", mystArgv("--data-dir", provDD, "--keystore.light-scrypt", "service", "--passphrase-file", pf,
 		"--chain.rpc", st.ChainURL, "--chain.deployment", st.Deployment, "--hermes.url", st.HermesURL, "--p2p.bootstrap", st.Bootstrap,
 		"--p2p.listen", "/ip4/"+tHub+"/tcp/0", "--wg.port", "0", "--wg.advertise", tHub, "--exit-mode", "kernel",
 		"--exit.allow", "tcp:"+tInet+"/32 port 80", "--location.country", "DE", "--price.per-hour", "0.1", "--price.per-gib", "0.5",
 		"--payment.interval", "1s", "--service.api=false")...)
 	waitOutput(ctx, t, svc, "serving", "myst service")
 
-	resolv := filepath.Join(dir, "resolv.conf")
-	const origResolv = "nameserver 192.0.2.53\n"
-	if err := os.WriteFile(resolv, []byte(origResolv), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	resolv := writeTunResolv(t, dir)
 	// Through the daemon: `myst daemon` (root) in the consumer namespace
 	// owns the tunnel; `myst connect --tun`, `status` and `disconnect` only
 	// ask it.
-	daemon := cons.Start("env", mainEnv("--data-dir", consDD, "--keystore.light-scrypt", "daemon", "--consumer.passphrase-file", pf,
+	daemon := cons.Start("env", mystArgv("--data-dir", consDD, "--keystore.light-scrypt", "daemon", "--consumer.passphrase-file", pf,
 		"--chain.rpc", st.ChainProxyURL, "--chain.deployment", st.Deployment, "--p2p.bootstrap", st.BootstrapLink,
 		"--p2p.listen", "/ip4/"+tCons+"/tcp/0", "--p2p.nat=false", "--tun.resolv-conf", resolv)...)
 	waitOutput(ctx, t, daemon, "node started", "myst daemon")
 	cli := func(args ...string) string {
 		t.Helper()
-		out, err := cons.Run(ctx, "env", mainEnv(append([]string{"--data-dir", consDD}, args...)...)...)
+		out, err := cons.Run(ctx, "env", mystArgv(append([]string{"--data-dir", consDD}, args...)...)...)
 		if err != nil {
 			t.Fatalf("myst %s: %v\n--- daemon:\n%s", strings.Join(args, " "), err, daemon.Output())
 		}
@@ -275,8 +211,8 @@ func TestConnectTunEndToEnd(t *testing.T) {
 		t.Errorf("myst status:\n%s", out)
 	}
 	cli("disconnect")
-	if r, _ := os.ReadFile(resolv); string(r) != origResolv {
-		t.Errorf("resolv.conf after the daemon's disconnect: %q, want %q", r, origResolv)
+	if r, _ := os.ReadFile(resolv); string(r) != tunOrigResolv {
+		t.Errorf("resolv.conf after the daemon's disconnect: %q, want %q", r, tunOrigResolv)
 	}
 	if out, err := cons.Run(ctx, "nft", "list", "table", "inet", "openmyst_killswitch"); err == nil {
 		t.Errorf("kill switch left after the daemon's disconnect:\n%s", out)
@@ -289,7 +225,7 @@ func TestConnectTunEndToEnd(t *testing.T) {
 	}
 
 	connStart := time.Now()
-	conn := cons.Start("env", mainEnv("--data-dir", consDD, "--keystore.light-scrypt", "connect", "--tun", "--standalone", "--country", "DE",
+	conn := cons.Start("env", mystArgv("--data-dir", consDD, "--keystore.light-scrypt", "connect", "--tun", "--standalone", "--country", "DE",
 		"--passphrase-file", pf, "--chain.rpc", st.ChainProxyURL, "--chain.deployment", st.Deployment,
 		"--p2p.bootstrap", st.BootstrapLink, "--p2p.listen", "/ip4/"+tCons+"/tcp/0", "--tun.resolv-conf", resolv)...)
 	waitOutput(ctx, t, conn, "connected to "+provider, "myst connect --tun")
@@ -317,35 +253,15 @@ func TestConnectTunEndToEnd(t *testing.T) {
 	if !strings.Contains(conn.Output(), "reconnect try 3 failed") {
 		t.Errorf("myst connect --tun gave up before 3 reconnect tries:\n%s", conn.Output())
 	}
-	mu.Lock()
-	served := len(webFrom)
-	mu.Unlock()
+	served := len(web.From())
 	if _, _, err := consGet(ctx); err == nil {
 		t.Error("fetched from the internet host with the provider dead")
 	}
 	if err := directDial(ctx); err == nil {
 		t.Error("direct connection outside the tunnel succeeded under the kill switch")
 	}
-	if err := conn.Signal(syscall.SIGINT, 20*time.Second); err != nil {
-		t.Fatalf("myst connect --tun did not stop on SIGINT: %v\n%s", err, conn.Output())
-	}
-	if !strings.Contains(conn.Output(), "restored") {
-		t.Fatalf("myst connect --tun did not report the restore:\n%s", conn.Output())
-	}
-	if out, err := cons.Run(ctx, "nft", "list", "table", "inet", "openmyst_killswitch"); err == nil {
-		t.Errorf("kill switch left after disconnect:\n%s", out)
-	}
-	if out, _ := cons.Run(ctx, "sh", "-c", "ip rule; ip route show table all; ip link"); strings.Contains(out, "myst0") || strings.Contains(out, "fwmark") || strings.Contains(out, "throw") {
-		t.Errorf("routing left after disconnect:\n%s", out)
-	}
-	if r, _ := os.ReadFile(resolv); string(r) != origResolv {
-		t.Errorf("resolv.conf after disconnect: %q, want %q", r, origResolv)
-	}
-	if err := directDial(ctx); err != nil {
-		t.Errorf("direct path after disconnect: %v", err)
-	}
-	mu.Lock()
-	defer mu.Unlock()
+	stopTunConsumer(ctx, t, conn, cons, resolv, directDial)
+	webFrom := web.From()
 	for _, from := range webFrom {
 		if strings.HasPrefix(from, tCons+":") {
 			t.Errorf("the internet host saw the consumer's own address %s", from)
@@ -374,6 +290,100 @@ func waitOutput(ctx context.Context, t *testing.T, p *netns.Proc, substr, what s
 			t.Fatalf("%s did not print %q:\n%s", what, substr, p.Output())
 		case <-time.After(50 * time.Millisecond):
 		}
+	}
+}
+
+// tunOrigResolv is the resolv.conf the tun tests start with and expect back.
+const tunOrigResolv = "nameserver 192.0.2.53\n"
+
+// writeTunResolv writes tunOrigResolv to dir/resolv.conf and returns its
+// path, the --tun.resolv-conf of the consumer under test.
+func writeTunResolv(t *testing.T, dir string) string {
+	t.Helper()
+	resolv := filepath.Join(dir, "resolv.conf")
+	if err := os.WriteFile(resolv, []byte(tunOrigResolv), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return resolv
+}
+
+// mystArgv is the argv that runs the test binary as `myst args...` (for
+// netns.NS.Start("env", ...)).
+func mystArgv(args ...string) []string {
+	return append([]string{mysttest.RunMainEnv + "=1", os.Args[0]}, args...)
+}
+
+// importDevnetConsumer imports the devnet's funded, registered consumer
+// key (through a keystore in dir) into the data dir dd with the
+// passphrase file pf and makes it the default identity.
+func importDevnetConsumer(t *testing.T, dd, dir, pf string) {
+	t.Helper()
+	ks := keystore.NewKeyStore(filepath.Join(dir, "ks"), keystore.LightScryptN, keystore.LightScryptP)
+	acct, err := ks.ImportECDSA(devchain.DevKey(tDevnetConsumerAccount), "tun-e2e")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := runCLI(t, dd, "identity", "import", acct.URL.Path, "--passphrase-file", pf); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := runCLI(t, dd, "identity", "set-default", acct.Address.Hex()); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// webLog is an HTTP server inside a namespace that serves one body and
+// records the source address of every request.
+type webLog struct {
+	mu   sync.Mutex
+	from []string
+}
+
+// serveWebLog serves body on addr (TCP) inside ns until the test ends.
+func serveWebLog(t *testing.T, ns *netns.NS, addr string, body []byte) *webLog {
+	t.Helper()
+	w := &webLog{}
+	web := ns.Listen("tcp", addr)
+	srv := &http.Server{ReadHeaderTimeout: 5 * time.Second, Handler: http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
+		w.mu.Lock()
+		w.from = append(w.from, r.RemoteAddr)
+		w.mu.Unlock()
+		_, _ = rw.Write(body)
+	})}
+	go func() { _ = srv.Serve(web) }()
+	t.Cleanup(func() { _ = srv.Close() })
+	return w
+}
+
+// From returns the source addresses of the requests served so far.
+func (w *webLog) From() []string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return append([]string(nil), w.from...)
+}
+
+// stopTunConsumer sends SIGINT to a `myst connect --tun` in cons and
+// checks that it restored everything: no kill switch table, no routing
+// of its own, resolv.conf back to tunOrigResolv, and the direct path
+// (outside any tunnel) open again.
+func stopTunConsumer(ctx context.Context, t *testing.T, conn *netns.Proc, cons *netns.NS, resolv string, directDial func(context.Context) error) {
+	t.Helper()
+	if err := conn.Signal(syscall.SIGINT, 20*time.Second); err != nil {
+		t.Fatalf("myst connect --tun did not stop on SIGINT: %v\n%s", err, conn.Output())
+	}
+	if !strings.Contains(conn.Output(), "restored") {
+		t.Fatalf("myst connect --tun did not report the restore:\n%s", conn.Output())
+	}
+	if out, err := cons.Run(ctx, "nft", "list", "table", "inet", "openmyst_killswitch"); err == nil {
+		t.Errorf("kill switch left after disconnect:\n%s", out)
+	}
+	if out, _ := cons.Run(ctx, "sh", "-c", "ip rule; ip route show table all; ip link"); strings.Contains(out, "myst0") || strings.Contains(out, "fwmark") || strings.Contains(out, "throw") {
+		t.Errorf("routing left after disconnect:\n%s", out)
+	}
+	if r, _ := os.ReadFile(resolv); string(r) != tunOrigResolv {
+		t.Errorf("resolv.conf after disconnect: %q, want %q", r, tunOrigResolv)
+	}
+	if err := directDial(ctx); err != nil {
+		t.Errorf("direct path after disconnect: %v", err)
 	}
 }
 
@@ -434,7 +444,7 @@ func runTunHub(t *testing.T) {
 			t.Fatal(err)
 		}
 		t.Cleanup(func() { _ = ln.Close() })
-		go tunProxy(ln, target)
+		go servetest.Forward(ln, target)
 		return ln.Addr().String()
 	}
 	u, err := url.Parse(d.Chain.URL())
@@ -484,26 +494,6 @@ func runTunHub(t *testing.T) {
 			}
 		}
 		time.Sleep(300 * time.Millisecond)
-	}
-}
-
-// tunProxy forwards every connection accepted on ln to target.
-func tunProxy(ln net.Listener, target string) {
-	for {
-		c, err := ln.Accept()
-		if err != nil {
-			return
-		}
-		go func() {
-			defer c.Close()
-			u, err := net.Dial("tcp", target)
-			if err != nil {
-				return
-			}
-			defer u.Close()
-			go func() { _, _ = io.Copy(u, c); _ = u.(*net.TCPConn).CloseWrite() }()
-			_, _ = io.Copy(c, u)
-		}()
 	}
 }
 

@@ -5,10 +5,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/url"
-	"os"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -18,7 +16,6 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/openmyst/openmyst/chain"
-	"github.com/openmyst/openmyst/cmd/myst/internal/mysttest"
 	"github.com/openmyst/openmyst/internal/testenv"
 	"github.com/openmyst/openmyst/network"
 	"github.com/openmyst/openmyst/node"
@@ -69,36 +66,12 @@ func TestNetworkEveryRoleInNamespaces(t *testing.T) {
 	chainR, hermesR, bootR := newRole("chain", 1), newRole("herm", 2), newRole("boot", 3)
 	provDE, provUS, consR, webR := newRole("pde", 4), newRole("pus", 5), newRole("cons", 6), newRole("web", 9)
 
-	// dialIn dials from inside ns (the test process itself stays outside).
-	dialIn := func(ns *netns.NS) func(ctx context.Context, nw, addr string) (net.Conn, error) {
-		return func(ctx context.Context, nw, addr string) (c net.Conn, err error) {
-			derr := ns.Do(func() error {
-				c, err = (&net.Dialer{Timeout: 5 * time.Second}).DialContext(ctx, nw, addr)
-				return err
-			})
-			if err == nil && derr != nil {
-				err = derr
-			}
-			return c, err
-		}
-	}
 	// The "internet" host the consumer fetches from through a provider.
 	body := strings.Repeat("openmyst network file ", 40_000)
-	var web net.Listener
-	if err := webR.ns.Do(func() (err error) {
-		web, err = net.Listen("tcp", webR.addr+":80")
-		return err
-	}); err != nil {
-		t.Fatal(err)
-	}
-	webSrv := &http.Server{ReadHeaderTimeout: 5 * time.Second, Handler: http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
-		_, _ = io.WriteString(w, body)
-	})}
-	go func() { _ = webSrv.Serve(web) }()
-	defer webSrv.Close()
+	serveWebLog(t, webR.ns, webR.addr+":80", []byte(body))
 
 	myst := func(dd string, args ...string) []string {
-		return append([]string{mysttest.RunMainEnv + "=1", os.Args[0], "--data-dir", dd, "--keystore.light-scrypt"}, args...)
+		return mystArgv(append([]string{"--data-dir", dd, "--keystore.light-scrypt"}, args...)...)
 	}
 	run := func(r nwRole, env []string, dd string, args ...string) string {
 		t.Helper()
@@ -160,7 +133,7 @@ func TestNetworkEveryRoleInNamespaces(t *testing.T) {
 		"--p2p.listen", "/ip4/"+bootR.addr+"/tcp/4001")...)...)
 	waitOutput(ctx, t, bootP, "node started", "bootstrap daemon")
 	hc := func(r nwRole) *http.Client {
-		return &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{DialContext: dialIn(r.ns), DisableKeepAlives: true}}
+		return &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{DialContext: r.ns.Dialer(5 * time.Second), DisableKeepAlives: true}}
 	}
 	for {
 		resp, err := hc(consR).Get(hermesURL + "/v1/providers/0x0000000000000000000000000000000000000001")
@@ -233,7 +206,7 @@ func TestNetworkEveryRoleInNamespaces(t *testing.T) {
 			t.Fatalf("connect chose %q, want the %s provider %s", out, country, pr.addr)
 		}
 		socks := &url.URL{Scheme: "socks5", Host: "127.0.0.1:1080"}
-		cl := &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{Proxy: http.ProxyURL(socks), DialContext: dialIn(consR.ns), DisableKeepAlives: true}}
+		cl := &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{Proxy: http.ProxyURL(socks), DialContext: consR.ns.Dialer(5 * time.Second), DisableKeepAlives: true}}
 		resp, err := cl.Get("http://" + webR.addr + "/")
 		if err != nil {
 			t.Fatalf("GET through the provider: %v\n--- consumer daemon:\n%s\n--- provider:\n%s", err, consP.Output(), pr.p.Output())
