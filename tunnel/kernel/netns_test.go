@@ -20,8 +20,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/openmyst/openmyst/internal/testenv"
 	"github.com/openmyst/openmyst/internal/servetest"
+	"github.com/openmyst/openmyst/internal/testenv"
 	"github.com/openmyst/openmyst/tunnel"
 	"github.com/openmyst/openmyst/tunnel/netns"
 )

@@ -23,8 +23,8 @@ import (
 	"go.uber.org/goleak"
 	"golang.org/x/net/dns/dnsmessage"
 
-	"github.com/openmyst/openmyst/internal/testenv"
 	"github.com/openmyst/openmyst/internal/servetest"
+	"github.com/openmyst/openmyst/internal/testenv"
 	"github.com/openmyst/openmyst/tunnel"
 )
 
