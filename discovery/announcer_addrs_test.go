@@ -6,6 +6,7 @@ import (
 	"time"
 
 	ma "github.com/multiformats/go-multiaddr"
+	"github.com/openmyst/openmyst/internal/keytest"
 )
 
 // A provider whose addresses change (AutoNAT found it private and a relay
@@ -16,7 +17,7 @@ func TestAnnouncerFollowsAddressChanges(t *testing.T) {
 	net := startNet(t, ctx, 2, netOpts{})
 	defer net.close()
 	n, watcher := net.nodes[1], net.nodes[0]
-	s := newSigner(t)
+	s := keytest.Signer(t)
 	a, err := NewAnnouncer(n.svc, AnnouncerConfig{Proposal: offer(t, "LT", "0.1"), Signer: s, Host: n.node.Host, TTL: 3 * time.Minute, Log: quietLog})
 	if err != nil {
 		t.Fatal(err)

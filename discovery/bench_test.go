@@ -11,6 +11,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/openmyst/openmyst/identity"
+	"github.com/openmyst/openmyst/internal/keytest"
 	"github.com/openmyst/openmyst/p2p"
 )
 
@@ -61,7 +62,7 @@ func measureOn(b *testing.B, ctx context.Context, net *testNet, n int) []time.Du
 	prov := net.nodes[len(net.nodes)-1]
 	others := net.nodes[:len(net.nodes)-1]
 	need := int(math.Ceil(0.99 * float64(len(others))))
-	signer := newSigner(b)
+	signer := keytest.Signer(b)
 	a, err := NewAnnouncer(prov.svc, AnnouncerConfig{Proposal: offer(b, "DE", "0.1"), Signer: signer, Host: prov.node.Host, TTL: time.Hour, Log: quietLog})
 	if err != nil {
 		b.Fatal(err)
@@ -177,8 +178,8 @@ func heap() int64 {
 //
 //	go test -run '^$' -bench Validate ./discovery
 func BenchmarkValidate(b *testing.B) {
-	s := newSigner(b)
-	pid := newPeer(b)
+	s := keytest.Signer(b)
+	pid := keytest.PeerID(b)
 	now := time.Now()
 	raw := signedBy(b, s, pid, now, nil)
 	v := NewValidator(ValidatorConfig{ChainID: testChain, RateBurst: 1 << 30}, NewCache(nil))

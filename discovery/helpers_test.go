@@ -10,10 +10,8 @@ import (
 	"time"
 
 	"github.com/ethereum/go-ethereum/common"
-	"github.com/ethereum/go-ethereum/crypto"
 	"github.com/libp2p/go-libp2p/core/peer"
 
-	"github.com/openmyst/openmyst/identity"
 	"github.com/openmyst/openmyst/market"
 	"github.com/openmyst/openmyst/money"
 	"github.com/openmyst/openmyst/p2p"
@@ -27,15 +25,6 @@ const testChain = 1337
 const propagation = 60 * time.Second
 
 var quietLog = slog.New(slog.NewTextHandler(io.Discard, nil))
-
-func newSigner(t testing.TB) *identity.KeySigner {
-	t.Helper()
-	k, err := crypto.GenerateKey()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return identity.NewKeySigner(k)
-}
 
 func mystAmount(t testing.TB, s string) money.Amount {
 	t.Helper()

@@ -4,13 +4,14 @@ import (
 	"testing"
 	"time"
 
+	"github.com/openmyst/openmyst/internal/keytest"
 	"github.com/prometheus/client_golang/prometheus"
 )
 
 func TestCollector(t *testing.T) {
 	n := startNode(t, t.Context(), nil, netOpts{})
 	defer n.close()
-	s := newSigner(t)
+	s := keytest.Signer(t)
 	good := signedBy(t, s, n.node.ID(), time.Now(), nil)
 	if _, r, _ := n.svc.Validator().Check([]byte("junk"), n.node.ID()); r != ReasonMalformed {
 		t.Fatalf("junk: %s", r)

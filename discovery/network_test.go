@@ -12,6 +12,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/openmyst/openmyst/identity"
+	"github.com/openmyst/openmyst/internal/keytest"
 	"github.com/openmyst/openmyst/market"
 	"github.com/openmyst/openmyst/p2p"
 )
@@ -67,7 +68,7 @@ func TestNetwork(t *testing.T) {
 	net := startNet(t, ctx, 20, netOpts{})
 
 	prov := net.nodes[7]
-	provID := newSigner(t)
+	provID := keytest.Signer(t)
 	ann, err := NewAnnouncer(prov.svc, AnnouncerConfig{
 		// The TTL is long enough that the announcer never re-announces
 		// (every TTL/3) within ctx: an unplanned re-announcement would
@@ -164,7 +165,7 @@ func TestNetwork(t *testing.T) {
 
 	t.Run("crashed provider's proposal disappears after expiry", func(t *testing.T) {
 		crash := net.nodes[11]
-		crashID := newSigner(t)
+		crashID := keytest.Signer(t)
 		const ttl = 4 * time.Second
 		a, err := NewAnnouncer(crash.svc, AnnouncerConfig{
 			Proposal: offer(t, "US", "0.3"), Signer: crashID, Host: crash.node.Host, TTL: ttl, Log: quietLog,
@@ -306,7 +307,7 @@ func signedBy(t testing.TB, signer identity.Signer, pid peer.ID, now time.Time, 
 
 func forgedAtEveryNode(t *testing.T, ctx context.Context, net *testNet, real *Announcer) {
 	f := newForger(t, ctx, net)
-	fid := newSigner(t)
+	fid := keytest.Signer(t)
 	pid := f.node.ID()
 	now := time.Now()
 	before := make([]Stats, len(net.nodes))
@@ -319,7 +320,7 @@ func forgedAtEveryNode(t *testing.T, ctx context.Context, net *testNet, real *An
 	if err != nil {
 		t.Fatal(err)
 	}
-	otherSigner := newSigner(t)
+	otherSigner := keytest.Signer(t)
 	forgedSig := signedBy(t, fid, pid, now, nil)
 	{
 		// Re-sign the proposal with a different key: signature mismatch.
@@ -398,7 +399,7 @@ func forgedAtEveryNode(t *testing.T, ctx context.Context, net *testNet, real *An
 
 func rateLimitedAtEveryNode(t *testing.T, ctx context.Context, net *testNet) {
 	f := newForger(t, ctx, net)
-	fid := newSigner(t)
+	fid := keytest.Signer(t)
 	before := make([]Stats, len(net.nodes))
 	for i, n := range net.nodes {
 		before[i] = n.svc.Stats()

@@ -15,22 +15,10 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/openmyst/openmyst/identity"
+	"github.com/openmyst/openmyst/internal/keytest"
 	"github.com/openmyst/openmyst/market"
 	"github.com/openmyst/openmyst/p2p"
 )
-
-func newPeer(t testing.TB) peer.ID {
-	t.Helper()
-	_, pub, err := crypto.GenerateEd25519Key(nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	id, err := peer.IDFromPublicKey(pub)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return id
-}
 
 // fakeClock is a settable clock for unit tests.
 type fakeClock struct{ t time.Time }
@@ -41,8 +29,8 @@ func TestValidatorReasons(t *testing.T) {
 	clk := &fakeClock{t: time.Unix(1_800_000_000, 0)}
 	cache := NewCache(clk.now)
 	v := NewValidator(ValidatorConfig{ChainID: testChain, Now: clk.now, RateBurst: 100}, cache)
-	s := newSigner(t)
-	pid := newPeer(t)
+	s := keytest.Signer(t)
+	pid := keytest.PeerID(t)
 	now := clk.t
 	good := signedBy(t, s, pid, now, nil)
 
@@ -59,7 +47,7 @@ func TestValidatorReasons(t *testing.T) {
 	if _, r, _ := v.Check(good, ""); r != ReasonStale {
 		t.Fatalf("replay over sync: %s, want stale", r)
 	}
-	if _, r, _ := v.Check(good, newPeer(t)); r != ReasonBinding {
+	if _, r, _ := v.Check(good, keytest.PeerID(t)); r != ReasonBinding {
 		t.Fatalf("sent by another peer: %s, want binding", r)
 	}
 	// A binding for another peer than the proposal names.
@@ -68,7 +56,7 @@ func TestValidatorReasons(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		ann.Binding, err = p2p.NewBinding(s, testChain, newPeer(t), now, time.Hour)
+		ann.Binding, err = p2p.NewBinding(s, testChain, keytest.PeerID(t), now, time.Hour)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -84,7 +72,7 @@ func TestValidatorReasons(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		ann.Binding, err = p2p.NewBinding(newSigner(t), testChain, pid, now, time.Hour)
+		ann.Binding, err = p2p.NewBinding(keytest.Signer(t), testChain, pid, now, time.Hour)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -125,8 +113,8 @@ func TestValidatorReasons(t *testing.T) {
 func TestCacheSequenceAndTombstone(t *testing.T) {
 	clk := &fakeClock{t: time.Unix(1_800_000_000, 0)}
 	cache := NewCache(clk.now)
-	s := newSigner(t)
-	pid := newPeer(t)
+	s := keytest.Signer(t)
+	pid := keytest.PeerID(t)
 	ann := func(seq uint64, gib string, withdrawn bool, ttl time.Duration) (Announcement, []byte) {
 		raw := signedBy(t, s, pid, clk.t, func(p *market.Proposal, _ *p2p.Binding) {
 			p.Seq = seq
@@ -181,8 +169,8 @@ func TestCacheLimit(t *testing.T) {
 	cache := NewCache(clk.now)
 	cache.limit = 2
 	put := func(ttl time.Duration) (bool, *market.Proposal) {
-		s := newSigner(t)
-		raw := signedBy(t, s, newPeer(t), clk.t, func(p *market.Proposal, _ *p2p.Binding) { p.ExpiresAt = clk.t.Add(ttl).Unix() })
+		s := keytest.Signer(t)
+		raw := signedBy(t, s, keytest.PeerID(t), clk.t, func(p *market.Proposal, _ *p2p.Binding) { p.ExpiresAt = clk.t.Add(ttl).Unix() })
 		a, _, err := DecodeAnnouncement(raw)
 		if err != nil {
 			t.Fatal(err)
@@ -206,7 +194,7 @@ func TestCacheLimit(t *testing.T) {
 
 func TestRateLimiter(t *testing.T) {
 	l := newRateLimiter(3, 10*time.Second)
-	a, b := newPeer(t), newPeer(t)
+	a, b := keytest.PeerID(t), keytest.PeerID(t)
 	now := time.Unix(1000, 0)
 	for i := 0; i < 3; i++ {
 		if !l.Allow(a, now) {
@@ -239,7 +227,7 @@ func TestAnnouncerBuild(t *testing.T) {
 	clk := &fakeClock{t: time.Unix(1_800_000_000, 0)}
 	n := startNode(t, ctx, nil, netOpts{})
 	defer n.close()
-	s := newSigner(t)
+	s := keytest.Signer(t)
 	a, err := NewAnnouncer(n.svc, AnnouncerConfig{Proposal: offer(t, "LT", "0.1"), Signer: s, Host: n.node.Host, TTL: time.Minute, Now: clk.now})
 	if err != nil {
 		t.Fatal(err)
@@ -288,8 +276,8 @@ func TestAnnouncerBuild(t *testing.T) {
 }
 
 func TestDecodeAnnouncementReasons(t *testing.T) {
-	s := newSigner(t)
-	pid := newPeer(t)
+	s := keytest.Signer(t)
+	pid := keytest.PeerID(t)
 	good := signedBy(t, s, pid, time.Unix(1_800_000_000, 0), nil)
 	cases := map[string]struct {
 		in   []byte
@@ -377,7 +365,7 @@ func TestSyncServeLimit(t *testing.T) {
 	defer a.close()
 	b := startNode(t, ctx, []peer.AddrInfo{a.node.AddrInfo()}, netOpts{})
 	defer b.close()
-	s := newSigner(t)
+	s := keytest.Signer(t)
 	raw := signedBy(t, s, a.node.ID(), time.Now(), nil)
 	ann, _, err := DecodeAnnouncement(raw)
 	if err != nil {
@@ -403,7 +391,7 @@ func TestSyncServeLimit(t *testing.T) {
 // replay of the same one does not.
 func TestValidatorBlockedAndConflict(t *testing.T) {
 	clk := &fakeClock{t: time.Unix(1_800_000_000, 0)}
-	s := newSigner(t)
+	s := keytest.Signer(t)
 	blocked := false
 	var conflicts [][2]market.SignedProposal
 	cache := NewCache(clk.now)
@@ -413,7 +401,7 @@ func TestValidatorBlockedAndConflict(t *testing.T) {
 	}
 	cache.blocked = cfg.Blocked
 	v := NewValidator(cfg, cache)
-	pid := newPeer(t)
+	pid := keytest.PeerID(t)
 	good := signedBy(t, s, pid, clk.t, nil)
 	a, r, err := v.Check(good, pid)
 	if r != ReasonAccepted {
@@ -456,10 +444,10 @@ func TestCacheSortQuality(t *testing.T) {
 	clk := &fakeClock{t: time.Unix(1_800_000_000, 0)}
 	cache := NewCache(clk.now)
 	v := NewValidator(ValidatorConfig{ChainID: testChain, Now: clk.now, RateBurst: 100}, cache)
-	signers := []*identity.KeySigner{newSigner(t), newSigner(t), newSigner(t)}
+	signers := []*identity.KeySigner{keytest.Signer(t), keytest.Signer(t), keytest.Signer(t)}
 	prices := []string{"0.01", "0.02", "0.03"} // cheapest first by price
 	for i, s := range signers {
-		raw := signedBy(t, s, newPeer(t), clk.t, func(p *market.Proposal, _ *p2p.Binding) { p.Price.PerGiB = mystAmount(t, prices[i]) })
+		raw := signedBy(t, s, keytest.PeerID(t), clk.t, func(p *market.Proposal, _ *p2p.Binding) { p.Price.PerGiB = mystAmount(t, prices[i]) })
 		a, r, err := v.Check(raw, "")
 		if r != ReasonAccepted {
 			t.Fatal(err)
@@ -491,7 +479,7 @@ func TestAnnouncerSeqSurvivesClockBack(t *testing.T) {
 	ctx := t.Context()
 	n := startNode(t, ctx, nil, netOpts{})
 	defer n.close()
-	s := newSigner(t)
+	s := keytest.Signer(t)
 	seqs := SeqFileFor(t.TempDir(), s.Address())
 	clk := &fakeClock{t: time.Unix(1_800_000_000, 0)}
 	cfg := AnnouncerConfig{Proposal: offer(t, "LT", "0.1"), Signer: s, Host: n.node.Host, TTL: time.Minute, Now: clk.now, Seq: seqs}
@@ -566,7 +554,7 @@ func TestSyncFromCutsOffOversizedItems(t *testing.T) {
 	if got := b.svc.Stats().Oversized; got != before+1 {
 		t.Fatalf("oversized count %d, want %d", got, before+1)
 	}
-	raw := signedBy(t, newSigner(t), a.node.ID(), time.Now(), nil)
+	raw := signedBy(t, keytest.Signer(t), a.node.ID(), time.Now(), nil)
 	many := make([][]byte, maxSyncItems+1)
 	for i := range many {
 		many[i] = raw

@@ -10,34 +10,11 @@ import (
 
 	"github.com/ethereum/go-ethereum/common"
 	"github.com/ethereum/go-ethereum/crypto"
-	ic "github.com/libp2p/go-libp2p/core/crypto"
-	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/openmyst/openmyst/identity"
+	"github.com/openmyst/openmyst/internal/keytest"
 	"github.com/openmyst/openmyst/money"
 )
-
-func testSigner(t testing.TB) *identity.KeySigner {
-	t.Helper()
-	k, err := crypto.GenerateKey()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return identity.NewKeySigner(k)
-}
-
-func testPeer(t testing.TB) peer.ID {
-	t.Helper()
-	_, pub, err := ic.GenerateEd25519Key(nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	id, err := peer.IDFromPublicKey(pub)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return id
-}
 
 func myst(t testing.TB, s string) money.Amount {
 	t.Helper()
@@ -53,7 +30,7 @@ func testProposal(t testing.TB, signer identity.Signer) Proposal {
 		Version:     ProposalVersion,
 		ChainID:     1337,
 		ProviderID:  signer.Address(),
-		PeerID:      testPeer(t).String(),
+		PeerID:      keytest.PeerID(t).String(),
 		Addrs:       []string{"/ip4/127.0.0.1/tcp/4001"},
 		ServiceType: ServiceWireGuard,
 		Location:    Location{Country: "DE", City: "Berlin", ASN: 3320, IPType: IPResidential},
@@ -83,7 +60,7 @@ func TestCountryList(t *testing.T) {
 }
 
 func TestSignVerifyRoundTrip(t *testing.T) {
-	s := testSigner(t)
+	s := keytest.Signer(t)
 	sp, err := Sign(testProposal(t, s), s)
 	if err != nil {
 		t.Fatal(err)
@@ -109,7 +86,7 @@ func TestSignVerifyRoundTrip(t *testing.T) {
 		t.Fatalf("tampered country: err %v, want bad signature", err)
 	}
 	// Signing as someone else is refused; verifying a foreign signature fails.
-	other := testSigner(t)
+	other := keytest.Signer(t)
 	if _, err := Sign(testProposal(t, s), other); err == nil {
 		t.Fatal("signed a proposal for another provider")
 	}
@@ -125,7 +102,7 @@ func TestSignVerifyRoundTrip(t *testing.T) {
 }
 
 func TestDecodeRejects(t *testing.T) {
-	s := testSigner(t)
+	s := keytest.Signer(t)
 	sp, err := Sign(testProposal(t, s), s)
 	if err != nil {
 		t.Fatal(err)
@@ -162,7 +139,7 @@ func TestDecodeRejects(t *testing.T) {
 }
 
 func TestValidateLimits(t *testing.T) {
-	s := testSigner(t)
+	s := keytest.Signer(t)
 	mut := map[string]func(p *Proposal){
 		"ttl too long":        func(p *Proposal) { p.ExpiresAt = p.IssuedAt + int64(MaxTTL/time.Second) + 1 },
 		"expiry before issue": func(p *Proposal) { p.ExpiresAt = p.IssuedAt },
@@ -194,7 +171,7 @@ func TestValidateLimits(t *testing.T) {
 }
 
 func TestCheckTime(t *testing.T) {
-	p := testProposal(t, testSigner(t))
+	p := testProposal(t, keytest.Signer(t))
 	issued := time.Unix(p.IssuedAt, 0)
 	if err := p.CheckTime(issued.Add(time.Minute), time.Minute); err != nil {
 		t.Fatal(err)
@@ -210,7 +187,7 @@ func TestCheckTime(t *testing.T) {
 func TestFilterAndSort(t *testing.T) {
 	var ps []Proposal
 	mk := func(country string, ipt IPType, hour, gib string) {
-		s := testSigner(t)
+		s := keytest.Signer(t)
 		p := testProposal(t, s)
 		p.Location.Country, p.Location.IPType = country, ipt
 		p.Price = Price{PerHour: myst(t, hour), PerGiB: myst(t, gib)}
@@ -392,7 +369,7 @@ func TestFilterOptions(t *testing.T) {
 // key (so its digest is what version-1 nodes compute); caps and version
 // must agree, and the caps are decoded as strictly as the rest.
 func TestProposalCapsVersion2(t *testing.T) {
-	s := testSigner(t)
+	s := keytest.Signer(t)
 	p1 := testProposal(t, s)
 	v1, _ := p1.CanonicalJSON()
 	if strings.Contains(string(v1), "caps") {

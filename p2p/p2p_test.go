@@ -16,6 +16,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/openmyst/openmyst/identity"
+	"github.com/openmyst/openmyst/internal/keytest"
 )
 
 func TestMain(m *testing.M) {
@@ -66,15 +67,6 @@ func TestKeyPersistent(t *testing.T) {
 	}
 }
 
-func newSigner(t testing.TB) *identity.KeySigner {
-	t.Helper()
-	k, err := crypto.GenerateKey()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return identity.NewKeySigner(k)
-}
-
 func newPeerID(t testing.TB) peer.ID {
 	t.Helper()
 	k, err := LoadOrCreateKey(filepath.Join(t.TempDir(), KeyFile))
@@ -89,7 +81,7 @@ func newPeerID(t testing.TB) peer.ID {
 }
 
 func TestBinding(t *testing.T) {
-	s := newSigner(t)
+	s := keytest.Signer(t)
 	pid := newPeerID(t)
 	now := time.Unix(1_700_000_000, 0)
 	b, err := NewBinding(s, 1337, pid, now, time.Hour)

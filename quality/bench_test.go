@@ -9,6 +9,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/openmyst/openmyst/identity"
+	"github.com/openmyst/openmyst/internal/keytest"
 )
 
 // Benchmarks behind docs/benchmarks.md (quality):
@@ -20,7 +21,7 @@ import (
 // report, exchange message, promise).
 
 func BenchmarkRecoverBaseline(b *testing.B) {
-	s := newSigner(b)
+	s := keytest.Signer(b)
 	d := make([]byte, 32)
 	_, _ = rand.Read(d)
 	sig, err := s.Sign(d)
@@ -39,7 +40,7 @@ func BenchmarkRecoverBaseline(b *testing.B) {
 // evidence: strict decode and every signature (the backing lookup is a
 // cached map read and not included).
 func BenchmarkReportValidate(b *testing.B) {
-	c, p := newSigner(b), newSigner(b)
+	c, p := keytest.Signer(b), keytest.Signer(b)
 	sr := report(b, c, p.Address(), time.Now(), OutcomeConnected, 5e15, 120, 1e6)
 	raw, err := sr.Encode()
 	if err != nil {
@@ -58,7 +59,7 @@ func BenchmarkReportValidate(b *testing.B) {
 
 // BenchmarkProofValidate is the CPU work per overcharge proof.
 func BenchmarkProofValidate(b *testing.B) {
-	p := overchargeProof(b, newSigner(b))
+	p := overchargeProof(b, keytest.Signer(b))
 	raw, err := p.Encode()
 	if err != nil {
 		b.Fatal(err)

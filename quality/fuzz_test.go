@@ -3,10 +3,12 @@ package quality
 import (
 	"bytes"
 	"testing"
+
+	"github.com/openmyst/openmyst/internal/keytest"
 )
 
 func FuzzDecodeProof(f *testing.F) {
-	s := newSigner(f)
+	s := keytest.Signer(f)
 	for _, p := range []Proof{conflictProof(f, s), overchargeProof(f, s)} {
 		raw, err := p.Encode()
 		if err != nil {

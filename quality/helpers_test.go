@@ -6,11 +6,10 @@ import (
 	"time"
 
 	"github.com/ethereum/go-ethereum/common"
-	"github.com/ethereum/go-ethereum/crypto"
-	lcrypto "github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/openmyst/openmyst/identity"
+	"github.com/openmyst/openmyst/internal/keytest"
 	"github.com/openmyst/openmyst/market"
 	"github.com/openmyst/openmyst/money"
 	"github.com/openmyst/openmyst/payments"
@@ -24,28 +23,6 @@ var (
 	perHour    = big.NewInt(1e17) // 0.1 MYST/h
 	perGiB     = big.NewInt(3e17) // 0.3 MYST/GiB
 )
-
-func newSigner(t testing.TB) *identity.KeySigner {
-	t.Helper()
-	k, err := crypto.GenerateKey()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return identity.NewKeySigner(k)
-}
-
-func newPeerID(t testing.TB) peer.ID {
-	t.Helper()
-	_, pub, err := lcrypto.GenerateEd25519Key(nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	id, err := peer.IDFromPublicKey(pub)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return id
-}
 
 // proposal returns a valid proposal of s with seq, edited by mut.
 func proposal(t testing.TB, s identity.Signer, pid peer.ID, seq uint64, mut func(p *market.Proposal)) market.Proposal {
@@ -105,7 +82,7 @@ func fair(u payments.Usage) *big.Int {
 // overchargeProof builds a valid overcharge proof against s.
 func overchargeProof(t testing.TB, s identity.Signer) Proof {
 	t.Helper()
-	sp := signProposal(t, s, proposal(t, s, newPeerID(t), 7, nil))
+	sp := signProposal(t, s, proposal(t, s, keytest.PeerID(t), 7, nil))
 	u := payments.Usage{ProposalSeq: 7, ElapsedMs: 60_000, Bytes: 1 << 30}
 	p, err := NewOvercharge(sp, invoice(t, s, s.Address(), new(big.Int).Mul(fair(u), big.NewInt(3)), &u))
 	if err != nil {
@@ -117,7 +94,7 @@ func overchargeProof(t testing.TB, s identity.Signer) Proof {
 // conflictProof builds a valid conflict proof against s.
 func conflictProof(t testing.TB, s identity.Signer) Proof {
 	t.Helper()
-	pid := newPeerID(t)
+	pid := keytest.PeerID(t)
 	a := signProposal(t, s, proposal(t, s, pid, 9, nil))
 	b := signProposal(t, s, proposal(t, s, pid, 9, func(p *market.Proposal) { p.Location.Country = "DE" }))
 	p, err := NewConflict(a, b)

@@ -12,6 +12,7 @@ import (
 
 	"github.com/openmyst/openmyst/discovery"
 	"github.com/openmyst/openmyst/identity"
+	"github.com/openmyst/openmyst/internal/keytest"
 	"github.com/openmyst/openmyst/market"
 	"github.com/openmyst/openmyst/money"
 	"github.com/openmyst/openmyst/payments"
@@ -53,7 +54,7 @@ func TestThirtyNodes(t *testing.T) {
 	consumers := make([]*identity.KeySigner, nConsumers)
 	backing := &fakeBacking{limits: map[common.Address]*big.Int{}}
 	for i := range consumers {
-		consumers[i] = newSigner(t)
+		consumers[i] = keytest.Signer(t)
 		backing.limits[consumers[i].Address()] = big.NewInt(1e18)
 	}
 	boot := startQNodeWith(t, ctx, nil, t.TempDir(), backing, 0)
@@ -89,7 +90,7 @@ func TestThirtyNodes(t *testing.T) {
 	defer func() { acancel(); awg.Wait() }()
 	for i, k := range kinds {
 		_ = k
-		provs[i] = newSigner(t)
+		provs[i] = keytest.Signer(t)
 		offer := market.Proposal{
 			ChainID: testChain, ServiceType: market.ServiceWireGuard,
 			Location: market.Location{Country: "NL", IPType: market.IPResidential},
@@ -193,7 +194,7 @@ func TestThirtyNodes(t *testing.T) {
 
 	// Adversarial reports on honest provider 0 from a rogue peer.
 	r := startRogue(t, ctx, boot.node.AddrInfo())
-	attacker, unfunded := newSigner(t), newSigner(t)
+	attacker, unfunded := keytest.Signer(t), keytest.Signer(t)
 	send := func(sr SignedReport) {
 		raw, err := sr.Encode()
 		if err != nil {

@@ -15,6 +15,7 @@ import (
 
 	"github.com/openmyst/openmyst/discovery"
 	"github.com/openmyst/openmyst/identity"
+	"github.com/openmyst/openmyst/internal/keytest"
 	"github.com/openmyst/openmyst/market"
 	"github.com/openmyst/openmyst/p2p"
 )
@@ -209,7 +210,7 @@ func TestBlacklistNetwork(t *testing.T) {
 	nodes := startQNet(t, ctx, 6)
 
 	// 1. An overcharge proof from one consumer node reaches all.
-	cheat := newSigner(t)
+	cheat := keytest.Signer(t)
 	if _, err := nodes[3].svc.Publish(ctx, overchargeProof(t, cheat)); err != nil {
 		t.Fatal(err)
 	}
@@ -217,7 +218,7 @@ func TestBlacklistNetwork(t *testing.T) {
 
 	// 2. Equivocation on the proposal topic.
 	r := startRogue(t, ctx, nodes[0].node.AddrInfo())
-	liar := newSigner(t)
+	liar := keytest.Signer(t)
 	seq := uint64(time.Now().UnixMilli())
 	first := r.announcement(t, liar, seq, "NL")
 	// Re-announced every 2 s until every node lists it, as a provider's
@@ -259,10 +260,10 @@ func TestBlacklistNetwork(t *testing.T) {
 	}
 
 	// 3. Forged and junk proofs from the rogue convict no one.
-	victim, reporter := newSigner(t), newSigner(t)
-	honest := signProposal(t, victim, proposal(t, victim, newPeerID(t), 5, nil))
+	victim, reporter := keytest.Signer(t), keytest.Signer(t)
+	honest := signProposal(t, victim, proposal(t, victim, keytest.PeerID(t), 5, nil))
 	forged := Proof{Kind: KindConflict, Proposals: ordered(t, honest,
-		signProposal(t, reporter, proposal(t, victim, newPeerID(t), 5, func(p *market.Proposal) { p.Location.Country = "DE" })))}
+		signProposal(t, reporter, proposal(t, victim, keytest.PeerID(t), 5, func(p *market.Proposal) { p.Location.Country = "DE" })))}
 	forgedRaw, _ := forged.Encode()
 	for _, junk := range [][]byte{forgedRaw, []byte(`{"v":1}`), make([]byte, MaxProofSize+1)} {
 		if err := r.proofs.Publish(ctx, junk); err != nil {
@@ -281,7 +282,7 @@ func TestBlacklistNetwork(t *testing.T) {
 		return invalid >= 3
 	})
 	// A marker proof sent after the junk shows the junk had its chance.
-	marker := newSigner(t)
+	marker := keytest.Signer(t)
 	mp := overchargeProof(t, marker)
 	markerRaw, _ := mp.Encode()
 	if err := r.proofs.Publish(ctx, markerRaw); err != nil {

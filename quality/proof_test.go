@@ -7,13 +7,14 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/openmyst/openmyst/internal/keytest"
 	"github.com/openmyst/openmyst/market"
 	"github.com/openmyst/openmyst/money"
 	"github.com/openmyst/openmyst/payments"
 )
 
 func TestValidProofsVerifyAndRoundTrip(t *testing.T) {
-	s := newSigner(t)
+	s := keytest.Signer(t)
 	for name, p := range map[string]Proof{"conflict": conflictProof(t, s), "overcharge": overchargeProof(t, s)} {
 		t.Run(name, func(t *testing.T) {
 			raw, err := p.Encode()
@@ -39,8 +40,8 @@ func TestValidProofsVerifyAndRoundTrip(t *testing.T) {
 // reporter could try to convict a provider without the provider having
 // signed a lie fails.
 func TestFalseAccusationsDoNotVerify(t *testing.T) {
-	prov, reporter := newSigner(t), newSigner(t)
-	pid := newPeerID(t)
+	prov, reporter := keytest.Signer(t), keytest.Signer(t)
+	pid := keytest.PeerID(t)
 	honest := signProposal(t, prov, proposal(t, prov, pid, 7, nil))
 	u := payments.Usage{ProposalSeq: 7, ElapsedMs: 3_600_000, Bytes: 5 << 30}
 	over := new(big.Int).Add(fair(u), big.NewInt(1))
@@ -115,7 +116,7 @@ func ordered(t *testing.T, a, b market.SignedProposal) []market.SignedProposal {
 }
 
 func TestDecodeProofRejectsMalformed(t *testing.T) {
-	s := newSigner(t)
+	s := keytest.Signer(t)
 	cp := conflictProof(t, s)
 	raw, err := cp.Encode()
 	if err != nil {

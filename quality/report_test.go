@@ -11,6 +11,7 @@ import (
 	"github.com/ethereum/go-ethereum/crypto"
 
 	"github.com/openmyst/openmyst/identity"
+	"github.com/openmyst/openmyst/internal/keytest"
 	"github.com/openmyst/openmyst/money"
 	"github.com/openmyst/openmyst/payments"
 )
@@ -55,7 +56,7 @@ func report(t testing.TB, consumer identity.Signer, provider common.Address, now
 }
 
 func TestReportRoundTripAndForgeries(t *testing.T) {
-	c, p, other := newSigner(t), newSigner(t), newSigner(t)
+	c, p, other := keytest.Signer(t), keytest.Signer(t), keytest.Signer(t)
 	now := time.Now()
 	for _, sr := range []SignedReport{report(t, c, p.Address(), now, OutcomeConnected, 5e15, 120, 1e6), report(t, c, p.Address(), now, OutcomeUnreachable, 0, 0, 0)} {
 		raw, err := sr.Encode()
@@ -119,7 +120,7 @@ func TestReportRoundTripAndForgeries(t *testing.T) {
 }
 
 func FuzzDecodeReport(f *testing.F) {
-	c, p := newSigner(f), newSigner(f)
+	c, p := keytest.Signer(f), keytest.Signer(f)
 	for _, sr := range []SignedReport{report(f, c, p.Address(), time.Unix(1_800_000_000, 0), OutcomeConnected, 5e15, 120, 1e6),
 		report(f, c, p.Address(), time.Unix(1_800_000_000, 0), OutcomeRefused, 0, 0, 0)} {
 		raw, err := sr.Encode()

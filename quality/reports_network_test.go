@@ -13,6 +13,7 @@ import (
 	"github.com/ethereum/go-ethereum/common"
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/openmyst/openmyst/internal/keytest"
 	"github.com/openmyst/openmyst/p2p"
 )
 
@@ -40,7 +41,7 @@ func (f *fakeBacking) ChannelLimit(_ context.Context, consumer, _ common.Address
 func TestReportsResistForgeryReplayAndFlood(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	honest1, honest2, funded, unfunded := newSigner(t), newSigner(t), newSigner(t), newSigner(t)
+	honest1, honest2, funded, unfunded := keytest.Signer(t), keytest.Signer(t), keytest.Signer(t), keytest.Signer(t)
 	backing := &fakeBacking{limits: map[common.Address]*big.Int{
 		honest1.Address(): big.NewInt(1e18), honest2.Address(): big.NewInt(1e18), funded.Address(): big.NewInt(1e18),
 	}}
@@ -62,7 +63,7 @@ func TestReportsResistForgeryReplayAndFlood(t *testing.T) {
 	// pulls reports only on a new connection. Let the meshes form first
 	// (GRAFTs go out on the next heartbeats).
 	time.Sleep(time.Second)
-	good, bad := newSigner(t).Address(), newSigner(t).Address()
+	good, bad := keytest.Signer(t).Address(), keytest.Signer(t).Address()
 	now := time.Now()
 	publish := func(nd *qnode, sr SignedReport) {
 		t.Helper()
@@ -220,13 +221,13 @@ func waitUntil(cond func() bool) bool {
 func TestReportSyncForLateJoiner(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	consumer := newSigner(t)
+	consumer := keytest.Signer(t)
 	backing := &fakeBacking{limits: map[common.Address]*big.Int{consumer.Address(): big.NewInt(1e18)}}
 	boot := startQNodeWith(t, ctx, nil, t.TempDir(), backing, 1000)
 	early := startQNodeWith(t, ctx, []peer.AddrInfo{boot.node.AddrInfo()}, t.TempDir(), backing, 1000)
 	waitFor(t, "report topic peers", func() bool { return len(boot.svc.rep.topic.ListPeers()) > 0 })
 	time.Sleep(time.Second) // meshes form
-	prov := newSigner(t).Address()
+	prov := keytest.Signer(t).Address()
 	if err := early.svc.PublishReport(ctx, report(t, consumer, prov, time.Now(), OutcomeConnected, 3e15, 150, 2e6)); err != nil {
 		t.Fatal(err)
 	}
@@ -252,7 +253,7 @@ func TestReportSyncForLateJoiner(t *testing.T) {
 	// A peer serving a forged report (signed by someone else than its
 	// consumer) is cut off and the report not counted.
 	r := startRogue(t, ctx, boot.node.AddrInfo())
-	forged := report(t, consumer, newSigner(t).Address(), time.Now(), OutcomeUnreachable, 0, 0, 0)
+	forged := report(t, consumer, keytest.Signer(t).Address(), time.Now(), OutcomeUnreachable, 0, 0, 0)
 	forged.Report.DurationMs++
 	raw, err := forged.Encode()
 	if err != nil {
@@ -278,7 +279,7 @@ func TestReportSyncForLateJoiner(t *testing.T) {
 func TestReportSyncAgeAndBytes(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	consumer := newSigner(t)
+	consumer := keytest.Signer(t)
 	backing := &fakeBacking{limits: map[common.Address]*big.Int{consumer.Address(): big.NewInt(1e18)}}
 	late := startQNodeWith(t, ctx, nil, t.TempDir(), backing, 1000)
 	r := startRogue(t, ctx, late.node.AddrInfo())
@@ -296,7 +297,7 @@ func TestReportSyncAgeAndBytes(t *testing.T) {
 		return raw
 	}
 	now := time.Now()
-	recent, old := newSigner(t).Address(), newSigner(t).Address()
+	recent, old := keytest.Signer(t).Address(), keytest.Signer(t).Address()
 	frames := [][]byte{
 		encode(report(t, consumer, old, now.Add(-MaxSyncAge-time.Hour), OutcomeConnected, 3e15, 150, 2e6)),
 		encode(report(t, consumer, recent, now.Add(-5*time.Hour), OutcomeConnected, 3e15, 150, 2e6)),
@@ -321,7 +322,7 @@ func TestReportSyncAgeAndBytes(t *testing.T) {
 	many := make([][]byte, 0, 900)
 	size := 0
 	for i := 0; len(many) < 900; i++ {
-		sr := report(t, newSigner(t), recent, now, OutcomeConnected, 1e15, 100, 1e6)
+		sr := report(t, keytest.Signer(t), recent, now, OutcomeConnected, 1e15, 100, 1e6)
 		many = append(many, encode(sr))
 		size += len(many[i])
 	}

@@ -11,6 +11,7 @@ import (
 	"github.com/ethereum/go-ethereum/common"
 
 	"github.com/openmyst/openmyst/identity"
+	"github.com/openmyst/openmyst/internal/keytest"
 )
 
 type clock struct{ t time.Time }
@@ -21,7 +22,7 @@ func TestScorerWeightsCapsAndDecay(t *testing.T) {
 	clk := &clock{t: time.Unix(1_800_000_000, 0)}
 	s := NewScorer(ScorerConfig{Now: clk.now, HalfLife: time.Hour})
 	funded := big.NewInt(1e18)
-	c, good, bad := newSigner(t), newSigner(t).Address(), newSigner(t).Address()
+	c, good, bad := keytest.Signer(t), keytest.Signer(t).Address(), keytest.Signer(t).Address()
 
 	// Unbacked: no funded channel, or a promise above what it can pay.
 	if w := s.Add(rep(t, c, good, clk.t, OutcomeConnected, 5e15, 100, 1e6), nil); w != 0 {
@@ -47,7 +48,7 @@ func TestScorerWeightsCapsAndDecay(t *testing.T) {
 			t.Fatalf("failure weight %v, want 1", w)
 		}
 	}
-	g, b, u := s.Score(good), s.Score(bad), s.Score(newSigner(t).Address())
+	g, b, u := s.Score(good), s.Score(bad), s.Score(keytest.Signer(t).Address())
 	if !(g.Value > u.Value && u.Value > b.Value) {
 		t.Fatalf("values good %v, unknown %v, bad %v: want good > unknown > bad", g.Value, u.Value, b.Value)
 	}
@@ -74,7 +75,7 @@ func TestScorerWeightsCapsAndDecay(t *testing.T) {
 // payment's weight.
 func TestPaidFailureWeighsAsAFailure(t *testing.T) {
 	s := NewScorer(ScorerConfig{})
-	c, p := newSigner(t), newSigner(t).Address()
+	c, p := keytest.Signer(t), keytest.Signer(t).Address()
 	funded := big.NewInt(1e18)
 	if w := s.Weight(rep(t, c, p, time.Now(), OutcomeStalled, 1e11, 100, 1e6), funded); w != 1 {
 		t.Fatalf("a stalled session that paid 0.0001 units weighs %v, want FailWeight 1", w)
@@ -89,12 +90,12 @@ func TestPaidFailureWeighsAsAFailure(t *testing.T) {
 
 func TestScorerConsumerBudget(t *testing.T) {
 	s := NewScorer(ScorerConfig{})
-	c := newSigner(t)
+	c := keytest.Signer(t)
 	limit := big.NewInt(10e15)
 	now := time.Now()
 	counted := 0
 	for i := 0; i < 5; i++ {
-		if s.Add(rep(t, c, newSigner(t).Address(), now, OutcomeConnected, 4e15, 100, 1e6), limit) > 0 {
+		if s.Add(rep(t, c, keytest.Signer(t).Address(), now, OutcomeConnected, 4e15, 100, 1e6), limit) > 0 {
 			counted++
 		}
 	}
@@ -106,7 +107,7 @@ func TestScorerConsumerBudget(t *testing.T) {
 // BenchmarkScoresMemory reports the heap used per 10,000 providers'
 // scores (each with a full sample ring).
 func BenchmarkScoresMemory(b *testing.B) {
-	c := newSigner(b)
+	c := keytest.Signer(b)
 	r := report(b, c, common.Address{1}, time.Now(), OutcomeConnected, 1e15, 100, 1e6).Report
 	for i := 0; i < b.N; i++ {
 		runtime.GC()

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"path/filepath"
 	"testing"
+
+	"github.com/openmyst/openmyst/internal/keytest"
 )
 
 // TestStorePersists checks that a blacklist survives closing and
@@ -16,7 +18,7 @@ func TestStorePersists(t *testing.T) {
 		t.Fatal(err)
 	}
 	ctx := context.Background()
-	a, b := newSigner(t), newSigner(t)
+	a, b := keytest.Signer(t), keytest.Signer(t)
 	pa, pb := overchargeProof(t, a), conflictProof(t, b)
 	ra, _ := pa.Encode()
 	rb, _ := pb.Encode()
@@ -42,7 +44,7 @@ func TestStorePersists(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer st.Close()
-	if !st.Blocked(a.Address()) || !st.Blocked(b.Address()) || st.Blocked(newSigner(t).Address()) || st.Len() != 2 {
+	if !st.Blocked(a.Address()) || !st.Blocked(b.Address()) || st.Blocked(keytest.Signer(t).Address()) || st.Len() != 2 {
 		t.Fatalf("after reopen: blocked a=%v b=%v len=%d", st.Blocked(a.Address()), st.Blocked(b.Address()), st.Len())
 	}
 	raws, err := st.Proofs(ctx, 10)
@@ -64,7 +66,7 @@ func TestStoreBounded(t *testing.T) {
 	st.max = 2
 	ctx := context.Background()
 	for i := 0; i < 3; i++ {
-		s := newSigner(t)
+		s := keytest.Signer(t)
 		p := conflictProof(t, s)
 		raw, _ := p.Encode()
 		_, err := st.Put(ctx, s.Address(), raw)
@@ -88,7 +90,7 @@ func TestStoreRefusesTamperedFile(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	victim, other := newSigner(t), newSigner(t)
+	victim, other := keytest.Signer(t), keytest.Signer(t)
 	p := overchargeProof(t, other)
 	raw, _ := p.Encode()
 	// Stored under another identity than the one it convicts.

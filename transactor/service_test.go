@@ -17,7 +17,6 @@ import (
 	"github.com/ethereum/go-ethereum/accounts/abi/bind"
 	"github.com/ethereum/go-ethereum/common"
 	"github.com/ethereum/go-ethereum/core/types"
-	"github.com/ethereum/go-ethereum/crypto"
 	"github.com/ethereum/go-ethereum/ethclient"
 	"golang.org/x/time/rate"
 
@@ -25,6 +24,7 @@ import (
 	"github.com/openmyst/openmyst/chain/bindings"
 	"github.com/openmyst/openmyst/chain/devchain"
 	"github.com/openmyst/openmyst/identity"
+	"github.com/openmyst/openmyst/internal/keytest"
 	"github.com/openmyst/openmyst/money"
 	"github.com/openmyst/openmyst/payments"
 )
@@ -113,15 +113,6 @@ func (e *env) startService(t *testing.T, ctx context.Context, adjust func(*Confi
 	}
 }
 
-func freshSigner(t *testing.T) *identity.KeySigner {
-	t.Helper()
-	k, err := crypto.GenerateKey()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return identity.NewKeySigner(k)
-}
-
 func (e *env) tokens(t *testing.T, ctx context.Context, a common.Address) *big.Int {
 	t.Helper()
 	b, err := e.dev.TokenBalance(ctx, a)
@@ -191,8 +182,8 @@ func TestZeroGasProviderRegistersAndSettles(t *testing.T) {
 	defer cancel()
 	e := newEnv(t, ctx, nil)
 	dep := e.dc.Deployment()
-	prov := freshSigner(t)
-	ben := freshSigner(t).Address()
+	prov := keytest.Signer(t)
+	ben := keytest.Signer(t).Address()
 
 	q, err := e.cl.Quote(ctx)
 	if err != nil {
@@ -326,7 +317,7 @@ func TestBeneficiaryChange(t *testing.T) {
 	clock := func() time.Time { return now }
 	e := newEnv(t, ctx, func(c *Config) { c.Now = func() time.Time { return clock() } })
 	dep := e.dc.Deployment()
-	id := freshSigner(t)
+	id := keytest.Signer(t)
 	ch := e.dev.ChannelAddress(id.Address(), dep.Hermes)
 	if _, err := e.dev.Mint(ctx, ch, money.MYST(3)); err != nil {
 		t.Fatal(err)
@@ -342,7 +333,7 @@ func TestBeneficiaryChange(t *testing.T) {
 	if _, err := e.cl.Register(ctx, q, id, dep.Hermes, fee, false, common.Address{}); err != nil {
 		t.Fatal(err)
 	}
-	ben := freshSigner(t).Address()
+	ben := keytest.Signer(t).Address()
 	if _, err := e.cl.SetBeneficiary(ctx, q, id, ben, dep.Hermes, q.Fees.Beneficiary, 2); apiCode(err) != CodeConflict {
 		t.Fatalf("wrong nonce: %v, want %s", err, CodeConflict)
 	}
@@ -391,7 +382,7 @@ func TestVoucherHonouredOnce(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	alice := freshSigner(t)
+	alice := keytest.Signer(t)
 	res, err := e.cl.Redeem(ctx, v.Code(), alice, dep.Hermes, common.Address{})
 	if err != nil {
 		t.Fatal(err)
@@ -403,7 +394,7 @@ func TestVoucherHonouredOnce(t *testing.T) {
 		t.Fatalf("redeemer's channel holds %s, want the 5 MYST top-up", got)
 	}
 	e.assertNoGas(t, ctx, alice.Address())
-	bob := freshSigner(t)
+	bob := keytest.Signer(t)
 	if _, err := e.cl.Redeem(ctx, v.Code(), bob, dep.Hermes, common.Address{}); apiCode(err) != CodeRedeemed {
 		t.Fatalf("second redemption: %v, want %s", err, CodeRedeemed)
 	}
@@ -430,7 +421,7 @@ func TestVoucherHonouredOnce(t *testing.T) {
 		t.Fatal(err)
 	}
 	v3, _ := NewVoucher(sponsor, dep.ChainID, e.svc.Address(), money.MYST(1), time.Hour, time.Now())
-	if _, err := e.cl.Redeem(ctx, v3.Code(), freshSigner(t), dep.Hermes, common.Address{}); apiCode(err) != CodeSponsorCap {
+	if _, err := e.cl.Redeem(ctx, v3.Code(), keytest.Signer(t), dep.Hermes, common.Address{}); apiCode(err) != CodeSponsorCap {
 		t.Fatalf("third voucher of a sponsor capped at 2: %v, want %s", err, CodeSponsorCap)
 	}
 }
@@ -466,7 +457,7 @@ func TestAbusiveClientLimited(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	id := freshSigner(t)
+	id := keytest.Signer(t)
 	codes := []string{}
 	for range DefaultLimits.IdentityBurst + 2 {
 		// A fee below the quote: refused after the identity limit.

@@ -1,0 +1,17 @@
+package keytest
+
+import "testing"
+
+func TestKeysAreFreshAndUsable(t *testing.T) {
+	a, b := Signer(t), Signer(t)
+	if a.Address() == b.Address() {
+		t.Fatal("two signers share an address")
+	}
+	if _, err := a.Sign([]byte("hello")); err != nil {
+		t.Fatalf("sign: %v", err)
+	}
+	p, q := PeerID(t), PeerID(t)
+	if p == q || p.Validate() != nil {
+		t.Fatalf("peer ids %s %s: want two valid, different ids", p, q)
+	}
+}
