@@ -21,7 +21,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -32,6 +31,7 @@ import (
 	"github.com/openmyst/openmyst/chain"
 	"github.com/openmyst/openmyst/chain/devchain"
 	"github.com/openmyst/openmyst/identity"
+	"github.com/openmyst/openmyst/internal/servetest"
 	"github.com/openmyst/openmyst/internal/testenv"
 	"github.com/openmyst/openmyst/market"
 	"github.com/openmyst/openmyst/money"
@@ -152,13 +152,7 @@ func TestKernelSessionEndToEnd(t *testing.T) {
 	body := payload(kPayloadSize)
 	var mu sync.Mutex
 	var webFrom []string
-	var web net.Listener
-	if err := inet.Do(func() (err error) {
-		web, err = net.Listen("tcp", fmt.Sprintf("%s:%d", kInetAddr, kWebPort))
-		return err
-	}); err != nil {
-		t.Fatal(err)
-	}
+	web := inet.Listen("tcp", fmt.Sprintf("%s:%d", kInetAddr, kWebPort))
 	srv := &http.Server{ReadHeaderTimeout: 5 * time.Second, Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path != "/direct" { // the benchmark's no-tunnel baseline
 			mu.Lock()
@@ -170,22 +164,7 @@ func TestKernelSessionEndToEnd(t *testing.T) {
 	})}
 	go func() { _ = srv.Serve(web) }()
 	defer srv.Close()
-	var direct net.Listener
-	if err := hub.Do(func() (err error) { direct, err = net.Listen("tcp", kHubAddr2+":9000"); return err }); err != nil {
-		t.Fatal(err)
-	}
-	defer direct.Close()
-	var directAccepted atomic.Int64
-	go func() {
-		for {
-			c, err := direct.Accept()
-			if err != nil {
-				return
-			}
-			directAccepted.Add(1)
-			_ = c.Close()
-		}
-	}()
+	directAccepted := servetest.CountAccepts(hub.Listen("tcp", kHubAddr2+":9000"))
 
 	dir := t.TempDir()
 	child := func(ns *netns.NS, role string) []string {
@@ -334,7 +313,7 @@ func runKernelHub(ctx context.Context, t *testing.T, dir string) {
 		t.Fatal(err)
 	}
 	defer ln.Close()
-	go proxyTCP(ln, u.Host)
+	go servetest.Forward(ln, u.Host)
 	bootLink, err := proxyBootstrap(d)
 	if err != nil {
 		t.Fatal(err)
@@ -518,30 +497,10 @@ func proxyBootstrap(d *Devnet) (string, error) {
 		if err != nil {
 			return "", err
 		}
-		go proxyTCP(ln, net.JoinHostPort(host, port))
+		go servetest.Forward(ln, net.JoinHostPort(host, port))
 		return fmt.Sprintf("/ip4/%s/tcp/%d/p2p/%s", kHubAddr, ln.Addr().(*net.TCPAddr).Port, ai.ID), nil
 	}
 	return "", fmt.Errorf("bootstrap peer has no loopback TCP address: %v", ai.Addrs)
-}
-
-// proxyTCP forwards every connection accepted on ln to target.
-func proxyTCP(ln net.Listener, target string) {
-	for {
-		c, err := ln.Accept()
-		if err != nil {
-			return
-		}
-		go func() {
-			defer c.Close()
-			u, err := net.Dial("tcp", target)
-			if err != nil {
-				return
-			}
-			defer u.Close()
-			go func() { _, _ = io.Copy(u, c); _ = u.(*net.TCPConn).CloseWrite() }()
-			_, _ = io.Copy(c, u)
-		}()
-	}
 }
 
 // runKernelConsumer connects in kernel mode, fetches, pays, and probes

@@ -24,6 +24,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/openmyst/openmyst/chain/devchain"
+	"github.com/openmyst/openmyst/internal/servetest"
 	"github.com/openmyst/openmyst/internal/testenv"
 	"github.com/openmyst/openmyst/nat/ice"
 	"github.com/openmyst/openmyst/p2p"
@@ -262,10 +263,7 @@ func newVPNLab(ctx context.Context, t *testing.T, withICE string) *vpnLab {
 
 	// The internet host and a direct-only listener.
 	lab := &vpnLab{hub: hub, cons: cons, resolv: resolv}
-	var web net.Listener
-	if err := inet.Do(func() (err error) { web, err = net.Listen("tcp", kInetAddr+":80"); return err }); err != nil {
-		t.Fatal(err)
-	}
+	web := inet.Listen("tcp", kInetAddr+":80")
 	srv := &http.Server{ReadHeaderTimeout: 5 * time.Second, Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		lab.mu.Lock()
 		lab.webFrom = append(lab.webFrom, r.RemoteAddr)
@@ -274,20 +272,7 @@ func newVPNLab(ctx context.Context, t *testing.T, withICE string) *vpnLab {
 	})}
 	go func() { _ = srv.Serve(web) }()
 	t.Cleanup(func() { _ = srv.Close() })
-	var direct net.Listener
-	if err := hub.Do(func() (err error) { direct, err = net.Listen("tcp", kHubAddr2+":9000"); return err }); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = direct.Close() })
-	go func() {
-		for {
-			c, err := direct.Accept()
-			if err != nil {
-				return
-			}
-			_ = c.Close()
-		}
-	}()
+	servetest.CountAccepts(hub.Listen("tcp", kHubAddr2+":9000")) // only accepts and closes
 
 	// The link-local address (with its DAD) settles before the snapshot.
 	for i := 0; ; i++ {
@@ -537,23 +522,9 @@ func startProbes(ns *netns.NS) *probes {
 	return p
 }
 
-// nsDialer dials from inside ns (the socket is made on a thread in it).
-func nsDialer(ns *netns.NS) func(ctx context.Context, nw, addr string) (net.Conn, error) {
-	return func(ctx context.Context, nw, addr string) (c net.Conn, err error) {
-		derr := ns.Do(func() error {
-			c, err = (&net.Dialer{Timeout: 2 * time.Second}).DialContext(ctx, nw, addr)
-			return err
-		})
-		if err == nil && derr != nil {
-			err = derr
-		}
-		return c, err
-	}
-}
-
 // vpnGet fetches from the internet host inside the consumer namespace.
 func vpnGet(ctx context.Context, ns *netns.NS) error {
-	hc := &http.Client{Timeout: 3 * time.Second, Transport: &http.Transport{DialContext: nsDialer(ns), DisableKeepAlives: true}}
+	hc := &http.Client{Timeout: 3 * time.Second, Transport: &http.Transport{DialContext: ns.Dialer(2 * time.Second), DisableKeepAlives: true}}
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+kInetAddr+"/", nil)
 	if err != nil {
 		return err
@@ -573,7 +544,7 @@ func vpnGet(ctx context.Context, ns *netns.NS) error {
 // vpnClient waits for the daemon child's Tequilapi and logs in.
 func vpnClient(ctx context.Context, t *testing.T, ns *netns.NS, dir string, daemon *netns.Proc) *tclient.Client {
 	t.Helper()
-	c, err := tclient.New(fmt.Sprintf("http://127.0.0.1:%d", vpnDaemonPort), &http.Client{Timeout: 60 * time.Second, Transport: &http.Transport{DialContext: nsDialer(ns)}})
+	c, err := tclient.New(fmt.Sprintf("http://127.0.0.1:%d", vpnDaemonPort), &http.Client{Timeout: 60 * time.Second, Transport: &http.Transport{DialContext: ns.Dialer(2 * time.Second)}})
 	if err != nil {
 		t.Fatal(err)
 	}
