@@ -34,7 +34,7 @@ func TestProviderCaps(t *testing.T) {
 	defer cancel()
 	body := payload(size)
 	srv, rule := startServer(t, body)
-	d, err := StartDevnet(ctx, DevnetConfig{
+	d, c := startDevnetConsumer(ctx, t, DevnetConfig{
 		DataDir: t.TempDir(), Allow: []tunnel.Rule{rule}, Payment: testPayment, Log: testLog(), NoICE: true,
 		Providers: []ProviderSpec{
 			{Country: "DE", City: "Berlin", IPType: market.IPResidential, PerHour: "0", PerGiB: "0"},
@@ -48,20 +48,8 @@ func TestProviderCaps(t *testing.T) {
 			c.Payment.ReadTimeout = paystream.DefaultReadTimeout
 		}},
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer func() {
-		if err := d.Close(); err != nil {
-			t.Errorf("close devnet: %v", err)
-		}
-	}()
+	var err error
 	capped, open := d.Providers[0], d.Providers[1]
-	c, err := d.StartConsumer(ctx, "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
 	if _, err := c.WaitProposals(ctx, market.Filter{}, 2); err != nil {
 		t.Fatal(err)
 	}

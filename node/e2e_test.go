@@ -89,6 +89,35 @@ func startServer(t *testing.T, body []byte) (*httptest.Server, tunnel.Rule) {
 	return srv, rule
 }
 
+// startTestDevnet starts a devnet with cfg and closes it when the test
+// ends, failing the test if the close fails.
+func startTestDevnet(ctx context.Context, t *testing.T, cfg DevnetConfig) *Devnet {
+	t.Helper()
+	d, err := StartDevnet(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := d.Close(); err != nil {
+			t.Errorf("close devnet: %v", err)
+		}
+	})
+	return d
+}
+
+// startDevnetConsumer starts a devnet with cfg and its consumer, both
+// closed when the test ends (the consumer first).
+func startDevnetConsumer(ctx context.Context, t *testing.T, cfg DevnetConfig) (*Devnet, *Consumer) {
+	t.Helper()
+	d := startTestDevnet(ctx, t, cfg)
+	c, err := d.StartConsumer(ctx, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return d, c
+}
+
 // download fetches url through the SOCKS5 proxy at socks.
 func download(ctx context.Context, socks net.Addr, target string) ([]byte, error) {
 	return downloadCounting(ctx, socks, target, nil)
@@ -224,7 +253,7 @@ func TestEndToEnd(t *testing.T) {
 	body := payload(4 << 20)
 	srv, rule := startServer(t, body)
 
-	d, err := StartDevnet(ctx, DevnetConfig{
+	d, c := startDevnetConsumer(ctx, t, DevnetConfig{
 		DataDir: t.TempDir(), Allow: []tunnel.Rule{rule}, Payment: testPayment, Log: testLog(),
 		// Non-zero transactor fees everywhere, so the balance equations
 		// test them.
@@ -234,19 +263,6 @@ func TestEndToEnd(t *testing.T) {
 			inv.AgreementTotal = new(big.Int).Add(new(big.Int).Mul(inv.AgreementTotal, big.NewInt(3)), big.NewInt(1e15))
 		})},
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer func() {
-		if err := d.Close(); err != nil {
-			t.Errorf("close devnet: %v", err)
-		}
-	}()
-	c, err := d.StartConsumer(ctx, "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
 	// The registration fee came out of the consumer's channel.
 	if st, err := d.Client.ChannelState(ctx, c.ChannelAddress); err != nil ||
 		st.Balance.Cmp(new(big.Int).Sub(money.MYST(100), e2eRegistrationFee)) != 0 {

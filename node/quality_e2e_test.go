@@ -101,7 +101,7 @@ func TestQualityPaidSessions(t *testing.T) {
 		slowOne
 		overcharger
 	)
-	d, err := StartDevnet(ctx, DevnetConfig{
+	d, c := startDevnetConsumer(ctx, t, DevnetConfig{
 		DataDir: t.TempDir(), Allow: []tunnel.Rule{rule}, Payment: testPayment, Log: testLog(),
 		// The bad providers are the cheapest.
 		Providers: []ProviderSpec{
@@ -118,19 +118,7 @@ func TestQualityPaidSessions(t *testing.T) {
 			}),
 		},
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer func() {
-		if err := d.Close(); err != nil {
-			t.Errorf("close devnet: %v", err)
-		}
-	}()
-	c, err := d.StartConsumer(ctx, "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
+	var err error
 	if ps, err := c.WaitProposals(ctx, market.Filter{}, 4); err != nil || len(ps) != 4 {
 		t.Fatalf("%d proposals (%v), want 4", len(ps), err)
 	}

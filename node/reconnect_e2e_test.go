@@ -25,20 +25,7 @@ func TestReconnectAfterProviderCrash(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	_, rule := startServer(t, payload(1<<10))
-	d, err := StartDevnet(ctx, DevnetConfig{DataDir: t.TempDir(), Allow: []tunnel.Rule{rule}, Payment: testPayment, Log: testLog()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer func() {
-		if err := d.Close(); err != nil {
-			t.Errorf("close devnet: %v", err)
-		}
-	}()
-	c, err := d.StartConsumer(ctx, "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
+	d, c := startDevnetConsumer(ctx, t, DevnetConfig{DataDir: t.TempDir(), Allow: []tunnel.Rule{rule}, Payment: testPayment, Log: testLog()})
 	api := &ConnectionAPI{Consumer: func(context.Context) (*Consumer, error) { return c, nil }, Log: testLog()}
 	defer func() {
 		cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
