@@ -18,16 +18,7 @@ import (
 func TestExitAttachConn(t *testing.T) {
 	tp := newTopology(t)
 	serveHTTP(t, tp.internet, ":8080", "internet")
-	pool, err := tunnel.NewAddressPool(tunnel.DefaultPoolV4, tunnel.DefaultPoolV6)
-	if err != nil {
-		t.Fatal(err)
-	}
-	exitKey, ours := mustKey(t), mustKey(t)
-	lease, _ := pool.Allocate()
-	exit, _ := startHelper(t, tp.provider, "exit", exitSpec{
-		PrivateKey: exitKey.String(), ListenPort: 51820, DNS: []netip.Addr{netip.MustParseAddr(internetAddr)},
-		Peers: []tunnel.PeerConfig{{PublicKey: ours.PublicKey(), AllowedIPs: lease.Prefixes()}},
-	})
+	exit, exitKey, ours, lease := startAttachExit(t, tp)
 	other := mustKey(t)
 	if r := exit.call("attach " + other.PublicKey().String() + " " + providerUplink + ":40001"); !strings.HasPrefix(r, "ERR") {
 		t.Fatalf("attach to an unknown peer: %q, want an error", r)
@@ -35,14 +26,7 @@ func TestExitAttachConn(t *testing.T) {
 	if r := exit.call("attach " + ours.PublicKey().String() + " " + providerUplink + ":40000"); r != "OK" {
 		t.Fatalf("attach: %q", r)
 	}
-	wq, err := tunnel.SessionConfig{
-		PrivateKey: ours, Addresses: lease.Prefixes(), PeerPublicKey: exitKey.PublicKey(),
-		Endpoint:   netip.MustParseAddrPort(providerUplink + ":40000"),
-		AllowedIPs: tunnel.FullTunnel(), PersistentKeepalive: tunnel.DefaultKeepalive,
-	}.WGQuick()
-	if err != nil {
-		t.Fatal(err)
-	}
+	wq := clientWGQuick(t, ours, exitKey, lease, netip.MustParseAddrPort(providerUplink + ":40000"))
 	startHelper(t, tp.consumer, "client", clientSpec{WGQuick: string(wq)})
 	body, err := fetch(tp.consumer, "http://"+internetAddr+":8080/", "", 5*time.Second)
 	if err != nil {
@@ -65,16 +49,7 @@ func TestExitAttachConn(t *testing.T) {
 func TestClientOverConn(t *testing.T) {
 	tp := newTopology(t)
 	serveHTTP(t, tp.internet, ":8080", "internet")
-	pool, err := tunnel.NewAddressPool(tunnel.DefaultPoolV4, tunnel.DefaultPoolV6)
-	if err != nil {
-		t.Fatal(err)
-	}
-	exitKey, ours := mustKey(t), mustKey(t)
-	lease, _ := pool.Allocate()
-	exit, _ := startHelper(t, tp.provider, "exit", exitSpec{
-		PrivateKey: exitKey.String(), ListenPort: 51820, DNS: []netip.Addr{netip.MustParseAddr(internetAddr)},
-		Peers: []tunnel.PeerConfig{{PublicKey: ours.PublicKey(), AllowedIPs: lease.Prefixes()}},
-	})
+	exit, exitKey, ours, lease := startAttachExit(t, tp)
 	// On the provider's far address, reached through the consumer's
 	// default route (as a provider on the internet is): only a throw
 	// route keeps the datagrams out of the tunnel.
@@ -82,14 +57,7 @@ func TestClientOverConn(t *testing.T) {
 	if r := exit.call("attach " + ours.PublicKey().String() + " " + path.String()); r != "OK" {
 		t.Fatalf("attach: %q", r)
 	}
-	wq, err := tunnel.SessionConfig{
-		PrivateKey: ours, Addresses: lease.Prefixes(), PeerPublicKey: exitKey.PublicKey(),
-		Endpoint:   netip.MustParseAddrPort(providerUplink + ":51820"),
-		AllowedIPs: tunnel.FullTunnel(), PersistentKeepalive: tunnel.DefaultKeepalive,
-	}.WGQuick()
-	if err != nil {
-		t.Fatal(err)
-	}
+	wq := clientWGQuick(t, ours, exitKey, lease, netip.MustParseAddrPort(providerUplink + ":51820"))
 	startHelper(t, tp.consumer, "client", clientSpec{WGQuick: string(wq), Conn: path})
 	ks := tp.consumer.MustRun("nft", "list", "table", "inet", DefaultKillSwitchTable)
 	if !strings.Contains(ks, "ip daddr "+providerOut+" udp dport 40000 accept") || strings.Contains(ks, "51820") {
@@ -105,4 +73,38 @@ func TestClientOverConn(t *testing.T) {
 	if st := peerStats(t, exit, ours.PublicKey()); st.LastHandshake.IsZero() || st.RxBytes == 0 {
 		t.Fatalf("exit peer stats %+v: nothing over the connection", st)
 	}
+}
+
+// startAttachExit starts a kernel exit in the provider namespace on port
+// 51820 with one admitted consumer key, ours, holding lease, and no
+// connection attached yet.
+func startAttachExit(t *testing.T, tp *topology) (exit *helper, exitKey, ours tunnel.PrivateKey, lease tunnel.Lease) {
+	t.Helper()
+	pool, err := tunnel.NewAddressPool(tunnel.DefaultPoolV4, tunnel.DefaultPoolV6)
+	if err != nil {
+		t.Fatal(err)
+	}
+	exitKey, ours = mustKey(t), mustKey(t)
+	lease, _ = pool.Allocate()
+	exit, _ = startHelper(t, tp.provider, "exit", exitSpec{
+		PrivateKey: exitKey.String(), ListenPort: 51820, DNS: []netip.Addr{netip.MustParseAddr(internetAddr)},
+		Peers: []tunnel.PeerConfig{{PublicKey: ours.PublicKey(), AllowedIPs: lease.Prefixes()}},
+	})
+	return exit, exitKey, ours, lease
+}
+
+// clientWGQuick is the wg-quick config of the consumer key ours (holding
+// lease) for the exit exitKey at endpoint: the whole tunnel, with
+// keepalives.
+func clientWGQuick(t *testing.T, ours, exitKey tunnel.PrivateKey, lease tunnel.Lease, endpoint netip.AddrPort) []byte {
+	t.Helper()
+	wq, err := tunnel.SessionConfig{
+		PrivateKey: ours, Addresses: lease.Prefixes(), PeerPublicKey: exitKey.PublicKey(),
+		Endpoint:   endpoint,
+		AllowedIPs: tunnel.FullTunnel(), PersistentKeepalive: tunnel.DefaultKeepalive,
+	}.WGQuick()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return wq
 }
