@@ -20,6 +20,7 @@ import (
 
 	"github.com/openmyst/openmyst/chain"
 	"github.com/openmyst/openmyst/chain/devchain"
+	"github.com/openmyst/openmyst/chain/devchain/devchaintest"
 	"github.com/openmyst/openmyst/internal/retry"
 )
 
@@ -130,11 +131,7 @@ func fastFailover(urls []string, chainID uint64) chain.RPCConfig {
 func TestRPCFailover(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	dc, err := devchain.Start(ctx, devchain.Config{Log: quietLog()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = dc.Close() })
+	dc := devchaintest.Start(ctx, t, devchain.Config{Log: quietLog()})
 	dep := dc.Deployment()
 	a, b := newFlakyRPC(t, dc.URL()), newFlakyRPC(t, dc.URL())
 
@@ -278,16 +275,12 @@ func wrongChainRPC(t *testing.T, up *atomic.Bool) *httptest.Server {
 func TestRPCWrongChain(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	dc, err := devchain.Start(ctx, devchain.Config{Log: quietLog()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = dc.Close() })
+	dc := devchaintest.Start(ctx, t, devchain.Config{Log: quietLog()})
 	id := dc.Deployment().ChainID
 	good := newFlakyRPC(t, dc.URL())
 	wrong := wrongChainRPC(t, nil)
 
-	_, err = chain.DialRPC(ctx, fastFailover([]string{good.srv.URL, wrong.URL}, id))
+	_, err := chain.DialRPC(ctx, fastFailover([]string{good.srv.URL, wrong.URL}, id))
 	if !errors.Is(err, chain.ErrWrongChain) || !strings.Contains(err.Error(), "chain 1, want 1337") {
 		t.Fatalf("dial with an RPC on chain 1: %v, want ErrWrongChain naming both chains", err)
 	}
@@ -383,11 +376,7 @@ func FuzzRPCURLs(f *testing.F) {
 func TestRPCFailoverShortDeadline(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	dc, err := devchain.Start(ctx, devchain.Config{Log: quietLog()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = dc.Close() })
+	dc := devchaintest.Start(ctx, t, devchain.Config{Log: quietLog()})
 	a, b := newFlakyRPC(t, dc.URL()), newFlakyRPC(t, dc.URL())
 	cfg := fastFailover([]string{a.srv.URL, b.srv.URL}, dc.Deployment().ChainID)
 	cfg.AttemptTimeout = time.Hour
@@ -416,11 +405,7 @@ func TestRPCFailoverShortDeadline(t *testing.T) {
 // healthy), against one dev chain: the price of the failover layer.
 func BenchmarkRPCFailover(b *testing.B) {
 	ctx := context.Background()
-	dc, err := devchain.Start(ctx, devchain.Config{Log: quietLog()})
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { _ = dc.Close() })
+	dc := devchaintest.Start(ctx, b, devchain.Config{Log: quietLog()})
 	dep := dc.Deployment()
 	second := newFlakyRPC(b, dc.URL())
 	for _, bc := range []struct {

@@ -16,6 +16,7 @@ import (
 
 	"github.com/openmyst/openmyst/chain"
 	"github.com/openmyst/openmyst/chain/devchain"
+	"github.com/openmyst/openmyst/chain/devchain/devchaintest"
 	"github.com/openmyst/openmyst/tequilapi"
 )
 
@@ -28,11 +29,7 @@ func TestChainConnFailover(t *testing.T) {
 	}
 	ctx := context.Background()
 	log := slog.New(slog.DiscardHandler)
-	dc, err := devchain.Start(ctx, devchain.Config{Log: log})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer dc.Close()
+	dc := devchaintest.Start(ctx, t, devchain.Config{Log: log})
 	dep := dc.Deployment()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {

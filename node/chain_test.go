@@ -13,6 +13,7 @@ import (
 	"github.com/ethereum/go-ethereum/common"
 
 	"github.com/openmyst/openmyst/chain/devchain"
+	"github.com/openmyst/openmyst/chain/devchain/devchaintest"
 	"github.com/openmyst/openmyst/tequilapi"
 )
 
@@ -25,11 +26,7 @@ func TestChainConnLazy(t *testing.T) {
 	}
 	ctx := context.Background()
 	log := slog.New(slog.DiscardHandler)
-	dc, err := devchain.Start(ctx, devchain.Config{Log: log})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer dc.Close()
+	dc := devchaintest.Start(ctx, t, devchain.Config{Log: log})
 	rpc := dc.URL()
 	dep := dc.Deployment()
 	depFile := filepath.Join(t.TempDir(), "deployment.json")

@@ -15,6 +15,7 @@ import (
 
 	"github.com/openmyst/openmyst/chain"
 	"github.com/openmyst/openmyst/chain/devchain"
+	"github.com/openmyst/openmyst/chain/devchain/devchaintest"
 	"github.com/openmyst/openmyst/tequilapi"
 )
 
@@ -28,12 +29,7 @@ func testDevChain(t *testing.T) (context.Context, *devchain.Chain) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	t.Cleanup(cancel)
-	dc, err := devchain.Start(ctx, devchain.Config{Log: slog.New(slog.DiscardHandler)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { dc.Close() })
-	return ctx, dc
+	return ctx, devchaintest.Start(ctx, t, devchain.Config{Log: slog.New(slog.DiscardHandler)})
 }
 
 // cancelOnWrite collects what is written and cancels once something is.

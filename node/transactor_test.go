@@ -15,6 +15,7 @@ import (
 
 	"github.com/openmyst/openmyst/chain"
 	"github.com/openmyst/openmyst/chain/devchain"
+	"github.com/openmyst/openmyst/chain/devchain/devchaintest"
 	"github.com/openmyst/openmyst/identity"
 	"github.com/openmyst/openmyst/market"
 	"github.com/openmyst/openmyst/money"
@@ -42,7 +43,7 @@ func TestGaslessProvider(t *testing.T) {
 		t.Fatal(err)
 	}
 	fresh := identity.NewKeySigner(key)
-	d, err := StartDevnet(ctx, DevnetConfig{
+	d := startTestDevnet(ctx, t, DevnetConfig{
 		DataDir: t.TempDir(), Providers: DefaultProviders[:1], Allow: []tunnel.Rule{rule}, Payment: testPayment, Log: testLog(),
 		HermesMinFee: e2eConsumerFee, ProviderPromiseFee: e2eProviderFee, RegistrationFee: e2eRegistrationFee,
 		Gasless: true,
@@ -59,14 +60,6 @@ func TestGaslessProvider(t *testing.T) {
 			}
 		}},
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer func() {
-		if err := d.Close(); err != nil {
-			t.Errorf("close devnet: %v", err)
-		}
-	}()
 	prov := d.Providers[0]
 	if prov.Address() != fresh.Address() {
 		t.Fatalf("provider %s, want the fresh identity", prov.Address().Hex())
@@ -160,11 +153,7 @@ func TestGaslessProvider(t *testing.T) {
 func TestRelayAccountAndVouchers(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	dc, err := devchain.Start(ctx, devchain.Config{Log: testLog()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer dc.Close()
+	dc := devchaintest.Start(ctx, t, devchain.Config{Log: testLog()})
 	dir := t.TempDir()
 	depFile := filepath.Join(dir, "deployment.json")
 	if err := dc.Deployment().Save(depFile); err != nil {

@@ -21,6 +21,7 @@ import (
 
 	"github.com/openmyst/openmyst/chain"
 	"github.com/openmyst/openmyst/chain/devchain"
+	"github.com/openmyst/openmyst/chain/devchain/devchaintest"
 	"github.com/openmyst/openmyst/identity"
 	"github.com/openmyst/openmyst/money"
 	"github.com/openmyst/openmyst/payments"
@@ -41,34 +42,13 @@ func startDevChain(t *testing.T) *devchain.Chain {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	c, err := devchain.Start(ctx, devchain.Config{Port: 0, Log: slog.New(slog.DiscardHandler)})
-	if err != nil {
-		t.Fatalf("dev chain: %v", err)
-	}
-	t.Cleanup(func() {
-		if err := c.Close(); err != nil {
-			t.Errorf("close dev chain: %v", err)
-		}
-	})
-	return c
+	return devchaintest.Start(ctx, t, devchain.Config{Port: 0, Log: slog.New(slog.DiscardHandler)})
 }
 
 func newAccountEnv(t *testing.T, dc *devchain.Chain) *accountEnv {
 	t.Helper()
 	ctx := context.Background()
-	eth, err := dc.Dial(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(eth.Close)
-	tx, err := chain.NewTransactor(ctx, eth, devchain.DevKey(devchain.TransactorAccount), slog.New(slog.DiscardHandler))
-	if err != nil {
-		t.Fatal(err)
-	}
-	c, err := chain.NewClient(ctx, eth, dc.Deployment(), tx, slog.New(slog.DiscardHandler))
-	if err != nil {
-		t.Fatal(err)
-	}
+	c := devchaintest.Client(ctx, t, dc, slog.New(slog.DiscardHandler))
 	e := newEnv(t, nil)
 	dep := dc.Deployment()
 	e.s.Add(AccountRoutes(e.ids, ChainSourceFunc(func(context.Context) (AccountChain, common.Address, error) {
@@ -408,25 +388,9 @@ func FuzzAccountRequests(f *testing.F) {
 //	go test -run '^$' -bench AccountRoutes ./tequilapi/
 func BenchmarkAccountRoutes(b *testing.B) {
 	ctx := context.Background()
-	dc, err := devchain.Start(ctx, devchain.Config{Log: slog.New(slog.DiscardHandler)})
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer dc.Close()
-	eth, err := dc.Dial(ctx)
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer eth.Close()
-	tx, err := chain.NewTransactor(ctx, eth, devchain.DevKey(devchain.TransactorAccount), nil)
-	if err != nil {
-		b.Fatal(err)
-	}
+	dc := devchaintest.Start(ctx, b, devchain.Config{Log: slog.New(slog.DiscardHandler)})
+	c := devchaintest.Client(ctx, b, dc, slog.New(slog.DiscardHandler))
 	dep := dc.Deployment()
-	c, err := chain.NewClient(ctx, eth, dep, tx, slog.New(slog.DiscardHandler))
-	if err != nil {
-		b.Fatal(err)
-	}
 	e := newEnv(b, nil)
 	e.s.Add(AccountRoutes(e.ids, ChainSourceFunc(func(context.Context) (AccountChain, common.Address, error) {
 		return c, dep.Hermes, nil

@@ -23,6 +23,7 @@ import (
 	"github.com/openmyst/openmyst/chain"
 	"github.com/openmyst/openmyst/chain/bindings"
 	"github.com/openmyst/openmyst/chain/devchain"
+	"github.com/openmyst/openmyst/chain/devchain/devchaintest"
 	"github.com/openmyst/openmyst/identity"
 	"github.com/openmyst/openmyst/internal/keytest"
 	"github.com/openmyst/openmyst/money"
@@ -56,11 +57,7 @@ type env struct {
 
 func newEnv(t *testing.T, ctx context.Context, adjust func(*Config)) *env {
 	t.Helper()
-	dc, err := devchain.Start(ctx, devchain.Config{Log: quiet})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = dc.Close() })
+	dc := devchaintest.Start(ctx, t, devchain.Config{Log: quiet})
 	eth, err := dc.Dial(ctx)
 	if err != nil {
 		t.Fatal(err)

@@ -16,6 +16,7 @@ import (
 
 	"github.com/openmyst/openmyst/chain"
 	"github.com/openmyst/openmyst/chain/devchain"
+	"github.com/openmyst/openmyst/chain/devchain/devchaintest"
 	"github.com/openmyst/openmyst/identity"
 	"github.com/openmyst/openmyst/money"
 	"github.com/openmyst/openmyst/payments"
@@ -74,25 +75,9 @@ func TestAccountClientOnDevChain(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	dc, err := devchain.Start(ctx, devchain.Config{Log: slog.New(slog.DiscardHandler)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer dc.Close()
-	eth, err := dc.Dial(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer eth.Close()
-	tx, err := chain.NewTransactor(ctx, eth, devchain.DevKey(devchain.TransactorAccount), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	dc := devchaintest.Start(ctx, t, devchain.Config{Log: slog.New(slog.DiscardHandler)})
+	cc := devchaintest.Client(ctx, t, dc, slog.New(slog.DiscardHandler))
 	dep := dc.Deployment()
-	cc, err := chain.NewClient(ctx, eth, dep, tx, slog.New(slog.DiscardHandler))
-	if err != nil {
-		t.Fatal(err)
-	}
 	c, ids := startAccountServer(t, tequilapi.ChainSourceFunc(func(context.Context) (tequilapi.AccountChain, common.Address, error) {
 		return cc, dep.Hermes, nil
 	}))

@@ -1,0 +1,50 @@
+// Package devchaintest starts the in-process dev chain for tests: the
+// chain closed when the test ends, and a chain client on it that sends as
+// the dev transactor account. Tests only; no production code imports it.
+package devchaintest
+
+import (
+	"context"
+	"log/slog"
+	"testing"
+
+	"github.com/openmyst/openmyst/chain"
+	"github.com/openmyst/openmyst/chain/devchain"
+)
+
+// Start starts a dev chain with cfg and closes it when the test ends,
+// failing tb if it does not start or does not close cleanly.
+func Start(ctx context.Context, tb testing.TB, cfg devchain.Config) *devchain.Chain {
+	tb.Helper()
+	dc, err := devchain.Start(ctx, cfg)
+	if err != nil {
+		tb.Fatalf("dev chain: %v", err)
+	}
+	tb.Cleanup(func() {
+		if err := dc.Close(); err != nil {
+			tb.Errorf("close dev chain: %v", err)
+		}
+	})
+	return dc
+}
+
+// Client dials dc (the connection is closed when the test ends) and
+// returns a client of its deployment that sends as the dev transactor
+// account, logging to log.
+func Client(ctx context.Context, tb testing.TB, dc *devchain.Chain, log *slog.Logger) *chain.Client {
+	tb.Helper()
+	eth, err := dc.Dial(ctx)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(eth.Close)
+	tx, err := chain.NewTransactor(ctx, eth, devchain.DevKey(devchain.TransactorAccount), log)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	c, err := chain.NewClient(ctx, eth, dc.Deployment(), tx, log)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return c
+}
