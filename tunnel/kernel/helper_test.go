@@ -151,60 +151,24 @@ func helperExit() int {
 				addrs = append(addrs, a)
 			}
 			if perr != nil {
-				fmt.Println("ERR", perr)
+				answer(perr)
 				continue
 			}
-			if err := pol.SetExtraDenied(addrs); err != nil {
-				fmt.Println("ERR", err)
-				continue
-			}
-			fmt.Println("OK")
+			answer(pol.SetExtraDenied(addrs))
 		case "addpeer":
 			var p tunnel.PeerConfig
 			if err := json.Unmarshal([]byte(arg), &p); err != nil {
-				fmt.Println("ERR", err)
+				answer(err)
 				continue
 			}
-			if err := e.AddPeer(ctx, p); err != nil {
-				fmt.Println("ERR", err)
-				continue
-			}
-			fmt.Println("OK")
+			answer(e.AddPeer(ctx, p))
 		case "attach": // attach <pub> <listen addr:port>: the peer's datagrams over a socket of their own
-			f := strings.Fields(arg)
-			if len(f) != 2 {
-				fmt.Println("ERR usage: attach <pub> <addr:port>")
-				continue
-			}
-			pub, err := tunnel.ParsePublicKey(f[0])
-			if err != nil {
-				fmt.Println("ERR", err)
-				continue
-			}
-			pc, err := net.ListenUDP("udp", net.UDPAddrFromAddrPort(netip.MustParseAddrPort(f[1])))
-			if err != nil {
-				fmt.Println("ERR", err)
-				continue
-			}
-			if err := e.AttachConn(pub, &learningConn{UDPConn: pc}); err != nil {
-				fmt.Println("ERR", err)
-				continue
-			}
-			fmt.Println("OK")
+			answer(helperAttach(e, arg))
 		case "removepeer":
 			pub, _ := tunnel.ParsePublicKey(arg)
-			if err := e.RemovePeer(pub); err != nil {
-				fmt.Println("ERR", err)
-				continue
-			}
-			fmt.Println("OK")
+			answer(e.RemovePeer(pub))
 		case "quit":
-			if err := e.Close(); err != nil {
-				fmt.Println("ERR", err)
-				return 1
-			}
-			fmt.Println("OK")
-			return 0
+			return helperQuit(e)
 		default:
 			fmt.Println("ERR unknown command")
 		}
@@ -247,26 +211,7 @@ func helperClient() int {
 			b, _ := json.Marshal(c.Stats())
 			fmt.Println(string(b))
 		case "setpeer": // setpeer <pub> <endpoint>
-			f := strings.Fields(arg)
-			if len(f) != 2 {
-				fmt.Println("ERR want pub and endpoint")
-				continue
-			}
-			pub, err := tunnel.ParsePublicKey(f[0])
-			if err != nil {
-				fmt.Println("ERR", err)
-				continue
-			}
-			ep, err := netip.ParseAddrPort(f[1])
-			if err != nil {
-				fmt.Println("ERR", err)
-				continue
-			}
-			if err := c.SetPeer(context.Background(), pub, ep); err != nil {
-				fmt.Println("ERR", err)
-				continue
-			}
-			fmt.Println("OK")
+			answer(helperSetPeer(c, arg))
 		case "reconfigure": // reconfigure <base64 JSON of reconfigureSpec>
 			var rs reconfigureSpec
 			b, err := base64.StdEncoding.DecodeString(arg)
@@ -280,18 +225,9 @@ func helperClient() int {
 			if err == nil {
 				err = c.Reconfigure(context.Background(), ns, Route{Direct: rs.Direct})
 			}
-			if err != nil {
-				fmt.Println("ERR", err)
-				continue
-			}
-			fmt.Println("OK")
+			answer(err)
 		case "quit":
-			if err := c.Close(); err != nil {
-				fmt.Println("ERR", err)
-				return 1
-			}
-			fmt.Println("OK")
-			return 0
+			return helperQuit(c)
 		default:
 			fmt.Println("ERR unknown command")
 		}
@@ -312,6 +248,60 @@ type helper struct {
 
 // startHelper starts the test binary as a helper of kind inside ns and
 // waits for its READY line, returning the words after READY.
+// answer prints a command's reply to the test: "OK", or "ERR" and err.
+func answer(err error) {
+	if err != nil {
+		fmt.Println("ERR", err)
+		return
+	}
+	fmt.Println("OK")
+}
+
+// helperQuit closes c, answers, and returns the helper's exit code.
+func helperQuit(c io.Closer) int {
+	if err := c.Close(); err != nil {
+		answer(err)
+		return 1
+	}
+	answer(nil)
+	return 0
+}
+
+// helperAttach runs "attach <pub> <listen addr:port>": the peer's
+// datagrams over a socket of their own.
+func helperAttach(e *Exit, arg string) error {
+	f := strings.Fields(arg)
+	if len(f) != 2 {
+		return errors.New("usage: attach <pub> <addr:port>")
+	}
+	pub, err := tunnel.ParsePublicKey(f[0])
+	if err != nil {
+		return err
+	}
+	pc, err := net.ListenUDP("udp", net.UDPAddrFromAddrPort(netip.MustParseAddrPort(f[1])))
+	if err != nil {
+		return err
+	}
+	return e.AttachConn(pub, &learningConn{UDPConn: pc})
+}
+
+// helperSetPeer runs "setpeer <pub> <endpoint>".
+func helperSetPeer(c *Client, arg string) error {
+	f := strings.Fields(arg)
+	if len(f) != 2 {
+		return errors.New("want pub and endpoint")
+	}
+	pub, err := tunnel.ParsePublicKey(f[0])
+	if err != nil {
+		return err
+	}
+	ep, err := netip.ParseAddrPort(f[1])
+	if err != nil {
+		return err
+	}
+	return c.SetPeer(context.Background(), pub, ep)
+}
+
 func startHelper(t *testing.T, ns *netns.NS, kind string, spec any) (*helper, []string) {
 	t.Helper()
 	b, err := json.Marshal(spec)
