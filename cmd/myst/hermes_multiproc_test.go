@@ -17,15 +17,14 @@ import (
 	"testing"
 	"time"
 
+	"github.com/openmyst/openmyst/chain/devchain/devchaintest"
 	"github.com/openmyst/openmyst/cmd/myst/internal/mysttest"
 	"github.com/openmyst/openmyst/money"
 
 	"github.com/ethereum/go-ethereum/common"
 	"github.com/ethereum/go-ethereum/crypto"
-	"github.com/ethereum/go-ethereum/ethclient"
 
 	"github.com/openmyst/openmyst/chain"
-	"github.com/openmyst/openmyst/chain/devchain"
 	"github.com/openmyst/openmyst/hermes/store"
 	"github.com/openmyst/openmyst/hermes/store/storetest"
 	"github.com/openmyst/openmyst/identity"
@@ -175,19 +174,7 @@ func TestHermesProcessesSharePostgres(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	eth, err := ethclient.DialContext(ctx, rpc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer eth.Close()
-	tx, err := chain.NewTransactor(ctx, eth, devchain.DevKey(devchain.TransactorAccount), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	c, err := chain.NewClient(ctx, eth, dep, tx, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	c := devchaintest.ClientAt(ctx, t, rpc, dep, nil)
 	const consumers = 3
 	var signers [consumers]*identity.KeySigner
 	for k := range signers {

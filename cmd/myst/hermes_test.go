@@ -20,10 +20,9 @@ import (
 	"time"
 
 	"github.com/ethereum/go-ethereum/crypto"
-	"github.com/ethereum/go-ethereum/ethclient"
 
 	"github.com/openmyst/openmyst/chain"
-	"github.com/openmyst/openmyst/chain/devchain"
+	"github.com/openmyst/openmyst/chain/devchain/devchaintest"
 	"github.com/openmyst/openmyst/cmd/myst/internal/mysttest"
 	"github.com/openmyst/openmyst/hermes/api"
 	hermesclient "github.com/openmyst/openmyst/hermes/client"
@@ -112,19 +111,7 @@ func TestHermesAgainstChainDev(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	eth, err := ethclient.DialContext(ctx, rpc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer eth.Close()
-	tx, err := chain.NewTransactor(ctx, eth, devchain.DevKey(devchain.TransactorAccount), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	c, err := chain.NewClient(ctx, eth, dep, tx, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	c := devchaintest.ClientAt(ctx, t, rpc, dep, nil)
 	newSigner := func() *identity.KeySigner {
 		k, err := crypto.GenerateKey()
 		if err != nil {

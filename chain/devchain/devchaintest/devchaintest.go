@@ -8,6 +8,8 @@ import (
 	"log/slog"
 	"testing"
 
+	"github.com/ethereum/go-ethereum/ethclient"
+
 	"github.com/openmyst/openmyst/chain"
 	"github.com/openmyst/openmyst/chain/devchain"
 )
@@ -33,7 +35,14 @@ func Start(ctx context.Context, tb testing.TB, cfg devchain.Config) *devchain.Ch
 // account, logging to log.
 func Client(ctx context.Context, tb testing.TB, dc *devchain.Chain, log *slog.Logger) *chain.Client {
 	tb.Helper()
-	eth, err := dc.Dial(ctx)
+	return ClientAt(ctx, tb, dc.URL(), dc.Deployment(), log)
+}
+
+// ClientAt is Client for a dev chain that runs elsewhere (`myst chain
+// dev`): it dials the JSON-RPC at rpc and uses the deployment dep.
+func ClientAt(ctx context.Context, tb testing.TB, rpc string, dep chain.Deployment, log *slog.Logger) *chain.Client {
+	tb.Helper()
+	eth, err := ethclient.DialContext(ctx, rpc)
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -42,7 +51,7 @@ func Client(ctx context.Context, tb testing.TB, dc *devchain.Chain, log *slog.Lo
 	if err != nil {
 		tb.Fatal(err)
 	}
-	c, err := chain.NewClient(ctx, eth, dc.Deployment(), tx, log)
+	c, err := chain.NewClient(ctx, eth, dep, tx, log)
 	if err != nil {
 		tb.Fatal(err)
 	}
