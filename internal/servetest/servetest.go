@@ -1,6 +1,6 @@
 // Package servetest holds the small servers tests run beside the code
 // under test: a loop that answers every UDP datagram a socket receives,
-// the loopback UDP echo, a TCP forwarder and a listener that only counts
+// the loopback UDP and TCP echoes, a TCP forwarder and a listener that only counts
 // what it accepts. Each runs until the test ends (or its listener is
 // closed). It imports only the standard library, so every layer's tests
 // may use it.
@@ -9,6 +9,7 @@ package servetest
 import (
 	"io"
 	"net"
+	"sync"
 	"sync/atomic"
 	"testing"
 )
@@ -77,6 +78,36 @@ func Forward(ln net.Listener, target string) {
 			_, _ = io.Copy(c, u)
 		}()
 	}
+}
+
+// TCPEcho serves TCP on 127.0.0.1 until the test ends and echoes every
+// connection back to itself, each in its own goroutine; cleanup closes
+// the listener and waits for every connection to end.
+func TCPEcho(tb testing.TB) *net.TCPAddr {
+	tb.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				_, _ = io.Copy(c, c)
+				_ = c.Close()
+			}()
+		}
+	}()
+	tb.Cleanup(func() { ln.Close(); wg.Wait() })
+	return ln.Addr().(*net.TCPAddr)
 }
 
 // CountAccepts accepts connections on ln until it is closed, closing each

@@ -112,3 +112,25 @@ func TestCountAccepts(t *testing.T) {
 		t.Fatalf("counted %d, want 3", got)
 	}
 }
+
+func TestTCPEchoServesConnectionsAtOnce(t *testing.T) {
+	addr := TCPEcho(t)
+	a, err := net.DialTCP("tcp", nil, addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	b, err := net.DialTCP("tcp", nil, addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	buf := make([]byte, 5)
+	for _, c := range []*net.TCPConn{b, a} { // b first: a is still open
+		c.Write([]byte("hello"))
+		c.SetReadDeadline(time.Now().Add(5 * time.Second))
+		if _, err := io.ReadFull(c, buf); err != nil || string(buf) != "hello" {
+			t.Fatalf("echo %q %v", buf, err)
+		}
+	}
+}

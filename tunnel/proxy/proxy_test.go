@@ -71,27 +71,6 @@ func startSOCKS(t *testing.T) string {
 	return ln.Addr().String()
 }
 
-func tcpEcho(t *testing.T) *net.TCPAddr {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			io.Copy(c, c)
-			c.Close()
-		}
-	}()
-	t.Cleanup(func() { ln.Close(); <-done })
-	return ln.Addr().(*net.TCPAddr)
-}
-
 func dialSOCKS(t *testing.T, addr string, req []byte) (net.Conn, []byte) {
 	t.Helper()
 	c, err := net.Dial("tcp", addr)
@@ -113,7 +92,7 @@ func dialSOCKS(t *testing.T, addr string, req []byte) (net.Conn, []byte) {
 }
 
 func TestSOCKS5Connect(t *testing.T) {
-	echo := tcpEcho(t)
+	echo := servetest.TCPEcho(t)
 	addr := startSOCKS(t)
 	for _, req := range [][]byte{
 		{5, 1, 0, 1, 127, 0, 0, 1, byte(echo.Port >> 8), byte(echo.Port)},

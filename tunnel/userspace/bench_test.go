@@ -52,13 +52,7 @@ func serveSource(ln net.Listener, size int64) (stop func()) {
 			go func() {
 				defer wg.Done()
 				defer c.Close()
-				for left := size; left > 0; {
-					n := min(left, int64(len(buf)))
-					if _, err := c.Write(buf[:n]); err != nil {
-						return
-					}
-					left -= n
-				}
+				_ = writeN(c, size, buf)
 			}()
 		}
 	}()
@@ -115,6 +109,34 @@ func sinkServer(b *testing.B) *net.TCPAddr {
 // uploadThroughput sends size bytes on each of streams connections and
 // returns bits per second.
 func uploadThroughput(b *testing.B, streams int, size int64, dial func() (net.Conn, error)) float64 {
+	return parallelStreams(b, streams, size, dial, func(c net.Conn) error {
+		if err := writeN(c, size, make([]byte, 256<<10)); err != nil {
+			return err
+		}
+		if cw, ok := c.(interface{ CloseWrite() error }); ok {
+			cw.CloseWrite()
+		}
+		io.Copy(io.Discard, c) // wait until the far end has read it all
+		return nil
+	})
+}
+
+// throughput downloads size bytes on each of streams connections in
+// parallel and returns bits per second.
+func throughput(b *testing.B, streams int, size int64, dial func() (net.Conn, error)) float64 {
+	return parallelStreams(b, streams, size, dial, func(c net.Conn) error {
+		n, err := io.CopyBuffer(io.Discard, struct{ io.Reader }{c}, make([]byte, 256<<10))
+		if err == nil && n != size {
+			err = fmt.Errorf("short read %d", n)
+		}
+		return err
+	})
+}
+
+// parallelStreams runs transfer on each of streams connections from dial
+// at once, fails b on any error, and returns the bits per second of
+// size bytes per stream.
+func parallelStreams(b *testing.B, streams int, size int64, dial func() (net.Conn, error), transfer func(net.Conn) error) float64 {
 	start := time.Now()
 	var wg sync.WaitGroup
 	errs := make(chan error, streams)
@@ -128,19 +150,9 @@ func uploadThroughput(b *testing.B, streams int, size int64, dial func() (net.Co
 				return
 			}
 			defer c.Close()
-			buf := make([]byte, 256<<10)
-			for left := size; left > 0; {
-				n := min(left, int64(len(buf)))
-				if _, err := c.Write(buf[:n]); err != nil {
-					errs <- err
-					return
-				}
-				left -= n
+			if err := transfer(c); err != nil {
+				errs <- err
 			}
-			if cw, ok := c.(interface{ CloseWrite() error }); ok {
-				cw.CloseWrite()
-			}
-			io.Copy(io.Discard, c) // wait until the far end has read it all
 		}()
 	}
 	wg.Wait()
@@ -151,37 +163,16 @@ func uploadThroughput(b *testing.B, streams int, size int64, dial func() (net.Co
 	return float64(streams) * float64(size) * 8 / time.Since(start).Seconds()
 }
 
-// throughput downloads size bytes on each of streams connections in
-// parallel and returns bits per second.
-func throughput(b *testing.B, streams int, size int64, dial func() (net.Conn, error)) float64 {
-	start := time.Now()
-	var wg sync.WaitGroup
-	errs := make(chan error, streams)
-	for range streams {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			c, err := dial()
-			if err != nil {
-				errs <- err
-				return
-			}
-			defer c.Close()
-			n, err := io.CopyBuffer(io.Discard, struct{ io.Reader }{c}, make([]byte, 256<<10))
-			if err == nil && n != size {
-				err = fmt.Errorf("short read %d", n)
-			}
-			if err != nil {
-				errs <- err
-			}
-		}()
+// writeN writes size bytes to w in chunks of buf.
+func writeN(w io.Writer, size int64, buf []byte) error {
+	for left := size; left > 0; {
+		n := min(left, int64(len(buf)))
+		if _, err := w.Write(buf[:n]); err != nil {
+			return err
+		}
+		left -= n
 	}
-	wg.Wait()
-	close(errs)
-	for err := range errs {
-		b.Fatal(err)
-	}
-	return float64(streams) * float64(size) * 8 / time.Since(start).Seconds()
+	return nil
 }
 
 // BenchmarkBulkTCP compares, in one run, TCP download throughput over

@@ -524,10 +524,13 @@ func endless(t *testing.T) (*httptest.Server, chan struct{}) {
 	return srv, gone
 }
 
-// TestRemovePeerEndsFlows checks that removing a peer cuts its running
-// transfer on the exit's host side (the consumer hears nothing more: its
-// peer is gone), and via goleak in TestMain that nothing is left running.
-func TestRemovePeerEndsFlows(t *testing.T) {
+// endlessTransfer starts an endless server and a pair allowed to reach
+// it, and fetches from the server through the pair until 1 MiB arrived;
+// the transfer then keeps running (its response is closed when the test
+// ends). It returns the pair, endless's gone channel and the rest of the
+// response body.
+func endlessTransfer(t *testing.T) (*pair, chan struct{}, io.Reader) {
+	t.Helper()
 	srv, gone := endless(t)
 	port := srv.Listener.Addr().(*net.TCPAddr).Port
 	p := newPair(t, allowPort(t, "tcp", port), netip.AddrPort{}, 0)
@@ -535,10 +538,18 @@ func TestRemovePeerEndsFlows(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer resp.Body.Close()
+	t.Cleanup(func() { resp.Body.Close() })
 	if _, err := io.ReadFull(resp.Body, make([]byte, 1<<20)); err != nil {
 		t.Fatal(err)
 	}
+	return p, gone, resp.Body
+}
+
+// TestRemovePeerEndsFlows checks that removing a peer cuts its running
+// transfer on the exit's host side (the consumer hears nothing more: its
+// peer is gone), and via goleak in TestMain that nothing is left running.
+func TestRemovePeerEndsFlows(t *testing.T) {
+	p, gone, _ := endlessTransfer(t)
 	if err := p.exit.RemovePeer(p.key.PublicKey()); err != nil {
 		t.Fatal(err)
 	}
@@ -553,17 +564,7 @@ func TestRemovePeerEndsFlows(t *testing.T) {
 // TestCloseDuringTransfer closes both ends mid-transfer; goleak in TestMain
 // then proves every goroutine stopped.
 func TestCloseDuringTransfer(t *testing.T) {
-	srv, _ := endless(t)
-	port := srv.Listener.Addr().(*net.TCPAddr).Port
-	p := newPair(t, allowPort(t, "tcp", port), netip.AddrPort{}, 0)
-	resp, err := socksClient(p).Get(srv.URL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	if _, err := io.ReadFull(resp.Body, make([]byte, 1<<20)); err != nil {
-		t.Fatal(err)
-	}
+	p, _, body := endlessTransfer(t)
 	closed := make(chan struct{})
 	go func() {
 		p.exit.Close()
@@ -575,7 +576,7 @@ func TestCloseDuringTransfer(t *testing.T) {
 	case <-time.After(30 * time.Second):
 		t.Fatal("Close blocked with a flow running")
 	}
-	if _, err := io.Copy(io.Discard, resp.Body); err == nil {
+	if _, err := io.Copy(io.Discard, body); err == nil {
 		t.Fatal("transfer ended cleanly after Close")
 	}
 }
@@ -617,23 +618,7 @@ func socksConnect(t *testing.T, socks string, dst *net.TCPAddr) (net.Conn, byte)
 }
 
 func TestMaxFlowsPerPeer(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() { io.Copy(c, c); c.Close() }()
-		}
-	}()
-	defer func() { ln.Close(); <-done }()
-	dst := ln.Addr().(*net.TCPAddr)
+	dst := servetest.TCPEcho(t)
 	p := newPair(t, allowPort(t, "tcp", dst.Port), netip.AddrPort{}, 0, func(c *ExitConfig) { c.MaxFlowsPerPeer = 2 })
 	socks := p.client.SOCKSAddr().String()
 	c1, code := socksConnect(t, socks, dst)
