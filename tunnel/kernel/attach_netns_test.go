@@ -26,7 +26,7 @@ func TestExitAttachConn(t *testing.T) {
 	if r := exit.call("attach " + ours.PublicKey().String() + " " + providerUplink + ":40000"); r != "OK" {
 		t.Fatalf("attach: %q", r)
 	}
-	wq := clientWGQuick(t, ours, exitKey, lease, netip.MustParseAddrPort(providerUplink + ":40000"))
+	wq := clientWGQuick(t, ours, exitKey, lease, netip.MustParseAddrPort(providerUplink+":40000"))
 	startHelper(t, tp.consumer, "client", clientSpec{WGQuick: string(wq)})
 	body, err := fetch(tp.consumer, "http://"+internetAddr+":8080/", "", 5*time.Second)
 	if err != nil {
@@ -57,7 +57,7 @@ func TestClientOverConn(t *testing.T) {
 	if r := exit.call("attach " + ours.PublicKey().String() + " " + path.String()); r != "OK" {
 		t.Fatalf("attach: %q", r)
 	}
-	wq := clientWGQuick(t, ours, exitKey, lease, netip.MustParseAddrPort(providerUplink + ":51820"))
+	wq := clientWGQuick(t, ours, exitKey, lease, netip.MustParseAddrPort(providerUplink+":51820"))
 	startHelper(t, tp.consumer, "client", clientSpec{WGQuick: string(wq), Conn: path})
 	ks := tp.consumer.MustRun("nft", "list", "table", "inet", DefaultKillSwitchTable)
 	if !strings.Contains(ks, "ip daddr "+providerOut+" udp dport 40000 accept") || strings.Contains(ks, "51820") {
