@@ -89,6 +89,13 @@ func runChild(ctx context.Context, dsn string) error {
 	if err != nil {
 		return err
 	}
+	return serveChild(ctx, svc, reg)
+}
+
+// serveChild is a child process's hermes: it listens on a free loopback
+// port, prints "ADDR host:port" for the parent (see childAddr), and runs
+// and serves svc until ctx ends.
+func serveChild(ctx context.Context, svc *Service, reg *prometheus.Registry) error {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return err
@@ -131,19 +138,27 @@ func startChild(t testing.TB, dsn string) *child {
 			t.Fatal(err)
 		}
 	}
+	c := &child{cmd: cmd, addr: childAddr(t, cmd, out, "child"), stdin: stdin}
+	t.Cleanup(c.kill)
+	return c
+}
+
+// childAddr starts cmd and returns the address its serveChild printed on
+// out (then drained), failing tb, after killing it, if it printed none.
+// what names the child in the failure.
+func childAddr(tb testing.TB, cmd *exec.Cmd, out io.Reader, what string) string {
+	tb.Helper()
 	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
+		tb.Fatal(err)
 	}
 	line, err := bufio.NewReader(out).ReadString('\n')
 	if err != nil || !strings.HasPrefix(line, "ADDR ") {
 		_ = cmd.Process.Kill()
 		_ = cmd.Wait()
-		t.Fatalf("child did not start: %q %v", line, err)
+		tb.Fatalf("%s did not start: %q %v", what, line, err)
 	}
 	go func() { _, _ = io.Copy(io.Discard, out) }()
-	c := &child{cmd: cmd, addr: strings.TrimSpace(strings.TrimPrefix(line, "ADDR ")), stdin: stdin}
-	t.Cleanup(c.kill)
-	return c
+	return strings.TrimSpace(strings.TrimPrefix(line, "ADDR "))
 }
 
 // stop sends SIGTERM (or closes a wrapped child's stdin) and waits for

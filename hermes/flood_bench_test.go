@@ -1,7 +1,6 @@
 package hermes
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -410,17 +409,7 @@ func runFloodChild(ctx context.Context, dsn string) error {
 	if err != nil {
 		return err
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return err
-	}
-	fmt.Printf("ADDR %s\n", ln.Addr())
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() { defer wg.Done(); _ = svc.Run(ctx) }()
-	err = Serve(ctx, ln, svc.Handler(reg))
-	wg.Wait()
-	return err
+	return serveChild(ctx, svc, reg)
 }
 
 // floodChild is a running hermes child process.
@@ -441,17 +430,7 @@ func startFloodChild(b *testing.B, consumers int, unlimited bool) *floodChild {
 	if err != nil {
 		b.Fatal(err)
 	}
-	if err := cmd.Start(); err != nil {
-		b.Fatal(err)
-	}
-	line, err := bufio.NewReader(out).ReadString('\n')
-	if err != nil || !strings.HasPrefix(line, "ADDR ") {
-		_ = cmd.Process.Kill()
-		_ = cmd.Wait()
-		b.Fatalf("hermes child did not start: %q %v", line, err)
-	}
-	go func() { _, _ = io.Copy(io.Discard, out) }()
-	return &floodChild{cmd: cmd, addr: strings.TrimSpace(strings.TrimPrefix(line, "ADDR "))}
+	return &floodChild{cmd: cmd, addr: childAddr(b, cmd, out, "hermes child")}
 }
 
 // stop ends the child with SIGTERM and waits for it.
