@@ -53,13 +53,7 @@ func newQuota(t *testing.T, st QuotaStore, limit uint64) *Quota {
 // the provider's writes on the unbuffered pipe never wait).
 func leave(t *testing.T, r *sessionproto.Reader, w *sessionproto.Writer, done chan error) {
 	t.Helper()
-	go func() {
-		for {
-			if _, err := r.ReadMessage(context.Background()); err != nil {
-				return
-			}
-		}
-	}()
+	go drain(r)
 	_ = w.WriteMessage(context.Background(), &sessionproto.Destroy{Reason: "done"})
 	select {
 	case <-done:

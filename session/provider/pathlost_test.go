@@ -2,7 +2,6 @@ package provider
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"log/slog"
 	"math/big"
@@ -34,32 +33,7 @@ func TestPathLostStopsInvoices(t *testing.T) {
 	e.m.cfg.ICE = &cfg
 	e.m.cfg.Interval = lostAfter / 4 // invoices while the path works
 
-	agent, err := ice.NewAgent(cfg, true)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer agent.Close()
-	offer, err := agent.Gather(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
-	req := e.request(t)
-	req.ICE, _ = json.Marshal(offer)
-	if err := req.Sign(e.consumer); err != nil {
-		t.Fatal(err)
-	}
-	msg, _, r, w, done := e.open(t, req)
-	resp, ok := msg.(*sessionproto.SessionResponse)
-	if !ok {
-		t.Fatalf("got %v, want a response", msg)
-	}
-	remote, _, err := ice.DecodeOffer(resp.ICE, cfg.Policy)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := agent.Connect(context.Background(), remote); err != nil {
-		t.Fatal(err)
-	}
+	agent, req, r, w, done := e.openICE(t, cfg)
 	pub := tunnel.PublicKey(req.WGPublicKey)
 
 	type seen struct {

@@ -192,6 +192,41 @@ func (e *env) open(t *testing.T, req *sessionproto.SessionRequest) (sessionproto
 	return msg, b, r, w, done
 }
 
+// openICE opens a session whose request carries the offer of a fresh
+// controlling ICE agent with cfg (closed when the test ends), expects the
+// provider's response and connects the agent to the provider's offer. It
+// returns the agent, the request, and open's reader, writer and done.
+func (e *env) openICE(t *testing.T, cfg ice.Config) (*ice.Agent, *sessionproto.SessionRequest, *sessionproto.Reader, *sessionproto.Writer, chan error) {
+	t.Helper()
+	agent, err := ice.NewAgent(cfg, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { agent.Close() })
+	offer, err := agent.Gather(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	req := e.request(t)
+	req.ICE, _ = json.Marshal(offer)
+	if err := req.Sign(e.consumer); err != nil {
+		t.Fatal(err)
+	}
+	msg, _, r, w, done := e.open(t, req)
+	resp, ok := msg.(*sessionproto.SessionResponse)
+	if !ok {
+		t.Fatalf("got %v, want a response", msg)
+	}
+	remote, _, err := ice.DecodeOffer(resp.ICE, cfg.Policy)
+	if err != nil {
+		t.Fatalf("provider's offer: %v", err)
+	}
+	if _, err := agent.Connect(context.Background(), remote); err != nil {
+		t.Fatal(err)
+	}
+	return agent, req, r, w, done
+}
+
 func (e *env) request(t *testing.T) *sessionproto.SessionRequest {
 	t.Helper()
 	req, err := sessionproto.RequestFor(&e.proposal, e.hermes, sessionproto.Key{9, 9, 9}, time.Now())
@@ -365,32 +400,7 @@ func TestICE(t *testing.T) {
 		t.Fatal("a consumer with a refused offer was admitted")
 	}
 
-	agent, err := ice.NewAgent(cfg, true)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer agent.Close()
-	offer, err := agent.Gather(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
-	req := e.request(t)
-	req.ICE, _ = json.Marshal(offer)
-	if err := req.Sign(e.consumer); err != nil {
-		t.Fatal(err)
-	}
-	msg, _, r, w, done := e.open(t, req)
-	resp, ok := msg.(*sessionproto.SessionResponse)
-	if !ok {
-		t.Fatalf("got %v, want a response", msg)
-	}
-	remote, _, err := ice.DecodeOffer(resp.ICE, cfg.Policy)
-	if err != nil {
-		t.Fatalf("provider's offer: %v", err)
-	}
-	if _, err := agent.Connect(context.Background(), remote); err != nil {
-		t.Fatal(err)
-	}
+	_, req, r, w, done := e.openICE(t, cfg)
 	pub := tunnel.PublicKey(req.WGPublicKey)
 	deadline := time.Now().Add(5 * time.Second)
 	for e.exit.conn(pub) == nil || len(e.m.Sessions()) != 1 || e.m.Sessions()[0].Path != ice.PathDirect {
@@ -399,13 +409,7 @@ func TestICE(t *testing.T) {
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
-	go func() { // the provider's keepalives and invoices (net.Pipe blocks writers)
-		for {
-			if _, err := r.ReadMessage(context.Background()); err != nil {
-				return
-			}
-		}
-	}()
+	go drain(r) // the provider's keepalives and invoices (net.Pipe blocks writers)
 	if err := w.WriteMessage(context.Background(), &sessionproto.Destroy{Reason: "user"}); err != nil {
 		t.Fatal(err)
 	}
@@ -441,13 +445,7 @@ func TestICEChecksBounded(t *testing.T) {
 	if ss := e.m.Sessions(); len(ss) != 1 || ss[0].Path != PathStatic {
 		t.Fatalf("sessions %+v, want one on the static path", ss)
 	}
-	go func() {
-		for {
-			if _, err := r.ReadMessage(context.Background()); err != nil {
-				return
-			}
-		}
-	}()
+	go drain(r)
 	if err := w.WriteMessage(context.Background(), &sessionproto.Destroy{Reason: "user"}); err != nil {
 		t.Fatal(err)
 	}
