@@ -82,10 +82,10 @@ const kICEBlockTable = "omt_block_wg"
 // consumer's subnet back: a packet leaking outside the tunnel would reach
 // the internet host with the consumer's own source address.
 const (
-	kHubAddr  = "10.99.0.1"
-	kHubAddr2 = "10.99.0.3" // reached directly (connected route), never through the tunnel
-	kConsAddr = "10.99.0.2"
-	kInetAddr = "203.0.113.2"
+	kHubAddr  = netns.HubAddr
+	kHubAddr2 = netns.HubAddr2 // reached directly (connected route), never through the tunnel
+	kConsAddr = netns.ConsAddr
+	kInetAddr = netns.InetAddr
 	// kHubFar is where the hub's UDP to the consumer comes from with
 	// kernelICEEnv "prflx": not in the consumer's subnet, so reached
 	// through its default route (the tunnel's, once one is up).
@@ -93,7 +93,7 @@ const (
 	// kHubFar2 replaces kHubFar when the first provider is dropped.
 	kHubFar2 = "10.97.0.2"
 	// kExitEgress is the hub's internet side, which the exits masquerade to.
-	kExitEgress = "203.0.113.1"
+	kExitEgress = netns.HubInetAddr
 	kWebPort    = 80
 	// kInetSTUN is a STUN server on the internet host, which the exits
 	// of kernelICEEnv allow (TestDaemonTunICE); a private address, as
@@ -138,14 +138,8 @@ func TestKernelSessionEndToEnd(t *testing.T) {
 	testenv.RequireTUN(t)
 	testenv.RequireTools(t, "ip", "nft", "env")
 	start := time.Now()
-	hub := netns.New(t, "khub")
-	cons := netns.New(t, "kcons")
-	inet := netns.New(t, "kinet")
-	netns.Link(t, hub, "p0", kHubAddr+"/24,"+kHubAddr2+"/24", cons, "c0", kConsAddr+"/24")
-	netns.Link(t, hub, "u0", "203.0.113.1/24", inet, "i0", kInetAddr+"/24")
-	cons.MustRun("ip", "route", "add", "default", "via", kHubAddr)
-	inet.MustRun("ip", "route", "add", "10.99.0.0/24", "via", "203.0.113.1")
-	hub.MustRun("sysctl", "-qw", "net.ipv4.ip_forward=1")
+	lab := netns.NewHubLab(t, "k")
+	hub, cons, inet := lab.Hub, lab.Cons, lab.Inet
 
 	// The internet host, and a direct-path listener on the hub's second
 	// address; both sockets are opened inside their namespaces.

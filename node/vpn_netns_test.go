@@ -238,17 +238,11 @@ type vpnLab struct {
 // leak counters, checked to see probes without a tunnel.
 func newVPNLab(ctx context.Context, t *testing.T, withICE string) *vpnLab {
 	t.Helper()
-	hub := netns.New(t, "vhub")
-	cons := netns.New(t, "vcons")
-	inet := netns.New(t, "vinet")
-	netns.Link(t, hub, "p0", kHubAddr+"/24,"+kHubAddr2+"/24", cons, "c0", kConsAddr+"/24")
-	netns.Link(t, hub, "u0", kExitEgress+"/24", inet, "i0", kInetAddr+"/24")
-	cons.MustRun("ip", "route", "add", "default", "via", kHubAddr)
+	nl := netns.NewHubLab(t, "v")
+	hub, cons, inet := nl.Hub, nl.Cons, nl.Inet
 	cons.MustRun("ip", "-6", "addr", "add", vpnCo6+"/64", "dev", "c0", "nodad")
 	hub.MustRun("ip", "-6", "addr", "add", vpnHub6+"/64", "dev", "p0", "nodad")
 	cons.MustRun("ip", "-6", "route", "add", "default", "via", vpnHub6)
-	inet.MustRun("ip", "route", "add", "10.99.0.0/24", "via", kExitEgress)
-	hub.MustRun("sysctl", "-qw", "net.ipv4.ip_forward=1")
 
 	// resolv.conf of the consumer namespace, as `ip netns exec` mounts it.
 	etc := filepath.Join("/etc/netns", cons.Name())

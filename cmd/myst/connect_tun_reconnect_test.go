@@ -40,17 +40,12 @@ func TestConnectTunReconnect(t *testing.T) {
 	testenv.RequireTUN(t)
 	testenv.RequireTools(t, "nft")
 	start := time.Now()
-	hub := netns.New(t, "rhub")
-	cons := netns.New(t, "rcons")
-	inet := netns.New(t, "rinet")
+	lab := netns.NewHubLab(t, "r")
+	hub, cons, inet := lab.Hub, lab.Cons, lab.Inet
 	prov2 := netns.New(t, "rprov2")
-	netns.Link(t, hub, "p0", tHub+"/24,"+tHub2+"/24", cons, "c0", tCons+"/24")
-	netns.Link(t, hub, "u0", "203.0.113.1/24", inet, "i0", tInet+"/24")
 	netns.Link(t, hub, "q0", tProv2Hub+"/24", prov2, "q1", tProv2+"/24")
-	cons.MustRun("ip", "route", "add", "default", "via", tHub)
 	prov2.MustRun("ip", "route", "add", "default", "via", tProv2Hub)
-	inet.MustRun("ip", "route", "add", "10.99.0.0/16", "via", "203.0.113.1")
-	hub.MustRun("sysctl", "-qw", "net.ipv4.ip_forward=1")
+	inet.MustRun("ip", "route", "add", "10.99.1.0/24", "via", netns.HubInetAddr) // provider 2's link
 	prov2.MustRun("sysctl", "-qw", "net.ipv4.ip_forward=1")
 
 	web := serveWebLog(t, inet, tInet+":80", []byte("hello from the internet"))

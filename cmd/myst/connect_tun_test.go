@@ -58,7 +58,7 @@ const (
 //	                                                --exit-mode kernel`
 //	inet ns i0 203.0.113.2 ── u0 203.0.113.1        hub ns
 const (
-	tHub, tHub2, tCons, tInet = "10.99.0.1", "10.99.0.3", "10.99.0.2", "203.0.113.2"
+	tHub, tHub2, tCons, tInet = netns.HubAddr, netns.HubAddr2, netns.ConsAddr, netns.InetAddr
 	tDevnetConsumerAccount    = 8 // node's devnet consumer (funded, registered)
 )
 
@@ -96,14 +96,8 @@ func TestConnectTunEndToEnd(t *testing.T) {
 	testenv.RequireTUN(t)
 	testenv.RequireTools(t, "nft")
 	start := time.Now()
-	hub := netns.New(t, "thub")
-	cons := netns.New(t, "tcons")
-	inet := netns.New(t, "tinet")
-	netns.Link(t, hub, "p0", tHub+"/24,"+tHub2+"/24", cons, "c0", tCons+"/24")
-	netns.Link(t, hub, "u0", "203.0.113.1/24", inet, "i0", tInet+"/24")
-	cons.MustRun("ip", "route", "add", "default", "via", tHub)
-	inet.MustRun("ip", "route", "add", "10.99.0.0/24", "via", "203.0.113.1")
-	hub.MustRun("sysctl", "-qw", "net.ipv4.ip_forward=1")
+	lab := netns.NewHubLab(t, "t")
+	hub, cons, inet := lab.Hub, lab.Cons, lab.Inet
 
 	body := []byte(strings.Repeat("openmyst kernel mode ", 50000))
 	web := serveWebLog(t, inet, tInet+":80", body)
