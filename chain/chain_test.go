@@ -392,7 +392,7 @@ func TestUnilateralExit(t *testing.T) {
 		t.Fatalf("early finalize: %v, want ErrExitLocked", err)
 	}
 	// Inside the timelock the hermes settles an outstanding promise.
-	e.backend.adjustTime(t, testExitTimelock/2)
+	e.backend.AdjustTime(t, testExitTimelock/2)
 	pre, lock := secret(5)
 	hermesBefore := e.balance(e.hermes)
 	p := signedPromise(t, consumer, e.client.ChainID(), payments.ConsumerChannelID(ch), money.MYST(4), new(big.Int), lock)
@@ -403,7 +403,7 @@ func TestUnilateralExit(t *testing.T) {
 	if _, err := e.client.FinalizeExit(e.ctx, ch); !errors.Is(err, ErrExitLocked) {
 		t.Fatalf("finalize mid-timelock: %v", err)
 	}
-	e.backend.adjustTime(t, testExitTimelock)
+	e.backend.AdjustTime(t, testExitTimelock)
 	if _, err := e.client.FinalizeExit(e.ctx, ch); err != nil {
 		t.Fatalf("finalize: %v", err)
 	}
@@ -457,7 +457,7 @@ func TestHermesFeeChangeIsDelayed(t *testing.T) {
 	if f, _ := h.Fee(call(e.ctx)); f != 100 {
 		t.Fatalf("fee %d right after the change, want the old 100", f)
 	}
-	e.backend.adjustTime(t, testFeeDelay+time.Second)
+	e.backend.AdjustTime(t, testFeeDelay+time.Second)
 	if f, _ := h.Fee(call(e.ctx)); f != 500 {
 		t.Fatalf("fee %d after the notice delay, want 500", f)
 	}

@@ -5,66 +5,23 @@ import (
 	"crypto/ecdsa"
 	"log/slog"
 	"math/big"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/ethereum/go-ethereum/common"
-	"github.com/ethereum/go-ethereum/core/types"
 	"github.com/ethereum/go-ethereum/crypto"
-	"github.com/ethereum/go-ethereum/eth/ethconfig"
-	"github.com/ethereum/go-ethereum/ethclient/simulated"
-	"github.com/ethereum/go-ethereum/node"
 
 	"github.com/openmyst/openmyst/chain/bindings"
+	"github.com/openmyst/openmyst/chain/simtest"
 	"github.com/openmyst/openmyst/identity"
 	"github.com/openmyst/openmyst/money"
 	"github.com/openmyst/openmyst/payments"
 )
 
-// autoCommit mines a block after every accepted transaction, like a dev
-// chain in on-demand mode, so the client's receipt waits end.
-type autoCommit struct {
-	simulated.Client
-	sim *simulated.Backend
-	mu  sync.Mutex
-}
-
-func (b *autoCommit) SendTransaction(ctx context.Context, tx *types.Transaction) error {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	if err := b.Client.SendTransaction(ctx, tx); err != nil {
-		return err
-	}
-	b.sim.Commit()
-	return nil
-}
-
-// adjustTime moves the chain clock forward by d (mines one empty block,
-// after committing whatever the pool still lists as pending).
-//
-// The simulated backend's AdjustTime refuses when the txpool reports pending
-// transactions, and it checks without syncing the pool first: after
-// SendTransaction's Commit has mined a transaction, the pool drops it from
-// its pending set only when its background reset for the new head runs, so
-// a transaction that is already mined (its receipt was read) can still be
-// listed as pending for a moment. Commit syncs the pool (TxPool.Sync) before
-// sealing, so after it the pending set is empty; b.mu keeps other
-// transactions out until AdjustTime has run.
-func (b *autoCommit) adjustTime(t testing.TB, d time.Duration) {
-	t.Helper()
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	b.sim.Commit()
-	if err := b.sim.AdjustTime(d); err != nil {
-		t.Fatalf("adjust time: %v", err)
-	}
-}
-
 type env struct {
 	t        testing.TB
 	ctx      context.Context
-	backend  *autoCommit
+	backend  *simtest.AutoCommit
 	dep      Deployment
 	client   *Client // transactor: the "transactor" key
 	opTx     *Transactor
@@ -100,14 +57,7 @@ func newEnv(t testing.TB, ho hermesOpts) *env {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	t.Cleanup(cancel)
 	deployer, txKey, opKey := mustKey(t), mustKey(t), mustKey(t)
-	eth := new(big.Int).Mul(big.NewInt(1000), big.NewInt(1e18))
-	alloc := types.GenesisAlloc{}
-	for _, k := range []*ecdsa.PrivateKey{deployer, txKey, opKey} {
-		alloc[crypto.PubkeyToAddress(k.PublicKey)] = types.Account{Balance: eth}
-	}
-	sim := simulated.NewBackend(alloc, func(_ *node.Config, ec *ethconfig.Config) { ec.Genesis.Config = DevChainConfig() })
-	t.Cleanup(func() { _ = sim.Close() })
-	b := &autoCommit{Client: sim.Client(), sim: sim}
+	b := simtest.New(t, DevChainConfig(), deployer, txKey, opKey)
 
 	dtx, err := NewTransactor(ctx, b, deployer, slog.New(slog.DiscardHandler))
 	if err != nil {

@@ -77,7 +77,7 @@ func gasRun(t testing.TB, e *env, round int) map[string]uint64 {
 	rec("exit: cooperative withdraw", r, err)
 	r, err = e.client.RequestExit(e.ctx, consumer, ch, nil)
 	rec("exit: request (unilateral)", r, err)
-	e.backend.adjustTime(t, testExitTimelock+1)
+	e.backend.AdjustTime(t, testExitTimelock+1)
 	r, err = e.client.FinalizeExit(e.ctx, ch)
 	rec("exit: finalize", r, err)
 	return g

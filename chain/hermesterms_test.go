@@ -32,7 +32,7 @@ func TestHermesTerms(t *testing.T) {
 	if err != nil || tm.FeeBps != 100 || tm.PendingFeeBps != 500 || tm.FeeEffectiveAt.Sub(tm.BlockTime) != testFeeDelay {
 		t.Fatalf("announced change: %+v %v", tm, err)
 	}
-	e.backend.adjustTime(t, testFeeDelay+time.Second)
+	e.backend.AdjustTime(t, testFeeDelay+time.Second)
 	if tm, err = e.client.HermesTerms(e.ctx, e.hermes); err != nil || tm.FeeBps != 500 {
 		t.Fatalf("after the notice delay: %+v %v", tm, err)
 	}

@@ -35,9 +35,7 @@ func newStuckEnv(t *testing.T) *stuckEnv {
 
 // commit mines one block with whatever the pool holds.
 func (s *stuckEnv) commit() {
-	s.backend.mu.Lock()
-	defer s.backend.mu.Unlock()
-	s.backend.sim.Commit()
+	s.backend.Commit()
 }
 
 // waitVersions waits until the store holds a record with at least n

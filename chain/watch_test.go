@@ -230,7 +230,7 @@ func TestWatcherWaitsForConfirmations(t *testing.T) {
 		if len(got.live) != 0 {
 			t.Fatalf("log of block %d delivered with %d confirmations, want 3", block, i)
 		}
-		e.backend.sim.Commit()
+		e.backend.Sim.Commit()
 	}
 	if err := w.Poll(e.ctx, got.handle); err != nil {
 		t.Fatal(err)
@@ -257,7 +257,7 @@ func TestWatcherHandlesReorg(t *testing.T) {
 			}
 			e.mintBlocks(t, 3) // the branch that will be dropped
 			for range conf {
-				e.backend.sim.Commit()
+				e.backend.Sim.Commit()
 			}
 			path := filepath.Join(t.TempDir(), "chain.db")
 			st, err := OpenStateDB(path)
@@ -277,7 +277,7 @@ func TestWatcherHandlesReorg(t *testing.T) {
 				t.Fatal(err)
 			}
 
-			if err := e.backend.sim.Fork(fork.Hash()); err != nil {
+			if err := e.backend.Sim.Fork(fork.Hash()); err != nil {
 				t.Fatal(err)
 			}
 			// The new branch: one different transfer, then enough blocks
@@ -294,7 +294,7 @@ func TestWatcherHandlesReorg(t *testing.T) {
 				t.Fatal(err)
 			}
 			for range 5 + conf {
-				e.backend.sim.Commit()
+				e.backend.Sim.Commit()
 			}
 			if h, _ := e.backend.HeaderByNumber(e.ctx, new(big.Int).SetUint64(fork.Number.Uint64()+1)); h == nil {
 				t.Fatal("no new branch")

@@ -12,29 +12,30 @@ import (
 	"github.com/ethereum/go-ethereum/common"
 
 	"github.com/openmyst/openmyst/chain"
+	"github.com/openmyst/openmyst/chain/simtest"
 	"github.com/openmyst/openmyst/identity"
 )
 
 // countingBackend counts the chain reads (eth_call, eth_getCode,
 // eth_getBalance) made through it.
 type countingBackend struct {
-	*autoCommit
+	*simtest.AutoCommit
 	reads atomic.Int64
 }
 
 func (b *countingBackend) CallContract(ctx context.Context, msg ethereum.CallMsg, block *big.Int) ([]byte, error) {
 	b.reads.Add(1)
-	return b.autoCommit.CallContract(ctx, msg, block)
+	return b.AutoCommit.CallContract(ctx, msg, block)
 }
 
 func (b *countingBackend) CodeAt(ctx context.Context, a common.Address, block *big.Int) ([]byte, error) {
 	b.reads.Add(1)
-	return b.autoCommit.CodeAt(ctx, a, block)
+	return b.AutoCommit.CodeAt(ctx, a, block)
 }
 
 func (b *countingBackend) BalanceAt(ctx context.Context, a common.Address, block *big.Int) (*big.Int, error) {
 	b.reads.Add(1)
-	return b.autoCommit.BalanceAt(ctx, a, block)
+	return b.AutoCommit.BalanceAt(ctx, a, block)
 }
 
 // TestConsumerChannelFloodCost: an unregistered identity (what a flood of
@@ -45,8 +46,8 @@ func TestConsumerChannelFloodCost(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	var b *countingBackend
-	c, hermesAddr, _ := newSimHermes(ctx, t, 100, func(ac *autoCommit) chain.Backend {
-		b = &countingBackend{autoCommit: ac}
+	c, hermesAddr, _ := newSimHermes(ctx, t, 100, func(ac *simtest.AutoCommit) chain.Backend {
+		b = &countingBackend{AutoCommit: ac}
 		return b
 	})
 	quiet := slog.New(slog.DiscardHandler)

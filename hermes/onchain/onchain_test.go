@@ -11,36 +11,16 @@ import (
 	"time"
 
 	"github.com/ethereum/go-ethereum/common"
-	"github.com/ethereum/go-ethereum/core/types"
 	"github.com/ethereum/go-ethereum/crypto"
-	"github.com/ethereum/go-ethereum/eth/ethconfig"
-	"github.com/ethereum/go-ethereum/ethclient/simulated"
-	"github.com/ethereum/go-ethereum/node"
 
 	"github.com/openmyst/openmyst/chain"
+	"github.com/openmyst/openmyst/chain/simtest"
 	"github.com/openmyst/openmyst/hermes"
 	"github.com/openmyst/openmyst/hermes/store"
 	"github.com/openmyst/openmyst/identity"
 	"github.com/openmyst/openmyst/money"
 	"github.com/openmyst/openmyst/payments"
 )
-
-// autoCommit mines a block after every transaction (like the dev chain).
-type autoCommit struct {
-	simulated.Client
-	sim *simulated.Backend
-	mu  sync.Mutex
-}
-
-func (b *autoCommit) SendTransaction(ctx context.Context, tx *types.Transaction) error {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	if err := b.Client.SendTransaction(ctx, tx); err != nil {
-		return err
-	}
-	b.sim.Commit()
-	return nil
-}
 
 func key(t *testing.T) *ecdsa.PrivateKey {
 	k, err := crypto.GenerateKey()
@@ -59,7 +39,7 @@ func TestHermesOnSimulatedChain(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	const feeBps = 100 // 1%
-	c, hermesAddr, opKey := newSimHermes(ctx, t, feeBps, func(b *autoCommit) chain.Backend { return b })
+	c, hermesAddr, opKey := newSimHermes(ctx, t, feeBps, func(b *simtest.AutoCommit) chain.Backend { return b })
 	dep := c.Deployment()
 	quiet := slog.New(slog.DiscardHandler)
 	operator := identity.NewKeySigner(opKey)
@@ -215,16 +195,10 @@ func TestHermesOnSimulatedChain(t *testing.T) {
 // newSimHermes deploys the contracts on a fresh simulated chain (closed
 // when the test ends), registers a hermes with fee feeBps and returns a
 // client over wrap's backend, the hermes address and its operator key.
-func newSimHermes(ctx context.Context, t *testing.T, feeBps uint16, wrap func(*autoCommit) chain.Backend) (*chain.Client, common.Address, *ecdsa.PrivateKey) {
+func newSimHermes(ctx context.Context, t *testing.T, feeBps uint16, wrap func(*simtest.AutoCommit) chain.Backend) (*chain.Client, common.Address, *ecdsa.PrivateKey) {
 	t.Helper()
 	deployer, txKey, opKey := key(t), key(t), key(t)
-	alloc := types.GenesisAlloc{}
-	for _, k := range []*ecdsa.PrivateKey{deployer, txKey, opKey} {
-		alloc[crypto.PubkeyToAddress(k.PublicKey)] = types.Account{Balance: new(big.Int).Mul(big.NewInt(1000), big.NewInt(1e18))}
-	}
-	sim := simulated.NewBackend(alloc, func(_ *node.Config, ec *ethconfig.Config) { ec.Genesis.Config = chain.DevChainConfig() })
-	t.Cleanup(func() { _ = sim.Close() })
-	b := wrap(&autoCommit{Client: sim.Client(), sim: sim})
+	b := wrap(simtest.New(t, chain.DevChainConfig(), deployer, txKey, opKey))
 	quiet := slog.New(slog.DiscardHandler)
 	dtx, err := chain.NewTransactor(ctx, b, deployer, quiet)
 	if err != nil {

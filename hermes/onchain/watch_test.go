@@ -14,6 +14,7 @@ import (
 	"github.com/ethereum/go-ethereum/core/types"
 
 	"github.com/openmyst/openmyst/chain"
+	"github.com/openmyst/openmyst/chain/simtest"
 	"github.com/openmyst/openmyst/hermes"
 	"github.com/openmyst/openmyst/identity"
 	"github.com/openmyst/openmyst/money"
@@ -22,7 +23,7 @@ import (
 // rangeLimited refuses eth_getLogs over more than max blocks with
 // go-ethereum's --rpc.rangelimit error, as public endpoints do.
 type rangeLimited struct {
-	*autoCommit
+	*simtest.AutoCommit
 	max uint64
 }
 
@@ -30,7 +31,7 @@ func (r *rangeLimited) FilterLogs(ctx context.Context, q ethereum.FilterQuery) (
 	if q.ToBlock != nil && q.FromBlock != nil && q.ToBlock.Uint64()-q.FromBlock.Uint64()+1 > r.max {
 		return nil, errors.New("exceed maximum block range 2")
 	}
-	return r.autoCommit.FilterLogs(ctx, q)
+	return r.AutoCommit.FilterLogs(ctx, q)
 }
 
 // TestWatchResumesAcrossRestartOnRangeLimitedEndpoint: top-ups made while
@@ -40,7 +41,7 @@ func (r *rangeLimited) FilterLogs(ctx context.Context, q ethereum.FilterQuery) (
 func TestWatchResumesAcrossRestartOnRangeLimitedEndpoint(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	c, hermesAddr, _ := newSimHermes(ctx, t, 0, func(ac *autoCommit) chain.Backend { return &rangeLimited{autoCommit: ac, max: 2} })
+	c, hermesAddr, _ := newSimHermes(ctx, t, 0, func(ac *simtest.AutoCommit) chain.Backend { return &rangeLimited{AutoCommit: ac, max: 2} })
 	quiet := slog.New(slog.DiscardHandler)
 	consumer := identity.NewKeySigner(key(t))
 	channel := c.ChannelAddress(consumer.Address(), hermesAddr)
