@@ -417,17 +417,25 @@ func testTopUpAfterStart(t *testing.T, ctx context.Context, d *Devnet, c *Consum
 	}
 }
 
-func testReconnect(t *testing.T, ctx context.Context, d *Devnet, c *Consumer, target string, body []byte) {
+// connectionAPI is a ConnectionAPI on c whose connection is closed when
+// the test ends (with ctx's values, not its cancellation: the test's
+// deferred cancel runs before its cleanups). The close is bounded: a
+// connection that cannot close fails this (sub)test, not the next ones
+// through the shared context.
+func connectionAPI(ctx context.Context, t *testing.T, c *Consumer) *ConnectionAPI {
 	api := &ConnectionAPI{Consumer: func(context.Context) (*Consumer, error) { return c, nil }, Log: testLog()}
-	defer func() {
-		// Bounded: a connection that cannot close fails this subtest, not
-		// the next ones through the shared context.
-		cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	t.Cleanup(func() {
+		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 		defer cancel()
 		if err := api.Close(cctx); err != nil {
 			t.Errorf("close the connection: %v", err)
 		}
-	}()
+	})
+	return api
+}
+
+func testReconnect(t *testing.T, ctx context.Context, d *Devnet, c *Consumer, target string, body []byte) {
+	api := connectionAPI(ctx, t, c)
 	st, err := api.Connect(ctx, tequilapi.ConnectRequest{Country: "DE", SOCKSListen: "127.0.0.1:0"})
 	if err != nil {
 		t.Fatal(err)
@@ -520,7 +528,12 @@ func waitInvoices(t *testing.T, conn *consumer.Connection, n int) {
 	}
 }
 
-func testHermesOutage(t *testing.T, ctx context.Context, d *Devnet, c *Consumer) {
+// payingSession connects c to d's first provider and waits until n
+// invoices are paid. It returns the provider, its ended sessions (watched
+// from before the connect), its earnings before the session, and the
+// connection.
+func payingSession(t *testing.T, ctx context.Context, d *Devnet, c *Consumer, n int) (*Provider, <-chan provider.Ended, Earnings, *consumer.Connection) {
+	t.Helper()
 	prov := d.Providers[0]
 	ended := endedWatcher(prov)
 	before, err := prov.Earnings(ctx)
@@ -531,7 +544,12 @@ func testHermesOutage(t *testing.T, ctx context.Context, d *Devnet, c *Consumer)
 	if err != nil {
 		t.Fatal(err)
 	}
-	waitInvoices(t, conn, 2)
+	waitInvoices(t, conn, n)
+	return prov, ended, before, conn
+}
+
+func testHermesOutage(t *testing.T, ctx context.Context, d *Devnet, c *Consumer) {
+	prov, ended, before, conn := payingSession(t, ctx, d, c, 2)
 	d.Hermes.StopAPI()
 	restarted := false
 	defer func() {
@@ -592,17 +610,7 @@ func checkInFlight(t *testing.T, prov *Provider, paid, accepted *big.Int) {
 }
 
 func testProviderRestart(t *testing.T, ctx context.Context, d *Devnet, c *Consumer) {
-	prov := d.Providers[0]
-	ended := endedWatcher(prov)
-	before, err := prov.Earnings(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	conn, err := c.Connect(ctx, market.Filter{ProviderID: prov.Address()}, consumer.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	waitInvoices(t, conn, 3)
+	_, ended, before, conn := payingSession(t, ctx, d, c, 3)
 	np, err := d.RestartProvider(ctx, 0)
 	if err != nil {
 		t.Fatal(err)

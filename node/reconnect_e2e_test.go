@@ -26,14 +26,7 @@ func TestReconnectAfterProviderCrash(t *testing.T) {
 	defer cancel()
 	_, rule := startServer(t, payload(1<<10))
 	d, c := startDevnetConsumer(ctx, t, DevnetConfig{DataDir: t.TempDir(), Allow: []tunnel.Rule{rule}, Payment: testPayment, Log: testLog()})
-	api := &ConnectionAPI{Consumer: func(context.Context) (*Consumer, error) { return c, nil }, Log: testLog()}
-	defer func() {
-		cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-		defer cancel()
-		if err := api.Close(cctx); err != nil {
-			t.Errorf("close the connection: %v", err)
-		}
-	}()
+	api := connectionAPI(ctx, t, c)
 	st, err := api.Connect(ctx, tequilapi.ConnectRequest{Country: "DE", SOCKSListen: "127.0.0.1:0"})
 	if err != nil {
 		t.Fatal(err)
