@@ -80,15 +80,10 @@ func Forward(ln net.Listener, target string) {
 	}
 }
 
-// TCPEcho serves TCP on 127.0.0.1 until the test ends and echoes every
-// connection back to itself, each in its own goroutine; cleanup closes
-// the listener and waits for every connection to end.
-func TCPEcho(tb testing.TB) *net.TCPAddr {
-	tb.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		tb.Fatal(err)
-	}
+// TCP runs handle on every connection ln accepts, each in its own
+// goroutine, and closes the connection when handle returns. stop closes
+// ln and waits for every handler to return.
+func TCP(ln net.Listener, handle func(net.Conn)) (stop func()) {
 	var wg sync.WaitGroup
 	wg.Add(1)
 	go func() {
@@ -101,12 +96,32 @@ func TCPEcho(tb testing.TB) *net.TCPAddr {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				_, _ = io.Copy(c, c)
-				_ = c.Close()
+				defer c.Close()
+				handle(c)
 			}()
 		}
 	}()
-	tb.Cleanup(func() { ln.Close(); wg.Wait() })
+	return func() { ln.Close(); wg.Wait() }
+}
+
+// ListenTCP listens for TCP on 127.0.0.1 at a free port, failing tb if
+// it cannot.
+func ListenTCP(tb testing.TB) net.Listener {
+	tb.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return ln
+}
+
+// TCPEcho serves TCP on 127.0.0.1 until the test ends and echoes every
+// connection back to itself; cleanup closes the listener and waits for
+// every connection to end.
+func TCPEcho(tb testing.TB) *net.TCPAddr {
+	tb.Helper()
+	ln := ListenTCP(tb)
+	tb.Cleanup(TCP(ln, func(c net.Conn) { _, _ = io.Copy(c, c) }))
 	return ln.Addr().(*net.TCPAddr)
 }
 

@@ -22,15 +22,13 @@ import (
 	"golang.zx2c4.com/wireguard/tun/netstack"
 	"golang.zx2c4.com/wireguard/tun/tuntest"
 
+	"github.com/openmyst/openmyst/internal/servetest"
 	"github.com/openmyst/openmyst/tunnel"
 )
 
 // sourceServer writes size bytes to every connection and closes it.
 func sourceServer(b *testing.B, size int64) *net.TCPAddr {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		b.Fatal(err)
-	}
+	ln := servetest.ListenTCP(b)
 	b.Cleanup(serveSource(ln, size))
 	return ln.Addr().(*net.TCPAddr)
 }
@@ -39,27 +37,9 @@ func sourceServer(b *testing.B, size int64) *net.TCPAddr {
 // it. The returned stop closes ln and waits for every connection to end.
 func serveSource(ln net.Listener, size int64) (stop func()) {
 	buf := make([]byte, 256<<10)
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				defer c.Close()
-				_ = writeN(c, size, buf)
-			}()
-		}
-	}()
-	return func() { ln.Close(); wg.Wait() }
+	return servetest.TCP(ln, func(c net.Conn) { _ = writeN(c, size, buf) })
 }
 
-// socksDial opens a SOCKS5 CONNECT to dst through the proxy at socks.
 func socksDial(socks string, dst *net.TCPAddr) (net.Conn, error) {
 	c, err := net.Dial("tcp", socks)
 	if err != nil {
@@ -81,28 +61,8 @@ func socksDial(socks string, dst *net.TCPAddr) (net.Conn, error) {
 
 // sinkServer reads and discards everything sent to it.
 func sinkServer(b *testing.B) *net.TCPAddr {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		b.Fatal(err)
-	}
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				io.Copy(io.Discard, c)
-				c.Close()
-			}()
-		}
-	}()
-	b.Cleanup(func() { ln.Close(); wg.Wait() })
+	ln := servetest.ListenTCP(b)
+	b.Cleanup(servetest.TCP(ln, func(c net.Conn) { io.Copy(io.Discard, c) }))
 	return ln.Addr().(*net.TCPAddr)
 }
 
