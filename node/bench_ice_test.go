@@ -3,13 +3,13 @@ package node
 import (
 	"context"
 	"fmt"
-	"os"
 	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/peer"
 
+	"github.com/openmyst/openmyst/internal/testenv"
 	"github.com/openmyst/openmyst/market"
 	"github.com/openmyst/openmyst/nat/ice"
 	"github.com/openmyst/openmyst/session/consumer"
@@ -24,10 +24,8 @@ import (
 // It runs only with MYST_BENCH=1 (MYST_BENCH_ROUNDS overrides 20); results
 // go to docs/benchmarks.md.
 func TestBenchICEPaths(t *testing.T) {
-	if os.Getenv("MYST_BENCH") == "" {
-		t.Skip("benchmark; set MYST_BENCH=1")
-	}
-	rounds := envInt("MYST_BENCH_ROUNDS", 20)
+	testenv.RequireBench(t)
+	rounds := testenv.EnvInt("MYST_BENCH_ROUNDS", 20)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
 	small := payload(1 << 10)

@@ -10,7 +10,6 @@ import (
 	"net/http"
 	"os"
 	"sort"
-	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -19,6 +18,7 @@ import (
 	"github.com/ethereum/go-ethereum/crypto"
 
 	"github.com/openmyst/openmyst/identity"
+	"github.com/openmyst/openmyst/internal/testenv"
 	"github.com/openmyst/openmyst/market"
 	"github.com/openmyst/openmyst/money"
 	"github.com/openmyst/openmyst/p2p"
@@ -39,12 +39,10 @@ import (
 // MYST_BENCH_ROUNDS override 100, 60 and 20); results go to
 // docs/benchmarks.md.
 func TestBenchSessions(t *testing.T) {
-	if os.Getenv("MYST_BENCH") == "" {
-		t.Skip("benchmark; set MYST_BENCH=1")
-	}
-	nSessions := envInt("MYST_BENCH_SESSIONS", 100)
-	seconds := envInt("MYST_BENCH_SECONDS", 60)
-	rounds := envInt("MYST_BENCH_ROUNDS", 20)
+	testenv.RequireBench(t)
+	nSessions := testenv.EnvInt("MYST_BENCH_SESSIONS", 100)
+	seconds := testenv.EnvInt("MYST_BENCH_SECONDS", 60)
+	rounds := testenv.EnvInt("MYST_BENCH_ROUNDS", 20)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Duration(seconds)*time.Second+10*time.Minute)
 	defer cancel()
 	small := payload(1 << 10)
@@ -259,13 +257,6 @@ func TestBenchSessions(t *testing.T) {
 	if dropped != 0 || endedEarly != 0 || mismatch != 0 || hermesDelta.Cmp(total) != 0 {
 		t.Fatal("sessions dropped or accounting not exact")
 	}
-}
-
-func envInt(name string, def int) int {
-	if v, err := strconv.Atoi(os.Getenv(name)); err == nil && v > 0 {
-		return v
-	}
-	return def
 }
 
 func pct(ds []time.Duration, p int) time.Duration {

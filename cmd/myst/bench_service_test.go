@@ -19,6 +19,7 @@ import (
 
 	"github.com/openmyst/openmyst/cmd/myst/internal/mysttest"
 	"github.com/openmyst/openmyst/identity"
+	"github.com/openmyst/openmyst/internal/testenv"
 	"github.com/openmyst/openmyst/money"
 	"github.com/openmyst/openmyst/node"
 	"github.com/openmyst/openmyst/p2p"
@@ -33,11 +34,9 @@ import (
 // survive. Only with MYST_BENCH=1 (MYST_BENCH_SESSIONS, MYST_BENCH_SECONDS
 // override 100 and 60).
 func TestBenchServiceRSS(t *testing.T) {
-	if os.Getenv("MYST_BENCH") == "" {
-		t.Skip("benchmark; set MYST_BENCH=1")
-	}
-	n := benchEnv("MYST_BENCH_SESSIONS", 100)
-	seconds := benchEnv("MYST_BENCH_SECONDS", 60)
+	testenv.RequireBench(t)
+	n := testenv.EnvInt("MYST_BENCH_SESSIONS", 100)
+	seconds := testenv.EnvInt("MYST_BENCH_SECONDS", 60)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Duration(seconds)*time.Second+10*time.Minute)
 	defer cancel()
 	port := mysttest.WebServer(t, strings.Repeat("x", 1024))
@@ -167,13 +166,6 @@ func TestBenchServiceRSS(t *testing.T) {
 	if dropped != 0 {
 		t.Fatalf("%d sessions dropped", dropped)
 	}
-}
-
-func benchEnv(name string, def int) int {
-	if v, err := strconv.Atoi(os.Getenv(name)); err == nil && v > 0 {
-		return v
-	}
-	return def
 }
 
 // fundConsumer registers key's identity and funds its channel with 10 MYST.

@@ -17,6 +17,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -190,4 +191,29 @@ func RequireChromium(tb testing.TB) string {
 	}
 	SkipOrFail(tb, "needs chromium (apt-get install chromium, or set %s)", ChromiumEnv)
 	return ""
+}
+
+// BenchEnv set (to anything) runs the benchmarks written as tests: whole
+// devnets or process fleets measured for a minute or more, never part of
+// a default run.
+const BenchEnv = "MYST_BENCH"
+
+// RequireBench skips tb unless BenchEnv is set. Unlike the capability
+// helpers it skips under Required too: a benchmark is asked for, not a
+// capability the runner must have.
+func RequireBench(tb testing.TB) {
+	tb.Helper()
+	if os.Getenv(BenchEnv) == "" {
+		tb.Skip("benchmark; set " + BenchEnv + "=1")
+	}
+}
+
+// EnvInt returns the positive integer in the environment variable name
+// (a benchmark's size or duration), or def when it is unset or not a
+// positive integer.
+func EnvInt(name string, def int) int {
+	if v, err := strconv.Atoi(os.Getenv(name)); err == nil && v > 0 {
+		return v
+	}
+	return def
 }

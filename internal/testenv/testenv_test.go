@@ -113,3 +113,36 @@ func TestAsNobody(t *testing.T) {
 		t.Fatalf("nobody run as uid %d gid %d", os.Geteuid(), os.Getegid())
 	}
 }
+
+func TestEnvInt(t *testing.T) {
+	const name = "OPENMYST_TESTENV_ENVINT"
+	for _, c := range []struct {
+		val  string
+		want int
+	}{{"", 7}, {"12", 12}, {"0", 7}, {"-3", 7}, {"x", 7}} {
+		t.Setenv(name, c.val)
+		if got := EnvInt(name, 7); got != c.want {
+			t.Errorf("EnvInt with %q = %d, want %d", c.val, got, c.want)
+		}
+	}
+}
+
+func TestRequireBenchSkipsWithoutTheVariable(t *testing.T) {
+	t.Setenv(BenchEnv, "")
+	ran := false
+	t.Run("bench", func(t *testing.T) {
+		RequireBench(t)
+		ran = true
+	})
+	if ran {
+		t.Fatal("RequireBench did not skip without " + BenchEnv)
+	}
+	t.Setenv(BenchEnv, "1")
+	t.Run("bench", func(t *testing.T) {
+		RequireBench(t)
+		ran = true
+	})
+	if !ran {
+		t.Fatal("RequireBench skipped with " + BenchEnv + "=1")
+	}
+}
