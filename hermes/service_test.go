@@ -326,6 +326,28 @@ func TestBalanceReReadAndTopUpEvent(t *testing.T) {
 	}
 }
 
+// oneAndTwoServices runs f in two subtests on a fresh env (with mod):
+// "one_service", where both services are e.svc, and
+// "two_services_one_store_in_process", where the second is another
+// Service with its own caches over the same store, so that only the
+// store's versioned rows keep them honest.
+func oneAndTwoServices(t *testing.T, mod func(*Config), f func(t *testing.T, e *env, services []*Service)) {
+	for _, shared := range []bool{false, true} {
+		name := "one_service"
+		if shared {
+			name = "two_services_one_store_in_process"
+		}
+		t.Run(name, func(t *testing.T) {
+			e := newEnv(t, mod)
+			services := []*Service{e.svc, e.svc}
+			if shared {
+				services[1] = newEnvStore(t, e.st, e.chain, mod).svc
+			}
+			f(t, e, services)
+		})
+	}
+}
+
 // TestDoubleSpendRace: one consumer with balance 1000 signs two full chains
 // of promises (100..1000), one per provider, as if each provider were the
 // only one, and both providers post concurrently. The hermes must never
@@ -333,68 +355,55 @@ func TestBalanceReReadAndTopUpEvent(t *testing.T) {
 // sharing one store object in this process (not two OS processes: that
 // race over one PostgreSQL is tested with real `myst hermes` processes).
 func TestDoubleSpendRace(t *testing.T) {
-	for _, shared := range []bool{false, true} {
-		name := "one_service"
-		if shared {
-			name = "two_services_one_store_in_process"
+	oneAndTwoServices(t, nil, func(t *testing.T, e *env, services []*Service) {
+		const balance = 1000
+		c := testSigner("c")
+		e.chain.register(c.Address(), balance)
+		provs := []common.Address{testSigner("p1").Address(), testSigner("p2").Address()}
+		var msgs [2][]*payments.ExchangeMessage
+		for p := range provs {
+			for i := int64(1); i <= 10; i++ {
+				msgs[p] = append(msgs[p], msg(t, c, provs[p], 1, 100*i, 100*i, secret(fmt.Sprint(p, i))))
+			}
 		}
-		t.Run(name, func(t *testing.T) {
-			e := newEnv(t, nil)
-			services := []*Service{e.svc, e.svc}
-			if shared {
-				// A second Service over the same store with its own caches:
-				// only the store's versioned rows keep it honest.
-				services[1] = newEnvStore(t, e.st, e.chain, nil).svc
-			}
-			const balance = 1000
-			c := testSigner("c")
-			e.chain.register(c.Address(), balance)
-			provs := []common.Address{testSigner("p1").Address(), testSigner("p2").Address()}
-			var msgs [2][]*payments.ExchangeMessage
-			for p := range provs {
-				for i := int64(1); i <= 10; i++ {
-					msgs[p] = append(msgs[p], msg(t, c, provs[p], 1, 100*i, 100*i, secret(fmt.Sprint(p, i))))
-				}
-			}
-			var wg sync.WaitGroup
-			earned := make([]int64, 2)
-			for p := range provs {
-				wg.Add(1)
-				go func() {
-					defer wg.Done()
-					for _, m := range msgs[p] {
-						res, err := services[p].Exchange(context.Background(), m)
-						if err == nil {
-							earned[p] = res.Promise.Amount.Int64()
-						}
+		var wg sync.WaitGroup
+		earned := make([]int64, 2)
+		for p := range provs {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for _, m := range msgs[p] {
+					res, err := services[p].Exchange(context.Background(), m)
+					if err == nil {
+						earned[p] = res.Promise.Amount.Int64()
 					}
-				}()
-			}
-			wg.Wait()
-			total := earned[0] + earned[1]
-			if total > balance {
-				t.Fatalf("providers were promised %d + %d = %d, channel balance %d", earned[0], earned[1], total, balance)
-			}
-			if total == 0 {
-				t.Fatal("nothing accepted at all")
-			}
-			cs, _, err := e.st.Consumer(context.Background(), c.Address())
-			if err != nil || cs.Promised.Int64() > balance {
-				t.Fatalf("consumer promised %v (%v)", cs.Promised, err)
-			}
-			var stored int64
-			for _, p := range provs {
-				ps, err := e.st.Provider(context.Background(), p)
-				if err != nil {
-					t.Fatal(err)
 				}
-				stored += ps.Earned.Int64()
+			}()
+		}
+		wg.Wait()
+		total := earned[0] + earned[1]
+		if total > balance {
+			t.Fatalf("providers were promised %d + %d = %d, channel balance %d", earned[0], earned[1], total, balance)
+		}
+		if total == 0 {
+			t.Fatal("nothing accepted at all")
+		}
+		cs, _, err := e.st.Consumer(context.Background(), c.Address())
+		if err != nil || cs.Promised.Int64() > balance {
+			t.Fatalf("consumer promised %v (%v)", cs.Promised, err)
+		}
+		var stored int64
+		for _, p := range provs {
+			ps, err := e.st.Provider(context.Background(), p)
+			if err != nil {
+				t.Fatal(err)
 			}
-			if stored != total || stored > cs.Promised.Int64() {
-				t.Fatalf("stored provider earnings %d, acknowledged %d, consumer promised %s", stored, total, cs.Promised)
-			}
-		})
-	}
+			stored += ps.Earned.Int64()
+		}
+		if stored != total || stored > cs.Promised.Int64() {
+			t.Fatalf("stored provider earnings %d, acknowledged %d, consumer promised %s", stored, total, cs.Promised)
+		}
+	})
 }
 
 func TestRevealAndSettlement(t *testing.T) {
@@ -603,73 +612,62 @@ func TestConcurrentSessionsRace(t *testing.T) {
 	// The providers retry "unavailable" at once, many times: no identity
 	// rate limit here (TestIdentityRateLimit tests it).
 	unlimited := func(c *Config) { c.Limits.IdentityRate = -1 }
-	for _, shared := range []bool{false, true} {
-		name := "one_service"
-		if shared {
-			name = "two_services_one_store_in_process"
+	oneAndTwoServices(t, unlimited, func(t *testing.T, e *env, services []*Service) {
+		const balance, step, n = 1000, 50, 20
+		c := testSigner("c")
+		e.chain.register(c.Address(), balance)
+		provs := []common.Address{testSigner("p1").Address(), testSigner("p2").Address()}
+		var msgs [2][]*payments.ExchangeMessage
+		totals := [2]int64{}
+		for i := int64(1); i <= n; i++ {
+			p := i % 2
+			totals[p] += step
+			msgs[p] = append(msgs[p], msg(t, c, provs[p], 10+p, totals[p], step*i, secret(fmt.Sprint("chain", i))))
 		}
-		t.Run(name, func(t *testing.T) {
-			e := newEnv(t, unlimited)
-			services := []*Service{e.svc, e.svc}
-			if shared {
-				services[1] = newEnvStore(t, e.st, e.chain, unlimited).svc
-			}
-			const balance, step, n = 1000, 50, 20
-			c := testSigner("c")
-			e.chain.register(c.Address(), balance)
-			provs := []common.Address{testSigner("p1").Address(), testSigner("p2").Address()}
-			var msgs [2][]*payments.ExchangeMessage
-			totals := [2]int64{}
-			for i := int64(1); i <= n; i++ {
-				p := i % 2
-				totals[p] += step
-				msgs[p] = append(msgs[p], msg(t, c, provs[p], 10+p, totals[p], step*i, secret(fmt.Sprint("chain", i))))
-			}
-			var wg sync.WaitGroup
-			errs := make(chan error, n)
-			for p := range provs {
-				wg.Add(1)
-				go func() {
-					defer wg.Done()
-					for _, m := range msgs[p] {
-						for try := 0; ; try++ {
-							_, err := services[p].Exchange(context.Background(), m)
-							if CodeOf(err) == CodeUnavailable && try < 100 {
-								continue // a conflict between the two services: retry
-							}
-							if err != nil {
-								errs <- fmt.Errorf("provider %d total %s promise %s: %w", p, m.AgreementTotal, m.Promise.Amount, err)
-							}
-							break
+		var wg sync.WaitGroup
+		errs := make(chan error, n)
+		for p := range provs {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for _, m := range msgs[p] {
+					for try := 0; ; try++ {
+						_, err := services[p].Exchange(context.Background(), m)
+						if CodeOf(err) == CodeUnavailable && try < 100 {
+							continue // a conflict between the two services: retry
 						}
+						if err != nil {
+							errs <- fmt.Errorf("provider %d total %s promise %s: %w", p, m.AgreementTotal, m.Promise.Amount, err)
+						}
+						break
 					}
-				}()
-			}
-			wg.Wait()
-			close(errs)
-			for err := range errs {
-				t.Error(err)
-			}
-			var earned int64
-			for p, id := range provs {
-				ps, err := e.st.Provider(context.Background(), id)
-				if err != nil {
-					t.Fatal(err)
 				}
-				if ps.Earned.Int64() != totals[p] {
-					t.Errorf("provider %d earned %s, its agreement total is %d", p, ps.Earned, totals[p])
-				}
-				earned += ps.Earned.Int64()
-			}
-			cs, _, err := e.st.Consumer(context.Background(), c.Address())
+			}()
+		}
+		wg.Wait()
+		close(errs)
+		for err := range errs {
+			t.Error(err)
+		}
+		var earned int64
+		for p, id := range provs {
+			ps, err := e.st.Provider(context.Background(), id)
 			if err != nil {
 				t.Fatal(err)
 			}
-			if cs.Promised.Int64() != balance || cs.Consumed.Int64() != earned || earned != balance {
-				t.Fatalf("consumer promised %s consumed %s, providers earned %d, balance %d", cs.Promised, cs.Consumed, earned, balance)
+			if ps.Earned.Int64() != totals[p] {
+				t.Errorf("provider %d earned %s, its agreement total is %d", p, ps.Earned, totals[p])
 			}
-		})
-	}
+			earned += ps.Earned.Int64()
+		}
+		cs, _, err := e.st.Consumer(context.Background(), c.Address())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if cs.Promised.Int64() != balance || cs.Consumed.Int64() != earned || earned != balance {
+			t.Fatalf("consumer promised %s consumed %s, providers earned %d, balance %d", cs.Promised, cs.Consumed, earned, balance)
+		}
+	})
 }
 
 // TestUnrevealedLimitSeesOtherProcessReveals: a provider at the
