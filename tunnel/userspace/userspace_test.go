@@ -741,6 +741,21 @@ func TestSeveralPeersSeparateCounters(t *testing.T) {
 	}
 }
 
+// fetchBody GETs url through p's SOCKS5 proxy and fails t unless the
+// body is want.
+func fetchBody(t *testing.T, p *pair, url string, want []byte) {
+	t.Helper()
+	resp, err := socksClient(p).Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if err != nil || !bytes.Equal(got, want) {
+		t.Fatalf("body: %d bytes, %v", len(got), err)
+	}
+}
+
 // TestPeerOverConnection carries a session's datagrams over a connection
 // (as ICE through NATs does) instead of the exit's UDP socket: the
 // transfer arrives whole, both sides count it, and removing the peer
@@ -753,15 +768,7 @@ func TestPeerOverConnection(t *testing.T) {
 	exitEnd, clientEnd := connbindtest.UDPPair(t)
 	p := newPairOver(t, exitEnd, clientEnd, allowPort(t, "tcp", port), netip.AddrPort{}, 0)
 
-	resp, err := socksClient(p).Get(srv.URL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	got, err := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	if err != nil || !bytes.Equal(got, body) {
-		t.Fatalf("body: %d bytes, %v", len(got), err)
-	}
+	fetchBody(t, p, srv.URL, body)
 	ps, _ := p.exit.PeerStats(p.key.PublicKey())
 	if ps.TxBytes < uint64(len(body)) {
 		t.Fatalf("exit sent %d bytes for a %d byte body", ps.TxBytes, len(body))
@@ -828,15 +835,7 @@ func TestAttachConnAfterAdmission(t *testing.T) {
 	}
 	t.Cleanup(func() { client.Close() })
 	p := &pair{exit: exit, client: client, pool: pool, lease: lease, key: ck}
-	resp, err := socksClient(p).Get(srv.URL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	got, err := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	if err != nil || !bytes.Equal(got, body) {
-		t.Fatalf("body: %d bytes, %v", len(got), err)
-	}
+	fetchBody(t, p, srv.URL, body)
 	if err := exit.RemovePeer(ck.PublicKey()); err != nil {
 		t.Fatal(err)
 	}
