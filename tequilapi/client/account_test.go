@@ -7,7 +7,6 @@ import (
 	"log/slog"
 	"math/big"
 	"net/http"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -27,43 +26,16 @@ import (
 // account routes; chains gives the account routes their chain.
 func startAccountServer(t *testing.T, chains tequilapi.ChainSource) (*Client, *identity.Manager) {
 	t.Helper()
-	dir := t.TempDir()
-	pwFile := filepath.Join(dir, tequilapi.PasswordFileName)
-	pw, _, err := tequilapi.EnsurePassword(pwFile)
-	if err != nil {
-		t.Fatal(err)
-	}
-	log := slog.New(slog.DiscardHandler)
-	s, err := tequilapi.New(tequilapi.Config{PasswordFile: pwFile, Log: log})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ids, err := identity.NewManager(filepath.Join(dir, "keystore"), identity.WithLightScrypt())
-	if err != nil {
-		t.Fatal(err)
-	}
-	s.Add(tequilapi.IdentityRoutes(ids, log)...)
-	s.Add(tequilapi.AccountRoutes(ids, chains, log)...)
-	ln, err := s.Listen()
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- s.Serve(ctx, ln) }()
-	hc := &http.Client{Transport: &http.Transport{}}
-	t.Cleanup(func() {
-		hc.CloseIdleConnections()
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("Serve: %v", err)
-		}
+	url, pw, ids := serveIdentities(t, "", func(ids *identity.Manager, log *slog.Logger) []tequilapi.Route {
+		return tequilapi.AccountRoutes(ids, chains, log)
 	})
-	c, err := New("http://"+ln.Addr().String(), hc)
+	hc := &http.Client{Transport: &http.Transport{}}
+	t.Cleanup(hc.CloseIdleConnections)
+	c, err := New(url, hc)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := c.Login(ctx, pw); err != nil {
+	if _, err := c.Login(context.Background(), pw); err != nil {
 		t.Fatal(err)
 	}
 	return c, ids

@@ -38,22 +38,34 @@ func (fixedQuality) Blocked(common.Address) bool { return true }
 // startServer runs a real Tequilapi server on a loopback port.
 func startServer(t *testing.T) (url, password string) {
 	t.Helper()
+	url, pw, _ := serveIdentities(t, "v-test", func(*identity.Manager, *slog.Logger) []tequilapi.Route {
+		return tequilapi.QualityRoutes(fixedQuality{}, nil)
+	})
+	return url, pw
+}
+
+// serveIdentities runs a real Tequilapi server with version on a
+// loopback port until the test ends, with the identity routes of a fresh
+// keystore and the routes more returns for it. It returns the server's
+// URL, its password and the keystore.
+func serveIdentities(t *testing.T, version string, more func(*identity.Manager, *slog.Logger) []tequilapi.Route) (url, password string, ids *identity.Manager) {
+	t.Helper()
 	dir := t.TempDir()
 	pwFile := filepath.Join(dir, tequilapi.PasswordFileName)
 	pw, _, err := tequilapi.EnsurePassword(pwFile)
 	if err != nil {
 		t.Fatal(err)
 	}
-	s, err := tequilapi.New(tequilapi.Config{PasswordFile: pwFile, Port: 0, Version: "v-test", Log: slog.New(slog.DiscardHandler)})
+	log := slog.New(slog.DiscardHandler)
+	s, err := tequilapi.New(tequilapi.Config{PasswordFile: pwFile, Version: version, Log: log})
 	if err != nil {
 		t.Fatal(err)
 	}
-	ids, err := identity.NewManager(filepath.Join(dir, "keystore"), identity.WithLightScrypt())
-	if err != nil {
+	if ids, err = identity.NewManager(filepath.Join(dir, "keystore"), identity.WithLightScrypt()); err != nil {
 		t.Fatal(err)
 	}
-	s.Add(tequilapi.IdentityRoutes(ids, slog.New(slog.DiscardHandler))...)
-	s.Add(tequilapi.QualityRoutes(fixedQuality{}, nil)...)
+	s.Add(tequilapi.IdentityRoutes(ids, log)...)
+	s.Add(more(ids, log)...)
 	ln, err := s.Listen()
 	if err != nil {
 		t.Fatal(err)
@@ -67,7 +79,7 @@ func startServer(t *testing.T) (url, password string) {
 			t.Errorf("Serve: %v", err)
 		}
 	})
-	return "http://" + ln.Addr().String(), pw
+	return "http://" + ln.Addr().String(), pw, ids
 }
 
 func TestClientAgainstRealServer(t *testing.T) {
