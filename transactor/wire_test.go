@@ -9,24 +9,14 @@ import (
 	"time"
 
 	"github.com/ethereum/go-ethereum/common"
-	"github.com/ethereum/go-ethereum/crypto"
 
 	"github.com/openmyst/openmyst/chain"
-	"github.com/openmyst/openmyst/identity"
+	"github.com/openmyst/openmyst/internal/keytest"
 	"github.com/openmyst/openmyst/payments"
 )
 
-func testKey(t testing.TB, seed byte) *identity.KeySigner {
-	t.Helper()
-	k, err := crypto.ToECDSA(bytes.Repeat([]byte{seed}, 32))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return identity.NewKeySigner(k)
-}
-
 func sampleQuote(t testing.TB) Quote {
-	q, err := SignQuote(testKey(t, 1), Quote{ChainID: 1337, Fees: testFees, Expires: time.Unix(1_900_000_000, 0)})
+	q, err := SignQuote(keytest.Seeded(t, 1), Quote{ChainID: 1337, Fees: testFees, Expires: time.Unix(1_900_000_000, 0)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -35,7 +25,7 @@ func sampleQuote(t testing.TB) Quote {
 
 func TestQuoteVerify(t *testing.T) {
 	q := sampleQuote(t)
-	addr := testKey(t, 1).Address()
+	addr := keytest.Seeded(t, 1).Address()
 	if err := q.Verify(1337, addr, time.Unix(1_800_000_000, 0)); err != nil {
 		t.Fatal(err)
 	}
@@ -68,8 +58,8 @@ func TestQuoteVerify(t *testing.T) {
 }
 
 func TestVoucherCode(t *testing.T) {
-	sp := testKey(t, 2)
-	v, err := NewVoucher(sp, 1337, testKey(t, 1).Address(), big.NewInt(5e18), time.Hour, time.Unix(1_800_000_000, 0))
+	sp := keytest.Seeded(t, 2)
+	v, err := NewVoucher(sp, 1337, keytest.Seeded(t, 1).Address(), big.NewInt(5e18), time.Hour, time.Unix(1_800_000_000, 0))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -96,17 +86,17 @@ func TestVoucherCode(t *testing.T) {
 
 func seedRequests(t testing.TB) (reg, ben, settle, redeem []byte) {
 	q := sampleQuote(t)
-	id := testKey(t, 3)
+	id := keytest.Seeded(t, 3)
 	sig, _ := id.Sign(make([]byte, 32))
 	reg, _ = json.Marshal(RegisterRequest{Quote: q, Identity: id.Address(), Hermes: common.Address{1}, Fee: big.NewInt(0), Beneficiary: id.Address(), Deferred: true, Signature: sig})
 	ben, _ = json.Marshal(BeneficiaryRequest{Quote: q, Identity: id.Address(), Beneficiary: common.Address{2}, Hermes: common.Address{1}, Fee: big.NewInt(7), Nonce: 1, Signature: sig})
 	r, lock, _ := payments.NewSecret()
 	p := payments.Promise{ChainID: big.NewInt(1337), ChannelID: payments.ProviderChannelID(id.Address(), common.Address{1}), Amount: big.NewInt(100), Fee: big.NewInt(1), Hashlock: lock}
-	if err := p.Sign(testKey(t, 4)); err != nil {
+	if err := p.Sign(keytest.Seeded(t, 4)); err != nil {
 		t.Fatal(err)
 	}
 	settle, _ = json.Marshal(SettleRequest{Quote: q, Settlement: chain.Settlement{Kind: chain.KindProvider, ChainID: 1337, Contract: common.Address{1}, Provider: id.Address(), Promise: p, Preimage: r}})
-	v, _ := NewVoucher(testKey(t, 2), 1337, common.Address{9}, big.NewInt(1), time.Hour, time.Unix(1_800_000_000, 0))
+	v, _ := NewVoucher(keytest.Seeded(t, 2), 1337, common.Address{9}, big.NewInt(1), time.Hour, time.Unix(1_800_000_000, 0))
 	redeem, _ = json.Marshal(RedeemRequest{Voucher: v.Code(), Identity: id.Address(), Hermes: common.Address{1}, Beneficiary: id.Address(), Signature: sig})
 	return
 }
@@ -204,7 +194,7 @@ func FuzzDecodeRedeemRequest(f *testing.F) {
 }
 
 func FuzzDecodeVoucher(f *testing.F) {
-	v, _ := NewVoucher(testKey(f, 2), 1337, common.Address{9}, big.NewInt(1), time.Hour, time.Unix(1_800_000_000, 0))
+	v, _ := NewVoucher(keytest.Seeded(f, 2), 1337, common.Address{9}, big.NewInt(1), time.Hour, time.Unix(1_800_000_000, 0))
 	f.Add(v.Code())
 	f.Add(VoucherPrefix)
 	f.Fuzz(func(t *testing.T, code string) {

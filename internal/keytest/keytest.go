@@ -1,9 +1,10 @@
-// Package keytest makes throwaway keys for tests: a random identity that
-// signs (an Ethereum key) and a random libp2p peer id. Tests only; no
-// production code imports it.
+// Package keytest makes throwaway keys for tests: a random or a seeded
+// identity that signs (an Ethereum key) and a random libp2p peer id.
+// Tests only; no production code imports it.
 package keytest
 
 import (
+	"bytes"
 	"testing"
 
 	"github.com/ethereum/go-ethereum/crypto"
@@ -35,4 +36,15 @@ func PeerID(tb testing.TB) peer.ID {
 		tb.Fatal(err)
 	}
 	return id
+}
+
+// Seeded returns a signer whose secp256k1 key is 32 bytes of seed: the
+// same identity in every run, for tests that want fixed addresses.
+func Seeded(tb testing.TB, seed byte) *identity.KeySigner {
+	tb.Helper()
+	k, err := crypto.ToECDSA(bytes.Repeat([]byte{seed}, 32))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return identity.NewKeySigner(k)
 }

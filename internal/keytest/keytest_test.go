@@ -15,3 +15,9 @@ func TestKeysAreFreshAndUsable(t *testing.T) {
 		t.Fatalf("peer ids %s %s: want two valid, different ids", p, q)
 	}
 }
+
+func TestSeededIsFixed(t *testing.T) {
+	if Seeded(t, 7).Address() != Seeded(t, 7).Address() || Seeded(t, 7).Address() == Seeded(t, 8).Address() {
+		t.Fatal("Seeded: want one address per seed")
+	}
+}

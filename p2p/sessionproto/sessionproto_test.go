@@ -17,21 +17,14 @@ import (
 	"time"
 
 	"github.com/ethereum/go-ethereum/common"
-	"github.com/ethereum/go-ethereum/crypto"
 
 	"github.com/openmyst/openmyst/identity"
 	"github.com/openmyst/openmyst/identity/sigtest"
+	"github.com/openmyst/openmyst/internal/keytest"
 	"github.com/openmyst/openmyst/money"
 )
 
-func testSigner(t testing.TB, seed byte) *identity.KeySigner {
-	t.Helper()
-	key, err := crypto.ToECDSA(bytes.Repeat([]byte{seed}, 32))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return identity.NewKeySigner(key)
-}
+func testSigner(t testing.TB, seed byte) *identity.KeySigner { return keytest.Seeded(t, seed) }
 
 func signedRequest(t testing.TB) *SessionRequest {
 	t.Helper()

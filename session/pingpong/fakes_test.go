@@ -1,7 +1,6 @@
 package pingpong
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -10,20 +9,13 @@ import (
 	"testing"
 
 	"github.com/ethereum/go-ethereum/common"
-	"github.com/ethereum/go-ethereum/crypto"
 
 	"github.com/openmyst/openmyst/identity"
+	"github.com/openmyst/openmyst/internal/keytest"
 	"github.com/openmyst/openmyst/payments"
 )
 
-func signer(t testing.TB, seed byte) *identity.KeySigner {
-	t.Helper()
-	key, err := crypto.ToECDSA(bytes.Repeat([]byte{seed}, 32))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return identity.NewKeySigner(key)
-}
+func signer(t testing.TB, seed byte) *identity.KeySigner { return keytest.Seeded(t, seed) }
 
 // events records the order of store writes and sends across fakes.
 type events struct {

@@ -1,7 +1,6 @@
 package pingpong_test
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"log/slog"
@@ -12,11 +11,11 @@ import (
 	"time"
 
 	"github.com/ethereum/go-ethereum/common"
-	"github.com/ethereum/go-ethereum/crypto"
 
 	"github.com/openmyst/openmyst/hermes"
 	"github.com/openmyst/openmyst/hermes/store"
 	"github.com/openmyst/openmyst/identity"
+	"github.com/openmyst/openmyst/internal/keytest"
 	"github.com/openmyst/openmyst/payments"
 	"github.com/openmyst/openmyst/session/pingpong"
 	"github.com/openmyst/openmyst/session/pingpong/paystore"
@@ -68,14 +67,7 @@ func (h serviceHermes) RevealR(ctx context.Context, provider common.Address, loc
 	return err
 }
 
-func key(t *testing.T, seed byte) *identity.KeySigner {
-	t.Helper()
-	k, err := crypto.ToECDSA(bytes.Repeat([]byte{seed}, 32))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return identity.NewKeySigner(k)
-}
+func key(t *testing.T, seed byte) *identity.KeySigner { return keytest.Seeded(t, seed) }
 
 // TestSessionAgainstHermesService pays a session through the real hermes
 // service (SQLite store) with the node databases on both sides, and checks

@@ -1,7 +1,6 @@
 package paystore
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"log/slog"
@@ -13,9 +12,9 @@ import (
 	"time"
 
 	"github.com/ethereum/go-ethereum/common"
-	"github.com/ethereum/go-ethereum/crypto"
 
 	"github.com/openmyst/openmyst/identity"
+	"github.com/openmyst/openmyst/internal/keytest"
 	"github.com/openmyst/openmyst/payments"
 	"github.com/openmyst/openmyst/session/pingpong"
 	"github.com/openmyst/openmyst/storage"
@@ -30,14 +29,7 @@ func openDB(t *testing.T, path string) *storage.DB {
 	return db
 }
 
-func signer(t testing.TB, seed byte) *identity.KeySigner {
-	t.Helper()
-	key, err := crypto.ToECDSA(bytes.Repeat([]byte{seed}, 32))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return identity.NewKeySigner(key)
-}
+func signer(t testing.TB, seed byte) *identity.KeySigner { return keytest.Seeded(t, seed) }
 
 func TestSecretsSurviveReopen(t *testing.T) {
 	ctx := context.Background()

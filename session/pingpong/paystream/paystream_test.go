@@ -1,7 +1,6 @@
 package paystream
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"log/slog"
@@ -14,10 +13,10 @@ import (
 	"time"
 
 	"github.com/ethereum/go-ethereum/common"
-	"github.com/ethereum/go-ethereum/crypto"
 	"go.uber.org/goleak"
 
 	"github.com/openmyst/openmyst/identity"
+	"github.com/openmyst/openmyst/internal/keytest"
 	"github.com/openmyst/openmyst/p2p/sessionproto"
 	"github.com/openmyst/openmyst/payments"
 	"github.com/openmyst/openmyst/session/pingpong"
@@ -27,14 +26,7 @@ import (
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
-func signer(t testing.TB, seed byte) *identity.KeySigner {
-	t.Helper()
-	k, err := crypto.ToECDSA(bytes.Repeat([]byte{seed}, 32))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return identity.NewKeySigner(k)
-}
+func signer(t testing.TB, seed byte) *identity.KeySigner { return keytest.Seeded(t, seed) }
 
 // hermesStub issues promises like a hermes (checking the consumer's
 // signatures and that totals grow).
