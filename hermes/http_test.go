@@ -206,19 +206,11 @@ func revealJSON(p common.Address, r []byte) []byte {
 	return mustJSON(q)
 }
 
-func TestErrorCodesHaveStatuses(t *testing.T) {
-	for _, c := range []Code{CodeBadRequest, CodeBadSignature, CodeWrongChain, CodeWrongHermes, CodeNotRegistered, CodeWrongChannel, CodeBadFee,
-		CodeAmountDecreased, CodeUnderpaid, CodeInsufficientBalance, CodeReplayConflict, CodeUnrevealedLimit, CodeBadPreimage, CodeNotFound} {
-		if s := c.HTTPStatus(); s < 400 || s >= 500 || c.Retryable() {
-			t.Errorf("%s: status %d retryable %v", c, s, c.Retryable())
-		}
-	}
-	if CodeUnavailable.HTTPStatus() != 503 || !CodeUnavailable.Retryable() {
-		t.Fatal("unavailable must be a retryable 503")
-	}
-	if CodeRateLimited.HTTPStatus() != 429 || !CodeRateLimited.Retryable() {
-		t.Fatal("rate_limited must be a retryable 429")
-	}
+// TestCodeOfUnknownIsUnavailable: an error without a code answers as
+// unavailable (retryable). The codes' statuses are tested where they
+// live, in hermes/api (TestErrorCodesHaveStatuses); Code is an alias of
+// api.Code.
+func TestCodeOfUnknownIsUnavailable(t *testing.T) {
 	if CodeOf(errors.New("x")) != CodeUnavailable {
 		t.Fatal("unknown errors must map to unavailable")
 	}
