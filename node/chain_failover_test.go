@@ -6,7 +6,6 @@ import (
 	"io"
 	"log/slog"
 	"math/big"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"strconv"
@@ -17,6 +16,7 @@ import (
 	"github.com/openmyst/openmyst/chain"
 	"github.com/openmyst/openmyst/chain/devchain"
 	"github.com/openmyst/openmyst/chain/devchain/devchaintest"
+	"github.com/openmyst/openmyst/internal/servetest"
 	"github.com/openmyst/openmyst/tequilapi"
 )
 
@@ -31,12 +31,7 @@ func TestChainConnFailover(t *testing.T) {
 	log := slog.New(slog.DiscardHandler)
 	dc := devchaintest.Start(ctx, t, devchain.Config{Log: log})
 	dep := dc.Deployment()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	dead := "http://127.0.0.1:" + strconv.Itoa(ln.Addr().(*net.TCPAddr).Port)
-	ln.Close()
+	dead := "http://127.0.0.1:" + strconv.Itoa(servetest.FreePort(t))
 
 	cc := NewChainConn(ChainConfig{RPC: dead + "," + dc.URL(), Deployed: &dep, Log: log})
 	defer cc.Close()

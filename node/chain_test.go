@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"log/slog"
-	"net"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -14,6 +13,7 @@ import (
 
 	"github.com/openmyst/openmyst/chain/devchain"
 	"github.com/openmyst/openmyst/chain/devchain/devchaintest"
+	"github.com/openmyst/openmyst/internal/servetest"
 	"github.com/openmyst/openmyst/tequilapi"
 )
 
@@ -50,13 +50,7 @@ func TestChainConnLazy(t *testing.T) {
 		t.Fatalf("second use: %v, same client %v", err, c2 == c)
 	}
 
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	freePort := ln.Addr().(*net.TCPAddr).Port
-	ln.Close()
-	down := NewChainConn(ChainConfig{RPC: "http://127.0.0.1:" + strconv.Itoa(freePort), Deployment: depFile, Log: log})
+	down := NewChainConn(ChainConfig{RPC: "http://127.0.0.1:" + strconv.Itoa(servetest.FreePort(t)), Deployment: depFile, Log: log})
 	if _, _, err := down.Chain(ctx); !errors.Is(err, tequilapi.ErrChainUnavailable) {
 		t.Fatalf("RPC down: %v", err)
 	}

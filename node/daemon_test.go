@@ -3,7 +3,6 @@ package node
 import (
 	"context"
 	"log/slog"
-	"net"
 	"net/http"
 	"path/filepath"
 	"strconv"
@@ -11,6 +10,7 @@ import (
 	"time"
 
 	"github.com/openmyst/openmyst/identity"
+	"github.com/openmyst/openmyst/internal/servetest"
 	"github.com/openmyst/openmyst/tequilapi"
 	"github.com/openmyst/openmyst/tequilapi/client"
 )
@@ -34,12 +34,7 @@ func TestDaemonExtension(t *testing.T) {
 		},
 	}
 	dd := t.TempDir()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	port := ln.Addr().(*net.TCPAddr).Port
-	ln.Close()
+	port := servetest.FreePort(t)
 	log := slog.New(slog.DiscardHandler)
 	shown := make(chan string, 2)
 	cfg := DaemonConfig{
@@ -105,12 +100,7 @@ func TestDaemonExtension(t *testing.T) {
 // the API server's graceful shutdown does not run into its timeout).
 func TestDaemonStopsWithOpenEventStream(t *testing.T) {
 	dd := t.TempDir()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	port := ln.Addr().(*net.TCPAddr).Port
-	ln.Close()
+	port := servetest.FreePort(t)
 	shown := make(chan string, 1)
 	cfg := DaemonConfig{
 		DataDir: dd, LightScrypt: true, Log: slog.New(slog.DiscardHandler),

@@ -104,6 +104,16 @@ func TCP(ln net.Listener, handle func(net.Conn)) (stop func()) {
 	return func() { ln.Close(); wg.Wait() }
 }
 
+// FreePort returns a TCP port that was free on 127.0.0.1 a moment ago
+// (nothing listens on it when it returns: a dead address, or a port to
+// give a server that binds it itself).
+func FreePort(tb testing.TB) int {
+	tb.Helper()
+	ln := ListenTCP(tb)
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port
+}
+
 // ListenTCP listens for TCP on 127.0.0.1 at a free port, failing tb if
 // it cannot.
 func ListenTCP(tb testing.TB) net.Listener {

@@ -24,6 +24,7 @@ import (
 
 	"github.com/libp2p/go-libp2p/core/peer"
 
+	"github.com/openmyst/openmyst/internal/servetest"
 	"github.com/openmyst/openmyst/market"
 	"github.com/openmyst/openmyst/node"
 	"github.com/openmyst/openmyst/p2p"
@@ -125,15 +126,11 @@ func Stop(t testing.TB, cmd *exec.Cmd, lines <-chan string) {
 	}
 }
 
-// FreePort returns a TCP port free on 127.0.0.1 a moment ago.
+// FreePort returns a TCP port free on 127.0.0.1 a moment ago (it is
+// servetest.FreePort, kept under this name for cmd/myst's many callers).
 func FreePort(t testing.TB) int {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
+	return servetest.FreePort(t)
 }
 
 // Login logs in to the Tequilapi at base with dataDir's password file and
