@@ -45,19 +45,13 @@ func TestAccountRoutesOnInterface(t *testing.T) {
 		return fc, hermes, nil
 	}), nil)...)
 	tok := e.login(t)
-	id, err := e.ids.New(context.Background(), "pw")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := e.ids.Unlock(id.Address, "pw"); err != nil {
-		t.Fatal(err)
-	}
+	id := e.newIdentity(t)
 	var a AccountDTO
-	if r := e.do(t, "GET", "/identities/"+id.Address.Hex()+"/account", tok, "", &a); r.StatusCode != 200 {
+	if r := e.do(t, "GET", "/identities/"+id.Hex()+"/account", tok, "", &a); r.StatusCode != 200 {
 		t.Fatalf("GET account: %d", r.StatusCode)
 	}
 	if a.ChainID != 4242 || a.Hermes != hermes.Hex() || a.Channel != fc.channel.Hex() || a.ChannelBalance != "1.5" || a.TokenBalanceWei != "7" || a.Registered {
 		t.Fatalf("account = %+v", a)
 	}
-	e.expectError(t, "POST", "/identities/"+id.Address.Hex()+"/register", tok, "", 503, CodeChainUnavailable)
+	e.expectError(t, "POST", "/identities/"+id.Hex()+"/register", tok, "", 503, CodeChainUnavailable)
 }

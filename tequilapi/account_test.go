@@ -59,7 +59,8 @@ func newAccountEnv(t *testing.T, dc *devchain.Chain) *accountEnv {
 	return ae
 }
 
-func (e *accountEnv) newIdentity(t *testing.T) common.Address {
+// newIdentity creates an identity with passphrase "pw" and unlocks it.
+func (e *testEnv) newIdentity(t *testing.T) common.Address {
 	t.Helper()
 	id, err := e.ids.New(context.Background(), "pw")
 	if err != nil {
@@ -266,14 +267,7 @@ func TestAccountRoutesWithoutChain(t *testing.T) {
 	})
 	e.s.Add(AccountRoutes(e.ids, noChain, nil)...)
 	tok := e.login(t)
-	id, err := e.ids.New(context.Background(), "pw")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := e.ids.Unlock(id.Address, "pw"); err != nil {
-		t.Fatal(err)
-	}
-	base := "/identities/" + id.Address.Hex()
+	base := "/identities/" + e.newIdentity(t).Hex()
 	for _, c := range []struct{ method, path, body string }{
 		{"GET", "/account", ""}, {"POST", "/register", ""}, {"POST", "/topup", `{"amount":"1"}`},
 		{"PUT", "/beneficiary", `{"address":"0x00000000000000000000000000000000000000bb"}`},
