@@ -2,7 +2,6 @@ package main
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"log/slog"
 	"net"
@@ -191,11 +190,7 @@ func TestServiceGeoIPProposal(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs a devnet and a service subprocess")
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	d := mysttest.Devnet(ctx, t)
-	dd := t.TempDir()
-	provider, pf := newDefaultIdentity(t, dd, "provider-pw")
+	ctx, d, dd, provider, pf := devnetProviderDir(t, 2*time.Minute)
 	_, lines := startService(t, dd, mysttest.FreePort(t), mysttest.ServiceArgs(d, pf,
 		"--service.api=false", "--location.geoip-db", testGeoDB(t), "--location.ip", "203.0.113.7", "--location.city", "Haarlem")...)
 	var seen []string

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/openmyst/openmyst/cmd/myst/internal/mysttest"
+	"github.com/openmyst/openmyst/node"
 	"github.com/openmyst/openmyst/session/consumer"
 	"github.com/openmyst/openmyst/tequilapi"
 	"github.com/openmyst/openmyst/tequilapi/client"
@@ -30,13 +31,8 @@ func TestServiceEndToEnd(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs a devnet and a service subprocess")
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
-	defer cancel()
+	ctx, d, dd, provider, pf := devnetProviderDir(t, 3*time.Minute)
 	port := mysttest.WebServer(t, strings.Repeat("x", 1<<20))
-	d := mysttest.Devnet(ctx, t)
-
-	dd := t.TempDir()
-	provider, pf := newDefaultIdentity(t, dd, "provider-pw")
 	apiPort := mysttest.FreePort(t)
 	svcArgs := mysttest.ServiceArgs(d, pf, "--location.country", "FR", "--price.per-hour", "0.1", "--price.per-gib", "0.5", "--exit.allow", "tcp:127.0.0.1/32 port "+port)
 	cmd, lines := startService(t, dd, apiPort, svcArgs...)
@@ -109,6 +105,19 @@ func TestServiceEndToEnd(t *testing.T) {
 	}
 	_ = cmd.Process.Signal(os.Interrupt)
 	_ = cmd.Wait()
+}
+
+// devnetProviderDir starts a devnet for a test bounded by timeout and
+// makes a data dir whose default identity is a fresh provider, with its
+// passphrase file pf.
+func devnetProviderDir(t *testing.T, timeout time.Duration) (ctx context.Context, d *node.Devnet, dd, provider, pf string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	t.Cleanup(cancel)
+	d = mysttest.Devnet(ctx, t)
+	dd = t.TempDir()
+	provider, pf = newDefaultIdentity(t, dd, "provider-pw")
+	return ctx, d, dd, provider, pf
 }
 
 // startService starts `myst service` as a subprocess; its stdout lines
@@ -208,13 +217,8 @@ func TestDaemonServesProvider(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs a devnet and a daemon subprocess")
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
-	defer cancel()
+	ctx, d, dd, provider, pf := devnetProviderDir(t, 3*time.Minute)
 	port := mysttest.WebServer(t, strings.Repeat("x", 1<<20))
-	d := mysttest.Devnet(ctx, t)
-
-	dd := t.TempDir()
-	provider, pf := newDefaultIdentity(t, dd, "provider-pw")
 	apiPort := mysttest.FreePort(t)
 	daemon, lines := startDaemonWith(t, dd, apiPort, "--p2p.bootstrap", d.BootstrapAddrs()[0],
 		"--chain.rpc", d.Chain.URL(), "--chain.deployment", d.DeploymentPath(),
@@ -299,11 +303,7 @@ func TestServiceStartsInDaemon(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs a devnet and a daemon subprocess")
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
-	defer cancel()
-	d := mysttest.Devnet(ctx, t)
-	dd := t.TempDir()
-	provider, pf := newDefaultIdentity(t, dd, "provider-pw")
+	ctx, d, dd, provider, pf := devnetProviderDir(t, 3*time.Minute)
 	apiPort := mysttest.FreePort(t)
 	daemon, lines := startDaemonWith(t, dd, apiPort, "--p2p.bootstrap", d.BootstrapAddrs()[0],
 		"--chain.rpc", d.Chain.URL(), "--chain.deployment", d.DeploymentPath())
