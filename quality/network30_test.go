@@ -195,25 +195,15 @@ func TestThirtyNodes(t *testing.T) {
 	// Adversarial reports on honest provider 0 from a rogue peer.
 	r := startRogue(t, ctx, boot.node.AddrInfo())
 	attacker, unfunded := keytest.Signer(t), keytest.Signer(t)
-	send := func(sr SignedReport) {
-		raw, err := sr.Encode()
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := r.reports.Publish(ctx, raw); err != nil {
-			t.Fatal(err)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
 	for i := 0; i < 10; i++ {
 		sr := report(t, unfunded, provs[0].Address(), now, OutcomeUnreachable, 0, 0, 0)
 		sr.Report.DurationMs = uint64(i)
 		sr, _ = SignReport(sr.Report, unfunded)
-		send(sr)
+		r.publishReport(t, ctx, sr)
 	}
 	replay := report(t, consumers[0], provs[0].Address(), now, OutcomeConnected, 2e15, 120, 3_000_000)
 	for i := 0; i < 10; i++ {
-		send(replay) // consumer 0's honest report was already counted everywhere
+		r.publishReport(t, ctx, replay) // consumer 0's honest report was already counted everywhere
 	}
 	// Forged last: every invalid message costs the rogue GossipSub score,
 	// and after ten it is graylisted (its messages dropped unread).
@@ -221,7 +211,7 @@ func TestThirtyNodes(t *testing.T) {
 		forged := report(t, consumers[i], provs[0].Address(), now, OutcomeUnreachable, 0, 0, 0)
 		d, _ := forged.Report.Digest()
 		forged.Signature, _ = attacker.Sign(d[:])
-		send(forged)
+		r.publishReport(t, ctx, forged)
 	}
 	st := func() uint64 {
 		s := boot.svc.ReportStats()

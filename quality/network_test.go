@@ -148,6 +148,21 @@ type rogue struct {
 	reports *pubsub.Topic
 }
 
+// publishReport publishes sr on the reports topic as the rogue, paced:
+// GossipSub drops what overflows its validation queue (32), and the tests
+// want every attack judged, not dropped.
+func (r *rogue) publishReport(t *testing.T, ctx context.Context, sr SignedReport) {
+	t.Helper()
+	raw, err := sr.Encode()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := r.reports.Publish(ctx, raw); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(5 * time.Millisecond)
+}
+
 func startRogue(t *testing.T, ctx context.Context, boot peer.AddrInfo) *rogue {
 	t.Helper()
 	node, err := p2p.New(p2p.Config{ListenAddrs: []string{"/ip4/127.0.0.1/tcp/0"}, Bootstrap: []peer.AddrInfo{boot}, DHTMode: p2p.DHTServer, Log: quietLog})

@@ -108,25 +108,12 @@ func TestReportsResistForgeryReplayAndFlood(t *testing.T) {
 	}
 
 	r := startRogue(t, ctx, boot.node.AddrInfo())
-	send := func(sr SignedReport) {
-		t.Helper()
-		raw, err := sr.Encode()
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := r.reports.Publish(ctx, raw); err != nil {
-			t.Fatal(err)
-		}
-		// Paced: GossipSub drops what overflows its validation queue (32),
-		// and this test wants every attack judged, not dropped.
-		time.Sleep(5 * time.Millisecond)
-	}
 	// Forged: a failure "by" honest1, signed by the attacker.
 	forged := report(t, honest1, good, now, OutcomeUnreachable, 0, 0, 0)
 	forged.Report.DurationMs++
 	d, _ := forged.Report.Digest()
 	forged.Signature, _ = unfunded.Sign(d[:])
-	send(forged)
+	r.publishReport(t, ctx, forged)
 	// Unbacked: failures from an identity without a funded channel.
 	for i := 0; i < 5; i++ {
 		sr := report(t, unfunded, good, now, OutcomeUnreachable, 0, 0, 0)
@@ -135,17 +122,17 @@ func TestReportsResistForgeryReplayAndFlood(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		send(resigned)
+		r.publishReport(t, ctx, resigned)
 	}
 	// Replayed: the honest failure reports on bad, sent again many times,
 	// and honest reports on good (would double-count if replays counted).
 	for i := 0; i < 10; i++ {
 		for _, sr := range honest {
-			send(sr)
+			r.publishReport(t, ctx, sr)
 		}
 	}
 	// Stale: an old report.
-	send(report(t, funded, good, now.Add(-2*MaxReportAge), OutcomeUnreachable, 0, 0, 0))
+	r.publishReport(t, ctx, report(t, funded, good, now.Add(-2*MaxReportAge), OutcomeUnreachable, 0, 0, 0))
 	// The rogue's neighbour has judged every attack message (none is
 	// forwarded, so only direct neighbours see them).
 	processed := func() uint64 {
@@ -173,7 +160,7 @@ func TestReportsResistForgeryReplayAndFlood(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		send(resigned)
+		r.publishReport(t, ctx, resigned)
 	}
 	waitFor(t, "the rogue's neighbour judged the flood", func() bool { return processed() >= base+47+50 })
 	waitFor(t, "the flood's admitted reports reached every node", func() bool {
