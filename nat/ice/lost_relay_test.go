@@ -1,14 +1,12 @@
-package ice_test
+package ice
 
 import (
-	"context"
 	"fmt"
 	"log/slog"
 	"net/netip"
 	"testing"
 	"time"
 
-	"github.com/openmyst/openmyst/nat/ice"
 	"github.com/openmyst/openmyst/relay"
 )
 
@@ -35,40 +33,14 @@ func TestLostWhenTheTURNAllocationCloses(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	servers, err := ice.ParseServers(nil, []string{fmt.Sprintf("turn:%s?transport=udp", srv.Addrs().UDP)}, user, pass)
+	servers, err := ParseServers(nil, []string{fmt.Sprintf("turn:%s?transport=udp", srv.Addrs().UDP)}, user, pass)
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg := ice.Config{Servers: servers, RelayOnly: true, Policy: ice.CandidatePolicy{AllowPrivate: true}, Loopback: true,
+	cfg := Config{Servers: servers, RelayOnly: true, Policy: CandidatePolicy{AllowPrivate: true}, Loopback: true,
 		Timeout: 10 * time.Second, LostAfter: lostAfter, Logger: slog.New(slog.DiscardHandler)}
-	ctx := context.Background()
-	a, err := ice.NewAgent(cfg, true)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer a.Close()
-	b, err := ice.NewAgent(cfg, false)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer b.Close()
-	oa, err := a.Gather(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ob, err := b.Gather(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	errc := make(chan error, 1)
-	go func() { _, err := b.Connect(ctx, oa); errc <- err }()
-	if _, err := a.Connect(ctx, ob); err != nil {
-		t.Fatal(err)
-	}
-	if err := <-errc; err != nil {
-		t.Fatal(err)
-	}
-	if p := a.Path(); p.Kind != ice.PathRelay {
+	a, b, _, _ := connectLoopback(t, cfg)
+	if p := a.Path(); p.Kind != PathRelay {
 		t.Fatalf("path %+v, want through the relay", p)
 	}
 	select {
@@ -83,7 +55,7 @@ func TestLostWhenTheTURNAllocationCloses(t *testing.T) {
 	if err := srv.Close(); err != nil {
 		t.Fatal(err)
 	}
-	for _, side := range []*ice.Agent{a, b} {
+	for _, side := range []*Agent{a, b} {
 		select {
 		case <-side.Lost():
 		case <-time.After(6*lostAfter - time.Since(start)):
