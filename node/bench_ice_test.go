@@ -30,11 +30,7 @@ func TestBenchICEPaths(t *testing.T) {
 	defer cancel()
 	small := payload(1 << 10)
 	srv, rule := startServer(t, small)
-	d, err := StartDevnet(ctx, DevnetConfig{DataDir: t.TempDir(), Allow: []tunnel.Rule{rule}, Log: testLog()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer d.Close()
+	d := startTestDevnet(ctx, t, DevnetConfig{DataDir: t.TempDir(), Allow: []tunnel.Rule{rule}, Log: testLog()})
 	relayOnly := *d.ICE
 	relayOnly.RelayOnly = true
 	paths := []struct {

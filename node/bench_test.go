@@ -47,16 +47,7 @@ func TestBenchSessions(t *testing.T) {
 	defer cancel()
 	small := payload(1 << 10)
 	srv, rule := startServer(t, small)
-	d, err := StartDevnet(ctx, DevnetConfig{DataDir: t.TempDir(), Allow: []tunnel.Rule{rule}, Log: testLog()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer d.Close()
-	c, err := d.StartConsumer(ctx, "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
+	d, c := startDevnetConsumer(ctx, t, DevnetConfig{DataDir: t.TempDir(), Allow: []tunnel.Rule{rule}, Log: testLog()})
 	if _, err := c.WaitProposals(ctx, market.Filter{}, 3); err != nil {
 		t.Fatal(err)
 	}
@@ -91,6 +82,7 @@ func TestBenchSessions(t *testing.T) {
 	// 2 and 3. N concurrent sessions for the duration.
 	keys := make([]*ecdsa.PrivateKey, nSessions)
 	for i := range keys {
+		var err error
 		if keys[i], err = crypto.GenerateKey(); err != nil {
 			t.Fatal(err)
 		}
