@@ -17,7 +17,8 @@ func TestKeysAreFreshAndUsable(t *testing.T) {
 }
 
 func TestSeededIsFixed(t *testing.T) {
-	if Seeded(t, 7).Address() != Seeded(t, 7).Address() || Seeded(t, 7).Address() == Seeded(t, 8).Address() {
+	a, again, other := Seeded(t, 7), Seeded(t, 7), Seeded(t, 8)
+	if a.Address() != again.Address() || a.Address() == other.Address() {
 		t.Fatal("Seeded: want one address per seed")
 	}
 }
