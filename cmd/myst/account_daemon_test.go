@@ -24,7 +24,7 @@ func TestAccountThroughDaemon(t *testing.T) {
 	rpc, dep := startChainDev(t)
 	dd := t.TempDir()
 	port := mysttest.FreePort(t)
-	d, lines := startDaemonWith(t, dd, port, "--chain.rpc", rpc, "--chain.deployment", dep)
+	d, lines := mysttest.StartDaemon(t, dd, port, "--chain.rpc", rpc, "--chain.deployment", dep)
 	var seen []string
 	mysttest.WaitLine(t, lines, "node started", &seen)
 	t.Setenv("MYST_TEQUILAPI_PORT", strconv.Itoa(port))
@@ -79,7 +79,7 @@ func TestAccountThroughDaemon(t *testing.T) {
 	// the CLI falls back to the chain flags it was given.
 	dd2 := t.TempDir()
 	port2 := mysttest.FreePort(t)
-	d2, lines2 := startDaemonWith(t, dd2, port2, "--chain.deployment", filepath.Join(t.TempDir(), "missing.json"))
+	d2, lines2 := mysttest.StartDaemon(t, dd2, port2, "--chain.deployment", filepath.Join(t.TempDir(), "missing.json"))
 	seen = nil
 	mysttest.WaitLine(t, lines2, "node started", &seen)
 	t.Setenv("MYST_TEQUILAPI_PORT", strconv.Itoa(port2))

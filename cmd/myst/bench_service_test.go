@@ -43,7 +43,7 @@ func TestBenchServiceRSS(t *testing.T) {
 	d := mysttest.Devnet(ctx, t)
 	dd := t.TempDir()
 	_, pf := newDefaultIdentity(t, dd, "provider-pw")
-	cmd, lines := startService(t, dd, mysttest.FreePort(t), mysttest.ServiceArgs(d, pf,
+	cmd, lines := mysttest.StartService(t, dd, mysttest.FreePort(t), mysttest.ServiceArgs(d, pf,
 		"--location.country", "FR", "--exit.allow", "tcp:127.0.0.1/32 port "+port)...)
 	var seen []string
 	mysttest.WaitLine(t, lines, "tequilapi: http://", &seen)

@@ -76,7 +76,7 @@ func TestConnectThroughDaemon(t *testing.T) {
 	ids.LockAll()
 
 	apiPort := mysttest.FreePort(t)
-	daemon, lines := startDaemonWith(t, dd, apiPort, "--p2p.bootstrap", d.BootstrapAddrs()[0],
+	daemon, lines := mysttest.StartDaemon(t, dd, apiPort, "--p2p.bootstrap", d.BootstrapAddrs()[0],
 		"--consumer.passphrase-file", pf, "--chain.rpc", d.Chain.URL(), "--chain.deployment", d.DeploymentPath())
 	var seen []string
 	mysttest.WaitLine(t, lines, "node started", &seen)

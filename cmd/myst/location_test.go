@@ -153,14 +153,14 @@ func TestDaemonAnnouncesGeoIPLocation(t *testing.T) {
 	}
 	db := testGeoDB(t)
 	bootDir, provDir := t.TempDir(), t.TempDir()
-	_, bootLines := startDaemonWith(t, bootDir, mysttest.FreePort(t), "--p2p.bootstrapper")
+	_, bootLines := mysttest.StartDaemon(t, bootDir, mysttest.FreePort(t), "--p2p.bootstrapper")
 	var seen []string
 	l := mysttest.WaitLine(t, bootLines, "p2p: reachable as", &seen)
 	bootAddr := l[strings.Index(l, "addr=")+len("addr="):]
 	mysttest.WaitLine(t, bootLines, "node started", &seen)
 
 	provider, pf := newDefaultIdentity(t, provDir, "provider-pw")
-	_, provLines := startDaemonWith(t, provDir, mysttest.FreePort(t),
+	_, provLines := mysttest.StartDaemon(t, provDir, mysttest.FreePort(t),
 		"--p2p.bootstrap", bootAddr, "--provider.announce", "--provider.passphrase-file", pf,
 		"--location.geoip-db", db, "--location.ip", "203.0.113.7", "--location.ip-type", "hosting",
 		"--provider.hermes", "0x00000000000000000000000000000000000000aa")
@@ -191,7 +191,7 @@ func TestServiceGeoIPProposal(t *testing.T) {
 		t.Skip("runs a devnet and a service subprocess")
 	}
 	ctx, d, dd, provider, pf := devnetProviderDir(t, 2*time.Minute)
-	_, lines := startService(t, dd, mysttest.FreePort(t), mysttest.ServiceArgs(d, pf,
+	_, lines := mysttest.StartService(t, dd, mysttest.FreePort(t), mysttest.ServiceArgs(d, pf,
 		"--service.api=false", "--location.geoip-db", testGeoDB(t), "--location.ip", "203.0.113.7", "--location.city", "Haarlem")...)
 	var seen []string
 	if l := mysttest.WaitLine(t, lines, "location: country", &seen); !strings.Contains(l, `country NL, city "Haarlem", asn 64500, ip type residential`) {

@@ -2,7 +2,6 @@ package main
 
 import (
 	"encoding/json"
-	"os/exec"
 	"strconv"
 	"strings"
 	"testing"
@@ -11,14 +10,6 @@ import (
 	"github.com/openmyst/openmyst/cmd/myst/internal/mysttest"
 	"github.com/openmyst/openmyst/market"
 )
-
-// startDaemonWith starts `myst daemon` as a subprocess with extra daemon
-// flags, libp2p on loopback only.
-func startDaemonWith(t *testing.T, dd string, port int, args ...string) (*exec.Cmd, <-chan string) {
-	t.Helper()
-	return mysttest.Start(t, mysttest.Stderr, nil, append([]string{"--data-dir", dd, "--tequilapi.port", strconv.Itoa(port), "--keystore.light-scrypt", "daemon",
-		"--p2p.listen", "/ip4/127.0.0.1/tcp/0", "--p2p.nat=false"}, args...)...)
-}
 
 // TestProposalsEndToEnd: a bootstrap daemon and a provider daemon with
 // --provider.announce; `myst proposals` and GET /proposals list the
@@ -30,14 +21,14 @@ func TestProposalsEndToEnd(t *testing.T) {
 	}
 	bootDir, provDir := t.TempDir(), t.TempDir()
 	bootPort := mysttest.FreePort(t)
-	boot, bootLines := startDaemonWith(t, bootDir, bootPort, "--p2p.bootstrapper")
+	boot, bootLines := mysttest.StartDaemon(t, bootDir, bootPort, "--p2p.bootstrapper")
 	var seen []string
 	l := mysttest.WaitLine(t, bootLines, "p2p: reachable as", &seen)
 	bootAddr := l[strings.Index(l, "addr=")+len("addr="):]
 	mysttest.WaitLine(t, bootLines, "node started", &seen)
 
 	provider, pf := newDefaultIdentity(t, provDir, "provider-pw")
-	prov, provLines := startDaemonWith(t, provDir, mysttest.FreePort(t),
+	prov, provLines := mysttest.StartDaemon(t, provDir, mysttest.FreePort(t),
 		"--p2p.bootstrap", bootAddr, "--provider.announce", "--provider.passphrase-file", pf,
 		"--location.country", "DE", "--location.city", "Berlin", "--price.per-gib", "0.15",
 		"--provider.hermes", "0x00000000000000000000000000000000000000aa")

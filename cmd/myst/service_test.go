@@ -7,7 +7,6 @@ import (
 	"math/big"
 	"net/http"
 	"os"
-	"os/exec"
 	"regexp"
 	"strconv"
 	"strings"
@@ -35,7 +34,7 @@ func TestServiceEndToEnd(t *testing.T) {
 	port := mysttest.WebServer(t, strings.Repeat("x", 1<<20))
 	apiPort := mysttest.FreePort(t)
 	svcArgs := mysttest.ServiceArgs(d, pf, "--location.country", "FR", "--price.per-hour", "0.1", "--price.per-gib", "0.5", "--exit.allow", "tcp:127.0.0.1/32 port "+port)
-	cmd, lines := startService(t, dd, apiPort, svcArgs...)
+	cmd, lines := mysttest.StartService(t, dd, apiPort, svcArgs...)
 	var seen []string
 	mysttest.WaitLine(t, lines, "registered", &seen)
 	mysttest.WaitLine(t, lines, "tequilapi: http://", &seen)
@@ -120,13 +119,6 @@ func devnetProviderDir(t *testing.T, timeout time.Duration) (ctx context.Context
 	return ctx, d, dd, provider, pf
 }
 
-// startService starts `myst service` as a subprocess; its stdout lines
-// arrive on the channel, its stderr is logged if the test fails.
-func startService(t *testing.T, dd string, apiPort int, args ...string) (*exec.Cmd, <-chan string) {
-	t.Helper()
-	return mysttest.Start(t, mysttest.Stdout, nil, append([]string{"--data-dir", dd, "--tequilapi.port", strconv.Itoa(apiPort), "--keystore.light-scrypt", "service"}, args...)...)
-}
-
 // TestServiceKilledMidSession: `myst service` is SIGKILLed while a
 // consumer pays; restarted from the same data dir it recovers what it had
 // stored, the hermes credits it, and `myst service settle` settles it on
@@ -145,7 +137,7 @@ func TestServiceKilledMidSession(t *testing.T) {
 	}
 	apiPort := mysttest.FreePort(t)
 	args := mysttest.ServiceArgs(d, pf, "--location.country", "FR", "--price.per-hour", "3.6", "--price.per-gib", "0", "--payment.interval", "500ms", "--payment.grace", "5s")
-	cmd, lines := startService(t, dd, apiPort, args...)
+	cmd, lines := mysttest.StartService(t, dd, apiPort, args...)
 	var seen []string
 	mysttest.WaitLine(t, lines, "tequilapi: http://", &seen)
 
@@ -172,7 +164,7 @@ func TestServiceKilledMidSession(t *testing.T) {
 	}
 	paid := conn.PayerStats().Paid
 
-	_, lines = startService(t, dd, apiPort, args...)
+	_, lines = mysttest.StartService(t, dd, apiPort, args...)
 	seen = nil
 	mysttest.WaitLine(t, lines, "tequilapi: http://", &seen)
 	base := "http://127.0.0.1:" + strconv.Itoa(apiPort)
@@ -220,7 +212,7 @@ func TestDaemonServesProvider(t *testing.T) {
 	ctx, d, dd, provider, pf := devnetProviderDir(t, 3*time.Minute)
 	port := mysttest.WebServer(t, strings.Repeat("x", 1<<20))
 	apiPort := mysttest.FreePort(t)
-	daemon, lines := startDaemonWith(t, dd, apiPort, "--p2p.bootstrap", d.BootstrapAddrs()[0],
+	daemon, lines := mysttest.StartDaemon(t, dd, apiPort, "--p2p.bootstrap", d.BootstrapAddrs()[0],
 		"--chain.rpc", d.Chain.URL(), "--chain.deployment", d.DeploymentPath(),
 		"--provider.serve", "--provider.passphrase-file", pf, "--provider.hermes-url", d.Hermes.URL(),
 		"--location.country", "FR", "--price.per-hour", "0.1", "--price.per-gib", "0.5",
@@ -305,7 +297,7 @@ func TestServiceStartsInDaemon(t *testing.T) {
 	}
 	ctx, d, dd, provider, pf := devnetProviderDir(t, 3*time.Minute)
 	apiPort := mysttest.FreePort(t)
-	daemon, lines := startDaemonWith(t, dd, apiPort, "--p2p.bootstrap", d.BootstrapAddrs()[0],
+	daemon, lines := mysttest.StartDaemon(t, dd, apiPort, "--p2p.bootstrap", d.BootstrapAddrs()[0],
 		"--chain.rpc", d.Chain.URL(), "--chain.deployment", d.DeploymentPath())
 	var seen []string
 	mysttest.WaitLine(t, lines, "node started", &seen)

@@ -1,7 +1,9 @@
 // Package mysttest runs myst subprocesses in cmd/myst's tests: the test
 // binary acts as the myst binary when RunMainEnv is set (see the TestMain
-// of cmd/myst), so a test starts real daemon and service processes and
-// reads their output lines.
+// of cmd/myst), so a test starts real daemon and service processes
+// (Start, StartDaemon, StartService) and reads their output lines; it
+// also holds what those tests share around them: a devnet, free ports,
+// Tequilapi login and polls, and the consumer that checks a provider.
 package mysttest
 
 import (
@@ -17,6 +19,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -90,6 +93,23 @@ func Start(t testing.TB, stream Stream, env []string, args ...string) (*exec.Cmd
 		}
 	})
 	return cmd, lines
+}
+
+// StartDaemon starts `myst daemon` on the data dir dd with its Tequilapi
+// on port, libp2p on loopback only and extra daemon flags args; its
+// stderr lines arrive on the channel.
+func StartDaemon(t testing.TB, dd string, port int, args ...string) (*exec.Cmd, <-chan string) {
+	t.Helper()
+	return Start(t, Stderr, nil, append([]string{"--data-dir", dd, "--tequilapi.port", strconv.Itoa(port), "--keystore.light-scrypt", "daemon",
+		"--p2p.listen", "/ip4/127.0.0.1/tcp/0", "--p2p.nat=false"}, args...)...)
+}
+
+// StartService starts `myst service` on the data dir dd with its
+// Tequilapi on apiPort and the service flags args; its stdout lines
+// arrive on the channel, its stderr is logged if the test fails.
+func StartService(t testing.TB, dd string, apiPort int, args ...string) (*exec.Cmd, <-chan string) {
+	t.Helper()
+	return Start(t, Stdout, nil, append([]string{"--data-dir", dd, "--tequilapi.port", strconv.Itoa(apiPort), "--keystore.light-scrypt", "service"}, args...)...)
 }
 
 // WaitLine returns the first line containing substr (within 30 s), adding
