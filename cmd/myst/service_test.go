@@ -69,14 +69,7 @@ func TestServiceEndToEnd(t *testing.T) {
 	if conn.PayerStats().Invoices < 1 {
 		t.Fatal("no invoice paid")
 	}
-	if err := conn.Disconnect(ctx); err != nil {
-		t.Fatal(err)
-	}
-	paid := conn.PayerStats().Paid
-
-	base := "http://127.0.0.1:" + strconv.Itoa(apiPort)
-	token := mysttest.Login(t, base, dd)
-	mysttest.WaitEarned(t, base, token, paid)
+	base, token, paid := disconnectAndWaitEarned(ctx, t, conn, apiPort, dd)
 	// The provider records the session's end after the consumer left and
 	// its last payment reached the hermes, a step after /earnings counts
 	// that payment: wait for the record to end, then check it.
@@ -117,6 +110,22 @@ func devnetProviderDir(t *testing.T, timeout time.Duration) (ctx context.Context
 	dd = t.TempDir()
 	provider, pf = newDefaultIdentity(t, dd, "provider-pw")
 	return ctx, d, dd, provider, pf
+}
+
+// disconnectAndWaitEarned ends the consumer's session conn and waits
+// until the provider's Tequilapi on apiPort (data dir dd) reports earned
+// exactly what the consumer paid; it returns the API's base URL, a login
+// token and that amount.
+func disconnectAndWaitEarned(ctx context.Context, t *testing.T, conn *consumer.Connection, apiPort int, dd string) (base, token string, paid *big.Int) {
+	t.Helper()
+	if err := conn.Disconnect(ctx); err != nil {
+		t.Fatal(err)
+	}
+	paid = conn.PayerStats().Paid
+	base = "http://127.0.0.1:" + strconv.Itoa(apiPort)
+	token = mysttest.Login(t, base, dd)
+	mysttest.WaitEarned(t, base, token, paid)
+	return base, token, paid
 }
 
 // TestServiceKilledMidSession: `myst service` is SIGKILLed while a
@@ -251,13 +260,7 @@ func TestDaemonServesProvider(t *testing.T) {
 	if conn.PayerStats().Invoices < 2 {
 		t.Fatalf("%d invoices paid, want 2", conn.PayerStats().Invoices)
 	}
-	if err := conn.Disconnect(ctx); err != nil {
-		t.Fatal(err)
-	}
-	paid := conn.PayerStats().Paid
-	base := "http://127.0.0.1:" + strconv.Itoa(apiPort)
-	token := mysttest.Login(t, base, dd)
-	mysttest.WaitEarned(t, base, token, paid)
+	base, token, _ := disconnectAndWaitEarned(ctx, t, conn, apiPort, dd)
 	// The caps and this month's traffic, through the typed client.
 	tc, err := client.New(base, nil)
 	if err != nil {
