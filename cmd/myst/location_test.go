@@ -153,11 +153,7 @@ func TestDaemonAnnouncesGeoIPLocation(t *testing.T) {
 	}
 	db := testGeoDB(t)
 	bootDir, provDir := t.TempDir(), t.TempDir()
-	_, bootLines := mysttest.StartDaemon(t, bootDir, mysttest.FreePort(t), "--p2p.bootstrapper")
-	var seen []string
-	l := mysttest.WaitLine(t, bootLines, "p2p: reachable as", &seen)
-	bootAddr := l[strings.Index(l, "addr=")+len("addr="):]
-	mysttest.WaitLine(t, bootLines, "node started", &seen)
+	_, _, bootAddr := mysttest.StartBootstrapDaemon(t, bootDir, mysttest.FreePort(t))
 
 	provider, pf := newDefaultIdentity(t, provDir, "provider-pw")
 	_, provLines := mysttest.StartDaemon(t, provDir, mysttest.FreePort(t),

@@ -21,11 +21,7 @@ func TestProposalsEndToEnd(t *testing.T) {
 	}
 	bootDir, provDir := t.TempDir(), t.TempDir()
 	bootPort := mysttest.FreePort(t)
-	boot, bootLines := mysttest.StartDaemon(t, bootDir, bootPort, "--p2p.bootstrapper")
-	var seen []string
-	l := mysttest.WaitLine(t, bootLines, "p2p: reachable as", &seen)
-	bootAddr := l[strings.Index(l, "addr=")+len("addr="):]
-	mysttest.WaitLine(t, bootLines, "node started", &seen)
+	boot, bootLines, bootAddr := mysttest.StartBootstrapDaemon(t, bootDir, bootPort)
 
 	provider, pf := newDefaultIdentity(t, provDir, "provider-pw")
 	prov, provLines := mysttest.StartDaemon(t, provDir, mysttest.FreePort(t),

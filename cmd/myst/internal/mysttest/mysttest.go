@@ -104,6 +104,20 @@ func StartDaemon(t testing.TB, dd string, port int, args ...string) (*exec.Cmd, 
 		"--p2p.listen", "/ip4/127.0.0.1/tcp/0", "--p2p.nat=false"}, args...)...)
 }
 
+// StartBootstrapDaemon starts `myst daemon --p2p.bootstrapper` on the
+// data dir dd with its Tequilapi on port and waits until it has started;
+// it returns the process, its remaining stderr lines and the multiaddr
+// it is reachable at.
+func StartBootstrapDaemon(t testing.TB, dd string, port int) (*exec.Cmd, <-chan string, string) {
+	t.Helper()
+	cmd, lines := StartDaemon(t, dd, port, "--p2p.bootstrapper")
+	var seen []string
+	l := WaitLine(t, lines, "p2p: reachable as", &seen)
+	addr := l[strings.Index(l, "addr=")+len("addr="):]
+	WaitLine(t, lines, "node started", &seen)
+	return cmd, lines, addr
+}
+
 // StartService starts `myst service` on the data dir dd with its
 // Tequilapi on apiPort and the service flags args; its stdout lines
 // arrive on the channel, its stderr is logged if the test fails.
