@@ -740,16 +740,7 @@ func testPaidSession(t *testing.T, ctx context.Context, d *Devnet, c *Consumer, 
 	if ss := prov.Sessions.Sessions(); len(ss) != 1 || ss[0].Path != ice.PathDirect {
 		t.Fatalf("provider sessions %+v, want one on the %q path", ss, ice.PathDirect)
 	}
-	if err := conn.Disconnect(ctx); err != nil {
-		t.Fatal(err)
-	}
-	if err := conn.Err(); err != nil {
-		t.Fatalf("clean disconnect ended with %v", err)
-	}
-	e := waitEnded(t, ended, 10*time.Second)
-	if e.Err != nil && !isPeerEnded(e.Err) {
-		t.Fatalf("provider session ended with %v", e.Err)
-	}
+	e := disconnectCleanly(t, ctx, conn, ended)
 	paid := conn.PayerStats().Paid
 	if paid.Sign() <= 0 {
 		t.Fatal("consumer paid nothing")
@@ -875,6 +866,24 @@ func testAutoSettle(t *testing.T, ctx context.Context, prov *Provider, paid *big
 		t.Fatalf("history record %+v, want settled %s (hermes fee %s, transactor fee %s) to %s", r, paid, hermesFee, e2eProviderFee, prov.Address().Hex())
 	}
 	return Settlement{Tx: common.HexToHash(r.Tx), Amount: paid}
+}
+
+// disconnectCleanly disconnects conn, which must end without an error,
+// and waits (10 s) for the provider's end of the session on ended, which
+// must be clean or the consumer's leaving; it returns that end.
+func disconnectCleanly(t *testing.T, ctx context.Context, conn *consumer.Connection, ended <-chan provider.Ended) provider.Ended {
+	t.Helper()
+	if err := conn.Disconnect(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := conn.Err(); err != nil {
+		t.Fatalf("clean disconnect ended with %v", err)
+	}
+	e := waitEnded(t, ended, 10*time.Second)
+	if e.Err != nil && !isPeerEnded(e.Err) {
+		t.Fatalf("provider session ended with %v", e.Err)
+	}
+	return e
 }
 
 func isPeerEnded(err error) bool { return errors.Is(err, paystream.ErrPeerEnded) }

@@ -71,16 +71,7 @@ func testControlResume(t *testing.T, ctx context.Context, d *Devnet, c *Consumer
 	if len(ss) != 1 || ss[0].ID != conn.ID() || ss[0].Resumes != conn.Resumes() {
 		t.Fatalf("provider sessions %+v, want session %s resumed %d times", ss, conn.ID(), conn.Resumes())
 	}
-	if err := conn.Disconnect(ctx); err != nil {
-		t.Fatal(err)
-	}
-	if err := conn.Err(); err != nil {
-		t.Fatalf("clean disconnect ended with %v", err)
-	}
-	e := waitEnded(t, ended, 10*time.Second)
-	if e.Err != nil && !isPeerEnded(e.Err) {
-		t.Fatalf("provider session ended with %v", e.Err)
-	}
+	e := disconnectCleanly(t, ctx, conn, ended)
 	paid := conn.PayerStats().Paid
 	after, err := c.Channel.Promised(ctx)
 	if err != nil {
