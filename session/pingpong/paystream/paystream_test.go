@@ -102,6 +102,34 @@ func rebuildTracker(t *testing.T, s *session, interval time.Duration) *pingpong.
 	return tr
 }
 
+// payNextInvoice reads the consumer's side of the stream until an
+// invoice arrives and lets the payer answer it; it returns the exchange
+// message (not sent: the caller decides).
+func (s *session) payNextInvoice(t *testing.T, ctx context.Context) *payments.ExchangeMessage {
+	t.Helper()
+	for {
+		m, err := s.consR.ReadMessage(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		im, ok := m.(*sessionproto.Invoice)
+		if !ok {
+			continue
+		}
+		inv, err := im.Payment()
+		if err != nil {
+			t.Fatal(err)
+		}
+		em, err := s.payer.HandleInvoice(ctx, time.Now(), s.bytes.Load(), inv)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if em != nil {
+			return em
+		}
+	}
+}
+
 func newSession(t *testing.T, providerPrice, consumerPrice pingpong.Price, readTimeout time.Duration, grace time.Duration) *session {
 	t.Helper()
 	s := &session{hermes: &hermesStub{operator: signer(t, 3), earned: new(big.Int), totals: map[string]*big.Int{}}}
@@ -368,24 +396,7 @@ func TestExchangeInFlightAtProviderEnd(t *testing.T) {
 	go func() { provDone <- Provider(ctx, s.provR, s.provW, s.tracker, s.bytes.Load, s.opt) }()
 
 	// The consumer reads an invoice and pays it (its ledger counts it).
-	var em *payments.ExchangeMessage
-	for em == nil {
-		m, err := s.consR.ReadMessage(ctx)
-		if err != nil {
-			t.Fatal(err)
-		}
-		im, ok := m.(*sessionproto.Invoice)
-		if !ok {
-			continue
-		}
-		inv, err := im.Payment()
-		if err != nil {
-			t.Fatal(err)
-		}
-		if em, err = s.payer.HandleInvoice(ctx, time.Now(), s.bytes.Load(), inv); err != nil {
-			t.Fatal(err)
-		}
-	}
+	em := s.payNextInvoice(t, ctx)
 	// The provider shuts down; the consumer sees its Destroy only after
 	// it sent the exchange message.
 	cancel()

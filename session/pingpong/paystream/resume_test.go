@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/openmyst/openmyst/p2p/sessionproto"
-	"github.com/openmyst/openmyst/payments"
 )
 
 // TestResumeCarriesLostPayment: the consumer pays an invoice but the
@@ -35,24 +34,7 @@ func TestResumeCarriesLostPayment(t *testing.T) {
 
 	// The consumer reads invoices until it has paid one, and loses the
 	// stream before sending the exchange message.
-	var lost *payments.ExchangeMessage
-	for lost == nil {
-		m, err := s.consR.ReadMessage(ctx)
-		if err != nil {
-			t.Fatal(err)
-		}
-		im, ok := m.(*sessionproto.Invoice)
-		if !ok {
-			continue
-		}
-		inv, err := im.Payment()
-		if err != nil {
-			t.Fatal(err)
-		}
-		if lost, err = s.payer.HandleInvoice(ctx, time.Now(), s.bytes.Load(), inv); err != nil {
-			t.Fatal(err)
-		}
-	}
+	lost := s.payNextInvoice(t, ctx)
 	s.consConn.Close()
 	time.Sleep(100 * time.Millisecond) // the provider notices, invoices meanwhile wait
 	if s.tracker.Stats().Accepted.Sign() != 0 {
