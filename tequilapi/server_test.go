@@ -18,17 +18,13 @@ import (
 	"github.com/ethereum/go-ethereum/common/hexutil"
 	"go.uber.org/goleak"
 
+	"github.com/openmyst/openmyst/chain/devchain/devchaintest"
 	"github.com/openmyst/openmyst/identity"
 )
 
 func TestMain(m *testing.M) {
-	goleak.VerifyTestMain(m,
-		// go-ethereum package-level workers left by the account tests' dev
-		// chain, not owned by a chain instance (as in chain/devchain).
-		goleak.IgnoreTopFunction("github.com/ethereum/go-ethereum/core.(*txSenderCacher).cache"),
-		goleak.IgnoreTopFunction("github.com/syndtr/goleveldb/leveldb.(*DB).mpoolDrain"),
-		goleak.IgnoreAnyFunction("github.com/ethereum/go-ethereum/eth/catalyst.(*simulatedBeaconAPI).loop.func1"),
-		goleak.IgnoreAnyFunction("github.com/ethereum/go-ethereum/miner.(*Miner).buildPayload.func1"))
+	// What the account tests' dev chains leave that no chain owns.
+	goleak.VerifyTestMain(m, devchaintest.LeftWorkers()...)
 }
 
 type testEnv struct {

@@ -12,19 +12,15 @@ import (
 	"github.com/ethereum/go-ethereum/common"
 	"go.uber.org/goleak"
 
+	"github.com/openmyst/openmyst/chain/devchain/devchaintest"
 	"github.com/openmyst/openmyst/identity"
 	"github.com/openmyst/openmyst/quality"
 	"github.com/openmyst/openmyst/tequilapi"
 )
 
 func TestMain(m *testing.M) {
-	goleak.VerifyTestMain(m,
-		// go-ethereum package-level workers left by the account tests' dev
-		// chain, not owned by a chain instance (as in chain/devchain).
-		goleak.IgnoreTopFunction("github.com/ethereum/go-ethereum/core.(*txSenderCacher).cache"),
-		goleak.IgnoreTopFunction("github.com/syndtr/goleveldb/leveldb.(*DB).mpoolDrain"),
-		goleak.IgnoreAnyFunction("github.com/ethereum/go-ethereum/eth/catalyst.(*simulatedBeaconAPI).loop.func1"),
-		goleak.IgnoreAnyFunction("github.com/ethereum/go-ethereum/miner.(*Miner).buildPayload.func1"))
+	// What the account tests' dev chains leave that no chain owns.
+	goleak.VerifyTestMain(m, devchaintest.LeftWorkers()...)
 }
 
 // fixedQuality scores every provider with 3 reports and blacklists it.

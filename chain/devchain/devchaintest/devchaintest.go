@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/ethereum/go-ethereum/ethclient"
+	"go.uber.org/goleak"
 
 	"github.com/openmyst/openmyst/chain"
 	"github.com/openmyst/openmyst/chain/devchain"
@@ -56,4 +57,18 @@ func ClientAt(ctx context.Context, tb testing.TB, rpc string, dep chain.Deployme
 		tb.Fatal(err)
 	}
 	return c
+}
+
+// LeftWorkers are goleak options that ignore the goroutines a dev chain
+// leaves behind that no chain instance owns: go-ethereum's package-level
+// workers, and its on-demand sealing goroutine finishing a block it had
+// started before the node closed (it ends on its own). For the TestMain
+// of a package whose tests start dev chains.
+func LeftWorkers() []goleak.Option {
+	return []goleak.Option{
+		goleak.IgnoreTopFunction("github.com/ethereum/go-ethereum/core.(*txSenderCacher).cache"),
+		goleak.IgnoreTopFunction("github.com/syndtr/goleveldb/leveldb.(*DB).mpoolDrain"),
+		goleak.IgnoreAnyFunction("github.com/ethereum/go-ethereum/eth/catalyst.(*simulatedBeaconAPI).loop.func1"),
+		goleak.IgnoreAnyFunction("github.com/ethereum/go-ethereum/miner.(*Miner).buildPayload.func1"),
+	}
 }
