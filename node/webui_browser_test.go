@@ -140,6 +140,26 @@ func screenshot(t *testing.T, ctx context.Context, dir, name string) {
 }
 
 // waitText polls sel's text until ok accepts it.
+// startChromium starts the headless chromium binary for the test's
+// browser steps and returns its tab's context and the stop that ends the
+// browser. The first run starts the browser for the life of its context
+// (so not one with a step timeout).
+func startChromium(ctx context.Context, t *testing.T, chromium string) (context.Context, func()) {
+	t.Helper()
+	alloc, acancel := chromedp.NewExecAllocator(ctx, append(chromedp.DefaultExecAllocatorOptions[:],
+		chromedp.ExecPath(chromium), chromedp.Headless, chromedp.NoSandbox, chromedp.DisableGPU, chromedp.UserDataDir(t.TempDir()),
+		chromedp.Flag("disable-component-update", true), chromedp.Flag("disable-background-networking", true),
+		chromedp.Flag("disable-sync", true), chromedp.NoFirstRun, chromedp.WindowSize(1280, 1000),
+	)...)
+	pctx, pcancel := chromedp.NewContext(alloc)
+	stop := func() { pcancel(); acancel() }
+	if err := chromedp.Do(pctx); err != nil {
+		stop()
+		t.Fatal(err)
+	}
+	return pctx, stop
+}
+
 func waitText(t *testing.T, ctx context.Context, what, sel string, within time.Duration, ok func(string) bool) string {
 	t.Helper()
 	deadline := time.Now().Add(within)
@@ -307,19 +327,8 @@ func TestWebUIInBrowser(t *testing.T) {
 		},
 	})
 
-	alloc, acancel := chromedp.NewExecAllocator(ctx, append(chromedp.DefaultExecAllocatorOptions[:],
-		chromedp.ExecPath(chromium), chromedp.Headless, chromedp.NoSandbox, chromedp.DisableGPU, chromedp.UserDataDir(t.TempDir()),
-		chromedp.Flag("disable-component-update", true), chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("disable-sync", true), chromedp.NoFirstRun, chromedp.WindowSize(1280, 1000),
-	)...)
-	defer acancel()
-	pctx, pcancel := chromedp.NewContext(alloc)
-	defer pcancel()
-	// The first run starts the browser for the life of its context (so
-	// not one with a step timeout).
-	if err := chromedp.Do(pctx); err != nil {
-		t.Fatal(err)
-	}
+	pctx, stopBrowser := startChromium(ctx, t, chromium)
+	defer stopBrowser()
 
 	// Provider: log in, see the identity, the proposal and its price.
 	login(t, pctx, prov, outDir, "login")

@@ -45,17 +45,8 @@ func TestNATCardInBrowser(t *testing.T) {
 		P2P:   NetworkConfig{ListenAddrs: []string{"/ip4/127.0.0.1/tcp/0"}, Bootstrap: boot, ChainID: 1337},
 	})
 
-	alloc, acancel := chromedp.NewExecAllocator(ctx, append(chromedp.DefaultExecAllocatorOptions[:],
-		chromedp.ExecPath(chromium), chromedp.Headless, chromedp.NoSandbox, chromedp.DisableGPU, chromedp.UserDataDir(t.TempDir()),
-		chromedp.Flag("disable-component-update", true), chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("disable-sync", true), chromedp.NoFirstRun, chromedp.WindowSize(1280, 1000),
-	)...)
-	defer acancel()
-	pctx, pcancel := chromedp.NewContext(alloc)
-	defer pcancel()
-	if err := chromedp.Do(pctx); err != nil {
-		t.Fatal(err)
-	}
+	pctx, stopBrowser := startChromium(ctx, t, chromium)
+	defer stopBrowser()
 	login(t, pctx, d, outDir, "")
 	do(t, pctx, chromedp.Navigate(d.base+"/ui/provider"))
 	waitText(t, pctx, "reachability", "#nat-access", 10*time.Second, func(s string) bool { return strings.HasPrefix(s, "unknown yet") })
