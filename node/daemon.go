@@ -183,6 +183,18 @@ type DaemonNode struct {
 	// consumerPM is the consumer's mapped ICE port (nil without
 	// Consumer.PortMap), set by the connection part.
 	consumerPM *consumerPortMap
+	// lastProvMu guards lastProv: the provider serveProvider last started,
+	// which PUT /service without options starts again after DELETE
+	// /service.
+	lastProvMu sync.Mutex
+	lastProv   *servedProvider
+}
+
+// servedProvider is what serveProvider was given.
+type servedProvider struct {
+	id  IdentityRef
+	cfg ProviderConfig
+	loc LocationConfig
 }
 
 // providerRetry is how long the daemon waits before retrying a provider
@@ -613,7 +625,9 @@ func startDaemonProvider(ctx context.Context, n *DaemonNode) (func(context.Conte
 	n.API.Add(tequilapi.EarningsRoutes(svc, n.Log)...)
 	n.API.Add(tequilapi.SettlementRoutes(svc, n.Log)...)
 	n.API.Add(tequilapi.ServiceCapsRoutes(svc, n.Log)...)
-	n.API.Add(tequilapi.ServiceStartRoutes(daemonServiceStarter{n: n, ctx: ctx, svc: svc}, n.Log)...)
+	starter := daemonServiceStarter{n: n, ctx: ctx, svc: svc}
+	n.API.Add(tequilapi.ServiceStartRoutes(starter, n.Log)...)
+	n.API.Add(tequilapi.ServiceStopRoutes(starter, n.Log)...)
 	n.providerSvc = svc
 	if n.NAT != nil {
 		n.NAT.SetPortMappings(func() []portmap.Mapping { return providerPortMappings(svc.Provider()) })
@@ -632,6 +646,9 @@ func (n *DaemonNode) serveProvider(ctx context.Context, svc *ProviderService, id
 	if n.P2P == nil || n.Discovery == nil {
 		return errors.New("--provider.serve needs the daemon's p2p node")
 	}
+	n.lastProvMu.Lock()
+	n.lastProv = &servedProvider{id: id, cfg: cfg, loc: loc}
+	n.lastProvMu.Unlock()
 	locator, closeDB, err := OpenLocator(loc, n.Log)
 	if err != nil {
 		return err
@@ -664,8 +681,8 @@ func (n *DaemonNode) serveProvider(ctx context.Context, svc *ProviderService, id
 	return nil
 }
 
-// daemonServiceStarter starts a provider in a running daemon
-// (tequilapi.ServiceStarter).
+// daemonServiceStarter starts and stops a provider in a running daemon
+// (tequilapi.ServiceStarter and tequilapi.ServiceStopper).
 type daemonServiceStarter struct {
 	n   *DaemonNode
 	ctx context.Context // the daemon's: the provider outlives the request
@@ -680,6 +697,19 @@ func (d daemonServiceStarter) StartService(ctx context.Context, req tequilapi.Se
 	}
 	if d.n.Config.Provider.Announce {
 		return tequilapi.ServiceCapsDTO{}, tequilapi.NewError(http.StatusConflict, "announcing", "this daemon announces a proposal of its own (--provider.announce): restart it without, or with --provider.serve")
+	}
+	if len(req.Options) == 0 {
+		// Start again the provider DELETE /service stopped.
+		d.n.lastProvMu.Lock()
+		last := d.n.lastProv
+		d.n.lastProvMu.Unlock()
+		if last == nil {
+			return tequilapi.ServiceCapsDTO{}, tequilapi.FieldError("options", "required: this daemon ran no provider to start again")
+		}
+		if req.Identity != "" {
+			return tequilapi.ServiceCapsDTO{}, tequilapi.FieldError("identity", "give it with options (without options the last provider starts again as itself)")
+		}
+		return d.start(ctx, last.id, last.cfg, last.loc)
 	}
 	var o ServiceOptions
 	if err := strictjson.Unmarshal(req.Options, &o); err != nil {
@@ -702,6 +732,11 @@ func (d daemonServiceStarter) StartService(ctx context.Context, req tequilapi.Se
 	if err != nil {
 		return tequilapi.ServiceCapsDTO{}, bad(err)
 	}
+	return d.start(ctx, ref, pc, lc)
+}
+
+// start starts the provider in the daemon and returns its caps.
+func (d daemonServiceStarter) start(ctx context.Context, ref IdentityRef, pc ProviderConfig, lc LocationConfig) (tequilapi.ServiceCapsDTO, error) {
 	// The daemon's context: the provider (and a start waiting for the
 	// chain) outlives the request.
 	if err := d.n.serveProvider(d.ctx, d.svc, ref, pc, lc, 0); err != nil {
@@ -711,6 +746,17 @@ func (d daemonServiceStarter) StartService(ctx context.Context, req tequilapi.Se
 		return tequilapi.ServiceCapsDTO{}, tequilapi.NewError(http.StatusBadGateway, "provider_start_failed", err.Error())
 	}
 	return d.svc.Caps(ctx)
+}
+
+// StopService implements tequilapi.ServiceStopper: the provider (served
+// with --provider.serve or started by PUT /service) stops as at daemon
+// shutdown; the daemon, its p2p host and consumer keep running.
+func (d daemonServiceStarter) StopService(context.Context) error {
+	if err := d.svc.Stop(); err != nil {
+		return err
+	}
+	d.n.Log.Info("provider stopped (DELETE /service)")
+	return nil
 }
 
 // ServiceOptions are the options of a provider started in a running

@@ -42,6 +42,8 @@ type ServeConfig struct {
 // tequilapi.EarningsService, answering 404 not_found while it serves no
 // provider and 503 provider_starting until the provider runs.
 type ProviderService struct {
+	// stopMu serializes Stop and Close: one of them closes the provider.
+	stopMu  sync.Mutex
 	mu      sync.Mutex
 	serving bool
 	cancel  context.CancelFunc
@@ -164,8 +166,31 @@ func (s *ProviderService) Serving() bool {
 	return s.serving
 }
 
-// Close stops a pending start and the provider.
+// Close stops a pending start and the provider (its sessions end, its
+// proposal is withdrawn, auto-settlement at shutdown runs) and empties s,
+// so that Start can fill it again. Closing an empty s does nothing.
 func (s *ProviderService) Close() error {
+	s.stopMu.Lock()
+	defer s.stopMu.Unlock()
+	return s.closeLocked()
+}
+
+// Stop is Close for a caller that expects a provider (DELETE /service):
+// 404 not_found when s serves none.
+func (s *ProviderService) Stop() error {
+	s.stopMu.Lock()
+	defer s.stopMu.Unlock()
+	if !s.Serving() {
+		return errNoProvider
+	}
+	return s.closeLocked()
+}
+
+// closeLocked closes the provider and resets s; s.stopMu is held. s stays
+// serving until the provider closed, so a concurrent Start fails with
+// ErrAlreadyServing instead of racing the closing provider for its ports
+// and database.
+func (s *ProviderService) closeLocked() error {
 	s.mu.Lock()
 	cancel, done, closers := s.cancel, s.done, s.closers
 	s.mu.Unlock()
@@ -180,6 +205,9 @@ func (s *ProviderService) Close() error {
 	for _, c := range closers {
 		c()
 	}
+	s.mu.Lock()
+	s.serving, s.p, s.cancel, s.done, s.closers, s.progress, s.startErr = false, nil, nil, nil, nil, "", nil
+	s.mu.Unlock()
 	return err
 }
 

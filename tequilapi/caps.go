@@ -62,13 +62,16 @@ func ServiceCapsRoutes(svc ServiceCaps, log *slog.Logger) []Route {
 }
 
 // ServiceStartRequest is the body of PUT /service: start a provider in a
-// running daemon that serves none (`myst service` beside the daemon).
+// running daemon that serves none (`myst service` beside the daemon, or
+// the dashboard turning a stopped provider on again).
 type ServiceStartRequest struct {
 	// Identity is the provider identity, unlocked in the daemon (default:
 	// the default identity).
 	Identity string `json:"identity,omitempty" doc:"0x address; default the default identity; unlock it first (PUT /identities/{id}/unlock)"`
-	// Options are the provider's options as the node defines them.
-	Options json.RawMessage `json:"options" doc:"the provider's options (node.ServiceOptions: Serve and Location, as myst service gives them)"`
+	// Options are the provider's options as the node defines them; none
+	// starts again the provider DELETE /service stopped (same identity,
+	// same options).
+	Options json.RawMessage `json:"options,omitempty" doc:"the provider's options (node.ServiceOptions: Serve and Location, as myst service gives them); omitted: start again the provider this daemon last ran (after DELETE /service), with its identity and options"`
 }
 
 // Validate implements Validator.
@@ -78,7 +81,7 @@ func (r *ServiceStartRequest) Validate() error {
 			return FieldError("identity", err.Error())
 		}
 	}
-	if len(r.Options) == 0 || r.Options[0] != '{' {
+	if len(r.Options) > 0 && r.Options[0] != '{' {
 		return FieldError("options", "want a JSON object")
 	}
 	return nil
@@ -119,4 +122,29 @@ func writeCaps(w http.ResponseWriter, log *slog.Logger, c ServiceCapsDTO, err er
 		c.Allow = []string{}
 	}
 	WriteJSON(w, http.StatusOK, c)
+}
+
+// ServiceStopper stops the provider behind DELETE /service.
+type ServiceStopper interface {
+	// StopService stops the running (or starting) provider: its sessions
+	// end, its proposal is withdrawn and its ports are freed. It fails
+	// with 404 not_found when none runs.
+	StopService(ctx context.Context) error
+}
+
+// ServiceStopRoutes is DELETE /service.
+func ServiceStopRoutes(svc ServiceStopper, log *slog.Logger) []Route {
+	log = cmp.Or(log, slog.Default())
+	return []Route{{
+		Method: http.MethodDelete, Path: "/service",
+		Op: Operation{Summary: "Stop this daemon's provider: end its sessions (settled as at shutdown), withdraw its proposal, free its ports; PUT /service starts one again",
+			Tags: []string{"earnings"}, Status: http.StatusNoContent, Errors: []int{http.StatusNotFound}},
+		Handler: func(w http.ResponseWriter, r *http.Request) {
+			if err := svc.StopService(r.Context()); err != nil {
+				WriteError(w, log, err)
+				return
+			}
+			w.WriteHeader(http.StatusNoContent)
+		},
+	}}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"net/http"
+	"strings"
 	"testing"
 )
 
@@ -25,5 +26,42 @@ func TestServiceCapsRoutes(t *testing.T) {
 	starting := fakeCaps{err: NewError(http.StatusServiceUnavailable, "provider_starting", "not yet")}
 	if code, _ := serve(t, ServiceCapsRoutes(starting, nil), http.MethodGet, "/service/caps", ""); code != http.StatusServiceUnavailable {
 		t.Fatalf("starting provider: %d", code)
+	}
+}
+
+type fakeStopper struct {
+	stopped int
+	err     error
+}
+
+func (f *fakeStopper) StopService(context.Context) error {
+	if f.err != nil {
+		return f.err
+	}
+	f.stopped++
+	return nil
+}
+
+func TestServiceStopRoute(t *testing.T) {
+	f := &fakeStopper{}
+	if code, body := serve(t, ServiceStopRoutes(f, nil), http.MethodDelete, "/service", ""); code != http.StatusNoContent || body != "" || f.stopped != 1 {
+		t.Fatalf("DELETE /service: %d %q, %d stops", code, body, f.stopped)
+	}
+	f.err = NewError(http.StatusNotFound, CodeNotFound, "no provider")
+	if code, body := serve(t, ServiceStopRoutes(f, nil), http.MethodDelete, "/service", ""); code != http.StatusNotFound || !strings.Contains(body, CodeNotFound) {
+		t.Fatalf("DELETE /service without a provider: %d %s", code, body)
+	}
+}
+
+func TestServiceStartRequestOptions(t *testing.T) {
+	for body, ok := range map[string]bool{
+		`{}`: true, `{"options":{"Serve":{}}}`: true, `{"options":[1]}`: false, `{"options":"x"}`: false, `{"options":null}`: false,
+		`{"identity":"0x0000000000000000000000000000000000000000"}`: false,
+	} {
+		var r ServiceStartRequest
+		err := DecodeBytes([]byte(body), &r)
+		if (err == nil) != ok {
+			t.Errorf("PUT /service %s: %v, want accepted %t", body, err, ok)
+		}
 	}
 }

@@ -210,6 +210,11 @@ func (c *Client) StartService(ctx context.Context, req tequilapi.ServiceStartReq
 	return call[tequilapi.ServiceCapsDTO](ctx, c, http.MethodPut, "/service", req)
 }
 
+// StopService stops the daemon's provider (DELETE /service).
+func (c *Client) StopService(ctx context.Context) error {
+	return c.Do(ctx, http.MethodDelete, "/service", nil, nil)
+}
+
 // call is Do for a route that answers a T.
 func call[T any](ctx context.Context, c *Client, method, path string, body any) (T, error) {
 	var out T
