@@ -674,6 +674,25 @@ func TestWebUIInBrowser(t *testing.T) {
 		t.Fatal("provider without caps: the quota bar is drawn or the card reports a problem")
 	}
 	screenshot(t, nctx, outDir, "provider-nocaps")
+
+	// The on/off switch: off stops the provider (DELETE /service), on
+	// starts it again with its options (PUT /service).
+	waitText(t, nctx, "switch offers off", "#service-toggle", 5*time.Second, func(s string) bool { return s == "Turn provider off" })
+	do(t, nctx, chromedp.Click(chromedp.ID("service-toggle")))
+	waitText(t, nctx, "provider stopped", "#service-toggle-status", 20*time.Second, func(s string) bool { return strings.HasPrefix(s, "Provider stopped: ") })
+	waitText(t, nctx, "status off", "#service-status", 10*time.Second, func(s string) bool { return strings.HasPrefix(s, "off: ") })
+	waitText(t, nctx, "switch offers on", "#service-toggle", 5*time.Second, func(s string) bool { return s == "Turn provider on" })
+	if code := nocaps.getJSON(t, "/service/caps", nil); code != http.StatusNotFound {
+		t.Fatalf("GET /service/caps after the switch turned the provider off = %d, want 404", code)
+	}
+	screenshot(t, nctx, outDir, "provider-off")
+	do(t, nctx, chromedp.Click(chromedp.ID("service-toggle")))
+	waitText(t, nctx, "provider started", "#service-toggle-status", 30*time.Second, func(s string) bool { return s == "Provider started." })
+	waitText(t, nctx, "switch offers off again", "#service-toggle", 10*time.Second, func(s string) bool { return s == "Turn provider off" })
+	waitText(t, nctx, "status no longer off", "#service-status", 10*time.Second, func(s string) bool { return !strings.HasPrefix(s, "off") && s != "…" })
+	if code := nocaps.getJSON(t, "/service/caps", nil); code != http.StatusOK {
+		t.Fatalf("GET /service/caps after the switch turned the provider on = %d, want 200", code)
+	}
 	t.Logf("screenshots in %s", outDir)
 }
 

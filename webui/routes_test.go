@@ -21,7 +21,7 @@ func TestScriptsCallDocumentedRoutes(t *testing.T) {
 		tequilapi.ProviderHistoryRoutes(nil, nil), tequilapi.EarningsRoutes(nil, nil), tequilapi.SettlementRoutes(nil, nil),
 		tequilapi.ProposalRoutes(nil, nil, nil), tequilapi.QualityRoutes(nil, nil), tequilapi.NATRoutes(nil, nil),
 		tequilapi.ProviderSessionRoutes(nil, nil), tequilapi.PriceRoutes(nil, nil), tequilapi.ProviderStatusRoutes(nil, nil),
-		tequilapi.ServiceCapsRoutes(nil, nil), tequilapi.ServiceStartRoutes(nil, nil), tequilapi.EventRoutes(nil, nil),
+		tequilapi.ServiceCapsRoutes(nil, nil), tequilapi.ServiceStartRoutes(nil, nil), tequilapi.ServiceStopRoutes(nil, nil), tequilapi.EventRoutes(nil, nil),
 		tequilapi.MetricsRoutes(nil, nil),
 	} {
 		s.Add(rs...)

@@ -434,7 +434,8 @@
           return;
         }
         const p = ps[0];
-        setText('service-status', 'on: announced (proposal seq ' + p.seq + ')');
+        // (a stopped provider's proposal may be listed until its withdrawal arrives)
+        setText('service-status', serviceState || 'on: announced (proposal seq ' + p.seq + ')');
         setText('location', [p.location.country, p.location.city, p.location.ip_type].filter(Boolean).join(', '));
         setText('access', accessText(p.access));
         $('access').title = p.access && p.access.allow && p.access.allow.length ? 'served: ' + p.access.allow.join(', ') : 'any consumer';
@@ -459,7 +460,7 @@
         renderEarnings(await api('GET', '/earnings'));
       } catch (e) {
         if (e.status === 404) {
-          serviceState = 'off: this daemon serves no provider (start it with --provider.serve)';
+          serviceState = 'off: this daemon serves no provider (turn it on again here, or start it with --provider.serve or myst service)';
         } else if (e.status === 503) {
           // Say what the start does and why it waits; look again soon.
           serviceState = 'starting: ' + e.message;
@@ -473,6 +474,7 @@
           $('settle-preview').disabled = true;
         }
       }
+      renderToggle();
       if (!provider) {
         try {
           const l = await api('GET', '/identities');
@@ -487,6 +489,39 @@
         if (e.status !== 404 && e.status !== 503) showError(e, 'read sessions');
       }
     }
+
+    // The on/off switch: DELETE /service stops the provider (its sessions
+    // end, its proposal is withdrawn); PUT /service without options starts
+    // the provider this daemon ran again, with its options.
+    function renderToggle() {
+      const off = serviceState.startsWith('off');
+      const b = $('service-toggle');
+      b.dataset.state = off ? 'off' : 'on';
+      b.textContent = off ? 'Turn provider on' : 'Turn provider off';
+    }
+    $('service-toggle').addEventListener('click', async () => {
+      clearError();
+      const b = $('service-toggle');
+      const stop = b.dataset.state !== 'off';
+      b.disabled = true;
+      setText('service-toggle-status', stop ? 'Stopping the provider…' : 'Starting the provider…');
+      try {
+        if (stop) {
+          await api('DELETE', '/service');
+          setText('service-toggle-status', 'Provider stopped: its sessions ended and its proposal was withdrawn.');
+        } else {
+          await api('PUT', '/service', {});
+          setText('service-toggle-status', 'Provider started.');
+        }
+      } catch (e) {
+        setText('service-toggle-status', '');
+        showError(e, stop ? 'stop the provider' : 'start the provider');
+      } finally {
+        b.disabled = false;
+        await load();
+        if (provider) loadProposal();
+      }
+    });
 
     $('price-form').addEventListener('submit', async (ev) => {
       ev.preventDefault();
