@@ -110,10 +110,20 @@ const (
 	DefaultTimeout = 15 * time.Second
 	// DefaultGatherTimeout bounds how long Gather waits for candidates.
 	DefaultGatherTimeout = 3 * time.Second
+	// RelayGrace is how many times the first relayed candidate's
+	// gathering time Gather waits after it for the other answers.
+	RelayGrace = 2
+	// MinRelayGrace is the shortest wait after the first relayed
+	// candidate.
+	MinRelayGrace = 100 * time.Millisecond
 	// DefaultLostAfter is how long a connected path may stay silent
 	// before it counts as lost.
 	DefaultLostAfter = 10 * time.Second
 )
+
+// errGraceOver ends Gather's wait a grace after the first relayed
+// candidate.
+var errGraceOver = errors.New("ice: relay grace over")
 
 // Path kinds.
 const (
@@ -157,6 +167,8 @@ type Agent struct {
 	log         *slog.Logger
 
 	gathered chan struct{}
+	relayIn  chan struct{} // closed when the first relayed candidate is in
+	relayAt  sync.Once
 	mu       sync.Mutex
 	local    []string
 
@@ -278,7 +290,7 @@ func NewAgent(cfg Config, controlling bool) (*Agent, error) {
 	if err != nil {
 		return nil, fmt.Errorf("ice: new agent: %w", err)
 	}
-	a := &Agent{cfg: cfg, controlling: controlling, agent: pa, log: log.With("component", "ice"), gathered: make(chan struct{}), lost: make(chan struct{}), closed: make(chan struct{})}
+	a := &Agent{cfg: cfg, controlling: controlling, agent: pa, log: log.With("component", "ice"), gathered: make(chan struct{}), relayIn: make(chan struct{}), lost: make(chan struct{}), closed: make(chan struct{})}
 	if err := pa.OnConnectionStateChange(a.stateChanged); err != nil {
 		pa.Close()
 		return nil, fmt.Errorf("ice: %w", err)
@@ -293,6 +305,9 @@ func NewAgent(cfg Config, controlling bool) (*Agent, error) {
 			a.local = append(a.local, c.Marshal())
 		}
 		a.mu.Unlock()
+		if c.Type() == pion.CandidateTypeRelay {
+			a.relayAt.Do(func() { close(a.relayIn) })
+		}
 	}); err != nil {
 		pa.Close()
 		return nil, fmt.Errorf("ice: %w", err)
@@ -322,11 +337,22 @@ func Start(ctx context.Context, cfg Config, controlling bool) (*Agent, json.RawM
 	return nil, nil, err
 }
 
-// Gather collects this side's candidates, for at most the gather
-// timeout, and returns the Offer to send.
+// Gather collects this side's candidates and returns the Offer to send.
+// It ends when gathering is complete, at the gather timeout, or a grace
+// period after the first relayed candidate came in, whichever is first:
+// a relayed candidate makes the offer usable from anywhere, and the
+// answers still missing then (a STUN server behind a firewall that drops
+// UDP) are unlikely to come at all. The grace is RelayGrace times the
+// time the relayed candidate took (its TURN allocation's round trips,
+// the slowest answer so far), at least MinRelayGrace.
 func (a *Agent) Gather(ctx context.Context) (Offer, error) {
+	start := time.Now()
 	ctx, cancel := context.WithTimeout(ctx, a.cfg.GatherTimeout)
 	defer cancel()
+	// gctx also ends at the end of the grace: it bounds the wait here
+	// and the punch socket's STUN check.
+	gctx, gcancel := context.WithCancelCause(ctx)
+	defer gcancel(nil)
 	ufrag, pwd, err := a.agent.GetLocalUserCredentials()
 	if err != nil {
 		return Offer{}, fmt.Errorf("ice: credentials: %w", err)
@@ -334,13 +360,32 @@ func (a *Agent) Gather(ctx context.Context) (Offer, error) {
 	if err := a.agent.GatherCandidates(); err != nil {
 		return Offer{}, fmt.Errorf("ice: gather: %w", err)
 	}
+	a.wg.Add(1)
+	go func() {
+		defer a.wg.Done()
+		select {
+		case <-a.relayIn:
+		case <-gctx.Done():
+			return
+		}
+		took := time.Since(start)
+		grace := max(RelayGrace*took, MinRelayGrace)
+		t := time.NewTimer(grace)
+		defer t.Stop()
+		select {
+		case <-t.C:
+			a.log.Debug("ice: gathering ends after the relay grace", "relay_ms", took.Milliseconds(), "grace_ms", grace.Milliseconds())
+			gcancel(errGraceOver)
+		case <-gctx.Done():
+		}
+	}()
 	// The punch socket's STUN check runs beside pion's gathering, within
 	// the same time limit.
 	var prepared chan *punch.Local
 	if pc, ok := a.punchConfig(); ok {
 		prepared = make(chan *punch.Local, 1)
 		go func() {
-			l, err := punch.Prepare(ctx, pc)
+			l, err := punch.Prepare(gctx, pc)
 			if err != nil {
 				a.log.Debug("ice: no punching", "err", err)
 			}
@@ -349,10 +394,10 @@ func (a *Agent) Gather(ctx context.Context) (Offer, error) {
 	}
 	select {
 	case <-a.gathered:
-	case <-ctx.Done():
+	case <-gctx.Done():
 		// Whatever came in time is the offer; a parent context that
 		// ended is an error.
-		if context.Cause(ctx) != context.DeadlineExceeded {
+		if c := context.Cause(gctx); c != context.DeadlineExceeded && c != errGraceOver {
 			if prepared != nil {
 				if l := <-prepared; l != nil {
 					_ = l.Close()

@@ -52,6 +52,8 @@ const (
 	// childPunchPortsEnv "MIN-MAX" is the range an easy side guesses the
 	// hard side's ports in (punch.Config.MinPort/MaxPort).
 	childPunchPortsEnv = "ICE_LAB_PUNCH_PORTS"
+	// childGatherTimeoutEnv sets Config.GatherTimeout (a Go duration).
+	childGatherTimeoutEnv = "ICE_LAB_GATHER_TIMEOUT"
 	// labSTUN2Port is a second STUN port of the lab's relay: two
 	// destinations tell a NAT's mapping behaviour (nat/punch).
 	labSTUN2Port = 3479
@@ -130,6 +132,13 @@ func runPeer(role string) error {
 		return fmt.Errorf("servers: %w", err)
 	}
 	cfg := Config{Servers: servers, RelayOnly: os.Getenv(childRelayOnly) == "1", Timeout: 20 * time.Second}
+	if v := os.Getenv(childGatherTimeoutEnv); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil {
+			return fmt.Errorf("%s: %w", childGatherTimeoutEnv, err)
+		}
+		cfg.GatherTimeout = d
+	}
 	if os.Getenv(childNoPunchEnv) != "1" {
 		cfg.Punch = &punch.Config{}
 		if lo, hi, ok := strings.Cut(os.Getenv(childPunchPortsEnv), "-"); ok {
@@ -177,6 +186,7 @@ func runPeer(role string) error {
 	if err != nil {
 		return err
 	}
+	fmt.Printf("GATHERED %d\n", time.Since(t0).Microseconds())
 	key, err := tunnel.GenerateKey()
 	if err != nil {
 		return err
