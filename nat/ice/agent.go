@@ -360,9 +360,9 @@ func (a *Agent) Gather(ctx context.Context) (Offer, error) {
 	if err := a.agent.GatherCandidates(); err != nil {
 		return Offer{}, fmt.Errorf("ice: gather: %w", err)
 	}
-	a.wg.Add(1)
+	// The grace timer is Gather's own: it ends when Gather returns
+	// (gcancel).
 	go func() {
-		defer a.wg.Done()
 		select {
 		case <-a.relayIn:
 		case <-gctx.Done():
