@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	pubsub "github.com/libp2p/go-libp2p-pubsub"
@@ -293,22 +294,32 @@ func (s *Service) SyncFrom(ctx context.Context, p peer.ID) (int, error) {
 
 // SyncConnected syncs from up to max connected topic peers (or any
 // connected peers if none has announced the topic yet) and returns how many
-// announcements were new.
+// announcements were new. The peers are synced concurrently, each bounded
+// by ctx: a peer that never answers (unreachable behind a tun kill switch,
+// overloaded, malicious) costs the others none of ctx's time.
 func (s *Service) SyncConnected(ctx context.Context, max int) int {
 	peers := s.topic.ListPeers()
 	if len(peers) == 0 {
 		peers = s.host.Network().Peers()
 	}
-	total := 0
-	for i, p := range peers {
-		if i >= max {
-			break
-		}
-		n, err := s.SyncFrom(ctx, p)
-		if err != nil {
-			s.log.Debug("discovery: sync", "peer", p.String(), "err", err)
-		}
-		total += n
+	if len(peers) > max {
+		peers = peers[:max]
 	}
-	return total
+	var (
+		wg    sync.WaitGroup
+		total atomic.Int64
+	)
+	for _, p := range peers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			n, err := s.SyncFrom(ctx, p)
+			if err != nil {
+				s.log.Debug("discovery: sync", "peer", p.String(), "err", err)
+			}
+			total.Add(int64(n))
+		}()
+	}
+	wg.Wait()
+	return int(total.Load())
 }

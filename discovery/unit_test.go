@@ -2,6 +2,7 @@ package discovery
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"os"
 	"strings"
@@ -562,5 +563,53 @@ func TestSyncFromCutsOffOversizedItems(t *testing.T) {
 	serve(many)
 	if _, err := b.svc.SyncFrom(ctx, a.node.ID()); !errors.Is(err, p2p.ErrTooManyFrames) {
 		t.Fatalf("too many items: %v", err)
+	}
+}
+
+// TestSyncConnectedNotStarvedByStalledPeer: a connected topic peer that
+// never answers a sync (a `myst connect --tun` kill switch black-holes
+// every peer but the bootstrap while the daemon waits for a proposal)
+// must not use up the whole budget of SyncConnected: the answering
+// peer's proposals still arrive. Peers were synced one after another in
+// random order under one deadline, so with two stalled peers the good one
+// was reached only a third of the time; several fresh consumers make
+// that (before the fix) fail all but (1/3)^5 of runs.
+func TestSyncConnectedNotStarvedByStalledPeer(t *testing.T) {
+	ctx := t.Context()
+	good := startNode(t, ctx, nil, netOpts{})
+	defer good.close()
+	raw := signedBy(t, keytest.Signer(t), good.node.ID(), time.Now(), nil)
+	ann, _, err := DecodeAnnouncement(raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	good.svc.Cache().Put(ann, raw)
+	stop := make(chan struct{})
+	var stalled []*testNode
+	for range 2 {
+		s := startNode(t, ctx, []peer.AddrInfo{good.node.AddrInfo()}, netOpts{})
+		defer s.close()
+		s.node.Host.SetStreamHandler(SyncProtocol, func(st network.Stream) {
+			<-stop
+			_ = st.Reset()
+		})
+		stalled = append(stalled, s)
+	}
+	defer close(stop) // before the stalled nodes close
+	for try := range 5 {
+		c := startNode(t, ctx, []peer.AddrInfo{good.node.AddrInfo()}, netOpts{})
+		for _, s := range stalled {
+			if err := c.node.Host.Connect(ctx, s.node.AddrInfo()); err != nil {
+				t.Fatal(err)
+			}
+		}
+		waitFor(t, 10*time.Second, "three topic peers", func() bool { return len(c.svc.TopicPeers()) == 3 })
+		sctx, cancel := context.WithTimeout(ctx, time.Second)
+		n := c.svc.SyncConnected(sctx, 3)
+		cancel()
+		c.close()
+		if n != 1 {
+			t.Fatalf("try %d: SyncConnected with two stalled peers pulled %d proposals, want the answering peer's 1", try+1, n)
+		}
 	}
 }
