@@ -90,6 +90,12 @@ func NewAnnouncer(svc *Service, cfg AnnouncerConfig) (*Announcer, error) {
 	if cfg.TTL < 3*time.Second || cfg.TTL > market.MaxTTL {
 		return nil, fmt.Errorf("discovery: announce TTL %s out of range [3s, %s]", cfg.TTL, market.MaxTTL)
 	}
+	// An offer that could never be announced fails here, where the
+	// provider starts, not later in Run's goroutine while the provider
+	// reports itself serving with no proposal on the network.
+	if err := cfg.Proposal.ValidateOffer(); err != nil {
+		return nil, fmt.Errorf("discovery: announcer: %w", err)
+	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}

@@ -18,6 +18,7 @@ import (
 	"github.com/openmyst/openmyst/identity"
 	"github.com/openmyst/openmyst/internal/keytest"
 	"github.com/openmyst/openmyst/market"
+	"github.com/openmyst/openmyst/money"
 	"github.com/openmyst/openmyst/p2p"
 )
 
@@ -271,8 +272,15 @@ func TestAnnouncerBuild(t *testing.T) {
 	if p3.Seq <= w.Seq {
 		t.Fatalf("restarted announcer seq %d not above %d", p3.Seq, w.Seq)
 	}
-	if _, err := NewAnnouncer(n.svc, AnnouncerConfig{Signer: s, Host: n.node.Host, TTL: time.Second}); err == nil {
+	if _, err := NewAnnouncer(n.svc, AnnouncerConfig{Proposal: offer(t, "LT", "0.1"), Signer: s, Host: n.node.Host, TTL: time.Second}); err == nil {
 		t.Fatal("accepted a 1s TTL")
+	}
+	// An offer Build could never sign is refused at construction, not
+	// only later in Run's goroutine.
+	perHourOnly := offer(t, "LT", "0.1")
+	perHourOnly.Price.PerGiB = money.Amount{}
+	if _, err := NewAnnouncer(n.svc, AnnouncerConfig{Proposal: perHourOnly, Signer: s, Host: n.node.Host, TTL: time.Minute}); err == nil || !strings.Contains(err.Error(), "price") {
+		t.Fatalf("announcer for an offer without a per-GiB price: %v, want a price error", err)
 	}
 }
 
