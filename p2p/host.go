@@ -17,6 +17,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/libp2p/go-libp2p/p2p/muxer/yamux"
 	"github.com/libp2p/go-libp2p/p2p/net/connmgr"
+	"github.com/libp2p/go-libp2p/p2p/net/swarm"
 	relayv2 "github.com/libp2p/go-libp2p/p2p/protocol/circuitv2/relay"
 	noise "github.com/libp2p/go-libp2p/p2p/security/noise"
 	quic "github.com/libp2p/go-libp2p/p2p/transport/quic"
@@ -278,6 +279,16 @@ func (n *Node) Bootstrap(ctx context.Context) error {
 		}
 	}
 	return nil
+}
+
+// ForgetDialFailures drops the dial backoff the host keeps for p after
+// failed dials, so the next dial to p tries its addresses again. A
+// consumer calls it once a kill switch admits p: dials refused before
+// that say nothing about p.
+func (n *Node) ForgetDialFailures(p peer.ID) {
+	if s, ok := n.Host.Network().(*swarm.Swarm); ok {
+		s.Backoff().Clear(p)
+	}
 }
 
 // FindPeer returns the addresses of id, from the peerstore or the DHT.
