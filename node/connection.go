@@ -242,17 +242,45 @@ func (a *ConnectionAPI) dial(ctx context.Context, c *Consumer, m *managed, avoid
 		return nil, market.Proposal{}, fmt.Errorf("%w (waited %s)", err, wait)
 	}
 	o := consumer.Options{SOCKSListen: m.socks}
-	if m.vpn != nil {
-		if err := m.vpn.prepare(ctx, p, peerConnAddrs(c, p)); err != nil {
-			return nil, p, err
-		}
-		o = consumer.Options{Tunnel: m.vpn.opener(), ICEGather: m.vpn.admitGather, ICEChecks: m.vpn.admitChecks, ICEExclude: m.vpn.rk.ICEExclude(), ICEMark: kernel.SocketMark}
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, tunDialTimeout)
-		defer cancel()
+	if m.vpn == nil {
+		conn, err := c.Sessions.Connect(ctx, p, o)
+		return conn, p, err
 	}
-	conn, err := c.Sessions.Connect(ctx, p, o)
+	held := !m.vpn.rk.Connected()
+	if err := m.vpn.prepare(ctx, p, peerConnAddrs(c, p)); err != nil {
+		return nil, p, err
+	}
+	o = consumer.Options{Tunnel: m.vpn.opener(), ICEGather: m.vpn.admitGather, ICEChecks: m.vpn.admitChecks, ICEExclude: m.vpn.rk.ICEExclude(), ICEMark: kernel.SocketMark}
+	ctx, cancel := context.WithTimeout(ctx, tunDialTimeout)
+	defer cancel()
+	connect := func() (*consumer.Connection, error) { return c.Sessions.Connect(ctx, p, o) }
+	if !held {
+		conn, err := connect()
+		return conn, p, err
+	}
+	conn, err := connectAdmitted(connect, func() { c.forgetDialFailures(p) })
 	return conn, p, err
+}
+
+// connectAdmitted runs connect right after the held kill switch admitted
+// a provider. The p2p layer (the DHT, discovery) may have dialled the
+// provider before: a dial the kill switch refused left a dial backoff,
+// and one whose TCP handshake finished just before the kill switch came
+// up stalled in its security handshake (its packets refused until now,
+// TCP's retransmissions backed off past the dial timeout); a session dial
+// joins such a pending dial and fails with it
+// (consumer.ErrUnreachable: "failed to negotiate security protocol:
+// context deadline exceeded"). So forget clears the backoff first, and
+// when connect still fails unreachable, once more after the stale dial
+// ended: that dial is over, and the new one starts admitted.
+func connectAdmitted(connect func() (*consumer.Connection, error), forget func()) (*consumer.Connection, error) {
+	forget()
+	conn, err := connect()
+	if err == nil || !errors.Is(err, consumer.ErrUnreachable) {
+		return conn, err
+	}
+	forget()
+	return connect()
 }
 
 func (a *ConnectionAPI) setState(m *managed, s string) {

@@ -363,3 +363,13 @@ func (v *vpnConn) status(ctx context.Context, st *tequilapi.ConnectionStatus) {
 	ks.Exemptions = append(ks.Exemptions, ds...)
 	st.KillSwitch = ks
 }
+
+// forgetDialFailures drops c's dial backoff for p's peer (see
+// p2p.Node.ForgetDialFailures).
+func (c *Consumer) forgetDialFailures(p market.Proposal) {
+	pid, err := peer.Decode(p.PeerID)
+	if err != nil || c.P2P == nil {
+		return
+	}
+	c.P2P.ForgetDialFailures(pid)
+}
