@@ -75,29 +75,17 @@ func iceProvider(t *testing.T, conn net.Conn, exit *userspace.Exit, lease tunnel
 		// A candidate on a loopback port nobody listens on.
 		resp.ICE = json.RawMessage(`{"ufrag":"abcdEFGH","pwd":"0123456789abcdefghijklmn","candidates":["1 1 udp 2130706431 127.0.0.1 9 typ host"]}`)
 	case "ice", "ice-unanswered":
-		agent, err = ice.NewAgent(testICE(), false)
-		if err != nil {
+		if agent, resp.ICE, err = answerICE(ctx); err != nil {
 			t.Error(err)
 			return
 		}
 		defer agent.Close()
-		offer, err := agent.Gather(ctx)
-		if err != nil {
-			t.Error(err)
-			return
-		}
-		resp.ICE, _ = json.Marshal(offer)
 	}
 	if err := w.WriteMessage(ctx, resp); err != nil {
 		return
 	}
 	if agent != nil {
-		remote, _, err := ice.DecodeOffer(req.ICE, testICE().Policy)
-		if err != nil {
-			t.Error(err)
-			return
-		}
-		c, err := agent.Connect(ctx, remote)
+		c, err := connectICE(ctx, agent, req.ICE)
 		if err != nil {
 			if mode != "ice-unanswered" {
 				t.Error(err)
@@ -150,6 +138,35 @@ func iceTestExit(t testing.TB) (*ecdsa.PrivateKey, *tunnel.AddressPool, *userspa
 
 func testICE() ice.Config {
 	return ice.Config{Policy: ice.CandidatePolicy{AllowPrivate: true}, Loopback: true, Timeout: time.Second, Logger: slog.New(slog.DiscardHandler)}
+}
+
+// answerICE starts a fake provider's controlled ICE agent and gathers
+// the offer it answers with; the caller closes the agent.
+func answerICE(ctx context.Context) (*ice.Agent, json.RawMessage, error) {
+	agent, err := ice.NewAgent(testICE(), false)
+	if err != nil {
+		return nil, nil, err
+	}
+	offer, err := agent.Gather(ctx)
+	if err != nil {
+		_ = agent.Close()
+		return nil, nil, err
+	}
+	raw, err := json.Marshal(offer)
+	if err != nil {
+		_ = agent.Close()
+		return nil, nil, err
+	}
+	return agent, raw, nil
+}
+
+// connectICE runs a fake provider's checks against the consumer's offer.
+func connectICE(ctx context.Context, agent *ice.Agent, consumerOffer json.RawMessage) (net.Conn, error) {
+	remote, _, err := ice.DecodeOffer(consumerOffer, testICE().Policy)
+	if err != nil {
+		return nil, err
+	}
+	return agent.Connect(ctx, remote)
 }
 
 // TestICEAndFallback: a consumer with ICE runs the tunnel over the ICE

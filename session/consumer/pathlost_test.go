@@ -2,7 +2,6 @@ package consumer
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"log/slog"
 	"math/big"
@@ -55,28 +54,17 @@ func killableProvider(t *testing.T, conn net.Conn, exit interface {
 	}
 	var agent *ice.Agent
 	if withICE {
-		if agent, err = ice.NewAgent(testICE(), false); err != nil {
+		if agent, resp.ICE, err = answerICE(ctx); err != nil {
 			t.Error(err)
 			return
 		}
 		defer agent.Close()
-		offer, err := agent.Gather(ctx)
-		if err != nil {
-			t.Error(err)
-			return
-		}
-		resp.ICE, _ = json.Marshal(offer)
 	}
 	if err := w.WriteMessage(ctx, resp); err != nil {
 		return
 	}
 	if agent != nil {
-		remote, _, err := ice.DecodeOffer(req.ICE, testICE().Policy)
-		if err != nil {
-			t.Error(err)
-			return
-		}
-		c, err := agent.Connect(ctx, remote)
+		c, err := connectICE(ctx, agent, req.ICE)
 		if err != nil {
 			t.Error(err)
 			return
