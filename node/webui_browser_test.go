@@ -128,6 +128,20 @@ func (d testDaemon) getJSON(t *testing.T, path string, out any) int {
 }
 
 // screenshot writes the page as name.png into dir.
+// screenshotDir is where a browser test writes its screenshots:
+// $MYST_TEST_OUTPUT (created if missing), else a temporary directory.
+func screenshotDir(t *testing.T) string {
+	t.Helper()
+	dir := os.Getenv("MYST_TEST_OUTPUT")
+	if dir == "" {
+		return t.TempDir()
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}
+
 func screenshot(t *testing.T, ctx context.Context, dir, name string) {
 	t.Helper()
 	buf, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
@@ -259,12 +273,7 @@ func TestWebUIInBrowser(t *testing.T) {
 		t.Skip("runs a devnet, two daemons and chromium; skipped with -short")
 	}
 	chromium := testenv.RequireChromium(t)
-	outDir := os.Getenv("MYST_TEST_OUTPUT")
-	if outDir == "" {
-		outDir = t.TempDir()
-	} else if err := os.MkdirAll(outDir, 0o755); err != nil {
-		t.Fatal(err)
-	}
+	outDir := screenshotDir(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	body := payload(1 << 20)

@@ -2,7 +2,6 @@ package node
 
 import (
 	"context"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -24,12 +23,7 @@ func TestNATCardInBrowser(t *testing.T) {
 		t.Skip("runs a daemon and chromium; skipped with -short")
 	}
 	chromium := testenv.RequireChromium(t)
-	outDir := os.Getenv("MYST_TEST_OUTPUT")
-	if outDir == "" {
-		outDir = t.TempDir()
-	} else if err := os.MkdirAll(outDir, 0o755); err != nil {
-		t.Fatal(err)
-	}
+	outDir := screenshotDir(t)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	log := testLog()
