@@ -357,6 +357,9 @@ func startUI(ctx context.Context, n *DaemonNode) (func(context.Context) error, e
 	if n.NAT != nil {
 		reg.MustRegister(NATCollector(n.NAT))
 	}
+	if n.Discovery != nil {
+		reg.MustRegister(n.Discovery.Collector())
+	}
 	n.API.Add(tequilapi.MetricsRoutes(reg, n.Log)...)
 	n.API.Add(webui.Routes(n.API, n.Config.Version, n.Log)...)
 

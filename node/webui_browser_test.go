@@ -626,7 +626,8 @@ func TestWebUIInBrowser(t *testing.T) {
 		value("openmyst_provider_earnings_myst", "state", "settled") <= 0 || value("openmyst_p2p_peers") < 1 ||
 		value("openmyst_provider_payment_errors_total", "reason", "payment_timeout") != 0 ||
 		value("openmyst_provider_invoices_paid_total") < 1 || value("openmyst_provider_invoices_refused_total") != 0 ||
-		value("openmyst_provider_settlements", "status", "settled") != 1 || value("openmyst_provider_settlements", "status", "failed") != 0 {
+		value("openmyst_provider_settlements", "status", "settled") != 1 || value("openmyst_provider_settlements", "status", "failed") != 0 ||
+		value("openmyst_discovery_proposals") < 1 || value("openmyst_discovery_messages_total", "outcome", "accepted") < 1 {
 		t.Fatalf("metrics after one paid, settled session:\n%s", m)
 	}
 
