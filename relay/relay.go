@@ -4,6 +4,13 @@
 // on both sides, UDP blocked). TURN runs over UDP, TCP and TLS, so a node
 // whose network allows only TCP out still gets through.
 //
+// A relay may also answer STUN on an alternate UDP port (Config.STUNAlt),
+// the idea of RFC 5780's OTHER-ADDRESS: a node that asks both ports from
+// one socket sees the same public address and port behind an
+// endpoint-independent NAT and different ports behind an
+// endpoint-dependent ("symmetric") one, so a network with a single relay
+// can tell a node's NAT mapping (nat/netcheck) and punch (nat/punch).
+//
 // The relay sees only WireGuard ciphertext. It admits clients with
 // time-limited credentials in the TURN REST form (username
 // "<expiry>:<user>", password HMAC-SHA1(secret, username)), caps every
@@ -50,6 +57,12 @@ type Config struct {
 	// UDP is the address for STUN and TURN over UDP (e.g. ":3478"); empty
 	// disables it.
 	UDP string
+	// STUNAlt is a second UDP address answering STUN Binding requests
+	// only (e.g. ":3479"; no TURN allocations there): the alternate port
+	// that, with UDP's, makes two STUN destinations of one relay (RFC
+	// 5780's OTHER-ADDRESS idea, same IP and another port). Empty
+	// disables it.
+	STUNAlt string
 	// TCP is the address for TURN over TCP (e.g. ":3478"); empty disables it.
 	TCP string
 	// TLS is the address for TURN over TLS (e.g. ":5349"), used with
@@ -93,6 +106,8 @@ type closer interface{ Close() error }
 // Addrs are the addresses a Server listens on.
 type Addrs struct {
 	UDP, TCP, TLS netip.AddrPort
+	// STUNAlt is the alternate STUN port's address (Config.STUNAlt).
+	STUNAlt netip.AddrPort
 }
 
 // Start starts a relay on cfg's addresses. It stops with Close.
@@ -100,7 +115,7 @@ func Start(cfg Config) (*Server, error) {
 	if len(cfg.Secret) < 16 {
 		return nil, errors.New("relay: the credential secret must be at least 16 bytes")
 	}
-	if cfg.UDP == "" && cfg.TCP == "" && cfg.TLS == "" {
+	if cfg.UDP == "" && cfg.TCP == "" && cfg.TLS == "" && cfg.STUNAlt == "" {
 		return nil, errors.New("relay: no listen address")
 	}
 	if !cfg.PublicIP.IsValid() {
@@ -142,6 +157,17 @@ func Start(cfg Config) (*Server, error) {
 		s.addrs.UDP = pc.LocalAddr().(*net.UDPAddr).AddrPort()
 		pcs = append(pcs, turn.PacketConnConfig{PacketConn: pc, RelayAddressGenerator: gen, PermissionHandler: perm})
 	}
+	if cfg.STUNAlt != "" {
+		pc, err := net.ListenPacket("udp4", cfg.STUNAlt)
+		if err != nil {
+			return fail(fmt.Errorf("relay: listen udp %s (alternate STUN port): %w", cfg.STUNAlt, err))
+		}
+		s.conns = append(s.conns, pc)
+		s.addrs.STUNAlt = pc.LocalAddr().(*net.UDPAddr).AddrPort()
+		// pion's server answers Binding requests on every socket; this
+		// one's generator refuses allocations, so it is STUN only.
+		pcs = append(pcs, turn.PacketConnConfig{PacketConn: pc, RelayAddressGenerator: stunOnly{}, PermissionHandler: perm})
+	}
 	if cfg.TCP != "" {
 		ln, err := net.Listen("tcp4", cfg.TCP)
 		if err != nil {
@@ -173,7 +199,7 @@ func Start(cfg Config) (*Server, error) {
 		return fail(fmt.Errorf("relay: start TURN: %w", err))
 	}
 	s.turn = ts
-	log.Info("relay listening", "udp", s.addrs.UDP, "tcp", s.addrs.TCP, "tls", s.addrs.TLS, "public", cfg.PublicIP,
+	log.Info("relay listening", "udp", s.addrs.UDP, "stun_alt", s.addrs.STUNAlt, "tcp", s.addrs.TCP, "tls", s.addrs.TLS, "public", cfg.PublicIP,
 		"bandwidth_per_allocation", cfg.Bandwidth, "max_allocations", cfg.MaxAllocations)
 	return s, nil
 }
@@ -250,6 +276,24 @@ func (g *generator) AllocatePacketConn(network string, port int) (net.PacketConn
 		out:        rate.NewLimiter(rate.Limit(g.bandwidth), burst),
 		release:    g.release,
 	}, addr, nil
+}
+
+// ErrSTUNOnly is what an allocation asked on the alternate STUN port
+// (Config.STUNAlt) gets.
+var ErrSTUNOnly = errors.New("relay: the alternate STUN port does not allocate (use the TURN port)")
+
+// stunOnly is the alternate STUN port's relay address generator: it
+// refuses every allocation.
+type stunOnly struct{}
+
+func (stunOnly) Validate() error { return nil }
+
+func (stunOnly) AllocatePacketConn(string, int) (net.PacketConn, net.Addr, error) {
+	return nil, nil, ErrSTUNOnly
+}
+
+func (stunOnly) AllocateConn(string, int) (net.Conn, net.Addr, error) {
+	return nil, nil, ErrSTUNOnly
 }
 
 func (g *generator) AllocateConn(string, int) (net.Conn, net.Addr, error) {

@@ -2,6 +2,7 @@ package relay
 
 import (
 	"bytes"
+	"context"
 	"net"
 	"net/netip"
 	"strings"
@@ -9,6 +10,8 @@ import (
 	"time"
 
 	"github.com/pion/turn/v4"
+
+	"github.com/openmyst/openmyst/nat/netcheck"
 )
 
 var testSecret = []byte("0123456789abcdef0123456789abcdef")
@@ -251,5 +254,65 @@ func TestRelayCapsBandwidth(t *testing.T) {
 	}
 	if recv == 0 {
 		t.Fatal("nothing arrived")
+	}
+}
+
+// TestSTUNAltPort: the alternate STUN port answers Binding requests from
+// the same socket as the UDP port (two destinations of one relay, which
+// netcheck needs to tell the mapping), and refuses TURN allocations.
+func TestSTUNAltPort(t *testing.T) {
+	s := startRelay(t, func(c *Config) { c.STUNAlt = "127.0.0.1:0" })
+	ad := s.Addrs()
+	if !ad.STUNAlt.IsValid() || ad.STUNAlt.Port() == ad.UDP.Port() {
+		t.Fatalf("addresses %+v", ad)
+	}
+	r, err := netcheck.Check(context.Background(), netcheck.Config{
+		Servers: []string{ad.UDP.String(), ad.STUNAlt.String()}, AllowPrivate: true, Listen: "127.0.0.1:0", Timeout: 5 * time.Second,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, a := range r.Answers {
+		if !a.Mapped.IsValid() || a.Mapped != r.Public {
+			t.Fatalf("answers %+v", r.Answers)
+		}
+	}
+	// STUN, not TURN, on the alternate port.
+	pc, err := net.ListenPacket("udp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pc.Close()
+	user, pass, err := Credentials(testSecret, "node", time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := turn.NewClient(&turn.ClientConfig{
+		STUNServerAddr: ad.STUNAlt.String(), TURNServerAddr: ad.STUNAlt.String(),
+		Username: user, Password: pass, Realm: DefaultRealm, Conn: pc, RTO: 200 * time.Millisecond,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if err := c.Listen(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.SendBindingRequest(); err != nil {
+		t.Fatalf("binding on the alternate port: %v", err)
+	}
+	if relayed, err := c.Allocate(); err == nil {
+		relayed.Close()
+		t.Fatal("allocated on the alternate STUN port")
+	}
+	if s.Allocations() != 0 {
+		t.Fatalf("%d allocations", s.Allocations())
+	}
+}
+
+// TestSTUNAltOff: without STUNAlt no alternate port is opened.
+func TestSTUNAltOff(t *testing.T) {
+	if a := startRelay(t, nil).Addrs().STUNAlt; a.IsValid() {
+		t.Fatalf("alternate STUN port %v without STUNAlt", a)
 	}
 }
