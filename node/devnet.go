@@ -341,10 +341,11 @@ func devExitAllow(allow []tunnel.Rule, r *relay.Server) ([]tunnel.Rule, error) {
 // devRelayURLs are a devnet relay's STUN and TURN server URLs: over UDP
 // only (pion asks every server URL for a reflexive address over UDP, and
 // the devnet's TCP port, another number than the UDP one unlike a real
-// relay's 3478, would hold gathering up for the full gather timeout).
+// relay's 3478, would hold gathering up for the full gather timeout). The
+// STUN URLs are its UDP port and its alternate STUN port.
 func devRelayURLs(r *relay.Server) (stun, turn []string) {
-	udp := r.Addrs().UDP.String()
-	return []string{"stun:" + udp}, []string{"turn:" + udp + "?transport=udp"}
+	ad := r.Addrs()
+	return RelaySTUNURLs(ad.UDP.Addr(), ad), []string{"turn:" + ad.UDP.String() + "?transport=udp"}
 }
 
 // devTURNCredentials is the file in the devnet relay's directory holding
@@ -384,11 +385,11 @@ func (d *Devnet) StartConsumer(ctx context.Context, dataDir string) (*Consumer, 
 }
 
 // startDevRelay starts a devnet's relay on loopback (STUN and TURN over
-// UDP and TCP; the nodes use UDP) and returns the ICE configuration of the devnet's nodes,
+// UDP and TCP, STUN on an alternate UDP port; the nodes use UDP) and returns the ICE configuration of the devnet's nodes,
 // with TURN credentials valid for a day.
 func startDevRelay(dataDir string, log *slog.Logger) (*relay.Server, *ice.Config, error) {
 	lo := netip.MustParseAddr("127.0.0.1")
-	r, err := StartRelay(RelayConfig{DataDir: dataDir, UDP: "127.0.0.1:0", TCP: "127.0.0.1:0", PublicIP: lo, AllowPrivate: true, Log: log})
+	r, err := StartRelay(RelayConfig{DataDir: dataDir, UDP: "127.0.0.1:0", STUNAlt: "127.0.0.1:0", TCP: "127.0.0.1:0", PublicIP: lo, AllowPrivate: true, Log: log})
 	if err != nil {
 		return nil, nil, fmt.Errorf("node: devnet relay: %w", err)
 	}

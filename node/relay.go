@@ -136,6 +136,9 @@ type RelayConfig struct {
 	DataDir string
 	// UDP, TCP and TLS are the listen addresses; empty disables one.
 	UDP, TCP, TLS string
+	// STUNAlt is the alternate STUN port's listen address
+	// (relay.Config.STUNAlt); empty disables it.
+	STUNAlt string
 	// CertFile and KeyFile serve TURN over TLS.
 	CertFile, KeyFile string
 	// PublicIP is the address allocations are reachable at.
@@ -165,7 +168,7 @@ func StartRelay(cfg RelayConfig) (*relay.Server, error) {
 		return nil, err
 	}
 	rc := relay.Config{
-		UDP: cfg.UDP, TCP: cfg.TCP, TLS: cfg.TLS, PublicIP: cfg.PublicIP, Secret: secret,
+		UDP: cfg.UDP, STUNAlt: cfg.STUNAlt, TCP: cfg.TCP, TLS: cfg.TLS, PublicIP: cfg.PublicIP, Secret: secret,
 		Bandwidth: cfg.Bandwidth, MaxAllocations: cfg.MaxAllocations, AllowPrivatePeers: cfg.AllowPrivate, Logger: cfg.Log,
 	}
 	if cfg.TLS != "" {
@@ -234,15 +237,31 @@ func readRelaySecret(path string) ([]byte, error) {
 }
 
 // RunRelay runs the relay role (StartRelay) until ctx ends, telling out
-// where it listens.
+// where it listens and the STUN URLs a network file lists for it.
 func RunRelay(ctx context.Context, cfg RelayConfig, out io.Writer) error {
 	s, err := StartRelay(cfg)
 	if err != nil {
 		return err
 	}
 	ad := s.Addrs()
-	fmt.Fprintf(out, "relay running\n  stun/turn udp: %v\n  turn tcp:      %v\n  turn tls:      %v\n  public ip:     %s\n",
-		ad.UDP, ad.TCP, ad.TLS, cfg.PublicIP)
+	fmt.Fprintf(out, "relay running\n  stun/turn udp: %v\n  stun alt udp:  %v\n  turn tcp:      %v\n  turn tls:      %v\n  public ip:     %s\n",
+		ad.UDP, ad.STUNAlt, ad.TCP, ad.TLS, cfg.PublicIP)
+	if urls := RelaySTUNURLs(cfg.PublicIP, ad); len(urls) > 0 {
+		fmt.Fprintf(out, "  network file:  [nat] stun = [\"%s\"]\n", strings.Join(urls, "\", \""))
+	}
 	<-ctx.Done()
 	return s.Close()
+}
+
+// RelaySTUNURLs are the STUN URLs of a relay at public IP ip listening on
+// ad: its UDP port and its alternate STUN port, the two destinations
+// that tell a node's NAT mapping (docs/reachability.md).
+func RelaySTUNURLs(ip netip.Addr, ad relay.Addrs) []string {
+	var out []string
+	for _, p := range []netip.AddrPort{ad.UDP, ad.STUNAlt} {
+		if p.IsValid() {
+			out = append(out, "stun:"+netip.AddrPortFrom(ip, p.Port()).String())
+		}
+	}
+	return out
 }

@@ -16,11 +16,12 @@ func TestRunRelay(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	out := &cancelOnWrite{cancel: cancel}
-	cfg := RelayConfig{UDP: "127.0.0.1:0", PublicIP: netip.MustParseAddr("127.0.0.1"), AllowPrivate: true, DataDir: t.TempDir()}
+	cfg := RelayConfig{UDP: "127.0.0.1:0", STUNAlt: "127.0.0.1:0", PublicIP: netip.MustParseAddr("127.0.0.1"), AllowPrivate: true, DataDir: t.TempDir()}
 	if err := RunRelay(ctx, cfg, out); err != nil {
 		t.Fatal(err)
 	}
-	if s := out.b.String(); !strings.Contains(s, "stun/turn udp: 127.0.0.1:") || !strings.Contains(s, "public ip:     127.0.0.1") {
+	if s := out.b.String(); !strings.Contains(s, "stun/turn udp: 127.0.0.1:") || !strings.Contains(s, "public ip:     127.0.0.1") ||
+		!strings.Contains(s, "stun alt udp:  127.0.0.1:") || !strings.Contains(s, `network file:  [nat] stun = ["stun:127.0.0.1:`) {
 		t.Fatalf("said %q", s)
 	}
 }

@@ -317,9 +317,11 @@ func TestDevnetNetworkFile(t *testing.T) {
 	// The relay: a node given the devnet's TURN credentials gets its STUN
 	// and TURN servers, with the loopback policy the devnet's own nodes
 	// have.
-	udp := d.Relay.Addrs().UDP.String()
-	if len(n.STUN) != 1 || n.STUN[0] != "stun:"+udp || len(n.TURN) != 1 || n.TURN[0] != "turn:"+udp+"?transport=udp" {
-		t.Fatalf("nat servers %v %v, want the relay at %s", n.STUN, n.TURN, udp)
+	// Its two STUN destinations (the UDP port and the alternate STUN
+	// port) tell a node's NAT mapping with one relay.
+	udp, alt := d.Relay.Addrs().UDP.String(), d.Relay.Addrs().STUNAlt.String()
+	if len(n.STUN) != 2 || n.STUN[0] != "stun:"+udp || n.STUN[1] != "stun:"+alt || alt == udp || len(n.TURN) != 1 || n.TURN[0] != "turn:"+udp+"?transport=udp" {
+		t.Fatalf("nat servers %v %v, want the relay at %s and %s", n.STUN, n.TURN, udp, alt)
 	}
 	cmd, _, err := resolveCmd(t, t.TempDir(), "daemon", "--network", path, "--ice.turn-credentials-file", d.TURNCredentialsFile())
 	if err != nil {
@@ -333,7 +335,7 @@ func TestDevnetNetworkFile(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(cfg.Servers) != 2 || !cfg.Loopback || !cfg.Policy.AllowPrivate || cfg.Servers[1].Username != d.ICE.Servers[1].Username || cfg.Servers[1].Password != d.ICE.Servers[1].Password {
+	if len(cfg.Servers) != 3 || !cfg.Loopback || !cfg.Policy.AllowPrivate || cfg.Servers[2].Username != d.ICE.Servers[2].Username || cfg.Servers[2].Password != d.ICE.Servers[2].Password {
 		t.Fatalf("ICE from the devnet's network file: %d servers, loopback %v, private %v (or other TURN credentials than the devnet's)", len(cfg.Servers), cfg.Loopback, cfg.Policy.AllowPrivate)
 	}
 }

@@ -16,7 +16,8 @@ func newRelayCmd(a *app) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "relay",
 		Short: "Run the network's relay role: STUN and TURN (UDP, TCP, TLS)",
-		Long: `Runs STUN (nodes learn their public address) and TURN (a session's
+		Long: `Runs STUN (nodes learn their public address; on two UDP ports, which
+tell a node's NAT mapping) and TURN (a session's
 WireGuard datagrams relayed when no direct path exists through the NATs on
 both sides). The relay sees only WireGuard ciphertext; each allocation is
 capped (--relay.bandwidth), allocations are bounded, and it never relays to
@@ -33,6 +34,7 @@ secret (<data-dir>/relay/relay.secret, created on first start):
 	}
 	fl := cmd.Flags()
 	fl.StringVar(&cfg.UDP, "relay.udp", ":3478", "STUN and TURN over UDP listen address (empty: off)")
+	fl.StringVar(&cfg.STUNAlt, "relay.stun-alt", ":3479", "alternate STUN-only UDP listen address: with --relay.udp's port, two destinations that tell a node's NAT mapping; list both in the network file (empty: off)")
 	fl.StringVar(&cfg.TCP, "relay.tcp", ":3478", "TURN over TCP listen address (empty: off)")
 	fl.StringVar(&cfg.TLS, "relay.tls", "", "TURN over TLS listen address, e.g. :5349 (with --tls.cert and --tls.key)")
 	fl.StringVar(&cfg.CertFile, "tls.cert", "", "PEM certificate chain for TURN over TLS")

@@ -18,17 +18,23 @@ import (
 
 // TestRelayCommand runs `myst relay` as its own process on loopback (a
 // devnet relay), takes credentials from `myst relay credentials`, and
-// relays a datagram through a TURN allocation.
+// relays a datagram through a TURN allocation; its alternate STUN port
+// answers Binding requests.
 func TestRelayCommand(t *testing.T) {
 	dd := t.TempDir()
 	cmd, lines := mysttest.Start(t, mysttest.Stdout, nil, "--data-dir", dd, "relay",
-		"--relay.udp", "127.0.0.1:0", "--relay.tcp", "127.0.0.1:0",
+		"--relay.udp", "127.0.0.1:0", "--relay.tcp", "127.0.0.1:0", "--relay.stun-alt", "127.0.0.1:0",
 		"--relay.public-ip", "127.0.0.1", "--relay.allow-private")
 	defer mysttest.Stop(t, cmd, lines)
 	var seen []string
 	mysttest.WaitLine(t, lines, "relay running", &seen)
 	udpLine := mysttest.WaitLine(t, lines, "stun/turn udp:", &seen)
 	server := strings.TrimSpace(strings.TrimPrefix(strings.TrimSpace(udpLine), "stun/turn udp:"))
+	altLine := mysttest.WaitLine(t, lines, "stun alt udp:", &seen)
+	alt := strings.TrimSpace(strings.TrimPrefix(strings.TrimSpace(altLine), "stun alt udp:"))
+	if alt == server || !strings.HasPrefix(alt, "127.0.0.1:") {
+		t.Fatalf("alternate STUN port %q (udp %q)", alt, server)
+	}
 
 	st, err := os.Stat(filepath.Join(dd, "relay", node.RelaySecretFile))
 	if err != nil || st.Mode().Perm() != 0o600 {
@@ -68,6 +74,22 @@ func TestRelayCommand(t *testing.T) {
 	relayed, err := c.Allocate()
 	if err != nil {
 		t.Fatalf("allocate with the command's credentials: %v", err)
+	}
+	altConn, err := net.ListenPacket("udp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer altConn.Close()
+	ac, err := turn.NewClient(&turn.ClientConfig{STUNServerAddr: alt, Conn: altConn, RTO: 200 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ac.Close()
+	if err := ac.Listen(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ac.SendBindingRequest(); err != nil {
+		t.Fatalf("STUN on the alternate port: %v", err)
 	}
 	defer relayed.Close()
 	peer, err := net.ListenPacket("udp4", "127.0.0.1:0")
