@@ -2,13 +2,21 @@ package netcheck
 
 import (
 	"context"
+	"log/slog"
 	"net/netip"
 	"strconv"
 	"testing"
 	"time"
 
 	"github.com/openmyst/openmyst/internal/natlab"
+	"github.com/openmyst/openmyst/relay"
 )
+
+// labCase is a lab site's NAT kind and the behaviour a check must find.
+type labCase struct {
+	kind natlab.Kind
+	want string
+}
 
 // TestLab checks the mapping behaviour behind the lab's real nftables
 // routers: masquerade keeps one mapping for every destination, a
@@ -27,14 +35,42 @@ func TestLab(t *testing.T) {
 		serveSTUN(t, conn, nil)
 		servers = append(servers, netip.AddrPortFrom(h.Addr, port).String())
 	}
-	for _, c := range []struct {
-		kind natlab.Kind
-		want string
-	}{
+	checkLab(t, lab, servers, []labCase{
 		{natlab.EndpointIndependent, EndpointIndependent},
 		{natlab.Symmetric, EndpointDependent},
 		{natlab.UDPBlocked, UDPBlocked},
-	} {
+	})
+}
+
+// TestLabOneRelay: a single relay's two STUN ports (its UDP port and its
+// alternate STUN port, relay.Config.STUNAlt) are two destinations enough
+// to tell the mapping: a fully-random masquerade gives the second port
+// another mapping, masquerade (also behind a carrier-grade NAT) the
+// same one.
+func TestLabOneRelay(t *testing.T) {
+	lab := natlab.New(t)
+	h := lab.PublicHost("relay")
+	var r *relay.Server
+	if err := h.NS.Do(func() (err error) {
+		r, err = relay.Start(relay.Config{UDP: h.Addr.String() + ":3478", STUNAlt: h.Addr.String() + ":3479",
+			PublicIP: h.Addr, Secret: []byte("natlab-relay-secret-0123456789ab"), Logger: slog.New(slog.DiscardHandler)})
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = r.Close() })
+	servers := []string{r.Addrs().UDP.String(), r.Addrs().STUNAlt.String()}
+	checkLab(t, lab, servers, []labCase{
+		{natlab.EndpointIndependent, EndpointIndependent},
+		{natlab.DoubleNAT, EndpointIndependent},
+		{natlab.Symmetric, EndpointDependent},
+	})
+}
+
+// checkLab runs a check from a site of each case's kind against servers.
+func checkLab(t *testing.T, lab *natlab.Lab, servers []string, cases []labCase) {
+	t.Helper()
+	for _, c := range cases {
 		t.Run(c.kind.String(), func(t *testing.T) {
 			site := lab.Site("n"+strconv.Itoa(int(c.kind)), c.kind)
 			conn, err := site.Host.ListenUDP(0)
