@@ -39,7 +39,10 @@ func AddFlag(root *cobra.Command) {
 // flag of cmd it covers that flags, environment and config file left
 // unset (so precedence is: flags > MYST_* > config.toml > network file >
 // defaults). It refuses defaults that point at a devnet on the machine
-// (such as --wg.advertise 127.0.0.1) once a network is named.
+// (such as --wg.advertise 127.0.0.1) once a network is named: a real
+// network sets --wg.advertise auto; a dev network leaves it to the
+// provider's default from its STUN servers (auto, or 127.0.0.1 when every
+// server is on loopback), or, listing none, wants it given.
 func ApplyFlags(cmd *cobra.Command, dataDir string) (*Network, error) {
 	f := cmd.Flags().Lookup(Flag)
 	if f == nil || f.Value.String() == "" {
@@ -70,11 +73,26 @@ func ApplyFlags(cmd *cobra.Command, dataDir string) (*Network, error) {
 		}
 	}
 	for _, name := range localAddressFlags {
-		if ff := fl.Lookup(name); ff != nil && !ff.Changed && needsLocalAddress(cmd) {
-			return nil, fmt.Errorf("--%s %s: pass --%s (the address consumers reach this node at); its default %s only fits a devnet on this machine", Flag, n.Name, name, ff.DefValue)
+		if ff := fl.Lookup(name); ff != nil && !ff.Changed && needsLocalAddress(cmd) && !hasICEServer(fl) {
+			return nil, fmt.Errorf("--%s %s: pass --%s (the address consumers reach this node at): the network lists no STUN server to find it with, and 127.0.0.1 only fits a devnet on this machine", Flag, n.Name, name)
 		}
 	}
 	return n, nil
+}
+
+// hasICEServer reports whether fl's ICEServerFlag names a server: a
+// provider on a dev network then defaults its advertised address from
+// them (node.DefaultAdvertise: found by STUN when a server is off this
+// machine, 127.0.0.1 when all are on loopback).
+func hasICEServer(fl *pflag.FlagSet) bool {
+	f := fl.Lookup(ICEServerFlag)
+	if f == nil {
+		return false
+	}
+	if sv, ok := f.Value.(pflag.SliceValue); ok {
+		return len(sv.GetSlice()) > 0
+	}
+	return f.Value.String() != ""
 }
 
 // PublicAddrsOnlyFlag is the flag that limits the advertised libp2p
@@ -107,9 +125,10 @@ const AdvertiseFlag = "wg.advertise"
 // not a devnet sets it.
 const AdvertiseAuto = "auto"
 
-// localAddressFlags are flags whose defaults are loopback addresses that
-// only fit a devnet on this machine; with a dev network named they must
-// be given (other networks set them, see FlagValues).
+// localAddressFlags are flags whose defaults are loopback addresses when
+// no STUN/TURN server is configured, which only fits a devnet on this
+// machine; with a dev network that lists no server they must be given
+// (other networks set them, see FlagValues).
 var localAddressFlags = []string{AdvertiseFlag}
 
 // needsLocalAddress reports whether cmd serves sessions, so that its

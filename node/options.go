@@ -1,6 +1,7 @@
 package node
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"net/netip"
@@ -167,7 +168,8 @@ type ServeOptions struct {
 	// ExitMode is "userspace" or "kernel".
 	ExitMode string
 	// Advertise is the address consumers reach WGPort at, or
-	// AdvertiseAuto to find it (ProviderConfig.AdvertiseAuto).
+	// AdvertiseAuto to find it (ProviderConfig.AdvertiseAuto); empty:
+	// DefaultAdvertise of the ICE servers.
 	Advertise string
 	WGPort    uint16
 	// PortMap maps the WireGuard and ICE ports on the home router
@@ -191,6 +193,27 @@ type ServeOptions struct {
 	Caps CapsOptions
 	// Settle is the automatic settlement of the provider's earnings.
 	Settle SettleOptions
+}
+
+// LoopbackAdvertise is the advertised address of a provider on a devnet
+// that lives on this machine (DefaultAdvertise).
+const LoopbackAdvertise = "127.0.0.1"
+
+// DefaultAdvertise is the advertised WireGuard address of a provider
+// given none (--wg.advertise unset), from its STUN/TURN server URLs
+// (--ice.server): AdvertiseAuto when a server is off this machine (the
+// network spans hosts, and the provider finds its endpoint: port
+// mapping, STUN, a public interface address), LoopbackAdvertise when
+// every server is on loopback (a devnet on this machine, as `myst
+// devnet` writes it) or there is none. `--network` sets AdvertiseAuto
+// on every network that is not a dev chain, whatever its servers, and
+// refuses a dev network with no server unless --wg.advertise is given
+// (network.ApplyFlags): 127.0.0.1 is never a real network's default.
+func DefaultAdvertise(servers []string) string {
+	if loopback, _ := serversScope(servers); len(servers) == 0 || loopback {
+		return LoopbackAdvertise
+	}
+	return AdvertiseAuto
 }
 
 // HermesTLS loads how the provider trusts its hermes (HermesCA).
@@ -219,9 +242,10 @@ func (o ServeOptions) Config() (ProviderConfig, error) {
 		return cfg, err
 	}
 	var adv netip.Addr
-	advAuto := o.Advertise == AdvertiseAuto
+	advertise := cmp.Or(o.Advertise, DefaultAdvertise(o.ICE.Servers))
+	advAuto := advertise == AdvertiseAuto
 	if !advAuto {
-		if adv, err = netip.ParseAddr(o.Advertise); err != nil {
+		if adv, err = netip.ParseAddr(advertise); err != nil {
 			return cfg, fmt.Errorf("--wg.advertise: %w (or %q to find it)", err, AdvertiseAuto)
 		}
 	}

@@ -56,6 +56,41 @@ func TestServeOptionsRelays(t *testing.T) {
 	}
 }
 
+// TestServeOptionsDefaultAdvertise: without --wg.advertise a provider
+// whose STUN/TURN servers are off this machine finds its endpoint
+// (auto); one whose servers are all on loopback (a devnet on this
+// machine), or that has none, advertises 127.0.0.1; a given address wins.
+func TestServeOptionsDefaultAdvertise(t *testing.T) {
+	for _, c := range []struct {
+		advertise string
+		servers   []string
+		auto      bool
+		addr      string
+	}{
+		{"", []string{"stun:25.0.0.1:3478", "stun:25.0.0.1:3479"}, true, ""},
+		{"", []string{"stun:127.0.0.1:3478", "stun:10.98.0.4:3478"}, true, ""},
+		{"", []string{"stun:stun.example.org:3478"}, true, ""},
+		{"", []string{"stun:127.0.0.1:3478", "stun:127.0.0.1:3479"}, false, "127.0.0.1"},
+		{"", nil, false, "127.0.0.1"},
+		{"192.0.2.9", []string{"stun:25.0.0.1:3478"}, false, "192.0.2.9"},
+		{"auto", nil, true, ""},
+	} {
+		o := ServeOptions{ExitMode: "userspace", Advertise: c.advertise, WGPort: 51820, PriceHour: "0", PriceGiB: "0",
+			ICE: ICESettings{Servers: c.servers}}
+		cfg, err := o.Config()
+		if err != nil {
+			t.Fatalf("%q %v: %v", c.advertise, c.servers, err)
+		}
+		addr := ""
+		if cfg.AdvertiseAddr.IsValid() {
+			addr = cfg.AdvertiseAddr.String()
+		}
+		if cfg.AdvertiseAuto != c.auto || addr != c.addr {
+			t.Errorf("--wg.advertise %q with servers %v: auto %v, address %q; want %v, %q", c.advertise, c.servers, cfg.AdvertiseAuto, addr, c.auto, c.addr)
+		}
+	}
+}
+
 // TestProviderOptionFlags: --location.* and --settle.* set their options;
 // the settle defaults make the default policy.
 func TestProviderOptionFlags(t *testing.T) {

@@ -112,7 +112,7 @@ use it from other processes (network file %s; each node its own --data-dir):
   myst proposals --network %s
   myst account balance --network %s --identity %s
   myst daemon --network %s --data-dir DIR        (or MYST_NETWORK=%s)
-  myst service --network %s --data-dir DIR --wg.advertise 127.0.0.1 --location.country DE
+  myst service --network %s --data-dir DIR --location.country DE
   (daemon, service: add --ice.turn-credentials-file %s for the relay's TURN, besides its STUN)
   curl %s/v1/providers/<provider>
   myst demo            (a whole paid session on its own devnet)

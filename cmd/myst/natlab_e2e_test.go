@@ -91,10 +91,10 @@ func natLabExpectedPath(cons, prov natlab.Kind) string {
 	return "direct"
 }
 
-// natLabSecondSTUN is the UDP port of the hub's second STUN server: with
-// two servers a node tells an endpoint-dependent mapping from an
-// endpoint-independent one.
-const natLabSecondSTUN = 3479
+// natLabSTUNAlt is the alternate STUN port of the hub's relay: with its
+// UDP port, two destinations that tell a node's endpoint-dependent
+// mapping from an endpoint-independent one.
+const natLabSTUNAlt = 3479
 
 // natLabEndpoint is the start of the WireGuard endpoint line `myst
 // service` prints behind kind (site address wan), which finds it itself
@@ -263,7 +263,7 @@ func TestNATLabPaidSession(t *testing.T) {
 			// STUN (two servers: the mapping behaviour) or nothing.
 			args = append(args, "--wg.advertise", node.AdvertiseAuto)
 		}
-		args = append(args, "--ice.server", fmt.Sprintf("stun:%s:%d", hubHost.Addr, natLabSecondSTUN))
+		args = append(args, "--ice.server", fmt.Sprintf("stun:%s:%d", hubHost.Addr, natLabSTUNAlt))
 		p.proc = p.site.Host.NS.Start("env", mainEnv(append(args, ice...)...)...)
 	}
 	for _, c := range conss {
@@ -276,7 +276,7 @@ func TestNATLabPaidSession(t *testing.T) {
 		}
 		// Two STUN servers tell its mapping: a symmetric or
 		// endpoint-independent consumer punches (nat/punch).
-		args = append(args, "--ice.server", fmt.Sprintf("stun:%s:%d", hubHost.Addr, natLabSecondSTUN))
+		args = append(args, "--ice.server", fmt.Sprintf("stun:%s:%d", hubHost.Addr, natLabSTUNAlt))
 		c.proc = c.site.Host.NS.Start("env", mainEnv(append(args, ice...)...)...)
 	}
 	for _, p := range provs {
@@ -665,7 +665,7 @@ func waitHubState(ctx context.Context, t *testing.T, hub interface {
 
 // startLabHubRelays starts, in the hub child, a libp2p bootstrap with the
 // relay role on link:4001 (bootstrapped from the devnet's) and a STUN/TURN
-// relay on link:3478 (UDP and TCP), registers and funds the lab's
+// relay on link:3478 (UDP and TCP; STUN also on UDP natLabSTUNAlt), registers and funds the lab's
 // identities (natLabIdentitiesEnv), and returns the bootstrap's
 // multiaddr.
 func startLabHubRelays(ctx context.Context, t *testing.T, d *node.Devnet, dir, link string) string {
@@ -684,20 +684,15 @@ func startLabHubRelays(ctx context.Context, t *testing.T, d *node.Devnet, dir, l
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = disc.Close() })
+	// One relay, as a network with a single relay node runs it: its
+	// alternate STUN port is the second STUN destination whose answers
+	// against the first tell the mapping behaviour.
 	r, err := node.StartRelay(node.RelayConfig{DataDir: filepath.Join(dir, "relay"), UDP: link + ":3478", TCP: link + ":3478",
-		PublicIP: netip.MustParseAddr(link), Log: slog.New(slog.DiscardHandler)})
+		STUNAlt: fmt.Sprintf("%s:%d", link, natLabSTUNAlt), PublicIP: netip.MustParseAddr(link), Log: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = r.Close() })
-	// A second STUN server (as a network with two relay nodes lists):
-	// its answers against the first tell the mapping behaviour.
-	r2, err := node.StartRelay(node.RelayConfig{DataDir: filepath.Join(dir, "relay2"), UDP: fmt.Sprintf("%s:%d", link, natLabSecondSTUN),
-		PublicIP: netip.MustParseAddr(link), Log: slog.New(slog.DiscardHandler)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = r2.Close() })
 	// The lab's nodes start at once: registering them here, one after
 	// another, keeps their transactions from racing for the transactor
 	// key's nonces.

@@ -220,7 +220,9 @@ func TestNetworkPrecedence(t *testing.T) {
 // TestNetworkRefusesDevnetDefaults: once a network is named, a provider
 // never advertises the 127.0.0.1 default of a local devnet: on a real
 // network it finds its endpoint (--wg.advertise auto) unless told one, on
-// a dev network it must be told; bad references fail clearly.
+// a dev network it finds it with the network's STUN servers, advertises
+// 127.0.0.1 when they are on loopback, and must be told one when the
+// network lists none; bad references fail clearly.
 func TestNetworkRefusesDevnetDefaults(t *testing.T) {
 	dd := t.TempDir()
 	file := writeNet(t, t.TempDir(), "example.toml", prodNetwork)
@@ -231,7 +233,23 @@ func TestNetworkRefusesDevnetDefaults(t *testing.T) {
 		}
 	}
 	if _, _, err := resolveCmd(t, dd, "service", "--network", writeNet(t, t.TempDir(), "lab.toml", devNetwork)); err == nil || !strings.Contains(err.Error(), "--wg.advertise") {
-		t.Fatalf("service on a dev network without --wg.advertise: %v", err)
+		t.Fatalf("service on a dev network without STUN servers and --wg.advertise: %v", err)
+	}
+	// A dev network listing STUN servers: the provider finds its
+	// endpoint when they are off this machine (a lab in namespaces),
+	// advertises 127.0.0.1 when they are all on loopback (`myst devnet`).
+	for stun, want := range map[string]string{`"stun:10.98.0.4:3478", "stun:10.98.0.4:3479"`: node.AdvertiseAuto, `"stun:127.0.0.1:3478", "stun:127.0.0.1:3479"`: "127.0.0.1"} {
+		lab := writeNet(t, t.TempDir(), "lab.toml", devNetwork+"\n[nat]\nstun = ["+stun+"]\n")
+		for _, args := range [][]string{{"service", "--network", lab}, {"daemon", "--network", lab, "--provider.serve"}} {
+			cmd, _, err := resolveCmd(t, dd, args...)
+			if err != nil {
+				t.Fatalf("%v: %v", args, err)
+			}
+			servers, err := cmd.Flags().GetStringSlice("ice.server")
+			if err != nil || flagValue(t, cmd, "wg.advertise") != "" || node.DefaultAdvertise(servers) != want {
+				t.Fatalf("%v: --wg.advertise %q, servers %v (%v): want the default %s", args, flagValue(t, cmd, "wg.advertise"), servers, err, want)
+			}
+		}
 	}
 	cmd, _, err := resolveCmd(t, dd, "service", "--network", file, "--wg.advertise", "192.0.2.9")
 	if err != nil || flagValue(t, cmd, "hermes.url") != "https://hermes.example.org" || flagValue(t, cmd, "hermes.insecure-http") != "false" || flagValue(t, cmd, "wg.advertise") != "192.0.2.9" {
