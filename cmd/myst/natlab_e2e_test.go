@@ -222,7 +222,11 @@ func TestNATLabPaidSession(t *testing.T) {
 	if err := os.WriteFile(creds, []byte(user+":"+pass+"\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
+	// One relay: STUN on its UDP port and its alternate STUN port (the
+	// two destinations that tell a node's mapping: a symmetric or
+	// endpoint-independent node punches, nat/punch), TURN over UDP and TCP.
 	ice := []string{"--ice.server", fmt.Sprintf("stun:%s:3478", hubHost.Addr),
+		"--ice.server", fmt.Sprintf("stun:%s:%d", hubHost.Addr, natLabSTUNAlt),
 		"--ice.server", fmt.Sprintf("turn:%s:3478?transport=udp", hubHost.Addr),
 		"--ice.server", fmt.Sprintf("turn:%s:3478?transport=tcp", hubHost.Addr),
 		"--ice.turn-credentials-file", creds}
@@ -252,18 +256,16 @@ func TestNATLabPaidSession(t *testing.T) {
 			"--p2p.bootstrap", st.RelayBootstrap, "--p2p.listen", "/ip4/0.0.0.0/tcp/4001", "--wg.port", "51820",
 			"--location.country", natLabCountry, "--price.per-hour", "0.1", "--price.per-gib", "0.5",
 			"--payment.interval", "1s", "--service.api=false"}
+		// Without --wg.advertise the provider finds its endpoint: its
+		// STUN servers are off this machine (node.DefaultAdvertise).
 		switch p.kind {
 		case natlab.Forwarded:
 			// The owner who forwarded the ports knows the address.
 			args = append(args, "--wg.advertise", p.site.WAN.String())
 		case natlab.UPnP:
 			// The mapping gives the advertised address.
-			args = append(args, "--portmap", "--wg.advertise", node.AdvertiseAuto)
-		default:
-			// STUN (two servers: the mapping behaviour) or nothing.
-			args = append(args, "--wg.advertise", node.AdvertiseAuto)
+			args = append(args, "--portmap")
 		}
-		args = append(args, "--ice.server", fmt.Sprintf("stun:%s:%d", hubHost.Addr, natLabSTUNAlt))
 		p.proc = p.site.Host.NS.Start("env", mainEnv(append(args, ice...)...)...)
 	}
 	for _, c := range conss {
@@ -274,9 +276,6 @@ func TestNATLabPaidSession(t *testing.T) {
 			// The consumer maps its ICE port while connected.
 			args = append(args, "--portmap")
 		}
-		// Two STUN servers tell its mapping: a symmetric or
-		// endpoint-independent consumer punches (nat/punch).
-		args = append(args, "--ice.server", fmt.Sprintf("stun:%s:%d", hubHost.Addr, natLabSTUNAlt))
 		c.proc = c.site.Host.NS.Start("env", mainEnv(append(args, ice...)...)...)
 	}
 	for _, p := range provs {
