@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"sort"
+	"strconv"
 	"strings"
 
 	"github.com/BurntSushi/toml"
@@ -263,6 +264,9 @@ func (f *fileFormat) network() (*Network, error) {
 		if err := checkList("nat.stun", f.NAT.STUN, 0, checkICE(stun.SchemeTypeSTUN)); err != nil {
 			return nil, err
 		}
+		if err := checkSTUNDestinations(f.NAT.STUN); err != nil {
+			return nil, err
+		}
 		if err := checkList("nat.turn", f.NAT.TURN, 0, checkICE(stun.SchemeTypeTURN, stun.SchemeTypeTURNS)); err != nil {
 			return nil, err
 		}
@@ -367,6 +371,27 @@ func checkICE(schemes ...stun.SchemeType) func(string) error {
 		}
 		return fmt.Errorf("%q: want a %v URI", s, schemes)
 	}
+}
+
+// checkSTUNDestinations refuses two nat.stun entries that name the same
+// destination (host and port, 3478 when left out): nodes tell their NAT
+// mapping from two destinations' answers (a relay's UDP port and its
+// alternate STUN port, or two relays), and a list that names one twice
+// only looks like it has two. The entries are valid stun: URIs.
+func checkSTUNDestinations(list []string) error {
+	seen := map[string]int{}
+	for i, s := range list {
+		u, err := stun.ParseURI(s)
+		if err != nil {
+			return fmt.Errorf("network: nat.stun[%d]: %q: %w", i, s, err)
+		}
+		dest := net.JoinHostPort(strings.ToLower(u.Host), strconv.Itoa(u.Port))
+		if j, ok := seen[dest]; ok {
+			return fmt.Errorf("network: nat.stun[%d]: %q is the same server as nat.stun[%d] (%s); a second STUN destination is another relay or a relay's alternate STUN port", i, s, j, dest)
+		}
+		seen[dest] = i
+	}
+	return nil
 }
 
 // Encode renders n as a network file. It validates first: what Encode

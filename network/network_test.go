@@ -143,6 +143,7 @@ func TestDecodeRejects(t *testing.T) {
 		{"duplicate peer", strings.Replace(dev, `bootstrap = ["/ip4/10.77.0.4/tcp/4001/p2p/QmNnooDu7bfjPFoTZYxMNLWUQJyrVwtbZg5gBMjTezGAJN"]`, `bootstrap = ["/ip4/10.77.0.4/tcp/4001/p2p/QmNnooDu7bfjPFoTZYxMNLWUQJyrVwtbZg5gBMjTezGAJN", "/ip4/10.77.0.4/tcp/4001/p2p/QmNnooDu7bfjPFoTZYxMNLWUQJyrVwtbZg5gBMjTezGAJN"]`, 1), "given twice"},
 		{"turn in stun list", strings.Replace(dev, `stun = ["stun:10.77.0.5:3478"]`, `stun = ["turn:10.77.0.5:3478"]`, 1), "nat.stun[0]"},
 		{"stuns (ICE agents speak plain stun: only)", strings.Replace(dev, `stun:10.77.0.5:3478`, `stuns:10.77.0.5:5349`, 1), "nat.stun[0]"},
+		{"one STUN destination twice", strings.Replace(dev, `stun = ["stun:10.77.0.5:3478"]`, `stun = ["stun:10.77.0.5:3478", "stun:10.77.0.5"]`, 1), "same server as nat.stun[0]"},
 		{"turn credentials", strings.Replace(dev, `turn:10.77.0.5:3478?transport=udp`, `turn:u:p@10.77.0.5:3478`, 1), "nat.turn[0]"},
 		{"too many confirmations", strings.Replace(dev, "confirmations = 0", "confirmations = 100000", 1), "confirmations"},
 		{"not toml", "{", "network:"},
@@ -202,6 +203,25 @@ func TestResolve(t *testing.T) {
 	}
 }
 
+// oneRelayTwoPorts lists one relay's two STUN destinations: its UDP port
+// and its alternate STUN port (myst relay --relay.stun-alt).
+const oneRelayTwoPorts = `stun = ["stun:10.77.0.5:3478", "stun:10.77.0.5:3479"]`
+
+// TestDecodeOneRelayTwoPorts: a network with one relay lists its two
+// STUN ports, which every node then gets (--ice.server).
+func TestDecodeOneRelayTwoPorts(t *testing.T) {
+	n, err := Decode([]byte(strings.Replace(validDev, `stun = ["stun:10.77.0.5:3478"]`, oneRelayTwoPorts, 1)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := []string{"stun:10.77.0.5:3478", "stun:10.77.0.5:3479"}; !reflect.DeepEqual(n.STUN, want) {
+		t.Fatalf("stun %v, want %v", n.STUN, want)
+	}
+	if got := FlagValues(n, false, false)[ICEServerFlag]; got != "stun:10.77.0.5:3478,stun:10.77.0.5:3479" {
+		t.Fatalf("--%s %q", ICEServerFlag, got)
+	}
+}
+
 // FuzzDecode: Decode never panics, and whatever it accepts encodes to a
 // file that decodes to the same network.
 func FuzzDecode(f *testing.F) {
@@ -211,6 +231,8 @@ func FuzzDecode(f *testing.F) {
 	f.Add([]byte("name = \"x\"\n"))
 	f.Add([]byte(strings.Replace(validDev, `turn = ["turn:10.77.0.5:3478?transport=udp"]`, "turn = []\nstun = []", 1)))
 	f.Add([]byte(strings.Replace(validDev, `stun = ["stun:10.77.0.5:3478"]`, "", 1) + "\n[p2p.x]\n"))
+	f.Add([]byte(strings.Replace(validDev, `stun = ["stun:10.77.0.5:3478"]`, oneRelayTwoPorts, 1)))
+	f.Add([]byte(strings.Replace(validDev, `stun = ["stun:10.77.0.5:3478"]`, `stun = ["stun:10.77.0.5", "stun:10.77.0.5:3478"]`, 1)))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		n, err := Decode(data)
 		if err != nil {
