@@ -54,8 +54,9 @@ const (
 	childPunchPortsEnv = "ICE_LAB_PUNCH_PORTS"
 	// childGatherTimeoutEnv sets Config.GatherTimeout (a Go duration).
 	childGatherTimeoutEnv = "ICE_LAB_GATHER_TIMEOUT"
-	// labSTUN2Port is a second STUN port of the lab's relay: two
-	// destinations tell a NAT's mapping behaviour (nat/punch).
+	// labSTUN2Port is the lab relay's alternate STUN port
+	// (relay.Config.STUNAlt): with 3478, two destinations that tell a
+	// NAT's mapping behaviour (nat/punch).
 	labSTUN2Port = 3479
 )
 
@@ -86,7 +87,7 @@ func TestMain(m *testing.M) {
 func runRelay() int {
 	bw, _ := strconv.Atoi(os.Getenv(childRelayBandwidthEnv))
 	s, err := relay.Start(relay.Config{
-		UDP: ":3478", TCP: ":3478",
+		UDP: ":3478", TCP: ":3478", STUNAlt: fmt.Sprintf(":%d", labSTUN2Port),
 		PublicIP:  netip.MustParseAddr(os.Getenv(childPublicEnv)),
 		Secret:    []byte(labSecret),
 		Bandwidth: bw,
@@ -96,12 +97,6 @@ func runRelay() int {
 		return 1
 	}
 	defer s.Close()
-	s2, err := relay.Start(relay.Config{UDP: fmt.Sprintf(":%d", labSTUN2Port), PublicIP: netip.MustParseAddr(os.Getenv(childPublicEnv)), Secret: []byte(labSecret)})
-	if err != nil {
-		fmt.Printf("FATAL %v\n", err)
-		return 1
-	}
-	defer s2.Close()
 	fmt.Println("READY")
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
