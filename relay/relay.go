@@ -148,25 +148,25 @@ func Start(cfg Config) (*Server, error) {
 		}
 		return nil, err
 	}
-	if cfg.UDP != "" {
-		pc, err := net.ListenPacket("udp4", cfg.UDP)
+	// Every UDP socket answers STUN (pion's server answers Binding
+	// requests on each); the alternate port's generator refuses
+	// allocations, so it is STUN only.
+	for _, u := range []struct {
+		addr string
+		to   *netip.AddrPort
+		gen  turn.RelayAddressGenerator
+		what string
+	}{{cfg.UDP, &s.addrs.UDP, gen, ""}, {cfg.STUNAlt, &s.addrs.STUNAlt, stunOnly{}, " (alternate STUN port)"}} {
+		if u.addr == "" {
+			continue
+		}
+		pc, err := net.ListenPacket("udp4", u.addr)
 		if err != nil {
-			return fail(fmt.Errorf("relay: listen udp %s: %w", cfg.UDP, err))
+			return fail(fmt.Errorf("relay: listen udp %s%s: %w", u.addr, u.what, err))
 		}
 		s.conns = append(s.conns, pc)
-		s.addrs.UDP = pc.LocalAddr().(*net.UDPAddr).AddrPort()
-		pcs = append(pcs, turn.PacketConnConfig{PacketConn: pc, RelayAddressGenerator: gen, PermissionHandler: perm})
-	}
-	if cfg.STUNAlt != "" {
-		pc, err := net.ListenPacket("udp4", cfg.STUNAlt)
-		if err != nil {
-			return fail(fmt.Errorf("relay: listen udp %s (alternate STUN port): %w", cfg.STUNAlt, err))
-		}
-		s.conns = append(s.conns, pc)
-		s.addrs.STUNAlt = pc.LocalAddr().(*net.UDPAddr).AddrPort()
-		// pion's server answers Binding requests on every socket; this
-		// one's generator refuses allocations, so it is STUN only.
-		pcs = append(pcs, turn.PacketConnConfig{PacketConn: pc, RelayAddressGenerator: stunOnly{}, PermissionHandler: perm})
+		*u.to = pc.LocalAddr().(*net.UDPAddr).AddrPort()
+		pcs = append(pcs, turn.PacketConnConfig{PacketConn: pc, RelayAddressGenerator: u.gen, PermissionHandler: perm})
 	}
 	if cfg.TCP != "" {
 		ln, err := net.Listen("tcp4", cfg.TCP)

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"net"
 	"os"
 	"path/filepath"
@@ -12,6 +13,7 @@ import (
 	"github.com/pion/turn/v4"
 
 	"github.com/openmyst/openmyst/cmd/myst/internal/mysttest"
+	"github.com/openmyst/openmyst/nat/netcheck"
 	"github.com/openmyst/openmyst/node"
 	"github.com/openmyst/openmyst/relay"
 )
@@ -75,21 +77,10 @@ func TestRelayCommand(t *testing.T) {
 	if err != nil {
 		t.Fatalf("allocate with the command's credentials: %v", err)
 	}
-	altConn, err := net.ListenPacket("udp4", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer altConn.Close()
-	ac, err := turn.NewClient(&turn.ClientConfig{STUNServerAddr: alt, Conn: altConn, RTO: 200 * time.Millisecond})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ac.Close()
-	if err := ac.Listen(); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := ac.SendBindingRequest(); err != nil {
-		t.Fatalf("STUN on the alternate port: %v", err)
+	// Both STUN ports answer one socket (the mapping check).
+	r, err := netcheck.Check(context.Background(), netcheck.Config{Servers: []string{server, alt}, AllowPrivate: true, Listen: "127.0.0.1:0", Timeout: 5 * time.Second})
+	if err != nil || len(r.Answers) != 2 || !r.Answers[0].Mapped.IsValid() || !r.Answers[1].Mapped.IsValid() {
+		t.Fatalf("STUN on the UDP and the alternate port: %+v %v", r.Answers, err)
 	}
 	defer relayed.Close()
 	peer, err := net.ListenPacket("udp4", "127.0.0.1:0")
