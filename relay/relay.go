@@ -33,6 +33,7 @@ import (
 
 	"github.com/openmyst/openmyst/internal/defaults"
 	"github.com/openmyst/openmyst/nat/addrs"
+	"github.com/openmyst/openmyst/ratelimit"
 
 	"github.com/pion/logging"
 	"github.com/pion/turn/v4"
@@ -50,6 +51,13 @@ const (
 	DefaultRealm = "openmyst"
 	// DefaultCredentialTTL is how long credentials made by Credentials last.
 	DefaultCredentialTTL = 12 * time.Hour
+	// STUNAltRate and STUNAltBurst limit the requests the alternate STUN
+	// port takes from one source address (per second, and at once);
+	// more are dropped unread. A node's check sends one request each
+	// 500 ms until answered, so many nodes behind one carrier-grade NAT
+	// address fit.
+	STUNAltRate  = 50
+	STUNAltBurst = 100
 )
 
 // Config configures a relay Server.
@@ -166,6 +174,10 @@ func Start(cfg Config) (*Server, error) {
 		}
 		s.conns = append(s.conns, pc)
 		*u.to = pc.LocalAddr().(*net.UDPAddr).AddrPort()
+		if _, alt := u.gen.(stunOnly); alt {
+			// Anyone may ask: each source address is rate-limited.
+			pc = &limitedSource{PacketConn: pc, lim: ratelimit.New[netip.Addr](STUNAltRate, STUNAltBurst, 0)}
+		}
 		pcs = append(pcs, turn.PacketConnConfig{PacketConn: pc, RelayAddressGenerator: u.gen, PermissionHandler: perm})
 	}
 	if cfg.TCP != "" {
@@ -294,6 +306,25 @@ func (stunOnly) AllocatePacketConn(string, int) (net.PacketConn, net.Addr, error
 
 func (stunOnly) AllocateConn(string, int) (net.Conn, net.Addr, error) {
 	return nil, nil, ErrSTUNOnly
+}
+
+// limitedSource is a socket that drops datagrams from a source address
+// beyond its limit (one bucket per address, bounded: see ratelimit).
+type limitedSource struct {
+	net.PacketConn
+	lim *ratelimit.Keyed[netip.Addr]
+}
+
+func (c *limitedSource) ReadFrom(p []byte) (int, net.Addr, error) {
+	for {
+		n, addr, err := c.PacketConn.ReadFrom(p)
+		if err != nil {
+			return n, addr, err
+		}
+		if ua, ok := addr.(*net.UDPAddr); ok && c.lim.Allow(ua.AddrPort().Addr().Unmap(), time.Now()) {
+			return n, addr, nil
+		}
+	}
 }
 
 func (g *generator) AllocateConn(string, int) (net.Conn, net.Addr, error) {

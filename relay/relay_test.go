@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pion/stun/v3"
 	"github.com/pion/turn/v4"
 
 	"github.com/openmyst/openmyst/nat/netcheck"
@@ -314,5 +315,54 @@ func TestSTUNAltPort(t *testing.T) {
 func TestSTUNAltOff(t *testing.T) {
 	if a := startRelay(t, nil).Addrs().STUNAlt; a.IsValid() {
 		t.Fatalf("alternate STUN port %v without STUNAlt", a)
+	}
+}
+
+// TestSTUNAltRateLimited: the alternate STUN port answers one source
+// address at most STUNAltBurst requests at once (plus STUNAltRate per
+// second); the UDP port, which carries TURN traffic too, answers them all.
+func TestSTUNAltRateLimited(t *testing.T) {
+	s := startRelay(t, func(c *Config) { c.STUNAlt = "127.0.0.1:0" })
+	const n = 3 * STUNAltBurst
+	answered := func(to netip.AddrPort) (int, time.Duration) {
+		pc, err := net.ListenPacket("udp4", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer pc.Close()
+		got := make(chan int)
+		go func() {
+			count, buf := 0, make([]byte, 1500)
+			for {
+				_ = pc.SetReadDeadline(time.Now().Add(time.Second))
+				k, _, err := pc.ReadFrom(buf)
+				if err != nil {
+					got <- count
+					return
+				}
+				var m stun.Message
+				m.Raw = append([]byte(nil), buf[:k]...)
+				if m.Decode() == nil && m.Type == stun.BindingSuccess {
+					count++
+				}
+			}
+		}()
+		start := time.Now()
+		for range n {
+			m := stun.MustBuild(stun.TransactionID, stun.BindingRequest)
+			if _, err := pc.WriteTo(m.Raw, net.UDPAddrFromAddrPort(to)); err != nil {
+				t.Fatal(err)
+			}
+			time.Sleep(100 * time.Microsecond) // the kernel's socket buffers keep up
+		}
+		took := time.Since(start)
+		return <-got, took
+	}
+	alt, took := answered(s.Addrs().STUNAlt)
+	if most := STUNAltBurst + int(STUNAltRate*took.Seconds()) + 1; alt < STUNAltBurst/2 || alt > most {
+		t.Fatalf("the alternate port answered %d of %d requests in %s, want %d to %d", alt, n, took, STUNAltBurst/2, most)
+	}
+	if udp, _ := answered(s.Addrs().UDP); udp < n*9/10 {
+		t.Fatalf("the UDP port answered %d of %d requests", udp, n)
 	}
 }
