@@ -353,6 +353,15 @@ func TestDevnetNetworkFile(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// A provider on the devnet's network file needs no --wg.advertise:
+	// its STUN servers are all on loopback, so it advertises 127.0.0.1.
+	svc, _, err := resolveCmd(t, t.TempDir(), "service", "--network", path)
+	if err != nil {
+		t.Fatalf("service on the devnet's network without --wg.advertise: %v", err)
+	}
+	if svcServers, _ := svc.Flags().GetStringSlice("ice.server"); flagValue(t, svc, "wg.advertise") != "" || node.DefaultAdvertise(svcServers) != node.LoopbackAdvertise {
+		t.Fatalf("service on the devnet: --wg.advertise %q, servers %v", flagValue(t, svc, "wg.advertise"), svcServers)
+	}
 	if len(cfg.Servers) != 3 || !cfg.Loopback || !cfg.Policy.AllowPrivate || cfg.Servers[2].Username != d.ICE.Servers[2].Username || cfg.Servers[2].Password != d.ICE.Servers[2].Password {
 		t.Fatalf("ICE from the devnet's network file: %d servers, loopback %v, private %v (or other TURN credentials than the devnet's)", len(cfg.Servers), cfg.Loopback, cfg.Policy.AllowPrivate)
 	}
