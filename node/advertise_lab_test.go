@@ -15,7 +15,7 @@ import (
 )
 
 // TestLabAdvertiseRefresh: behind an endpoint-independent NAT a provider
-// finds its endpoint with two STUN servers (the router's address and the
+// finds its endpoint with one relay's two STUN ports (the router's address and the
 // WireGuard port), behind a symmetric NAT it finds none; when the
 // router's public address changes (a new lease) the refresh advertises
 // the new address (session answers through the exit's Endpoint, the
@@ -23,18 +23,17 @@ import (
 func TestLabAdvertiseRefresh(t *testing.T) {
 	lab := natlab.New(t)
 	stunHost := lab.PublicHost("astun")
-	var servers []string
-	for _, port := range []int{3478, 3479} {
-		var s *relay.Server
-		if err := stunHost.NS.Do(func() (err error) {
-			s, err = relay.Start(relay.Config{UDP: fmt.Sprintf(":%d", port), PublicIP: stunHost.Addr, Secret: []byte(labRelaySecret), Logger: slog.New(slog.DiscardHandler)})
-			return err
-		}); err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { _ = s.Close() })
-		servers = append(servers, fmt.Sprintf("%s:%d", stunHost.Addr, port))
+	// One relay: its UDP port and its alternate STUN port are the two
+	// destinations.
+	var s *relay.Server
+	if err := stunHost.NS.Do(func() (err error) {
+		s, err = relay.Start(relay.Config{UDP: ":3478", STUNAlt: ":3479", PublicIP: stunHost.Addr, Secret: []byte(labRelaySecret), Logger: slog.New(slog.DiscardHandler)})
+		return err
+	}); err != nil {
+		t.Fatal(err)
 	}
+	t.Cleanup(func() { _ = s.Close() })
+	servers := []string{fmt.Sprintf("%s:3478", stunHost.Addr), fmt.Sprintf("%s:3479", stunHost.Addr)}
 	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
 	defer cancel()
 	find := func(site *natlab.Site) (f *endpointFinder, ep AdvertisedEndpoint) {
