@@ -106,7 +106,7 @@ func TestRelayCommand(t *testing.T) {
 // address must be public.
 func TestRelayRefusesPrivatePublicIP(t *testing.T) {
 	dd := t.TempDir()
-	_, err := runCLI(t, dd, "relay", "--relay.udp", "127.0.0.1:0", "--relay.tcp", "", "--relay.public-ip", "192.168.1.10")
+	_, err := runCLI(t, dd, "relay", "--relay.udp", "127.0.0.1:0", "--relay.tcp", "", "--relay.stun-alt", "", "--relay.public-ip", "192.168.1.10")
 	if err == nil || !strings.Contains(err.Error(), "not a public address") {
 		t.Fatalf("error %v, want a refusal of the private address", err)
 	}
