@@ -324,30 +324,34 @@ func TestSTUNAltOff(t *testing.T) {
 func TestSTUNAltRateLimited(t *testing.T) {
 	s := startRelay(t, func(c *Config) { c.STUNAlt = "127.0.0.1:0" })
 	const n = 3 * STUNAltBurst
-	answered := func(to netip.AddrPort) (int, time.Duration) {
+	// answered sends n requests to to and counts the answers; took runs
+	// from the first request to the last answer, the latest the relay
+	// could have taken a request it answered.
+	answered := func(to netip.AddrPort) (count int, took time.Duration) {
 		pc, err := net.ListenPacket("udp4", "127.0.0.1:0")
 		if err != nil {
 			t.Fatal(err)
 		}
 		defer pc.Close()
-		got := make(chan int)
+		start := time.Now()
+		done := make(chan struct{})
 		go func() {
-			count, buf := 0, make([]byte, 1500)
+			defer close(done)
+			buf := make([]byte, 1500)
 			for {
 				_ = pc.SetReadDeadline(time.Now().Add(time.Second))
 				k, _, err := pc.ReadFrom(buf)
 				if err != nil {
-					got <- count
 					return
 				}
 				var m stun.Message
 				m.Raw = append([]byte(nil), buf[:k]...)
 				if m.Decode() == nil && m.Type == stun.BindingSuccess {
 					count++
+					took = time.Since(start)
 				}
 			}
 		}()
-		start := time.Now()
 		for range n {
 			m := stun.MustBuild(stun.TransactionID, stun.BindingRequest)
 			if _, err := pc.WriteTo(m.Raw, net.UDPAddrFromAddrPort(to)); err != nil {
@@ -355,8 +359,8 @@ func TestSTUNAltRateLimited(t *testing.T) {
 			}
 			time.Sleep(100 * time.Microsecond) // the kernel's socket buffers keep up
 		}
-		took := time.Since(start)
-		return <-got, took
+		<-done
+		return count, took
 	}
 	alt, took := answered(s.Addrs().STUNAlt)
 	if most := STUNAltBurst + int(STUNAltRate*took.Seconds()) + 1; alt < STUNAltBurst/2 || alt > most {
