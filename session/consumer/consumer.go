@@ -9,6 +9,7 @@
 package consumer
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -29,6 +30,7 @@ import (
 	ma "github.com/multiformats/go-multiaddr"
 
 	"github.com/openmyst/openmyst/identity"
+	"github.com/openmyst/openmyst/internal/defaults"
 	"github.com/openmyst/openmyst/internal/tick"
 	"github.com/openmyst/openmyst/market"
 	"github.com/openmyst/openmyst/nat/ice"
@@ -210,31 +212,17 @@ func New(cfg Config) (*Manager, error) {
 	case cfg.Hermes == (common.Address{}):
 		return nil, errors.New("consumer: no hermes")
 	}
-	if cfg.MaxFee == nil {
-		cfg.MaxFee = new(big.Int)
-	}
+	cfg.MaxFee = cmp.Or(cfg.MaxFee, new(big.Int))
 	if cfg.Tolerance == nil {
 		t := pingpong.DefaultTolerance
 		cfg.Tolerance = &t
 	}
-	if cfg.ReadTimeout <= 0 {
-		cfg.ReadTimeout = paystream.DefaultReadTimeout
-	}
-	if cfg.Keepalive <= 0 {
-		cfg.Keepalive = paystream.DefaultKeepalive
-	}
-	if cfg.Log == nil {
-		cfg.Log = slog.Default()
-	}
-	if cfg.BalanceEvery <= 0 {
-		cfg.BalanceEvery = DefaultBalanceEvery
-	}
-	if cfg.DeadAfter <= 0 {
-		cfg.DeadAfter = tunnel.DefaultDeadAfter
-	}
-	if cfg.ResumeWithin <= 0 {
-		cfg.ResumeWithin = DefaultResumeWithin
-	}
+	cfg.ReadTimeout = defaults.Positive(cfg.ReadTimeout, paystream.DefaultReadTimeout)
+	cfg.Keepalive = defaults.Positive(cfg.Keepalive, paystream.DefaultKeepalive)
+	cfg.Log = cmp.Or(cfg.Log, slog.Default())
+	cfg.BalanceEvery = defaults.Positive(cfg.BalanceEvery, DefaultBalanceEvery)
+	cfg.DeadAfter = defaults.Positive(cfg.DeadAfter, tunnel.DefaultDeadAfter)
+	cfg.ResumeWithin = defaults.Positive(cfg.ResumeWithin, DefaultResumeWithin)
 	if cfg.Balance != nil {
 		cfg.Channel = &refreshingChannel{Channel: cfg.Channel, src: cfg.Balance, log: cfg.Log}
 	}

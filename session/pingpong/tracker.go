@@ -2,6 +2,7 @@ package pingpong
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -13,6 +14,7 @@ import (
 	"github.com/ethereum/go-ethereum/common"
 
 	"github.com/openmyst/openmyst/identity"
+	"github.com/openmyst/openmyst/internal/defaults"
 	"github.com/openmyst/openmyst/internal/retry"
 	"github.com/openmyst/openmyst/payments"
 )
@@ -246,22 +248,13 @@ func NewInvoiceTracker(cfg TrackerConfig) (*InvoiceTracker, error) {
 	if err := cfg.validate(); err != nil {
 		return nil, fmt.Errorf("pingpong: invoice tracker: %w", err)
 	}
-	if cfg.Interval == 0 {
-		cfg.Interval = DefaultInterval
-	}
-	if cfg.Grace == 0 {
-		cfg.Grace = DefaultGrace
-	}
+	cfg.Interval = cmp.Or(cfg.Interval, DefaultInterval)
+	cfg.Grace = cmp.Or(cfg.Grace, DefaultGrace)
 	if cfg.Permanent == nil {
 		cfg.Permanent = func(err error) bool { return errors.Is(err, ErrHermesRejected) }
 	}
-	if cfg.CheckEvery <= 0 {
-		cfg.CheckEvery = max(cfg.Interval/4, 10*time.Millisecond)
-	}
-	log := cfg.Log
-	if log == nil {
-		log = slog.Default()
-	}
+	cfg.CheckEvery = defaults.Positive(cfg.CheckEvery, max(cfg.Interval/4, 10*time.Millisecond))
+	log := cmp.Or(cfg.Log, slog.Default())
 	t := &InvoiceTracker{
 		cfg:      cfg,
 		log:      log.With("agreement", cfg.AgreementID.String(), "consumer", cfg.Consumer.Hex()),

@@ -1,6 +1,7 @@
 package paystream
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -10,6 +11,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/openmyst/openmyst/internal/defaults"
 	"github.com/openmyst/openmyst/p2p/sessionproto"
 	"github.com/openmyst/openmyst/payments"
 	"github.com/openmyst/openmyst/session/pingpong"
@@ -116,21 +118,11 @@ type Attachment struct {
 }
 
 func (o *Options) fill() {
-	if o.Keepalive <= 0 {
-		o.Keepalive = DefaultKeepalive
-	}
-	if o.Drain <= 0 {
-		o.Drain = DefaultDrain
-	}
-	if o.Clock == nil {
-		o.Clock = pingpong.SystemClock{}
-	}
-	if o.Log == nil {
-		o.Log = slog.Default()
-	}
-	if o.ResumeGrace <= 0 {
-		o.ResumeGrace = DefaultResumeGrace
-	}
+	o.Keepalive = defaults.Positive(o.Keepalive, DefaultKeepalive)
+	o.Drain = defaults.Positive(o.Drain, DefaultDrain)
+	o.Clock = cmp.Or[pingpong.Clock](o.Clock, pingpong.SystemClock{})
+	o.Log = cmp.Or(o.Log, slog.Default())
+	o.ResumeGrace = defaults.Positive(o.ResumeGrace, DefaultResumeGrace)
 }
 
 // InvoiceSender returns the Send function for a TrackerConfig that writes
