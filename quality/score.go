@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/ethereum/go-ethereum/common"
+
+	"github.com/openmyst/openmyst/internal/defaults"
 )
 
 // ScorerConfig configures a Scorer; zero fields take the defaults.
@@ -99,24 +101,14 @@ func NewScorer(cfg ScorerConfig) *Scorer {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	if cfg.HalfLife <= 0 {
-		cfg.HalfLife = 24 * time.Hour
-	}
+	cfg.HalfLife = defaults.Positive(cfg.HalfLife, 24*time.Hour)
 	if cfg.Unit == nil || cfg.Unit.Sign() <= 0 {
 		cfg.Unit = big.NewInt(1e15)
 	}
-	if cfg.MaxWeight <= 0 {
-		cfg.MaxWeight = 10
-	}
-	if cfg.FailWeight <= 0 {
-		cfg.FailWeight = 1
-	}
-	if cfg.MaxProviders <= 0 {
-		cfg.MaxProviders = 50000
-	}
-	if cfg.MaxPairs <= 0 {
-		cfg.MaxPairs = 200000
-	}
+	cfg.MaxWeight = defaults.Positive(cfg.MaxWeight, 10)
+	cfg.FailWeight = defaults.Positive(cfg.FailWeight, 1)
+	cfg.MaxProviders = defaults.Positive(cfg.MaxProviders, 50000)
+	cfg.MaxPairs = defaults.Positive(cfg.MaxPairs, 200000)
 	return &Scorer{cfg: cfg, providers: map[common.Address]*providerState{}, pairs: map[pairDay]float64{}, spent: map[common.Address]*big.Int{}}
 }
 

@@ -1,6 +1,7 @@
 package quality
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -16,6 +17,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/libp2p/go-libp2p/core/protocol"
 
+	"github.com/openmyst/openmyst/internal/defaults"
 	"github.com/openmyst/openmyst/market"
 	"github.com/openmyst/openmyst/p2p"
 	"github.com/openmyst/openmyst/payments"
@@ -118,16 +120,9 @@ func New(cfg Config) (*Service, error) {
 	if cfg.ChainID == 0 || cfg.Host == nil || cfg.PubSub == nil || cfg.Store == nil {
 		return nil, errors.New("quality: chain id, host, pubsub and store are required")
 	}
-	if cfg.RateBurst <= 0 {
-		cfg.RateBurst = 4
-	}
-	if cfg.RateInterval <= 0 {
-		cfg.RateInterval = time.Minute
-	}
-	log := cfg.Log
-	if log == nil {
-		log = slog.Default()
-	}
+	cfg.RateBurst = defaults.Positive(cfg.RateBurst, 4)
+	cfg.RateInterval = defaults.Positive(cfg.RateInterval, time.Minute)
+	log := cmp.Or(cfg.Log, slog.Default())
 	s := &Service{
 		cfg: cfg, log: log,
 		rate:  ratelimit.Every[peer.ID](cfg.RateInterval, cfg.RateBurst, maxBuckets),
@@ -491,20 +486,10 @@ func (s *Service) startReports() error {
 	if cfg.Scorer == nil {
 		cfg.Scorer = NewScorer(ScorerConfig{})
 	}
-	pb, pi := cfg.ReportPeerBurst, cfg.ReportPeerInterval
-	if pb <= 0 {
-		pb = 32
-	}
-	if pi <= 0 {
-		pi = 2 * time.Second
-	}
-	ib, ii := cfg.ReportIDBurst, cfg.ReportIDInterval
-	if ib <= 0 {
-		ib = 8
-	}
-	if ii <= 0 {
-		ii = time.Minute
-	}
+	pb := defaults.Positive(cfg.ReportPeerBurst, 32)
+	pi := defaults.Positive(cfg.ReportPeerInterval, 2*time.Second)
+	ib := defaults.Positive(cfg.ReportIDBurst, 8)
+	ii := defaults.Positive(cfg.ReportIDInterval, time.Minute)
 	q := &reports{
 		backing: cfg.Backing, scorer: cfg.Scorer, now: time.Now,
 		byPeer: ratelimit.Every[peer.ID](pi, pb, maxBuckets),
