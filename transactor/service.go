@@ -1,6 +1,7 @@
 package transactor
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -14,6 +15,7 @@ import (
 
 	"github.com/openmyst/openmyst/chain"
 	"github.com/openmyst/openmyst/identity"
+	"github.com/openmyst/openmyst/internal/defaults"
 )
 
 // Defaults of Config.
@@ -80,24 +82,16 @@ func New(cfg Config) (*Service, error) {
 			return nil, errors.New("transactor: negative fee")
 		}
 	}
-	if cfg.QuoteTTL <= 0 {
-		cfg.QuoteTTL = DefaultQuoteTTL
-	}
-	if cfg.MaxVouchersPerSponsor <= 0 {
-		cfg.MaxVouchersPerSponsor = DefaultMaxVouchersPerSponsor
-	}
+	cfg.QuoteTTL = defaults.Positive(cfg.QuoteTTL, DefaultQuoteTTL)
+	cfg.MaxVouchersPerSponsor = defaults.Positive(cfg.MaxVouchersPerSponsor, DefaultMaxVouchersPerSponsor)
 	if cfg.Limits == (Limits{}) {
 		cfg.Limits = DefaultLimits
 	}
-	if cfg.Limits.MaxInFlight <= 0 {
-		cfg.Limits.MaxInFlight = DefaultMaxInFlight
-	}
+	cfg.Limits.MaxInFlight = defaults.Positive(cfg.Limits.MaxInFlight, DefaultMaxInFlight)
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	if cfg.Log == nil {
-		cfg.Log = slog.Default()
-	}
+	cfg.Log = cmp.Or(cfg.Log, slog.Default())
 	dep := cfg.Chain.Deployment()
 	return &Service{cfg: cfg, chainID: dep.ChainID, addr: addr, dep: dep, lim: newLimiters(cfg.Limits), sem: make(chan struct{}, cfg.Limits.MaxInFlight)}, nil
 }

@@ -2,6 +2,7 @@ package client
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
@@ -19,6 +20,7 @@ import (
 	"github.com/ethereum/go-ethereum/common"
 
 	"github.com/openmyst/openmyst/hermes/api"
+	"github.com/openmyst/openmyst/internal/defaults"
 	"github.com/openmyst/openmyst/internal/retry"
 	"github.com/openmyst/openmyst/payments"
 )
@@ -115,9 +117,7 @@ type Client struct {
 // host (a devnet), and for any other host only with
 // Options.AllowInsecureHTTP. The choice is logged.
 func New(baseURL string, st HashlockStore, o Options) (*Client, error) {
-	if o.Log == nil {
-		o.Log = slog.Default()
-	}
+	o.Log = cmp.Or(o.Log, slog.Default())
 	base, err := checkBaseURL(baseURL, o.AllowInsecureHTTP, o.Log)
 	if err != nil {
 		return nil, err
@@ -127,21 +127,11 @@ func New(baseURL string, st HashlockStore, o Options) (*Client, error) {
 		tr.TLSClientConfig = &tls.Config{RootCAs: o.RootCAs, MinVersion: tls.VersionTLS12}
 		o.HTTPClient = &http.Client{Transport: tr, CheckRedirect: noRedirects}
 	}
-	if o.AttemptTimeout <= 0 {
-		o.AttemptTimeout = DefaultAttemptTimeout
-	}
-	if o.Attempts <= 0 {
-		o.Attempts = 6
-	}
-	if o.BaseDelay <= 0 {
-		o.BaseDelay = 200 * time.Millisecond
-	}
-	if o.MaxDelay <= 0 {
-		o.MaxDelay = 5 * time.Second
-	}
-	if o.TermsMaxAge <= 0 {
-		o.TermsMaxAge = DefaultTermsMaxAge
-	}
+	o.AttemptTimeout = defaults.Positive(o.AttemptTimeout, DefaultAttemptTimeout)
+	o.Attempts = defaults.Positive(o.Attempts, 6)
+	o.BaseDelay = defaults.Positive(o.BaseDelay, 200*time.Millisecond)
+	o.MaxDelay = defaults.Positive(o.MaxDelay, 5*time.Second)
+	o.TermsMaxAge = defaults.Positive(o.TermsMaxAge, DefaultTermsMaxAge)
 	return &Client{base: base, st: st, o: o, now: time.Now}, nil
 }
 
