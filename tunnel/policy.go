@@ -1,6 +1,7 @@
 package tunnel
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -14,6 +15,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/openmyst/openmyst/internal/defaults"
 	"github.com/openmyst/openmyst/internal/tick"
 )
 
@@ -383,12 +385,8 @@ func (p *ExitPolicy) WatchInterfaceAddrs(ctx context.Context, interval time.Dura
 	if p.listAddrs == nil {
 		return
 	}
-	if interval <= 0 {
-		interval = DefaultAddrPollInterval
-	}
-	if log == nil {
-		log = slog.Default()
-	}
+	interval = defaults.Positive(interval, DefaultAddrPollInterval)
+	log = cmp.Or(log, slog.Default())
 	tick.Every(ctx, interval, func(context.Context) {
 		changed, err := p.RefreshInterfaceAddrs()
 		if err != nil {

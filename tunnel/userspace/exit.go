@@ -1,10 +1,10 @@
 package userspace
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
-	"github.com/openmyst/openmyst/tunnel/connbind"
 	"log/slog"
 	"net"
 	"net/netip"
@@ -18,7 +18,9 @@ import (
 	"gvisor.dev/gvisor/pkg/tcpip/transport/tcp"
 	"gvisor.dev/gvisor/pkg/tcpip/transport/udp"
 
+	"github.com/openmyst/openmyst/internal/defaults"
 	"github.com/openmyst/openmyst/tunnel"
+	"github.com/openmyst/openmyst/tunnel/connbind"
 )
 
 // ExitConfig configures a userspace provider exit.
@@ -120,28 +122,17 @@ func NewExit(cfg ExitConfig) (*Exit, error) {
 	if !cfg.Gateway.V4.IsValid() {
 		return nil, errors.New("userspace exit: missing gateway address")
 	}
-	if cfg.MTU == 0 {
-		cfg.MTU = tunnel.DefaultMTU
-	}
-	if cfg.DialTimeout == 0 {
-		cfg.DialTimeout = 10 * time.Second
-	}
-	if cfg.UDPIdleTimeout == 0 {
-		cfg.UDPIdleTimeout = 60 * time.Second
-	}
-	if cfg.MaxFlowsPerPeer <= 0 {
-		cfg.MaxFlowsPerPeer = 2048
-	}
+	cfg.MTU = cmp.Or(cfg.MTU, tunnel.DefaultMTU)
+	cfg.DialTimeout = cmp.Or(cfg.DialTimeout, 10*time.Second)
+	cfg.UDPIdleTimeout = cmp.Or(cfg.UDPIdleTimeout, 60*time.Second)
+	cfg.MaxFlowsPerPeer = defaults.Positive(cfg.MaxFlowsPerPeer, 2048)
 	if !cfg.AdvertiseAddr.IsValid() {
 		cfg.AdvertiseAddr = netip.MustParseAddr("127.0.0.1")
 		if cfg.ListenAddr.IsValid() && !cfg.ListenAddr.IsUnspecified() {
 			cfg.AdvertiseAddr = cfg.ListenAddr
 		}
 	}
-	log := cfg.Log
-	if log == nil {
-		log = slog.Default()
-	}
+	log := cmp.Or(cfg.Log, slog.Default())
 	log = log.With("component", "tunnel/userspace/exit")
 	policy := cfg.Policy
 	if policy == nil {
