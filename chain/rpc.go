@@ -2,6 +2,7 @@ package chain
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -20,6 +21,7 @@ import (
 	"github.com/ethereum/go-ethereum/ethclient"
 	"github.com/ethereum/go-ethereum/rpc"
 
+	"github.com/openmyst/openmyst/internal/defaults"
 	"github.com/openmyst/openmyst/internal/retry"
 )
 
@@ -202,15 +204,11 @@ type failover struct {
 
 func newFailover(cfg RPCConfig) *failover {
 	f := &failover{base: http.DefaultTransport, timeout: cfg.AttemptTimeout, backoff: cfg.Backoff, log: cfg.Log, chainID: cfg.ChainID}
-	if f.timeout <= 0 {
-		f.timeout = DefaultRPCAttemptTimeout
-	}
+	f.timeout = defaults.Positive(f.timeout, DefaultRPCAttemptTimeout)
 	if f.backoff.Initial <= 0 {
 		f.backoff = DefaultRPCBackoff
 	}
-	if f.log == nil {
-		f.log = slog.Default()
-	}
+	f.log = cmp.Or(f.log, slog.Default())
 	for _, raw := range cfg.URLs {
 		u, _ := url.Parse(raw) // validated
 		f.eps = append(f.eps, &endpoint{u: u, name: RedactURL(raw)})
