@@ -1,6 +1,7 @@
 package node
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -14,6 +15,7 @@ import (
 
 	"github.com/ethereum/go-ethereum/common"
 
+	"github.com/openmyst/openmyst/internal/defaults"
 	"github.com/openmyst/openmyst/market"
 	"github.com/openmyst/openmyst/session/consumer"
 	"github.com/openmyst/openmyst/session/provider"
@@ -77,18 +79,12 @@ func (r DemoReport) ThroughputMiBps() float64 {
 // reports what happened.
 func RunDemo(ctx context.Context, cfg DemoConfig) (DemoReport, error) {
 	var rep DemoReport
-	if cfg.Size <= 0 {
-		cfg.Size = 20 << 20
-	}
-	if cfg.Country == "" {
-		cfg.Country = "DE"
-	}
+	cfg.Size = defaults.Positive(cfg.Size, 20<<20)
+	cfg.Country = cmp.Or(cfg.Country, "DE")
 	if cfg.Progress == nil {
 		cfg.Progress = func(string) {}
 	}
-	if cfg.Log == nil {
-		cfg.Log = slog.Default()
-	}
+	cfg.Log = cmp.Or(cfg.Log, slog.Default())
 	// The download source: a local HTTP server the exits may reach.
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {

@@ -1,6 +1,7 @@
 package node
 
 import (
+	"cmp"
 	"context"
 	"crypto/tls"
 	"errors"
@@ -22,6 +23,7 @@ import (
 	"github.com/openmyst/openmyst/hermes/onchain"
 	"github.com/openmyst/openmyst/hermes/store"
 	"github.com/openmyst/openmyst/identity"
+	"github.com/openmyst/openmyst/internal/defaults"
 )
 
 // HermesConfig configures an in-process hermes.
@@ -112,33 +114,21 @@ func StartHermes(ctx context.Context, cfg HermesConfig) (*Hermes, error) {
 	if cfg.Chain == nil || cfg.Operator == nil || cfg.DSN == "" {
 		return nil, errors.New("node: hermes needs a chain, an operator and a store")
 	}
-	if cfg.Log == nil {
-		cfg.Log = slog.Default()
-	}
-	if cfg.Listen == "" {
-		cfg.Listen = "127.0.0.1:0"
-	}
+	cfg.Log = cmp.Or(cfg.Log, slog.Default())
+	cfg.Listen = cmp.Or(cfg.Listen, "127.0.0.1:0")
 	if err := checkHermesListen(cfg); err != nil {
 		return nil, err
 	}
-	if cfg.SettleThreshold == nil {
-		cfg.SettleThreshold = big.NewInt(1)
-	}
-	if cfg.SettleInterval <= 0 {
-		cfg.SettleInterval = 30 * time.Second
-	}
-	if cfg.MinConsumerFee == nil {
-		cfg.MinConsumerFee = new(big.Int)
-	}
+	cfg.SettleThreshold = cmp.Or(cfg.SettleThreshold, big.NewInt(1))
+	cfg.SettleInterval = defaults.Positive(cfg.SettleInterval, 30*time.Second)
+	cfg.MinConsumerFee = cmp.Or(cfg.MinConsumerFee, new(big.Int))
 	switch {
 	case cfg.MaxUnrevealed == 0:
 		cfg.MaxUnrevealed = 64
 	case cfg.MaxUnrevealed < 0:
 		cfg.MaxUnrevealed = 0
 	}
-	if cfg.ChainPoll <= 0 {
-		cfg.ChainPoll = time.Second
-	}
+	cfg.ChainPoll = defaults.Positive(cfg.ChainPoll, time.Second)
 	hs, err := cfg.Chain.HermesState(ctx, cfg.Hermes)
 	if err != nil {
 		return nil, fmt.Errorf("node: read hermes %s: %w", cfg.Hermes.Hex(), err)
