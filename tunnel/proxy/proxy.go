@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net"
 	"net/netip"
@@ -80,42 +79,8 @@ func (s *server) serve(ctx context.Context, ln net.Listener, handle func(ctx con
 	}
 }
 
-type closeWriter interface{ CloseWrite() error }
-
-// relay copies both ways between a and b, propagating half-closes, and
-// returns when both directions are done or one fails. When ctx ends it
-// closes both: a half-closed flow whose far side stays silent (stuck in
-// the tunnel) must not keep the server, and so the tunnel's Close,
-// waiting.
+// relay splices a and b: the client's connection and the one dialled
+// through the tunnel (which Splice half-closes, or closes when it cannot).
 func relay(ctx context.Context, a, b net.Conn) {
-	stop := context.AfterFunc(ctx, func() {
-		a.Close()
-		b.Close()
-	})
-	defer stop()
-	var wg sync.WaitGroup
-	pipe := func(dst, src net.Conn) {
-		defer wg.Done()
-		buf := make([]byte, 64<<10)
-		_, err := io.CopyBuffer(onlyWriter{dst}, onlyReader{src}, buf)
-		if err != nil {
-			a.Close()
-			b.Close()
-			return
-		}
-		if cw, ok := dst.(closeWriter); ok {
-			cw.CloseWrite()
-		} else {
-			dst.Close()
-		}
-	}
-	wg.Add(2)
-	go pipe(a, b)
-	go pipe(b, a)
-	wg.Wait()
+	Splice(ctx, a, halfCloser{b}, nil, nil)
 }
-
-// onlyWriter and onlyReader hide ReadFrom/WriteTo so io.CopyBuffer uses
-// our buffer instead of small internal ones.
-type onlyWriter struct{ io.Writer }
-type onlyReader struct{ io.Reader }

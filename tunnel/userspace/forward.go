@@ -23,6 +23,7 @@ import (
 	"gvisor.dev/gvisor/pkg/waiter"
 
 	"github.com/openmyst/openmyst/tunnel"
+	"github.com/openmyst/openmyst/tunnel/proxy"
 )
 
 const copyBufSize = 64 << 10
@@ -105,35 +106,19 @@ func (e *Exit) handleTCP(r *tcp.ForwarderRequest) {
 	spliceTCP(p.ctx, in, out, p.up, p.down)
 }
 
-type closeWriter interface{ CloseWrite() error }
-
 // spliceTCP copies both ways until both directions end or ctx is done,
-// propagating half-closes, then closes both connections.
+// propagating half-closes, then closes both connections; in to out is
+// paced by up, out to in by down.
 func spliceTCP(ctx context.Context, in, out net.Conn, up, down *rate.Limiter) {
-	stop := context.AfterFunc(ctx, func() {
-		in.Close()
-		out.Close()
-	})
-	defer stop()
-	var wg sync.WaitGroup
-	pipe := func(dst, src net.Conn, lim *rate.Limiter) {
-		defer wg.Done()
+	proxy.Splice(ctx, in, out, limitedCopy(ctx, up), limitedCopy(ctx, down))
+}
+
+// limitedCopy is a proxy.CopyFunc of copyLimited.
+func limitedCopy(ctx context.Context, lim *rate.Limiter) proxy.CopyFunc {
+	return func(dst io.Writer, src io.Reader) error {
 		_, err := copyLimited(ctx, dst, src, lim)
-		if err != nil {
-			in.Close()
-			out.Close()
-			return
-		}
-		if cw, ok := dst.(closeWriter); ok {
-			cw.CloseWrite()
-		}
+		return err
 	}
-	wg.Add(2)
-	go pipe(out, in, up)
-	go pipe(in, out, down)
-	wg.Wait()
-	in.Close()
-	out.Close()
 }
 
 // copyLimited copies src to dst, paced by lim when it is not nil.
