@@ -24,6 +24,7 @@ import (
 	"golang.org/x/net/proxy"
 
 	"github.com/openmyst/openmyst/bench/tunnel/omtun"
+	tproxy "github.com/openmyst/openmyst/tunnel/proxy"
 	"github.com/openmyst/openmyst/tunnel/userspace"
 )
 
@@ -105,7 +106,7 @@ func runClient(ctx context.Context, args []string, log *slog.Logger) error {
 
 // forwardViaSOCKS connects to tgt through the SOCKS5 proxy at socks (no
 // authentication, CONNECT; golang.org/x/net/proxy) and copies both ways
-// until both sides are done.
+// until both sides are done; it returns the copies' errors.
 func forwardViaSOCKS(ctx context.Context, in net.Conn, socks string, tgt netip.AddrPort) error {
 	defer in.Close()
 	d, err := proxy.SOCKS5("tcp", socks, nil, &net.Dialer{})
@@ -117,26 +118,15 @@ func forwardViaSOCKS(ctx context.Context, in net.Conn, socks string, tgt netip.A
 		return fmt.Errorf("socks5: %w", err)
 	}
 	defer out.Close()
-	// Shutting down closes both connections so the copies below end.
-	done := make(chan struct{})
-	defer close(done)
-	go func() {
-		select {
-		case <-ctx.Done():
-			in.Close()
-			out.Close()
-		case <-done:
+	// tunnel/proxy.Splice half-closes each side at EOF and closes both
+	// when a copy fails or ctx ends (shutting down).
+	var errs [2]error
+	copyInto := func(i int) tproxy.CopyFunc {
+		return func(dst io.Writer, src io.Reader) error {
+			_, errs[i] = io.Copy(dst, src) // TCP to TCP: splice(2) in the kernel
+			return errs[i]
 		}
-	}()
-	errc := make(chan error, 2)
-	pipe := func(dst, src net.Conn) {
-		_, err := io.Copy(dst, src)
-		if tc, ok := dst.(*net.TCPConn); ok {
-			_ = tc.CloseWrite()
-		}
-		errc <- err
 	}
-	go pipe(out, in)
-	go pipe(in, out)
-	return errors.Join(<-errc, <-errc)
+	tproxy.Splice(ctx, in, out, copyInto(0), copyInto(1))
+	return errors.Join(errs[0], errs[1])
 }
