@@ -7,27 +7,30 @@ import (
 	"net"
 	"testing"
 	"time"
+
+	"github.com/openmyst/openmyst/internal/servetest"
 )
 
 // tcpPair returns the two ends of a loopback TCP connection.
 func tcpPair(t *testing.T) (client, server *net.TCPConn) {
 	t.Helper()
-	ln, err := net.ListenTCP("tcp", &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1)})
-	if err != nil {
-		t.Fatal(err)
-	}
+	ln := servetest.ListenTCP(t)
 	defer ln.Close()
-	c, err := net.DialTCP("tcp", nil, ln.Addr().(*net.TCPAddr))
+	c, err := net.Dial("tcp", ln.Addr().String())
 	if err != nil {
 		t.Fatal(err)
 	}
-	s, err := ln.AcceptTCP()
-	if err != nil {
+	s, err := ln.Accept()
+	t.Cleanup(func() {
 		c.Close()
+		if s != nil {
+			s.Close()
+		}
+	})
+	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { c.Close(); s.Close() })
-	return c, s
+	return c.(*net.TCPConn), s.(*net.TCPConn)
 }
 
 // spliced starts Splice between two loopback pairs and returns their
