@@ -71,7 +71,10 @@ type ServiceStartRequest struct {
 	// Options are the provider's options as the node defines them; none
 	// starts again the provider DELETE /service stopped (same identity,
 	// same options).
-	Options json.RawMessage `json:"options,omitempty" doc:"the provider's options (node.ServiceOptions: Serve and Location, as myst service gives them); omitted: start again the provider this daemon last ran (after DELETE /service), with its identity and options"`
+	Options json.RawMessage `json:"options,omitempty" doc:"the provider's options (node.ServiceOptions: Serve and Location, as myst service gives them); omitted with provider: start again the provider this daemon last ran (after DELETE /service), with its identity and options"`
+	// Provider are the options a node runner chooses (the dashboard's
+	// start form); the daemon's flags give the rest. Not with Options.
+	Provider *ProviderOptionsDTO `json:"provider,omitempty" doc:"the provider's chosen options (exit mode, prices, caps, access); the daemon's flags give the rest; not with options"`
 }
 
 // Validate implements Validator.
@@ -84,7 +87,13 @@ func (r *ServiceStartRequest) Validate() error {
 	if len(r.Options) > 0 && r.Options[0] != '{' {
 		return FieldError("options", "want a JSON object")
 	}
-	return nil
+	if r.Provider == nil {
+		return nil
+	}
+	if len(r.Options) > 0 {
+		return FieldError("provider", "give options or provider, not both")
+	}
+	return r.Provider.Validate()
 }
 
 // ServiceStarter starts a provider behind PUT /service.
@@ -98,7 +107,7 @@ func ServiceStartRoutes(svc ServiceStarter, log *slog.Logger) []Route {
 	log = cmp.Or(log, slog.Default())
 	return []Route{{
 		Method: http.MethodPut, Path: "/service",
-		Op: Operation{Summary: "Start a provider in this daemon (it serves none yet); waits until it runs", Tags: []string{"earnings"},
+		Op: Operation{Summary: "Start a provider in this daemon (it serves none yet) and remember it across restarts; waits until it runs", Tags: []string{"earnings"},
 			Request: ServiceStartRequest{}, Response: ServiceCapsDTO{}, Errors: []int{http.StatusBadRequest, http.StatusConflict, http.StatusBadGateway}},
 		Handler: func(w http.ResponseWriter, r *http.Request) {
 			var req ServiceStartRequest
@@ -137,7 +146,7 @@ func ServiceStopRoutes(svc ServiceStopper, log *slog.Logger) []Route {
 	log = cmp.Or(log, slog.Default())
 	return []Route{{
 		Method: http.MethodDelete, Path: "/service",
-		Op: Operation{Summary: "Stop this daemon's provider: end its sessions (settled as at shutdown), withdraw its proposal, free its ports; PUT /service starts one again",
+		Op: Operation{Summary: "Stop this daemon's provider: end its sessions (settled as at shutdown), withdraw its proposal, free its ports; it stays off across daemon restarts until PUT /service starts one again",
 			Tags: []string{"earnings"}, Status: http.StatusNoContent, Errors: []int{http.StatusNotFound}},
 		Handler: func(w http.ResponseWriter, r *http.Request) {
 			if err := svc.StopService(r.Context()); err != nil {

@@ -3,6 +3,7 @@ package tequilapi
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"net/http"
 	"strings"
 	"testing"
@@ -63,5 +64,50 @@ func TestServiceStartRequestOptions(t *testing.T) {
 		if (err == nil) != ok {
 			t.Errorf("PUT /service %s: %v, want accepted %t", body, err, ok)
 		}
+	}
+}
+
+// TestProviderOptionsValidate: PUT /service {"provider": ...} names every
+// bad option in words, and accepts the start form's defaults.
+func TestProviderOptionsValidate(t *testing.T) {
+	for body, bad := range map[string][]string{
+		`{"provider":{"exit_mode":"userspace","price_per_hour":"0.1","price_per_gib":"0.5"}}`:                                                 nil,
+		`{"provider":{"price_per_hour":"0.1","price_per_gib":"0.5","allow":["0x00000000000000000000000000000000000000bb"],"max_sessions":2}}`: nil,
+		`{"provider":{"exit_mode":"root","price_per_hour":"","price_per_gib":"-1"}}`:                                                          {"exit_mode", "price_per_hour", "price_per_gib"},
+		`{"provider":{"price_per_hour":"1","price_per_gib":"1","max_sessions":-1,"allow":["nobody"]}}`:                                        {"max_sessions", "allow"},
+		`{"provider":{"price_per_hour":"1","price_per_gib":"1","bandwidth":"` + strings.Repeat("9", 40) + `"}}`:                               {"bandwidth"},
+		`{"provider":{"price_per_hour":"1","price_per_gib":"1"},"options":{"Serve":{}}}`:                                                      {"provider"},
+	} {
+		var r ServiceStartRequest
+		err := DecodeBytes([]byte(body), &r)
+		if bad == nil {
+			if err != nil {
+				t.Errorf("%s: %v", body, err)
+			} else if r.Provider.ExitMode != ExitUserspace {
+				t.Errorf("%s: exit mode %q, want the default userspace", body, r.Provider.ExitMode)
+			}
+			continue
+		}
+		var apiErr *APIError
+		if !errors.As(err, &apiErr) || apiErr.Body.Code != CodeValidation {
+			t.Errorf("%s: %v, want %s", body, err, CodeValidation)
+			continue
+		}
+		for _, f := range bad {
+			if apiErr.Body.Fields[f] == "" || !strings.Contains(apiErr.Body.Message, f+": ") {
+				t.Errorf("%s: %q does not name %s", body, apiErr.Error(), f)
+			}
+		}
+		if len(apiErr.Body.Fields) != len(bad) {
+			t.Errorf("%s: fields %v, want %v", body, apiErr.Body.Fields, bad)
+		}
+	}
+	allow := make([]string, MaxAllowed+1)
+	for i := range allow {
+		allow[i] = "0x00000000000000000000000000000000000000bb"
+	}
+	o := ProviderOptionsDTO{PricePerHour: "1", PricePerGiB: "1", Allow: allow}
+	if err := o.Validate(); err == nil {
+		t.Fatal("an allow-list above MaxAllowed was accepted")
 	}
 }

@@ -6,6 +6,8 @@ import (
 	"net/http"
 	"reflect"
 	"testing"
+
+	"github.com/openmyst/openmyst/money"
 )
 
 // FuzzDecodeJSON feeds arbitrary bodies to the strict decoder: it must never
@@ -21,6 +23,10 @@ func FuzzDecodeJSON(f *testing.F) {
 		`{"address":"0x00000000000000000000000000000000000000bb"}`, `{"beneficiary":"0x00000000000000000000000000000000000000bb","fee":"0"}`,
 		`{"per_hour":"0.1","per_gib":"0.5"}`, `{"per_hour":"-1","per_gib":"0"}`, `{"per_hour":"1e3","per_gib":"0"}`, `{"per_hour":"0.1"}`,
 		`{"identity":"0x00000000000000000000000000000000000000bb","options":{"Serve":{}}}`, `{"options":[]}`, `{"options":"x"}`,
+		`{"provider":{"exit_mode":"userspace","price_per_hour":"0.1","price_per_gib":"0.5","allow":[]}}`,
+		`{"provider":{"exit_mode":"","price_per_hour":"1","price_per_gib":"2","bandwidth":"10Mbit","max_sessions":3,"monthly_quota":"1GiB","allow":["0x00000000000000000000000000000000000000bb"]}}`,
+		`{"provider":{"exit_mode":"kernel","price_per_hour":"x","price_per_gib":"-1","max_sessions":-1,"allow":["0x0"]}}`,
+		`{"provider":{"price_per_hour":"1","price_per_gib":"1"},"options":{}}`,
 	} {
 		f.Add([]byte(s))
 	}
@@ -34,8 +40,20 @@ func FuzzDecodeJSON(f *testing.F) {
 		check(t, body, &BeneficiaryRequest{})
 		check(t, body, &RegisterRequest{})
 		var sr ServiceStartRequest
-		if check(t, body, &sr) && len(sr.Options) > 0 && sr.Options[0] != '{' {
+		accepted := check(t, body, &sr)
+		if accepted && len(sr.Options) > 0 && sr.Options[0] != '{' {
 			t.Fatalf("accepted service start body %q whose options are not an object", body)
+		}
+		if accepted && sr.Provider != nil {
+			if len(sr.Options) > 0 {
+				t.Fatalf("accepted service start body %q with both options and provider", body)
+			}
+			if _, err := money.ParseMYSTAmount(sr.Provider.PricePerHour); err != nil {
+				t.Fatalf("accepted provider options %q whose price per hour does not parse: %v", body, err)
+			}
+			if len(sr.Provider.Allow) > MaxAllowed || sr.Provider.MaxSessions < 0 {
+				t.Fatalf("accepted provider options %q out of bounds", body)
+			}
 		}
 		var pr PriceRequest
 		if check(t, body, &pr) {

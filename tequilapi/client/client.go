@@ -210,6 +210,18 @@ func (c *Client) StartService(ctx context.Context, req tequilapi.ServiceStartReq
 	return call[tequilapi.ServiceCapsDTO](ctx, c, http.MethodPut, "/service", req)
 }
 
+// ServiceOptions calls GET /service/options: the provider's remembered
+// state and the options a start would use.
+func (c *Client) ServiceOptions(ctx context.Context) (tequilapi.ServiceOptionsDTO, error) {
+	return call[tequilapi.ServiceOptionsDTO](ctx, c, http.MethodGet, "/service/options", nil)
+}
+
+// Capabilities calls GET /capabilities: whether the daemon can run tun
+// connections and the kernel exit mode.
+func (c *Client) Capabilities(ctx context.Context) (tequilapi.CapabilitiesDTO, error) {
+	return call[tequilapi.CapabilitiesDTO](ctx, c, http.MethodGet, "/capabilities", nil)
+}
+
 // StopService stops the daemon's provider (DELETE /service).
 func (c *Client) StopService(ctx context.Context) error {
 	return c.Do(ctx, http.MethodDelete, "/service", nil, nil)
