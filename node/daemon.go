@@ -20,7 +20,6 @@ import (
 	"github.com/openmyst/openmyst/config"
 	"github.com/openmyst/openmyst/discovery"
 	"github.com/openmyst/openmyst/identity"
-	"github.com/openmyst/openmyst/internal/strictjson"
 	"github.com/openmyst/openmyst/market"
 	"github.com/openmyst/openmyst/nat/ice"
 	"github.com/openmyst/openmyst/nat/portmap"
@@ -114,6 +113,10 @@ type DaemonProvider struct {
 	// without Signer, Chain, Hermes, P2P, Discovery and Locator, which
 	// the daemon fills in.
 	Serve *ProviderConfig
+	// Defaults are the daemon's provider flags: a provider started with
+	// the options a node runner chose (PUT /service {"provider": ...},
+	// the dashboard's start form) takes the rest from them.
+	Defaults ServiceOptions
 }
 
 // DaemonConsumer is the consumer side of a daemon.
@@ -195,6 +198,9 @@ type servedProvider struct {
 	id  IdentityRef
 	cfg ProviderConfig
 	loc LocationConfig
+	// req is the PUT /service request that described it (nil: the
+	// --provider.serve flags).
+	req *tequilapi.ServiceStartRequest
 }
 
 // providerRetry is how long the daemon waits before retrying a provider
@@ -292,6 +298,7 @@ func RunDaemon(ctx context.Context, cfg DaemonConfig) error {
 		return err
 	}
 	srv.Add(tequilapi.IdentityRoutes(ids, log)...)
+	srv.Add(tequilapi.CapabilitiesRoutes(Capabilities{}, log)...)
 	cc := NewChainConn(cfg.Chain)
 	defer cc.Close()
 
@@ -628,27 +635,25 @@ func startDaemonProvider(ctx context.Context, n *DaemonNode) (func(context.Conte
 	starter := daemonServiceStarter{n: n, ctx: ctx, svc: svc}
 	n.API.Add(tequilapi.ServiceStartRoutes(starter, n.Log)...)
 	n.API.Add(tequilapi.ServiceStopRoutes(starter, n.Log)...)
+	n.API.Add(tequilapi.ServiceOptionsRoutes(starter, n.Log)...)
 	n.providerSvc = svc
 	if n.NAT != nil {
 		n.NAT.SetPortMappings(func() []portmap.Mapping { return providerPortMappings(svc.Provider()) })
 	}
-	if prov.Serve != nil {
-		if err := n.serveProvider(ctx, svc, prov.Identity, *prov.Serve, prov.Location, providerRetry); err != nil {
-			return nil, err
-		}
+	if err := n.restoreProvider(ctx, svc); err != nil {
+		return nil, err
 	}
 	return func(context.Context) error { return svc.Close() }, nil
 }
 
-// serveProvider starts the provider cfg describes in svc, on the daemon's
-// p2p host and chain source, as identity (retry: see ServeConfig.Retry).
-func (n *DaemonNode) serveProvider(ctx context.Context, svc *ProviderService, id IdentityRef, cfg ProviderConfig, loc LocationConfig, retry time.Duration) error {
+// serveProvider starts the provider sp describes in svc, on the daemon's
+// p2p host and chain source (retry: see ServeConfig.Retry).
+func (n *DaemonNode) serveProvider(ctx context.Context, svc *ProviderService, sp servedProvider, retry time.Duration) error {
 	if n.P2P == nil || n.Discovery == nil {
 		return errors.New("--provider.serve needs the daemon's p2p node")
 	}
-	n.lastProvMu.Lock()
-	n.lastProv = &servedProvider{id: id, cfg: cfg, loc: loc}
-	n.lastProvMu.Unlock()
+	n.setLastProv(&sp)
+	id, cfg, loc := sp.id, sp.cfg, sp.loc
 	locator, closeDB, err := OpenLocator(loc, n.Log)
 	if err != nil {
 		return err
@@ -698,52 +703,38 @@ func (d daemonServiceStarter) StartService(ctx context.Context, req tequilapi.Se
 	if d.n.Config.Provider.Announce {
 		return tequilapi.ServiceCapsDTO{}, tequilapi.NewError(http.StatusConflict, "announcing", "this daemon announces a proposal of its own (--provider.announce): restart it without, or with --provider.serve")
 	}
-	if len(req.Options) == 0 {
+	if len(req.Options) == 0 && req.Provider == nil {
 		// Start again the provider DELETE /service stopped.
-		d.n.lastProvMu.Lock()
-		last := d.n.lastProv
-		d.n.lastProvMu.Unlock()
+		last := d.n.lastProvider()
 		if last == nil {
 			return tequilapi.ServiceCapsDTO{}, tequilapi.FieldError("options", "required: this daemon ran no provider to start again")
 		}
 		if req.Identity != "" {
 			return tequilapi.ServiceCapsDTO{}, tequilapi.FieldError("identity", "give it with options (without options the last provider starts again as itself)")
 		}
-		return d.start(ctx, last.id, last.cfg, last.loc)
+		return d.start(ctx, *last)
 	}
-	var o ServiceOptions
-	if err := strictjson.Unmarshal(req.Options, &o); err != nil {
-		return tequilapi.ServiceCapsDTO{}, tequilapi.FieldError("options", err.Error())
-	}
-	ref := IdentityRef{}
-	if req.Identity != "" {
-		a, err := identity.ParseAddress(req.Identity)
-		if err != nil {
-			return tequilapi.ServiceCapsDTO{}, tequilapi.FieldError("identity", err.Error())
-		}
-		ref.Address = a
-	}
-	bad := func(err error) error { return tequilapi.NewError(http.StatusBadRequest, "bad_options", err.Error()) }
-	pc, err := o.Serve.Config()
+	sp, err := d.n.resolveStart(req, d.n.Config.Provider.Identity.PassphraseFile)
 	if err != nil {
-		return tequilapi.ServiceCapsDTO{}, bad(err)
+		return tequilapi.ServiceCapsDTO{}, err
 	}
-	lc, err := o.Location.Config()
-	if err != nil {
-		return tequilapi.ServiceCapsDTO{}, bad(err)
-	}
-	return d.start(ctx, ref, pc, lc)
+	return d.start(ctx, sp)
 }
 
-// start starts the provider in the daemon and returns its caps.
-func (d daemonServiceStarter) start(ctx context.Context, ref IdentityRef, pc ProviderConfig, lc LocationConfig) (tequilapi.ServiceCapsDTO, error) {
+// start starts the provider in the daemon, remembers it (on, across
+// restarts) and returns its caps.
+func (d daemonServiceStarter) start(ctx context.Context, sp servedProvider) (tequilapi.ServiceCapsDTO, error) {
 	// The daemon's context: the provider (and a start waiting for the
 	// chain) outlives the request.
-	if err := d.n.serveProvider(d.ctx, d.svc, ref, pc, lc, 0); err != nil {
+	if err := d.n.serveProvider(d.ctx, d.svc, sp, 0); err != nil {
 		if errors.Is(err, ErrAlreadyServing) {
 			return tequilapi.ServiceCapsDTO{}, err
 		}
 		return tequilapi.ServiceCapsDTO{}, tequilapi.NewError(http.StatusBadGateway, "provider_start_failed", err.Error())
+	}
+	if err := saveProviderState(ctx, d.n.DB, providerState{State: tequilapi.ProviderOn, Request: sp.req}); err != nil {
+		// Not remembered: not started either.
+		return tequilapi.ServiceCapsDTO{}, errors.Join(err, d.svc.Stop())
 	}
 	return d.svc.Caps(ctx)
 }
@@ -751,11 +742,18 @@ func (d daemonServiceStarter) start(ctx context.Context, ref IdentityRef, pc Pro
 // StopService implements tequilapi.ServiceStopper: the provider (served
 // with --provider.serve or started by PUT /service) stops as at daemon
 // shutdown; the daemon, its p2p host and consumer keep running.
-func (d daemonServiceStarter) StopService(context.Context) error {
+func (d daemonServiceStarter) StopService(ctx context.Context) error {
 	if err := d.svc.Stop(); err != nil {
 		return err
 	}
-	d.n.Log.Info("provider stopped (DELETE /service)")
+	var req *tequilapi.ServiceStartRequest
+	if last := d.n.lastProvider(); last != nil {
+		req = last.req
+	}
+	if err := saveProviderState(ctx, d.n.DB, providerState{State: tequilapi.ProviderOff, Request: req}); err != nil {
+		return fmt.Errorf("the provider stopped, but a daemon restart would start it again: %w", err)
+	}
+	d.n.Log.Info("provider stopped (DELETE /service); it stays off across restarts")
 	return nil
 }
 

@@ -92,9 +92,10 @@ func (o DaemonOptions) Apply(l *Local, cfg *DaemonConfig) error {
 			return fmt.Errorf("--provider.serve: %w", err)
 		}
 	}
+	so := o.ServeOptions
+	so.PriceHour, so.PriceGiB = o.Offer.PriceHour, o.Offer.PriceGiB
+	prov.Defaults = ServiceOptions{Serve: so, Location: o.Offer.Location}
 	if o.Serve {
-		so := o.ServeOptions
-		so.PriceHour, so.PriceGiB = o.Offer.PriceHour, o.Offer.PriceGiB
 		pc, err := so.Config()
 		if err != nil {
 			return err

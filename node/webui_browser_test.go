@@ -76,25 +76,49 @@ func newDaemonIdentity(t *testing.T, ctx context.Context, dd string) (common.Add
 // the browser keeps one session cookie per daemon) until the test ends.
 func runTestDaemon(t *testing.T, host string, cfg DaemonConfig) testDaemon {
 	t.Helper()
+	cfg.API = tequilapi.Config{Address: host, Port: freePort(t, host), PasswordFile: filepath.Join(cfg.DataDir, tequilapi.PasswordFileName), Version: "ui-test"}
+	d, stop := startTestDaemon(t, cfg)
+	t.Cleanup(stop)
+	return d
+}
+
+// freePort is a TCP port free on host now.
+func freePort(t *testing.T, host string) int {
+	t.Helper()
 	ln, err := net.Listen("tcp", host+":0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	port := ln.Addr().(*net.TCPAddr).Port
-	ln.Close()
-	cfg.API = tequilapi.Config{Address: host, Port: port, PasswordFile: filepath.Join(cfg.DataDir, tequilapi.PasswordFileName), Version: "ui-test"}
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port
+}
+
+// startTestDaemon runs cfg (its API configured) until stop, which fails
+// the test if the daemon ended with an error. It reads the password of a
+// data dir that has one (a restart).
+func startTestDaemon(t *testing.T, cfg DaemonConfig) (testDaemon, func()) {
+	t.Helper()
+	host := cfg.API.Address
 	pw := make(chan string, 1)
 	cfg.ShowPassword = func(p string) { pw <- p }
+	if b, err := os.ReadFile(cfg.API.PasswordFile); err == nil {
+		pw <- strings.TrimSpace(string(b))
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- RunDaemon(ctx, cfg) }()
-	t.Cleanup(func() {
+	stopped := false
+	stop := func() {
+		if stopped {
+			return
+		}
+		stopped = true
 		cancel()
 		if err := <-done; err != nil {
 			t.Errorf("daemon on %s: %v", host, err)
 		}
-	})
-	d := testDaemon{base: "http://" + net.JoinHostPort(host, strconv.Itoa(port))}
+	}
+	d := testDaemon{base: "http://" + net.JoinHostPort(host, strconv.Itoa(cfg.API.Port))}
 	select {
 	case d.pw = <-pw:
 	case err := <-done:
@@ -107,11 +131,12 @@ func runTestDaemon(t *testing.T, host string, cfg DaemonConfig) testDaemon {
 			break
 		}
 		if time.Now().After(deadline) {
+			stop()
 			t.Fatalf("daemon on %s does not answer", host)
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	return d
+	return d, stop
 }
 
 // getJSON GETs path from the daemon with a bearer token.

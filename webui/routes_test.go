@@ -22,7 +22,7 @@ func TestScriptsCallDocumentedRoutes(t *testing.T) {
 		tequilapi.ProposalRoutes(nil, nil, nil), tequilapi.QualityRoutes(nil, nil), tequilapi.NATRoutes(nil, nil),
 		tequilapi.ProviderSessionRoutes(nil, nil), tequilapi.PriceRoutes(nil, nil), tequilapi.ProviderStatusRoutes(nil, nil),
 		tequilapi.ServiceCapsRoutes(nil, nil), tequilapi.ServiceStartRoutes(nil, nil), tequilapi.ServiceStopRoutes(nil, nil), tequilapi.EventRoutes(nil, nil),
-		tequilapi.MetricsRoutes(nil, nil),
+		tequilapi.MetricsRoutes(nil, nil), tequilapi.ServiceOptionsRoutes(nil, nil), tequilapi.CapabilitiesRoutes(nil, nil),
 	} {
 		s.Add(rs...)
 	}
@@ -35,7 +35,7 @@ func TestScriptsCallDocumentedRoutes(t *testing.T) {
 		}
 		return false
 	}
-	for _, name := range []string{"app.js", "caps.js", "nat.js"} {
+	for _, name := range []string{"app.js", "caps.js", "nat.js", "start.js"} {
 		b, err := assetFS.ReadFile("assets/" + name)
 		if err != nil {
 			t.Fatal(err)

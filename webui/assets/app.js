@@ -11,10 +11,12 @@
 
   // ---- API access -------------------------------------------------------
   class APIError extends Error {
-    constructor(status, code, message) {
+    constructor(status, code, message, fields) {
       super(message);
       this.status = status;
       this.code = code;
+      // fields maps request fields to what is wrong with them.
+      this.fields = fields || {};
     }
   }
 
@@ -56,7 +58,7 @@
       if (resp.status === 401 && page !== 'login') {
         location.assign('/ui/login');
       }
-      throw new APIError(resp.status, e ? e.code : '', msg);
+      throw new APIError(resp.status, e ? e.code : '', msg, e && e.fields);
     }
     return data;
   }
@@ -425,12 +427,15 @@
         if (e.status !== 404) showError(e, 'read the quality score');
       }
     }
+    let proposalRetry = 0;
     async function loadProposal() {
       try {
         const ps = await api('GET', '/proposals?provider_id=' + encodeURIComponent(provider));
         if (!ps || ps.length === 0) {
           setText('service-status', serviceState || 'not announced (no proposal on the network yet)');
           for (const id of ['location', 'access', 'price-hour', 'price-gib']) setText(id, '–');
+          // A provider that runs announces soon: look again.
+          if (!serviceState && !proposalRetry) proposalRetry = setTimeout(() => { proposalRetry = 0; loadProposal(); }, 2000);
           return;
         }
         const p = ps[0];
@@ -460,7 +465,7 @@
         renderEarnings(await api('GET', '/earnings'));
       } catch (e) {
         if (e.status === 404) {
-          serviceState = 'off: this daemon serves no provider (turn it on again here, or start it with --provider.serve or myst service)';
+          serviceState = 'off: this daemon serves no provider (start one with the form below, or turn the last one on again)';
         } else if (e.status === 503) {
           // Say what the start does and why it waits; look again soon.
           serviceState = 'starting: ' + e.message;
@@ -518,9 +523,13 @@
         showError(e, stop ? 'stop the provider' : 'start the provider');
       } finally {
         b.disabled = false;
-        await load();
-        if (provider) loadProposal();
+        document.dispatchEvent(new Event('openmyst:service'));
       }
+    });
+    // The provider was started or stopped (here or by the start form).
+    document.addEventListener('openmyst:service', async () => {
+      await load();
+      if (provider) loadProposal();
     });
 
     $('price-form').addEventListener('submit', async (ev) => {

@@ -1,0 +1,173 @@
+package node
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+	"github.com/libp2p/go-libp2p/core/peer"
+
+	"github.com/openmyst/openmyst/geoip"
+	"github.com/openmyst/openmyst/internal/testenv"
+	"github.com/openmyst/openmyst/market"
+	"github.com/openmyst/openmyst/money"
+	"github.com/openmyst/openmyst/session/consumer"
+	"github.com/openmyst/openmyst/tequilapi"
+	"github.com/openmyst/openmyst/tequilapi/client"
+)
+
+// TestWebUIStartProviderInBrowser: a daemon that never ran a provider
+// (no --provider.serve) starts one from the dashboard's start form. Bad
+// options are refused in words beside their fields (a price the API
+// refuses, a bandwidth the node refuses); the chosen exit mode, prices,
+// caps and allow-list then reach the network: a consumer finds the
+// proposal in GET /proposals with those prices and access, GET
+// /service/caps shows the caps, and the allowed consumer's paid session
+// runs.
+func TestWebUIStartProviderInBrowser(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs a devnet, a daemon and chromium; skipped with -short")
+	}
+	chromium := testenv.RequireChromium(t)
+	outDir := screenshotDir(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	log := testLog()
+	d, err := StartDevnet(ctx, DevnetConfig{DataDir: t.TempDir(), Providers: []ProviderSpec{}, Payment: testPayment, Log: log})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = d.Close() })
+	dep := d.Chain.Deployment()
+	c, err := d.StartConsumer(ctx, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+
+	dd := t.TempDir()
+	provID, pass, _ := newDaemonIdentity(t, ctx, dd)
+	prov := runTestDaemon(t, "127.0.0.7", DaemonConfig{
+		DataDir: dd, LightScrypt: true, Log: log,
+		Chain: ChainConfig{RPC: d.Chain.URL(), Deployment: d.DeploymentPath(), Tx: TxOptional},
+		P2P:   NetworkConfig{ListenAddrs: []string{"/ip4/127.0.0.1/tcp/0"}, Bootstrap: []peer.AddrInfo{d.Boot.AddrInfo()}, ChainID: dep.ChainID},
+		Provider: DaemonProvider{
+			Identity: IdentityRef{PassphraseFile: pass},
+			Location: LocationConfig{Override: geoip.Override{Country: "FR"}},
+			// The daemon's provider flags, as `myst daemon` without
+			// --provider.serve has them.
+			Defaults: ServiceOptions{Serve: ServeOptions{HermesURL: d.Hermes.URL(), ExitMode: "userspace", Advertise: "127.0.0.1",
+				PriceHour: "0.005", PriceGiB: "0.1", PayInterval: testPayment.Interval, PayGrace: testPayment.Grace}},
+		},
+	})
+
+	pctx, stopBrowser := startChromium(ctx, t, chromium)
+	defer stopBrowser()
+	login(t, pctx, prov, outDir, "")
+	waitText(t, pctx, "never ran a provider", "#service-status", 10*time.Second, func(s string) bool { return strings.HasPrefix(s, "off: this daemon serves no provider") })
+	// The form is filled in with the daemon's flags; the on/off switch
+	// has no provider to turn on again.
+	waitText(t, pctx, "start form shown", "#sf-price-hour", 10*time.Second, func(string) bool {
+		return eval[bool](t, pctx, `!document.getElementById('start-card').hidden && document.getElementById('sf-price-hour').value === '0.005'`)
+	})
+	if eval[bool](t, pctx, `document.getElementById('service-toggle').getClientRects().length > 0`) {
+		t.Fatal("the on/off switch is shown although this daemon ran no provider to turn on")
+	}
+	// The kernel exit mode is offered as GET /capabilities allows it.
+	if kernelOffered := eval[bool](t, pctx, `!document.querySelector('#sf-exit option[value="kernel"]').disabled`); kernelOffered != (Capabilities{}).Capabilities(ctx).KernelExit.Available {
+		t.Fatalf("the form offers the kernel exit mode: %t; GET /capabilities disagrees", kernelOffered)
+	}
+	checkAccessible(t, pctx, "provider page with the start form")
+	screenshot(t, pctx, outDir, "provider-start-form")
+
+	submit := func() {
+		do(t, pctx, chromedp.Click(chromedp.ID("sf-submit")))
+	}
+	// A price the API refuses: named beside its field, nothing started.
+	do(t, pctx, setValue("sf-price-hour", "cheap"))
+	submit()
+	waitText(t, pctx, "bad price in words", "#sf-price-hour-err", 10*time.Second, func(s string) bool { return s != "" })
+	waitText(t, pctx, "not started", "#sf-status", 5*time.Second, func(s string) bool {
+		return strings.HasPrefix(s, "Not started: ") && strings.Contains(s, "price_per_hour")
+	})
+	if !eval[bool](t, pctx, `document.getElementById('sf-price-hour').getAttribute('aria-invalid') === 'true'`) {
+		t.Fatal("the refused price's field is not marked invalid")
+	}
+	// A bandwidth only the node can refuse.
+	do(t, pctx, setValue("sf-price-hour", "0.2"), setValue("sf-bandwidth", "lots"))
+	submit()
+	waitText(t, pctx, "bad bandwidth in words", "#sf-bandwidth-err", 10*time.Second, func(s string) bool { return s != "" })
+	if eval[string](t, pctx, `document.getElementById('sf-price-hour-err').textContent`) != "" {
+		t.Fatal("the corrected price still shows its error")
+	}
+	if code := prov.getJSON(t, "/service/caps", nil); code != 404 {
+		t.Fatalf("a refused start started a provider: GET /service/caps = %d", code)
+	}
+	// The options: prices, caps and an allow-list naming the consumer.
+	do(t, pctx,
+		setValue("sf-exit", "userspace"),
+		setValue("sf-price-gib", "0.7"), setValue("sf-bandwidth", "4MiB"), setValue("sf-max-sessions", "3"), setValue("sf-quota", "2GiB"),
+		setValue("sf-access", "allowlist"),
+	)
+	eval[bool](t, pctx, `(document.getElementById('sf-access').dispatchEvent(new Event('change')), true)`)
+	do(t, pctx, setValue("sf-allow", c.Address().Hex()))
+	submit()
+	waitText(t, pctx, "provider started", "#service-toggle-status", 60*time.Second, func(s string) bool { return s == "Provider started with the chosen options." })
+	waitText(t, pctx, "announced", "#service-status", 30*time.Second, func(s string) bool { return strings.HasPrefix(s, "on:") })
+	waitText(t, pctx, "price shown", "#price-hour", 10*time.Second, func(s string) bool { return s == "0.2 MYST" })
+	waitText(t, pctx, "start form hidden", "body", 10*time.Second, func(string) bool {
+		return eval[bool](t, pctx, `document.getElementById('start-card').hidden`)
+	})
+	screenshot(t, pctx, outDir, "provider-started")
+
+	// The network sees the chosen prices and access policy.
+	mine := market.Filter{ProviderID: provID}
+	ps, err := c.WaitProposals(ctx, mine, 1)
+	if err != nil {
+		t.Fatalf("the consumer finds no proposal of the started provider: %v", err)
+	}
+	hour, _ := money.ParseMYST("0.2")
+	gib, _ := money.ParseMYST("0.7")
+	p := ps[0]
+	if p.Price.PerHour.Int().Cmp(hour) != 0 || p.Price.PerGiB.Int().Cmp(gib) != 0 {
+		t.Fatalf("proposal price %s/h %s/GiB, want 0.2 and 0.7 MYST", p.Price.PerHour.MYST(), p.Price.PerGiB.MYST())
+	}
+	if p.Access.Kind != market.AccessAllowList || len(p.Access.Allow) != 1 || p.Access.Allow[0] != c.Address() {
+		t.Fatalf("proposal access %+v, want an allow-list of %s", p.Access, c.Address().Hex())
+	}
+	if p.Location.Country != "FR" {
+		t.Fatalf("proposal country %q, want the daemon's FR", p.Location.Country)
+	}
+	api, err := client.New(prov.base, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := api.Login(ctx, prov.pw); err != nil {
+		t.Fatal(err)
+	}
+	caps, err := api.ServiceCaps(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if caps.MaxSessions != 3 || caps.SessionBandwidth != 4<<20 || caps.Quota.Limit != 2<<30 || caps.Access != "allowlist" {
+		t.Fatalf("caps %+v, want 3 sessions, 4 MiB/s, 2 GiB, allowlist", caps)
+	}
+	st, err := api.ServiceOptions(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.State != tequilapi.ProviderOn || st.Options.PricePerHour != "0.2" || st.Options.ExitMode != tequilapi.ExitUserspace || !st.Restartable {
+		t.Fatalf("GET /service/options %+v after the start", st)
+	}
+	// The allowed consumer's paid session runs.
+	conn, err := c.Connect(ctx, mine, consumer.Options{})
+	if err != nil {
+		t.Fatalf("connect to the started provider: %v", err)
+	}
+	waitInvoices(t, conn, 1)
+	if err := conn.Disconnect(ctx); err != nil {
+		t.Logf("disconnect: %v", err)
+	}
+}
