@@ -2,11 +2,13 @@ package node
 
 import (
 	"context"
+	"encoding/json"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/chromedp/chromedp"
+	"github.com/ethereum/go-ethereum/common"
 	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/openmyst/openmyst/geoip"
@@ -25,7 +27,8 @@ import (
 // caps and allow-list then reach the network: a consumer finds the
 // proposal in GET /proposals with those prices and access, GET
 // /service/caps shows the caps, and the allowed consumer's paid session
-// runs.
+// runs. The consumer page offers tun mode exactly when GET /capabilities
+// says the daemon can (checkModeChoice).
 func TestWebUIStartProviderInBrowser(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs a devnet, a daemon and chromium; skipped with -short")
@@ -161,6 +164,8 @@ func TestWebUIStartProviderInBrowser(t *testing.T) {
 	if st.State != tequilapi.ProviderOn || st.Options.PricePerHour != "0.2" || st.Options.ExitMode != tequilapi.ExitUserspace || !st.Restartable {
 		t.Fatalf("GET /service/options %+v after the start", st)
 	}
+	checkModeChoice(t, pctx, prov, provID, outDir)
+
 	// The allowed consumer's paid session runs.
 	conn, err := c.Connect(ctx, mine, consumer.Options{})
 	if err != nil {
@@ -170,4 +175,57 @@ func TestWebUIStartProviderInBrowser(t *testing.T) {
 	if err := conn.Disconnect(ctx); err != nil {
 		t.Logf("disconnect: %v", err)
 	}
+}
+
+// checkModeChoice: the consumer page of d offers tun mode as GET
+// /capabilities allows it, says why not in words otherwise, and a
+// connect with tun chosen asks PUT /connection for mode tun. The request
+// is answered in the page by a stub (a real tun connection would route
+// this host; tun connections are tested in network namespaces), whose
+// refusal the page shows in words.
+func checkModeChoice(t *testing.T, ctx context.Context, d testDaemon, provider common.Address, dir string) {
+	t.Helper()
+	do(t, ctx, chromedp.Navigate(d.base+"/ui/consumer"))
+	var caps tequilapi.CapabilitiesDTO
+	if code := d.getJSON(t, "/capabilities", &caps); code != 200 {
+		t.Fatalf("GET /capabilities = %d", code)
+	}
+	note := waitText(t, ctx, "tun mode note", "#mode-tun-note", 10*time.Second, func(s string) bool { return s != "" && !strings.HasPrefix(s, "Checking") })
+	if got := eval[bool](t, ctx, `!document.querySelector('#conn-mode-choice option[value="tun"]').disabled`); got != caps.TunMode.Available {
+		t.Fatalf("tun mode offered: %t; GET /capabilities: %+v", got, caps.TunMode)
+	}
+	if !caps.TunMode.Available {
+		if !strings.Contains(note, caps.TunMode.Reason) {
+			t.Fatalf("tun mode unavailable, the page says %q, not why (%q)", note, caps.TunMode.Reason)
+		}
+		if testenv.Required() {
+			t.Fatalf("tun mode unavailable on CI (root): %s", caps.TunMode.Reason)
+		}
+		t.Logf("tun mode unavailable here (%s): the connect request in tun mode is not checked", caps.TunMode.Reason)
+		return
+	}
+	checkAccessible(t, ctx, "consumer page with the mode choice")
+	eval[bool](t, ctx, `(() => {
+		const real = window.fetch;
+		window.fetch = (url, o) => {
+			if (url === '/connection' && o && o.method === 'PUT') {
+				window.__connectBody = o.body;
+				return Promise.resolve(new Response('{"error":{"code":"no_privileges","message":"stubbed by the test"}}', { status: 403, headers: { 'Content-Type': 'application/json' } }));
+			}
+			return real(url, o);
+		};
+		return true;
+	})()`)
+	do(t, ctx, setValue("conn-mode-choice", "tun"))
+	sel := `#proposals tr[data-provider="` + provider.Hex() + `" i] button.connect`
+	waitText(t, ctx, "the provider's row", "#proposals", 20*time.Second, func(string) bool {
+		return eval[bool](t, ctx, `!!document.querySelector('`+sel+`')`)
+	})
+	do(t, ctx, chromedp.Click(chromedp.CSS(sel)))
+	waitText(t, ctx, "refusal in words", "#error", 10*time.Second, func(s string) bool { return strings.Contains(s, "stubbed by the test") })
+	var body tequilapi.ConnectRequest
+	if err := json.Unmarshal([]byte(eval[string](t, ctx, `window.__connectBody || ''`)), &body); err != nil || body.Mode != tequilapi.ModeTun || !strings.EqualFold(body.ProviderID, provider.Hex()) {
+		t.Fatalf("PUT /connection body %+v (%v), want mode tun to %s", body, err, provider.Hex())
+	}
+	screenshot(t, ctx, dir, "consumer-tun-choice")
 }

@@ -608,6 +608,7 @@
       connected = ev.connected && ev.status && ev.status.running;
       const s = ev.status || {};
       setText('conn-state', ev.connected ? (s.running ? 'connected' : 'ended: ' + (s.error || 'session over')) : 'not connected');
+      setText('conn-mode', ev.connected ? modeText[s.mode] || s.mode || 'proxy' : '–');
       setText('conn-provider', ev.connected ? s.provider : '–');
       setText('conn-country', ev.connected ? s.country || '–' : '–');
       setText('conn-path', ev.connected ? pathText(s.path) : '–');
@@ -620,6 +621,21 @@
       setText('conn-rate', ev.connected ? myst(s.rate_per_hour) + ' MYST/hour' : '–');
       $('disconnect').disabled = !ev.connected;
       for (const b of document.querySelectorAll('button.connect')) b.disabled = !!ev.connected;
+    }
+    const modeText = { proxy: 'proxy (local SOCKS5 proxy)', tun: 'tun (the whole device, kill switch held)' };
+    // loadModes offers tun mode when GET /capabilities says the daemon
+    // can (CAP_NET_ADMIN, ip, nft), and says why not otherwise.
+    async function loadModes() {
+      try {
+        const t = (await api('GET', '/capabilities')).tun_mode || {};
+        const sel = $('conn-mode-choice');
+        sel.querySelector('option[value="tun"]').disabled = !t.available;
+        if (!t.available) sel.value = 'proxy';
+        setText('mode-tun-note', t.available ? 'This daemon can route the whole device (it has CAP_NET_ADMIN).'
+          : 'Tun mode is not available: ' + t.reason + '.');
+      } catch (e) {
+        setText('mode-tun-note', 'Tun mode: could not ask the daemon (' + e.message + ').');
+      }
     }
     async function loadConnection() {
       try {
@@ -634,7 +650,9 @@
       setText('conn-status', 'Connecting to ' + short(providerID) + '… (session setup and first payment)');
       for (const b of document.querySelectorAll('button.connect')) b.disabled = true;
       try {
-        const s = await api('PUT', '/connection', { provider_id: providerID });
+        const req = { provider_id: providerID };
+        if ($('conn-mode-choice').value === 'tun') req.mode = 'tun';
+        const s = await api('PUT', '/connection', req);
         renderConnection({ connected: true, status: s });
         setText('conn-status', 'Connected.');
       } catch (e) {
@@ -743,6 +761,7 @@
         showError(e, 'disconnect');
       }
     });
+    loadModes();
     loadConnection();
     loadProposals();
     loadSpending();

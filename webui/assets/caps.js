@@ -54,7 +54,7 @@
     } catch (e) {
       clear();
       if (e.status === 404) {
-        text('caps-status', 'No caps: this daemon serves no provider (start it with --provider.serve).');
+        text('caps-status', 'No caps: this daemon serves no provider (start one with the form above, or with --provider.serve).');
       } else if (e.status === 503) {
         text('caps-status', 'No caps yet: ' + e.message);
       } else {
