@@ -7,6 +7,8 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+
+	"github.com/openmyst/openmyst/market"
 )
 
 type fakeCaps struct {
@@ -102,12 +104,12 @@ func TestProviderOptionsValidate(t *testing.T) {
 			t.Errorf("%s: fields %v, want %v", body, apiErr.Body.Fields, bad)
 		}
 	}
-	allow := make([]string, MaxAllowed+1)
+	allow := make([]string, market.MaxAllow+1)
 	for i := range allow {
 		allow[i] = "0x00000000000000000000000000000000000000bb"
 	}
 	o := ProviderOptionsDTO{PricePerHour: "1", PricePerGiB: "1", Allow: allow}
 	if err := o.Validate(); err == nil {
-		t.Fatal("an allow-list above MaxAllowed was accepted")
+		t.Fatal("an allow-list above market.MaxAllow was accepted")
 	}
 }

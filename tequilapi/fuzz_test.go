@@ -7,6 +7,8 @@ import (
 	"reflect"
 	"testing"
 
+	"github.com/openmyst/openmyst/market"
+
 	"github.com/openmyst/openmyst/money"
 )
 
@@ -51,7 +53,7 @@ func FuzzDecodeJSON(f *testing.F) {
 			if _, err := money.ParseMYSTAmount(sr.Provider.PricePerHour); err != nil {
 				t.Fatalf("accepted provider options %q whose price per hour does not parse: %v", body, err)
 			}
-			if len(sr.Provider.Allow) > MaxAllowed || sr.Provider.MaxSessions < 0 {
+			if len(sr.Provider.Allow) > market.MaxAllow || sr.Provider.MaxSessions < 0 {
 				t.Fatalf("accepted provider options %q out of bounds", body)
 			}
 		}

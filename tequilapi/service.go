@@ -3,12 +3,14 @@ package tequilapi
 import (
 	"cmp"
 	"context"
+	"fmt"
 	"log/slog"
 	"maps"
 	"net/http"
 	"slices"
 	"strings"
 
+	"github.com/openmyst/openmyst/market"
 	"github.com/openmyst/openmyst/money"
 )
 
@@ -17,10 +19,6 @@ const (
 	ExitUserspace = "userspace"
 	ExitKernel    = "kernel"
 )
-
-// MaxAllowed bounds ProviderOptionsDTO.Allow (the access policy's
-// allow-list).
-const MaxAllowed = 256
 
 // maxOptionText bounds the free-text options (bandwidth, quota).
 const maxOptionText = 32
@@ -44,7 +42,7 @@ type ProviderOptionsDTO struct {
 	// ("" unlimited).
 	MonthlyQuota string `json:"monthly_quota,omitempty" doc:"e.g. 500GiB; empty: unlimited"`
 	// Allow lists the only consumer identities served (empty: public).
-	Allow []string `json:"allow,omitempty" doc:"access policy: the only consumer identities served (0x addresses, at most 256); empty: public"`
+	Allow []string `json:"allow,omitempty" doc:"access policy: the only consumer identities served (0x addresses, at most 32); empty: public"`
 }
 
 // Validate checks what can be checked without the node: the exit mode,
@@ -78,8 +76,8 @@ func (o *ProviderOptionsDTO) Validate() error {
 	if o.MaxSessions < 0 {
 		bad["max_sessions"] = "must not be negative"
 	}
-	if len(o.Allow) > MaxAllowed {
-		bad["allow"] = "at most 256 identities"
+	if len(o.Allow) > market.MaxAllow {
+		bad["allow"] = fmt.Sprintf("at most %d identities", market.MaxAllow)
 	} else {
 		for _, a := range o.Allow {
 			if _, err := parseNonZeroAddress(strings.TrimSpace(a)); err != nil {
