@@ -82,6 +82,11 @@ func (n *DaemonNode) restoreProvider(ctx context.Context, svc *ProviderService) 
 		n.setLastProv(&sp)
 	}
 	switch {
+	case prov.Announce:
+		if found && st.State == tequilapi.ProviderOn {
+			n.Log.Warn("provider: not starting the provider remembered on: this daemon announces a proposal of its own (--provider.announce)")
+		}
+		return nil
 	case found && st.State == tequilapi.ProviderOff:
 		n.Log.Info("provider: off, as it was stopped (DELETE /service, the dashboard's switch) before the restart; PUT /service starts it",
 			"provider_serve_flag", prov.Serve != nil)
@@ -198,7 +203,7 @@ func optionsDTO(o ServiceOptions) tequilapi.ProviderOptionsDTO {
 
 // ServiceOptions implements tequilapi.ServiceOptionsService.
 func (d daemonServiceStarter) ServiceOptions(ctx context.Context) (tequilapi.ServiceOptionsDTO, error) {
-	st, found, err := loadProviderState(ctx, d.n.DB)
+	_, found, err := loadProviderState(ctx, d.n.DB)
 	if err != nil {
 		return tequilapi.ServiceOptionsDTO{}, err
 	}
@@ -208,10 +213,8 @@ func (d daemonServiceStarter) ServiceOptions(ctx context.Context) (tequilapi.Ser
 	switch {
 	case d.svc.Serving():
 		out.State = tequilapi.ProviderOn
-	case found:
-		out.State = st.State
-	case last != nil:
-		out.State = tequilapi.ProviderOff // --provider.serve that failed to start
+	case found || last != nil:
+		out.State = tequilapi.ProviderOff // stopped, or its start failed
 	}
 	if last != nil && last.req != nil && last.req.Provider != nil {
 		out.Options = *last.req.Provider

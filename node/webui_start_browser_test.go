@@ -3,6 +3,7 @@ package node
 import (
 	"context"
 	"encoding/json"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -28,7 +29,9 @@ import (
 // proposal in GET /proposals with those prices and access, GET
 // /service/caps shows the caps, and the allowed consumer's paid session
 // runs. The consumer page offers tun mode exactly when GET /capabilities
-// says the daemon can (checkModeChoice).
+// says the daemon can (checkModeChoice). The on/off switch's choice
+// outlives daemon restarts: off stays off, on comes back with the
+// options.
 func TestWebUIStartProviderInBrowser(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs a devnet, a daemon and chromium; skipped with -short")
@@ -52,8 +55,9 @@ func TestWebUIStartProviderInBrowser(t *testing.T) {
 
 	dd := t.TempDir()
 	provID, pass, _ := newDaemonIdentity(t, ctx, dd)
-	prov := runTestDaemon(t, "127.0.0.7", DaemonConfig{
+	cfg := DaemonConfig{
 		DataDir: dd, LightScrypt: true, Log: log,
+		API:   tequilapi.Config{Address: "127.0.0.7", Port: freePort(t, "127.0.0.7"), PasswordFile: filepath.Join(dd, tequilapi.PasswordFileName), Version: "ui-test"},
 		Chain: ChainConfig{RPC: d.Chain.URL(), Deployment: d.DeploymentPath(), Tx: TxOptional},
 		P2P:   NetworkConfig{ListenAddrs: []string{"/ip4/127.0.0.1/tcp/0"}, Bootstrap: []peer.AddrInfo{d.Boot.AddrInfo()}, ChainID: dep.ChainID},
 		Provider: DaemonProvider{
@@ -64,7 +68,9 @@ func TestWebUIStartProviderInBrowser(t *testing.T) {
 			Defaults: ServiceOptions{Serve: ServeOptions{HermesURL: d.Hermes.URL(), ExitMode: "userspace", Advertise: "127.0.0.1",
 				PriceHour: "0.005", PriceGiB: "0.1", PayInterval: testPayment.Interval, PayGrace: testPayment.Grace}},
 		},
-	})
+	}
+	prov, stop := startTestDaemon(t, cfg)
+	defer func() { stop() }()
 
 	pctx, stopBrowser := startChromium(ctx, t, chromium)
 	defer stopBrowser()
@@ -175,6 +181,34 @@ func TestWebUIStartProviderInBrowser(t *testing.T) {
 	if err := conn.Disconnect(ctx); err != nil {
 		t.Logf("disconnect: %v", err)
 	}
+
+	// The switch's "off" outlives a daemon restart, and so does "on".
+	restart := func() {
+		t.Helper()
+		stop()
+		prov, stop = startTestDaemon(t, cfg)
+		login(t, pctx, prov, outDir, "") // the sessions ended with the daemon
+	}
+	do(t, pctx, chromedp.Navigate(prov.base+"/ui/provider"))
+	waitText(t, pctx, "switch offers off", "#service-toggle", 10*time.Second, func(s string) bool { return s == "Turn provider off" })
+	do(t, pctx, chromedp.Click(chromedp.ID("service-toggle")))
+	waitText(t, pctx, "provider stopped", "#service-toggle-status", 20*time.Second, func(s string) bool { return strings.HasPrefix(s, "Provider stopped: ") })
+	restart()
+	waitText(t, pctx, "still off after the restart", "#service-status", 10*time.Second, func(s string) bool { return strings.HasPrefix(s, "off: ") })
+	if code := prov.getJSON(t, "/service/caps", nil); code != 404 {
+		t.Fatalf("the provider turned off serves again after a restart: GET /service/caps = %d", code)
+	}
+	// The form offers the remembered options; the switch the provider.
+	waitText(t, pctx, "remembered options in the form", "#sf-price-hour", 10*time.Second, func(string) bool {
+		return eval[bool](t, pctx, `!document.getElementById('start-card').hidden && document.getElementById('sf-price-hour').value === '0.2' && document.getElementById('sf-access').value === 'allowlist'`)
+	})
+	waitText(t, pctx, "switch offers on", "#service-toggle", 10*time.Second, func(s string) bool { return s == "Turn provider on" })
+	screenshot(t, pctx, outDir, "provider-off-after-restart")
+	do(t, pctx, chromedp.Click(chromedp.ID("service-toggle")))
+	waitText(t, pctx, "provider on again", "#service-toggle-status", 60*time.Second, func(s string) bool { return s == "Provider started." })
+	restart()
+	waitText(t, pctx, "on after the restart", "#service-status", 60*time.Second, func(s string) bool { return strings.HasPrefix(s, "on:") })
+	waitText(t, pctx, "its price after the restart", "#price-hour", 10*time.Second, func(s string) bool { return s == "0.2 MYST" })
 }
 
 // checkModeChoice: the consumer page of d offers tun mode as GET

@@ -106,11 +106,11 @@ func FieldErrors(bad map[string]string) *APIError {
 
 // Provider states of ServiceOptionsDTO.State.
 const (
-	// ProviderOn: the provider runs (or is starting), and starts again
-	// when the daemon restarts.
+	// ProviderOn: the provider runs (or is starting); the daemon starts
+	// it again when it restarts.
 	ProviderOn = "on"
-	// ProviderOff: stopped (DELETE /service); stays off across restarts
-	// until PUT /service.
+	// ProviderOff: no provider runs, but one did (stopped with DELETE
+	// /service, which a restart keeps, or its start failed).
 	ProviderOff = "off"
 	// ProviderNone: this daemon never ran a provider.
 	ProviderNone = "none"
@@ -118,9 +118,8 @@ const (
 
 // ServiceOptionsDTO is the body of GET /service/options.
 type ServiceOptionsDTO struct {
-	// State is the provider's desired state as the daemon remembers it
-	// across restarts: on, off or none.
-	State string `json:"state" doc:"on, off (stopped with DELETE /service; stays off across restarts) or none (never ran a provider)"`
+	// State is on, off or none (ProviderOn, ProviderOff, ProviderNone).
+	State string `json:"state" doc:"on (serving or starting; started again after a daemon restart), off (not serving: stopped with DELETE /service, which a restart keeps, or its start failed) or none (never ran a provider)"`
 	// Restartable says whether PUT /service without options starts a
 	// provider (the one this daemon ran last).
 	Restartable bool `json:"restartable"`
