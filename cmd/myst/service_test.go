@@ -293,15 +293,17 @@ func TestDaemonServesProvider(t *testing.T) {
 // provider starts its provider in the daemon (PUT /service), on the
 // daemon's libp2p host, with its own flags (location, price, caps); a
 // second `myst service` reports the daemon's provider instead of failing
-// on its locks.
+// on its locks; a restarted daemon process serves that provider again
+// with those flags (it remembers it in its database).
 func TestServiceStartsInDaemon(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs a devnet and a daemon subprocess")
 	}
 	ctx, d, dd, provider, pf := devnetProviderDir(t, 3*time.Minute)
 	apiPort := mysttest.FreePort(t)
-	daemon, lines := mysttest.StartDaemon(t, dd, apiPort, "--p2p.bootstrap", d.BootstrapAddrs()[0],
-		"--chain.rpc", d.Chain.URL(), "--chain.deployment", d.DeploymentPath())
+	daemonArgs := []string{"--p2p.bootstrap", d.BootstrapAddrs()[0], "--chain.rpc", d.Chain.URL(), "--chain.deployment", d.DeploymentPath(),
+		"--provider.passphrase-file", pf} // unlocks the remembered provider after the restart
+	daemon, lines := mysttest.StartDaemon(t, dd, apiPort, daemonArgs...)
 	var seen []string
 	mysttest.WaitLine(t, lines, "node started", &seen)
 	go func() { // keep draining the daemon's log
@@ -328,5 +330,34 @@ func TestServiceStartsInDaemon(t *testing.T) {
 	_ = daemon.Process.Signal(syscall.SIGTERM)
 	if err := daemon.Wait(); err != nil {
 		t.Fatalf("daemon exit: %v", err)
+	}
+	// A new daemon process (no myst service this time) starts the
+	// remembered provider with myst service's caps.
+	daemon, lines = mysttest.StartDaemon(t, dd, apiPort, daemonArgs...)
+	seen = nil
+	mysttest.WaitLine(t, lines, "starting the provider started with PUT /service before the restart", &seen)
+	mysttest.WaitLine(t, lines, "node started", &seen)
+	go func() {
+		for range lines {
+		}
+	}()
+	base := "http://127.0.0.1:" + strconv.Itoa(apiPort)
+	token := mysttest.Login(t, base, dd)
+	for {
+		body, code := mysttest.GetAuth(t, base+"/service/caps", token)
+		if code == 200 {
+			if !strings.Contains(body, `"max_sessions":9`) {
+				t.Fatalf("the restored provider's caps %s, want myst service's 9 sessions", body)
+			}
+			break
+		}
+		if ctx.Err() != nil {
+			t.Fatalf("the restarted daemon does not serve the remembered provider: %d %s", code, body)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	_ = daemon.Process.Signal(syscall.SIGTERM)
+	if err := daemon.Wait(); err != nil {
+		t.Fatalf("daemon exit after the restart: %v", err)
 	}
 }
