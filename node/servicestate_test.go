@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ethereum/go-ethereum/common"
 	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/openmyst/openmyst/geoip"
@@ -30,34 +31,10 @@ func TestDaemonProviderStateSurvivesRestart(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
-	log := testLog()
-	d, err := StartDevnet(ctx, DevnetConfig{DataDir: t.TempDir(), Providers: []ProviderSpec{}, Payment: testPayment, Log: log})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = d.Close() })
-	dep := d.Chain.Deployment()
-	c, err := d.StartConsumer(ctx, "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	dd := t.TempDir()
-	provID, pass, _ := newDaemonIdentity(t, ctx, dd)
+	b := newProviderBed(t, ctx, "127.0.0.8")
+	c, provID, cfg := b.consumer, b.provider, b.cfg
 	price, _ := money.ParseMYSTAmount("0.1")
-	cfg := DaemonConfig{
-		DataDir: dd, LightScrypt: true, Log: log,
-		API:   tequilapi.Config{Address: "127.0.0.8", Port: freePort(t, "127.0.0.8"), PasswordFile: filepath.Join(dd, tequilapi.PasswordFileName)},
-		Chain: ChainConfig{RPC: d.Chain.URL(), Deployment: d.DeploymentPath(), Tx: TxOptional},
-		P2P:   NetworkConfig{ListenAddrs: []string{"/ip4/127.0.0.1/tcp/0"}, Bootstrap: []peer.AddrInfo{d.Boot.AddrInfo()}, ChainID: dep.ChainID},
-		Provider: DaemonProvider{
-			Identity: IdentityRef{PassphraseFile: pass},
-			Location: LocationConfig{Override: geoip.Override{Country: "FR"}},
-			Serve:    &ProviderConfig{HermesURL: d.Hermes.URL(), Price: market.Price{PerHour: price, PerGiB: price}, Payment: testPayment},
-			Defaults: ServiceOptions{Serve: ServeOptions{HermesURL: d.Hermes.URL(), ExitMode: "userspace", Advertise: "127.0.0.1",
-				PayInterval: testPayment.Interval, PayGrace: testPayment.Grace}},
-		},
-	}
+	cfg.Provider.Serve = &ProviderConfig{HermesURL: b.devnet.Hermes.URL(), Price: market.Price{PerHour: price, PerGiB: price}, Payment: testPayment}
 	start := func() (*client.Client, func()) {
 		t.Helper()
 		td, stop := startTestDaemon(t, cfg)
@@ -139,6 +116,49 @@ func TestDaemonProviderStateSurvivesRestart(t *testing.T) {
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
+}
+
+// providerBed is a devnet without providers, a consumer on it, and the
+// configuration of a provider daemon (the default identity of its data
+// dir, unlocked with its passphrase file; located in FR; its API on
+// host) that serves no provider yet but has the provider flags of `myst
+// daemon` (DaemonProvider.Defaults).
+type providerBed struct {
+	devnet   *Devnet
+	consumer *Consumer
+	provider common.Address
+	cfg      DaemonConfig
+}
+
+// newProviderBed starts the devnet and consumer, stopped when the test
+// ends.
+func newProviderBed(t *testing.T, ctx context.Context, host string) providerBed {
+	t.Helper()
+	log := testLog()
+	d, err := StartDevnet(ctx, DevnetConfig{DataDir: t.TempDir(), Providers: []ProviderSpec{}, Payment: testPayment, Log: log})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = d.Close() })
+	c, err := d.StartConsumer(ctx, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = c.Close() })
+	dd := t.TempDir()
+	id, pass, _ := newDaemonIdentity(t, ctx, dd)
+	return providerBed{devnet: d, consumer: c, provider: id, cfg: DaemonConfig{
+		DataDir: dd, LightScrypt: true, Log: log,
+		API:   tequilapi.Config{Address: host, Port: freePort(t, host), PasswordFile: filepath.Join(dd, tequilapi.PasswordFileName), Version: "ui-test"},
+		Chain: ChainConfig{RPC: d.Chain.URL(), Deployment: d.DeploymentPath(), Tx: TxOptional},
+		P2P:   NetworkConfig{ListenAddrs: []string{"/ip4/127.0.0.1/tcp/0"}, Bootstrap: []peer.AddrInfo{d.Boot.AddrInfo()}, ChainID: d.Chain.Deployment().ChainID},
+		Provider: DaemonProvider{
+			Identity: IdentityRef{PassphraseFile: pass},
+			Location: LocationConfig{Override: geoip.Override{Country: "FR"}},
+			Defaults: ServiceOptions{Serve: ServeOptions{HermesURL: d.Hermes.URL(), ExitMode: "userspace", Advertise: "127.0.0.1",
+				PriceHour: "0.005", PriceGiB: "0.1", PayInterval: testPayment.Interval, PayGrace: testPayment.Grace}},
+		},
+	}}
 }
 
 // TestProviderStateRecord: the remembered state round-trips, and a

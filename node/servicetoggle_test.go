@@ -9,9 +9,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/libp2p/go-libp2p/core/peer"
-
-	"github.com/openmyst/openmyst/geoip"
 	"github.com/openmyst/openmyst/market"
 	"github.com/openmyst/openmyst/money"
 	"github.com/openmyst/openmyst/session/consumer"
@@ -31,28 +28,14 @@ func TestDaemonServiceStopStart(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 40*time.Second)
 	defer cancel()
-	log := testLog()
-	d, err := StartDevnet(ctx, DevnetConfig{DataDir: t.TempDir(), Providers: []ProviderSpec{}, Payment: testPayment, Log: log})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = d.Close() })
-	dep := d.Chain.Deployment()
-	ddP := t.TempDir()
-	provID, passP, _ := newDaemonIdentity(t, ctx, ddP)
+	b := newProviderBed(t, ctx, "127.0.0.2")
+	c, provID, cfg := b.consumer, b.provider, b.cfg
 	price, _ := money.ParseMYSTAmount("3600") // 1 MYST a second: every invoice earns
 	const ttl = 3 * time.Second               // re-announced every second while it runs
-	prov := runTestDaemon(t, "127.0.0.2", DaemonConfig{
-		DataDir: ddP, LightScrypt: true, Log: log,
-		Chain: ChainConfig{RPC: d.Chain.URL(), Deployment: d.DeploymentPath(), Tx: TxOptional},
-		P2P:   NetworkConfig{ListenAddrs: []string{"/ip4/127.0.0.1/tcp/0"}, Bootstrap: []peer.AddrInfo{d.Boot.AddrInfo()}, ChainID: dep.ChainID},
-		Provider: DaemonProvider{
-			Identity: IdentityRef{PassphraseFile: passP},
-			Location: LocationConfig{Override: geoip.Override{Country: "FR"}},
-			Serve: &ProviderConfig{HermesURL: d.Hermes.URL(), Price: market.Price{PerHour: price, PerGiB: price},
-				Payment: testPayment, ProposalTTL: ttl},
-		},
-	})
+	cfg.Provider.Serve = &ProviderConfig{HermesURL: b.devnet.Hermes.URL(), Price: market.Price{PerHour: price, PerGiB: price},
+		Payment: testPayment, ProposalTTL: ttl}
+	prov, stopDaemon := startTestDaemon(t, cfg)
+	t.Cleanup(stopDaemon)
 	api, err := client.New(prov.base, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -60,11 +43,6 @@ func TestDaemonServiceStopStart(t *testing.T) {
 	if _, err := api.Login(ctx, prov.pw); err != nil {
 		t.Fatal(err)
 	}
-	c, err := d.StartConsumer(ctx, "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
 	mine := market.Filter{ProviderID: provID}
 	listed := func() bool { return len(c.Proposals(ctx, mine)) == 1 }
 	earned := func() *big.Int {

@@ -3,16 +3,13 @@ package node
 import (
 	"context"
 	"encoding/json"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/chromedp/chromedp"
 	"github.com/ethereum/go-ethereum/common"
-	"github.com/libp2p/go-libp2p/core/peer"
 
-	"github.com/openmyst/openmyst/geoip"
 	"github.com/openmyst/openmyst/internal/testenv"
 	"github.com/openmyst/openmyst/market"
 	"github.com/openmyst/openmyst/money"
@@ -40,35 +37,8 @@ func TestWebUIStartProviderInBrowser(t *testing.T) {
 	outDir := screenshotDir(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	log := testLog()
-	d, err := StartDevnet(ctx, DevnetConfig{DataDir: t.TempDir(), Providers: []ProviderSpec{}, Payment: testPayment, Log: log})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = d.Close() })
-	dep := d.Chain.Deployment()
-	c, err := d.StartConsumer(ctx, "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-
-	dd := t.TempDir()
-	provID, pass, _ := newDaemonIdentity(t, ctx, dd)
-	cfg := DaemonConfig{
-		DataDir: dd, LightScrypt: true, Log: log,
-		API:   tequilapi.Config{Address: "127.0.0.7", Port: freePort(t, "127.0.0.7"), PasswordFile: filepath.Join(dd, tequilapi.PasswordFileName), Version: "ui-test"},
-		Chain: ChainConfig{RPC: d.Chain.URL(), Deployment: d.DeploymentPath(), Tx: TxOptional},
-		P2P:   NetworkConfig{ListenAddrs: []string{"/ip4/127.0.0.1/tcp/0"}, Bootstrap: []peer.AddrInfo{d.Boot.AddrInfo()}, ChainID: dep.ChainID},
-		Provider: DaemonProvider{
-			Identity: IdentityRef{PassphraseFile: pass},
-			Location: LocationConfig{Override: geoip.Override{Country: "FR"}},
-			// The daemon's provider flags, as `myst daemon` without
-			// --provider.serve has them.
-			Defaults: ServiceOptions{Serve: ServeOptions{HermesURL: d.Hermes.URL(), ExitMode: "userspace", Advertise: "127.0.0.1",
-				PriceHour: "0.005", PriceGiB: "0.1", PayInterval: testPayment.Interval, PayGrace: testPayment.Grace}},
-		},
-	}
+	b := newProviderBed(t, ctx, "127.0.0.7")
+	c, provID, cfg := b.consumer, b.provider, b.cfg
 	prov, stop := startTestDaemon(t, cfg)
 	defer func() { stop() }()
 
