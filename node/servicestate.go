@@ -10,6 +10,7 @@ import (
 
 	"github.com/openmyst/openmyst/identity"
 	"github.com/openmyst/openmyst/internal/strictjson"
+	"github.com/openmyst/openmyst/market"
 	"github.com/openmyst/openmyst/storage"
 	"github.com/openmyst/openmyst/tequilapi"
 	"github.com/openmyst/openmyst/tunnel"
@@ -250,4 +251,43 @@ func netAdminCapability(check func() error, look func(string) (string, error)) t
 		return tequilapi.CapabilityDTO{Reason: strings.Join(why, "; ")}
 	}
 	return tequilapi.CapabilityDTO{Available: true}
+}
+
+// rememberingPricer is the daemon's PUT /provider/price: it announces the
+// new price and, for a provider started with chosen options (PUT
+// /service {"provider": ...}), writes it into the remembered request, so
+// that a restart announces it too. The --provider.serve provider's price
+// is its flag's after a restart.
+type rememberingPricer struct{ n *DaemonNode }
+
+// SetPrice implements tequilapi.PriceService.
+func (r rememberingPricer) SetPrice(ctx context.Context, price market.Price) (market.Price, error) {
+	got, err := r.n.providerSvc.SetPrice(ctx, price)
+	if err != nil {
+		return got, err
+	}
+	if err := r.n.rememberPrice(ctx, got); err != nil {
+		return got, fmt.Errorf("the new price is announced, but a daemon restart would announce the old one: %w", err)
+	}
+	return got, nil
+}
+
+// rememberPrice writes price into the remembered options of the running
+// provider when it was started with chosen options.
+func (n *DaemonNode) rememberPrice(ctx context.Context, price market.Price) error {
+	n.lastProvMu.Lock()
+	defer n.lastProvMu.Unlock()
+	last := n.lastProv
+	if last == nil || last.req == nil || last.req.Provider == nil {
+		return nil
+	}
+	req := *last.req
+	o := *req.Provider
+	o.PricePerHour, o.PricePerGiB = price.PerHour.MYST(), price.PerGiB.MYST()
+	req.Provider = &o
+	if err := saveProviderState(ctx, n.DB, providerState{State: tequilapi.ProviderOn, Request: &req}); err != nil {
+		return err
+	}
+	last.req, last.cfg.Price = &req, price
+	return nil
 }

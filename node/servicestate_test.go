@@ -24,7 +24,7 @@ import (
 // /service stays off when the daemon restarts (with the same flags); one
 // started with PUT /service {"provider": options} comes back after a
 // restart with those options (caps, and the prices in the consumer's
-// proposals).
+// proposals), and with a price changed by PUT /provider/price.
 func TestDaemonProviderStateSurvivesRestart(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs a devnet and a daemon three times; skipped with -short")
@@ -95,9 +95,8 @@ func TestDaemonProviderStateSurvivesRestart(t *testing.T) {
 	}
 	stop()
 
-	// Run 3: back with those options.
+	// Run 3: back with those options; the price changes.
 	api, stop = start()
-	defer stop()
 	caps := serving(api)
 	if !strings.EqualFold(caps.Provider, provID.Hex()) || caps.MaxSessions != 2 || caps.Quota.Limit != 1<<30 {
 		t.Fatalf("after a restart, caps %+v; want the provider %s with 2 sessions, 1 GiB", caps, provID.Hex())
@@ -105,17 +104,34 @@ func TestDaemonProviderStateSurvivesRestart(t *testing.T) {
 	if st := state(api, tequilapi.ProviderOn); st.Options.PricePerHour != "0.3" || st.Options.MaxSessions != 2 {
 		t.Fatalf("after a restart, options %+v", st.Options)
 	}
-	want, _ := money.ParseMYST("0.3")
-	for {
-		ps := c.Proposals(ctx, market.Filter{ProviderID: provID})
-		if len(ps) == 1 && ps[0].Price.PerHour.Int().Cmp(want) == 0 {
-			break
+	announced := func(perHour string) {
+		t.Helper()
+		want, _ := money.ParseMYST(perHour)
+		for {
+			ps := c.Proposals(ctx, market.Filter{ProviderID: provID})
+			if len(ps) == 1 && ps[0].Price.PerHour.Int().Cmp(want) == 0 {
+				return
+			}
+			if ctx.Err() != nil {
+				t.Fatalf("the consumer never sees the provider at %s MYST/h: %+v", perHour, ps)
+			}
+			time.Sleep(100 * time.Millisecond)
 		}
-		if ctx.Err() != nil {
-			t.Fatalf("the consumer never sees the restored provider at 0.3 MYST/h: %+v", ps)
-		}
-		time.Sleep(100 * time.Millisecond)
 	}
+	announced("0.3")
+	if err := api.Do(ctx, "PUT", "/provider/price", tequilapi.PriceRequest{PerHour: "0.35", PerGiB: "0.9"}, nil); err != nil {
+		t.Fatal(err)
+	}
+	stop()
+
+	// Run 4: the changed price is remembered with the options.
+	api, stop = start()
+	defer stop()
+	serving(api)
+	if st := state(api, tequilapi.ProviderOn); st.Options.PricePerHour != "0.35" || st.Options.MaxSessions != 2 {
+		t.Fatalf("after a price change and a restart, options %+v", st.Options)
+	}
+	announced("0.35")
 }
 
 // providerBed is a devnet without providers, a consumer on it, and the

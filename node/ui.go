@@ -348,7 +348,7 @@ func startUI(ctx context.Context, n *DaemonNode) (func(context.Context) error, e
 	bus := tequilapi.NewEvents(0)
 	n.API.Add(tequilapi.EventRoutes(bus, n.Log)...)
 	n.API.Add(tequilapi.ProviderSessionRoutes(n.providerSvc, n.Log)...)
-	n.API.Add(tequilapi.PriceRoutes(n.providerSvc, n.Log)...)
+	n.API.Add(tequilapi.PriceRoutes(rememberingPricer{n}, n.Log)...)
 	n.API.Add(tequilapi.ProviderStatusRoutes(n.providerSvc, n.Log)...)
 	n.API.Add(tequilapi.ProviderHistoryRoutes(providerHistory{n.providerSvc}, n.Log)...)
 	reg := prometheus.NewRegistry()

@@ -117,7 +117,7 @@ func PriceRoutes(svc PriceService, log *slog.Logger) []Route {
 	log = cmp.Or(log, slog.Default())
 	return []Route{{
 		Method: http.MethodPut, Path: "/provider/price",
-		Op: Operation{Summary: "Change the provider's price and announce the new proposal at once (not persisted: a restart announces the configured price)",
+		Op: Operation{Summary: "Change the provider's price and announce the new proposal at once (kept across daemon restarts for a provider started with PUT /service {\"provider\": ...}; otherwise a restart announces the configured price)",
 			Tags: []string{"provider"}, Request: PriceRequest{}, Response: market.Price{}, Errors: []int{http.StatusServiceUnavailable}},
 		Handler: func(w http.ResponseWriter, r *http.Request) {
 			var req PriceRequest
