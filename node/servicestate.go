@@ -150,7 +150,15 @@ func (n *DaemonNode) resolveStart(req tequilapi.ServiceStartRequest, passFile st
 		return servedProvider{}, bad(err)
 	}
 	lc := n.Config.Provider.Location // --location.* of --provider.serve
-	if req.Provider == nil || lc == (LocationConfig{}) {
+	switch {
+	case req.Provider != nil && lc != (LocationConfig{}):
+		if req.Provider.Country != "" {
+			lc.Override.Country = req.Provider.Country
+		}
+	default:
+		if req.Provider != nil && req.Provider.Country != "" {
+			o.Location.Country = req.Provider.Country
+		}
 		if lc, err = o.Location.Config(); err != nil {
 			return servedProvider{}, bad(err)
 		}
@@ -199,7 +207,8 @@ func optionsDTO(o ServiceOptions) tequilapi.ProviderOptionsDTO {
 		allow = []string{}
 	}
 	return tequilapi.ProviderOptionsDTO{ExitMode: exit, PricePerHour: o.Serve.PriceHour, PricePerGiB: o.Serve.PriceGiB,
-		Bandwidth: o.Serve.Caps.Bandwidth, MaxSessions: o.Serve.Caps.MaxSessions, MonthlyQuota: o.Serve.Caps.MonthlyQuota, Allow: allow}
+		Bandwidth: o.Serve.Caps.Bandwidth, MaxSessions: o.Serve.Caps.MaxSessions, MonthlyQuota: o.Serve.Caps.MonthlyQuota, Allow: allow,
+		Country: strings.ToUpper(o.Location.Country)}
 }
 
 // ServiceOptions implements tequilapi.ServiceOptionsService.
@@ -211,6 +220,9 @@ func (d daemonServiceStarter) ServiceOptions(ctx context.Context) (tequilapi.Ser
 	last := d.n.lastProvider()
 	out := tequilapi.ServiceOptionsDTO{State: tequilapi.ProviderNone, Restartable: last != nil,
 		Options: optionsDTO(d.n.Config.Provider.Defaults)}
+	if c := d.n.Config.Provider.Location.Override.Country; c != "" {
+		out.Options.Country = c // --location.country of --provider.serve
+	}
 	switch {
 	case d.svc.Serving():
 		out.State = tequilapi.ProviderOn

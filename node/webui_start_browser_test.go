@@ -87,7 +87,7 @@ func TestWebUIStartProviderInBrowser(t *testing.T) {
 	// The options: prices, caps and an allow-list naming the consumer.
 	do(t, pctx,
 		setValue("sf-exit", "userspace"),
-		setValue("sf-price-gib", "0.7"), setValue("sf-bandwidth", "4MiB"), setValue("sf-max-sessions", "3"), setValue("sf-quota", "2GiB"),
+		setValue("sf-price-gib", "0.7"), setValue("sf-bandwidth", "4MiB"), setValue("sf-max-sessions", "3"), setValue("sf-quota", "2GiB"), setValue("sf-country", "de"),
 		setValue("sf-access", "allowlist"),
 	)
 	eval[bool](t, pctx, `(document.getElementById('sf-access').dispatchEvent(new Event('change')), true)`)
@@ -116,8 +116,8 @@ func TestWebUIStartProviderInBrowser(t *testing.T) {
 	if p.Access.Kind != market.AccessAllowList || len(p.Access.Allow) != 1 || p.Access.Allow[0] != c.Address() {
 		t.Fatalf("proposal access %+v, want an allow-list of %s", p.Access, c.Address().Hex())
 	}
-	if p.Location.Country != "FR" {
-		t.Fatalf("proposal country %q, want the daemon's FR", p.Location.Country)
+	if p.Location.Country != "DE" {
+		t.Fatalf("proposal country %q, want the chosen DE (not the daemon's FR)", p.Location.Country)
 	}
 	api, err := client.New(prov.base, nil)
 	if err != nil {

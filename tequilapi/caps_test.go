@@ -79,6 +79,8 @@ func TestProviderOptionsValidate(t *testing.T) {
 		`{"provider":{"price_per_hour":"1","price_per_gib":"1","max_sessions":-1,"allow":["nobody"]}}`:                                        {"max_sessions", "allow"},
 		`{"provider":{"price_per_hour":"1","price_per_gib":"1","bandwidth":"` + strings.Repeat("9", 40) + `"}}`:                               {"bandwidth"},
 		`{"provider":{"price_per_hour":"1","price_per_gib":"1"},"options":{"Serve":{}}}`:                                                      {"provider"},
+		`{"provider":{"price_per_hour":"1","price_per_gib":"1","country":"XX"}}`:                                                              {"country"},
+		`{"provider":{"price_per_hour":"1","price_per_gib":"1","country":"de"}}`:                                                              nil,
 	} {
 		var r ServiceStartRequest
 		err := DecodeBytes([]byte(body), &r)

@@ -43,12 +43,16 @@ type ProviderOptionsDTO struct {
 	MonthlyQuota string `json:"monthly_quota,omitempty" doc:"e.g. 500GiB; empty: unlimited"`
 	// Allow lists the only consumer identities served (empty: public).
 	Allow []string `json:"allow,omitempty" doc:"access policy: the only consumer identities served (0x addresses, at most 32); empty: public"`
+	// Country is the announced country (ISO 3166-1 alpha-2; empty: the
+	// daemon's --location.* flags).
+	Country string `json:"country,omitempty" doc:"ISO 3166-1 alpha-2, e.g. DE; empty: the daemon's --location.country or its GeoIP database"`
 }
 
 // Validate checks what can be checked without the node: the exit mode,
 // the prices, the allow-list's addresses and the sizes of the text
 // fields. Every bad field is named in the error (400 validation_failed).
-// An empty exit mode becomes userspace, an empty allow-list nil.
+// An empty exit mode becomes userspace, an empty allow-list nil, the
+// country upper case.
 func (o *ProviderOptionsDTO) Validate() error {
 	if len(o.Allow) == 0 {
 		o.Allow = nil
@@ -72,6 +76,10 @@ func (o *ProviderOptionsDTO) Validate() error {
 		if len(v) > maxOptionText {
 			bad[field] = "too long"
 		}
+	}
+	o.Country = strings.ToUpper(strings.TrimSpace(o.Country))
+	if o.Country != "" && !market.ValidCountry(o.Country) {
+		bad["country"] = "want an ISO 3166-1 alpha-2 code such as DE"
 	}
 	if o.MaxSessions < 0 {
 		bad["max_sessions"] = "must not be negative"

@@ -21,7 +21,7 @@ func TestStartForm(t *testing.T) {
 			t.Errorf("provider page lacks %s", want)
 		}
 	}
-	for _, id := range []string{"sf-exit", "sf-price-hour", "sf-price-gib", "sf-bandwidth", "sf-max-sessions", "sf-quota", "sf-access", "sf-allow"} {
+	for _, id := range []string{"sf-exit", "sf-price-hour", "sf-price-gib", "sf-bandwidth", "sf-max-sessions", "sf-quota", "sf-country", "sf-access", "sf-allow"} {
 		if !strings.Contains(body, `<label for="`+id+`">`) {
 			t.Errorf("the start form's %s has no label", id)
 		}
@@ -35,7 +35,7 @@ func TestStartForm(t *testing.T) {
 	}
 	// Each field PUT /service {"provider"} names in an error has its input
 	// and error text.
-	for _, f := range []string{"exit_mode", "price_per_hour", "price_per_gib", "bandwidth", "max_sessions", "monthly_quota", "allow"} {
+	for _, f := range []string{"exit_mode", "price_per_hour", "price_per_gib", "bandwidth", "max_sessions", "monthly_quota", "allow", "country"} {
 		m := regexp.MustCompile(f + `: '(sf-[a-z-]+)'`).FindStringSubmatch(js)
 		if m == nil || !strings.Contains(body, `id="`+m[1]+`"`) || !strings.Contains(body, `id="`+m[1]+`-err"`) {
 			t.Errorf("the refused option %s has no input and error text on the page", f)

@@ -13,6 +13,7 @@
   const FIELDS = {
     exit_mode: 'sf-exit', price_per_hour: 'sf-price-hour', price_per_gib: 'sf-price-gib',
     bandwidth: 'sf-bandwidth', max_sessions: 'sf-max-sessions', monthly_quota: 'sf-quota', allow: 'sf-allow',
+    country: 'sf-country',
   };
   let filled = false;
 
@@ -35,6 +36,7 @@
     $('sf-bandwidth').value = o.bandwidth || '';
     $('sf-max-sessions').value = o.max_sessions ? String(o.max_sessions) : '';
     $('sf-quota').value = o.monthly_quota || '';
+    $('sf-country').value = o.country || '';
     const allow = o.allow || [];
     $('sf-access').value = allow.length ? 'allowlist' : 'public';
     $('sf-allow').value = allow.join('\n');
@@ -59,7 +61,7 @@
       o: {
         exit_mode: $('sf-exit').value, price_per_hour: $('sf-price-hour').value.trim(), price_per_gib: $('sf-price-gib').value.trim(),
         bandwidth: $('sf-bandwidth').value.trim(), max_sessions: max === '' ? 0 : Number(max), monthly_quota: $('sf-quota').value.trim(),
-        allow: allow,
+        allow: allow, country: $('sf-country').value.trim(),
       },
     };
   }
