@@ -106,12 +106,14 @@ func (n *DaemonNode) restoreProvider(ctx context.Context, svc *ProviderService) 
 	return nil
 }
 
+// setLastProv records sp as the provider PUT /service {} starts again.
 func (n *DaemonNode) setLastProv(sp *servedProvider) {
 	n.lastProvMu.Lock()
 	n.lastProv = sp
 	n.lastProvMu.Unlock()
 }
 
+// lastProvider is the provider PUT /service {} starts again (nil: none).
 func (n *DaemonNode) lastProvider() *servedProvider {
 	n.lastProvMu.Lock()
 	defer n.lastProvMu.Unlock()
