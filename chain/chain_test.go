@@ -16,14 +16,14 @@ import (
 	"github.com/ethereum/go-ethereum/crypto"
 
 	"github.com/openmyst/openmyst/chain/bindings"
-	"github.com/openmyst/openmyst/identity"
+	"github.com/openmyst/openmyst/internal/keytest"
 	"github.com/openmyst/openmyst/money"
 	"github.com/openmyst/openmyst/payments"
 )
 
 func TestRegisterWithChannelToppedUpFirst(t *testing.T) {
 	e := newEnv(t, hermesOpts{})
-	s := identity.NewKeySigner(mustKey(t))
+	s := keytest.Signer(t)
 	ch := ChannelAddress(e.dep.Registry, e.dep.ChannelImplementation, s.Address(), e.hermes)
 
 	onChain, err := e.client.registry.ChannelAddress(call(e.ctx), s.Address(), e.hermes)
@@ -83,8 +83,8 @@ func TestRegisterWithChannelToppedUpFirst(t *testing.T) {
 
 func TestRegisterRejectsForgedSignatureAndUnknownHermes(t *testing.T) {
 	e := newEnv(t, hermesOpts{})
-	victim := identity.NewKeySigner(mustKey(t))
-	forger := identity.NewKeySigner(mustKey(t))
+	victim := keytest.Signer(t)
+	forger := keytest.Signer(t)
 	sig, _ := forger.Sign(func() []byte {
 		d := RegisterDigest(e.client.chainID, e.dep.Registry, victim.Address(), e.hermes, new(big.Int), forger.Address())
 		return d[:]
@@ -139,7 +139,7 @@ func TestConsumerSettle(t *testing.T) {
 		want error
 	}{
 		{"wrong preimage", signedPromise(t, consumer, id, cid, money.MYST(4), new(big.Int), lock), [32]byte{9}, ErrBadPreimage},
-		{"forged signature", signedPromise(t, identity.NewKeySigner(mustKey(t)), id, cid, money.MYST(4), new(big.Int), lock), pre, ErrBadSignature},
+		{"forged signature", signedPromise(t, keytest.Signer(t), id, cid, money.MYST(4), new(big.Int), lock), pre, ErrBadSignature},
 		{"other chain id", signedPromise(t, consumer, big.NewInt(1), cid, money.MYST(4), new(big.Int), lock), pre, ErrBadSignature},
 		{"other channel", signedPromise(t, consumer, id, payments.ConsumerChannelID(common.HexToAddress("0x77")), money.MYST(4), new(big.Int), lock), pre, ErrBadSignature},
 		{"not above settled", signedPromise(t, consumer, id, cid, money.MYST(2), new(big.Int), lock), pre, ErrNothingToSettle},
@@ -324,7 +324,7 @@ func TestProviderSettleNeedsRegistrationAndLimit(t *testing.T) {
 	e := newEnv(t, hermesOpts{minStake: new(big.Int), maxStake: money.MYST(10)})
 	id := e.client.ChainID()
 	pre, lock := secret(3)
-	stranger := identity.NewKeySigner(mustKey(t))
+	stranger := keytest.Signer(t)
 	p := signedPromise(t, e.operator, id, payments.ProviderChannelID(stranger.Address(), e.hermes), money.MYST(1), new(big.Int), lock)
 	// minChannelStake 0 and no stake: no limit at all.
 	if _, err := e.client.SettleProviderPromise(e.ctx, e.hermes, stranger.Address(), p, pre); !errors.Is(err, ErrZeroChannelLimit) {
@@ -577,7 +577,7 @@ func TestReceiptWaitTimesOut(t *testing.T) {
 // mustKeyWithETH returns a new key funded with some ETH by the env's transactor.
 func mustKeyWithETH(t *testing.T, e *env) *ecdsa.PrivateKey {
 	t.Helper()
-	k := mustKey(t)
+	k := keytest.Key(t)
 	to := crypto.PubkeyToAddress(k.PublicKey)
 	_, err := e.client.tx.Send(e.ctx, "fund", func(o *bind.TransactOpts) (*types.Transaction, error) {
 		nonce := o.Nonce.Uint64()
@@ -707,7 +707,7 @@ func TestOpenChannelWithSecondHermes(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	stranger := identity.NewKeySigner(mustKey(t))
+	stranger := keytest.Signer(t)
 	if _, _, err := e.client.OpenChannel(e.ctx, stranger, h2, nil); !errors.Is(err, ErrNotRegistered) {
 		t.Fatalf("open before registering: %v", err)
 	}

@@ -2,18 +2,17 @@ package chain
 
 import (
 	"context"
-	"crypto/ecdsa"
 	"log/slog"
 	"math/big"
 	"testing"
 	"time"
 
 	"github.com/ethereum/go-ethereum/common"
-	"github.com/ethereum/go-ethereum/crypto"
 
 	"github.com/openmyst/openmyst/chain/bindings"
 	"github.com/openmyst/openmyst/chain/simtest"
 	"github.com/openmyst/openmyst/identity"
+	"github.com/openmyst/openmyst/internal/keytest"
 	"github.com/openmyst/openmyst/money"
 	"github.com/openmyst/openmyst/payments"
 )
@@ -34,15 +33,6 @@ const (
 	testFeeDelay     = 24 * time.Hour
 )
 
-func mustKey(t testing.TB) *ecdsa.PrivateKey {
-	t.Helper()
-	k, err := crypto.GenerateKey()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return k
-}
-
 type hermesOpts struct {
 	feeBps   uint16
 	minStake *big.Int
@@ -56,7 +46,7 @@ func newEnv(t testing.TB, ho hermesOpts) *env {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	t.Cleanup(cancel)
-	deployer, txKey, opKey := mustKey(t), mustKey(t), mustKey(t)
+	deployer, txKey, opKey := keytest.Key(t), keytest.Key(t), keytest.Key(t)
 	b := simtest.New(t, DevChainConfig(), deployer, txKey, opKey)
 
 	dtx, err := NewTransactor(ctx, b, deployer, slog.New(slog.DiscardHandler))
@@ -103,7 +93,7 @@ func newEnv(t testing.TB, ho hermesOpts) *env {
 // registered creates an identity, optionally pre-funds its channel, and registers it.
 func (e *env) registered(fund *big.Int) (*identity.KeySigner, common.Address) {
 	e.t.Helper()
-	s := identity.NewKeySigner(mustKey(e.t))
+	s := keytest.Signer(e.t)
 	ch := e.client.ChannelAddress(s.Address(), e.hermes)
 	if fund != nil && fund.Sign() > 0 {
 		if _, err := e.client.Mint(e.ctx, ch, fund); err != nil {

@@ -11,7 +11,7 @@ import (
 	"github.com/ethereum/go-ethereum/common"
 	"github.com/ethereum/go-ethereum/core/types"
 
-	"github.com/openmyst/openmyst/identity"
+	"github.com/openmyst/openmyst/internal/keytest"
 	"github.com/openmyst/openmyst/money"
 	"github.com/openmyst/openmyst/payments"
 )
@@ -42,7 +42,7 @@ func gasRun(t testing.TB, e *env, round int) map[string]uint64 {
 	r, err := e.client.Transfer(e.ctx, b, money.MYST(1))
 	rec("baseline: MYST transfer", r, err)
 
-	consumer := identity.NewKeySigner(mustKey(t))
+	consumer := keytest.Signer(t)
 	ch := e.client.ChannelAddress(consumer.Address(), e.hermes)
 	r, err = e.client.TopUp(e.ctx, ch, money.MYST(20))
 	rec("top-up (first, channel not yet deployed)", r, err)
@@ -50,7 +50,7 @@ func gasRun(t testing.TB, e *env, round int) map[string]uint64 {
 	rec("register consumer (with 1 MYST transactor fee)", r, err)
 	r, err = e.client.TopUp(e.ctx, ch, money.MYST(5))
 	rec("top-up (again)", r, err)
-	provider := identity.NewKeySigner(mustKey(t))
+	provider := keytest.Signer(t)
 	_, r, err = e.client.RegisterIdentity(e.ctx, provider, e.hermes, nil, common.Address{})
 	rec("register provider (no fee)", r, err)
 

@@ -15,6 +15,7 @@ import (
 	"github.com/openmyst/openmyst/chain/bindings"
 	"github.com/openmyst/openmyst/identity"
 	"github.com/openmyst/openmyst/identity/sigtest"
+	"github.com/openmyst/openmyst/internal/keytest"
 	"github.com/openmyst/openmyst/money"
 	"github.com/openmyst/openmyst/payments"
 )
@@ -52,7 +53,7 @@ func TestSignatureParity(t *testing.T) {
 	args := [][]byte{nil, {0}, {1}, {26}, {27}, {28}, {29}, {64}, {66}, {0xff}, []byte("some random bytes"), make([]byte, 65)}
 	accepted, refused := 0, 0
 	for k := 0; k < 4; k++ {
-		s := identity.NewKeySigner(mustKey(t))
+		s := keytest.Signer(t)
 		var d [32]byte
 		if _, err := rand.Read(d[:]); err != nil {
 			t.Fatal(err)

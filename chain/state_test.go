@@ -10,6 +10,7 @@ import (
 	"github.com/ethereum/go-ethereum/common"
 	"github.com/ethereum/go-ethereum/core/types"
 
+	"github.com/openmyst/openmyst/internal/keytest"
 	"github.com/openmyst/openmyst/storage"
 )
 
@@ -28,7 +29,7 @@ func openTestState(t testing.TB) *StateDB {
 func TestStateDBRoundTrip(t *testing.T) {
 	ctx := context.Background()
 	st := openTestState(t)
-	key := mustKey(t)
+	key := keytest.Key(t)
 	signer := types.LatestSignerForChainID(big.NewInt(1337))
 	from := common.Address{1}
 	sign := func(nonce uint64, fee int64) *types.Transaction {

@@ -12,6 +12,7 @@ import (
 	"github.com/ethereum/go-ethereum/core/types"
 	"github.com/ethereum/go-ethereum/crypto"
 
+	"github.com/openmyst/openmyst/internal/keytest"
 	"github.com/openmyst/openmyst/money"
 )
 
@@ -29,7 +30,7 @@ func permitDigest(chainID *big.Int, token, owner, spender common.Address, value,
 
 func TestTokenPermit(t *testing.T) {
 	e := newEnv(t, hermesOpts{})
-	ownerKey := mustKey(t)
+	ownerKey := keytest.Key(t)
 	owner := crypto.PubkeyToAddress(ownerKey.PublicKey)
 	spender := e.client.tx.Address()
 	if _, err := e.client.Mint(e.ctx, owner, money.MYST(10)); err != nil {

@@ -22,11 +22,11 @@ import (
 
 	"github.com/ethereum/go-ethereum/accounts/abi/bind"
 	"github.com/ethereum/go-ethereum/common"
-	"github.com/ethereum/go-ethereum/crypto"
 
 	"github.com/openmyst/openmyst/chain"
 	"github.com/openmyst/openmyst/chain/bindings"
 	"github.com/openmyst/openmyst/identity"
+	"github.com/openmyst/openmyst/internal/keytest"
 	"github.com/openmyst/openmyst/market"
 	"github.com/openmyst/openmyst/money"
 	"github.com/openmyst/openmyst/nat/ice"
@@ -342,10 +342,7 @@ func testSharedHost(t *testing.T, ctx context.Context, d *Devnet, c *Consumer) {
 // balance 0) is topped up afterwards; its next session pays invoices from
 // the new balance instead of refusing the first one.
 func testTopUpAfterStart(t *testing.T, ctx context.Context, d *Devnet, c *Consumer) {
-	k, err := crypto.GenerateKey()
-	if err != nil {
-		t.Fatal(err)
-	}
+	k := keytest.Key(t)
 	signer := identity.NewKeySigner(k)
 	hermesID := d.Chain.Deployment().Hermes
 	// Registration pays its transactor fee out of the pre-funded channel:

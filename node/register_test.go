@@ -6,9 +6,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/ethereum/go-ethereum/crypto"
-
 	"github.com/openmyst/openmyst/identity"
+	"github.com/openmyst/openmyst/internal/keytest"
 )
 
 // TestEnsureRegisteredOnce: an unregistered identity is registered once,
@@ -22,10 +21,7 @@ func TestEnsureRegisteredOnce(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer c.Close()
-	k, err := crypto.GenerateKey()
-	if err != nil {
-		t.Fatal(err)
-	}
+	k := keytest.Key(t)
 	s := identity.NewKeySigner(k)
 	boom := errors.New("boom")
 	err = ensureRegistered(ctx, c.Client, s, c.Hermes, nil, func(func(string)) (*big.Int, error) { return nil, boom })

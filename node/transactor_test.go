@@ -17,6 +17,7 @@ import (
 	"github.com/openmyst/openmyst/chain/devchain"
 	"github.com/openmyst/openmyst/chain/devchain/devchaintest"
 	"github.com/openmyst/openmyst/identity"
+	"github.com/openmyst/openmyst/internal/keytest"
 	"github.com/openmyst/openmyst/market"
 	"github.com/openmyst/openmyst/money"
 	"github.com/openmyst/openmyst/session/consumer"
@@ -38,10 +39,7 @@ func TestGaslessProvider(t *testing.T) {
 	defer cancel()
 	body := payload(1 << 20)
 	srv, rule := startServer(t, body)
-	key, err := crypto.GenerateKey()
-	if err != nil {
-		t.Fatal(err)
-	}
+	key := keytest.Key(t)
 	fresh := identity.NewKeySigner(key)
 	d := startTestDevnet(ctx, t, DevnetConfig{
 		DataDir: t.TempDir(), Providers: DefaultProviders[:1], Allow: []tunnel.Rule{rule}, Payment: testPayment, Log: testLog(),
@@ -170,14 +168,7 @@ func TestRelayAccountAndVouchers(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer tr.Close()
-	newSigner := func() identity.Signer {
-		k, err := crypto.GenerateKey()
-		if err != nil {
-			t.Fatal(err)
-		}
-		return identity.NewKeySigner(k)
-	}
-	a := newSigner()
+	a := keytest.Signer(t)
 	out, err := relayAccount(ctx, c, tr.URL(), a, "register", "")
 	if err != nil || !strings.Contains(out, "through the transactor") {
 		t.Fatalf("register: %q %v", out, err)
@@ -204,14 +195,14 @@ func TestRelayAccountAndVouchers(t *testing.T) {
 	}
 	lines := strings.Split(strings.TrimSpace(out), "\n")
 	code := lines[len(lines)-1]
-	b := newSigner()
+	b := keytest.Signer(t)
 	if out, err := relayAccount(ctx, c, tr.URL(), b, "redeem", code); err != nil || !strings.Contains(out, "starter top-up") {
 		t.Fatalf("redeem: %q %v", out, err)
 	}
 	if st, err := c.Client.ChannelState(ctx, c.Client.ChannelAddress(b.Address(), c.Hermes)); err != nil || st.Balance.Cmp(money.MYST(2)) != 0 || !st.Deployed {
 		t.Fatalf("redeemer's channel %+v %v, want deployed with 2 MYST", st, err)
 	}
-	if _, err := relayAccount(ctx, c, tr.URL(), newSigner(), "redeem", code); err == nil || !strings.Contains(err.Error(), transactor.CodeRedeemed) {
+	if _, err := relayAccount(ctx, c, tr.URL(), keytest.Signer(t), "redeem", code); err == nil || !strings.Contains(err.Error(), transactor.CodeRedeemed) {
 		t.Fatalf("second redemption: %v, want %s", err, transactor.CodeRedeemed)
 	}
 }

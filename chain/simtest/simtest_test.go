@@ -9,16 +9,14 @@ import (
 	"github.com/ethereum/go-ethereum/core/types"
 	"github.com/ethereum/go-ethereum/crypto"
 	"github.com/ethereum/go-ethereum/params"
+	"github.com/openmyst/openmyst/internal/keytest"
 )
 
 // TestSendMinesAndTimeMoves: a sent transaction is mined at once, and
 // AdjustTime moves the next block's time forward.
 func TestSendMinesAndTimeMoves(t *testing.T) {
 	ctx := context.Background()
-	k, err := crypto.GenerateKey()
-	if err != nil {
-		t.Fatal(err)
-	}
+	k := keytest.Key(t)
 	b := New(t, params.AllDevChainProtocolChanges, k)
 	from := crypto.PubkeyToAddress(k.PublicKey)
 	if bal, err := b.BalanceAt(ctx, from, nil); err != nil || bal.Cmp(new(big.Int).Mul(big.NewInt(1000), big.NewInt(1e18))) != 0 {

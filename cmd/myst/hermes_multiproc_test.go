@@ -22,12 +22,12 @@ import (
 	"github.com/openmyst/openmyst/money"
 
 	"github.com/ethereum/go-ethereum/common"
-	"github.com/ethereum/go-ethereum/crypto"
 
 	"github.com/openmyst/openmyst/chain"
 	"github.com/openmyst/openmyst/hermes/store"
 	"github.com/openmyst/openmyst/hermes/store/storetest"
 	"github.com/openmyst/openmyst/identity"
+	"github.com/openmyst/openmyst/internal/keytest"
 	"github.com/openmyst/openmyst/internal/testenv"
 	"github.com/openmyst/openmyst/payments"
 )
@@ -178,10 +178,7 @@ func TestHermesProcessesSharePostgres(t *testing.T) {
 	const consumers = 3
 	var signers [consumers]*identity.KeySigner
 	for k := range signers {
-		key, err := crypto.GenerateKey()
-		if err != nil {
-			t.Fatal(err)
-		}
+		key := keytest.Key(t)
 		signers[k] = identity.NewKeySigner(key)
 		if _, err := c.Mint(ctx, c.ChannelAddress(signers[k].Address(), dep.Hermes), money.MYST(5)); err != nil {
 			t.Fatal(err)

@@ -19,8 +19,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ethereum/go-ethereum/crypto"
-
 	"github.com/openmyst/openmyst/chain"
 	"github.com/openmyst/openmyst/chain/devchain/devchaintest"
 	"github.com/openmyst/openmyst/cmd/myst/internal/mysttest"
@@ -28,6 +26,7 @@ import (
 	hermesclient "github.com/openmyst/openmyst/hermes/client"
 	"github.com/openmyst/openmyst/hermes/tlstest"
 	"github.com/openmyst/openmyst/identity"
+	"github.com/openmyst/openmyst/internal/keytest"
 	"github.com/openmyst/openmyst/money"
 	"github.com/openmyst/openmyst/node"
 	"github.com/openmyst/openmyst/payments"
@@ -113,10 +112,7 @@ func TestHermesAgainstChainDev(t *testing.T) {
 	}
 	c := devchaintest.ClientAt(ctx, t, rpc, dep, nil)
 	newSigner := func() *identity.KeySigner {
-		k, err := crypto.GenerateKey()
-		if err != nil {
-			t.Fatal(err)
-		}
+		k := keytest.Key(t)
 		return identity.NewKeySigner(k)
 	}
 	consumer, provider := newSigner(), newSigner()

@@ -20,6 +20,7 @@ import (
 	"github.com/openmyst/openmyst/cmd/myst/internal/mysttest"
 	"github.com/openmyst/openmyst/hermes/tlstest"
 	"github.com/openmyst/openmyst/identity"
+	"github.com/openmyst/openmyst/internal/keytest"
 	"github.com/openmyst/openmyst/money"
 	"github.com/openmyst/openmyst/node"
 	"github.com/openmyst/openmyst/transactor"
@@ -90,10 +91,7 @@ func TestTransactorCommand(t *testing.T) {
 	}
 
 	// A fresh identity with nothing registers through the process.
-	k, err := crypto.GenerateKey()
-	if err != nil {
-		t.Fatal(err)
-	}
+	k := keytest.Key(t)
 	fresh := identity.NewKeySigner(k)
 	if err := node.EnsureRegisteredVia(ctx, c.Client, relay, fresh, c.Hermes, nil); err != nil {
 		t.Fatalf("gasless registration through myst transactor: %v", err)

@@ -13,7 +13,7 @@ import (
 
 	"github.com/openmyst/openmyst/chain"
 	"github.com/openmyst/openmyst/chain/simtest"
-	"github.com/openmyst/openmyst/identity"
+	"github.com/openmyst/openmyst/internal/keytest"
 )
 
 // countingBackend counts the chain reads (eth_call, eth_getCode,
@@ -55,7 +55,7 @@ func TestConsumerChannelFloodCost(t *testing.T) {
 	a := newChain(c, hermesAddr, time.Second, quiet, maxChannels)
 
 	for i := 0; i < 5; i++ {
-		stranger := identity.NewKeySigner(key(t)).Address()
+		stranger := keytest.Signer(t).Address()
 		before := b.reads.Load()
 		info, err := a.ConsumerChannel(ctx, stranger)
 		if err != nil {
@@ -73,7 +73,7 @@ func TestConsumerChannelFloodCost(t *testing.T) {
 	}
 
 	for i := 0; i < maxChannels+2; i++ {
-		s := identity.NewKeySigner(key(t))
+		s := keytest.Signer(t)
 		if _, _, err := c.RegisterIdentity(ctx, s, hermesAddr, nil, common.Address{}); err != nil {
 			t.Fatal(err)
 		}

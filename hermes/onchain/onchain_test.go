@@ -11,24 +11,16 @@ import (
 	"time"
 
 	"github.com/ethereum/go-ethereum/common"
-	"github.com/ethereum/go-ethereum/crypto"
 
 	"github.com/openmyst/openmyst/chain"
 	"github.com/openmyst/openmyst/chain/simtest"
 	"github.com/openmyst/openmyst/hermes"
 	"github.com/openmyst/openmyst/hermes/store"
 	"github.com/openmyst/openmyst/identity"
+	"github.com/openmyst/openmyst/internal/keytest"
 	"github.com/openmyst/openmyst/money"
 	"github.com/openmyst/openmyst/payments"
 )
-
-func key(t *testing.T) *ecdsa.PrivateKey {
-	k, err := crypto.GenerateKey()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return k
-}
 
 // TestHermesOnSimulatedChain runs the whole payment path against the real
 // contracts on go-ethereum's simulated backend: register a consumer and a
@@ -44,8 +36,8 @@ func TestHermesOnSimulatedChain(t *testing.T) {
 	quiet := slog.New(slog.DiscardHandler)
 	operator := identity.NewKeySigner(opKey)
 
-	consumer := identity.NewKeySigner(key(t))
-	provider := identity.NewKeySigner(key(t))
+	consumer := keytest.Signer(t)
+	provider := keytest.Signer(t)
 	channel := c.ChannelAddress(consumer.Address(), hermesAddr)
 	if _, err := c.Mint(ctx, channel, money.MYST(10)); err != nil {
 		t.Fatal(err)
@@ -102,7 +94,7 @@ func TestHermesOnSimulatedChain(t *testing.T) {
 		t.Fatalf("promise above the 10 MYST channel: %v", err)
 	}
 	// An unregistered consumer is refused.
-	stranger := identity.NewKeySigner(key(t))
+	stranger := keytest.Signer(t)
 	sm := &payments.ExchangeMessage{
 		Promise:     payments.Promise{ChainID: chainID, ChannelID: payments.ConsumerChannelID(c.ChannelAddress(stranger.Address(), hermesAddr)), Amount: big.NewInt(1), Fee: big.NewInt(0)},
 		AgreementID: big.NewInt(1), AgreementTotal: big.NewInt(1), Provider: provider.Address(), HermesID: hermesAddr, ChainID: chainID,
@@ -197,7 +189,7 @@ func TestHermesOnSimulatedChain(t *testing.T) {
 // client over wrap's backend, the hermes address and its operator key.
 func newSimHermes(ctx context.Context, t *testing.T, feeBps uint16, wrap func(*simtest.AutoCommit) chain.Backend) (*chain.Client, common.Address, *ecdsa.PrivateKey) {
 	t.Helper()
-	deployer, txKey, opKey := key(t), key(t), key(t)
+	deployer, txKey, opKey := keytest.Key(t), keytest.Key(t), keytest.Key(t)
 	b := wrap(simtest.New(t, chain.DevChainConfig(), deployer, txKey, opKey))
 	quiet := slog.New(slog.DiscardHandler)
 	dtx, err := chain.NewTransactor(ctx, b, deployer, quiet)

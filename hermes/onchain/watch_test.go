@@ -16,7 +16,7 @@ import (
 	"github.com/openmyst/openmyst/chain"
 	"github.com/openmyst/openmyst/chain/simtest"
 	"github.com/openmyst/openmyst/hermes"
-	"github.com/openmyst/openmyst/identity"
+	"github.com/openmyst/openmyst/internal/keytest"
 	"github.com/openmyst/openmyst/money"
 )
 
@@ -43,7 +43,7 @@ func TestWatchResumesAcrossRestartOnRangeLimitedEndpoint(t *testing.T) {
 	defer cancel()
 	c, hermesAddr, _ := newSimHermes(ctx, t, 0, func(ac *simtest.AutoCommit) chain.Backend { return &rangeLimited{AutoCommit: ac, max: 2} })
 	quiet := slog.New(slog.DiscardHandler)
-	consumer := identity.NewKeySigner(key(t))
+	consumer := keytest.Signer(t)
 	channel := c.ChannelAddress(consumer.Address(), hermesAddr)
 	if _, err := c.Mint(ctx, channel, money.MYST(1)); err != nil {
 		t.Fatal(err)

@@ -1,10 +1,12 @@
-// Package keytest makes throwaway keys for tests: a random or a seeded
-// identity that signs (an Ethereum key) and a random libp2p peer id.
+// Package keytest makes throwaway keys for tests: a random secp256k1 key,
+// a random or a seeded identity that signs (an Ethereum key) and a random
+// libp2p peer id.
 // Tests only; no production code imports it.
 package keytest
 
 import (
 	"bytes"
+	"crypto/ecdsa"
 	"testing"
 
 	"github.com/ethereum/go-ethereum/crypto"
@@ -14,14 +16,21 @@ import (
 	"github.com/openmyst/openmyst/identity"
 )
 
-// Signer returns a signer with a fresh random secp256k1 key.
-func Signer(tb testing.TB) *identity.KeySigner {
+// Key returns a fresh random secp256k1 key, for tests that sign
+// transactions or need the raw key (a signer: Signer).
+func Key(tb testing.TB) *ecdsa.PrivateKey {
 	tb.Helper()
 	k, err := crypto.GenerateKey()
 	if err != nil {
 		tb.Fatal(err)
 	}
-	return identity.NewKeySigner(k)
+	return k
+}
+
+// Signer returns a signer with a fresh random secp256k1 key.
+func Signer(tb testing.TB) *identity.KeySigner {
+	tb.Helper()
+	return identity.NewKeySigner(Key(tb))
 }
 
 // PeerID returns the peer id of a fresh random Ed25519 key.

@@ -10,6 +10,9 @@ func TestKeysAreFreshAndUsable(t *testing.T) {
 	if _, err := a.Sign([]byte("hello")); err != nil {
 		t.Fatalf("sign: %v", err)
 	}
+	if k, l := Key(t), Key(t); k.D.Cmp(l.D) == 0 {
+		t.Fatal("Key: two keys are the same")
+	}
 	p, q := PeerID(t), PeerID(t)
 	if p == q || p.Validate() != nil {
 		t.Fatalf("peer ids %s %s: want two valid, different ids", p, q)

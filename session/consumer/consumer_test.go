@@ -14,12 +14,12 @@ import (
 	"time"
 
 	"github.com/ethereum/go-ethereum/common"
-	"github.com/ethereum/go-ethereum/crypto"
 	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/peer"
 	"go.uber.org/goleak"
 
 	"github.com/openmyst/openmyst/identity"
+	"github.com/openmyst/openmyst/internal/keytest"
 	"github.com/openmyst/openmyst/market"
 	"github.com/openmyst/openmyst/money"
 	"github.com/openmyst/openmyst/p2p/sessionproto"
@@ -62,10 +62,7 @@ func (ledger) Raise(context.Context, *big.Int) (*big.Int, error) {
 // ends the connect attempt, and the request the provider saw is signed by
 // the consumer at the proposal's price and sequence number.
 func TestRefusedRequest(t *testing.T) {
-	k, err := crypto.GenerateKey()
-	if err != nil {
-		t.Fatal(err)
-	}
+	k := keytest.Key(t)
 	s := identity.NewKeySigner(k)
 	if _, err := New(Config{Signer: s, ChainID: big.NewInt(1337), Hermes: common.HexToAddress("0x4e"), Channel: ledger{}}); err == nil {
 		t.Fatal("a manager without a host was made")
@@ -151,10 +148,7 @@ func (l *balanceLedger) count() int {
 // more either, and a failed re-read keeps the refusal; the connect path
 // and open connections re-read it too.
 func TestBalanceRefresh(t *testing.T) {
-	k, err := crypto.GenerateKey()
-	if err != nil {
-		t.Fatal(err)
-	}
+	k := keytest.Key(t)
 	l := &balanceLedger{promised: big.NewInt(0), balance: big.NewInt(100), chain: big.NewInt(100)}
 	m, err := New(Config{Signer: identity.NewKeySigner(k), ChainID: big.NewInt(1337), Hermes: common.HexToAddress("0x4e"),
 		Host: fakeHost{}, Channel: l, Balance: l, BalanceEvery: 5 * time.Millisecond, Log: slog.New(slog.DiscardHandler)})
@@ -244,10 +238,7 @@ func (slowTunnel) Close() error            { return nil }
 // that needed WireGuard's 5 s retry made an honest provider's first
 // invoice look like an overcharge.
 func TestPaymentClockStartsBeforeTheHandshake(t *testing.T) {
-	k, err := crypto.GenerateKey()
-	if err != nil {
-		t.Fatal(err)
-	}
+	k := keytest.Key(t)
 	m, err := New(Config{Signer: identity.NewKeySigner(k), ChainID: big.NewInt(1337), Hermes: common.HexToAddress("0x4e"),
 		Host: fakeHost{}, Channel: ledger{}, Log: slog.New(slog.DiscardHandler)})
 	if err != nil {

@@ -12,11 +12,11 @@ import (
 	"time"
 
 	"github.com/ethereum/go-ethereum/common"
-	"github.com/ethereum/go-ethereum/crypto"
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/libp2p/go-libp2p/core/protocol"
 
 	"github.com/openmyst/openmyst/identity"
+	"github.com/openmyst/openmyst/internal/keytest"
 	"github.com/openmyst/openmyst/nat/ice"
 	"github.com/openmyst/openmyst/p2p/sessionproto"
 	"github.com/openmyst/openmyst/relay"
@@ -187,10 +187,7 @@ func stunTestServer(t *testing.T) netip.AddrPort {
 // with proxy as its Config.Proxy.
 func stunTestManager(t *testing.T, stunAddr netip.AddrPort, proxy ProxyOpener) *Manager {
 	t.Helper()
-	k, err := crypto.GenerateKey()
-	if err != nil {
-		t.Fatal(err)
-	}
+	k := keytest.Key(t)
 	cfg := testICE()
 	cfg.Servers = []ice.Server{{URL: "stun:" + stunAddr.String()}}
 	m, err := New(Config{Signer: identity.NewKeySigner(k), ChainID: big.NewInt(1337), Hermes: common.HexToAddress("0x4e"),

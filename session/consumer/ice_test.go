@@ -14,11 +14,11 @@ import (
 	"time"
 
 	"github.com/ethereum/go-ethereum/common"
-	"github.com/ethereum/go-ethereum/crypto"
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/libp2p/go-libp2p/core/protocol"
 
 	"github.com/openmyst/openmyst/identity"
+	"github.com/openmyst/openmyst/internal/keytest"
 	"github.com/openmyst/openmyst/nat/ice"
 	"github.com/openmyst/openmyst/p2p/sessionproto"
 	"github.com/openmyst/openmyst/tunnel"
@@ -115,10 +115,7 @@ func userspaceProxy(ctx context.Context, s tunnel.SessionConfig, o ProxyOptions)
 // exit on loopback, closed when the test ends.
 func iceTestExit(t testing.TB) (*ecdsa.PrivateKey, *tunnel.AddressPool, *userspace.Exit) {
 	t.Helper()
-	k, err := crypto.GenerateKey()
-	if err != nil {
-		t.Fatal(err)
-	}
+	k := keytest.Key(t)
 	pool, err := tunnel.NewAddressPool(tunnel.DefaultPoolV4, tunnel.DefaultPoolV6)
 	if err != nil {
 		t.Fatal(err)

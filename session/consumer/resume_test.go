@@ -15,7 +15,6 @@ import (
 	"time"
 
 	"github.com/ethereum/go-ethereum/common"
-	"github.com/ethereum/go-ethereum/crypto"
 	"github.com/libp2p/go-libp2p"
 	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/peer"
@@ -25,6 +24,7 @@ import (
 	ma "github.com/multiformats/go-multiaddr"
 
 	"github.com/openmyst/openmyst/identity"
+	"github.com/openmyst/openmyst/internal/keytest"
 	"github.com/openmyst/openmyst/market"
 	"github.com/openmyst/openmyst/money"
 	"github.com/openmyst/openmyst/p2p/sessionproto"
@@ -103,10 +103,7 @@ func startRelayedProvider(t testing.TB, ctx context.Context, circuitFor time.Dur
 	if err != nil {
 		t.Fatal(err)
 	}
-	k, err := crypto.GenerateKey()
-	if err != nil {
-		t.Fatal(err)
-	}
+	k := keytest.Key(t)
 	signer := identity.NewKeySigner(k)
 	db, err := storage.Open(filepath.Join(t.TempDir(), storage.FileName))
 	if err != nil {

@@ -14,10 +14,10 @@ import (
 	"time"
 
 	"github.com/ethereum/go-ethereum/common"
-	"github.com/ethereum/go-ethereum/crypto"
 	"go.uber.org/goleak"
 
 	"github.com/openmyst/openmyst/identity"
+	"github.com/openmyst/openmyst/internal/keytest"
 	"github.com/openmyst/openmyst/market"
 	"github.com/openmyst/openmyst/money"
 	"github.com/openmyst/openmyst/nat/ice"
@@ -123,15 +123,6 @@ type env struct {
 	hermes   common.Address
 }
 
-func signer(t *testing.T) *identity.KeySigner {
-	t.Helper()
-	k, err := crypto.GenerateKey()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return identity.NewKeySigner(k)
-}
-
 func newEnv(t *testing.T, funds fakeFunds, published bool, mods ...func(*Config)) *env {
 	t.Helper()
 	db, err := storage.Open(filepath.Join(t.TempDir(), storage.FileName))
@@ -139,8 +130,8 @@ func newEnv(t *testing.T, funds fakeFunds, published bool, mods ...func(*Config)
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { db.Close() })
-	prov := signer(t)
-	e := &env{exit: &fakeExit{peers: map[tunnel.PublicKey]tunnel.PeerConfig{}}, hist: session.NewHistory(db), consumer: signer(t),
+	prov := keytest.Signer(t)
+	e := &env{exit: &fakeExit{peers: map[tunnel.PublicKey]tunnel.PeerConfig{}}, hist: session.NewHistory(db), consumer: keytest.Signer(t),
 		hermes: common.HexToAddress("0x4e524d4553")}
 	now := time.Now()
 	e.proposal = market.Proposal{

@@ -14,6 +14,7 @@ import (
 	"golang.org/x/time/rate"
 
 	"github.com/openmyst/openmyst/identity"
+	"github.com/openmyst/openmyst/internal/keytest"
 	"github.com/openmyst/openmyst/money"
 	"github.com/openmyst/openmyst/p2p/sessionproto"
 	"github.com/openmyst/openmyst/session/pingpong/paystream"
@@ -81,7 +82,7 @@ func (e *env) resumeMsg(t *testing.T, s identity.Signer, id sessionproto.Session
 func TestResumeRefusals(t *testing.T) {
 	e := newEnv(t, fakeFunds{registered: true, balance: big.NewInt(1e18)}, true)
 	id, oldConn, oldR, done := e.openResumable(t)
-	mallory := signer(t)
+	mallory := keytest.Signer(t)
 	forged := e.resumeMsg(t, mallory, id)
 	forged.Consumer = e.consumer.Address() // claims to be the consumer, signed by another key
 	stale := &sessionproto.Resume{ChainID: 1337, SessionID: id, Provider: e.proposal.ProviderID, PaidTotal: money.MustAmount(big.NewInt(0)),
@@ -255,7 +256,7 @@ func TestResumeFloodLimited(t *testing.T) {
 	e := newEnv(t, fakeFunds{registered: true, balance: big.NewInt(1e18)}, true)
 	const budget = 3
 	e.m.resumeLimit = rate.NewLimiter(rate.Every(time.Hour), budget)
-	mallory := signer(t)
+	mallory := keytest.Signer(t)
 	for i := range budget + 3 {
 		msg, _, _, _, _ := e.serveOn(t, sessionproto.ProtocolResume, e.resumeMsg(t, mallory, sessionproto.SessionID{7}))
 		perr, ok := msg.(*sessionproto.Error)
