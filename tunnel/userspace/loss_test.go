@@ -2,7 +2,6 @@ package userspace
 
 import (
 	"bytes"
-	crand "crypto/rand"
 	"io"
 	"math/rand/v2"
 	"net"
@@ -79,13 +78,11 @@ func minSendWindow(e *Exit, stop <-chan struct{}) int {
 // losses; with nothing in flight no timer fires again and the download
 // stalled for good while the session went on (and was paid for).
 func TestDownloadSurvivesPacketLoss(t *testing.T) {
-	body := make([]byte, 4<<20)
-	crand.Read(body)
+	body := randomBody(4 << 20)
 	srv := bodyServer(t, body)
-	port := srv.Listener.Addr().(*net.TCPAddr).Port
 	exitEnd, clientEnd := connbindtest.UDPPair(t)
 	lossy := &lossyConn{Conn: exitEnd, loss: 0.05, rng: rand.New(rand.NewPCG(1, 2))}
-	p := newPairOver(t, lossy, clientEnd, allowPort(t, "tcp", port), netip.AddrPort{}, 0)
+	p := newPairOver(t, lossy, clientEnd, allowServer(t, srv), netip.AddrPort{}, 0)
 	lossy.on.Store(true) // after the handshake: loss slows it down only
 
 	stop := make(chan struct{})

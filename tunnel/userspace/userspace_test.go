@@ -130,6 +130,22 @@ func bodyServer(t *testing.T, body []byte) *httptest.Server {
 	return srv
 }
 
+// randomBody returns n random bytes to download: a body no compression
+// or pattern in the path could shortcut.
+func randomBody(n int) []byte {
+	b := make([]byte, n)
+	rand.Read(b)
+	return b
+}
+
+// allowServer is an exit policy that allows exactly srv's TCP port on
+// 127.0.0.1 (an httptest server is reachable through the tunnel only
+// with an operator allow rule).
+func allowServer(t *testing.T, srv *httptest.Server) *tunnel.ExitPolicy {
+	t.Helper()
+	return allowPort(t, "tcp", srv.Listener.Addr().(*net.TCPAddr).Port)
+}
+
 func allowPort(t *testing.T, proto string, port int) *tunnel.ExitPolicy {
 	t.Helper()
 	r, err := tunnel.ParseRule(fmt.Sprintf("%s:127.0.0.1 port %d", proto, port))
@@ -151,11 +167,9 @@ func allowPort(t *testing.T, proto string, port int) *tunnel.ExitPolicy {
 // passes an operator allow rule for exactly its port.
 func TestTransferAndCounters(t *testing.T) {
 	const size = 10 << 20
-	body := make([]byte, size)
-	rand.Read(body)
+	body := randomBody(size)
 	srv := bodyServer(t, body)
-	port := srv.Listener.Addr().(*net.TCPAddr).Port
-	p := newPair(t, allowPort(t, "tcp", port), netip.AddrPort{}, 0)
+	p := newPair(t, allowServer(t, srv), netip.AddrPort{}, 0)
 
 	before := p.client.Stats()
 	pb, _ := p.exit.PeerStats(p.key.PublicKey())
@@ -208,9 +222,8 @@ func TestTransferAndCounters(t *testing.T) {
 
 func TestExitPolicyThroughTunnel(t *testing.T) {
 	srv := bodyServer(t, []byte("hello"))
-	port := srv.Listener.Addr().(*net.TCPAddr).Port
 	other := bodyServer(t, []byte("secret"))
-	p := newPair(t, allowPort(t, "tcp", port), netip.AddrPort{}, 0)
+	p := newPair(t, allowServer(t, srv), netip.AddrPort{}, 0)
 	hc := socksClient(p)
 	hc.Timeout = 10 * time.Second
 
@@ -246,8 +259,7 @@ func TestExitPolicyThroughTunnel(t *testing.T) {
 
 func TestHTTPProxy(t *testing.T) {
 	srv := bodyServer(t, []byte("via http proxy"))
-	port := srv.Listener.Addr().(*net.TCPAddr).Port
-	p := newPair(t, allowPort(t, "tcp", port), netip.AddrPort{}, 0)
+	p := newPair(t, allowServer(t, srv), netip.AddrPort{}, 0)
 	proxyURL := &url.URL{Scheme: "http", Host: p.client.HTTPAddr().String()}
 	for _, tr := range []*http.Transport{
 		{Proxy: http.ProxyURL(proxyURL)}, // plain absolute-URI forwarding
@@ -426,8 +438,7 @@ func TestHandshakeTimeout(t *testing.T) {
 
 func TestPeerLifecycle(t *testing.T) {
 	srv := bodyServer(t, []byte("x"))
-	port := srv.Listener.Addr().(*net.TCPAddr).Port
-	p := newPair(t, allowPort(t, "tcp", port), netip.AddrPort{}, 0)
+	p := newPair(t, allowServer(t, srv), netip.AddrPort{}, 0)
 	pub := p.key.PublicKey()
 	if err := p.exit.AddPeer(context.Background(), tunnel.PeerConfig{PublicKey: pub, AllowedIPs: p.lease.Prefixes()}); err == nil {
 		t.Fatal("duplicate peer accepted")
@@ -458,8 +469,7 @@ func TestBandwidthLimit(t *testing.T) {
 	const size = 3 << 19  // 1.5 MiB
 	body := make([]byte, size)
 	srv := bodyServer(t, body)
-	port := srv.Listener.Addr().(*net.TCPAddr).Port
-	p := newPair(t, allowPort(t, "tcp", port), netip.AddrPort{}, limit)
+	p := newPair(t, allowServer(t, srv), netip.AddrPort{}, limit)
 	start := time.Now()
 	resp, err := socksClient(p).Get(srv.URL)
 	if err != nil {
@@ -532,8 +542,7 @@ func endless(t *testing.T) (*httptest.Server, chan struct{}) {
 func endlessTransfer(t *testing.T) (*pair, chan struct{}, io.Reader) {
 	t.Helper()
 	srv, gone := endless(t)
-	port := srv.Listener.Addr().(*net.TCPAddr).Port
-	p := newPair(t, allowPort(t, "tcp", port), netip.AddrPort{}, 0)
+	p := newPair(t, allowServer(t, srv), netip.AddrPort{}, 0)
 	resp, err := socksClient(p).Get(srv.URL)
 	if err != nil {
 		t.Fatal(err)
@@ -655,8 +664,7 @@ func TestMaxFlowsPerPeer(t *testing.T) {
 func TestSeveralPeersSeparateCounters(t *testing.T) {
 	body := make([]byte, 4<<20)
 	srv := bodyServer(t, body)
-	port := srv.Listener.Addr().(*net.TCPAddr).Port
-	p := newPair(t, allowPort(t, "tcp", port), netip.AddrPort{}, 0)
+	p := newPair(t, allowServer(t, srv), netip.AddrPort{}, 0)
 	type consumer struct {
 		c     *Client
 		pub   tunnel.PublicKey
@@ -761,12 +769,10 @@ func fetchBody(t *testing.T, p *pair, url string, want []byte) {
 // transfer arrives whole, both sides count it, and removing the peer
 // closes the connection.
 func TestPeerOverConnection(t *testing.T) {
-	body := make([]byte, 2<<20)
-	rand.Read(body)
+	body := randomBody(2 << 20)
 	srv := bodyServer(t, body)
-	port := srv.Listener.Addr().(*net.TCPAddr).Port
 	exitEnd, clientEnd := connbindtest.UDPPair(t)
-	p := newPairOver(t, exitEnd, clientEnd, allowPort(t, "tcp", port), netip.AddrPort{}, 0)
+	p := newPairOver(t, exitEnd, clientEnd, allowServer(t, srv), netip.AddrPort{}, 0)
 
 	fetchBody(t, p, srv.URL, body)
 	ps, _ := p.exit.PeerStats(p.key.PublicKey())
@@ -785,10 +791,8 @@ func TestPeerOverConnection(t *testing.T) {
 // provider does before ICE has selected a path), then attaches one: the
 // tunnel comes up over it.
 func TestAttachConnAfterAdmission(t *testing.T) {
-	body := make([]byte, 256<<10)
-	rand.Read(body)
+	body := randomBody(256 << 10)
 	srv := bodyServer(t, body)
-	port := srv.Listener.Addr().(*net.TCPAddr).Port
 	exitEnd, clientEnd := connbindtest.UDPPair(t)
 	pool, err := tunnel.NewAddressPool(tunnel.DefaultPoolV4, tunnel.DefaultPoolV6)
 	if err != nil {
@@ -798,7 +802,7 @@ func TestAttachConnAfterAdmission(t *testing.T) {
 	v4, v6 := pool.Ranges()
 	exit, err := NewExit(ExitConfig{
 		PrivateKey: ek, ListenAddr: netip.MustParseAddr("127.0.0.1"), Gateway: pool.Gateway(),
-		TunnelRanges: []netip.Prefix{v4, v6}, Policy: allowPort(t, "tcp", port),
+		TunnelRanges: []netip.Prefix{v4, v6}, Policy: allowServer(t, srv),
 		DNSUpstream: netip.MustParseAddrPort("127.0.0.1:9"), DialTimeout: 3 * time.Second, Log: testLog(),
 	})
 	if err != nil {
