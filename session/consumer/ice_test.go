@@ -58,7 +58,6 @@ func iceProvider(t *testing.T, conn net.Conn, exit *userspace.Exit, lease tunnel
 		SessionID: sessionproto.SessionID{1}, ProviderWGKey: sessionproto.Key(exit.PublicKey()), Endpoint: exit.Endpoint().String(),
 		ConsumerAddrs: lease.Prefixes(), ProviderAddr: lease.V4, DNS: []netip.Addr{}, ExitIP: exit.Endpoint().Addr(),
 	}
-	var agent *ice.Agent
 	switch mode {
 	case "claims 127.0.0.2":
 		// A multi-homed provider that names its egress address, not the
@@ -74,28 +73,13 @@ func iceProvider(t *testing.T, conn net.Conn, exit *userspace.Exit, lease tunnel
 	case "dead offer":
 		// A candidate on a loopback port nobody listens on.
 		resp.ICE = json.RawMessage(`{"ufrag":"abcdEFGH","pwd":"0123456789abcdefghijklmn","candidates":["1 1 udp 2130706431 127.0.0.1 9 typ host"]}`)
-	case "ice", "ice-unanswered":
-		if agent, resp.ICE, err = answerICE(ctx); err != nil {
-			t.Error(err)
-			return
-		}
-		defer agent.Close()
 	}
-	if err := w.WriteMessage(ctx, resp); err != nil {
+	agent, ok := respondICE(t, ctx, w, req, resp, exit, mode == "ice" || mode == "ice-unanswered", mode != "ice-unanswered")
+	if !ok {
 		return
 	}
 	if agent != nil {
-		c, err := connectICE(ctx, agent, req.ICE)
-		if err != nil {
-			if mode != "ice-unanswered" {
-				t.Error(err)
-			}
-			return
-		}
-		if err := exit.AttachConn(tunnel.PublicKey(req.WGPublicKey), c); err != nil {
-			t.Error(err)
-			return
-		}
+		defer agent.Close()
 	}
 	for {
 		if _, err := r.ReadMessage(ctx); err != nil {
@@ -164,6 +148,53 @@ func connectICE(ctx context.Context, agent *ice.Agent, consumerOffer json.RawMes
 		return nil, err
 	}
 	return agent.Connect(ctx, remote)
+}
+
+// respondICE writes a fake provider's session response. withICE, it
+// first puts a real ICE agent's answer into resp, and after writing runs
+// the checks against the consumer's offer in req and attaches the pair to
+// the consumer's peer on exit. It reports failures with t.Error (a failed
+// write, and failed checks unless checksExpected, silently) and returns
+// false then; otherwise the agent (nil without ICE), which the caller
+// closes when it stops serving.
+func respondICE(t *testing.T, ctx context.Context, w *sessionproto.Writer, req *sessionproto.SessionRequest, resp *sessionproto.SessionResponse,
+	exit interface {
+		AttachConn(tunnel.PublicKey, net.Conn) error
+	}, withICE, checksExpected bool) (*ice.Agent, bool) {
+	var agent *ice.Agent
+	if withICE {
+		var err error
+		if agent, resp.ICE, err = answerICE(ctx); err != nil {
+			t.Error(err)
+			return nil, false
+		}
+	}
+	fail := func(err error) (*ice.Agent, bool) {
+		if err != nil {
+			t.Error(err)
+		}
+		if agent != nil {
+			_ = agent.Close()
+		}
+		return nil, false
+	}
+	if err := w.WriteMessage(ctx, resp); err != nil {
+		return fail(nil)
+	}
+	if agent == nil {
+		return nil, true
+	}
+	c, err := connectICE(ctx, agent, req.ICE)
+	if err != nil {
+		if !checksExpected {
+			err = nil
+		}
+		return fail(err)
+	}
+	if err := exit.AttachConn(tunnel.PublicKey(req.WGPublicKey), c); err != nil {
+		return fail(err)
+	}
+	return agent, true
 }
 
 // TestICEAndFallback: a consumer with ICE runs the tunnel over the ICE

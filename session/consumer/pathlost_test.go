@@ -52,27 +52,12 @@ func killableProvider(t *testing.T, conn net.Conn, exit interface {
 		SessionID: sessionproto.SessionID{2}, ProviderWGKey: sessionproto.Key(exit.PublicKey()), Endpoint: exit.Endpoint().String(),
 		ConsumerAddrs: lease.Prefixes(), ProviderAddr: lease.V4, DNS: []netip.Addr{},
 	}
-	var agent *ice.Agent
-	if withICE {
-		if agent, resp.ICE, err = answerICE(ctx); err != nil {
-			t.Error(err)
-			return
-		}
-		defer agent.Close()
-	}
-	if err := w.WriteMessage(ctx, resp); err != nil {
+	agent, ok := respondICE(t, ctx, w, req, resp, exit, withICE, true)
+	if !ok {
 		return
 	}
 	if agent != nil {
-		c, err := connectICE(ctx, agent, req.ICE)
-		if err != nil {
-			t.Error(err)
-			return
-		}
-		if err := exit.AttachConn(pub, c); err != nil {
-			t.Error(err)
-			return
-		}
+		defer agent.Close()
 	}
 	go func() {
 		<-kill
