@@ -34,6 +34,7 @@ import (
 	"github.com/openmyst/openmyst/session/pingpong/paystream"
 	"github.com/openmyst/openmyst/session/provider"
 	"github.com/openmyst/openmyst/storage"
+	"github.com/openmyst/openmyst/tunnel"
 )
 
 // promisingHermes answers every exchange message with a promise locked by
@@ -74,6 +75,7 @@ func (registered) ConsumerFunds(context.Context, common.Address, common.Address)
 // circuits last circuitFor: as a provider behind a symmetric NAT.
 type relayedProvider struct {
 	m        *provider.Manager
+	pool     *tunnel.AddressPool // the consumer addresses it leases
 	hermes   *promisingHermes
 	proposal market.Proposal
 	ended    chan provider.Ended
@@ -111,7 +113,7 @@ func startRelayedProvider(t testing.TB, ctx context.Context, circuitFor time.Dur
 	}
 	t.Cleanup(func() { db.Close() })
 	now := time.Now()
-	rp := &relayedProvider{hermes: &promisingHermes{}, ended: make(chan provider.Ended, 1)}
+	rp := &relayedProvider{pool: cfg.Pool, hermes: &promisingHermes{}, ended: make(chan provider.Ended, 1)}
 	rp.proposal = market.Proposal{
 		Version: market.ProposalVersion, ChainID: 1337, ProviderID: signer.Address(), PeerID: ph.ID().String(),
 		Addrs: []string{circuit.String()}, ServiceType: market.ServiceWireGuard,
@@ -152,23 +154,17 @@ func TestSessionSurvivesCircuitExpiry(t *testing.T) {
 	const interval = 250 * time.Millisecond
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	k, pool, exit := iceTestExit(t)
-	rp, ph := startRelayedProvider(t, ctx, circuitFor, provider.Config{
-		Exit: exit, Pool: pool, ResumeGrace: 8 * time.Second,
-		Payment: provider.Payment{Interval: interval, CheckEvery: 50 * time.Millisecond, Grace: 10 * time.Second, Keepalive: 200 * time.Millisecond, ReadTimeout: 3 * time.Second},
+	rp, ph, ch, ledger, c := connectRelayed(t, ctx, circuitFor, 6*time.Second, provider.Config{
+		ResumeGrace: 8 * time.Second,
+		Payment:     provider.Payment{Interval: interval, CheckEvery: 50 * time.Millisecond, Grace: 10 * time.Second, Keepalive: 200 * time.Millisecond, ReadTimeout: 3 * time.Second},
 	})
-	ch, ledger, m := relayedConsumer(t, k, 6*time.Second)
-	c, err := m.Connect(ctx, rp.proposal, Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
 	defer func() { _ = c.Disconnect(context.Background()) }()
 	if conns := ch.Network().ConnsToPeer(mustPeer(t, rp.proposal)); len(conns) != 1 || !conns[0].Stat().Limited {
 		t.Fatalf("connections to the provider %v, want one relayed", conns)
 	}
 	// A round trip through the tunnel: a connection attempt to a closed
 	// port of the provider's gateway is refused from the far side.
-	gw := netip.AddrPortFrom(pool.Gateway().V4, 9).String()
+	gw := netip.AddrPortFrom(rp.pool.Gateway().V4, 9).String()
 	roundTrip := func() error {
 		dctx, dcancel := context.WithTimeout(ctx, 2*time.Second)
 		defer dcancel()
@@ -274,16 +270,10 @@ func TestResumeGivesUp(t *testing.T) {
 	const grace = 2 * time.Second
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	k, pool, exit := iceTestExit(t)
-	rp, ph := startRelayedProvider(t, ctx, circuitFor, provider.Config{
-		Exit: exit, Pool: pool, ResumeGrace: grace,
-		Payment: provider.Payment{Interval: time.Second, Grace: time.Minute, Keepalive: 200 * time.Millisecond, ReadTimeout: 3 * time.Second},
+	rp, ph, ch, _, c := connectRelayed(t, ctx, circuitFor, resumeWithin, provider.Config{
+		ResumeGrace: grace,
+		Payment:     provider.Payment{Interval: time.Second, Grace: time.Minute, Keepalive: 200 * time.Millisecond, ReadTimeout: 3 * time.Second},
 	})
-	ch, _, m := relayedConsumer(t, k, resumeWithin)
-	c, err := m.Connect(ctx, rp.proposal, Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
 	defer func() { _ = c.Disconnect(context.Background()) }()
 	for _, proto := range sessionproto.Protocols {
 		ph.RemoveStreamHandler(protocolID(proto))
@@ -318,16 +308,9 @@ func TestResumeGivesUpOnDeadProvider(t *testing.T) {
 	const resumeWithin = 20 * time.Second
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	k, pool, exit := iceTestExit(t)
-	rp, ph := startRelayedProvider(t, ctx, time.Minute, provider.Config{
-		Exit: exit, Pool: pool,
+	_, ph, _, _, c := connectRelayed(t, ctx, time.Minute, resumeWithin, provider.Config{
 		Payment: provider.Payment{Interval: time.Second, Grace: time.Minute, Keepalive: 200 * time.Millisecond, ReadTimeout: 3 * time.Second},
 	})
-	_, _, m := relayedConsumer(t, k, resumeWithin)
-	c, err := m.Connect(ctx, rp.proposal, Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
 	defer func() { _ = c.Disconnect(context.Background()) }()
 	gone := time.Now()
 	if err := ph.Close(); err != nil {
@@ -352,16 +335,9 @@ func TestOldProviderNoResume(t *testing.T) {
 	const circuitFor = 1500 * time.Millisecond
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	k, pool, exit := iceTestExit(t)
-	rp, _ := startRelayedProvider(t, ctx, circuitFor, provider.Config{
-		Exit: exit, Pool: pool,
+	rp, _, _, _, c := connectRelayed(t, ctx, circuitFor, 5*time.Second, provider.Config{
 		Payment: provider.Payment{Interval: time.Second, Grace: time.Minute, Keepalive: 200 * time.Millisecond, ReadTimeout: 3 * time.Second},
 	}, sessionproto.ProtocolICE, sessionproto.ProtocolID)
-	_, _, m := relayedConsumer(t, k, 5*time.Second)
-	c, err := m.Connect(ctx, rp.proposal, Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
 	defer func() { _ = c.Disconnect(context.Background()) }()
 	select {
 	case <-c.Done():
@@ -379,6 +355,25 @@ func TestOldProviderNoResume(t *testing.T) {
 	case <-ctx.Done():
 		t.Fatal("the provider kept the 1.1 session")
 	}
+}
+
+// connectRelayed connects a paid session over a circuit relay whose
+// circuits last circuitFor: a relayed provider (cfg with the exit and
+// pool of iceTestExit; serving protocols, all if none) and a relayed
+// consumer resuming within resumeWithin. It returns the provider, its
+// host, the consumer's host and ledger, and the session (the caller
+// disconnects it).
+func connectRelayed(t *testing.T, ctx context.Context, circuitFor, resumeWithin time.Duration, cfg provider.Config, protocols ...string) (*relayedProvider, host.Host, host.Host, *balanceLedger, *Connection) {
+	t.Helper()
+	k, pool, exit := iceTestExit(t)
+	cfg.Exit, cfg.Pool = exit, pool
+	rp, ph := startRelayedProvider(t, ctx, circuitFor, cfg, protocols...)
+	ch, ledger, m := relayedConsumer(t, k, resumeWithin)
+	c, err := m.Connect(ctx, rp.proposal, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return rp, ph, ch, ledger, c
 }
 
 // relayedConsumer is a consumer manager on a libp2p host that listens
