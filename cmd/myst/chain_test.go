@@ -1,8 +1,6 @@
 package main
 
 import (
-	"bytes"
-	"context"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -26,19 +24,9 @@ func startChainDev(t *testing.T) (string, string) {
 	t.Helper()
 	port := mysttest.FreePort(t)
 	dd := t.TempDir()
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	var out bytes.Buffer
-	go func() {
-		root, _ := newTestRoot()
-		root.SetOut(&out)
-		root.SetErr(&bytes.Buffer{})
-		root.SetArgs([]string{"--data-dir", dd, "--log-level", "warn", "chain", "dev", "--port", strconv.Itoa(port)})
-		done <- root.ExecuteContext(ctx)
-	}()
+	r := startCLI(dd, "chain", "dev", "--port", strconv.Itoa(port))
 	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
+		if err := r.stop(); err != nil {
 			t.Errorf("chain dev: %v", err)
 		}
 	})
@@ -49,7 +37,7 @@ func startChainDev(t *testing.T) (string, string) {
 			break
 		}
 		select {
-		case err := <-done:
+		case err := <-r.done:
 			t.Fatalf("chain dev exited: %v", err)
 		case <-deadline:
 			t.Fatal("chain dev did not write its deployment")

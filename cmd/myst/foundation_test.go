@@ -57,6 +57,37 @@ func runCLIApp(t *testing.T, dataDir string, args ...string) (string, *app, erro
 	return out.String(), a, err
 }
 
+// cliRun is a root command running in-process in the background.
+type cliRun struct {
+	cancel context.CancelFunc
+	// done receives the command's error when it returns.
+	done chan error
+	// out is its stdout; written by the command's goroutine: read only
+	// after it has returned.
+	out bytes.Buffer
+}
+
+// startCLI runs the root command with args in-process in the background
+// (data dir dd, log level warn, stderr discarded) until stop.
+func startCLI(dd string, args ...string) *cliRun {
+	ctx, cancel := context.WithCancel(context.Background())
+	r := &cliRun{cancel: cancel, done: make(chan error, 1)}
+	go func() {
+		root, _ := newTestRoot()
+		root.SetOut(&r.out)
+		root.SetErr(&bytes.Buffer{})
+		root.SetArgs(append([]string{"--data-dir", dd, "--log-level", "warn"}, args...))
+		r.done <- root.ExecuteContext(ctx)
+	}()
+	return r
+}
+
+// stop cancels the command and returns its error.
+func (r *cliRun) stop() error {
+	r.cancel()
+	return <-r.done
+}
+
 func passFile(t *testing.T, pw string) string {
 	t.Helper()
 	f := filepath.Join(t.TempDir(), "pass")

@@ -51,24 +51,15 @@ func TestHermesAgainstChainDev(t *testing.T) {
 	https := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: ca.Pool, MinVersion: tls.VersionTLS12}}}
 	defer https.CloseIdleConnections()
 	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	// Written by the command's goroutine: read only after it has returned.
-	var out bytes.Buffer
-	go func() {
-		root, _ := newTestRoot()
-		root.SetOut(&out)
-		root.SetErr(&bytes.Buffer{})
-		root.SetArgs([]string{"--data-dir", dd, "--log-level", "warn", "hermes", "--chain.rpc", rpc, "--chain.deployment", depPath,
-			"--hermes.listen", "127.0.0.1:" + strconv.Itoa(port), "--hermes.settle-interval", "1h", "--tls.cert", ca.CertFile, "--tls.key", ca.KeyFile})
-		done <- root.ExecuteContext(ctx)
-	}()
+	defer cancel()
+	r := startCLI(dd, "hermes", "--chain.rpc", rpc, "--chain.deployment", depPath,
+		"--hermes.listen", "127.0.0.1:"+strconv.Itoa(port), "--hermes.settle-interval", "1h", "--tls.cert", ca.CertFile, "--tls.key", ca.KeyFile)
 	defer func() {
-		cancel()
-		if err := <-done; err != nil {
+		if err := r.stop(); err != nil {
 			t.Errorf("myst hermes: %v", err)
 		}
-		if !strings.Contains(out.String(), "https://127.0.0.1:") {
-			t.Errorf("myst hermes did not announce its https URL:\n%s", out.String())
+		if !strings.Contains(r.out.String(), "https://127.0.0.1:") {
+			t.Errorf("myst hermes did not announce its https URL:\n%s", r.out.String())
 		}
 	}()
 	base := "https://127.0.0.1:" + strconv.Itoa(port)
@@ -83,8 +74,8 @@ func TestHermesAgainstChainDev(t *testing.T) {
 			t.Fatalf("myst hermes did not come up: %v", err)
 		}
 		select {
-		case err := <-done:
-			done <- err // for the deferred check, which waits on done
+		case err := <-r.done:
+			r.done <- err // for the deferred check, which waits on done
 			t.Fatalf("myst hermes exited: %v", err)
 		case <-time.After(100 * time.Millisecond):
 		}
