@@ -183,9 +183,6 @@ func TestDaemonAnnouncesGeoIPLocation(t *testing.T) {
 // and publishes a proposal with the database's country and ASN and the
 // flag's city; a consumer sees it.
 func TestServiceGeoIPProposal(t *testing.T) {
-	if testing.Short() {
-		t.Skip("runs a devnet and a service subprocess")
-	}
 	ctx, d, dd, provider, pf := devnetProviderDir(t, 2*time.Minute)
 	_, lines := mysttest.StartService(t, dd, mysttest.FreePort(t), mysttest.ServiceArgs(d, pf,
 		"--service.api=false", "--location.geoip-db", testGeoDB(t), "--location.ip", "203.0.113.7", "--location.city", "Haarlem")...)

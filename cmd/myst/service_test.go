@@ -27,9 +27,6 @@ import (
 // /earnings, and `myst service settle` settles it on chain through the
 // service's Tequilapi.
 func TestServiceEndToEnd(t *testing.T) {
-	if testing.Short() {
-		t.Skip("runs a devnet and a service subprocess")
-	}
 	ctx, d, dd, provider, pf := devnetProviderDir(t, 3*time.Minute)
 	port := mysttest.WebServer(t, strings.Repeat("x", 1<<20))
 	apiPort := mysttest.FreePort(t)
@@ -101,9 +98,13 @@ func TestServiceEndToEnd(t *testing.T) {
 
 // devnetProviderDir starts a devnet for a test bounded by timeout and
 // makes a data dir whose default identity is a fresh provider, with its
-// passphrase file pf.
+// passphrase file pf. With -short it skips the test: its callers run the
+// devnet and a service or daemon subprocess.
 func devnetProviderDir(t *testing.T, timeout time.Duration) (ctx context.Context, d *node.Devnet, dd, provider, pf string) {
 	t.Helper()
+	if testing.Short() {
+		t.Skip("runs a devnet and a service or daemon subprocess")
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	t.Cleanup(cancel)
 	d = mysttest.Devnet(ctx, t)
@@ -215,9 +216,6 @@ func TestServiceKilledMidSession(t *testing.T) {
 // <data-dir>/p2p.key, an in-process consumer gets a paid session through
 // it, and GET /earnings shows what the consumer paid.
 func TestDaemonServesProvider(t *testing.T) {
-	if testing.Short() {
-		t.Skip("runs a devnet and a daemon subprocess")
-	}
 	ctx, d, dd, provider, pf := devnetProviderDir(t, 3*time.Minute)
 	port := mysttest.WebServer(t, strings.Repeat("x", 1<<20))
 	apiPort := mysttest.FreePort(t)
@@ -296,9 +294,6 @@ func TestDaemonServesProvider(t *testing.T) {
 // on its locks; a restarted daemon process serves that provider again
 // with those flags (it remembers it in its database).
 func TestServiceStartsInDaemon(t *testing.T) {
-	if testing.Short() {
-		t.Skip("runs a devnet and a daemon subprocess")
-	}
 	ctx, d, dd, provider, pf := devnetProviderDir(t, 3*time.Minute)
 	apiPort := mysttest.FreePort(t)
 	daemonArgs := []string{"--p2p.bootstrap", d.BootstrapAddrs()[0], "--chain.rpc", d.Chain.URL(), "--chain.deployment", d.DeploymentPath(),
