@@ -12,7 +12,6 @@ import (
 	"time"
 
 	"github.com/openmyst/openmyst/internal/servetest"
-	"github.com/openmyst/openmyst/internal/testenv"
 	"github.com/openmyst/openmyst/tunnel/netns"
 )
 
@@ -33,14 +32,8 @@ const tProv2, tProv2Hub = "10.99.1.2", "10.99.1.1"
 // sees its address), the second provider gets paid through the hermes,
 // and Ctrl-C restores routes, kill switch and resolv.conf.
 func TestConnectTunReconnect(t *testing.T) {
-	if testing.Short() {
-		t.Skip("runs a devnet, two myst service and myst connect --tun in network namespaces")
-	}
-	testenv.RequireNetns(t)
-	testenv.RequireTUN(t)
-	testenv.RequireTools(t, "nft")
 	start := time.Now()
-	lab := netns.NewHubLab(t, "r")
+	lab := tunHubLab(t, "r", "runs a devnet, two myst service and myst connect --tun in network namespaces")
 	hub, cons, inet := lab.Hub, lab.Cons, lab.Inet
 	prov2 := netns.New(t, "rprov2")
 	netns.Link(t, hub, "q0", tProv2Hub+"/24", prov2, "q1", tProv2+"/24")

@@ -75,6 +75,20 @@ type tunHubState struct {
 	RelayBootstrap string `json:"relay_bootstrap,omitempty"`
 }
 
+// tunHubLab skips the test with -short (why: what it runs), requires
+// network namespaces, a TUN device and nft, and builds the hub lab named
+// by label.
+func tunHubLab(t *testing.T, label, what string) *netns.HubLab {
+	t.Helper()
+	if testing.Short() {
+		t.Skip(what)
+	}
+	testenv.RequireNetns(t)
+	testenv.RequireTUN(t)
+	testenv.RequireTools(t, "nft")
+	return netns.NewHubLab(t, label)
+}
+
 // TestConnectTunEndToEnd drives the product's commands in network
 // namespaces: `myst service --exit-mode kernel` serves a paid session to
 // a `myst daemon` asked by `myst connect --tun` (custom DNS; status,
@@ -89,14 +103,8 @@ func TestConnectTunEndToEnd(t *testing.T) {
 		runTunHub(t)
 		return
 	}
-	if testing.Short() {
-		t.Skip("runs a devnet, myst service and myst connect --tun in network namespaces")
-	}
-	testenv.RequireNetns(t)
-	testenv.RequireTUN(t)
-	testenv.RequireTools(t, "nft")
 	start := time.Now()
-	lab := netns.NewHubLab(t, "t")
+	lab := tunHubLab(t, "t", "runs a devnet, myst service and myst connect --tun in network namespaces")
 	hub, cons, inet := lab.Hub, lab.Cons, lab.Inet
 
 	body := []byte(strings.Repeat("openmyst kernel mode ", 50000))
