@@ -1,7 +1,6 @@
 package node
 
 import (
-	"context"
 	"errors"
 	"io"
 	"log/slog"
@@ -14,8 +13,6 @@ import (
 	"github.com/ethereum/go-ethereum/common"
 
 	"github.com/openmyst/openmyst/chain"
-	"github.com/openmyst/openmyst/chain/devchain"
-	"github.com/openmyst/openmyst/chain/devchain/devchaintest"
 	"github.com/openmyst/openmyst/internal/servetest"
 	"github.com/openmyst/openmyst/tequilapi"
 )
@@ -24,12 +21,8 @@ import (
 // network file's rpc list) reads and sends through the second when the
 // first does not answer, and refuses an RPC on another chain.
 func TestChainConnFailover(t *testing.T) {
-	if testing.Short() {
-		t.Skip("starts a dev chain")
-	}
-	ctx := context.Background()
+	ctx, dc := testDevChain(t)
 	log := slog.New(slog.DiscardHandler)
-	dc := devchaintest.Start(ctx, t, devchain.Config{Log: log})
 	dep := dc.Deployment()
 	dead := "http://127.0.0.1:" + strconv.Itoa(servetest.FreePort(t))
 

@@ -12,7 +12,6 @@ import (
 	"github.com/ethereum/go-ethereum/common"
 
 	"github.com/openmyst/openmyst/chain/devchain"
-	"github.com/openmyst/openmyst/chain/devchain/devchaintest"
 	"github.com/openmyst/openmyst/internal/servetest"
 	"github.com/openmyst/openmyst/tequilapi"
 )
@@ -21,12 +20,8 @@ import (
 // while the deployment is missing or the RPC does not answer, connects once
 // both are there, and is read-only on a non-dev deployment without a key.
 func TestChainConnLazy(t *testing.T) {
-	if testing.Short() {
-		t.Skip("starts a dev chain")
-	}
-	ctx := context.Background()
+	ctx, dc := testDevChain(t)
 	log := slog.New(slog.DiscardHandler)
-	dc := devchaintest.Start(ctx, t, devchain.Config{Log: log})
 	rpc := dc.URL()
 	dep := dc.Deployment()
 	depFile := filepath.Join(t.TempDir(), "deployment.json")
