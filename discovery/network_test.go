@@ -13,6 +13,7 @@ import (
 
 	"github.com/openmyst/openmyst/identity"
 	"github.com/openmyst/openmyst/internal/keytest"
+	"github.com/openmyst/openmyst/internal/testenv"
 	"github.com/openmyst/openmyst/market"
 	"github.com/openmyst/openmyst/p2p"
 )
@@ -60,11 +61,7 @@ func allHold(nodes []*testNode, pred func(*testNode) bool) bool {
 // TestNetwork runs the scenarios on one 20-node loopback network in
 // which every node only knows the bootstrap node.
 func TestNetwork(t *testing.T) {
-	if testing.Short() {
-		t.Skip("20-node network test; skipped with -short")
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
-	defer cancel()
+	ctx := testenv.Long(t, "20-node network test; skipped with -short", 4*time.Minute)
 	net := startNet(t, ctx, 20, netOpts{})
 
 	prov := net.nodes[7]

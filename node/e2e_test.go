@@ -27,6 +27,7 @@ import (
 	"github.com/openmyst/openmyst/chain/bindings"
 	"github.com/openmyst/openmyst/identity"
 	"github.com/openmyst/openmyst/internal/keytest"
+	"github.com/openmyst/openmyst/internal/testenv"
 	"github.com/openmyst/openmyst/market"
 	"github.com/openmyst/openmyst/money"
 	"github.com/openmyst/openmyst/nat/ice"
@@ -243,13 +244,9 @@ func tokenBalance(t *testing.T, ctx context.Context, c *chain.Client, a interfac
 // it: an honest session settled on chain with exact balances, a consumer
 // that stops paying, and an overcharging provider.
 func TestEndToEnd(t *testing.T) {
-	if testing.Short() {
-		t.Skip("end-to-end devnet test; skipped with -short")
-	}
 	// The whole run's safety net; each download has its own, shorter
 	// bound (downloadTimeout).
-	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
-	defer cancel()
+	ctx := testenv.Long(t, "end-to-end devnet test; skipped with -short", 4*time.Minute)
 	body := payload(4 << 20)
 	srv, rule := startServer(t, body)
 

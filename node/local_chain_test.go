@@ -16,6 +16,7 @@ import (
 	"github.com/openmyst/openmyst/chain"
 	"github.com/openmyst/openmyst/chain/devchain"
 	"github.com/openmyst/openmyst/chain/devchain/devchaintest"
+	"github.com/openmyst/openmyst/internal/testenv"
 	"github.com/openmyst/openmyst/tequilapi"
 )
 
@@ -24,11 +25,7 @@ import (
 // minutes.
 func testDevChain(t *testing.T) (context.Context, *devchain.Chain) {
 	t.Helper()
-	if testing.Short() {
-		t.Skip("starts a dev chain")
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	t.Cleanup(cancel)
+	ctx := testenv.Long(t, "starts a dev chain", 2*time.Minute)
 	return ctx, devchaintest.Start(ctx, t, devchain.Config{Log: slog.New(slog.DiscardHandler)})
 }
 

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/openmyst/openmyst/internal/testenv"
 	"github.com/openmyst/openmyst/network"
 )
 
@@ -40,11 +41,7 @@ func (w *cancelAfter) String() string {
 // TestRunDevnet: `myst devnet` reports its progress, writes the network
 // file it names in its usage, and stops when its context ends.
 func TestRunDevnet(t *testing.T) {
-	if testing.Short() {
-		t.Skip("starts a devnet")
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
+	ctx := testenv.Long(t, "starts a devnet", 2*time.Minute)
 	rctx, rcancel := context.WithCancel(ctx)
 	out := &cancelAfter{mark: "myst demo", cancel: rcancel}
 	dir := t.TempDir()

@@ -15,6 +15,7 @@ import (
 	"github.com/ethereum/go-ethereum/common"
 
 	"github.com/openmyst/openmyst/discovery"
+	"github.com/openmyst/openmyst/internal/testenv"
 	"github.com/openmyst/openmyst/market"
 	"github.com/openmyst/openmyst/p2p/sessionproto"
 	"github.com/openmyst/openmyst/payments"
@@ -88,11 +89,7 @@ func slow(bytesPerSecond uint64) func(*ProviderConfig) {
 // sort=quality puts the honest provider first and the dropper and the
 // slow one last, although price order is the reverse.
 func TestQualityPaidSessions(t *testing.T) {
-	if testing.Short() {
-		t.Skip("end-to-end devnet test; skipped with -short")
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
-	defer cancel()
+	ctx := testenv.Long(t, "end-to-end devnet test; skipped with -short", 3*time.Minute)
 	body := payload(1 << 20)
 	srv, rule := startServer(t, body)
 	const (

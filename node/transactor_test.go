@@ -18,6 +18,7 @@ import (
 	"github.com/openmyst/openmyst/chain/devchain/devchaintest"
 	"github.com/openmyst/openmyst/identity"
 	"github.com/openmyst/openmyst/internal/keytest"
+	"github.com/openmyst/openmyst/internal/testenv"
 	"github.com/openmyst/openmyst/market"
 	"github.com/openmyst/openmyst/money"
 	"github.com/openmyst/openmyst/session/consumer"
@@ -32,11 +33,7 @@ import (
 // the beneficiary receives the promise minus the hermes fee, the promise's
 // transactor fee and the registration fee taken; the transactor both fees.
 func TestGaslessProvider(t *testing.T) {
-	if testing.Short() {
-		t.Skip("devnet test; skipped with -short")
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
+	ctx := testenv.Long(t, "devnet test; skipped with -short", 2*time.Minute)
 	body := payload(1 << 20)
 	srv, rule := startServer(t, body)
 	key := keytest.Key(t)

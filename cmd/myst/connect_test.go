@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"fmt"
 	"io"
 	"log/slog"
@@ -19,6 +18,7 @@ import (
 
 	"github.com/openmyst/openmyst/cmd/myst/internal/mysttest"
 	"github.com/openmyst/openmyst/identity"
+	"github.com/openmyst/openmyst/internal/testenv"
 	"github.com/openmyst/openmyst/money"
 	"github.com/openmyst/openmyst/node"
 	"github.com/openmyst/openmyst/tunnel"
@@ -29,11 +29,7 @@ import (
 // through its SOCKS5 proxy, `myst status` and GET /sessions show the
 // session, and `myst disconnect` ends it.
 func TestConnectThroughDaemon(t *testing.T) {
-	if testing.Short() {
-		t.Skip("runs a devnet and a daemon subprocess")
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
-	defer cancel()
+	ctx := testenv.Long(t, "runs a devnet and a daemon subprocess", 3*time.Minute)
 	body := strings.Repeat("openmyst ", 100_000)
 	port := mysttest.WebServer(t, body)
 	rule, err := tunnel.ParseRule("tcp:127.0.0.1/32 port " + port)

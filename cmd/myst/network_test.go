@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -13,6 +12,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/openmyst/openmyst/cmd/myst/internal/mysttest"
+	"github.com/openmyst/openmyst/internal/testenv"
 	"github.com/openmyst/openmyst/network"
 	"github.com/openmyst/openmyst/node"
 )
@@ -292,11 +292,7 @@ func TestNetworkRefusesDevnetDefaults(t *testing.T) {
 // account balance --network FILE` reads the devnet consumer's funded,
 // registered channel with no other chain flag.
 func TestDevnetNetworkFile(t *testing.T) {
-	if testing.Short() {
-		t.Skip("starts a devnet")
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
+	ctx := testenv.Long(t, "starts a devnet", time.Minute)
 	d := mysttest.Devnet(ctx, t)
 	path, err := d.WriteNetwork()
 	if err != nil {

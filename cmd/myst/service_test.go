@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/openmyst/openmyst/cmd/myst/internal/mysttest"
+	"github.com/openmyst/openmyst/internal/testenv"
 	"github.com/openmyst/openmyst/node"
 	"github.com/openmyst/openmyst/session/consumer"
 	"github.com/openmyst/openmyst/tequilapi"
@@ -102,11 +103,7 @@ func TestServiceEndToEnd(t *testing.T) {
 // devnet and a service or daemon subprocess.
 func devnetProviderDir(t *testing.T, timeout time.Duration) (ctx context.Context, d *node.Devnet, dd, provider, pf string) {
 	t.Helper()
-	if testing.Short() {
-		t.Skip("runs a devnet and a service or daemon subprocess")
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), timeout)
-	t.Cleanup(cancel)
+	ctx = testenv.Long(t, "runs a devnet and a service or daemon subprocess", timeout)
 	d = mysttest.Devnet(ctx, t)
 	dd = t.TempDir()
 	provider, pf = newDefaultIdentity(t, dd, "provider-pw")
@@ -134,11 +131,7 @@ func disconnectAndWaitEarned(ctx context.Context, t *testing.T, conn *consumer.C
 // stored, the hermes credits it, and `myst service settle` settles it on
 // chain. At most the one exchange message in flight at the kill is lost.
 func TestServiceKilledMidSession(t *testing.T) {
-	if testing.Short() {
-		t.Skip("runs a devnet and service subprocesses")
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
-	defer cancel()
+	ctx := testenv.Long(t, "runs a devnet and service subprocesses", 3*time.Minute)
 	d := mysttest.Devnet(ctx, t)
 	dd := t.TempDir()
 	pf := passFile(t, "provider-pw")

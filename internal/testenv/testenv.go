@@ -6,11 +6,15 @@
 // a broken runner must not turn the namespace, kernel and PostgreSQL
 // suites into silent skips.
 //
+// Long and Timeout are the preamble of a slow test: skipped with -short,
+// bounded by a context that ends with the test.
+//
 // A convention test (TestSkipsGoThroughTestenv) fails when a test in the
 // tree skips for one of these reasons without going through this package.
 package testenv
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"os"
@@ -21,6 +25,7 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 )
 
 // RequireEnv is the environment variable that turns the helpers' skips into
@@ -216,4 +221,22 @@ func EnvInt(name string, def int) int {
 		return v
 	}
 	return def
+}
+
+// Timeout returns a context that ends after d, or when tb ends (before
+// its cleanups run, as a deferred cancel would).
+func Timeout(tb testing.TB, d time.Duration) context.Context {
+	ctx, cancel := context.WithTimeout(tb.Context(), d)
+	tb.Cleanup(cancel)
+	return ctx
+}
+
+// Long skips tb under -short (why says what the test runs: a devnet, a
+// daemon, processes in namespaces) and otherwise returns Timeout(tb, d).
+func Long(tb testing.TB, why string, d time.Duration) context.Context {
+	tb.Helper()
+	if testing.Short() {
+		tb.Skip(why)
+	}
+	return Timeout(tb, d)
 }

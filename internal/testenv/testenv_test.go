@@ -1,11 +1,14 @@
 package testenv
 
 import (
+	"context"
+	"errors"
 	"os"
 	"path/filepath"
 	"runtime"
 	"strings"
 	"testing"
+	"time"
 )
 
 // recTB records whether a helper skipped or failed; both end the calling
@@ -144,5 +147,39 @@ func TestRequireBenchSkipsWithoutTheVariable(t *testing.T) {
 	})
 	if !ran {
 		t.Fatal("RequireBench skipped with " + BenchEnv + "=1")
+	}
+}
+
+// TestLongEndsWithTheTest: Long's context is live while the test runs,
+// ended before its cleanups, and Timeout's ends after its duration.
+func TestLongEndsWithTheTest(t *testing.T) {
+	var ctx context.Context
+	t.Run("long", func(t *testing.T) {
+		ctx = Long(t, "a slow test", time.Hour)
+		if dl, ok := ctx.Deadline(); !ok || time.Until(dl) > time.Hour {
+			t.Errorf("deadline %v %v, want within an hour", dl, ok)
+		}
+		if ctx.Err() != nil {
+			t.Errorf("context ended while the test runs: %v", ctx.Err())
+		}
+		t.Cleanup(func() {
+			if ctx.Err() == nil {
+				t.Error("context still live in the test's cleanups")
+			}
+		})
+	})
+	if testing.Short() {
+		if ctx != nil {
+			t.Fatal("Long did not skip under -short")
+		}
+		return
+	}
+	if !errors.Is(ctx.Err(), context.Canceled) {
+		t.Fatalf("after the test: %v, want canceled", ctx.Err())
+	}
+	short := Timeout(t, time.Millisecond)
+	<-short.Done()
+	if !errors.Is(short.Err(), context.DeadlineExceeded) {
+		t.Fatalf("after its timeout: %v, want deadline exceeded", short.Err())
 	}
 }

@@ -17,6 +17,7 @@ import (
 	"github.com/openmyst/openmyst/chain/devchain"
 	"github.com/openmyst/openmyst/chain/devchain/devchaintest"
 	"github.com/openmyst/openmyst/identity"
+	"github.com/openmyst/openmyst/internal/testenv"
 	"github.com/openmyst/openmyst/money"
 	"github.com/openmyst/openmyst/payments"
 	"github.com/openmyst/openmyst/tequilapi"
@@ -42,11 +43,7 @@ func startAccountServer(t *testing.T, chains tequilapi.ChainSource) (*Client, *i
 }
 
 func TestAccountClientOnDevChain(t *testing.T) {
-	if testing.Short() {
-		t.Skip("starts a dev chain")
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
+	ctx := testenv.Long(t, "starts a dev chain", 2*time.Minute)
 	dc := devchaintest.Start(ctx, t, devchain.Config{Log: slog.New(slog.DiscardHandler)})
 	cc := devchaintest.Client(ctx, t, dc, slog.New(slog.DiscardHandler))
 	dep := dc.Deployment()

@@ -1,22 +1,18 @@
 package devchaintest
 
 import (
-	"context"
 	"log/slog"
 	"testing"
 	"time"
 
 	"github.com/openmyst/openmyst/chain/devchain"
+	"github.com/openmyst/openmyst/internal/testenv"
 )
 
 // TestClientSendsAsTheDevTransactor: the client reads the dev chain's
 // deployment and sends as the dev transactor account.
 func TestClientSendsAsTheDevTransactor(t *testing.T) {
-	if testing.Short() {
-		t.Skip("starts a dev chain")
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
+	ctx := testenv.Long(t, "starts a dev chain", time.Minute)
 	log := slog.New(slog.DiscardHandler)
 	dc := Start(ctx, t, devchain.Config{Log: log})
 	c := Client(ctx, t, dc, log)
