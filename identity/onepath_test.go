@@ -1,12 +1,12 @@
 package identity
 
 import (
-	"io/fs"
 	"os"
-	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
+
+	"github.com/openmyst/openmyst/internal/testenv"
 )
 
 // TestOneSignatureVerifier: no production code outside this package
@@ -17,31 +17,17 @@ func TestOneSignatureVerifier(t *testing.T) {
 	recovery := regexp.MustCompile(`"github.com/openmyst/openmyst/identity/sigtest"|crypto\.(SigToPub|Ecrecover|VerifySignature|ValidateSignatureValues)\b|secp256k1\.(RecoverPubkey|VerifySignature)\b|ecdsa\.Verify(ASN1)?\b`)
 	root := ".."
 	var offenders []string
-	err := filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		if d.IsDir() {
-			switch d.Name() {
-			case "node_modules", ".git", "bindings", "identity":
-				return filepath.SkipDir
-			}
-			return nil
-		}
-		if !strings.HasSuffix(path, ".go") || strings.HasSuffix(path, "_test.go") {
-			return nil
+	for _, path := range testenv.GoFiles(t, root, "bindings", "identity") {
+		if strings.HasSuffix(path, "_test.go") {
+			continue
 		}
 		src, err := os.ReadFile(path)
 		if err != nil {
-			return err
+			t.Fatal(err)
 		}
 		if loc := recovery.FindIndex(src); loc != nil {
 			offenders = append(offenders, path+": "+string(src[loc[0]:loc[1]]))
 		}
-		return nil
-	})
-	if err != nil {
-		t.Fatal(err)
 	}
 	if len(offenders) > 0 {
 		t.Fatalf("signature recovery outside identity.Recover, or a production import of identity/sigtest:\n%s", strings.Join(offenders, "\n"))

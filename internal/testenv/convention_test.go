@@ -6,7 +6,6 @@ import (
 	"go/parser"
 	"go/printer"
 	"go/token"
-	"io/fs"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -41,29 +40,12 @@ func TestSkipsGoThroughTestenv(t *testing.T) {
 	}
 	self := filepath.Join(root, "internal", "testenv")
 	var bad []string
-	err = filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		if d.IsDir() {
-			switch d.Name() {
-			case "node_modules", "testdata", ".git", "lib":
-				return filepath.SkipDir
-			}
-			return nil
-		}
-		if !strings.HasSuffix(path, ".go") {
-			return nil
-		}
+	for _, path := range GoFiles(t, root, "testdata", "lib") {
 		if filepath.Dir(path) == self {
-			return nil // the helpers and this checker's own test inputs
+			continue // the helpers and this checker's own test inputs
 		}
 		rel, _ := filepath.Rel(root, path)
 		bad = append(bad, checkFile(t, path, rel)...)
-		return nil
-	})
-	if err != nil {
-		t.Fatal(err)
 	}
 	for _, b := range bad {
 		t.Error(b)

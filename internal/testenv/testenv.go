@@ -17,10 +17,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -239,4 +241,31 @@ func Long(tb testing.TB, why string, d time.Duration) context.Context {
 		tb.Skip(why)
 	}
 	return Timeout(tb, d)
+}
+
+// GoFiles returns the .go files below root, for tests that check a
+// convention across the module. It does not descend into directories
+// named in skip, nor node_modules or .git, and fails tb if the walk does.
+func GoFiles(tb testing.TB, root string, skip ...string) []string {
+	tb.Helper()
+	var files []string
+	err := filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if d.IsDir() {
+			if n := d.Name(); n == "node_modules" || n == ".git" || slices.Contains(skip, n) {
+				return filepath.SkipDir
+			}
+			return nil
+		}
+		if strings.HasSuffix(path, ".go") {
+			files = append(files, path)
+		}
+		return nil
+	})
+	if err != nil {
+		tb.Fatalf("walk %s: %v", root, err)
+	}
+	return files
 }

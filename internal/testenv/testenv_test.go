@@ -183,3 +183,26 @@ func TestLongEndsWithTheTest(t *testing.T) {
 		t.Fatalf("after its timeout: %v, want deadline exceeded", short.Err())
 	}
 }
+
+// TestGoFilesSkipsNamedDirs: GoFiles lists .go files only, and none
+// below a skipped directory name.
+func TestGoFilesSkipsNamedDirs(t *testing.T) {
+	root := t.TempDir()
+	for _, f := range []string{"a.go", "b.txt", "sub/c_test.go", "skipme/d.go", "node_modules/e.go"} {
+		p := filepath.Join(root, f)
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, nil, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var got []string
+	for _, f := range GoFiles(t, root, "skipme") {
+		rel, _ := filepath.Rel(root, f)
+		got = append(got, rel)
+	}
+	if strings.Join(got, ",") != "a.go,sub/c_test.go" {
+		t.Fatalf("GoFiles = %v, want a.go and sub/c_test.go", got)
+	}
+}
