@@ -11,6 +11,8 @@ import (
 
 	"github.com/libp2p/go-libp2p/core/peer"
 	ma "github.com/multiformats/go-multiaddr"
+
+	"github.com/openmyst/openmyst/internal/servetest"
 )
 
 // TestBootstrapRetriesStalledHandshake: the bootstrap peer's first
@@ -39,37 +41,31 @@ func TestBootstrapRetriesStalledHandshake(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var wg sync.WaitGroup
 	var conns sync.Map
+	var accepted atomic.Int32
+	stop := servetest.TCP(ln, func(c net.Conn) {
+		conns.Store(c, true)
+		if accepted.Add(1) == 1 {
+			_, _ = io.Copy(io.Discard, c) // stalled: held open, never answered
+			return
+		}
+		up, err := net.Dial("tcp", target)
+		if err != nil {
+			return
+		}
+		conns.Store(up, true)
+		defer up.Close()
+		done := make(chan struct{})
+		go func() { defer close(done); _, _ = io.Copy(up, c); _ = up.Close() }()
+		_, _ = io.Copy(c, up)
+		_ = c.Close()
+		<-done
+	})
 	t.Cleanup(func() {
 		_ = ln.Close()
 		conns.Range(func(k, _ any) bool { _ = k.(net.Conn).Close(); return true })
-		wg.Wait()
+		stop()
 	})
-	var accepted atomic.Int32
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			conns.Store(c, true)
-			if accepted.Add(1) == 1 {
-				continue // stalled: held open, never answered
-			}
-			up, err := net.Dial("tcp", target)
-			if err != nil {
-				_ = c.Close()
-				continue
-			}
-			conns.Store(up, true)
-			wg.Add(2)
-			go func() { defer wg.Done(); _, _ = io.Copy(up, c); _ = up.Close() }()
-			go func() { defer wg.Done(); _, _ = io.Copy(c, up); _ = c.Close() }()
-		}
-	}()
 	proxy, err := ma.NewMultiaddr("/ip4/127.0.0.1/tcp/" + portOf(t, ln.Addr()))
 	if err != nil {
 		t.Fatal(err)
