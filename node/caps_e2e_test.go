@@ -1,13 +1,13 @@
 package node
 
 import (
-	"context"
 	"errors"
 	"testing"
 	"time"
 
 	"github.com/ethereum/go-ethereum/common"
 	"github.com/openmyst/openmyst/chain/devchain"
+	"github.com/openmyst/openmyst/internal/testenv"
 	"github.com/openmyst/openmyst/market"
 	"github.com/openmyst/openmyst/p2p/sessionproto"
 	"github.com/openmyst/openmyst/session/consumer"
@@ -22,16 +22,12 @@ import (
 // refusing new ones with quota_exhausted, and a consumer's first
 // connection moving on to the next provider when refused for quota.
 func TestProviderCaps(t *testing.T) {
-	if testing.Short() {
-		t.Skip("devnet test; skipped with -short")
-	}
+	ctx := testenv.Long(t, "devnet test; skipped with -short", 2*time.Minute)
 	const (
 		limit = 96 << 10 // bytes per second
 		size  = 512 << 10
 		quota = 3 * size / 2 // the first download fits, a second crosses it
 	)
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
 	body := payload(size)
 	srv, rule := startServer(t, body)
 	d, c := startDevnetConsumer(ctx, t, DevnetConfig{

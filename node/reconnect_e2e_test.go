@@ -1,10 +1,10 @@
 package node
 
 import (
-	"context"
 	"testing"
 	"time"
 
+	"github.com/openmyst/openmyst/internal/testenv"
 	"github.com/openmyst/openmyst/tequilapi"
 	"github.com/openmyst/openmyst/tunnel"
 )
@@ -18,12 +18,8 @@ import (
 // reconnects. Before the fix it gave up after ~7 s with the session ended
 // and 0 reconnects (the e2e flake under load, where a restart is slow).
 func TestReconnectAfterProviderCrash(t *testing.T) {
-	if testing.Short() {
-		t.Skip("devnet test; skipped with -short")
-	}
+	ctx := testenv.Long(t, "devnet test; skipped with -short", 3*time.Minute)
 	const providerDown = 8 * time.Second
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
-	defer cancel()
 	_, rule := startServer(t, payload(1<<10))
 	d, c := startDevnetConsumer(ctx, t, DevnetConfig{DataDir: t.TempDir(), Allow: []tunnel.Rule{rule}, Payment: testPayment, Log: testLog()})
 	api := connectionAPI(ctx, t, c)

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -46,12 +45,8 @@ type nwRole struct {
 // session, when it is stopped; both show in `myst service settlements`.
 // (The network has no transactor: none exists yet.)
 func TestNetworkEveryRoleInNamespaces(t *testing.T) {
-	if testing.Short() {
-		t.Skip("runs seven myst processes in network namespaces")
-	}
+	ctx := testenv.Long(t, "runs seven myst processes in network namespaces", 4*time.Minute)
 	testenv.RequireNetns(t)
-	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
-	defer cancel()
 	start := time.Now()
 
 	router := netns.New(t, "nwrt")

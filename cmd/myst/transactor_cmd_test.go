@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"crypto/tls"
 	"encoding/hex"
 	"fmt"
@@ -21,6 +20,7 @@ import (
 	"github.com/openmyst/openmyst/hermes/tlstest"
 	"github.com/openmyst/openmyst/identity"
 	"github.com/openmyst/openmyst/internal/keytest"
+	"github.com/openmyst/openmyst/internal/testenv"
 	"github.com/openmyst/openmyst/money"
 	"github.com/openmyst/openmyst/node"
 	"github.com/openmyst/openmyst/transactor"
@@ -48,12 +48,8 @@ func runProc(t *testing.T, env []string, args ...string) (string, error) {
 // trusting its CA (SSL_CERT_FILE). Plain HTTP to its port fails, and a
 // non-loopback listen address without TLS is refused.
 func TestTransactorCommand(t *testing.T) {
-	if testing.Short() {
-		t.Skip("starts a dev chain")
-	}
+	ctx := testenv.Long(t, "starts a dev chain", 2*time.Minute)
 	rpc, dep := startChainDev(t)
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
 	ca := tlstest.New(t, t.TempDir())
 	port := strconv.Itoa(mysttest.FreePort(t))
 	proc, lines := mysttest.Start(t, mysttest.Stdout, nil, "--data-dir", t.TempDir(), "--log-level", "warn", "transactor",
