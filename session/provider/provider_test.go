@@ -198,16 +198,9 @@ func (e *env) openICE(t *testing.T, cfg ice.Config) (*ice.Agent, *sessionproto.S
 	if err != nil {
 		t.Fatal(err)
 	}
-	req := e.request(t)
-	req.ICE, _ = json.Marshal(offer)
-	if err := req.Sign(e.consumer); err != nil {
-		t.Fatal(err)
-	}
-	msg, _, r, w, done := e.open(t, req)
-	resp, ok := msg.(*sessionproto.SessionResponse)
-	if !ok {
-		t.Fatalf("got %v, want a response", msg)
-	}
+	raw, _ := json.Marshal(offer)
+	req := e.requestWithICE(t, raw)
+	resp, r, w, done := e.openResponse(t, req)
 	remote, _, err := ice.DecodeOffer(resp.ICE, cfg.Policy)
 	if err != nil {
 		t.Fatalf("provider's offer: %v", err)
@@ -216,6 +209,29 @@ func (e *env) openICE(t *testing.T, cfg ice.Config) (*ice.Agent, *sessionproto.S
 		t.Fatal(err)
 	}
 	return agent, req, r, w, done
+}
+
+// openResponse is open for a request the provider must answer with a
+// session response.
+func (e *env) openResponse(t *testing.T, req *sessionproto.SessionRequest) (*sessionproto.SessionResponse, *sessionproto.Reader, *sessionproto.Writer, chan error) {
+	t.Helper()
+	msg, _, r, w, done := e.open(t, req)
+	resp, ok := msg.(*sessionproto.SessionResponse)
+	if !ok {
+		t.Fatalf("got %v, want a response", msg)
+	}
+	return resp, r, w, done
+}
+
+// requestWithICE is request carrying offer as the consumer's ICE offer.
+func (e *env) requestWithICE(t *testing.T, offer json.RawMessage) *sessionproto.SessionRequest {
+	t.Helper()
+	req := e.request(t)
+	req.ICE = offer
+	if err := req.Sign(e.consumer); err != nil {
+		t.Fatal(err)
+	}
+	return req
 }
 
 func (e *env) request(t *testing.T) *sessionproto.SessionRequest {
@@ -420,16 +436,8 @@ func TestICEChecksBounded(t *testing.T) {
 	for range cap(e.m.iceSlots) { // every slot busy
 		e.m.iceSlots <- struct{}{}
 	}
-	req := e.request(t)
-	req.ICE = json.RawMessage(`{"ufrag":"abcdEFGH","pwd":"0123456789abcdefghijklmn","candidates":["1 1 udp 2130706431 127.0.0.1 9 typ host"]}`)
-	if err := req.Sign(e.consumer); err != nil {
-		t.Fatal(err)
-	}
-	msg, _, r, w, done := e.open(t, req)
-	resp, ok := msg.(*sessionproto.SessionResponse)
-	if !ok {
-		t.Fatalf("got %v, want a response", msg)
-	}
+	req := e.requestWithICE(t, json.RawMessage(`{"ufrag":"abcdEFGH","pwd":"0123456789abcdefghijklmn","candidates":["1 1 udp 2130706431 127.0.0.1 9 typ host"]}`))
+	resp, r, w, done := e.openResponse(t, req)
 	if len(resp.ICE) != 0 {
 		t.Fatal("the provider ran ICE beyond MaxICEChecks")
 	}
