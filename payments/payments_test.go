@@ -119,12 +119,10 @@ func TestExchangeMessageRoundTripAndBinding(t *testing.T) {
 	}
 }
 
-func TestInvoiceSignVerify(t *testing.T) {
-	p := identity.NewKeySigner(testKey(t, "provider"))
-	iv := Invoice{ChainID: big.NewInt(1), AgreementID: big.NewInt(1), AgreementTotal: big.NewInt(5), TransactorFee: big.NewInt(0), Provider: p.Address()}
-	if err := iv.Sign(identity.NewKeySigner(testKey(t, "x"))); err == nil {
-		t.Fatal("signed invoice for another provider")
-	}
+// signOverWire signs iv with p and returns it as decoded from its JSON,
+// and that JSON.
+func signOverWire(t *testing.T, iv *Invoice, p identity.Signer) (*Invoice, []byte) {
+	t.Helper()
 	if err := iv.Sign(p); err != nil {
 		t.Fatal(err)
 	}
@@ -133,6 +131,16 @@ func TestInvoiceSignVerify(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return got, raw
+}
+
+func TestInvoiceSignVerify(t *testing.T) {
+	p := identity.NewKeySigner(testKey(t, "provider"))
+	iv := Invoice{ChainID: big.NewInt(1), AgreementID: big.NewInt(1), AgreementTotal: big.NewInt(5), TransactorFee: big.NewInt(0), Provider: p.Address()}
+	if err := iv.Sign(identity.NewKeySigner(testKey(t, "x"))); err == nil {
+		t.Fatal("signed invoice for another provider")
+	}
+	got, _ := signOverWire(t, &iv, p)
 	if err := got.Verify(); err != nil {
 		t.Fatal(err)
 	}
@@ -225,14 +233,7 @@ func TestInvoiceV2Usage(t *testing.T) {
 	p := identity.NewKeySigner(testKey(t, "provider"))
 	iv := Invoice{ChainID: big.NewInt(1), AgreementID: big.NewInt(1), AgreementTotal: big.NewInt(5), TransactorFee: big.NewInt(0), Provider: p.Address(),
 		Usage: &Usage{ProposalSeq: 3, ElapsedMs: 1500, Bytes: 4096}}
-	if err := iv.Sign(p); err != nil {
-		t.Fatal(err)
-	}
-	raw, _ := json.Marshal(iv)
-	got, err := DecodeInvoice(raw)
-	if err != nil {
-		t.Fatal(err)
-	}
+	got, raw := signOverWire(t, &iv, p)
 	if got.Usage == nil || *got.Usage != *iv.Usage {
 		t.Fatalf("usage %+v after round trip, want %+v", got.Usage, iv.Usage)
 	}
