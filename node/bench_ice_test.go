@@ -1,7 +1,6 @@
 package node
 
 import (
-	"context"
 	"fmt"
 	"path/filepath"
 	"testing"
@@ -26,8 +25,7 @@ import (
 func TestBenchICEPaths(t *testing.T) {
 	testenv.RequireBench(t)
 	rounds := testenv.EnvInt("MYST_BENCH_ROUNDS", 20)
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
-	defer cancel()
+	ctx := testenv.Timeout(t, 10*time.Minute)
 	small := payload(1 << 10)
 	srv, rule := startServer(t, small)
 	d := startTestDevnet(ctx, t, DevnetConfig{DataDir: t.TempDir(), Allow: []tunnel.Rule{rule}, Log: testLog()})
