@@ -16,7 +16,6 @@ import (
 	"time"
 
 	"github.com/ethereum/go-ethereum/common/hexutil"
-	"go.uber.org/goleak"
 
 	"github.com/openmyst/openmyst/chain/devchain/devchaintest"
 	"github.com/openmyst/openmyst/identity"
@@ -24,7 +23,7 @@ import (
 
 func TestMain(m *testing.M) {
 	// What the account tests' dev chains leave that no chain owns.
-	goleak.VerifyTestMain(m, devchaintest.LeftWorkers()...)
+	devchaintest.VerifyTestMain(m)
 }
 
 type testEnv struct {

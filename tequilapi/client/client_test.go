@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/ethereum/go-ethereum/common"
-	"go.uber.org/goleak"
 
 	"github.com/openmyst/openmyst/chain/devchain/devchaintest"
 	"github.com/openmyst/openmyst/identity"
@@ -20,7 +19,7 @@ import (
 
 func TestMain(m *testing.M) {
 	// What the account tests' dev chains leave that no chain owns.
-	goleak.VerifyTestMain(m, devchaintest.LeftWorkers()...)
+	devchaintest.VerifyTestMain(m)
 }
 
 // fixedQuality scores every provider with 3 reports and blacklists it.

@@ -59,6 +59,13 @@ func ClientAt(ctx context.Context, tb testing.TB, rpc string, dep chain.Deployme
 	return c
 }
 
+// VerifyTestMain runs m and then fails the package if any goroutine is
+// left but those in LeftWorkers: the TestMain of a package whose tests
+// start dev chains.
+func VerifyTestMain(m *testing.M) {
+	goleak.VerifyTestMain(m, LeftWorkers()...)
+}
+
 // LeftWorkers are goleak options that ignore the goroutines a dev chain
 // leaves behind that no chain instance owns: go-ethereum's package-level
 // workers, and its on-demand sealing goroutine finishing a block it had
