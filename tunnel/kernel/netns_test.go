@@ -14,7 +14,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"syscall"
 	"testing"
@@ -765,30 +764,8 @@ func countInbound(t *testing.T, ns *netns.NS, addr string) *inbound {
 		t.Fatal(err)
 	}
 	in := &inbound{}
-	var wg sync.WaitGroup
-	wg.Add(2)
-	go func() {
-		defer wg.Done()
-		buf := make([]byte, 1500)
-		for {
-			if _, _, err := pc.ReadFrom(buf); err != nil {
-				return
-			}
-			in.udp.Add(1)
-		}
-	}()
-	go func() {
-		defer wg.Done()
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			in.tcp.Add(1)
-			_ = c.Close()
-		}
-	}()
-	t.Cleanup(func() { pc.Close(); ln.Close(); wg.Wait() })
+	servetest.UDP(t, pc, func([]byte, net.Addr) []byte { in.udp.Add(1); return nil })
+	t.Cleanup(servetest.TCP(ln, func(net.Conn) { in.tcp.Add(1) }))
 	return in
 }
 
