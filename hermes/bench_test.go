@@ -73,6 +73,21 @@ func (r benchResult) cpuPerMsg() float64 {
 	return float64(r.cpu.Microseconds()) / float64(r.n)
 }
 
+// summarize is the result of a run that took elapsed and cpu, with the
+// latencies lat of its senders.
+func summarize(lat [][]time.Duration, elapsed, cpu time.Duration) benchResult {
+	var all []time.Duration
+	for _, l := range lat {
+		all = append(all, l...)
+	}
+	sort.Slice(all, func(i, j int) bool { return all[i] < all[j] })
+	r := benchResult{n: len(all), elapsed: elapsed, cpu: cpu}
+	if len(all) > 0 {
+		r.p50, r.p99 = all[len(all)/2], all[len(all)*99/100]
+	}
+	return r
+}
+
 // drive sends every consumer's messages in order, `workers` consumers'
 // streams at a time, through send, and measures rate and latency.
 func drive(b *testing.B, work [][]*payments.ExchangeMessage, workers int, send func(*payments.ExchangeMessage) error) benchResult {
@@ -110,17 +125,7 @@ func drive(b *testing.B, work [][]*payments.ExchangeMessage, workers int, send f
 	}
 	wg.Wait()
 	elapsed := time.Since(start)
-	cpu := processCPU() - cpu0
-	var all []time.Duration
-	for _, l := range lat {
-		all = append(all, l...)
-	}
-	sort.Slice(all, func(i, j int) bool { return all[i] < all[j] })
-	r := benchResult{n: len(all), elapsed: elapsed, cpu: cpu}
-	if len(all) > 0 {
-		r.p50, r.p99 = all[len(all)/2], all[len(all)*99/100]
-	}
-	return r
+	return summarize(lat, elapsed, processCPU()-cpu0)
 }
 
 // driveRate offers the messages open-loop at `rate` per second: consumer
@@ -154,17 +159,7 @@ func driveRate(b *testing.B, work [][]*payments.ExchangeMessage, rate float64, s
 	if os.Getenv("MYST_BENCH_TIMELINE") != "" {
 		logTimeline(dues, lat)
 	}
-	cpu := processCPU() - cpu0
-	var all []time.Duration
-	for _, l := range lat {
-		all = append(all, l...)
-	}
-	sort.Slice(all, func(i, j int) bool { return all[i] < all[j] })
-	r := benchResult{n: len(all), elapsed: elapsed, cpu: cpu}
-	if len(all) > 0 {
-		r.p50, r.p99 = all[len(all)/2], all[len(all)*99/100]
-	}
-	return r
+	return summarize(lat, elapsed, processCPU()-cpu0)
 }
 
 // BenchmarkExchange measures exchange messages accepted per second
