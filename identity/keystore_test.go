@@ -13,6 +13,7 @@ import (
 	"github.com/ethereum/go-ethereum/common"
 
 	"github.com/openmyst/openmyst/storage"
+	"github.com/openmyst/openmyst/storage/storagetest"
 )
 
 func newTestManager(t *testing.T) (*Manager, string) {
@@ -260,10 +261,7 @@ func TestImportExport(t *testing.T) {
 func TestDefaultRememberedInStorage(t *testing.T) {
 	ctx := context.Background()
 	base := t.TempDir()
-	db, err := storage.Open(filepath.Join(base, storage.FileName))
-	if err != nil {
-		t.Fatal(err)
-	}
+	db := storagetest.Open(t, filepath.Join(base, storage.FileName))
 	m, err := NewManager(filepath.Join(base, "keystore"), WithLightScrypt(), WithSettings(db))
 	if err != nil {
 		t.Fatal(err)
@@ -279,13 +277,7 @@ func TestDefaultRememberedInStorage(t *testing.T) {
 	if err := m.SetDefault(ctx, common.Address{9}); !errors.Is(err, ErrNotFound) {
 		t.Fatalf("SetDefault unknown: %v", err)
 	}
-	db.Close()
-
-	db, err = storage.Open(filepath.Join(base, storage.FileName))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
+	db = storagetest.Reopen(t, db, filepath.Join(base, storage.FileName))
 	m2, err := NewManager(filepath.Join(base, "keystore"), WithLightScrypt(), WithSettings(db))
 	if err != nil {
 		t.Fatal(err)

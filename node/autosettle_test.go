@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/openmyst/openmyst/storage"
+	"github.com/openmyst/openmyst/storage/storagetest"
 )
 
 func TestSettlePolicyDecide(t *testing.T) {
@@ -54,10 +54,7 @@ func TestSettlePolicyDecide(t *testing.T) {
 func TestSettlementHistory(t *testing.T) {
 	ctx := context.Background()
 	path := filepath.Join(t.TempDir(), "provider.db")
-	db, err := storage.Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
+	db := storagetest.Open(t, path)
 	h, err := NewSettlementHistory(ctx, db)
 	if err != nil {
 		t.Fatal(err)
@@ -80,14 +77,7 @@ func TestSettlementHistory(t *testing.T) {
 	if err != nil || r3.Attempt != 1 {
 		t.Fatalf("new amount: %+v %v", r3, err)
 	}
-	if err := db.Close(); err != nil {
-		t.Fatal(err)
-	}
-	db, err = storage.Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
+	db = storagetest.Reopen(t, db, path)
 	h, err = NewSettlementHistory(ctx, db)
 	if err != nil {
 		t.Fatal(err)

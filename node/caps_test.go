@@ -18,6 +18,7 @@ import (
 	"github.com/openmyst/openmyst/session/consumer"
 	"github.com/openmyst/openmyst/session/provider"
 	"github.com/openmyst/openmyst/storage"
+	"github.com/openmyst/openmyst/storage/storagetest"
 	"github.com/openmyst/openmyst/tequilapi"
 	"github.com/openmyst/openmyst/tequilapi/client"
 )
@@ -75,10 +76,7 @@ func TestCapsOptions(t *testing.T) {
 func TestQuotaSurvivesRestart(t *testing.T) {
 	ctx := context.Background()
 	path := filepath.Join(t.TempDir(), storage.FileName)
-	db, err := storage.Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
+	db := storagetest.Open(t, path)
 	q, err := provider.NewQuota(ctx, quotaStore{db}, 1<<20, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -87,12 +85,7 @@ func TestQuotaSurvivesRestart(t *testing.T) {
 	if err := q.Save(ctx); err != nil {
 		t.Fatal(err)
 	}
-	db.Close()
-	db, err = storage.Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
+	db = storagetest.Reopen(t, db, path)
 	q, err = provider.NewQuota(ctx, quotaStore{db}, 1<<20, nil)
 	if err != nil {
 		t.Fatal(err)

@@ -12,6 +12,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/openmyst/openmyst/storage"
+	"github.com/openmyst/openmyst/storage/storagetest"
 )
 
 // fillHistory writes n settled records straight into h's bucket and
@@ -38,10 +39,7 @@ func fillHistory(t testing.TB, db *storage.DB, n int) {
 
 func openHistory(t testing.TB, path string) (*storage.DB, *SettlementHistory) {
 	t.Helper()
-	db, err := storage.Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
+	db := storagetest.Open(t, path)
 	h, err := NewSettlementHistory(context.Background(), db)
 	if err != nil {
 		t.Fatal(err)

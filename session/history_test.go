@@ -9,15 +9,13 @@ import (
 	"github.com/ethereum/go-ethereum/common"
 
 	"github.com/openmyst/openmyst/storage"
+	"github.com/openmyst/openmyst/storage/storagetest"
 )
 
 func TestHistoryDurableAndOrdered(t *testing.T) {
 	ctx := context.Background()
 	path := filepath.Join(t.TempDir(), storage.FileName)
-	db, err := storage.Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
+	db := storagetest.Open(t, path)
 	h := NewHistory(db)
 	t0 := time.Date(2026, 5, 1, 12, 0, 0, 0, time.UTC)
 	for i, id := range []string{"0xaa", "0xbb", "0xcc"} {
@@ -34,15 +32,8 @@ func TestHistoryDurableAndOrdered(t *testing.T) {
 	if err := h.Put(ctx, Record{}); err == nil {
 		t.Fatal("record without id stored")
 	}
-	if err := db.Close(); err != nil {
-		t.Fatal(err)
-	}
 	// Reopen: everything written is still there.
-	db, err = storage.Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
+	db = storagetest.Reopen(t, db, path)
 	h = NewHistory(db)
 	rs, err := h.List(ctx)
 	if err != nil {

@@ -30,7 +30,7 @@ import (
 	"github.com/openmyst/openmyst/money"
 	"github.com/openmyst/openmyst/node"
 	"github.com/openmyst/openmyst/payments"
-	"github.com/openmyst/openmyst/storage"
+	"github.com/openmyst/openmyst/storage/storagetest"
 )
 
 // TestHermesAgainstChainDev runs `myst hermes` against `myst chain dev`
@@ -117,11 +117,7 @@ func TestHermesAgainstChainDev(t *testing.T) {
 		}
 	}
 
-	db, err := storage.Open(filepath.Join(t.TempDir(), "node.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
+	db := storagetest.Open(t, filepath.Join(t.TempDir(), "node.db"))
 	hl, err := hermesclient.NewStorageHashlocks(ctx, db)
 	if err != nil {
 		t.Fatal(err)

@@ -24,6 +24,7 @@ import (
 	"github.com/openmyst/openmyst/identity"
 	"github.com/openmyst/openmyst/payments"
 	"github.com/openmyst/openmyst/storage"
+	"github.com/openmyst/openmyst/storage/storagetest"
 )
 
 func TestMain(m *testing.M) {
@@ -134,10 +135,7 @@ func newEnv(t *testing.T) *env {
 }
 
 func openHashlocks(t *testing.T, path string) (*StorageHashlocks, *storage.DB) {
-	db, err := storage.Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
+	db := storagetest.Open(t, path)
 	hl, err := NewStorageHashlocks(context.Background(), db)
 	if err != nil {
 		t.Fatal(err)

@@ -8,7 +8,6 @@ import (
 	"log/slog"
 	"math/big"
 	"net/netip"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -33,7 +32,7 @@ import (
 	"github.com/openmyst/openmyst/session/pingpong/paystore"
 	"github.com/openmyst/openmyst/session/pingpong/paystream"
 	"github.com/openmyst/openmyst/session/provider"
-	"github.com/openmyst/openmyst/storage"
+	"github.com/openmyst/openmyst/storage/storagetest"
 	"github.com/openmyst/openmyst/tunnel"
 )
 
@@ -107,11 +106,7 @@ func startRelayedProvider(t testing.TB, ctx context.Context, circuitFor time.Dur
 	}
 	k := keytest.Key(t)
 	signer := identity.NewKeySigner(k)
-	db, err := storage.Open(filepath.Join(t.TempDir(), storage.FileName))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
+	db := storagetest.Temp(t)
 	now := time.Now()
 	rp := &relayedProvider{pool: cfg.Pool, hermes: &promisingHermes{}, ended: make(chan provider.Ended, 1)}
 	rp.proposal = market.Proposal{

@@ -20,6 +20,7 @@ import (
 	"github.com/openmyst/openmyst/session/pingpong"
 	"github.com/openmyst/openmyst/session/pingpong/paystore"
 	"github.com/openmyst/openmyst/storage"
+	"github.com/openmyst/openmyst/storage/storagetest"
 )
 
 // chainStub is the hermes's view of the chain: one registered consumer
@@ -101,16 +102,8 @@ func TestSessionAgainstHermesService(t *testing.T) {
 	defer wg.Wait()
 	defer cancel()
 
-	provDB, err := storage.Open(filepath.Join(dir, "provider", storage.FileName))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer provDB.Close()
-	consDB, err := storage.Open(filepath.Join(dir, "consumer", storage.FileName))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer consDB.Close()
+	provDB := storagetest.Open(t, filepath.Join(dir, "provider", storage.FileName))
+	consDB := storagetest.Open(t, filepath.Join(dir, "consumer", storage.FileName))
 
 	price := pingpong.Price{PerHour: big.NewInt(1e17), PerGiB: big.NewInt(3e17)}
 	start := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)

@@ -8,7 +8,6 @@ import (
 	"math/big"
 	"net"
 	"net/netip"
-	"path/filepath"
 	"sync"
 	"testing"
 	"time"
@@ -26,7 +25,7 @@ import (
 	"github.com/openmyst/openmyst/session"
 	"github.com/openmyst/openmyst/session/pingpong/paystore"
 	"github.com/openmyst/openmyst/session/pingpong/paystream"
-	"github.com/openmyst/openmyst/storage"
+	"github.com/openmyst/openmyst/storage/storagetest"
 	"github.com/openmyst/openmyst/tunnel"
 )
 
@@ -125,11 +124,7 @@ type env struct {
 
 func newEnv(t *testing.T, funds fakeFunds, published bool, mods ...func(*Config)) *env {
 	t.Helper()
-	db, err := storage.Open(filepath.Join(t.TempDir(), storage.FileName))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
+	db := storagetest.Temp(t)
 	prov := keytest.Signer(t)
 	e := &env{exit: &fakeExit{peers: map[tunnel.PublicKey]tunnel.PeerConfig{}}, hist: session.NewHistory(db), consumer: keytest.Signer(t),
 		hermes: common.HexToAddress("0x4e524d4553")}

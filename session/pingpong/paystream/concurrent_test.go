@@ -19,6 +19,7 @@ import (
 	"github.com/openmyst/openmyst/session/pingpong"
 	"github.com/openmyst/openmyst/session/pingpong/paystore"
 	"github.com/openmyst/openmyst/storage"
+	"github.com/openmyst/openmyst/storage/storagetest"
 )
 
 // TestManyConcurrentSessions runs many paid sessions at once against one
@@ -36,16 +37,8 @@ func TestManyConcurrentSessions(t *testing.T) {
 		sessions, dur, interval = 100, 8*time.Second, time.Second
 	}
 	dir := t.TempDir()
-	provDB, err := storage.Open(filepath.Join(dir, "provider", storage.FileName))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer provDB.Close()
-	consDB, err := storage.Open(filepath.Join(dir, "consumers", storage.FileName))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer consDB.Close()
+	provDB := storagetest.Open(t, filepath.Join(dir, "provider", storage.FileName))
+	consDB := storagetest.Open(t, filepath.Join(dir, "consumers", storage.FileName))
 	hermes := &hermesStub{operator: signer(t, 3), earned: new(big.Int), totals: map[string]*big.Int{}}
 	prov := signer(t, 1)
 	provStore, consStore := paystore.New(provDB), paystore.New(consDB)
@@ -82,6 +75,7 @@ func TestManyConcurrentSessions(t *testing.T) {
 	for i := range sessions {
 		res := &result{}
 		results[i] = res
+		var err error
 		pc, cc := net.Pipe()
 		defer pc.Close()
 		defer cc.Close()

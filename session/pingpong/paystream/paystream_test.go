@@ -22,6 +22,7 @@ import (
 	"github.com/openmyst/openmyst/session/pingpong"
 	"github.com/openmyst/openmyst/session/pingpong/paystore"
 	"github.com/openmyst/openmyst/storage"
+	"github.com/openmyst/openmyst/storage/storagetest"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -140,16 +141,8 @@ func newSession(t *testing.T, providerPrice, consumerPrice pingpong.Price, readT
 	s.opt = Options{Keepalive: readTimeout / 5, Drain: 300 * time.Millisecond, Log: quiet}
 
 	dir := t.TempDir()
-	provDB, err := storage.Open(filepath.Join(dir, "p", storage.FileName))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { provDB.Close() })
-	consDB, err := storage.Open(filepath.Join(dir, "c", storage.FileName))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { consDB.Close() })
+	provDB := storagetest.Open(t, filepath.Join(dir, "p", storage.FileName))
+	consDB := storagetest.Open(t, filepath.Join(dir, "c", storage.FileName))
 
 	prov, cons := signer(t, 1), signer(t, 2)
 	start := time.Now()
@@ -161,6 +154,7 @@ func newSession(t *testing.T, providerPrice, consumerPrice pingpong.Price, readT
 		Hashlocks: paystore.New(provDB), Exchanges: paystore.New(provDB), Hermes: s.hermes, Send: InvoiceSender(s.provW), Log: quiet,
 	}
 	s.tracker = rebuildTracker(t, s, s.trackerCfg.Interval)
+	var err error
 	s.ledger, err = paystore.New(consDB).Channel(big.NewInt(1337), payments.ConsumerChannelID(common.HexToAddress("0xc0ffee")), big.NewInt(1e18))
 	if err != nil {
 		t.Fatal(err)
