@@ -1,6 +1,10 @@
 package keytest
 
-import "testing"
+import (
+	"testing"
+
+	"github.com/ethereum/go-ethereum/crypto"
+)
 
 func TestKeysAreFreshAndUsable(t *testing.T) {
 	a, b := Signer(t), Signer(t)
@@ -10,7 +14,7 @@ func TestKeysAreFreshAndUsable(t *testing.T) {
 	if _, err := a.Sign([]byte("hello")); err != nil {
 		t.Fatalf("sign: %v", err)
 	}
-	if k, l := Key(t), Key(t); k.D.Cmp(l.D) == 0 {
+	if k, l := Key(t), Key(t); crypto.PubkeyToAddress(k.PublicKey) == crypto.PubkeyToAddress(l.PublicKey) {
 		t.Fatal("Key: two keys are the same")
 	}
 	p, q := PeerID(t), PeerID(t)
