@@ -2,7 +2,6 @@ package main
 
 import (
 	"bytes"
-	"context"
 	"crypto/tls"
 	"encoding/json"
 	"errors"
@@ -27,6 +26,7 @@ import (
 	"github.com/openmyst/openmyst/hermes/tlstest"
 	"github.com/openmyst/openmyst/identity"
 	"github.com/openmyst/openmyst/internal/keytest"
+	"github.com/openmyst/openmyst/internal/testenv"
 	"github.com/openmyst/openmyst/money"
 	"github.com/openmyst/openmyst/node"
 	"github.com/openmyst/openmyst/payments"
@@ -41,17 +41,13 @@ import (
 // the TLS port fails, and a non-loopback listen address without TLS is
 // refused.
 func TestHermesAgainstChainDev(t *testing.T) {
-	if testing.Short() {
-		t.Skip("starts a dev chain")
-	}
+	ctx := testenv.Long(t, "starts a dev chain", 2*time.Minute)
 	rpc, depPath := startChainDev(t)
 	port := mysttest.FreePort(t)
 	dd := t.TempDir()
 	ca := tlstest.New(t, t.TempDir())
 	https := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: ca.Pool, MinVersion: tls.VersionTLS12}}}
 	defer https.CloseIdleConnections()
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
 	r := startCLI(dd, "hermes", "--chain.rpc", rpc, "--chain.deployment", depPath,
 		"--hermes.listen", "127.0.0.1:"+strconv.Itoa(port), "--hermes.settle-interval", "1h", "--tls.cert", ca.CertFile, "--tls.key", ca.KeyFile)
 	defer func() {
