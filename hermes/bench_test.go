@@ -88,6 +88,15 @@ func summarize(lat [][]time.Duration, elapsed, cpu time.Duration) benchResult {
 	return r
 }
 
+// driveAsAsked runs driveRate at MYST_BENCH_RATE messages a second when
+// that is set, else drive with workers in flight, and says which.
+func driveAsAsked(b *testing.B, work [][]*payments.ExchangeMessage, workers int, send func(*payments.ExchangeMessage) error) (benchResult, string) {
+	if rate, err := strconv.ParseFloat(os.Getenv("MYST_BENCH_RATE"), 64); err == nil && rate > 0 {
+		return driveRate(b, work, rate, send), fmt.Sprintf("open loop offered at %.0f/s", rate)
+	}
+	return drive(b, work, workers, send), fmt.Sprintf("%d requests in flight", workers)
+}
+
 // drive sends every consumer's messages in order, `workers` consumers'
 // streams at a time, through send, and measures rate and latency.
 func drive(b *testing.B, work [][]*payments.ExchangeMessage, workers int, send func(*payments.ExchangeMessage) error) benchResult {
@@ -277,14 +286,7 @@ func BenchmarkExchange(b *testing.B) {
 				if v, err := strconv.Atoi(os.Getenv("MYST_BENCH_WORKERS")); err == nil && v > 0 {
 					workers = v
 				}
-				var r benchResult
-				mode := fmt.Sprintf("%d requests in flight", workers)
-				if rate, err := strconv.ParseFloat(os.Getenv("MYST_BENCH_RATE"), 64); err == nil && rate > 0 {
-					mode = fmt.Sprintf("open loop offered at %.0f/s", rate)
-					r = driveRate(b, work, rate, send)
-				} else {
-					r = drive(b, work, workers, send)
-				}
+				r, mode := driveAsAsked(b, work, workers, send)
 				b.StopTimer()
 				stats, err := st.Stats(context.Background())
 				if err != nil || stats.Exchanges != int64(r.n) {
@@ -342,14 +344,7 @@ func benchExchangeProc(b *testing.B, name string, work [][]*payments.ExchangeMes
 	pid := ch.cmd.Process.Pid
 	b.ResetTimer()
 	hermesCPU0 := pidCPU(pid)
-	var r benchResult
-	mode := fmt.Sprintf("%d requests in flight", workers)
-	if rate, err := strconv.ParseFloat(os.Getenv("MYST_BENCH_RATE"), 64); err == nil && rate > 0 {
-		mode = fmt.Sprintf("open loop offered at %.0f/s", rate)
-		r = driveRate(b, work, rate, send)
-	} else {
-		r = drive(b, work, workers, send)
-	}
+	r, mode := driveAsAsked(b, work, workers, send)
 	hermesCPU := pidCPU(pid) - hermesCPU0
 	b.StopTimer()
 	ch.stop()
