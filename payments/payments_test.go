@@ -212,15 +212,10 @@ func TestDecodeExchangeMessageRejectsChainMismatch(t *testing.T) {
 	if _, err := json.Marshal(m); err == nil {
 		t.Fatal("marshalled a message whose chain differs from its promise")
 	}
-	raw, _ := json.Marshal(struct {
-		Promise        Promise `json:"promise"`
-		AgreementID    string  `json:"agreement_id"`
-		AgreementTotal string  `json:"agreement_total"`
-		Provider       string  `json:"provider"`
-		HermesID       string  `json:"hermes_id"`
-		ChainID        string  `json:"chain_id"`
-		Signature      string  `json:"signature"`
-	}{m.Promise, "1", "1", hex0x(m.Provider[:]), hex0x(m.HermesID[:]), "1", hex0x(m.Signature)})
+	// The wire form with the message's chain id changed (the promise
+	// keeps its own): the encoder refuses to write it.
+	raw, _ := json.Marshal(exchangeJSON{Promise: reflectPromise(&m.Promise), AgreementID: "1", AgreementTotal: "1",
+		Provider: hex0x(m.Provider[:]), HermesID: hex0x(m.HermesID[:]), ChainID: "1", Signature: hex0x(m.Signature)})
 	if _, err := DecodeExchangeMessage(raw); !errors.Is(err, ErrDecode) || !strings.Contains(err.Error(), "differs") {
 		t.Fatalf("chain mismatch: %v", err)
 	}
