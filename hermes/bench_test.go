@@ -65,6 +65,18 @@ type benchResult struct {
 
 func (r benchResult) rate() float64 { return float64(r.n) / r.elapsed.Seconds() }
 
+// report reports r's rate, latencies and CPU per message as b's metrics,
+// each rate and CPU also as a ratio to verify (the verify-only baseline
+// of the same run).
+func (r benchResult) report(b *testing.B, verify benchResult) {
+	b.ReportMetric(r.rate(), "msg/s")
+	b.ReportMetric(float64(r.p50.Microseconds())/1000, "p50-ms")
+	b.ReportMetric(float64(r.p99.Microseconds())/1000, "p99-ms")
+	b.ReportMetric(r.rate()/verify.rate(), "x-verify-only")
+	b.ReportMetric(r.cpuPerMsg(), "cpu-us/msg")
+	b.ReportMetric(r.cpuPerMsg()/verify.cpuPerMsg(), "cpu-x-verify-only")
+}
+
 // cpuPerMsg is the process CPU time per message in microseconds.
 func (r benchResult) cpuPerMsg() float64 {
 	if r.n == 0 {
@@ -292,12 +304,7 @@ func BenchmarkExchange(b *testing.B) {
 				if err != nil || stats.Exchanges != int64(r.n) {
 					b.Fatalf("stored %d exchanges, sent %d (%v)", stats.Exchanges, r.n, err)
 				}
-				b.ReportMetric(r.rate(), "msg/s")
-				b.ReportMetric(float64(r.p50.Microseconds())/1000, "p50-ms")
-				b.ReportMetric(float64(r.p99.Microseconds())/1000, "p99-ms")
-				b.ReportMetric(r.rate()/verify.rate(), "x-verify-only")
-				b.ReportMetric(r.cpuPerMsg(), "cpu-us/msg")
-				b.ReportMetric(r.cpuPerMsg()/verify.cpuPerMsg(), "cpu-x-verify-only")
+				r.report(b, verify)
 				if c := ts.commits.Load(); c > 0 {
 					b.Logf("%d group commits, %.1f accepts each, %.2f ms each, %.0f%% of the run in commit",
 						c, float64(ts.accepts.Load())/float64(c), float64(ts.nanos.Load())/1e6/float64(c), 100*float64(ts.nanos.Load())/float64(r.elapsed))
@@ -359,12 +366,7 @@ func benchExchangeProc(b *testing.B, name string, work [][]*payments.ExchangeMes
 	}
 	clientCPU := r.cpuPerMsg()
 	r.cpu = hermesCPU
-	b.ReportMetric(r.rate(), "msg/s")
-	b.ReportMetric(float64(r.p50.Microseconds())/1000, "p50-ms")
-	b.ReportMetric(float64(r.p99.Microseconds())/1000, "p99-ms")
-	b.ReportMetric(r.rate()/verify.rate(), "x-verify-only")
-	b.ReportMetric(r.cpuPerMsg(), "cpu-us/msg")
-	b.ReportMetric(r.cpuPerMsg()/verify.cpuPerMsg(), "cpu-x-verify-only")
+	r.report(b, verify)
 	b.Logf("%s via http to a hermes process, %s: %d msgs in %v = %.0f msg/s, p50 %v, p99 %v; %.2fx of verify-only %.0f msg/s; hermes process CPU %.0f us/msg (%.2fx verify-only's %.0f), load generator %.0f us/msg; load %s",
 		name, mode, r.n, r.elapsed.Round(time.Millisecond), r.rate(), r.p50, r.p99, r.rate()/verify.rate(), verify.rate(),
 		r.cpuPerMsg(), r.cpuPerMsg()/verify.cpuPerMsg(), verify.cpuPerMsg(), clientCPU, loadAverage())
