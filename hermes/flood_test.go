@@ -22,6 +22,7 @@ import (
 
 	"github.com/openmyst/openmyst/hermes/api"
 	"github.com/openmyst/openmyst/hermes/store"
+	"github.com/openmyst/openmyst/identity"
 	"github.com/openmyst/openmyst/payments"
 )
 
@@ -233,21 +234,30 @@ func TestIdentityRateLimit(t *testing.T) {
 	}
 }
 
+// serveSourceLimited serves a hermes over loopback HTTP whose sources
+// get 50 requests a second, burst at once, and whose rejected requests
+// cost penalty more tokens; consumer c is registered with 1,000,000. It
+// returns the env, the server's address, its exchange URL and c.
+func serveSourceLimited(t *testing.T, burst, penalty int) (e *env, addr, url string, c *identity.KeySigner) {
+	t.Helper()
+	e, _, _ = newCountingEnv(t, func(c *Config) {
+		c.Limits.SourceRate, c.Limits.SourceBurst, c.Limits.RejectPenalty = 50, burst, penalty
+	})
+	c = testSigner("c")
+	e.chain.register(c.Address(), 1_000_000)
+	addr = serveLoopback(t, e.svc)
+	return e, addr, "http://" + addr + "/v1/exchange", c
+}
+
 // TestSourceRateLimit: over HTTP, a source address over its burst gets 429
 // with the JSON error body and Retry-After, before its body is read, while
 // honest traffic from another address still passes.
 func TestSourceRateLimit(t *testing.T) {
 	const burst = 5
-	e, _, _ := newCountingEnv(t, func(c *Config) {
-		c.Limits.SourceRate, c.Limits.SourceBurst, c.Limits.RejectPenalty = 50, burst, -1
-	})
-	c := testSigner("c")
-	e.chain.register(c.Address(), 1_000_000)
-	addr := serveLoopback(t, e.svc)
+	e, addr, url, c := serveSourceLimited(t, burst, -1)
 	flooder, honest := clientFrom("127.0.0.2", 1), clientFrom("127.0.0.3", 1)
 	defer flooder.CloseIdleConnections()
 	defer honest.CloseIdleConnections()
-	url := "http://" + addr + "/v1/exchange"
 
 	for i := 0; i < 2*burst; i++ {
 		res, err := flooder.Post(url, "application/json", bytes.NewReader([]byte(`{"junk":true}`)))
@@ -320,16 +330,10 @@ func TestSourceKey(t *testing.T) {
 // RejectPenalty more tokens, so a junk sender is limited after a few
 // requests while an honest source is not.
 func TestSourceRejectPenalty(t *testing.T) {
-	e, _, _ := newCountingEnv(t, func(c *Config) {
-		c.Limits.SourceRate, c.Limits.SourceBurst, c.Limits.RejectPenalty = 50, 20, 10
-	})
-	c := testSigner("c")
-	e.chain.register(c.Address(), 1_000_000)
-	addr := serveLoopback(t, e.svc)
+	_, addr, url, c := serveSourceLimited(t, 20, 10)
 	junk, honest := clientFrom("127.0.0.4", 1), clientFrom("127.0.0.5", 1)
 	defer junk.CloseIdleConnections()
 	defer honest.CloseIdleConnections()
-	url := "http://" + addr + "/v1/exchange"
 	// 20 tokens: two junk requests (1 + 10 each) go through, the third is
 	// over the limit.
 	for i, want := range []int{http.StatusBadRequest, http.StatusBadRequest, http.StatusTooManyRequests} {
