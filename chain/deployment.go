@@ -118,6 +118,11 @@ func (d Deployment) Save(path string) error {
 // plain-HTTP hermes URLs) are allowed on these chains only.
 var DevChainIDs = []uint64{1337, 31337}
 
+// DevFaucet reports whether d's token faucet is a devnet's: a faucet
+// deployment (anyone may mint) on a dev chain. Only there do nodes fund
+// channels from it; elsewhere they transfer MYST.
+func (d Deployment) DevFaucet() bool { return d.Faucet && IsDevChainID(d.ChainID) }
+
 // IsDevChainID reports whether id is a local development chain's id.
 func IsDevChainID(id uint64) bool {
 	for _, d := range DevChainIDs {

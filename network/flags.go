@@ -202,7 +202,7 @@ func FlagValues(n *Network, hermesClient, turnCreds bool) map[string]string {
 	if n.Confirmations != nil {
 		v["chain.confirmations"] = strconv.FormatUint(*n.Confirmations, 10)
 	}
-	insecure := plainHTTPRemote(n.Hermes[0].URL)
+	insecure := PlainHTTPRemote(n.Hermes[0].URL)
 	if hermesClient {
 		v["hermes.url"] = n.Hermes[0].URL
 		if insecure {
@@ -215,9 +215,10 @@ func FlagValues(n *Network, hermesClient, turnCreds bool) map[string]string {
 	return v
 }
 
-// plainHTTPRemote reports whether u is a plain http:// URL to a host that
-// is not loopback (which hermes clients refuse unless told otherwise).
-func plainHTTPRemote(u string) bool {
+// PlainHTTPRemote reports whether u is a plain http:// URL to a host that
+// is not loopback (which hermes clients refuse unless told otherwise, and
+// nodes refuse outside dev chains).
+func PlainHTTPRemote(u string) bool {
 	p, err := url.Parse(u)
 	if err != nil || p.Scheme != "http" {
 		return false

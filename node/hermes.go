@@ -40,7 +40,8 @@ type HermesConfig struct {
 	Listen string
 	// TLS, when set, serves the API over HTTPS (see hermes.CertFiles).
 	TLS *tls.Config
-	// InsecureHTTP permits plain HTTP on a non-loopback Listen.
+	// InsecureHTTP permits plain HTTP on a non-loopback Listen (dev
+	// chains only).
 	InsecureHTTP bool
 	// SettleThreshold and SettleInterval drive the settlement worker
 	// (defaults 1 wei and 30 s).
@@ -218,7 +219,8 @@ func StartHermes(ctx context.Context, cfg HermesConfig) (*Hermes, error) {
 }
 
 // checkHermesListen allows plain HTTP on a loopback address (devnets)
-// and, with InsecureHTTP, anywhere; TLS anywhere. It logs plain HTTP.
+// and, with InsecureHTTP, anywhere on a dev chain; TLS anywhere. It logs
+// plain HTTP.
 func checkHermesListen(cfg HermesConfig) error {
 	if cfg.TLS != nil {
 		return nil
@@ -231,6 +233,9 @@ func checkHermesListen(cfg HermesConfig) error {
 	case api.Loopback(host):
 		cfg.Log.Info("hermes: plain HTTP API on a loopback address (devnet only; serve TLS on a real network)", "listen", cfg.Listen)
 	case cfg.InsecureHTTP:
+		if err := checkPlainListen(cfg.Chain.ChainID().Uint64(), cfg.Listen, "hermes.insecure-http"); err != nil {
+			return err
+		}
 		cfg.Log.Warn("hermes: INSECURE plain HTTP API on a non-loopback address: promises and secrets travel unencrypted", "listen", cfg.Listen)
 	default:
 		return fmt.Errorf("node: hermes listen address %s is not loopback: serve HTTPS (--tls.cert/--tls.key) or allow plain HTTP explicitly (--hermes.insecure-http)", cfg.Listen)

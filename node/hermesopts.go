@@ -87,7 +87,7 @@ func (o HermesOptions) Config(c *Chain, operator identity.Signer) (HermesConfig,
 			return cfg, err
 		}
 	}
-	if cfg.Confirmations, err = ConfirmationsFor(o.Confirmations, DevKeysAllowed(c.Client.Deployment()) == nil); err != nil {
+	if cfg.Confirmations, err = ConfirmationsFor(o.Confirmations, devDeployment(c.Client.Deployment())); err != nil {
 		return cfg, err
 	}
 	if cfg.MaxUnrevealed == 0 {

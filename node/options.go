@@ -1,7 +1,6 @@
 package node
 
 import (
-	"cmp"
 	"errors"
 	"fmt"
 	"net/netip"
@@ -155,7 +154,8 @@ func parseAddrs(ss []string) ([]common.Address, error) {
 // (`myst service` and `myst daemon --provider.serve` bind their flags
 // here, each under its own names).
 type ServeOptions struct {
-	// HermesURL is the hermes API.
+	// HermesURL is the hermes API (empty: DevHermesURL on a dev chain,
+	// refused elsewhere).
 	HermesURL string
 	// HermesCA is a PEM file of the CA that signed the hermes's TLS
 	// certificate (empty: the system roots); HermesInsecureHTTP allows a
@@ -169,7 +169,7 @@ type ServeOptions struct {
 	ExitMode string
 	// Advertise is the address consumers reach WGPort at, or
 	// AdvertiseAuto to find it (ProviderConfig.AdvertiseAuto); empty:
-	// DefaultAdvertise of the ICE servers.
+	// decided by the chain and the ICE servers (LoopbackAdvertise).
 	Advertise string
 	WGPort    uint16
 	// PortMap maps the WireGuard and ICE ports on the home router
@@ -196,25 +196,12 @@ type ServeOptions struct {
 }
 
 // LoopbackAdvertise is the advertised address of a provider on a devnet
-// that lives on this machine (DefaultAdvertise).
+// that lives on this machine: without --wg.advertise, a provider on a dev
+// chain whose STUN/TURN servers are all on loopback (as `myst devnet`
+// writes them), or that has none, advertises it; any other provider
+// finds its endpoint (AdvertiseAuto), and one on a chain that is not a
+// dev chain never advertises a loopback address (resolveAdvertise).
 const LoopbackAdvertise = "127.0.0.1"
-
-// DefaultAdvertise is the advertised WireGuard address of a provider
-// given none (--wg.advertise unset), from its STUN/TURN server URLs
-// (--ice.server): AdvertiseAuto when a server is off this machine (the
-// network spans hosts, and the provider finds its endpoint: port
-// mapping, STUN, a public interface address), LoopbackAdvertise when
-// every server is on loopback (a devnet on this machine, as `myst
-// devnet` writes it) or there is none. `--network` sets AdvertiseAuto
-// on every network that is not a dev chain, whatever its servers, and
-// refuses a dev network with no server unless --wg.advertise is given
-// (network.ApplyFlags): 127.0.0.1 is never a real network's default.
-func DefaultAdvertise(servers []string) string {
-	if loopback, _ := serversScope(servers); len(servers) == 0 || loopback {
-		return LoopbackAdvertise
-	}
-	return AdvertiseAuto
-}
 
 // HermesTLS loads how the provider trusts its hermes (HermesCA).
 func (o ServeOptions) HermesTLS() (HermesTLS, error) {
@@ -241,11 +228,12 @@ func (o ServeOptions) Config() (ProviderConfig, error) {
 	if err != nil {
 		return cfg, err
 	}
+	// Without --wg.advertise the provider decides by its chain's id
+	// (resolveAdvertise).
 	var adv netip.Addr
-	advertise := cmp.Or(o.Advertise, DefaultAdvertise(o.ICE.Servers))
-	advAuto := advertise == AdvertiseAuto
-	if !advAuto {
-		if adv, err = netip.ParseAddr(advertise); err != nil {
+	advAuto := o.Advertise == AdvertiseAuto
+	if !advAuto && o.Advertise != "" {
+		if adv, err = netip.ParseAddr(o.Advertise); err != nil {
 			return cfg, fmt.Errorf("--wg.advertise: %w (or %q to find it)", err, AdvertiseAuto)
 		}
 	}

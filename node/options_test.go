@@ -56,10 +56,11 @@ func TestServeOptionsRelays(t *testing.T) {
 	}
 }
 
-// TestServeOptionsDefaultAdvertise: without --wg.advertise a provider
-// whose STUN/TURN servers are off this machine finds its endpoint
-// (auto); one whose servers are all on loopback (a devnet on this
-// machine), or that has none, advertises 127.0.0.1; a given address wins.
+// TestServeOptionsDefaultAdvertise: without --wg.advertise a provider on
+// a dev chain whose STUN/TURN servers are off this machine finds its
+// endpoint (auto); one whose servers are all on loopback (a devnet on
+// this machine), or that has none, advertises 127.0.0.1; a given address
+// wins. (Other chains: TestDevnetShortcutsOnlyOnDevChains.)
 func TestServeOptionsDefaultAdvertise(t *testing.T) {
 	for _, c := range []struct {
 		advertise string
@@ -78,6 +79,9 @@ func TestServeOptionsDefaultAdvertise(t *testing.T) {
 		o := ServeOptions{ExitMode: "userspace", Advertise: c.advertise, WGPort: 51820, PriceHour: "0", PriceGiB: "0",
 			ICE: ICESettings{Servers: c.servers}}
 		cfg, err := o.Config()
+		if err == nil {
+			err = resolveAdvertise(1337, &cfg)
+		}
 		if err != nil {
 			t.Fatalf("%q %v: %v", c.advertise, c.servers, err)
 		}

@@ -219,22 +219,27 @@ type Provider struct {
 // database, starts the exit, the libp2p host with proposal gossip and the
 // session manager, and announces the proposal.
 func StartProvider(ctx context.Context, cfg ProviderConfig) (_ *Provider, err error) {
-	if cfg.Signer == nil || cfg.Chain == nil || cfg.HermesURL == "" || cfg.DataDir == "" {
-		return nil, errors.New("node: provider needs a signer, a chain, a hermes URL and a data dir")
+	if cfg.Signer == nil || cfg.Chain == nil || cfg.DataDir == "" {
+		return nil, errors.New("node: provider needs a signer, a chain and a data dir")
+	}
+	// Devnet shortcuts by the chain's own id (realnet.go).
+	id := cfg.Chain.ChainID().Uint64()
+	if cfg.HermesURL, err = hermesClientURL(id, cfg.HermesURL, cfg.HermesTLS.AllowInsecureHTTP); err != nil {
+		return nil, err
+	}
+	if err := resolveAdvertise(id, &cfg); err != nil {
+		return nil, err
+	}
+	if cfg.TransactorURL != "" {
+		if err := transactorClientURL(id, cfg.TransactorURL); err != nil {
+			return nil, err
+		}
 	}
 	if cfg.Log == nil {
 		cfg.Log = slog.Default()
 	}
 	if cfg.Progress == nil {
 		cfg.Progress = func(string) {}
-	}
-	switch {
-	case cfg.AdvertiseAuto && cfg.WGPort == 0:
-		return nil, errors.New("node: finding the advertised WireGuard endpoint (--wg.advertise auto) needs a fixed WireGuard port (--wg.port)")
-	case cfg.AdvertiseAuto:
-		cfg.AdvertiseAddr = netip.Addr{}
-	case !cfg.AdvertiseAddr.IsValid():
-		cfg.AdvertiseAddr = netip.MustParseAddr("127.0.0.1")
 	}
 	if cfg.AdvertiseRefresh <= 0 {
 		cfg.AdvertiseRefresh = DefaultAdvertiseRefresh
@@ -587,7 +592,10 @@ type Settler struct {
 }
 
 // NewSettler returns a Settler over a provider's node database.
-func NewSettler(ctx context.Context, db *storage.DB, c *chain.Client, hermesID common.Address, hermesURL string, ht HermesTLS, provider common.Address) (*Settler, error) {
+func NewSettler(ctx context.Context, db *storage.DB, c *chain.Client, hermesID common.Address, hermesURL string, ht HermesTLS, provider common.Address) (_ *Settler, err error) {
+	if hermesURL, err = hermesClientURL(c.ChainID().Uint64(), hermesURL, ht.AllowInsecureHTTP); err != nil {
+		return nil, err
+	}
 	hl, err := hclient.NewStorageHashlocks(ctx, db)
 	if err != nil {
 		return nil, err

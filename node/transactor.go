@@ -36,7 +36,8 @@ type TransactorConfig struct {
 	// MaxVouchersPerSponsor caps redemptions per sponsor (0: default).
 	MaxVouchersPerSponsor int
 	// Listen is the API address (default 127.0.0.1:0). Without TLS it is
-	// plain HTTP, so it must be loopback unless InsecureHTTP.
+	// plain HTTP, so it must be loopback unless InsecureHTTP (dev chains
+	// only).
 	Listen       string
 	InsecureHTTP bool
 	// TLS, when set, serves the API over HTTPS (on any address).
@@ -59,6 +60,9 @@ type Transactor struct {
 
 // StartTransactor starts the transactor service and serves its API.
 func StartTransactor(ctx context.Context, cfg TransactorConfig) (_ *Transactor, err error) {
+	if cfg.Chain == nil {
+		return nil, errors.New("node: transactor needs a chain")
+	}
 	if cfg.Log == nil {
 		cfg.Log = slog.Default()
 	}
@@ -72,6 +76,9 @@ func StartTransactor(ctx context.Context, cfg TransactorConfig) (_ *Transactor, 
 	if cfg.TLS == nil && !api.Loopback(host) {
 		if !cfg.InsecureHTTP {
 			return nil, fmt.Errorf("node: transactor listen address %s is not loopback: serve HTTPS (--tls.cert/--tls.key) or allow plain HTTP explicitly (--transactor.insecure-http)", cfg.Listen)
+		}
+		if err := checkPlainListen(cfg.Chain.ChainID().Uint64(), cfg.Listen, "transactor.insecure-http"); err != nil {
+			return nil, err
 		}
 		cfg.Log.Warn("transactor: INSECURE plain HTTP API on a non-loopback address", "listen", cfg.Listen)
 	}
@@ -209,6 +216,9 @@ func RedeemVoucher(ctx context.Context, c *chain.Client, relay *transactor.Clien
 func Relay(c *Chain, url string) (*transactor.Client, error) {
 	if url == "" {
 		return nil, nil
+	}
+	if err := transactorClientURL(c.Client.ChainID().Uint64(), url); err != nil {
+		return nil, err
 	}
 	return transactor.NewClient(url, c.Client.Deployment(), nil)
 }

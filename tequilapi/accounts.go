@@ -107,7 +107,8 @@ func (a *Accounts) Register(ctx context.Context, id common.Address, req Register
 }
 
 // TopUp adds amount MYST (a decimal) to id's channel: minted from the dev
-// faucet on dev deployments unless fromTransactor, else transferred from
+// faucet on dev deployments of dev chains (chain.Deployment.DevFaucet)
+// unless fromTransactor, else transferred from
 // the transactor (POST /identities/{id}/topup).
 func (a *Accounts) TopUp(ctx context.Context, id common.Address, amount string, fromTransactor bool) (TopupResponse, error) {
 	req := TopupRequest{Amount: amount, FromTransactor: fromTransactor}
@@ -120,7 +121,7 @@ func (a *Accounts) TopUp(ctx context.Context, id common.Address, amount string, 
 		return TopupResponse{}, err
 	}
 	ch := c.ChannelAddress(id, h)
-	mint := c.Deployment().Faucet && !fromTransactor
+	mint := c.Deployment().DevFaucet() && !fromTransactor
 	var rc *types.Receipt
 	if mint {
 		rc, err = c.Mint(ctx, ch, wei)

@@ -46,7 +46,7 @@ and send the token as "Authorization: Bearer <token>".`,
 	registerDiscovery(fs, &f.DaemonOptions)
 	s := &f.ServeOptions
 	fs.BoolVar(&f.Serve, "provider.serve", false, "serve paid WireGuard sessions on the daemon's p2p host (like myst service): registers --provider.identity, announces its proposal (--location.*, --price.*) and adds GET /earnings, POST /settle")
-	fs.StringVar(&s.HermesURL, "provider.hermes-url", "http://127.0.0.1:4060", "hermes API of the served provider: https://..., or http:// to loopback")
+	fs.StringVar(&s.HermesURL, "provider.hermes-url", "", "hermes API of the served provider: https://..., or http:// to loopback (default on dev chains only: "+node.DevHermesURL+")")
 	fs.StringVar(&s.TransactorURL, "provider.transactor", "", "transactor API registering and settling the served provider (no gas of its own; docs/transactor.md)")
 	registerHermesTLS(fs, s, "provider.hermes-")
 	s.Caps.Register(fs) // --provider.allow also restricts an announce-only proposal

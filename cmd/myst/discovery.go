@@ -45,7 +45,7 @@ func registerPrice(fs *pflag.FlagSet, hour, gib *string) {
 // names in `myst service` and `myst daemon` (of: whose, in the help).
 func registerServe(fs *pflag.FlagSet, s *node.ServeOptions, of string) {
 	fs.StringSliceVar(&s.Allow, "exit.allow", nil, "extra exit allow rules"+of+", e.g. \"tcp:127.0.0.1/32 port 8080\" (use sparingly)")
-	fs.StringVar(&s.Advertise, "wg.advertise", "", "address consumers reach the WireGuard port"+of+" at: your public IP, or auto (port mapping, STUN, a public interface; the default with --ice.server off this machine or a --network that is not a devnet; else 127.0.0.1)")
+	fs.StringVar(&s.Advertise, "wg.advertise", "", "address consumers reach the WireGuard port"+of+" at: your public IP, or auto (port mapping, STUN, a public interface; the default on every chain but a dev chain, and on a dev chain with --ice.server off this machine; else 127.0.0.1)")
 	fs.Uint16Var(&s.WGPort, "wg.port", 51820, "WireGuard UDP port"+of+"; the next port carries ICE when --wg.advertise is public or --portmap maps it")
 	fs.BoolVar(&s.PortMap, network.PortMapFlag, false, network.PortMapUsage)
 	s.ICE.Register(fs, "")

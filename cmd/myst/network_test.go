@@ -246,7 +246,11 @@ func TestNetworkRefusesDevnetDefaults(t *testing.T) {
 				t.Fatalf("%v: %v", args, err)
 			}
 			servers, err := cmd.Flags().GetStringSlice("ice.server")
-			if err != nil || flagValue(t, cmd, "wg.advertise") != "" || node.DefaultAdvertise(servers) != want {
+			if err != nil {
+				t.Fatal(err)
+			}
+			ic, err := node.ICESettings{Servers: servers}.Config()
+			if err != nil || flagValue(t, cmd, "wg.advertise") != "" || node.DefaultAdvertise(1337, ic) != want {
 				t.Fatalf("%v: --wg.advertise %q, servers %v (%v): want the default %s", args, flagValue(t, cmd, "wg.advertise"), servers, err, want)
 			}
 		}
@@ -355,7 +359,8 @@ func TestDevnetNetworkFile(t *testing.T) {
 	if err != nil {
 		t.Fatalf("service on the devnet's network without --wg.advertise: %v", err)
 	}
-	if svcServers, _ := svc.Flags().GetStringSlice("ice.server"); flagValue(t, svc, "wg.advertise") != "" || node.DefaultAdvertise(svcServers) != node.LoopbackAdvertise {
+	svcServers, _ := svc.Flags().GetStringSlice("ice.server")
+	if svcICE, err := (node.ICESettings{Servers: svcServers}).Config(); err != nil || flagValue(t, svc, "wg.advertise") != "" || node.DefaultAdvertise(n.ChainID, svcICE) != node.LoopbackAdvertise {
 		t.Fatalf("service on the devnet: --wg.advertise %q, servers %v", flagValue(t, svc, "wg.advertise"), svcServers)
 	}
 	if len(cfg.Servers) != 3 || !cfg.Loopback || !cfg.Policy.AllowPrivate || cfg.Servers[2].Username != d.ICE.Servers[2].Username || cfg.Servers[2].Password != d.ICE.Servers[2].Password {

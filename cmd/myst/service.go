@@ -75,7 +75,7 @@ func registerProviderChain(fl *pflag.FlagSet, f *accountFlags, so *node.ServeOpt
 	f.registerChain(fl)
 	f.HermesFlag = "hermes.contract"
 	fl.StringVar(&f.Hermes, "hermes.contract", "", "hermes contract the provider accepts and settles with (default: the deployment's hermes)")
-	fl.StringVar(&so.HermesURL, "hermes.url", "http://127.0.0.1:4060", "hermes API: https://..., or http:// to loopback")
+	fl.StringVar(&so.HermesURL, "hermes.url", "", "hermes API: https://..., or http:// to loopback (default on dev chains only: "+node.DevHermesURL+")")
 	fl.StringVar(&so.TransactorURL, "transactor", "", "transactor API that registers the identity and settles its earnings (the identity pays no gas; docs/transactor.md)")
 	registerHermesTLS(fl, so, "hermes.")
 }

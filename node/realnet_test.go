@@ -1,0 +1,121 @@
+package node
+
+import (
+	"errors"
+	"net/netip"
+	"strings"
+	"testing"
+
+	"github.com/openmyst/openmyst/chain"
+	"github.com/openmyst/openmyst/network"
+)
+
+// nonDevChainIDs are chain ids of real networks (Ethereum, Optimism,
+// Polygon, Base, Polygon Amoy, Sepolia) and one nobody uses.
+var nonDevChainIDs = []uint64{1, 10, 137, 8453, 80002, 11155111, 1338}
+
+// TestDevnetShortcutsOnlyOnDevChains enumerates every devnet shortcut a
+// node has (docs/node.md, "Devnet shortcuts") and decides it for each
+// dev chain id, where the shortcut must be taken (devnets and `myst
+// devnet` rely on it), and for real chain ids, where it must not be:
+// either the real network's value is picked, or the node refuses with
+// ErrDevnetShortcut (or ErrDevKeysRefused) naming the flag to set.
+func TestDevnetShortcutsOnlyOnDevChains(t *testing.T) {
+	loopbackICE, err := ICESettings{Servers: []string{"stun:127.0.0.1:3478", "stun:127.0.0.1:3479"}}.Config()
+	if err != nil {
+		t.Fatal(err)
+	}
+	faucet := func(id uint64) chain.Deployment { return chain.Deployment{ChainID: id, Faucet: true} }
+	for _, s := range []struct {
+		name string
+		// took decides the shortcut on chain id: whether it was taken,
+		// and the error refusing it.
+		took func(t *testing.T, id uint64) (bool, error)
+		// flag, when set, is what a refusal must name; empty: off dev
+		// chains the real network's value is picked without an error.
+		flag string
+	}{
+		{"--wg.advertise unset, no ICE server: 127.0.0.1", func(t *testing.T, id uint64) (bool, error) {
+			cfg := ProviderConfig{WGPort: 51820}
+			err := resolveAdvertise(id, &cfg)
+			return cfg.AdvertiseAddr == netip.MustParseAddr(LoopbackAdvertise) && !cfg.AdvertiseAuto, err
+		}, ""},
+		{"--wg.advertise unset, loopback STUN servers: 127.0.0.1", func(t *testing.T, id uint64) (bool, error) {
+			cfg := ProviderConfig{WGPort: 51820, ICE: loopbackICE}
+			err := resolveAdvertise(id, &cfg)
+			return cfg.AdvertiseAddr.IsLoopback() && !cfg.AdvertiseAuto, err
+		}, ""},
+		{"--wg.advertise unset, --wg.port 0: 127.0.0.1", func(t *testing.T, id uint64) (bool, error) {
+			cfg := ProviderConfig{}
+			err := resolveAdvertise(id, &cfg)
+			return cfg.AdvertiseAddr.IsLoopback(), err
+		}, "--wg.advertise"},
+		{"--wg.advertise 127.0.0.1", func(t *testing.T, id uint64) (bool, error) {
+			cfg := ProviderConfig{WGPort: 51820, AdvertiseAddr: netip.MustParseAddr("127.0.0.1")}
+			err := resolveAdvertise(id, &cfg)
+			return err == nil && cfg.AdvertiseAddr.IsLoopback(), err
+		}, "--wg.advertise"},
+		{"--hermes.url unset: the loopback hermes", func(t *testing.T, id uint64) (bool, error) {
+			u, err := hermesClientURL(id, "", false)
+			return u == DevHermesURL, err
+		}, "--hermes.url"},
+		{"--hermes.insecure-http: plain HTTP to a remote hermes", func(t *testing.T, id uint64) (bool, error) {
+			u, err := hermesClientURL(id, "http://10.0.0.5:4060", true)
+			return u != "", err
+		}, "--hermes.insecure-http"},
+		{"--transactor http://remote: plain HTTP to a remote transactor", func(t *testing.T, id uint64) (bool, error) {
+			err := transactorClientURL(id, "http://10.0.0.5:4070")
+			return err == nil, err
+		}, "--transactor"},
+		{"--hermes.insecure-http: plain HTTP hermes API on 0.0.0.0", func(t *testing.T, id uint64) (bool, error) {
+			err := checkPlainListen(id, "0.0.0.0:4060", "hermes.insecure-http")
+			return err == nil, err
+		}, "--hermes.insecure-http"},
+		{"--transactor.insecure-http: plain HTTP transactor API on 0.0.0.0", func(t *testing.T, id uint64) (bool, error) {
+			err := checkPlainListen(id, "0.0.0.0:4070", "transactor.insecure-http")
+			return err == nil, err
+		}, "--transactor.insecure-http"},
+		{"the public dev transactor key (faucet deployment)", func(t *testing.T, id uint64) (bool, error) {
+			k, err := TransactorKey("", faucet(id))
+			return k != nil, err
+		}, "--chain.transactor-key-file"},
+		{"the public dev hermes operator key (faucet deployment)", func(t *testing.T, id uint64) (bool, error) {
+			err := DevKeysAllowed(faucet(id))
+			return err == nil, err
+		}, "--hermes.operator"},
+		{"the 200 ms GossipSub heartbeat", func(t *testing.T, id uint64) (bool, error) {
+			return GossipHeartbeat(id) == devHeartbeat, nil
+		}, ""},
+		{"0 confirmations by default (faucet deployment)", func(t *testing.T, id uint64) (bool, error) {
+			n, err := ConfirmationsFor(-1, devDeployment(faucet(id)))
+			return n == 0, err
+		}, ""},
+		{"topping up from the dev faucet (faucet deployment)", func(t *testing.T, id uint64) (bool, error) {
+			return faucet(id).DevFaucet(), nil
+		}, ""},
+		{"--network: 127.0.0.1 advertise, private addresses, no port mapping", func(t *testing.T, id uint64) (bool, error) {
+			v := network.FlagValues(&network.Network{ChainID: id, Hermes: []network.Hermes{{URL: "https://hermes.example.org"}}}, true, false)
+			return v[network.AdvertiseFlag] != network.AdvertiseAuto || v[network.PublicAddrsOnlyFlag] != "true" || v[network.PortMapFlag] != "true", nil
+		}, ""},
+	} {
+		for _, id := range chain.DevChainIDs {
+			took, err := s.took(t, id)
+			if err != nil || !took {
+				t.Errorf("%s on dev chain %d: taken %v, err %v; devnets rely on it", s.name, id, took, err)
+			}
+		}
+		for _, id := range nonDevChainIDs {
+			took, err := s.took(t, id)
+			switch {
+			case took && err == nil:
+				t.Errorf("%s: taken on chain %d, which is not a dev chain", s.name, id)
+			case s.flag == "" && err != nil:
+				t.Errorf("%s on chain %d: %v; want the real network's value", s.name, id, err)
+			case s.flag != "" && !errors.Is(err, ErrDevnetShortcut) && !errors.Is(err, ErrDevKeysRefused):
+				t.Errorf("%s on chain %d: err %v, want a refusal", s.name, id, err)
+			case s.flag != "" && !strings.Contains(err.Error(), s.flag):
+				t.Errorf("%s on chain %d: %q does not name %s", s.name, id, err, s.flag)
+			}
+		}
+	}
+}
