@@ -148,6 +148,9 @@ func StartConsumer(ctx context.Context, cfg ConsumerConfig) (_ *Consumer, err er
 	if cfg.Signer == nil || cfg.Chain == nil || cfg.DataDir == "" {
 		return nil, errors.New("node: consumer needs a signer, a chain and a data dir")
 	}
+	if cfg.ICE, err = iceForChain(cfg.Chain.ChainID().Uint64(), cfg.ICE); err != nil {
+		return nil, err
+	}
 	if cfg.Log == nil {
 		cfg.Log = slog.Default()
 	}

@@ -273,6 +273,10 @@ func RunDaemon(ctx context.Context, cfg DaemonConfig) error {
 	if _, err := cfg.ICE.Config(); err != nil { // refused at start, not at the first session
 		return err
 	}
+	// The daemon acts on chain P2P.ChainID only (checkChainID).
+	if err := checkLightScrypt(cfg.P2P.ChainID, cfg.LightScrypt); err != nil {
+		return err
+	}
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return fmt.Errorf("create data dir: %w", err)
 	}

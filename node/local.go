@@ -152,6 +152,11 @@ func (l *Local) WithIdentities(ctx context.Context, needDB bool, fn func(Identit
 // than go without the node database a daemon holds) and runs fn; every
 // key is locked again afterwards.
 func (l *Local) WithKeystore(needDB bool, fn func(m *identity.Manager) error) error {
+	if l.Network != nil {
+		if err := checkLightScrypt(l.Network.ChainID, l.LightScrypt); err != nil {
+			return err
+		}
+	}
 	m, closeIDs, err := OpenIdentities(l.DataDir, l.LightScrypt, needDB)
 	if err != nil {
 		return err

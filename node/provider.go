@@ -227,6 +227,9 @@ func StartProvider(ctx context.Context, cfg ProviderConfig) (_ *Provider, err er
 	if cfg.HermesURL, err = hermesClientURL(id, cfg.HermesURL, cfg.HermesTLS.AllowInsecureHTTP); err != nil {
 		return nil, err
 	}
+	if cfg.ICE, err = iceForChain(id, cfg.ICE); err != nil {
+		return nil, err
+	}
 	if err := resolveAdvertise(id, &cfg); err != nil {
 		return nil, err
 	}

@@ -122,6 +122,33 @@ func checkPlainListen(chainID uint64, listen, flag string) error {
 	return devShortcut(chainID, "a plain HTTP API on "+listen+" (--"+flag+")", "serve HTTPS (--tls.cert, --tls.key), or plain HTTP on a loopback address behind a TLS proxy")
 }
 
+// iceForChain is the ICE configuration ic of a node on chain chainID.
+// STUN/TURN servers all on loopback (a devnet on this machine, whose
+// nodes then gather loopback candidates only) are refused off dev
+// chains; servers all on private addresses (a LAN lab) there keep
+// private candidates refused, as on any network spanning the internet.
+func iceForChain(chainID uint64, ic *ice.Config) (*ice.Config, error) {
+	if ic == nil || chain.IsDevChainID(chainID) {
+		return ic, nil
+	}
+	if ic.Loopback {
+		return nil, devShortcut(chainID, "STUN/TURN servers on loopback (--ice.server)", "name the network's STUN/TURN servers (--ice.server, or --network)")
+	}
+	out := *ic
+	out.Policy.AllowPrivate = false
+	return &out, nil
+}
+
+// checkLightScrypt refuses weak keystore encryption
+// (--keystore.light-scrypt) for a node on chain chainID that is not a dev
+// chain.
+func checkLightScrypt(chainID uint64, light bool) error {
+	if light && !chain.IsDevChainID(chainID) {
+		return devShortcut(chainID, "weak key encryption (--keystore.light-scrypt)", "drop --keystore.light-scrypt")
+	}
+	return nil
+}
+
 // devDeployment reports whether dep is a dev deployment (faucet) of a dev
 // chain: only there do the public dev keys sign, MYST come from the
 // faucet and chain events count without confirmations.

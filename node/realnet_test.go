@@ -25,6 +25,10 @@ func TestDevnetShortcutsOnlyOnDevChains(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	privateICE, err := ICESettings{Servers: []string{"stun:10.98.0.4:3478", "stun:10.98.0.4:3479"}}.Config()
+	if err != nil || !privateICE.Policy.AllowPrivate {
+		t.Fatalf("private servers: %v", err)
+	}
 	faucet := func(id uint64) chain.Deployment { return chain.Deployment{ChainID: id, Faucet: true} }
 	for _, s := range []struct {
 		name string
@@ -75,6 +79,18 @@ func TestDevnetShortcutsOnlyOnDevChains(t *testing.T) {
 			err := checkPlainListen(id, "0.0.0.0:4070", "transactor.insecure-http")
 			return err == nil, err
 		}, "--transactor.insecure-http"},
+		{"--ice.server all on loopback: loopback candidates only", func(t *testing.T, id uint64) (bool, error) {
+			ic, err := iceForChain(id, loopbackICE)
+			return ic != nil && ic.Loopback, err
+		}, "--ice.server"},
+		{"--ice.server all on private addresses: private candidates", func(t *testing.T, id uint64) (bool, error) {
+			ic, err := iceForChain(id, privateICE)
+			return ic != nil && ic.Policy.AllowPrivate, err
+		}, ""},
+		{"--keystore.light-scrypt: weak key encryption", func(t *testing.T, id uint64) (bool, error) {
+			err := checkLightScrypt(id, true)
+			return err == nil, err
+		}, "--keystore.light-scrypt"},
 		{"the public dev transactor key (faucet deployment)", func(t *testing.T, id uint64) (bool, error) {
 			k, err := TransactorKey("", faucet(id))
 			return k != nil, err
