@@ -100,7 +100,7 @@ func hasICEServer(fl *pflag.FlagSet) bool {
 const PublicAddrsOnlyFlag = "p2p.public-addrs-only"
 
 // PublicAddrsOnlyUsage is the help text of PublicAddrsOnlyFlag.
-const PublicAddrsOnlyUsage = "advertise only public and relay (circuit) libp2p addresses, not private or loopback ones (--network turns it on outside dev chains)"
+const PublicAddrsOnlyUsage = "advertise only public and relay (circuit) libp2p addresses, not private or loopback ones (always on outside dev chains)"
 
 // PortMapFlag is the flag that maps a provider's WireGuard and ICE
 // ports on the home router (NAT-PMP, UPnP IGD).

@@ -292,6 +292,13 @@ func DeployContracts(ctx context.Context, cfg DeployConfig) (chain.Deployment, e
 		return chain.Deployment{}, err
 	}
 	defer eth.Close()
+	id, err := eth.ChainID(ctx)
+	if err != nil {
+		return chain.Deployment{}, fmt.Errorf("%s: chain id: %w", chain.RedactURL(chain.SplitRPCURLs(cfg.RPC)[0]), err)
+	}
+	if err := checkFaucetDeploy(id.Uint64(), cfg.Params.Faucet); err != nil {
+		return chain.Deployment{}, err
+	}
 	tx, err := chain.NewTransactor(ctx, eth, key, log)
 	if err != nil {
 		return chain.Deployment{}, err

@@ -78,7 +78,8 @@ type NetworkConfig struct {
 	// NAT turns on port mapping, AutoNAT, hole punching and relays.
 	NAT bool
 	// PublicAddrsOnly advertises only addresses usable from elsewhere on
-	// the internet (p2p.Config.PublicAddrsOnly); off for loopback devnets.
+	// the internet (p2p.Config.PublicAddrsOnly); off for loopback devnets
+	// only: RunDaemon turns it on off dev chains (publicAddrsOnly).
 	PublicAddrsOnly bool
 	// Bootstrapper serves joiners: circuit relay and peer exchange.
 	Bootstrapper bool
@@ -277,6 +278,7 @@ func RunDaemon(ctx context.Context, cfg DaemonConfig) error {
 	if err := checkLightScrypt(cfg.P2P.ChainID, cfg.LightScrypt); err != nil {
 		return err
 	}
+	cfg.P2P.PublicAddrsOnly = publicAddrsOnly(cfg.P2P.ChainID, cfg.P2P.PublicAddrsOnly)
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return fmt.Errorf("create data dir: %w", err)
 	}

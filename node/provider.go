@@ -82,7 +82,8 @@ type ProviderConfig struct {
 	// NAT turns on libp2p NAT traversal.
 	NAT bool
 	// PublicAddrsOnly advertises only addresses usable from elsewhere on
-	// the internet (p2p.Config.PublicAddrsOnly); off for loopback devnets.
+	// the internet (p2p.Config.PublicAddrsOnly); off for loopback devnets
+	// only: always on off dev chains (publicAddrsOnly).
 	PublicAddrsOnly bool
 	// P2P and Discovery, when both set, are the node's running libp2p
 	// host and discovery service: the provider shares them (one host, one
@@ -233,6 +234,7 @@ func StartProvider(ctx context.Context, cfg ProviderConfig) (_ *Provider, err er
 	if err := resolveAdvertise(id, &cfg); err != nil {
 		return nil, err
 	}
+	cfg.PublicAddrsOnly = publicAddrsOnly(id, cfg.PublicAddrsOnly)
 	if cfg.TransactorURL != "" {
 		if err := transactorClientURL(id, cfg.TransactorURL); err != nil {
 			return nil, err

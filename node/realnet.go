@@ -139,6 +139,24 @@ func iceForChain(chainID uint64, ic *ice.Config) (*ice.Config, error) {
 	return &out, nil
 }
 
+// publicAddrsOnly is whether a node on chain chainID advertises only
+// public and circuit libp2p addresses: on (flag, --p2p.public-addrs-only)
+// or always off dev chains, whose peers are elsewhere on the internet
+// and need no private or loopback address of ours.
+func publicAddrsOnly(chainID uint64, flag bool) bool {
+	return flag || !chain.IsDevChainID(chainID)
+}
+
+// checkFaucetDeploy refuses deploying a token anyone may mint (--faucet)
+// to chain chainID that is not a dev chain (nodes would refuse such a
+// deployment there anyway: network.Decode, DevKeysAllowed).
+func checkFaucetDeploy(chainID uint64, faucet bool) error {
+	if faucet && !chain.IsDevChainID(chainID) {
+		return devShortcut(chainID, "a token anyone may mint (--faucet)", "deploy without --faucet")
+	}
+	return nil
+}
+
 // checkLightScrypt refuses weak keystore encryption
 // (--keystore.light-scrypt) for a node on chain chainID that is not a dev
 // chain.

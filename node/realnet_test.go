@@ -91,6 +91,13 @@ func TestDevnetShortcutsOnlyOnDevChains(t *testing.T) {
 			err := checkLightScrypt(id, true)
 			return err == nil, err
 		}, "--keystore.light-scrypt"},
+		{"--p2p.public-addrs-only unset: private and loopback libp2p addresses", func(t *testing.T, id uint64) (bool, error) {
+			return !publicAddrsOnly(id, false), nil
+		}, ""},
+		{"myst chain deploy --faucet: a token anyone may mint", func(t *testing.T, id uint64) (bool, error) {
+			err := checkFaucetDeploy(id, true)
+			return err == nil, err
+		}, "--faucet"},
 		{"the public dev transactor key (faucet deployment)", func(t *testing.T, id uint64) (bool, error) {
 			k, err := TransactorKey("", faucet(id))
 			return k != nil, err

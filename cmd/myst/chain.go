@@ -93,7 +93,7 @@ Hermes hubs register themselves afterwards (myst hermes).`,
 	f.StringVar(&cfg.Supply, "supply", "0", "MYST minted to --holder at deployment")
 	f.StringVar(&cfg.Holder, "holder", "", "receives --supply (default: the deployer)")
 	f.StringVar(&cfg.MinHermesStake, "min-hermes-stake", "100", "least MYST stake a hermes registers with")
-	f.BoolVar(&cfg.Params.Faucet, "faucet", false, "dev token: anyone may mint (never on a real network)")
+	f.BoolVar(&cfg.Params.Faucet, "faucet", false, "dev token: anyone may mint (dev chains only)")
 	f.DurationVar(&cfg.Params.ExitTimelock, "exit-timelock", 24*time.Hour, "consumer channel unilateral exit timelock")
 	f.DurationVar(&cfg.Params.FeeNoticeDelay, "fee-notice-delay", 7*24*time.Hour, "delay before a hermes fee change applies")
 	return cmd
