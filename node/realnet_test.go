@@ -2,13 +2,16 @@ package node
 
 import (
 	"errors"
+	"fmt"
 	"log/slog"
 	"math/big"
 	"net/netip"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/ethereum/go-ethereum/common"
 	"github.com/ethereum/go-ethereum/crypto"
 
 	"github.com/openmyst/openmyst/chain"
@@ -16,6 +19,7 @@ import (
 	"github.com/openmyst/openmyst/internal/keytest"
 	"github.com/openmyst/openmyst/money"
 	"github.com/openmyst/openmyst/network"
+	"github.com/openmyst/openmyst/storage"
 )
 
 // nonDevChainIDs are chain ids of real networks (Ethereum, Optimism,
@@ -57,6 +61,17 @@ func startProviderOn(t *testing.T, c *chain.Client, cfg ProviderConfig) error {
 		_ = p.Close()
 	}
 	return err
+}
+
+// allRefused is errs joined when each is a refusal (ErrDevnetShortcut),
+// else the first that is not, without the sentinel.
+func allRefused(errs ...error) error {
+	for _, err := range errs {
+		if !errors.Is(err, ErrDevnetShortcut) {
+			return fmt.Errorf("not refused: %v", err)
+		}
+	}
+	return errors.Join(errs...)
 }
 
 // TestDevnetShortcutsOnlyOnDevChains enumerates every devnet shortcut a
@@ -121,7 +136,14 @@ func TestDevnetShortcutsOnlyOnDevChains(t *testing.T) {
 			u, err := hermesClientURL(id, "", false)
 			return u == DevHermesURL, err
 		}, "--hermes.url", func(t *testing.T, c *chain.Client) error {
-			return startProviderOn(t, c, ProviderConfig{WGPort: 51820})
+			// myst service settle: the settler of the provider's database.
+			db, err := storage.Open(filepath.Join(t.TempDir(), storage.FileName))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer db.Close()
+			_, err = NewSettler(t.Context(), db, c, common.Address{1}, "", HermesTLS{}, common.Address{2})
+			return allRefused(err, startProviderOn(t, c, ProviderConfig{WGPort: 51820}))
 		}},
 		{"--hermes.insecure-http: plain HTTP to a remote hermes", func(t *testing.T, id uint64) (bool, error) {
 			u, err := hermesClientURL(id, "http://10.0.0.5:4060", true)
@@ -134,7 +156,7 @@ func TestDevnetShortcutsOnlyOnDevChains(t *testing.T) {
 			return err == nil, err
 		}, "--transactor", func(t *testing.T, c *chain.Client) error {
 			_, err := Relay(&Chain{Client: c}, "http://0.0.0.0:1")
-			return errors.Join(err, startProviderOn(t, c, ProviderConfig{HermesURL: "https://127.0.0.1:1", WGPort: 51820, TransactorURL: "http://0.0.0.0:1"}))
+			return allRefused(err, startProviderOn(t, c, ProviderConfig{HermesURL: "https://127.0.0.1:1", WGPort: 51820, TransactorURL: "http://0.0.0.0:1"}))
 		}},
 		{"--hermes.insecure-http: plain HTTP hermes API on 0.0.0.0", func(t *testing.T, id uint64) (bool, error) {
 			err := checkPlainListen(id, "0.0.0.0:4060", "hermes.insecure-http")
@@ -164,7 +186,7 @@ func TestDevnetShortcutsOnlyOnDevChains(t *testing.T) {
 			if cons != nil {
 				_ = cons.Close()
 			}
-			return errors.Join(err, startProviderOn(t, c, ProviderConfig{HermesURL: "https://127.0.0.1:1", WGPort: 51820, ICE: loopbackICE}))
+			return allRefused(err, startProviderOn(t, c, ProviderConfig{HermesURL: "https://127.0.0.1:1", WGPort: 51820, ICE: loopbackICE}))
 		}},
 		{"--ice.server all on private addresses: private candidates", func(t *testing.T, id uint64) (bool, error) {
 			ic, err := iceForChain(id, privateICE)
