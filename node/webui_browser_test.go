@@ -458,11 +458,20 @@ func TestWebUIInBrowser(t *testing.T) {
 		return strings.HasPrefix(s, "read proposals: ") && strings.Contains(s, "max_price_gib")
 	})
 	do(t, cctx, setValue("f-iptype", ""), setValue("f-max-gib", ""))
+	// The rows on screen are the last render's: mark them, so that the
+	// click below lands on the new render's button, not on one the
+	// answer to this filter is about to replace (clearing the error
+	// happens before the request, so it says nothing of the rows).
+	eval[bool](t, cctx, `document.querySelectorAll('#proposals tr').forEach(r => r.dataset.stale = '1'), true`)
 	filter("fr", "")
 	waitText(t, cctx, "error cleared", "#error", 10*time.Second, func(s string) bool { return s == "" })
+	const fresh = `#proposals tr[data-provider]:not([data-stale]) button.connect`
+	waitText(t, cctx, "filter FR rendered", "#proposals", 10*time.Second, func(string) bool {
+		return eval[bool](t, cctx, `document.querySelectorAll('#proposals tr[data-stale]').length === 0 && document.querySelectorAll('`+fresh+`').length === 1`)
+	})
 	do(t, cctx,
-		chromedp.WaitVisible(chromedp.CSS(`#proposals button.connect`)),
-		chromedp.Click(chromedp.CSS(`#proposals button.connect`)),
+		chromedp.WaitVisible(chromedp.CSS(fresh)),
+		chromedp.Click(chromedp.CSS(fresh)),
 	)
 	waitText(t, cctx, "connected", "#conn-state", 30*time.Second, func(s string) bool { return s == "connected" })
 	// The connection says how its datagrams travel (GET /connection's path).
