@@ -22,6 +22,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -119,6 +120,11 @@ const (
 	// DefaultLostAfter is how long a connected path may stay silent
 	// before it counts as lost.
 	DefaultLostAfter = 10 * time.Second
+	// RelayWait is how long the controlling side's checks wait for a
+	// direct pair before pion nominates a relayed one, counted from the
+	// start of its own checks, unless the two offers leave no direct
+	// pair to wait for (see noDirectPath).
+	RelayWait = 2 * time.Second
 )
 
 // errGraceOver ends Gather's wait a grace after the first relayed
@@ -176,11 +182,17 @@ type Agent struct {
 	lost      chan struct{} // closed when the connected path is lost
 	lostOnce  sync.Once
 
+	offered    Offer        // under mu: the offer Gather returned
 	punchLocal *punch.Local // under mu: the punch socket (Gather), until Connect
-	punched    *punch.Conn  // under mu: the punched path Connect returned
-	closed     chan struct{}
-	closeOnce  sync.Once
-	wg         sync.WaitGroup
+	// noDirect is set by Connect when the offers leave no direct pair
+	// (noDirectPath): the first pair proven both ways is selected at
+	// once, without RelayWait.
+	noDirect  atomic.Bool
+	picked    atomic.Bool // bindingRequest selected a pair
+	punched   *punch.Conn // under mu: the punched path Connect returned
+	closed    chan struct{}
+	closeOnce sync.Once
+	wg        sync.WaitGroup
 }
 
 // NewAgent makes an agent. The consumer (which dials) is controlling,
@@ -223,8 +235,9 @@ func NewAgent(cfg Config, controlling bool) (*Agent, error) {
 	// Accept a direct pair as soon as it works (a host pair at once, a
 	// server- or peer-reflexive one after 100 ms in case a host pair is
 	// about to succeed); a relayed one only when nothing direct worked
-	// for 2 s.
-	hostWait, srflxWait, prflxWait, relayWait := time.Duration(0), 100*time.Millisecond, 100*time.Millisecond, 2*time.Second
+	// for RelayWait — unless the offers say nothing direct can work
+	// (bindingRequest).
+	hostWait, srflxWait, prflxWait, relayWait := time.Duration(0), 100*time.Millisecond, 100*time.Millisecond, RelayWait
 	hostFilter := func(ip net.IP) bool {
 		// Never offer loopback or link-local host candidates; private
 		// ones only where the policy accepts them from peers too.
@@ -286,11 +299,13 @@ func NewAgent(cfg Config, controlling bool) (*Agent, error) {
 			}
 		}
 	}
+	a := &Agent{cfg: cfg, controlling: controlling, log: log.With("component", "ice"), gathered: make(chan struct{}), relayIn: make(chan struct{}), lost: make(chan struct{}), closed: make(chan struct{})}
+	ac.BindingRequestHandler = a.bindingRequest
 	pa, err := pion.NewAgent(ac)
 	if err != nil {
 		return nil, fmt.Errorf("ice: new agent: %w", err)
 	}
-	a := &Agent{cfg: cfg, controlling: controlling, agent: pa, log: log.With("component", "ice"), gathered: make(chan struct{}), relayIn: make(chan struct{}), lost: make(chan struct{}), closed: make(chan struct{})}
+	a.agent = pa
 	if err := pa.OnConnectionStateChange(a.stateChanged); err != nil {
 		pa.Close()
 		return nil, fmt.Errorf("ice: %w", err)
@@ -427,6 +442,7 @@ func (a *Agent) Gather(ctx context.Context) (Offer, error) {
 		info := pl.Info()
 		o.Punch = &info
 	}
+	a.offered = o
 	return o, nil
 }
 
@@ -479,7 +495,15 @@ func (a *Agent) Connect(ctx context.Context, remote Offer) (net.Conn, error) {
 	a.mu.Lock()
 	pl := a.punchLocal
 	a.punchLocal = nil
+	offered := a.offered
 	a.mu.Unlock()
+	if noDirectPath(offered, remote) {
+		// Both sides decide this from the same two offers, so both
+		// select a pair of their own at once (bindingRequest) and
+		// neither waits for a nomination the other will not send.
+		a.noDirect.Store(true)
+		a.log.Debug("ice: the offers leave no direct pair; the first working pair is taken")
+	}
 	if pl != nil && (remote.Punch == nil || !punch.Applies(pl.Info().Mapping, remote.Punch.Mapping)) {
 		_ = pl.Close()
 		pl = nil
@@ -568,6 +592,67 @@ func (a *Agent) connectBoth(ctx context.Context, remote Offer, pl *punch.Local) 
 	a.log.Info("ice: punching failed; ICE's pair is used", "err", perr)
 	r := <-iceDone
 	return r.conn, r.err
+}
+
+// bindingRequest is pion's hook for every binding request from the peer
+// on a known pair (called inside pion's loop; it must not call back into
+// the agent's loop). It selects that pair — true — when the offers left
+// no direct pair to wait for (Connect sets noDirect), nothing is
+// selected yet, and the pair is proven both ways: the peer's check came
+// over it and ours got an answer. Both sides do this (the controlled
+// side included, which otherwise only follows a nomination), so neither
+// waits out RelayWait for direct pairs that cannot work; they may select
+// different relayed pairs, which is fine: each sends on its own, and
+// pion takes data from any of the peer's candidates.
+func (a *Agent) bindingRequest(_ *stun.Message, _, _ pion.Candidate, pair *pion.CandidatePair) bool {
+	if !a.noDirect.Load() || pair == nil || pair.ResponsesReceived() == 0 || a.picked.Load() {
+		return false
+	}
+	if sel, err := a.agent.GetSelectedCandidatePair(); err != nil || sel != nil {
+		return false
+	}
+	return a.picked.CompareAndSwap(false, true)
+}
+
+// noDirectPath reports whether two offers leave no direct pair to wait
+// for: one side offers only relayed candidates (its UDP is blocked, or
+// it gathers only relayed ones: every pair runs through its relay), or
+// both sides' punch sockets found an endpoint-dependent (hard) mapping
+// and neither offers a host candidate (two symmetric NATs with nothing
+// to punch, which the lab and nat/punch treat as relay-only). The test
+// is symmetric, so both sides of a session come to the same answer.
+func noDirectPath(x, y Offer) bool {
+	if relayOnly(x) || relayOnly(y) {
+		return true
+	}
+	return x.Punch != nil && y.Punch != nil && x.Punch.Mapping == punch.Hard && y.Punch.Mapping == punch.Hard &&
+		!hasType(x, pion.CandidateTypeHost) && !hasType(y, pion.CandidateTypeHost)
+}
+
+// relayOnly reports whether every candidate of o is relayed.
+func relayOnly(o Offer) bool {
+	if len(o.Candidates) == 0 {
+		return false
+	}
+	for _, raw := range o.Candidates {
+		c, err := pion.UnmarshalCandidate(raw)
+		if err != nil || c.Type() != pion.CandidateTypeRelay {
+			return false
+		}
+	}
+	return true
+}
+
+// hasType reports whether o offers a candidate of type t (one that does
+// not parse counts as one: the test stays on the waiting side).
+func hasType(o Offer, t pion.CandidateType) bool {
+	for _, raw := range o.Candidates {
+		c, err := pion.UnmarshalCandidate(raw)
+		if err != nil || c.Type() == t {
+			return true
+		}
+	}
+	return false
 }
 
 // stateChanged follows pion's connection state: once connected, a path
