@@ -534,11 +534,23 @@ func (a *Agent) connectICE(ctx context.Context, remote Offer) (net.Conn, error) 
 }
 
 // connectBoth runs ICE's checks and punching side by side, for a hard ↔
-// easy pair. Both sides follow one rule, so they pick the same path: the
-// punched path whenever punching succeeds within its time limit (the
-// controlling side nominates it and the controlled side takes only a
-// nomination), whatever ICE selected; ICE's pair otherwise. A punched
-// path closes ICE's agent (its checks, sockets and relay allocation).
+// easy pair, and both sides pick the same path:
+//   - The controlling side takes the punched path if punching succeeds
+//     before ICE has a pair; once ICE has one it abandons the punch
+//     (punch.Local.Abandon: at once, unless a nomination is already out,
+//     which then decides) — at once for a direct pair, and for a relayed
+//     one no earlier than the punch's guessing time (GuessTime, plus
+//     punchMargin) after the start, when nearly every punch that
+//     succeeds has. So a failed punch costs the session nothing over
+//     ICE's own wait, not the punch's whole time limit.
+//   - The controlled side takes the punched path when the controlling
+//     side nominates it (punch.Run returns it), and ICE's pair as soon as
+//     the first datagram arrives over it: the controlling side sends on
+//     ICE's pair only once it has given up punching. Otherwise the
+//     punch's time limit ends it, as before.
+//
+// A punched path closes ICE's agent (its checks, sockets and relay
+// allocation); ICE's path closes the punch sockets.
 func (a *Agent) connectBoth(ctx context.Context, remote Offer, pl *punch.Local) (net.Conn, error) {
 	var key punch.Key
 	ufrag, pwd, err := a.agent.GetLocalUserCredentials()
@@ -551,47 +563,157 @@ func (a *Agent) connectBoth(ctx context.Context, remote Offer, pl *punch.Local) 
 	} else {
 		key = punch.DeriveKey(remote.Ufrag, remote.Pwd, ufrag, pwd)
 	}
-	type result struct {
+	type iceResult struct {
 		conn net.Conn
+		err  error
+	}
+	type punchResult struct {
+		conn *punch.Conn
 		err  error
 	}
 	iceCtx, iceCancel := context.WithCancel(ctx)
 	defer iceCancel()
-	iceDone := make(chan result, 1)
+	iceDone := make(chan iceResult, 1)
 	go func() {
 		c, err := a.connectICE(iceCtx, remote)
-		iceDone <- result{c, err}
+		iceDone <- iceResult{c, err}
 	}()
 	start := time.Now()
-	pc, perr := pl.Run(ctx, key, a.controlling, *remote.Punch)
-	if perr == nil {
-		// The punched path wins: stop ICE (Close ends its checks, which
-		// then return) and keep the agent only as the path's owner.
-		iceCancel()
-		r := <-iceDone
-		if r.conn != nil {
-			_ = r.conn.Close()
-		}
-		_ = a.agent.Close()
-		a.mu.Lock()
-		a.punched = pc
-		a.connected = true
-		a.mu.Unlock()
-		a.wg.Add(1)
-		go func() {
-			defer a.wg.Done()
-			select {
-			case <-pc.Lost():
-				a.lostOnce.Do(func() { close(a.lost) })
-			case <-a.closed:
+	punchDone := make(chan punchResult, 1)
+	go func() {
+		pc, err := pl.Run(ctx, key, a.controlling, *remote.Punch)
+		punchDone <- punchResult{pc, err}
+	}()
+	var (
+		ice      *iceResult    // ICE's outcome, once in
+		peek     *peekConn     // controlled: ICE's conn, its first datagram awaited
+		peeked   chan struct{} // closed when that datagram is in
+		abandonT <-chan time.Time
+	)
+	iceIn := iceDone
+	for {
+		select {
+		case r := <-iceIn:
+			iceIn = nil
+			ice = &r
+			if r.err != nil {
+				continue // the punch decides
 			}
-		}()
-		a.log.Info("ice connected", "path", PathDirect, "local", CandidatePunched, "remote", CandidatePunched, "to", pc.Remote(), "punch_ms", time.Since(start).Milliseconds())
-		return pc, nil
+			if !a.controlling {
+				peek = newPeekConn(r.conn)
+				ice.conn, peeked = peek, peek.in
+				continue
+			}
+			wait := time.Duration(0)
+			if p := a.Path(); p.Kind == PathRelay {
+				wait = time.Until(start.Add(pl.GuessTime() + punchMargin))
+			}
+			t := time.NewTimer(max(wait, 0))
+			defer t.Stop()
+			abandonT = t.C
+		case <-abandonT:
+			abandonT = nil
+			a.log.Debug("ice: ICE has a pair; punching is abandoned", "after_ms", time.Since(start).Milliseconds())
+			pl.Abandon()
+		case <-peeked:
+			peeked = nil
+			a.log.Debug("ice: the peer sends over ICE's pair; punching is abandoned", "after_ms", time.Since(start).Milliseconds())
+			pl.Abandon()
+		case pr := <-punchDone:
+			if pr.err == nil && (peek == nil || !peek.arrived()) {
+				// The punched path wins: stop ICE (Close ends its checks,
+				// which then return) and keep the agent only as the
+				// path's owner.
+				iceCancel()
+				if ice == nil {
+					r := <-iceDone
+					ice = &r
+				}
+				if ice.conn != nil {
+					_ = ice.conn.Close()
+				}
+				_ = a.agent.Close()
+				a.mu.Lock()
+				a.punched = pr.conn
+				a.connected = true
+				a.mu.Unlock()
+				a.wg.Add(1)
+				go func() {
+					defer a.wg.Done()
+					select {
+					case <-pr.conn.Lost():
+						a.lostOnce.Do(func() { close(a.lost) })
+					case <-a.closed:
+					}
+				}()
+				a.log.Info("ice connected", "path", PathDirect, "local", CandidatePunched, "remote", CandidatePunched, "to", pr.conn.Remote(), "punch_ms", time.Since(start).Milliseconds())
+				return pr.conn, nil
+			}
+			if pr.conn != nil {
+				// Punched, but the controlling side already sends over
+				// ICE's pair: that is the path.
+				_ = pr.conn.Close()
+			}
+			a.log.Info("ice: no punched path; ICE's pair is used", "err", pr.err)
+			if ice == nil {
+				r := <-iceDone
+				ice = &r
+			}
+			return ice.conn, ice.err
+		}
 	}
-	a.log.Info("ice: punching failed; ICE's pair is used", "err", perr)
-	r := <-iceDone
-	return r.conn, r.err
+}
+
+// punchMargin is how long after the punch's guessing time the
+// controlling side still waits for a punched path when ICE offers only
+// a relayed one: the hard side's next round and the round trips.
+const punchMargin = 500 * time.Millisecond
+
+// peekConn is ICE's connection on the controlled side of connectBoth,
+// whose first datagram a goroutine reads ahead: its arrival says the
+// controlling side chose ICE's pair. Read returns it first. The
+// goroutine ends with that read (Close ends it too).
+type peekConn struct {
+	net.Conn
+	first chan peeked // one datagram (or error), then closed
+	in    chan struct{}
+}
+
+type peeked struct {
+	b   []byte
+	err error
+}
+
+func newPeekConn(c net.Conn) *peekConn {
+	p := &peekConn{Conn: c, first: make(chan peeked, 1), in: make(chan struct{})}
+	go func() {
+		buf := make([]byte, 64<<10)
+		n, err := c.Read(buf)
+		p.first <- peeked{b: buf[:n:n], err: err}
+		close(p.first)
+		if err == nil {
+			close(p.in)
+		}
+	}()
+	return p
+}
+
+// arrived reports whether a datagram came in over the connection.
+func (p *peekConn) arrived() bool {
+	select {
+	case <-p.in:
+		return true
+	default:
+		return false
+	}
+}
+
+// Read returns the datagram read ahead first, then reads on.
+func (p *peekConn) Read(b []byte) (int, error) {
+	if d, ok := <-p.first; ok {
+		return copy(b, d.b), d.err
+	}
+	return p.Conn.Read(b)
 }
 
 // bindingRequest is pion's hook for every binding request from the peer
