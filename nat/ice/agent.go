@@ -487,14 +487,7 @@ func (a *Agent) Connect(ctx context.Context, remote Offer) (net.Conn, error) {
 	if err != nil {
 		return nil, err
 	}
-	for _, c := range cands {
-		if err := a.agent.AddRemoteCandidate(c); err != nil {
-			return nil, fmt.Errorf("ice: remote candidate: %w", err)
-		}
-	}
 	a.mu.Lock()
-	pl := a.punchLocal
-	a.punchLocal = nil
 	offered := a.offered
 	a.mu.Unlock()
 	if noDirectPath(offered, remote) {
@@ -504,6 +497,15 @@ func (a *Agent) Connect(ctx context.Context, remote Offer) (net.Conn, error) {
 		a.noDirect.Store(true)
 		a.log.Debug("ice: the offers leave no direct pair; the first working pair is taken")
 	}
+	for _, c := range cands {
+		if err := a.agent.AddRemoteCandidate(c); err != nil {
+			return nil, fmt.Errorf("ice: remote candidate: %w", err)
+		}
+	}
+	a.mu.Lock()
+	pl := a.punchLocal
+	a.punchLocal = nil
+	a.mu.Unlock()
 	if pl != nil && (remote.Punch == nil || !punch.Applies(pl.Info().Mapping, remote.Punch.Mapping)) {
 		_ = pl.Close()
 		pl = nil
