@@ -505,11 +505,15 @@ func TestLabPunchFails(t *testing.T) {
 // pairs until the provider answers instead of giving them up as failed
 // (it sends no check back when the provider's checks arrive, so a pair
 // given up is never nominated), both for a direct path and for the
-// relayed one of the CI failure (symmetric consumer, EIM provider).
+// relayed one of the CI failure (symmetric consumer, EIM provider); and
+// for the pairs whose offers leave no direct pair (a UDP-blocked side, two
+// symmetric NATs), which select the first working pair without a
+// nomination: it must wait for the late side too.
 func TestLabLateAnswer(t *testing.T) {
 	lab := natlab.New(t)
 	servers, _ := startLabRelay(t, lab)
-	for _, k := range [][2]natlab.Kind{{natlab.Public, natlab.Public}, {natlab.Symmetric, natlab.EndpointIndependent}} {
+	for _, k := range [][2]natlab.Kind{{natlab.Public, natlab.Public}, {natlab.Symmetric, natlab.EndpointIndependent},
+		{natlab.UDPBlocked, natlab.EndpointIndependent}, {natlab.Symmetric, natlab.Symmetric}} {
 		t.Run(k[0].String()+"-"+k[1].String(), func(t *testing.T) {
 			cons, prov := lab.Site("lc"+k[0].String()[:3], k[0]), lab.Site("lp"+k[1].String()[:3], k[1])
 			path := labPairLate(t, lab, servers, cons, prov, false, 0, 1500*time.Millisecond).path
