@@ -668,8 +668,10 @@ func (a *Agent) connectBoth(ctx context.Context, remote Offer, pl *punch.Local) 
 
 // punchMargin is how long after the punch's guessing time the
 // controlling side still waits for a punched path when ICE offers only
-// a relayed one: the hard side's next round and the round trips.
-const punchMargin = 500 * time.Millisecond
+// a relayed one: the round trips of a late hit and its nomination, and
+// slack for a side whose guesses fell behind (a loaded machine), up to
+// the hard side's next round.
+const punchMargin = time.Second
 
 // peekConn is ICE's connection on the controlled side of connectBoth,
 // whose first datagram a goroutine reads ahead: its arrival says the
