@@ -22,6 +22,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -119,6 +120,11 @@ const (
 	// DefaultLostAfter is how long a connected path may stay silent
 	// before it counts as lost.
 	DefaultLostAfter = 10 * time.Second
+	// RelayWait is how long the controlling side's checks wait for a
+	// direct pair before pion nominates a relayed one, counted from the
+	// start of its own checks, unless the two offers leave no direct
+	// pair to wait for (see noDirectPath).
+	RelayWait = 2 * time.Second
 )
 
 // errGraceOver ends Gather's wait a grace after the first relayed
@@ -176,11 +182,17 @@ type Agent struct {
 	lost      chan struct{} // closed when the connected path is lost
 	lostOnce  sync.Once
 
+	offered    Offer        // under mu: the offer Gather returned
 	punchLocal *punch.Local // under mu: the punch socket (Gather), until Connect
-	punched    *punch.Conn  // under mu: the punched path Connect returned
-	closed     chan struct{}
-	closeOnce  sync.Once
-	wg         sync.WaitGroup
+	// noDirect is set by Connect when the offers leave no direct pair
+	// (noDirectPath): the first pair proven both ways is selected at
+	// once, without RelayWait.
+	noDirect  atomic.Bool
+	picked    atomic.Bool // bindingRequest selected a pair
+	punched   *punch.Conn // under mu: the punched path Connect returned
+	closed    chan struct{}
+	closeOnce sync.Once
+	wg        sync.WaitGroup
 }
 
 // NewAgent makes an agent. The consumer (which dials) is controlling,
@@ -223,8 +235,9 @@ func NewAgent(cfg Config, controlling bool) (*Agent, error) {
 	// Accept a direct pair as soon as it works (a host pair at once, a
 	// server- or peer-reflexive one after 100 ms in case a host pair is
 	// about to succeed); a relayed one only when nothing direct worked
-	// for 2 s.
-	hostWait, srflxWait, prflxWait, relayWait := time.Duration(0), 100*time.Millisecond, 100*time.Millisecond, 2*time.Second
+	// for RelayWait — unless the offers say nothing direct can work
+	// (bindingRequest).
+	hostWait, srflxWait, prflxWait, relayWait := time.Duration(0), 100*time.Millisecond, 100*time.Millisecond, RelayWait
 	hostFilter := func(ip net.IP) bool {
 		// Never offer loopback or link-local host candidates; private
 		// ones only where the policy accepts them from peers too.
@@ -286,11 +299,13 @@ func NewAgent(cfg Config, controlling bool) (*Agent, error) {
 			}
 		}
 	}
+	a := &Agent{cfg: cfg, controlling: controlling, log: log.With("component", "ice"), gathered: make(chan struct{}), relayIn: make(chan struct{}), lost: make(chan struct{}), closed: make(chan struct{})}
+	ac.BindingRequestHandler = a.bindingRequest
 	pa, err := pion.NewAgent(ac)
 	if err != nil {
 		return nil, fmt.Errorf("ice: new agent: %w", err)
 	}
-	a := &Agent{cfg: cfg, controlling: controlling, agent: pa, log: log.With("component", "ice"), gathered: make(chan struct{}), relayIn: make(chan struct{}), lost: make(chan struct{}), closed: make(chan struct{})}
+	a.agent = pa
 	if err := pa.OnConnectionStateChange(a.stateChanged); err != nil {
 		pa.Close()
 		return nil, fmt.Errorf("ice: %w", err)
@@ -427,6 +442,7 @@ func (a *Agent) Gather(ctx context.Context) (Offer, error) {
 		info := pl.Info()
 		o.Punch = &info
 	}
+	a.offered = o
 	return o, nil
 }
 
@@ -471,6 +487,16 @@ func (a *Agent) Connect(ctx context.Context, remote Offer) (net.Conn, error) {
 	if err != nil {
 		return nil, err
 	}
+	a.mu.Lock()
+	offered := a.offered
+	a.mu.Unlock()
+	if noDirectPath(offered, remote) {
+		// Both sides decide this from the same two offers, so both
+		// select a pair of their own at once (bindingRequest) and
+		// neither waits for a nomination the other will not send.
+		a.noDirect.Store(true)
+		a.log.Debug("ice: the offers leave no direct pair; the first working pair is taken")
+	}
 	for _, c := range cands {
 		if err := a.agent.AddRemoteCandidate(c); err != nil {
 			return nil, fmt.Errorf("ice: remote candidate: %w", err)
@@ -510,11 +536,23 @@ func (a *Agent) connectICE(ctx context.Context, remote Offer) (net.Conn, error) 
 }
 
 // connectBoth runs ICE's checks and punching side by side, for a hard ↔
-// easy pair. Both sides follow one rule, so they pick the same path: the
-// punched path whenever punching succeeds within its time limit (the
-// controlling side nominates it and the controlled side takes only a
-// nomination), whatever ICE selected; ICE's pair otherwise. A punched
-// path closes ICE's agent (its checks, sockets and relay allocation).
+// easy pair, and both sides pick the same path:
+//   - The controlling side takes the punched path if punching succeeds
+//     before ICE has a pair; once ICE has one it abandons the punch
+//     (punch.Local.Abandon: at once, unless a nomination is already out,
+//     which then decides) — at once for a direct pair, and for a relayed
+//     one no earlier than the punch's guessing time (GuessTime, plus
+//     punchMargin) after the start, when nearly every punch that
+//     succeeds has. So a failed punch costs the session nothing over
+//     ICE's own wait, not the punch's whole time limit.
+//   - The controlled side takes the punched path when the controlling
+//     side nominates it (punch.Run returns it), and ICE's pair as soon as
+//     the first datagram arrives over it: the controlling side sends on
+//     ICE's pair only once it has given up punching. Otherwise the
+//     punch's time limit ends it, as before.
+//
+// A punched path closes ICE's agent (its checks, sockets and relay
+// allocation); ICE's path closes the punch sockets.
 func (a *Agent) connectBoth(ctx context.Context, remote Offer, pl *punch.Local) (net.Conn, error) {
 	var key punch.Key
 	ufrag, pwd, err := a.agent.GetLocalUserCredentials()
@@ -527,47 +565,220 @@ func (a *Agent) connectBoth(ctx context.Context, remote Offer, pl *punch.Local) 
 	} else {
 		key = punch.DeriveKey(remote.Ufrag, remote.Pwd, ufrag, pwd)
 	}
-	type result struct {
+	type iceResult struct {
 		conn net.Conn
+		err  error
+	}
+	type punchResult struct {
+		conn *punch.Conn
 		err  error
 	}
 	iceCtx, iceCancel := context.WithCancel(ctx)
 	defer iceCancel()
-	iceDone := make(chan result, 1)
+	iceDone := make(chan iceResult, 1)
 	go func() {
 		c, err := a.connectICE(iceCtx, remote)
-		iceDone <- result{c, err}
+		iceDone <- iceResult{c, err}
 	}()
 	start := time.Now()
-	pc, perr := pl.Run(ctx, key, a.controlling, *remote.Punch)
-	if perr == nil {
-		// The punched path wins: stop ICE (Close ends its checks, which
-		// then return) and keep the agent only as the path's owner.
-		iceCancel()
-		r := <-iceDone
-		if r.conn != nil {
-			_ = r.conn.Close()
-		}
-		_ = a.agent.Close()
-		a.mu.Lock()
-		a.punched = pc
-		a.connected = true
-		a.mu.Unlock()
-		a.wg.Add(1)
-		go func() {
-			defer a.wg.Done()
-			select {
-			case <-pc.Lost():
-				a.lostOnce.Do(func() { close(a.lost) })
-			case <-a.closed:
+	punchDone := make(chan punchResult, 1)
+	go func() {
+		pc, err := pl.Run(ctx, key, a.controlling, *remote.Punch)
+		punchDone <- punchResult{pc, err}
+	}()
+	var (
+		ice      *iceResult    // ICE's outcome, once in
+		peek     *peekConn     // controlled: ICE's conn, its first datagram awaited
+		peeked   chan struct{} // closed when that datagram is in
+		abandonT <-chan time.Time
+	)
+	iceIn := iceDone
+	for {
+		select {
+		case r := <-iceIn:
+			iceIn = nil
+			ice = &r
+			if r.err != nil {
+				continue // the punch decides
 			}
-		}()
-		a.log.Info("ice connected", "path", PathDirect, "local", CandidatePunched, "remote", CandidatePunched, "to", pc.Remote(), "punch_ms", time.Since(start).Milliseconds())
-		return pc, nil
+			if !a.controlling {
+				peek = newPeekConn(r.conn)
+				ice.conn, peeked = peek, peek.in
+				continue
+			}
+			wait := time.Duration(0)
+			if p := a.Path(); p.Kind == PathRelay {
+				wait = time.Until(start.Add(pl.GuessTime() + punchMargin))
+			}
+			t := time.NewTimer(max(wait, 0))
+			defer t.Stop()
+			abandonT = t.C
+		case <-abandonT:
+			abandonT = nil
+			a.log.Debug("ice: ICE has a pair; punching is abandoned", "after_ms", time.Since(start).Milliseconds())
+			pl.Abandon()
+		case <-peeked:
+			peeked = nil
+			a.log.Debug("ice: the peer sends over ICE's pair; punching is abandoned", "after_ms", time.Since(start).Milliseconds())
+			pl.Abandon()
+		case pr := <-punchDone:
+			if pr.err == nil && (peek == nil || !peek.arrived()) {
+				// The punched path wins: stop ICE (Close ends its checks,
+				// which then return) and keep the agent only as the
+				// path's owner.
+				iceCancel()
+				if ice == nil {
+					r := <-iceDone
+					ice = &r
+				}
+				if ice.conn != nil {
+					_ = ice.conn.Close()
+				}
+				_ = a.agent.Close()
+				a.mu.Lock()
+				a.punched = pr.conn
+				a.connected = true
+				a.mu.Unlock()
+				a.wg.Add(1)
+				go func() {
+					defer a.wg.Done()
+					select {
+					case <-pr.conn.Lost():
+						a.lostOnce.Do(func() { close(a.lost) })
+					case <-a.closed:
+					}
+				}()
+				a.log.Info("ice connected", "path", PathDirect, "local", CandidatePunched, "remote", CandidatePunched, "to", pr.conn.Remote(), "punch_ms", time.Since(start).Milliseconds())
+				return pr.conn, nil
+			}
+			if pr.conn != nil {
+				// Punched, but the controlling side already sends over
+				// ICE's pair: that is the path.
+				_ = pr.conn.Close()
+			}
+			a.log.Info("ice: no punched path; ICE's pair is used", "err", pr.err)
+			if ice == nil {
+				r := <-iceDone
+				ice = &r
+			}
+			return ice.conn, ice.err
+		}
 	}
-	a.log.Info("ice: punching failed; ICE's pair is used", "err", perr)
-	r := <-iceDone
-	return r.conn, r.err
+}
+
+// punchMargin is how long after the punch's guessing time the
+// controlling side still waits for a punched path when ICE offers only
+// a relayed one: the round trips of a late hit and its nomination, and
+// slack for a side whose guesses fell behind (a loaded machine), up to
+// the hard side's next round.
+const punchMargin = time.Second
+
+// peekConn is ICE's connection on the controlled side of connectBoth,
+// whose first datagram a goroutine reads ahead: its arrival says the
+// controlling side chose ICE's pair. Read returns it first. The
+// goroutine ends with that read (Close ends it too).
+type peekConn struct {
+	net.Conn
+	first chan peeked // one datagram (or error), then closed
+	in    chan struct{}
+}
+
+type peeked struct {
+	b   []byte
+	err error
+}
+
+func newPeekConn(c net.Conn) *peekConn {
+	p := &peekConn{Conn: c, first: make(chan peeked, 1), in: make(chan struct{})}
+	go func() {
+		buf := make([]byte, 64<<10)
+		n, err := c.Read(buf)
+		p.first <- peeked{b: buf[:n:n], err: err}
+		close(p.first)
+		if err == nil {
+			close(p.in)
+		}
+	}()
+	return p
+}
+
+// arrived reports whether a datagram came in over the connection.
+func (p *peekConn) arrived() bool {
+	select {
+	case <-p.in:
+		return true
+	default:
+		return false
+	}
+}
+
+// Read returns the datagram read ahead first, then reads on.
+func (p *peekConn) Read(b []byte) (int, error) {
+	if d, ok := <-p.first; ok {
+		return copy(b, d.b), d.err
+	}
+	return p.Conn.Read(b)
+}
+
+// bindingRequest is pion's hook for every binding request from the peer
+// on a known pair (called inside pion's loop; it must not call back into
+// the agent's loop). It selects that pair — true — when the offers left
+// no direct pair to wait for (Connect sets noDirect), nothing is
+// selected yet, and the pair is proven both ways: the peer's check came
+// over it and ours got an answer. Both sides do this (the controlled
+// side included, which otherwise only follows a nomination), so neither
+// waits out RelayWait for direct pairs that cannot work; they may select
+// different relayed pairs, which is fine: each sends on its own, and
+// pion takes data from any of the peer's candidates.
+func (a *Agent) bindingRequest(_ *stun.Message, _, _ pion.Candidate, pair *pion.CandidatePair) bool {
+	if !a.noDirect.Load() || pair == nil || pair.ResponsesReceived() == 0 || a.picked.Load() {
+		return false
+	}
+	if sel, err := a.agent.GetSelectedCandidatePair(); err != nil || sel != nil {
+		return false
+	}
+	return a.picked.CompareAndSwap(false, true)
+}
+
+// noDirectPath reports whether two offers leave no direct pair to wait
+// for: one side offers only relayed candidates (its UDP is blocked, or
+// it gathers only relayed ones: every pair runs through its relay), or
+// both sides' punch sockets found an endpoint-dependent (hard) mapping
+// and neither offers a host candidate (two symmetric NATs with nothing
+// to punch, which the lab and nat/punch treat as relay-only). The test
+// is symmetric, so both sides of a session come to the same answer.
+func noDirectPath(x, y Offer) bool {
+	if relayOnly(x) || relayOnly(y) {
+		return true
+	}
+	return x.Punch != nil && y.Punch != nil && x.Punch.Mapping == punch.Hard && y.Punch.Mapping == punch.Hard &&
+		!hasType(x, pion.CandidateTypeHost) && !hasType(y, pion.CandidateTypeHost)
+}
+
+// relayOnly reports whether every candidate of o is relayed.
+func relayOnly(o Offer) bool {
+	if len(o.Candidates) == 0 {
+		return false
+	}
+	for _, raw := range o.Candidates {
+		c, err := pion.UnmarshalCandidate(raw)
+		if err != nil || c.Type() != pion.CandidateTypeRelay {
+			return false
+		}
+	}
+	return true
+}
+
+// hasType reports whether o offers a candidate of type t (one that does
+// not parse counts as one: the test stays on the waiting side).
+func hasType(o Offer, t pion.CandidateType) bool {
+	for _, raw := range o.Candidates {
+		c, err := pion.UnmarshalCandidate(raw)
+		if err != nil || c.Type() == t {
+			return true
+		}
+	}
+	return false
 }
 
 // stateChanged follows pion's connection state: once connected, a path

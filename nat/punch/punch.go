@@ -181,6 +181,9 @@ func (c Config) listen(ctx context.Context) (*net.UDPConn, error) {
 	return pc.(*net.UDPConn), nil
 }
 
+// ErrAbandoned is Run's error after Abandon ended it without a path.
+var ErrAbandoned = errors.New("punch: abandoned")
+
 // ErrNotApplicable is returned when punching cannot help: this side's
 // mapping is not known to be easy or hard (no NAT, UDP blocked, a single
 // STUN server), or both sides have the same mapping.
@@ -193,8 +196,45 @@ type Local struct {
 	info Info
 	conn *net.UDPConn
 
-	mu   sync.Mutex
-	used bool // Run or Close took the socket
+	mu      sync.Mutex
+	used    bool          // Run or Close took the socket
+	abandon chan struct{} // made on first use; closed by Abandon
+}
+
+// abandonCh returns the channel Abandon closes.
+func (l *Local) abandonCh() chan struct{} {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.abandon == nil {
+		l.abandon = make(chan struct{})
+	}
+	return l.abandon
+}
+
+// Abandon asks Run (running or still to come) to end without a path as
+// soon as both sides are sure to agree: the controlled side at once (it
+// has not taken a nomination, or Run would have returned it), the
+// controlling side at once unless it has already nominated a pair —
+// then Run ends as it would have, with that path once the peer confirms
+// it or without one at its deadline. Run then returns ErrAbandoned. The
+// caller's other path (ICE's pair) wins the race: a session does not
+// wait out the punch's time limit for a punch that is not coming.
+func (l *Local) Abandon() {
+	ch := l.abandonCh()
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	select {
+	case <-ch:
+	default:
+		close(ch)
+	}
+}
+
+// GuessTime is how long the easy side's guesses of the hard side's ports
+// take at the configured rate (Probes at Rate per second): nearly every
+// punch that succeeds does within it (and one hard round).
+func (l *Local) GuessTime() time.Duration {
+	return time.Duration(float64(l.cfg.Probes) / l.cfg.Rate * float64(time.Second))
 }
 
 // Prepare opens the punch socket and asks the STUN servers for its
@@ -297,6 +337,7 @@ func (l *Local) Run(ctx context.Context, key Key, controlling bool, peer Info) (
 	deadline := start.Add(timeout)
 	ctx, cancel := context.WithDeadline(ctx, deadline)
 	defer cancel()
+	abandon := l.abandonCh()
 	if hard && cfg.Sockets > 1 {
 		extra := takeSockets(cfg.Sockets - 1)
 		if extra == 0 {
@@ -391,6 +432,14 @@ func (l *Local) Run(ctx context.Context, key Key, controlling bool, peer Info) (
 		case <-ctx.Done():
 			cfg.Logger.Debug("punch: no path", "mapping", l.info.Mapping, "sockets", len(socks), "sent", sent)
 			return nil, fmt.Errorf("punch: no path to %s within %v (%d sockets, %d pings sent)", peerAddr.Addr(), timeout, len(socks), sent)
+		case <-abandon:
+			if controlling && nominee != nil {
+				// The peer may have taken the nomination: finish it.
+				abandon = nil
+				continue
+			}
+			cfg.Logger.Debug("punch: abandoned", "mapping", l.info.Mapping, "sockets", len(socks), "sent", sent, "after", time.Since(start).Round(time.Millisecond))
+			return nil, fmt.Errorf("%w after %v (%d pings sent)", ErrAbandoned, time.Since(start).Round(time.Millisecond), sent)
 		case ev := <-events:
 			t := target{ev.sock, ev.from}
 			switch ev.p.kind {

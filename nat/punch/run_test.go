@@ -240,3 +240,50 @@ func TestSocketBudget(t *testing.T) {
 	}
 	releaseSockets(MaxProcessSockets)
 }
+
+// TestAbandon: a Run whose peer never answers ends with ErrAbandoned
+// once abandoned — on either side, and also when Abandon came before
+// Run — instead of at its time limit (a minute here: a Run that waited
+// for it would fail the test's deadline error check, not a clock).
+func TestAbandon(t *testing.T) {
+	ns := netns.New(t, "punchab")
+	for _, tc := range []struct {
+		name        string
+		controlling bool
+		before      bool
+	}{
+		{"controlling", true, false},
+		{"controlled", false, false},
+		{"before run", true, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg := testConfig(ns)
+			cfg.Timeout = time.Minute
+			me, silent := local(t, cfg, Hard), local(t, cfg, Easy) // silent never runs
+			if tc.before {
+				me.Abandon()
+			}
+			errc := make(chan error, 1)
+			go func() {
+				c, err := me.Run(t.Context(), testKey, tc.controlling, silent.Info())
+				if c != nil {
+					c.Close()
+				}
+				errc <- err
+			}()
+			if !tc.before {
+				time.Sleep(100 * time.Millisecond)
+				me.Abandon()
+				me.Abandon() // twice is fine
+			}
+			select {
+			case err := <-errc:
+				if !errors.Is(err, ErrAbandoned) {
+					t.Fatalf("Run: %v, want ErrAbandoned", err)
+				}
+			case <-time.After(30 * time.Second):
+				t.Fatal("Run did not end after Abandon")
+			}
+		})
+	}
+}
