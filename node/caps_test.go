@@ -216,3 +216,30 @@ func TestAdmittedSkipsOtherAllowLists(t *testing.T) {
 		t.Fatal("admitted changed its input")
 	}
 }
+
+// TestDialFirstRedialsAStaleProposalOnce: a provider that re-announced
+// between the consumer's read of its proposal and its check of the
+// request (proposal_expired) is dialled once more, without using up a
+// try; a second such refusal is returned.
+func TestDialFirstRedialsAStaleProposalOnce(t *testing.T) {
+	p1 := common.HexToAddress("0x01")
+	stale := fmt.Errorf("consumer: provider refused: %w", &sessionproto.Error{Code: sessionproto.CodeProposalExpired, Message: "proposal 1 is not current (current 2)"})
+	refusals := []error{stale, nil}
+	var dials int
+	dial := func(_ context.Context, avoid map[common.Address]bool) (*consumer.Connection, common.Address, error) {
+		if avoid[p1] {
+			t.Fatal("the provider that re-announced is avoided")
+		}
+		err := refusals[dials]
+		dials++
+		return nil, p1, err
+	}
+	if _, got, err := dialFirst(context.Background(), 1, dial); err != nil || got != p1 || dials != 2 {
+		t.Fatalf("got %s, %v after %d dials; want p1 on the second dial", got.Hex(), err, dials)
+	}
+	// Stale twice: the second refusal is the answer.
+	refusals, dials = []error{stale, stale, nil}, 0
+	if _, _, err := dialFirst(context.Background(), 3, dial); !refusedStale(err) || dials != 2 {
+		t.Fatalf("stale twice: %v after %d dials; want the refusal after 2", err, dials)
+	}
+}

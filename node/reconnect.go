@@ -71,17 +71,37 @@ func RefusedFull(err error) bool {
 	return errors.As(err, &e) && (e.Code == sessionproto.CodeCapacity || e.Code == sessionproto.CodeQuotaExhausted)
 }
 
+// refusedStale reports whether err is a provider's refusal of the
+// proposal the request named as not current (proposal_expired): it
+// re-announced (a new sequence number) or withdrew it meanwhile.
+func refusedStale(err error) bool {
+	var e *sessionproto.Error
+	return errors.As(err, &e) && e.Code == sessionproto.CodeProposalExpired
+}
+
 // DefaultFullTries is how many providers a first connection tries when
 // they refuse because they are full (RefusedFull).
 const DefaultFullTries = 3
 
 // dialFirst opens a first session: when the provider refuses because it
-// is full it tries the next best provider, up to tries providers. The
-// error names how many refused.
+// is full it tries the next best provider, up to tries providers; when it
+// refuses the proposal as no longer current it dials once more (the
+// cache has its new announcement by then). The error names how many
+// refused.
 func dialFirst(ctx context.Context, tries int, dial dialFunc) (*consumer.Connection, common.Address, error) {
 	avoid := map[common.Address]bool{}
+	restaled := map[common.Address]bool{}
 	for i := 1; ; i++ {
 		conn, tried, err := dial(ctx, avoid)
+		if err != nil && refusedStale(err) && tried != (common.Address{}) && !restaled[tried] && ctx.Err() == nil {
+			// The provider re-announced between our read of its
+			// proposal and its check of our request: dial once more,
+			// with the announcement the cache holds now. It is not a
+			// full provider, so it costs no try.
+			restaled[tried] = true
+			i--
+			continue
+		}
 		if err == nil || !RefusedFull(err) || tried == (common.Address{}) || avoid[tried] || i >= tries || ctx.Err() != nil {
 			if err != nil && i > 1 {
 				err = fmt.Errorf("%w (%d providers tried; the others were full or out of quota)", err, i)
