@@ -517,10 +517,12 @@ func (m *Manager) open(ctx context.Context, s stream, p market.Proposal, o Optio
 		}
 	}
 	if useICE {
-		// Tun sessions do not punch yet (untested under the kill
-		// switch, see docs/reachability.md), and a provider of protocol
-		// 1.1 or older refuses an offer with punch parameters.
-		punch := o.Tunnel == nil && OffersPunch(streamProtocol(s))
+		// A provider of protocol 1.1 or older refuses an offer with
+		// punch parameters. A tun session punches only when its agent's
+		// sockets carry the kill switch's mark (ICEMark; the punch
+		// sockets are the agent's): unmarked, the kill switch would
+		// refuse them.
+		punch := OffersPunch(streamProtocol(s)) && (o.Tunnel == nil || o.ICEMark != 0)
 		agent, req.ICE = m.gather(ctx, o.ICEExclude, o.ICEMark, punch)
 	}
 	closeAgent := func() {

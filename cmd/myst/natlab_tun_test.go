@@ -1,0 +1,348 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/netip"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/ethereum/go-ethereum/accounts/keystore"
+
+	"github.com/openmyst/openmyst/internal/natlab"
+	"github.com/openmyst/openmyst/internal/testenv"
+	"github.com/openmyst/openmyst/tunnel/netns"
+)
+
+// natLabTunLeaks is the nftables table, on a consumer site's router,
+// that counts what the consumer host sends outside its tunnel.
+const natLabTunLeaks = "omt_tun_leak"
+
+// TestNATLabTun runs the whole-device VPN in the NAT lab with `myst`
+// processes: `myst daemon` (root) behind one NAT asked by `myst connect
+// --tun` for a `myst service` behind another, on the lab's hub (see
+// TestNATLabPaidSession). Pairs:
+//
+//   - a symmetric consumer and an endpoint-independent provider, and an
+//     endpoint-independent consumer and a symmetric provider: ICE's
+//     checks alone cannot find a direct pair (each side's router filters
+//     by address and port, and the symmetric side's ports are
+//     unpredictable), so the path is direct only when the session punches
+//     (nat/punch) under the kill switch, its punch sockets admitted by
+//     their socket mark.
+//
+// Each pair connects over the expected path, fetches a page through the
+// tunnel (bytes compared), and while probes in the consumer's namespace
+// try to leak (TCP to the web server and to a non-exempt port of the
+// hub, DNS to the hub), nftables counters on the consumer's router count
+// every packet the consumer host sends that is neither for the hub (its
+// control destinations) nor for the provider's site (the session's
+// path and control connection), every DNS packet and every packet to the
+// hub's probe port: zero from the moment the kill switch is up until the
+// disconnect, after which the kill switch is gone.
+func TestNATLabTun(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs a devnet, myst services and tun-mode myst daemons in the NAT lab")
+	}
+	testenv.RequireNetns(t)
+	testenv.RequireTUN(t)
+	testenv.RequireTools(t, "nft")
+	start := time.Now()
+	lab := natlab.New(t)
+	hubHost := lab.PublicHost("th")
+	webHost := lab.PublicHost("tw")
+	body := []byte(strings.Repeat("openmyst whole device through two NATs ", 5000))
+	var web net.Listener
+	if err := webHost.NS.Do(func() (err error) {
+		web, err = net.Listen("tcp", webHost.Addr.String()+":80")
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	srv := &http.Server{ReadHeaderTimeout: 5 * time.Second, Handler: http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		_, _ = w.Write(body)
+	})}
+	go func() { _ = srv.Serve(web) }()
+	defer srv.Close()
+
+	pairs := []struct {
+		name       string
+		cons, prov natlab.Kind
+	}{
+		{"symmetric-consumer/eim-provider", natlab.Symmetric, natlab.EndpointIndependent},
+		{"eim-consumer/symmetric-provider", natlab.EndpointIndependent, natlab.Symmetric},
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), natLabHubLife-30*time.Second)
+	defer cancel()
+	dir := t.TempDir()
+	pf := passFile(t, "natlab-e2e")
+	ks := keystore.NewKeyStore(filepath.Join(dir, "ks"), keystore.LightScryptN, keystore.LightScryptP)
+	_, st, ice := startNATLabHub(ctx, t, hubHost, dir, len(pairs))
+	t.Logf("hub ready after %s", time.Since(start).Round(100*time.Millisecond))
+	provs, conss := make([]*natLabNode, len(pairs)), make([]*natLabNode, len(pairs))
+	for i, pr := range pairs {
+		provs[i], conss[i] = natLabImport(t, ks, pf, "provider", i, pr.prov), natLabImport(t, ks, pf, "consumer", i, pr.cons)
+		provs[i].site = lab.Site(fmt.Sprintf("tp%d", i), pr.prov)
+		conss[i].site = lab.Site(fmt.Sprintf("tc%d", i), pr.cons)
+		p, c := provs[i], conss[i]
+		p.proc = p.site.Host.NS.Start("env", mystArgv(append(natLabServiceArgs(p, st, pf), ice...)...)...)
+		// The hub's two STUN destinations tell the consumer's mapping: it
+		// punches.
+		args := append(natLabDaemonArgs(c, st, pf), "--tun.resolv-conf", writeTunResolv(t, t.TempDir()))
+		c.proc = c.site.Host.NS.Start("env", mystArgv(append(args, ice...)...)...)
+	}
+	for i := range pairs {
+		waitOutput(ctx, t, provs[i].proc, "serving", "myst service behind "+provs[i].kind.String())
+		waitOutput(ctx, t, conss[i].proc, "node started", "myst daemon behind "+conss[i].kind.String())
+	}
+	for i, pr := range pairs {
+		t.Run(pr.name, func(t *testing.T) {
+			runNATLabTunPair(ctx, t, conss[i], provs[i], hubHost.Addr, webHost.Addr, body, "direct")
+		})
+	}
+	t.Logf("whole test %s", time.Since(start).Round(100*time.Millisecond))
+}
+
+// runNATLabTunPair connects consumer c's daemon to provider p in tun
+// mode and checks the path (want), a fetch through the tunnel and that
+// nothing leaked (see TestNATLabTun).
+func runNATLabTunPair(ctx context.Context, t *testing.T, c, p *natLabNode, hub, webAddr netip.Addr, body []byte, want string) {
+	t.Helper()
+	cons := c.site.Host.NS
+	dump := func() string {
+		return fmt.Sprintf("--- daemon (%s):\n%s\n--- service (%s):\n%s", c.kind, tail(c.proc.Output(), 80), p.kind, tail(p.proc.Output(), 60))
+	}
+	cli := func(args ...string) (string, error) {
+		return cons.Run(ctx, "env", mystArgv(append([]string{"--data-dir", c.dd, "--tequilapi.port", "4050"}, args...)...)...)
+	}
+	// Until AutoNAT has found the provider private its proposal lists no
+	// address the consumer can dial: wait in proxy mode, unmeasured (a
+	// failed tun connect takes its kill switch down again).
+	pctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
+	defer cancel()
+	for {
+		out, err := cli("connect", p.addr, "--proxy", "127.0.0.1:1080")
+		if err == nil && strings.Contains(out, "connected to") {
+			if _, err := cli("disconnect"); err != nil {
+				t.Fatalf("myst disconnect: %v", err)
+			}
+			break
+		}
+		select {
+		case <-pctx.Done():
+			t.Fatalf("the provider never became reachable: %s %v\n%s", out, err, dump())
+		case <-time.After(time.Second):
+		}
+	}
+
+	loadNATLabLeakTable(t, c.site.Router, c.site.Host.Addr, hub, p.site.WAN)
+	// The counters can see leaks: without a tunnel the probes are counted.
+	pre := startNATLabTunProbes(cons, hub, webAddr)
+	for pre.rounds.Load() < 2 {
+		time.Sleep(20 * time.Millisecond)
+	}
+	pre.stop()
+	time.Sleep(200 * time.Millisecond)
+	for name, n := range natLabLeakCounters(t, c.site.Router) {
+		if n == 0 && name != "ipv6" {
+			t.Fatalf("probes without a tunnel: counter %s stayed 0; the leak counters cannot see leaks", name)
+		}
+	}
+
+	// A proposal the provider re-announced (its addresses changed) just
+	// before is refused as expired until the consumer hears the new one:
+	// such an attempt is repeated, and the leaks are counted afresh from
+	// the kill switch of the attempt that connects.
+	var base map[string]uint64
+	var probes *natLabTunProbes
+	var out string
+	var connStart time.Time
+	var logFrom int // the daemon's output of the tun connect starts here
+	for attempt := 1; ; attempt++ {
+		connStart, logFrom = time.Now(), len(c.proc.Output())
+		conn := cons.Start("env", mystArgv("--data-dir", c.dd, "--tequilapi.port", "4050", "connect", p.addr, "--tun", "--dns", "system")...)
+		for {
+			if _, err := cons.Run(ctx, "nft", "list", "table", "inet", "openmyst_killswitch"); err == nil {
+				break
+			}
+			select {
+			case <-conn.Exited():
+				t.Fatalf("myst connect --tun ended before the kill switch was up:\n%s\n%s", conn.Output(), dump())
+			case <-time.After(20 * time.Millisecond):
+			}
+		}
+		base = natLabLeakCounters(t, c.site.Router)
+		probes = startNATLabTunProbes(cons, hub, webAddr)
+		<-conn.Exited()
+		out = conn.Output()
+		if strings.Contains(out, "connected to") {
+			break
+		}
+		probes.stop()
+		if attempt == 5 || !strings.Contains(out, "proposal_expired") {
+			t.Fatalf("myst connect --tun: %s\n%s", out, dump())
+		}
+		t.Logf("attempt %d: %s", attempt, strings.TrimSpace(out))
+		time.Sleep(time.Second)
+	}
+	defer probes.stop()
+	t.Logf("connected in %s: %s", time.Since(connStart).Round(time.Millisecond), strings.TrimSpace(out))
+	if !strings.Contains(out, "over the "+want+" path") {
+		t.Errorf("myst connect --tun: %q, want the %s path", strings.TrimSpace(out), want)
+	}
+	if want == "direct" && !strings.Contains(c.proc.Output()[logFrom:], "local=punched") {
+		t.Errorf("the daemon's tun session did not punch:\n%s", dump())
+	}
+	hc := &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{DialContext: nsDialer(cons), DisableKeepAlives: true}}
+	resp, err := hc.Get("http://" + webAddr.String() + "/")
+	if err != nil {
+		t.Fatalf("GET through the tunnel: %v\n%s", err, dump())
+	}
+	got, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if err != nil || string(got) != string(body) {
+		t.Fatalf("fetched %d bytes (%v) through the tunnel, want the %d-byte body\n%s", len(got), err, len(body), dump())
+	}
+	time.Sleep(2 * time.Second) // steady state under probes
+	if out, err := cli("status"); err != nil || !strings.Contains(out, "active true") {
+		t.Errorf("myst status: %v\n%s", err, out)
+	}
+	probes.stop()
+	time.Sleep(200 * time.Millisecond)
+	for name, n := range natLabLeakCounters(t, c.site.Router) {
+		if d := n - base[name]; d != 0 {
+			t.Errorf("%d packets leaked outside the tunnel (%s)", d, name)
+		}
+	}
+	if probes.rounds.Load() < 5 {
+		t.Errorf("only %d probe rounds ran", probes.rounds.Load())
+	}
+	if out, err := cli("disconnect"); err != nil {
+		t.Fatalf("myst disconnect: %v\n%s", err, out)
+	}
+	if out, err := cons.Run(ctx, "nft", "list", "table", "inet", "openmyst_killswitch"); err == nil {
+		t.Errorf("kill switch left after disconnect:\n%s", out)
+	}
+	if t.Failed() {
+		t.Log(dump())
+	}
+}
+
+// loadNATLabLeakTable counts, on the ingress of router's LAN link, what
+// host sends outside its tunnel: IPv4 to anything but hub and the
+// provider's site at peer ("outside"), DNS ("dns"), TCP to the hub's
+// port 9 ("probe-port") and IPv6 but neighbour discovery ("ipv6").
+func loadNATLabLeakTable(t *testing.T, router *netns.NS, host, hub, peer netip.Addr) {
+	t.Helper()
+	rs := fmt.Sprintf(`table netdev %[1]s {}
+delete table netdev %[1]s
+table netdev %[1]s {
+	chain in {
+		type filter hook ingress device "lan0" priority -500; policy accept;
+		ether type arp accept
+		meta protocol ip ip saddr %[2]s ip daddr != { %[3]s, %[4]s } counter comment "outside"
+		meta protocol ip ip saddr %[2]s meta l4proto { tcp, udp } th dport 53 counter comment "dns"
+		meta protocol ip ip saddr %[2]s ip daddr %[3]s tcp dport 9 counter comment "probe-port"
+		meta protocol ip6 icmpv6 type { nd-neighbor-solicit, nd-neighbor-advert, nd-router-solicit, mld2-listener-report } accept
+		meta protocol ip6 counter comment "ipv6"
+	}
+}
+`, natLabTunLeaks, host, hub, peer)
+	cmd := router.Command(context.Background(), "nft", "-f", "-")
+	cmd.Stdin = strings.NewReader(rs)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("leak counters: %v: %s", err, out)
+	}
+}
+
+// natLabLeakCounters reads the leak table's counters by comment.
+func natLabLeakCounters(t *testing.T, router *netns.NS) map[string]uint64 {
+	t.Helper()
+	out := router.MustRun("nft", "-j", "list", "table", "netdev", natLabTunLeaks)
+	var doc struct {
+		Nftables []struct {
+			Rule *struct {
+				Comment string                       `json:"comment"`
+				Expr    []map[string]json.RawMessage `json:"expr"`
+			} `json:"rule"`
+		} `json:"nftables"`
+	}
+	if err := json.Unmarshal([]byte(out), &doc); err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]uint64{}
+	for _, o := range doc.Nftables {
+		if o.Rule == nil || o.Rule.Comment == "" {
+			continue
+		}
+		for _, e := range o.Rule.Expr {
+			if c, ok := e["counter"]; ok {
+				var ctr struct {
+					Packets uint64 `json:"packets"`
+				}
+				if err := json.Unmarshal(c, &ctr); err != nil {
+					t.Fatal(err)
+				}
+				got[o.Rule.Comment] += ctr.Packets
+			}
+		}
+	}
+	if len(got) != 4 {
+		t.Fatalf("leak counters %v: want 4", got)
+	}
+	return got
+}
+
+// natLabTunProbes try to leak from a consumer's namespace until stopped.
+type natLabTunProbes struct {
+	cancel context.CancelFunc
+	done   chan struct{}
+	rounds atomic.Int64
+	once   sync.Once
+}
+
+func (p *natLabTunProbes) stop() {
+	p.once.Do(func() {
+		p.cancel()
+		<-p.done
+	})
+}
+
+// startNATLabTunProbes dials, every 100 ms, TCP to the web server and to
+// the hub's port 9 and sends DNS queries to the hub, from inside ns.
+func startNATLabTunProbes(ns *netns.NS, hub, webAddr netip.Addr) *natLabTunProbes {
+	ctx, cancel := context.WithCancel(context.Background())
+	p := &natLabTunProbes{cancel: cancel, done: make(chan struct{})}
+	go func() {
+		defer close(p.done)
+		for ctx.Err() == nil {
+			_ = ns.Do(func() error {
+				d := net.Dialer{Timeout: 300 * time.Millisecond}
+				for _, a := range []string{webAddr.String() + ":80", hub.String() + ":9"} {
+					if c, err := d.DialContext(ctx, "tcp", a); err == nil {
+						_ = c.Close()
+					}
+				}
+				if c, err := d.DialContext(ctx, "udp", hub.String()+":53"); err == nil {
+					_, _ = c.Write([]byte{0x12, 0x34, 1, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 1})
+					_ = c.Close()
+				}
+				return nil
+			})
+			p.rounds.Add(1)
+			select {
+			case <-ctx.Done():
+			case <-time.After(100 * time.Millisecond):
+			}
+		}
+	}()
+	return p
+}
