@@ -250,7 +250,8 @@ func (a *ConnectionAPI) dial(ctx context.Context, c *Consumer, m *managed, avoid
 	if err := m.vpn.prepare(ctx, p, peerConnAddrs(c, p)); err != nil {
 		return nil, p, err
 	}
-	o = consumer.Options{Tunnel: m.vpn.opener(), ICEGather: m.vpn.admitGather, ICEChecks: m.vpn.admitChecks, ICEExclude: m.vpn.rk.ICEExclude(), ICEMark: kernel.SocketMark}
+	o = consumer.Options{Tunnel: m.vpn.opener(), ICEGather: m.vpn.admitGather, ICEChecks: m.vpn.admitChecks, ICEExclude: m.vpn.rk.ICEExclude(), ICEMark: kernel.SocketMark,
+		ControlPath: m.vpn.controlPath}
 	ctx, cancel := context.WithTimeout(ctx, tunDialTimeout)
 	defer cancel()
 	connect := func() (*consumer.Connection, error) { return c.Sessions.Connect(ctx, p, o) }

@@ -161,6 +161,26 @@ func (k *ReconnectingKernel) Prepare(ctx context.Context, p market.Proposal) err
 	return nil
 }
 
+// SetControl makes the kill switch admit (and routes outside the
+// tunnel) exactly the Control destinations and addrs, in one
+// transaction: the running session's control connection moved or is
+// about to (a resume, consumer.Options.ControlPath). Before the first
+// session it does nothing.
+func (k *ReconnectingKernel) SetControl(ctx context.Context, addrs []netip.AddrPort) error {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if k.closed {
+		return fmt.Errorf("node: kernel tunnel: %w", tunnel.ErrClosed)
+	}
+	if k.c == nil {
+		return nil
+	}
+	if err := k.c.SetDirect(ctx, consumer.JoinAddrs(k.cfg.Control, addrs)); err != nil {
+		return fmt.Errorf("node: the session's control path: %w", err)
+	}
+	return nil
+}
+
 // AdmitChecks lets ICE connectivity checks out to a provider's
 // candidates, and UDP from and to the agent's sockets (marked
 // kernel.SocketMark), while the

@@ -238,6 +238,23 @@ type vpnLab struct {
 // leak counters, checked to see probes without a tunnel.
 func newVPNLab(ctx context.Context, t *testing.T, withICE string) *vpnLab {
 	t.Helper()
+	return newVPNLabWith(ctx, t, vpnLabOptions{ICE: withICE})
+}
+
+// vpnLabOptions configure newVPNLabWith.
+type vpnLabOptions struct {
+	// ICE is newVPNLab's withICE.
+	ICE string
+	// Resume runs the hub with kernelResumeEnv: its providers also listen
+	// on kHubAlt (exempt from the leak counters), until the test cuts
+	// their first address.
+	Resume bool
+}
+
+// newVPNLabWith is newVPNLab with options.
+func newVPNLabWith(ctx context.Context, t *testing.T, o vpnLabOptions) *vpnLab {
+	t.Helper()
+	withICE := o.ICE
 	nl := netns.NewHubLab(t, "v")
 	hub, cons, inet := nl.Hub, nl.Cons, nl.Inet
 	cons.MustRun("ip", "-6", "addr", "add", vpnCo6+"/64", "dev", "c0", "nodad")
@@ -310,6 +327,9 @@ func newVPNLab(ctx context.Context, t *testing.T, withICE string) *vpnLab {
 	if withICE != "" {
 		env = append(env, kernelICEEnv+"="+withICE)
 	}
+	if o.Resume {
+		env = append(env, kernelResumeEnv+"=1")
+	}
 	hubProc := hub.Start("env", append(env, exe, "-test.run=^TestKernelSessionEndToEnd$", "-test.v")...)
 	if err := waitFile(ctx, filepath.Join(dir, "state.json"), nil); err != nil {
 		t.Fatalf("hub: %v\n%s", err, hubProc.Output())
@@ -329,6 +349,9 @@ func newVPNLab(ctx context.Context, t *testing.T, withICE string) *vpnLab {
 	}
 	if withICE == "prflx" {
 		exempt = append(exempt, kHubFar, kHubFar2) // the peer-reflexive pairs' addresses
+	}
+	if o.Resume {
+		exempt = append(exempt, kHubAlt) // the providers' second libp2p address
 	}
 	loadLeakTable(t, hub, exempt...)
 	pre := startProbes(cons)
