@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/netip"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -19,6 +20,7 @@ import (
 
 	"github.com/openmyst/openmyst/internal/natlab"
 	"github.com/openmyst/openmyst/internal/testenv"
+	"github.com/openmyst/openmyst/node"
 	"github.com/openmyst/openmyst/tunnel/netns"
 )
 
@@ -38,6 +40,12 @@ const natLabTunLeaks = "omt_tun_leak"
 //     unpredictable), so the path is direct only when the session punches
 //     (nat/punch) under the kill switch, its punch sockets admitted by
 //     their socket mark.
+//   - a consumer behind a UPnP router (miniupnpd) with `myst daemon
+//     --portmap` and a symmetric provider, with one STUN destination
+//     (no punching): direct only when the daemon maps its ICE port in
+//     tun mode too (NAT-PMP through the kill switch, which admits the
+//     router's NAT-PMP port); the mapping is on the router while
+//     connected and gone after the disconnect.
 //
 // Each pair connects over the expected path, fetches a page through the
 // tunnel (bytes compared), and while probes in the consumer's namespace
@@ -79,6 +87,7 @@ func TestNATLabTun(t *testing.T) {
 	}{
 		{"symmetric-consumer/eim-provider", natlab.Symmetric, natlab.EndpointIndependent},
 		{"eim-consumer/symmetric-provider", natlab.EndpointIndependent, natlab.Symmetric},
+		{"upnp-portmap-consumer/symmetric-provider", natlab.UPnP, natlab.Symmetric},
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), natLabHubLife-30*time.Second)
 	defer cancel()
@@ -94,10 +103,15 @@ func TestNATLabTun(t *testing.T) {
 		conss[i].site = lab.Site(fmt.Sprintf("tc%d", i), pr.cons)
 		p, c := provs[i], conss[i]
 		p.proc = p.site.Host.NS.Start("env", mystArgv(append(natLabServiceArgs(p, st, pf), ice...)...)...)
-		// The hub's two STUN destinations tell the consumer's mapping: it
-		// punches.
 		args := append(natLabDaemonArgs(c, st, pf), "--tun.resolv-conf", writeTunResolv(t, t.TempDir()))
-		c.proc = c.site.Host.NS.Start("env", mystArgv(append(args, ice...)...)...)
+		cice := ice // the hub's two STUN destinations tell the consumer's mapping: it punches
+		if c.kind == natlab.UPnP {
+			// One STUN destination: no punching, only the mapped port.
+			c.site.StartUPnP(t)
+			args = append(args, "--portmap")
+			cice = withoutFlag(ice, "--ice.server", fmt.Sprintf("stun:%s:%d", hubHost.Addr, natLabSTUNAlt))
+		}
+		c.proc = c.site.Host.NS.Start("env", mystArgv(append(args, cice...)...)...)
 	}
 	for i := range pairs {
 		waitOutput(ctx, t, provs[i].proc, "serving", "myst service behind "+provs[i].kind.String())
@@ -143,7 +157,23 @@ func runNATLabTunPair(ctx context.Context, t *testing.T, c, p *natLabNode, hub, 
 		}
 	}
 
-	loadNATLabLeakTable(t, c.site.Router, c.site.Host.Addr, hub, p.site.WAN)
+	allowed := []netip.Addr{hub, p.site.WAN}
+	mapped := func() bool { return false }
+	if c.kind == natlab.UPnP {
+		// The router itself: the port mapping (NAT-PMP).
+		allowed = append(allowed, c.site.LAN)
+		mapped = func() bool {
+			r, err := c.site.Router.Run(ctx, "nft", "list", "table", "inet", "miniupnpd")
+			if err != nil {
+				t.Fatalf("list miniupnpd's rules: %v", err)
+			}
+			return strings.Contains(r, strconv.Itoa(node.DefaultConsumerICEPort))
+		}
+		if mapped() {
+			t.Fatalf("the ICE port is mapped before the tun connection")
+		}
+	}
+	loadNATLabLeakTable(t, c.site.Router, c.site.Host.Addr, allowed...)
 	// The counters can see leaks: without a tunnel the probes are counted.
 	pre := startNATLabTunProbes(cons, hub, webAddr)
 	for pre.rounds.Load() < 2 {
@@ -198,7 +228,12 @@ func runNATLabTunPair(ctx context.Context, t *testing.T, c, p *natLabNode, hub, 
 	if !strings.Contains(out, "over the "+want+" path") {
 		t.Errorf("myst connect --tun: %q, want the %s path", strings.TrimSpace(out), want)
 	}
-	if want == "direct" && !strings.Contains(c.proc.Output()[logFrom:], "local=punched") {
+	switch log := c.proc.Output()[logFrom:]; {
+	case c.kind == natlab.UPnP:
+		if !mapped() || !strings.Contains(log, "consumer ICE port mapped") {
+			t.Errorf("the daemon did not map its ICE port for the tun connection:\n%s", dump())
+		}
+	case want == "direct" && !strings.Contains(log, "local=punched"):
 		t.Errorf("the daemon's tun session did not punch:\n%s", dump())
 	}
 	hc := &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{DialContext: nsDialer(cons), DisableKeepAlives: true}}
@@ -231,31 +266,39 @@ func runNATLabTunPair(ctx context.Context, t *testing.T, c, p *natLabNode, hub, 
 	if out, err := cons.Run(ctx, "nft", "list", "table", "inet", "openmyst_killswitch"); err == nil {
 		t.Errorf("kill switch left after disconnect:\n%s", out)
 	}
+	if mapped() {
+		t.Errorf("the ICE port's mapping outlived the tun connection\n%s", dump())
+	}
 	if t.Failed() {
 		t.Log(dump())
 	}
 }
 
 // loadNATLabLeakTable counts, on the ingress of router's LAN link, what
-// host sends outside its tunnel: IPv4 to anything but hub and the
-// provider's site at peer ("outside"), DNS ("dns"), TCP to the hub's
-// port 9 ("probe-port") and IPv6 but neighbour discovery ("ipv6").
-func loadNATLabLeakTable(t *testing.T, router *netns.NS, host, hub, peer netip.Addr) {
+// host sends outside its tunnel: IPv4 to anything but the hub (the
+// first of allowed) and the other allowed addresses (the provider's
+// site, ...) ("outside"), DNS ("dns"), TCP to the hub's port 9
+// ("probe-port") and IPv6 but neighbour discovery ("ipv6").
+func loadNATLabLeakTable(t *testing.T, router *netns.NS, host netip.Addr, allowed ...netip.Addr) {
 	t.Helper()
+	var as []string
+	for _, a := range allowed {
+		as = append(as, a.String())
+	}
 	rs := fmt.Sprintf(`table netdev %[1]s {}
 delete table netdev %[1]s
 table netdev %[1]s {
 	chain in {
 		type filter hook ingress device "lan0" priority -500; policy accept;
 		ether type arp accept
-		meta protocol ip ip saddr %[2]s ip daddr != { %[3]s, %[4]s } counter comment "outside"
+		meta protocol ip ip saddr %[2]s ip daddr != { %[4]s } counter comment "outside"
 		meta protocol ip ip saddr %[2]s meta l4proto { tcp, udp } th dport 53 counter comment "dns"
 		meta protocol ip ip saddr %[2]s ip daddr %[3]s tcp dport 9 counter comment "probe-port"
 		meta protocol ip6 icmpv6 type { nd-neighbor-solicit, nd-neighbor-advert, nd-router-solicit, mld2-listener-report } accept
 		meta protocol ip6 counter comment "ipv6"
 	}
 }
-`, natLabTunLeaks, host, hub, peer)
+`, natLabTunLeaks, host, allowed[0], strings.Join(as, ", "))
 	cmd := router.Command(context.Background(), "nft", "-f", "-")
 	cmd.Stdin = strings.NewReader(rs)
 	if out, err := cmd.CombinedOutput(); err != nil {
@@ -345,4 +388,17 @@ func startNATLabTunProbes(ns *netns.NS, hub, webAddr netip.Addr) *natLabTunProbe
 		}
 	}()
 	return p
+}
+
+// withoutFlag returns args without the pair flag value.
+func withoutFlag(args []string, flag, value string) []string {
+	var out []string
+	for i := 0; i < len(args); i++ {
+		if args[i] == flag && i+1 < len(args) && args[i+1] == value {
+			i++
+			continue
+		}
+		out = append(out, args[i])
+	}
+	return out
 }
