@@ -7,7 +7,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -49,7 +48,7 @@ func TestDaemonTunResume(t *testing.T) {
 	lab := newVPNLabWith(ctx, t, vpnLabOptions{Resume: true})
 	api := lab.api
 	st, base, probes := lab.connect(ctx, t, tequilapi.KillSwitchConnection)
-	defer probes.stop()
+	defer probes.Stop()
 	if st.State != "connected" || st.KillSwitch == nil || !st.KillSwitch.Active {
 		t.Fatalf("status after connect: %+v", st)
 	}
@@ -108,23 +107,6 @@ func TestDaemonTunResume(t *testing.T) {
 			t.Fatalf("nothing paid after the resume (spent %s): %+v\ndaemon:\n%s", spent, now, lab.daemon.Output())
 		}
 	}
-	time.Sleep(time.Second) // steady state under probes
-	probes.stop()
-	leaks := leakCounters(t, lab.hub)
-	for name := range leaks {
-		leaks[name] -= base[name]
-		if leaks[name] != 0 {
-			t.Errorf("%d packets leaked outside the tunnel (%s)", leaks[name], name)
-		}
-	}
-	if err := api.Do(ctx, http.MethodDelete, "/connection", nil, nil); err != nil {
-		t.Fatalf("DELETE /connection: %v", err)
-	}
-	if after := vpnSnapshot(t, lab.cons, lab.resolv); after != lab.before {
-		t.Errorf("after disconnect the namespace differs:\n--- before\n%s\n--- after\n%s", lab.before, after)
-	}
-	if err := lab.daemon.Signal(syscall.SIGTERM, 15*time.Second); err != nil {
-		t.Error(err)
-	}
-	t.Logf("leak counters %v over %d probe rounds; whole test %s", leaks, probes.attempts.Load(), time.Since(start).Round(100*time.Millisecond))
+	time.Sleep(2 * time.Second) // steady state under probes
+	lab.finish(ctx, t, api, probes, base, start)
 }

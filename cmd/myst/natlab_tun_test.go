@@ -2,17 +2,13 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/netip"
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -68,18 +64,7 @@ func TestNATLabTun(t *testing.T) {
 	hubHost := lab.PublicHost("th")
 	webHost := lab.PublicHost("tw")
 	body := []byte(strings.Repeat("openmyst whole device through two NATs ", 5000))
-	var web net.Listener
-	if err := webHost.NS.Do(func() (err error) {
-		web, err = net.Listen("tcp", webHost.Addr.String()+":80")
-		return err
-	}); err != nil {
-		t.Fatal(err)
-	}
-	srv := &http.Server{ReadHeaderTimeout: 5 * time.Second, Handler: http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
-		_, _ = w.Write(body)
-	})}
-	go func() { _ = srv.Serve(web) }()
-	defer srv.Close()
+	serveWebLog(t, webHost.NS, webHost.Addr.String()+":80", body)
 
 	pairs := []struct {
 		name       string
@@ -176,10 +161,10 @@ func runNATLabTunPair(ctx context.Context, t *testing.T, c, p *natLabNode, hub, 
 	loadNATLabLeakTable(t, c.site.Router, c.site.Host.Addr, allowed...)
 	// The counters can see leaks: without a tunnel the probes are counted.
 	pre := startNATLabTunProbes(cons, hub, webAddr)
-	for pre.rounds.Load() < 2 {
+	for pre.Rounds() < 2 {
 		time.Sleep(20 * time.Millisecond)
 	}
-	pre.stop()
+	pre.Stop()
 	time.Sleep(200 * time.Millisecond)
 	for name, n := range natLabLeakCounters(t, c.site.Router) {
 		if n == 0 && name != "ipv6" {
@@ -192,7 +177,7 @@ func runNATLabTunPair(ctx context.Context, t *testing.T, c, p *natLabNode, hub, 
 	// such an attempt is repeated, and the leaks are counted afresh from
 	// the kill switch of the attempt that connects.
 	var base map[string]uint64
-	var probes *natLabTunProbes
+	var probes *netns.Probes
 	var out string
 	var connStart time.Time
 	var logFrom int // the daemon's output of the tun connect starts here
@@ -216,14 +201,14 @@ func runNATLabTunPair(ctx context.Context, t *testing.T, c, p *natLabNode, hub, 
 		if strings.Contains(out, "connected to") {
 			break
 		}
-		probes.stop()
+		probes.Stop()
 		if attempt == 5 || !strings.Contains(out, "proposal_expired") {
 			t.Fatalf("myst connect --tun: %s\n%s", out, dump())
 		}
 		t.Logf("attempt %d: %s", attempt, strings.TrimSpace(out))
 		time.Sleep(time.Second)
 	}
-	defer probes.stop()
+	defer probes.Stop()
 	t.Logf("connected in %s: %s", time.Since(connStart).Round(time.Millisecond), strings.TrimSpace(out))
 	if !strings.Contains(out, "over the "+want+" path") {
 		t.Errorf("myst connect --tun: %q, want the %s path", strings.TrimSpace(out), want)
@@ -250,15 +235,15 @@ func runNATLabTunPair(ctx context.Context, t *testing.T, c, p *natLabNode, hub, 
 	if out, err := cli("status"); err != nil || !strings.Contains(out, "active true") {
 		t.Errorf("myst status: %v\n%s", err, out)
 	}
-	probes.stop()
+	probes.Stop()
 	time.Sleep(200 * time.Millisecond)
 	for name, n := range natLabLeakCounters(t, c.site.Router) {
 		if d := n - base[name]; d != 0 {
 			t.Errorf("%d packets leaked outside the tunnel (%s)", d, name)
 		}
 	}
-	if probes.rounds.Load() < 5 {
-		t.Errorf("only %d probe rounds ran", probes.rounds.Load())
+	if probes.Rounds() < 5 {
+		t.Errorf("only %d probe rounds ran", probes.Rounds())
 	}
 	if out, err := cli("disconnect"); err != nil {
 		t.Fatalf("myst disconnect: %v\n%s", err, out)
@@ -309,34 +294,9 @@ table netdev %[1]s {
 // natLabLeakCounters reads the leak table's counters by comment.
 func natLabLeakCounters(t *testing.T, router *netns.NS) map[string]uint64 {
 	t.Helper()
-	out := router.MustRun("nft", "-j", "list", "table", "netdev", natLabTunLeaks)
-	var doc struct {
-		Nftables []struct {
-			Rule *struct {
-				Comment string                       `json:"comment"`
-				Expr    []map[string]json.RawMessage `json:"expr"`
-			} `json:"rule"`
-		} `json:"nftables"`
-	}
-	if err := json.Unmarshal([]byte(out), &doc); err != nil {
+	got, err := router.NftCounters(context.Background(), "netdev", natLabTunLeaks)
+	if err != nil {
 		t.Fatal(err)
-	}
-	got := map[string]uint64{}
-	for _, o := range doc.Nftables {
-		if o.Rule == nil || o.Rule.Comment == "" {
-			continue
-		}
-		for _, e := range o.Rule.Expr {
-			if c, ok := e["counter"]; ok {
-				var ctr struct {
-					Packets uint64 `json:"packets"`
-				}
-				if err := json.Unmarshal(c, &ctr); err != nil {
-					t.Fatal(err)
-				}
-				got[o.Rule.Comment] += ctr.Packets
-			}
-		}
 	}
 	if len(got) != 4 {
 		t.Fatalf("leak counters %v: want 4", got)
@@ -344,50 +304,13 @@ func natLabLeakCounters(t *testing.T, router *netns.NS) map[string]uint64 {
 	return got
 }
 
-// natLabTunProbes try to leak from a consumer's namespace until stopped.
-type natLabTunProbes struct {
-	cancel context.CancelFunc
-	done   chan struct{}
-	rounds atomic.Int64
-	once   sync.Once
-}
-
-func (p *natLabTunProbes) stop() {
-	p.once.Do(func() {
-		p.cancel()
-		<-p.done
-	})
-}
-
 // startNATLabTunProbes dials, every 100 ms, TCP to the web server and to
 // the hub's port 9 and sends DNS queries to the hub, from inside ns.
-func startNATLabTunProbes(ns *netns.NS, hub, webAddr netip.Addr) *natLabTunProbes {
-	ctx, cancel := context.WithCancel(context.Background())
-	p := &natLabTunProbes{cancel: cancel, done: make(chan struct{})}
-	go func() {
-		defer close(p.done)
-		for ctx.Err() == nil {
-			_ = ns.Do(func() error {
-				d := net.Dialer{Timeout: 300 * time.Millisecond}
-				for _, a := range []string{webAddr.String() + ":80", hub.String() + ":9"} {
-					if c, err := d.DialContext(ctx, "tcp", a); err == nil {
-						_ = c.Close()
-					}
-				}
-				if c, err := d.DialContext(ctx, "udp", hub.String()+":53"); err == nil {
-					_, _ = c.Write([]byte{0x12, 0x34, 1, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 1})
-					_ = c.Close()
-				}
-				return nil
-			})
-			p.rounds.Add(1)
-			select {
-			case <-ctx.Done():
-			case <-time.After(100 * time.Millisecond):
-			}
-		}
-	}()
-	return p
+func startNATLabTunProbes(ns *netns.NS, hub, webAddr netip.Addr) *netns.Probes {
+	return ns.StartProbes(100*time.Millisecond, []netns.Probe{
+		{Network: "tcp", Addr: webAddr.String() + ":80"}, {Network: "tcp", Addr: hub.String() + ":9"},
+		{Network: "udp", Addr: hub.String() + ":53", Payload: netns.DNSQuery},
+	})
 }
 
 // withoutFlag returns args without the pair flag value.
