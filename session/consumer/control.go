@@ -157,8 +157,7 @@ func controlAddrs(s any) []netip.AddrPort {
 
 // dialAddrPort is the TCP/UDP address this host sends to for a libp2p
 // multiaddr: its own IP and port, or for a circuit address
-// (/ip4/R/tcp/P/p2p/RELAY/p2p-circuit...) the relay's R:P. Loopback,
-// unspecified, multicast and link-local addresses are refused.
+// (/ip4/R/tcp/P/p2p/RELAY/p2p-circuit...) the relay's R:P.
 func dialAddrPort(m ma.Multiaddr) (netip.AddrPort, bool) {
 	if m == nil {
 		return netip.AddrPort{}, false
@@ -185,11 +184,10 @@ func dialAddrPort(m ma.Multiaddr) (netip.AddrPort, bool) {
 	default:
 		return netip.AddrPort{}, false
 	}
-	a := ap.Addr().Unmap()
-	if !ap.IsValid() || ap.Port() == 0 || a.IsLoopback() || a.IsUnspecified() || a.IsMulticast() || a.IsLinkLocalUnicast() {
+	if !ap.IsValid() || ap.Port() == 0 {
 		return netip.AddrPort{}, false
 	}
-	return netip.AddrPortFrom(a, ap.Port()), true
+	return netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port()), true
 }
 
 // MaxResumeAddrs bounds ResumeAddrs: the provider's peer names its own
@@ -200,11 +198,14 @@ const MaxResumeAddrs = 16
 // ResumeAddrs returns the TCP/UDP destinations a resume may dial for the
 // provider's peer at addrs (the addresses it advertises and those
 // libp2p learned, in that order): their own, or a relay's for a circuit
-// address; at most MaxResumeAddrs, without duplicates.
+// address; never loopback (a kill switch admits it anyway), unspecified,
+// multicast or link-local ones; at most MaxResumeAddrs, without
+// duplicates.
 func ResumeAddrs(addrs []ma.Multiaddr) []netip.AddrPort {
 	var out []netip.AddrPort
 	for _, m := range addrs {
-		if ap, ok := dialAddrPort(m); ok {
+		ap, ok := dialAddrPort(m)
+		if a := ap.Addr(); ok && !a.IsLoopback() && !a.IsUnspecified() && !a.IsMulticast() && !a.IsLinkLocalUnicast() {
 			out = append(out, ap)
 		}
 	}
