@@ -44,7 +44,8 @@ type ConnectionAPI struct {
 	Log *slog.Logger
 
 	// portMap, when set, maps the consumer's ICE port on the home router
-	// while a proxy-mode connection is up (daemon --portmap).
+	// while a connection is up (daemon --portmap); in tun mode the kill
+	// switch admits the router's NAT-PMP port for it.
 	portMap *consumerPortMap
 
 	mu         sync.Mutex
@@ -138,23 +139,35 @@ func (a *ConnectionAPI) connect(ctx context.Context, req tequilapi.ConnectReques
 	if m.socks == "" && !tun {
 		m.socks = a.DefaultSOCKS
 	}
-	if !tun && a.portMap != nil {
-		// In tun mode the kill switch would cut the router's renewals:
-		// tun connections use ordinary candidates.
-		m.unmap = a.portMap.acquire(ctx)
-		defer func() {
-			if rerr != nil {
-				m.releasePortMap()
-			}
-		}()
-	}
 	if tun {
-		if m.vpn, err = a.startVPN(ctx, req, nil, nil); err != nil {
+		var control []netip.AddrPort
+		if a.portMap != nil {
+			// The kill switch admits the router's port mapping (made,
+			// renewed and removed under it) besides the control
+			// destinations.
+			if a.VPN.Control != nil {
+				if control, err = a.VPN.Control(ctx); err != nil {
+					return tequilapi.ConnectionStatus{}, fmt.Errorf("control destinations: %w", err)
+				}
+			}
+			control = consumer.JoinAddrs(control, a.portMap.routerDests())
+		}
+		if m.vpn, err = a.startVPN(ctx, req, control, nil); err != nil {
 			return tequilapi.ConnectionStatus{}, err
 		}
 		defer func() {
 			if rerr != nil {
 				a.stopVPN(context.WithoutCancel(ctx), m.vpn)
+			}
+		}()
+	}
+	if a.portMap != nil {
+		// Released before a tun connection's kill switch goes (the
+		// mapping's removal passes it).
+		m.unmap = a.portMap.acquire(ctx)
+		defer func() {
+			if rerr != nil {
+				m.releasePortMap()
 			}
 		}()
 	}
@@ -250,7 +263,8 @@ func (a *ConnectionAPI) dial(ctx context.Context, c *Consumer, m *managed, avoid
 	if err := m.vpn.prepare(ctx, p, peerConnAddrs(c, p)); err != nil {
 		return nil, p, err
 	}
-	o = consumer.Options{Tunnel: m.vpn.opener(), ICEGather: m.vpn.admitGather, ICEChecks: m.vpn.admitChecks, ICEExclude: m.vpn.rk.ICEExclude(), ICEMark: kernel.SocketMark}
+	o = consumer.Options{Tunnel: m.vpn.opener(), ICEGather: m.vpn.admitGather, ICEChecks: m.vpn.admitChecks, ICEExclude: m.vpn.rk.ICEExclude(), ICEMark: kernel.SocketMark,
+		ControlPath: m.vpn.controlPath}
 	ctx, cancel := context.WithTimeout(ctx, tunDialTimeout)
 	defer cancel()
 	connect := func() (*consumer.Connection, error) { return c.Sessions.Connect(ctx, p, o) }

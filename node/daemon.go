@@ -132,10 +132,12 @@ type DaemonConsumer struct {
 	// chain RPC).
 	VPN VPNConfig
 	// PortMap asks the home router (NAT-PMP, then UPnP IGD) to forward
-	// ICEPort while a proxy-mode connection over ICE is up, and offers
-	// the mapped address as the sessions' host candidate: a provider
-	// behind a symmetric NAT then reaches the consumer directly. Needs
-	// ICE servers (DaemonConfig.ICE) outside a loopback devnet.
+	// ICEPort while a connection over ICE is up, and offers the mapped
+	// address as the sessions' host candidate: a provider behind a
+	// symmetric NAT then reaches the consumer directly. In tun mode the
+	// kill switch admits the router's NAT-PMP port (UPnP IGD is not
+	// reached under it). Needs ICE servers (DaemonConfig.ICE) outside a
+	// loopback devnet.
 	PortMap bool
 	// ICEPort is the UDP port of the consumer's shared ICE socket with
 	// PortMap (0: a free port, picked at start).

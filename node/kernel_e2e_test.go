@@ -61,7 +61,23 @@ const (
 	// NAT; kHubFar2 once a provider was dropped): only a peer-reflexive
 	// direct pair, or the relay, works.
 	kernelICEEnv = "MYST_KERNEL_E2E_ICE"
+	// kernelResumeEnv, when set, makes the hub's providers listen for
+	// libp2p on two addresses (kResumePorts: kHubAddr and kHubAlt, an
+	// address of the hub beyond the consumer's subnet, reached through
+	// its default route: the tunnel's, once one is up) with the
+	// consumer's TCP to kHubAlt refused (TCP reset), until <dir>/cut
+	// appears: then the consumer's TCP to kHubAddr's libp2p ports is
+	// refused instead, which ends the sessions' control connections
+	// and leaves only kHubAlt to resume them on (TestDaemonTunResume).
+	kernelResumeEnv = "MYST_KERNEL_E2E_RESUME"
 )
+
+// kResumePorts are the providers' libp2p ports with kernelResumeEnv: on
+// kHubAddr and on kHubAlt, for the first and the second provider.
+var kResumePorts = [2][2]int{{4010, 4011}, {4020, 4021}}
+
+// kResumeTable is the hub's nftables table of kernelResumeEnv.
+const kResumeTable = "omt_resume"
 
 // kICEWGPorts are the providers' WireGuard ports with kernelICEEnv, which
 // the hub drops from the consumer.
@@ -92,6 +108,9 @@ const (
 	kHubFar = "10.97.0.1"
 	// kHubFar2 replaces kHubFar when the first provider is dropped.
 	kHubFar2 = "10.97.0.2"
+	// kHubAlt is the hub's second libp2p address with kernelResumeEnv
+	// (on its loopback device).
+	kHubAlt = "10.96.0.1"
 	// kExitEgress is the hub's internet side, which the exits masquerade to.
 	kExitEgress = netns.HubInetAddr
 	kWebPort    = 80
@@ -364,10 +383,14 @@ func runKernelHub(ctx context.Context, t *testing.T, dir string) {
 		}
 		defer func() { _ = exec.Command("nft", "delete", "table", "inet", kICEBlockTable).Run() }()
 	}
+	listen := [2][]string{{"/ip4/" + kHubAddr + "/tcp/0"}, {"/ip4/" + kHubAddr + "/tcp/0"}}
+	if os.Getenv(kernelResumeEnv) != "" {
+		listen = resumeHub(ctx, t, dir)
+	}
 	p, err := StartProvider(ctx, ProviderConfig{
 		DataDir: filepath.Join(dir, "provider"), Signer: identity.NewKeySigner(devchain.DevKey(devProviderAccount)),
 		Chain: d.Client, Hermes: dep.Hermes, HermesURL: d.Hermes.URL(), Bootstrap: []peer.AddrInfo{d.Boot.AddrInfo()},
-		ListenAddrs: []string{"/ip4/" + kHubAddr + "/tcp/0"}, AdvertiseAddr: netip.MustParseAddr(kHubAddr), ExitMode: tunnel.ModeKernel,
+		ListenAddrs: listen[0], AdvertiseAddr: netip.MustParseAddr(kHubAddr), ExitMode: tunnel.ModeKernel,
 		Location: market.Location{Country: "DE", IPType: market.IPResidential},
 		Price:    market.Price{PerHour: ph, PerGiB: pg},
 		Allow:    allow, Payment: testPayment, Log: log, ICE: iceCfg, WGPort: wgPorts[0],
@@ -386,7 +409,7 @@ func runKernelHub(ctx context.Context, t *testing.T, dir string) {
 		p2, err := StartProvider(ctx, ProviderConfig{
 			DataDir: filepath.Join(dir, "provider2"), Signer: identity.NewKeySigner(devchain.DevKey(devProviderAccount + 1)),
 			Chain: d.Client, Hermes: dep.Hermes, HermesURL: d.Hermes.URL(), Bootstrap: []peer.AddrInfo{d.Boot.AddrInfo()},
-			ListenAddrs: []string{"/ip4/" + kHubAddr + "/tcp/0"}, AdvertiseAddr: netip.MustParseAddr(kHubAddr), ExitMode: tunnel.ModeUserspace,
+			ListenAddrs: listen[1], AdvertiseAddr: netip.MustParseAddr(kHubAddr), ExitMode: tunnel.ModeUserspace,
 			Location: market.Location{Country: "DE", IPType: market.IPResidential},
 			Price:    market.Price{PerHour: ph, PerGiB: pg},
 			Allow:    allow, Payment: testPayment, Log: log, ICE: iceCfg, WGPort: wgPorts[1],
@@ -427,6 +450,47 @@ func runKernelHub(ctx context.Context, t *testing.T, dir string) {
 		}
 		time.Sleep(300 * time.Millisecond)
 	}
+}
+
+// resumeHub sets the hub up for kernelResumeEnv: kHubAlt on its
+// loopback device, the consumer's TCP to it refused, and a watcher that
+// moves the refusal to the providers' kHubAddr ports when <dir>/cut
+// appears. It returns the providers' libp2p listen addresses.
+func resumeHub(ctx context.Context, t *testing.T, dir string) [2][]string {
+	t.Helper()
+	if out, err := exec.CommandContext(ctx, "ip", "addr", "add", kHubAlt+"/32", "dev", "lo").CombinedOutput(); err != nil {
+		t.Fatalf("hub: add %s: %v: %s", kHubAlt, err, out)
+	}
+	refuse := func(addr string, port int) string {
+		return fmt.Sprintf("add rule inet %s in ip saddr %s ip daddr %s tcp dport { %d, %d } reject with tcp reset\n",
+			kResumeTable, kConsAddr, addr, kResumePorts[0][port], kResumePorts[1][port])
+	}
+	nft := func(rules string) error {
+		cmd := exec.CommandContext(ctx, "nft", "-f", "-")
+		cmd.Stdin = strings.NewReader(rules)
+		if out, err := cmd.CombinedOutput(); err != nil {
+			return fmt.Errorf("nft: %w: %s", err, out)
+		}
+		return nil
+	}
+	if err := nft(fmt.Sprintf("table inet %[1]s {\n\tchain in {\n\t\ttype filter hook input priority -10; policy accept;\n\t}\n}\n", kResumeTable) + refuse(kHubAlt, 1)); err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		for ctx.Err() == nil {
+			if _, err := os.Stat(filepath.Join(dir, "cut")); err == nil {
+				err := nft(fmt.Sprintf("flush chain inet %s in\n", kResumeTable) + refuse(kHubAddr, 0))
+				fmt.Printf("KERNEL-E2E-HUB cut the control connections on %s: %v\n", kHubAddr, err)
+				_ = os.Remove(filepath.Join(dir, "cut"))
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	}()
+	var listen [2][]string
+	for i, ports := range kResumePorts {
+		listen[i] = []string{fmt.Sprintf("/ip4/%s/tcp/%d", kHubAddr, ports[0]), fmt.Sprintf("/ip4/%s/tcp/%d", kHubAlt, ports[1])}
+	}
+	return listen
 }
 
 // startLabRelay runs a STUN/TURN relay on the hub's link address (UDP

@@ -147,18 +147,36 @@ func (k *ReconnectingKernel) Opener() consumer.TunnelOpener {
 // destinations and p's advertised TCP/UDP addresses. Before the first
 // session there is no kill switch and it does nothing.
 func (k *ReconnectingKernel) Prepare(ctx context.Context, p market.Proposal) error {
+	if err := k.setDirect(ctx, consumer.ProposalControlAddrs(p)); err != nil {
+		return fmt.Errorf("node: open the control path to %s: %w", p.ProviderID.Hex(), err)
+	}
+	return nil
+}
+
+// SetControl makes the kill switch admit (and routes outside the
+// tunnel) exactly the Control destinations and addrs, in one
+// transaction: the running session's control connection moved or is
+// about to (a resume, consumer.Options.ControlPath). Before the first
+// session it does nothing.
+func (k *ReconnectingKernel) SetControl(ctx context.Context, addrs []netip.AddrPort) error {
+	if err := k.setDirect(ctx, addrs); err != nil {
+		return fmt.Errorf("node: the session's control path: %w", err)
+	}
+	return nil
+}
+
+// setDirect makes the tunnel's direct destinations the Control ones and
+// extra (nothing before the first session).
+func (k *ReconnectingKernel) setDirect(ctx context.Context, extra []netip.AddrPort) error {
 	k.mu.Lock()
 	defer k.mu.Unlock()
 	if k.closed {
-		return fmt.Errorf("node: kernel tunnel: %w", tunnel.ErrClosed)
+		return fmt.Errorf("kernel tunnel: %w", tunnel.ErrClosed)
 	}
 	if k.c == nil {
 		return nil
 	}
-	if err := k.c.SetDirect(ctx, consumer.JoinAddrs(k.cfg.Control, consumer.ProposalControlAddrs(p))); err != nil {
-		return fmt.Errorf("node: open the control path to %s: %w", p.ProviderID.Hex(), err)
-	}
-	return nil
+	return k.c.SetDirect(ctx, consumer.JoinAddrs(k.cfg.Control, extra))
 }
 
 // AdmitChecks lets ICE connectivity checks out to a provider's

@@ -34,6 +34,7 @@ const ConsumerPortMapWait = 4 * time.Second
 type consumerPortMap struct {
 	client *portmap.Client
 	mux    *ice.Mux
+	gw     netip.Addr // the router asked
 	wait   time.Duration
 	log    *slog.Logger
 
@@ -58,7 +59,21 @@ func openConsumerPortMap(port uint16, client *portmap.Client, wait time.Duration
 	if err != nil {
 		return nil, fmt.Errorf("node: consumer ICE port: %w", err)
 	}
-	return &consumerPortMap{client: client, mux: mux, wait: wait, log: log}, nil
+	return &consumerPortMap{client: client, mux: mux, gw: gw, wait: wait, log: log}, nil
+}
+
+// natPMPPort is the router's NAT-PMP (and PCP) port (RFC 6886).
+const natPMPPort = 5351
+
+// routerDests are the destinations a kill switch admits (tun mode) so
+// that the mapping is made, renewed and removed: the router's NAT-PMP
+// port. The traffic through the mapped port is the ICE socket's (the
+// ICE mux, marked by the sessions' agents like their own sockets). A
+// router that speaks UPnP IGD only is not reached through the kill
+// switch (its discovery is SSDP multicast, its control port unknown
+// until then).
+func (c *consumerPortMap) routerDests() []netip.AddrPort {
+	return []netip.AddrPort{netip.AddrPortFrom(c.gw, natPMPPort)}
 }
 
 // acquire maps the ICE port for a connection, waiting for the router's

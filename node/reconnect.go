@@ -160,8 +160,9 @@ func reachable(ps []market.Proposal, unreachable map[common.Address]uint64) []ma
 // pickProposal waits up to wait for proposals matching f and picks per
 // the policy. With waitOther, when only avoided providers are known
 // (their proposals outlive them), it waits the rest of wait for one more
-// to arrive. Announcements ruled out by unreachable are never picked: it
-// waits the rest of wait for a newer one (or another provider's).
+// to arrive, unless f names the provider (no other can match).
+// Announcements ruled out by unreachable are never picked: it waits the
+// rest of wait for a newer one (or another provider's).
 func (c *Consumer) pickProposal(ctx context.Context, f market.Filter, exclude, avoid map[common.Address]bool, unreachable map[common.Address]uint64, wait time.Duration, waitOther bool) (market.Proposal, error) {
 	if f.Sort == "" {
 		f.Sort = market.SortQuality // the best providers first
@@ -183,7 +184,7 @@ func (c *Consumer) pickProposal(ctx context.Context, f market.Filter, exclude, a
 		ps = c.Discovery.Cache().Query(f)
 	}
 	ps = reachable(ps, unreachable)
-	if waitOther && pickable(ps, exclude, avoid) == 0 && len(ps) > 0 {
+	if waitOther && awaitOther(f, ps, exclude, avoid) {
 		if more, _ := c.WaitProposals(wctx, f, len(ps)+1); len(reachable(more, unreachable)) > len(ps) {
 			ps = reachable(more, unreachable)
 		}
@@ -221,6 +222,15 @@ func pickReconnect(ps []market.Proposal, f market.Filter, exclude, avoid map[com
 		fresh = stale
 	}
 	return consumer.Pick(fresh, f)
+}
+
+// awaitOther reports whether a pick from ps is worth waiting for
+// another proposal: every known one is excluded or avoided, and f does
+// not name the provider (then no other proposal can match: a
+// connection to it after a failure, e.g. `myst connect --tun PROVIDER`,
+// waited its whole proposal wait for nothing).
+func awaitOther(f market.Filter, ps []market.Proposal, exclude, avoid map[common.Address]bool) bool {
+	return f.ProviderID == (common.Address{}) && len(ps) > 0 && pickable(ps, exclude, avoid) == 0
 }
 
 // pickable counts the proposals of ps of providers neither excluded nor

@@ -71,3 +71,26 @@ func TestRecentFailuresAvoided(t *testing.T) {
 		t.Fatalf("b's failure is old: picked %v, want %s again", p.ProviderID, b)
 	}
 }
+
+// TestAwaitOther: a tun connection waits for another proposal only when
+// every known one is avoided (failed recently) or excluded and another
+// provider could still match: not when the filter names the provider,
+// whose connection (after a failed try) otherwise waited its whole
+// proposal wait for nothing.
+func TestAwaitOther(t *testing.T) {
+	a, b := common.HexToAddress("0x01"), common.HexToAddress("0x02")
+	ps := []market.Proposal{{ProviderID: a}}
+	avoid := map[common.Address]bool{a: true}
+	if !awaitOther(market.Filter{Country: "DE"}, ps, nil, avoid) {
+		t.Error("only an avoided provider known, any provider matches: want to wait for another")
+	}
+	if awaitOther(market.Filter{ProviderID: a}, ps, nil, avoid) {
+		t.Error("the filter names the avoided provider: nothing else can match, want no wait")
+	}
+	if awaitOther(market.Filter{}, append(ps, market.Proposal{ProviderID: b}), nil, avoid) {
+		t.Error("another provider is pickable: want no wait")
+	}
+	if awaitOther(market.Filter{}, nil, nil, avoid) {
+		t.Error("nothing known: the proposal wait itself applies, want no extra wait")
+	}
+}

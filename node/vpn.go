@@ -172,6 +172,10 @@ type vpnConn struct {
 
 	mu   sync.Mutex
 	held []netip.AddrPort // direct destinations of the held kill switch
+	// relayVia are the current session's destinations its tunnel's
+	// datagrams need besides its path: the STUN/TURN servers when our
+	// TURN allocation carries them.
+	relayVia []netip.AddrPort
 }
 
 func newVPNConn(cfg VPNConfig, req tequilapi.ConnectRequest, control, iceServers []netip.AddrPort) (*vpnConn, error) {
@@ -304,13 +308,29 @@ func (v *vpnConn) opener() consumer.TunnelOpener {
 		if v.dns == tequilapi.DNSCustom {
 			s.DNS = append([]netip.Addr(nil), v.servers...)
 		}
+		var via []netip.AddrPort
 		if r.Relayed {
 			// The path runs through our TURN allocation: its server (one
 			// of the STUN/TURN servers) carries the datagrams.
-			r.Control = consumer.JoinAddrs(r.Control, v.ice)
+			via = v.ice
+			r.Control = consumer.JoinAddrs(r.Control, via)
 		}
+		v.mu.Lock()
+		v.relayVia = via
+		v.mu.Unlock()
 		return open(ctx, s, r)
 	}
+}
+
+// controlPath is the sessions' consumer.Options.ControlPath: the kill
+// switch admits the control destinations, the session's control
+// connection's new addresses (a resume) and, on a path through our TURN
+// allocation, the STUN/TURN servers, in one transaction.
+func (v *vpnConn) controlPath(ctx context.Context, addrs []netip.AddrPort) error {
+	v.mu.Lock()
+	via := v.relayVia
+	v.mu.Unlock()
+	return v.rk.SetControl(ctx, consumer.JoinAddrs(addrs, via))
 }
 
 // close takes the tunnel down (routes, DNS, kill switch last) and removes

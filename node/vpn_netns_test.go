@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/netip"
 	"os"
@@ -14,7 +13,6 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -88,7 +86,7 @@ func TestDaemonTunNoLeaks(t *testing.T) {
 
 	// Connect; count from the moment the kill switch holds the device.
 	st, base, probes := lab.connect(ctx, t, tequilapi.KillSwitchAlways)
-	defer probes.stop()
+	defer probes.Stop()
 	if st.Mode != tequilapi.ModeTun || st.State != "connected" || st.KillSwitch == nil || !st.KillSwitch.Active || st.KillSwitch.Setting != tequilapi.KillSwitchAlways {
 		t.Fatalf("status after connect: %+v", st)
 	}
@@ -174,7 +172,7 @@ func TestDaemonTunNoLeaks(t *testing.T) {
 	if err := vpnGet(ctx, cons); err != nil {
 		t.Fatalf("GET through the resumed tunnel: %v", err)
 	}
-	probes.stop()
+	probes.Stop()
 	leaks := leakCounters(t, hub)
 	for name := range leaks {
 		leaks[name] -= base[name]
@@ -184,8 +182,8 @@ func TestDaemonTunNoLeaks(t *testing.T) {
 			t.Errorf("%d packets leaked outside the tunnel (%s)", n, name)
 		}
 	}
-	if probes.attempts.Load() < 5 {
-		t.Errorf("only %d probe rounds ran", probes.attempts.Load())
+	if probes.Rounds() < 5 {
+		t.Errorf("only %d probe rounds ran", probes.Rounds())
 	}
 	lab.mu.Lock()
 	webFrom := lab.webFrom
@@ -212,7 +210,7 @@ func TestDaemonTunNoLeaks(t *testing.T) {
 	if err := daemon.Signal(syscall.SIGTERM, 15*time.Second); err != nil {
 		t.Error(err)
 	}
-	t.Logf("leak counters %v over %d probe rounds; whole test %s", leaks, probes.attempts.Load(), time.Since(start).Round(100*time.Millisecond))
+	t.Logf("leak counters %v over %d probe rounds; whole test %s", leaks, probes.Rounds(), time.Since(start).Round(100*time.Millisecond))
 }
 
 // vpnLab is the namespaces, hub and daemon of a tun-mode daemon test.
@@ -238,6 +236,23 @@ type vpnLab struct {
 // leak counters, checked to see probes without a tunnel.
 func newVPNLab(ctx context.Context, t *testing.T, withICE string) *vpnLab {
 	t.Helper()
+	return newVPNLabWith(ctx, t, vpnLabOptions{ICE: withICE})
+}
+
+// vpnLabOptions configure newVPNLabWith.
+type vpnLabOptions struct {
+	// ICE is newVPNLab's withICE.
+	ICE string
+	// Resume runs the hub with kernelResumeEnv: its providers also listen
+	// on kHubAlt (exempt from the leak counters), until the test cuts
+	// their first address.
+	Resume bool
+}
+
+// newVPNLabWith is newVPNLab with options.
+func newVPNLabWith(ctx context.Context, t *testing.T, o vpnLabOptions) *vpnLab {
+	t.Helper()
+	withICE := o.ICE
 	nl := netns.NewHubLab(t, "v")
 	hub, cons, inet := nl.Hub, nl.Cons, nl.Inet
 	cons.MustRun("ip", "-6", "addr", "add", vpnCo6+"/64", "dev", "c0", "nodad")
@@ -310,6 +325,9 @@ func newVPNLab(ctx context.Context, t *testing.T, withICE string) *vpnLab {
 	if withICE != "" {
 		env = append(env, kernelICEEnv+"="+withICE)
 	}
+	if o.Resume {
+		env = append(env, kernelResumeEnv+"=1")
+	}
 	hubProc := hub.Start("env", append(env, exe, "-test.run=^TestKernelSessionEndToEnd$", "-test.v")...)
 	if err := waitFile(ctx, filepath.Join(dir, "state.json"), nil); err != nil {
 		t.Fatalf("hub: %v\n%s", err, hubProc.Output())
@@ -330,12 +348,15 @@ func newVPNLab(ctx context.Context, t *testing.T, withICE string) *vpnLab {
 	if withICE == "prflx" {
 		exempt = append(exempt, kHubFar, kHubFar2) // the peer-reflexive pairs' addresses
 	}
+	if o.Resume {
+		exempt = append(exempt, kHubAlt) // the providers' second libp2p address
+	}
 	loadLeakTable(t, hub, exempt...)
 	pre := startProbes(cons)
-	for pre.attempts.Load() < 2 {
+	for pre.Rounds() < 2 {
 		time.Sleep(20 * time.Millisecond)
 	}
-	pre.stop()
+	pre.Stop()
 	time.Sleep(200 * time.Millisecond) // their last packets arrive
 	for name, n := range leakCounters(t, hub) {
 		if n == 0 {
@@ -351,7 +372,7 @@ func newVPNLab(ctx context.Context, t *testing.T, withICE string) *vpnLab {
 // returns the status, the leak counters at that moment (nft 1.0.6 cannot
 // reset anonymous rule counters: leaks are counted from there) and the
 // running probes, which the caller stops.
-func (l *vpnLab) connect(ctx context.Context, t *testing.T, ks string) (tequilapi.ConnectionStatus, map[string]uint64, *probes) {
+func (l *vpnLab) connect(ctx context.Context, t *testing.T, ks string) (tequilapi.ConnectionStatus, map[string]uint64, *netns.Probes) {
 	t.Helper()
 	type result struct {
 		st  tequilapi.ConnectionStatus
@@ -369,7 +390,7 @@ func (l *vpnLab) connect(ctx context.Context, t *testing.T, ks string) (tequilap
 	p := startProbes(l.cons)
 	r := <-connected
 	if r.err != nil {
-		p.stop()
+		p.Stop()
 		t.Fatalf("PUT /connection tun: %v\nhub:\n%s\ndaemon:\n%s", r.err, l.hubProc.Output(), l.daemon.Output())
 	}
 	// docs/benchmarks.md records these per path.
@@ -417,34 +438,9 @@ func loadLeakTable(t *testing.T, hub *netns.NS, exempt ...string) {
 // leakCounters reads the leak table's counters by comment.
 func leakCounters(t *testing.T, hub *netns.NS) map[string]uint64 {
 	t.Helper()
-	out := hub.MustRun("nft", "-j", "list", "table", "netdev", vpnLeakTable)
-	var doc struct {
-		Nftables []struct {
-			Rule *struct {
-				Comment string                       `json:"comment"`
-				Expr    []map[string]json.RawMessage `json:"expr"`
-			} `json:"rule"`
-		} `json:"nftables"`
-	}
-	if err := json.Unmarshal([]byte(out), &doc); err != nil {
+	got, err := hub.NftCounters(context.Background(), "netdev", vpnLeakTable)
+	if err != nil {
 		t.Fatal(err)
-	}
-	got := map[string]uint64{}
-	for _, o := range doc.Nftables {
-		if o.Rule == nil || o.Rule.Comment == "" {
-			continue
-		}
-		for _, e := range o.Rule.Expr {
-			if c, ok := e["counter"]; ok {
-				var ctr struct {
-					Packets uint64 `json:"packets"`
-				}
-				if err := json.Unmarshal(c, &ctr); err != nil {
-					t.Fatal(err)
-				}
-				got[o.Rule.Comment] += ctr.Packets
-			}
-		}
 	}
 	if len(got) != 4 {
 		t.Fatalf("leak counters %v: want 4", got)
@@ -467,53 +463,16 @@ func waitKillSwitch(ctx context.Context, t *testing.T, ns *netns.NS) {
 	}
 }
 
-// probes try to leak from the consumer namespace until stopped.
-type probes struct {
-	cancel   context.CancelFunc
-	done     chan struct{}
-	attempts atomic.Int64
-	once     sync.Once
-}
-
-func (p *probes) stop() {
-	p.once.Do(func() {
-		p.cancel()
-		<-p.done
+// startProbes tries to leak from the consumer namespace until stopped:
+// TCP to the direct-only listener, a non-exempt port of the hub, the
+// internet host and IPv6; DNS to the original resolver and to the hub.
+func startProbes(ns *netns.NS) *netns.Probes {
+	return ns.StartProbes(100*time.Millisecond, []netns.Probe{
+		{Network: "tcp", Addr: kHubAddr2 + ":9000"}, {Network: "tcp", Addr: kHubAddr + ":9"}, {Network: "tcp", Addr: kInetAddr + ":80"},
+		{Network: "tcp6", Addr: "[" + vpnHub6 + "]:9"},
+		{Network: "udp", Addr: "192.0.2.53:53", Payload: netns.DNSQuery}, {Network: "udp", Addr: kHubAddr + ":53", Payload: netns.DNSQuery},
+		{Network: "udp", Addr: "[" + vpnHub6 + "]:53", Payload: netns.DNSQuery},
 	})
-}
-
-func startProbes(ns *netns.NS) *probes {
-	ctx, cancel := context.WithCancel(context.Background())
-	p := &probes{cancel: cancel, done: make(chan struct{})}
-	go func() {
-		defer close(p.done)
-		for ctx.Err() == nil {
-			_ = ns.Do(func() error {
-				d := net.Dialer{Timeout: 300 * time.Millisecond}
-				for _, a := range []struct{ nw, addr string }{
-					{"tcp", kHubAddr2 + ":9000"}, {"tcp", kHubAddr + ":9"}, {"tcp", kInetAddr + ":80"}, {"tcp6", "[" + vpnHub6 + "]:9"},
-				} {
-					if c, err := d.DialContext(ctx, a.nw, a.addr); err == nil {
-						_ = c.Close()
-					}
-				}
-				// DNS to the original resolver and to the hub.
-				for _, r := range []string{"192.0.2.53:53", kHubAddr + ":53", "[" + vpnHub6 + "]:53"} {
-					if c, err := d.DialContext(ctx, "udp", r); err == nil {
-						_, _ = c.Write([]byte{0x12, 0x34, 1, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 1})
-						_ = c.Close()
-					}
-				}
-				return nil
-			})
-			p.attempts.Add(1)
-			select {
-			case <-ctx.Done():
-			case <-time.After(100 * time.Millisecond):
-			}
-		}
-	}()
-	return p
 }
 
 // vpnGet fetches from the internet host inside the consumer namespace.
@@ -727,7 +686,7 @@ func testDaemonTunICE(t *testing.T, mode string) {
 		ks = tequilapi.KillSwitchAlways // resumed after kill -9 below
 	}
 	st, base, probes := lab.connect(ctx, t, ks)
-	defer probes.stop()
+	defer probes.Stop()
 	checkICE("connected", st)
 	t.Logf("connected over ICE after %s: %+v", time.Since(start).Round(time.Millisecond), st)
 	if err := vpnGet(ctx, lab.cons); err != nil {
@@ -805,27 +764,35 @@ func testDaemonTunICE(t *testing.T, mode string) {
 		t.Logf("kill -9 -> resumed over ICE in %s", time.Since(killed).Round(time.Millisecond))
 	}
 
-	probes.stop()
-	leaks := leakCounters(t, lab.hub)
+	lab.finish(ctx, t, api, probes, base, start)
+}
+
+// finish stops the probes and checks that nothing leaked since base
+// (over at least 5 probe rounds), disconnects through api, checks that
+// the consumer namespace is as before and stops the daemon.
+func (l *vpnLab) finish(ctx context.Context, t *testing.T, api *tclient.Client, probes *netns.Probes, base map[string]uint64, start time.Time) {
+	t.Helper()
+	probes.Stop()
+	leaks := leakCounters(t, l.hub)
 	for name := range leaks {
 		leaks[name] -= base[name]
 		if leaks[name] != 0 {
 			t.Errorf("%d packets leaked outside the tunnel (%s)", leaks[name], name)
 		}
 	}
-	if probes.attempts.Load() < 5 {
-		t.Errorf("only %d probe rounds ran", probes.attempts.Load())
+	if probes.Rounds() < 5 {
+		t.Errorf("only %d probe rounds ran", probes.Rounds())
 	}
 	if err := api.Do(ctx, http.MethodDelete, "/connection", nil, nil); err != nil {
 		t.Fatalf("DELETE /connection: %v", err)
 	}
-	if after := vpnSnapshot(t, lab.cons, lab.resolv); after != lab.before {
-		t.Errorf("after disconnect the namespace differs:\n--- before\n%s\n--- after\n%s", lab.before, after)
+	if after := vpnSnapshot(t, l.cons, l.resolv); after != l.before {
+		t.Errorf("after disconnect the namespace differs:\n--- before\n%s\n--- after\n%s", l.before, after)
 	}
-	if err := lab.daemon.Signal(syscall.SIGTERM, 15*time.Second); err != nil {
+	if err := l.daemon.Signal(syscall.SIGTERM, 15*time.Second); err != nil {
 		t.Error(err)
 	}
-	t.Logf("leak counters %v over %d probe rounds; whole test %s", leaks, probes.attempts.Load(), time.Since(start).Round(100*time.Millisecond))
+	t.Logf("leak counters %v over %d probe rounds; whole test %s", leaks, probes.Rounds(), time.Since(start).Round(100*time.Millisecond))
 }
 
 // testPathLostReconnects kills the running session's direct ICE pair

@@ -25,7 +25,6 @@ import (
 	"github.com/ethereum/go-ethereum/crypto"
 	"github.com/libp2p/go-libp2p/core/peer"
 
-	"github.com/openmyst/openmyst/cmd/myst/internal/mysttest"
 	"github.com/openmyst/openmyst/discovery"
 	"github.com/openmyst/openmyst/identity"
 	"github.com/openmyst/openmyst/internal/natlab"
@@ -191,48 +190,13 @@ func TestNATLabPaidSession(t *testing.T) {
 	ks := keystore.NewKeyStore(filepath.Join(dir, "ks"), keystore.LightScryptN, keystore.LightScryptP)
 	n := len(natLabKinds)
 	provs, conss := make([]*natLabNode, n), make([]*natLabNode, n)
-	importKey := func(role string, i int) *natLabNode {
-		acct, err := ks.ImportECDSA(natLabKey(role, i), "natlab-e2e")
-		if err != nil {
-			t.Fatal(err)
-		}
-		nd := &natLabNode{kind: natLabKinds[i], addr: acct.Address.Hex(), dd: t.TempDir()}
-		if _, err := runCLI(t, nd.dd, "identity", "import", acct.URL.Path, "--passphrase-file", pf); err != nil {
-			t.Fatal(err)
-		}
-		if _, err := runCLI(t, nd.dd, "identity", "set-default", nd.addr); err != nil {
-			t.Fatal(err)
-		}
-		return nd
-	}
-	for i := range natLabKinds {
-		provs[i], conss[i] = importKey("provider", i), importKey("consumer", i)
+	for i, k := range natLabKinds {
+		provs[i], conss[i] = natLabImport(t, ks, pf, "provider", i, k), natLabImport(t, ks, pf, "consumer", i, k)
 	}
 
-	hub := hubHost.NS.Start("env", tunRoleEnv+"=hub", tunDirEnv+"="+dir, tunProviderEnv+"=", natLabIdentitiesEnv+"="+strconv.Itoa(n),
-		tunLinkEnv+"="+hubHost.Addr.String(), tunLabEnv+"=1",
-		os.Args[0], "-test.run=^TestConnectTunEndToEnd$", "-test.count=1", "-test.v", "-test.timeout="+(natLabHubLife+time.Minute).String())
-	st := waitHubState(ctx, t, hub, dir)
+	_, st, ice := startNATLabHub(ctx, t, hubHost, dir, n)
 	t.Logf("hub ready after %s", time.Since(start).Round(100*time.Millisecond))
-	user, pass, err := node.RelayCredentials(filepath.Join(dir, "relay"), "lab", time.Hour)
-	if err != nil {
-		t.Fatal(err)
-	}
-	creds := filepath.Join(dir, "turn-credentials")
-	if err := os.WriteFile(creds, []byte(user+":"+pass+"\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	// One relay: STUN on its UDP port and its alternate STUN port (the
-	// two destinations that tell a node's mapping: a symmetric or
-	// endpoint-independent node punches, nat/punch), TURN over UDP and TCP.
-	ice := []string{"--ice.server", fmt.Sprintf("stun:%s:3478", hubHost.Addr),
-		"--ice.server", fmt.Sprintf("stun:%s:%d", hubHost.Addr, natLabSTUNAlt),
-		"--ice.server", fmt.Sprintf("turn:%s:3478?transport=udp", hubHost.Addr),
-		"--ice.server", fmt.Sprintf("turn:%s:3478?transport=tcp", hubHost.Addr),
-		"--ice.turn-credentials-file", creds}
-	mainEnv := func(args ...string) []string {
-		return append([]string{mysttest.RunMainEnv + "=1", os.Args[0]}, args...)
-	}
+	mainEnv := mystArgv
 
 	// The sites, one per node. A forwarded router forwards the WireGuard
 	// port and the ICE port after it (not libp2p's: see "Known limits" in
@@ -251,27 +215,10 @@ func TestNATLabPaidSession(t *testing.T) {
 		}
 	}
 	for _, p := range provs {
-		args := []string{"--data-dir", p.dd, "--keystore.light-scrypt", "service", "--passphrase-file", pf,
-			"--chain.rpc", st.ChainProxyURL, "--chain.deployment", st.Deployment, "--hermes.url", st.HermesLink, "--hermes.insecure-http",
-			"--p2p.bootstrap", st.RelayBootstrap, "--p2p.listen", "/ip4/0.0.0.0/tcp/4001", "--wg.port", "51820",
-			"--location.country", natLabCountry, "--price.per-hour", "0.1", "--price.per-gib", "0.5",
-			"--payment.interval", "1s", "--service.api=false"}
-		// Without --wg.advertise the provider finds its endpoint: its
-		// STUN servers are off this machine (node.DefaultAdvertise).
-		switch p.kind {
-		case natlab.Forwarded:
-			// The owner who forwarded the ports knows the address.
-			args = append(args, "--wg.advertise", p.site.WAN.String())
-		case natlab.UPnP:
-			// The mapping gives the advertised address.
-			args = append(args, "--portmap")
-		}
-		p.proc = p.site.Host.NS.Start("env", mainEnv(append(args, ice...)...)...)
+		p.proc = p.site.Host.NS.Start("env", mainEnv(append(natLabServiceArgs(p, st, pf), ice...)...)...)
 	}
 	for _, c := range conss {
-		args := []string{"--data-dir", c.dd, "--tequilapi.port", "4050", "--keystore.light-scrypt", "daemon",
-			"--p2p.listen", "/ip4/0.0.0.0/tcp/4001", "--p2p.bootstrap", st.RelayBootstrap,
-			"--consumer.passphrase-file", pf, "--chain.rpc", st.ChainProxyURL, "--chain.deployment", st.Deployment}
+		args := natLabDaemonArgs(c, st, pf)
 		if c.kind == natlab.UPnP {
 			// The consumer maps its ICE port while connected.
 			args = append(args, "--portmap")
@@ -711,4 +658,83 @@ func startLabHubRelays(ctx context.Context, t *testing.T, d *node.Devnet, dir, l
 		}
 	}
 	return fmt.Sprintf("/ip4/%s/tcp/4001/p2p/%s", link, boot.AddrInfo().ID)
+}
+
+// natLabImport imports lab identity i of role (natLabKey, through the
+// keystore ks) into a fresh data directory with the passphrase file pf
+// and makes it the default identity there.
+func natLabImport(t *testing.T, ks *keystore.KeyStore, pf, role string, i int, kind natlab.Kind) *natLabNode {
+	t.Helper()
+	acct, err := ks.ImportECDSA(natLabKey(role, i), "natlab-e2e")
+	if err != nil {
+		t.Fatal(err)
+	}
+	nd := &natLabNode{kind: kind, addr: acct.Address.Hex(), dd: t.TempDir()}
+	if _, err := runCLI(t, nd.dd, "identity", "import", acct.URL.Path, "--passphrase-file", pf); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := runCLI(t, nd.dd, "identity", "set-default", nd.addr); err != nil {
+		t.Fatal(err)
+	}
+	return nd
+}
+
+// startNATLabHub starts the lab's hub child on hubHost (devnet chain and
+// hermes proxied onto its address, the relay-role bootstrap, STUN/TURN
+// with an alternate STUN port; n identities of each role registered and
+// funded) and returns it, its state and the --ice.server flags of the
+// lab's nodes (TURN credentials in dir).
+func startNATLabHub(ctx context.Context, t *testing.T, hubHost *natlab.Host, dir string, n int) (*netns.Proc, tunHubState, []string) {
+	t.Helper()
+	hub := hubHost.NS.Start("env", tunRoleEnv+"=hub", tunDirEnv+"="+dir, tunProviderEnv+"=", natLabIdentitiesEnv+"="+strconv.Itoa(n),
+		tunLinkEnv+"="+hubHost.Addr.String(), tunLabEnv+"=1",
+		os.Args[0], "-test.run=^TestConnectTunEndToEnd$", "-test.count=1", "-test.v", "-test.timeout="+(natLabHubLife+time.Minute).String())
+	st := waitHubState(ctx, t, hub, dir)
+	user, pass, err := node.RelayCredentials(filepath.Join(dir, "relay"), "lab", time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	creds := filepath.Join(dir, "turn-credentials")
+	if err := os.WriteFile(creds, []byte(user+":"+pass+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	// One relay: STUN on its UDP port and its alternate STUN port (the
+	// two destinations that tell a node's mapping: a symmetric or
+	// endpoint-independent node punches, nat/punch), TURN over UDP and TCP.
+	ice := []string{"--ice.server", fmt.Sprintf("stun:%s:3478", hubHost.Addr),
+		"--ice.server", fmt.Sprintf("stun:%s:%d", hubHost.Addr, natLabSTUNAlt),
+		"--ice.server", fmt.Sprintf("turn:%s:3478?transport=udp", hubHost.Addr),
+		"--ice.server", fmt.Sprintf("turn:%s:3478?transport=tcp", hubHost.Addr),
+		"--ice.turn-credentials-file", creds}
+	return hub, st, ice
+}
+
+// natLabServiceArgs are the `myst service` arguments of lab provider p
+// (without the hub's --ice.server flags). Without --wg.advertise the
+// provider finds its endpoint (its STUN servers are off this machine,
+// node.DefaultAdvertise); a forwarded router's owner names the address,
+// a UPnP router maps it (--portmap).
+func natLabServiceArgs(p *natLabNode, st tunHubState, pf string) []string {
+	args := []string{"--data-dir", p.dd, "--keystore.light-scrypt", "service", "--passphrase-file", pf,
+		"--chain.rpc", st.ChainProxyURL, "--chain.deployment", st.Deployment, "--hermes.url", st.HermesLink, "--hermes.insecure-http",
+		"--p2p.bootstrap", st.RelayBootstrap, "--p2p.listen", "/ip4/0.0.0.0/tcp/4001", "--wg.port", "51820",
+		"--location.country", natLabCountry, "--price.per-hour", "0.1", "--price.per-gib", "0.5",
+		"--payment.interval", "1s", "--service.api=false"}
+	switch p.kind {
+	case natlab.Forwarded:
+		// The owner who forwarded the ports knows the address.
+		args = append(args, "--wg.advertise", p.site.WAN.String())
+	case natlab.UPnP:
+		// The mapping gives the advertised address.
+		args = append(args, "--portmap")
+	}
+	return args
+}
+
+// natLabDaemonArgs are the `myst daemon` arguments of lab consumer c
+// (without --ice.server flags and --portmap).
+func natLabDaemonArgs(c *natLabNode, st tunHubState, pf string) []string {
+	return []string{"--data-dir", c.dd, "--tequilapi.port", "4050", "--keystore.light-scrypt", "daemon",
+		"--p2p.listen", "/ip4/0.0.0.0/tcp/4001", "--p2p.bootstrap", st.RelayBootstrap,
+		"--consumer.passphrase-file", pf, "--chain.rpc", st.ChainProxyURL, "--chain.deployment", st.Deployment}
 }

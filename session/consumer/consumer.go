@@ -174,6 +174,15 @@ type Options struct {
 	// (ice.Config.SocketMark): the Tunnel's kill switch admits the
 	// connectivity checks of exactly those sockets.
 	ICEMark uint32
+	// ControlPath, when set with Tunnel, is told the TCP/UDP destinations
+	// the session's control connection needs outside the tunnel whenever
+	// a resume changes them (TunnelRoute.Control has the first ones):
+	// before each resume attempt the connection's current ones and every
+	// libp2p address the provider's peer is known at (ResumeAddrs), and
+	// once a resume succeeded only the new connection's. A kill switch
+	// admits exactly these besides its other exemptions. An error fails
+	// the resume attempt.
+	ControlPath func(ctx context.Context, addrs []netip.AddrPort) error
 	// PayLoop, when set, runs the session's payment side on its stream
 	// instead of paystream.Consumer, until the session ends.
 	PayLoop func(ctx context.Context, r *sessionproto.Reader, w *sessionproto.Writer) error
@@ -433,16 +442,20 @@ type Connection struct {
 	streamMu sync.Mutex    // guards stream
 	stream   stream        // the current control stream
 	resumes  atomic.Int64
-	tun      tunnel.Client
-	us       ProxyTunnel // nil for a tunnel without proxies (kernel)
-	payer    *pingpong.InvoicePayer
-	path     string
-	exitIP   netip.Addr
-	mu       sync.Mutex // guards ipCheck and seenIP
-	ipCheck  string
-	seenIP   netip.Addr // the exit's address a STUN server saw (probeExit)
-	start    time.Time
-	payFrom  time.Time // the start invoices are checked against
+	// controlPath is Options.ControlPath; control are the destinations
+	// it was last told (under streamMu).
+	controlPath func(ctx context.Context, addrs []netip.AddrPort) error
+	control     []netip.AddrPort
+	tun         tunnel.Client
+	us          ProxyTunnel // nil for a tunnel without proxies (kernel)
+	payer       *pingpong.InvoicePayer
+	path        string
+	exitIP      netip.Addr
+	mu          sync.Mutex // guards ipCheck and seenIP
+	ipCheck     string
+	seenIP      netip.Addr // the exit's address a STUN server saw (probeExit)
+	start       time.Time
+	payFrom     time.Time // the start invoices are checked against
 	// ConnectedAt is when Connect returned (tunnel up).
 	ConnectedAt time.Time
 	cancel      context.CancelFunc
@@ -517,10 +530,12 @@ func (m *Manager) open(ctx context.Context, s stream, p market.Proposal, o Optio
 		}
 	}
 	if useICE {
-		// Tun sessions do not punch yet (untested under the kill
-		// switch, see docs/reachability.md), and a provider of protocol
-		// 1.1 or older refuses an offer with punch parameters.
-		punch := o.Tunnel == nil && OffersPunch(streamProtocol(s))
+		// A provider of protocol 1.1 or older refuses an offer with
+		// punch parameters. A tun session punches only when its agent's
+		// sockets carry the kill switch's mark (ICEMark; the punch
+		// sockets are the agent's): unmarked, the kill switch would
+		// refuse them.
+		punch := OffersPunch(streamProtocol(s)) && (o.Tunnel == nil || o.ICEMark != 0)
 		agent, req.ICE = m.gather(ctx, o.ICEExclude, o.ICEMark, punch)
 	}
 	closeAgent := func() {
@@ -603,9 +618,10 @@ func (m *Manager) open(ctx context.Context, s stream, p market.Proposal, o Optio
 	payFrom := time.Now()
 	var tun tunnel.Client
 	var us ProxyTunnel
+	control := controlAddrs(s)
 	switch {
 	case o.Tunnel != nil:
-		tun, err = o.Tunnel(ctx, sess, TunnelRoute{Control: controlAddrs(s), Conn: iceConn, Path: sendsTo, Relayed: relayed})
+		tun, err = o.Tunnel(ctx, sess, TunnelRoute{Control: control, Conn: iceConn, Path: sendsTo, Relayed: relayed})
 		if iceConn != nil {
 			agent = nil // the opener owns the connection and so the agent
 		}
@@ -648,6 +664,9 @@ func (m *Manager) open(ctx context.Context, s stream, p market.Proposal, o Optio
 	}
 	rctx, cancel := context.WithCancel(context.Background())
 	c := &Connection{m: m, proposal: p, id: id, sid: resp.SessionID, peer: provider, stream: s, tun: tun, us: us, payer: payer, path: path, exitIP: resp.ExitIP, ipCheck: ipCheck, start: start, payFrom: payFrom, ConnectedAt: time.Now(), cancel: cancel, done: make(chan struct{})}
+	if o.Tunnel != nil {
+		c.controlPath, c.control = o.ControlPath, control
+	}
 	m.log.Info("consumer: session started", "session", id, "path", path)
 	pctx, pstop := context.WithCancel(rctx)
 	probed := make(chan struct{})

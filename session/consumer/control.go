@@ -142,16 +142,38 @@ func MultiaddrControlAddrs(addrs []string) []netip.AddrPort {
 }
 
 // controlAddrs returns the remote IP address and port of a libp2p
-// stream's connection (nil for anything else, e.g. a test pipe or a
-// relayed connection).
+// stream's connection, for a relayed (circuit) connection the relay's
+// (nil for anything else, e.g. a test pipe).
 func controlAddrs(s any) []netip.AddrPort {
 	ns, ok := s.(interface{ Conn() network.Conn })
 	if !ok || ns.Conn() == nil {
 		return nil
 	}
-	na, err := manet.ToNetAddr(ns.Conn().RemoteMultiaddr())
+	if ap, ok := dialAddrPort(ns.Conn().RemoteMultiaddr()); ok {
+		return []netip.AddrPort{ap}
+	}
+	return nil
+}
+
+// dialAddrPort is the TCP/UDP address this host sends to for a libp2p
+// multiaddr: its own IP and port, or for a circuit address
+// (/ip4/R/tcp/P/p2p/RELAY/p2p-circuit...) the relay's R:P.
+func dialAddrPort(m ma.Multiaddr) (netip.AddrPort, bool) {
+	if m == nil {
+		return netip.AddrPort{}, false
+	}
+	if relay, _ := ma.SplitFunc(m, func(c ma.Component) bool { return c.Protocol().Code == ma.P_CIRCUIT }); relay != nil {
+		m = relay
+	}
+	na, err := manet.ToNetAddr(m)
 	if err != nil {
-		return nil
+		// A multiaddr with a trailing /p2p/ID is not a net address.
+		if head, _ := ma.SplitFunc(m, func(c ma.Component) bool { return c.Protocol().Code == ma.P_P2P }); head != nil {
+			na, err = manet.ToNetAddr(head)
+		}
+		if err != nil {
+			return netip.AddrPort{}, false
+		}
 	}
 	var ap netip.AddrPort
 	switch a := na.(type) {
@@ -160,10 +182,33 @@ func controlAddrs(s any) []netip.AddrPort {
 	case *net.UDPAddr:
 		ap = a.AddrPort()
 	default:
-		return nil
+		return netip.AddrPort{}, false
 	}
-	if !ap.IsValid() {
-		return nil
+	if !ap.IsValid() || ap.Port() == 0 {
+		return netip.AddrPort{}, false
 	}
-	return []netip.AddrPort{netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())}
+	return netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port()), true
+}
+
+// MaxResumeAddrs bounds ResumeAddrs: the provider's peer names its own
+// addresses, and each one is a destination a kill switch admits while a
+// session resumes.
+const MaxResumeAddrs = 16
+
+// ResumeAddrs returns the TCP/UDP destinations a resume may dial for the
+// provider's peer at addrs (the addresses it advertises and those
+// libp2p learned, in that order): their own, or a relay's for a circuit
+// address; never loopback (a kill switch admits it anyway), unspecified,
+// multicast or link-local ones; at most MaxResumeAddrs, without
+// duplicates.
+func ResumeAddrs(addrs []ma.Multiaddr) []netip.AddrPort {
+	var out []netip.AddrPort
+	for _, m := range addrs {
+		ap, ok := dialAddrPort(m)
+		if a := ap.Addr(); ok && !a.IsLoopback() && !a.IsUnspecified() && !a.IsMulticast() && !a.IsLinkLocalUnicast() {
+			out = append(out, ap)
+		}
+	}
+	out = JoinAddrs(out)
+	return out[:min(len(out), MaxResumeAddrs)]
 }

@@ -1,9 +1,12 @@
 package consumer
 
 import (
+	"fmt"
 	"net/netip"
 	"slices"
 	"testing"
+
+	ma "github.com/multiformats/go-multiaddr"
 
 	"github.com/openmyst/openmyst/market"
 )
@@ -44,5 +47,38 @@ func TestJoinAddrsUnmapsAndDrops(t *testing.T) {
 	)
 	if len(got) != 1 || got[0] != netip.MustParseAddrPort("10.0.0.1:80") {
 		t.Fatalf("JoinAddrs = %v", got)
+	}
+}
+
+// TestResumeAddrs: what a resume may dial, as a kill switch admits it:
+// a circuit address is its relay's transport address, loopback and
+// link-local addresses are left out (the kill switch never needs them),
+// duplicates go, and the list is bounded however many addresses the
+// provider's peer names.
+func TestResumeAddrs(t *testing.T) {
+	const relay = "12D3KooWAj4mZnrM1kJ9Xa1EcY1Zy3Zt5wJXQd5mA4XmZ2mHcdMp"
+	var in []ma.Multiaddr
+	for _, s := range []string{
+		"/ip4/25.0.0.7/tcp/4001/p2p/" + relay + "/p2p-circuit",
+		"/ip4/192.0.2.7/tcp/5000",
+		"/ip4/192.0.2.7/udp/5000/quic-v1", // same address and port
+		"/ip4/127.0.0.1/tcp/4001",
+		"/ip6/fe80::1/tcp/4001",
+		"/ip4/0.0.0.0/tcp/4001",
+		"/ip6/2001:db8::1/tcp/4002",
+	} {
+		in = append(in, ma.StringCast(s))
+	}
+	want := []netip.AddrPort{netip.MustParseAddrPort("25.0.0.7:4001"), netip.MustParseAddrPort("192.0.2.7:5000"),
+		netip.MustParseAddrPort("[2001:db8::1]:4002")}
+	if got := ResumeAddrs(in); !slices.Equal(got, want) {
+		t.Fatalf("ResumeAddrs = %v, want %v", got, want)
+	}
+	var many []ma.Multiaddr
+	for i := range 3 * MaxResumeAddrs {
+		many = append(many, ma.StringCast(fmt.Sprintf("/ip4/192.0.2.%d/tcp/4001", i+1)))
+	}
+	if got := ResumeAddrs(many); len(got) != MaxResumeAddrs || got[0] != netip.MustParseAddrPort("192.0.2.1:4001") {
+		t.Fatalf("ResumeAddrs of %d addresses = %v, want the first %d", len(many), got, MaxResumeAddrs)
 	}
 }

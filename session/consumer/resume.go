@@ -5,10 +5,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/netip"
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/p2p/net/swarm"
+	ma "github.com/multiformats/go-multiaddr"
 
 	"github.com/openmyst/openmyst/money"
 	"github.com/openmyst/openmyst/p2p/sessionproto"
@@ -63,6 +65,11 @@ func (c *Connection) resume(ctx context.Context, lost error) (*sessionproto.Read
 		}
 		r, w, s, err := c.resumeOnce(rctx)
 		if err == nil {
+			if err = c.setControl(rctx, controlAddrs(s)); err != nil {
+				_ = resetStream(s)
+			}
+		}
+		if err == nil {
 			c.streamMu.Lock()
 			c.stream = s
 			c.streamMu.Unlock()
@@ -96,11 +103,49 @@ func (c *Connection) resume(ctx context.Context, lost error) (*sessionproto.Read
 	}
 }
 
+// setControl tells Options.ControlPath (if set) that the control
+// connection now needs addrs outside the tunnel, and remembers them. The
+// new connection's addresses may be none (a test pipe): the old ones
+// then stay.
+func (c *Connection) setControl(ctx context.Context, addrs []netip.AddrPort) error {
+	if c.controlPath == nil || len(addrs) == 0 {
+		return nil
+	}
+	if err := c.controlPath(ctx, addrs); err != nil {
+		return fmt.Errorf("let the control connection out of the tunnel: %w", err)
+	}
+	c.streamMu.Lock()
+	c.control = addrs
+	c.streamMu.Unlock()
+	return nil
+}
+
+// admitResume lets a resume attempt dial every address the provider's
+// peer is known at (ResumeAddrs: what it advertised and what libp2p has
+// learned since, e.g. a new address), besides the current control
+// connection's.
+func (c *Connection) admitResume(ctx context.Context) error {
+	if c.controlPath == nil {
+		return nil
+	}
+	known := append(append([]ma.Multiaddr(nil), c.peer.Addrs...), c.m.cfg.Host.Peerstore().Addrs(c.peer.ID)...)
+	c.streamMu.Lock()
+	cur := append([]netip.AddrPort(nil), c.control...)
+	c.streamMu.Unlock()
+	if err := c.controlPath(ctx, JoinAddrs(cur, ResumeAddrs(known))); err != nil {
+		return fmt.Errorf("%w: let the resume out of the tunnel: %w", errNoPeer, err)
+	}
+	return nil
+}
+
 // resumeOnce makes one resume attempt.
 func (c *Connection) resumeOnce(ctx context.Context) (*sessionproto.Reader, *sessionproto.Writer, stream, error) {
 	m := c.m
 	actx, cancel := context.WithTimeout(ctx, resumeIOTimeout)
 	defer cancel()
+	if err := c.admitResume(actx); err != nil {
+		return nil, nil, nil, err
+	}
 	lctx := network.WithAllowLimitedConn(actx, "openmyst session resume")
 	if err := m.cfg.Host.Connect(lctx, c.peer); err != nil {
 		return nil, nil, nil, fmt.Errorf("%w: %w", errNoPeer, err)
