@@ -394,68 +394,89 @@ func (s *sqlStore) Committers() int { return max(1, s.committers) }
 // Close implements Store.
 func (s *sqlStore) Close() error { return s.close() }
 
-// Consumer implements Store.
+// consumerQuery reads a consumer's whole state in one statement (one
+// round trip, one snapshot): kind 0 is its settled amount, kind 1 its
+// latest journal row, kind 2 one row per (provider, agreement) with the
+// highest total. Its three ? are all the consumer.
+const consumerQuery = `SELECT 0, settled, '', '', 0 FROM consumer_settled WHERE consumer = ?
+	UNION ALL
+	SELECT 1, channel, consumer_amount, consumed, consumer_seq FROM
+		(SELECT channel, consumer_amount, consumed, consumer_seq FROM exchanges WHERE consumer = ? ORDER BY consumer_seq DESC LIMIT 1) AS latest
+	UNION ALL
+	SELECT 2, provider, agreement_id, MAX(agreement_total), 0 FROM exchanges WHERE consumer = ? GROUP BY provider, agreement_id`
+
+// Consumer implements Store. One statement (consumerQuery): loading a
+// consumer is on the path of its first accept, and each round trip to
+// PostgreSQL is a wait for the server's CPU.
 func (s *sqlStore) Consumer(ctx context.Context, id common.Address) (Consumer, []Agreement, error) {
 	c := Consumer{Identity: id, Promised: new(big.Int), Consumed: new(big.Int), Settled: new(big.Int)}
-	var settled string
-	err := s.r.QueryRowContext(ctx, s.q(`SELECT settled FROM consumer_settled WHERE consumer = ?`), encAddr(id)).Scan(&settled)
-	switch {
-	case errors.Is(err, sql.ErrNoRows):
-	case err != nil:
-		return c, nil, fmt.Errorf("store: read consumer %s: %w", id.Hex(), err)
-	default:
-		if c.Settled, err = decAmount(settled); err != nil {
-			return c, nil, err
-		}
-	}
-	var channel, promised string
-	var consumed sql.NullString
-	err = s.r.QueryRowContext(ctx, s.q(`SELECT channel, consumer_amount, consumed, consumer_seq FROM exchanges WHERE consumer = ? ORDER BY consumer_seq DESC LIMIT 1`), encAddr(id)).
-		Scan(&channel, &promised, &consumed, &c.Version)
-	switch {
-	case errors.Is(err, sql.ErrNoRows):
-		return c, nil, nil
-	case err != nil:
-		return c, nil, fmt.Errorf("store: read consumer %s: %w", id.Hex(), err)
-	}
-	c.Channel = common.HexToAddress(channel)
-	if c.Promised, err = decAmount(promised); err != nil {
-		return c, nil, err
-	}
-	if !consumed.Valid {
-		return c, nil, fmt.Errorf("store: consumer %s: latest exchange has no consumed amount", id.Hex())
-	}
-	if c.Consumed, err = decAmount(consumed.String); err != nil {
-		return c, nil, err
-	}
-	rows, err := s.r.QueryContext(ctx, s.q(`SELECT provider, agreement_id, MAX(agreement_total) FROM exchanges WHERE consumer = ? GROUP BY provider, agreement_id`), encAddr(id))
+	addr := encAddr(id)
+	rows, err := s.r.QueryContext(ctx, s.q(consumerQuery), addr, addr, addr)
 	if err != nil {
-		return c, nil, fmt.Errorf("store: read agreements of %s: %w", id.Hex(), err)
+		return c, nil, fmt.Errorf("store: read consumer %s: %w", id.Hex(), err)
 	}
 	defer rows.Close()
 	var out []Agreement
+	latest := false
 	for rows.Next() {
-		var p, aid, total string
-		if err := rows.Scan(&p, &aid, &total); err != nil {
-			return c, nil, fmt.Errorf("store: read agreements: %w", err)
+		var kind int
+		var a, b string
+		var x sql.NullString
+		var n int64
+		if err := rows.Scan(&kind, &a, &b, &x, &n); err != nil {
+			return c, nil, fmt.Errorf("store: read consumer %s: %w", id.Hex(), err)
 		}
-		a := Agreement{Consumer: id, Provider: common.HexToAddress(p)}
-		if a.AgreementID, err = decAmount(aid); err != nil {
-			return c, nil, err
+		switch kind {
+		case 0:
+			if c.Settled, err = decAmount(a); err != nil {
+				return c, nil, err
+			}
+		case 1:
+			latest = true
+			c.Channel, c.Version = common.HexToAddress(a), n
+			if c.Promised, err = decAmount(b); err != nil {
+				return c, nil, err
+			}
+			if !x.Valid {
+				return c, nil, fmt.Errorf("store: consumer %s: latest exchange has no consumed amount", id.Hex())
+			}
+			if c.Consumed, err = decAmount(x.String); err != nil {
+				return c, nil, err
+			}
+		case 2:
+			ag := Agreement{Consumer: id, Provider: common.HexToAddress(a)}
+			if ag.AgreementID, err = decAmount(b); err != nil {
+				return c, nil, err
+			}
+			if ag.Total, err = decAmount(x.String); err != nil {
+				return c, nil, err
+			}
+			out = append(out, ag)
+		default:
+			return c, nil, fmt.Errorf("store: read consumer %s: row of kind %d", id.Hex(), kind)
 		}
-		if a.Total, err = decAmount(total); err != nil {
-			return c, nil, err
-		}
-		out = append(out, a)
 	}
-	return c, out, rows.Err()
+	if err := rows.Err(); err != nil {
+		return c, nil, fmt.Errorf("store: read consumer %s: %w", id.Hex(), err)
+	}
+	if !latest {
+		// No journal row: no agreements either, only (perhaps) a settled
+		// amount.
+		return c, nil, nil
+	}
+	return c, out, nil
 }
 
-// Provider implements Store.
+// providerQuery reads a provider's latest journal row and its unrevealed
+// count (unrevealedQuery) in one statement. Its two ? are the provider.
+const providerQuery = `SELECT hermes_amount, provider_seq, (` + unrevealedQuery + `) FROM exchanges WHERE provider = ? ORDER BY provider_seq DESC LIMIT 1`
+
+// Provider implements Store, in one statement (providerQuery).
 func (s *sqlStore) Provider(ctx context.Context, id common.Address) (Provider, error) {
 	p := Provider{Identity: id, Earned: new(big.Int)}
 	var earned string
-	err := s.r.QueryRowContext(ctx, s.q(`SELECT hermes_amount, provider_seq FROM exchanges WHERE provider = ? ORDER BY provider_seq DESC LIMIT 1`), encAddr(id)).Scan(&earned, &p.Version)
+	addr := encAddr(id)
+	err := s.r.QueryRowContext(ctx, s.q(providerQuery), addr, addr).Scan(&earned, &p.Version, &p.Unrevealed)
 	switch {
 	case errors.Is(err, sql.ErrNoRows):
 		return p, nil
@@ -464,9 +485,6 @@ func (s *sqlStore) Provider(ctx context.Context, id common.Address) (Provider, e
 	}
 	if p.Earned, err = decAmount(earned); err != nil {
 		return p, err
-	}
-	if err := s.r.QueryRowContext(ctx, s.q(unrevealedQuery), encAddr(id)).Scan(&p.Unrevealed); err != nil {
-		return p, fmt.Errorf("store: count unrevealed of %s: %w", id.Hex(), err)
 	}
 	return p, nil
 }
