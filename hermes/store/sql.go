@@ -40,6 +40,12 @@ type sqlStore struct {
 	close  func() error
 
 	insExchange *sql.Stmt
+	// consumerStmt and providerStmt are consumerQuery and providerQuery
+	// prepared on r, for SQLite, whose driver otherwise parses and plans a
+	// query on every call (the compound consumerQuery costs more to prepare
+	// than to run); nil for PostgreSQL, whose driver caches prepared
+	// statements per connection itself.
+	consumerStmt, providerStmt *sql.Stmt
 	// committers is how many Commit calls may run at once (see
 	// ConcurrentCommitter).
 	committers int
@@ -384,6 +390,12 @@ func (s *sqlStore) prepare(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("store: prepare insert: %w", err)
 	}
+	if s.consumerStmt, err = s.r.PrepareContext(ctx, consumerQuery); err != nil {
+		return fmt.Errorf("store: prepare consumer query: %w", err)
+	}
+	if s.providerStmt, err = s.r.PrepareContext(ctx, providerQuery); err != nil {
+		return fmt.Errorf("store: prepare provider query: %w", err)
+	}
 	return nil
 }
 
@@ -422,7 +434,13 @@ const consumerQuery = `SELECT 0, settled, '', '', 0 FROM consumer_settled WHERE 
 func (s *sqlStore) Consumer(ctx context.Context, id common.Address) (Consumer, []Agreement, error) {
 	c := Consumer{Identity: id, Promised: new(big.Int), Consumed: new(big.Int), Settled: new(big.Int)}
 	addr := encAddr(id)
-	rows, err := s.r.QueryContext(ctx, s.q(consumerQuery), addr, addr, addr)
+	var rows *sql.Rows
+	var err error
+	if s.consumerStmt != nil {
+		rows, err = s.consumerStmt.QueryContext(ctx, addr, addr, addr)
+	} else {
+		rows, err = s.r.QueryContext(ctx, s.q(consumerQuery), addr, addr, addr)
+	}
 	if err != nil {
 		return c, nil, fmt.Errorf("store: read consumer %s: %w", id.Hex(), err)
 	}
@@ -487,7 +505,13 @@ func (s *sqlStore) Provider(ctx context.Context, id common.Address) (Provider, e
 	p := Provider{Identity: id, Earned: new(big.Int)}
 	var earned string
 	addr := encAddr(id)
-	err := s.r.QueryRowContext(ctx, s.q(providerQuery), addr, addr).Scan(&earned, &p.Version, &p.Unrevealed)
+	var row *sql.Row
+	if s.providerStmt != nil {
+		row = s.providerStmt.QueryRowContext(ctx, addr, addr)
+	} else {
+		row = s.r.QueryRowContext(ctx, s.q(providerQuery), addr, addr)
+	}
+	err := row.Scan(&earned, &p.Version, &p.Unrevealed)
 	switch {
 	case errors.Is(err, sql.ErrNoRows):
 		return p, nil
