@@ -540,11 +540,16 @@ func (s *Service) exchange(ctx context.Context, m *payments.ExchangeMessage) (*R
 	defer s.consumers.release(consumer)
 	cs.mu.Lock()
 	defer cs.mu.Unlock()
-	slot = s.acquireCPU()
-	defer slot.release()
+	// The consumer's state is read (when not cached) before taking a CPU
+	// slot: a store read is a wait, not CPU, and with one slot (2 cores)
+	// every new consumer's round trips held all other requests' checks
+	// back (the first quarter second of an open-loop run, when all
+	// consumers are new: p50 42 ms instead of 3-7 ms).
 	if err := s.loadConsumer(ctx, cs, consumer); err != nil {
 		return nil, err
 	}
+	slot = s.acquireCPU()
+	defer slot.release()
 
 	// A consumer runs several sessions at once and promises are cumulative
 	// over its whole channel, so they may arrive out of order: session B's
@@ -617,10 +622,23 @@ func (s *Service) exchange(ctx context.Context, m *payments.ExchangeMessage) (*R
 
 	ps := s.providers.acquire(m.Provider)
 	defer s.providers.release(m.Provider)
-	ps.mu.Lock()
-	if err := s.loadProvider(ctx, ps, m.Provider); err != nil {
-		ps.mu.Unlock()
-		return nil, err
+	// Nothing waits for a lock or the store while holding a CPU slot (a
+	// request holding ps.mu may be waiting for a slot), see loadConsumer
+	// above.
+	if !ps.mu.TryLock() {
+		slot.release()
+		ps.mu.Lock()
+	}
+	if !ps.current() {
+		slot.release()
+		if err := s.loadProvider(ctx, ps, m.Provider); err != nil {
+			ps.mu.Unlock()
+			return nil, err
+		}
+	}
+	if !slot.held {
+		slot = s.acquireCPU()
+		defer slot.release()
 	}
 	if s.cfg.MaxUnrevealed > 0 && ps.p.Unrevealed >= int64(s.cfg.MaxUnrevealed) {
 		if err := s.refreshUnrevealed(ctx, ps, m.Provider); err != nil {
@@ -714,6 +732,12 @@ func (s *Service) loadConsumer(ctx context.Context, cs *consumerState, id common
 	}
 	cs.loaded = true
 	return nil
+}
+
+// current reports whether ps holds the store's state of its current
+// epoch (loadProvider would not read the store). Caller holds ps.mu.
+func (ps *providerState) current() bool {
+	return ps.loaded && ps.loadedAt == ps.epoch.Load()
 }
 
 // loadProvider (re)reads a provider's state unless it is current. Caller

@@ -14,4 +14,9 @@
 // each provider's rows form one unbroken chain whatever the writers do.
 // PostgreSQL commits may run on several connections at once
 // (ConcurrentCommitter).
+//
+// Since schema 6 the journal stores promises in a compact binary form
+// (encPromise) that a hermes built before it cannot read: every process
+// sharing one database must run schema 6 or later, so upgrade them
+// together.
 package store

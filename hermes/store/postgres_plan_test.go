@@ -68,7 +68,7 @@ func TestPostgresCommitPlanProbesIndexes(t *testing.T) {
 		}
 	}
 	defer func() { _, _ = conn.ExecContext(ctx, `DEALLOCATE group_commit`) }()
-	args := strings.Repeat(`'{}', `, 21) + `0`
+	args := strings.Repeat(`'{}', `, insertArity+4) + `0`
 	rows, err := conn.QueryContext(ctx, `EXPLAIN (COSTS OFF) EXECUTE group_commit(`+args+`)`)
 	if err != nil {
 		t.Fatal(err)

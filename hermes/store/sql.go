@@ -40,6 +40,12 @@ type sqlStore struct {
 	close  func() error
 
 	insExchange *sql.Stmt
+	// consumerStmt and providerStmt are consumerQuery and providerQuery
+	// prepared on r, for SQLite, whose driver otherwise parses and plans a
+	// query on every call (the compound consumerQuery costs more to prepare
+	// than to run); nil for PostgreSQL, whose driver caches prepared
+	// statements per connection itself.
+	consumerStmt, providerStmt *sql.Stmt
 	// committers is how many Commit calls may run at once (see
 	// ConcurrentCommitter).
 	committers int
@@ -196,6 +202,17 @@ func (s *sqlStore) migrations() []migration {
 		// removes it, and the count reads at most the provider's
 		// unrevealed rows, which MaxUnrevealed bounds.
 		{sql: `CREATE INDEX exchanges_unrevealed ON exchanges (provider) WHERE r IS NULL`},
+		// 6: compact promises. New rows store the consumer's and the
+		// hermes' promise in the binary form of encPromise (~140 bytes)
+		// in consumer_promise_bin and hermes_promise_bin, and '' in the
+		// JSON columns (~360 bytes each); rows written before keep their
+		// JSON and NULL here, and scanExchange reads either. An accept
+		// wrote 2.25 KB of WAL, 1.3 KB of it the two JSON promises and
+		// their hex; a hermes older than this schema cannot read the new
+		// rows, so every process sharing a database must be upgraded
+		// together.
+		{sql: `ALTER TABLE exchanges ADD COLUMN consumer_promise_bin {{BLOB}};
+		ALTER TABLE exchanges ADD COLUMN hermes_promise_bin {{BLOB}}`},
 	}
 	for i := range m {
 		m[i].sql = r.Replace(m[i].sql)
@@ -355,7 +372,7 @@ func (s *sqlStore) prepare(ctx context.Context) error {
 		return nil // PostgreSQL: one insert per batch, see insertMany
 	}
 	// SQLite: one insert per accept, with the version check folded in
-	// (?18 and ?19 are the consumer's and provider's versions it extends;
+	// (?20 and ?21 are the consumer's and provider's versions it extends;
 	// rows inserted earlier in the same transaction count). SQLite runs it
 	// in-process, so per-row statements cost no round trips, and a separate
 	// check query would cost a parse per batch.
@@ -367,11 +384,17 @@ func (s *sqlStore) prepare(ctx context.Context) error {
 		cols.WriteString("?" + strconv.Itoa(i))
 	}
 	s.insExchange, err = s.w.PrepareContext(ctx, `INSERT INTO exchanges (`+insertCols+`) SELECT `+cols.String()+`
-		WHERE (?18 = 0 OR EXISTS (SELECT 1 FROM exchanges WHERE consumer = ?2 AND consumer_seq = ?18))
-		AND (?19 = 0 OR EXISTS (SELECT 1 FROM exchanges WHERE provider = ?4 AND provider_seq = ?19))
+		WHERE (?20 = 0 OR EXISTS (SELECT 1 FROM exchanges WHERE consumer = ?2 AND consumer_seq = ?20))
+		AND (?21 = 0 OR EXISTS (SELECT 1 FROM exchanges WHERE provider = ?4 AND provider_seq = ?21))
 		ON CONFLICT DO NOTHING`)
 	if err != nil {
 		return fmt.Errorf("store: prepare insert: %w", err)
+	}
+	if s.consumerStmt, err = s.r.PrepareContext(ctx, consumerQuery); err != nil {
+		return fmt.Errorf("store: prepare consumer query: %w", err)
+	}
+	if s.providerStmt, err = s.r.PrepareContext(ctx, providerQuery); err != nil {
+		return fmt.Errorf("store: prepare provider query: %w", err)
 	}
 	return nil
 }
@@ -394,68 +417,101 @@ func (s *sqlStore) Committers() int { return max(1, s.committers) }
 // Close implements Store.
 func (s *sqlStore) Close() error { return s.close() }
 
-// Consumer implements Store.
+// consumerQuery reads a consumer's whole state in one statement (one
+// round trip, one snapshot): kind 0 is its settled amount, kind 1 its
+// latest journal row, kind 2 one row per (provider, agreement) with the
+// highest total. Its three ? are all the consumer.
+const consumerQuery = `SELECT 0, settled, '', '', 0 FROM consumer_settled WHERE consumer = ?
+	UNION ALL
+	SELECT 1, channel, consumer_amount, consumed, consumer_seq FROM
+		(SELECT channel, consumer_amount, consumed, consumer_seq FROM exchanges WHERE consumer = ? ORDER BY consumer_seq DESC LIMIT 1) AS latest
+	UNION ALL
+	SELECT 2, provider, agreement_id, MAX(agreement_total), 0 FROM exchanges WHERE consumer = ? GROUP BY provider, agreement_id`
+
+// Consumer implements Store. One statement (consumerQuery): loading a
+// consumer is on the path of its first accept, and each round trip to
+// PostgreSQL is a wait for the server's CPU.
 func (s *sqlStore) Consumer(ctx context.Context, id common.Address) (Consumer, []Agreement, error) {
 	c := Consumer{Identity: id, Promised: new(big.Int), Consumed: new(big.Int), Settled: new(big.Int)}
-	var settled string
-	err := s.r.QueryRowContext(ctx, s.q(`SELECT settled FROM consumer_settled WHERE consumer = ?`), encAddr(id)).Scan(&settled)
-	switch {
-	case errors.Is(err, sql.ErrNoRows):
-	case err != nil:
-		return c, nil, fmt.Errorf("store: read consumer %s: %w", id.Hex(), err)
-	default:
-		if c.Settled, err = decAmount(settled); err != nil {
-			return c, nil, err
-		}
+	addr := encAddr(id)
+	var rows *sql.Rows
+	var err error
+	if s.consumerStmt != nil {
+		rows, err = s.consumerStmt.QueryContext(ctx, addr, addr, addr)
+	} else {
+		rows, err = s.r.QueryContext(ctx, s.q(consumerQuery), addr, addr, addr)
 	}
-	var channel, promised string
-	var consumed sql.NullString
-	err = s.r.QueryRowContext(ctx, s.q(`SELECT channel, consumer_amount, consumed, consumer_seq FROM exchanges WHERE consumer = ? ORDER BY consumer_seq DESC LIMIT 1`), encAddr(id)).
-		Scan(&channel, &promised, &consumed, &c.Version)
-	switch {
-	case errors.Is(err, sql.ErrNoRows):
-		return c, nil, nil
-	case err != nil:
-		return c, nil, fmt.Errorf("store: read consumer %s: %w", id.Hex(), err)
-	}
-	c.Channel = common.HexToAddress(channel)
-	if c.Promised, err = decAmount(promised); err != nil {
-		return c, nil, err
-	}
-	if !consumed.Valid {
-		return c, nil, fmt.Errorf("store: consumer %s: latest exchange has no consumed amount", id.Hex())
-	}
-	if c.Consumed, err = decAmount(consumed.String); err != nil {
-		return c, nil, err
-	}
-	rows, err := s.r.QueryContext(ctx, s.q(`SELECT provider, agreement_id, MAX(agreement_total) FROM exchanges WHERE consumer = ? GROUP BY provider, agreement_id`), encAddr(id))
 	if err != nil {
-		return c, nil, fmt.Errorf("store: read agreements of %s: %w", id.Hex(), err)
+		return c, nil, fmt.Errorf("store: read consumer %s: %w", id.Hex(), err)
 	}
 	defer rows.Close()
 	var out []Agreement
+	latest := false
 	for rows.Next() {
-		var p, aid, total string
-		if err := rows.Scan(&p, &aid, &total); err != nil {
-			return c, nil, fmt.Errorf("store: read agreements: %w", err)
+		var kind int
+		var a, b string
+		var x sql.NullString
+		var n int64
+		if err := rows.Scan(&kind, &a, &b, &x, &n); err != nil {
+			return c, nil, fmt.Errorf("store: read consumer %s: %w", id.Hex(), err)
 		}
-		a := Agreement{Consumer: id, Provider: common.HexToAddress(p)}
-		if a.AgreementID, err = decAmount(aid); err != nil {
-			return c, nil, err
+		switch kind {
+		case 0:
+			if c.Settled, err = decAmount(a); err != nil {
+				return c, nil, err
+			}
+		case 1:
+			latest = true
+			c.Channel, c.Version = common.HexToAddress(a), n
+			if c.Promised, err = decAmount(b); err != nil {
+				return c, nil, err
+			}
+			if !x.Valid {
+				return c, nil, fmt.Errorf("store: consumer %s: latest exchange has no consumed amount", id.Hex())
+			}
+			if c.Consumed, err = decAmount(x.String); err != nil {
+				return c, nil, err
+			}
+		case 2:
+			ag := Agreement{Consumer: id, Provider: common.HexToAddress(a)}
+			if ag.AgreementID, err = decAmount(b); err != nil {
+				return c, nil, err
+			}
+			if ag.Total, err = decAmount(x.String); err != nil {
+				return c, nil, err
+			}
+			out = append(out, ag)
+		default:
+			return c, nil, fmt.Errorf("store: read consumer %s: row of kind %d", id.Hex(), kind)
 		}
-		if a.Total, err = decAmount(total); err != nil {
-			return c, nil, err
-		}
-		out = append(out, a)
 	}
-	return c, out, rows.Err()
+	if err := rows.Err(); err != nil {
+		return c, nil, fmt.Errorf("store: read consumer %s: %w", id.Hex(), err)
+	}
+	if !latest {
+		// No journal row: no agreements either, only (perhaps) a settled
+		// amount.
+		return c, nil, nil
+	}
+	return c, out, nil
 }
 
-// Provider implements Store.
+// providerQuery reads a provider's latest journal row and its unrevealed
+// count (unrevealedQuery) in one statement. Its two ? are the provider.
+const providerQuery = `SELECT hermes_amount, provider_seq, (` + unrevealedQuery + `) FROM exchanges WHERE provider = ? ORDER BY provider_seq DESC LIMIT 1`
+
+// Provider implements Store, in one statement (providerQuery).
 func (s *sqlStore) Provider(ctx context.Context, id common.Address) (Provider, error) {
 	p := Provider{Identity: id, Earned: new(big.Int)}
 	var earned string
-	err := s.r.QueryRowContext(ctx, s.q(`SELECT hermes_amount, provider_seq FROM exchanges WHERE provider = ? ORDER BY provider_seq DESC LIMIT 1`), encAddr(id)).Scan(&earned, &p.Version)
+	addr := encAddr(id)
+	var row *sql.Row
+	if s.providerStmt != nil {
+		row = s.providerStmt.QueryRowContext(ctx, addr, addr)
+	} else {
+		row = s.r.QueryRowContext(ctx, s.q(providerQuery), addr, addr)
+	}
+	err := row.Scan(&earned, &p.Version, &p.Unrevealed)
 	switch {
 	case errors.Is(err, sql.ErrNoRows):
 		return p, nil
@@ -464,9 +520,6 @@ func (s *sqlStore) Provider(ctx context.Context, id common.Address) (Provider, e
 	}
 	if p.Earned, err = decAmount(earned); err != nil {
 		return p, err
-	}
-	if err := s.r.QueryRowContext(ctx, s.q(unrevealedQuery), encAddr(id)).Scan(&p.Unrevealed); err != nil {
-		return p, fmt.Errorf("store: count unrevealed of %s: %w", id.Hex(), err)
 	}
 	return p, nil
 }
@@ -477,14 +530,29 @@ func (s *sqlStore) Provider(ctx context.Context, id common.Address) (Provider, e
 // (TestUnrevealedCountUsesPartialIndex).
 const unrevealedQuery = `SELECT COUNT(*) FROM exchanges WHERE provider = ? AND r IS NULL`
 
-const exchangeCols = `seq, digest, consumer, provider, agreement_id, agreement_total, consumer_promise, hermes_promise, exchange_signature, r, created_at`
+const exchangeCols = `seq, digest, consumer, provider, agreement_id, agreement_total, consumer_promise, hermes_promise, exchange_signature, r, created_at,
+	consumer_promise_bin, hermes_promise_bin`
+
+// storedPromise decodes a row's promise: the binary form when the row
+// has one (schema 6 on), else the JSON wire form rows had before.
+func storedPromise(bin []byte, js string) (*payments.Promise, error) {
+	if bin != nil {
+		return decPromise(bin)
+	}
+	p, err := payments.DecodePromise([]byte(js))
+	if err != nil {
+		return nil, fmt.Errorf("store: corrupt stored promise: %w", err)
+	}
+	return p, nil
+}
 
 func scanExchange(row interface{ Scan(...any) error }) (Exchange, error) {
 	var e Exchange
 	var digest, sig, r []byte
 	var consumer, provider, aid, total, cp, hp string
+	var cpBin, hpBin []byte
 	var created int64
-	if err := row.Scan(&e.Seq, &digest, &consumer, &provider, &aid, &total, &cp, &hp, &sig, &r, &created); err != nil {
+	if err := row.Scan(&e.Seq, &digest, &consumer, &provider, &aid, &total, &cp, &hp, &sig, &r, &created, &cpBin, &hpBin); err != nil {
 		if errors.Is(err, sql.ErrNoRows) {
 			return e, ErrNotFound
 		}
@@ -502,13 +570,13 @@ func scanExchange(row interface{ Scan(...any) error }) (Exchange, error) {
 	if e.AgreementTotal, err = decAmount(total); err != nil {
 		return e, err
 	}
-	p, err := payments.DecodePromise([]byte(cp))
+	p, err := storedPromise(cpBin, cp)
 	if err != nil {
-		return e, fmt.Errorf("store: corrupt consumer promise: %w", err)
+		return e, fmt.Errorf("store: consumer promise: %w", err)
 	}
 	e.ConsumerPromise = *p
-	if p, err = payments.DecodePromise([]byte(hp)); err != nil {
-		return e, fmt.Errorf("store: corrupt hermes promise: %w", err)
+	if p, err = storedPromise(hpBin, hp); err != nil {
+		return e, fmt.Errorf("store: hermes promise: %w", err)
 	}
 	e.HermesPromise = *p
 	e.ExchangeSignature = sig
@@ -549,10 +617,11 @@ func rowsAffected(res sql.Result, want int) error {
 // insertCols are the columns one accept inserts, in the order of
 // acceptArgs.
 const insertCols = `digest, consumer, consumer_seq, provider, provider_seq, channel, agreement_id, agreement_total, hashlock,
-	consumer_amount, promise_amount, consumed, consumer_promise, hermes_amount, hermes_promise, exchange_signature, created_at`
+	consumer_amount, promise_amount, consumed, consumer_promise, hermes_amount, hermes_promise, exchange_signature, created_at,
+	consumer_promise_bin, hermes_promise_bin`
 
 // insertArity is the number of insertCols.
-const insertArity = 17
+const insertArity = 19
 
 // versionCheck is one identity's state version a batch extends: the row
 // (consumer or provider = id, at version seq) must exist.
@@ -596,18 +665,22 @@ func acceptArgs(accepts []Accept, now int64) ([]any, []versionCheck, error) {
 		if err := extend(true, provider, a.Provider.Version); err != nil {
 			return nil, nil, err
 		}
-		cp, err := e.ConsumerPromise.MarshalJSON()
+		// Both promises in one allocation (schema 6: binary, the JSON
+		// columns empty).
+		buf := make([]byte, 0, 2*maxPromiseBytes)
+		cp, err := encPromise(buf, &e.ConsumerPromise)
 		if err != nil {
-			return nil, nil, err
+			return nil, nil, fmt.Errorf("accept %d: consumer promise: %w", i, err)
 		}
-		hp, err := e.HermesPromise.MarshalJSON()
+		cp = cp[:len(cp):len(cp)]
+		hp, err := encPromise(buf[len(cp):len(cp)], &e.HermesPromise)
 		if err != nil {
-			return nil, nil, err
+			return nil, nil, fmt.Errorf("accept %d: hermes promise: %w", i, err)
 		}
 		args = append(args, e.Digest[:], consumer, a.Consumer.Version+1, provider, a.Provider.Version+1,
 			encAddr(a.Consumer.Channel), encAmount(e.AgreementID), encAmount(e.AgreementTotal), e.ConsumerPromise.Hashlock[:],
-			encAmount(a.Consumer.Promised), encAmount(e.ConsumerPromise.Amount), encAmount(a.Consumer.Consumed), string(cp),
-			encAmount(a.Provider.Earned), string(hp), e.ExchangeSignature, now)
+			encAmount(a.Consumer.Promised), encAmount(e.ConsumerPromise.Amount), encAmount(a.Consumer.Consumed), "",
+			encAmount(a.Provider.Earned), "", e.ExchangeSignature, now, cp, hp)
 	}
 	return args, checks, nil
 }
@@ -658,9 +731,9 @@ func (s *sqlStore) Commit(ctx context.Context, accepts []Accept) error {
 // pgCommit is the whole PostgreSQL group commit in one statement (so one
 // round trip, in its own implicit transaction, prepared once per
 // connection: its text never changes): the batch's rows come as one array
-// per column ($1..$17, unnest), and they go in only if every state version
-// the batch extends is stored ($18..$21: consumer and provider identities
-// and versions, $22 their count). A row never goes in without its
+// per column ($1..$19, unnest), and they go in only if every state version
+// the batch extends is stored ($20..$23: consumer and provider identities
+// and versions, $24 their count). A row never goes in without its
 // predecessor, so each consumer's and provider's rows form one unbroken
 // chain whatever the writers (several committers, several hermes
 // processes) do; rows are never deleted, so a predecessor seen by the
@@ -678,12 +751,12 @@ func (s *sqlStore) Commit(ctx context.Context, accepts []Accept) error {
 // (TestPostgresCommitPlanProbesIndexes).
 const pgCommit = `INSERT INTO exchanges (` + insertCols + `)
 	SELECT * FROM unnest($1::bytea[], $2::text[], $3::bigint[], $4::text[], $5::bigint[], $6::text[], $7::text[], $8::text[], $9::bytea[],
-		$10::text[], $11::text[], $12::text[], $13::text[], $14::text[], $15::text[], $16::bytea[], $17::bigint[])
-	WHERE (SELECT COUNT(*) FROM unnest($18::text[], $19::bigint[]) AS c(id, seq),
+		$10::text[], $11::text[], $12::text[], $13::text[], $14::text[], $15::text[], $16::bytea[], $17::bigint[], $18::bytea[], $19::bytea[])
+	WHERE (SELECT COUNT(*) FROM unnest($20::text[], $21::bigint[]) AS c(id, seq),
 			LATERAL (SELECT 1 FROM exchanges e WHERE e.consumer = c.id AND e.consumer_seq = c.seq LIMIT 1) AS found)
-		+ (SELECT COUNT(*) FROM unnest($20::text[], $21::bigint[]) AS p(id, seq),
+		+ (SELECT COUNT(*) FROM unnest($22::text[], $23::bigint[]) AS p(id, seq),
 			LATERAL (SELECT 1 FROM exchanges e WHERE e.provider = p.id AND e.provider_seq = p.seq LIMIT 1) AS found)
-		= $22`
+		= $24`
 
 // commitPostgres stores a batch with pgCommit: all of it, or nothing and
 // ErrConflict (a version not stored, or a row another writer stored).

@@ -72,7 +72,7 @@ func explain(t testing.TB, rows *sql.Rows, err error) string {
 }
 
 // checkUnrevealedPlan fails unless the unrevealed count of a provider with
-// a long revealed history reads the partial index exchanges_unrevealed
+// a long revealed history (in providerQuery, which loads a provider) reads the partial index exchanges_unrevealed
 // (only unrevealed rows) and still counts right. Through the (provider,
 // provider_seq) index or a table scan it reads the whole history, and a
 // provider at the unrevealed limit is reloaded every second.
@@ -88,10 +88,10 @@ func checkUnrevealedPlan(t *testing.T, s *sqlStore) {
 		if _, err := s.w.ExecContext(ctx, `ANALYZE exchanges`); err != nil {
 			t.Fatal(err)
 		}
-		rows, err := s.r.QueryContext(ctx, `EXPLAIN (COSTS OFF) `+strings.Replace(s.q(unrevealedQuery), "$1", "'0xp'", 1))
+		rows, err := s.r.QueryContext(ctx, `EXPLAIN (COSTS OFF) `+strings.NewReplacer("$1", "'0xp'", "$2", "'0xp'").Replace(s.q(providerQuery)))
 		plan = explain(t, rows, err)
 	} else {
-		rows, err := s.r.QueryContext(ctx, `EXPLAIN QUERY PLAN `+unrevealedQuery, "0xp")
+		rows, err := s.r.QueryContext(ctx, `EXPLAIN QUERY PLAN `+providerQuery, "0xp", "0xp")
 		plan = explain(t, rows, err)
 	}
 	if !strings.Contains(plan, "exchanges_unrevealed") {
@@ -123,12 +123,12 @@ func TestPostgresUnrevealedCountUsesPartialIndex(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, q := range []string{`SET plan_cache_mode = force_generic_plan`, `PREPARE unrevealed AS ` + s.q(unrevealedQuery)} {
+	for _, q := range []string{`SET plan_cache_mode = force_generic_plan`, `PREPARE unrevealed AS ` + s.q(providerQuery)} {
 		if _, err := conn.ExecContext(ctx, q); err != nil {
 			t.Fatalf("%s: %v", q, err)
 		}
 	}
-	rows, err := conn.QueryContext(ctx, `EXPLAIN (COSTS OFF) EXECUTE unrevealed('0xp')`)
+	rows, err := conn.QueryContext(ctx, `EXPLAIN (COSTS OFF) EXECUTE unrevealed('0xp', '0xp')`)
 	plan := explain(t, rows, err)
 	_, _ = conn.ExecContext(ctx, `DEALLOCATE unrevealed`)
 	_, _ = conn.ExecContext(ctx, `RESET plan_cache_mode`)

@@ -340,7 +340,7 @@ func testRestart(t *testing.T, open Opener) {
 		t.Fatal(err)
 	}
 	st, _ := s.Stats(ctx)
-	if st.SchemaVersion != 5 || st.Exchanges != 1 {
+	if st.SchemaVersion != 6 || st.Exchanges != 1 {
 		t.Fatalf("stats after restart %+v", st)
 	}
 }
