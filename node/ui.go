@@ -5,6 +5,7 @@ import (
 	"errors"
 	"math/big"
 	"net/http"
+	"slices"
 	"sort"
 	"sync"
 	"time"
@@ -451,5 +452,15 @@ func sameConn(a, b tequilapi.ConnectionEvent) bool {
 	}
 	x, y := *a.Status, *b.Status
 	return x.SessionID == y.SessionID && x.RxBytes == y.RxBytes && x.TxBytes == y.TxBytes && x.Spent == y.Spent &&
-		x.Running == y.Running && x.Path == y.Path && int(x.DurationSeconds) == int(y.DurationSeconds)
+		x.Running == y.Running && x.Path == y.Path && int(x.DurationSeconds) == int(y.DurationSeconds) &&
+		x.State == y.State && sameKillSwitch(x.KillSwitch, y.KillSwitch)
+}
+
+// sameKillSwitch reports whether two statuses show the same kill switch
+// (the dashboard shows its state, setting and exemptions).
+func sameKillSwitch(a, b *tequilapi.KillSwitchStatus) bool {
+	if a == nil || b == nil {
+		return a == b
+	}
+	return a.Active == b.Active && a.Setting == b.Setting && slices.Equal(a.Exemptions, b.Exemptions)
 }
