@@ -607,12 +607,16 @@
     function renderConnection(ev) {
       connected = ev.connected && ev.status && ev.status.running;
       const s = ev.status || {};
-      setText('conn-state', ev.connected ? (s.running ? 'connected' : 'ended: ' + (s.error || 'session over')) : 'not connected');
+      // tun mode: reconnecting or held (the kill switch holds the device).
+      const state = s.running ? (s.state && s.state !== 'connected' ? s.state : 'connected') : 'ended: ' + (s.error || 'session over');
+      setText('conn-state', ev.connected ? state : 'not connected');
       setText('conn-mode', ev.connected ? modeText[s.mode] || s.mode || 'proxy' : '–');
+      setText('conn-kill-switch', ev.connected ? killSwitchText(s) : 'off (not connected)');
+      $('conn-kill-switch').title = ev.connected && s.kill_switch ? 'reached outside the tunnel: ' + (s.kill_switch.exemptions || []).join(', ') : '';
       setText('conn-provider', ev.connected ? s.provider : '–');
       setText('conn-country', ev.connected ? s.country || '–' : '–');
       setText('conn-path', ev.connected ? pathText(s.path) : '–');
-      setText('conn-socks', ev.connected ? s.socks : '–');
+      setText('conn-socks', ev.connected && s.socks ? s.socks : '–');
       setText('conn-public-ip', ev.connected && s.public_ip ? s.public_ip + publicIPNote(s) : '–');
       setText('conn-duration', ev.connected ? duration(s.duration_seconds) : '–');
       setText('conn-rx', ev.connected ? bytes(s.rx_bytes) : '–');
@@ -622,7 +626,21 @@
       $('disconnect').disabled = !ev.connected;
       for (const b of document.querySelectorAll('button.connect')) b.disabled = !!ev.connected;
     }
-    const modeText = { proxy: 'proxy (local SOCKS5 proxy)', tun: 'tun (the whole device, kill switch held)' };
+    const modeText = { proxy: 'proxy (local SOCKS5 proxy)', tun: 'tun (the whole device through the tunnel)' };
+    // killSwitchText says whether the kill switch holds the device (GET
+    // /connection's kill_switch: tun mode only) and how long it stays.
+    function killSwitchText(s) {
+      const k = s.kill_switch;
+      if (!k) return s.mode === 'tun' ? 'unknown' : 'none (proxy mode: only programs using the proxy are tunnelled)';
+      const setting = { connection: 'until disconnect', always: 'until disconnect, also across daemon restarts', off: 'off' }[k.setting] || k.setting;
+      const n = (k.exemptions || []).length;
+      return (k.active ? 'on: only the tunnel and ' + n + (n === 1 ? ' exemption' : ' exemptions') + ' leave this device'
+        : 'off: traffic may leave outside the tunnel') + ' (setting: ' + setting + ')';
+    }
+    function renderModeChoice() {
+      $('ks-choice').hidden = $('conn-mode-choice').value !== 'tun';
+    }
+    $('conn-mode-choice').addEventListener('change', renderModeChoice);
     // loadModes offers tun mode when GET /capabilities says the daemon
     // can (CAP_NET_ADMIN, ip, nft), and says why not otherwise.
     async function loadModes() {
@@ -631,6 +649,7 @@
         const sel = $('conn-mode-choice');
         sel.querySelector('option[value="tun"]').disabled = !t.available;
         if (!t.available) sel.value = 'proxy';
+        renderModeChoice();
         setText('mode-tun-note', t.available ? 'This daemon can route the whole device (it has CAP_NET_ADMIN).'
           : 'Tun mode is not available: ' + t.reason + '.');
       } catch (e) {
@@ -651,7 +670,10 @@
       for (const b of document.querySelectorAll('button.connect')) b.disabled = true;
       try {
         const req = { provider_id: providerID };
-        if ($('conn-mode-choice').value === 'tun') req.mode = 'tun';
+        if ($('conn-mode-choice').value === 'tun') {
+          req.mode = 'tun';
+          req.kill_switch = $('conn-kill-switch-choice').value;
+        }
         const s = await api('PUT', '/connection', req);
         renderConnection({ connected: true, status: s });
         setText('conn-status', 'Connected.');
