@@ -3,6 +3,7 @@ package node
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -54,6 +55,7 @@ func TestWebUIStartProviderInBrowser(t *testing.T) {
 	if eval[bool](t, pctx, `document.getElementById('service-toggle').getClientRects().length > 0`) {
 		t.Fatal("the on/off switch is shown although this daemon ran no provider to turn on")
 	}
+	checkPriceForm(t, pctx, false, "with no provider running")
 	// The kernel exit mode is offered as GET /capabilities allows it.
 	if kernelOffered := eval[bool](t, pctx, `!document.querySelector('#sf-exit option[value="kernel"]').disabled`); kernelOffered != (Capabilities{}).Capabilities(ctx).KernelExit.Available {
 		t.Fatalf("the form offers the kernel exit mode: %t; GET /capabilities disagrees", kernelOffered)
@@ -99,6 +101,7 @@ func TestWebUIStartProviderInBrowser(t *testing.T) {
 	waitText(t, pctx, "start form hidden", "body", 10*time.Second, func(string) bool {
 		return eval[bool](t, pctx, `document.getElementById('start-card').hidden`)
 	})
+	checkPriceForm(t, pctx, true, "with the provider started")
 	screenshot(t, pctx, outDir, "provider-started")
 
 	// The network sees the chosen prices and access policy.
@@ -163,6 +166,7 @@ func TestWebUIStartProviderInBrowser(t *testing.T) {
 	waitText(t, pctx, "switch offers off", "#service-toggle", 10*time.Second, func(s string) bool { return s == "Turn provider off" })
 	do(t, pctx, chromedp.Click(chromedp.ID("service-toggle")))
 	waitText(t, pctx, "provider stopped", "#service-toggle-status", 20*time.Second, func(s string) bool { return strings.HasPrefix(s, "Provider stopped: ") })
+	checkPriceForm(t, pctx, false, "once the switch stopped the provider")
 	restart()
 	waitText(t, pctx, "still off after the restart", "#service-status", 10*time.Second, func(s string) bool { return strings.HasPrefix(s, "off: ") })
 	if code := prov.getJSON(t, "/service/caps", nil); code != 404 {
@@ -173,20 +177,33 @@ func TestWebUIStartProviderInBrowser(t *testing.T) {
 		return eval[bool](t, pctx, `!document.getElementById('start-card').hidden && document.getElementById('sf-price-hour').value === '0.2' && document.getElementById('sf-access').value === 'allowlist'`)
 	})
 	waitText(t, pctx, "switch offers on", "#service-toggle", 10*time.Second, func(s string) bool { return s == "Turn provider on" })
+	checkPriceForm(t, pctx, false, "with the provider turned off")
 	screenshot(t, pctx, outDir, "provider-off-after-restart")
 	do(t, pctx, chromedp.Click(chromedp.ID("service-toggle")))
 	waitText(t, pctx, "provider on again", "#service-toggle-status", 60*time.Second, func(s string) bool { return s == "Provider started." })
 	restart()
 	waitText(t, pctx, "on after the restart", "#service-status", 60*time.Second, func(s string) bool { return strings.HasPrefix(s, "on:") })
 	waitText(t, pctx, "its price after the restart", "#price-hour", 10*time.Second, func(s string) bool { return s == "0.2 MYST" })
+	checkPriceForm(t, pctx, true, "with the provider on after the restart")
+}
+
+// checkPriceForm: the provider page shows the price-change form exactly
+// while the provider runs (a price change republishes its proposal).
+func checkPriceForm(t *testing.T, ctx context.Context, shown bool, when string) {
+	t.Helper()
+	const visible = `document.getElementById('price-form').getClientRects().length > 0`
+	waitText(t, ctx, fmt.Sprintf("price-change form shown %t %s", shown, when), "#price-status", 10*time.Second, func(string) bool {
+		return eval[bool](t, ctx, visible) == shown
+	})
 }
 
 // checkModeChoice: the consumer page of d offers tun mode as GET
 // /capabilities allows it, says why not in words otherwise, and a
 // connect with tun chosen asks PUT /connection for mode tun. The request
 // is answered in the page by a stub (a real tun connection would route
-// this host; tun connections are tested in network namespaces), whose
-// refusal the page shows in words.
+// this host; TestWebUITunInBrowser connects in tun mode from the page
+// with the daemon in a network namespace), whose refusal the page shows
+// in words.
 func checkModeChoice(t *testing.T, ctx context.Context, d testDaemon, provider common.Address, dir string) {
 	t.Helper()
 	do(t, ctx, chromedp.Navigate(d.base+"/ui/consumer"))

@@ -359,7 +359,7 @@
     function renderEarnings(e) {
       earnings = e;
       // Earnings answer once the provider runs: its proposal says the rest.
-      if (serviceState) { serviceState = ''; if (provider) loadProposal(); }
+      if (serviceState) { serviceState = ''; renderToggle(); if (provider) loadProposal(); }
       setText('earned', myst(e.earned) + ' MYST');
       setText('settled', myst(e.settled) + ' MYST');
       setText('unsettled', myst(e.unsettled) + ' MYST');
@@ -503,6 +503,8 @@
       const b = $('service-toggle');
       b.dataset.state = off ? 'off' : 'on';
       b.textContent = off ? 'Turn provider on' : 'Turn provider off';
+      // A price change republishes the running provider's proposal.
+      $('price-form').hidden = !!serviceState;
     }
     $('service-toggle').addEventListener('click', async () => {
       clearError();
