@@ -54,10 +54,9 @@ func ServiceCapsRoutes(svc ServiceCaps, log *slog.Logger) []Route {
 	return []Route{{
 		Method: http.MethodGet, Path: "/service/caps",
 		Op: Operation{Summary: "The served provider's caps (per-session bandwidth, concurrent sessions, access) and this month's traffic quota use", Tags: []string{"earnings"}, Response: ServiceCapsDTO{}},
-		Handler: func(w http.ResponseWriter, r *http.Request) {
-			c, err := svc.Caps(r.Context())
-			writeCaps(w, log, c, err)
-		},
+		Handler: callRoute(log, nil, svc, func(svc ServiceCaps, ctx context.Context) (ServiceCapsDTO, error) {
+			return withAllowList(svc.Caps(ctx))
+		}),
 	}}
 }
 
@@ -109,28 +108,16 @@ func ServiceStartRoutes(svc ServiceStarter, log *slog.Logger) []Route {
 		Method: http.MethodPut, Path: "/service",
 		Op: Operation{Summary: "Start a provider in this daemon (it serves none yet) and remember it across restarts; waits until it runs", Tags: []string{"earnings"},
 			Request: ServiceStartRequest{}, Response: ServiceCapsDTO{}, Errors: []int{http.StatusBadRequest, http.StatusConflict, http.StatusBadGateway}},
-		Handler: func(w http.ResponseWriter, r *http.Request) {
-			var req ServiceStartRequest
-			if err := DecodeJSON(r, &req); err != nil {
-				WriteError(w, log, err)
-				return
-			}
-			c, err := svc.StartService(r.Context(), req)
-			writeCaps(w, log, c, err)
-		},
+		Handler: callBodyRoute(log, nil, svc, func(svc ServiceStarter, ctx context.Context, req ServiceStartRequest) (ServiceCapsDTO, error) {
+			return withAllowList(svc.StartService(ctx, req))
+		}),
 	}}
 }
 
-// writeCaps answers err, or c with an empty (not null) allow-list.
-func writeCaps(w http.ResponseWriter, log *slog.Logger, c ServiceCapsDTO, err error) {
-	if err != nil {
-		WriteError(w, log, err)
-		return
-	}
-	if c.Allow == nil {
-		c.Allow = []string{}
-	}
-	WriteJSON(w, http.StatusOK, c)
+// withAllowList is c with an empty (not null) allow-list, and err.
+func withAllowList(c ServiceCapsDTO, err error) (ServiceCapsDTO, error) {
+	c.Allow = nonNil(c.Allow)
+	return c, err
 }
 
 // ServiceStopper stops the provider behind DELETE /service.
@@ -148,12 +135,6 @@ func ServiceStopRoutes(svc ServiceStopper, log *slog.Logger) []Route {
 		Method: http.MethodDelete, Path: "/service",
 		Op: Operation{Summary: "Stop this daemon's provider: end its sessions (settled as at shutdown), withdraw its proposal, free its ports; it stays off across daemon restarts until PUT /service starts one again",
 			Tags: []string{"earnings"}, Status: http.StatusNoContent, Errors: []int{http.StatusNotFound}},
-		Handler: func(w http.ResponseWriter, r *http.Request) {
-			if err := svc.StopService(r.Context()); err != nil {
-				WriteError(w, log, err)
-				return
-			}
-			w.WriteHeader(http.StatusNoContent)
-		},
+		Handler: callNoContentRoute(log, nil, svc, ServiceStopper.StopService),
 	}}
 }

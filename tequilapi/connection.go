@@ -354,41 +354,23 @@ func connectionError(err error) error {
 // ConnectionRoutes are PUT/GET/DELETE /connection.
 func ConnectionRoutes(svc ConnectionService, log *slog.Logger) []Route {
 	log = cmp.Or(log, slog.Default())
-	fail := func(w http.ResponseWriter, err error) { WriteError(w, log, connectionError(err)) }
 	tags := []string{"connection"}
 	return []Route{
 		{
 			Method: http.MethodPut, Path: "/connection",
 			Op: Operation{Summary: "Connect to a provider (given, or the best match of the filters): mode proxy opens a local SOCKS5 proxy, mode tun routes the whole device through a kernel tunnel with kill switch and DNS (403 no_privileges without CAP_NET_ADMIN)", Tags: tags,
 				Request: ConnectRequest{}, Response: ConnectionStatus{}, Errors: []int{http.StatusForbidden, http.StatusConflict, http.StatusBadGateway}},
-			Handler: func(w http.ResponseWriter, r *http.Request) {
-				var req ConnectRequest
-				if err := DecodeJSON(r, &req); err != nil {
-					fail(w, err)
-					return
-				}
-				st, err := svc.Connect(r.Context(), req)
-				respond(w, log, http.StatusOK, st, connectionError(err))
-			},
+			Handler: callBodyRoute(log, connectionError, svc, ConnectionService.Connect),
 		},
 		{
 			Method: http.MethodGet, Path: "/connection",
-			Op: Operation{Summary: "Current connection: mode, state, provider, country, path, bytes, spent, rate; in tun mode the kill switch (state and exemptions) and DNS", Tags: tags, Response: ConnectionStatus{}, Errors: []int{http.StatusNotFound}},
-			Handler: func(w http.ResponseWriter, r *http.Request) {
-				st, err := svc.Status(r.Context())
-				respond(w, log, http.StatusOK, st, connectionError(err))
-			},
+			Op:      Operation{Summary: "Current connection: mode, state, provider, country, path, bytes, spent, rate; in tun mode the kill switch (state and exemptions) and DNS", Tags: tags, Response: ConnectionStatus{}, Errors: []int{http.StatusNotFound}},
+			Handler: callRoute(log, connectionError, svc, ConnectionService.Status),
 		},
 		{
 			Method: http.MethodDelete, Path: "/connection",
-			Op: Operation{Summary: "Disconnect cleanly; in tun mode routes, DNS and (last) the kill switch are restored exactly", Tags: tags, Status: http.StatusNoContent, Errors: []int{http.StatusNotFound}},
-			Handler: func(w http.ResponseWriter, r *http.Request) {
-				if err := svc.Disconnect(r.Context()); err != nil {
-					fail(w, err)
-					return
-				}
-				w.WriteHeader(http.StatusNoContent)
-			},
+			Op:      Operation{Summary: "Disconnect cleanly; in tun mode routes, DNS and (last) the kill switch are restored exactly", Tags: tags, Status: http.StatusNoContent, Errors: []int{http.StatusNotFound}},
+			Handler: callNoContentRoute(log, connectionError, svc, ConnectionService.Disconnect),
 		},
 	}
 }
@@ -409,17 +391,10 @@ func historyRoute(path, summary string, svc SessionService, log *slog.Logger) Ro
 	return Route{
 		Method: http.MethodGet, Path: path,
 		Op: Operation{Summary: summary, Tags: []string{"sessions"}, Response: SessionList{}},
-		Handler: func(w http.ResponseWriter, r *http.Request) {
-			ss, err := svc.Sessions(r.Context())
-			if err != nil {
-				WriteError(w, log, err)
-				return
-			}
-			if ss == nil {
-				ss = []SessionDTO{}
-			}
-			WriteJSON(w, http.StatusOK, SessionList{Sessions: ss})
-		},
+		Handler: callRoute(log, nil, svc, func(svc SessionService, ctx context.Context) (SessionList, error) {
+			ss, err := svc.Sessions(ctx)
+			return SessionList{Sessions: nonNil(ss)}, err
+		}),
 	}
 }
 
@@ -430,19 +405,13 @@ func EarningsRoutes(svc EarningsService, log *slog.Logger) []Route {
 	return []Route{
 		{
 			Method: http.MethodGet, Path: "/earnings",
-			Op: Operation{Summary: "Provider earnings: earned from the hermes, settled on chain", Tags: tags, Response: EarningsDTO{}, Errors: []int{http.StatusBadGateway}},
-			Handler: func(w http.ResponseWriter, r *http.Request) {
-				e, err := svc.Earnings(r.Context())
-				respond(w, log, http.StatusOK, e, connectionError(err))
-			},
+			Op:      Operation{Summary: "Provider earnings: earned from the hermes, settled on chain", Tags: tags, Response: EarningsDTO{}, Errors: []int{http.StatusBadGateway}},
+			Handler: callRoute(log, connectionError, svc, EarningsService.Earnings),
 		},
 		{
 			Method: http.MethodPost, Path: "/settle",
-			Op: Operation{Summary: "Settle the latest hermes promise on chain", Tags: tags, Response: SettleDTO{}, Errors: []int{http.StatusConflict, http.StatusBadGateway}},
-			Handler: func(w http.ResponseWriter, r *http.Request) {
-				s, err := svc.Settle(r.Context())
-				respond(w, log, http.StatusOK, s, connectionError(err))
-			},
+			Op:      Operation{Summary: "Settle the latest hermes promise on chain", Tags: tags, Response: SettleDTO{}, Errors: []int{http.StatusConflict, http.StatusBadGateway}},
+			Handler: callRoute(log, connectionError, svc, EarningsService.Settle),
 		},
 	}
 }

@@ -217,15 +217,6 @@ func (s *Identities) Sign(_ context.Context, addr common.Address, message string
 	return sig, nil
 }
 
-// respond writes out with status, or the error.
-func respond[T any](w http.ResponseWriter, log *slog.Logger, status int, out T, err error) {
-	if err != nil {
-		WriteError(w, log, err)
-		return
-	}
-	WriteJSON(w, status, out)
-}
-
 // IdentityRoutes returns the /identities routes over svc.
 func IdentityRoutes(svc IdentityService, log *slog.Logger) []Route {
 	log = cmp.Or(log, slog.Default())

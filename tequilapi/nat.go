@@ -155,18 +155,12 @@ func NATRoutes(svc NATService, log *slog.Logger) []Route {
 		Method: http.MethodGet, Path: "/nat",
 		Op: Operation{Summary: "Reachability and NAT status: AutoNAT verdict, direct/relay addresses, NAT mapping (STUN), port mappings, the latest peer reachability check",
 			Tags: []string{"node"}, Response: NATStatusDTO{}},
-		Handler: func(w http.ResponseWriter, r *http.Request) {
-			st, err := svc.NATStatus(r.Context())
-			respond(w, log, http.StatusOK, st, err)
-		},
+		Handler: callRoute(log, nil, svc, NATService.NATStatus),
 	}, {
 		Method: http.MethodPost, Path: "/nat/check",
 		Op: Operation{Summary: "Ask a few random peers to reach this node on fresh connections now (\"reachable from N of M peers\")",
 			Tags: []string{"node"}, Response: PeerCheckDTO{}, Errors: []int{http.StatusTooManyRequests, http.StatusServiceUnavailable}},
-		Handler: func(w http.ResponseWriter, r *http.Request) {
-			c, err := svc.CheckReachability(r.Context())
-			respond(w, log, http.StatusOK, c, err)
-		},
+		Handler: callRoute(log, nil, svc, NATService.CheckReachability),
 	}}
 }
 

@@ -52,17 +52,10 @@ func ProviderSessionRoutes(svc ProviderSessionService, log *slog.Logger) []Route
 		Method: http.MethodGet, Path: "/provider/sessions",
 		Op: Operation{Summary: "The provider's running sessions (live: also sent on GET /events)", Tags: []string{"provider"},
 			Response: ProviderSessionList{}, Errors: []int{http.StatusServiceUnavailable}},
-		Handler: func(w http.ResponseWriter, r *http.Request) {
-			ss, err := svc.LiveSessions(r.Context())
-			if err != nil {
-				WriteError(w, log, connectionError(err))
-				return
-			}
-			if ss == nil {
-				ss = []ProviderSessionDTO{}
-			}
-			WriteJSON(w, http.StatusOK, ProviderSessionList{Sessions: ss})
-		},
+		Handler: callRoute(log, connectionError, svc, func(svc ProviderSessionService, ctx context.Context) (ProviderSessionList, error) {
+			ss, err := svc.LiveSessions(ctx)
+			return ProviderSessionList{Sessions: nonNil(ss)}, err
+		}),
 	}}
 }
 
@@ -119,16 +112,10 @@ func PriceRoutes(svc PriceService, log *slog.Logger) []Route {
 		Method: http.MethodPut, Path: "/provider/price",
 		Op: Operation{Summary: "Change the provider's price and announce the new proposal at once (kept across daemon restarts for a provider started with PUT /service {\"provider\": ...}; otherwise a restart announces the configured price)",
 			Tags: []string{"provider"}, Request: PriceRequest{}, Response: market.Price{}, Errors: []int{http.StatusServiceUnavailable}},
-		Handler: func(w http.ResponseWriter, r *http.Request) {
-			var req PriceRequest
-			if err := DecodeJSON(r, &req); err != nil {
-				WriteError(w, log, err)
-				return
-			}
+		Handler: callBodyRoute(log, connectionError, svc, func(svc PriceService, ctx context.Context, req PriceRequest) (market.Price, error) {
 			p, _ := req.Price()
-			got, err := svc.SetPrice(r.Context(), p)
-			respond(w, log, http.StatusOK, got, connectionError(err))
-		},
+			return svc.SetPrice(ctx, p)
+		}),
 	}}
 }
 
@@ -166,9 +153,6 @@ func ProviderStatusRoutes(svc ProviderStatusService, log *slog.Logger) []Route {
 		Method: http.MethodGet, Path: "/provider",
 		Op: Operation{Summary: "The running provider: identity, peer, exit mode, WireGuard endpoint, announced location, price and access",
 			Tags: []string{"provider"}, Response: ProviderStatusDTO{}, Errors: []int{http.StatusNotFound, http.StatusServiceUnavailable}},
-		Handler: func(w http.ResponseWriter, r *http.Request) {
-			st, err := svc.ProviderStatus(r.Context())
-			respond(w, log, http.StatusOK, st, connectionError(err))
-		},
+		Handler: callRoute(log, connectionError, svc, ProviderStatusService.ProviderStatus),
 	}}
 }

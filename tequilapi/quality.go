@@ -38,14 +38,9 @@ type QualityDTO struct {
 func QualityRoutes(src QualitySource, log *slog.Logger) []Route {
 	log = cmp.Or(log, slog.Default())
 	return []Route{{
-		Method: http.MethodGet,
-		Path:   "/quality/{id}",
-		Op: Operation{
-			Summary:  "Quality score (payment-backed reports, docs/quality.md) and blacklist state of a provider identity, as this node sees them",
-			Tags:     []string{"proposals"},
-			Response: QualityDTO{},
-			Errors:   []int{http.StatusBadRequest},
-		},
+		Method: http.MethodGet, Path: "/quality/{id}",
+		Op: Operation{Summary: "Quality score (payment-backed reports, docs/quality.md) and blacklist state of a provider identity, as this node sees them",
+			Tags: []string{"proposals"}, Response: QualityDTO{}, Errors: []int{http.StatusBadRequest}},
 		Handler: func(w http.ResponseWriter, r *http.Request) {
 			id, err := pathIdentity(r)
 			if err != nil {

@@ -149,10 +149,7 @@ func ServiceOptionsRoutes(svc ServiceOptionsService, log *slog.Logger) []Route {
 		Method: http.MethodGet, Path: "/service/options",
 		Op: Operation{Summary: "The provider's remembered state (on/off/none, kept across daemon restarts) and the options PUT /service {\"provider\": ...} would start it with",
 			Tags: []string{"earnings"}, Response: ServiceOptionsDTO{}},
-		Handler: func(w http.ResponseWriter, r *http.Request) {
-			o, err := svc.ServiceOptions(r.Context())
-			respond(w, log, http.StatusOK, o, err)
-		},
+		Handler: callRoute(log, nil, svc, ServiceOptionsService.ServiceOptions),
 	}}
 }
 
@@ -186,8 +183,8 @@ func CapabilitiesRoutes(svc CapabilitiesService, log *slog.Logger) []Route {
 		Method: http.MethodGet, Path: "/capabilities",
 		Op: Operation{Summary: "What the daemon's privileges allow: tun-mode connections and the kernel exit mode (both need CAP_NET_ADMIN, ip and nft)",
 			Tags: []string{"node"}, Response: CapabilitiesDTO{}},
-		Handler: func(w http.ResponseWriter, r *http.Request) {
-			respond(w, log, http.StatusOK, svc.Capabilities(r.Context()), nil)
-		},
+		Handler: callRoute(log, nil, svc, func(svc CapabilitiesService, ctx context.Context) (CapabilitiesDTO, error) {
+			return svc.Capabilities(ctx), nil
+		}),
 	}}
 }

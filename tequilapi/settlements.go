@@ -56,16 +56,9 @@ func SettlementRoutes(h SettlementHistory, log *slog.Logger) []Route {
 	return []Route{{
 		Method: http.MethodGet, Path: "/settlements",
 		Op: Operation{Summary: "The provider's settlement attempts (manual, automatic, at shutdown), newest first", Tags: []string{"earnings"}, Response: SettlementsDTO{}},
-		Handler: func(w http.ResponseWriter, r *http.Request) {
-			list, err := h.Settlements(r.Context(), MaxSettlementsListed)
-			if err != nil {
-				WriteError(w, log, err)
-				return
-			}
-			if list == nil {
-				list = []SettlementDTO{}
-			}
-			WriteJSON(w, http.StatusOK, SettlementsDTO{Settlements: list})
-		},
+		Handler: callRoute(log, nil, h, func(h SettlementHistory, ctx context.Context) (SettlementsDTO, error) {
+			list, err := h.Settlements(ctx, MaxSettlementsListed)
+			return SettlementsDTO{Settlements: nonNil(list)}, err
+		}),
 	}}
 }
