@@ -53,10 +53,7 @@ func (f *accountFlags) register(cmd *cobra.Command) {
 
 func newAccountCmd(a *app) *cobra.Command {
 	f := &accountFlags{app: a}
-	cmd := &cobra.Command{
-		Use:   "account",
-		Short: "On-chain account: register, top up, balance, settle, beneficiary, exit",
-		Long: `Acts on chain for an identity (--identity, default the keystore's default
+	cmd := groupCmd("account", "On-chain account: register, top up, balance, settle, beneficiary, exit", `Acts on chain for an identity (--identity, default the keystore's default
 identity). Amounts are MYST with up to 18 decimals ("1.5"); --wei prints raw
 wei. Gas is paid by --chain.transactor-key-file, or on dev deployments by
 the dev transactor account, so identities never need ETH.
@@ -66,11 +63,10 @@ topup, balance, beneficiary and settle of a provider promise go through its
 Tequilapi and act on the daemon's chain (its --chain.* flags), with the
 identity unlocked in the daemon; if the daemon has no chain they act on
 the chain directly.`,
-	}
-	f.register(cmd)
-	cmd.AddCommand(&cobra.Command{Use: "redeem CODE", Args: cobra.ExactArgs(1), Short: "Redeem a referral voucher through --transactor: free registration and a starter top-up", RunE: func(cmd *cobra.Command, args []string) error { return f.viaRelay(cmd, "redeem", args[0]) }})
-	cmd.AddCommand(newAccountRegisterCmd(f), newAccountTopupCmd(f), newAccountBalanceCmd(f),
+		&cobra.Command{Use: "redeem CODE", Args: cobra.ExactArgs(1), Short: "Redeem a referral voucher through --transactor: free registration and a starter top-up", RunE: func(cmd *cobra.Command, args []string) error { return f.viaRelay(cmd, "redeem", args[0]) }},
+		newAccountRegisterCmd(f), newAccountTopupCmd(f), newAccountBalanceCmd(f),
 		newAccountSettleCmd(f), newAccountBeneficiaryCmd(f), newAccountPromiseCmd(f), newAccountExitCmd(f), newAccountVoucherCmd(f))
+	f.register(cmd)
 	return cmd
 }
 

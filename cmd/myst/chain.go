@@ -12,12 +12,8 @@ import (
 )
 
 func newChainCmd(a *app) *cobra.Command {
-	cmd := &cobra.Command{
-		Use:   "chain",
-		Short: "Blockchain tools: the embedded dev chain, contract deployment",
-	}
-	cmd.AddCommand(newChainDevCmd(a), newChainDeployCmd(a))
-	return cmd
+	return groupCmd("chain", "Blockchain tools: the embedded dev chain, contract deployment", "",
+		newChainDevCmd(a), newChainDeployCmd(a))
 }
 
 func newChainDevCmd(a *app) *cobra.Command {

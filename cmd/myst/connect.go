@@ -47,10 +47,7 @@ func newConnectCmd(a *app) *cobra.Command {
 		},
 	}
 	fl := cmd.Flags()
-	fl.StringVar(&req.Country, "country", "", "provider country (ISO 3166-1 alpha-2)")
-	fl.StringVar(&req.IPType, "ip-type", "", "residential, hosting or mobile")
-	fl.StringVar(&req.MaxPriceGiB, "max-price-gib", "", "highest price per GiB in MYST")
-	fl.StringVar(&req.MaxPriceHour, "max-price-hour", "", "highest price per hour in MYST")
+	registerFilter(fl, &req.Country, &req.IPType, &req.MaxPriceGiB, &req.MaxPriceHour)
 	fl.StringVar(&req.SOCKSListen, "proxy", "", "local SOCKS5 proxy address (default: the daemon's --consumer.socks)")
 	tun.register(fl)
 	return cmd

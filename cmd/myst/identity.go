@@ -13,20 +13,15 @@ import (
 )
 
 func newIdentityCmd(a *app) *cobra.Command {
-	cmd := &cobra.Command{
-		Use:   "identity",
-		Short: "Create, list, import, export identities; sign and verify",
-		Long: `Identities are Ethereum addresses whose keys live in <data-dir>/keystore
+	return groupCmd("identity", "Create, list, import, export identities; sign and verify", `Identities are Ethereum addresses whose keys live in <data-dir>/keystore
 (go-ethereum scrypt JSON). When a daemon for the data dir is running, new,
 list and sign go through its Tequilapi; otherwise they work on the keystore
 directly.
 
 Passphrases come from --passphrase-file, or $MYST_PASSPHRASE, or a prompt
 without echo when stdin is a terminal.`,
-	}
-	cmd.AddCommand(newIdentityNewCmd(a), newIdentityListCmd(a), newIdentityImportCmd(a),
+		newIdentityNewCmd(a), newIdentityListCmd(a), newIdentityImportCmd(a),
 		newIdentityExportCmd(a), newIdentitySignCmd(a), newIdentityVerifyCmd(a), newIdentitySetDefaultCmd(a))
-	return cmd
 }
 
 // completeIdentity completes the first argument with the keystore's

@@ -7,6 +7,7 @@ import (
 	"strconv"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	"github.com/openmyst/openmyst/buildinfo"
 	"github.com/openmyst/openmyst/config"
@@ -105,6 +106,22 @@ func (a *app) local(cmd *cobra.Command) *node.Local {
 	return &node.Local{DataDir: a.dataDir, LightScrypt: a.lightScrypt, Network: a.network, Log: a.log,
 		TequilapiURL: "http://" + net.JoinHostPort(a.tequilapiAddress, strconv.Itoa(a.tequilapiPort)),
 		Prompt:       node.TerminalPrompt(os.Stdin, cmd.ErrOrStderr())}
+}
+
+// groupCmd is a command named use that only holds its subcommands.
+func groupCmd(use, short, long string, subs ...*cobra.Command) *cobra.Command {
+	cmd := &cobra.Command{Use: use, Short: short, Long: long}
+	cmd.AddCommand(subs...)
+	return cmd
+}
+
+// registerFilter declares the proposal filter flags (country, ip type,
+// highest prices) of proposals and connect.
+func registerFilter(fs *pflag.FlagSet, country, ipType, maxPriceGiB, maxPriceHour *string) {
+	fs.StringVar(country, "country", "", "only this country (ISO 3166-1 alpha-2, e.g. DE)")
+	fs.StringVar(ipType, "ip-type", "", "only this ip type: residential, hosting or mobile")
+	fs.StringVar(maxPriceGiB, "max-price-gib", "", "highest price per GiB in MYST (e.g. 0.2)")
+	fs.StringVar(maxPriceHour, "max-price-hour", "", "highest price per hour in MYST")
 }
 
 // leafCmd is a command named use that takes no arguments and runs run.

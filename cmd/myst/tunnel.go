@@ -12,12 +12,8 @@ import (
 )
 
 func newTunnelCmd(a *app) *cobra.Command {
-	cmd := &cobra.Command{
-		Use:   "tunnel",
-		Short: "WireGuard tunnel tools: userspace client from a wg-quick file, key generation",
-	}
-	cmd.AddCommand(newTunnelConnectCmd(a), newTunnelGenkeyCmd(a))
-	return cmd
+	return groupCmd("tunnel", "WireGuard tunnel tools: userspace client from a wg-quick file, key generation", "",
+		newTunnelConnectCmd(a), newTunnelGenkeyCmd(a))
 }
 
 func newTunnelConnectCmd(a *app) *cobra.Command {
