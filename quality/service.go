@@ -358,14 +358,25 @@ func (s *Service) ReportOvercharge(ctx context.Context, sp market.SignedProposal
 // publisher publishes the conflicts ReportConflict queued until ctx ends.
 func (s *Service) publisher(ctx context.Context) {
 	defer s.wg.Done()
+	each(ctx, s.found, func(p Proof) {
+		if provider, err := s.Publish(ctx, p); err != nil {
+			s.log.Warn("quality: publish conflict proof", "provider", provider.Hex(), "err", err)
+		}
+	})
+}
+
+// each calls fn with every value ch delivers until ctx ends; it never
+// calls fn after (when both are ready, the end wins).
+func each[T any](ctx context.Context, ch <-chan T, fn func(T)) {
 	for {
 		select {
 		case <-ctx.Done():
 			return
-		case p := <-s.found:
-			if provider, err := s.Publish(ctx, p); err != nil {
-				s.log.Warn("quality: publish conflict proof", "provider", provider.Hex(), "err", err)
+		case v := <-ch:
+			if ctx.Err() != nil {
+				return
 			}
+			fn(v)
 		}
 	}
 }
@@ -437,40 +448,35 @@ func (s *Service) pullFrames(ctx context.Context, p peer.ID, proto protocol.ID, 
 // peer at most once per syncEvery, until ctx ends.
 func (s *Service) puller(ctx context.Context) {
 	defer s.wg.Done()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case p := <-s.queue:
-			// Give identify a moment so the peer's protocols are known.
-			ok := false
-			for i := 0; i < 20 && !ok; i++ {
-				if ok = s.supports(p, SyncProtocol); !ok {
-					select {
-					case <-ctx.Done():
-						return
-					case <-time.After(100 * time.Millisecond):
-					}
+	each(ctx, s.queue, func(p peer.ID) {
+		// Give identify a moment so the peer's protocols are known.
+		ok := false
+		for i := 0; i < 20 && !ok; i++ {
+			if ok = s.supports(p, SyncProtocol); !ok {
+				select {
+				case <-ctx.Done():
+					return
+				case <-time.After(100 * time.Millisecond):
 				}
 			}
-			if !ok || !s.pull.Allow(p, time.Now()) {
-				continue
-			}
-			if n, err := s.SyncFrom(ctx, p); err != nil {
-				s.log.Debug("quality: sync", "peer", p.String(), "err", err)
-			} else if n > 0 {
-				s.log.Info("quality: fraud proofs pulled", "peer", p.String(), "new", n)
-			}
-			if s.rep == nil || !s.supports(p, ReportSyncProtocol) {
-				continue
-			}
-			if n, err := s.SyncReportsFrom(ctx, p); err != nil {
-				s.log.Debug("quality: report sync", "peer", p.String(), "err", err)
-			} else if n > 0 {
-				s.log.Info("quality: reports pulled", "peer", p.String(), "counted", n)
-			}
 		}
-	}
+		if !ok || !s.pull.Allow(p, time.Now()) {
+			return
+		}
+		if n, err := s.SyncFrom(ctx, p); err != nil {
+			s.log.Debug("quality: sync", "peer", p.String(), "err", err)
+		} else if n > 0 {
+			s.log.Info("quality: fraud proofs pulled", "peer", p.String(), "new", n)
+		}
+		if s.rep == nil || !s.supports(p, ReportSyncProtocol) {
+			return
+		}
+		if n, err := s.SyncReportsFrom(ctx, p); err != nil {
+			s.log.Debug("quality: report sync", "peer", p.String(), "err", err)
+		} else if n > 0 {
+			s.log.Info("quality: reports pulled", "peer", p.String(), "counted", n)
+		}
+	})
 }
 
 // supports reports whether p announced proto (peers that do not, such as
