@@ -62,12 +62,18 @@ func (r exitRuleset) validate() error {
 	return nil
 }
 
+// nftFamily is the nft address family of a's matches: ip, or ip6 for an
+// IPv6 address (an IPv4-mapped one included).
+func nftFamily(a netip.Addr) string {
+	if a.Is6() {
+		return "ip6"
+	}
+	return "ip"
+}
+
 // ruleMatch renders the match part of an exit-policy rule.
 func ruleMatch(r tunnel.Rule) string {
-	fam := "ip"
-	if r.Prefix.Addr().Is6() {
-		fam = "ip6"
-	}
+	fam := nftFamily(r.Prefix.Addr())
 	var b strings.Builder
 	fmt.Fprintf(&b, "%s daddr %s", fam, r.Prefix.Masked())
 	ports := ""
@@ -260,9 +266,9 @@ func renderPeerLimit(table string, pub tunnel.PublicKey, addrs []netip.Prefix, b
 	var b strings.Builder
 	c := q(peerLimitComment(pub))
 	for _, p := range addrs {
-		fam, set := "ip", "limited4"
-		if p.Addr().Is6() {
-			fam, set = "ip6", "limited6"
+		fam, set := nftFamily(p.Addr()), "limited4"
+		if fam == "ip6" {
+			set = "limited6"
 		}
 		fmt.Fprintf(&b, "add element inet %s %s { %s }\n", table, set, p.Addr())
 		for _, dir := range []string{"saddr", "daddr"} {
@@ -331,21 +337,14 @@ func (k killSwitchRuleset) render() (string, error) {
 			return "", fmt.Errorf("kill switch: invalid path destination %v", u)
 		}
 		a := u.Addr().Unmap()
-		fam := "ip"
-		if a.Is6() {
-			fam = "ip6"
-		}
-		w("\t\t%s daddr %s udp dport %d accept", fam, a, u.Port())
+		w("\t\t%s daddr %s udp dport %d accept", nftFamily(a), a, u.Port())
 	}
 	for _, d := range k.Direct {
 		if !d.IsValid() || d.Port() == 0 {
 			return "", fmt.Errorf("kill switch: invalid direct destination %v", d)
 		}
-		dfam := "ip"
-		if d.Addr().Unmap().Is6() {
-			dfam = "ip6"
-		}
-		w("\t\t%s daddr %s meta l4proto { tcp, udp } th dport %d accept", dfam, d.Addr().Unmap(), d.Port())
+		a := d.Addr().Unmap()
+		w("\t\t%s daddr %s meta l4proto { tcp, udp } th dport %d accept", nftFamily(a), a, d.Port())
 	}
 	if k.ICEChecks {
 		// By socket, not by port: a port the agent has released may be
