@@ -61,7 +61,7 @@ func Routes(sess Sessions, version string, log *slog.Logger) []tequilapi.Route {
 	}
 	pages := map[string]*template.Template{}
 	for _, name := range []string{"login", "provider", "consumer", "settings"} {
-		pages[name] = template.Must(template.ParseFS(templateFS, "templates/layout.html", "templates/nat.html", "templates/caps.html", "templates/start.html", "templates/"+name+".html"))
+		pages[name] = template.Must(template.ParseFS(templateFS, "templates/layout.html", "templates/nat.html", "templates/caps.html", "templates/start.html", "templates/period.html", "templates/"+name+".html"))
 	}
 	render := func(w http.ResponseWriter, name string, p page) {
 		var b strings.Builder
