@@ -8,7 +8,6 @@ package main
 
 import (
 	"context"
-	"flag"
 	"log/slog"
 
 	"github.com/openmyst/openmyst/bench/tunnel/omtun"
@@ -18,13 +17,9 @@ import (
 func main() { omtun.Main("omtun-kernel", runExit, runClient) }
 
 func runExit(ctx context.Context, args []string, log *slog.Logger) error {
-	fs := flag.NewFlagSet("exit", flag.ContinueOnError)
-	f := omtun.NewExitFlags(fs)
-	offload := fs.Bool("offload", false, "add the nftables flowtable (ExitConfig.FlowOffload)")
-	if err := fs.Parse(args); err != nil {
-		return err
-	}
-	priv, pool, err := f.KeyAndPool()
+	f := omtun.NewExitFlags()
+	offload := f.Bool("offload", false, "add the nftables flowtable (ExitConfig.FlowOffload)")
+	priv, pool, err := f.ParseKeyAndPool(args)
 	if err != nil {
 		return err
 	}
@@ -36,12 +31,7 @@ func runExit(ctx context.Context, args []string, log *slog.Logger) error {
 }
 
 func runClient(ctx context.Context, args []string, log *slog.Logger) error {
-	fs := flag.NewFlagSet("client", flag.ContinueOnError)
-	f := omtun.NewClientFlags(fs)
-	if err := fs.Parse(args); err != nil {
-		return err
-	}
-	s, err := f.Session()
+	s, err := omtun.NewClientFlags().ParseSession(args)
 	if err != nil {
 		return err
 	}

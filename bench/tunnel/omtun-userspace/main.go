@@ -12,7 +12,6 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -31,13 +30,9 @@ import (
 func main() { omtun.Main("omtun-userspace", runExit, runClient) }
 
 func runExit(ctx context.Context, args []string, log *slog.Logger) error {
-	fs := flag.NewFlagSet("exit", flag.ContinueOnError)
-	f := omtun.NewExitFlags(fs)
-	adv := fs.String("advertise", "127.0.0.1", "address consumers reach the port at")
-	if err := fs.Parse(args); err != nil {
-		return err
-	}
-	priv, pool, err := f.KeyAndPool()
+	f := omtun.NewExitFlags()
+	adv := f.String("advertise", "127.0.0.1", "address consumers reach the port at")
+	priv, pool, err := f.ParseKeyAndPool(args)
 	if err != nil {
 		return err
 	}
@@ -57,13 +52,9 @@ func runExit(ctx context.Context, args []string, log *slog.Logger) error {
 }
 
 func runClient(ctx context.Context, args []string, log *slog.Logger) error {
-	fs := flag.NewFlagSet("client", flag.ContinueOnError)
-	f := omtun.NewClientFlags(fs)
-	forward := fs.String("forward", "", "LISTEN=TARGET: forward local TCP connections to TARGET through the SOCKS5 proxy")
-	if err := fs.Parse(args); err != nil {
-		return err
-	}
-	s, err := f.Session()
+	f := omtun.NewClientFlags()
+	forward := f.String("forward", "", "LISTEN=TARGET: forward local TCP connections to TARGET through the SOCKS5 proxy")
+	s, err := f.ParseSession(args)
 	if err != nil {
 		return err
 	}

@@ -48,28 +48,35 @@ func Main(name string, exit, client RunFunc) {
 	}
 }
 
-// ExitFlags are the flags both exits take: -key, -port, -peer, -peer-ip
-// and -idle-peers.
+// ExitFlags are the flag set of an exit, with the flags both exits take:
+// -key, -port, -peer, -peer-ip and -idle-peers.
 type ExitFlags struct {
+	*flag.FlagSet
 	key, peer, peerIP *string
 	port              *uint
 	idle              *int
 }
 
-// NewExitFlags registers the common exit flags on fs.
-func NewExitFlags(fs *flag.FlagSet) *ExitFlags {
+// NewExitFlags is an exit's flag set with the common flags; a command
+// adds its own before ParseKeyAndPool.
+func NewExitFlags() *ExitFlags {
+	fs := flag.NewFlagSet("exit", flag.ContinueOnError)
 	return &ExitFlags{
-		key:    fs.String("key", "", "device private key (base64)"),
-		port:   fs.Uint("port", 51820, "UDP listen port"),
-		peer:   fs.String("peer", "", "consumer public key (base64)"),
-		peerIP: fs.String("peer-ip", "10.182.0.2", "consumer tunnel address"),
-		idle:   fs.Int("idle-peers", 0, "extra idle peers to add (memory measurement)"),
+		FlagSet: fs,
+		key:     fs.String("key", "", "device private key (base64)"),
+		port:    fs.Uint("port", 51820, "UDP listen port"),
+		peer:    fs.String("peer", "", "consumer public key (base64)"),
+		peerIP:  fs.String("peer-ip", "10.182.0.2", "consumer tunnel address"),
+		idle:    fs.Int("idle-peers", 0, "extra idle peers to add (memory measurement)"),
 	}
 }
 
-// KeyAndPool parses -key and makes the exit's address pool (the
-// default tunnel ranges).
-func (f *ExitFlags) KeyAndPool() (tunnel.PrivateKey, *tunnel.AddressPool, error) {
+// ParseKeyAndPool parses args, then -key, and makes the exit's address
+// pool (the default tunnel ranges).
+func (f *ExitFlags) ParseKeyAndPool(args []string) (tunnel.PrivateKey, *tunnel.AddressPool, error) {
+	if err := f.Parse(args); err != nil {
+		return tunnel.PrivateKey{}, nil, err
+	}
 	priv, err := tunnel.ParsePrivateKey(*f.key)
 	if err != nil {
 		return tunnel.PrivateKey{}, nil, err
@@ -143,15 +150,19 @@ func (f *ExitFlags) AddPeers(ctx context.Context, e Exit, pool *tunnel.AddressPo
 	return nil
 }
 
-// ClientFlags are the flags both clients take: -key, -peer, -endpoint
-// and -addr.
+// ClientFlags are the flag set of a client, with the flags both clients
+// take: -key, -peer, -endpoint and -addr.
 type ClientFlags struct {
+	*flag.FlagSet
 	key, peer, endpoint, addr *string
 }
 
-// NewClientFlags registers the common client flags on fs.
-func NewClientFlags(fs *flag.FlagSet) *ClientFlags {
+// NewClientFlags is a client's flag set with the common flags; a command
+// adds its own before ParseSession.
+func NewClientFlags() *ClientFlags {
+	fs := flag.NewFlagSet("client", flag.ContinueOnError)
 	return &ClientFlags{
+		FlagSet:  fs,
 		key:      fs.String("key", "", "our private key (base64)"),
 		peer:     fs.String("peer", "", "exit public key (base64)"),
 		endpoint: fs.String("endpoint", "", "exit UDP endpoint host:port"),
@@ -159,8 +170,12 @@ func NewClientFlags(fs *flag.FlagSet) *ClientFlags {
 	}
 }
 
-// Session is the full-tunnel session the flags describe.
-func (f *ClientFlags) Session() (tunnel.SessionConfig, error) {
+// ParseSession parses args and returns the full-tunnel session the flags
+// describe.
+func (f *ClientFlags) ParseSession(args []string) (tunnel.SessionConfig, error) {
+	if err := f.Parse(args); err != nil {
+		return tunnel.SessionConfig{}, err
+	}
 	priv, err := tunnel.ParsePrivateKey(*f.key)
 	if err != nil {
 		return tunnel.SessionConfig{}, err
