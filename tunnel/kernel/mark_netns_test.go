@@ -28,31 +28,13 @@ func TestKillSwitchAdmitsICESocketsOnly(t *testing.T) {
 
 	// The far side: a receiver, and a sender from a port the consumer
 	// never talked to.
-	var recv, send *net.UDPConn
-	if err := p.Do(func() (err error) {
-		if recv, err = net.ListenUDP("udp4", &net.UDPAddr{IP: net.ParseIP(providerUplink), Port: 9999}); err != nil {
-			return err
-		}
-		send, err = net.ListenUDP("udp4", &net.UDPAddr{IP: net.ParseIP(providerUplink), Port: 9998})
-		return err
-	}); err != nil {
-		t.Fatal(err)
-	}
-	defer recv.Close()
-	defer send.Close()
+	far2 := listenUDPIn(t, p, providerUplink+":9999", providerUplink+":9998")
+	recv, send := far2[0], far2[1]
 
 	const iceChecks = "ice-checks"
 	var marked, other *net.UDPConn
 	if err := c.Do(func() (err error) {
-		lc := net.ListenConfig{Control: func(_, _ string, rc syscall.RawConn) error {
-			var serr error
-			if err := rc.Control(func(fd uintptr) {
-				serr = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_MARK, SocketMark)
-			}); err != nil {
-				return err
-			}
-			return serr
-		}}
+		lc := net.ListenConfig{Control: markWith(SocketMark)}
 		pc, err := lc.ListenPacket(t.Context(), "udp4", consumerAddr+":40001")
 		if err != nil {
 			return err
@@ -200,17 +182,6 @@ func TestKillSwitchAdmitsPortMapToGatewayOnly(t *testing.T) {
 		}()
 	}
 
-	markedWith := func(mark int) func(string, string, syscall.RawConn) error {
-		return func(_, _ string, rc syscall.RawConn) error {
-			var serr error
-			if err := rc.Control(func(fd uintptr) {
-				serr = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_MARK, mark)
-			}); err != nil {
-				return err
-			}
-			return serr
-		}
-	}
 	var pm, ice, plain *net.UDPConn
 	if err := c.Do(func() error {
 		for _, s := range []struct {
@@ -219,7 +190,7 @@ func TestKillSwitchAdmitsPortMapToGatewayOnly(t *testing.T) {
 		}{{&pm, PortMapMark}, {&ice, SocketMark}, {&plain, 0}} {
 			lc := net.ListenConfig{}
 			if s.mark != 0 {
-				lc.Control = markedWith(s.mark)
+				lc.Control = markWith(s.mark)
 			}
 			pc, err := lc.ListenPacket(t.Context(), "udp4", consumerAddr+":0")
 			if err != nil {
@@ -259,18 +230,8 @@ func TestKillSwitchAdmitsPortMapToGatewayOnly(t *testing.T) {
 
 	// The answers: from the gateway's address (any port: routers answer
 	// from 1900 or another) to the marked socket only.
-	var fromGW, fromOther *net.UDPConn
-	if err := p.Do(func() (err error) {
-		if fromGW, err = net.ListenUDP("udp4", &net.UDPAddr{IP: net.ParseIP(providerUplink), Port: 1901}); err != nil {
-			return err
-		}
-		fromOther, err = net.ListenUDP("udp4", &net.UDPAddr{IP: net.ParseIP(otherHost), Port: 1901})
-		return err
-	}); err != nil {
-		t.Fatal(err)
-	}
-	defer fromGW.Close()
-	defer fromOther.Close()
+	answerers := listenUDPIn(t, p, providerUplink+":1901", otherHost+":1901")
+	fromGW, fromOther := answerers[0], answerers[1]
 	for _, to := range []*net.UDPConn{plain, ice, pm} {
 		_, _ = fromOther.WriteToUDP([]byte("stranger"), to.LocalAddr().(*net.UDPAddr))
 		_, _ = fromGW.WriteToUDP([]byte("answer"), to.LocalAddr().(*net.UDPAddr))
@@ -289,7 +250,7 @@ func TestKillSwitchAdmitsPortMapToGatewayOnly(t *testing.T) {
 		return c.Do(func() error {
 			d := net.Dialer{Timeout: 2 * time.Second}
 			if mark != 0 {
-				d.Control = markedWith(mark)
+				d.Control = markWith(mark)
 			}
 			conn, err := d.DialContext(t.Context(), "tcp4", to)
 			if err == nil {
@@ -309,4 +270,38 @@ func TestKillSwitchAdmitsPortMapToGatewayOnly(t *testing.T) {
 			t.Fatalf("TCP with mark %#x to %s got through the kill switch", d.mark, d.to)
 		}
 	}
+}
+
+// markWith is a socket Control that sets SO_MARK to mark.
+func markWith(mark int) func(string, string, syscall.RawConn) error {
+	return func(_, _ string, rc syscall.RawConn) error {
+		var serr error
+		if err := rc.Control(func(fd uintptr) {
+			serr = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_MARK, mark)
+		}); err != nil {
+			return err
+		}
+		return serr
+	}
+}
+
+// listenUDPIn opens a UDP socket in ns on each address, closed when the
+// test ends.
+func listenUDPIn(t *testing.T, ns *netns.NS, addrs ...string) []*net.UDPConn {
+	t.Helper()
+	var out []*net.UDPConn
+	if err := ns.Do(func() error {
+		for _, a := range addrs {
+			c, err := net.ListenUDP("udp4", net.UDPAddrFromAddrPort(netip.MustParseAddrPort(a)))
+			if err != nil {
+				return err
+			}
+			t.Cleanup(func() { c.Close() })
+			out = append(out, c)
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	return out
 }
