@@ -207,7 +207,7 @@ func parseSSDPResponse(b []byte, gw netip.Addr) (*url.URL, error) {
 		return nil, fmt.Errorf("ssdp: location: %w", err)
 	}
 	if loc.Scheme != "http" || loc.User != nil || loc.Port() == "" {
-		return nil, fmt.Errorf("ssdp: location %q is not http://gateway:port/...", loc)
+		return nil, fmt.Errorf("ssdp: location %q is not an http URL with a port", loc)
 	}
 	if a, err := netip.ParseAddr(loc.Hostname()); err != nil || a.Unmap() != gw {
 		return nil, fmt.Errorf("ssdp: location %q is not on the gateway %s", loc, gw)
