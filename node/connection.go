@@ -45,7 +45,8 @@ type ConnectionAPI struct {
 
 	// portMap, when set, maps the consumer's ICE port on the home router
 	// while a connection is up (daemon --portmap); in tun mode the kill
-	// switch admits the router's NAT-PMP port for it.
+	// switch admits the router's NAT-PMP port and the UPnP client's
+	// marked sockets to the router for it.
 	portMap *consumerPortMap
 
 	mu         sync.Mutex
@@ -141,6 +142,7 @@ func (a *ConnectionAPI) connect(ctx context.Context, req tequilapi.ConnectReques
 	}
 	if tun {
 		var control []netip.AddrPort
+		var gw netip.Addr
 		if a.portMap != nil {
 			// The kill switch admits the router's port mapping (made,
 			// renewed and removed under it) besides the control
@@ -151,8 +153,9 @@ func (a *ConnectionAPI) connect(ctx context.Context, req tequilapi.ConnectReques
 				}
 			}
 			control = consumer.JoinAddrs(control, a.portMap.routerDests())
+			gw = a.portMap.gateway()
 		}
-		if m.vpn, err = a.startVPN(ctx, req, control, nil); err != nil {
+		if m.vpn, err = a.startVPN(ctx, req, control, nil, gw); err != nil {
 			return tequilapi.ConnectionStatus{}, err
 		}
 		defer func() {
@@ -194,7 +197,9 @@ func (a *ConnectionAPI) connect(ctx context.Context, req tequilapi.ConnectReques
 // and the held kill switch (nothing leaves outside the tunnel from here
 // on, except to the control destinations). control and iceServers, when
 // set, replace VPN.Control and VPN.ICEServers (a resume after a restart).
-func (a *ConnectionAPI) startVPN(ctx context.Context, req tequilapi.ConnectRequest, control, iceServers []netip.AddrPort) (*vpnConn, error) {
+// A valid gw is the router the port mapping asks (the kill switch admits
+// the port-mapping client's marked sockets to it).
+func (a *ConnectionAPI) startVPN(ctx context.Context, req tequilapi.ConnectRequest, control, iceServers []netip.AddrPort, gw netip.Addr) (*vpnConn, error) {
 	if control == nil && a.VPN.Control != nil {
 		var err error
 		if control, err = a.VPN.Control(ctx); err != nil {
@@ -207,7 +212,7 @@ func (a *ConnectionAPI) startVPN(ctx context.Context, req tequilapi.ConnectReque
 			return nil, fmt.Errorf("STUN/TURN servers: %w", err)
 		}
 	}
-	v, err := newVPNConn(a.VPN, req, control, iceServers)
+	v, err := newVPNConn(a.VPN, req, control, iceServers, gw)
 	if err != nil {
 		return nil, err
 	}
@@ -528,7 +533,7 @@ func (a *ConnectionAPI) Recover(ctx context.Context) error {
 		log.Info("consumer: removed the tunnel, kill switch and DNS change a previous run left behind")
 		return nil
 	}
-	v, err := newVPNConn(a.VPN, st.Request, st.Control, st.ICEServers)
+	v, err := newVPNConn(a.VPN, st.Request, st.Control, st.ICEServers, netip.Addr{})
 	if err != nil {
 		return err
 	}

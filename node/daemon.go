@@ -28,6 +28,7 @@ import (
 	"github.com/openmyst/openmyst/session/consumer"
 	"github.com/openmyst/openmyst/storage"
 	"github.com/openmyst/openmyst/tequilapi"
+	"github.com/openmyst/openmyst/tunnel/kernel"
 )
 
 // DaemonConfig configures a node daemon (`myst daemon`): storage,
@@ -135,9 +136,9 @@ type DaemonConsumer struct {
 	// ICEPort while a connection over ICE is up, and offers the mapped
 	// address as the sessions' host candidate: a provider behind a
 	// symmetric NAT then reaches the consumer directly. In tun mode the
-	// kill switch admits the router's NAT-PMP port (UPnP IGD is not
-	// reached under it). Needs ICE servers (DaemonConfig.ICE) outside a
-	// loopback devnet.
+	// kill switch admits the router's NAT-PMP port and the UPnP client's
+	// sockets (marked kernel.PortMapMark) to the router only. Needs ICE
+	// servers (DaemonConfig.ICE) outside a loopback devnet.
 	PortMap bool
 	// ICEPort is the UDP port of the consumer's shared ICE socket with
 	// PortMap (0: a free port, picked at start).
@@ -548,7 +549,14 @@ func (n *DaemonNode) startConsumerPortMap() error {
 	if err != nil || iceCfg == nil || iceCfg.Loopback {
 		return err
 	}
-	client := portmap.New(portmap.Config{Description: "openmyst consumer", Logger: n.Log})
+	pc := portmap.Config{Description: "openmyst consumer", Logger: n.Log}
+	if kernel.CheckNetAdmin() == nil {
+		// Marked, so that a tun connection's kill switch admits the
+		// UPnP client's sockets (to the gateway only); a daemon without
+		// CAP_NET_ADMIN has no tun mode and could not mark them.
+		pc.Control = ice.MarkControl(kernel.PortMapMark)
+	}
+	client := portmap.New(pc)
 	n.consumerPM, err = openConsumerPortMap(n.Config.Consumer.ICEPort, client, ConsumerPortMapWait, n.Log)
 	return err
 }

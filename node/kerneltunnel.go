@@ -52,6 +52,11 @@ type KernelConfig struct {
 	// new provider while the tunnel is down and the kill switch up; never
 	// user traffic. See docs/session.md, "Kernel mode".
 	Control []netip.AddrPort
+	// PortMapGateway, when valid, is the home router the daemon's port
+	// mapping asks: the kill switch admits the port-mapping client's
+	// sockets (marked kernel.PortMapMark) to it
+	// (kernel.ClientConfig.PortMapGateway).
+	PortMapGateway netip.Addr
 	// HandshakeTimeout bounds the first WireGuard handshake.
 	HandshakeTimeout time.Duration
 	// Log receives the tunnel's events (slog.Default() if nil).
@@ -81,7 +86,7 @@ func (cfg KernelConfig) clientConfig(s tunnel.SessionConfig, r consumer.TunnelRo
 	return kernel.ClientConfig{
 		Session: s, Interface: cfg.Interface, FwMark: cfg.FwMark, NoKillSwitch: cfg.NoKillSwitch,
 		KillSwitchTable: cfg.KillSwitchTable, ResolvConf: cfg.ResolvConf, Direct: consumer.JoinAddrs(cfg.Control, r.Control),
-		Conn: r.Conn, Path: r.Path, HandshakeTimeout: cfg.HandshakeTimeout, Log: cfg.Log,
+		Conn: r.Conn, Path: r.Path, PortMapGateway: cfg.PortMapGateway, HandshakeTimeout: cfg.HandshakeTimeout, Log: cfg.Log,
 	}
 }
 

@@ -66,15 +66,19 @@ func openConsumerPortMap(port uint16, client *portmap.Client, wait time.Duration
 const natPMPPort = 5351
 
 // routerDests are the destinations a kill switch admits (tun mode) so
-// that the mapping is made, renewed and removed: the router's NAT-PMP
-// port. The traffic through the mapped port is the ICE socket's (the
-// ICE mux, marked by the sessions' agents like their own sockets). A
-// router that speaks UPnP IGD only is not reached through the kill
-// switch (its discovery is SSDP multicast, its control port unknown
-// until then).
+// that a NAT-PMP mapping is made, renewed and removed: the router's
+// NAT-PMP port. UPnP IGD's sockets are admitted by their mark instead
+// (kernel.PortMapMark, to the gateway only: see gateway). The traffic
+// through the mapped port is the ICE socket's (the ICE mux, marked by
+// the sessions' agents like their own sockets).
 func (c *consumerPortMap) routerDests() []netip.AddrPort {
 	return []netip.AddrPort{netip.AddrPortFrom(c.gw, natPMPPort)}
 }
+
+// gateway is the router asked: a kill switch admits the port-mapping
+// client's marked sockets to it (kernel.HoldConfig, ClientConfig
+// PortMapGateway): SSDP discovery, its answers, and UPnP's HTTP.
+func (c *consumerPortMap) gateway() netip.Addr { return c.gw }
 
 // acquire maps the ICE port for a connection, waiting for the router's
 // first answer at most the configured wait (none once a router did not

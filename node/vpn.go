@@ -168,7 +168,10 @@ type vpnConn struct {
 	servers []netip.Addr
 	control []netip.AddrPort
 	ice     []netip.AddrPort // STUN/TURN servers
-	rk      *ReconnectingKernel
+	// portMapGW is the router the daemon's port mapping asks (invalid:
+	// none): its marked sockets may reach it (kernel.PortMapMark).
+	portMapGW netip.Addr
+	rk        *ReconnectingKernel
 
 	mu   sync.Mutex
 	held []netip.AddrPort // direct destinations of the held kill switch
@@ -178,8 +181,8 @@ type vpnConn struct {
 	relayVia []netip.AddrPort
 }
 
-func newVPNConn(cfg VPNConfig, req tequilapi.ConnectRequest, control, iceServers []netip.AddrPort) (*vpnConn, error) {
-	v := &vpnConn{cfg: cfg, setting: req.KillSwitch, dns: req.DNS, control: control, ice: iceServers}
+func newVPNConn(cfg VPNConfig, req tequilapi.ConnectRequest, control, iceServers []netip.AddrPort, portMapGW netip.Addr) (*vpnConn, error) {
+	v := &vpnConn{cfg: cfg, setting: req.KillSwitch, dns: req.DNS, control: control, ice: iceServers, portMapGW: portMapGW}
 	if v.setting == "" {
 		v.setting = tequilapi.KillSwitchConnection
 	}
@@ -199,7 +202,7 @@ func newVPNConn(cfg VPNConfig, req tequilapi.ConnectRequest, control, iceServers
 	}
 	v.rk = NewReconnectingKernel(KernelConfig{
 		Interface: cfg.Interface, FwMark: cfg.FwMark, NoKillSwitch: v.setting == tequilapi.KillSwitchOff,
-		KillSwitchTable: cfg.KillSwitchTable, ResolvConf: resolv, Control: control, HandshakeTimeout: cfg.HandshakeTimeout,
+		KillSwitchTable: cfg.KillSwitchTable, ResolvConf: resolv, Control: control, PortMapGateway: portMapGW, HandshakeTimeout: cfg.HandshakeTimeout,
 	})
 	return v, nil
 }
@@ -239,6 +242,7 @@ func (v *vpnConn) holdChecks(ctx context.Context, extra []netip.AddrPort, checks
 	direct := consumer.JoinAddrs(v.control, extra)
 	hc := v.cfg.hold(direct)
 	hc.ICEChecks = checks
+	hc.PortMapGateway = v.portMapGW
 	if err := kernel.HoldKillSwitch(ctx, hc); err != nil {
 		return err
 	}
@@ -381,6 +385,11 @@ func (v *vpnConn) status(ctx context.Context, st *tequilapi.ConnectionStatus) {
 	}
 	sort.Strings(ds)
 	ks.Exemptions = append(ks.Exemptions, ds...)
+	if v.portMapGW.IsValid() {
+		// The port-mapping client's marked sockets: SSDP and UPnP's HTTP
+		// to the router.
+		ks.Exemptions = append(ks.Exemptions, "portmap "+v.portMapGW.String())
+	}
 	st.KillSwitch = ks
 }
 

@@ -129,7 +129,7 @@ func TestVPNDNSSettings(t *testing.T) {
 		{tequilapi.ConnectRequest{Mode: tequilapi.ModeTun, KillSwitch: tequilapi.KillSwitchOff, DNS: tequilapi.DNSCustom, DNSServers: []string{"192.0.2.77", "2001:db8::53"}},
 			tequilapi.DNSCustom, true, []string{"192.0.2.77", "2001:db8::53"}},
 	} {
-		v, err := newVPNConn(cfg, tc.req, nil, nil)
+		v, err := newVPNConn(cfg, tc.req, nil, nil, netip.Addr{})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -171,7 +171,7 @@ func TestVPNStateLeavesResolvedAlone(t *testing.T) {
 		if err := os.WriteFile(resolv, []byte(content), 0o644); err != nil {
 			t.Fatal(err)
 		}
-		v, err := newVPNConn(VPNConfig{ResolvConf: resolv}, req, nil, nil)
+		v, err := newVPNConn(VPNConfig{ResolvConf: resolv}, req, nil, nil, netip.Addr{})
 		if err != nil {
 			t.Fatal(err)
 		}

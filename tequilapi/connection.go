@@ -246,7 +246,9 @@ type KillSwitchStatus struct {
 	// tunnel: the path of the tunnel's datagrams (udp: the provider's
 	// WireGuard endpoint or the ICE pair's remote address) and the
 	// provider's control connection, the bootstrap/relay peers, the chain
-	// RPC and the STUN/TURN servers (tcp/udp).
+	// RPC and the STUN/TURN servers (tcp/udp); with port mapping,
+	// "portmap <router>": the port-mapping client's own (marked) sockets
+	// reach that router (SSDP, UPnP's HTTP).
 	Exemptions []string `json:"exemptions"`
 }
 

@@ -42,6 +42,10 @@ const natLabTunLeaks = "omt_tun_leak"
 //     tun mode too (NAT-PMP through the kill switch, which admits the
 //     router's NAT-PMP port); the mapping is on the router while
 //     connected and gone after the disconnect.
+//   - the same behind a router that speaks UPnP IGD only (miniupnpd
+//     with NAT-PMP/PCP off): the mapping is made through UPnP, whose
+//     SSDP search and HTTP to the router the kill switch admits from
+//     the port-mapping client's marked sockets (kernel.PortMapMark).
 //
 // Each pair connects over the expected path, fetches a page through the
 // tunnel (bytes compared), and while probes in the consumer's namespace
@@ -71,10 +75,12 @@ func TestNATLabTun(t *testing.T) {
 	pairs := []struct {
 		name       string
 		cons, prov natlab.Kind
+		upnpOnly   bool // the consumer's router speaks UPnP IGD, not NAT-PMP
 	}{
-		{"symmetric-consumer/eim-provider", natlab.Symmetric, natlab.EndpointIndependent},
-		{"eim-consumer/symmetric-provider", natlab.EndpointIndependent, natlab.Symmetric},
-		{"upnp-portmap-consumer/symmetric-provider", natlab.UPnP, natlab.Symmetric},
+		{"symmetric-consumer/eim-provider", natlab.Symmetric, natlab.EndpointIndependent, false},
+		{"eim-consumer/symmetric-provider", natlab.EndpointIndependent, natlab.Symmetric, false},
+		{"upnp-portmap-consumer/symmetric-provider", natlab.UPnP, natlab.Symmetric, false},
+		{"upnp-only-portmap-consumer/symmetric-provider", natlab.UPnP, natlab.Symmetric, true},
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), natLabHubLife-30*time.Second)
 	defer cancel()
@@ -94,7 +100,11 @@ func TestNATLabTun(t *testing.T) {
 		cice := ice // the hub's two STUN destinations tell the consumer's mapping: it punches
 		if c.kind == natlab.UPnP {
 			// One STUN destination: no punching, only the mapped port.
-			c.site.StartUPnP(t)
+			if pr.upnpOnly {
+				c.site.StartUPnP(t, natlab.UPnPOnly)
+			} else {
+				c.site.StartUPnP(t)
+			}
 			args = append(args, "--portmap")
 			cice = withoutFlag(ice, "--ice.server", fmt.Sprintf("stun:%s:%d", hubHost.Addr, natLabSTUNAlt))
 		}
@@ -106,7 +116,7 @@ func TestNATLabTun(t *testing.T) {
 	}
 	for i, pr := range pairs {
 		t.Run(pr.name, func(t *testing.T) {
-			runNATLabTunPair(ctx, t, conss[i], provs[i], hubHost.Addr, webHost.Addr, body, "direct")
+			runNATLabTunPair(ctx, t, conss[i], provs[i], hubHost.Addr, webHost.Addr, body, "direct", pr.upnpOnly)
 		})
 	}
 	t.Logf("whole test %s", time.Since(start).Round(100*time.Millisecond))
@@ -114,8 +124,9 @@ func TestNATLabTun(t *testing.T) {
 
 // runNATLabTunPair connects consumer c's daemon to provider p in tun
 // mode and checks the path (want), a fetch through the tunnel and that
-// nothing leaked (see TestNATLabTun).
-func runNATLabTunPair(ctx context.Context, t *testing.T, c, p *natLabNode, hub, webAddr netip.Addr, body []byte, want string) {
+// nothing leaked (see TestNATLabTun). upnpOnly: c's router speaks UPnP
+// IGD only, so the mapping must be UPnP's.
+func runNATLabTunPair(ctx context.Context, t *testing.T, c, p *natLabNode, hub, webAddr netip.Addr, body []byte, want string, upnpOnly bool) {
 	t.Helper()
 	cons := c.site.Host.NS
 	dump := func() string {
@@ -147,7 +158,8 @@ func runNATLabTunPair(ctx context.Context, t *testing.T, c, p *natLabNode, hub, 
 	allowed := []netip.Addr{hub, p.site.WAN}
 	mapped := func() bool { return false }
 	if c.kind == natlab.UPnP {
-		// The router itself: the port mapping (NAT-PMP).
+		// The router itself: the port mapping (NAT-PMP, or UPnP's HTTP;
+		// its SSDP search to the multicast group is allowed apart).
 		allowed = append(allowed, c.site.LAN)
 		mapped = func() bool {
 			r, err := c.site.Router.Run(ctx, "nft", "list", "table", "inet", "miniupnpd")
@@ -164,7 +176,7 @@ func runNATLabTunPair(ctx context.Context, t *testing.T, c, p *natLabNode, hub, 
 	// (a dev-chain network does), and the held kill switch admits a
 	// proposal's addresses for the session's dial: TCP there is no leak.
 	advertised := netip.AddrPortFrom(p.site.Host.Addr, 4001)
-	loadNATLabLeakTable(t, c.site.Router, c.site.Host.Addr, advertised, allowed...)
+	loadNATLabLeakTable(t, c.site.Router, c.site.Host.Addr, advertised, upnpOnly, allowed...)
 	// The counters can see leaks: without a tunnel the probes are counted.
 	pre := startNATLabTunProbes(cons, hub, webAddr)
 	for pre.Rounds() < 2 {
@@ -225,6 +237,9 @@ func runNATLabTunPair(ctx context.Context, t *testing.T, c, p *natLabNode, hub, 
 		if !mapped() || !strings.Contains(log, "consumer ICE port mapped") {
 			t.Errorf("the daemon did not map its ICE port for the tun connection:\n%s", dump())
 		}
+		if upnpOnly && !strings.Contains(log, "method=upnp") {
+			t.Errorf("the daemon's mapping behind a UPnP-only router was not UPnP's:\n%s", dump())
+		}
 	case want == "direct" && !strings.Contains(log, "local=punched"):
 		t.Errorf("the daemon's tun session did not punch:\n%s", dump())
 	}
@@ -241,6 +256,8 @@ func runNATLabTunPair(ctx context.Context, t *testing.T, c, p *natLabNode, hub, 
 	time.Sleep(2 * time.Second) // steady state under probes
 	if out, err := cli("status"); err != nil || !strings.Contains(out, "active true") {
 		t.Errorf("myst status: %v\n%s", err, out)
+	} else if c.kind == natlab.UPnP && !strings.Contains(out, "portmap "+c.site.LAN.String()) {
+		t.Errorf("myst status does not list the port mapping's router among the exemptions:\n%s", out)
 	}
 	probes.Stop()
 	time.Sleep(200 * time.Millisecond)
@@ -271,9 +288,14 @@ func runNATLabTunPair(ctx context.Context, t *testing.T, c, p *natLabNode, hub, 
 // host sends outside its tunnel: IPv4 to anything but the hub (the
 // first of allowed), the other allowed addresses (the provider's site,
 // ...) and TCP to tcp ("outside"), DNS ("dns"), TCP to the hub's port 9
-// ("probe-port") and IPv6 but neighbour discovery ("ipv6").
-func loadNATLabLeakTable(t *testing.T, router *netns.NS, host netip.Addr, tcp netip.AddrPort, allowed ...netip.Addr) {
+// ("probe-port") and IPv6 but neighbour discovery ("ipv6"). With ssdp,
+// SSDP searches (UDP to 239.255.255.250:1900) are no leak either.
+func loadNATLabLeakTable(t *testing.T, router *netns.NS, host netip.Addr, tcp netip.AddrPort, ssdp bool, allowed ...netip.Addr) {
 	t.Helper()
+	ssdpRule := ""
+	if ssdp {
+		ssdpRule = fmt.Sprintf("meta protocol ip ip saddr %s ip daddr 239.255.255.250 udp dport 1900 accept", host)
+	}
 	var as []string
 	for _, a := range allowed {
 		as = append(as, a.String())
@@ -290,6 +312,7 @@ table netdev %[1]s {
 		type filter hook ingress device "lan0" priority -500; policy accept;
 		ether type arp accept
 		meta protocol ip ip saddr %[2]s ip daddr %[5]s tcp dport %[6]d accept
+		%[7]s
 		meta protocol ip ip saddr %[2]s ip daddr != { %[4]s } update @seen { ip daddr . meta l4proto } counter comment "outside"
 		meta protocol ip ip saddr %[2]s meta l4proto { tcp, udp } th dport 53 counter comment "dns"
 		meta protocol ip ip saddr %[2]s ip daddr %[3]s tcp dport 9 counter comment "probe-port"
@@ -297,7 +320,7 @@ table netdev %[1]s {
 		meta protocol ip6 counter comment "ipv6"
 	}
 }
-`, natLabTunLeaks, host, allowed[0], strings.Join(as, ", "), tcp.Addr(), tcp.Port())
+`, natLabTunLeaks, host, allowed[0], strings.Join(as, ", "), tcp.Addr(), tcp.Port(), ssdpRule)
 	cmd := router.Command(context.Background(), "nft", "-f", "-")
 	cmd.Stdin = strings.NewReader(rs)
 	if out, err := cmd.CombinedOutput(); err != nil {

@@ -26,6 +26,7 @@ import (
 	"net/netip"
 	"os"
 	"os/exec"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -517,11 +518,17 @@ func lineMAC(n string) string {
 	return fmt.Sprintf("02:00:19:01:%02x:%02x", (v>>8)&0xff, v&0xff)
 }
 
+// UPnPOnly is a StartUPnP line that turns NAT-PMP and PCP off: the
+// router speaks UPnP IGD only.
+const UPnPOnly = "enable_natpmp=no"
+
 // StartUPnP runs miniupnpd (Debian's package; UPnP IGD, NAT-PMP and PCP)
 // in the router of a UPnP site, serving the LAN, with its nftables chains
 // hooked in front of the lab's own NAT rules. It returns once miniupnpd
 // listens; the process is stopped when the test ends. extra lines are
-// appended to the configuration file (e.g. "ext_ip=..." or STUN options).
+// added to the configuration file (e.g. "ext_ip=..." or STUN options); a
+// "key=value" line replaces the default of key (UPnPOnly: a router that
+// speaks UPnP IGD and not NAT-PMP/PCP).
 func (s *Site) StartUPnP(tb testing.TB, extra ...string) *netns.Proc {
 	tb.Helper()
 	if s.Kind != UPnP {
@@ -553,7 +560,7 @@ func (s *Site) StartUPnP(tb testing.TB, extra ...string) *netns.Proc {
 }
 `)
 	lan := netip.PrefixFrom(s.LAN, 24).Masked()
-	conf := strings.Join(append([]string{
+	defaults := []string{
 		"ext_ifname=wan0",
 		"listening_ip=lan0",
 		"enable_natpmp=yes",
@@ -566,7 +573,22 @@ func (s *Site) StartUPnP(tb testing.TB, extra ...string) *netns.Proc {
 		"lease_file=" + tb.TempDir() + "/leases",
 		"allow 1024-65535 " + lan.String() + " 1024-65535",
 		"deny 0-65535 0.0.0.0/0 0-65535",
-	}, extra...), "\n") + "\n"
+	}
+	var lines []string
+	for _, d := range defaults {
+		key, _, isKey := strings.Cut(d, "=")
+		if isKey && slices.ContainsFunc(extra, func(e string) bool { return strings.HasPrefix(e, key+"=") }) {
+			continue
+		}
+		lines = append(lines, d)
+	}
+	lines = append(lines, extra...)
+	conf := strings.Join(lines, "\n") + "\n"
+	// miniupnpd logs this last once it listens.
+	ready := "Listening for NAT-PMP"
+	if slices.Contains(lines, UPnPOnly) {
+		ready = "HTTP listening on port"
+	}
 	path := tb.TempDir() + "/miniupnpd.conf"
 	if err := os.WriteFile(path, []byte(conf), 0o600); err != nil {
 		tb.Fatal(err)
@@ -575,7 +597,7 @@ func (s *Site) StartUPnP(tb testing.TB, extra ...string) *netns.Proc {
 	// two labs (tests of two packages at once) refuse each other.
 	p := s.Router.Start(bin, "-f", path, "-d", "-P", tb.TempDir()+"/miniupnpd.pid")
 	deadline := time.Now().Add(10 * time.Second)
-	for !strings.Contains(p.Output(), "Listening for NAT-PMP") {
+	for !strings.Contains(p.Output(), ready) {
 		select {
 		case <-p.Exited():
 			tb.Fatalf("natlab: miniupnpd exited: %s", p.Output())

@@ -11,9 +11,11 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// markControl returns a socket Control function that sets SO_MARK to
-// mark (needs CAP_NET_ADMIN).
-func markControl(mark uint32) func(network, address string, c syscall.RawConn) error {
+// MarkControl returns a socket Control function (net.Dialer,
+// net.ListenConfig) that sets SO_MARK to mark (needs CAP_NET_ADMIN): a
+// kill switch admits sockets by their mark (tunnel/kernel SocketMark for
+// the agent's, PortMapMark for nat/portmap's).
+func MarkControl(mark uint32) func(network, address string, c syscall.RawConn) error {
 	return func(_, _ string, c syscall.RawConn) error {
 		return setMark(c, mark)
 	}
@@ -47,11 +49,11 @@ func newMarkedNet(mark uint32) (transport.Net, error) {
 	if err != nil {
 		return nil, fmt.Errorf("ice: network: %w", err)
 	}
-	return &markedNet{Net: n, lc: net.ListenConfig{Control: markControl(mark)}, mark: mark}, nil
+	return &markedNet{Net: n, lc: net.ListenConfig{Control: MarkControl(mark)}, mark: mark}, nil
 }
 
 func (n *markedNet) dialer(laddr net.Addr) *net.Dialer {
-	return &net.Dialer{LocalAddr: laddr, Control: markControl(n.mark)}
+	return &net.Dialer{LocalAddr: laddr, Control: MarkControl(n.mark)}
 }
 
 // ListenPacket implements transport.Net.

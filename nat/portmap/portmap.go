@@ -1,8 +1,9 @@
 // Package portmap asks the home router to forward a port: NAT-PMP
 // (RFC 6886, which PCP routers also answer) first, then UPnP IGD
-// (WANIPConnection v1/v2, WANPPPConnection). A provider behind a NAT
-// that offers either gets a public address and port for its WireGuard
-// socket without its owner forwarding anything by hand.
+// (WANIPConnection v1/v2, WANPPPConnection), of the default gateway
+// only. A provider behind a NAT that offers either gets a public address
+// and port for its WireGuard socket without its owner forwarding
+// anything by hand.
 //
 // A Keeper holds one mapping for as long as its context lives: it renews
 // the lease at half its lifetime, retries with backoff when the router
@@ -21,9 +22,9 @@ import (
 	"net/netip"
 	"os"
 	"strings"
+	"syscall"
 	"time"
 
-	"github.com/huin/goupnp/dcps/internetgateway2"
 	natpmp "github.com/jackpal/go-nat-pmp"
 )
 
@@ -69,6 +70,12 @@ type Config struct {
 	Methods []string
 	// Logger receives progress; nil means slog.Default().
 	Logger *slog.Logger
+	// Control, when set, is called on every socket the UPnP client opens
+	// (SSDP discovery's UDP socket, the TCP connections to the gateway's
+	// description and control URLs) before it is bound or connected:
+	// e.g. to set SO_MARK, by which a kill switch admits them. NAT-PMP's
+	// sockets are the library's and do not get it.
+	Control func(network, address string, c syscall.RawConn) error
 }
 
 // DefaultLifetime is the lease a Client asks for by default. Renewal
@@ -136,7 +143,7 @@ func (c *Client) Map(ctx context.Context, protocol string, port uint16) (Mapping
 		case MethodNATPMP:
 			m, err = c.mapNATPMP(ctx, gw, local, protocol, port)
 		case MethodUPnP:
-			m, err = c.mapUPnP(ctx, local, protocol, port)
+			m, err = c.mapUPnP(ctx, gw, local, protocol, port)
 		default:
 			err = fmt.Errorf("unknown method %q", method)
 		}
@@ -219,43 +226,16 @@ type upnpClient interface {
 	DeletePortMappingCtx(ctx context.Context, remoteHost string, externalPort uint16, protocol string) error
 }
 
-func discoverUPnP(ctx context.Context) ([]upnpClient, error) {
-	var out []upnpClient
-	var errs []error
-	ip2, _, err := internetgateway2.NewWANIPConnection2ClientsCtx(ctx)
-	errs = append(errs, err)
-	for _, c := range ip2 {
-		out = append(out, c)
-	}
-	ip1, _, err := internetgateway2.NewWANIPConnection1ClientsCtx(ctx)
-	errs = append(errs, err)
-	for _, c := range ip1 {
-		out = append(out, c)
-	}
-	ppp, _, err := internetgateway2.NewWANPPPConnection1ClientsCtx(ctx)
-	errs = append(errs, err)
-	for _, c := range ppp {
-		out = append(out, c)
-	}
-	if len(out) == 0 {
-		if err := errors.Join(errs...); err != nil {
-			return nil, fmt.Errorf("discover: %w", err)
-		}
-		return nil, errors.New("no internet gateway device answered SSDP")
-	}
-	return out, nil
-}
-
-func (c *Client) mapUPnP(ctx context.Context, local netip.Addr, protocol string, port uint16) (Mapping, error) {
+func (c *Client) mapUPnP(ctx context.Context, gw, local netip.Addr, protocol string, port uint16) (Mapping, error) {
 	dctx, cancel := context.WithTimeout(ctx, 3*time.Second)
 	defer cancel()
-	gws, err := discoverUPnP(dctx)
+	gws, err := c.upnpNet(gw, local).discover(dctx)
 	if err != nil {
 		return Mapping{}, err
 	}
 	var errs []error
-	for _, gw := range gws {
-		ipStr, err := gw.GetExternalIPAddressCtx(ctx)
+	for _, igd := range gws {
+		ipStr, err := igd.GetExternalIPAddressCtx(ctx)
 		if err != nil {
 			errs = append(errs, fmt.Errorf("external address: %w", err))
 			continue
@@ -266,7 +246,7 @@ func (c *Client) mapUPnP(ctx context.Context, local netip.Addr, protocol string,
 			continue
 		}
 		lease := uint32(c.cfg.Lifetime / time.Second)
-		err = gw.AddPortMappingCtx(ctx, "", port, strings.ToUpper(protocol), port, local.String(), true, c.cfg.Description, lease)
+		err = igd.AddPortMappingCtx(ctx, "", port, strings.ToUpper(protocol), port, local.String(), true, c.cfg.Description, lease)
 		if err != nil {
 			errs = append(errs, fmt.Errorf("map %s/%d: %w", protocol, port, err))
 			continue
@@ -277,7 +257,7 @@ func (c *Client) mapUPnP(ctx context.Context, local netip.Addr, protocol string,
 			Internal: netip.AddrPortFrom(local, port),
 			External: netip.AddrPortFrom(pub.Unmap(), port),
 			Lifetime: c.cfg.Lifetime,
-			upnp:     gw,
+			upnp:     igd,
 		}, nil
 	}
 	return Mapping{}, errors.Join(errs...)

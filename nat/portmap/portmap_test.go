@@ -24,6 +24,7 @@ const (
 	childMethodEnv   = "PORTMAP_TEST_METHOD"
 	childPortEnv     = "PORTMAP_TEST_PORT"
 	childLifetimeEnv = "PORTMAP_TEST_LIFETIME"
+	childControlEnv  = "PORTMAP_TEST_CONTROL" // "1": print every Control call
 )
 
 func TestMain(m *testing.M) {
@@ -39,7 +40,17 @@ func keepChild(method string) int {
 	life, _ := time.ParseDuration(os.Getenv(childLifetimeEnv))
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM)
 	defer stop()
-	c := New(Config{Methods: []string{method}, Lifetime: life, Description: "portmap test"})
+	cfg := Config{Lifetime: life, Description: "portmap test"}
+	if method != "default" {
+		cfg.Methods = []string{method}
+	}
+	if os.Getenv(childControlEnv) == "1" {
+		cfg.Control = func(network, address string, _ syscall.RawConn) error {
+			fmt.Printf("CONTROL %s %s\n", network, address)
+			return nil
+		}
+	}
+	c := New(cfg)
 	c.Keep(ctx, UDP, uint16(port), func(m Mapping, err error) {
 		if err != nil {
 			fmt.Printf("FAILED %v\n", err)
@@ -146,5 +157,54 @@ eth0	00000000	0101A8C0	0003	0	0	0	00000000	0	0	0
 	_, err = parseRoutes(bufio.NewScanner(strings.NewReader(strings.SplitAfterN(table, "\n", 3)[1])))
 	if err == nil {
 		t.Fatal("a table without a default route gave a gateway")
+	}
+}
+
+// TestUPnPOnlyRouter maps a port on a router that speaks UPnP IGD and not
+// NAT-PMP (miniupnpd with enable_natpmp=no), with the default methods:
+// NAT-PMP fails, UPnP maps, and every socket the UPnP client opens (the
+// SSDP search's UDP socket, TCP to the description and control URLs on
+// the gateway) goes through Config.Control; the mapping is gone after
+// the keeper stops.
+func TestUPnPOnlyRouter(t *testing.T) {
+	lab := natlab.New(t)
+	site := lab.Site("pmu", natlab.UPnP)
+	site.StartUPnP(t, natlab.UPnPOnly)
+	t.Setenv(childMethodEnv, "default")
+	t.Setenv(childPortEnv, "51822")
+	t.Setenv(childLifetimeEnv, "1h")
+	t.Setenv(childControlEnv, "1")
+	p := site.Host.NS.Start(os.Args[0], "-test.run=^$")
+	deadline := time.Now().Add(15 * time.Second)
+	var mapped []string
+	for mapped == nil {
+		if time.Now().After(deadline) {
+			t.Fatalf("no mapping made:\n%s", p.Output())
+		}
+		mapped = mappedRE.FindStringSubmatch(p.Output())
+		time.Sleep(20 * time.Millisecond)
+	}
+	if mapped[1] != MethodUPnP || mapped[2] != netip.AddrPortFrom(site.WAN, 51822).String() {
+		t.Fatalf("mapping %q, want upnp %s:51822", mapped[0], site.WAN)
+	}
+	out := p.Output()
+	for _, want := range []string{
+		"CONTROL udp4 " + site.Host.Addr.String() + ":0", // the SSDP search
+		"CONTROL tcp4 " + site.LAN.String() + ":",        // HTTP to the gateway
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("no %q: the UPnP client opened a socket without Control\n%s", want, out)
+		}
+	}
+	for _, line := range strings.Split(out, "\n") {
+		if strings.HasPrefix(line, "CONTROL tcp4 ") && !strings.HasPrefix(line, "CONTROL tcp4 "+site.LAN.String()+":") {
+			t.Errorf("the UPnP client dialled beyond the gateway: %s", line)
+		}
+	}
+	if err := p.Signal(syscall.SIGTERM, 10*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	if r := site.Router.MustRun("nft", "list", "table", "inet", "miniupnpd"); strings.Contains(r, "51822") {
+		t.Fatalf("the mapping outlived the keeper:\n%s\n%s", r, p.Output())
 	}
 }

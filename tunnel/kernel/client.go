@@ -36,6 +36,14 @@ const (
 	// sockets still take the tunnel's routing table, in which their
 	// destinations have throw routes.
 	SocketMark = 0x6d7901ce
+	// PortMapMark is the SO_MARK of this host's port-mapping client's
+	// sockets (UPnP IGD: nat/portmap Config.Control): the kill switch
+	// admits, from sockets carrying it, SSDP's M-SEARCH to the multicast
+	// group, its answers from the gateway and TCP to the gateway
+	// (ClientConfig, HoldConfig PortMapGateway), nothing else. Another
+	// mark than SocketMark, so that neither the ICE sockets nor these
+	// gain the other's exemption.
+	PortMapMark = 0x6d7901cf
 	// rulePref is the priority of the suppress rule; the fwmark rule uses
 	// rulePref+1. Both sit before the main table's rule (32766).
 	rulePref = 32100
@@ -87,6 +95,13 @@ type ClientConfig struct {
 	// when Conn runs through this host's TURN server, which is then a
 	// Direct destination.
 	Path []netip.AddrPort
+	// PortMapGateway, when valid (IPv4), is the home router a port
+	// mapping is asked of under the kill switch: sockets marked
+	// PortMapMark may send SSDP searches (UDP to 239.255.255.250:1900)
+	// and receive the router's answers, and open TCP connections to the
+	// router (UPnP IGD's description and control URLs); no other socket,
+	// and nowhere else.
+	PortMapGateway netip.Addr
 	// HandshakeTimeout bounds the wait for the first handshake in Connect;
 	// tunnel.DefaultHandshakeTimeout if 0; negative does not wait.
 	HandshakeTimeout time.Duration
@@ -189,8 +204,8 @@ func Connect(ctx context.Context, cfg ClientConfig) (_ *Client, err error) {
 	cfg.Interface = cmp.Or(cfg.Interface, DefaultClientInterface)
 	cfg.KillSwitchTable = cmp.Or(cfg.KillSwitchTable, DefaultKillSwitchTable)
 	cfg.FwMark = cmp.Or(cfg.FwMark, DefaultFwMark)
-	if cfg.FwMark == SocketMark {
-		return nil, fmt.Errorf("kernel client: fwmark %#x is the ICE sockets' mark (SocketMark)", cfg.FwMark)
+	if cfg.FwMark == SocketMark || cfg.FwMark == PortMapMark {
+		return nil, fmt.Errorf("kernel client: fwmark %#x is the ICE or port-mapping sockets' mark (SocketMark, PortMapMark)", cfg.FwMark)
 	}
 	cfg.HandshakeTimeout = cmp.Or(cfg.HandshakeTimeout, tunnel.DefaultHandshakeTimeout)
 	cfg.Log = cmp.Or(cfg.Log, slog.Default())
@@ -293,10 +308,10 @@ func (c *Client) loadKillSwitch(ctx context.Context, ep netip.AddrPort) error {
 // loadKillSwitchFor replaces the kill switch table in one nft transaction:
 // the old ruleset stays in force until the new one is, and stays if the
 // load fails. It admits UDP to ep, or with ice to path instead, TCP/UDP
-// to direct, and with checks UDP from and to the sockets marked
-// SocketMark.
+// to direct, with checks UDP from and to the sockets marked
+// SocketMark, and the port-mapping client's way to PortMapGateway.
 func (c *Client) loadKillSwitchFor(ctx context.Context, ep netip.AddrPort, ice bool, path, direct []netip.AddrPort, checks bool) error {
-	ks, err := killSwitchRuleset{Table: c.cfg.KillSwitchTable, Iface: c.cfg.Interface, Endpoint: ep, ICE: ice, Path: path, Direct: direct, ICEChecks: checks}.render()
+	ks, err := killSwitchRuleset{Table: c.cfg.KillSwitchTable, Iface: c.cfg.Interface, Endpoint: ep, ICE: ice, Path: path, Direct: direct, ICEChecks: checks, PortMapGateway: c.cfg.PortMapGateway}.render()
 	if err != nil {
 		return err
 	}

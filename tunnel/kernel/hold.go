@@ -61,6 +61,9 @@ type HoldConfig struct {
 	// SocketMark), to and from any address, while a session's ICE checks
 	// run (see Client.AdmitChecks).
 	ICEChecks bool
+	// PortMapGateway admits the port-mapping client's sockets (marked
+	// PortMapMark) to the home router (see ClientConfig.PortMapGateway).
+	PortMapGateway netip.Addr
 }
 
 func (h *HoldConfig) defaults() error {
@@ -86,7 +89,7 @@ func HoldKillSwitch(ctx context.Context, h HoldConfig) error {
 	if err := checkTools("nft"); err != nil {
 		return err
 	}
-	ks, err := killSwitchRuleset{Table: h.Table, Iface: h.Interface, Hold: true, Direct: h.Direct, ICEChecks: h.ICEChecks}.render()
+	ks, err := killSwitchRuleset{Table: h.Table, Iface: h.Interface, Hold: true, Direct: h.Direct, ICEChecks: h.ICEChecks, PortMapGateway: h.PortMapGateway}.render()
 	if err != nil {
 		return err
 	}

@@ -28,31 +28,13 @@ func TestKillSwitchAdmitsICESocketsOnly(t *testing.T) {
 
 	// The far side: a receiver, and a sender from a port the consumer
 	// never talked to.
-	var recv, send *net.UDPConn
-	if err := p.Do(func() (err error) {
-		if recv, err = net.ListenUDP("udp4", &net.UDPAddr{IP: net.ParseIP(providerUplink), Port: 9999}); err != nil {
-			return err
-		}
-		send, err = net.ListenUDP("udp4", &net.UDPAddr{IP: net.ParseIP(providerUplink), Port: 9998})
-		return err
-	}); err != nil {
-		t.Fatal(err)
-	}
-	defer recv.Close()
-	defer send.Close()
+	far2 := listenUDPIn(t, p, providerUplink+":9999", providerUplink+":9998")
+	recv, send := far2[0], far2[1]
 
 	const iceChecks = "ice-checks"
 	var marked, other *net.UDPConn
 	if err := c.Do(func() (err error) {
-		lc := net.ListenConfig{Control: func(_, _ string, rc syscall.RawConn) error {
-			var serr error
-			if err := rc.Control(func(fd uintptr) {
-				serr = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_MARK, SocketMark)
-			}); err != nil {
-				return err
-			}
-			return serr
-		}}
+		lc := net.ListenConfig{Control: markWith(SocketMark)}
 		pc, err := lc.ListenPacket(t.Context(), "udp4", consumerAddr+":40001")
 		if err != nil {
 			return err
@@ -151,4 +133,175 @@ func readAll(t *testing.T, conn *net.UDPConn, until string) map[string]int {
 			until = ""
 		}
 	}
+}
+
+// TestKillSwitchAdmitsPortMapToGatewayOnly holds the kill switch with a
+// port-mapping gateway and checks what UPnP IGD needs gets through from
+// sockets marked PortMapMark, and nothing else: SSDP's M-SEARCH to the
+// multicast group, the gateway's unicast answer, TCP to the gateway.
+// Unmarked sockets, an ICE socket (SocketMark), a marked socket to
+// another host on the LAN, and answers from another host are refused.
+func TestKillSwitchAdmitsPortMapToGatewayOnly(t *testing.T) {
+	testenv.RequireTools(t, "ip", "nft")
+	c, p := netns.New(t, "kmc"), netns.New(t, "kmg")
+	netns.Link(t, c, "vc", consumerAddr+"/24", p, "vp", providerUplink+"/24")
+	const otherHost = "198.51.100.3" // another host on the LAN
+	p.MustRun("ip", "addr", "add", otherHost+"/24", "dev", "vp")
+	gw := netip.MustParseAddr(providerUplink)
+
+	var group *net.UDPConn
+	var tcpGW, tcpOther net.Listener
+	if err := p.Do(func() (err error) {
+		ifi, err := net.InterfaceByName("vp")
+		if err != nil {
+			return err
+		}
+		if group, err = net.ListenMulticastUDP("udp4", ifi, &net.UDPAddr{IP: net.ParseIP("239.255.255.250"), Port: 1900}); err != nil {
+			return err
+		}
+		if tcpGW, err = net.Listen("tcp4", providerUplink+":5000"); err != nil {
+			return err
+		}
+		tcpOther, err = net.Listen("tcp4", otherHost+":5000")
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	defer group.Close()
+	defer tcpGW.Close()
+	defer tcpOther.Close()
+	for _, l := range []net.Listener{tcpGW, tcpOther} {
+		go func() {
+			for {
+				conn, err := l.Accept()
+				if err != nil {
+					return
+				}
+				conn.Close()
+			}
+		}()
+	}
+
+	var pm, ice, plain *net.UDPConn
+	if err := c.Do(func() error {
+		for _, s := range []struct {
+			conn **net.UDPConn
+			mark int
+		}{{&pm, PortMapMark}, {&ice, SocketMark}, {&plain, 0}} {
+			lc := net.ListenConfig{}
+			if s.mark != 0 {
+				lc.Control = markWith(s.mark)
+			}
+			pc, err := lc.ListenPacket(t.Context(), "udp4", consumerAddr+":0")
+			if err != nil {
+				return err
+			}
+			*s.conn = pc.(*net.UDPConn)
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	defer pm.Close()
+	defer ice.Close()
+	defer plain.Close()
+
+	ks, err := killSwitchRuleset{Table: DefaultKillSwitchTable, Iface: "myst0", Hold: true, PortMapGateway: gw}.render()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := c.Command(t.Context(), "nft", "-f", "-")
+	cmd.Stdin = strings.NewReader(ks)
+	if b, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("nft -f: %v: %s", err, b)
+	}
+
+	// SSDP: only the marked socket's search reaches the group.
+	ssdp := net.UDPAddrFromAddrPort(netip.MustParseAddrPort("239.255.255.250:1900"))
+	for _, s := range []*net.UDPConn{plain, ice} {
+		_, _ = s.WriteToUDP([]byte("leak"), ssdp)
+	}
+	if _, err := pm.WriteToUDP([]byte("search"), ssdp); err != nil {
+		t.Fatalf("marked SSDP search: %v", err)
+	}
+	if got := readAll(t, group, "search"); got["leak"] != 0 || got["search"] != 1 {
+		t.Fatalf("the SSDP group received %v: want only the port-mapping socket's search", got)
+	}
+
+	// The answers: from the gateway's address (any port: routers answer
+	// from 1900 or another) to the marked socket only.
+	answerers := listenUDPIn(t, p, providerUplink+":1901", otherHost+":1901")
+	fromGW, fromOther := answerers[0], answerers[1]
+	for _, to := range []*net.UDPConn{plain, ice, pm} {
+		_, _ = fromOther.WriteToUDP([]byte("stranger"), to.LocalAddr().(*net.UDPAddr))
+		_, _ = fromGW.WriteToUDP([]byte("answer"), to.LocalAddr().(*net.UDPAddr))
+	}
+	if got := readAll(t, pm, "answer"); got["answer"] != 1 || got["stranger"] != 0 {
+		t.Fatalf("the port-mapping socket received %v: want the gateway's answer only", got)
+	}
+	for name, s := range map[string]*net.UDPConn{"unmarked": plain, "ICE": ice} {
+		if got := readAll(t, s, ""); len(got) != 0 {
+			t.Fatalf("the %s socket received %v from outside the tunnel", name, got)
+		}
+	}
+
+	// HTTP: marked TCP to the gateway only.
+	dial := func(mark int, to string) error {
+		return c.Do(func() error {
+			d := net.Dialer{Timeout: 2 * time.Second}
+			if mark != 0 {
+				d.Control = markWith(mark)
+			}
+			conn, err := d.DialContext(t.Context(), "tcp4", to)
+			if err == nil {
+				conn.Close()
+			}
+			return err
+		})
+	}
+	if err := dial(PortMapMark, providerUplink+":5000"); err != nil {
+		t.Fatalf("marked TCP to the gateway: %v", err)
+	}
+	for _, d := range []struct {
+		mark int
+		to   string
+	}{{0, providerUplink + ":5000"}, {SocketMark, providerUplink + ":5000"}, {PortMapMark, otherHost + ":5000"}} {
+		if err := dial(d.mark, d.to); err == nil {
+			t.Fatalf("TCP with mark %#x to %s got through the kill switch", d.mark, d.to)
+		}
+	}
+}
+
+// markWith is a socket Control that sets SO_MARK to mark.
+func markWith(mark int) func(string, string, syscall.RawConn) error {
+	return func(_, _ string, rc syscall.RawConn) error {
+		var serr error
+		if err := rc.Control(func(fd uintptr) {
+			serr = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_MARK, mark)
+		}); err != nil {
+			return err
+		}
+		return serr
+	}
+}
+
+// listenUDPIn opens a UDP socket in ns on each address, closed when the
+// test ends.
+func listenUDPIn(t *testing.T, ns *netns.NS, addrs ...string) []*net.UDPConn {
+	t.Helper()
+	var out []*net.UDPConn
+	if err := ns.Do(func() error {
+		for _, a := range addrs {
+			c, err := net.ListenUDP("udp4", net.UDPAddrFromAddrPort(netip.MustParseAddrPort(a)))
+			if err != nil {
+				return err
+			}
+			t.Cleanup(func() { c.Close() })
+			out = append(out, c)
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	return out
 }

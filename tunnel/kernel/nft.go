@@ -304,7 +304,15 @@ type killSwitchRuleset struct {
 	// heard from at an address it never offered (peer-reflexive: behind a
 	// symmetric NAT) is answered. No other socket gains anything.
 	ICEChecks bool
+	// PortMapGateway, when valid, admits the port-mapping client's
+	// sockets (marked PortMapMark) to that IPv4 router: SSDP searches to
+	// the multicast group and the router's unicast answers, TCP to the
+	// router (UPnP IGD's HTTP).
+	PortMapGateway netip.Addr
 }
+
+// ssdpGroup is SSDP's IPv4 multicast group and port.
+var ssdpGroup = netip.MustParseAddrPort("239.255.255.250:1900")
 
 func (k killSwitchRuleset) render() (string, error) {
 	if err := validTableName(k.Table); err != nil {
@@ -315,6 +323,10 @@ func (k killSwitchRuleset) render() (string, error) {
 	}
 	if !k.Hold && !k.ICE && (!k.Endpoint.IsValid() || k.Endpoint.Port() == 0) {
 		return "", fmt.Errorf("kill switch: invalid endpoint %v", k.Endpoint)
+	}
+	gw := k.PortMapGateway.Unmap()
+	if k.PortMapGateway.IsValid() && (!gw.Is4() || gw.IsUnspecified() || gw.IsMulticast()) {
+		return "", fmt.Errorf("kill switch: invalid port-mapping gateway %v", k.PortMapGateway)
 	}
 	var udp []netip.AddrPort // WireGuard's datagrams to the provider
 	switch {
@@ -352,6 +364,13 @@ func (k killSwitchRuleset) render() (string, error) {
 		// with CAP_NET_ADMIN can mark a socket.
 		w("\t\tmeta mark %#x meta l4proto udp accept comment %s", SocketMark, q("ice-checks"))
 	}
+	if gw.IsValid() {
+		// UPnP IGD: SSDP discovery, then HTTP to the port the router
+		// names in its answer; only from the port-mapping client's
+		// sockets, only to the router.
+		w("\t\tmeta mark %#x ip daddr %s udp dport %d accept comment %s", PortMapMark, ssdpGroup.Addr(), ssdpGroup.Port(), q("portmap"))
+		w("\t\tmeta mark %#x ip daddr %s meta l4proto tcp accept comment %s", PortMapMark, gw, q("portmap"))
+	}
 	w("\t\tudp sport 68 udp dport 67 accept")
 	w("\t\tudp sport 546 udp dport 547 accept")
 	w("\t\ticmpv6 type { nd-router-solicit, nd-neighbor-solicit, nd-neighbor-advert } accept")
@@ -370,6 +389,11 @@ func (k killSwitchRuleset) render() (string, error) {
 		// The socket a datagram is delivered to, looked up here: ours
 		// only.
 		w("\t\tmeta l4proto udp socket mark %#x accept comment %s", SocketMark, q("ice-checks"))
+	}
+	if gw.IsValid() {
+		// SSDP's answers come from the router's own address, not the
+		// group searched: no conntrack entry matches them.
+		w("\t\tip saddr %s meta l4proto udp socket mark %#x accept comment %s", gw, PortMapMark, q("portmap"))
 	}
 	w("\t\tudp sport 67 udp dport 68 accept")
 	w("\t\tudp sport 547 udp dport 546 accept")

@@ -318,3 +318,25 @@ func TestOffloadRender(t *testing.T) {
 		t.Errorf("peer limit does not exclude the peer from offload:\n%s", lim)
 	}
 }
+
+func TestKillSwitchPortMapRules(t *testing.T) {
+	gw := netip.MustParseAddr("192.168.1.1")
+	out, err := killSwitchRuleset{Table: "ks", Iface: "myst0", Hold: true, PortMapGateway: gw}.render()
+	for _, want := range []string{
+		`meta mark 0x6d7901cf ip daddr 239.255.255.250 udp dport 1900 accept comment "portmap"`,
+		`meta mark 0x6d7901cf ip daddr 192.168.1.1 meta l4proto tcp accept comment "portmap"`,
+		`ip saddr 192.168.1.1 meta l4proto udp socket mark 0x6d7901cf accept comment "portmap"`,
+	} {
+		if err != nil || !strings.Contains(out, want) {
+			t.Errorf("port mapping: %v, lacks %q\n%s", err, want, out)
+		}
+	}
+	if out, _ := (killSwitchRuleset{Table: "ks", Iface: "myst0", Hold: true}).render(); strings.Contains(out, "portmap") {
+		t.Errorf("port mapping admitted without a gateway:\n%s", out)
+	}
+	for _, bad := range []string{"2001:db8::1", "0.0.0.0", "239.255.255.250"} {
+		if _, err := (killSwitchRuleset{Table: "ks", Iface: "myst0", Hold: true, PortMapGateway: netip.MustParseAddr(bad)}).render(); err == nil {
+			t.Errorf("port-mapping gateway %s rendered", bad)
+		}
+	}
+}
