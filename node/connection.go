@@ -511,8 +511,17 @@ func (a *ConnectionAPI) Recover(ctx context.Context) error {
 		return nil
 	}
 	log := a.log()
-	hc := a.VPN.hold(st.Control)
 	always := st.Request.KillSwitch == tequilapi.KillSwitchAlways
+	control := st.Control
+	var gw netip.Addr
+	if always && a.portMap != nil {
+		// The resumed connection maps the ICE port again (resume): the
+		// held kill switch admits it as a fresh connection's does.
+		control = consumer.JoinAddrs(control, a.portMap.routerDests())
+		gw = a.portMap.gateway()
+	}
+	hc := a.VPN.hold(control)
+	hc.PortMapGateway = gw
 	if always {
 		// Replace the crashed tunnel's kill switch (which admitted its
 		// last provider) with the held one, in one transaction.
@@ -533,11 +542,11 @@ func (a *ConnectionAPI) Recover(ctx context.Context) error {
 		log.Info("consumer: removed the tunnel, kill switch and DNS change a previous run left behind")
 		return nil
 	}
-	v, err := newVPNConn(a.VPN, st.Request, st.Control, st.ICEServers, netip.Addr{})
+	v, err := newVPNConn(a.VPN, st.Request, control, st.ICEServers, gw)
 	if err != nil {
 		return err
 	}
-	v.held = st.Control
+	v.held = control
 	f, err := st.Request.Filter()
 	if err != nil {
 		return err
@@ -557,8 +566,14 @@ func (a *ConnectionAPI) Recover(ctx context.Context) error {
 const resumeMaxDelay = 30 * time.Second
 
 // resume opens m's first session (after a restart), retrying with
-// backoff while the kill switch holds the device, then watches it.
+// backoff while the kill switch holds the device, then watches it. With
+// port mapping it first maps the ICE port again, as a fresh connect does
+// (the crashed daemon's mapping, if still on the router, is renewed and
+// then removed on disconnect like a fresh one).
 func (a *ConnectionAPI) resume(ctx context.Context, m *managed) {
+	if a.portMap != nil {
+		m.unmap = a.portMap.acquire(ctx) // released by end, after m.done
+	}
 	for i := 0; ; i++ {
 		c, err := a.Consumer(ctx)
 		if err == nil {

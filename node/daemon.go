@@ -506,13 +506,18 @@ func startConnection(ctx context.Context, n *DaemonNode) (func(context.Context) 
 		vpn.ICEServers = n.iceServerAddrs
 	}
 	api := &ConnectionAPI{Consumer: get, DefaultSOCKS: n.Config.Consumer.SOCKS, VPN: vpn, Log: n.Log}
-	if err := api.Recover(ctx); err != nil {
-		return nil, err
-	}
+	// Before Recover: a tun connection resumed after a crash maps the
+	// ICE port again, as a fresh one does.
 	if err := n.startConsumerPortMap(); err != nil {
 		n.Log.Warn("node: consumer port mapping off", "err", err)
 	}
 	api.portMap = n.consumerPM
+	if err := api.Recover(ctx); err != nil {
+		if n.consumerPM != nil {
+			err = errors.Join(err, n.consumerPM.close())
+		}
+		return nil, err
+	}
 	n.connection = api
 	n.API.Add(tequilapi.ConnectionRoutes(api, n.Log)...)
 	hist := HistoryAPI{History: func() *session.History {

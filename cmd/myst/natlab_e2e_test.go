@@ -122,6 +122,7 @@ type natLabNode struct {
 	dd   string // data directory
 	site *natlab.Site
 	proc *netns.Proc // myst service or myst daemon
+	argv []string    // proc's command line (after "env"), to restart it
 }
 
 // natLabResult is what one pair measured.

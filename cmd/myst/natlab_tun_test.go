@@ -47,6 +47,11 @@ const natLabTunLeaks = "omt_tun_leak"
 //     SSDP search and HTTP to the router the kill switch admits from
 //     the port-mapping client's marked sockets (kernel.PortMapMark).
 //
+// The two port-mapping consumers connect with the kill switch always;
+// mid-connection their daemon is killed with -9 and restarted, and the
+// resumed connection maps the ICE port again and is direct again
+// (resumeNATLabTun).
+//
 // Each pair connects over the expected path, fetches a page through the
 // tunnel (bytes compared), and while probes in the consumer's namespace
 // try to leak (TCP to the web server and to a non-exempt port of the
@@ -57,7 +62,8 @@ const natLabTunLeaks = "omt_tun_leak"
 // dev-chain proposal advertises, which the held kill switch admits as it
 // admits a proposal's addresses), every DNS packet and every packet to the
 // hub's probe port: zero from the moment the kill switch is up until the
-// disconnect, after which the kill switch is gone.
+// disconnect (through a crash and resume), after which the kill switch is
+// gone.
 func TestNATLabTun(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs a devnet, myst services and tun-mode myst daemons in the NAT lab")
@@ -108,7 +114,8 @@ func TestNATLabTun(t *testing.T) {
 			args = append(args, "--portmap")
 			cice = withoutFlag(ice, "--ice.server", fmt.Sprintf("stun:%s:%d", hubHost.Addr, natLabSTUNAlt))
 		}
-		c.proc = c.site.Host.NS.Start("env", mystArgv(append(args, cice...)...)...)
+		c.argv = mystArgv(append(args, cice...)...)
+		c.proc = c.site.Host.NS.Start("env", c.argv...)
 	}
 	for i := range pairs {
 		waitOutput(ctx, t, provs[i].proc, "serving", "myst service behind "+provs[i].kind.String())
@@ -190,6 +197,12 @@ func runNATLabTunPair(ctx context.Context, t *testing.T, c, p *natLabNode, hub, 
 		}
 	}
 
+	// The port-mapping consumers keep their connection across a crash of
+	// the daemon (kill switch always): see resumeNATLabTun.
+	killSwitch := "connection"
+	if c.kind == natlab.UPnP {
+		killSwitch = "always"
+	}
 	// A proposal the provider re-announced (its addresses changed) just
 	// before is refused as expired until the consumer hears the new one:
 	// such an attempt is repeated, and the leaks are counted afresh from
@@ -201,7 +214,7 @@ func runNATLabTunPair(ctx context.Context, t *testing.T, c, p *natLabNode, hub, 
 	var logFrom int // the daemon's output of the tun connect starts here
 	for attempt := 1; ; attempt++ {
 		connStart, logFrom = time.Now(), len(c.proc.Output())
-		conn := cons.Start("env", mystArgv("--data-dir", c.dd, "--tequilapi.port", "4050", "connect", p.addr, "--tun", "--dns", "system")...)
+		conn := cons.Start("env", mystArgv("--data-dir", c.dd, "--tequilapi.port", "4050", "connect", p.addr, "--tun", "--dns", "system", "--kill-switch", killSwitch)...)
 		for {
 			if _, err := cons.Run(ctx, "nft", "list", "table", "inet", "openmyst_killswitch"); err == nil {
 				break
@@ -259,6 +272,9 @@ func runNATLabTunPair(ctx context.Context, t *testing.T, c, p *natLabNode, hub, 
 	} else if c.kind == natlab.UPnP && !strings.Contains(out, "portmap "+c.site.LAN.String()) {
 		t.Errorf("myst status does not list the port mapping's router among the exemptions:\n%s", out)
 	}
+	if c.kind == natlab.UPnP {
+		resumeNATLabTun(ctx, t, c, cons, webAddr, body, upnpOnly, mapped, cli, dump)
+	}
 	probes.Stop()
 	time.Sleep(200 * time.Millisecond)
 	for name, n := range natLabLeakCounters(t, c.site.Router) {
@@ -282,6 +298,72 @@ func runNATLabTunPair(ctx context.Context, t *testing.T, c, p *natLabNode, hub, 
 	if t.Failed() {
 		t.Log(dump())
 	}
+}
+
+// resumeNATLabTun kills port-mapping consumer c's daemon with -9 in the
+// middle of its tun connection (kill switch always) and restarts it: the
+// restarted daemon resumes the connection under the held kill switch and
+// maps its ICE port again, as a fresh connection does (through NAT-PMP,
+// or UPnP's marked sockets with upnpOnly), so the resumed session is
+// direct again and its disconnect removes the mapping (the caller checks
+// that and the leak counters, which run through the crash). The router
+// still holds the crashed daemon's mapping (its lease is an hour); the
+// restarted daemon asking again is what its log and the removal show.
+func resumeNATLabTun(ctx context.Context, t *testing.T, c *natLabNode, cons *netns.NS, webAddr netip.Addr, body []byte, upnpOnly bool,
+	mapped func() bool, cli func(...string) (string, error), dump func() string) {
+	t.Helper()
+	if err := c.proc.Kill(); err == nil {
+		t.Fatal("the daemon exited cleanly before the kill")
+	}
+	if _, err := cons.Run(ctx, "nft", "list", "table", "inet", "openmyst_killswitch"); err != nil {
+		t.Fatalf("kill switch gone after kill -9: %v", err)
+	}
+	killed := time.Now()
+	c.proc = cons.Start("env", c.argv...)
+	var out string
+	for {
+		var err error
+		out, err = cli("status")
+		if err == nil && statusField(out, "state") == "connected" {
+			break
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatalf("the restarted daemon did not resume the connection: %v\n%s\n%s", err, out, dump())
+		case <-time.After(500 * time.Millisecond):
+		}
+	}
+	t.Logf("kill -9 -> resumed in %s", time.Since(killed).Round(time.Millisecond))
+	log := c.proc.Output()
+	if !strings.Contains(log, "consumer ICE port mapped") || !mapped() {
+		t.Errorf("the resumed connection did not map the ICE port again:\n%s", dump())
+	}
+	if upnpOnly && !strings.Contains(log, "method=upnp") {
+		t.Errorf("the resumed connection's mapping behind a UPnP-only router was not UPnP's:\n%s", dump())
+	}
+	if path := statusField(out, "path"); path != "direct" {
+		t.Errorf("the resumed connection's path is %q, want direct (through the mapped port):\n%s", path, out)
+	}
+	hc := &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{DialContext: nsDialer(cons), DisableKeepAlives: true}}
+	resp, err := hc.Get("http://" + webAddr.String() + "/")
+	if err != nil {
+		t.Fatalf("GET through the resumed tunnel: %v\n%s", err, dump())
+	}
+	got, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if err != nil || string(got) != string(body) {
+		t.Fatalf("fetched %d bytes (%v) through the resumed tunnel, want the %d-byte body", len(got), err, len(body))
+	}
+}
+
+// statusField is the value of a `myst status` row (its first word).
+func statusField(status, name string) string {
+	for _, line := range strings.Split(status, "\n") {
+		if f := strings.Fields(line); len(f) > 1 && f[0] == name {
+			return f[1]
+		}
+	}
+	return ""
 }
 
 // loadNATLabLeakTable counts, on the ingress of router's LAN link, what
