@@ -309,6 +309,12 @@ const (
 	// version 1.1.0 of the protocol: an older peer fails to decode it
 	// (and ends the session all the same).
 	CodeQuotaExhausted ErrorCode = "quota_exhausted"
+	// CodeReadTimeout: the sender heard nothing from the receiver (not
+	// even a keepalive) within its read timeout, and ended the session.
+	// Added after version 1.2.0 of the protocol, on the same protocol ids:
+	// an older peer fails to decode it (and ends the session all the
+	// same).
+	CodeReadTimeout ErrorCode = "read_timeout"
 )
 
 var knownCodes = map[ErrorCode]bool{
@@ -316,6 +322,13 @@ var knownCodes = map[ErrorCode]bool{
 	CodeProposalExpired: true, CodeNotRegistered: true, CodeInsufficientFunds: true,
 	CodeHermesNotAccepted: true, CodeCapacity: true, CodeInternal: true,
 	CodePaymentTimeout: true, CodeOvercharge: true, CodeQuotaExhausted: true,
+	CodeReadTimeout: true,
+}
+
+// codeWords says what a code means to the side that receives it, for the
+// codes whose name alone does not tell who did what.
+var codeWords = map[ErrorCode]string{
+	CodeReadTimeout: "the peer heard nothing from this side within its read timeout",
 }
 
 // Valid reports whether c is one of the defined codes.
@@ -344,12 +357,17 @@ func (m *Error) Validate() error {
 	return checkText("message", m.Message, MaxErrorMessageLen)
 }
 
-// Error implements the error interface.
+// Error implements the error interface: the code, in words where its
+// name alone does not tell (codeWords), and the peer's message.
 func (m *Error) Error() string {
-	if m.Message == "" {
-		return "session error " + string(m.Code)
+	s := "session error " + string(m.Code)
+	if w := codeWords[m.Code]; w != "" {
+		s += " (" + w + ")"
 	}
-	return "session error " + string(m.Code) + ": " + m.Message
+	if m.Message == "" {
+		return s
+	}
+	return s + ": " + m.Message
 }
 
 // newMessage returns an empty message of type t, or nil for an unknown type.

@@ -89,6 +89,7 @@ func sampleMessages(t testing.TB) []Message {
 			ExitIP:        netip.MustParseAddr("25.0.1.3"),
 		},
 		&Error{Code: CodeQuotaExhausted, Message: "monthly traffic quota of 1 GiB is used up until 2027-01-01"},
+		&Error{Code: CodeReadTimeout, Message: "paystream: read: sessionproto: nothing read within the read timeout (35s)"},
 		resumeSamples(t)[0], resumeSamples(t)[1], resumeSamples(t)[2], resumeSamples(t)[3],
 	}
 }
@@ -547,8 +548,8 @@ func TestReadDeadline(t *testing.T) {
 	start := time.Now()
 	_, err := r.ReadMessage(context.Background())
 	var ne net.Error
-	if !errors.As(err, &ne) || !ne.Timeout() {
-		t.Fatalf("got %v, want a timeout", err)
+	if !errors.As(err, &ne) || !ne.Timeout() || !errors.Is(err, ErrReadTimeout) {
+		t.Fatalf("got %v, want a timeout wrapping ErrReadTimeout", err)
 	}
 	if time.Since(start) > 5*time.Second {
 		t.Fatalf("read deadline not honoured")
@@ -557,8 +558,19 @@ func TestReadDeadline(t *testing.T) {
 	// A peer that sends half a frame and stalls also times out.
 	go func() { _, _ = a.Write([]byte{0, 0, 0, 10, '{'}) }()
 	_, err = r.ReadMessage(context.Background())
-	if !errors.As(err, &ne) || !ne.Timeout() {
-		t.Fatalf("stalled frame: got %v, want a timeout", err)
+	if !errors.As(err, &ne) || !ne.Timeout() || !errors.Is(err, ErrReadTimeout) {
+		t.Fatalf("stalled frame: got %v, want a timeout wrapping ErrReadTimeout", err)
+	}
+
+	// A context's earlier deadline is the caller's, not the peer's
+	// silence.
+	c, d := net.Pipe()
+	defer c.Close()
+	defer d.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
+	defer cancel()
+	if _, err := NewReader(d, time.Hour).ReadMessage(ctx); err == nil || errors.Is(err, ErrReadTimeout) {
+		t.Fatalf("context deadline: got %v, want an error not wrapping ErrReadTimeout", err)
 	}
 }
 
@@ -604,6 +616,11 @@ func TestErrorIsGoError(t *testing.T) {
 	if !strings.Contains(err.Error(), "payment_timeout") {
 		t.Fatalf("error text %q lacks code", err)
 	}
+	// A code whose name does not say who went silent is told in words.
+	rt := &Error{Code: CodeReadTimeout, Message: "nothing read for 35s"}
+	if got, want := rt.Error(), "session error read_timeout (the peer heard nothing from this side within its read timeout): nothing read for 35s"; got != want {
+		t.Fatalf("read_timeout error text %q, want %q", got, want)
+	}
 }
 
 func FuzzDecode(f *testing.F) {
@@ -616,6 +633,8 @@ func FuzzDecode(f *testing.F) {
 	}
 	f.Add([]byte(`{"type":"keepalive","body":{"seq":1,"seq":2}}`))
 	f.Add([]byte(`{"type":"error","body":{"code":"internal","message":"\ud800"}}`))
+	f.Add([]byte(`{"type":"error","body":{"code":"read_timeout","message":""}}`))
+	f.Add([]byte(`{"type":"error","body":{"code":"read_timeout ","message":""}}`))
 	f.Add([]byte(`{"type":"session_response","body":{}}`))
 	f.Add([]byte(`{"type":"invoice","body":{"invoice":{}}} `))
 	f.Fuzz(func(t *testing.T, payload []byte) {

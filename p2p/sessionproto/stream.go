@@ -28,6 +28,11 @@ type DeadlineWriter interface {
 	SetWriteDeadline(t time.Time) error
 }
 
+// ErrReadTimeout is wrapped by ReadMessage's error when no whole message
+// arrived within the Reader's timeout: the peer went silent. A session
+// ended by it tells the peer CodeReadTimeout.
+var ErrReadTimeout = errors.New("sessionproto: nothing read within the read timeout")
+
 // past is a deadline that has already expired, used to abort a blocked
 // read or write when its context is cancelled.
 var past = time.Unix(1, 0)
@@ -61,8 +66,9 @@ func (r *Reader) ReadMessage(ctx context.Context) (Message, error) {
 		return nil, err
 	}
 	deadline := time.Now().Add(r.timeout)
+	ctxFirst := false // ctx's deadline comes before the Reader's timeout
 	if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
-		deadline = d
+		deadline, ctxFirst = d, true
 	}
 	// A stream refuses a deadline only once it is closed, and then the
 	// read below fails at once (io.EOF for a peer's clean close), so the
@@ -74,6 +80,10 @@ func (r *Reader) ReadMessage(ctx context.Context) (Message, error) {
 		return nil, ctx.Err()
 	}
 	if err != nil {
+		var te interface{ Timeout() bool }
+		if !ctxFirst && errors.As(err, &te) && te.Timeout() {
+			return nil, fmt.Errorf("%w (%v): %w", ErrReadTimeout, r.timeout, err)
+		}
 		return nil, err
 	}
 	return Decode(payload)

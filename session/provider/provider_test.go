@@ -8,6 +8,7 @@ import (
 	"math/big"
 	"net"
 	"net/netip"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -286,6 +287,40 @@ func TestAcceptedSessionEndsOnDestroy(t *testing.T) {
 	}
 	if rs[0].End.IsZero() || rs[0].Consumer != e.consumer.Address() || rs[0].Bytes != 3000 || rs[0].Role != session.RoleProvider {
 		t.Fatalf("history record %+v", rs[0])
+	}
+}
+
+// TestSilentConsumerReadTimeout: a consumer that sends nothing (not
+// even a keepalive) has its session ended by the provider's read timeout,
+// told to it with the code read_timeout (internal before) and recorded in
+// the provider's history as the read timeout.
+func TestSilentConsumerReadTimeout(t *testing.T) {
+	e := newEnv(t, funded, true, func(c *Config) { c.ReadTimeout = 300 * time.Millisecond })
+	msg, _, r, _, done := e.open(t, e.request(t))
+	if _, ok := msg.(*sessionproto.SessionResponse); !ok {
+		t.Fatalf("got %T %v, want a session response", msg, msg)
+	}
+	em := readUntilError(t, r) // the consumer reads, and never writes
+	if em.Code != sessionproto.CodeReadTimeout {
+		t.Fatalf("session ended with %v, want code read_timeout", em)
+	}
+	if !strings.Contains(em.Error(), "heard nothing from this side") {
+		t.Fatalf("the consumer's error %q does not say it in words", em)
+	}
+	select {
+	case err := <-done:
+		if !errors.Is(err, sessionproto.ErrReadTimeout) {
+			t.Fatalf("serve returned %v, want the read timeout", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("session did not end on the read timeout")
+	}
+	rs, err := e.hist.List(context.Background())
+	if err != nil || len(rs) != 1 {
+		t.Fatalf("history %v %v", rs, err)
+	}
+	if !strings.Contains(rs[0].Reason, "nothing read within the read timeout") {
+		t.Fatalf("history reason %q, want the read timeout", rs[0].Reason)
 	}
 }
 

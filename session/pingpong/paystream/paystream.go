@@ -159,6 +159,8 @@ func CodeFor(err error) sessionproto.ErrorCode {
 		return sessionproto.CodeBadRequest
 	case errors.Is(err, ErrQuotaExhausted):
 		return sessionproto.CodeQuotaExhausted
+	case errors.Is(err, sessionproto.ErrReadTimeout):
+		return sessionproto.CodeReadTimeout
 	}
 	return sessionproto.CodeInternal
 }

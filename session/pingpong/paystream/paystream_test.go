@@ -3,6 +3,7 @@ package paystream
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"math/big"
 	"net"
@@ -364,7 +365,8 @@ func TestCodeFor(t *testing.T) {
 		pingpong.ErrInsufficientBalance: sessionproto.CodeInsufficientFunds,
 		pingpong.ErrBadExchange:         sessionproto.CodeBadRequest,
 		ErrQuotaExhausted:               sessionproto.CodeQuotaExhausted,
-		errors.New("disk on fire"):      sessionproto.CodeInternal,
+		readErr(fmt.Errorf("%w (35s): i/o timeout", sessionproto.ErrReadTimeout)): sessionproto.CodeReadTimeout,
+		errors.New("disk on fire"): sessionproto.CodeInternal,
 	}
 	for err, want := range cases {
 		if got := CodeFor(err); got != want {
