@@ -194,6 +194,35 @@ func TestResumeRefusals(t *testing.T) {
 	}
 }
 
+// TestSilentConsumerNoResume: a 1.2 session whose consumer goes silent
+// (it reads, and writes nothing) loses its stream to the read timeout;
+// without a resume it ends after the grace, and the error and the
+// history say the consumer went silent (the read timeout), not only that
+// it did not resume.
+func TestSilentConsumerNoResume(t *testing.T) {
+	e := newEnv(t, funded, true, func(c *Config) { c.ReadTimeout, c.ResumeGrace = 200*time.Millisecond, 200*time.Millisecond })
+	_, _, r, done := e.openResumable(t)
+	go func() { // the consumer reads until the provider drops the stream
+		for {
+			if _, err := r.ReadMessage(context.Background()); err != nil {
+				return
+			}
+		}
+	}()
+	select {
+	case err := <-done:
+		if !errors.Is(err, paystream.ErrStreamLost) || !errors.Is(err, sessionproto.ErrReadTimeout) {
+			t.Fatalf("serve returned %v, want the stream lost to the read timeout", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the silent session did not end")
+	}
+	rs, err := e.hist.List(context.Background())
+	if err != nil || len(rs) != 1 || !strings.Contains(rs[0].Reason, "did not resume") || !strings.Contains(rs[0].Reason, "nothing read within the read timeout") {
+		t.Fatalf("history %+v %v, want the read timeout as the reason", rs, err)
+	}
+}
+
 // TestNoResumeEndsSession: a 1.2 session whose stream is lost keeps its
 // tunnel peer for the resume grace and then ends (ErrStreamLost, peer
 // removed, history says why); a 1.1 session ends with its stream at once,

@@ -306,19 +306,24 @@ func Provider(ctx context.Context, r *sessionproto.Reader, w *sessionproto.Write
 	var lateMu sync.Mutex
 	var late []*payments.ExchangeMessage // read after the session ended
 
-	// lost carries streams found dead: by their reader, or by a write
-	// (the Writer's DetachOnFailure, called under its lock: never block).
-	lost := make(chan sessionproto.DeadlineWriter, 16)
-	report := func(s sessionproto.DeadlineWriter) {
+	// lost carries streams found dead, with why: by their reader, or by
+	// a write (the Writer's DetachOnFailure, called under its lock: never
+	// block).
+	type lostStream struct {
+		s   sessionproto.DeadlineWriter
+		err error
+	}
+	lost := make(chan lostStream, 16)
+	report := func(s sessionproto.DeadlineWriter, err error) {
 		select {
-		case lost <- s:
+		case lost <- lostStream{s, err}:
 		default: // the loop is busy with enough reports already
 		}
 	}
 	if resumable {
 		w.DetachOnFailure(func(s sessionproto.DeadlineWriter, err error) {
 			opt.Log.Info("session stream lost on write", "err", err)
-			report(s)
+			report(s, err)
 		})
 	}
 	var streams sync.WaitGroup // reader goroutines and retired streams
@@ -345,7 +350,7 @@ func Provider(ctx context.Context, r *sessionproto.Reader, w *sessionproto.Write
 					}
 					if resumable && runCtx.Err() == nil && streamLost(err, true) {
 						opt.Log.Info("session stream lost on read", "err", err)
-						report(a.s)
+						report(a.s, err)
 						return
 					}
 					failed(readErr(err))
@@ -418,6 +423,7 @@ func Provider(ctx context.Context, r *sessionproto.Reader, w *sessionproto.Write
 		g.spawn(runCtx, func(ctx context.Context) error {
 			var expired <-chan time.Time // set while the stream is lost
 			var timer *time.Timer
+			var why error // how the stream was lost
 			stopTimer := func() {
 				if timer != nil {
 					timer.Stop()
@@ -429,17 +435,18 @@ func Provider(ctx context.Context, r *sessionproto.Reader, w *sessionproto.Write
 				select {
 				case <-ctx.Done():
 					return nil
-				case s := <-lost:
+				case l := <-lost:
 					curMu.Lock()
 					a := cur
-					if a == nil || a.s != s {
+					if a == nil || a.s != l.s {
 						curMu.Unlock()
 						continue // an older stream, already replaced
 					}
 					cur = nil
 					curMu.Unlock()
 					retire(a)
-					w.Detach(s)
+					w.Detach(l.s)
+					why = l.err
 					opt.Log.Warn("session stream lost; waiting for the consumer to resume", "grace", opt.ResumeGrace)
 					stopTimer()
 					timer = time.NewTimer(opt.ResumeGrace)
@@ -471,7 +478,9 @@ func Provider(ctx context.Context, r *sessionproto.Reader, w *sessionproto.Write
 					tracker.Redeliver(in.Paid)
 					opt.Log.Info("session resumed on a new stream", "paid", in.Paid)
 				case <-expired:
-					return fmt.Errorf("%w: the consumer did not resume within %v", ErrStreamLost, opt.ResumeGrace)
+					// With the cause: a consumer gone silent (its
+					// stream's read timeout) is told as such.
+					return fmt.Errorf("%w: the consumer did not resume within %v after %w", ErrStreamLost, opt.ResumeGrace, why)
 				}
 			}
 		})
