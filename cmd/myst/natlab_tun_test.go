@@ -256,16 +256,7 @@ func runNATLabTunPair(ctx context.Context, t *testing.T, c, p *natLabNode, hub, 
 	case want == "direct" && !strings.Contains(log, "local=punched"):
 		t.Errorf("the daemon's tun session did not punch:\n%s", dump())
 	}
-	hc := &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{DialContext: nsDialer(cons), DisableKeepAlives: true}}
-	resp, err := hc.Get("http://" + webAddr.String() + "/")
-	if err != nil {
-		t.Fatalf("GET through the tunnel: %v\n%s", err, dump())
-	}
-	got, err := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	if err != nil || string(got) != string(body) {
-		t.Fatalf("fetched %d bytes (%v) through the tunnel, want the %d-byte body\n%s", len(got), err, len(body), dump())
-	}
+	fetchNATLabTun(t, cons, webAddr, body, "the tunnel", dump)
 	time.Sleep(2 * time.Second) // steady state under probes
 	if out, err := cli("status"); err != nil || !strings.Contains(out, "active true") {
 		t.Errorf("myst status: %v\n%s", err, out)
@@ -344,15 +335,22 @@ func resumeNATLabTun(ctx context.Context, t *testing.T, c *natLabNode, cons *net
 	if path := statusField(out, "path"); path != "direct" {
 		t.Errorf("the resumed connection's path is %q, want direct (through the mapped port):\n%s", path, out)
 	}
+	fetchNATLabTun(t, cons, webAddr, body, "the resumed tunnel", dump)
+}
+
+// fetchNATLabTun fetches the web server's page from inside cons (through
+// the tunnel, what) and compares it with body.
+func fetchNATLabTun(t *testing.T, cons *netns.NS, webAddr netip.Addr, body []byte, what string, dump func() string) {
+	t.Helper()
 	hc := &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{DialContext: nsDialer(cons), DisableKeepAlives: true}}
 	resp, err := hc.Get("http://" + webAddr.String() + "/")
 	if err != nil {
-		t.Fatalf("GET through the resumed tunnel: %v\n%s", err, dump())
+		t.Fatalf("GET through %s: %v\n%s", what, err, dump())
 	}
 	got, err := io.ReadAll(resp.Body)
 	resp.Body.Close()
 	if err != nil || string(got) != string(body) {
-		t.Fatalf("fetched %d bytes (%v) through the resumed tunnel, want the %d-byte body", len(got), err, len(body))
+		t.Fatalf("fetched %d bytes (%v) through %s, want the %d-byte body\n%s", len(got), err, what, len(body), dump())
 	}
 }
 
