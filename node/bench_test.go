@@ -3,14 +3,11 @@ package node
 import (
 	"context"
 	"crypto/ecdsa"
-	"fmt"
 	"io"
 	"math/big"
 	"net"
 	"net/http"
-	"os"
 	"sort"
-	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -152,7 +149,7 @@ func TestBenchSessions(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	rssBefore := rssKiB()
+	rssBefore := testenv.RSSKiB(0)
 	conns := make([]*consumer.Connection, nSessions)
 	for i, m := range mgrs {
 		if conns[i], err = m.Connect(ctx, pick, consumer.Options{}); err != nil {
@@ -184,7 +181,7 @@ func TestBenchSessions(t *testing.T) {
 	peakRSS := rssBefore
 	for end := time.Now().Add(time.Duration(seconds) * time.Second); time.Now().Before(end); {
 		time.Sleep(time.Second)
-		peakRSS = max(peakRSS, rssKiB())
+		peakRSS = max(peakRSS, testenv.RSSKiB(0))
 	}
 	close(stop)
 	traffic.Wait()
@@ -278,20 +275,4 @@ func firstByte(ctx context.Context, dial func(context.Context, string, string) (
 	}
 	_, err = io.Copy(io.Discard, resp.Body)
 	return err
-}
-
-// rssKiB is this process's resident set size.
-func rssKiB() uint64 {
-	b, err := os.ReadFile("/proc/self/status")
-	if err != nil {
-		return 0
-	}
-	for _, l := range strings.Split(string(b), "\n") {
-		if strings.HasPrefix(l, "VmRSS:") {
-			var v uint64
-			fmt.Sscanf(strings.TrimSpace(strings.TrimPrefix(l, "VmRSS:")), "%d", &v)
-			return v
-		}
-	}
-	return 0
 }

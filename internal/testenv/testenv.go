@@ -225,6 +225,28 @@ func EnvInt(name string, def int) int {
 	return def
 }
 
+// RSSKiB is the resident set size of process pid in KiB (0 means this
+// process), read from /proc; 0 when it cannot be read (not Linux, or the
+// process is gone). Benchmarks report it, never assert on it alone.
+func RSSKiB(pid int) uint64 {
+	if pid == 0 {
+		pid = os.Getpid()
+	}
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0
+	}
+	for _, l := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(l, "VmRSS:"); ok {
+			if f := strings.Fields(v); len(f) > 0 {
+				n, _ := strconv.ParseUint(f[0], 10, 64)
+				return n
+			}
+		}
+	}
+	return 0
+}
+
 // Timeout returns a context that ends after d, or when tb ends (before
 // its cleanups run, as a deferred cancel would).
 func Timeout(tb testing.TB, d time.Duration) context.Context {

@@ -130,6 +130,21 @@ func TestEnvInt(t *testing.T) {
 	}
 }
 
+func TestRSSKiB(t *testing.T) {
+	if _, err := os.Stat("/proc/self/status"); err != nil {
+		t.Skip("no /proc (not Linux): RSSKiB is 0 here by design")
+	}
+	if got := RSSKiB(0); got == 0 {
+		t.Errorf("RSSKiB(0) = 0 for a running process")
+	}
+	if got := RSSKiB(os.Getpid()); got == 0 {
+		t.Errorf("RSSKiB(own pid) = 0")
+	}
+	if got := RSSKiB(1 << 30); got != 0 {
+		t.Errorf("RSSKiB of a pid that cannot exist = %d, want 0", got)
+	}
+}
+
 func TestRequireBenchSkipsWithoutTheVariable(t *testing.T) {
 	t.Setenv(BenchEnv, "")
 	ran := false
