@@ -32,7 +32,6 @@ import (
 	"github.com/openmyst/openmyst/chain/devchain"
 	"github.com/openmyst/openmyst/identity"
 	"github.com/openmyst/openmyst/internal/servetest"
-	"github.com/openmyst/openmyst/internal/testenv"
 	"github.com/openmyst/openmyst/market"
 	"github.com/openmyst/openmyst/money"
 	"github.com/openmyst/openmyst/nat/ice"
@@ -150,12 +149,7 @@ func TestKernelSessionEndToEnd(t *testing.T) {
 		runKernelChild(t, role, os.Getenv(kernelDirEnv))
 		return
 	}
-	if testing.Short() {
-		t.Skip("runs a devnet and a kernel-mode session in network namespaces")
-	}
-	testenv.RequireNetns(t)
-	testenv.RequireTUN(t)
-	testenv.RequireTools(t, "ip", "nft", "env")
+	requireTunLab(t, "runs a devnet and a kernel-mode session in network namespaces")
 	start := time.Now()
 	lab := netns.NewHubLab(t, "k")
 	hub, cons, inet := lab.Hub, lab.Cons, lab.Inet
