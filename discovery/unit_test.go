@@ -10,8 +10,6 @@ import (
 	"time"
 
 	"github.com/ethereum/go-ethereum/common"
-	ethcrypto "github.com/ethereum/go-ethereum/crypto"
-	"github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
 
@@ -326,19 +324,8 @@ func TestDecodeAnnouncementReasons(t *testing.T) {
 
 func FuzzDecodeAnnouncement(f *testing.F) {
 	// Fixed keys: fuzz workers rebuild the seed in their own process.
-	k, err := ethcrypto.ToECDSA(bytes.Repeat([]byte{0x42}, 32))
-	if err != nil {
-		f.Fatal(err)
-	}
-	s := identity.NewKeySigner(k)
-	pk, _, err := crypto.GenerateEd25519Key(bytes.NewReader(bytes.Repeat([]byte{7}, 64)))
-	if err != nil {
-		f.Fatal(err)
-	}
-	pid, err := peer.IDFromPrivateKey(pk)
-	if err != nil {
-		f.Fatal(err)
-	}
+	s := keytest.Seeded(f, 0x42)
+	_, pid := keytest.SeededPeerKey(f, 7)
 	good := signedBy(f, s, pid, time.Unix(1_800_000_000, 0), nil)
 	f.Add(good)
 	f.Add(signedBy(f, s, pid, time.Unix(1_800_000_000, 0), func(p *market.Proposal, _ *p2p.Binding) {

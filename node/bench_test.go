@@ -12,9 +12,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ethereum/go-ethereum/crypto"
-
 	"github.com/openmyst/openmyst/identity"
+	"github.com/openmyst/openmyst/internal/keytest"
 	"github.com/openmyst/openmyst/internal/testenv"
 	"github.com/openmyst/openmyst/market"
 	"github.com/openmyst/openmyst/money"
@@ -78,10 +77,7 @@ func TestBenchSessions(t *testing.T) {
 	// 2 and 3. N concurrent sessions for the duration.
 	keys := make([]*ecdsa.PrivateKey, nSessions)
 	for i := range keys {
-		var err error
-		if keys[i], err = crypto.GenerateKey(); err != nil {
-			t.Fatal(err)
-		}
+		keys[i] = keytest.Key(t)
 	}
 	dep := d.Chain.Deployment()
 	chainID := d.Client.ChainID()
