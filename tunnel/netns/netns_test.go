@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"go.uber.org/goleak"
+
+	"github.com/openmyst/openmyst/internal/servetest"
 )
 
 func TestLinkPingAndDo(t *testing.T) {
@@ -43,14 +45,7 @@ func TestLinkPingAndDo(t *testing.T) {
 	}); err != nil {
 		t.Fatal(err)
 	}
-	defer ln.Close()
-	go func() {
-		c, err := ln.Accept()
-		if err == nil {
-			_, _ = c.Write([]byte("hello"))
-			c.Close()
-		}
-	}()
+	defer servetest.TCP(ln, func(c net.Conn) { _, _ = c.Write([]byte("hello")) })()
 	port := ln.Addr().(*net.TCPAddr).Port
 	out, err := a.Run(context.Background(), "bash", "-c", "exec 3<>/dev/tcp/192.0.2.2/"+itoa(port)+"; cat <&3")
 	if err != nil || out != "hello" {
