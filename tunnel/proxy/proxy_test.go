@@ -54,14 +54,20 @@ func quiet() *slog.Logger {
 	return slog.New(slog.NewTextHandler(io.Discard, nil))
 }
 
-func startSOCKS(t *testing.T) string {
+func startSOCKS(t *testing.T) string { return startProxy(t, NewSOCKS5(&hostNet{}, quiet())) }
+
+// startProxy serves p on a loopback port until the test ends (and fails
+// the test if Serve returns an error) and returns the port's address.
+func startProxy(t *testing.T, p interface {
+	Serve(context.Context, net.Listener) error
+}) string {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- NewSOCKS5(&hostNet{}, quiet()).Serve(ctx, ln) }()
+	go func() { done <- p.Serve(ctx, ln) }()
 	t.Cleanup(func() {
 		cancel()
 		if err := <-done; err != nil {
