@@ -11,6 +11,7 @@ import (
 
 	"github.com/ethereum/go-ethereum/common"
 
+	"github.com/openmyst/openmyst/identity"
 	"github.com/openmyst/openmyst/payments"
 )
 
@@ -101,6 +102,25 @@ func TestLyingHermesPromiseRefused(t *testing.T) {
 	}
 }
 
+// secondAgreement runs an honest first exchange of first for consumer and
+// provider through c and returns the consumer's signed message for a
+// second agreement that adds 50 (cumulative first+50).
+func secondAgreement(t *testing.T, c *Client, consumer *identity.KeySigner, provider common.Address, first int64) *payments.ExchangeMessage {
+	t.Helper()
+	ctx := context.Background()
+	h1, _ := c.NewHashlock(ctx)
+	if _, err := c.RequestPromise(ctx, message(t, consumer, provider, first, h1)); err != nil {
+		t.Fatal(err)
+	}
+	h2, _ := c.NewHashlock(ctx)
+	m2 := message(t, consumer, provider, first+50, h2)
+	m2.AgreementID, m2.AgreementTotal = big.NewInt(2), big.NewInt(50)
+	if err := m2.Sign(consumer); err != nil {
+		t.Fatal(err)
+	}
+	return m2
+}
+
 // TestHermesUnderCreditsSecondAgreement: after an honest exchange, a
 // hermes that answers a second agreement with a promise that does not add
 // its increase (it keeps the earlier amount, validly signed) is refused.
@@ -109,16 +129,7 @@ func TestHermesUnderCreditsSecondAgreement(t *testing.T) {
 	ctx := context.Background()
 	c, hl := clientOf(t, e, fastOptions(e))
 	consumer, provider := signer("consumer"), signer("provider").Address()
-	h1, _ := c.NewHashlock(ctx)
-	if _, err := c.RequestPromise(ctx, message(t, consumer, provider, 100, h1)); err != nil {
-		t.Fatal(err)
-	}
-	h2, _ := c.NewHashlock(ctx)
-	m2 := message(t, consumer, provider, 150, h2)
-	m2.AgreementID, m2.AgreementTotal = big.NewInt(2), big.NewInt(50)
-	if err := m2.Sign(consumer); err != nil {
-		t.Fatal(err)
-	}
+	m2 := secondAgreement(t, c, consumer, provider, 100)
 	e.tamper.Store(resign(t, e, "operator", func(p *payments.Promise) { p.Amount = big.NewInt(120) }))
 	if _, err := c.RequestPromise(ctx, m2); !errors.Is(err, ErrUntrustedPromise) {
 		t.Fatalf("under-crediting hermes: %v", err)
@@ -344,17 +355,8 @@ func TestPromiseFeeOnIncrement(t *testing.T) {
 	ctx := context.Background()
 	c, _ := clientOf(t, e, fastOptions(e))
 	consumer, provider := signer("consumer"), signer("provider").Address()
-	h1, _ := c.NewHashlock(ctx)
-	if _, err := c.RequestPromise(ctx, message(t, consumer, provider, 10000, h1)); err != nil {
-		t.Fatal(err)
-	}
 	// Agreement 2 adds 50: 1% of it is 0, while 1% of the new 10,050 is 100.
-	h2, _ := c.NewHashlock(ctx)
-	m2 := message(t, consumer, provider, 10050, h2)
-	m2.AgreementID, m2.AgreementTotal = big.NewInt(2), big.NewInt(50)
-	if err := m2.Sign(consumer); err != nil {
-		t.Fatal(err)
-	}
+	m2 := secondAgreement(t, c, consumer, provider, 10000)
 	e.tamper.Store(resign(t, e, "operator", func(p *payments.Promise) { p.Fee = big.NewInt(100) }))
 	if _, err := c.RequestPromise(ctx, m2); !errors.Is(err, ErrUntrustedPromise) {
 		t.Fatalf("fee of 1%% of the cumulative amount on a 50 increment: %v", err)
