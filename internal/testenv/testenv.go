@@ -18,6 +18,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"log/slog"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -223,6 +224,18 @@ func EnvInt(name string, def int) int {
 		return v
 	}
 	return def
+}
+
+// LogEnv set (to anything) makes Logger write debug logs to stderr.
+const LogEnv = "MYST_TEST_LOG"
+
+// Logger is a test's logger for the code under test: it discards
+// everything, unless LogEnv is set, when it writes debug and up to stderr.
+func Logger() *slog.Logger {
+	if os.Getenv(LogEnv) != "" {
+		return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	}
+	return slog.New(slog.DiscardHandler)
 }
 
 // RSSKiB is the resident set size of process pid in KiB (0 means this

@@ -3,6 +3,7 @@ package testenv
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -127,6 +128,17 @@ func TestEnvInt(t *testing.T) {
 		if got := EnvInt(name, 7); got != c.want {
 			t.Errorf("EnvInt with %q = %d, want %d", c.val, got, c.want)
 		}
+	}
+}
+
+func TestLoggerFollowsLogEnv(t *testing.T) {
+	t.Setenv(LogEnv, "")
+	if Logger().Enabled(context.Background(), slog.LevelError) {
+		t.Error("Logger without " + LogEnv + " logs")
+	}
+	t.Setenv(LogEnv, "1")
+	if !Logger().Enabled(context.Background(), slog.LevelDebug) {
+		t.Error("Logger with " + LogEnv + "=1 drops debug logs")
 	}
 }
 

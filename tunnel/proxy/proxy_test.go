@@ -8,13 +8,13 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
-	"os"
 	"testing"
 	"time"
 
 	"go.uber.org/goleak"
 
 	"github.com/openmyst/openmyst/internal/servetest"
+	"github.com/openmyst/openmyst/internal/testenv"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -47,12 +47,7 @@ func (h *hostNet) LookupNetIP(ctx context.Context, network, host string) ([]neti
 	return nil, errors.New("no such host")
 }
 
-func quiet() *slog.Logger {
-	if os.Getenv("TUNNEL_TEST_LOG") != "" {
-		return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	}
-	return slog.New(slog.NewTextHandler(io.Discard, nil))
-}
+func quiet() *slog.Logger { return testenv.Logger() }
 
 func startSOCKS(t *testing.T) string { return startProxy(t, NewSOCKS5(&hostNet{}, quiet())) }
 
