@@ -228,7 +228,7 @@ func runNATLabTunPair(ctx context.Context, t *testing.T, c, p *natLabNode, hub, 
 	case want == "direct" && !strings.Contains(log, "local=punched"):
 		t.Errorf("the daemon's tun session did not punch:\n%s", dump())
 	}
-	hc := &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{DialContext: nsDialer(cons), DisableKeepAlives: true}}
+	hc := &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{DialContext: cons.Dialer(3 * time.Second), DisableKeepAlives: true}}
 	resp, err := hc.Get("http://" + webAddr.String() + "/")
 	if err != nil {
 		t.Fatalf("GET through the tunnel: %v\n%s", err, dump())
