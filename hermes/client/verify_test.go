@@ -11,7 +11,6 @@ import (
 
 	"github.com/ethereum/go-ethereum/common"
 
-	"github.com/openmyst/openmyst/identity"
 	"github.com/openmyst/openmyst/payments"
 )
 
@@ -102,12 +101,15 @@ func TestLyingHermesPromiseRefused(t *testing.T) {
 	}
 }
 
-// secondAgreement runs an honest first exchange of first for consumer and
-// provider through c and returns the consumer's signed message for a
-// second agreement that adds 50 (cumulative first+50).
-func secondAgreement(t *testing.T, c *Client, consumer *identity.KeySigner, provider common.Address, first int64) *payments.ExchangeMessage {
+// refusedSecondAgreement runs an honest first exchange of first through
+// c, then has e's hermes answer the consumer's second agreement (adding
+// 50: cumulative first+50) with its promise changed by tamper, and fails
+// t (what names the case) unless c refuses it as untrusted. It returns
+// the second agreement's message, for a retry.
+func refusedSecondAgreement(t *testing.T, e *env, c *Client, first int64, tamper func(*payments.Promise), what string) *payments.ExchangeMessage {
 	t.Helper()
 	ctx := context.Background()
+	consumer, provider := signer("consumer"), signer("provider").Address()
 	h1, _ := c.NewHashlock(ctx)
 	if _, err := c.RequestPromise(ctx, message(t, consumer, provider, first, h1)); err != nil {
 		t.Fatal(err)
@@ -117,6 +119,10 @@ func secondAgreement(t *testing.T, c *Client, consumer *identity.KeySigner, prov
 	m2.AgreementID, m2.AgreementTotal = big.NewInt(2), big.NewInt(50)
 	if err := m2.Sign(consumer); err != nil {
 		t.Fatal(err)
+	}
+	e.tamper.Store(resign(t, e, "operator", tamper))
+	if _, err := c.RequestPromise(ctx, m2); !errors.Is(err, ErrUntrustedPromise) {
+		t.Fatalf("%s: %v", what, err)
 	}
 	return m2
 }
@@ -128,12 +134,7 @@ func TestHermesUnderCreditsSecondAgreement(t *testing.T) {
 	e := newEnv(t)
 	ctx := context.Background()
 	c, hl := clientOf(t, e, fastOptions(e))
-	consumer, provider := signer("consumer"), signer("provider").Address()
-	m2 := secondAgreement(t, c, consumer, provider, 100)
-	e.tamper.Store(resign(t, e, "operator", func(p *payments.Promise) { p.Amount = big.NewInt(120) }))
-	if _, err := c.RequestPromise(ctx, m2); !errors.Is(err, ErrUntrustedPromise) {
-		t.Fatalf("under-crediting hermes: %v", err)
-	}
+	m2 := refusedSecondAgreement(t, e, c, 100, func(p *payments.Promise) { p.Amount = big.NewInt(120) }, "under-crediting hermes")
 	// A fresh client (restart) rebuilds the ledger from the store and
 	// still refuses; the honest answer (150) is then accepted.
 	c = mustNew(t, e.srv.URL, hl, fastOptions(e))
@@ -352,15 +353,9 @@ func TestCheckSettleable(t *testing.T) {
 // every promise itself and keep each fee).
 func TestPromiseFeeOnIncrement(t *testing.T) {
 	e := newEnv(t)
-	ctx := context.Background()
 	c, _ := clientOf(t, e, fastOptions(e))
-	consumer, provider := signer("consumer"), signer("provider").Address()
 	// Agreement 2 adds 50: 1% of it is 0, while 1% of the new 10,050 is 100.
-	m2 := secondAgreement(t, c, consumer, provider, 10000)
-	e.tamper.Store(resign(t, e, "operator", func(p *payments.Promise) { p.Fee = big.NewInt(100) }))
-	if _, err := c.RequestPromise(ctx, m2); !errors.Is(err, ErrUntrustedPromise) {
-		t.Fatalf("fee of 1%% of the cumulative amount on a 50 increment: %v", err)
-	}
+	refusedSecondAgreement(t, e, c, 10000, func(p *payments.Promise) { p.Fee = big.NewInt(100) }, "fee of 1% of the cumulative amount on a 50 increment")
 	if n := e.reveals.Load(); n != 1 {
 		t.Fatalf("%d reveals, want only the first", n)
 	}
