@@ -42,8 +42,8 @@ type room struct {
 // rooms is THE layering table. Lower layers never import higher ones; rooms
 // on the same layer never import each other.
 var rooms = []room{
-	{"base", 0, []string{"buildinfo", "config", "storage", "identity", "money", "payments", "ratelimit", "internal/testenv", "internal/servetest", "internal/keytest", "internal/strictjson", "internal/retry", "internal/atomicfile", "internal/httpserve", "internal/defaults", "internal/tick"},
-		"build info, configuration, node-local storage, keys and signatures, MYST amounts, promise/invoice values, rate limits, test capability checks, tests' small servers and throwaway keys, the strict JSON decoder, retry/backoff, atomic file writes, HTTP serving until shutdown, configuration defaults, periodic checks"},
+	{"base", 0, []string{"buildinfo", "config", "storage", "identity", "money", "payments", "ratelimit", "internal/testenv", "internal/servetest", "internal/keytest", "internal/clocktest", "internal/strictjson", "internal/retry", "internal/atomicfile", "internal/httpserve", "internal/defaults", "internal/tick"},
+		"build info, configuration, node-local storage, keys and signatures, MYST amounts, promise/invoice values, rate limits, test capability checks, tests' small servers, throwaway keys and settable clock, the strict JSON decoder, retry/backoff, atomic file writes, HTTP serving until shutdown, configuration defaults, periodic checks"},
 	{"chain", 1, []string{"chain"},
 		"contract bindings, the chain client, the in-process dev chain"},
 	{"market", 2, []string{"market", "p2p", "discovery", "geoip", "quality"},

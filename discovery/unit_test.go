@@ -10,30 +10,24 @@ import (
 	"time"
 
 	"github.com/ethereum/go-ethereum/common"
-	ethcrypto "github.com/ethereum/go-ethereum/crypto"
-	"github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/openmyst/openmyst/identity"
+	"github.com/openmyst/openmyst/internal/clocktest"
 	"github.com/openmyst/openmyst/internal/keytest"
 	"github.com/openmyst/openmyst/market"
 	"github.com/openmyst/openmyst/money"
 	"github.com/openmyst/openmyst/p2p"
 )
 
-// fakeClock is a settable clock for unit tests.
-type fakeClock struct{ t time.Time }
-
-func (c *fakeClock) now() time.Time { return c.t }
-
 func TestValidatorReasons(t *testing.T) {
-	clk := &fakeClock{t: time.Unix(1_800_000_000, 0)}
-	cache := NewCache(clk.now)
-	v := NewValidator(ValidatorConfig{ChainID: testChain, Now: clk.now, RateBurst: 100}, cache)
+	clk := clocktest.New(time.Unix(1_800_000_000, 0))
+	cache := NewCache(clk.Now)
+	v := NewValidator(ValidatorConfig{ChainID: testChain, Now: clk.Now, RateBurst: 100}, cache)
 	s := keytest.Signer(t)
 	pid := keytest.PeerID(t)
-	now := clk.t
+	now := clk.Now()
 	good := signedBy(t, s, pid, now, nil)
 
 	a, r, err := v.Check(good, pid)
@@ -93,7 +87,7 @@ func TestValidatorReasons(t *testing.T) {
 		t.Fatalf("expired binding: %s", r)
 	}
 	newer := signedBy(t, s, pid, now, func(p *market.Proposal, _ *p2p.Binding) { p.Seq += 10 })
-	clk.t = now.Add(2 * time.Minute) // past the proposal's 1m expiry
+	clk.Set(now.Add(2 * time.Minute)) // past the proposal's 1m expiry
 	if _, r, _ := v.Check(newer, pid); r != ReasonExpired {
 		t.Fatalf("expired proposal: %s", r)
 	}
@@ -113,16 +107,16 @@ func TestValidatorReasons(t *testing.T) {
 }
 
 func TestCacheSequenceAndTombstone(t *testing.T) {
-	clk := &fakeClock{t: time.Unix(1_800_000_000, 0)}
-	cache := NewCache(clk.now)
+	clk := clocktest.New(time.Unix(1_800_000_000, 0))
+	cache := NewCache(clk.Now)
 	s := keytest.Signer(t)
 	pid := keytest.PeerID(t)
 	ann := func(seq uint64, gib string, withdrawn bool, ttl time.Duration) (Announcement, []byte) {
-		raw := signedBy(t, s, pid, clk.t, func(p *market.Proposal, _ *p2p.Binding) {
+		raw := signedBy(t, s, pid, clk.Now(), func(p *market.Proposal, _ *p2p.Binding) {
 			p.Seq = seq
 			p.Price.PerGiB = mystAmount(t, gib)
 			p.Withdrawn = withdrawn
-			p.ExpiresAt = clk.t.Add(ttl).Unix()
+			p.ExpiresAt = clk.Now().Add(ttl).Unix()
 		})
 		a, r, err := DecodeAnnouncement(raw)
 		if err != nil {
@@ -157,7 +151,7 @@ func TestCacheSequenceAndTombstone(t *testing.T) {
 	if got := cache.raws(10); len(got) != 1 {
 		t.Fatalf("sync serves %d items, want the tombstone", len(got))
 	}
-	clk.t = clk.t.Add(3 * time.Minute)
+	clk.Add(3 * time.Minute)
 	if _, ok := cache.Seq(s.Address()); ok {
 		t.Fatal("tombstone outlived its expiry")
 	}
@@ -167,12 +161,12 @@ func TestCacheSequenceAndTombstone(t *testing.T) {
 }
 
 func TestCacheLimit(t *testing.T) {
-	clk := &fakeClock{t: time.Unix(1_800_000_000, 0)}
-	cache := NewCache(clk.now)
+	clk := clocktest.New(time.Unix(1_800_000_000, 0))
+	cache := NewCache(clk.Now)
 	cache.limit = 2
 	put := func(ttl time.Duration) (bool, *market.Proposal) {
 		s := keytest.Signer(t)
-		raw := signedBy(t, s, keytest.PeerID(t), clk.t, func(p *market.Proposal, _ *p2p.Binding) { p.ExpiresAt = clk.t.Add(ttl).Unix() })
+		raw := signedBy(t, s, keytest.PeerID(t), clk.Now(), func(p *market.Proposal, _ *p2p.Binding) { p.ExpiresAt = clk.Now().Add(ttl).Unix() })
 		a, _, err := DecodeAnnouncement(raw)
 		if err != nil {
 			t.Fatal(err)
@@ -188,7 +182,7 @@ func TestCacheLimit(t *testing.T) {
 	if ok, _ := put(time.Minute); ok {
 		t.Fatal("third provider accepted into a full cache")
 	}
-	clk.t = clk.t.Add(90 * time.Second) // the first one expires
+	clk.Add(90 * time.Second) // the first one expires
 	if ok, _ := put(time.Minute); !ok {
 		t.Fatal("refused although an entry expired")
 	}
@@ -226,11 +220,11 @@ func TestRateLimiter(t *testing.T) {
 
 func TestAnnouncerBuild(t *testing.T) {
 	ctx := t.Context()
-	clk := &fakeClock{t: time.Unix(1_800_000_000, 0)}
+	clk := clocktest.New(time.Unix(1_800_000_000, 0))
 	n := startNode(t, ctx, nil, netOpts{})
 	defer n.close()
 	s := keytest.Signer(t)
-	a, err := NewAnnouncer(n.svc, AnnouncerConfig{Proposal: offer(t, "LT", "0.1"), Signer: s, Host: n.node.Host, TTL: time.Minute, Now: clk.now})
+	a, err := NewAnnouncer(n.svc, AnnouncerConfig{Proposal: offer(t, "LT", "0.1"), Signer: s, Host: n.node.Host, TTL: time.Minute, Now: clk.Now})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -254,7 +248,7 @@ func TestAnnouncerBuild(t *testing.T) {
 			t.Fatal("announcement not bound to the host and identity")
 		}
 	}
-	clk.t = clk.t.Add(30 * time.Second)
+	clk.Add(30 * time.Second)
 	_, w, err := a.Build(true)
 	if err != nil {
 		t.Fatal(err)
@@ -263,8 +257,8 @@ func TestAnnouncerBuild(t *testing.T) {
 		t.Fatalf("withdrawal %+v must be newer and outlive %d", w, p2.ExpiresAt)
 	}
 	// A restarted provider (fresh announcer, later clock) still wins.
-	a2, _ := NewAnnouncer(n.svc, AnnouncerConfig{Proposal: offer(t, "LT", "0.1"), Signer: s, Host: n.node.Host, TTL: time.Minute, Now: clk.now})
-	clk.t = clk.t.Add(time.Second)
+	a2, _ := NewAnnouncer(n.svc, AnnouncerConfig{Proposal: offer(t, "LT", "0.1"), Signer: s, Host: n.node.Host, TTL: time.Minute, Now: clk.Now})
+	clk.Add(time.Second)
 	_, p3, err := a2.Build(false)
 	if err != nil {
 		t.Fatal(err)
@@ -326,19 +320,8 @@ func TestDecodeAnnouncementReasons(t *testing.T) {
 
 func FuzzDecodeAnnouncement(f *testing.F) {
 	// Fixed keys: fuzz workers rebuild the seed in their own process.
-	k, err := ethcrypto.ToECDSA(bytes.Repeat([]byte{0x42}, 32))
-	if err != nil {
-		f.Fatal(err)
-	}
-	s := identity.NewKeySigner(k)
-	pk, _, err := crypto.GenerateEd25519Key(bytes.NewReader(bytes.Repeat([]byte{7}, 64)))
-	if err != nil {
-		f.Fatal(err)
-	}
-	pid, err := peer.IDFromPrivateKey(pk)
-	if err != nil {
-		f.Fatal(err)
-	}
+	s := keytest.Seeded(f, 0x42)
+	_, pid := keytest.SeededPeerKey(f, 7)
 	good := signedBy(f, s, pid, time.Unix(1_800_000_000, 0), nil)
 	f.Add(good)
 	f.Add(signedBy(f, s, pid, time.Unix(1_800_000_000, 0), func(p *market.Proposal, _ *p2p.Binding) {
@@ -399,19 +382,19 @@ func TestSyncServeLimit(t *testing.T) {
 // different proposals with one sequence number reach OnConflict while a
 // replay of the same one does not.
 func TestValidatorBlockedAndConflict(t *testing.T) {
-	clk := &fakeClock{t: time.Unix(1_800_000_000, 0)}
+	clk := clocktest.New(time.Unix(1_800_000_000, 0))
 	s := keytest.Signer(t)
 	blocked := false
 	var conflicts [][2]market.SignedProposal
-	cache := NewCache(clk.now)
-	cfg := ValidatorConfig{ChainID: testChain, Now: clk.now, RateBurst: 100,
+	cache := NewCache(clk.Now)
+	cfg := ValidatorConfig{ChainID: testChain, Now: clk.Now, RateBurst: 100,
 		Blocked:    func(p common.Address) bool { return blocked && p == s.Address() },
 		OnConflict: func(a, b market.SignedProposal) { conflicts = append(conflicts, [2]market.SignedProposal{a, b}) },
 	}
 	cache.blocked = cfg.Blocked
 	v := NewValidator(cfg, cache)
 	pid := keytest.PeerID(t)
-	good := signedBy(t, s, pid, clk.t, nil)
+	good := signedBy(t, s, pid, clk.Now(), nil)
 	a, r, err := v.Check(good, pid)
 	if r != ReasonAccepted {
 		t.Fatalf("good: %s %v", r, err)
@@ -421,7 +404,7 @@ func TestValidatorBlockedAndConflict(t *testing.T) {
 		t.Fatalf("replay: %s, %d conflicts; want stale and none", r, len(conflicts))
 	}
 	// Same seq, another price: an equivocation.
-	other := signedBy(t, s, pid, clk.t, func(p *market.Proposal, _ *p2p.Binding) { p.Price.PerGiB = mystAmount(t, "9") })
+	other := signedBy(t, s, pid, clk.Now(), func(p *market.Proposal, _ *p2p.Binding) { p.Price.PerGiB = mystAmount(t, "9") })
 	if _, r, _ := v.Check(other, pid); r != ReasonStale || len(conflicts) != 1 {
 		t.Fatalf("conflicting: %s, %d conflicts; want stale and one", r, len(conflicts))
 	}
@@ -438,7 +421,7 @@ func TestValidatorBlockedAndConflict(t *testing.T) {
 	if _, ok := cache.Announcement(s.Address()); ok || len(cache.raws(10)) != 0 {
 		t.Fatal("blacklisted provider still served")
 	}
-	newer := signedBy(t, s, pid, clk.t, func(p *market.Proposal, _ *p2p.Binding) { p.Seq += 10 })
+	newer := signedBy(t, s, pid, clk.Now(), func(p *market.Proposal, _ *p2p.Binding) { p.Seq += 10 })
 	if _, r, _ := v.Check(newer, pid); r != ReasonBlocked || r.Reject() {
 		t.Fatalf("blacklisted provider's new proposal: %s, want blocked (ignored)", r)
 	}
@@ -450,13 +433,13 @@ func TestValidatorBlockedAndConflict(t *testing.T) {
 // TestCacheSortQuality: sort=quality orders by the quality hook (best
 // first), price breaking ties; without the hook it is the price order.
 func TestCacheSortQuality(t *testing.T) {
-	clk := &fakeClock{t: time.Unix(1_800_000_000, 0)}
-	cache := NewCache(clk.now)
-	v := NewValidator(ValidatorConfig{ChainID: testChain, Now: clk.now, RateBurst: 100}, cache)
+	clk := clocktest.New(time.Unix(1_800_000_000, 0))
+	cache := NewCache(clk.Now)
+	v := NewValidator(ValidatorConfig{ChainID: testChain, Now: clk.Now, RateBurst: 100}, cache)
 	signers := []*identity.KeySigner{keytest.Signer(t), keytest.Signer(t), keytest.Signer(t)}
 	prices := []string{"0.01", "0.02", "0.03"} // cheapest first by price
 	for i, s := range signers {
-		raw := signedBy(t, s, keytest.PeerID(t), clk.t, func(p *market.Proposal, _ *p2p.Binding) { p.Price.PerGiB = mystAmount(t, prices[i]) })
+		raw := signedBy(t, s, keytest.PeerID(t), clk.Now(), func(p *market.Proposal, _ *p2p.Binding) { p.Price.PerGiB = mystAmount(t, prices[i]) })
 		a, r, err := v.Check(raw, "")
 		if r != ReasonAccepted {
 			t.Fatal(err)
@@ -490,8 +473,8 @@ func TestAnnouncerSeqSurvivesClockBack(t *testing.T) {
 	defer n.close()
 	s := keytest.Signer(t)
 	seqs := SeqFileFor(t.TempDir(), s.Address())
-	clk := &fakeClock{t: time.Unix(1_800_000_000, 0)}
-	cfg := AnnouncerConfig{Proposal: offer(t, "LT", "0.1"), Signer: s, Host: n.node.Host, TTL: time.Minute, Now: clk.now, Seq: seqs}
+	clk := clocktest.New(time.Unix(1_800_000_000, 0))
+	cfg := AnnouncerConfig{Proposal: offer(t, "LT", "0.1"), Signer: s, Host: n.node.Host, TTL: time.Minute, Now: clk.Now, Seq: seqs}
 	a, err := NewAnnouncer(n.svc, cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -500,7 +483,7 @@ func TestAnnouncerSeqSurvivesClockBack(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	clk.t = clk.t.Add(-time.Hour) // restart with the clock an hour behind
+	clk.Add(-time.Hour) // restart with the clock an hour behind
 	a2, err := NewAnnouncer(n.svc, cfg)
 	if err != nil {
 		t.Fatal(err)

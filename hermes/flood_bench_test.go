@@ -28,6 +28,7 @@ import (
 
 	"github.com/openmyst/openmyst/hermes/store"
 	"github.com/openmyst/openmyst/identity"
+	"github.com/openmyst/openmyst/internal/testenv"
 	"github.com/openmyst/openmyst/payments"
 )
 
@@ -441,17 +442,7 @@ func (c *floodChild) stop() {
 
 // rssMiB is the child's resident set size (Linux; 0 elsewhere).
 func (c *floodChild) rssMiB() float64 {
-	raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", c.cmd.Process.Pid))
-	if err != nil {
-		return 0
-	}
-	for _, line := range strings.Split(string(raw), "\n") {
-		if f := strings.Fields(line); len(f) >= 2 && f[0] == "VmRSS:" {
-			kb, _ := strconv.ParseFloat(f[1], 64)
-			return kb / 1024
-		}
-	}
-	return 0
+	return float64(testenv.RSSKiB(c.cmd.Process.Pid)) / 1024
 }
 
 // cpu is the child's user+system CPU time so far (Linux; 0 elsewhere).

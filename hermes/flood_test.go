@@ -12,7 +12,6 @@ import (
 	"net/http"
 	"path/filepath"
 	"strconv"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -23,6 +22,7 @@ import (
 	"github.com/openmyst/openmyst/hermes/api"
 	"github.com/openmyst/openmyst/hermes/store"
 	"github.com/openmyst/openmyst/identity"
+	"github.com/openmyst/openmyst/internal/clocktest"
 	"github.com/openmyst/openmyst/payments"
 )
 
@@ -37,36 +37,18 @@ func (c *countingChain) ConsumerChannel(ctx context.Context, consumer common.Add
 	return c.Chain.ConsumerChannel(ctx, consumer)
 }
 
-// testClock is a settable clock for cache ages and rate limits.
-type testClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *testClock) now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *testClock) add(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
-}
-
 // newCountingEnv runs a Service over a counting wrapper of a fake chain,
 // on a settable clock, with a fresh SQLite store.
-func newCountingEnv(t *testing.T, mod func(*Config)) (*env, *countingChain, *testClock) {
+func newCountingEnv(t *testing.T, mod func(*Config)) (*env, *countingChain, *clocktest.Clock) {
 	t.Helper()
 	st, err := store.OpenSQLite(context.Background(), filepath.Join(t.TempDir(), "hermes.db"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	clk := &testClock{t: time.Unix(1_800_000_000, 0)}
+	clk := clocktest.New(time.Unix(1_800_000_000, 0))
 	e := &env{st: st, chain: newFakeChain(testHermes), op: testSigner("operator"), reg: prometheus.NewRegistry()}
 	cc := &countingChain{Chain: e.chain}
-	cfg := Config{ChainID: testChainID, HermesID: testHermes, Operator: e.op, SettleInterval: time.Hour, Metrics: NewMetrics(e.reg), MaxBatch: 64, clock: clk.now}
+	cfg := Config{ChainID: testChainID, HermesID: testHermes, Operator: e.op, SettleInterval: time.Hour, Metrics: NewMetrics(e.reg), MaxBatch: 64, clock: clk.Now}
 	if mod != nil {
 		mod(&cfg)
 	}
@@ -121,11 +103,11 @@ func TestNegativeCache(t *testing.T) {
 
 	// The stranger registers: after the TTL it is read again and accepted.
 	e.chain.register(stranger.Address(), 1000)
-	clk.add(ttl - time.Second)
+	clk.Add(ttl - time.Second)
 	if _, err := e.svc.Exchange(ctx, msg(t, stranger, prov, 1, 4, 4, secret("s4"))); CodeOf(err) != CodeNotRegistered || cc.reads.Load() != 2 {
 		t.Fatalf("within the TTL: %v, %d chain reads", err, cc.reads.Load())
 	}
-	clk.add(time.Second)
+	clk.Add(time.Second)
 	if _, err := e.svc.Exchange(ctx, msg(t, stranger, prov, 1, 5, 5, secret("s5"))); err != nil {
 		t.Fatalf("registered after the TTL: %v", err)
 	}
@@ -134,7 +116,7 @@ func TestNegativeCache(t *testing.T) {
 	}
 	// A registered consumer is cached for ChannelCacheTTL, not the
 	// negative TTL.
-	clk.add(ttl)
+	clk.Add(ttl)
 	if _, err := e.svc.Exchange(ctx, msg(t, stranger, prov, 1, 6, 6, secret("s6"))); err != nil || cc.reads.Load() != 3 {
 		t.Fatalf("registered consumer within ChannelCacheTTL: %v, %d chain reads", err, cc.reads.Load())
 	}
@@ -228,7 +210,7 @@ func TestIdentityRateLimit(t *testing.T) {
 	if _, err := e.svc.Exchange(ctx, msg(t, d, p, 2, 1, 1, secret("d1"))); err != nil {
 		t.Fatalf("another consumer: %v", err)
 	}
-	clk.add(500 * time.Millisecond)
+	clk.Add(500 * time.Millisecond)
 	if _, err := e.svc.Exchange(ctx, msg(t, c, p, 1, 4, 4, secret("c4"))); err != nil {
 		t.Fatalf("after the refill: %v", err)
 	}

@@ -3,21 +3,17 @@ package node
 import (
 	"context"
 	"crypto/ecdsa"
-	"fmt"
 	"io"
 	"math/big"
 	"net"
 	"net/http"
-	"os"
 	"sort"
-	"strings"
 	"sync"
 	"testing"
 	"time"
 
-	"github.com/ethereum/go-ethereum/crypto"
-
 	"github.com/openmyst/openmyst/identity"
+	"github.com/openmyst/openmyst/internal/keytest"
 	"github.com/openmyst/openmyst/internal/testenv"
 	"github.com/openmyst/openmyst/market"
 	"github.com/openmyst/openmyst/money"
@@ -81,10 +77,7 @@ func TestBenchSessions(t *testing.T) {
 	// 2 and 3. N concurrent sessions for the duration.
 	keys := make([]*ecdsa.PrivateKey, nSessions)
 	for i := range keys {
-		var err error
-		if keys[i], err = crypto.GenerateKey(); err != nil {
-			t.Fatal(err)
-		}
+		keys[i] = keytest.Key(t)
 	}
 	dep := d.Chain.Deployment()
 	chainID := d.Client.ChainID()
@@ -152,7 +145,7 @@ func TestBenchSessions(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	rssBefore := rssKiB()
+	rssBefore := testenv.RSSKiB(0)
 	conns := make([]*consumer.Connection, nSessions)
 	for i, m := range mgrs {
 		if conns[i], err = m.Connect(ctx, pick, consumer.Options{}); err != nil {
@@ -184,7 +177,7 @@ func TestBenchSessions(t *testing.T) {
 	peakRSS := rssBefore
 	for end := time.Now().Add(time.Duration(seconds) * time.Second); time.Now().Before(end); {
 		time.Sleep(time.Second)
-		peakRSS = max(peakRSS, rssKiB())
+		peakRSS = max(peakRSS, testenv.RSSKiB(0))
 	}
 	close(stop)
 	traffic.Wait()
@@ -278,20 +271,4 @@ func firstByte(ctx context.Context, dial func(context.Context, string, string) (
 	}
 	_, err = io.Copy(io.Discard, resp.Body)
 	return err
-}
-
-// rssKiB is this process's resident set size.
-func rssKiB() uint64 {
-	b, err := os.ReadFile("/proc/self/status")
-	if err != nil {
-		return 0
-	}
-	for _, l := range strings.Split(string(b), "\n") {
-		if strings.HasPrefix(l, "VmRSS:") {
-			var v uint64
-			fmt.Sscanf(strings.TrimSpace(strings.TrimPrefix(l, "VmRSS:")), "%d", &v)
-			return v
-		}
-	}
-	return 0
 }

@@ -13,7 +13,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
-	"os"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -57,12 +56,7 @@ var testPayment = Payment{
 	Keepalive: time.Second, ReadTimeout: 5 * time.Second,
 }
 
-func testLog() *slog.Logger {
-	if os.Getenv("MYST_TEST_LOG") != "" {
-		return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	}
-	return slog.New(slog.DiscardHandler)
-}
+func testLog() *slog.Logger { return testenv.Logger() }
 
 // payload is a deterministic download body.
 func payload(n int) []byte {

@@ -32,7 +32,6 @@ import (
 	"github.com/openmyst/openmyst/chain/devchain"
 	"github.com/openmyst/openmyst/identity"
 	"github.com/openmyst/openmyst/internal/servetest"
-	"github.com/openmyst/openmyst/internal/testenv"
 	"github.com/openmyst/openmyst/market"
 	"github.com/openmyst/openmyst/money"
 	"github.com/openmyst/openmyst/nat/ice"
@@ -150,12 +149,7 @@ func TestKernelSessionEndToEnd(t *testing.T) {
 		runKernelChild(t, role, os.Getenv(kernelDirEnv))
 		return
 	}
-	if testing.Short() {
-		t.Skip("runs a devnet and a kernel-mode session in network namespaces")
-	}
-	testenv.RequireNetns(t)
-	testenv.RequireTUN(t)
-	testenv.RequireTools(t, "ip", "nft", "env")
+	requireTunLab(t, "runs a devnet and a kernel-mode session in network namespaces")
 	start := time.Now()
 	lab := netns.NewHubLab(t, "k")
 	hub, cons, inet := lab.Hub, lab.Cons, lab.Inet
@@ -387,14 +381,19 @@ func runKernelHub(ctx context.Context, t *testing.T, dir string) {
 	if os.Getenv(kernelResumeEnv) != "" {
 		listen = resumeHub(ctx, t, dir)
 	}
-	p, err := StartProvider(ctx, ProviderConfig{
-		DataDir: filepath.Join(dir, "provider"), Signer: identity.NewKeySigner(devchain.DevKey(devProviderAccount)),
-		Chain: d.Client, Hermes: dep.Hermes, HermesURL: d.Hermes.URL(), Bootstrap: []peer.AddrInfo{d.Boot.AddrInfo()},
-		ListenAddrs: listen[0], AdvertiseAddr: netip.MustParseAddr(kHubAddr), ExitMode: tunnel.ModeKernel,
-		Location: market.Location{Country: "DE", IPType: market.IPResidential},
-		Price:    market.Price{PerHour: ph, PerGiB: pg},
-		Allow:    allow, Payment: testPayment, Log: log, ICE: iceCfg, WGPort: wgPorts[0],
-	})
+	// startProvider starts the hub's provider i (its own data directory,
+	// dev account, listen addresses and WireGuard port) with exit mode.
+	startProvider := func(i int, dataDir string, mode tunnel.Mode) (*Provider, error) {
+		return StartProvider(ctx, ProviderConfig{
+			DataDir: filepath.Join(dir, dataDir), Signer: identity.NewKeySigner(devchain.DevKey(devProviderAccount + i)),
+			Chain: d.Client, Hermes: dep.Hermes, HermesURL: d.Hermes.URL(), Bootstrap: []peer.AddrInfo{d.Boot.AddrInfo()},
+			ListenAddrs: listen[i], AdvertiseAddr: netip.MustParseAddr(kHubAddr), ExitMode: mode,
+			Location: market.Location{Country: "DE", IPType: market.IPResidential},
+			Price:    market.Price{PerHour: ph, PerGiB: pg},
+			Allow:    allow, Payment: testPayment, Log: log, ICE: iceCfg, WGPort: wgPorts[i],
+		})
+	}
+	p, err := startProvider(0, "provider", tunnel.ModeKernel)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -406,14 +405,7 @@ func runKernelHub(ctx context.Context, t *testing.T, dir string) {
 	if os.Getenv(kernelProvider2Env) != "" {
 		// A second provider (userspace exit: one kernel exit per
 		// namespace) for a consumer to reconnect to.
-		p2, err := StartProvider(ctx, ProviderConfig{
-			DataDir: filepath.Join(dir, "provider2"), Signer: identity.NewKeySigner(devchain.DevKey(devProviderAccount + 1)),
-			Chain: d.Client, Hermes: dep.Hermes, HermesURL: d.Hermes.URL(), Bootstrap: []peer.AddrInfo{d.Boot.AddrInfo()},
-			ListenAddrs: listen[1], AdvertiseAddr: netip.MustParseAddr(kHubAddr), ExitMode: tunnel.ModeUserspace,
-			Location: market.Location{Country: "DE", IPType: market.IPResidential},
-			Price:    market.Price{PerHour: ph, PerGiB: pg},
-			Allow:    allow, Payment: testPayment, Log: log, ICE: iceCfg, WGPort: wgPorts[1],
-		})
+		p2, err := startProvider(1, "provider2", tunnel.ModeUserspace)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -12,7 +12,6 @@ import (
 	"time"
 
 	"github.com/ethereum/go-ethereum/common"
-	"github.com/ethereum/go-ethereum/crypto"
 
 	"github.com/openmyst/openmyst/chain"
 	"github.com/openmyst/openmyst/chain/simtest"
@@ -32,10 +31,7 @@ func realChain(t *testing.T, id uint64) *chain.Client {
 	t.Helper()
 	cfg := chain.DevChainConfig()
 	cfg.ChainID = new(big.Int).SetUint64(id)
-	k, err := crypto.GenerateKey()
-	if err != nil {
-		t.Fatal(err)
-	}
+	k := keytest.Key(t)
 	b := simtest.New(t, cfg, k)
 	tx, err := chain.NewTransactor(t.Context(), b, k, slog.New(slog.DiscardHandler))
 	if err != nil {

@@ -12,6 +12,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/openmyst/openmyst/geoip"
+	"github.com/openmyst/openmyst/internal/testenv"
 	"github.com/openmyst/openmyst/market"
 	"github.com/openmyst/openmyst/money"
 	"github.com/openmyst/openmyst/storage"
@@ -26,11 +27,7 @@ import (
 // restart with those options (caps, and the prices in the consumer's
 // proposals), and with a price changed by PUT /provider/price.
 func TestDaemonProviderStateSurvivesRestart(t *testing.T) {
-	if testing.Short() {
-		t.Skip("runs a devnet and a daemon three times; skipped with -short")
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
-	defer cancel()
+	ctx := testenv.Long(t, "runs a devnet and a daemon three times; skipped with -short", 90*time.Second)
 	b := newProviderBed(t, ctx, "127.0.0.8")
 	c, provID, cfg := b.consumer, b.provider, b.cfg
 	price, _ := money.ParseMYSTAmount("0.1")

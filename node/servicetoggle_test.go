@@ -1,7 +1,6 @@
 package node
 
 import (
-	"context"
 	"encoding/json"
 	"math/big"
 	"net"
@@ -9,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/openmyst/openmyst/internal/testenv"
 	"github.com/openmyst/openmyst/market"
 	"github.com/openmyst/openmyst/money"
 	"github.com/openmyst/openmyst/session/consumer"
@@ -23,11 +23,7 @@ import (
 // starts the same provider again, which the consumer finds and connects
 // to; a second DELETE stops it again.
 func TestDaemonServiceStopStart(t *testing.T) {
-	if testing.Short() {
-		t.Skip("runs a devnet and a daemon; skipped with -short")
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 40*time.Second)
-	defer cancel()
+	ctx := testenv.Long(t, "runs a devnet and a daemon; skipped with -short", 40*time.Second)
 	b := newProviderBed(t, ctx, "127.0.0.2")
 	c, provID, cfg := b.consumer, b.provider, b.cfg
 	price, _ := money.ParseMYSTAmount("3600") // 1 MYST a second: every invoice earns

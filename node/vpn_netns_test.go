@@ -46,6 +46,27 @@ const (
 	vpnHub6, vpnCo6 = "fd00:99::1", "fd00:99::2"
 )
 
+// labChild reports whether this process is a child that a namespace lab
+// test started (the VPN daemon or a kernel e2e role): the other lab tests
+// return at once in it.
+func labChild() bool {
+	return os.Getenv(vpnDaemonEnv) != "" || os.Getenv(kernelRoleEnv) != ""
+}
+
+// requireTunLab is the preamble of a test that runs a devnet and nodes in
+// network namespaces with TUN devices: skipped with -short (why says what
+// it runs); without namespaces, /dev/net/tun, ip, nft or env it skips, or
+// fails on CI (internal/testenv).
+func requireTunLab(t *testing.T, why string) {
+	t.Helper()
+	if testing.Short() {
+		t.Skip(why)
+	}
+	testenv.RequireNetns(t)
+	testenv.RequireTUN(t)
+	testenv.RequireTools(t, "ip", "nft", "env")
+}
+
 // TestDaemonTunNoLeaks runs the whole-device VPN through the daemon in
 // network namespaces (topology of TestKernelSessionEndToEnd, plus IPv6
 // on the consumer's uplink): a `myst daemon` child in the consumer
@@ -71,12 +92,7 @@ func TestDaemonTunNoLeaks(t *testing.T) {
 	if role := os.Getenv(kernelRoleEnv); role != "" {
 		return // a kernel e2e child of another test
 	}
-	if testing.Short() {
-		t.Skip("runs a devnet, a kernel-mode provider and a tun-mode daemon in network namespaces")
-	}
-	testenv.RequireNetns(t)
-	testenv.RequireTUN(t)
-	testenv.RequireTools(t, "ip", "nft", "env")
+	requireTunLab(t, "runs a devnet, a kernel-mode provider and a tun-mode daemon in network namespaces")
 	start := time.Now()
 	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Second)
 	defer cancel()
@@ -599,15 +615,10 @@ func runVPNDaemon(t *testing.T, dir string) {
 // throughout, and after DELETE /connection the namespace is exactly as
 // before.
 func TestDaemonTunICE(t *testing.T) {
-	if os.Getenv(vpnDaemonEnv) != "" || os.Getenv(kernelRoleEnv) != "" {
+	if labChild() {
 		return // a child of another test
 	}
-	if testing.Short() {
-		t.Skip("runs a devnet, a relay, two ICE providers and a tun-mode daemon in network namespaces")
-	}
-	testenv.RequireNetns(t)
-	testenv.RequireTUN(t)
-	testenv.RequireTools(t, "ip", "nft", "env")
+	requireTunLab(t, "runs a devnet, a relay, two ICE providers and a tun-mode daemon in network namespaces")
 	for _, lab := range []string{"direct", "relay", "prflx"} {
 		t.Run(lab, func(t *testing.T) { testDaemonTunICE(t, lab) })
 	}

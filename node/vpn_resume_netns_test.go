@@ -10,7 +10,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/openmyst/openmyst/internal/testenv"
 	"github.com/openmyst/openmyst/tequilapi"
 )
 
@@ -33,15 +32,10 @@ import (
 // refused by the kill switch or died in the tunnel (the provider's exit
 // refuses its own addresses), and the session ended.
 func TestDaemonTunResume(t *testing.T) {
-	if os.Getenv(vpnDaemonEnv) != "" || os.Getenv(kernelRoleEnv) != "" {
+	if labChild() {
 		return // a child of another test
 	}
-	if testing.Short() {
-		t.Skip("runs a devnet, two providers and a tun-mode daemon in network namespaces")
-	}
-	testenv.RequireNetns(t)
-	testenv.RequireTUN(t)
-	testenv.RequireTools(t, "ip", "nft", "env")
+	requireTunLab(t, "runs a devnet, two providers and a tun-mode daemon in network namespaces")
 	start := time.Now()
 	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Second)
 	defer cancel()

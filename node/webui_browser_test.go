@@ -294,13 +294,9 @@ func login(t *testing.T, ctx context.Context, d testDaemon, dir, name string) {
 // only, and logs out. Screenshots go to $MYST_TEST_OUTPUT (else a temp
 // dir).
 func TestWebUIInBrowser(t *testing.T) {
-	if testing.Short() {
-		t.Skip("runs a devnet, two daemons and chromium; skipped with -short")
-	}
+	ctx := testenv.Long(t, "runs a devnet, two daemons and chromium; skipped with -short", 2*time.Minute)
 	chromium := testenv.RequireChromium(t)
 	outDir := screenshotDir(t)
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
 	body := payload(1 << 20)
 	srv, rule := startServer(t, body)
 	log := testLog()

@@ -1,7 +1,6 @@
 package node
 
 import (
-	"context"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -19,13 +18,9 @@ import (
 // state and addresses, and "Ask peers to check now" runs POST /nat/check
 // and shows "reachable from 2 of 2 peers" with a row per checker.
 func TestNATCardInBrowser(t *testing.T) {
-	if testing.Short() {
-		t.Skip("runs a daemon and chromium; skipped with -short")
-	}
+	ctx := testenv.Long(t, "runs a daemon and chromium; skipped with -short", time.Minute)
 	chromium := testenv.RequireChromium(t)
 	outDir := screenshotDir(t)
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
 	log := testLog()
 	var boot []peer.AddrInfo
 	for range 2 {

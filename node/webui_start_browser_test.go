@@ -31,13 +31,9 @@ import (
 // outlives daemon restarts: off stays off, on comes back with the
 // options.
 func TestWebUIStartProviderInBrowser(t *testing.T) {
-	if testing.Short() {
-		t.Skip("runs a devnet, a daemon and chromium; skipped with -short")
-	}
+	ctx := testenv.Long(t, "runs a devnet, a daemon and chromium; skipped with -short", 2*time.Minute)
 	chromium := testenv.RequireChromium(t)
 	outDir := screenshotDir(t)
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
 	b := newProviderBed(t, ctx, "127.0.0.7")
 	c, provID, cfg := b.consumer, b.provider, b.cfg
 	prov, stop := startTestDaemon(t, cfg)

@@ -36,15 +36,10 @@ import (
 // GET /connection (404) and the namespace (no table, routes and rules as
 // before) say. Screenshots go to $MYST_TEST_OUTPUT (else a temp dir).
 func TestWebUITunInBrowser(t *testing.T) {
-	if os.Getenv(vpnDaemonEnv) != "" || os.Getenv(kernelRoleEnv) != "" {
+	if labChild() {
 		return // a child of another test
 	}
-	if testing.Short() {
-		t.Skip("runs a devnet, two providers, a tun-mode daemon in network namespaces and chromium")
-	}
-	testenv.RequireNetns(t)
-	testenv.RequireTUN(t)
-	testenv.RequireTools(t, "ip", "nft", "env")
+	requireTunLab(t, "runs a devnet, two providers, a tun-mode daemon in network namespaces and chromium")
 	chromium := testenv.RequireChromium(t)
 	outDir := screenshotDir(t)
 	start := time.Now()

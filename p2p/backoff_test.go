@@ -8,10 +8,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/libp2p/go-libp2p/p2p/net/swarm"
 	ma "github.com/multiformats/go-multiaddr"
+
+	"github.com/openmyst/openmyst/internal/keytest"
 )
 
 // TestForgetDialFailures: a failed dial leaves a dial backoff (the next
@@ -30,14 +31,7 @@ func TestForgetDialFailures(t *testing.T) {
 	}
 	port := ln.Addr().(*net.TCPAddr).Port
 	_ = ln.Close()
-	_, pub, err := crypto.GenerateEd25519Key(nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pid, err := peer.IDFromPublicKey(pub)
-	if err != nil {
-		t.Fatal(err)
-	}
+	pid := keytest.PeerID(t)
 	addr := ma.StringCast("/ip4/127.0.0.1/tcp/" + strconv.Itoa(port))
 	dial := func() error {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)

@@ -1,7 +1,6 @@
 package p2p
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"os"
@@ -10,8 +9,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ethereum/go-ethereum/crypto"
-	ic "github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/peer"
 	"go.uber.org/goleak"
 
@@ -67,22 +64,9 @@ func TestKeyPersistent(t *testing.T) {
 	}
 }
 
-func newPeerID(t testing.TB) peer.ID {
-	t.Helper()
-	k, err := LoadOrCreateKey(filepath.Join(t.TempDir(), KeyFile))
-	if err != nil {
-		t.Fatal(err)
-	}
-	id, err := peer.IDFromPrivateKey(k)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return id
-}
-
 func TestBinding(t *testing.T) {
 	s := keytest.Signer(t)
-	pid := newPeerID(t)
+	pid := keytest.PeerID(t)
 	now := time.Unix(1_700_000_000, 0)
 	b, err := NewBinding(s, 1337, pid, now, time.Hour)
 	if err != nil {
@@ -109,7 +93,7 @@ func TestBinding(t *testing.T) {
 		t.Fatalf("before issue: %v", err)
 	}
 	// Claiming another peer id with the same signature fails.
-	other := newPeerID(t)
+	other := keytest.PeerID(t)
 	forged := strings.Replace(string(enc), pid.String(), other.String(), 1)
 	if _, err := DecodeBinding([]byte(forged)); !errors.Is(err, identity.ErrBadSignature) {
 		t.Fatalf("re-pointed binding: %v", err)
@@ -133,19 +117,8 @@ func TestBinding(t *testing.T) {
 
 func FuzzDecodeBinding(f *testing.F) {
 	// Fixed keys: fuzz workers rebuild the seed in their own process.
-	k, err := crypto.ToECDSA(bytes.Repeat([]byte{0x42}, 32))
-	if err != nil {
-		f.Fatal(err)
-	}
-	s := identity.NewKeySigner(k)
-	pk, _, err := ic.GenerateEd25519Key(bytes.NewReader(bytes.Repeat([]byte{7}, 64)))
-	if err != nil {
-		f.Fatal(err)
-	}
-	pid, err := peer.IDFromPrivateKey(pk)
-	if err != nil {
-		f.Fatal(err)
-	}
+	s := keytest.Seeded(f, 0x42)
+	_, pid := keytest.SeededPeerKey(f, 7)
 	b, err := NewBinding(s, 1, pid, time.Unix(1_700_000_000, 0), time.Hour)
 	if err != nil {
 		f.Fatal(err)
@@ -250,7 +223,7 @@ func TestFindPeerThroughBootstrap(t *testing.T) {
 }
 
 func TestParseBootstrap(t *testing.T) {
-	id := newPeerID(t)
+	id := keytest.PeerID(t)
 	infos, err := ParseBootstrap([]string{
 		"/ip4/127.0.0.1/tcp/4001/p2p/" + id.String(),
 		" /ip4/127.0.0.1/udp/4001/quic-v1/p2p/" + id.String(),

@@ -9,20 +9,11 @@ import (
 	"github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/peer"
 	ma "github.com/multiformats/go-multiaddr"
+
+	"github.com/openmyst/openmyst/internal/keytest"
 )
 
-func testKey(t testing.TB) (crypto.PrivKey, peer.ID) {
-	t.Helper()
-	k, _, err := crypto.GenerateEd25519Key(nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	id, err := peer.IDFromPrivateKey(k)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return k, id
-}
+func testKey(t testing.TB) (crypto.PrivKey, peer.ID) { return keytest.PeerKey(t) }
 
 var testNonce = strings.Repeat("ab", NonceSize)
 

@@ -5,9 +5,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/libp2p/go-libp2p/core/crypto"
-	"github.com/libp2p/go-libp2p/core/peer"
-
 	"github.com/openmyst/openmyst/identity"
 	"github.com/openmyst/openmyst/internal/keytest"
 )
@@ -80,14 +77,7 @@ func BenchmarkProofValidate(b *testing.B) {
 // seqno, topic, signature}, the ed25519 key inlined in the peer id, so no
 // key field) with its varint length prefix, as sent to each mesh peer.
 func gossipSize(b *testing.B, data []byte, topic string) int {
-	sk, _, err := crypto.GenerateEd25519Key(rand.Reader)
-	if err != nil {
-		b.Fatal(err)
-	}
-	id, err := peer.IDFromPrivateKey(sk)
-	if err != nil {
-		b.Fatal(err)
-	}
+	_, id := keytest.PeerKey(b)
 	field := func(n int) int { return 1 + uvarintLen(uint64(n)) + n } // tag, length, bytes
 	msg := field(len(id)) + field(len(data)) + field(8) + field(len(topic)) + field(64)
 	rpc := field(msg)

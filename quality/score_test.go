@@ -11,40 +11,37 @@ import (
 	"github.com/ethereum/go-ethereum/common"
 
 	"github.com/openmyst/openmyst/identity"
+	"github.com/openmyst/openmyst/internal/clocktest"
 	"github.com/openmyst/openmyst/internal/keytest"
 )
 
-type clock struct{ t time.Time }
-
-func (c *clock) now() time.Time { return c.t }
-
 func TestScorerWeightsCapsAndDecay(t *testing.T) {
-	clk := &clock{t: time.Unix(1_800_000_000, 0)}
-	s := NewScorer(ScorerConfig{Now: clk.now, HalfLife: time.Hour})
+	clk := clocktest.New(time.Unix(1_800_000_000, 0))
+	s := NewScorer(ScorerConfig{Now: clk.Now, HalfLife: time.Hour})
 	funded := big.NewInt(1e18)
 	c, good, bad := keytest.Signer(t), keytest.Signer(t).Address(), keytest.Signer(t).Address()
 
 	// Unbacked: no funded channel, or a promise above what it can pay.
-	if w := s.Add(rep(t, c, good, clk.t, OutcomeConnected, 5e15, 100, 1e6), nil); w != 0 {
+	if w := s.Add(rep(t, c, good, clk.Now(), OutcomeConnected, 5e15, 100, 1e6), nil); w != 0 {
 		t.Fatalf("unbacked report weighed %v", w)
 	}
-	if w := s.Add(rep(t, c, good, clk.t, OutcomeConnected, 5e15, 100, 1e6), big.NewInt(4e15)); w != 0 {
+	if w := s.Add(rep(t, c, good, clk.Now(), OutcomeConnected, 5e15, 100, 1e6), big.NewInt(4e15)); w != 0 {
 		t.Fatalf("report paying more than the channel holds weighed %v", w)
 	}
 	// Weighted by amount: 0.005 MYST = 5 units.
-	if w := s.Add(rep(t, c, good, clk.t, OutcomeConnected, 5e15, 100, 1e6), funded); w != 5 {
+	if w := s.Add(rep(t, c, good, clk.Now(), OutcomeConnected, 5e15, 100, 1e6), funded); w != 5 {
 		t.Fatalf("weight %v, want 5", w)
 	}
 	// Capped per consumer/provider/day at 10: the next 8 units give 5.
-	if w := s.Add(rep(t, c, good, clk.t, OutcomeConnected, 8e15, 300, 3e6), funded); w != 5 {
+	if w := s.Add(rep(t, c, good, clk.Now(), OutcomeConnected, 8e15, 300, 3e6), funded); w != 5 {
 		t.Fatalf("weight %v, want the 5 left under the cap", w)
 	}
-	if w := s.Add(rep(t, c, good, clk.t, OutcomeConnected, 8e15, 100, 1e6), funded); w != 0 {
+	if w := s.Add(rep(t, c, good, clk.Now(), OutcomeConnected, 8e15, 100, 1e6), funded); w != 0 {
 		t.Fatalf("weight %v over the daily cap", w)
 	}
 	// Unpaid failures weigh FailWeight.
 	for i := 0; i < 3; i++ {
-		if w := s.Add(rep(t, c, bad, clk.t, OutcomeUnreachable, 0, 0, 0), funded); w != 1 {
+		if w := s.Add(rep(t, c, bad, clk.Now(), OutcomeUnreachable, 0, 0, 0), funded); w != 1 {
 			t.Fatalf("failure weight %v, want 1", w)
 		}
 	}
@@ -56,13 +53,13 @@ func TestScorerWeightsCapsAndDecay(t *testing.T) {
 		t.Fatalf("good %+v, bad %+v", g, b)
 	}
 	// Decay: after one half-life the weight halves, the rate stays.
-	clk.t = clk.t.Add(time.Hour)
+	clk.Add(time.Hour)
 	if g2 := s.Score(good); math.Abs(g2.Weight-g.Weight/2) > 1e-9 || g2.SuccessRate != 1 {
 		t.Fatalf("after a half-life %+v, want weight %v", g2, g.Weight/2)
 	}
 	// A new day opens a new cap.
-	clk.t = clk.t.Add(24 * time.Hour)
-	if w := s.Add(rep(t, c, good, clk.t, OutcomeConnected, 2e15, 100, 1e6), funded); w != 2 {
+	clk.Add(24 * time.Hour)
+	if w := s.Add(rep(t, c, good, clk.Now(), OutcomeConnected, 2e15, 100, 1e6), funded); w != 2 {
 		t.Fatalf("next day weight %v, want 2", w)
 	}
 }

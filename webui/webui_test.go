@@ -8,6 +8,7 @@ import (
 	"net/http/httptest"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 
@@ -62,6 +63,56 @@ func get(t *testing.T, ts *httptest.Server, path, cookie string) (*http.Response
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)
 	return resp, string(b)
+}
+
+// cardPage fetches the provider page (with a session) and fails t for
+// each of the card's element fragments (ids, script tag) it lacks.
+func cardPage(t *testing.T, ts *httptest.Server, want ...string) string {
+	t.Helper()
+	_, body := get(t, ts, PathProvider, "good")
+	for _, w := range want {
+		if !strings.Contains(body, w) {
+			t.Errorf("provider page lacks %s", w)
+		}
+	}
+	return body
+}
+
+// cardScript fetches the asset name, fails t unless it is served and
+// built on the page's openmystUI, and reports any other origin it names.
+func cardScript(t *testing.T, ts *httptest.Server, name string) string {
+	t.Helper()
+	resp, js := get(t, ts, "/ui/assets/"+name, "")
+	if resp.StatusCode != 200 || !strings.Contains(js, "openmystUI") {
+		t.Fatalf("%s: %d", name, resp.StatusCode)
+	}
+	if m := regexp.MustCompile(`(?i)(https?:)?//[a-z0-9]`).FindString(js); m != "" {
+		t.Errorf("%s references another origin: %q", name, m)
+	}
+	return js
+}
+
+// apiCalls are the script's api('METHOD', 'path') calls, each as
+// {call, METHOD, path}.
+func apiCalls(js string) [][]string {
+	return regexp.MustCompile(`api\('([A-Z]+)', '([^']+)'`).FindAllStringSubmatch(js, -1)
+}
+
+// checkCallsServed fails t for each call of the script name that none
+// of the route sets serves (unserved says so: "which X does not serve").
+func checkCallsServed(t *testing.T, name string, calls [][]string, unserved string, sets ...[]tequilapi.Route) {
+	t.Helper()
+	var routes []string
+	for _, rs := range sets {
+		for _, r := range rs {
+			routes = append(routes, r.Method+" "+r.Path)
+		}
+	}
+	for _, c := range calls {
+		if !slices.Contains(routes, c[1]+" "+c[2]) {
+			t.Errorf("%s calls %s %s, %s", name, c[1], c[2], unserved)
+		}
+	}
 }
 
 // TestPagesNeedSession: without a valid cookie every page sends the

@@ -3,13 +3,10 @@ package main
 import (
 	"context"
 	"crypto/ecdsa"
-	"fmt"
 	"io"
 	"log/slog"
 	"math/big"
 	"net/http"
-	"os"
-	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -46,19 +43,7 @@ func TestBenchServiceRSS(t *testing.T) {
 		"--location.country", "FR", "--exit.allow", "tcp:127.0.0.1/32 port "+port)...)
 	var seen []string
 	mysttest.WaitLine(t, lines, "tequilapi: http://", &seen)
-	rss := func() uint64 {
-		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", cmd.Process.Pid))
-		if err != nil {
-			return 0
-		}
-		for _, l := range strings.Split(string(b), "\n") {
-			if strings.HasPrefix(l, "VmRSS:") {
-				v, _ := strconv.ParseUint(strings.Fields(l)[1], 10, 64)
-				return v
-			}
-		}
-		return 0
-	}
+	rss := func() uint64 { return testenv.RSSKiB(cmd.Process.Pid) }
 
 	c, ps := mysttest.Proposals(ctx, t, d, "FR", 1)
 	dep := d.Chain.Deployment()

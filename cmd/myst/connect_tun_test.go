@@ -111,20 +111,13 @@ func TestConnectTunEndToEnd(t *testing.T) {
 	web := serveWebLog(t, inet, tInet+":80", body)
 	direct := hub.Listen("tcp", tHub2+":9000")
 	var directAccepted atomic.Int64
-	go func() {
-		for {
-			c, err := direct.Accept()
-			if err != nil {
-				return
-			}
-			directAccepted.Add(1)
-			// Tell the dialer it was accepted (and counted): a dial
-			// returns once the kernel finished the handshake, before
-			// this goroutine ran, so counting after the dial raced.
-			_, _ = c.Write([]byte{1})
-			_ = c.Close()
-		}
-	}()
+	t.Cleanup(servetest.TCP(direct, func(c net.Conn) {
+		directAccepted.Add(1)
+		// Tell the dialer it was accepted (and counted): a dial returns
+		// once the kernel finished the handshake, before this handler
+		// ran, so counting after the dial raced.
+		_, _ = c.Write([]byte{1})
+	}))
 	// consDial dials from inside the consumer namespace.
 	consDial := cons.Dialer(3 * time.Second)
 	consGet := func(ctx context.Context) ([]byte, time.Duration, error) {

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
 	"net/netip"
 	"net/url"
@@ -171,13 +170,7 @@ func TestNATLabPaidSession(t *testing.T) {
 	hubHost := lab.PublicHost("hub")
 	webHost := lab.PublicHost("web")
 	body := []byte(strings.Repeat("openmyst through two NATs ", 10000))
-	var web net.Listener
-	if err := webHost.NS.Do(func() (err error) {
-		web, err = net.Listen("tcp", webHost.Addr.String()+":80")
-		return err
-	}); err != nil {
-		t.Fatal(err)
-	}
+	web := webHost.NS.Listen("tcp", webHost.Addr.String()+":80")
 	srv := &http.Server{ReadHeaderTimeout: 5 * time.Second, Handler: http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
 		_, _ = w.Write(body)
 	})}
@@ -248,7 +241,7 @@ func TestNATLabPaidSession(t *testing.T) {
 	t.Logf("%d services and %d daemons up after %s", n, n, time.Since(start).Round(100*time.Millisecond))
 
 	hc := &natLabHermes{url: st.HermesLink, client: &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{
-		DialContext: nsDialer(hubHost.NS), DisableKeepAlives: true}}}
+		DialContext: hubHost.NS.Dialer(3 * time.Second), DisableKeepAlives: true}}}
 	var mu sync.Mutex
 	var results []natLabResult
 	pairsStart := time.Now()
@@ -451,7 +444,7 @@ func runNATLabPair(ctx context.Context, t *testing.T, c, p *natLabNode, before m
 	if p.kind == natlab.Symmetric && !strings.Contains(p.proc.Output(), "nat: relay-only (AutoNAT: private") {
 		t.Errorf("myst service behind a symmetric NAT never printed that it is reachable through its relay only\n%s", dump())
 	}
-	tr := &http.Transport{Proxy: http.ProxyURL(&url.URL{Scheme: "socks5", Host: socks}), DialContext: nsDialer(c.site.Host.NS), DisableKeepAlives: true}
+	tr := &http.Transport{Proxy: http.ProxyURL(&url.URL{Scheme: "socks5", Host: socks}), DialContext: c.site.Host.NS.Dialer(3 * time.Second), DisableKeepAlives: true}
 	resp, err := (&http.Client{Transport: tr, Timeout: 30 * time.Second}).Get("http://" + webHost.Addr.String() + "/")
 	if err != nil {
 		t.Fatalf("GET through the consumer's SOCKS5 proxy: %v\n--- connect:\n%s\n%s", err, out, dump())
@@ -560,20 +553,6 @@ func (h *natLabHermes) quiet(ctx context.Context, t *testing.T, c, p *natLabNode
 			t.Fatalf("hermes totals: %v", ctx.Err())
 		case <-time.After(poll):
 		}
-	}
-}
-
-// nsDialer dials from inside ns.
-func nsDialer(ns *netns.NS) func(ctx context.Context, network, addr string) (net.Conn, error) {
-	return func(ctx context.Context, network, addr string) (c net.Conn, err error) {
-		derr := ns.Do(func() error {
-			c, err = (&net.Dialer{Timeout: 3 * time.Second}).DialContext(ctx, network, addr)
-			return err
-		})
-		if err == nil && derr != nil {
-			err = derr
-		}
-		return c, err
 	}
 }
 

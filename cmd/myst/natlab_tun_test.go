@@ -342,7 +342,7 @@ func resumeNATLabTun(ctx context.Context, t *testing.T, c *natLabNode, cons *net
 // the tunnel, what) and compares it with body.
 func fetchNATLabTun(t *testing.T, cons *netns.NS, webAddr netip.Addr, body []byte, what string, dump func() string) {
 	t.Helper()
-	hc := &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{DialContext: nsDialer(cons), DisableKeepAlives: true}}
+	hc := &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{DialContext: cons.Dialer(3 * time.Second), DisableKeepAlives: true}}
 	resp, err := hc.Get("http://" + webAddr.String() + "/")
 	if err != nil {
 		t.Fatalf("GET through %s: %v\n%s", what, err, dump())

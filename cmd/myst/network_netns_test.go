@@ -12,13 +12,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/libp2p/go-libp2p/core/peer"
-
 	"github.com/openmyst/openmyst/chain"
+	"github.com/openmyst/openmyst/cmd/myst/internal/mysttest"
 	"github.com/openmyst/openmyst/internal/testenv"
 	"github.com/openmyst/openmyst/network"
 	"github.com/openmyst/openmyst/node"
-	"github.com/openmyst/openmyst/p2p"
 	"github.com/openmyst/openmyst/tunnel/netns"
 )
 
@@ -99,14 +97,7 @@ func TestNetworkEveryRoleInNamespaces(t *testing.T) {
 	// 2. The network file: the chain, its contracts, the hermes and the
 	// bootstrap peer (whose key is made ahead so its peer id is known).
 	bootDD := t.TempDir()
-	bootKey, err := p2p.LoadOrCreateKey(filepath.Join(bootDD, p2p.KeyFile))
-	if err != nil {
-		t.Fatal(err)
-	}
-	bootID, err := peer.IDFromPrivateKey(bootKey)
-	if err != nil {
-		t.Fatal(err)
-	}
+	bootID := mysttest.DataDirPeer(t, bootDD)
 	hermesURL := "http://" + hermesR.addr + ":4060"
 	netDef := &network.Network{
 		Name: "nslab", ChainID: dep.ChainID, RPC: []string{"http://" + chainR.addr + ":8545"},

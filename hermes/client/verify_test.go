@@ -101,6 +101,32 @@ func TestLyingHermesPromiseRefused(t *testing.T) {
 	}
 }
 
+// refusedSecondAgreement runs an honest first exchange of first through
+// c, then has e's hermes answer the consumer's second agreement (adding
+// 50: cumulative first+50) with its promise changed by tamper, and fails
+// t (what names the case) unless c refuses it as untrusted. It returns
+// the second agreement's message, for a retry.
+func refusedSecondAgreement(t *testing.T, e *env, c *Client, first int64, tamper func(*payments.Promise), what string) *payments.ExchangeMessage {
+	t.Helper()
+	ctx := context.Background()
+	consumer, provider := signer("consumer"), signer("provider").Address()
+	h1, _ := c.NewHashlock(ctx)
+	if _, err := c.RequestPromise(ctx, message(t, consumer, provider, first, h1)); err != nil {
+		t.Fatal(err)
+	}
+	h2, _ := c.NewHashlock(ctx)
+	m2 := message(t, consumer, provider, first+50, h2)
+	m2.AgreementID, m2.AgreementTotal = big.NewInt(2), big.NewInt(50)
+	if err := m2.Sign(consumer); err != nil {
+		t.Fatal(err)
+	}
+	e.tamper.Store(resign(t, e, "operator", tamper))
+	if _, err := c.RequestPromise(ctx, m2); !errors.Is(err, ErrUntrustedPromise) {
+		t.Fatalf("%s: %v", what, err)
+	}
+	return m2
+}
+
 // TestHermesUnderCreditsSecondAgreement: after an honest exchange, a
 // hermes that answers a second agreement with a promise that does not add
 // its increase (it keeps the earlier amount, validly signed) is refused.
@@ -108,21 +134,7 @@ func TestHermesUnderCreditsSecondAgreement(t *testing.T) {
 	e := newEnv(t)
 	ctx := context.Background()
 	c, hl := clientOf(t, e, fastOptions(e))
-	consumer, provider := signer("consumer"), signer("provider").Address()
-	h1, _ := c.NewHashlock(ctx)
-	if _, err := c.RequestPromise(ctx, message(t, consumer, provider, 100, h1)); err != nil {
-		t.Fatal(err)
-	}
-	h2, _ := c.NewHashlock(ctx)
-	m2 := message(t, consumer, provider, 150, h2)
-	m2.AgreementID, m2.AgreementTotal = big.NewInt(2), big.NewInt(50)
-	if err := m2.Sign(consumer); err != nil {
-		t.Fatal(err)
-	}
-	e.tamper.Store(resign(t, e, "operator", func(p *payments.Promise) { p.Amount = big.NewInt(120) }))
-	if _, err := c.RequestPromise(ctx, m2); !errors.Is(err, ErrUntrustedPromise) {
-		t.Fatalf("under-crediting hermes: %v", err)
-	}
+	m2 := refusedSecondAgreement(t, e, c, 100, func(p *payments.Promise) { p.Amount = big.NewInt(120) }, "under-crediting hermes")
 	// A fresh client (restart) rebuilds the ledger from the store and
 	// still refuses; the honest answer (150) is then accepted.
 	c = mustNew(t, e.srv.URL, hl, fastOptions(e))
@@ -341,24 +353,9 @@ func TestCheckSettleable(t *testing.T) {
 // every promise itself and keep each fee).
 func TestPromiseFeeOnIncrement(t *testing.T) {
 	e := newEnv(t)
-	ctx := context.Background()
 	c, _ := clientOf(t, e, fastOptions(e))
-	consumer, provider := signer("consumer"), signer("provider").Address()
-	h1, _ := c.NewHashlock(ctx)
-	if _, err := c.RequestPromise(ctx, message(t, consumer, provider, 10000, h1)); err != nil {
-		t.Fatal(err)
-	}
 	// Agreement 2 adds 50: 1% of it is 0, while 1% of the new 10,050 is 100.
-	h2, _ := c.NewHashlock(ctx)
-	m2 := message(t, consumer, provider, 10050, h2)
-	m2.AgreementID, m2.AgreementTotal = big.NewInt(2), big.NewInt(50)
-	if err := m2.Sign(consumer); err != nil {
-		t.Fatal(err)
-	}
-	e.tamper.Store(resign(t, e, "operator", func(p *payments.Promise) { p.Fee = big.NewInt(100) }))
-	if _, err := c.RequestPromise(ctx, m2); !errors.Is(err, ErrUntrustedPromise) {
-		t.Fatalf("fee of 1%% of the cumulative amount on a 50 increment: %v", err)
-	}
+	refusedSecondAgreement(t, e, c, 10000, func(p *payments.Promise) { p.Fee = big.NewInt(100) }, "fee of 1% of the cumulative amount on a 50 increment")
 	if n := e.reveals.Load(); n != 1 {
 		t.Fatalf("%d reveals, want only the first", n)
 	}

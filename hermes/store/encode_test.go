@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/ethereum/go-ethereum/common"
+	"github.com/ethereum/go-ethereum/common/math"
 )
 
 // TestEncodingsMatchTheirDefinitions keeps the allocation-lean encoders
@@ -14,7 +15,7 @@ import (
 // either must compare and look up the same).
 func TestEncodingsMatchTheirDefinitions(t *testing.T) {
 	rng := rand.New(rand.NewPCG(1, 2))
-	max256 := new(big.Int).Sub(new(big.Int).Lsh(big.NewInt(1), 256), big.NewInt(1))
+	max256 := new(big.Int).Set(math.MaxBig256)
 	amounts := []*big.Int{nil, big.NewInt(0), big.NewInt(1), big.NewInt(10), max256}
 	for range 200 {
 		b := make([]byte, 1+rng.IntN(32))

@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/ethereum/go-ethereum/common"
+	"github.com/ethereum/go-ethereum/common/math"
 	"github.com/ethereum/go-ethereum/crypto"
 
 	"github.com/openmyst/openmyst/identity"
@@ -34,7 +35,7 @@ func testPromise(t testing.TB, amount *big.Int) payments.Promise {
 // form is much smaller than the JSON form, and malformed forms (truncated,
 // trailing bytes, oversized or non-minimal numbers, unknown format) fail.
 func TestPromiseEncoding(t *testing.T) {
-	max256 := new(big.Int).Sub(new(big.Int).Lsh(big.NewInt(1), 256), big.NewInt(1))
+	max256 := new(big.Int).Set(math.MaxBig256)
 	for _, amount := range []*big.Int{big.NewInt(0), big.NewInt(1), big.NewInt(255), big.NewInt(256), big.NewInt(1e18), max256} {
 		p := testPromise(t, amount)
 		b, err := encPromise(nil, &p)

@@ -1,12 +1,13 @@
 // Package keytest makes throwaway keys for tests: a random secp256k1 key,
 // a random or a seeded identity that signs (an Ethereum key) and a random
-// libp2p peer id.
+// or a seeded libp2p key and peer id.
 // Tests only; no production code imports it.
 package keytest
 
 import (
 	"bytes"
 	"crypto/ecdsa"
+	"io"
 	"testing"
 
 	"github.com/ethereum/go-ethereum/crypto"
@@ -36,15 +37,36 @@ func Signer(tb testing.TB) *identity.KeySigner {
 // PeerID returns the peer id of a fresh random Ed25519 key.
 func PeerID(tb testing.TB) peer.ID {
 	tb.Helper()
-	_, pub, err := lcrypto.GenerateEd25519Key(nil)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	id, err := peer.IDFromPublicKey(pub)
-	if err != nil {
-		tb.Fatal(err)
-	}
+	_, id := PeerKey(tb)
 	return id
+}
+
+// PeerKey returns a fresh random Ed25519 libp2p key and its peer id, for
+// tests that sign as a peer.
+func PeerKey(tb testing.TB) (lcrypto.PrivKey, peer.ID) {
+	tb.Helper()
+	return peerKey(tb, nil)
+}
+
+// SeededPeerKey returns the Ed25519 libp2p key whose seed is made of the
+// byte seed, and its peer id: the same peer in every run and process (a
+// fuzz target's seed corpus).
+func SeededPeerKey(tb testing.TB, seed byte) (lcrypto.PrivKey, peer.ID) {
+	tb.Helper()
+	return peerKey(tb, bytes.NewReader(bytes.Repeat([]byte{seed}, 64)))
+}
+
+func peerKey(tb testing.TB, src io.Reader) (lcrypto.PrivKey, peer.ID) {
+	tb.Helper()
+	k, _, err := lcrypto.GenerateEd25519Key(src)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	id, err := peer.IDFromPrivateKey(k)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return k, id
 }
 
 // Seeded returns a signer whose secp256k1 key is 32 bytes of seed: the

@@ -4,9 +4,12 @@ import (
 	"bytes"
 	"crypto/rand"
 	"io"
+	"net"
 	"net/netip"
 	"testing"
 	"time"
+
+	"github.com/openmyst/openmyst/internal/servetest"
 )
 
 // TestDelay: SetDelay delays every packet between two attached namespaces
@@ -71,17 +74,9 @@ func TestDelay(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer ln.Close()
 	payload := make([]byte, 8<<20)
 	_, _ = rand.Read(payload)
-	go func() {
-		c, err := ln.Accept()
-		if err != nil {
-			return
-		}
-		defer c.Close()
-		_, _ = c.Write(payload)
-	}()
+	defer servetest.TCP(ln, func(c net.Conn) { _, _ = c.Write(payload) })()
 	c, err := clients["public"].DialTCP(netip.AddrPortFrom(srv.Addr, 8080), 5*time.Second)
 	if err != nil {
 		t.Fatal(err)

@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/openmyst/openmyst/internal/servetest"
 )
 
 // TestNATKinds checks that every kind of router in the lab translates and
@@ -69,13 +71,7 @@ func TestNATKinds(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				defer ln.Close()
-				go func() {
-					if c, err := ln.Accept(); err == nil {
-						_, _ = c.Write([]byte("ok"))
-						c.Close()
-					}
-				}()
+				defer servetest.TCP(ln, func(c net.Conn) { _, _ = c.Write([]byte("ok")) })()
 				c, err := site.Host.DialTCP(netip.AddrPortFrom(th.Addr, 8080), 2*time.Second)
 				if err != nil {
 					t.Fatalf("TCP out of a UDP-blocking site: %v", err)

@@ -18,6 +18,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"log/slog"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -223,6 +224,40 @@ func EnvInt(name string, def int) int {
 		return v
 	}
 	return def
+}
+
+// LogEnv set (to anything) makes Logger write debug logs to stderr.
+const LogEnv = "MYST_TEST_LOG"
+
+// Logger is a test's logger for the code under test: it discards
+// everything, unless LogEnv is set, when it writes debug and up to stderr.
+func Logger() *slog.Logger {
+	if os.Getenv(LogEnv) != "" {
+		return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	}
+	return slog.New(slog.DiscardHandler)
+}
+
+// RSSKiB is the resident set size of process pid in KiB (0 means this
+// process), read from /proc; 0 when it cannot be read (not Linux, or the
+// process is gone). Benchmarks report it, never assert on it alone.
+func RSSKiB(pid int) uint64 {
+	if pid == 0 {
+		pid = os.Getpid()
+	}
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0
+	}
+	for _, l := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(l, "VmRSS:"); ok {
+			if f := strings.Fields(v); len(f) > 0 {
+				n, _ := strconv.ParseUint(f[0], 10, 64)
+				return n
+			}
+		}
+	}
+	return 0
 }
 
 // Timeout returns a context that ends after d, or when tb ends (before

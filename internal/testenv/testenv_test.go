@@ -3,6 +3,7 @@ package testenv
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -127,6 +128,32 @@ func TestEnvInt(t *testing.T) {
 		if got := EnvInt(name, 7); got != c.want {
 			t.Errorf("EnvInt with %q = %d, want %d", c.val, got, c.want)
 		}
+	}
+}
+
+func TestLoggerFollowsLogEnv(t *testing.T) {
+	t.Setenv(LogEnv, "")
+	if Logger().Enabled(context.Background(), slog.LevelError) {
+		t.Error("Logger without " + LogEnv + " logs")
+	}
+	t.Setenv(LogEnv, "1")
+	if !Logger().Enabled(context.Background(), slog.LevelDebug) {
+		t.Error("Logger with " + LogEnv + "=1 drops debug logs")
+	}
+}
+
+func TestRSSKiB(t *testing.T) {
+	if _, err := os.Stat("/proc/self/status"); err != nil {
+		t.Skip("no /proc (not Linux): RSSKiB is 0 here by design")
+	}
+	if got := RSSKiB(0); got == 0 {
+		t.Errorf("RSSKiB(0) = 0 for a running process")
+	}
+	if got := RSSKiB(os.Getpid()); got == 0 {
+		t.Errorf("RSSKiB(own pid) = 0")
+	}
+	if got := RSSKiB(1 << 30); got != 0 {
+		t.Errorf("RSSKiB of a pid that cannot exist = %d, want 0", got)
 	}
 }
 

@@ -10,6 +10,29 @@ import (
 	"github.com/openmyst/openmyst/relay"
 )
 
+// loopbackTURN starts a TURN relay on loopback (the caller closes it) and
+// returns it with the servers that reach it over UDP, with credentials.
+func loopbackTURN(t *testing.T) (*relay.Server, []Server) {
+	t.Helper()
+	secret := []byte("a test secret of 32 bytes length")
+	srv, err := relay.Start(relay.Config{UDP: "127.0.0.1:0", PublicIP: netip.MustParseAddr("127.0.0.1"),
+		RelayBind: netip.MustParseAddr("127.0.0.1"), Secret: secret, AllowPrivatePeers: true, Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	user, pass, err := relay.Credentials(secret, "test", time.Minute)
+	if err != nil {
+		_ = srv.Close()
+		t.Fatal(err)
+	}
+	servers, err := ParseServers(nil, []string{fmt.Sprintf("turn:%s?transport=udp", srv.Addrs().UDP)}, user, pass)
+	if err != nil {
+		_ = srv.Close()
+		t.Fatal(err)
+	}
+	return srv, servers
+}
+
 // TestLostWhenTheTURNAllocationCloses: two agents that can only meet
 // through a TURN relay (relayed candidates only) on loopback; when the
 // relay goes away mid-session, its allocations with it, both sides'
@@ -17,26 +40,13 @@ import (
 // runs.
 func TestLostWhenTheTURNAllocationCloses(t *testing.T) {
 	const lostAfter = 500 * time.Millisecond
-	secret := []byte("a test secret of 32 bytes length")
-	srv, err := relay.Start(relay.Config{UDP: "127.0.0.1:0", PublicIP: netip.MustParseAddr("127.0.0.1"),
-		RelayBind: netip.MustParseAddr("127.0.0.1"), Secret: secret, AllowPrivatePeers: true, Logger: slog.New(slog.DiscardHandler)})
-	if err != nil {
-		t.Fatal(err)
-	}
+	srv, servers := loopbackTURN(t)
 	closed := false
 	defer func() {
 		if !closed {
 			_ = srv.Close()
 		}
 	}()
-	user, pass, err := relay.Credentials(secret, "test", time.Minute)
-	if err != nil {
-		t.Fatal(err)
-	}
-	servers, err := ParseServers(nil, []string{fmt.Sprintf("turn:%s?transport=udp", srv.Addrs().UDP)}, user, pass)
-	if err != nil {
-		t.Fatal(err)
-	}
 	cfg := Config{Servers: servers, RelayOnly: true, Policy: CandidatePolicy{AllowPrivate: true}, Loopback: true,
 		Timeout: 10 * time.Second, LostAfter: lostAfter, Logger: slog.New(slog.DiscardHandler)}
 	a, b, _, _ := connectLoopback(t, cfg)

@@ -8,9 +8,9 @@ import (
 	"time"
 )
 
-// connectLoopback connects a controlling and a controlled agent on
-// loopback and returns them with their connections.
-func connectLoopback(t *testing.T, cfg Config) (a, b *Agent, ca, cb net.Conn) {
+// gatherPair makes a controlling agent a and a controlled agent b with
+// cfg, closed when t ends, and gathers their offers.
+func gatherPair(t *testing.T, cfg Config) (a, b *Agent, oa, ob Offer) {
 	t.Helper()
 	var err error
 	if a, err = NewAgent(cfg, true); err != nil {
@@ -22,14 +22,22 @@ func connectLoopback(t *testing.T, cfg Config) (a, b *Agent, ca, cb net.Conn) {
 	}
 	t.Cleanup(func() { _ = b.Close() })
 	ctx := context.Background()
-	oa, err := a.Gather(ctx)
-	if err != nil {
+	if oa, err = a.Gather(ctx); err != nil {
 		t.Fatal(err)
 	}
-	ob, err := b.Gather(ctx)
-	if err != nil {
+	if ob, err = b.Gather(ctx); err != nil {
 		t.Fatal(err)
 	}
+	return a, b, oa, ob
+}
+
+// connectLoopback connects a controlling and a controlled agent on
+// loopback and returns them with their connections.
+func connectLoopback(t *testing.T, cfg Config) (a, b *Agent, ca, cb net.Conn) {
+	t.Helper()
+	a, b, oa, ob := gatherPair(t, cfg)
+	ctx := context.Background()
+	var err error
 	errc := make(chan error, 1)
 	go func() {
 		var err error

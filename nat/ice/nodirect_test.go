@@ -2,14 +2,11 @@ package ice
 
 import (
 	"context"
-	"fmt"
 	"log/slog"
-	"net/netip"
 	"testing"
 	"time"
 
 	"github.com/openmyst/openmyst/nat/punch"
-	"github.com/openmyst/openmyst/relay"
 )
 
 func TestNoDirectPath(t *testing.T) {
@@ -52,42 +49,12 @@ func TestNoDirectPath(t *testing.T) {
 // exist; data crosses the path both ways. (Without noDirectPath the
 // checks take at least RelayWait: pion accepts no relayed pair before.)
 func TestRelayOnlyConnectsWithoutTheWait(t *testing.T) {
-	secret := []byte("a test secret of 32 bytes length")
-	srv, err := relay.Start(relay.Config{UDP: "127.0.0.1:0", PublicIP: netip.MustParseAddr("127.0.0.1"),
-		RelayBind: netip.MustParseAddr("127.0.0.1"), Secret: secret, AllowPrivatePeers: true, Logger: slog.New(slog.DiscardHandler)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer srv.Close()
-	user, pass, err := relay.Credentials(secret, "test", time.Minute)
-	if err != nil {
-		t.Fatal(err)
-	}
-	servers, err := ParseServers(nil, []string{fmt.Sprintf("turn:%s?transport=udp", srv.Addrs().UDP)}, user, pass)
-	if err != nil {
-		t.Fatal(err)
-	}
+	srv, servers := loopbackTURN(t)
+	t.Cleanup(func() { _ = srv.Close() }) // after the agents' (LIFO)
 	cfg := Config{Servers: servers, RelayOnly: true, Policy: CandidatePolicy{AllowPrivate: true}, Loopback: true,
 		Timeout: 10 * time.Second, Logger: slog.New(slog.DiscardHandler)}
-	a, err := NewAgent(cfg, true)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer a.Close()
-	b, err := NewAgent(cfg, false)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer b.Close()
+	a, b, oa, ob := gatherPair(t, cfg)
 	ctx := context.Background()
-	oa, err := a.Gather(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ob, err := b.Gather(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
 	start := time.Now()
 	type result struct {
 		took time.Duration

@@ -89,10 +89,7 @@ func newTopology(t *testing.T) *topology {
 // addr>" on / and n zero bytes on /bytes?n=N.
 func serveHTTP(t *testing.T, ns *netns.NS, addr, name string) {
 	t.Helper()
-	var ln net.Listener
-	if err := ns.Do(func() (err error) { ln, err = net.Listen("tcp", addr); return err }); err != nil {
-		t.Fatal(err)
-	}
+	ln := ns.Listen("tcp", addr)
 	mux := http.NewServeMux()
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		host, _, _ := net.SplitHostPort(r.RemoteAddr)

@@ -3,8 +3,11 @@ package netns
 import (
 	"context"
 	"io"
+	"net"
 	"testing"
 	"time"
+
+	"github.com/openmyst/openmyst/internal/servetest"
 )
 
 // TestDialerAndListen: a listener made by Listen inside b is reached by a
@@ -14,13 +17,7 @@ func TestDialerAndListen(t *testing.T) {
 	a, b, lone := New(t, "da"), New(t, "db"), New(t, "dl")
 	Link(t, a, "va", "192.0.2.1/24", b, "vb", "192.0.2.2/24")
 	ln := b.Listen("tcp", "192.0.2.2:0")
-	go func() {
-		c, err := ln.Accept()
-		if err == nil {
-			_, _ = c.Write([]byte("hello"))
-			c.Close()
-		}
-	}()
+	defer servetest.TCP(ln, func(c net.Conn) { _, _ = c.Write([]byte("hello")) })()
 	ctx := context.Background()
 	c, err := a.Dialer(5*time.Second)(ctx, "tcp", ln.Addr().String())
 	if err != nil {

@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"go.uber.org/goleak"
+
+	"github.com/openmyst/openmyst/internal/servetest"
 )
 
 func TestLinkPingAndDo(t *testing.T) {
@@ -35,22 +37,8 @@ func TestLinkPingAndDo(t *testing.T) {
 
 	// A listener created inside b is reachable from a, and not from the host
 	// namespace (where 192.0.2.2 does not exist).
-	var ln net.Listener
-	if err := b.Do(func() error {
-		var err error
-		ln, err = net.Listen("tcp", "192.0.2.2:0")
-		return err
-	}); err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	go func() {
-		c, err := ln.Accept()
-		if err == nil {
-			_, _ = c.Write([]byte("hello"))
-			c.Close()
-		}
-	}()
+	ln := b.Listen("tcp", "192.0.2.2:0")
+	defer servetest.TCP(ln, func(c net.Conn) { _, _ = c.Write([]byte("hello")) })()
 	port := ln.Addr().(*net.TCPAddr).Port
 	out, err := a.Run(context.Background(), "bash", "-c", "exec 3<>/dev/tcp/192.0.2.2/"+itoa(port)+"; cat <&3")
 	if err != nil || out != "hello" {

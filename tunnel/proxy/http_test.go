@@ -2,7 +2,6 @@ package proxy
 
 import (
 	"bufio"
-	"context"
 	"fmt"
 	"io"
 	"net"
@@ -14,22 +13,7 @@ import (
 	"time"
 )
 
-func startHTTP(t *testing.T) string {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- NewHTTP(&hostNet{}, quiet()).Serve(ctx, ln) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("serve: %v", err)
-		}
-	})
-	return ln.Addr().String()
-}
+func startHTTP(t *testing.T) string { return startProxy(t, NewHTTP(&hostNet{}, quiet())) }
 
 func TestHTTPForwardAndConnect(t *testing.T) {
 	var sawHop bool

@@ -8,13 +8,13 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
-	"os"
 	"testing"
 	"time"
 
 	"go.uber.org/goleak"
 
 	"github.com/openmyst/openmyst/internal/servetest"
+	"github.com/openmyst/openmyst/internal/testenv"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -47,21 +47,22 @@ func (h *hostNet) LookupNetIP(ctx context.Context, network, host string) ([]neti
 	return nil, errors.New("no such host")
 }
 
-func quiet() *slog.Logger {
-	if os.Getenv("TUNNEL_TEST_LOG") != "" {
-		return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	}
-	return slog.New(slog.NewTextHandler(io.Discard, nil))
-}
+func quiet() *slog.Logger { return testenv.Logger() }
 
-func startSOCKS(t *testing.T) string {
+func startSOCKS(t *testing.T) string { return startProxy(t, NewSOCKS5(&hostNet{}, quiet())) }
+
+// startProxy serves p on a loopback port until the test ends (and fails
+// the test if Serve returns an error) and returns the port's address.
+func startProxy(t *testing.T, p interface {
+	Serve(context.Context, net.Listener) error
+}) string {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- NewSOCKS5(&hostNet{}, quiet()).Serve(ctx, ln) }()
+	go func() { done <- p.Serve(ctx, ln) }()
 	t.Cleanup(func() {
 		cancel()
 		if err := <-done; err != nil {

@@ -23,6 +23,7 @@ import (
 	"golang.zx2c4.com/wireguard/tun/tuntest"
 
 	"github.com/openmyst/openmyst/internal/servetest"
+	"github.com/openmyst/openmyst/internal/testenv"
 	"github.com/openmyst/openmyst/tunnel"
 )
 
@@ -248,20 +249,6 @@ func benchPair(b *testing.B, _ int) *pair {
 	return &pair{exit: exit, client: client, pool: pool, lease: lease, key: ck}
 }
 
-func rssKB() int {
-	b, err := os.ReadFile("/proc/self/status")
-	if err != nil {
-		return -1
-	}
-	for _, line := range strings.Split(string(b), "\n") {
-		if v, ok := strings.CutPrefix(line, "VmRSS:"); ok {
-			n, _ := strconv.Atoi(strings.TrimSuffix(strings.TrimSpace(v), " kB"))
-			return n
-		}
-	}
-	return -1
-}
-
 // TestIdlePeersProvider is the provider half of BenchmarkIdlePeers, run in
 // a child process so its RSS is the provider's alone.
 func TestIdlePeersProvider(t *testing.T) {
@@ -278,7 +265,7 @@ func TestIdlePeersProvider(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer exit.Close()
-	base := rssKB()
+	base := testenv.RSSKiB(0)
 	fmt.Printf("endpoint %s %s\n", exit.Endpoint(), exit.PublicKey())
 	for range n {
 		ck, _ := tunnel.GenerateKey()
@@ -293,7 +280,7 @@ func TestIdlePeersProvider(t *testing.T) {
 	sc.Scan() // the parent says when its peers have shaken hands
 	runtime.GC()
 	debug.FreeOSMemory()
-	fmt.Printf("rss %d %d\n", base, rssKB())
+	fmt.Printf("rss %d %d\n", base, testenv.RSSKiB(0))
 }
 
 // BenchmarkIdlePeers measures the provider's RSS with 200 peers that all

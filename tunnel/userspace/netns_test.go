@@ -28,6 +28,16 @@ func (d nsDialer) DialContext(ctx context.Context, network, address string) (net
 	return c, err
 }
 
+// serveHTTP serves h over HTTP on addr inside ns until the test ends.
+func serveHTTP(t *testing.T, ns *netns.NS, addr string, h http.HandlerFunc) {
+	t.Helper()
+	ln := ns.Listen("tcp", addr)
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 5 * time.Second}
+	done := make(chan struct{})
+	go func() { defer close(done); _ = srv.Serve(ln) }()
+	t.Cleanup(func() { _ = srv.Close(); <-done })
+}
+
 // TestPublicDestinationInNamespace checks the default policy end to end:
 // the exit egresses from a "provider" namespace linked to an "internet"
 // namespace whose server has a public-range address (198.51.100.1,
@@ -39,30 +49,11 @@ func TestPublicDestinationInNamespace(t *testing.T) {
 	inet := netns.New(t, "usinet")
 	netns.Link(t, prov, "eth0", "198.51.100.2/24", inet, "eth0", "198.51.100.1/24")
 
-	var ln net.Listener
-	if err := inet.Do(func() error {
-		var err error
-		ln, err = net.Listen("tcp", "198.51.100.1:8080")
-		return err
-	}); err != nil {
-		t.Fatal(err)
-	}
-	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	serveHTTP(t, inet, "198.51.100.1:8080", func(w http.ResponseWriter, r *http.Request) {
 		io.WriteString(w, "public hello from "+r.RemoteAddr)
-	})}
-	done := make(chan struct{})
-	go func() { defer close(done); srv.Serve(ln) }()
-	t.Cleanup(func() { srv.Close(); <-done })
+	})
 	// A listener on the provider's own egress address, which must stay unreachable.
-	var own net.Listener
-	if err := prov.Do(func() error {
-		var err error
-		own, err = net.Listen("tcp", "198.51.100.2:8081")
-		return err
-	}); err != nil {
-		t.Fatal(err)
-	}
-	defer own.Close()
+	prov.Listen("tcp", "198.51.100.2:8081")
 
 	pol, err := tunnel.NewExitPolicy(tunnel.PolicyConfig{OwnAddrs: []netip.Addr{netip.MustParseAddr("198.51.100.2")}})
 	if err != nil {
@@ -101,16 +92,9 @@ func TestExitDeniesAddressAddedAfterStart(t *testing.T) {
 	inet := netns.New(t, "usainet")
 	netns.Link(t, prov, "eth0", "198.51.100.2/24", inet, "eth0", "198.51.100.1/24")
 	serve := func(ns *netns.NS, addr string) {
-		var ln net.Listener
-		if err := ns.Do(func() (err error) { ln, err = net.Listen("tcp", addr); return err }); err != nil {
-			t.Fatal(err)
-		}
-		srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		serveHTTP(t, ns, addr, func(w http.ResponseWriter, r *http.Request) {
 			io.WriteString(w, "hello from "+addr)
-		}), ReadHeaderTimeout: 5 * time.Second}
-		done := make(chan struct{})
-		go func() { defer close(done); srv.Serve(ln) }()
-		t.Cleanup(func() { srv.Close(); <-done })
+		})
 	}
 	serve(inet, "198.51.100.1:8080")
 

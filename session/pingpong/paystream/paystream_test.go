@@ -201,15 +201,11 @@ func TestPaidSessionOverStream(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	consCtx, disconnect := context.WithCancel(ctx)
-	var wg sync.WaitGroup
 	s.traffic(t)
-	var provErr, consErr error
-	wg.Add(2)
-	go func() { defer wg.Done(); provErr = Provider(ctx, s.provR, s.provW, s.tracker, s.bytes.Load, s.opt) }()
-	go func() { defer wg.Done(); consErr = Consumer(consCtx, s.consR, s.consW, s.payer, s.bytes.Load, s.opt) }()
+	wait := s.run(t, ctx, consCtx, cancel)
 	time.Sleep(300 * time.Millisecond)
 	disconnect()
-	waitDone(t, &wg, cancel)
+	provErr, consErr := wait()
 	if consErr != nil {
 		t.Fatalf("consumer: %v", consErr)
 	}
@@ -229,6 +225,22 @@ func TestPaidSessionOverStream(t *testing.T) {
 	}
 	if st.Settled.Cmp(paid) != 0 || promised.Cmp(paid) != 0 || s.hermes.total().Cmp(paid) != 0 {
 		t.Fatalf("settled %s, ledger %s, hermes %s, paid %s", st.Settled, promised, s.hermes.total(), paid)
+	}
+}
+
+// run starts the provider's payment loop until ctx ends and the
+// consumer's until consCtx ends; wait waits for both (failing t, after
+// cancel, if they do not stop: waitDone) and returns their errors.
+func (s *session) run(t *testing.T, ctx, consCtx context.Context, cancel context.CancelFunc) (wait func() (provErr, consErr error)) {
+	var provErr, consErr error
+	var wg sync.WaitGroup
+	wg.Add(2)
+	go func() { defer wg.Done(); provErr = Provider(ctx, s.provR, s.provW, s.tracker, s.bytes.Load, s.opt) }()
+	go func() { defer wg.Done(); consErr = Consumer(consCtx, s.consR, s.consW, s.payer, s.bytes.Load, s.opt) }()
+	return func() (error, error) {
+		t.Helper()
+		waitDone(t, &wg, cancel)
+		return provErr, consErr
 	}
 }
 
@@ -288,13 +300,8 @@ func TestConsumerRefusesOvercharge(t *testing.T) {
 	s := newSession(t, inflated, price, 2*time.Second, time.Second)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	var wg sync.WaitGroup
 	s.traffic(t)
-	var provErr, consErr error
-	wg.Add(2)
-	go func() { defer wg.Done(); provErr = Provider(ctx, s.provR, s.provW, s.tracker, s.bytes.Load, s.opt) }()
-	go func() { defer wg.Done(); consErr = Consumer(ctx, s.consR, s.consW, s.payer, s.bytes.Load, s.opt) }()
-	waitDone(t, &wg, cancel)
+	provErr, consErr := s.run(t, ctx, ctx, cancel)()
 	if !errors.Is(consErr, pingpong.ErrOvercharge) {
 		t.Fatalf("consumer: %v, want ErrOvercharge", consErr)
 	}
@@ -339,16 +346,12 @@ func TestFreeSessionKeptAlive(t *testing.T) {
 	s := newSession(t, free, free, readTimeout, time.Second)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	var wg sync.WaitGroup
-	var provErr, consErr error
-	wg.Add(2)
-	go func() { defer wg.Done(); provErr = Provider(ctx, s.provR, s.provW, s.tracker, s.bytes.Load, s.opt) }()
 	consCtx, disconnect := context.WithCancel(ctx)
-	go func() { defer wg.Done(); consErr = Consumer(consCtx, s.consR, s.consW, s.payer, s.bytes.Load, s.opt) }()
+	wait := s.run(t, ctx, consCtx, cancel)
 	// Many read timeouts long, with no invoices: only keepalives keep it up.
 	time.Sleep(4 * readTimeout)
 	disconnect()
-	waitDone(t, &wg, cancel)
+	provErr, consErr := wait()
 	if consErr != nil || !errors.Is(provErr, ErrPeerEnded) {
 		t.Fatalf("consumer %v, provider %v: want a clean disconnect", consErr, provErr)
 	}

@@ -3,7 +3,6 @@ package paystream
 import (
 	"context"
 	"net"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -40,15 +39,11 @@ func TestControlTrafficPerMinute(t *testing.T) {
 	defer cancel()
 	consCtx, disconnect := context.WithCancel(ctx)
 	s.traffic(t)
-	var wg sync.WaitGroup
-	wg.Add(2)
-	var provErr, consErr error
-	go func() { defer wg.Done(); provErr = Provider(ctx, s.provR, s.provW, s.tracker, s.bytes.Load, s.opt) }()
-	go func() { defer wg.Done(); consErr = Consumer(consCtx, s.consR, s.consW, s.payer, s.bytes.Load, s.opt) }()
+	wait := s.run(t, ctx, consCtx, cancel)
 	const minutes = 3
 	time.Sleep(minutes * time.Minute / scale)
 	disconnect()
-	waitDone(t, &wg, cancel)
+	provErr, consErr := wait()
 	if consErr != nil {
 		t.Fatalf("consumer: %v", consErr)
 	}
