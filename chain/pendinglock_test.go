@@ -140,15 +140,7 @@ func TestResumeDropsRecordsBeyondAGap(t *testing.T) {
 		t.Fatal(err)
 	}
 	to := common.Address{0x52}
-	raw, err := types.SignNewTx(s.tx.key, types.LatestSignerForChainID(s.tx.chainID), &types.DynamicFeeTx{
-		ChainID: s.tx.chainID, Nonce: n + 3, GasTipCap: big.NewInt(1e9), GasFeeCap: big.NewInt(1e10), Gas: 21000, To: &to, Value: big.NewInt(7),
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := s.state.PutPending(s.ctx, &PendingTx{From: from, Nonce: n + 3, Op: "pay", Txs: []*types.Transaction{raw}, Created: time.Now()}); err != nil {
-		t.Fatal(err)
-	}
+	s.storeUnsent(t, n+3, to)
 	rs := resumeWhileMining(t, s, s.tx)
 	if len(rs) != 0 {
 		t.Fatalf("resumed %d receipts, want none", len(rs))

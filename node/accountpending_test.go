@@ -223,15 +223,7 @@ func TestAccountTxResumedAfterRestart(t *testing.T) {
 	if err := topUp(ctx, l, AccountFlags{ChainFlags: ChainFlags{RPC: dc.URL()}}, id, "2"); err != nil {
 		t.Fatal(err)
 	}
-	nonces, found := pc.minedNonces(ctx, t, first.Hash())
-	if !found || len(nonces) != 2 || nonces[0] != pc.nonce || nonces[1] != pc.nonce+1 {
-		t.Fatalf("mined nonces %v (first top-up mined: %v), want [%d %d]", nonces, found, pc.nonce, pc.nonce+1)
-	}
-	c := devchaintest.Client(ctx, t, dc, slog.New(slog.DiscardHandler))
-	if b, err := c.TokenBalance(ctx, ch); err != nil || b.Cmp(money.MYST(5)) != 0 {
-		t.Fatalf("channel holds %v MYST (%v), want 5: each top-up once", money.FormatMYST(b), err)
-	}
-	pc.wantNoRecords(ctx, t, l)
+	pc.wantTwoTopUps(ctx, t, l, first.Hash(), ch)
 }
 
 // TestAccountTxDaemonAndCommandTakeTurns: the daemon's top-up is pending
@@ -246,14 +238,7 @@ func TestAccountTxDaemonAndCommandTakeTurns(t *testing.T) {
 	if err := dc.Deployment().Save(l.DeploymentPath()); err != nil {
 		t.Fatal(err)
 	}
-	var id common.Address
-	if err := l.WithIdentities(ctx, true, func(api IdentityAPI) error {
-		dto, err := api.CreateIdentity(ctx, "pw", true)
-		id = common.HexToAddress(dto.ID)
-		return err
-	}); err != nil {
-		t.Fatal(err)
-	}
+	id := newDefaultIdentity(ctx, t, l)
 	pc := newPendingChain(ctx, t, dc)
 	ch := dc.Deployment().ChannelAddress(id)
 	proxy := newSwallowRPC(t, dc.URL())
@@ -287,15 +272,23 @@ func TestAccountTxDaemonAndCommandTakeTurns(t *testing.T) {
 	if err := <-cmdDone; err != nil {
 		t.Fatalf("command: %v", err)
 	}
-	nonces, found := pc.minedNonces(ctx, t, first.Hash())
-	if !found || len(nonces) != 2 || nonces[0] != pc.nonce || nonces[1] != pc.nonce+1 {
-		t.Fatalf("mined nonces %v (daemon's top-up mined: %v), want [%d %d]", nonces, found, pc.nonce, pc.nonce+1)
+	pc.wantTwoTopUps(ctx, t, l, first.Hash(), ch)
+}
+
+// wantTwoTopUps checks the end of a test that topped up ch by 3 and 2
+// MYST: first and then the other were mined under the next two nonces, the
+// channel holds 5 MYST (each once) and no pending record is left.
+func (p *pendingChain) wantTwoTopUps(ctx context.Context, t *testing.T, l *Local, first common.Hash, ch common.Address) {
+	t.Helper()
+	nonces, found := p.minedNonces(ctx, t, first)
+	if !found || len(nonces) != 2 || nonces[0] != p.nonce || nonces[1] != p.nonce+1 {
+		t.Fatalf("mined nonces %v (the first top-up mined: %v), want [%d %d]", nonces, found, p.nonce, p.nonce+1)
 	}
-	c := devchaintest.Client(ctx, t, dc, slog.New(slog.DiscardHandler))
+	c := devchaintest.Client(ctx, t, p.dc, slog.New(slog.DiscardHandler))
 	if b, err := c.TokenBalance(ctx, ch); err != nil || b.Cmp(money.MYST(5)) != 0 {
 		t.Fatalf("channel holds %v MYST (%v), want 5: each top-up once", money.FormatMYST(b), err)
 	}
-	pc.wantNoRecords(ctx, t, l)
+	p.wantNoRecords(ctx, t, l)
 }
 
 // wantNoRecords fails unless the data dir keeps no pending transaction
