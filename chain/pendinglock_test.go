@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"math/big"
 	"path/filepath"
+	"slices"
 	"testing"
 	"time"
 
@@ -71,6 +72,19 @@ func (s *stuckEnv) sentFrom(t *testing.T, addr common.Address, from uint64) []ui
 	return nonces
 }
 
+// wantNoRecordsIn fails unless the pending file at path is empty.
+func (s *stuckEnv) wantNoRecordsIn(t *testing.T, path string) {
+	t.Helper()
+	st, err := LockStateDB(s.ctx, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	if ps, err := st.PendingTxs(s.ctx, s.tx.Address()); err != nil || len(ps) != 0 {
+		t.Fatalf("pending records left: %d, %v", len(ps), err)
+	}
+}
+
 // TestPendingLockTakesTurns: two processes sending from one key through
 // one pending file (a daemon and a command on one data dir) take turns:
 // while the first waits for its transaction the second does not send;
@@ -118,14 +132,7 @@ func TestPendingLockTakesTurns(t *testing.T) {
 	if bal := s.balance(to); bal.Cmp(money.MYST(2)) != 0 {
 		t.Fatalf("minted %s MYST, want 2 (each operation once)", money.FormatMYST(bal))
 	}
-	st, err := LockStateDB(s.ctx, path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
-	if ps, err := st.PendingTxs(s.ctx, s.tx.Address()); err != nil || len(ps) != 0 {
-		t.Fatalf("pending records left: %d, %v", len(ps), err)
-	}
+	s.wantNoRecordsIn(t, path)
 }
 
 // TestResumeDropsRecordsBeyondAGap: a record whose nonce lies above one
@@ -154,4 +161,45 @@ func TestResumeDropsRecordsBeyondAGap(t *testing.T) {
 	if got := s.minedTx(t, res.r).Nonce(); got != n {
 		t.Fatalf("next send nonce %d, want the chain's %d", got, n)
 	}
+}
+
+// TestPendingLockConcurrentSends: sends of one process share the file
+// while any of them runs (they join the holder instead of waiting for
+// it): concurrent sends get distinct consecutive nonces and leave no
+// record.
+func TestPendingLockConcurrentSends(t *testing.T) {
+	s := newStuckEnv(t)
+	path := filepath.Join(t.TempDir(), "pending.db")
+	tx, c := lockedTransactor(t, s, path)
+	tx.ReplaceAfter = 100 * time.Millisecond
+	head, err := s.backend.BlockNumber(s.ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n, err := s.backend.NonceAt(s.ctx, s.tx.Address(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const sends = 4
+	to := common.Address{0x53}
+	s.whileMining(func() {
+		res := make([]chan sendResult, sends)
+		for i := range res {
+			res[i] = s.mintAsync(s.ctx, c, to)
+		}
+		for _, r := range res {
+			if got := <-r; got.err != nil {
+				t.Errorf("send: %v", got.err)
+			}
+		}
+	})
+	got := s.sentFrom(t, s.tx.Address(), head)
+	slices.Sort(got)
+	if len(got) != sends || got[0] != n || got[sends-1] != n+sends-1 {
+		t.Fatalf("mined nonces %v, want %d from %d", got, sends, n)
+	}
+	if bal := s.balance(to); bal.Cmp(money.MYST(sends)) != 0 {
+		t.Fatalf("minted %s MYST, want %d", money.FormatMYST(bal), sends)
+	}
+	s.wantNoRecordsIn(t, path)
 }
