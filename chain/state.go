@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"time"
 
 	"github.com/ethereum/go-ethereum/common"
@@ -108,6 +109,55 @@ func OpenStateDB(path string) (*StateDB, error) {
 		return nil, fmt.Errorf("chain: open state %s: %w", path, err)
 	}
 	return &StateDB{db: db}, nil
+}
+
+// LockStateDB opens the chain state file at path like OpenStateDB, waiting
+// (bounded by ctx) while another process has it open.
+func LockStateDB(ctx context.Context, path string) (*StateDB, error) {
+	for {
+		s, err := tryStateDB(path)
+		if !errors.Is(err, storage.ErrLocked) {
+			return s, err
+		}
+		if ctx.Err() != nil {
+			return nil, fmt.Errorf("chain: state %s is held by another process: %w", path, ctx.Err())
+		}
+	}
+}
+
+// stateLockPoll is how long one attempt of LockStateDB waits for the file.
+const stateLockPoll = 250 * time.Millisecond
+
+// tryStateDB opens the file at path if no other process has it within
+// stateLockPoll (else an error wrapping storage.ErrLocked).
+func tryStateDB(path string) (*StateDB, error) {
+	db, err := storage.Open(path, storage.WithMigrations(stateMigrations), storage.WithLockTimeout(stateLockPoll))
+	switch {
+	case errors.Is(err, storage.ErrLocked):
+		return nil, err
+	case err != nil:
+		return nil, fmt.Errorf("chain: open state %s: %w", path, err)
+	}
+	return &StateDB{db: db}, nil
+}
+
+// PendingFileLock is a PendingLock over the chain state file at path
+// (LockStateDB): each process taking it waits for the others to close it.
+// log (may be nil) hears when a wait begins.
+func PendingFileLock(path string, log *slog.Logger) PendingLock {
+	return func(ctx context.Context) (PendingStore, func() error, error) {
+		s, err := tryStateDB(path)
+		if errors.Is(err, storage.ErrLocked) {
+			if log != nil {
+				log.Info("chain: another process is sending from this account; waiting for it", "state", path)
+			}
+			s, err = LockStateDB(ctx, path)
+		}
+		if err != nil {
+			return nil, nil, err
+		}
+		return s, s.Close, nil
+	}
 }
 
 // Close closes the file.

@@ -93,7 +93,18 @@ type Transactor struct {
 	store     PendingStore
 	resuming  chan struct{}         // closed when the running Resume ends
 	stuck     map[uint64]*PendingTx // unmined at the fee ceiling, by nonce
+
+	// With a PendingLock the store is held only while there is work:
+	lock       PendingLock
+	holders    int           // sends (and resumes) holding the store
+	taking     chan struct{} // closed when the running take ends
+	closeStore func() error  // releases the store taken through lock
 }
+
+// PendingLock takes an account's PendingStore for this process alone,
+// waiting (bounded by ctx) while another process holds it; release gives
+// it back (see LockStateDB).
+type PendingLock func(ctx context.Context) (store PendingStore, release func() error, err error)
 
 // NewTransactor returns a Transactor for key on backend (chain id read once).
 func NewTransactor(ctx context.Context, backend Backend, key *ecdsa.PrivateKey, log *slog.Logger) (*Transactor, error) {
@@ -110,10 +121,91 @@ func NewTransactor(ctx context.Context, backend Backend, key *ecdsa.PrivateKey, 
 
 // SetPendingStore makes the Transactor store every transaction version
 // before broadcasting it. Set it before the first Send, then call Resume.
+// It replaces a PendingLock.
 func (t *Transactor) SetPendingStore(s PendingStore) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	t.store, t.synced = s, false
+	t.store, t.synced, t.lock = s, false, nil
+}
+
+// SetPendingLock makes the Transactor keep its pending transactions in the
+// store lock gives, and share the account with other processes taking the
+// same lock: the store is taken by the first Send (or Resume) and given
+// back when the last one ends, so only one process at a time hands out
+// nonces. Each time it is taken the Transactor reads the nonce again and
+// first finishes (Resume) what the store holds, whichever process left it
+// there. Set it before the first Send.
+func (t *Transactor) SetPendingLock(l PendingLock) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.lock, t.store, t.synced = l, nil, false
+}
+
+// hold takes the pending store through the lock (when there is one) for
+// the caller, resuming what it holds when this call is the one taking it.
+// release must be called once the caller's transactions are done.
+// The receipts and errors of that resume come back as rs and resumeErr.
+func (t *Transactor) hold(ctx context.Context) (rs []*types.Receipt, resumeErr error, release func(), err error) {
+	t.mu.Lock()
+	for {
+		if t.lock == nil {
+			t.mu.Unlock()
+			return nil, nil, func() {}, nil
+		}
+		if t.holders > 0 {
+			t.holders++
+			t.mu.Unlock()
+			return nil, nil, t.unhold, nil
+		}
+		if t.taking == nil {
+			break
+		}
+		taking := t.taking
+		t.mu.Unlock()
+		select {
+		case <-taking:
+		case <-ctx.Done():
+			return nil, nil, nil, fmt.Errorf("chain: waiting for the pending store: %w", ctx.Err())
+		}
+		t.mu.Lock()
+	}
+	taking := make(chan struct{})
+	t.taking = taking
+	lock := t.lock
+	t.mu.Unlock()
+	st, closeStore, err := lock(ctx)
+	t.mu.Lock()
+	t.taking = nil
+	close(taking)
+	if err != nil {
+		t.mu.Unlock()
+		return nil, nil, nil, fmt.Errorf("chain: take the pending store of %s: %w", t.addr.Hex(), err)
+	}
+	// Another process may have sent since this one last held it.
+	t.store, t.closeStore, t.synced, t.holders = st, closeStore, false, 1
+	done := make(chan struct{})
+	t.resuming = done // joiners wait for the resume below
+	t.mu.Unlock()
+	rs, resumeErr = t.resume(ctx, st, done)
+	return rs, resumeErr, t.unhold, nil
+}
+
+// unhold ends one hold; the last gives the store back.
+func (t *Transactor) unhold() {
+	t.mu.Lock()
+	t.holders--
+	if t.holders > 0 {
+		t.mu.Unlock()
+		return
+	}
+	closeStore := t.closeStore
+	// What stays pending (stuck at the ceiling, timed out) is in the
+	// store: the next holder resumes it.
+	t.store, t.closeStore, t.synced, t.stuck = nil, nil, false, nil
+	t.mu.Unlock()
+	if err := closeStore(); err != nil {
+		t.log.Error("chain: release the pending store", "err", err)
+	}
 }
 
 // Address is the account paying for the transactions.
@@ -132,6 +224,15 @@ func (t *Transactor) Backend() Backend { return t.backend }
 // transaction itself; the Transactor's own broadcast then reports "already
 // known", which is fine.
 func (t *Transactor) Send(ctx context.Context, op string, build func(*bind.TransactOpts) (*types.Transaction, error)) (*types.Receipt, error) {
+	_, resumeErr, release, err := t.hold(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("chain: %s: not sent: %w", op, err)
+	}
+	defer release()
+	if resumeErr != nil && ctx.Err() == nil {
+		// What stays pending stays stored; nonces go above it.
+		t.log.Warn("chain: resume pending transactions", "op", op, "err", resumeErr)
+	}
 	t.mu.Lock()
 	resuming := t.resuming
 	t.mu.Unlock()
@@ -290,9 +391,21 @@ func isNonceError(err error) bool {
 // with the usual replacements, in nonce order. It returns the receipts of
 // those mined and the errors of the others, joined. Nothing is sent with a
 // new nonce. Send calls wait until Resume has ended (a call made before
-// Resume starts gets a nonce above the stored ones).
+// Resume starts gets a nonce above the stored ones). With a PendingLock it
+// takes the store (waiting for another process to give it back) and gives
+// it back when done; while this process holds it already, it returns at
+// once (the holder resumed when it took it).
 func (t *Transactor) Resume(ctx context.Context) ([]*types.Receipt, error) {
 	t.mu.Lock()
+	if t.lock != nil {
+		t.mu.Unlock()
+		rs, resumeErr, release, err := t.hold(ctx)
+		if err != nil {
+			return nil, err
+		}
+		release()
+		return rs, resumeErr
+	}
 	st := t.store
 	if st == nil || t.resuming != nil {
 		t.mu.Unlock()
@@ -301,6 +414,11 @@ func (t *Transactor) Resume(ctx context.Context) ([]*types.Receipt, error) {
 	done := make(chan struct{})
 	t.resuming = done
 	t.mu.Unlock()
+	return t.resume(ctx, st, done)
+}
+
+// resume is Resume on st; done is t.resuming, closed at the end.
+func (t *Transactor) resume(ctx context.Context, st PendingStore, done chan struct{}) ([]*types.Receipt, error) {
 	defer func() {
 		t.mu.Lock()
 		t.resuming = nil
@@ -311,6 +429,7 @@ func (t *Transactor) Resume(ctx context.Context) ([]*types.Receipt, error) {
 	if err != nil {
 		return nil, err
 	}
+	ps = t.dropBeyondGap(ctx, st, ps)
 	var rs []*types.Receipt
 	var errs []error
 	for _, p := range ps {
@@ -329,6 +448,40 @@ func (t *Transactor) Resume(ctx context.Context) ([]*types.Receipt, error) {
 		}
 	}
 	return rs, errors.Join(errs...)
+}
+
+// dropBeyondGap deletes the records (ps in nonce order) that can never be
+// mined: above a nonce that neither the node's pool nor the store holds.
+// Every transaction this account signs is stored until it is mined, so
+// such a gap means the chain is not the one the records were sent to (a
+// dev chain started afresh under the same data dir); their nonces would
+// block every later transaction. It returns the others.
+func (t *Transactor) dropBeyondGap(ctx context.Context, st PendingStore, ps []*PendingTx) []*PendingTx {
+	if len(ps) == 0 {
+		return ps
+	}
+	next, err := t.backend.PendingNonceAt(ctx, t.addr)
+	if err != nil {
+		return ps // the waits below find out
+	}
+	for i, p := range ps {
+		switch {
+		case p.Nonce < next:
+			continue
+		case p.Nonce == next:
+			next++
+			continue
+		}
+		for _, q := range ps[i:] {
+			t.log.Warn("chain: dropping a stored transaction that cannot be mined: the chain has no transaction at an earlier nonce (a new chain?)",
+				"op", q.Op, "nonce", q.Nonce, "missing_nonce", next, "tx", q.Latest().Hash().Hex())
+			if err := st.DeletePending(ctx, q.From, q.Nonce); err != nil {
+				t.log.Error("chain: delete pending transaction record", "op", q.Op, "nonce", q.Nonce, "err", err)
+			}
+		}
+		return ps[:i]
+	}
+	return ps
 }
 
 // pollBackoff spaces the polls for a receipt or a spent nonce: 10ms,

@@ -350,15 +350,7 @@ func TestResumeBroadcastsStoredButUnsentTransaction(t *testing.T) {
 		t.Fatal(err)
 	}
 	to := common.Address{0x46}
-	raw, err := types.SignNewTx(s.tx.key, types.LatestSignerForChainID(s.tx.chainID), &types.DynamicFeeTx{
-		ChainID: s.tx.chainID, Nonce: n, GasTipCap: big.NewInt(1e9), GasFeeCap: big.NewInt(1e10), Gas: 21000, To: &to, Value: big.NewInt(7),
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := s.state.PutPending(s.ctx, &PendingTx{From: from, Nonce: n, Op: "pay", Txs: []*types.Transaction{raw}, Created: time.Now()}); err != nil {
-		t.Fatal(err)
-	}
+	raw := s.storeUnsent(t, n, to)
 	tx2, err := NewTransactor(s.ctx, s.backend.Client, s.tx.key, slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
@@ -388,6 +380,22 @@ func TestResumeBroadcastsStoredButUnsentTransaction(t *testing.T) {
 		t.Fatalf("recipient has %s wei, want 8", bal)
 	}
 	s.wantNoPending(t)
+}
+
+// storeUnsent stores, as a process that died before broadcasting it
+// would, a transaction paying to 7 wei at nonce.
+func (s *stuckEnv) storeUnsent(t *testing.T, nonce uint64, to common.Address) *types.Transaction {
+	t.Helper()
+	raw, err := types.SignNewTx(s.tx.key, types.LatestSignerForChainID(s.tx.chainID), &types.DynamicFeeTx{
+		ChainID: s.tx.chainID, Nonce: nonce, GasTipCap: big.NewInt(1e9), GasFeeCap: big.NewInt(1e10), Gas: 21000, To: &to, Value: big.NewInt(7),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.state.PutPending(s.ctx, &PendingTx{From: s.tx.Address(), Nonce: nonce, Op: "pay", Txs: []*types.Transaction{raw}, Created: time.Now()}); err != nil {
+		t.Fatal(err)
+	}
+	return raw
 }
 
 // TestBumpMeetsTxpoolRule checks the replacement arithmetic on edge values.

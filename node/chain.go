@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"time"
@@ -54,6 +55,11 @@ type ChainConfig struct {
 	Hermes common.Address
 	// Tx says whether to load a key paying gas.
 	Tx TxMode
+	// PendingDir, when set, keeps the pending transactions of the key
+	// paying gas in PendingPath's file there, shared with the other
+	// processes of the data dir (chain.PendingFileLock), and OpenChain
+	// resumes what they hold in the background; empty: in memory only.
+	PendingDir string
 	// Log receives events (default slog.Default()).
 	Log *slog.Logger
 }
@@ -63,12 +69,19 @@ type Chain struct {
 	// Client is the chain client.
 	Client *chain.Client
 	// Hermes is the hermes contract of the identities' channels.
-	Hermes common.Address
-	eth    *ethclient.Client
+	Hermes     common.Address
+	eth        *ethclient.Client
+	stopResume func()
 }
 
-// Close disconnects from the RPC endpoint.
-func (c *Chain) Close() { c.eth.Close() }
+// Close stops resuming pending transactions (they stay stored) and
+// disconnects from the RPC endpoint.
+func (c *Chain) Close() {
+	if c.stopResume != nil {
+		c.stopResume()
+	}
+	c.eth.Close()
+}
 
 // OpenChain loads the deployment, dials the RPC endpoint and, per cfg.Tx,
 // loads the key paying gas.
@@ -107,13 +120,54 @@ func OpenChain(ctx context.Context, cfg ChainConfig) (*Chain, error) {
 			eth.Close()
 			return nil, fmt.Errorf("%s: %w", cfg.rpcNames(), err)
 		}
+		if cfg.PendingDir != "" {
+			tx.SetPendingLock(chain.PendingFileLock(PendingPath(cfg.PendingDir, tx.Address()), log))
+		}
 	}
 	c, err := chain.NewClient(ctx, eth, dep, tx, log)
 	if err != nil {
 		eth.Close()
 		return nil, fmt.Errorf("%s: %w", cfg.rpcNames(), err)
 	}
-	return &Chain{Client: c, Hermes: h, eth: eth}, nil
+	ch := &Chain{Client: c, Hermes: h, eth: eth}
+	if tx != nil && cfg.PendingDir != "" {
+		// What an earlier run (this process's or another's on the data
+		// dir) left pending is finished now, not only at the next send.
+		rctx, cancel := context.WithCancel(context.Background())
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			ResumePending(rctx, tx, "chain", log)
+		}()
+		ch.stopResume = func() { cancel(); <-done }
+	}
+	return ch, nil
+}
+
+// PendingPath is the file in dir holding the pending transactions of the
+// account from (one file per key: the processes of a data dir sending
+// from it take turns on it).
+func PendingPath(dir string, from common.Address) string {
+	return filepath.Join(dir, "pending-"+from.Hex()+".db")
+}
+
+// hasPendingFiles says whether dir holds a PendingPath file.
+func hasPendingFiles(dir string) bool {
+	m, _ := filepath.Glob(filepath.Join(dir, "pending-0x*.db"))
+	return len(m) > 0
+}
+
+// ResumePending finishes the transactions tx's store holds from an earlier
+// run (chain.Transactor.Resume) and logs what came of them; what is the
+// sender's role in the logs.
+func ResumePending(ctx context.Context, tx *chain.Transactor, what string, log *slog.Logger) {
+	rs, err := tx.Resume(ctx)
+	switch {
+	case err != nil && ctx.Err() == nil:
+		log.Error(what+": resume pending transactions", "err", err)
+	case len(rs) > 0:
+		log.Info(what+": resumed pending transactions", "mined", len(rs))
+	}
 }
 
 // rpcNames is cfg.RPC without paths or queries (they may hold API keys).

@@ -308,11 +308,28 @@ func RunDaemon(ctx context.Context, cfg DaemonConfig) error {
 	}
 	srv.Add(tequilapi.IdentityRoutes(ids, log)...)
 	srv.Add(tequilapi.CapabilitiesRoutes(Capabilities{}, log)...)
+	if cfg.Chain.PendingDir == "" {
+		cfg.Chain.PendingDir = filepath.Join(cfg.DataDir, "chain")
+	}
 	cc := NewChainConn(cfg.Chain)
-	defer cc.Close()
+	connected := make(chan struct{})
+	defer func() {
+		<-connected
+		cc.Close()
+	}()
 
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
+	go func() {
+		defer close(connected)
+		if !hasPendingFiles(cfg.Chain.PendingDir) {
+			return // nothing can be pending: connect on first use
+		}
+		// Connecting resumes what an earlier run left pending.
+		if _, _, err := cc.Client(ctx); err != nil {
+			log.Info("chain: not reachable at start; pending transactions resume once it is", "err", err)
+		}
+	}()
 	n := &DaemonNode{Config: cfg, Log: log, DB: db, Identities: ids, API: srv, Chain: cc}
 	parts := append([]Extension{
 		{Name: "discovery", Start: startNetwork},

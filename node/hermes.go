@@ -202,11 +202,7 @@ func StartHermes(ctx context.Context, cfg HermesConfig) (*Hermes, error) {
 		h.wg.Add(1)
 		go func() {
 			defer h.wg.Done()
-			if rs, err := tx.Resume(rctx); err != nil && rctx.Err() == nil {
-				cfg.Log.Error("hermes: resume pending settlement transactions", "err", err)
-			} else if len(rs) > 0 {
-				cfg.Log.Info("hermes: resumed pending settlement transactions", "mined", len(rs))
-			}
+			ResumePending(rctx, tx, "hermes", cfg.Log)
 		}()
 	}
 	h.wg.Add(1)

@@ -13,7 +13,14 @@ import (
 // passFile; empty on a dev deployment: the public dev hermes operator),
 // configured by o (DataDir and Log default to l's). It reports to out.
 func (l *Local) RunHermes(ctx context.Context, f ChainFlags, operator, passFile string, o HermesOptions, out io.Writer) error {
-	c, err := l.OpenChain(ctx, f, true)
+	cfg, err := l.ChainConfig(f)
+	if err != nil {
+		return err
+	}
+	// The hermes keeps its pending settlements in its own state file
+	// (--hermes.chain-state) and resumes them itself.
+	cfg.Tx, cfg.PendingDir = TxRequired, ""
+	c, err := OpenChain(ctx, cfg)
 	if err != nil {
 		return err
 	}

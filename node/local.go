@@ -56,6 +56,10 @@ func (l *Local) PasswordFile() string { return filepath.Join(l.DataDir, tequilap
 // read, the contract addresses by default.
 func (l *Local) DeploymentPath() string { return filepath.Join(l.DataDir, "chain", "deployment.json") }
 
+// PendingDir is where the pending transactions of the keys paying gas
+// are kept (PendingPath), shared by the daemon and the commands.
+func (l *Local) PendingDir() string { return filepath.Join(l.DataDir, "chain") }
+
 // ProviderDir is the provider's state directory (sessions, earnings,
 // settlements) in the data dir.
 func (l *Local) ProviderDir() string { return filepath.Join(l.DataDir, "provider") }
@@ -97,7 +101,7 @@ type ChainFlags struct {
 
 // ChainConfig is the chain source f describes.
 func (l *Local) ChainConfig(f ChainFlags) (ChainConfig, error) {
-	cfg := ChainConfig{RPC: f.RPC, TransactorKeyFile: f.TransactorKeyFile, Log: l.log()}
+	cfg := ChainConfig{RPC: f.RPC, TransactorKeyFile: f.TransactorKeyFile, PendingDir: l.PendingDir(), Log: l.log()}
 	l.Deployment(&cfg, f.Deployment)
 	if f.Hermes != "" {
 		h, err := identity.ParseAddress(f.Hermes)

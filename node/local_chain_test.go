@@ -29,6 +29,21 @@ func testDevChain(t *testing.T) (context.Context, *devchain.Chain) {
 	return ctx, devchaintest.Start(ctx, t, devchain.Config{Log: slog.New(slog.DiscardHandler)})
 }
 
+// newDefaultIdentity creates the default identity (passphrase "pw") in
+// l's keystore, with no daemon running.
+func newDefaultIdentity(ctx context.Context, t *testing.T, l *Local) common.Address {
+	t.Helper()
+	var id common.Address
+	if err := l.WithIdentities(ctx, true, func(api IdentityAPI) error {
+		dto, err := api.CreateIdentity(ctx, "pw", true)
+		id = common.HexToAddress(dto.ID)
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	return id
+}
+
 // cancelOnWrite collects what is written and cancels once something is.
 type cancelOnWrite struct {
 	mu     sync.Mutex
@@ -56,14 +71,7 @@ func TestLocalOnDevChain(t *testing.T) {
 	if err := dc.Deployment().Save(l.DeploymentPath()); err != nil {
 		t.Fatal(err)
 	}
-	var id common.Address
-	if err := l.WithIdentities(ctx, true, func(api IdentityAPI) error {
-		dto, err := api.CreateIdentity(ctx, "pw", true)
-		id = common.HexToAddress(dto.ID)
-		return err
-	}); err != nil {
-		t.Fatal(err)
-	}
+	id := newDefaultIdentity(ctx, t, l)
 	f := AccountFlags{ChainFlags: ChainFlags{RPC: dc.URL()}}
 	err := l.WithAccounts(ctx, f, false, false, func(api AccountAPI, got common.Address) error {
 		if got != id {
