@@ -194,7 +194,8 @@ func driveRate(b *testing.B, work [][]*payments.ExchangeMessage, rate float64, s
 // on all cores). Run: go test -run '^$' -bench Exchange -benchtime 1x ./hermes/
 // MYST_BENCH_WORKERS sets the requests in flight (default 128);
 // MYST_BENCH_RATE=5000 instead offers the load open-loop at that rate;
-// MYST_BENCH_COMMITTERS sets Config.Committers (default: the store's).
+// MYST_BENCH_COMMITTERS sets Config.Committers (default: the store's);
+// MYST_BENCH_COMMIT_DELAY sets Config.CommitDelay (-1ns: never wait).
 func BenchmarkExchange(b *testing.B) {
 	const consumers, providers = 1000, 100
 	msgsPer := 20
@@ -257,7 +258,7 @@ func BenchmarkExchange(b *testing.B) {
 				slots, _ := strconv.Atoi(os.Getenv("MYST_BENCH_CPU_SLOTS"))
 				committers, _ := strconv.Atoi(os.Getenv("MYST_BENCH_COMMITTERS"))
 				svc, err := New(Config{ChainID: testChainID, HermesID: testHermes, Operator: testSigner("operator"), SettleInterval: time.Hour,
-					Metrics: NewMetrics(prometheus.NewRegistry()), CPUSlots: slots, Committers: committers,
+					Metrics: NewMetrics(prometheus.NewRegistry()), CPUSlots: slots, Committers: committers, CommitDelay: benchCommitDelay(),
 					Limits: Limits{SourceRate: -1, IdentityRate: -1}}, st, chain) // throughput, not flood defences
 				if err != nil {
 					b.Fatal(err)
@@ -370,6 +371,13 @@ func benchExchangeProc(b *testing.B, name string, work [][]*payments.ExchangeMes
 	b.Logf("%s via http to a hermes process, %s: %d msgs in %v = %.0f msg/s, p50 %v, p99 %v; %.2fx of verify-only %.0f msg/s; hermes process CPU %.0f us/msg (%.2fx verify-only's %.0f), load generator %.0f us/msg; load %s",
 		name, mode, r.n, r.elapsed.Round(time.Millisecond), r.rate(), r.p50, r.p99, r.rate()/verify.rate(), verify.rate(),
 		r.cpuPerMsg(), r.cpuPerMsg()/verify.cpuPerMsg(), verify.cpuPerMsg(), clientCPU, loadAverage())
+}
+
+// benchCommitDelay is Config.CommitDelay from MYST_BENCH_COMMIT_DELAY (a
+// duration; unset: the default), for the benchmarks and their children.
+func benchCommitDelay() time.Duration {
+	d, _ := time.ParseDuration(os.Getenv("MYST_BENCH_COMMIT_DELAY"))
+	return d
 }
 
 // logTimeline prints, per 250 ms of due times, how many messages were due
