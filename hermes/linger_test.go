@@ -3,6 +3,7 @@ package hermes
 import (
 	"context"
 	"errors"
+	"fmt"
 	"slices"
 	"sync"
 	"testing"
@@ -11,6 +12,7 @@ import (
 	"github.com/ethereum/go-ethereum/common"
 
 	"github.com/openmyst/openmyst/hermes/store"
+	"github.com/openmyst/openmyst/identity"
 )
 
 // heldProviderStore holds the state read of one provider until release is
@@ -156,5 +158,54 @@ func TestCommitWaitIsBounded(t *testing.T) {
 				t.Errorf("the accept returned after %v, before the delay %v: it did not wait for the request coming", took, tc.delay)
 			}
 		})
+	}
+}
+
+// TestCommitWaitsForAStream: after a commit of several accepts, the next
+// commit waits (up to CommitDelay) for more of the stream: two accepts
+// sent 50 ms apart go in one commit. Before, each was committed as soon
+// as it was queued (commits of 2, 1 and 1).
+func TestCommitWaitsForAStream(t *testing.T) {
+	cs := []identity.Signer{testSigner("stream c1"), testSigner("stream c2"), testSigner("stream c3"), testSigner("stream c4")}
+	p := testSigner("stream provider").Address()
+	hs := newHeldProviderStore(t, p, nil)
+	e := newEnvStore(t, hs, newFakeChain(testHermes), func(c *Config) { c.CommitDelay = 500 * time.Millisecond; c.CPUSlots = 1 })
+	for _, c := range cs {
+		e.chain.register(c.Address(), 10_000)
+	}
+	ctx := context.Background()
+	send := func(i int) chan error {
+		errs := make(chan error, 1)
+		go func() {
+			_, err := e.svc.Exchange(ctx, msg(t, cs[i], p, int64(i+1), 100, 100, secret(fmt.Sprint("stream", i))))
+			errs <- err
+		}()
+		return errs
+	}
+	// The first two in one commit, as in TestCommitWaitsForAcceptsOnTheirWay.
+	first := send(0)
+	<-hs.entered
+	second := send(1)
+	waitComing(t, e.svc, p, 2)
+	close(hs.release)
+	for _, ch := range []chan error{first, second} {
+		if err := <-ch; err != nil {
+			t.Fatal(err)
+		}
+	}
+	start := time.Now()
+	third := send(2)
+	time.Sleep(50 * time.Millisecond)
+	fourth := send(3)
+	for _, ch := range []chan error{third, fourth} {
+		if err := <-ch; err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := hs.sizes(); !slices.Equal(got, []int{2, 2}) {
+		t.Errorf("group commits of %v accepts, want 2 and 2", got)
+	}
+	if took := time.Since(start); took > 500*time.Millisecond+time.Second {
+		t.Errorf("the stream's commit took %v, more than its delay", took)
 	}
 }
