@@ -194,7 +194,9 @@ func driveRate(b *testing.B, work [][]*payments.ExchangeMessage, rate float64, s
 // on all cores). Run: go test -run '^$' -bench Exchange -benchtime 1x ./hermes/
 // MYST_BENCH_WORKERS sets the requests in flight (default 128);
 // MYST_BENCH_RATE=5000 instead offers the load open-loop at that rate;
-// MYST_BENCH_COMMITTERS sets Config.Committers (default: the store's).
+// MYST_BENCH_COMMITTERS sets Config.Committers (default: the store's);
+// MYST_BENCH_COMMIT_DELAY sets Config.CommitDelay (-1ns: never wait);
+// MYST_BENCH_WARM=1 loads all state first (see warmStates).
 func BenchmarkExchange(b *testing.B) {
 	const consumers, providers = 1000, 100
 	msgsPer := 20
@@ -257,7 +259,7 @@ func BenchmarkExchange(b *testing.B) {
 				slots, _ := strconv.Atoi(os.Getenv("MYST_BENCH_CPU_SLOTS"))
 				committers, _ := strconv.Atoi(os.Getenv("MYST_BENCH_COMMITTERS"))
 				svc, err := New(Config{ChainID: testChainID, HermesID: testHermes, Operator: testSigner("operator"), SettleInterval: time.Hour,
-					Metrics: NewMetrics(prometheus.NewRegistry()), CPUSlots: slots, Committers: committers,
+					Metrics: NewMetrics(prometheus.NewRegistry()), CPUSlots: slots, Committers: committers, CommitDelay: benchCommitDelay(),
 					Limits: Limits{SourceRate: -1, IdentityRate: -1}}, st, chain) // throughput, not flood defences
 				if err != nil {
 					b.Fatal(err)
@@ -292,6 +294,9 @@ func BenchmarkExchange(b *testing.B) {
 						}
 						return nil
 					}
+				}
+				if os.Getenv("MYST_BENCH_WARM") != "" {
+					warmStates(b, svc, work)
 				}
 				b.ResetTimer()
 				workers := 128
@@ -370,6 +375,48 @@ func benchExchangeProc(b *testing.B, name string, work [][]*payments.ExchangeMes
 	b.Logf("%s via http to a hermes process, %s: %d msgs in %v = %.0f msg/s, p50 %v, p99 %v; %.2fx of verify-only %.0f msg/s; hermes process CPU %.0f us/msg (%.2fx verify-only's %.0f), load generator %.0f us/msg; load %s",
 		name, mode, r.n, r.elapsed.Round(time.Millisecond), r.rate(), r.p50, r.p99, r.rate()/verify.rate(), verify.rate(),
 		r.cpuPerMsg(), r.cpuPerMsg()/verify.cpuPerMsg(), verify.cpuPerMsg(), clientCPU, loadAverage())
+}
+
+// warmStates loads every consumer's and provider's state (and channel)
+// into svc's caches before a run (MYST_BENCH_WARM=1): a diagnostic that
+// tells the cold start's share of a run's tail, when all 1,000 consumers
+// send their first message in the first 200 ms.
+func warmStates(b *testing.B, svc *Service, work [][]*payments.ExchangeMessage) {
+	ctx := context.Background()
+	for _, msgs := range work {
+		c, err := msgs[0].RecoverConsumer()
+		if err != nil {
+			b.Fatal(err)
+		}
+		if _, err := svc.channel(ctx, c, false); err != nil {
+			b.Fatal(err)
+		}
+		cs := svc.consumers.acquire(c)
+		cs.mu.Lock()
+		err = svc.loadConsumer(ctx, cs, c)
+		cs.mu.Unlock()
+		svc.consumers.release(c)
+		if err != nil {
+			b.Fatal(err)
+		}
+		for _, m := range msgs {
+			ps := svc.providers.acquire(m.Provider)
+			ps.mu.Lock()
+			err = svc.loadProvider(ctx, ps, m.Provider)
+			ps.mu.Unlock()
+			svc.providers.release(m.Provider)
+			if err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+}
+
+// benchCommitDelay is Config.CommitDelay from MYST_BENCH_COMMIT_DELAY (a
+// duration; unset: the default), for the benchmarks and their children.
+func benchCommitDelay() time.Duration {
+	d, _ := time.ParseDuration(os.Getenv("MYST_BENCH_COMMIT_DELAY"))
+	return d
 }
 
 // logTimeline prints, per 250 ms of due times, how many messages were due

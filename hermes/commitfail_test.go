@@ -145,7 +145,7 @@ func TestFailedCommitDropsQueuedAcceptsOfItsProvider(t *testing.T) {
 	go func() { _, err := e.svc.Exchange(ctx, m1); errs <- err }()
 	<-entered
 	go func() { _, err := e.svc.Exchange(ctx, m2); errs <- err }()
-	q := e.svc.committerFor(p)
+	q := e.svc.committerFor(p).ops
 	for deadline := time.Now().Add(10 * time.Second); len(q) == 0; time.Sleep(time.Millisecond) {
 		if time.Now().After(deadline) {
 			t.Fatal("the second accept was never queued")

@@ -84,7 +84,7 @@ func runChild(ctx context.Context, dsn string) error {
 	reg := prometheus.NewRegistry()
 	// All the stream's requests come from 127.0.0.1 as fast as they can:
 	// no rate limits here (flood_test.go tests them).
-	svc, err := New(Config{ChainID: testChainID, HermesID: testHermes, Operator: testSigner("operator"), SettleInterval: time.Hour, Metrics: NewMetrics(reg), MaxBatch: 64,
+	svc, err := New(Config{ChainID: testChainID, HermesID: testHermes, Operator: testSigner("operator"), SettleInterval: time.Hour, Metrics: NewMetrics(reg), MaxBatch: 64, CommitDelay: benchCommitDelay(),
 		Limits: Limits{SourceRate: -1, IdentityRate: -1}}, st, chain)
 	if err != nil {
 		return err

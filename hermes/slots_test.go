@@ -2,6 +2,7 @@ package hermes
 
 import (
 	"context"
+	"runtime"
 	"sync"
 	"testing"
 	"time"
@@ -85,4 +86,35 @@ func TestStoreReadsDoNotHoldCPUSlot(t *testing.T) {
 			}
 		})
 	}
+}
+
+// twoCommitters is a store whose commits run on two connections to a
+// server (as PostgreSQL's).
+type twoCommitters struct{ store.Store }
+
+func (twoCommitters) Committers() int { return 2 }
+
+// TestDefaultCPUSlots: requests get every processor for their CPU-bound
+// part when the store commits on a server (a commit here mostly waits),
+// all but one when the commit is CPU work in this process (SQLite).
+func TestDefaultCPUSlots(t *testing.T) {
+	procs := runtime.GOMAXPROCS(0)
+	sq := newFailingStore(t)
+	for _, tc := range []struct {
+		name string
+		st   store.Store
+		want int
+	}{
+		{"sqlite", sq, max(1, procs-1)},
+		{"server", twoCommitters{sq}, procs},
+	} {
+		svc, err := New(Config{ChainID: testChainID, HermesID: testHermes, Operator: testSigner("operator")}, tc.st, newFakeChain(testHermes))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := svc.Config().CPUSlots; got != tc.want || cap(svc.cpu) != tc.want {
+			t.Errorf("%s: %d CPU slots (%d admitted), want %d", tc.name, got, cap(svc.cpu), tc.want)
+		}
+	}
+	t.Cleanup(func() { _ = sq.Close() })
 }
