@@ -79,22 +79,27 @@ type Announcer struct {
 	update    chan struct{}
 }
 
+// ErrBadAnnouncer is wrapped by NewAnnouncer's errors for a configuration
+// or offer that can never be announced (not for a failure to read the
+// sequence file).
+var ErrBadAnnouncer = errors.New("discovery: announcer")
+
 // NewAnnouncer returns an announcer publishing through svc; Run starts it.
 func NewAnnouncer(svc *Service, cfg AnnouncerConfig) (*Announcer, error) {
 	if cfg.Signer == nil || cfg.Host == nil {
-		return nil, errors.New("discovery: announcer needs a signer and a host")
+		return nil, fmt.Errorf("%w: it needs a signer and a host", ErrBadAnnouncer)
 	}
 	if cfg.TTL == 0 {
 		cfg.TTL = 10 * time.Minute
 	}
 	if cfg.TTL < 3*time.Second || cfg.TTL > market.MaxTTL {
-		return nil, fmt.Errorf("discovery: announce TTL %s out of range [3s, %s]", cfg.TTL, market.MaxTTL)
+		return nil, fmt.Errorf("%w: TTL %s out of range [3s, %s]", ErrBadAnnouncer, cfg.TTL, market.MaxTTL)
 	}
 	// An offer that could never be announced fails here, where the
 	// provider starts, not later in Run's goroutine while the provider
 	// reports itself serving with no proposal on the network.
 	if err := cfg.Proposal.ValidateOffer(); err != nil {
-		return nil, fmt.Errorf("discovery: announcer: %w", err)
+		return nil, fmt.Errorf("%w: %w", ErrBadAnnouncer, err)
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now

@@ -68,6 +68,10 @@ type Service struct {
 	cancel    context.CancelFunc
 	wg        sync.WaitGroup
 	syncLimit *ratelimit.Keyed[peer.ID] // per requesting peer
+	// syncWait leaves the peers whose syncs failed alone for a while
+	// (SyncConnected); now is its clock.
+	syncWait *syncBackoff
+	now      func() time.Time
 
 	scoreMu sync.Mutex
 	scores  map[peer.ID]float64
@@ -124,6 +128,11 @@ func New(h host.Host, cfg Config) (*Service, error) {
 		// A peer may pull the whole cache syncBurst times at once, then
 		// once per syncEvery.
 		syncLimit: newRateLimiter(syncBurst, syncEvery),
+		syncWait:  newSyncBackoff(syncRetry, maxSyncBackoff),
+		now:       cfg.Now,
+	}
+	if s.now == nil {
+		s.now = time.Now
 	}
 	if s.syncTO == 0 {
 		s.syncTO = 10 * time.Second
@@ -296,12 +305,23 @@ func (s *Service) SyncFrom(ctx context.Context, p peer.ID) (int, error) {
 // connected peers if none has announced the topic yet) and returns how many
 // announcements were new. The peers are synced concurrently, each bounded
 // by ctx: a peer that never answers (unreachable behind a tun kill switch,
-// overloaded, malicious) costs the others none of ctx's time.
+// overloaded, malicious) costs the others none of ctx's time. A peer whose
+// syncs failed is skipped (another asked instead) until its backoff
+// (syncRetry) has passed, so that callers polling for proposals do not ask
+// a refusing or silent peer again at their own pace.
 func (s *Service) SyncConnected(ctx context.Context, max int) int {
 	peers := s.topic.ListPeers()
 	if len(peers) == 0 {
 		peers = s.host.Network().Peers()
 	}
+	now := s.now()
+	ready := peers[:0:0]
+	for _, p := range peers {
+		if s.syncWait.ready(p, now) {
+			ready = append(ready, p)
+		}
+	}
+	peers = ready
 	if len(peers) > max {
 		peers = peers[:max]
 	}
@@ -314,8 +334,14 @@ func (s *Service) SyncConnected(ctx context.Context, max int) int {
 		go func() {
 			defer wg.Done()
 			n, err := s.SyncFrom(ctx, p)
-			if err != nil {
-				s.log.Debug("discovery: sync", "peer", p.String(), "err", err)
+			switch {
+			case err == nil:
+				s.syncWait.succeeded(p)
+			case errors.Is(ctx.Err(), context.Canceled):
+				// The caller gave up, not the peer.
+			default:
+				d := s.syncWait.failed(p, s.now())
+				s.log.Debug("discovery: sync", "peer", p.String(), "err", err, "next_in", d)
 			}
 			total.Add(int64(n))
 		}()

@@ -20,6 +20,7 @@ import (
 	"github.com/openmyst/openmyst/config"
 	"github.com/openmyst/openmyst/discovery"
 	"github.com/openmyst/openmyst/identity"
+	"github.com/openmyst/openmyst/internal/retry"
 	"github.com/openmyst/openmyst/market"
 	"github.com/openmyst/openmyst/nat/ice"
 	"github.com/openmyst/openmyst/nat/portmap"
@@ -207,9 +208,12 @@ type servedProvider struct {
 	req *tequilapi.ServiceStartRequest
 }
 
-// providerRetry is how long the daemon waits before retrying a provider
-// start that failed (chain not reachable yet, ...).
-const providerRetry = 5 * time.Second
+// providerRetry is how the daemon retries a provider start that failed
+// (chain not reachable yet, registration failed, ...): after 5 s,
+// doubling up to 5 minutes, spread so that daemons do not retry a
+// recovered chain in step. A start refused for its configuration
+// (ErrProviderConfig) is not retried.
+var providerRetry = retry.Backoff{Initial: 5 * time.Second, Max: 5 * time.Minute, Jitter: true}
 
 // NewIdentityManager opens the keystore of dataDir; db (optional)
 // remembers the default identity.
@@ -685,8 +689,8 @@ func startDaemonProvider(ctx context.Context, n *DaemonNode) (func(context.Conte
 }
 
 // serveProvider starts the provider sp describes in svc, on the daemon's
-// p2p host and chain source (retry: see ServeConfig.Retry).
-func (n *DaemonNode) serveProvider(ctx context.Context, svc *ProviderService, sp servedProvider, retry time.Duration) error {
+// p2p host and chain source (backoff: see ServeConfig.Retry).
+func (n *DaemonNode) serveProvider(ctx context.Context, svc *ProviderService, sp servedProvider, backoff retry.Backoff) error {
 	if n.P2P == nil || n.Discovery == nil {
 		return errors.New("--provider.serve needs the daemon's p2p node")
 	}
@@ -717,7 +721,7 @@ func (n *DaemonNode) serveProvider(ctx context.Context, svc *ProviderService, sp
 	if cfg.Log == nil {
 		cfg.Log = n.Log
 	}
-	if err := svc.Start(ctx, ServeConfig{Provider: cfg, Chain: n.Chain.Client, CheckChainID: n.checkChainID, Retry: retry}, closeDB); err != nil {
+	if err := svc.Start(ctx, ServeConfig{Provider: cfg, Chain: n.Chain.Client, CheckChainID: n.checkChainID, Retry: backoff}, closeDB); err != nil {
 		closeDB()
 		return err
 	}
@@ -764,7 +768,7 @@ func (d daemonServiceStarter) StartService(ctx context.Context, req tequilapi.Se
 func (d daemonServiceStarter) start(ctx context.Context, sp servedProvider) (tequilapi.ServiceCapsDTO, error) {
 	// The daemon's context: the provider (and a start waiting for the
 	// chain) outlives the request.
-	if err := d.n.serveProvider(d.ctx, d.svc, sp, 0); err != nil {
+	if err := d.n.serveProvider(d.ctx, d.svc, sp, retry.Backoff{}); err != nil {
 		if errors.Is(err, ErrAlreadyServing) {
 			return tequilapi.ServiceCapsDTO{}, err
 		}

@@ -221,23 +221,23 @@ type Provider struct {
 // session manager, and announces the proposal.
 func StartProvider(ctx context.Context, cfg ProviderConfig) (_ *Provider, err error) {
 	if cfg.Signer == nil || cfg.Chain == nil || cfg.DataDir == "" {
-		return nil, errors.New("node: provider needs a signer, a chain and a data dir")
+		return nil, refused(errors.New("node: provider needs a signer, a chain and a data dir"))
 	}
 	// Devnet shortcuts by the chain's own id (realnet.go).
 	id := cfg.Chain.ChainID().Uint64()
 	if cfg.HermesURL, err = hermesClientURL(id, cfg.HermesURL, cfg.HermesTLS.AllowInsecureHTTP); err != nil {
-		return nil, err
+		return nil, refused(err)
 	}
 	if cfg.ICE, err = iceForChain(id, cfg.ICE); err != nil {
-		return nil, err
+		return nil, refused(err)
 	}
 	if err := resolveAdvertise(id, &cfg); err != nil {
-		return nil, err
+		return nil, refused(err)
 	}
 	cfg.PublicAddrsOnly = publicAddrsOnly(id, cfg.PublicAddrsOnly)
 	if cfg.TransactorURL != "" {
 		if err := transactorClientURL(id, cfg.TransactorURL); err != nil {
-			return nil, err
+			return nil, refused(err)
 		}
 	}
 	if cfg.Log == nil {
@@ -293,7 +293,7 @@ func StartProvider(ctx context.Context, cfg ProviderConfig) (_ *Provider, err er
 	p.Pay = paystore.New(p.DB)
 	if cfg.AutoSettle != nil {
 		if err := cfg.AutoSettle.Validate(); err != nil {
-			return nil, err
+			return nil, refused(err)
 		}
 	}
 	if p.Settlements, err = NewSettlementHistory(ctx, p.DB); err != nil {
@@ -367,7 +367,7 @@ func StartProvider(ctx context.Context, cfg ProviderConfig) (_ *Provider, err er
 			PrivateKey: wgKey, ListenPort: cfg.WGPort, EndpointAddr: cfg.AdvertiseAddr, Pool: pool, Policy: policy, Log: log,
 		})
 	default:
-		err = fmt.Errorf("unknown exit mode %q", cfg.ExitMode)
+		err = refused(fmt.Errorf("unknown exit mode %q", cfg.ExitMode))
 	}
 	if err != nil {
 		return nil, fmt.Errorf("node: exit: %w", err)
@@ -383,7 +383,7 @@ func StartProvider(ctx context.Context, cfg ProviderConfig) (_ *Provider, err er
 
 	chainID := cfg.Chain.ChainID()
 	if (cfg.P2P == nil) != (cfg.Discovery == nil) {
-		return nil, errors.New("node: provider needs both a shared p2p node and its discovery service, or neither")
+		return nil, refused(errors.New("node: provider needs both a shared p2p node and its discovery service, or neither"))
 	}
 	if cfg.P2P != nil {
 		p.P2P, p.Discovery = cfg.P2P, cfg.Discovery
@@ -435,6 +435,9 @@ func StartProvider(ctx context.Context, cfg ProviderConfig) (_ *Provider, err er
 		Proposal: p.offer, Signer: cfg.Signer, Host: p.P2P.Host, TTL: cfg.ProposalTTL, Log: log,
 		Seq: discovery.SeqFileFor(cfg.DataDir, cfg.Signer.Address()),
 	})
+	if errors.Is(err, discovery.ErrBadAnnouncer) {
+		return nil, refused(err) // an offer that can never be announced
+	}
 	if err != nil {
 		return nil, err
 	}

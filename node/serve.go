@@ -2,6 +2,7 @@ package node
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -30,11 +31,34 @@ type ServeConfig struct {
 	// CheckChainID, when set, refuses a chain by its id (the daemon's p2p
 	// node gossips the proposals of one chain).
 	CheckChainID func(chainID uint64) error
-	// Retry, when positive, starts the provider in the background and
-	// retries a failed start (chain not reachable yet, ...) after Retry
-	// until it runs or the service is closed. Zero starts it now and
-	// returns the error.
-	Retry time.Duration
+	// Retry, when its Initial is positive, starts the provider in the
+	// background and retries a failed start (chain not reachable yet,
+	// registration failed, ...) after Retry.Delay(failures) until it
+	// runs, the service is closed, or a start fails with
+	// ErrProviderConfig, which waiting cannot fix. The zero Retry starts
+	// it now and returns the error.
+	Retry retry.Backoff
+}
+
+// ErrProviderConfig is matched (errors.Is) by a provider start refused
+// for its configuration or offer (a devnet shortcut off dev chains, the
+// chain of another id, an offer that cannot be announced, ...): retrying
+// it cannot succeed, so a background start stops.
+var ErrProviderConfig = errors.New("node: the provider's configuration is refused")
+
+// configError marks err as ErrProviderConfig, keeping its message.
+type configError struct{ err error }
+
+func (e configError) Error() string        { return e.err.Error() }
+func (e configError) Unwrap() error        { return e.err }
+func (e configError) Is(target error) bool { return target == ErrProviderConfig }
+
+// refused marks err (nil: nil) as a refused configuration.
+func refused(err error) error {
+	if err == nil {
+		return nil
+	}
+	return configError{err}
 }
 
 // ProviderService is a provider run by ServeProvider, or a daemon's
@@ -51,10 +75,13 @@ type ProviderService struct {
 	p       *Provider
 	// closers run after the provider closed (e.g. its location database).
 	closers []func()
-	// progress is the start's latest progress message (registration, ...)
-	// and startErr its latest failed attempt, for the API while it starts.
-	progress string
-	startErr error
+	// progress is the start's latest progress message (registration,
+	// ...), startErr its latest failed attempt and nextAttempt when the
+	// next one runs (zero: none, the start gave up), for the API while it
+	// starts.
+	progress    string
+	startErr    error
+	nextAttempt time.Time
 }
 
 var _ tequilapi.EarningsService = (*ProviderService)(nil)
@@ -81,7 +108,7 @@ func (s *ProviderService) Start(ctx context.Context, cfg ServeConfig, onClose ..
 		s.mu.Unlock()
 		return ErrAlreadyServing
 	}
-	s.serving, s.progress, s.startErr = true, "", nil
+	s.serving, s.progress, s.startErr, s.nextAttempt = true, "", nil, time.Time{}
 	s.mu.Unlock()
 	say := cfg.Provider.Progress
 	cfg.Provider.Progress = func(m string) {
@@ -92,7 +119,7 @@ func (s *ProviderService) Start(ctx context.Context, cfg ServeConfig, onClose ..
 			say(m)
 		}
 	}
-	if cfg.Retry <= 0 {
+	if cfg.Retry.Initial <= 0 {
 		p, err := startServed(ctx, cfg)
 		s.mu.Lock()
 		defer s.mu.Unlock()
@@ -114,26 +141,45 @@ func (s *ProviderService) Start(ctx context.Context, cfg ServeConfig, onClose ..
 	}
 	go func() {
 		defer close(done)
-		_ = retry.Do(ctx, retry.Backoff{Initial: cfg.Retry, Max: cfg.Retry}, 0, func(ctx context.Context, _ int) error {
-			p, err := startServed(ctx, cfg)
-			if err != nil {
-				if ctx.Err() == nil {
-					log.Warn("provider: start failed; retrying", "err", err, "in", cfg.Retry)
-					s.mu.Lock()
-					s.startErr = fmt.Errorf("%w; retrying every %s", err, cfg.Retry)
-					s.mu.Unlock()
-				}
-				return err
-			}
+		s.startLoop(ctx, cfg, log)
+	}()
+	return nil
+}
+
+// startLoop starts the provider until it runs, ctx ends or a start is
+// refused for its configuration, waiting cfg.Retry.Delay(failures)
+// between attempts (the count starts again with each Start).
+func (s *ProviderService) startLoop(ctx context.Context, cfg ServeConfig, log *slog.Logger) {
+	for n := 1; ; n++ {
+		p, err := startServed(ctx, cfg)
+		if err == nil {
 			s.mu.Lock()
-			s.p = p
+			s.p, s.startErr, s.nextAttempt = p, nil, time.Time{}
 			s.mu.Unlock()
 			log.Info("provider serving", "provider", cfg.Provider.Signer.Address().Hex(), "peer", p.P2P.ID().String(),
 				"wireguard", p.Exit.Endpoint().String(), "country", p.Location().Country)
-			return nil
-		})
-	}()
-	return nil
+			return
+		}
+		if ctx.Err() != nil {
+			return
+		}
+		if errors.Is(err, ErrProviderConfig) {
+			log.Error("provider: start refused; not retrying: change its options and start it again", "err", err, "attempt", n)
+			s.mu.Lock()
+			s.startErr, s.nextAttempt = err, time.Time{}
+			s.mu.Unlock()
+			return
+		}
+		d := cfg.Retry.Delay(n)
+		next := time.Now().Add(d)
+		log.Warn("provider: start failed; retrying", "err", err, "attempt", n, "in", d)
+		s.mu.Lock()
+		s.startErr, s.nextAttempt = err, next
+		s.mu.Unlock()
+		if retry.Sleep(ctx, d) != nil {
+			return
+		}
+	}
 }
 
 // startServed connects the chain and starts the provider once.
@@ -144,7 +190,7 @@ func startServed(ctx context.Context, cfg ServeConfig) (*Provider, error) {
 	}
 	if cfg.CheckChainID != nil {
 		if err := cfg.CheckChainID(cl.ChainID().Uint64()); err != nil {
-			return nil, err
+			return nil, refused(err)
 		}
 	}
 	pc := cfg.Provider
@@ -206,7 +252,7 @@ func (s *ProviderService) closeLocked() error {
 		c()
 	}
 	s.mu.Lock()
-	s.serving, s.p, s.cancel, s.done, s.closers, s.progress, s.startErr = false, nil, nil, nil, nil, "", nil
+	s.serving, s.p, s.cancel, s.done, s.closers, s.progress, s.startErr, s.nextAttempt = false, nil, nil, nil, nil, "", nil, time.Time{}
 	s.mu.Unlock()
 	return err
 }
@@ -226,14 +272,23 @@ func (s *ProviderService) api() (EarningsAPI, error) {
 	return EarningsAPI{Provider: p}, nil
 }
 
+// codeProviderRefused is the Tequilapi error code of a served provider
+// whose start was refused for its configuration and is not retried.
+const codeProviderRefused = "provider_refused"
+
 // starting is the API's answer while the provider starts: 503
 // provider_starting, saying what the start does (its latest progress
-// message, e.g. registering the identity) and why its latest attempt
-// failed.
+// message, e.g. registering the identity), why its latest attempt failed
+// and when the next one runs; or 503 provider_refused when the start
+// gave up on a refused configuration.
 func (s *ProviderService) starting() error {
 	s.mu.Lock()
-	progress, err := s.progress, s.startErr
+	progress, err, next := s.progress, s.startErr, s.nextAttempt
 	s.mu.Unlock()
+	if errors.Is(err, ErrProviderConfig) {
+		return tequilapi.NewError(http.StatusServiceUnavailable, codeProviderRefused,
+			"the provider did not start: "+err.Error()+"; not retrying: stop it (DELETE /service) and start it with other options")
+	}
 	msg := "the provider is starting"
 	if progress != "" {
 		msg += ": " + progress
@@ -242,8 +297,24 @@ func (s *ProviderService) starting() error {
 	}
 	if err != nil {
 		msg += "; last attempt failed: " + err.Error()
+		if !next.IsZero() {
+			msg += "; next attempt " + attemptTime(next, time.Now())
+		}
 	}
 	return tequilapi.NewError(http.StatusServiceUnavailable, codeProviderStarting, msg)
+}
+
+// attemptTime says when next is, seen at now: "in 40s (at 15:04:05
+// UTC)", or "now" once it is due.
+func attemptTime(next, now time.Time) string {
+	d := next.Sub(now)
+	if d <= 0 {
+		return "now"
+	}
+	if d >= time.Second {
+		d = d.Round(time.Second)
+	}
+	return "in " + d.String() + " (at " + next.UTC().Format(time.TimeOnly) + " UTC)"
 }
 
 // Earnings implements tequilapi.EarningsService.

@@ -11,6 +11,7 @@ import (
 	"github.com/ethereum/go-ethereum/common"
 
 	"github.com/openmyst/openmyst/chain"
+	"github.com/openmyst/openmyst/internal/retry"
 	"github.com/openmyst/openmyst/tequilapi"
 )
 
@@ -24,7 +25,7 @@ func TestProviderStartingSaysWhy(t *testing.T) {
 		Chain: func(context.Context) (*chain.Client, common.Address, error) {
 			return nil, common.Address{}, errors.New("dial tcp 127.0.0.1:1: connection refused")
 		},
-		Retry: 10 * time.Millisecond,
+		Retry: retry.Backoff{Initial: 10 * time.Millisecond, Max: 10 * time.Millisecond},
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -37,7 +38,7 @@ func TestProviderStartingSaysWhy(t *testing.T) {
 		if !errors.As(err, &ae) || ae.Status != http.StatusServiceUnavailable || ae.Body.Code != codeProviderStarting {
 			t.Fatalf("earnings while starting: %v", err)
 		}
-		if strings.Contains(ae.Body.Message, "last attempt failed: dial tcp 127.0.0.1:1: connection refused; retrying every 10ms") {
+		if strings.Contains(ae.Body.Message, "last attempt failed: dial tcp 127.0.0.1:1: connection refused; next attempt ") {
 			if !strings.HasPrefix(ae.Body.Message, "the provider is starting (waiting for the chain)") {
 				t.Fatalf("message %q", ae.Body.Message)
 			}

@@ -89,7 +89,7 @@ func TestNATCardInBrowser(t *testing.T) {
 	}
 	login(t, sctx, starting, outDir, "")
 	waitText(t, sctx, "provider starting, and why", "#service-status", 15*time.Second, func(s string) bool {
-		return strings.HasPrefix(s, "starting: the provider is starting") && strings.Contains(s, "; last attempt failed: ") && strings.Contains(s, "; retrying every ")
+		return strings.HasPrefix(s, "starting: the provider is starting") && strings.Contains(s, "; last attempt failed: ") && strings.Contains(s, "; next attempt ")
 	})
 	waitText(t, sctx, "caps while starting", "#caps-status", 10*time.Second, func(s string) bool { return strings.HasPrefix(s, "No caps yet: the provider is starting") })
 	waitText(t, sctx, "no earnings while starting", "#unsettled", 5*time.Second, func(s string) bool { return s == "–" })

@@ -263,6 +263,7 @@ type live struct {
 	ended     chan struct{}
 	endOnce   sync.Once
 	resumes   *rate.Limiter  // verified resumes of this session
+	resumeMu  sync.Mutex     // one resume at a time from its ack to its handover
 	control   *atomic.Uint64 // control stream bytes, all streams
 	resumed   atomic.Int64   // resumes accepted
 	relayed   atomic.Bool    // the control stream's connection is limited (a circuit)

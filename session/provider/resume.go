@@ -72,28 +72,50 @@ func (m *Manager) resume(ctx context.Context, s *countingStream, w *sessionproto
 			return refuse(ctx, w, sessionproto.CodeBadRequest, "resume exchange message does not pay paid_total")
 		}
 	}
+	done, err := m.handOver(ctx, l, s, w, res, em, accepted)
+	if err != nil {
+		return err
+	}
+	m.log.Info("provider: session resumed on a new stream", "session", id, "paid", res.PaidTotal.String(), "accepted", accepted.String())
+	<-done // the session closed the stream (lost, replaced, ended)
+	return nil
+}
+
+// handOver acknowledges the resume res on s and hands s to the session l;
+// done is closed once the session no longer uses s. A session's resumes
+// pass here one at a time, so that it runs on the stream acknowledged
+// last: two resumes racing between their ack and their handover could
+// reach the session in the other order, leaving it on a stream its
+// consumer has replaced and closing the one in use. Only the session's
+// own consumer (signature checked, rate limited) waits here.
+func (m *Manager) handOver(ctx context.Context, l *live, s *countingStream, w *sessionproto.Writer, res *sessionproto.Resume, em *payments.ExchangeMessage, accepted money.Amount) (chan struct{}, error) {
+	l.resumeMu.Lock()
+	defer l.resumeMu.Unlock()
 	select {
 	case <-l.ended:
-		return refuse(ctx, w, sessionproto.CodeBadRequest, ErrNoSuchSession.Error())
+		return nil, refuse(ctx, w, sessionproto.CodeBadRequest, ErrNoSuchSession.Error())
 	default:
 	}
 	s.total = l.control // from here on this stream counts to the session's
 	if err := w.WriteMessage(ctx, &sessionproto.ResumeAck{SessionID: res.SessionID, AcceptedTotal: accepted}); err != nil {
-		return fmt.Errorf("send resume ack: %w", err)
+		return nil, fmt.Errorf("send resume ack: %w", err)
 	}
 	done := make(chan struct{})
 	a := paystream.Attachment{
 		Reader: sessionproto.NewReader(s, m.cfg.ReadTimeout), Stream: s,
 		Paid: res.PaidTotal.Int(), Exchange: em, Done: done,
+		// Counted by the session as it takes the stream: Sessions()
+		// says resumed once the session runs on the new stream (counted
+		// here after the handover, it could still say not).
+		Taken: func() {
+			l.resumed.Add(1)
+			l.relayed.Store(s.limited)
+		},
 	}
 	select {
-	case attach <- a:
+	case l.attach <- a:
 	case <-l.ended:
-		return fmt.Errorf("session %s ended before the resume: %w", id, ErrNoSuchSession)
+		return nil, fmt.Errorf("session %s ended before the resume: %w", res.SessionID, ErrNoSuchSession)
 	}
-	l.resumed.Add(1)
-	l.relayed.Store(s.limited)
-	m.log.Info("provider: session resumed on a new stream", "session", id, "paid", res.PaidTotal.String(), "accepted", accepted.String())
-	<-done // the session closed the stream (lost, replaced, ended)
-	return nil
+	return done, nil
 }

@@ -466,8 +466,13 @@
       } catch (e) {
         if (e.status === 404) {
           serviceState = 'off: this daemon serves no provider (start one with the form below, or turn the last one on again)';
+        } else if (e.status === 503 && e.code === 'provider_refused') {
+          // The start gave up on options that cannot work: say why; the
+          // switch turns it off, the form starts it with other options.
+          serviceState = 'refused: ' + e.message;
         } else if (e.status === 503) {
-          // Say what the start does and why it waits; look again soon.
+          // Say what the start does, why it waits and when it tries
+          // again; look again soon.
           serviceState = 'starting: ' + e.message;
           setTimeout(load, 5000);
         } else {

@@ -115,6 +115,11 @@ type Attachment struct {
 	// stream (lost, replaced, or the session ended); the stream is closed
 	// by then.
 	Done chan struct{}
+	// Taken, when set, is called when the session takes the stream,
+	// before it closes the old one or writes on the new: what it records
+	// (a resume count) is seen by whoever sees the session on the new
+	// stream. Not called for a stream the session ended without taking.
+	Taken func()
 }
 
 func (o *Options) fill() {
@@ -452,6 +457,9 @@ func Provider(ctx context.Context, r *sessionproto.Reader, w *sessionproto.Write
 					timer = time.NewTimer(opt.ResumeGrace)
 					expired = timer.C
 				case in := <-opt.Resume:
+					if in.Taken != nil {
+						in.Taken()
+					}
 					// The consumer's last payment first: before anything
 					// the new stream brings, so the tracker sees the
 					// payments in the order the consumer made them.

@@ -1,0 +1,78 @@
+package discovery
+
+import (
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/network"
+	"github.com/libp2p/go-libp2p/core/peer"
+)
+
+// TestSyncConnectedBacksOffFailingPeer: a connected peer that refuses
+// the sync (here it resets every sync stream, as a rate-limited or
+// broken peer does) is asked again only after a backoff that doubles
+// with each failure, and a sync that succeeds starts the count again.
+// Before, every SyncConnected call (WaitProposals polls it every ~100
+// ms) asked it again.
+func TestSyncConnectedBacksOffFailingPeer(t *testing.T) {
+	ctx := t.Context()
+	a := startNode(t, ctx, nil, netOpts{})
+	defer a.close()
+	b := startNode(t, ctx, []peer.AddrInfo{a.node.AddrInfo()}, netOpts{})
+	defer b.close()
+	var asked atomic.Int64
+	refuse := func(st network.Stream) { asked.Add(1); _ = st.Reset() }
+	a.node.Host.SetStreamHandler(SyncProtocol, refuse)
+	clk := &fakeClock{t: time.Now()}
+	b.svc.now = clk.now
+
+	sync := func(want int64, what string) {
+		t.Helper()
+		b.svc.SyncConnected(ctx, 3)
+		if n := asked.Load(); n != want {
+			t.Fatalf("%s: the refusing peer was asked %d times, want %d", what, n, want)
+		}
+	}
+	sync(1, "first sync")
+	for i := 0; i < 5; i++ {
+		sync(1, "syncs right after the failure")
+	}
+	// Failure 1 waits syncRetry.Delay(1) = 1 s, jittered into [0.5 s, 1.5 s).
+	clk.t = clk.t.Add(1500 * time.Millisecond)
+	sync(2, "after the first backoff")
+	// Failure 2 waits [1 s, 3 s), failure 3 [2 s, 6 s).
+	clk.t = clk.t.Add(900 * time.Millisecond)
+	sync(2, "within the second backoff")
+	clk.t = clk.t.Add(2100 * time.Millisecond)
+	sync(3, "after the second backoff")
+	clk.t = clk.t.Add(1900 * time.Millisecond)
+	sync(3, "within the third backoff")
+
+	// A successful sync forgets the failures: the next failure waits the
+	// first delay again, not the fourth ([4 s, 12 s)).
+	clk.t = clk.t.Add(4100 * time.Millisecond)
+	a.node.Host.SetStreamHandler(SyncProtocol, a.svc.serveSync)
+	b.svc.SyncConnected(ctx, 3)
+	if !b.svc.syncWait.ready(a.node.ID(), clk.t) {
+		t.Fatal("the peer is still backed off after a successful sync")
+	}
+	a.node.Host.SetStreamHandler(SyncProtocol, refuse)
+	sync(4, "a failure after the success")
+	clk.t = clk.t.Add(1500 * time.Millisecond)
+	sync(5, "after the first backoff again")
+}
+
+// TestSyncBackoffBounded: the failures of at most maxSyncBackoff peers
+// are remembered; the least recently failed is forgotten first.
+func TestSyncBackoffBounded(t *testing.T) {
+	s := newSyncBackoff(syncRetry, 2)
+	now := time.Now()
+	ids := []peer.ID{"p1", "p2", "p3"}
+	for _, p := range ids {
+		s.failed(p, now)
+	}
+	if s.lru.Len() != 2 || !s.ready(ids[0], now) || s.ready(ids[1], now) || s.ready(ids[2], now) {
+		t.Fatalf("%d remembered; ready: %v %v %v", s.lru.Len(), s.ready(ids[0], now), s.ready(ids[1], now), s.ready(ids[2], now))
+	}
+}
