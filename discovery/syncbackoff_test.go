@@ -7,6 +7,8 @@ import (
 
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
+
+	"github.com/openmyst/openmyst/internal/clocktest"
 )
 
 // TestSyncConnectedBacksOffFailingPeer: a connected peer that refuses
@@ -24,8 +26,8 @@ func TestSyncConnectedBacksOffFailingPeer(t *testing.T) {
 	var asked atomic.Int64
 	refuse := func(st network.Stream) { asked.Add(1); _ = st.Reset() }
 	a.node.Host.SetStreamHandler(SyncProtocol, refuse)
-	clk := &fakeClock{t: time.Now()}
-	b.svc.now = clk.now
+	clk := clocktest.New(time.Now())
+	b.svc.now = clk.Now
 
 	sync := func(want int64, what string) {
 		t.Helper()
@@ -39,27 +41,27 @@ func TestSyncConnectedBacksOffFailingPeer(t *testing.T) {
 		sync(1, "syncs right after the failure")
 	}
 	// Failure 1 waits syncRetry.Delay(1) = 1 s, jittered into [0.5 s, 1.5 s).
-	clk.t = clk.t.Add(1500 * time.Millisecond)
+	clk.Add(1500 * time.Millisecond)
 	sync(2, "after the first backoff")
 	// Failure 2 waits [1 s, 3 s), failure 3 [2 s, 6 s).
-	clk.t = clk.t.Add(900 * time.Millisecond)
+	clk.Add(900 * time.Millisecond)
 	sync(2, "within the second backoff")
-	clk.t = clk.t.Add(2100 * time.Millisecond)
+	clk.Add(2100 * time.Millisecond)
 	sync(3, "after the second backoff")
-	clk.t = clk.t.Add(1900 * time.Millisecond)
+	clk.Add(1900 * time.Millisecond)
 	sync(3, "within the third backoff")
 
 	// A successful sync forgets the failures: the next failure waits the
 	// first delay again, not the fourth ([4 s, 12 s)).
-	clk.t = clk.t.Add(4100 * time.Millisecond)
+	clk.Add(4100 * time.Millisecond)
 	a.node.Host.SetStreamHandler(SyncProtocol, a.svc.serveSync)
 	b.svc.SyncConnected(ctx, 3)
-	if !b.svc.syncWait.ready(a.node.ID(), clk.t) {
+	if !b.svc.syncWait.ready(a.node.ID(), clk.Now()) {
 		t.Fatal("the peer is still backed off after a successful sync")
 	}
 	a.node.Host.SetStreamHandler(SyncProtocol, refuse)
 	sync(4, "a failure after the success")
-	clk.t = clk.t.Add(1500 * time.Millisecond)
+	clk.Add(1500 * time.Millisecond)
 	sync(5, "after the first backoff again")
 }
 
