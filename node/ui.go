@@ -16,6 +16,7 @@ import (
 	"github.com/openmyst/openmyst/market"
 	"github.com/openmyst/openmyst/session"
 	"github.com/openmyst/openmyst/session/pingpong"
+	"github.com/openmyst/openmyst/session/pingpong/paystream"
 	"github.com/openmyst/openmyst/session/provider"
 	"github.com/openmyst/openmyst/tequilapi"
 	"github.com/openmyst/openmyst/tunnel"
@@ -170,11 +171,13 @@ type nodeMetrics struct {
 	endedPaid    uint64
 	endedRefused uint64
 	endedErrors  map[string]uint64
+	endedReasons map[string]uint64 // keys: paystream.EndReasons
 	hooked       *Provider
 
 	sessionsActive, sessionsTotal, bytes, invoices, payErrors *prometheus.Desc
 	earnings, p2pPeers, tunnelPeers, connected, consBytes     *prometheus.Desc
 	spent, invoicesPaid, invoicesRefused, settlements         *prometheus.Desc
+	sessionsEnded                                             *prometheus.Desc
 }
 
 func newNodeMetrics(n *DaemonNode, prov *ProviderService, conn *ConnectionAPI) *nodeMetrics {
@@ -182,9 +185,10 @@ func newNodeMetrics(n *DaemonNode, prov *ProviderService, conn *ConnectionAPI) *
 		return prometheus.NewDesc(name, help, labels, nil)
 	}
 	return &nodeMetrics{
-		n: n, prov: prov, conn: conn, endedErrors: map[string]uint64{},
+		n: n, prov: prov, conn: conn, endedErrors: map[string]uint64{}, endedReasons: map[string]uint64{},
 		sessionsActive:  d("openmyst_provider_sessions_active", "Provider sessions running now."),
 		sessionsTotal:   d("openmyst_provider_sessions_total", "Provider sessions admitted since the daemon started."),
+		sessionsEnded:   d("openmyst_provider_sessions_ended_total", "Provider sessions ended since the daemon started, by reason (normal, path_lost, stream_lost, a session protocol error code, other).", "reason"),
 		bytes:           d("openmyst_provider_bytes_total", "Tunnel bytes (up plus down) of provider sessions since the daemon started."),
 		invoices:        d("openmyst_provider_invoices_sent_total", "Invoices sent to consumers since the daemon started."),
 		invoicesPaid:    d("openmyst_provider_invoices_paid_total", "Invoices consumers paid with a valid exchange message since the daemon started."),
@@ -221,26 +225,30 @@ func (m *nodeMetrics) hook(p *Provider) {
 	}
 	m.hooked = p
 	m.mu.Unlock()
-	p.Sessions.OnEnded(func(e provider.Ended) {
-		m.mu.Lock()
-		defer m.mu.Unlock()
-		m.endedTotal++
-		m.endedBytes += e.Bytes
-		m.endedInvoice += uint64(e.Stats.Invoices)
-		m.endedPaid += uint64(e.Stats.Paid)
-		m.endedRefused += uint64(e.Stats.Refused)
-		for _, r := range payErrorReasons {
-			if errors.Is(e.Err, r.err) {
-				m.endedErrors[r.reason]++
-			}
+	p.Sessions.OnEnded(m.ended)
+}
+
+// ended counts one ended provider session.
+func (m *nodeMetrics) ended(e provider.Ended) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.endedTotal++
+	m.endedReasons[paystream.EndReason(e.Err)]++
+	m.endedBytes += e.Bytes
+	m.endedInvoice += uint64(e.Stats.Invoices)
+	m.endedPaid += uint64(e.Stats.Paid)
+	m.endedRefused += uint64(e.Stats.Refused)
+	for _, r := range payErrorReasons {
+		if errors.Is(e.Err, r.err) {
+			m.endedErrors[r.reason]++
 		}
-	})
+	}
 }
 
 // Describe implements prometheus.Collector.
 func (m *nodeMetrics) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{m.sessionsActive, m.sessionsTotal, m.bytes, m.invoices, m.payErrors,
-		m.earnings, m.p2pPeers, m.tunnelPeers, m.connected, m.consBytes, m.spent, m.invoicesPaid, m.invoicesRefused, m.settlements} {
+		m.earnings, m.p2pPeers, m.tunnelPeers, m.connected, m.consBytes, m.spent, m.invoicesPaid, m.invoicesRefused, m.settlements, m.sessionsEnded} {
 		ch <- d
 	}
 }
@@ -277,6 +285,11 @@ func (m *nodeMetrics) Collect(ch chan<- prometheus.Metric) {
 	for _, r := range payErrorReasons {
 		errs[r.reason] = m.endedErrors[r.reason]
 	}
+	reasons := paystream.EndReasons()
+	ends := make([]uint64, len(reasons))
+	for i, r := range reasons {
+		ends[i] = m.endedReasons[r]
+	}
 	m.mu.Unlock()
 	for _, s := range live {
 		total++
@@ -294,6 +307,9 @@ func (m *nodeMetrics) Collect(ch chan<- prometheus.Metric) {
 	counter(m.invoicesRefused, float64(refused))
 	for r, v := range errs {
 		counter(m.payErrors, float64(v), r)
+	}
+	for i, r := range reasons { // every reason, zero included
+		counter(m.sessionsEnded, float64(ends[i]), r)
 	}
 	if p != nil {
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
