@@ -171,13 +171,40 @@ type nodeMetrics struct {
 	endedPaid    uint64
 	endedRefused uint64
 	endedErrors  map[string]uint64
-	endedReasons map[string]uint64 // keys: paystream.EndReasons
+	provEnds     endCounts
 	hooked       *Provider
 
 	sessionsActive, sessionsTotal, bytes, invoices, payErrors *prometheus.Desc
 	earnings, p2pPeers, tunnelPeers, connected, consBytes     *prometheus.Desc
 	spent, invoicesPaid, invoicesRefused, settlements         *prometheus.Desc
-	sessionsEnded                                             *prometheus.Desc
+	sessionsEnded, consEnded                                  *prometheus.Desc
+}
+
+// endCounts counts ended sessions by paystream.EndReason: a fixed set of
+// keys, never text from the peer. The zero value is ready to use.
+type endCounts struct {
+	mu sync.Mutex
+	n  map[string]uint64
+}
+
+func (c *endCounts) add(err error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.n == nil {
+		c.n = map[string]uint64{}
+	}
+	c.n[paystream.EndReason(err)]++
+}
+
+// snapshot returns the counts in paystream.EndReasons' order.
+func (c *endCounts) snapshot(reasons []string) []uint64 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	out := make([]uint64, len(reasons))
+	for i, r := range reasons {
+		out[i] = c.n[r]
+	}
+	return out
 }
 
 func newNodeMetrics(n *DaemonNode, prov *ProviderService, conn *ConnectionAPI) *nodeMetrics {
@@ -185,7 +212,7 @@ func newNodeMetrics(n *DaemonNode, prov *ProviderService, conn *ConnectionAPI) *
 		return prometheus.NewDesc(name, help, labels, nil)
 	}
 	return &nodeMetrics{
-		n: n, prov: prov, conn: conn, endedErrors: map[string]uint64{}, endedReasons: map[string]uint64{},
+		n: n, prov: prov, conn: conn, endedErrors: map[string]uint64{},
 		sessionsActive:  d("openmyst_provider_sessions_active", "Provider sessions running now."),
 		sessionsTotal:   d("openmyst_provider_sessions_total", "Provider sessions admitted since the daemon started."),
 		sessionsEnded:   d("openmyst_provider_sessions_ended_total", "Provider sessions ended since the daemon started, by reason (normal, path_lost, stream_lost, a session protocol error code, other).", "reason"),
@@ -201,6 +228,7 @@ func newNodeMetrics(n *DaemonNode, prov *ProviderService, conn *ConnectionAPI) *
 		connected:       d("openmyst_consumer_connected", "1 while the consumer connection is up."),
 		consBytes:       d("openmyst_consumer_bytes_total", "Tunnel bytes of the current consumer connection, by direction.", "direction"),
 		spent:           d("openmyst_consumer_spent_myst", "MYST promised for the current consumer connection."),
+		consEnded:       d("openmyst_consumer_sessions_ended_total", "Consumer sessions ended since the daemon started, by reason (as openmyst_provider_sessions_ended_total).", "reason"),
 	}
 }
 
@@ -233,7 +261,7 @@ func (m *nodeMetrics) ended(e provider.Ended) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	m.endedTotal++
-	m.endedReasons[paystream.EndReason(e.Err)]++
+	m.provEnds.add(e.Err)
 	m.endedBytes += e.Bytes
 	m.endedInvoice += uint64(e.Stats.Invoices)
 	m.endedPaid += uint64(e.Stats.Paid)
@@ -248,7 +276,7 @@ func (m *nodeMetrics) ended(e provider.Ended) {
 // Describe implements prometheus.Collector.
 func (m *nodeMetrics) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{m.sessionsActive, m.sessionsTotal, m.bytes, m.invoices, m.payErrors,
-		m.earnings, m.p2pPeers, m.tunnelPeers, m.connected, m.consBytes, m.spent, m.invoicesPaid, m.invoicesRefused, m.settlements, m.sessionsEnded} {
+		m.earnings, m.p2pPeers, m.tunnelPeers, m.connected, m.consBytes, m.spent, m.invoicesPaid, m.invoicesRefused, m.settlements, m.sessionsEnded, m.consEnded} {
 		ch <- d
 	}
 }
@@ -285,12 +313,9 @@ func (m *nodeMetrics) Collect(ch chan<- prometheus.Metric) {
 	for _, r := range payErrorReasons {
 		errs[r.reason] = m.endedErrors[r.reason]
 	}
-	reasons := paystream.EndReasons()
-	ends := make([]uint64, len(reasons))
-	for i, r := range reasons {
-		ends[i] = m.endedReasons[r]
-	}
 	m.mu.Unlock()
+	reasons := paystream.EndReasons()
+	ends := m.provEnds.snapshot(reasons)
 	for _, s := range live {
 		total++
 		b += s.Bytes
@@ -333,6 +358,9 @@ func (m *nodeMetrics) Collect(ch chan<- prometheus.Metric) {
 			if w, ok := new(big.Int).SetString(st.Spent, 10); ok {
 				gauge(m.spent, weiToMYST(w))
 			}
+		}
+		for i, v := range m.n.consumerEnds.snapshot(reasons) {
+			counter(m.consEnded, float64(v), reasons[i])
 		}
 	}
 }
