@@ -66,6 +66,9 @@ type ConsumerConfig struct {
 	ICE *ice.Config
 	// Log receives events (default slog.Default()).
 	Log *slog.Logger
+
+	// ends, when set, counts ended sessions (the daemon's GET /metrics).
+	ends *endCounts
 }
 
 // Consumer is a running consumer node.
@@ -100,6 +103,9 @@ const maxFailed = 1024
 // onResult records failures, then passes the result on to report.
 func (c *Consumer) onResult(report func(consumer.Result)) func(consumer.Result) {
 	return func(r consumer.Result) {
+		if r.Stage == consumer.StageSession && c.cfg.ends != nil {
+			c.cfg.ends.add(r.Err)
+		}
 		if r.Err != nil {
 			now := time.Now()
 			c.failMu.Lock()

@@ -191,6 +191,8 @@ type DaemonNode struct {
 	// consumerPM is the consumer's mapped ICE port (nil without
 	// Consumer.PortMap), set by the connection part.
 	consumerPM *consumerPortMap
+	// consumerEnds counts the daemon consumer's ended sessions (GET /metrics).
+	consumerEnds endCounts
 	// lastProvMu guards lastProv: the provider serveProvider last started,
 	// which PUT /service without options starts again after DELETE
 	// /service.
@@ -655,7 +657,7 @@ func startDaemonConsumer(ctx, rctx context.Context, n *DaemonNode) (*Consumer, e
 	}
 	return StartConsumer(ctx, ConsumerConfig{
 		DataDir: filepath.Join(n.Config.DataDir, "consumer"), Signer: signer, Chain: cl, Hermes: hermes,
-		P2P: n.P2P, Discovery: n.Discovery, ICE: iceCfg, Trust: n.Trust, Log: n.Log,
+		P2P: n.P2P, Discovery: n.Discovery, ICE: iceCfg, Trust: n.Trust, Log: n.Log, ends: &n.consumerEnds,
 	})
 }
 

@@ -16,6 +16,7 @@ import (
 	"github.com/openmyst/openmyst/market"
 	"github.com/openmyst/openmyst/session"
 	"github.com/openmyst/openmyst/session/pingpong"
+	"github.com/openmyst/openmyst/session/pingpong/paystream"
 	"github.com/openmyst/openmyst/session/provider"
 	"github.com/openmyst/openmyst/tequilapi"
 	"github.com/openmyst/openmyst/tunnel"
@@ -170,11 +171,40 @@ type nodeMetrics struct {
 	endedPaid    uint64
 	endedRefused uint64
 	endedErrors  map[string]uint64
+	provEnds     endCounts
 	hooked       *Provider
 
 	sessionsActive, sessionsTotal, bytes, invoices, payErrors *prometheus.Desc
 	earnings, p2pPeers, tunnelPeers, connected, consBytes     *prometheus.Desc
 	spent, invoicesPaid, invoicesRefused, settlements         *prometheus.Desc
+	sessionsEnded, consEnded                                  *prometheus.Desc
+}
+
+// endCounts counts ended sessions by paystream.EndReason: a fixed set of
+// keys, never text from the peer. The zero value is ready to use.
+type endCounts struct {
+	mu sync.Mutex
+	n  map[string]uint64
+}
+
+func (c *endCounts) add(err error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.n == nil {
+		c.n = map[string]uint64{}
+	}
+	c.n[paystream.EndReason(err)]++
+}
+
+// snapshot returns the counts in paystream.EndReasons' order.
+func (c *endCounts) snapshot(reasons []string) []uint64 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	out := make([]uint64, len(reasons))
+	for i, r := range reasons {
+		out[i] = c.n[r]
+	}
+	return out
 }
 
 func newNodeMetrics(n *DaemonNode, prov *ProviderService, conn *ConnectionAPI) *nodeMetrics {
@@ -185,6 +215,7 @@ func newNodeMetrics(n *DaemonNode, prov *ProviderService, conn *ConnectionAPI) *
 		n: n, prov: prov, conn: conn, endedErrors: map[string]uint64{},
 		sessionsActive:  d("openmyst_provider_sessions_active", "Provider sessions running now."),
 		sessionsTotal:   d("openmyst_provider_sessions_total", "Provider sessions admitted since the daemon started."),
+		sessionsEnded:   d("openmyst_provider_sessions_ended_total", "Provider sessions ended since the daemon started, by reason (normal, path_lost, stream_lost, a session protocol error code, other).", "reason"),
 		bytes:           d("openmyst_provider_bytes_total", "Tunnel bytes (up plus down) of provider sessions since the daemon started."),
 		invoices:        d("openmyst_provider_invoices_sent_total", "Invoices sent to consumers since the daemon started."),
 		invoicesPaid:    d("openmyst_provider_invoices_paid_total", "Invoices consumers paid with a valid exchange message since the daemon started."),
@@ -197,6 +228,7 @@ func newNodeMetrics(n *DaemonNode, prov *ProviderService, conn *ConnectionAPI) *
 		connected:       d("openmyst_consumer_connected", "1 while the consumer connection is up."),
 		consBytes:       d("openmyst_consumer_bytes_total", "Tunnel bytes of the current consumer connection, by direction.", "direction"),
 		spent:           d("openmyst_consumer_spent_myst", "MYST promised for the current consumer connection."),
+		consEnded:       d("openmyst_consumer_sessions_ended_total", "Consumer sessions ended since the daemon started, by reason (as openmyst_provider_sessions_ended_total).", "reason"),
 	}
 }
 
@@ -221,26 +253,30 @@ func (m *nodeMetrics) hook(p *Provider) {
 	}
 	m.hooked = p
 	m.mu.Unlock()
-	p.Sessions.OnEnded(func(e provider.Ended) {
-		m.mu.Lock()
-		defer m.mu.Unlock()
-		m.endedTotal++
-		m.endedBytes += e.Bytes
-		m.endedInvoice += uint64(e.Stats.Invoices)
-		m.endedPaid += uint64(e.Stats.Paid)
-		m.endedRefused += uint64(e.Stats.Refused)
-		for _, r := range payErrorReasons {
-			if errors.Is(e.Err, r.err) {
-				m.endedErrors[r.reason]++
-			}
+	p.Sessions.OnEnded(m.ended)
+}
+
+// ended counts one ended provider session.
+func (m *nodeMetrics) ended(e provider.Ended) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.endedTotal++
+	m.provEnds.add(e.Err)
+	m.endedBytes += e.Bytes
+	m.endedInvoice += uint64(e.Stats.Invoices)
+	m.endedPaid += uint64(e.Stats.Paid)
+	m.endedRefused += uint64(e.Stats.Refused)
+	for _, r := range payErrorReasons {
+		if errors.Is(e.Err, r.err) {
+			m.endedErrors[r.reason]++
 		}
-	})
+	}
 }
 
 // Describe implements prometheus.Collector.
 func (m *nodeMetrics) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{m.sessionsActive, m.sessionsTotal, m.bytes, m.invoices, m.payErrors,
-		m.earnings, m.p2pPeers, m.tunnelPeers, m.connected, m.consBytes, m.spent, m.invoicesPaid, m.invoicesRefused, m.settlements} {
+		m.earnings, m.p2pPeers, m.tunnelPeers, m.connected, m.consBytes, m.spent, m.invoicesPaid, m.invoicesRefused, m.settlements, m.sessionsEnded, m.consEnded} {
 		ch <- d
 	}
 }
@@ -278,6 +314,8 @@ func (m *nodeMetrics) Collect(ch chan<- prometheus.Metric) {
 		errs[r.reason] = m.endedErrors[r.reason]
 	}
 	m.mu.Unlock()
+	reasons := paystream.EndReasons()
+	ends := m.provEnds.snapshot(reasons)
 	for _, s := range live {
 		total++
 		b += s.Bytes
@@ -294,6 +332,9 @@ func (m *nodeMetrics) Collect(ch chan<- prometheus.Metric) {
 	counter(m.invoicesRefused, float64(refused))
 	for r, v := range errs {
 		counter(m.payErrors, float64(v), r)
+	}
+	for i, r := range reasons { // every reason, zero included
+		counter(m.sessionsEnded, float64(ends[i]), r)
 	}
 	if p != nil {
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
@@ -317,6 +358,9 @@ func (m *nodeMetrics) Collect(ch chan<- prometheus.Metric) {
 			if w, ok := new(big.Int).SetString(st.Spent, 10); ok {
 				gauge(m.spent, weiToMYST(w))
 			}
+		}
+		for i, v := range m.n.consumerEnds.snapshot(reasons) {
+			counter(m.consEnded, float64(v), reasons[i])
 		}
 	}
 }

@@ -4,8 +4,10 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"net"
 	"net/netip"
+	"slices"
 	"strconv"
 	"unicode/utf8"
 
@@ -333,6 +335,9 @@ var codeWords = map[ErrorCode]string{
 
 // Valid reports whether c is one of the defined codes.
 func (c ErrorCode) Valid() bool { return knownCodes[c] }
+
+// Codes returns every defined code, sorted.
+func Codes() []ErrorCode { return slices.Sorted(maps.Keys(knownCodes)) }
 
 // Error reports why a request was refused or a session is ending. It is
 // also a Go error, so a session layer can return a received one as is.

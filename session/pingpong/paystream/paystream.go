@@ -14,6 +14,8 @@ import (
 	"github.com/openmyst/openmyst/internal/defaults"
 	"github.com/openmyst/openmyst/p2p/sessionproto"
 	"github.com/openmyst/openmyst/payments"
+	// Aliased: this package's tests name a type session.
+	osession "github.com/openmyst/openmyst/session"
 	"github.com/openmyst/openmyst/session/pingpong"
 )
 
@@ -168,6 +170,50 @@ func CodeFor(err error) sessionproto.ErrorCode {
 		return sessionproto.CodeReadTimeout
 	}
 	return sessionproto.CodeInternal
+}
+
+// The end reasons that are not session protocol codes (see EndReason).
+const (
+	EndNormal     = "normal"
+	EndPathLost   = "path_lost"
+	EndStreamLost = "stream_lost"
+	EndOther      = "other"
+)
+
+// EndReasons returns every value EndReason can return: a fixed set, so
+// that a metric labelled with it has bounded cardinality.
+func EndReasons() []string {
+	out := []string{EndNormal, EndPathLost, EndStreamLost}
+	for _, c := range sessionproto.Codes() {
+		out = append(out, string(c))
+	}
+	return append(out, EndOther)
+}
+
+// EndReason names how a session that ended with err (a payment loop's
+// result, or a session layer's error wrapping it) ended, for counting:
+// EndNormal for a clean end (nil: ctx ended; the peer's Destroy or
+// closed stream), EndPathLost (session.ErrPathLost), EndStreamLost (a
+// resumable session's stream lost and not resumed), the code of the
+// Error the peer sent, or else the code CodeFor sent to the peer.
+// EndOther stands for a code outside the protocol's list: the result
+// never carries text from the peer.
+func EndReason(err error) string {
+	var perr *sessionproto.Error
+	switch {
+	case err == nil, errors.Is(err, ErrPeerEnded):
+		return EndNormal
+	case errors.Is(err, osession.ErrPathLost):
+		return EndPathLost
+	case errors.Is(err, ErrStreamLost):
+		return EndStreamLost
+	case errors.As(err, &perr):
+		if !perr.Code.Valid() {
+			return EndOther
+		}
+		return string(perr.Code)
+	}
+	return string(CodeFor(err))
 }
 
 // keepalive sends a keepalive whenever nothing was written for interval,

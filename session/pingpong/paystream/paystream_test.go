@@ -8,6 +8,7 @@ import (
 	"math/big"
 	"net"
 	"path/filepath"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -20,6 +21,7 @@ import (
 	"github.com/openmyst/openmyst/internal/keytest"
 	"github.com/openmyst/openmyst/p2p/sessionproto"
 	"github.com/openmyst/openmyst/payments"
+	osession "github.com/openmyst/openmyst/session"
 	"github.com/openmyst/openmyst/session/pingpong"
 	"github.com/openmyst/openmyst/session/pingpong/paystore"
 	"github.com/openmyst/openmyst/storage"
@@ -293,6 +295,9 @@ func TestProviderEndsUnpaidSession(t *testing.T) {
 	if told == nil || told.Code != sessionproto.CodePaymentTimeout {
 		t.Fatalf("consumer was told %v, want payment_timeout", told)
 	}
+	if r := EndReason(provErr); r != "payment_timeout" {
+		t.Fatalf("EndReason(%v) = %s, want payment_timeout", provErr, r)
+	}
 }
 
 func TestConsumerRefusesOvercharge(t *testing.T) {
@@ -308,6 +313,10 @@ func TestConsumerRefusesOvercharge(t *testing.T) {
 	var perr *sessionproto.Error
 	if !errors.As(provErr, &perr) || perr.Code != sessionproto.CodeOvercharge {
 		t.Fatalf("provider: %v, want the consumer's overcharge error", provErr)
+	}
+	// Both sides count it as overcharge: one sent the code, one received it.
+	if rp, rc := EndReason(provErr), EndReason(consErr); rp != "overcharge" || rc != "overcharge" {
+		t.Fatalf("end reasons: provider %s, consumer %s; want overcharge", rp, rc)
 	}
 	// Early invoices can pass within the documented tolerance (its 2 s
 	// clock slack dominates in the first milliseconds), but the consumer
@@ -338,6 +347,9 @@ func TestSilentPeerDropped(t *testing.T) {
 	if !errors.As(err, &ne) || !ne.Timeout() {
 		t.Fatalf("provider: %v, want a read timeout", err)
 	}
+	if r := EndReason(err); r != "read_timeout" {
+		t.Fatalf("EndReason(%v) = %s, want read_timeout", err, r)
+	}
 	s.consConn.Close()
 }
 
@@ -354,6 +366,9 @@ func TestFreeSessionKeptAlive(t *testing.T) {
 	provErr, consErr := wait()
 	if consErr != nil || !errors.Is(provErr, ErrPeerEnded) {
 		t.Fatalf("consumer %v, provider %v: want a clean disconnect", consErr, provErr)
+	}
+	if rp, rc := EndReason(provErr), EndReason(consErr); rp != EndNormal || rc != EndNormal {
+		t.Fatalf("end reasons: provider %s, consumer %s; want normal", rp, rc)
 	}
 	if n := s.tracker.Stats().Invoices; n != 0 {
 		t.Fatalf("%d invoices in a free session", n)
@@ -378,6 +393,35 @@ func TestCodeFor(t *testing.T) {
 	}
 	if got := sanitize("a\x00b\nc"); got != "a b c" {
 		t.Fatalf("sanitize: %q", got)
+	}
+}
+
+// TestEndReason: the ends no payment loop test above reaches, and that
+// every reason is one of EndReasons (a bounded label set).
+func TestEndReason(t *testing.T) {
+	cases := map[error]string{
+		nil: EndNormal,
+		fmt.Errorf("%w: the ICE path went silent or failed", osession.ErrPathLost):       EndPathLost,
+		fmt.Errorf("%w: no resume within 30s", ErrStreamLost):                            EndStreamLost,
+		fmt.Errorf("%w: bye", ErrPeerEnded):                                              EndNormal,
+		&sessionproto.Error{Code: sessionproto.CodeQuotaExhausted, Message: "full"}:      "quota_exhausted",
+		fmt.Errorf("consumer: %w", &sessionproto.Error{Code: sessionproto.CodeInternal}): "internal",
+		&sessionproto.Error{Code: "peer's free text"}:                                    EndOther,
+		fmt.Errorf("x: %w", ErrQuotaExhausted):                                           "quota_exhausted",
+		errors.New("disk on fire"):                                                       "internal",
+	}
+	all := EndReasons()
+	for err, want := range cases {
+		got := EndReason(err)
+		if got != want {
+			t.Errorf("EndReason(%v) = %s, want %s", err, got, want)
+		}
+		if !slices.Contains(all, got) {
+			t.Errorf("EndReason(%v) = %s, not in EndReasons %v", err, got, all)
+		}
+	}
+	if len(all) != len(sessionproto.Codes())+4 {
+		t.Fatalf("EndReasons %v: want the %d codes and normal, path_lost, stream_lost, other", all, len(sessionproto.Codes()))
 	}
 }
 

@@ -103,6 +103,9 @@ func TestResumeGraceEnds(t *testing.T) {
 		if !errors.Is(err, ErrStreamLost) || time.Since(lost) < grace {
 			t.Fatalf("ended after %v with %v, want ErrStreamLost after %v", time.Since(lost), err, grace)
 		}
+		if r := EndReason(err); r != EndStreamLost {
+			t.Fatalf("EndReason(%v) = %s, want %s", err, r, EndStreamLost)
+		}
 	case <-time.After(20 * grace):
 		t.Fatal("no end after the grace")
 	}
