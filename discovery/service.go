@@ -337,8 +337,9 @@ func (s *Service) SyncConnected(ctx context.Context, max int) int {
 			switch {
 			case err == nil:
 				s.syncWait.succeeded(p)
-			case errors.Is(ctx.Err(), context.Canceled):
-				// The caller gave up, not the peer.
+			case ctx.Err() != nil:
+				// The caller gave up or its deadline passed (a loaded
+				// machine, a short poll): not the peer's failure.
 			default:
 				d := s.syncWait.failed(p, s.now())
 				s.log.Debug("discovery: sync", "peer", p.String(), "err", err, "next_in", d)

@@ -11,10 +11,12 @@ import (
 )
 
 // syncRetry is how long SyncConnected leaves a peer alone after its
-// syncs failed (refused, reset, timed out, invalid): 1 s after the first
-// failure, doubling up to a minute. Gossip still brings that peer's
-// announcements meanwhile; a sync is only the late joiner's catch-up.
-var syncRetry = retry.Backoff{Initial: time.Second, Max: time.Minute, Jitter: true}
+// syncs failed (refused, reset, invalid): 1 s after the first failure,
+// doubling up to syncEvery, the period in which a peer's sync limit
+// grants a new sync: waiting longer would only delay a late joiner's
+// catch-up, which a consumer waiting for proposals depends on. Gossip
+// still brings that peer's announcements meanwhile.
+var syncRetry = retry.Backoff{Initial: time.Second, Max: syncEvery, Jitter: true}
 
 // maxSyncBackoff bounds the peers whose failures are remembered, beyond
 // the connections a node keeps: the least recently failed is forgotten

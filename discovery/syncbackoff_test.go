@@ -1,6 +1,7 @@
 package discovery
 
 import (
+	"context"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -76,5 +77,46 @@ func TestSyncBackoffBounded(t *testing.T) {
 	}
 	if s.lru.Len() != 2 || !s.ready(ids[0], now) || s.ready(ids[1], now) || s.ready(ids[2], now) {
 		t.Fatalf("%d remembered; ready: %v %v %v", s.lru.Len(), s.ready(ids[0], now), s.ready(ids[1], now), s.ready(ids[2], now))
+	}
+}
+
+// TestSyncConnectedCallerDeadlineIsNotAFailure: a sync cut by the
+// caller's own deadline (a short poll on a loaded machine) leaves the
+// peer ready for the next call. Before, each such deadline counted as the
+// peer's failure, so under load every peer was soon skipped for up to a
+// minute and a late joiner stopped catching up (quality TestThirtyNodes
+// missed its 60 s window).
+func TestSyncConnectedCallerDeadlineIsNotAFailure(t *testing.T) {
+	ctx := t.Context()
+	a := startNode(t, ctx, nil, netOpts{})
+	defer a.close()
+	b := startNode(t, ctx, []peer.AddrInfo{a.node.AddrInfo()}, netOpts{})
+	defer b.close()
+	stop := make(chan struct{})
+	var asked atomic.Int64
+	a.node.Host.SetStreamHandler(SyncProtocol, func(st network.Stream) {
+		asked.Add(1)
+		<-stop
+		_ = st.Reset()
+	})
+	defer close(stop)
+	for want := int64(1); want <= 3; want++ {
+		sctx, cancel := context.WithTimeout(ctx, 100*time.Millisecond)
+		b.svc.SyncConnected(sctx, 3)
+		cancel()
+		if n := asked.Load(); n != want {
+			t.Fatalf("call %d: the slow peer was asked %d times, want %d (backed off for the caller's deadline)", want, n, want)
+		}
+	}
+}
+
+// TestSyncRetryBoundedBySyncLimit: a refusing peer is asked again at
+// least once per syncEvery (jitter included), the period in which its
+// sync limit grants a new sync.
+func TestSyncRetryBoundedBySyncLimit(t *testing.T) {
+	for n := 1; n <= 30; n++ {
+		if d := syncRetry.Delay(n); d > syncEvery*3/2 {
+			t.Fatalf("failure %d waits %v, more than 1.5 x syncEvery (%v)", n, d, syncEvery)
+		}
 	}
 }
