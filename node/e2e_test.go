@@ -858,7 +858,10 @@ func testAutoSettle(t *testing.T, ctx context.Context, prov *Provider, paid *big
 
 // disconnectCleanly disconnects conn, which must end without an error,
 // and waits (10 s) for the provider's end of the session on ended, which
-// must be clean or the consumer's leaving; it returns that end.
+// must be clean or the consumer's leaving; it returns that end. The ends
+// of other sessions are skipped: a session of an earlier subtest on the
+// same provider ends after its consumer disconnected (the provider
+// settles it first), possibly after ended was set up.
 func disconnectCleanly(t *testing.T, ctx context.Context, conn *consumer.Connection, ended <-chan provider.Ended) provider.Ended {
 	t.Helper()
 	if err := conn.Disconnect(ctx); err != nil {
@@ -868,6 +871,10 @@ func disconnectCleanly(t *testing.T, ctx context.Context, conn *consumer.Connect
 		t.Fatalf("clean disconnect ended with %v", err)
 	}
 	e := waitEnded(t, ended, 10*time.Second)
+	for deadline := time.Now().Add(10 * time.Second); e.ID != conn.ID(); {
+		t.Logf("skipped the end of session %s (not %s): accepted %s", e.ID, conn.ID(), e.Stats.Accepted)
+		e = waitEnded(t, ended, time.Until(deadline))
+	}
 	if e.Err != nil && !isPeerEnded(e.Err) {
 		t.Fatalf("provider session ended with %v", e.Err)
 	}

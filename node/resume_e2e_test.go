@@ -77,6 +77,9 @@ func testControlResume(t *testing.T, ctx context.Context, d *Devnet, c *Consumer
 	if err != nil {
 		t.Fatal(err)
 	}
+	if e.Resumes != conn.Resumes() {
+		t.Fatalf("the provider's session ended resumed %d times, the consumer's %d", e.Resumes, conn.Resumes())
+	}
 	if paid.Sign() <= 0 || e.Stats.Settled.Cmp(paid) != 0 || e.Stats.Accepted.Cmp(paid) != 0 || new(big.Int).Sub(after, before).Cmp(paid) != 0 {
 		t.Fatalf("consumer paid %s, ledger moved %s-%s, provider accepted %s and the hermes promised %s",
 			paid, after, before, e.Stats.Accepted, e.Stats.Settled)
