@@ -561,7 +561,7 @@ func testHermesOutage(t *testing.T, ctx context.Context, d *Devnet, c *Consumer)
 		t.Fatal(err)
 	}
 	restarted = true
-	e := waitEnded(t, ended, 20*time.Second)
+	e := waitEnded(t, ended, conn.ID(), 20*time.Second)
 	if !errors.Is(e.Err, pingpong.ErrPaymentTimeout) {
 		t.Fatalf("provider ended with %v, want a payment timeout", e.Err)
 	}
@@ -609,7 +609,7 @@ func testProviderRestart(t *testing.T, ctx context.Context, d *Devnet, c *Consum
 		t.Fatal("consumer session survived the provider going away")
 	}
 	paid := conn.PayerStats().Paid
-	e := waitEnded(t, ended, 10*time.Second)
+	e := waitEnded(t, ended, conn.ID(), 10*time.Second)
 	checkInFlight(t, np, paid, e.Stats.Accepted)
 	paid = e.Stats.Accepted
 	// Everything the provider accepted reaches the hermes: what the old
@@ -669,14 +669,23 @@ func endedWatcher(p *Provider) <-chan provider.Ended {
 	return ch
 }
 
-func waitEnded(t *testing.T, ch <-chan provider.Ended, within time.Duration) provider.Ended {
+// waitEnded returns the provider's end of session id, skipping the ends
+// of other sessions (an earlier subtest's session with the same provider
+// may end after this one's watcher started), within the given time.
+func waitEnded(t *testing.T, ch <-chan provider.Ended, id string, within time.Duration) provider.Ended {
 	t.Helper()
-	select {
-	case e := <-ch:
-		return e
-	case <-time.After(within):
-		t.Fatalf("provider session did not end within %s", within)
-		return provider.Ended{}
+	timeout := time.After(within)
+	for {
+		select {
+		case e := <-ch:
+			if e.ID == id {
+				return e
+			}
+			t.Logf("skipped the end of session %s (not %s): accepted %s", e.ID, id, e.Stats.Accepted)
+		case <-timeout:
+			t.Fatalf("provider session %s did not end within %s", id, within)
+			return provider.Ended{}
+		}
 	}
 }
 
@@ -870,11 +879,7 @@ func disconnectCleanly(t *testing.T, ctx context.Context, conn *consumer.Connect
 	if err := conn.Err(); err != nil {
 		t.Fatalf("clean disconnect ended with %v", err)
 	}
-	e := waitEnded(t, ended, 10*time.Second)
-	for deadline := time.Now().Add(10 * time.Second); e.ID != conn.ID(); {
-		t.Logf("skipped the end of session %s (not %s): accepted %s", e.ID, conn.ID(), e.Stats.Accepted)
-		e = waitEnded(t, ended, time.Until(deadline))
-	}
+	e := waitEnded(t, ended, conn.ID(), 10*time.Second)
 	if e.Err != nil && !isPeerEnded(e.Err) {
 		t.Fatalf("provider session ended with %v", e.Err)
 	}
@@ -898,7 +903,7 @@ func testStopPaying(t *testing.T, ctx context.Context, d *Devnet, c *Consumer) {
 	// Bound: first invoice after Interval, cut off Grace later, noticed
 	// within CheckEvery; plus generous scheduling slack.
 	bound := testPayment.Interval + testPayment.Grace + testPayment.CheckEvery
-	e := waitEnded(t, ended, bound+10*time.Second)
+	e := waitEnded(t, ended, conn.ID(), bound+10*time.Second)
 	took := time.Since(start)
 	if !errors.Is(e.Err, pingpong.ErrPaymentTimeout) {
 		t.Fatalf("provider ended the session with %v, want a payment timeout", e.Err)

@@ -91,7 +91,7 @@ func TestGaslessProvider(t *testing.T) {
 	if err := conn.Disconnect(ctx); err != nil {
 		t.Fatal(err)
 	}
-	waitEnded(t, ended, 10*time.Second)
+	waitEnded(t, ended, conn.ID(), 10*time.Second)
 	paid := conn.PayerStats().Paid
 
 	txAddr := d.Transactor.Service.Address()
