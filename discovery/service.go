@@ -337,7 +337,7 @@ func (s *Service) SyncConnected(ctx context.Context, max int) int {
 			switch {
 			case err == nil:
 				s.syncWait.succeeded(p)
-			case ctx.Err() != nil:
+			case callerDone(ctx):
 				// The caller gave up or its deadline passed (a loaded
 				// machine, a short poll): not the peer's failure.
 			default:
@@ -349,4 +349,16 @@ func (s *Service) SyncConnected(ctx context.Context, max int) int {
 	}
 	wg.Wait()
 	return int(total.Load())
+}
+
+// callerDone reports whether ctx has ended or its deadline has passed.
+// The sync's stream carries ctx's deadline, so its read can time out a
+// moment before ctx's own timer marks ctx done: checking ctx.Err() alone
+// would then blame the peer for the caller's deadline.
+func callerDone(ctx context.Context) bool {
+	if ctx.Err() != nil {
+		return true
+	}
+	dl, ok := ctx.Deadline()
+	return ok && !time.Now().Before(dl)
 }
