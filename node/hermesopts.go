@@ -50,7 +50,7 @@ func (o *HermesOptions) Register(fs *pflag.FlagSet) {
 	fs.StringVar(&o.MinFeeWei, "hermes.min-consumer-fee", "0", "lowest transactor fee (wei) a consumer promise must carry")
 	fs.IntVar(&o.MaxUnrevealed, "hermes.max-unrevealed", 64, "promises a provider may hold without revealing R (0: no limit)")
 	fs.IntVar(&o.MaxBatch, "hermes.max-batch", 512, "exchange messages per group commit at most")
-	fs.DurationVar(&o.CommitDelay, "hermes.commit-delay", 0, "longest a group commit waits for accepts already on their way; 0 = default 2ms, negative = never (at most "+MaxHermesCommitDelay.String()+")")
+	fs.DurationVar(&o.CommitDelay, "hermes.commit-delay", 0, "longest a group commit waits for accepts already on their way; 0 = default "+hermes.DefaultCommitDelay.String()+", negative = never (at most "+MaxHermesCommitDelay.String()+")")
 	fs.IntVar(&o.CPUSlots, "hermes.cpu-slots", 0, "requests running their CPU-bound part (signature checks, signing) at once; 0 = default (GOMAXPROCS-1 with SQLite, GOMAXPROCS with PostgreSQL)")
 	fs.DurationVar(&o.ChainPoll, "hermes.chain-poll", 2*time.Second, "how often to look for top-up events")
 	fs.Float64Var(&o.Limits.SourceRate, "hermes.source-rate", hermes.DefaultSourceRate, "API requests per second one source address (IPv4, or IPv6 /64) may make; over it: 429 (negative: no limit)")
