@@ -58,6 +58,13 @@ type HermesConfig struct {
 	// MaxBatch caps exchange messages per group commit (0: the hermes
 	// default).
 	MaxBatch int
+	// CommitDelay is the longest a group commit waits for accepts already
+	// on their way (0: the hermes default; negative: never wait; see
+	// hermes.Config.CommitDelay).
+	CommitDelay time.Duration
+	// CPUSlots is how many requests may run their CPU-bound part at once
+	// (0: the hermes default; see hermes.Config.CPUSlots).
+	CPUSlots int
 	// ChainPoll is how often to look for top-up events (default 1 s).
 	ChainPoll time.Duration
 	// ChainState is the file keeping pending settlement transactions and
@@ -187,7 +194,7 @@ func StartHermes(ctx context.Context, cfg HermesConfig) (*Hermes, error) {
 	svc, err := hermes.New(hermes.Config{
 		ChainID: cfg.Chain.ChainID(), HermesID: cfg.Hermes, Operator: cfg.Operator, FeeBasisPoints: hs.FeeBps,
 		MinConsumerFee: cfg.MinConsumerFee, ProviderPromiseFee: cfg.ProviderPromiseFee, MaxUnrevealed: cfg.MaxUnrevealed, SettleThreshold: cfg.SettleThreshold,
-		SettleInterval: cfg.SettleInterval, MaxBatch: cfg.MaxBatch, Log: cfg.Log, Metrics: hermes.NewMetrics(reg), Limits: cfg.Limits,
+		SettleInterval: cfg.SettleInterval, MaxBatch: cfg.MaxBatch, CommitDelay: cfg.CommitDelay, CPUSlots: cfg.CPUSlots, Log: cfg.Log, Metrics: hermes.NewMetrics(reg), Limits: cfg.Limits,
 	}, st, adapter)
 	if err != nil {
 		closeState()

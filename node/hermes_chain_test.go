@@ -62,10 +62,15 @@ func TestHermesResumesPendingTransactionsAtStart(t *testing.T) {
 
 	h, err := StartHermes(ctx, HermesConfig{
 		Chain: c, Hermes: dc.Deployment().Hermes, Operator: identity.NewKeySigner(devchain.DevKey(devchain.HermesAccount)),
-		DSN: filepath.Join(dir, "hermes.db"), Log: log,
+		DSN: filepath.Join(dir, "hermes.db"), Log: log, CommitDelay: 7 * time.Millisecond, CPUSlots: 3,
 	})
 	if err != nil {
 		t.Fatal(err)
+	}
+	// The operator's --hermes.commit-delay and --hermes.cpu-slots reach
+	// the service (neither is its default).
+	if got := h.Service.Config(); got.CommitDelay != 7*time.Millisecond || got.CPUSlots != 3 {
+		t.Fatalf("service commit delay %v, cpu slots %d; want 7ms, 3", got.CommitDelay, got.CPUSlots)
 	}
 	deadline := time.Now().Add(30 * time.Second)
 	for {

@@ -50,6 +50,8 @@ func (o *HermesOptions) Register(fs *pflag.FlagSet) {
 	fs.StringVar(&o.MinFeeWei, "hermes.min-consumer-fee", "0", "lowest transactor fee (wei) a consumer promise must carry")
 	fs.IntVar(&o.MaxUnrevealed, "hermes.max-unrevealed", 64, "promises a provider may hold without revealing R (0: no limit)")
 	fs.IntVar(&o.MaxBatch, "hermes.max-batch", 512, "exchange messages per group commit at most")
+	fs.DurationVar(&o.CommitDelay, "hermes.commit-delay", 0, "longest a group commit waits for accepts already on their way; 0 = default "+hermes.DefaultCommitDelay.String()+", negative = never (at most "+MaxHermesCommitDelay.String()+")")
+	fs.IntVar(&o.CPUSlots, "hermes.cpu-slots", 0, "requests running their CPU-bound part (signature checks, signing) at once; 0 = default (GOMAXPROCS-1 with SQLite, GOMAXPROCS with PostgreSQL)")
 	fs.DurationVar(&o.ChainPoll, "hermes.chain-poll", 2*time.Second, "how often to look for top-up events")
 	fs.Float64Var(&o.Limits.SourceRate, "hermes.source-rate", hermes.DefaultSourceRate, "API requests per second one source address (IPv4, or IPv6 /64) may make; over it: 429 (negative: no limit)")
 	fs.IntVar(&o.Limits.SourceBurst, "hermes.source-burst", hermes.DefaultSourceBurst, "API requests one source address may make at once")
@@ -65,6 +67,10 @@ func (o *HermesOptions) Register(fs *pflag.FlagSet) {
 	fs.StringVar(&o.MaxFeeCapWei, "chain.max-fee-cap", "", "fee ceiling in wei per gas for settlement transactions (default: 5x the first version's fee cap)")
 }
 
+// MaxHermesCommitDelay is the longest --hermes.commit-delay accepted: a
+// group commit that waits longer only adds latency.
+const MaxHermesCommitDelay = 100 * time.Millisecond
+
 // DefaultConfirmations is the confirmation depth outside dev deployments
 // when none is given.
 const DefaultConfirmations = 12
@@ -74,6 +80,12 @@ const DefaultConfirmations = 12
 // directory.
 func (o HermesOptions) Config(c *Chain, operator identity.Signer) (HermesConfig, error) {
 	cfg := o.HermesConfig
+	if cfg.CommitDelay > MaxHermesCommitDelay {
+		return cfg, fmt.Errorf("--hermes.commit-delay: %v is above %v (a longer wait only adds latency)", cfg.CommitDelay, MaxHermesCommitDelay)
+	}
+	if cfg.CPUSlots < 0 {
+		return cfg, fmt.Errorf("--hermes.cpu-slots: %d is not a slot count (0: the default)", cfg.CPUSlots)
+	}
 	cfg.Chain, cfg.Hermes, cfg.Operator = c.Client, c.Hermes, operator
 	var err error
 	if cfg.SettleThreshold, err = parseWei("--hermes.settle-threshold", o.ThresholdWei, false); err != nil {
