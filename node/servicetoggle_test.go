@@ -164,13 +164,20 @@ func endedNormally(t *testing.T, d testDaemon, n int) {
 	if code := d.getText(t, "/metrics", &m); code != 200 {
 		t.Fatalf("GET /metrics = %d: %s", code, m)
 	}
+	checkEnded(t, m, "openmyst_provider_sessions_ended_total", n)
+}
+
+// checkEnded checks the scrape m: the counter name (a sessions ended by
+// reason counter) has n under "normal" and 0 under every other reason.
+func checkEnded(t *testing.T, m, name string, n int) {
+	t.Helper()
 	for _, r := range paystream.EndReasons() {
 		want := 0
 		if r == paystream.EndNormal {
 			want = n
 		}
-		if line := fmt.Sprintf("openmyst_provider_sessions_ended_total{reason=%q} %d\n", r, want); !strings.Contains(m, line) {
-			t.Fatalf("after %d sessions the provider ended, GET /metrics lacks %q:\n%s", n, line, m)
+		if line := fmt.Sprintf("%s{reason=%q} %d\n", name, r, want); !strings.Contains(m, line) {
+			t.Fatalf("after %d sessions ended normally, GET /metrics lacks %q:\n%s", n, line, m)
 		}
 	}
 }
