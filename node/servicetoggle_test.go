@@ -2,6 +2,7 @@ package node
 
 import (
 	"encoding/json"
+	"fmt"
 	"math/big"
 	"net"
 	"strings"
@@ -12,6 +13,7 @@ import (
 	"github.com/openmyst/openmyst/market"
 	"github.com/openmyst/openmyst/money"
 	"github.com/openmyst/openmyst/session/consumer"
+	"github.com/openmyst/openmyst/session/pingpong/paystream"
 	"github.com/openmyst/openmyst/tequilapi"
 	"github.com/openmyst/openmyst/tequilapi/client"
 )
@@ -108,6 +110,7 @@ func TestDaemonServiceStopStart(t *testing.T) {
 			t.Fatalf("round %d: the stopped provider's WireGuard port is not free: %v", round, err)
 		}
 		ln.Close()
+		endedNormally(t, prov, round)
 		// Withdrawn, then not announced again (it was every second).
 		for listed() {
 			if ctx.Err() != nil {
@@ -150,4 +153,31 @@ func TestDaemonServiceStopStart(t *testing.T) {
 	}
 	conn, wg = session(2)
 	stop(2, conn, wg)
+}
+
+// endedNormally checks the daemon's GET /metrics: n provider sessions
+// ended, every one "normal" (a provider stopped by DELETE /service ends
+// its sessions cleanly), none under another reason.
+func endedNormally(t *testing.T, d testDaemon, n int) {
+	t.Helper()
+	var m string
+	if code := d.getText(t, "/metrics", &m); code != 200 {
+		t.Fatalf("GET /metrics = %d: %s", code, m)
+	}
+	checkEnded(t, m, "openmyst_provider_sessions_ended_total", n)
+}
+
+// checkEnded checks the scrape m: the counter name (a sessions ended by
+// reason counter) has n under "normal" and 0 under every other reason.
+func checkEnded(t *testing.T, m, name string, n int) {
+	t.Helper()
+	for _, r := range paystream.EndReasons() {
+		want := 0
+		if r == paystream.EndNormal {
+			want = n
+		}
+		if line := fmt.Sprintf("%s{reason=%q} %d\n", name, r, want); !strings.Contains(m, line) {
+			t.Fatalf("after %d sessions ended normally, GET /metrics lacks %q:\n%s", n, line, m)
+		}
+	}
 }

@@ -223,6 +223,9 @@ func TestDaemonTunNoLeaks(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(dir, "daemon", VPNStateFile)); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("vpn state left after disconnect: %v", err)
 	}
+	// The restarted daemon counts the session it resumed, ended by the
+	// disconnect, as one consumer session ended normally.
+	checkEnded(t, vpnMetrics(ctx, t, cons, dir), "openmyst_consumer_sessions_ended_total", 1)
 	if err := daemon.Signal(syscall.SIGTERM, 15*time.Second); err != nil {
 		t.Error(err)
 	}
@@ -537,6 +540,42 @@ func vpnClient(ctx context.Context, t *testing.T, ns *netns.NS, dir string, daem
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
+}
+
+// vpnMetrics is the daemon's GET /metrics (text, which tclient does not
+// decode), read through ns with a token of its own.
+func vpnMetrics(ctx context.Context, t *testing.T, ns *netns.NS, dir string) string {
+	t.Helper()
+	hc := &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{DialContext: ns.Dialer(2 * time.Second)}}
+	defer hc.CloseIdleConnections()
+	base := fmt.Sprintf("http://127.0.0.1:%d", vpnDaemonPort)
+	c, err := tclient.New(base, hc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pw, err := os.ReadFile(filepath.Join(dir, "daemon", "tequilapi.password"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	lr, err := c.Login(ctx, strings.TrimSpace(string(pw)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, base+"/metrics", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Authorization", "Bearer "+lr.Token)
+	resp, err := hc.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("GET /metrics = %d (%v): %s", resp.StatusCode, err, b)
+	}
+	return string(b)
 }
 
 // runVPNDaemon runs `myst daemon`'s node.RunDaemon in the consumer
