@@ -46,17 +46,16 @@ func (m *Manager) resume(ctx context.Context, s *countingStream, w *sessionproto
 	id := res.SessionID.String()
 	m.mu.Lock()
 	l := m.sessions[id]
-	var attach chan paystream.Attachment
+	found := l != nil && l.consumer == res.Consumer && l.resumable
 	var accepted money.Amount
-	if l != nil && l.consumer == res.Consumer && l.resumable {
-		attach = l.attach
+	if found {
 		accepted = money.MustAmount(new(big.Int)) // no tracker yet: nothing accepted
 		if l.tracker != nil {
 			accepted = money.MustAmount(l.tracker.Stats().Accepted)
 		}
 	}
 	m.mu.Unlock()
-	if attach == nil {
+	if !found {
 		return refuse(ctx, w, sessionproto.CodeBadRequest, ErrNoSuchSession.Error())
 	}
 	if !l.resumes.Allow() {
