@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"net/netip"
 	"net/url"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -195,11 +196,7 @@ func parseSSDPResponse(b []byte, gw netip.Addr) (*url.URL, error) {
 		return nil, fmt.Errorf("ssdp: status %d", resp.StatusCode)
 	}
 	st := resp.Header.Get("ST")
-	known := false
-	for _, s := range upnpServices {
-		known = known || st == s
-	}
-	if !known {
+	if !slices.Contains(upnpServices, st) {
 		return nil, fmt.Errorf("ssdp: search target %q", st)
 	}
 	loc, err := url.Parse(resp.Header.Get("LOCATION"))
