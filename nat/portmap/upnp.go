@@ -45,7 +45,7 @@ var upnpServices = []string{
 // Bounds on what the gateway sends.
 const (
 	maxSSDPLocations = 4       // distinct description URLs followed
-	maxDescription   = 1 << 20 // bytes of one device description
+	maxGatewayBody   = 1 << 20 // bytes of one answer: a device description or a SOAP reply
 	ssdpGrace        = 150 * time.Millisecond
 )
 
@@ -61,7 +61,7 @@ func (c *Client) upnpNet(gw, local netip.Addr) *upnpNet {
 	d := &net.Dialer{Timeout: 3 * time.Second, Control: c.cfg.Control}
 	n.http = &http.Client{
 		Timeout: 5 * time.Second,
-		Transport: &http.Transport{
+		Transport: limitBodies{&http.Transport{
 			// No proxy: the gateway is asked directly.
 			DialContext: func(ctx context.Context, network, address string) (net.Conn, error) {
 				ap, err := netip.ParseAddrPort(address)
@@ -72,10 +72,29 @@ func (c *Client) upnpNet(gw, local netip.Addr) *upnpNet {
 			},
 			DisableKeepAlives:      true,
 			MaxResponseHeaderBytes: 64 << 10,
-		},
+		}},
 		CheckRedirect: func(*http.Request, []*http.Request) error { return errors.New("upnp: redirect refused") },
 	}
 	return n
+}
+
+// limitBodies cuts every answer body the gateway sends at maxGatewayBody
+// bytes: the device description read here and the SOAP replies goupnp
+// decodes from the same client (it reads them whole, unbounded). A longer
+// answer ends in a decode error.
+type limitBodies struct{ rt http.RoundTripper }
+
+// RoundTrip implements http.RoundTripper.
+func (l limitBodies) RoundTrip(r *http.Request) (*http.Response, error) {
+	resp, err := l.rt.RoundTrip(r)
+	if err != nil {
+		return nil, err
+	}
+	resp.Body = struct {
+		io.Reader
+		io.Closer
+	}{io.LimitReader(resp.Body, maxGatewayBody), resp.Body}
+	return resp, nil
 }
 
 // discover finds the gateway's IGD connection services: an SSDP search
@@ -230,7 +249,7 @@ func (n *upnpNet) describe(ctx context.Context, loc *url.URL) (*goupnp.RootDevic
 		return nil, fmt.Errorf("description %s: status %s", loc, resp.Status)
 	}
 	root := new(goupnp.RootDevice)
-	dec := xml.NewDecoder(io.LimitReader(resp.Body, maxDescription))
+	dec := xml.NewDecoder(resp.Body)
 	dec.DefaultSpace = goupnp.DeviceXMLNamespace
 	dec.CharsetReader = goupnp.CharsetReaderDefault
 	if err := dec.Decode(root); err != nil {

@@ -1,6 +1,10 @@
 package portmap
 
 import (
+	"bytes"
+	"io"
+	"net/http"
+	"net/http/httptest"
 	"net/netip"
 	"strings"
 	"testing"
@@ -46,4 +50,33 @@ func FuzzParseSSDPResponse(f *testing.F) {
 			t.Fatalf("accepted location %v", loc)
 		}
 	})
+}
+
+// TestGatewayAnswersBounded: the client that reads the gateway's device
+// description and its SOAP replies (goupnp decodes those whole) stops at
+// maxGatewayBody bytes, whatever the gateway sends.
+func TestGatewayAnswersBounded(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		chunk := bytes.Repeat([]byte("<a>"), 1<<12)
+		for written := 0; written < 3*maxGatewayBody; written += len(chunk) {
+			if _, err := w.Write(chunk); err != nil {
+				return
+			}
+		}
+	}))
+	defer srv.Close()
+	lo := netip.MustParseAddr("127.0.0.1")
+	n := New(Config{}).upnpNet(lo, lo)
+	resp, err := n.http.Get(srv.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	got, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != maxGatewayBody {
+		t.Fatalf("read %d bytes of the gateway's answer, want the cap %d", len(got), maxGatewayBody)
+	}
 }
