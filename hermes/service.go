@@ -500,7 +500,7 @@ func (s *Service) commitLoop(ctx context.Context, c *committer) {
 				break fill
 			}
 		}
-		if len(batch) < s.cfg.MaxBatch && (c.coming.Load() > 0 || stream) {
+		if s.cfg.CommitDelay > 0 && len(batch) < s.cfg.MaxBatch && (c.coming.Load() > 0 || stream) {
 			batch = s.linger(ctx, c, batch, stream)
 		}
 		// Accepts arriving while the previous commit ran: a stream, whose

@@ -130,9 +130,11 @@ func OpenChain(ctx context.Context, cfg ChainConfig) (*Chain, error) {
 		return nil, fmt.Errorf("%s: %w", cfg.rpcNames(), err)
 	}
 	ch := &Chain{Client: c, Hermes: h, eth: eth}
-	if tx != nil && cfg.PendingDir != "" {
+	if tx != nil && cfg.PendingDir != "" && hasPendingFile(PendingPath(cfg.PendingDir, tx.Address())) {
 		// What an earlier run (this process's or another's on the data
 		// dir) left pending is finished now, not only at the next send.
+		// Without the file nothing can be pending: no need to create it
+		// and take its lock at every start.
 		rctx, cancel := context.WithCancel(context.Background())
 		done := make(chan struct{})
 		go func() {
@@ -149,6 +151,12 @@ func OpenChain(ctx context.Context, cfg ChainConfig) (*Chain, error) {
 // from it take turns on it).
 func PendingPath(dir string, from common.Address) string {
 	return filepath.Join(dir, "pending-"+from.Hex()+".db")
+}
+
+// hasPendingFile says whether the PendingPath file path exists.
+func hasPendingFile(path string) bool {
+	_, err := os.Stat(path)
+	return err == nil
 }
 
 // hasPendingFiles says whether dir holds a PendingPath file.
