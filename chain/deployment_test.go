@@ -2,6 +2,7 @@ package chain
 
 import (
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"path/filepath"
 	"strings"
@@ -113,6 +114,62 @@ func FuzzDecodeRevert(f *testing.F) {
 		re := DecodeRevert("fuzz", data)
 		if re.Unwrap() == nil || re.Error() == "" {
 			t.Fatal("revert without sentinel or text")
+		}
+	})
+}
+
+const sampleProgress = `{"chainId":1337,"deployer":"0x0000000000000000000000000000000000000009",
+"params":{"faucet":false,"supply":"1000","holder":"0x0000000000000000000000000000000000000009","minHermesStake":"10","exitTimelockSeconds":3600,"feeNoticeDelaySeconds":3600},
+"steps":[{"name":"token","nonce":3,"address":"0x0000000000000000000000000000000000000001","tx":"0x0000000000000000000000000000000000000000000000000000000000000001","sentAtBlock":5,"mined":true,"block":6},
+{"name":"registry","nonce":4,"address":"0x0000000000000000000000000000000000000002","tx":"0x0000000000000000000000000000000000000000000000000000000000000002","sentAtBlock":6,"mined":false,"block":0}]}`
+
+// TestDecodeDeployProgress: a progress file round-trips, and one that
+// could mislead a rerun (steps out of order, a step after an unmined one,
+// a bad amount, unknown fields) is refused.
+func TestDecodeDeployProgress(t *testing.T) {
+	p, err := DecodeDeployProgress([]byte(sampleProgress))
+	if err != nil || len(p.Steps) != 2 || p.Done() || p.Steps[1].Nonce != 4 {
+		t.Fatalf("decoded %+v, %v", p, err)
+	}
+	path := filepath.Join(t.TempDir(), "progress")
+	if err := p.save(path); err != nil {
+		t.Fatal(err)
+	}
+	if got, ok, err := LoadDeployProgress(path); err != nil || !ok || got.Params != p.Params || len(got.Steps) != 2 || got.Steps[0] != p.Steps[0] {
+		t.Fatalf("round trip %+v, %v, %v", got, ok, err)
+	}
+	if _, ok, err := LoadDeployProgress(path + ".missing"); ok || err != nil {
+		t.Fatalf("missing file: %v, %v", ok, err)
+	}
+	for name, bad := range map[string]string{
+		"order":         strings.Replace(strings.Replace(sampleProgress, `"token"`, `"x"`, 1), `"registry"`, `"token"`, 1),
+		"after unmined": strings.Replace(sampleProgress, `"mined":true`, `"mined":false`, 1),
+		"amount":        strings.Replace(sampleProgress, `"supply":"1000"`, `"supply":"-1"`, 1),
+		"unknown field": strings.Replace(sampleProgress, `"chainId"`, `"x":1,"chainId"`, 1),
+		"no deployer":   strings.Replace(sampleProgress, `"deployer":"0x0000000000000000000000000000000000000009"`, `"deployer":"0x0000000000000000000000000000000000000000"`, 1),
+	} {
+		if _, err := DecodeDeployProgress([]byte(bad)); err == nil {
+			t.Errorf("%s: accepted", name)
+		}
+	}
+}
+
+func FuzzDecodeDeployProgress(f *testing.F) {
+	f.Add([]byte(sampleProgress))
+	f.Add([]byte(`{"chainId":1,"deployer":"0x0000000000000000000000000000000000000001","params":{"supply":"0","minHermesStake":"0"},"steps":[]}`))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		p, err := DecodeDeployProgress(data)
+		if err != nil {
+			return
+		}
+		// What decodes encodes and decodes to the same.
+		again, err := json.Marshal(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		q, err := DecodeDeployProgress(again)
+		if err != nil || q.Params != p.Params || len(q.Steps) != len(p.Steps) || q.Done() != p.Done() {
+			t.Fatalf("re-decoded %+v (%v), want %+v", q, err, p)
 		}
 	})
 }

@@ -1,21 +1,14 @@
 package node
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
-	"io"
 	"log/slog"
 	"math/big"
-	"net/http"
-	"net/http/httptest"
 	"strconv"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/ethereum/go-ethereum/common"
-	"github.com/ethereum/go-ethereum/common/hexutil"
 	"github.com/ethereum/go-ethereum/core/types"
 	"github.com/ethereum/go-ethereum/ethclient"
 
@@ -26,75 +19,6 @@ import (
 	"github.com/openmyst/openmyst/money"
 	"github.com/openmyst/openmyst/tequilapi"
 )
-
-// swallowRPC forwards JSON-RPC to a chain but answers
-// eth_sendRawTransaction itself, as a node that accepted the transaction
-// into its pool and never mines it would, and keeps the transactions.
-type swallowRPC struct {
-	*httptest.Server
-	mu  sync.Mutex
-	txs []*types.Transaction
-	got chan struct{} // one value per swallowed transaction
-}
-
-func newSwallowRPC(t *testing.T, upstream string) *swallowRPC {
-	t.Helper()
-	s := &swallowRPC{got: make(chan struct{}, 16)}
-	s.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		body, err := io.ReadAll(r.Body)
-		if err != nil {
-			http.Error(w, err.Error(), http.StatusBadRequest)
-			return
-		}
-		var req struct {
-			ID     json.RawMessage   `json:"id"`
-			Method string            `json:"method"`
-			Params []json.RawMessage `json:"params"`
-		}
-		if json.Unmarshal(body, &req) == nil && req.Method == "eth_sendRawTransaction" && len(req.Params) == 1 {
-			var raw hexutil.Bytes
-			tx := new(types.Transaction)
-			if err := json.Unmarshal(req.Params[0], &raw); err != nil || tx.UnmarshalBinary(raw) != nil {
-				http.Error(w, "bad transaction", http.StatusBadRequest)
-				return
-			}
-			s.mu.Lock()
-			s.txs = append(s.txs, tx)
-			s.mu.Unlock()
-			s.got <- struct{}{}
-			w.Header().Set("Content-Type", "application/json")
-			_ = json.NewEncoder(w).Encode(map[string]any{"jsonrpc": "2.0", "id": req.ID, "result": tx.Hash()})
-			return
-		}
-		resp, err := http.Post(upstream, "application/json", bytes.NewReader(body))
-		if err != nil {
-			http.Error(w, err.Error(), http.StatusBadGateway)
-			return
-		}
-		defer resp.Body.Close()
-		w.Header().Set("Content-Type", resp.Header.Get("Content-Type"))
-		w.WriteHeader(resp.StatusCode)
-		_, _ = io.Copy(w, resp.Body)
-	}))
-	t.Cleanup(s.Close)
-	return s
-}
-
-// swallowed waits for the next swallowed transaction, failing when the
-// sender ends first (done).
-func (s *swallowRPC) swallowed(ctx context.Context, t *testing.T, done <-chan error) *types.Transaction {
-	t.Helper()
-	select {
-	case <-s.got:
-	case err := <-done:
-		t.Fatalf("sender ended before sending: %v", err)
-	case <-ctx.Done():
-		t.Fatal("no transaction was sent")
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.txs[len(s.txs)-1]
-}
 
 // pendingChain is a dev chain seen by the dev transactor account: its
 // nonce and the nonces it has had mined since the test began.
@@ -198,13 +122,13 @@ func TestAccountTxResumedAfterRestart(t *testing.T) {
 	pc := newPendingChain(ctx, t, dc)
 	id := common.HexToAddress("0x00000000000000000000000000000000000a11ce")
 	ch := dc.Deployment().ChannelAddress(id)
-	proxy := newSwallowRPC(t, dc.URL())
+	proxy := devchaintest.NewSwallowRPC(t, dc.URL())
 
 	// The command, killed while its transaction is pending.
 	cctx, kill := context.WithCancel(ctx)
 	done := make(chan error, 1)
 	go func() { done <- topUp(cctx, l, AccountFlags{ChainFlags: ChainFlags{RPC: proxy.URL}}, id, "3") }()
-	first := proxy.swallowed(ctx, t, done)
+	first := proxy.Swallowed(ctx, t, done)
 	kill()
 	if err := <-done; err == nil {
 		t.Fatal("top-up finished without being mined")
@@ -241,14 +165,14 @@ func TestAccountTxDaemonAndCommandTakeTurns(t *testing.T) {
 	id := newDefaultIdentity(ctx, t, l)
 	pc := newPendingChain(ctx, t, dc)
 	ch := dc.Deployment().ChannelAddress(id)
-	proxy := newSwallowRPC(t, dc.URL())
+	proxy := devchaintest.NewSwallowRPC(t, dc.URL())
 	_, stop := startTestDaemon(t, pendingDaemon(t, l, proxy.URL))
 	defer stop()
 
 	dctx, cancelDaemonTx := context.WithCancel(ctx)
 	daemonDone := make(chan error, 1)
 	go func() { daemonDone <- topUp(dctx, l, AccountFlags{ChainFlags: ChainFlags{RPC: proxy.URL}}, id, "3") }()
-	first := proxy.swallowed(ctx, t, daemonDone)
+	first := proxy.Swallowed(ctx, t, daemonDone)
 
 	cmdDone := make(chan error, 1)
 	direct := AccountFlags{ChainFlags: ChainFlags{RPC: dc.URL(), Hermes: dc.Deployment().Hermes.Hex()}}

@@ -321,8 +321,13 @@ type DeployConfig struct {
 	// in ChainConfig); KeyFile holds the deployer's hex
 	// private key (it pays gas).
 	RPC, KeyFile string
-	// Out is the deployment JSON to write.
+	// Out is the deployment JSON to write; its progress is kept beside it
+	// (DeployProgressPath).
 	Out string
+	// PendingDir keeps the deployer's pending transactions in
+	// PendingPath's file there, shared with the other processes of the
+	// data dir sending from that key (chain.PendingFileLock).
+	PendingDir string
 	// Params are the contracts' parameters.
 	Params chain.DeployParams
 	// Supply and MinHermesStake (MYST decimals) and Holder (0x address),
@@ -332,18 +337,47 @@ type DeployConfig struct {
 	Log *slog.Logger
 }
 
+// DeployResult is what DeployContracts did.
+type DeployResult struct {
+	// Deployment is the deployment (written to Out).
+	Deployment chain.Deployment
+	// Already says the deployment was complete before this run: nothing
+	// was sent.
+	Already bool
+	// Progress is the progress file.
+	Progress string
+}
+
+// DeployProgressPath is the progress file of the deployment written to
+// out (chain.DeployResumable).
+func DeployProgressPath(out string) string { return out + ".progress" }
+
+// ErrDeploymentExists is returned when the deployment file to write holds
+// a deployment no progress file describes.
+var ErrDeploymentExists = errors.New("the deployment file exists")
+
 // DeployContracts deploys the MYST token and the registry to any EVM
-// chain and writes the deployment JSON to cfg.Out.
-func DeployContracts(ctx context.Context, cfg DeployConfig) (chain.Deployment, error) {
+// chain and writes the deployment JSON to cfg.Out. Each step is recorded
+// in the progress file beside it and the deployer's transactions are kept
+// in the data dir's pending file, so a rerun after a crash finishes the
+// pending transaction under its nonce and continues at the next step; a
+// rerun of a complete deployment sends nothing (Already). An Out file
+// without a progress file (another deployment) is never overwritten.
+func DeployContracts(ctx context.Context, cfg DeployConfig) (DeployResult, error) {
 	if err := cfg.parse(); err != nil {
-		return chain.Deployment{}, err
+		return DeployResult{}, err
 	}
 	if cfg.KeyFile == "" {
-		return chain.Deployment{}, errors.New("--chain.transactor-key-file is required (the deployer pays gas)")
+		return DeployResult{}, errors.New("--chain.transactor-key-file is required (the deployer pays gas)")
+	}
+	res := DeployResult{Progress: DeployProgressPath(cfg.Out)}
+	_, outErr := os.Stat(cfg.Out)
+	if _, err := os.Stat(res.Progress); outErr == nil && errors.Is(err, os.ErrNotExist) {
+		return res, fmt.Errorf("%w: %s holds a deployment this command did not start (no %s): pass another --out, or remove it to deploy a new set", ErrDeploymentExists, cfg.Out, res.Progress)
 	}
 	key, err := ReadKeyFile(cfg.KeyFile)
 	if err != nil {
-		return chain.Deployment{}, err
+		return res, err
 	}
 	log := cfg.Log
 	if log == nil {
@@ -351,25 +385,44 @@ func DeployContracts(ctx context.Context, cfg DeployConfig) (chain.Deployment, e
 	}
 	eth, err := chain.DialRPC(ctx, chain.RPCConfig{URLs: chain.SplitRPCURLs(cfg.RPC), Log: log})
 	if err != nil {
-		return chain.Deployment{}, err
+		return res, err
 	}
 	defer eth.Close()
 	id, err := eth.ChainID(ctx)
 	if err != nil {
-		return chain.Deployment{}, fmt.Errorf("%s: chain id: %w", chain.RedactURL(chain.SplitRPCURLs(cfg.RPC)[0]), err)
+		return res, fmt.Errorf("%s: chain id: %w", chain.RedactURL(chain.SplitRPCURLs(cfg.RPC)[0]), err)
 	}
 	if err := checkFaucetDeploy(id.Uint64(), cfg.Params.Faucet); err != nil {
-		return chain.Deployment{}, err
+		return res, err
 	}
 	tx, err := chain.NewTransactor(ctx, eth, key, log)
 	if err != nil {
-		return chain.Deployment{}, err
+		return res, err
 	}
-	dep, err := chain.Deploy(ctx, tx, cfg.Params)
+	if cfg.PendingDir != "" {
+		tx.SetPendingLock(chain.PendingFileLock(PendingPath(cfg.PendingDir, tx.Address()), log))
+	}
+	dep, done, err := chain.DeployResumable(ctx, tx, cfg.Params, res.Progress, func(s chain.DeployStep) {
+		log.Info("deploy: step mined", "step", s.Name, "address", s.Address.Hex(), "tx", s.Tx.Hex(), "block", s.Block)
+	})
+	res.Deployment = dep
 	if err != nil {
-		return dep, err
+		return res, err
 	}
-	return dep, dep.Save(cfg.Out)
+	if done && outErr == nil {
+		// Complete before this run: the file is left as it is (a hermes
+		// may have been added to it) if it names these contracts.
+		prev, err := chain.LoadDeployment(cfg.Out)
+		if err != nil {
+			return res, err
+		}
+		if prev.ChainID != dep.ChainID || prev.Token != dep.Token || prev.Registry != dep.Registry {
+			return res, fmt.Errorf("%w: %s names other contracts than its progress file %s records", ErrDeploymentExists, cfg.Out, res.Progress)
+		}
+		res.Already = true
+		return res, nil
+	}
+	return res, dep.Save(cfg.Out)
 }
 
 // parse sets Params from Supply, MinHermesStake and Holder.

@@ -68,17 +68,30 @@ func newChainDeployCmd(a *app) *cobra.Command {
 token anyone can mint) and the Registry (which creates the channel and hermes
 implementations) from the account in --chain.transactor-key-file, and writes
 the deployment JSON to --out for the other commands (--chain.deployment).
-Hermes hubs register themselves afterwards (myst hermes).`,
+Hermes hubs register themselves afterwards (myst hermes).
+
+Each step is recorded in <out>.progress before its transaction is sent,
+and the transactions are kept in the data dir's pending file: run the same
+command again after a crash and it finishes the pending transaction under
+its nonce and continues at the next step. Run again after it completed, it
+sends nothing and prints the deployment. It never overwrites an --out file
+that has no progress file beside it.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			l := a.local(cmd)
 			if cfg.Out == "" {
-				cfg.Out = a.local(cmd).DeploymentPath()
+				cfg.Out = l.DeploymentPath()
 			}
-			dep, err := node.DeployContracts(cmd.Context(), cfg)
+			cfg.PendingDir = l.PendingDir()
+			res, err := node.DeployContracts(cmd.Context(), cfg)
 			if err != nil {
 				return err
 			}
-			fmt.Fprintf(cmd.OutOrStdout(), "deployed on chain %d (block %d)\n  token:    %s\n  registry: %s\n  deployment: %s\n", dep.ChainID, dep.DeployBlock, dep.Token.Hex(), dep.Registry.Hex(), cfg.Out)
+			dep, what := res.Deployment, "deployed"
+			if res.Already {
+				what = "already deployed (nothing sent)"
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "%s on chain %d (block %d)\n  token:    %s\n  registry: %s\n  deployment: %s\n  progress: %s\n", what, dep.ChainID, dep.DeployBlock, dep.Token.Hex(), dep.Registry.Hex(), cfg.Out, res.Progress)
 			return nil
 		},
 	}
