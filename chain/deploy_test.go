@@ -36,10 +36,12 @@ type deployEnv struct {
 	params   chain.DeployParams
 }
 
-func newDeployEnv(t *testing.T) *deployEnv {
+// newDeployEnv starts a dev chain mining every period (0: one block per
+// transaction).
+func newDeployEnv(t *testing.T, period time.Duration) *deployEnv {
 	t.Helper()
 	ctx := t.Context()
-	e := &deployEnv{ctx: ctx, dc: devchaintest.Start(ctx, t, devchain.Config{Log: quietLog()}), key: devchain.DevKey(5)}
+	e := &deployEnv{ctx: ctx, dc: devchaintest.Start(ctx, t, devchain.Config{Period: period, Log: quietLog()}), key: devchain.DevKey(5)}
 	e.from = crypto.PubkeyToAddress(e.key.PublicKey)
 	dir := t.TempDir()
 	e.pending, e.progress = filepath.Join(dir, "pending.db"), filepath.Join(dir, "deployment.json.progress")
@@ -164,14 +166,17 @@ func (e *deployEnv) wantComplete(t *testing.T, dep chain.Deployment) {
 }
 
 // TestDeployResumesPendingTransaction: a deploy stopped while its token
-// creation is pending (the RPC took it and never mined it) is run again:
-// the rerun finishes that transaction under its nonce and creates the
-// registry with the next, one set of contracts in all. Before deploys
-// kept their progress and pending transactions the rerun created a second
-// token with a new nonce.
+// creation is pending, the transaction reaching the chain's pool only
+// then (a block every second), is run again: the rerun finishes that
+// transaction under its nonce and creates the registry with the next, one
+// set of contracts in all. Before deploys kept their progress and pending
+// transactions the rerun created a second token with the next nonce.
 func TestDeployResumesPendingTransaction(t *testing.T) {
-	e := newDeployEnv(t)
+	e := newDeployEnv(t, time.Second)
 	first := e.interruptPending(t)
+	if err := e.eth.SendTransaction(e.ctx, first); err != nil {
+		t.Fatal(err)
+	}
 	dep, done, err := chain.DeployResumable(e.ctx, e.transactor(t, e.dc.URL(), e.pending), e.params, e.progress, nil)
 	if err != nil || done {
 		t.Fatalf("resumed deploy: done %v, %v", done, err)
@@ -183,7 +188,7 @@ func TestDeployResumesPendingTransaction(t *testing.T) {
 // TestDeployContinuesAtNextStep: a deploy stopped after its token was
 // mined continues with the registry; the token is not created again.
 func TestDeployContinuesAtNextStep(t *testing.T) {
-	e := newDeployEnv(t)
+	e := newDeployEnv(t, 0)
 	cctx, stop := context.WithCancel(e.ctx)
 	var steps []string
 	_, _, err := chain.DeployResumable(cctx, e.transactor(t, e.dc.URL(), e.pending), e.params, e.progress, func(s chain.DeployStep) {
@@ -213,7 +218,7 @@ func TestDeployContinuesAtNextStep(t *testing.T) {
 // the rerun uses another data dir) and never reached the chain: the rerun
 // sends the step again, under the same nonce, and ends with one set.
 func TestDeploySendsLostStepAgain(t *testing.T) {
-	e := newDeployEnv(t)
+	e := newDeployEnv(t, 0)
 	first := e.interruptPending(t)
 	e.pending = filepath.Join(t.TempDir(), "other-pending.db")
 	dep, _, err := chain.DeployResumable(e.ctx, e.transactor(t, e.dc.URL(), e.pending), e.params, e.progress, nil)
@@ -228,7 +233,7 @@ func TestDeploySendsLostStepAgain(t *testing.T) {
 // TestDeployRefusesOtherParameters: a progress file is continued only
 // with the parameters and account it was started with.
 func TestDeployRefusesOtherParameters(t *testing.T) {
-	e := newDeployEnv(t)
+	e := newDeployEnv(t, 0)
 	e.interruptPending(t)
 	p := e.params
 	p.Supply = money.MYST(1)

@@ -1,6 +1,8 @@
 package main
 
 import (
+	"context"
+	"math/big"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -11,10 +13,13 @@ import (
 
 	"github.com/ethereum/go-ethereum/accounts/keystore"
 	gethcommon "github.com/ethereum/go-ethereum/common"
+	"github.com/ethereum/go-ethereum/core/types"
 	"github.com/ethereum/go-ethereum/crypto"
+	"github.com/ethereum/go-ethereum/ethclient"
 	"github.com/google/uuid"
 
 	"github.com/openmyst/openmyst/chain/devchain"
+	"github.com/openmyst/openmyst/chain/devchain/devchaintest"
 	"github.com/openmyst/openmyst/cmd/myst/internal/mysttest"
 )
 
@@ -167,5 +172,92 @@ func TestChainDeployToAnyEVM(t *testing.T) {
 	}
 	if _, err := runCLI(t, dd, "chain", "deploy", "--chain.rpc", rpc, "--out", out); err == nil {
 		t.Fatal("deploy without a key accepted")
+	}
+}
+
+// TestChainDeployKilledMidDeploy: `myst chain deploy` (a real process) is
+// SIGKILLed while its token creation is pending (the RPC took it and the
+// chain gets it only after the kill). The same command run again on the
+// data dir takes that transaction as the token's, under its nonce, and
+// creates the registry with the next: one set of contracts. Run once more, it sends nothing; without its
+// progress file it refuses to overwrite the deployment. Before deploys
+// kept their progress and pending transactions the rerun created a second
+// token under a new nonce and the killed one was never mined.
+func TestChainDeployKilledMidDeploy(t *testing.T) {
+	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
+	defer cancel()
+	rpc, _ := startChainDev(t)
+	key := devchain.DevKey(5)
+	from := crypto.PubkeyToAddress(key.PublicKey)
+	keyFile := filepath.Join(t.TempDir(), "deployer.key")
+	if err := os.WriteFile(keyFile, []byte(gethcommon.Bytes2Hex(crypto.FromECDSA(key))+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	eth, err := ethclient.DialContext(ctx, rpc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer eth.Close()
+	nonce, err := eth.NonceAt(ctx, from, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	head, err := eth.BlockNumber(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dd, out := t.TempDir(), filepath.Join(t.TempDir(), "prod.json")
+	deploy := []string{"chain", "deploy", "--chain.transactor-key-file", keyFile, "--out", out, "--supply", "1000000"}
+
+	proxy := devchaintest.NewSwallowRPC(t, rpc)
+	cmd, _ := mysttest.Start(t, mysttest.Stdout, nil, append([]string{"--data-dir", dd, "--log-level", "warn"}, append(deploy, "--chain.rpc", proxy.URL)...)...)
+	first := proxy.Swallowed(ctx, t, nil)
+	if err := cmd.Process.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	_ = cmd.Wait()
+	// The transaction was out: the chain gets it after the kill.
+	if err := eth.SendTransaction(ctx, first); err != nil {
+		t.Fatal(err)
+	}
+
+	res := mustRun(t, dd, append(deploy, "--chain.rpc", rpc)...)
+	token, registry := crypto.CreateAddress(from, nonce), crypto.CreateAddress(from, nonce+1)
+	if !strings.Contains(res, "deployed on chain 1337") || !strings.Contains(res, token.Hex()) || !strings.Contains(res, registry.Hex()) {
+		t.Fatalf("rerun output (want token %s, registry %s):\n%s", token.Hex(), registry.Hex(), res)
+	}
+	now, err := eth.BlockNumber(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	signer := types.LatestSignerForChainID(big.NewInt(1337))
+	var sent []*types.Transaction
+	for n := head + 1; n <= now; n++ {
+		b, err := eth.BlockByNumber(ctx, new(big.Int).SetUint64(n))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, btx := range b.Transactions() {
+			if f, err := types.Sender(signer, btx); err == nil && f == from {
+				sent = append(sent, btx)
+			}
+		}
+	}
+	if len(sent) != 2 || sent[0].Hash() != first.Hash() || sent[1].Nonce() != nonce+1 {
+		t.Fatalf("deployer sent %d transactions, want the killed run's %s (nonce %d) and the registry (nonce %d)", len(sent), first.Hash().Hex(), nonce, nonce+1)
+	}
+
+	res = mustRun(t, dd, append(deploy, "--chain.rpc", rpc)...)
+	if !strings.Contains(res, "already deployed (nothing sent)") || !strings.Contains(res, registry.Hex()) {
+		t.Fatalf("rerun of the complete deployment:\n%s", res)
+	}
+	if n, err := eth.PendingNonceAt(ctx, from); err != nil || n != nonce+2 {
+		t.Fatalf("deployer nonce %d (%v) after the rerun, want %d", n, err, nonce+2)
+	}
+	if err := os.Remove(out + ".progress"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := runCLI(t, dd, append(deploy, "--chain.rpc", rpc)...); err == nil || !strings.Contains(err.Error(), "pass another --out") {
+		t.Fatalf("deploy over a deployment without its progress file: %v, want a refusal", err)
 	}
 }
