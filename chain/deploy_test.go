@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/ecdsa"
 	"errors"
-	"math/big"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -105,23 +104,7 @@ func (e *deployEnv) interruptPending(t *testing.T) *types.Transaction {
 // nonces, that dep names them, and that first (if set) is the token's.
 func (e *deployEnv) wantOneSet(t *testing.T, dep chain.Deployment, first common.Hash) {
 	t.Helper()
-	head, err := e.eth.BlockNumber(e.ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	signer := types.LatestSignerForChainID(big.NewInt(int64(dep.ChainID)))
-	var sent []*types.Transaction
-	for n := e.head + 1; n <= head; n++ {
-		b, err := e.eth.BlockByNumber(e.ctx, new(big.Int).SetUint64(n))
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, btx := range b.Transactions() {
-			if f, err := types.Sender(signer, btx); err == nil && f == e.from {
-				sent = append(sent, btx)
-			}
-		}
-	}
+	sent := devchaintest.SentSince(e.ctx, t, e.eth, e.from, e.head)
 	if len(sent) != 2 || sent[0].Nonce() != e.nonce || sent[1].Nonce() != e.nonce+1 || sent[0].To() != nil || sent[1].To() != nil {
 		t.Fatalf("deployer sent %d transactions since the test began, want the 2 creations under nonces %d and %d", len(sent), e.nonce, e.nonce+1)
 	}

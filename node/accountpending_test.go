@@ -3,13 +3,11 @@ package node
 import (
 	"context"
 	"log/slog"
-	"math/big"
 	"strconv"
 	"testing"
 	"time"
 
 	"github.com/ethereum/go-ethereum/common"
-	"github.com/ethereum/go-ethereum/core/types"
 	"github.com/ethereum/go-ethereum/ethclient"
 
 	"github.com/openmyst/openmyst/chain"
@@ -51,24 +49,11 @@ func newPendingChain(ctx context.Context, t *testing.T, dc *devchain.Chain) *pen
 // since the test began, and whether tx is among them.
 func (p *pendingChain) minedNonces(ctx context.Context, t *testing.T, tx common.Hash) ([]uint64, bool) {
 	t.Helper()
-	head, err := p.eth.BlockNumber(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	signer := types.LatestSignerForChainID(big.NewInt(int64(p.dc.Deployment().ChainID)))
 	var nonces []uint64
 	found := false
-	for n := p.head + 1; n <= head; n++ {
-		b, err := p.eth.BlockByNumber(ctx, new(big.Int).SetUint64(n))
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, btx := range b.Transactions() {
-			if f, err := types.Sender(signer, btx); err == nil && f == p.from {
-				nonces = append(nonces, btx.Nonce())
-				found = found || btx.Hash() == tx
-			}
-		}
+	for _, stx := range devchaintest.SentSince(ctx, t, p.eth, p.from, p.head) {
+		nonces = append(nonces, stx.Nonce())
+		found = found || stx.Hash() == tx
 	}
 	return nonces, found
 }

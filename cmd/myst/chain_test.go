@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"math/big"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -13,7 +12,6 @@ import (
 
 	"github.com/ethereum/go-ethereum/accounts/keystore"
 	gethcommon "github.com/ethereum/go-ethereum/common"
-	"github.com/ethereum/go-ethereum/core/types"
 	"github.com/ethereum/go-ethereum/crypto"
 	"github.com/ethereum/go-ethereum/ethclient"
 	"github.com/google/uuid"
@@ -226,23 +224,7 @@ func TestChainDeployKilledMidDeploy(t *testing.T) {
 	if !strings.Contains(res, "deployed on chain 1337") || !strings.Contains(res, token.Hex()) || !strings.Contains(res, registry.Hex()) {
 		t.Fatalf("rerun output (want token %s, registry %s):\n%s", token.Hex(), registry.Hex(), res)
 	}
-	now, err := eth.BlockNumber(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	signer := types.LatestSignerForChainID(big.NewInt(1337))
-	var sent []*types.Transaction
-	for n := head + 1; n <= now; n++ {
-		b, err := eth.BlockByNumber(ctx, new(big.Int).SetUint64(n))
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, btx := range b.Transactions() {
-			if f, err := types.Sender(signer, btx); err == nil && f == from {
-				sent = append(sent, btx)
-			}
-		}
-	}
+	sent := devchaintest.SentSince(ctx, t, eth, from, head)
 	if len(sent) != 2 || sent[0].Hash() != first.Hash() || sent[1].Nonce() != nonce+1 {
 		t.Fatalf("deployer sent %d transactions, want the killed run's %s (nonce %d) and the registry (nonce %d)", len(sent), first.Hash().Hex(), nonce, nonce+1)
 	}

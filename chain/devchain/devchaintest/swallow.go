@@ -5,13 +5,16 @@ import (
 	"context"
 	"encoding/json"
 	"io"
+	"math/big"
 	"net/http"
 	"net/http/httptest"
 	"sync"
 	"testing"
 
+	"github.com/ethereum/go-ethereum/common"
 	"github.com/ethereum/go-ethereum/common/hexutil"
 	"github.com/ethereum/go-ethereum/core/types"
+	"github.com/ethereum/go-ethereum/ethclient"
 )
 
 // SwallowRPC forwards JSON-RPC to a chain but answers
@@ -87,4 +90,32 @@ func (s *SwallowRPC) Swallowed(ctx context.Context, tb testing.TB, done <-chan e
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.txs[len(s.txs)-1]
+}
+
+// SentSince lists the transactions from sent in the blocks after head up
+// to the current head of the chain eth reads, in order.
+func SentSince(ctx context.Context, tb testing.TB, eth *ethclient.Client, from common.Address, head uint64) []*types.Transaction {
+	tb.Helper()
+	id, err := eth.ChainID(ctx)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	now, err := eth.BlockNumber(ctx)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	signer := types.LatestSignerForChainID(id)
+	var sent []*types.Transaction
+	for n := head + 1; n <= now; n++ {
+		b, err := eth.BlockByNumber(ctx, new(big.Int).SetUint64(n))
+		if err != nil {
+			tb.Fatal(err)
+		}
+		for _, tx := range b.Transactions() {
+			if f, err := types.Sender(signer, tx); err == nil && f == from {
+				sent = append(sent, tx)
+			}
+		}
+	}
+	return sent
 }
