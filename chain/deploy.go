@@ -173,7 +173,9 @@ func Deploy(ctx context.Context, tx *Transactor, p DeployParams) (Deployment, er
 // transaction is broadcast, and saved again once it is mined. A run on an
 // existing file continues it: it first finishes what tx's pending store
 // holds (Resume, same nonces), then skips the mined steps and sends only
-// the ones left. A step whose transaction was sent but created no
+// the ones left. With a PendingLock the store is held until it returns, so
+// a concurrent deploy from the same key waits and then continues (or
+// finds done) what this one recorded. A step whose transaction was sent but created no
 // contract (it failed, or never left) is sent again. A file of another
 // chain, deployer or parameters is refused. When the file says the
 // deployment is complete, nothing is sent and done is true. onStep (may be
@@ -183,28 +185,35 @@ func DeployResumable(ctx context.Context, tx *Transactor, p DeployParams, path s
 	if err != nil {
 		return Deployment{}, false, err
 	}
-	d := &deployRun{tx: tx, path: path, prog: DeployProgress{ChainID: tx.ChainID().Uint64(), Deployer: tx.Address(), Params: rec}}
-	if path != "" {
-		prev, ok, err := LoadDeployProgress(path)
-		if err != nil {
-			return Deployment{}, false, err
-		}
-		if ok {
-			if err := d.prog.sameDeployment(prev); err != nil {
-				return Deployment{}, false, fmt.Errorf("%w; finish it with the same account, chain and flags, or deploy a new set elsewhere (progress file %s)", err, path)
-			}
-			d.prog = prev
-			done = prev.Done()
-		}
+	want := DeployProgress{ChainID: tx.ChainID().Uint64(), Deployer: tx.Address(), Params: rec}
+	if _, _, err := loadProgress(path, want); err != nil {
+		return Deployment{}, false, err // refused before anything is sent
 	}
-	var resumed []*types.Receipt
-	if !done {
-		// What a killed run left pending is finished under its nonce
-		// before anything is decided: its step may be the one it creates.
-		if resumed, err = tx.Resume(ctx); err != nil {
-			return Deployment{}, false, fmt.Errorf("chain: deploy: finish the transactions left pending first: %w", err)
-		}
+	// The deployer's pending store is held for the whole run: a second
+	// deploy on the same data dir and key waits, then finds this one's
+	// progress. Taking it finishes what a killed run left pending, under
+	// its nonce, before anything is decided: its step may be the one it
+	// creates.
+	resumed, resumeErr, release, err := tx.hold(ctx)
+	if err != nil {
+		return Deployment{}, false, fmt.Errorf("chain: deploy: %w", err)
 	}
+	defer release()
+	if resumeErr == nil {
+		// A plain store (no lock) is resumed here; with the lock held
+		// this returns at once.
+		var rs []*types.Receipt
+		rs, resumeErr = tx.Resume(ctx)
+		resumed = append(resumed, rs...)
+	}
+	if resumeErr != nil {
+		return Deployment{}, false, fmt.Errorf("chain: deploy: finish the transactions left pending first: %w", resumeErr)
+	}
+	prog, done, err := loadProgress(path, want)
+	if err != nil {
+		return Deployment{}, false, err
+	}
+	d := &deployRun{tx: tx, path: path, prog: prog}
 	for i, name := range deploySteps {
 		if i < len(d.prog.Steps) && !d.prog.Steps[i].Mined {
 			if err := d.check(ctx, i, resumed); err != nil {
@@ -226,6 +235,23 @@ func DeployResumable(ctx context.Context, tx *Transactor, p DeployParams, path s
 	}
 	dep, err = d.deployment(ctx)
 	return dep, done, err
+}
+
+// loadProgress is the progress file at path ("": none) if it records the
+// deployment want describes (else an error), or want; done says it is
+// complete.
+func loadProgress(path string, want DeployProgress) (p DeployProgress, done bool, err error) {
+	if path == "" {
+		return want, false, nil
+	}
+	prev, ok, err := LoadDeployProgress(path)
+	if err != nil || !ok {
+		return want, false, err
+	}
+	if err := want.sameDeployment(prev); err != nil {
+		return want, false, fmt.Errorf("%w; finish it with the same account, chain and flags, or deploy a new set elsewhere (progress file %s)", err, path)
+	}
+	return prev, prev.Done(), nil
 }
 
 // paramsRecord is p with its defaults filled in, as a progress file keeps it.

@@ -233,3 +233,30 @@ func TestDeployRefusesOtherParameters(t *testing.T) {
 		t.Fatalf("deployer nonce %d (%v), want %d: nothing mined", n, err, e.nonce)
 	}
 }
+
+// TestConcurrentDeploysMakeOneSet: two deploys of the same progress file
+// from the same key and data dir at once: the second waits for the
+// first's pending store, then finds the deployment done. One set.
+func TestConcurrentDeploysMakeOneSet(t *testing.T) {
+	e := newDeployEnv(t, 0)
+	type result struct {
+		dep  chain.Deployment
+		done bool
+		err  error
+	}
+	res := make(chan result, 2)
+	for range 2 {
+		tx := e.transactor(t, e.dc.URL(), e.pending)
+		go func() {
+			dep, done, err := chain.DeployResumable(e.ctx, tx, e.params, e.progress, nil)
+			res <- result{dep, done, err}
+		}()
+	}
+	a, b := <-res, <-res
+	if a.err != nil || b.err != nil || a.dep != b.dep || a.done == b.done {
+		t.Fatalf("concurrent deploys: registry %s (done %v, %v) and %s (done %v, %v), want the same, one of them done",
+			a.dep.Registry.Hex(), a.done, a.err, b.dep.Registry.Hex(), b.done, b.err)
+	}
+	e.wantOneSet(t, a.dep, common.Hash{})
+	e.wantComplete(t, a.dep)
+}

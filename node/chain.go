@@ -409,7 +409,7 @@ func DeployContracts(ctx context.Context, cfg DeployConfig) (DeployResult, error
 	if err != nil {
 		return res, err
 	}
-	if done && outErr == nil {
+	if _, err := os.Stat(cfg.Out); done && err == nil { // a concurrent run may have written it meanwhile
 		// Complete before this run: the file is left as it is (a hermes
 		// may have been added to it) if it names these contracts.
 		prev, err := chain.LoadDeployment(cfg.Out)
