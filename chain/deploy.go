@@ -175,9 +175,9 @@ func Deploy(ctx context.Context, tx *Transactor, p DeployParams) (Deployment, er
 // holds (Resume, same nonces), then skips the mined steps and sends only
 // the ones left. With a PendingLock the store is held until it returns, so
 // a concurrent deploy from the same key waits and then continues (or
-// finds done) what this one recorded. A step whose transaction was sent but created no
-// contract (it failed, or never left) is sent again. A file of another
-// chain, deployer or parameters is refused. When the file says the
+// finds done) what this one recorded. A step whose transaction was sent
+// but created no contract (it failed, or never left) is sent again. A
+// file of another chain, deployer or parameters is refused. When the file says the
 // deployment is complete, nothing is sent and done is true. onStep (may be
 // nil) hears each step mined in this run.
 func DeployResumable(ctx context.Context, tx *Transactor, p DeployParams, path string, onStep func(DeployStep)) (dep Deployment, done bool, err error) {
