@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/ethereum/go-ethereum/crypto"
+	"golang.org/x/sync/errgroup"
 
 	"github.com/openmyst/openmyst/cmd/myst/internal/mysttest"
 	"github.com/openmyst/openmyst/identity"
@@ -57,44 +58,31 @@ func TestBenchServiceRSS(t *testing.T) {
 			}
 		}
 	}()
-	var wg sync.WaitGroup
-	errs := make(chan error, n)
-	sem := make(chan struct{}, 8)
+	var g errgroup.Group
+	g.SetLimit(8)
 	for i := 0; i < n; i++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			sem <- struct{}{}
-			defer func() { <-sem }()
+		g.Go(func() error {
 			k, err := crypto.GenerateKey()
 			if err != nil {
-				errs <- err
-				return
+				return err
 			}
 			if err := fundConsumer(ctx, d, k); err != nil {
-				errs <- err
-				return
+				return err
 			}
 			s := identity.NewKeySigner(k)
 			ch := d.Client.ChannelAddress(s.Address(), dep.Hermes)
 			ledger, err := store.Channel(d.Client.ChainID(), payments.ConsumerChannelID(ch), money.MYST(10))
 			if err != nil {
-				errs <- err
-				return
+				return err
 			}
 			if hosts[i], err = p2p.New(p2p.Config{ListenAddrs: []string{}, DHTMode: p2p.DHTClient, Log: slog.New(slog.DiscardHandler)}); err != nil {
-				errs <- err
-				return
+				return err
 			}
 			mgrs[i], err = consumer.New(consumer.Config{Signer: s, ChainID: d.Client.ChainID(), Hermes: dep.Hermes, Host: hosts[i].Host, Channel: ledger, Proxy: node.UserspaceProxy, Log: slog.New(slog.DiscardHandler)})
-			if err != nil {
-				errs <- err
-			}
-		}()
+			return err
+		})
 	}
-	wg.Wait()
-	close(errs)
-	for err := range errs {
+	if err := g.Wait(); err != nil {
 		t.Fatal(err)
 	}
 	idle := rss()
