@@ -17,6 +17,7 @@ import (
 	"github.com/openmyst/openmyst/identity"
 	"github.com/openmyst/openmyst/internal/keytest"
 	"github.com/openmyst/openmyst/internal/testenv"
+	"github.com/openmyst/openmyst/internal/tick"
 	"github.com/openmyst/openmyst/market"
 	"github.com/openmyst/openmyst/money"
 	"github.com/openmyst/openmyst/p2p"
@@ -142,25 +143,18 @@ func TestBenchSessions(t *testing.T) {
 		}
 	}
 	// Each session fetches a little every 2 s for the duration.
-	stop := make(chan struct{})
+	trafficCtx, stop := context.WithCancel(ctx)
 	var traffic sync.WaitGroup
 	fetchErrs := make([]int, nSessions)
 	for i, conn := range conns {
 		traffic.Add(1)
 		go func() {
 			defer traffic.Done()
-			tk := time.NewTicker(2 * time.Second)
-			defer tk.Stop()
-			for {
-				select {
-				case <-stop:
-					return
-				case <-tk.C:
-					if err := firstByte(ctx, conn.DialContext, srv.URL); err != nil {
-						fetchErrs[i]++
-					}
+			tick.Every(trafficCtx, 2*time.Second, func(context.Context) {
+				if err := firstByte(ctx, conn.DialContext, srv.URL); err != nil {
+					fetchErrs[i]++
 				}
-			}
+			})
 		}()
 	}
 	peakRSS := rssBefore
@@ -168,7 +162,7 @@ func TestBenchSessions(t *testing.T) {
 		time.Sleep(time.Second)
 		peakRSS = max(peakRSS, testenv.RSSKiB(0))
 	}
-	close(stop)
+	stop()
 	traffic.Wait()
 	dropped := 0
 	for _, conn := range conns {

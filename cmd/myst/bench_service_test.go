@@ -18,6 +18,7 @@ import (
 	"github.com/openmyst/openmyst/cmd/myst/internal/mysttest"
 	"github.com/openmyst/openmyst/identity"
 	"github.com/openmyst/openmyst/internal/testenv"
+	"github.com/openmyst/openmyst/internal/tick"
 	"github.com/openmyst/openmyst/money"
 	"github.com/openmyst/openmyst/node"
 	"github.com/openmyst/openmyst/p2p"
@@ -93,26 +94,19 @@ func TestBenchServiceRSS(t *testing.T) {
 			t.Fatalf("session %d: %v", i, err)
 		}
 	}
-	stop := make(chan struct{})
+	trafficCtx, stop := context.WithCancel(ctx)
 	var traffic sync.WaitGroup
 	for _, conn := range conns {
 		traffic.Add(1)
 		go func() {
 			defer traffic.Done()
 			tr := &http.Transport{DialContext: conn.DialContext, DisableKeepAlives: true}
-			tk := time.NewTicker(2 * time.Second)
-			defer tk.Stop()
-			for {
-				select {
-				case <-stop:
-					return
-				case <-tk.C:
-					if resp, err := (&http.Client{Transport: tr, Timeout: 10 * time.Second}).Get("http://127.0.0.1:" + port); err == nil {
-						_, _ = io.Copy(io.Discard, resp.Body)
-						resp.Body.Close()
-					}
+			tick.Every(trafficCtx, 2*time.Second, func(context.Context) {
+				if resp, err := (&http.Client{Transport: tr, Timeout: 10 * time.Second}).Get("http://127.0.0.1:" + port); err == nil {
+					_, _ = io.Copy(io.Discard, resp.Body)
+					resp.Body.Close()
 				}
-			}
+			})
 		}()
 	}
 	peak := idle
@@ -120,7 +114,7 @@ func TestBenchServiceRSS(t *testing.T) {
 		time.Sleep(time.Second)
 		peak = max(peak, rss())
 	}
-	close(stop)
+	stop()
 	traffic.Wait()
 	dropped := 0
 	paid := new(big.Int)
