@@ -145,13 +145,7 @@ var (
 // consumer. Only call it when no tunnel is wanted any more: it re-opens
 // the host to traffic outside the tunnel.
 func RemoveKillSwitch(ctx context.Context, table string) error {
-	if table == "" {
-		table = DefaultKillSwitchTable
-	}
-	if err := validTableName(table); err != nil {
-		return err
-	}
-	return nftDeleteTable(ctx, table)
+	return removeTable(ctx, cmp.Or(table, DefaultKillSwitchTable))
 }
 
 // Route is how a session's datagrams reach the provider and what else

@@ -123,13 +123,7 @@ func nameserverFields(b []byte) []string {
 // RemoveExitLeftovers deletes the exit's nftables table if a crashed run
 // left it behind. NewExit calls it itself; `myst` may call it on start.
 func RemoveExitLeftovers(ctx context.Context, table string) error {
-	if table == "" {
-		table = DefaultExitTable
-	}
-	if err := validTableName(table); err != nil {
-		return err
-	}
-	return nftDeleteTable(ctx, table)
+	return removeTable(ctx, cmp.Or(table, DefaultExitTable))
 }
 
 // NewExit brings up a kernel-mode exit: TUN interface and wireguard-go
