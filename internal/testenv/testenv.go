@@ -287,6 +287,28 @@ func Long(tb testing.TB, why string, d time.Duration) context.Context {
 	return Timeout(tb, d)
 }
 
+// Until polls cond every 20 ms until it holds, for at most timeout, and
+// reports whether it held.
+func Until(timeout time.Duration, cond func() bool) bool {
+	deadline := time.Now().Add(timeout)
+	for !cond() {
+		if time.Now().After(deadline) {
+			return false
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	return true
+}
+
+// WaitFor is Until that fails tb when cond does not hold within timeout
+// (what says what was awaited).
+func WaitFor(tb testing.TB, timeout time.Duration, what string, cond func() bool) {
+	tb.Helper()
+	if !Until(timeout, cond) {
+		tb.Fatalf("timed out after %s waiting for: %s", timeout, what)
+	}
+}
+
 // GoFiles returns the .go files below root, for tests that check a
 // convention across the module. It does not descend into directories
 // named in skip, nor node_modules or .git, and fails tb if the walk does.
