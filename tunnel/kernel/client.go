@@ -765,13 +765,7 @@ func (c *Client) Exemptions() (udp, direct []netip.AddrPort) {
 
 // PeerStats implements tunnel.Counter for the device's single peer.
 func (c *Client) PeerStats(pub tunnel.PublicKey) (tunnel.PeerStats, bool) {
-	all, err := c.dev.stats()
-	if err != nil {
-		c.log.Warn("read peer stats", "err", err)
-		return tunnel.PeerStats{}, false
-	}
-	st, ok := all[pub]
-	return st, ok
+	return c.dev.peerStats(pub, c.log)
 }
 
 // DialContext opens a connection inside the tunnel: its socket is bound

@@ -551,13 +551,7 @@ func (e *Exit) RemovePeer(pub tunnel.PublicKey) error {
 
 // PeerStats returns the counters of pub, and false if there is no such peer.
 func (e *Exit) PeerStats(pub tunnel.PublicKey) (tunnel.PeerStats, bool) {
-	all, err := e.dev.stats()
-	if err != nil {
-		e.log.Warn("read peer stats", "err", err)
-		return tunnel.PeerStats{}, false
-	}
-	st, ok := all[pub]
-	return st, ok
+	return e.dev.peerStats(pub, e.log)
 }
 
 // AllPeerStats returns the counters of every peer.
