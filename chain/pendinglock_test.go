@@ -48,6 +48,20 @@ func (s *stuckEnv) waitPendingNonce(t *testing.T, n uint64) {
 	t.Fatalf("pending nonce never reached %d", n)
 }
 
+// headAndNonce returns the chain's head block and the transactor's
+// mined nonce.
+func (s *stuckEnv) headAndNonce(t *testing.T) (head, nonce uint64) {
+	t.Helper()
+	head, err := s.backend.BlockNumber(s.ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if nonce, err = s.backend.NonceAt(s.ctx, s.tx.Address(), nil); err != nil {
+		t.Fatal(err)
+	}
+	return head, nonce
+}
+
 // sentFrom lists the nonces of the mined transactions from addr in blocks
 // after from.
 func (s *stuckEnv) sentFrom(t *testing.T, addr common.Address, from uint64) []uint64 {
@@ -96,14 +110,7 @@ func TestPendingLockTakesTurns(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "pending.db")
 	_, ca := lockedTransactor(t, s, path)
 	_, cb := lockedTransactor(t, s, path)
-	head, err := s.backend.BlockNumber(s.ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	n, err := s.backend.NonceAt(s.ctx, s.tx.Address(), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	head, n := s.headAndNonce(t)
 	to := common.Address{0x51}
 
 	actx, kill := context.WithCancel(s.ctx)
@@ -172,14 +179,7 @@ func TestPendingLockConcurrentSends(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "pending.db")
 	tx, c := lockedTransactor(t, s, path)
 	tx.ReplaceAfter = 100 * time.Millisecond
-	head, err := s.backend.BlockNumber(s.ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	n, err := s.backend.NonceAt(s.ctx, s.tx.Address(), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	head, n := s.headAndNonce(t)
 	const sends = 4
 	to := common.Address{0x53}
 	s.whileMining(func() {

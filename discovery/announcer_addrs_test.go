@@ -7,6 +7,7 @@ import (
 
 	ma "github.com/multiformats/go-multiaddr"
 	"github.com/openmyst/openmyst/internal/keytest"
+	"github.com/openmyst/openmyst/internal/testenv"
 )
 
 // A provider whose addresses change (AutoNAT found it private and a relay
@@ -23,7 +24,7 @@ func TestAnnouncerFollowsAddressChanges(t *testing.T) {
 		t.Fatal(err)
 	}
 	runAnnouncer(t, ctx, a)
-	waitFor(t, 5*time.Second, "first announcement", func() bool {
+	testenv.WaitFor(t, 5*time.Second, "first announcement", func() bool {
 		_, ok := watcher.svc.Cache().Get(s.Address())
 		return ok
 	})
@@ -35,7 +36,7 @@ func TestAnnouncerFollowsAddressChanges(t *testing.T) {
 	// (5 s in go-libp2p), then the announcer waits addrSettle and at most
 	// addrMinGap after its previous announcement: well within the 60 s
 	// TTL/3 refresh.
-	waitFor(t, 15*time.Second, "announcement with the new address", func() bool {
+	testenv.WaitFor(t, 15*time.Second, "announcement with the new address", func() bool {
 		p, ok := watcher.svc.Cache().Get(s.Address())
 		return ok && p.Seq > first.Seq && len(p.Addrs) > len(first.Addrs) && !slices.Equal(p.Addrs, first.Addrs)
 	})

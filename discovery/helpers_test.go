@@ -12,6 +12,7 @@ import (
 	"github.com/ethereum/go-ethereum/common"
 	"github.com/libp2p/go-libp2p/core/peer"
 
+	"github.com/openmyst/openmyst/internal/testenv"
 	"github.com/openmyst/openmyst/market"
 	"github.com/openmyst/openmyst/money"
 	"github.com/openmyst/openmyst/p2p"
@@ -149,7 +150,7 @@ func startNet(t testing.TB, ctx context.Context, n int, o netOpts) *testNet {
 	}
 	// Wait until every node sees at least one other topic member, so a
 	// publish can reach it.
-	waitFor(t, propagation, "every node has topic peers", func() bool {
+	testenv.WaitFor(t, propagation, "every node has topic peers", func() bool {
 		for _, nd := range net.nodes {
 			if len(nd.svc.TopicPeers()) == 0 {
 				return false
@@ -167,16 +168,4 @@ func (n *testNet) close() {
 		go func() { defer wg.Done(); nd.close() }()
 	}
 	wg.Wait()
-}
-
-// waitFor polls cond every 20ms until it holds or timeout passes.
-func waitFor(t testing.TB, timeout time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %s waiting for: %s", timeout, what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
 }

@@ -86,7 +86,7 @@ func TestNetwork(t *testing.T) {
 	}
 
 	t.Run("proposal reaches every node", func(t *testing.T) {
-		waitFor(t, propagation, "all 20 nodes hold the proposal", func() bool { return allHold(net.nodes, priceIs("0.2")) })
+		testenv.WaitFor(t, propagation, "all 20 nodes hold the proposal", func() bool { return allHold(net.nodes, priceIs("0.2")) })
 		got := net.nodes[19].svc.Cache().Query(market.Filter{Country: "DE", IPType: market.IPResidential})
 		if len(got) != 1 || got[0].PeerID != prov.node.ID().String() || len(got[0].Addrs) == 0 {
 			t.Fatalf("query on a consumer: %+v", got)
@@ -98,7 +98,7 @@ func TestNetwork(t *testing.T) {
 
 	t.Run("update replaces the old proposal", func(t *testing.T) {
 		ann.Update(offer(t, "DE", "0.15"))
-		waitFor(t, propagation, "all nodes hold the new price", func() bool { return allHold(net.nodes, priceIs("0.15")) })
+		testenv.WaitFor(t, propagation, "all nodes hold the new price", func() bool { return allHold(net.nodes, priceIs("0.15")) })
 		for _, n := range net.nodes {
 			if l := n.svc.Cache().Len(); l != 1 {
 				t.Fatalf("cache holds %d proposals, want 1 (old one replaced)", l)
@@ -151,7 +151,7 @@ func TestNetwork(t *testing.T) {
 
 	t.Run("clean stop withdraws", func(t *testing.T) {
 		stopProv()
-		waitFor(t, propagation, "all nodes drop the withdrawn proposal", func() bool {
+		testenv.WaitFor(t, propagation, "all nodes drop the withdrawn proposal", func() bool {
 			return allHold(net.nodes, func(n *testNode) bool {
 				_, live := n.svc.Cache().Get(provID.Address())
 				_, tomb := n.svc.Cache().Seq(provID.Address())
@@ -173,7 +173,7 @@ func TestNetwork(t *testing.T) {
 		stop := runAnnouncer(t, ctx, a)
 		others := append(append([]*testNode{}, net.nodes[:11]...), net.nodes[12:]...)
 		has := func(n *testNode) bool { _, ok := n.svc.Cache().Get(crashID.Address()); return ok }
-		waitFor(t, propagation, "all nodes hold the short-lived proposal", func() bool { return allHold(others, has) })
+		testenv.WaitFor(t, propagation, "all nodes hold the short-lived proposal", func() bool { return allHold(others, has) })
 		// Crash: the node goes away without publishing a withdrawal.
 		crash.close()
 		stop()
@@ -184,7 +184,7 @@ func TestNetwork(t *testing.T) {
 			}
 		}
 		gone := make([]bool, len(others))
-		waitFor(t, ttl+propagation, "all nodes drop the expired proposal", func() bool {
+		testenv.WaitFor(t, ttl+propagation, "all nodes drop the expired proposal", func() bool {
 			all := true
 			for i, n := range others {
 				if gone[i] {
@@ -252,7 +252,7 @@ func newForger(t *testing.T, ctx context.Context, net *testNet) *forger {
 			t.Fatal(err)
 		}
 	}
-	waitFor(t, propagation, "forger sees every node on the topic", func() bool { return len(f.topic.ListPeers()) == len(net.nodes) })
+	testenv.WaitFor(t, propagation, "forger sees every node on the topic", func() bool { return len(f.topic.ListPeers()) == len(net.nodes) })
 	return f
 }
 
@@ -359,7 +359,7 @@ func forgedAtEveryNode(t *testing.T, ctx context.Context, net *testNet, real *An
 			ReasonWrongChain: s.WrongChain, ReasonOversized: s.Oversized, ReasonMalformed: s.Malformed, ReasonVersion: s.Version,
 		}[r]
 	}
-	waitFor(t, propagation, "every node counts every forgery", func() bool {
+	testenv.WaitFor(t, propagation, "every node counts every forgery", func() bool {
 		return allHold(net.nodes, func(n *testNode) bool {
 			s := n.svc.Stats()
 			for r := range msgs {
@@ -386,7 +386,7 @@ func forgedAtEveryNode(t *testing.T, ctx context.Context, net *testNet, real *An
 			t.Errorf("node %d cached the forger's proposal", i)
 		}
 	}
-	waitFor(t, propagation, "every node lowered the forger's score", func() bool {
+	testenv.WaitFor(t, propagation, "every node lowered the forger's score", func() bool {
 		return allHold(net.nodes, func(n *testNode) bool {
 			s, ok := n.svc.PeerScore(pid)
 			return ok && s < 0
@@ -406,7 +406,7 @@ func rateLimitedAtEveryNode(t *testing.T, ctx context.Context, net *testNet) {
 	for i := 0; i < sent; i++ {
 		f.publish(t, ctx, signedBy(t, fid, f.node.ID(), base, func(p *market.Proposal, _ *p2p.Binding) { p.Seq += uint64(i) }))
 	}
-	waitFor(t, propagation, "every node validated all messages", func() bool {
+	testenv.WaitFor(t, propagation, "every node validated all messages", func() bool {
 		for i, n := range net.nodes {
 			s := n.svc.Stats()
 			passed := (s.Accepted + s.Stale) - (before[i].Accepted + before[i].Stale)

@@ -87,13 +87,7 @@ func scoring(topic string) (*pubsub.PeerScoreParams, *pubsub.PeerScoreThresholds
 	return &pubsub.PeerScoreParams{
 			SkipAtomicValidation: true,
 			Topics: map[string]*pubsub.TopicScoreParams{
-				topic: {
-					SkipAtomicValidation:           true,
-					TopicWeight:                    1,
-					TimeInMeshQuantum:              time.Second, // divisor in the P1 term, even at weight 0
-					InvalidMessageDeliveriesWeight: -10,
-					InvalidMessageDeliveriesDecay:  pubsub.ScoreParameterDecay(time.Hour),
-				},
+				topic: p2p.InvalidMessageScore(),
 			},
 			AppSpecificScore: func(peer.ID) float64 { return 0 },
 			DecayInterval:    time.Second,

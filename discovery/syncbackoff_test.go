@@ -10,6 +10,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/openmyst/openmyst/internal/clocktest"
+	"github.com/openmyst/openmyst/internal/testenv"
 )
 
 // TestSyncConnectedBacksOffFailingPeer: a connected peer that refuses
@@ -108,7 +109,7 @@ func TestSyncConnectedCallerDeadlineIsNotAFailure(t *testing.T) {
 			t.Fatalf("call %d: the slow peer is backed off for the caller's deadline (asked %d times)", call, asked.Load())
 		}
 	}
-	waitFor(t, 10*time.Second, "the slow peer asked", func() bool { return asked.Load() >= 1 })
+	testenv.WaitFor(t, 10*time.Second, "the slow peer asked", func() bool { return asked.Load() >= 1 })
 }
 
 // deadlineOnly is a context whose deadline has passed while its Err is

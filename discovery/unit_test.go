@@ -16,6 +16,7 @@ import (
 	"github.com/openmyst/openmyst/identity"
 	"github.com/openmyst/openmyst/internal/clocktest"
 	"github.com/openmyst/openmyst/internal/keytest"
+	"github.com/openmyst/openmyst/internal/testenv"
 	"github.com/openmyst/openmyst/market"
 	"github.com/openmyst/openmyst/money"
 	"github.com/openmyst/openmyst/p2p"
@@ -594,7 +595,7 @@ func TestSyncConnectedNotStarvedByStalledPeer(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
-		waitFor(t, 10*time.Second, "three topic peers", func() bool { return len(c.svc.TopicPeers()) == 3 })
+		testenv.WaitFor(t, 10*time.Second, "three topic peers", func() bool { return len(c.svc.TopicPeers()) == 3 })
 		sctx, cancel := context.WithTimeout(ctx, time.Second)
 		n := c.svc.SyncConnected(sctx, 3)
 		cancel()

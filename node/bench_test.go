@@ -12,9 +12,12 @@ import (
 	"testing"
 	"time"
 
+	"golang.org/x/sync/errgroup"
+
 	"github.com/openmyst/openmyst/identity"
 	"github.com/openmyst/openmyst/internal/keytest"
 	"github.com/openmyst/openmyst/internal/testenv"
+	"github.com/openmyst/openmyst/internal/tick"
 	"github.com/openmyst/openmyst/market"
 	"github.com/openmyst/openmyst/money"
 	"github.com/openmyst/openmyst/p2p"
@@ -92,48 +95,35 @@ func TestBenchSessions(t *testing.T) {
 			h.Close()
 		}
 	}()
-	var wg sync.WaitGroup
-	errs := make(chan error, nSessions)
-	sem := make(chan struct{}, 8)
+	var g errgroup.Group
+	g.SetLimit(8)
 	for i := range keys {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			sem <- struct{}{}
-			defer func() { <-sem }()
+		g.Go(func() error {
 			s := identity.NewKeySigner(keys[i])
 			ch := d.Client.ChannelAddress(s.Address(), dep.Hermes)
 			if _, err := d.Client.Mint(ctx, ch, money.MYST(10)); err != nil {
-				errs <- err
-				return
+				return err
 			}
 			if err := EnsureRegistered(ctx, d.Client, s, dep.Hermes, nil); err != nil {
-				errs <- err
-				return
+				return err
 			}
 			ledger, err := store.Channel(chainID, payments.ConsumerChannelID(ch), money.MYST(10))
 			if err != nil {
-				errs <- err
-				return
+				return err
 			}
 			// Every consumer is its own libp2p peer, as in the field.
 			h, err := p2p.New(p2p.Config{ListenAddrs: []string{}, DHTMode: p2p.DHTClient, Log: testLog()})
 			if err != nil {
-				errs <- err
-				return
+				return err
 			}
 			hostsMu.Lock()
 			hosts = append(hosts, h)
 			hostsMu.Unlock()
 			mgrs[i], err = consumer.New(consumer.Config{Signer: s, ChainID: chainID, Hermes: dep.Hermes, Host: h.Host, Channel: ledger, Proxy: UserspaceProxy, Log: testLog()})
-			if err != nil {
-				errs <- err
-			}
-		}()
+			return err
+		})
 	}
-	wg.Wait()
-	close(errs)
-	for err := range errs {
+	if err := g.Wait(); err != nil {
 		t.Fatal(err)
 	}
 	var (
@@ -153,25 +143,18 @@ func TestBenchSessions(t *testing.T) {
 		}
 	}
 	// Each session fetches a little every 2 s for the duration.
-	stop := make(chan struct{})
+	trafficCtx, stop := context.WithCancel(ctx)
 	var traffic sync.WaitGroup
 	fetchErrs := make([]int, nSessions)
 	for i, conn := range conns {
 		traffic.Add(1)
 		go func() {
 			defer traffic.Done()
-			tk := time.NewTicker(2 * time.Second)
-			defer tk.Stop()
-			for {
-				select {
-				case <-stop:
-					return
-				case <-tk.C:
-					if err := firstByte(ctx, conn.DialContext, srv.URL); err != nil {
-						fetchErrs[i]++
-					}
+			tick.Every(trafficCtx, 2*time.Second, func(context.Context) {
+				if err := firstByte(ctx, conn.DialContext, srv.URL); err != nil {
+					fetchErrs[i]++
 				}
-			}
+			})
 		}()
 	}
 	peakRSS := rssBefore
@@ -179,7 +162,7 @@ func TestBenchSessions(t *testing.T) {
 		time.Sleep(time.Second)
 		peakRSS = max(peakRSS, testenv.RSSKiB(0))
 	}
-	close(stop)
+	stop()
 	traffic.Wait()
 	dropped := 0
 	for _, conn := range conns {

@@ -27,6 +27,7 @@ import (
 	"github.com/openmyst/openmyst/identity"
 	"github.com/openmyst/openmyst/internal/keytest"
 	"github.com/openmyst/openmyst/internal/testenv"
+	"github.com/openmyst/openmyst/internal/tick"
 	"github.com/openmyst/openmyst/market"
 	"github.com/openmyst/openmyst/money"
 	"github.com/openmyst/openmyst/nat/ice"
@@ -174,24 +175,15 @@ func watchedDownload(t *testing.T, ctx context.Context, socks net.Addr, target s
 	}
 	start := time.Now()
 	sample(start)
-	stop := make(chan struct{})
+	sampling, stop := context.WithCancel(ctx)
 	var wg sync.WaitGroup
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		tick := time.NewTicker(time.Second)
-		defer tick.Stop()
-		for {
-			select {
-			case <-stop:
-				return
-			case <-tick.C:
-				sample(start)
-			}
-		}
+		tick.Every(sampling, time.Second, func(context.Context) { sample(start) })
 	}()
 	got, err := downloadCounting(ctx, socks, target, &n)
-	close(stop)
+	stop()
 	wg.Wait()
 	if err != nil {
 		sample(start)

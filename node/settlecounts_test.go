@@ -47,6 +47,19 @@ func openHistory(t testing.TB, path string) (*storage.DB, *SettlementHistory) {
 	return db, h
 }
 
+// reopenedHistory writes n settled records into a new history, closes
+// its database and opens it again.
+func reopenedHistory(tb testing.TB, n int) (*storage.DB, *SettlementHistory) {
+	tb.Helper()
+	path := filepath.Join(tb.TempDir(), "provider.db")
+	db, _ := openHistory(tb, path)
+	fillHistory(tb, db, n)
+	if err := db.Close(); err != nil {
+		tb.Fatal(err)
+	}
+	return openHistory(tb, path)
+}
+
 // collectedSettlements is what the metrics collector reports for h.
 func collectedSettlements(m *nodeMetrics, h *SettlementHistory) map[string]float64 {
 	out := map[string]float64{}
@@ -62,13 +75,7 @@ func collectedSettlements(m *nodeMetrics, h *SettlementHistory) map[string]float
 func TestSettlementGaugeConstantCost(t *testing.T) {
 	m := newNodeMetrics(&DaemonNode{Log: slog.New(slog.DiscardHandler)}, nil, nil)
 	allocs := func(n int) float64 {
-		path := filepath.Join(t.TempDir(), "provider.db")
-		db, _ := openHistory(t, path)
-		fillHistory(t, db, n)
-		if err := db.Close(); err != nil {
-			t.Fatal(err)
-		}
-		db, h := openHistory(t, path)
+		db, h := reopenedHistory(t, n)
 		defer db.Close()
 		if got := collectedSettlements(m, h); got[StatusSettled] != float64(n) || got[StatusPending] != 0 || got[StatusFailed] != 0 {
 			t.Fatalf("%d settled records: collected %v", n, got)
@@ -138,13 +145,7 @@ func BenchmarkSettlementGauge(b *testing.B) {
 	m := newNodeMetrics(&DaemonNode{Log: slog.New(slog.DiscardHandler)}, nil, nil)
 	for _, n := range []int{10, 10_000} {
 		b.Run(strconv.Itoa(n), func(b *testing.B) {
-			path := filepath.Join(b.TempDir(), "provider.db")
-			db, _ := openHistory(b, path)
-			fillHistory(b, db, n)
-			if err := db.Close(); err != nil {
-				b.Fatal(err)
-			}
-			db, h := openHistory(b, path)
+			db, h := reopenedHistory(b, n)
 			defer db.Close()
 			b.ReportAllocs()
 			for b.Loop() {

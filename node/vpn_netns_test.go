@@ -447,24 +447,15 @@ func loadLeakTable(t *testing.T, hub *netns.NS, exempt ...string) {
 	}
 }
 `, vpnLeakTable, kConsAddr, kHubAddr, allowed)
-	cmd := hub.Command(context.Background(), "nft", "-f", "-")
-	cmd.Stdin = strings.NewReader(rs)
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("leak counters: %v: %s", err, out)
+	if err := hub.Nft(context.Background(), rs); err != nil {
+		t.Fatalf("leak counters: %v", err)
 	}
 }
 
 // leakCounters reads the leak table's counters by comment.
 func leakCounters(t *testing.T, hub *netns.NS) map[string]uint64 {
 	t.Helper()
-	got, err := hub.NftCounters(context.Background(), "netdev", vpnLeakTable)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(got) != 4 {
-		t.Fatalf("leak counters %v: want 4", got)
-	}
-	return got
+	return hub.MustNftCounters(t, "netdev", vpnLeakTable, 4)
 }
 
 // waitKillSwitch waits until the consumer namespace has the kill switch.
@@ -868,10 +859,8 @@ func testPathLostReconnects(ctx context.Context, t *testing.T, lab *vpnLab, api 
 	}
 }
 `, kConsAddr, ep.Port())
-	cmd := lab.hub.Command(ctx, "nft", "-f", "-")
-	cmd.Stdin = strings.NewReader(rules)
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("drop the ICE pair: %v: %s", err, out)
+	if err := lab.hub.Nft(ctx, rules); err != nil {
+		t.Fatalf("drop the ICE pair: %v", err)
 	}
 	killed := time.Now()
 	// Lost after ice.DefaultLostAfter of silence (plus the watcher's

@@ -14,6 +14,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/openmyst/openmyst/internal/keytest"
+	"github.com/openmyst/openmyst/internal/testenv"
 	"github.com/openmyst/openmyst/p2p"
 )
 
@@ -190,16 +191,7 @@ type signerT = interface {
 }
 
 // waitUntil polls cond until it holds (true) or propagation passes.
-func waitUntil(cond func() bool) bool {
-	deadline := time.Now().Add(propagation)
-	for !cond() {
-		if time.Now().After(deadline) {
-			return false
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	return true
-}
+func waitUntil(cond func() bool) bool { return testenv.Until(propagation, cond) }
 
 // TestReportSyncForLateJoiner: a node that joins after a report's gossip
 // window (a few heartbeats) still counts it, pulled over

@@ -142,13 +142,7 @@ func New(cfg Config) (*Service, error) {
 	}
 	// Every invalid proof a peer forwards costs it, as on the proposal
 	// topic (discovery's scoring).
-	if err := s.topic.SetScoreParams(&pubsub.TopicScoreParams{
-		SkipAtomicValidation:           true,
-		TopicWeight:                    1,
-		TimeInMeshQuantum:              time.Second,
-		InvalidMessageDeliveriesWeight: -10,
-		InvalidMessageDeliveriesDecay:  pubsub.ScoreParameterDecay(time.Hour),
-	}); err != nil {
+	if err := s.topic.SetScoreParams(p2p.InvalidMessageScore()); err != nil {
 		log.Debug("quality: topic scoring not enabled", "err", err)
 	}
 	if s.sub, err = s.topic.Subscribe(); err != nil {
@@ -515,13 +509,7 @@ func (s *Service) startReports() error {
 		_ = cfg.PubSub.UnregisterTopicValidator(name)
 		return fmt.Errorf("quality: join %s: %w", name, err)
 	}
-	if err := q.topic.SetScoreParams(&pubsub.TopicScoreParams{
-		SkipAtomicValidation:           true,
-		TopicWeight:                    1,
-		TimeInMeshQuantum:              time.Second,
-		InvalidMessageDeliveriesWeight: -10,
-		InvalidMessageDeliveriesDecay:  pubsub.ScoreParameterDecay(time.Hour),
-	}); err != nil {
+	if err := q.topic.SetScoreParams(p2p.InvalidMessageScore()); err != nil {
 		s.log.Debug("quality: report topic scoring not enabled", "err", err)
 	}
 	if q.sub, err = q.topic.Subscribe(); err != nil {

@@ -12,6 +12,7 @@ import (
 	"github.com/pion/stun/v3"
 	"github.com/pion/turn/v4"
 
+	"github.com/openmyst/openmyst/internal/servetest"
 	"github.com/openmyst/openmyst/nat/netcheck"
 )
 
@@ -82,21 +83,8 @@ func client(t *testing.T, s *Server, tcp bool, user, password string) *turn.Clie
 // echoPeer answers every datagram with the same bytes.
 func echoPeer(t *testing.T) net.PacketConn {
 	t.Helper()
-	pc, err := net.ListenPacket("udp4", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { pc.Close() })
-	go func() {
-		buf := make([]byte, 2048)
-		for {
-			n, from, err := pc.ReadFrom(buf)
-			if err != nil {
-				return
-			}
-			_, _ = pc.WriteTo(buf[:n], from)
-		}
-	}()
+	pc := servetest.ListenUDP(t)
+	servetest.UDP(t, pc, func(data []byte, _ net.Addr) []byte { return data })
 	return pc
 }
 

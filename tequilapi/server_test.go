@@ -63,21 +63,7 @@ func newEnv(t testing.TB, mod func(*Config)) *testEnv {
 // do sends a request and decodes the JSON answer into out (if non-nil).
 func (e *testEnv) do(t *testing.T, method, path, token, body string, out any) *http.Response {
 	t.Helper()
-	var rd io.Reader
-	if body != "" {
-		rd = strings.NewReader(body)
-	}
-	req, err := http.NewRequest(method, e.ts.URL+path, rd)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if token != "" {
-		req.Header.Set("Authorization", "Bearer "+token)
-	}
-	resp, err := e.ts.Client().Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
+	resp := e.send(t, method, path, token, body)
 	defer resp.Body.Close()
 	data, _ := io.ReadAll(resp.Body)
 	if out != nil && len(data) > 0 {
@@ -96,6 +82,28 @@ func (e *testEnv) login(t *testing.T) string {
 		t.Fatalf("login: %d %+v", resp.StatusCode, lr)
 	}
 	return lr.Token
+}
+
+// send sends a request (with token as the bearer token unless empty) and
+// returns the response with its body unread; the caller closes it.
+func (e *testEnv) send(t *testing.T, method, path, token, body string) *http.Response {
+	t.Helper()
+	var rd io.Reader
+	if body != "" {
+		rd = strings.NewReader(body)
+	}
+	req, err := http.NewRequest(method, e.ts.URL+path, rd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	resp, err := e.ts.Client().Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp
 }
 
 // expectError checks status and the JSON error shape.

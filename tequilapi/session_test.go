@@ -204,12 +204,7 @@ func TestMetricsRoute(t *testing.T) {
 	e := newEnv(t, nil)
 	e.s.Add(MetricsRoutes(reg, nil)...)
 	e.expectError(t, "GET", "/metrics", "", "", http.StatusUnauthorized, CodeUnauthorized)
-	req, _ := http.NewRequest("GET", e.ts.URL+"/metrics", nil)
-	req.Header.Set("Authorization", "Bearer "+e.login(t))
-	resp, err := e.ts.Client().Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
+	resp := e.send(t, "GET", "/metrics", e.login(t), "")
 	defer resp.Body.Close()
 	parser := expfmt.NewTextParser(model.UTF8Validation)
 	fams, err := parser.TextToMetricFamilies(resp.Body)
@@ -234,12 +229,7 @@ func TestEventsClose(t *testing.T) {
 	bus := NewEvents(0)
 	e := newEnv(t, nil)
 	e.s.Add(EventRoutes(bus, nil)...)
-	req, _ := http.NewRequest("GET", e.ts.URL+"/events", nil)
-	req.Header.Set("Authorization", "Bearer "+e.login(t))
-	resp, err := e.ts.Client().Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
+	resp := e.send(t, "GET", "/events", e.login(t), "")
 	defer resp.Body.Close()
 	done := make(chan error, 1)
 	go func() { _, err := io.Copy(io.Discard, resp.Body); done <- err }()

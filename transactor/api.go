@@ -11,7 +11,6 @@ import (
 
 	"github.com/openmyst/openmyst/chain"
 	"github.com/openmyst/openmyst/identity"
-	"github.com/openmyst/openmyst/internal/strictjson"
 )
 
 // API paths.
@@ -104,12 +103,9 @@ func (r RegisterRequest) MarshalJSON() ([]byte, error) {
 
 // DecodeRegisterRequest parses a registration request strictly.
 func DecodeRegisterRequest(data []byte) (RegisterRequest, error) {
-	if _, err := strictjson.Object(data, "quote", "identity", "hermes", "fee", "beneficiary", "deferred", "signature"); err != nil {
-		return RegisterRequest{}, fmt.Errorf("transactor: register request: %w", err)
-	}
 	var j registerJSON
-	if err := strictjson.Unmarshal(data, &j); err != nil {
-		return RegisterRequest{}, fmt.Errorf("transactor: register request: %w", err)
+	if err := decodeObject(data, "register request", &j, "quote", "identity", "hermes", "fee", "beneficiary", "deferred", "signature"); err != nil {
+		return RegisterRequest{}, err
 	}
 	r := RegisterRequest{Identity: j.Identity, Hermes: j.Hermes, Beneficiary: j.Beneficiary, Deferred: j.Deferred, Signature: j.Signature}
 	var err error
@@ -152,12 +148,9 @@ func (r BeneficiaryRequest) MarshalJSON() ([]byte, error) {
 
 // DecodeBeneficiaryRequest parses a beneficiary-change request strictly.
 func DecodeBeneficiaryRequest(data []byte) (BeneficiaryRequest, error) {
-	if _, err := strictjson.Object(data, "quote", "identity", "beneficiary", "hermes", "fee", "nonce", "signature"); err != nil {
-		return BeneficiaryRequest{}, fmt.Errorf("transactor: beneficiary request: %w", err)
-	}
 	var j beneficiaryJSON
-	if err := strictjson.Unmarshal(data, &j); err != nil {
-		return BeneficiaryRequest{}, fmt.Errorf("transactor: beneficiary request: %w", err)
+	if err := decodeObject(data, "beneficiary request", &j, "quote", "identity", "beneficiary", "hermes", "fee", "nonce", "signature"); err != nil {
+		return BeneficiaryRequest{}, err
 	}
 	r := BeneficiaryRequest{Identity: j.Identity, Beneficiary: j.Beneficiary, Hermes: j.Hermes, Nonce: j.Nonce, Signature: j.Signature}
 	var err error
@@ -200,12 +193,9 @@ func (r SettleRequest) MarshalJSON() ([]byte, error) {
 // DecodeSettleRequest parses a settlement request strictly; only provider
 // settlements are relayed.
 func DecodeSettleRequest(data []byte) (SettleRequest, error) {
-	if _, err := strictjson.Object(data, "quote", "settlement"); err != nil {
-		return SettleRequest{}, fmt.Errorf("transactor: settle request: %w", err)
-	}
 	var j settleJSON
-	if err := strictjson.Unmarshal(data, &j); err != nil {
-		return SettleRequest{}, fmt.Errorf("transactor: settle request: %w", err)
+	if err := decodeObject(data, "settle request", &j, "quote", "settlement"); err != nil {
+		return SettleRequest{}, err
 	}
 	q, err := DecodeQuote(j.Quote)
 	if err != nil {
@@ -237,12 +227,9 @@ func (r RedeemRequest) MarshalJSON() ([]byte, error) {
 // DecodeRedeemRequest parses a redemption request strictly (the voucher
 // code is decoded separately with DecodeVoucher).
 func DecodeRedeemRequest(data []byte) (RedeemRequest, error) {
-	if _, err := strictjson.Object(data, "voucher", "identity", "hermes", "beneficiary", "signature"); err != nil {
-		return RedeemRequest{}, fmt.Errorf("transactor: redeem request: %w", err)
-	}
 	var j redeemJSON
-	if err := strictjson.Unmarshal(data, &j); err != nil {
-		return RedeemRequest{}, fmt.Errorf("transactor: redeem request: %w", err)
+	if err := decodeObject(data, "redeem request", &j, "voucher", "identity", "hermes", "beneficiary", "signature"); err != nil {
+		return RedeemRequest{}, err
 	}
 	r := RedeemRequest(j)
 	if len(r.Voucher) > maxVoucherCode {

@@ -124,16 +124,25 @@ func dec(v *big.Int) string {
 	return v.String()
 }
 
+// decodeObject decodes data, which must be one JSON object with exactly
+// the keys fields, strictly into j; its errors name what was decoded.
+func decodeObject(data []byte, what string, j any, fields ...string) error {
+	if _, err := strictjson.Object(data, fields...); err != nil {
+		return fmt.Errorf("transactor: %s: %w", what, err)
+	}
+	if err := strictjson.Unmarshal(data, j); err != nil {
+		return fmt.Errorf("transactor: %s: %w", what, err)
+	}
+	return nil
+}
+
 // DecodeQuote parses a quote strictly (every field, no others, canonical
 // amounts, a signature of the contracts' form). It does not verify who
 // signed it (Verify does).
 func DecodeQuote(data []byte) (Quote, error) {
-	if _, err := strictjson.Object(data, quoteFields...); err != nil {
-		return Quote{}, fmt.Errorf("transactor: quote: %w", err)
-	}
 	var j quoteJSON
-	if err := strictjson.Unmarshal(data, &j); err != nil {
-		return Quote{}, fmt.Errorf("transactor: quote: %w", err)
+	if err := decodeObject(data, "quote", &j, quoteFields...); err != nil {
+		return Quote{}, err
 	}
 	q := Quote{ChainID: j.ChainID, Transactor: j.Transactor, Signature: j.Signature}
 	var err error

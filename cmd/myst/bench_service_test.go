@@ -13,10 +13,12 @@ import (
 	"time"
 
 	"github.com/ethereum/go-ethereum/crypto"
+	"golang.org/x/sync/errgroup"
 
 	"github.com/openmyst/openmyst/cmd/myst/internal/mysttest"
 	"github.com/openmyst/openmyst/identity"
 	"github.com/openmyst/openmyst/internal/testenv"
+	"github.com/openmyst/openmyst/internal/tick"
 	"github.com/openmyst/openmyst/money"
 	"github.com/openmyst/openmyst/node"
 	"github.com/openmyst/openmyst/p2p"
@@ -57,44 +59,31 @@ func TestBenchServiceRSS(t *testing.T) {
 			}
 		}
 	}()
-	var wg sync.WaitGroup
-	errs := make(chan error, n)
-	sem := make(chan struct{}, 8)
+	var g errgroup.Group
+	g.SetLimit(8)
 	for i := 0; i < n; i++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			sem <- struct{}{}
-			defer func() { <-sem }()
+		g.Go(func() error {
 			k, err := crypto.GenerateKey()
 			if err != nil {
-				errs <- err
-				return
+				return err
 			}
 			if err := fundConsumer(ctx, d, k); err != nil {
-				errs <- err
-				return
+				return err
 			}
 			s := identity.NewKeySigner(k)
 			ch := d.Client.ChannelAddress(s.Address(), dep.Hermes)
 			ledger, err := store.Channel(d.Client.ChainID(), payments.ConsumerChannelID(ch), money.MYST(10))
 			if err != nil {
-				errs <- err
-				return
+				return err
 			}
 			if hosts[i], err = p2p.New(p2p.Config{ListenAddrs: []string{}, DHTMode: p2p.DHTClient, Log: slog.New(slog.DiscardHandler)}); err != nil {
-				errs <- err
-				return
+				return err
 			}
 			mgrs[i], err = consumer.New(consumer.Config{Signer: s, ChainID: d.Client.ChainID(), Hermes: dep.Hermes, Host: hosts[i].Host, Channel: ledger, Proxy: node.UserspaceProxy, Log: slog.New(slog.DiscardHandler)})
-			if err != nil {
-				errs <- err
-			}
-		}()
+			return err
+		})
 	}
-	wg.Wait()
-	close(errs)
-	for err := range errs {
+	if err := g.Wait(); err != nil {
 		t.Fatal(err)
 	}
 	idle := rss()
@@ -105,26 +94,19 @@ func TestBenchServiceRSS(t *testing.T) {
 			t.Fatalf("session %d: %v", i, err)
 		}
 	}
-	stop := make(chan struct{})
+	trafficCtx, stop := context.WithCancel(ctx)
 	var traffic sync.WaitGroup
 	for _, conn := range conns {
 		traffic.Add(1)
 		go func() {
 			defer traffic.Done()
 			tr := &http.Transport{DialContext: conn.DialContext, DisableKeepAlives: true}
-			tk := time.NewTicker(2 * time.Second)
-			defer tk.Stop()
-			for {
-				select {
-				case <-stop:
-					return
-				case <-tk.C:
-					if resp, err := (&http.Client{Transport: tr, Timeout: 10 * time.Second}).Get("http://127.0.0.1:" + port); err == nil {
-						_, _ = io.Copy(io.Discard, resp.Body)
-						resp.Body.Close()
-					}
+			tick.Every(trafficCtx, 2*time.Second, func(context.Context) {
+				if resp, err := (&http.Client{Transport: tr, Timeout: 10 * time.Second}).Get("http://127.0.0.1:" + port); err == nil {
+					_, _ = io.Copy(io.Discard, resp.Body)
+					resp.Body.Close()
 				}
-			}
+			})
 		}()
 	}
 	peak := idle
@@ -132,7 +114,7 @@ func TestBenchServiceRSS(t *testing.T) {
 		time.Sleep(time.Second)
 		peak = max(peak, rss())
 	}
-	close(stop)
+	stop()
 	traffic.Wait()
 	dropped := 0
 	paid := new(big.Int)

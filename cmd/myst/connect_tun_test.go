@@ -523,23 +523,7 @@ func TestConnectTunFlags(t *testing.T) {
 	if _, err := runCLI(t, t.TempDir(), "connect", "--tun", "--standalone", "--ice.server", "turn:127.0.0.1:3478?transport=udp"); err == nil || !strings.Contains(err.Error(), "needs a username and password") {
 		t.Fatalf("--tun --standalone with a TURN server without credentials: err = %v, want the ICE settings refused", err)
 	}
-	dd, err := os.MkdirTemp("", "myst-tun-nobody-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer os.RemoveAll(dd)
-	if err := os.Chmod(dd, 0o777); err != nil {
-		t.Fatal(err)
-	}
-	// The test binary's own directory is private to root: run a copy.
-	bin, err := os.ReadFile(os.Args[0])
-	if err != nil {
-		t.Fatal(err)
-	}
-	exe := filepath.Join(dd, "myst.test")
-	if err := os.WriteFile(exe, bin, 0o755); err != nil {
-		t.Fatal(err)
-	}
+	exe, dd := testenv.NobodyCopy(t, "myst.test")
 	cmd := exec.Command(exe, "--data-dir", filepath.Join(dd, "data"), "connect", "--tun", "--standalone")
 	cmd.Env = append(os.Environ(), mysttest.RunMainEnv+"=1")
 	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}

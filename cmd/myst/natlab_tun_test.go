@@ -401,24 +401,15 @@ table netdev %[1]s {
 	}
 }
 `, natLabTunLeaks, host, allowed[0], strings.Join(as, ", "), tcp.Addr(), tcp.Port(), ssdpRule)
-	cmd := router.Command(context.Background(), "nft", "-f", "-")
-	cmd.Stdin = strings.NewReader(rs)
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("leak counters: %v: %s", err, out)
+	if err := router.Nft(context.Background(), rs); err != nil {
+		t.Fatalf("leak counters: %v", err)
 	}
 }
 
 // natLabLeakCounters reads the leak table's counters by comment.
 func natLabLeakCounters(t *testing.T, router *netns.NS) map[string]uint64 {
 	t.Helper()
-	got, err := router.NftCounters(context.Background(), "netdev", natLabTunLeaks)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(got) != 4 {
-		t.Fatalf("leak counters %v: want 4", got)
-	}
-	return got
+	return router.MustNftCounters(t, "netdev", natLabTunLeaks, 4)
 }
 
 // startNATLabTunProbes dials, every 100 ms, TCP to the web server and to

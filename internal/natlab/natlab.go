@@ -383,10 +383,8 @@ func natRouter(tb testing.TB, ns *netns.NS, kind Kind, host netip.Addr, forward 
 
 func runNft(tb testing.TB, ns *netns.NS, rules string) {
 	tb.Helper()
-	cmd := ns.Command(tb.Context(), "nft", "-f", "-")
-	cmd.Stdin = strings.NewReader(rules)
-	if out, err := cmd.CombinedOutput(); err != nil {
-		tb.Fatalf("natlab: nft in %s: %v: %s\n%s", ns.Name(), err, out, rules)
+	if err := ns.Nft(tb.Context(), rules); err != nil {
+		tb.Fatalf("natlab: %v\n%s", err, rules)
 	}
 }
 

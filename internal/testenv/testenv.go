@@ -144,23 +144,7 @@ func AsNobody(t *testing.T) bool {
 	if os.Getenv(nobodyEnv) == "1" {
 		t.Fatal("testenv.AsNobody: still root in the nobody run")
 	}
-	dir, err := os.MkdirTemp("", "openmyst-nobody-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(dir) })
-	if err := os.Chmod(dir, 0o777); err != nil {
-		t.Fatal(err)
-	}
-	// The test binary's own directory is private to root: run a copy.
-	bin, err := os.ReadFile(os.Args[0])
-	if err != nil {
-		t.Fatal(err)
-	}
-	exe := filepath.Join(dir, "nobody.test")
-	if err := os.WriteFile(exe, bin, 0o755); err != nil {
-		t.Fatal(err)
-	}
+	exe, dir := NobodyCopy(t, "nobody.test")
 	parts := strings.Split(t.Name(), "/")
 	for i, p := range parts {
 		parts[i] = "^" + regexp.QuoteMeta(p) + "$"
@@ -178,6 +162,31 @@ func AsNobody(t *testing.T) bool {
 	}
 	t.Logf("ran as nobody:\n%s", out)
 	return true
+}
+
+// NobodyCopy copies the running test binary, as name, into a new
+// directory that every user may write (removed when tb ends) and returns
+// the copy and the directory: the test binary's own directory is private
+// to root, so a process run as nobody runs the copy.
+func NobodyCopy(tb testing.TB, name string) (exe, dir string) {
+	tb.Helper()
+	dir, err := os.MkdirTemp("", "openmyst-nobody-")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { os.RemoveAll(dir) })
+	if err := os.Chmod(dir, 0o777); err != nil {
+		tb.Fatal(err)
+	}
+	bin, err := os.ReadFile(os.Args[0])
+	if err != nil {
+		tb.Fatal(err)
+	}
+	exe = filepath.Join(dir, name)
+	if err := os.WriteFile(exe, bin, 0o755); err != nil {
+		tb.Fatal(err)
+	}
+	return exe, dir
 }
 
 // ChromiumEnv names a chromium binary for browser tests (default: chromium
@@ -276,6 +285,28 @@ func Long(tb testing.TB, why string, d time.Duration) context.Context {
 		tb.Skip(why)
 	}
 	return Timeout(tb, d)
+}
+
+// Until polls cond every 20 ms until it holds, for at most timeout, and
+// reports whether it held.
+func Until(timeout time.Duration, cond func() bool) bool {
+	deadline := time.Now().Add(timeout)
+	for !cond() {
+		if time.Now().After(deadline) {
+			return false
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	return true
+}
+
+// WaitFor is Until that fails tb when cond does not hold within timeout
+// (what says what was awaited).
+func WaitFor(tb testing.TB, timeout time.Duration, what string, cond func() bool) {
+	tb.Helper()
+	if !Until(timeout, cond) {
+		tb.Fatalf("timed out after %s waiting for: %s", timeout, what)
+	}
 }
 
 // GoFiles returns the .go files below root, for tests that check a

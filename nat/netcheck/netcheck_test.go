@@ -4,11 +4,12 @@ import (
 	"context"
 	"net"
 	"net/netip"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/pion/stun/v3"
+
+	"github.com/openmyst/openmyst/internal/servetest"
 )
 
 // stunServer answers Binding requests on loopback with the source address,
@@ -25,35 +26,21 @@ func stunServer(t *testing.T, report func(netip.AddrPort) netip.AddrPort) string
 
 // serveSTUN answers Binding requests on pc until the test ends.
 func serveSTUN(t *testing.T, pc net.PacketConn, report func(netip.AddrPort) netip.AddrPort) {
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		buf := make([]byte, 1500)
-		for {
-			n, from, err := pc.ReadFrom(buf)
-			if err != nil {
-				return
-			}
-			var m stun.Message
-			m.Raw = append([]byte(nil), buf[:n]...)
-			if m.Decode() != nil || m.Type != stun.BindingRequest {
-				continue
-			}
-			src := from.(*net.UDPAddr).AddrPort()
-			if report != nil {
-				src = report(src)
-			}
-			resp, err := stun.Build(&m, stun.BindingSuccess, &stun.XORMappedAddress{IP: src.Addr().AsSlice(), Port: int(src.Port())}, stun.Fingerprint)
-			if err != nil {
-				continue
-			}
-			_, _ = pc.WriteTo(resp.Raw, from)
+	servetest.UDP(t, pc, func(data []byte, from net.Addr) []byte {
+		var m stun.Message
+		m.Raw = append([]byte(nil), data...)
+		if m.Decode() != nil || m.Type != stun.BindingRequest {
+			return nil
 		}
-	}()
-	t.Cleanup(func() {
-		pc.Close()
-		wg.Wait()
+		src := from.(*net.UDPAddr).AddrPort()
+		if report != nil {
+			src = report(src)
+		}
+		resp, err := stun.Build(&m, stun.BindingSuccess, &stun.XORMappedAddress{IP: src.Addr().AsSlice(), Port: int(src.Port())}, stun.Fingerprint)
+		if err != nil {
+			return nil
+		}
+		return resp.Raw
 	})
 }
 

@@ -51,18 +51,7 @@ func resumeSamples(t testing.TB) []Message {
 
 func TestResumeRoundTrip(t *testing.T) {
 	for _, m := range resumeSamples(t) {
-		payload, err := Encode(m)
-		if err != nil {
-			t.Fatalf("encode %s: %v", m.Type(), err)
-		}
-		got, err := Decode(payload)
-		if err != nil {
-			t.Fatalf("decode %s: %v", payload, err)
-		}
-		again, err := Encode(got)
-		if err != nil || !bytes.Equal(again, payload) {
-			t.Fatalf("re-encoding differs: %s\n%s (%v)", payload, again, err)
-		}
+		_, got := roundTrip(t, m)
 		if r, ok := got.(*Resume); ok {
 			if err := r.VerifySignature(); err != nil {
 				t.Fatalf("decoded resume does not verify: %v", err)

@@ -101,26 +101,32 @@ func frame(payload []byte) []byte {
 	return out
 }
 
+// roundTrip encodes m, decodes the payload and encodes what it decoded
+// again, failing tb unless the two encodings are the same bytes; it
+// returns the payload and the decoded message.
+func roundTrip(tb testing.TB, m Message) ([]byte, Message) {
+	tb.Helper()
+	payload, err := Encode(m)
+	if err != nil {
+		tb.Fatalf("encode %s: %v", m.Type(), err)
+	}
+	got, err := Decode(payload)
+	if err != nil {
+		tb.Fatalf("decode %s: %v", payload, err)
+	}
+	again, err := Encode(got)
+	if err != nil || !bytes.Equal(payload, again) {
+		tb.Fatalf("re-encoding differs:\n%s\n%s (%v)", payload, again, err)
+	}
+	return payload, got
+}
+
 func TestRoundTripEveryMessage(t *testing.T) {
 	for _, m := range sampleMessages(t) {
 		t.Run(string(m.Type()), func(t *testing.T) {
-			payload, err := Encode(m)
-			if err != nil {
-				t.Fatalf("encode: %v", err)
-			}
-			got, err := Decode(payload)
-			if err != nil {
-				t.Fatalf("decode %s: %v", payload, err)
-			}
+			_, got := roundTrip(t, m)
 			if got.Type() != m.Type() {
 				t.Fatalf("type %s, want %s", got.Type(), m.Type())
-			}
-			again, err := Encode(got)
-			if err != nil {
-				t.Fatalf("re-encode: %v", err)
-			}
-			if !bytes.Equal(payload, again) {
-				t.Fatalf("re-encoding differs:\n%s\n%s", payload, again)
 			}
 			if r, ok := got.(*SessionRequest); ok {
 				if err := r.VerifySignature(); err != nil {
@@ -650,18 +656,7 @@ func FuzzDecode(f *testing.F) {
 		}
 		// Whatever decodes re-encodes, and the re-encoding decodes to the
 		// same canonical bytes.
-		p1, err := Encode(m)
-		if err != nil {
-			t.Fatalf("re-encode: %v", err)
-		}
-		m2, err := Decode(p1)
-		if err != nil {
-			t.Fatalf("decode of own encoding %s: %v", p1, err)
-		}
-		p2, err := Encode(m2)
-		if err != nil || !bytes.Equal(p1, p2) {
-			t.Fatalf("encoding not stable: %s vs %s (%v)", p1, p2, err)
-		}
+		roundTrip(t, m)
 		// The stream reader accepts the same bytes framed.
 		if _, err := readFrame(bytes.NewReader(frame(payload)), make([]byte, 4)); err != nil {
 			t.Fatalf("frame of a valid payload: %v", err)

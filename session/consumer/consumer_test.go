@@ -150,11 +150,7 @@ func (l *balanceLedger) count() int {
 func TestBalanceRefresh(t *testing.T) {
 	k := keytest.Key(t)
 	l := &balanceLedger{promised: big.NewInt(0), balance: big.NewInt(100), chain: big.NewInt(100)}
-	m, err := New(Config{Signer: identity.NewKeySigner(k), ChainID: big.NewInt(1337), Hermes: common.HexToAddress("0x4e"),
-		Host: fakeHost{}, Channel: l, Balance: l, BalanceEvery: 5 * time.Millisecond, Log: slog.New(slog.DiscardHandler)})
-	if err != nil {
-		t.Fatal(err)
-	}
+	m := testManager(t, k, Config{Channel: l, Balance: l, BalanceEvery: 5 * time.Millisecond})
 	ctx := context.Background()
 	if v, err := m.cfg.Channel.Raise(ctx, big.NewInt(60)); err != nil || v.Int64() != 60 || l.count() != 0 {
 		t.Fatalf("covered raise: %v %v, %d re-reads", v, err, l.count())
@@ -239,11 +235,7 @@ func (slowTunnel) Close() error            { return nil }
 // invoice look like an overcharge.
 func TestPaymentClockStartsBeforeTheHandshake(t *testing.T) {
 	k := keytest.Key(t)
-	m, err := New(Config{Signer: identity.NewKeySigner(k), ChainID: big.NewInt(1337), Hermes: common.HexToAddress("0x4e"),
-		Host: fakeHost{}, Channel: ledger{}, Log: slog.New(slog.DiscardHandler)})
-	if err != nil {
-		t.Fatal(err)
-	}
+	m := testManager(t, k, Config{})
 	ctx := context.Background()
 	a, b := net.Pipe()
 	answered := make(chan time.Time, 1)

@@ -5,17 +5,14 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"math/big"
 	"net"
 	"net/netip"
 	"testing"
 	"time"
 
-	"github.com/ethereum/go-ethereum/common"
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/libp2p/go-libp2p/core/protocol"
 
-	"github.com/openmyst/openmyst/identity"
 	"github.com/openmyst/openmyst/internal/keytest"
 	"github.com/openmyst/openmyst/nat/ice"
 	"github.com/openmyst/openmyst/p2p/sessionproto"
@@ -141,11 +138,7 @@ func TestExitSeenBySTUNThroughTunnelOpener(t *testing.T) {
 func TestExitWithoutSTUN(t *testing.T) {
 	k, pool, exit := iceTestExit(t)
 	cfg := testICE()
-	m, err := New(Config{Signer: identity.NewKeySigner(k), ChainID: big.NewInt(1337), Hermes: common.HexToAddress("0x4e"),
-		Host: fakeHost{}, Channel: ledger{}, ICE: &cfg, Proxy: userspaceProxy, Log: slog.New(slog.DiscardHandler)})
-	if err != nil {
-		t.Fatal(err)
-	}
+	m := testManager(t, k, Config{ICE: &cfg, Proxy: userspaceProxy})
 	st := openStatic(t, m, pool, exit, "none", func(c *Connection) Status { return c.Status() })
 	if st.PublicIPSeen.IsValid() || st.PublicIPCheck != IPMatchesPeer {
 		t.Errorf("seen %v (%s), want nothing (%s)", st.PublicIPSeen, st.PublicIPCheck, IPMatchesPeer)
@@ -190,11 +183,7 @@ func stunTestManager(t *testing.T, stunAddr netip.AddrPort, proxy ProxyOpener) *
 	k := keytest.Key(t)
 	cfg := testICE()
 	cfg.Servers = []ice.Server{{URL: "stun:" + stunAddr.String()}}
-	m, err := New(Config{Signer: identity.NewKeySigner(k), ChainID: big.NewInt(1337), Hermes: common.HexToAddress("0x4e"),
-		Host: fakeHost{}, Channel: ledger{}, ICE: &cfg, Proxy: proxy, Log: slog.New(slog.DiscardHandler)})
-	if err != nil {
-		t.Fatal(err)
-	}
+	m := testManager(t, k, Config{ICE: &cfg, Proxy: proxy})
 	return m
 }
 

@@ -121,6 +121,26 @@ func testICE() ice.Config {
 	return ice.Config{Policy: ice.CandidatePolicy{AllowPrivate: true}, Loopback: true, Timeout: time.Second, Logger: slog.New(slog.DiscardHandler)}
 }
 
+// testManager returns a Manager for the consumer key k on chain 1337
+// with hermes 0x4e and a discarding log; cfg sets the rest (Host
+// defaults to fakeHost{}, Channel to ledger{}).
+func testManager(t testing.TB, k *ecdsa.PrivateKey, cfg Config) *Manager {
+	t.Helper()
+	cfg.Signer, cfg.ChainID, cfg.Hermes = identity.NewKeySigner(k), big.NewInt(1337), common.HexToAddress("0x4e")
+	cfg.Log = slog.New(slog.DiscardHandler)
+	if cfg.Host == nil {
+		cfg.Host = fakeHost{}
+	}
+	if cfg.Channel == nil {
+		cfg.Channel = ledger{}
+	}
+	m, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m
+}
+
 // answerICE starts a fake provider's controlled ICE agent and gathers
 // the offer it answers with; the caller closes the agent.
 func answerICE(ctx context.Context) (*ice.Agent, json.RawMessage, error) {
@@ -205,11 +225,7 @@ func respondICE(t *testing.T, ctx context.Context, w *sessionproto.Writer, req *
 func TestICEAndFallback(t *testing.T) {
 	k, pool, exit := iceTestExit(t)
 	cfg := testICE()
-	m, err := New(Config{Signer: identity.NewKeySigner(k), ChainID: big.NewInt(1337), Hermes: common.HexToAddress("0x4e"),
-		Host: fakeHost{}, Channel: ledger{}, ICE: &cfg, Proxy: userspaceProxy, Log: slog.New(slog.DiscardHandler)})
-	if err != nil {
-		t.Fatal(err)
-	}
+	m := testManager(t, k, Config{ICE: &cfg, Proxy: userspaceProxy})
 	for _, tc := range []struct {
 		name, mode string
 		proto      protocol.ID
@@ -257,11 +273,7 @@ func TestICEAndFallback(t *testing.T) {
 func TestICEForATunnel(t *testing.T) {
 	k, pool, exit := iceTestExit(t)
 	cfg := testICE()
-	m, err := New(Config{Signer: identity.NewKeySigner(k), ChainID: big.NewInt(1337), Hermes: common.HexToAddress("0x4e"),
-		Host: fakeHost{}, Channel: ledger{}, ICE: &cfg, Log: slog.New(slog.DiscardHandler)})
-	if err != nil {
-		t.Fatal(err)
-	}
+	m := testManager(t, k, Config{ICE: &cfg})
 	for _, tc := range []struct {
 		name, mode string
 		hook       bool

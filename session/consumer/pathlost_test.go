@@ -3,18 +3,14 @@ package consumer
 import (
 	"context"
 	"errors"
-	"log/slog"
-	"math/big"
 	"net"
 	"net/netip"
 	"testing"
 	"time"
 
-	"github.com/ethereum/go-ethereum/common"
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/libp2p/go-libp2p/core/protocol"
 
-	"github.com/openmyst/openmyst/identity"
 	"github.com/openmyst/openmyst/nat/ice"
 	"github.com/openmyst/openmyst/p2p/sessionproto"
 	"github.com/openmyst/openmyst/session"
@@ -85,11 +81,7 @@ func TestPathLost(t *testing.T) {
 	k, pool, exit := iceTestExit(t)
 	cfg := testICE()
 	cfg.LostAfter = lostAfter
-	m, err := New(Config{Signer: identity.NewKeySigner(k), ChainID: big.NewInt(1337), Hermes: common.HexToAddress("0x4e"),
-		Host: fakeHost{}, Channel: ledger{}, ICE: &cfg, Proxy: userspaceProxy, DeadAfter: deadAfter, Log: slog.New(slog.DiscardHandler)})
-	if err != nil {
-		t.Fatal(err)
-	}
+	m := testManager(t, k, Config{ICE: &cfg, Proxy: userspaceProxy, DeadAfter: deadAfter})
 	for _, tc := range []struct {
 		name    string
 		withICE bool

@@ -382,12 +382,7 @@ func relayedConsumer(t testing.TB, k *ecdsa.PrivateKey, resumeWithin time.Durati
 	}
 	t.Cleanup(func() { ch.Close() })
 	ledger := &balanceLedger{promised: new(big.Int), balance: big.NewInt(1e18), chain: big.NewInt(1e18)}
-	m, err := New(Config{Signer: identity.NewKeySigner(k), ChainID: big.NewInt(1337), Hermes: common.HexToAddress("0x4e"),
-		Host: ch, Channel: ledger, Proxy: userspaceProxy, Keepalive: 200 * time.Millisecond, ReadTimeout: 3 * time.Second,
-		ResumeWithin: resumeWithin, Log: slog.New(slog.DiscardHandler)})
-	if err != nil {
-		t.Fatal(err)
-	}
+	m := testManager(t, k, Config{Host: ch, Channel: ledger, Proxy: userspaceProxy, Keepalive: 200 * time.Millisecond, ReadTimeout: 3 * time.Second, ResumeWithin: resumeWithin})
 	return ch, ledger, m
 }
 

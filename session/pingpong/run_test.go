@@ -11,6 +11,7 @@ import (
 
 	"go.uber.org/goleak"
 
+	"github.com/openmyst/openmyst/internal/tick"
 	"github.com/openmyst/openmyst/payments"
 )
 
@@ -49,16 +50,7 @@ func runSession(ctx context.Context, t *testing.T, h *harness, payFor time.Durat
 	wg.Add(2)
 	go func() { // traffic
 		defer wg.Done()
-		tick := time.NewTicker(2 * time.Millisecond)
-		defer tick.Stop()
-		for {
-			select {
-			case <-runCtx.Done():
-				return
-			case <-tick.C:
-				bytes.Add(64 << 10)
-			}
-		}
+		tick.Every(runCtx, 2*time.Millisecond, func(context.Context) { bytes.Add(64 << 10) })
 	}()
 	go func() { // consumer
 		defer wg.Done()

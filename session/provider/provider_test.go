@@ -164,19 +164,7 @@ func newEnv(t *testing.T, funds fakeFunds, published bool, mods ...func(*Config)
 // and the consumer end of the stream; serve's result arrives on done.
 func (e *env) open(t *testing.T, req *sessionproto.SessionRequest) (sessionproto.Message, net.Conn, *sessionproto.Reader, *sessionproto.Writer, chan error) {
 	t.Helper()
-	a, b := net.Pipe()
-	t.Cleanup(func() { a.Close(); b.Close() })
-	done := make(chan error, 1)
-	go func() { done <- e.m.serve(e.m.ctx, &countingStream{sessionStream: a}) }()
-	r, w := sessionproto.NewReader(b, 5*time.Second), sessionproto.NewWriter(b, 5*time.Second)
-	if err := w.WriteMessage(context.Background(), req); err != nil {
-		t.Fatal(err)
-	}
-	msg, err := r.ReadMessage(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
-	return msg, b, r, w, done
+	return e.serveOn(t, "", req)
 }
 
 // openICE opens a session whose request carries the offer of a fresh

@@ -145,13 +145,7 @@ var (
 // consumer. Only call it when no tunnel is wanted any more: it re-opens
 // the host to traffic outside the tunnel.
 func RemoveKillSwitch(ctx context.Context, table string) error {
-	if table == "" {
-		table = DefaultKillSwitchTable
-	}
-	if err := validTableName(table); err != nil {
-		return err
-	}
-	return nftDeleteTable(ctx, table)
+	return removeTable(ctx, cmp.Or(table, DefaultKillSwitchTable))
 }
 
 // Route is how a session's datagrams reach the provider and what else
@@ -771,13 +765,7 @@ func (c *Client) Exemptions() (udp, direct []netip.AddrPort) {
 
 // PeerStats implements tunnel.Counter for the device's single peer.
 func (c *Client) PeerStats(pub tunnel.PublicKey) (tunnel.PeerStats, bool) {
-	all, err := c.dev.stats()
-	if err != nil {
-		c.log.Warn("read peer stats", "err", err)
-		return tunnel.PeerStats{}, false
-	}
-	st, ok := all[pub]
-	return st, ok
+	return c.dev.peerStats(pub, c.log)
 }
 
 // DialContext opens a connection inside the tunnel: its socket is bound

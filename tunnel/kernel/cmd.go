@@ -40,6 +40,15 @@ func nftLoad(ctx context.Context, ruleset string) error {
 	return nil
 }
 
+// removeTable checks table's name and deletes it (family inet) if it
+// exists.
+func removeTable(ctx context.Context, table string) error {
+	if err := validTableName(table); err != nil {
+		return err
+	}
+	return nftDeleteTable(ctx, table)
+}
+
 // nftDeleteTable deletes table (family inet) if it exists.
 func nftDeleteTable(ctx context.Context, table string) error {
 	out, err := run(ctx, "", "nft", "list", "tables", "inet")

@@ -92,6 +92,18 @@ func (d *wgDevice) stats() (map[tunnel.PublicKey]tunnel.PeerStats, error) {
 	return tunnel.ParseUAPIStats(get)
 }
 
+// peerStats returns the counters of pub, and false if there is no such
+// peer or the device cannot be read (logged to log).
+func (d *wgDevice) peerStats(pub tunnel.PublicKey, log *slog.Logger) (tunnel.PeerStats, bool) {
+	all, err := d.stats()
+	if err != nil {
+		log.Warn("read peer stats", "err", err)
+		return tunnel.PeerStats{}, false
+	}
+	st, ok := all[pub]
+	return st, ok
+}
+
 // close shuts the device down; closing the TUN file deletes the interface
 // together with its addresses and routes.
 func (d *wgDevice) close() {

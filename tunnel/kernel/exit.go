@@ -123,13 +123,7 @@ func nameserverFields(b []byte) []string {
 // RemoveExitLeftovers deletes the exit's nftables table if a crashed run
 // left it behind. NewExit calls it itself; `myst` may call it on start.
 func RemoveExitLeftovers(ctx context.Context, table string) error {
-	if table == "" {
-		table = DefaultExitTable
-	}
-	if err := validTableName(table); err != nil {
-		return err
-	}
-	return nftDeleteTable(ctx, table)
+	return removeTable(ctx, cmp.Or(table, DefaultExitTable))
 }
 
 // NewExit brings up a kernel-mode exit: TUN interface and wireguard-go
@@ -557,13 +551,7 @@ func (e *Exit) RemovePeer(pub tunnel.PublicKey) error {
 
 // PeerStats returns the counters of pub, and false if there is no such peer.
 func (e *Exit) PeerStats(pub tunnel.PublicKey) (tunnel.PeerStats, bool) {
-	all, err := e.dev.stats()
-	if err != nil {
-		e.log.Warn("read peer stats", "err", err)
-		return tunnel.PeerStats{}, false
-	}
-	st, ok := all[pub]
-	return st, ok
+	return e.dev.peerStats(pub, e.log)
 }
 
 // AllPeerStats returns the counters of every peer.

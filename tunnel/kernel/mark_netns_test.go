@@ -57,10 +57,8 @@ func TestKillSwitchAdmitsICESocketsOnly(t *testing.T) {
 	if !strings.Contains(ks, iceChecks) {
 		t.Fatalf("kill switch with ICE checks has no %q rule:\n%s", iceChecks, ks)
 	}
-	cmd := c.Command(t.Context(), "nft", "-f", "-")
-	cmd.Stdin = strings.NewReader(ks)
-	if b, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("nft -f: %v: %s", err, b)
+	if err := c.Nft(t.Context(), ks); err != nil {
+		t.Fatal(err)
 	}
 	counter := func(comment string) uint64 {
 		n, err := sumBlocked([]byte(c.MustRun("nft", "-j", "list", "table", "inet", DefaultKillSwitchTable)), comment)
@@ -210,10 +208,8 @@ func TestKillSwitchAdmitsPortMapToGatewayOnly(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cmd := c.Command(t.Context(), "nft", "-f", "-")
-	cmd.Stdin = strings.NewReader(ks)
-	if b, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("nft -f: %v: %s", err, b)
+	if err := c.Nft(t.Context(), ks); err != nil {
+		t.Fatal(err)
 	}
 
 	// SSDP: only the marked socket's search reaches the group.

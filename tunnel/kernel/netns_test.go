@@ -378,12 +378,8 @@ func TestKernelTunnel(t *testing.T) {
 		denySet := func() string { return tp.provider.MustRun("nft", "list", "set", "inet", DefaultExitTable, "deny4") }
 		waitFor := func(what string, cond func() bool) {
 			t.Helper()
-			deadline := time.Now().Add(10 * time.Second)
-			for !cond() {
-				if time.Now().After(deadline) {
-					t.Fatalf("%s: not within 10s; deny4:\n%s\nexit log:\n%s", what, denySet(), exit.logs())
-				}
-				time.Sleep(50 * time.Millisecond)
+			if !testenv.Until(10*time.Second, cond) {
+				t.Fatalf("%s: not within 10s; deny4:\n%s\nexit log:\n%s", what, denySet(), exit.logs())
 			}
 		}
 		// An address the provider gains after the exit started goes into

@@ -111,6 +111,19 @@ func ruleMatch(r tunnel.Rule) string {
 
 func q(s string) string { return strconv.Quote(s) }
 
+// replaceTable starts an nft -f script that atomically replaces the inet
+// table: declaring it, then deleting it, makes the load idempotent in one
+// transaction. It returns the script and a line writer, with the new
+// table's opening line written.
+func replaceTable(table string) (*strings.Builder, func(format string, args ...any)) {
+	b := new(strings.Builder)
+	w := func(format string, args ...any) { fmt.Fprintf(b, format+"\n", args...) }
+	w("table inet %s {}", table)
+	w("delete table inet %s", table)
+	w("table inet %s {", table)
+	return b, w
+}
+
 // splitFamilies renders prefixes as nft set elements, IPv4 and IPv6 apart.
 func splitFamilies(prefixes []netip.Prefix) (v4, v6 []string) {
 	for _, p := range prefixes {
@@ -150,13 +163,7 @@ func (r exitRuleset) render() (string, error) {
 	}
 	v4, v6 := splitFamilies(r.DenyPrefixes)
 	ifc := q(r.Iface)
-	var b strings.Builder
-	w := func(format string, args ...any) { fmt.Fprintf(&b, format+"\n", args...) }
-
-	// Declaring then deleting makes the load idempotent in one transaction.
-	w("table inet %s {}", r.Table)
-	w("delete table inet %s", r.Table)
-	w("table inet %s {", r.Table)
+	b, w := replaceTable(r.Table)
 	w("\tset deny4 {\n\t\ttype ipv4_addr\n\t\tflags interval\n\t\tauto-merge")
 	if len(v4) > 0 {
 		w("\t\telements = { %s }", strings.Join(v4, ", "))
@@ -335,11 +342,7 @@ func (k killSwitchRuleset) render() (string, error) {
 	case k.Endpoint.IsValid():
 		udp = []netip.AddrPort{k.Endpoint}
 	}
-	var b strings.Builder
-	w := func(format string, args ...any) { fmt.Fprintf(&b, format+"\n", args...) }
-	w("table inet %s {}", k.Table)
-	w("delete table inet %s", k.Table)
-	w("table inet %s {", k.Table)
+	b, w := replaceTable(k.Table)
 	w("\tchain output {")
 	w("\t\ttype filter hook output priority filter; policy accept;")
 	w("\t\toifname \"lo\" accept")

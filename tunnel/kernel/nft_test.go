@@ -189,10 +189,8 @@ func TestRulesetsLoad(t *testing.T) {
 		t.Fatal(err)
 	}
 	for i, script := range []string{out, out, ks, hold, ks, renderPeerLimit("openmyst", tunnel.PublicKey{1}, []netip.Prefix{netip.MustParsePrefix("10.182.0.2/32"), netip.MustParsePrefix("fd7e:6d79:7374::2/128")}, 125000)} {
-		cmd := ns.Command(t.Context(), "nft", "-f", "-")
-		cmd.Stdin = strings.NewReader(script)
-		if b, err := cmd.CombinedOutput(); err != nil {
-			t.Fatalf("script %d: nft -f: %v: %s\n%s", i, err, b, script)
+		if err := ns.Nft(t.Context(), script); err != nil {
+			t.Fatalf("script %d: %v\n%s", i, err, script)
 		}
 	}
 	list := ns.MustRun("nft", "-j", "list", "table", "inet", "openmyst")
@@ -208,10 +206,8 @@ func TestRulesetsLoad(t *testing.T) {
 	// prefix is accepted, and the peer limits are untouched.
 	deny := append(tunnel.DefaultDenyPrefixes(), netip.MustParsePrefix("203.0.113.77/32"), netip.MustParsePrefix("10.1.2.3/32"), netip.MustParsePrefix("2001:db8::77/128"))
 	for i := 0; i < 2; i++ { // twice: reloading the same content is fine too
-		cmd := ns.Command(t.Context(), "nft", "-f", "-")
-		cmd.Stdin = strings.NewReader(renderDenySets("openmyst", deny))
-		if b, err := cmd.CombinedOutput(); err != nil {
-			t.Fatalf("deny set reload: nft -f: %v: %s", err, b)
+		if err := ns.Nft(t.Context(), renderDenySets("openmyst", deny)); err != nil {
+			t.Fatalf("deny set reload: %v", err)
 		}
 	}
 	set4, set6 := ns.MustRun("nft", "list", "set", "inet", "openmyst", "deny4"), ns.MustRun("nft", "list", "set", "inet", "openmyst", "deny6")

@@ -7,6 +7,7 @@ import (
 	"net"
 	"sync"
 	"sync/atomic"
+	"testing"
 	"time"
 )
 
@@ -47,6 +48,23 @@ func (n *NS) NftCounters(ctx context.Context, family, table string) (map[string]
 		}
 	}
 	return got, nil
+}
+
+// MustNftCounters is NftCounters with a 30 s limit that fails tb on an
+// error or unless the table has exactly want commented counters (a leak
+// test checks that its table is the one it loaded).
+func (n *NS) MustNftCounters(tb testing.TB, family, table string, want int) map[string]uint64 {
+	tb.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	got, err := n.NftCounters(ctx, family, table)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	if len(got) != want {
+		tb.Fatalf("leak counters %v: want %d", got, want)
+	}
+	return got
 }
 
 // Probe is one try of Probes: a dial of Network ("tcp", "udp", "tcp6",

@@ -97,6 +97,17 @@ func (n *NS) Run(ctx context.Context, name string, args ...string) (string, erro
 	return string(out), nil
 }
 
+// Nft loads the nft -f script inside the namespace (nft applies it as
+// one transaction); the error includes nft's output.
+func (n *NS) Nft(ctx context.Context, script string) error {
+	cmd := n.Command(ctx, "nft", "-f", "-")
+	cmd.Stdin = strings.NewReader(script)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return fmt.Errorf("netns %s: nft -f: %w: %s", n.name, err, bytes.TrimSpace(out))
+	}
+	return nil
+}
+
 // MustRun is Run with a 30 s limit that fails the test on error.
 func (n *NS) MustRun(name string, args ...string) string {
 	n.tb.Helper()

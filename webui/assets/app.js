@@ -203,28 +203,37 @@
     el.textContent = '';
     el.appendChild(svg);
   }
-  // historyTable fills tbody#history with the newest sessions.
-  function historyTable(sessions, who) {
-    const body = $('history');
+  // fillTable replaces the rows of tbody body with one row per item, its
+  // cells the texts cells(item) returns (decorate(tr, item), if given,
+  // then dresses the row), or with one row saying empty across cols
+  // columns when there are no items.
+  function fillTable(body, items, cols, empty, cells, decorate) {
     body.textContent = '';
-    if (!sessions.length) {
-      body.innerHTML = '<tr class="empty"><td colspan="7">No sessions yet.</td></tr>';
+    if (!items.length) {
+      body.innerHTML = '<tr class="empty"><td colspan="' + cols + '">' + empty + '</td></tr>';
       return;
     }
-    for (const s of sessions.slice(0, 20)) {
+    for (const item of items) {
       const tr = document.createElement('tr');
-      const end = s.end ? new Date(s.end) : new Date();
-      const cells = [new Date(s.start).toLocaleString(), short(s[who]), duration((end - new Date(s.start)) / 1000) + (s.end ? '' : ' (running)'),
-        bytes(s.bytes), myst(s.paid || '0'), s.path || '–', s.reason || (s.end ? '' : '–')];
-      for (const c of cells) {
+      for (const c of cells(item)) {
         const td = document.createElement('td');
         td.textContent = c;
         tr.appendChild(td);
       }
-      tr.cells[1].className = 'mono';
-      tr.cells[1].title = s[who];
+      if (decorate) decorate(tr, item);
       body.appendChild(tr);
     }
+  }
+  // historyTable fills tbody#history with the newest sessions.
+  function historyTable(sessions, who) {
+    fillTable($('history'), sessions.slice(0, 20), 7, 'No sessions yet.', (s) => {
+      const end = s.end ? new Date(s.end) : new Date();
+      return [new Date(s.start).toLocaleString(), short(s[who]), duration((end - new Date(s.start)) / 1000) + (s.end ? '' : ' (running)'),
+        bytes(s.bytes), myst(s.paid || '0'), s.path || '–', s.reason || (s.end ? '' : '–')];
+    }, (tr, s) => {
+      tr.cells[1].className = 'mono';
+      tr.cells[1].title = s[who];
+    });
   }
   // initHistory loads path's session list and draws it; the period
   // buttons redraw; the returned function reloads.
@@ -376,28 +385,16 @@
         if (e.status !== 404 && e.status !== 503) showError(e, 'read the settlement history');
         return;
       }
-      const body = $('settlements');
-      body.textContent = '';
-      if (!list.length) {
-        body.innerHTML = '<tr class="empty"><td colspan="6">No settlement yet.</td></tr>';
-        return;
-      }
-      for (const r of list.slice(0, 20)) {
-        const tr = document.createElement('tr');
-        tr.dataset.settlement = String(r.id);
+      fillTable($('settlements'), list.slice(0, 20), 6, 'No settlement yet.', (r) => {
         const fees = BigInt(r.hermes_fee || '0') + BigInt(r.transactor_fee || '0');
         const status = r.status + (r.attempt > 1 ? ' (attempt ' + r.attempt + ')' : '') + (r.error ? ': ' + r.error : '');
-        const cells = [new Date(r.time).toLocaleString(), r.trigger, myst(r.unsettled), myst(fees.toString()), r.tx ? short(r.tx) : '–', status];
-        for (const c of cells) {
-          const td = document.createElement('td');
-          td.textContent = c;
-          tr.appendChild(td);
-        }
+        return [new Date(r.time).toLocaleString(), r.trigger, myst(r.unsettled), myst(fees.toString()), r.tx ? short(r.tx) : '–', status];
+      }, (tr, r) => {
+        tr.dataset.settlement = String(r.id);
         tr.cells[4].className = 'mono';
         if (r.tx) tr.cells[4].title = r.tx;
         tr.cells[3].title = 'hermes fee ' + myst(r.hermes_fee) + ', transactor fee ' + myst(r.transactor_fee);
-        body.appendChild(tr);
-      }
+      });
     }
 
     async function loadIdentity() {
@@ -705,21 +702,9 @@
       const body = $('proposals');
       try {
         const ps = await api('GET', '/proposals?' + q); // q has sort at least
-        body.textContent = '';
-        if (!ps.length) {
-          body.innerHTML = '<tr class="empty"><td colspan="8">No proposal matches.</td></tr>';
-          return;
-        }
-        for (const p of ps) {
-          const tr = document.createElement('tr');
+        fillTable(body, ps, 8, 'No proposal matches.', (p) => [short(p.provider_id), p.location.country, p.location.ip_type, accessText(p.access),
+          myst(p.price.per_hour), myst(p.price.per_gib), qualityText(p.quality)], (tr, p) => {
           tr.dataset.provider = p.provider_id;
-          const cells = [short(p.provider_id), p.location.country, p.location.ip_type, accessText(p.access),
-            myst(p.price.per_hour), myst(p.price.per_gib), qualityText(p.quality)];
-          for (const c of cells) {
-            const td = document.createElement('td');
-            td.textContent = c;
-            tr.appendChild(td);
-          }
           tr.cells[0].className = 'mono';
           tr.cells[0].title = p.provider_id;
           tr.cells[6].className = 'quality';
@@ -734,8 +719,7 @@
           b.addEventListener('click', () => connect(p.provider_id));
           td.appendChild(b);
           tr.appendChild(td);
-          body.appendChild(tr);
-        }
+        });
       } catch (e) { showError(e, 'read proposals'); }
     }
     $('filter-form').addEventListener('submit', (ev) => { ev.preventDefault(); loadProposals(); });
@@ -758,22 +742,9 @@
       const sessionsText = (p) => p.sessions + (p.sessions === 1 ? ' session' : ' sessions') + (p.running ? ' (' + p.running + ' running)' : '');
       const t = sp.total;
       setText('spending-total', t.sessions ? sessionsText(t) + ', ' + duration(t.seconds) + ', ' + bytes(t.bytes) + ', ' + myst(t.spent) + ' MYST spent' : 'no sessions yet');
-      const body = $('spending-periods');
-      body.textContent = '';
-      if (!sp.periods.length) {
-        body.innerHTML = '<tr class="empty"><td colspan="5">No sessions yet.</td></tr>';
-        return;
-      }
-      for (const p of sp.periods.slice(0, 31)) {
-        const tr = document.createElement('tr');
-        tr.dataset.period = p.period;
-        for (const c of [p.period, sessionsText(p), duration(p.seconds), bytes(p.bytes), myst(p.spent)]) {
-          const td = document.createElement('td');
-          td.textContent = c;
-          tr.appendChild(td);
-        }
-        body.appendChild(tr);
-      }
+      fillTable($('spending-periods'), sp.periods.slice(0, 31), 5, 'No sessions yet.',
+        (p) => [p.period, sessionsText(p), duration(p.seconds), bytes(p.bytes), myst(p.spent)],
+        (tr, p) => { tr.dataset.period = p.period; });
     }
     $('spending-by').addEventListener('change', loadSpending);
     $('disconnect').addEventListener('click', async () => {

@@ -14,6 +14,7 @@ import (
 
 	"github.com/ethereum/go-ethereum/common"
 
+	"github.com/openmyst/openmyst/internal/tick"
 	"github.com/openmyst/openmyst/p2p/sessionproto"
 	"github.com/openmyst/openmyst/payments"
 	"github.com/openmyst/openmyst/session/pingpong"
@@ -47,21 +48,12 @@ func TestManyConcurrentSessions(t *testing.T) {
 	defer cancel()
 	consCtx, disconnect := context.WithCancel(ctx)
 	var bytes atomic.Uint64
-	stopTraffic := make(chan struct{})
+	trafficCtx, stopTraffic := context.WithCancel(ctx)
 	var trafficDone sync.WaitGroup
 	trafficDone.Add(1)
 	go func() {
 		defer trafficDone.Done()
-		tick := time.NewTicker(time.Millisecond)
-		defer tick.Stop()
-		for {
-			select {
-			case <-stopTraffic:
-				return
-			case <-tick.C:
-				bytes.Add(64 << 10)
-			}
-		}
+		tick.Every(trafficCtx, time.Millisecond, func(context.Context) { bytes.Add(64 << 10) })
 	}()
 
 	type result struct {
@@ -118,7 +110,7 @@ func TestManyConcurrentSessions(t *testing.T) {
 	time.Sleep(dur)
 	disconnect()
 	wg.Wait()
-	close(stopTraffic)
+	stopTraffic()
 	trafficDone.Wait()
 
 	total := new(big.Int)

@@ -19,6 +19,7 @@ import (
 
 	"github.com/openmyst/openmyst/identity"
 	"github.com/openmyst/openmyst/internal/keytest"
+	"github.com/openmyst/openmyst/internal/tick"
 	"github.com/openmyst/openmyst/p2p/sessionproto"
 	"github.com/openmyst/openmyst/payments"
 	osession "github.com/openmyst/openmyst/session"
@@ -180,16 +181,7 @@ func (s *session) traffic(t *testing.T) {
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		tick := time.NewTicker(time.Millisecond)
-		defer tick.Stop()
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case <-tick.C:
-				s.bytes.Add(256 << 10)
-			}
-		}
+		tick.Every(ctx, time.Millisecond, func(context.Context) { s.bytes.Add(256 << 10) })
 	}()
 }
 
