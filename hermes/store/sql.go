@@ -547,13 +547,16 @@ func (l *consumerLoad) state(id common.Address) ConsumerState {
 // consumersQuery is consumerQuery for several consumers at once: $1 is
 // their addresses (text[]), the consumer is the second column. The whole
 // batch is one statement, so each consumer's three parts come from one
-// snapshot as with consumerQuery.
+// snapshot as with consumerQuery. The journal is read per consumer
+// (LATERAL): with "consumer = ANY($1)" the generic plan made on an empty
+// journal scans it (TestPostgresBatchLoadsUseIndexes).
 const consumersQuery = `SELECT 0, consumer, settled, '', '', 0 FROM consumer_settled WHERE consumer = ANY($1::text[])
 	UNION ALL
 	SELECT 1, ids.id, latest.channel, latest.consumer_amount, latest.consumed, latest.consumer_seq FROM unnest($1::text[]) AS ids(id)
 		CROSS JOIN LATERAL (SELECT channel, consumer_amount, consumed, consumer_seq FROM exchanges WHERE consumer = ids.id ORDER BY consumer_seq DESC LIMIT 1) AS latest
 	UNION ALL
-	SELECT 2, consumer, provider, agreement_id, MAX(agreement_total), 0 FROM exchanges WHERE consumer = ANY($1::text[]) GROUP BY consumer, provider, agreement_id`
+	SELECT 2, ids.id, ag.provider, ag.agreement_id, ag.total, 0 FROM unnest($1::text[]) AS ids(id)
+		CROSS JOIN LATERAL (SELECT provider, agreement_id, MAX(agreement_total) AS total FROM exchanges WHERE consumer = ids.id GROUP BY provider, agreement_id) AS ag`
 
 // providersQuery is providerQuery for several providers at once ($1 is
 // their addresses, text[]); a provider never seen has no row.
