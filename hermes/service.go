@@ -230,6 +230,11 @@ type Service struct {
 
 	consumers *stateCache[consumerState]
 	providers *stateCache[providerState]
+	// consumerLoads and providerLoads read the state of identities not in
+	// memory, many per store call, when the store is a store.BatchLoader
+	// (nil otherwise: one Consumer or Provider call per identity).
+	consumerLoads *coalescer[common.Address, store.ConsumerState]
+	providerLoads *coalescer[common.Address, store.Provider]
 
 	chMu    sync.Mutex
 	chCache *simplelru.LRU[common.Address, channelEntry] // positive and negative answers
@@ -331,6 +336,10 @@ func New(cfg Config, st store.Store, chain Chain) (*Service, error) {
 		stopping:   make(chan struct{}),
 		stopped:    make(chan struct{}),
 	}
+	if bl, ok := st.(store.BatchLoader); ok {
+		s.consumerLoads = newCoalescer(store.MaxLoadBatch, stateLoadFetches, bl.LoadConsumers)
+		s.providerLoads = newCoalescer(store.MaxLoadBatch, stateLoadFetches, bl.LoadProviders)
+	}
 	for i := range s.commits {
 		s.commits[i] = &committer{ops: make(chan *op, 4*cfg.MaxBatch), kick: make(chan struct{}, 1)}
 	}
@@ -342,6 +351,14 @@ func New(cfg Config, st store.Store, chain Chain) (*Service, error) {
 	s.holder = fmt.Sprintf("%s/%d/%x", host, os.Getpid(), hb)
 	return s, nil
 }
+
+// stateLoadFetches is how many batch loads of consumers (and as many of
+// providers) may run at once; the loads asked for meanwhile wait and go
+// together in the next. When 1,000 consumers send their first message
+// within 200 ms, each loading its state with its own statement cost the
+// PostgreSQL server (on the same two cores as the signature checks) a
+// statement's fixed cost per consumer; see docs/benchmarks.md.
+const stateLoadFetches = 2
 
 // defaultCPUSlots is Config.CPUSlots's default for st.
 func defaultCPUSlots(st store.Store) int {
@@ -405,6 +422,10 @@ func (s *Service) Run(ctx context.Context) error {
 	go func() { defer wg.Done(); s.watchLoop(ctx) }()
 	go func() { defer wg.Done(); s.settleLoop(ctx) }()
 	wg.Wait()
+	if s.consumerLoads != nil {
+		s.consumerLoads.close()
+		s.providerLoads.close()
+	}
 	return nil
 }
 
@@ -828,7 +849,16 @@ func (s *Service) loadConsumer(ctx context.Context, cs *consumerState, id common
 	if cs.loaded {
 		return nil
 	}
-	c, ags, err := s.st.Consumer(ctx, id)
+	var c store.Consumer
+	var ags []store.Agreement
+	var err error
+	if s.consumerLoads != nil {
+		var cst store.ConsumerState
+		cst, err = s.consumerLoads.load(ctx, id)
+		c, ags = cst.Consumer, cst.Agreements
+	} else {
+		c, ags, err = s.st.Consumer(ctx, id)
+	}
 	if err != nil {
 		return unavailable("read consumer state", err)
 	}
@@ -856,7 +886,13 @@ func (s *Service) loadProvider(ctx context.Context, ps *providerState, id common
 	if ps.loaded && ps.loadedAt == epoch {
 		return nil
 	}
-	p, err := s.st.Provider(ctx, id)
+	var p store.Provider
+	var err error
+	if s.providerLoads != nil {
+		p, err = s.providerLoads.load(ctx, id)
+	} else {
+		p, err = s.st.Provider(ctx, id)
+	}
 	if err != nil {
 		return unavailable("read provider state", err)
 	}

@@ -5,6 +5,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/ethereum/go-ethereum/common"
+
 	"github.com/openmyst/openmyst/hermes/store"
 )
 
@@ -24,3 +26,13 @@ func (t *timingStore) Commit(ctx context.Context, a []store.Accept) error {
 }
 
 func (t *timingStore) Committers() int { return store.Committers(t.Store) }
+
+// LoadConsumers and LoadProviders pass the inner store's batch loads
+// through (the embedded interface hides them).
+func (t *timingStore) LoadConsumers(ctx context.Context, ids []common.Address) ([]store.ConsumerState, error) {
+	return t.Store.(store.BatchLoader).LoadConsumers(ctx, ids)
+}
+
+func (t *timingStore) LoadProviders(ctx context.Context, ids []common.Address) ([]store.Provider, error) {
+	return t.Store.(store.BatchLoader).LoadProviders(ctx, ids)
+}

@@ -432,7 +432,6 @@ const consumerQuery = `SELECT 0, settled, '', '', 0 FROM consumer_settled WHERE 
 // consumer is on the path of its first accept, and each round trip to
 // PostgreSQL is a wait for the server's CPU.
 func (s *sqlStore) Consumer(ctx context.Context, id common.Address) (Consumer, []Agreement, error) {
-	c := Consumer{Identity: id, Promised: new(big.Int), Consumed: new(big.Int), Settled: new(big.Int)}
 	addr := encAddr(id)
 	var rows *sql.Rows
 	var err error
@@ -442,58 +441,229 @@ func (s *sqlStore) Consumer(ctx context.Context, id common.Address) (Consumer, [
 		rows, err = s.r.QueryContext(ctx, s.q(consumerQuery), addr, addr, addr)
 	}
 	if err != nil {
-		return c, nil, fmt.Errorf("store: read consumer %s: %w", id.Hex(), err)
+		return newConsumer(id), nil, fmt.Errorf("store: read consumer %s: %w", id.Hex(), err)
 	}
+	l := consumerLoad{}
+	if err := l.scan(rows, false, id); err != nil {
+		return newConsumer(id), nil, err
+	}
+	cs := l.state(id)
+	return cs.Consumer, cs.Agreements, nil
+}
+
+func newConsumer(id common.Address) Consumer {
+	return Consumer{Identity: id, Promised: new(big.Int), Consumed: new(big.Int), Settled: new(big.Int)}
+}
+
+// consumerLoad collects the rows of consumerQuery or consumersQuery:
+// one consumer's or several consumers' state.
+type consumerLoad struct {
+	states map[common.Address]*ConsumerState
+	latest map[common.Address]bool
+}
+
+// scan reads and closes rows: (kind, a, b, x, n) of consumerQuery for
+// consumer one, or, for a batch, (kind, consumer, a, b, x, n) of
+// consumersQuery.
+func (l *consumerLoad) scan(rows *sql.Rows, batch bool, one common.Address) error {
 	defer rows.Close()
-	var out []Agreement
-	latest := false
+	if l.states == nil {
+		l.states, l.latest = make(map[common.Address]*ConsumerState), make(map[common.Address]bool)
+	}
 	for rows.Next() {
 		var kind int
-		var a, b string
+		var who, a, b string
 		var x sql.NullString
 		var n int64
-		if err := rows.Scan(&kind, &a, &b, &x, &n); err != nil {
-			return c, nil, fmt.Errorf("store: read consumer %s: %w", id.Hex(), err)
+		var err error
+		if batch {
+			err = rows.Scan(&kind, &who, &a, &b, &x, &n)
+		} else {
+			err = rows.Scan(&kind, &a, &b, &x, &n)
 		}
+		id := one
+		if batch && err == nil {
+			id = common.HexToAddress(who)
+		}
+		if err != nil {
+			return fmt.Errorf("store: read consumer %s: %w", id.Hex(), err)
+		}
+		cs := l.states[id]
+		if cs == nil {
+			cs = &ConsumerState{Consumer: newConsumer(id)}
+			l.states[id] = cs
+		}
+		c := &cs.Consumer
 		switch kind {
 		case 0:
 			if c.Settled, err = decAmount(a); err != nil {
-				return c, nil, err
+				return err
 			}
 		case 1:
-			latest = true
+			l.latest[id] = true
 			c.Channel, c.Version = common.HexToAddress(a), n
 			if c.Promised, err = decAmount(b); err != nil {
-				return c, nil, err
+				return err
 			}
 			if !x.Valid {
-				return c, nil, fmt.Errorf("store: consumer %s: latest exchange has no consumed amount", id.Hex())
+				return fmt.Errorf("store: consumer %s: latest exchange has no consumed amount", id.Hex())
 			}
 			if c.Consumed, err = decAmount(x.String); err != nil {
-				return c, nil, err
+				return err
 			}
 		case 2:
 			ag := Agreement{Consumer: id, Provider: common.HexToAddress(a)}
 			if ag.AgreementID, err = decAmount(b); err != nil {
-				return c, nil, err
+				return err
 			}
 			if ag.Total, err = decAmount(x.String); err != nil {
-				return c, nil, err
+				return err
 			}
-			out = append(out, ag)
+			cs.Agreements = append(cs.Agreements, ag)
 		default:
-			return c, nil, fmt.Errorf("store: read consumer %s: row of kind %d", id.Hex(), kind)
+			return fmt.Errorf("store: read consumer %s: row of kind %d", id.Hex(), kind)
 		}
 	}
 	if err := rows.Err(); err != nil {
-		return c, nil, fmt.Errorf("store: read consumer %s: %w", id.Hex(), err)
+		return fmt.Errorf("store: read consumers: %w", err)
 	}
-	if !latest {
+	return nil
+}
+
+// state is id's loaded state (zero state when nothing was read for it).
+func (l *consumerLoad) state(id common.Address) ConsumerState {
+	cs := l.states[id]
+	if cs == nil {
+		return ConsumerState{Consumer: newConsumer(id)}
+	}
+	if !l.latest[id] {
 		// No journal row: no agreements either, only (perhaps) a settled
 		// amount.
-		return c, nil, nil
+		return ConsumerState{Consumer: cs.Consumer}
 	}
-	return c, out, nil
+	return *cs
+}
+
+// consumersQuery is consumerQuery for several consumers at once: $1 is
+// their addresses (text[]), the consumer is the second column. The whole
+// batch is one statement, so each consumer's three parts come from one
+// snapshot as with consumerQuery. The journal is read per consumer
+// (LATERAL): with "consumer = ANY($1)" the generic plan made on an empty
+// journal scans it (TestPostgresBatchLoadsUseIndexes).
+const consumersQuery = `SELECT 0, consumer, settled, '', '', 0 FROM consumer_settled WHERE consumer = ANY($1::text[])
+	UNION ALL
+	SELECT 1, ids.id, latest.channel, latest.consumer_amount, latest.consumed, latest.consumer_seq FROM unnest($1::text[]) AS ids(id)
+		CROSS JOIN LATERAL (SELECT channel, consumer_amount, consumed, consumer_seq FROM exchanges WHERE consumer = ids.id ORDER BY consumer_seq DESC LIMIT 1) AS latest
+	UNION ALL
+	SELECT 2, ids.id, ag.provider, ag.agreement_id, ag.total, 0 FROM unnest($1::text[]) AS ids(id)
+		CROSS JOIN LATERAL (SELECT provider, agreement_id, MAX(agreement_total) AS total FROM exchanges WHERE consumer = ids.id GROUP BY provider, agreement_id) AS ag`
+
+// providersQuery is providerQuery for several providers at once ($1 is
+// their addresses, text[]); a provider never seen has no row.
+const providersQuery = `SELECT ids.id, latest.hermes_amount, latest.provider_seq,
+		(SELECT COUNT(*) FROM exchanges WHERE provider = ids.id AND r IS NULL)
+	FROM unnest($1::text[]) AS ids(id)
+		CROSS JOIN LATERAL (SELECT hermes_amount, provider_seq FROM exchanges WHERE provider = ids.id ORDER BY provider_seq DESC LIMIT 1) AS latest`
+
+// uniqueAddrs is ids without repeats, encoded, or an error when there
+// are more than MaxLoadBatch ids.
+func uniqueAddrs(ids []common.Address) ([]string, error) {
+	if len(ids) > MaxLoadBatch {
+		return nil, fmt.Errorf("store: %d identities in one load, at most %d", len(ids), MaxLoadBatch)
+	}
+	seen := make(map[common.Address]bool, len(ids))
+	out := make([]string, 0, len(ids))
+	for _, id := range ids {
+		if !seen[id] {
+			seen[id] = true
+			out = append(out, encAddr(id))
+		}
+	}
+	return out, nil
+}
+
+// LoadConsumers implements BatchLoader: one statement (consumersQuery) on
+// PostgreSQL, Consumer per identity on SQLite (in process, no round
+// trips to save).
+func (s *sqlStore) LoadConsumers(ctx context.Context, ids []common.Address) ([]ConsumerState, error) {
+	addrs, err := uniqueAddrs(ids)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]ConsumerState, len(ids))
+	if len(addrs) == 0 {
+		return out, nil
+	}
+	if !s.d.dollar {
+		for i, id := range ids {
+			if out[i].Consumer, out[i].Agreements, err = s.Consumer(ctx, id); err != nil {
+				return nil, err
+			}
+		}
+		return out, nil
+	}
+	rows, err := s.r.QueryContext(ctx, consumersQuery, addrs)
+	if err != nil {
+		return nil, fmt.Errorf("store: read %d consumers: %w", len(addrs), err)
+	}
+	var l consumerLoad
+	if err := l.scan(rows, true, common.Address{}); err != nil {
+		return nil, err
+	}
+	for i, id := range ids {
+		out[i] = l.state(id)
+	}
+	return out, nil
+}
+
+// LoadProviders implements BatchLoader: one statement (providersQuery) on
+// PostgreSQL, Provider per identity on SQLite.
+func (s *sqlStore) LoadProviders(ctx context.Context, ids []common.Address) ([]Provider, error) {
+	addrs, err := uniqueAddrs(ids)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]Provider, len(ids))
+	if len(addrs) == 0 {
+		return out, nil
+	}
+	if !s.d.dollar {
+		for i, id := range ids {
+			if out[i], err = s.Provider(ctx, id); err != nil {
+				return nil, err
+			}
+		}
+		return out, nil
+	}
+	rows, err := s.r.QueryContext(ctx, providersQuery, addrs)
+	if err != nil {
+		return nil, fmt.Errorf("store: read %d providers: %w", len(addrs), err)
+	}
+	defer rows.Close()
+	got := make(map[common.Address]Provider, len(addrs))
+	for rows.Next() {
+		var who, earned string
+		var p Provider
+		if err := rows.Scan(&who, &earned, &p.Version, &p.Unrevealed); err != nil {
+			return nil, fmt.Errorf("store: read providers: %w", err)
+		}
+		p.Identity = common.HexToAddress(who)
+		if p.Earned, err = decAmount(earned); err != nil {
+			return nil, err
+		}
+		got[p.Identity] = p
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("store: read providers: %w", err)
+	}
+	for i, id := range ids {
+		p, ok := got[id]
+		if !ok {
+			p = Provider{Identity: id, Earned: new(big.Int)}
+		}
+		out[i] = p
+	}
+	return out, nil
 }
 
 // providerQuery reads a provider's latest journal row and its unrevealed

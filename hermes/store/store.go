@@ -161,6 +161,27 @@ type Store interface {
 	Close() error
 }
 
+// MaxLoadBatch is the most identities one BatchLoader call may read.
+const MaxLoadBatch = 256
+
+// ConsumerState is one consumer's state and agreements, as Store.Consumer
+// returns them.
+type ConsumerState struct {
+	Consumer   Consumer
+	Agreements []Agreement
+}
+
+// BatchLoader is implemented by stores that read several identities'
+// state at once (PostgreSQL: one statement per call instead of one per
+// identity). Each identity's state is what Consumer or Provider would
+// return for it, read from one snapshot; ids may repeat and may be
+// unknown (zero state, Version 0); more than MaxLoadBatch ids is an
+// error. The results are in the order of ids.
+type BatchLoader interface {
+	LoadConsumers(ctx context.Context, ids []common.Address) ([]ConsumerState, error)
+	LoadProviders(ctx context.Context, ids []common.Address) ([]Provider, error)
+}
+
 // ConcurrentCommitter is implemented by stores whose Commit may run on
 // several connections at once.
 type ConcurrentCommitter interface {

@@ -138,3 +138,61 @@ func TestPostgresUnrevealedCountUsesPartialIndex(t *testing.T) {
 	}
 	checkUnrevealedPlan(t, s)
 }
+
+// TestPostgresBatchLoadsUseIndexes checks the batch loads (consumersQuery,
+// providersQuery) look each identity up in the (identity, seq) indexes and
+// count unrevealed promises through the partial index, both in the
+// generic plan made while the journal is empty (what pgx's statement cache
+// may run after a fresh start) and on an analyzed journal with a long
+// history: a plan that scans the journal would cost every first message
+// time proportional to it.
+func TestPostgresBatchLoadsUseIndexes(t *testing.T) {
+	ctx := context.Background()
+	st, err := OpenPostgres(ctx, freshSchema(t, "hermes_batchplan"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	s := st.(*sqlStore)
+	check := func(when, plan string, want ...string) {
+		t.Helper()
+		if strings.Contains(plan, "Seq Scan on exchanges") {
+			t.Fatalf("%s: the plan scans the journal:\n%s", when, plan)
+		}
+		for _, idx := range want {
+			if !strings.Contains(plan, idx) {
+				t.Fatalf("%s: the plan does not use %s:\n%s", when, idx, plan)
+			}
+		}
+	}
+	conn, err := s.w.Conn(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, q := range []string{`SET plan_cache_mode = force_generic_plan`, `PREPARE consumers AS ` + consumersQuery, `PREPARE providers AS ` + providersQuery} {
+		if _, err := conn.ExecContext(ctx, q); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
+	rows, err := conn.QueryContext(ctx, `EXPLAIN (COSTS OFF) EXECUTE consumers('{0xd,0xe}')`)
+	check("consumers, generic plan", explain(t, rows, err), "exchanges_consumer_seq")
+	rows, err = conn.QueryContext(ctx, `EXPLAIN (COSTS OFF) EXECUTE providers('{0xp,0xq}')`)
+	check("providers, generic plan", explain(t, rows, err), "exchanges_provider_seq", "exchanges_unrevealed")
+	for _, q := range []string{`DEALLOCATE consumers`, `DEALLOCATE providers`, `RESET plan_cache_mode`} {
+		_, _ = conn.ExecContext(ctx, q)
+	}
+	_ = conn.Close()
+
+	// One provider's long history, paid by 500 consumers.
+	fillProvider(t, s, "0xp", unrevealedRows)
+	for _, q := range []string{`UPDATE exchanges SET consumer = '0xc' || (consumer_seq % 500)`, `ANALYZE exchanges`} {
+		if _, err := s.w.ExecContext(ctx, q); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
+	lit := func(q string) string { return strings.ReplaceAll(q, "$1::text[]", `'{0xp,0xq,0xd}'::text[]`) }
+	rows, err = s.r.QueryContext(ctx, `EXPLAIN (COSTS OFF) `+lit(consumersQuery))
+	check("consumers, analyzed", explain(t, rows, err), "exchanges_consumer_seq")
+	rows, err = s.r.QueryContext(ctx, `EXPLAIN (COSTS OFF) `+lit(providersQuery))
+	check("providers, analyzed", explain(t, rows, err), "exchanges_provider_seq", "exchanges_unrevealed")
+}

@@ -5,6 +5,7 @@ package storetest
 import (
 	"context"
 	"errors"
+	"fmt"
 	"math/big"
 	"testing"
 	"time"
@@ -77,6 +78,164 @@ func Run(t *testing.T, open Opener) {
 	t.Run("Restart", func(t *testing.T) { testRestart(t, open) })
 	t.Run("LatePromise", func(t *testing.T) { testLatePromise(t, open) })
 	t.Run("Leases", func(t *testing.T) { testLeases(t, open) })
+	t.Run("BatchLoad", func(t *testing.T) { testBatchLoad(t, open) })
+}
+
+// testBatchLoad: LoadConsumers and LoadProviders return, for each id in
+// order, what Consumer and Provider return for it: known and unknown
+// identities, repeats, a settled amount without a journal row, none at
+// all, and at most MaxLoadBatch ids.
+func testBatchLoad(t *testing.T, open Opener) {
+	ctx := context.Background()
+	s, _ := open(t)
+	defer s.Close()
+	bl, ok := s.(store.BatchLoader)
+	if !ok {
+		t.Fatalf("%T does not implement store.BatchLoader", s)
+	}
+	if cs, err := bl.LoadConsumers(ctx, nil); err != nil || len(cs) != 0 {
+		t.Fatalf("no consumers: %v %v", cs, err)
+	}
+	if ps, err := bl.LoadProviders(ctx, nil); err != nil || len(ps) != 0 {
+		t.Fatalf("no providers: %v %v", ps, err)
+	}
+	op := signer(t, "op")
+	providers := []common.Address{common.HexToAddress("0xb1"), common.HexToAddress("0xb2"), common.HexToAddress("0xb3")}
+	pv := map[common.Address]int64{}
+	earned := map[common.Address]int64{}
+	var consumers []common.Address
+	var accepts []store.Accept
+	var revealable []store.Accept
+	for i := range 20 {
+		c := signer(t, fmt.Sprintf("batch %d", i))
+		consumers = append(consumers, c.Address())
+		// Consumer i has i%3 accepts, over up to two providers.
+		for k := range i % 3 {
+			p := providers[(i+k)%len(providers)]
+			earned[p] += 10
+			a := accept(t, c, op, p, int64(k+1), int64(10*(k+1)), earned[p], []byte(fmt.Sprintf("r %d %d", i, k)), int64(k), pv[p])
+			a.Consumer.Consumed = big.NewInt(int64(10 * (k + 1)))
+			pv[p]++
+			accepts = append(accepts, a)
+			if k == 0 && i%2 == 0 {
+				revealable = append(revealable, a)
+			}
+		}
+	}
+	if err := s.Commit(ctx, accepts); err != nil {
+		t.Fatal(err)
+	}
+	for _, a := range revealable {
+		r := []byte(fmt.Sprintf("r %d %d", indexOf(consumers, a.Exchange.Consumer), 0))
+		if _, err := s.RevealR(ctx, a.Exchange.Provider, a.Exchange.ConsumerPromise.Hashlock, r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Settled amounts: one consumer with journal rows, one without.
+	if err := s.SetSettled(ctx, consumers[2], big.NewInt(7), nil); err != nil {
+		t.Fatal(err)
+	}
+	settledOnly := common.HexToAddress("0x5e77")
+	if err := s.SetSettled(ctx, settledOnly, big.NewInt(9), nil); err != nil {
+		t.Fatal(err)
+	}
+	ids := append([]common.Address{common.HexToAddress("0xdead"), settledOnly}, consumers...)
+	ids = append(ids, consumers[5], consumers[0]) // repeats
+	got, err := bl.LoadConsumers(ctx, ids)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != len(ids) {
+		t.Fatalf("%d consumer states for %d ids", len(got), len(ids))
+	}
+	for i, id := range ids {
+		c, ags, err := s.Consumer(ctx, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if d := diffConsumer(got[i], store.ConsumerState{Consumer: c, Agreements: ags}); d != "" {
+			t.Fatalf("consumer %d (%s): batch and single loads differ: %s", i, id.Hex(), d)
+		}
+	}
+	if got[1].Consumer.Settled.Int64() != 9 || got[1].Consumer.Version != 0 || got[4].Consumer.Settled.Int64() != 7 || got[4].Consumer.Version != 2 {
+		t.Fatalf("settled amounts not loaded: %+v %+v", got[1].Consumer, got[4].Consumer)
+	}
+	pids := append([]common.Address{common.HexToAddress("0xbeef")}, providers...)
+	pids = append(pids, providers[0])
+	gotP, err := bl.LoadProviders(ctx, pids)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(gotP) != len(pids) {
+		t.Fatalf("%d provider states for %d ids", len(gotP), len(pids))
+	}
+	for i, id := range pids {
+		p, err := s.Provider(ctx, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		g := gotP[i]
+		if g.Identity != id || g.Version != p.Version || g.Unrevealed != p.Unrevealed || g.Earned.Cmp(p.Earned) != 0 {
+			t.Fatalf("provider %d (%s): batch %+v, single %+v", i, id.Hex(), g, p)
+		}
+		if i > 0 && (g.Version != pv[id] || g.Earned.Int64() != earned[id]) {
+			t.Fatalf("provider %s: %+v, want version %d earned %d", id.Hex(), g, pv[id], earned[id])
+		}
+	}
+	if gotP[1].Unrevealed == gotP[1].Version && gotP[2].Unrevealed == gotP[2].Version && gotP[3].Unrevealed == gotP[3].Version {
+		t.Fatal("reveals not counted by any provider load")
+	}
+	// The bound: MaxLoadBatch ids are one load, one more is refused.
+	many := make([]common.Address, store.MaxLoadBatch)
+	for i := range many {
+		many[i] = common.BigToAddress(big.NewInt(int64(0x10000 + i)))
+	}
+	many[len(many)-1] = consumers[4]
+	if got, err := bl.LoadConsumers(ctx, many); err != nil || len(got) != len(many) || got[len(many)-1].Consumer.Version != 1 || got[0].Consumer.Version != 0 {
+		t.Fatalf("MaxLoadBatch consumers: %v", err)
+	}
+	if got, err := bl.LoadProviders(ctx, append(many[:len(many)-1:len(many)-1], providers[0])); err != nil || len(got) != len(many) || got[len(many)-1].Version != pv[providers[0]] {
+		t.Fatalf("MaxLoadBatch providers: %v", err)
+	}
+	if _, err := bl.LoadConsumers(ctx, append(many, consumers[0])); err == nil {
+		t.Fatal("more than MaxLoadBatch consumers loaded")
+	}
+	if _, err := bl.LoadProviders(ctx, append(many, providers[0])); err == nil {
+		t.Fatal("more than MaxLoadBatch providers loaded")
+	}
+}
+
+func indexOf(ids []common.Address, id common.Address) int {
+	for i, x := range ids {
+		if x == id {
+			return i
+		}
+	}
+	return -1
+}
+
+// diffConsumer describes how a and b differ ("" when equal; agreements in
+// any order).
+func diffConsumer(a, b store.ConsumerState) string {
+	x, y := a.Consumer, b.Consumer
+	if x.Identity != y.Identity || x.Channel != y.Channel || x.Version != y.Version ||
+		x.Promised.Cmp(y.Promised) != 0 || x.Consumed.Cmp(y.Consumed) != 0 || x.Settled.Cmp(y.Settled) != 0 {
+		return fmt.Sprintf("state %+v vs %+v", x, y)
+	}
+	if len(a.Agreements) != len(b.Agreements) {
+		return fmt.Sprintf("agreements %+v vs %+v", a.Agreements, b.Agreements)
+	}
+	key := func(g store.Agreement) string { return g.Consumer.Hex() + g.Provider.Hex() + g.AgreementID.String() }
+	want := map[string]string{}
+	for _, g := range b.Agreements {
+		want[key(g)] = g.Total.String()
+	}
+	for _, g := range a.Agreements {
+		if want[key(g)] != g.Total.String() {
+			return fmt.Sprintf("agreements %+v vs %+v", a.Agreements, b.Agreements)
+		}
+	}
+	return ""
 }
 
 // testLeases: one holder at a time, renewal by the holder, takeover only
