@@ -337,21 +337,31 @@ func benchExchangeProc(b *testing.B, name string, work [][]*payments.ExchangeMes
 		b.Setenv(childProfileEnv, path)
 	}
 	ch := startChild(b, dsn)
-	hc := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 256}}
-	defer hc.CloseIdleConnections()
-	send := func(m *payments.ExchangeMessage) error {
-		r, err := postExchange(hc, ch.addr, m)
-		if err != nil {
-			return err
-		}
-		if r.status != http.StatusOK {
-			return fmt.Errorf("status %d: %s", r.status, r.raw)
-		}
-		return nil
-	}
 	workers := 128
 	if v, err := strconv.Atoi(os.Getenv("MYST_BENCH_WORKERS")); err == nil && v > 0 {
 		workers = v
+	}
+	// The load generator: pre-encoded requests on persistent connections
+	// (rawExchanger), or with MYST_BENCH_NETHTTP=1 net/http's client,
+	// encoding each message and decoding each answer in the timed part.
+	client := "pre-encoded requests, keep-alive connections"
+	var send func(m *payments.ExchangeMessage) error
+	if os.Getenv("MYST_BENCH_NETHTTP") != "" {
+		client = "net/http client"
+		hc := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 256}}
+		defer hc.CloseIdleConnections()
+		send = func(m *payments.ExchangeMessage) error {
+			r, err := postExchange(hc, ch.addr, m)
+			if err != nil {
+				return err
+			}
+			if r.status != http.StatusOK {
+				return fmt.Errorf("status %d: %s", r.status, r.raw)
+			}
+			return nil
+		}
+	} else {
+		send = newRawExchanger(b, ch.addr, work, workers).send
 	}
 	pid := ch.cmd.Process.Pid
 	b.ResetTimer()
@@ -372,9 +382,9 @@ func benchExchangeProc(b *testing.B, name string, work [][]*payments.ExchangeMes
 	clientCPU := r.cpuPerMsg()
 	r.cpu = hermesCPU
 	r.report(b, verify)
-	b.Logf("%s via http to a hermes process, %s: %d msgs in %v = %.0f msg/s, p50 %v, p99 %v; %.2fx of verify-only %.0f msg/s; hermes process CPU %.0f us/msg (%.2fx verify-only's %.0f), load generator %.0f us/msg; load %s",
+	b.Logf("%s via http to a hermes process, %s: %d msgs in %v = %.0f msg/s, p50 %v, p99 %v; %.2fx of verify-only %.0f msg/s; hermes process CPU %.0f us/msg (%.2fx verify-only's %.0f), load generator (%s) %.0f us/msg; load %s",
 		name, mode, r.n, r.elapsed.Round(time.Millisecond), r.rate(), r.p50, r.p99, r.rate()/verify.rate(), verify.rate(),
-		r.cpuPerMsg(), r.cpuPerMsg()/verify.cpuPerMsg(), verify.cpuPerMsg(), clientCPU, loadAverage())
+		r.cpuPerMsg(), r.cpuPerMsg()/verify.cpuPerMsg(), verify.cpuPerMsg(), client, clientCPU, loadAverage())
 }
 
 // warmStates loads every consumer's and provider's state (and channel)
