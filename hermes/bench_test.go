@@ -3,6 +3,7 @@ package hermes
 import (
 	"context"
 	"fmt"
+	"io"
 	"math/big"
 	"net"
 	"net/http"
@@ -337,28 +338,44 @@ func benchExchangeProc(b *testing.B, name string, work [][]*payments.ExchangeMes
 		b.Setenv(childProfileEnv, path)
 	}
 	ch := startChild(b, dsn)
-	hc := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 256}}
-	defer hc.CloseIdleConnections()
-	send := func(m *payments.ExchangeMessage) error {
-		r, err := postExchange(hc, ch.addr, m)
-		if err != nil {
-			return err
-		}
-		if r.status != http.StatusOK {
-			return fmt.Errorf("status %d: %s", r.status, r.raw)
-		}
-		return nil
-	}
 	workers := 128
 	if v, err := strconv.Atoi(os.Getenv("MYST_BENCH_WORKERS")); err == nil && v > 0 {
 		workers = v
 	}
+	// The load generator: pre-encoded requests on persistent connections
+	// (rawExchanger), or with MYST_BENCH_NETHTTP=1 net/http's client,
+	// encoding each message and decoding each answer in the timed part.
+	client := "pre-encoded requests, keep-alive connections"
+	var send func(m *payments.ExchangeMessage) error
+	if os.Getenv("MYST_BENCH_NETHTTP") != "" {
+		client = "net/http client"
+		hc := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 256}}
+		defer hc.CloseIdleConnections()
+		send = func(m *payments.ExchangeMessage) error {
+			r, err := postExchange(hc, ch.addr, m)
+			if err != nil {
+				return err
+			}
+			if r.status != http.StatusOK {
+				return fmt.Errorf("status %d: %s", r.status, r.raw)
+			}
+			return nil
+		}
+	} else {
+		send = newRawExchanger(b, ch.addr, work, workers).send
+	}
 	pid := ch.cmd.Process.Pid
 	b.ResetTimer()
-	hermesCPU0 := pidCPU(pid)
+	s0 := samplePID(pid)
 	r, mode := driveAsAsked(b, work, workers, send)
-	hermesCPU := pidCPU(pid) - hermesCPU0
+	s1 := samplePID(pid)
+	hermesCPU := s1.user + s1.sys - s0.user - s0.sys
 	b.StopTimer()
+	if sum, count, err := childBatches(ch.addr); err != nil {
+		b.Logf("group commits: %v", err)
+	} else if count > 0 {
+		b.Logf("%.0f group commits, %.1f accepts each", count, sum/count)
+	}
 	ch.stop()
 	st, err := store.Open(context.Background(), dsn)
 	if err != nil {
@@ -372,9 +389,17 @@ func benchExchangeProc(b *testing.B, name string, work [][]*payments.ExchangeMes
 	clientCPU := r.cpuPerMsg()
 	r.cpu = hermesCPU
 	r.report(b, verify)
-	b.Logf("%s via http to a hermes process, %s: %d msgs in %v = %.0f msg/s, p50 %v, p99 %v; %.2fx of verify-only %.0f msg/s; hermes process CPU %.0f us/msg (%.2fx verify-only's %.0f), load generator %.0f us/msg; load %s",
+	n := float64(r.n)
+	b.ReportMetric(float64((s1.sys-s0.sys).Microseconds())/n, "sys-us/msg")
+	b.ReportMetric(float64(s1.writes-s0.writes)/n, "writes/msg")
+	b.ReportMetric(float64(s1.reads-s0.reads)/n, "reads/msg")
+	b.ReportMetric(float64(s1.written-s0.written)/1024/n, "KiB-written/msg")
+	b.Logf("hermes process per message: user %.0f us, system %.0f us; %.2f write and %.2f read system calls, %.1f KiB written (files and sockets); peak RSS %d MiB",
+		float64((s1.user-s0.user).Microseconds())/n, float64((s1.sys-s0.sys).Microseconds())/n,
+		float64(s1.writes-s0.writes)/n, float64(s1.reads-s0.reads)/n, float64(s1.written-s0.written)/1024/n, s1.peakRSS>>20)
+	b.Logf("%s via http to a hermes process, %s: %d msgs in %v = %.0f msg/s, p50 %v, p99 %v; %.2fx of verify-only %.0f msg/s; hermes process CPU %.0f us/msg (%.2fx verify-only's %.0f), load generator (%s) %.0f us/msg; load %s",
 		name, mode, r.n, r.elapsed.Round(time.Millisecond), r.rate(), r.p50, r.p99, r.rate()/verify.rate(), verify.rate(),
-		r.cpuPerMsg(), r.cpuPerMsg()/verify.cpuPerMsg(), verify.cpuPerMsg(), clientCPU, loadAverage())
+		r.cpuPerMsg(), r.cpuPerMsg()/verify.cpuPerMsg(), verify.cpuPerMsg(), client, clientCPU, loadAverage())
 }
 
 // warmStates loads every consumer's and provider's state (and channel)
@@ -455,4 +480,34 @@ func loadAverage() string {
 		return f[0]
 	}
 	return "?"
+}
+
+// childBatches reads the hermes_commit_batch_size histogram's sum and
+// count from a child hermes' /metrics.
+func childBatches(addr string) (sum, count float64, err error) {
+	res, err := http.Get("http://" + addr + "/metrics")
+	if err != nil {
+		return 0, 0, err
+	}
+	defer res.Body.Close()
+	raw, err := io.ReadAll(res.Body)
+	if err != nil {
+		return 0, 0, err
+	}
+	for _, line := range strings.Split(string(raw), "\n") {
+		k, v, ok := strings.Cut(line, " ")
+		if !ok {
+			continue
+		}
+		switch k {
+		case "hermes_commit_batch_size_sum":
+			sum, err = strconv.ParseFloat(v, 64)
+		case "hermes_commit_batch_size_count":
+			count, err = strconv.ParseFloat(v, 64)
+		}
+		if err != nil {
+			return 0, 0, err
+		}
+	}
+	return sum, count, nil
 }

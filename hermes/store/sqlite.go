@@ -13,7 +13,8 @@ import (
 
 // checkpointEvery is how often the background checkpointer copies the WAL
 // into the database file.
-const checkpointEvery = 500 * time.Millisecond
+// (A variable for tests that must not see a checkpoint's writes.)
+var checkpointEvery = 500 * time.Millisecond
 
 // OpenSQLite opens (creating if needed) the SQLite store at path in WAL
 // mode with synchronous=FULL, so a committed transaction survives power
