@@ -8,6 +8,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/openmyst/openmyst/internal/tick"
 	_ "modernc.org/sqlite" // registers the "sqlite" database/sql driver
 )
 
@@ -73,18 +74,11 @@ func OpenSQLite(ctx context.Context, path string) (Store, error) {
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		t := time.NewTicker(checkpointEvery)
-		defer t.Stop()
-		for {
-			select {
-			case <-cctx.Done():
-				return
-			case <-t.C:
-				// PASSIVE never blocks the writer or readers; with
-				// synchronous=FULL it fsyncs the database file itself.
-				_, _ = r.ExecContext(cctx, `PRAGMA wal_checkpoint(PASSIVE)`)
-			}
-		}
+		tick.Every(cctx, checkpointEvery, func(ctx context.Context) {
+			// PASSIVE never blocks the writer or readers; with
+			// synchronous=FULL it fsyncs the database file itself.
+			_, _ = r.ExecContext(ctx, `PRAGMA wal_checkpoint(PASSIVE)`)
+		})
 	}()
 	return s, nil
 }
