@@ -17,6 +17,9 @@ import (
 // (A variable for tests that must not see a checkpoint's writes.)
 var checkpointEvery = 500 * time.Millisecond
 
+// sqliteDialect is SQLite's SQL.
+var sqliteDialect = dialect{name: "sqlite", blob: "BLOB", serial: "INTEGER PRIMARY KEY AUTOINCREMENT"}
+
 // OpenSQLite opens (creating if needed) the SQLite store at path in WAL
 // mode with synchronous=FULL, so a committed transaction survives power
 // loss, and applies pending migrations.
@@ -52,7 +55,7 @@ func OpenSQLite(ctx context.Context, path string) (Store, error) {
 	cctx, stop := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
 	s := &sqlStore{
-		d: dialect{name: "sqlite", blob: "BLOB", serial: "INTEGER PRIMARY KEY AUTOINCREMENT"},
+		d: sqliteDialect,
 		w: w, r: r,
 	}
 	s.close = func() error {
