@@ -92,7 +92,7 @@ func TestSQLiteUpgradeFromV1(t *testing.T) {
 }
 
 func TestPostgresUpgradeFromV1(t *testing.T) {
-	v1, reopen := unmigratedPostgres(t, "hermes_upgrade")
+	v1, reopen := unmigratedPostgres(t)
 	testUpgradeFromV1(t, v1, reopen)
 }
 
@@ -106,9 +106,9 @@ func unmigratedSQLite(t *testing.T) (*sqlStore, func() Store) {
 }
 
 // unmigratedPostgres is unmigratedSQLite in a fresh PostgreSQL schema.
-func unmigratedPostgres(t *testing.T, prefix string) (*sqlStore, func() Store) {
+func unmigratedPostgres(t *testing.T) (*sqlStore, func() Store) {
 	t.Helper()
-	d := freshSchema(t, prefix)
+	d := freshSchema(t)
 	return unmigrated(t, "pgx", d, postgresDialect, func(ctx context.Context) (Store, error) { return OpenPostgres(ctx, d) })
 }
 

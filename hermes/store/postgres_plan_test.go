@@ -2,44 +2,23 @@ package store
 
 import (
 	"context"
-	"database/sql"
-	"fmt"
 	"math/big"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/ethereum/go-ethereum/common"
 	"github.com/ethereum/go-ethereum/crypto"
 
+	"github.com/openmyst/openmyst/hermes/store/pgtest"
 	"github.com/openmyst/openmyst/internal/testenv"
 	"github.com/openmyst/openmyst/payments"
 )
 
-// freshSchema creates an empty schema named prefix_<time> in the test
-// database (dropped when the test ends) and returns a DSN that uses it.
-// (storetest.FreshPostgresSchema imports this package.)
-func freshSchema(t testing.TB, prefix string) string {
-	t.Helper()
-	dsn := testenv.RequirePostgres(t)
-	admin, err := sql.Open("pgx", dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	schema := fmt.Sprintf("%s_%d", prefix, time.Now().UnixNano())
-	if _, err := admin.Exec(`CREATE SCHEMA ` + schema); err != nil {
-		_ = admin.Close()
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		_, _ = admin.Exec(`DROP SCHEMA ` + schema + ` CASCADE`)
-		_ = admin.Close()
-	})
-	sep := "?"
-	if strings.Contains(dsn, "?") {
-		sep = "&"
-	}
-	return dsn + sep + "search_path=" + schema
+// freshSchema returns the DSN of an empty schema of the test database,
+// dropped when the test ends.
+func freshSchema(tb testing.TB) string {
+	tb.Helper()
+	return pgtest.FreshSchema(tb, testenv.RequirePostgres(tb))
 }
 
 // TestPostgresCommitPlanProbesIndexes checks the plan PostgreSQL caches for
@@ -49,7 +28,7 @@ func freshSchema(t testing.TB, prefix string) string {
 // every commit time proportional to the whole journal.
 func TestPostgresCommitPlanProbesIndexes(t *testing.T) {
 	ctx := context.Background()
-	st, err := OpenPostgres(ctx, freshSchema(t, "hermes_plan"))
+	st, err := OpenPostgres(ctx, freshSchema(t))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -104,7 +83,7 @@ func TestPostgresCommitPlanProbesIndexes(t *testing.T) {
 // commit (docs/benchmarks.md).
 func TestPostgresCommitIsNotReplanned(t *testing.T) {
 	ctx := context.Background()
-	st, err := OpenPostgres(ctx, freshSchema(t, "hermes_replan"))
+	st, err := OpenPostgres(ctx, freshSchema(t))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -9,7 +9,7 @@ import (
 // connection before it returns, so the first burst of requests does not
 // wait for the server to start a backend per connection.
 func TestPostgresOpensItsConnectionsUpFront(t *testing.T) {
-	st, err := OpenPostgres(context.Background(), freshSchema(t, "hermes_pool"))
+	st, err := OpenPostgres(context.Background(), freshSchema(t))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -134,6 +134,6 @@ func TestSQLiteJSONRowsAfterMigration6(t *testing.T) {
 }
 
 func TestPostgresJSONRowsAfterMigration6(t *testing.T) {
-	old, reopen := unmigratedPostgres(t, "hermes_m6")
+	old, reopen := unmigratedPostgres(t)
 	testJSONRowsAfterMigration6(t, old, reopen)
 }

@@ -46,7 +46,7 @@ func BenchmarkProviderLoad(b *testing.B) {
 		},
 		"postgres": func(b *testing.B) *sqlStore {
 			testenv.RequirePostgres(b)
-			st, err := OpenPostgres(ctx, freshSchema(b, "hermes_load"))
+			st, err := OpenPostgres(ctx, freshSchema(b))
 			if err != nil {
 				b.Fatal(err)
 			}

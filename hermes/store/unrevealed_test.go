@@ -113,7 +113,7 @@ func TestSQLiteUnrevealedCountUsesPartialIndex(t *testing.T) {
 // pgx's statement cache runs, made while the table is still empty.
 func TestPostgresUnrevealedCountUsesPartialIndex(t *testing.T) {
 	ctx := context.Background()
-	st, err := OpenPostgres(ctx, freshSchema(t, "hermes_unrevealed"))
+	st, err := OpenPostgres(ctx, freshSchema(t))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -148,7 +148,7 @@ func TestPostgresUnrevealedCountUsesPartialIndex(t *testing.T) {
 // time proportional to it.
 func TestPostgresBatchLoadsUseIndexes(t *testing.T) {
 	ctx := context.Background()
-	st, err := OpenPostgres(ctx, freshSchema(t, "hermes_batchplan"))
+	st, err := OpenPostgres(ctx, freshSchema(t))
 	if err != nil {
 		t.Fatal(err)
 	}
