@@ -155,9 +155,7 @@ func TestExchangeAcceptsAndIssuesCumulativeProviderPromises(t *testing.T) {
 func TestExchangeIsIdempotent(t *testing.T) {
 	e := newEnv(t, nil)
 	ctx := context.Background()
-	c := testSigner("c")
-	e.chain.register(c.Address(), 1000)
-	prov := testSigner("p").Address()
+	c, prov := parties(e.chain)
 	m1 := msg(t, c, prov, 1, 100, 100, secret("1"))
 	m2 := msg(t, c, prov, 1, 200, 200, secret("2"))
 	r1, err := e.svc.Exchange(ctx, m1)
@@ -409,9 +407,7 @@ func TestDoubleSpendRace(t *testing.T) {
 func TestRevealAndSettlement(t *testing.T) {
 	e := newEnv(t, func(c *Config) { c.SettleThreshold = big.NewInt(150) })
 	ctx := context.Background()
-	c := testSigner("c")
-	e.chain.register(c.Address(), 1000)
-	prov := testSigner("p").Address()
+	c, prov := parties(e.chain)
 	r1, r2 := secret("1"), secret("2")
 	if _, err := e.svc.Exchange(ctx, msg(t, c, prov, 1, 100, 100, r1)); err != nil {
 		t.Fatal(err)
@@ -509,9 +505,7 @@ func TestRevealAndSettlement(t *testing.T) {
 func TestUnrevealedLimit(t *testing.T) {
 	e := newEnv(t, func(c *Config) { c.MaxUnrevealed = 2 })
 	ctx := context.Background()
-	c := testSigner("c")
-	e.chain.register(c.Address(), 1000)
-	prov := testSigner("p").Address()
+	c, prov := parties(e.chain)
 	for i := int64(1); i <= 2; i++ {
 		if _, err := e.svc.Exchange(ctx, msg(t, c, prov, 1, 10*i, 10*i, secret(fmt.Sprint(i)))); err != nil {
 			t.Fatal(err)
@@ -677,9 +671,7 @@ func TestUnrevealedLimitSeesOtherProcessReveals(t *testing.T) {
 	e := newEnv(t, func(c *Config) { c.MaxUnrevealed = 2 })
 	other := newEnvStore(t, e.st, e.chain, nil)
 	ctx := context.Background()
-	c := testSigner("c")
-	e.chain.register(c.Address(), 1000)
-	prov := testSigner("p").Address()
+	c, prov := parties(e.chain)
 	for i := int64(1); i <= 2; i++ {
 		if _, err := e.svc.Exchange(ctx, msg(t, c, prov, 1, 10*i, 10*i, secret(fmt.Sprint(i)))); err != nil {
 			t.Fatal(err)

@@ -21,9 +21,7 @@ import (
 func TestExchangeRefusesHighSConsumerPromise(t *testing.T) {
 	e := newEnv(t, nil)
 	ctx := context.Background()
-	c := testSigner("c")
-	e.chain.register(c.Address(), 1000)
-	prov := testSigner("p").Address()
+	c, prov := parties(e.chain)
 	h := e.svc.Handler(e.reg)
 
 	for name, malleate := range map[string]func(*payments.ExchangeMessage){
