@@ -21,6 +21,17 @@ func freshSchema(tb testing.TB) string {
 	return pgtest.FreshSchema(tb, testenv.RequirePostgres(tb))
 }
 
+// freshPostgres opens a store in a fresh schema, closed when the test ends.
+func freshPostgres(tb testing.TB) *sqlStore {
+	tb.Helper()
+	st, err := OpenPostgres(context.Background(), freshSchema(tb))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { _ = st.Close() })
+	return st.(*sqlStore)
+}
+
 // TestPostgresCommitPlanProbesIndexes checks the plan PostgreSQL caches for
 // the group commit (a generic plan, made while the table is empty and not
 // analyzed, as after a fresh start) looks every version up in the unique
@@ -28,12 +39,7 @@ func freshSchema(tb testing.TB) string {
 // every commit time proportional to the whole journal.
 func TestPostgresCommitPlanProbesIndexes(t *testing.T) {
 	ctx := context.Background()
-	st, err := OpenPostgres(ctx, freshSchema(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
-	conn, err := st.(*sqlStore).w.Conn(ctx)
+	conn, err := freshPostgres(t).w.Conn(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -83,11 +89,7 @@ func TestPostgresCommitPlanProbesIndexes(t *testing.T) {
 // commit (docs/benchmarks.md).
 func TestPostgresCommitIsNotReplanned(t *testing.T) {
 	ctx := context.Background()
-	st, err := OpenPostgres(ctx, freshSchema(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
+	st := freshPostgres(t)
 	consumer := common.HexToAddress("0x00000000000000000000000000000000000000c1")
 	provider := common.HexToAddress("0x00000000000000000000000000000000000000d1")
 	const commits = 8
@@ -107,8 +109,8 @@ func TestPostgresCommitIsNotReplanned(t *testing.T) {
 	}
 	// Every connection that can run a commit, held at once so each is a
 	// different one; their prepared statements are per connection.
-	db := st.(*sqlStore).w
-	if c := st.(*sqlStore).commit; c != nil {
+	db := st.w
+	if c := st.commit; c != nil {
 		db = c
 	}
 	var generic, custom int64
