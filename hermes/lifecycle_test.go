@@ -62,17 +62,13 @@ func TestExchangeAfterShutdown(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() { defer wg.Done(); _ = svc.Run(ctx) }()
+	stop := startRun(svc)
 	c := testSigner("c")
 	chain.register(c.Address(), 1000)
 	if _, err := svc.Exchange(context.Background(), msg(t, c, testSigner("p").Address(), 1, 10, 10, secret("a"))); err != nil {
 		t.Fatal(err)
 	}
-	cancel()
-	wg.Wait()
+	stop()
 	done := make(chan error, 1)
 	go func() {
 		_, err := svc.Exchange(context.Background(), msg(t, c, testSigner("p").Address(), 1, 20, 20, secret("b")))

@@ -18,6 +18,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/openmyst/openmyst/hermes/store"
+	"github.com/openmyst/openmyst/hermes/store/storetest"
 	"github.com/openmyst/openmyst/identity"
 	"github.com/openmyst/openmyst/payments"
 )
@@ -60,15 +61,20 @@ func newEnvStore(t *testing.T, st store.Store, chain *fakeChain, mod func(*Confi
 		t.Fatal(err)
 	}
 	e.svc = svc
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { defer close(done); _ = svc.Run(ctx) }()
-	e.stop = func() { cancel(); <-done }
+	e.stop = startRun(svc)
 	t.Cleanup(func() {
 		e.stop()
 		_ = st.Close()
 	})
 	return e
+}
+
+// startRun runs svc.Run until stop, which returns once Run has.
+func startRun(svc *Service) (stop func()) {
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); _ = svc.Run(ctx) }()
+	return func() { cancel(); <-done }
 }
 
 func secret(label string) []byte { return crypto.Keccak256([]byte("secret " + label)) }
@@ -85,15 +91,6 @@ func msg(t testing.TB, consumer identity.Signer, provider common.Address, agreem
 		t.Fatal(err)
 	}
 	return m
-}
-
-func exchangeCount(t *testing.T, st store.Store) int64 {
-	t.Helper()
-	s, err := st.Stats(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
-	return s.Exchanges
 }
 
 func TestMain(m *testing.M) {
@@ -172,7 +169,7 @@ func TestExchangeIsIdempotent(t *testing.T) {
 			t.Fatalf("replay %d: %+v %v", i, again, err)
 		}
 	}
-	if n := exchangeCount(t, e.st); n != 2 {
+	if n := storetest.Exchanges(t, e.st); n != 2 {
 		t.Fatalf("exchanges %d, want 2", n)
 	}
 	if got := counterValue(e.svc.m.Replayed); got != 2 {
@@ -207,7 +204,7 @@ func TestExchangeRejections(t *testing.T) {
 	if _, err := e.svc.Exchange(ctx, first); err != nil {
 		t.Fatal(err)
 	}
-	stored := exchangeCount(t, e.st)
+	stored := storetest.Exchanges(t, e.st)
 
 	cases := []struct {
 		name string
@@ -277,7 +274,7 @@ func TestExchangeRejections(t *testing.T) {
 			t.Errorf("%s: got %v, want code %s", tc.name, err, tc.code)
 			continue
 		}
-		if n := exchangeCount(t, e.st); n != stored {
+		if n := storetest.Exchanges(t, e.st); n != stored {
 			t.Errorf("%s: stored %d exchanges, want %d", tc.name, n, stored)
 		}
 		if after := counterValue(e.svc.m.Rejected.WithLabelValues(string(tc.code))); after != before+1 {
