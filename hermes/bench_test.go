@@ -21,7 +21,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/openmyst/openmyst/hermes/store"
-	"github.com/openmyst/openmyst/hermes/store/storetest"
+	"github.com/openmyst/openmyst/hermes/store/pgtest"
 	"github.com/openmyst/openmyst/payments"
 )
 
@@ -233,7 +233,7 @@ func BenchmarkExchange(b *testing.B) {
 	}
 	if dsn := os.Getenv("MYST_TEST_POSTGRES_DSN"); dsn != "" {
 		stores["postgres"] = func(b *testing.B) store.Store {
-			s, err := store.Open(context.Background(), storetest.FreshPostgresSchema(b, dsn))
+			s, err := store.Open(context.Background(), pgtest.FreshSchema(b, dsn))
 			if err != nil {
 				b.Fatal(err)
 			}
@@ -330,7 +330,7 @@ func BenchmarkExchange(b *testing.B) {
 func benchExchangeProc(b *testing.B, name string, work [][]*payments.ExchangeMessage, verify benchResult) {
 	var dsn string
 	if name == "postgres" {
-		dsn = storetest.FreshPostgresSchema(b, os.Getenv("MYST_TEST_POSTGRES_DSN"))
+		dsn = pgtest.FreshSchema(b, os.Getenv("MYST_TEST_POSTGRES_DSN"))
 	} else {
 		dsn = filepath.Join(b.TempDir(), "hermes.db")
 	}

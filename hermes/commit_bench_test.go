@@ -14,7 +14,7 @@ import (
 	"github.com/ethereum/go-ethereum/common"
 
 	"github.com/openmyst/openmyst/hermes/store"
-	"github.com/openmyst/openmyst/hermes/store/storetest"
+	"github.com/openmyst/openmyst/hermes/store/pgtest"
 	"github.com/openmyst/openmyst/internal/testenv"
 	"github.com/openmyst/openmyst/payments"
 )
@@ -129,7 +129,7 @@ func BenchmarkPostgresCommitters(b *testing.B) {
 	const n = 32
 	for _, committers := range []int{1, 4} {
 		b.Run(fmt.Sprint("committers=", committers), func(b *testing.B) {
-			st, err := store.Open(context.Background(), storetest.FreshPostgresSchema(b, dsn))
+			st, err := store.Open(context.Background(), pgtest.FreshSchema(b, dsn))
 			if err != nil {
 				b.Fatal(err)
 			}

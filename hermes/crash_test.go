@@ -27,7 +27,7 @@ import (
 
 	"github.com/openmyst/openmyst/hermes/api"
 	"github.com/openmyst/openmyst/hermes/store"
-	"github.com/openmyst/openmyst/hermes/store/storetest"
+	"github.com/openmyst/openmyst/hermes/store/pgtest"
 	"github.com/openmyst/openmyst/internal/testenv"
 	"github.com/openmyst/openmyst/payments"
 )
@@ -279,7 +279,7 @@ func TestKill9DuringExchangeStream(t *testing.T) {
 	})
 	t.Run("postgres", func(t *testing.T) {
 		dsn := testenv.RequirePostgres(t)
-		testKill9(t, storetest.FreshPostgresSchema(t, dsn))
+		testKill9(t, pgtest.FreshSchema(t, dsn))
 	})
 }
 

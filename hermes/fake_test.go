@@ -146,3 +146,11 @@ func testKey(label string) *ecdsa.PrivateKey {
 }
 
 func testSigner(label string) *identity.KeySigner { return identity.NewKeySigner(testKey(label)) }
+
+// parties returns most tests' two sides: consumer "c", registered on chain
+// with a balance of 1000, and provider "p"'s address.
+func parties(chain *fakeChain) (*identity.KeySigner, common.Address) {
+	c := testSigner("c")
+	chain.register(c.Address(), 1000)
+	return c, testSigner("p").Address()
+}

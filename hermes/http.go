@@ -288,15 +288,24 @@ func dec(x *big.Int) string {
 	return x.String()
 }
 
-func (s *Service) handleConsumer(w http.ResponseWriter, r *http.Request) {
+// loadPathIdentity loads the state of the identity in r's path, or writes
+// the error and returns false.
+func loadPathIdentity[V any](w http.ResponseWriter, r *http.Request, load func(context.Context, common.Address) (V, error)) (V, bool) {
 	id, err := pathIdentity(r)
-	if err != nil {
-		writeErr(w, err)
-		return
+	if err == nil {
+		var v V
+		if v, err = load(r.Context(), id); err == nil {
+			return v, true
+		}
 	}
-	v, err := s.Consumer(r.Context(), id)
-	if err != nil {
-		writeErr(w, err)
+	writeErr(w, err)
+	var zero V
+	return zero, false
+}
+
+func (s *Service) handleConsumer(w http.ResponseWriter, r *http.Request) {
+	v, ok := loadPathIdentity(w, r, s.Consumer)
+	if !ok {
 		return
 	}
 	writeJSON(w, http.StatusOK, map[string]string{
@@ -306,14 +315,8 @@ func (s *Service) handleConsumer(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Service) handleProvider(w http.ResponseWriter, r *http.Request) {
-	id, err := pathIdentity(r)
-	if err != nil {
-		writeErr(w, err)
-		return
-	}
-	v, err := s.Provider(r.Context(), id)
-	if err != nil {
-		writeErr(w, err)
+	v, ok := loadPathIdentity(w, r, s.Provider)
+	if !ok {
 		return
 	}
 	writeJSON(w, http.StatusOK, api.ProviderResponse{

@@ -68,9 +68,7 @@ func postAs(t *testing.T, h http.Handler, path, contentType string, body []byte)
 func TestContentTypeRequired(t *testing.T) {
 	e := newEnv(t, nil)
 	h := e.svc.Handler(e.reg)
-	c := testSigner("c")
-	e.chain.register(c.Address(), 1000)
-	prov := testSigner("p").Address()
+	c, prov := parties(e.chain)
 	r := secret("ct")
 	raw, _ := json.Marshal(msg(t, c, prov, 1, 100, 100, r))
 	for _, ct := range []string{"", "text/plain", "application/x-www-form-urlencoded", "application/jsonx", "application/json-seq", "multipart/form-data; boundary=x", "application/json;;"} {
@@ -107,9 +105,7 @@ func errCode(t *testing.T, body []byte) Code {
 func TestHTTPAPI(t *testing.T) {
 	e := newEnv(t, nil)
 	h := e.svc.Handler(e.reg)
-	c := testSigner("c")
-	e.chain.register(c.Address(), 1000)
-	prov := testSigner("p").Address()
+	c, prov := parties(e.chain)
 	r := secret("1")
 	m := msg(t, c, prov, 1, 100, 100, r)
 	raw, _ := json.Marshal(m)

@@ -19,9 +19,7 @@ import (
 func TestSettlementWorkerRuns(t *testing.T) {
 	e := newEnv(t, func(c *Config) { c.SettleInterval = 20 * time.Millisecond })
 	ctx := context.Background()
-	c := testSigner("c")
-	e.chain.register(c.Address(), 1000)
-	prov := testSigner("p").Address()
+	c, prov := parties(e.chain)
 	r := secret("1")
 	if _, err := e.svc.Exchange(ctx, msg(t, c, prov, 1, 100, 100, r)); err != nil {
 		t.Fatal(err)
@@ -64,17 +62,13 @@ func TestExchangeAfterShutdown(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() { defer wg.Done(); _ = svc.Run(ctx) }()
+	stop := startRun(svc)
 	c := testSigner("c")
 	chain.register(c.Address(), 1000)
 	if _, err := svc.Exchange(context.Background(), msg(t, c, testSigner("p").Address(), 1, 10, 10, secret("a"))); err != nil {
 		t.Fatal(err)
 	}
-	cancel()
-	wg.Wait()
+	stop()
 	done := make(chan error, 1)
 	go func() {
 		_, err := svc.Exchange(context.Background(), msg(t, c, testSigner("p").Address(), 1, 20, 20, secret("b")))
@@ -105,9 +99,7 @@ func TestExchangeAfterShutdown(t *testing.T) {
 func TestSettleRacesAreHarmless(t *testing.T) {
 	setup := func(t *testing.T) (*env, *payments.ExchangeMessage, []byte) {
 		e := newEnv(t, nil)
-		c := testSigner("c")
-		e.chain.register(c.Address(), 1000)
-		prov := testSigner("p").Address()
+		c, prov := parties(e.chain)
 		r := secret("1")
 		m := msg(t, c, prov, 1, 100, 100, r)
 		if _, err := e.svc.Exchange(context.Background(), m); err != nil {

@@ -13,6 +13,7 @@ import (
 	"github.com/ethereum/go-ethereum/common"
 
 	"github.com/openmyst/openmyst/hermes/store"
+	"github.com/openmyst/openmyst/hermes/store/storetest"
 )
 
 // gatedFetch is a fetch that records its batches and holds each until
@@ -297,7 +298,7 @@ func TestFirstMessagesShareStateLoads(t *testing.T) {
 	if want := stateLoadFetches + 1; loads > want {
 		t.Fatalf("%d first messages loaded their state with %d statements, want at most %d", n, loads, want)
 	}
-	if got := exchangeCount(t, sq); got != n {
+	if got := storetest.Exchanges(t, sq); got != n {
 		t.Fatalf("%d exchanges stored, want %d", got, n)
 	}
 }

@@ -18,6 +18,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/openmyst/openmyst/hermes/store"
+	"github.com/openmyst/openmyst/hermes/store/storetest"
 	"github.com/openmyst/openmyst/identity"
 	"github.com/openmyst/openmyst/payments"
 )
@@ -60,15 +61,20 @@ func newEnvStore(t *testing.T, st store.Store, chain *fakeChain, mod func(*Confi
 		t.Fatal(err)
 	}
 	e.svc = svc
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { defer close(done); _ = svc.Run(ctx) }()
-	e.stop = func() { cancel(); <-done }
+	e.stop = startRun(svc)
 	t.Cleanup(func() {
 		e.stop()
 		_ = st.Close()
 	})
 	return e
+}
+
+// startRun runs svc.Run until stop, which returns once Run has.
+func startRun(svc *Service) (stop func()) {
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); _ = svc.Run(ctx) }()
+	return func() { cancel(); <-done }
 }
 
 func secret(label string) []byte { return crypto.Keccak256([]byte("secret " + label)) }
@@ -85,15 +91,6 @@ func msg(t testing.TB, consumer identity.Signer, provider common.Address, agreem
 		t.Fatal(err)
 	}
 	return m
-}
-
-func exchangeCount(t *testing.T, st store.Store) int64 {
-	t.Helper()
-	s, err := st.Stats(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
-	return s.Exchanges
 }
 
 func TestMain(m *testing.M) {
@@ -155,9 +152,7 @@ func TestExchangeAcceptsAndIssuesCumulativeProviderPromises(t *testing.T) {
 func TestExchangeIsIdempotent(t *testing.T) {
 	e := newEnv(t, nil)
 	ctx := context.Background()
-	c := testSigner("c")
-	e.chain.register(c.Address(), 1000)
-	prov := testSigner("p").Address()
+	c, prov := parties(e.chain)
 	m1 := msg(t, c, prov, 1, 100, 100, secret("1"))
 	m2 := msg(t, c, prov, 1, 200, 200, secret("2"))
 	r1, err := e.svc.Exchange(ctx, m1)
@@ -174,7 +169,7 @@ func TestExchangeIsIdempotent(t *testing.T) {
 			t.Fatalf("replay %d: %+v %v", i, again, err)
 		}
 	}
-	if n := exchangeCount(t, e.st); n != 2 {
+	if n := storetest.Exchanges(t, e.st); n != 2 {
 		t.Fatalf("exchanges %d, want 2", n)
 	}
 	if got := counterValue(e.svc.m.Replayed); got != 2 {
@@ -209,7 +204,7 @@ func TestExchangeRejections(t *testing.T) {
 	if _, err := e.svc.Exchange(ctx, first); err != nil {
 		t.Fatal(err)
 	}
-	stored := exchangeCount(t, e.st)
+	stored := storetest.Exchanges(t, e.st)
 
 	cases := []struct {
 		name string
@@ -279,7 +274,7 @@ func TestExchangeRejections(t *testing.T) {
 			t.Errorf("%s: got %v, want code %s", tc.name, err, tc.code)
 			continue
 		}
-		if n := exchangeCount(t, e.st); n != stored {
+		if n := storetest.Exchanges(t, e.st); n != stored {
 			t.Errorf("%s: stored %d exchanges, want %d", tc.name, n, stored)
 		}
 		if after := counterValue(e.svc.m.Rejected.WithLabelValues(string(tc.code))); after != before+1 {
@@ -409,9 +404,7 @@ func TestDoubleSpendRace(t *testing.T) {
 func TestRevealAndSettlement(t *testing.T) {
 	e := newEnv(t, func(c *Config) { c.SettleThreshold = big.NewInt(150) })
 	ctx := context.Background()
-	c := testSigner("c")
-	e.chain.register(c.Address(), 1000)
-	prov := testSigner("p").Address()
+	c, prov := parties(e.chain)
 	r1, r2 := secret("1"), secret("2")
 	if _, err := e.svc.Exchange(ctx, msg(t, c, prov, 1, 100, 100, r1)); err != nil {
 		t.Fatal(err)
@@ -509,9 +502,7 @@ func TestRevealAndSettlement(t *testing.T) {
 func TestUnrevealedLimit(t *testing.T) {
 	e := newEnv(t, func(c *Config) { c.MaxUnrevealed = 2 })
 	ctx := context.Background()
-	c := testSigner("c")
-	e.chain.register(c.Address(), 1000)
-	prov := testSigner("p").Address()
+	c, prov := parties(e.chain)
 	for i := int64(1); i <= 2; i++ {
 		if _, err := e.svc.Exchange(ctx, msg(t, c, prov, 1, 10*i, 10*i, secret(fmt.Sprint(i)))); err != nil {
 			t.Fatal(err)
@@ -677,9 +668,7 @@ func TestUnrevealedLimitSeesOtherProcessReveals(t *testing.T) {
 	e := newEnv(t, func(c *Config) { c.MaxUnrevealed = 2 })
 	other := newEnvStore(t, e.st, e.chain, nil)
 	ctx := context.Background()
-	c := testSigner("c")
-	e.chain.register(c.Address(), 1000)
-	prov := testSigner("p").Address()
+	c, prov := parties(e.chain)
 	for i := int64(1); i <= 2; i++ {
 		if _, err := e.svc.Exchange(ctx, msg(t, c, prov, 1, 10*i, 10*i, secret(fmt.Sprint(i)))); err != nil {
 			t.Fatal(err)

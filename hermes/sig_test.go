@@ -6,6 +6,7 @@ import (
 	"errors"
 	"testing"
 
+	"github.com/openmyst/openmyst/hermes/store/storetest"
 	"github.com/openmyst/openmyst/identity"
 	"github.com/openmyst/openmyst/identity/sigtest"
 	"github.com/openmyst/openmyst/payments"
@@ -21,9 +22,7 @@ import (
 func TestExchangeRefusesHighSConsumerPromise(t *testing.T) {
 	e := newEnv(t, nil)
 	ctx := context.Background()
-	c := testSigner("c")
-	e.chain.register(c.Address(), 1000)
-	prov := testSigner("p").Address()
+	c, prov := parties(e.chain)
 	h := e.svc.Handler(e.reg)
 
 	for name, malleate := range map[string]func(*payments.ExchangeMessage){
@@ -45,7 +44,7 @@ func TestExchangeRefusesHighSConsumerPromise(t *testing.T) {
 			t.Fatalf("%s over HTTP: %d %s, want %d %s", name, code, body, CodeBadSignature.HTTPStatus(), CodeBadSignature)
 		}
 	}
-	if n := exchangeCount(t, e.st); n != 0 {
+	if n := storetest.Exchanges(t, e.st); n != 0 {
 		t.Fatalf("%d exchanges stored, want none", n)
 	}
 	if pv, err := e.svc.Provider(ctx, prov); err == nil && pv.Earned != nil && pv.Earned.Sign() != 0 {

@@ -25,7 +25,7 @@ import (
 
 	"github.com/openmyst/openmyst/chain"
 	"github.com/openmyst/openmyst/hermes/store"
-	"github.com/openmyst/openmyst/hermes/store/storetest"
+	"github.com/openmyst/openmyst/hermes/store/pgtest"
 	"github.com/openmyst/openmyst/identity"
 	"github.com/openmyst/openmyst/internal/keytest"
 	"github.com/openmyst/openmyst/internal/testenv"
@@ -167,7 +167,7 @@ func TestHermesProcessesSharePostgres(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts a dev chain, PostgreSQL schema and two hermes processes")
 	}
-	dsn := storetest.FreshPostgresSchema(t, testenv.RequirePostgres(t))
+	dsn := pgtest.FreshSchema(t, testenv.RequirePostgres(t))
 	rpc, depPath := startChainDev(t)
 	ctx := context.Background()
 	dep, err := chain.LoadDeployment(depPath)

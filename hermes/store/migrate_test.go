@@ -87,37 +87,45 @@ func testUpgradeFromV1(t *testing.T, v1 *sqlStore, reopen func() Store) {
 }
 
 func TestSQLiteUpgradeFromV1(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "hermes.db")
-	db, err := sql.Open("sqlite", "file:"+path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	v1 := &sqlStore{d: dialect{name: "sqlite", blob: "BLOB", serial: "INTEGER PRIMARY KEY AUTOINCREMENT"}, w: db, r: db}
-	testUpgradeFromV1(t, v1, func() Store {
-		s, err := OpenSQLite(context.Background(), path)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return s
-	})
+	v1, reopen := unmigratedSQLite(t)
+	testUpgradeFromV1(t, v1, reopen)
 }
 
 func TestPostgresUpgradeFromV1(t *testing.T) {
-	d := freshSchema(t, "hermes_upgrade")
-	db, err := sql.Open("pgx", d)
+	v1, reopen := unmigratedPostgres(t)
+	testUpgradeFromV1(t, v1, reopen)
+}
+
+// unmigratedSQLite returns a store over a new SQLite database that is not
+// migrated (the test writes an old schema's rows through it), and a func
+// that opens that database as a Store, migrating it.
+func unmigratedSQLite(t *testing.T) (*sqlStore, func() Store) {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "hermes.db")
+	return unmigrated(t, "sqlite", "file:"+path, sqliteDialect, func(ctx context.Context) (Store, error) { return OpenSQLite(ctx, path) })
+}
+
+// unmigratedPostgres is unmigratedSQLite in a fresh PostgreSQL schema.
+func unmigratedPostgres(t *testing.T) (*sqlStore, func() Store) {
+	t.Helper()
+	d := freshSchema(t)
+	return unmigrated(t, "pgx", d, postgresDialect, func(ctx context.Context) (Store, error) { return OpenPostgres(ctx, d) })
+}
+
+func unmigrated(t *testing.T, driver, dsn string, d dialect, open func(context.Context) (Store, error)) (*sqlStore, func() Store) {
+	t.Helper()
+	db, err := sql.Open(driver, dsn)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer db.Close()
-	v1 := &sqlStore{d: dialect{name: "postgres", blob: "BYTEA", serial: "BIGSERIAL PRIMARY KEY", dollar: true}, w: db, r: db}
-	testUpgradeFromV1(t, v1, func() Store {
-		s, err := OpenPostgres(context.Background(), d)
+	t.Cleanup(func() { _ = db.Close() })
+	return &sqlStore{d: d, w: db, r: db}, func() Store {
+		s, err := open(context.Background())
 		if err != nil {
 			t.Fatal(err)
 		}
 		return s
-	})
+	}
 }
 
 func bigInt(x int64) *big.Int { return big.NewInt(x) }

@@ -20,6 +20,11 @@ import (
 // the next batch.
 const pgConns, pgCommitters = 16, 2
 
+// postgresDialect is PostgreSQL's SQL; migrations serialize on an
+// advisory lock (several hermes processes may share one database).
+var postgresDialect = dialect{name: "postgres", blob: "BYTEA", serial: "BIGSERIAL PRIMARY KEY", dollar: true,
+	migrationLock: "SELECT pg_advisory_xact_lock(4060)"}
+
 // OpenPostgres connects to the PostgreSQL database at dsn
 // (postgres://user:pass@host:port/db) and applies pending migrations.
 // Commits use the server's synchronous_commit (on by default), so an
@@ -57,8 +62,7 @@ func OpenPostgres(ctx context.Context, dsn string) (Store, error) {
 		return nil, err
 	}
 	s := &sqlStore{
-		d: dialect{name: "postgres", blob: "BYTEA", serial: "BIGSERIAL PRIMARY KEY", dollar: true,
-			migrationLock: "SELECT pg_advisory_xact_lock(4060)"},
+		d: postgresDialect,
 		w: db, r: db, commit: commit, committers: pgCommitters,
 		close: func() error { return errors.Join(commit.Close(), db.Close()) },
 	}

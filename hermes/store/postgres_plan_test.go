@@ -2,44 +2,34 @@ package store
 
 import (
 	"context"
-	"database/sql"
-	"fmt"
 	"math/big"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/ethereum/go-ethereum/common"
 	"github.com/ethereum/go-ethereum/crypto"
 
+	"github.com/openmyst/openmyst/hermes/store/pgtest"
 	"github.com/openmyst/openmyst/internal/testenv"
 	"github.com/openmyst/openmyst/payments"
 )
 
-// freshSchema creates an empty schema named prefix_<time> in the test
-// database (dropped when the test ends) and returns a DSN that uses it.
-// (storetest.FreshPostgresSchema imports this package.)
-func freshSchema(t testing.TB, prefix string) string {
-	t.Helper()
-	dsn := testenv.RequirePostgres(t)
-	admin, err := sql.Open("pgx", dsn)
+// freshSchema returns the DSN of an empty schema of the test database,
+// dropped when the test ends.
+func freshSchema(tb testing.TB) string {
+	tb.Helper()
+	return pgtest.FreshSchema(tb, testenv.RequirePostgres(tb))
+}
+
+// freshPostgres opens a store in a fresh schema, closed when the test ends.
+func freshPostgres(tb testing.TB) *sqlStore {
+	tb.Helper()
+	st, err := OpenPostgres(context.Background(), freshSchema(tb))
 	if err != nil {
-		t.Fatal(err)
+		tb.Fatal(err)
 	}
-	schema := fmt.Sprintf("%s_%d", prefix, time.Now().UnixNano())
-	if _, err := admin.Exec(`CREATE SCHEMA ` + schema); err != nil {
-		_ = admin.Close()
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		_, _ = admin.Exec(`DROP SCHEMA ` + schema + ` CASCADE`)
-		_ = admin.Close()
-	})
-	sep := "?"
-	if strings.Contains(dsn, "?") {
-		sep = "&"
-	}
-	return dsn + sep + "search_path=" + schema
+	tb.Cleanup(func() { _ = st.Close() })
+	return st.(*sqlStore)
 }
 
 // TestPostgresCommitPlanProbesIndexes checks the plan PostgreSQL caches for
@@ -49,12 +39,7 @@ func freshSchema(t testing.TB, prefix string) string {
 // every commit time proportional to the whole journal.
 func TestPostgresCommitPlanProbesIndexes(t *testing.T) {
 	ctx := context.Background()
-	st, err := OpenPostgres(ctx, freshSchema(t, "hermes_plan"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
-	conn, err := st.(*sqlStore).w.Conn(ctx)
+	conn, err := freshPostgres(t).w.Conn(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -104,11 +89,7 @@ func TestPostgresCommitPlanProbesIndexes(t *testing.T) {
 // commit (docs/benchmarks.md).
 func TestPostgresCommitIsNotReplanned(t *testing.T) {
 	ctx := context.Background()
-	st, err := OpenPostgres(ctx, freshSchema(t, "hermes_replan"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
+	st := freshPostgres(t)
 	consumer := common.HexToAddress("0x00000000000000000000000000000000000000c1")
 	provider := common.HexToAddress("0x00000000000000000000000000000000000000d1")
 	const commits = 8
@@ -128,8 +109,8 @@ func TestPostgresCommitIsNotReplanned(t *testing.T) {
 	}
 	// Every connection that can run a commit, held at once so each is a
 	// different one; their prepared statements are per connection.
-	db := st.(*sqlStore).w
-	if c := st.(*sqlStore).commit; c != nil {
+	db := st.w
+	if c := st.commit; c != nil {
 		db = c
 	}
 	var generic, custom int64

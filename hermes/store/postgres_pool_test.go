@@ -1,7 +1,6 @@
 package store
 
 import (
-	"context"
 	"testing"
 )
 
@@ -9,12 +8,7 @@ import (
 // connection before it returns, so the first burst of requests does not
 // wait for the server to start a backend per connection.
 func TestPostgresOpensItsConnectionsUpFront(t *testing.T) {
-	st, err := OpenPostgres(context.Background(), freshSchema(t, "hermes_pool"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
-	s := st.(*sqlStore)
+	s := freshPostgres(t)
 	if n := s.w.Stats().OpenConnections; n != pgConns {
 		t.Errorf("%d connections open in the pool after OpenPostgres, want %d", n, pgConns)
 	}

@@ -3,10 +3,8 @@ package store
 import (
 	"bytes"
 	"context"
-	"database/sql"
 	"errors"
 	"math/big"
-	"path/filepath"
 	"testing"
 
 	"github.com/ethereum/go-ethereum/common"
@@ -131,35 +129,11 @@ func testJSONRowsAfterMigration6(t *testing.T, old *sqlStore, reopen func() Stor
 }
 
 func TestSQLiteJSONRowsAfterMigration6(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "hermes.db")
-	db, err := sql.Open("sqlite", "file:"+path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	old := &sqlStore{d: dialect{name: "sqlite", blob: "BLOB", serial: "INTEGER PRIMARY KEY AUTOINCREMENT"}, w: db, r: db}
-	testJSONRowsAfterMigration6(t, old, func() Store {
-		s, err := OpenSQLite(context.Background(), path)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return s
-	})
+	old, reopen := unmigratedSQLite(t)
+	testJSONRowsAfterMigration6(t, old, reopen)
 }
 
 func TestPostgresJSONRowsAfterMigration6(t *testing.T) {
-	d := freshSchema(t, "hermes_m6")
-	db, err := sql.Open("pgx", d)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	old := &sqlStore{d: dialect{name: "postgres", blob: "BYTEA", serial: "BIGSERIAL PRIMARY KEY", dollar: true}, w: db, r: db}
-	testJSONRowsAfterMigration6(t, old, func() Store {
-		s, err := OpenPostgres(context.Background(), d)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return s
-	})
+	old, reopen := unmigratedPostgres(t)
+	testJSONRowsAfterMigration6(t, old, reopen)
 }

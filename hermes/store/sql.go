@@ -593,88 +593,91 @@ func uniqueAddrs(ids []common.Address) ([]string, error) {
 	return out, nil
 }
 
-// LoadConsumers implements BatchLoader: one statement (consumersQuery) on
-// PostgreSQL, Consumer per identity on SQLite (in process, no round
-// trips to save).
-func (s *sqlStore) LoadConsumers(ctx context.Context, ids []common.Address) ([]ConsumerState, error) {
+// loadBatch is the shape of the BatchLoader methods: out[i] is ids[i]'s
+// state, read by one per identity on SQLite (in process, no round trips to
+// save) and by all, given the deduplicated addresses, in one statement on
+// PostgreSQL.
+func loadBatch[T any](ctx context.Context, s *sqlStore, ids []common.Address,
+	one func(context.Context, common.Address) (T, error), all func(addrs []string, out []T) error) ([]T, error) {
 	addrs, err := uniqueAddrs(ids)
 	if err != nil {
 		return nil, err
 	}
-	out := make([]ConsumerState, len(ids))
+	out := make([]T, len(ids))
 	if len(addrs) == 0 {
 		return out, nil
 	}
 	if !s.d.dollar {
 		for i, id := range ids {
-			if out[i].Consumer, out[i].Agreements, err = s.Consumer(ctx, id); err != nil {
+			if out[i], err = one(ctx, id); err != nil {
 				return nil, err
 			}
 		}
 		return out, nil
 	}
-	rows, err := s.r.QueryContext(ctx, consumersQuery, addrs)
-	if err != nil {
-		return nil, fmt.Errorf("store: read %d consumers: %w", len(addrs), err)
-	}
-	var l consumerLoad
-	if err := l.scan(rows, true, common.Address{}); err != nil {
+	if err := all(addrs, out); err != nil {
 		return nil, err
 	}
-	for i, id := range ids {
-		out[i] = l.state(id)
-	}
 	return out, nil
+}
+
+// LoadConsumers implements BatchLoader: one statement (consumersQuery) on
+// PostgreSQL, Consumer per identity on SQLite.
+func (s *sqlStore) LoadConsumers(ctx context.Context, ids []common.Address) ([]ConsumerState, error) {
+	one := func(ctx context.Context, id common.Address) (ConsumerState, error) {
+		c, a, err := s.Consumer(ctx, id)
+		return ConsumerState{Consumer: c, Agreements: a}, err
+	}
+	return loadBatch(ctx, s, ids, one, func(addrs []string, out []ConsumerState) error {
+		rows, err := s.r.QueryContext(ctx, consumersQuery, addrs)
+		if err != nil {
+			return fmt.Errorf("store: read %d consumers: %w", len(addrs), err)
+		}
+		var l consumerLoad
+		if err := l.scan(rows, true, common.Address{}); err != nil {
+			return err
+		}
+		for i, id := range ids {
+			out[i] = l.state(id)
+		}
+		return nil
+	})
 }
 
 // LoadProviders implements BatchLoader: one statement (providersQuery) on
 // PostgreSQL, Provider per identity on SQLite.
 func (s *sqlStore) LoadProviders(ctx context.Context, ids []common.Address) ([]Provider, error) {
-	addrs, err := uniqueAddrs(ids)
-	if err != nil {
-		return nil, err
-	}
-	out := make([]Provider, len(ids))
-	if len(addrs) == 0 {
-		return out, nil
-	}
-	if !s.d.dollar {
-		for i, id := range ids {
-			if out[i], err = s.Provider(ctx, id); err != nil {
-				return nil, err
+	return loadBatch(ctx, s, ids, s.Provider, func(addrs []string, out []Provider) error {
+		rows, err := s.r.QueryContext(ctx, providersQuery, addrs)
+		if err != nil {
+			return fmt.Errorf("store: read %d providers: %w", len(addrs), err)
+		}
+		defer rows.Close()
+		got := make(map[common.Address]Provider, len(addrs))
+		for rows.Next() {
+			var who, earned string
+			var p Provider
+			if err := rows.Scan(&who, &earned, &p.Version, &p.Unrevealed); err != nil {
+				return fmt.Errorf("store: read providers: %w", err)
 			}
+			p.Identity = common.HexToAddress(who)
+			if p.Earned, err = decAmount(earned); err != nil {
+				return err
+			}
+			got[p.Identity] = p
 		}
-		return out, nil
-	}
-	rows, err := s.r.QueryContext(ctx, providersQuery, addrs)
-	if err != nil {
-		return nil, fmt.Errorf("store: read %d providers: %w", len(addrs), err)
-	}
-	defer rows.Close()
-	got := make(map[common.Address]Provider, len(addrs))
-	for rows.Next() {
-		var who, earned string
-		var p Provider
-		if err := rows.Scan(&who, &earned, &p.Version, &p.Unrevealed); err != nil {
-			return nil, fmt.Errorf("store: read providers: %w", err)
+		if err := rows.Err(); err != nil {
+			return fmt.Errorf("store: read providers: %w", err)
 		}
-		p.Identity = common.HexToAddress(who)
-		if p.Earned, err = decAmount(earned); err != nil {
-			return nil, err
+		for i, id := range ids {
+			p, ok := got[id]
+			if !ok {
+				p = Provider{Identity: id, Earned: new(big.Int)}
+			}
+			out[i] = p
 		}
-		got[p.Identity] = p
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("store: read providers: %w", err)
-	}
-	for i, id := range ids {
-		p, ok := got[id]
-		if !ok {
-			p = Provider{Identity: id, Earned: new(big.Int)}
-		}
-		out[i] = p
-	}
-	return out, nil
+		return nil
+	})
 }
 
 // providerQuery reads a provider's latest journal row and its unrevealed

@@ -8,6 +8,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/openmyst/openmyst/internal/tick"
 	_ "modernc.org/sqlite" // registers the "sqlite" database/sql driver
 )
 
@@ -15,6 +16,9 @@ import (
 // into the database file.
 // (A variable for tests that must not see a checkpoint's writes.)
 var checkpointEvery = 500 * time.Millisecond
+
+// sqliteDialect is SQLite's SQL.
+var sqliteDialect = dialect{name: "sqlite", blob: "BLOB", serial: "INTEGER PRIMARY KEY AUTOINCREMENT"}
 
 // OpenSQLite opens (creating if needed) the SQLite store at path in WAL
 // mode with synchronous=FULL, so a committed transaction survives power
@@ -51,7 +55,7 @@ func OpenSQLite(ctx context.Context, path string) (Store, error) {
 	cctx, stop := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
 	s := &sqlStore{
-		d: dialect{name: "sqlite", blob: "BLOB", serial: "INTEGER PRIMARY KEY AUTOINCREMENT"},
+		d: sqliteDialect,
 		w: w, r: r,
 	}
 	s.close = func() error {
@@ -73,18 +77,11 @@ func OpenSQLite(ctx context.Context, path string) (Store, error) {
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		t := time.NewTicker(checkpointEvery)
-		defer t.Stop()
-		for {
-			select {
-			case <-cctx.Done():
-				return
-			case <-t.C:
-				// PASSIVE never blocks the writer or readers; with
-				// synchronous=FULL it fsyncs the database file itself.
-				_, _ = r.ExecContext(cctx, `PRAGMA wal_checkpoint(PASSIVE)`)
-			}
-		}
+		tick.Every(cctx, checkpointEvery, func(ctx context.Context) {
+			// PASSIVE never blocks the writer or readers; with
+			// synchronous=FULL it fsyncs the database file itself.
+			_, _ = r.ExecContext(ctx, `PRAGMA wal_checkpoint(PASSIVE)`)
+		})
 	}()
 	return s, nil
 }

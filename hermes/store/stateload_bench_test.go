@@ -31,7 +31,7 @@ func BenchmarkStateLoad(b *testing.B) {
 				st, err = OpenSQLite(ctx, filepath.Join(b.TempDir(), "hermes.db"))
 			} else {
 				testenv.RequirePostgres(b)
-				st, err = OpenPostgres(ctx, freshSchema(b, "hermes_stateload"))
+				st, err = OpenPostgres(ctx, freshSchema(b))
 			}
 			if err != nil {
 				b.Fatal(err)

@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/openmyst/openmyst/hermes/store"
+	"github.com/openmyst/openmyst/hermes/store/pgtest"
 	"github.com/openmyst/openmyst/hermes/store/storetest"
 	"github.com/openmyst/openmyst/internal/testenv"
 )
@@ -53,7 +54,7 @@ func postgresDSN(t *testing.T) string {
 func TestPostgres(t *testing.T) {
 	dsn := postgresDSN(t)
 	storetest.Run(t, func(t *testing.T) (store.Store, func() store.Store) {
-		d := storetest.FreshPostgresSchema(t, dsn)
+		d := pgtest.FreshSchema(t, dsn)
 		open := func() store.Store {
 			s, err := store.Open(context.Background(), d)
 			if err != nil {

@@ -46,12 +46,7 @@ func BenchmarkProviderLoad(b *testing.B) {
 		},
 		"postgres": func(b *testing.B) *sqlStore {
 			testenv.RequirePostgres(b)
-			st, err := OpenPostgres(ctx, freshSchema(b, "hermes_load"))
-			if err != nil {
-				b.Fatal(err)
-			}
-			b.Cleanup(func() { _ = st.Close() })
-			return st.(*sqlStore)
+			return freshPostgres(b)
 		},
 	}
 	for _, name := range []string{"sqlite", "postgres"} {

@@ -113,12 +113,7 @@ func TestSQLiteUnrevealedCountUsesPartialIndex(t *testing.T) {
 // pgx's statement cache runs, made while the table is still empty.
 func TestPostgresUnrevealedCountUsesPartialIndex(t *testing.T) {
 	ctx := context.Background()
-	st, err := OpenPostgres(ctx, freshSchema(t, "hermes_unrevealed"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
-	s := st.(*sqlStore)
+	s := freshPostgres(t)
 	conn, err := s.w.Conn(ctx)
 	if err != nil {
 		t.Fatal(err)
@@ -148,12 +143,7 @@ func TestPostgresUnrevealedCountUsesPartialIndex(t *testing.T) {
 // time proportional to it.
 func TestPostgresBatchLoadsUseIndexes(t *testing.T) {
 	ctx := context.Background()
-	st, err := OpenPostgres(ctx, freshSchema(t, "hermes_batchplan"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
-	s := st.(*sqlStore)
+	s := freshPostgres(t)
 	check := func(when, plan string, want ...string) {
 		t.Helper()
 		if strings.Contains(plan, "Seq Scan on exchanges") {

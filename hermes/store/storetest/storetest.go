@@ -60,11 +60,12 @@ func accept(t *testing.T, consumer, operator identity.Signer, provider common.Ad
 	}
 }
 
-func exchanges(t *testing.T, s store.Store) int64 {
-	t.Helper()
+// Exchanges returns how many exchanges s holds.
+func Exchanges(tb testing.TB, s store.Store) int64 {
+	tb.Helper()
 	st, err := s.Stats(context.Background())
 	if err != nil {
-		t.Fatal(err)
+		tb.Fatal(err)
 	}
 	return st.Exchanges
 }
@@ -356,7 +357,7 @@ func testCommitAndRead(t *testing.T, open Opener) {
 	if err != nil || len(cons) != 1 || cons[0].Identity != c.Address() {
 		t.Fatalf("consumers %+v %v", cons, err)
 	}
-	if n := exchanges(t, s); n != 3 {
+	if n := Exchanges(t, s); n != 3 {
 		t.Fatalf("exchanges %d, want 3", n)
 	}
 }
@@ -401,7 +402,7 @@ func testConflicts(t *testing.T, open Opener) {
 	if err := s.Commit(ctx, []store.Accept{fresh}); !errors.Is(err, store.ErrConflict) {
 		t.Fatalf("version 3 of a consumer never seen: %v", err)
 	}
-	if n := exchanges(t, s); n != 1 {
+	if n := Exchanges(t, s); n != 1 {
 		t.Fatalf("exchanges %d after rejected commits, want 1", n)
 	}
 	cs, _, _ := s.Consumer(ctx, c.Address())

@@ -1,4 +1,7 @@
-package storetest
+// Package pgtest gives each test its own empty PostgreSQL schema. It is
+// apart from storetest (which imports hermes/store) so that hermes/store's
+// own tests can use it too.
+package pgtest
 
 import (
 	"database/sql"
@@ -14,10 +17,10 @@ import (
 
 var schemaSeq atomic.Int64
 
-// FreshPostgresSchema creates an empty schema in the database at dsn,
+// FreshSchema creates an empty schema in the database at dsn,
 // drops it when the test ends, and returns a DSN whose search_path is that
 // schema (every connection opened with it sees only the new schema).
-func FreshPostgresSchema(tb testing.TB, dsn string) string {
+func FreshSchema(tb testing.TB, dsn string) string {
 	tb.Helper()
 	db, err := sql.Open("pgx", dsn)
 	if err != nil {
