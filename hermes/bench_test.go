@@ -190,9 +190,12 @@ func driveRate(b *testing.B, work [][]*payments.ExchangeMessage, rate float64, s
 // MYST_TEST_POSTGRES_DSN is set) PostgreSQL, over the Service API, over
 // HTTP on loopback in this process ("http": cpu-us/msg includes the load
 // generator's HTTP client) and over HTTP to a hermes in a child process
-// ("httpproc": cpu-us/msg is the hermes process's alone). The baseline, measured in the same run on the same
-// messages, is signature verification alone (both consumer signatures,
-// on all cores). Run: go test -run '^$' -bench Exchange -benchtime 1x ./hermes/
+// ("httpproc": cpu-us/msg is the hermes process's alone). On SQLite, the
+// "floor" and "floor-nostore" rows measure, the same way, a child that
+// does only what every accept must (floorServer: decode, recover, sign,
+// store by group commit; without the store). The baseline, measured in
+// the same run on the same messages, is signature verification alone
+// (both consumer signatures, on all cores). Run: go test -run '^$' -bench Exchange -benchtime 1x ./hermes/
 // MYST_BENCH_WORKERS sets the requests in flight (default 128);
 // MYST_BENCH_RATE=5000 instead offers the load open-loop at that rate;
 // MYST_BENCH_COMMITTERS sets Config.Committers (default: the store's);
@@ -246,10 +249,18 @@ func BenchmarkExchange(b *testing.B) {
 			b.Logf("%s: skipped (MYST_TEST_POSTGRES_DSN unset)", name)
 			continue
 		}
-		for _, via := range []string{"service", "http", "httpproc"} {
+		vias := []string{"service", "http", "httpproc"}
+		if name == "sqlite" {
+			vias = append(vias, "floor", "floor-nostore")
+		}
+		for _, via := range vias {
 			b.Run(name+"/"+via, func(b *testing.B) {
-				if via == "httpproc" {
+				switch via {
+				case "httpproc":
 					benchExchangeProc(b, name, work, verify)
+					return
+				case "floor", "floor-nostore":
+					benchFloorProc(b, via == "floor", work, verify)
 					return
 				}
 				ts := &timingStore{Store: open(b)}
@@ -334,10 +345,35 @@ func benchExchangeProc(b *testing.B, name string, work [][]*payments.ExchangeMes
 	} else {
 		dsn = filepath.Join(b.TempDir(), "hermes.db")
 	}
+	benchChildProc(b, func() *child { return startChild(b, dsn) }, work, verify, name+" via http to a hermes process", storedExchanges(dsn))
+}
+
+// storedExchanges returns a function that counts the exchanges stored in
+// dsn (opening it after the child stopped).
+func storedExchanges(dsn string) func() (int64, error) {
+	return func() (int64, error) {
+		st, err := store.Open(context.Background(), dsn)
+		if err != nil {
+			return 0, err
+		}
+		defer st.Close()
+		stats, err := st.Stats(context.Background())
+		return stats.Exchanges, err
+	}
+}
+
+// benchChildProc loads a server in a child process (started by start)
+// over loopback with work and reports, besides benchResult's metrics with
+// cpu-us/msg the child's CPU alone (from /proc/<pid>/stat), the child's
+// system time, system calls and bytes written per message. stored, when
+// not nil, counts the exchanges the child stored (after it stopped): the
+// run fails unless that is every message sent. what names the setup in
+// the log.
+func benchChildProc(b *testing.B, start func() *child, work [][]*payments.ExchangeMessage, verify benchResult, what string, stored func() (int64, error)) {
 	if path := os.Getenv("MYST_BENCH_HERMES_CPUPROFILE"); path != "" {
 		b.Setenv(childProfileEnv, path)
 	}
-	ch := startChild(b, dsn)
+	ch := start()
 	workers := 128
 	if v, err := strconv.Atoi(os.Getenv("MYST_BENCH_WORKERS")); err == nil && v > 0 {
 		workers = v
@@ -369,7 +405,7 @@ func benchExchangeProc(b *testing.B, name string, work [][]*payments.ExchangeMes
 	s0 := samplePID(pid)
 	r, mode := driveAsAsked(b, work, workers, send)
 	s1 := samplePID(pid)
-	hermesCPU := s1.user + s1.sys - s0.user - s0.sys
+	childCPU := s1.user + s1.sys - s0.user - s0.sys
 	b.StopTimer()
 	if sum, count, err := childBatches(ch.addr); err != nil {
 		b.Logf("group commits: %v", err)
@@ -377,28 +413,25 @@ func benchExchangeProc(b *testing.B, name string, work [][]*payments.ExchangeMes
 		b.Logf("%.0f group commits, %.1f accepts each", count, sum/count)
 	}
 	ch.stop()
-	st, err := store.Open(context.Background(), dsn)
-	if err != nil {
-		b.Fatal(err)
-	}
-	stats, err := st.Stats(context.Background())
-	_ = st.Close()
-	if err != nil || stats.Exchanges != int64(r.n) {
-		b.Fatalf("stored %d exchanges, sent %d (%v)", stats.Exchanges, r.n, err)
+	if stored != nil {
+		n, err := stored()
+		if err != nil || n != int64(r.n) {
+			b.Fatalf("stored %d exchanges, sent %d (%v)", n, r.n, err)
+		}
 	}
 	clientCPU := r.cpuPerMsg()
-	r.cpu = hermesCPU
+	r.cpu = childCPU
 	r.report(b, verify)
 	n := float64(r.n)
 	b.ReportMetric(float64((s1.sys-s0.sys).Microseconds())/n, "sys-us/msg")
 	b.ReportMetric(float64(s1.writes-s0.writes)/n, "writes/msg")
 	b.ReportMetric(float64(s1.reads-s0.reads)/n, "reads/msg")
 	b.ReportMetric(float64(s1.written-s0.written)/1024/n, "KiB-written/msg")
-	b.Logf("hermes process per message: user %.0f us, system %.0f us; %.2f write and %.2f read system calls, %.1f KiB written (files and sockets); peak RSS %d MiB",
+	b.Logf("server process per message: user %.0f us, system %.0f us; %.2f write and %.2f read system calls, %.1f KiB written (files and sockets); peak RSS %d MiB",
 		float64((s1.user-s0.user).Microseconds())/n, float64((s1.sys-s0.sys).Microseconds())/n,
 		float64(s1.writes-s0.writes)/n, float64(s1.reads-s0.reads)/n, float64(s1.written-s0.written)/1024/n, s1.peakRSS>>20)
-	b.Logf("%s via http to a hermes process, %s: %d msgs in %v = %.0f msg/s, p50 %v, p99 %v; %.2fx of verify-only %.0f msg/s; hermes process CPU %.0f us/msg (%.2fx verify-only's %.0f), load generator (%s) %.0f us/msg; load %s",
-		name, mode, r.n, r.elapsed.Round(time.Millisecond), r.rate(), r.p50, r.p99, r.rate()/verify.rate(), verify.rate(),
+	b.Logf("%s, %s: %d msgs in %v = %.0f msg/s, p50 %v, p99 %v; %.2fx of verify-only %.0f msg/s; server process CPU %.0f us/msg (%.2fx verify-only's %.0f), load generator (%s) %.0f us/msg; load %s",
+		what, mode, r.n, r.elapsed.Round(time.Millisecond), r.rate(), r.p50, r.p99, r.rate()/verify.rate(), verify.rate(),
 		r.cpuPerMsg(), r.cpuPerMsg()/verify.cpuPerMsg(), verify.cpuPerMsg(), client, clientCPU, loadAverage())
 }
 

@@ -52,6 +52,15 @@ func runChildIfAsked() bool {
 	if dsn == "" {
 		return false
 	}
+	childMain("child", func(ctx context.Context) error { return runChild(ctx, dsn) })
+	return true
+}
+
+// childMain runs a child process's server, run, until SIGTERM (or, with
+// childStdinEnv set, until its stdin ends), writing its CPU profile when
+// childProfileEnv names a file; it exits 1 if run fails. what names the
+// child in the error.
+func childMain(what string, run func(ctx context.Context) error) {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM)
 	defer stop()
 	if os.Getenv(childStdinEnv) != "" {
@@ -66,11 +75,10 @@ func runChildIfAsked() bool {
 			}
 		}
 	}
-	if err := runChild(ctx, dsn); err != nil {
-		fmt.Fprintln(os.Stderr, "child:", err)
+	if err := run(ctx); err != nil {
+		fmt.Fprintln(os.Stderr, what+":", err)
 		os.Exit(1)
 	}
-	return true
 }
 
 func runChild(ctx context.Context, dsn string) error {
@@ -96,17 +104,27 @@ func runChild(ctx context.Context, dsn string) error {
 // port, prints "ADDR host:port" for the parent (see childAddr), and runs
 // and serves svc until ctx ends.
 func serveChild(ctx context.Context, svc *Service, reg *prometheus.Registry) error {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	ln, err := listenChild()
 	if err != nil {
 		return err
 	}
-	fmt.Printf("ADDR %s\n", ln.Addr())
 	var wg sync.WaitGroup
 	wg.Add(1)
 	go func() { defer wg.Done(); _ = svc.Run(ctx) }()
 	err = Serve(ctx, ln, svc.Handler(reg))
 	wg.Wait()
 	return err
+}
+
+// listenChild listens on a free loopback port and prints "ADDR host:port"
+// for the parent (see childAddr).
+func listenChild() (net.Listener, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, err
+	}
+	fmt.Printf("ADDR %s\n", ln.Addr())
+	return ln, nil
 }
 
 type child struct {
@@ -121,11 +139,21 @@ type child struct {
 // bench/hermes/instructions.sh, which counts the hermes process alone.
 const childWrapEnv = "MYST_BENCH_HERMES_WRAP"
 
+// startChild starts a hermes child process (runChildIfAsked) on the
+// store dsn.
 func startChild(t testing.TB, dsn string) *child {
+	t.Helper()
+	return startChildEnv(t, childEnv+"="+dsn)
+}
+
+// startChildEnv re-executes the test binary with env (KEY=value, naming
+// the kind of child: see TestMain) added to this process's environment,
+// and returns it once it printed its address.
+func startChildEnv(t testing.TB, env string) *child {
 	t.Helper()
 	args := append(strings.Fields(os.Getenv(childWrapEnv)), os.Args[0], "-test.run=^$")
 	cmd := exec.Command(args[0], args[1:]...)
-	cmd.Env = append(os.Environ(), childEnv+"="+dsn)
+	cmd.Env = append(os.Environ(), env)
 	cmd.Stderr = os.Stderr
 	out, err := cmd.StdoutPipe()
 	if err != nil {

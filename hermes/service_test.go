@@ -94,7 +94,7 @@ func msg(t testing.TB, consumer identity.Signer, provider common.Address, agreem
 }
 
 func TestMain(m *testing.M) {
-	if runChildIfAsked() || runFloodChildIfAsked() {
+	if runChildIfAsked() || runFloodChildIfAsked() || runFloorChildIfAsked() {
 		return
 	}
 	goleak.VerifyTestMain(m, goleak.IgnoreTopFunction("database/sql.(*DB).connectionOpener"))
