@@ -37,4 +37,10 @@ fi
 
 # -p 2: two packages at a time on the 2-core CI machine. Any failure fails
 # the run: a flake is a bug to fix, never retried into a pass.
-go test -race -count=1 -p 2 -timeout 20m ./...
+# OPENMYST_TEST_COUNT=3 runs every test three times (to flush flakes; any
+# failed run fails the whole run), with a timeout that grows with it.
+count="${OPENMYST_TEST_COUNT:-1}"
+case "$count" in
+''|*[!0-9]*|0) echo "test.sh: OPENMYST_TEST_COUNT must be a whole number ≥ 1, not '$count'" >&2; exit 2 ;;
+esac
+go test -race -count="$count" -p 2 -timeout "$((20 * count))m" ./...
