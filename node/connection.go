@@ -60,6 +60,11 @@ const (
 	stateReconnecting = "reconnecting"
 	stateHeld         = "held"
 	stateEnded        = "ended"
+	// stateDisconnecting: Disconnect is taking the connection down (final
+	// payment, tunnel, kill switch last); the connection stays visible in
+	// GET /connection until that is done, so nobody is told the kill
+	// switch is off while its table is still in place.
+	stateDisconnecting = "disconnecting"
 )
 
 // managed is one user connection across reconnects.
@@ -304,7 +309,9 @@ func connectAdmitted(connect func() (*consumer.Connection, error), forget func()
 
 func (a *ConnectionAPI) setState(m *managed, s string) {
 	a.mu.Lock()
-	m.state = s
+	if m.state != stateDisconnecting { // end owns m from then on
+		m.state = s
+	}
 	a.mu.Unlock()
 }
 
@@ -433,14 +440,27 @@ func (a *ConnectionAPI) Close(ctx context.Context) error {
 // end stops the current connection's watcher and session; in tun mode it
 // takes the tunnel down, or with keep holds the kill switch and keeps the
 // persisted state (the tunnel's routes and TUN go with the process).
+//
+// m stays the current connection, in stateDisconnecting, until all of
+// that is done: GET /connection keeps reporting it (and a new connect
+// is refused as already connected) until the tunnel and the kill switch
+// are really gone. A second end meanwhile finds nothing to end.
 func (a *ConnectionAPI) end(ctx context.Context, keep bool) error {
 	a.mu.Lock()
 	m := a.cur
-	a.cur = nil
-	a.mu.Unlock()
-	if m == nil {
+	if m == nil || m.state == stateDisconnecting {
+		a.mu.Unlock()
 		return tequilapi.ErrNotConnected
 	}
+	m.state = stateDisconnecting
+	a.mu.Unlock()
+	defer func() {
+		a.mu.Lock()
+		if a.cur == m {
+			a.cur = nil
+		}
+		a.mu.Unlock()
+	}()
 	m.cancel()
 	select {
 	case <-m.done:

@@ -201,7 +201,9 @@ type ConnectionStatus struct {
 	// State is connected, reconnecting (tun mode: the kill switch holds
 	// the device while a new provider is dialled), held (tun mode: no
 	// tunnel, the kill switch blocks everything but the exemptions until
-	// disconnect) or ended (proxy mode: reconnecting gave up).
+	// disconnect), ended (proxy mode: reconnecting gave up) or
+	// disconnecting (DELETE /connection is taking it down; the kill
+	// switch goes last, and the connection is reported until it has).
 	State string `json:"state"`
 	// Interface is the TUN (tun mode).
 	Interface string `json:"interface,omitempty"`

@@ -612,7 +612,7 @@
       connected = ev.connected && ev.status && ev.status.running;
       const s = ev.status || {};
       // tun mode: reconnecting or held (the kill switch holds the device).
-      const state = s.running ? (s.state && s.state !== 'connected' ? s.state : 'connected') : 'ended: ' + (s.error || 'session over');
+      const state = s.state === 'disconnecting' ? 'disconnecting' : s.running ? (s.state && s.state !== 'connected' ? s.state : 'connected') : 'ended: ' + (s.error || 'session over');
       setText('conn-state', ev.connected ? state : 'not connected');
       setText('conn-mode', ev.connected ? modeText[s.mode] || s.mode || 'proxy' : '–');
       setText('conn-kill-switch', ev.connected ? killSwitchText(s) : 'off (not connected)');
