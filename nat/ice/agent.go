@@ -202,14 +202,9 @@ func NewAgent(cfg Config, controlling bool) (*Agent, error) {
 	cfg.GatherTimeout = defaults.Positive(cfg.GatherTimeout, DefaultGatherTimeout)
 	cfg.LostAfter = defaults.Positive(cfg.LostAfter, DefaultLostAfter)
 	log := cmp.Or(cfg.Logger, slog.Default())
-	var urls []*stun.URI
-	for _, s := range cfg.Servers {
-		u, err := stun.ParseURI(s.URL)
-		if err != nil {
-			return nil, fmt.Errorf("ice: server %q: %w", s.URL, err)
-		}
-		u.Username, u.Password = s.Username, s.Password
-		urls = append(urls, u)
+	urls, err := agentURLs(cfg.Servers)
+	if err != nil {
+		return nil, err
 	}
 	types := []pion.CandidateType{pion.CandidateTypeHost, pion.CandidateTypeServerReflexive, pion.CandidateTypeRelay}
 	if cfg.RelayOnly {
@@ -328,6 +323,38 @@ func NewAgent(cfg Config, controlling bool) (*Agent, error) {
 		return nil, fmt.Errorf("ice: %w", err)
 	}
 	return a, nil
+}
+
+// agentURLs parses servers into the URLs pion's agent gets. pion opens a
+// socket for a server-reflexive candidate per URL, TURN URLs included
+// (a TURN server answers STUN binding requests), and each such socket is
+// one more source of checks: behind a symmetric NAT every socket gets a
+// new mapping per destination, and the peer learns each as a
+// peer-reflexive candidate that it pairs with all of its own. With two
+// STUN and two TURN URLs a public consumer and a symmetric provider
+// checked some 300 pairs every 50 ms, which on a loaded machine took the
+// direct pair past RelayWait. So where a TURN server listens on UDP, its
+// URL gives the server-reflexive candidate and the stun: URLs are left to
+// punching (punch.Config.STUN) and the network checks, which tell the
+// mapping from two destinations; without a UDP TURN URL they stay.
+func agentURLs(servers []Server) ([]*stun.URI, error) {
+	var urls []*stun.URI
+	turnUDP := false
+	for _, s := range servers {
+		u, err := stun.ParseURI(s.URL)
+		if err != nil {
+			return nil, fmt.Errorf("ice: server %q: %w", s.URL, err)
+		}
+		u.Username, u.Password = s.Username, s.Password
+		urls = append(urls, u)
+		if u.Scheme == stun.SchemeTypeTURN && u.Proto == stun.ProtoTypeUDP {
+			turnUDP = true
+		}
+	}
+	if turnUDP {
+		urls = slices.DeleteFunc(urls, func(u *stun.URI) bool { return u.Scheme == stun.SchemeTypeSTUN })
+	}
+	return urls, nil
 }
 
 // Start creates an agent (see NewAgent) and gathers its offer, returned
@@ -497,6 +524,8 @@ func (a *Agent) Connect(ctx context.Context, remote Offer) (net.Conn, error) {
 		a.noDirect.Store(true)
 		a.log.Debug("ice: the offers leave no direct pair; the first working pair is taken")
 	}
+	a.log.Debug("ice: checks start", "offered", candidateTypes(offered.Candidates), "remote", candidateTypes(remote.Candidates),
+		"punch", offered.Punch != nil, "remote_punch", remote.Punch != nil)
 	for _, c := range cands {
 		if err := a.agent.AddRemoteCandidate(c); err != nil {
 			return nil, fmt.Errorf("ice: remote candidate: %w", err)
@@ -753,6 +782,18 @@ func noDirectPath(x, y Offer) bool {
 	}
 	return x.Punch != nil && y.Punch != nil && x.Punch.Mapping == punch.Hard && y.Punch.Mapping == punch.Hard &&
 		!hasType(x, pion.CandidateTypeHost) && !hasType(y, pion.CandidateTypeHost)
+}
+
+// candidateTypes lists the type and address of each raw candidate, in
+// order ("host/198.51.100.7 relay/203.0.113.1"), for the logs.
+func candidateTypes(raw []string) string {
+	types := make([]string, 0, len(raw))
+	for _, r := range raw {
+		if c, err := pion.UnmarshalCandidate(r); err == nil {
+			types = append(types, c.Type().String()+"/"+c.Address())
+		}
+	}
+	return strings.Join(types, " ")
 }
 
 // relayOnly reports whether every candidate of o is relayed.
