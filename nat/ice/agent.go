@@ -388,6 +388,11 @@ func Start(ctx context.Context, cfg Config, controlling bool) (*Agent, json.RawM
 // time the relayed candidate took (its TURN allocation's round trips,
 // the slowest answer so far), at least MinRelayGrace.
 func (a *Agent) Gather(ctx context.Context) (Offer, error) {
+	// A context that has already ended is an error, not a race between
+	// it and a gathering that completes at once (loopback, no servers).
+	if err := ctx.Err(); err != nil {
+		return Offer{}, fmt.Errorf("ice: gather: %w", err)
+	}
 	start := time.Now()
 	ctx, cancel := context.WithTimeout(ctx, a.cfg.GatherTimeout)
 	defer cancel()
