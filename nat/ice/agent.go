@@ -529,8 +529,10 @@ func (a *Agent) Connect(ctx context.Context, remote Offer) (net.Conn, error) {
 		a.noDirect.Store(true)
 		a.log.Debug("ice: the offers leave no direct pair; the first working pair is taken")
 	}
-	a.log.Debug("ice: checks start", "offered", candidateTypes(offered.Candidates), "remote", candidateTypes(remote.Candidates),
-		"punch", offered.Punch != nil, "remote_punch", remote.Punch != nil)
+	if a.log.Enabled(ctx, slog.LevelDebug) {
+		a.log.Debug("ice: checks start", "offered", candidateTypes(offered.Candidates), "remote", candidateTypes(remote.Candidates),
+			"punch", offered.Punch != nil, "remote_punch", remote.Punch != nil)
+	}
 	for _, c := range cands {
 		if err := a.agent.AddRemoteCandidate(c); err != nil {
 			return nil, fmt.Errorf("ice: remote candidate: %w", err)
